@@ -1,0 +1,1 @@
+export { nodeBackend as defaultBackend } from './node.ts';

@@ -1,0 +1,1 @@
+export { webBackend as defaultBackend } from './web.ts';

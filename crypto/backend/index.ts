@@ -1,0 +1,23 @@
+/**
+ * Picks the backend for this runtime. `#crypto-backend` resolves through the `imports` map in
+ * package.json: the Node build gets node:crypto, everything else (browsers, bundlers) gets WebCrypto.
+ * Callers may pass another backend explicitly, which is how tests cross-check all three.
+ */
+import { defaultBackend } from '#crypto-backend';
+import type { CryptoBackend } from './types.ts';
+
+export type { AeadKey, CryptoBackend, HashName, IncrementalHash, X25519KeyPair } from './types.ts';
+export { jsBackend } from './js.ts';
+export { webBackend } from './web.ts';
+
+let active: CryptoBackend = defaultBackend;
+
+/** The backend that sealroom's crypto uses when a call does not name one. */
+export function backend(): CryptoBackend {
+  return active;
+}
+
+/** Replaces the default backend (for example, `jsBackend` in a runtime without WebCrypto). */
+export function setBackend(next: CryptoBackend): void {
+  active = next;
+}

@@ -1,0 +1,178 @@
+/**
+ * The Node backend: node:crypto (OpenSSL) for everything, so bulk AES-GCM, X25519 and Ed25519 run
+ * natively. This file is the only place in crypto/ that imports `node:`; browsers get `web.ts` through
+ * the `#crypto-backend` import condition in package.json.
+ */
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  createHmac,
+  createPrivateKey,
+  createPublicKey,
+  diffieHellman,
+  generateKeyPairSync,
+  randomBytes,
+  sign,
+  verify,
+  type KeyObject,
+} from 'node:crypto';
+import { CryptoError } from '../errors.ts';
+import { isAllZero } from './js.ts';
+import type { AeadKey, CryptoBackend, HashName, IncrementalHash } from './types.ts';
+
+// DER prefixes of PKCS#8 private keys and SPKI public keys for the RFC 8410 OIDs: raw 32-byte keys are
+// appended to them, since node:crypto imports keys only in DER, PEM or JWK.
+const PKCS8_PREFIX = {
+  ed25519: Buffer.from('302e020100300506032b657004220420', 'hex'),
+  x25519: Buffer.from('302e020100300506032b656e04220420', 'hex'),
+};
+const SPKI_PREFIX = {
+  ed25519: Buffer.from('302a300506032b6570032100', 'hex'),
+  x25519: Buffer.from('302a300506032b656e032100', 'hex'),
+};
+
+function privateKeyObject(kind: 'ed25519' | 'x25519', raw: Uint8Array): KeyObject {
+  return createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX[kind], raw]), format: 'der', type: 'pkcs8' });
+}
+
+function publicKeyObject(kind: 'ed25519' | 'x25519', raw: Uint8Array): KeyObject {
+  return createPublicKey({ key: Buffer.concat([SPKI_PREFIX[kind], raw]), format: 'der', type: 'spki' });
+}
+
+function rawPublicKey(key: KeyObject): Uint8Array {
+  const der = key.export({ format: 'der', type: 'spki' });
+  return new Uint8Array(der.subarray(der.length - 32));
+}
+
+/**
+ * Importing a key into OpenSSL costs more than an Ed25519 verify of a short message, so key objects are
+ * cached. Secret keys are cached by the identity of the caller's Uint8Array (a WeakMap: nothing secret
+ * is copied into a key string); public keys by their value, in a bounded map.
+ */
+const secretKeyCache = new WeakMap<Uint8Array, KeyObject>();
+const PUBLIC_KEY_CACHE_ENTRIES = 4096;
+const publicKeyCache = new Map<string, KeyObject>();
+
+function cachedSecret(kind: 'ed25519' | 'x25519', raw: Uint8Array): KeyObject {
+  let key = secretKeyCache.get(raw);
+  if (key === undefined || key.asymmetricKeyType !== kind) {
+    key = privateKeyObject(kind, raw);
+    secretKeyCache.set(raw, key);
+  }
+  return key;
+}
+
+function cachedPublic(kind: 'ed25519' | 'x25519', raw: Uint8Array): KeyObject {
+  const id = kind + Buffer.from(raw.buffer, raw.byteOffset, raw.length).toString('base64');
+  let key = publicKeyCache.get(id);
+  if (key === undefined) {
+    key = publicKeyObject(kind, raw);
+    if (publicKeyCache.size >= PUBLIC_KEY_CACHE_ENTRIES) {
+      publicKeyCache.delete(publicKeyCache.keys().next().value as string);
+    }
+    publicKeyCache.set(id, key);
+  }
+  return key;
+}
+
+// The GCM overloads of createCipheriv also type ChaCha20-Poly1305 correctly (same options, same tag API).
+type CipherName = 'aes-128-gcm' | 'aes-256-gcm' | 'chacha20-poly1305';
+
+function nodeAead(algorithm: CipherName, key: Uint8Array): AeadKey {
+  const k = Buffer.from(key);
+  return {
+    async seal(nonce, plaintext, aad) {
+      const cipher = createCipheriv(algorithm as 'aes-256-gcm', k, nonce, { authTagLength: 16 });
+      cipher.setAAD(aad);
+      const head = cipher.update(plaintext);
+      cipher.final();
+      const tag = cipher.getAuthTag();
+      const out = new Uint8Array(head.length + 16);
+      out.set(head, 0);
+      out.set(tag, head.length);
+      return out;
+    },
+    async open(nonce, ciphertext, aad) {
+      if (ciphertext.length < 16) throw CryptoError.decryptFailed();
+      const bodyLength = ciphertext.length - 16;
+      try {
+        const decipher = createDecipheriv(algorithm as 'aes-256-gcm', k, nonce, { authTagLength: 16 });
+        decipher.setAuthTag(ciphertext.subarray(bodyLength));
+        decipher.setAAD(aad);
+        const body = decipher.update(ciphertext.subarray(0, bodyLength));
+        decipher.final();
+        return new Uint8Array(body.buffer, body.byteOffset, body.length);
+      } catch (cause) {
+        throw CryptoError.decryptFailed(cause);
+      }
+    },
+  };
+}
+
+function gcmAlgorithm(key: Uint8Array): CipherName {
+  if (key.length === 16) return 'aes-128-gcm';
+  if (key.length === 32) return 'aes-256-gcm';
+  throw CryptoError.invalidArgument(`"key" expected Uint8Array of length 16 or 32, got length=${key.length}`);
+}
+
+function toBytes(buffer: Buffer): Uint8Array {
+  return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.length);
+}
+
+export const nodeBackend: CryptoBackend = {
+  name: 'node',
+
+  randomBytes: (length) => toBytes(randomBytes(length)),
+
+  hash: (name: HashName, data) => toBytes(createHash(name).update(data).digest()),
+  createHash(name: HashName): IncrementalHash {
+    const state = createHash(name);
+    return {
+      update: (data) => void state.update(data),
+      digest: () => toBytes(state.digest()),
+    };
+  },
+  hmac: (name: HashName, key, data) => toBytes(createHmac(name, key).update(data).digest()),
+
+  aesGcm: async (key) => nodeAead(gcmAlgorithm(key), key),
+  chacha20Poly1305: async (key) => nodeAead('chacha20-poly1305', key),
+  async aesCtr(key, counterBlock, data) {
+    const algorithm = key.length === 16 ? 'aes-128-ctr' : key.length === 32 ? 'aes-256-ctr' : undefined;
+    if (algorithm === undefined) {
+      throw CryptoError.invalidArgument(`"key" expected Uint8Array of length 16 or 32, got length=${key.length}`);
+    }
+    const cipher = createCipheriv(algorithm, key, counterBlock);
+    return toBytes(Buffer.concat([cipher.update(data), cipher.final()]));
+  },
+
+  async x25519Generate() {
+    const { privateKey, publicKey } = generateKeyPairSync('x25519');
+    const der = privateKey.export({ format: 'der', type: 'pkcs8' });
+    return { secretKey: new Uint8Array(der.subarray(der.length - 32)), publicKey: rawPublicKey(publicKey) };
+  },
+  x25519PublicKey: async (secretKey) => rawPublicKey(createPublicKey(privateKeyObject('x25519', secretKey))),
+  async x25519(secretKey, publicKey) {
+    let shared: Buffer;
+    try {
+      shared = diffieHellman({
+        privateKey: privateKeyObject('x25519', secretKey),
+        publicKey: cachedPublic('x25519', publicKey),
+      });
+    } catch (cause) {
+      throw new CryptoError('InvalidKey', 'X25519: the peer public key is of low order', { cause });
+    }
+    if (isAllZero(shared)) throw CryptoError.invalidKey('X25519: the peer public key is of low order');
+    return toBytes(shared);
+  },
+
+  ed25519PublicKey: async (seed) => rawPublicKey(createPublicKey(cachedSecret('ed25519', seed))),
+  ed25519Sign: async (seed, message) => toBytes(sign(null, message, cachedSecret('ed25519', seed))),
+  async ed25519Verify(signature, message, publicKey) {
+    try {
+      return verify(null, message, cachedPublic('ed25519', publicKey), signature);
+    } catch {
+      return false;
+    }
+  },
+};

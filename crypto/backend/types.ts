@@ -1,0 +1,59 @@
+/**
+ * The primitives sealroom's formats are built from, behind one interface with three implementations:
+ *
+ * - `node` (node:crypto, OpenSSL): the fast path in Node. Bulk AES-GCM, X25519 and Ed25519 are native.
+ * - `web` (WebCrypto, with libsodium-wrappers for what a browser lacks): the fast path in browsers.
+ * - `js` (@noble): the audited pure-JS reference. Tests cross-check the other two against it; it is
+ *   never the hot path (DESIGN.md, "Measured facts").
+ *
+ * Bulk operations are async because WebCrypto is; the node backend runs them synchronously inside.
+ * Hashes and HMAC over small inputs are sync everywhere (noble in browsers, where WebCrypto has no sync
+ * or incremental digest).
+ */
+
+/** An AEAD key imported once and used for many messages. Output of `seal` is ciphertext || 16-byte tag. */
+export interface AeadKey {
+  seal(nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Promise<Uint8Array>;
+  /** Rejects with `CryptoError` reason `DecryptFailed` when authentication fails. */
+  open(nonce: Uint8Array, ciphertext: Uint8Array, aad: Uint8Array): Promise<Uint8Array>;
+}
+
+/** Incremental hash. `digest()` may be called once. */
+export interface IncrementalHash {
+  update(data: Uint8Array): void;
+  digest(): Uint8Array;
+}
+
+export type HashName = 'sha256' | 'sha512';
+
+export interface X25519KeyPair {
+  secretKey: Uint8Array;
+  publicKey: Uint8Array;
+}
+
+export interface CryptoBackend {
+  readonly name: 'node' | 'web' | 'js';
+
+  randomBytes(length: number): Uint8Array;
+
+  hash(name: HashName, data: Uint8Array): Uint8Array;
+  createHash(name: HashName): IncrementalHash;
+  hmac(name: HashName, key: Uint8Array, data: Uint8Array): Uint8Array;
+
+  /** AES-GCM with a 16- or 32-byte key, 12-byte nonce and 16-byte tag. */
+  aesGcm(key: Uint8Array): Promise<AeadKey>;
+  /** ChaCha20-Poly1305 (RFC 8439), 32-byte key, 12-byte nonce, 16-byte tag. */
+  chacha20Poly1305(key: Uint8Array): Promise<AeadKey>;
+  /** AES-CTR with a 16-byte initial counter block, the whole block incrementing (RFC 9605 4.5.1). */
+  aesCtr(key: Uint8Array, counterBlock: Uint8Array, data: Uint8Array): Promise<Uint8Array>;
+
+  x25519Generate(): Promise<X25519KeyPair>;
+  x25519PublicKey(secretKey: Uint8Array): Promise<Uint8Array>;
+  /** Rejects a low-order peer key (all-zero shared secret), as RFC 7748 section 6.1 and RFC 9180 require. */
+  x25519(secretKey: Uint8Array, publicKey: Uint8Array): Promise<Uint8Array>;
+
+  /** The 32-byte Ed25519 public key of a 32-byte seed. */
+  ed25519PublicKey(seed: Uint8Array): Promise<Uint8Array>;
+  ed25519Sign(seed: Uint8Array, message: Uint8Array): Promise<Uint8Array>;
+  ed25519Verify(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): Promise<boolean>;
+}

@@ -1,0 +1,24 @@
+/**
+ * Domain-separation tags. Every signature, KDF info and HPKE info in sealroom starts with one of these,
+ * so that a value made for one purpose can never be accepted for another.
+ */
+export const DOMAIN = {
+  /** Challenge-response login: Ed25519 over (tag, nonce, bridge url, timestamp). */
+  auth: 'sealroom/v1/auth',
+  /** Room version records: Ed25519 over the canonical record bytes. */
+  roomRecord: 'sealroom/v1/room-record',
+  /** Hash chain link: SHA-256 over (tag, previous record bytes). */
+  roomRecordHash: 'sealroom/v1/room-record-hash',
+  /** Leaves and nodes of the wrapped-key Merkle tree. */
+  keySet: 'sealroom/v1/key-set',
+  /** HPKE info for wrapping an epoch key: (tag, room id, epoch, recipient user id). */
+  keyWrap: 'sealroom/v1/key-wrap',
+  /** HKDF info of the private-meta key. */
+  meta: 'sealroom/v1/meta',
+  /** HKDF info prefix of a byte-stream key: (tag, sender id). */
+  stream: 'sealroom/v1/stream',
+  /** Ed25519 over a finished (or aborted) byte stream. */
+  streamSignature: 'sealroom/v1/stream-signature',
+  /** HKDF info prefix of a per-sender SFrame base key. */
+  sframe: 'sealroom/v1/sframe',
+} as const;

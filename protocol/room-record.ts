@@ -1,0 +1,222 @@
+/**
+ * The signed room version record (DESIGN.md, "Room keys and room state").
+ *
+ * A record is JSON text. Its author signs the exact bytes, and the Bridge stores and serves those bytes
+ * unchanged: verifiers check the signature over the bytes they received and only then parse them, so no
+ * canonicalisation is needed and nothing outside the signed bytes is ever trusted. Records form a hash
+ * chain through `prevHash`.
+ */
+import { z } from 'zod';
+import type { CryptoBackend } from '../crypto/backend/index.ts';
+import { backend } from '../crypto/backend/index.ts';
+import { fromBase64, lengthPrefixed, toBase64, utf8 } from '../crypto/bytes.ts';
+import { DOMAIN } from '../crypto/domains.ts';
+import { decodePublicKey, sign, verify } from '../crypto/identity.ts';
+import { roomPolicySchema, type RoomPolicy } from './policy.ts';
+
+export const ROOM_RECORD_FORMAT = 1;
+export const MAX_ROOM_MEMBERS = 4096;
+export const MAX_PUBLIC_META_BYTES = 64 * 1024;
+/** Sealed private meta: 12-byte nonce + up to 64 KiB of plaintext + 16-byte tag. */
+export const MAX_PRIVATE_META_BYTES = 64 * 1024 + 28;
+/** Upper bound of one record's bytes, well above 4,096 members with the largest metas. */
+export const MAX_RECORD_BYTES = 1024 * 1024;
+
+export const ROOM_ID_PATTERN = /^[A-Za-z0-9_-]{16,64}$/;
+export const CONTEXT_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+export const USER_ID_PATTERN = /^[A-Za-z0-9._@+-]{1,128}$/;
+
+export const roomIdSchema = z.string().regex(ROOM_ID_PATTERN, 'expected 16-64 characters of [A-Za-z0-9_-]');
+export const contextIdSchema = z.string().regex(CONTEXT_ID_PATTERN, 'expected 1-64 characters of [A-Za-z0-9_-]');
+export const userIdSchema = z.string().regex(USER_ID_PATTERN, 'expected 1-128 characters of [A-Za-z0-9._@+-]');
+
+export const publicKeyTextSchema = z.string().max(100).refine(
+  (text) => {
+    try {
+      decodePublicKey(text);
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  { message: 'expected a sealroom public key (srpk1...) with a valid checksum' },
+);
+
+export const memberSchema = z.strictObject({ userId: userIdSchema, publicKey: publicKeyTextSchema });
+export type Member = z.infer<typeof memberSchema>;
+
+function base64Field(maxBytes: number) {
+  // 4 characters per 3 bytes, rounded up.
+  return z
+    .string()
+    .max(Math.ceil(maxBytes / 3) * 4)
+    .regex(/^[A-Za-z0-9+/]*={0,2}$/, 'expected standard base64');
+}
+
+function memberList(name: string) {
+  return z
+    .array(memberSchema)
+    .max(MAX_ROOM_MEMBERS)
+    .refine((list) => new Set(list.map((m) => m.userId)).size === list.length, {
+      message: `${name} has a duplicate userId`,
+    });
+}
+
+const nonNegativeInt = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+
+export const roomRecordSchema = z
+  .strictObject({
+    format: z.literal(ROOM_RECORD_FORMAT),
+    roomId: roomIdSchema,
+    contextId: contextIdSchema,
+    version: nonNegativeInt.min(1),
+    /** base64 of the previous record's hash (`recordHash`), or null for version 1. */
+    prevHash: base64Field(32).nullable(),
+    /** The user id of version 1's author, carried unchanged by every version (the `owner` role). */
+    creator: userIdSchema,
+    author: userIdSchema,
+    authorPublicKey: publicKeyTextSchema,
+    /** The author's clock, in milliseconds since the Unix epoch. */
+    timestamp: nonNegativeInt,
+    users: memberList('users'),
+    managers: memberList('managers'),
+    policy: roomPolicySchema,
+    publicMeta: base64Field(MAX_PUBLIC_META_BYTES),
+    privateMeta: base64Field(MAX_PRIVATE_META_BYTES),
+    epoch: nonNegativeInt.min(1),
+    /** base64 of the Merkle root of the wrapped keys this version adds (crypto/key-set.ts); "" if none. */
+    keySetRoot: z.union([base64Field(32), z.literal('')]),
+    keySetSize: nonNegativeInt.max(MAX_ROOM_MEMBERS * 2),
+  })
+  .superRefine((record, ctx) => {
+    const keys = new Map(record.users.map((m) => [m.userId, m.publicKey]));
+    for (const manager of record.managers) {
+      const key = keys.get(manager.userId);
+      if (key !== undefined && key !== manager.publicKey) {
+        ctx.addIssue({ code: 'custom', message: `"${manager.userId}" has two different public keys`, path: ['managers'] });
+      }
+    }
+    if (new Set([...record.users, ...record.managers].map((m) => m.userId)).size > MAX_ROOM_MEMBERS) {
+      ctx.addIssue({ code: 'custom', message: `at most ${MAX_ROOM_MEMBERS} members`, path: ['users'] });
+    }
+    if ((record.keySetRoot === '') !== (record.keySetSize === 0)) {
+      ctx.addIssue({ code: 'custom', message: 'keySetRoot is empty exactly when keySetSize is 0', path: ['keySetRoot'] });
+    }
+  });
+
+export interface RoomRecord {
+  format: typeof ROOM_RECORD_FORMAT;
+  roomId: string;
+  contextId: string;
+  version: number;
+  prevHash: string | null;
+  creator: string;
+  author: string;
+  authorPublicKey: string;
+  timestamp: number;
+  users: Member[];
+  managers: Member[];
+  policy: RoomPolicy;
+  publicMeta: string;
+  privateMeta: string;
+  epoch: number;
+  keySetRoot: string;
+  keySetSize: number;
+}
+
+/** A record as stored and served: the exact signed bytes and the signature. */
+export interface SignedRecord {
+  /** The record's JSON text, exactly as signed. */
+  record: string;
+  /** base64 Ed25519 signature. */
+  signature: string;
+}
+
+export class RecordFormatError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RecordFormatError';
+  }
+}
+
+/** Serialises with a fixed field order. The output is what gets signed, stored and hashed. */
+export function encodeRecord(record: RoomRecord): string {
+  const ordered: RoomRecord = {
+    format: record.format,
+    roomId: record.roomId,
+    contextId: record.contextId,
+    version: record.version,
+    prevHash: record.prevHash,
+    creator: record.creator,
+    author: record.author,
+    authorPublicKey: record.authorPublicKey,
+    timestamp: record.timestamp,
+    users: record.users.map((m) => ({ userId: m.userId, publicKey: m.publicKey })),
+    managers: record.managers.map((m) => ({ userId: m.userId, publicKey: m.publicKey })),
+    policy: {
+      get: record.policy.get,
+      list: record.policy.list,
+      update: record.policy.update,
+      delete: record.policy.delete,
+      updatePolicy: record.policy.updatePolicy,
+    },
+    publicMeta: record.publicMeta,
+    privateMeta: record.privateMeta,
+    epoch: record.epoch,
+    keySetRoot: record.keySetRoot,
+    keySetSize: record.keySetSize,
+  };
+  const text = JSON.stringify(ordered);
+  parseRecordText(text); // refuse to produce what no verifier would accept
+  return text;
+}
+
+/** Parses and validates record text. Throws `RecordFormatError` naming the first bad field. */
+export function parseRecordText(text: string): RoomRecord {
+  if (typeof text !== 'string' || text.length > MAX_RECORD_BYTES) {
+    throw new RecordFormatError(`record: expected JSON text of at most ${MAX_RECORD_BYTES} bytes`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new RecordFormatError('record: not valid JSON');
+  }
+  const result = roomRecordSchema.safeParse(json);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    throw new RecordFormatError(`record.${issue.path.join('.') || '(root)'}: ${issue.message}`);
+  }
+  return result.data as RoomRecord;
+}
+
+function signedMessage(text: string): Uint8Array {
+  return lengthPrefixed(utf8(DOMAIN.roomRecord), utf8(text));
+}
+
+/** Encodes and signs a record with the author's Ed25519 seed. */
+export async function signRecord(record: RoomRecord, authorSeed: Uint8Array, b: CryptoBackend = backend()): Promise<SignedRecord> {
+  const text = encodeRecord(record);
+  const signature = await sign(authorSeed, signedMessage(text), b);
+  return { record: text, signature: toBase64(signature) };
+}
+
+/** Whether `signature` is the author's signature over the record text. */
+export async function verifyRecordSignature(
+  signed: SignedRecord,
+  authorPublicKey: string,
+  b: CryptoBackend = backend(),
+): Promise<boolean> {
+  let signature: Uint8Array;
+  try {
+    signature = fromBase64(signed.signature);
+  } catch {
+    return false;
+  }
+  return verify(signature, signedMessage(signed.record), decodePublicKey(authorPublicKey), b);
+}
+
+/** The chain link: SHA-256 over (domain tag, record text). */
+export function recordHash(recordText: string, b: CryptoBackend = backend()): Uint8Array {
+  return b.hash('sha256', lengthPrefixed(utf8(DOMAIN.roomRecordHash), utf8(recordText)));
+}

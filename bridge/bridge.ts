@@ -1,0 +1,162 @@
+/**
+ * `createBridge(options)`: starts a Bridge in this process and returns it started (DESIGN.md,
+ * "Layout"). The CLI's `sealroom start` is a thin wrapper over it; tests and embedders call it with
+ * `port: 0`.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import express from 'express';
+import { pino, type Logger } from 'pino';
+import { AuthService } from './auth/service.ts';
+import { resolveConfig, type BridgeConfig, type BridgeOptions } from './config.ts';
+import { BridgeEvents } from './events.ts';
+import { errorHandler, HttpError } from './http/errors.ts';
+import { manageRouter, userRouter } from './http/routes.ts';
+import { ManageClient } from './manage/client.ts';
+import { ManageService } from './manage/service.ts';
+import { RoomService } from './rooms/service.ts';
+import type { BridgeServices } from './services.ts';
+import { SqliteStore } from './store/sqlite.ts';
+import type { Store } from './store/types.ts';
+
+/** How often expired nonces and sessions are deleted, in milliseconds. */
+const PRUNE_INTERVAL_MS = 60_000;
+
+export interface Bridge {
+  /** The base URL clients use, e.g. `http://127.0.0.1:41234`. */
+  readonly url: string;
+  readonly config: BridgeConfig;
+  /** A management API client authorised for this Bridge. */
+  readonly manage: ManageClient;
+  /**
+   * The operator API key created on this start, when the database had none (first start). It is
+   * stored only as a hash: print or save it now, it cannot be read again.
+   */
+  readonly initialApiKey: string | undefined;
+  readonly events: BridgeEvents;
+  readonly log: Logger;
+  readonly store: Store;
+  /**
+   * Graceful shutdown: stops accepting connections, lets requests in flight finish (up to
+   * `shutdownGraceMs`), closes open sockets with a reason, then closes the database. Idempotent.
+   */
+  close(): Promise<void>;
+}
+
+export interface CreateBridgeOptions extends BridgeOptions {
+  /** A pino logger to use instead of a new one at `logLevel`. */
+  logger?: Logger;
+  /** An operator API key for the returned `manage` client, when this is not the first start. */
+  apiKey?: string;
+  /** Clock override for tests, milliseconds since the Unix epoch. */
+  now?: () => number;
+}
+
+export async function createBridge(options: CreateBridgeOptions): Promise<Bridge> {
+  const { logger, apiKey, now = Date.now, ...rest } = options;
+  const config = resolveConfig(rest);
+  const log = logger ?? pino({ level: config.logLevel, base: { service: 'sealroom-bridge' } });
+  const store = new SqliteStore(config.databaseFile !== undefined ? { file: config.databaseFile } : { dataDir: config.dataDir! });
+  const events = new BridgeEvents();
+  const services: BridgeServices = { config, store, log, events, now };
+  const auth = new AuthService(services);
+  const rooms = new RoomService(services);
+  const manage = new ManageService(services, rooms);
+
+  await store.deleteEphemeralApiKeys();
+  let initialApiKey: string | undefined;
+  if ((await store.countActiveApiKeys()) === 0) {
+    initialApiKey = (await manage.createApiKey('operator (first start)', { key: config.initialApiKey })).key;
+    log.info('first start: created the operator API key');
+  }
+  // The returned client needs a key; without the initial one or a given one, mint a key that lives as
+  // long as this process (deleted on close, and on the next start if the process dies).
+  let clientKey = initialApiKey ?? apiKey;
+  let ephemeralKeyId: string | undefined;
+  if (clientKey === undefined) {
+    const minted = await manage.createApiKey(`embedded client (pid ${process.pid})`, { ephemeral: true });
+    clientKey = minted.key;
+    ephemeralKeyId = minted.id;
+  }
+
+  let shuttingDown = false;
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.use((req, res, next) => {
+    if (shuttingDown) {
+      res.setHeader('Connection', 'close');
+      throw new HttpError(503, 'SHUTTING_DOWN', 'the Bridge is shutting down', { retryAfter: 5 });
+    }
+    const start = performance.now();
+    res.on('finish', () => {
+      log.debug({ method: req.method, path: req.path, status: res.statusCode, ms: Math.round(performance.now() - start) }, 'request');
+    });
+    next();
+  });
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.use('/v1', userRouter(services, auth, rooms));
+  app.use('/manage/v1', manageRouter(services, manage));
+  app.use(() => {
+    throw HttpError.notFound('NOT_FOUND', 'no such route');
+  });
+  app.use(errorHandler(log));
+
+  const server: Server = createServer(app);
+  server.requestTimeout = 60_000;
+  server.headersTimeout = 30_000;
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${address.port}`;
+  log.info({ url, store: store.kind, file: store.file }, 'bridge listening');
+
+  const pruneTimer = setInterval(() => {
+    store.pruneExpired(now()).catch((err: unknown) => log.error({ err }, 'pruning expired sessions failed'));
+  }, PRUNE_INTERVAL_MS);
+  pruneTimer.unref();
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      shuttingDown = true;
+      clearInterval(pruneTimer);
+      log.info('bridge shutting down');
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const grace = new Promise<void>((resolve) => setTimeout(resolve, config.shutdownGraceMs).unref());
+      await Promise.race([closed, grace]);
+      server.closeAllConnections();
+      for (const socket of sockets) socket.destroy();
+      await closed;
+      if (ephemeralKeyId !== undefined) await store.deleteEphemeralApiKeys();
+      await store.close();
+      log.info('bridge stopped');
+    })();
+    return closing;
+  };
+
+  return {
+    url: config.publicUrl?.replace(/\/$/, '') ?? url,
+    config,
+    manage: new ManageClient(url, clientKey),
+    initialApiKey,
+    events,
+    log,
+    store,
+    close,
+  };
+}

@@ -1,0 +1,179 @@
+/**
+ * The `sealroom` command: key generation, starting the Bridge, and the operator's tasks through the
+ * management API. Flags override environment variables (SEALROOM_*), which override defaults.
+ */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { generateKeyPair, publicKeyOf } from '../../crypto/identity.ts';
+import { createBridge } from '../bridge.ts';
+import { LOG_LEVELS } from '../config.ts';
+import { ManageClient, ManageError } from '../manage/client.ts';
+import { quickStart } from './quick-start.ts';
+
+function integer(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a non-negative integer`);
+    return n;
+  };
+}
+
+interface Io {
+  out: (line: string) => void;
+  err: (line: string) => void;
+}
+
+function operatorClient(options: { url: string; apiKey?: string }): ManageClient {
+  if (options.apiKey === undefined || options.apiKey === '') {
+    throw new InvalidArgumentError('an operator API key is required: --api-key or SEALROOM_API_KEY');
+  }
+  return new ManageClient(options.url, options.apiKey);
+}
+
+function withOperatorOptions(command: Command): Command {
+  return command
+    .addOption(new Option('--url <url>', 'Bridge URL').env('SEALROOM_URL').default('http://127.0.0.1:8080'))
+    .addOption(new Option('--api-key <key>', 'operator API key (srk_...)').env('SEALROOM_API_KEY'));
+}
+
+export function buildProgram(io: Io): Command {
+  const program = new Command('sealroom')
+    .description('sealroom: end-to-end encrypted stream rooms')
+    .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
+    .exitOverride();
+
+  program
+    .command('keygen')
+    .description('print a new Ed25519 identity: the private key (keep it secret) and the public key')
+    .option('--json', 'print as JSON')
+    .action(async (opts: { json?: boolean }) => {
+      const pair = await generateKeyPair();
+      io.out(opts.json === true ? JSON.stringify(pair) : `private key: ${pair.privateKey}\npublic key:  ${pair.publicKey}`);
+    });
+
+  program
+    .command('pubkey')
+    .description('print the public key of a private key read from SEALROOM_PRIVATE_KEY')
+    .action(async () => {
+      const key = process.env.SEALROOM_PRIVATE_KEY;
+      if (key === undefined) throw new InvalidArgumentError('set SEALROOM_PRIVATE_KEY to the private key (srsk1...)');
+      io.out(await publicKeyOf(key));
+    });
+
+  program
+    .command('start')
+    .description('start the Bridge on embedded SQLite')
+    .addOption(new Option('--data-dir <dir>', 'database folder').env('SEALROOM_DATA_DIR').default('data'))
+    .addOption(new Option('--host <host>', 'listen address').env('SEALROOM_HOST').default('127.0.0.1'))
+    .addOption(new Option('--port <port>', 'listen port (0: any free port)').env('SEALROOM_PORT').default(8080).argParser(integer('port')))
+    .addOption(new Option('--public-url <url>', 'the URL clients use, if not http://host:port').env('SEALROOM_PUBLIC_URL'))
+    .addOption(new Option('--log-level <level>', 'log level').env('SEALROOM_LOG_LEVEL').choices(LOG_LEVELS).default('info'))
+    .addOption(
+      new Option('--session-ttl <seconds>', 'session token lifetime').env('SEALROOM_SESSION_TTL').default(86_400).argParser(integer('session TTL')),
+    )
+    .addOption(
+      new Option('--body-limit <bytes>', 'largest JSON body of the room routes').env('SEALROOM_BODY_LIMIT').argParser(integer('body limit')),
+    )
+    .action(async (opts: { dataDir: string; host: string; port: number; publicUrl?: string; logLevel: (typeof LOG_LEVELS)[number]; sessionTtl: number; bodyLimit?: number }) => {
+      const bridge = await createBridge({
+        dataDir: opts.dataDir,
+        host: opts.host,
+        port: opts.port,
+        publicUrl: opts.publicUrl,
+        logLevel: opts.logLevel,
+        sessionTtlSeconds: opts.sessionTtl,
+        ...(opts.bodyLimit === undefined ? {} : { limits: { bodyBytes: opts.bodyLimit } as never }),
+      });
+      if (bridge.initialApiKey !== undefined) io.err(quickStart(bridge.url, bridge.initialApiKey, opts.dataDir));
+      else io.err(`sealroom Bridge on ${bridge.url} (data in ${opts.dataDir}); operator commands need SEALROOM_API_KEY.`);
+      await new Promise<void>((resolve) => {
+        const stop = (signal: NodeJS.Signals) => {
+          bridge.log.info({ signal }, 'signal received');
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+          bridge.close().then(resolve, resolve);
+        };
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
+      });
+    });
+
+  const solution = program.command('solution').description('manage solutions');
+  withOperatorOptions(solution.command('create').argument('<name>').description('create a solution')).action(async (name: string, opts) => {
+    io.out(JSON.stringify(await operatorClient(opts).createSolution(name), null, 2));
+  });
+  withOperatorOptions(solution.command('list').description('list solutions')).action(async (opts) => {
+    io.out(JSON.stringify(await operatorClient(opts).listSolutions(), null, 2));
+  });
+  withOperatorOptions(solution.command('delete').argument('<solutionId>').description('delete a solution and everything in it')).action(
+    async (id: string, opts) => {
+      await operatorClient(opts).deleteSolution(id);
+      io.out(`deleted ${id}`);
+    },
+  );
+
+  const context = program.command('context').description('manage contexts');
+  withOperatorOptions(context.command('create').argument('<solutionId>').argument('<name>').description('create a context')).action(
+    async (solutionId: string, name: string, opts) => {
+      io.out(JSON.stringify(await operatorClient(opts).createContext(solutionId, name), null, 2));
+    },
+  );
+  withOperatorOptions(context.command('list').argument('<solutionId>').description('list the contexts of a solution')).action(
+    async (solutionId: string, opts) => {
+      io.out(JSON.stringify(await operatorClient(opts).listContexts(solutionId), null, 2));
+    },
+  );
+  withOperatorOptions(context.command('delete').argument('<contextId>').description('delete a context with its users and rooms')).action(
+    async (id: string, opts) => {
+      await operatorClient(opts).deleteContext(id);
+      io.out(`deleted ${id}`);
+    },
+  );
+
+  const user = program.command('user').description('manage context users');
+  withOperatorOptions(user.command('add').argument('<contextId>').argument('<userId>').argument('<publicKey>').description('add a user with its public key')).action(
+    async (contextId: string, userId: string, publicKey: string, opts) => {
+      io.out(JSON.stringify(await operatorClient(opts).addContextUser(contextId, userId, publicKey), null, 2));
+    },
+  );
+  withOperatorOptions(user.command('list').argument('<contextId>').description('list the users of a context')).action(
+    async (contextId: string, opts) => {
+      io.out(JSON.stringify(await operatorClient(opts).listContextUsers(contextId), null, 2));
+    },
+  );
+  withOperatorOptions(user.command('remove').argument('<contextId>').argument('<userId>').description('remove a user from a context')).action(
+    async (contextId: string, userId: string, opts) => {
+      await operatorClient(opts).removeContextUser(contextId, userId);
+      io.out(`removed ${userId}`);
+    },
+  );
+
+  const apiKey = program.command('api-key').description('manage operator API keys');
+  withOperatorOptions(apiKey.command('create').argument('<name>').description('create an API key (shown once)')).action(async (name: string, opts) => {
+    io.out(JSON.stringify(await operatorClient(opts).createApiKey(name), null, 2));
+  });
+  withOperatorOptions(apiKey.command('list').description('list API keys')).action(async (opts) => {
+    io.out(JSON.stringify(await operatorClient(opts).listApiKeys(), null, 2));
+  });
+  withOperatorOptions(apiKey.command('revoke').argument('<id>').description('revoke an API key')).action(async (id: string, opts) => {
+    await operatorClient(opts).revokeApiKey(id);
+    io.out(`revoked ${id}`);
+  });
+
+  return program;
+}
+
+/** Runs the CLI; returns the process exit code. */
+export async function main(argv: string[], io: Io = { out: (s) => console.log(s), err: (s) => console.error(s) }): Promise<number> {
+  const program = buildProgram(io);
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (error) {
+    const e = error as { code?: string; exitCode?: number; message?: string };
+    if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
+    if (typeof e.code === 'string' && e.code.startsWith('commander.')) return e.exitCode ?? 2;
+    if (error instanceof ManageError) io.err(`error: ${error.code}: ${error.message}`);
+    else io.err(`error: ${e.message ?? String(error)}`);
+    return 1;
+  }
+}

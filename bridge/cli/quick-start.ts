@@ -1,0 +1,31 @@
+/** The text printed once, on the first start of a new database, with the operator key. */
+export function quickStart(url: string, apiKey: string, dataDir: string): string {
+  return `
+sealroom Bridge is running on ${url}  (database in ${dataDir}/)
+
+Operator API key (shown once; only its hash is stored; save it now):
+
+  export SEALROOM_URL=${url}
+  export SEALROOM_API_KEY=${apiKey}
+
+Quick start with curl:
+
+  # 1. a solution and a context
+  curl -s -X POST $SEALROOM_URL/manage/v1/solutions \\
+       -H "authorization: Bearer $SEALROOM_API_KEY" -H 'content-type: application/json' -d '{"name":"acme"}'
+  curl -s -X POST $SEALROOM_URL/manage/v1/solutions/<solutionId>/contexts \\
+       -H "authorization: Bearer $SEALROOM_API_KEY" -H 'content-type: application/json' -d '{"name":"support"}'
+
+  # 2. a user: make a key pair, then register the public key
+  node bin/sealroom.js keygen
+  curl -s -X PUT $SEALROOM_URL/manage/v1/contexts/<contextId>/users/alice \\
+       -H "authorization: Bearer $SEALROOM_API_KEY" -H 'content-type: application/json' -d '{"publicKey":"srpk1..."}'
+
+  # 3. connect as alice from an app:
+  #    Endpoint.connect('<alice private key srsk1...>', '<solutionId>', '${url}')
+  #    or run the whole flow: npx tsx examples/quickstart.ts
+
+The same operator tasks from the CLI: node bin/sealroom.js solution create acme, context create,
+user add, api-key create ... (node bin/sealroom.js --help). Stop with Ctrl-C.
+`;
+}

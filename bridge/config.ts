@@ -1,0 +1,73 @@
+/**
+ * Bridge configuration: one typed object, from `createBridge(options)` for embedders and tests, or from
+ * flags and environment variables through the CLI (bridge/cli). Every limit has a default and a name
+ * that says its unit.
+ */
+import { z } from 'zod';
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export const limitsSchema = z.strictObject({
+  /** Largest JSON body of the room and auth routes, in bytes. A 4,096-member room's update fits. */
+  bodyBytes: z.number().int().positive().default(4 * 1024 * 1024),
+  /** Largest JSON body of the management API, in bytes. */
+  manageBodyBytes: z.number().int().positive().default(64 * 1024),
+  /** Failed logins allowed per client address and per public key in `loginWindowSeconds`. */
+  loginFailures: z.number().int().positive().default(10),
+  /** Challenges allowed per client address in `loginWindowSeconds` (bounds the nonce table). */
+  challenges: z.number().int().positive().default(120),
+  loginWindowSeconds: z.number().int().positive().default(60),
+  /** Largest page of a room listing. */
+  listPageSize: z.number().int().positive().max(1000).default(100),
+  /** Records per response when a client reads a room's chain. */
+  recordsPerResponse: z.number().int().positive().max(10_000).default(256),
+  /** Wrapped keys a member may fetch per room in one response (newest epochs first). */
+  keysPerResponse: z.number().int().positive().max(1000).default(16),
+});
+export type Limits = z.infer<typeof limitsSchema>;
+
+export const bridgeOptionsSchema = z.strictObject({
+  /** Folder of the SQLite database; created if missing. */
+  dataDir: z.string().min(1).optional(),
+  /** ':memory:' for a throwaway database (tests, examples). Overrides dataDir. */
+  databaseFile: z.string().min(1).optional(),
+  host: z.string().min(1).default('127.0.0.1'),
+  /** 0 picks a free port (tests). */
+  port: z.number().int().min(0).max(65535).default(8080),
+  /**
+   * The URL clients use to reach this Bridge (behind a proxy, say). Logins sign it; when unset, the
+   * Bridge accepts the URL the request itself was made to.
+   */
+  publicUrl: z.url().optional(),
+  logLevel: z.enum(LOG_LEVELS).default('info'),
+  /** Lifetime of a session token, in seconds. */
+  sessionTtlSeconds: z.number().int().positive().default(24 * 60 * 60),
+  /** Lifetime of a login challenge nonce, in seconds. */
+  nonceTtlSeconds: z.number().int().positive().default(60),
+  /** How far a login's signed timestamp may be from the Bridge's clock, in seconds. */
+  authClockSkewSeconds: z.number().int().positive().default(300),
+  /** How long shutdown waits for requests in flight before closing their sockets, in milliseconds. */
+  shutdownGraceMs: z.number().int().nonnegative().default(5000),
+  /**
+   * The operator API key to create on first start (otherwise one is generated). Lets deployment tooling
+   * choose it; it must be a key of the form the Bridge issues.
+   */
+  initialApiKey: z.string().regex(/^srk_[A-Za-z0-9_-]{43}$/).optional(),
+  limits: limitsSchema.default(() => limitsSchema.parse({})),
+});
+
+export type BridgeOptions = z.input<typeof bridgeOptionsSchema>;
+export type BridgeConfig = z.output<typeof bridgeOptionsSchema>;
+
+export function resolveConfig(options: BridgeOptions): BridgeConfig {
+  const result = bridgeOptionsSchema.safeParse(options);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    throw new TypeError(`createBridge: option "${issue.path.join('.')}": ${issue.message}`);
+  }
+  if (result.data.dataDir === undefined && result.data.databaseFile === undefined) {
+    throw new TypeError('createBridge: expected "dataDir" (a folder for the database) or "databaseFile"');
+  }
+  return result.data;
+}

@@ -1,0 +1,45 @@
+/**
+ * The Bridge's internal event bus. Room writes emit here after they commit; the real-time layer
+ * delivers them to connected clients who may see them.
+ */
+import { EventEmitter } from 'node:events';
+
+export interface RoomEventBase {
+  roomId: string;
+  contextId: string;
+  /** Bridge time of the change, ms since the Unix epoch. */
+  at: number;
+}
+
+export interface RoomCreatedEvent extends RoomEventBase {
+  version: number;
+  epoch: number;
+  members: string[];
+}
+
+export interface RoomUpdatedEvent extends RoomEventBase {
+  version: number;
+  epoch: number;
+  previousEpoch: number;
+  members: string[];
+  /** Members of the previous version who are not members any more: the relay cuts them at once. */
+  removed: string[];
+}
+
+export interface RoomDeletedEvent extends RoomEventBase {
+  members: string[];
+}
+
+export interface SessionEndedEvent {
+  tokenHashes: string[];
+  reason: 'logout' | 'user_removed' | 'solution_deleted' | 'context_deleted';
+}
+
+export interface BridgeEventMap {
+  roomCreated: [RoomCreatedEvent];
+  roomUpdated: [RoomUpdatedEvent];
+  roomDeleted: [RoomDeletedEvent];
+  sessionsEnded: [SessionEndedEvent];
+}
+
+export class BridgeEvents extends EventEmitter<BridgeEventMap> {}

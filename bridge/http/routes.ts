@@ -1,0 +1,206 @@
+/**
+ * The Bridge's REST routes. Each handler validates its input with a schema from protocol/api.ts and
+ * calls a service; errors are thrown as HttpError and rendered by the one error handler.
+ */
+import express, { Router, type Request, type Response } from 'express';
+import { z } from 'zod';
+import {
+  addContextUserRequestSchema,
+  challengeRequestSchema,
+  createApiKeyRequestSchema,
+  createContextRequestSchema,
+  createRoomRequestSchema,
+  createSolutionRequestSchema,
+  getRoomQuerySchema,
+  listRoomsQuerySchema,
+  sessionRequestSchema,
+  solutionIdSchema,
+  updateRoomRequestSchema,
+} from '../../protocol/api.ts';
+import { contextIdSchema, roomIdSchema, userIdSchema } from '../../protocol/room-record.ts';
+import { bearerToken, type AuthService } from '../auth/service.ts';
+import type { ManageService } from '../manage/service.ts';
+import type { RoomService } from '../rooms/service.ts';
+import type { BridgeServices } from '../services.ts';
+import type { SessionRow } from '../store/types.ts';
+import { parseInput } from './validate.ts';
+
+function session(res: Response): SessionRow {
+  return res.locals.session as SessionRow;
+}
+
+function clientAddress(req: Request): string {
+  return req.socket.remoteAddress ?? 'unknown';
+}
+
+/** The URL this request was made to, as the client saw it (for the login URL binding). */
+function requestUrl(req: Request): string {
+  return `${req.protocol}://${req.get('host') ?? 'localhost'}`;
+}
+
+const roomParams = z.strictObject({ roomId: roomIdSchema });
+const contextParams = z.strictObject({ contextId: contextIdSchema });
+const solutionParams = z.strictObject({ solutionId: solutionIdSchema });
+const userParams = z.strictObject({ contextId: contextIdSchema, userId: userIdSchema });
+const apiKeyParams = z.strictObject({ id: z.string().regex(/^key_[A-Za-z0-9_-]{22}$/, 'expected an API key id (key_...)') });
+const pageQuery = z.strictObject({
+  skip: z.coerce.number().int().nonnegative().default(0),
+  limit: z.coerce.number().int().positive().max(1000).default(100),
+});
+
+/** Routes under /v1: login, then everything a user does with a session token. */
+export function userRouter(s: BridgeServices, auth: AuthService, rooms: RoomService): Router {
+  const router = Router();
+  router.use(express.json({ limit: s.config.limits.bodyBytes }));
+
+  router.post('/auth/challenge', async (req, res) => {
+    const body = parseInput(challengeRequestSchema, req.body, 'body');
+    res.json(await auth.challenge(body, clientAddress(req)));
+  });
+
+  router.post('/auth/session', async (req, res) => {
+    const body = parseInput(sessionRequestSchema, req.body, 'body');
+    res.status(201).json(await auth.login(body, clientAddress(req), requestUrl(req)));
+  });
+
+  // Everything below needs a session.
+  router.use(async (req, res, next) => {
+    res.locals.session = await auth.authenticate(bearerToken(req.get('authorization')));
+    next();
+  });
+
+  router.post('/auth/logout', async (_req, res) => {
+    await auth.logout(session(res));
+    res.status(204).end();
+  });
+
+  router.get('/me', async (_req, res) => {
+    const me = session(res);
+    const user = await s.store.findSolutionUser(me.solutionId, me.publicKey);
+    res.json({ userId: me.userId, solutionId: me.solutionId, publicKey: me.publicKey, expiresAt: me.expiresAt, contextIds: user?.contextIds ?? [] });
+  });
+
+  router.get('/contexts/:contextId/users', async (req, res) => {
+    const { contextId } = parseInput(contextParams, req.params, 'params');
+    res.json({ users: await rooms.contextUsers(session(res), contextId) });
+  });
+
+  router.get('/contexts/:contextId/rooms', async (req, res) => {
+    const { contextId } = parseInput(contextParams, req.params, 'params');
+    const query = parseInput(listRoomsQuerySchema, req.query, 'query');
+    res.json(await rooms.list(session(res), contextId, query));
+  });
+
+  router.post('/rooms', async (req, res) => {
+    const body = parseInput(createRoomRequestSchema, req.body, 'body');
+    res.status(201).json(await rooms.create(session(res), body));
+  });
+
+  router.get('/rooms/:roomId', async (req, res) => {
+    const { roomId } = parseInput(roomParams, req.params, 'params');
+    const { since } = parseInput(getRoomQuerySchema, req.query, 'query');
+    res.json(await rooms.get(session(res), roomId, since));
+  });
+
+  router.put('/rooms/:roomId', async (req, res) => {
+    const { roomId } = parseInput(roomParams, req.params, 'params');
+    const body = parseInput(updateRoomRequestSchema, req.body, 'body');
+    res.json(await rooms.update(session(res), roomId, body));
+  });
+
+  router.delete('/rooms/:roomId', async (req, res) => {
+    const { roomId } = parseInput(roomParams, req.params, 'params');
+    await rooms.delete(session(res), roomId);
+    res.status(204).end();
+  });
+
+  return router;
+}
+
+/** Routes under /manage/v1: the operator's API, authenticated by API key. */
+export function manageRouter(s: BridgeServices, manage: ManageService): Router {
+  const router = Router();
+  router.use(express.json({ limit: s.config.limits.manageBodyBytes }));
+  router.use(async (req, _res, next) => {
+    await manage.authenticate(bearerToken(req.get('authorization')));
+    next();
+  });
+
+  router.post('/solutions', async (req, res) => {
+    const { name } = parseInput(createSolutionRequestSchema, req.body, 'body');
+    res.status(201).json(await manage.createSolution(name));
+  });
+  router.get('/solutions', async (_req, res) => {
+    res.json({ solutions: await manage.listSolutions() });
+  });
+  router.get('/solutions/:solutionId', async (req, res) => {
+    const { solutionId } = parseInput(solutionParams, req.params, 'params');
+    res.json(await manage.getSolution(solutionId));
+  });
+  router.delete('/solutions/:solutionId', async (req, res) => {
+    const { solutionId } = parseInput(solutionParams, req.params, 'params');
+    await manage.deleteSolution(solutionId);
+    res.status(204).end();
+  });
+
+  router.post('/solutions/:solutionId/contexts', async (req, res) => {
+    const { solutionId } = parseInput(solutionParams, req.params, 'params');
+    const { name } = parseInput(createContextRequestSchema, req.body, 'body');
+    res.status(201).json(await manage.createContext(solutionId, name));
+  });
+  router.get('/solutions/:solutionId/contexts', async (req, res) => {
+    const { solutionId } = parseInput(solutionParams, req.params, 'params');
+    res.json({ contexts: await manage.listContexts(solutionId) });
+  });
+  router.get('/contexts/:contextId', async (req, res) => {
+    const { contextId } = parseInput(contextParams, req.params, 'params');
+    res.json(await manage.describeContext(contextId));
+  });
+  router.delete('/contexts/:contextId', async (req, res) => {
+    const { contextId } = parseInput(contextParams, req.params, 'params');
+    await manage.deleteContext(contextId);
+    res.status(204).end();
+  });
+
+  router.put('/contexts/:contextId/users/:userId', async (req, res) => {
+    const { contextId, userId } = parseInput(userParams, req.params, 'params');
+    const { publicKey } = parseInput(addContextUserRequestSchema, req.body, 'body');
+    const { user, created } = await manage.addContextUser(contextId, userId, publicKey);
+    res.status(created ? 201 : 200).json(user);
+  });
+  router.get('/contexts/:contextId/users', async (req, res) => {
+    const { contextId } = parseInput(contextParams, req.params, 'params');
+    res.json({ users: await manage.listContextUsers(contextId) });
+  });
+  router.delete('/contexts/:contextId/users/:userId', async (req, res) => {
+    const { contextId, userId } = parseInput(userParams, req.params, 'params');
+    await manage.removeContextUser(contextId, userId);
+    res.status(204).end();
+  });
+
+  router.get('/contexts/:contextId/rooms', async (req, res) => {
+    const { contextId } = parseInput(contextParams, req.params, 'params');
+    const { skip, limit } = parseInput(pageQuery, req.query, 'query');
+    res.json(await manage.listRooms(contextId, skip, limit));
+  });
+  router.delete('/rooms/:roomId', async (req, res) => {
+    const { roomId } = parseInput(roomParams, req.params, 'params');
+    await manage.deleteRoom(roomId);
+    res.status(204).end();
+  });
+
+  router.post('/api-keys', async (req, res) => {
+    const { name } = parseInput(createApiKeyRequestSchema, req.body, 'body');
+    res.status(201).json(await manage.createApiKey(name));
+  });
+  router.get('/api-keys', async (_req, res) => {
+    res.json({ apiKeys: await manage.listApiKeys() });
+  });
+  router.delete('/api-keys/:id', async (req, res) => {
+    const { id } = parseInput(apiKeyParams, req.params, 'params');
+    await manage.revokeApiKey(id);
+    res.status(204).end();
+  });
+
+  return router;
+}

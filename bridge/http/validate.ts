@@ -1,0 +1,17 @@
+/**
+ * Validation at the boundary (STYLE.md rule 3): every body, query and path parameter goes through a
+ * zod schema once, and a failure becomes 400 VALIDATION_FAILED naming the field.
+ */
+import type { z } from 'zod';
+import { HttpError } from './errors.ts';
+
+export function parseInput<T extends z.ZodType>(schema: T, value: unknown, where: 'body' | 'query' | 'params'): z.infer<T> {
+  const result = schema.safeParse(value ?? {});
+  if (result.success) return result.data;
+  const issue = result.error.issues[0]!;
+  const field = issue.path.length > 0 ? `${where}.${issue.path.join('.')}` : where;
+  throw HttpError.badRequest('VALIDATION_FAILED', `${field}: ${issue.message}`, {
+    field,
+    issues: result.error.issues.slice(0, 10).map((i) => ({ path: i.path.join('.'), message: i.message })),
+  });
+}

@@ -1,0 +1,372 @@
+/**
+ * Room CRUD on the Bridge. The Bridge cannot read a room, but it checks every new version as defence in
+ * depth (issue 3): the record chains onto the head, its author is the session's user and a manager of the
+ * previous version under its policy, every member is in the context directory with the key the record
+ * names, and the uploaded wrapped keys are exactly the ones the record's signed key-set root covers.
+ * Clients check all of it again.
+ */
+import { fromBase64, fromUtf8, toBase64 } from '../../crypto/bytes.ts';
+import { buildKeySet, type KeySetEntry } from '../../crypto/key-set.ts';
+import type {
+  CreateRoomRequest,
+  ListRoomsResponse,
+  RoomKey,
+  RoomResponse,
+  RoomWriteResponse,
+  UpdateRoomRequest,
+  WrappedKeyUpload,
+} from '../../protocol/api.ts';
+import { allows, type Standing } from '../../protocol/policy.ts';
+import {
+  ChainError,
+  membersOf,
+  removedMembers,
+  requiredRecipients,
+  verifyGenesis,
+  verifySuccessor,
+  type VerifiedVersion,
+} from '../../protocol/room-chain.ts';
+import { parseRecordText, RecordFormatError, type RoomRecord } from '../../protocol/room-record.ts';
+import { HttpError } from '../http/errors.ts';
+import type { BridgeServices } from '../services.ts';
+import type { ContextRow, ListRoomsQuery, RoomKeyRow, RoomRow, RoomWrite, SessionRow } from '../store/types.ts';
+import { compileQuery } from './query.ts';
+
+export interface ListInput {
+  skip: number;
+  limit: number;
+  sortOrder: 'asc' | 'desc';
+  sortBy: 'createDate' | 'lastModificationDate';
+  lastId?: string | undefined;
+  queryAsJson?: string | undefined;
+}
+
+function recordInvalid(error: ChainError | RecordFormatError): HttpError {
+  const reason = error instanceof ChainError ? error.reason : 'Malformed';
+  return HttpError.unprocessable('RECORD_INVALID', error.message, { reason });
+}
+
+/** publicMeta is stored for queryAsJson only when it is UTF-8 JSON text of an object. */
+function publicMetaJson(record: RoomRecord): string | null {
+  if (record.publicMeta === '') return null;
+  try {
+    const text = fromUtf8(fromBase64(record.publicMeta));
+    const value: unknown = JSON.parse(text);
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? text : null;
+  } catch {
+    return null;
+  }
+}
+
+function keyResponse(row: RoomKeyRow): RoomKey {
+  const proof: string[] = [];
+  for (let i = 0; i < row.proof.length; i += 32) proof.push(toBase64(row.proof.subarray(i, i + 32)));
+  return {
+    epoch: row.epoch,
+    version: row.version,
+    wrapped: toBase64(row.wrapped),
+    leafIndex: row.leafIndex,
+    treeSize: row.treeSize,
+    proof,
+  };
+}
+
+export class RoomService {
+  constructor(private readonly s: BridgeServices) {}
+
+  // ---- access
+
+  /** The context, if it exists in the session's solution and the session's user belongs to it. */
+  private async contextFor(session: SessionRow, contextId: string): Promise<ContextRow> {
+    const context = await this.s.store.getContext(contextId);
+    if (context === undefined || context.solutionId !== session.solutionId) {
+      throw HttpError.notFound('CONTEXT_NOT_FOUND', `context "${contextId}" does not exist`);
+    }
+    if ((await this.s.store.getContextUser(contextId, session.userId)) === undefined) {
+      throw HttpError.forbidden(`"${session.userId}" is not a user of context "${contextId}"`);
+    }
+    return context;
+  }
+
+  /**
+   * The room, if the session's user may see that it exists: users outside the room's context get
+   * 404 ROOM_NOT_FOUND exactly as for a room that does not exist.
+   */
+  private async roomFor(session: SessionRow, roomId: string): Promise<{ room: RoomRow; standing: Standing }> {
+    const room = await this.s.store.getRoom(roomId);
+    const notFound = () => HttpError.notFound('ROOM_NOT_FOUND', `room "${roomId}" does not exist`);
+    if (room === undefined) throw notFound();
+    const context = await this.s.store.getContext(room.contextId);
+    if (context === undefined || context.solutionId !== session.solutionId) throw notFound();
+    if ((await this.s.store.getContextUser(room.contextId, session.userId)) === undefined) throw notFound();
+    const member = await this.s.store.getRoomMember(roomId, session.userId);
+    return {
+      room,
+      standing: {
+        contextUser: true,
+        member: member !== undefined,
+        manager: member?.isManager === true,
+        owner: room.creator === session.userId,
+      },
+    };
+  }
+
+  // ---- checks shared by create and update
+
+  private checkAuthor(session: SessionRow, record: RoomRecord): void {
+    if (record.author !== session.userId || record.authorPublicKey !== session.publicKey) {
+      throw HttpError.forbidden(`the record's author must be the session's user "${session.userId}" with its own key`);
+    }
+  }
+
+  private async checkDirectory(record: RoomRecord): Promise<void> {
+    const directory = new Map((await this.s.store.listContextUsers(record.contextId)).map((u) => [u.userId, u.publicKey]));
+    for (const [userId, publicKey] of membersOf(record)) {
+      const known = directory.get(userId);
+      if (known === undefined) {
+        throw HttpError.unprocessable('RECORD_INVALID', `member "${userId}" is not a user of context "${record.contextId}"`, {
+          reason: 'UnknownMember',
+        });
+      }
+      if (known !== publicKey) {
+        throw HttpError.unprocessable('RECORD_INVALID', `member "${userId}" is listed with a key that is not its key in the context`, {
+          reason: 'WrongMemberKey',
+        });
+      }
+    }
+  }
+
+  /** Checks the uploads are exactly the required recipients' keys and match the signed root. */
+  private checkKeys(prev: RoomRecord | null, record: RoomRecord, uploads: WrappedKeyUpload[]): RoomWrite['keys'] {
+    const required = new Set(requiredRecipients(prev, record).map((m) => m.userId));
+    const seen = new Set<string>();
+    const entries: KeySetEntry[] = [];
+    for (const upload of uploads) {
+      if (!required.has(upload.recipientId)) {
+        throw HttpError.unprocessable('KEY_SET_INVALID', `no wrapped key is due for "${upload.recipientId}" in this version`);
+      }
+      if (upload.epoch !== record.epoch) {
+        throw HttpError.unprocessable('KEY_SET_INVALID', `wrapped key for "${upload.recipientId}" is for epoch ${upload.epoch}, not ${record.epoch}`);
+      }
+      if (seen.has(upload.recipientId)) {
+        throw HttpError.unprocessable('KEY_SET_INVALID', `two wrapped keys for "${upload.recipientId}"`);
+      }
+      seen.add(upload.recipientId);
+      entries.push({ roomId: record.roomId, epoch: upload.epoch, recipientId: upload.recipientId, wrapped: fromBase64(upload.wrapped) });
+    }
+    const missing = [...required].filter((id) => !seen.has(id));
+    if (missing.length > 0) {
+      throw HttpError.unprocessable('KEY_SET_INVALID', `missing wrapped keys for ${missing.slice(0, 5).map((id) => `"${id}"`).join(', ')}${missing.length > 5 ? ` and ${missing.length - 5} more` : ''}`);
+    }
+    if (entries.length === 0) {
+      if (record.keySetRoot !== '') throw HttpError.unprocessable('KEY_SET_INVALID', 'the record states a key-set root but no keys were sent');
+      return [];
+    }
+    const built = buildKeySet(entries);
+    if (toBase64(built.root) !== record.keySetRoot || built.size !== record.keySetSize) {
+      throw HttpError.unprocessable('KEY_SET_INVALID', "the wrapped keys do not match the record's signed key-set root");
+    }
+    return built.entries.map(({ entry, proof }) => {
+      const path = new Uint8Array(proof.path.length * 32);
+      proof.path.forEach((hash, i) => path.set(hash, i * 32));
+      return {
+        roomId: record.roomId,
+        epoch: entry.epoch,
+        recipientId: entry.recipientId,
+        version: record.version,
+        wrapped: entry.wrapped,
+        leafIndex: proof.leafIndex,
+        treeSize: proof.treeSize,
+        proof: path,
+      };
+    });
+  }
+
+  private write(verified: VerifiedVersion, keys: RoomWrite['keys'], createdAt: number): RoomWrite {
+    const { record } = verified;
+    const now = this.s.now();
+    const managers = new Set(record.managers.map((m) => m.userId));
+    return {
+      room: {
+        id: record.roomId,
+        contextId: record.contextId,
+        version: record.version,
+        epoch: record.epoch,
+        headHash: verified.hash,
+        creator: record.creator,
+        lastModifier: record.author,
+        policy: record.policy,
+        publicMetaJson: publicMetaJson(record),
+        createdAt,
+        updatedAt: now,
+      },
+      members: [...membersOf(record)].map(([userId, publicKey]) => ({ userId, publicKey, isManager: managers.has(userId) })),
+      version: {
+        roomId: record.roomId,
+        version: record.version,
+        record: verified.signed.record,
+        signature: verified.signed.signature,
+        hash: verified.hash,
+        author: record.author,
+        createdAt: now,
+      },
+      keys,
+    };
+  }
+
+  // ---- operations
+
+  async create(session: SessionRow, body: CreateRoomRequest): Promise<RoomWriteResponse> {
+    let verified: VerifiedVersion;
+    try {
+      verified = await verifyGenesis({ record: body.record, signature: body.signature });
+    } catch (error) {
+      if (error instanceof ChainError) throw recordInvalid(error);
+      throw error;
+    }
+    const { record } = verified;
+    await this.contextFor(session, record.contextId);
+    this.checkAuthor(session, record);
+    await this.checkDirectory(record);
+    const keys = this.checkKeys(null, record, body.keys);
+    const write = this.write(verified, keys, this.s.now());
+    if ((await this.s.store.createRoom(write)) === 'exists') {
+      throw HttpError.conflict('ROOM_EXISTS', `room "${record.roomId}" already exists`);
+    }
+    this.s.events.emit('roomCreated', {
+      roomId: record.roomId,
+      contextId: record.contextId,
+      version: 1,
+      epoch: record.epoch,
+      members: write.members.map((m) => m.userId),
+      at: write.room.updatedAt,
+    });
+    return { roomId: record.roomId, version: 1 };
+  }
+
+  async update(session: SessionRow, roomId: string, body: UpdateRoomRequest): Promise<RoomWriteResponse> {
+    const { room, standing } = await this.roomFor(session, roomId);
+    if (!standing.manager) throw HttpError.forbidden(`"${session.userId}" is not a manager of room "${roomId}"`);
+    if (!allows(room.policy.update, standing)) {
+      throw HttpError.forbidden(`policy "update: ${room.policy.update}" forbids "${session.userId}"`);
+    }
+    const conflict = () =>
+      HttpError.conflict('VERSION_CONFLICT', `room "${roomId}" is at version ${room.version}`, { currentVersion: room.version });
+    if (body.force !== true && body.version !== room.version) throw conflict();
+
+    let next: RoomRecord;
+    try {
+      next = parseRecordText(body.record);
+    } catch (error) {
+      if (error instanceof RecordFormatError) throw recordInvalid(error);
+      throw error;
+    }
+    if (next.roomId !== roomId) throw HttpError.unprocessable('RECORD_INVALID', 'the record is for another room', { reason: 'BrokenChain' });
+    // A record built on another head cannot chain: the same conflict as a stale `version`.
+    if (next.version !== room.version + 1 || next.prevHash !== toBase64(room.headHash)) throw conflict();
+
+    const head = await this.s.store.getRoomVersion(roomId, room.version);
+    if (head === undefined) throw new Error(`room ${roomId}: head version ${room.version} is missing`);
+    const prev: VerifiedVersion = {
+      signed: { record: head.record, signature: head.signature },
+      record: parseRecordText(head.record),
+      hash: head.hash,
+    };
+    let verified: VerifiedVersion;
+    try {
+      verified = await verifySuccessor(prev, { record: body.record, signature: body.signature });
+    } catch (error) {
+      if (error instanceof ChainError) throw recordInvalid(error);
+      throw error;
+    }
+    this.checkAuthor(session, next);
+    await this.checkDirectory(next);
+    const keys = this.checkKeys(prev.record, next, body.keys);
+    const write = this.write(verified, keys, room.createdAt);
+    const result = await this.s.store.appendRoomVersion(write, room.version);
+    if (result === 'not_found') throw HttpError.notFound('ROOM_NOT_FOUND', `room "${roomId}" does not exist`);
+    if (result === 'conflict') {
+      throw HttpError.conflict('VERSION_CONFLICT', `room "${roomId}" changed while this update was checked`, {
+        currentVersion: (await this.s.store.getRoom(roomId))?.version,
+      });
+    }
+    this.s.events.emit('roomUpdated', {
+      roomId,
+      contextId: room.contextId,
+      version: next.version,
+      epoch: next.epoch,
+      previousEpoch: room.epoch,
+      members: write.members.map((m) => m.userId),
+      removed: removedMembers(prev.record, next),
+      at: write.room.updatedAt,
+    });
+    return { roomId, version: next.version };
+  }
+
+  async get(session: SessionRow, roomId: string, since: number): Promise<RoomResponse> {
+    const { room, standing } = await this.roomFor(session, roomId);
+    if (!allows(room.policy.get, standing)) {
+      throw HttpError.forbidden(`policy "get: ${room.policy.get}" forbids "${session.userId}"`);
+    }
+    return this.view(room, session.userId, since, this.s.config.limits.recordsPerResponse);
+  }
+
+  private async view(room: RoomRow, userId: string, since: number, limit: number): Promise<RoomResponse> {
+    const rows = await this.s.store.getRoomVersions(room.id, since, limit + 1);
+    const keys = await this.s.store.getRoomKeys(room.id, userId, this.s.config.limits.keysPerResponse);
+    return {
+      roomId: room.id,
+      contextId: room.contextId,
+      version: room.version,
+      epoch: room.epoch,
+      records: rows.slice(0, limit).map((r) => ({ version: r.version, record: r.record, signature: r.signature })),
+      hasMore: rows.length > limit,
+      keys: keys.map(keyResponse),
+    };
+  }
+
+  async list(session: SessionRow, contextId: string, input: ListInput): Promise<ListRoomsResponse> {
+    await this.contextFor(session, contextId);
+    const max = this.s.config.limits.listPageSize;
+    if (input.limit > max) {
+      throw HttpError.badRequest('VALIDATION_FAILED', `query.limit: expected at most ${max}, got ${input.limit}`, { field: 'query.limit' });
+    }
+    const query: ListRoomsQuery = {
+      contextId,
+      userId: session.userId,
+      skip: input.skip,
+      limit: input.limit,
+      sortOrder: input.sortOrder,
+      sortBy: input.sortBy,
+      lastId: input.lastId,
+      filter: input.queryAsJson === undefined ? undefined : compileQuery(input.queryAsJson),
+    };
+    const { total, rooms } = await this.s.store.listRooms(query);
+    const readItems: RoomResponse[] = [];
+    for (const room of rooms) {
+      // Each item carries the head record only; a client that trusts an older version reads the rest.
+      readItems.push(await this.view(room, session.userId, room.version - 1, 1));
+    }
+    return { totalAvailable: total, readItems };
+  }
+
+  async delete(session: SessionRow, roomId: string): Promise<void> {
+    const { room, standing } = await this.roomFor(session, roomId);
+    if (!allows(room.policy.delete, standing)) {
+      throw HttpError.forbidden(`policy "delete: ${room.policy.delete}" forbids "${session.userId}"`);
+    }
+    await this.deleteRoom(room);
+  }
+
+  /** Deletes a room and tells the real-time layer (also used by the management API). */
+  async deleteRoom(room: RoomRow): Promise<void> {
+    const members = (await this.s.store.getRoomMembers(room.id)).map((m) => m.userId);
+    if (!(await this.s.store.deleteRoom(room.id))) throw HttpError.notFound('ROOM_NOT_FOUND', `room "${room.id}" does not exist`);
+    this.s.events.emit('roomDeleted', { roomId: room.id, contextId: room.contextId, members, at: this.s.now() });
+  }
+
+  async contextUsers(session: SessionRow, contextId: string): Promise<Array<{ userId: string; publicKey: string }>> {
+    await this.contextFor(session, contextId);
+    return (await this.s.store.listContextUsers(contextId)).map((u) => ({ userId: u.userId, publicKey: u.publicKey }));
+  }
+}

@@ -1,0 +1,541 @@
+/**
+ * The SQLite store: better-sqlite3 in WAL mode, one database file in the data folder. better-sqlite3 is
+ * synchronous, so every operation here is atomic by construction; multi-row writes also run inside a
+ * transaction so a failure leaves nothing half-written.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import type { RoomPolicy } from '../../protocol/policy.ts';
+import { policyBits } from '../../protocol/policy.ts';
+import { migrate } from './migrate.ts';
+import type {
+  AddUserResult,
+  ApiKeyRow,
+  AppendResult,
+  ContextRow,
+  ContextUserRow,
+  ListRoomsQuery,
+  NonceRow,
+  RevokeApiKeyResult,
+  RoomKeyRow,
+  RoomMemberRow,
+  RoomRow,
+  RoomVersionRow,
+  RoomWrite,
+  SessionRow,
+  SolutionRow,
+  Store,
+} from './types.ts';
+
+export const DATABASE_FILE = 'sealroom.db';
+
+export interface SqliteStoreOptions {
+  /** Folder of the database file; created if missing. Ignored when `file` is ':memory:'. */
+  dataDir?: string;
+  /** Overrides the file path; ':memory:' for a throwaway database. */
+  file?: string;
+  /** SQLite busy timeout, in milliseconds. */
+  busyTimeoutMs?: number;
+}
+
+type Row = Record<string, unknown>;
+
+const apiKey = (r: Row): ApiKeyRow => ({
+  id: r.id as string,
+  name: r.name as string,
+  keyHash: r.key_hash as string,
+  ephemeral: r.ephemeral === 1,
+  createdAt: r.created_at as number,
+  lastUsedAt: (r.last_used_at as number | null) ?? null,
+  revokedAt: (r.revoked_at as number | null) ?? null,
+});
+const solution = (r: Row): SolutionRow => ({ id: r.id as string, name: r.name as string, createdAt: r.created_at as number });
+const context = (r: Row): ContextRow => ({
+  id: r.id as string,
+  solutionId: r.solution_id as string,
+  name: r.name as string,
+  createdAt: r.created_at as number,
+});
+const contextUser = (r: Row): ContextUserRow => ({
+  contextId: r.context_id as string,
+  solutionId: r.solution_id as string,
+  userId: r.user_id as string,
+  publicKey: r.public_key as string,
+  createdAt: r.created_at as number,
+});
+const session = (r: Row): SessionRow => ({
+  tokenHash: r.token_hash as string,
+  solutionId: r.solution_id as string,
+  publicKey: r.public_key as string,
+  userId: r.user_id as string,
+  createdAt: r.created_at as number,
+  expiresAt: r.expires_at as number,
+});
+const bytes = (value: unknown): Uint8Array => {
+  const buffer = value as Buffer;
+  return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.length);
+};
+/** better-sqlite3 binds Buffers, not plain Uint8Arrays; this wraps without copying. */
+const blob = (value: Uint8Array): Buffer => Buffer.from(value.buffer, value.byteOffset, value.length);
+const room = (r: Row): RoomRow => ({
+  id: r.id as string,
+  contextId: r.context_id as string,
+  version: r.version as number,
+  epoch: r.epoch as number,
+  headHash: bytes(r.head_hash),
+  creator: r.creator as string,
+  lastModifier: r.last_modifier as string,
+  policy: JSON.parse(r.policy as string) as RoomPolicy,
+  publicMetaJson: (r.public_meta_json as string | null) ?? null,
+  createdAt: r.created_at as number,
+  updatedAt: r.updated_at as number,
+});
+const member = (r: Row): RoomMemberRow => ({
+  userId: r.user_id as string,
+  publicKey: r.public_key as string,
+  isManager: r.is_manager === 1,
+});
+const version = (r: Row): RoomVersionRow => ({
+  roomId: r.room_id as string,
+  version: r.version as number,
+  record: r.record as string,
+  signature: r.signature as string,
+  hash: bytes(r.hash),
+  author: r.author as string,
+  createdAt: r.created_at as number,
+});
+const roomKey = (r: Row): RoomKeyRow => ({
+  roomId: r.room_id as string,
+  epoch: r.epoch as number,
+  recipientId: r.recipient_id as string,
+  version: r.version as number,
+  wrapped: bytes(r.wrapped),
+  leafIndex: r.leaf_index as number,
+  treeSize: r.tree_size as number,
+  proof: bytes(r.proof),
+});
+
+export class SqliteStore implements Store {
+  readonly kind = 'sqlite';
+  readonly file: string;
+  private readonly db: Database.Database;
+  private readonly stmt: ReturnType<SqliteStore['prepare']>;
+
+  constructor(options: SqliteStoreOptions) {
+    if (options.file === ':memory:') {
+      this.file = ':memory:';
+    } else if (options.file !== undefined) {
+      this.file = options.file;
+    } else if (options.dataDir !== undefined) {
+      mkdirSync(options.dataDir, { recursive: true });
+      this.file = join(options.dataDir, DATABASE_FILE);
+    } else {
+      throw new Error('SqliteStore: expected "dataDir" or "file"');
+    }
+    this.db = new Database(this.file);
+    this.db.pragma('journal_mode = WAL');
+    // NORMAL is durable across application crashes in WAL mode; only an OS crash or power loss can lose
+    // the last commits, never corrupt the database.
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('foreign_keys = ON');
+    this.db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5000}`);
+    migrate(this.db);
+    this.stmt = this.prepare();
+  }
+
+  /** The applied schema versions, for diagnostics and tests. */
+  schemaVersions(): number[] {
+    return (this.db.prepare('SELECT version FROM schema_migrations ORDER BY version').all() as Array<{ version: number }>).map(
+      (r) => r.version,
+    );
+  }
+
+  private prepare() {
+    const db = this.db;
+    return {
+      insertApiKey: db.prepare(
+        'INSERT INTO api_keys (id, name, key_hash, ephemeral, created_at) VALUES (@id, @name, @keyHash, @ephemeral, @createdAt)',
+      ),
+      apiKeyByHash: db.prepare('SELECT * FROM api_keys WHERE key_hash = ?'),
+      apiKeyById: db.prepare('SELECT * FROM api_keys WHERE id = ?'),
+      listApiKeys: db.prepare('SELECT * FROM api_keys ORDER BY created_at, id'),
+      countActiveApiKeys: db.prepare('SELECT COUNT(*) AS n FROM api_keys WHERE revoked_at IS NULL AND ephemeral = 0'),
+      revokeApiKey: db.prepare('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL'),
+      touchApiKey: db.prepare('UPDATE api_keys SET last_used_at = ? WHERE id = ?'),
+      deleteEphemeralApiKeys: db.prepare('DELETE FROM api_keys WHERE ephemeral = 1'),
+
+      insertSolution: db.prepare('INSERT INTO solutions (id, name, created_at) VALUES (@id, @name, @createdAt)'),
+      getSolution: db.prepare('SELECT * FROM solutions WHERE id = ?'),
+      listSolutions: db.prepare('SELECT * FROM solutions ORDER BY created_at, id'),
+      deleteSolution: db.prepare('DELETE FROM solutions WHERE id = ?'),
+      insertContext: db.prepare(
+        'INSERT INTO contexts (id, solution_id, name, created_at) VALUES (@id, @solutionId, @name, @createdAt)',
+      ),
+      getContext: db.prepare('SELECT * FROM contexts WHERE id = ?'),
+      listContexts: db.prepare('SELECT * FROM contexts WHERE solution_id = ? ORDER BY created_at, id'),
+      roomIdsOfContext: db.prepare('SELECT id FROM rooms WHERE context_id = ?'),
+      deleteContext: db.prepare('DELETE FROM contexts WHERE id = ?'),
+
+      insertContextUser: db.prepare(
+        `INSERT INTO context_users (context_id, solution_id, user_id, public_key, created_at)
+         VALUES (@contextId, @solutionId, @userId, @publicKey, @createdAt)`,
+      ),
+      getContextUser: db.prepare('SELECT * FROM context_users WHERE context_id = ? AND user_id = ?'),
+      listContextUsers: db.prepare('SELECT * FROM context_users WHERE context_id = ? ORDER BY user_id'),
+      userKeysInSolution: db.prepare('SELECT DISTINCT public_key FROM context_users WHERE solution_id = ? AND user_id = ?'),
+      keyUsersInSolution: db.prepare('SELECT DISTINCT user_id FROM context_users WHERE solution_id = ? AND public_key = ?'),
+      contextsOfKey: db.prepare(
+        'SELECT user_id, context_id FROM context_users WHERE solution_id = ? AND public_key = ? ORDER BY context_id',
+      ),
+      deleteContextUser: db.prepare('DELETE FROM context_users WHERE context_id = ? AND user_id = ?'),
+      sessionsOfKey: db.prepare('SELECT token_hash FROM sessions WHERE solution_id = ? AND public_key = ?'),
+      deleteSessionsOfKey: db.prepare('DELETE FROM sessions WHERE solution_id = ? AND public_key = ?'),
+      sessionsOfSolution: db.prepare('SELECT token_hash FROM sessions WHERE solution_id = ?'),
+      orphanSessions: db.prepare(
+        `SELECT s.token_hash FROM sessions s WHERE s.solution_id = ?
+         AND NOT EXISTS (SELECT 1 FROM context_users u WHERE u.solution_id = s.solution_id AND u.public_key = s.public_key)`,
+      ),
+      countMembers: db.prepare('SELECT COUNT(*) AS n FROM room_members WHERE room_id = ?'),
+
+      insertNonce: db.prepare(
+        'INSERT INTO auth_nonces (nonce, solution_id, public_key, expires_at) VALUES (@nonce, @solutionId, @publicKey, @expiresAt)',
+      ),
+      consumeNonce: db.prepare('DELETE FROM auth_nonces WHERE nonce = ? RETURNING *'),
+      insertSession: db.prepare(
+        `INSERT INTO sessions (token_hash, solution_id, public_key, user_id, created_at, expires_at)
+         VALUES (@tokenHash, @solutionId, @publicKey, @userId, @createdAt, @expiresAt)`,
+      ),
+      findSession: db.prepare('SELECT * FROM sessions WHERE token_hash = ? AND expires_at > ?'),
+      deleteSession: db.prepare('DELETE FROM sessions WHERE token_hash = ?'),
+      pruneNonces: db.prepare('DELETE FROM auth_nonces WHERE expires_at <= ?'),
+      pruneSessions: db.prepare('DELETE FROM sessions WHERE expires_at <= ?'),
+
+      insertRoom: db.prepare(
+        `INSERT INTO rooms (id, context_id, version, epoch, head_hash, creator, last_modifier, policy, get_bits, list_bits,
+                            public_meta_json, created_at, updated_at)
+         VALUES (@id, @contextId, @version, @epoch, @headHash, @creator, @lastModifier, @policy, @getBits, @listBits,
+                 @publicMetaJson, @createdAt, @updatedAt)`,
+      ),
+      updateRoomHead: db.prepare(
+        `UPDATE rooms SET version = @version, epoch = @epoch, head_hash = @headHash, last_modifier = @lastModifier,
+                          policy = @policy, get_bits = @getBits, list_bits = @listBits, public_meta_json = @publicMetaJson,
+                          updated_at = @updatedAt
+         WHERE id = @id AND version = @expectedVersion`,
+      ),
+      roomExists: db.prepare('SELECT 1 FROM rooms WHERE id = ?'),
+      getRoom: db.prepare('SELECT * FROM rooms WHERE id = ?'),
+      deleteMembers: db.prepare('DELETE FROM room_members WHERE room_id = ?'),
+      insertMember: db.prepare(
+        'INSERT INTO room_members (room_id, user_id, public_key, is_manager) VALUES (?, ?, ?, ?)',
+      ),
+      getMembers: db.prepare('SELECT * FROM room_members WHERE room_id = ? ORDER BY user_id'),
+      getMember: db.prepare('SELECT * FROM room_members WHERE room_id = ? AND user_id = ?'),
+      insertVersion: db.prepare(
+        `INSERT INTO room_versions (room_id, version, record, signature, hash, author, created_at)
+         VALUES (@roomId, @version, @record, @signature, @hash, @author, @createdAt)`,
+      ),
+      getVersions: db.prepare('SELECT * FROM room_versions WHERE room_id = ? AND version > ? ORDER BY version LIMIT ?'),
+      getVersion: db.prepare('SELECT * FROM room_versions WHERE room_id = ? AND version = ?'),
+      insertKey: db.prepare(
+        `INSERT INTO room_keys (room_id, epoch, recipient_id, version, wrapped, leaf_index, tree_size, proof)
+         VALUES (@roomId, @epoch, @recipientId, @version, @wrapped, @leafIndex, @treeSize, @proof)`,
+      ),
+      getKeys: db.prepare('SELECT * FROM room_keys WHERE room_id = ? AND recipient_id = ? ORDER BY epoch DESC LIMIT ?'),
+      deleteRoom: db.prepare('DELETE FROM rooms WHERE id = ?'),
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+
+  // ---- API keys
+
+  async insertApiKey(row: ApiKeyRow): Promise<void> {
+    this.stmt.insertApiKey.run({ id: row.id, name: row.name, keyHash: row.keyHash, ephemeral: row.ephemeral ? 1 : 0, createdAt: row.createdAt });
+  }
+
+  async findApiKeyByHash(keyHash: string): Promise<ApiKeyRow | undefined> {
+    const r = this.stmt.apiKeyByHash.get(keyHash) as Row | undefined;
+    return r === undefined ? undefined : apiKey(r);
+  }
+
+  async listApiKeys(): Promise<ApiKeyRow[]> {
+    return (this.stmt.listApiKeys.all() as Row[]).map(apiKey);
+  }
+
+  async countActiveApiKeys(): Promise<number> {
+    return (this.stmt.countActiveApiKeys.get() as { n: number }).n;
+  }
+
+  async revokeApiKey(id: string, at: number): Promise<RevokeApiKeyResult> {
+    return this.db.transaction((): RevokeApiKeyResult => {
+      const r = this.stmt.apiKeyById.get(id) as Row | undefined;
+      if (r === undefined || r.revoked_at !== null) return 'not_found';
+      if (r.ephemeral === 0 && (this.stmt.countActiveApiKeys.get() as { n: number }).n <= 1) return 'last_key';
+      this.stmt.revokeApiKey.run(at, id);
+      return 'revoked';
+    })();
+  }
+
+  async touchApiKey(id: string, at: number): Promise<void> {
+    this.stmt.touchApiKey.run(at, id);
+  }
+
+  async deleteEphemeralApiKeys(): Promise<number> {
+    return this.stmt.deleteEphemeralApiKeys.run().changes;
+  }
+
+  // ---- Solutions and contexts
+
+  async insertSolution(row: SolutionRow): Promise<void> {
+    this.stmt.insertSolution.run(row);
+  }
+
+  async getSolution(id: string): Promise<SolutionRow | undefined> {
+    const r = this.stmt.getSolution.get(id) as Row | undefined;
+    return r === undefined ? undefined : solution(r);
+  }
+
+  async listSolutions(): Promise<SolutionRow[]> {
+    return (this.stmt.listSolutions.all() as Row[]).map(solution);
+  }
+
+  async deleteSolution(id: string): Promise<{ deleted: boolean; sessionsEnded: string[] }> {
+    return this.db.transaction(() => {
+      const sessionsEnded = (this.stmt.sessionsOfSolution.all(id) as Array<{ token_hash: string }>).map((r) => r.token_hash);
+      return { deleted: this.stmt.deleteSolution.run(id).changes > 0, sessionsEnded };
+    })();
+  }
+
+  async insertContext(row: ContextRow): Promise<void> {
+    this.stmt.insertContext.run(row);
+  }
+
+  async getContext(id: string): Promise<ContextRow | undefined> {
+    const r = this.stmt.getContext.get(id) as Row | undefined;
+    return r === undefined ? undefined : context(r);
+  }
+
+  async listContexts(solutionId: string): Promise<ContextRow[]> {
+    return (this.stmt.listContexts.all(solutionId) as Row[]).map(context);
+  }
+
+  async deleteContext(id: string): Promise<{ deleted: boolean; roomIds: string[]; sessionsEnded: string[] }> {
+    return this.db.transaction(() => {
+      const roomIds = (this.stmt.roomIdsOfContext.all(id) as Array<{ id: string }>).map((r) => r.id);
+      const ctx = this.stmt.getContext.get(id) as Row | undefined;
+      const deleted = this.stmt.deleteContext.run(id).changes > 0;
+      const sessionsEnded = ctx === undefined ? [] : this.endOrphanSessions(ctx.solution_id as string);
+      return { deleted, roomIds, sessionsEnded };
+    })();
+  }
+
+  /** Ends the sessions of public keys that no longer belong to any context of the solution. */
+  private endOrphanSessions(solutionId: string): string[] {
+    const orphans = (this.stmt.orphanSessions.all(solutionId) as Array<{ token_hash: string }>).map((r) => r.token_hash);
+    for (const hash of orphans) this.stmt.deleteSession.run(hash);
+    return orphans;
+  }
+
+  // ---- Context users
+
+  async addContextUser(row: ContextUserRow): Promise<AddUserResult> {
+    return this.db.transaction((): AddUserResult => {
+      const existing = this.stmt.getContextUser.get(row.contextId, row.userId) as Row | undefined;
+      if (existing !== undefined) {
+        return existing.public_key === row.publicKey ? { status: 'unchanged' } : { status: 'conflict', reason: 'user_has_other_key' };
+      }
+      const keys = (this.stmt.userKeysInSolution.all(row.solutionId, row.userId) as Array<{ public_key: string }>).map((r) => r.public_key);
+      if (keys.some((k) => k !== row.publicKey)) return { status: 'conflict', reason: 'user_has_other_key' };
+      const users = (this.stmt.keyUsersInSolution.all(row.solutionId, row.publicKey) as Array<{ user_id: string }>).map((r) => r.user_id);
+      if (users.some((u) => u !== row.userId)) return { status: 'conflict', reason: 'key_has_other_user' };
+      this.stmt.insertContextUser.run(row);
+      return { status: 'created' };
+    })();
+  }
+
+  async getContextUser(contextId: string, userId: string): Promise<ContextUserRow | undefined> {
+    const r = this.stmt.getContextUser.get(contextId, userId) as Row | undefined;
+    return r === undefined ? undefined : contextUser(r);
+  }
+
+  async listContextUsers(contextId: string): Promise<ContextUserRow[]> {
+    return (this.stmt.listContextUsers.all(contextId) as Row[]).map(contextUser);
+  }
+
+  async removeContextUser(contextId: string, userId: string): Promise<{ removed: boolean; sessionsEnded: string[] }> {
+    return this.db.transaction(() => {
+      const existing = this.stmt.getContextUser.get(contextId, userId) as Row | undefined;
+      if (existing === undefined) return { removed: false, sessionsEnded: [] };
+      this.stmt.deleteContextUser.run(contextId, userId);
+      const solutionId = existing.solution_id as string;
+      const publicKey = existing.public_key as string;
+      const stillKnown = (this.stmt.contextsOfKey.all(solutionId, publicKey) as Row[]).length > 0;
+      if (stillKnown) return { removed: true, sessionsEnded: [] };
+      const ended = (this.stmt.sessionsOfKey.all(solutionId, publicKey) as Array<{ token_hash: string }>).map((r) => r.token_hash);
+      this.stmt.deleteSessionsOfKey.run(solutionId, publicKey);
+      return { removed: true, sessionsEnded: ended };
+    })();
+  }
+
+  async findSolutionUser(solutionId: string, publicKey: string): Promise<{ userId: string; contextIds: string[] } | undefined> {
+    const rows = this.stmt.contextsOfKey.all(solutionId, publicKey) as Array<{ user_id: string; context_id: string }>;
+    if (rows.length === 0) return undefined;
+    return { userId: rows[0]!.user_id, contextIds: rows.map((r) => r.context_id) };
+  }
+
+  // ---- Authentication
+
+  async insertNonce(row: NonceRow): Promise<void> {
+    this.stmt.insertNonce.run(row);
+  }
+
+  async consumeNonce(nonce: string, now: number): Promise<NonceRow | undefined> {
+    const r = this.stmt.consumeNonce.get(nonce) as Row | undefined;
+    if (r === undefined || (r.expires_at as number) <= now) return undefined;
+    return {
+      nonce: r.nonce as string,
+      solutionId: r.solution_id as string,
+      publicKey: r.public_key as string,
+      expiresAt: r.expires_at as number,
+    };
+  }
+
+  async insertSession(row: SessionRow): Promise<void> {
+    this.stmt.insertSession.run(row);
+  }
+
+  async findSession(tokenHash: string, now: number): Promise<SessionRow | undefined> {
+    const r = this.stmt.findSession.get(tokenHash, now) as Row | undefined;
+    return r === undefined ? undefined : session(r);
+  }
+
+  async deleteSession(tokenHash: string): Promise<boolean> {
+    return this.stmt.deleteSession.run(tokenHash).changes > 0;
+  }
+
+  async pruneExpired(now: number): Promise<number> {
+    return this.db.transaction(() => this.stmt.pruneNonces.run(now).changes + this.stmt.pruneSessions.run(now).changes)();
+  }
+
+  // ---- Rooms
+
+  private roomParams(row: RoomRow) {
+    return {
+      id: row.id,
+      contextId: row.contextId,
+      version: row.version,
+      epoch: row.epoch,
+      headHash: blob(row.headHash),
+      creator: row.creator,
+      lastModifier: row.lastModifier,
+      policy: JSON.stringify(row.policy),
+      getBits: policyBits(row.policy.get),
+      listBits: policyBits(row.policy.list),
+      publicMetaJson: row.publicMetaJson,
+      createdAt: row.createdAt,
+      updatedAt: row.updatedAt,
+    };
+  }
+
+  private writeDetails(write: RoomWrite): void {
+    this.stmt.deleteMembers.run(write.room.id);
+    for (const m of write.members) this.stmt.insertMember.run(write.room.id, m.userId, m.publicKey, m.isManager ? 1 : 0);
+    this.stmt.insertVersion.run({ ...write.version, hash: blob(write.version.hash) });
+    for (const k of write.keys) this.stmt.insertKey.run({ ...k, wrapped: blob(k.wrapped), proof: blob(k.proof) });
+  }
+
+  async createRoom(write: RoomWrite): Promise<'created' | 'exists'> {
+    return this.db.transaction((): 'created' | 'exists' => {
+      if (this.stmt.roomExists.get(write.room.id) !== undefined) return 'exists';
+      this.stmt.insertRoom.run(this.roomParams(write.room));
+      this.writeDetails(write);
+      return 'created';
+    })();
+  }
+
+  async appendRoomVersion(write: RoomWrite, expectedVersion: number): Promise<AppendResult> {
+    return this.db.transaction((): AppendResult => {
+      const changed = this.stmt.updateRoomHead.run({ ...this.roomParams(write.room), expectedVersion }).changes;
+      if (changed === 0) return this.stmt.roomExists.get(write.room.id) === undefined ? 'not_found' : 'conflict';
+      this.writeDetails(write);
+      return 'ok';
+    })();
+  }
+
+  async getRoom(id: string): Promise<RoomRow | undefined> {
+    const r = this.stmt.getRoom.get(id) as Row | undefined;
+    return r === undefined ? undefined : room(r);
+  }
+
+  async getRoomMembers(id: string): Promise<RoomMemberRow[]> {
+    return (this.stmt.getMembers.all(id) as Row[]).map(member);
+  }
+
+  async getRoomMember(id: string, userId: string): Promise<RoomMemberRow | undefined> {
+    const r = this.stmt.getMember.get(id, userId) as Row | undefined;
+    return r === undefined ? undefined : member(r);
+  }
+
+  async getRoomVersions(id: string, afterVersion: number, limit: number): Promise<RoomVersionRow[]> {
+    return (this.stmt.getVersions.all(id, afterVersion, limit) as Row[]).map(version);
+  }
+
+  async getRoomVersion(id: string, v: number): Promise<RoomVersionRow | undefined> {
+    const r = this.stmt.getVersion.get(id, v) as Row | undefined;
+    return r === undefined ? undefined : version(r);
+  }
+
+  async getRoomKeys(id: string, recipientId: string, limit: number): Promise<RoomKeyRow[]> {
+    return (this.stmt.getKeys.all(id, recipientId, limit) as Row[]).map(roomKey);
+  }
+
+  async listRooms(query: ListRoomsQuery): Promise<{ total: number; rooms: RoomRow[] }> {
+    // Visibility by the list policy (protocol/policy.ts ROLE_BITS): all=1, user=2, manager=4, owner=8.
+    // The caller is known to be a user of the context, so `all` admits it.
+    const visible = `((r.list_bits & 1) != 0
+      OR ((r.list_bits & 2) != 0 AND EXISTS (SELECT 1 FROM room_members m WHERE m.room_id = r.id AND m.user_id = @userId))
+      OR ((r.list_bits & 4) != 0 AND EXISTS (SELECT 1 FROM room_members m WHERE m.room_id = r.id AND m.user_id = @userId AND m.is_manager = 1))
+      OR ((r.list_bits & 8) != 0 AND r.creator = @userId))`;
+    const where = [`r.context_id = @contextId`];
+    const params: Record<string, string | number | null> = { contextId: query.contextId };
+    if (query.userId !== undefined) {
+      where.push(visible);
+      params.userId = query.userId;
+    }
+    if (query.filter !== undefined) {
+      where.push(`(${query.filter.sql})`);
+      query.filter.params.forEach((value, i) => (params[`q${i}`] = value));
+    }
+    const total = (this.db.prepare(`SELECT COUNT(*) AS n FROM rooms r WHERE ${where.join(' AND ')}`).get(params) as { n: number }).n;
+
+    const column = query.sortBy === 'createDate' ? 'created_at' : 'updated_at';
+    const direction = query.sortOrder === 'asc' ? 'ASC' : 'DESC';
+    const page = [...where];
+    if (query.lastId !== undefined) {
+      // Keyset paging: strictly after the given room in (sort column, id) order. An unknown lastId
+      // matches nothing, rather than silently restarting from the top.
+      const op = query.sortOrder === 'asc' ? '>' : '<';
+      page.push(`(r.${column}, r.id) ${op} (SELECT c.${column}, c.id FROM rooms c WHERE c.id = @lastId)`);
+      params.lastId = query.lastId;
+    }
+    params.limit = query.limit;
+    params.skip = query.skip;
+    const rows = this.db
+      .prepare(
+        `SELECT r.* FROM rooms r WHERE ${page.join(' AND ')} ORDER BY r.${column} ${direction}, r.id ${direction} LIMIT @limit OFFSET @skip`,
+      )
+      .all(params) as Row[];
+    return { total, rooms: rows.map(room) };
+  }
+
+  async countRoomMembers(id: string): Promise<number> {
+    return (this.stmt.countMembers.get(id) as { n: number }).n;
+  }
+
+  async deleteRoom(id: string): Promise<boolean> {
+    return this.stmt.deleteRoom.run(id).changes > 0;
+  }
+}

@@ -1,0 +1,198 @@
+/**
+ * The Bridge's storage interface. SQLite (better-sqlite3) implements it today; it is async and made of
+ * coarse operations, each atomic on its own, so that a PostgreSQL store for multi-node deployments can
+ * implement it with one transaction per call (DESIGN.md, "Storage").
+ */
+import type { RoomPolicy } from '../../protocol/policy.ts';
+
+export interface ApiKeyRow {
+  id: string;
+  name: string;
+  keyHash: string;
+  ephemeral: boolean;
+  createdAt: number;
+  lastUsedAt: number | null;
+  revokedAt: number | null;
+}
+
+export interface SolutionRow {
+  id: string;
+  name: string;
+  createdAt: number;
+}
+
+export interface ContextRow {
+  id: string;
+  solutionId: string;
+  name: string;
+  createdAt: number;
+}
+
+export interface ContextUserRow {
+  contextId: string;
+  solutionId: string;
+  userId: string;
+  publicKey: string;
+  createdAt: number;
+}
+
+export interface NonceRow {
+  nonce: string;
+  solutionId: string;
+  publicKey: string;
+  expiresAt: number;
+}
+
+export interface SessionRow {
+  tokenHash: string;
+  solutionId: string;
+  publicKey: string;
+  userId: string;
+  createdAt: number;
+  expiresAt: number;
+}
+
+export interface RoomMemberRow {
+  userId: string;
+  publicKey: string;
+  isManager: boolean;
+}
+
+export interface RoomRow {
+  id: string;
+  contextId: string;
+  version: number;
+  epoch: number;
+  headHash: Uint8Array;
+  creator: string;
+  lastModifier: string;
+  policy: RoomPolicy;
+  publicMetaJson: string | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface RoomVersionRow {
+  roomId: string;
+  version: number;
+  record: string;
+  signature: string;
+  hash: Uint8Array;
+  author: string;
+  createdAt: number;
+}
+
+export interface RoomKeyRow {
+  roomId: string;
+  epoch: number;
+  recipientId: string;
+  version: number;
+  wrapped: Uint8Array;
+  leafIndex: number;
+  treeSize: number;
+  /** Concatenated 32-byte sibling hashes. */
+  proof: Uint8Array;
+}
+
+/** The state a create or update writes: the new head, its members, its record and its wrapped keys. */
+export interface RoomWrite {
+  room: RoomRow;
+  members: RoomMemberRow[];
+  version: RoomVersionRow;
+  keys: RoomKeyRow[];
+}
+
+export type AddUserResult =
+  | { status: 'created' }
+  | { status: 'unchanged' }
+  | { status: 'conflict'; reason: 'user_has_other_key' | 'key_has_other_user' };
+
+export type RevokeApiKeyResult = 'revoked' | 'not_found' | 'last_key';
+
+export type AppendResult = 'ok' | 'conflict' | 'not_found';
+
+export type SortBy = 'createDate' | 'lastModificationDate';
+
+/** A compiled `queryAsJson` filter: a SQL boolean expression over `public_meta_json` and its parameters. */
+export interface SqlFilter {
+  sql: string;
+  params: Array<string | number | null>;
+}
+
+export interface ListRoomsQuery {
+  contextId: string;
+  /** The listing user, whose list policy applies; undefined for the operator, who sees every room. */
+  userId: string | undefined;
+  skip: number;
+  limit: number;
+  sortOrder: 'asc' | 'desc';
+  sortBy: SortBy;
+  /** Items strictly after this room in the sort order. */
+  lastId?: string | undefined;
+  filter?: SqlFilter | undefined;
+}
+
+export interface Store {
+  readonly kind: string;
+  close(): Promise<void>;
+
+  // Operator API keys
+  insertApiKey(row: ApiKeyRow): Promise<void>;
+  findApiKeyByHash(keyHash: string): Promise<ApiKeyRow | undefined>;
+  listApiKeys(): Promise<ApiKeyRow[]>;
+  countActiveApiKeys(): Promise<number>;
+  /** Refuses to revoke the last active non-ephemeral key, which would lock the operator out. */
+  revokeApiKey(id: string, at: number): Promise<RevokeApiKeyResult>;
+  touchApiKey(id: string, at: number): Promise<void>;
+  deleteEphemeralApiKeys(): Promise<number>;
+
+  // Solutions and contexts
+  insertSolution(row: SolutionRow): Promise<void>;
+  getSolution(id: string): Promise<SolutionRow | undefined>;
+  listSolutions(): Promise<SolutionRow[]>;
+  /** Deletes the solution with its contexts, users, rooms and sessions; returns the ended sessions. */
+  deleteSolution(id: string): Promise<{ deleted: boolean; sessionsEnded: string[] }>;
+  insertContext(row: ContextRow): Promise<void>;
+  getContext(id: string): Promise<ContextRow | undefined>;
+  listContexts(solutionId: string): Promise<ContextRow[]>;
+  /**
+   * Deletes the context with its users and rooms. Sessions of users who no longer belong to any context
+   * of the solution end too.
+   */
+  deleteContext(id: string): Promise<{ deleted: boolean; roomIds: string[]; sessionsEnded: string[] }>;
+
+  // Context users (the directory)
+  addContextUser(row: ContextUserRow): Promise<AddUserResult>;
+  getContextUser(contextId: string, userId: string): Promise<ContextUserRow | undefined>;
+  listContextUsers(contextId: string): Promise<ContextUserRow[]>;
+  /** Removes the user; also ends its sessions when it no longer belongs to any context of the solution. */
+  removeContextUser(contextId: string, userId: string): Promise<{ removed: boolean; sessionsEnded: string[] }>;
+  /** The user id of a public key in a solution, and the contexts it belongs to. */
+  findSolutionUser(solutionId: string, publicKey: string): Promise<{ userId: string; contextIds: string[] } | undefined>;
+
+  // Authentication
+  insertNonce(row: NonceRow): Promise<void>;
+  /** Deletes and returns the nonce if it exists and has not expired: single use, atomically. */
+  consumeNonce(nonce: string, now: number): Promise<NonceRow | undefined>;
+  insertSession(row: SessionRow): Promise<void>;
+  findSession(tokenHash: string, now: number): Promise<SessionRow | undefined>;
+  deleteSession(tokenHash: string): Promise<boolean>;
+  /** Deletes expired nonces and sessions; returns how many rows went. */
+  pruneExpired(now: number): Promise<number>;
+
+  // Rooms
+  /** Writes version 1; 'exists' if the room id is taken. */
+  createRoom(write: RoomWrite): Promise<'created' | 'exists'>;
+  /** Writes the next version if the head is still `expectedVersion` (compare and swap). */
+  appendRoomVersion(write: RoomWrite, expectedVersion: number): Promise<AppendResult>;
+  getRoom(id: string): Promise<RoomRow | undefined>;
+  getRoomMembers(id: string): Promise<RoomMemberRow[]>;
+  getRoomMember(id: string, userId: string): Promise<RoomMemberRow | undefined>;
+  getRoomVersions(id: string, afterVersion: number, limit: number): Promise<RoomVersionRow[]>;
+  getRoomVersion(id: string, version: number): Promise<RoomVersionRow | undefined>;
+  /** The recipient's wrapped keys, newest epoch first, at most `limit`. */
+  getRoomKeys(id: string, recipientId: string, limit: number): Promise<RoomKeyRow[]>;
+  listRooms(query: ListRoomsQuery): Promise<{ total: number; rooms: RoomRow[] }>;
+  countRoomMembers(id: string): Promise<number>;
+  deleteRoom(id: string): Promise<boolean>;
+}

@@ -1,0 +1,202 @@
+/**
+ * Request and response bodies of the Bridge's REST API under /v1 (session auth) and /manage/v1
+ * (operator API key). The Bridge validates requests with these schemas; the Endpoint validates
+ * responses with them, since it does not trust the Bridge with integrity.
+ */
+import { z } from 'zod';
+import { AUTH_NONCE_BYTES } from './auth.ts';
+import {
+  contextIdSchema,
+  MAX_RECORD_BYTES,
+  MAX_ROOM_MEMBERS,
+  publicKeyTextSchema,
+  roomIdSchema,
+  userIdSchema,
+} from './room-record.ts';
+
+export const base64Schema = (maxBytes: number) =>
+  z
+    .string()
+    .max(Math.ceil(maxBytes / 3) * 4)
+    .regex(/^[A-Za-z0-9+/]*={0,2}$/, 'expected standard base64');
+
+export const solutionIdSchema = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'expected 1-64 characters of [A-Za-z0-9_-]');
+export const nameSchema = z.string().trim().min(1).max(200);
+
+/** An encoded wrapped key (crypto/key-wrap.ts) is ~100 bytes; 1 KiB leaves room for other suites. */
+export const MAX_WRAPPED_KEY_BYTES = 1024;
+
+// ---- Authentication
+
+export const challengeRequestSchema = z.strictObject({
+  solutionId: solutionIdSchema,
+  publicKey: publicKeyTextSchema,
+});
+export type ChallengeRequest = z.infer<typeof challengeRequestSchema>;
+
+export const challengeResponseSchema = z.object({
+  nonce: base64Schema(AUTH_NONCE_BYTES),
+  expiresAt: z.number().int(),
+});
+export type ChallengeResponse = z.infer<typeof challengeResponseSchema>;
+
+export const sessionRequestSchema = z.strictObject({
+  solutionId: solutionIdSchema,
+  publicKey: publicKeyTextSchema,
+  nonce: base64Schema(AUTH_NONCE_BYTES),
+  /** The client's clock, milliseconds since the Unix epoch. */
+  timestamp: z.number().int().nonnegative(),
+  /** The Bridge URL the client signed. */
+  bridgeUrl: z.url().max(2048),
+  /** base64 Ed25519 signature over protocol/auth.ts authMessage(). */
+  signature: base64Schema(64),
+});
+export type SessionRequest = z.infer<typeof sessionRequestSchema>;
+
+export const sessionResponseSchema = z.object({
+  token: z.string(),
+  expiresAt: z.number().int(),
+  userId: userIdSchema,
+  solutionId: solutionIdSchema,
+  contextIds: z.array(contextIdSchema),
+});
+export type SessionResponse = z.infer<typeof sessionResponseSchema>;
+
+export const meResponseSchema = sessionResponseSchema.omit({ token: true }).extend({ publicKey: publicKeyTextSchema });
+export type MeResponse = z.infer<typeof meResponseSchema>;
+
+export const contextUsersResponseSchema = z.object({
+  users: z.array(z.object({ userId: userIdSchema, publicKey: publicKeyTextSchema })),
+});
+export type ContextUsersResponse = z.infer<typeof contextUsersResponseSchema>;
+
+// ---- Rooms
+
+export const signedRecordSchema = z.strictObject({
+  record: z.string().min(2).max(MAX_RECORD_BYTES),
+  signature: base64Schema(64),
+});
+
+export const wrappedKeyUploadSchema = z.strictObject({
+  recipientId: userIdSchema,
+  epoch: z.number().int().positive(),
+  wrapped: base64Schema(MAX_WRAPPED_KEY_BYTES),
+});
+export type WrappedKeyUpload = z.infer<typeof wrappedKeyUploadSchema>;
+
+export const createRoomRequestSchema = signedRecordSchema.extend({
+  keys: z.array(wrappedKeyUploadSchema).max(MAX_ROOM_MEMBERS),
+});
+export type CreateRoomRequest = z.infer<typeof createRoomRequestSchema>;
+
+export const updateRoomRequestSchema = createRoomRequestSchema.extend({
+  /** The version the client's edit is based on (optimistic concurrency). */
+  version: z.number().int().positive(),
+  /** Apply even if `version` is not the current head (the record must still chain onto the head). */
+  force: z.boolean().default(false),
+});
+export type UpdateRoomRequest = z.input<typeof updateRoomRequestSchema>;
+
+export const roomWriteResponseSchema = z.object({ roomId: roomIdSchema, version: z.number().int().positive() });
+export type RoomWriteResponse = z.infer<typeof roomWriteResponseSchema>;
+
+export const versionedRecordSchema = signedRecordSchema.extend({ version: z.number().int().positive() });
+export type VersionedRecord = z.infer<typeof versionedRecordSchema>;
+
+export const roomKeySchema = z.object({
+  epoch: z.number().int().positive(),
+  /** The version whose signed key-set root covers this key. */
+  version: z.number().int().positive(),
+  wrapped: base64Schema(MAX_WRAPPED_KEY_BYTES),
+  leafIndex: z.number().int().nonnegative(),
+  treeSize: z.number().int().positive(),
+  proof: z.array(base64Schema(32)).max(32),
+});
+export type RoomKey = z.infer<typeof roomKeySchema>;
+
+export const roomResponseSchema = z.object({
+  roomId: roomIdSchema,
+  contextId: contextIdSchema,
+  /** Head version and epoch, as the Bridge sees them (the client checks them against the records). */
+  version: z.number().int().positive(),
+  epoch: z.number().int().positive(),
+  /** Records with version > `since`, oldest first, at most one page. */
+  records: z.array(versionedRecordSchema),
+  /** More records follow: ask again with `since` = the last version here. */
+  hasMore: z.boolean(),
+  /** The caller's own wrapped keys, newest epoch first. */
+  keys: z.array(roomKeySchema),
+});
+export type RoomResponse = z.infer<typeof roomResponseSchema>;
+
+export const getRoomQuerySchema = z.strictObject({
+  since: z.coerce.number().int().nonnegative().default(0),
+});
+
+export const SORT_BY = ['createDate', 'lastModificationDate'] as const;
+
+export const listRoomsQuerySchema = z.strictObject({
+  skip: z.coerce.number().int().nonnegative().max(1_000_000).default(0),
+  limit: z.coerce.number().int().positive().default(20),
+  sortOrder: z.enum(['asc', 'desc']).default('desc'),
+  sortBy: z.enum(SORT_BY).default('createDate'),
+  lastId: roomIdSchema.optional(),
+  /** A JSON filter over JSON publicMeta (bridge/rooms/query.ts). */
+  queryAsJson: z.string().max(16 * 1024).optional(),
+});
+export type ListRoomsQueryInput = z.input<typeof listRoomsQuerySchema>;
+
+export const listRoomsResponseSchema = z.object({
+  totalAvailable: z.number().int().nonnegative(),
+  /** Each item is the room's head record only (records holds one entry); read the chain with GET. */
+  readItems: z.array(roomResponseSchema),
+});
+export type ListRoomsResponse = z.infer<typeof listRoomsResponseSchema>;
+
+// ---- Management
+
+export const createSolutionRequestSchema = z.strictObject({ name: nameSchema });
+export const createContextRequestSchema = z.strictObject({ name: nameSchema });
+export const addContextUserRequestSchema = z.strictObject({ publicKey: publicKeyTextSchema });
+export const createApiKeyRequestSchema = z.strictObject({ name: nameSchema });
+
+export const solutionSchema = z.object({ solutionId: z.string(), name: z.string(), createdAt: z.number() });
+export type Solution = z.infer<typeof solutionSchema>;
+export const contextSchema = z.object({ contextId: z.string(), solutionId: z.string(), name: z.string(), createdAt: z.number() });
+export type Context = z.infer<typeof contextSchema>;
+export const contextUserSchema = z.object({
+  contextId: z.string(),
+  userId: z.string(),
+  publicKey: z.string(),
+  createdAt: z.number(),
+});
+export type ContextUser = z.infer<typeof contextUserSchema>;
+export const apiKeyInfoSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  createdAt: z.number(),
+  lastUsedAt: z.number().nullable(),
+  revokedAt: z.number().nullable(),
+});
+export type ApiKeyInfo = z.infer<typeof apiKeyInfoSchema>;
+export const createdApiKeySchema = apiKeyInfoSchema.extend({
+  /** The key itself: shown once, stored only as a hash. */
+  key: z.string(),
+});
+export type CreatedApiKey = z.infer<typeof createdApiKeySchema>;
+
+export const manageRoomSchema = z.object({
+  roomId: z.string(),
+  contextId: z.string(),
+  version: z.number(),
+  epoch: z.number(),
+  creator: z.string(),
+  members: z.number(),
+  createdAt: z.number(),
+  updatedAt: z.number(),
+});
+export type ManageRoom = z.infer<typeof manageRoomSchema>;
+
+export const errorBodySchema = z.object({
+  error: z.object({ code: z.string(), message: z.string(), details: z.record(z.string(), z.unknown()).optional() }),
+});

@@ -1,0 +1,77 @@
+/**
+ * Encryption and decryption of one SFrame ciphertext under a known key and counter (RFC 9605 sections
+ * 4.4.3 and 4.4.4), without any state. sframe.ts adds the counters, the key store and the replay window.
+ *
+ *   SFrame ciphertext = header || AEAD.Encrypt(sframe_key, nonce, aad = header || metadata, plaintext)
+ *
+ * The header is inside the AAD, so a changed KID or CTR fails authentication. The metadata (for media,
+ * the RTP header; section 4.4.3) is authenticated but not carried: the receiver supplies it again.
+ */
+import { assertBytes, assertU64 } from '../bytes.ts';
+import { CryptoError } from '../errors.ts';
+import { decodeSFrameHeader, encodeSFrameHeader, type DecodedSFrameHeader } from './header.ts';
+import { sframeNonce, type SFrameKey } from './keys.ts';
+
+/** header || metadata, the AAD of section 4.4.3. */
+function sframeAad(header: Uint8Array, metadata: Uint8Array): Uint8Array {
+  const aad = new Uint8Array(header.length + metadata.length);
+  aad.set(header, 0);
+  aad.set(metadata, header.length);
+  return aad;
+}
+
+/**
+ * Encrypts `plaintext` under `key` with counter `ctr` (section 4.4.3) and returns the full SFrame
+ * ciphertext, header || ct || tag. The caller must never use a counter twice under one key: the nonce is
+ * salt XOR ctr.
+ */
+export async function encryptSFrame(
+  key: SFrameKey,
+  ctr: bigint,
+  metadata: Uint8Array,
+  plaintext: Uint8Array,
+): Promise<Uint8Array> {
+  assertU64('ctr', ctr);
+  assertBytes('metadata', metadata);
+  assertBytes('plaintext', plaintext);
+  const header = encodeSFrameHeader(key.kid, ctr);
+  const sealed = await key.aead.seal(sframeNonce(key.salt, ctr), plaintext, sframeAad(header, metadata));
+  const out = new Uint8Array(header.length + sealed.length);
+  out.set(header, 0);
+  out.set(sealed, header.length);
+  return out;
+}
+
+/**
+ * Decrypts an SFrame ciphertext whose header has already been parsed (section 4.4.4). `header` must be
+ * the result of `decodeSFrameHeader(frame)` and `key` the key for `header.kid`. Every authentication
+ * failure, including a ciphertext too short to hold a tag, is `CryptoError.decryptFailed`.
+ */
+export async function decryptSFrame(
+  key: SFrameKey,
+  header: DecodedSFrameHeader,
+  frame: Uint8Array,
+  metadata: Uint8Array,
+): Promise<Uint8Array> {
+  assertBytes('frame', frame);
+  assertBytes('metadata', metadata);
+  if (header.kid !== key.kid) {
+    throw CryptoError.invalidArgument('"key" expected the key of the header\'s KID');
+  }
+  const ciphertext = frame.subarray(header.length);
+  if (ciphertext.length < key.aead.tagLength) throw CryptoError.decryptFailed();
+  const aad = sframeAad(frame.subarray(0, header.length), metadata);
+  try {
+    return await key.aead.open(sframeNonce(key.salt, header.ctr), ciphertext, aad);
+  } catch (cause) {
+    // Backends already map a bad tag to DecryptFailed; anything else they throw on this path is a
+    // decryption failure too, with the same message (STYLE.md: no oracle).
+    if (cause instanceof CryptoError && cause.reason === 'DecryptFailed') throw cause;
+    throw CryptoError.decryptFailed(cause);
+  }
+}
+
+/** Parses the header of `frame` and decrypts it under `key` (section 4.4.4), with no replay check. */
+export async function openSFrame(key: SFrameKey, frame: Uint8Array, metadata: Uint8Array): Promise<Uint8Array> {
+  return decryptSFrame(key, decodeSFrameHeader(frame), frame, metadata);
+}

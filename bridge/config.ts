@@ -13,8 +13,10 @@ export const limitsSchema = z.strictObject({
   bodyBytes: z.number().int().positive().default(4 * 1024 * 1024),
   /** Largest JSON body of the management API, in bytes. */
   manageBodyBytes: z.number().int().positive().default(64 * 1024),
-  /** Failed logins allowed per client address and per public key in `loginWindowSeconds`. */
-  loginFailures: z.number().int().positive().default(10),
+  /** Failed logins allowed per public key in `loginWindowSeconds`. */
+  loginFailuresPerKey: z.number().int().positive().default(10),
+  /** Failed logins allowed per client address in `loginWindowSeconds` (looser: many users share a NAT). */
+  loginFailuresPerAddress: z.number().int().positive().default(100),
   /** Challenges allowed per client address in `loginWindowSeconds` (bounds the nonce table). */
   challenges: z.number().int().positive().default(120),
   loginWindowSeconds: z.number().int().positive().default(60),

@@ -21,8 +21,8 @@ export class AuthService {
 
   constructor(private readonly s: BridgeServices) {
     const windowMs = s.config.limits.loginWindowSeconds * 1000;
-    this.failuresByAddress = new RateLimiter({ limit: s.config.limits.loginFailures, windowMs, now: s.now });
-    this.failuresByKey = new RateLimiter({ limit: s.config.limits.loginFailures, windowMs, now: s.now });
+    this.failuresByAddress = new RateLimiter({ limit: s.config.limits.loginFailuresPerAddress, windowMs, now: s.now });
+    this.failuresByKey = new RateLimiter({ limit: s.config.limits.loginFailuresPerKey, windowMs, now: s.now });
     this.challengesByAddress = new RateLimiter({ limit: s.config.limits.challenges, windowMs, now: s.now });
   }
 

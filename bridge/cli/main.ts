@@ -17,6 +17,9 @@ function integer(name: string) {
   };
 }
 
+/** A usage problem found while running a command (commander reports only its own parse errors). */
+class CliError extends Error {}
+
 interface Io {
   out: (line: string) => void;
   err: (line: string) => void;
@@ -24,7 +27,7 @@ interface Io {
 
 function operatorClient(options: { url: string; apiKey?: string }): ManageClient {
   if (options.apiKey === undefined || options.apiKey === '') {
-    throw new InvalidArgumentError('an operator API key is required: --api-key or SEALROOM_API_KEY');
+    throw new CliError('an operator API key is required: --api-key or SEALROOM_API_KEY');
   }
   return new ManageClient(options.url, options.apiKey);
 }
@@ -55,7 +58,7 @@ export function buildProgram(io: Io): Command {
     .description('print the public key of a private key read from SEALROOM_PRIVATE_KEY')
     .action(async () => {
       const key = process.env.SEALROOM_PRIVATE_KEY;
-      if (key === undefined) throw new InvalidArgumentError('set SEALROOM_PRIVATE_KEY to the private key (srsk1...)');
+      if (key === undefined) throw new CliError('set SEALROOM_PRIVATE_KEY to the private key (srsk1...)');
       io.out(await publicKeyOf(key));
     });
 

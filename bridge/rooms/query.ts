@@ -84,14 +84,16 @@ class Compiler {
 
   private field(field: string, operand: unknown): string {
     const path = this.path(field);
-    if (isLiteral(operand)) return this.op(field, path, '$eq', operand);
+    if (isLiteral(operand)) return `COALESCE(${this.op(field, path, '$eq', operand)}, 0)`;
     if (!isPlainObject(operand) || Object.keys(operand).length === 0) {
       throw invalid(`field "${field}" expects a literal or an object of operators`);
     }
     return Object.entries(operand)
       .map(([op, value]) => {
         if (!(OPERATORS as readonly string[]).includes(op)) throw invalid(`unknown operator ${op.slice(0, 40)} on "${field}"`);
-        return this.op(field, path, op as Operator, value);
+        // SQL is three-valued: over a missing field json_type() is NULL, and NOT (NULL OR ...) stays
+        // NULL, which would drop rows from $ne, $nin and $nor. Every condition is made true or false.
+        return `COALESCE(${this.op(field, path, op as Operator, value)}, 0)`;
       })
       .join(' AND ');
   }

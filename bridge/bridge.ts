@@ -14,6 +14,8 @@ import { errorHandler, HttpError } from './http/errors.ts';
 import { manageRouter, userRouter } from './http/routes.ts';
 import { ManageClient } from './manage/client.ts';
 import { ManageService } from './manage/service.ts';
+import { RealtimeHub } from './realtime/hub.ts';
+import { createRelay } from './realtime/relay.ts';
 import { RoomService } from './rooms/service.ts';
 import type { BridgeServices } from './services.ts';
 import { SqliteStore } from './store/sqlite.ts';
@@ -36,6 +38,8 @@ export interface Bridge {
   readonly events: BridgeEvents;
   readonly log: Logger;
   readonly store: Store;
+  /** The WebSocket side: connections, room events and the relay. */
+  readonly realtime: RealtimeHub;
   /**
    * Graceful shutdown: stops accepting connections, lets requests in flight finish (up to
    * `shutdownGraceMs`), closes open sockets with a reason, then closes the database. Idempotent.
@@ -105,6 +109,8 @@ export async function createBridge(options: CreateBridgeOptions): Promise<Bridge
   app.use(errorHandler(log));
 
   const server: Server = createServer(app);
+  const hub = new RealtimeHub(services, auth, createRelay(services));
+  hub.attach(server);
   server.requestTimeout = 60_000;
   server.headersTimeout = 30_000;
   const sockets = new Set<Socket>();
@@ -137,6 +143,7 @@ export async function createBridge(options: CreateBridgeOptions): Promise<Bridge
       log.info('bridge shutting down');
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
+      await hub.close(Math.min(1000, config.shutdownGraceMs));
       const grace = new Promise<void>((resolve) => setTimeout(resolve, config.shutdownGraceMs).unref());
       await Promise.race([closed, grace]);
       server.closeAllConnections();
@@ -157,6 +164,7 @@ export async function createBridge(options: CreateBridgeOptions): Promise<Bridge
     events,
     log,
     store,
+    realtime: hub,
     close,
   };
 }

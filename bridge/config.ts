@@ -29,6 +29,24 @@ export const limitsSchema = z.strictObject({
 });
 export type Limits = z.infer<typeof limitsSchema>;
 
+export const realtimeSchema = z.strictObject({
+  /** Largest WebSocket message, in bytes (a 64 KiB stream chunk or a 1 MiB SFrame with headers fits). */
+  maxMessageBytes: z.number().int().positive().default(1024 * 1024 + 1024),
+  /** Time a new socket has to send `hello`, in milliseconds. */
+  helloTimeoutMs: z.number().int().positive().default(5000),
+  /** WebSocket ping interval; a socket that misses a pong is closed. Milliseconds. */
+  pingIntervalMs: z.number().int().positive().default(30_000),
+  /** Byte-stream flow-control window: how far a sender may run ahead of its slowest receiver. Bytes. */
+  streamWindowBytes: z.number().int().positive().default(1024 * 1024),
+  /** A receiver that consumes nothing for this long while its sender waits is cut from the stream. Ms. */
+  stuckReceiverTimeoutMs: z.number().int().positive().default(10_000),
+  /** Byte streams one connection may have open as a sender at once. */
+  maxOpenStreamsPerConnection: z.number().int().positive().default(64),
+  /** Lossy data tracks: bytes queued per subscriber socket before the oldest messages are dropped. */
+  dataQueueBytes: z.number().int().positive().default(1024 * 1024),
+});
+export type RealtimeConfig = z.infer<typeof realtimeSchema>;
+
 export const bridgeOptionsSchema = z.strictObject({
   /** Folder of the SQLite database; created if missing. */
   dataDir: z.string().min(1).optional(),
@@ -57,6 +75,7 @@ export const bridgeOptionsSchema = z.strictObject({
    */
   initialApiKey: z.string().regex(/^srk_[A-Za-z0-9_-]{43}$/).optional(),
   limits: limitsSchema.default(() => limitsSchema.parse({})),
+  realtime: realtimeSchema.default(() => realtimeSchema.parse({})),
 });
 
 export type BridgeOptions = z.input<typeof bridgeOptionsSchema>;

@@ -4,7 +4,18 @@
  */
 import { EventEmitter } from 'node:events';
 
-export interface RoomEventBase {
+import type { RoomPolicy } from '../protocol/policy.ts';
+
+/** Who could see the room when the event happened: enough to apply its `get` policy to a listener. */
+export interface RoomAudience {
+  /** Users and managers. */
+  members: string[];
+  managers: string[];
+  creator: string;
+  policy: RoomPolicy;
+}
+
+export interface RoomEventBase extends RoomAudience {
   roomId: string;
   contextId: string;
   /** Bridge time of the change, ms since the Unix epoch. */
@@ -14,21 +25,17 @@ export interface RoomEventBase {
 export interface RoomCreatedEvent extends RoomEventBase {
   version: number;
   epoch: number;
-  members: string[];
 }
 
 export interface RoomUpdatedEvent extends RoomEventBase {
   version: number;
   epoch: number;
   previousEpoch: number;
-  members: string[];
   /** Members of the previous version who are not members any more: the relay cuts them at once. */
   removed: string[];
 }
 
-export interface RoomDeletedEvent extends RoomEventBase {
-  members: string[];
-}
+export type RoomDeletedEvent = RoomEventBase;
 
 export interface SessionEndedEvent {
   tokenHashes: string[];

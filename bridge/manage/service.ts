@@ -127,13 +127,22 @@ export class ManageService {
       sortOrder: 'asc',
       sortBy: 'createDate',
     });
-    const members = new Map<string, string[]>();
-    for (const room of rooms) members.set(room.id, (await this.s.store.getRoomMembers(room.id)).map((m) => m.userId));
+    const members = new Map<string, Array<{ userId: string; isManager: boolean }>>();
+    for (const room of rooms) members.set(room.id, await this.s.store.getRoomMembers(room.id));
     const { deleted, sessionsEnded } = await this.s.store.deleteContext(id);
     if (!deleted) throw HttpError.notFound('CONTEXT_NOT_FOUND', `context "${id}" does not exist`);
     const at = this.s.now();
     for (const room of rooms) {
-      this.s.events.emit('roomDeleted', { roomId: room.id, contextId: context.id, members: members.get(room.id) ?? [], at });
+      const list = members.get(room.id) ?? [];
+      this.s.events.emit('roomDeleted', {
+        roomId: room.id,
+        contextId: context.id,
+        members: list.map((m) => m.userId),
+        managers: list.filter((m) => m.isManager).map((m) => m.userId),
+        creator: room.creator,
+        policy: room.policy,
+        at,
+      });
     }
     if (sessionsEnded.length > 0) this.s.events.emit('sessionsEnded', { tokenHashes: sessionsEnded, reason: 'context_deleted' });
   }

@@ -27,6 +27,7 @@ import {
   type VerifiedVersion,
 } from '../../protocol/room-chain.ts';
 import { parseRecordText, RecordFormatError, type RoomRecord } from '../../protocol/room-record.ts';
+import type { RoomAudience } from '../events.ts';
 import { HttpError } from '../http/errors.ts';
 import type { BridgeServices } from '../services.ts';
 import type { ContextRow, ListRoomsQuery, RoomKeyRow, RoomRow, RoomWrite, SessionRow } from '../store/types.ts';
@@ -68,6 +69,15 @@ function keyResponse(row: RoomKeyRow): RoomKey {
     leafIndex: row.leafIndex,
     treeSize: row.treeSize,
     proof,
+  };
+}
+
+function audience(write: RoomWrite): RoomAudience {
+  return {
+    members: write.members.map((m) => m.userId),
+    managers: write.members.filter((m) => m.isManager).map((m) => m.userId),
+    creator: write.room.creator,
+    policy: write.room.policy,
   };
 }
 
@@ -238,7 +248,7 @@ export class RoomService {
       contextId: record.contextId,
       version: 1,
       epoch: record.epoch,
-      members: write.members.map((m) => m.userId),
+      ...audience(write),
       at: write.room.updatedAt,
     });
     return { roomId: record.roomId, version: 1 };
@@ -296,7 +306,7 @@ export class RoomService {
       version: next.version,
       epoch: next.epoch,
       previousEpoch: room.epoch,
-      members: write.members.map((m) => m.userId),
+      ...audience(write),
       removed: removedMembers(prev.record, next),
       at: write.room.updatedAt,
     });
@@ -360,9 +370,17 @@ export class RoomService {
 
   /** Deletes a room and tells the real-time layer (also used by the management API). */
   async deleteRoom(room: RoomRow): Promise<void> {
-    const members = (await this.s.store.getRoomMembers(room.id)).map((m) => m.userId);
+    const members = await this.s.store.getRoomMembers(room.id);
     if (!(await this.s.store.deleteRoom(room.id))) throw HttpError.notFound('ROOM_NOT_FOUND', `room "${room.id}" does not exist`);
-    this.s.events.emit('roomDeleted', { roomId: room.id, contextId: room.contextId, members, at: this.s.now() });
+    this.s.events.emit('roomDeleted', {
+      roomId: room.id,
+      contextId: room.contextId,
+      members: members.map((m) => m.userId),
+      managers: members.filter((m) => m.isManager).map((m) => m.userId),
+      creator: room.creator,
+      policy: room.policy,
+      at: this.s.now(),
+    });
   }
 
   async contextUsers(session: SessionRow, contextId: string): Promise<Array<{ userId: string; publicKey: string }>> {

@@ -1,0 +1,249 @@
+/**
+ * The Bridge's WebSocket endpoint (`/v1/ws`): authenticates each socket with `hello`, dispatches
+ * requests (every one answered once, with its id), routes binary frames to the relay, delivers room
+ * events, and closes sockets whose session ends.
+ */
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import { SealroomError } from '../../protocol/errors.ts';
+import {
+  CLOSE,
+  clientMessageSchema,
+  decodeFrame,
+  WS_PATH,
+  type ClientMessage,
+  type ClientRequest,
+} from '../../protocol/ws.ts';
+import type { AuthService } from '../auth/service.ts';
+import { HttpError } from '../http/errors.ts';
+import type { BridgeServices } from '../services.ts';
+import { RealtimeConnection } from './connection.ts';
+import type { Relay } from './relay-types.ts';
+import { RoomEvents } from './room-events.ts';
+
+export class RealtimeHub {
+  readonly connections = new Map<string, RealtimeConnection>();
+  private readonly byTokenHash = new Map<string, Set<RealtimeConnection>>();
+  private readonly wss: WebSocketServer;
+  private readonly roomEvents: RoomEvents;
+  private readonly pingTimer: NodeJS.Timeout;
+  private closing = false;
+
+  constructor(
+    private readonly s: BridgeServices,
+    private readonly auth: AuthService,
+    readonly relay: Relay,
+  ) {
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: s.config.realtime.maxMessageBytes, perMessageDeflate: false });
+    this.roomEvents = new RoomEvents(s, () => this.connections.values());
+    const log = (what: string) => (err: unknown) => s.log.error({ err }, `delivering ${what} failed`);
+    s.events.on('roomCreated', (e) => void this.roomEvents.created(e).catch(log('roomCreated')));
+    s.events.on('roomUpdated', (e) => {
+      relay.roomUpdated(e);
+      void this.roomEvents.updated(e).catch(log('roomUpdated'));
+    });
+    s.events.on('roomDeleted', (e) => {
+      relay.roomDeleted(e);
+      void this.roomEvents.deleted(e).catch(log('roomDeleted'));
+    });
+    s.events.on('sessionsEnded', ({ tokenHashes, reason }) => {
+      for (const hash of tokenHashes) {
+        for (const conn of this.byTokenHash.get(hash) ?? []) conn.close(CLOSE.sessionEnded, `session ended: ${reason}`);
+      }
+    });
+    this.pingTimer = setInterval(() => this.ping(), s.config.realtime.pingIntervalMs);
+    this.pingTimer.unref();
+  }
+
+  /** Takes over HTTP upgrades to the WebSocket path. */
+  attach(server: Server): void {
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      const path = new URL(req.url ?? '/', 'http://x').pathname;
+      if (path !== WS_PATH || this.closing) {
+        socket.end(`HTTP/1.1 ${this.closing ? '503 Service Unavailable' : '404 Not Found'}\r\nConnection: close\r\n\r\n`);
+        return;
+      }
+      this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, req.socket.remoteAddress ?? 'unknown'));
+    });
+  }
+
+  private accept(ws: WebSocket, address: string): void {
+    const conn = new RealtimeConnection(`conn_${randomBytes(12).toString('base64url')}`, ws, address);
+    this.connections.set(conn.id, conn);
+    const alive = { pong: true };
+    (ws as WebSocket & { sealroomAlive?: { pong: boolean } }).sealroomAlive = alive;
+    ws.on('pong', () => (alive.pong = true));
+    const helloTimer = setTimeout(() => conn.close(CLOSE.helloTimeout, 'expected hello'), this.s.config.realtime.helloTimeoutMs);
+    let expiryTimer: NodeJS.Timeout | undefined;
+
+    ws.on('message', (data: RawData, isBinary: boolean) => {
+      if (isBinary) return this.onBinary(conn, data);
+      void this.onText(conn, data.toString(), () => {
+        clearTimeout(helloTimer);
+        const session = conn.session!;
+        let set = this.byTokenHash.get(session.tokenHash);
+        if (set === undefined) this.byTokenHash.set(session.tokenHash, (set = new Set()));
+        set.add(conn);
+        // Node timers overflow past 2^31-1 ms; sessions longer than ~24 days are re-checked daily.
+        const delay = Math.min(session.expiresAt - this.s.now(), 86_400_000);
+        expiryTimer = setTimeout(() => conn.close(CLOSE.sessionEnded, 'session expired'), Math.max(0, delay));
+        expiryTimer.unref();
+      });
+    });
+    ws.on('error', (err) => this.s.log.debug({ err, connectionId: conn.id }, 'socket error'));
+    ws.on('close', () => {
+      clearTimeout(helloTimer);
+      clearTimeout(expiryTimer);
+      conn.closed = true;
+      this.connections.delete(conn.id);
+      if (conn.session !== undefined) {
+        this.byTokenHash.get(conn.session.tokenHash)?.delete(conn);
+        if (this.byTokenHash.get(conn.session.tokenHash)?.size === 0) this.byTokenHash.delete(conn.session.tokenHash);
+        this.relay.disconnected(conn);
+      }
+    });
+  }
+
+  private onBinary(conn: RealtimeConnection, data: RawData): void {
+    if (conn.session === undefined) return conn.close(CLOSE.unauthenticated, 'expected hello');
+    const buffer = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
+    const frame = decodeFrame(new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.length));
+    if (frame === undefined || frame.direction !== 'up') return conn.close(CLOSE.protocolError, 'malformed binary frame');
+    if (frame.type === 'data') this.relay.data(conn, frame.trackNo, frame.payload);
+    else this.relay.chunk(conn, frame.streamNo, frame.last, frame.payload);
+  }
+
+  private async onText(conn: RealtimeConnection, text: string, authenticated: () => void): Promise<void> {
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      return conn.close(CLOSE.protocolError, 'malformed JSON');
+    }
+    const parsed = clientMessageSchema.safeParse(json);
+    if (!parsed.success) {
+      const id = (json as { id?: unknown } | null)?.id;
+      if (typeof id === 'number' && conn.session !== undefined) {
+        const issue = parsed.error.issues[0]!;
+        return conn.error(id, 'VALIDATION_FAILED', `${issue.path.join('.') || 'message'}: ${issue.message}`);
+      }
+      return conn.close(CLOSE.protocolError, 'malformed message');
+    }
+    const message = parsed.data;
+    if (message.kind === 'hello') {
+      if (conn.hello !== undefined) return conn.error(message.id, 'VALIDATION_FAILED', 'hello was already sent');
+      let done!: () => void;
+      conn.hello = new Promise<void>((resolve) => (done = resolve));
+      try {
+        await this.handle(conn, message, authenticated);
+      } finally {
+        done();
+      }
+      return;
+    }
+    // A client may pipeline requests behind its hello; they wait for it rather than fail.
+    if (conn.session === undefined && conn.hello !== undefined) await conn.hello;
+    if (conn.session === undefined) return conn.close(CLOSE.unauthenticated, 'expected hello');
+    if ('id' in message) {
+      try {
+        await this.handle(conn, message, authenticated);
+      } catch (error) {
+        if (error instanceof SealroomError) conn.error(message.id, error.code, error.message);
+        else {
+          this.s.log.error({ err: error, kind: message.kind }, 'realtime request failed');
+          conn.error(message.id, 'INTERNAL', 'internal error');
+        }
+      }
+    } else {
+      this.notify(conn, message);
+    }
+  }
+
+  /** Requests: exactly one result or error per id. */
+  private async handle(conn: RealtimeConnection, m: ClientRequest, authenticated: () => void): Promise<void> {
+    switch (m.kind) {
+      case 'hello': {
+        try {
+          conn.session = await this.auth.authenticate(m.token);
+        } catch (error) {
+          conn.error(m.id, (error as HttpError).code ?? 'UNAUTHENTICATED', (error as Error).message);
+          return conn.close(CLOSE.unauthenticated, 'unauthenticated');
+        }
+        authenticated();
+        return conn.result<'hello'>(m.id, {
+          connectionId: conn.id,
+          userId: conn.session.userId,
+          solutionId: conn.session.solutionId,
+          sessionExpiresAt: conn.session.expiresAt,
+        });
+      }
+      case 'ping':
+        return conn.result<'ping'>(m.id, { now: this.s.now() });
+      case 'subscribe':
+        return conn.result<'subscribe'>(m.id, await this.roomEvents.subscribe(conn, m.queries));
+      case 'unsubscribe':
+        this.roomEvents.unsubscribe(conn, m.subscriptionIds);
+        return conn.result<'unsubscribe'>(m.id, {});
+      case 'join':
+        return conn.result<'join'>(m.id, await this.relay.join(conn, m));
+      case 'leave':
+        return conn.result<'leave'>(m.id, await this.relay.leave(conn, m));
+      case 'publish':
+        return conn.result<'publish'>(m.id, await this.relay.publish(conn, m));
+      case 'updateStream':
+        return conn.result<'updateStream'>(m.id, await this.relay.updateStream(conn, m));
+      case 'unpublish':
+        return conn.result<'unpublish'>(m.id, await this.relay.unpublish(conn, m));
+      case 'listStreams':
+        return conn.result<'listStreams'>(m.id, await this.relay.listStreams(conn, m));
+      case 'subscribeStreams':
+        return conn.result<'subscribeStreams'>(m.id, await this.relay.subscribeStreams(conn, m));
+      case 'byteStreamOpen':
+        return conn.result<'byteStreamOpen'>(m.id, await this.relay.byteStreamOpen(conn, m));
+      default: {
+        const never: never = m;
+        throw new Error(`unhandled request ${(never as ClientRequest).kind}`);
+      }
+    }
+  }
+
+  /** Messages without an id: flow control, fire and forget. */
+  private notify(conn: RealtimeConnection, m: Exclude<ClientMessage, ClientRequest>): void {
+    switch (m.kind) {
+      case 'byteStreamCredit':
+        return this.relay.byteStreamCredit(conn, m.streamNo, m.offset);
+      case 'byteStreamReject':
+        return this.relay.byteStreamReject(conn, m.streamNo);
+      default: {
+        const never: never = m;
+        throw new Error(`unhandled message ${(never as ClientMessage).kind}`);
+      }
+    }
+  }
+
+  private ping(): void {
+    for (const conn of this.connections.values()) {
+      const alive = (conn.socket as WebSocket & { sealroomAlive?: { pong: boolean } }).sealroomAlive;
+      if (alive !== undefined && !alive.pong) {
+        conn.socket.terminate();
+        continue;
+      }
+      if (alive !== undefined) alive.pong = false;
+      conn.socket.ping();
+    }
+  }
+
+  /** Closes every socket with "going away" and waits until they are gone (bounded by `graceMs`). */
+  async close(graceMs: number): Promise<void> {
+    this.closing = true;
+    clearInterval(this.pingTimer);
+    for (const conn of this.connections.values()) conn.close(CLOSE.goingAway, 'Bridge shutting down');
+    const deadline = Date.now() + graceMs;
+    while (this.connections.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    for (const conn of this.connections.values()) conn.socket.terminate();
+    this.relay.close();
+    this.wss.close();
+  }
+}

@@ -1,0 +1,34 @@
+/**
+ * The real-time relay: rooms joined over the socket, published streams and tracks, subscriptions,
+ * data-track fan-out and byte-stream forwarding with flow control (issue 5). The hub authenticates and
+ * dispatches; the relay owns everything that moves data.
+ */
+import type { ClientRequest, ResultPayloads } from '../../protocol/ws.ts';
+import type { RoomDeletedEvent, RoomUpdatedEvent } from '../events.ts';
+import type { RealtimeConnection } from './connection.ts';
+
+type Req<K extends ClientRequest['kind']> = Extract<ClientRequest, { kind: K }>;
+
+export interface Relay {
+  join(conn: RealtimeConnection, req: Req<'join'>): Promise<ResultPayloads['join']>;
+  leave(conn: RealtimeConnection, req: Req<'leave'>): Promise<ResultPayloads['leave']>;
+  publish(conn: RealtimeConnection, req: Req<'publish'>): Promise<ResultPayloads['publish']>;
+  updateStream(conn: RealtimeConnection, req: Req<'updateStream'>): Promise<ResultPayloads['updateStream']>;
+  unpublish(conn: RealtimeConnection, req: Req<'unpublish'>): Promise<ResultPayloads['unpublish']>;
+  listStreams(conn: RealtimeConnection, req: Req<'listStreams'>): Promise<ResultPayloads['listStreams']>;
+  subscribeStreams(conn: RealtimeConnection, req: Req<'subscribeStreams'>): Promise<ResultPayloads['subscribeStreams']>;
+  byteStreamOpen(conn: RealtimeConnection, req: Req<'byteStreamOpen'>): Promise<ResultPayloads['byteStreamOpen']>;
+  byteStreamCredit(conn: RealtimeConnection, streamNo: number, offset: number): void;
+  byteStreamReject(conn: RealtimeConnection, streamNo: number): void;
+  /** A binary DATA frame from a publisher. */
+  data(conn: RealtimeConnection, trackNo: number, payload: Uint8Array): void;
+  /** A binary CHUNK frame from a byte-stream sender. */
+  chunk(conn: RealtimeConnection, streamNo: number, last: boolean, payload: Uint8Array): void;
+  /** The connection closed (for any reason): leave its rooms, end its streams. */
+  disconnected(conn: RealtimeConnection): void;
+  /** A room version committed: cut removed members from the relay at once. */
+  roomUpdated(event: RoomUpdatedEvent): void;
+  roomDeleted(event: RoomDeletedEvent): void;
+  /** Stops timers; called on shutdown after connections close. */
+  close(): void;
+}

@@ -1,0 +1,137 @@
+/**
+ * Room event subscriptions over the socket (PrivMX `subscribeFor` / `unsubscribeFrom`): a connection
+ * subscribes to `stream/<eventType>|contextId=...` or `|streamRoomId=...`, and gets an event only if its
+ * user may see the room under the room's `get` policy at the time of the event.
+ */
+import { randomBytes } from 'node:crypto';
+import { allows } from '../../protocol/policy.ts';
+import { parseSubscriptionQuery, type ParsedQuery, type ServerEvent } from '../../protocol/ws.ts';
+import type { RoomAudience, RoomCreatedEvent, RoomDeletedEvent, RoomUpdatedEvent } from '../events.ts';
+import { HttpError } from '../http/errors.ts';
+import type { BridgeServices } from '../services.ts';
+import type { RealtimeConnection } from './connection.ts';
+
+export const MAX_SUBSCRIPTIONS_PER_CONNECTION = 256;
+
+export class RoomEvents {
+  constructor(
+    private readonly s: BridgeServices,
+    private readonly connections: () => Iterable<RealtimeConnection>,
+  ) {}
+
+  private async checkSelector(conn: RealtimeConnection, query: ParsedQuery): Promise<void> {
+    const session = conn.session!;
+    if (query.selectorType === 'contextId') {
+      const context = await this.s.store.getContext(query.selectorId);
+      if (context === undefined || context.solutionId !== session.solutionId) {
+        throw HttpError.notFound('CONTEXT_NOT_FOUND', `context "${query.selectorId}" does not exist`);
+      }
+      if ((await this.s.store.getContextUser(query.selectorId, session.userId)) === undefined) {
+        throw HttpError.forbidden(`"${session.userId}" is not a user of context "${query.selectorId}"`);
+      }
+      return;
+    }
+    const room = await this.s.store.getRoom(query.selectorId);
+    const context = room === undefined ? undefined : await this.s.store.getContext(room.contextId);
+    const inContext = room !== undefined && (await this.s.store.getContextUser(room.contextId, session.userId)) !== undefined;
+    if (room === undefined || context?.solutionId !== session.solutionId || !inContext) {
+      throw HttpError.notFound('ROOM_NOT_FOUND', `room "${query.selectorId}" does not exist`);
+    }
+    const member = await this.s.store.getRoomMember(room.id, session.userId);
+    const standing = { contextUser: true, member: member !== undefined, manager: member?.isManager === true, owner: room.creator === session.userId };
+    if (!allows(room.policy.get, standing)) throw HttpError.forbidden(`policy "get: ${room.policy.get}" forbids "${session.userId}"`);
+  }
+
+  async subscribe(conn: RealtimeConnection, queries: string[]): Promise<{ subscriptionIds: string[] }> {
+    if (conn.subscriptions.size + queries.length > MAX_SUBSCRIPTIONS_PER_CONNECTION) {
+      throw HttpError.badRequest('VALIDATION_FAILED', `at most ${MAX_SUBSCRIPTIONS_PER_CONNECTION} subscriptions per connection`);
+    }
+    const parsed: ParsedQuery[] = [];
+    for (const query of queries) {
+      const q = parseSubscriptionQuery(query);
+      if (q === undefined) {
+        throw HttpError.badRequest('VALIDATION_FAILED', `not a subscription query: "${query.slice(0, 80)}" (use buildSubscriptionQuery)`);
+      }
+      await this.checkSelector(conn, q);
+      parsed.push(q);
+    }
+    // All or nothing: subscriptions are added only once every query passed.
+    const subscriptionIds = parsed.map((q) => {
+      const id = `sub_${randomBytes(12).toString('base64url')}`;
+      conn.subscriptions.set(id, q);
+      return id;
+    });
+    return { subscriptionIds };
+  }
+
+  unsubscribe(conn: RealtimeConnection, ids: string[]): void {
+    const unknown = ids.filter((id) => !conn.subscriptions.has(id));
+    if (unknown.length > 0) throw HttpError.notFound('NOT_FOUND', `unknown subscription id "${unknown[0]}"`);
+    for (const id of ids) conn.subscriptions.delete(id);
+  }
+
+  private matching(conn: RealtimeConnection, type: ParsedQuery['eventType'], event: { roomId: string; contextId: string }): string[] {
+    const ids: string[] = [];
+    for (const [id, q] of conn.subscriptions) {
+      if (q.eventType !== type) continue;
+      if (q.selectorType === 'contextId' ? q.selectorId === event.contextId : q.selectorId === event.roomId) ids.push(id);
+    }
+    return ids;
+  }
+
+  private async deliver(
+    type: ParsedQuery['eventType'],
+    event: RoomAudience & { roomId: string; contextId: string },
+    build: (subscriptionIds: string[]) => ServerEvent,
+  ): Promise<void> {
+    const inContext = new Map<string, boolean>();
+    for (const conn of this.connections()) {
+      if (conn.session === undefined || conn.closed) continue;
+      const ids = this.matching(conn, type, event);
+      if (ids.length === 0) continue;
+      const userId = conn.session.userId;
+      let contextUser = inContext.get(userId);
+      if (contextUser === undefined) {
+        contextUser = (await this.s.store.getContextUser(event.contextId, userId)) !== undefined;
+        inContext.set(userId, contextUser);
+      }
+      const standing = {
+        contextUser,
+        member: contextUser && event.members.includes(userId),
+        manager: contextUser && event.managers.includes(userId),
+        owner: contextUser && event.creator === userId,
+      };
+      if (contextUser && allows(event.policy.get, standing)) conn.event(build(ids));
+    }
+  }
+
+  created(e: RoomCreatedEvent): Promise<void> {
+    return this.deliver('streamRoomCreated', e, (subscriptionIds) => ({
+      type: 'streamRoomCreated',
+      roomId: e.roomId,
+      contextId: e.contextId,
+      version: e.version,
+      subscriptionIds,
+    }));
+  }
+
+  updated(e: RoomUpdatedEvent): Promise<void> {
+    return this.deliver('streamRoomUpdated', e, (subscriptionIds) => ({
+      type: 'streamRoomUpdated',
+      roomId: e.roomId,
+      contextId: e.contextId,
+      version: e.version,
+      epoch: e.epoch,
+      subscriptionIds,
+    }));
+  }
+
+  deleted(e: RoomDeletedEvent): Promise<void> {
+    return this.deliver('streamRoomDeleted', e, (subscriptionIds) => ({
+      type: 'streamRoomDeleted',
+      roomId: e.roomId,
+      contextId: e.contextId,
+      subscriptionIds,
+    }));
+  }
+}

@@ -1,0 +1,304 @@
+/**
+ * The Bridge's WebSocket protocol (one socket per Endpoint connection, DESIGN.md "Transport").
+ *
+ * Control messages are JSON text frames, unions keyed on `kind`. A client request carries a numeric
+ * `id`; the Bridge answers every request with exactly one `result` or `error` carrying that id. The
+ * Bridge pushes `event` messages. The first message must be `hello` with a session token (browsers
+ * cannot set headers on a WebSocket, and a token in the URL would end up in logs).
+ *
+ * Data travels in binary frames with a compact header (see the FRAME_* constants):
+ *   client -> Bridge   DATA   [0x01][u32 trackNo][SFrame ciphertext]
+ *                      CHUNK  [0x02][u32 streamNo][u8 flags][sealed stream chunk]
+ *   Bridge -> client   DATA   [0x81][u32 trackNo][SFrame ciphertext]
+ *                      CHUNK  [0x82][u32 streamNo][u8 flags][sealed stream chunk]
+ * trackNo and streamNo are numbers the Bridge assigns; the Bridge maps them to the publishing
+ * connection, so a receiver learns the sender's identity from the Bridge, never from the sender.
+ *
+ * Byte streams use end-to-end credit flow control. Each receiver reports how many payload bytes of a
+ * stream it has consumed (`byteStreamCredit`, an absolute offset); the Bridge lets the sender run at
+ * most `window` bytes ahead of the slowest receiver (`byteStreamAllowance`). So a slow reader slows the
+ * sender's write() and the Bridge holds at most one window per receiver per stream.
+ */
+import { z } from 'zod';
+import { contextIdSchema, roomIdSchema, userIdSchema } from './room-record.ts';
+
+export const WS_PROTOCOL_VERSION = 1;
+export const WS_PATH = '/v1/ws';
+
+/** WebSocket close codes the Bridge uses (4000-4999 are application codes). */
+export const CLOSE = {
+  normal: 1000,
+  goingAway: 1001,
+  protocolError: 1002,
+  tooBig: 1009,
+  unauthenticated: 4401,
+  sessionEnded: 4403,
+  helloTimeout: 4408,
+  rateLimited: 4429,
+} as const;
+
+export const FRAME_DATA_UP = 0x01;
+export const FRAME_CHUNK_UP = 0x02;
+export const FRAME_DATA_DOWN = 0x81;
+export const FRAME_CHUNK_DOWN = 0x82;
+/** Chunk flag: this is the stream's final chunk (end or abort). The AEAD authenticates it. */
+export const CHUNK_FLAG_LAST = 0x01;
+/** Bytes of the binary header before the payload: type + u32 (+ u8 flags for chunks). */
+export const DATA_HEADER_BYTES = 5;
+export const CHUNK_HEADER_BYTES = 6;
+
+const streamIdSchema = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
+const trackIdSchema = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
+const base64_16 = z.string().regex(/^[A-Za-z0-9+/]{22}==$/, 'expected 16 bytes of base64');
+
+export const trackKindSchema = z.enum(['data', 'audio', 'video']);
+export type TrackKind = z.infer<typeof trackKindSchema>;
+
+export const trackInfoSchema = z.object({
+  trackId: trackIdSchema,
+  kind: trackKindSchema,
+  /** The Bridge's number for this track's frames. */
+  trackNo: z.number().int().nonnegative(),
+});
+export type TrackInfo = z.infer<typeof trackInfoSchema>;
+
+export const streamInfoSchema = z.object({
+  roomId: roomIdSchema,
+  streamId: streamIdSchema,
+  /** The publisher, as the Bridge knows it from the session. */
+  userId: userIdSchema,
+  connectionId: z.string(),
+  tracks: z.array(trackInfoSchema),
+});
+export type StreamInfo = z.infer<typeof streamInfoSchema>;
+
+export const participantSchema = z.object({ userId: userIdSchema, connectionId: z.string() });
+
+export const subscriptionSchema = z.strictObject({ streamId: streamIdSchema, trackId: trackIdSchema.optional() });
+export type StreamSubscriptionWire = z.infer<typeof subscriptionSchema>;
+
+const trackDraftSchema = z.strictObject({ trackId: trackIdSchema, kind: trackKindSchema });
+
+// ---- client -> Bridge
+
+const id = z.number().int().nonnegative();
+
+export const clientMessageSchema = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('hello'), id, token: z.string().max(200), protocol: z.literal(WS_PROTOCOL_VERSION) }),
+  z.strictObject({ kind: z.literal('ping'), id }),
+  z.strictObject({ kind: z.literal('subscribe'), id, queries: z.array(z.string().max(512)).min(1).max(64) }),
+  z.strictObject({ kind: z.literal('unsubscribe'), id, subscriptionIds: z.array(z.string().max(64)).min(1).max(64) }),
+  z.strictObject({ kind: z.literal('join'), id, roomId: roomIdSchema }),
+  z.strictObject({ kind: z.literal('leave'), id, roomId: roomIdSchema }),
+  z.strictObject({
+    kind: z.literal('publish'),
+    id,
+    roomId: roomIdSchema,
+    streamId: streamIdSchema,
+    tracks: z.array(trackDraftSchema).min(1).max(32),
+  }),
+  z.strictObject({
+    kind: z.literal('updateStream'),
+    id,
+    roomId: roomIdSchema,
+    streamId: streamIdSchema,
+    tracks: z.array(trackDraftSchema).min(1).max(32),
+  }),
+  z.strictObject({ kind: z.literal('unpublish'), id, roomId: roomIdSchema, streamId: streamIdSchema }),
+  z.strictObject({ kind: z.literal('listStreams'), id, roomId: roomIdSchema }),
+  z.strictObject({
+    kind: z.literal('subscribeStreams'),
+    id,
+    roomId: roomIdSchema,
+    add: z.array(subscriptionSchema).max(256),
+    remove: z.array(subscriptionSchema).max(256),
+  }),
+  z.strictObject({
+    kind: z.literal('byteStreamOpen'),
+    id,
+    roomId: roomIdSchema,
+    /** base64 of the random 16-byte stream id (the HKDF salt of the stream key). */
+    streamId: base64_16,
+    /** The epoch whose key the stream uses. */
+    epoch: z.number().int().positive(),
+    /** Empty: everyone in the room but the sender. */
+    destinationIdentities: z.array(userIdSchema).max(4096),
+  }),
+  /** A receiver consumed the stream up to `offset` payload bytes (absolute, never decreasing). */
+  z.strictObject({ kind: z.literal('byteStreamCredit'), streamNo: z.number().int().nonnegative(), offset: z.number().int().nonnegative() }),
+  /** A receiver does not want this stream (no handler for its topic): stop sending it here. */
+  z.strictObject({ kind: z.literal('byteStreamReject'), streamNo: z.number().int().nonnegative() }),
+]);
+export type ClientMessage = z.infer<typeof clientMessageSchema>;
+export type ClientRequest = Extract<ClientMessage, { id: number }>;
+export type ClientRequestKind = ClientRequest['kind'];
+
+// ---- Bridge -> client
+
+/** What each request's `result` carries. */
+export interface ResultPayloads {
+  hello: { connectionId: string; userId: string; solutionId: string; sessionExpiresAt: number };
+  ping: { now: number };
+  subscribe: { subscriptionIds: string[] };
+  unsubscribe: Record<string, never>;
+  join: { participants: Array<{ userId: string; connectionId: string }>; streams: StreamInfo[] };
+  leave: Record<string, never>;
+  publish: { stream: StreamInfo };
+  updateStream: { stream: StreamInfo };
+  unpublish: Record<string, never>;
+  listStreams: { streams: StreamInfo[] };
+  subscribeStreams: { tracks: Array<{ streamId: string; trackId: string; trackNo: number; userId: string }> };
+  byteStreamOpen: { streamNo: number; window: number; receivers: number };
+}
+
+export type EventReason = 'sender_disconnected' | 'sender_left' | 'too_slow' | 'removed' | 'room_deleted' | 'limit';
+
+export const serverEventSchema = z.discriminatedUnion('type', [
+  z.object({
+    type: z.literal('streamRoomCreated'),
+    roomId: roomIdSchema,
+    contextId: contextIdSchema,
+    version: z.number().int(),
+    subscriptionIds: z.array(z.string()),
+  }),
+  z.object({
+    type: z.literal('streamRoomUpdated'),
+    roomId: roomIdSchema,
+    contextId: contextIdSchema,
+    version: z.number().int(),
+    epoch: z.number().int(),
+    subscriptionIds: z.array(z.string()),
+  }),
+  z.object({ type: z.literal('streamRoomDeleted'), roomId: roomIdSchema, contextId: contextIdSchema, subscriptionIds: z.array(z.string()) }),
+  z.object({ type: z.literal('streamRoomJoined'), roomId: roomIdSchema, userId: userIdSchema, connectionId: z.string() }),
+  z.object({
+    type: z.literal('streamRoomLeft'),
+    roomId: roomIdSchema,
+    userId: userIdSchema,
+    connectionId: z.string(),
+    reason: z.enum(['left', 'disconnected', 'removed', 'room_deleted']),
+  }),
+  z.object({ type: z.literal('streamPublished'), stream: streamInfoSchema }),
+  z.object({
+    type: z.literal('streamUpdated'),
+    stream: streamInfoSchema,
+    tracksAdded: z.array(trackInfoSchema),
+    tracksRemoved: z.array(trackInfoSchema),
+  }),
+  z.object({ type: z.literal('streamUnpublished'), roomId: roomIdSchema, streamId: streamIdSchema, userId: userIdSchema }),
+  z.object({ type: z.literal('streamSubscribed'), roomId: roomIdSchema, streamId: streamIdSchema, trackIds: z.array(z.string()) }),
+  z.object({ type: z.literal('streamUnsubscribed'), roomId: roomIdSchema, streamId: streamIdSchema, trackIds: z.array(z.string()) }),
+  z.object({
+    type: z.literal('byteStreamOpened'),
+    roomId: roomIdSchema,
+    streamNo: z.number().int(),
+    streamId: base64_16,
+    epoch: z.number().int().positive(),
+    senderId: userIdSchema,
+    senderConnectionId: z.string(),
+    window: z.number().int().positive(),
+  }),
+  z.object({
+    type: z.literal('byteStreamAborted'),
+    streamNo: z.number().int(),
+    reason: z.enum(['sender_disconnected', 'sender_left', 'too_slow', 'removed', 'room_deleted', 'limit']),
+  }),
+  /** To the sender: it may send payload bytes up to `allowed` (absolute offset). */
+  z.object({ type: z.literal('byteStreamAllowance'), streamNo: z.number().int(), allowed: z.number().int().nonnegative() }),
+  /** To the sender: a receiver was cut from its stream (for diagnostics and onProgress of senders). */
+  z.object({ type: z.literal('byteStreamReceiverDropped'), streamNo: z.number().int(), userId: userIdSchema, reason: z.enum(['too_slow', 'removed', 'disconnected', 'rejected']) }),
+  /** Lossy data tracks: messages to this connection that were dropped because it read too slowly. */
+  z.object({ type: z.literal('dataDropped'), trackNo: z.number().int(), count: z.number().int().positive() }),
+]);
+export type ServerEvent = z.infer<typeof serverEventSchema>;
+export type ServerEventType = ServerEvent['type'];
+
+export const serverMessageSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('result'), id, result: z.record(z.string(), z.unknown()) }),
+  z.object({ kind: z.literal('error'), id, code: z.string(), message: z.string() }),
+  z.object({ kind: z.literal('event'), event: serverEventSchema }),
+]);
+export type ServerMessage = z.infer<typeof serverMessageSchema>;
+
+// ---- event subscription queries (PrivMX `buildSubscriptionQuery`)
+
+export const ROOM_EVENT_TYPES = ['streamRoomCreated', 'streamRoomUpdated', 'streamRoomDeleted'] as const;
+export type RoomEventType = (typeof ROOM_EVENT_TYPES)[number];
+export type SelectorType = 'contextId' | 'streamRoomId';
+
+/** `stream/<eventType>|<selectorType>=<id>`, e.g. `stream/streamRoomUpdated|contextId=ctx_...`. */
+export function buildSubscriptionQuery(eventType: RoomEventType, selectorType: SelectorType, selectorId: string): string {
+  return `stream/${eventType}|${selectorType}=${selectorId}`;
+}
+
+export interface ParsedQuery {
+  eventType: RoomEventType;
+  selectorType: SelectorType;
+  selectorId: string;
+}
+
+export function parseSubscriptionQuery(query: string): ParsedQuery | undefined {
+  const match = /^stream\/(streamRoomCreated|streamRoomUpdated|streamRoomDeleted)\|(contextId|streamRoomId)=([A-Za-z0-9_-]{1,64})$/.exec(query);
+  if (match === null) return undefined;
+  return { eventType: match[1] as RoomEventType, selectorType: match[2] as SelectorType, selectorId: match[3]! };
+}
+
+// ---- binary frames
+
+export function encodeDataFrame(type: typeof FRAME_DATA_UP | typeof FRAME_DATA_DOWN, trackNo: number, payload: Uint8Array): Uint8Array {
+  const out = new Uint8Array(DATA_HEADER_BYTES + payload.length);
+  out[0] = type;
+  new DataView(out.buffer).setUint32(1, trackNo);
+  out.set(payload, DATA_HEADER_BYTES);
+  return out;
+}
+
+export function encodeChunkFrame(
+  type: typeof FRAME_CHUNK_UP | typeof FRAME_CHUNK_DOWN,
+  streamNo: number,
+  last: boolean,
+  payload: Uint8Array,
+): Uint8Array {
+  const out = new Uint8Array(CHUNK_HEADER_BYTES + payload.length);
+  out[0] = type;
+  new DataView(out.buffer).setUint32(1, streamNo);
+  out[5] = last ? CHUNK_FLAG_LAST : 0;
+  out.set(payload, CHUNK_HEADER_BYTES);
+  return out;
+}
+
+export type DecodedFrame =
+  | { type: 'data'; direction: 'up' | 'down'; trackNo: number; payload: Uint8Array }
+  | { type: 'chunk'; direction: 'up' | 'down'; streamNo: number; last: boolean; payload: Uint8Array };
+
+/** Parses a binary frame; undefined if the type byte is unknown or the frame is shorter than its header. */
+export function decodeFrame(bytes: Uint8Array): DecodedFrame | undefined {
+  if (bytes.length < 1) return undefined;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+  switch (bytes[0]) {
+    case FRAME_DATA_UP:
+    case FRAME_DATA_DOWN:
+      if (bytes.length < DATA_HEADER_BYTES) return undefined;
+      return {
+        type: 'data',
+        direction: bytes[0] === FRAME_DATA_UP ? 'up' : 'down',
+        trackNo: view.getUint32(1),
+        payload: bytes.subarray(DATA_HEADER_BYTES),
+      };
+    case FRAME_CHUNK_UP:
+    case FRAME_CHUNK_DOWN: {
+      if (bytes.length < CHUNK_HEADER_BYTES) return undefined;
+      const flags = bytes[5]!;
+      if ((flags & ~CHUNK_FLAG_LAST) !== 0) return undefined;
+      return {
+        type: 'chunk',
+        direction: bytes[0] === FRAME_CHUNK_UP ? 'up' : 'down',
+        streamNo: view.getUint32(1),
+        last: (flags & CHUNK_FLAG_LAST) !== 0,
+        payload: bytes.subarray(CHUNK_HEADER_BYTES),
+      };
+    }
+    default:
+      return undefined;
+  }
+}

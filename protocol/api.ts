@@ -67,6 +67,8 @@ export type MeResponse = z.infer<typeof meResponseSchema>;
 
 export const contextUsersResponseSchema = z.object({
   users: z.array(z.object({ userId: userIdSchema, publicKey: publicKeyTextSchema })),
+  /** With `?history=true`: users removed from the context and the keys they had. */
+  formerUsers: z.array(z.object({ userId: userIdSchema, publicKey: publicKeyTextSchema, removedAt: z.number().int() })).optional(),
 });
 export type ContextUsersResponse = z.infer<typeof contextUsersResponseSchema>;
 

@@ -74,12 +74,19 @@ describe('login by challenge-response', () => {
     expect((await rest(t.bridge.url, next).get('/v1/me')).status).toBe(401);
   });
 
-  it('ends the sessions of a user removed from every context', async () => {
+  it('ends the sessions of a user removed from every context, and keeps its key in the directory history', async () => {
     const dave = await makeUser('dave');
     await t.bridge.manage.addContextUser(tenant.contextId, 'dave', dave.publicKey);
     const token = await login(t.bridge.url, tenant.solutionId, dave);
     await t.bridge.manage.removeContextUser(tenant.contextId, 'dave');
     expect((await rest(t.bridge.url, token).get('/v1/me')).status).toBe(401);
+
+    const alice = await login(t.bridge.url, tenant.solutionId, tenant.users.alice!);
+    const current = await rest(t.bridge.url, alice).get(`/v1/contexts/${tenant.contextId}/users`);
+    expect(current.body.users.map((u: { userId: string }) => u.userId)).toEqual(['alice', 'bob']);
+    expect(current.body.formerUsers).toBeUndefined();
+    const history = await rest(t.bridge.url, alice).get(`/v1/contexts/${tenant.contextId}/users?history=true`);
+    expect(history.body.formerUsers).toEqual([{ userId: 'dave', publicKey: dave.publicKey, removedAt: clock }]);
   });
 
   it('rate-limits failed logins per key with 429 and Retry-After', async () => {

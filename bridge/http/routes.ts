@@ -43,6 +43,7 @@ const contextParams = z.strictObject({ contextId: contextIdSchema });
 const solutionParams = z.strictObject({ solutionId: solutionIdSchema });
 const userParams = z.strictObject({ contextId: contextIdSchema, userId: userIdSchema });
 const apiKeyParams = z.strictObject({ id: z.string().regex(/^key_[A-Za-z0-9_-]{22}$/, 'expected an API key id (key_...)') });
+const directoryQuery = z.strictObject({ history: z.enum(['true', 'false']).optional() });
 const pageQuery = z.strictObject({
   skip: z.coerce.number().int().nonnegative().default(0),
   limit: z.coerce.number().int().positive().max(1000).default(100),
@@ -82,7 +83,8 @@ export function userRouter(s: BridgeServices, auth: AuthService, rooms: RoomServ
 
   router.get('/contexts/:contextId/users', async (req, res) => {
     const { contextId } = parseInput(contextParams, req.params, 'params');
-    res.json({ users: await rooms.contextUsers(session(res), contextId) });
+    const { history } = parseInput(directoryQuery, req.query, 'query');
+    res.json(await rooms.contextUsers(session(res), contextId, history === 'true'));
   });
 
   router.get('/contexts/:contextId/rooms', async (req, res) => {

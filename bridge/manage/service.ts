@@ -178,7 +178,7 @@ export class ManageService {
 
   async removeContextUser(contextId: string, userId: string): Promise<void> {
     await this.getContext(contextId);
-    const { removed, sessionsEnded } = await this.s.store.removeContextUser(contextId, userId);
+    const { removed, sessionsEnded } = await this.s.store.removeContextUser(contextId, userId, this.s.now());
     if (!removed) throw HttpError.notFound('USER_NOT_FOUND', `user "${userId}" is not in context "${contextId}"`);
     if (sessionsEnded.length > 0) this.s.events.emit('sessionsEnded', { tokenHashes: sessionsEnded, reason: 'user_removed' });
   }

@@ -8,6 +8,7 @@
 import { fromBase64, fromUtf8, toBase64 } from '../../crypto/bytes.ts';
 import { buildKeySet, type KeySetEntry } from '../../crypto/key-set.ts';
 import type {
+  ContextUsersResponse,
   CreateRoomRequest,
   ListRoomsResponse,
   RoomKey,
@@ -383,8 +384,16 @@ export class RoomService {
     });
   }
 
-  async contextUsers(session: SessionRow, contextId: string): Promise<Array<{ userId: string; publicKey: string }>> {
+  /** The context directory; with `history`, also former users and the keys they had. */
+  async contextUsers(session: SessionRow, contextId: string, history: boolean): Promise<ContextUsersResponse> {
     await this.contextFor(session, contextId);
-    return (await this.s.store.listContextUsers(contextId)).map((u) => ({ userId: u.userId, publicKey: u.publicKey }));
+    const users = (await this.s.store.listContextUsers(contextId)).map((u) => ({ userId: u.userId, publicKey: u.publicKey }));
+    if (!history) return { users };
+    const formerUsers = (await this.s.store.listFormerContextUsers(contextId)).map((u) => ({
+      userId: u.userId,
+      publicKey: u.publicKey,
+      removedAt: u.removedAt,
+    }));
+    return { users, formerUsers };
   }
 }

@@ -15,6 +15,7 @@ import type {
   AppendResult,
   ContextRow,
   ContextUserRow,
+  FormerContextUser,
   ListRoomsQuery,
   NonceRow,
   RevokeApiKeyResult,
@@ -189,6 +190,12 @@ export class SqliteStore implements Store {
         'SELECT user_id, context_id FROM context_users WHERE solution_id = ? AND public_key = ? ORDER BY context_id',
       ),
       deleteContextUser: db.prepare('DELETE FROM context_users WHERE context_id = ? AND user_id = ?'),
+      insertUserHistory: db.prepare(
+        `INSERT INTO context_user_history (context_id, user_id, public_key, added_at, removed_at) VALUES (?, ?, ?, ?, ?)`,
+      ),
+      listUserHistory: db.prepare(
+        'SELECT user_id, public_key, added_at, removed_at FROM context_user_history WHERE context_id = ? ORDER BY user_id, removed_at',
+      ),
       sessionsOfKey: db.prepare('SELECT token_hash FROM sessions WHERE solution_id = ? AND public_key = ?'),
       deleteSessionsOfKey: db.prepare('DELETE FROM sessions WHERE solution_id = ? AND public_key = ?'),
       sessionsOfSolution: db.prepare('SELECT token_hash FROM sessions WHERE solution_id = ?'),
@@ -365,11 +372,12 @@ export class SqliteStore implements Store {
     return (this.stmt.listContextUsers.all(contextId) as Row[]).map(contextUser);
   }
 
-  async removeContextUser(contextId: string, userId: string): Promise<{ removed: boolean; sessionsEnded: string[] }> {
+  async removeContextUser(contextId: string, userId: string, at: number): Promise<{ removed: boolean; sessionsEnded: string[] }> {
     return this.db.transaction(() => {
       const existing = this.stmt.getContextUser.get(contextId, userId) as Row | undefined;
       if (existing === undefined) return { removed: false, sessionsEnded: [] };
       this.stmt.deleteContextUser.run(contextId, userId);
+      this.stmt.insertUserHistory.run(contextId, userId, existing.public_key, existing.created_at, at);
       const solutionId = existing.solution_id as string;
       const publicKey = existing.public_key as string;
       const stillKnown = (this.stmt.contextsOfKey.all(solutionId, publicKey) as Row[]).length > 0;
@@ -378,6 +386,15 @@ export class SqliteStore implements Store {
       this.stmt.deleteSessionsOfKey.run(solutionId, publicKey);
       return { removed: true, sessionsEnded: ended };
     })();
+  }
+
+  async listFormerContextUsers(contextId: string): Promise<FormerContextUser[]> {
+    return (this.stmt.listUserHistory.all(contextId) as Row[]).map((r) => ({
+      userId: r.user_id as string,
+      publicKey: r.public_key as string,
+      addedAt: r.added_at as number,
+      removedAt: r.removed_at as number,
+    }));
   }
 
   async findSolutionUser(solutionId: string, publicKey: string): Promise<{ userId: string; contextIds: string[] } | undefined> {

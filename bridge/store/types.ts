@@ -36,6 +36,14 @@ export interface ContextUserRow {
   createdAt: number;
 }
 
+/** A user who was removed from a context, with the key it had (directory history). */
+export interface FormerContextUser {
+  userId: string;
+  publicKey: string;
+  addedAt: number;
+  removedAt: number;
+}
+
 export interface NonceRow {
   nonce: string;
   solutionId: string;
@@ -165,8 +173,13 @@ export interface Store {
   addContextUser(row: ContextUserRow): Promise<AddUserResult>;
   getContextUser(contextId: string, userId: string): Promise<ContextUserRow | undefined>;
   listContextUsers(contextId: string): Promise<ContextUserRow[]>;
-  /** Removes the user; also ends its sessions when it no longer belongs to any context of the solution. */
-  removeContextUser(contextId: string, userId: string): Promise<{ removed: boolean; sessionsEnded: string[] }>;
+  /**
+   * Removes the user and records it in the directory history; also ends its sessions when it no longer
+   * belongs to any context of the solution.
+   */
+  removeContextUser(contextId: string, userId: string, at: number): Promise<{ removed: boolean; sessionsEnded: string[] }>;
+  /** Users removed from the context, with their keys, oldest removal first per user. */
+  listFormerContextUsers(contextId: string): Promise<FormerContextUser[]>;
   /** The user id of a public key in a solution, and the contexts it belongs to. */
   findSolutionUser(solutionId: string, publicKey: string): Promise<{ userId: string; contextIds: string[] } | undefined>;
 

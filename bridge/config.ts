@@ -44,6 +44,19 @@ export const realtimeSchema = z.strictObject({
   maxOpenStreamsPerConnection: z.number().int().positive().default(64),
   /** Lossy data tracks: bytes queued per subscriber socket before the oldest messages are dropped. */
   dataQueueBytes: z.number().int().positive().default(1024 * 1024),
+  /**
+   * Lossy data tracks: data frames are handed to a subscriber's socket only while its `bufferedAmount`
+   * is below this, so a slow reader's backlog stays in the bounded, droppable queue. Bytes.
+   */
+  dataHighWaterBytes: z.number().int().positive().default(64 * 1024),
+  /** Lossy data tracks: `dataDropped` counts are coalesced and sent at most this often. Milliseconds. */
+  dataDroppedReportIntervalMs: z.number().int().positive().default(250),
+  /** Streams (with tracks) one connection may have published at once, over all its rooms. */
+  maxPublishedStreamsPerConnection: z.number().int().positive().default(16),
+  /** Rooms one connection may have joined at once. */
+  maxJoinedRoomsPerConnection: z.number().int().positive().default(64),
+  /** Connections joined to one room at once (bounds each stream's receivers and each track's fan-out). */
+  maxParticipantsPerRoom: z.number().int().positive().default(1024),
 });
 export type RealtimeConfig = z.infer<typeof realtimeSchema>;
 

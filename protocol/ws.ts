@@ -206,7 +206,13 @@ export const serverEventSchema = z.discriminatedUnion('type', [
   /** To the sender: it may send payload bytes up to `allowed` (absolute offset). */
   z.object({ type: z.literal('byteStreamAllowance'), streamNo: z.number().int(), allowed: z.number().int().nonnegative() }),
   /** To the sender: a receiver was cut from its stream (for diagnostics and onProgress of senders). */
-  z.object({ type: z.literal('byteStreamReceiverDropped'), streamNo: z.number().int(), userId: userIdSchema, reason: z.enum(['too_slow', 'removed', 'disconnected', 'rejected']) }),
+  z.object({
+    type: z.literal('byteStreamReceiverDropped'),
+    streamNo: z.number().int(),
+    userId: userIdSchema,
+    // 'left': the receiver left the room on its own (it neither disconnected nor was removed).
+    reason: z.enum(['too_slow', 'removed', 'disconnected', 'rejected', 'left']),
+  }),
   /** Lossy data tracks: messages to this connection that were dropped because it read too slowly. */
   z.object({ type: z.literal('dataDropped'), trackNo: z.number().int(), count: z.number().int().positive() }),
 ]);

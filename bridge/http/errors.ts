@@ -30,6 +30,13 @@ export type ErrorCode =
   | 'USER_CONFLICT'
   | 'LAST_API_KEY'
   | 'RATE_LIMITED'
+  | 'NOT_JOINED'
+  | 'STREAM_EXISTS'
+  | 'STREAM_NOT_FOUND'
+  | 'TRACK_NOT_FOUND'
+  | 'TOO_MANY_STREAMS'
+  | 'TOO_MANY_ROOMS'
+  | 'ROOM_FULL'
   | 'SHUTTING_DOWN'
   | 'INTERNAL';
 

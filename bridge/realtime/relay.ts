@@ -1,31 +1,182 @@
 /**
- * Placeholder relay while the real-time plane (issue 5) is being built: every relay request is refused
- * with a clear code. Replaced by the full relay.
+ * The real-time relay (issue 5): rooms joined over the socket, published streams and tracks, lossy
+ * data-track fan-out and reliable byte streams with end-to-end flow control. The hub authenticates and
+ * dispatches; this composes the parts under ./relay/ and adds `stats()` for tests and operators.
+ *
+ * Everything here handles ciphertext only: the Bridge routes by room, track and stream numbers and
+ * never looks into a payload (DESIGN.md, "Trust model").
  */
-import { HttpError } from '../http/errors.ts';
+import type { ClientRequest, ResultPayloads } from '../../protocol/ws.ts';
+import type { RoomDeletedEvent, RoomUpdatedEvent } from '../events.ts';
+import type { BridgeServices } from '../services.ts';
+import type { RealtimeConnection } from './connection.ts';
+import { ByteStreamsRelay } from './relay/byte-streams.ts';
+import { RoomsRelay } from './relay/rooms.ts';
+import { RelayState } from './relay/state.ts';
+import { StreamsRelay } from './relay/streams.ts';
 import type { Relay } from './relay-types.ts';
 
-const refuse = async (): Promise<never> => {
-  throw new HttpError(501, 'NOT_FOUND', 'the real-time relay is not available in this build');
-};
+type Req<K extends ClientRequest['kind']> = Extract<ClientRequest, { kind: K }>;
 
-export function createRelay(_services: unknown): Relay {
-  return {
-    join: refuse,
-    leave: refuse,
-    publish: refuse,
-    updateStream: refuse,
-    unpublish: refuse,
-    listStreams: refuse,
-    subscribeStreams: refuse,
-    byteStreamOpen: refuse,
-    byteStreamCredit: () => undefined,
-    byteStreamReject: () => undefined,
-    data: () => undefined,
-    chunk: () => undefined,
-    disconnected: () => undefined,
-    roomUpdated: () => undefined,
-    roomDeleted: () => undefined,
-    close: () => undefined,
-  };
+export interface ConnectionStats {
+  connectionId: string;
+  userId: string;
+  rooms: string[];
+  publishedStreams: number;
+  /** Bytes waiting in the socket (all traffic to this connection). */
+  bufferedBytes: number;
+  queuedDataBytes: number;
+  queuedDataFrames: number;
+  /** The most data-track bytes ever queued for this connection at once (never above dataQueueBytes). */
+  peakQueuedDataBytes: number;
+  deliveredData: number;
+  droppedData: number;
+  /** streamNos of the byte streams it sends and receives. */
+  sending: number[];
+  receiving: number[];
+}
+
+export interface ByteStreamStats {
+  streamNo: number;
+  roomId: string;
+  senderConnectionId: string;
+  receivers: number;
+  /** Payload bytes forwarded. */
+  sent: number;
+  /** Offset the sender may reach, and the last one it was told. */
+  allowed: number;
+  announced: number;
+  /** Slowest attached receiver's consumed offset; undefined without receivers. */
+  minConsumed: number | undefined;
+}
+
+export interface RelayStats {
+  rooms: number;
+  tracks: number;
+  connections: ConnectionStats[];
+  byteStreams: ByteStreamStats[];
+}
+
+export class SealroomRelay implements Relay {
+  private readonly st: RelayState;
+  private readonly streams: StreamsRelay;
+  private readonly byteStreams: ByteStreamsRelay;
+  private readonly rooms: RoomsRelay;
+
+  constructor(services: BridgeServices) {
+    this.st = new RelayState(services);
+    this.streams = new StreamsRelay(this.st);
+    this.byteStreams = new ByteStreamsRelay(this.st);
+    this.rooms = new RoomsRelay(this.st, this.streams, this.byteStreams);
+  }
+
+  join(conn: RealtimeConnection, req: Req<'join'>): Promise<ResultPayloads['join']> {
+    return this.rooms.join(conn, req);
+  }
+
+  async leave(conn: RealtimeConnection, req: Req<'leave'>): Promise<ResultPayloads['leave']> {
+    return this.rooms.leave(conn, req);
+  }
+
+  async publish(conn: RealtimeConnection, req: Req<'publish'>): Promise<ResultPayloads['publish']> {
+    return this.streams.publish(conn, req);
+  }
+
+  async updateStream(conn: RealtimeConnection, req: Req<'updateStream'>): Promise<ResultPayloads['updateStream']> {
+    return this.streams.updateStream(conn, req);
+  }
+
+  async unpublish(conn: RealtimeConnection, req: Req<'unpublish'>): Promise<ResultPayloads['unpublish']> {
+    return this.streams.unpublish(conn, req);
+  }
+
+  listStreams(conn: RealtimeConnection, req: Req<'listStreams'>): Promise<ResultPayloads['listStreams']> {
+    return this.rooms.listStreams(conn, req);
+  }
+
+  async subscribeStreams(conn: RealtimeConnection, req: Req<'subscribeStreams'>): Promise<ResultPayloads['subscribeStreams']> {
+    return this.streams.subscribe(conn, req);
+  }
+
+  async byteStreamOpen(conn: RealtimeConnection, req: Req<'byteStreamOpen'>): Promise<ResultPayloads['byteStreamOpen']> {
+    return this.byteStreams.open(conn, req);
+  }
+
+  byteStreamCredit(conn: RealtimeConnection, streamNo: number, offset: number): void {
+    this.byteStreams.credit(conn, streamNo, offset);
+  }
+
+  byteStreamReject(conn: RealtimeConnection, streamNo: number): void {
+    this.byteStreams.reject(conn, streamNo);
+  }
+
+  data(conn: RealtimeConnection, trackNo: number, payload: Uint8Array): void {
+    this.streams.data(conn, trackNo, payload);
+  }
+
+  chunk(conn: RealtimeConnection, streamNo: number, last: boolean, payload: Uint8Array): void {
+    this.byteStreams.chunk(conn, streamNo, last, payload);
+  }
+
+  disconnected(conn: RealtimeConnection): void {
+    this.rooms.disconnected(conn);
+  }
+
+  roomUpdated(event: RoomUpdatedEvent): void {
+    this.rooms.roomUpdated(event);
+  }
+
+  roomDeleted(event: RoomDeletedEvent): void {
+    this.rooms.roomDeleted(event);
+  }
+
+  close(): void {
+    this.byteStreams.close();
+    for (const p of this.st.participants.values()) p.data.close();
+  }
+
+  /** A snapshot of what the relay holds: tests assert that queues and state stay bounded. */
+  stats(): RelayStats {
+    return {
+      rooms: this.st.rooms.size,
+      tracks: this.st.tracks.size,
+      connections: [...this.st.participants.values()].map((p) => {
+        const q = p.data.stats();
+        return {
+          connectionId: p.conn.id,
+          userId: p.userId,
+          rooms: [...p.rooms.keys()],
+          publishedStreams: p.published,
+          bufferedBytes: p.conn.bufferedAmount,
+          queuedDataBytes: q.queuedBytes,
+          queuedDataFrames: q.queuedFrames,
+          peakQueuedDataBytes: q.peakQueuedBytes,
+          deliveredData: q.delivered,
+          droppedData: q.dropped,
+          sending: [...p.sending.keys()],
+          receiving: [...p.receiving.keys()],
+        };
+      }),
+      byteStreams: [...this.st.byteStreams.values()].map((bs) => ({
+        streamNo: bs.streamNo,
+        roomId: bs.room.id,
+        senderConnectionId: bs.sender.conn.id,
+        receivers: bs.receivers.size,
+        sent: bs.sent,
+        allowed: bs.allowed,
+        announced: bs.announced,
+        minConsumed: bs.receivers.size === 0 ? undefined : Math.min(...[...bs.receivers.values()].map((r) => r.consumed)),
+      })),
+    };
+  }
+}
+
+export function createRelay(services: BridgeServices): SealroomRelay {
+  return new SealroomRelay(services);
+}
+
+/** The relay's stats, for a relay built here (tests reach it as `bridge.realtime.relay`). */
+export function relayStats(relay: Relay): RelayStats {
+  if (!(relay instanceof SealroomRelay)) throw new TypeError('expected the SealroomRelay, got another Relay implementation');
+  return relay.stats();
 }

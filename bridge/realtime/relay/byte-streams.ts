@@ -1,0 +1,269 @@
+/**
+ * Byte streams: reliable, ordered forwarding of CHUNK frames with end-to-end credit flow control
+ * (DESIGN.md, "Byte streams": backpressure end to end, a subscriber stuck past a timeout is cut with
+ * an explicit error, the others go on, memory stays bounded; protocol/ws.ts for the wire).
+ *
+ * Receivers are fixed when the stream opens. Each reports the payload bytes it consumed; the sender
+ * may run `window` bytes ahead of the slowest (`allowed`), and a chunk past that aborts the stream
+ * with 'limit'. The Bridge keeps no chunk queue: what it holds for a receiver is what sits in that
+ * receiver's socket, at most one window per stream it receives.
+ */
+import { CLOSE, encodeChunkFrame, FRAME_CHUNK_DOWN, type ClientRequest, type EventReason, type ResultPayloads, type ServerEvent } from '../../../protocol/ws.ts';
+import { HttpError } from '../../http/errors.ts';
+import type { RealtimeConnection } from '../connection.ts';
+import { monotonicMs, type ByteStream, type Participant, type Receiver, type RelayState, type RoomState } from './state.ts';
+
+type Req<K extends ClientRequest['kind']> = Extract<ClientRequest, { kind: K }>;
+type DroppedReason = Extract<ServerEvent, { type: 'byteStreamReceiverDropped' }>['reason'];
+
+/** The allowance of a stream without receivers: the sender may write to its end (chunks go nowhere). */
+export const UNLIMITED_ALLOWANCE_BYTES = Number.MAX_SAFE_INTEGER;
+/**
+ * Largest sealed chunk payload we expect: 64 KiB of plaintext (DESIGN.md) plus AEAD tag and the
+ * last chunk's signature, with room to spare. A sender with less headroom than this (or half a window,
+ * if smaller) counts as "at its limit". Bytes.
+ */
+const MAX_SEALED_CHUNK_BYTES = 64 * 1024 + 1024;
+/** Allowance growth smaller than a quarter window, to a sender with headroom, waits this long. Ms. */
+const ALLOWANCE_COALESCE_MS = 20;
+
+export class ByteStreamsRelay {
+  constructor(private readonly st: RelayState) {}
+
+  private get window(): number {
+    return this.st.config.streamWindowBytes;
+  }
+
+  private get limitMarginBytes(): number {
+    return Math.min(this.window / 2, MAX_SEALED_CHUNK_BYTES);
+  }
+
+  open(conn: RealtimeConnection, req: Req<'byteStreamOpen'>): ResultPayloads['byteStreamOpen'] {
+    const { p, room } = this.st.joined(conn, req.roomId);
+    const max = this.st.config.maxOpenStreamsPerConnection;
+    if (p.sending.size >= max) {
+      throw new HttpError(429, 'TOO_MANY_STREAMS', `expected at most ${max} open byte streams per connection, this would be ${p.sending.size + 1}`);
+    }
+    const destinations = new Set(req.destinationIdentities);
+    const streamNo = this.st.streamNos.take((n) => this.st.byteStreams.has(n));
+    const now = monotonicMs();
+    const receivers = new Map<Participant, Receiver>();
+    // Receivers are chosen now: who joins later does not get this stream. Never the sending connection.
+    for (const r of room.participants.values()) {
+      if (r === p || (destinations.size > 0 && !destinations.has(r.userId))) continue;
+      receivers.set(r, { participant: r, consumed: 0, lastAdvanceAt: now });
+    }
+    const bs: ByteStream = {
+      streamNo,
+      room,
+      streamId: req.streamId,
+      epoch: req.epoch,
+      sender: p,
+      receivers,
+      sent: 0,
+      allowed: receivers.size === 0 ? UNLIMITED_ALLOWANCE_BYTES : this.window,
+      announced: this.window,
+      atLimitSince: undefined,
+      stuckTimer: undefined,
+      announceTimer: undefined,
+      ended: false,
+    };
+    this.st.byteStreams.set(streamNo, bs);
+    room.byteStreams.add(bs);
+    p.sending.set(streamNo, bs);
+    for (const r of receivers.keys()) {
+      r.receiving.set(streamNo, bs);
+      r.conn.event({
+        type: 'byteStreamOpened',
+        roomId: room.id,
+        streamNo,
+        streamId: req.streamId,
+        epoch: req.epoch,
+        senderId: p.userId,
+        senderConnectionId: p.conn.id,
+        window: this.window,
+      });
+    }
+    // Nobody to wait for: tell the sender right after its result (which carries the streamNo).
+    if (receivers.size === 0) setImmediate(() => this.announce(bs));
+    return { streamNo, window: this.window, receivers: receivers.size };
+  }
+
+  /** A CHUNK frame from a sender: forwarded in arrival order to every attached receiver. */
+  chunk(conn: RealtimeConnection, streamNo: number, last: boolean, payload: Uint8Array): void {
+    const p = this.st.participants.get(conn.id);
+    const bs = this.st.byteStreams.get(streamNo);
+    if (bs === undefined || bs.sender !== p) {
+      // Chunks already on the wire when the Bridge ended the stream (limit, removal) are not a fault.
+      if (p?.retiredStreams.has(streamNo) === true) return;
+      this.st.s.log.debug({ connectionId: conn.id, streamNo }, 'CHUNK frame on a stream this connection does not send');
+      conn.close(CLOSE.protocolError, `CHUNK frame for streamNo ${streamNo}, which this connection does not send`);
+      return;
+    }
+    if (bs.sent + payload.length > bs.allowed) {
+      this.st.s.log.debug({ connectionId: conn.id, streamNo, sent: bs.sent, bytes: payload.length, allowed: bs.allowed }, 'byte stream over its allowance');
+      this.abort(bs, 'limit', true);
+      return;
+    }
+    bs.sent += payload.length;
+    if (bs.receivers.size > 0) {
+      const frame = encodeChunkFrame(FRAME_CHUNK_DOWN, streamNo, last, payload);
+      for (const r of [...bs.receivers.values()]) {
+        if (r.participant.conn.bufferedAmount > this.socketCapBytes(r.participant)) this.cut(bs, r, 'too_slow', 'too_slow');
+        else r.participant.conn.binary(frame);
+      }
+    }
+    if (last) return this.end(bs);
+    this.watch(bs);
+  }
+
+  /** A receiver consumed the stream up to `offset` payload bytes. */
+  credit(conn: RealtimeConnection, streamNo: number, offset: number): void {
+    const p = this.st.participants.get(conn.id);
+    const bs = this.st.byteStreams.get(streamNo);
+    const r = p === undefined ? undefined : bs?.receivers.get(p);
+    if (bs === undefined || r === undefined) return; // ended, cut, or never this connection's: nothing to move
+    // A receiver cannot have consumed what was never sent; clamping keeps a lying receiver from
+    // letting the sender run more than a window ahead of what it was given.
+    const consumed = Math.min(offset, bs.sent);
+    if (consumed <= r.consumed) return; // offsets never decrease
+    r.consumed = consumed;
+    r.lastAdvanceAt = monotonicMs();
+    this.recompute(bs);
+  }
+
+  /** A receiver has no handler for the stream: detach it, tell the sender. */
+  reject(conn: RealtimeConnection, streamNo: number): void {
+    const p = this.st.participants.get(conn.id);
+    const bs = this.st.byteStreams.get(streamNo);
+    const r = p === undefined ? undefined : bs?.receivers.get(p);
+    if (bs !== undefined && r !== undefined) this.cut(bs, r, 'rejected', undefined);
+  }
+
+  /** The sender leaves the room: its streams there end for everyone (and for it, when it can hear). */
+  senderGone(room: RoomState, p: Participant, reason: EventReason, tellSender: boolean): void {
+    for (const bs of [...p.sending.values()]) if (bs.room === room) this.abort(bs, reason, tellSender);
+  }
+
+  /** A receiver leaves the room: it is detached from the streams it receives there. */
+  receiverGone(room: RoomState, p: Participant, dropped: DroppedReason, abortReason: EventReason | undefined): void {
+    for (const bs of [...p.receiving.values()]) {
+      const r = bs.receivers.get(p);
+      if (bs.room === room && r !== undefined) this.cut(bs, r, dropped, abortReason);
+    }
+  }
+
+  /** Every stream of the room ends, for senders and receivers alike. */
+  abortRoom(room: RoomState, reason: EventReason): void {
+    for (const bs of [...room.byteStreams]) this.abort(bs, reason, true);
+  }
+
+  /** Shutdown: stops every timer. */
+  close(): void {
+    for (const bs of this.st.byteStreams.values()) {
+      clearTimeout(bs.stuckTimer);
+      clearTimeout(bs.announceTimer);
+    }
+  }
+
+  private abort(bs: ByteStream, reason: EventReason, tellSender: boolean): void {
+    const event: ServerEvent = { type: 'byteStreamAborted', streamNo: bs.streamNo, reason };
+    for (const r of bs.receivers.keys()) r.conn.event(event);
+    if (tellSender) bs.sender.conn.event(event);
+    this.end(bs);
+  }
+
+  /** Frees everything the stream holds (after its last chunk, or an abort). */
+  private end(bs: ByteStream): void {
+    bs.ended = true;
+    clearTimeout(bs.stuckTimer);
+    clearTimeout(bs.announceTimer);
+    this.st.byteStreams.delete(bs.streamNo);
+    bs.room.byteStreams.delete(bs);
+    bs.sender.sending.delete(bs.streamNo);
+    bs.sender.retiredStreams.add(bs.streamNo);
+    for (const r of bs.receivers.keys()) r.receiving.delete(bs.streamNo);
+    bs.receivers.clear();
+  }
+
+  /** Detaches one receiver; the others go on with a recomputed allowance. */
+  private cut(bs: ByteStream, r: Receiver, dropped: DroppedReason, abortReason: EventReason | undefined): void {
+    const p = r.participant;
+    bs.receivers.delete(p);
+    p.receiving.delete(bs.streamNo);
+    if (abortReason !== undefined) p.conn.event({ type: 'byteStreamAborted', streamNo: bs.streamNo, reason: abortReason });
+    bs.sender.conn.event({ type: 'byteStreamReceiverDropped', streamNo: bs.streamNo, userId: p.userId, reason: dropped });
+    this.recompute(bs);
+  }
+
+  private recompute(bs: ByteStream): void {
+    if (bs.ended) return;
+    let slowest = Number.POSITIVE_INFINITY;
+    for (const r of bs.receivers.values()) slowest = Math.min(slowest, r.consumed);
+    const allowed = bs.receivers.size === 0 ? UNLIMITED_ALLOWANCE_BYTES : slowest + this.window;
+    if (allowed > bs.allowed) bs.allowed = allowed;
+    if (!this.atLimit(bs)) bs.atLimitSince = undefined;
+    if (bs.allowed <= bs.announced) return;
+    // Promptly when the sender may be waiting for it, or the step is large; otherwise coalesce.
+    const headroom = bs.announced - bs.sent;
+    const prompt = headroom < this.limitMarginBytes || bs.allowed - bs.announced >= this.window / 4 || bs.receivers.size === 0;
+    if (prompt) this.announce(bs);
+    else if (bs.announceTimer === undefined) {
+      bs.announceTimer = setTimeout(() => this.announce(bs), ALLOWANCE_COALESCE_MS);
+      bs.announceTimer.unref();
+    }
+  }
+
+  private announce(bs: ByteStream): void {
+    clearTimeout(bs.announceTimer);
+    bs.announceTimer = undefined;
+    if (bs.ended || bs.allowed <= bs.announced) return;
+    bs.announced = bs.allowed;
+    bs.sender.conn.event({ type: 'byteStreamAllowance', streamNo: bs.streamNo, allowed: bs.allowed });
+  }
+
+  /**
+   * Credits bound each stream to one window, but not the sum: many short streams end within their
+   * first window without a credit, and a receiver that credits what it never read lets a stream run
+   * on. Either way the receiver's socket would grow. A receiver that keeps up holds at most a window
+   * per stream it receives, plus data-track frames (one high-water mark and a message) and a message
+   * in flight; a socket holding more than that is not draining, and the receiver is cut ('too_slow').
+   */
+  private socketCapBytes(p: Participant): number {
+    return p.receiving.size * this.window + this.st.config.dataHighWaterBytes + 2 * this.st.config.maxMessageBytes;
+  }
+
+  /** The sender cannot be sure to fit another full chunk, even with everything announced. */
+  private atLimit(bs: ByteStream): boolean {
+    return bs.allowed - bs.sent < this.limitMarginBytes;
+  }
+
+  /** After a chunk: if the sender is now at its limit, start the stuck-receiver clock. */
+  private watch(bs: ByteStream): void {
+    if (!this.atLimit(bs)) return;
+    bs.atLimitSince ??= monotonicMs();
+    if (bs.stuckTimer === undefined) this.checkStuck(bs);
+  }
+
+  /**
+   * A receiver is stuck when the sender has been at its limit, and that receiver (the slowest) has
+   * consumed nothing, for `stuckReceiverTimeoutMs`. It is cut with 'too_slow'; the next slowest is
+   * judged the same way, from when it last advanced or the sender reached the limit, whichever is later.
+   */
+  private checkStuck(bs: ByteStream): void {
+    bs.stuckTimer = undefined;
+    const timeout = this.st.config.stuckReceiverTimeoutMs;
+    while (!bs.ended && bs.atLimitSince !== undefined && this.atLimit(bs)) {
+      let slowest: Receiver | undefined;
+      for (const r of bs.receivers.values()) if (r.consumed < bs.sent && (slowest === undefined || r.consumed < slowest.consumed)) slowest = r;
+      if (slowest === undefined) return;
+      const stalledMs = monotonicMs() - Math.max(slowest.lastAdvanceAt, bs.atLimitSince);
+      if (stalledMs < timeout) {
+        bs.stuckTimer = setTimeout(() => this.checkStuck(bs), timeout - stalledMs);
+        bs.stuckTimer.unref();
+        return;
+      }
+      this.cut(bs, slowest, 'too_slow', 'too_slow');
+    }
+  }
+}

@@ -1,0 +1,101 @@
+import { describe, expect, it } from 'vitest';
+import type { ServerEvent } from '../../../protocol/ws.ts';
+import { DataQueue, type DataSink } from './data-queue.ts';
+
+/** A socket stand-in: frames count in bufferedAmount until `drain()` writes them out. */
+class FakeSink implements DataSink {
+  closed = false;
+  bufferedAmount = 0;
+  readonly written: Uint8Array[] = [];
+  readonly events: ServerEvent[] = [];
+  private readonly unflushed: Array<() => void> = [];
+
+  binary(frame: Uint8Array, done?: (error?: Error) => void): void {
+    this.written.push(frame);
+    this.bufferedAmount += frame.length;
+    this.unflushed.push(() => {
+      this.bufferedAmount -= frame.length;
+      done?.();
+    });
+  }
+
+  event(event: ServerEvent): void {
+    this.events.push(event);
+  }
+
+  /** Lets the kernel take everything written so far (and whatever the callbacks pump next). */
+  drain(): void {
+    while (this.unflushed.length > 0) this.unflushed.shift()!();
+  }
+}
+
+const frame = (seq: number, size = 100) => new Uint8Array(size).fill(seq);
+const limits = { queueBytes: 1000, highWaterBytes: 250, reportIntervalMs: 20, reportHoldBytes: 10_000 };
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('DataQueue', () => {
+  it('hands frames over only below the high-water mark and pumps the rest as the socket drains, in order', () => {
+    const sink = new FakeSink();
+    const q = new DataQueue(sink, limits);
+    for (let i = 0; i < 8; i++) q.push(7, frame(i));
+    expect(sink.written.map((f) => f[0])).toEqual([0, 1, 2]); // 300 bytes reached the 250-byte mark
+    expect(q.stats()).toMatchObject({ queuedFrames: 5, queuedBytes: 500 });
+    sink.drain();
+    expect(sink.written.map((f) => f[0])).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    expect(q.stats()).toMatchObject({ queuedFrames: 0, queuedBytes: 0, delivered: 8, dropped: 0 });
+    q.close();
+  });
+
+  it('drops the oldest frames when full, stays within queueBytes, and reports the count once, coalesced', async () => {
+    const sink = new FakeSink();
+    const q = new DataQueue(sink, limits);
+    for (let i = 0; i < 50; i++) q.push(i < 25 ? 1 : 2, frame(i));
+    // 3 in the socket, then a full queue of the newest ten; 37 dropped, oldest first.
+    expect(q.stats()).toMatchObject({ queuedBytes: 1000, peakQueuedBytes: 1000, dropped: 37, delivered: 3 });
+    expect(sink.events).toEqual([]);
+    await sleep(60);
+    expect(sink.events).toEqual([
+      { type: 'dataDropped', trackNo: 1, count: 22 },
+      { type: 'dataDropped', trackNo: 2, count: 15 },
+    ]);
+    sink.drain();
+    expect(sink.written.map((f) => f[0])).toEqual([0, 1, 2, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49]);
+    q.close();
+  });
+
+  it('drops and counts a frame that can never fit', async () => {
+    const sink = new FakeSink();
+    const q = new DataQueue(sink, limits);
+    q.push(3, frame(1, 1001));
+    expect(q.stats()).toMatchObject({ queuedBytes: 0, dropped: 1, delivered: 0 });
+    await sleep(40);
+    expect(sink.events).toEqual([{ type: 'dataDropped', trackNo: 3, count: 1 }]);
+    q.close();
+  });
+
+  it('holds reports while the socket is not draining, then sends the total', async () => {
+    const sink = new FakeSink();
+    const q = new DataQueue(sink, { ...limits, reportHoldBytes: 200 });
+    for (let i = 0; i < 20; i++) q.push(1, frame(i));
+    await sleep(60);
+    expect(sink.events).toEqual([]); // 300 bytes in the socket: above the hold mark
+    for (let i = 20; i < 25; i++) q.push(1, frame(i));
+    sink.drain();
+    await sleep(60);
+    expect(sink.events).toEqual([{ type: 'dataDropped', trackNo: 1, count: 12 }]);
+    q.close();
+  });
+
+  it('purges a track without counting drops, and stops when closed', () => {
+    const sink = new FakeSink();
+    const q = new DataQueue(sink, limits);
+    for (let i = 0; i < 8; i++) q.push(i % 2, frame(i));
+    q.purge(new Set([1]));
+    sink.drain();
+    expect(sink.written.map((f) => f[0])).toEqual([0, 1, 2, 4, 6]);
+    expect(q.stats().dropped).toBe(0);
+    q.close();
+    q.push(0, frame(9));
+    expect(q.stats()).toMatchObject({ queuedFrames: 0, delivered: 5 });
+  });
+});

@@ -1,0 +1,165 @@
+/**
+ * The relay's shared state: who joined which room, what they publish, which byte streams are open.
+ * Every part of the relay (rooms, streams and tracks, data fan-out, byte streams) works on one
+ * `RelayState`. All of it lives in one Bridge process; a multi-node Bridge will fan out through NATS
+ * instead (DESIGN.md, "Storage").
+ */
+import type { ServerEvent, StreamInfo, TrackKind } from '../../../protocol/ws.ts';
+import type { RealtimeConfig } from '../../config.ts';
+import { HttpError } from '../../http/errors.ts';
+import type { BridgeServices } from '../../services.ts';
+import type { RealtimeConnection } from '../connection.ts';
+import { DataQueue } from './data-queue.ts';
+import { BoundedSet, NumberAllocator } from './numbers.ts';
+
+/**
+ * Track and stream numbers a connection used and that ended (unpublished, aborted, cut by a removal)
+ * are remembered, so frames it had already sent are dropped quietly instead of closing its socket as
+ * a protocol error. Per connection, in numbers.
+ */
+const RETIRED_NUMBERS_PER_CONNECTION = 4096;
+
+/** A connection that joined at least one room (kept until it disconnects). */
+export interface Participant {
+  readonly conn: RealtimeConnection;
+  readonly userId: string;
+  readonly rooms: Map<string, RoomState>;
+  /** Published streams over all rooms (bounded by `maxPublishedStreamsPerConnection`). */
+  published: number;
+  /** Lossy outbound queue of data-track frames to this connection. */
+  readonly data: DataQueue;
+  /** Byte streams this connection sends, by streamNo. */
+  readonly sending: Map<number, ByteStream>;
+  /** Byte streams this connection receives, by streamNo. */
+  readonly receiving: Map<number, ByteStream>;
+  readonly retiredTracks: BoundedSet<number>;
+  readonly retiredStreams: BoundedSet<number>;
+}
+
+export interface RoomState {
+  readonly id: string;
+  /** Joined connections, by connection id. */
+  readonly participants: Map<string, Participant>;
+  /** Published streams, by the publisher's streamId (unique per room). */
+  readonly streams: Map<string, PublishedStream>;
+  readonly byteStreams: Set<ByteStream>;
+}
+
+/** 'all': subscribed without a trackId, so tracks added later are included. */
+export type SubscriptionMode = 'all' | 'some';
+
+export interface PublishedStream {
+  readonly room: RoomState;
+  readonly streamId: string;
+  readonly owner: Participant;
+  /** In the order the publisher listed them. */
+  tracks: Map<string, Track>;
+  readonly subs: Map<Participant, SubscriptionMode>;
+}
+
+export interface Track {
+  readonly trackId: string;
+  readonly kind: TrackKind;
+  readonly trackNo: number;
+  readonly stream: PublishedStream;
+  readonly subscribers: Set<Participant>;
+}
+
+export interface Receiver {
+  readonly participant: Participant;
+  /** Payload bytes the receiver reported as consumed (absolute, never decreasing, at most `sent`). */
+  consumed: number;
+  /** Monotonic time (ms) of the last advance of `consumed`, or of the open. */
+  lastAdvanceAt: number;
+}
+
+export interface ByteStream {
+  readonly streamNo: number;
+  readonly room: RoomState;
+  readonly streamId: string;
+  readonly epoch: number;
+  readonly sender: Participant;
+  /** Fixed at open: later joiners never become receivers. */
+  readonly receivers: Map<Participant, Receiver>;
+  /** Payload bytes forwarded so far. */
+  sent: number;
+  /** Payload offset the sender may reach: min over receivers of consumed + window. Never decreases. */
+  allowed: number;
+  /** The last allowance the sender was told (the open result implies `window`). */
+  announced: number;
+  /** Monotonic time the sender last reached its limit, while it is there. */
+  atLimitSince: number | undefined;
+  stuckTimer: NodeJS.Timeout | undefined;
+  announceTimer: NodeJS.Timeout | undefined;
+  ended: boolean;
+}
+
+/** Milliseconds from a monotonic clock: flow-control timers must not jump with the wall clock. */
+export const monotonicMs = (): number => performance.now();
+
+export class RelayState {
+  readonly participants = new Map<string, Participant>();
+  readonly rooms = new Map<string, RoomState>();
+  readonly tracks = new Map<number, Track>();
+  readonly byteStreams = new Map<number, ByteStream>();
+  readonly trackNos = new NumberAllocator();
+  readonly streamNos = new NumberAllocator();
+
+  constructor(readonly s: BridgeServices) {}
+
+  get config(): RealtimeConfig {
+    return this.s.config.realtime;
+  }
+
+  /** The connection's participant, created on its first join. */
+  participant(conn: RealtimeConnection): Participant {
+    let p = this.participants.get(conn.id);
+    if (p === undefined) {
+      const c = this.config;
+      p = {
+        conn,
+        userId: conn.userId,
+        rooms: new Map(),
+        published: 0,
+        data: new DataQueue(conn, {
+          queueBytes: c.dataQueueBytes,
+          highWaterBytes: c.dataHighWaterBytes,
+          reportIntervalMs: c.dataDroppedReportIntervalMs,
+          // Counts coalesce rather than pile up behind a socket that is not draining at all.
+          reportHoldBytes: c.dataHighWaterBytes + c.maxMessageBytes,
+        }),
+        sending: new Map(),
+        receiving: new Map(),
+        retiredTracks: new BoundedSet(RETIRED_NUMBERS_PER_CONNECTION),
+        retiredStreams: new BoundedSet(RETIRED_NUMBERS_PER_CONNECTION),
+      };
+      this.participants.set(conn.id, p);
+    }
+    return p;
+  }
+
+  /** The joined room, or 409 NOT_JOINED: every stream request needs a join first. */
+  joined(conn: RealtimeConnection, roomId: string): { p: Participant; room: RoomState } {
+    const p = this.participants.get(conn.id);
+    const room = p?.rooms.get(roomId);
+    if (p === undefined || room === undefined) {
+      throw HttpError.conflict('NOT_JOINED', `expected a joined room, got "${roomId}", which this connection has not joined`);
+    }
+    return { p, room };
+  }
+
+  /** Sends an event to every joined connection of the room except `except`. */
+  broadcast(room: RoomState, event: ServerEvent, except?: Participant): void {
+    for (const p of room.participants.values()) if (p !== except) p.conn.event(event);
+  }
+
+  streamInfo(stream: PublishedStream): StreamInfo {
+    return {
+      roomId: stream.room.id,
+      streamId: stream.streamId,
+      userId: stream.owner.userId,
+      connectionId: stream.owner.conn.id,
+      tracks: [...stream.tracks.values()].map((t) => ({ trackId: t.trackId, kind: t.kind, trackNo: t.trackNo })),
+    };
+  }
+}

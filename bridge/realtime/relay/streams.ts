@@ -1,0 +1,224 @@
+/**
+ * Published streams and their tracks (PrivMX shape: publish, updateStream, unpublish, listStreams,
+ * subscribeStreams), and the routing of DATA frames to the subscribers of a track.
+ *
+ * Each track gets a Bridge-wide trackNo; a DATA frame is accepted only on a trackNo the sending
+ * connection published, so a receiver learns the sender from the Bridge, never from the sender
+ * (DESIGN.md, "Transport": the Bridge overwrites the sender identity; a sender never gets its own
+ * stream back).
+ */
+import { CLOSE, encodeDataFrame, FRAME_DATA_DOWN, type ClientRequest, type ResultPayloads, type StreamInfo } from '../../../protocol/ws.ts';
+import { HttpError } from '../../http/errors.ts';
+import type { RealtimeConnection } from '../connection.ts';
+import type { Participant, PublishedStream, RelayState, RoomState, Track } from './state.ts';
+
+type Req<K extends ClientRequest['kind']> = Extract<ClientRequest, { kind: K }>;
+type TrackDraft = Req<'publish'>['tracks'][number];
+
+export class StreamsRelay {
+  constructor(private readonly st: RelayState) {}
+
+  publish(conn: RealtimeConnection, req: Req<'publish'>): ResultPayloads['publish'] {
+    const { p, room } = this.st.joined(conn, req.roomId);
+    if (room.streams.has(req.streamId)) {
+      throw HttpError.conflict('STREAM_EXISTS', `expected a new streamId, got "${req.streamId}", which is already published in this room`);
+    }
+    const max = this.st.config.maxPublishedStreamsPerConnection;
+    if (p.published >= max) {
+      throw new HttpError(429, 'TOO_MANY_STREAMS', `expected at most ${max} published streams per connection, this would be ${p.published + 1}`);
+    }
+    uniqueTrackIds(req.tracks);
+    const stream: PublishedStream = { room, streamId: req.streamId, owner: p, tracks: new Map(), subs: new Map() };
+    for (const draft of req.tracks) stream.tracks.set(draft.trackId, this.newTrack(stream, draft));
+    room.streams.set(stream.streamId, stream);
+    p.published++;
+    const info = this.st.streamInfo(stream);
+    this.st.broadcast(room, { type: 'streamPublished', stream: info }, p);
+    return { stream: info };
+  }
+
+  updateStream(conn: RealtimeConnection, req: Req<'updateStream'>): ResultPayloads['updateStream'] {
+    const { p, room } = this.st.joined(conn, req.roomId);
+    const stream = ownStream(p, room, req.streamId);
+    uniqueTrackIds(req.tracks);
+    const next = new Map<string, Track>();
+    const added: Track[] = [];
+    for (const draft of req.tracks) {
+      const old = stream.tracks.get(draft.trackId);
+      // Same trackId and kind: the same track, keeping its trackNo (and its subscribers).
+      if (old !== undefined && old.kind === draft.kind) next.set(draft.trackId, old);
+      else {
+        const track = this.newTrack(stream, draft);
+        next.set(draft.trackId, track);
+        added.push(track);
+      }
+    }
+    const removed = [...stream.tracks.values()].filter((t) => next.get(t.trackId) !== t);
+    for (const track of removed) this.retireTrack(track);
+    stream.tracks = next;
+    for (const [subscriber, mode] of [...stream.subs]) {
+      if (mode === 'all') {
+        // A subscription without trackId covers the stream's tracks, including ones added later.
+        for (const track of added) track.subscribers.add(subscriber);
+        if (added.length > 0) {
+          subscriber.conn.event({ type: 'streamSubscribed', roomId: room.id, streamId: stream.streamId, trackIds: added.map((t) => t.trackId) });
+        }
+      } else if (![...next.values()].some((t) => t.subscribers.has(subscriber))) {
+        stream.subs.delete(subscriber);
+      }
+    }
+    const info = this.st.streamInfo(stream);
+    const wire = (t: Track) => ({ trackId: t.trackId, kind: t.kind, trackNo: t.trackNo });
+    this.st.broadcast(room, { type: 'streamUpdated', stream: info, tracksAdded: added.map(wire), tracksRemoved: removed.map(wire) }, p);
+    return { stream: info };
+  }
+
+  unpublish(conn: RealtimeConnection, req: Req<'unpublish'>): ResultPayloads['unpublish'] {
+    const { p, room } = this.st.joined(conn, req.roomId);
+    this.removeStream(ownStream(p, room, req.streamId), true);
+    return {};
+  }
+
+  list(room: RoomState | undefined): StreamInfo[] {
+    return room === undefined ? [] : [...room.streams.values()].map((s) => this.st.streamInfo(s));
+  }
+
+  subscribe(conn: RealtimeConnection, req: Req<'subscribeStreams'>): ResultPayloads['subscribeStreams'] {
+    const { p, room } = this.st.joined(conn, req.roomId);
+    // All or nothing: every addition is checked before anything changes.
+    for (const a of req.add) {
+      const stream = room.streams.get(a.streamId);
+      if (stream === undefined) throw HttpError.notFound('STREAM_NOT_FOUND', `expected a published streamId, got "${a.streamId}"`);
+      if (stream.owner === p) throw HttpError.forbidden(`stream "${a.streamId}" is this connection's own: a sender never gets its own stream back`);
+      if (a.trackId !== undefined && !stream.tracks.has(a.trackId)) {
+        throw HttpError.notFound('TRACK_NOT_FOUND', `expected a track of stream "${a.streamId}", got "${a.trackId}"`);
+      }
+    }
+    const before = this.subscribedTracks(p, room);
+    // Removals first, so {add: [s], remove: [s]} re-subscribes to the whole of s.
+    for (const r of req.remove) {
+      const stream = room.streams.get(r.streamId);
+      if (stream === undefined || !stream.subs.has(p)) continue;
+      if (r.trackId === undefined) {
+        for (const track of stream.tracks.values()) track.subscribers.delete(p);
+        stream.subs.delete(p);
+        continue;
+      }
+      stream.tracks.get(r.trackId)?.subscribers.delete(p);
+      if ([...stream.tracks.values()].some((t) => t.subscribers.has(p))) stream.subs.set(p, 'some');
+      else stream.subs.delete(p);
+    }
+    for (const a of req.add) {
+      const stream = room.streams.get(a.streamId)!;
+      if (a.trackId === undefined) {
+        stream.subs.set(p, 'all');
+        for (const track of stream.tracks.values()) track.subscribers.add(p);
+      } else {
+        if (stream.subs.get(p) !== 'all') stream.subs.set(p, 'some');
+        stream.tracks.get(a.trackId)!.subscribers.add(p);
+      }
+    }
+    const after = this.subscribedTracks(p, room);
+    const gone = [...before].filter((t) => !after.has(t));
+    p.data.purge(new Set(gone.map((t) => t.trackNo)));
+    notifyByStream(p, room, 'streamUnsubscribed', gone);
+    notifyByStream(p, room, 'streamSubscribed', [...after].filter((t) => !before.has(t)));
+    return {
+      tracks: [...after].map((t) => ({ streamId: t.stream.streamId, trackId: t.trackId, trackNo: t.trackNo, userId: t.stream.owner.userId })),
+    };
+  }
+
+  /** A binary DATA frame: fan out to the track's subscribers, or refuse a trackNo that is not the sender's. */
+  data(conn: RealtimeConnection, trackNo: number, payload: Uint8Array): void {
+    const p = this.st.participants.get(conn.id);
+    const track = this.st.tracks.get(trackNo);
+    if (track === undefined || track.stream.owner !== p) {
+      // Frames already on the wire when the track ended (unpublish, removal) are not a fault.
+      if (p?.retiredTracks.has(trackNo) === true) return;
+      this.st.s.log.debug({ connectionId: conn.id, trackNo }, 'DATA frame on a track this connection does not publish');
+      conn.close(CLOSE.protocolError, `DATA frame for trackNo ${trackNo}, which this connection does not publish`);
+      return;
+    }
+    if (track.subscribers.size === 0) return;
+    // One copy for all subscribers: ws writes it without copying, and each queue holds a reference.
+    const frame = encodeDataFrame(FRAME_DATA_DOWN, trackNo, payload);
+    for (const subscriber of track.subscribers) subscriber.data.push(trackNo, frame);
+  }
+
+  /**
+   * The participant is leaving the room: its streams are unpublished (others told when `notify`), its
+   * subscriptions dropped, and queued frames of the room's tracks to it forgotten, so that no data
+   * frame of the room reaches it after its `streamRoomLeft`.
+   */
+  dropParticipant(room: RoomState, p: Participant, notify: boolean): void {
+    for (const stream of [...room.streams.values()]) if (stream.owner === p) this.removeStream(stream, notify);
+    const trackNos = new Set<number>();
+    for (const stream of room.streams.values()) {
+      stream.subs.delete(p);
+      for (const track of stream.tracks.values()) {
+        track.subscribers.delete(p);
+        trackNos.add(track.trackNo);
+      }
+    }
+    p.data.purge(trackNos);
+  }
+
+  private removeStream(stream: PublishedStream, notify: boolean): void {
+    for (const track of stream.tracks.values()) this.retireTrack(track);
+    stream.room.streams.delete(stream.streamId);
+    stream.owner.published--;
+    if (notify) {
+      this.st.broadcast(stream.room, { type: 'streamUnpublished', roomId: stream.room.id, streamId: stream.streamId, userId: stream.owner.userId }, stream.owner);
+    }
+  }
+
+  private newTrack(stream: PublishedStream, draft: TrackDraft): Track {
+    const trackNo = this.st.trackNos.take((n) => this.st.tracks.has(n));
+    const track: Track = { trackId: draft.trackId, kind: draft.kind, trackNo, stream, subscribers: new Set() };
+    this.st.tracks.set(trackNo, track);
+    return track;
+  }
+
+  /** Ends a track: no more routing, queued frames to its subscribers forgotten, its number retired. */
+  private retireTrack(track: Track): void {
+    this.st.tracks.delete(track.trackNo);
+    track.stream.owner.retiredTracks.add(track.trackNo);
+    const gone = new Set([track.trackNo]);
+    for (const subscriber of track.subscribers) subscriber.data.purge(gone);
+    track.subscribers.clear();
+  }
+
+  private subscribedTracks(p: Participant, room: RoomState): Set<Track> {
+    const out = new Set<Track>();
+    for (const stream of room.streams.values()) {
+      if (!stream.subs.has(p)) continue;
+      for (const track of stream.tracks.values()) if (track.subscribers.has(p)) out.add(track);
+    }
+    return out;
+  }
+}
+
+function ownStream(p: Participant, room: RoomState, streamId: string): PublishedStream {
+  const stream = room.streams.get(streamId);
+  if (stream === undefined) throw HttpError.notFound('STREAM_NOT_FOUND', `expected a published streamId, got "${streamId}"`);
+  if (stream.owner !== p) throw HttpError.forbidden(`stream "${streamId}" was published by another connection`);
+  return stream;
+}
+
+function uniqueTrackIds(tracks: readonly TrackDraft[]): void {
+  const seen = new Set<string>();
+  for (const t of tracks) {
+    if (seen.has(t.trackId)) throw HttpError.badRequest('VALIDATION_FAILED', `tracks: expected unique trackIds, got "${t.trackId}" twice`);
+    seen.add(t.trackId);
+  }
+}
+
+function notifyByStream(p: Participant, room: RoomState, type: 'streamSubscribed' | 'streamUnsubscribed', tracks: Track[]): void {
+  const byStream = new Map<string, string[]>();
+  for (const t of tracks) {
+    const ids = byStream.get(t.stream.streamId) ?? [];
+    ids.push(t.trackId);
+    byStream.set(t.stream.streamId, ids);
+  }
+  for (const [streamId, trackIds] of byStream) p.conn.event({ type, roomId: room.id, streamId, trackIds });
+}

@@ -1,0 +1,457 @@
+/**
+ * A connection to a Bridge: a session (challenge-response login, DESIGN.md "Identities"), REST calls,
+ * and one WebSocket for requests, events and binary frames. Every request has a timeout and honours an
+ * AbortSignal; every pending request fails with `ConnectionLost` when the socket drops. By default the
+ * socket reconnects with backoff and restores event subscriptions; rooms joined for real-time traffic
+ * are left when it drops (the app rejoins on `reconnected`).
+ */
+import { createSocket } from '#endpoint-websocket';
+import { fromBase64, toBase64 } from '../crypto/bytes.ts';
+import { decodePrivateKey, publicKeyOf, sign } from '../crypto/identity.ts';
+import { challengeResponseSchema, sessionResponseSchema } from '../protocol/api.ts';
+import { authMessage } from '../protocol/auth.ts';
+import {
+  CLOSE,
+  decodeFrame,
+  serverMessageSchema,
+  WS_PATH,
+  WS_PROTOCOL_VERSION,
+  type ClientMessage,
+  type ClientRequest,
+  type DecodedFrame,
+  type ResultPayloads,
+  type ServerEvent,
+} from '../protocol/ws.ts';
+import { EndpointError } from './errors.ts';
+import { silentLogger, type Logger } from './logger.ts';
+import { BridgeHttp, type RequestOptions } from './transport/http.ts';
+import { SOCKET_OPEN, type SocketLike } from './transport/websocket.ts';
+import { Emitter } from './util/emitter.ts';
+
+export interface ConnectOptions {
+  /** Timeout of each request, in milliseconds. */
+  requestTimeoutMs?: number;
+  /** Reconnect the socket after it drops (default true). */
+  reconnect?: boolean;
+  /** Longest pause between reconnection attempts, in milliseconds. */
+  reconnectMaxDelayMs?: number;
+  logger?: Logger;
+  signal?: AbortSignal;
+}
+
+export type ConnectionState = 'connected' | 'reconnecting' | 'disconnected';
+
+export interface ConnectionEvents extends Record<string, unknown> {
+  /** The socket dropped; pending requests failed with ConnectionLost. */
+  connectionLost: { code: number; reason: string };
+  reconnecting: { attempt: number; delayMs: number };
+  /** A new socket is up and event subscriptions are restored. */
+  reconnected: { connectionId: string };
+  /** Closed for good: by `disconnect()`, or because the session cannot be restored. */
+  disconnected: { reason: string; error?: EndpointError };
+}
+
+interface Pending {
+  resolve: (value: Record<string, unknown>) => void;
+  reject: (error: EndpointError) => void;
+  timer: ReturnType<typeof setTimeout>;
+  cleanup: () => void;
+}
+
+type RequestBody<K extends ClientRequest['kind']> = Omit<Extract<ClientRequest, { kind: K }>, 'kind' | 'id'>;
+
+/** Internal hooks the APIs built on a connection use. */
+export interface ConnectionHooks extends Record<string, unknown> {
+  event: ServerEvent;
+  frame: DecodedFrame;
+  /** Before `reconnected` is announced: restore server-side state (subscriptions). */
+  restore: { connectionId: string };
+  /** The socket dropped (fires before `connectionLost`). */
+  socketClosed: { code: number; reason: string };
+}
+
+const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+
+export class Connection {
+  readonly bridgeUrl: string;
+  readonly solutionId: string;
+  readonly publicKey: string;
+  readonly http: BridgeHttp;
+  readonly log: Logger;
+  readonly hooks = new Emitter<ConnectionHooks>();
+  private readonly events = new Emitter<ConnectionEvents>();
+  private readonly seed: Uint8Array;
+  private readonly requestTimeoutMs: number;
+  private readonly reconnect: boolean;
+  private readonly reconnectMaxDelayMs: number;
+  private socket: SocketLike | undefined;
+  private token: string | undefined;
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+  private _userId = '';
+  private _connectionId = '';
+  private _contextIds: string[] = [];
+  private _state: ConnectionState = 'disconnected';
+  private relogging: Promise<void> | undefined;
+  private closedByUser = false;
+
+  private constructor(privateKey: string, publicKey: string, solutionId: string, bridgeUrl: string, options: ConnectOptions) {
+    this.seed = decodePrivateKey(privateKey);
+    this.publicKey = publicKey;
+    this.solutionId = solutionId;
+    this.bridgeUrl = bridgeUrl;
+    this.requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    this.reconnect = options.reconnect ?? true;
+    this.reconnectMaxDelayMs = options.reconnectMaxDelayMs ?? 10_000;
+    this.log = options.logger ?? silentLogger;
+    this.http = new BridgeHttp(bridgeUrl, { token: () => this.token, relogin: () => this.relogin() }, this.requestTimeoutMs);
+  }
+
+  /** Logs in and opens the socket. Use `Endpoint.connect`. */
+  static async open(privateKey: string, solutionId: string, bridgeUrl: string, options: ConnectOptions = {}): Promise<Connection> {
+    if (typeof solutionId !== 'string' || solutionId === '') throw EndpointError.invalidArgument('"solutionId" expected a non-empty string');
+    let url: URL;
+    try {
+      url = new URL(bridgeUrl);
+    } catch {
+      throw EndpointError.invalidArgument(`"bridgeUrl" expected an http(s) URL, got "${String(bridgeUrl).slice(0, 100)}"`);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      throw EndpointError.invalidArgument(`"bridgeUrl" expected an http(s) URL, got protocol ${url.protocol}`);
+    }
+    let publicKey: string;
+    try {
+      publicKey = await publicKeyOf(privateKey);
+    } catch (cause) {
+      throw new EndpointError('InvalidArgument', `"userPrivKey": ${(cause as Error).message}`, { cause });
+    }
+    const connection = new Connection(privateKey, publicKey, solutionId, url.origin + url.pathname.replace(/\/$/, ''), options);
+    await connection.login(options.signal);
+    await connection.openSocket(options.signal);
+    connection._state = 'connected';
+    return connection;
+  }
+
+  /** The user id this key has in the solution. */
+  get userId(): string {
+    return this._userId;
+  }
+
+  /** The Bridge's id of the current socket (changes on reconnect). */
+  get connectionId(): string {
+    return this._connectionId;
+  }
+
+  /** Contexts of the solution this user belongs to, as of the last login. */
+  get contextIds(): readonly string[] {
+    return this._contextIds;
+  }
+
+  get state(): ConnectionState {
+    return this._state;
+  }
+
+  /** The 32-byte Ed25519 seed, for signing and unwrapping inside the library. */
+  get signingSeed(): Uint8Array {
+    return this.seed;
+  }
+
+  /**
+   * Listens to connection events: `connectionLost`, `reconnecting`, `reconnected`, `disconnected`.
+   * @example connection.on('disconnected', ({ reason }) => showOffline(reason));
+   */
+  on<K extends keyof ConnectionEvents>(type: K, listener: (event: ConnectionEvents[K]) => void): () => void {
+    return this.events.on(type, listener);
+  }
+
+  private async login(signal?: AbortSignal): Promise<void> {
+    const options: RequestOptions = signal === undefined ? {} : { signal };
+    const challenge = await this.http.request(
+      'POST',
+      '/v1/auth/challenge',
+      challengeResponseSchema,
+      { solutionId: this.solutionId, publicKey: this.publicKey },
+      options,
+    );
+    const timestamp = Date.now();
+    const signature = await sign(this.seed, authMessage(fromBase64(challenge.nonce), this.bridgeUrl, timestamp));
+    const session = await this.http.request(
+      'POST',
+      '/v1/auth/session',
+      sessionResponseSchema,
+      {
+        solutionId: this.solutionId,
+        publicKey: this.publicKey,
+        nonce: challenge.nonce,
+        timestamp,
+        bridgeUrl: this.bridgeUrl,
+        signature: toBase64(signature),
+      },
+      options,
+    );
+    this.token = session.token;
+    this._userId = session.userId;
+    this._contextIds = session.contextIds;
+  }
+
+  /** One login at a time, however many requests found the session expired. */
+  private relogin(): Promise<void> {
+    this.relogging ??= this.login().finally(() => (this.relogging = undefined));
+    return this.relogging;
+  }
+
+  private wsUrl(): string {
+    return this.bridgeUrl.replace(/^http/, 'ws') + WS_PATH;
+  }
+
+  private openSocket(signal?: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const socket = createSocket(this.wsUrl());
+      socket.binaryType = 'arraybuffer';
+      let settled = false;
+      const fail = (error: EndpointError) => {
+        if (settled) return;
+        settled = true;
+        reject(error);
+        try {
+          socket.close();
+        } catch {
+          // already closed
+        }
+      };
+      const onAbort = () => fail(EndpointError.aborted('connect', signal?.reason));
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const timer = setTimeout(() => fail(EndpointError.timeout('connect', this.requestTimeoutMs)), this.requestTimeoutMs);
+      socket.addEventListener('open', () => {
+        this.socket = socket;
+        this.sendHello()
+          .then((connectionId) => {
+            clearTimeout(timer);
+            signal?.removeEventListener('abort', onAbort);
+            this._connectionId = connectionId;
+            settled = true;
+            resolve();
+          })
+          .catch((error: EndpointError) => {
+            clearTimeout(timer);
+            fail(error);
+          });
+      });
+      socket.addEventListener('message', (event) => this.onMessage(event.data));
+      socket.addEventListener('error', () => undefined);
+      socket.addEventListener('close', (event) => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        if (!settled) {
+          settled = true;
+          reject(
+            event.code === CLOSE.unauthenticated
+              ? new EndpointError('AuthFailed', 'the Bridge refused the session on the socket')
+              : EndpointError.connectionLost(`the socket closed while connecting (${event.code})`),
+          );
+        }
+        if (this.socket === socket) this.onSocketClosed(event.code, event.reason);
+      });
+    });
+  }
+
+  private async sendHello(): Promise<string> {
+    const result = await this.request('hello', { token: this.token ?? '', protocol: WS_PROTOCOL_VERSION });
+    return result.connectionId;
+  }
+
+  private onMessage(data: unknown): void {
+    if (data instanceof ArrayBuffer) {
+      const frame = decodeFrame(new Uint8Array(data));
+      if (frame === undefined || frame.direction !== 'down') {
+        this.log.warn('dropped a malformed binary frame from the Bridge');
+        return;
+      }
+      this.hooks.emit('frame', frame, (error) => this.log.error('frame listener failed', { error: String(error) }));
+      return;
+    }
+    let parsed;
+    try {
+      parsed = serverMessageSchema.safeParse(JSON.parse(String(data)));
+    } catch {
+      this.log.warn('dropped a malformed message from the Bridge');
+      return;
+    }
+    if (!parsed.success) {
+      this.log.warn('dropped an unexpected message from the Bridge', { issue: parsed.error.issues[0]?.message });
+      return;
+    }
+    const message = parsed.data;
+    switch (message.kind) {
+      case 'result':
+      case 'error': {
+        const pending = this.pending.get(message.id);
+        if (pending === undefined) return;
+        this.pending.delete(message.id);
+        pending.cleanup();
+        if (message.kind === 'result') pending.resolve(message.result);
+        else pending.reject(EndpointError.fromBridge(0, message.code, message.message));
+        return;
+      }
+      case 'event':
+        this.hooks.emit('event', message.event, (error) => this.log.error('event listener failed', { error: String(error) }));
+        return;
+      default: {
+        const never: never = message;
+        this.log.warn('unknown message kind', { kind: (never as { kind: string }).kind });
+      }
+    }
+  }
+
+  /**
+   * Sends a request over the socket and waits for its answer.
+   * @example const { streams } = await connection.request('listStreams', { roomId });
+   */
+  request<K extends ClientRequest['kind']>(
+    kind: K,
+    body: RequestBody<K>,
+    options: RequestOptions = {},
+  ): Promise<ResultPayloads[K]> {
+    const socket = this.socket;
+    if (socket === undefined || socket.readyState !== SOCKET_OPEN) {
+      return Promise.reject(EndpointError.connectionLost(`${kind}: not connected`));
+    }
+    if (options.signal?.aborted === true) return Promise.reject(EndpointError.aborted(kind, options.signal.reason));
+    const id = this.nextId++;
+    const timeoutMs = options.timeoutMs ?? this.requestTimeoutMs;
+    return new Promise<ResultPayloads[K]>((resolve, reject) => {
+      const onAbort = () => {
+        this.pending.delete(id);
+        clearTimeout(timer);
+        reject(EndpointError.aborted(kind, options.signal?.reason));
+      };
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        options.signal?.removeEventListener('abort', onAbort);
+        reject(EndpointError.timeout(kind, timeoutMs));
+      }, timeoutMs);
+      options.signal?.addEventListener('abort', onAbort, { once: true });
+      this.pending.set(id, {
+        resolve: resolve as (value: Record<string, unknown>) => void,
+        reject,
+        timer,
+        cleanup: () => {
+          clearTimeout(timer);
+          options.signal?.removeEventListener('abort', onAbort);
+        },
+      });
+      socket.send(JSON.stringify({ kind, id, ...body } as ClientMessage));
+    });
+  }
+
+  /** Sends a message that has no answer (flow-control credit, reject). */
+  notify(message: Exclude<ClientMessage, { id: number }>): void {
+    if (this.socket?.readyState === SOCKET_OPEN) this.socket.send(JSON.stringify(message));
+  }
+
+  /** Sends a binary frame; throws ConnectionLost if the socket is not open. */
+  sendFrame(frame: Uint8Array): void {
+    const socket = this.socket;
+    if (socket === undefined || socket.readyState !== SOCKET_OPEN) throw EndpointError.connectionLost('not connected');
+    socket.send(frame);
+  }
+
+  /** Bytes queued in the socket, not yet sent. */
+  get bufferedAmount(): number {
+    return this.socket?.bufferedAmount ?? 0;
+  }
+
+  /**
+   * Resolves once the socket's send queue is at most `bytes` (WebSockets have no drain event, so this
+   * polls). Rejects with ConnectionLost if the socket closes meanwhile.
+   */
+  async drained(bytes: number, signal?: AbortSignal): Promise<void> {
+    const socket = this.socket;
+    while (socket !== undefined && socket.bufferedAmount > bytes) {
+      if (socket.readyState !== SOCKET_OPEN || this.socket !== socket) throw EndpointError.connectionLost();
+      if (signal?.aborted === true) throw EndpointError.aborted('write', signal.reason);
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+  }
+
+  private failPending(error: EndpointError): void {
+    for (const [id, pending] of this.pending) {
+      this.pending.delete(id);
+      pending.cleanup();
+      pending.reject(error);
+    }
+  }
+
+  private onSocketClosed(code: number, reason: string): void {
+    this.socket = undefined;
+    this.failPending(EndpointError.connectionLost(`the socket closed (${code}${reason === '' ? '' : `: ${reason}`})`));
+    this.hooks.emit('socketClosed', { code, reason });
+    if (this.closedByUser) return;
+    this.events.emit('connectionLost', { code, reason });
+    if (!this.reconnect) {
+      this._state = 'disconnected';
+      this.events.emit('disconnected', { reason: `socket closed (${code})` });
+      return;
+    }
+    this._state = 'reconnecting';
+    void this.reconnectLoop(code);
+  }
+
+  private async reconnectLoop(lastCode: number): Promise<void> {
+    let delay = 250;
+    let mustLogin = lastCode === CLOSE.sessionEnded || lastCode === CLOSE.unauthenticated;
+    for (let attempt = 1; !this.closedByUser; attempt++) {
+      this.events.emit('reconnecting', { attempt, delayMs: delay });
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      if (this.closedByUser) return;
+      try {
+        if (mustLogin) await this.relogin();
+        await this.openSocket();
+        this._state = 'connected';
+        this.hooks.emit('restore', { connectionId: this._connectionId });
+        this.events.emit('reconnected', { connectionId: this._connectionId });
+        return;
+      } catch (error) {
+        const e = error as EndpointError;
+        if (e.reason === 'AuthFailed') {
+          if (!mustLogin) {
+            mustLogin = true;
+            continue;
+          }
+          // The key is no longer a user of the solution: nothing to reconnect to.
+          this._state = 'disconnected';
+          this.events.emit('disconnected', { reason: 'the session cannot be restored', error: e });
+          return;
+        }
+        this.log.debug('reconnect attempt failed', { attempt, reason: e.message });
+        delay = Math.min(delay * 2, this.reconnectMaxDelayMs);
+      }
+    }
+  }
+
+  /**
+   * Closes the socket, ends the session on the Bridge, and fails whatever is pending with
+   * ConnectionLost. Idempotent.
+   */
+  async disconnect(): Promise<void> {
+    if (this.closedByUser) return;
+    this.closedByUser = true;
+    this._state = 'disconnected';
+    const socket = this.socket;
+    this.socket = undefined;
+    this.failPending(EndpointError.connectionLost('disconnected'));
+    if (socket !== undefined) {
+      this.hooks.emit('socketClosed', { code: CLOSE.normal, reason: 'disconnect' });
+      socket.close(CLOSE.normal, 'disconnect');
+    }
+    try {
+      // `retried` = true: an expired session is simply over, no login just to log out.
+      if (this.token !== undefined) await this.http.request('POST', '/v1/auth/logout', undefined, undefined, { timeoutMs: 5000 }, true);
+    } catch (error) {
+      this.log.debug('logout failed', { reason: (error as Error).message });
+    }
+    this.token = undefined;
+    this.seed.fill(0);
+    this.events.emit('disconnected', { reason: 'disconnect() was called' });
+  }
+}

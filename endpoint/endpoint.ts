@@ -1,0 +1,67 @@
+/**
+ * The entry point (PrivMX shape).
+ * @example
+ * await Endpoint.setup();
+ * const connection = await Endpoint.connect(userPrivKey, solutionId, bridgeUrl);
+ * const eventApi = await Endpoint.createEventApi(connection);
+ * const streamApi = await Endpoint.createStreamApi(connection, eventApi);
+ */
+import { backend, setBackend, type CryptoBackend } from '../crypto/backend/index.ts';
+import { Connection, type ConnectOptions } from './connection.ts';
+import { EndpointError } from './errors.ts';
+import { EventApi } from './event-api.ts';
+import { StreamApi, type StreamApiOptions } from './stream-api.ts';
+
+export interface SetupOptions {
+  /** Use another crypto backend than the runtime's default (node:crypto in Node, WebCrypto elsewhere). */
+  backend?: CryptoBackend;
+}
+
+let ready: Promise<void> | undefined;
+const eventApis = new WeakMap<Connection, EventApi>();
+const streamApis = new WeakMap<Connection, StreamApi>();
+
+export const Endpoint = {
+  /**
+   * Prepares the crypto backend (in browsers: probes WebCrypto's curves, loads libsodium if needed).
+   * Idempotent; `connect` calls it if the app did not.
+   */
+  setup(options: SetupOptions = {}): Promise<void> {
+    if (options.backend !== undefined) setBackend(options.backend);
+    ready ??= (async () => {
+      const b = backend();
+      // One signature exercises the asymmetric path once, so later calls do not pay for the probe.
+      const seed = b.randomBytes(32);
+      await b.ed25519PublicKey(seed);
+    })();
+    return ready;
+  },
+
+  /**
+   * Logs in with the user's private key (`srsk1...`) to a solution on a Bridge, and opens the socket.
+   * Fails with `AuthFailed` if the key is not a user of any context of the solution.
+   */
+  async connect(userPrivKey: string, solutionId: string, bridgeUrl: string, options?: ConnectOptions): Promise<Connection> {
+    await Endpoint.setup();
+    return Connection.open(userPrivKey, solutionId, bridgeUrl, options);
+  },
+
+  /** The connection's EventApi (one per connection). */
+  async createEventApi(connection: Connection): Promise<EventApi> {
+    if (!(connection instanceof Connection)) throw EndpointError.invalidArgument('"connection" expected a Connection from Endpoint.connect');
+    let api = eventApis.get(connection);
+    if (api === undefined) eventApis.set(connection, (api = new EventApi(connection)));
+    return api;
+  },
+
+  /** The connection's StreamApi (one per connection). */
+  async createStreamApi(connection: Connection, eventApi: EventApi, options?: StreamApiOptions): Promise<StreamApi> {
+    if (!(connection instanceof Connection)) throw EndpointError.invalidArgument('"connection" expected a Connection from Endpoint.connect');
+    if (!(eventApi instanceof EventApi) || eventApi.connection !== connection) {
+      throw EndpointError.invalidArgument('"eventApi" expected the EventApi of this connection');
+    }
+    let api = streamApis.get(connection);
+    if (api === undefined) streamApis.set(connection, (api = new StreamApi(connection, eventApi, options)));
+    return api;
+  },
+};

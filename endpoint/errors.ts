@@ -1,0 +1,103 @@
+/**
+ * Errors of the Endpoint library. One class with a `reason` from a documented union and a stable
+ * `code` (`ERR_ENDPOINT_<REASON>`), built by static factories (STYLE.md, after livekit's model).
+ */
+import { SealroomError, reasonToCode } from '../protocol/errors.ts';
+
+/**
+ * - `InvalidArgument`: a caller passed a bad value (the message names it).
+ * - `AuthFailed`: the Bridge refused the login or the session.
+ * - `AccessDenied`: the Bridge refused the action (policy, membership).
+ * - `NotFound`: no such room, context or stream (or not visible to this user).
+ * - `VersionConflict`: the room changed since the version the update was based on.
+ * - `RoomTampered`: what the Bridge served fails verification (signature, chain, key set, meta).
+ * - `Rollback`: the Bridge served a room version older than one this client has seen.
+ * - `KeyUnavailable`: no key for the needed epoch (not a member, or the key was withheld).
+ * - `ConnectionLost`: the connection to the Bridge dropped or was closed.
+ * - `Timeout`: a request got no answer in time.
+ * - `Aborted`: the caller's AbortSignal fired.
+ * - `RateLimited`: the Bridge asked to slow down.
+ * - `BridgeRefused`: any other refusal; `bridgeCode` holds the Bridge's code.
+ * - `Unsupported`: this runtime lacks what the call needs.
+ */
+export type EndpointErrorReason =
+  | 'InvalidArgument'
+  | 'AuthFailed'
+  | 'AccessDenied'
+  | 'NotFound'
+  | 'VersionConflict'
+  | 'RoomTampered'
+  | 'Rollback'
+  | 'KeyUnavailable'
+  | 'ConnectionLost'
+  | 'Timeout'
+  | 'Aborted'
+  | 'RateLimited'
+  | 'BridgeRefused'
+  | 'Unsupported';
+
+export class EndpointError extends SealroomError {
+  readonly reason: EndpointErrorReason;
+  /** The Bridge's stable error code, when the Bridge refused. */
+  readonly bridgeCode: string | undefined;
+  /** HTTP status, when the refusal came over REST. */
+  readonly status: number | undefined;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(
+    reason: EndpointErrorReason,
+    message: string,
+    options: { cause?: unknown; bridgeCode?: string; status?: number; details?: Record<string, unknown> } = {},
+  ) {
+    super(reasonToCode('ERR_ENDPOINT', reason), message, { cause: options.cause });
+    this.reason = reason;
+    this.bridgeCode = options.bridgeCode;
+    this.status = options.status;
+    this.details = options.details;
+  }
+
+  static invalidArgument(message: string): EndpointError {
+    return new EndpointError('InvalidArgument', message);
+  }
+
+  static tampered(message: string, cause?: unknown): EndpointError {
+    return new EndpointError('RoomTampered', message, { cause });
+  }
+
+  static rollback(roomId: string, seen: number, served: number): EndpointError {
+    return new EndpointError('Rollback', `room "${roomId}": the Bridge served version ${served}, older than version ${seen} seen before`);
+  }
+
+  static keyUnavailable(message: string): EndpointError {
+    return new EndpointError('KeyUnavailable', message);
+  }
+
+  static connectionLost(message = 'the connection to the Bridge was lost', cause?: unknown): EndpointError {
+    return new EndpointError('ConnectionLost', message, { cause });
+  }
+
+  static timeout(what: string, ms: number): EndpointError {
+    return new EndpointError('Timeout', `${what}: no answer within ${ms} ms`);
+  }
+
+  static aborted(what: string, cause?: unknown): EndpointError {
+    return new EndpointError('Aborted', `${what}: aborted`, { cause });
+  }
+
+  /** Maps a Bridge refusal (HTTP status and stable code) onto a reason. */
+  static fromBridge(status: number, code: string, message: string, details?: Record<string, unknown>): EndpointError {
+    const reason: EndpointErrorReason =
+      code === 'VERSION_CONFLICT'
+        ? 'VersionConflict'
+        : code === 'RATE_LIMITED'
+          ? 'RateLimited'
+          : status === 401 || code === 'AUTH_FAILED' || code === 'UNAUTHENTICATED'
+            ? 'AuthFailed'
+            : status === 403 || code === 'FORBIDDEN'
+              ? 'AccessDenied'
+              : status === 404 || code.endsWith('_NOT_FOUND')
+                ? 'NotFound'
+                : 'BridgeRefused';
+    return new EndpointError(reason, message, { bridgeCode: code, status, ...(details === undefined ? {} : { details }) });
+  }
+}

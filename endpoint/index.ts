@@ -1,0 +1,24 @@
+/**
+ * `sealroom/endpoint`: the client library (PrivMX-style API) for Node and browsers.
+ */
+export { Endpoint, type SetupOptions } from './endpoint.ts';
+export { Connection, type ConnectOptions, type ConnectionEvents, type ConnectionState } from './connection.ts';
+export { EventApi } from './event-api.ts';
+export { StreamApi, type StreamApiOptions } from './stream-api.ts';
+export { EndpointError, type EndpointErrorReason } from './errors.ts';
+export { MemoryTrustStore, type TrustStore, type TrustedRoom } from './rooms/trust.ts';
+export type { Logger } from './logger.ts';
+export type { RequestOptions } from './transport/http.ts';
+export type {
+  PagingList,
+  PagingQuery,
+  RoomPolicy,
+  StatusCode,
+  StreamRoom,
+  StreamRoomCreatedEvent,
+  StreamRoomDeletedEvent,
+  StreamRoomEvent,
+  StreamRoomUpdatedEvent,
+  UserWithPubKey,
+} from './types.ts';
+export { buildSubscriptionQuery } from '../protocol/ws.ts';

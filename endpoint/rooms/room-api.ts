@@ -1,0 +1,443 @@
+/**
+ * Stream Room management (issue 4): create, get, list, update and delete rooms with end-to-end
+ * encrypted keys. Nothing the Bridge serves is used before it is verified: the record chain from the
+ * last trusted version (signatures, authors, policy, epochs), the key's inclusion proof against the
+ * signed key-set root, and the private meta's AEAD. A failure is `RoomTampered` and returns no data;
+ * an older head than one seen before is `Rollback`.
+ */
+import { backend } from '../../crypto/backend/index.ts';
+import { fromBase64, toBase64 } from '../../crypto/bytes.ts';
+import { verifyInclusion } from '../../crypto/key-set.ts';
+import { decodeWrappedKey, unwrapEpochKey } from '../../crypto/key-wrap.ts';
+import {
+  contextUsersResponseSchema,
+  listRoomsResponseSchema,
+  roomResponseSchema,
+  roomWriteResponseSchema,
+  type RoomKey,
+  type RoomResponse,
+  type VersionedRecord,
+} from '../../protocol/api.ts';
+import { completePolicy, partialRoomPolicySchema, type RoomPolicy } from '../../protocol/policy.ts';
+import { ChainError, verifyGenesis, verifySuccessor, type VerifiedVersion } from '../../protocol/room-chain.ts';
+import { CONTEXT_ID_PATTERN, ROOM_ID_PATTERN, USER_ID_PATTERN, type Member } from '../../protocol/room-record.ts';
+import type { Connection } from '../connection.ts';
+import { EndpointError } from '../errors.ts';
+import type { RequestOptions } from '../transport/http.ts';
+import type { PagingList, PagingQuery, StatusCode, StreamRoom, UserWithPubKey } from '../types.ts';
+import type { KeyRing } from './keyring.ts';
+import { openPrivateMeta, sealPrivateMeta } from './meta.ts';
+import { buildGenesis, buildSuccessor, type Author, type RoomContent } from './record-builder.ts';
+import { advance, headOf, type TrustedRoom, type TrustStore } from './trust.ts';
+
+/** How long a context directory fetched for genesis checks is reused, in milliseconds. */
+const DIRECTORY_TTL_MS = 60_000;
+/** Attempts of a forced update that keeps losing the race to other writers. */
+const FORCE_ATTEMPTS = 4;
+
+interface Verified {
+  trust: TrustedRoom;
+  head: VerifiedVersion;
+  keys: RoomKey[];
+}
+
+export class RoomApi {
+  private readonly directories = new Map<string, { at: number; keys: Map<string, Set<string>> }>();
+
+  constructor(
+    private readonly connection: Connection,
+    private readonly trustStore: TrustStore,
+    private readonly keys: KeyRing,
+  ) {}
+
+  private author(): Author {
+    return { userId: this.connection.userId, publicKey: this.connection.publicKey, seed: this.connection.signingSeed };
+  }
+
+  // ---- verification
+
+  /** Every key each user id has had in the context (current and former), for genesis checks. */
+  private async directoryKeys(contextId: string, userId: string, options: RequestOptions): Promise<Set<string>> {
+    const cached = this.directories.get(contextId);
+    if (cached !== undefined && Date.now() - cached.at < DIRECTORY_TTL_MS && cached.keys.has(userId)) return cached.keys.get(userId)!;
+    const reply = await this.connection.http.request(
+      'GET',
+      `/v1/contexts/${encodeURIComponent(contextId)}/users?history=true`,
+      contextUsersResponseSchema,
+      undefined,
+      options,
+    );
+    const keys = new Map<string, Set<string>>();
+    for (const u of [...reply.users, ...(reply.formerUsers ?? [])]) {
+      let set = keys.get(u.userId);
+      if (set === undefined) keys.set(u.userId, (set = new Set()));
+      set.add(u.publicKey);
+    }
+    this.directories.set(contextId, { at: Date.now(), keys });
+    return keys.get(userId) ?? new Set();
+  }
+
+  /** Verifies records (in order, consecutive) on top of `head`; returns every newly verified version. */
+  private async verifyRecords(roomId: string, head: VerifiedVersion | undefined, records: VersionedRecord[], options: RequestOptions): Promise<VerifiedVersion[]> {
+    const out: VerifiedVersion[] = [];
+    let current = head;
+    for (const r of records) {
+      const expected = (current?.record.version ?? 0) + 1;
+      if (r.version !== expected) throw EndpointError.tampered(`room "${roomId}": expected version ${expected} next, the Bridge sent ${r.version}`);
+      const signed = { record: r.record, signature: r.signature };
+      try {
+        current = current === undefined ? await verifyGenesis(signed) : await verifySuccessor(current, signed);
+      } catch (error) {
+        if (error instanceof ChainError) throw EndpointError.tampered(`room "${roomId}": ${error.message}`, error);
+        throw error;
+      }
+      if (current.record.version !== r.version) throw EndpointError.tampered(`room "${roomId}": record version ${current.record.version} served as ${r.version}`);
+      if (current.record.roomId !== roomId) throw EndpointError.tampered(`room "${roomId}": the Bridge served a record of room "${current.record.roomId}"`);
+      if (current.record.version === 1) {
+        const known = await this.directoryKeys(current.record.contextId, current.record.author, options);
+        if (!known.has(current.record.authorPublicKey)) {
+          throw EndpointError.tampered(`room "${roomId}": version 1 is signed with a key that "${current.record.author}" never had in the context`);
+        }
+      }
+      out.push(current);
+    }
+    return out;
+  }
+
+  /** Reads the room from the Bridge and verifies everything new since the trusted head. */
+  private async fetchVerified(roomId: string, options: RequestOptions): Promise<Verified> {
+    let trust = await this.trustStore.get(roomId);
+    let head = trust === undefined ? undefined : headOf(trust);
+    let since = head?.record.version ?? 0;
+    let keys: RoomKey[] = [];
+    const fresh: VerifiedVersion[] = [];
+    let reply: RoomResponse;
+    for (;;) {
+      reply = await this.connection.http.request('GET', `/v1/rooms/${encodeURIComponent(roomId)}?since=${since}`, roomResponseSchema, undefined, options);
+      if (reply.roomId !== roomId) throw EndpointError.tampered(`room "${roomId}": the Bridge answered for "${reply.roomId}"`);
+      if (trust !== undefined && reply.version < trust.head.version) throw EndpointError.rollback(roomId, trust.head.version, reply.version);
+      keys = reply.keys;
+      const verified = await this.verifyRecords(roomId, head, reply.records, options);
+      fresh.push(...verified);
+      head = verified.at(-1) ?? head;
+      since = head?.record.version ?? 0;
+      if (!reply.hasMore) break;
+      if (reply.records.length === 0) throw EndpointError.tampered(`room "${roomId}": the Bridge announced more records and sent none`);
+    }
+    if (head === undefined) throw EndpointError.tampered(`room "${roomId}": the Bridge sent no records`);
+    if (head.record.version !== reply.version) {
+      throw EndpointError.tampered(`room "${roomId}": the Bridge says version ${reply.version} but its records end at ${head.record.version}`);
+    }
+    if (fresh.length > 0) {
+      trust = advance(trust, fresh);
+      await this.trustStore.set(roomId, trust);
+    }
+    return { trust: trust!, head, keys };
+  }
+
+  /**
+   * Checks each served key against the signed key-set root of the version that added it, unwraps it
+   * with this user's key, and stores it. Returns the head epoch's key, if this user has one.
+   */
+  private async acceptKeys(verified: Verified): Promise<Uint8Array | undefined> {
+    const { trust, head, keys } = verified;
+    const roomId = head.record.roomId;
+    const userId = this.connection.userId;
+    for (const key of keys) {
+      if (this.keys.get(roomId, key.epoch) !== undefined) continue;
+      const set = trust.keySets.find((k) => k.version === key.version);
+      if (set === undefined) continue; // an epoch older than this client keeps keys for
+      const wrappedBytes = fromBase64(key.wrapped);
+      const entry = { roomId, epoch: key.epoch, recipientId: userId, wrapped: wrappedBytes };
+      const proof = { leafIndex: key.leafIndex, treeSize: key.treeSize, path: key.proof.map((p) => fromBase64(p)) };
+      if (set.epoch !== key.epoch || key.treeSize !== set.size || !verifyInclusion(entry, proof, fromBase64(set.root))) {
+        throw EndpointError.tampered(`room "${roomId}": the wrapped key for epoch ${key.epoch} is not in the key set signed in version ${key.version}`);
+      }
+      let epochKey: Uint8Array;
+      try {
+        epochKey = await unwrapEpochKey({
+          wrapped: decodeWrappedKey(wrappedBytes),
+          roomId,
+          epoch: key.epoch,
+          recipientId: userId,
+          recipientSeed: this.connection.signingSeed,
+        });
+      } catch (cause) {
+        throw EndpointError.tampered(`room "${roomId}": the wrapped key for epoch ${key.epoch} does not open`, cause);
+      }
+      this.keys.set(roomId, key.epoch, epochKey);
+    }
+    return this.keys.get(roomId, head.record.epoch);
+  }
+
+  private async toStreamRoom(verified: Verified, epochKey: Uint8Array | undefined): Promise<StreamRoom> {
+    const { trust, head } = verified;
+    const r = head.record;
+    const base = {
+      contextId: r.contextId,
+      streamRoomId: r.roomId,
+      createDate: trust.createDate,
+      creator: trust.creator,
+      lastModificationDate: r.timestamp,
+      lastModifier: r.author,
+      users: r.users.map(toUserWithPubKey),
+      managers: r.managers.map(toUserWithPubKey),
+      version: r.version,
+      publicMeta: fromBase64(r.publicMeta),
+      policy: r.policy,
+      epoch: r.epoch,
+    };
+    if (epochKey === undefined) {
+      const isMember = [...r.users, ...r.managers].some((m) => m.userId === this.connection.userId);
+      throw EndpointError.keyUnavailable(
+        isMember
+          ? `room "${r.roomId}": the Bridge served no key for epoch ${r.epoch}`
+          : `room "${r.roomId}": "${this.connection.userId}" is not a member and holds no key`,
+      );
+    }
+    let privateMeta: Uint8Array;
+    try {
+      privateMeta = await openPrivateMeta({ roomId: r.roomId, version: r.version, epoch: r.epoch, epochKey }, fromBase64(r.privateMeta));
+    } catch (cause) {
+      throw EndpointError.tampered(`room "${r.roomId}": the private meta of version ${r.version} does not decrypt`, cause);
+    }
+    return { ...base, privateMeta, statusCode: 0 };
+  }
+
+  // ---- API
+
+  async createStreamRoom(
+    contextId: string,
+    users: UserWithPubKey[],
+    managers: UserWithPubKey[],
+    publicMeta: Uint8Array,
+    privateMeta: Uint8Array,
+    policy?: Partial<RoomPolicy>,
+    options: RequestOptions = {},
+  ): Promise<string> {
+    checkId('contextId', contextId, CONTEXT_ID_PATTERN);
+    const content = this.content(users, managers, publicMeta, privateMeta, completePolicy(checkPolicy(policy)));
+    const roomId = toBase64Url(backend().randomBytes(16));
+    const built = await buildGenesis({ roomId, contextId }, content, this.author());
+    await this.connection.http.request('POST', '/v1/rooms', roomWriteResponseSchema, built.request, options);
+    const genesis = await verifyGenesis(built.request);
+    await this.trustStore.set(roomId, advance(undefined, [genesis]));
+    this.keys.set(roomId, 1, built.epochKey);
+    return roomId;
+  }
+
+  async getStreamRoom(roomId: string, options: RequestOptions = {}): Promise<StreamRoom> {
+    checkId('streamRoomId', roomId, ROOM_ID_PATTERN);
+    const verified = await this.fetchVerified(roomId, options);
+    return this.toStreamRoom(verified, await this.acceptKeys(verified));
+  }
+
+  async listStreamRooms(contextId: string, query: PagingQuery, options: RequestOptions = {}): Promise<PagingList<StreamRoom>> {
+    checkId('contextId', contextId, CONTEXT_ID_PATTERN);
+    const params = pagingParams(query);
+    const reply = await this.connection.http.request(
+      'GET',
+      `/v1/contexts/${encodeURIComponent(contextId)}/rooms?${params}`,
+      listRoomsResponseSchema,
+      undefined,
+      options,
+    );
+    const readItems: StreamRoom[] = [];
+    for (const item of reply.readItems) readItems.push(await this.listItem(item, options));
+    return { totalAvailable: reply.totalAvailable, readItems };
+  }
+
+  /** A listing carries each room's head record only: verified on the trusted head when it follows it. */
+  private async listItem(item: RoomResponse, options: RequestOptions): Promise<StreamRoom> {
+    try {
+      const trust = await this.trustStore.get(item.roomId);
+      const served = item.records.at(-1);
+      let verified: Verified | undefined;
+      if (trust !== undefined && served !== undefined) {
+        if (served.version < trust.head.version) throw EndpointError.rollback(item.roomId, trust.head.version, served.version);
+        if (served.version === trust.head.version) {
+          if (served.record !== trust.head.signed.record || served.signature !== trust.head.signed.signature) {
+            throw EndpointError.tampered(`room "${item.roomId}": version ${served.version} differs from the one verified before`);
+          }
+          verified = { trust, head: headOf(trust), keys: item.keys };
+        } else if (served.version === trust.head.version + 1) {
+          const fresh = await this.verifyRecords(item.roomId, headOf(trust), [served], options);
+          const next = advance(trust, fresh);
+          await this.trustStore.set(item.roomId, next);
+          verified = { trust: next, head: fresh[0]!, keys: item.keys };
+        }
+      }
+      verified ??= await this.fetchVerified(item.roomId, options);
+      return await this.toStreamRoom(verified, await this.acceptKeys(verified));
+    } catch (error) {
+      if (!(error instanceof EndpointError) || !isItemStatus(error.reason)) throw error;
+      return failedItem(item, error);
+    }
+  }
+
+  async updateStreamRoom(
+    roomId: string,
+    users: UserWithPubKey[],
+    managers: UserWithPubKey[],
+    publicMeta: Uint8Array,
+    privateMeta: Uint8Array,
+    version: number,
+    force: boolean,
+    forceGenerateNewKey: boolean,
+    policy?: Partial<RoomPolicy>,
+    options: RequestOptions = {},
+  ): Promise<void> {
+    checkId('streamRoomId', roomId, ROOM_ID_PATTERN);
+    if (!Number.isSafeInteger(version) || version < 1) throw EndpointError.invalidArgument(`"version" expected a positive integer, got ${String(version)}`);
+    const partial = checkPolicy(policy);
+    for (let attempt = 1; ; attempt++) {
+      const verified = await this.fetchVerified(roomId, options);
+      const head = verified.head;
+      if (!force && head.record.version !== version) {
+        throw new EndpointError('VersionConflict', `room "${roomId}" is at version ${head.record.version}, the update is based on ${version}`, {
+          details: { currentVersion: head.record.version },
+        });
+      }
+      const currentKey = await this.acceptKeys(verified).catch(() => undefined);
+      const content = this.content(users, managers, publicMeta, privateMeta, partial === undefined ? head.record.policy : completePolicy(partial));
+      const built = await buildSuccessor(head, currentKey, content, this.author(), { rotate: forceGenerateNewKey });
+      try {
+        await this.connection.http.request(
+          'PUT',
+          `/v1/rooms/${encodeURIComponent(roomId)}`,
+          roomWriteResponseSchema,
+          { ...built.request, version, force },
+          options,
+        );
+      } catch (error) {
+        // Someone else wrote first. With force, rebuild on the new head and try again.
+        if (force && error instanceof EndpointError && error.reason === 'VersionConflict' && attempt < FORCE_ATTEMPTS) continue;
+        throw error;
+      }
+      const next = await verifySuccessor(head, built.request);
+      await this.trustStore.set(roomId, advance(verified.trust, [next]));
+      this.keys.set(roomId, built.record.epoch, built.epochKey);
+      return;
+    }
+  }
+
+  async deleteStreamRoom(roomId: string, options: RequestOptions = {}): Promise<void> {
+    checkId('streamRoomId', roomId, ROOM_ID_PATTERN);
+    await this.connection.http.request('DELETE', `/v1/rooms/${encodeURIComponent(roomId)}`, undefined, undefined, options);
+    this.keys.forget(roomId);
+  }
+
+  /** The newest epoch key of a room, verified and unwrapped (fetching the room if needed). */
+  async currentKey(roomId: string, options: RequestOptions = {}): Promise<{ epoch: number; key: Uint8Array }> {
+    const held = this.keys.current(roomId);
+    if (held !== undefined) return held;
+    await this.getStreamRoom(roomId, options);
+    const key = this.keys.current(roomId);
+    if (key === undefined) throw EndpointError.keyUnavailable(`room "${roomId}": no key`);
+    return key;
+  }
+
+  /** The key of a given epoch (refreshing the room once if it is newer than what is held). */
+  async keyFor(roomId: string, epoch: number, options: RequestOptions = {}): Promise<Uint8Array> {
+    let key = this.keys.get(roomId, epoch);
+    if (key === undefined && epoch > (this.keys.newestEpoch(roomId) ?? 0)) {
+      await this.getStreamRoom(roomId, options);
+      key = this.keys.get(roomId, epoch);
+    }
+    if (key === undefined) throw EndpointError.keyUnavailable(`room "${roomId}": no key for epoch ${epoch}`);
+    return key;
+  }
+
+  /** The verified head record, if this client has verified the room. */
+  async trustedHead(roomId: string): Promise<VerifiedVersion | undefined> {
+    const trust = await this.trustStore.get(roomId);
+    return trust === undefined ? undefined : headOf(trust);
+  }
+
+  private content(
+    users: UserWithPubKey[],
+    managers: UserWithPubKey[],
+    publicMeta: Uint8Array,
+    privateMeta: Uint8Array,
+    policy: RoomPolicy,
+  ): RoomContent {
+    if (!(publicMeta instanceof Uint8Array)) throw EndpointError.invalidArgument('"publicMeta" expected a Uint8Array');
+    if (!(privateMeta instanceof Uint8Array)) throw EndpointError.invalidArgument('"privateMeta" expected a Uint8Array');
+    const meta = privateMeta.slice();
+    return {
+      users: toMembers('users', users),
+      managers: toMembers('managers', managers),
+      policy,
+      publicMeta,
+      sealPrivateMeta: (binding) => sealPrivateMeta(binding, meta),
+    };
+  }
+}
+
+function toUserWithPubKey(m: Member): UserWithPubKey {
+  return { userId: m.userId, pubKey: m.publicKey };
+}
+
+function toMembers(name: string, list: UserWithPubKey[]): Member[] {
+  if (!Array.isArray(list)) throw EndpointError.invalidArgument(`"${name}" expected an array of { userId, pubKey }`);
+  return list.map((u, i) => {
+    if (typeof u?.userId !== 'string' || !USER_ID_PATTERN.test(u.userId) || typeof u.pubKey !== 'string') {
+      throw EndpointError.invalidArgument(`"${name}[${i}]" expected { userId, pubKey } with a valid user id`);
+    }
+    return { userId: u.userId, publicKey: u.pubKey };
+  });
+}
+
+function checkId(name: string, value: unknown, pattern: RegExp): void {
+  if (typeof value !== 'string' || !pattern.test(value)) throw EndpointError.invalidArgument(`"${name}" is not a valid id: "${String(value).slice(0, 80)}"`);
+}
+
+function checkPolicy(policy: Partial<RoomPolicy> | undefined): Partial<RoomPolicy> | undefined {
+  if (policy === undefined) return undefined;
+  const parsed = partialRoomPolicySchema.safeParse(policy);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw EndpointError.invalidArgument(`"policy.${issue.path.join('.')}": ${issue.message}`);
+  }
+  return parsed.data;
+}
+
+function pagingParams(query: PagingQuery): URLSearchParams {
+  if (typeof query !== 'object' || query === null) throw EndpointError.invalidArgument('"query" expected a PagingQuery object');
+  const params = new URLSearchParams({ skip: String(query.skip ?? 0), limit: String(query.limit ?? 20), sortOrder: query.sortOrder ?? 'desc' });
+  if (query.sortBy !== undefined) params.set('sortBy', query.sortBy);
+  if (query.lastId !== undefined) params.set('lastId', query.lastId);
+  if (query.queryAsJson !== undefined) {
+    params.set('queryAsJson', typeof query.queryAsJson === 'string' ? query.queryAsJson : JSON.stringify(query.queryAsJson));
+  }
+  return params;
+}
+
+function isItemStatus(reason: string): reason is Exclude<StatusCode, 0> {
+  return reason === 'RoomTampered' || reason === 'Rollback' || reason === 'KeyUnavailable';
+}
+
+/** A listing item that failed: identity only, no data from it. */
+function failedItem(item: RoomResponse, error: EndpointError): StreamRoom {
+  return {
+    contextId: item.contextId,
+    streamRoomId: item.roomId,
+    createDate: 0,
+    creator: '',
+    lastModificationDate: 0,
+    lastModifier: '',
+    users: [],
+    managers: [],
+    version: item.version,
+    publicMeta: new Uint8Array(),
+    privateMeta: new Uint8Array(),
+    policy: completePolicy(undefined),
+    epoch: item.epoch,
+    statusCode: error.reason as Exclude<StatusCode, 0>,
+    error,
+  };
+}
+
+function toBase64Url(bytes: Uint8Array): string {
+  return toBase64(bytes).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}

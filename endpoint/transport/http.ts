@@ -1,0 +1,98 @@
+/**
+ * REST calls to the Bridge: every request has a timeout and honours the caller's AbortSignal, maps
+ * refusals onto `EndpointError` reasons, validates the response body with a schema, and logs in again
+ * once when the session has expired. Browser-safe (global fetch).
+ */
+import type { z } from 'zod';
+import { errorBodySchema } from '../../protocol/api.ts';
+import { EndpointError } from '../errors.ts';
+
+export interface RequestOptions {
+  /** Milliseconds; defaults to the connection's request timeout. */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+export interface HttpSession {
+  /** The current session token, if logged in. */
+  token(): string | undefined;
+  /** Logs in again (the session expired or was revoked); rejects with AuthFailed if it cannot. */
+  relogin(): Promise<void>;
+}
+
+export class BridgeHttp {
+  constructor(
+    readonly baseUrl: string,
+    private readonly session: HttpSession | undefined,
+    private readonly defaultTimeoutMs: number,
+  ) {}
+
+  async request<S extends z.ZodType>(
+    method: 'GET' | 'POST' | 'PUT' | 'DELETE',
+    path: string,
+    schema: S | undefined,
+    body?: unknown,
+    options: RequestOptions = {},
+    retried = false,
+  ): Promise<z.infer<S>> {
+    const what = `${method} ${path.split('?')[0]}`;
+    if (aborted(options.signal)) throw EndpointError.aborted(what, options.signal?.reason);
+    const timeoutMs = options.timeoutMs ?? this.defaultTimeoutMs;
+    const timeout = AbortSignal.timeout(timeoutMs);
+    const signal = options.signal === undefined ? timeout : AbortSignal.any([timeout, options.signal]);
+    const token = this.session?.token();
+    let response: Response;
+    let text: string;
+    try {
+      response = await fetch(this.baseUrl + path, {
+        method,
+        headers: {
+          ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        body: body === undefined ? null : JSON.stringify(body),
+        signal,
+      });
+      text = await response.text();
+    } catch (cause) {
+      if (aborted(options.signal)) throw EndpointError.aborted(what, cause);
+      if (timeout.aborted) throw EndpointError.timeout(what, timeoutMs);
+      throw EndpointError.connectionLost(`${what}: the Bridge could not be reached`, cause);
+    }
+    if (response.status === 401 && token !== undefined && this.session !== undefined && !retried) {
+      await this.session.relogin();
+      return this.request(method, path, schema, body, options, true);
+    }
+    if (!response.ok) {
+      const parsed = errorBodySchema.safeParse(safeJson(text));
+      if (parsed.success) {
+        const { code, message, details } = parsed.data.error;
+        throw EndpointError.fromBridge(response.status, code, message, details);
+      }
+      throw EndpointError.fromBridge(response.status, 'HTTP_ERROR', `${what}: HTTP ${response.status}`);
+    }
+    if (schema === undefined) return undefined as z.infer<S>;
+    const parsed = schema.safeParse(safeJson(text));
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      throw new EndpointError('BridgeRefused', `${what}: unexpected response (${issue.path.join('.')}: ${issue.message})`, {
+        bridgeCode: 'BAD_RESPONSE',
+        status: response.status,
+      });
+    }
+    return parsed.data;
+  }
+}
+
+function aborted(signal: AbortSignal | undefined): boolean {
+  return signal?.aborted === true;
+}
+
+function safeJson(text: string): unknown {
+  if (text === '') return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}

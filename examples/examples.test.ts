@@ -1,0 +1,26 @@
+/** The examples are programs users run: they are run here too, as separate processes. */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startBridge, type TestBridge } from '../test/harness.ts';
+
+const run = promisify(execFile);
+let t: TestBridge;
+
+beforeAll(async () => {
+  t = await startBridge();
+});
+afterAll(() => t.close());
+
+describe('examples/quickstart.ts', () => {
+  it('runs against a running Bridge with an operator key', async () => {
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', 'examples/quickstart.ts'], {
+      env: { ...process.env, SEALROOM_URL: t.bridge.url, SEALROOM_API_KEY: t.bridge.initialApiKey! },
+      timeout: 60_000,
+    });
+    expect(stdout).toMatch(/4\. bob read and verified it: version 1, epoch 1, private meta "agenda: ship v1"/);
+    expect(stdout).toMatch(/6\. bob got streamRoomUpdated: version 2, epoch 2/);
+    expect(stdout).toMatch(/7\. done/);
+    expect((await t.bridge.manage.listSolutions()).map((s) => s.name)).toContain('quickstart');
+  });
+});

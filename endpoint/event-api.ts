@@ -14,13 +14,16 @@ import {
 import type { Connection } from './connection.ts';
 import { EndpointError } from './errors.ts';
 import type { RequestOptions } from './transport/http.ts';
+import type { RealtimeEvent } from './realtime/types.ts';
 import type { StreamRoomEvent } from './types.ts';
 import { Emitter } from './util/emitter.ts';
 
 /** Turns a raw room event into the typed event the app gets (installed by StreamApi: fetch and verify). */
 export type RoomEventTransformer = (event: Extract<ServerEvent, { type: RoomEventType }>, subscriptionIds: string[]) => Promise<StreamRoomEvent>;
 
-export type EventMap = { [K in StreamRoomEvent['type']]: Extract<StreamRoomEvent, { type: K }> } & Record<string, unknown>;
+/** Every event an app can listen to: room lifecycle (needs `subscribeFor`) and real-time events of joined rooms. */
+export type EndpointEvent = StreamRoomEvent | RealtimeEvent;
+export type EventMap = { [K in EndpointEvent['type']]: Extract<EndpointEvent, { type: K }> } & Record<string, unknown>;
 
 export class EventApi {
   private readonly emitter = new Emitter<EventMap>();

@@ -1,11 +1,35 @@
 /**
- * StreamApi (PrivMX shape): Stream Room management with end-to-end encrypted keys (issue 4). The
- * real-time plane (join, publish, subscribe, byte and text streams) extends it.
+ * StreamApi (PrivMX shape): Stream Room management with end-to-end encrypted keys (issue 4), the
+ * real-time plane of joined rooms, streams, tracks and data tracks (issue 5), and LiveKit-style byte
+ * and text streams (issue 5). This class is the documented facade; the work happens in RoomApi,
+ * RealtimeApi and DataStreamsApi.
  */
 import type { RoomEventType, ServerEvent } from '../protocol/ws.ts';
 import type { Connection } from './connection.ts';
+import { DataStreamsApi } from './data-streams/data-streams-api.ts';
+import type {
+  ByteStreamHandler,
+  ByteStreamWriter,
+  SendFileOptions,
+  SendTextOptions,
+  StreamBytesOptions,
+  StreamTextOptions,
+  TextStreamHandler,
+  TextStreamWriter,
+} from './data-streams/types.ts';
 import { EndpointError } from './errors.ts';
 import type { EventApi } from './event-api.ts';
+import { RealtimeApi } from './realtime/realtime-api.ts';
+import type {
+  DataTrackStats,
+  PublishStateListener,
+  RemoteStreamListener,
+  StreamHandle,
+  StreamInfo,
+  StreamPublishResult,
+  StreamSubscription,
+  TrackOptions,
+} from './realtime/types.ts';
 import { KeyRing, DEFAULT_EPOCH_GRACE_MS } from './rooms/keyring.ts';
 import { RoomApi } from './rooms/room-api.ts';
 import { MemoryTrustStore, type TrustStore } from './rooms/trust.ts';
@@ -26,14 +50,23 @@ export class StreamApi {
   readonly rooms: RoomApi;
   /** @internal */
   readonly keys: KeyRing;
+  /** @internal */
+  readonly realtime: RealtimeApi;
+  /** @internal */
+  readonly dataStreams: DataStreamsApi;
 
   constructor(connection: Connection, eventApi: EventApi, options: StreamApiOptions = {}) {
     this.connection = connection;
     this.eventApi = eventApi;
     this.keys = new KeyRing(options.epochGraceMs ?? DEFAULT_EPOCH_GRACE_MS);
     this.rooms = new RoomApi(connection, options.trustStore ?? new MemoryTrustStore(), this.keys);
+    this.realtime = new RealtimeApi(connection, eventApi, this.rooms, this.keys);
+    this.dataStreams = new DataStreamsApi(connection, eventApi, this.rooms, this.keys);
+    this.realtime.onRoomLeft((roomId, reason) => this.dataStreams.roomLeft(roomId, reason));
     eventApi.setRoomEventTransformer((event, ids) => this.verifiedEvent(event, ids));
   }
+
+  // ---- rooms (issue 4)
 
   /**
    * Creates a room: a new epoch-1 key wrapped (HPKE) for every user and manager, the private meta
@@ -97,6 +130,149 @@ export class StreamApi {
   /** Deletes a room (policy `delete`, managers by default) and forgets its keys. */
   deleteStreamRoom(streamRoomId: string, options?: RequestOptions): Promise<void> {
     return this.rooms.deleteStreamRoom(streamRoomId, options);
+  }
+
+  // ---- real-time: rooms, streams, tracks, data tracks (issue 5)
+
+  /**
+   * Joins a room's real-time plane (members only). Keys follow rotations while joined.
+   * @example await streamApi.joinStreamRoom(roomId);
+   */
+  joinStreamRoom(streamRoomId: string, options?: RequestOptions): Promise<void> {
+    return this.realtime.joinStreamRoom(streamRoomId, options);
+  }
+
+  /** Leaves a room: unpublishes this connection's streams and ends its byte streams there. */
+  leaveStreamRoom(streamRoomId: string, options?: RequestOptions): Promise<void> {
+    return this.realtime.leaveStreamRoom(streamRoomId, options);
+  }
+
+  /** A local stream to add tracks to and publish. */
+  createStream(streamRoomId: string): Promise<StreamHandle> {
+    return this.realtime.createStream(streamRoomId);
+  }
+
+  /**
+   * Adds a data track (`{createDataChannel: true}`) or a media track to a local stream; returns its id.
+   * Media tracks are accepted and announced; their WebRTC path is not part of this release.
+   */
+  addStreamTrack(handle: StreamHandle, track: TrackOptions): Promise<string> {
+    return this.realtime.addStreamTrack(handle, track);
+  }
+
+  removeStreamTrack(handle: StreamHandle, streamTrackId: string): Promise<void> {
+    return this.realtime.removeStreamTrack(handle, streamTrackId);
+  }
+
+  /**
+   * Publishes a local stream with its tracks.
+   * @example
+   * const handle = await streamApi.createStream(roomId);
+   * const trackId = await streamApi.addStreamTrack(handle, { createDataChannel: true });
+   * await streamApi.publishStream(handle);
+   * await streamApi.sendData(trackId, utf8('hello'));
+   */
+  publishStream(handle: StreamHandle, onState?: PublishStateListener): Promise<StreamPublishResult> {
+    return this.realtime.publishStream(handle, onState);
+  }
+
+  /** Applies tracks added or removed since publishing. */
+  updateStream(handle: StreamHandle): Promise<StreamPublishResult> {
+    return this.realtime.updateStream(handle);
+  }
+
+  unpublishStream(handle: StreamHandle): Promise<void> {
+    return this.realtime.unpublishStream(handle);
+  }
+
+  /** Streams published in a room (members). */
+  listStreams(streamRoomId: string, options?: RequestOptions): Promise<StreamInfo[]> {
+    return this.realtime.listStreams(streamRoomId, options);
+  }
+
+  subscribeToRemoteStreams(streamRoomId: string, subscriptions: StreamSubscription[]): Promise<void> {
+    return this.realtime.subscribeToRemoteStreams(streamRoomId, subscriptions);
+  }
+
+  modifyRemoteStreamsSubscriptions(streamRoomId: string, add: StreamSubscription[], remove: StreamSubscription[]): Promise<void> {
+    return this.realtime.modifyRemoteStreamsSubscriptions(streamRoomId, add, remove);
+  }
+
+  unsubscribeFromRemoteStreams(streamRoomId: string, subscriptions: StreamSubscription[]): Promise<void> {
+    return this.realtime.unsubscribeFromRemoteStreams(streamRoomId, subscriptions);
+  }
+
+  /**
+   * Listens to subscribed remote streams: decrypted data-track messages (`onRemoteData`) and tracks.
+   * Returns the function that removes the listener.
+   * @example streamApi.addRemoteStreamListener({ streamRoomId, onRemoteData: (data, status, info) => show(info.userId, data) });
+   */
+  addRemoteStreamListener(listener: RemoteStreamListener): () => void {
+    return this.realtime.addRemoteStreamListener(listener);
+  }
+
+  /** Sends a message on a published data track, SFrame-encrypted under the room's newest key. */
+  sendData(streamTrackId: string, data: Uint8Array): Promise<void> {
+    return this.realtime.sendData(streamTrackId, data);
+  }
+
+  /** Counters of data-track messages: delivered, and dropped by cause. */
+  dataTrackStats(): DataTrackStats {
+    return this.realtime.stats();
+  }
+
+  // ---- byte and text streams (issue 5)
+
+  /**
+   * Sends a file (a path in Node, a Blob/File, bytes or a ReadableStream) as a byte stream.
+   * @example const { id } = await streamApi.sendFile('./report.pdf', { roomId, topic: 'files', onProgress: (p) => bar(p) });
+   */
+  sendFile(file: string | Blob | Uint8Array | ReadableStream<Uint8Array>, options: SendFileOptions): Promise<{ id: string }> {
+    return this.dataStreams.sendFile(file, options);
+  }
+
+  /**
+   * Opens a byte stream writer; `write()` waits while the slowest receiver is a window behind.
+   * @example
+   * const writer = await streamApi.streamBytes({ roomId, topic: 'camera', name: 'frames.bin' });
+   * for await (const chunk of source) await writer.write(chunk);
+   * await writer.close();
+   */
+  streamBytes(options: StreamBytesOptions): Promise<ByteStreamWriter> {
+    return this.dataStreams.streamBytes(options);
+  }
+
+  /** Sends a text as a text stream (split on UTF-8 boundaries). */
+  sendText(text: string, options: SendTextOptions): Promise<{ id: string }> {
+    return this.dataStreams.sendText(text, options);
+  }
+
+  /** Opens a text stream writer. */
+  streamText(options: StreamTextOptions): Promise<TextStreamWriter> {
+    return this.dataStreams.streamText(options);
+  }
+
+  /**
+   * Handles incoming byte streams on a topic (one handler per topic; registering twice throws).
+   * @example
+   * streamApi.registerByteStreamHandler('files', async (reader, { identity }) => {
+   *   const path = await reader.writeToFile('./downloads');
+   * });
+   */
+  registerByteStreamHandler(topic: string, handler: ByteStreamHandler): void {
+    this.dataStreams.registerByteStreamHandler(topic, handler);
+  }
+
+  unregisterByteStreamHandler(topic: string): void {
+    this.dataStreams.unregisterByteStreamHandler(topic);
+  }
+
+  registerTextStreamHandler(topic: string, handler: TextStreamHandler): void {
+    this.dataStreams.registerTextStreamHandler(topic, handler);
+  }
+
+  unregisterTextStreamHandler(topic: string): void {
+    this.dataStreams.unregisterTextStreamHandler(topic);
   }
 
   /** Room events reach the app verified: an update with a new epoch has already refreshed the key. */

@@ -55,34 +55,35 @@ describe('deriveSenderBaseKey', () => {
   const kid = makeKid({ memberIndex: 3, sessionId: 0x01_0203_0405, epoch: 7 });
 
   it('matches an independent HKDF-SHA256 computation (Python hmac/hashlib) on every backend', () => {
-    // info = lengthPrefixed("sealroom/v1/sframe", "room-1", u64be(7), u64be(0x0003010203040507)).
+    // info = lengthPrefixed("sealroom/v1/sframe", "room-1", u64be(7), u64be(0x0003010203040507), "alice").
     for (const backend of [nodeBackend, webBackend, jsBackend]) {
-      const input = { epochKey: EPOCH_KEY, roomId: 'room-1', epoch: 7, kid };
-      expect(toHex(deriveSenderBaseKey(input, backend)), backend.name).toBe('dd6f2e84cdee833bed34091220401049');
+      const input = { epochKey: EPOCH_KEY, roomId: 'room-1', epoch: 7, kid, senderId: 'alice' };
+      expect(toHex(deriveSenderBaseKey(input, backend)), backend.name).toBe('ba802cb1fdc472dc3d0ce7af49c78159');
       expect(toHex(deriveSenderBaseKey({ ...input, suite: 'AES_256_GCM_SHA512_128' }, backend))).toBe(
-        'dd6f2e84cdee833bed34091220401049a04bf438c6615f3e60a50ff6627a8ec6',
+        'ba802cb1fdc472dc3d0ce7af49c78159647447c2b02c0a52a55a4c32622f87d1',
       );
       expect(deriveSenderBaseKey({ ...input, suite: 'AES_128_CTR_HMAC_SHA256_80' }, backend)).toHaveLength(16);
     }
   });
 
-  it('differs for every other room, epoch, KID or epoch key', () => {
-    const base = toHex(deriveSenderBaseKey({ epochKey: EPOCH_KEY, roomId: 'room-1', epoch: 7, kid }));
+  it('differs for every other room, epoch, KID, sender or epoch key', () => {
+    const base = toHex(deriveSenderBaseKey({ epochKey: EPOCH_KEY, roomId: 'room-1', epoch: 7, kid, senderId: 'alice' }));
     const otherKey = EPOCH_KEY.slice();
     otherKey[0] = 0xff;
     const variants = [
-      deriveSenderBaseKey({ epochKey: otherKey, roomId: 'room-1', epoch: 7, kid }),
-      deriveSenderBaseKey({ epochKey: EPOCH_KEY, roomId: 'room-2', epoch: 7, kid }),
-      deriveSenderBaseKey({ epochKey: EPOCH_KEY, roomId: 'room-1', epoch: 7 + 256, kid }), // same low bits
-      deriveSenderBaseKey({ epochKey: EPOCH_KEY, roomId: 'room-1', epoch: 7, kid: kid + 0x100n }), // another session
+      deriveSenderBaseKey({ epochKey: otherKey, roomId: 'room-1', epoch: 7, kid, senderId: 'alice' }),
+      deriveSenderBaseKey({ epochKey: EPOCH_KEY, roomId: 'room-2', epoch: 7, kid, senderId: 'alice' }),
+      deriveSenderBaseKey({ epochKey: EPOCH_KEY, roomId: 'room-1', epoch: 7 + 256, kid, senderId: 'alice' }), // same low bits
+      deriveSenderBaseKey({ epochKey: EPOCH_KEY, roomId: 'room-1', epoch: 7, kid: kid + 0x100n, senderId: 'alice' }), // another session
+      deriveSenderBaseKey({ epochKey: EPOCH_KEY, roomId: 'room-1', epoch: 7, kid, senderId: 'bob' }), // same KID, another member
     ];
     for (const variant of variants) expect(toHex(variant)).not.toBe(base);
   });
 
   it('refuses bad inputs, including a KID of another epoch', () => {
-    expect(() => deriveSenderBaseKey({ epochKey: new Uint8Array(16), roomId: 'r', epoch: 7, kid })).toThrow(/"epochKey" expected Uint8Array of length 32/);
-    expect(() => deriveSenderBaseKey({ epochKey: EPOCH_KEY, roomId: '', epoch: 7, kid })).toThrow(/"roomId"/);
-    expect(() => deriveSenderBaseKey({ epochKey: EPOCH_KEY, roomId: 'r', epoch: 8, kid })).toThrow(/"kid" expected epoch low bits 8, got 7/);
+    expect(() => deriveSenderBaseKey({ epochKey: new Uint8Array(16), roomId: 'r', epoch: 7, kid, senderId: 'alice' })).toThrow(/"epochKey" expected Uint8Array of length 32/);
+    expect(() => deriveSenderBaseKey({ epochKey: EPOCH_KEY, roomId: '', epoch: 7, kid, senderId: 'alice' })).toThrow(/"roomId"/);
+    expect(() => deriveSenderBaseKey({ epochKey: EPOCH_KEY, roomId: 'r', epoch: 8, kid, senderId: 'alice' })).toThrow(/"kid" expected epoch low bits 8, got 7/);
   });
 
   it('gives two sessions of one member independent frames under equal counters', async () => {
@@ -92,7 +93,7 @@ describe('deriveSenderBaseKey', () => {
     const contexts = await Promise.all(
       [kidA, kidB].map(async (k) => {
         const ctx = new SFrameContext();
-        await ctx.addKey(k, deriveSenderBaseKey({ epochKey: EPOCH_KEY, roomId: 'room', epoch: 1, kid: k }));
+        await ctx.addKey(k, deriveSenderBaseKey({ epochKey: EPOCH_KEY, roomId: 'room', epoch: 1, kid: k, senderId: 'alice' }));
         return ctx;
       }),
     );

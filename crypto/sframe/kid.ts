@@ -90,6 +90,11 @@ export interface SenderBaseKeyInput {
   epoch: number;
   /** The sender's KID, from `makeKid`. */
   kid: bigint;
+  /**
+   * The sender's user id. Receivers take it from the Bridge's mapping of the track to its publisher; a
+   * wrong id derives a key under which nothing authenticates, so frames are dropped.
+   */
+  senderId: string;
   /** The SFrame suite the key is for; sets the length. Default `AES_128_GCM_SHA256_128`. */
   suite?: SFrameSuiteName;
 }
@@ -98,7 +103,7 @@ export interface SenderBaseKeyInput {
  * The SFrame base key of one sender session (RFC 9605 section 4.4.2 calls it base_key):
  *
  *   HKDF-SHA256(ikm = epochKey, salt = empty,
- *               info = lengthPrefixed(DOMAIN.sframe, roomId, u64be(epoch), u64be(kid)), L)
+ *               info = lengthPrefixed(DOMAIN.sframe, roomId, u64be(epoch), u64be(kid), senderId), L)
  *
  * with L = 16 bytes for the AES-128 suites (the default, AES_128_GCM_SHA256_128) and 32 for
  * AES_256_GCM_SHA512_128 (`baseKeyLength` of the suite).
@@ -109,7 +114,10 @@ export interface SenderBaseKeyInput {
  * - the full KID gives every sender session its own key, so two senders never share (key, counter)
  *   pairs even if their counters collide (see the top of this file). SFrame binds the KID into
  *   sframe_key again (section 4.4.2); binding it here as well keeps one session's base key useless for
- *   another KID.
+ *   another KID;
+ * - the sender id keeps two members apart even if they came to hold the same member index in one epoch
+ *   (members added without a rotation shift the indexes), where only the random session bits would
+ *   otherwise separate their keys.
  * Every field is length-prefixed, so no two different tuples give the same info.
  * A member who holds the epoch key can derive every sender's base key: SFrame authenticates the group,
  * not the sender (RFC 9605 section 9.5).
@@ -118,17 +126,18 @@ export function deriveSenderBaseKey(
   input: SenderBaseKeyInput,
   backend: CryptoBackend = defaultBackend(),
 ): Uint8Array {
-  const { epochKey, roomId, epoch, kid } = input;
+  const { epochKey, roomId, epoch, kid, senderId } = input;
   assertBytes('epochKey', epochKey, EPOCH_KEY_BYTES);
   assertString('roomId', roomId, ROOM_ID_MAX_LENGTH);
   assertInt('epoch', epoch, 0, Number.MAX_SAFE_INTEGER);
   assertU64('kid', kid);
+  assertString('senderId', senderId, ROOM_ID_MAX_LENGTH);
   // A KID from another epoch would derive a key no receiver of this epoch looks for.
   if (parseKid(kid).epochLow !== (epoch & 0xff)) {
     throw CryptoError.invalidArgument(`"kid" expected epoch low bits ${epoch & 0xff}, got ${parseKid(kid).epochLow}`);
   }
   const suite = sframeSuite(input.suite ?? DEFAULT_SFRAME_SUITE);
-  const info = lengthPrefixed(utf8(DOMAIN.sframe), utf8(roomId), u64be(epoch), u64be(kid));
+  const info = lengthPrefixed(utf8(DOMAIN.sframe), utf8(roomId), u64be(epoch), u64be(kid), utf8(senderId));
   const prk = hkdfExtract('sha256', new Uint8Array(0), epochKey, backend);
   try {
     return hkdfExpand('sha256', prk, info, suite.baseKeyLength, backend);

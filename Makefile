@@ -7,8 +7,10 @@ export npm_config_update_notifier := false
 
 STAMP := node_modules/.sealroom-install-stamp
 DATA_DIR ?= data
+# Browser tests drive Debian's Chromium through playwright-core (it cannot download its own here).
+CHROMIUM := /usr/bin/chromium
 
-.PHONY: help install run test typecheck unit bench bench-quick clean
+.PHONY: help install run test typecheck unit bench bench-quick clean browser
 
 help:
 	@echo "make run          install what is missing, start the Bridge on embedded SQLite in ./$(DATA_DIR)"
@@ -24,13 +26,23 @@ $(STAMP): package.json package-lock.json
 	node -e "require('better-sqlite3')"
 	@touch $@
 
+browser: $(CHROMIUM)
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	elif command -v sudo >/dev/null && command -v apt-get >/dev/null; then \
+	  sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else \
+	  echo "the browser tests need Debian's chromium at $(CHROMIUM) (apt-get install -y chromium)" >&2; exit 1; \
+	fi
+
 typecheck: install
 	npx tsc --noEmit -p .
 
 unit: install
 	npx vitest run
 
-test: install typecheck unit
+test: install browser typecheck unit
 
 run: install
 	node bin/sealroom.js start --data-dir $(DATA_DIR)

@@ -10,6 +10,7 @@ import { pino, type Logger } from 'pino';
 import { AuthService } from './auth/service.ts';
 import { resolveConfig, type BridgeConfig, type BridgeOptions } from './config.ts';
 import { BridgeEvents } from './events.ts';
+import { cors } from './http/cors.ts';
 import { errorHandler, HttpError } from './http/errors.ts';
 import { manageRouter, userRouter } from './http/routes.ts';
 import { ManageClient } from './manage/client.ts';
@@ -101,7 +102,7 @@ export async function createBridge(options: CreateBridgeOptions): Promise<Bridge
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
-  app.use('/v1', userRouter(services, auth, rooms));
+  app.use('/v1', cors(config.corsOrigins), userRouter(services, auth, rooms));
   app.use('/manage/v1', manageRouter(services, manage));
   app.use(() => {
     throw HttpError.notFound('NOT_FOUND', 'no such route');

@@ -74,6 +74,11 @@ export const bridgeOptionsSchema = z.strictObject({
    */
   publicUrl: z.url().optional(),
   logLevel: z.enum(LOG_LEVELS).default('info'),
+  /**
+   * Browser origins allowed to call the user API (/v1) cross-origin. `*` (the default) is safe here:
+   * /v1 authenticates with bearer tokens, never cookies. The management API never sends CORS headers.
+   */
+  corsOrigins: z.array(z.string().min(1)).default(['*']),
   /** Lifetime of a session token, in seconds. */
   sessionTtlSeconds: z.number().int().positive().default(24 * 60 * 60),
   /** Lifetime of a login challenge nonce, in seconds. */

@@ -74,9 +74,14 @@ export function buildProgram(io: Io): Command {
       new Option('--session-ttl <seconds>', 'session token lifetime').env('SEALROOM_SESSION_TTL').default(86_400).argParser(integer('session TTL')),
     )
     .addOption(
+      new Option('--cors-origins <origins>', 'comma-separated browser origins allowed on /v1 (* for any)')
+        .env('SEALROOM_CORS_ORIGINS')
+        .default('*'),
+    )
+    .addOption(
       new Option('--body-limit <bytes>', 'largest JSON body of the room routes').env('SEALROOM_BODY_LIMIT').argParser(integer('body limit')),
     )
-    .action(async (opts: { dataDir: string; host: string; port: number; publicUrl?: string; logLevel: (typeof LOG_LEVELS)[number]; sessionTtl: number; bodyLimit?: number }) => {
+    .action(async (opts: { dataDir: string; host: string; port: number; publicUrl?: string; logLevel: (typeof LOG_LEVELS)[number]; sessionTtl: number; corsOrigins: string; bodyLimit?: number }) => {
       const bridge = await createBridge({
         dataDir: opts.dataDir,
         host: opts.host,
@@ -84,6 +89,7 @@ export function buildProgram(io: Io): Command {
         publicUrl: opts.publicUrl,
         logLevel: opts.logLevel,
         sessionTtlSeconds: opts.sessionTtl,
+        corsOrigins: opts.corsOrigins.split(',').map((o) => o.trim()).filter((o) => o !== ''),
         ...(opts.bodyLimit === undefined ? {} : { limits: { bodyBytes: opts.bodyLimit } as never }),
       });
       if (bridge.initialApiKey !== undefined) io.err(quickStart(bridge.url, bridge.initialApiKey, opts.dataDir));

@@ -5,7 +5,8 @@
 import type { ApiKeyInfo, Context, ContextUser, CreatedApiKey, ManageRoom, Solution } from '../../protocol/api.ts';
 import { HttpError } from '../http/errors.ts';
 import { hashSecret, newId, newSecret } from '../ids.ts';
-import type { RoomService } from '../rooms/service.ts';
+import type { RoomDeletedEvent } from '../events.ts';
+import { roomDeletedEvent, type RoomService } from '../rooms/service.ts';
 import type { BridgeServices } from '../services.ts';
 import type { ApiKeyRow, ContextRow, SolutionRow } from '../store/types.ts';
 
@@ -127,23 +128,12 @@ export class ManageService {
       sortOrder: 'asc',
       sortBy: 'createDate',
     });
-    const members = new Map<string, Array<{ userId: string; isManager: boolean }>>();
-    for (const room of rooms) members.set(room.id, await this.s.store.getRoomMembers(room.id));
-    const { deleted, sessionsEnded } = await this.s.store.deleteContext(id);
-    if (!deleted) throw HttpError.notFound('CONTEXT_NOT_FOUND', `context "${id}" does not exist`);
+    const events: RoomDeletedEvent[] = [];
     const at = this.s.now();
-    for (const room of rooms) {
-      const list = members.get(room.id) ?? [];
-      this.s.events.emit('roomDeleted', {
-        roomId: room.id,
-        contextId: context.id,
-        members: list.map((m) => m.userId),
-        managers: list.filter((m) => m.isManager).map((m) => m.userId),
-        creator: room.creator,
-        policy: room.policy,
-        at,
-      });
-    }
+    for (const room of rooms) events.push(roomDeletedEvent(room, await this.s.store.getRoomMembers(room.id), at));
+    const { deleted, sessionsEnded } = await this.s.store.deleteContext(id);
+    if (!deleted) throw HttpError.notFound('CONTEXT_NOT_FOUND', `context "${context.id}" does not exist`);
+    for (const event of events) this.s.events.emit('roomDeleted', event);
     if (sessionsEnded.length > 0) this.s.events.emit('sessionsEnded', { tokenHashes: sessionsEnded, reason: 'context_deleted' });
   }
 

@@ -28,10 +28,10 @@ import {
   type VerifiedVersion,
 } from '../../protocol/room-chain.ts';
 import { parseRecordText, RecordFormatError, type RoomRecord } from '../../protocol/room-record.ts';
-import type { RoomAudience } from '../events.ts';
+import type { RoomAudience, RoomDeletedEvent } from '../events.ts';
 import { HttpError } from '../http/errors.ts';
 import type { BridgeServices } from '../services.ts';
-import type { ContextRow, ListRoomsQuery, RoomKeyRow, RoomRow, RoomWrite, SessionRow } from '../store/types.ts';
+import type { ContextRow, ListRoomsQuery, RoomKeyRow, RoomMemberRow, RoomRow, RoomWrite, SessionRow } from '../store/types.ts';
 import { compileQuery } from './query.ts';
 
 export interface ListInput {
@@ -79,6 +79,19 @@ function audience(write: RoomWrite): RoomAudience {
     managers: write.members.filter((m) => m.isManager).map((m) => m.userId),
     creator: write.room.creator,
     policy: write.room.policy,
+  };
+}
+
+/** The `roomDeleted` event of a room whose rows are gone, from what was read before deleting them. */
+export function roomDeletedEvent(room: RoomRow, members: RoomMemberRow[], at: number): RoomDeletedEvent {
+  return {
+    roomId: room.id,
+    contextId: room.contextId,
+    members: members.map((m) => m.userId),
+    managers: members.filter((m) => m.isManager).map((m) => m.userId),
+    creator: room.creator,
+    policy: room.policy,
+    at,
   };
 }
 
@@ -373,15 +386,7 @@ export class RoomService {
   async deleteRoom(room: RoomRow): Promise<void> {
     const members = await this.s.store.getRoomMembers(room.id);
     if (!(await this.s.store.deleteRoom(room.id))) throw HttpError.notFound('ROOM_NOT_FOUND', `room "${room.id}" does not exist`);
-    this.s.events.emit('roomDeleted', {
-      roomId: room.id,
-      contextId: room.contextId,
-      members: members.map((m) => m.userId),
-      managers: members.filter((m) => m.isManager).map((m) => m.userId),
-      creator: room.creator,
-      policy: room.policy,
-      at: this.s.now(),
-    });
+    this.s.events.emit('roomDeleted', roomDeletedEvent(room, members, this.s.now()));
   }
 
   /** The context directory; with `history`, also former users and the keys they had. */

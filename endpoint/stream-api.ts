@@ -135,7 +135,9 @@ export class StreamApi {
   // ---- real-time: rooms, streams, tracks, data tracks (issue 5)
 
   /**
-   * Joins a room's real-time plane (members only). Keys follow rotations while joined.
+   * Joins a room's real-time plane. The room is read and verified first (its key in place); members
+   * only, others get `AccessDenied`. While joined, keys follow rotations without app subscriptions.
+   * The app gets `streamRoomJoined` for its own join too.
    * @example await streamApi.joinStreamRoom(roomId);
    */
   joinStreamRoom(streamRoomId: string, options?: RequestOptions): Promise<void> {
@@ -211,12 +213,19 @@ export class StreamApi {
     return this.realtime.addRemoteStreamListener(listener);
   }
 
-  /** Sends a message on a published data track, SFrame-encrypted under the room's newest key. */
+  /**
+   * Sends a message (at most 64 KiB) on a published data track, SFrame-encrypted (RFC 9605) under the
+   * room's newest key with this sender's own key and counter. Data tracks are lossy: when the socket is
+   * far behind, a message is dropped and counted (`sendDropped`) and the promise still resolves.
+   */
   sendData(streamTrackId: string, data: Uint8Array): Promise<void> {
     return this.realtime.sendData(streamTrackId, data);
   }
 
-  /** Counters of data-track messages: delivered, and dropped by cause. */
+  /**
+   * Counters of data-track messages: `sent`, `sendDropped`, `delivered`, and received messages dropped
+   * by cause (`undecryptable`, `replayed`, `noKey`, `droppedBySlowness`, `unroutable`, `receiveOverflow`).
+   */
   dataTrackStats(): DataTrackStats {
     return this.realtime.stats();
   }

@@ -1,78 +1,382 @@
-/** Placeholder with the contract the facade uses; replaced by the real-time implementation. */
+/**
+ * The real-time plane of the Endpoint (issue 5): rooms joined over the socket, local streams with
+ * tracks, subscriptions to remote streams, and SFrame-encrypted data tracks. `StreamApi` is the
+ * documented facade; this class composes the parts in this folder:
+ *
+ * - joined-rooms.ts: what the Bridge says about each joined room, and the trackNo -> sender index;
+ * - realtime-events.ts: the Bridge's events, applied to that state and emitted to the app;
+ * - local-streams.ts: this connection's streams and tracks;
+ * - remote-listeners.ts: `addRemoteStreamListener` and the subscription mapping;
+ * - data-track-sender.ts / data-track-receiver.ts / data-track-crypto.ts: SFrame (RFC 9605);
+ * - key-refresh.ts: following key rotations while joined.
+ *
+ * Leaving. A room is left locally when the app leaves it (`left`), when the Bridge takes this
+ * connection out (`removed`, `room_deleted`), and for every joined room when the socket drops
+ * (`disconnected`; the app rejoins after `reconnected`). Each time, synchronously and in this order:
+ * the room's state and trackNos are forgotten, its local streams end (published ones report
+ * `unpublished`; queued `sendData` calls on them reject), its sending session is dropped (its key is
+ * never used to send again), the `onRoomLeft` listeners run, and then the app gets `streamRoomLeft`
+ * about this connection.
+ */
+import { buildSubscriptionQuery, type ResultPayloads } from '../../protocol/ws.ts';
 import type { Connection } from '../connection.ts';
 import { EndpointError } from '../errors.ts';
 import type { EventApi } from '../event-api.ts';
 import type { KeyRing } from '../rooms/keyring.ts';
 import type { RoomApi } from '../rooms/room-api.ts';
 import type { RequestOptions } from '../transport/http.ts';
+import { DataTrackReceiver } from './data-track-receiver.ts';
+import { DataTrackSender } from './data-track-sender.ts';
+import { checkRoomId } from './ids.ts';
+import { JoinedRoom, JoinedRooms, publicStream } from './joined-rooms.ts';
+import { KeyRefresher } from './key-refresh.ts';
+import { MAX_DATA_MESSAGE_BYTES } from './limits.ts';
+import { LocalStreams } from './local-streams.ts';
+import { RealtimeEvents } from './realtime-events.ts';
+import { RemoteListeners, toWireSubscriptions } from './remote-listeners.ts';
 import type {
   DataTrackStats,
   PublishStateListener,
   RemoteStreamListener,
+  RoomLeftReason,
   StreamHandle,
   StreamInfo,
   StreamPublishResult,
-  StreamRoomLeftEvent,
   StreamSubscription,
   TrackOptions,
 } from './types.ts';
 
-const missing = (): never => {
-  throw new EndpointError('Unsupported', 'the real-time plane is not available in this build');
-};
+export type RoomLeftListener = (roomId: string, reason: RoomLeftReason) => void;
 
 export class RealtimeApi {
+  private readonly counters: DataTrackStats = {
+    delivered: 0,
+    undecryptable: 0,
+    replayed: 0,
+    droppedBySlowness: 0,
+    noKey: 0,
+    unroutable: 0,
+    receiveOverflow: 0,
+    sent: 0,
+    sendDropped: 0,
+  };
+  private readonly joined: JoinedRooms;
+  private readonly locals: LocalStreams;
+  private readonly listeners: RemoteListeners;
+  private readonly refresher: KeyRefresher;
+  private readonly sender: DataTrackSender;
+  private readonly receiver: DataTrackReceiver;
+  private readonly events: RealtimeEvents;
+  private readonly roomLeftListeners = new Set<RoomLeftListener>();
+
   constructor(
     readonly connection: Connection,
     readonly eventApi: EventApi,
     readonly rooms: RoomApi,
     readonly keys: KeyRing,
-  ) {}
-  /** Called with every room this connection leaves, for any reason (the byte streams end there). */
-  onRoomLeft(_listener: (roomId: string, reason: StreamRoomLeftEvent['reason']) => void): void {}
-  async joinStreamRoom(_roomId: string, _options?: RequestOptions): Promise<void> {
-    missing();
+  ) {
+    const log = connection.log;
+    this.joined = new JoinedRooms(log);
+    this.locals = new LocalStreams(connection, (roomId) => this.joined.joined(roomId) !== undefined);
+    this.listeners = new RemoteListeners(log);
+    this.refresher = new KeyRefresher(rooms, keys, log);
+    this.sender = new DataTrackSender({ connection, rooms, keys, refresher: this.refresher, counters: this.counters, target: (id) => this.locals.sendTarget(id) });
+    this.receiver = new DataTrackReceiver({
+      keys,
+      refresher: this.refresher,
+      counters: this.counters,
+      log,
+      route: (trackNo) => this.joined.track(trackNo),
+      deliver: (track, data, epoch) => {
+        if (this.joined.track(track.trackNo) !== track) return false;
+        this.listeners.data(track, data, epoch);
+        return true;
+      },
+    });
+    this.events = new RealtimeEvents({
+      rooms: this.joined,
+      eventApi,
+      listeners: this.listeners,
+      refresher: this.refresher,
+      keys,
+      counters: this.counters,
+      log,
+      selfLeft: (room, reason) => this.leftLocally(room, reason),
+    });
+    connection.hooks.on('event', (event) => this.events.handle(event));
+    connection.hooks.on('frame', (frame) => {
+      if (frame.type === 'data') this.receiver.onFrame(frame.trackNo, frame.payload);
+    });
+    connection.hooks.on('socketClosed', () => this.socketClosed());
   }
-  async leaveStreamRoom(_roomId: string, _options?: RequestOptions): Promise<void> {
-    missing();
+
+  /**
+   * Called with every room this connection leaves, for any reason, before the app's `streamRoomLeft`
+   * event. Returns the function that removes the listener.
+   * @example realtime.onRoomLeft((roomId, reason) => endByteStreams(roomId, reason));
+   */
+  onRoomLeft(listener: RoomLeftListener): () => void {
+    this.roomLeftListeners.add(listener);
+    return () => {
+      this.roomLeftListeners.delete(listener);
+    };
   }
-  async createStream(_roomId: string): Promise<StreamHandle> {
-    return missing();
+
+  /**
+   * Joins a room's real-time plane. First subscribes to the room's `streamRoomUpdated` events for
+   * itself (before reading the room, so no rotation falls between the read and the subscription), then
+   * reads and verifies the room (`getStreamRoom`: a non-member gets `AccessDenied`, and the keys are in
+   * place), then joins on the socket. Joining a room already joined does nothing.
+   * @example await realtime.joinStreamRoom(roomId);
+   */
+  async joinStreamRoom(roomId: string, options: RequestOptions = {}): Promise<void> {
+    checkRoomId(roomId);
+    const existing = this.joined.get(roomId);
+    if (existing !== undefined) return existing.ready;
+    const room = new JoinedRoom(roomId, this.connection.connectionId);
+    this.joined.add(room);
+    room.ready = this.join(room, options);
+    return room.ready;
   }
-  async addStreamTrack(_handle: StreamHandle, _track: TrackOptions): Promise<string> {
-    return missing();
+
+  private async join(room: JoinedRoom, options: RequestOptions): Promise<void> {
+    const { roomId } = room;
+    let joinSent = false;
+    try {
+      const query = buildSubscriptionQuery('streamRoomUpdated', 'streamRoomId', roomId);
+      const { subscriptionIds } = await this.connection.request('subscribe', { queries: [query] }, options);
+      room.subscriptionId = subscriptionIds[0];
+      await this.verifyMember(roomId, options);
+      this.stillJoining(room);
+      joinSent = true;
+      const result: ResultPayloads['join'] = await this.connection.request('join', { roomId }, options);
+      this.stillJoining(room);
+      this.joined.applySnapshot(room, result);
+      room.status = 'joined';
+    } catch (error) {
+      const wasOurs = this.joined.get(roomId) === room;
+      this.joined.remove(room);
+      if (wasOurs) {
+        this.unsubscribeInternal(room);
+        // Aborted or timed out after the request left: the Bridge may have joined us; undo it.
+        if (joinSent && error instanceof EndpointError && (error.reason === 'Aborted' || error.reason === 'Timeout')) {
+          this.connection.request('leave', { roomId }).catch(() => undefined);
+        }
+      }
+      throw error;
+    }
+    this.eventApi.emit('streamRoomJoined', { type: 'streamRoomJoined', streamRoomId: roomId, userId: this.connection.userId, connectionId: room.connectionId });
+    this.events.flush(room);
   }
-  async removeStreamTrack(_handle: StreamHandle, _trackId: string): Promise<void> {
-    missing();
+
+  /** Reads and verifies the room; a user who is not a member gets AccessDenied. */
+  private async verifyMember(roomId: string, options: RequestOptions): Promise<void> {
+    try {
+      await this.rooms.getStreamRoom(roomId, options);
+    } catch (error) {
+      if (!(error instanceof EndpointError) || error.reason !== 'KeyUnavailable') throw error;
+      const head = await this.rooms.trustedHead(roomId);
+      const userId = this.connection.userId;
+      const member = head !== undefined && [...head.record.users, ...head.record.managers].some((m) => m.userId === userId);
+      if (member) throw error;
+      throw new EndpointError('AccessDenied', `room "${roomId}": "${userId}" is not a member`, { cause: error });
+    }
   }
-  async publishStream(_handle: StreamHandle, _onState?: PublishStateListener): Promise<StreamPublishResult> {
-    return missing();
+
+  /** After an await in `join`: the socket may have dropped meanwhile, which ends the attempt. */
+  private stillJoining(room: JoinedRoom): void {
+    if (this.joined.get(room.roomId) !== room) throw EndpointError.connectionLost(`join "${room.roomId}": the connection dropped`);
   }
-  async updateStream(_handle: StreamHandle): Promise<StreamPublishResult> {
-    return missing();
+
+  /**
+   * Leaves a room: the Bridge unpublishes this connection's streams there and ends its byte streams.
+   * The room is left locally whatever the Bridge answers; an error means the Bridge may not have heard.
+   * @example await realtime.leaveStreamRoom(roomId);
+   */
+  async leaveStreamRoom(roomId: string, options: RequestOptions = {}): Promise<void> {
+    checkRoomId(roomId);
+    let room = this.joined.get(roomId);
+    if (room?.status === 'joining') {
+      await room.ready.catch(() => undefined);
+      room = this.joined.get(roomId);
+    }
+    if (room === undefined) throw EndpointError.invalidArgument(`room "${roomId}" is not joined`);
+    try {
+      await this.connection.request('leave', { roomId }, options);
+    } catch (error) {
+      // The socket dropped: the room was left (`disconnected`) when it did.
+      if (error instanceof EndpointError && error.reason === 'ConnectionLost' && this.joined.get(roomId) !== room) return;
+      // NOT_JOINED: the Bridge had already taken this connection out; any other error is passed on.
+      const notJoined = error instanceof EndpointError && error.bridgeCode === 'NOT_JOINED';
+      this.leftLocally(room, 'left');
+      if (!notJoined) throw error;
+      return;
+    }
+    this.leftLocally(room, 'left');
   }
-  async unpublishStream(_handle: StreamHandle): Promise<void> {
-    missing();
+
+  private leftLocally(room: JoinedRoom, reason: RoomLeftReason): void {
+    if (this.joined.get(room.roomId) !== room) return;
+    const { roomId } = room;
+    this.joined.remove(room);
+    this.locals.endRoom(roomId, reason);
+    this.sender.dropRoom(roomId);
+    // After a plain leave or a drop, replay windows stay (bounded), so old frames stay refused on rejoin.
+    if (reason === 'removed' || reason === 'room_deleted') this.receiver.dropRoom(roomId);
+    if (reason !== 'disconnected') this.unsubscribeInternal(room);
+    for (const listener of [...this.roomLeftListeners]) {
+      try {
+        listener(roomId, reason);
+      } catch (error) {
+        this.connection.log.error('an onRoomLeft listener threw', { roomId, error: String(error) });
+      }
+    }
+    this.eventApi.emit('streamRoomLeft', { type: 'streamRoomLeft', streamRoomId: roomId, userId: this.connection.userId, connectionId: room.connectionId, reason });
   }
-  async listStreams(_roomId: string, _options?: RequestOptions): Promise<StreamInfo[]> {
-    return missing();
+
+  private socketClosed(): void {
+    for (const room of this.joined.all()) {
+      // A join in flight fails with ConnectionLost on its own; it never joined, so it does not "leave".
+      if (room.status === 'joining') this.joined.remove(room);
+      else this.leftLocally(room, 'disconnected');
+    }
   }
-  async subscribeToRemoteStreams(_roomId: string, _subs: StreamSubscription[]): Promise<void> {
-    missing();
+
+  private unsubscribeInternal(room: JoinedRoom): void {
+    const id = room.subscriptionId;
+    room.subscriptionId = undefined;
+    if (id === undefined) return;
+    this.connection.request('unsubscribe', { subscriptionIds: [id] }).catch((error: Error) => {
+      this.connection.log.debug('removing an internal room subscription failed', { reason: error.message });
+    });
   }
-  async modifyRemoteStreamsSubscriptions(_roomId: string, _add: StreamSubscription[], _remove: StreamSubscription[]): Promise<void> {
-    missing();
+
+  /**
+   * A local stream in a joined room; the handle is also the stream's id on the Bridge.
+   * @example const handle = await realtime.createStream(roomId);
+   */
+  async createStream(roomId: string): Promise<StreamHandle> {
+    checkRoomId(roomId);
+    if (this.joined.joined(roomId) === undefined) throw EndpointError.invalidArgument(`room "${roomId}" is not joined: joinStreamRoom first`);
+    return this.locals.create(roomId);
   }
-  async unsubscribeFromRemoteStreams(_roomId: string, _subs: StreamSubscription[]): Promise<void> {
-    missing();
+
+  /**
+   * Adds a track to a local stream and returns its id: a data track (`{createDataChannel: true}`), or a
+   * media track (`{track}`, kind `audio` or `video` from `track.kind`). A media track is announced to
+   * the room like any track, but no media flows yet: its WebRTC path (SFrame in an encoded transform)
+   * is a later issue, and `sendData` refuses it. Added after publishing, a track goes live with
+   * `updateStream`.
+   * @example const trackId = await realtime.addStreamTrack(handle, { createDataChannel: true });
+   */
+  async addStreamTrack(handle: StreamHandle, track: TrackOptions): Promise<string> {
+    return this.locals.addTrack(handle, track);
   }
-  addRemoteStreamListener(_listener: RemoteStreamListener): () => void {
-    return missing();
+
+  /**
+   * Removes a track; on a published stream the removal is applied by `updateStream`.
+   * @example await realtime.removeStreamTrack(handle, trackId); await realtime.updateStream(handle);
+   */
+  async removeStreamTrack(handle: StreamHandle, trackId: string): Promise<void> {
+    this.locals.removeTrack(handle, trackId);
   }
-  async sendData(_trackId: string, _data: Uint8Array): Promise<void> {
-    missing();
+
+  /**
+   * Publishes a local stream; `onState` hears `publishing`, then `published` or `failed`, and later
+   * `updating` and `unpublished`.
+   * @example await realtime.publishStream(handle, (state, error) => showState(state, error));
+   */
+  publishStream(handle: StreamHandle, onState?: PublishStateListener): Promise<StreamPublishResult> {
+    return this.locals.publish(handle, onState);
   }
+
+  /**
+   * Applies the tracks added or removed since publishing (kept tracks keep their number and subscribers).
+   * @example await realtime.addStreamTrack(handle, { createDataChannel: true }); await realtime.updateStream(handle);
+   */
+  updateStream(handle: StreamHandle): Promise<StreamPublishResult> {
+    return this.locals.update(handle);
+  }
+
+  /**
+   * Unpublishes a stream; the handle stays and may be published again.
+   * @example await realtime.unpublishStream(handle);
+   */
+  unpublishStream(handle: StreamHandle): Promise<void> {
+    return this.locals.unpublish(handle);
+  }
+
+  /**
+   * The streams published in a room (members may list without joining).
+   * @example const streams = await realtime.listStreams(roomId);
+   */
+  async listStreams(roomId: string, options: RequestOptions = {}): Promise<StreamInfo[]> {
+    checkRoomId(roomId);
+    const { streams } = await this.connection.request('listStreams', { roomId }, options);
+    return streams.map(publicStream);
+  }
+
+  /**
+   * Subscribes to remote streams: `{streamId}` for all its tracks (also ones added later), or
+   * `{streamId, streamTrackId}` for one.
+   * @example await realtime.subscribeToRemoteStreams(roomId, [{ streamId }]);
+   */
+  async subscribeToRemoteStreams(roomId: string, subscriptions: StreamSubscription[]): Promise<void> {
+    return this.subscribeStreams(roomId, toWireSubscriptions('subscriptions', subscriptions, false), []);
+  }
+
+  /**
+   * Adds and removes subscriptions in one step (removals first, all or nothing).
+   * @example await realtime.modifyRemoteStreamsSubscriptions(roomId, [{ streamId: b }], [{ streamId: a }]);
+   */
+  async modifyRemoteStreamsSubscriptions(roomId: string, add: StreamSubscription[], remove: StreamSubscription[]): Promise<void> {
+    return this.subscribeStreams(roomId, toWireSubscriptions('add', add, true), toWireSubscriptions('remove', remove, true));
+  }
+
+  /**
+   * Removes subscriptions.
+   * @example await realtime.unsubscribeFromRemoteStreams(roomId, [{ streamId }]);
+   */
+  async unsubscribeFromRemoteStreams(roomId: string, subscriptions: StreamSubscription[]): Promise<void> {
+    return this.subscribeStreams(roomId, [], toWireSubscriptions('subscriptions', subscriptions, false));
+  }
+
+  private async subscribeStreams(roomId: string, add: ReturnType<typeof toWireSubscriptions>, remove: ReturnType<typeof toWireSubscriptions>): Promise<void> {
+    checkRoomId(roomId);
+    const room = this.joined.joined(roomId);
+    if (room === undefined) throw EndpointError.invalidArgument(`room "${roomId}" is not joined: joinStreamRoom first`);
+    const { tracks } = await this.connection.request('subscribeStreams', { roomId, add, remove });
+    if (this.joined.get(roomId) === room) this.joined.applySubscribed(room, tracks);
+  }
+
+  /**
+   * Listens to subscribed remote streams of a room (one stream with `streamId`); returns the remover.
+   * @example const stop = realtime.addRemoteStreamListener({ streamRoomId, onRemoteData: (data, _s, info) => show(info.userId, data) });
+   */
+  addRemoteStreamListener(listener: RemoteStreamListener): () => void {
+    return this.listeners.add(listener);
+  }
+
+  /**
+   * Sends one message (at most `MAX_DATA_MESSAGE_BYTES`, 64 KiB) on a published data track, SFrame-
+   * encrypted under the room's newest epoch key. Resolves once the message is on the socket, or once
+   * lossy pacing dropped it because the socket stayed far behind (counted in `stats().sendDropped`;
+   * data tracks are lossy, byte streams are the reliable path).
+   * @example await realtime.sendData(trackId, new TextEncoder().encode('hello'));
+   */
+  async sendData(trackId: string, data: Uint8Array): Promise<void> {
+    if (!(data instanceof Uint8Array)) throw EndpointError.invalidArgument('"data" expected a Uint8Array');
+    if (data.length > MAX_DATA_MESSAGE_BYTES) {
+      throw EndpointError.invalidArgument(`"data" expected at most ${MAX_DATA_MESSAGE_BYTES} bytes, got ${data.length} (use a byte stream for more)`);
+    }
+    return this.sender.send(trackId, data);
+  }
+
+  /**
+   * Counters of data-track messages, sent and received, delivered and dropped by cause.
+   * @example const { delivered, undecryptable, replayed } = realtime.stats();
+   */
   stats(): DataTrackStats {
-    return { delivered: 0, undecryptable: 0, replayed: 0, droppedBySlowness: 0, noKey: 0 };
+    return { ...this.counters };
   }
 }

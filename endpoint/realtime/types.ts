@@ -31,6 +31,12 @@ export interface StreamInfo {
   tracks: StreamTrackInfo[];
 }
 
+/**
+ * States a local stream reports to its `onState` listener: `publishing` -> `published` | `failed` on
+ * `publishStream`; `updating` -> `published` | `failed` on `updateStream` (after a failed update the
+ * stream stays published with its previous tracks); `unpublished` after `unpublishStream` or when its
+ * room is left for any reason.
+ */
 export type PublishState = 'publishing' | 'published' | 'updating' | 'unpublished' | 'failed';
 
 export interface StreamPublishResult {
@@ -65,21 +71,38 @@ export interface RemoteStreamListener {
   streamRoomId: string;
   /** Only this stream's data; all streams of the room when omitted. */
   streamId?: string;
+  /** A track of a matching stream became subscribed on this connection (`streamSubscribed`). */
   onRemoteStreamTrack?: (event: { streamRoomId: string; streamId: string; track: StreamTrackInfo; userId: string }) => void;
+  /**
+   * A data-track message that decrypted and authenticated, in the order the Bridge relayed it. The
+   * bytes are the listener's own (each listener gets a separate copy).
+   */
   onRemoteData?: (data: Uint8Array, statusCode: RemoteDataStatus, info: RemoteDataInfo) => void;
 }
 
+/**
+ * Counters of data-track messages on this connection, since it was created. Every message that is not
+ * delivered is counted under exactly one cause; nothing is passed on undecrypted.
+ */
 export interface DataTrackStats {
-  /** Messages given to listeners. */
+  /** Received messages that decrypted and authenticated, handed to the matching listeners. */
   delivered: number;
-  /** Dropped: failed to decrypt or authenticate (tampered, wrong key). */
+  /** Dropped: failed to decrypt or authenticate (tampered, wrong key, wrong sender, malformed header). */
   undecryptable: number;
   /** Dropped: counter already seen or too old (replay window). */
   replayed: number;
-  /** Dropped by the Bridge because this client read too slowly (oldest first). */
+  /** Dropped by the Bridge because this client read too slowly (oldest first; from `dataDropped`). */
   droppedBySlowness: number;
-  /** Dropped: no key for the message's epoch (for example after this user was removed). */
+  /** Dropped: no key for the message's epoch (past its grace period, or after this user was removed). */
   noKey: number;
+  /** Dropped: a frame on a track this client does not know (it ended while the frame was on the wire). */
+  unroutable: number;
+  /** Dropped: more received frames were waiting for decryption than the local bound allows. */
+  receiveOverflow: number;
+  /** Messages `sendData` encrypted and handed to the socket. */
+  sent: number;
+  /** Messages `sendData` dropped because the socket stayed far behind (lossy pacing, see `sendData`). */
+  sendDropped: number;
 }
 
 // ---- events (delivered through EventApi.on)
@@ -91,12 +114,18 @@ export interface StreamRoomJoinedEvent {
   connectionId: string;
 }
 
+/**
+ * Why a connection left a room: `left` (it asked), `disconnected` (its socket dropped), `removed` (its
+ * user was removed from the room), `room_deleted`.
+ */
+export type RoomLeftReason = 'left' | 'disconnected' | 'removed' | 'room_deleted';
+
 export interface StreamRoomLeftEvent {
   type: 'streamRoomLeft';
   streamRoomId: string;
   userId: string;
   connectionId: string;
-  reason: 'left' | 'disconnected' | 'removed' | 'room_deleted';
+  reason: RoomLeftReason;
 }
 
 export interface StreamPublishedEvent {

@@ -1,0 +1,147 @@
+/**
+ * Sending data-track messages: SFrame (RFC 9605) under the room's newest epoch key, one sending session
+ * per (room, epoch) with its own KID and counter (DESIGN.md "Data tracks and media frames").
+ *
+ * - **Newest key, always.** Each message looks up the room's newest epoch right before it is encrypted,
+ *   after waiting for a room fetch in flight (a `streamRoomUpdated` that names a newer epoch starts one).
+ *   When the epoch changed, a new session starts: a fresh random session id, hence a new KID and base key
+ *   `deriveSenderBaseKey({epochKey, roomId, epoch, kid, senderId: userId})`, and the old session is
+ *   dropped. So the first message after a rotation is known is under the new epoch, and no message after
+ *   it goes back to the old one (LESSONS.md: PrivMX senders stayed on the old key).
+ * - **Order.** Messages are encrypted and handed to the socket one at a time in call order, so a
+ *   track's messages leave in the order `sendData` was called.
+ * - **Lossy pacing.** Data tracks are for fresh, small messages (byte streams are the reliable path).
+ *   While the socket holds more than `SEND_PACE_BYTES`, a message waits up to `SEND_PACE_MAX_WAIT_MS`
+ *   for it to drain. If it does not, the message is dropped and counted (`sendDropped`), and so is every
+ *   following one until the socket is below the mark again: nothing piles up behind a stalled socket.
+ *   Past `MAX_QUEUED_SENDS` waiting calls, new ones are dropped at once. A dropped message resolves
+ *   (it is not an error on a lossy track); `dataTrackStats().sendDropped` counts them.
+ */
+import { deriveSenderBaseKey, makeKid, randomSessionId, SFrameContext } from '../../crypto/sframe/index.ts';
+import { encodeDataFrame, FRAME_DATA_UP } from '../../protocol/ws.ts';
+import type { Connection } from '../connection.ts';
+import { EndpointError } from '../errors.ts';
+import type { KeyRing } from '../rooms/keyring.ts';
+import type { RoomApi } from '../rooms/room-api.ts';
+import { dataTrackMetadata, memberIndexOf } from './data-track-crypto.ts';
+import type { KeyRefresher } from './key-refresh.ts';
+import { MAX_DATA_MESSAGE_BYTES, MAX_QUEUED_SENDS, SEND_PACE_BYTES, SEND_PACE_MAX_WAIT_MS, SEND_PACE_POLL_MS } from './limits.ts';
+import type { SendTarget } from './local-streams.ts';
+import type { DataTrackStats } from './types.ts';
+
+interface Session {
+  epoch: number;
+  kid: bigint;
+  ctx: SFrameContext;
+}
+
+export interface SenderDeps {
+  connection: Connection;
+  rooms: RoomApi;
+  keys: KeyRing;
+  refresher: KeyRefresher;
+  counters: DataTrackStats;
+  /** Where the track sends now; throws if it cannot (unknown, unpublished, its room left). */
+  target: (trackId: string) => SendTarget;
+}
+
+export class DataTrackSender {
+  /** The sending session of each joined room. */
+  private readonly sessions = new Map<string, Session>();
+  private chain: Promise<void> = Promise.resolve();
+  private queued = 0;
+  /** Set when the socket failed to drain in time; cleared once it is below the pace mark again. */
+  private congested = false;
+
+  constructor(private readonly d: SenderDeps) {}
+
+  /** Queues one message; resolves once it is on the socket or dropped by pacing. */
+  send(trackId: string, data: Uint8Array): Promise<void> {
+    this.d.target(trackId);
+    if (this.queued >= MAX_QUEUED_SENDS) {
+      this.drop('send queue full');
+      return Promise.resolve();
+    }
+    // The caller may reuse its buffer as soon as sendData returns.
+    const copy = data.slice();
+    this.queued++;
+    const done = this.chain.then(() => this.sendNow(trackId, copy)).finally(() => this.queued--);
+    this.chain = done.catch(() => undefined);
+    return done;
+  }
+
+  /** The room was left: its session (and so its key) is never used again. */
+  dropRoom(roomId: string): void {
+    this.sessions.delete(roomId);
+  }
+
+  private async sendNow(trackId: string, data: Uint8Array): Promise<void> {
+    let target = this.d.target(trackId);
+    await this.d.refresher.pending(target.roomId);
+    if (!(await this.paced())) {
+      this.drop('the socket is far behind');
+      return;
+    }
+    target = this.d.target(trackId);
+    const session = await this.session(target);
+    const frame = await session.ctx.encrypt(session.kid, dataTrackMetadata(target.roomId, target.streamId, target.trackId), data);
+    target = this.d.target(trackId);
+    this.d.connection.sendFrame(encodeDataFrame(FRAME_DATA_UP, target.trackNo, frame));
+    this.d.counters.sent++;
+  }
+
+  /** The session for the room's newest epoch, starting a new one (new KID) when the epoch changed. */
+  private async session(target: SendTarget): Promise<Session> {
+    const { roomId } = target;
+    const current = this.d.keys.current(roomId) ?? (await this.d.rooms.currentKey(roomId));
+    const existing = this.sessions.get(roomId);
+    if (existing !== undefined && existing.epoch === current.epoch) return existing;
+    const userId = this.d.connection.userId;
+    const head = await this.d.rooms.trustedHead(roomId);
+    const memberIndex = head === undefined ? undefined : memberIndexOf(head.record, userId);
+    if (memberIndex === undefined) {
+      throw EndpointError.keyUnavailable(`room "${roomId}": "${userId}" is not a member of the verified room, so it sends nothing there`);
+    }
+    const kid = makeKid({ memberIndex, sessionId: randomSessionId(), epoch: current.epoch });
+    const baseKey = deriveSenderBaseKey({ epochKey: current.key, roomId, epoch: current.epoch, kid, senderId: userId });
+    const ctx = new SFrameContext({ maxFrameBytes: MAX_DATA_MESSAGE_BYTES });
+    try {
+      await ctx.addKey(kid, baseKey);
+    } finally {
+      baseKey.fill(0);
+    }
+    const session = { epoch: current.epoch, kid, ctx };
+    // The room may have been left while the key was derived: then the session is not kept.
+    this.d.target(target.trackId);
+    this.sessions.set(roomId, session);
+    this.d.connection.log.debug('data-track sender session started', { roomId, epoch: current.epoch, memberIndex });
+    return session;
+  }
+
+  /**
+   * True when the message may go now; false when it must be dropped. Polls `bufferedAmount` (WebSockets
+   * have no drain event); a socket that closes meanwhile reads 0, and `sendFrame` then fails.
+   */
+  private async paced(): Promise<boolean> {
+    const connection = this.d.connection;
+    if (connection.bufferedAmount <= SEND_PACE_BYTES) {
+      this.congested = false;
+      return true;
+    }
+    if (this.congested) return false;
+    const deadline = Date.now() + SEND_PACE_MAX_WAIT_MS;
+    while (connection.bufferedAmount > SEND_PACE_BYTES) {
+      if (Date.now() >= deadline) {
+        this.congested = true;
+        return false;
+      }
+      await new Promise((resolve) => setTimeout(resolve, SEND_PACE_POLL_MS));
+    }
+    return true;
+  }
+
+  private drop(why: string): void {
+    this.d.counters.sendDropped++;
+    this.d.connection.log.debug('data-track message dropped before sending', { why });
+  }
+}

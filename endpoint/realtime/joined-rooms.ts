@@ -1,0 +1,214 @@
+/**
+ * Rooms this connection joined for real-time traffic, as the Bridge described them: participants, the
+ * remote streams with their tracks, what this connection subscribed to, and the index from the
+ * Bridge's trackNo to (room, stream, track, publisher). That index is how a received DATA frame finds
+ * its sender: the publisher's user id comes from the Bridge (join result, stream events, subscribe
+ * result), never from the frame (DESIGN.md "Transport").
+ */
+import type { ResultPayloads, ServerEvent, StreamInfo as WireStreamInfo } from '../../protocol/ws.ts';
+import type { Logger } from '../logger.ts';
+import { MAX_PARTICIPANTS_PER_ROOM, MAX_PENDING_TRACK_ANNOUNCEMENTS, MAX_REMOTE_STREAMS_PER_ROOM } from './limits.ts';
+import type { StreamInfo, StreamTrackInfo, TrackKind } from './types.ts';
+
+/** One track of a remote stream, with everything a received frame needs. */
+export interface RemoteTrack {
+  roomId: string;
+  streamId: string;
+  trackId: string;
+  kind: TrackKind;
+  trackNo: number;
+  /** The publisher, as the Bridge knows it. */
+  userId: string;
+}
+
+export interface RemoteStream {
+  streamId: string;
+  userId: string;
+  connectionId: string;
+  /** By trackId, in the publisher's order. */
+  tracks: Map<string, RemoteTrack>;
+}
+
+/** Events about one room (the ones this file keeps state for). */
+export type RoomScopedEvent = Extract<
+  ServerEvent,
+  { type: 'streamRoomJoined' | 'streamRoomLeft' | 'streamPublished' | 'streamUpdated' | 'streamUnpublished' | 'streamSubscribed' | 'streamUnsubscribed' }
+>;
+
+export class JoinedRoom {
+  /** `joining` until the Bridge answered `join`; events meanwhile wait in `buffered`. */
+  status: 'joining' | 'joined' = 'joining';
+  /** Other connections in the room: connectionId -> userId. */
+  readonly participants = new Map<string, string>();
+  readonly streams = new Map<string, RemoteStream>();
+  /** What this connection is subscribed to: streamId -> trackIds. */
+  subscribed = new Map<string, Set<string>>();
+  /** Subscribed tracks the Bridge announced before the stream update that describes them. */
+  readonly pendingAnnouncements = new Set<string>();
+  readonly buffered: RoomScopedEvent[] = [];
+  /** The Bridge's id of this room's internal `streamRoomUpdated` subscription. */
+  subscriptionId: string | undefined;
+  /** Settles when the join finished (or failed). */
+  ready: Promise<void> = Promise.resolve();
+
+  constructor(
+    readonly roomId: string,
+    /** This connection's id on the Bridge when it joined (the socket's, until it drops). */
+    readonly connectionId: string,
+  ) {}
+}
+
+export class JoinedRooms {
+  private readonly rooms = new Map<string, JoinedRoom>();
+  private readonly byTrackNo = new Map<number, RemoteTrack>();
+
+  constructor(private readonly log: Logger) {}
+
+  get(roomId: string): JoinedRoom | undefined {
+    return this.rooms.get(roomId);
+  }
+
+  /** The room if its join completed. */
+  joined(roomId: string): JoinedRoom | undefined {
+    const room = this.rooms.get(roomId);
+    return room?.status === 'joined' ? room : undefined;
+  }
+
+  all(): JoinedRoom[] {
+    return [...this.rooms.values()];
+  }
+
+  add(room: JoinedRoom): void {
+    this.rooms.set(room.roomId, room);
+  }
+
+  /** Forgets the room and the trackNos of its streams. */
+  remove(room: JoinedRoom): void {
+    if (this.rooms.get(room.roomId) !== room) return;
+    this.rooms.delete(room.roomId);
+    for (const stream of room.streams.values()) this.dropTracks(stream.tracks.values());
+  }
+
+  /** The remote track behind a trackNo, if it belongs to a joined room. */
+  track(trackNo: number): RemoteTrack | undefined {
+    const track = this.byTrackNo.get(trackNo);
+    return track !== undefined && this.rooms.get(track.roomId)?.status === 'joined' ? track : undefined;
+  }
+
+  /** The state the join result describes: who is there and what they publish. */
+  applySnapshot(room: JoinedRoom, result: ResultPayloads['join']): void {
+    for (const p of result.participants) this.addParticipant(room, p.connectionId, p.userId);
+    for (const stream of result.streams) this.putStream(room, stream);
+  }
+
+  addParticipant(room: JoinedRoom, connectionId: string, userId: string): void {
+    if (connectionId === room.connectionId) return;
+    if (!room.participants.has(connectionId) && room.participants.size >= MAX_PARTICIPANTS_PER_ROOM) {
+      this.log.warn('too many participants to track in a room; ignoring one', { roomId: room.roomId });
+      return;
+    }
+    room.participants.set(connectionId, userId);
+  }
+
+  /**
+   * Adds or replaces a remote stream as the Bridge describes it. Returns the tracks that appeared and
+   * the ones that went, or undefined if the stream was not taken (this connection's own, or over the
+   * bound).
+   */
+  putStream(room: JoinedRoom, info: WireStreamInfo): { added: RemoteTrack[]; removed: RemoteTrack[] } | undefined {
+    if (info.roomId !== room.roomId || info.connectionId === room.connectionId) return undefined;
+    const old = room.streams.get(info.streamId);
+    if (old === undefined && room.streams.size >= MAX_REMOTE_STREAMS_PER_ROOM) {
+      this.log.warn('too many remote streams to track in a room; ignoring one', { roomId: room.roomId });
+      return undefined;
+    }
+    const tracks = new Map<string, RemoteTrack>();
+    for (const t of info.tracks) {
+      tracks.set(t.trackId, { roomId: room.roomId, streamId: info.streamId, trackId: t.trackId, kind: t.kind, trackNo: t.trackNo, userId: info.userId });
+    }
+    const removed = old === undefined ? [] : [...old.tracks.values()].filter((t) => tracks.get(t.trackId)?.trackNo !== t.trackNo);
+    const added = [...tracks.values()].filter((t) => old?.tracks.get(t.trackId)?.trackNo !== t.trackNo);
+    this.dropTracks(removed);
+    for (const t of added) this.byTrackNo.set(t.trackNo, t);
+    room.streams.set(info.streamId, { streamId: info.streamId, userId: info.userId, connectionId: info.connectionId, tracks });
+    const subscribed = room.subscribed.get(info.streamId);
+    for (const t of removed) if (!tracks.has(t.trackId)) subscribed?.delete(t.trackId);
+    return { added, removed };
+  }
+
+  removeStream(room: JoinedRoom, streamId: string): RemoteStream | undefined {
+    const stream = room.streams.get(streamId);
+    if (stream === undefined) return undefined;
+    room.streams.delete(streamId);
+    room.subscribed.delete(streamId);
+    this.dropTracks(stream.tracks.values());
+    for (const key of [...room.pendingAnnouncements]) if (key.startsWith(`${streamId}/`)) room.pendingAnnouncements.delete(key);
+    return stream;
+  }
+
+  /**
+   * The full subscribed set from a `subscribeStreams` result. A track of a stream this client has not
+   * heard of is indexed from the result alone (only data tracks carry DATA frames, so it is `data`).
+   */
+  applySubscribed(room: JoinedRoom, tracks: ResultPayloads['subscribeStreams']['tracks']): void {
+    const subscribed = new Map<string, Set<string>>();
+    for (const t of tracks) {
+      let set = subscribed.get(t.streamId);
+      if (set === undefined) subscribed.set(t.streamId, (set = new Set()));
+      set.add(t.trackId);
+      let stream = room.streams.get(t.streamId);
+      if (stream === undefined) {
+        if (room.streams.size >= MAX_REMOTE_STREAMS_PER_ROOM) continue;
+        stream = { streamId: t.streamId, userId: t.userId, connectionId: '', tracks: new Map() };
+        room.streams.set(t.streamId, stream);
+      }
+      if (stream.tracks.get(t.trackId)?.trackNo !== t.trackNo) {
+        const track: RemoteTrack = { roomId: room.roomId, streamId: t.streamId, trackId: t.trackId, kind: 'data', trackNo: t.trackNo, userId: t.userId };
+        stream.tracks.set(t.trackId, track);
+        this.byTrackNo.set(t.trackNo, track);
+      }
+    }
+    room.subscribed = subscribed;
+  }
+
+  /** Marks tracks subscribed; returns the ones already described, and holds back the others. */
+  subscribe(room: JoinedRoom, streamId: string, trackIds: readonly string[]): RemoteTrack[] {
+    let set = room.subscribed.get(streamId);
+    if (set === undefined) room.subscribed.set(streamId, (set = new Set()));
+    const known: RemoteTrack[] = [];
+    for (const trackId of trackIds) {
+      set.add(trackId);
+      const track = room.streams.get(streamId)?.tracks.get(trackId);
+      if (track !== undefined) known.push(track);
+      else if (room.pendingAnnouncements.size < MAX_PENDING_TRACK_ANNOUNCEMENTS) room.pendingAnnouncements.add(`${streamId}/${trackId}`);
+    }
+    return known;
+  }
+
+  unsubscribe(room: JoinedRoom, streamId: string, trackIds: readonly string[]): void {
+    const set = room.subscribed.get(streamId);
+    for (const trackId of trackIds) {
+      set?.delete(trackId);
+      room.pendingAnnouncements.delete(`${streamId}/${trackId}`);
+    }
+    if (set?.size === 0) room.subscribed.delete(streamId);
+  }
+
+  /** Tracks that were announced as subscribed before they were described, and now are. */
+  takeAnnounced(room: JoinedRoom, tracks: readonly RemoteTrack[]): RemoteTrack[] {
+    return tracks.filter((t) => room.pendingAnnouncements.delete(`${t.streamId}/${t.trackId}`));
+  }
+
+  private dropTracks(tracks: Iterable<RemoteTrack>): void {
+    for (const t of tracks) if (this.byTrackNo.get(t.trackNo) === t) this.byTrackNo.delete(t.trackNo);
+  }
+}
+
+/** The public form of a stream the Bridge describes. */
+export function publicStream(info: WireStreamInfo): StreamInfo {
+  return { streamRoomId: info.roomId, streamId: info.streamId, userId: info.userId, tracks: info.tracks.map(publicTrack) };
+}
+
+export function publicTrack(t: { trackId: string; kind: TrackKind }): StreamTrackInfo {
+  return { trackId: t.trackId, kind: t.kind };
+}

@@ -1,0 +1,259 @@
+/**
+ * This connection's own streams (PrivMX `createStream`, `addStreamTrack`, `removeStreamTrack`,
+ * `publishStream`, `updateStream`, `unpublishStream`). Track changes after publishing are staged and
+ * applied by `updateStream`, which sends the whole new track list (the Bridge keeps the trackNo of a
+ * track whose id and kind stay the same).
+ */
+import type { Connection } from '../connection.ts';
+import { EndpointError } from '../errors.ts';
+import { checkWireId, endedError, randomWireId, rememberBounded } from './ids.ts';
+import { MAX_ENDED_REMEMBERED, MAX_LOCAL_STREAMS, MAX_TRACKS_PER_STREAM } from './limits.ts';
+import type { PublishState, PublishStateListener, RoomLeftReason, StreamPublishResult, StreamTrackInfo, TrackKind, TrackOptions } from './types.ts';
+
+interface LocalTrack {
+  trackId: string;
+  kind: TrackKind;
+  /** The Bridge's number once published; undefined while only staged. */
+  trackNo: number | undefined;
+  /** Staged for removal by the next `updateStream`. */
+  removed: boolean;
+}
+
+type LocalState = 'created' | 'publishing' | 'published' | 'updating' | 'unpublishing';
+
+interface LocalStream {
+  streamId: string;
+  roomId: string;
+  tracks: Map<string, LocalTrack>;
+  state: LocalState;
+  onState: PublishStateListener | undefined;
+}
+
+/** Where `sendData` sends a track's frames. */
+export interface SendTarget {
+  roomId: string;
+  streamId: string;
+  trackId: string;
+  trackNo: number;
+}
+
+export class LocalStreams {
+  private readonly streams = new Map<string, LocalStream>();
+  private readonly byTrack = new Map<string, LocalStream>();
+  /** Streams and tracks whose room was left: id -> (room, reason), for errors that say why. */
+  private readonly ended = new Map<string, { roomId: string; reason: RoomLeftReason }>();
+
+  constructor(
+    private readonly connection: Connection,
+    private readonly isJoined: (roomId: string) => boolean,
+  ) {}
+
+  create(roomId: string): string {
+    if (this.streams.size >= MAX_LOCAL_STREAMS) {
+      throw EndpointError.invalidArgument(`expected at most ${MAX_LOCAL_STREAMS} local streams per connection; unpublish or leave rooms first`);
+    }
+    const streamId = randomWireId();
+    this.streams.set(streamId, { streamId, roomId, tracks: new Map(), state: 'created', onState: undefined });
+    return streamId;
+  }
+
+  addTrack(handle: string, options: TrackOptions): string {
+    const stream = this.stream(handle);
+    const kind = trackKind(options);
+    const live = [...stream.tracks.values()].filter((t) => !t.removed).length;
+    if (live >= MAX_TRACKS_PER_STREAM) throw EndpointError.invalidArgument(`expected at most ${MAX_TRACKS_PER_STREAM} tracks per stream`);
+    const trackId = randomWireId();
+    stream.tracks.set(trackId, { trackId, kind, trackNo: undefined, removed: false });
+    this.byTrack.set(trackId, stream);
+    return trackId;
+  }
+
+  removeTrack(handle: string, trackId: string): void {
+    const stream = this.stream(handle);
+    checkWireId('streamTrackId', trackId);
+    const track = stream.tracks.get(trackId);
+    if (track === undefined || track.removed) {
+      throw EndpointError.invalidArgument(`"streamTrackId" expected a track of stream "${handle}", got "${trackId}"`);
+    }
+    if (track.trackNo === undefined) {
+      stream.tracks.delete(trackId);
+      this.byTrack.delete(trackId);
+    } else {
+      track.removed = true;
+    }
+  }
+
+  async publish(handle: string, onState: PublishStateListener | undefined): Promise<StreamPublishResult> {
+    const stream = this.stream(handle);
+    if (onState !== undefined && typeof onState !== 'function') throw EndpointError.invalidArgument('"onState" expected a function');
+    if (stream.state !== 'created') throw EndpointError.invalidArgument(`stream "${handle}" is already ${stream.state}`);
+    const tracks = this.live(stream);
+    if (tracks.length === 0) throw EndpointError.invalidArgument(`stream "${handle}" has no tracks: addStreamTrack first`);
+    if (!this.isJoined(stream.roomId)) throw EndpointError.invalidArgument(`room "${stream.roomId}" is not joined: joinStreamRoom first`);
+    stream.onState = onState;
+    stream.state = 'publishing';
+    this.report(stream, 'publishing');
+    try {
+      const { stream: info } = await this.connection.request('publish', { roomId: stream.roomId, streamId: stream.streamId, tracks: tracks.map(draft) });
+      this.stillOurs(stream);
+      this.applyTrackNos(stream, info.tracks);
+    } catch (error) {
+      if (this.streams.get(handle) === stream) stream.state = 'created';
+      this.report(stream, 'failed', error);
+      throw error;
+    }
+    stream.state = 'published';
+    this.report(stream, 'published');
+    return this.result(stream);
+  }
+
+  async update(handle: string): Promise<StreamPublishResult> {
+    const stream = this.stream(handle);
+    if (stream.state !== 'published') {
+      throw EndpointError.invalidArgument(`stream "${handle}" is ${stream.state === 'created' ? 'not published: publishStream first' : stream.state}`);
+    }
+    const tracks = this.live(stream);
+    if (tracks.length === 0) throw EndpointError.invalidArgument(`stream "${handle}" would have no tracks left: unpublishStream instead`);
+    stream.state = 'updating';
+    this.report(stream, 'updating');
+    try {
+      const { stream: info } = await this.connection.request('updateStream', { roomId: stream.roomId, streamId: stream.streamId, tracks: tracks.map(draft) });
+      this.stillOurs(stream);
+      for (const track of [...stream.tracks.values()]) {
+        if (!track.removed) continue;
+        stream.tracks.delete(track.trackId);
+        this.byTrack.delete(track.trackId);
+      }
+      this.applyTrackNos(stream, info.tracks);
+    } catch (error) {
+      // The Bridge kept the stream as it was: still published, with the previous tracks. If its room was
+      // left meanwhile, the stream already reported `unpublished`.
+      if (this.streams.get(handle) === stream) {
+        stream.state = 'published';
+        this.report(stream, 'failed', error);
+      }
+      throw error;
+    }
+    stream.state = 'published';
+    this.report(stream, 'published');
+    return this.result(stream);
+  }
+
+  async unpublish(handle: string): Promise<void> {
+    const stream = this.stream(handle);
+    if (stream.state !== 'published') {
+      throw EndpointError.invalidArgument(`stream "${handle}" is ${stream.state === 'created' ? 'not published' : stream.state}`);
+    }
+    stream.state = 'unpublishing';
+    try {
+      await this.connection.request('unpublish', { roomId: stream.roomId, streamId: stream.streamId });
+      this.stillOurs(stream);
+    } catch (error) {
+      if (this.streams.get(handle) === stream) stream.state = 'published';
+      throw error;
+    }
+    for (const track of [...stream.tracks.values()]) {
+      if (track.removed) {
+        stream.tracks.delete(track.trackId);
+        this.byTrack.delete(track.trackId);
+      } else {
+        track.trackNo = undefined;
+      }
+    }
+    stream.state = 'created';
+    this.report(stream, 'unpublished');
+  }
+
+  /** Where a data track's frames go; throws a clear error if it cannot send now. */
+  sendTarget(trackId: string): SendTarget {
+    const stream = this.byTrack.get(trackId);
+    if (stream === undefined) {
+      const ended = typeof trackId === 'string' ? this.ended.get(trackId) : undefined;
+      if (ended !== undefined) throw endedError(`track "${trackId}"`, ended.roomId, ended.reason);
+      throw EndpointError.invalidArgument(`"streamTrackId" expected a track from addStreamTrack, got "${String(trackId).slice(0, 80)}"`);
+    }
+    const track = stream.tracks.get(trackId)!;
+    if (track.kind !== 'data') throw EndpointError.invalidArgument(`track "${trackId}" is an ${track.kind} track: sendData needs a data track`);
+    if (track.removed) throw EndpointError.invalidArgument(`track "${trackId}" was removed from its stream`);
+    if (track.trackNo === undefined || (stream.state !== 'published' && stream.state !== 'updating')) {
+      throw EndpointError.invalidArgument(`track "${trackId}" is not published: publishStream or updateStream first`);
+    }
+    return { roomId: stream.roomId, streamId: stream.streamId, trackId, trackNo: track.trackNo };
+  }
+
+  /** The room was left: its streams end (published ones report `unpublished`). */
+  endRoom(roomId: string, reason: RoomLeftReason): void {
+    for (const stream of [...this.streams.values()]) {
+      if (stream.roomId !== roomId) continue;
+      this.streams.delete(stream.streamId);
+      rememberBounded(this.ended, stream.streamId, { roomId, reason }, MAX_ENDED_REMEMBERED);
+      for (const trackId of stream.tracks.keys()) {
+        this.byTrack.delete(trackId);
+        rememberBounded(this.ended, trackId, { roomId, reason }, MAX_ENDED_REMEMBERED);
+      }
+      // A publish in flight reports `failed` when its request fails; anything published reports this.
+      if (stream.state !== 'created' && stream.state !== 'publishing') this.report(stream, 'unpublished');
+    }
+  }
+
+  private stream(handle: string): LocalStream {
+    const stream = typeof handle === 'string' ? this.streams.get(handle) : undefined;
+    if (stream !== undefined) return stream;
+    const ended = typeof handle === 'string' ? this.ended.get(handle) : undefined;
+    if (ended !== undefined) throw endedError(`stream "${handle}"`, ended.roomId, ended.reason);
+    throw EndpointError.invalidArgument(`"handle" expected a stream from createStream, got "${String(handle).slice(0, 80)}"`);
+  }
+
+  /** After an await: the room may have been left meanwhile, which ended the stream. */
+  private stillOurs(stream: LocalStream): void {
+    if (this.streams.get(stream.streamId) === stream) return;
+    const ended = this.ended.get(stream.streamId);
+    throw ended === undefined ? EndpointError.invalidArgument(`stream "${stream.streamId}" ended`) : endedError(`stream "${stream.streamId}"`, ended.roomId, ended.reason);
+  }
+
+  private live(stream: LocalStream): LocalTrack[] {
+    return [...stream.tracks.values()].filter((t) => !t.removed);
+  }
+
+  private applyTrackNos(stream: LocalStream, tracks: ReadonlyArray<{ trackId: string; trackNo: number }>): void {
+    for (const t of tracks) {
+      const track = stream.tracks.get(t.trackId);
+      if (track !== undefined) track.trackNo = t.trackNo;
+    }
+  }
+
+  private result(stream: LocalStream): StreamPublishResult {
+    const tracks: StreamTrackInfo[] = this.live(stream).map((t) => ({ trackId: t.trackId, kind: t.kind }));
+    return { published: true, streamId: stream.streamId, tracks };
+  }
+
+  private report(stream: LocalStream, state: PublishState, error?: unknown): void {
+    if (stream.onState === undefined) return;
+    try {
+      if (error === undefined) stream.onState(state);
+      else stream.onState(state, error instanceof EndpointError ? error : new EndpointError('BridgeRefused', (error as Error).message, { cause: error }));
+    } catch (listenerError) {
+      this.connection.log.error('a publish state listener threw', { state, error: String(listenerError) });
+    }
+  }
+}
+
+function draft(t: LocalTrack): { trackId: string; kind: TrackKind } {
+  return { trackId: t.trackId, kind: t.kind };
+}
+
+function trackKind(options: TrackOptions): TrackKind {
+  if (typeof options !== 'object' || options === null) throw EndpointError.invalidArgument('"track" expected { createDataChannel: true } or { track }');
+  if ('createDataChannel' in options && options.createDataChannel === true) {
+    if ('track' in options && (options as { track?: unknown }).track !== undefined) {
+      throw EndpointError.invalidArgument('"track" expected either createDataChannel or a media track, not both');
+    }
+    return 'data';
+  }
+  if ('track' in options) {
+    const kind = (options.track as { kind?: unknown } | null)?.kind;
+    if (kind === 'audio' || kind === 'video') return kind;
+    throw EndpointError.invalidArgument(`"track.kind" expected "audio" or "video", got "${String(kind).slice(0, 40)}"`);
+  }
+  throw EndpointError.invalidArgument('"track" expected { createDataChannel: true } or { track }');
+}

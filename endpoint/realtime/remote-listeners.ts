@@ -1,0 +1,84 @@
+/**
+ * The app's listeners on remote streams (`addRemoteStreamListener`), and the mapping of PrivMX
+ * subscriptions (`{streamId, streamTrackId?}`) onto the wire's `subscribeStreams` (`{streamId, trackId?}`).
+ */
+import type { StreamSubscriptionWire } from '../../protocol/ws.ts';
+import { EndpointError } from '../errors.ts';
+import type { Logger } from '../logger.ts';
+import { checkRoomId, checkWireId } from './ids.ts';
+import type { RemoteTrack } from './joined-rooms.ts';
+import { MAX_SUBSCRIPTIONS_PER_CALL } from './limits.ts';
+import type { RemoteStreamListener, StreamSubscription } from './types.ts';
+
+export class RemoteListeners {
+  private readonly listeners = new Set<RemoteStreamListener>();
+
+  constructor(private readonly log: Logger) {}
+
+  add(listener: RemoteStreamListener): () => void {
+    if (typeof listener !== 'object' || listener === null) throw EndpointError.invalidArgument('"listener" expected an object');
+    checkRoomId(listener.streamRoomId);
+    if (listener.streamId !== undefined) checkWireId('streamId', listener.streamId);
+    if (listener.onRemoteData !== undefined && typeof listener.onRemoteData !== 'function') {
+      throw EndpointError.invalidArgument('"onRemoteData" expected a function');
+    }
+    if (listener.onRemoteStreamTrack !== undefined && typeof listener.onRemoteStreamTrack !== 'function') {
+      throw EndpointError.invalidArgument('"onRemoteStreamTrack" expected a function');
+    }
+    // A copy: the app changing its object later does not change what this listener matches.
+    const own: RemoteStreamListener = { ...listener };
+    this.listeners.add(own);
+    return () => {
+      this.listeners.delete(own);
+    };
+  }
+
+  /** An authenticated message: to every matching listener, each with its own copy of the bytes. */
+  data(track: RemoteTrack, data: Uint8Array, epoch: number): void {
+    const info = { streamRoomId: track.roomId, streamId: track.streamId, streamTrackId: track.trackId, userId: track.userId, epoch };
+    let first = true;
+    for (const l of [...this.listeners]) {
+      if (l.onRemoteData === undefined || !matches(l, track)) continue;
+      const bytes = first ? data : data.slice();
+      first = false;
+      try {
+        l.onRemoteData(bytes, 0, { ...info });
+      } catch (error) {
+        this.log.error('an onRemoteData listener threw', { error: String(error) });
+      }
+    }
+  }
+
+  /** A track of a remote stream became subscribed. */
+  track(track: RemoteTrack): void {
+    const event = { streamRoomId: track.roomId, streamId: track.streamId, track: { trackId: track.trackId, kind: track.kind }, userId: track.userId };
+    for (const l of [...this.listeners]) {
+      if (l.onRemoteStreamTrack === undefined || !matches(l, track)) continue;
+      try {
+        l.onRemoteStreamTrack({ ...event, track: { ...event.track } });
+      } catch (error) {
+        this.log.error('an onRemoteStreamTrack listener threw', { error: String(error) });
+      }
+    }
+  }
+}
+
+function matches(l: RemoteStreamListener, track: RemoteTrack): boolean {
+  return l.streamRoomId === track.roomId && (l.streamId === undefined || l.streamId === track.streamId);
+}
+
+/** Validates PrivMX subscriptions and maps `streamTrackId` onto the wire's `trackId`. */
+export function toWireSubscriptions(name: string, subscriptions: unknown, allowEmpty: boolean): StreamSubscriptionWire[] {
+  if (!Array.isArray(subscriptions)) throw EndpointError.invalidArgument(`"${name}" expected an array of { streamId, streamTrackId? }`);
+  if (!allowEmpty && subscriptions.length === 0) throw EndpointError.invalidArgument(`"${name}" expected at least one subscription`);
+  if (subscriptions.length > MAX_SUBSCRIPTIONS_PER_CALL) {
+    throw EndpointError.invalidArgument(`"${name}" expected at most ${MAX_SUBSCRIPTIONS_PER_CALL} subscriptions, got ${subscriptions.length}`);
+  }
+  return subscriptions.map((s: StreamSubscription, i) => {
+    if (typeof s !== 'object' || s === null) throw EndpointError.invalidArgument(`"${name}[${i}]" expected { streamId, streamTrackId? }`);
+    checkWireId(`${name}[${i}].streamId`, s.streamId);
+    if (s.streamTrackId === undefined) return { streamId: s.streamId };
+    checkWireId(`${name}[${i}].streamTrackId`, s.streamTrackId);
+    return { streamId: s.streamId, trackId: s.streamTrackId };
+  });
+}

@@ -22,3 +22,35 @@ export type {
   UserWithPubKey,
 } from './types.ts';
 export { buildSubscriptionQuery } from '../protocol/ws.ts';
+export { DataStreamError, type DataStreamErrorReason } from './data-streams/errors.ts';
+export type {
+  BaseStreamInfo,
+  ByteStreamHandler,
+  ByteStreamInfo,
+  ByteStreamReader,
+  ByteStreamWriter,
+  ParticipantInfo,
+  SendFileOptions,
+  SendTextOptions,
+  StreamBytesOptions,
+  StreamTextOptions,
+  TextStreamHandler,
+  TextStreamInfo,
+  TextStreamReader,
+  TextStreamWriter,
+} from './data-streams/types.ts';
+export type {
+  DataTrackStats,
+  PublishState,
+  PublishStateListener,
+  RealtimeEvent,
+  RemoteDataInfo,
+  RemoteStreamListener,
+  StreamHandle,
+  StreamInfo,
+  StreamPublishResult,
+  StreamSubscription,
+  StreamTrackInfo,
+  TrackOptions,
+} from './realtime/types.ts';
+export type { EndpointEvent, EventMap } from './event-api.ts';

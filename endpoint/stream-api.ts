@@ -251,12 +251,21 @@ export class StreamApi {
     return this.dataStreams.streamBytes(options);
   }
 
-  /** Sends a text as a text stream (split on UTF-8 boundaries). */
+  /**
+   * Sends a text as a text stream (split on UTF-8 boundaries, never inside a character).
+   * @example await streamApi.sendText('hello 👋', { roomId, topic: 'chat' });
+   */
   sendText(text: string, options: SendTextOptions): Promise<{ id: string }> {
     return this.dataStreams.sendText(text, options);
   }
 
-  /** Opens a text stream writer. */
+  /**
+   * Opens a text stream writer, for text produced over time (a transcript, an LLM's tokens).
+   * @example
+   * const writer = await streamApi.streamText({ roomId, topic: 'transcript' });
+   * for await (const token of tokens) await writer.write(token);
+   * await writer.close();
+   */
   streamText(options: StreamTextOptions): Promise<TextStreamWriter> {
     return this.dataStreams.streamText(options);
   }
@@ -272,14 +281,20 @@ export class StreamApi {
     this.dataStreams.registerByteStreamHandler(topic, handler);
   }
 
+  /** Stops handling a topic; streams on it are then refused at once, so their senders do not wait. */
   unregisterByteStreamHandler(topic: string): void {
     this.dataStreams.unregisterByteStreamHandler(topic);
   }
 
+  /**
+   * Handles incoming text streams on a topic (one handler per topic; registering twice throws).
+   * @example streamApi.registerTextStreamHandler('chat', async (reader, { identity }) => show(identity, await reader.readAll()));
+   */
   registerTextStreamHandler(topic: string, handler: TextStreamHandler): void {
     this.dataStreams.registerTextStreamHandler(topic, handler);
   }
 
+  /** Stops handling a text topic. */
   unregisterTextStreamHandler(topic: string): void {
     this.dataStreams.unregisterTextStreamHandler(topic);
   }

@@ -1,10 +1,30 @@
-/** Placeholder with the contract the facade uses; replaced by the byte/text streams implementation. */
+/**
+ * Byte and text streams (LiveKit's API shape; DESIGN.md "Byte streams and text streams"), end-to-end
+ * encrypted with the stream AEAD (crypto/stream) and flow-controlled from each receiver to the sender.
+ * `StreamApi` is the documented facade; this class wires the parts in this folder to the connection:
+ *
+ * - outgoing/: opening (newest key, sealed header), the writer with its allowance and pacing, sendFile;
+ * - incoming/: the ordered delivery pipeline, decryptors, credit, readers, writeToFile;
+ * - header.ts (the encrypted header), errors.ts (`DataStreamError`), limits.ts.
+ */
+import mime from 'mime';
+import { utf8 } from '../../crypto/bytes.ts';
+import type { ServerEvent } from '../../protocol/ws.ts';
 import type { Connection } from '../connection.ts';
-import { EndpointError } from '../errors.ts';
 import type { EventApi } from '../event-api.ts';
 import type { KeyRing } from '../rooms/keyring.ts';
 import type { RoomApi } from '../rooms/room-api.ts';
 import type { StreamRoomLeftEvent } from '../realtime/types.ts';
+import { DataStreamError, roomLeftError } from './errors.ts';
+import { Handlers } from './handlers.ts';
+import { IncomingStreams } from './incoming/incoming-streams.ts';
+import { FILE_READ_BLOCK_BYTES } from './limits.ts';
+import { NewestKeys } from './outgoing/newest-key.ts';
+import { openStream, type OpenDeps, type OpenOptions } from './outgoing/open-stream.ts';
+import type { OutgoingStream } from './outgoing/outgoing-stream.ts';
+import { openSource, type FileInput } from './outgoing/send-file.ts';
+import { abortOnSignal, ByteWriter, checkSignal, TextWriter } from './outgoing/writers.ts';
+import { Sequencer } from './sequencer.ts';
 import type {
   ByteStreamHandler,
   ByteStreamWriter,
@@ -15,42 +35,262 @@ import type {
   TextStreamHandler,
   TextStreamWriter,
 } from './types.ts';
+import { utf8PieceEnd } from './utf8.ts';
 
-const missing = (): never => {
-  throw new EndpointError('Unsupported', 'byte and text streams are not available in this build');
-};
+type BridgeAbortReason = Extract<ServerEvent, { type: 'byteStreamAborted' }>['reason'];
 
 export class DataStreamsApi {
+  private readonly handlers = new Handlers();
+  private readonly incoming: IncomingStreams;
+  private readonly newestKeys: NewestKeys;
+  /** Streams this connection sends, from before their open request until they are over. */
+  private readonly outgoing = new Set<OutgoingStream>();
+  private readonly outgoingByNo = new Map<number, OutgoingStream>();
+  private readonly openDeps: OpenDeps;
+
   constructor(
     readonly connection: Connection,
     readonly eventApi: EventApi,
     readonly rooms: RoomApi,
     readonly keys: KeyRing,
-  ) {}
-  /** This connection left a room: its open readers and writers there end with an error. */
-  roomLeft(_roomId: string, _reason: StreamRoomLeftEvent['reason']): void {}
-  async sendFile(_file: string | Blob | Uint8Array | ReadableStream<Uint8Array>, _options: SendFileOptions): Promise<{ id: string }> {
-    return missing();
+  ) {
+    this.newestKeys = new NewestKeys(rooms);
+    this.incoming = new IncomingStreams({
+      connection,
+      rooms,
+      byteHandler: (topic) => this.handlers.bytes.get(topic),
+      textHandler: (topic) => this.handlers.text.get(topic),
+    });
+    this.openDeps = {
+      connection,
+      keys: this.newestKeys,
+      finals: new Sequencer(),
+      track: (s) => this.outgoing.add(s),
+      numbered: (s) => this.outgoingByNo.set(s.streamNo!, s),
+      forget: (s) => {
+        this.outgoing.delete(s);
+        if (s.streamNo !== undefined && this.outgoingByNo.get(s.streamNo) === s) this.outgoingByNo.delete(s.streamNo);
+      },
+    };
+    connection.hooks.on('event', (event) => this.onEvent(event));
+    connection.hooks.on('frame', (frame) => {
+      if (frame.type === 'chunk') this.incoming.chunk(frame.streamNo, frame.last, frame.payload);
+    });
+    connection.hooks.on('socketClosed', () => this.connectionLost());
   }
-  async streamBytes(_options: StreamBytesOptions): Promise<ByteStreamWriter> {
-    return missing();
+
+  /**
+   * Streams open in each direction, and what receiving holds: decrypted bytes waiting for readers and
+   * delivery steps queued (for tests and diagnostics; both are bounded by the Bridge's window).
+   */
+  stats(): { sending: number; receiving: number; bufferedBytes: number; pendingSteps: number } {
+    const incoming = this.incoming.stats();
+    return { sending: this.outgoing.size, receiving: incoming.streams, bufferedBytes: incoming.bufferedBytes, pendingSteps: incoming.pendingSteps };
   }
-  async sendText(_text: string, _options: SendTextOptions): Promise<{ id: string }> {
-    return missing();
+
+  /**
+   * This connection left a room: its open readers and writers there end with an error (`RoomLeft`,
+   * `Removed` or `ConnectionLost`; after what already arrived, except on a drop).
+   * @example realtime.onRoomLeft((roomId, reason) => dataStreams.roomLeft(roomId, reason));
+   */
+  roomLeft(roomId: string, reason: StreamRoomLeftEvent['reason']): void {
+    this.newestKeys.forget(roomId);
+    this.incoming.roomLeft(roomId, reason);
+    for (const s of [...this.outgoing]) if (s.roomId === roomId) s.fail(roomLeftError(reason));
   }
-  async streamText(_options: StreamTextOptions): Promise<TextStreamWriter> {
-    return missing();
+
+  /**
+   * Sends a path (Node), Blob or File, bytes or a ReadableStream as one byte stream; the MIME type
+   * comes from the name unless given. Resolves once the signed end is on the socket. The bytes of a
+   * Uint8Array must not change until then.
+   * @example const { id } = await dataStreams.sendFile(file, { roomId, topic: 'files', onProgress: (p) => bar(p) });
+   */
+  async sendFile(file: FileInput, options: SendFileOptions): Promise<{ id: string }> {
+    checkSignal(options?.signal, 'sendFile');
+    const source = await openSource(file);
+    const name = options.name ?? source.name ?? 'unnamed';
+    const mimeType = options.mimeType ?? (mime.getType(name) || 'application/octet-stream');
+    const opening = this.open('bytes', { ...options, name, mimeType, ...(source.size === undefined ? {} : { totalSize: source.size }) });
+    opening.catch(() => source.cancel());
+    const { stream, info } = await opening;
+    abortOnSignal(stream, options.signal);
+    const progress = this.progress(options.onProgress, source.size);
+    try {
+      for await (const block of source.blocks()) {
+        await stream.write(block);
+        progress(block.length);
+      }
+      await stream.close();
+    } catch (error) {
+      source.cancel();
+      await stream.abort('sending the file failed').catch(() => undefined);
+      throw error;
+    }
+    return { id: info.id };
   }
-  registerByteStreamHandler(_topic: string, _handler: ByteStreamHandler): void {
-    missing();
+
+  /**
+   * Opens a byte stream under the room's newest key and returns its writer. Refusals: `InvalidArgument`
+   * (bad options, room not joined), `LengthExceeded` (header over 16 KiB), `KeyUnavailable`, or an
+   * `EndpointError` from the Bridge (too many open streams).
+   * @example const writer = await dataStreams.streamBytes({ roomId, topic: 'camera', name: 'frames.bin' });
+   */
+  async streamBytes(options: StreamBytesOptions): Promise<ByteStreamWriter> {
+    checkSignal(options?.signal, 'streamBytes');
+    const { stream, info } = await this.open('bytes', { ...options, name: options.name ?? 'unnamed', mimeType: options.mimeType ?? 'application/octet-stream' });
+    abortOnSignal(stream, options.signal);
+    return new ByteWriter({ ...info, name: info.name ?? '' }, stream);
   }
-  unregisterByteStreamHandler(_topic: string): void {
-    missing();
+
+  /**
+   * Sends a text as one text stream (its size announced), split on UTF-8 boundaries.
+   * @example await dataStreams.sendText('hello 👋', { roomId, topic: 'chat' });
+   */
+  async sendText(text: string, options: SendTextOptions): Promise<{ id: string }> {
+    if (typeof text !== 'string') throw DataStreamError.invalidArgument(`"text" expected a string, got ${typeof text}`);
+    checkSignal(options?.signal, 'sendText');
+    const bytes = utf8(text);
+    const { stream, info } = await this.open('text', { ...options, mimeType: 'text/plain', totalSize: bytes.length });
+    abortOnSignal(stream, options.signal);
+    const progress = this.progress(options.onProgress, bytes.length);
+    try {
+      for (let start = 0; start < bytes.length; ) {
+        const end = utf8PieceEnd(bytes, start, FILE_READ_BLOCK_BYTES);
+        await stream.write(bytes.subarray(start, end));
+        progress(end - start);
+        start = end;
+      }
+      await stream.close();
+    } catch (error) {
+      await stream.abort('sending the text failed').catch(() => undefined);
+      throw error;
+    }
+    return { id: info.id };
   }
-  registerTextStreamHandler(_topic: string, _handler: TextStreamHandler): void {
-    missing();
+
+  /**
+   * Opens a text stream and returns its writer.
+   * @example const writer = await dataStreams.streamText({ roomId, topic: 'llm' }); await writer.write('Hel'); await writer.close();
+   */
+  async streamText(options: StreamTextOptions): Promise<TextStreamWriter> {
+    checkSignal(options?.signal, 'streamText');
+    const { stream, info } = await this.open('text', { ...options, mimeType: 'text/plain' });
+    abortOnSignal(stream, options.signal);
+    return new TextWriter(info, stream);
   }
-  unregisterTextStreamHandler(_topic: string): void {
-    missing();
+
+  /**
+   * Handles byte streams on `topic` (one handler per topic; twice is `HandlerExists`). Streams on a
+   * topic without a handler are rejected, so they never hold their sender.
+   * @example dataStreams.registerByteStreamHandler('files', (reader, { identity }) => void reader.writeToFile('./in'));
+   */
+  registerByteStreamHandler(topic: string, handler: ByteStreamHandler): void {
+    this.handlers.register('bytes', topic, handler);
+  }
+
+  /** @example dataStreams.unregisterByteStreamHandler('files'); */
+  unregisterByteStreamHandler(topic: string): void {
+    this.handlers.unregister('bytes', topic);
+  }
+
+  /** @example dataStreams.registerTextStreamHandler('chat', async (reader) => show(await reader.readAll())); */
+  registerTextStreamHandler(topic: string, handler: TextStreamHandler): void {
+    this.handlers.register('text', topic, handler);
+  }
+
+  /** @example dataStreams.unregisterTextStreamHandler('chat'); */
+  unregisterTextStreamHandler(topic: string): void {
+    this.handlers.unregister('text', topic);
+  }
+
+  private open(kind: 'bytes' | 'text', options: OpenOptions): ReturnType<typeof openStream> {
+    if (typeof options !== 'object' || options === null) return Promise.reject(DataStreamError.invalidArgument('"options" expected an object'));
+    return openStream(this.openDeps, kind, options);
+  }
+
+  /** Reports progress to an app callback (which may throw without harm); `size` 0 counts as done. */
+  private progress(onProgress: ((progress: number) => void) | undefined, size: number | undefined): (bytes: number) => void {
+    let sent = 0;
+    const report = (fraction: number) => {
+      try {
+        onProgress?.(fraction);
+      } catch (error) {
+        this.connection.log.warn('an onProgress callback threw', { error: String(error) });
+      }
+    };
+    if (size === 0) report(1);
+    return (bytes) => {
+      sent += bytes;
+      if (size !== undefined && size > 0) report(Math.min(1, sent / size));
+    };
+  }
+
+  private onEvent(event: ServerEvent): void {
+    switch (event.type) {
+      case 'byteStreamOpened':
+        this.incoming.opened(event);
+        return;
+      case 'byteStreamAborted': {
+        const writer = this.outgoingByNo.get(event.streamNo);
+        if (writer !== undefined) writer.fail(writerAbortError(event.reason));
+        else this.incoming.bridgeAborted(event.streamNo, event.reason);
+        return;
+      }
+      case 'byteStreamAllowance':
+        this.outgoingByNo.get(event.streamNo)?.allowance(event.allowed);
+        return;
+      case 'byteStreamReceiverDropped':
+        this.connection.log.debug('a receiver was dropped from a byte stream', { streamNo: event.streamNo, reason: event.reason });
+        return;
+      case 'streamRoomUpdated':
+        this.newestKeys.saw(event.roomId, event.epoch);
+        return;
+      case 'streamRoomLeft':
+        if (event.reason === 'removed' && event.connectionId !== this.connection.connectionId) {
+          this.incoming.participantRemoved(event.roomId, event.connectionId);
+        }
+        return;
+      case 'streamRoomCreated':
+      case 'streamRoomDeleted':
+      case 'streamRoomJoined':
+      case 'streamPublished':
+      case 'streamUpdated':
+      case 'streamUnpublished':
+      case 'streamSubscribed':
+      case 'streamUnsubscribed':
+      case 'dataDropped':
+        return;
+      default: {
+        const never: never = event;
+        this.connection.log.debug('unknown event', { type: (never as { type: string }).type });
+      }
+    }
+  }
+
+  private connectionLost(): void {
+    this.incoming.connectionLost();
+    for (const s of [...this.outgoing]) s.fail(DataStreamError.connectionLost());
+  }
+}
+
+/** Why the Bridge ended a stream, as its writer sees it. */
+function writerAbortError(reason: BridgeAbortReason): DataStreamError {
+  switch (reason) {
+    case 'sender_left':
+      return roomLeftError('left');
+    case 'sender_disconnected':
+      return DataStreamError.connectionLost();
+    case 'removed':
+      return roomLeftError('removed');
+    case 'room_deleted':
+      return roomLeftError('room_deleted');
+    case 'limit':
+      return new DataStreamError('AbnormalEnd', 'the Bridge ended the stream: it went over its allowance');
+    case 'too_slow':
+      return new DataStreamError('AbnormalEnd', 'the Bridge ended the stream: too slow');
+    default: {
+      const never: never = reason;
+      throw new Error(`unknown abort reason ${String(never)}`);
+    }
   }
 }

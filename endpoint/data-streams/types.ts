@@ -5,13 +5,14 @@
 import type { SealroomError } from '../../protocol/errors.ts';
 
 export interface BaseStreamInfo {
-  /** Unique id of the stream. */
+  /** Unique id of the stream: base64url of its 16-byte random stream id. */
   id: string;
   topic: string;
   /** When the sender opened it, ms since the Unix epoch (sender's clock). */
   timestamp: number;
+  /** Defaults to `application/octet-stream` (bytes) or `text/plain` (text). */
   mimeType: string;
-  /** Total size in bytes, when the sender knew it. */
+  /** Total size in bytes, when the sender knew it; the reader refuses more (`LengthExceeded`) or less (`Incomplete`). */
   size?: number;
   attributes: Record<string, string>;
 }
@@ -29,10 +30,12 @@ interface CommonSendOptions {
   attributes?: Record<string, string>;
   /** User ids to send to; empty or omitted: everyone in the room but the sender. */
   destinationIdentities?: string[];
+  /** Aborting ends the stream with a signed abort (receivers get `AbnormalEnd`) and rejects pending writes. */
   signal?: AbortSignal;
 }
 
 export interface SendFileOptions extends CommonSendOptions {
+  /** Defaults to the file's name (a path or a `File`), else `unnamed`. */
   name?: string;
   /** Detected from the name when omitted. */
   mimeType?: string;
@@ -43,42 +46,89 @@ export interface SendFileOptions extends CommonSendOptions {
 export interface StreamBytesOptions extends CommonSendOptions {
   name: string;
   mimeType?: string;
+  /** Bytes the stream will carry; writing more is `LengthExceeded`, closing with fewer is `Incomplete`. */
   totalSize?: number;
 }
 
 export interface SendTextOptions extends CommonSendOptions {
+  /** Fraction sent, 0..1. */
   onProgress?: (progress: number) => void;
 }
 
-export type StreamTextOptions = CommonSendOptions & { totalSize?: number };
+export type StreamTextOptions = CommonSendOptions & {
+  /** UTF-8 bytes the stream will carry, if known. */
+  totalSize?: number;
+};
 
 export interface ByteStreamWriter {
   readonly info: ByteStreamInfo;
-  /** Resolves when the bytes are handed on; waits while the slowest receiver is a window behind. */
+  /**
+   * Resolves once the bytes are on the socket; waits while the slowest receiver is a window behind.
+   * The bytes are sealed before it resolves, so the buffer may be reused afterwards. Writes are sent
+   * in call order; a large write is cut into chunks of at most 64 KiB.
+   * @example for await (const block of source) await writer.write(block);
+   */
   write(chunk: Uint8Array): Promise<void>;
+  /**
+   * Sends the signed end once earlier writes are out; readers end in the order their writers closed.
+   * @example await writer.close();
+   */
   close(): Promise<void>;
-  /** Ends the stream; receivers get an `AbnormalEnd` error carrying `reason`. */
+  /**
+   * Ends the stream with a signed abort: pending writes reject with `Aborted`, receivers get an
+   * `AbnormalEnd` error whose `abortReason` is `reason` (at most 1024 UTF-8 bytes).
+   * @example await writer.abort('cancelled by the user');
+   */
   abort(reason: string): Promise<void>;
 }
 
 export interface TextStreamWriter {
   readonly info: TextStreamInfo;
+  /**
+   * Sends text as UTF-8; never splits a character across chunks.
+   * @example for await (const token of llm) await writer.write(token);
+   */
   write(text: string): Promise<void>;
+  /** @example await writer.close(); */
   close(): Promise<void>;
+  /** @example await writer.abort('generation stopped'); */
   abort(reason: string): Promise<void>;
 }
 
+/**
+ * What a byte-stream handler gets. Read it with one of `for await`, `readAll` or `writeToFile`
+ * (one consumer); leaving a `for await` early lets the stream go. Data arrives complete and in order,
+ * or the read rejects with a `DataStreamError`: never a silent gap or truncation.
+ * @example for await (const chunk of reader) hash.update(chunk);
+ */
 export interface ByteStreamReader extends AsyncIterable<Uint8Array> {
   readonly info: ByteStreamInfo;
+  /** Called as data arrives: the fraction received when the size is known, undefined otherwise. */
   onProgress?: (progress: number | undefined) => void;
+  /**
+   * Every chunk, once the stream has reached its verified end (the sender's signature checked). An
+   * aborted `signal` rejects with `Aborted` and lets the stream go.
+   * @example const blob = new Blob(await reader.readAll(), { type: reader.info.mimeType });
+   */
   readAll(options?: { signal?: AbortSignal }): Promise<Uint8Array[]>;
-  /** Writes the stream to `directory/name` (default: the sender's name); rejects unsafe names. Node only. */
+  /**
+   * Writes the stream to `directory/name` (default: the sender's name) through a temporary file that
+   * becomes the file only at the verified end, and is removed on any error. Rejects names with path
+   * separators, `..`, a drive or absolute path, or empty (`InvalidArgument`), and never replaces a
+   * file (`FileError`). Returns the path. Node only (`Unsupported` elsewhere).
+   * @example const path = await reader.writeToFile('./downloads');
+   */
   writeToFile(directory: string, name?: string): Promise<string>;
 }
 
+/** @example for await (const piece of reader) output.append(piece); */
 export interface TextStreamReader extends AsyncIterable<string> {
   readonly info: TextStreamInfo;
   onProgress?: (progress: number | undefined) => void;
+  /**
+   * The whole text, once the stream has reached its verified end.
+   * @example const text = await reader.readAll({ signal: AbortSignal.timeout(10_000) });
+   */
   readAll(options?: { signal?: AbortSignal }): Promise<string>;
 }
 
@@ -88,7 +138,9 @@ export interface ParticipantInfo {
   streamRoomId: string;
 }
 
-export type ByteStreamHandler = (reader: ByteStreamReader, participant: ParticipantInfo) => void;
-export type TextStreamHandler = (reader: TextStreamReader, participant: ParticipantInfo) => void;
+/** A handler may be async; a rejection is logged. Read the stream, or it holds its sender at one window. */
+export type ByteStreamHandler = (reader: ByteStreamReader, participant: ParticipantInfo) => void | Promise<void>;
+export type TextStreamHandler = (reader: TextStreamReader, participant: ParticipantInfo) => void | Promise<void>;
 
 export type { SealroomError };
+export { DataStreamError, type DataStreamErrorReason } from './errors.ts';

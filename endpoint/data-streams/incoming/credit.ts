@@ -1,0 +1,58 @@
+/**
+ * Credits a reader sends to the Bridge (`byteStreamCredit`, an absolute offset in CHUNK payload bytes).
+ * Credit follows what the app consumed, not what arrived, so an unread reader stops pulling: the sender
+ * may run only one window past it, and that window is all the reader ever buffers. Credits go in
+ * batches of a quarter window; sooner when the sender may be waiting on this reader (less than half
+ * a window left to it), and within `CREDIT_FLUSH_MS` in any case.
+ */
+import { CREDIT_BATCH_FRACTION, CREDIT_FLUSH_MS } from '../limits.ts';
+
+export class Credit {
+  private arrived = 0;
+  private consumed = 0;
+  private credited = 0;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private disposed = false;
+
+  constructor(
+    private readonly windowBytes: number,
+    private readonly send: (offset: number) => void,
+  ) {}
+
+  /** Payload bytes that arrived from the Bridge. */
+  arrive(bytes: number): void {
+    this.arrived += bytes;
+  }
+
+  /** Payload bytes the app has taken (or that were never the app's, like the header). */
+  consume(bytes: number): void {
+    if (this.disposed) return;
+    this.consumed += bytes;
+    const owed = this.consumed - this.credited;
+    if (owed <= 0) return;
+    const senderRoom = this.credited + this.windowBytes - this.arrived;
+    if (owed >= this.windowBytes / CREDIT_BATCH_FRACTION || senderRoom < this.windowBytes / 2) {
+      this.flush();
+      return;
+    }
+    if (this.timer === undefined) {
+      this.timer = setTimeout(() => this.flush(), CREDIT_FLUSH_MS);
+      (this.timer as { unref?: () => void }).unref?.();
+    }
+  }
+
+  /** The stream is over: no more credits. */
+  dispose(): void {
+    this.disposed = true;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private flush(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.disposed || this.consumed <= this.credited) return;
+    this.credited = this.consumed;
+    this.send(this.credited);
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * One stream this connection receives: its decryptor (made from the key of the stream's epoch, the
+ * sender the Bridge names and that sender's public key in the verified room), its credit, and, once
+ * the header has opened, the reader the app gets.
+ */
+import { fromBase64 } from '../../../crypto/bytes.ts';
+import { decodePublicKey } from '../../../crypto/identity.ts';
+import { membersOf } from '../../../protocol/room-chain.ts';
+import type { ServerEvent } from '../../../protocol/ws.ts';
+import type { RoomApi } from '../../rooms/room-api.ts';
+import { DataStreamError } from '../errors.ts';
+import { base64ToUrl } from '../ids.ts';
+import type { StreamHeader } from '../header.ts';
+import { createStreamDecryptor, type OpenedChunk, type StreamDecryptor } from '../stream-crypto.ts';
+import type { ChunkQueue } from './chunk-queue.ts';
+import { Credit } from './credit.ts';
+import type { ByteReader, TextReader } from './readers.ts';
+
+export type OpenedEvent = Extract<ServerEvent, { type: 'byteStreamOpened' }>;
+
+/** What a delivery step gets when the stream ended while the step waited. */
+export const GONE = Symbol('gone');
+
+export class IncomingStream {
+  readonly streamNo: number;
+  /** The public id: base64url of the 16-byte stream id. */
+  readonly id: string;
+  readonly roomId: string;
+  readonly senderId: string;
+  readonly senderConnectionId: string;
+  readonly credit: Credit;
+  /** Settles with GONE once the stream is over, so no step waits on a stream nobody reads. */
+  readonly gone: Promise<typeof GONE>;
+  header: StreamHeader | undefined;
+  reader: ByteReader | TextReader | undefined;
+  queue: ChunkQueue | undefined;
+  /** Plaintext bytes delivered (checked against the header's size). */
+  contentBytes = 0;
+  done = false;
+  /** The Bridge aborted it with `removed`: whose removal it was is told by the `streamRoomLeft` after it. */
+  removal: ReturnType<typeof setTimeout> | undefined;
+  private decryptor: StreamDecryptor | undefined;
+  private readonly decryptorReady: Promise<StreamDecryptor>;
+  private markGone!: (value: typeof GONE) => void;
+
+  constructor(event: OpenedEvent, rooms: RoomApi, sendCredit: (offset: number) => void) {
+    this.streamNo = event.streamNo;
+    this.id = base64ToUrl(event.streamId);
+    this.roomId = event.roomId;
+    this.senderId = event.senderId;
+    this.senderConnectionId = event.senderConnectionId;
+    this.credit = new Credit(event.window, sendCredit);
+    this.gone = new Promise((resolve) => (this.markGone = resolve));
+    this.decryptorReady = makeDecryptor(rooms, event);
+    this.decryptorReady.then(
+      (d) => (this.decryptor = d),
+      () => undefined,
+    );
+  }
+
+  /**
+   * True while the decryptor is still being made (key and sender fetched): until then, a delivery
+   * step also watches `gone`, so a stream that ends meanwhile does not hold the pipeline. After that,
+   * opening is CPU work that always settles.
+   */
+  get preparing(): boolean {
+    return this.decryptor === undefined;
+  }
+
+  /** Opens the next chunk in arrival order (the decryptor keeps the order of its calls). */
+  open(payload: Uint8Array, last: boolean): Promise<OpenedChunk> {
+    this.credit.arrive(payload.length);
+    const opening = this.decryptor !== undefined ? this.decryptor.open(payload, last) : this.decryptorReady.then((d) => d.open(payload, last));
+    opening.catch(() => undefined);
+    return opening;
+  }
+
+  /** Marks the stream over; returns false if it already was. */
+  end(): boolean {
+    if (this.done) return false;
+    this.done = true;
+    clearTimeout(this.removal);
+    this.credit.dispose();
+    this.markGone(GONE);
+    return true;
+  }
+}
+
+async function makeDecryptor(rooms: RoomApi, e: OpenedEvent): Promise<StreamDecryptor> {
+  let epochKey: Uint8Array;
+  try {
+    // A copy: the key ring may wipe its own when the room is forgotten while this waits below.
+    epochKey = (await rooms.keyFor(e.roomId, e.epoch)).slice();
+  } catch (cause) {
+    throw new DataStreamError('KeyUnavailable', `room "${e.roomId}": no key for epoch ${e.epoch}`, { cause });
+  }
+  try {
+    const senderPublicKey = await senderKey(rooms, e.roomId, e.senderId);
+    return createStreamDecryptor({ epochKey, streamId: fromBase64(e.streamId), senderId: e.senderId, senderPublicKey });
+  } finally {
+    epochKey.fill(0);
+  }
+}
+
+/** The sender's public key from the verified room (read again once, if it joined after our last read). */
+async function senderKey(rooms: RoomApi, roomId: string, senderId: string): Promise<Uint8Array> {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const head = await rooms.trustedHead(roomId);
+    const publicKey = head === undefined ? undefined : membersOf(head.record).get(senderId);
+    if (publicKey !== undefined) return decodePublicKey(publicKey);
+    if (attempt === 0) await rooms.getStreamRoom(roomId).catch(() => undefined);
+  }
+  throw new DataStreamError('KeyUnavailable', `room "${roomId}": "${senderId}" is not a member of the verified room`);
+}

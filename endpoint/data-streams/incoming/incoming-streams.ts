@@ -1,0 +1,265 @@
+/**
+ * The streams this connection receives, delivered through ordered pipelines, one per sending
+ * connection.
+ *
+ * Every CHUNK frame and every Bridge event about a received stream becomes a step in its sender's
+ * pipeline, and steps run one at a time in arrival order. Decryption starts as soon as a frame arrives
+ * (in parallel with earlier steps), but its result is delivered in the step's turn. So a sender's
+ * streams reach their handlers in the order their headers arrived (senders send headers in the order
+ * they open streams), and its readers end in the order its final chunks arrived, which is the order
+ * it closed them (LiveKit's guarantees, which are per sender); an abort from the Bridge lands after the
+ * chunks that came before it. One pipeline per sender keeps a slow step (a key fetched for a new
+ * epoch) from holding other senders' streams.
+ *
+ * A stream without a handler for its topic, or one this side gives up on (integrity failure, the app
+ * stopped reading), is rejected at the Bridge (`byteStreamReject`), so its sender never waits for it.
+ */
+import type { Connection } from '../../connection.ts';
+import type { RoomApi } from '../../rooms/room-api.ts';
+import type { RoomLeftReason } from '../../realtime/types.ts';
+import { DataStreamError, roomLeftError } from '../errors.ts';
+import { decodeHeader, type StreamHeader } from '../header.ts';
+import type { OpenedChunk } from '../stream-crypto.ts';
+import type { ByteStreamHandler, ByteStreamInfo, TextStreamHandler, TextStreamInfo } from '../types.ts';
+import { ChunkQueue } from './chunk-queue.ts';
+import { GONE, IncomingStream, type OpenedEvent } from './incoming-stream.ts';
+import { Pipeline } from './pipeline.ts';
+import { ByteReader, TextReader } from './readers.ts';
+
+type BridgeAbortReason = 'sender_disconnected' | 'sender_left' | 'too_slow' | 'removed' | 'room_deleted' | 'limit';
+
+/** How long a `removed` abort waits for the `streamRoomLeft` that says whose removal it was. Ms. */
+const REMOVAL_DECISION_MS = 2000;
+
+export interface IncomingDeps {
+  connection: Connection;
+  rooms: RoomApi;
+  byteHandler(topic: string): ByteStreamHandler | undefined;
+  textHandler(topic: string): TextStreamHandler | undefined;
+}
+
+export class IncomingStreams {
+  private readonly streams = new Map<number, IncomingStream>();
+  /** By sending connection; dropped when idle with no stream left. */
+  private readonly pipelines = new Map<string, Pipeline>();
+  /** Live streams per sending connection. */
+  private readonly perSender = new Map<string, number>();
+
+  constructor(private readonly d: IncomingDeps) {}
+
+  /** What is held for streams being received: bounded by one window per stream (tests assert it). */
+  stats(): { streams: number; bufferedBytes: number; pendingSteps: number } {
+    let bufferedBytes = 0;
+    for (const s of this.streams.values()) bufferedBytes += s.queue?.bufferedBytes ?? 0;
+    let pendingSteps = 0;
+    for (const p of this.pipelines.values()) pendingSteps += p.pending;
+    return { streams: this.streams.size, bufferedBytes, pendingSteps };
+  }
+
+  opened(event: OpenedEvent): void {
+    const stream = new IncomingStream(event, this.d.rooms, (offset) =>
+      this.d.connection.notify({ kind: 'byteStreamCredit', streamNo: event.streamNo, offset }),
+    );
+    this.streams.set(event.streamNo, stream);
+    this.perSender.set(event.senderConnectionId, (this.perSender.get(event.senderConnectionId) ?? 0) + 1);
+  }
+
+  /** A stream is over: forget it, and its sender's pipeline once that is idle and has no stream left. */
+  private forget(s: IncomingStream): void {
+    this.streams.delete(s.streamNo);
+    const left = (this.perSender.get(s.senderConnectionId) ?? 1) - 1;
+    if (left > 0) {
+      this.perSender.set(s.senderConnectionId, left);
+      return;
+    }
+    this.perSender.delete(s.senderConnectionId);
+    if (this.pipelines.get(s.senderConnectionId)?.busy === false) this.pipelines.delete(s.senderConnectionId);
+  }
+
+  chunk(streamNo: number, last: boolean, payload: Uint8Array): void {
+    const stream = this.streams.get(streamNo);
+    if (stream === undefined) return; // rejected, ended, or not ours: the Bridge's frames in flight
+    const opening = stream.open(payload, last);
+    this.enqueue(stream.senderConnectionId, () => this.deliver(stream, opening, payload.length));
+  }
+
+  /** The Bridge ended a stream this connection receives. */
+  bridgeAborted(streamNo: number, reason: BridgeAbortReason): void {
+    const stream = this.streams.get(streamNo);
+    if (stream !== undefined) this.enqueue(stream.senderConnectionId, () => this.applyBridgeAbort(stream, reason));
+  }
+
+  /** Another connection was removed from a room: its streams that the Bridge aborted end now. */
+  participantRemoved(roomId: string, connectionId: string): void {
+    if (!this.perSender.has(connectionId)) return;
+    this.enqueue(connectionId, () => {
+      for (const s of this.inRoom(roomId)) {
+        if (s.removal !== undefined && s.senderConnectionId === connectionId) this.fail(s, new DataStreamError('AbnormalEnd', 'the sender was removed from the room'), false);
+      }
+    });
+  }
+
+  /** This connection left a room: its streams there end, after what already arrived (except on a drop). */
+  roomLeft(roomId: string, reason: RoomLeftReason): void {
+    for (const s of this.inRoom(roomId)) {
+      const end = () => this.fail(s, roomLeftError(reason), false);
+      if (reason === 'removed' || reason === 'room_deleted') this.enqueue(s.senderConnectionId, end);
+      else end();
+    }
+  }
+
+  /** The socket closed: every stream ends now. */
+  connectionLost(): void {
+    for (const s of [...this.streams.values()]) this.fail(s, DataStreamError.connectionLost(), false);
+  }
+
+  private inRoom(roomId: string): IncomingStream[] {
+    return [...this.streams.values()].filter((s) => s.roomId === roomId);
+  }
+
+  private enqueue(senderConnectionId: string, step: () => void | Promise<void>): void {
+    let pipeline = this.pipelines.get(senderConnectionId);
+    if (pipeline === undefined) {
+      const created = new Pipeline(this.d.connection.log, () => {
+        if (this.pipelines.get(senderConnectionId) === created && !this.perSender.has(senderConnectionId)) this.pipelines.delete(senderConnectionId);
+      });
+      this.pipelines.set(senderConnectionId, (pipeline = created));
+    }
+    pipeline.enqueue(step);
+  }
+
+  private async deliver(s: IncomingStream, opening: Promise<OpenedChunk>, payloadBytes: number): Promise<void> {
+    if (s.done) return;
+    let chunk: OpenedChunk | typeof GONE;
+    try {
+      // Racing every chunk would pile reactions on `gone` for the stream's lifetime; only the first
+      // chunks, while the decryptor is being made, need it.
+      chunk = s.preparing ? await Promise.race([opening, s.gone]) : await opening;
+    } catch (error) {
+      this.fail(s, error instanceof DataStreamError ? error : DataStreamError.integrity(), true);
+      return;
+    }
+    if (chunk === GONE || s.done) return;
+    switch (chunk.kind) {
+      case 'header':
+        s.credit.consume(payloadBytes);
+        this.start(s, chunk.header);
+        return;
+      case 'data': {
+        s.contentBytes += chunk.data.length;
+        const size = s.header?.size;
+        if (size !== undefined && s.contentBytes > size) {
+          this.fail(s, DataStreamError.lengthExceeded(`the stream announced ${size} bytes and carried more`), true);
+          return;
+        }
+        s.queue?.push(chunk.data, payloadBytes);
+        s.reader?.delivered(chunk.data.length);
+        return;
+      }
+      case 'end': {
+        const size = s.header?.size;
+        if (size !== undefined && s.contentBytes !== size) {
+          this.fail(s, new DataStreamError('Incomplete', `the stream announced ${size} bytes and ended after ${s.contentBytes}`), false);
+          return;
+        }
+        if (s.end()) {
+          this.forget(s);
+          s.queue?.end();
+        }
+        return;
+      }
+      case 'aborted':
+        this.fail(s, DataStreamError.senderAborted(chunk.reason), false);
+        return;
+      default: {
+        const never: never = chunk;
+        throw new Error(`unknown chunk kind ${(never as { kind: string }).kind}`);
+      }
+    }
+  }
+
+  /** The header opened: find the topic's handler and give it a reader, or reject the stream. */
+  private start(s: IncomingStream, headerBytes: Uint8Array): void {
+    let header: StreamHeader;
+    try {
+      header = decodeHeader(headerBytes, s.senderId);
+    } catch (error) {
+      this.fail(s, error as DataStreamError, true);
+      return;
+    }
+    s.header = header;
+    const queue = new ChunkQueue({
+      consumed: (bytes) => s.credit.consume(bytes),
+      cancelled: (error) => this.fail(s, error, true),
+    });
+    const log = this.d.connection.log;
+    const participant = { identity: s.senderId, streamRoomId: s.roomId };
+    const base = { id: s.id, topic: header.topic, timestamp: header.timestamp, mimeType: header.mimeType, attributes: header.attributes };
+    const sized = header.size === undefined ? base : { ...base, size: header.size };
+    let invoke: () => unknown;
+    if (header.kind === 'bytes') {
+      const handler = this.d.byteHandler(header.topic);
+      if (handler === undefined) return this.unwanted(s, header);
+      const info: ByteStreamInfo = { ...sized, name: header.name };
+      const reader = new ByteReader(info, queue, log);
+      s.reader = reader;
+      invoke = () => handler(reader, participant);
+    } else {
+      const handler = this.d.textHandler(header.topic);
+      if (handler === undefined) return this.unwanted(s, header);
+      const info: TextStreamInfo = sized;
+      const reader = new TextReader(info, queue, log);
+      s.reader = reader;
+      invoke = () => handler(reader, participant);
+    }
+    s.queue = queue;
+    try {
+      const result = invoke();
+      if (result instanceof Promise) result.catch((error: unknown) => log.warn('a stream handler rejected', { topic: header.topic, error: String(error) }));
+    } catch (error) {
+      log.warn('a stream handler threw; its stream is let go', { topic: header.topic, error: String(error) });
+      queue.cancel(DataStreamError.aborted('the handler threw', error));
+    }
+  }
+
+  private unwanted(s: IncomingStream, header: StreamHeader): void {
+    this.d.connection.log.debug('no handler for an incoming stream; rejected', { topic: header.topic, kind: header.kind });
+    this.fail(s, DataStreamError.aborted('no handler'), true);
+  }
+
+  private applyBridgeAbort(s: IncomingStream, reason: BridgeAbortReason): void {
+    if (s.done) return;
+    switch (reason) {
+      case 'sender_disconnected':
+        return this.fail(s, new DataStreamError('AbnormalEnd', 'the sender disconnected before the end of the stream'), false);
+      case 'sender_left':
+        return this.fail(s, new DataStreamError('AbnormalEnd', 'the sender left the room before the end of the stream'), false);
+      case 'limit':
+        return this.fail(s, new DataStreamError('AbnormalEnd', "the Bridge ended the stream: the sender overran its allowance"), false);
+      case 'too_slow':
+        return this.fail(s, new DataStreamError('TooSlow', 'the Bridge cut this reader from the stream: it consumed nothing for too long'), false);
+      case 'room_deleted':
+        return this.fail(s, new DataStreamError('Removed', 'the room was deleted'), false);
+      case 'removed':
+        // This member or the sender was removed; the streamRoomLeft that follows says which.
+        s.removal ??= setTimeout(() => this.fail(s, new DataStreamError('AbnormalEnd', 'the Bridge ended the stream: a member was removed'), false), REMOVAL_DECISION_MS);
+        return;
+      default: {
+        const never: never = reason;
+        throw new Error(`unknown abort reason ${String(never)}`);
+      }
+    }
+  }
+
+  /** Ends a stream with an error; `reject` tells the Bridge to stop sending it here. */
+  private fail(s: IncomingStream, error: DataStreamError, reject: boolean): void {
+    if (!s.end()) return;
+    this.forget(s);
+    s.queue?.fail(error);
+    if (s.queue === undefined && error.reason !== 'Aborted') {
+      // No reader yet (key, header or handler missing): nobody else hears of it.
+      this.d.connection.log.warn('an incoming stream failed before its handler', { roomId: s.roomId, sender: s.senderId, reason: error.reason });
+    }
+    if (reject) this.d.connection.notify({ kind: 'byteStreamReject', streamNo: s.streamNo });
+  }
+}

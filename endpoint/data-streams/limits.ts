@@ -1,0 +1,35 @@
+/** Limits and tuning of byte and text streams. Each constant names its unit. */
+import { STREAM_ABORT_REASON_MAX_BYTES, STREAM_CHUNK_MAX_BYTES } from './stream-crypto.ts';
+
+export { STREAM_ABORT_REASON_MAX_BYTES, STREAM_CHUNK_MAX_BYTES };
+
+/** The serialised stream header (chunk 0) at most: topic, name, mime type, attributes and the rest. */
+export const STREAM_HEADER_MAX_BYTES = 16_384;
+/** A topic's length at most, in UTF-16 code units (as JavaScript counts). */
+export const TOPIC_MAX_CHARS = 256;
+/** A stream's name (a file name) at most, in UTF-8 bytes, like most file systems. */
+export const NAME_MAX_BYTES = 255;
+export const MIME_TYPE_MAX_CHARS = 255;
+/** Attributes per stream at most. */
+export const ATTRIBUTES_MAX_ENTRIES = 64;
+/** The AEAD tag each sealed chunk adds (AES-256-GCM). */
+export const SEALED_CHUNK_OVERHEAD_BYTES = 16;
+/**
+ * Payload bytes the signed final chunk can take at most: ending (1), signature (64), reason, tag.
+ * Writers keep this much of the Bridge's allowance free, so `close()` and `abort()` never wait for a
+ * slow receiver.
+ */
+export const FINAL_CHUNK_MAX_BYTES = 1 + 64 + STREAM_ABORT_REASON_MAX_BYTES + SEALED_CHUNK_OVERHEAD_BYTES;
+/** Data chunks are at least this big (unless the write is smaller), whatever the window. */
+export const CHUNK_MIN_BYTES = 1024;
+/**
+ * The writer pauses while the socket holds more than this, so nothing piles up in the socket when the
+ * network is slower than the Bridge's allowance (all streams of a connection share the socket).
+ */
+export const SEND_BUFFER_HIGH_WATER_BYTES = 1024 * 1024;
+/** A reader that has consumed this fraction of the window since its last credit sends one at once. */
+export const CREDIT_BATCH_FRACTION = 4;
+/** A reader's consumed bytes below the batch reach the Bridge within this many ms anyway. */
+export const CREDIT_FLUSH_MS = 20;
+/** `sendFile` reads its source in blocks of this size; each is sealed as a few chunks in parallel. */
+export const FILE_READ_BLOCK_BYTES = 1024 * 1024;

@@ -1,0 +1,108 @@
+/**
+ * Helpers for the byte-stream tests in this folder (not part of the library): rooms joined by real
+ * Endpoints on a real Bridge, recorders of incoming streams, and typed failures.
+ */
+import { backend } from '../../crypto/backend/index.ts';
+import { toBase64, toHex } from '../../crypto/bytes.ts';
+import { encodeChunkFrame, FRAME_CHUNK_UP, type ServerEvent } from '../../protocol/ws.ts';
+import { createStreamEncryptor, type StreamEncryptor } from './stream-crypto.ts';
+import { startKit, until, type Client, type Kit } from '../realtime/test-kit.ts';
+import { DataStreamError } from './errors.ts';
+import type { ByteStreamReader, ParticipantInfo, TextStreamReader } from './types.ts';
+
+export { startKit, until, type Client, type Kit };
+
+/** A room of `members` created by `owner`, joined by every member. */
+export async function joinedRoom(kit: Kit, owner: Client, members: Client[]): Promise<string> {
+  const roomId = await kit.room(owner, members);
+  for (const c of members) await c.streamApi.joinStreamRoom(roomId);
+  return roomId;
+}
+
+/** Awaits a promise that must fail with a DataStreamError, and returns it. */
+export async function streamFailure(promise: Promise<unknown>): Promise<DataStreamError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof DataStreamError) return error;
+    throw error;
+  }
+  throw new Error('expected a DataStreamError, the call succeeded');
+}
+
+export interface Received {
+  reader: ByteStreamReader;
+  from: ParticipantInfo;
+  /** Settles with every byte, or the stream's error. */
+  done: Promise<Uint8Array>;
+}
+
+/** Registers a byte handler on `topic` that reads every stream to the end; returns what arrived. */
+export function receiveBytes(client: Client, topic: string): Received[] {
+  const got: Received[] = [];
+  client.streamApi.registerByteStreamHandler(topic, (reader, from) => {
+    const done = reader.readAll().then((chunks) => Buffer.concat(chunks));
+    done.catch(() => undefined);
+    got.push({ reader, from, done });
+  });
+  return got;
+}
+
+export interface ReceivedText {
+  reader: TextStreamReader;
+  from: ParticipantInfo;
+  done: Promise<string>;
+}
+
+export function receiveText(client: Client, topic: string): ReceivedText[] {
+  const got: ReceivedText[] = [];
+  client.streamApi.registerTextStreamHandler(topic, (reader, from) => {
+    const done = reader.readAll();
+    done.catch(() => undefined);
+    got.push({ reader, from, done });
+  });
+  return got;
+}
+
+/** Deterministic bytes: `length` bytes of a counter pattern seeded by `seed`. */
+export function pattern(length: number, seed = 1): Uint8Array {
+  const out = new Uint8Array(length);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+
+export const sha256 = (bytes: Uint8Array) => toHex(backend().hash('sha256', bytes));
+
+export interface RawStream {
+  enc: StreamEncryptor;
+  streamNo: number;
+  /** Sends a payload as a CHUNK frame, as is. */
+  send(chunk: { data: Uint8Array; last: boolean }): void;
+}
+
+/**
+ * A sender that bypasses the library's writer, to send what an honest writer never would (a header
+ * over the limit, a lying size, an oversized chunk). It still seals with the room's real key.
+ */
+export async function rawStream(client: Client, roomId: string, header: Uint8Array, destinationIdentities: string[] = []): Promise<RawStream> {
+  const { epoch, key } = client.streamApi.keys.current(roomId)!;
+  const streamId = backend().randomBytes(16);
+  const enc = createStreamEncryptor({ epochKey: key, streamId, senderId: client.connection.userId, senderSeed: client.connection.signingSeed, header });
+  const { streamNo } = await client.connection.request('byteStreamOpen', { roomId, streamId: toBase64(streamId), epoch, destinationIdentities });
+  return { enc, streamNo, send: (c) => client.connection.sendFrame(encodeChunkFrame(FRAME_CHUNK_UP, streamNo, c.last, c.data)) };
+}
+
+/** Records the Bridge's events of one type that a client gets. */
+export function bridgeEvents<T extends ServerEvent['type']>(client: Client, type: T): Array<Extract<ServerEvent, { type: T }>> {
+  const got: Array<Extract<ServerEvent, { type: T }>> = [];
+  client.connection.hooks.on('event', (e) => {
+    if (e.type === type) got.push(e as Extract<ServerEvent, { type: T }>);
+  });
+  return got;
+}

@@ -1,0 +1,161 @@
+/**
+ * A man in the middle for tests: a TCP proxy in front of a Bridge that reads the WebSocket frames the
+ * Bridge sends (after the HTTP 101 upgrade), decodes each binary message with protocol/ws.ts
+ * `decodeFrame`, and lets a test flip a byte of, drop, or reorder CHUNK_DOWN frames. Everything else
+ * (HTTP, client-to-Bridge traffic, text messages) passes unchanged. Server frames are unmasked and
+ * unfragmented (RFC 6455 section 5; the Bridge sends whole messages without compression).
+ *
+ * In-process: `startWsMitm(bridgeUrl, tamper)`. As a process:
+ *   node --import tsx test/procs/ws-mitm.ts <bridgeUrl> <flip|drop|swap> <chunkIndex>
+ * prints `{"url": ...}` and tampers with that chunk index of every stream.
+ */
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import { pathToFileURL } from 'node:url';
+import { decodeFrame, FRAME_CHUNK_DOWN } from '../../protocol/ws.ts';
+
+/** What to do with one CHUNK_DOWN frame: `nth` counts the frames of its stream, 0 being the header. */
+export type TamperAction = 'pass' | 'drop' | 'flip' | 'swapWithNext';
+export type Tamper = (frame: { streamNo: number; last: boolean; payloadBytes: number }, nth: number) => TamperAction;
+
+export interface WsMitm {
+  url: string;
+  /** CHUNK_DOWN frames tampered with so far. */
+  tampered(): number;
+  close(): Promise<void>;
+}
+
+const HEADER_END = Buffer.from('\r\n\r\n');
+
+export async function startWsMitm(targetUrl: string, tamper: Tamper): Promise<WsMitm> {
+  const target = new URL(targetUrl);
+  const sockets = new Set<Socket>();
+  let count = 0;
+  const server: Server = createServer((client) => {
+    const upstream = connect(Number(target.port), target.hostname);
+    sockets.add(client);
+    sockets.add(upstream);
+    client.on('data', (d: Buffer) => upstream.write(d));
+    const down = new DownstreamParser((bytes) => client.write(bytes), tamper, () => count++);
+    upstream.on('data', (d: Buffer) => down.push(d));
+    const end = () => {
+      client.destroy();
+      upstream.destroy();
+      sockets.delete(client);
+      sockets.delete(upstream);
+    };
+    for (const s of [client, upstream]) {
+      s.on('close', end);
+      s.on('error', end);
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    tampered: () => count,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** Bridge-to-client bytes of one TCP connection: passed through until a 101, then frame by frame. */
+class DownstreamParser {
+  private buffer = Buffer.alloc(0);
+  private mode: 'http' | 'ws' | 'raw' = 'http';
+  private readonly seen = new Map<number, number>();
+  private held: { streamNo: number; bytes: Buffer } | undefined;
+
+  constructor(
+    private readonly out: (bytes: Buffer) => void,
+    private readonly tamper: Tamper,
+    private readonly counted: () => void,
+  ) {}
+
+  push(data: Buffer): void {
+    if (this.mode === 'raw') return this.out(data);
+    this.buffer = Buffer.concat([this.buffer, data]);
+    if (this.mode === 'http') {
+      const end = this.buffer.indexOf(HEADER_END);
+      if (end < 0) return;
+      const head = this.buffer.subarray(0, end + HEADER_END.length);
+      this.mode = head.toString('latin1').startsWith('HTTP/1.1 101') ? 'ws' : 'raw';
+      this.out(this.mode === 'raw' ? this.buffer : head);
+      this.buffer = this.mode === 'raw' ? Buffer.alloc(0) : this.buffer.subarray(head.length);
+    }
+    this.frames();
+  }
+
+  private frames(): void {
+    for (;;) {
+      const b = this.buffer;
+      if (b.length < 2) return;
+      let length = b[1]! & 0x7f;
+      let offset = 2;
+      if (length === 126) {
+        if (b.length < 4) return;
+        length = b.readUInt16BE(2);
+        offset = 4;
+      } else if (length === 127) {
+        if (b.length < 10) return;
+        length = Number(b.readBigUInt64BE(2));
+        offset = 10;
+      }
+      if ((b[1]! & 0x80) !== 0) offset += 4; // a masked server frame is a protocol error; pass it on
+      if (b.length < offset + length) return;
+      const frame = Buffer.from(b.subarray(0, offset + length));
+      this.buffer = b.subarray(offset + length);
+      this.frame(frame, offset, (b[0]! & 0x0f) === 0x2);
+    }
+  }
+
+  private frame(bytes: Buffer, payloadOffset: number, binary: boolean): void {
+    const decoded = binary ? decodeFrame(bytes.subarray(payloadOffset)) : undefined;
+    if (decoded?.type !== 'chunk' || bytes[payloadOffset] !== FRAME_CHUNK_DOWN) return this.out(bytes);
+    const nth = this.seen.get(decoded.streamNo) ?? 0;
+    this.seen.set(decoded.streamNo, nth + 1);
+    const held = this.held;
+    if (held !== undefined && held.streamNo === decoded.streamNo) {
+      this.held = undefined;
+      this.out(bytes);
+      this.out(held.bytes);
+      return;
+    }
+    const action = this.tamper({ streamNo: decoded.streamNo, last: decoded.last, payloadBytes: decoded.payload.length }, nth);
+    if (action !== 'pass') this.counted();
+    switch (action) {
+      case 'pass':
+        return this.out(bytes);
+      case 'drop':
+        return;
+      case 'flip': {
+        // A byte in the middle of the sealed chunk (ciphertext or tag), after the 6-byte CHUNK header.
+        const at = payloadOffset + 6 + Math.floor(decoded.payload.length / 2);
+        bytes[at] = bytes[at]! ^ 0x01;
+        return this.out(bytes);
+      }
+      case 'swapWithNext':
+        this.held = { streamNo: decoded.streamNo, bytes };
+        return;
+      default: {
+        const never: never = action;
+        throw new Error(`unknown action ${String(never)}`);
+      }
+    }
+  }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const [url, mode, at] = process.argv.slice(2);
+  const actions: Record<string, TamperAction> = { flip: 'flip', drop: 'drop', swap: 'swapWithNext' };
+  const action = actions[mode ?? ''];
+  if (url === undefined || action === undefined) {
+    process.stderr.write('usage: ws-mitm.ts <bridgeUrl> <flip|drop|swap> <chunkIndex>\n');
+    process.exit(2);
+  }
+  const index = Number(at ?? 2);
+  const mitm = await startWsMitm(url, (_frame, nth) => (nth === index ? action : 'pass'));
+  process.stdout.write(`${JSON.stringify({ url: mitm.url })}\n`);
+}

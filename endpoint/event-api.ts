@@ -61,7 +61,7 @@ export class EventApi {
    * see the context or room, and delivers an event only if the user may see that room.
    * @example
    * const [id] = await eventApi.subscribeFor([eventApi.buildSubscriptionQuery('streamRoomUpdated', 'contextId', ctx)]);
-   * eventApi.on('streamRoomUpdated', (e) => console.log(e.room?.version));
+   * eventApi.on('streamRoomUpdated', (e) => render(e.room));
    */
   async subscribeFor(queries: string[], options: RequestOptions = {}): Promise<string[]> {
     if (!Array.isArray(queries) || queries.length === 0) throw EndpointError.invalidArgument('"queries" expected a non-empty array');

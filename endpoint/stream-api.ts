@@ -91,7 +91,7 @@ export class StreamApi {
    * Reads a room and verifies it: the record chain from the last version this client trusts, the
    * authors' signatures and rights, the wrapped key's proof, and the private meta's integrity.
    * Throws `RoomTampered`, `Rollback` or `KeyUnavailable` instead of returning unverified data.
-   * @example const room = await streamApi.getStreamRoom(roomId); console.log(room.version, room.privateMeta);
+   * @example const room = await streamApi.getStreamRoom(roomId); render(room.version, room.privateMeta);
    */
   getStreamRoom(streamRoomId: string, options?: RequestOptions): Promise<StreamRoom> {
     return this.rooms.getStreamRoom(streamRoomId, options);

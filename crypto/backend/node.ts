@@ -11,7 +11,6 @@ import {
   createPrivateKey,
   createPublicKey,
   diffieHellman,
-  generateKeyPairSync,
   randomBytes,
   sign,
   verify,
@@ -153,11 +152,12 @@ export const nodeBackend: CryptoBackend = {
   },
 
   async x25519Generate() {
-    const { privateKey } = generateKeyPairSync('x25519');
-    const jwk = privateKey.export({ format: 'jwk' });
-    const secretKey = fromB64url(jwk.d);
-    secretKeyCache.set(secretKey, privateKey);
-    return { secretKey, publicKey: fromB64url(jwk.x) };
+    // Not generateKeyPairSync + export: on Node 20, exporting a generated key as JWK holds the key's
+    // mutex while it allocates; a GC in that allocation destroys the KeyGenJob, which takes the same
+    // mutex, and the thread deadlocks on itself (seen under load in 1,000-member rotations). Keys
+    // imported from bytes have no job. Any 32 bytes are a valid X25519 secret (RFC 7748 clamps them).
+    const secretKey = toBytes(randomBytes(32));
+    return { secretKey, publicKey: rawPublicKey(cachedSecret('x25519', secretKey)) };
   },
   x25519PublicKey: async (secretKey) => rawPublicKey(cachedSecret('x25519', secretKey)),
   async x25519(secretKey, publicKey) {

@@ -112,8 +112,11 @@ export async function createBridge(options: CreateBridgeOptions): Promise<Bridge
   const server: Server = createServer(app);
   const hub = new RealtimeHub(services, auth, createRelay(services));
   hub.attach(server);
-  server.requestTimeout = 60_000;
-  server.headersTimeout = 30_000;
+  // Idle keep-alive sockets stay open longer than clients keep them (undici: 4 s), so a client never
+  // sends a request on a socket the Bridge is closing at that moment ("other side closed").
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+  server.requestTimeout = 120_000;
   const sockets = new Set<Socket>();
   server.on('connection', (socket) => {
     sockets.add(socket);

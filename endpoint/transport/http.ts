@@ -57,6 +57,8 @@ export class BridgeHttp {
     } catch (cause) {
       if (aborted(options.signal)) throw EndpointError.aborted(what, cause);
       if (timeout.aborted) throw EndpointError.timeout(what, timeoutMs);
+      // A kept-alive socket can die between requests; a read is safe to send once more.
+      if (method === 'GET' && !retried) return this.request(method, path, schema, body, options, true);
       throw EndpointError.connectionLost(`${what}: the Bridge could not be reached`, cause);
     }
     if (response.status === 401 && token !== undefined && this.session !== undefined && !retried) {

@@ -207,7 +207,6 @@ export class Connection {
   private openSocket(signal?: AbortSignal): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const socket = createSocket(this.wsUrl());
-      socket.binaryType = 'arraybuffer';
       let settled = false;
       const fail = (error: EndpointError) => {
         if (settled) return;
@@ -261,8 +260,8 @@ export class Connection {
   }
 
   private onMessage(data: unknown): void {
-    if (data instanceof ArrayBuffer) {
-      const frame = decodeFrame(new Uint8Array(data));
+    if (data instanceof ArrayBuffer || data instanceof Uint8Array) {
+      const frame = decodeFrame(data instanceof ArrayBuffer ? new Uint8Array(data) : data);
       if (frame === undefined || frame.direction !== 'down') {
         this.log.warn('dropped a malformed binary frame from the Bridge');
         return;

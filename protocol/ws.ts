@@ -273,6 +273,16 @@ export function encodeChunkFrame(
   return out;
 }
 
+/**
+ * Turns a received client frame into the frame the Bridge forwards, in place: an upstream and a
+ * downstream frame differ only in the type byte (0x01 -> 0x81, 0x02 -> 0x82), so the relay forwards the
+ * very bytes it received to every receiver, with no allocation and no copy of the payload.
+ */
+export function toDownFrame(frame: Uint8Array): Uint8Array {
+  frame[0] = frame[0] === FRAME_DATA_UP ? FRAME_DATA_DOWN : frame[0] === FRAME_CHUNK_UP ? FRAME_CHUNK_DOWN : frame[0]!;
+  return frame;
+}
+
 export type DecodedFrame =
   | { type: 'data'; direction: 'up' | 'down'; trackNo: number; payload: Uint8Array }
   | { type: 'chunk'; direction: 'up' | 'down'; streamNo: number; last: boolean; payload: Uint8Array };

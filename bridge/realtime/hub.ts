@@ -109,10 +109,11 @@ export class RealtimeHub {
   private onBinary(conn: RealtimeConnection, data: RawData): void {
     if (conn.session === undefined) return conn.close(CLOSE.unauthenticated, 'expected hello');
     const buffer = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
-    const frame = decodeFrame(new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.length));
+    const bytes = new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.length);
+    const frame = decodeFrame(bytes);
     if (frame === undefined || frame.direction !== 'up') return conn.close(CLOSE.protocolError, 'malformed binary frame');
-    if (frame.type === 'data') this.relay.data(conn, frame.trackNo, frame.payload);
-    else this.relay.chunk(conn, frame.streamNo, frame.last, frame.payload);
+    if (frame.type === 'data') this.relay.data(conn, frame.trackNo, frame.payload, bytes);
+    else this.relay.chunk(conn, frame.streamNo, frame.last, frame.payload, bytes);
   }
 
   private async onText(conn: RealtimeConnection, text: string, authenticated: () => void): Promise<void> {

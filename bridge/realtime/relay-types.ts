@@ -20,10 +20,10 @@ export interface Relay {
   byteStreamOpen(conn: RealtimeConnection, req: Req<'byteStreamOpen'>): Promise<ResultPayloads['byteStreamOpen']>;
   byteStreamCredit(conn: RealtimeConnection, streamNo: number, offset: number): void;
   byteStreamReject(conn: RealtimeConnection, streamNo: number): void;
-  /** A binary DATA frame from a publisher. */
-  data(conn: RealtimeConnection, trackNo: number, payload: Uint8Array): void;
-  /** A binary CHUNK frame from a byte-stream sender. */
-  chunk(conn: RealtimeConnection, streamNo: number, last: boolean, payload: Uint8Array): void;
+  /** A binary DATA frame from a publisher; `frame` is the whole received frame, forwarded as is (toDownFrame). */
+  data(conn: RealtimeConnection, trackNo: number, payload: Uint8Array, frame: Uint8Array): void;
+  /** A binary CHUNK frame from a byte-stream sender; `frame` is the whole received frame (see `data`). */
+  chunk(conn: RealtimeConnection, streamNo: number, last: boolean, payload: Uint8Array, frame: Uint8Array): void;
   /** The connection closed (for any reason): leave its rooms, end its streams. */
   disconnected(conn: RealtimeConnection): void;
   /** A room version committed: cut removed members from the relay at once. */

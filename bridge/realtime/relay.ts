@@ -110,12 +110,12 @@ export class SealroomRelay implements Relay {
     this.byteStreams.reject(conn, streamNo);
   }
 
-  data(conn: RealtimeConnection, trackNo: number, payload: Uint8Array): void {
-    this.streams.data(conn, trackNo, payload);
+  data(conn: RealtimeConnection, trackNo: number, payload: Uint8Array, frame: Uint8Array): void {
+    this.streams.data(conn, trackNo, payload, frame);
   }
 
-  chunk(conn: RealtimeConnection, streamNo: number, last: boolean, payload: Uint8Array): void {
-    this.byteStreams.chunk(conn, streamNo, last, payload);
+  chunk(conn: RealtimeConnection, streamNo: number, last: boolean, payload: Uint8Array, frame: Uint8Array): void {
+    this.byteStreams.chunk(conn, streamNo, last, payload, frame);
   }
 
   disconnected(conn: RealtimeConnection): void {

@@ -3,5 +3,7 @@ import type { SocketFactory, SocketLike } from './websocket.ts';
 
 export const createSocket: SocketFactory = (url) => {
   if (typeof globalThis.WebSocket !== 'function') throw new Error('this runtime has no WebSocket');
-  return new globalThis.WebSocket(url) as unknown as SocketLike;
+  const socket = new globalThis.WebSocket(url);
+  socket.binaryType = 'arraybuffer';
+  return socket as unknown as SocketLike;
 };

@@ -15,6 +15,10 @@ export interface SocketLike {
   addEventListener(type: 'error', listener: (event: unknown) => void): void;
 }
 
+/**
+ * Opens a socket with the binary type its runtime handles best; binary messages arrive as an
+ * ArrayBuffer (browsers) or a Uint8Array (Node's Buffer).
+ */
 export type SocketFactory = (url: string) => SocketLike;
 
 export const SOCKET_OPEN = 1;

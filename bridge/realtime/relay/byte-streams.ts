@@ -8,7 +8,7 @@
  * with 'limit'. The Bridge keeps no chunk queue: what it holds for a receiver is what sits in that
  * receiver's socket, at most one window per stream it receives.
  */
-import { CLOSE, encodeChunkFrame, FRAME_CHUNK_DOWN, type ClientRequest, type EventReason, type ResultPayloads, type ServerEvent } from '../../../protocol/ws.ts';
+import { CLOSE, toDownFrame, type ClientRequest, type EventReason, type ResultPayloads, type ServerEvent } from '../../../protocol/ws.ts';
 import { HttpError } from '../../http/errors.ts';
 import type { RealtimeConnection } from '../connection.ts';
 import { monotonicMs, type ByteStream, type Participant, type Receiver, type RelayState, type RoomState } from './state.ts';
@@ -90,7 +90,7 @@ export class ByteStreamsRelay {
   }
 
   /** A CHUNK frame from a sender: forwarded in arrival order to every attached receiver. */
-  chunk(conn: RealtimeConnection, streamNo: number, last: boolean, payload: Uint8Array): void {
+  chunk(conn: RealtimeConnection, streamNo: number, last: boolean, payload: Uint8Array, received: Uint8Array): void {
     const p = this.st.participants.get(conn.id);
     const bs = this.st.byteStreams.get(streamNo);
     if (bs === undefined || bs.sender !== p) {
@@ -107,7 +107,7 @@ export class ByteStreamsRelay {
     }
     bs.sent += payload.length;
     if (bs.receivers.size > 0) {
-      const frame = encodeChunkFrame(FRAME_CHUNK_DOWN, streamNo, last, payload);
+      const frame = toDownFrame(received);
       for (const r of [...bs.receivers.values()]) {
         if (r.participant.conn.bufferedAmount > this.socketCapBytes(r.participant)) this.cut(bs, r, 'too_slow', 'too_slow');
         else r.participant.conn.binary(frame);

@@ -7,7 +7,7 @@
  * (DESIGN.md, "Transport": the Bridge overwrites the sender identity; a sender never gets its own
  * stream back).
  */
-import { CLOSE, encodeDataFrame, FRAME_DATA_DOWN, type ClientRequest, type ResultPayloads, type StreamInfo } from '../../../protocol/ws.ts';
+import { CLOSE, toDownFrame, type ClientRequest, type ResultPayloads, type StreamInfo } from '../../../protocol/ws.ts';
 import { HttpError } from '../../http/errors.ts';
 import type { RealtimeConnection } from '../connection.ts';
 import type { Participant, PublishedStream, RelayState, RoomState, Track } from './state.ts';
@@ -129,7 +129,7 @@ export class StreamsRelay {
   }
 
   /** A binary DATA frame: fan out to the track's subscribers, or refuse a trackNo that is not the sender's. */
-  data(conn: RealtimeConnection, trackNo: number, payload: Uint8Array): void {
+  data(conn: RealtimeConnection, trackNo: number, _payload: Uint8Array, received: Uint8Array): void {
     const p = this.st.participants.get(conn.id);
     const track = this.st.tracks.get(trackNo);
     if (track === undefined || track.stream.owner !== p) {
@@ -140,8 +140,9 @@ export class StreamsRelay {
       return;
     }
     if (track.subscribers.size === 0) return;
-    // One copy for all subscribers: ws writes it without copying, and each queue holds a reference.
-    const frame = encodeDataFrame(FRAME_DATA_DOWN, trackNo, payload);
+    // The received frame itself, its type byte turned: ws writes it without copying, and each queue
+    // holds a reference.
+    const frame = toDownFrame(received);
     for (const subscriber of track.subscribers) subscriber.data.push(trackNo, frame);
   }
 

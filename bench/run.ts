@@ -1,14 +1,27 @@
 /**
- * Benchmark runner (`make bench`, `make bench-quick`): runs the crypto benchmarks, prints a markdown
- * table and writes bench/results/latest.json and bench/results/latest.md. Figures are ratios to a
- * baseline measured in the same run (see bench/crypto/index.ts).
+ * Benchmark runner (`make bench`, `make bench-quick`): the crypto table, then every system scenario
+ * (bench/scenarios/), each in its own processes. Prints markdown and writes bench/results/latest.json
+ * and bench/results/latest.md. Every figure is a ratio to a baseline measured in the same run.
+ *
+ *   node --import tsx bench/run.ts [--quick] [--only crypto,throughput,fanout,rotation,crud,memory,ttfb]
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { availableParallelism, cpus } from 'node:os';
 import { shutdownHashWorker } from '../crypto/backend/hash-worker.ts';
 import { runCryptoBench, type Row } from './crypto/index.ts';
+import { scenarioMarkdown } from './lib/report.ts';
+import { runScenarios } from './scenarios/index.ts';
 
 const quick = process.argv.includes('--quick');
+/** `--only a,b` or `--only=a,b`: the benchmarks to run (default all). */
+function onlyList(argv: string[]): string[] {
+  const i = argv.findIndex((a) => a === '--only' || a.startsWith('--only='));
+  if (i < 0) return [];
+  const value = argv[i]!.startsWith('--only=') ? argv[i]!.slice('--only='.length) : (argv[i + 1] ?? '');
+  return value.split(',').filter((n) => n !== '');
+}
+const only = onlyList(process.argv);
+const wants = (name: string) => only.length === 0 || only.includes(name);
 
 function kib(bytes: number): string {
   return bytes >= 1024 ? `${bytes / 1024} KiB` : `${bytes} B`;
@@ -27,8 +40,15 @@ function table(rows: Row[]): string {
 }
 
 const started = new Date();
-const rows = await runCryptoBench({ quick });
-await shutdownHashWorker();
+const log = (line: string) => process.stderr.write(`${line}\n`);
+let rows: Row[] = [];
+if (wants('crypto')) {
+  log(`crypto${quick ? ' (quick)' : ''}...`);
+  rows = await runCryptoBench({ quick });
+  await shutdownHashWorker();
+}
+const scenarioNames = only.filter((n) => n !== 'crypto');
+const scenarios = only.length > 0 && scenarioNames.length === 0 ? [] : await runScenarios({ quick, only: scenarioNames, log });
 const machine = `${availableParallelism()} cores, ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}`;
 const markdown = [
   `# sealroom benchmarks${quick ? ' (quick)' : ''}`,
@@ -43,11 +63,14 @@ const markdown = [
   'ratio would be with a free second core. Stream rows include per-stream costs (key derivation, header,',
   'signature) amortised over 16 MiB streams.',
   '',
-  table(rows),
+  ...(rows.length > 0 ? [table(rows), ''] : ['(not run)', '']),
+  ...scenarios.map((s) => scenarioMarkdown(s.result)),
+  `Scenario wall times: ${scenarios.map((s) => `${s.name} ${s.seconds.toFixed(0)} s${s.failed ? ' (FAILED)' : ''}`).join(', ') || 'none run'}.`,
   '',
 ].join('\n');
 process.stdout.write(`${markdown}\n`);
 const dir = new URL('./results/', import.meta.url);
 await mkdir(dir, { recursive: true });
-await writeFile(new URL('latest.json', dir), `${JSON.stringify({ date: started.toISOString(), quick, machine, crypto: rows }, null, 2)}\n`);
+await writeFile(new URL('latest.json', dir), `${JSON.stringify({ date: started.toISOString(), quick, machine, crypto: rows, scenarios }, null, 2)}\n`);
 await writeFile(new URL('latest.md', dir), markdown);
+if (scenarios.some((s) => s.failed)) process.exitCode = 1;

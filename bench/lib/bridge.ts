@@ -1,0 +1,75 @@
+/**
+ * Starting the Bridge process (bench/procs/bridge.ts) and reading its figures: URL and operator key,
+ * RSS from /proc, and the Bridge-side time of HTTP requests.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ManageClient, type CreateBridgeOptions } from '../../bridge/index.ts';
+import type { BridgeProcArgs, HttpTiming } from '../procs/bridge.ts';
+import type { Proc, ProcGroup } from './procs.ts';
+
+export type { HttpTiming };
+
+export interface BridgeProc {
+  proc: Proc;
+  url: string;
+  apiKey: string;
+  pid: number;
+  manage: ManageClient;
+  /** VmRSS of the Bridge process, bytes. */
+  rssBytes(): number;
+  /** Runs a full GC in the Bridge (it is started with --expose-gc) and returns process.memoryUsage(). */
+  memory(): Promise<NodeJS.MemoryUsage & { connections: number }>;
+  recordTimings(): Promise<void>;
+  takeTimings(prefix?: string): Promise<HttpTiming[]>;
+}
+
+/** Options for the Bridge under benchmark: defaults, but logins are not rate-limited (one address). */
+export const BENCH_BRIDGE_OPTIONS: Partial<CreateBridgeOptions> = {
+  limits: {
+    // Every benchmark client logs in from 127.0.0.1: the per-address challenge limit would stop at 120.
+    challenges: 1_000_000,
+    loginFailuresPerAddress: 1_000_000,
+  },
+};
+
+/**
+ * Starts the Bridge in its own process. `script` is `bridge.ts` (through tsx, as `make run` runs it)
+ * or the path of a build from `bundleBridge()` (plain node).
+ */
+export async function startBridgeProc(
+  group: ProcGroup,
+  options: Partial<CreateBridgeOptions> = {},
+  { name = 'bridge', script = 'bridge.ts', nodeFlags = [] }: { name?: string; script?: string; nodeFlags?: string[] } = {},
+): Promise<BridgeProc> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'sealroom-bench-'));
+  const merged: Partial<CreateBridgeOptions> = {
+    ...BENCH_BRIDGE_OPTIONS,
+    ...options,
+    limits: { ...BENCH_BRIDGE_OPTIONS.limits, ...options.limits },
+  };
+  const args: BridgeProcArgs = { dataDir, options: merged };
+  let forked: { proc: Proc; info: { url: string; apiKey: string; pid: number } };
+  try {
+    forked = await group.fork(script, { name, args, nodeFlags: ['--expose-gc', ...nodeFlags] });
+  } catch (error) {
+    rmSync(dataDir, { recursive: true, force: true });
+    throw error;
+  }
+  const { proc, info } = forked;
+  void proc.exited.then(() => rmSync(dataDir, { recursive: true, force: true }));
+  return {
+    proc,
+    url: info.url,
+    apiKey: info.apiKey,
+    pid: info.pid,
+    manage: new ManageClient(info.url, info.apiKey),
+    rssBytes: () => proc.rssBytes(),
+    memory: () => proc.call('memory'),
+    recordTimings: async () => {
+      await proc.call('recordTimings');
+    },
+    takeTimings: (prefix?: string) => proc.call<HttpTiming[]>('takeTimings', prefix === undefined ? {} : { prefix }),
+  };
+}

@@ -1,0 +1,335 @@
+/**
+ * The parent side of the process harness: every benchmark process (the Bridge, senders, receivers,
+ * member groups, baselines) is a child forked with `--import tsx` and an IPC channel that carries
+ * typed calls and events (bench/lib/worker.ts is the child side).
+ *
+ * Nothing hangs and nothing is orphaned:
+ * - every call has a timeout, and every pending call of a process fails at once, with the tail of its
+ *   stderr, when that process exits unexpectedly;
+ * - a child exits when its IPC channel closes (the parent died), see worker.ts;
+ * - every live child is SIGKILLed when the parent exits, and `ProcGroup.close()` stops a scenario's
+ *   processes (politely, then SIGKILL) whatever happened.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, isAbsolute, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** bench/procs, where the child scripts live. */
+export const PROCS_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'procs');
+
+const DEFAULT_CALL_TIMEOUT_MS = 60_000;
+const DEFAULT_READY_TIMEOUT_MS = 30_000;
+const STOP_GRACE_MS = 3_000;
+/** Bytes of each child's stdout/stderr kept for error messages. */
+const OUTPUT_TAIL_BYTES = 4096;
+
+const live = new Set<ChildProcess>();
+
+/**
+ * `BENCH_CPU_PROF=<regex>` profiles the processes whose name matches (node --cpu-prof); the profiles
+ * land in `BENCH_CPU_PROF_DIR/<name>/` (default bench/results/profiles) when the process shuts down.
+ */
+/**
+ * Where a process's diagnostic report goes when a call to it times out: every child runs with
+ * `--report-on-signal`, and the timeout sends it SIGUSR2 first, so the report (with the main thread's
+ * JavaScript stack) shows what it was doing.
+ */
+export const REPORT_DIR = join(PROCS_DIR, '..', 'results', 'reports');
+const REPORT_FLAGS = ['--report-on-signal', '--report-signal=SIGUSR2', `--report-directory=${REPORT_DIR}`];
+
+function profileFlags(name: string): string[] {
+  const pattern = process.env.BENCH_CPU_PROF;
+  if (pattern === undefined || pattern === '' || !new RegExp(pattern).test(name)) return [];
+  const dir = process.env.BENCH_CPU_PROF_DIR ?? join(PROCS_DIR, '..', 'results', 'profiles');
+  // One folder per process: the tsx loader thread writes a profile of its own beside the main thread's.
+  return ['--cpu-prof', `--cpu-prof-dir=${join(dir, name)}`];
+}
+let exitHookInstalled = false;
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  mkdirSync(REPORT_DIR, { recursive: true });
+  process.on('exit', () => {
+    for (const child of live) child.kill('SIGKILL');
+  });
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      for (const child of live) child.kill('SIGKILL');
+      process.exit(130);
+    });
+  }
+}
+
+export interface ForkOptions {
+  /** A name for messages ("receivers-2"). */
+  name: string;
+  /** JSON-serializable arguments; the child reads them with `workerArgs()`. */
+  args?: unknown;
+  /** Extra node flags (the tsx loader is always added). */
+  nodeFlags?: string[];
+  readyTimeoutMs?: number;
+}
+
+interface Pending {
+  resolve: (value: unknown) => void;
+  reject: (error: Error) => void;
+  timer: NodeJS.Timeout;
+  method: string;
+}
+
+type ChildMessage =
+  | { type: 'ready'; info: unknown }
+  | { type: 'result'; id: number; ok: true; value: unknown }
+  | { type: 'result'; id: number; ok: false; error: { message: string; stack?: string } }
+  | { type: 'event'; name: string; data: unknown }
+  | { type: 'fatal'; error: { message: string; stack?: string } };
+
+export class Proc {
+  readonly name: string;
+  readonly child: ChildProcess;
+  readonly pid: number;
+  /** Resolves when the process has exited (expectedly or not). */
+  readonly exited: Promise<void>;
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+  private readonly listeners = new Map<string, Set<(data: unknown) => void>>();
+  private stderrTail = '';
+  private stdoutTail = '';
+  private death: Error | undefined;
+  private stopping = false;
+  private readyResolve!: (info: unknown) => void;
+  private readyReject!: (error: Error) => void;
+  /** Resolves with the child's `ready` info. */
+  readonly ready: Promise<unknown>;
+
+  constructor(script: string, options: ForkOptions) {
+    installExitHook();
+    this.name = options.name;
+    this.ready = new Promise((resolve, reject) => {
+      this.readyResolve = resolve;
+      this.readyReject = reject;
+    });
+    this.ready.catch(() => undefined);
+    this.child = fork(script, [JSON.stringify(options.args ?? null)], {
+      // A built script (.mjs, bench/lib/bundle.ts) runs on plain node; TypeScript goes through tsx.
+      execArgv: [...(script.endsWith('.mjs') ? [] : ['--import', 'tsx']), ...REPORT_FLAGS, ...(options.nodeFlags ?? []), ...profileFlags(options.name)],
+      serialization: 'advanced',
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+    });
+    if (this.child.pid === undefined) throw new Error(`${this.name}: fork failed`);
+    this.pid = this.child.pid;
+    live.add(this.child);
+    this.child.stdout!.setEncoding('utf8').on('data', (text: string) => (this.stdoutTail = (this.stdoutTail + text).slice(-OUTPUT_TAIL_BYTES)));
+    this.child.stderr!.setEncoding('utf8').on('data', (text: string) => (this.stderrTail = (this.stderrTail + text).slice(-OUTPUT_TAIL_BYTES)));
+    this.child.on('message', (message: ChildMessage) => this.onMessage(message));
+    this.exited = new Promise((resolve) => {
+      this.child.once('exit', (code, signal) => {
+        live.delete(this.child);
+        if (!this.stopping) {
+          this.die(new Error(`${this.name} (pid ${this.pid}) exited unexpectedly (code ${code}, signal ${signal})${this.outputTail()}`));
+        } else {
+          this.die(new Error(`${this.name} (pid ${this.pid}) was stopped`));
+        }
+        resolve();
+      });
+    });
+    const readyTimer = setTimeout(
+      () => this.die(new Error(`${this.name} (pid ${this.pid}) was not ready after ${options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS} ms${this.outputTail()}`), true),
+      options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS,
+    );
+    this.ready.then(() => clearTimeout(readyTimer), () => clearTimeout(readyTimer));
+  }
+
+  /** The error the process died with, if it did. */
+  get error(): Error | undefined {
+    return this.death;
+  }
+
+  private outputTail(): string {
+    const parts = [];
+    if (this.stderrTail.trim() !== '') parts.push(`stderr: ${this.stderrTail.trim()}`);
+    if (this.stdoutTail.trim() !== '') parts.push(`stdout: ${this.stdoutTail.trim()}`);
+    return parts.length === 0 ? '' : `\n--- ${this.name} ${parts.join('\n')}`;
+  }
+
+  private onMessage(message: ChildMessage): void {
+    switch (message.type) {
+      case 'ready':
+        return this.readyResolve(message.info);
+      case 'result': {
+        const pending = this.pending.get(message.id);
+        if (pending === undefined) return;
+        this.pending.delete(message.id);
+        clearTimeout(pending.timer);
+        if (message.ok) pending.resolve(message.value);
+        else {
+          const error = new Error(`${this.name}.${pending.method}: ${message.error.message}`);
+          if (message.error.stack !== undefined) error.stack = `${error.message}\n--- in ${this.name}: ${message.error.stack}`;
+          pending.reject(error);
+        }
+        return;
+      }
+      case 'event':
+        for (const listener of this.listeners.get(message.name) ?? []) listener(message.data);
+        return;
+      case 'fatal':
+        return this.die(new Error(`${this.name} (pid ${this.pid}) failed: ${message.error.stack ?? message.error.message}`), true);
+      default: {
+        const never: never = message;
+        throw new Error(`unknown message from ${this.name}: ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  /** Records the death, fails everything pending, and (when asked) kills the process. */
+  private die(error: Error, kill = false): void {
+    this.death ??= error;
+    this.readyReject(this.death);
+    for (const [id, pending] of this.pending) {
+      clearTimeout(pending.timer);
+      this.pending.delete(id);
+      pending.reject(this.death);
+    }
+    if (kill) this.kill();
+  }
+
+  /** Calls a handler of the child; rejects on its error, on timeout, or when the child dies. */
+  call<T = unknown>(method: string, params?: unknown, timeoutMs = DEFAULT_CALL_TIMEOUT_MS): Promise<T> {
+    if (this.death !== undefined) return Promise.reject(this.death);
+    const id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        const state = describeThreads(this.pid);
+        const reported = this.child.exitCode === null && this.child.signalCode === null && this.child.kill('SIGUSR2');
+        const report = reported ? `; a diagnostic report of pid ${this.pid} is being written to ${REPORT_DIR}` : '';
+        reject(new Error(`${this.name}.${method}: no answer after ${timeoutMs} ms (threads: ${state}${report})${this.outputTail()}`));
+      }, timeoutMs);
+      this.pending.set(id, { resolve: resolve as (value: unknown) => void, reject, timer, method });
+      this.child.send({ type: 'call', id, method, params: params ?? null }, (error) => {
+        if (error === null || error === undefined) return;
+        const pending = this.pending.get(id);
+        if (pending === undefined) return;
+        this.pending.delete(id);
+        clearTimeout(timer);
+        reject(new Error(`${this.name}.${method}: could not send the call: ${error.message}`));
+      });
+    });
+  }
+
+  /** Listens to the child's events; returns the function that stops listening. */
+  on(event: string, listener: (data: unknown) => void): () => void {
+    let set = this.listeners.get(event);
+    if (set === undefined) this.listeners.set(event, (set = new Set()));
+    set.add(listener);
+    return () => set.delete(listener);
+  }
+
+  /** Resident set size of the process, from /proc/<pid>/status (VmRSS), in bytes. */
+  rssBytes(): number {
+    return readRssBytes(this.pid);
+  }
+
+  /** CPU time the process has used (user + system), from /proc/<pid>/stat, in milliseconds. */
+  cpuMs(): number {
+    return readCpuMs(this.pid);
+  }
+
+  kill(signal: NodeJS.Signals = 'SIGKILL'): void {
+    this.stopping = true;
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+  }
+
+  /** Asks the child to shut down (its `shutdown` handler), then kills it if it has not exited. */
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    this.stopping = true;
+    const grace = new Promise<void>((resolve) => setTimeout(resolve, STOP_GRACE_MS).unref());
+    if (this.death === undefined) this.call('shutdown', undefined, STOP_GRACE_MS).catch(() => undefined);
+    await Promise.race([this.exited, grace]);
+    this.kill();
+    await this.exited;
+  }
+}
+
+/** VmRSS of a process, in bytes. */
+export function readRssBytes(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const match = /^VmRSS:\s+(\d+)\s+kB$/m.exec(status);
+  if (match === null) throw new Error(`no VmRSS in /proc/${pid}/status`);
+  return Number(match[1]) * 1024;
+}
+
+/**
+ * What each thread of a process is doing, from /proc: name, state (R running, S sleeping), CPU ms and
+ * the kernel wait channel. A main thread asleep in `futex_wait` with no CPU while a call hangs points at
+ * a synchronous wait (Atomics.wait: the module loader's hooks thread, for one); one in state R at a
+ * busy loop.
+ */
+export function describeThreads(pid: number): string {
+  try {
+    return readdirSync(`/proc/${pid}/task`)
+      .map((tid) => {
+        const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+        const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        const cpu = ((Number(fields[11]) + Number(fields[12])) * 1000) / USER_HZ;
+        let wchan = '';
+        try {
+          wchan = readFileSync(`/proc/${pid}/task/${tid}/wchan`, 'utf8');
+        } catch {
+          // not readable here
+        }
+        return `${name}[${fields[0]}${wchan === '' || wchan === '0' ? '' : ` ${wchan}`} ${cpu}ms]`;
+      })
+      .join(' ');
+  } catch (error) {
+    return `unavailable (${(error as Error).message})`;
+  }
+}
+
+/** Clock ticks per second of /proc/<pid>/stat times (USER_HZ, 100 on Linux). */
+const USER_HZ = 100;
+
+/** utime + stime of a process, in milliseconds. */
+export function readCpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may hold spaces) start after the last ')'.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // utime and stime are fields 14 and 15 of stat(5); fields[0] here is field 3.
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / USER_HZ;
+}
+
+/**
+ * The processes of one scenario. `close()` always stops all of them; use it in a `finally`.
+ * @example
+ * const group = new ProcGroup();
+ * try { const bridge = await startBridge(group); ... } finally { await group.close(); }
+ */
+export class ProcGroup {
+  private readonly procs = new Set<Proc>();
+
+  /**
+   * Forks `bench/procs/<script>` (or an absolute path, such as a build from bench/lib/bundle.ts) and
+   * waits for its `ready`; returns the process and its ready info.
+   */
+  async fork<I = unknown>(script: string, options: ForkOptions): Promise<{ proc: Proc; info: I }> {
+    const proc = new Proc(isAbsolute(script) ? script : join(PROCS_DIR, script), options);
+    this.procs.add(proc);
+    const info = (await proc.ready) as I;
+    return { proc, info };
+  }
+
+  /** Forks several at once. */
+  forkAll<I = unknown>(script: string, list: ForkOptions[]): Promise<Array<{ proc: Proc; info: I }>> {
+    return Promise.all(list.map((options) => this.fork<I>(script, options)));
+  }
+
+  async close(): Promise<void> {
+    const procs = [...this.procs];
+    this.procs.clear();
+    await Promise.all(procs.map((p) => p.stop()));
+  }
+}

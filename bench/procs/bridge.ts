@@ -1,0 +1,75 @@
+/**
+ * The Bridge in its own process: `createBridge` on port 0 over a real SQLite file in the folder the
+ * parent made, logs silent. Reports `{url, apiKey, pid}` when listening.
+ *
+ * It also times every HTTP request at the Bridge, from the moment its headers are parsed to the moment
+ * the response is handed to the socket, through Node's `http.server.request.start` /
+ * `http.server.response.finish` diagnostics channels: the Bridge's own code is untouched.
+ */
+import diagnostics from 'node:diagnostics_channel';
+import { rmSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createBridge, type CreateBridgeOptions } from '../../bridge/index.ts';
+import { nowMs } from '../lib/clock.ts';
+import { serve, workerArgs } from '../lib/worker.ts';
+
+export interface BridgeProcArgs {
+  dataDir: string;
+  options?: Partial<CreateBridgeOptions>;
+}
+
+export interface HttpTiming {
+  method: string;
+  url: string;
+  status: number;
+  /** Monotonic ms (bench/lib/clock.ts) when the request's headers were parsed. */
+  start: number;
+  /** Time at the Bridge, ms. */
+  ms: number;
+}
+
+/** Bounds the record when nobody collects it. */
+const MAX_TIMINGS = 200_000;
+
+const args = workerArgs<BridgeProcArgs>();
+// The parent removes the folder too; this covers a parent that died (the IPC channel closes, we exit).
+process.on('exit', () => rmSync(args.dataDir, { recursive: true, force: true }));
+const bridge = await createBridge({ port: 0, logLevel: 'silent', ...args.options, dataDir: args.dataDir });
+
+// The URL is taken at the start: express rewrites `req.url` while it routes (it strips mount paths).
+const starts = new WeakMap<IncomingMessage, { start: number; url: string }>();
+let recording = false;
+let timings: HttpTiming[] = [];
+diagnostics.subscribe('http.server.request.start', (message) => {
+  const { request } = message as { request: IncomingMessage };
+  if (recording) starts.set(request, { start: nowMs(), url: request.url ?? '' });
+});
+diagnostics.subscribe('http.server.response.finish', (message) => {
+  const { request, response } = message as { request: IncomingMessage; response: ServerResponse };
+  const begun = starts.get(request);
+  if (begun === undefined || timings.length >= MAX_TIMINGS) return;
+  timings.push({ method: request.method ?? '', url: begun.url, status: response.statusCode, start: begun.start, ms: nowMs() - begun.start });
+});
+
+serve(
+  {
+    /** Starts (or restarts) recording request timings. */
+    recordTimings: () => {
+      recording = true;
+      timings = [];
+      return null;
+    },
+    /** Returns the timings recorded since the last call, optionally only those whose URL starts with `prefix`. */
+    takeTimings: (params: { prefix?: string } | null) => {
+      const out = timings.filter((t) => params?.prefix === undefined || t.url.startsWith(params.prefix));
+      timings = [];
+      return out;
+    },
+    memory: () => {
+      globalThis.gc?.();
+      return { ...process.memoryUsage(), connections: bridge.realtime.connections.size };
+    },
+  },
+  { url: bridge.url, apiKey: bridge.initialApiKey, pid: process.pid },
+  () => bridge.close(),
+);

@@ -1,0 +1,56 @@
+/**
+ * The system benchmarks (issue: `make bench` against a plaintext baseline and a common alternative),
+ * in the order they run. Each is a module `bench/scenarios/<name>.ts` exporting `run({ quick })`; each
+ * starts and stops its own processes (bench/lib/procs.ts).
+ */
+import { failedResult, type Scenario, type ScenarioResult } from '../lib/result.ts';
+import { run as crud } from './crud.ts';
+import { run as fanout } from './fanout.ts';
+import { run as memory } from './memory.ts';
+import { run as rotation } from './rotation.ts';
+import { run as throughput } from './throughput.ts';
+import { run as ttfb } from './ttfb.ts';
+
+export const SCENARIOS: ReadonlyArray<{ name: string; issueItem: number; run: Scenario }> = [
+  { name: 'throughput', issueItem: 1, run: throughput },
+  { name: 'fanout', issueItem: 2, run: fanout },
+  { name: 'rotation', issueItem: 3, run: rotation },
+  { name: 'crud', issueItem: 4, run: crud },
+  { name: 'memory', issueItem: 5, run: memory },
+  { name: 'ttfb', issueItem: 6, run: ttfb },
+];
+
+export interface ScenarioRun {
+  name: string;
+  result: ScenarioResult;
+  /** Wall time of the scenario, seconds. */
+  seconds: number;
+  failed: boolean;
+}
+
+/**
+ * Runs the scenarios one after the other (all of them, or those named in `only`). A scenario that
+ * throws (a process died, a call timed out) becomes a result whose note starts with FAILED; the others
+ * still run. `log` hears progress.
+ */
+export async function runScenarios(options: { quick: boolean; only?: string[]; log?: (line: string) => void }): Promise<ScenarioRun[]> {
+  const log = options.log ?? (() => undefined);
+  const out: ScenarioRun[] = [];
+  for (const s of SCENARIOS) {
+    if (options.only !== undefined && options.only.length > 0 && !options.only.includes(s.name)) continue;
+    log(`scenario ${s.name}${options.quick ? ' (quick)' : ''}...`);
+    const start = performance.now();
+    let result: ScenarioResult;
+    let failed = false;
+    try {
+      result = await s.run({ quick: options.quick });
+    } catch (error) {
+      failed = true;
+      result = failedResult(s.name, error);
+    }
+    const seconds = (performance.now() - start) / 1000;
+    log(`scenario ${s.name}: ${failed ? 'FAILED' : 'done'} in ${seconds.toFixed(1)} s`);
+    out.push({ name: s.name, result, seconds, failed });
+  }
+  return out;
+}

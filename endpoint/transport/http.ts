@@ -1,8 +1,10 @@
 /**
  * REST calls to the Bridge: every request has a timeout and honours the caller's AbortSignal, maps
  * refusals onto `EndpointError` reasons, validates the response body with a schema, and logs in again
- * once when the session has expired. Browser-safe (global fetch).
+ * once when the session has expired. The exchange itself is node:http in Node and fetch elsewhere
+ * (#endpoint-http).
  */
+import { httpSend } from '#endpoint-http';
 import type { z } from 'zod';
 import { errorBodySchema } from '../../protocol/api.ts';
 import { EndpointError } from '../errors.ts';
@@ -41,11 +43,11 @@ export class BridgeHttp {
     const timeout = AbortSignal.timeout(timeoutMs);
     const signal = options.signal === undefined ? timeout : AbortSignal.any([timeout, options.signal]);
     const token = this.session?.token();
-    let response: Response;
-    let text: string;
+    let response: { status: number; text: string };
     try {
-      response = await fetch(this.baseUrl + path, {
+      response = await httpSend({
         method,
+        url: this.baseUrl + path,
         headers: {
           ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
           ...(body === undefined ? {} : { 'content-type': 'application/json' }),
@@ -53,7 +55,6 @@ export class BridgeHttp {
         body: body === undefined ? null : JSON.stringify(body),
         signal,
       });
-      text = await response.text();
     } catch (cause) {
       if (aborted(options.signal)) throw EndpointError.aborted(what, cause);
       if (timeout.aborted) throw EndpointError.timeout(what, timeoutMs);
@@ -65,7 +66,8 @@ export class BridgeHttp {
       await this.session.relogin();
       return this.request(method, path, schema, body, options, true);
     }
-    if (!response.ok) {
+    const { text } = response;
+    if (response.status < 200 || response.status > 299) {
       const parsed = errorBodySchema.safeParse(safeJson(text));
       if (parsed.success) {
         const { code, message, details } = parsed.data.error;

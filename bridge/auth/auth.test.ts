@@ -78,6 +78,7 @@ describe('login by challenge-response', () => {
     const dave = await makeUser('dave');
     await t.bridge.manage.addContextUser(tenant.contextId, 'dave', dave.publicKey);
     const token = await login(t.bridge.url, tenant.solutionId, dave);
+    expect((await rest(t.bridge.url, token).get('/v1/me')).status).toBe(200); // the session is now cached
     await t.bridge.manage.removeContextUser(tenant.contextId, 'dave');
     expect((await rest(t.bridge.url, token).get('/v1/me')).status).toBe(401);
 

@@ -14,7 +14,16 @@ import type { SessionRow } from '../store/types.ts';
 import { RateLimiter } from './rate-limit.ts';
 import { randomBytes } from 'node:crypto';
 
+/** Sessions kept in memory after a lookup, at most (a lookup per request showed in the profile). */
+const SESSION_CACHE_ENTRIES = 10_000;
+
 export class AuthService {
+  /**
+   * Recently used sessions by token hash. Every way a session ends on this Bridge (logout, a user or
+   * context removed, a solution deleted) goes through the `sessionsEnded` event, which evicts here; and
+   * expiry is checked on every hit. A multi-node store would need a short lifetime here instead.
+   */
+  private readonly sessions = new Map<string, SessionRow>();
   private readonly failuresByAddress: RateLimiter;
   private readonly failuresByKey: RateLimiter;
   private readonly challengesByAddress: RateLimiter;
@@ -24,6 +33,9 @@ export class AuthService {
     this.failuresByAddress = new RateLimiter({ limit: s.config.limits.loginFailuresPerAddress, windowMs, now: s.now });
     this.failuresByKey = new RateLimiter({ limit: s.config.limits.loginFailuresPerKey, windowMs, now: s.now });
     this.challengesByAddress = new RateLimiter({ limit: s.config.limits.challenges, windowMs, now: s.now });
+    s.events.on('sessionsEnded', ({ tokenHashes }) => {
+      for (const hash of tokenHashes) this.sessions.delete(hash);
+    });
   }
 
   private limited(retryAfter: number, what: string): HttpError {
@@ -103,8 +115,15 @@ export class AuthService {
   /** The live session of a bearer token, or 401. */
   async authenticate(token: string | undefined): Promise<SessionRow> {
     if (token === undefined || !token.startsWith('srt_') || token.length > 100) throw HttpError.unauthenticated();
-    const session = await this.s.store.findSession(hashSecret(token), this.s.now());
+    const tokenHash = hashSecret(token);
+    const now = this.s.now();
+    const cached = this.sessions.get(tokenHash);
+    if (cached !== undefined && cached.expiresAt > now) return cached;
+    this.sessions.delete(tokenHash);
+    const session = await this.s.store.findSession(tokenHash, now);
     if (session === undefined) throw HttpError.unauthenticated('the session token is unknown, expired or revoked');
+    if (this.sessions.size >= SESSION_CACHE_ENTRIES) this.sessions.delete(this.sessions.keys().next().value as string);
+    this.sessions.set(tokenHash, session);
     return session;
   }
 

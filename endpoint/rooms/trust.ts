@@ -53,8 +53,20 @@ export class MemoryTrustStore implements TrustStore {
 /** Key sets older than the previous epoch can no longer cover a key this client may need. */
 const MAX_KEY_SETS = 256;
 
+/**
+ * Parsed trusted heads, by head hash: a get of an unchanged room would otherwise parse its record (every
+ * member's key included) each time. Bounded; only ever holds records this client verified.
+ */
+const parsedHeads = new Map<string, VerifiedVersion>();
+const PARSED_HEADS_ENTRIES = 1024;
+
 export function headOf(room: TrustedRoom): VerifiedVersion {
-  return { signed: room.head.signed, record: parseRecordText(room.head.signed.record), hash: fromBase64(room.head.hash) };
+  const known = parsedHeads.get(room.head.hash);
+  if (known !== undefined && known.signed.record === room.head.signed.record) return known;
+  const head = { signed: room.head.signed, record: parseRecordText(room.head.signed.record), hash: fromBase64(room.head.hash) };
+  if (parsedHeads.size >= PARSED_HEADS_ENTRIES) parsedHeads.delete(parsedHeads.keys().next().value as string);
+  parsedHeads.set(room.head.hash, head);
+  return head;
 }
 
 /** The trust after verifying `versions` (in order) on top of `previous` (or from version 1). */

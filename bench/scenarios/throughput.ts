@@ -12,6 +12,7 @@ import { ProcGroup } from '../lib/procs.ts';
 import { row, type ResultRow, type ScenarioOptions, type ScenarioResult } from '../lib/result.ts';
 import { median } from '../lib/stats.ts';
 import { makeTenant, pubOf } from '../lib/tenant.ts';
+import { TUNED_SEMI_SPACE_MB } from './memory.ts';
 
 const SCENARIO = 'byte-stream throughput, 1 sender -> relay -> 1 receiver';
 const MiB = 1024 * 1024;
@@ -63,9 +64,11 @@ export async function sealroomByteStreamThroughput(context: {
   group: ProcGroup;
   config: ThroughputConfig;
   startBridge: typeof startBridgeProc;
+  /** Node flags of the Bridge process. */
+  nodeFlags: string[];
 }): Promise<{ mbPerSecond: number[]; notes: string[] }> {
   const { group, config } = context;
-  const bridge = await context.startBridge(group);
+  const bridge = await context.startBridge(group, {}, { name: `bridge${context.nodeFlags.join('')}`, nodeFlags: context.nodeFlags });
   const tenant = await makeTenant(bridge.manage, ['sender', 'receiver']);
   const { proc: receiver } = await group.fork('stream-peer.ts', { name: 'stream-receiver' });
   const { proc: sender } = await group.fork('stream-peer.ts', { name: 'stream-sender' });
@@ -100,7 +103,10 @@ export async function run(options: ScenarioOptions): Promise<ScenarioResult> {
   const group = new ProcGroup();
   try {
     const plain = await plainRelayThroughput(group, config);
-    const sealroom = await sealroomByteStreamThroughput({ group, config, startBridge: startBridgeProc });
+    const sealroom = await sealroomByteStreamThroughput({ group, config, startBridge: startBridgeProc, nodeFlags: [] });
+    // The memory-tuned Bridge of scenario 5 (a smaller young generation): what its RSS saving costs here.
+    const tunedFlag = `--max-semi-space-size=${TUNED_SEMI_SPACE_MB}`;
+    const tuned = options.quick ? undefined : await sealroomByteStreamThroughput({ group, config, startBridge: startBridgeProc, nodeFlags: [tunedFlag] });
     const size = `${config.bytes / MiB} MiB`;
     const baseline = { name: 'plaintext WebSocket relay process', value: median(plain) };
     const rows: ResultRow[] = [];
@@ -115,6 +121,10 @@ export async function run(options: ScenarioOptions): Promise<ScenarioResult> {
       }),
     );
     notes.push(`sealroom runs: ${sealroom.mbPerSecond.map((v) => v.toFixed(0)).join(', ')} MB/s.`, ...sealroom.notes);
+    if (tuned !== undefined) {
+      rows.push(row(`... same, Bridge run with ${tunedFlag}`, median(tuned.mbPerSecond), 'MB/s', { baseline }));
+      notes.push(`with ${tunedFlag}: ${tuned.mbPerSecond.map((v) => v.toFixed(0)).join(', ')} MB/s.`);
+    }
     return { scenario: SCENARIO, rows, notes };
   } finally {
     await group.close();

@@ -6,10 +6,11 @@
  * const eventApi = await Endpoint.createEventApi(connection);
  * const streamApi = await Endpoint.createStreamApi(connection, eventApi);
  */
-import { backend, setBackend, type CryptoBackend } from '../crypto/backend/index.ts';
+import { setBackend, type CryptoBackend } from '../crypto/backend/index.ts';
 import { Connection, type ConnectOptions } from './connection.ts';
 import { EndpointError } from './errors.ts';
 import { EventApi } from './event-api.ts';
+import { selfTest } from './self-test.ts';
 import { StreamApi, type StreamApiOptions } from './stream-api.ts';
 
 export interface SetupOptions {
@@ -23,17 +24,15 @@ const streamApis = new WeakMap<Connection, StreamApi>();
 
 export const Endpoint = {
   /**
-   * Prepares the crypto backend (in browsers: probes WebCrypto's curves, loads libsodium if needed).
-   * Idempotent; `connect` calls it if the app did not.
+   * Prepares the crypto backend (in browsers: probes WebCrypto's curves, loads libsodium if needed)
+   * and runs a self-test of the whole room-key path (build, sign, verify, prove, unwrap, open), which
+   * fails with `Unsupported` in a runtime whose crypto is broken and takes first-use costs out of the
+   * first connection. Idempotent; `connect` calls it if the app did not.
    */
   setup(options: SetupOptions = {}): Promise<void> {
     if (options.backend !== undefined) setBackend(options.backend);
-    ready ??= (async () => {
-      const b = backend();
-      // One signature exercises the asymmetric path once, so later calls do not pay for the probe.
-      const seed = b.randomBytes(32);
-      await b.ed25519PublicKey(seed);
-    })();
+    ready ??= selfTest();
+    ready.catch(() => (ready = undefined));
     return ready;
   },
 

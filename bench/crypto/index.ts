@@ -82,7 +82,7 @@ async function cpuMicrosPerOp(op: () => unknown, ms: number): Promise<number | u
  * @example const rows = await runCryptoBench({ quick: true });
  */
 export async function runCryptoBench(options: { quick: boolean }): Promise<Row[]> {
-  const rounds = options.quick ? 5 : 11;
+  const rounds = options.quick ? 3 : 11;
   const run: MeasureOptions = { warmupMs: options.quick ? 50 : 100, runMs: options.quick ? 200 : 400, runs: 1 };
   const sframe = await sframeBenchCases();
   const rows: Row[] = [];
@@ -96,7 +96,7 @@ export async function runCryptoBench(options: { quick: boolean }): Promise<Row[]
     const baseline = samples[0]!;
     // Clock ticks are 10 ms, so each CPU figure needs a run of seconds to be within a few percent.
     const cpu: (number | undefined)[] = [];
-    for (const c of cases) cpu.push(await cpuMicrosPerOp(c.op, options.quick ? 1000 : 3000));
+    for (const c of cases) cpu.push(await cpuMicrosPerOp(c.op, options.quick ? 400 : 3000));
     for (const [i, c] of cases.entries()) {
       const row: Row = {
         case: c.name,

@@ -27,6 +27,7 @@ import {
   STREAM_TAG_BYTES,
   chunkRole,
   deriveStreamKeys,
+  importStreamKey,
   parseFinal,
   roleMaxPlaintextBytes,
   signatureMessage,
@@ -101,18 +102,8 @@ class Decryptor implements StreamDecryptor {
     this.senderPublicKey = senderPublicKey.slice();
     const { key, binding } = deriveStreamKeys(epochKey, this.streamId, senderId, this.b);
     this.binding = binding;
-    this.aeadReady = this.b.aesGcm(key).then(
-      (aead) => {
-        key.fill(0);
-        this.aead = aead;
-        return aead;
-      },
-      (error: unknown) => {
-        key.fill(0);
-        throw error;
-      },
-    );
-    this.aeadReady.catch(() => undefined);
+    this.aeadReady = importStreamKey(key, this.b);
+    this.aeadReady.then((aead) => (this.aead = aead), () => undefined);
   }
 
   /** Poisons the decryptor and returns the one integrity error. */

@@ -17,6 +17,7 @@ import {
   STREAM_ID_BYTES,
   STREAM_MAX_CHUNKS,
   deriveStreamKeys,
+  importStreamKey,
   encodeFinal,
   signatureMessage,
   streamAad,
@@ -98,19 +99,8 @@ class Encryptor implements StreamEncryptor {
     const { key, binding } = deriveStreamKeys(epochKey, this.streamId, senderId, this.b);
     this.binding = binding;
     this.hasher = createContentHasher({ backend: this.b });
-    // Every backend copies the key on import, so ours is wiped as soon as that is done.
-    this.aeadReady = this.b.aesGcm(key).then(
-      (aead) => {
-        key.fill(0);
-        this.aead = aead;
-        return aead;
-      },
-      (error: unknown) => {
-        key.fill(0);
-        throw error;
-      },
-    );
-    this.aeadReady.catch(() => undefined);
+    this.aeadReady = importStreamKey(key, this.b);
+    this.aeadReady.then((aead) => (this.aead = aead), () => undefined);
   }
 
   private claim(call: string, last: boolean): number {

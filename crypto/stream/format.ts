@@ -10,7 +10,7 @@
  * index and the AAD carries the last-chunk flag, so reordering, dropping, duplicating or truncating
  * chunks makes decryption fail.
  */
-import type { CryptoBackend } from '../backend/index.ts';
+import type { AeadKey, CryptoBackend } from '../backend/index.ts';
 import { concatBytes, lengthPrefixed, u64be, utf8 } from '../bytes.ts';
 import { DOMAIN } from '../domains.ts';
 import { expandUnchecked, hkdfExtract } from '../hkdf.ts';
@@ -166,4 +166,12 @@ export function parseFinal(plaintext: Uint8Array): { ending: StreamEnding; signa
   if (ending === 'end' && reason.length > 0) return undefined;
   if (reason.length > STREAM_ABORT_REASON_MAX_BYTES) return undefined;
   return { ending, signature: plaintext.subarray(1, STREAM_FINAL_FIXED_BYTES), reason };
+}
+
+/**
+ * Imports a derived stream key for AES-GCM and wipes the caller's copy once the import settles: every
+ * backend copies the key on import, so the raw bytes need not live longer.
+ */
+export function importStreamKey(key: Uint8Array, b: CryptoBackend): Promise<AeadKey> {
+  return b.aesGcm(key).finally(() => key.fill(0));
 }

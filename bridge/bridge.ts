@@ -7,11 +7,13 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import express from 'express';
 import { pino, type Logger } from 'pino';
+import { loginOrigins } from './auth/login-origins.ts';
 import { AuthService } from './auth/service.ts';
 import { resolveConfig, type BridgeConfig, type BridgeOptions } from './config.ts';
 import { BridgeEvents } from './events.ts';
 import { cors } from './http/cors.ts';
 import { errorHandler, HttpError } from './http/errors.ts';
+import { requireJsonBody } from './http/json-body.ts';
 import { manageRouter, userRouter } from './http/routes.ts';
 import { ManageClient } from './manage/client.ts';
 import { ManageService } from './manage/service.ts';
@@ -26,8 +28,10 @@ import type { Store } from './store/types.ts';
 const PRUNE_INTERVAL_MS = 60_000;
 
 export interface Bridge {
-  /** The base URL clients use, e.g. `http://127.0.0.1:41234`. */
+  /** The base URL clients use, e.g. `http://127.0.0.1:41234`: `publicUrl` when set. */
   readonly url: string;
+  /** The address the Bridge listens on, as a URL (differs from `url` behind a proxy). */
+  readonly listenUrl: string;
   readonly config: BridgeConfig;
   /** A management API client authorised for this Bridge. */
   readonly manage: ManageClient;
@@ -64,7 +68,7 @@ export async function createBridge(options: CreateBridgeOptions): Promise<Bridge
   const store = new SqliteStore(config.databaseFile !== undefined ? { file: config.databaseFile } : { dataDir: config.dataDir! });
   const events = new BridgeEvents();
   const services: BridgeServices = { config, store, log, events, now };
-  const auth = new AuthService(services);
+  const auth = await AuthService.open(services);
   const rooms = new RoomService(services);
   const manage = new ManageService(services, rooms);
 
@@ -88,6 +92,7 @@ export async function createBridge(options: CreateBridgeOptions): Promise<Bridge
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+  app.set('trust proxy', config.trustProxy);
   app.use((req, res, next) => {
     if (shuttingDown) {
       res.setHeader('Connection', 'close');
@@ -102,8 +107,8 @@ export async function createBridge(options: CreateBridgeOptions): Promise<Bridge
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
-  app.use('/v1', cors(config.corsOrigins), userRouter(services, auth, rooms));
-  app.use('/manage/v1', manageRouter(services, manage));
+  app.use('/v1', cors(config.corsOrigins), requireJsonBody, userRouter(services, auth, rooms));
+  app.use('/manage/v1', requireJsonBody, manageRouter(services, manage));
   app.use(() => {
     throw HttpError.notFound('NOT_FOUND', 'no such route');
   });
@@ -132,7 +137,8 @@ export async function createBridge(options: CreateBridgeOptions): Promise<Bridge
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${address.port}`;
-  log.info({ url, store: store.kind, file: store.file }, 'bridge listening');
+  auth.setLoginOrigins(loginOrigins(config.publicUrl, address.address, address.port));
+  log.info({ url, loginOrigins: auth.loginOrigins, store: store.kind, file: store.file }, 'bridge listening');
 
   const pruneTimer = setInterval(() => {
     store.pruneExpired(now()).catch((err: unknown) => log.error({ err }, 'pruning expired sessions failed'));
@@ -162,6 +168,7 @@ export async function createBridge(options: CreateBridgeOptions): Promise<Bridge
 
   return {
     url: config.publicUrl?.replace(/\/$/, '') ?? url,
+    listenUrl: url,
     config,
     manage: new ManageClient(url, clientKey),
     initialApiKey,

@@ -13,12 +13,14 @@ export const limitsSchema = z.strictObject({
   bodyBytes: z.number().int().positive().default(4 * 1024 * 1024),
   /** Largest JSON body of the management API, in bytes. */
   manageBodyBytes: z.number().int().positive().default(64 * 1024),
-  /** Failed logins allowed per public key in `loginWindowSeconds`. */
+  /** Failed logins allowed per public key from one client address in `loginWindowSeconds`. */
   loginFailuresPerKey: z.number().int().positive().default(10),
-  /** Failed logins allowed per client address in `loginWindowSeconds` (looser: many users share a NAT). */
+  /**
+   * Failed logins per client address in `loginWindowSeconds`; past it, the address is refused only for
+   * the keys that already failed from it, so a flood cannot lock out another user behind the same NAT
+   * (docs/security/login.md).
+   */
   loginFailuresPerAddress: z.number().int().positive().default(100),
-  /** Challenges allowed per client address in `loginWindowSeconds` (bounds the nonce table). */
-  challenges: z.number().int().positive().default(120),
   loginWindowSeconds: z.number().int().positive().default(60),
   /** Largest page of a room listing. */
   listPageSize: z.number().int().positive().max(1000).default(100),
@@ -69,10 +71,18 @@ export const bridgeOptionsSchema = z.strictObject({
   /** 0 picks a free port (tests). */
   port: z.number().int().min(0).max(65535).default(8080),
   /**
-   * The URL clients use to reach this Bridge (behind a proxy, say). Logins sign it; when unset, the
-   * Bridge accepts the URL the request itself was made to.
+   * The URL clients use to reach this Bridge (behind a proxy or TLS terminator, say). Logins sign it and
+   * the Bridge accepts no other. When unset, the Bridge accepts the URLs it listens on: `http://host:port`
+   * (every interface address when bound to 0.0.0.0 or ::, plus `localhost` on loopback). Never the
+   * request's Host header (docs/security/login.md).
    */
   publicUrl: z.url().optional(),
+  /**
+   * Which proxies to believe about the client's address (express's `trust proxy`): `false` (default:
+   * the socket's peer address, X-Forwarded-For ignored), `true` (trust every hop: only when the Bridge is
+   * reachable through the proxy alone), a hop count, or a list of proxy addresses or CIDRs.
+   */
+  trustProxy: z.union([z.boolean(), z.number().int().nonnegative(), z.array(z.string().min(1))]).default(false),
   logLevel: z.enum(LOG_LEVELS).default('info'),
   /**
    * Browser origins allowed to call the user API (/v1) cross-origin. `*` (the default) is safe here:

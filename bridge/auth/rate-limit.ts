@@ -43,6 +43,12 @@ export class RateLimiter {
     return Math.max(1, Math.ceil((entry.start + this.windowMs - this.now()) / 1000));
   }
 
+  /** Events counted for the key in its current window. */
+  count(key: string): number {
+    const entry = this.windows.get(key);
+    return entry === undefined || this.now() - entry.start >= this.windowMs ? 0 : entry.count;
+  }
+
   /** Counts one event for the key. */
   hit(key: string): void {
     this.current(key).count++;

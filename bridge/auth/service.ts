@@ -1,18 +1,21 @@
 /**
- * Login by challenge-response and session tokens (DESIGN.md, "Identities"). Nonces are single use and
- * expire; tokens are random, stored hashed, expire, and can be revoked. Failed logins are rate-limited
- * per client address and per public key.
+ * Login by challenge-response and session tokens (DESIGN.md, "Identities"; docs/security/login.md).
+ * Challenges are stateless MAC'd nonces (challenge-nonce.ts) that become single use when a login
+ * succeeds; tokens are random, stored hashed, expire, and can be revoked. Failed logins are limited per
+ * (address, key) pair and per address without one blocking the other (login-limiter.ts). The signed
+ * Bridge URL is checked against the Bridge's own configuration only (login-origins.ts).
  */
+import { randomBytes } from 'node:crypto';
 import { fromBase64, toBase64 } from '../../crypto/bytes.ts';
 import { decodePublicKey, verify } from '../../crypto/identity.ts';
 import type { ChallengeRequest, ChallengeResponse, SessionRequest, SessionResponse } from '../../protocol/api.ts';
-import { AUTH_NONCE_BYTES, authMessage, bridgeOrigin } from '../../protocol/auth.ts';
+import { authMessage, bridgeOrigin } from '../../protocol/auth.ts';
 import { HttpError } from '../http/errors.ts';
 import { hashSecret, newSecret } from '../ids.ts';
 import type { BridgeServices } from '../services.ts';
 import type { SessionRow } from '../store/types.ts';
-import { RateLimiter } from './rate-limit.ts';
-import { randomBytes } from 'node:crypto';
+import { CHALLENGE_SECRET_BYTES, CHALLENGE_SECRET_NAME, ChallengeNonces } from './challenge-nonce.ts';
+import { LoginLimiter } from './login-limiter.ts';
 
 /** Sessions kept in memory after a lookup, at most (a lookup per request showed in the profile). */
 const SESSION_CACHE_ENTRIES = 10_000;
@@ -23,81 +26,103 @@ export class AuthService {
    * context removed, a solution deleted) goes through the `sessionsEnded` event, which evicts here; and
    * expiry is checked on every hit. A multi-node store would need a short lifetime here instead.
    */
-  private readonly sessions = new Map<string, SessionRow>();
-  private readonly failuresByAddress: RateLimiter;
-  private readonly failuresByKey: RateLimiter;
-  private readonly challengesByAddress: RateLimiter;
+  readonly #sessions = new Map<string, SessionRow>();
+  readonly #failures: LoginLimiter;
+  readonly #nonces: ChallengeNonces;
+  /** Origins a login may sign; set once the Bridge knows the address it listens on. */
+  #origins: ReadonlySet<string> = new Set();
 
-  constructor(private readonly s: BridgeServices) {
-    const windowMs = s.config.limits.loginWindowSeconds * 1000;
-    this.failuresByAddress = new RateLimiter({ limit: s.config.limits.loginFailuresPerAddress, windowMs, now: s.now });
-    this.failuresByKey = new RateLimiter({ limit: s.config.limits.loginFailuresPerKey, windowMs, now: s.now });
-    this.challengesByAddress = new RateLimiter({ limit: s.config.limits.challenges, windowMs, now: s.now });
+  /** Loads (or creates) the challenge secret shared by every Bridge on this store. */
+  static async open(s: BridgeServices): Promise<AuthService> {
+    const secret = await s.store.bridgeSecret(CHALLENGE_SECRET_NAME, randomBytes(CHALLENGE_SECRET_BYTES), s.now());
+    return new AuthService(s, new ChallengeNonces(secret));
+  }
+
+  private constructor(
+    private readonly s: BridgeServices,
+    nonces: ChallengeNonces,
+  ) {
+    this.#nonces = nonces;
+    this.#failures = new LoginLimiter({
+      failuresPerPair: s.config.limits.loginFailuresPerKey,
+      failuresPerAddress: s.config.limits.loginFailuresPerAddress,
+      windowMs: s.config.limits.loginWindowSeconds * 1000,
+      now: s.now,
+    });
     s.events.on('sessionsEnded', ({ tokenHashes }) => {
-      for (const hash of tokenHashes) this.sessions.delete(hash);
+      for (const hash of tokenHashes) this.#sessions.delete(hash);
     });
   }
 
-  private limited(retryAfter: number, what: string): HttpError {
-    return new HttpError(429, 'RATE_LIMITED', `too many ${what}; retry in ${retryAfter} s`, { retryAfter });
+  /** The Bridge URL origins a login may sign (login-origins.ts). */
+  setLoginOrigins(origins: readonly string[]): void {
+    this.#origins = new Set(origins);
   }
 
-  async challenge(request: ChallengeRequest, address: string): Promise<ChallengeResponse> {
-    const wait = this.challengesByAddress.retryAfter(address);
-    if (wait > 0) throw this.limited(wait, 'login challenges from this address');
-    this.challengesByAddress.hit(address);
+  get loginOrigins(): string[] {
+    return [...this.#origins];
+  }
+
+  async challenge(request: ChallengeRequest): Promise<ChallengeResponse> {
     if ((await this.s.store.getSolution(request.solutionId)) === undefined) {
       throw HttpError.notFound('SOLUTION_NOT_FOUND', `solution "${request.solutionId}" does not exist`);
     }
-    const nonce = toBase64(randomBytes(AUTH_NONCE_BYTES));
     const expiresAt = this.s.now() + this.s.config.nonceTtlSeconds * 1000;
-    await this.s.store.insertNonce({ nonce, solutionId: request.solutionId, publicKey: request.publicKey, expiresAt });
-    return { nonce, expiresAt };
+    return { nonce: toBase64(this.#nonces.issue(request.solutionId, request.publicKey, expiresAt)), expiresAt };
   }
 
-  /**
-   * Checks a signed challenge and opens a session. `requestUrl` is the URL the request was made to; it
-   * is the accepted login URL unless the Bridge is configured with a public URL.
-   */
-  async login(request: SessionRequest, address: string, requestUrl: string): Promise<SessionResponse> {
-    const wait = Math.max(this.failuresByAddress.retryAfter(address), this.failuresByKey.retryAfter(request.publicKey));
-    if (wait > 0) throw this.limited(wait, 'failed logins');
+  /** Checks a signed challenge and opens a session. `address` is the client's (req.ip). */
+  async login(request: SessionRequest, address: string): Promise<SessionResponse> {
+    const wait = this.#failures.retryAfter(address, request.publicKey);
+    if (wait > 0) {
+      throw new HttpError(429, 'RATE_LIMITED', `too many failed logins for this key from this address; retry in ${wait} s`, { retryAfter: wait });
+    }
     try {
-      const session = await this.checkLogin(request, requestUrl);
-      this.failuresByKey.reset(request.publicKey);
+      const session = await this.#checkLogin(request);
+      this.#failures.succeeded(address, request.publicKey);
       return session;
     } catch (error) {
       if (error instanceof HttpError && error.code === 'AUTH_FAILED') {
-        this.failuresByAddress.hit(address);
-        this.failuresByKey.hit(request.publicKey);
+        this.#failures.failed(address, request.publicKey);
         this.s.log.info({ solutionId: request.solutionId, address, reason: error.message }, 'login failed');
       }
       throw error;
     }
   }
 
-  private async checkLogin(request: SessionRequest, requestUrl: string): Promise<SessionResponse> {
+  async #checkLogin(request: SessionRequest): Promise<SessionResponse> {
     const now = this.s.now();
     const fail = (message: string) => new HttpError(401, 'AUTH_FAILED', message);
-    const nonce = await this.s.store.consumeNonce(request.nonce, now);
-    if (nonce === undefined) throw fail('login failed: the challenge nonce is unknown, used or expired');
-    if (nonce.solutionId !== request.solutionId || nonce.publicKey !== request.publicKey) {
-      throw fail('login failed: the challenge was issued for another solution or key');
+    const nonce = fromBase64(request.nonce);
+    const issued = this.#nonces.check(nonce, request.solutionId, request.publicKey, now);
+    if (!issued.ok) {
+      throw fail(
+        issued.reason === 'expired'
+          ? 'login failed: the challenge nonce is unknown, used or expired'
+          : 'login failed: the challenge nonce was not issued by this Bridge for this solution and key',
+      );
     }
     const skewMs = this.s.config.authClockSkewSeconds * 1000;
     if (Math.abs(request.timestamp - now) > skewMs) {
       throw fail(`login failed: the signed timestamp is more than ${this.s.config.authClockSkewSeconds} s from the Bridge's clock`);
     }
-    const expected = bridgeOrigin(this.s.config.publicUrl ?? requestUrl);
-    if (bridgeOrigin(request.bridgeUrl) !== expected) {
-      throw fail(`login failed: the signed Bridge URL is not this Bridge (${expected})`);
+    if (!this.#origins.has(bridgeOrigin(request.bridgeUrl))) {
+      throw fail(`login failed: the signed Bridge URL is not this Bridge (${[...this.#origins].join(', ')})`);
     }
-    const message = authMessage(fromBase64(request.nonce), request.bridgeUrl, request.timestamp);
+    // The directory lookup is cheaper than a signature check, so an unknown key costs no verification.
+    const user = await this.s.store.findSolutionUser(request.solutionId, request.publicKey);
+    if (user === undefined) throw fail('login failed: this public key is not a user of any context of the solution');
+    const message = authMessage(nonce, request.bridgeUrl, request.timestamp);
     if (!(await verify(fromBase64(request.signature), message, decodePublicKey(request.publicKey)))) {
       throw fail('login failed: the signature does not verify');
     }
-    const user = await this.s.store.findSolutionUser(request.solutionId, request.publicKey);
-    if (user === undefined) throw fail('login failed: this public key is not a user of any context of the solution');
+    const firstUse = await this.s.store.recordUsedNonce({
+      nonce: request.nonce,
+      solutionId: request.solutionId,
+      publicKey: request.publicKey,
+      expiresAt: issued.expiresAt,
+    });
+    if (!firstUse) throw fail('login failed: the challenge nonce is unknown, used or expired');
 
     const token = newSecret('srt_');
     const expiresAt = now + this.s.config.sessionTtlSeconds * 1000;
@@ -117,13 +142,13 @@ export class AuthService {
     if (token === undefined || !token.startsWith('srt_') || token.length > 100) throw HttpError.unauthenticated();
     const tokenHash = hashSecret(token);
     const now = this.s.now();
-    const cached = this.sessions.get(tokenHash);
+    const cached = this.#sessions.get(tokenHash);
     if (cached !== undefined && cached.expiresAt > now) return cached;
-    this.sessions.delete(tokenHash);
+    this.#sessions.delete(tokenHash);
     const session = await this.s.store.findSession(tokenHash, now);
     if (session === undefined) throw HttpError.unauthenticated('the session token is unknown, expired or revoked');
-    if (this.sessions.size >= SESSION_CACHE_ENTRIES) this.sessions.delete(this.sessions.keys().next().value as string);
-    this.sessions.set(tokenHash, session);
+    if (this.#sessions.size >= SESSION_CACHE_ENTRIES) this.#sessions.delete(this.#sessions.keys().next().value as string);
+    this.#sessions.set(tokenHash, session);
     return session;
   }
 

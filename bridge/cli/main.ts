@@ -68,7 +68,14 @@ export function buildProgram(io: Io): Command {
     .addOption(new Option('--data-dir <dir>', 'database folder').env('SEALROOM_DATA_DIR').default('data'))
     .addOption(new Option('--host <host>', 'listen address').env('SEALROOM_HOST').default('127.0.0.1'))
     .addOption(new Option('--port <port>', 'listen port (0: any free port)').env('SEALROOM_PORT').default(8080).argParser(integer('port')))
-    .addOption(new Option('--public-url <url>', 'the URL clients use, if not http://host:port').env('SEALROOM_PUBLIC_URL'))
+    .addOption(
+      new Option('--public-url <url>', 'the only URL logins may sign (set it behind a proxy); default: the URLs the Bridge listens on')
+        .env('SEALROOM_PUBLIC_URL'),
+    )
+    .addOption(
+      new Option('--trust-proxy <proxies>', 'comma-separated proxy addresses/CIDRs whose X-Forwarded-For is believed (default: none)')
+        .env('SEALROOM_TRUST_PROXY'),
+    )
     .addOption(new Option('--log-level <level>', 'log level').env('SEALROOM_LOG_LEVEL').choices(LOG_LEVELS).default('info'))
     .addOption(
       new Option('--session-ttl <seconds>', 'session token lifetime').env('SEALROOM_SESSION_TTL').default(86_400).argParser(integer('session TTL')),
@@ -81,12 +88,13 @@ export function buildProgram(io: Io): Command {
     .addOption(
       new Option('--body-limit <bytes>', 'largest JSON body of the room routes').env('SEALROOM_BODY_LIMIT').argParser(integer('body limit')),
     )
-    .action(async (opts: { dataDir: string; host: string; port: number; publicUrl?: string; logLevel: (typeof LOG_LEVELS)[number]; sessionTtl: number; corsOrigins: string; bodyLimit?: number }) => {
+    .action(async (opts: { dataDir: string; host: string; port: number; publicUrl?: string; trustProxy?: string; logLevel: (typeof LOG_LEVELS)[number]; sessionTtl: number; corsOrigins: string; bodyLimit?: number }) => {
       const bridge = await createBridge({
         dataDir: opts.dataDir,
         host: opts.host,
         port: opts.port,
         publicUrl: opts.publicUrl,
+        ...(opts.trustProxy === undefined ? {} : { trustProxy: opts.trustProxy.split(',').map((p) => p.trim()).filter((p) => p !== '') }),
         logLevel: opts.logLevel,
         sessionTtlSeconds: opts.sessionTtl,
         corsOrigins: opts.corsOrigins.split(',').map((o) => o.trim()).filter((o) => o !== ''),

@@ -29,13 +29,12 @@ function session(res: Response): SessionRow {
   return res.locals.session as SessionRow;
 }
 
+/**
+ * The client's address: the socket's peer, or, behind a proxy named by the `trustProxy` option, the
+ * address that proxy reports in X-Forwarded-For (express's `req.ip`). Never the header otherwise.
+ */
 function clientAddress(req: Request): string {
-  return req.socket.remoteAddress ?? 'unknown';
-}
-
-/** The URL this request was made to, as the client saw it (for the login URL binding). */
-function requestUrl(req: Request): string {
-  return `${req.protocol}://${req.get('host') ?? 'localhost'}`;
+  return req.ip ?? req.socket.remoteAddress ?? 'unknown';
 }
 
 const roomParams = z.strictObject({ roomId: roomIdSchema });
@@ -56,12 +55,12 @@ export function userRouter(s: BridgeServices, auth: AuthService, rooms: RoomServ
 
   router.post('/auth/challenge', async (req, res) => {
     const body = parseInput(challengeRequestSchema, req.body, 'body');
-    res.json(await auth.challenge(body, clientAddress(req)));
+    res.json(await auth.challenge(body));
   });
 
   router.post('/auth/session', async (req, res) => {
     const body = parseInput(sessionRequestSchema, req.body, 'body');
-    res.status(201).json(await auth.login(body, clientAddress(req), requestUrl(req)));
+    res.status(201).json(await auth.login(body, clientAddress(req)));
   });
 
   // Everything below needs a session.

@@ -205,10 +205,12 @@ export class SqliteStore implements Store {
       ),
       countMembers: db.prepare('SELECT COUNT(*) AS n FROM room_members WHERE room_id = ?'),
 
-      insertNonce: db.prepare(
-        'INSERT INTO auth_nonces (nonce, solution_id, public_key, expires_at) VALUES (@nonce, @solutionId, @publicKey, @expiresAt)',
+      recordUsedNonce: db.prepare(
+        `INSERT INTO auth_nonces (nonce, solution_id, public_key, expires_at) VALUES (@nonce, @solutionId, @publicKey, @expiresAt)
+         ON CONFLICT (nonce) DO NOTHING`,
       ),
-      consumeNonce: db.prepare('DELETE FROM auth_nonces WHERE nonce = ? RETURNING *'),
+      insertSecret: db.prepare('INSERT INTO bridge_secrets (name, secret, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING'),
+      getSecret: db.prepare('SELECT secret FROM bridge_secrets WHERE name = ?'),
       insertSession: db.prepare(
         `INSERT INTO sessions (token_hash, solution_id, public_key, user_id, created_at, expires_at)
          VALUES (@tokenHash, @solutionId, @publicKey, @userId, @createdAt, @expiresAt)`,
@@ -405,19 +407,13 @@ export class SqliteStore implements Store {
 
   // ---- Authentication
 
-  async insertNonce(row: NonceRow): Promise<void> {
-    this.stmt.insertNonce.run(row);
+  async recordUsedNonce(row: NonceRow): Promise<boolean> {
+    return this.stmt.recordUsedNonce.run(row).changes > 0;
   }
 
-  async consumeNonce(nonce: string, now: number): Promise<NonceRow | undefined> {
-    const r = this.stmt.consumeNonce.get(nonce) as Row | undefined;
-    if (r === undefined || (r.expires_at as number) <= now) return undefined;
-    return {
-      nonce: r.nonce as string,
-      solutionId: r.solution_id as string,
-      publicKey: r.public_key as string,
-      expiresAt: r.expires_at as number,
-    };
+  async bridgeSecret(name: string, candidate: Uint8Array, now: number): Promise<Uint8Array> {
+    this.stmt.insertSecret.run(name, Buffer.from(candidate), now);
+    return new Uint8Array((this.stmt.getSecret.get(name) as { secret: Buffer }).secret);
   }
 
   async insertSession(row: SessionRow): Promise<void> {

@@ -184,9 +184,16 @@ export interface Store {
   findSolutionUser(solutionId: string, publicKey: string): Promise<{ userId: string; contextIds: string[] } | undefined>;
 
   // Authentication
-  insertNonce(row: NonceRow): Promise<void>;
-  /** Deletes and returns the nonce if it exists and has not expired: single use, atomically. */
-  consumeNonce(nonce: string, now: number): Promise<NonceRow | undefined>;
+  /**
+   * Records a nonce used by a successful login, kept until it expires. False if it was recorded
+   * already: the check and the insert are one atomic step, which is what makes a nonce single use.
+   */
+  recordUsedNonce(row: NonceRow): Promise<boolean>;
+  /**
+   * The Bridge secret called `name`, created from `candidate` if there is none yet. Every caller (every
+   * Bridge on the database) gets the same secret, whichever candidate won.
+   */
+  bridgeSecret(name: string, candidate: Uint8Array, now: number): Promise<Uint8Array>;
   insertSession(row: SessionRow): Promise<void>;
   findSession(tokenHash: string, now: number): Promise<SessionRow | undefined>;
   deleteSession(tokenHash: string): Promise<boolean>;

@@ -1,0 +1,37 @@
+/**
+ * Which Bridge URLs a login may sign (DESIGN.md, "Identities"; docs/security/login.md). A login signs
+ * the URL its client used; the Bridge compares it against its own configuration only, never against the
+ * request's Host or X-Forwarded-* headers, which whoever relays the request chooses. Otherwise a
+ * malicious Bridge could relay a user's signed login to an honest one.
+ *
+ * - With `publicUrl` set (behind a proxy or TLS terminator): that URL's origin, and nothing else.
+ * - Otherwise the URLs it listens on: `http://host:port` for its bound address (every local interface
+ *   address when bound to a wildcard), and `http://localhost:port` when loopback is among them.
+ */
+import { networkInterfaces } from 'node:os';
+import { bridgeOrigin } from '../../protocol/auth.ts';
+
+const WILDCARDS = new Set(['0.0.0.0', '::', '']);
+
+export function loginOrigins(publicUrl: string | undefined, boundAddress: string, port: number): string[] {
+  if (publicUrl !== undefined) return [bridgeOrigin(publicUrl)];
+  const hosts = new Set<string>();
+  if (WILDCARDS.has(boundAddress)) {
+    for (const list of Object.values(networkInterfaces())) {
+      for (const info of list ?? []) {
+        if (boundAddress === '0.0.0.0' && info.family !== 'IPv4') continue;
+        // Link-local IPv6 addresses need a zone id, which a URL cannot carry.
+        if (info.family === 'IPv6' && info.address.toLowerCase().startsWith('fe80')) continue;
+        hosts.add(info.address);
+      }
+    }
+  } else {
+    hosts.add(boundAddress);
+  }
+  if ([...hosts].some(isLoopback)) hosts.add('localhost');
+  return [...hosts].map((host) => bridgeOrigin(`http://${host.includes(':') ? `[${host}]` : host}:${port}`));
+}
+
+function isLoopback(address: string): boolean {
+  return address === '::1' || address.startsWith('127.');
+}

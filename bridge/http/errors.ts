@@ -4,13 +4,15 @@
  * turns it into `{ "error": { "code", "message", "details"? } }`. Anything else is logged and becomes a
  * generic 500 that reveals nothing.
  */
-import type { ErrorRequestHandler } from 'express';
+import type { ErrorRequestHandler, Request } from 'express';
 import type { Logger } from 'pino';
 import { SealroomError } from '../../protocol/errors.ts';
 
 /** The stable error codes of the Bridge's HTTP API. Clients and tests match on these. */
 export type ErrorCode =
   | 'BAD_JSON'
+  | 'BAD_CONTENT_ENCODING'
+  | 'BAD_REQUEST'
   | 'BODY_TOO_LARGE'
   | 'UNSUPPORTED_MEDIA_TYPE'
   | 'VALIDATION_FAILED'
@@ -85,39 +87,66 @@ export class HttpError extends SealroomError {
   }
 }
 
-interface BodyParserError {
+/** What express, router and body-parser attach to the errors they throw (http-errors' fields). */
+interface FrameworkError {
   type?: string;
   status?: number;
+  expose?: boolean;
   limit?: number;
-  length?: number;
 }
 
-/** Maps body-parser's errors (bad JSON, too large, wrong charset) onto our codes. */
-function fromBodyParser(error: BodyParserError): HttpError | undefined {
-  switch (error.type) {
+/** The content codings body-parser decodes (RFC 9110, section 8.4.1); anything else is refused with 415. */
+const CONTENT_CODINGS = 'identity, gzip, deflate or br';
+
+/**
+ * Maps errors of the HTTP framework onto our codes. They all come from a malformed request, so none
+ * may become a 500: a body that is not JSON, too large, in an unknown charset or content coding, or
+ * not valid for its coding, and a path whose percent-escapes do not decode.
+ */
+function fromFramework(error: unknown, req: Request): HttpError | undefined {
+  // router decodes path parameters with decodeURIComponent, which throws URIError on "%ZZ" or a
+  // truncated UTF-8 sequence (RFC 3986, section 2.1). The value is not echoed: it is the client's.
+  if (error instanceof URIError) {
+    return HttpError.badRequest('VALIDATION_FAILED', 'params: a path segment is not valid percent-encoded UTF-8', {
+      field: 'params',
+    });
+  }
+  if (typeof error !== 'object' || error === null) return undefined;
+  const e = error as FrameworkError;
+  switch (e.type) {
     case 'entity.parse.failed':
       return HttpError.badRequest('BAD_JSON', 'the request body is not valid JSON');
     case 'entity.too.large':
-      return new HttpError(413, 'BODY_TOO_LARGE', `the request body exceeds the limit of ${error.limit} bytes`, {
-        details: { limit: error.limit },
+      return new HttpError(413, 'BODY_TOO_LARGE', `the request body exceeds the limit of ${e.limit} bytes`, {
+        details: { limit: e.limit },
       });
     case 'encoding.unsupported':
+      return new HttpError(415, 'UNSUPPORTED_MEDIA_TYPE', `the request body's content-encoding must be ${CONTENT_CODINGS}`);
     case 'charset.unsupported':
       return new HttpError(415, 'UNSUPPORTED_MEDIA_TYPE', 'the request body must be UTF-8 JSON');
     case 'request.aborted':
     case 'stream.encoding.set':
     case 'request.size.invalid':
       return HttpError.badRequest('BAD_JSON', 'the request body could not be read');
-    default:
-      return undefined;
   }
+  if (e.expose !== true || typeof e.status !== 'number' || e.status < 400 || e.status > 499) return undefined;
+  // body-parser gives a stream error no type, only status 400. With a content coding that stream is
+  // the decompressor, so the body was not valid gzip, deflate or brotli data.
+  const coding = req.get('content-encoding')?.trim().toLowerCase();
+  if (e.status === 400 && coding !== undefined && coding !== 'identity') {
+    return HttpError.badRequest('BAD_CONTENT_ENCODING', `the request body is not valid for its content-encoding (${CONTENT_CODINGS})`);
+  }
+  // Any other client error the framework flags as such stays a client error, with a generic message.
+  return new HttpError(e.status, 'BAD_REQUEST', 'the request is malformed');
 }
 
 export function errorHandler(log: Logger): ErrorRequestHandler {
   return (error: unknown, req, res, _next) => {
-    const known = error instanceof HttpError ? error : fromBodyParser(error as BodyParserError);
+    const known = error instanceof HttpError ? error : fromFramework(error, req);
     if (known === undefined) {
       log.error({ err: error, method: req.method, path: req.path }, 'unhandled error');
+    } else if (known.code === 'BAD_REQUEST') {
+      log.warn({ err: error, method: req.method, path: req.path }, 'unmapped client error');
     }
     const http = known ?? new HttpError(500, 'INTERNAL', 'internal error');
     if (http.retryAfter !== undefined) res.setHeader('Retry-After', String(Math.ceil(http.retryAfter)));

@@ -137,7 +137,7 @@ export async function createBridge(options: CreateBridgeOptions): Promise<Bridge
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${address.port}`;
-  auth.setLoginOrigins(loginOrigins(config.publicUrl, address.address, address.port));
+  auth.setLoginOrigins(loginOrigins(config.publicUrl, config.loginUrls, address.address, address.port));
   log.info({ url, loginOrigins: auth.loginOrigins, store: store.kind, file: store.file }, 'bridge listening');
 
   const pruneTimer = setInterval(() => {

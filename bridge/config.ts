@@ -78,6 +78,11 @@ export const bridgeOptionsSchema = z.strictObject({
    */
   publicUrl: z.url().optional(),
   /**
+   * More URLs a login may sign, each another name for this Bridge (a second host name, a port forward,
+   * a test proxy). Added to `publicUrl`, or to the listening URLs when that is unset.
+   */
+  loginUrls: z.array(z.url()).max(64).default([]),
+  /**
    * Which proxies to believe about the client's address (express's `trust proxy`): `false` (default:
    * the socket's peer address, X-Forwarded-For ignored), `true` (trust every hop: only when the Bridge is
    * reachable through the proxy alone), a hop count, or a list of proxy addresses or CIDRs.

@@ -29,6 +29,7 @@ export type {
   ByteStreamInfo,
   ByteStreamReader,
   ByteStreamWriter,
+  DataStreamStats,
   ParticipantInfo,
   SendFileOptions,
   SendTextOptions,

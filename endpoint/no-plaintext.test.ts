@@ -19,9 +19,9 @@ let bob: Client;
 const MARKERS = ['PRIVATE-MARKER-7f3a9c', 'ANOTHER-SECRET-b81e22', 'ROTATED-SECRET-44d0aa'];
 
 beforeAll(async () => {
-  t = await startBridge();
+  proxy = await startTcpProxy(() => t.bridge.url);
+  t = await startBridge({ loginUrls: [proxy.url] });
   tenant = await setupTenant(t.bridge, ['alice', 'bob', 'carol']);
-  proxy = await startTcpProxy(t.bridge.url);
   alice = await connectClient(proxy.url, tenant.solutionId, tenant.users.alice!);
   bob = await connectClient(proxy.url, tenant.solutionId, tenant.users.bob!);
 });

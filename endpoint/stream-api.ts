@@ -10,6 +10,7 @@ import { DataStreamsApi } from './data-streams/data-streams-api.ts';
 import type {
   ByteStreamHandler,
   ByteStreamWriter,
+  DataStreamStats,
   SendFileOptions,
   SendTextOptions,
   StreamBytesOptions,
@@ -19,6 +20,7 @@ import type {
 } from './data-streams/types.ts';
 import { EndpointError } from './errors.ts';
 import type { EventApi } from './event-api.ts';
+import { eventApiInternals, registerStreamApi } from './internal.ts';
 import { RealtimeApi } from './realtime/realtime-api.ts';
 import type {
   DataTrackStats,
@@ -41,29 +43,33 @@ export interface StreamApiOptions {
   trustStore?: TrustStore;
   /** How long old epoch keys stay usable after a rotation, for data in flight. Milliseconds. */
   epochGraceMs?: number;
+  /**
+   * A byte or text stream that carries nothing for this long fails with `Timeout`: a reader that gets
+   * no chunk (while it holds no unread data), a writer that gets no allowance. Default 60,000; 0 never.
+   */
+  streamIdleTimeoutMs?: number;
 }
 
 export class StreamApi {
   readonly connection: Connection;
   readonly eventApi: EventApi;
-  /** @internal */
-  readonly rooms: RoomApi;
-  /** @internal */
-  readonly keys: KeyRing;
-  /** @internal */
-  readonly realtime: RealtimeApi;
-  /** @internal */
-  readonly dataStreams: DataStreamsApi;
+  readonly #rooms: RoomApi;
+  readonly #keys: KeyRing;
+  readonly #realtime: RealtimeApi;
+  readonly #dataStreams: DataStreamsApi;
 
+  /** Use `Endpoint.createStreamApi`. */
   constructor(connection: Connection, eventApi: EventApi, options: StreamApiOptions = {}) {
     this.connection = connection;
     this.eventApi = eventApi;
-    this.keys = new KeyRing(options.epochGraceMs ?? DEFAULT_EPOCH_GRACE_MS);
-    this.rooms = new RoomApi(connection, options.trustStore ?? new MemoryTrustStore(), this.keys);
-    this.realtime = new RealtimeApi(connection, eventApi, this.rooms, this.keys);
-    this.dataStreams = new DataStreamsApi(connection, eventApi, this.rooms, this.keys);
-    this.realtime.onRoomLeft((roomId, reason) => this.dataStreams.roomLeft(roomId, reason));
-    eventApi.setRoomEventTransformer((event, ids) => this.verifiedEvent(event, ids));
+    // First, so that a second StreamApi on this EventApi fails before it listens to anything.
+    eventApiInternals(eventApi).setRoomEventTransformer((event, ids) => this.#verifiedEvent(event, ids));
+    this.#keys = new KeyRing(options.epochGraceMs ?? DEFAULT_EPOCH_GRACE_MS);
+    this.#rooms = new RoomApi(connection, options.trustStore ?? new MemoryTrustStore(), this.#keys);
+    this.#realtime = new RealtimeApi(connection, eventApi, this.#rooms, this.#keys);
+    this.#dataStreams = new DataStreamsApi(connection, eventApi, this.#rooms, this.#keys, options.streamIdleTimeoutMs);
+    this.#realtime.onRoomLeft((roomId, reason) => this.#dataStreams.roomLeft(roomId, reason));
+    registerStreamApi(this, { rooms: this.#rooms, keys: this.#keys, realtime: this.#realtime, dataStreams: this.#dataStreams });
   }
 
   // ---- rooms (issue 4)
@@ -84,7 +90,7 @@ export class StreamApi {
     policy?: Partial<RoomPolicy>,
     options?: RequestOptions,
   ): Promise<string> {
-    return this.rooms.createStreamRoom(contextId, users, managers, publicMeta, privateMeta, policy, options);
+    return this.#rooms.createStreamRoom(contextId, users, managers, publicMeta, privateMeta, policy, options);
   }
 
   /**
@@ -94,7 +100,7 @@ export class StreamApi {
    * @example const room = await streamApi.getStreamRoom(roomId); render(room.version, room.privateMeta);
    */
   getStreamRoom(streamRoomId: string, options?: RequestOptions): Promise<StreamRoom> {
-    return this.rooms.getStreamRoom(streamRoomId, options);
+    return this.#rooms.getStreamRoom(streamRoomId, options);
   }
 
   /**
@@ -103,7 +109,7 @@ export class StreamApi {
    * @example const { totalAvailable, readItems } = await streamApi.listStreamRooms(contextId, { skip: 0, limit: 20, sortOrder: 'desc' });
    */
   listStreamRooms(contextId: string, query: PagingQuery, options?: RequestOptions): Promise<PagingList<StreamRoom>> {
-    return this.rooms.listStreamRooms(contextId, query, options);
+    return this.#rooms.listStreamRooms(contextId, query, options);
   }
 
   /**
@@ -124,12 +130,12 @@ export class StreamApi {
     policy?: Partial<RoomPolicy>,
     options?: RequestOptions,
   ): Promise<void> {
-    return this.rooms.updateStreamRoom(streamRoomId, users, managers, publicMeta, privateMeta, version, force, forceGenerateNewKey, policy, options);
+    return this.#rooms.updateStreamRoom(streamRoomId, users, managers, publicMeta, privateMeta, version, force, forceGenerateNewKey, policy, options);
   }
 
   /** Deletes a room (policy `delete`, managers by default) and forgets its keys. */
   deleteStreamRoom(streamRoomId: string, options?: RequestOptions): Promise<void> {
-    return this.rooms.deleteStreamRoom(streamRoomId, options);
+    return this.#rooms.deleteStreamRoom(streamRoomId, options);
   }
 
   // ---- real-time: rooms, streams, tracks, data tracks (issue 5)
@@ -141,17 +147,17 @@ export class StreamApi {
    * @example await streamApi.joinStreamRoom(roomId);
    */
   joinStreamRoom(streamRoomId: string, options?: RequestOptions): Promise<void> {
-    return this.realtime.joinStreamRoom(streamRoomId, options);
+    return this.#realtime.joinStreamRoom(streamRoomId, options);
   }
 
   /** Leaves a room: unpublishes this connection's streams and ends its byte streams there. */
   leaveStreamRoom(streamRoomId: string, options?: RequestOptions): Promise<void> {
-    return this.realtime.leaveStreamRoom(streamRoomId, options);
+    return this.#realtime.leaveStreamRoom(streamRoomId, options);
   }
 
   /** A local stream to add tracks to and publish. */
   createStream(streamRoomId: string): Promise<StreamHandle> {
-    return this.realtime.createStream(streamRoomId);
+    return this.#realtime.createStream(streamRoomId);
   }
 
   /**
@@ -159,11 +165,11 @@ export class StreamApi {
    * Media tracks are accepted and announced; their WebRTC path is not part of this release.
    */
   addStreamTrack(handle: StreamHandle, track: TrackOptions): Promise<string> {
-    return this.realtime.addStreamTrack(handle, track);
+    return this.#realtime.addStreamTrack(handle, track);
   }
 
   removeStreamTrack(handle: StreamHandle, streamTrackId: string): Promise<void> {
-    return this.realtime.removeStreamTrack(handle, streamTrackId);
+    return this.#realtime.removeStreamTrack(handle, streamTrackId);
   }
 
   /**
@@ -175,33 +181,33 @@ export class StreamApi {
    * await streamApi.sendData(trackId, utf8('hello'));
    */
   publishStream(handle: StreamHandle, onState?: PublishStateListener): Promise<StreamPublishResult> {
-    return this.realtime.publishStream(handle, onState);
+    return this.#realtime.publishStream(handle, onState);
   }
 
   /** Applies tracks added or removed since publishing. */
   updateStream(handle: StreamHandle): Promise<StreamPublishResult> {
-    return this.realtime.updateStream(handle);
+    return this.#realtime.updateStream(handle);
   }
 
   unpublishStream(handle: StreamHandle): Promise<void> {
-    return this.realtime.unpublishStream(handle);
+    return this.#realtime.unpublishStream(handle);
   }
 
   /** Streams published in a room (members). */
   listStreams(streamRoomId: string, options?: RequestOptions): Promise<StreamInfo[]> {
-    return this.realtime.listStreams(streamRoomId, options);
+    return this.#realtime.listStreams(streamRoomId, options);
   }
 
   subscribeToRemoteStreams(streamRoomId: string, subscriptions: StreamSubscription[]): Promise<void> {
-    return this.realtime.subscribeToRemoteStreams(streamRoomId, subscriptions);
+    return this.#realtime.subscribeToRemoteStreams(streamRoomId, subscriptions);
   }
 
   modifyRemoteStreamsSubscriptions(streamRoomId: string, add: StreamSubscription[], remove: StreamSubscription[]): Promise<void> {
-    return this.realtime.modifyRemoteStreamsSubscriptions(streamRoomId, add, remove);
+    return this.#realtime.modifyRemoteStreamsSubscriptions(streamRoomId, add, remove);
   }
 
   unsubscribeFromRemoteStreams(streamRoomId: string, subscriptions: StreamSubscription[]): Promise<void> {
-    return this.realtime.unsubscribeFromRemoteStreams(streamRoomId, subscriptions);
+    return this.#realtime.unsubscribeFromRemoteStreams(streamRoomId, subscriptions);
   }
 
   /**
@@ -210,7 +216,7 @@ export class StreamApi {
    * @example streamApi.addRemoteStreamListener({ streamRoomId, onRemoteData: (data, status, info) => show(info.userId, data) });
    */
   addRemoteStreamListener(listener: RemoteStreamListener): () => void {
-    return this.realtime.addRemoteStreamListener(listener);
+    return this.#realtime.addRemoteStreamListener(listener);
   }
 
   /**
@@ -219,7 +225,7 @@ export class StreamApi {
    * far behind, a message is dropped and counted (`sendDropped`) and the promise still resolves.
    */
   sendData(streamTrackId: string, data: Uint8Array): Promise<void> {
-    return this.realtime.sendData(streamTrackId, data);
+    return this.#realtime.sendData(streamTrackId, data);
   }
 
   /**
@@ -227,17 +233,26 @@ export class StreamApi {
    * by cause (`undecryptable`, `replayed`, `noKey`, `droppedBySlowness`, `unroutable`, `receiveOverflow`).
    */
   dataTrackStats(): DataTrackStats {
-    return this.realtime.stats();
+    return this.#realtime.stats();
   }
 
   // ---- byte and text streams (issue 5)
+
+  /**
+   * What byte and text streams hold, and the incoming streams dropped before any handler saw them, by
+   * reason (each is also logged).
+   * @example const { droppedBeforeHandler } = streamApi.dataStreamStats();
+   */
+  dataStreamStats(): DataStreamStats {
+    return this.#dataStreams.stats();
+  }
 
   /**
    * Sends a file (a path in Node, a Blob/File, bytes or a ReadableStream) as a byte stream.
    * @example const { id } = await streamApi.sendFile('./report.pdf', { roomId, topic: 'files', onProgress: (p) => bar(p) });
    */
   sendFile(file: string | Blob | Uint8Array | ReadableStream<Uint8Array>, options: SendFileOptions): Promise<{ id: string }> {
-    return this.dataStreams.sendFile(file, options);
+    return this.#dataStreams.sendFile(file, options);
   }
 
   /**
@@ -248,7 +263,7 @@ export class StreamApi {
    * await writer.close();
    */
   streamBytes(options: StreamBytesOptions): Promise<ByteStreamWriter> {
-    return this.dataStreams.streamBytes(options);
+    return this.#dataStreams.streamBytes(options);
   }
 
   /**
@@ -256,7 +271,7 @@ export class StreamApi {
    * @example await streamApi.sendText('hello 👋', { roomId, topic: 'chat' });
    */
   sendText(text: string, options: SendTextOptions): Promise<{ id: string }> {
-    return this.dataStreams.sendText(text, options);
+    return this.#dataStreams.sendText(text, options);
   }
 
   /**
@@ -267,7 +282,7 @@ export class StreamApi {
    * await writer.close();
    */
   streamText(options: StreamTextOptions): Promise<TextStreamWriter> {
-    return this.dataStreams.streamText(options);
+    return this.#dataStreams.streamText(options);
   }
 
   /**
@@ -278,12 +293,12 @@ export class StreamApi {
    * });
    */
   registerByteStreamHandler(topic: string, handler: ByteStreamHandler): void {
-    this.dataStreams.registerByteStreamHandler(topic, handler);
+    this.#dataStreams.registerByteStreamHandler(topic, handler);
   }
 
   /** Stops handling a topic; streams on it are then refused at once, so their senders do not wait. */
   unregisterByteStreamHandler(topic: string): void {
-    this.dataStreams.unregisterByteStreamHandler(topic);
+    this.#dataStreams.unregisterByteStreamHandler(topic);
   }
 
   /**
@@ -291,25 +306,25 @@ export class StreamApi {
    * @example streamApi.registerTextStreamHandler('chat', async (reader, { identity }) => show(identity, await reader.readAll()));
    */
   registerTextStreamHandler(topic: string, handler: TextStreamHandler): void {
-    this.dataStreams.registerTextStreamHandler(topic, handler);
+    this.#dataStreams.registerTextStreamHandler(topic, handler);
   }
 
   /** Stops handling a text topic. */
   unregisterTextStreamHandler(topic: string): void {
-    this.dataStreams.unregisterTextStreamHandler(topic);
+    this.#dataStreams.unregisterTextStreamHandler(topic);
   }
 
   /** Room events reach the app verified: an update with a new epoch has already refreshed the key. */
-  private async verifiedEvent(event: Extract<ServerEvent, { type: RoomEventType }>, subscriptionIds: string[]): Promise<StreamRoomEvent> {
+  async #verifiedEvent(event: Extract<ServerEvent, { type: RoomEventType }>, subscriptionIds: string[]): Promise<StreamRoomEvent> {
     const base = { streamRoomId: event.roomId, contextId: event.contextId, subscriptionIds };
     if (event.type === 'streamRoomDeleted') {
-      this.keys.forget(event.roomId);
+      this.#keys.forget(event.roomId);
       return { type: 'streamRoomDeleted', ...base };
     }
     let room: StreamRoom | undefined;
     let error: EndpointError | undefined;
     try {
-      room = await this.rooms.getStreamRoom(event.roomId);
+      room = await this.#rooms.getStreamRoom(event.roomId);
     } catch (e) {
       error = e instanceof EndpointError ? e : new EndpointError('BridgeRefused', (e as Error).message, { cause: e });
     }

@@ -13,12 +13,15 @@ export interface TcpProxy {
   close(): Promise<void>;
 }
 
-export async function startTcpProxy(targetUrl: string): Promise<TcpProxy> {
-  const target = new URL(targetUrl);
+export async function startTcpProxy(targetUrl: string | (() => string)): Promise<TcpProxy> {
+  // A function target is read per connection, so the proxy can exist before the Bridge it fronts (whose
+  // `loginUrls` must name the proxy's URL: a login signs the URL its client used).
+  const target = () => new URL(typeof targetUrl === 'function' ? targetUrl() : targetUrl);
   const chunks: Buffer[] = [];
   const sockets = new Set<Socket>();
   const server: Server = createServer((client) => {
-    const upstream = connect(Number(target.port), target.hostname);
+    const { port: targetPort, hostname } = target();
+    const upstream = connect(Number(targetPort), hostname);
     sockets.add(client);
     sockets.add(upstream);
     client.on('data', (d: Buffer) => {

@@ -5,6 +5,7 @@
  * malicious Bridge could relay a user's signed login to an honest one.
  *
  * - With `publicUrl` set (behind a proxy or TLS terminator): that URL's origin, and nothing else.
+ * - `loginUrls`, when set, are added (more names for this Bridge).
  * - Otherwise the URLs it listens on: `http://host:port` for its bound address (every local interface
  *   address when bound to a wildcard), and `http://localhost:port` when loopback is among them.
  */
@@ -13,8 +14,13 @@ import { bridgeOrigin } from '../../protocol/auth.ts';
 
 const WILDCARDS = new Set(['0.0.0.0', '::', '']);
 
-export function loginOrigins(publicUrl: string | undefined, boundAddress: string, port: number): string[] {
-  if (publicUrl !== undefined) return [bridgeOrigin(publicUrl)];
+export function loginOrigins(publicUrl: string | undefined, loginUrls: readonly string[], boundAddress: string, port: number): string[] {
+  const extra = loginUrls.map(bridgeOrigin);
+  if (publicUrl !== undefined) return [...new Set([bridgeOrigin(publicUrl), ...extra])];
+  return [...new Set([...listening(boundAddress, port), ...extra])];
+}
+
+function listening(boundAddress: string, port: number): string[] {
   const hosts = new Set<string>();
   if (WILDCARDS.has(boundAddress)) {
     for (const list of Object.values(networkInterfaces())) {

@@ -12,13 +12,14 @@ import { utf8 } from '../../crypto/bytes.ts';
 import type { ServerEvent } from '../../protocol/ws.ts';
 import type { Connection } from '../connection.ts';
 import type { EventApi } from '../event-api.ts';
+import { connectionInternals } from '../internal.ts';
 import type { KeyRing } from '../rooms/keyring.ts';
 import type { RoomApi } from '../rooms/room-api.ts';
 import type { StreamRoomLeftEvent } from '../realtime/types.ts';
 import { DataStreamError, roomLeftError } from './errors.ts';
 import { Handlers } from './handlers.ts';
 import { IncomingStreams } from './incoming/incoming-streams.ts';
-import { FILE_READ_BLOCK_BYTES } from './limits.ts';
+import { DEFAULT_STREAM_IDLE_TIMEOUT_MS, FILE_READ_BLOCK_BYTES } from './limits.ts';
 import { NewestKeys } from './outgoing/newest-key.ts';
 import { openStream, type OpenDeps, type OpenOptions } from './outgoing/open-stream.ts';
 import type { OutgoingStream } from './outgoing/outgoing-stream.ts';
@@ -28,6 +29,7 @@ import { Sequencer } from './sequencer.ts';
 import type {
   ByteStreamHandler,
   ByteStreamWriter,
+  DataStreamStats,
   SendFileOptions,
   SendTextOptions,
   StreamBytesOptions,
@@ -53,16 +55,19 @@ export class DataStreamsApi {
     readonly eventApi: EventApi,
     readonly rooms: RoomApi,
     readonly keys: KeyRing,
+    idleTimeoutMs: number = DEFAULT_STREAM_IDLE_TIMEOUT_MS,
   ) {
     this.newestKeys = new NewestKeys(rooms);
     this.incoming = new IncomingStreams({
       connection,
       rooms,
+      idleTimeoutMs,
       byteHandler: (topic) => this.handlers.bytes.get(topic),
       textHandler: (topic) => this.handlers.text.get(topic),
     });
     this.openDeps = {
       connection,
+      idleTimeoutMs,
       keys: this.newestKeys,
       finals: new Sequencer(),
       track: (s) => this.outgoing.add(s),
@@ -72,20 +77,27 @@ export class DataStreamsApi {
         if (s.streamNo !== undefined && this.outgoingByNo.get(s.streamNo) === s) this.outgoingByNo.delete(s.streamNo);
       },
     };
-    connection.hooks.on('event', (event) => this.onEvent(event));
-    connection.hooks.on('frame', (frame) => {
+    const { hooks } = connectionInternals(connection);
+    hooks.on('event', (event) => this.onEvent(event));
+    hooks.on('frame', (frame) => {
       if (frame.type === 'chunk') this.incoming.chunk(frame.streamNo, frame.last, frame.payload);
     });
-    connection.hooks.on('socketClosed', () => this.connectionLost());
+    hooks.on('socketClosed', () => this.connectionLost());
   }
 
   /**
    * Streams open in each direction, and what receiving holds: decrypted bytes waiting for readers and
    * delivery steps queued (for tests and diagnostics; both are bounded by the Bridge's window).
    */
-  stats(): { sending: number; receiving: number; bufferedBytes: number; pendingSteps: number } {
+  stats(): DataStreamStats {
     const incoming = this.incoming.stats();
-    return { sending: this.outgoing.size, receiving: incoming.streams, bufferedBytes: incoming.bufferedBytes, pendingSteps: incoming.pendingSteps };
+    return {
+      sending: this.outgoing.size,
+      receiving: incoming.streams,
+      bufferedBytes: incoming.bufferedBytes,
+      pendingSteps: incoming.pendingSteps,
+      droppedBeforeHandler: incoming.droppedBeforeHandler,
+    };
   }
 
   /**

@@ -9,6 +9,7 @@ import { relayStats } from '../../bridge/realtime/relay.ts';
 import { SEND_BUFFER_HIGH_WATER_BYTES, STREAM_CHUNK_MAX_BYTES } from './limits.ts';
 import { joinedRoom, pattern, receiveBytes, sha256, startKit, streamFailure, until, type Client, type Kit } from './test-kit.ts';
 import type { ByteStreamReader } from './types.ts';
+import { streamApiInternals } from '../internal.ts';
 
 const WINDOW_BYTES = 1024 * 1024;
 /** Long enough for the side stream to finish well inside it on a loaded machine. */
@@ -63,8 +64,8 @@ describe('a reader that stops reading', () => {
       const s = main()!;
       expect(s.sent - s.minConsumed!).toBeLessThanOrEqual(WINDOW_BYTES);
       expect(carolConnection().bufferedBytes).toBeLessThanOrEqual(WINDOW_BYTES + SLACK_BYTES);
-      expect(carol.streamApi.dataStreams.stats().bufferedBytes).toBeLessThanOrEqual(WINDOW_BYTES);
-      expect(carol.streamApi.dataStreams.stats().pendingSteps).toBeLessThanOrEqual(WINDOW_BYTES / 1024);
+      expect(streamApiInternals(carol.streamApi).dataStreams.stats().bufferedBytes).toBeLessThanOrEqual(WINDOW_BYTES);
+      expect(streamApiInternals(carol.streamApi).dataStreams.stats().pendingSteps).toBeLessThanOrEqual(WINDOW_BYTES / 1024);
       expect(alice.connection.bufferedAmount).toBeLessThanOrEqual(SEND_BUFFER_HIGH_WATER_BYTES + 2 * STREAM_CHUNK_MAX_BYTES);
       expect(written).toBeLessThanOrEqual(writtenAtStall + 1024 * 1024);
       await sleep(100);
@@ -85,7 +86,7 @@ describe('a reader that stops reading', () => {
     expect(error.code).toBe('ERR_DATA_STREAM_TOO_SLOW');
     await writing;
     expect(sha256(await atBob[0]!.done)).toBe(sha256(data));
-    expect(carol.streamApi.dataStreams.stats()).toMatchObject({ receiving: 0, bufferedBytes: 0 });
+    expect(streamApiInternals(carol.streamApi).dataStreams.stats()).toMatchObject({ receiving: 0, bufferedBytes: 0 });
   });
 
   it('an unread reader resumes the stream when the app starts reading', async () => {
@@ -99,7 +100,7 @@ describe('a reader that stops reading', () => {
     await until(() => readers.length === 1, 'the handler');
     await sleep(300);
     expect(sent).toBe(false);
-    expect(bob.streamApi.dataStreams.stats().bufferedBytes).toBeLessThanOrEqual(WINDOW_BYTES);
+    expect(streamApiInternals(bob.streamApi).dataStreams.stats().bufferedBytes).toBeLessThanOrEqual(WINDOW_BYTES);
     const got = Buffer.concat(await readers[0]!.readAll());
     await sending;
     expect(sha256(got)).toBe(sha256(data));

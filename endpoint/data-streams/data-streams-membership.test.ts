@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Connection } from '../connection.ts';
 import { pub } from '../realtime/test-kit.ts';
 import { pattern, receiveBytes, sha256, startKit, streamFailure, until, type Client, type Kit } from './test-kit.ts';
+import { streamApiInternals } from '../internal.ts';
 
 let kit: Kit;
 let alice: Client;
@@ -52,7 +53,7 @@ describe('byte streams and room changes', () => {
 
     const r = await dave.streamApi.getStreamRoom(roomId);
     await dave.streamApi.updateStreamRoom(roomId, r.users, r.managers, r.publicMeta, r.privateMeta, r.version, false, true);
-    await until(() => alice.streamApi.keys.newestEpoch(roomId) === 2 && bob.streamApi.keys.newestEpoch(roomId) === 2, 'the new epoch at alice and bob');
+    await until(() => streamApiInternals(alice.streamApi).keys.newestEpoch(roomId) === 2 && streamApiInternals(bob.streamApi).keys.newestEpoch(roomId) === 2, 'the new epoch at alice and bob');
     await writer.write(first.subarray(1024 * 1024));
     await writer.close();
 
@@ -92,7 +93,7 @@ describe('byte streams and room changes', () => {
     await writer.write(data.subarray(1024 * 1024));
     await writer.close();
     expect(sha256(await atBob[0]!.done)).toBe(sha256(data));
-    expect(carol.streamApi.dataStreams.stats()).toMatchObject({ sending: 0, receiving: 0 });
+    expect(streamApiInternals(carol.streamApi).dataStreams.stats()).toMatchObject({ sending: 0, receiving: 0 });
     for (const c of [alice, bob]) await c.streamApi.leaveStreamRoom(roomId);
     bob.streamApi.unregisterByteStreamHandler('remove');
     carol.streamApi.unregisterByteStreamHandler('remove');

@@ -18,6 +18,8 @@ import type { RoomLeftReason } from '../realtime/types.ts';
  * - `TooSlow`: the Bridge cut this reader from the stream: it consumed nothing for too long.
  * - `Removed`: this member was removed from the room, or the room was deleted.
  * - `RoomLeft`: this connection left the room.
+ * - `Timeout`: the stream was idle past its idle timeout: nothing arrived for a reader, no allowance came
+ *   for a writer (`streamIdleTimeoutMs`), so a withheld final chunk or allowance never waits forever.
  * - `Aborted`: the app aborted (an AbortSignal, `writer.abort()`, or it stopped reading).
  * - `HandlerExists`: a handler is already registered for the topic.
  * - `InvalidArgument`: a caller passed a bad value (the message names it).
@@ -33,6 +35,7 @@ export type DataStreamErrorReason =
   | 'Malformed'
   | 'ConnectionLost'
   | 'TooSlow'
+  | 'Timeout'
   | 'Removed'
   | 'RoomLeft'
   | 'Aborted'
@@ -71,6 +74,10 @@ export class DataStreamError extends SealroomError {
   /** Every integrity failure has the same message (no oracle, STYLE.md rule 2). */
   static integrity(cause?: unknown): DataStreamError {
     return new DataStreamError('Integrity', 'the stream failed its integrity check', { cause });
+  }
+
+  static timeout(message: string): DataStreamError {
+    return new DataStreamError('Timeout', message);
   }
 
   static connectionLost(): DataStreamError {

@@ -33,3 +33,9 @@ export const CREDIT_BATCH_FRACTION = 4;
 export const CREDIT_FLUSH_MS = 20;
 /** `sendFile` reads its source in blocks of this size; each is sealed as a few chunks in parallel. */
 export const FILE_READ_BLOCK_BYTES = 1024 * 1024;
+/**
+ * A stream that carries nothing for this long fails with `Timeout`: a reader that gets no chunk (while
+ * it holds no unread data), a writer that gets no allowance. Longer than the Bridge's cut of a stuck
+ * receiver (10 s by default), so a slow receiver is cut there first. `streamIdleTimeoutMs` sets it.
+ */
+export const DEFAULT_STREAM_IDLE_TIMEOUT_MS = 60_000;

@@ -9,6 +9,7 @@ import { createStreamEncryptor, type StreamEncryptor } from './stream-crypto.ts'
 import { startKit, until, type Client, type Kit } from '../realtime/test-kit.ts';
 import { DataStreamError } from './errors.ts';
 import type { ByteStreamReader, ParticipantInfo, TextStreamReader } from './types.ts';
+import { connectionInternals, streamApiInternals } from '../internal.ts';
 
 export { startKit, until, type Client, type Kit };
 
@@ -91,9 +92,9 @@ export interface RawStream {
  * over the limit, a lying size, an oversized chunk). It still seals with the room's real key.
  */
 export async function rawStream(client: Client, roomId: string, header: Uint8Array, destinationIdentities: string[] = []): Promise<RawStream> {
-  const { epoch, key } = client.streamApi.keys.current(roomId)!;
+  const { epoch, key } = streamApiInternals(client.streamApi).keys.current(roomId)!;
   const streamId = backend().randomBytes(16);
-  const enc = createStreamEncryptor({ epochKey: key, streamId, senderId: client.connection.userId, senderSeed: client.connection.signingSeed, header });
+  const enc = createStreamEncryptor({ epochKey: key, streamId, senderId: client.connection.userId, sign: connectionInternals(client.connection).signer.sign, header });
   const { streamNo } = await client.connection.request('byteStreamOpen', { roomId, streamId: toBase64(streamId), epoch, destinationIdentities });
   return { enc, streamNo, send: (c) => client.connection.sendFrame(encodeChunkFrame(FRAME_CHUNK_UP, streamNo, c.last, c.data)) };
 }
@@ -101,7 +102,7 @@ export async function rawStream(client: Client, roomId: string, header: Uint8Arr
 /** Records the Bridge's events of one type that a client gets. */
 export function bridgeEvents<T extends ServerEvent['type']>(client: Client, type: T): Array<Extract<ServerEvent, { type: T }>> {
   const got: Array<Extract<ServerEvent, { type: T }>> = [];
-  client.connection.hooks.on('event', (e) => {
+  connectionInternals(client.connection).hooks.on('event', (e) => {
     if (e.type === type) got.push(e as Extract<ServerEvent, { type: T }>);
   });
   return got;

@@ -144,3 +144,21 @@ export type TextStreamHandler = (reader: TextStreamReader, participant: Particip
 
 export type { SealroomError };
 export { DataStreamError, type DataStreamErrorReason } from './errors.ts';
+
+/** What byte and text streams hold and what they dropped (`streamApi.dataStreamStats()`). */
+export interface DataStreamStats {
+  /** Streams this connection is sending. */
+  sending: number;
+  /** Streams this connection is receiving. */
+  receiving: number;
+  /** Decrypted bytes waiting for readers (bounded by the Bridge's window per stream). */
+  bufferedBytes: number;
+  /** Delivery steps queued. */
+  pendingSteps: number;
+  /**
+   * Incoming streams that failed before any handler saw them, by reason: a header that did not open
+   * (`Integrity`, which is also what a sender misattributed by the Bridge gives), no key
+   * (`KeyUnavailable`), an invalid header (`Malformed`), or idle (`Timeout`). Each is also logged.
+   */
+  droppedBeforeHandler: Partial<Record<import('./errors.ts').DataStreamErrorReason, number>>;
+}

@@ -7,13 +7,17 @@ let kit: Kit;
 let alice: Client;
 let bob: Client;
 let dave: Client;
+/** Between carol and the Bridge, to drop her network; logins through it sign its URL. */
+let proxy: TcpProxy;
 
 beforeAll(async () => {
-  kit = await startKit(['alice', 'bob', 'carol', 'dave']);
+  proxy = await startTcpProxy(() => kit.t.bridge.url);
+  kit = await startKit(['alice', 'bob', 'carol', 'dave'], { loginUrls: [proxy.url] });
   [alice, bob, dave] = await Promise.all([kit.connect('alice'), kit.connect('bob'), kit.connect('dave')]);
 });
 afterAll(async () => {
   await kit.close();
+  await proxy.close();
 });
 
 describe('real-time rooms', () => {
@@ -153,9 +157,7 @@ describe('real-time rooms', () => {
   });
 
   it('leaves every joined room locally when the room is deleted or the socket drops', async () => {
-    let proxy: TcpProxy | undefined;
-    try {
-      proxy = await startTcpProxy(kit.t.bridge.url);
+    {
       const carol = await kit.connect('carol', { url: proxy.url, connect: { reconnectMaxDelayMs: 200 } });
       const rooms = [await kit.room(alice, [alice, carol]), await kit.room(alice, [alice, carol]), await kit.room(alice, [alice, carol])];
       const carolEvents = new EventLog(carol);
@@ -201,8 +203,6 @@ describe('real-time rooms', () => {
       await alice.streamApi.leaveStreamRoom(rooms[0]!);
       carolEvents.stop();
       aliceEvents.stop();
-    } finally {
-      await proxy?.close();
     }
   });
 });

@@ -7,9 +7,11 @@ import type { CreateBridgeOptions } from '../../bridge/index.ts';
 import { connectClient, pub, until, type Client } from '../../test/endpoint.ts';
 import { setupTenant, startBridge, type Tenant, type TestBridge } from '../../test/harness.ts';
 import type { ConnectOptions } from '../connection.ts';
+import type { StreamApiOptions } from '../stream-api.ts';
 import { EndpointError } from '../errors.ts';
 import type { EventMap } from '../event-api.ts';
 import type { RemoteDataInfo, RoomLeftReason } from './types.ts';
+import { streamApiInternals } from '../internal.ts';
 
 export { fromUtf8, pub, until, utf8, type Client };
 
@@ -18,7 +20,7 @@ export interface Kit {
   tenant: Tenant;
   clients: Client[];
   /** Connects a user of the tenant (through `url` when given, for a proxy). */
-  connect(userId: string, options?: { url?: string; connect?: ConnectOptions }): Promise<Client>;
+  connect(userId: string, options?: { url?: string; connect?: ConnectOptions; streamApi?: StreamApiOptions }): Promise<Client>;
   /** A room created by `owner` through the Endpoint; managers default to the owner. */
   room(owner: Client, users: Client[], managers?: Client[], policy?: Record<string, string>): Promise<string>;
   close(): Promise<void>;
@@ -33,7 +35,10 @@ export async function startKit(userIds: string[], bridgeOptions: Partial<CreateB
     tenant,
     clients,
     async connect(userId, options = {}) {
-      const c = await connectClient(options.url ?? t.bridge.url, tenant.solutionId, tenant.users[userId]!, options.connect === undefined ? {} : { connect: options.connect });
+      const c = await connectClient(options.url ?? t.bridge.url, tenant.solutionId, tenant.users[userId]!, {
+        ...(options.connect === undefined ? {} : { connect: options.connect }),
+        ...(options.streamApi === undefined ? {} : { streamApi: options.streamApi }),
+      });
       clients.push(c);
       return c;
     },
@@ -117,7 +122,7 @@ export class DataLog {
 /** Records the rooms a client leaves (the internal `onRoomLeft` hook). */
 export function roomLeftLog(client: Client): Array<{ roomId: string; reason: RoomLeftReason }> {
   const log: Array<{ roomId: string; reason: RoomLeftReason }> = [];
-  client.streamApi.realtime.onRoomLeft((roomId, reason) => log.push({ roomId, reason }));
+  streamApiInternals(client.streamApi).realtime.onRoomLeft((roomId, reason) => log.push({ roomId, reason }));
   return log;
 }
 

@@ -26,12 +26,15 @@ export interface WsMitm {
 
 const HEADER_END = Buffer.from('\r\n\r\n');
 
-export async function startWsMitm(targetUrl: string, tamper: Tamper): Promise<WsMitm> {
-  const target = new URL(targetUrl);
+export async function startWsMitm(targetUrl: string | (() => string), tamper: Tamper): Promise<WsMitm> {
+  // A function target is read per connection, so the proxy can exist before the Bridge it fronts (whose
+  // `loginUrls` must name the proxy's URL: a login signs the URL its client used).
+  const target = () => new URL(typeof targetUrl === 'function' ? targetUrl() : targetUrl);
   const sockets = new Set<Socket>();
   let count = 0;
   const server: Server = createServer((client) => {
-    const upstream = connect(Number(target.port), target.hostname);
+    const { port: targetPort, hostname } = target();
+    const upstream = connect(Number(targetPort), hostname);
     sockets.add(client);
     sockets.add(upstream);
     client.on('data', (d: Buffer) => upstream.write(d));

@@ -36,6 +36,8 @@ export class IncomingStream {
   queue: ChunkQueue | undefined;
   /** Plaintext bytes delivered (checked against the header's size). */
   contentBytes = 0;
+  /** When a chunk last arrived or the app last consumed one (performance.now(), ms): the idle clock. */
+  lastActivity = performance.now();
   done = false;
   /** The Bridge aborted it with `removed`: whose removal it was is told by the `streamRoomLeft` after it. */
   removal: ReturnType<typeof setTimeout> | undefined;
@@ -69,10 +71,25 @@ export class IncomingStream {
 
   /** Opens the next chunk in arrival order (the decryptor keeps the order of its calls). */
   open(payload: Uint8Array, last: boolean): Promise<OpenedChunk> {
+    this.lastActivity = performance.now();
     this.credit.arrive(payload.length);
     const opening = this.decryptor !== undefined ? this.decryptor.open(payload, last) : this.decryptorReady.then((d) => d.open(payload, last));
     opening.catch(() => undefined);
     return opening;
+  }
+
+  /** The app took `payloadBytes` of CHUNK payload: credit follows, and the idle clock restarts. */
+  consumed(payloadBytes: number): void {
+    this.lastActivity = performance.now();
+    this.credit.consume(payloadBytes);
+  }
+
+  /**
+   * Idle: nothing arrived and nothing was consumed for `idleMs`, while this side holds no unread data
+   * (an app that does not read is what holds the sender back then, and its buffer is bounded).
+   */
+  idleSince(now: number, idleMs: number): boolean {
+    return !this.done && (this.queue?.bufferedBytes ?? 0) === 0 && now - this.lastActivity > idleMs;
   }
 
   /** Marks the stream over; returns false if it already was. */

@@ -52,6 +52,7 @@ function setup(senders: Sender[], keyDelayMs: Record<number, number> = {}, autoR
   const incoming = new IncomingStreams({
     connection,
     rooms,
+    idleTimeoutMs: 0,
     byteHandler: (topic) =>
       topic === 't'
         ? (reader) => {

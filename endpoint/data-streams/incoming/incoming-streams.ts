@@ -17,7 +17,7 @@
 import type { Connection } from '../../connection.ts';
 import type { RoomApi } from '../../rooms/room-api.ts';
 import type { RoomLeftReason } from '../../realtime/types.ts';
-import { DataStreamError, roomLeftError } from '../errors.ts';
+import { DataStreamError, roomLeftError, type DataStreamErrorReason } from '../errors.ts';
 import { decodeHeader, type StreamHeader } from '../header.ts';
 import type { OpenedChunk } from '../stream-crypto.ts';
 import type { ByteStreamHandler, ByteStreamInfo, TextStreamHandler, TextStreamInfo } from '../types.ts';
@@ -34,6 +34,8 @@ const REMOVAL_DECISION_MS = 2000;
 export interface IncomingDeps {
   connection: Connection;
   rooms: RoomApi;
+  /** A stream that carries nothing for this long fails with `Timeout` (0: never). Milliseconds. */
+  idleTimeoutMs: number;
   byteHandler(topic: string): ByteStreamHandler | undefined;
   textHandler(topic: string): TextStreamHandler | undefined;
 }
@@ -44,16 +46,39 @@ export class IncomingStreams {
   private readonly pipelines = new Map<string, Pipeline>();
   /** Live streams per sending connection. */
   private readonly perSender = new Map<string, number>();
+  /** Streams that failed before any handler saw them, by reason (no app code hears of those). */
+  private readonly droppedBeforeHandler = new Map<DataStreamErrorReason, number>();
+  private idleTimer: ReturnType<typeof setInterval> | undefined;
 
   constructor(private readonly d: IncomingDeps) {}
 
   /** What is held for streams being received: bounded by one window per stream (tests assert it). */
-  stats(): { streams: number; bufferedBytes: number; pendingSteps: number } {
+  stats(): { streams: number; bufferedBytes: number; pendingSteps: number; droppedBeforeHandler: Partial<Record<DataStreamErrorReason, number>> } {
     let bufferedBytes = 0;
     for (const s of this.streams.values()) bufferedBytes += s.queue?.bufferedBytes ?? 0;
     let pendingSteps = 0;
     for (const p of this.pipelines.values()) pendingSteps += p.pending;
-    return { streams: this.streams.size, bufferedBytes, pendingSteps };
+    return { streams: this.streams.size, bufferedBytes, pendingSteps, droppedBeforeHandler: Object.fromEntries(this.droppedBeforeHandler) };
+  }
+
+  /**
+   * One sweep timer for every stream (not a timer per chunk): it runs while streams are open, a few
+   * times per idle period, and fails the streams that carried nothing for `idleTimeoutMs`.
+   */
+  private watchIdle(): void {
+    if (this.idleTimer !== undefined || this.d.idleTimeoutMs <= 0) return;
+    const idleMs = this.d.idleTimeoutMs;
+    this.idleTimer = setInterval(() => {
+      const now = performance.now();
+      for (const s of [...this.streams.values()]) {
+        if (s.idleSince(now, idleMs)) this.fail(s, DataStreamError.timeout(`nothing arrived on the stream for ${idleMs} ms`), true);
+      }
+      if (this.streams.size === 0) {
+        clearInterval(this.idleTimer);
+        this.idleTimer = undefined;
+      }
+    }, Math.max(10, Math.min(1000, Math.floor(idleMs / 4))));
+    (this.idleTimer as { unref?: () => void }).unref?.();
   }
 
   opened(event: OpenedEvent): void {
@@ -62,6 +87,7 @@ export class IncomingStreams {
     );
     this.streams.set(event.streamNo, stream);
     this.perSender.set(event.senderConnectionId, (this.perSender.get(event.senderConnectionId) ?? 0) + 1);
+    this.watchIdle();
   }
 
   /** A stream is over: forget it, and its sender's pipeline once that is idle and has no stream left. */
@@ -189,7 +215,7 @@ export class IncomingStreams {
     }
     s.header = header;
     const queue = new ChunkQueue({
-      consumed: (bytes) => s.credit.consume(bytes),
+      consumed: (bytes) => s.consumed(bytes),
       cancelled: (error) => this.fail(s, error, true),
     });
     const log = this.d.connection.log;
@@ -257,7 +283,9 @@ export class IncomingStreams {
     this.forget(s);
     s.queue?.fail(error);
     if (s.queue === undefined && error.reason !== 'Aborted') {
-      // No reader yet (key, header or handler missing): nobody else hears of it.
+      // No reader yet (key, header or handler missing, or a header that does not open for the sender the
+      // Bridge names): nobody else hears of it, so it is counted and logged.
+      this.droppedBeforeHandler.set(error.reason, (this.droppedBeforeHandler.get(error.reason) ?? 0) + 1);
       this.d.connection.log.warn('an incoming stream failed before its handler', { roomId: s.roomId, sender: s.senderId, reason: error.reason });
     }
     if (reject) this.d.connection.notify({ kind: 'byteStreamReject', streamNo: s.streamNo });

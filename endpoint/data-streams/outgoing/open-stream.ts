@@ -6,6 +6,7 @@ import { backend } from '../../../crypto/backend/index.ts';
 import { toBase64 } from '../../../crypto/bytes.ts';
 import { ROOM_ID_PATTERN, USER_ID_PATTERN } from '../../../protocol/room-record.ts';
 import type { Connection } from '../../connection.ts';
+import { connectionInternals } from '../../internal.ts';
 import { DataStreamError } from '../errors.ts';
 import { encodeHeader, sendOptionsSchema, STREAM_HEADER_VERSION, type StreamHeader, type StreamKind } from '../header.ts';
 import { streamIdToUrl } from '../ids.ts';
@@ -66,7 +67,8 @@ export async function openStream(d: OpenDeps, kind: StreamKind, options: OpenOpt
     sender: d.connection.userId,
   };
   const header: StreamHeader = kind === 'bytes' ? { kind, name: options.name ?? '', ...common } : { kind, ...common };
-  const enc = createStreamEncryptor({ epochKey: key, streamId, senderId: d.connection.userId, senderSeed: d.connection.signingSeed, header: encodeHeader(header) });
+  const { signer } = connectionInternals(d.connection);
+  const enc = createStreamEncryptor({ epochKey: key, streamId, senderId: d.connection.userId, sign: (message) => signer.sign(message), header: encodeHeader(header) });
   const sealedHeader = await enc.header();
   const stream = new OutgoingStream(roomId, kind, enc, size, d);
   d.track(stream);

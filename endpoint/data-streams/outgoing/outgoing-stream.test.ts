@@ -70,7 +70,7 @@ async function fakeStream(kind: 'bytes' | 'text', windowBytes: number, totalSize
     },
     async drained() {},
   } as unknown as Connection;
-  const stream = new OutgoingStream('room', kind, enc, totalSize, { connection, finals: o.finals ?? new Sequencer(), numbered: () => undefined, forget: () => undefined });
+  const stream = new OutgoingStream('room', kind, enc, totalSize, { connection, finals: o.finals ?? new Sequencer(), numbered: () => undefined, forget: () => undefined, idleTimeoutMs: 0 });
   await stream.open({ roomId: 'room_0123456789abcdef', streamId: 'x', epoch: 1, destinationIdentities: [] }, await enc.header());
   return {
     stream,

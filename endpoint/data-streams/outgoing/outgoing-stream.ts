@@ -42,6 +42,8 @@ export interface OutgoingDeps {
   numbered(stream: OutgoingStream): void;
   /** The stream is over (any way): forget it. */
   forget(stream: OutgoingStream): void;
+  /** A write that gets no allowance for this long fails with `Timeout` (0: never). Milliseconds. */
+  idleTimeoutMs: number;
 }
 
 export interface OpenRequest {
@@ -213,7 +215,7 @@ export class OutgoingStream {
     for (;;) {
       if (this.failure !== undefined) throw this.failure;
       if (this.reserved + size + FINAL_CHUNK_MAX_BYTES > this.allowed) {
-        await new Promise<void>((resolve) => this.wakers.push(resolve));
+        await this.allowanceOrTimeout();
         continue;
       }
       if (this.d.connection.bufferedAmount <= SEND_BUFFER_HIGH_WATER_BYTES) return;
@@ -223,6 +225,32 @@ export class OutgoingStream {
         throw this.failure ?? DataStreamError.connectionLost();
       }
     }
+  }
+
+  /**
+   * Waits for the allowance to grow. The Bridge cuts a stuck receiver after its own timeout, so an
+   * allowance that never comes is a Bridge withholding it: past `idleTimeoutMs` the stream ends with
+   * `Timeout`, and a signed abort goes out (its room is always kept free).
+   */
+  private allowanceOrTimeout(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const idleMs = this.d.idleTimeoutMs;
+      const timer = idleMs > 0 ? setTimeout(() => this.timedOut(idleMs), idleMs) : undefined;
+      this.wakers.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  private timedOut(idleMs: number): void {
+    if (this.failure !== undefined || this.finalClaimed || this.dead) return;
+    this.failure = DataStreamError.timeout(`the Bridge allowed nothing more for ${idleMs} ms`);
+    this.state = 'ending';
+    this.wake();
+    this.stop.abort();
+    this.ending = this.abortNow('timeout');
+    this.ending.catch(() => undefined);
   }
 
   /** Sends a sealed chunk after every chunk queued before it. */

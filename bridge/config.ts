@@ -67,6 +67,13 @@ export const bridgeOptionsSchema = z.strictObject({
   dataDir: z.string().min(1).optional(),
   /** ':memory:' for a throwaway database (tests, examples). Overrides dataDir. */
   databaseFile: z.string().min(1).optional(),
+  /**
+   * Start an empty database even though the data folder shows signs of an earlier one (a `-wal` or
+   * `-shm` file without the database, an empty database file). Those files are renamed aside, never
+   * deleted. Without it such a start is refused (ERR_STORE_DATABASE_MISSING). A damaged database is
+   * refused either way.
+   */
+  forceNewDatabase: z.boolean().default(false),
   host: z.string().min(1).default('127.0.0.1'),
   /** 0 picks a free port (tests). */
   port: z.number().int().min(0).max(65535).default(8080),

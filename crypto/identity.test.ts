@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { backend } from './backend/index.ts';
 import { jsBackend } from './backend/js.ts';
 import { nodeBackend } from './backend/node.ts';
 import {
@@ -60,6 +61,21 @@ describe('identity keys', () => {
     const notAPoint = new Uint8Array(32);
     notAPoint[0] = 2;
     expect(() => decodePublicKey(encodePublicKey(notAPoint))).toThrow(/not a point/);
+  });
+
+  it('refuses a small-order public key, and the universal signature for it (docs/security/ed25519.md)', async () => {
+    // A = R = identity (y = 1) and S = 0 satisfy [S]B = R + [k]A for every message: without the rule,
+    // anyone could log in as this key.
+    const identity = new Uint8Array(32);
+    identity[0] = 1;
+    const universal = new Uint8Array(64);
+    universal[0] = 1;
+    expect(() => decodePublicKey(encodePublicKey(identity))).toThrow(
+      expect.objectContaining({ code: 'ERR_CRYPTO_INVALID_KEY', message: expect.stringMatching(/small-order/) }),
+    );
+    for (const message of ['login', 'anything else', '']) {
+      expect(await verify(universal, utf8(message), identity, backend())).toBe(false);
+    }
   });
 
   it('signs and verifies across backends; verify is false on any change', async () => {

@@ -11,6 +11,7 @@ import { ed25519 } from '@noble/curves/ed25519.js';
 import { bech32m } from '@scure/base';
 import { backend, type CryptoBackend } from './backend/index.ts';
 import { assertBytes } from './bytes.ts';
+import { assertEd25519PublicKeyEncoding, ed25519Precheck } from './ed25519-strict.ts';
 import { CryptoError } from './errors.ts';
 
 export const PRIVATE_KEY_PREFIX = 'srsk';
@@ -79,8 +80,9 @@ const validatedPublicKeys = new Map<string, Uint8Array>();
 const VALIDATED_PUBLIC_KEYS_ENTRIES = 16_384;
 
 /**
- * The 32 bytes of an `srpk1...` text. Also checks that they encode a point on the curve, so a key that
- * can never verify a signature is refused when it is registered, not later.
+ * The 32 bytes of an `srpk1...` text. Also checks that they are the canonical encoding of a point on
+ * the curve that is not of small order (docs/security/ed25519.md), so a key that can never verify a
+ * signature, or one for which a "universal" signature verifies, is refused when it is registered.
  */
 export function decodePublicKey(text: string): Uint8Array {
   const known = typeof text === 'string' ? validatedPublicKeys.get(text) : undefined;
@@ -94,7 +96,9 @@ export function decodePublicKey(text: string): Uint8Array {
   return bytes;
 }
 
+/** `InvalidKey` unless `publicKey` is a canonical, large-order point on Ed25519 (docs/security/ed25519.md). */
 function assertEd25519Point(publicKey: Uint8Array): void {
+  assertEd25519PublicKeyEncoding('public key', publicKey);
   try {
     ed25519.Point.fromBytes(publicKey);
   } catch (cause) {
@@ -120,7 +124,12 @@ export async function sign(seed: Uint8Array, message: Uint8Array, b: CryptoBacke
   return b.ed25519Sign(seed, message);
 }
 
-/** Strict RFC 8032 verification. Returns false for any malformed input rather than throwing. */
+/**
+ * Ed25519 verification under sealroom's one rule (docs/security/ed25519.md): RFC 8032 section 5.1.7
+ * with S < L, canonical A and R, neither of small order, and the cofactorless equation. Returns false
+ * for any malformed input rather than throwing. The pre-check runs here as well as in the built-in
+ * backends because `setBackend` accepts any backend, and this is the function logins rely on.
+ */
 export async function verify(
   signature: Uint8Array,
   message: Uint8Array,
@@ -130,6 +139,7 @@ export async function verify(
   if (!(signature instanceof Uint8Array) || signature.length !== ED25519_SIGNATURE_LENGTH) return false;
   if (!(publicKey instanceof Uint8Array) || publicKey.length !== ED25519_PUBLIC_KEY_LENGTH) return false;
   assertBytes('message', message);
+  if (!ed25519Precheck(signature, publicKey)) return false;
   return b.ed25519Verify(signature, message, publicKey);
 }
 
@@ -139,12 +149,15 @@ const MONTGOMERY_CACHE_ENTRIES = 4096;
 /**
  * The X25519 public key of an Ed25519 public key (RFC 7748 section 4.1 birational map, u = (1+y)/(1-y)).
  * One field inversion in pure JS; results are cached because a rotation converts every member's key.
+ * Refuses (`InvalidKey`) what `decodePublicKey` refuses: a small-order key maps to a low-order X25519
+ * key, which would only fail later, inside HPKE.
  */
 export function x25519PublicFromEd25519(publicKey: Uint8Array): Uint8Array {
   assertBytes('publicKey', publicKey, ED25519_PUBLIC_KEY_LENGTH);
   const id = String.fromCharCode(...publicKey);
   let out = montgomeryCache.get(id);
   if (out === undefined) {
+    assertEd25519PublicKeyEncoding('public key', publicKey);
     try {
       out = ed25519.utils.toMontgomery(publicKey);
     } catch (cause) {

@@ -8,6 +8,8 @@ import { ed25519, x25519 } from '@noble/curves/ed25519.js';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256, sha512 } from '@noble/hashes/sha2.js';
 import { randomBytes } from '@noble/hashes/utils.js';
+import { bytesToNumberLE, equalBytes } from '@noble/curves/utils.js';
+import { ed25519Precheck } from '../ed25519-strict.ts';
 import { CryptoError } from '../errors.ts';
 import type { AeadKey, CryptoBackend, HashName, IncrementalHash } from './types.ts';
 
@@ -38,6 +40,32 @@ export function isAllZero(bytes: Uint8Array): boolean {
   let acc = 0;
   for (let i = 0; i < bytes.length; i++) acc |= bytes[i]!;
   return acc === 0;
+}
+
+const Point = ed25519.Point;
+const L = Point.Fn.ORDER;
+
+/**
+ * RFC 8032 section 5.1.7 under our rule (docs/security/ed25519.md): the shared pre-check, then the
+ * cofactorless equation, checked as libsodium and OpenSSL do: encode [S]B - [k]A and compare it with
+ * R's bytes. noble's own `verify` checks the cofactored equation, which accepts a signature whose R
+ * has a small-order component that the native backends refuse.
+ */
+function ed25519VerifyCofactorless(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean {
+  if (!ed25519Precheck(signature, publicKey)) return false;
+  try {
+    const A = Point.fromBytes(publicKey);
+    const r = signature.subarray(0, 32);
+    const s = bytesToNumberLE(signature.subarray(32, 64));
+    const state = sha512.create();
+    state.update(r);
+    state.update(publicKey);
+    state.update(message);
+    const k = bytesToNumberLE(state.digest()) % L;
+    return equalBytes(Point.BASE.multiplyUnsafe(s).subtract(A.multiplyUnsafe(k)).toBytes(), r);
+  } catch {
+    return false;
+  }
 }
 
 export const jsBackend: CryptoBackend = {
@@ -78,12 +106,6 @@ export const jsBackend: CryptoBackend = {
   ed25519PublicKey: async (seed) => ed25519.getPublicKey(seed),
   ed25519Sign: async (seed, message) => ed25519.sign(message, seed),
   async ed25519Verify(signature, message, publicKey) {
-    try {
-      // zip215: false gives the strict RFC 8032 rules that OpenSSL and WebCrypto apply, so all three
-      // backends accept exactly the same signatures.
-      return ed25519.verify(signature, message, publicKey, { zip215: false });
-    } catch {
-      return false;
-    }
+    return ed25519VerifyCofactorless(signature, message, publicKey);
   },
 };

@@ -16,6 +16,7 @@ import {
   verify,
   type KeyObject,
 } from 'node:crypto';
+import { ed25519Precheck } from '../ed25519-strict.ts';
 import { CryptoError } from '../errors.ts';
 import { createWorkerHash } from './hash-worker.ts';
 import { isAllZero } from './js.ts';
@@ -177,6 +178,9 @@ export const nodeBackend: CryptoBackend = {
   ed25519PublicKey: async (seed) => rawPublicKey(cachedSecret('ed25519', seed)),
   ed25519Sign: async (seed, message) => toBytes(sign(null, message, cachedSecret('ed25519', seed))),
   async ed25519Verify(signature, message, publicKey) {
+    // OpenSSL checks S < L and the cofactorless equation but accepts small-order A and R: the shared
+    // pre-check refuses those, so this backend follows docs/security/ed25519.md like the others.
+    if (!ed25519Precheck(signature, publicKey)) return false;
     try {
       return verify(null, message, cachedPublic('ed25519', publicKey), signature);
     } catch {

@@ -68,5 +68,10 @@ export interface CryptoBackend {
   /** The 32-byte Ed25519 public key of a 32-byte seed. */
   ed25519PublicKey(seed: Uint8Array): Promise<Uint8Array>;
   ed25519Sign(seed: Uint8Array, message: Uint8Array): Promise<Uint8Array>;
+  /**
+   * Ed25519 verification under sealroom's one rule (docs/security/ed25519.md): `ed25519Precheck` first
+   * (S < L; A and R canonical and not of small order), then the cofactorless equation. False, never a
+   * throw, for malformed input.
+   */
   ed25519Verify(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): Promise<boolean>;
 }

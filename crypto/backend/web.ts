@@ -7,6 +7,7 @@
 import { hmac } from '@noble/hashes/hmac.js';
 import { base64urlnopad } from '@scure/base';
 import { sha256, sha512 } from '@noble/hashes/sha2.js';
+import { ed25519Precheck } from '../ed25519-strict.ts';
 import { CryptoError } from '../errors.ts';
 import { isAllZero } from './js.ts';
 import type { AeadKey, CryptoBackend, HashName, IncrementalHash } from './types.ts';
@@ -101,6 +102,20 @@ async function sodiumChaCha(key: Uint8Array): Promise<AeadKey> {
   };
 }
 
+/**
+ * libsodium's verify (RFC 8032 section 5.1.7: S < L, canonical A, A and R not of small order,
+ * cofactorless equation) behind the shared pre-check: the web backend's verify where WebCrypto lacks
+ * Ed25519. Exported so that the edge-case vectors also cover this path in Node, whose WebCrypto has it.
+ */
+export async function ed25519VerifyWithSodium(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): Promise<boolean> {
+  if (!ed25519Precheck(signature, publicKey)) return false;
+  try {
+    return (await sodium()).crypto_sign_verify_detached(signature, message, publicKey);
+  } catch {
+    return false;
+  }
+}
+
 function lowOrder(cause?: unknown): CryptoError {
   return new CryptoError('InvalidKey', 'X25519: the peer public key is of low order', { cause });
 }
@@ -188,12 +203,13 @@ export const webBackend: CryptoBackend = {
     return s.crypto_sign_detached(message, s.crypto_sign_seed_keypair(seed).privateKey);
   },
   async ed25519Verify(signature, message, publicKey) {
+    if (!(await supports('Ed25519'))) return ed25519VerifyWithSodium(signature, message, publicKey);
+    // WebCrypto engines differ on small-order A and R (Node's, which is OpenSSL, accepts them): the
+    // shared pre-check makes every engine follow docs/security/ed25519.md.
+    if (!ed25519Precheck(signature, publicKey)) return false;
     try {
-      if (await supports('Ed25519')) {
-        const key = await subtle().importKey('raw', buf(publicKey), { name: 'Ed25519' }, false, ['verify']);
-        return await subtle().verify({ name: 'Ed25519' }, key, buf(signature), buf(message));
-      }
-      return (await sodium()).crypto_sign_verify_detached(signature, message, publicKey);
+      const key = await subtle().importKey('raw', buf(publicKey), { name: 'Ed25519' }, false, ['verify']);
+      return await subtle().verify({ name: 'Ed25519' }, key, buf(signature), buf(message));
     } catch {
       return false;
     }

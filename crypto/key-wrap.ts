@@ -9,6 +9,7 @@
 import { backend, type CryptoBackend } from './backend/index.ts';
 import { assertBytes, assertInt, assertMaxBytes, assertString, concatBytes, lengthPrefixed, u32be, u64be, utf8, wipe } from './bytes.ts';
 import { DOMAIN } from './domains.ts';
+import { assertEd25519PublicKeyEncoding } from './ed25519-strict.ts';
 import { CryptoError } from './errors.ts';
 import { HPKE_TAG_LENGTH_BYTES, HPKE_X25519_KEY_LENGTH_BYTES, openBase, sealBase, type HpkeAead } from './hpke.ts';
 import { ED25519_PUBLIC_KEY_LENGTH, ED25519_SEED_LENGTH, x25519PublicFromEd25519, x25519SecretFromEd25519 } from './identity.ts';
@@ -154,6 +155,7 @@ export async function wrapEpochKey(params: WrapEpochKeyParams): Promise<WrappedK
   const { epochKey, roomId, epoch, recipientId, recipientPublicKey, suite = DEFAULT_WRAP_SUITE } = params;
   assertBytes('epochKey', epochKey, EPOCH_KEY_LENGTH_BYTES);
   assertBytes('recipientPublicKey', recipientPublicKey, ED25519_PUBLIC_KEY_LENGTH);
+  assertEd25519PublicKeyEncoding('recipientPublicKey', recipientPublicKey);
   assertSuite('suite', suite);
   const info = keyWrapInfo(roomId, epoch, recipientId);
   return wrapOne(epochKey, info, recipientPublicKey, suite, params.backend ?? backend());
@@ -187,6 +189,8 @@ export async function wrapEpochKeyForMany(
   for (const [i, r] of recipients.entries()) {
     assertString(`recipients[${i}].recipientId`, r?.recipientId, WRAP_ID_MAX_LENGTH);
     assertBytes(`recipients[${i}].recipientPublicKey`, r.recipientPublicKey, ED25519_PUBLIC_KEY_LENGTH);
+    // Before any wrap, so one bad member key fails the rotation up front (docs/security/ed25519.md).
+    assertEd25519PublicKeyEncoding(`recipients[${i}].recipientPublicKey`, r.recipientPublicKey);
     if (seen.has(r.recipientId)) throw CryptoError.invalidArgument(`"recipients" lists recipient id ${JSON.stringify(r.recipientId)} twice`);
     seen.add(r.recipientId);
   }

@@ -17,6 +17,7 @@
  */
 import { backend, type AeadKey, type CryptoBackend } from '../backend/index.ts';
 import { assertBytes, assertInt, assertString, fromUtf8 } from '../bytes.ts';
+import { assertEd25519PublicKeyEncoding } from '../ed25519-strict.ts';
 import { CryptoError } from '../errors.ts';
 import { ED25519_PUBLIC_KEY_LENGTH } from '../identity.ts';
 import { createContentHasher, type ContentHasher } from './content-hasher.ts';
@@ -94,6 +95,8 @@ class Decryptor implements StreamDecryptor {
     assertBytes('streamId', streamId, STREAM_ID_BYTES);
     assertString('senderId', senderId);
     assertBytes('senderPublicKey', senderPublicKey, ED25519_PUBLIC_KEY_LENGTH);
+    // No signature verifies for a small-order or non-canonical key (docs/security/ed25519.md): say so now.
+    assertEd25519PublicKeyEncoding('senderPublicKey', senderPublicKey);
     this.b = options.backend ?? backend();
     this.maxChunks = options.maxChunks ?? STREAM_MAX_CHUNKS;
     assertInt('maxChunks', this.maxChunks, 2, STREAM_MAX_CHUNKS);

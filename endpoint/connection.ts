@@ -8,6 +8,7 @@
 import { createSocket } from '#endpoint-websocket';
 import { fromBase64, toBase64 } from '../crypto/bytes.ts';
 import { decodePrivateKey, publicKeyOf, sign } from '../crypto/identity.ts';
+import { unwrapEpochKey } from '../crypto/key-wrap.ts';
 import { challengeResponseSchema, sessionResponseSchema } from '../protocol/api.ts';
 import { authMessage } from '../protocol/auth.ts';
 import {
@@ -18,11 +19,10 @@ import {
   WS_PROTOCOL_VERSION,
   type ClientMessage,
   type ClientRequest,
-  type DecodedFrame,
   type ResultPayloads,
-  type ServerEvent,
 } from '../protocol/ws.ts';
 import { EndpointError } from './errors.ts';
+import { registerConnection, type ConnectionHooks } from './internal.ts';
 import { silentLogger, type Logger } from './logger.ts';
 import { BridgeHttp, type RequestOptions } from './transport/http.ts';
 import { SOCKET_OPEN, type SocketLike } from './transport/websocket.ts';
@@ -60,51 +60,50 @@ interface Pending {
 
 type RequestBody<K extends ClientRequest['kind']> = Omit<Extract<ClientRequest, { kind: K }>, 'kind' | 'id'>;
 
-/** Internal hooks the APIs built on a connection use. */
-export interface ConnectionHooks extends Record<string, unknown> {
-  event: ServerEvent;
-  frame: DecodedFrame;
-  /** Before `reconnected` is announced: restore server-side state (subscriptions). */
-  restore: { connectionId: string };
-  /** The socket dropped (fires before `connectionLost`). */
-  socketClosed: { code: number; reason: string };
-}
-
 const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 
 export class Connection {
   readonly bridgeUrl: string;
   readonly solutionId: string;
   readonly publicKey: string;
-  readonly http: BridgeHttp;
+  readonly #http: BridgeHttp;
   readonly log: Logger;
-  readonly hooks = new Emitter<ConnectionHooks>();
-  private readonly events = new Emitter<ConnectionEvents>();
-  private readonly seed: Uint8Array;
-  private readonly requestTimeoutMs: number;
-  private readonly reconnect: boolean;
-  private readonly reconnectMaxDelayMs: number;
-  private socket: SocketLike | undefined;
-  private token: string | undefined;
-  private nextId = 1;
-  private readonly pending = new Map<number, Pending>();
-  private _userId = '';
-  private _connectionId = '';
-  private _contextIds: string[] = [];
-  private _state: ConnectionState = 'disconnected';
-  private relogging: Promise<void> | undefined;
-  private closedByUser = false;
+  readonly #hooks = new Emitter<ConnectionHooks>();
+  readonly #events = new Emitter<ConnectionEvents>();
+  readonly #seed: Uint8Array;
+  readonly #requestTimeoutMs: number;
+  readonly #reconnect: boolean;
+  readonly #reconnectMaxDelayMs: number;
+  #socket: SocketLike | undefined;
+  #token: string | undefined;
+  #nextId = 1;
+  readonly #pending = new Map<number, Pending>();
+  #userId = '';
+  #connectionId = '';
+  #contextIds: string[] = [];
+  #state: ConnectionState = 'disconnected';
+  #relogging: Promise<void> | undefined;
+  #closedByUser = false;
 
   private constructor(privateKey: string, publicKey: string, solutionId: string, bridgeUrl: string, options: ConnectOptions) {
-    this.seed = decodePrivateKey(privateKey);
+    this.#seed = decodePrivateKey(privateKey);
     this.publicKey = publicKey;
     this.solutionId = solutionId;
     this.bridgeUrl = bridgeUrl;
-    this.requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
-    this.reconnect = options.reconnect ?? true;
-    this.reconnectMaxDelayMs = options.reconnectMaxDelayMs ?? 10_000;
+    this.#requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    this.#reconnect = options.reconnect ?? true;
+    this.#reconnectMaxDelayMs = options.reconnectMaxDelayMs ?? 10_000;
     this.log = options.logger ?? silentLogger;
-    this.http = new BridgeHttp(bridgeUrl, { token: () => this.token, relogin: () => this.relogin() }, this.requestTimeoutMs);
+    this.#http = new BridgeHttp(bridgeUrl, { token: () => this.#token, relogin: () => this.#relogin() }, this.#requestTimeoutMs);
+    registerConnection(this, {
+      http: this.#http,
+      hooks: this.#hooks,
+      socket: () => this.#socket,
+      signer: {
+        sign: async (message) => sign(this.#liveSeed(), message),
+        unwrapEpochKey: async (params) => unwrapEpochKey({ ...params, recipientSeed: this.#liveSeed() }),
+      },
+    });
   }
 
   /** Logs in and opens the socket. Use `Endpoint.connect`. */
@@ -126,34 +125,35 @@ export class Connection {
       throw new EndpointError('InvalidArgument', `"userPrivKey": ${(cause as Error).message}`, { cause });
     }
     const connection = new Connection(privateKey, publicKey, solutionId, url.origin + url.pathname.replace(/\/$/, ''), options);
-    await connection.login(options.signal);
-    await connection.openSocket(options.signal);
-    connection._state = 'connected';
+    await connection.#login(options.signal);
+    await connection.#openSocket(options.signal);
+    connection.#state = 'connected';
     return connection;
   }
 
   /** The user id this key has in the solution. */
   get userId(): string {
-    return this._userId;
+    return this.#userId;
   }
 
   /** The Bridge's id of the current socket (changes on reconnect). */
   get connectionId(): string {
-    return this._connectionId;
+    return this.#connectionId;
   }
 
   /** Contexts of the solution this user belongs to, as of the last login. */
   get contextIds(): readonly string[] {
-    return this._contextIds;
+    return this.#contextIds;
   }
 
   get state(): ConnectionState {
-    return this._state;
+    return this.#state;
   }
 
-  /** The 32-byte Ed25519 seed, for signing and unwrapping inside the library. */
-  get signingSeed(): Uint8Array {
-    return this.seed;
+  /** The seed, for a signature or an unwrap that starts now; never handed out (it is wiped on disconnect). */
+  #liveSeed(): Uint8Array {
+    if (this.#closedByUser) throw EndpointError.connectionLost('disconnected: the private key is no longer held');
+    return this.#seed;
   }
 
   /**
@@ -161,12 +161,12 @@ export class Connection {
    * @example connection.on('disconnected', ({ reason }) => showOffline(reason));
    */
   on<K extends keyof ConnectionEvents>(type: K, listener: (event: ConnectionEvents[K]) => void): () => void {
-    return this.events.on(type, listener);
+    return this.#events.on(type, listener);
   }
 
-  private async login(signal?: AbortSignal): Promise<void> {
+  async #login(signal?: AbortSignal): Promise<void> {
     const options: RequestOptions = signal === undefined ? {} : { signal };
-    const challenge = await this.http.request(
+    const challenge = await this.#http.request(
       'POST',
       '/v1/auth/challenge',
       challengeResponseSchema,
@@ -174,8 +174,8 @@ export class Connection {
       options,
     );
     const timestamp = Date.now();
-    const signature = await sign(this.seed, authMessage(fromBase64(challenge.nonce), this.bridgeUrl, timestamp));
-    const session = await this.http.request(
+    const signature = await sign(this.#liveSeed(), authMessage(fromBase64(challenge.nonce), this.bridgeUrl, timestamp));
+    const session = await this.#http.request(
       'POST',
       '/v1/auth/session',
       sessionResponseSchema,
@@ -189,24 +189,24 @@ export class Connection {
       },
       options,
     );
-    this.token = session.token;
-    this._userId = session.userId;
-    this._contextIds = session.contextIds;
+    this.#token = session.token;
+    this.#userId = session.userId;
+    this.#contextIds = session.contextIds;
   }
 
   /** One login at a time, however many requests found the session expired. */
-  private relogin(): Promise<void> {
-    this.relogging ??= this.login().finally(() => (this.relogging = undefined));
-    return this.relogging;
+  #relogin(): Promise<void> {
+    this.#relogging ??= this.#login().finally(() => (this.#relogging = undefined));
+    return this.#relogging;
   }
 
-  private wsUrl(): string {
+  #wsUrl(): string {
     return this.bridgeUrl.replace(/^http/, 'ws') + WS_PATH;
   }
 
-  private openSocket(signal?: AbortSignal): Promise<void> {
+  #openSocket(signal?: AbortSignal): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      const socket = createSocket(this.wsUrl());
+      const socket = createSocket(this.#wsUrl());
       let settled = false;
       const fail = (error: EndpointError) => {
         if (settled) return;
@@ -220,14 +220,14 @@ export class Connection {
       };
       const onAbort = () => fail(EndpointError.aborted('connect', signal?.reason));
       signal?.addEventListener('abort', onAbort, { once: true });
-      const timer = setTimeout(() => fail(EndpointError.timeout('connect', this.requestTimeoutMs)), this.requestTimeoutMs);
+      const timer = setTimeout(() => fail(EndpointError.timeout('connect', this.#requestTimeoutMs)), this.#requestTimeoutMs);
       socket.addEventListener('open', () => {
-        this.socket = socket;
-        this.sendHello()
+        this.#socket = socket;
+        this.#sendHello()
           .then((connectionId) => {
             clearTimeout(timer);
             signal?.removeEventListener('abort', onAbort);
-            this._connectionId = connectionId;
+            this.#connectionId = connectionId;
             settled = true;
             resolve();
           })
@@ -236,7 +236,7 @@ export class Connection {
             fail(error);
           });
       });
-      socket.addEventListener('message', (event) => this.onMessage(event.data));
+      socket.addEventListener('message', (event) => this.#onMessage(event.data));
       socket.addEventListener('error', () => undefined);
       socket.addEventListener('close', (event) => {
         clearTimeout(timer);
@@ -249,24 +249,24 @@ export class Connection {
               : EndpointError.connectionLost(`the socket closed while connecting (${event.code})`),
           );
         }
-        if (this.socket === socket) this.onSocketClosed(event.code, event.reason);
+        if (this.#socket === socket) this.#onSocketClosed(event.code, event.reason);
       });
     });
   }
 
-  private async sendHello(): Promise<string> {
-    const result = await this.request('hello', { token: this.token ?? '', protocol: WS_PROTOCOL_VERSION });
+  async #sendHello(): Promise<string> {
+    const result = await this.request('hello', { token: this.#token ?? '', protocol: WS_PROTOCOL_VERSION });
     return result.connectionId;
   }
 
-  private onMessage(data: unknown): void {
+  #onMessage(data: unknown): void {
     if (data instanceof ArrayBuffer || data instanceof Uint8Array) {
       const frame = decodeFrame(data instanceof ArrayBuffer ? new Uint8Array(data) : data);
       if (frame === undefined || frame.direction !== 'down') {
         this.log.warn('dropped a malformed binary frame from the Bridge');
         return;
       }
-      this.hooks.emit('frame', frame, (error) => this.log.error('frame listener failed', { error: String(error) }));
+      this.#hooks.emit('frame', frame, (error) => this.log.error('frame listener failed', { error: String(error) }));
       return;
     }
     let parsed;
@@ -284,16 +284,16 @@ export class Connection {
     switch (message.kind) {
       case 'result':
       case 'error': {
-        const pending = this.pending.get(message.id);
+        const pending = this.#pending.get(message.id);
         if (pending === undefined) return;
-        this.pending.delete(message.id);
+        this.#pending.delete(message.id);
         pending.cleanup();
         if (message.kind === 'result') pending.resolve(message.result);
         else pending.reject(EndpointError.fromBridge(0, message.code, message.message));
         return;
       }
       case 'event':
-        this.hooks.emit('event', message.event, (error) => this.log.error('event listener failed', { error: String(error) }));
+        this.#hooks.emit('event', message.event, (error) => this.log.error('event listener failed', { error: String(error) }));
         return;
       default: {
         const never: never = message;
@@ -311,26 +311,26 @@ export class Connection {
     body: RequestBody<K>,
     options: RequestOptions = {},
   ): Promise<ResultPayloads[K]> {
-    const socket = this.socket;
+    const socket = this.#socket;
     if (socket === undefined || socket.readyState !== SOCKET_OPEN) {
       return Promise.reject(EndpointError.connectionLost(`${kind}: not connected`));
     }
     if (options.signal?.aborted === true) return Promise.reject(EndpointError.aborted(kind, options.signal.reason));
-    const id = this.nextId++;
-    const timeoutMs = options.timeoutMs ?? this.requestTimeoutMs;
+    const id = this.#nextId++;
+    const timeoutMs = options.timeoutMs ?? this.#requestTimeoutMs;
     return new Promise<ResultPayloads[K]>((resolve, reject) => {
       const onAbort = () => {
-        this.pending.delete(id);
+        this.#pending.delete(id);
         clearTimeout(timer);
         reject(EndpointError.aborted(kind, options.signal?.reason));
       };
       const timer = setTimeout(() => {
-        this.pending.delete(id);
+        this.#pending.delete(id);
         options.signal?.removeEventListener('abort', onAbort);
         reject(EndpointError.timeout(kind, timeoutMs));
       }, timeoutMs);
       options.signal?.addEventListener('abort', onAbort, { once: true });
-      this.pending.set(id, {
+      this.#pending.set(id, {
         resolve: resolve as (value: Record<string, unknown>) => void,
         reject,
         timer,
@@ -345,19 +345,19 @@ export class Connection {
 
   /** Sends a message that has no answer (flow-control credit, reject). */
   notify(message: Exclude<ClientMessage, { id: number }>): void {
-    if (this.socket?.readyState === SOCKET_OPEN) this.socket.send(JSON.stringify(message));
+    if (this.#socket?.readyState === SOCKET_OPEN) this.#socket.send(JSON.stringify(message));
   }
 
   /** Sends a binary frame; throws ConnectionLost if the socket is not open. */
   sendFrame(frame: Uint8Array): void {
-    const socket = this.socket;
+    const socket = this.#socket;
     if (socket === undefined || socket.readyState !== SOCKET_OPEN) throw EndpointError.connectionLost('not connected');
     socket.send(frame);
   }
 
   /** Bytes queued in the socket, not yet sent. */
   get bufferedAmount(): number {
-    return this.socket?.bufferedAmount ?? 0;
+    return this.#socket?.bufferedAmount ?? 0;
   }
 
   /**
@@ -365,50 +365,50 @@ export class Connection {
    * polls). Rejects with ConnectionLost if the socket closes meanwhile.
    */
   async drained(bytes: number, signal?: AbortSignal): Promise<void> {
-    const socket = this.socket;
+    const socket = this.#socket;
     while (socket !== undefined && socket.bufferedAmount > bytes) {
-      if (socket.readyState !== SOCKET_OPEN || this.socket !== socket) throw EndpointError.connectionLost();
+      if (socket.readyState !== SOCKET_OPEN || this.#socket !== socket) throw EndpointError.connectionLost();
       if (signal?.aborted === true) throw EndpointError.aborted('write', signal.reason);
       await new Promise((resolve) => setTimeout(resolve, 2));
     }
   }
 
-  private failPending(error: EndpointError): void {
-    for (const [id, pending] of this.pending) {
-      this.pending.delete(id);
+  #failPending(error: EndpointError): void {
+    for (const [id, pending] of this.#pending) {
+      this.#pending.delete(id);
       pending.cleanup();
       pending.reject(error);
     }
   }
 
-  private onSocketClosed(code: number, reason: string): void {
-    this.socket = undefined;
-    this.failPending(EndpointError.connectionLost(`the socket closed (${code}${reason === '' ? '' : `: ${reason}`})`));
-    this.hooks.emit('socketClosed', { code, reason });
-    if (this.closedByUser) return;
-    this.events.emit('connectionLost', { code, reason });
-    if (!this.reconnect) {
-      this._state = 'disconnected';
-      this.events.emit('disconnected', { reason: `socket closed (${code})` });
+  #onSocketClosed(code: number, reason: string): void {
+    this.#socket = undefined;
+    this.#failPending(EndpointError.connectionLost(`the socket closed (${code}${reason === '' ? '' : `: ${reason}`})`));
+    this.#hooks.emit('socketClosed', { code, reason });
+    if (this.#closedByUser) return;
+    this.#events.emit('connectionLost', { code, reason });
+    if (!this.#reconnect) {
+      this.#state = 'disconnected';
+      this.#events.emit('disconnected', { reason: `socket closed (${code})` });
       return;
     }
-    this._state = 'reconnecting';
-    void this.reconnectLoop(code);
+    this.#state = 'reconnecting';
+    void this.#reconnectLoop(code);
   }
 
-  private async reconnectLoop(lastCode: number): Promise<void> {
+  async #reconnectLoop(lastCode: number): Promise<void> {
     let delay = 250;
     let mustLogin = lastCode === CLOSE.sessionEnded || lastCode === CLOSE.unauthenticated;
-    for (let attempt = 1; !this.closedByUser; attempt++) {
-      this.events.emit('reconnecting', { attempt, delayMs: delay });
+    for (let attempt = 1; !this.#closedByUser; attempt++) {
+      this.#events.emit('reconnecting', { attempt, delayMs: delay });
       await new Promise((resolve) => setTimeout(resolve, delay));
-      if (this.closedByUser) return;
+      if (this.#closedByUser) return;
       try {
-        if (mustLogin) await this.relogin();
-        await this.openSocket();
-        this._state = 'connected';
-        this.hooks.emit('restore', { connectionId: this._connectionId });
-        this.events.emit('reconnected', { connectionId: this._connectionId });
+        if (mustLogin) await this.#relogin();
+        await this.#openSocket();
+        this.#state = 'connected';
+        this.#hooks.emit('restore', { connectionId: this.#connectionId });
+        this.#events.emit('reconnected', { connectionId: this.#connectionId });
         return;
       } catch (error) {
         const e = error as EndpointError;
@@ -418,12 +418,12 @@ export class Connection {
             continue;
           }
           // The key is no longer a user of the solution: nothing to reconnect to.
-          this._state = 'disconnected';
-          this.events.emit('disconnected', { reason: 'the session cannot be restored', error: e });
+          this.#state = 'disconnected';
+          this.#events.emit('disconnected', { reason: 'the session cannot be restored', error: e });
           return;
         }
         this.log.debug('reconnect attempt failed', { attempt, reason: e.message });
-        delay = Math.min(delay * 2, this.reconnectMaxDelayMs);
+        delay = Math.min(delay * 2, this.#reconnectMaxDelayMs);
       }
     }
   }
@@ -433,24 +433,24 @@ export class Connection {
    * ConnectionLost. Idempotent.
    */
   async disconnect(): Promise<void> {
-    if (this.closedByUser) return;
-    this.closedByUser = true;
-    this._state = 'disconnected';
-    const socket = this.socket;
-    this.socket = undefined;
-    this.failPending(EndpointError.connectionLost('disconnected'));
+    if (this.#closedByUser) return;
+    this.#closedByUser = true;
+    this.#state = 'disconnected';
+    const socket = this.#socket;
+    this.#socket = undefined;
+    this.#failPending(EndpointError.connectionLost('disconnected'));
     if (socket !== undefined) {
-      this.hooks.emit('socketClosed', { code: CLOSE.normal, reason: 'disconnect' });
+      this.#hooks.emit('socketClosed', { code: CLOSE.normal, reason: 'disconnect' });
       socket.close(CLOSE.normal, 'disconnect');
     }
     try {
       // `retried` = true: an expired session is simply over, no login just to log out.
-      if (this.token !== undefined) await this.http.request('POST', '/v1/auth/logout', undefined, undefined, { timeoutMs: 5000 }, true);
+      if (this.#token !== undefined) await this.#http.request('POST', '/v1/auth/logout', undefined, undefined, { timeoutMs: 5000 }, true);
     } catch (error) {
       this.log.debug('logout failed', { reason: (error as Error).message });
     }
-    this.token = undefined;
-    this.seed.fill(0);
-    this.events.emit('disconnected', { reason: 'disconnect() was called' });
+    this.#token = undefined;
+    this.#seed.fill(0);
+    this.#events.emit('disconnected', { reason: 'disconnect() was called' });
   }
 }

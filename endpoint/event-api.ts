@@ -13,6 +13,7 @@ import {
 } from '../protocol/ws.ts';
 import type { Connection } from './connection.ts';
 import { EndpointError } from './errors.ts';
+import { connectionInternals, registerEventApi } from './internal.ts';
 import type { RequestOptions } from './transport/http.ts';
 import type { RealtimeEvent } from './realtime/types.ts';
 import type { StreamRoomEvent } from './types.ts';
@@ -26,18 +27,28 @@ export type EndpointEvent = StreamRoomEvent | RealtimeEvent;
 export type EventMap = { [K in EndpointEvent['type']]: Extract<EndpointEvent, { type: K }> } & Record<string, unknown>;
 
 export class EventApi {
-  private readonly emitter = new Emitter<EventMap>();
+  readonly #emitter = new Emitter<EventMap>();
   /** app subscription id -> query, and the Bridge's current id for it */
-  private readonly subscriptions = new Map<string, { query: string; serverId: string }>();
-  private readonly byServerId = new Map<string, string>();
-  private nextId = 1;
-  private transformer: RoomEventTransformer | undefined;
+  readonly #subscriptions = new Map<string, { query: string; serverId: string }>();
+  readonly #byServerId = new Map<string, string>();
+  #nextId = 1;
+  #transformer: RoomEventTransformer | undefined;
   /** Room events are handled one at a time, so listeners see them in the order the Bridge sent them. */
-  private queue: Promise<void> = Promise.resolve();
+  #queue: Promise<void> = Promise.resolve();
 
+  /** Use `Endpoint.createEventApi`. */
   constructor(readonly connection: Connection) {
-    connection.hooks.on('event', (event) => this.onServerEvent(event));
-    connection.hooks.on('restore', () => void this.restore());
+    const { hooks } = connectionInternals(connection);
+    hooks.on('event', (event) => this.#onServerEvent(event));
+    hooks.on('restore', () => void this.#restore());
+    registerEventApi(this, {
+      emit: (type, event) => this.#emit(type, event),
+      setRoomEventTransformer: (transformer) => {
+        // One StreamApi per EventApi: a second one must not take over the verification of room events.
+        if (this.#transformer !== undefined) throw EndpointError.invalidArgument('"eventApi" already has a StreamApi (use Endpoint.createStreamApi)');
+        this.#transformer = transformer;
+      },
+    });
   }
 
   /**
@@ -67,58 +78,52 @@ export class EventApi {
     if (!Array.isArray(queries) || queries.length === 0) throw EndpointError.invalidArgument('"queries" expected a non-empty array');
     const { subscriptionIds } = await this.connection.request('subscribe', { queries }, options);
     return subscriptionIds.map((serverId, i) => {
-      const id = `esub_${this.nextId++}`;
-      this.subscriptions.set(id, { query: queries[i]!, serverId });
-      this.byServerId.set(serverId, id);
+      const id = `esub_${this.#nextId++}`;
+      this.#subscriptions.set(id, { query: queries[i]!, serverId });
+      this.#byServerId.set(serverId, id);
       return id;
     });
   }
 
   async unsubscribeFrom(subscriptionIds: string[], options: RequestOptions = {}): Promise<void> {
-    const unknown = subscriptionIds.filter((id) => !this.subscriptions.has(id));
+    const unknown = subscriptionIds.filter((id) => !this.#subscriptions.has(id));
     if (unknown.length > 0) throw EndpointError.invalidArgument(`unknown subscription id "${unknown[0]}"`);
-    const serverIds = subscriptionIds.map((id) => this.subscriptions.get(id)!.serverId);
+    const serverIds = subscriptionIds.map((id) => this.#subscriptions.get(id)!.serverId);
     for (const id of subscriptionIds) {
-      this.byServerId.delete(this.subscriptions.get(id)!.serverId);
-      this.subscriptions.delete(id);
+      this.#byServerId.delete(this.#subscriptions.get(id)!.serverId);
+      this.#subscriptions.delete(id);
     }
     await this.connection.request('unsubscribe', { subscriptionIds: serverIds }, options);
   }
 
   /** Listens to one event type; returns the function that stops listening. */
   on<K extends keyof EventMap & string>(type: K, listener: (event: EventMap[K]) => void): () => void {
-    return this.emitter.on(type, listener);
+    return this.#emitter.on(type, listener);
   }
 
-  /** @internal Used by StreamApi to emit the real-time events it receives. */
-  emit<K extends keyof EventMap & string>(type: K, event: EventMap[K]): void {
-    this.emitter.emit(type, event, (error) => this.connection.log.error('event listener threw', { type, error: String(error) }));
+  #emit<K extends keyof EventMap & string>(type: K, event: EventMap[K]): void {
+    this.#emitter.emit(type, event, (error) => this.connection.log.error('event listener threw', { type, error: String(error) }));
   }
 
-  /** @internal StreamApi verifies room events before the app sees them. */
-  setRoomEventTransformer(transformer: RoomEventTransformer): void {
-    this.transformer = transformer;
-  }
-
-  private onServerEvent(event: ServerEvent): void {
+  #onServerEvent(event: ServerEvent): void {
     if (event.type !== 'streamRoomCreated' && event.type !== 'streamRoomUpdated' && event.type !== 'streamRoomDeleted') return;
-    const ids = event.subscriptionIds.map((s) => this.byServerId.get(s)).filter((s): s is string => s !== undefined);
+    const ids = event.subscriptionIds.map((s) => this.#byServerId.get(s)).filter((s): s is string => s !== undefined);
     if (ids.length === 0) return;
-    this.queue = this.queue.then(async () => {
-      const typed = this.transformer !== undefined ? await this.transformer(event, ids) : plain(event, ids);
-      this.emit(typed.type, typed as never);
+    this.#queue = this.#queue.then(async () => {
+      const typed = this.#transformer !== undefined ? await this.#transformer(event, ids) : plain(event, ids);
+      this.#emit(typed.type, typed as never);
     });
   }
 
-  private async restore(): Promise<void> {
-    const entries = [...this.subscriptions.entries()];
+  async #restore(): Promise<void> {
+    const entries = [...this.#subscriptions.entries()];
     if (entries.length === 0) return;
     try {
       const { subscriptionIds } = await this.connection.request('subscribe', { queries: entries.map(([, s]) => s.query) });
-      this.byServerId.clear();
+      this.#byServerId.clear();
       entries.forEach(([id, s], i) => {
         s.serverId = subscriptionIds[i]!;
-        this.byServerId.set(s.serverId, id);
+        this.#byServerId.set(s.serverId, id);
       });
     } catch (error) {
       this.connection.log.error('restoring event subscriptions failed', { reason: (error as Error).message });

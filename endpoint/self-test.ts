@@ -7,7 +7,7 @@
  */
 import { backend } from '../crypto/backend/index.ts';
 import { fromBase64, toBase64 } from '../crypto/bytes.ts';
-import { decodePrivateKey, generateKeyPair } from '../crypto/identity.ts';
+import { decodePrivateKey, generateKeyPair, sign } from '../crypto/identity.ts';
 import { buildKeySet, verifyInclusion } from '../crypto/key-set.ts';
 import { decodeWrappedKey, unwrapEpochKey } from '../crypto/key-wrap.ts';
 import { contextUsersResponseSchema, listRoomsResponseSchema, roomResponseSchema, sessionResponseSchema } from '../protocol/api.ts';
@@ -23,7 +23,8 @@ const ROOM_ID = 'selftest00000000000000';
 export async function selfTest(): Promise<void> {
   try {
     const pair = await generateKeyPair();
-    const author = { userId: 'self', publicKey: pair.publicKey, seed: decodePrivateKey(pair.privateKey) };
+    const seed = decodePrivateKey(pair.privateKey);
+    const author = { userId: 'self', publicKey: pair.publicKey, sign: (message: Uint8Array) => sign(seed, message) };
     const meta = backend().randomBytes(16);
     const built = await buildGenesis(
       { roomId: ROOM_ID, contextId: 'self' },
@@ -43,7 +44,7 @@ export async function selfTest(): Promise<void> {
     const { entries } = buildKeySet([entry]);
     const proof = entries[0]!.proof;
     if (!verifyInclusion(entry, proof, fromBase64(verified.record.keySetRoot))) throw new Error('key-set proof');
-    const epochKey = await unwrapEpochKey({ wrapped: decodeWrappedKey(wrapped), roomId: ROOM_ID, epoch: 1, recipientId: 'self', recipientSeed: author.seed });
+    const epochKey = await unwrapEpochKey({ wrapped: decodeWrappedKey(wrapped), roomId: ROOM_ID, epoch: 1, recipientId: 'self', recipientSeed: seed });
     const opened = await openPrivateMeta({ roomId: ROOM_ID, version: 1, epoch: 1, epochKey }, fromBase64(verified.record.privateMeta));
     if (toBase64(opened) !== toBase64(meta)) throw new Error('meta round trip');
 

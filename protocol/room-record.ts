@@ -196,8 +196,16 @@ function signedMessage(text: string): Uint8Array {
 
 /** Encodes and signs a record with the author's Ed25519 seed. */
 export async function signRecord(record: RoomRecord, authorSeed: Uint8Array, b: CryptoBackend = backend()): Promise<SignedRecord> {
+  return signRecordWith(record, (message) => sign(authorSeed, message, b));
+}
+
+/**
+ * Encodes a record and signs it with `signer`, a function that makes the author's Ed25519 signature,
+ * for a caller that keeps the seed to itself.
+ */
+export async function signRecordWith(record: RoomRecord, signer: (message: Uint8Array) => Promise<Uint8Array>): Promise<SignedRecord> {
   const text = encodeRecord(record);
-  const signature = await sign(authorSeed, signedMessage(text), b);
+  const signature = await signer(signedMessage(text));
   return { record: text, signature: toBase64(signature) };
 }
 

@@ -1,10 +1,11 @@
 /** Room fixtures for tests: build real signed records with real wrapped keys through the record builder. */
 import { randomBytes } from 'node:crypto';
 import { utf8 } from '../crypto/bytes.ts';
+import { sign } from '../crypto/identity.ts';
 import { DEFAULT_POLICY, type RoomPolicy } from '../protocol/policy.ts';
 import { verifyGenesis, verifySuccessor, type VerifiedVersion } from '../protocol/room-chain.ts';
 import type { Member } from '../protocol/room-record.ts';
-import { buildGenesis, buildSuccessor, type BuiltVersion, type MetaSealer } from '../endpoint/rooms/record-builder.ts';
+import { buildGenesis, buildSuccessor, type Author, type BuiltVersion, type MetaSealer } from '../endpoint/rooms/record-builder.ts';
 import { rest } from './harness.ts';
 import type { TestUser } from './identities.ts';
 
@@ -30,6 +31,9 @@ function metaBytes(meta: RoomSpec['publicMeta']): Uint8Array {
   return meta instanceof Uint8Array ? meta : utf8(JSON.stringify(meta));
 }
 
+/** A test user as the author of a version: it signs with its own seed. */
+const authorOf = (user: TestUser): Author => ({ userId: user.userId, publicKey: user.publicKey, sign: (message) => sign(user.seed, message) });
+
 export async function genesis(contextId: string, author: TestUser, spec: RoomSpec, roomId = newRoomId()): Promise<BuiltVersion> {
   return buildGenesis(
     { roomId, contextId },
@@ -40,7 +44,7 @@ export async function genesis(contextId: string, author: TestUser, spec: RoomSpe
       publicMeta: metaBytes(spec.publicMeta),
       sealPrivateMeta: opaqueSealer,
     },
-    author,
+    authorOf(author),
   );
 }
 
@@ -61,7 +65,7 @@ export async function successor(
       publicMeta: metaBytes(spec.publicMeta),
       sealPrivateMeta: opaqueSealer,
     },
-    author,
+    authorOf(author),
     { rotate },
   );
 }

@@ -13,6 +13,7 @@
  * - `me`: `GET /v1/me` through the same HTTP client: the round trip with no room work (the baseline).
  */
 import { Endpoint, MemoryTrustStore, type Connection, type StreamApi } from '../../endpoint/index.ts';
+import { connectionInternals } from '../../endpoint/internal.ts';
 import { RoomApi } from '../../endpoint/rooms/room-api.ts';
 import { KeyRing } from '../../endpoint/rooms/keyring.ts';
 import { meResponseSchema } from '../../protocol/api.ts';
@@ -44,7 +45,7 @@ function opFor(op: Op): (i: number) => Promise<unknown> {
     case 'getCold':
       return (i) => new RoomApi(connection, new MemoryTrustStore(), new KeyRing()).getStreamRoom(rooms[i % rooms.length]!);
     case 'me':
-      return () => connection.http.request('GET', '/v1/me', meResponseSchema);
+      return () => connectionInternals(connection).http.request('GET', '/v1/me', meResponseSchema);
     default: {
       const never: never = op;
       throw new Error(`unknown op ${String(never)}`);

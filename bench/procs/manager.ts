@@ -6,6 +6,7 @@
  */
 import { createPublicKey, diffieHellman, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { Endpoint, type Connection, type StreamApi } from '../../endpoint/index.ts';
+import { connectionInternals, streamApiInternals } from '../../endpoint/internal.ts';
 import { utf8 } from '../../crypto/bytes.ts';
 import { nowMs } from '../lib/clock.ts';
 import type { BenchUser } from '../lib/tenant.ts';
@@ -42,7 +43,7 @@ serve({
     connection = await Endpoint.connect(p.user.privateKey, p.solutionId, p.url, { reconnect: false, requestTimeoutMs: 300_000 });
     const eventApi = await Endpoint.createEventApi(connection);
     streamApi = await Endpoint.createStreamApi(connection, eventApi);
-    const http = connection.http;
+    const http = connectionInternals(connection).http;
     const request = http.request.bind(http);
     http.request = (async (...args: Parameters<typeof request>) => {
       const start = nowMs();
@@ -70,7 +71,7 @@ serve({
 
   /** One update of the trusted head, timed: with `rotate`, a new epoch key for every member. */
   async update(p: { roomId: string; rotate: boolean }): Promise<UpdateTiming> {
-    const head = await streamApi.rooms.trustedHead(p.roomId);
+    const head = await streamApiInternals(streamApi).rooms.trustedHead(p.roomId);
     if (head === undefined) throw new Error('read the room first');
     const r = head.record;
     const toMember = (m: { userId: string; publicKey: string }) => ({ userId: m.userId, pubKey: m.publicKey });
@@ -78,7 +79,7 @@ serve({
     const t0 = nowMs();
     await streamApi.updateStreamRoom(p.roomId, r.users.map(toMember), r.managers.map(toMember), utf8('{"bench":"rotation"}'), utf8('private meta'), r.version, false, p.rotate);
     const total = nowMs() - t0;
-    const next = (await streamApi.rooms.trustedHead(p.roomId))!.record;
+    const next = (await streamApiInternals(streamApi).rooms.trustedHead(p.roomId))!.record;
     return { t0, total, http: calls, version: next.version, epoch: next.epoch };
   },
 

@@ -10,6 +10,7 @@
  * members pay, including the event path.
  */
 import { Endpoint, EndpointError, type Connection, type EventApi, type StreamApi } from '../../endpoint/index.ts';
+import { connectionInternals } from '../../endpoint/internal.ts';
 import { nowMs } from '../lib/clock.ts';
 import { forEachLimited, type BenchUser } from '../lib/tenant.ts';
 import { describeError, serve } from '../lib/worker.ts';
@@ -36,7 +37,7 @@ serve({
       const eventApi = await Endpoint.createEventApi(connection);
       const streamApi = await Endpoint.createStreamApi(connection, eventApi);
       const m: Member = { user, connection, eventApi, streamApi, notified: new Map(), verified: new Map() };
-      connection.hooks.on('event', (event) => {
+      connectionInternals(connection).hooks.on('event', (event) => {
         if (event.type === 'streamRoomUpdated') m.notified.set(`${event.roomId}/${event.epoch}`, nowMs());
       });
       eventApi.on('streamRoomUpdated', (event) => {

@@ -7,7 +7,7 @@
 import { backend, type AeadKey, type CryptoBackend } from '../backend/index.ts';
 import { assertBytes, assertInt, assertMaxBytes, assertString, utf8 } from '../bytes.ts';
 import { CryptoError } from '../errors.ts';
-import { ED25519_SEED_LENGTH } from '../identity.ts';
+import { ED25519_SEED_LENGTH, ED25519_SIGNATURE_LENGTH } from '../identity.ts';
 import { createContentHasher, type ContentHasher } from './content-hasher.ts';
 import {
   STREAM_ABORT_REASON_MAX_BYTES,
@@ -32,21 +32,29 @@ export interface SealedChunk {
   data: Uint8Array;
 }
 
-export interface StreamEncryptorOptions {
+interface StreamEncryptorCommonOptions {
   /** The room's current epoch key (32 bytes). */
   epochKey: Uint8Array;
   /** 16 bytes; random when omitted. Never reuse one with the same epoch key and sender. */
   streamId?: Uint8Array;
   /** The sender's user id: part of the key derivation and of the signed message. */
   senderId: string;
-  /** The sender's Ed25519 seed (32 bytes), which signs the final chunk. Kept by reference until then. */
-  senderSeed: Uint8Array;
   /** The serialised stream header (topic, name, mime type, size, attributes, timestamp, sender). */
   header: Uint8Array;
   backend?: CryptoBackend;
   /** Chunks at most, header and final chunk included (default `STREAM_MAX_CHUNKS`; only lower). */
   maxChunks?: number;
 }
+
+/** Signs a message with the sender's Ed25519 key, returning the 64-byte signature. */
+export type StreamSigner = (message: Uint8Array) => Promise<Uint8Array>;
+
+/**
+ * The sender's key signs the final chunk. Give either its Ed25519 seed (32 bytes, kept by reference
+ * until then) or `sign`, a function that signs with it, for a caller that keeps its seed to itself.
+ */
+export type StreamEncryptorOptions = StreamEncryptorCommonOptions &
+  ({ senderSeed: Uint8Array; sign?: never } | { sign: StreamSigner; senderSeed?: never });
 
 export interface StreamEncryptor {
   readonly streamId: Uint8Array;
@@ -69,7 +77,7 @@ class Encryptor implements StreamEncryptor {
   readonly streamId: Uint8Array;
   private readonly b: CryptoBackend;
   private readonly senderId: string;
-  private readonly senderSeed: Uint8Array;
+  private readonly sign: StreamSigner;
   private readonly headerBytes: Uint8Array;
   private readonly headerHash: Uint8Array;
   private readonly binding: Uint8Array;
@@ -82,18 +90,21 @@ class Encryptor implements StreamEncryptor {
   private contentBytes = 0;
 
   constructor(options: StreamEncryptorOptions) {
-    const { epochKey, senderId, senderSeed, header } = options;
+    const { epochKey, senderId, senderSeed, sign, header } = options;
     assertBytes('epochKey', epochKey, STREAM_EPOCH_KEY_BYTES);
     assertString('senderId', senderId);
-    assertBytes('senderSeed', senderSeed, ED25519_SEED_LENGTH);
+    if (sign === undefined) assertBytes('senderSeed', senderSeed, ED25519_SEED_LENGTH);
+    else if (typeof sign !== 'function' || senderSeed !== undefined) {
+      throw CryptoError.invalidArgument('"sign" expected a function, given instead of "senderSeed"');
+    }
     assertMaxBytes('header', header, STREAM_HEADER_MAX_BYTES);
-    this.b = options.backend ?? backend();
+    const b = (this.b = options.backend ?? backend());
     if (options.streamId !== undefined) assertBytes('streamId', options.streamId, STREAM_ID_BYTES);
     this.maxChunks = options.maxChunks ?? STREAM_MAX_CHUNKS;
     assertInt('maxChunks', this.maxChunks, 2, STREAM_MAX_CHUNKS);
     this.streamId = (options.streamId ?? this.b.randomBytes(STREAM_ID_BYTES)).slice();
     this.senderId = senderId;
-    this.senderSeed = senderSeed;
+    this.sign = sign ?? ((message) => b.ed25519Sign(senderSeed!, message));
     this.headerBytes = header.slice();
     this.headerHash = this.b.hash('sha256', this.headerBytes);
     const { key, binding } = deriveStreamKeys(epochKey, this.streamId, senderId, this.b);
@@ -179,7 +190,8 @@ class Encryptor implements StreamEncryptor {
       ending,
       reason,
     });
-    const signature = await this.b.ed25519Sign(this.senderSeed, message);
+    const signature = await this.sign(message);
+    assertBytes('signature', signature, ED25519_SIGNATURE_LENGTH);
     return this.seal(index, true, encodeFinal(ending, signature, reason));
   }
 }

@@ -54,6 +54,19 @@ describe('stream AEAD round trip', () => {
     expect(empty.at(-1)).toMatchObject({ kind: 'aborted', reason: '' });
   });
 
+  it('signs through a `sign` function, for a caller that keeps the seed to itself', async () => {
+    const f = await streamFixture();
+    const { senderSeed, ...rest } = f;
+    const enc = createStreamEncryptor({ ...rest, sign: (message) => nodeBackend.ed25519Sign(senderSeed, message) });
+    const chunks = [await enc.header(), await enc.write(pieces[0]!), await enc.close()];
+    expect((await openStream(f, chunks)).at(-1)).toEqual({ kind: 'end', index: 2, contentBytes: 11 });
+    const short = createStreamEncryptor({ ...rest, sign: async () => new Uint8Array(63) });
+    await short.header();
+    await expect(short.close()).rejects.toThrow('"signature" expected Uint8Array of length 64, got length=63');
+    const both = { ...f, sign: async () => new Uint8Array(64) } as unknown as Parameters<typeof createStreamEncryptor>[0];
+    expect(() => createStreamEncryptor(both)).toThrow('"sign" expected a function, given instead of "senderSeed"');
+  });
+
   it('opens a stream of over 64 KiB, whose content hash runs on the worker (node)', async () => {
     const f = await streamFixture();
     const big = Array.from({ length: 12 }, (_, i) => nodeBackend.randomBytes(STREAM_CHUNK_MAX_BYTES - i));

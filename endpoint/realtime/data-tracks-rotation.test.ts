@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeSFrameHeader, parseKid } from '../../crypto/sframe/index.ts';
 import { decodeFrame } from '../../protocol/ws.ts';
 import { captureFrames, DataLog, EventLog, publishDataTrack, pub, refusal, roomLeftLog, startKit, until, utf8, type Client, type Kit } from './test-kit.ts';
+import { streamApiInternals } from '../internal.ts';
 
 /** Messages sent before the rotation starts, and after the sender is known to hold the new epoch. */
 const BEFORE = 20;
@@ -46,7 +47,7 @@ async function streamAcross(roomId: string, trackId: string, change: () => Promi
   };
   while (sent.length < BEFORE) await send();
   const changed = change();
-  while (alice.streamApi.keys.newestEpoch(roomId) !== 2) {
+  while (streamApiInternals(alice.streamApi).keys.newestEpoch(roomId) !== 2) {
     if (sent.length > MAX_MESSAGES) throw new Error('the sender never got the new epoch');
     await send();
   }

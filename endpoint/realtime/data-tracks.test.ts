@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeSFrameHeader, parseKid } from '../../crypto/sframe/index.ts';
 import { decodeFrame, encodeDataFrame, FRAME_DATA_UP } from '../../protocol/ws.ts';
+import { connectionInternals } from '../internal.ts';
 import { MAX_DATA_MESSAGE_BYTES } from './limits.ts';
 import { captureFrames, DataLog, publishDataTrack, startKit, until, utf8, type Client, type Kit } from './test-kit.ts';
 
@@ -162,7 +163,7 @@ describe('data tracks', () => {
     await bob.streamApi.subscribeToRemoteStreams(roomId, [{ streamId: handle }]);
     // bob stops reading his socket (ws pause): the Bridge's queue for him fills and drops the oldest.
     const start = bob.streamApi.dataTrackStats();
-    const socket = (bob.connection as unknown as { socket: { pause(): void; resume(): void } }).socket;
+    const socket = connectionInternals(bob.connection).socket() as unknown as { pause(): void; resume(): void };
     socket.pause();
     const payload = new Uint8Array(16 * 1024);
     for (let i = 0; i < SLOW_MESSAGES; i++) await alice.streamApi.sendData(trackId, payload);

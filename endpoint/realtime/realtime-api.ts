@@ -22,6 +22,7 @@ import { buildSubscriptionQuery, type ResultPayloads } from '../../protocol/ws.t
 import type { Connection } from '../connection.ts';
 import { EndpointError } from '../errors.ts';
 import type { EventApi } from '../event-api.ts';
+import { connectionInternals, eventApiInternals, type EventApiInternals } from '../internal.ts';
 import type { KeyRing } from '../rooms/keyring.ts';
 import type { RoomApi } from '../rooms/room-api.ts';
 import type { RequestOptions } from '../transport/http.ts';
@@ -68,6 +69,8 @@ export class RealtimeApi {
   private readonly receiver: DataTrackReceiver;
   private readonly events: RealtimeEvents;
   private readonly roomLeftListeners = new Set<RoomLeftListener>();
+  /** Where the app's real-time events are emitted (the EventApi's internal side). */
+  private readonly appEvents: EventApiInternals;
 
   constructor(
     readonly connection: Connection,
@@ -76,6 +79,7 @@ export class RealtimeApi {
     readonly keys: KeyRing,
   ) {
     const log = connection.log;
+    this.appEvents = eventApiInternals(eventApi);
     this.joined = new JoinedRooms(log);
     this.locals = new LocalStreams(connection, (roomId) => this.joined.joined(roomId) !== undefined);
     this.listeners = new RemoteListeners(log);
@@ -95,7 +99,7 @@ export class RealtimeApi {
     });
     this.events = new RealtimeEvents({
       rooms: this.joined,
-      eventApi,
+      eventApi: this.appEvents,
       listeners: this.listeners,
       refresher: this.refresher,
       keys,
@@ -103,11 +107,12 @@ export class RealtimeApi {
       log,
       selfLeft: (room, reason) => this.leftLocally(room, reason),
     });
-    connection.hooks.on('event', (event) => this.events.handle(event));
-    connection.hooks.on('frame', (frame) => {
+    const { hooks } = connectionInternals(connection);
+    hooks.on('event', (event) => this.events.handle(event));
+    hooks.on('frame', (frame) => {
       if (frame.type === 'data') this.receiver.onFrame(frame.trackNo, frame.payload);
     });
-    connection.hooks.on('socketClosed', () => this.socketClosed());
+    hooks.on('socketClosed', () => this.socketClosed());
   }
 
   /**
@@ -165,7 +170,7 @@ export class RealtimeApi {
       }
       throw error;
     }
-    this.eventApi.emit('streamRoomJoined', { type: 'streamRoomJoined', streamRoomId: roomId, userId: this.connection.userId, connectionId: room.connectionId });
+    this.appEvents.emit('streamRoomJoined', { type: 'streamRoomJoined', streamRoomId: roomId, userId: this.connection.userId, connectionId: room.connectionId });
     this.events.flush(room);
   }
 
@@ -231,7 +236,7 @@ export class RealtimeApi {
         this.connection.log.error('an onRoomLeft listener threw', { roomId, error: String(error) });
       }
     }
-    this.eventApi.emit('streamRoomLeft', { type: 'streamRoomLeft', streamRoomId: roomId, userId: this.connection.userId, connectionId: room.connectionId, reason });
+    this.appEvents.emit('streamRoomLeft', { type: 'streamRoomLeft', streamRoomId: roomId, userId: this.connection.userId, connectionId: room.connectionId, reason });
   }
 
   private socketClosed(): void {

@@ -1,6 +1,6 @@
 /**
  * The Bridge's real-time events for joined rooms: they update the room state (participants, streams,
- * the trackNo index, subscriptions) and reach the app as typed events through `EventApi.emit`, named
+ * the trackNo index, subscriptions) and reach the app as typed events through the EventApi's internal `emit`, named
  * with `streamRoomId`. Also: `streamRoomUpdated` with a newer epoch refreshes the room's keys (from the
  * internal subscription each joined room has, whatever the app subscribed to), `dataDropped` counts
  * messages the Bridge dropped for slowness, and `streamRoomLeft` about this connection (`removed`,
@@ -10,7 +10,7 @@
  * snapshot, in arrival order.
  */
 import type { ServerEvent } from '../../protocol/ws.ts';
-import type { EventApi } from '../event-api.ts';
+import type { EventApiInternals } from '../internal.ts';
 import type { Logger } from '../logger.ts';
 import type { KeyRing } from '../rooms/keyring.ts';
 import { publicStream, publicTrack, type JoinedRoom, type JoinedRooms, type RoomScopedEvent } from './joined-rooms.ts';
@@ -21,7 +21,8 @@ import type { DataTrackStats, RoomLeftReason } from './types.ts';
 
 export interface EventDeps {
   rooms: JoinedRooms;
-  eventApi: EventApi;
+  /** The EventApi's internal side, which emits to the app's listeners. */
+  eventApi: EventApiInternals;
   listeners: RemoteListeners;
   refresher: KeyRefresher;
   keys: KeyRing;

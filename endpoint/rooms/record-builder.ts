@@ -12,15 +12,15 @@ import { encodeWrappedKey, wrapEpochKeyForMany, EPOCH_KEY_LENGTH_BYTES } from '.
 import type { CreateRoomRequest, WrappedKeyUpload } from '../../protocol/api.ts';
 import type { RoomPolicy } from '../../protocol/policy.ts';
 import { removedMembers, requiredRecipients, type VerifiedVersion } from '../../protocol/room-chain.ts';
-import { ROOM_RECORD_FORMAT, signRecord, type Member, type RoomRecord } from '../../protocol/room-record.ts';
+import { ROOM_RECORD_FORMAT, signRecordWith, type Member, type RoomRecord } from '../../protocol/room-record.ts';
 
 /** The signing identity of the user who writes a version. */
 export interface Author {
   userId: string;
   /** `srpk1...` */
   publicKey: string;
-  /** The 32-byte Ed25519 seed of the private key. */
-  seed: Uint8Array;
+  /** Signs with the private key (Ed25519); the seed stays with whoever holds it. */
+  sign(message: Uint8Array): Promise<Uint8Array>;
 }
 
 /** Seals private meta under a version's epoch key (crypto/meta.ts), bound to room, version and epoch. */
@@ -80,7 +80,7 @@ async function finish(
     content.sealPrivateMeta({ roomId: base.roomId, version: base.version, epoch: base.epoch, epochKey }),
   ]);
   const record: RoomRecord = { ...base, privateMeta: toBase64(sealed), keySetRoot: wrapped.root, keySetSize: wrapped.size };
-  const signed = await signRecord(record, author.seed, b);
+  const signed = await signRecordWith(record, (message) => author.sign(message));
   return { record, epochKey, request: { record: signed.record, signature: signed.signature, keys: wrapped.keys } };
 }
 

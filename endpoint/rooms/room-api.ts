@@ -8,7 +8,7 @@
 import { backend } from '../../crypto/backend/index.ts';
 import { fromBase64, toBase64 } from '../../crypto/bytes.ts';
 import { verifyInclusion } from '../../crypto/key-set.ts';
-import { decodeWrappedKey, unwrapEpochKey } from '../../crypto/key-wrap.ts';
+import { decodeWrappedKey } from '../../crypto/key-wrap.ts';
 import {
   contextUsersResponseSchema,
   listRoomsResponseSchema,
@@ -23,7 +23,8 @@ import { ChainError, verifyGenesis, verifySuccessor, type VerifiedVersion } from
 import { CONTEXT_ID_PATTERN, recordHash, ROOM_ID_PATTERN, USER_ID_PATTERN, type Member } from '../../protocol/room-record.ts';
 import type { Connection } from '../connection.ts';
 import { EndpointError } from '../errors.ts';
-import type { RequestOptions } from '../transport/http.ts';
+import { connectionInternals, type Signer } from '../internal.ts';
+import type { BridgeHttp, RequestOptions } from '../transport/http.ts';
 import type { PagingList, PagingQuery, StatusCode, StreamRoom, UserWithPubKey } from '../types.ts';
 import type { KeyRing } from './keyring.ts';
 import { openPrivateMeta, sealPrivateMeta } from './meta.ts';
@@ -43,15 +44,21 @@ interface Verified {
 
 export class RoomApi {
   private readonly directories = new Map<string, { at: number; keys: Map<string, Set<string>> }>();
+  private readonly http: BridgeHttp;
+  private readonly signer: Signer;
 
   constructor(
     private readonly connection: Connection,
     private readonly trustStore: TrustStore,
     private readonly keys: KeyRing,
-  ) {}
+  ) {
+    const internals = connectionInternals(connection);
+    this.http = internals.http;
+    this.signer = internals.signer;
+  }
 
   private author(): Author {
-    return { userId: this.connection.userId, publicKey: this.connection.publicKey, seed: this.connection.signingSeed };
+    return { userId: this.connection.userId, publicKey: this.connection.publicKey, sign: (message) => this.signer.sign(message) };
   }
 
   // ---- verification
@@ -60,7 +67,7 @@ export class RoomApi {
   private async directoryKeys(contextId: string, userId: string, options: RequestOptions): Promise<Set<string>> {
     const cached = this.directories.get(contextId);
     if (cached !== undefined && Date.now() - cached.at < DIRECTORY_TTL_MS && cached.keys.has(userId)) return cached.keys.get(userId)!;
-    const reply = await this.connection.http.request(
+    const reply = await this.http.request(
       'GET',
       `/v1/contexts/${encodeURIComponent(contextId)}/users?history=true`,
       contextUsersResponseSchema,
@@ -113,7 +120,7 @@ export class RoomApi {
     const fresh: VerifiedVersion[] = [];
     let reply: RoomResponse;
     for (;;) {
-      reply = await this.connection.http.request('GET', `/v1/rooms/${encodeURIComponent(roomId)}?since=${since}`, roomResponseSchema, undefined, options);
+      reply = await this.http.request('GET', `/v1/rooms/${encodeURIComponent(roomId)}?since=${since}`, roomResponseSchema, undefined, options);
       if (reply.roomId !== roomId) throw EndpointError.tampered(`room "${roomId}": the Bridge answered for "${reply.roomId}"`);
       if (trust !== undefined && reply.version < trust.head.version) throw EndpointError.rollback(roomId, trust.head.version, reply.version);
       keys = reply.keys;
@@ -155,14 +162,9 @@ export class RoomApi {
       }
       let epochKey: Uint8Array;
       try {
-        epochKey = await unwrapEpochKey({
-          wrapped: decodeWrappedKey(wrappedBytes),
-          roomId,
-          epoch: key.epoch,
-          recipientId: userId,
-          recipientSeed: this.connection.signingSeed,
-        });
+        epochKey = await this.signer.unwrapEpochKey({ wrapped: decodeWrappedKey(wrappedBytes), roomId, epoch: key.epoch, recipientId: userId });
       } catch (cause) {
+        if (cause instanceof EndpointError) throw cause; // the connection closed: no key to unwrap with
         throw EndpointError.tampered(`room "${roomId}": the wrapped key for epoch ${key.epoch} does not open`, cause);
       }
       this.keys.set(roomId, key.epoch, epochKey);
@@ -219,7 +221,7 @@ export class RoomApi {
     const content = this.content(users, managers, publicMeta, privateMeta, completePolicy(checkPolicy(policy)));
     const roomId = toBase64Url(backend().randomBytes(16));
     const built = await buildGenesis({ roomId, contextId }, content, this.author());
-    await this.connection.http.request('POST', '/v1/rooms', roomWriteResponseSchema, built.request, options);
+    await this.http.request('POST', '/v1/rooms', roomWriteResponseSchema, built.request, options);
     await this.trustStore.set(roomId, advance(undefined, [ownVersion(built)]));
     this.keys.set(roomId, 1, built.epochKey);
     return roomId;
@@ -234,7 +236,7 @@ export class RoomApi {
   async listStreamRooms(contextId: string, query: PagingQuery, options: RequestOptions = {}): Promise<PagingList<StreamRoom>> {
     checkId('contextId', contextId, CONTEXT_ID_PATTERN);
     const params = pagingParams(query);
-    const reply = await this.connection.http.request(
+    const reply = await this.http.request(
       'GET',
       `/v1/contexts/${encodeURIComponent(contextId)}/rooms?${params}`,
       listRoomsResponseSchema,
@@ -301,7 +303,7 @@ export class RoomApi {
       const content = this.content(users, managers, publicMeta, privateMeta, partial === undefined ? head.record.policy : completePolicy(partial));
       const built = await buildSuccessor(head, currentKey, content, this.author(), { rotate: forceGenerateNewKey });
       try {
-        await this.connection.http.request(
+        await this.http.request(
           'PUT',
           `/v1/rooms/${encodeURIComponent(roomId)}`,
           roomWriteResponseSchema,
@@ -321,7 +323,7 @@ export class RoomApi {
 
   async deleteStreamRoom(roomId: string, options: RequestOptions = {}): Promise<void> {
     checkId('streamRoomId', roomId, ROOM_ID_PATTERN);
-    await this.connection.http.request('DELETE', `/v1/rooms/${encodeURIComponent(roomId)}`, undefined, undefined, options);
+    await this.http.request('DELETE', `/v1/rooms/${encodeURIComponent(roomId)}`, undefined, undefined, options);
     this.keys.forget(roomId);
   }
 

@@ -4,9 +4,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromUtf8, utf8 } from '../../crypto/bytes.ts';
 import { decodeWrappedKey, unwrapEpochKey } from '../../crypto/key-wrap.ts';
 import { connectClient, pub, until, type Client } from '../../test/endpoint.ts';
-import { rest, setupTenant, startBridge, type Tenant, type TestBridge } from '../../test/harness.ts';
+import { login, rest, setupTenant, startBridge, type Tenant, type TestBridge } from '../../test/harness.ts';
 import { EndpointError } from '../errors.ts';
 import type { StreamRoomEvent } from '../types.ts';
+import { streamApiInternals } from '../internal.ts';
 
 let t: TestBridge;
 let tenant: Tenant;
@@ -96,7 +97,7 @@ describe('Endpoint room management', () => {
     expect((await refusal(dave.streamApi.getStreamRoom(id))).reason).toBe('AccessDenied');
     const list = await dave.streamApi.listStreamRooms(tenant.contextId, { skip: 0, limit: 100, sortOrder: 'asc' });
     expect(list.readItems.map((r) => r.streamRoomId)).not.toContain(id);
-    const token = (dave.connection as unknown as { token: string }).token;
+    const token = await login(t.bridge.url, tenant.solutionId, tenant.users.dave!);
     const raw = await rest(t.bridge.url, token).get(`/v1/rooms/${id}`);
     expect(raw.status).toBe(403);
     expect(JSON.stringify(raw.body)).not.toContain('record');
@@ -180,7 +181,7 @@ describe('events', () => {
     if (event.type !== 'streamRoomUpdated') throw new Error('unexpected');
     expect(fromUtf8(event.room!.privateMeta)).toBe('rotated');
     // The key cache moved to epoch 2 with no call from the app.
-    expect(bob.streamApi.keys.current(id)?.epoch).toBe(2);
+    expect(streamApiInternals(bob.streamApi).keys.current(id)?.epoch).toBe(2);
 
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(seen.carol!.filter((e) => e.streamRoomId === id)).toEqual([]); // context user outside the room

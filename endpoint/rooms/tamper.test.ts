@@ -12,6 +12,7 @@ import { connectClient, pub, type Client } from '../../test/endpoint.ts';
 import { setupTenant, startBridge, type Tenant, type TestBridge } from '../../test/harness.ts';
 import { successor } from '../../test/rooms.ts';
 import { EndpointError } from '../errors.ts';
+import { streamApiInternals } from '../internal.ts';
 
 let t: TestBridge;
 let tenant: Tenant;
@@ -139,7 +140,7 @@ describe('tampering in the Bridge database is detected', () => {
     const bob = await fresh();
     const u = tenant.users;
     await bob.streamApi.getStreamRoom(id);
-    const v1 = await bob.streamApi.rooms.trustedHead(id);
+    const v1 = await streamApiInternals(bob.streamApi).rooms.trustedHead(id);
     const forged = await successor(v1!, undefined, u.bob!, { users: [u.alice!, u.bob!], managers: [u.bob!] }, true);
     const d = db();
     d.prepare('INSERT INTO room_versions (room_id, version, record, signature, hash, author, created_at) VALUES (?, 2, ?, ?, ?, ?, 0)').run(

@@ -35,6 +35,7 @@ export interface ConnectOptions {
   reconnect?: boolean;
   /** Longest pause between reconnection attempts, in milliseconds. */
   reconnectMaxDelayMs?: number;
+  /** Where the library logs (default: nowhere). Pino's argument order, so a pino logger fits as it is. */
   logger?: Logger;
   signal?: AbortSignal;
 }
@@ -266,7 +267,7 @@ export class Connection {
         this.log.warn('dropped a malformed binary frame from the Bridge');
         return;
       }
-      this.#hooks.emit('frame', frame, (error) => this.log.error('frame listener failed', { error: String(error) }));
+      this.#hooks.emit('frame', frame, (error) => this.log.error({ error: String(error) }, 'frame listener failed'));
       return;
     }
     let parsed;
@@ -277,7 +278,7 @@ export class Connection {
       return;
     }
     if (!parsed.success) {
-      this.log.warn('dropped an unexpected message from the Bridge', { issue: parsed.error.issues[0]?.message });
+      this.log.warn({ issue: parsed.error.issues[0]?.message }, 'dropped an unexpected message from the Bridge');
       return;
     }
     const message = parsed.data;
@@ -293,11 +294,11 @@ export class Connection {
         return;
       }
       case 'event':
-        this.#hooks.emit('event', message.event, (error) => this.log.error('event listener failed', { error: String(error) }));
+        this.#hooks.emit('event', message.event, (error) => this.log.error({ error: String(error) }, 'event listener failed'));
         return;
       default: {
         const never: never = message;
-        this.log.warn('unknown message kind', { kind: (never as { kind: string }).kind });
+        this.log.warn({ kind: (never as { kind: string }).kind }, 'unknown message kind');
       }
     }
   }
@@ -422,7 +423,7 @@ export class Connection {
           this.#events.emit('disconnected', { reason: 'the session cannot be restored', error: e });
           return;
         }
-        this.log.debug('reconnect attempt failed', { attempt, reason: e.message });
+        this.log.debug({ attempt, reason: e.message }, 'reconnect attempt failed');
         delay = Math.min(delay * 2, this.#reconnectMaxDelayMs);
       }
     }
@@ -447,7 +448,7 @@ export class Connection {
       // `retried` = true: an expired session is simply over, no login just to log out.
       if (this.#token !== undefined) await this.#http.request('POST', '/v1/auth/logout', undefined, undefined, { timeoutMs: 5000 }, true);
     } catch (error) {
-      this.log.debug('logout failed', { reason: (error as Error).message });
+      this.log.debug({ reason: (error as Error).message }, 'logout failed');
     }
     this.#token = undefined;
     this.#seed.fill(0);

@@ -102,7 +102,7 @@ export class EventApi {
   }
 
   #emit<K extends keyof EventMap & string>(type: K, event: EventMap[K]): void {
-    this.#emitter.emit(type, event, (error) => this.connection.log.error('event listener threw', { type, error: String(error) }));
+    this.#emitter.emit(type, event, (error) => this.connection.log.error({ type, error: String(error) }, 'event listener threw'));
   }
 
   #onServerEvent(event: ServerEvent): void {
@@ -126,7 +126,7 @@ export class EventApi {
         this.#byServerId.set(s.serverId, id);
       });
     } catch (error) {
-      this.connection.log.error('restoring event subscriptions failed', { reason: (error as Error).message });
+      this.connection.log.error({ reason: (error as Error).message }, 'restoring event subscriptions failed');
     }
   }
 }

@@ -227,7 +227,7 @@ export class DataStreamsApi {
       try {
         onProgress?.(fraction);
       } catch (error) {
-        this.connection.log.warn('an onProgress callback threw', { error: String(error) });
+        this.connection.log.warn({ error: String(error) }, 'an onProgress callback threw');
       }
     };
     if (size === 0) report(1);
@@ -252,7 +252,7 @@ export class DataStreamsApi {
         this.outgoingByNo.get(event.streamNo)?.allowance(event.allowed);
         return;
       case 'byteStreamReceiverDropped':
-        this.connection.log.debug('a receiver was dropped from a byte stream', { streamNo: event.streamNo, reason: event.reason });
+        this.connection.log.debug({ streamNo: event.streamNo, reason: event.reason }, 'a receiver was dropped from a byte stream');
         return;
       case 'streamRoomUpdated':
         this.newestKeys.saw(event.roomId, event.epoch);
@@ -274,7 +274,7 @@ export class DataStreamsApi {
         return;
       default: {
         const never: never = event;
-        this.connection.log.debug('unknown event', { type: (never as { type: string }).type });
+        this.connection.log.debug({ type: (never as { type: string }).type }, 'unknown event');
       }
     }
   }

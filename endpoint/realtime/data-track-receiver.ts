@@ -106,7 +106,7 @@ export class DataTrackReceiver {
         await this.process(track, payload);
       } catch (error) {
         this.d.counters.undecryptable++;
-        this.d.log.error('handling a data-track frame failed', { reason: (error as Error).message });
+        this.d.log.error({ reason: (error as Error).message }, 'handling a data-track frame failed');
       } finally {
         this.queuedFrames--;
         this.queuedBytes -= payload.length;

@@ -114,7 +114,7 @@ export class DataTrackSender {
     // The room may have been left while the key was derived: then the session is not kept.
     this.d.target(target.trackId);
     this.sessions.set(roomId, session);
-    this.d.connection.log.debug('data-track sender session started', { roomId, epoch: current.epoch, memberIndex });
+    this.d.connection.log.debug({ roomId, epoch: current.epoch, memberIndex }, 'data-track sender session started');
     return session;
   }
 
@@ -142,6 +142,6 @@ export class DataTrackSender {
 
   private drop(why: string): void {
     this.d.counters.sendDropped++;
-    this.d.connection.log.debug('data-track message dropped before sending', { why });
+    this.d.connection.log.debug({ why }, 'data-track message dropped before sending');
   }
 }

@@ -104,7 +104,7 @@ export class JoinedRooms {
   addParticipant(room: JoinedRoom, connectionId: string, userId: string): void {
     if (connectionId === room.connectionId) return;
     if (!room.participants.has(connectionId) && room.participants.size >= MAX_PARTICIPANTS_PER_ROOM) {
-      this.log.warn('too many participants to track in a room; ignoring one', { roomId: room.roomId });
+      this.log.warn({ roomId: room.roomId }, 'too many participants to track in a room; ignoring one');
       return;
     }
     room.participants.set(connectionId, userId);
@@ -119,7 +119,7 @@ export class JoinedRooms {
     if (info.roomId !== room.roomId || info.connectionId === room.connectionId) return undefined;
     const old = room.streams.get(info.streamId);
     if (old === undefined && room.streams.size >= MAX_REMOTE_STREAMS_PER_ROOM) {
-      this.log.warn('too many remote streams to track in a room; ignoring one', { roomId: room.roomId });
+      this.log.warn({ roomId: room.roomId }, 'too many remote streams to track in a room; ignoring one');
       return undefined;
     }
     const tracks = new Map<string, RemoteTrack>();

@@ -30,7 +30,7 @@ export class KeyRefresher {
       try {
         await this.rooms.getStreamRoom(roomId);
       } catch (error) {
-        this.log.warn('refreshing a joined room failed', { roomId, reason: (error as Error).message });
+        this.log.warn({ roomId, reason: (error as Error).message }, 'refreshing a joined room failed');
       } finally {
         this.inFlight.delete(roomId);
       }
@@ -59,7 +59,7 @@ export class KeyRefresher {
     try {
       return await this.rooms.keyFor(roomId, epoch);
     } catch (error) {
-      this.log.debug('no key for a data-track epoch', { roomId, epoch, reason: (error as Error).message });
+      this.log.debug({ roomId, epoch, reason: (error as Error).message }, 'no key for a data-track epoch');
       rememberBounded(this.keyless, memo, this.now() + NO_KEY_RETRY_MS, MAX_NO_KEY_MEMO);
       return undefined;
     }

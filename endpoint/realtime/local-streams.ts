@@ -233,7 +233,7 @@ export class LocalStreams {
       if (error === undefined) stream.onState(state);
       else stream.onState(state, error instanceof EndpointError ? error : new EndpointError('BridgeRefused', (error as Error).message, { cause: error }));
     } catch (listenerError) {
-      this.connection.log.error('a publish state listener threw', { state, error: String(listenerError) });
+      this.connection.log.error({ state, error: String(listenerError) }, 'a publish state listener threw');
     }
   }
 }

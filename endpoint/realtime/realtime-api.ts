@@ -233,7 +233,7 @@ export class RealtimeApi {
       try {
         listener(roomId, reason);
       } catch (error) {
-        this.connection.log.error('an onRoomLeft listener threw', { roomId, error: String(error) });
+        this.connection.log.error({ roomId, error: String(error) }, 'an onRoomLeft listener threw');
       }
     }
     this.appEvents.emit('streamRoomLeft', { type: 'streamRoomLeft', streamRoomId: roomId, userId: this.connection.userId, connectionId: room.connectionId, reason });
@@ -252,7 +252,7 @@ export class RealtimeApi {
     room.subscriptionId = undefined;
     if (id === undefined) return;
     this.connection.request('unsubscribe', { subscriptionIds: [id] }).catch((error: Error) => {
-      this.connection.log.debug('removing an internal room subscription failed', { reason: error.message });
+      this.connection.log.debug({ reason: error.message }, 'removing an internal room subscription failed');
     });
   }
 

@@ -62,7 +62,7 @@ export class RealtimeEvents {
         return;
       default: {
         const never: never = event;
-        this.d.log.warn('unknown real-time event', { type: (never as { type: string }).type });
+        this.d.log.warn({ type: (never as { type: string }).type }, 'unknown real-time event');
       }
     }
   }
@@ -88,7 +88,7 @@ export class RealtimeEvents {
     if (room === undefined) return;
     if (room.status === 'joining') {
       if (room.buffered.length < MAX_EVENTS_WHILE_JOINING) room.buffered.push(event);
-      else this.d.log.warn('too many events while joining a room; dropped one', { roomId, type: event.type });
+      else this.d.log.warn({ roomId, type: event.type }, 'too many events while joining a room; dropped one');
       return;
     }
     this.apply(room, event);
@@ -146,7 +146,7 @@ export class RealtimeEvents {
         return;
       default: {
         const never: never = event;
-        this.d.log.warn('unknown room event', { type: (never as { type: string }).type });
+        this.d.log.warn({ type: (never as { type: string }).type }, 'unknown room event');
       }
     }
   }

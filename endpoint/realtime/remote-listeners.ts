@@ -44,7 +44,7 @@ export class RemoteListeners {
       try {
         l.onRemoteData(bytes, 0, { ...info });
       } catch (error) {
-        this.log.error('an onRemoteData listener threw', { error: String(error) });
+        this.log.error({ error: String(error) }, 'an onRemoteData listener threw');
       }
     }
   }
@@ -57,7 +57,7 @@ export class RemoteListeners {
       try {
         l.onRemoteStreamTrack({ ...event, track: { ...event.track } });
       } catch (error) {
-        this.log.error('an onRemoteStreamTrack listener threw', { error: String(error) });
+        this.log.error({ error: String(error) }, 'an onRemoteStreamTrack listener threw');
       }
     }
   }

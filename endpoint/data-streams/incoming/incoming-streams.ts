@@ -241,15 +241,15 @@ export class IncomingStreams {
     s.queue = queue;
     try {
       const result = invoke();
-      if (result instanceof Promise) result.catch((error: unknown) => log.warn('a stream handler rejected', { topic: header.topic, error: String(error) }));
+      if (result instanceof Promise) result.catch((error: unknown) => log.warn({ topic: header.topic, error: String(error) }, 'a stream handler rejected'));
     } catch (error) {
-      log.warn('a stream handler threw; its stream is let go', { topic: header.topic, error: String(error) });
+      log.warn({ topic: header.topic, error: String(error) }, 'a stream handler threw; its stream is let go');
       queue.cancel(DataStreamError.aborted('the handler threw', error));
     }
   }
 
   private unwanted(s: IncomingStream, header: StreamHeader): void {
-    this.d.connection.log.debug('no handler for an incoming stream; rejected', { topic: header.topic, kind: header.kind });
+    this.d.connection.log.debug({ topic: header.topic, kind: header.kind }, 'no handler for an incoming stream; rejected');
     this.fail(s, DataStreamError.aborted('no handler'), true);
   }
 
@@ -286,7 +286,7 @@ export class IncomingStreams {
       // No reader yet (key, header or handler missing, or a header that does not open for the sender the
       // Bridge names): nobody else hears of it, so it is counted and logged.
       this.droppedBeforeHandler.set(error.reason, (this.droppedBeforeHandler.get(error.reason) ?? 0) + 1);
-      this.d.connection.log.warn('an incoming stream failed before its handler', { roomId: s.roomId, sender: s.senderId, reason: error.reason });
+      this.d.connection.log.warn({ roomId: s.roomId, sender: s.senderId, reason: error.reason }, 'an incoming stream failed before its handler');
     }
     if (reject) this.d.connection.notify({ kind: 'byteStreamReject', streamNo: s.streamNo });
   }

@@ -43,7 +43,7 @@ export class Pipeline {
       try {
         await step();
       } catch (error) {
-        this.log.error('a byte-stream delivery step failed', { error: String(error) });
+        this.log.error({ error: String(error) }, 'a byte-stream delivery step failed');
       }
     }
     this.steps = [];

@@ -28,7 +28,7 @@ abstract class BaseReader {
     try {
       progress(this.size === undefined ? undefined : this.size === 0 ? 1 : this.received / this.size);
     } catch (error) {
-      this.log.warn('a stream reader onProgress callback threw', { error: String(error) });
+      this.log.warn({ error: String(error) }, 'a stream reader onProgress callback threw');
     }
   }
 

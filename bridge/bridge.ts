@@ -65,7 +65,11 @@ export async function createBridge(options: CreateBridgeOptions): Promise<Bridge
   const { logger, apiKey, now = Date.now, ...rest } = options;
   const config = resolveConfig(rest);
   const log = logger ?? pino({ level: config.logLevel, base: { service: 'sealroom-bridge' } });
-  const store = new SqliteStore(config.databaseFile !== undefined ? { file: config.databaseFile } : { dataDir: config.dataDir! });
+  const store = new SqliteStore({
+    ...(config.databaseFile !== undefined ? { file: config.databaseFile } : { dataDir: config.dataDir! }),
+    forceNewDatabase: config.forceNewDatabase,
+    log,
+  });
   const events = new BridgeEvents();
   const services: BridgeServices = { config, store, log, events, now };
   const auth = await AuthService.open(services);

@@ -4,9 +4,10 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { generateKeyPair, publicKeyOf } from '../../crypto/identity.ts';
+import { SealroomError } from '../../protocol/errors.ts';
 import { createBridge } from '../bridge.ts';
 import { LOG_LEVELS } from '../config.ts';
-import { ManageClient, ManageError } from '../manage/client.ts';
+import { ManageClient } from '../manage/client.ts';
 import { quickStart } from './quick-start.ts';
 
 function integer(name: string) {
@@ -88,7 +89,9 @@ export function buildProgram(io: Io): Command {
     .addOption(
       new Option('--body-limit <bytes>', 'largest JSON body of the room routes').env('SEALROOM_BODY_LIMIT').argParser(integer('body limit')),
     )
-    .action(async (opts: { dataDir: string; host: string; port: number; publicUrl?: string; trustProxy?: string; logLevel: (typeof LOG_LEVELS)[number]; sessionTtl: number; corsOrigins: string; bodyLimit?: number }) => {
+    // A flag for one start, deliberately without an environment variable that would stay set.
+    .option('--force-new-database', 'start an empty database even where an earlier one left files (they are set aside)')
+    .action(async (opts: { forceNewDatabase?: boolean; dataDir: string; host: string; port: number; publicUrl?: string; trustProxy?: string; logLevel: (typeof LOG_LEVELS)[number]; sessionTtl: number; corsOrigins: string; bodyLimit?: number }) => {
       const bridge = await createBridge({
         dataDir: opts.dataDir,
         host: opts.host,
@@ -99,6 +102,7 @@ export function buildProgram(io: Io): Command {
         sessionTtlSeconds: opts.sessionTtl,
         corsOrigins: opts.corsOrigins.split(',').map((o) => o.trim()).filter((o) => o !== ''),
         ...(opts.bodyLimit === undefined ? {} : { limits: { bodyBytes: opts.bodyLimit } as never }),
+        forceNewDatabase: opts.forceNewDatabase === true,
       });
       if (bridge.initialApiKey !== undefined) io.err(quickStart(bridge.url, bridge.initialApiKey, opts.dataDir));
       else io.err(`sealroom Bridge on ${bridge.url} (data in ${opts.dataDir}); operator commands need SEALROOM_API_KEY.`);
@@ -189,7 +193,7 @@ export async function main(argv: string[], io: Io = { out: (s) => console.log(s)
     const e = error as { code?: string; exitCode?: number; message?: string };
     if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
     if (typeof e.code === 'string' && e.code.startsWith('commander.')) return e.exitCode ?? 2;
-    if (error instanceof ManageError) io.err(`error: ${error.code}: ${error.message}`);
+    if (error instanceof SealroomError) io.err(`error: ${error.code}: ${error.message}`);
     else io.err(`error: ${e.message ?? String(error)}`);
     return 1;
   }

@@ -3,12 +3,10 @@
  * synchronous, so every operation here is atomic by construction; multi-row writes also run inside a
  * transaction so a failure leaves nothing half-written.
  */
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import type { RoomPolicy } from '../../protocol/policy.ts';
 import { policyBits } from '../../protocol/policy.ts';
-import { migrate } from './migrate.ts';
+import { openDatabase, type OpenDatabaseOptions } from './open.ts';
 import type {
   AddUserResult,
   ApiKeyRow,
@@ -29,16 +27,9 @@ import type {
   Store,
 } from './types.ts';
 
-export const DATABASE_FILE = 'sealroom.db';
-
-export interface SqliteStoreOptions {
-  /** Folder of the database file; created if missing. Ignored when `file` is ':memory:'. */
-  dataDir?: string;
-  /** Overrides the file path; ':memory:' for a throwaway database. */
-  file?: string;
-  /** SQLite busy timeout, in milliseconds. */
-  busyTimeoutMs?: number;
-}
+export { DATABASE_FILE } from './open.ts';
+/** Where the database is and how to open it; the start-up checks are in open.ts. */
+export type SqliteStoreOptions = OpenDatabaseOptions;
 
 type Row = Record<string, unknown>;
 
@@ -124,24 +115,7 @@ export class SqliteStore implements Store {
   private readonly stmt: ReturnType<SqliteStore['prepare']>;
 
   constructor(options: SqliteStoreOptions) {
-    if (options.file === ':memory:') {
-      this.file = ':memory:';
-    } else if (options.file !== undefined) {
-      this.file = options.file;
-    } else if (options.dataDir !== undefined) {
-      mkdirSync(options.dataDir, { recursive: true });
-      this.file = join(options.dataDir, DATABASE_FILE);
-    } else {
-      throw new Error('SqliteStore: expected "dataDir" or "file"');
-    }
-    this.db = new Database(this.file);
-    this.db.pragma('journal_mode = WAL');
-    // NORMAL is durable across application crashes in WAL mode; only an OS crash or power loss can lose
-    // the last commits, never corrupt the database.
-    this.db.pragma('synchronous = NORMAL');
-    this.db.pragma('foreign_keys = ON');
-    this.db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5000}`);
-    migrate(this.db);
+    ({ db: this.db, file: this.file } = openDatabase(options));
     this.stmt = this.prepare();
   }
 

@@ -2,8 +2,8 @@
  * A connection to a Bridge: a session (challenge-response login, DESIGN.md "Identities"), REST calls,
  * and one WebSocket for requests, events and binary frames. Every request has a timeout and honours an
  * AbortSignal; every pending request fails with `ConnectionLost` when the socket drops. By default the
- * socket reconnects with backoff and restores event subscriptions; rooms joined for real-time traffic
- * are left when it drops (the app rejoins on `reconnected`).
+ * socket reconnects with jittered backoff (backoff.ts) and restores event subscriptions; rooms joined
+ * for real-time traffic are left when it drops (the app rejoins on `reconnected`).
  */
 import { createSocket } from '#endpoint-websocket';
 import { fromBase64, toBase64 } from '../crypto/bytes.ts';
@@ -21,6 +21,7 @@ import {
   type ClientRequest,
   type ResultPayloads,
 } from '../protocol/ws.ts';
+import { DEFAULT_RECONNECT_BASE_DELAY_MS, DEFAULT_RECONNECT_MAX_DELAY_MS, reconnectDelayMs, type Backoff } from './backoff.ts';
 import { EndpointError } from './errors.ts';
 import { registerConnection, type ConnectionHooks } from './internal.ts';
 import { silentLogger, type Logger } from './logger.ts';
@@ -33,7 +34,12 @@ export interface ConnectOptions {
   requestTimeoutMs?: number;
   /** Reconnect the socket after it drops (default true). */
   reconnect?: boolean;
-  /** Longest pause between reconnection attempts, in milliseconds. */
+  /**
+   * Attempt n after a drop (from 0) waits a random time below min(max, base * 2^n), so that clients
+   * dropped together do not all come back at once. The base, in milliseconds (default 250).
+   */
+  reconnectBaseDelayMs?: number;
+  /** The cap of that window, in milliseconds (default 10,000). */
   reconnectMaxDelayMs?: number;
   /** Where the library logs (default: nowhere). Pino's argument order, so a pino logger fits as it is. */
   logger?: Logger;
@@ -74,7 +80,7 @@ export class Connection {
   readonly #seed: Uint8Array;
   readonly #requestTimeoutMs: number;
   readonly #reconnect: boolean;
-  readonly #reconnectMaxDelayMs: number;
+  readonly #backoff: Backoff;
   #socket: SocketLike | undefined;
   #token: string | undefined;
   #nextId = 1;
@@ -93,7 +99,10 @@ export class Connection {
     this.bridgeUrl = bridgeUrl;
     this.#requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     this.#reconnect = options.reconnect ?? true;
-    this.#reconnectMaxDelayMs = options.reconnectMaxDelayMs ?? 10_000;
+    this.#backoff = {
+      baseDelayMs: options.reconnectBaseDelayMs ?? DEFAULT_RECONNECT_BASE_DELAY_MS,
+      maxDelayMs: options.reconnectMaxDelayMs ?? DEFAULT_RECONNECT_MAX_DELAY_MS,
+    };
     this.log = options.logger ?? silentLogger;
     this.#http = new BridgeHttp(bridgeUrl, { token: () => this.#token, relogin: () => this.#relogin() }, this.#requestTimeoutMs);
     registerConnection(this, {
@@ -110,6 +119,12 @@ export class Connection {
   /** Logs in and opens the socket. Use `Endpoint.connect`. */
   static async open(privateKey: string, solutionId: string, bridgeUrl: string, options: ConnectOptions = {}): Promise<Connection> {
     if (typeof solutionId !== 'string' || solutionId === '') throw EndpointError.invalidArgument('"solutionId" expected a non-empty string');
+    for (const name of ['reconnectBaseDelayMs', 'reconnectMaxDelayMs'] as const) {
+      const value: unknown = options[name];
+      if (value !== undefined && !(typeof value === 'number' && Number.isFinite(value) && value > 0)) {
+        throw EndpointError.invalidArgument(`"${name}" expected a positive number of milliseconds, got ${String(value)}`);
+      }
+    }
     let url: URL;
     try {
       url = new URL(bridgeUrl);
@@ -398,9 +413,9 @@ export class Connection {
   }
 
   async #reconnectLoop(lastCode: number): Promise<void> {
-    let delay = 250;
     let mustLogin = lastCode === CLOSE.sessionEnded || lastCode === CLOSE.unauthenticated;
     for (let attempt = 1; !this.#closedByUser; attempt++) {
+      const delay = reconnectDelayMs(attempt - 1, this.#backoff);
       this.#events.emit('reconnecting', { attempt, delayMs: delay });
       await new Promise((resolve) => setTimeout(resolve, delay));
       if (this.#closedByUser) return;
@@ -424,7 +439,6 @@ export class Connection {
           return;
         }
         this.log.debug({ attempt, reason: e.message }, 'reconnect attempt failed');
-        delay = Math.min(delay * 2, this.#reconnectMaxDelayMs);
       }
     }
   }

@@ -1,0 +1,92 @@
+/**
+ * Reconnect backoff with full jitter: the delay function with an injected random source, and ten real
+ * Endpoint connections to a real Bridge restarted on the same port, which must not all come back at
+ * the same moment.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectClient, until, type Client } from '../test/endpoint.ts';
+import { setupTenant, startBridge, type Tenant, type TestBridge } from '../test/harness.ts';
+import { DEFAULT_RECONNECT_BASE_DELAY_MS, DEFAULT_RECONNECT_MAX_DELAY_MS, reconnectDelayMs } from './backoff.ts';
+import { generateKeyPair } from '../crypto/identity.ts';
+import { Endpoint, type ConnectOptions } from './index.ts';
+
+const backoff = { baseDelayMs: 250, maxDelayMs: 10_000 };
+
+describe('reconnectDelayMs', () => {
+  it('is a random point of [0, min(cap, base * 2^attempt))', () => {
+    expect(reconnectDelayMs(0, backoff, () => 0)).toBe(0);
+    expect(reconnectDelayMs(0, backoff, () => 0.5)).toBe(125);
+    expect(reconnectDelayMs(0, backoff, () => 0.999_999)).toBe(249);
+    expect(reconnectDelayMs(3, backoff, () => 0.5)).toBe(1000); // ceiling 250 * 8 = 2000
+    expect(reconnectDelayMs(6, backoff, () => 0.5)).toBe(5000); // 250 * 64 = 16,000, capped at 10,000
+    expect(reconnectDelayMs(10_000, backoff, () => 0.999_999)).toBe(9999); // 2^10000 overflows; still the cap
+  });
+
+  it('spreads the clients of one attempt over its whole window', () => {
+    let seed = 42;
+    const random = () => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31); // deterministic
+    const delays = Array.from({ length: 1000 }, () => reconnectDelayMs(2, backoff, random)); // window 1000 ms
+    expect(Math.min(...delays)).toBeLessThan(50);
+    expect(Math.max(...delays)).toBeGreaterThan(950);
+    const buckets = new Set(delays.map((d) => Math.floor(d / 100)));
+    expect(buckets.size).toBe(10); // every tenth of the window is used
+  });
+
+  it('has documented defaults: 250 ms base, 10 s cap', () => {
+    expect(DEFAULT_RECONNECT_BASE_DELAY_MS).toBe(250);
+    expect(DEFAULT_RECONNECT_MAX_DELAY_MS).toBe(10_000);
+  });
+
+  it('refuses a base or cap that is not a positive number of milliseconds, at connect', async () => {
+    const { privateKey } = await generateKeyPair();
+    const refused = (options: ConnectOptions) => Endpoint.connect(privateKey, 'solution', 'http://127.0.0.1:1', options).catch((e: unknown) => e);
+    expect(await refused({ reconnectBaseDelayMs: 0 })).toMatchObject({
+      reason: 'InvalidArgument',
+      message: '"reconnectBaseDelayMs" expected a positive number of milliseconds, got 0',
+    });
+    expect(await refused({ reconnectMaxDelayMs: -1 })).toMatchObject({ reason: 'InvalidArgument', message: expect.stringContaining('"reconnectMaxDelayMs"') });
+    expect(await refused({ reconnectBaseDelayMs: Number.NaN })).toMatchObject({ reason: 'InvalidArgument', message: expect.stringContaining('got NaN') });
+  });
+});
+
+describe('after a Bridge restart', () => {
+  const CLIENTS = 10;
+  let t: TestBridge;
+  let tenant: Tenant;
+  let clients: Client[] = [];
+
+  beforeAll(async () => {
+    t = await startBridge();
+    const ids = Array.from({ length: CLIENTS }, (_, i) => `user${i}`);
+    tenant = await setupTenant(t.bridge, ids);
+    clients = await Promise.all(ids.map((id) => connectClient(t.bridge.url, tenant.solutionId, tenant.users[id]!)));
+  });
+  afterAll(async () => {
+    await Promise.all(clients.map((c) => c.connection.disconnect()));
+    await t?.close();
+  });
+
+  it('the clients come back spread out, not all at once', async () => {
+    const firstDelays: number[] = [];
+    const backAt: number[] = [];
+    for (const { connection } of clients) {
+      let first = true;
+      connection.on('reconnecting', ({ delayMs }) => {
+        if (first) firstDelays.push(delayMs);
+        first = false;
+      });
+      connection.on('reconnected', () => backAt.push(performance.now()));
+    }
+    const port = Number(new URL(t.bridge.url).port);
+    await t.restart({ port });
+    expect(t.bridge.url).toBe(clients[0]!.connection.bridgeUrl);
+    await until(() => backAt.length === CLIENTS, 'every client reconnected', 30_000);
+
+    expect(new Set(firstDelays).size).toBeGreaterThan(1);
+    const spreadMs = Math.max(...backAt) - Math.min(...backAt);
+    expect(spreadMs).toBeGreaterThan(50);
+    // And they work again on the new Bridge.
+    for (const { connection } of clients) expect(connection.state).toBe('connected');
+    await clients[0]!.eventApi.subscribeFor([clients[0]!.eventApi.buildSubscriptionQuery('streamRoomCreated', 'contextId', tenant.contextId)]);
+  });
+});

@@ -55,6 +55,16 @@ export const realtimeSchema = z.strictObject({
   dataDroppedReportIntervalMs: z.number().int().positive().default(250),
   /** Streams (with tracks) one connection may have published at once, over all its rooms. */
   maxPublishedStreamsPerConnection: z.number().int().positive().default(16),
+  /**
+   * What the Bridge may hold in one socket's outbound buffer (results, events, data frames, chunks) on
+   * top of the byte-stream bytes that flow control lets be in flight to it. Past it the client is not
+   * reading: the socket is closed with 4409 (outboundOverflow). Bytes.
+   */
+  outboundBudgetBytes: z.number().int().positive().default(8 * 1024 * 1024),
+  /** The Bridge stops reading a socket while its outbound buffer holds more than this (plus stream bytes in flight). Bytes. */
+  readPauseBytes: z.number().int().positive().default(1024 * 1024),
+  /** Requests one socket may have in flight; at the cap the Bridge stops reading it until one is answered. */
+  maxRequestsInFlight: z.number().int().positive().default(32),
   /** Rooms one connection may have joined at once. */
   maxJoinedRoomsPerConnection: z.number().int().positive().default(64),
   /** Connections joined to one room at once (bounds each stream's receivers and each track's fan-out). */

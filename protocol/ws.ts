@@ -34,6 +34,10 @@ export const CLOSE = {
   unauthenticated: 4401,
   sessionEnded: 4403,
   helloTimeout: 4408,
+  /** The socket's outbound buffer passed its budget: the client does not read what it is sent. */
+  outboundOverflow: 4409,
+  /** Too many sockets for this session or user; the oldest was replaced (bridge config). */
+  replaced: 4410,
   rateLimited: 4429,
 } as const;
 

@@ -1,7 +1,43 @@
-/** One authenticated WebSocket of an Endpoint, as the Bridge sees it. */
+/**
+ * One authenticated WebSocket of an Endpoint, as the Bridge sees it, with its outbound budget
+ * (docs/operations/limits.md): what the Bridge holds for a socket is bounded whatever its client does.
+ *
+ * - Every message sent (results, events, data frames, stream chunks) is checked against the budget:
+ *   `outboundBudgetBytes` plus the byte-stream bytes in flight to it (which end-to-end flow control
+ *   bounds). A socket past it does not read what it is sent; it is closed with `outboundOverflow` and
+ *   dropped soon after, as uWebSockets' `maxBackpressure` does.
+ * - Messages in flight are capped (`maxRequestsInFlight`), and while a socket is at that cap or its
+ *   outbound buffer is over `readPauseBytes` (plus its stream bytes in flight), the Bridge stops
+ *   reading it and holds what it already read in a short queue, handled in order once the socket
+ *   drains: a client that sends requests but does not read the answers stalls itself (TCP
+ *   backpressure), not the Bridge. A queue past `MAX_HELD_MESSAGES` closes the socket (4429).
+ */
 import type { WebSocket } from 'ws';
-import type { ParsedQuery, ResultPayloads, ServerEvent, ClientRequestKind } from '../../protocol/ws.ts';
+import { CLOSE, type ParsedQuery, type ResultPayloads, type ServerEvent, type ClientRequestKind } from '../../protocol/ws.ts';
 import type { SessionRow } from '../store/types.ts';
+
+/** While reading is paused, how often the Bridge checks whether it may resume. Milliseconds. */
+const RESUME_CHECK_MS = 25;
+/** After closing an overflowing socket, how long its close frame may take before it is dropped. Ms. */
+const OVERFLOW_TERMINATE_MS = 2000;
+/**
+ * Text messages read but held while the socket is over its limits. Reading stops at once, so only what
+ * one read already brought in lands here; a client that fills it is flooding.
+ */
+export const MAX_HELD_MESSAGES = 4096;
+
+export interface ConnectionLimits {
+  outboundBudgetBytes: number;
+  readPauseBytes: number;
+  maxRequestsInFlight: number;
+}
+
+export interface ConnectionHooks {
+  /** Byte-stream payload bytes sent to this socket and not yet reported consumed. */
+  streamBytesInFlight(): number;
+  /** The socket was closed for overflowing its outbound budget (for metrics and logs). */
+  overflowed(conn: RealtimeConnection): void;
+}
 
 export class RealtimeConnection {
   /** Set by `hello`; every other message is refused before it. */
@@ -13,11 +49,18 @@ export class RealtimeConnection {
   closed = false;
   /** Settles when `hello` has been handled; messages that arrive meanwhile wait for it. */
   hello: Promise<void> | undefined;
+  /** When the socket was accepted (Date.now()), to replace the oldest of a user's sockets. */
+  readonly openedAt = Date.now();
+  #inFlight = 0;
+  #resumeTimer: ReturnType<typeof setInterval> | undefined;
+  readonly #held: Array<() => Promise<void>> = [];
 
   constructor(
     readonly id: string,
     readonly socket: WebSocket,
     readonly address: string,
+    private readonly limits: ConnectionLimits,
+    private readonly hooks: ConnectionHooks,
   ) {}
 
   get userId(): string {
@@ -30,9 +73,27 @@ export class RealtimeConnection {
     return this.socket.bufferedAmount;
   }
 
+  /** The most this socket may hold now: the budget plus its byte-stream bytes in flight. */
+  get outboundCapBytes(): number {
+    return this.limits.outboundBudgetBytes + this.hooks.streamBytesInFlight();
+  }
+
+  /**
+   * Past this the socket is not draining: the Bridge stops reading it, and cuts it from the byte
+   * streams it receives (`too_slow`) before its whole budget is reached.
+   */
+  get softCapBytes(): number {
+    return this.limits.readPauseBytes + this.hooks.streamBytesInFlight();
+  }
+
+  get requestsInFlight(): number {
+    return this.#inFlight;
+  }
+
   private sendText(message: object): void {
     if (this.closed) return;
     this.socket.send(JSON.stringify(message));
+    this.checkBudget();
   }
 
   result<K extends ClientRequestKind>(id: number, result: ResultPayloads[K]): void {
@@ -54,11 +115,72 @@ export class RealtimeConnection {
       return;
     }
     this.socket.send(frame, { binary: true }, done);
+    this.checkBudget();
+  }
+
+  /**
+   * Runs a text message's handler now, or holds it (in order) while the socket is over its limits; the
+   * Bridge stops reading the socket meanwhile. Counts it in flight until its handler settles.
+   */
+  schedule(handler: () => Promise<void>): void {
+    if (this.closed) return;
+    if (this.#held.length > 0 || this.mustPause()) {
+      if (this.#held.length >= MAX_HELD_MESSAGES) {
+        this.close(CLOSE.rateLimited, 'too many messages while the Bridge waits for this socket to drain');
+        return;
+      }
+      this.#held.push(handler);
+      this.pause();
+      return;
+    }
+    this.run(handler);
+  }
+
+  private run(handler: () => Promise<void>): void {
+    this.#inFlight++;
+    void handler().finally(() => {
+      this.#inFlight--;
+      this.drain();
+    });
+  }
+
+  /** Runs held messages while the socket is within its limits. */
+  private drain(): void {
+    while (this.#held.length > 0 && !this.closed && !this.mustPause()) this.run(this.#held.shift()!);
+  }
+
+  /** Stops reading the socket until it is within its limits and its held messages ran. */
+  private pause(): void {
+    if (this.closed || this.#resumeTimer !== undefined) return;
+    this.socket.pause();
+    this.#resumeTimer = setInterval(() => {
+      this.drain();
+      if (this.closed || (this.#held.length === 0 && !this.mustPause())) {
+        clearInterval(this.#resumeTimer);
+        this.#resumeTimer = undefined;
+        if (!this.closed) this.socket.resume();
+      }
+    }, RESUME_CHECK_MS);
+    this.#resumeTimer.unref();
+  }
+
+  private mustPause(): boolean {
+    return this.#inFlight >= this.limits.maxRequestsInFlight || this.socket.bufferedAmount > this.softCapBytes;
+  }
+
+  private checkBudget(): void {
+    if (this.closed || this.socket.bufferedAmount <= this.outboundCapBytes) return;
+    this.hooks.overflowed(this);
+    this.close(CLOSE.outboundOverflow, 'outbound buffer over budget: the client is not reading');
+    // The close frame waits behind what is buffered; a client that does not read never gets it.
+    setTimeout(() => this.socket.terminate(), OVERFLOW_TERMINATE_MS).unref();
   }
 
   close(code: number, reason: string): void {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.#resumeTimer);
+    this.#resumeTimer = undefined;
     // Close reasons are limited to 123 bytes by RFC 6455 section 5.5.
     this.socket.close(code, reason.slice(0, 120));
   }

@@ -25,6 +25,8 @@ import { RoomEvents } from './room-events.ts';
 
 export class RealtimeHub {
   readonly connections = new Map<string, RealtimeConnection>();
+  /** Refusals and cuts, for /metrics. */
+  readonly counters = { outboundOverflows: 0 };
   private readonly byTokenHash = new Map<string, Set<RealtimeConnection>>();
   private readonly wss: WebSocketServer;
   private readonly roomEvents: RoomEvents;
@@ -70,7 +72,20 @@ export class RealtimeHub {
   }
 
   private accept(ws: WebSocket, address: string): void {
-    const conn = new RealtimeConnection(`conn_${randomBytes(12).toString('base64url')}`, ws, address);
+    const r = this.s.config.realtime;
+    const conn: RealtimeConnection = new RealtimeConnection(
+      `conn_${randomBytes(12).toString('base64url')}`,
+      ws,
+      address,
+      { outboundBudgetBytes: r.outboundBudgetBytes, readPauseBytes: r.readPauseBytes, maxRequestsInFlight: r.maxRequestsInFlight },
+      {
+        streamBytesInFlight: (): number => this.relay.streamBytesInFlight(conn),
+        overflowed: (c) => {
+          this.counters.outboundOverflows++;
+          this.s.log.info({ connectionId: c.id, userId: c.session?.userId, buffered: c.bufferedAmount }, 'socket closed: outbound buffer over budget');
+        },
+      },
+    );
     this.connections.set(conn.id, conn);
     const alive = { pong: true };
     (ws as WebSocket & { sealroomAlive?: { pong: boolean } }).sealroomAlive = alive;
@@ -80,7 +95,8 @@ export class RealtimeHub {
 
     ws.on('message', (data: RawData, isBinary: boolean) => {
       if (isBinary) return this.onBinary(conn, data);
-      void this.onText(conn, data.toString(), () => {
+      const text = data.toString();
+      conn.schedule(() => this.onText(conn, text, () => {
         clearTimeout(helloTimer);
         const session = conn.session!;
         let set = this.byTokenHash.get(session.tokenHash);
@@ -90,7 +106,7 @@ export class RealtimeHub {
         const delay = Math.min(session.expiresAt - this.s.now(), 86_400_000);
         expiryTimer = setTimeout(() => conn.close(CLOSE.sessionEnded, 'session expired'), Math.max(0, delay));
         expiryTimer.unref();
-      });
+      }).catch((err: unknown) => this.s.log.error({ err, connectionId: conn.id }, 'handling a socket message failed')));
     });
     ws.on('error', (err) => this.s.log.debug({ err, connectionId: conn.id }, 'socket error'));
     ws.on('close', () => {

@@ -118,6 +118,10 @@ export class SealroomRelay implements Relay {
     this.byteStreams.chunk(conn, streamNo, last, payload, frame);
   }
 
+  streamBytesInFlight(conn: RealtimeConnection): number {
+    return this.st.participants.get(conn.id)?.unconsumedBytes ?? 0;
+  }
+
   disconnected(conn: RealtimeConnection): void {
     this.rooms.disconnected(conn);
   }

@@ -109,8 +109,11 @@ export class ByteStreamsRelay {
     if (bs.receivers.size > 0) {
       const frame = toDownFrame(received);
       for (const r of [...bs.receivers.values()]) {
-        if (r.participant.conn.bufferedAmount > this.socketCapBytes(r.participant)) this.cut(bs, r, 'too_slow', 'too_slow');
-        else r.participant.conn.binary(frame);
+        const conn = r.participant.conn;
+        // Counted first, as `sent` already is: a cut detaches exactly what was counted.
+        r.participant.unconsumedBytes += payload.length;
+        if (conn.bufferedAmount > conn.softCapBytes) this.cut(bs, r, 'too_slow', 'too_slow');
+        else conn.binary(frame);
       }
     }
     if (last) return this.end(bs);
@@ -127,6 +130,7 @@ export class ByteStreamsRelay {
     // letting the sender run more than a window ahead of what it was given.
     const consumed = Math.min(offset, bs.sent);
     if (consumed <= r.consumed) return; // offsets never decrease
+    p!.unconsumedBytes -= consumed - r.consumed;
     r.consumed = consumed;
     r.lastAdvanceAt = monotonicMs();
     this.recompute(bs);
@@ -182,7 +186,7 @@ export class ByteStreamsRelay {
     bs.room.byteStreams.delete(bs);
     bs.sender.sending.delete(bs.streamNo);
     bs.sender.retiredStreams.add(bs.streamNo);
-    for (const r of bs.receivers.keys()) r.receiving.delete(bs.streamNo);
+    for (const [p, r] of bs.receivers) this.detach(bs, p, r);
     bs.receivers.clear();
   }
 
@@ -190,7 +194,7 @@ export class ByteStreamsRelay {
   private cut(bs: ByteStream, r: Receiver, dropped: DroppedReason, abortReason: EventReason | undefined): void {
     const p = r.participant;
     bs.receivers.delete(p);
-    p.receiving.delete(bs.streamNo);
+    this.detach(bs, p, r);
     if (abortReason !== undefined) p.conn.event({ type: 'byteStreamAborted', streamNo: bs.streamNo, reason: abortReason });
     bs.sender.conn.event({ type: 'byteStreamReceiverDropped', streamNo: bs.streamNo, userId: p.userId, reason: dropped });
     this.recompute(bs);
@@ -223,14 +227,13 @@ export class ByteStreamsRelay {
   }
 
   /**
-   * Credits bound each stream to one window, but not the sum: many short streams end within their
-   * first window without a credit, and a receiver that credits what it never read lets a stream run
-   * on. Either way the receiver's socket would grow. A receiver that keeps up holds at most a window
-   * per stream it receives, plus data-track frames (one high-water mark and a message) and a message
-   * in flight; a socket holding more than that is not draining, and the receiver is cut ('too_slow').
+   * The receiver no longer takes this stream. What it had not consumed stops counting toward its
+   * socket's cap: a receiver's cap is a fixed budget plus what flow control lets be in flight to it
+   * (RealtimeConnection.softCapBytes), never a window per stream it merely belongs to.
    */
-  private socketCapBytes(p: Participant): number {
-    return p.receiving.size * this.window + this.st.config.dataHighWaterBytes + 2 * this.st.config.maxMessageBytes;
+  private detach(bs: ByteStream, p: Participant, r: Receiver): void {
+    p.receiving.delete(bs.streamNo);
+    p.unconsumedBytes -= bs.sent - r.consumed;
   }
 
   /** The sender cannot be sure to fit another full chunk, even with everything announced. */

@@ -41,7 +41,13 @@ function raceStore() {
 
 function connection(id: string, userId: string): RealtimeConnection {
   const socket = { send: () => undefined, close: () => undefined, bufferedAmount: 0 } as unknown as WebSocket;
-  const conn = new RealtimeConnection(id, socket, '127.0.0.1');
+  const conn = new RealtimeConnection(
+    id,
+    socket,
+    '127.0.0.1',
+    { outboundBudgetBytes: 8 << 20, readPauseBytes: 1 << 20, maxRequestsInFlight: 32 },
+    { streamBytesInFlight: () => 0, overflowed: () => undefined },
+  );
   conn.session = { tokenHash: 'h', solutionId: 'sol', publicKey: 'k', userId, createdAt: 0, expiresAt: Number.MAX_SAFE_INTEGER };
   return conn;
 }

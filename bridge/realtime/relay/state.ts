@@ -32,6 +32,11 @@ export interface Participant {
   readonly sending: Map<number, ByteStream>;
   /** Byte streams this connection receives, by streamNo. */
   readonly receiving: Map<number, ByteStream>;
+  /**
+   * Byte-stream payload bytes forwarded to this connection and not yet reported consumed, over the
+   * streams it receives: what flow control lets its socket hold on top of its outbound budget.
+   */
+  unconsumedBytes: number;
   readonly retiredTracks: BoundedSet<number>;
   readonly retiredStreams: BoundedSet<number>;
 }
@@ -130,6 +135,7 @@ export class RelayState {
         }),
         sending: new Map(),
         receiving: new Map(),
+        unconsumedBytes: 0,
         retiredTracks: new BoundedSet(RETIRED_NUMBERS_PER_CONNECTION),
         retiredStreams: new BoundedSet(RETIRED_NUMBERS_PER_CONNECTION),
       };

@@ -67,8 +67,18 @@ export const realtimeSchema = z.strictObject({
   maxRequestsInFlight: z.number().int().positive().default(32),
   /** Rooms one connection may have joined at once. */
   maxJoinedRoomsPerConnection: z.number().int().positive().default(64),
-  /** Connections joined to one room at once (bounds each stream's receivers and each track's fan-out). */
+  /** Users joined to one room at once, counted per user, not per socket (bounds fan-out with the next key). */
   maxParticipantsPerRoom: z.number().int().positive().default(1024),
+  /** Connections one user may have joined to one room at once (devices, tabs). */
+  maxConnectionsPerUserInRoom: z.number().int().positive().default(8),
+  /**
+   * Sockets one session may hold open; a new one past it replaces the oldest, which is closed with
+   * 4410 (replaced). Replacing rather than refusing: a dead socket not yet caught by the ping never
+   * locks its user out.
+   */
+  maxSocketsPerSession: z.number().int().positive().default(16),
+  /** Sockets one user may hold open over all its sessions; past it, the oldest is replaced (4410). */
+  maxSocketsPerUser: z.number().int().positive().default(32),
 });
 export type RealtimeConfig = z.infer<typeof realtimeSchema>;
 

@@ -39,6 +39,7 @@ export type ErrorCode =
   | 'TOO_MANY_STREAMS'
   | 'TOO_MANY_ROOMS'
   | 'ROOM_FULL'
+  | 'TOO_MANY_CONNECTIONS'
   | 'SHUTTING_DOWN'
   | 'INTERNAL';
 

@@ -26,8 +26,10 @@ import { RoomEvents } from './room-events.ts';
 export class RealtimeHub {
   readonly connections = new Map<string, RealtimeConnection>();
   /** Refusals and cuts, for /metrics. */
-  readonly counters = { outboundOverflows: 0 };
+  readonly counters = { outboundOverflows: 0, socketsReplaced: 0 };
   private readonly byTokenHash = new Map<string, Set<RealtimeConnection>>();
+  /** Authenticated sockets by solution and user. */
+  private readonly byUser = new Map<string, Set<RealtimeConnection>>();
   private readonly wss: WebSocketServer;
   private readonly roomEvents: RoomEvents;
   private readonly pingTimer: NodeJS.Timeout;
@@ -99,9 +101,8 @@ export class RealtimeHub {
       conn.schedule(() => this.onText(conn, text, () => {
         clearTimeout(helloTimer);
         const session = conn.session!;
-        let set = this.byTokenHash.get(session.tokenHash);
-        if (set === undefined) this.byTokenHash.set(session.tokenHash, (set = new Set()));
-        set.add(conn);
+        this.track(this.byTokenHash, session.tokenHash, conn, r.maxSocketsPerSession, 'session');
+        this.track(this.byUser, userKey(session), conn, r.maxSocketsPerUser, 'user');
         // Node timers overflow past 2^31-1 ms; sessions longer than ~24 days are re-checked daily.
         const delay = Math.min(session.expiresAt - this.s.now(), 86_400_000);
         expiryTimer = setTimeout(() => conn.close(CLOSE.sessionEnded, 'session expired'), Math.max(0, delay));
@@ -115,11 +116,29 @@ export class RealtimeHub {
       conn.closed = true;
       this.connections.delete(conn.id);
       if (conn.session !== undefined) {
-        this.byTokenHash.get(conn.session.tokenHash)?.delete(conn);
-        if (this.byTokenHash.get(conn.session.tokenHash)?.size === 0) this.byTokenHash.delete(conn.session.tokenHash);
+        untrack(this.byTokenHash, conn.session.tokenHash, conn);
+        untrack(this.byUser, userKey(conn.session), conn);
         this.relay.disconnected(conn);
       }
     });
+  }
+
+  /**
+   * Adds an authenticated socket to its session's or user's set; past `max`, the oldest socket of the
+   * set is closed with 4410 (replaced) so the newest always gets in (docs/operations/limits.md).
+   */
+  private track(index: Map<string, Set<RealtimeConnection>>, key: string, conn: RealtimeConnection, max: number, what: 'session' | 'user'): void {
+    let set = index.get(key);
+    if (set === undefined) index.set(key, (set = new Set()));
+    set.add(conn);
+    while (set.size > max) {
+      let oldest: RealtimeConnection | undefined;
+      for (const c of set) if (c !== conn && (oldest === undefined || c.openedAt < oldest.openedAt)) oldest = c;
+      if (oldest === undefined) break;
+      set.delete(oldest);
+      this.counters.socketsReplaced++;
+      oldest.close(CLOSE.replaced, `replaced: more than ${max} sockets for this ${what}`);
+    }
   }
 
   private onBinary(conn: RealtimeConnection, data: RawData): void {
@@ -263,4 +282,14 @@ export class RealtimeHub {
     this.relay.close();
     this.wss.close();
   }
+}
+
+function userKey(session: { solutionId: string; userId: string }): string {
+  return `${session.solutionId}\n${session.userId}`;
+}
+
+function untrack(index: Map<string, Set<RealtimeConnection>>, key: string, conn: RealtimeConnection): void {
+  const set = index.get(key);
+  set?.delete(conn);
+  if (set?.size === 0) index.delete(key);
 }

@@ -33,6 +33,27 @@ export class RoomsRelay {
     private readonly byteStreams: ByteStreamsRelay,
   ) {}
 
+  /**
+   * Room slots are counted per user, not per socket (docs/operations/limits.md): one user's many
+   * sockets cannot fill a room against others, and each user has a few connections per room.
+   */
+  private checkRoomSlots(room: RoomState, p: Participant): void {
+    const users = new Set<string>();
+    let own = 0;
+    for (const other of room.participants.values()) {
+      users.add(other.userId);
+      if (other.userId === p.userId) own++;
+    }
+    const perUser = this.st.config.maxConnectionsPerUserInRoom;
+    if (own >= perUser) {
+      throw new HttpError(429, 'TOO_MANY_CONNECTIONS', `expected at most ${perUser} connections of one user in room "${room.id}", this would be ${own + 1}`);
+    }
+    const maxUsers = this.st.config.maxParticipantsPerRoom;
+    if (own === 0 && users.size >= maxUsers) {
+      throw new HttpError(429, 'ROOM_FULL', `expected at most ${maxUsers} users in room "${room.id}", this would be ${users.size + 1}`);
+    }
+  }
+
   async join(conn: RealtimeConnection, req: Req<'join'>): Promise<ResultPayloads['join']> {
     await this.checkMember(conn, req.roomId);
     // The socket may have closed while the store answered; `disconnected` has already run then.
@@ -45,10 +66,7 @@ export class RoomsRelay {
       throw new HttpError(429, 'TOO_MANY_ROOMS', `expected at most ${maxRooms} joined rooms per connection, this would be ${p.rooms.size + 1}`);
     }
     room = this.st.rooms.get(req.roomId);
-    const maxParticipants = this.st.config.maxParticipantsPerRoom;
-    if (room !== undefined && room.participants.size >= maxParticipants) {
-      throw new HttpError(429, 'ROOM_FULL', `expected at most ${maxParticipants} connections in room "${req.roomId}", this would be ${room.participants.size + 1}`);
-    }
+    if (room !== undefined) this.checkRoomSlots(room, p);
     if (room === undefined) {
       room = { id: req.roomId, participants: new Map(), streams: new Map(), byteStreams: new Set() };
       this.st.rooms.set(room.id, room);

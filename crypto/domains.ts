@@ -21,4 +21,6 @@ export const DOMAIN = {
   streamSignature: 'sealroom/v1/stream-signature',
   /** HKDF info prefix of a per-sender SFrame base key. */
   sframe: 'sealroom/v1/sframe',
+  /** Safety numbers: the first input of each user's iterated SHA-512 (docs/security/safety-numbers.md). */
+  safetyNumber: 'sealroom/v1/safety-number',
 } as const;

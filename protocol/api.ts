@@ -67,8 +67,14 @@ export type MeResponse = z.infer<typeof meResponseSchema>;
 
 export const contextUsersResponseSchema = z.object({
   users: z.array(z.object({ userId: userIdSchema, publicKey: publicKeyTextSchema })),
-  /** With `?history=true`: users removed from the context and the keys they had. */
-  formerUsers: z.array(z.object({ userId: userIdSchema, publicKey: publicKeyTextSchema, removedAt: z.number().int() })).optional(),
+  /**
+   * With `?history=true`: users removed from the context and the keys they had, each with the time it
+   * was added and removed (the Bridge's clock, ms). A client accepts such a key only for versions signed
+   * in that window (docs/security/key-trust.md); `addedAt` is absent from older Bridges.
+   */
+  formerUsers: z
+    .array(z.object({ userId: userIdSchema, publicKey: publicKeyTextSchema, addedAt: z.number().int().optional(), removedAt: z.number().int() }))
+    .optional(),
 });
 export type ContextUsersResponse = z.infer<typeof contextUsersResponseSchema>;
 

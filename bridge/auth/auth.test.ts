@@ -87,7 +87,7 @@ describe('login by challenge-response', () => {
     expect(current.body.users.map((u: { userId: string }) => u.userId)).toEqual(['alice', 'bob']);
     expect(current.body.formerUsers).toBeUndefined();
     const history = await rest(t.bridge.url, alice).get(`/v1/contexts/${tenant.contextId}/users?history=true`);
-    expect(history.body.formerUsers).toEqual([{ userId: 'dave', publicKey: dave.publicKey, removedAt: clock }]);
+    expect(history.body.formerUsers).toEqual([{ userId: 'dave', publicKey: dave.publicKey, addedAt: clock, removedAt: clock }]);
   });
 
   it('rate-limits failed logins per key with 429 and Retry-After', async () => {

@@ -397,6 +397,7 @@ export class RoomService {
     const formerUsers = (await this.s.store.listFormerContextUsers(contextId)).map((u) => ({
       userId: u.userId,
       publicKey: u.publicKey,
+      addedAt: u.addedAt,
       removedAt: u.removedAt,
     }));
     return { users, formerUsers };

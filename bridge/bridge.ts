@@ -11,15 +11,17 @@ import { loginOrigins } from './auth/login-origins.ts';
 import { AuthService } from './auth/service.ts';
 import { resolveConfig, type BridgeConfig, type BridgeOptions } from './config.ts';
 import { BridgeEvents } from './events.ts';
+import { limitConnectionsPerAddress } from './http/connection-limits.ts';
 import { cors } from './http/cors.ts';
 import { errorHandler, HttpError } from './http/errors.ts';
 import { requireJsonBody } from './http/json-body.ts';
+import { responseLimits, type ResponseLimitCounters } from './http/response-limits.ts';
 import { manageRouter, userRouter } from './http/routes.ts';
 import { ManageClient } from './manage/client.ts';
 import { ManageService } from './manage/service.ts';
 import { RealtimeHub } from './realtime/hub.ts';
 import { createRelay } from './realtime/relay.ts';
-import { RoomService } from './rooms/service.ts';
+import { RoomService, type RoomCounters } from './rooms/service.ts';
 import type { BridgeServices } from './services.ts';
 import { SqliteStore } from './store/sqlite.ts';
 import type { Store } from './store/types.ts';
@@ -45,6 +47,11 @@ export interface Bridge {
   readonly store: Store;
   /** The WebSocket side: connections, room events and the relay. */
   readonly realtime: RealtimeHub;
+  /**
+   * Refusals and cuts of the REST side, for /metrics (docs/operations/limits.md); the WebSocket side's
+   * are `realtime.counters`. Only ever incremented.
+   */
+  readonly counters: { readonly rooms: Readonly<RoomCounters>; readonly http: Readonly<ResponseLimitCounters> };
   /**
    * Graceful shutdown: stops accepting connections, lets requests in flight finish (up to
    * `shutdownGraceMs`), closes open sockets with a reason, then closes the database. Idempotent.
@@ -97,6 +104,14 @@ export async function createBridge(options: CreateBridgeOptions): Promise<Bridge
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('trust proxy', config.trustProxy);
+  const httpCounters: ResponseLimitCounters = { responseWriteTimeouts: 0, pipelinedRequestsHeld: 0 };
+  app.use(
+    responseLimits({
+      writeTimeoutMs: config.limits.responseWriteTimeoutMs,
+      counters: httpCounters,
+      onTimeout: (res) => log.debug({ path: res.req.path }, 'response not read in time: connection dropped'),
+    }),
+  );
   app.use((req, res, next) => {
     if (shuttingDown) {
       res.setHeader('Connection', 'close');
@@ -118,14 +133,26 @@ export async function createBridge(options: CreateBridgeOptions): Promise<Bridge
   });
   app.use(errorHandler(log));
 
-  const server: Server = createServer(app);
+  // Timeouts of half-sent requests are checked this often (Node's default is every 30 s).
+  const server: Server = createServer({ connectionsCheckingInterval: Math.min(1000, config.limits.headersTimeoutMs) }, app);
   const hub = new RealtimeHub(services, auth, createRelay(services));
   hub.attach(server);
   // Idle keep-alive sockets stay open longer than clients keep them (undici: 4 s), so a client never
   // sends a request on a socket the Bridge is closing at that moment ("other side closed").
   server.keepAliveTimeout = 65_000;
-  server.headersTimeout = 66_000;
-  server.requestTimeout = 120_000;
+  // A half-sent request is dropped after these (the parser checks them every second by default).
+  server.headersTimeout = config.limits.headersTimeoutMs;
+  server.requestTimeout = Math.max(config.limits.requestTimeoutMs, config.limits.headersTimeoutMs);
+  server.maxConnections = config.limits.maxConnections;
+  const trustedProxy = app.get('trust proxy fn') as (address: string, hop: number) => boolean;
+  limitConnectionsPerAddress(server, {
+    perAddress: config.limits.connectionsPerAddress,
+    trusted: (address) => config.trustProxy !== false && trustedProxy(address, 0),
+    refused: (address) => {
+      hub.counters.connectionsRefused++;
+      log.debug({ address }, 'connection refused: too many from this address');
+    },
+  });
   const sockets = new Set<Socket>();
   server.on('connection', (socket) => {
     sockets.add(socket);
@@ -180,6 +207,7 @@ export async function createBridge(options: CreateBridgeOptions): Promise<Bridge
     log,
     store,
     realtime: hub,
+    counters: { rooms: rooms.counters, http: httpCounters },
     close,
   };
 }

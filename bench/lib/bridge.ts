@@ -25,11 +25,13 @@ export interface BridgeProc {
   takeTimings(prefix?: string): Promise<HttpTiming[]>;
 }
 
-/** Options for the Bridge under benchmark: defaults, but logins are not rate-limited (one address). */
+/** Options for the Bridge under benchmark: defaults, but no per-address limit (every client is 127.0.0.1). */
 export const BENCH_BRIDGE_OPTIONS: Partial<CreateBridgeOptions> = {
   limits: {
     // Every benchmark client logs in from 127.0.0.1; no benchmark should meet a login limit.
     loginFailuresPerAddress: 1_000_000,
+    // Thousands of benchmark connections share 127.0.0.1.
+    connectionsPerAddress: 1_000_000,
   },
 };
 

@@ -39,6 +39,9 @@ export type ErrorCode =
   | 'TOO_MANY_STREAMS'
   | 'TOO_MANY_ROOMS'
   | 'ROOM_FULL'
+  | 'CONTEXT_ROOM_QUOTA'
+  | 'ROOM_VERSION_QUOTA'
+  | 'QUERY_TOO_COSTLY'
   | 'TOO_MANY_CONNECTIONS'
   | 'SHUTTING_DOWN'
   | 'INTERNAL';
@@ -152,6 +155,9 @@ export function errorHandler(log: Logger): ErrorRequestHandler {
     const http = known ?? new HttpError(500, 'INTERNAL', 'internal error');
     if (http.retryAfter !== undefined) res.setHeader('Retry-After', String(Math.ceil(http.retryAfter)));
     if (res.headersSent) return;
+    // A refusal before the body was read (401 before parsing, 413): close the connection after the
+    // answer instead of reading the rest, so a client cannot hold it by sending the body slowly.
+    if (!req.complete) res.setHeader('Connection', 'close');
     res.status(http.status).json({
       error: { code: http.code, message: http.message, ...(http.details === undefined ? {} : { details: http.details }) },
     });

@@ -51,14 +51,16 @@ const pageQuery = z.strictObject({
 /** Routes under /v1: login, then everything a user does with a session token. */
 export function userRouter(s: BridgeServices, auth: AuthService, rooms: RoomService): Router {
   const router = Router();
-  router.use(express.json({ limit: s.config.limits.bodyBytes }));
+  // Bodies are parsed only where a route takes one, with that route's limit, and room bodies only
+  // after the session is checked: a stranger cannot make the Bridge read megabytes (docs/operations/limits.md).
+  const authJson = express.json({ limit: s.config.limits.authBodyBytes });
 
-  router.post('/auth/challenge', async (req, res) => {
+  router.post('/auth/challenge', authJson, async (req, res) => {
     const body = parseInput(challengeRequestSchema, req.body, 'body');
     res.json(await auth.challenge(body));
   });
 
-  router.post('/auth/session', async (req, res) => {
+  router.post('/auth/session', authJson, async (req, res) => {
     const body = parseInput(sessionRequestSchema, req.body, 'body');
     res.status(201).json(await auth.login(body, clientAddress(req)));
   });
@@ -68,6 +70,7 @@ export function userRouter(s: BridgeServices, auth: AuthService, rooms: RoomServ
     res.locals.session = await auth.authenticate(bearerToken(req.get('authorization')));
     next();
   });
+  router.use(express.json({ limit: s.config.limits.bodyBytes }));
 
   router.post('/auth/logout', async (_req, res) => {
     await auth.logout(session(res));
@@ -121,11 +124,11 @@ export function userRouter(s: BridgeServices, auth: AuthService, rooms: RoomServ
 /** Routes under /manage/v1: the operator's API, authenticated by API key. */
 export function manageRouter(s: BridgeServices, manage: ManageService): Router {
   const router = Router();
-  router.use(express.json({ limit: s.config.limits.manageBodyBytes }));
   router.use(async (req, _res, next) => {
     await manage.authenticate(bearerToken(req.get('authorization')));
     next();
   });
+  router.use(express.json({ limit: s.config.limits.manageBodyBytes }));
 
   router.post('/solutions', async (req, res) => {
     const { name } = parseInput(createSolutionRequestSchema, req.body, 'body');

@@ -25,8 +25,8 @@ import { RoomEvents } from './room-events.ts';
 
 export class RealtimeHub {
   readonly connections = new Map<string, RealtimeConnection>();
-  /** Refusals and cuts, for /metrics. */
-  readonly counters = { outboundOverflows: 0, socketsReplaced: 0 };
+  /** Refusals and cuts, for /metrics (connectionsRefused: TCP connections over the per-address cap). */
+  readonly counters = { outboundOverflows: 0, socketsReplaced: 0, connectionsRefused: 0 };
   private readonly byTokenHash = new Map<string, Set<RealtimeConnection>>();
   /** Authenticated sockets by solution and user. */
   private readonly byUser = new Map<string, Set<RealtimeConnection>>();

@@ -11,7 +11,8 @@ const DATA_QUEUE_BYTES = 256 * 1024;
 
 beforeAll(async () => {
   // A small data queue, so that a paused subscriber overflows it quickly.
-  t = await startBridge({ realtime: { dataQueueBytes: DATA_QUEUE_BYTES, dataHighWaterBytes: 16 * 1024 } });
+  // Ten connections each of bob and carol share one room here, past the default per-user cap of 8.
+  t = await startBridge({ realtime: { dataQueueBytes: DATA_QUEUE_BYTES, dataHighWaterBytes: 16 * 1024, maxConnectionsPerUserInRoom: 16 } as never });
   tenant = await setupTenant(t.bridge, ['alice', 'bob', 'carol']);
   for (const id of ['alice', 'bob', 'carol']) tokens[id] = await login(t.bridge.url, tenant.solutionId, tenant.users[id]!);
 });

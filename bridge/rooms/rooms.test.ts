@@ -246,7 +246,7 @@ describe('bad input gets a clear 4xx with a stable code', () => {
   });
 
   it('an oversized body: 413 BODY_TOO_LARGE', async () => {
-    const small = await startBridge({ limits: { bodyBytes: 1024 } as never });
+    const small = await startBridge({ limits: { authBodyBytes: 1024 } as never });
     try {
       const reply = await rest(small.bridge.url).post('/v1/auth/challenge', { solutionId: 'x'.repeat(2000), publicKey: 'y' });
       expect(reply.status).toBe(413);

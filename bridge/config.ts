@@ -11,6 +11,19 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 export const limitsSchema = z.strictObject({
   /** Largest JSON body of the room and auth routes, in bytes. A 4,096-member room's update fits. */
   bodyBytes: z.number().int().positive().default(4 * 1024 * 1024),
+  /** Largest JSON body of the login routes (challenge, session), read before any authentication. Bytes. */
+  authBodyBytes: z.number().int().positive().default(4096),
+  /** Time a client has to send a request's headers; a half-sent request is dropped after it. Ms. */
+  headersTimeoutMs: z.number().int().positive().default(10_000),
+  /** Time a client has to send a whole request, body included. Ms. */
+  requestTimeoutMs: z.number().int().positive().default(60_000),
+  /** Open TCP connections (HTTP and WebSocket) at most; keep it below the process's open-file limit. */
+  maxConnections: z.number().int().positive().default(8192),
+  /**
+   * Open TCP connections per client address at most; a connection past it is dropped at once.
+   * Connections from a proxy named in `trustProxy` are not counted (they carry many clients).
+   */
+  connectionsPerAddress: z.number().int().positive().default(256),
   /** Largest JSON body of the management API, in bytes. */
   manageBodyBytes: z.number().int().positive().default(64 * 1024),
   /** Failed logins allowed per public key from one client address in `loginWindowSeconds`. */
@@ -28,6 +41,32 @@ export const limitsSchema = z.strictObject({
   recordsPerResponse: z.number().int().positive().max(10_000).default(256),
   /** Wrapped keys a member may fetch per room in one response (newest epochs first). */
   keysPerResponse: z.number().int().positive().max(1000).default(16),
+  /**
+   * Bytes of record text one page of a room's chain may hold; past it the page ends early with
+   * `hasMore` (it always holds at least one record). Bounds what one `GET /v1/rooms/:id` builds
+   * (docs/operations/limits.md).
+   */
+  pageBytes: z.number().int().positive().default(4 * 1024 * 1024),
+  /**
+   * Milliseconds a REST response may wait to be taken by a client that has stopped reading, once the
+   * Bridge has written all of it; then the connection is dropped. Pipelined requests on a connection
+   * are handled one at a time, so a client that does not read holds at most one response.
+   */
+  responseWriteTimeoutMs: z.number().int().positive().default(30_000),
+  /**
+   * Bytes of public meta one filtered listing (`queryAsJson`) may read, each array element a
+   * `$contains` compares counting 2; past it the listing is refused with 422 QUERY_TOO_COSTLY.
+   */
+  listScanBytes: z.number().int().positive().default(64 * 1024 * 1024),
+  /** Rooms one context may hold; past it a create is refused with 409 CONTEXT_ROOM_QUOTA. */
+  roomsPerContext: z.number().int().positive().default(10_000),
+  /**
+   * Versions one room may have; past it an update is refused with 409 ROOM_VERSION_QUOTA. Old versions
+   * are never compacted: clients verify the chain from version 1.
+   */
+  versionsPerRoom: z.number().int().positive().default(10_000),
+  /** Room creates, updates and deletes one user (public key in a solution) may make per minute. */
+  writesPerUserPerMinute: z.number().int().positive().default(120),
 });
 export type Limits = z.infer<typeof limitsSchema>;
 

@@ -32,6 +32,8 @@ export const BENCH_BRIDGE_OPTIONS: Partial<CreateBridgeOptions> = {
     loginFailuresPerAddress: 1_000_000,
     // Thousands of benchmark connections share 127.0.0.1.
     connectionsPerAddress: 1_000_000,
+    // The CRUD benchmark writes as fast as the Bridge answers, from a few users.
+    writesPerUserPerMinute: 1_000_000,
   },
 };
 

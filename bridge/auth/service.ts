@@ -27,6 +27,8 @@ export class AuthService {
    * expiry is checked on every hit. A multi-node store would need a short lifetime here instead.
    */
   readonly #sessions = new Map<string, SessionRow>();
+  /** Totals since start, for /metrics. */
+  readonly counters = { logins: 0, loginFailures: 0, loginRateLimited: 0 };
   readonly #failures: LoginLimiter;
   readonly #nonces: ChallengeNonces;
   /** Origins a login may sign; set once the Bridge knows the address it listens on. */
@@ -75,15 +77,18 @@ export class AuthService {
   async login(request: SessionRequest, address: string): Promise<SessionResponse> {
     const wait = this.#failures.retryAfter(address, request.publicKey);
     if (wait > 0) {
+      this.counters.loginRateLimited++;
       throw new HttpError(429, 'RATE_LIMITED', `too many failed logins for this key from this address; retry in ${wait} s`, { retryAfter: wait });
     }
     try {
       const session = await this.#checkLogin(request);
+      this.counters.logins++;
       this.#failures.succeeded(address, request.publicKey);
       return session;
     } catch (error) {
       if (error instanceof HttpError && error.code === 'AUTH_FAILED') {
         this.#failures.failed(address, request.publicKey);
+        this.counters.loginFailures++;
         this.s.log.info({ solutionId: request.solutionId, address, reason: error.message }, 'login failed');
       }
       throw error;

@@ -12,7 +12,7 @@ import type { BridgeServices } from '../services.ts';
 import type { RealtimeConnection } from './connection.ts';
 import { ByteStreamsRelay } from './relay/byte-streams.ts';
 import { RoomsRelay } from './relay/rooms.ts';
-import { RelayState } from './relay/state.ts';
+import { RelayState, type RelayCounters } from './relay/state.ts';
 import { StreamsRelay } from './relay/streams.ts';
 import type { Relay } from './relay-types.ts';
 
@@ -116,6 +116,18 @@ export class SealroomRelay implements Relay {
 
   chunk(conn: RealtimeConnection, streamNo: number, last: boolean, payload: Uint8Array, frame: Uint8Array): void {
     this.byteStreams.chunk(conn, streamNo, last, payload, frame);
+  }
+
+  /** Relay-wide totals since start (for /metrics). */
+  get counters(): RelayCounters {
+    return this.st.counters;
+  }
+
+  /** Rooms with at least one joined connection, and joined (room, connection) pairs. */
+  occupancy(): { rooms: number; participants: number; tracks: number; byteStreams: number } {
+    let participants = 0;
+    for (const room of this.st.rooms.values()) participants += room.participants.size;
+    return { rooms: this.st.rooms.size, participants, tracks: this.st.tracks.size, byteStreams: this.st.byteStreams.size };
   }
 
   streamBytesInFlight(conn: RealtimeConnection): number {

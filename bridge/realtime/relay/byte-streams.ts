@@ -106,6 +106,10 @@ export class ByteStreamsRelay {
       return;
     }
     bs.sent += payload.length;
+    const counters = this.st.counters;
+    counters.chunkFrames++;
+    counters.chunkBytes += received.length;
+    counters.chunkDeliveries += bs.receivers.size;
     if (bs.receivers.size > 0) {
       const frame = toDownFrame(received);
       for (const r of [...bs.receivers.values()]) {
@@ -171,6 +175,7 @@ export class ByteStreamsRelay {
   }
 
   private abort(bs: ByteStream, reason: EventReason, tellSender: boolean): void {
+    this.st.counters.streamsAborted[reason] = (this.st.counters.streamsAborted[reason] ?? 0) + 1;
     const event: ServerEvent = { type: 'byteStreamAborted', streamNo: bs.streamNo, reason };
     for (const r of bs.receivers.keys()) r.conn.event(event);
     if (tellSender) bs.sender.conn.event(event);
@@ -195,6 +200,7 @@ export class ByteStreamsRelay {
     const p = r.participant;
     bs.receivers.delete(p);
     this.detach(bs, p, r);
+    this.st.counters.receiversCut[dropped] = (this.st.counters.receiversCut[dropped] ?? 0) + 1;
     if (abortReason !== undefined) p.conn.event({ type: 'byteStreamAborted', streamNo: bs.streamNo, reason: abortReason });
     bs.sender.conn.event({ type: 'byteStreamReceiverDropped', streamNo: bs.streamNo, userId: p.userId, reason: dropped });
     this.recompute(bs);

@@ -28,6 +28,8 @@ export interface DataQueueLimits {
   reportIntervalMs: number;
   /** Reports wait (and keep coalescing) while the socket holds more than this. Bytes. */
   reportHoldBytes: number;
+  /** Called for every frame dropped for slowness (relay-wide counters). */
+  onDrop?: () => void;
 }
 
 export interface DataQueueStats {
@@ -167,6 +169,7 @@ export class DataQueue {
 
   private countDrop(trackNo: number): void {
     this.droppedTotal++;
+    this.limits.onDrop?.();
     this.pendingDrops.set(trackNo, (this.pendingDrops.get(trackNo) ?? 0) + 1);
     this.scheduleReport();
   }

@@ -102,7 +102,35 @@ export interface ByteStream {
 /** Milliseconds from a monotonic clock: flow-control timers must not jump with the wall clock. */
 export const monotonicMs = (): number => performance.now();
 
+/** Relay-wide totals since start, for /metrics. */
+export interface RelayCounters {
+  dataFrames: number;
+  dataBytes: number;
+  /** Data-track frames handed to subscribers' queues (one per subscriber). */
+  dataDeliveries: number;
+  /** Data-track frames dropped because a subscriber read too slowly. */
+  dataDroppedSlow: number;
+  chunkFrames: number;
+  chunkBytes: number;
+  chunkDeliveries: number;
+  /** Byte-stream receivers detached, by reason (too_slow, stuck, rejected, ...). */
+  receiversCut: Record<string, number>;
+  /** Byte streams ended by the Bridge, by reason (limit, sender_left, removed, ...). */
+  streamsAborted: Record<string, number>;
+}
+
 export class RelayState {
+  readonly counters: RelayCounters = {
+    dataFrames: 0,
+    dataBytes: 0,
+    dataDeliveries: 0,
+    dataDroppedSlow: 0,
+    chunkFrames: 0,
+    chunkBytes: 0,
+    chunkDeliveries: 0,
+    receiversCut: {},
+    streamsAborted: {},
+  };
   readonly participants = new Map<string, Participant>();
   readonly rooms = new Map<string, RoomState>();
   readonly tracks = new Map<number, Track>();
@@ -132,6 +160,7 @@ export class RelayState {
           reportIntervalMs: c.dataDroppedReportIntervalMs,
           // Counts coalesce rather than pile up behind a socket that is not draining at all.
           reportHoldBytes: c.dataHighWaterBytes + c.maxMessageBytes,
+          onDrop: () => this.counters.dataDroppedSlow++,
         }),
         sending: new Map(),
         receiving: new Map(),

@@ -139,7 +139,11 @@ export class StreamsRelay {
       conn.close(CLOSE.protocolError, `DATA frame for trackNo ${trackNo}, which this connection does not publish`);
       return;
     }
+    const counters = this.st.counters;
+    counters.dataFrames++;
+    counters.dataBytes += received.length;
     if (track.subscribers.size === 0) return;
+    counters.dataDeliveries += track.subscribers.size;
     // The received frame itself, its type byte turned: ws writes it without copying, and each queue
     // holds a reference.
     const frame = toDownFrame(received);

@@ -37,13 +37,13 @@ function clientAddress(req: Request): string {
   return req.ip ?? req.socket.remoteAddress ?? 'unknown';
 }
 
-const roomParams = z.strictObject({ roomId: roomIdSchema });
-const contextParams = z.strictObject({ contextId: contextIdSchema });
-const solutionParams = z.strictObject({ solutionId: solutionIdSchema });
-const userParams = z.strictObject({ contextId: contextIdSchema, userId: userIdSchema });
-const apiKeyParams = z.strictObject({ id: z.string().regex(/^key_[A-Za-z0-9_-]{22}$/, 'expected an API key id (key_...)') });
-const directoryQuery = z.strictObject({ history: z.enum(['true', 'false']).optional() });
-const pageQuery = z.strictObject({
+export const roomParams = z.strictObject({ roomId: roomIdSchema });
+export const contextParams = z.strictObject({ contextId: contextIdSchema });
+export const solutionParams = z.strictObject({ solutionId: solutionIdSchema });
+export const userParams = z.strictObject({ contextId: contextIdSchema, userId: userIdSchema });
+export const apiKeyParams = z.strictObject({ id: z.string().regex(/^key_[A-Za-z0-9_-]{22}$/, 'expected an API key id (key_...)') });
+export const directoryQuery = z.strictObject({ history: z.enum(['true', 'false']).optional() });
+export const pageQuery = z.strictObject({
   skip: z.coerce.number().int().nonnegative().default(0),
   limit: z.coerce.number().int().positive().max(1000).default(100),
 });

@@ -8,9 +8,11 @@ import type { AddressInfo, Socket } from 'node:net';
 import express from 'express';
 import { pino, type Logger } from 'pino';
 import { loginOrigins } from './auth/login-origins.ts';
-import { AuthService } from './auth/service.ts';
+import { AuthService, bearerToken } from './auth/service.ts';
 import { resolveConfig, type BridgeConfig, type BridgeOptions } from './config.ts';
 import { BridgeEvents } from './events.ts';
+import { BridgeMetrics } from './metrics.ts';
+import { openApiDocument } from './http/openapi.ts';
 import { limitConnectionsPerAddress } from './http/connection-limits.ts';
 import { cors } from './http/cors.ts';
 import { errorHandler, HttpError } from './http/errors.ts';
@@ -25,6 +27,9 @@ import { RoomService, type RoomCounters } from './rooms/service.ts';
 import type { BridgeServices } from './services.ts';
 import { SqliteStore } from './store/sqlite.ts';
 import type { Store } from './store/types.ts';
+
+/** The version in the OpenAPI document (the package's). */
+const PACKAGE_VERSION = '0.1.0';
 
 /** How often expired nonces and sessions are deleted, in milliseconds. */
 const PRUNE_INTERVAL_MS = 60_000;
@@ -47,6 +52,8 @@ export interface Bridge {
   readonly store: Store;
   /** The WebSocket side: connections, room events and the relay. */
   readonly realtime: RealtimeHub;
+  /** The Prometheus registry behind `GET /metrics`. */
+  readonly metrics: BridgeMetrics;
   /**
    * Refusals and cuts of the REST side, for /metrics (docs/operations/limits.md); the WebSocket side's
    * are `realtime.counters`. Only ever incremented.
@@ -99,12 +106,21 @@ export async function createBridge(options: CreateBridgeOptions): Promise<Bridge
     ephemeralKeyId = minted.id;
   }
 
+  const relay = createRelay(services);
+  const hub = new RealtimeHub(services, auth, relay);
+  const httpCounters: ResponseLimitCounters = { responseWriteTimeouts: 0, pipelinedRequestsHeld: 0 };
+  const metrics = new BridgeMetrics({
+    hub,
+    relay,
+    auth,
+    extra: { rooms: () => ({ ...rooms.counters }), http_limits: () => ({ ...httpCounters }) },
+  });
+
   let shuttingDown = false;
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('trust proxy', config.trustProxy);
-  const httpCounters: ResponseLimitCounters = { responseWriteTimeouts: 0, pipelinedRequestsHeld: 0 };
   app.use(
     responseLimits({
       writeTimeoutMs: config.limits.responseWriteTimeoutMs,
@@ -126,6 +142,16 @@ export async function createBridge(options: CreateBridgeOptions): Promise<Bridge
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
+  // Operators only: the numbers say how loaded the Bridge is and who is refused (docs/operations/metrics.md).
+  app.get('/metrics', async (req, res) => {
+    await manage.authenticate(bearerToken(req.get('authorization')));
+    res.type(metrics.registry.contentType).send(await metrics.text());
+  });
+  app.use(metrics.observe());
+  const openApi = JSON.stringify(openApiDocument(PACKAGE_VERSION));
+  app.get('/v1/openapi.json', cors(config.corsOrigins), (_req, res) => {
+    res.type('application/json').send(openApi);
+  });
   app.use('/v1', cors(config.corsOrigins), requireJsonBody, userRouter(services, auth, rooms));
   app.use('/manage/v1', requireJsonBody, manageRouter(services, manage));
   app.use(() => {
@@ -135,7 +161,6 @@ export async function createBridge(options: CreateBridgeOptions): Promise<Bridge
 
   // Timeouts of half-sent requests are checked this often (Node's default is every 30 s).
   const server: Server = createServer({ connectionsCheckingInterval: Math.min(1000, config.limits.headersTimeoutMs) }, app);
-  const hub = new RealtimeHub(services, auth, createRelay(services));
   hub.attach(server);
   // Idle keep-alive sockets stay open longer than clients keep them (undici: 4 s), so a client never
   // sends a request on a socket the Bridge is closing at that moment ("other side closed").
@@ -208,6 +233,7 @@ export async function createBridge(options: CreateBridgeOptions): Promise<Bridge
     store,
     realtime: hub,
     counters: { rooms: rooms.counters, http: httpCounters },
+    metrics,
     close,
   };
 }

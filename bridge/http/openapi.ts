@@ -49,7 +49,7 @@ export interface RouteDoc {
   response?: Schema;
 }
 
-const list = <K extends string>(key: K, item: Schema) => z.object({ [key]: z.array(item) } as Record<K, Schema>);
+const list = (key: string, item: Schema): Schema => z.object({ [key]: z.array(item) });
 
 /** Every route, in the order the routers register them. */
 export const ROUTES: RouteDoc[] = [

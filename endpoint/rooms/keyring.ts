@@ -2,6 +2,13 @@
  * Epoch keys this client holds, per room. Senders always use the newest epoch; receivers keep older
  * epochs for a bounded grace period after a newer one arrives, so data already in flight still
  * decrypts (DESIGN.md "Rotation"). Keys past their grace are wiped.
+ *
+ * A superseded epoch is never admitted again (DESIGN.md "Data tracks and media frames"). The ring
+ * remembers, per room, the newest epoch it ever held, and refuses any key below it that it does not
+ * hold right now: once an epoch's grace is over its key is gone for good, whatever the Bridge serves
+ * later (it keeps every wrapped key a user ever had, and a re-read of the room would otherwise restart
+ * the grace of an old epoch that a removed member still holds; docs/security/bridge-adversary.md).
+ * The same holds after `forget`. So callers that admit several epochs at once admit the newest first.
  */
 export const DEFAULT_EPOCH_GRACE_MS = 60_000;
 
@@ -13,23 +20,35 @@ interface Entry {
 
 export class KeyRing {
   private readonly rooms = new Map<string, Map<number, Entry>>();
+  /** The newest epoch ever held, per room: epochs below it are admitted only while still held. */
+  private readonly floors = new Map<string, number>();
 
   constructor(
     private readonly graceMs: number = DEFAULT_EPOCH_GRACE_MS,
     private readonly now: () => number = Date.now,
   ) {}
 
-  set(roomId: string, epoch: number, key: Uint8Array): void {
-    let epochs = this.rooms.get(roomId);
-    if (epochs === undefined) this.rooms.set(roomId, (epochs = new Map()));
-    if (epochs.has(epoch)) return;
-    const newest = this.newestEpoch(roomId);
-    const at = this.now();
-    if (newest !== undefined && epoch > newest) {
-      for (const entry of epochs.values()) entry.supersededAt ??= at;
-    }
-    epochs.set(epoch, { key: key.slice(), supersededAt: newest !== undefined && epoch < newest ? at : undefined });
+  /**
+   * Stores the key of an epoch. Returns false, and stores nothing, for an epoch older than the newest
+   * this ring ever held (a superseded epoch is never re-admitted); true otherwise (also when held).
+   */
+  set(roomId: string, epoch: number, key: Uint8Array): boolean {
     this.prune(roomId);
+    let epochs = this.rooms.get(roomId);
+    if (epochs?.has(epoch) === true) return true;
+    if (!this.admits(roomId, epoch)) return false;
+    if (epochs === undefined) this.rooms.set(roomId, (epochs = new Map()));
+    const at = this.now();
+    for (const entry of epochs.values()) entry.supersededAt ??= at;
+    epochs.set(epoch, { key: key.slice(), supersededAt: undefined });
+    this.floors.set(roomId, epoch);
+    return true;
+  }
+
+  /** Whether `set` would store this epoch's key: held now, or newer than every epoch ever held. */
+  admits(roomId: string, epoch: number): boolean {
+    if (this.get(roomId, epoch) !== undefined) return true;
+    return epoch > (this.floors.get(roomId) ?? 0);
   }
 
   /** The key of an epoch, if held and not past its grace period. */
@@ -51,7 +70,10 @@ export class KeyRing {
     return Math.max(...epochs.keys());
   }
 
-  /** Wipes every key of a room (deleted, or this user removed). */
+  /**
+   * Wipes every key of a room (deleted, or this user removed). The newest epoch it held stays known,
+   * so none of these epochs can come back.
+   */
   forget(roomId: string): void {
     for (const entry of this.rooms.get(roomId)?.values() ?? []) entry.key.fill(0);
     this.rooms.delete(roomId);

@@ -1,4 +1,4 @@
-import { SealroomError, reasonToCode } from '../protocol/errors.ts';
+import { SealroomError, reasonToCode } from './sealroom-error.ts';
 
 /**
  * Why a crypto operation failed.

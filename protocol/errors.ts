@@ -1,20 +1,5 @@
 /**
- * The one error base of sealroom. Every error thrown by the crypto module, the Endpoint library and
- * the Bridge extends it, carries a stable string `code` that callers and tests match on, and may carry
- * a `cause`. Messages say what was expected and what arrived; they never contain a key, a token or
- * plaintext (STYLE.md, rule 2).
+ * The error base, re-exported for the layers above crypto. It lives in crypto/ because crypto is the
+ * bottom layer and imports nothing of sealroom's (README, "Layout").
  */
-export class SealroomError extends Error {
-  readonly code: string;
-
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
-    this.code = code;
-    this.name = new.target.name;
-  }
-}
-
-/** Turns a reason such as `DecryptFailed` into the stable code suffix `DECRYPT_FAILED`. */
-export function reasonToCode(prefix: string, reason: string): string {
-  return `${prefix}_${reason.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase()}`;
-}
+export { SealroomError, reasonToCode } from '../crypto/sealroom-error.ts';

@@ -7,5 +7,7 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // The Endpoint's default trust store persists; tests keep it in a temporary folder (test/trust-dir.ts).
+    globalSetup: ['test/trust-dir.ts'],
   },
 });

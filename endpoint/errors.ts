@@ -13,6 +13,11 @@ import { SealroomError, reasonToCode } from '../protocol/errors.ts';
  * - `RoomTampered`: what the Bridge served fails verification (signature, chain, key set, meta).
  * - `Rollback`: the Bridge served a room version older than one this client has seen.
  * - `KeyUnavailable`: no key for the needed epoch (not a member, or the key was withheld).
+ * - `KeyChanged`: a user is presented with another key than the one this client pinned for it
+ *   (`details`: contextId, userId, pinnedKey, newKey, verified); refused until the app accepts the
+ *   change or the user compares safety numbers again (docs/security/key-trust.md).
+ * - `KeyRejected`: the app's `verifyUsers` refused a key (or failed), or a safety number did not match.
+ * - `TrustStoreFailed`: the local store of pins and trusted room heads could not be read or written.
  * - `ConnectionLost`: the connection to the Bridge dropped or was closed.
  * - `Timeout`: a request got no answer in time.
  * - `Aborted`: the caller's AbortSignal fired.
@@ -29,6 +34,9 @@ export type EndpointErrorReason =
   | 'RoomTampered'
   | 'Rollback'
   | 'KeyUnavailable'
+  | 'KeyChanged'
+  | 'KeyRejected'
+  | 'TrustStoreFailed'
   | 'ConnectionLost'
   | 'Timeout'
   | 'Aborted'

@@ -16,14 +16,17 @@ import { EndpointError } from './errors.ts';
 import { connectionInternals, registerEventApi } from './internal.ts';
 import type { RequestOptions } from './transport/http.ts';
 import type { RealtimeEvent } from './realtime/types.ts';
-import type { StreamRoomEvent } from './types.ts';
+import type { KeyChangedEvent, StreamRoomEvent } from './types.ts';
 import { Emitter } from './util/emitter.ts';
 
 /** Turns a raw room event into the typed event the app gets (installed by StreamApi: fetch and verify). */
 export type RoomEventTransformer = (event: Extract<ServerEvent, { type: RoomEventType }>, subscriptionIds: string[]) => Promise<StreamRoomEvent>;
 
-/** Every event an app can listen to: room lifecycle (needs `subscribeFor`) and real-time events of joined rooms. */
-export type EndpointEvent = StreamRoomEvent | RealtimeEvent;
+/**
+ * Every event an app can listen to: room lifecycle (needs `subscribeFor`), real-time events of joined
+ * rooms, and `keyChanged` (a user's key differs from the pinned one).
+ */
+export type EndpointEvent = StreamRoomEvent | RealtimeEvent | KeyChangedEvent;
 export type EventMap = { [K in EndpointEvent['type']]: Extract<EndpointEvent, { type: K }> } & Record<string, unknown>;
 
 export class EventApi {

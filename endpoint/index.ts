@@ -6,10 +6,11 @@ export { Connection, type ConnectOptions, type ConnectionEvents, type Connection
 export { EventApi } from './event-api.ts';
 export { StreamApi, type StreamApiOptions } from './stream-api.ts';
 export { EndpointError, type EndpointErrorReason } from './errors.ts';
-export { MemoryTrustStore, type TrustStore, type TrustedRoom } from './rooms/trust.ts';
+export { MemoryTrustStore, type FormerKey, type TrustStore, type TrustedRoom, type UserPin } from './rooms/trust.ts';
 export type { Logger } from './logger.ts';
 export type { RequestOptions } from './transport/http.ts';
 export type {
+  KeyChangedEvent,
   PagingList,
   PagingQuery,
   RoomPolicy,
@@ -19,6 +20,8 @@ export type {
   StreamRoomDeletedEvent,
   StreamRoomEvent,
   StreamRoomUpdatedEvent,
+  UserVerificationRequest,
+  UserVerifier,
   UserWithPubKey,
 } from './types.ts';
 export { buildSubscriptionQuery } from '../protocol/ws.ts';

@@ -4,6 +4,7 @@
  * and text streams (issue 5). This class is the documented facade; the work happens in RoomApi,
  * RealtimeApi and DataStreamsApi.
  */
+import { openTrustKv } from '#endpoint-trust-kv';
 import type { RoomEventType, ServerEvent } from '../protocol/ws.ts';
 import type { Connection } from './connection.ts';
 import { DataStreamsApi } from './data-streams/data-streams-api.ts';
@@ -33,14 +34,33 @@ import type {
   TrackOptions,
 } from './realtime/types.ts';
 import { KeyRing, DEFAULT_EPOCH_GRACE_MS } from './rooms/keyring.ts';
+import { KeyTrust } from './rooms/key-trust.ts';
+import { PersistentTrustStore, trustNamespace } from './rooms/persistent-trust-store.ts';
 import { RoomApi } from './rooms/room-api.ts';
-import { MemoryTrustStore, type TrustStore } from './rooms/trust.ts';
+import type { TrustStore } from './rooms/trust.ts';
 import type { RequestOptions } from './transport/http.ts';
-import type { PagingList, PagingQuery, RoomPolicy, StreamRoom, StreamRoomEvent, UserWithPubKey } from './types.ts';
+import type { PagingList, PagingQuery, RoomPolicy, StreamRoom, StreamRoomEvent, UserVerifier, UserWithPubKey } from './types.ts';
 
 export interface StreamApiOptions {
-  /** Where verified room heads are kept (default: memory). Persist it to detect rollback across restarts. */
+  /**
+   * Where pinned user keys and verified room heads are kept (docs/security/key-trust.md). Default: a
+   * persistent store, under `trustDir` in Node and in IndexedDB in browsers, so that pins and rollback
+   * protection survive restarts. A `MemoryTrustStore` forgets both with the process.
+   */
   trustStore?: TrustStore;
+  /**
+   * Node, default store only: the folder that holds it (one sub-folder per solution and identity).
+   * Default: `$SEALROOM_TRUST_DIR`, else `~/.sealroom/trust`.
+   */
+  trustDir?: string;
+  /**
+   * The app's check of every key before the Endpoint trusts it on first use (or on a key change), for
+   * example against its own backend; `false` refuses with `KeyRejected`.
+   * @example verifyUsers: async (users) => Promise.all(users.map((u) => myBackend.hasKey(u.userId, u.pubKey)))
+   */
+  verifyUsers?: UserVerifier;
+  /** How long `verifyUsers` may take, in milliseconds (default 30,000); past it, `Timeout`. */
+  verifyUsersTimeoutMs?: number;
   /** How long old epoch keys stay usable after a rotation, for data in flight. Milliseconds. */
   epochGraceMs?: number;
   /**
@@ -54,6 +74,7 @@ export class StreamApi {
   readonly connection: Connection;
   readonly eventApi: EventApi;
   readonly #rooms: RoomApi;
+  readonly #keyTrust: KeyTrust;
   readonly #keys: KeyRing;
   readonly #realtime: RealtimeApi;
   readonly #dataStreams: DataStreamsApi;
@@ -65,7 +86,16 @@ export class StreamApi {
     // First, so that a second StreamApi on this EventApi fails before it listens to anything.
     eventApiInternals(eventApi).setRoomEventTransformer((event, ids) => this.#verifiedEvent(event, ids));
     this.#keys = new KeyRing(options.epochGraceMs ?? DEFAULT_EPOCH_GRACE_MS);
-    this.#rooms = new RoomApi(connection, options.trustStore ?? new MemoryTrustStore(), this.#keys);
+    const namespace = trustNamespace(connection.solutionId, connection.publicKey);
+    const trustStore =
+      options.trustStore ?? new PersistentTrustStore(openTrustKv({ namespace, ...(options.trustDir === undefined ? {} : { directory: options.trustDir }) }));
+    const emit = eventApiInternals(eventApi).emit;
+    this.#keyTrust = new KeyTrust(connection, trustStore, {
+      ...(options.verifyUsers === undefined ? {} : { verifyUsers: options.verifyUsers }),
+      ...(options.verifyUsersTimeoutMs === undefined ? {} : { verifierTimeoutMs: options.verifyUsersTimeoutMs }),
+      onKeyChanged: (event) => emit('keyChanged', event),
+    });
+    this.#rooms = new RoomApi(connection, trustStore, this.#keys, this.#keyTrust);
     this.#realtime = new RealtimeApi(connection, eventApi, this.#rooms, this.#keys);
     this.#dataStreams = new DataStreamsApi(connection, eventApi, this.#rooms, this.#keys, options.streamIdleTimeoutMs);
     this.#realtime.onRoomLeft((roomId, reason) => this.#dataStreams.roomLeft(roomId, reason));
@@ -136,6 +166,39 @@ export class StreamApi {
   /** Deletes a room (policy `delete`, managers by default) and forgets its keys. */
   deleteStreamRoom(streamRoomId: string, options?: RequestOptions): Promise<void> {
     return this.#rooms.deleteStreamRoom(streamRoomId, options);
+  }
+
+  // ---- whose keys to trust (docs/security/key-trust.md)
+
+  /**
+   * The safety number of this user and `userId` in a context: 60 digits, the same on both users'
+   * devices when each holds the other's real key. Compare it out of band (in person, by voice), then
+   * call `verifyUser`. It covers the key the directory lists now, which may be a changed key that is
+   * not trusted yet.
+   * @example const digits = await streamApi.safetyNumber(contextId, 'bob'); show(digits.match(/\d{5}/g)!.join(' '));
+   */
+  safetyNumber(contextId: string, userId: string, options?: RequestOptions): Promise<string> {
+    return this.#keyTrust.safetyNumber(contextId, userId, options);
+  }
+
+  /**
+   * Marks `userId` verified once its safety number was compared: pins the key the number covers. A
+   * later change of a verified user's key is refused (`KeyChanged`) until it is verified again;
+   * `acceptKeyChange` does not lift it. A number that does not match fails with `KeyRejected`.
+   * @example if (await userConfirmsDigitsMatch()) await streamApi.verifyUser(contextId, 'bob', digits);
+   */
+  verifyUser(contextId: string, userId: string, safetyNumber: string, options?: RequestOptions): Promise<void> {
+    return this.#keyTrust.verifyUser(contextId, userId, safetyNumber, options);
+  }
+
+  /**
+   * After a `keyChanged` event for a user who was not verified: trusts the key the directory lists now
+   * (the old one stays valid for versions signed before it was removed). Fails with `KeyChanged` for a
+   * verified user (use `verifyUser`) and `KeyRejected` when `verifyUsers` refuses.
+   * @example eventApi.on('keyChanged', async (e) => { if (await askUser(e)) await streamApi.acceptKeyChange(e.contextId, e.userId); });
+   */
+  acceptKeyChange(contextId: string, userId: string, options?: RequestOptions): Promise<void> {
+    return this.#keyTrust.acceptKeyChange(contextId, userId, options);
   }
 
   // ---- real-time: rooms, streams, tracks, data tracks (issue 5)

@@ -11,7 +11,7 @@ export interface UserWithPubKey {
 }
 
 /** Item status in listings: 0 when the room verified and decrypted, else the error's reason. */
-export type StatusCode = 0 | 'RoomTampered' | 'Rollback' | 'KeyUnavailable';
+export type StatusCode = 0 | 'RoomTampered' | 'Rollback' | 'KeyUnavailable' | 'KeyChanged' | 'KeyRejected';
 
 export interface StreamRoom {
   contextId: string;
@@ -82,3 +82,35 @@ export interface StreamRoomDeletedEvent {
 }
 
 export type StreamRoomEvent = StreamRoomCreatedEvent | StreamRoomUpdatedEvent | StreamRoomDeletedEvent;
+
+/** A key the Endpoint is about to trust, as the app's `verifyUsers` gets it (docs/security/key-trust.md). */
+export interface UserVerificationRequest {
+  contextId: string;
+  userId: string;
+  /** `srpk1...` */
+  pubKey: string;
+  /** Set for a key the user no longer has: when it stopped being its key (the Bridge's clock, ms). */
+  removedAt?: number;
+}
+
+/**
+ * The app's check of keys before the Endpoint trusts them (pins them), for example against its own
+ * backend: one verdict per request, in order. `false`, a throw or a wrong count refuse (`KeyRejected`).
+ */
+export type UserVerifier = (users: UserVerificationRequest[]) => Promise<boolean[]>;
+
+/**
+ * A user of a context was presented with a key that is not the one this client pinned (in a room
+ * record the Bridge served, or by the app). Sent once per new key; whatever needed the key failed
+ * with `KeyChanged`. Unverified: `acceptKeyChange` trusts the directory's new key. Verified: compare
+ * safety numbers again (`verifyUser`).
+ */
+export interface KeyChangedEvent {
+  type: 'keyChanged';
+  contextId: string;
+  userId: string;
+  /** null when the pinned user had left the context. */
+  pinnedKey: string | null;
+  newKey: string;
+  verified: boolean;
+}

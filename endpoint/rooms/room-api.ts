@@ -10,7 +10,6 @@ import { fromBase64, toBase64 } from '../../crypto/bytes.ts';
 import { verifyInclusion } from '../../crypto/key-set.ts';
 import { decodeWrappedKey } from '../../crypto/key-wrap.ts';
 import {
-  contextUsersResponseSchema,
   listRoomsResponseSchema,
   roomResponseSchema,
   roomWriteResponseSchema,
@@ -20,7 +19,7 @@ import {
 } from '../../protocol/api.ts';
 import { completePolicy, partialRoomPolicySchema, type RoomPolicy } from '../../protocol/policy.ts';
 import { ChainError, verifyGenesis, verifySuccessor, type VerifiedVersion } from '../../protocol/room-chain.ts';
-import { CONTEXT_ID_PATTERN, recordHash, ROOM_ID_PATTERN, USER_ID_PATTERN, type Member } from '../../protocol/room-record.ts';
+import { CONTEXT_ID_PATTERN, recordHash, ROOM_ID_PATTERN, USER_ID_PATTERN, type Member, type RoomRecord } from '../../protocol/room-record.ts';
 import type { Connection } from '../connection.ts';
 import { EndpointError } from '../errors.ts';
 import { connectionInternals, type Signer } from '../internal.ts';
@@ -28,11 +27,10 @@ import type { BridgeHttp, RequestOptions } from '../transport/http.ts';
 import type { PagingList, PagingQuery, StatusCode, StreamRoom, UserWithPubKey } from '../types.ts';
 import type { KeyRing } from './keyring.ts';
 import { openPrivateMeta, sealPrivateMeta } from './meta.ts';
+import { KeyTrust } from './key-trust.ts';
 import { buildGenesis, buildSuccessor, type Author, type BuiltVersion, type RoomContent } from './record-builder.ts';
 import { advance, headOf, type TrustedRoom, type TrustStore } from './trust.ts';
 
-/** How long a context directory fetched for genesis checks is reused, in milliseconds. */
-const DIRECTORY_TTL_MS = 60_000;
 /** Attempts of a forced update that keeps losing the race to other writers. */
 const FORCE_ATTEMPTS = 4;
 
@@ -43,7 +41,6 @@ interface Verified {
 }
 
 export class RoomApi {
-  private readonly directories = new Map<string, { at: number; keys: Map<string, Set<string>> }>();
   private readonly http: BridgeHttp;
   private readonly signer: Signer;
 
@@ -51,6 +48,8 @@ export class RoomApi {
     private readonly connection: Connection,
     private readonly trustStore: TrustStore,
     private readonly keys: KeyRing,
+    /** Whose keys this client trusts (pins on first use): every author and member key is checked. */
+    private readonly keyTrust: KeyTrust = new KeyTrust(connection, trustStore),
   ) {
     const internals = connectionInternals(connection);
     this.http = internals.http;
@@ -62,27 +61,6 @@ export class RoomApi {
   }
 
   // ---- verification
-
-  /** Every key each user id has had in the context (current and former), for genesis checks. */
-  private async directoryKeys(contextId: string, userId: string, options: RequestOptions): Promise<Set<string>> {
-    const cached = this.directories.get(contextId);
-    if (cached !== undefined && Date.now() - cached.at < DIRECTORY_TTL_MS && cached.keys.has(userId)) return cached.keys.get(userId)!;
-    const reply = await this.http.request(
-      'GET',
-      `/v1/contexts/${encodeURIComponent(contextId)}/users?history=true`,
-      contextUsersResponseSchema,
-      undefined,
-      options,
-    );
-    const keys = new Map<string, Set<string>>();
-    for (const u of [...reply.users, ...(reply.formerUsers ?? [])]) {
-      let set = keys.get(u.userId);
-      if (set === undefined) keys.set(u.userId, (set = new Set()));
-      set.add(u.publicKey);
-    }
-    this.directories.set(contextId, { at: Date.now(), keys });
-    return keys.get(userId) ?? new Set();
-  }
 
   /** Verifies records (in order, consecutive) on top of `head`; returns every newly verified version. */
   private async verifyRecords(roomId: string, head: VerifiedVersion | undefined, records: VersionedRecord[], options: RequestOptions): Promise<VerifiedVersion[]> {
@@ -100,13 +78,13 @@ export class RoomApi {
       }
       if (current.record.version !== r.version) throw EndpointError.tampered(`room "${roomId}": record version ${current.record.version} served as ${r.version}`);
       if (current.record.roomId !== roomId) throw EndpointError.tampered(`room "${roomId}": the Bridge served a record of room "${current.record.roomId}"`);
-      if (current.record.version === 1) {
-        const known = await this.directoryKeys(current.record.contextId, current.record.author, options);
-        if (!known.has(current.record.authorPublicKey)) {
-          throw EndpointError.tampered(`room "${roomId}": version 1 is signed with a key that "${current.record.author}" never had in the context`);
-        }
-      }
       out.push(current);
+    }
+    // The chain rules tie each author to a manager key of the version before; the pins tie every key
+    // (version 1's author, every member) to the user it names (docs/security/key-trust.md).
+    if (out.length > 0) {
+      const uses = out.flatMap(({ record }) => keyUses(record));
+      await this.keyTrust.check(out[0]!.record.contextId, uses, (message) => EndpointError.tampered(`room "${roomId}": ${message}`), options);
     }
     return out;
   }
@@ -219,6 +197,7 @@ export class RoomApi {
   ): Promise<string> {
     checkId('contextId', contextId, CONTEXT_ID_PATTERN);
     const content = this.content(users, managers, publicMeta, privateMeta, completePolicy(checkPolicy(policy)));
+    await this.checkMembers(contextId, content, options);
     const roomId = toBase64Url(backend().randomBytes(16));
     const built = await buildGenesis({ roomId, contextId }, content, this.author());
     await this.http.request('POST', '/v1/rooms', roomWriteResponseSchema, built.request, options);
@@ -301,6 +280,7 @@ export class RoomApi {
       }
       const currentKey = await this.acceptKeys(verified).catch(() => undefined);
       const content = this.content(users, managers, publicMeta, privateMeta, partial === undefined ? head.record.policy : completePolicy(partial));
+      await this.checkMembers(head.record.contextId, content, options);
       const built = await buildSuccessor(head, currentKey, content, this.author(), { rotate: forceGenerateNewKey });
       try {
         await this.http.request(
@@ -354,6 +334,12 @@ export class RoomApi {
     return trust === undefined ? undefined : headOf(trust);
   }
 
+  /** Before a key is wrapped for anyone: every member key must be the pinned key of its user. */
+  private async checkMembers(contextId: string, content: RoomContent, options: RequestOptions): Promise<void> {
+    const uses = [...content.users, ...content.managers].map((m) => ({ userId: m.userId, publicKey: m.publicKey }));
+    await this.keyTrust.check(contextId, uses, (message) => EndpointError.invalidArgument(message), options);
+  }
+
   private content(
     users: UserWithPubKey[],
     managers: UserWithPubKey[],
@@ -381,6 +367,16 @@ export class RoomApi {
  */
 function ownVersion(built: BuiltVersion): VerifiedVersion {
   return { signed: { record: built.request.record, signature: built.request.signature }, record: built.record, hash: recordHash(built.request.record) };
+}
+
+/** Every key a version names, each for the time it was signed: its author's, and each member's. */
+function keyUses(record: RoomRecord): Array<{ userId: string; publicKey: string; at: number }> {
+  const at = record.timestamp;
+  return [
+    { userId: record.author, publicKey: record.authorPublicKey, at },
+    ...record.users.map((m) => ({ userId: m.userId, publicKey: m.publicKey, at })),
+    ...record.managers.map((m) => ({ userId: m.userId, publicKey: m.publicKey, at })),
+  ];
 }
 
 function toUserWithPubKey(m: Member): UserWithPubKey {
@@ -423,7 +419,7 @@ function pagingParams(query: PagingQuery): URLSearchParams {
 }
 
 function isItemStatus(reason: string): reason is Exclude<StatusCode, 0> {
-  return reason === 'RoomTampered' || reason === 'Rollback' || reason === 'KeyUnavailable';
+  return reason === 'RoomTampered' || reason === 'Rollback' || reason === 'KeyUnavailable' || reason === 'KeyChanged' || reason === 'KeyRejected';
 }
 
 /** A listing item that failed: identity only, no data from it. */

@@ -1,10 +1,12 @@
 /**
- * What this client trusts about each room: the last verified head (version, hash, record), the creation
- * facts from version 1, and the signed key-set roots its wrapped keys are checked against. The chain is
- * verified from here on, and a head older than this one is a rollback (DESIGN.md).
+ * What this client trusts: about each room, the last verified head (version, hash, record), the creation
+ * facts from version 1, and the signed key-set roots its wrapped keys are checked against (the chain is
+ * verified from here on, and a head older than this one is a rollback, DESIGN.md); about each user of a
+ * context, the public key pinned on first use (docs/security/key-trust.md).
  *
- * The default store lives in memory, so rollback protection lasts as long as the process. An app that
- * wants it across restarts passes a persistent `TrustStore`; every value is plain JSON.
+ * The default store persists (a folder in Node, IndexedDB in browsers: persistent-trust-store.ts), so
+ * pins and rollback protection survive restarts. `MemoryTrustStore` forgets both with the process. Every
+ * value is plain JSON.
  */
 import { fromBase64, toBase64 } from '../../crypto/bytes.ts';
 import type { VerifiedVersion } from '../../protocol/room-chain.ts';
@@ -28,14 +30,40 @@ export interface TrustedRoom {
   keySets: TrustedKeySet[];
 }
 
+/** A key a pinned user had before its current one, trusted only for versions signed in [from, until]. */
+export interface FormerKey {
+  publicKey: string;
+  /** When it became the user's key (the Bridge's clock, ms), if known. */
+  from: number | null;
+  /** When it stopped being the user's key. */
+  until: number;
+}
+
+/** The key this client trusts for a user of a context (docs/security/key-trust.md). */
+export interface UserPin {
+  contextId: string;
+  userId: string;
+  /** `srpk1...`: the only key accepted for this user in new versions; null once it left the context. */
+  publicKey: string | null;
+  /** When this client pinned it (its own clock, ms). */
+  pinnedAt: number;
+  /** The user compared safety numbers (`verifyUser`): a change of key then needs a new comparison. */
+  verified: boolean;
+  former: FormerKey[];
+}
+
 export interface TrustStore {
   get(roomId: string): TrustedRoom | undefined | Promise<TrustedRoom | undefined>;
   set(roomId: string, room: TrustedRoom): void | Promise<void>;
   delete(roomId: string): void | Promise<void>;
+  getPin(contextId: string, userId: string): UserPin | undefined | Promise<UserPin | undefined>;
+  /** Stores pins, all or none (they are written together when a room's members are first seen). */
+  setPins(pins: UserPin[]): void | Promise<void>;
 }
 
 export class MemoryTrustStore implements TrustStore {
   private readonly rooms = new Map<string, TrustedRoom>();
+  private readonly pins = new Map<string, UserPin>();
 
   get(roomId: string): TrustedRoom | undefined {
     return this.rooms.get(roomId);
@@ -48,7 +76,18 @@ export class MemoryTrustStore implements TrustStore {
   delete(roomId: string): void {
     this.rooms.delete(roomId);
   }
+
+  getPin(contextId: string, userId: string): UserPin | undefined {
+    return this.pins.get(pinKey(contextId, userId));
+  }
+
+  setPins(pins: UserPin[]): void {
+    for (const pin of pins) this.pins.set(pinKey(pin.contextId, pin.userId), pin);
+  }
 }
+
+/** Context and user ids never contain a NUL (protocol/room-record.ts patterns). */
+export const pinKey = (contextId: string, userId: string): string => `${contextId}\u0000${userId}`;
 
 /** Key sets older than the previous epoch can no longer cover a key this client may need. */
 const MAX_KEY_SETS = 256;

@@ -1,0 +1,62 @@
+/**
+ * Node: trust entries as files, `<directory>/<namespace>/<sha256(key)>.json`, mode 0600 in a 0700
+ * folder. Each write goes to a temporary file in the same folder, is flushed (fsync), then renamed
+ * over the old file: rename is atomic on POSIX file systems, so a crash leaves one version or the
+ * other. Selected by `#endpoint-trust-kv` in package.json.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, open, readFile, rename, rm, unlink } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { OpenTrustKv, TrustKv } from './trust-kv.ts';
+
+/** `trustDir` when the app gives none: SEALROOM_TRUST_DIR, else ~/.sealroom/trust. */
+export function defaultTrustDirectory(): string {
+  const fromEnv = process.env.SEALROOM_TRUST_DIR;
+  return fromEnv !== undefined && fromEnv !== '' ? fromEnv : join(homedir(), '.sealroom', 'trust');
+}
+
+export const openTrustKv: OpenTrustKv = ({ directory, namespace }) => {
+  const folder = resolve(directory ?? defaultTrustDirectory(), namespace);
+  let ready: Promise<unknown> | undefined;
+  const file = (key: string) => join(folder, `${createHash('sha256').update(key).digest('hex')}.json`);
+  const kv: TrustKv = {
+    async read(key) {
+      try {
+        return await readFile(file(key), 'utf8');
+      } catch (error) {
+        if ((error as { code?: unknown }).code === 'ENOENT') return undefined;
+        throw error;
+      }
+    },
+    async write(key, value) {
+      ready ??= mkdir(folder, { recursive: true, mode: 0o700 }).catch((error: unknown) => {
+        ready = undefined;
+        throw error;
+      });
+      await ready;
+      const target = file(key);
+      const temp = `${target}.${randomBytes(8).toString('hex')}.tmp`;
+      const handle = await open(temp, 'wx', 0o600);
+      try {
+        await handle.writeFile(value, 'utf8');
+        await handle.sync();
+      } catch (error) {
+        await handle.close().catch(() => undefined);
+        await unlink(temp).catch(() => undefined);
+        throw error;
+      }
+      await handle.close();
+      try {
+        await rename(temp, target);
+      } catch (error) {
+        await rm(temp, { force: true }).catch(() => undefined);
+        throw error;
+      }
+    },
+    async remove(key) {
+      await rm(file(key), { force: true });
+    },
+  };
+  return kv;
+};

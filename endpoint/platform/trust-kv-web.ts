@@ -1,0 +1,61 @@
+/**
+ * Browsers: trust entries in IndexedDB (database `sealroom-trust`, store `entries`, key
+ * `<namespace>/<key>`). Each write is one readwrite transaction, which IndexedDB commits all or
+ * nothing. Where IndexedDB is missing, every call fails (`TrustStoreFailed` above it): pass a
+ * `trustStore` (a `MemoryTrustStore`, knowingly) instead.
+ */
+import type { OpenTrustKv, TrustKv } from './trust-kv.ts';
+
+const DB_NAME = 'sealroom-trust';
+const STORE = 'entries';
+
+function request<T>(req: IDBRequest<T>): Promise<T> {
+  return new Promise((resolve, reject) => {
+    req.onsuccess = () => resolve(req.result);
+    req.onerror = () => reject(req.error ?? new Error('IndexedDB request failed'));
+  });
+}
+
+function openDatabase(): Promise<IDBDatabase> {
+  if (typeof indexedDB === 'undefined') return Promise.reject(new Error('IndexedDB is not available in this runtime'));
+  const req = indexedDB.open(DB_NAME, 1);
+  req.onupgradeneeded = () => {
+    if (!req.result.objectStoreNames.contains(STORE)) req.result.createObjectStore(STORE);
+  };
+  return request(req);
+}
+
+export const openTrustKv: OpenTrustKv = ({ namespace }) => {
+  let db: Promise<IDBDatabase> | undefined;
+  const database = () => {
+    db ??= openDatabase().catch((error: unknown) => {
+      db = undefined;
+      throw error;
+    });
+    return db;
+  };
+  const run = async <T>(mode: IDBTransactionMode, body: (store: IDBObjectStore) => IDBRequest<T>): Promise<T> => {
+    const tx = (await database()).transaction(STORE, mode);
+    const result = request(body(tx.objectStore(STORE)));
+    await new Promise<void>((resolve, reject) => {
+      tx.oncomplete = () => resolve();
+      tx.onerror = () => reject(tx.error ?? new Error('IndexedDB transaction failed'));
+      tx.onabort = () => reject(tx.error ?? new Error('IndexedDB transaction aborted'));
+    });
+    return result;
+  };
+  const id = (key: string) => `${namespace}/${key}`;
+  const kv: TrustKv = {
+    async read(key) {
+      const value = await run('readonly', (store) => store.get(id(key)) as IDBRequest<unknown>);
+      return typeof value === 'string' ? value : undefined;
+    },
+    async write(key, value) {
+      await run('readwrite', (store) => store.put(value, id(key)));
+    },
+    async remove(key) {
+      await run('readwrite', (store) => store.delete(id(key)));
+    },
+  };
+  return kv;
+};

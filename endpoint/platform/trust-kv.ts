@@ -1,0 +1,23 @@
+/**
+ * Where the default trust store keeps its entries (endpoint/rooms/persistent-trust-store.ts): files in
+ * Node (trust-kv-node.ts), IndexedDB in browsers (trust-kv-web.ts). `#endpoint-trust-kv` in
+ * package.json picks one by import condition, like `#endpoint-fs`.
+ */
+
+/** Text values by key. Keys are `[a-z]+/` followed by an id of [A-Za-z0-9_-]. */
+export interface TrustKv {
+  /** The stored text, or undefined when there is none. */
+  read(key: string): Promise<string | undefined>;
+  /** Replaces the value all at once: a crash leaves the old value or the new one, never a mix. */
+  write(key: string, value: string): Promise<void>;
+  remove(key: string): Promise<void>;
+}
+
+export interface TrustKvOptions {
+  /** Node: the folder under which each identity gets its own folder. Ignored in browsers. */
+  directory?: string;
+  /** Separates identities (solution and public key) that share a folder or a browser profile. */
+  namespace: string;
+}
+
+export type OpenTrustKv = (options: TrustKvOptions) => TrustKv;

@@ -1,0 +1,346 @@
+/**
+ * Which public key this client trusts for each user of a context (DESIGN.md "Trust model",
+ * docs/security/key-trust.md). The Bridge serves the directory, so it is trusted at most on first use:
+ * the first time a user's key matters, the client reads the directory (with its history), asks the
+ * app's verifier if there is one, and pins what it got. From then on only pinned keys are accepted: a
+ * different key is `KeyChanged` (with an event) until the app accepts it, or, for a user whose safety
+ * number was compared, until it is compared again. A former key counts only for versions signed while
+ * it was the user's key.
+ */
+import { decodePublicKey } from '../../crypto/identity.ts';
+import { normalizeSafetyNumber, safetyNumber } from '../../crypto/safety-number.ts';
+import { contextUsersResponseSchema } from '../../protocol/api.ts';
+import type { Connection } from '../connection.ts';
+import { EndpointError } from '../errors.ts';
+import { connectionInternals } from '../internal.ts';
+import type { BridgeHttp, RequestOptions } from '../transport/http.ts';
+import type { KeyChangedEvent, UserVerificationRequest, UserVerifier } from '../types.ts';
+import type { FormerKey, TrustStore, UserPin } from './trust.ts';
+
+/** How long a directory read for first-use pins is reused, in milliseconds. */
+const DIRECTORY_TTL_MS = 60_000;
+/**
+ * Slack around a former key's window, in milliseconds: a version's time is its author's clock, the
+ * window's ends are the Bridge's.
+ */
+export const KEY_WINDOW_SKEW_MS = 60_000;
+/** How long the app's verifier may take before the keys it was asked about are refused. */
+export const DEFAULT_USER_VERIFIER_TIMEOUT_MS = 30_000;
+
+/** A user's keys as the directory lists them. */
+interface DirectoryUser {
+  current: string | null;
+  former: FormerKey[];
+}
+
+interface Directory {
+  at: number;
+  users: Map<string, DirectoryUser>;
+}
+
+/**
+ * One key to check. `at` is the time the version that names it was signed (a read); without `at` the
+ * key is about to receive a wrapped key in a version this client writes, so it must be the current one.
+ */
+export interface KeyUse {
+  userId: string;
+  publicKey: string;
+  at?: number;
+}
+
+export interface KeyTrustOptions {
+  verifyUsers?: UserVerifier;
+  verifierTimeoutMs?: number;
+  onKeyChanged?: (event: KeyChangedEvent) => void;
+}
+
+export class KeyTrust {
+  readonly #connection: Connection;
+  readonly #http: BridgeHttp;
+  readonly #store: TrustStore;
+  readonly #verifyUsers: UserVerifier | undefined;
+  readonly #verifierTimeoutMs: number;
+  readonly #onKeyChanged: (event: KeyChangedEvent) => void;
+  readonly #directories = new Map<string, Directory>();
+  /** KeyChanged events already sent, so a room read in a loop does not repeat them. */
+  readonly #announced = new Set<string>();
+
+  constructor(connection: Connection, store: TrustStore, options: KeyTrustOptions = {}) {
+    this.#connection = connection;
+    this.#http = connectionInternals(connection).http;
+    this.#store = store;
+    this.#verifyUsers = options.verifyUsers;
+    this.#verifierTimeoutMs = options.verifierTimeoutMs ?? DEFAULT_USER_VERIFIER_TIMEOUT_MS;
+    this.#onKeyChanged = options.onKeyChanged ?? (() => undefined);
+  }
+
+  /**
+   * Checks every key against the pins of `contextId`, pinning users seen for the first time. Throws
+   * `KeyChanged` for a key that is not the pinned one, `KeyRejected` when the app's verifier refused a
+   * user, and `unknown(message)` for a user the directory never had or a former key used outside its
+   * window (`RoomTampered` for what the Bridge served, `InvalidArgument` for what the app passed).
+   */
+  async check(contextId: string, uses: KeyUse[], unknown: (message: string) => EndpointError, options: RequestOptions = {}): Promise<void> {
+    const byKey = new Map<string, { userId: string; publicKey: string; first: number | undefined; last: number | undefined; write: boolean }>();
+    for (const u of uses) {
+      if (u.userId === this.#connection.userId && u.publicKey === this.#connection.publicKey) continue;
+      const k = `${u.userId}\u0000${u.publicKey}`;
+      const seen = byKey.get(k);
+      if (seen === undefined) {
+        byKey.set(k, { userId: u.userId, publicKey: u.publicKey, first: u.at, last: u.at, write: u.at === undefined });
+      } else if (u.at === undefined) {
+        seen.write = true;
+      } else {
+        seen.first = seen.first === undefined ? u.at : Math.min(seen.first, u.at);
+        seen.last = seen.last === undefined ? u.at : Math.max(seen.last, u.at);
+      }
+    }
+    if (byKey.size === 0) return;
+    const pins = new Map<string, UserPin>();
+    const unpinned = new Set<string>();
+    for (const { userId } of byKey.values()) {
+      if (pins.has(userId) || unpinned.has(userId)) continue;
+      const pin = await this.#getPin(contextId, userId);
+      if (pin === undefined) unpinned.add(userId);
+      else pins.set(userId, pin);
+    }
+    const refused = new Set<string>();
+    if (unpinned.size > 0) {
+      const fresh = await this.#pinFirstUse(contextId, [...unpinned], refused, options);
+      for (const pin of fresh) pins.set(pin.userId, pin);
+    }
+    let failure: EndpointError | undefined;
+    for (const use of byKey.values()) {
+      const error = this.#judge(contextId, use, pins.get(use.userId), refused.has(use.userId), unknown);
+      failure ??= error;
+    }
+    if (failure !== undefined) throw failure;
+  }
+
+  #judge(
+    contextId: string,
+    use: { userId: string; publicKey: string; first: number | undefined; last: number | undefined; write: boolean },
+    pin: UserPin | undefined,
+    refused: boolean,
+    unknown: (message: string) => EndpointError,
+  ): EndpointError | undefined {
+    const who = `"${use.userId}" in context "${contextId}"`;
+    if (refused) return keyRejected(contextId, use.userId, use.publicKey, `the app's verifier refused the keys of ${who}`);
+    if (pin === undefined) return unknown(`${who} is not a user of the context directory`);
+    if (pin.publicKey === use.publicKey) return undefined;
+    const former = pin.former.find((f) => f.publicKey === use.publicKey);
+    if (former !== undefined) {
+      if (use.write) return unknown(`the key given for ${who} is a former key of that user, not its current one`);
+      const inWindow = (t: number) => (former.from === null || t >= former.from - KEY_WINDOW_SKEW_MS) && t <= former.until + KEY_WINDOW_SKEW_MS;
+      if (inWindow(use.first!) && inWindow(use.last!)) return undefined;
+      return unknown(`a version signed at ${use.last === use.first ? use.first : `${use.first}..${use.last}`} names a key of ${who} that was its key only until ${former.until}`);
+    }
+    const event: KeyChangedEvent = {
+      type: 'keyChanged',
+      contextId,
+      userId: use.userId,
+      pinnedKey: pin.publicKey,
+      newKey: use.publicKey,
+      verified: pin.verified,
+    };
+    const id = `${contextId}\u0000${use.userId}\u0000${pin.publicKey}\u0000${use.publicKey}`;
+    if (!this.#announced.has(id)) {
+      this.#announced.add(id);
+      this.#onKeyChanged(event);
+    }
+    return new EndpointError(
+      'KeyChanged',
+      `${who} is presented with a key that is not the one this client pinned${pin.verified ? ' and verified' : ''}; ` +
+        (pin.verified ? 'compare safety numbers again (verifyUser)' : 'accept it with acceptKeyChange, or compare safety numbers'),
+      { details: { contextId, userId: use.userId, pinnedKey: pin.publicKey, newKey: use.publicKey, verified: pin.verified } },
+    );
+  }
+
+  /**
+   * The 60-digit safety number of this user and `userId`, over the key the directory lists for
+   * `userId` now (which may be a new key waiting for `verifyUser` or `acceptKeyChange`).
+   */
+  async safetyNumber(contextId: string, userId: string, options: RequestOptions = {}): Promise<string> {
+    const key = await this.#currentKey(contextId, userId, options);
+    return this.#number(userId, key);
+  }
+
+  /**
+   * Marks `userId` verified: `number` must be the safety number over the key the directory lists now.
+   * That key becomes the pinned one (the old one kept as a former key).
+   */
+  async verifyUser(contextId: string, userId: string, number: string, options: RequestOptions = {}): Promise<void> {
+    if (typeof number !== 'string') throw EndpointError.invalidArgument('"safetyNumber" expected a string of 60 digits');
+    const directory = await this.#directory(contextId, [userId], options, true);
+    const key = this.#directoryKey(directory, contextId, userId);
+    if (normalizeSafetyNumber(number) !== this.#number(userId, key)) {
+      throw keyRejected(contextId, userId, key, `the safety number given for "${userId}" does not match its key in context "${contextId}"`);
+    }
+    await this.#repin(contextId, userId, directory, true);
+  }
+
+  /**
+   * Pins the key the directory lists now for a user whose key changed. Refused for a verified user
+   * (`KeyChanged`: compare safety numbers and call `verifyUser`) and when the app's verifier says no.
+   */
+  async acceptKeyChange(contextId: string, userId: string, options: RequestOptions = {}): Promise<void> {
+    const directory = await this.#directory(contextId, [userId], options, true);
+    const key = this.#directoryKey(directory, contextId, userId);
+    const pin = await this.#getPin(contextId, userId);
+    if (pin?.publicKey === key) return;
+    if (pin?.verified === true) {
+      throw new EndpointError('KeyChanged', `"${userId}" was verified by safety number: its new key needs verifyUser, not acceptKeyChange`, {
+        details: { contextId, userId, pinnedKey: pin.publicKey, newKey: key, verified: true },
+      });
+    }
+    await this.#repin(contextId, userId, directory, false);
+  }
+
+  #number(userId: string, key: string): string {
+    if (userId === this.#connection.userId) throw EndpointError.invalidArgument('"userId": a safety number is between this user and another one');
+    return safetyNumber(
+      { userId: this.#connection.userId, publicKey: decodePublicKey(this.#connection.publicKey) },
+      { userId, publicKey: decodePublicKey(key) },
+    );
+  }
+
+  async #currentKey(contextId: string, userId: string, options: RequestOptions): Promise<string> {
+    return this.#directoryKey(await this.#directory(contextId, [userId], options, true), contextId, userId);
+  }
+
+  #directoryKey(directory: Directory, contextId: string, userId: string): string {
+    const key = directory.users.get(userId)?.current;
+    if (typeof userId !== 'string' || key === undefined || key === null) {
+      throw new EndpointError('NotFound', `"${String(userId).slice(0, 128)}" is not a user of context "${contextId}"`);
+    }
+    return key;
+  }
+
+  /** The directory's view of `userId` becomes its pin (after the verifier), the old key kept as former. */
+  async #repin(contextId: string, userId: string, directory: Directory, verified: boolean): Promise<void> {
+    const listed = directory.users.get(userId)!;
+    const pin = await this.#getPin(contextId, userId);
+    const known = new Set([pin?.publicKey, ...(pin?.former ?? []).map((f) => f.publicKey)]);
+    const fresh = [
+      ...(listed.current !== null && !known.has(listed.current) ? [{ contextId, userId, pubKey: listed.current }] : []),
+      ...listed.former.filter((f) => !known.has(f.publicKey)).map((f) => ({ contextId, userId, pubKey: f.publicKey, removedAt: f.until })),
+    ];
+    const answers = await this.#ask(fresh);
+    const no = fresh.find((_, i) => !answers[i]);
+    if (no !== undefined) throw keyRejected(contextId, userId, no.pubKey, `the app's verifier refused a key of "${userId}" in context "${contextId}"`);
+    const former = [...(pin?.former ?? [])];
+    if (pin !== undefined && pin.publicKey !== null && pin.publicKey !== listed.current) {
+      const retired = listed.former.find((f) => f.publicKey === pin.publicKey);
+      former.push({ publicKey: pin.publicKey, from: retired?.from ?? null, until: retired?.until ?? Date.now() });
+    }
+    for (const f of listed.former) if (!former.some((g) => g.publicKey === f.publicKey)) former.push(f);
+    await this.#setPins([{ contextId, userId, publicKey: listed.current!, pinnedAt: Date.now(), verified, former }]);
+  }
+
+  /** Pins users seen for the first time, from the directory, with the app's verifier's consent. */
+  async #pinFirstUse(contextId: string, userIds: string[], refused: Set<string>, options: RequestOptions): Promise<UserPin[]> {
+    const directory = await this.#directory(contextId, userIds, options, false);
+    const candidates: UserPin[] = [];
+    for (const userId of userIds) {
+      const listed = directory.users.get(userId);
+      if (listed === undefined) continue; // judged as unknown by the caller
+      candidates.push({ contextId, userId, publicKey: listed.current, pinnedAt: Date.now(), verified: false, former: listed.former });
+    }
+    if (candidates.length === 0) return [];
+    const requests: Array<{ userId: string; request: UserVerificationRequest }> = [];
+    for (const pin of candidates) {
+      if (pin.publicKey !== null) requests.push({ userId: pin.userId, request: { contextId, userId: pin.userId, pubKey: pin.publicKey } });
+      for (const f of pin.former) requests.push({ userId: pin.userId, request: { contextId, userId: pin.userId, pubKey: f.publicKey, removedAt: f.until } });
+    }
+    const answers = await this.#ask(requests.map((r) => r.request));
+    requests.forEach((r, i) => {
+      if (!answers[i]) refused.add(r.userId);
+    });
+    // A user is pinned only when every key the directory lists for it passed: a refused user is asked
+    // about again next time, and refused again, rather than pinned without its refused key.
+    const accepted = candidates.filter((pin) => !refused.has(pin.userId));
+    await this.#setPins(accepted);
+    return accepted;
+  }
+
+  /** The app's verdict on each key (all true without a verifier). Fails closed. */
+  async #ask(requests: UserVerificationRequest[]): Promise<boolean[]> {
+    if (requests.length === 0 || this.#verifyUsers === undefined) return requests.map(() => true);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      const answers = await Promise.race([
+        Promise.resolve().then(() => this.#verifyUsers!(requests.map((r) => ({ ...r })))),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(EndpointError.timeout('verifyUsers', this.#verifierTimeoutMs)), this.#verifierTimeoutMs);
+        }),
+      ]);
+      if (!Array.isArray(answers) || answers.length !== requests.length) {
+        throw new EndpointError('KeyRejected', `verifyUsers answered ${Array.isArray(answers) ? answers.length : typeof answers} verdicts for ${requests.length} keys`);
+      }
+      return answers.map((a) => a === true);
+    } catch (cause) {
+      if (cause instanceof EndpointError) throw cause;
+      throw new EndpointError('KeyRejected', 'verifyUsers failed, so no key it was asked about is trusted', { cause });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** The directory of `contextId` (current and former users); read again when stale or missing a user. */
+  async #directory(contextId: string, userIds: string[], options: RequestOptions, fresh: boolean): Promise<Directory> {
+    const cached = this.#directories.get(contextId);
+    if (!fresh && cached !== undefined && Date.now() - cached.at < DIRECTORY_TTL_MS && userIds.every((u) => cached.users.has(u))) return cached;
+    const reply = await this.#http.request(
+      'GET',
+      `/v1/contexts/${encodeURIComponent(contextId)}/users?history=true`,
+      contextUsersResponseSchema,
+      undefined,
+      options,
+    );
+    const users = new Map<string, DirectoryUser>();
+    const entry = (userId: string) => {
+      let u = users.get(userId);
+      if (u === undefined) users.set(userId, (u = { current: null, former: [] }));
+      return u;
+    };
+    for (const u of reply.users) {
+      const e = entry(u.userId);
+      if (e.current !== null && e.current !== u.publicKey) throw EndpointError.tampered(`the directory of context "${contextId}" lists "${u.userId}" twice`);
+      e.current = u.publicKey;
+    }
+    for (const u of reply.formerUsers ?? []) {
+      const e = entry(u.userId);
+      if (u.publicKey === e.current || e.former.some((f) => f.publicKey === u.publicKey)) continue; // removed and added again
+      e.former.push({ publicKey: u.publicKey, from: u.addedAt ?? null, until: u.removedAt });
+    }
+    const directory = { at: Date.now(), users };
+    this.#directories.set(contextId, directory);
+    return directory;
+  }
+
+  async #getPin(contextId: string, userId: string): Promise<UserPin | undefined> {
+    try {
+      return await this.#store.getPin(contextId, userId);
+    } catch (cause) {
+      throw storeFailed('reading a pinned key', cause);
+    }
+  }
+
+  async #setPins(pins: UserPin[]): Promise<void> {
+    if (pins.length === 0) return;
+    try {
+      await this.#store.setPins(pins);
+    } catch (cause) {
+      throw storeFailed('storing pinned keys', cause);
+    }
+  }
+}
+
+function keyRejected(contextId: string, userId: string, publicKey: string, message: string): EndpointError {
+  return new EndpointError('KeyRejected', message, { details: { contextId, userId, publicKey } });
+}
+
+function storeFailed(what: string, cause: unknown): EndpointError {
+  if (cause instanceof EndpointError) return cause;
+  return new EndpointError('TrustStoreFailed', `${what} failed: ${(cause as Error)?.message ?? String(cause)}`, { cause });
+}

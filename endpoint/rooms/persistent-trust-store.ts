@@ -1,0 +1,166 @@
+/**
+ * The default `TrustStore`: pins and trusted room heads that outlive the process (a folder in Node, IndexedDB
+ * in browsers: endpoint/platform/trust-kv*.ts), so that neither the pins (docs/security/key-trust.md)
+ * nor rollback protection start over at each restart. One entry per room and one per context's pins;
+ * reads are cached (this process is the only writer of its namespace), writes of one entry are
+ * serialised and coalesced, and each write replaces its entry atomically. An entry that does not parse
+ * fails with `TrustStoreFailed`: it is never silently treated as absent, which would re-pin on first use.
+ */
+import { z } from 'zod';
+import { backend } from '../../crypto/backend/index.ts';
+import { toHex, utf8 } from '../../crypto/bytes.ts';
+import { EndpointError } from '../errors.ts';
+import type { TrustKv } from '../platform/trust-kv.ts';
+import type { TrustedRoom, TrustStore, UserPin } from './trust.ts';
+
+const FORMAT = 1;
+
+const trustedRoomSchema = z.object({
+  roomId: z.string(),
+  contextId: z.string(),
+  head: z.object({ version: z.number().int().positive(), hash: z.string(), signed: z.object({ record: z.string(), signature: z.string() }) }),
+  createDate: z.number(),
+  creator: z.string(),
+  keySets: z.array(z.object({ version: z.number().int(), epoch: z.number().int(), root: z.string(), size: z.number().int() })),
+});
+
+const userPinSchema = z.object({
+  contextId: z.string(),
+  userId: z.string(),
+  publicKey: z.string().nullable(),
+  pinnedAt: z.number(),
+  verified: z.boolean(),
+  former: z.array(z.object({ publicKey: z.string(), from: z.number().nullable(), until: z.number() })),
+});
+
+const roomEntrySchema = z.object({ format: z.literal(FORMAT), room: trustedRoomSchema });
+const pinsEntrySchema = z.object({ format: z.literal(FORMAT), contextId: z.string(), users: z.record(z.string(), userPinSchema) });
+
+/** The namespace of one identity: its solution and public key, hashed (no id appears in a path). */
+export function trustNamespace(solutionId: string, publicKey: string): string {
+  return toHex(backend().hash('sha256', utf8(`${solutionId}\u0000${publicKey}`))).slice(0, 32);
+}
+
+export class PersistentTrustStore implements TrustStore {
+  readonly #kv: TrustKv;
+  /** roomId -> trusted room, or null when known to be absent. */
+  readonly #rooms = new Map<string, TrustedRoom | null>();
+  /** contextId -> (userId -> pin), loaded whole. */
+  readonly #pins = new Map<string, Promise<Map<string, UserPin>>>();
+  /** Per entry key: the value still to write, and the write in progress. */
+  readonly #pending = new Map<string, string>();
+  readonly #writing = new Map<string, Promise<void>>();
+
+  constructor(kv: TrustKv) {
+    this.#kv = kv;
+  }
+
+  async get(roomId: string): Promise<TrustedRoom | undefined> {
+    const cached = this.#rooms.get(roomId);
+    if (cached !== undefined) return cached ?? undefined;
+    const key = `room/${roomId}`;
+    const text = await this.#read(key);
+    const room = text === undefined ? null : (this.#parse(key, text, roomEntrySchema).room as TrustedRoom);
+    // A set() that raced this read wins: it is newer.
+    if (!this.#rooms.has(roomId)) this.#rooms.set(roomId, room);
+    return this.#rooms.get(roomId) ?? undefined;
+  }
+
+  set(roomId: string, room: TrustedRoom): Promise<void> {
+    this.#rooms.set(roomId, room);
+    return this.#write(`room/${roomId}`, JSON.stringify({ format: FORMAT, room }));
+  }
+
+  async delete(roomId: string): Promise<void> {
+    this.#rooms.set(roomId, null);
+    this.#pending.delete(`room/${roomId}`);
+    await (this.#writing.get(`room/${roomId}`) ?? Promise.resolve()).catch(() => undefined);
+    await this.#kv.remove(`room/${roomId}`).catch((cause: unknown) => {
+      throw failed(`removing room "${roomId}"`, cause);
+    });
+  }
+
+  async getPin(contextId: string, userId: string): Promise<UserPin | undefined> {
+    return (await this.#contextPins(contextId)).get(userId);
+  }
+
+  async setPins(pins: UserPin[]): Promise<void> {
+    const contexts = new Set(pins.map((p) => p.contextId));
+    const writes: Promise<void>[] = [];
+    for (const contextId of contexts) {
+      const users = await this.#contextPins(contextId);
+      for (const pin of pins) if (pin.contextId === contextId) users.set(pin.userId, pin);
+      writes.push(this.#write(`pins/${contextId}`, JSON.stringify({ format: FORMAT, contextId, users: Object.fromEntries(users) })));
+    }
+    await Promise.all(writes);
+  }
+
+  #contextPins(contextId: string): Promise<Map<string, UserPin>> {
+    let loaded = this.#pins.get(contextId);
+    if (loaded === undefined) {
+      const key = `pins/${contextId}`;
+      loaded = this.#read(key).then((text) => {
+        if (text === undefined) return new Map<string, UserPin>();
+        const entry = this.#parse(key, text, pinsEntrySchema);
+        if (entry.contextId !== contextId) throw failed(`reading "${key}"`, new Error('the entry belongs to another context'));
+        return new Map(Object.entries(entry.users) as Array<[string, UserPin]>);
+      });
+      loaded.catch(() => this.#pins.delete(contextId));
+      this.#pins.set(contextId, loaded);
+    }
+    return loaded;
+  }
+
+  async #read(key: string): Promise<string | undefined> {
+    try {
+      return await this.#kv.read(key);
+    } catch (cause) {
+      throw failed(`reading "${key}"`, cause);
+    }
+  }
+
+  #parse<S extends z.ZodType>(key: string, text: string, schema: S): z.infer<S> {
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch (cause) {
+      throw failed(`reading "${key}"`, cause);
+    }
+    const parsed = schema.safeParse(json);
+    if (!parsed.success) throw failed(`reading "${key}"`, new Error(`unexpected content at ${parsed.error.issues[0]?.path.join('.') ?? '?'}`));
+    return parsed.data;
+  }
+
+  /**
+   * Writes `value` under `key` after any write of that key in progress; values set meanwhile are
+   * coalesced into the newest. Resolves once a write holding this value (or a newer one) is done.
+   */
+  #write(key: string, value: string): Promise<void> {
+    this.#pending.set(key, value);
+    const previous = this.#writing.get(key) ?? Promise.resolve();
+    const next = previous
+      .catch(() => undefined)
+      .then(async () => {
+        const latest = this.#pending.get(key);
+        if (latest === undefined) return; // an earlier turn wrote it, or it was deleted
+        this.#pending.delete(key);
+        try {
+          await this.#kv.write(key, latest);
+        } catch (cause) {
+          throw failed(`writing "${key}"`, cause);
+        }
+      });
+    this.#writing.set(key, next);
+    void next.then(
+      () => this.#writing.get(key) === next && this.#writing.delete(key),
+      () => this.#writing.get(key) === next && this.#writing.delete(key),
+    );
+    return next;
+  }
+}
+
+function failed(what: string, cause: unknown): EndpointError {
+  const code = (cause as { code?: unknown } | undefined)?.code;
+  const detail = typeof code === 'string' ? ` (${code})` : cause instanceof Error ? `: ${cause.message}` : '';
+  return new EndpointError('TrustStoreFailed', `trust store: ${what} failed${detail}`, { cause });
+}

@@ -70,12 +70,37 @@ export async function successor(
   );
 }
 
-/** Reads a room's whole chain over REST and verifies it, returning the head. */
+/** Reads a room's whole chain over REST, page by page, and verifies it, returning the head. */
 export async function verifiedHead(url: string, token: string, roomId: string): Promise<VerifiedVersion> {
-  const reply = await rest(url, token).get(`/v1/rooms/${roomId}`);
-  if (reply.status !== 200) throw new Error(`GET room: ${reply.status} ${JSON.stringify(reply.body)}`);
-  const records = reply.body.records as Array<{ record: string; signature: string }>;
-  let head = await verifyGenesis(records[0]!);
-  for (const r of records.slice(1)) head = await verifySuccessor(head, r);
+  let head: VerifiedVersion | undefined;
+  for (let since = 0; ; ) {
+    const reply = await rest(url, token).get(`/v1/rooms/${roomId}?since=${since}`);
+    if (reply.status !== 200) throw new Error(`GET room: ${reply.status} ${JSON.stringify(reply.body)}`);
+    for (const r of reply.body.records as Array<{ record: string; signature: string }>) {
+      head = head === undefined ? await verifyGenesis(r) : await verifySuccessor(head, r);
+    }
+    if (!reply.body.hasMore) break;
+    since = head!.record.version;
+  }
+  if (head === undefined) throw new Error(`GET room ${roomId}: no records`);
   return head;
+}
+
+/**
+ * Creates a room of `author` alone and updates it until it has `versions` versions, each record
+ * carrying `publicMetaBytes` random bytes of public meta (about 4/3 of that in record text).
+ */
+export async function grownRoom(url: string, token: string, contextId: string, author: TestUser, versions: number, publicMetaBytes: number): Promise<string> {
+  const spec = (): RoomSpec => ({ users: [author], managers: [author], publicMeta: new Uint8Array(randomBytes(publicMetaBytes)) });
+  const built = await genesis(contextId, author, spec());
+  const created = await rest(url, token).post('/v1/rooms', built.request);
+  if (created.status !== 201) throw new Error(`POST room: ${created.status} ${JSON.stringify(created.body)}`);
+  let head = await verifyGenesis(built.request);
+  for (let v = 2; v <= versions; v++) {
+    const next = await successor(head, built.epochKey, author, spec());
+    const reply = await rest(url, token).put(`/v1/rooms/${built.record.roomId}`, { ...next.request, version: v - 1 });
+    if (reply.status !== 200) throw new Error(`PUT room: ${reply.status} ${JSON.stringify(reply.body)}`);
+    head = await verifySuccessor(head, next.request);
+  }
+  return built.record.roomId;
 }

@@ -95,7 +95,15 @@ export function roomDeletedEvent(room: RoomRow, members: RoomMemberRow[], at: nu
   };
 }
 
+/** Limits the room routes applied, for /metrics (docs/operations/limits.md). Only ever incremented. */
+export interface RoomCounters {
+  /** Pages of a room's chain ended early by `pageBytes`. */
+  pagesCutByBytes: number;
+}
+
 export class RoomService {
+  readonly counters: RoomCounters = { pagesCutByBytes: 0 };
+
   constructor(private readonly s: BridgeServices) {}
 
   // ---- access
@@ -332,19 +340,32 @@ export class RoomService {
     if (!allows(room.policy.get, standing)) {
       throw HttpError.forbidden(`policy "get: ${room.policy.get}" forbids "${session.userId}"`);
     }
-    return this.view(room, session.userId, since, this.s.config.limits.recordsPerResponse);
+    const { recordsPerResponse, pageBytes } = this.s.config.limits;
+    return this.view(room, session.userId, since, recordsPerResponse, pageBytes);
   }
 
-  private async view(room: RoomRow, userId: string, since: number, limit: number): Promise<RoomResponse> {
-    const rows = await this.s.store.getRoomVersions(room.id, since, limit + 1);
+  /**
+   * The room with records after `since`: at most `limit` of them and at most `maxBytes` of record text,
+   * but always one when there is one, so that a client paging on `hasMore` always moves forward.
+   */
+  private async view(room: RoomRow, userId: string, since: number, limit: number, maxBytes = Infinity): Promise<RoomResponse> {
+    const rows = await this.s.store.getRoomVersions(room.id, since, limit + 1, maxBytes);
+    let count = 0;
+    let bytes = 0;
+    for (const row of rows) {
+      bytes += row.record.length + row.signature.length;
+      if (count === limit || (count > 0 && bytes > maxBytes)) break;
+      count++;
+    }
+    if (count < rows.length && count < limit) this.counters.pagesCutByBytes++;
     const keys = await this.s.store.getRoomKeys(room.id, userId, this.s.config.limits.keysPerResponse);
     return {
       roomId: room.id,
       contextId: room.contextId,
       version: room.version,
       epoch: room.epoch,
-      records: rows.slice(0, limit).map((r) => ({ version: r.version, record: r.record, signature: r.signature })),
-      hasMore: rows.length > limit,
+      records: rows.slice(0, count).map((r) => ({ version: r.version, record: r.record, signature: r.signature })),
+      hasMore: rows.length > count,
       keys: keys.map(keyResponse),
     };
   }

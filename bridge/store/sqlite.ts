@@ -466,8 +466,18 @@ export class SqliteStore implements Store {
     return r === undefined ? undefined : member(r);
   }
 
-  async getRoomVersions(id: string, afterVersion: number, limit: number): Promise<RoomVersionRow[]> {
-    return (this.stmt.getVersions.all(id, afterVersion, limit) as Row[]).map(version);
+  async getRoomVersions(id: string, afterVersion: number, limit: number, maxBytes = Infinity): Promise<RoomVersionRow[]> {
+    // Row by row, so that a page never holds more than its byte budget and the row that crossed it
+    // (and a second row when the first alone crossed it: the caller learns that more follow).
+    const rows: RoomVersionRow[] = [];
+    let bytes = 0;
+    for (const r of this.stmt.getVersions.iterate(id, afterVersion, limit) as IterableIterator<Row>) {
+      const row = version(r);
+      rows.push(row);
+      bytes += row.record.length + row.signature.length;
+      if (bytes > maxBytes && rows.length >= 2) break;
+    }
+    return rows;
   }
 
   async getRoomVersion(id: string, v: number): Promise<RoomVersionRow | undefined> {

@@ -208,7 +208,12 @@ export interface Store {
   getRoom(id: string): Promise<RoomRow | undefined>;
   getRoomMembers(id: string): Promise<RoomMemberRow[]>;
   getRoomMember(id: string, userId: string): Promise<RoomMemberRow | undefined>;
-  getRoomVersions(id: string, afterVersion: number, limit: number): Promise<RoomVersionRow[]>;
+  /**
+   * Versions after `afterVersion`, oldest first: at most `limit`, and none after the first one that takes
+   * the total length of record and signature text past `maxBytes` (that one is included, and so is the
+   * second version when the first alone is past it).
+   */
+  getRoomVersions(id: string, afterVersion: number, limit: number, maxBytes?: number): Promise<RoomVersionRow[]>;
   getRoomVersion(id: string, version: number): Promise<RoomVersionRow | undefined>;
   /** The recipient's wrapped keys, newest epoch first, at most `limit`. */
   getRoomKeys(id: string, recipientId: string, limit: number): Promise<RoomKeyRow[]>;

@@ -83,6 +83,26 @@ describe('paging and sort', () => {
     expect(byModified.body.readItems[0].records[0].version).toBe(2);
   });
 
+  it('pages a filtered listing with skip/limit and lastId exactly as an unfiltered one', async () => {
+    const everything = '{}';
+    const cases: Array<Record<string, string | number>> = [
+      { limit: 3, skip: 1, sortOrder: 'desc' },
+      { limit: 2, sortOrder: 'asc', lastId: ids[2]! },
+      { limit: 2, sortOrder: 'desc', lastId: ids[2]! },
+      { limit: 2, sortBy: 'lastModificationDate', sortOrder: 'desc', skip: 2 },
+      { limit: 2, lastId: 'room_unknown_0000001' },
+    ];
+    for (const params of cases) {
+      const plain = await list(params);
+      const filtered = await list({ ...params, queryAsJson: everything });
+      expect(filtered.status).toBe(200);
+      expect(filtered.body).toEqual(plain.body);
+    }
+    const some = await list({ limit: 1, skip: 1, sortOrder: 'asc', queryAsJson: JSON.stringify({ flag: { $exists: true } }) });
+    expect(some.body.totalAvailable).toBe(3);
+    expect(some.body.readItems.map((r: { roomId: string }) => metaName(r.roomId))).toEqual(['beta']);
+  });
+
   it('refuses a limit above the page size, and bad values', async () => {
     expect((await list({ limit: 101 })).body.error).toMatchObject({ code: 'VALIDATION_FAILED', details: { field: 'query.limit' } });
     expect((await list({ sortBy: 'name' })).body.error.code).toBe('VALIDATION_FAILED');

@@ -31,7 +31,8 @@ import { parseRecordText, RecordFormatError, type RoomRecord } from '../../proto
 import type { RoomAudience, RoomDeletedEvent } from '../events.ts';
 import { HttpError } from '../http/errors.ts';
 import type { BridgeServices } from '../services.ts';
-import type { ContextRow, ListRoomsQuery, RoomKeyRow, RoomMemberRow, RoomRow, RoomWrite, SessionRow } from '../store/types.ts';
+import type { ContextRow, ListRoomsQuery, RoomCursor, RoomKeyRow, RoomMemberRow, RoomRow, RoomWrite, SessionRow } from '../store/types.ts';
+import { scanListing, Turns } from './list-scan.ts';
 import { compileQuery } from './query.ts';
 
 export interface ListInput {
@@ -99,10 +100,17 @@ export function roomDeletedEvent(room: RoomRow, members: RoomMemberRow[], at: nu
 export interface RoomCounters {
   /** Pages of a room's chain ended early by `pageBytes`. */
   pagesCutByBytes: number;
+  /** Filtered listings refused with QUERY_TOO_COSTLY (`listScanBytes`). */
+  listingsTooCostly: number;
 }
 
 export class RoomService {
-  readonly counters: RoomCounters = { pagesCutByBytes: 0 };
+  readonly counters: RoomCounters = {
+    pagesCutByBytes: 0,
+    listingsTooCostly: 0,
+  };
+  /** Filtered listings take turns at the event loop (bridge/rooms/list-scan.ts). */
+  readonly #turns = new Turns();
 
   constructor(private readonly s: BridgeServices) {}
 
@@ -384,15 +392,42 @@ export class RoomService {
       sortOrder: input.sortOrder,
       sortBy: input.sortBy,
       lastId: input.lastId,
-      filter: input.queryAsJson === undefined ? undefined : compileQuery(input.queryAsJson),
     };
-    const { total, rooms } = await this.s.store.listRooms(query);
+    const { total, rooms } =
+      input.queryAsJson === undefined ? await this.s.store.listRooms(query) : await this.#filtered(query, input.queryAsJson);
     const readItems: RoomResponse[] = [];
     for (const room of rooms) {
       // Each item carries the head record only; a client that trusts an older version reads the rest.
       readItems.push(await this.view(room, session.userId, room.version - 1, 1));
     }
     return { totalAvailable: total, readItems };
+  }
+
+  /** A listing with `queryAsJson`: evaluated in bounded slices, refused past `listScanBytes`. */
+  async #filtered(query: ListRoomsQuery, queryAsJson: string): Promise<{ total: number; rooms: RoomRow[] }> {
+    const filter = compileQuery(queryAsJson);
+    let after: RoomCursor | null | undefined;
+    if (query.lastId !== undefined) {
+      // As in the unfiltered listing: an unknown lastId gives an empty page, never the first one.
+      const last = await this.s.store.getRoom(query.lastId);
+      after = last === undefined ? null : { id: last.id, sortKey: query.sortBy === 'createDate' ? last.createdAt : last.updatedAt };
+    }
+    const budget = this.s.config.limits.listScanBytes;
+    const result = await scanListing(this.s.store, this.#turns, { scan: query, filter, skip: query.skip, limit: query.limit, after, budget });
+    if (result.kind === 'too_costly') {
+      this.counters.listingsTooCostly++;
+      throw HttpError.unprocessable(
+        'QUERY_TOO_COSTLY',
+        `queryAsJson: the listing would read more than ${budget} bytes of public meta; narrow it (fewer rooms, no $contains over long arrays)`,
+        { limit: budget },
+      );
+    }
+    const rooms: RoomRow[] = [];
+    for (const id of result.ids) {
+      const room = await this.s.store.getRoom(id);
+      if (room !== undefined) rooms.push(room); // deleted since it was scanned
+    }
+    return { total: result.total, rooms };
   }
 
   async delete(session: SessionRow, roomId: string): Promise<void> {

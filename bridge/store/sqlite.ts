@@ -16,6 +16,9 @@ import type {
   FormerContextUser,
   ListRoomsQuery,
   NonceRow,
+  RoomCursor,
+  RoomScan,
+  RoomScanRow,
   RevokeApiKeyResult,
   RoomKeyRow,
   RoomMemberRow,
@@ -489,7 +492,8 @@ export class SqliteStore implements Store {
     return (this.stmt.getKeys.all(id, recipientId, limit) as Row[]).map(roomKey);
   }
 
-  async listRooms(query: ListRoomsQuery): Promise<{ total: number; rooms: RoomRow[] }> {
+  /** The conditions and parameters of the rooms a listing may show: the context, then the list policy. */
+  private listable(scan: Pick<ListRoomsQuery, 'contextId' | 'userId'>): { where: string[]; params: Record<string, string | number | null> } {
     // Visibility by the list policy (protocol/policy.ts ROLE_BITS): all=1, user=2, manager=4, owner=8.
     // The caller is known to be a user of the context, so `all` admits it.
     const visible = `((r.list_bits & 1) != 0
@@ -497,15 +501,36 @@ export class SqliteStore implements Store {
       OR ((r.list_bits & 4) != 0 AND EXISTS (SELECT 1 FROM room_members m WHERE m.room_id = r.id AND m.user_id = @userId AND m.is_manager = 1))
       OR ((r.list_bits & 8) != 0 AND r.creator = @userId))`;
     const where = [`r.context_id = @contextId`];
-    const params: Record<string, string | number | null> = { contextId: query.contextId };
-    if (query.userId !== undefined) {
+    const params: Record<string, string | number | null> = { contextId: scan.contextId };
+    if (scan.userId !== undefined) {
       where.push(visible);
-      params.userId = query.userId;
+      params.userId = scan.userId;
     }
-    if (query.filter !== undefined) {
-      where.push(`(${query.filter.sql})`);
-      query.filter.params.forEach((value, i) => (params[`q${i}`] = value));
+    return { where, params };
+  }
+
+  async scanRooms(scan: RoomScan, after: RoomCursor | undefined, limit: number): Promise<RoomScanRow[]> {
+    const { where, params } = this.listable(scan);
+    const column = scan.sortBy === 'createDate' ? 'created_at' : 'updated_at';
+    const direction = scan.sortOrder === 'asc' ? 'ASC' : 'DESC';
+    if (after !== undefined) {
+      // Keyset paging over the (context_id, column, id) index: each batch costs its own rows only.
+      where.push(`(r.${column}, r.id) ${scan.sortOrder === 'asc' ? '>' : '<'} (@afterKey, @afterId)`);
+      params.afterKey = after.sortKey;
+      params.afterId = after.id;
     }
+    params.limit = limit;
+    const rows = this.db
+      .prepare(
+        `SELECT r.id, r.${column} AS sort_key, r.public_meta_json FROM rooms r WHERE ${where.join(' AND ')}
+         ORDER BY r.${column} ${direction}, r.id ${direction} LIMIT @limit`,
+      )
+      .all(params) as Row[];
+    return rows.map((r) => ({ id: r.id as string, sortKey: r.sort_key as number, publicMetaJson: (r.public_meta_json as string | null) ?? null }));
+  }
+
+  async listRooms(query: ListRoomsQuery): Promise<{ total: number; rooms: RoomRow[] }> {
+    const { where, params } = this.listable(query);
     const total = (this.db.prepare(`SELECT COUNT(*) AS n FROM rooms r WHERE ${where.join(' AND ')}`).get(params) as { n: number }).n;
 
     const column = query.sortBy === 'createDate' ? 'created_at' : 'updated_at';

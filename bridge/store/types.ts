@@ -121,12 +121,6 @@ export type AppendResult = 'ok' | 'conflict' | 'not_found';
 
 export type SortBy = 'createDate' | 'lastModificationDate';
 
-/** A compiled `queryAsJson` filter: a SQL boolean expression over `public_meta_json` and its parameters. */
-export interface SqlFilter {
-  sql: string;
-  params: Array<string | number | null>;
-}
-
 export interface ListRoomsQuery {
   contextId: string;
   /** The listing user, whose list policy applies; undefined for the operator, who sees every room. */
@@ -137,8 +131,21 @@ export interface ListRoomsQuery {
   sortBy: SortBy;
   /** Items strictly after this room in the sort order. */
   lastId?: string | undefined;
-  filter?: SqlFilter | undefined;
 }
+
+/** A room's place in a listing's sort order: (sort column, id). */
+export interface RoomCursor {
+  sortKey: number;
+  id: string;
+}
+
+/** What a filtered listing reads of each room (bridge/rooms/list-scan.ts). */
+export interface RoomScanRow extends RoomCursor {
+  publicMetaJson: string | null;
+}
+
+/** The rooms a listing scans: the context, the listing user's visibility, the sort order. */
+export type RoomScan = Pick<ListRoomsQuery, 'contextId' | 'userId' | 'sortOrder' | 'sortBy'>;
 
 export interface Store {
   readonly kind: string;
@@ -218,6 +225,8 @@ export interface Store {
   /** The recipient's wrapped keys, newest epoch first, at most `limit`. */
   getRoomKeys(id: string, recipientId: string, limit: number): Promise<RoomKeyRow[]>;
   listRooms(query: ListRoomsQuery): Promise<{ total: number; rooms: RoomRow[] }>;
+  /** At most `limit` rooms of the scan strictly after `after` in its sort order, with their public meta. */
+  scanRooms(scan: RoomScan, after: RoomCursor | undefined, limit: number): Promise<RoomScanRow[]>;
   countRoomMembers(id: string): Promise<number>;
   deleteRoom(id: string): Promise<boolean>;
 }

@@ -128,8 +128,10 @@ export class RoomApi {
     const { trust, head, keys } = verified;
     const roomId = head.record.roomId;
     const userId = this.connection.userId;
-    for (const key of keys) {
-      if (this.keys.get(roomId, key.epoch) !== undefined) continue;
+    // Newest first: the ring admits an epoch only above every epoch it held (keyring.ts), so an older
+    // key served alongside is never taken in and no superseded epoch's grace starts again here.
+    for (const key of [...keys].sort((a, b) => b.epoch - a.epoch)) {
+      if (this.keys.get(roomId, key.epoch) !== undefined || !this.keys.admits(roomId, key.epoch)) continue;
       const set = trust.keySets.find((k) => k.version === key.version);
       if (set === undefined) continue; // an epoch older than this client keeps keys for
       const wrappedBytes = fromBase64(key.wrapped);

@@ -50,6 +50,7 @@ export type {
   RealtimeEvent,
   RemoteDataInfo,
   RemoteStreamListener,
+  StaleViewEvent,
   StreamHandle,
   StreamInfo,
   StreamPublishResult,

@@ -68,6 +68,17 @@ export interface StreamApiOptions {
    * no chunk (while it holds no unread data), a writer that gets no allowance. Default 60,000; 0 never.
    */
   streamIdleTimeoutMs?: number;
+  /**
+   * Freshness window of received data-track messages: one stamped by its sender more than this before
+   * (or after) this client's clock is dropped and counted as `stale`. It must cover network delay and
+   * the clock difference between members. Default 30,000 (docs/security/bridge-adversary.md).
+   */
+  dataTrackMaxAgeMs?: number;
+  /**
+   * How long a member of a joined room may be on another room head than this client before the
+   * `staleView` event. Default 10,000; keep it below `epochGraceMs`.
+   */
+  staleViewAfterMs?: number;
 }
 
 export class StreamApi {
@@ -96,7 +107,10 @@ export class StreamApi {
       onKeyChanged: (event) => emit('keyChanged', event),
     });
     this.#rooms = new RoomApi(connection, trustStore, this.#keys, this.#keyTrust);
-    this.#realtime = new RealtimeApi(connection, eventApi, this.#rooms, this.#keys);
+    this.#realtime = new RealtimeApi(connection, eventApi, this.#rooms, this.#keys, {
+      ...(options.dataTrackMaxAgeMs === undefined ? {} : { dataTrackMaxAgeMs: options.dataTrackMaxAgeMs }),
+      ...(options.staleViewAfterMs === undefined ? {} : { staleViewAfterMs: options.staleViewAfterMs }),
+    });
     this.#dataStreams = new DataStreamsApi(connection, eventApi, this.#rooms, this.#keys, options.streamIdleTimeoutMs);
     this.#realtime.onRoomLeft((roomId, reason) => this.#dataStreams.roomLeft(roomId, reason));
     registerStreamApi(this, { rooms: this.#rooms, keys: this.#keys, realtime: this.#realtime, dataStreams: this.#dataStreams });
@@ -293,7 +307,7 @@ export class StreamApi {
 
   /**
    * Counters of data-track messages: `sent`, `sendDropped`, `delivered`, and received messages dropped
-   * by cause (`undecryptable`, `replayed`, `noKey`, `droppedBySlowness`, `unroutable`, `receiveOverflow`).
+   * by cause (`undecryptable`, `replayed`, `noKey`, `stale`, `droppedBySlowness`, `unroutable`, `receiveOverflow`).
    */
   dataTrackStats(): DataTrackStats {
     return this.#realtime.stats();

@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { equalBytes } from '../../crypto/bytes.ts';
-import { dataTrackMetadata, memberIndexOf, resolveEpoch } from './data-track-crypto.ts';
+import {
+  DATA_TRACK_STAMP_BYTES,
+  dataTrackMetadata,
+  decodeDataTrackPlaintext,
+  encodeDataTrackPlaintext,
+  memberIndexOf,
+  resolveEpoch,
+} from './data-track-crypto.ts';
 
 const m = (userId: string) => ({ userId, publicKey: `pk-${userId}` });
 
@@ -44,5 +51,35 @@ describe('data-track crypto choices', () => {
     expect(equalBytes(a, dataTrackMetadata('room-aaaaaaaaaaaaaaaa', 's2', 't1'))).toBe(false);
     // Length prefixes: moving a character between fields changes the bytes.
     expect(equalBytes(dataTrackMetadata('room-aaaaaaaaaaaaaaaa', 's1t', '1'), dataTrackMetadata('room-aaaaaaaaaaaaaaaa', 's1', 't1'))).toBe(false);
+  });
+
+  it('stamps every plaintext with time, room version and head hash, byte by byte', () => {
+    const headHash = Uint8Array.from({ length: 32 }, (_, i) => i);
+    const time = 0x0001_8f00_1234_5678; // 2024, above 2^32
+    const bytes = encodeDataTrackPlaintext({ time, version: 7, headHash }, Uint8Array.of(0xaa, 0xbb));
+    expect(bytes.length).toBe(DATA_TRACK_STAMP_BYTES + 2);
+    expect(DATA_TRACK_STAMP_BYTES).toBe(49);
+    expect([...bytes.subarray(0, 17)]).toEqual([1, 0x00, 0x01, 0x8f, 0x00, 0x12, 0x34, 0x56, 0x78, 0, 0, 0, 0, 0, 0, 0, 7]);
+    expect(bytes.subarray(17, 49)).toEqual(headHash);
+    const decoded = decodeDataTrackPlaintext(bytes)!;
+    expect(decoded.stamp.time).toBe(time);
+    expect(decoded.stamp.version).toBe(7);
+    expect(equalBytes(decoded.stamp.headHash, headHash)).toBe(true);
+    expect([...decoded.message]).toEqual([0xaa, 0xbb]);
+  });
+
+  it('refuses a plaintext without a valid stamp', () => {
+    const good = encodeDataTrackPlaintext({ time: 1, version: 1, headHash: new Uint8Array(32) }, new Uint8Array(0));
+    expect(decodeDataTrackPlaintext(good)?.message.length).toBe(0);
+    expect(decodeDataTrackPlaintext(good.subarray(0, 48))).toBeUndefined(); // short
+    const format = good.slice();
+    format[0] = 2;
+    expect(decodeDataTrackPlaintext(format)).toBeUndefined(); // unknown format
+    const version0 = good.slice();
+    version0[16] = 0;
+    expect(decodeDataTrackPlaintext(version0)).toBeUndefined(); // no version 0
+    const huge = good.slice();
+    huge[1] = 0xff; // time above 2^53
+    expect(decodeDataTrackPlaintext(huge)).toBeUndefined();
   });
 });

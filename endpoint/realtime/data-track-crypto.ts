@@ -17,14 +17,83 @@
  *   and track ids. A sender's KID is shared by all its tracks in a room, so without this binding the
  *   Bridge could move a frame from one of the sender's tracks to another; with it, the moved frame fails
  *   to authenticate and is dropped.
+ * - **Stamp.** The encrypted plaintext starts with a fixed header, so SFrame authenticates it with the
+ *   message (docs/security/bridge-adversary.md):
+ *
+ *     format (1 byte, = 1) || sender time (u64 BE, ms since the Unix epoch, never decreasing within a
+ *     session) || room version (u64 BE) || head hash (32 bytes, `recordHash` of that version) || message
+ *
+ *   The time lets receivers refuse stale frames and replays of frames they forgot; the version and
+ *   hash are the sender's trusted head when it sent, so members shown different heads notice
+ *   (endpoint/rooms/head-tracker.ts). 49 bytes per frame; no signature (SFrame's group authentication).
  */
 import { lengthPrefixed, utf8 } from '../../crypto/bytes.ts';
 import { MAX_MEMBER_INDEX } from '../../crypto/sframe/index.ts';
 import { membersOf } from '../../protocol/room-chain.ts';
 import type { RoomRecord } from '../../protocol/room-record.ts';
+import { MAX_DATA_MESSAGE_BYTES } from './limits.ts';
 
 /** Domain tag at the start of every data-track frame's metadata. */
 export const DATA_TRACK_AAD_TAG = 'sealroom/v1/data-track';
+
+/** Format byte of the stamp that starts every data-track plaintext. */
+export const DATA_TRACK_STAMP_FORMAT = 1;
+/** Length of a room head hash (SHA-256, protocol/room-record.ts `recordHash`). */
+export const HEAD_HASH_BYTES = 32;
+/** Bytes of the stamp before the message: format, time, version, head hash. */
+export const DATA_TRACK_STAMP_BYTES = 1 + 8 + 8 + HEAD_HASH_BYTES;
+/** Largest data-track plaintext: the stamp and the largest message. Bytes. */
+export const MAX_DATA_PLAINTEXT_BYTES = DATA_TRACK_STAMP_BYTES + MAX_DATA_MESSAGE_BYTES;
+
+/** What a sender binds into every frame, and a receiver reads back after it authenticated. */
+export interface DataTrackStamp {
+  /** The sender's clock, ms since the Unix epoch. */
+  time: number;
+  /** The version of the sender's trusted room head. */
+  version: number;
+  /** That head's hash, 32 bytes. */
+  headHash: Uint8Array;
+}
+
+/** Writes the stamp into the first `DATA_TRACK_STAMP_BYTES` of `plaintext` (the message follows it). */
+export function writeDataTrackStamp(plaintext: Uint8Array, stamp: DataTrackStamp): void {
+  const view = new DataView(plaintext.buffer, plaintext.byteOffset, DATA_TRACK_STAMP_BYTES);
+  view.setUint8(0, DATA_TRACK_STAMP_FORMAT);
+  setU64(view, 1, stamp.time);
+  setU64(view, 9, stamp.version);
+  plaintext.set(stamp.headHash.subarray(0, HEAD_HASH_BYTES), 17);
+}
+
+/** A plaintext of a data-track frame: the stamp, then the message. */
+export function encodeDataTrackPlaintext(stamp: DataTrackStamp, message: Uint8Array): Uint8Array {
+  const out = new Uint8Array(DATA_TRACK_STAMP_BYTES + message.length);
+  writeDataTrackStamp(out, stamp);
+  out.set(message, DATA_TRACK_STAMP_BYTES);
+  return out;
+}
+
+/** Splits an authenticated plaintext into stamp and message; undefined if it has no valid stamp. */
+export function decodeDataTrackPlaintext(plaintext: Uint8Array): { stamp: DataTrackStamp; message: Uint8Array } | undefined {
+  if (plaintext.length < DATA_TRACK_STAMP_BYTES || plaintext[0] !== DATA_TRACK_STAMP_FORMAT) return undefined;
+  const view = new DataView(plaintext.buffer, plaintext.byteOffset, DATA_TRACK_STAMP_BYTES);
+  const time = getU64(view, 1);
+  const version = getU64(view, 9);
+  if (time === undefined || version === undefined || version < 1) return undefined;
+  return { stamp: { time, version, headHash: plaintext.subarray(17, DATA_TRACK_STAMP_BYTES) }, message: plaintext.subarray(DATA_TRACK_STAMP_BYTES) };
+}
+
+/** Two u32 halves: no BigInt on the per-frame path. */
+function setU64(view: DataView, at: number, value: number): void {
+  view.setUint32(at, Math.floor(value / 2 ** 32));
+  view.setUint32(at + 4, value >>> 0);
+}
+
+/** Undefined above 2^53 - 1 (no time or version gets there). */
+function getU64(view: DataView, at: number): number | undefined {
+  const high = view.getUint32(at);
+  if (high > 0x1f_ffff) return undefined;
+  return high * 2 ** 32 + view.getUint32(at + 4);
+}
 
 /** Epochs a KID's 8 low bits can name: half ahead of the newest held, half behind. */
 const EPOCH_LOW_MODULUS = 256;

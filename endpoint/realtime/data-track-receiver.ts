@@ -10,6 +10,22 @@
  *    sender's `SFrameContext`, which holds one replay window per KID. A frame that fails to
  *    authenticate is dropped (`undecryptable`); a counter seen before or too old is dropped
  *    (`replayed`). Only an authenticated frame reaches the listeners.
+ * 4. The authenticated stamp (data-track-crypto.ts) is checked: a frame stamped outside `maxAgeMs`
+ *    of this client's clock, or not after its KID's floor, is dropped (`stale`). Its room head goes to
+ *    the head tracker (split views), then the message to the listeners.
+ *
+ * Old epochs and forgotten sessions (docs/security/bridge-adversary.md):
+ * - A KID first seen under an epoch older than the newest held is refused (`stale`): a session that
+ *   starts in a superseded epoch is a removed member's forgery, or a sender that will move on at once.
+ *   The grace period serves sessions seen before the rotation, and only until their sender's first
+ *   frame under a newer epoch: senders never go back (data-track-sender.ts), so after it that sender's
+ *   older sessions are closed.
+ * - Forgetting a session (pushed out of the retired list, its sender out of the cache, its room
+ *   dropped) raises its sender's floor to the newest time accepted under it, and a session admitted
+ *   later (new, or forgotten and back) only takes frames stamped after that floor. So a frame is never
+ *   delivered twice while its epoch is kept, however many sessions the Bridge forces through; and one
+ *   older than `maxAgeMs` never, also at a receiver that never saw it (restarted, or a member added
+ *   without a rotation).
  *
  * Frames are handled one at a time in arrival order, so listeners get each track's messages in the
  * order the Bridge relayed them, also across a key fetch.
@@ -17,9 +33,10 @@
  * Bounds. At most `MAX_QUEUED_FRAMES` / `MAX_QUEUED_FRAME_BYTES` wait (more: `receiveOverflow`). Keys
  * and replay windows are kept for `MAX_CACHED_SENDERS` senders, `MAX_KIDS_PER_SENDER` KIDs each. Nothing
  * is kept for a frame that did not authenticate: a sender or KID enters the cache only with a frame that
- * decrypted, so the Bridge cannot flush the cache (and with it the replay windows) with forged frames.
- * A KID whose epoch left its grace period or that was pushed out is remembered as retired (bounded), so
- * its old frames stay refused rather than meeting a fresh replay window.
+ * decrypted and was fresh, so the Bridge cannot flush the cache (and with it the replay windows) with
+ * forged frames. A KID whose epoch left its grace period or that was pushed out is remembered as
+ * retired (bounded), so its old frames stay refused rather than meeting a fresh replay window; past the
+ * bound, the sender's time floor takes over (`MAX_SENDER_FLOORS` senders, then one floor for all).
  */
 import { CryptoError } from '../../crypto/errors.ts';
 import {
@@ -33,34 +50,41 @@ import {
 } from '../../crypto/sframe/index.ts';
 import type { Logger } from '../logger.ts';
 import type { KeyRing } from '../rooms/keyring.ts';
-import { dataTrackMetadata, resolveEpoch } from './data-track-crypto.ts';
-import { rememberBounded } from './ids.ts';
+import type { HeadTracker } from '../rooms/head-tracker.ts';
+import { dataTrackMetadata, decodeDataTrackPlaintext, MAX_DATA_PLAINTEXT_BYTES, resolveEpoch } from './data-track-crypto.ts';
 import type { RemoteTrack } from './joined-rooms.ts';
 import type { KeyRefresher } from './key-refresh.ts';
 import {
   MAX_CACHED_SENDERS,
-  MAX_DATA_MESSAGE_BYTES,
   MAX_KIDS_PER_SENDER,
   MAX_QUEUED_FRAME_BYTES,
   MAX_QUEUED_FRAMES,
   MAX_RETIRED_KIDS_PER_SENDER,
+  MAX_SENDER_FLOORS,
 } from './limits.ts';
 import type { DataTrackStats } from './types.ts';
 
-/** Longest SFrame ciphertext a data-track message can have: header, the largest message, the tag. Bytes. */
-const MAX_SFRAME_BYTES = SFRAME_MAX_HEADER_BYTES + MAX_DATA_MESSAGE_BYTES + sframeSuite(DEFAULT_SFRAME_SUITE).tagLength;
+/** Longest SFrame ciphertext a data-track message can have: header, stamp and largest message, tag. Bytes. */
+const MAX_SFRAME_BYTES = SFRAME_MAX_HEADER_BYTES + MAX_DATA_PLAINTEXT_BYTES + sframeSuite(DEFAULT_SFRAME_SUITE).tagLength;
 
 interface KidEntry {
   epoch: number;
   /** A frame under this KID authenticated. */
   verified: boolean;
+  /** Frames under this KID must be stamped after this (the sender's floor when the KID was admitted). */
+  floor: number;
+  /** Newest stamp accepted under this KID. */
+  lastTime: number;
 }
 
 /** One remote sender in one room: its keys and replay windows (per KID). */
 interface SenderKeys {
   ctx: SFrameContext;
   kids: Map<bigint, KidEntry>;
-  retired: Map<bigint, true>;
+  /** KIDs whose frames are refused, each with the newest stamp accepted under it. */
+  retired: Map<bigint, number>;
+  /** Newest epoch a frame of this sender authenticated under: its sessions of older epochs are closed. */
+  newestEpoch: number;
 }
 
 export interface ReceiverDeps {
@@ -72,6 +96,11 @@ export interface ReceiverDeps {
   route: (trackNo: number) => RemoteTrack | undefined;
   /** Hands an authenticated message to the listeners; false if its room was left meanwhile. */
   deliver: (track: RemoteTrack, data: Uint8Array, epoch: number) => boolean;
+  /** Where each authenticated frame's room head goes (split views). */
+  heads: HeadTracker;
+  /** Freshness window: frames stamped further than this from this client's clock are stale. In ms. */
+  maxAgeMs: number;
+  now?: () => number;
 }
 
 export class DataTrackReceiver {
@@ -80,8 +109,15 @@ export class DataTrackReceiver {
   private chain: Promise<void> = Promise.resolve();
   private queuedFrames = 0;
   private queuedBytes = 0;
+  /** `${roomId}\n${userId}` -> stamps up to this are refused for sessions admitted from now on. */
+  private readonly floors = new Map<string, number>();
+  /** The same for every sender, once `floors` overflowed. */
+  private globalFloor = 0;
+  private readonly now: () => number;
 
-  constructor(private readonly d: ReceiverDeps) {}
+  constructor(private readonly d: ReceiverDeps) {
+    this.now = d.now ?? Date.now;
+  }
 
   /** A DATA frame from the Bridge. */
   onFrame(trackNo: number, payload: Uint8Array): void {
@@ -116,7 +152,11 @@ export class DataTrackReceiver {
 
   /** Forgets the keys and replay windows of a room's senders (after removal or deletion). */
   dropRoom(roomId: string): void {
-    for (const key of [...this.senders.keys()]) if (key.startsWith(`${roomId}\n`)) this.senders.delete(key);
+    for (const [key, sender] of [...this.senders]) {
+      if (!key.startsWith(`${roomId}\n`)) continue;
+      this.senders.delete(key);
+      this.forgotten(key, sender);
+    }
   }
 
   private async process(track: RemoteTrack, payload: Uint8Array): Promise<void> {
@@ -130,12 +170,18 @@ export class DataTrackReceiver {
     }
     const senderKey = `${track.roomId}\n${track.userId}`;
     const known = this.senders.get(senderKey);
-    const sender = known ?? { ctx: new SFrameContext({ maxFrameBytes: MAX_DATA_MESSAGE_BYTES }), kids: new Map(), retired: new Map() };
+    const sender: SenderKeys = known ?? { ctx: new SFrameContext({ maxFrameBytes: MAX_DATA_PLAINTEXT_BYTES }), kids: new Map(), retired: new Map(), newestEpoch: 0 };
     let entry = sender.kids.get(kid);
     if (entry !== undefined && this.d.keys.get(track.roomId, entry.epoch) === undefined) {
       // The epoch's grace period is over: its frames are refused from now on.
-      this.retire(sender, kid);
+      this.retire(senderKey, sender, kid);
       entry = undefined;
+    }
+    if (entry !== undefined && entry.epoch < sender.newestEpoch) {
+      // The sender moved on to a newer epoch and never comes back: this session is closed.
+      this.retire(senderKey, sender, kid);
+      counters.stale++;
+      return;
     }
     if (entry === undefined) {
       if (sender.retired.has(kid)) {
@@ -143,6 +189,11 @@ export class DataTrackReceiver {
         return;
       }
       const epoch = await this.epochOf(track.roomId, parseKid(kid).epochLow);
+      if (epoch !== undefined && (epoch < (this.d.keys.newestEpoch(track.roomId) ?? 0) || epoch < sender.newestEpoch)) {
+        // A session not seen before its epoch was superseded.
+        counters.stale++;
+        return;
+      }
       const epochKey = epoch === undefined ? undefined : await this.d.refresher.keyFor(track.roomId, epoch);
       if (epoch === undefined || epochKey === undefined) {
         counters.noKey++;
@@ -154,7 +205,7 @@ export class DataTrackReceiver {
       } finally {
         baseKey.fill(0);
       }
-      entry = { epoch, verified: false };
+      entry = { epoch, verified: false, floor: Math.max(this.floors.get(senderKey) ?? 0, this.globalFloor), lastTime: 0 };
       sender.kids.set(kid, entry);
     }
     let plaintext: Uint8Array;
@@ -163,25 +214,45 @@ export class DataTrackReceiver {
     } catch (error) {
       if (error instanceof CryptoError && error.reason === 'Replay') counters.replayed++;
       else counters.undecryptable++;
-      if (!entry.verified) {
-        // Nothing is kept for a KID that never authenticated.
-        sender.ctx.removeKey(kid);
-        sender.kids.delete(kid);
-      }
+      this.unverified(sender, kid, entry);
       return;
     }
+    const opened = decodeDataTrackPlaintext(plaintext);
+    if (opened === undefined) {
+      // Authenticated, so from a member, but not a frame this library sends.
+      counters.undecryptable++;
+      this.unverified(sender, kid, entry);
+      return;
+    }
+    const { stamp, message } = opened;
+    const now = this.now();
+    if (stamp.time <= entry.floor || stamp.time < now - this.d.maxAgeMs || stamp.time > now + this.d.maxAgeMs) {
+      counters.stale++;
+      this.unverified(sender, kid, entry);
+      return;
+    }
+    if (stamp.time > entry.lastTime) entry.lastTime = stamp.time;
+    if (entry.epoch > sender.newestEpoch) sender.newestEpoch = entry.epoch;
     if (!entry.verified) {
       entry.verified = true;
       this.keep(senderKey, sender, known === undefined);
-      this.bound(sender);
+      this.bound(senderKey, sender);
     } else {
       // Least recently used last.
       this.senders.delete(senderKey);
       this.senders.set(senderKey, sender);
     }
+    this.d.heads.observeHead(track.roomId, track.userId, stamp.version, stamp.headHash);
     // Its room may have been left while the frame waited: then it counts as unroutable.
-    if (this.d.deliver(track, plaintext, entry.epoch)) counters.delivered++;
+    if (this.d.deliver(track, message, entry.epoch)) counters.delivered++;
     else counters.unroutable++;
+  }
+
+  /** Nothing is kept for a KID that never authenticated a deliverable frame. */
+  private unverified(sender: SenderKeys, kid: bigint, entry: KidEntry): void {
+    if (entry.verified) return;
+    sender.ctx.removeKey(kid);
+    sender.kids.delete(kid);
   }
 
   /** The full epoch a KID names, among the keys held (fetching the room once if none is held). */
@@ -198,24 +269,56 @@ export class DataTrackReceiver {
     if (!fresh) return;
     this.senders.set(senderKey, sender);
     while (this.senders.size > MAX_CACHED_SENDERS) {
-      const oldest = this.senders.keys().next();
+      const oldest = this.senders.entries().next();
       if (oldest.done === true) break;
-      this.senders.delete(oldest.value);
+      this.senders.delete(oldest.value[0]);
+      this.forgotten(oldest.value[0], oldest.value[1]);
     }
   }
 
   /** Keeps at most MAX_KIDS_PER_SENDER KIDs: the oldest go to the retired list. */
-  private bound(sender: SenderKeys): void {
+  private bound(senderKey: string, sender: SenderKeys): void {
     while (sender.kids.size > MAX_KIDS_PER_SENDER) {
       const oldest = sender.kids.keys().next();
       if (oldest.done === true) break;
-      this.retire(sender, oldest.value);
+      this.retire(senderKey, sender, oldest.value);
     }
   }
 
-  private retire(sender: SenderKeys, kid: bigint): void {
+  /** Refuses a KID's frames from now on; one pushed out of the bounded retired list raises the floor. */
+  private retire(senderKey: string, sender: SenderKeys, kid: bigint): void {
+    const lastTime = sender.kids.get(kid)?.lastTime ?? 0;
     sender.ctx.removeKey(kid);
     sender.kids.delete(kid);
-    rememberBounded(sender.retired, kid, true, MAX_RETIRED_KIDS_PER_SENDER);
+    sender.retired.delete(kid);
+    sender.retired.set(kid, lastTime);
+    while (sender.retired.size > MAX_RETIRED_KIDS_PER_SENDER) {
+      const oldest = sender.retired.entries().next();
+      if (oldest.done === true) break;
+      sender.retired.delete(oldest.value[0]);
+      this.raiseFloor(senderKey, oldest.value[1]);
+    }
+  }
+
+  /** A sender's sessions are all forgotten: later ones must be stamped after anything accepted here. */
+  private forgotten(senderKey: string, sender: SenderKeys): void {
+    let newest = 0;
+    for (const entry of sender.kids.values()) newest = Math.max(newest, entry.lastTime);
+    for (const lastTime of sender.retired.values()) newest = Math.max(newest, lastTime);
+    this.raiseFloor(senderKey, newest);
+  }
+
+  private raiseFloor(senderKey: string, time: number): void {
+    const floor = Math.max(this.floors.get(senderKey) ?? 0, time);
+    if (floor === 0) return;
+    this.floors.delete(senderKey);
+    this.floors.set(senderKey, floor);
+    while (this.floors.size > MAX_SENDER_FLOORS) {
+      const oldest = this.floors.entries().next();
+      if (oldest.done === true) break;
+      this.floors.delete(oldest.value[0]);
+      // Stricter for everyone rather than forgetting: only ever refuses more.
+      this.globalFloor = Math.max(this.globalFloor, oldest.value[1]);
+    }
   }
 }

@@ -8,6 +8,9 @@
  *   `deriveSenderBaseKey({epochKey, roomId, epoch, kid, senderId: userId})`, and the old session is
  *   dropped. So the first message after a rotation is known is under the new epoch, and no message after
  *   it goes back to the old one (LESSONS.md: PrivMX senders stayed on the old key).
+ * - **Stamp.** Each plaintext starts with the send time (never decreasing within a session) and this
+ *   client's trusted room head, version and hash, read right before the message is encrypted
+ *   (data-track-crypto.ts): receivers refuse stale frames with it and notice members on other heads.
  * - **Order.** Messages are encrypted and handed to the socket one at a time in call order, so a
  *   track's messages leave in the order `sendData` was called.
  * - **Lossy pacing.** Data tracks are for fresh, small messages (byte streams are the reliable path).
@@ -21,11 +24,12 @@ import { deriveSenderBaseKey, makeKid, randomSessionId, SFrameContext } from '..
 import { encodeDataFrame, FRAME_DATA_UP } from '../../protocol/ws.ts';
 import type { Connection } from '../connection.ts';
 import { EndpointError } from '../errors.ts';
+import type { HeadTracker } from '../rooms/head-tracker.ts';
 import type { KeyRing } from '../rooms/keyring.ts';
 import type { RoomApi } from '../rooms/room-api.ts';
-import { dataTrackMetadata, memberIndexOf } from './data-track-crypto.ts';
+import { DATA_TRACK_STAMP_BYTES, dataTrackMetadata, MAX_DATA_PLAINTEXT_BYTES, memberIndexOf, writeDataTrackStamp } from './data-track-crypto.ts';
 import type { KeyRefresher } from './key-refresh.ts';
-import { MAX_DATA_MESSAGE_BYTES, MAX_QUEUED_SENDS, SEND_PACE_BYTES, SEND_PACE_MAX_WAIT_MS, SEND_PACE_POLL_MS } from './limits.ts';
+import { MAX_QUEUED_SENDS, SEND_PACE_BYTES, SEND_PACE_MAX_WAIT_MS, SEND_PACE_POLL_MS } from './limits.ts';
 import type { SendTarget } from './local-streams.ts';
 import type { DataTrackStats } from './types.ts';
 
@@ -33,6 +37,8 @@ interface Session {
   epoch: number;
   kid: bigint;
   ctx: SFrameContext;
+  /** The last stamp sent: the next is never earlier, whatever the clock does. */
+  lastTime: number;
 }
 
 export interface SenderDeps {
@@ -40,7 +46,10 @@ export interface SenderDeps {
   rooms: RoomApi;
   keys: KeyRing;
   refresher: KeyRefresher;
+  /** This client's trusted head of each room, stamped into every frame. */
+  heads: HeadTracker;
   counters: DataTrackStats;
+  now?: () => number;
   /** Where the track sends now; throws if it cannot (unknown, unpublished, its room left). */
   target: (trackId: string) => SendTarget;
 }
@@ -62,8 +71,9 @@ export class DataTrackSender {
       this.drop('send queue full');
       return Promise.resolve();
     }
-    // The caller may reuse its buffer as soon as sendData returns.
-    const copy = data.slice();
+    // The caller may reuse its buffer as soon as sendData returns. The stamp goes in front at sending.
+    const copy = new Uint8Array(DATA_TRACK_STAMP_BYTES + data.length);
+    copy.set(data, DATA_TRACK_STAMP_BYTES);
     this.queued++;
     const done = this.chain.then(() => this.sendNow(trackId, copy)).finally(() => this.queued--);
     this.chain = done.catch(() => undefined);
@@ -75,7 +85,8 @@ export class DataTrackSender {
     this.sessions.delete(roomId);
   }
 
-  private async sendNow(trackId: string, data: Uint8Array): Promise<void> {
+  /** `plaintext`: the message behind `DATA_TRACK_STAMP_BYTES` of room for the stamp. */
+  private async sendNow(trackId: string, plaintext: Uint8Array): Promise<void> {
     let target = this.d.target(trackId);
     await this.d.refresher.pending(target.roomId);
     if (!(await this.paced())) {
@@ -84,7 +95,11 @@ export class DataTrackSender {
     }
     target = this.d.target(trackId);
     const session = await this.session(target);
-    const frame = await session.ctx.encrypt(session.kid, dataTrackMetadata(target.roomId, target.streamId, target.trackId), data);
+    const head = this.d.heads.own(target.roomId);
+    if (head === undefined) throw EndpointError.keyUnavailable(`room "${target.roomId}": no verified head to send under`);
+    session.lastTime = Math.max(session.lastTime, (this.d.now ?? Date.now)());
+    writeDataTrackStamp(plaintext, { time: session.lastTime, version: head.version, headHash: head.hash });
+    const frame = await session.ctx.encrypt(session.kid, dataTrackMetadata(target.roomId, target.streamId, target.trackId), plaintext);
     target = this.d.target(trackId);
     this.d.connection.sendFrame(encodeDataFrame(FRAME_DATA_UP, target.trackNo, frame));
     this.d.counters.sent++;
@@ -102,15 +117,16 @@ export class DataTrackSender {
     if (memberIndex === undefined) {
       throw EndpointError.keyUnavailable(`room "${roomId}": "${userId}" is not a member of the verified room, so it sends nothing there`);
     }
+    this.d.heads.setOwn(roomId, head!.record.version, head!.hash);
     const kid = makeKid({ memberIndex, sessionId: randomSessionId(), epoch: current.epoch });
     const baseKey = deriveSenderBaseKey({ epochKey: current.key, roomId, epoch: current.epoch, kid, senderId: userId });
-    const ctx = new SFrameContext({ maxFrameBytes: MAX_DATA_MESSAGE_BYTES });
+    const ctx = new SFrameContext({ maxFrameBytes: MAX_DATA_PLAINTEXT_BYTES });
     try {
       await ctx.addKey(kid, baseKey);
     } finally {
       baseKey.fill(0);
     }
-    const session = { epoch: current.epoch, kid, ctx };
+    const session = { epoch: current.epoch, kid, ctx, lastTime: 0 };
     // The room may have been left while the key was derived: then the session is not kept.
     this.d.target(target.trackId);
     this.sessions.set(roomId, session);

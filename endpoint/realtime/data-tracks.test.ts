@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeSFrameHeader, parseKid } from '../../crypto/sframe/index.ts';
 import { decodeFrame, encodeDataFrame, FRAME_DATA_UP } from '../../protocol/ws.ts';
 import { connectionInternals } from '../internal.ts';
+import { DATA_TRACK_STAMP_BYTES } from './data-track-crypto.ts';
 import { MAX_DATA_MESSAGE_BYTES } from './limits.ts';
 import { captureFrames, DataLog, publishDataTrack, startKit, until, utf8, type Client, type Kit } from './test-kit.ts';
 
@@ -110,7 +111,7 @@ describe('data tracks', () => {
     expect(moved.trackNo).toBe(onT2!.trackNo);
     alice.connection.sendFrame(encodeDataFrame(FRAME_DATA_UP, onT1!.trackNo, moved.sframe));
     // Longer than any message may be, and a frame too short for an SFrame header.
-    alice.connection.sendFrame(encodeDataFrame(FRAME_DATA_UP, onT1!.trackNo, new Uint8Array(MAX_DATA_MESSAGE_BYTES + 64)));
+    alice.connection.sendFrame(encodeDataFrame(FRAME_DATA_UP, onT1!.trackNo, new Uint8Array(MAX_DATA_MESSAGE_BYTES + DATA_TRACK_STAMP_BYTES + 64)));
     alice.connection.sendFrame(encodeDataFrame(FRAME_DATA_UP, onT1!.trackNo, new Uint8Array([0x88])));
     await until(() => stats().undecryptable === 5, 'the moved and malformed frames counted');
 

@@ -26,6 +26,17 @@ export const MAX_CACHED_SENDERS = 1024;
 export const MAX_KIDS_PER_SENDER = 8;
 /** KIDs per remote sender remembered after their key was dropped, so their frames stay refused. */
 export const MAX_RETIRED_KIDS_PER_SENDER = 64;
+/**
+ * Default freshness window of data-track frames: a frame stamped more than this before (or after) the
+ * receiver's clock is dropped (`stale`). It must cover the network delay and the clock difference
+ * between members. StreamApiOptions `dataTrackMaxAgeMs`. In ms.
+ */
+export const DEFAULT_DATA_TRACK_MAX_AGE_MS = 30_000;
+/**
+ * Remote senders whose forgotten sessions are remembered as a time floor (a new or forgotten session
+ * of that sender must be stamped after it). Past this, the oldest floor folds into one floor for all.
+ */
+export const MAX_SENDER_FLOORS = 16_384;
 /** After failing to get the key of an epoch, frames of that epoch are dropped without asking again, ms. */
 export const NO_KEY_RETRY_MS = 5_000;
 /** (room, epoch) pairs remembered as keyless. */

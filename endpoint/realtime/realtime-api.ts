@@ -8,7 +8,9 @@
  * - local-streams.ts: this connection's streams and tracks;
  * - remote-listeners.ts: `addRemoteStreamListener` and the subscription mapping;
  * - data-track-sender.ts / data-track-receiver.ts / data-track-crypto.ts: SFrame (RFC 9605);
- * - key-refresh.ts: following key rotations while joined.
+ * - key-refresh.ts: following key rotations while joined;
+ * - ../rooms/head-tracker.ts: which room head each member stamps into its frames (split views raise
+ *   `staleView`).
  *
  * Leaving. A room is left locally when the app leaves it (`left`), when the Bridge takes this
  * connection out (`removed`, `room_deleted`), and for every joined room when the socket drops
@@ -23,6 +25,7 @@ import type { Connection } from '../connection.ts';
 import { EndpointError } from '../errors.ts';
 import type { EventApi } from '../event-api.ts';
 import { connectionInternals, eventApiInternals, type EventApiInternals } from '../internal.ts';
+import { DEFAULT_STALE_VIEW_AFTER_MS, HeadTracker } from '../rooms/head-tracker.ts';
 import type { KeyRing } from '../rooms/keyring.ts';
 import type { RoomApi } from '../rooms/room-api.ts';
 import type { RequestOptions } from '../transport/http.ts';
@@ -31,7 +34,7 @@ import { DataTrackSender } from './data-track-sender.ts';
 import { checkRoomId } from './ids.ts';
 import { JoinedRoom, JoinedRooms, publicStream } from './joined-rooms.ts';
 import { KeyRefresher } from './key-refresh.ts';
-import { MAX_DATA_MESSAGE_BYTES } from './limits.ts';
+import { DEFAULT_DATA_TRACK_MAX_AGE_MS, MAX_DATA_MESSAGE_BYTES } from './limits.ts';
 import { LocalStreams } from './local-streams.ts';
 import { RealtimeEvents } from './realtime-events.ts';
 import { RemoteListeners, toWireSubscriptions } from './remote-listeners.ts';
@@ -49,6 +52,20 @@ import type {
 
 export type RoomLeftListener = (roomId: string, reason: RoomLeftReason) => void;
 
+/** StreamApiOptions that the real-time plane reads (documented there). */
+export interface RealtimeOptions {
+  dataTrackMaxAgeMs?: number;
+  staleViewAfterMs?: number;
+}
+
+function positiveMs(name: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw EndpointError.invalidArgument(`"${name}" expected a positive number of milliseconds, got ${String(value)}`);
+  }
+  return value;
+}
+
 export class RealtimeApi {
   private readonly counters: DataTrackStats = {
     delivered: 0,
@@ -56,6 +73,7 @@ export class RealtimeApi {
     replayed: 0,
     droppedBySlowness: 0,
     noKey: 0,
+    stale: 0,
     unroutable: 0,
     receiveOverflow: 0,
     sent: 0,
@@ -68,6 +86,7 @@ export class RealtimeApi {
   private readonly sender: DataTrackSender;
   private readonly receiver: DataTrackReceiver;
   private readonly events: RealtimeEvents;
+  private readonly heads: HeadTracker;
   private readonly roomLeftListeners = new Set<RoomLeftListener>();
   /** Where the app's real-time events are emitted (the EventApi's internal side). */
   private readonly appEvents: EventApiInternals;
@@ -77,17 +96,43 @@ export class RealtimeApi {
     readonly eventApi: EventApi,
     readonly rooms: RoomApi,
     readonly keys: KeyRing,
+    options: RealtimeOptions = {},
   ) {
     const log = connection.log;
+    const maxAgeMs = positiveMs('dataTrackMaxAgeMs', options.dataTrackMaxAgeMs, DEFAULT_DATA_TRACK_MAX_AGE_MS);
+    const staleAfterMs = positiveMs('staleViewAfterMs', options.staleViewAfterMs, DEFAULT_STALE_VIEW_AFTER_MS);
     this.appEvents = eventApiInternals(eventApi);
     this.joined = new JoinedRooms(log);
     this.locals = new LocalStreams(connection, (roomId) => this.joined.joined(roomId) !== undefined);
     this.listeners = new RemoteListeners(log);
     this.refresher = new KeyRefresher(rooms, keys, log);
-    this.sender = new DataTrackSender({ connection, rooms, keys, refresher: this.refresher, counters: this.counters, target: (id) => this.locals.sendTarget(id) });
+    this.heads = new HeadTracker({
+      staleAfterMs,
+      fetch: (roomId) => void this.refresher.refresh(roomId),
+      onStale: (view) => {
+        log.warn({ roomId: view.roomId, userId: view.userId, reason: view.reason, theirVersion: view.theirVersion, ourVersion: view.ourVersion }, 'a member is on another room head');
+        const { roomId, ...rest } = view;
+        this.appEvents.emit('staleView', { type: 'staleView', streamRoomId: roomId, ...rest });
+      },
+    });
+    // Only joined rooms are followed (the room is in `joined` from the start of its join).
+    rooms.onTrustedHead((roomId, head) => {
+      if (this.joined.get(roomId) !== undefined) this.heads.setOwn(roomId, head.record.version, head.hash);
+    });
+    this.sender = new DataTrackSender({
+      connection,
+      rooms,
+      keys,
+      refresher: this.refresher,
+      heads: this.heads,
+      counters: this.counters,
+      target: (id) => this.locals.sendTarget(id),
+    });
     this.receiver = new DataTrackReceiver({
       keys,
       refresher: this.refresher,
+      heads: this.heads,
+      maxAgeMs,
       counters: this.counters,
       log,
       route: (trackNo) => this.joined.track(trackNo),
@@ -128,6 +173,14 @@ export class RealtimeApi {
   }
 
   /**
+   * An authenticated claim of a member about its room head (a byte-stream header): followed like the
+   * heads data-track frames carry (../rooms/head-tracker.ts).
+   */
+  observeHead(roomId: string, senderId: string, version: number, headHash: Uint8Array): void {
+    this.heads.observeHead(roomId, senderId, version, headHash);
+  }
+
+  /**
    * Joins a room's real-time plane. First subscribes to the room's `streamRoomUpdated` events for
    * itself (before reading the room, so no rotation falls between the read and the subscription), then
    * reads and verifies the room (`getStreamRoom`: a non-member gets `AccessDenied`, and the keys are in
@@ -162,6 +215,7 @@ export class RealtimeApi {
       const wasOurs = this.joined.get(roomId) === room;
       this.joined.remove(room);
       if (wasOurs) {
+        this.heads.forget(roomId);
         this.unsubscribeInternal(room);
         // Aborted or timed out after the request left: the Bridge may have joined us; undo it.
         if (joinSent && error instanceof EndpointError && (error.reason === 'Aborted' || error.reason === 'Timeout')) {
@@ -226,6 +280,7 @@ export class RealtimeApi {
     this.joined.remove(room);
     this.locals.endRoom(roomId, reason);
     this.sender.dropRoom(roomId);
+    this.heads.forget(roomId);
     // After a plain leave or a drop, replay windows stay (bounded), so old frames stay refused on rejoin.
     if (reason === 'removed' || reason === 'room_deleted') this.receiver.dropRoom(roomId);
     if (reason !== 'disconnected') this.unsubscribeInternal(room);
@@ -242,8 +297,10 @@ export class RealtimeApi {
   private socketClosed(): void {
     for (const room of this.joined.all()) {
       // A join in flight fails with ConnectionLost on its own; it never joined, so it does not "leave".
-      if (room.status === 'joining') this.joined.remove(room);
-      else this.leftLocally(room, 'disconnected');
+      if (room.status === 'joining') {
+        this.joined.remove(room);
+        this.heads.forget(room.roomId);
+      } else this.leftLocally(room, 'disconnected');
     }
   }
 

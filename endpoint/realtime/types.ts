@@ -95,6 +95,12 @@ export interface DataTrackStats {
   droppedBySlowness: number;
   /** Dropped: no key for the message's epoch (past its grace period, or after this user was removed). */
   noKey: number;
+  /**
+   * Dropped: authenticated but stale. Stamped outside the freshness window (`dataTrackMaxAgeMs`) or not
+   * after what this receiver already forgot of its sender, or from a session of an epoch that was
+   * superseded before the session was seen (or after its sender moved to a newer epoch).
+   */
+  stale: number;
   /** Dropped: a frame on a track this client does not know (it ended while the frame was on the wire). */
   unroutable: number;
   /** Dropped: more received frames were waiting for decryption than the local bound allows. */
@@ -165,7 +171,38 @@ export interface StreamUnsubscribedEvent {
   trackIds: string[];
 }
 
+/**
+ * A member of a joined room is on another room head than this client, for longer than
+ * `staleViewAfterMs` (or on a different record of the same version: at once). Every data-track frame
+ * carries, authenticated, its sender's room version and head hash; a member that names a newer head
+ * makes this client fetch and verify the room first. A view that stays split means the Bridge shows
+ * members different rooms, for example hiding a removal from some of them so that they keep sending
+ * under a key the removed user holds (docs/security/bridge-adversary.md). Raised once per split; it
+ * may also come from a member that misbehaves, and names it. Apps should warn the user and may stop
+ * sending in the room.
+ *
+ * - `behind`: the member is on an older version than this client;
+ * - `ahead`: the member names a newer version that this client cannot get from the Bridge;
+ * - `fork`: the same version with a different record hash.
+ */
+export interface StaleViewEvent {
+  type: 'staleView';
+  streamRoomId: string;
+  /** The member whose head differs, as the Bridge names the sender. */
+  userId: string;
+  reason: 'behind' | 'ahead' | 'fork';
+  theirVersion: number;
+  /** base64 */
+  theirHeadHash: string;
+  ourVersion: number;
+  /** base64 */
+  ourHeadHash: string;
+  /** How long the heads have differed, in ms. */
+  sinceMs: number;
+}
+
 export type RealtimeEvent =
+  | StaleViewEvent
   | StreamRoomJoinedEvent
   | StreamRoomLeftEvent
   | StreamPublishedEvent

@@ -40,9 +40,13 @@ interface Verified {
   keys: RoomKey[];
 }
 
+/** Hears each head this client trusts for a room, verified or built by itself (RoomApi.onTrustedHead). */
+export type TrustedHeadListener = (roomId: string, head: VerifiedVersion) => void;
+
 export class RoomApi {
   private readonly http: BridgeHttp;
   private readonly signer: Signer;
+  private readonly headListeners = new Set<TrustedHeadListener>();
 
   constructor(
     private readonly connection: Connection,
@@ -54,6 +58,26 @@ export class RoomApi {
     const internals = connectionInternals(connection);
     this.http = internals.http;
     this.signer = internals.signer;
+  }
+
+  /**
+   * Calls `listener` with the trusted head each time this client reads and verifies a room or moves its
+   * trust on (data tracks stamp it into every frame). Returns the remover.
+   */
+  onTrustedHead(listener: TrustedHeadListener): () => void {
+    this.headListeners.add(listener);
+    return () => void this.headListeners.delete(listener);
+  }
+
+  private announce(trust: TrustedRoom): void {
+    const head = headOf(trust);
+    for (const listener of this.headListeners) listener(trust.roomId, head);
+  }
+
+  /** Stores a room's new trust, then tells the head listeners. */
+  private async storeTrust(roomId: string, trust: TrustedRoom): Promise<void> {
+    await this.trustStore.set(roomId, trust);
+    this.announce(trust);
   }
 
   private author(): Author {
@@ -117,6 +141,7 @@ export class RoomApi {
       trust = advance(trust, fresh);
       await this.trustStore.set(roomId, trust);
     }
+    this.announce(trust!);
     return { trust: trust!, head, keys };
   }
 
@@ -203,7 +228,7 @@ export class RoomApi {
     const roomId = toBase64Url(backend().randomBytes(16));
     const built = await buildGenesis({ roomId, contextId }, content, this.author());
     await this.http.request('POST', '/v1/rooms', roomWriteResponseSchema, built.request, options);
-    await this.trustStore.set(roomId, advance(undefined, [ownVersion(built)]));
+    await this.storeTrust(roomId, advance(undefined, [ownVersion(built)]));
     this.keys.set(roomId, 1, built.epochKey);
     return roomId;
   }
@@ -245,7 +270,7 @@ export class RoomApi {
         } else if (served.version === trust.head.version + 1) {
           const fresh = await this.verifyRecords(item.roomId, headOf(trust), [served], options);
           const next = advance(trust, fresh);
-          await this.trustStore.set(item.roomId, next);
+          await this.storeTrust(item.roomId, next);
           verified = { trust: next, head: fresh[0]!, keys: item.keys };
         }
       }
@@ -297,7 +322,7 @@ export class RoomApi {
         if (force && error instanceof EndpointError && error.reason === 'VersionConflict' && attempt < FORCE_ATTEMPTS) continue;
         throw error;
       }
-      await this.trustStore.set(roomId, advance(verified.trust, [ownVersion(built)]));
+      await this.storeTrust(roomId, advance(verified.trust, [ownVersion(built)]));
       this.keys.set(roomId, built.record.epoch, built.epochKey);
       return;
     }

@@ -1,0 +1,353 @@
+/**
+ * The Bridge as an adversary, on data tracks (docs/security/bridge-adversary.md). A real Bridge relays
+ * for real Endpoints; what a malicious Bridge would add on a receiver's socket (a frame it recorded or
+ * forged, a stream description, a stale room served over REST) is put there by the test, on that
+ * receiver's connection only, exactly as its socket or REST client would hand it on.
+ *
+ * - An old epoch is never reopened: a removed member who kept the epoch key cannot inject frames,
+ *   whatever the Bridge serves afterwards.
+ * - A recorded frame is never delivered twice, however many sessions the Bridge forces the sender
+ *   through, and a receiver that never saw it (restarted, or added without a rotation) refuses it once
+ *   it is older than the freshness window.
+ * - Members on different heads notice: a newer head named in a frame is fetched, and a view that stays
+ *   split raises `staleView`.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deriveSenderBaseKey, makeKid, randomSessionId, SFrameContext, decodeSFrameHeader, parseKid } from '../../crypto/sframe/index.ts';
+import { decodeFrame, type ServerEvent } from '../../protocol/ws.ts';
+import type { EventMap } from '../event-api.ts';
+import { connectionInternals, streamApiInternals } from '../internal.ts';
+import { dataTrackMetadata, encodeDataTrackPlaintext } from './data-track-crypto.ts';
+import { MAX_KIDS_PER_SENDER, MAX_RETIRED_KIDS_PER_SENDER } from './limits.ts';
+import { captureFrames, DataLog, publishDataTrack, pub, startKit, until, utf8, type Client, type Kit } from './test-kit.ts';
+
+let kit: Kit;
+let dave: Client;
+
+beforeAll(async () => {
+  kit = await startKit(['alice', 'bob', 'carol', 'dave', 'mallory']);
+  dave = await kit.connect('dave');
+});
+afterAll(async () => {
+  await kit.close();
+});
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** Resolves once the async `predicate` holds; fails after 5 s. */
+async function eventually(predicate: () => Promise<boolean>, what: string): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!(await predicate())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+/** Lets frames handed to a receiver's queue be processed. */
+const settle = () => sleep(100);
+
+/** What the Bridge would put on `client`'s socket: an event. */
+function bridgeEvent(client: Client, event: ServerEvent): void {
+  connectionInternals(client.connection).hooks.emit('event', event);
+}
+
+/** What the Bridge would put on `client`'s socket: a DATA frame on `trackNo`. */
+function bridgeFrame(client: Client, trackNo: number, payload: Uint8Array): void {
+  connectionInternals(client.connection).hooks.emit('frame', { type: 'data', direction: 'down', trackNo, payload });
+}
+
+/** A made-up trackNo the Bridge gives a stream it describes again; far from the ones it hands out. */
+let fakeTrackNo = 900_000;
+
+/** The Bridge describes a stream of `userId` again (it may have ended), so frames on it are routed. */
+function redescribe(client: Client, roomId: string, userId: string, streamId: string, trackId: string): number {
+  const trackNo = fakeTrackNo++;
+  bridgeEvent(client, { type: 'streamPublished', stream: { roomId, streamId, userId, connectionId: `forged-${trackNo}`, tracks: [{ trackId, kind: 'data', trackNo }] } });
+  return trackNo;
+}
+
+/** The SFrame payload of each DATA frame captured on a sender's socket. */
+function payloads(frames: Uint8Array[]): Uint8Array[] {
+  return frames.map((f) => {
+    const decoded = decodeFrame(f);
+    if (decoded?.type !== 'data') throw new Error('expected a DATA frame');
+    return decoded.payload.slice();
+  });
+}
+
+/** The current trackNo of a track at a receiver (from the Bridge's description of the stream). */
+function trackNoAt(client: Client, roomId: string, streamId: string, trackId: string): number {
+  const realtime = streamApiInternals(client.streamApi).realtime as unknown as { joined: { get(id: string): { streams: Map<string, { tracks: Map<string, { trackNo: number }> }> } | undefined } };
+  const trackNo = realtime.joined.get(roomId)?.streams.get(streamId)?.tracks.get(trackId)?.trackNo;
+  if (trackNo === undefined) throw new Error('the receiver does not know that track');
+  return trackNo;
+}
+
+/**
+ * A frame that `holder` of an epoch key builds in `senderId`'s name: a new session (fresh KID at the
+ * sender's member index), or an existing KID with a counter of its choice. With the key, everything a
+ * receiver checks can be made up: SFrame authenticates the group, not the sender.
+ */
+async function forge(args: {
+  epochKey: Uint8Array;
+  roomId: string;
+  epoch: number;
+  senderId: string;
+  memberIndex: number;
+  streamId: string;
+  trackId: string;
+  text: string;
+  kid?: bigint;
+  ctr?: bigint;
+  head?: { version: number; hash: Uint8Array };
+}): Promise<Uint8Array> {
+  const kid = args.kid ?? makeKid({ memberIndex: args.memberIndex, sessionId: randomSessionId(), epoch: args.epoch });
+  const ctx = new SFrameContext({ maxFrameBytes: 1 << 20 });
+  await ctx.addKey(kid, deriveSenderBaseKey({ epochKey: args.epochKey, roomId: args.roomId, epoch: args.epoch, kid, senderId: args.senderId }));
+  if (args.ctr !== undefined) ctx.setNextCounter(kid, args.ctr);
+  const head = args.head ?? { version: 1, hash: new Uint8Array(32) };
+  const plaintext = encodeDataTrackPlaintext({ time: Date.now(), version: head.version, headHash: head.hash }, utf8(args.text));
+  return ctx.encrypt(kid, dataTrackMetadata(args.roomId, args.streamId, args.trackId), plaintext);
+}
+
+/** A junk frame whose KID names an epoch `ahead` of `epoch`: it makes the receiver fetch the room. */
+function futureJunk(epoch: number, ahead: number): Uint8Array {
+  const kid = makeKid({ memberIndex: 0, sessionId: 1, epoch: epoch + ahead });
+  // A real SFrame header (config byte with an 8-byte KID and a 1-byte counter), then garbage.
+  const out = new Uint8Array(1 + 8 + 1 + 40);
+  out[0] = 0x70; // X=0, K=7 (8 bytes KID), Y=0, C=0 (1-byte CTR)
+  new DataView(out.buffer).setBigUint64(1, kid);
+  return out;
+}
+
+async function removeFromRoom(manager: Client, roomId: string, gone: Client): Promise<void> {
+  const room = await manager.streamApi.getStreamRoom(roomId);
+  const users = room.users.filter((u) => u.userId !== gone.user.userId);
+  await manager.streamApi.updateStreamRoom(roomId, users, room.managers, room.publicMeta, room.privateMeta, room.version, false, false);
+}
+
+describe('an old epoch is never reopened (removed member + Bridge)', () => {
+  it('refuses new sessions of a superseded epoch, closes a sender\'s old sessions once it moved on, and never re-admits the epoch', async () => {
+    const GRACE_MS = 400;
+    const alice = await kit.connect('alice');
+    const bob = await kit.connect('bob', { streamApi: { epochGraceMs: GRACE_MS } });
+    const mallory = await kit.connect('mallory');
+    const roomId = await kit.room(dave, [alice, bob, mallory, dave], [dave]);
+    await alice.streamApi.joinStreamRoom(roomId);
+    await bob.streamApi.joinStreamRoom(roomId);
+    const { handle, trackId } = await publishDataTrack(alice, roomId);
+    const data = new DataLog(bob, roomId, handle);
+    await bob.streamApi.subscribeToRemoteStreams(roomId, [{ streamId: handle }]);
+    const sent = captureFrames(alice);
+    await alice.streamApi.sendData(trackId, utf8('before'));
+    await until(() => data.messages.length === 1, 'the first message at bob');
+    const aliceKid = decodeSFrameHeader(payloads(sent)[0]!).kid;
+    const bobKeys = streamApiInternals(bob.streamApi).keys;
+
+    // mallory keeps the epoch-1 key, then is removed: epoch 2.
+    await mallory.streamApi.getStreamRoom(roomId);
+    const key1 = streamApiInternals(mallory.streamApi).keys.get(roomId, 1)!.slice();
+    const v1 = (await streamApiInternals(bob.streamApi).rooms.trustedHead(roomId))!;
+    await removeFromRoom(dave, roomId, mallory);
+    await until(() => bobKeys.newestEpoch(roomId) === 2, 'bob holding epoch 2');
+    const trackNo = trackNoAt(bob, roomId, handle, trackId);
+    const forgery = (text: string, extra: { kid?: bigint; ctr?: bigint } = {}) =>
+      forge({ epochKey: key1, roomId, epoch: 1, senderId: 'alice', memberIndex: 0, streamId: handle, trackId, text, head: { version: 1, hash: v1.hash }, ...extra });
+
+    const stale = () => bob.streamApi.dataTrackStats().stale;
+    // Inside the grace period: a session of epoch 1 that bob never saw is refused.
+    bridgeFrame(bob, trackNo, await forgery('new session in the old epoch'));
+    await settle();
+    expect.soft(data.texts()).toEqual(['before']);
+    expect.soft(stale()).toBe(1);
+
+    // alice moves to epoch 2; after her first frame there, her epoch-1 session is closed at bob.
+    await alice.streamApi.sendData(trackId, utf8('after'));
+    await until(() => data.texts().includes('after'), 'the epoch-2 message at bob');
+    expect(data.messages.find((m) => m.text === 'after')!.info.epoch).toBe(2);
+    bridgeFrame(bob, trackNo, await forgery('old session, counter ahead', { kid: aliceKid, ctr: 1000n }));
+    await settle();
+    expect.soft(data.texts()).not.toContain('old session, counter ahead');
+    expect.soft(stale()).toBe(2);
+
+    // After the grace period, epoch 1 is gone; a junk frame naming a future epoch makes bob read the
+    // room again, and the Bridge still serves his epoch-1 wrapped key: it must not come back.
+    await sleep(GRACE_MS + 100);
+    expect.soft(bobKeys.get(roomId, 1)).toBeUndefined();
+    bridgeFrame(bob, trackNo, futureJunk(2, 1));
+    await settle();
+    await bob.streamApi.getStreamRoom(roomId);
+    expect.soft(bobKeys.get(roomId, 1)).toBeUndefined();
+    bridgeFrame(bob, trackNo, await forgery('reopened epoch'));
+    await settle();
+    expect.soft(data.texts()).not.toContain('reopened epoch');
+    expect.soft(stale()).toBe(3);
+    expect(data.texts().filter((t) => t !== 'before' && t !== 'after')).toEqual([]);
+    for (const c of [alice, bob]) await c.streamApi.leaveStreamRoom(roomId);
+  });
+});
+
+describe('replays (freshness and never twice)', () => {
+  it(`refuses a recorded frame after the Bridge forced ${MAX_KIDS_PER_SENDER + MAX_RETIRED_KIDS_PER_SENDER} rejoins of its sender`, async () => {
+    const alice = await kit.connect('alice', { connect: { reconnectBaseDelayMs: 1, reconnectMaxDelayMs: 5 } });
+    const bob = await kit.connect('bob');
+    const roomId = await kit.room(dave, [alice, bob, dave], [dave]);
+    await bob.streamApi.joinStreamRoom(roomId);
+    const data = new DataLog(bob, roomId);
+    const sent = captureFrames(alice);
+    let first: { handle: string; trackId: string } | undefined;
+    const REJOINS = MAX_KIDS_PER_SENDER + MAX_RETIRED_KIDS_PER_SENDER;
+    for (let i = 0; i <= REJOINS; i++) {
+      if (i > 0) {
+        // The Bridge drops alice's socket: she reconnects and rejoins, with a new sending session.
+        const reconnected = new Promise<void>((resolve) => {
+          const stop = alice.connection.on('reconnected', () => {
+            stop();
+            resolve();
+          });
+        });
+        (connectionInternals(alice.connection).socket() as unknown as { terminate(): void }).terminate();
+        await reconnected;
+      }
+      await alice.streamApi.joinStreamRoom(roomId);
+      const track = await publishDataTrack(alice, roomId);
+      first ??= track;
+      await bob.streamApi.subscribeToRemoteStreams(roomId, [{ streamId: track.handle }]);
+      await alice.streamApi.sendData(track.trackId, utf8(`session ${i}`));
+      await until(() => data.messages.length === i + 1, `message ${i} at bob`);
+    }
+    const kids = new Set(payloads(sent).map((p) => decodeSFrameHeader(p).kid));
+    expect(kids.size).toBe(REJOINS + 1);
+
+    // The Bridge describes alice's first stream again and replays the frame it recorded there.
+    const trackNo = redescribe(bob, roomId, 'alice', first!.handle, first!.trackId);
+    bridgeFrame(bob, trackNo, payloads(sent)[0]!);
+    await settle();
+    expect(data.texts().filter((t) => t === 'session 0')).toHaveLength(1);
+    // Within the freshness window still: refused because it is not after what bob forgot of alice.
+    expect(bob.streamApi.dataTrackStats()).toMatchObject({ delivered: REJOINS + 1, stale: 1 });
+    await bob.streamApi.leaveStreamRoom(roomId);
+    await alice.connection.disconnect();
+  }, 60_000);
+
+  it('refuses a frame older than the window at a receiver that never saw it: restarted, or added without a rotation', async () => {
+    const MAX_AGE_MS = 300;
+    const alice = await kit.connect('alice');
+    const bob = await kit.connect('bob');
+    const roomId = await kit.room(dave, [alice, bob, dave], [dave]);
+    await alice.streamApi.joinStreamRoom(roomId);
+    await bob.streamApi.joinStreamRoom(roomId);
+    const { handle, trackId } = await publishDataTrack(alice, roomId);
+    const data = new DataLog(bob, roomId, handle);
+    await bob.streamApi.subscribeToRemoteStreams(roomId, [{ streamId: handle }]);
+    const sent = captureFrames(alice);
+    await alice.streamApi.sendData(trackId, utf8('recorded'));
+    await until(() => data.messages.length === 1, 'the message at bob');
+    const recorded = payloads(sent)[0]!;
+    await sleep(MAX_AGE_MS + 100);
+
+    // bob restarts (a new Endpoint, nothing remembered); carol is added without a rotation.
+    const bob2 = await kit.connect('bob', { streamApi: { dataTrackMaxAgeMs: MAX_AGE_MS } });
+    const carol = await kit.connect('carol', { streamApi: { dataTrackMaxAgeMs: MAX_AGE_MS } });
+    const room = await dave.streamApi.getStreamRoom(roomId);
+    await dave.streamApi.updateStreamRoom(roomId, [...room.users, pub(carol.user)], room.managers, room.publicMeta, room.privateMeta, room.version, false, false);
+    expect((await dave.streamApi.getStreamRoom(roomId)).epoch).toBe(1);
+    for (const receiver of [bob2, carol]) {
+      await receiver.streamApi.joinStreamRoom(roomId);
+      const log = new DataLog(receiver, roomId, handle);
+      await receiver.streamApi.subscribeToRemoteStreams(roomId, [{ streamId: handle }]);
+      bridgeFrame(receiver, trackNoAt(receiver, roomId, handle, trackId), recorded);
+      await settle();
+      expect(log.texts()).toEqual([]);
+      expect(receiver.streamApi.dataTrackStats()).toMatchObject({ delivered: 0, stale: 1 });
+      // A fresh frame still goes through.
+      await alice.streamApi.sendData(trackId, utf8('fresh'));
+      await until(() => log.messages.length === 1, 'a fresh message');
+      await receiver.streamApi.leaveStreamRoom(roomId);
+    }
+    for (const c of [alice, bob]) await c.streamApi.leaveStreamRoom(roomId);
+  });
+});
+
+describe('split views (a removal hidden from chosen members)', () => {
+  it('a frame naming a newer head makes the receiver fetch and verify it', async () => {
+    const alice = await kit.connect('alice');
+    const bob = await kit.connect('bob');
+    const carol = await kit.connect('carol');
+    const roomId = await kit.room(alice, [alice, bob], [alice]);
+    await alice.streamApi.joinStreamRoom(roomId);
+    await bob.streamApi.joinStreamRoom(roomId);
+    const { handle, trackId } = await publishDataTrack(alice, roomId);
+    const data = new DataLog(bob, roomId, handle);
+    await bob.streamApi.subscribeToRemoteStreams(roomId, [{ streamId: handle }]);
+    await alice.streamApi.sendData(trackId, utf8('v1'));
+    await until(() => data.messages.length === 1, 'the first message');
+    const bobRooms = streamApiInternals(bob.streamApi).rooms;
+    expect((await bobRooms.trustedHead(roomId))!.record.version).toBe(1);
+
+    // carol is added without a rotation; the Bridge does not tell bob (no event reaches him).
+    const hooks = connectionInternals(bob.connection).hooks as unknown as { emit: (type: string, value: unknown) => void };
+    const emit = hooks.emit.bind(hooks);
+    hooks.emit = (type, value) => {
+      if (type === 'event' && (value as ServerEvent).type === 'streamRoomUpdated') return;
+      emit(type, value);
+    };
+    const room = await alice.streamApi.getStreamRoom(roomId);
+    await alice.streamApi.updateStreamRoom(roomId, [...room.users, pub(carol.user)], room.managers, room.publicMeta, room.privateMeta, room.version, false, false);
+    await alice.streamApi.sendData(trackId, utf8('v2'));
+    await until(() => data.messages.length === 2, 'the second message');
+    await eventually(async () => (await bobRooms.trustedHead(roomId))!.record.version === 2, "bob verifying version 2 named in alice's frame");
+    hooks.emit = emit;
+    for (const c of [alice, bob]) await c.streamApi.leaveStreamRoom(roomId);
+  });
+
+  it('raises staleView when the Bridge keeps serving a member the head from before a removal', async () => {
+    const STALE_AFTER_MS = 300;
+    const alice = await kit.connect('alice', { streamApi: { staleViewAfterMs: STALE_AFTER_MS } });
+    const bob = await kit.connect('bob', { streamApi: { staleViewAfterMs: STALE_AFTER_MS } });
+    const mallory = await kit.connect('mallory');
+    const roomId = await kit.room(dave, [alice, bob, mallory, dave], [dave]);
+    await alice.streamApi.joinStreamRoom(roomId);
+    await bob.streamApi.joinStreamRoom(roomId);
+    const a = await publishDataTrack(alice, roomId);
+    const b = await publishDataTrack(bob, roomId);
+    const atAlice = new DataLog(alice, roomId, b.handle);
+    const atBob = new DataLog(bob, roomId, a.handle);
+    await alice.streamApi.subscribeToRemoteStreams(roomId, [{ streamId: b.handle }]);
+    await bob.streamApi.subscribeToRemoteStreams(roomId, [{ streamId: a.handle }]);
+    await alice.streamApi.sendData(a.trackId, utf8('hello bob'));
+    await bob.streamApi.sendData(b.trackId, utf8('hello alice'));
+    await until(() => atAlice.messages.length === 1 && atBob.messages.length === 1, 'both greetings');
+
+    // From now on the Bridge serves bob the room as it was (version 1), and keeps quiet about updates.
+    const http = connectionInternals(bob.connection).http as unknown as { request: (...args: unknown[]) => Promise<unknown> };
+    const request = http.request.bind(http);
+    const frozen = new Map<string, unknown>();
+    for (const since of [0, 1]) {
+      const path = `/v1/rooms/${encodeURIComponent(roomId)}?since=${since}`;
+      frozen.set(path, await request('GET', path, (await import('../../protocol/api.ts')).roomResponseSchema, undefined, {}));
+    }
+    http.request = async (...args: unknown[]) => (args[0] === 'GET' && frozen.has(args[1] as string) ? frozen.get(args[1] as string) : request(...args));
+    const hooks = connectionInternals(bob.connection).hooks as unknown as { emit: (type: string, value: unknown) => void };
+    const emit = hooks.emit.bind(hooks);
+    hooks.emit = (type, value) => {
+      if (type === 'event' && (value as ServerEvent).type === 'streamRoomUpdated') return;
+      emit(type, value);
+    };
+    const stale: Array<EventMap['staleView']> = [];
+    alice.eventApi.on('staleView', (e) => stale.push(e as EventMap['staleView']));
+
+    await removeFromRoom(dave, roomId, mallory);
+    await until(() => streamApiInternals(alice.streamApi).keys.newestEpoch(roomId) === 2, 'alice holding epoch 2');
+    // bob goes on under epoch 1, which mallory holds; he says so in every frame.
+    const bobFrames = captureFrames(bob);
+    for (let i = 0; i < 12 && stale.length === 0; i++) {
+      await bob.streamApi.sendData(b.trackId, utf8(`bob ${i}`));
+      await alice.streamApi.sendData(a.trackId, utf8(`alice ${i}`));
+      await sleep(50);
+    }
+    await until(() => stale.length > 0, 'staleView at alice');
+    expect(payloads(bobFrames).every((p) => parseKid(decodeSFrameHeader(p).kid).epochLow === 1)).toBe(true);
+    expect(stale[0]).toMatchObject({ type: 'staleView', streamRoomId: roomId, userId: 'bob', reason: 'behind', theirVersion: 1, ourVersion: 2 });
+    hooks.emit = emit;
+    for (const c of [alice, bob]) await c.streamApi.leaveStreamRoom(roomId);
+  });
+});

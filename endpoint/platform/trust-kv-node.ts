@@ -1,8 +1,8 @@
 /**
  * Node: trust entries as files, `<directory>/<namespace>/<sha256(key)>.json`, mode 0600 in a 0700
- * folder. Each write goes to a temporary file in the same folder, is flushed (fsync), then renamed
- * over the old file: rename is atomic on POSIX file systems, so a crash leaves one version or the
- * other. Selected by `#endpoint-trust-kv` in package.json.
+ * folder. Each write goes to a temporary file in the same folder (flushed with fsync when durable),
+ * then is renamed over the old file: rename is atomic on POSIX file systems, so a crash leaves one
+ * version or the other. Selected by `#endpoint-trust-kv` in package.json.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rename, rm, unlink } from 'node:fs/promises';
@@ -29,7 +29,7 @@ export const openTrustKv: OpenTrustKv = ({ directory, namespace }) => {
         throw error;
       }
     },
-    async write(key, value) {
+    async write(key, value, durable) {
       ready ??= mkdir(folder, { recursive: true, mode: 0o700 }).catch((error: unknown) => {
         ready = undefined;
         throw error;
@@ -40,7 +40,7 @@ export const openTrustKv: OpenTrustKv = ({ directory, namespace }) => {
       const handle = await open(temp, 'wx', 0o600);
       try {
         await handle.writeFile(value, 'utf8');
-        await handle.sync();
+        if (durable) await handle.sync();
       } catch (error) {
         await handle.close().catch(() => undefined);
         await unlink(temp).catch(() => undefined);

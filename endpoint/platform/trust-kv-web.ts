@@ -34,8 +34,8 @@ export const openTrustKv: OpenTrustKv = ({ namespace }) => {
     });
     return db;
   };
-  const run = async <T>(mode: IDBTransactionMode, body: (store: IDBObjectStore) => IDBRequest<T>): Promise<T> => {
-    const tx = (await database()).transaction(STORE, mode);
+  const run = async <T>(mode: IDBTransactionMode, body: (store: IDBObjectStore) => IDBRequest<T>, durable = false): Promise<T> => {
+    const tx = (await database()).transaction(STORE, mode, { durability: durable ? 'strict' : 'default' });
     const result = request(body(tx.objectStore(STORE)));
     await new Promise<void>((resolve, reject) => {
       tx.oncomplete = () => resolve();
@@ -50,8 +50,8 @@ export const openTrustKv: OpenTrustKv = ({ namespace }) => {
       const value = await run('readonly', (store) => store.get(id(key)) as IDBRequest<unknown>);
       return typeof value === 'string' ? value : undefined;
     },
-    async write(key, value) {
-      await run('readwrite', (store) => store.put(value, id(key)));
+    async write(key, value, durable) {
+      await run('readwrite', (store) => store.put(value, id(key)), durable);
     },
     async remove(key) {
       await run('readwrite', (store) => store.delete(id(key)));

@@ -8,8 +8,12 @@
 export interface TrustKv {
   /** The stored text, or undefined when there is none. */
   read(key: string): Promise<string | undefined>;
-  /** Replaces the value all at once: a crash leaves the old value or the new one, never a mix. */
-  write(key: string, value: string): Promise<void>;
+  /**
+   * Replaces the value all at once: a crash leaves the old value or the new one, never a mix. With
+   * `durable`, it resolves only once the value is on stable storage (fsync); without, a power loss may
+   * bring back the previous value.
+   */
+  write(key: string, value: string, durable: boolean): Promise<void>;
   remove(key: string): Promise<void>;
 }
 

@@ -1,10 +1,13 @@
 /**
- * The default `TrustStore`: pins and trusted room heads that outlive the process (a folder in Node, IndexedDB
- * in browsers: endpoint/platform/trust-kv*.ts), so that neither the pins (docs/security/key-trust.md)
- * nor rollback protection start over at each restart. One entry per room and one per context's pins;
- * reads are cached (this process is the only writer of its namespace), writes of one entry are
- * serialised and coalesced, and each write replaces its entry atomically. An entry that does not parse
- * fails with `TrustStoreFailed`: it is never silently treated as absent, which would re-pin on first use.
+ * The default `TrustStore`: pins and trusted room heads that outlive the process (a folder in Node,
+ * IndexedDB in browsers: endpoint/platform/trust-kv*.ts), so that neither the pins
+ * (docs/security/key-trust.md) nor rollback protection start over at each restart. One entry per room
+ * and one per context's pins; reads are cached (this process is the only writer of its namespace),
+ * writes of one entry are serialised and coalesced, and each write replaces its entry atomically.
+ * Pins are written durably (fsync) before `setPins` resolves; room heads, written on every read that
+ * finds a new version, are not (fsync cost ~7 ms here), so a power loss may bring back an older head.
+ * An entry that does not parse fails with `TrustStoreFailed`: it is never silently treated as absent,
+ * which would re-pin on first use.
  */
 import { z } from 'zod';
 import { backend } from '../../crypto/backend/index.ts';
@@ -68,7 +71,7 @@ export class PersistentTrustStore implements TrustStore {
 
   set(roomId: string, room: TrustedRoom): Promise<void> {
     this.#rooms.set(roomId, room);
-    return this.#write(`room/${roomId}`, JSON.stringify({ format: FORMAT, room }));
+    return this.#write(`room/${roomId}`, JSON.stringify({ format: FORMAT, room }), false);
   }
 
   async delete(roomId: string): Promise<void> {
@@ -90,7 +93,7 @@ export class PersistentTrustStore implements TrustStore {
     for (const contextId of contexts) {
       const users = await this.#contextPins(contextId);
       for (const pin of pins) if (pin.contextId === contextId) users.set(pin.userId, pin);
-      writes.push(this.#write(`pins/${contextId}`, JSON.stringify({ format: FORMAT, contextId, users: Object.fromEntries(users) })));
+      writes.push(this.#write(`pins/${contextId}`, JSON.stringify({ format: FORMAT, contextId, users: Object.fromEntries(users) }), true));
     }
     await Promise.all(writes);
   }
@@ -135,7 +138,7 @@ export class PersistentTrustStore implements TrustStore {
    * Writes `value` under `key` after any write of that key in progress; values set meanwhile are
    * coalesced into the newest. Resolves once a write holding this value (or a newer one) is done.
    */
-  #write(key: string, value: string): Promise<void> {
+  #write(key: string, value: string, durable: boolean): Promise<void> {
     this.#pending.set(key, value);
     const previous = this.#writing.get(key) ?? Promise.resolve();
     const next = previous
@@ -145,7 +148,7 @@ export class PersistentTrustStore implements TrustStore {
         if (latest === undefined) return; // an earlier turn wrote it, or it was deleted
         this.#pending.delete(key);
         try {
-          await this.#kv.write(key, latest);
+          await this.#kv.write(key, latest, durable);
         } catch (cause) {
           throw failed(`writing "${key}"`, cause);
         }

@@ -19,6 +19,12 @@ export const DOMAIN = {
   stream: 'sealroom/v1/stream',
   /** Ed25519 over a finished (or aborted) byte stream. */
   streamSignature: 'sealroom/v1/stream-signature',
+  /** Ed25519 over a byte stream's header (chunk 0): checked before any handler sees the stream. */
+  streamHeader: 'sealroom/v1/stream-header',
+  /** Ed25519 over a byte stream's content so far, every checkpoint interval. */
+  streamCheckpoint: 'sealroom/v1/stream-checkpoint',
+  /** HPKE info of a private stream's key: (tag, room id, stream id, sender id, recipient user id). */
+  streamKeyWrap: 'sealroom/v1/stream-key-wrap',
   /** HKDF info prefix of a per-sender SFrame base key. */
   sframe: 'sealroom/v1/sframe',
   /** Safety numbers: the first input of each user's iterated SHA-512 (docs/security/safety-numbers.md). */

@@ -218,22 +218,43 @@ export async function unwrapEpochKey(params: UnwrapEpochKeyParams): Promise<Uint
   const { wrapped, roomId, epoch, recipientId, recipientSeed } = params;
   assertWrapped(wrapped);
   assertBytes('recipientSeed', recipientSeed, ED25519_SEED_LENGTH);
-  const info = keyWrapInfo(roomId, epoch, recipientId);
+  return openWrapped(wrapped, keyWrapInfo(roomId, epoch, recipientId), recipientSeed, params.backend ?? backend());
+}
+
+async function openWrapped(wrapped: WrappedKey, info: Uint8Array, recipientSeed: Uint8Array, b: CryptoBackend): Promise<Uint8Array> {
   const recipientSecretKey = x25519SecretFromEd25519(recipientSeed);
   try {
-    const epochKey = await openBase({
-      aead: SUITES[wrapped.suite].aead,
-      enc: wrapped.enc,
-      recipientSecretKey,
-      info,
-      ciphertext: wrapped.ciphertext,
-      backend: params.backend ?? backend(),
-    });
-    // The ciphertext length is checked above, so an authentic plaintext is always 32 bytes.
-    return epochKey;
+    // The ciphertext length is checked by assertWrapped, so an authentic plaintext is always 32 bytes.
+    return await openBase({ aead: SUITES[wrapped.suite].aead, enc: wrapped.enc, recipientSecretKey, info, ciphertext: wrapped.ciphertext, backend: b });
   } finally {
     wipe(recipientSecretKey);
   }
+}
+
+/**
+ * Wraps a 32-byte key for one recipient under an HPKE `info` the caller built, which must start with
+ * a tag of crypto/domains.ts (crypto/stream/keying.ts wraps a private stream's key this way). Same
+ * suites, checks and encoding as an epoch key.
+ */
+export async function wrapKeyUnderInfo(
+  key: Uint8Array,
+  info: Uint8Array,
+  recipientPublicKey: Uint8Array,
+  options: { suite?: WrapSuite; backend?: CryptoBackend } = {},
+): Promise<WrappedKey> {
+  const { suite = DEFAULT_WRAP_SUITE } = options;
+  assertBytes('key', key, EPOCH_KEY_LENGTH_BYTES);
+  assertBytes('recipientPublicKey', recipientPublicKey, ED25519_PUBLIC_KEY_LENGTH);
+  assertEd25519PublicKeyEncoding('recipientPublicKey', recipientPublicKey);
+  assertSuite('suite', suite);
+  return wrapOne(key, info, recipientPublicKey, suite, options.backend ?? backend());
+}
+
+/** Opens what `wrapKeyUnderInfo` wrapped, with the recipient's Ed25519 seed; any mismatch is `DecryptFailed`. */
+export async function unwrapKeyUnderInfo(wrapped: WrappedKey, info: Uint8Array, recipientSeed: Uint8Array, b: CryptoBackend = backend()): Promise<Uint8Array> {
+  assertWrapped(wrapped);
+  assertBytes('recipientSeed', recipientSeed, ED25519_SEED_LENGTH);
+  return openWrapped(wrapped, info, recipientSeed, b);
 }
 
 /** The compact binary form: suite id (1 byte), enc (32 bytes), ciphertext (48 bytes). */

@@ -9,6 +9,7 @@ import { createSocket } from '#endpoint-websocket';
 import { fromBase64, toBase64 } from '../crypto/bytes.ts';
 import { decodePrivateKey, publicKeyOf, sign } from '../crypto/identity.ts';
 import { unwrapEpochKey } from '../crypto/key-wrap.ts';
+import { unwrapStreamSecret } from '../crypto/stream/keying.ts';
 import { challengeResponseSchema, sessionResponseSchema } from '../protocol/api.ts';
 import { authMessage } from '../protocol/auth.ts';
 import {
@@ -112,6 +113,7 @@ export class Connection {
       signer: {
         sign: async (message) => sign(this.#liveSeed(), message),
         unwrapEpochKey: async (params) => unwrapEpochKey({ ...params, recipientSeed: this.#liveSeed() }),
+        unwrapStreamSecret: async (params) => unwrapStreamSecret({ ...params, recipientSeed: this.#liveSeed() }),
       },
     });
   }

@@ -8,6 +8,7 @@
  * no module gets the seed itself.
  */
 import type { UnwrapEpochKeyParams } from '../crypto/key-wrap.ts';
+import type { UnwrapStreamSecretParams } from '../crypto/stream/keying.ts';
 import type { DecodedFrame, ServerEvent } from '../protocol/ws.ts';
 import type { DataStreamsApi } from './data-streams/data-streams-api.ts';
 import type { Connection } from './connection.ts';
@@ -37,6 +38,8 @@ export interface Signer {
   sign(message: Uint8Array): Promise<Uint8Array>;
   /** An epoch key wrapped for this user (crypto/key-wrap.ts). Rejects like `sign` once closed. */
   unwrapEpochKey(params: Omit<UnwrapEpochKeyParams, 'recipientSeed'>): Promise<Uint8Array>;
+  /** A private stream's secret wrapped for this user (crypto/stream/keying.ts). Rejects like `sign` once closed. */
+  unwrapStreamSecret(params: Omit<UnwrapStreamSecretParams, 'recipientSeed'>): Promise<Uint8Array>;
 }
 
 export interface ConnectionInternals {

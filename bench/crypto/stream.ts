@@ -1,8 +1,9 @@
 /**
  * Byte-stream AEAD throughput (crypto/stream), node backend. One op is one chunk of a long stream;
  * every `STREAM_BENCH_STREAM_BYTES` the stream is closed (content digest, Ed25519 sign) and a new one
- * started (key derivation, header), or on the decrypt side finished (signature verify) and reopened, so
- * those per-stream costs are part of the figure, amortised as they would be for 16 MiB files.
+ * started (key derivation, signed header), or on the decrypt side finished (signature verify) and
+ * reopened, so those per-stream costs are part of the figure, amortised as they would be for 16 MiB
+ * files. So are the signed checkpoints, one per `STREAM_CHECKPOINT_INTERVAL_BYTES` of content.
  */
 import { nodeBackend } from '../../crypto/backend/node.ts';
 import type { CryptoBackend } from '../../crypto/backend/types.ts';
@@ -45,6 +46,7 @@ async function encryptCase(size: number, backend: CryptoBackend, label: string):
     size,
     bytesPerOp: size,
     async op() {
+      if (enc.checkpointDue) await enc.checkpoint();
       await enc.write(payload);
       if (++written === perStream) {
         await enc.close();
@@ -61,8 +63,14 @@ async function decryptCase(size: number, backend: CryptoBackend, label: string):
   const enc = createStreamEncryptor({ epochKey, senderId: 'user_bench', senderSeed, header, backend: nodeBackend });
   const streamId = enc.streamId;
   const chunks: SealedChunk[] = [await enc.header()];
+  /** Indexes of the checkpoint chunks: each is opened with the data chunk after it, so one op is still one chunk of content. */
+  const checkpoints = new Set<number>();
   const payload = nodeBackend.randomBytes(size);
   for (let i = 0; i < perStream; i++) {
+    if (enc.checkpointDue) {
+      checkpoints.add(chunks.length);
+      chunks.push(await enc.checkpoint());
+    }
     payload[0] = i & 0xff;
     chunks.push(await enc.write(payload));
   }
@@ -75,6 +83,7 @@ async function decryptCase(size: number, backend: CryptoBackend, label: string):
     size,
     bytesPerOp: size,
     async op() {
+      if (checkpoints.has(next)) await dec.open(chunks[next++]!.data, false);
       await dec.open(chunks[next]!.data, false);
       if (++next === chunks.length - 1) {
         await dec.open(chunks[next]!.data, true);

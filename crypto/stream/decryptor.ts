@@ -2,18 +2,23 @@
  * The receiving side of a byte stream (format in format.ts; DESIGN.md, "Byte streams and text streams").
  *
  * The decryptor counts chunks itself: the relay supplies only the bytes and the last flag, so it cannot
- * choose which index a chunk is opened at. Any integrity failure (altered, reordered, dropped,
- * duplicated or extra chunk, input that ends without a final chunk, wrong key, wrong stream id, a bad
- * or missing signature, a malformed final chunk, an oversized chunk) rejects with one error: a
- * `CryptoError` with reason `DecryptFailed`, the same message and no cause, so it is no oracle. A bad
- * signature deliberately uses the same reason: to a receiver it means the same thing (these bytes did
- * not come intact from that sender), and a distinct error would tell an attacker who holds the room
- * key that its forged chunks passed the AEAD. After a failure every later call fails the same way.
+ * choose which index a chunk is opened at, nor which role (header, data, checkpoint, final) it plays.
+ * Any integrity failure (altered, reordered, dropped, duplicated or extra chunk, input that ends without
+ * a final chunk, wrong key, wrong stream id, a bad or missing signature, a malformed keying prefix or
+ * final chunk, an oversized chunk, a data chunk across a checkpoint, a private stream with no wrap for
+ * this reader) rejects with one error: a `CryptoError` with reason `DecryptFailed`, the same message
+ * and no cause, so it is no oracle. A bad signature deliberately uses the same reason: to a receiver it
+ * means the same thing (these bytes did not come intact from that sender), and a distinct error would
+ * tell an attacker who holds the room key that its forged chunks passed the AEAD. After a failure
+ * every later call fails the same way.
  *
- * Data chunks are returned as they arrive (an online AEAD); the sender's signature over the whole
- * stream is checked at the final chunk, so a reader must treat content as final only once the `end`
- * chunk has opened (a room member other than the sender can forge chunks that pass the AEAD, never
- * the signature).
+ * What is authenticated when:
+ * - the header is returned only once the sender's header signature verified (stream id, sender,
+ *   recipients, header): a room member cannot open a stream in another member's name;
+ * - data chunks are returned as they arrive (an online AEAD). A room member other than the sender can
+ *   forge chunks that pass the AEAD, never a signature: the checkpoint after every interval of content
+ *   fails then, so a reader gets at most one interval (`STREAM_CHECKPOINT_INTERVAL_BYTES`) of content
+ *   that no signature covers; it must treat content as final only once the `end` chunk has opened.
  */
 import { backend, type AeadKey, type CryptoBackend } from '../backend/index.ts';
 import { assertBytes, assertInt, assertString, fromUtf8 } from '../bytes.ts';
@@ -22,13 +27,18 @@ import { CryptoError } from '../errors.ts';
 import { ED25519_PUBLIC_KEY_LENGTH } from '../identity.ts';
 import { createContentHasher, type ContentHasher } from './content-hasher.ts';
 import {
+  CONTENT_CHAIN_START,
+  STREAM_CHECKPOINT_INTERVAL_BYTES,
   STREAM_EPOCH_KEY_BYTES,
   STREAM_ID_BYTES,
   STREAM_MAX_CHUNKS,
+  STREAM_SIGNATURE_BYTES,
   STREAM_TAG_BYTES,
-  chunkRole,
+  checkpointSignatureMessage,
   deriveStreamKeys,
+  headerSignatureMessage,
   importStreamKey,
+  nextContentChain,
   parseFinal,
   roleMaxPlaintextBytes,
   signatureMessage,
@@ -36,25 +46,46 @@ import {
   streamNonce,
   type ChunkRole,
 } from './format.ts';
+import { parseKeying, STREAM_KEYING_MAX_BYTES, type StreamKeying, type UnwrapStreamSecretParams } from './keying.ts';
 
 export type OpenedChunk =
-  | { kind: 'header'; index: number; header: Uint8Array }
+  /** The header, its signature checked; `recipients` is empty for a room stream. */
+  | { kind: 'header'; index: number; header: Uint8Array; recipients: string[] }
   | { kind: 'data'; index: number; data: Uint8Array }
+  /** The content so far is signed by the sender (every checkpoint interval). */
+  | { kind: 'checkpoint'; index: number; contentBytes: number }
   /** The stream ended normally; signature checked over header and all content. */
   | { kind: 'end'; index: number; contentBytes: number }
   /** The sender aborted the stream, with its reason; signature checked. */
   | { kind: 'aborted'; index: number; contentBytes: number; reason: string };
 
+/** How this reader opens a private stream: its own id, and an unwrap with its own key. */
+export interface StreamReaderKey {
+  roomId: string;
+  recipientId: string;
+  /** `unwrapStreamSecret` (keying.ts) with this reader's seed; a failure to open must be a `CryptoError`. */
+  unwrap(params: Omit<UnwrapStreamSecretParams, 'recipientSeed' | 'backend'>): Promise<Uint8Array>;
+}
+
 export interface StreamDecryptorOptions {
-  epochKey: Uint8Array;
+  /**
+   * The key of a room stream: the epoch key the Bridge names (32 bytes), or a function that fetches it
+   * when chunk 0 says the stream is a room stream (what it returns is wiped after use). An error it
+   * throws that is not a `CryptoError` (no key for that epoch) passes through unchanged.
+   */
+  epochKey: Uint8Array | (() => Promise<Uint8Array>);
+  /** For a private stream: this reader's id and unwrap. Without it, a private stream does not open. */
+  reader?: StreamReaderKey;
   streamId: Uint8Array;
-  /** The sender's user id, as the Bridge reports it (it is part of the key). */
+  /** The sender's user id, as the Bridge reports it (it is part of the key and of every signature). */
   senderId: string;
   /** The sender's Ed25519 public key, from the room record. */
   senderPublicKey: Uint8Array;
   backend?: CryptoBackend;
   /** Chunks at most, header and final chunk included (default `STREAM_MAX_CHUNKS`). */
   maxChunks?: number;
+  /** Content between checkpoints (default `STREAM_CHECKPOINT_INTERVAL_BYTES`); the sender's must match. */
+  checkpointIntervalBytes?: number;
 }
 
 export interface StreamDecryptor {
@@ -69,17 +100,30 @@ export interface StreamDecryptor {
 
 class Decryptor implements StreamDecryptor {
   private readonly b: CryptoBackend;
+  private readonly epochKey: Uint8Array | (() => Promise<Uint8Array>);
+  private readonly reader: StreamReaderKey | undefined;
   private readonly streamId: Uint8Array;
   private readonly senderId: string;
   private readonly senderPublicKey: Uint8Array;
-  private readonly binding: Uint8Array;
   private readonly maxChunks: number;
-  private readonly aeadReady: Promise<AeadKey>;
+  private readonly interval: number;
+  /** Set once chunk 0 named the keying; settles once the stream key is ready. */
+  private aeadReady: Promise<AeadKey> | undefined;
   private aead: AeadKey | undefined;
-  private hasher: ContentHasher | undefined;
+  private binding: Uint8Array | undefined;
+  /** An error from fetching the key that is not an integrity failure (it passes through). */
+  private keyError: unknown;
+  private keying: { bytes: Uint8Array; keying: StreamKeying } | undefined;
+  private segment: ContentHasher | undefined;
+  private chain: Uint8Array = CONTENT_CHAIN_START;
   private headerHash: Uint8Array | undefined;
   private nextIndex = 0;
+  /** Content bytes processed (from plaintexts, in order). */
   private contentBytes = 0;
+  /** Content bytes announced by the chunks taken so far (from their lengths, at `open` time). */
+  private seenContent = 0;
+  /** `seenContent` at the last checkpoint taken. */
+  private seenCheckpoint = 0;
   /** The last flag has been taken: no chunk may follow. */
   private sawLast = false;
   private ended = false;
@@ -90,32 +134,60 @@ class Decryptor implements StreamDecryptor {
   private inFlight = 0;
 
   constructor(options: StreamDecryptorOptions) {
-    const { epochKey, streamId, senderId, senderPublicKey } = options;
-    assertBytes('epochKey', epochKey, STREAM_EPOCH_KEY_BYTES);
+    const { epochKey, streamId, senderId, senderPublicKey, reader } = options;
+    if (typeof epochKey !== 'function') assertBytes('epochKey', epochKey, STREAM_EPOCH_KEY_BYTES);
     assertBytes('streamId', streamId, STREAM_ID_BYTES);
     assertString('senderId', senderId);
     assertBytes('senderPublicKey', senderPublicKey, ED25519_PUBLIC_KEY_LENGTH);
     // No signature verifies for a small-order or non-canonical key (docs/security/ed25519.md): say so now.
     assertEd25519PublicKeyEncoding('senderPublicKey', senderPublicKey);
+    if (reader !== undefined) {
+      assertString('reader.roomId', reader.roomId);
+      assertString('reader.recipientId', reader.recipientId);
+      if (typeof reader.unwrap !== 'function') throw CryptoError.invalidArgument('"reader.unwrap" expected a function');
+    }
     this.b = options.backend ?? backend();
     this.maxChunks = options.maxChunks ?? STREAM_MAX_CHUNKS;
     assertInt('maxChunks', this.maxChunks, 2, STREAM_MAX_CHUNKS);
+    this.interval = options.checkpointIntervalBytes ?? STREAM_CHECKPOINT_INTERVAL_BYTES;
+    assertInt('checkpointIntervalBytes', this.interval, 1, Number.MAX_SAFE_INTEGER);
+    this.epochKey = typeof epochKey === 'function' ? epochKey : epochKey.slice();
+    this.reader = reader;
     this.streamId = streamId.slice();
     this.senderId = senderId;
     this.senderPublicKey = senderPublicKey.slice();
-    const { key, binding } = deriveStreamKeys(epochKey, this.streamId, senderId, this.b);
-    this.binding = binding;
-    this.aeadReady = importStreamKey(key, this.b);
-    this.aeadReady.then((aead) => (this.aead = aead), () => undefined);
   }
 
   /** Poisons the decryptor and returns the one integrity error. */
   private fail(): CryptoError {
     if (!this.failed) {
       this.failed = true;
-      this.hasher?.cancel();
+      this.segment?.cancel();
     }
     return CryptoError.decryptFailed();
+  }
+
+  /** The role of the next chunk, from its position; also checks its length for that role. */
+  private roleOf(index: number, last: boolean, length: number): ChunkRole | undefined {
+    // A final chunk at index 0 or past the limit, or a chunk longer than its role allows, cannot come
+    // from an honest sender; refuse it before spending any work on it.
+    if (last && index === 0) return undefined;
+    let role: ChunkRole;
+    if (last) role = 'final';
+    else if (index === 0) role = 'header';
+    else if (this.seenContent > this.seenCheckpoint && this.seenContent % this.interval === 0) role = 'checkpoint';
+    else role = 'data';
+    if (index >= this.maxChunks || length < STREAM_TAG_BYTES || length > roleMaxPlaintextBytes(role) + STREAM_TAG_BYTES) return undefined;
+    if (role === 'checkpoint') {
+      if (length !== roleMaxPlaintextBytes(role) + STREAM_TAG_BYTES) return undefined;
+      this.seenCheckpoint = this.seenContent;
+    } else if (role === 'data') {
+      const bytes = length - STREAM_TAG_BYTES;
+      // Not across a multiple of the interval: the checkpoint there must come between.
+      if ((this.seenContent % this.interval) + bytes > this.interval) return undefined;
+      this.seenContent += bytes;
+    }
+    return role;
   }
 
   open(data: Uint8Array, last: boolean): Promise<OpenedChunk> {
@@ -128,16 +200,22 @@ class Decryptor implements StreamDecryptor {
     }
     if (this.failed || this.sawLast) return Promise.reject(this.fail());
     const index = this.nextIndex++;
-    const role = chunkRole(index, last);
     if (last) this.sawLast = true;
-    // A final chunk at index 0 or past the limit, or a chunk longer than its role allows, cannot come
-    // from an honest sender; refuse it before spending any work on it.
-    if ((last && index === 0) || index >= this.maxChunks || data.length > roleMaxPlaintextBytes(role) + STREAM_TAG_BYTES) {
-      return Promise.reject(this.fail());
+    let sealed = data;
+    if (index === 0) {
+      // Chunk 0: the keying prefix in clear, then the sealed header.
+      const parsed = last ? undefined : parseKeying(data.subarray(0, STREAM_KEYING_MAX_BYTES));
+      if (parsed === undefined) return Promise.reject(this.fail());
+      this.keying = { bytes: data.slice(0, parsed.length), keying: parsed.keying };
+      sealed = data.subarray(parsed.length);
+      this.aeadReady = this.streamKey(parsed.keying);
+      this.aeadReady.then((aead) => (this.aead = aead), () => undefined);
     }
+    const role = this.roleOf(index, last, sealed.length);
+    if (role === undefined) return Promise.reject(this.fail());
     const nonce = streamNonce(index);
-    const aad = streamAad(this.streamId, index, last);
-    const opening = this.aead !== undefined ? this.aead.open(nonce, data, aad) : this.aeadReady.then((a) => a.open(nonce, data, aad));
+    const aad = streamAad(this.streamId, index, role);
+    const opening = this.aead !== undefined ? this.aead.open(nonce, sealed, aad) : this.aeadReady!.then((a) => a.open(nonce, sealed, aad));
     // Handled here so that a failure is not reported as unhandled while an earlier chunk is pending.
     opening.catch(() => undefined);
     const prior = this.inFlight > 0 ? this.tail : undefined;
@@ -145,6 +223,37 @@ class Decryptor implements StreamDecryptor {
     const result = this.process(prior, opening, index, role);
     this.tail = result;
     return result;
+  }
+
+  /** The stream key, from the epoch key (a room stream) or this reader's wrap (a private stream). */
+  private async streamKey(keying: StreamKeying): Promise<AeadKey> {
+    let ikm: Uint8Array;
+    let owned = true;
+    try {
+      if (keying.kind === 'room') {
+        if (typeof this.epochKey === 'function') ikm = await this.epochKey();
+        else {
+          ikm = this.epochKey;
+          owned = false;
+        }
+        assertBytes('epochKey', ikm, STREAM_EPOCH_KEY_BYTES);
+      } else {
+        const reader = this.reader;
+        const mine = reader === undefined ? undefined : keying.recipients.find((r) => r.recipientId === reader.recipientId);
+        // Not a recipient: a Bridge delivered a private stream to a member it was not sent to.
+        if (reader === undefined || mine === undefined) throw this.fail();
+        ikm = await reader.unwrap({ wrapped: mine.wrapped, roomId: reader.roomId, streamId: this.streamId, senderId: this.senderId, recipientId: reader.recipientId });
+      }
+    } catch (error) {
+      if (error instanceof CryptoError) throw this.fail();
+      this.keyError = error;
+      this.fail();
+      throw error;
+    }
+    const { key, binding } = deriveStreamKeys(ikm, this.streamId, this.senderId, this.b);
+    if (owned) ikm.fill(0);
+    this.binding = binding;
+    return importStreamKey(key, this.b);
   }
 
   private async process(prior: Promise<unknown> | undefined, opening: Promise<Uint8Array>, index: number, role: ChunkRole): Promise<OpenedChunk> {
@@ -160,48 +269,87 @@ class Decryptor implements StreamDecryptor {
       try {
         plaintext = await opening;
       } catch {
+        if (this.keyError !== undefined) throw this.keyError;
         throw this.fail();
       }
-      if (this.failed) throw this.fail();
-      if (role === 'header') {
-        this.headerHash = this.b.hash('sha256', plaintext);
-        this.hasher = createContentHasher({ backend: this.b });
-        return { kind: 'header', index, header: plaintext };
-      }
-      const hasher = this.hasher!;
-      if (role === 'data') {
-        const hashed = hasher.update(plaintext);
-        this.contentBytes += plaintext.length;
-        if (hashed !== undefined) {
-          try {
-            await hashed;
-          } catch {
-            throw this.fail();
+      if (this.failed) throw this.keyError ?? this.fail();
+      switch (role) {
+        case 'header':
+          return await this.verifyHeader(plaintext, index);
+        case 'data': {
+          const hashed = this.segment!.update(plaintext);
+          this.contentBytes += plaintext.length;
+          if (hashed !== undefined) {
+            try {
+              await hashed;
+            } catch {
+              throw this.fail();
+            }
           }
+          return { kind: 'data', index, data: plaintext };
         }
-        return { kind: 'data', index, data: plaintext };
+        case 'checkpoint':
+          return await this.verifyCheckpoint(plaintext, index);
+        case 'final':
+          return await this.verifyFinal(plaintext, index);
+        default: {
+          const never: never = role;
+          throw new Error(`unknown role ${String(never)}`);
+        }
       }
-      return await this.verifyFinal(plaintext, index, hasher);
     } finally {
       this.inFlight--;
     }
   }
 
-  private async verifyFinal(plaintext: Uint8Array, index: number, hasher: ContentHasher): Promise<OpenedChunk> {
-    const final = parseFinal(plaintext);
-    if (final === undefined) throw this.fail();
-    let reason = '';
-    let contentHash: Uint8Array;
+  private async verifyHeader(plaintext: Uint8Array, index: number): Promise<OpenedChunk> {
+    const signature = plaintext.subarray(0, STREAM_SIGNATURE_BYTES);
+    const header = plaintext.slice(STREAM_SIGNATURE_BYTES);
+    const { bytes: keying, keying: parsed } = this.keying!;
+    const message = headerSignatureMessage({ streamId: this.streamId, senderId: this.senderId, binding: this.binding!, keying, header });
+    if (!(await this.b.ed25519Verify(signature, message, this.senderPublicKey))) throw this.fail();
+    if (this.failed) throw this.fail();
+    this.headerHash = this.b.hash('sha256', header);
+    this.segment = createContentHasher({ backend: this.b });
+    const recipients = parsed.kind === 'room' ? [] : parsed.recipients.map((r) => r.recipientId);
+    return { kind: 'header', index, header, recipients };
+  }
+
+  /** Closes the current segment into the chain. */
+  private async link(): Promise<Uint8Array> {
+    const segment = this.segment!;
+    this.segment = createContentHasher({ backend: this.b });
     try {
-      if (final.ending === 'abort') reason = fromUtf8(final.reason);
-      contentHash = await hasher.digest();
+      this.chain = nextContentChain(this.chain, await segment.digest(), this.b);
     } catch {
       throw this.fail();
     }
+    return this.chain;
+  }
+
+  private async verifyCheckpoint(signature: Uint8Array, index: number): Promise<OpenedChunk> {
+    const chainHash = await this.link();
+    const contentBytes = this.contentBytes;
+    const message = checkpointSignatureMessage({ streamId: this.streamId, senderId: this.senderId, binding: this.binding!, headerHash: this.headerHash!, chainHash, contentBytes });
+    if (!(await this.b.ed25519Verify(signature, message, this.senderPublicKey))) throw this.fail();
+    if (this.failed) throw this.fail();
+    return { kind: 'checkpoint', index, contentBytes };
+  }
+
+  private async verifyFinal(plaintext: Uint8Array, index: number): Promise<OpenedChunk> {
+    const final = parseFinal(plaintext);
+    if (final === undefined) throw this.fail();
+    let reason = '';
+    try {
+      if (final.ending === 'abort') reason = fromUtf8(final.reason);
+    } catch {
+      throw this.fail();
+    }
+    const contentHash = await this.link();
     const message = signatureMessage({
       streamId: this.streamId,
       senderId: this.senderId,
-      binding: this.binding,
+      binding: this.binding!,
       headerHash: this.headerHash!,
       contentHash,
       contentBytes: this.contentBytes,

@@ -3,27 +3,39 @@
  *
  * Calls may overlap (the WebCrypto backend then pipelines them): each call takes its chunk index and
  * feeds the content hash synchronously, in call order, and the caller sends chunks in index order.
+ *
+ * Every `checkpointIntervalBytes` of content the caller seals a checkpoint (`checkpointDue`, then
+ * `checkpoint()`) before the next write, and no write may cross a multiple of the interval
+ * (`bytesBeforeCheckpoint`); the reader refuses a stream that does otherwise.
  */
 import { backend, type AeadKey, type CryptoBackend } from '../backend/index.ts';
-import { assertBytes, assertInt, assertMaxBytes, assertString, utf8 } from '../bytes.ts';
+import { assertBytes, assertInt, assertMaxBytes, assertString, concatBytes, utf8 } from '../bytes.ts';
 import { CryptoError } from '../errors.ts';
 import { ED25519_SEED_LENGTH, ED25519_SIGNATURE_LENGTH } from '../identity.ts';
 import { createContentHasher, type ContentHasher } from './content-hasher.ts';
 import {
+  CONTENT_CHAIN_START,
   STREAM_ABORT_REASON_MAX_BYTES,
+  STREAM_CHECKPOINT_INTERVAL_BYTES,
   STREAM_CHUNK_MAX_BYTES,
   STREAM_EPOCH_KEY_BYTES,
   STREAM_HEADER_MAX_BYTES,
   STREAM_ID_BYTES,
   STREAM_MAX_CHUNKS,
+  checkpointSignatureMessage,
   deriveStreamKeys,
-  importStreamKey,
   encodeFinal,
+  encodeSignedHeader,
+  headerSignatureMessage,
+  importStreamKey,
+  nextContentChain,
   signatureMessage,
   streamAad,
   streamNonce,
+  type ChunkRole,
   type StreamEnding,
 } from './format.ts';
+import { assertStreamRecipients, encodeKeying, STREAM_SECRET_BYTES, wrapStreamSecret, type StreamRecipients } from './keying.ts';
 
 /** One encrypted chunk: `data` is ciphertext || 16-byte tag; send it with its index and last flag. */
 export interface SealedChunk {
@@ -33,38 +45,53 @@ export interface SealedChunk {
 }
 
 interface StreamEncryptorCommonOptions {
-  /** The room's current epoch key (32 bytes). */
-  epochKey: Uint8Array;
   /** 16 bytes; random when omitted. Never reuse one with the same epoch key and sender. */
   streamId?: Uint8Array;
-  /** The sender's user id: part of the key derivation and of the signed message. */
+  /** The sender's user id: part of the key derivation and of every signed message. */
   senderId: string;
-  /** The serialised stream header (topic, name, mime type, size, attributes, timestamp, sender). */
+  /** The serialised stream header (topic, name, mime type, size, attributes, timestamp, sender...). */
   header: Uint8Array;
   backend?: CryptoBackend;
   /** Chunks at most, header and final chunk included (default `STREAM_MAX_CHUNKS`; only lower). */
   maxChunks?: number;
+  /** Content between checkpoints (default `STREAM_CHECKPOINT_INTERVAL_BYTES`); the reader must use the same. */
+  checkpointIntervalBytes?: number;
 }
 
 /** Signs a message with the sender's Ed25519 key, returning the 64-byte signature. */
 export type StreamSigner = (message: Uint8Array) => Promise<Uint8Array>;
 
 /**
- * The sender's key signs the final chunk. Give either its Ed25519 seed (32 bytes, kept by reference
- * until then) or `sign`, a function that signs with it, for a caller that keeps its seed to itself.
+ * Who can read the stream: give `epochKey` (the room's current epoch key, 32 bytes) for a stream every
+ * member reads, or `recipients` for a stream only they read (its key is random and wrapped to each).
+ */
+export type StreamKeyOptions = { epochKey: Uint8Array; recipients?: never } | { recipients: StreamRecipients; epochKey?: never };
+
+/**
+ * The sender's key signs the header, the checkpoints and the final chunk. Give either its Ed25519 seed
+ * (32 bytes, kept by reference until then) or `sign`, a function that signs with it, for a caller that
+ * keeps its seed to itself.
  */
 export type StreamEncryptorOptions = StreamEncryptorCommonOptions &
+  StreamKeyOptions &
   ({ senderSeed: Uint8Array; sign?: never } | { sign: StreamSigner; senderSeed?: never });
 
 export interface StreamEncryptor {
   readonly streamId: Uint8Array;
-  /** Chunk 0, the encrypted header. Must come first, once. */
+  /** Chunk 0: the keying prefix and the signed, encrypted header. Must come first, once. */
   header(): Promise<SealedChunk>;
   /**
-   * A data chunk of at most `STREAM_CHUNK_MAX_BYTES` (larger is `LimitExceeded`). `bytes` must stay
-   * unchanged until the promise settles; the promise also waits when the hash worker is behind.
+   * A data chunk of at most `STREAM_CHUNK_MAX_BYTES` and at most `bytesBeforeCheckpoint` (larger is
+   * `LimitExceeded`; a write while `checkpointDue` is `InvalidArgument`). `bytes` must stay unchanged
+   * until the promise settles; the promise also waits when the hash worker is behind.
    */
   write(bytes: Uint8Array): Promise<SealedChunk>;
+  /** True when the content reached a multiple of the interval: `checkpoint()` must come before the next write. */
+  readonly checkpointDue: boolean;
+  /** Content bytes the next writes may carry before a checkpoint is due (0 while one is due). */
+  readonly bytesBeforeCheckpoint: number;
+  /** The signed checkpoint over the content so far. Only while `checkpointDue`. */
+  checkpoint(): Promise<SealedChunk>;
   /** The final chunk of a stream that ended normally, signed. No call may follow. */
   close(): Promise<SealedChunk>;
   /** The final chunk of an aborted stream, carrying the sender's reason (UTF-8), signed. */
@@ -82,16 +109,26 @@ class Encryptor implements StreamEncryptor {
   private readonly headerHash: Uint8Array;
   private readonly binding: Uint8Array;
   private readonly maxChunks: number;
-  private readonly hasher: ContentHasher;
+  private readonly interval: number;
+  /** The keying prefix of chunk 0 (a private stream's wraps take a moment). */
+  private readonly keying: Promise<Uint8Array>;
+  /** The hash of the current segment (the content since the last checkpoint). */
+  private segment: ContentHasher;
+  /** The content chain up to the last checkpoint claimed; links are made in claim order. */
+  private chain: Promise<Uint8Array> = Promise.resolve(CONTENT_CHAIN_START);
   private readonly aeadReady: Promise<AeadKey>;
   private aead: AeadKey | undefined;
   private state: State = 'new';
   private nextIndex = 0;
   private contentBytes = 0;
+  /** Content bytes at the last checkpoint. */
+  private checkpointedBytes = 0;
 
   constructor(options: StreamEncryptorOptions) {
-    const { epochKey, senderId, senderSeed, sign, header } = options;
-    assertBytes('epochKey', epochKey, STREAM_EPOCH_KEY_BYTES);
+    const { epochKey, recipients, senderId, senderSeed, sign, header } = options;
+    if (recipients === undefined) assertBytes('epochKey', epochKey, STREAM_EPOCH_KEY_BYTES);
+    else if (epochKey !== undefined) throw CryptoError.invalidArgument('"recipients" expected instead of "epochKey", not with it');
+    else assertStreamRecipients(recipients);
     assertString('senderId', senderId);
     if (sign === undefined) assertBytes('senderSeed', senderSeed, ED25519_SEED_LENGTH);
     else if (typeof sign !== 'function' || senderSeed !== undefined) {
@@ -102,16 +139,36 @@ class Encryptor implements StreamEncryptor {
     if (options.streamId !== undefined) assertBytes('streamId', options.streamId, STREAM_ID_BYTES);
     this.maxChunks = options.maxChunks ?? STREAM_MAX_CHUNKS;
     assertInt('maxChunks', this.maxChunks, 2, STREAM_MAX_CHUNKS);
+    this.interval = options.checkpointIntervalBytes ?? STREAM_CHECKPOINT_INTERVAL_BYTES;
+    assertInt('checkpointIntervalBytes', this.interval, 1, Number.MAX_SAFE_INTEGER);
     this.streamId = (options.streamId ?? this.b.randomBytes(STREAM_ID_BYTES)).slice();
     this.senderId = senderId;
     this.sign = sign ?? ((message) => b.ed25519Sign(senderSeed!, message));
     this.headerBytes = header.slice();
     this.headerHash = this.b.hash('sha256', this.headerBytes);
-    const { key, binding } = deriveStreamKeys(epochKey, this.streamId, senderId, this.b);
-    this.binding = binding;
-    this.hasher = createContentHasher({ backend: this.b });
+    let key: Uint8Array;
+    if (recipients === undefined) {
+      ({ key, binding: this.binding } = deriveStreamKeys(epochKey!, this.streamId, senderId, this.b));
+      this.keying = Promise.resolve(encodeKeying({ kind: 'room' }));
+    } else {
+      // A private stream: its own random secret, wrapped to each recipient and then forgotten.
+      const secret = this.b.randomBytes(STREAM_SECRET_BYTES);
+      ({ key, binding: this.binding } = deriveStreamKeys(secret, this.streamId, senderId, this.b));
+      const context = { roomId: recipients.roomId, streamId: this.streamId, senderId };
+      this.keying = wrapStreamSecret(secret, context, recipients.list, this.b).finally(() => secret.fill(0));
+      this.keying.catch(() => undefined);
+    }
+    this.segment = createContentHasher({ backend: this.b });
     this.aeadReady = importStreamKey(key, this.b);
     this.aeadReady.then((aead) => (this.aead = aead), () => undefined);
+  }
+
+  get checkpointDue(): boolean {
+    return this.contentBytes > this.checkpointedBytes && this.contentBytes % this.interval === 0;
+  }
+
+  get bytesBeforeCheckpoint(): number {
+    return this.checkpointDue ? 0 : this.interval - (this.contentBytes % this.interval);
   }
 
   private claim(call: string, last: boolean): number {
@@ -122,7 +179,7 @@ class Encryptor implements StreamEncryptor {
     } else if (this.state === 'new') {
       throw CryptoError.invalidArgument(`stream encryptor: ${call}() before header()`);
     }
-    // The final chunk may take the last index; data chunks must leave it free.
+    // The final chunk may take the last index; other chunks must leave it free.
     const limit = last ? this.maxChunks : this.maxChunks - 1;
     if (this.nextIndex >= limit) {
       throw CryptoError.limitExceeded(`stream encryptor: a stream has at most ${this.maxChunks} chunks`);
@@ -131,34 +188,64 @@ class Encryptor implements StreamEncryptor {
     return this.nextIndex++;
   }
 
-  private async seal(index: number, last: boolean, plaintext: Uint8Array): Promise<SealedChunk> {
+  private async seal(index: number, role: ChunkRole, plaintext: Uint8Array): Promise<SealedChunk> {
     const aead = this.aead ?? (await this.aeadReady);
-    return { index, last, data: await aead.seal(streamNonce(index), plaintext, streamAad(this.streamId, index, last)) };
+    return { index, last: role === 'final', data: await aead.seal(streamNonce(index), plaintext, streamAad(this.streamId, index, role)) };
   }
 
   async header(): Promise<SealedChunk> {
     const index = this.claim('header', false);
-    return this.seal(index, false, this.headerBytes);
+    const keying = await this.keying;
+    const message = headerSignatureMessage({ streamId: this.streamId, senderId: this.senderId, binding: this.binding, keying, header: this.headerBytes });
+    const signature = await this.sign(message);
+    assertBytes('signature', signature, ED25519_SIGNATURE_LENGTH);
+    const sealed = await this.seal(index, 'header', encodeSignedHeader(signature, this.headerBytes));
+    return { ...sealed, data: concatBytes(keying, sealed.data) };
   }
 
   async write(bytes: Uint8Array): Promise<SealedChunk> {
     assertMaxBytes('bytes', bytes, STREAM_CHUNK_MAX_BYTES);
+    if (this.checkpointDue) throw CryptoError.invalidArgument('stream encryptor: write() while a checkpoint is due; call checkpoint() first');
+    if (bytes.length > this.bytesBeforeCheckpoint) {
+      throw CryptoError.limitExceeded(`"bytes" expected at most ${this.bytesBeforeCheckpoint} bytes before the next checkpoint, got ${bytes.length}`);
+    }
     const index = this.claim('write', false);
     // Index and hash are taken before the first await, so overlapping calls stay in call order.
-    const hashed = this.hasher.update(bytes);
+    const hashed = this.segment.update(bytes);
     this.contentBytes += bytes.length;
     const aead = this.aead;
     if (aead !== undefined && hashed === undefined) {
       // The common case, with a single await: per-chunk promise overhead is a measurable share at 16 KiB.
-      return { index, last: false, data: await aead.seal(streamNonce(index), bytes, streamAad(this.streamId, index, false)) };
+      return { index, last: false, data: await aead.seal(streamNonce(index), bytes, streamAad(this.streamId, index, 'data')) };
     }
-    const sealed = this.seal(index, false, bytes);
+    const sealed = this.seal(index, 'data', bytes);
     if (hashed !== undefined) {
       // A seal failure must not count as unhandled while the hash wait is pending; it is returned below.
       sealed.catch(() => undefined);
       await hashed;
     }
     return sealed;
+  }
+
+  async checkpoint(): Promise<SealedChunk> {
+    if (!this.checkpointDue) throw CryptoError.invalidArgument('stream encryptor: checkpoint() while none is due');
+    const index = this.claim('checkpoint', false);
+    this.checkpointedBytes = this.contentBytes;
+    const contentBytes = this.contentBytes;
+    const chainHash = await this.link();
+    const message = checkpointSignatureMessage({ streamId: this.streamId, senderId: this.senderId, binding: this.binding, headerHash: this.headerHash, chainHash, contentBytes });
+    const signature = await this.sign(message);
+    assertBytes('signature', signature, ED25519_SIGNATURE_LENGTH);
+    return this.seal(index, 'checkpoint', signature);
+  }
+
+  /** Closes the current segment into the chain (synchronously, in call order) and returns the new link. */
+  private link(): Promise<Uint8Array> {
+    const segment = this.segment;
+    this.segment = createContentHasher({ backend: this.b });
+    const chain = this.chain.then(async (previous) => nextContentChain(previous, await segment.digest(), this.b));
+    this.chain = chain;
+    return chain;
   }
 
   async close(): Promise<SealedChunk> {
@@ -179,7 +266,7 @@ class Encryptor implements StreamEncryptor {
   private async finish(ending: StreamEnding, reason: Uint8Array, call: string): Promise<SealedChunk> {
     const index = this.claim(call, true);
     const contentBytes = this.contentBytes;
-    const contentHash = await this.hasher.digest();
+    const contentHash = await this.link();
     const message = signatureMessage({
       streamId: this.streamId,
       senderId: this.senderId,
@@ -192,17 +279,20 @@ class Encryptor implements StreamEncryptor {
     });
     const signature = await this.sign(message);
     assertBytes('signature', signature, ED25519_SIGNATURE_LENGTH);
-    return this.seal(index, true, encodeFinal(ending, signature, reason));
+    return this.seal(index, 'final', encodeFinal(ending, signature, reason));
   }
 }
 
 /**
- * Starts encrypting one byte stream: derive a fresh key for (epoch key, stream id, sender), then
- * header, data chunks and a signed final chunk.
+ * Starts encrypting one byte stream: derive a fresh key for (epoch key or a random secret, stream id,
+ * sender), then the signed header, data chunks with checkpoints, and a signed final chunk.
  * @example
  * const enc = createStreamEncryptor({ epochKey, senderId: 'alice', senderSeed, header: headerBytes });
  * send(enc.streamId, await enc.header());
- * for (const piece of pieces) send(enc.streamId, await enc.write(piece));
+ * for (const piece of pieces) {
+ *   if (enc.checkpointDue) send(enc.streamId, await enc.checkpoint());
+ *   send(enc.streamId, await enc.write(piece)); // pieces cut at enc.bytesBeforeCheckpoint
+ * }
  * send(enc.streamId, await enc.close()); // or await enc.abort('cancelled by user')
  */
 export function createStreamEncryptor(options: StreamEncryptorOptions): StreamEncryptor {

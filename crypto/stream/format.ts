@@ -3,20 +3,35 @@
  * AAD of each chunk, the final chunk's plaintext and the signed message. Everything here is pure and
  * shared by the encryptor and the decryptor, so that both sides build the same bytes.
  *
- * A stream is chunk 0 (the encrypted header), then data chunks, then one final chunk (last flag set)
- * that ends or aborts the stream and carries the sender's Ed25519 signature. This is the STREAM
+ * A stream is chunk 0, then data chunks with a checkpoint chunk every `STREAM_CHECKPOINT_INTERVAL_BYTES`
+ * of content, then one final chunk (last flag set) that ends or aborts the stream. This is the STREAM
  * construction (Hoang, Reyhanitabar, Rogaway, Vizár, "Online Authenticated-Encryption and its
  * Nonce-Reuse Misuse-Resistance", CRYPTO 2015), as in Tink's streaming AEAD: the nonce is the chunk
  * index and the AAD carries the last-chunk flag, so reordering, dropping, duplicating or truncating
  * chunks makes decryption fail.
+ *
+ * The AEAD only proves that a chunk came from someone holding the stream key: for a room stream, any
+ * member. Three Ed25519 signatures by the sender prove that it came from the sender:
+ * - chunk 0 is the keying prefix in clear (keying.ts: room key, or a random key wrapped to each
+ *   recipient), then the sealed [header signature (64)] [header]. The header signature covers the
+ *   stream id, the sender, the keying prefix (so the recipients) and the header (topic, time, room
+ *   version...), and is checked before the reader hands the header on;
+ * - a checkpoint chunk, sealed [signature (64)], signs the content so far every
+ *   `STREAM_CHECKPOINT_INTERVAL_BYTES`. Both sides know where each must come (the chunk after the
+ *   content reaches a multiple of the interval, unless the stream ends there), and a data chunk may
+ *   not cross a multiple, so a reader never holds more than one interval of content no signature covers;
+ * - the final chunk signs all the content and how the stream ended.
+ * The content hash is a chain over segments of one interval each: chain_0 = 32 zero bytes,
+ * chain_k = SHA-256(chain_{k-1} || SHA-256(segment k)); checkpoint k signs chain_k, the final chunk
+ * signs the chain over every segment, the last (possibly empty) one included.
  */
 import type { AeadKey, CryptoBackend } from '../backend/index.ts';
 import { concatBytes, lengthPrefixed, u64be, utf8 } from '../bytes.ts';
 import { DOMAIN } from '../domains.ts';
 import { expandUnchecked, hkdfExtract } from '../hkdf.ts';
 
-/** Version of this format, bound into every chunk's AAD and the signature: another version never opens. */
-export const STREAM_FORMAT_VERSION = 1;
+/** Version of this format, bound into every chunk's AAD and the signatures: another version never opens. */
+export const STREAM_FORMAT_VERSION = 2;
 /** A stream id is 16 random bytes (DESIGN.md): the HKDF salt, so every stream has its own key. */
 export const STREAM_ID_BYTES = 16;
 export const STREAM_EPOCH_KEY_BYTES = 32;
@@ -37,24 +52,33 @@ export const STREAM_SIGNATURE_BYTES = 64;
 export const STREAM_AAD_BYTES = 27;
 /** Bytes of the final chunk's plaintext before the reason: kind (1) and signature (64). */
 export const STREAM_FINAL_FIXED_BYTES = 1 + STREAM_SIGNATURE_BYTES;
+/** A checkpoint chunk's plaintext: the signature alone. */
+export const STREAM_CHECKPOINT_BYTES = STREAM_SIGNATURE_BYTES;
+/**
+ * Content between two signatures at most: a reader gets at most this much content that no sender
+ * signature covers yet (what a room member forging chunks inside another member's stream, with the
+ * Bridge's help, can show a reader before the stream fails). Smaller costs more: one Ed25519
+ * signature and verification, and a wait for the content hash, per interval (docs/security/
+ * bridge-adversary.md has the measured cost). A multiple of the 64 KiB chunk, so full chunks fit.
+ */
+export const STREAM_CHECKPOINT_INTERVAL_BYTES = 1024 * 1024;
 
-/** A chunk's role follows from its position: 0 is the header, the last is final, the rest are data. */
-export type ChunkRole = 'header' | 'data' | 'final';
-const ROLE_BYTE: Record<ChunkRole, number> = { header: 0x01, data: 0x02, final: 0x03 };
+/**
+ * A chunk's role follows from its position, which both sides compute: 0 is the header, the last is
+ * final, a checkpoint comes where the content reached a multiple of the interval, the rest are data.
+ */
+export type ChunkRole = 'header' | 'data' | 'checkpoint' | 'final';
+const ROLE_BYTE: Record<ChunkRole, number> = { header: 0x01, data: 0x02, final: 0x03, checkpoint: 0x04 };
 
 /** How a stream ended: the first byte of the final chunk's plaintext, and signed. */
 export type StreamEnding = 'end' | 'abort';
 const ENDING_BYTE: Record<StreamEnding, number> = { end: 0x01, abort: 0x02 };
 
-export function chunkRole(index: number, last: boolean): ChunkRole {
-  if (last) return 'final';
-  return index === 0 ? 'header' : 'data';
-}
-
 /** Plaintext bytes a chunk of this role may carry at most; longer input can only be forged. */
 export function roleMaxPlaintextBytes(role: ChunkRole): number {
-  if (role === 'header') return STREAM_HEADER_MAX_BYTES;
+  if (role === 'header') return STREAM_SIGNATURE_BYTES + STREAM_HEADER_MAX_BYTES;
   if (role === 'data') return STREAM_CHUNK_MAX_BYTES;
+  if (role === 'checkpoint') return STREAM_CHECKPOINT_BYTES;
   return STREAM_FINAL_FIXED_BYTES + STREAM_ABORT_REASON_MAX_BYTES;
 }
 
@@ -70,11 +94,12 @@ export interface StreamKeys {
 }
 
 /**
- * Key = HKDF-SHA256(ikm = epochKey, salt = streamId, info = lengthPrefixed(DOMAIN.stream, senderId)),
- * 32 bytes (DESIGN.md; RFC 5869). The binding uses the same PRK with DOMAIN.streamSignature as info.
+ * Key = HKDF-SHA256(ikm, salt = streamId, info = lengthPrefixed(DOMAIN.stream, senderId)), 32 bytes
+ * (DESIGN.md; RFC 5869), where ikm is the epoch key (a room stream) or the stream's random secret (a
+ * private stream, keying.ts). The binding uses the same PRK with DOMAIN.streamSignature as info.
  */
-export function deriveStreamKeys(epochKey: Uint8Array, streamId: Uint8Array, senderId: string, b: CryptoBackend): StreamKeys {
-  const prk = hkdfExtract('sha256', streamId, epochKey, b);
+export function deriveStreamKeys(ikm: Uint8Array, streamId: Uint8Array, senderId: string, b: CryptoBackend): StreamKeys {
+  const prk = hkdfExtract('sha256', streamId, ikm, b);
   const sender = utf8(senderId);
   const key = expandUnchecked('sha256', prk, lengthPrefixed(utf8(DOMAIN.stream), sender), 32, b);
   const binding = expandUnchecked('sha256', prk, lengthPrefixed(utf8(DOMAIN.streamSignature), sender), 32, b);
@@ -105,21 +130,79 @@ function writeU64(out: Uint8Array, offset: number, value: number): void {
 
 /**
  * The AAD of a chunk, 27 bytes:
- *   [0]      format version (0x01)
- *   [1]      role: 0x01 header, 0x02 data, 0x03 final
+ *   [0]      format version (0x02)
+ *   [1]      role: 0x01 header, 0x02 data, 0x03 final, 0x04 checkpoint
  *   [2..18)  stream id (16 bytes)
  *   [18..26) chunk index, u64 big-endian (the same index as the nonce)
- *   [26]     last-chunk flag: 0x00 or 0x01
- * The role is a function of index and flag, so both sides compute it; binding it names the framing.
+ *   [26]     last-chunk flag: 0x00 or 0x01 (set for the final chunk only)
+ * Both sides compute the role from the position (see ChunkRole); binding it names the framing, so a
+ * chunk sealed as data never opens where a checkpoint is due.
  */
-export function streamAad(streamId: Uint8Array, index: number, last: boolean): Uint8Array {
+export function streamAad(streamId: Uint8Array, index: number, role: ChunkRole): Uint8Array {
   const aad = new Uint8Array(STREAM_AAD_BYTES);
   aad[0] = STREAM_FORMAT_VERSION;
-  aad[1] = ROLE_BYTE[chunkRole(index, last)];
+  aad[1] = ROLE_BYTE[role];
   aad.set(streamId, 2);
   writeU64(aad, 18, index);
-  aad[26] = last ? 1 : 0;
+  aad[26] = role === 'final' ? 1 : 0;
   return aad;
+}
+
+/** What the sender signs in chunk 0, before the header: checked before the header is handed on. */
+export interface SignedHeader {
+  streamId: Uint8Array;
+  senderId: string;
+  binding: Uint8Array;
+  /** The clear keying prefix of chunk 0, as sent (keying.ts): room, or the recipients and their wraps. */
+  keying: Uint8Array;
+  /** The serialised header. */
+  header: Uint8Array;
+}
+
+/**
+ * lengthPrefixed(DOMAIN.streamHeader, [version], streamId, senderId, binding, keying prefix, header).
+ * The binding ties it to the stream key (for a room stream: to the room and epoch).
+ */
+export function headerSignatureMessage(h: SignedHeader): Uint8Array {
+  return lengthPrefixed(utf8(DOMAIN.streamHeader), Uint8Array.of(STREAM_FORMAT_VERSION), h.streamId, utf8(h.senderId), h.binding, h.keying, h.header);
+}
+
+export interface SignedCheckpoint {
+  streamId: Uint8Array;
+  senderId: string;
+  binding: Uint8Array;
+  headerHash: Uint8Array;
+  /** chain_k: the content chain after k segments. */
+  chainHash: Uint8Array;
+  /** Content bytes so far: k times the interval. */
+  contentBytes: number;
+}
+
+/** lengthPrefixed(DOMAIN.streamCheckpoint, [version], streamId, senderId, binding, SHA-256(header), chain, u64be(content bytes)). */
+export function checkpointSignatureMessage(c: SignedCheckpoint): Uint8Array {
+  return lengthPrefixed(
+    utf8(DOMAIN.streamCheckpoint),
+    Uint8Array.of(STREAM_FORMAT_VERSION),
+    c.streamId,
+    utf8(c.senderId),
+    c.binding,
+    c.headerHash,
+    c.chainHash,
+    u64be(c.contentBytes),
+  );
+}
+
+/** The first link of the content chain: 32 zero bytes. */
+export const CONTENT_CHAIN_START = new Uint8Array(32);
+
+/** chain_k = SHA-256(chain_{k-1} || SHA-256(segment k)). */
+export function nextContentChain(previous: Uint8Array, segmentHash: Uint8Array, b: CryptoBackend): Uint8Array {
+  return b.hash('sha256', concatBytes(previous, segmentHash));
+}
+
+/** The chunk 0 plaintext: [header signature (64)] [header]. */
+export function encodeSignedHeader(signature: Uint8Array, header: Uint8Array): Uint8Array {
+  return concatBytes(signature, header);
 }
 
 export interface SignedStream {
@@ -134,8 +217,9 @@ export interface SignedStream {
 }
 
 /**
- * What the sender signs: lengthPrefixed(DOMAIN.streamSignature, [version], streamId, senderId,
- * binding, SHA-256(header), SHA-256(content), u64be(content bytes), [ending], reason).
+ * What the sender signs at the end: lengthPrefixed(DOMAIN.streamSignature, [version], streamId,
+ * senderId, binding, SHA-256(header), content chain over every segment, u64be(content bytes),
+ * [ending], reason).
  */
 export function signatureMessage(s: SignedStream): Uint8Array {
   return lengthPrefixed(

@@ -61,8 +61,7 @@ describe('stream AEAD round trip', () => {
     const chunks = [await enc.header(), await enc.write(pieces[0]!), await enc.close()];
     expect((await openStream(f, chunks)).at(-1)).toEqual({ kind: 'end', index: 2, contentBytes: 11 });
     const short = createStreamEncryptor({ ...rest, sign: async () => new Uint8Array(63) });
-    await short.header();
-    await expect(short.close()).rejects.toThrow('"signature" expected Uint8Array of length 64, got length=63');
+    await expect(short.header()).rejects.toThrow('"signature" expected Uint8Array of length 64, got length=63');
     const both = { ...f, sign: async () => new Uint8Array(64) } as unknown as Parameters<typeof createStreamEncryptor>[0];
     expect(() => createStreamEncryptor(both)).toThrow('"sign" expected a function, given instead of "senderSeed"');
   });
@@ -95,31 +94,47 @@ describe('stream AEAD round trip', () => {
 });
 
 describe('stream format (pinned against an independent noble computation)', () => {
-  it('uses the documented key, nonce, AAD and final-chunk layout', async () => {
+  it('uses the documented key, nonce, AAD, chunk 0, checkpoint and final-chunk layout', async () => {
     const f = await streamFixture();
-    const chunks = await sealStream(f, [utf8('hello')], { backend: nodeBackend });
+    const chunks = await sealStream(f, [utf8('hello'), utf8('world'), utf8('!')], { backend: nodeBackend, checkpointIntervalBytes: 5 });
+    expect(chunks.map((c) => c.data.length - 16)).toEqual([1 + 64 + f.header.length - 1, 5, 64, 5, 64, 1, 65].map((n, i) => (i === 0 ? n + 1 : n)));
     // Key = HKDF-SHA256(ikm = epoch key, salt = stream id, info = lengthPrefixed(DOMAIN.stream, sender id)).
     const key = hkdf(sha256, f.epochKey, f.streamId, lengthPrefixed(utf8(DOMAIN.stream), utf8(f.senderId)), 32);
+    const binding = hkdf(sha256, f.epochKey, f.streamId, lengthPrefixed(utf8(DOMAIN.streamSignature), utf8(f.senderId)), 32);
     const nonce = (i: number) => new Uint8Array([0, 0, 0, 0, ...u64be(i)]);
-    const aad = (i: number, role: number, last: number) => new Uint8Array([1, role, ...f.streamId, ...u64be(i), last]);
+    const aad = (i: number, role: number, last: number) => new Uint8Array([2, role, ...f.streamId, ...u64be(i), last]);
     expect(streamNonce(2 ** 40 + 3)).toEqual(nonce(2 ** 40 + 3));
-    expect(streamAad(f.streamId, 7, false)).toEqual(aad(7, 2, 0));
-    expect(chunks[0]!.data).toEqual(gcm(key, nonce(0), aad(0, 1, 0)).encrypt(f.header));
+    expect(streamAad(f.streamId, 7, 'data')).toEqual(aad(7, 2, 0));
+    expect(streamAad(f.streamId, 7, 'checkpoint')).toEqual(aad(7, 4, 0));
+    // Chunk 0: the keying prefix (0x01: the room key) in clear, then [header signature] [header] sealed.
+    expect(chunks[0]!.data[0]).toBe(0x01);
+    const opening = gcm(key, nonce(0), aad(0, 1, 0)).decrypt(chunks[0]!.data.subarray(1));
+    expect(opening.subarray(64)).toEqual(f.header);
+    const headerMessage = lengthPrefixed(utf8(DOMAIN.streamHeader), new Uint8Array([2]), f.streamId, utf8(f.senderId), binding, new Uint8Array([1]), f.header);
+    expect(ed25519.verify(opening.subarray(0, 64), headerMessage, f.senderPublicKey)).toBe(true);
     expect(chunks[1]!.data).toEqual(gcm(key, nonce(1), aad(1, 2, 0)).encrypt(utf8('hello')));
-    const final = gcm(key, nonce(2), aad(2, 3, 1)).decrypt(chunks[2]!.data);
+    // The content chain: chain_k = SHA-256(chain_{k-1} || SHA-256(segment k)), from 32 zero bytes.
+    const chain = [new Uint8Array(32)];
+    for (const segment of ['hello', 'world', '!']) chain.push(sha256(new Uint8Array([...chain.at(-1)!, ...sha256(utf8(segment))])));
+    const checkpoint = (k: number, index: number) => {
+      const signature = gcm(key, nonce(index), aad(index, 4, 0)).decrypt(chunks[index]!.data);
+      const message = lengthPrefixed(utf8(DOMAIN.streamCheckpoint), new Uint8Array([2]), f.streamId, utf8(f.senderId), binding, sha256(f.header), chain[k]!, u64be(5 * k));
+      return ed25519.verify(signature, message, f.senderPublicKey);
+    };
+    expect([checkpoint(1, 2), checkpoint(2, 4)]).toEqual([true, true]);
+    const final = gcm(key, nonce(6), aad(6, 3, 1)).decrypt(chunks[6]!.data);
     expect(final.length).toBe(65);
     expect(final[0]).toBe(0x01);
-    // The signature: lengthPrefixed(tag, [1], stream id, sender, binding, H(header), H(content), u64 length, [end], reason).
-    const prk = hkdf(sha256, f.epochKey, f.streamId, lengthPrefixed(utf8(DOMAIN.streamSignature), utf8(f.senderId)), 32);
+    // The end: lengthPrefixed(tag, [2], stream id, sender, binding, H(header), chain, u64 length, [end], reason).
     const message = lengthPrefixed(
       utf8(DOMAIN.streamSignature),
-      new Uint8Array([1]),
+      new Uint8Array([2]),
       f.streamId,
       utf8(f.senderId),
-      prk,
+      binding,
       sha256(f.header),
-      sha256(utf8('hello')),
-      u64be(5),
+      chain[3]!,
+      u64be(11),
       new Uint8Array([1]),
       new Uint8Array(0),
     );
@@ -205,16 +220,20 @@ describe('stream AEAD integrity: every failure is the same DecryptFailed', () =>
     await expectDecryptFailed(openStream(f, c, { senderId: 'user_mallory' }));
   });
 
-  it('rejects a final chunk signed by anyone but the sender (a room member forging an end or abort)', async () => {
+  it('rejects a header or final chunk signed by anyone but the sender (a room member forging a stream, an end or an abort)', async () => {
     f = await streamFixture();
     const mallory = nodeBackend.randomBytes(32);
     const forgedEnd = await sealStream(f, pieces, { signingSeed: mallory });
     const forgedAbort = await sealStream(f, pieces, { signingSeed: mallory, abortReason: 'fake' });
-    // Every chunk before the final one passes the AEAD: only the signature catches the forgery.
+    // A whole stream in the sender's name: its header passes the AEAD, not the header signature.
+    await expectDecryptFailed(createStreamDecryptor(f).open(forgedEnd[0]!.data, false));
+    // The sender's genuine header, then the forger's chunks: they pass the AEAD, the end signature catches them.
+    const genuine = await sealStream(f, pieces);
     const dec = createStreamDecryptor(f);
-    for (const chunk of forgedEnd.slice(0, 4)) await dec.open(chunk.data, chunk.last);
+    await dec.open(genuine[0]!.data, false);
+    for (const chunk of forgedEnd.slice(1, 4)) await dec.open(chunk.data, chunk.last);
     await expectDecryptFailed(dec.open(forgedEnd[4]!.data, true));
-    await expectDecryptFailed(openStream(f, forgedAbort));
+    await expectDecryptFailed(openStream(f, [genuine[0]!, ...forgedAbort.slice(1)]));
     // A genuine final chunk of one stream does not end another stream of the same sender.
     const other = await sealStream(f, [utf8('other content')]);
     await expectDecryptFailed(openStream(f, [...(await sealStream(f, pieces)).slice(0, 4), other.at(-1)!]));

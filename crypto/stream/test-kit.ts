@@ -27,11 +27,14 @@ export async function streamFixture(overrides: Partial<StreamFixture> = {}): Pro
   };
 }
 
-/** Encrypts a whole stream: header, one chunk per piece, then close (or abort with `abortReason`). */
+/**
+ * Encrypts a whole stream: header, one chunk per piece (with a checkpoint where one is due; pieces
+ * must not cross a checkpoint), then close (or abort with `abortReason`).
+ */
 export async function sealStream(
   f: StreamFixture,
   pieces: Uint8Array[],
-  options: { backend?: CryptoBackend; abortReason?: string; signingSeed?: Uint8Array } = {},
+  options: { backend?: CryptoBackend; abortReason?: string; signingSeed?: Uint8Array; checkpointIntervalBytes?: number } = {},
 ): Promise<SealedChunk[]> {
   const enc = createStreamEncryptor({
     epochKey: f.epochKey,
@@ -40,9 +43,13 @@ export async function sealStream(
     senderSeed: options.signingSeed ?? f.senderSeed,
     header: f.header,
     backend: options.backend,
+    checkpointIntervalBytes: options.checkpointIntervalBytes,
   });
   const out = [await enc.header()];
-  for (const piece of pieces) out.push(await enc.write(piece));
+  for (const piece of pieces) {
+    if (enc.checkpointDue) out.push(await enc.checkpoint());
+    out.push(await enc.write(piece));
+  }
   out.push(options.abortReason === undefined ? await enc.close() : await enc.abort(options.abortReason));
   return out;
 }
@@ -51,7 +58,7 @@ export async function sealStream(
 export async function openStream(
   f: StreamFixture,
   chunks: { data: Uint8Array; last: boolean }[],
-  options: { backend?: CryptoBackend; streamId?: Uint8Array; senderId?: string; epochKey?: Uint8Array } = {},
+  options: { backend?: CryptoBackend; streamId?: Uint8Array; senderId?: string; epochKey?: Uint8Array; checkpointIntervalBytes?: number } = {},
 ): Promise<OpenedChunk[]> {
   const dec = createStreamDecryptor({
     epochKey: options.epochKey ?? f.epochKey,
@@ -59,6 +66,7 @@ export async function openStream(
     senderId: options.senderId ?? f.senderId,
     senderPublicKey: f.senderPublicKey,
     backend: options.backend,
+    checkpointIntervalBytes: options.checkpointIntervalBytes,
   });
   const out: OpenedChunk[] = [];
   for (const chunk of chunks) out.push(await dec.open(chunk.data, chunk.last));

@@ -58,17 +58,20 @@ export class DataStreamsApi {
     idleTimeoutMs: number = DEFAULT_STREAM_IDLE_TIMEOUT_MS,
   ) {
     this.newestKeys = new NewestKeys(rooms);
+    const { signer } = connectionInternals(connection);
     this.incoming = new IncomingStreams({
       connection,
       rooms,
       idleTimeoutMs,
       byteHandler: (topic) => this.handlers.bytes.get(topic),
       textHandler: (topic) => this.handlers.text.get(topic),
+      readerKey: (roomId) => ({ roomId, recipientId: connection.userId, unwrap: (params) => signer.unwrapStreamSecret(params) }),
     });
     this.openDeps = {
       connection,
       idleTimeoutMs,
       keys: this.newestKeys,
+      rooms,
       finals: new Sequencer(),
       track: (s) => this.outgoing.add(s),
       numbered: (s) => this.outgoingByNo.set(s.streamNo!, s),

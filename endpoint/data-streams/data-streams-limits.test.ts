@@ -10,8 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { utf8 } from '../../crypto/bytes.ts';
 import { encodeHeader } from './header.ts';
-import { STREAM_ABORT_REASON_MAX_BYTES, STREAM_CHUNK_MAX_BYTES, STREAM_HEADER_MAX_BYTES } from './limits.ts';
-import { bridgeEvents, joinedRoom, pattern, rawStream, receiveBytes, sha256, startKit, streamFailure, until, type Client, type Kit } from './test-kit.ts';
+import { DESTINATIONS_MAX, STREAM_ABORT_REASON_MAX_BYTES, STREAM_CHUNK_MAX_BYTES, STREAM_HEADER_MAX_BYTES } from './limits.ts';
+import { bridgeEvents, joinedRoom, pattern, rawHeader, rawStream, receiveBytes, sha256, startKit, streamFailure, until, type Client, type Kit } from './test-kit.ts';
 import type { ByteStreamReader } from './types.ts';
 
 let kit: Kit;
@@ -145,8 +145,12 @@ describe('limits', () => {
     expect(big.reason).toBe('LengthExceeded');
     expect(big.code).toBe('ERR_DATA_STREAM_LENGTH_EXCEEDED');
     expect((await open({ roomId: 'nope' })).reason).toBe('InvalidArgument');
-    expect((await open({ destinationIdentities: Array.from({ length: 4097 }, (_, i) => `u${i}`) })).reason).toBe('InvalidArgument');
+    expect((await open({ destinationIdentities: Array.from({ length: DESTINATIONS_MAX + 1 }, (_, i) => `u${i}`) })).reason).toBe('InvalidArgument');
     expect((await open({ destinationIdentities: ['not a user id'] })).reason).toBe('InvalidArgument');
+    // A private stream's key is wrapped to each destination's key in the verified room: a stranger has none.
+    const stranger = await open({ destinationIdentities: ['bob', 'zed'] });
+    expect(stranger.reason).toBe('InvalidArgument');
+    expect(stranger.message).toContain('"zed" is not a member');
     const notJoined = await open({ roomId: await kit.room(alice, [alice, bob]) });
     expect(notJoined.reason).toBe('InvalidArgument');
     expect(notJoined.message).toContain('not joined');
@@ -163,13 +167,13 @@ describe('limits', () => {
 
   it('receiving: a sender that writes past its announced size (LengthExceeded) or short of it (Incomplete)', async () => {
     const readers = readersAt('liar');
-    const header = (size: number) => encodeHeader({ v: 1, kind: 'bytes', topic: 'liar', name: 'x', mimeType: 'a/b', size, attributes: {}, timestamp: 1, sender: 'alice' });
-    const over = await rawStream(alice, roomId, header(10));
+    const header = async (size: number) => encodeHeader(await rawHeader(alice, roomId, { topic: 'liar', size }));
+    const over = await rawStream(alice, roomId, await header(10));
     over.send(await over.enc.header());
     over.send(await over.enc.write(pattern(8)));
     over.send(await over.enc.write(pattern(8)));
     over.send(await over.enc.close());
-    const short = await rawStream(alice, roomId, header(10));
+    const short = await rawStream(alice, roomId, await header(10));
     short.send(await short.enc.header());
     short.send(await short.enc.write(pattern(5)));
     short.send(await short.enc.close());
@@ -181,15 +185,16 @@ describe('limits', () => {
   it(`receiving: a header over ${STREAM_HEADER_MAX_BYTES} bytes, or one that is not a header, is refused before any handler`, async () => {
     const readers = readersAt('bad-header');
     const dropped = bridgeEvents(alice, 'byteStreamReceiverDropped');
-    const valid = { v: 1, kind: 'bytes', topic: 'bad-header', name: 'x', mimeType: 'a/b', attributes: {}, timestamp: 1, sender: 'alice' };
+    const valid = await rawHeader(alice, roomId, { topic: 'bad-header' });
     const headers = [
       utf8(JSON.stringify({ ...valid, attributes: { blob: 'x'.repeat(STREAM_HEADER_MAX_BYTES) } })),
-      utf8(JSON.stringify({ ...valid, v: 2 })),
+      utf8(JSON.stringify({ ...valid, v: 1 })),
       utf8(JSON.stringify({ ...valid, sender: 'bob' })),
+      utf8(JSON.stringify({ ...valid, roomId: 'room_fedcba9876543210' })),
       utf8('not json'),
     ];
     for (const h of headers) {
-      const s = await rawStream(alice, roomId, h, ['bob']);
+      const s = await rawStream(alice, roomId, h, { destinationIdentities: ['bob'] });
       s.send(await s.enc.header());
     }
     await until(() => dropped.length === headers.length, 'every stream rejected');
@@ -199,7 +204,7 @@ describe('limits', () => {
 
   it(`receiving: a chunk over ${STREAM_CHUNK_MAX_BYTES} bytes of plaintext is an integrity failure`, async () => {
     const got = receiveBytes(bob, 'huge-chunk');
-    const s = await rawStream(alice, roomId, encodeHeader({ v: 1, kind: 'bytes', topic: 'huge-chunk', name: 'x', mimeType: 'a/b', attributes: {}, timestamp: 1, sender: 'alice' }));
+    const s = await rawStream(alice, roomId, encodeHeader(await rawHeader(alice, roomId, { topic: 'huge-chunk' })));
     s.send(await s.enc.header());
     s.send({ data: new Uint8Array(randomBytes(STREAM_CHUNK_MAX_BYTES + 17 + 1)), last: false });
     await until(() => got.length === 1, 'the handler');

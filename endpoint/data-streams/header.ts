@@ -1,24 +1,28 @@
 /**
  * The stream header: chunk 0 of every stream, encrypted like the content (DESIGN.md: the Bridge never
- * sees topic, name, type, size or attributes). A small versioned JSON object, UTF-8, at most
- * `STREAM_HEADER_MAX_BYTES`:
+ * sees topic, name, type, size or attributes) and signed by the sender (crypto/stream/format.ts: the
+ * signature is checked before the header is parsed here). A small versioned JSON object, UTF-8, at
+ * most `STREAM_HEADER_MAX_BYTES`:
  *
- *   { "v": 1, "kind": "bytes" | "text", "topic": string, "name": string (bytes streams only),
+ *   { "v": 2, "kind": "bytes" | "text", "topic": string, "name": string (bytes streams only),
  *     "mimeType": string, "size"?: integer, "attributes": { string: string }, "timestamp": integer,
- *     "sender": user id }
+ *     "sender": user id, "roomId": room id, "roomVersion": integer, "headHash": base64 (32 bytes) }
  *
- * Parsing is strict (unknown keys, a wrong version or an oversized header are refused): the header
- * authenticates as coming from a room member, but only the final signature proves which one, so it is
- * treated as untrusted input. `sender` must equal the sender the Bridge names (which the key and the
- * signature also bind); a mismatch is an integrity failure.
+ * `timestamp` is the sender's clock when it opened the stream: readers refuse a stream whose signed
+ * time is outside their replay window (incoming/replay-guard.ts). `roomVersion` and `headHash` are the
+ * room head the sender had verified when it opened the stream, so members can compare views.
+ *
+ * Parsing is strict (unknown keys, a wrong version or an oversized header are refused): a signed header
+ * is still input from another user. `sender` and `roomId` must equal what the Bridge names (the key
+ * and the signature bind the sender too); a mismatch is an integrity failure.
  */
 import { z } from 'zod';
 import { fromUtf8, utf8 } from '../../crypto/bytes.ts';
-import { userIdSchema } from '../../protocol/room-record.ts';
+import { roomIdSchema, userIdSchema } from '../../protocol/room-record.ts';
 import { DataStreamError } from './errors.ts';
 import { ATTRIBUTES_MAX_ENTRIES, MIME_TYPE_MAX_CHARS, NAME_MAX_BYTES, STREAM_HEADER_MAX_BYTES, TOPIC_MAX_CHARS } from './limits.ts';
 
-export const STREAM_HEADER_VERSION = 1;
+export const STREAM_HEADER_VERSION = 2;
 
 export type StreamKind = 'bytes' | 'text';
 
@@ -36,8 +40,11 @@ const common = {
   mimeType: mimeTypeSchema,
   size: sizeSchema.optional(),
   attributes: attributesSchema,
-  timestamp: z.number().int().nonnegative(),
+  timestamp: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
   sender: userIdSchema,
+  roomId: roomIdSchema,
+  roomVersion: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),
+  headHash: z.string().regex(/^[A-Za-z0-9+/]{43}=$/, 'expected 32 bytes of base64'),
 };
 
 export const streamHeaderSchema = z.discriminatedUnion('kind', [
@@ -65,10 +72,10 @@ export function encodeHeader(header: StreamHeader): Uint8Array {
 }
 
 /**
- * Parses a decrypted header from `senderId` (as the Bridge names it). Throws `Malformed` for anything
- * that is not a valid header, `Integrity` when it names another sender.
+ * Parses a decrypted header of a stream the Bridge says `senderId` sent in `roomId`. Throws `Malformed`
+ * for anything that is not a valid header, `Integrity` when it names another sender or room.
  */
-export function decodeHeader(bytes: Uint8Array, senderId: string): StreamHeader {
+export function decodeHeader(bytes: Uint8Array, expected: { senderId: string; roomId: string }): StreamHeader {
   if (bytes.length > STREAM_HEADER_MAX_BYTES) {
     throw new DataStreamError('Malformed', `the stream header expected at most ${STREAM_HEADER_MAX_BYTES} bytes, got ${bytes.length}`);
   }
@@ -83,6 +90,6 @@ export function decodeHeader(bytes: Uint8Array, senderId: string): StreamHeader 
     const issue = parsed.error.issues[0]!;
     throw new DataStreamError('Malformed', `the stream header is invalid at "${issue.path.join('.')}": ${issue.message}`);
   }
-  if (parsed.data.sender !== senderId) throw DataStreamError.integrity();
+  if (parsed.data.sender !== expected.senderId || parsed.data.roomId !== expected.roomId) throw DataStreamError.integrity();
   return parsed.data;
 }

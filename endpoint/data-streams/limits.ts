@@ -1,7 +1,13 @@
 /** Limits and tuning of byte and text streams. Each constant names its unit. */
-import { STREAM_ABORT_REASON_MAX_BYTES, STREAM_CHUNK_MAX_BYTES } from './stream-crypto.ts';
+import { STREAM_ABORT_REASON_MAX_BYTES, STREAM_CHECKPOINT_INTERVAL_BYTES, STREAM_CHUNK_MAX_BYTES, STREAM_RECIPIENTS_MAX } from './stream-crypto.ts';
 
-export { STREAM_ABORT_REASON_MAX_BYTES, STREAM_CHUNK_MAX_BYTES };
+export { STREAM_ABORT_REASON_MAX_BYTES, STREAM_CHECKPOINT_INTERVAL_BYTES, STREAM_CHUNK_MAX_BYTES };
+
+/**
+ * `destinationIdentities` per stream at most. A private stream carries a wrap of its key for each
+ * destination in chunk 0, which every destination receives (crypto/stream/keying.ts).
+ */
+export const DESTINATIONS_MAX = STREAM_RECIPIENTS_MAX;
 
 /** The serialised stream header (chunk 0) at most: topic, name, mime type, attributes and the rest. */
 export const STREAM_HEADER_MAX_BYTES = 16_384;
@@ -20,6 +26,8 @@ export const SEALED_CHUNK_OVERHEAD_BYTES = 16;
  * slow receiver.
  */
 export const FINAL_CHUNK_MAX_BYTES = 1 + 64 + STREAM_ABORT_REASON_MAX_BYTES + SEALED_CHUNK_OVERHEAD_BYTES;
+/** Payload bytes of a checkpoint chunk (the sender's signature over the content so far, sealed). */
+export const CHECKPOINT_CHUNK_BYTES = 64 + SEALED_CHUNK_OVERHEAD_BYTES;
 /** Data chunks are at least this big (unless the write is smaller), whatever the window. */
 export const CHUNK_MIN_BYTES = 1024;
 /**

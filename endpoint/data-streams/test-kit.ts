@@ -8,6 +8,7 @@ import { encodeChunkFrame, FRAME_CHUNK_UP, type ServerEvent } from '../../protoc
 import { createStreamEncryptor, type StreamEncryptor } from './stream-crypto.ts';
 import { startKit, until, type Client, type Kit } from '../realtime/test-kit.ts';
 import { DataStreamError } from './errors.ts';
+import { STREAM_HEADER_VERSION, type StreamHeader } from './header.ts';
 import type { ByteStreamReader, ParticipantInfo, TextStreamReader } from './types.ts';
 import { connectionInternals, streamApiInternals } from '../internal.ts';
 
@@ -89,14 +90,44 @@ export interface RawStream {
 
 /**
  * A sender that bypasses the library's writer, to send what an honest writer never would (a header
- * over the limit, a lying size, an oversized chunk). It still seals with the room's real key.
+ * over the limit, a lying size, an oversized chunk). It still seals with the room's real key and signs
+ * with the client's own key. `senderId` derives the key for another member, as a room member who
+ * forges a stream in that member's name would (the Bridge must then name that member as the sender).
  */
-export async function rawStream(client: Client, roomId: string, header: Uint8Array, destinationIdentities: string[] = []): Promise<RawStream> {
+export async function rawStream(
+  client: Client,
+  roomId: string,
+  header: Uint8Array,
+  options: { destinationIdentities?: string[]; senderId?: string } = {},
+): Promise<RawStream & { streamId: Uint8Array }> {
   const { epoch, key } = streamApiInternals(client.streamApi).keys.current(roomId)!;
   const streamId = backend().randomBytes(16);
-  const enc = createStreamEncryptor({ epochKey: key, streamId, senderId: client.connection.userId, sign: connectionInternals(client.connection).signer.sign, header });
+  const senderId = options.senderId ?? client.connection.userId;
+  const enc = createStreamEncryptor({ epochKey: key, streamId, senderId, sign: connectionInternals(client.connection).signer.sign, header });
+  const destinationIdentities = options.destinationIdentities ?? [];
   const { streamNo } = await client.connection.request('byteStreamOpen', { roomId, streamId: toBase64(streamId), epoch, destinationIdentities });
-  return { enc, streamNo, send: (c) => client.connection.sendFrame(encodeChunkFrame(FRAME_CHUNK_UP, streamNo, c.last, c.data)) };
+  return { enc, streamNo, streamId, send: (c) => client.connection.sendFrame(encodeChunkFrame(FRAME_CHUNK_UP, streamNo, c.last, c.data)) };
+}
+
+/**
+ * A valid header for `rawStream` from `client` in `roomId`: its verified room view, the time now, and
+ * `fields` over the defaults (a bytes stream named x with type a/b).
+ */
+export async function rawHeader(client: Client, roomId: string, fields: Record<string, unknown> & { topic: string }): Promise<StreamHeader> {
+  const head = (await streamApiInternals(client.streamApi).rooms.trustedHead(roomId))!;
+  return {
+    v: STREAM_HEADER_VERSION,
+    kind: 'bytes',
+    name: 'x',
+    mimeType: 'a/b',
+    attributes: {},
+    timestamp: Date.now(),
+    sender: client.connection.userId,
+    roomId,
+    roomVersion: head.record.version,
+    headHash: toBase64(head.hash),
+    ...fields,
+  } as StreamHeader;
 }
 
 /** Records the Bridge's events of one type that a client gets. */

@@ -28,7 +28,11 @@ interface CommonSendOptions {
   roomId: string;
   topic: string;
   attributes?: Record<string, string>;
-  /** User ids to send to; empty or omitted: everyone in the room but the sender. */
+  /**
+   * User ids to send to (at most 256, each a member of the room); empty or omitted: everyone in the
+   * room but the sender. With destinations the stream is private: its key is random and wrapped to
+   * each of them, so no other member can read it, whoever the Bridge delivers it to.
+   */
   destinationIdentities?: string[];
   /** Aborting ends the stream with a signed abort (receivers get `AbnormalEnd`) and rejects pending writes. */
   signal?: AbortSignal;

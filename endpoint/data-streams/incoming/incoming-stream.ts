@@ -1,7 +1,8 @@
 /**
- * One stream this connection receives: its decryptor (made from the key of the stream's epoch, the
- * sender the Bridge names and that sender's public key in the verified room), its credit, and, once
- * the header has opened, the reader the app gets.
+ * One stream this connection receives: its decryptor (made from the sender the Bridge names, that
+ * sender's public key in the verified room, and the key of the stream: the epoch's, or this reader's
+ * wrap of a private stream's), its credit, and, once the signed header has opened, the reader the app
+ * gets and the sender's view of the room.
  */
 import { fromBase64 } from '../../../crypto/bytes.ts';
 import { decodePublicKey } from '../../../crypto/identity.ts';
@@ -11,7 +12,7 @@ import type { RoomApi } from '../../rooms/room-api.ts';
 import { DataStreamError } from '../errors.ts';
 import { base64ToUrl } from '../ids.ts';
 import type { StreamHeader } from '../header.ts';
-import { createStreamDecryptor, type OpenedChunk, type StreamDecryptor } from '../stream-crypto.ts';
+import { createStreamDecryptor, type OpenedChunk, type StreamDecryptor, type StreamReaderKey } from '../stream-crypto.ts';
 import type { ChunkQueue } from './chunk-queue.ts';
 import { Credit } from './credit.ts';
 import type { ByteReader, TextReader } from './readers.ts';
@@ -20,6 +21,23 @@ export type OpenedEvent = Extract<ServerEvent, { type: 'byteStreamOpened' }>;
 
 /** What a delivery step gets when the stream ended while the step waited. */
 export const GONE = Symbol('gone');
+
+/**
+ * The room head the sender had verified when it opened the stream, from its signed header: the room
+ * version and that version's record hash. Members compare it with their own to detect a split view.
+ */
+export interface SenderRoomView {
+  roomVersion: number;
+  headHash: Uint8Array;
+}
+
+/** The incoming stream behind each reader handed to a handler (internal: readers stay public-only). */
+const byReader = new WeakMap<object, IncomingStream>();
+
+/** The signed room view of the stream a handler's reader reads, for this library's own modules. */
+export function senderRoomViewOf(reader: object): SenderRoomView | undefined {
+  return byReader.get(reader)?.senderView;
+}
 
 export class IncomingStream {
   readonly streamNo: number;
@@ -32,7 +50,9 @@ export class IncomingStream {
   /** Settles with GONE once the stream is over, so no step waits on a stream nobody reads. */
   readonly gone: Promise<typeof GONE>;
   header: StreamHeader | undefined;
-  reader: ByteReader | TextReader | undefined;
+  /** From the signed header (internal; not on the reader's public `info`). */
+  senderView: SenderRoomView | undefined;
+  private readerValue: ByteReader | TextReader | undefined;
   queue: ChunkQueue | undefined;
   /** Plaintext bytes delivered (checked against the header's size). */
   contentBytes = 0;
@@ -44,8 +64,10 @@ export class IncomingStream {
   private decryptor: StreamDecryptor | undefined;
   private readonly decryptorReady: Promise<StreamDecryptor>;
   private markGone!: (value: typeof GONE) => void;
+  /** The copy of the epoch key fetched for this stream, wiped when it ends. */
+  private readonly epochKey: { copy?: Uint8Array } = {};
 
-  constructor(event: OpenedEvent, rooms: RoomApi, sendCredit: (offset: number) => void) {
+  constructor(event: OpenedEvent, rooms: RoomApi, readerKey: StreamReaderKey | undefined, sendCredit: (offset: number) => void) {
     this.streamNo = event.streamNo;
     this.id = base64ToUrl(event.streamId);
     this.roomId = event.roomId;
@@ -53,20 +75,29 @@ export class IncomingStream {
     this.senderConnectionId = event.senderConnectionId;
     this.credit = new Credit(event.window, sendCredit);
     this.gone = new Promise((resolve) => (this.markGone = resolve));
-    this.decryptorReady = makeDecryptor(rooms, event);
+    this.decryptorReady = makeDecryptor(rooms, event, readerKey, this.epochKey);
     this.decryptorReady.then(
       (d) => (this.decryptor = d),
       () => undefined,
     );
   }
 
+  get reader(): ByteReader | TextReader | undefined {
+    return this.readerValue;
+  }
+
+  set reader(reader: ByteReader | TextReader | undefined) {
+    this.readerValue = reader;
+    if (reader !== undefined) byReader.set(reader, this);
+  }
+
   /**
-   * True while the decryptor is still being made (key and sender fetched): until then, a delivery
-   * step also watches `gone`, so a stream that ends meanwhile does not hold the pipeline. After that,
-   * opening is CPU work that always settles.
+   * True until the header has opened (sender fetched, then the key: an epoch key may be fetched, a
+   * wrap unwrapped): until then, a delivery step also watches `gone`, so a stream that ends meanwhile
+   * does not hold the pipeline. After that, opening is CPU work that always settles.
    */
   get preparing(): boolean {
-    return this.decryptor === undefined;
+    return this.decryptor === undefined || this.header === undefined;
   }
 
   /** Opens the next chunk in arrival order (the decryptor keeps the order of its calls). */
@@ -96,6 +127,7 @@ export class IncomingStream {
   end(): boolean {
     if (this.done) return false;
     this.done = true;
+    this.epochKey.copy?.fill(0);
     clearTimeout(this.removal);
     this.credit.dispose();
     this.markGone(GONE);
@@ -103,20 +135,19 @@ export class IncomingStream {
   }
 }
 
-async function makeDecryptor(rooms: RoomApi, e: OpenedEvent): Promise<StreamDecryptor> {
-  let epochKey: Uint8Array;
-  try {
-    // A copy: the key ring may wipe its own when the room is forgotten while this waits below.
-    epochKey = (await rooms.keyFor(e.roomId, e.epoch)).slice();
-  } catch (cause) {
-    throw new DataStreamError('KeyUnavailable', `room "${e.roomId}": no key for epoch ${e.epoch}`, { cause });
-  }
-  try {
-    const senderPublicKey = await senderKey(rooms, e.roomId, e.senderId);
-    return createStreamDecryptor({ epochKey, streamId: fromBase64(e.streamId), senderId: e.senderId, senderPublicKey });
-  } finally {
-    epochKey.fill(0);
-  }
+async function makeDecryptor(rooms: RoomApi, e: OpenedEvent, reader: StreamReaderKey | undefined, held: { copy?: Uint8Array }): Promise<StreamDecryptor> {
+  // Fetched at once, as most streams are room streams, but used only if chunk 0 says this is one (a
+  // private stream opens with this reader's wrap instead). A copy: the key ring may wipe its own when
+  // the room is forgotten meanwhile; the decryptor wipes it once used, the stream's end in any case.
+  const epochKey = rooms.keyFor(e.roomId, e.epoch).then(
+    (key) => (held.copy = key.slice()),
+    (cause: unknown) => {
+      throw new DataStreamError('KeyUnavailable', `room "${e.roomId}": no key for epoch ${e.epoch}`, { cause });
+    },
+  );
+  epochKey.catch(() => undefined);
+  const senderPublicKey = await senderKey(rooms, e.roomId, e.senderId);
+  return createStreamDecryptor({ epochKey: () => epochKey, reader, streamId: fromBase64(e.streamId), senderId: e.senderId, senderPublicKey });
 }
 
 /** The sender's public key from the verified room (read again once, if it joined after our last read). */

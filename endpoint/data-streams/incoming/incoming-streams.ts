@@ -13,13 +13,19 @@
  *
  * A stream without a handler for its topic, or one this side gives up on (integrity failure, the app
  * stopped reading), is rejected at the Bridge (`byteStreamReject`), so its sender never waits for it.
+ *
+ * No handler sees a stream before its header opened with the sender's signature verified (so the
+ * sender, topic, time and recipients are the sender's own), in the room the Bridge names. Content is
+ * delivered as it opens; a checkpoint signed by
+ * the sender comes every interval (crypto/stream/format.ts), so at most that much is unsigned.
  */
 import type { Connection } from '../../connection.ts';
 import type { RoomApi } from '../../rooms/room-api.ts';
 import type { RoomLeftReason } from '../../realtime/types.ts';
+import { fromBase64 } from '../../../crypto/bytes.ts';
 import { DataStreamError, roomLeftError, type DataStreamErrorReason } from '../errors.ts';
 import { decodeHeader, type StreamHeader } from '../header.ts';
-import type { OpenedChunk } from '../stream-crypto.ts';
+import type { OpenedChunk, StreamReaderKey } from '../stream-crypto.ts';
 import type { ByteStreamHandler, ByteStreamInfo, TextStreamHandler, TextStreamInfo } from '../types.ts';
 import { ChunkQueue } from './chunk-queue.ts';
 import { GONE, IncomingStream, type OpenedEvent } from './incoming-stream.ts';
@@ -38,6 +44,8 @@ export interface IncomingDeps {
   idleTimeoutMs: number;
   byteHandler(topic: string): ByteStreamHandler | undefined;
   textHandler(topic: string): TextStreamHandler | undefined;
+  /** How this connection opens a private stream in a room (its id, and an unwrap with its key). */
+  readerKey?(roomId: string): StreamReaderKey;
 }
 
 export class IncomingStreams {
@@ -82,7 +90,7 @@ export class IncomingStreams {
   }
 
   opened(event: OpenedEvent): void {
-    const stream = new IncomingStream(event, this.d.rooms, (offset) =>
+    const stream = new IncomingStream(event, this.d.rooms, this.d.readerKey?.(event.roomId), (offset) =>
       this.d.connection.notify({ kind: 'byteStreamCredit', streamNo: event.streamNo, offset }),
     );
     this.streams.set(event.streamNo, stream);
@@ -171,6 +179,10 @@ export class IncomingStreams {
         s.credit.consume(payloadBytes);
         this.start(s, chunk.header);
         return;
+      case 'checkpoint':
+        // The sender signed the content so far; its bytes are never the app's, so credit follows now.
+        s.credit.consume(payloadBytes);
+        return;
       case 'data': {
         s.contentBytes += chunk.data.length;
         const size = s.header?.size;
@@ -204,16 +216,20 @@ export class IncomingStreams {
     }
   }
 
-  /** The header opened: find the topic's handler and give it a reader, or reject the stream. */
+  /**
+   * The signed header opened: check it is for this room, then find the topic's handler and give it a
+   * reader, or reject the stream.
+   */
   private start(s: IncomingStream, headerBytes: Uint8Array): void {
     let header: StreamHeader;
     try {
-      header = decodeHeader(headerBytes, s.senderId);
+      header = decodeHeader(headerBytes, { senderId: s.senderId, roomId: s.roomId });
     } catch (error) {
       this.fail(s, error as DataStreamError, true);
       return;
     }
     s.header = header;
+    s.senderView = { roomVersion: header.roomVersion, headHash: fromBase64(header.headHash) };
     const queue = new ChunkQueue({
       consumed: (bytes) => s.consumed(bytes),
       cancelled: (error) => this.fail(s, error, true),

@@ -1,26 +1,32 @@
 /**
- * Opening a stream: check the options once (the API boundary), pick the room's newest key, build and
- * seal the header (chunk 0), then open it on the Bridge (outgoing-stream.ts).
+ * Opening a stream: check the options once (the API boundary), pick the room's newest key and verified
+ * head, build the header, sign and seal it (chunk 0), then open it on the Bridge (outgoing-stream.ts).
+ *
+ * A stream with `destinationIdentities` is private: its key is random and wrapped to those users' keys
+ * in the verified room record (crypto/stream/keying.ts), so no other member can read it, whoever the
+ * Bridge delivers it to. Without destinations, the key derives from the room's epoch key.
  */
 import { backend } from '../../../crypto/backend/index.ts';
 import { toBase64 } from '../../../crypto/bytes.ts';
+import { decodePublicKey } from '../../../crypto/identity.ts';
+import { membersOf, type VerifiedVersion } from '../../../protocol/room-chain.ts';
 import { ROOM_ID_PATTERN, USER_ID_PATTERN } from '../../../protocol/room-record.ts';
 import type { Connection } from '../../connection.ts';
 import { connectionInternals } from '../../internal.ts';
+import type { RoomApi } from '../../rooms/room-api.ts';
 import { DataStreamError } from '../errors.ts';
 import { encodeHeader, sendOptionsSchema, STREAM_HEADER_VERSION, type StreamHeader, type StreamKind } from '../header.ts';
 import { streamIdToUrl } from '../ids.ts';
-import { createStreamEncryptor, STREAM_ID_BYTES } from '../stream-crypto.ts';
+import { DESTINATIONS_MAX } from '../limits.ts';
+import { createStreamEncryptor, STREAM_ID_BYTES, type StreamRecipients } from '../stream-crypto.ts';
 import type { BaseStreamInfo } from '../types.ts';
 import type { NewestKeys } from './newest-key.ts';
 import { OutgoingStream, type OutgoingDeps } from './outgoing-stream.ts';
 
-/** Destination identities per stream at most (the Bridge's limit). */
-const DESTINATIONS_MAX = 4096;
-
 export interface OpenDeps extends OutgoingDeps {
   connection: Connection;
   keys: NewestKeys;
+  rooms: RoomApi;
   /** Track the stream from before its open request, so leaving the room fails it even then. */
   track(stream: OutgoingStream): void;
 }
@@ -53,6 +59,9 @@ export async function openStream(d: OpenDeps, kind: StreamKind, options: OpenOpt
   const destinations = checkDestinations(options.destinationIdentities);
   const { roomId } = options;
   const { epoch, key } = await d.keys.current(roomId);
+  // The head the key came from (current() verified the room): its version and hash go into the header.
+  const head = await verifiedHead(d.rooms, roomId);
+  const recipients = destinations.length === 0 ? undefined : await recipientKeys(d.rooms, roomId, head, destinations);
   const b = backend();
   const streamId = b.randomBytes(STREAM_ID_BYTES);
   const attributes = { ...parsed.data.attributes };
@@ -65,18 +74,48 @@ export async function openStream(d: OpenDeps, kind: StreamKind, options: OpenOpt
     attributes,
     timestamp: Date.now(),
     sender: d.connection.userId,
+    roomId,
+    roomVersion: head.record.version,
+    headHash: toBase64(head.hash),
   };
   const header: StreamHeader = kind === 'bytes' ? { kind, name: options.name ?? '', ...common } : { kind, ...common };
   const { signer } = connectionInternals(d.connection);
-  const enc = createStreamEncryptor({ epochKey: key, streamId, senderId: d.connection.userId, sign: (message) => signer.sign(message), header: encodeHeader(header) });
+  const sign = (message: Uint8Array) => signer.sign(message);
+  const keyless = { streamId, senderId: d.connection.userId, sign, header: encodeHeader(header) };
+  const enc = createStreamEncryptor(recipients === undefined ? { ...keyless, epochKey: key } : { ...keyless, recipients });
   const sealedHeader = await enc.header();
   const stream = new OutgoingStream(roomId, kind, enc, size, d);
   d.track(stream);
   await stream.open({ roomId, streamId: toBase64(streamId), epoch, destinationIdentities: destinations }, sealedHeader);
-  const { v: _v, kind: _k, sender: _s, ...rest } = header;
+  const { v: _v, kind: _k, sender: _s, roomId: _r, roomVersion: _rv, headHash: _h, ...rest } = header;
   return { stream, info: { id: streamIdToUrl(streamId), ...rest } };
 }
 
+async function verifiedHead(rooms: RoomApi, roomId: string): Promise<VerifiedVersion> {
+  const head = await rooms.trustedHead(roomId);
+  if (head === undefined) throw new DataStreamError('KeyUnavailable', `room "${roomId}": not verified`);
+  return head;
+}
+
+/**
+ * The destinations' keys, from the verified room record (read again once when one is missing: it may
+ * have joined since). A destination that is not a member is refused: nobody else could read for it.
+ */
+async function recipientKeys(rooms: RoomApi, roomId: string, head: VerifiedVersion, destinations: string[]): Promise<StreamRecipients> {
+  let members = membersOf(head.record);
+  if (destinations.some((id) => !members.has(id))) {
+    await rooms.getStreamRoom(roomId).catch(() => undefined);
+    members = membersOf((await verifiedHead(rooms, roomId)).record);
+  }
+  const list = destinations.map((recipientId, i) => {
+    const publicKey = members.get(recipientId);
+    if (publicKey === undefined) throw DataStreamError.invalidArgument(`"destinationIdentities[${i}]": "${recipientId}" is not a member of room "${roomId}"`);
+    return { recipientId, recipientPublicKey: decodePublicKey(publicKey) };
+  });
+  return { roomId, list };
+}
+
+/** Destinations as given, each once; at most `DESTINATIONS_MAX` (each gets a wrap of the stream key). */
 function checkDestinations(list: unknown): string[] {
   if (list === undefined) return [];
   if (!Array.isArray(list) || list.length > DESTINATIONS_MAX) {

@@ -23,7 +23,7 @@ interface Fake {
   /** Plaintext pieces handed to the encryptor. */
   pieces: Uint8Array[];
   sentBytes(): number;
-  decrypt(): Promise<{ data: Uint8Array; ending: string }>;
+  decrypt(): Promise<{ data: Uint8Array; ending: string; checkpoints: number[] }>;
 }
 
 interface FakeOptions {
@@ -33,6 +33,8 @@ interface FakeOptions {
   /** Every final frame sent, by stream number, in send order (shared between fakes). */
   finalsSent?: number[];
   streamNo?: number;
+  /** Content between checkpoints (the real encryptor's default otherwise). */
+  checkpointIntervalBytes?: number;
 }
 
 async function fakeStream(kind: 'bytes' | 'text', windowBytes: number, totalSize?: number, o: FakeOptions = {}): Promise<Fake> {
@@ -40,7 +42,8 @@ async function fakeStream(kind: 'bytes' | 'text', windowBytes: number, totalSize
   const epochKey = new Uint8Array(randomBytes(32));
   const seed = new Uint8Array(randomBytes(32));
   const streamId = new Uint8Array(randomBytes(16));
-  const real = createStreamEncryptor({ epochKey, streamId, senderId: 'alice', senderSeed: seed, header: utf8('{}') });
+  const interval = o.checkpointIntervalBytes === undefined ? {} : { checkpointIntervalBytes: o.checkpointIntervalBytes };
+  const real = createStreamEncryptor({ epochKey, streamId, senderId: 'alice', senderSeed: seed, header: utf8('{}'), ...interval });
   const pieces: Uint8Array[] = [];
   const enc: StreamEncryptor = {
     streamId: real.streamId,
@@ -49,6 +52,13 @@ async function fakeStream(kind: 'bytes' | 'text', windowBytes: number, totalSize
       pieces.push(bytes.slice());
       return real.write(bytes);
     },
+    get checkpointDue() {
+      return real.checkpointDue;
+    },
+    get bytesBeforeCheckpoint() {
+      return real.bytesBeforeCheckpoint;
+    },
+    checkpoint: () => real.checkpoint(),
     close: async () => {
       if (o.closeDelayMs !== undefined) await new Promise((resolve) => setTimeout(resolve, o.closeDelayMs));
       return real.close();
@@ -78,16 +88,18 @@ async function fakeStream(kind: 'bytes' | 'text', windowBytes: number, totalSize
     pieces,
     sentBytes: () => sent.reduce((n, c) => n + c.payload.length, 0),
     async decrypt() {
-      const dec = createStreamDecryptor({ epochKey, streamId, senderId: 'alice', senderPublicKey: ed25519.getPublicKey(seed) });
+      const dec = createStreamDecryptor({ epochKey, streamId, senderId: 'alice', senderPublicKey: ed25519.getPublicKey(seed), ...interval });
       const parts: Uint8Array[] = [];
+      const checkpoints: number[] = [];
       let ending = 'none';
       for (const c of sent) {
         const opened = await dec.open(c.payload, c.last);
         if (opened.kind === 'data') parts.push(opened.data);
+        if (opened.kind === 'checkpoint') checkpoints.push(opened.contentBytes);
         if (opened.kind === 'end') ending = 'end';
         if (opened.kind === 'aborted') ending = `aborted:${opened.reason}`;
       }
-      return { data: Buffer.concat(parts), ending };
+      return { data: Buffer.concat(parts), ending, checkpoints };
     },
   };
 }
@@ -101,9 +113,9 @@ describe('OutgoingStream', () => {
     expect(chunkBytesFor(100)).toBe(1024);
   });
 
-  it('never sends past the allowance, and keeps room for the final chunk', async () => {
+  it('never sends past the allowance (checkpoints included), and keeps room for the final chunk', async () => {
     const windowBytes = 64 * 1024;
-    const f = await fakeStream('bytes', windowBytes);
+    const f = await fakeStream('bytes', windowBytes, undefined, { checkpointIntervalBytes: 50_000 });
     const data = new Uint8Array(randomBytes(5 * windowBytes));
     let done = false;
     const writing = f.stream.write(data).then(() => (done = true));
@@ -121,9 +133,27 @@ describe('OutgoingStream', () => {
     expect(f.sent.at(-1)!.last).toBe(true);
     expect(f.sent.slice(0, -1).every((c) => !c.last)).toBe(true);
     expect(f.pieces.every((p) => p.length <= chunkBytesFor(windowBytes))).toBe(true);
-    const { data: got, ending } = await f.decrypt();
+    const { data: got, ending, checkpoints } = await f.decrypt();
     expect(ending).toBe('end');
     expect(Buffer.compare(got, data)).toBe(0);
+    expect(checkpoints).toEqual([1, 2, 3, 4, 5, 6].map((k) => k * 50_000));
+  });
+
+  it('signs a checkpoint every interval of content, no chunk crossing one, text included', async () => {
+    const f = await fakeStream('text', 1024 * 1024, undefined, { checkpointIntervalBytes: 100_003 });
+    const text = 'ab€😀漢字'.repeat(22_000); // 330,000 bytes
+    await f.stream.write(utf8(text.slice(0, 70_000)));
+    await f.stream.write(utf8(text.slice(70_000)));
+    await f.stream.close();
+    let content = 0;
+    for (const p of f.pieces) {
+      expect(Math.floor(content / 100_003)).toBe(Math.floor((content + p.length - 1) / 100_003));
+      content += p.length;
+    }
+    const { data, ending, checkpoints } = await f.decrypt();
+    expect(ending).toBe('end');
+    expect(new TextDecoder().decode(data)).toBe(text);
+    expect(checkpoints).toEqual([100_003, 200_006, 300_009]);
   });
 
   it('cuts large writes into sealed chunks of at most 64 KiB', async () => {

@@ -4,6 +4,9 @@
  * - **Chunks.** Each `write()` is cut into pieces of at most `chunkBytes` (text on UTF-8 boundaries),
  *   sealed in parallel (the encryptor takes each index synchronously, in call order) and handed to the
  *   socket in index order. `write()` resolves once its last piece is on the socket.
+ * - **Checkpoints.** No piece crosses a multiple of the checkpoint interval (1 MiB of content), and a
+ *   signed checkpoint goes out before the first piece past one (crypto/stream/format.ts): readers get
+ *   at most one interval of content no signature covers.
  * - **Allowance.** The Bridge lets a sender run `window` payload bytes ahead of its slowest receiver
  *   (`byteStreamAllowance`, protocol/ws.ts). A piece is sealed only once it fits the allowance with
  *   `FINAL_CHUNK_MAX_BYTES` to spare, so every sealed chunk can be sent at once, and `close()` or
@@ -23,6 +26,7 @@ import { EndpointError } from '../../errors.ts';
 import { DataStreamError } from '../errors.ts';
 import type { StreamKind } from '../header.ts';
 import {
+  CHECKPOINT_CHUNK_BYTES,
   CHUNK_MIN_BYTES,
   FINAL_CHUNK_MAX_BYTES,
   SEALED_CHUNK_OVERHEAD_BYTES,
@@ -199,7 +203,12 @@ export class OutgoingStream {
     const pieceEnd = this.kind === 'text' ? utf8PieceEnd : bytePieceEnd;
     let last: Promise<void> = Promise.resolve();
     for (let start = 0; start < bytes.length; ) {
-      const end = pieceEnd(bytes, start, this.chunkBytes);
+      if (this.enc.checkpointDue) {
+        await this.room(CHECKPOINT_CHUNK_BYTES);
+        this.reserved += CHECKPOINT_CHUNK_BYTES;
+        last = this.queue(this.enc.checkpoint());
+      }
+      const end = pieceEnd(bytes, start, Math.min(this.chunkBytes, this.enc.bytesBeforeCheckpoint));
       const piece = bytes.subarray(start, end);
       start = end;
       const size = piece.length + SEALED_CHUNK_OVERHEAD_BYTES;

@@ -3,7 +3,7 @@
  * malicious Bridge, or a relay in front of it, doing the attack, with real Endpoints on a real Bridge.
  *
  * - bob's traffic passes a WebSocket man in the middle (test/procs/ws-mitm.ts) that can rename a
- *   stream's sender and replace chunks: what the Bridge itself can do;
+ *   stream's sender, replace chunks and replay a whole stream: what the Bridge itself can do;
  * - alice's traffic passes another one that rewrites her requests (the destinations of a stream).
  */
 import { createCipheriv } from 'node:crypto';
@@ -11,9 +11,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backend } from '../../crypto/backend/index.ts';
 import { fromBase64 } from '../../crypto/bytes.ts';
 import { deriveStreamKeys, STREAM_CHECKPOINT_INTERVAL_BYTES, streamAad, streamNonce } from '../../crypto/stream/format.ts';
+import { encodeChunkFrame, FRAME_CHUNK_DOWN } from '../../protocol/ws.ts';
 import { startWsMitm, type Tamper, type WsMitm } from '../../test/procs/ws-mitm.ts';
 import { streamApiInternals } from '../internal.ts';
 import { encodeHeader } from './header.ts';
+import { senderRoomViewOf } from './incoming/incoming-stream.ts';
 import { joinedRoom, pattern, rawHeader, rawStream, receiveBytes, sha256, startKit, streamFailure, until, type Client, type Kit } from './test-kit.ts';
 
 /** Content a reader may get before a signature covers it (the checkpoint interval, 1 MiB). */
@@ -147,5 +149,47 @@ describe('a room member who forges content in a stream with the Bridge', () => {
     expect(got).toBeLessThanOrEqual(UNSIGNED_MAX_BYTES);
     await writing.catch(() => undefined);
     bob.streamApi.unregisterByteStreamHandler('forge-content');
+  });
+});
+
+describe('a Bridge that replays a whole signed stream', () => {
+  it('bob refuses a stream id he has seen before', async () => {
+    const atBob = receiveBytes(bob, 'replay');
+    const frames: Array<{ last: boolean; payload: Uint8Array }> = [];
+    let opened: { kind: 'event'; event: Record<string, unknown> } | undefined;
+    let target: number | undefined;
+    downText = (text) => {
+      const message = JSON.parse(text) as { kind: string; event?: Record<string, unknown> };
+      if (message.kind === 'event' && message.event?.type === 'byteStreamOpened' && opened === undefined) {
+        opened = message as { kind: 'event'; event: Record<string, unknown> };
+        target = message.event.streamNo as number;
+      }
+      return text;
+    };
+    tamper = (frame) => {
+      if (frame.streamNo === target) frames.push({ last: frame.last, payload: frame.payload.slice() });
+      return 'pass';
+    };
+    const data = pattern(100_000, 7);
+    await alice.streamApi.sendFile(data, { roomId, topic: 'replay', name: 'once.bin' });
+    await until(() => atBob.length === 1, 'the handler');
+    expect(sha256(await atBob[0]!.done)).toBe(sha256(data));
+    downText = (t) => t;
+    tamper = () => 'pass';
+    expect(frames.at(-1)?.last).toBe(true);
+    // The room head alice had verified, as she signed it: for comparing views, not on the public info.
+    const head = (await streamApiInternals(alice.streamApi).rooms.trustedHead(roomId))!;
+    expect(senderRoomViewOf(atBob[0]!.reader)).toEqual({ roomVersion: head.record.version, headHash: head.hash });
+    expect(Object.keys(atBob[0]!.reader.info).sort()).toEqual(['attributes', 'id', 'mimeType', 'name', 'size', 'timestamp', 'topic']);
+
+    // The same stream again, under a stream number the Bridge has not used.
+    const before = dropped(bob);
+    const streamNo = 900_000;
+    toBob.inject(JSON.stringify({ ...opened!, event: { ...opened!.event, streamNo } }));
+    for (const f of frames) toBob.inject(encodeChunkFrame(FRAME_CHUNK_DOWN, streamNo, f.last, f.payload));
+    await until(() => dropped(bob) > before || atBob.length > 1, 'the replay to be dropped or handled');
+    expect(atBob).toHaveLength(1);
+    expect(dropped(bob)).toBe(before + 1);
+    bob.streamApi.unregisterByteStreamHandler('replay');
   });
 });

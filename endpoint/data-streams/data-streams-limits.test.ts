@@ -191,6 +191,9 @@ describe('limits', () => {
       utf8(JSON.stringify({ ...valid, v: 1 })),
       utf8(JSON.stringify({ ...valid, sender: 'bob' })),
       utf8(JSON.stringify({ ...valid, roomId: 'room_fedcba9876543210' })),
+      // Signed more than the replay window (10 minutes) ago, or as far ahead.
+      utf8(JSON.stringify({ ...valid, timestamp: Date.now() - 11 * 60_000 })),
+      utf8(JSON.stringify({ ...valid, timestamp: Date.now() + 11 * 60_000 })),
       utf8('not json'),
     ];
     for (const h of headers) {

@@ -15,8 +15,8 @@
  * stopped reading), is rejected at the Bridge (`byteStreamReject`), so its sender never waits for it.
  *
  * No handler sees a stream before its header opened with the sender's signature verified (so the
- * sender, topic, time and recipients are the sender's own), in the room the Bridge names. Content is
- * delivered as it opens; a checkpoint signed by
+ * sender, topic, time and recipients are the sender's own), in the room the Bridge names, with a
+ * stream id not seen before (replay-guard.ts). Content is delivered as it opens; a checkpoint signed by
  * the sender comes every interval (crypto/stream/format.ts), so at most that much is unsigned.
  */
 import type { Connection } from '../../connection.ts';
@@ -31,6 +31,7 @@ import { ChunkQueue } from './chunk-queue.ts';
 import { GONE, IncomingStream, type OpenedEvent } from './incoming-stream.ts';
 import { Pipeline } from './pipeline.ts';
 import { ByteReader, TextReader } from './readers.ts';
+import { ReplayGuard } from './replay-guard.ts';
 
 type BridgeAbortReason = 'sender_disconnected' | 'sender_left' | 'too_slow' | 'removed' | 'room_deleted' | 'limit';
 
@@ -46,6 +47,8 @@ export interface IncomingDeps {
   textHandler(topic: string): TextStreamHandler | undefined;
   /** How this connection opens a private stream in a room (its id, and an unwrap with its key). */
   readerKey?(roomId: string): StreamReaderKey;
+  /** The memory of stream ids seen (one per connection; tests give their own). */
+  replay?: ReplayGuard;
 }
 
 export class IncomingStreams {
@@ -57,8 +60,11 @@ export class IncomingStreams {
   /** Streams that failed before any handler saw them, by reason (no app code hears of those). */
   private readonly droppedBeforeHandler = new Map<DataStreamErrorReason, number>();
   private idleTimer: ReturnType<typeof setInterval> | undefined;
+  private readonly replay: ReplayGuard;
 
-  constructor(private readonly d: IncomingDeps) {}
+  constructor(private readonly d: IncomingDeps) {
+    this.replay = d.replay ?? new ReplayGuard();
+  }
 
   /** What is held for streams being received: bounded by one window per stream (tests assert it). */
   stats(): { streams: number; bufferedBytes: number; pendingSteps: number; droppedBeforeHandler: Partial<Record<DataStreamErrorReason, number>> } {
@@ -217,8 +223,8 @@ export class IncomingStreams {
   }
 
   /**
-   * The signed header opened: check it is for this room, then find the topic's handler and give it a
-   * reader, or reject the stream.
+   * The signed header opened: check it is for this room and a stream not seen before, then find the
+   * topic's handler and give it a reader, or reject the stream.
    */
   private start(s: IncomingStream, headerBytes: Uint8Array): void {
     let header: StreamHeader;
@@ -226,6 +232,13 @@ export class IncomingStreams {
       header = decodeHeader(headerBytes, { senderId: s.senderId, roomId: s.roomId });
     } catch (error) {
       this.fail(s, error as DataStreamError, true);
+      return;
+    }
+    const verdict = this.replay.admit(s.roomId, s.id, header.timestamp);
+    if (verdict !== 'fresh') {
+      // The same error as any integrity failure; the log says which check refused it (a skewed clock shows here).
+      this.d.connection.log.warn({ roomId: s.roomId, sender: s.senderId, verdict }, 'an incoming stream was refused: replayed, or its signed time is outside the replay window');
+      this.fail(s, DataStreamError.integrity(), true);
       return;
     }
     s.header = header;

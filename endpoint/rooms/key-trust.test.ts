@@ -227,6 +227,17 @@ describe('pins', () => {
   });
 });
 
+describe('the trust calls', () => {
+  it('refuse bad arguments: an invalid id, oneself, a user not in the context, a number that is not one', async () => {
+    const bob = await device(u('bob'));
+    expect(await refusal(bob.streamApi.safetyNumber('bad/ctx', 'alice'))).toMatchObject({ reason: 'InvalidArgument' });
+    expect(await refusal(bob.streamApi.acceptKeyChange(tenant.contextId, 'bad id'))).toMatchObject({ reason: 'InvalidArgument' });
+    expect(await refusal(bob.streamApi.safetyNumber(tenant.contextId, 'bob'))).toMatchObject({ reason: 'InvalidArgument' });
+    expect(await refusal(bob.streamApi.safetyNumber(tenant.contextId, 'nobody'))).toMatchObject({ reason: 'NotFound' });
+    expect(await refusal(bob.streamApi.verifyUser(tenant.contextId, 'alice', 42 as never))).toMatchObject({ reason: 'InvalidArgument' });
+  });
+});
+
 describe('every member key is checked before a key is wrapped to it or accepted with it', () => {
   it('create and update refuse a member key that is not the pinned one, and send nothing', async () => {
     const alice = await device(u('alice'));

@@ -10,6 +10,7 @@
 import { decodePublicKey } from '../../crypto/identity.ts';
 import { normalizeSafetyNumber, safetyNumber } from '../../crypto/safety-number.ts';
 import { contextUsersResponseSchema } from '../../protocol/api.ts';
+import { CONTEXT_ID_PATTERN, USER_ID_PATTERN } from '../../protocol/room-record.ts';
 import type { Connection } from '../connection.ts';
 import { EndpointError } from '../errors.ts';
 import { connectionInternals } from '../internal.ts';
@@ -161,6 +162,7 @@ export class KeyTrust {
    * `userId` now (which may be a new key waiting for `verifyUser` or `acceptKeyChange`).
    */
   async safetyNumber(contextId: string, userId: string, options: RequestOptions = {}): Promise<string> {
+    checkIds(contextId, userId);
     const key = await this.#currentKey(contextId, userId, options);
     return this.#number(userId, key);
   }
@@ -170,6 +172,7 @@ export class KeyTrust {
    * That key becomes the pinned one (the old one kept as a former key).
    */
   async verifyUser(contextId: string, userId: string, number: string, options: RequestOptions = {}): Promise<void> {
+    checkIds(contextId, userId);
     if (typeof number !== 'string') throw EndpointError.invalidArgument('"safetyNumber" expected a string of 60 digits');
     const directory = await this.#directory(contextId, [userId], options, true);
     const key = this.#directoryKey(directory, contextId, userId);
@@ -184,6 +187,7 @@ export class KeyTrust {
    * (`KeyChanged`: compare safety numbers and call `verifyUser`) and when the app's verifier says no.
    */
   async acceptKeyChange(contextId: string, userId: string, options: RequestOptions = {}): Promise<void> {
+    checkIds(contextId, userId);
     const directory = await this.#directory(contextId, [userId], options, true);
     const key = this.#directoryKey(directory, contextId, userId);
     const pin = await this.#getPin(contextId, userId);
@@ -210,9 +214,7 @@ export class KeyTrust {
 
   #directoryKey(directory: Directory, contextId: string, userId: string): string {
     const key = directory.users.get(userId)?.current;
-    if (typeof userId !== 'string' || key === undefined || key === null) {
-      throw new EndpointError('NotFound', `"${String(userId).slice(0, 128)}" is not a user of context "${contextId}"`);
-    }
+    if (key === undefined || key === null) throw new EndpointError('NotFound', `"${userId}" is not a user of context "${contextId}"`);
     return key;
   }
 
@@ -333,6 +335,15 @@ export class KeyTrust {
     } catch (cause) {
       throw storeFailed('storing pinned keys', cause);
     }
+  }
+}
+
+function checkIds(contextId: unknown, userId: unknown): void {
+  if (typeof contextId !== 'string' || !CONTEXT_ID_PATTERN.test(contextId)) {
+    throw EndpointError.invalidArgument(`"contextId" is not a valid id: "${String(contextId).slice(0, 80)}"`);
+  }
+  if (typeof userId !== 'string' || !USER_ID_PATTERN.test(userId)) {
+    throw EndpointError.invalidArgument(`"userId" is not a valid id: "${String(userId).slice(0, 80)}"`);
   }
 }
 

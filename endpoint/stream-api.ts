@@ -113,6 +113,7 @@ export class StreamApi {
     });
     this.#dataStreams = new DataStreamsApi(connection, eventApi, this.#rooms, this.#keys, options.streamIdleTimeoutMs);
     this.#realtime.onRoomLeft((roomId, reason) => this.#dataStreams.roomLeft(roomId, reason));
+    this.#dataStreams.observeHeads((roomId, senderId, version, headHash) => this.#realtime.observeHead(roomId, senderId, version, headHash));
     registerStreamApi(this, { rooms: this.#rooms, keys: this.#keys, realtime: this.#realtime, dataStreams: this.#dataStreams });
   }
 

@@ -18,6 +18,7 @@ import type { RoomApi } from '../rooms/room-api.ts';
 import type { StreamRoomLeftEvent } from '../realtime/types.ts';
 import { DataStreamError, roomLeftError } from './errors.ts';
 import { Handlers } from './handlers.ts';
+import { senderRoomViewOf } from './incoming/incoming-stream.ts';
 import { IncomingStreams } from './incoming/incoming-streams.ts';
 import { DEFAULT_STREAM_IDLE_TIMEOUT_MS, FILE_READ_BLOCK_BYTES } from './limits.ts';
 import { NewestKeys } from './outgoing/newest-key.ts';
@@ -30,6 +31,7 @@ import type {
   ByteStreamHandler,
   ByteStreamWriter,
   DataStreamStats,
+  ParticipantInfo,
   SendFileOptions,
   SendTextOptions,
   StreamBytesOptions,
@@ -41,6 +43,9 @@ import { utf8PieceEnd } from './utf8.ts';
 
 type BridgeAbortReason = Extract<ServerEvent, { type: 'byteStreamAborted' }>['reason'];
 
+/** Takes a member's signed claim about its room head (endpoint/rooms/head-tracker.ts `observeHead`). */
+export type HeadObserver = (roomId: string, senderId: string, version: number, headHash: Uint8Array) => void;
+
 export class DataStreamsApi {
   private readonly handlers = new Handlers();
   private readonly incoming: IncomingStreams;
@@ -49,6 +54,7 @@ export class DataStreamsApi {
   private readonly outgoing = new Set<OutgoingStream>();
   private readonly outgoingByNo = new Map<number, OutgoingStream>();
   private readonly openDeps: OpenDeps;
+  private headObserver: HeadObserver | undefined;
 
   constructor(
     readonly connection: Connection,
@@ -63,8 +69,8 @@ export class DataStreamsApi {
       connection,
       rooms,
       idleTimeoutMs,
-      byteHandler: (topic) => this.handlers.bytes.get(topic),
-      textHandler: (topic) => this.handlers.text.get(topic),
+      byteHandler: (topic) => this.viewing(this.handlers.bytes.get(topic)),
+      textHandler: (topic) => this.viewing(this.handlers.text.get(topic)),
       readerKey: (roomId) => ({ roomId, recipientId: connection.userId, unwrap: (params) => signer.unwrapStreamSecret(params) }),
     });
     this.openDeps = {
@@ -86,6 +92,25 @@ export class DataStreamsApi {
       if (frame.type === 'chunk') this.incoming.chunk(frame.streamNo, frame.last, frame.payload);
     });
     hooks.on('socketClosed', () => this.connectionLost());
+  }
+
+  /**
+   * Hands the room view each incoming stream's signed header carries (the sender's room version and
+   * head hash) to `observer`, before the stream's handler runs: members on different heads notice
+   * (docs/security/bridge-adversary.md).
+   */
+  observeHeads(observer: HeadObserver): void {
+    this.headObserver = observer;
+  }
+
+  /** The handler, preceded by handing its stream's signed room view to the head observer. */
+  private viewing<R extends object>(handler: ((reader: R, participant: ParticipantInfo) => void | Promise<void>) | undefined) {
+    if (handler === undefined) return undefined;
+    return (reader: R, participant: ParticipantInfo): void | Promise<void> => {
+      const view = senderRoomViewOf(reader);
+      if (view !== undefined) this.headObserver?.(participant.streamRoomId, participant.identity, view.roomVersion, view.headHash);
+      return handler(reader, participant);
+    };
   }
 
   /**

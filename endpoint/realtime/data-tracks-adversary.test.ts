@@ -299,6 +299,31 @@ describe('split views (a removal hidden from chosen members)', () => {
     for (const c of [alice, bob]) await c.streamApi.leaveStreamRoom(roomId);
   });
 
+  it('a byte-stream header naming a newer head does the same', async () => {
+    const alice = await kit.connect('alice');
+    const bob = await kit.connect('bob');
+    const carol = await kit.connect('carol');
+    const roomId = await kit.room(alice, [alice, bob], [alice]);
+    await alice.streamApi.joinStreamRoom(roomId);
+    await bob.streamApi.joinStreamRoom(roomId);
+    const texts: string[] = [];
+    bob.streamApi.registerTextStreamHandler('chat', async (reader) => void texts.push(await reader.readAll()));
+    const hooks = connectionInternals(bob.connection).hooks as unknown as { emit: (type: string, value: unknown) => void };
+    const emit = hooks.emit.bind(hooks);
+    hooks.emit = (type, value) => {
+      if (type === 'event' && (value as ServerEvent).type === 'streamRoomUpdated') return;
+      emit(type, value);
+    };
+    const room = await alice.streamApi.getStreamRoom(roomId);
+    await alice.streamApi.updateStreamRoom(roomId, [...room.users, pub(carol.user)], room.managers, room.publicMeta, room.privateMeta, room.version, false, false);
+    await alice.streamApi.sendText('hello', { roomId, topic: 'chat' });
+    await until(() => texts.length === 1, 'the text at bob');
+    const bobRooms = streamApiInternals(bob.streamApi).rooms;
+    await eventually(async () => (await bobRooms.trustedHead(roomId))!.record.version === 2, "bob verifying version 2 named in alice's stream header");
+    hooks.emit = emit;
+    for (const c of [alice, bob]) await c.streamApi.leaveStreamRoom(roomId);
+  });
+
   it('raises staleView when the Bridge keeps serving a member the head from before a removal', async () => {
     const STALE_AFTER_MS = 300;
     const alice = await kit.connect('alice', { streamApi: { staleViewAfterMs: STALE_AFTER_MS } });

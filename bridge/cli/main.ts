@@ -8,6 +8,7 @@ import { SealroomError } from '../../protocol/errors.ts';
 import { createBridge } from '../bridge.ts';
 import { LOG_LEVELS } from '../config.ts';
 import { ManageClient } from '../manage/client.ts';
+import { addDatabaseCommands } from './database.ts';
 import { quickStart } from './quick-start.ts';
 
 function integer(name: string) {
@@ -117,6 +118,8 @@ export function buildProgram(io: Io): Command {
         process.on('SIGTERM', stop);
       });
     });
+
+  addDatabaseCommands(program, io);
 
   const solution = program.command('solution').description('manage solutions');
   withOperatorOptions(solution.command('create').argument('<name>').description('create a solution')).action(async (name: string, opts) => {

@@ -8,7 +8,6 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { login, rest, setupTenant, startBridge, type Tenant, type TestBridge } from '../../test/harness.ts';
 import { genesis } from '../../test/rooms.ts';
-import { SCAN_SLICE_MS } from './list-scan.ts';
 
 const LIST_SCAN_BYTES = 2 * 1024 * 1024;
 let t: TestBridge;
@@ -96,8 +95,9 @@ describe('a costly queryAsJson listing', () => {
       expect(reply.body.readItems).toHaveLength(5);
     }
     expect(worst).toBeLessThan(200);
-    // One slice and the row that ends it, plus the page's SQLite reads: well under 50 ms.
-    expect(delay.max / 1e6).toBeLessThan(50 + SCAN_SLICE_MS);
+    // A slice is SCAN_SLICE_MS (list-scan.ts) and a room; the longest stretch measured on an idle machine is ~40 ms
+    // (first calls, GC). The bound leaves room for a loaded test machine; the SQL filter held it 5-9 s.
+    expect(delay.max / 1e6).toBeLessThan(200);
   });
 
   it('past listScanBytes: 422 QUERY_TOO_COSTLY, counted, and others answered meanwhile', async () => {

@@ -15,8 +15,12 @@
 import type { RoomCursor, RoomScan, RoomScanRow, Store } from '../store/types.ts';
 import type { RoomFilter, ScanCost } from './query.ts';
 
-/** Longest a slice of one listing runs before it gives up the event loop. Milliseconds. */
-export const SCAN_SLICE_MS = 10;
+/**
+ * Longest a slice of one listing runs before it gives up the event loop (plus the one room it was
+ * evaluating, under a millisecond for a 64 KiB meta). Milliseconds. Short, because a request of another
+ * user that needs a few turns of the event loop waits for up to one slice at each of them.
+ */
+export const SCAN_SLICE_MS = 5;
 /** Rooms read per batch: at most 1 MiB of public meta (64 KiB each). */
 export const SCAN_BATCH_ROWS = 16;
 

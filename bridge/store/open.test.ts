@@ -14,6 +14,7 @@ import { createBridge, type Bridge } from '../bridge.ts';
 import { ManageClient } from '../manage/client.ts';
 import { StoreError } from './errors.ts';
 import { DATABASE_FILE } from './open.ts';
+import { SqliteStore } from './sqlite.ts';
 
 const dirs: string[] = [];
 function tempDir(): string {
@@ -100,6 +101,16 @@ describe('start-up checks', () => {
     expect(await bridge.manage.listSolutions()).toHaveLength(SOLUTIONS);
     await bridge.close();
     expect(readdirSync(dir)).toEqual([DATABASE_FILE]);
+  });
+
+  it('every commit is synced before it is acknowledged: synchronous = FULL, in WAL mode', () => {
+    const dir = copyOf(healthy);
+    const store = new SqliteStore({ dataDir: dir });
+    // better-sqlite3's connection is private to the store; the pragma is per connection, so ask that one.
+    const db = store['db'];
+    expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(db.pragma('synchronous', { simple: true })).toBe(2); // 0 OFF, 1 NORMAL, 2 FULL, 3 EXTRA
+    void store.close();
   });
 
   it('after kill -9 the Bridge restarts with every acknowledged write (they were in the WAL)', async () => {

@@ -148,9 +148,11 @@ function setAside(paths: readonly string[]): string[] {
 function configure(db: Database.Database, busyTimeoutMs: number): void {
   db.pragma(`busy_timeout = ${busyTimeoutMs}`);
   db.pragma('journal_mode = WAL');
-  // NORMAL is durable across application crashes in WAL mode; only an OS crash or power loss can lose
-  // the last commits, never corrupt the database.
-  db.pragma('synchronous = NORMAL');
+  // FULL: every commit syncs the WAL before it returns, so a write the Bridge acknowledged survives an
+  // OS crash or power loss. NORMAL would survive a process kill (the WAL is in the OS's page cache)
+  // but could lose the last commits on power loss. Its cost, measured with the CRUD bench, is in the
+  // README, "Operations: durability, checks, backups". https://www.sqlite.org/pragma.html#pragma_synchronous
+  db.pragma('synchronous = FULL');
   db.pragma('foreign_keys = ON');
 }
 

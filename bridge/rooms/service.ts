@@ -28,6 +28,7 @@ import {
   type VerifiedVersion,
 } from '../../protocol/room-chain.ts';
 import { parseRecordText, RecordFormatError, type RoomRecord } from '../../protocol/room-record.ts';
+import { RateLimiter } from '../auth/rate-limit.ts';
 import type { RoomAudience, RoomDeletedEvent } from '../events.ts';
 import { HttpError } from '../http/errors.ts';
 import type { BridgeServices } from '../services.ts';
@@ -102,17 +103,55 @@ export interface RoomCounters {
   pagesCutByBytes: number;
   /** Filtered listings refused with QUERY_TOO_COSTLY (`listScanBytes`). */
   listingsTooCostly: number;
+  /** Creates refused with CONTEXT_ROOM_QUOTA (`roomsPerContext`). */
+  contextRoomQuotaRefusals: number;
+  /** Updates refused with ROOM_VERSION_QUOTA (`versionsPerRoom`). */
+  roomVersionQuotaRefusals: number;
+  /** Writes refused with RATE_LIMITED (`writesPerUserPerMinute`). */
+  writesRateLimited: number;
 }
 
 export class RoomService {
   readonly counters: RoomCounters = {
     pagesCutByBytes: 0,
     listingsTooCostly: 0,
+    contextRoomQuotaRefusals: 0,
+    roomVersionQuotaRefusals: 0,
+    writesRateLimited: 0,
   };
   /** Filtered listings take turns at the event loop (bridge/rooms/list-scan.ts). */
   readonly #turns = new Turns();
+  readonly #writes: RateLimiter;
 
-  constructor(private readonly s: BridgeServices) {}
+  constructor(private readonly s: BridgeServices) {
+    this.#writes = new RateLimiter({ limit: s.config.limits.writesPerUserPerMinute, windowMs: 60_000, now: s.now });
+  }
+
+  /**
+   * Counts a room write (create, update, delete) of the session's user, refusing it with 429 when the
+   * user is over `writesPerUserPerMinute`. The HTTP layer calls it before reading the write's body.
+   * Every attempt counts, failed ones too: they cost checks.
+   */
+  admitWrite(session: SessionRow): void {
+    // A user is a public key in a solution: the same person in every context of it.
+    const key = `${session.solutionId} ${session.publicKey}`;
+    const retryAfter = this.#writes.retryAfter(key);
+    if (retryAfter > 0) {
+      this.counters.writesRateLimited++;
+      const limit = this.s.config.limits.writesPerUserPerMinute;
+      throw new HttpError(429, 'RATE_LIMITED', `expected at most ${limit} room writes a minute; retry in ${retryAfter} s`, {
+        retryAfter,
+        details: { limit },
+      });
+    }
+    this.#writes.hit(key);
+  }
+
+  #contextFull(contextId: string): HttpError {
+    this.counters.contextRoomQuotaRefusals++;
+    const limit = this.s.config.limits.roomsPerContext;
+    return HttpError.conflict('CONTEXT_ROOM_QUOTA', `context "${contextId}" already holds its limit of ${limit} rooms`, { limit });
+  }
 
   // ---- access
 
@@ -267,12 +306,16 @@ export class RoomService {
     const { record } = verified;
     await this.contextFor(session, record.contextId);
     this.checkAuthor(session, record);
+    // Before the directory and key-set checks, which grow with the room; the store checks again with
+    // the insert, so concurrent creates cannot pass the quota together.
+    const { roomsPerContext } = this.s.config.limits;
+    if ((await this.s.store.countRooms(record.contextId)) >= roomsPerContext) throw this.#contextFull(record.contextId);
     await this.checkDirectory(record);
     const keys = this.checkKeys(null, record, body.keys);
     const write = this.write(verified, keys, this.s.now());
-    if ((await this.s.store.createRoom(write)) === 'exists') {
-      throw HttpError.conflict('ROOM_EXISTS', `room "${record.roomId}" already exists`);
-    }
+    const created = await this.s.store.createRoom(write, roomsPerContext);
+    if (created === 'exists') throw HttpError.conflict('ROOM_EXISTS', `room "${record.roomId}" already exists`);
+    if (created === 'context_full') throw this.#contextFull(record.contextId);
     this.s.events.emit('roomCreated', {
       roomId: record.roomId,
       contextId: record.contextId,
@@ -289,6 +332,15 @@ export class RoomService {
     if (!standing.manager) throw HttpError.forbidden(`"${session.userId}" is not a manager of room "${roomId}"`);
     if (!allows(room.policy.update, standing)) {
       throw HttpError.forbidden(`policy "update: ${room.policy.update}" forbids "${session.userId}"`);
+    }
+    // A hard cap, not compaction: clients verify the chain from version 1 (or from the head they trust),
+    // so the Bridge can never drop old versions (docs/operations/limits.md, "Quotas").
+    const { versionsPerRoom } = this.s.config.limits;
+    if (room.version >= versionsPerRoom) {
+      this.counters.roomVersionQuotaRefusals++;
+      throw HttpError.conflict('ROOM_VERSION_QUOTA', `room "${roomId}" already has its limit of ${versionsPerRoom} versions`, {
+        limit: versionsPerRoom,
+      });
     }
     const conflict = () =>
       HttpError.conflict('VERSION_CONFLICT', `room "${roomId}" is at version ${room.version}`, { currentVersion: room.version });

@@ -210,6 +210,7 @@ export class SqliteStore implements Store {
          WHERE id = @id AND version = @expectedVersion`,
       ),
       roomExists: db.prepare('SELECT 1 FROM rooms WHERE id = ?'),
+      countRooms: db.prepare('SELECT COUNT(*) AS n FROM rooms WHERE context_id = ?'),
       getRoom: db.prepare('SELECT * FROM rooms WHERE id = ?'),
       deleteMembers: db.prepare('DELETE FROM room_members WHERE room_id = ?'),
       insertMember: db.prepare(
@@ -437,9 +438,12 @@ export class SqliteStore implements Store {
     for (const k of write.keys) this.stmt.insertKey.run({ ...k, wrapped: blob(k.wrapped), proof: blob(k.proof) });
   }
 
-  async createRoom(write: RoomWrite): Promise<'created' | 'exists'> {
-    return this.db.transaction((): 'created' | 'exists' => {
+  async createRoom(write: RoomWrite, maxRoomsInContext = Infinity): Promise<'created' | 'exists' | 'context_full'> {
+    return this.db.transaction((): 'created' | 'exists' | 'context_full' => {
       if (this.stmt.roomExists.get(write.room.id) !== undefined) return 'exists';
+      if (Number.isFinite(maxRoomsInContext) && (this.stmt.countRooms.get(write.room.contextId) as { n: number }).n >= maxRoomsInContext) {
+        return 'context_full';
+      }
       this.stmt.insertRoom.run(this.roomParams(write.room));
       this.writeDetails(write);
       return 'created';
@@ -490,6 +494,10 @@ export class SqliteStore implements Store {
 
   async getRoomKeys(id: string, recipientId: string, limit: number): Promise<RoomKeyRow[]> {
     return (this.stmt.getKeys.all(id, recipientId, limit) as Row[]).map(roomKey);
+  }
+
+  async countRooms(contextId: string): Promise<number> {
+    return (this.stmt.countRooms.get(contextId) as { n: number }).n;
   }
 
   /** The conditions and parameters of the rooms a listing may show: the context, then the list policy. */

@@ -208,8 +208,12 @@ export interface Store {
   pruneExpired(now: number): Promise<number>;
 
   // Rooms
-  /** Writes version 1; 'exists' if the room id is taken. */
-  createRoom(write: RoomWrite): Promise<'created' | 'exists'>;
+  /**
+   * Writes version 1; 'exists' if the room id is taken, 'context_full' if the context already holds
+   * `maxRoomsInContext` rooms (checked in the same transaction as the insert).
+   */
+  createRoom(write: RoomWrite, maxRoomsInContext?: number): Promise<'created' | 'exists' | 'context_full'>;
+  countRooms(contextId: string): Promise<number>;
   /** Writes the next version if the head is still `expectedVersion` (compare and swap). */
   appendRoomVersion(write: RoomWrite, expectedVersion: number): Promise<AppendResult>;
   getRoom(id: string): Promise<RoomRow | undefined>;

@@ -10,8 +10,13 @@ import { availableParallelism, cpus } from 'node:os';
 import { shutdownHashWorker } from '../crypto/backend/hash-worker.ts';
 import { runCryptoBench, type Row } from './crypto/index.ts';
 import { scenarioMarkdown } from './lib/report.ts';
-import { runScenarios } from './scenarios/index.ts';
+import { runScenarios, SCENARIOS } from './scenarios/index.ts';
 
+const BENCHMARKS = ['crypto', ...SCENARIOS.map((s) => s.name)];
+if (process.argv.includes('--help') || process.argv.includes('-h')) {
+  process.stdout.write(`usage: node --import tsx bench/run.ts [--quick] [--only ${BENCHMARKS.join(',')}]\n`);
+  process.exit(0);
+}
 const quick = process.argv.includes('--quick');
 /** `--only a,b` or `--only=a,b`: the benchmarks to run (default all). */
 function onlyList(argv: string[]): string[] {
@@ -21,6 +26,11 @@ function onlyList(argv: string[]): string[] {
   return value.split(',').filter((n) => n !== '');
 }
 const only = onlyList(process.argv);
+const unknown = only.filter((n) => !BENCHMARKS.includes(n));
+if (unknown.length > 0) {
+  process.stderr.write(`bench: unknown benchmark ${unknown.join(', ')}; expected some of ${BENCHMARKS.join(', ')}\n`);
+  process.exit(2);
+}
 const wants = (name: string) => only.length === 0 || only.includes(name);
 
 function kib(bytes: number): string {

@@ -5,8 +5,10 @@
  *
  *   node --import tsx bench/run.ts [--quick] [--only crypto,throughput,fanout,rotation,crud,memory,ttfb]
  */
+import { mkdtempSync, rmSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { availableParallelism, cpus } from 'node:os';
+import { join } from 'node:path';
+import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { shutdownHashWorker } from '../crypto/backend/hash-worker.ts';
 import { runCryptoBench, type Row } from './crypto/index.ts';
 import { scenarioMarkdown } from './lib/report.ts';
@@ -17,6 +19,13 @@ if (process.argv.includes('--help') || process.argv.includes('-h')) {
   process.stdout.write(`usage: node --import tsx bench/run.ts [--quick] [--only ${BENCHMARKS.join(',')}]\n`);
   process.exit(0);
 }
+// Benchmark clients are throwaway identities: their pins go to a temporary folder (inherited by every
+// benchmark process), not the user's ~/.sealroom/trust.
+const trustDir = process.env.SEALROOM_TRUST_DIR ?? mkdtempSync(join(tmpdir(), 'sealroom-bench-trust-'));
+process.env.SEALROOM_TRUST_DIR = trustDir;
+process.on('exit', () => {
+  if (trustDir.includes('sealroom-bench-trust-')) rmSync(trustDir, { recursive: true, force: true });
+});
 const quick = process.argv.includes('--quick');
 /** `--only a,b` or `--only=a,b`: the benchmarks to run (default all). */
 function onlyList(argv: string[]): string[] {

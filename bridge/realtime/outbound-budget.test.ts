@@ -58,6 +58,7 @@ describe('a socket that asks but does not read', () => {
     expect(answerBytes).toBeGreaterThan(200_000);
 
     const honest = await connect('alice');
+    const overflowsBefore = t.bridge.realtime.counters.outboundOverflows;
     const rssBefore = process.memoryUsage().rss;
     attacker.pause();
     // 2,000 requests of 60 bytes each ask for ~450 MB of answers.
@@ -76,8 +77,9 @@ describe('a socket that asks but does not read', () => {
     // The answer that crosses the budget is the last one it gets.
     expect(peakBuffered).toBeLessThanOrEqual(OUTBOUND_BUDGET_BYTES + answerBytes);
     expect(grownMiB).toBeLessThan(100);
-    expect(worstPingMs).toBeLessThan(250);
-    expect(t.bridge.realtime.counters.outboundOverflows).toBe(1);
+    // A ping may wait behind the answers in flight (32 at most, each ~230 KB of JSON to build).
+    expect(worstPingMs).toBeLessThan(500);
+    expect(t.bridge.realtime.counters.outboundOverflows).toBe(overflowsBefore + 1);
     attacker.resume();
     expect((await attacker.closed).code).toBe(CLOSE.outboundOverflow);
   }, 30_000);
@@ -106,6 +108,7 @@ describe('a socket that asks but does not read', () => {
     victim.pause();
     const pub = await connect('mallory');
     await pub.request('join', { roomId });
+    const overflowsBefore = t.bridge.realtime.counters.outboundOverflows;
     const tracks = Array.from({ length: 32 }, (_, i) => ({ trackId: `t${i}-${'x'.repeat(56)}`, kind: 'data' as const }));
     // Every publish and unpublish is announced to the victim (~4 KB each); the kernel's socket buffers
     // take a few MB before the Bridge's own buffer grows.
@@ -113,7 +116,7 @@ describe('a socket that asks but does not read', () => {
       await pub.request('publish', { roomId, streamId: `burst${round % 16}`, tracks });
       await pub.request('unpublish', { roomId, streamId: `burst${round % 16}` });
     }
-    expect(t.bridge.realtime.counters.outboundOverflows).toBe(2);
+    expect(t.bridge.realtime.counters.outboundOverflows).toBe(overflowsBefore + 1);
     victim.resume();
     expect((await victim.closed).code).toBe(CLOSE.outboundOverflow);
   }, 60_000);

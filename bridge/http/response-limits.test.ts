@@ -16,6 +16,8 @@ let tenant: Tenant;
 const tokens: Record<string, string> = {};
 let roomId: string;
 const sockets: Socket[] = [];
+// Latency bounds are wall-clock: on a loaded machine another process can hold the CPU past them, so the
+// tests that assert them retry; a real regression (the attacks took seconds) fails every attempt.
 
 beforeAll(async () => {
   t = await startBridge({ limits: { pageBytes: PAGE_BYTES, responseWriteTimeoutMs: WRITE_TIMEOUT_MS } as never });
@@ -73,7 +75,7 @@ const closed = (socket: Socket) => new Promise<void>((resolve) => (socket.destro
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('a member that asks for pages and does not read them', () => {
-  it('20 connections: each holds at most one page; others are answered within 200 ms', async () => {
+  it('20 connections: each holds at most one page; others are answered within 200 ms', { retry: 2, timeout: 30_000 }, async () => {
     const rssBefore = process.memoryUsage().rss;
     let peakGrowth = 0;
     const worst = await slowestAnswer(async () => {
@@ -87,9 +89,9 @@ describe('a member that asks for pages and does not read them', () => {
     // most of it in the kernel's socket buffers rather than the Bridge's heap.
     expect(peakGrowth / 2 ** 20).toBeLessThan(20 + 64);
     expect(worst).toBeLessThan(200);
-  }, 30_000);
+  });
 
-  it('200 pipelined requests on one connection: a few pages are built, the connection is dropped', async () => {
+  it('200 pipelined requests on one connection: a few pages are built, the connection is dropped', { retry: 2, timeout: 30_000 }, async () => {
     const cutBefore = t.bridge.counters.rooms.pagesCutByBytes;
     const timeoutsBefore = t.bridge.counters.http.responseWriteTimeouts;
     const rssBefore = process.memoryUsage().rss;
@@ -120,7 +122,7 @@ describe('a member that asks for pages and does not read them', () => {
     // Before: 200 pages of ~3.5 MB, 700 MB, were built and queued at once.
     expect(peakGrowth / 2 ** 20).toBeLessThan(64);
     expect(worst).toBeLessThan(200);
-  }, 30_000);
+  });
 
   it('a client that reads slowly, but within the timeout, gets its whole answer', async () => {
     const { port } = new URL(t.bridge.url);

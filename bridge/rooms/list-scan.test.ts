@@ -16,6 +16,8 @@ let small: Tenant;
 /** 48 rooms of ~58 KB meta (2.8 MB in all): past the budget. */
 let large: Tenant;
 const tokens: Record<string, string> = {};
+// Latency bounds are wall-clock: on a loaded machine another process can hold the CPU past them, so the
+// tests that assert them retry; a real regression (the attacks took seconds) fails every attempt.
 
 /** ~58 KB of JSON: 1,000 short fields, a tag that the attack's filter looks for, and a number. */
 function meta(i: number): object {
@@ -80,7 +82,7 @@ async function slowestAnswer(during: () => Promise<unknown>): Promise<number> {
 }
 
 describe('a costly queryAsJson listing', () => {
-  it('gets a correct answer, in slices: the event loop and other users are never held up', async () => {
+  it('gets a correct answer, in slices: the event loop and other users are never held up', { retry: 2 }, async () => {
     const delay = monitorEventLoopDelay({ resolution: 5 });
     let replies: Array<{ status: number; body: any }> = [];
     delay.enable();
@@ -100,7 +102,7 @@ describe('a costly queryAsJson listing', () => {
     expect(delay.max / 1e6).toBeLessThan(200);
   });
 
-  it('past listScanBytes: 422 QUERY_TOO_COSTLY, counted, and others answered meanwhile', async () => {
+  it('past listScanBytes: 422 QUERY_TOO_COSTLY, counted, and others answered meanwhile', { retry: 2 }, async () => {
     const before = t.bridge.counters.rooms.listingsTooCostly;
     let replies: Array<{ status: number; body: any }> = [];
     const worst = await slowestAnswer(async () => {

@@ -20,6 +20,8 @@ let clock = Date.now();
 let t: TestBridge;
 let tenant: Tenant;
 const tokens: Record<string, string> = {};
+// Latency bounds are wall-clock: on a loaded machine another process can hold the CPU past them, so the
+// tests that assert them retry; a real regression (the attacks took seconds) fails every attempt.
 
 beforeAll(async () => {
   t = await startBridge({
@@ -119,7 +121,7 @@ describe('quotas', () => {
     expect((await rest(t.bridge.url, tokens.mallory).del(`/v1/rooms/${roomId}`)).status).toBe(204);
   });
 
-  it('writes per user: of a flood of 200 creates 20 are handled, 180 refused with 429 and Retry-After; others unaffected', async () => {
+  it('writes per user: of a flood of 200 creates 20 are handled, 180 refused with 429 and Retry-After; others unaffected', { retry: 2 }, async () => {
     nextMinute();
     const before = t.bridge.counters.rooms.writesRateLimited;
     const bytesBefore = databaseBytes();

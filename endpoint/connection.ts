@@ -3,7 +3,8 @@
  * and one WebSocket for requests, events and binary frames. Every request has a timeout and honours an
  * AbortSignal; every pending request fails with `ConnectionLost` when the socket drops. By default the
  * socket reconnects with jittered backoff (backoff.ts) and restores event subscriptions; rooms joined
- * for real-time traffic are left when it drops (the app rejoins on `reconnected`).
+ * for real-time traffic are left when it drops and rejoined, with their streams and subscriptions,
+ * on `reconnected` (realtime/resume.ts).
  */
 import { createSocket } from '#endpoint-websocket';
 import { fromBase64, toBase64 } from '../crypto/bytes.ts';

@@ -193,32 +193,36 @@ describe('replays (freshness and never twice)', () => {
     await bob.streamApi.joinStreamRoom(roomId);
     const data = new DataLog(bob, roomId);
     const sent = captureFrames(alice);
-    let first: { handle: string; trackId: string } | undefined;
     const REJOINS = MAX_KIDS_PER_SENDER + MAX_RETIRED_KIDS_PER_SENDER;
+    await alice.streamApi.joinStreamRoom(roomId);
+    const first = await publishDataTrack(alice, roomId);
+    // bob's subscription follows each republish (resume.ts); count when it is in place.
+    let subscribed = 0;
+    bob.eventApi.on('streamSubscribed', (e) => {
+      if (e.streamId === first.handle) subscribed++;
+    });
+    await bob.streamApi.subscribeToRemoteStreams(roomId, [{ streamId: first.handle }]);
     for (let i = 0; i <= REJOINS; i++) {
       if (i > 0) {
-        // The Bridge drops alice's socket: she reconnects and rejoins, with a new sending session.
-        const reconnected = new Promise<void>((resolve) => {
-          const stop = alice.connection.on('reconnected', () => {
+        // The Bridge drops alice's socket: she reconnects, rejoins and republishes (a new sending session).
+        const resumed = new Promise<void>((resolve) => {
+          const stop = alice.eventApi.on('streamRoomResumed', () => {
             stop();
             resolve();
           });
         });
         (connectionInternals(alice.connection).socket() as unknown as { terminate(): void }).terminate();
-        await reconnected;
+        await resumed;
       }
-      await alice.streamApi.joinStreamRoom(roomId);
-      const track = await publishDataTrack(alice, roomId);
-      first ??= track;
-      await bob.streamApi.subscribeToRemoteStreams(roomId, [{ streamId: track.handle }]);
-      await alice.streamApi.sendData(track.trackId, utf8(`session ${i}`));
+      await until(() => subscribed === i + 1, `bob subscribed again (${i})`);
+      await alice.streamApi.sendData(first.trackId, utf8(`session ${i}`));
       await until(() => data.messages.length === i + 1, `message ${i} at bob`);
     }
     const kids = new Set(payloads(sent).map((p) => decodeSFrameHeader(p).kid));
     expect(kids.size).toBe(REJOINS + 1);
 
     // The Bridge describes alice's first stream again and replays the frame it recorded there.
-    const trackNo = redescribe(bob, roomId, 'alice', first!.handle, first!.trackId);
+    const trackNo = redescribe(bob, roomId, 'alice', first.handle, first.trackId);
     bridgeFrame(bob, trackNo, payloads(sent)[0]!);
     await settle();
     expect(data.texts().filter((t) => t === 'session 0')).toHaveLength(1);

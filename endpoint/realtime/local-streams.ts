@@ -19,7 +19,8 @@ interface LocalTrack {
   removed: boolean;
 }
 
-type LocalState = 'created' | 'publishing' | 'published' | 'updating' | 'unpublishing';
+/** `suspended`: published when the socket dropped; republished under the same handle on reconnect. */
+type LocalState = 'created' | 'publishing' | 'published' | 'updating' | 'unpublishing' | 'suspended';
 
 interface LocalStream {
   streamId: string;
@@ -98,7 +99,7 @@ export class LocalStreams {
       this.stillOurs(stream);
       this.applyTrackNos(stream, info.tracks);
     } catch (error) {
-      if (this.streams.get(handle) === stream) stream.state = 'created';
+      if (this.streams.get(handle) === stream && stream.state === 'publishing') stream.state = 'created';
       this.report(stream, 'failed', error);
       throw error;
     }
@@ -128,7 +129,7 @@ export class LocalStreams {
     } catch (error) {
       // The Bridge kept the stream as it was: still published, with the previous tracks. If its room was
       // left meanwhile, the stream already reported `unpublished`.
-      if (this.streams.get(handle) === stream) {
+      if (this.streams.get(handle) === stream && stream.state === 'updating') {
         stream.state = 'published';
         this.report(stream, 'failed', error);
       }
@@ -141,6 +142,11 @@ export class LocalStreams {
 
   async unpublish(handle: string): Promise<void> {
     const stream = this.stream(handle);
+    if (stream.state === 'suspended') {
+      // Not on the Bridge while the socket is down: it is simply not republished.
+      this.unpublished(stream);
+      return;
+    }
     if (stream.state !== 'published') {
       throw EndpointError.invalidArgument(`stream "${handle}" is ${stream.state === 'created' ? 'not published' : stream.state}`);
     }
@@ -152,6 +158,10 @@ export class LocalStreams {
       if (this.streams.get(handle) === stream) stream.state = 'published';
       throw error;
     }
+    this.unpublished(stream);
+  }
+
+  private unpublished(stream: LocalStream): void {
     for (const track of [...stream.tracks.values()]) {
       if (track.removed) {
         stream.tracks.delete(track.trackId);
@@ -162,6 +172,60 @@ export class LocalStreams {
     }
     stream.state = 'created';
     this.report(stream, 'unpublished');
+  }
+
+  /**
+   * The socket dropped: the room's published streams are suspended (their handles and track ids stay
+   * valid; `sendData` fails with ConnectionLost meanwhile) and republished by `republish` on reconnect.
+   * A stream being unpublished ends. Returns the suspended handles.
+   */
+  suspendRoom(roomId: string): string[] {
+    const suspended: string[] = [];
+    for (const stream of this.streams.values()) {
+      if (stream.roomId !== roomId) continue;
+      if (stream.state === 'unpublishing') {
+        this.unpublished(stream);
+        continue;
+      }
+      if (stream.state !== 'published' && stream.state !== 'updating') continue;
+      stream.state = 'suspended';
+      for (const track of stream.tracks.values()) track.trackNo = undefined;
+      this.report(stream, 'suspended');
+      suspended.push(stream.streamId);
+    }
+    return suspended;
+  }
+
+  /**
+   * Publishes a suspended stream again, under the same handle and track ids (resume after a
+   * reconnect). It stays `suspended` until the Bridge answers, so `sendData` keeps saying why.
+   */
+  async republish(handle: string): Promise<void> {
+    const stream = this.streams.get(handle);
+    if (stream === undefined || stream.state !== 'suspended') return; // unpublished or ended meanwhile
+    for (const track of [...stream.tracks.values()]) {
+      if (!track.removed) continue;
+      stream.tracks.delete(track.trackId);
+      this.byTrack.delete(track.trackId);
+    }
+    this.report(stream, 'publishing');
+    let info: { tracks: ReadonlyArray<{ trackId: string; trackNo: number }> };
+    try {
+      ({ stream: info } = await this.connection.request('publish', { roomId: stream.roomId, streamId: stream.streamId, tracks: this.live(stream).map(draft) }));
+      this.stillOurs(stream);
+    } catch (error) {
+      if (this.streams.get(handle) === stream && stream.state === 'suspended') stream.state = 'created';
+      this.report(stream, 'failed', error);
+      throw error;
+    }
+    if (stream.state !== 'suspended') {
+      // The app unpublished it while the request was out: take it off the Bridge again.
+      this.connection.request('unpublish', { roomId: stream.roomId, streamId: stream.streamId }).catch(() => undefined);
+      return;
+    }
+    this.applyTrackNos(stream, info.tracks);
+    stream.state = 'published';
+    this.report(stream, 'published');
   }
 
   /** Where a data track's frames go; throws a clear error if it cannot send now. */
@@ -175,6 +239,9 @@ export class LocalStreams {
     const track = stream.tracks.get(trackId)!;
     if (track.kind !== 'data') throw EndpointError.invalidArgument(`track "${trackId}" is an ${track.kind} track: sendData needs a data track`);
     if (track.removed) throw EndpointError.invalidArgument(`track "${trackId}" was removed from its stream`);
+    if (stream.state === 'suspended') {
+      throw EndpointError.connectionLost(`track "${trackId}": the connection to the Bridge dropped; the stream is republished when it is back`);
+    }
     if (track.trackNo === undefined || (stream.state !== 'published' && stream.state !== 'updating')) {
       throw EndpointError.invalidArgument(`track "${trackId}" is not published: publishStream or updateStream first`);
     }

@@ -14,9 +14,10 @@
  *
  * Leaving. A room is left locally when the app leaves it (`left`), when the Bridge takes this
  * connection out (`removed`, `room_deleted`), and for every joined room when the socket drops
- * (`disconnected`; the app rejoins after `reconnected`). Each time, synchronously and in this order:
- * the room's state and trackNos are forgotten, its local streams end (published ones report
- * `unpublished`; queued `sendData` calls on them reject), its sending session is dropped (its key is
+ * (`disconnected`; resume.ts rejoins it after `reconnected`). Each time, synchronously and in this
+ * order: the room's state and trackNos are forgotten, its local streams end (published ones report
+ * `unpublished`; queued `sendData` calls on them reject; on a drop they are `suspended` instead, to be
+ * republished), its sending session is dropped (its key is
  * never used to send again), the `onRoomLeft` listeners run, and then the app gets `streamRoomLeft`
  * about this connection.
  */
@@ -38,6 +39,7 @@ import { DEFAULT_DATA_TRACK_MAX_AGE_MS, MAX_DATA_MESSAGE_BYTES } from './limits.
 import { LocalStreams } from './local-streams.ts';
 import { RealtimeEvents } from './realtime-events.ts';
 import { RemoteListeners, toWireSubscriptions } from './remote-listeners.ts';
+import { Resumer } from './resume.ts';
 import type {
   DataTrackStats,
   PublishStateListener,
@@ -86,6 +88,7 @@ export class RealtimeApi {
   private readonly sender: DataTrackSender;
   private readonly receiver: DataTrackReceiver;
   private readonly events: RealtimeEvents;
+  private readonly resumer: Resumer;
   private readonly heads: HeadTracker;
   private readonly roomLeftListeners = new Set<RoomLeftListener>();
   /** Where the app's real-time events are emitted (the EventApi's internal side). */
@@ -142,6 +145,15 @@ export class RealtimeApi {
         return true;
       },
     });
+    this.resumer = new Resumer({
+      log,
+      join: (roomId) => this.joinStreamRoom(roomId),
+      republish: (handle) => this.locals.republish(handle),
+      endRoom: (roomId, error) => this.locals.endRoom(roomId, error.reason === 'AccessDenied' ? 'removed' : error.reason === 'NotFound' ? 'room_deleted' : 'disconnected'),
+      subscribe: (roomId, add) => this.subscribeWire(roomId, add, []),
+      isJoined: (roomId) => this.joined.joined(roomId) !== undefined,
+      emit: (event) => this.appEvents.emit('streamRoomResumed', event),
+    });
     this.events = new RealtimeEvents({
       rooms: this.joined,
       eventApi: this.appEvents,
@@ -151,7 +163,9 @@ export class RealtimeApi {
       counters: this.counters,
       log,
       selfLeft: (room, reason) => this.leftLocally(room, reason),
+      resumer: this.resumer,
     });
+    connection.on('reconnected', () => this.resumer.resume());
     const { hooks } = connectionInternals(connection);
     hooks.on('event', (event) => this.events.handle(event));
     hooks.on('frame', (frame) => {
@@ -277,8 +291,14 @@ export class RealtimeApi {
   private leftLocally(room: JoinedRoom, reason: RoomLeftReason): void {
     if (this.joined.get(room.roomId) !== room) return;
     const { roomId } = room;
+    if (reason === 'disconnected') {
+      // Resumed when the connection is back (resume.ts); noted before the room's state goes.
+      this.resumer.note(room, this.locals.suspendRoom(roomId));
+    } else {
+      this.locals.endRoom(roomId, reason);
+      this.resumer.forget(roomId);
+    }
     this.joined.remove(room);
-    this.locals.endRoom(roomId, reason);
     this.sender.dropRoom(roomId);
     this.heads.forget(roomId);
     // After a plain leave or a drop, replay windows stay (bounded), so old frames stay refused on rejoin.
@@ -405,6 +425,10 @@ export class RealtimeApi {
 
   private async subscribeStreams(roomId: string, add: ReturnType<typeof toWireSubscriptions>, remove: ReturnType<typeof toWireSubscriptions>): Promise<void> {
     checkRoomId(roomId);
+    return this.subscribeWire(roomId, add, remove);
+  }
+
+  private async subscribeWire(roomId: string, add: ReturnType<typeof toWireSubscriptions>, remove: ReturnType<typeof toWireSubscriptions>): Promise<void> {
     const room = this.joined.joined(roomId);
     if (room === undefined) throw EndpointError.invalidArgument(`room "${roomId}" is not joined: joinStreamRoom first`);
     const { tracks } = await this.connection.request('subscribeStreams', { roomId, add, remove });

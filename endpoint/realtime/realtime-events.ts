@@ -17,6 +17,7 @@ import { publicStream, publicTrack, type JoinedRoom, type JoinedRooms, type Room
 import type { KeyRefresher } from './key-refresh.ts';
 import { MAX_EVENTS_WHILE_JOINING } from './limits.ts';
 import type { RemoteListeners } from './remote-listeners.ts';
+import type { Resumer } from './resume.ts';
 import type { DataTrackStats, RoomLeftReason } from './types.ts';
 
 export interface EventDeps {
@@ -30,6 +31,8 @@ export interface EventDeps {
   log: Logger;
   /** The Bridge took this connection out of the room. */
   selfLeft: (room: JoinedRoom, reason: RoomLeftReason) => void;
+  /** Subscriptions across a reconnect, on either side (resume.ts). */
+  resumer: Resumer;
 }
 
 export class RealtimeEvents {
@@ -109,6 +112,7 @@ export class RealtimeEvents {
           return;
         }
         room.participants.delete(event.connectionId);
+        this.d.resumer.participantLeft(room.roomId, event.connectionId, event.reason);
         // The Bridge sends streamUnpublished first; this only guards against a missed one.
         for (const stream of [...room.streams.values()]) if (stream.connectionId === event.connectionId) rooms.removeStream(room, stream.streamId);
         eventApi.emit('streamRoomLeft', { type: 'streamRoomLeft', streamRoomId, userId: event.userId, connectionId: event.connectionId, reason: event.reason });
@@ -116,6 +120,7 @@ export class RealtimeEvents {
       case 'streamPublished': {
         if (rooms.putStream(room, event.stream) === undefined) return;
         eventApi.emit('streamPublished', { type: 'streamPublished', streamRoomId, stream: publicStream(event.stream), userId: event.stream.userId });
+        this.d.resumer.published(streamRoomId, event.stream.streamId, event.stream.userId);
         return;
       }
       case 'streamUpdated': {
@@ -132,10 +137,13 @@ export class RealtimeEvents {
         });
         return;
       }
-      case 'streamUnpublished':
+      case 'streamUnpublished': {
+        const connectionId = room.streams.get(event.streamId)?.connectionId;
+        if (connectionId !== undefined) this.d.resumer.unpublished(room, event.streamId, connectionId, event.userId);
         rooms.removeStream(room, event.streamId);
         eventApi.emit('streamUnpublished', { type: 'streamUnpublished', streamRoomId, streamId: event.streamId, userId: event.userId });
         return;
+      }
       case 'streamSubscribed':
         for (const track of rooms.subscribe(room, event.streamId, event.trackIds)) this.d.listeners.track(track);
         eventApi.emit('streamSubscribed', { type: 'streamSubscribed', streamRoomId, streamId: event.streamId, trackIds: [...event.trackIds] });

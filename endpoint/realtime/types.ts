@@ -37,7 +37,11 @@ export interface StreamInfo {
  * stream stays published with its previous tracks); `unpublished` after `unpublishStream` or when its
  * room is left for any reason.
  */
-export type PublishState = 'publishing' | 'published' | 'updating' | 'unpublished' | 'failed';
+/**
+ * `suspended`: the connection dropped while the stream was published; it is republished (`publishing`,
+ * then `published`, or `failed`) when the connection is back.
+ */
+export type PublishState = 'publishing' | 'published' | 'updating' | 'unpublished' | 'failed' | 'suspended';
 
 export interface StreamPublishResult {
   published: boolean;
@@ -201,8 +205,30 @@ export interface StaleViewEvent {
   sinceMs: number;
 }
 
+/**
+ * After a reconnect, the Endpoint rejoins each room this connection had joined, republishes its
+ * streams there under the same handles and track ids, and subscribes again to what it had subscribed
+ * to; this event says, per room, what was restored and what could not be (it was removed meanwhile,
+ * say). Byte streams in flight when the connection dropped are not resumed: they failed with
+ * `ConnectionLost`.
+ */
+export interface StreamRoomResumedEvent {
+  type: 'streamRoomResumed';
+  streamRoomId: string;
+  status: 'restored' | 'failed';
+  /** Why the room could not be rejoined (`status: 'failed'`). */
+  error?: EndpointError;
+  streams: Array<{ streamId: string; status: 'republished' | 'failed'; error?: EndpointError }>;
+  /**
+   * `pending`: the stream is not published yet (its publisher is reconnecting too); the subscription is
+   * made when it is, for as long as this connection stays in the room.
+   */
+  subscriptions: Array<{ streamId: string; trackIds?: string[]; status: 'restored' | 'pending' | 'failed' }>;
+}
+
 export type RealtimeEvent =
   | StaleViewEvent
+  | StreamRoomResumedEvent
   | StreamRoomJoinedEvent
   | StreamRoomLeftEvent
   | StreamPublishedEvent

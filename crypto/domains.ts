@@ -25,8 +25,10 @@ export const DOMAIN = {
   streamCheckpoint: 'sealroom/v1/stream-checkpoint',
   /** HPKE info of a private stream's key: (tag, room id, stream id, sender id, recipient user id). */
   streamKeyWrap: 'sealroom/v1/stream-key-wrap',
-  /** HKDF info prefix of a per-sender SFrame base key. */
+  /** HKDF info prefix of a per-sender SFrame base key for data tracks. */
   sframe: 'sealroom/v1/sframe',
+  /** HKDF info prefix of a per-sender SFrame base key for media (audio and video frames). */
+  sframeMedia: 'sealroom/v1/sframe-media',
   /** Safety numbers: the first input of each user's iterated SHA-512 (docs/security/safety-numbers.md). */
   safetyNumber: 'sealroom/v1/safety-number',
 } as const;

@@ -67,4 +67,5 @@ export {
   type KidFields,
   type ParsedKid,
   type SenderBaseKeyInput,
+  type SFramePurpose,
 } from './kid.ts';

@@ -66,6 +66,16 @@ describe('deriveSenderBaseKey', () => {
     }
   });
 
+  it('derives media keys under their own label (independent HKDF computation), never equal to data keys', () => {
+    // info = lengthPrefixed("sealroom/v1/sframe-media", "room-1", u64be(7), u64be(0x0003010203040507), "alice").
+    const input = { epochKey: EPOCH_KEY, roomId: 'room-1', epoch: 7, kid, senderId: 'alice' };
+    for (const backend of [nodeBackend, webBackend, jsBackend]) {
+      expect(toHex(deriveSenderBaseKey({ ...input, purpose: 'media' }, backend)), backend.name).toBe('242f6bace3f39e780a77f5bbff378227');
+      expect(toHex(deriveSenderBaseKey({ ...input, purpose: 'data' }, backend))).toBe('ba802cb1fdc472dc3d0ce7af49c78159');
+    }
+    expect(() => deriveSenderBaseKey({ ...input, purpose: 'video' as 'media' })).toThrow(/"purpose" expected "data" or "media", got video/);
+  });
+
   it('differs for every other room, epoch, KID, sender or epoch key', () => {
     const base = toHex(deriveSenderBaseKey({ epochKey: EPOCH_KEY, roomId: 'room-1', epoch: 7, kid, senderId: 'alice' }));
     const otherKey = EPOCH_KEY.slice();

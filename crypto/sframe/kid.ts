@@ -97,19 +97,31 @@ export interface SenderBaseKeyInput {
   senderId: string;
   /** The SFrame suite the key is for; sets the length. Default `AES_128_GCM_SHA256_128`. */
   suite?: SFrameSuiteName;
+  /**
+   * What the frames are: `data` (data tracks, the default) or `media` (encoded audio and video
+   * frames). Each has its own domain tag, so a sender's data key and media key are never the same
+   * (DESIGN.md, "Media frames": a media label distinct from data tracks).
+   */
+  purpose?: SFramePurpose;
 }
+
+/** What an SFrame key protects: data-track messages or media frames. */
+export type SFramePurpose = 'data' | 'media';
 
 /**
  * The SFrame base key of one sender session (RFC 9605 section 4.4.2 calls it base_key):
  *
  *   HKDF-SHA256(ikm = epochKey, salt = empty,
- *               info = lengthPrefixed(DOMAIN.sframe, roomId, u64be(epoch), u64be(kid), senderId), L)
+ *               info = lengthPrefixed(tag, roomId, u64be(epoch), u64be(kid), senderId), L)
+ *
+ * where tag is DOMAIN.sframe for data tracks and DOMAIN.sframeMedia for media frames (`purpose`),
  *
  * with L = 16 bytes for the AES-128 suites (the default, AES_128_GCM_SHA256_128) and 32 for
  * AES_256_GCM_SHA512_128 (`baseKeyLength` of the suite).
  *
  * Why each input is there:
- * - the domain tag keeps this key apart from every other key derived from the epoch key (meta, streams);
+ * - the domain tag keeps this key apart from every other key derived from the epoch key (meta, streams),
+ *   and a sender's media key apart from its data-track key;
  * - the room id and the full epoch tie the key to one room and epoch even if an epoch key were reused;
  * - the full KID gives every sender session its own key, so two senders never share (key, counter)
  *   pairs even if their counters collide (see the top of this file). SFrame binds the KID into
@@ -137,7 +149,10 @@ export function deriveSenderBaseKey(
     throw CryptoError.invalidArgument(`"kid" expected epoch low bits ${epoch & 0xff}, got ${parseKid(kid).epochLow}`);
   }
   const suite = sframeSuite(input.suite ?? DEFAULT_SFRAME_SUITE);
-  const info = lengthPrefixed(utf8(DOMAIN.sframe), utf8(roomId), u64be(epoch), u64be(kid), utf8(senderId));
+  const purpose = input.purpose ?? 'data';
+  if (purpose !== 'data' && purpose !== 'media') throw CryptoError.invalidArgument(`"purpose" expected "data" or "media", got ${String(purpose)}`);
+  const tag = purpose === 'media' ? DOMAIN.sframeMedia : DOMAIN.sframe;
+  const info = lengthPrefixed(utf8(tag), utf8(roomId), u64be(epoch), u64be(kid), utf8(senderId));
   const prk = hkdfExtract('sha256', new Uint8Array(0), epochKey, backend);
   try {
     return hkdfExpand('sha256', prk, info, suite.baseKeyLength, backend);

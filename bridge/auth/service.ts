@@ -10,7 +10,7 @@ import { fromBase64, toBase64 } from '../../crypto/bytes.ts';
 import { decodePublicKey, verify } from '../../crypto/identity.ts';
 import type { ChallengeRequest, ChallengeResponse, SessionRequest, SessionResponse } from '../../protocol/api.ts';
 import { authMessage, bridgeOrigin } from '../../protocol/auth.ts';
-import { HttpError } from '../http/errors.ts';
+import { BridgeError } from '../errors.ts';
 import { hashSecret, newSecret } from '../ids.ts';
 import type { BridgeServices } from '../services.ts';
 import type { SessionRow } from '../store/types.ts';
@@ -67,7 +67,7 @@ export class AuthService {
 
   async challenge(request: ChallengeRequest): Promise<ChallengeResponse> {
     if ((await this.s.store.getSolution(request.solutionId)) === undefined) {
-      throw HttpError.notFound('SOLUTION_NOT_FOUND', `solution "${request.solutionId}" does not exist`);
+      throw BridgeError.notFound('SOLUTION_NOT_FOUND', `solution "${request.solutionId}" does not exist`);
     }
     const expiresAt = this.s.now() + this.s.config.nonceTtlSeconds * 1000;
     return { nonce: toBase64(this.#nonces.issue(request.solutionId, request.publicKey, expiresAt)), expiresAt };
@@ -78,7 +78,7 @@ export class AuthService {
     const wait = this.#failures.retryAfter(address, request.publicKey);
     if (wait > 0) {
       this.counters.loginRateLimited++;
-      throw new HttpError(429, 'RATE_LIMITED', `too many failed logins for this key from this address; retry in ${wait} s`, { retryAfter: wait });
+      throw new BridgeError('RATE_LIMITED', `too many failed logins for this key from this address; retry in ${wait} s`, { retryAfter: wait });
     }
     try {
       const session = await this.#checkLogin(request);
@@ -86,7 +86,7 @@ export class AuthService {
       this.#failures.succeeded(address, request.publicKey);
       return session;
     } catch (error) {
-      if (error instanceof HttpError && error.code === 'AUTH_FAILED') {
+      if (error instanceof BridgeError && error.code === 'AUTH_FAILED') {
         this.#failures.failed(address, request.publicKey);
         this.counters.loginFailures++;
         this.s.log.info({ solutionId: request.solutionId, address, reason: error.message }, 'login failed');
@@ -97,7 +97,7 @@ export class AuthService {
 
   async #checkLogin(request: SessionRequest): Promise<SessionResponse> {
     const now = this.s.now();
-    const fail = (message: string) => new HttpError(401, 'AUTH_FAILED', message);
+    const fail = (message: string) => new BridgeError('AUTH_FAILED', message);
     const nonce = fromBase64(request.nonce);
     const issued = this.#nonces.check(nonce, request.solutionId, request.publicKey, now);
     if (!issued.ok) {
@@ -144,14 +144,14 @@ export class AuthService {
 
   /** The live session of a bearer token, or 401. */
   async authenticate(token: string | undefined): Promise<SessionRow> {
-    if (token === undefined || !token.startsWith('srt_') || token.length > 100) throw HttpError.unauthenticated();
+    if (token === undefined || !token.startsWith('srt_') || token.length > 100) throw BridgeError.unauthenticated();
     const tokenHash = hashSecret(token);
     const now = this.s.now();
     const cached = this.#sessions.get(tokenHash);
     if (cached !== undefined && cached.expiresAt > now) return cached;
     this.#sessions.delete(tokenHash);
     const session = await this.s.store.findSession(tokenHash, now);
-    if (session === undefined) throw HttpError.unauthenticated('the session token is unknown, expired or revoked');
+    if (session === undefined) throw BridgeError.unauthenticated('the session token is unknown, expired or revoked');
     if (this.#sessions.size >= SESSION_CACHE_ENTRIES) this.#sessions.delete(this.#sessions.keys().next().value as string);
     this.#sessions.set(tokenHash, session);
     return session;

@@ -1,94 +1,75 @@
 /**
- * The Bridge's one HTTP error class and its one error handler (STYLE.md: hono's model). Every refusal
- * is an `HttpError(status, code, message)` with a stable string code from `ErrorCode`; the handler
- * turns it into `{ "error": { "code", "message", "details"? } }`. Anything else is logged and becomes a
- * generic 500 that reveals nothing.
+ * The Bridge's one HTTP error handler (STYLE.md: hono's model). Domain code throws `BridgeError`
+ * (bridge/errors.ts) with a stable code; this is the only place a code becomes a status (`HTTP_STATUS`).
+ * The handler turns every refusal into `{ "error": { "code", "message", "details"? } }`. Anything else
+ * is logged and becomes a generic 500 that reveals nothing.
  */
 import type { ErrorRequestHandler, Request } from 'express';
 import type { Logger } from 'pino';
-import { SealroomError } from '../../protocol/errors.ts';
+import { BridgeError, type BridgeErrorOptions, type ErrorCode } from '../errors.ts';
 
-/** The stable error codes of the Bridge's HTTP API. Clients and tests match on these. */
-export type ErrorCode =
-  | 'BAD_JSON'
-  | 'BAD_CONTENT_ENCODING'
-  | 'BAD_REQUEST'
-  | 'BODY_TOO_LARGE'
-  | 'UNSUPPORTED_MEDIA_TYPE'
-  | 'VALIDATION_FAILED'
-  | 'UNAUTHENTICATED'
-  | 'AUTH_FAILED'
-  | 'FORBIDDEN'
-  | 'NOT_FOUND'
-  | 'SOLUTION_NOT_FOUND'
-  | 'CONTEXT_NOT_FOUND'
-  | 'USER_NOT_FOUND'
-  | 'ROOM_NOT_FOUND'
-  | 'API_KEY_NOT_FOUND'
-  | 'ROOM_EXISTS'
-  | 'VERSION_CONFLICT'
-  | 'RECORD_INVALID'
-  | 'KEY_SET_INVALID'
-  | 'USER_CONFLICT'
-  | 'LAST_API_KEY'
-  | 'RATE_LIMITED'
-  | 'NOT_JOINED'
-  | 'STREAM_EXISTS'
-  | 'STREAM_NOT_FOUND'
-  | 'TRACK_NOT_FOUND'
-  | 'TOO_MANY_STREAMS'
-  | 'TOO_MANY_ROOMS'
-  | 'ROOM_FULL'
-  | 'CONTEXT_ROOM_QUOTA'
-  | 'ROOM_VERSION_QUOTA'
-  | 'QUERY_TOO_COSTLY'
-  | 'TOO_MANY_CONNECTIONS'
-  | 'SHUTTING_DOWN'
-  | 'INTERNAL';
+export type { ErrorCode };
 
-export class HttpError extends SealroomError {
+/** The HTTP status of every code: the one place a domain error becomes HTTP. */
+export const HTTP_STATUS: Record<ErrorCode, number> = {
+  BAD_JSON: 400,
+  BAD_CONTENT_ENCODING: 400,
+  BAD_REQUEST: 400,
+  VALIDATION_FAILED: 400,
+  BODY_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  UNAUTHENTICATED: 401,
+  AUTH_FAILED: 401,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  SOLUTION_NOT_FOUND: 404,
+  CONTEXT_NOT_FOUND: 404,
+  USER_NOT_FOUND: 404,
+  ROOM_NOT_FOUND: 404,
+  API_KEY_NOT_FOUND: 404,
+  STREAM_NOT_FOUND: 404,
+  TRACK_NOT_FOUND: 404,
+  ROOM_EXISTS: 409,
+  VERSION_CONFLICT: 409,
+  USER_CONFLICT: 409,
+  LAST_API_KEY: 409,
+  NOT_JOINED: 409,
+  STREAM_EXISTS: 409,
+  CONTEXT_ROOM_QUOTA: 409,
+  ROOM_VERSION_QUOTA: 409,
+  RECORD_INVALID: 422,
+  KEY_SET_INVALID: 422,
+  QUERY_TOO_COSTLY: 422,
+  RATE_LIMITED: 429,
+  TOO_MANY_STREAMS: 429,
+  TOO_MANY_ROOMS: 429,
+  TOO_MANY_CONNECTIONS: 429,
+  ROOM_FULL: 429,
+  SHUTTING_DOWN: 503,
+  INTERNAL: 500,
+};
+
+/** An error of the HTTP layer itself (a route that does not exist, a malformed request, shutting down). */
+export class HttpError extends BridgeError {
   readonly status: number;
-  override readonly code: ErrorCode;
-  readonly details: Record<string, unknown> | undefined;
-  /** Seconds, for 429 and 503. */
-  readonly retryAfter: number | undefined;
 
-  constructor(
-    status: number,
-    code: ErrorCode,
-    message: string,
-    options?: { details?: Record<string, unknown>; cause?: unknown; retryAfter?: number },
-  ) {
+  constructor(status: number, code: ErrorCode, message: string, options?: BridgeErrorOptions) {
     super(code, message, options);
     this.status = status;
-    this.code = code;
-    this.details = options?.details;
-    this.retryAfter = options?.retryAfter;
   }
 
   static badRequest(code: ErrorCode, message: string, details?: Record<string, unknown>): HttpError {
     return new HttpError(400, code, message, details === undefined ? undefined : { details });
   }
 
-  static unauthenticated(message = 'a valid session token is required'): HttpError {
-    return new HttpError(401, 'UNAUTHENTICATED', message);
-  }
-
-  static forbidden(message: string): HttpError {
-    return new HttpError(403, 'FORBIDDEN', message);
-  }
-
-  static notFound(code: ErrorCode, message: string): HttpError {
+  static override notFound(code: ErrorCode, message: string): HttpError {
     return new HttpError(404, code, message);
   }
+}
 
-  static conflict(code: ErrorCode, message: string, details?: Record<string, unknown>): HttpError {
-    return new HttpError(409, code, message, details === undefined ? undefined : { details });
-  }
-
-  static unprocessable(code: ErrorCode, message: string, details?: Record<string, unknown>): HttpError {
-    return new HttpError(422, code, message, details === undefined ? undefined : { details });
-  }
+/** The status of any Bridge error: its own for HttpError, the code's otherwise. */
+export function statusOf(error: BridgeError): number {
+  return error instanceof HttpError ? error.status : HTTP_STATUS[error.code];
 }
 
 /** What express, router and body-parser attach to the errors they throw (http-errors' fields). */
@@ -146,7 +127,7 @@ function fromFramework(error: unknown, req: Request): HttpError | undefined {
 
 export function errorHandler(log: Logger): ErrorRequestHandler {
   return (error: unknown, req, res, _next) => {
-    const known = error instanceof HttpError ? error : fromFramework(error, req);
+    const known: BridgeError | undefined = error instanceof BridgeError ? error : fromFramework(error, req);
     if (known === undefined) {
       log.error({ err: error, method: req.method, path: req.path }, 'unhandled error');
     } else if (known.code === 'BAD_REQUEST') {
@@ -158,7 +139,7 @@ export function errorHandler(log: Logger): ErrorRequestHandler {
     // A refusal before the body was read (401 before parsing, 413): close the connection after the
     // answer instead of reading the rest, so a client cannot hold it by sending the body slowly.
     if (!req.complete) res.setHeader('Connection', 'close');
-    res.status(http.status).json({
+    res.status(statusOf(http)).json({
       error: { code: http.code, message: http.message, ...(http.details === undefined ? {} : { details: http.details }) },
     });
   };

@@ -3,7 +3,7 @@
  * API keys, and an operator view of rooms. Authenticated by API key, never by a user session.
  */
 import type { ApiKeyInfo, Context, ContextUser, CreatedApiKey, ManageRoom, Solution } from '../../protocol/api.ts';
-import { HttpError } from '../http/errors.ts';
+import { BridgeError } from '../errors.ts';
 import { hashSecret, newId, newSecret } from '../ids.ts';
 import type { RoomDeletedEvent } from '../events.ts';
 import { roomDeletedEvent, type RoomService } from '../rooms/service.ts';
@@ -34,10 +34,10 @@ export class ManageService {
   /** The active API key of an `Authorization: Bearer srk_...` value, or 401. */
   async authenticate(key: string | undefined): Promise<ApiKeyRow> {
     if (key === undefined || !key.startsWith('srk_')) {
-      throw HttpError.unauthenticated('an operator API key is required (Authorization: Bearer srk_...)');
+      throw BridgeError.unauthenticated('an operator API key is required (Authorization: Bearer srk_...)');
     }
     const row = await this.s.store.findApiKeyByHash(hashSecret(key));
-    if (row === undefined || row.revokedAt !== null) throw HttpError.unauthenticated('the API key is unknown or revoked');
+    if (row === undefined || row.revokedAt !== null) throw BridgeError.unauthenticated('the API key is unknown or revoked');
     const now = this.s.now();
     if (now - (this.touched.get(row.id) ?? 0) > API_KEY_TOUCH_INTERVAL_MS) {
       this.touched.set(row.id, now);
@@ -68,9 +68,9 @@ export class ManageService {
 
   async revokeApiKey(id: string): Promise<void> {
     const result = await this.s.store.revokeApiKey(id, this.s.now());
-    if (result === 'not_found') throw HttpError.notFound('API_KEY_NOT_FOUND', `API key "${id}" does not exist or is already revoked`);
+    if (result === 'not_found') throw BridgeError.notFound('API_KEY_NOT_FOUND', `API key "${id}" does not exist or is already revoked`);
     if (result === 'last_key') {
-      throw HttpError.conflict('LAST_API_KEY', 'refusing to revoke the last active API key: create another one first');
+      throw BridgeError.conflict('LAST_API_KEY', 'refusing to revoke the last active API key: create another one first');
     }
   }
 
@@ -86,13 +86,13 @@ export class ManageService {
 
   async getSolution(id: string): Promise<Solution> {
     const row = await this.s.store.getSolution(id);
-    if (row === undefined) throw HttpError.notFound('SOLUTION_NOT_FOUND', `solution "${id}" does not exist`);
+    if (row === undefined) throw BridgeError.notFound('SOLUTION_NOT_FOUND', `solution "${id}" does not exist`);
     return solutionView(row);
   }
 
   async deleteSolution(id: string): Promise<void> {
     const { deleted, sessionsEnded } = await this.s.store.deleteSolution(id);
-    if (!deleted) throw HttpError.notFound('SOLUTION_NOT_FOUND', `solution "${id}" does not exist`);
+    if (!deleted) throw BridgeError.notFound('SOLUTION_NOT_FOUND', `solution "${id}" does not exist`);
     if (sessionsEnded.length > 0) this.s.events.emit('sessionsEnded', { tokenHashes: sessionsEnded, reason: 'solution_deleted' });
   }
 
@@ -110,7 +110,7 @@ export class ManageService {
 
   async getContext(id: string): Promise<ContextRow> {
     const row = await this.s.store.getContext(id);
-    if (row === undefined) throw HttpError.notFound('CONTEXT_NOT_FOUND', `context "${id}" does not exist`);
+    if (row === undefined) throw BridgeError.notFound('CONTEXT_NOT_FOUND', `context "${id}" does not exist`);
     return row;
   }
 
@@ -132,7 +132,7 @@ export class ManageService {
     const at = this.s.now();
     for (const room of rooms) events.push(roomDeletedEvent(room, await this.s.store.getRoomMembers(room.id), at));
     const { deleted, sessionsEnded } = await this.s.store.deleteContext(id);
-    if (!deleted) throw HttpError.notFound('CONTEXT_NOT_FOUND', `context "${context.id}" does not exist`);
+    if (!deleted) throw BridgeError.notFound('CONTEXT_NOT_FOUND', `context "${context.id}" does not exist`);
     for (const event of events) this.s.events.emit('roomDeleted', event);
     if (sessionsEnded.length > 0) this.s.events.emit('sessionsEnded', { tokenHashes: sessionsEnded, reason: 'context_deleted' });
   }
@@ -147,7 +147,7 @@ export class ManageService {
         result.reason === 'user_has_other_key'
           ? `user "${userId}" already has another public key in this solution`
           : `this public key already belongs to another user of this solution`;
-      throw HttpError.conflict('USER_CONFLICT', message, { reason: result.reason });
+      throw BridgeError.conflict('USER_CONFLICT', message, { reason: result.reason });
     }
     const row = await this.s.store.getContextUser(contextId, userId);
     return {
@@ -169,7 +169,7 @@ export class ManageService {
   async removeContextUser(contextId: string, userId: string): Promise<void> {
     await this.getContext(contextId);
     const { removed, sessionsEnded } = await this.s.store.removeContextUser(contextId, userId, this.s.now());
-    if (!removed) throw HttpError.notFound('USER_NOT_FOUND', `user "${userId}" is not in context "${contextId}"`);
+    if (!removed) throw BridgeError.notFound('USER_NOT_FOUND', `user "${userId}" is not in context "${contextId}"`);
     if (sessionsEnded.length > 0) this.s.events.emit('sessionsEnded', { tokenHashes: sessionsEnded, reason: 'user_removed' });
   }
 
@@ -194,7 +194,7 @@ export class ManageService {
 
   async deleteRoom(roomId: string): Promise<void> {
     const room = await this.s.store.getRoom(roomId);
-    if (room === undefined) throw HttpError.notFound('ROOM_NOT_FOUND', `room "${roomId}" does not exist`);
+    if (room === undefined) throw BridgeError.notFound('ROOM_NOT_FOUND', `room "${roomId}" does not exist`);
     await this.rooms.deleteRoom(room);
   }
 }

@@ -17,7 +17,7 @@ import {
   type ClientRequest,
 } from '../../protocol/ws.ts';
 import type { AuthService } from '../auth/service.ts';
-import { HttpError } from '../http/errors.ts';
+import { BridgeError } from '../errors.ts';
 import type { BridgeServices } from '../services.ts';
 import { RealtimeConnection } from './connection.ts';
 import type { Relay } from './relay-types.ts';
@@ -204,7 +204,7 @@ export class RealtimeHub {
         try {
           conn.session = await this.auth.authenticate(m.token);
         } catch (error) {
-          conn.error(m.id, (error as HttpError).code ?? 'UNAUTHENTICATED', (error as Error).message);
+          conn.error(m.id, (error as BridgeError).code ?? 'UNAUTHENTICATED', (error as Error).message);
           return conn.close(CLOSE.unauthenticated, 'unauthenticated');
         }
         authenticated();

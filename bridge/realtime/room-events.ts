@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { allows } from '../../protocol/policy.ts';
 import { parseSubscriptionQuery, type ParsedQuery, type ServerEvent } from '../../protocol/ws.ts';
 import type { RoomAudience, RoomCreatedEvent, RoomDeletedEvent, RoomUpdatedEvent } from '../events.ts';
-import { HttpError } from '../http/errors.ts';
+import { BridgeError } from '../errors.ts';
 import type { BridgeServices } from '../services.ts';
 import type { RealtimeConnection } from './connection.ts';
 
@@ -24,10 +24,10 @@ export class RoomEvents {
     if (query.selectorType === 'contextId') {
       const context = await this.s.store.getContext(query.selectorId);
       if (context === undefined || context.solutionId !== session.solutionId) {
-        throw HttpError.notFound('CONTEXT_NOT_FOUND', `context "${query.selectorId}" does not exist`);
+        throw BridgeError.notFound('CONTEXT_NOT_FOUND', `context "${query.selectorId}" does not exist`);
       }
       if ((await this.s.store.getContextUser(query.selectorId, session.userId)) === undefined) {
-        throw HttpError.forbidden(`"${session.userId}" is not a user of context "${query.selectorId}"`);
+        throw BridgeError.forbidden(`"${session.userId}" is not a user of context "${query.selectorId}"`);
       }
       return;
     }
@@ -35,22 +35,22 @@ export class RoomEvents {
     const context = room === undefined ? undefined : await this.s.store.getContext(room.contextId);
     const inContext = room !== undefined && (await this.s.store.getContextUser(room.contextId, session.userId)) !== undefined;
     if (room === undefined || context?.solutionId !== session.solutionId || !inContext) {
-      throw HttpError.notFound('ROOM_NOT_FOUND', `room "${query.selectorId}" does not exist`);
+      throw BridgeError.notFound('ROOM_NOT_FOUND', `room "${query.selectorId}" does not exist`);
     }
     const member = await this.s.store.getRoomMember(room.id, session.userId);
     const standing = { contextUser: true, member: member !== undefined, manager: member?.isManager === true, owner: room.creator === session.userId };
-    if (!allows(room.policy.get, standing)) throw HttpError.forbidden(`policy "get: ${room.policy.get}" forbids "${session.userId}"`);
+    if (!allows(room.policy.get, standing)) throw BridgeError.forbidden(`policy "get: ${room.policy.get}" forbids "${session.userId}"`);
   }
 
   async subscribe(conn: RealtimeConnection, queries: string[]): Promise<{ subscriptionIds: string[] }> {
     if (conn.subscriptions.size + queries.length > MAX_SUBSCRIPTIONS_PER_CONNECTION) {
-      throw HttpError.badRequest('VALIDATION_FAILED', `at most ${MAX_SUBSCRIPTIONS_PER_CONNECTION} subscriptions per connection`);
+      throw BridgeError.invalid('VALIDATION_FAILED', `at most ${MAX_SUBSCRIPTIONS_PER_CONNECTION} subscriptions per connection`);
     }
     const parsed: ParsedQuery[] = [];
     for (const query of queries) {
       const q = parseSubscriptionQuery(query);
       if (q === undefined) {
-        throw HttpError.badRequest('VALIDATION_FAILED', `not a subscription query: "${query.slice(0, 80)}" (use buildSubscriptionQuery)`);
+        throw BridgeError.invalid('VALIDATION_FAILED', `not a subscription query: "${query.slice(0, 80)}" (use buildSubscriptionQuery)`);
       }
       await this.checkSelector(conn, q);
       parsed.push(q);
@@ -66,7 +66,7 @@ export class RoomEvents {
 
   unsubscribe(conn: RealtimeConnection, ids: string[]): void {
     const unknown = ids.filter((id) => !conn.subscriptions.has(id));
-    if (unknown.length > 0) throw HttpError.notFound('NOT_FOUND', `unknown subscription id "${unknown[0]}"`);
+    if (unknown.length > 0) throw BridgeError.notFound('NOT_FOUND', `unknown subscription id "${unknown[0]}"`);
     for (const id of ids) conn.subscriptions.delete(id);
   }
 

@@ -20,7 +20,7 @@
  * object members only (never array indexes). Numbers are IEEE doubles, so integers beyond 2^53 compare
  * approximately.
  */
-import { HttpError } from '../http/errors.ts';
+import { BridgeError } from '../errors.ts';
 
 export const QUERY_MAX_CONDITIONS = 64;
 export const QUERY_MAX_DEPTH = 8;
@@ -47,8 +47,8 @@ type Test = (meta: unknown, cost: ScanCost) => boolean;
 
 const MISSING = Symbol('missing');
 
-function invalid(message: string): HttpError {
-  return HttpError.badRequest('VALIDATION_FAILED', `queryAsJson: ${message}`, { field: 'query.queryAsJson' });
+function invalid(message: string): BridgeError {
+  return BridgeError.invalid('VALIDATION_FAILED', `queryAsJson: ${message}`, { field: 'query.queryAsJson' });
 }
 
 function isLiteral(value: unknown): value is Literal {

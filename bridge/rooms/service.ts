@@ -30,7 +30,7 @@ import {
 import { parseRecordText, RecordFormatError, type RoomRecord } from '../../protocol/room-record.ts';
 import { RateLimiter } from '../auth/rate-limit.ts';
 import type { RoomAudience, RoomDeletedEvent } from '../events.ts';
-import { HttpError } from '../http/errors.ts';
+import { BridgeError } from '../errors.ts';
 import type { BridgeServices } from '../services.ts';
 import type { ContextRow, ListRoomsQuery, RoomCursor, RoomKeyRow, RoomMemberRow, RoomRow, RoomWrite, SessionRow } from '../store/types.ts';
 import { scanListing, Turns } from './list-scan.ts';
@@ -45,9 +45,9 @@ export interface ListInput {
   queryAsJson?: string | undefined;
 }
 
-function recordInvalid(error: ChainError | RecordFormatError): HttpError {
+function recordInvalid(error: ChainError | RecordFormatError): BridgeError {
   const reason = error instanceof ChainError ? error.reason : 'Malformed';
-  return HttpError.unprocessable('RECORD_INVALID', error.message, { reason });
+  return BridgeError.unprocessable('RECORD_INVALID', error.message, { reason });
 }
 
 /** publicMeta is stored for queryAsJson only when it is UTF-8 JSON text of an object. */
@@ -139,7 +139,7 @@ export class RoomService {
     if (retryAfter > 0) {
       this.counters.writesRateLimited++;
       const limit = this.s.config.limits.writesPerUserPerMinute;
-      throw new HttpError(429, 'RATE_LIMITED', `expected at most ${limit} room writes a minute; retry in ${retryAfter} s`, {
+      throw new BridgeError('RATE_LIMITED', `expected at most ${limit} room writes a minute; retry in ${retryAfter} s`, {
         retryAfter,
         details: { limit },
       });
@@ -147,10 +147,10 @@ export class RoomService {
     this.#writes.hit(key);
   }
 
-  #contextFull(contextId: string): HttpError {
+  #contextFull(contextId: string): BridgeError {
     this.counters.contextRoomQuotaRefusals++;
     const limit = this.s.config.limits.roomsPerContext;
-    return HttpError.conflict('CONTEXT_ROOM_QUOTA', `context "${contextId}" already holds its limit of ${limit} rooms`, { limit });
+    return BridgeError.conflict('CONTEXT_ROOM_QUOTA', `context "${contextId}" already holds its limit of ${limit} rooms`, { limit });
   }
 
   // ---- access
@@ -159,10 +159,10 @@ export class RoomService {
   private async contextFor(session: SessionRow, contextId: string): Promise<ContextRow> {
     const context = await this.s.store.getContext(contextId);
     if (context === undefined || context.solutionId !== session.solutionId) {
-      throw HttpError.notFound('CONTEXT_NOT_FOUND', `context "${contextId}" does not exist`);
+      throw BridgeError.notFound('CONTEXT_NOT_FOUND', `context "${contextId}" does not exist`);
     }
     if ((await this.s.store.getContextUser(contextId, session.userId)) === undefined) {
-      throw HttpError.forbidden(`"${session.userId}" is not a user of context "${contextId}"`);
+      throw BridgeError.forbidden(`"${session.userId}" is not a user of context "${contextId}"`);
     }
     return context;
   }
@@ -173,7 +173,7 @@ export class RoomService {
    */
   private async roomFor(session: SessionRow, roomId: string): Promise<{ room: RoomRow; standing: Standing }> {
     const room = await this.s.store.getRoom(roomId);
-    const notFound = () => HttpError.notFound('ROOM_NOT_FOUND', `room "${roomId}" does not exist`);
+    const notFound = () => BridgeError.notFound('ROOM_NOT_FOUND', `room "${roomId}" does not exist`);
     if (room === undefined) throw notFound();
     const context = await this.s.store.getContext(room.contextId);
     if (context === undefined || context.solutionId !== session.solutionId) throw notFound();
@@ -194,7 +194,7 @@ export class RoomService {
 
   private checkAuthor(session: SessionRow, record: RoomRecord): void {
     if (record.author !== session.userId || record.authorPublicKey !== session.publicKey) {
-      throw HttpError.forbidden(`the record's author must be the session's user "${session.userId}" with its own key`);
+      throw BridgeError.forbidden(`the record's author must be the session's user "${session.userId}" with its own key`);
     }
   }
 
@@ -203,12 +203,12 @@ export class RoomService {
     for (const [userId, publicKey] of membersOf(record)) {
       const known = directory.get(userId);
       if (known === undefined) {
-        throw HttpError.unprocessable('RECORD_INVALID', `member "${userId}" is not a user of context "${record.contextId}"`, {
+        throw BridgeError.unprocessable('RECORD_INVALID', `member "${userId}" is not a user of context "${record.contextId}"`, {
           reason: 'UnknownMember',
         });
       }
       if (known !== publicKey) {
-        throw HttpError.unprocessable('RECORD_INVALID', `member "${userId}" is listed with a key that is not its key in the context`, {
+        throw BridgeError.unprocessable('RECORD_INVALID', `member "${userId}" is listed with a key that is not its key in the context`, {
           reason: 'WrongMemberKey',
         });
       }
@@ -222,28 +222,28 @@ export class RoomService {
     const entries: KeySetEntry[] = [];
     for (const upload of uploads) {
       if (!required.has(upload.recipientId)) {
-        throw HttpError.unprocessable('KEY_SET_INVALID', `no wrapped key is due for "${upload.recipientId}" in this version`);
+        throw BridgeError.unprocessable('KEY_SET_INVALID', `no wrapped key is due for "${upload.recipientId}" in this version`);
       }
       if (upload.epoch !== record.epoch) {
-        throw HttpError.unprocessable('KEY_SET_INVALID', `wrapped key for "${upload.recipientId}" is for epoch ${upload.epoch}, not ${record.epoch}`);
+        throw BridgeError.unprocessable('KEY_SET_INVALID', `wrapped key for "${upload.recipientId}" is for epoch ${upload.epoch}, not ${record.epoch}`);
       }
       if (seen.has(upload.recipientId)) {
-        throw HttpError.unprocessable('KEY_SET_INVALID', `two wrapped keys for "${upload.recipientId}"`);
+        throw BridgeError.unprocessable('KEY_SET_INVALID', `two wrapped keys for "${upload.recipientId}"`);
       }
       seen.add(upload.recipientId);
       entries.push({ roomId: record.roomId, epoch: upload.epoch, recipientId: upload.recipientId, wrapped: fromBase64(upload.wrapped) });
     }
     const missing = [...required].filter((id) => !seen.has(id));
     if (missing.length > 0) {
-      throw HttpError.unprocessable('KEY_SET_INVALID', `missing wrapped keys for ${missing.slice(0, 5).map((id) => `"${id}"`).join(', ')}${missing.length > 5 ? ` and ${missing.length - 5} more` : ''}`);
+      throw BridgeError.unprocessable('KEY_SET_INVALID', `missing wrapped keys for ${missing.slice(0, 5).map((id) => `"${id}"`).join(', ')}${missing.length > 5 ? ` and ${missing.length - 5} more` : ''}`);
     }
     if (entries.length === 0) {
-      if (record.keySetRoot !== '') throw HttpError.unprocessable('KEY_SET_INVALID', 'the record states a key-set root but no keys were sent');
+      if (record.keySetRoot !== '') throw BridgeError.unprocessable('KEY_SET_INVALID', 'the record states a key-set root but no keys were sent');
       return [];
     }
     const built = buildKeySet(entries);
     if (toBase64(built.root) !== record.keySetRoot || built.size !== record.keySetSize) {
-      throw HttpError.unprocessable('KEY_SET_INVALID', "the wrapped keys do not match the record's signed key-set root");
+      throw BridgeError.unprocessable('KEY_SET_INVALID', "the wrapped keys do not match the record's signed key-set root");
     }
     return built.entries.map(({ entry, proof }) => {
       const path = new Uint8Array(proof.path.length * 32);
@@ -314,7 +314,7 @@ export class RoomService {
     const keys = this.checkKeys(null, record, body.keys);
     const write = this.write(verified, keys, this.s.now());
     const created = await this.s.store.createRoom(write, roomsPerContext);
-    if (created === 'exists') throw HttpError.conflict('ROOM_EXISTS', `room "${record.roomId}" already exists`);
+    if (created === 'exists') throw BridgeError.conflict('ROOM_EXISTS', `room "${record.roomId}" already exists`);
     if (created === 'context_full') throw this.#contextFull(record.contextId);
     this.s.events.emit('roomCreated', {
       roomId: record.roomId,
@@ -329,21 +329,21 @@ export class RoomService {
 
   async update(session: SessionRow, roomId: string, body: UpdateRoomRequest): Promise<RoomWriteResponse> {
     const { room, standing } = await this.roomFor(session, roomId);
-    if (!standing.manager) throw HttpError.forbidden(`"${session.userId}" is not a manager of room "${roomId}"`);
+    if (!standing.manager) throw BridgeError.forbidden(`"${session.userId}" is not a manager of room "${roomId}"`);
     if (!allows(room.policy.update, standing)) {
-      throw HttpError.forbidden(`policy "update: ${room.policy.update}" forbids "${session.userId}"`);
+      throw BridgeError.forbidden(`policy "update: ${room.policy.update}" forbids "${session.userId}"`);
     }
     // A hard cap, not compaction: clients verify the chain from version 1 (or from the head they trust),
     // so the Bridge can never drop old versions (docs/operations/limits.md, "Quotas").
     const { versionsPerRoom } = this.s.config.limits;
     if (room.version >= versionsPerRoom) {
       this.counters.roomVersionQuotaRefusals++;
-      throw HttpError.conflict('ROOM_VERSION_QUOTA', `room "${roomId}" already has its limit of ${versionsPerRoom} versions`, {
+      throw BridgeError.conflict('ROOM_VERSION_QUOTA', `room "${roomId}" already has its limit of ${versionsPerRoom} versions`, {
         limit: versionsPerRoom,
       });
     }
     const conflict = () =>
-      HttpError.conflict('VERSION_CONFLICT', `room "${roomId}" is at version ${room.version}`, { currentVersion: room.version });
+      BridgeError.conflict('VERSION_CONFLICT', `room "${roomId}" is at version ${room.version}`, { currentVersion: room.version });
     if (body.force !== true && body.version !== room.version) throw conflict();
 
     let next: RoomRecord;
@@ -353,7 +353,7 @@ export class RoomService {
       if (error instanceof RecordFormatError) throw recordInvalid(error);
       throw error;
     }
-    if (next.roomId !== roomId) throw HttpError.unprocessable('RECORD_INVALID', 'the record is for another room', { reason: 'BrokenChain' });
+    if (next.roomId !== roomId) throw BridgeError.unprocessable('RECORD_INVALID', 'the record is for another room', { reason: 'BrokenChain' });
     // A record built on another head cannot chain: the same conflict as a stale `version`.
     if (next.version !== room.version + 1 || next.prevHash !== toBase64(room.headHash)) throw conflict();
 
@@ -376,9 +376,9 @@ export class RoomService {
     const keys = this.checkKeys(prev.record, next, body.keys);
     const write = this.write(verified, keys, room.createdAt);
     const result = await this.s.store.appendRoomVersion(write, room.version);
-    if (result === 'not_found') throw HttpError.notFound('ROOM_NOT_FOUND', `room "${roomId}" does not exist`);
+    if (result === 'not_found') throw BridgeError.notFound('ROOM_NOT_FOUND', `room "${roomId}" does not exist`);
     if (result === 'conflict') {
-      throw HttpError.conflict('VERSION_CONFLICT', `room "${roomId}" changed while this update was checked`, {
+      throw BridgeError.conflict('VERSION_CONFLICT', `room "${roomId}" changed while this update was checked`, {
         currentVersion: (await this.s.store.getRoom(roomId))?.version,
       });
     }
@@ -398,7 +398,7 @@ export class RoomService {
   async get(session: SessionRow, roomId: string, since: number): Promise<RoomResponse> {
     const { room, standing } = await this.roomFor(session, roomId);
     if (!allows(room.policy.get, standing)) {
-      throw HttpError.forbidden(`policy "get: ${room.policy.get}" forbids "${session.userId}"`);
+      throw BridgeError.forbidden(`policy "get: ${room.policy.get}" forbids "${session.userId}"`);
     }
     const { recordsPerResponse, pageBytes } = this.s.config.limits;
     return this.view(room, session.userId, since, recordsPerResponse, pageBytes);
@@ -434,7 +434,7 @@ export class RoomService {
     await this.contextFor(session, contextId);
     const max = this.s.config.limits.listPageSize;
     if (input.limit > max) {
-      throw HttpError.badRequest('VALIDATION_FAILED', `query.limit: expected at most ${max}, got ${input.limit}`, { field: 'query.limit' });
+      throw BridgeError.invalid('VALIDATION_FAILED', `query.limit: expected at most ${max}, got ${input.limit}`, { field: 'query.limit' });
     }
     const query: ListRoomsQuery = {
       contextId,
@@ -468,7 +468,7 @@ export class RoomService {
     const result = await scanListing(this.s.store, this.#turns, { scan: query, filter, skip: query.skip, limit: query.limit, after, budget });
     if (result.kind === 'too_costly') {
       this.counters.listingsTooCostly++;
-      throw HttpError.unprocessable(
+      throw BridgeError.unprocessable(
         'QUERY_TOO_COSTLY',
         `queryAsJson: the listing would read more than ${budget} bytes of public meta; narrow it (fewer rooms, no $contains over long arrays)`,
         { limit: budget },
@@ -485,7 +485,7 @@ export class RoomService {
   async delete(session: SessionRow, roomId: string): Promise<void> {
     const { room, standing } = await this.roomFor(session, roomId);
     if (!allows(room.policy.delete, standing)) {
-      throw HttpError.forbidden(`policy "delete: ${room.policy.delete}" forbids "${session.userId}"`);
+      throw BridgeError.forbidden(`policy "delete: ${room.policy.delete}" forbids "${session.userId}"`);
     }
     await this.deleteRoom(room);
   }
@@ -493,7 +493,7 @@ export class RoomService {
   /** Deletes a room and tells the real-time layer (also used by the management API). */
   async deleteRoom(room: RoomRow): Promise<void> {
     const members = await this.s.store.getRoomMembers(room.id);
-    if (!(await this.s.store.deleteRoom(room.id))) throw HttpError.notFound('ROOM_NOT_FOUND', `room "${room.id}" does not exist`);
+    if (!(await this.s.store.deleteRoom(room.id))) throw BridgeError.notFound('ROOM_NOT_FOUND', `room "${room.id}" does not exist`);
     this.s.events.emit('roomDeleted', roomDeletedEvent(room, members, this.s.now()));
   }
 

@@ -9,7 +9,7 @@
  * receiver's socket, at most one window per stream it receives.
  */
 import { CLOSE, toDownFrame, type ClientRequest, type EventReason, type ResultPayloads, type ServerEvent } from '../../../protocol/ws.ts';
-import { HttpError } from '../../http/errors.ts';
+import { BridgeError } from '../../errors.ts';
 import type { RealtimeConnection } from '../connection.ts';
 import { monotonicMs, type ByteStream, type Participant, type Receiver, type RelayState, type RoomState } from './state.ts';
 
@@ -42,7 +42,7 @@ export class ByteStreamsRelay {
     const { p, room } = this.st.joined(conn, req.roomId);
     const max = this.st.config.maxOpenStreamsPerConnection;
     if (p.sending.size >= max) {
-      throw new HttpError(429, 'TOO_MANY_STREAMS', `expected at most ${max} open byte streams per connection, this would be ${p.sending.size + 1}`);
+      throw new BridgeError('TOO_MANY_STREAMS', `expected at most ${max} open byte streams per connection, this would be ${p.sending.size + 1}`);
     }
     const destinations = new Set(req.destinationIdentities);
     const streamNo = this.st.streamNos.take((n) => this.st.byteStreams.has(n));

@@ -6,7 +6,7 @@
  */
 import type { ClientRequest, EventReason, ResultPayloads, ServerEvent } from '../../../protocol/ws.ts';
 import type { RoomDeletedEvent, RoomUpdatedEvent } from '../../events.ts';
-import { HttpError } from '../../http/errors.ts';
+import { BridgeError } from '../../errors.ts';
 import type { RealtimeConnection } from '../connection.ts';
 import type { ByteStreamsRelay } from './byte-streams.ts';
 import type { Participant, RelayState, RoomState } from './state.ts';
@@ -46,24 +46,24 @@ export class RoomsRelay {
     }
     const perUser = this.st.config.maxConnectionsPerUserInRoom;
     if (own >= perUser) {
-      throw new HttpError(429, 'TOO_MANY_CONNECTIONS', `expected at most ${perUser} connections of one user in room "${room.id}", this would be ${own + 1}`);
+      throw new BridgeError('TOO_MANY_CONNECTIONS', `expected at most ${perUser} connections of one user in room "${room.id}", this would be ${own + 1}`);
     }
     const maxUsers = this.st.config.maxParticipantsPerRoom;
     if (own === 0 && users.size >= maxUsers) {
-      throw new HttpError(429, 'ROOM_FULL', `expected at most ${maxUsers} users in room "${room.id}", this would be ${users.size + 1}`);
+      throw new BridgeError('ROOM_FULL', `expected at most ${maxUsers} users in room "${room.id}", this would be ${users.size + 1}`);
     }
   }
 
   async join(conn: RealtimeConnection, req: Req<'join'>): Promise<ResultPayloads['join']> {
     await this.checkMember(conn, req.roomId);
     // The socket may have closed while the store answered; `disconnected` has already run then.
-    if (conn.closed) throw HttpError.conflict('NOT_JOINED', 'expected an open connection, got one that closed while joining');
+    if (conn.closed) throw BridgeError.conflict('NOT_JOINED', 'expected an open connection, got one that closed while joining');
     const p = this.st.participant(conn);
     let room = p.rooms.get(req.roomId);
     if (room !== undefined) return this.snapshot(room, p); // joining twice changes nothing
     const maxRooms = this.st.config.maxJoinedRoomsPerConnection;
     if (p.rooms.size >= maxRooms) {
-      throw new HttpError(429, 'TOO_MANY_ROOMS', `expected at most ${maxRooms} joined rooms per connection, this would be ${p.rooms.size + 1}`);
+      throw new BridgeError('TOO_MANY_ROOMS', `expected at most ${maxRooms} joined rooms per connection, this would be ${p.rooms.size + 1}`);
     }
     room = this.st.rooms.get(req.roomId);
     if (room !== undefined) this.checkRoomSlots(room, p);
@@ -163,7 +163,7 @@ export class RoomsRelay {
         await this.readMembership(conn, roomId);
         if (entry.changes === seen) return;
       }
-      throw HttpError.conflict('VERSION_CONFLICT', `room "${roomId}" kept changing while its membership was checked; try again`);
+      throw BridgeError.conflict('VERSION_CONFLICT', `room "${roomId}" kept changing while its membership was checked; try again`);
     } finally {
       if (--entry.pending === 0) this.checks.delete(roomId);
     }
@@ -172,14 +172,14 @@ export class RoomsRelay {
   private async readMembership(conn: RealtimeConnection, roomId: string): Promise<void> {
     const session = conn.session!;
     const store = this.st.s.store;
-    const notFound = () => HttpError.notFound('ROOM_NOT_FOUND', `room "${roomId}" does not exist`);
+    const notFound = () => BridgeError.notFound('ROOM_NOT_FOUND', `room "${roomId}" does not exist`);
     const room = await store.getRoom(roomId);
     if (room === undefined) throw notFound();
     const context = await store.getContext(room.contextId);
     if (context === undefined || context.solutionId !== session.solutionId) throw notFound();
     if ((await store.getContextUser(room.contextId, session.userId)) === undefined) throw notFound();
     if ((await store.getRoomMember(roomId, session.userId)) === undefined) {
-      throw HttpError.forbidden(`expected a member of room "${roomId}", got "${session.userId}", who is not one`);
+      throw BridgeError.forbidden(`expected a member of room "${roomId}", got "${session.userId}", who is not one`);
     }
   }
 

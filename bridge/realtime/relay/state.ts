@@ -6,7 +6,7 @@
  */
 import type { ServerEvent, StreamInfo, TrackKind } from '../../../protocol/ws.ts';
 import type { RealtimeConfig } from '../../config.ts';
-import { HttpError } from '../../http/errors.ts';
+import { BridgeError } from '../../errors.ts';
 import type { BridgeServices } from '../../services.ts';
 import type { RealtimeConnection } from '../connection.ts';
 import { DataQueue } from './data-queue.ts';
@@ -178,7 +178,7 @@ export class RelayState {
     const p = this.participants.get(conn.id);
     const room = p?.rooms.get(roomId);
     if (p === undefined || room === undefined) {
-      throw HttpError.conflict('NOT_JOINED', `expected a joined room, got "${roomId}", which this connection has not joined`);
+      throw BridgeError.conflict('NOT_JOINED', `expected a joined room, got "${roomId}", which this connection has not joined`);
     }
     return { p, room };
   }

@@ -8,7 +8,7 @@
  * stream back).
  */
 import { CLOSE, toDownFrame, type ClientRequest, type ResultPayloads, type StreamInfo } from '../../../protocol/ws.ts';
-import { HttpError } from '../../http/errors.ts';
+import { BridgeError } from '../../errors.ts';
 import type { RealtimeConnection } from '../connection.ts';
 import type { Participant, PublishedStream, RelayState, RoomState, Track } from './state.ts';
 
@@ -21,11 +21,11 @@ export class StreamsRelay {
   publish(conn: RealtimeConnection, req: Req<'publish'>): ResultPayloads['publish'] {
     const { p, room } = this.st.joined(conn, req.roomId);
     if (room.streams.has(req.streamId)) {
-      throw HttpError.conflict('STREAM_EXISTS', `expected a new streamId, got "${req.streamId}", which is already published in this room`);
+      throw BridgeError.conflict('STREAM_EXISTS', `expected a new streamId, got "${req.streamId}", which is already published in this room`);
     }
     const max = this.st.config.maxPublishedStreamsPerConnection;
     if (p.published >= max) {
-      throw new HttpError(429, 'TOO_MANY_STREAMS', `expected at most ${max} published streams per connection, this would be ${p.published + 1}`);
+      throw new BridgeError('TOO_MANY_STREAMS', `expected at most ${max} published streams per connection, this would be ${p.published + 1}`);
     }
     uniqueTrackIds(req.tracks);
     const stream: PublishedStream = { room, streamId: req.streamId, owner: p, tracks: new Map(), subs: new Map() };
@@ -88,10 +88,10 @@ export class StreamsRelay {
     // All or nothing: every addition is checked before anything changes.
     for (const a of req.add) {
       const stream = room.streams.get(a.streamId);
-      if (stream === undefined) throw HttpError.notFound('STREAM_NOT_FOUND', `expected a published streamId, got "${a.streamId}"`);
-      if (stream.owner === p) throw HttpError.forbidden(`stream "${a.streamId}" is this connection's own: a sender never gets its own stream back`);
+      if (stream === undefined) throw BridgeError.notFound('STREAM_NOT_FOUND', `expected a published streamId, got "${a.streamId}"`);
+      if (stream.owner === p) throw BridgeError.forbidden(`stream "${a.streamId}" is this connection's own: a sender never gets its own stream back`);
       if (a.trackId !== undefined && !stream.tracks.has(a.trackId)) {
-        throw HttpError.notFound('TRACK_NOT_FOUND', `expected a track of stream "${a.streamId}", got "${a.trackId}"`);
+        throw BridgeError.notFound('TRACK_NOT_FOUND', `expected a track of stream "${a.streamId}", got "${a.trackId}"`);
       }
     }
     const before = this.subscribedTracks(p, room);
@@ -205,15 +205,15 @@ export class StreamsRelay {
 
 function ownStream(p: Participant, room: RoomState, streamId: string): PublishedStream {
   const stream = room.streams.get(streamId);
-  if (stream === undefined) throw HttpError.notFound('STREAM_NOT_FOUND', `expected a published streamId, got "${streamId}"`);
-  if (stream.owner !== p) throw HttpError.forbidden(`stream "${streamId}" was published by another connection`);
+  if (stream === undefined) throw BridgeError.notFound('STREAM_NOT_FOUND', `expected a published streamId, got "${streamId}"`);
+  if (stream.owner !== p) throw BridgeError.forbidden(`stream "${streamId}" was published by another connection`);
   return stream;
 }
 
 function uniqueTrackIds(tracks: readonly TrackDraft[]): void {
   const seen = new Set<string>();
   for (const t of tracks) {
-    if (seen.has(t.trackId)) throw HttpError.badRequest('VALIDATION_FAILED', `tracks: expected unique trackIds, got "${t.trackId}" twice`);
+    if (seen.has(t.trackId)) throw BridgeError.invalid('VALIDATION_FAILED', `tracks: expected unique trackIds, got "${t.trackId}" twice`);
     seen.add(t.trackId);
   }
 }

@@ -16,9 +16,9 @@
  * - the header is returned only once the sender's header signature verified (stream id, sender,
  *   recipients, header): a room member cannot open a stream in another member's name;
  * - data chunks are returned as they arrive (an online AEAD). A room member other than the sender can
- *   forge chunks that pass the AEAD, never a signature: the checkpoint after every interval of content
- *   fails then, so a reader gets at most one interval (`STREAM_CHECKPOINT_INTERVAL_BYTES`) of content
- *   that no signature covers; it must treat content as final only once the `end` chunk has opened.
+ *   forge chunks that pass the AEAD, never a signature: the next checkpoint fails then, so a reader
+ *   gets at most `STREAM_UNSIGNED_MAX_BYTES` of content that no signature covers; it must treat
+ *   content as final only once the `end` chunk has opened.
  */
 import { backend, type AeadKey, type CryptoBackend } from '../backend/index.ts';
 import { assertBytes, assertInt, assertString, fromUtf8 } from '../bytes.ts';
@@ -52,7 +52,7 @@ export type OpenedChunk =
   /** The header, its signature checked; `recipients` is empty for a room stream. */
   | { kind: 'header'; index: number; header: Uint8Array; recipients: string[] }
   | { kind: 'data'; index: number; data: Uint8Array }
-  /** The content so far is signed by the sender (every checkpoint interval). */
+  /** The sender signed the content up to `contentBytes` (one segment before the checkpoint's position). */
   | { kind: 'checkpoint'; index: number; contentBytes: number }
   /** The stream ended normally; signature checked over header and all content. */
   | { kind: 'end'; index: number; contentBytes: number }
@@ -84,7 +84,7 @@ export interface StreamDecryptorOptions {
   backend?: CryptoBackend;
   /** Chunks at most, header and final chunk included (default `STREAM_MAX_CHUNKS`). */
   maxChunks?: number;
-  /** Content between checkpoints (default `STREAM_CHECKPOINT_INTERVAL_BYTES`); the sender's must match. */
+  /** Content per segment (default `STREAM_CHECKPOINT_INTERVAL_BYTES`); the sender's must match. */
   checkpointIntervalBytes?: number;
 }
 
@@ -115,7 +115,11 @@ class Decryptor implements StreamDecryptor {
   private keyError: unknown;
   private keying: { bytes: Uint8Array; keying: StreamKeying } | undefined;
   private segment: ContentHasher | undefined;
-  private chain: Uint8Array = CONTENT_CHAIN_START;
+  /** The content chain over every segment ended so far, and the one before it (what a checkpoint signs). */
+  private chain: Promise<Uint8Array> = Promise.resolve(CONTENT_CHAIN_START);
+  private previousChain: Promise<Uint8Array> = Promise.resolve(CONTENT_CHAIN_START);
+  /** Content bytes processed at the last segment end. */
+  private segmentEndBytes = 0;
   private headerHash: Uint8Array | undefined;
   private nextIndex = 0;
   /** Content bytes processed (from plaintexts, in order). */
@@ -175,7 +179,7 @@ class Decryptor implements StreamDecryptor {
     let role: ChunkRole;
     if (last) role = 'final';
     else if (index === 0) role = 'header';
-    else if (this.seenContent > this.seenCheckpoint && this.seenContent % this.interval === 0) role = 'checkpoint';
+    else if (this.seenContent >= 2 * this.interval && this.seenContent > this.seenCheckpoint && this.seenContent % this.interval === 0) role = 'checkpoint';
     else role = 'data';
     if (index >= this.maxChunks || length < STREAM_TAG_BYTES || length > roleMaxPlaintextBytes(role) + STREAM_TAG_BYTES) return undefined;
     if (role === 'checkpoint') {
@@ -279,6 +283,7 @@ class Decryptor implements StreamDecryptor {
         case 'data': {
           const hashed = this.segment!.update(plaintext);
           this.contentBytes += plaintext.length;
+          if (this.contentBytes % this.interval === 0 && this.contentBytes > this.segmentEndBytes) this.endSegment();
           if (hashed !== undefined) {
             try {
               await hashed;
@@ -315,21 +320,32 @@ class Decryptor implements StreamDecryptor {
     return { kind: 'header', index, header, recipients };
   }
 
-  /** Closes the current segment into the chain. */
-  private async link(): Promise<Uint8Array> {
+  /** Ends the current segment: its hash is asked for now and linked into the chain when it comes. */
+  private endSegment(): Promise<Uint8Array> {
     const segment = this.segment!;
     this.segment = createContentHasher({ backend: this.b });
+    this.segmentEndBytes = this.contentBytes;
+    const digest = segment.digest();
+    const chain = this.chain.then(async (previous) => nextContentChain(previous, await digest, this.b));
+    chain.catch(() => undefined);
+    this.previousChain = this.chain;
+    this.chain = chain;
+    return chain;
+  }
+
+  /** A chain link, or the integrity failure if its hash failed (the worker stopped). */
+  private async chainValue(chain: Promise<Uint8Array>): Promise<Uint8Array> {
     try {
-      this.chain = nextContentChain(this.chain, await segment.digest(), this.b);
+      return await chain;
     } catch {
       throw this.fail();
     }
-    return this.chain;
   }
 
   private async verifyCheckpoint(signature: Uint8Array, index: number): Promise<OpenedChunk> {
-    const chainHash = await this.link();
-    const contentBytes = this.contentBytes;
+    // Signed one segment late: that segment's hash was asked for an interval ago, so this rarely waits.
+    const chainHash = await this.chainValue(this.previousChain);
+    const contentBytes = this.contentBytes - this.interval;
     const message = checkpointSignatureMessage({ streamId: this.streamId, senderId: this.senderId, binding: this.binding!, headerHash: this.headerHash!, chainHash, contentBytes });
     if (!(await this.b.ed25519Verify(signature, message, this.senderPublicKey))) throw this.fail();
     if (this.failed) throw this.fail();
@@ -345,7 +361,7 @@ class Decryptor implements StreamDecryptor {
     } catch {
       throw this.fail();
     }
-    const contentHash = await this.link();
+    const contentHash = await this.chainValue(this.endSegment());
     const message = signatureMessage({
       streamId: this.streamId,
       senderId: this.senderId,

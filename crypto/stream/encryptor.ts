@@ -4,9 +4,11 @@
  * Calls may overlap (the WebCrypto backend then pipelines them): each call takes its chunk index and
  * feeds the content hash synchronously, in call order, and the caller sends chunks in index order.
  *
- * Every `checkpointIntervalBytes` of content the caller seals a checkpoint (`checkpointDue`, then
- * `checkpoint()`) before the next write, and no write may cross a multiple of the interval
- * (`bytesBeforeCheckpoint`); the reader refuses a stream that does otherwise.
+ * No write may cross a multiple of `checkpointIntervalBytes` (`bytesBeforeCheckpoint` says how much the
+ * next may carry), and where a checkpoint is due (`checkpointDue`) the caller seals it (`checkpoint()`)
+ * before the next write; the reader refuses a stream that does otherwise. A segment's hash is asked
+ * for as soon as its last byte is written, and a checkpoint signs the chain one segment back, so
+ * `checkpoint()` does not wait for the hash worker.
  */
 import { backend, type AeadKey, type CryptoBackend } from '../backend/index.ts';
 import { assertBytes, assertInt, assertMaxBytes, assertString, concatBytes, utf8 } from '../bytes.ts';
@@ -54,7 +56,7 @@ interface StreamEncryptorCommonOptions {
   backend?: CryptoBackend;
   /** Chunks at most, header and final chunk included (default `STREAM_MAX_CHUNKS`; only lower). */
   maxChunks?: number;
-  /** Content between checkpoints (default `STREAM_CHECKPOINT_INTERVAL_BYTES`); the reader must use the same. */
+  /** Content per segment (default `STREAM_CHECKPOINT_INTERVAL_BYTES`); the reader must use the same. */
   checkpointIntervalBytes?: number;
 }
 
@@ -86,11 +88,11 @@ export interface StreamEncryptor {
    * until the promise settles; the promise also waits when the hash worker is behind.
    */
   write(bytes: Uint8Array): Promise<SealedChunk>;
-  /** True when the content reached a multiple of the interval: `checkpoint()` must come before the next write. */
+  /** True at the end of a segment from the second on: `checkpoint()` must come before the next write. */
   readonly checkpointDue: boolean;
-  /** Content bytes the next writes may carry before a checkpoint is due (0 while one is due). */
+  /** Content bytes the next write may carry: up to the end of the segment (0 while a checkpoint is due). */
   readonly bytesBeforeCheckpoint: number;
-  /** The signed checkpoint over the content so far. Only while `checkpointDue`. */
+  /** The signed checkpoint over the content up to the previous segment's end. Only while `checkpointDue`. */
   checkpoint(): Promise<SealedChunk>;
   /** The final chunk of a stream that ended normally, signed. No call may follow. */
   close(): Promise<SealedChunk>;
@@ -112,16 +114,19 @@ class Encryptor implements StreamEncryptor {
   private readonly interval: number;
   /** The keying prefix of chunk 0 (a private stream's wraps take a moment). */
   private readonly keying: Promise<Uint8Array>;
-  /** The hash of the current segment (the content since the last checkpoint). */
+  /** The hash of the current segment. */
   private segment: ContentHasher;
-  /** The content chain up to the last checkpoint claimed; links are made in claim order. */
+  /** The content chain over every segment ended so far; links are made in write order. */
   private chain: Promise<Uint8Array> = Promise.resolve(CONTENT_CHAIN_START);
+  /** The chain one segment before `chain`: what the next checkpoint signs. */
+  private previousChain: Promise<Uint8Array> = Promise.resolve(CONTENT_CHAIN_START);
   private readonly aeadReady: Promise<AeadKey>;
   private aead: AeadKey | undefined;
   private state: State = 'new';
   private nextIndex = 0;
   private contentBytes = 0;
-  /** Content bytes at the last checkpoint. */
+  /** Content bytes at the last segment end, and at the last checkpoint. */
+  private segmentEndBytes = 0;
   private checkpointedBytes = 0;
 
   constructor(options: StreamEncryptorOptions) {
@@ -164,7 +169,7 @@ class Encryptor implements StreamEncryptor {
   }
 
   get checkpointDue(): boolean {
-    return this.contentBytes > this.checkpointedBytes && this.contentBytes % this.interval === 0;
+    return this.contentBytes >= 2 * this.interval && this.contentBytes > this.checkpointedBytes && this.contentBytes % this.interval === 0;
   }
 
   get bytesBeforeCheckpoint(): number {
@@ -213,6 +218,7 @@ class Encryptor implements StreamEncryptor {
     // Index and hash are taken before the first await, so overlapping calls stay in call order.
     const hashed = this.segment.update(bytes);
     this.contentBytes += bytes.length;
+    if (this.contentBytes % this.interval === 0 && this.contentBytes > this.segmentEndBytes) this.endSegment();
     const aead = this.aead;
     if (aead !== undefined && hashed === undefined) {
       // The common case, with a single await: per-chunk promise overhead is a measurable share at 16 KiB.
@@ -231,19 +237,27 @@ class Encryptor implements StreamEncryptor {
     if (!this.checkpointDue) throw CryptoError.invalidArgument('stream encryptor: checkpoint() while none is due');
     const index = this.claim('checkpoint', false);
     this.checkpointedBytes = this.contentBytes;
-    const contentBytes = this.contentBytes;
-    const chainHash = await this.link();
+    const contentBytes = this.contentBytes - this.interval;
+    const chainHash = await this.previousChain;
     const message = checkpointSignatureMessage({ streamId: this.streamId, senderId: this.senderId, binding: this.binding, headerHash: this.headerHash, chainHash, contentBytes });
     const signature = await this.sign(message);
     assertBytes('signature', signature, ED25519_SIGNATURE_LENGTH);
     return this.seal(index, 'checkpoint', signature);
   }
 
-  /** Closes the current segment into the chain (synchronously, in call order) and returns the new link. */
-  private link(): Promise<Uint8Array> {
+  /**
+   * Ends the current segment (synchronously, in write order): its hash is asked for now and linked into
+   * the chain when it comes. Returns the new chain.
+   */
+  private endSegment(): Promise<Uint8Array> {
     const segment = this.segment;
     this.segment = createContentHasher({ backend: this.b });
-    const chain = this.chain.then(async (previous) => nextContentChain(previous, await segment.digest(), this.b));
+    this.segmentEndBytes = this.contentBytes;
+    const digest = segment.digest();
+    const chain = this.chain.then(async (previous) => nextContentChain(previous, await digest, this.b));
+    // A failure surfaces where the chain is awaited (the next checkpoint or the end).
+    chain.catch(() => undefined);
+    this.previousChain = this.chain;
     this.chain = chain;
     return chain;
   }
@@ -266,7 +280,8 @@ class Encryptor implements StreamEncryptor {
   private async finish(ending: StreamEnding, reason: Uint8Array, call: string): Promise<SealedChunk> {
     const index = this.claim(call, true);
     const contentBytes = this.contentBytes;
-    const contentHash = await this.link();
+    // The last segment (empty when the content ended exactly at a segment's end) closes the chain.
+    const contentHash = await this.endSegment();
     const message = signatureMessage({
       streamId: this.streamId,
       senderId: this.senderId,

@@ -4,7 +4,8 @@
  * shared by the encryptor and the decryptor, so that both sides build the same bytes.
  *
  * A stream is chunk 0, then data chunks with a checkpoint chunk every `STREAM_CHECKPOINT_INTERVAL_BYTES`
- * of content, then one final chunk (last flag set) that ends or aborts the stream. This is the STREAM
+ * of content (from the second interval on), then one final chunk (last flag set) that ends or aborts
+ * the stream. This is the STREAM
  * construction (Hoang, Reyhanitabar, Rogaway, Vizár, "Online Authenticated-Encryption and its
  * Nonce-Reuse Misuse-Resistance", CRYPTO 2015), as in Tink's streaming AEAD: the nonce is the chunk
  * index and the AAD carries the last-chunk flag, so reordering, dropping, duplicating or truncating
@@ -16,14 +17,18 @@
  *   recipient), then the sealed [header signature (64)] [header]. The header signature covers the
  *   stream id, the sender, the keying prefix (so the recipients) and the header (topic, time, room
  *   version...), and is checked before the reader hands the header on;
- * - a checkpoint chunk, sealed [signature (64)], signs the content so far every
- *   `STREAM_CHECKPOINT_INTERVAL_BYTES`. Both sides know where each must come (the chunk after the
- *   content reaches a multiple of the interval, unless the stream ends there), and a data chunk may
- *   not cross a multiple, so a reader never holds more than one interval of content no signature covers;
+ * - a checkpoint chunk, sealed [signature (64)], signs the content up to one interval back. The
+ *   content is cut in segments of `STREAM_CHECKPOINT_INTERVAL_BYTES` (a data chunk never crosses a
+ *   multiple of it). Where the content reaches the end of segment k (k >= 2), the next chunk, unless
+ *   it is the final one, is a checkpoint signing segments 1..k-1; both sides know where each comes.
+ *   It signs one segment late so that neither side waits for the hash of the segment just ended (it
+ *   runs on a worker thread): that hash is asked for when the segment ends and is long ready when the
+ *   next checkpoint needs it. So a reader never holds more than `STREAM_UNSIGNED_MAX_BYTES` (two
+ *   intervals) of content no signature covers;
  * - the final chunk signs all the content and how the stream ended.
- * The content hash is a chain over segments of one interval each: chain_0 = 32 zero bytes,
- * chain_k = SHA-256(chain_{k-1} || SHA-256(segment k)); checkpoint k signs chain_k, the final chunk
- * signs the chain over every segment, the last (possibly empty) one included.
+ * The content hash is a chain over the segments: chain_0 = 32 zero bytes,
+ * chain_k = SHA-256(chain_{k-1} || SHA-256(segment k)); the checkpoint at the end of segment k signs
+ * chain_{k-1}, the final chunk signs the chain over every segment, the last (possibly empty) included.
  */
 import type { AeadKey, CryptoBackend } from '../backend/index.ts';
 import { concatBytes, lengthPrefixed, u64be, utf8 } from '../bytes.ts';
@@ -55,17 +60,23 @@ export const STREAM_FINAL_FIXED_BYTES = 1 + STREAM_SIGNATURE_BYTES;
 /** A checkpoint chunk's plaintext: the signature alone. */
 export const STREAM_CHECKPOINT_BYTES = STREAM_SIGNATURE_BYTES;
 /**
- * Content between two signatures at most: a reader gets at most this much content that no sender
- * signature covers yet (what a room member forging chunks inside another member's stream, with the
- * Bridge's help, can show a reader before the stream fails). Smaller costs more: one Ed25519
- * signature and verification, and a wait for the content hash, per interval (docs/security/
- * bridge-adversary.md has the measured cost). A multiple of the 64 KiB chunk, so full chunks fit.
+ * Content per segment, and between two checkpoints (a multiple of the 64 KiB chunk, so full chunks
+ * fit). Smaller bounds the unsigned content tighter and costs one Ed25519 signature and one
+ * verification more per interval (docs/security/bridge-adversary.md has the measured cost).
  */
-export const STREAM_CHECKPOINT_INTERVAL_BYTES = 1024 * 1024;
+export const STREAM_CHECKPOINT_INTERVAL_BYTES = 512 * 1024;
+/**
+ * Content a reader may hold that no sender signature covers yet, at most: what a room member who
+ * forges chunks inside another member's stream, with the Bridge's help, can show a reader before the
+ * stream fails. Two intervals, as checkpoints sign one segment late (1 MiB: the Bridge's default
+ * flow-control window, about what a reader holds unconsumed anyway).
+ */
+export const STREAM_UNSIGNED_MAX_BYTES = 2 * STREAM_CHECKPOINT_INTERVAL_BYTES;
 
 /**
  * A chunk's role follows from its position, which both sides compute: 0 is the header, the last is
- * final, a checkpoint comes where the content reached a multiple of the interval, the rest are data.
+ * final, a checkpoint comes where the content reached the end of a segment from the second on, the
+ * rest are data.
  */
 export type ChunkRole = 'header' | 'data' | 'checkpoint' | 'final';
 const ROLE_BYTE: Record<ChunkRole, number> = { header: 0x01, data: 0x02, final: 0x03, checkpoint: 0x04 };
@@ -172,9 +183,9 @@ export interface SignedCheckpoint {
   senderId: string;
   binding: Uint8Array;
   headerHash: Uint8Array;
-  /** chain_k: the content chain after k segments. */
+  /** chain_k: the content chain after k segments (one segment before the checkpoint's position). */
   chainHash: Uint8Array;
-  /** Content bytes so far: k times the interval. */
+  /** Content bytes the chain covers: k times the interval. */
   contentBytes: number;
 }
 

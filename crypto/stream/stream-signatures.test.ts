@@ -11,7 +11,7 @@ import { utf8 } from '../bytes.ts';
 import { CryptoError, DECRYPT_FAILED_MESSAGE } from '../errors.ts';
 import { createStreamDecryptor, type StreamReaderKey } from './decryptor.ts';
 import { createStreamEncryptor } from './encryptor.ts';
-import { STREAM_CHECKPOINT_INTERVAL_BYTES } from './format.ts';
+import { STREAM_CHECKPOINT_INTERVAL_BYTES, STREAM_UNSIGNED_MAX_BYTES } from './format.ts';
 import { encodeKeying, parseKeying, STREAM_RECIPIENTS_MAX, unwrapStreamSecret } from './keying.ts';
 import { contentOf, flipBit, openStream, sealStream, streamFixture } from './test-kit.ts';
 
@@ -28,18 +28,18 @@ const ROOM = 'room_0123456789abcdef';
 const INTERVAL = 100;
 
 describe('checkpoints', () => {
-  it('come every interval of content, where both sides expect them, and not at the very end', async () => {
+  it('come at the end of every segment from the second on, signing one segment back, and not at the very end', async () => {
     const f = await streamFixture();
-    const pieces = [new Uint8Array(60), new Uint8Array(40), new Uint8Array(100), new Uint8Array(30)];
+    const pieces = [new Uint8Array(60), new Uint8Array(40), new Uint8Array(100), new Uint8Array(100), new Uint8Array(30)];
     const chunks = await sealStream(f, pieces, { checkpointIntervalBytes: INTERVAL });
     const opened = await openStream(f, chunks, { checkpointIntervalBytes: INTERVAL });
-    expect(opened.map((c) => c.kind)).toEqual(['header', 'data', 'data', 'checkpoint', 'data', 'checkpoint', 'data', 'end']);
+    expect(opened.map((c) => c.kind)).toEqual(['header', 'data', 'data', 'data', 'checkpoint', 'data', 'checkpoint', 'data', 'end']);
     expect(opened.filter((c) => c.kind === 'checkpoint').map((c) => (c as { contentBytes: number }).contentBytes)).toEqual([100, 200]);
-    // A stream that ends on a multiple needs no checkpoint there: the end signs it.
-    const exact = await sealStream(f, [new Uint8Array(100)], { checkpointIntervalBytes: INTERVAL });
-    expect((await openStream(f, exact, { checkpointIntervalBytes: INTERVAL })).map((c) => c.kind)).toEqual(['header', 'data', 'end']);
-    // The default interval is 1 MiB, in whole 64 KiB chunks.
-    expect(STREAM_CHECKPOINT_INTERVAL_BYTES).toBe(1024 * 1024);
+    // A stream that ends on a segment's end needs no checkpoint there: the end signs it.
+    const exact = await sealStream(f, [new Uint8Array(100), new Uint8Array(100)], { checkpointIntervalBytes: INTERVAL });
+    expect((await openStream(f, exact, { checkpointIntervalBytes: INTERVAL })).map((c) => c.kind)).toEqual(['header', 'data', 'data', 'end']);
+    // The defaults: segments of 512 KiB (whole 64 KiB chunks), at most 1 MiB unsigned.
+    expect([STREAM_CHECKPOINT_INTERVAL_BYTES, STREAM_UNSIGNED_MAX_BYTES]).toEqual([512 * 1024, 1024 * 1024]);
   });
 
   it('the encryptor refuses a write while a checkpoint is due, and a write across one', async () => {
@@ -51,6 +51,10 @@ describe('checkpoints', () => {
     expect(enc.bytesBeforeCheckpoint).toBe(30);
     await expect(enc.write(new Uint8Array(31))).rejects.toMatchObject({ reason: 'LimitExceeded' });
     await enc.write(new Uint8Array(30));
+    // The end of the first segment: no checkpoint yet (it would sign nothing), but no write across it.
+    expect([enc.checkpointDue, enc.bytesBeforeCheckpoint]).toEqual([false, 100]);
+    await expect(enc.write(new Uint8Array(101))).rejects.toMatchObject({ reason: 'LimitExceeded' });
+    await enc.write(new Uint8Array(100));
     expect([enc.checkpointDue, enc.bytesBeforeCheckpoint]).toEqual([true, 0]);
     await expect(enc.write(new Uint8Array(1))).rejects.toThrow('write() while a checkpoint is due');
     await enc.checkpoint();
@@ -60,16 +64,18 @@ describe('checkpoints', () => {
   it('a missing, moved, forged or foreign checkpoint fails the stream there', async () => {
     const f = await streamFixture();
     const o = { checkpointIntervalBytes: INTERVAL };
-    const c = await sealStream(f, [new Uint8Array(100), new Uint8Array(50)], o);
-    expect(c.map((x) => x.data.length)).toEqual([c[0]!.data.length, 116, 80, 66, 81]);
-    await expectDecryptFailed(openStream(f, [c[0]!, c[1]!, c[3]!, c[4]!], o)); // dropped: data where a checkpoint is due
-    await expectDecryptFailed(openStream(f, [c[0]!, c[1]!, c[3]!, c[2]!, c[4]!], o)); // moved
-    await expectDecryptFailed(openStream(f, c.map((x, i) => (i === 2 ? { ...x, data: flipBit(x.data, 9) } : x)), o));
-    const forged = await sealStream(f, [new Uint8Array(100), new Uint8Array(50)], { ...o, signingSeed: nodeBackend.randomBytes(32) });
-    await expectDecryptFailed(openStream(f, [c[0]!, c[1]!, forged[2]!, c[3]!, c[4]!], o));
+    const pieces = [new Uint8Array(100), new Uint8Array(100), new Uint8Array(50)];
+    const c = await sealStream(f, pieces, o);
+    expect(c.map((x) => x.data.length)).toEqual([c[0]!.data.length, 116, 116, 80, 66, 81]);
+    const but = (i: number, chunk: { data: Uint8Array; last: boolean }) => c.map((x, j) => (j === i ? chunk : x));
+    await expectDecryptFailed(openStream(f, [...c.slice(0, 3), ...c.slice(4)], o)); // dropped: data where a checkpoint is due
+    await expectDecryptFailed(openStream(f, [...c.slice(0, 3), c[4]!, c[3]!, c[5]!], o)); // moved
+    await expectDecryptFailed(openStream(f, but(3, { ...c[3]!, data: flipBit(c[3]!.data, 9) }), o));
+    const forged = await sealStream(f, pieces, { ...o, signingSeed: nodeBackend.randomBytes(32) });
+    await expectDecryptFailed(openStream(f, but(3, forged[3]!), o));
     // A checkpoint of another stream of the same sender over the same content (another stream id) does not open.
-    const other = await sealStream({ ...f, streamId: nodeBackend.randomBytes(16) }, [new Uint8Array(100), new Uint8Array(50)], o);
-    await expectDecryptFailed(openStream(f, [c[0]!, c[1]!, other[2]!, c[3]!, c[4]!], o));
+    const other = await sealStream({ ...f, streamId: nodeBackend.randomBytes(16) }, pieces, o);
+    await expectDecryptFailed(openStream(f, but(3, other[3]!), o));
     // The reader must use the sender's interval.
     await expectDecryptFailed(openStream(f, c, { checkpointIntervalBytes: 200 }));
   });
@@ -80,7 +86,7 @@ describe('checkpoints', () => {
     await expectDecryptFailed(openStream(f, honest, { checkpointIntervalBytes: INTERVAL }));
   });
 
-  it(`a room member forging content in another's stream shows a reader at most one interval before it fails`, async () => {
+  it(`a room member forging content in another's stream shows a reader at most two intervals before it fails`, async () => {
     const f = await streamFixture();
     const o = { checkpointIntervalBytes: INTERVAL };
     const pieces = Array.from({ length: 10 }, (_, i) => new Uint8Array(50).fill(i));
@@ -100,7 +106,7 @@ describe('checkpoints', () => {
       failure = error;
     }
     expect(failure).toMatchObject({ reason: 'DecryptFailed' });
-    expect(delivered).toBe(INTERVAL);
+    expect(delivered).toBe(2 * INTERVAL);
   });
 
   it('overlapping writes and checkpoints keep the chain in call order (node and web)', async () => {
@@ -117,7 +123,7 @@ describe('checkpoints', () => {
       const dec = createStreamDecryptor({ ...f, backend, checkpointIntervalBytes: 1000 });
       const opened = await Promise.all(chunks.map((c) => dec.open(c.data, c.last)));
       await dec.finish();
-      expect(opened.filter((c) => c.kind === 'checkpoint')).toHaveLength(14);
+      expect(opened.filter((c) => c.kind === 'checkpoint')).toHaveLength(13);
       expect(opened.at(-1)).toMatchObject({ kind: 'end', contentBytes: 15_000 });
     }
   });

@@ -10,7 +10,7 @@ import { createCipheriv } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backend } from '../../crypto/backend/index.ts';
 import { fromBase64 } from '../../crypto/bytes.ts';
-import { deriveStreamKeys, STREAM_CHECKPOINT_INTERVAL_BYTES, streamAad, streamNonce } from '../../crypto/stream/format.ts';
+import { deriveStreamKeys, STREAM_UNSIGNED_MAX_BYTES, streamAad, streamNonce } from '../../crypto/stream/format.ts';
 import { encodeChunkFrame, FRAME_CHUNK_DOWN } from '../../protocol/ws.ts';
 import { startWsMitm, type Tamper, type WsMitm } from '../../test/procs/ws-mitm.ts';
 import { streamApiInternals } from '../internal.ts';
@@ -18,8 +18,8 @@ import { encodeHeader } from './header.ts';
 import { senderRoomViewOf } from './incoming/incoming-stream.ts';
 import { joinedRoom, pattern, rawHeader, rawStream, receiveBytes, sha256, startKit, streamFailure, until, type Client, type Kit } from './test-kit.ts';
 
-/** Content a reader may get before a signature covers it (the checkpoint interval, 1 MiB). */
-const UNSIGNED_MAX_BYTES = STREAM_CHECKPOINT_INTERVAL_BYTES;
+/** Content a reader may get before a signature covers it (1 MiB). */
+const UNSIGNED_MAX_BYTES = STREAM_UNSIGNED_MAX_BYTES;
 
 let kit: Kit;
 /** In front of bob: sees and changes what the Bridge sends him. */

@@ -1,7 +1,7 @@
 /** Limits and tuning of byte and text streams. Each constant names its unit. */
-import { STREAM_ABORT_REASON_MAX_BYTES, STREAM_CHECKPOINT_INTERVAL_BYTES, STREAM_CHUNK_MAX_BYTES, STREAM_RECIPIENTS_MAX } from './stream-crypto.ts';
+import { STREAM_ABORT_REASON_MAX_BYTES, STREAM_CHUNK_MAX_BYTES, STREAM_RECIPIENTS_MAX } from './stream-crypto.ts';
 
-export { STREAM_ABORT_REASON_MAX_BYTES, STREAM_CHECKPOINT_INTERVAL_BYTES, STREAM_CHUNK_MAX_BYTES };
+export { STREAM_ABORT_REASON_MAX_BYTES, STREAM_CHUNK_MAX_BYTES };
 
 /**
  * `destinationIdentities` per stream at most. A private stream carries a wrap of its key for each

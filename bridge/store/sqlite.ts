@@ -7,6 +7,8 @@ import type Database from 'better-sqlite3';
 import type { RoomPolicy } from '../../protocol/policy.ts';
 import { policyBits } from '../../protocol/policy.ts';
 import { openDatabase, type OpenDatabaseOptions } from './open.ts';
+import { apiKey, solution, context, contextUser, session, bytes, blob, room, member, version, roomKey, type Row } from './sqlite-rows.ts';
+import { prepareStatements, type Statements } from './sqlite-statements.ts';
 import type {
   AddUserResult,
   ApiKeyRow,
@@ -34,92 +36,15 @@ export { DATABASE_FILE } from './open.ts';
 /** Where the database is and how to open it; the start-up checks are in open.ts. */
 export type SqliteStoreOptions = OpenDatabaseOptions;
 
-type Row = Record<string, unknown>;
-
-const apiKey = (r: Row): ApiKeyRow => ({
-  id: r.id as string,
-  name: r.name as string,
-  keyHash: r.key_hash as string,
-  ephemeral: r.ephemeral === 1,
-  createdAt: r.created_at as number,
-  lastUsedAt: (r.last_used_at as number | null) ?? null,
-  revokedAt: (r.revoked_at as number | null) ?? null,
-});
-const solution = (r: Row): SolutionRow => ({ id: r.id as string, name: r.name as string, createdAt: r.created_at as number });
-const context = (r: Row): ContextRow => ({
-  id: r.id as string,
-  solutionId: r.solution_id as string,
-  name: r.name as string,
-  createdAt: r.created_at as number,
-});
-const contextUser = (r: Row): ContextUserRow => ({
-  contextId: r.context_id as string,
-  solutionId: r.solution_id as string,
-  userId: r.user_id as string,
-  publicKey: r.public_key as string,
-  createdAt: r.created_at as number,
-});
-const session = (r: Row): SessionRow => ({
-  tokenHash: r.token_hash as string,
-  solutionId: r.solution_id as string,
-  publicKey: r.public_key as string,
-  userId: r.user_id as string,
-  createdAt: r.created_at as number,
-  expiresAt: r.expires_at as number,
-});
-const bytes = (value: unknown): Uint8Array => {
-  const buffer = value as Buffer;
-  return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.length);
-};
-/** better-sqlite3 binds Buffers, not plain Uint8Arrays; this wraps without copying. */
-const blob = (value: Uint8Array): Buffer => Buffer.from(value.buffer, value.byteOffset, value.length);
-const room = (r: Row): RoomRow => ({
-  id: r.id as string,
-  contextId: r.context_id as string,
-  version: r.version as number,
-  epoch: r.epoch as number,
-  headHash: bytes(r.head_hash),
-  creator: r.creator as string,
-  lastModifier: r.last_modifier as string,
-  policy: JSON.parse(r.policy as string) as RoomPolicy,
-  publicMetaJson: (r.public_meta_json as string | null) ?? null,
-  createdAt: r.created_at as number,
-  updatedAt: r.updated_at as number,
-});
-const member = (r: Row): RoomMemberRow => ({
-  userId: r.user_id as string,
-  publicKey: r.public_key as string,
-  isManager: r.is_manager === 1,
-});
-const version = (r: Row): RoomVersionRow => ({
-  roomId: r.room_id as string,
-  version: r.version as number,
-  record: r.record as string,
-  signature: r.signature as string,
-  hash: bytes(r.hash),
-  author: r.author as string,
-  createdAt: r.created_at as number,
-});
-const roomKey = (r: Row): RoomKeyRow => ({
-  roomId: r.room_id as string,
-  epoch: r.epoch as number,
-  recipientId: r.recipient_id as string,
-  version: r.version as number,
-  wrapped: bytes(r.wrapped),
-  leafIndex: r.leaf_index as number,
-  treeSize: r.tree_size as number,
-  proof: bytes(r.proof),
-});
-
 export class SqliteStore implements Store {
   readonly kind = 'sqlite';
   readonly file: string;
   private readonly db: Database.Database;
-  private readonly stmt: ReturnType<SqliteStore['prepare']>;
+  private readonly stmt: Statements;
 
   constructor(options: SqliteStoreOptions) {
     ({ db: this.db, file: this.file } = openDatabase(options));
-    this.stmt = this.prepare();
+    this.stmt = prepareStatements(this.db);
   }
 
   /** The applied schema versions, for diagnostics and tests. */
@@ -127,110 +52,6 @@ export class SqliteStore implements Store {
     return (this.db.prepare('SELECT version FROM schema_migrations ORDER BY version').all() as Array<{ version: number }>).map(
       (r) => r.version,
     );
-  }
-
-  private prepare() {
-    const db = this.db;
-    return {
-      insertApiKey: db.prepare(
-        'INSERT INTO api_keys (id, name, key_hash, ephemeral, created_at) VALUES (@id, @name, @keyHash, @ephemeral, @createdAt)',
-      ),
-      apiKeyByHash: db.prepare('SELECT * FROM api_keys WHERE key_hash = ?'),
-      apiKeyById: db.prepare('SELECT * FROM api_keys WHERE id = ?'),
-      listApiKeys: db.prepare('SELECT * FROM api_keys ORDER BY created_at, id'),
-      countActiveApiKeys: db.prepare('SELECT COUNT(*) AS n FROM api_keys WHERE revoked_at IS NULL AND ephemeral = 0'),
-      revokeApiKey: db.prepare('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL'),
-      touchApiKey: db.prepare('UPDATE api_keys SET last_used_at = ? WHERE id = ?'),
-      deleteEphemeralApiKeys: db.prepare('DELETE FROM api_keys WHERE ephemeral = 1'),
-
-      insertSolution: db.prepare('INSERT INTO solutions (id, name, created_at) VALUES (@id, @name, @createdAt)'),
-      getSolution: db.prepare('SELECT * FROM solutions WHERE id = ?'),
-      listSolutions: db.prepare('SELECT * FROM solutions ORDER BY created_at, id'),
-      deleteSolution: db.prepare('DELETE FROM solutions WHERE id = ?'),
-      insertContext: db.prepare(
-        'INSERT INTO contexts (id, solution_id, name, created_at) VALUES (@id, @solutionId, @name, @createdAt)',
-      ),
-      getContext: db.prepare('SELECT * FROM contexts WHERE id = ?'),
-      listContexts: db.prepare('SELECT * FROM contexts WHERE solution_id = ? ORDER BY created_at, id'),
-      roomIdsOfContext: db.prepare('SELECT id FROM rooms WHERE context_id = ?'),
-      deleteContext: db.prepare('DELETE FROM contexts WHERE id = ?'),
-
-      insertContextUser: db.prepare(
-        `INSERT INTO context_users (context_id, solution_id, user_id, public_key, created_at)
-         VALUES (@contextId, @solutionId, @userId, @publicKey, @createdAt)`,
-      ),
-      getContextUser: db.prepare('SELECT * FROM context_users WHERE context_id = ? AND user_id = ?'),
-      listContextUsers: db.prepare('SELECT * FROM context_users WHERE context_id = ? ORDER BY user_id'),
-      userKeysInSolution: db.prepare('SELECT DISTINCT public_key FROM context_users WHERE solution_id = ? AND user_id = ?'),
-      keyUsersInSolution: db.prepare('SELECT DISTINCT user_id FROM context_users WHERE solution_id = ? AND public_key = ?'),
-      contextsOfKey: db.prepare(
-        'SELECT user_id, context_id FROM context_users WHERE solution_id = ? AND public_key = ? ORDER BY context_id',
-      ),
-      deleteContextUser: db.prepare('DELETE FROM context_users WHERE context_id = ? AND user_id = ?'),
-      insertUserHistory: db.prepare(
-        `INSERT INTO context_user_history (context_id, user_id, public_key, added_at, removed_at) VALUES (?, ?, ?, ?, ?)`,
-      ),
-      listUserHistory: db.prepare(
-        'SELECT user_id, public_key, added_at, removed_at FROM context_user_history WHERE context_id = ? ORDER BY user_id, removed_at',
-      ),
-      sessionsOfKey: db.prepare('SELECT token_hash FROM sessions WHERE solution_id = ? AND public_key = ?'),
-      deleteSessionsOfKey: db.prepare('DELETE FROM sessions WHERE solution_id = ? AND public_key = ?'),
-      sessionsOfSolution: db.prepare('SELECT token_hash FROM sessions WHERE solution_id = ?'),
-      orphanSessions: db.prepare(
-        `SELECT s.token_hash FROM sessions s WHERE s.solution_id = ?
-         AND NOT EXISTS (SELECT 1 FROM context_users u WHERE u.solution_id = s.solution_id AND u.public_key = s.public_key)`,
-      ),
-      countMembers: db.prepare('SELECT COUNT(*) AS n FROM room_members WHERE room_id = ?'),
-
-      recordUsedNonce: db.prepare(
-        `INSERT INTO auth_nonces (nonce, solution_id, public_key, expires_at) VALUES (@nonce, @solutionId, @publicKey, @expiresAt)
-         ON CONFLICT (nonce) DO NOTHING`,
-      ),
-      insertSecret: db.prepare('INSERT INTO bridge_secrets (name, secret, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING'),
-      getSecret: db.prepare('SELECT secret FROM bridge_secrets WHERE name = ?'),
-      insertSession: db.prepare(
-        `INSERT INTO sessions (token_hash, solution_id, public_key, user_id, created_at, expires_at)
-         VALUES (@tokenHash, @solutionId, @publicKey, @userId, @createdAt, @expiresAt)`,
-      ),
-      findSession: db.prepare('SELECT * FROM sessions WHERE token_hash = ? AND expires_at > ?'),
-      deleteSession: db.prepare('DELETE FROM sessions WHERE token_hash = ?'),
-      pruneNonces: db.prepare('DELETE FROM auth_nonces WHERE expires_at <= ?'),
-      pruneSessions: db.prepare('DELETE FROM sessions WHERE expires_at <= ?'),
-
-      insertRoom: db.prepare(
-        `INSERT INTO rooms (id, context_id, version, epoch, head_hash, creator, last_modifier, policy, get_bits, list_bits,
-                            public_meta_json, created_at, updated_at)
-         VALUES (@id, @contextId, @version, @epoch, @headHash, @creator, @lastModifier, @policy, @getBits, @listBits,
-                 @publicMetaJson, @createdAt, @updatedAt)`,
-      ),
-      updateRoomHead: db.prepare(
-        `UPDATE rooms SET version = @version, epoch = @epoch, head_hash = @headHash, last_modifier = @lastModifier,
-                          policy = @policy, get_bits = @getBits, list_bits = @listBits, public_meta_json = @publicMetaJson,
-                          updated_at = @updatedAt
-         WHERE id = @id AND version = @expectedVersion`,
-      ),
-      roomExists: db.prepare('SELECT 1 FROM rooms WHERE id = ?'),
-      countRooms: db.prepare('SELECT COUNT(*) AS n FROM rooms WHERE context_id = ?'),
-      getRoom: db.prepare('SELECT * FROM rooms WHERE id = ?'),
-      deleteMembers: db.prepare('DELETE FROM room_members WHERE room_id = ?'),
-      insertMember: db.prepare(
-        'INSERT INTO room_members (room_id, user_id, public_key, is_manager) VALUES (?, ?, ?, ?)',
-      ),
-      getMembers: db.prepare('SELECT * FROM room_members WHERE room_id = ? ORDER BY user_id'),
-      getMember: db.prepare('SELECT * FROM room_members WHERE room_id = ? AND user_id = ?'),
-      insertVersion: db.prepare(
-        `INSERT INTO room_versions (room_id, version, record, signature, hash, author, created_at)
-         VALUES (@roomId, @version, @record, @signature, @hash, @author, @createdAt)`,
-      ),
-      getVersions: db.prepare('SELECT * FROM room_versions WHERE room_id = ? AND version > ? ORDER BY version LIMIT ?'),
-      getVersion: db.prepare('SELECT * FROM room_versions WHERE room_id = ? AND version = ?'),
-      insertKey: db.prepare(
-        `INSERT INTO room_keys (room_id, epoch, recipient_id, version, wrapped, leaf_index, tree_size, proof)
-         VALUES (@roomId, @epoch, @recipientId, @version, @wrapped, @leafIndex, @treeSize, @proof)`,
-      ),
-      getKeys: db.prepare('SELECT * FROM room_keys WHERE room_id = ? AND recipient_id = ? ORDER BY epoch DESC LIMIT ?'),
-      deleteRoom: db.prepare('DELETE FROM rooms WHERE id = ?'),
-    };
   }
 
   async close(): Promise<void> {

@@ -5,8 +5,7 @@
  * names, and the uploaded wrapped keys are exactly the ones the record's signed key-set root covers.
  * Clients check all of it again.
  */
-import { fromBase64, fromUtf8, toBase64 } from '../../crypto/bytes.ts';
-import { buildKeySet, type KeySetEntry } from '../../crypto/key-set.ts';
+import { toBase64 } from '../../crypto/bytes.ts';
 import type {
   ContextUsersResponse,
   CreateRoomRequest,
@@ -15,14 +14,12 @@ import type {
   RoomResponse,
   RoomWriteResponse,
   UpdateRoomRequest,
-  WrappedKeyUpload,
 } from '../../protocol/api.ts';
 import { allows, type Standing } from '../../protocol/policy.ts';
 import {
   ChainError,
   membersOf,
   removedMembers,
-  requiredRecipients,
   verifyGenesis,
   verifySuccessor,
   type VerifiedVersion,
@@ -35,6 +32,7 @@ import type { BridgeServices } from '../services.ts';
 import type { ContextRow, ListRoomsQuery, RoomCursor, RoomKeyRow, RoomMemberRow, RoomRow, RoomWrite, SessionRow } from '../store/types.ts';
 import { scanListing, Turns } from './list-scan.ts';
 import { compileQuery } from './query.ts';
+import { checkUploadedKeys, recordInvalid, roomWrite } from './record-checks.ts';
 
 export interface ListInput {
   skip: number;
@@ -43,23 +41,6 @@ export interface ListInput {
   sortBy: 'createDate' | 'lastModificationDate';
   lastId?: string | undefined;
   queryAsJson?: string | undefined;
-}
-
-function recordInvalid(error: ChainError | RecordFormatError): BridgeError {
-  const reason = error instanceof ChainError ? error.reason : 'Malformed';
-  return BridgeError.unprocessable('RECORD_INVALID', error.message, { reason });
-}
-
-/** publicMeta is stored for queryAsJson only when it is UTF-8 JSON text of an object. */
-function publicMetaJson(record: RoomRecord): string | null {
-  if (record.publicMeta === '') return null;
-  try {
-    const text = fromUtf8(fromBase64(record.publicMeta));
-    const value: unknown = JSON.parse(text);
-    return typeof value === 'object' && value !== null && !Array.isArray(value) ? text : null;
-  } catch {
-    return null;
-  }
 }
 
 function keyResponse(row: RoomKeyRow): RoomKey {
@@ -215,84 +196,6 @@ export class RoomService {
     }
   }
 
-  /** Checks the uploads are exactly the required recipients' keys and match the signed root. */
-  private checkKeys(prev: RoomRecord | null, record: RoomRecord, uploads: WrappedKeyUpload[]): RoomWrite['keys'] {
-    const required = new Set(requiredRecipients(prev, record).map((m) => m.userId));
-    const seen = new Set<string>();
-    const entries: KeySetEntry[] = [];
-    for (const upload of uploads) {
-      if (!required.has(upload.recipientId)) {
-        throw BridgeError.unprocessable('KEY_SET_INVALID', `no wrapped key is due for "${upload.recipientId}" in this version`);
-      }
-      if (upload.epoch !== record.epoch) {
-        throw BridgeError.unprocessable('KEY_SET_INVALID', `wrapped key for "${upload.recipientId}" is for epoch ${upload.epoch}, not ${record.epoch}`);
-      }
-      if (seen.has(upload.recipientId)) {
-        throw BridgeError.unprocessable('KEY_SET_INVALID', `two wrapped keys for "${upload.recipientId}"`);
-      }
-      seen.add(upload.recipientId);
-      entries.push({ roomId: record.roomId, epoch: upload.epoch, recipientId: upload.recipientId, wrapped: fromBase64(upload.wrapped) });
-    }
-    const missing = [...required].filter((id) => !seen.has(id));
-    if (missing.length > 0) {
-      throw BridgeError.unprocessable('KEY_SET_INVALID', `missing wrapped keys for ${missing.slice(0, 5).map((id) => `"${id}"`).join(', ')}${missing.length > 5 ? ` and ${missing.length - 5} more` : ''}`);
-    }
-    if (entries.length === 0) {
-      if (record.keySetRoot !== '') throw BridgeError.unprocessable('KEY_SET_INVALID', 'the record states a key-set root but no keys were sent');
-      return [];
-    }
-    const built = buildKeySet(entries);
-    if (toBase64(built.root) !== record.keySetRoot || built.size !== record.keySetSize) {
-      throw BridgeError.unprocessable('KEY_SET_INVALID', "the wrapped keys do not match the record's signed key-set root");
-    }
-    return built.entries.map(({ entry, proof }) => {
-      const path = new Uint8Array(proof.path.length * 32);
-      proof.path.forEach((hash, i) => path.set(hash, i * 32));
-      return {
-        roomId: record.roomId,
-        epoch: entry.epoch,
-        recipientId: entry.recipientId,
-        version: record.version,
-        wrapped: entry.wrapped,
-        leafIndex: proof.leafIndex,
-        treeSize: proof.treeSize,
-        proof: path,
-      };
-    });
-  }
-
-  private write(verified: VerifiedVersion, keys: RoomWrite['keys'], createdAt: number): RoomWrite {
-    const { record } = verified;
-    const now = this.s.now();
-    const managers = new Set(record.managers.map((m) => m.userId));
-    return {
-      room: {
-        id: record.roomId,
-        contextId: record.contextId,
-        version: record.version,
-        epoch: record.epoch,
-        headHash: verified.hash,
-        creator: record.creator,
-        lastModifier: record.author,
-        policy: record.policy,
-        publicMetaJson: publicMetaJson(record),
-        createdAt,
-        updatedAt: now,
-      },
-      members: [...membersOf(record)].map(([userId, publicKey]) => ({ userId, publicKey, isManager: managers.has(userId) })),
-      version: {
-        roomId: record.roomId,
-        version: record.version,
-        record: verified.signed.record,
-        signature: verified.signed.signature,
-        hash: verified.hash,
-        author: record.author,
-        createdAt: now,
-      },
-      keys,
-    };
-  }
-
   // ---- operations
 
   async create(session: SessionRow, body: CreateRoomRequest): Promise<RoomWriteResponse> {
@@ -311,8 +214,9 @@ export class RoomService {
     const { roomsPerContext } = this.s.config.limits;
     if ((await this.s.store.countRooms(record.contextId)) >= roomsPerContext) throw this.#contextFull(record.contextId);
     await this.checkDirectory(record);
-    const keys = this.checkKeys(null, record, body.keys);
-    const write = this.write(verified, keys, this.s.now());
+    const keys = checkUploadedKeys(null, record, body.keys);
+    const now = this.s.now();
+    const write = roomWrite(verified, keys, now, now);
     const created = await this.s.store.createRoom(write, roomsPerContext);
     if (created === 'exists') throw BridgeError.conflict('ROOM_EXISTS', `room "${record.roomId}" already exists`);
     if (created === 'context_full') throw this.#contextFull(record.contextId);
@@ -373,8 +277,8 @@ export class RoomService {
     }
     this.checkAuthor(session, next);
     await this.checkDirectory(next);
-    const keys = this.checkKeys(prev.record, next, body.keys);
-    const write = this.write(verified, keys, room.createdAt);
+    const keys = checkUploadedKeys(prev.record, next, body.keys);
+    const write = roomWrite(verified, keys, room.createdAt, this.s.now());
     const result = await this.s.store.appendRoomVersion(write, room.version);
     if (result === 'not_found') throw BridgeError.notFound('ROOM_NOT_FOUND', `room "${roomId}" does not exist`);
     if (result === 'conflict') {

@@ -45,8 +45,8 @@ export interface BridgeProcess {
 }
 
 /** `sealroom start` on a new database in `dataDir`, on port 0; resolves once it prints its URL and key. */
-export function startBridgeProcess(dataDir: string): Promise<BridgeProcess> {
-  const child = spawn(process.execPath, [BIN, 'start', '--data-dir', dataDir, '--port', '0', '--log-level', 'warn'], {
+export function startBridgeProcess(dataDir: string, extraArgs: string[] = []): Promise<BridgeProcess> {
+  const child = spawn(process.execPath, [BIN, 'start', '--data-dir', dataDir, '--port', '0', '--log-level', 'warn', ...extraArgs], {
     cwd: ROOT,
     env: { ...process.env, SEALROOM_API_KEY: '' },
     stdio: ['ignore', 'pipe', 'pipe'],

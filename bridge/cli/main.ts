@@ -6,7 +6,8 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { generateKeyPair, publicKeyOf } from '../../crypto/identity.ts';
 import { SealroomError } from '../../protocol/errors.ts';
 import { createBridge } from '../bridge.ts';
-import { LOG_LEVELS } from '../config.ts';
+import { LOG_LEVELS, type BridgeOptions } from '../config.ts';
+import { mergeOptions, readConfigFile } from './config-file.ts';
 import { ManageClient } from '../manage/client.ts';
 import { addDatabaseCommands } from './database.ts';
 import { quickStart } from './quick-start.ts';
@@ -90,19 +91,26 @@ export function buildProgram(io: Io): Command {
     .addOption(
       new Option('--body-limit <bytes>', 'largest JSON body of the room routes').env('SEALROOM_BODY_LIMIT').argParser(integer('body limit')),
     )
+    .addOption(new Option('--config <file>', 'a JSON file of Bridge options (limits, realtime, loginUrls, ...); flags win over it').env('SEALROOM_CONFIG'))
     // A flag for one start, deliberately without an environment variable that would stay set.
     .option('--force-new-database', 'start an empty database even where an earlier one left files (they are set aside)')
-    .action(async (opts: { forceNewDatabase?: boolean; dataDir: string; host: string; port: number; publicUrl?: string; trustProxy?: string; logLevel: (typeof LOG_LEVELS)[number]; sessionTtl: number; corsOrigins: string; bodyLimit?: number }) => {
-      const bridge = await createBridge({
-        dataDir: opts.dataDir,
-        host: opts.host,
-        port: opts.port,
-        publicUrl: opts.publicUrl,
+    .action(async (opts: { config?: string; forceNewDatabase?: boolean; dataDir: string; host: string; port: number; publicUrl?: string; trustProxy?: string; logLevel: (typeof LOG_LEVELS)[number]; sessionTtl: number; corsOrigins: string; bodyLimit?: number }, command: Command) => {
+      // An option left at its default does not override the config file.
+      const given = (name: string) => command.getOptionValueSource(name) !== 'default';
+      const file = opts.config === undefined ? {} : readConfigFile(opts.config);
+      const explicit: Partial<BridgeOptions> = {
+        ...(given('host') || file.host === undefined ? { host: opts.host } : {}),
+        ...(given('port') || file.port === undefined ? { port: opts.port } : {}),
+        ...(opts.publicUrl === undefined ? {} : { publicUrl: opts.publicUrl }),
         ...(opts.trustProxy === undefined ? {} : { trustProxy: opts.trustProxy.split(',').map((p) => p.trim()).filter((p) => p !== '') }),
-        logLevel: opts.logLevel,
-        sessionTtlSeconds: opts.sessionTtl,
-        corsOrigins: opts.corsOrigins.split(',').map((o) => o.trim()).filter((o) => o !== ''),
+        ...(given('logLevel') || file.logLevel === undefined ? { logLevel: opts.logLevel } : {}),
+        ...(given('sessionTtl') || file.sessionTtlSeconds === undefined ? { sessionTtlSeconds: opts.sessionTtl } : {}),
+        ...(given('corsOrigins') || file.corsOrigins === undefined ? { corsOrigins: opts.corsOrigins.split(',').map((o) => o.trim()).filter((o) => o !== '') } : {}),
         ...(opts.bodyLimit === undefined ? {} : { limits: { bodyBytes: opts.bodyLimit } as never }),
+      };
+      const bridge = await createBridge({
+        ...mergeOptions(file, explicit),
+        dataDir: opts.dataDir,
         forceNewDatabase: opts.forceNewDatabase === true,
       });
       if (bridge.initialApiKey !== undefined) io.err(quickStart(bridge.url, bridge.initialApiKey, opts.dataDir));

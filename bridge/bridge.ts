@@ -21,6 +21,7 @@ import { responseLimits, type ResponseLimitCounters } from './http/response-limi
 import { manageRouter, userRouter } from './http/routes.ts';
 import { ManageClient } from './manage/client.ts';
 import { ManageService } from './manage/service.ts';
+import { createMediaUnit } from './media/index.ts';
 import { RealtimeHub } from './realtime/hub.ts';
 import { createRelay } from './realtime/relay.ts';
 import { RoomService, type RoomCounters } from './rooms/service.ts';
@@ -107,7 +108,8 @@ export async function createBridge(options: CreateBridgeOptions): Promise<Bridge
   }
 
   const relay = createRelay(services);
-  const hub = new RealtimeHub(services, auth, relay);
+  const media = createMediaUnit(config.media, relay, log.child({ component: 'media' }));
+  const hub = new RealtimeHub(services, auth, relay, media);
   const httpCounters: ResponseLimitCounters = { responseWriteTimeouts: 0, pipelinedRequestsHeld: 0 };
   const metrics = new BridgeMetrics({
     hub,

@@ -4,6 +4,7 @@
  * that says its unit.
  */
 import { z } from 'zod';
+import { mediaConfigProblem, mediaSchema } from './media/config.ts';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -175,6 +176,8 @@ export const bridgeOptionsSchema = z.strictObject({
   initialApiKey: z.string().regex(/^srk_[A-Za-z0-9_-]{43}$/).optional(),
   limits: limitsSchema.default(() => limitsSchema.parse({})),
   realtime: realtimeSchema.default(() => realtimeSchema.parse({})),
+  /** The media forwarding unit: addresses, ports, ICE servers for clients, limits (docs/media/forwarding-unit.md). */
+  media: mediaSchema.default(() => mediaSchema.parse({})),
 });
 
 export type BridgeOptions = z.input<typeof bridgeOptionsSchema>;
@@ -189,5 +192,7 @@ export function resolveConfig(options: BridgeOptions): BridgeConfig {
   if (result.data.dataDir === undefined && result.data.databaseFile === undefined) {
     throw new TypeError('createBridge: expected "dataDir" (a folder for the database) or "databaseFile"');
   }
+  const mediaProblem = mediaConfigProblem(result.data.media);
+  if (mediaProblem !== undefined) throw new TypeError(`createBridge: option ${mediaProblem}`);
   return result.data;
 }

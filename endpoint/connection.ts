@@ -314,6 +314,10 @@ export class Connection {
       case 'event':
         this.#hooks.emit('event', message.event, (error) => this.log.error({ error: String(error) }, 'event listener failed'));
         return;
+      case 'media':
+        // Media signalling comes only after a mediaJoin, which the Endpoint does not send yet
+        // (docs/media/forwarding-unit.md, "What is missing").
+        return;
       default: {
         const never: never = message;
         this.log.warn({ kind: (never as { kind: string }).kind }, 'unknown message kind');

@@ -83,6 +83,38 @@ export type StreamSubscriptionWire = z.infer<typeof subscriptionSchema>;
 
 const trackDraftSchema = z.strictObject({ trackId: trackIdSchema, kind: trackKindSchema });
 
+// ---- media signalling (docs/media/forwarding-unit.md)
+
+/** Largest SDP the Bridge accepts in a media request, in bytes (a 32-track offer is about 20 KiB). */
+export const MEDIA_SDP_MAX_BYTES = 64 * 1024;
+/** Longest ICE candidate line accepted, in characters. */
+export const MEDIA_CANDIDATE_MAX_CHARS = 512;
+const sdpSchema = z.string().min(1).max(MEDIA_SDP_MAX_BYTES);
+const midSchema = z.string().regex(/^[A-Za-z0-9_-]{1,32}$/);
+/** `publish`: the client offers, the unit answers. `receive`: the unit offers, the client answers. */
+export const mediaTransportSchema = z.enum(['publish', 'receive']);
+export type MediaTransport = z.infer<typeof mediaTransportSchema>;
+export const iceCandidateSchema = z.strictObject({
+  candidate: z.string().max(MEDIA_CANDIDATE_MAX_CHARS),
+  sdpMid: midSchema.nullable().optional(),
+  sdpMLineIndex: z.number().int().min(0).max(255).nullable().optional(),
+  usernameFragment: z.string().max(256).nullable().optional(),
+});
+export type IceCandidateWire = z.infer<typeof iceCandidateSchema>;
+/** Which announced track (`publish` result's trackNo) an m-line of the publisher's offer carries. */
+const mediaBindingSchema = z.strictObject({ mid: midSchema, trackNo: z.number().int().nonnegative() });
+export type MediaBinding = z.infer<typeof mediaBindingSchema>;
+export const mediaReceiveTrackSchema = z.object({
+  mid: z.string(),
+  trackNo: z.number().int().nonnegative(),
+  kind: z.enum(['audio', 'video']),
+  streamId: streamIdSchema,
+  trackId: trackIdSchema,
+  /** The publisher, as the Bridge knows it from its session. */
+  userId: userIdSchema,
+});
+export type MediaReceiveTrack = z.infer<typeof mediaReceiveTrackSchema>;
+
 // ---- client -> Bridge
 
 const id = z.number().int().nonnegative();
@@ -132,6 +164,16 @@ export const clientMessageSchema = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('byteStreamCredit'), streamNo: z.number().int().nonnegative(), offset: z.number().int().nonnegative() }),
   /** A receiver does not want this stream (no handler for its topic): stop sending it here. */
   z.strictObject({ kind: z.literal('byteStreamReject'), streamNo: z.number().int().nonnegative() }),
+  /** Opens media for this connection in a joined room: it may publish, and it receives what it subscribes to. */
+  z.strictObject({ kind: z.literal('mediaJoin'), id, roomId: roomIdSchema }),
+  /** Closes both media transports of this connection in the room. */
+  z.strictObject({ kind: z.literal('mediaLeave'), id, roomId: roomIdSchema }),
+  /** The publish transport's offer (first or renegotiation), with the track each sending m-line carries. */
+  z.strictObject({ kind: z.literal('mediaOffer'), id, roomId: roomIdSchema, sdp: sdpSchema, tracks: z.array(mediaBindingSchema).max(64) }),
+  /** The answer to the unit's receive offer `revision` (event `mediaReceiveOffer`). */
+  z.strictObject({ kind: z.literal('mediaAnswer'), id, roomId: roomIdSchema, revision: z.number().int().positive(), sdp: sdpSchema }),
+  /** A trickled ICE candidate of the client for one transport; null: no more candidates. */
+  z.strictObject({ kind: z.literal('mediaCandidate'), id, roomId: roomIdSchema, transport: mediaTransportSchema, candidate: iceCandidateSchema.nullable() }),
 ]);
 export type ClientMessage = z.infer<typeof clientMessageSchema>;
 export type ClientRequest = Extract<ClientMessage, { id: number }>;
@@ -153,6 +195,17 @@ export interface ResultPayloads {
   listStreams: { streams: StreamInfo[] };
   subscribeStreams: { tracks: Array<{ streamId: string; trackId: string; trackNo: number; userId: string }> };
   byteStreamOpen: { streamNo: number; window: number; receivers: number };
+  mediaJoin: {
+    /** STUN/TURN servers for the client's peer connections (the Bridge's configuration). */
+    iceServers: Array<{ urls: string[]; username?: string; credential?: string }>;
+    limits: { publishedTracks: number; receivedTracks: number; videoBitrateBps: number; audioBitrateBps: number };
+  };
+  mediaLeave: Record<string, never>;
+  /** The unit's answer, and the tracks it now forwards from this connection. */
+  mediaOffer: { sdp: string; tracks: MediaBinding[] };
+  mediaAnswer: Record<string, never>;
+  /** false: the candidate was dropped (an address outside the unit's allowed networks, a host name). */
+  mediaCandidate: { accepted: boolean };
 }
 
 export type EventReason = 'sender_disconnected' | 'sender_left' | 'too_slow' | 'removed' | 'room_deleted' | 'limit';
@@ -223,10 +276,39 @@ export const serverEventSchema = z.discriminatedUnion('type', [
 export type ServerEvent = z.infer<typeof serverEventSchema>;
 export type ServerEventType = ServerEvent['type'];
 
+/**
+ * Media signalling from the Bridge (docs/media/forwarding-unit.md), in messages of their own kind
+ * (`media`): they concern one connection's transports, not the room, and only a connection that sent
+ * `mediaJoin` ever gets one.
+ */
+export const mediaEventSchema = z.discriminatedUnion('type', [
+  /**
+   * The unit's offer for this connection's receive transport (its subscribed audio and video tracks
+   * changed). The client answers with `mediaAnswer` and the same revision; a later offer supersedes it.
+   */
+  z.object({
+    type: z.literal('mediaReceiveOffer'),
+    roomId: roomIdSchema,
+    revision: z.number().int().positive(),
+    sdp: z.string(),
+    tracks: z.array(mediaReceiveTrackSchema),
+  }),
+  /** The unit closed one of this connection's media transports in the room. */
+  z.object({
+    type: z.literal('mediaClosed'),
+    roomId: roomIdSchema,
+    transport: mediaTransportSchema,
+    // failed: ICE or DTLS failed; timeout: a receive offer was not answered in time.
+    reason: z.enum(['failed', 'timeout']),
+  }),
+]);
+export type MediaEvent = z.infer<typeof mediaEventSchema>;
+
 export const serverMessageSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('result'), id, result: z.record(z.string(), z.unknown()) }),
   z.object({ kind: z.literal('error'), id, code: z.string(), message: z.string() }),
   z.object({ kind: z.literal('event'), event: serverEventSchema }),
+  z.object({ kind: z.literal('media'), event: mediaEventSchema }),
 ]);
 export type ServerMessage = z.infer<typeof serverMessageSchema>;
 

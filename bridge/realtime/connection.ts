@@ -13,7 +13,7 @@
  *   backpressure), not the Bridge. A queue past `MAX_HELD_MESSAGES` closes the socket (4429).
  */
 import type { WebSocket } from 'ws';
-import { CLOSE, type ParsedQuery, type ResultPayloads, type ServerEvent, type ClientRequestKind } from '../../protocol/ws.ts';
+import { CLOSE, type ParsedQuery, type ResultPayloads, type ServerEvent, type ClientRequestKind, type MediaEvent } from '../../protocol/ws.ts';
 import type { SessionRow } from '../store/types.ts';
 
 /** While reading is paused, how often the Bridge checks whether it may resume. Milliseconds. */
@@ -106,6 +106,11 @@ export class RealtimeConnection {
 
   event(event: ServerEvent): void {
     this.sendText({ kind: 'event', event });
+  }
+
+  /** Media signalling from the forwarding unit (bridge/media). */
+  media(event: MediaEvent): void {
+    this.sendText({ kind: 'media', event });
   }
 
   /** Sends a binary frame; the callback fires once the socket has taken it (for pacing). */

@@ -17,6 +17,7 @@ import {
   type ClientRequest,
 } from '../../protocol/ws.ts';
 import type { AuthService } from '../auth/service.ts';
+import type { MediaUnit } from '../media/unit.ts';
 import { BridgeError } from '../errors.ts';
 import type { BridgeServices } from '../services.ts';
 import { RealtimeConnection } from './connection.ts';
@@ -39,6 +40,8 @@ export class RealtimeHub {
     private readonly s: BridgeServices,
     private readonly auth: AuthService,
     readonly relay: Relay,
+    /** The media forwarding unit (bridge/media): it reads rooms from the relay and is told when they change. */
+    readonly media: MediaUnit,
   ) {
     this.wss = new WebSocketServer({ noServer: true, maxPayload: s.config.realtime.maxMessageBytes, perMessageDeflate: false });
     this.roomEvents = new RoomEvents(s, () => this.connections.values());
@@ -46,10 +49,13 @@ export class RealtimeHub {
     s.events.on('roomCreated', (e) => void this.roomEvents.created(e).catch(log('roomCreated')));
     s.events.on('roomUpdated', (e) => {
       relay.roomUpdated(e);
+      // Right after the relay cut removed members, in the same commit event: their media ends too.
+      media.roomChanged(e.roomId);
       void this.roomEvents.updated(e).catch(log('roomUpdated'));
     });
     s.events.on('roomDeleted', (e) => {
       relay.roomDeleted(e);
+      media.roomChanged(e.roomId);
       void this.roomEvents.deleted(e).catch(log('roomDeleted'));
     });
     s.events.on('sessionsEnded', ({ tokenHashes, reason }) => {
@@ -119,6 +125,7 @@ export class RealtimeHub {
         untrack(this.byTokenHash, conn.session.tokenHash, conn);
         untrack(this.byUser, userKey(conn.session), conn);
         this.relay.disconnected(conn);
+        this.media.connectionClosed(conn.id);
       }
     });
   }
@@ -224,20 +231,44 @@ export class RealtimeHub {
         return conn.result<'unsubscribe'>(m.id, {});
       case 'join':
         return conn.result<'join'>(m.id, await this.relay.join(conn, m));
-      case 'leave':
-        return conn.result<'leave'>(m.id, await this.relay.leave(conn, m));
+      case 'leave': {
+        const result = await this.relay.leave(conn, m);
+        this.media.roomChanged(m.roomId);
+        return conn.result<'leave'>(m.id, result);
+      }
       case 'publish':
         return conn.result<'publish'>(m.id, await this.relay.publish(conn, m));
-      case 'updateStream':
-        return conn.result<'updateStream'>(m.id, await this.relay.updateStream(conn, m));
-      case 'unpublish':
-        return conn.result<'unpublish'>(m.id, await this.relay.unpublish(conn, m));
+      case 'updateStream': {
+        const result = await this.relay.updateStream(conn, m);
+        this.media.roomChanged(m.roomId);
+        return conn.result<'updateStream'>(m.id, result);
+      }
+      case 'unpublish': {
+        const result = await this.relay.unpublish(conn, m);
+        this.media.roomChanged(m.roomId);
+        return conn.result<'unpublish'>(m.id, result);
+      }
       case 'listStreams':
         return conn.result<'listStreams'>(m.id, await this.relay.listStreams(conn, m));
-      case 'subscribeStreams':
-        return conn.result<'subscribeStreams'>(m.id, await this.relay.subscribeStreams(conn, m));
+      case 'subscribeStreams': {
+        const result = await this.relay.subscribeStreams(conn, m);
+        this.media.roomChanged(m.roomId);
+        return conn.result<'subscribeStreams'>(m.id, result);
+      }
       case 'byteStreamOpen':
         return conn.result<'byteStreamOpen'>(m.id, await this.relay.byteStreamOpen(conn, m));
+      case 'mediaJoin':
+        return conn.result<'mediaJoin'>(m.id, this.media.join(conn, m.roomId));
+      case 'mediaLeave':
+        this.media.leave(conn, m.roomId);
+        return conn.result<'mediaLeave'>(m.id, {});
+      case 'mediaOffer':
+        return conn.result<'mediaOffer'>(m.id, await this.media.offer(conn, m.roomId, m.sdp, m.tracks));
+      case 'mediaAnswer':
+        await this.media.answer(conn, m.roomId, m.revision, m.sdp);
+        return conn.result<'mediaAnswer'>(m.id, {});
+      case 'mediaCandidate':
+        return conn.result<'mediaCandidate'>(m.id, await this.media.candidate(conn, m.roomId, m.transport, m.candidate));
       default: {
         const never: never = m;
         throw new Error(`unhandled request ${(never as ClientRequest).kind}`);
@@ -280,6 +311,7 @@ export class RealtimeHub {
     while (this.connections.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     for (const conn of this.connections.values()) conn.socket.terminate();
     this.relay.close();
+    await this.media.close();
     this.wss.close();
   }
 }

@@ -8,6 +8,7 @@
  */
 import type { ClientRequest, ResultPayloads } from '../../protocol/ws.ts';
 import type { RoomDeletedEvent, RoomUpdatedEvent } from '../events.ts';
+import type { MediaDirectory, MediaTrackInfo } from '../media/unit.ts';
 import type { BridgeServices } from '../services.ts';
 import type { RealtimeConnection } from './connection.ts';
 import { ByteStreamsRelay } from './relay/byte-streams.ts';
@@ -57,7 +58,7 @@ export interface RelayStats {
   byteStreams: ByteStreamStats[];
 }
 
-export class SealroomRelay implements Relay {
+export class SealroomRelay implements Relay, MediaDirectory {
   private readonly st: RelayState;
   private readonly streams: StreamsRelay;
   private readonly byteStreams: ByteStreamsRelay;
@@ -116,6 +117,39 @@ export class SealroomRelay implements Relay {
 
   chunk(conn: RealtimeConnection, streamNo: number, last: boolean, payload: Uint8Array, frame: Uint8Array): void {
     this.byteStreams.chunk(conn, streamNo, last, payload, frame);
+  }
+
+  // ---- MediaDirectory: what the forwarding unit reads (bridge/media/unit.ts)
+
+  joined(connectionId: string, roomId: string): boolean {
+    return this.st.participants.get(connectionId)?.rooms.has(roomId) ?? false;
+  }
+
+  track(trackNo: number): MediaTrackInfo | undefined {
+    const t = this.st.tracks.get(trackNo);
+    if (t === undefined || t.kind === 'data') return undefined;
+    const { stream } = t;
+    return {
+      trackNo,
+      kind: t.kind,
+      roomId: stream.room.id,
+      streamId: stream.streamId,
+      trackId: t.trackId,
+      userId: stream.owner.userId,
+      connectionId: stream.owner.conn.id,
+    };
+  }
+
+  subscribedTracks(connectionId: string, roomId: string): number[] {
+    const p = this.st.participants.get(connectionId);
+    const room = p?.rooms.get(roomId);
+    if (p === undefined || room === undefined) return [];
+    const out: number[] = [];
+    for (const stream of room.streams.values()) {
+      if (!stream.subs.has(p)) continue;
+      for (const t of stream.tracks.values()) if (t.kind !== 'data' && t.subscribers.has(p)) out.push(t.trackNo);
+    }
+    return out;
   }
 
   /** Relay-wide totals since start (for /metrics). */

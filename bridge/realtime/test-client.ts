@@ -16,6 +16,7 @@ import {
   type ClientRequest,
   type ClientRequestKind,
   type DecodedFrame,
+  type MediaEvent,
   type ResultPayloads,
   type ServerEvent,
 } from '../../protocol/ws.ts';
@@ -43,6 +44,8 @@ type Body<K extends ClientRequestKind> = Omit<Extract<ClientRequest, { kind: K }
 export class TestClient {
   /** Everything received after hello, in arrival order. */
   readonly log: Received[] = [];
+  /** Media signalling received (messages of kind `media`), in arrival order. */
+  readonly mediaLog: MediaEvent[] = [];
   connectionId = '';
   userId = '';
   readonly closed: Promise<{ code: number; reason: string }>;
@@ -187,6 +190,18 @@ export class TestClient {
     return found!;
   }
 
+  /** The first media message of this type matching `match`, waiting for it if needed. */
+  async mediaEvent<T extends MediaEvent['type']>(
+    type: T,
+    match: (e: Extract<MediaEvent, { type: T }>) => boolean = () => true,
+    timeoutMs?: number,
+  ): Promise<Extract<MediaEvent, { type: T }>> {
+    let found: Extract<MediaEvent, { type: T }> | undefined;
+    const find = () => this.mediaLog.find((e): e is Extract<MediaEvent, { type: T }> => e.type === type && match(e as Extract<MediaEvent, { type: T }>));
+    await this.until(() => (found = find()) !== undefined, `media message ${type}`, timeoutMs);
+    return found!;
+  }
+
   close(): Promise<{ code: number; reason: string }> {
     this.ws.close();
     return this.closed;
@@ -207,8 +222,10 @@ export class TestClient {
       const message = JSON.parse(buffer.toString()) as
         | { kind: 'result'; id: number; result: Record<string, unknown> }
         | { kind: 'error'; id: number; code: string; message: string }
-        | { kind: 'event'; event: ServerEvent };
+        | { kind: 'event'; event: ServerEvent }
+        | { kind: 'media'; event: MediaEvent };
       if (message.kind === 'event') this.log.push({ kind: 'event', event: message.event });
+      else if (message.kind === 'media') this.mediaLog.push(message.event);
       else {
         const p = this.pending.get(message.id);
         this.pending.delete(message.id);

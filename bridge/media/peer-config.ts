@@ -1,0 +1,59 @@
+/**
+ * werift's RTCPeerConnection options for the unit's transports, from the media configuration.
+ *
+ * - ICE: no STUN or TURN server for the unit itself (werift's default asks a public STUN server),
+ *   no address from the machine's interfaces: one host candidate, `announcedAddress`, on a socket
+ *   bound to `listenAddress`. Pairs with a remote address outside the allowed networks are never
+ *   checked (that also covers peer-reflexive candidates learned from incoming checks).
+ * - RTP header extensions: only `sdes:mid` (BUNDLE demultiplexing). Never the audio-level extension
+ *   (RFC 6464), which would tell the unit who speaks and how loud (DESIGN.md, "Media frames").
+ * - RTCP feedback: NACK, PLI and FIR; no REMB or transport-cc, since the unit does no congestion
+ *   control (docs/media/forwarding-unit.md, "What is missing").
+ */
+import type { BlockList } from 'node:net';
+import {
+  useAV1,
+  useFIR,
+  useH264,
+  useNACK,
+  useOPUS,
+  usePLI,
+  useSdesMid,
+  useVP8,
+  useVP9,
+  type RTCPeerConnectionConfig,
+  type RTCRtpCodecParameters,
+} from 'werift';
+import type { MediaConfig, VideoCodecName } from './config.ts';
+
+const feedback = () => [useNACK(), usePLI(), useFIR()];
+
+const VIDEO: Record<VideoCodecName, () => RTCRtpCodecParameters> = {
+  VP8: () => useVP8({ rtcpFeedback: feedback() }),
+  VP9: () => useVP9({ rtcpFeedback: feedback() }),
+  H264: () => useH264({ rtcpFeedback: feedback() }),
+  AV1: () => useAV1({ rtcpFeedback: feedback() }),
+};
+
+export function unitCodecs(config: MediaConfig): { audio: RTCRtpCodecParameters[]; video: RTCRtpCodecParameters[] } {
+  return { audio: [useOPUS()], video: config.videoCodecs.map((name) => VIDEO[name]()) };
+}
+
+export function unitPeerConfig(config: MediaConfig, networks: BlockList): RTCPeerConnectionConfig {
+  return {
+    iceServers: [],
+    iceUseIpv4: false,
+    iceUseIpv6: false,
+    iceUseTcp: false,
+    iceAdditionalHostAddresses: [config.announcedAddress ?? config.listenAddress],
+    iceInterfaceAddresses: { udp4: config.listenAddress },
+    icePortRange: config.portRange,
+    iceFilterCandidatePair: (pair) => {
+      const host = pair.remoteCandidate.host;
+      return typeof host === 'string' && networks.check(host, 'ipv4');
+    },
+    codecs: unitCodecs(config),
+    headerExtensions: { audio: [useSdesMid()], video: [useSdesMid()] },
+    bundlePolicy: 'max-bundle',
+  };
+}

@@ -1,0 +1,105 @@
+/**
+ * The little SDP the unit reads and writes itself, on untrusted text from clients (bounded by the
+ * socket schema: MEDIA_SDP_MAX_BYTES): m-sections with their mid and direction, ICE candidate
+ * lines checked against the allowed networks, and bandwidth lines (RFC 3890 b=TIAS, RFC 4566 b=AS)
+ * that tell a publisher's browser the unit's bitrate limit. werift parses the rest.
+ */
+import { isIPv4, type BlockList } from 'node:net';
+
+export interface MediaSection {
+  kind: string;
+  /** 0: the m-line is rejected or stopped. */
+  port: number;
+  mid: string | undefined;
+  direction: 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive';
+}
+
+const DIRECTIONS = new Set(['sendrecv', 'sendonly', 'recvonly', 'inactive']);
+
+/** The m-sections of an SDP, in order. */
+export function mediaSections(sdp: string): MediaSection[] {
+  const out: MediaSection[] = [];
+  let sessionDirection: MediaSection['direction'] = 'sendrecv';
+  let current: MediaSection | undefined;
+  for (const line of sdp.split(/\r?\n/)) {
+    if (line.startsWith('m=')) {
+      const [kind = '', port = ''] = line.slice(2).split(' ');
+      current = { kind, port: Number.parseInt(port, 10) || 0, mid: undefined, direction: sessionDirection };
+      out.push(current);
+    } else if (line.startsWith('a=mid:') && current !== undefined) {
+      current.mid = line.slice(6).trim();
+    } else if (line.startsWith('a=') && DIRECTIONS.has(line.slice(2).trim())) {
+      const direction = line.slice(2).trim() as MediaSection['direction'];
+      if (current === undefined) sessionDirection = direction;
+      else current.direction = direction;
+    }
+  }
+  return out;
+}
+
+/**
+ * Whether a remote ICE candidate may be used: UDP, an IPv4 literal inside the allowed networks.
+ * Host names and mDNS names (`*.local`) are refused, since resolving them sends queries; TCP
+ * candidates are refused because the unit gathers UDP only.
+ */
+export function candidateAllowed(candidate: string, networks: BlockList): boolean {
+  const fields = candidate.trim().replace(/^a=/, '').replace(/^candidate:/, '').split(/\s+/);
+  // foundation component transport priority address port "typ" type ...
+  if (fields.length < 8 || fields[6] !== 'typ') return false;
+  if (fields[2]?.toLowerCase() !== 'udp') return false;
+  const address = fields[4] ?? '';
+  return isIPv4(address) && networks.check(address, 'ipv4');
+}
+
+/** Drops every `a=candidate` line whose candidate is not allowed; returns the SDP and how many went. */
+export function filterCandidates(sdp: string, networks: BlockList): { sdp: string; refused: number } {
+  let refused = 0;
+  const eol = sdp.includes('\r\n') ? '\r\n' : '\n';
+  const lines = sdp.split(/\r?\n/).filter((line) => {
+    if (!line.startsWith('a=candidate:')) return true;
+    if (candidateAllowed(line, networks)) return true;
+    refused++;
+    return false;
+  });
+  return { sdp: lines.join(eol), refused };
+}
+
+/**
+ * Adds `b=AS` (kbit/s) and `b=TIAS` (bit/s) to every audio and video m-section that has none, after
+ * its `c=` line (RFC 4566 section 5: b= follows c=). A browser that sets this as its remote
+ * description keeps its send bitrate under it.
+ */
+export function withBandwidth(sdp: string, bps: { audio: number; video: number }): string {
+  const eol = sdp.includes('\r\n') ? '\r\n' : '\n';
+  const lines = sdp.split(/\r?\n/);
+  const out: string[] = [];
+  let kind: string | undefined;
+  let hasBandwidth = false;
+  for (const line of lines) {
+    if (line.startsWith('m=')) {
+      kind = line.slice(2).split(' ')[0];
+      hasBandwidth = false;
+    }
+    if (line.startsWith('b=')) hasBandwidth = true;
+    out.push(line);
+    if (line.startsWith('c=') && !hasBandwidth && (kind === 'audio' || kind === 'video')) {
+      const limit = bps[kind];
+      out.push(`b=AS:${Math.max(1, Math.floor(limit / 1000))}`, `b=TIAS:${limit}`);
+      hasBandwidth = true;
+    }
+  }
+  return out.join(eol);
+}
+
+/** RTP header extensions the unit never negotiates: they carry data derived from the content. */
+export const CONTENT_REVEALING_EXTENSIONS = ['urn:ietf:params:rtp-hdrext:ssrc-audio-level', 'urn:ietf:params:rtp-hdrext:csrc-audio-level'];
+
+/** The extension URIs of an SDP's `a=extmap` lines. */
+export function extensionUris(sdp: string): string[] {
+  const out: string[] = [];
+  for (const line of sdp.split(/\r?\n/)) {
+    const match = /^a=extmap:\d+(?:\/\w+)?\s+(\S+)/.exec(line);
+    if (match !== null) out.push(match[1]!);
+  }
+  return out;
+}

@@ -1,0 +1,281 @@
+/**
+ * The in-process forwarding unit, on werift (pure TypeScript WebRTC: ICE, DTLS-SRTP, RTP/RTCP).
+ *
+ * Per connection and joined room, a media session holds up to two transports, each its own werift
+ * peer connection with one UDP socket: `publish` (the client offers its tracks) and `receive` (the
+ * unit offers the tracks the client subscribed to on the relay). Two transports with one offerer
+ * each never have glare. Who may publish what and who receives what is read from the relay
+ * (`MediaDirectory`) whenever a room changes: the relay stays the one place for membership, tracks
+ * and subscriptions (docs/media/forwarding-unit.md, "Architecture").
+ */
+import type { BlockList } from 'node:net';
+import type { Logger } from 'pino';
+import type { RTCPeerConnection, RTCPeerConnectionConfig } from 'werift';
+import type { IceCandidateWire, MediaBinding, MediaTransport, ResultPayloads } from '../../protocol/ws.ts';
+import { allowedNetworks, type MediaConfig } from './config.ts';
+import { MediaError } from './errors.ts';
+import { unitPeerConfig } from './peer-config.ts';
+import { PublishTransport } from './publish-transport.ts';
+import { ReceiveTransport } from './receive-transport.ts';
+import { candidateAllowed } from './sdp.ts';
+import type { TrackSource } from './track-source.ts';
+import type { TransportContext } from './transport-context.ts';
+import type { MediaClient, MediaDirectory, MediaUnit, MediaUnitStats } from './unit.ts';
+
+class MediaSession {
+  publish: PublishTransport | undefined;
+  receive: ReceiveTransport | undefined;
+  /** Off after the receive transport failed or timed out, until the client sends mediaJoin again. */
+  receiving = true;
+  closed = false;
+
+  constructor(
+    readonly client: MediaClient,
+    readonly roomId: string,
+  ) {}
+
+  publishedTracks(): number {
+    return this.publish?.sources.size ?? 0;
+  }
+
+  receivedTracks(): number {
+    return this.receive?.trackCount ?? 0;
+  }
+}
+
+export interface WeriftMediaUnitOptions {
+  config: MediaConfig;
+  directory: MediaDirectory;
+  log: Logger;
+}
+
+export class WeriftMediaUnit implements MediaUnit {
+  readonly #config: MediaConfig;
+  readonly #directory: MediaDirectory;
+  readonly #log: Logger;
+  readonly #networks: BlockList;
+  readonly #peerConfig: RTCPeerConnectionConfig;
+  /** Sessions by connection id, then room id. */
+  readonly #sessions = new Map<string, Map<string, MediaSession>>();
+  readonly #byRoom = new Map<string, Set<MediaSession>>();
+  /** Bound published tracks, by trackNo. */
+  readonly #sources = new Map<number, TrackSource>();
+  readonly #closing = new Set<Promise<void>>();
+  #candidatesRefused = 0;
+  #closed = false;
+
+  constructor(options: WeriftMediaUnitOptions) {
+    this.#config = options.config;
+    this.#directory = options.directory;
+    this.#log = options.log;
+    this.#networks = allowedNetworks(options.config);
+    this.#peerConfig = unitPeerConfig(options.config, this.#networks);
+  }
+
+  join(client: MediaClient, roomId: string): ResultPayloads['mediaJoin'] {
+    this.#usable();
+    if (!this.#directory.joined(client.id, roomId)) throw MediaError.notJoined(roomId);
+    const mine = this.#sessions.get(client.id) ?? new Map<string, MediaSession>();
+    let session = mine.get(roomId);
+    if (session === undefined) {
+      const max = this.#config.maxSessionsPerConnection;
+      if (mine.size >= max) {
+        throw new MediaError('TOO_MANY_MEDIA_SESSIONS', `expected media in at most ${max} rooms per connection, this would be ${mine.size + 1}`);
+      }
+      session = new MediaSession(client, roomId);
+      mine.set(roomId, session);
+      this.#sessions.set(client.id, mine);
+      let room = this.#byRoom.get(roomId);
+      if (room === undefined) this.#byRoom.set(roomId, (room = new Set()));
+      room.add(session);
+    }
+    session.receiving = true;
+    this.#syncReceive(session);
+    const c = this.#config;
+    return {
+      iceServers: c.iceServers.map((s) => ({ ...s, urls: [...s.urls] })),
+      limits: {
+        publishedTracks: c.maxPublishedTracksPerConnection,
+        receivedTracks: c.maxReceivedTracksPerConnection,
+        videoBitrateBps: c.maxVideoBitrateBps,
+        audioBitrateBps: c.maxAudioBitrateBps,
+      },
+    };
+  }
+
+  leave(client: MediaClient, roomId: string): void {
+    const session = this.#sessions.get(client.id)?.get(roomId);
+    if (session !== undefined) this.#closeSession(session);
+    this.roomChanged(roomId);
+  }
+
+  async offer(client: MediaClient, roomId: string, sdp: string, tracks: MediaBinding[]): Promise<ResultPayloads['mediaOffer']> {
+    const session = this.#session(client, roomId);
+    session.publish ??= new PublishTransport(this.#context(session));
+    const result = await session.publish.negotiate(sdp, tracks);
+    // New or ended sources change what subscribers in the room receive.
+    this.roomChanged(roomId);
+    return result;
+  }
+
+  async answer(client: MediaClient, roomId: string, revision: number, sdp: string): Promise<void> {
+    const session = this.#session(client, roomId);
+    if (session.receive === undefined) throw MediaError.notStarted(roomId, 'a receive offer');
+    await session.receive.answer(revision, sdp);
+  }
+
+  async candidate(client: MediaClient, roomId: string, transport: MediaTransport, candidate: IceCandidateWire | null): Promise<ResultPayloads['mediaCandidate']> {
+    const session = this.#session(client, roomId);
+    const target = transport === 'publish' ? session.publish : session.receive;
+    if (target === undefined) throw MediaError.notStarted(roomId, `a ${transport} transport`);
+    if (candidate !== null && candidate.candidate !== '' && !candidateAllowed(candidate.candidate, this.#networks)) {
+      this.#candidatesRefused++;
+      return { accepted: false };
+    }
+    try {
+      await target.addCandidate(candidate);
+    } catch (error) {
+      if (error instanceof MediaError) throw error;
+      throw new MediaError('NEGOTIATION_FAILED', `the candidate could not be added: ${(error as Error).message}`, { cause: error });
+    }
+    return { accepted: true };
+  }
+
+  roomChanged(roomId: string): void {
+    const sessions = this.#byRoom.get(roomId);
+    if (sessions === undefined) return;
+    // Departures first: a connection that left (or was removed) loses everything at once.
+    for (const session of [...sessions]) if (!this.#directory.joined(session.client.id, roomId)) this.#closeSession(session);
+    // Tracks that ended on the relay (unpublished, removed from their stream) stop being forwarded.
+    for (const session of sessions) {
+      const publish = session.publish;
+      if (publish === undefined) continue;
+      for (const source of [...publish.sources.values()]) {
+        const info = this.#directory.track(source.info.trackNo);
+        if (info === undefined || info.connectionId !== session.client.id) publish.unbind(source);
+      }
+    }
+    for (const session of sessions) this.#syncReceive(session);
+  }
+
+  connectionClosed(connectionId: string): void {
+    const mine = this.#sessions.get(connectionId);
+    if (mine === undefined) return;
+    const rooms = [...mine.keys()];
+    for (const session of [...mine.values()]) this.#closeSession(session);
+    for (const roomId of rooms) this.roomChanged(roomId);
+  }
+
+  stats(): MediaUnitStats {
+    let sessions = 0;
+    let publishTransports = 0;
+    let receiveTransports = 0;
+    for (const mine of this.#sessions.values()) {
+      for (const s of mine.values()) {
+        sessions++;
+        if (s.publish !== undefined) publishTransports++;
+        if (s.receive?.pc !== undefined) receiveTransports++;
+      }
+    }
+    return {
+      sessions,
+      publishTransports,
+      receiveTransports,
+      tracks: [...this.#sources.values()].map((s) => s.stats()),
+      candidatesRefused: this.#candidatesRefused,
+    };
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    for (const mine of [...this.#sessions.values()]) for (const session of [...mine.values()]) this.#closeSession(session);
+    await Promise.allSettled([...this.#closing]);
+  }
+
+  #usable(): void {
+    if (this.#closed) throw new MediaError('MEDIA_UNAVAILABLE', 'the forwarding unit is shutting down');
+  }
+
+  /** The session for a request: the connection must be joined and have sent mediaJoin. */
+  #session(client: MediaClient, roomId: string): MediaSession {
+    this.#usable();
+    if (!this.#directory.joined(client.id, roomId)) throw MediaError.notJoined(roomId);
+    const session = this.#sessions.get(client.id)?.get(roomId);
+    if (session === undefined) throw MediaError.notStarted(roomId, 'media (mediaJoin)');
+    return session;
+  }
+
+  /** What the session's connection should receive now, capped by its per-connection limit. */
+  #syncReceive(session: MediaSession): void {
+    if (session.closed || !session.receiving) return;
+    const others = this.#otherSessions(session).reduce((n, s) => n + s.receivedTracks(), 0);
+    const room = this.#config.maxReceivedTracksPerConnection - others;
+    const desired: TrackSource[] = [];
+    for (const trackNo of this.#directory.subscribedTracks(session.client.id, session.roomId)) {
+      if (desired.length >= room) break;
+      const source = this.#sources.get(trackNo);
+      // A sender never gets its own track back (DESIGN.md, "Transport").
+      if (source !== undefined && !source.ended && source.info.connectionId !== session.client.id) desired.push(source);
+    }
+    if (desired.length === 0 && session.receive === undefined) return;
+    session.receive ??= new ReceiveTransport(this.#context(session));
+    session.receive.sync(desired);
+  }
+
+  #otherSessions(session: MediaSession): MediaSession[] {
+    return [...(this.#sessions.get(session.client.id)?.values() ?? [])].filter((s) => s !== session);
+  }
+
+  #closeSession(session: MediaSession): void {
+    if (session.closed) return;
+    session.closed = true;
+    session.publish?.close();
+    session.receive?.close();
+    const mine = this.#sessions.get(session.client.id);
+    mine?.delete(session.roomId);
+    if (mine?.size === 0) this.#sessions.delete(session.client.id);
+    const room = this.#byRoom.get(session.roomId);
+    room?.delete(session);
+    if (room?.size === 0) this.#byRoom.delete(session.roomId);
+  }
+
+  #context(session: MediaSession): TransportContext {
+    return {
+      client: session.client,
+      roomId: session.roomId,
+      config: this.#config,
+      peerConfig: this.#peerConfig,
+      networks: this.#networks,
+      directory: this.#directory,
+      log: this.#log,
+      publishedElsewhere: () => this.#otherSessions(session).reduce((n, s) => n + s.publishedTracks(), 0),
+      sourceAdded: (source) => this.#sources.set(source.info.trackNo, source),
+      sourceEnded: (source) => {
+        if (this.#sources.get(source.info.trackNo) === source) this.#sources.delete(source.info.trackNo);
+      },
+      failed: (transport, reason) => {
+        if (session.closed) return;
+        this.#log.info({ connectionId: session.client.id, roomId: session.roomId, transport, reason }, 'media transport closed');
+        if (transport === 'publish') {
+          session.publish?.close();
+          session.publish = undefined;
+        } else {
+          session.receive?.close();
+          session.receive = undefined;
+          session.receiving = false;
+        }
+        session.client.media({ type: 'mediaClosed', roomId: session.roomId, transport, reason });
+        this.roomChanged(session.roomId);
+      },
+      candidatesRefused: (count) => {
+        this.#candidatesRefused += count;
+      },
+      gone: () => MediaError.notJoined(session.roomId),
+      closePeer: (pc: RTCPeerConnection) => {
+        const closing = pc.close().catch((error: unknown) => this.#log.debug({ err: error }, 'closing a media peer connection failed'));
+        this.#closing.add(closing);
+        void closing.finally(() => this.#closing.delete(closing));
+      },
+    };
+  }
+}

@@ -9,8 +9,7 @@ import { RTCPeerConnection, type RtpPacket } from 'werift';
 import type { MediaBinding } from '../../protocol/ws.ts';
 import { MediaError } from './errors.ts';
 import { filterCandidates, mediaSections, withBandwidth } from './sdp.ts';
-import type { TransportContext } from './transport-context.ts';
-import { SerialQueue } from './transport-context.ts';
+import { SerialQueue, setLocal, type TransportContext } from './transport-context.ts';
 import { TrackSource } from './track-source.ts';
 
 /** m-sections an offer may have at all, stopped ones included (they stay in the SDP). */
@@ -22,13 +21,20 @@ export class PublishTransport {
   readonly sources = new Map<string, TrackSource>();
   closed = false;
   readonly #queue = new SerialQueue();
+  #answered = 0;
   /** Per mid, where its packets go (set once per transceiver; its source changes with bindings). */
   readonly #slots = new Map<string, { source: TrackSource | undefined }>();
+
+  /** Whether an answer was ever given (the transport has a socket and may carry media). */
+  get established(): boolean {
+    return this.#answered > 0;
+  }
 
   constructor(private readonly ctx: TransportContext) {
     this.pc = new RTCPeerConnection(ctx.peerConfig);
     this.pc.connectionStateChange.subscribe((state) => {
-      if (state === 'failed' && !this.closed) ctx.failed('publish', 'failed');
+      // Before its first answer, a failure (no port) is the offer's error, not an event.
+      if (state === 'failed' && !this.closed && this.established) ctx.failed('publish', 'failed');
     });
   }
 
@@ -39,14 +45,18 @@ export class PublishTransport {
       const filtered = filterCandidates(sdp, this.ctx.networks);
       this.ctx.candidatesRefused(filtered.refused);
       let answer: string;
+      const first = this.#answered === 0;
       try {
         await this.pc.setRemoteDescription({ type: 'offer', sdp: filtered.sdp });
-        await this.pc.setLocalDescription(await this.pc.createAnswer());
-        answer = this.pc.localDescription!.sdp;
+        answer = await setLocal(this.ctx, this.pc, first, () => this.pc.createAnswer());
       } catch (error) {
         if (this.closed) throw this.ctx.gone();
+        // Back to the last stable state, so the client may offer again (RFC 8829 section 4.1.10).
+        if (this.pc.signalingState === 'have-remote-offer') await this.pc.setLocalDescription({ type: 'rollback' }).catch(() => undefined);
+        if (error instanceof MediaError) throw error;
         throw new MediaError('NEGOTIATION_FAILED', `the offer could not be applied: ${(error as Error).message}`, { cause: error });
       }
+      this.#answered++;
       if (this.closed) throw this.ctx.gone();
       this.rebind(checked);
       return {

@@ -19,7 +19,7 @@ import { MediaError } from './errors.ts';
 import { addCandidate } from './publish-transport.ts';
 import { filterCandidates } from './sdp.ts';
 import type { TrackSource } from './track-source.ts';
-import { SerialQueue, type TransportContext } from './transport-context.ts';
+import { SerialQueue, setLocal, type TransportContext } from './transport-context.ts';
 
 /** FMT of a Full Intra Request in a payload-specific feedback packet (RFC 5104 section 4.3.1). */
 const FIR_FMT = 4;
@@ -115,7 +115,8 @@ export class ReceiveTransport {
       changed = true;
     }
     if (!changed || this.pc === undefined) return;
-    await this.pc.setLocalDescription(await this.pc.createOffer());
+    const pc = this.pc;
+    const sdp = await setLocal(this.ctx, pc, this.revision === 0, () => pc.createOffer());
     if (this.closed) return;
     const revision = ++this.revision;
     this.#awaiting = revision;
@@ -123,7 +124,7 @@ export class ReceiveTransport {
       if (this.#awaiting === revision && !this.closed) this.ctx.failed('receive', 'timeout');
     }, this.ctx.config.negotiationTimeoutMs);
     this.#timer.unref();
-    this.ctx.client.media({ type: 'mediaReceiveOffer', roomId: this.ctx.roomId, revision, sdp: this.pc.localDescription!.sdp, tracks: this.describe() });
+    this.ctx.client.media({ type: 'mediaReceiveOffer', roomId: this.ctx.roomId, revision, sdp, tracks: this.describe() });
   }
 
   /** Applies the client's answer to offer `revision`; then the new tracks flow. */

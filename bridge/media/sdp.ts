@@ -72,22 +72,19 @@ export function filterCandidates(sdp: string, networks: BlockList): { sdp: strin
 export function withBandwidth(sdp: string, bps: { audio: number; video: number }): string {
   const eol = sdp.includes('\r\n') ? '\r\n' : '\n';
   const lines = sdp.split(/\r?\n/);
-  const out: string[] = [];
-  let kind: string | undefined;
-  let hasBandwidth = false;
-  for (const line of lines) {
-    if (line.startsWith('m=')) {
-      kind = line.slice(2).split(' ')[0];
-      hasBandwidth = false;
-    }
-    if (line.startsWith('b=')) hasBandwidth = true;
-    out.push(line);
-    if (line.startsWith('c=') && !hasBandwidth && (kind === 'audio' || kind === 'video')) {
+  // Each m-section runs from its m= line to the next one; a section with a b= line anywhere is left as is.
+  const starts = lines.flatMap((line, i) => (line.startsWith('m=') ? [i] : []));
+  const out = lines.slice(0, starts[0] ?? lines.length);
+  starts.forEach((start, n) => {
+    const section = lines.slice(start, starts[n + 1] ?? lines.length);
+    const kind = section[0]!.slice(2).split(' ')[0];
+    const c = section.findIndex((line) => line.startsWith('c='));
+    if ((kind === 'audio' || kind === 'video') && c >= 0 && !section.some((line) => line.startsWith('b='))) {
       const limit = bps[kind];
-      out.push(`b=AS:${Math.max(1, Math.floor(limit / 1000))}`, `b=TIAS:${limit}`);
-      hasBandwidth = true;
+      section.splice(c + 1, 0, `b=AS:${Math.max(1, Math.floor(limit / 1000))}`, `b=TIAS:${limit}`);
     }
-  }
+    out.push(...section);
+  });
   return out.join(eol);
 }
 

@@ -5,10 +5,10 @@
  */
 import type { BlockList } from 'node:net';
 import type { Logger } from 'pino';
-import type { RTCPeerConnection, RTCPeerConnectionConfig } from 'werift';
+import type { RTCPeerConnection, RTCPeerConnectionConfig, RTCSessionDescriptionInit } from 'werift';
 import type { MediaTransport } from '../../protocol/ws.ts';
 import type { MediaConfig } from './config.ts';
-import type { MediaError } from './errors.ts';
+import { MediaError } from './errors.ts';
 import type { TrackSource } from './track-source.ts';
 import type { MediaClient, MediaDirectory } from './unit.ts';
 
@@ -31,6 +31,28 @@ export interface TransportContext {
   gone(): MediaError;
   /** Closes a peer connection in the background, logging a failure. */
   closePeer(pc: RTCPeerConnection): void;
+  /**
+   * Runs a transport's first local description, where werift binds its UDP socket, one transport at a
+   * time over the whole unit: with a port range, werift probes for a free port and binds it in two
+   * steps, and two transports gathering at once could pick the same port.
+   */
+  bindQueue: SerialQueue;
+}
+
+/**
+ * Sets the local description; the first time, through the unit's bind queue, and then checks that a
+ * socket was bound: werift logs a bind failure (no free port in `portRange`) and answers without
+ * candidates, which would only fail later, in ICE.
+ */
+export async function setLocal(ctx: TransportContext, pc: RTCPeerConnection, first: boolean, create: () => Promise<RTCSessionDescriptionInit>): Promise<string> {
+  const apply = async () => {
+    await pc.setLocalDescription(await create());
+    return pc.localDescription!.sdp;
+  };
+  if (!first) return apply();
+  const sdp = await ctx.bindQueue.run(apply);
+  if (!/^a=candidate:/m.test(sdp)) throw new MediaError('MEDIA_UNAVAILABLE', 'no UDP port could be bound for this transport (media.portRange is full)');
+  return sdp;
 }
 
 export class SerialQueue {

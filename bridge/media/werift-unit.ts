@@ -19,7 +19,7 @@ import { PublishTransport } from './publish-transport.ts';
 import { ReceiveTransport } from './receive-transport.ts';
 import { candidateAllowed } from './sdp.ts';
 import type { TrackSource } from './track-source.ts';
-import type { TransportContext } from './transport-context.ts';
+import { SerialQueue, type TransportContext } from './transport-context.ts';
 import type { MediaClient, MediaDirectory, MediaUnit, MediaUnitStats } from './unit.ts';
 
 class MediaSession {
@@ -61,6 +61,7 @@ export class WeriftMediaUnit implements MediaUnit {
   /** Bound published tracks, by trackNo. */
   readonly #sources = new Map<number, TrackSource>();
   readonly #closing = new Set<Promise<void>>();
+  readonly #bindQueue = new SerialQueue();
   #candidatesRefused = 0;
   #closed = false;
 
@@ -111,8 +112,18 @@ export class WeriftMediaUnit implements MediaUnit {
 
   async offer(client: MediaClient, roomId: string, sdp: string, tracks: MediaBinding[]): Promise<ResultPayloads['mediaOffer']> {
     const session = this.#session(client, roomId);
-    session.publish ??= new PublishTransport(this.#context(session));
-    const result = await session.publish.negotiate(sdp, tracks);
+    const transport = (session.publish ??= new PublishTransport(this.#context(session)));
+    let result: ResultPayloads['mediaOffer'];
+    try {
+      result = await transport.negotiate(sdp, tracks);
+    } catch (error) {
+      // A transport that never answered holds no media: drop it, the next offer starts afresh.
+      if (!transport.established && session.publish === transport) {
+        transport.close();
+        session.publish = undefined;
+      }
+      throw error;
+    }
     // New or ended sources change what subscribers in the room receive.
     this.roomChanged(roomId);
     return result;
@@ -271,6 +282,7 @@ export class WeriftMediaUnit implements MediaUnit {
         this.#candidatesRefused += count;
       },
       gone: () => MediaError.notJoined(session.roomId),
+      bindQueue: this.#bindQueue,
       closePeer: (pc: RTCPeerConnection) => {
         const closing = pc.close().catch((error: unknown) => this.#log.debug({ err: error }, 'closing a media peer connection failed'));
         this.#closing.add(closing);

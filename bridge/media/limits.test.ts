@@ -1,0 +1,137 @@
+/**
+ * Every limit of the forwarding unit, broken on purpose (STYLE.md: every limit has a test that
+ * breaks it): published and received tracks per connection, rooms with media per connection, the
+ * per-track bitrate, an unanswered receive offer, a full UDP port range. All UDP on 127.0.0.1.
+ */
+import { createSocket } from 'node:dgram';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { guardLoopbackUdp } from './test-peer.ts';
+import { mediaKeys, mediaRoom, mediaWorld, member, peer, publishMedia, receiveMedia, sendFrames, unitStats, waitFor, type MediaWorld } from './test-kit.ts';
+
+const udp = guardLoopbackUdp();
+let w: MediaWorld;
+
+beforeAll(async () => {
+  w = await mediaWorld(['alice', 'bob'], {
+    media: {
+      maxPublishedTracksPerConnection: 2,
+      maxReceivedTracksPerConnection: 1,
+      maxSessionsPerConnection: 1,
+      maxVideoBitrateBps: 80_000,
+      negotiationTimeoutMs: 300,
+    },
+  });
+});
+afterAll(async () => {
+  await w.close();
+  udp.restore();
+  expect(udp.violations).toEqual([]);
+});
+
+describe('media limits', () => {
+  it('refuses more published tracks per connection than maxPublishedTracksPerConnection', async () => {
+    const roomId = await mediaRoom(w, 'alice', ['alice']);
+    const alice = await member(w, 'alice', roomId);
+    const kinds = ['video', 'video', 'audio'] as const;
+    const announced = await alice.request('publish', { roomId, streamId: 's', tracks: kinds.map((kind, i) => ({ trackId: `t${i}`, kind })) });
+    const p = peer(w);
+    const sending = kinds.map((k) => p.addSendTrack(k));
+    const sdp = await p.offer();
+    const tracks = sending.map((s, i) => ({ mid: s.transceiver.mid!, trackNo: announced.stream.tracks[i]!.trackNo }));
+    expect(await alice.failure('mediaOffer', { roomId, sdp, tracks })).toBe('TOO_MANY_TRACKS');
+    expect((await alice.request('mediaOffer', { roomId, sdp, tracks: tracks.slice(0, 2) })).tracks).toHaveLength(2);
+  });
+
+  it('opens media in at most maxSessionsPerConnection rooms per connection', async () => {
+    const first = await mediaRoom(w, 'alice', ['alice']);
+    const second = await mediaRoom(w, 'alice', ['alice']);
+    const alice = await member(w, 'alice', first);
+    await alice.request('join', { roomId: second });
+    expect(await alice.failure('mediaJoin', { roomId: second })).toBe('TOO_MANY_MEDIA_SESSIONS');
+    await alice.request('mediaLeave', { roomId: first });
+    await alice.request('mediaJoin', { roomId: second });
+  });
+
+  it('offers at most maxReceivedTracksPerConnection tracks to one connection', async () => {
+    const roomId = await mediaRoom(w, 'alice', ['alice', 'bob']);
+    const alice = await member(w, 'alice', roomId);
+    const bob = await member(w, 'bob', roomId);
+    await publishMedia(w, alice, roomId, 'cam', ['video', 'audio']);
+    const { offer } = await receiveMedia(w, bob, roomId, 'cam');
+    expect(offer.tracks.map((t) => t.trackId)).toEqual(['video0']);
+  });
+
+  it('drops what a publisher sends over maxVideoBitrateBps, and says the limit in its answer', async () => {
+    const roomId = await mediaRoom(w, 'alice', ['alice', 'bob']);
+    const alice = await member(w, 'alice', roomId);
+    const bob = await member(w, 'bob', roomId);
+    const pub = await publishMedia(w, alice, roomId, 'cam', ['video']);
+    expect(pub.answer).toMatch(/^b=TIAS:80000$/m);
+    const sub = await receiveMedia(w, bob, roomId, 'cam');
+    // 40 packets of 1,000 bytes at once: the bucket holds one second at 80 kbit/s, 10,000 bytes.
+    const keys = await mediaKeys(roomId, 'alice');
+    await sendFrames(keys, pub.tracks[0]!.track, 1, 40, 1000 - 20);
+    const track = () => unitStats(w).tracks.find((t) => t.trackNo === pub.tracks[0]!.trackNo)!;
+    await waitFor(() => track().packetsIn === 40, 'all 40 packets at the unit');
+    expect(track().packetsOverBitrate).toBeGreaterThanOrEqual(28);
+    await waitFor(() => sub.peer.received.length === 40 - track().packetsOverBitrate, 'the packets within the limit at bob');
+  });
+
+  it('closes a receive transport whose offer is not answered within negotiationTimeoutMs', async () => {
+    const roomId = await mediaRoom(w, 'alice', ['alice', 'bob']);
+    const alice = await member(w, 'alice', roomId);
+    const bob = await member(w, 'bob', roomId);
+    await publishMedia(w, alice, roomId, 'cam', ['video']);
+    await bob.request('subscribeStreams', { roomId, add: [{ streamId: 'cam' }], remove: [] });
+    const offer = await bob.mediaEvent('mediaReceiveOffer', (e) => e.roomId === roomId);
+    expect(await bob.mediaEvent('mediaClosed', (e) => e.roomId === roomId)).toEqual({ type: 'mediaClosed', roomId, transport: 'receive', reason: 'timeout' });
+    expect(await bob.failure('mediaAnswer', { roomId, revision: offer.revision, sdp: 'v=0' })).toBe('MEDIA_NOT_STARTED');
+    // mediaJoin again: a new offer.
+    await bob.request('mediaJoin', { roomId });
+    await bob.mediaEvent('mediaReceiveOffer', (e) => e.roomId === roomId && e !== offer);
+  });
+});
+
+describe('media port range', () => {
+  it('refuses a transport with MEDIA_UNAVAILABLE once every port of portRange is taken', async () => {
+    const [low, high] = await twoFreePorts();
+    const small = await mediaWorld(['alice', 'bob'], { media: { portRange: [low, high] } });
+    try {
+      const roomId = await mediaRoom(small, 'alice', ['alice', 'bob']);
+      const alice = await member(small, 'alice', roomId);
+      const bob = await member(small, 'bob', roomId);
+      const pub = await publishMedia(small, alice, roomId, 'cam', ['video']);
+      const sub = await receiveMedia(small, bob, roomId, 'cam');
+      const ports = [pub.answer, sub.offer.sdp].map((sdp) => Number(/^a=candidate:\S+ 1 udp \d+ 127\.0\.0\.1 (\d+)/m.exec(sdp)![1]));
+      for (const port of ports) expect(port === low || port === high).toBe(true);
+      const bobPub = await bob.request('publish', { roomId, streamId: 'b', tracks: [{ trackId: 'v', kind: 'video' }] });
+      const p = peer(small);
+      const { transceiver } = p.addSendTrack('video');
+      const sdp = await p.offer();
+      expect(await bob.failure('mediaOffer', { roomId, sdp, tracks: [{ mid: transceiver.mid!, trackNo: bobPub.stream.tracks[0]!.trackNo }] })).toBe('MEDIA_UNAVAILABLE');
+    } finally {
+      await small.close();
+    }
+  });
+});
+
+/** Two consecutive UDP ports free on loopback now (bound and released). */
+async function twoFreePorts(): Promise<[number, number]> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const low = 40_000 + Math.floor(Math.random() * 20_000);
+    const ok = await Promise.all([low, low + 1].map((port) => canBind(port)));
+    if (ok.every(Boolean)) return [low, low + 1];
+  }
+  throw new Error('no two consecutive free UDP ports found');
+}
+
+function canBind(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createSocket('udp4');
+    socket.once('error', () => {
+      socket.close();
+      resolve(false);
+    });
+    socket.bind(port, '127.0.0.1', () => socket.close(() => resolve(true)));
+  });
+}

@@ -65,6 +65,8 @@ serve(
       timings = [];
       return out;
     },
+    /** The media forwarding unit's counters (bench/media-forwarding.ts). */
+    mediaStats: () => bridge.realtime.media.stats(),
     memory: () => {
       globalThis.gc?.();
       return { ...process.memoryUsage(), connections: bridge.realtime.connections.size };

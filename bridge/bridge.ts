@@ -115,7 +115,7 @@ export async function createBridge(options: CreateBridgeOptions): Promise<Bridge
     hub,
     relay,
     auth,
-    extra: { rooms: () => ({ ...rooms.counters }), http_limits: () => ({ ...httpCounters }) },
+    extra: { rooms: () => ({ ...rooms.counters }), http_limits: () => ({ ...httpCounters }), media: () => ({ ...media.counters }) },
   });
 
   let shuttingDown = false;

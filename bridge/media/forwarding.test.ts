@@ -42,6 +42,9 @@ describe('media forwarding unit', () => {
     const track = unitStats(w).tracks.find((t) => t.trackNo === pub.tracks[0]!.trackNo)!;
     expect(track).toMatchObject({ kind: 'video', subscribers: 1, packetsIn: 50, packetsOut: 50, packetsOverBitrate: 0 });
     expect(udp.sends).toBeGreaterThan(100);
+    // The unit's totals reach /metrics.
+    const metrics = await w.t.bridge.metrics.text();
+    expect(Number(/^sealroom_media_total\{name="packetsOut"\} (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(50);
   });
 
   it('lets only joined members negotiate, and only for tracks they publish', async () => {

@@ -10,7 +10,7 @@ import { WeriftMediaUnit } from './werift-unit.ts';
 
 export { mediaSchema, type MediaConfig } from './config.ts';
 export { MediaError, type MediaErrorCode } from './errors.ts';
-export type { MediaClient, MediaDirectory, MediaTrackInfo, MediaTrackStats, MediaUnit, MediaUnitStats } from './unit.ts';
+export type { MediaClient, MediaCounters, MediaDirectory, MediaTrackInfo, MediaTrackStats, MediaUnit, MediaUnitStats } from './unit.ts';
 
 export function createMediaUnit(config: MediaConfig, directory: MediaDirectory, log: Logger): MediaUnit {
   if (!config.enabled) return disabledMediaUnit();
@@ -30,6 +30,17 @@ function disabledMediaUnit(): MediaUnit {
     roomChanged: () => undefined,
     connectionClosed: () => undefined,
     stats: () => ({ sessions: 0, publishTransports: 0, receiveTransports: 0, tracks: [], candidatesRefused: 0 }),
+    counters: {
+      packetsIn: 0,
+      packetsOut: 0,
+      packetsOverBitrate: 0,
+      keyframeRequestsReceived: 0,
+      keyframeRequestsForwarded: 0,
+      keyframeRequestsSuppressed: 0,
+      candidatesRefused: 0,
+      transportsFailed: 0,
+      negotiationTimeouts: 0,
+    },
     close: async () => undefined,
   };
 }

@@ -119,6 +119,7 @@ export class PublishTransport {
         bitrateBps: info.kind === 'video' ? this.ctx.config.maxVideoBitrateBps : this.ctx.config.maxAudioBitrateBps,
         keyframeIntervalMs: this.ctx.config.keyframeRequestIntervalMs,
         log: this.ctx.log,
+        totals: this.ctx.totals,
       });
       next.set(b.mid, source);
       this.hook(transceiver).source = source;

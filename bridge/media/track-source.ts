@@ -12,12 +12,14 @@
 import type { Logger } from 'pino';
 import type { RTCRtpCodecParameters, RTCRtpReceiver, RTCRtpSender, RtpPacket } from 'werift';
 import { BitrateBucket, KeyframeThrottle } from './limiters.ts';
-import type { MediaTrackInfo, MediaTrackStats } from './unit.ts';
+import type { MediaCounters, MediaTrackInfo, MediaTrackStats } from './unit.ts';
 
 export interface TrackSourceOptions {
   bitrateBps: number;
   keyframeIntervalMs: number;
   log: Logger;
+  /** The unit's totals, counted along. */
+  totals: MediaCounters;
 }
 
 export class TrackSource {
@@ -31,6 +33,7 @@ export class TrackSource {
   readonly #keyframes: KeyframeThrottle;
   readonly #bucket: BitrateBucket;
   readonly #onSendError: (error: unknown) => void;
+  readonly #totals: MediaCounters;
 
   constructor(
     readonly info: MediaTrackInfo,
@@ -41,6 +44,7 @@ export class TrackSource {
   ) {
     this.#keyframes = new KeyframeThrottle(options.keyframeIntervalMs);
     this.#bucket = new BitrateBucket(options.bitrateBps);
+    this.#totals = options.totals;
     this.#onSendError = (error: unknown) => options.log.debug({ err: error, trackNo: info.trackNo }, 'forwarding an RTP packet failed');
   }
 
@@ -52,10 +56,15 @@ export class TrackSource {
   forward(rtp: RtpPacket): void {
     if (this.ended) return;
     this.packetsIn++;
+    this.#totals.packetsIn++;
     this.bytesIn += rtp.payload.length;
     this.mediaSsrc = rtp.header.ssrc;
-    if (!this.#bucket.take(rtp.payload.length)) return;
+    if (!this.#bucket.take(rtp.payload.length)) {
+      this.#totals.packetsOverBitrate++;
+      return;
+    }
     if (this.sinks.size === 0) return;
+    this.#totals.packetsOut += this.sinks.size;
     const header = rtp.header;
     header.extensions.length = 0;
     header.extension = false;
@@ -71,7 +80,12 @@ export class TrackSource {
    */
   requestKeyframe(): void {
     if (this.ended || this.kind !== 'video' || this.mediaSsrc === undefined) return;
-    if (!this.#keyframes.request()) return;
+    this.#totals.keyframeRequestsReceived++;
+    if (!this.#keyframes.request()) {
+      this.#totals.keyframeRequestsSuppressed++;
+      return;
+    }
+    this.#totals.keyframeRequestsForwarded++;
     void this.receiver.sendRtcpPLI(this.mediaSsrc).catch(this.#onSendError);
   }
 

@@ -10,7 +10,7 @@ import type { MediaTransport } from '../../protocol/ws.ts';
 import type { MediaConfig } from './config.ts';
 import { MediaError } from './errors.ts';
 import type { TrackSource } from './track-source.ts';
-import type { MediaClient, MediaDirectory } from './unit.ts';
+import type { MediaClient, MediaCounters, MediaDirectory } from './unit.ts';
 
 export interface TransportContext {
   readonly client: MediaClient;
@@ -20,6 +20,7 @@ export interface TransportContext {
   readonly networks: BlockList;
   readonly directory: MediaDirectory;
   readonly log: Logger;
+  readonly totals: MediaCounters;
   /** Media tracks this connection publishes through its other sessions (for the per-connection limit). */
   publishedElsewhere(): number;
   sourceAdded(source: TrackSource): void;

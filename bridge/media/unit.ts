@@ -40,6 +40,19 @@ export interface MediaClient {
   media(event: MediaEvent): void;
 }
 
+/** Unit-wide totals since start, only ever incremented (for /metrics: `sealroom_media_total{name}`). */
+export interface MediaCounters {
+  packetsIn: number;
+  packetsOut: number;
+  packetsOverBitrate: number;
+  keyframeRequestsReceived: number;
+  keyframeRequestsForwarded: number;
+  keyframeRequestsSuppressed: number;
+  candidatesRefused: number;
+  transportsFailed: number;
+  negotiationTimeouts: number;
+}
+
 export interface MediaUnitStats {
   sessions: number;
   publishTransports: number;
@@ -83,6 +96,8 @@ export interface MediaUnit {
   /** The connection closed: end all its media at once. */
   connectionClosed(connectionId: string): void;
   stats(): MediaUnitStats;
+  /** Totals since start. */
+  readonly counters: Readonly<MediaCounters>;
   /** Closes every transport; requests after it fail with MEDIA_UNAVAILABLE. */
   close(): Promise<void>;
 }

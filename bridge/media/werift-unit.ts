@@ -20,7 +20,7 @@ import { ReceiveTransport } from './receive-transport.ts';
 import { candidateAllowed } from './sdp.ts';
 import type { TrackSource } from './track-source.ts';
 import { SerialQueue, type TransportContext } from './transport-context.ts';
-import type { MediaClient, MediaDirectory, MediaUnit, MediaUnitStats } from './unit.ts';
+import type { MediaClient, MediaCounters, MediaDirectory, MediaUnit, MediaUnitStats } from './unit.ts';
 
 class MediaSession {
   publish: PublishTransport | undefined;
@@ -62,7 +62,17 @@ export class WeriftMediaUnit implements MediaUnit {
   readonly #sources = new Map<number, TrackSource>();
   readonly #closing = new Set<Promise<void>>();
   readonly #bindQueue = new SerialQueue();
-  #candidatesRefused = 0;
+  readonly counters: MediaCounters = {
+    packetsIn: 0,
+    packetsOut: 0,
+    packetsOverBitrate: 0,
+    keyframeRequestsReceived: 0,
+    keyframeRequestsForwarded: 0,
+    keyframeRequestsSuppressed: 0,
+    candidatesRefused: 0,
+    transportsFailed: 0,
+    negotiationTimeouts: 0,
+  };
   #closed = false;
 
   constructor(options: WeriftMediaUnitOptions) {
@@ -140,7 +150,7 @@ export class WeriftMediaUnit implements MediaUnit {
     const target = transport === 'publish' ? session.publish : session.receive;
     if (target === undefined) throw MediaError.notStarted(roomId, `a ${transport} transport`);
     if (candidate !== null && candidate.candidate !== '' && !candidateAllowed(candidate.candidate, this.#networks)) {
-      this.#candidatesRefused++;
+      this.counters.candidatesRefused++;
       return { accepted: false };
     }
     try {
@@ -193,7 +203,7 @@ export class WeriftMediaUnit implements MediaUnit {
       publishTransports,
       receiveTransports,
       tracks: [...this.#sources.values()].map((s) => s.stats()),
-      candidatesRefused: this.#candidatesRefused,
+      candidatesRefused: this.counters.candidatesRefused,
     };
   }
 
@@ -259,6 +269,7 @@ export class WeriftMediaUnit implements MediaUnit {
       networks: this.#networks,
       directory: this.#directory,
       log: this.#log,
+      totals: this.counters,
       publishedElsewhere: () => this.#otherSessions(session).reduce((n, s) => n + s.publishedTracks(), 0),
       sourceAdded: (source) => this.#sources.set(source.info.trackNo, source),
       sourceEnded: (source) => {
@@ -267,6 +278,8 @@ export class WeriftMediaUnit implements MediaUnit {
       failed: (transport, reason) => {
         if (session.closed) return;
         this.#log.info({ connectionId: session.client.id, roomId: session.roomId, transport, reason }, 'media transport closed');
+        if (reason === 'timeout') this.counters.negotiationTimeouts++;
+        else this.counters.transportsFailed++;
         if (transport === 'publish') {
           session.publish?.close();
           session.publish = undefined;
@@ -279,7 +292,7 @@ export class WeriftMediaUnit implements MediaUnit {
         this.roomChanged(session.roomId);
       },
       candidatesRefused: (count) => {
-        this.#candidatesRefused += count;
+        this.counters.candidatesRefused += count;
       },
       gone: () => MediaError.notJoined(session.roomId),
       bindQueue: this.#bindQueue,

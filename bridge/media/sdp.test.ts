@@ -46,6 +46,10 @@ describe('media SDP helpers', () => {
     expect(candidateAllowed('garbage', loopback)).toBe(false);
     const any = allowedNetworks(mediaSchema.parse({ listenAddress: '0.0.0.0' }));
     expect(candidateAllowed('candidate:1 1 udp 1 192.0.2.7 5 typ host', any)).toBe(true);
+    // Never a broadcast, multicast, reserved or "this network" address, whatever the networks allow.
+    for (const address of ['255.255.255.255', '224.0.0.251', '239.1.2.3', '240.0.0.1', '0.0.0.0']) {
+      expect(candidateAllowed(`candidate:1 1 udp 1 ${address} 5 typ host`, any), address).toBe(false);
+    }
     const custom = new BlockList();
     custom.addSubnet('10.0.0.0', 8, 'ipv4');
     expect(candidateAllowed('candidate:1 1 udp 1 10.1.2.3 5 typ host', custom)).toBe(true);

@@ -4,7 +4,7 @@
  * lines checked against the allowed networks, and bandwidth lines (RFC 3890 b=TIAS, RFC 4566 b=AS)
  * that tell a publisher's browser the unit's bitrate limit. werift parses the rest.
  */
-import { isIPv4, type BlockList } from 'node:net';
+import { BlockList, isIPv4 } from 'node:net';
 
 export interface MediaSection {
   kind: string;
@@ -48,8 +48,14 @@ export function candidateAllowed(candidate: string, networks: BlockList): boolea
   if (fields.length < 8 || fields[6] !== 'typ') return false;
   if (fields[2]?.toLowerCase() !== 'udp') return false;
   const address = fields[4] ?? '';
-  return isIPv4(address) && networks.check(address, 'ipv4');
+  return isIPv4(address) && !NOT_UNICAST.check(address, 'ipv4') && networks.check(address, 'ipv4');
 }
+
+/** "This network", multicast and reserved (with broadcast): never a peer's address (RFC 6890). */
+const NOT_UNICAST = new BlockList();
+NOT_UNICAST.addSubnet('0.0.0.0', 8, 'ipv4');
+NOT_UNICAST.addSubnet('224.0.0.0', 4, 'ipv4');
+NOT_UNICAST.addSubnet('240.0.0.0', 4, 'ipv4');
 
 /** Drops every `a=candidate` line whose candidate is not allowed; returns the SDP and how many went. */
 export function filterCandidates(sdp: string, networks: BlockList): { sdp: string; refused: number } {

@@ -9,6 +9,7 @@ import type { RTCPeerConnection, RTCPeerConnectionConfig, RTCSessionDescriptionI
 import type { MediaTransport } from '../../protocol/ws.ts';
 import type { MediaConfig } from './config.ts';
 import { MediaError } from './errors.ts';
+import { guardUdpSockets } from './sockets.ts';
 import type { TrackSource } from './track-source.ts';
 import type { MediaClient, MediaCounters, MediaDirectory } from './unit.ts';
 
@@ -53,6 +54,7 @@ export async function setLocal(ctx: TransportContext, pc: RTCPeerConnection, fir
   if (!first) return apply();
   const sdp = await ctx.bindQueue.run(apply);
   if (!/^a=candidate:/m.test(sdp)) throw new MediaError('MEDIA_UNAVAILABLE', 'no UDP port could be bound for this transport (media.portRange is full)');
+  guardUdpSockets(pc, (error) => ctx.log.debug({ err: error, connectionId: ctx.client.id }, 'media: a UDP socket error'));
   return sdp;
 }
 

@@ -48,3 +48,22 @@ describe('werift runtime', () => {
     expect(udp.violations).toEqual([]);
   });
 });
+
+describe('werift UDP sockets', () => {
+  it('throw an unlistened socket error unless guarded; guarded, the error is only reported', async () => {
+    const { guardUdpSockets } = await import('./sockets.ts');
+    const [a, b] = [new TestPeer(), new TestPeer()];
+    peers.push(a, b);
+    a.addSendTrack('audio');
+    await a.acceptAnswer(await b.answer(await a.offer()));
+    const socketOf = (p: TestPeer) =>
+      (p.pc.iceTransports[0]!.connection as unknown as { protocols: Array<{ transport: { socket: import('node:dgram').Socket } }> }).protocols[0]!.transport.socket;
+    // What Node does with a failed send nobody listens for: the Bridge would crash.
+    expect(() => socketOf(b).emit('error', new Error('EACCES'))).toThrow('EACCES');
+    const errors: Error[] = [];
+    expect(guardUdpSockets(a.pc, (e) => errors.push(e))).toBe(1);
+    expect(guardUdpSockets(a.pc, (e) => errors.push(e))).toBe(0); // once per socket
+    socketOf(a).emit('error', new Error('ENETUNREACH'));
+    expect(errors.map((e) => e.message)).toEqual(['ENETUNREACH']);
+  });
+});

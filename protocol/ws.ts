@@ -298,7 +298,7 @@ export const mediaEventSchema = z.discriminatedUnion('type', [
     type: z.literal('mediaClosed'),
     roomId: roomIdSchema,
     transport: mediaTransportSchema,
-    // failed: ICE or DTLS failed; timeout: a receive offer was not answered in time.
+    // failed: ICE or DTLS failed; timeout: a receive offer was not answered, or the transport did not connect, in time.
     reason: z.enum(['failed', 'timeout']),
   }),
 ]);

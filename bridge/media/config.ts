@@ -65,7 +65,10 @@ export const mediaSchema = z.strictObject({
    * asks again and again: it must not make the publisher send keyframes in a storm.
    */
   keyframeRequestIntervalMs: z.number().int().positive().default(1000),
-  /** A receive offer not answered within this is given up: the transport closes (mediaClosed). Ms. */
+  /**
+   * A receive offer not answered within this, or a transport not connected (ICE and DTLS) this long
+   * after its first offer and answer, is given up: the transport closes (mediaClosed timeout). Ms.
+   */
   negotiationTimeoutMs: z.number().int().positive().default(10_000),
 });
 export type MediaConfig = z.output<typeof mediaSchema>;

@@ -18,7 +18,8 @@ beforeAll(async () => {
       maxReceivedTracksPerConnection: 1,
       maxSessionsPerConnection: 1,
       maxVideoBitrateBps: 80_000,
-      negotiationTimeoutMs: 300,
+      // Long enough for ICE and DTLS on a loaded machine; the timeout tests wait this long.
+      negotiationTimeoutMs: 1500,
     },
   });
 });
@@ -89,6 +90,20 @@ describe('media limits', () => {
     // mediaJoin again: a new offer.
     await bob.request('mediaJoin', { roomId });
     await bob.mediaEvent('mediaReceiveOffer', (e) => e.roomId === roomId && e !== offer);
+  });
+
+  it('closes a publish transport that does not connect within negotiationTimeoutMs, and ends its tracks', async () => {
+    const roomId = await mediaRoom(w, 'alice', ['alice']);
+    const alice = await member(w, 'alice', roomId);
+    const announced = await alice.request('publish', { roomId, streamId: 'cam', tracks: [{ trackId: 'v', kind: 'video' }] });
+    const p = peer(w);
+    const { transceiver } = p.addSendTrack('video');
+    const trackNo = announced.stream.tracks[0]!.trackNo;
+    // The answer is never applied: no ICE from this side, the unit's checks go unanswered.
+    await alice.request('mediaOffer', { roomId, sdp: await p.offer(), tracks: [{ mid: transceiver.mid!, trackNo }] });
+    expect(unitStats(w).tracks.some((t) => t.trackNo === trackNo)).toBe(true);
+    expect(await alice.mediaEvent('mediaClosed', (e) => e.roomId === roomId)).toEqual({ type: 'mediaClosed', roomId, transport: 'publish', reason: 'timeout' });
+    expect(unitStats(w).tracks.some((t) => t.trackNo === trackNo)).toBe(false);
   });
 });
 

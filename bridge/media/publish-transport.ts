@@ -9,7 +9,7 @@ import { RTCPeerConnection, type RtpPacket } from 'werift';
 import type { MediaBinding } from '../../protocol/ws.ts';
 import { MediaError } from './errors.ts';
 import { filterCandidates, mediaSections, withBandwidth } from './sdp.ts';
-import { SerialQueue, setLocal, type TransportContext } from './transport-context.ts';
+import { connectDeadline, SerialQueue, setLocal, type TransportContext } from './transport-context.ts';
 import { TrackSource } from './track-source.ts';
 
 /** m-sections an offer may have at all, stopped ones included (they stay in the SDP). */
@@ -22,6 +22,7 @@ export class PublishTransport {
   closed = false;
   readonly #queue = new SerialQueue();
   #answered = 0;
+  #connectTimer: NodeJS.Timeout | undefined;
   /** Per mid, where its packets go (set once per transceiver; its source changes with bindings). */
   readonly #slots = new Map<string, { source: TrackSource | undefined }>();
 
@@ -56,7 +57,7 @@ export class PublishTransport {
         if (error instanceof MediaError) throw error;
         throw new MediaError('NEGOTIATION_FAILED', `the offer could not be applied: ${(error as Error).message}`, { cause: error });
       }
-      this.#answered++;
+      if (this.#answered++ === 0) this.#connectTimer = connectDeadline(this.ctx, this.pc, 'publish', () => this.closed);
       if (this.closed) throw this.ctx.gone();
       this.rebind(checked);
       return {
@@ -179,6 +180,7 @@ export class PublishTransport {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.#connectTimer);
     for (const source of this.sources.values()) {
       source.end();
       this.ctx.sourceEnded(source);

@@ -19,7 +19,7 @@ import { MediaError } from './errors.ts';
 import { addCandidate } from './publish-transport.ts';
 import { filterCandidates } from './sdp.ts';
 import type { TrackSource } from './track-source.ts';
-import { SerialQueue, setLocal, type TransportContext } from './transport-context.ts';
+import { connectDeadline, SerialQueue, setLocal, type TransportContext } from './transport-context.ts';
 
 /** FMT of a Full Intra Request in a payload-specific feedback packet (RFC 5104 section 4.3.1). */
 const FIR_FMT = 4;
@@ -42,6 +42,7 @@ export class ReceiveTransport {
   #awaiting: number | undefined;
   #dirty = false;
   #timer: NodeJS.Timeout | undefined;
+  #connectTimer: NodeJS.Timeout | undefined;
   readonly #queue = new SerialQueue();
 
   constructor(private readonly ctx: TransportContext) {}
@@ -145,6 +146,7 @@ export class ReceiveTransport {
       if (this.closed) throw this.ctx.gone();
       this.#awaiting = undefined;
       clearTimeout(this.#timer);
+      if (revision === 1) this.#connectTimer = connectDeadline(this.ctx, this.pc, 'receive', () => this.closed);
       const connected = this.pc.connectionState === 'connected';
       const want = new Set(this.#desired);
       for (const sink of this.#sinks.values()) {
@@ -173,6 +175,7 @@ export class ReceiveTransport {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.#timer);
+    clearTimeout(this.#connectTimer);
     for (const sink of this.#sinks.values()) if (sink.live) sink.source.sinks.delete(sink.transceiver.sender);
     this.#sinks.clear();
     if (this.pc !== undefined) this.ctx.closePeer(this.pc);

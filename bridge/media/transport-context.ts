@@ -58,6 +58,19 @@ export async function setLocal(ctx: TransportContext, pc: RTCPeerConnection, fir
   return sdp;
 }
 
+/**
+ * Closes the transport (as `timeout`) unless its peer connection is connected within
+ * `negotiationTimeoutMs`: a client that negotiates and never connects would otherwise hold a UDP
+ * socket (and a port of `portRange`) for as long as its session lasts.
+ */
+export function connectDeadline(ctx: TransportContext, pc: RTCPeerConnection, transport: MediaTransport, isClosed: () => boolean): NodeJS.Timeout {
+  const timer = setTimeout(() => {
+    if (!isClosed() && pc.connectionState !== 'connected') ctx.failed(transport, 'timeout');
+  }, ctx.config.negotiationTimeoutMs);
+  timer.unref();
+  return timer;
+}
+
 export class SerialQueue {
   #tail: Promise<unknown> = Promise.resolve();
 

@@ -5,8 +5,8 @@
  */
 import { createSocket } from 'node:dgram';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { guardLoopbackUdp } from './test-peer.ts';
-import { mediaKeys, mediaRoom, mediaWorld, member, peer, publishMedia, receiveMedia, sendFrames, unitStats, waitFor, type MediaWorld } from './test-kit.ts';
+import { guardLoopbackUdp, rtpPacket } from './test-peer.ts';
+import { mediaKeys, mediaRoom, mediaWorld, member, peer, publishMedia, receiveMedia, unitStats, waitFor, type MediaWorld } from './test-kit.ts';
 
 const udp = guardLoopbackUdp();
 let w: MediaWorld;
@@ -69,9 +69,11 @@ describe('media limits', () => {
     const pub = await publishMedia(w, alice, roomId, 'cam', ['video']);
     expect(pub.answer).toMatch(/^b=TIAS:80000$/m);
     const sub = await receiveMedia(w, bob, roomId, 'cam');
-    // 40 packets of 1,000 bytes at once: the bucket holds one second at 80 kbit/s, 10,000 bytes.
+    // 40 packets of 1,000 bytes at once (encrypted first, then written in one loop): the bucket
+    // holds one second at 80 kbit/s, 10,000 bytes, and refills 10 bytes per millisecond.
     const keys = await mediaKeys(roomId, 'alice');
-    await sendFrames(keys, pub.tracks[0]!.track, 1, 40, 1000 - 20);
+    const frames = await Promise.all(Array.from({ length: 40 }, () => keys.sender.encrypt(keys.kid, new Uint8Array(0), new Uint8Array(1000 - 20))));
+    frames.forEach((frame, i) => pub.tracks[0]!.track.writeRtp(rtpPacket(i, frame)));
     const track = () => unitStats(w).tracks.find((t) => t.trackNo === pub.tracks[0]!.trackNo)!;
     await waitFor(() => track().packetsIn === 40, 'all 40 packets at the unit');
     expect(track().packetsOverBitrate).toBeGreaterThanOrEqual(28);

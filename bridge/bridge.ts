@@ -1,5 +1,5 @@
 /**
- * `createBridge(options)`: starts a Bridge in this process and returns it started (DESIGN.md,
+ * `createBridge(options)`: starts a Bridge in this process and returns it started (docs/design.md,
  * "Layout"). The CLI's `sealroom start` is a thin wrapper over it; tests and embedders call it with
  * `port: 0`.
  */

@@ -30,7 +30,7 @@ import {
 } from './hpke.ts';
 
 // ---------------------------------------------------------------------------------------------------
-// RFC 9180 Appendix A vectors, read at run time from the shared folder (never copied into the repo).
+// RFC 9180 Appendix A vectors, committed in crypto/vectors/hpke/ (sources in crypto/vectors/README.md).
 
 interface Vector {
   mode: number;
@@ -56,7 +56,7 @@ interface Vector {
 }
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const VECTOR_FILE = resolve(REPO_ROOT, '../shared/vectors/hpke/rfc9180-x25519-base-auth.json');
+const VECTOR_FILE = resolve(REPO_ROOT, 'crypto/vectors/hpke/rfc9180-x25519-base-auth.json');
 const ALL_VECTORS = JSON.parse(readFileSync(VECTOR_FILE, 'utf8')) as Vector[];
 
 // What we implement: mode_base (0), DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, and AES-128-GCM,

@@ -1,7 +1,7 @@
 /**
  * HPKE base mode (RFC 9180) with KEM DHKEM(X25519, HKDF-SHA256) (0x0020), KDF HKDF-SHA256 (0x0001) and
  * the AEADs AES-128-GCM (0x0001), AES-256-GCM (0x0002) and ChaCha20Poly1305 (0x0003). sealroom wraps
- * every epoch key with it (DESIGN.md, "Room keys and room state"; see key-wrap.ts). The KEM lives in
+ * every epoch key with it (docs/design.md, "Room keys and room state"; see key-wrap.ts). The KEM lives in
  * hpke-kem.ts; this file holds the key schedule, the encryption contexts and the public API.
  *
  * X25519, HMAC and the AEADs all come from the crypto backend, so Node runs them natively. Only base

@@ -1,5 +1,5 @@
 /**
- * `sealroom/crypto`: the primitives and formats of sealroom's security contract (DESIGN.md). No I/O;
+ * `sealroom/crypto`: the primitives and formats of sealroom's security contract (docs/design.md). No I/O;
  * runs in Node 20 and in browsers. Bulk paths use native crypto (node:crypto, WebCrypto) through the
  * backend; @noble is the pure-JS reference.
  */

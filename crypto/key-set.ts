@@ -1,7 +1,7 @@
 /**
  * The wrapped-key set of a room version, as a Merkle tree (RFC 9162 section 2.1).
  *
- * Every room version record signs the root of the wrapped keys it adds (DESIGN.md: "the hash of the
+ * Every room version record signs the root of the wrapped keys it adds (docs/design.md: "the hash of the
  * wrapped-key set"). HPKE base mode is not authenticated, so anyone who knows a member's public key can
  * wrap a key of their choosing for that member; the signed root is what lets the member check that its
  * wrapped key came from the manager who signed the version. A member fetches only its own wrapped key

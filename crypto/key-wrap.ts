@@ -1,5 +1,5 @@
 /**
- * Epoch-key wrapping (DESIGN.md, "Room keys and room state"): each member gets the room's 32-byte epoch
+ * Epoch-key wrapping (docs/design.md, "Room keys and room state"): each member gets the room's 32-byte epoch
  * key sealed with HPKE base mode (RFC 9180) to the X25519 form of their Ed25519 identity key (RFC 7748
  * birational map). The HPKE info binds the domain tag, the room id, the epoch and the recipient's user
  * id, so a wrapped key opens only for that member, in that room, at that epoch.
@@ -34,7 +34,7 @@ export const WRAPPED_KEY_CIPHERTEXT_LENGTH_BYTES = EPOCH_KEY_LENGTH_BYTES + HPKE
 export const WRAPPED_KEY_ENCODED_LENGTH_BYTES = 1 + HPKE_X25519_KEY_LENGTH_BYTES + WRAPPED_KEY_CIPHERTEXT_LENGTH_BYTES;
 /** Room and user ids are bound into the HPKE info; longer ones are refused rather than hashed. */
 export const WRAP_ID_MAX_LENGTH = 1024;
-/** Epochs start at 1 (DESIGN.md) and travel as u64; JS numbers are exact up to 2^53 - 1. */
+/** Epochs start at 1 (docs/design.md) and travel as u64; JS numbers are exact up to 2^53 - 1. */
 export const MAX_EPOCH = Number.MAX_SAFE_INTEGER;
 
 interface SuiteInfo {

@@ -1,5 +1,5 @@
 /**
- * Private-meta sealing (DESIGN.md, "Room keys and room state"): AES-256-GCM under
+ * Private-meta sealing (docs/design.md, "Room keys and room state"): AES-256-GCM under
  * HKDF(epochKey, "meta"), a random 96-bit nonce prefixed to the output, and AAD binding the room id,
  * version and epoch, so sealed meta cannot be moved to another room, version or epoch.
  *

@@ -1,5 +1,5 @@
 /**
- * A connection to a Bridge: a session (challenge-response login, DESIGN.md "Identities"), REST calls,
+ * A connection to a Bridge: a session (challenge-response login, docs/design.md "Identities"), REST calls,
  * and one WebSocket for requests, events and binary frames. Every request has a timeout and honours an
  * AbortSignal; every pending request fails with `ConnectionLost` when the socket drops. By default the
  * socket reconnects with jittered backoff (backoff.ts) and restores event subscriptions; rooms joined

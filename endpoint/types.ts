@@ -1,4 +1,4 @@
-/** Public types of the Endpoint library (PrivMX shapes, see shared/reference/privmx-stream-api.txt). */
+/** Public types of the Endpoint library (the shapes of PrivMX Endpoint's Stream API). */
 import type { RoomPolicy } from '../protocol/policy.ts';
 import type { EndpointError } from './errors.ts';
 

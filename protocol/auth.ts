@@ -1,5 +1,5 @@
 /**
- * Challenge-response login (DESIGN.md, "Identities"). The Bridge issues a random single-use nonce; the
+ * Challenge-response login (docs/design.md, "Identities"). The Bridge issues a random single-use nonce; the
  * client signs (domain tag, nonce, bridge URL, timestamp) with its Ed25519 key. The URL binding stops a
  * malicious Bridge from relaying a user's login to another Bridge; the timestamp bounds the window.
  */

@@ -1,5 +1,5 @@
 /**
- * The rules a chain of room records must follow (DESIGN.md, "Room keys and room state"). The Bridge
+ * The rules a chain of room records must follow (docs/design.md, "Room keys and room state"). The Bridge
  * applies them to every new version as defence in depth; the Endpoint applies them again to everything
  * it reads, since it does not trust the Bridge with integrity.
  */

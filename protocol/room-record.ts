@@ -1,5 +1,5 @@
 /**
- * The signed room version record (DESIGN.md, "Room keys and room state").
+ * The signed room version record (docs/design.md, "Room keys and room state").
  *
  * A record is JSON text. Its author signs the exact bytes, and the Bridge stores and serves those bytes
  * unchanged: verifiers check the signature over the bytes they received and only then parse them, so no

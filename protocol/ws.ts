@@ -1,5 +1,5 @@
 /**
- * The Bridge's WebSocket protocol (one socket per Endpoint connection, DESIGN.md "Transport").
+ * The Bridge's WebSocket protocol (one socket per Endpoint connection, docs/design.md "Transport").
  *
  * Control messages are JSON text frames, unions keyed on `kind`. A client request carries a numeric
  * `id`; the Bridge answers every request with exactly one `result` or `error` carrying that id. The

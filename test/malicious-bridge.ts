@@ -1,5 +1,5 @@
 /**
- * A Bridge turned against its users (DESIGN.md "Trust model"): it writes into its own store what its
+ * A Bridge turned against its users (docs/design.md "Trust model"): it writes into its own store what its
  * service would refuse, so that tests can serve clients a forged directory and forged rooms through
  * the real REST API. It holds no user's private key; it signs with its own.
  */

@@ -2,7 +2,7 @@
  * Ahead-of-time builds of benchmark processes: esbuild bundles a proc script and our TypeScript
  * sources into one ES module (node_modules stay external), which then runs on plain `node`, without
  * the tsx loader. The tsx loader thread alone costs about 30 MB of RSS, so memory figures are taken
- * from builds (the "build in dist/" way of running that DESIGN.md allows), with the loader's cost
+ * from builds (the "build in dist/" way of running that docs/design.md allows), with the loader's cost
  * reported beside them.
  */
 import { mkdirSync } from 'node:fs';

@@ -1,5 +1,5 @@
 /**
- * Which Bridge URLs a login may sign (DESIGN.md, "Identities"; docs/security/login.md). A login signs
+ * Which Bridge URLs a login may sign (docs/design.md, "Identities"; docs/security/login.md). A login signs
  * the URL its client used; the Bridge compares it against its own configuration only, never against the
  * request's Host or X-Forwarded-* headers, which whoever relays the request chooses. Otherwise a
  * malicious Bridge could relay a user's signed login to an honest one.

@@ -1,5 +1,5 @@
 /**
- * Login by challenge-response and session tokens (DESIGN.md, "Identities"; docs/security/login.md).
+ * Login by challenge-response and session tokens (docs/design.md, "Identities"; docs/security/login.md).
  * Challenges are stateless MAC'd nonces (challenge-nonce.ts) that become single use when a login
  * succeeds; tokens are random, stored hashed, expire, and can be revoked. Failed logins are limited per
  * (address, key) pair and per address without one blocking the other (login-limiter.ts). The signed

@@ -4,7 +4,7 @@
  * dispatches; this composes the parts under ./relay/ and adds `stats()` for tests and operators.
  *
  * Everything here handles ciphertext only: the Bridge routes by room, track and stream numbers and
- * never looks into a payload (DESIGN.md, "Trust model").
+ * never looks into a payload (docs/design.md, "Trust model").
  */
 import type { ClientRequest, ResultPayloads } from '../../protocol/ws.ts';
 import type { RoomDeletedEvent, RoomUpdatedEvent } from '../events.ts';

@@ -1,7 +1,7 @@
 /**
  * The Bridge's storage interface. SQLite (better-sqlite3) implements it today; it is async and made of
  * coarse operations, each atomic on its own, so that a PostgreSQL store for multi-node deployments can
- * implement it with one transaction per call (DESIGN.md, "Storage").
+ * implement it with one transaction per call (docs/design.md, "Storage").
  */
 import type { RoomPolicy } from '../../protocol/policy.ts';
 

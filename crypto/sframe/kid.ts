@@ -4,7 +4,7 @@
  *   KID (64 bits) = memberIndex (16 bits) << 48 | sessionId (40 bits) << 8 | (epoch & 0xff)
  *
  * RFC 9605 section 5.2 suggests putting the sender's index and the low bits of the epoch in the KID, so
- * a receiver can pick the key of the right sender and epoch from the header alone; DESIGN.md adopts
+ * a receiver can pick the key of the right sender and epoch from the header alone; docs/design.md adopts
  * that. sealroom adds 40 random bits per session (per connection of a member) because each sender keeps
  * its own counter, starting at 0, and one member may be connected twice (two tabs, a reconnect after a
  * crash that lost the counter). With the index and epoch alone, both connections would encrypt under one
@@ -16,7 +16,7 @@
  * (section 4.3), against 1-2 bytes for index and epoch alone.
  *
  * Only the low 8 epoch bits are in the KID: receivers keep old epochs only for a short grace period
- * (DESIGN.md, "Rotation"), so 256 epochs never overlap. The full epoch number goes into the base key.
+ * (docs/design.md, "Rotation"), so 256 epochs never overlap. The full epoch number goes into the base key.
  */
 import { backend as defaultBackend, type CryptoBackend } from '../backend/index.ts';
 import { assertBytes, assertInt, assertString, assertU64, lengthPrefixed, u64be, utf8 } from '../bytes.ts';
@@ -29,7 +29,7 @@ import { DEFAULT_SFRAME_SUITE, sframeSuite, type SFrameSuiteName } from './suite
 export const MAX_MEMBER_INDEX = 0xffff;
 /** Largest session id: 40 bits (fits a JavaScript number exactly). */
 export const MAX_SESSION_ID = 2 ** 40 - 1;
-/** Epoch keys are 32 bytes (DESIGN.md, "Room keys and room state"). */
+/** Epoch keys are 32 bytes (docs/design.md, "Room keys and room state"). */
 export const EPOCH_KEY_BYTES = 32;
 /** Longest room id accepted in the base-key derivation. */
 const ROOM_ID_MAX_LENGTH = 256;
@@ -100,7 +100,7 @@ export interface SenderBaseKeyInput {
   /**
    * What the frames are: `data` (data tracks, the default) or `media` (encoded audio and video
    * frames). Each has its own domain tag, so a sender's data key and media key are never the same
-   * (DESIGN.md, "Media frames": a media label distinct from data tracks).
+   * (docs/design.md, "Media frames": a media label distinct from data tracks).
    */
   purpose?: SFramePurpose;
 }

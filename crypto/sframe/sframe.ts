@@ -29,7 +29,7 @@ export const UNKNOWN_KEY_ID_MESSAGE = 'SFrame: unknown key id';
 
 /** Options of an `SFrameContext`. */
 export interface SFrameContextOptions {
-  /** Cipher suite of every key in this context; default `AES_128_GCM_SHA256_128` (DESIGN.md). */
+  /** Cipher suite of every key in this context; default `AES_128_GCM_SHA256_128` (docs/design.md). */
   suite?: SFrameSuiteName;
   /** Crypto backend; default `backend()` at construction. */
   backend?: CryptoBackend;

@@ -3,7 +3,7 @@
  *
  * Suites 1-3 are the AES-CTR + HMAC constructions of section 4.5 with truncated tags (for audio, where
  * 16 bytes of tag per 20 ms frame is a real cost); suites 4 and 5 are plain AES-GCM. sealroom's default
- * is suite 4, AES_128_GCM_SHA256_128 (DESIGN.md, "Data tracks and media frames").
+ * is suite 4, AES_128_GCM_SHA256_128 (docs/design.md, "Data tracks and media frames").
  */
 import type { HashName } from '../backend/index.ts';
 import { CryptoError } from '../errors.ts';
@@ -23,7 +23,7 @@ export const AES_128_CTR_HMAC_SHA256_32 = 0x0003;
 export const AES_128_GCM_SHA256_128 = 0x0004;
 export const AES_256_GCM_SHA512_128 = 0x0005;
 
-/** sealroom's default suite (DESIGN.md). */
+/** sealroom's default suite (docs/design.md). */
 export const DEFAULT_SFRAME_SUITE: SFrameSuiteName = 'AES_128_GCM_SHA256_128';
 
 /** The parameters of one suite, named as in RFC 9605 section 4.4.1. */

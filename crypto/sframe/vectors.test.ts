@@ -20,7 +20,7 @@ import { SFrameContext } from './sframe.ts';
 import { sframeSuiteById } from './suites.ts';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const vectorPath = resolve(repoRoot, '../shared/vectors/sframe/rfc9605-test-vectors.json');
+const vectorPath = resolve(repoRoot, 'crypto/vectors/sframe/rfc9605-test-vectors.json');
 
 interface HeaderVector {
   kid: string;
@@ -54,7 +54,7 @@ interface SFrameVector {
   ct: string;
 }
 
-// JSON.parse rounds integers above 2^53 (93 kid/ctr values here), so quote them first (vectors README).
+// JSON.parse rounds integers above 2^53 (93 kid/ctr values here), so quote them first (crypto/vectors/README.md).
 const text = readFileSync(vectorPath, 'utf8').replace(/"(kid|ctr)":\s*(\d+)/g, '"$1":"$2"');
 const vectors = JSON.parse(text) as { header: HeaderVector[]; aes_ctr_hmac: CtrHmacVector[]; sframe: SFrameVector[] };
 

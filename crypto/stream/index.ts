@@ -1,5 +1,5 @@
 /**
- * Byte-stream encryption (DESIGN.md, "Byte streams and text streams"): STREAM-construction AES-256-GCM
+ * Byte-stream encryption (docs/design.md, "Byte streams and text streams"): STREAM-construction AES-256-GCM
  * chunks under a per-stream key (from the epoch key, or random and wrapped to the recipients), with
  * the sender's Ed25519 signatures over the header, every checkpoint interval and the end.
  */

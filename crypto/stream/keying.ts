@@ -1,5 +1,5 @@
 /**
- * Who can read a byte stream: the clear prefix of chunk 0 (DESIGN.md, "Byte streams and text streams").
+ * Who can read a byte stream: the clear prefix of chunk 0 (docs/design.md, "Byte streams and text streams").
  *
  * - **room**: the stream key derives from the room's epoch key, so every member can read it. One byte:
  *   `0x01`.

@@ -1,5 +1,5 @@
 /**
- * The parts of data-track SFrame (RFC 9605) that are sealroom's choices (DESIGN.md "Data tracks and
+ * The parts of data-track SFrame (RFC 9605) that are sealroom's choices (docs/design.md "Data tracks and
  * media frames"), kept apart from the I/O so they can be tested on their own:
  *
  * - **Member index.** The KID carries the sender's index in the room (RFC 9605 section 5.2). It is the

@@ -1,5 +1,5 @@
 /**
- * Receiving data-track messages (DESIGN.md "Data tracks and media frames"; LESSONS.md: PrivMX passed
+ * Receiving data-track messages (docs/design.md "Data tracks and media frames"; docs/design.md "Lessons from earlier systems": PrivMX passed
  * frames that failed to decrypt on, unchanged). For each DATA frame:
  *
  * 1. The trackNo gives (room, stream, track, publisher) from the Bridge's description of the room; an

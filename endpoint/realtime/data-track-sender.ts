@@ -1,13 +1,13 @@
 /**
  * Sending data-track messages: SFrame (RFC 9605) under the room's newest epoch key, one sending session
- * per (room, epoch) with its own KID and counter (DESIGN.md "Data tracks and media frames").
+ * per (room, epoch) with its own KID and counter (docs/design.md "Data tracks and media frames").
  *
  * - **Newest key, always.** Each message looks up the room's newest epoch right before it is encrypted,
  *   after waiting for a room fetch in flight (a `streamRoomUpdated` that names a newer epoch starts one).
  *   When the epoch changed, a new session starts: a fresh random session id, hence a new KID and base key
  *   `deriveSenderBaseKey({epochKey, roomId, epoch, kid, senderId: userId})`, and the old session is
  *   dropped. So the first message after a rotation is known is under the new epoch, and no message after
- *   it goes back to the old one (LESSONS.md: PrivMX senders stayed on the old key).
+ *   it goes back to the old one (docs/design.md "Lessons from earlier systems": PrivMX senders stayed on the old key).
  * - **Stamp.** Each plaintext starts with the send time (never decreasing within a session) and this
  *   client's trusted room head, version and hash, read right before the message is encrypted
  *   (data-track-crypto.ts): receivers refuse stale frames with it and notice members on other heads.

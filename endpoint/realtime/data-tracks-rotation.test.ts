@@ -1,5 +1,5 @@
 /**
- * Issue 5: data tracks across key rotations (DESIGN.md "Rotation"; LESSONS.md: PrivMX senders kept the
+ * Issue 5: data tracks across key rotations (docs/design.md "Rotation"; docs/design.md "Lessons from earlier systems": PrivMX senders kept the
  * old key until they rejoined). Another manager rotates or removes while a sender is mid-stream; the
  * sender follows through its internal room subscription, receivers keep receiving, and a removed
  * member is cut off.

@@ -3,7 +3,7 @@
  * remote streams with their tracks, what this connection subscribed to, and the index from the
  * Bridge's trackNo to (room, stream, track, publisher). That index is how a received DATA frame finds
  * its sender: the publisher's user id comes from the Bridge (join result, stream events, subscribe
- * result), never from the frame (DESIGN.md "Transport").
+ * result), never from the frame (docs/design.md "Transport").
  */
 import type { ResultPayloads, ServerEvent, StreamInfo as WireStreamInfo } from '../../protocol/ws.ts';
 import type { Logger } from '../logger.ts';

@@ -1,5 +1,5 @@
 /**
- * Following key rotations of joined rooms (DESIGN.md "Rotation", LESSONS.md: PrivMX senders stay on
+ * Following key rotations of joined rooms (docs/design.md "Rotation", docs/design.md "Lessons from earlier systems": PrivMX senders stay on
  * the old key until they rejoin). A room is fetched and verified again (`rooms.getStreamRoom`) when its
  * `streamRoomUpdated` event names a newer epoch, or when a frame names one; one fetch per room at a
  * time, and senders wait for a fetch in flight before they pick a key.

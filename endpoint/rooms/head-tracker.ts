@@ -1,5 +1,5 @@
 /**
- * Which room head each member says it is on, against this client's own trusted head (DESIGN.md "Trust
+ * Which room head each member says it is on, against this client's own trusted head (docs/design.md "Trust
  * model": a split view is detected by the members themselves, through the room version each sender
  * binds into what it sends; docs/security/bridge-adversary.md).
  *

@@ -1,5 +1,5 @@
 /**
- * The Bridge as an adversary for the directory (DESIGN.md "Trust model", docs/security/key-trust.md):
+ * The Bridge as an adversary for the directory (docs/design.md "Trust model", docs/security/key-trust.md):
  * the Bridge is the only source of users' keys, so a client pins each user's key on first use, keeps
  * the pins across restarts, refuses a changed key, offers safety numbers and asks the app's verifier.
  * The malicious Bridge here writes into its own store (test/malicious-bridge.ts) and signs with its

@@ -1,5 +1,5 @@
 /**
- * Which public key this client trusts for each user of a context (DESIGN.md "Trust model",
+ * Which public key this client trusts for each user of a context (docs/design.md "Trust model",
  * docs/security/key-trust.md). The Bridge serves the directory, so it is trusted at most on first use:
  * the first time a user's key matters, the client reads the directory (with its history), asks the
  * app's verifier if there is one, and pins what it got. From then on only pinned keys are accepted: a

@@ -1,9 +1,9 @@
 /**
  * Epoch keys this client holds, per room. Senders always use the newest epoch; receivers keep older
  * epochs for a bounded grace period after a newer one arrives, so data already in flight still
- * decrypts (DESIGN.md "Rotation"). Keys past their grace are wiped.
+ * decrypts (docs/design.md "Rotation"). Keys past their grace are wiped.
  *
- * A superseded epoch is never admitted again (DESIGN.md "Data tracks and media frames"). The ring
+ * A superseded epoch is never admitted again (docs/design.md "Data tracks and media frames"). The ring
  * remembers, per room, the newest epoch it ever held, and refuses any key below it that it does not
  * hold right now: once an epoch's grace is over its key is gone for good, whatever the Bridge serves
  * later (it keeps every wrapped key a user ever had, and a re-read of the room would otherwise restart

@@ -1,7 +1,7 @@
 /**
  * Builds the signed version records a client sends to create or update a room: chooses the epoch,
  * generates a new epoch key when it rotates, wraps it (HPKE) for everyone who is due a key, computes
- * the key-set root, seals the private meta and signs the record (DESIGN.md, "Room keys and room state").
+ * the key-set root, seals the private meta and signs the record (docs/design.md, "Room keys and room state").
  * Browser-safe: crypto only, no I/O.
  */
 import { backend, type CryptoBackend } from '../../crypto/backend/index.ts';

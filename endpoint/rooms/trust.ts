@@ -1,7 +1,7 @@
 /**
  * What this client trusts: about each room, the last verified head (version, hash, record), the creation
  * facts from version 1, and the signed key-set roots its wrapped keys are checked against (the chain is
- * verified from here on, and a head older than this one is a rollback, DESIGN.md); about each user of a
+ * verified from here on, and a head older than this one is a rollback, docs/design.md); about each user of a
  * context, the public key pinned on first use (docs/security/key-trust.md).
  *
  * The default store persists (a folder in Node, IndexedDB in browsers: persistent-trust-store.ts), so

@@ -1,6 +1,6 @@
 /**
  * Byte streams: reliable, ordered forwarding of CHUNK frames with end-to-end credit flow control
- * (DESIGN.md, "Byte streams": backpressure end to end, a subscriber stuck past a timeout is cut with
+ * (docs/design.md, "Byte streams": backpressure end to end, a subscriber stuck past a timeout is cut with
  * an explicit error, the others go on, memory stays bounded; protocol/ws.ts for the wire).
  *
  * Receivers are fixed when the stream opens. Each reports the payload bytes it consumed; the sender
@@ -19,7 +19,7 @@ type DroppedReason = Extract<ServerEvent, { type: 'byteStreamReceiverDropped' }>
 /** The allowance of a stream without receivers: the sender may write to its end (chunks go nowhere). */
 export const UNLIMITED_ALLOWANCE_BYTES = Number.MAX_SAFE_INTEGER;
 /**
- * Largest sealed chunk payload we expect: 64 KiB of plaintext (DESIGN.md) plus AEAD tag and the
+ * Largest sealed chunk payload we expect: 64 KiB of plaintext (docs/design.md) plus AEAD tag and the
  * last chunk's signature, with room to spare. A sender with less headroom than this (or half a window,
  * if smaller) counts as "at its limit". Bytes.
  */

@@ -1,11 +1,11 @@
 /**
- * The lossy outbound queue of data-track frames to one subscriber connection (DESIGN.md, "Data tracks
+ * The lossy outbound queue of data-track frames to one subscriber connection (docs/design.md, "Data tracks
  * and media frames": when a subscriber is slow, the oldest data-track messages are dropped and counted).
  *
  * Frames are handed to the socket only while its `bufferedAmount` is below a small high-water mark;
  * the socket's write callbacks pump the rest. The backlog therefore sits here, where it is bounded by
  * `queueBytes`: a new frame that does not fit pushes the oldest ones out, and each drop is counted per
- * trackNo and reported with a coalesced `dataDropped` event (LESSONS.md: no unbounded buffers, no
+ * trackNo and reported with a coalesced `dataDropped` event (docs/design.md "Lessons from earlier systems": no unbounded buffers, no
  * silent loss). Memory per subscriber stays within queueBytes + highWaterBytes + one frame, whatever
  * the subscriber does.
  */

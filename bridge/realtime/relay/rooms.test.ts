@@ -1,6 +1,6 @@
 /**
  * The join race, made deterministic: a removal that commits while a join's membership check is
- * reading the store must not let the removed user in (DESIGN.md: the Bridge drops a removed member
+ * reading the store must not let the removed user in (docs/design.md: the Bridge drops a removed member
  * from the relay when the update commits, not later). Over HTTP the interleaving cannot be forced, so
  * this drives the relay directly with a store whose answers the test releases.
  */

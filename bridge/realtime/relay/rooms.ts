@@ -1,6 +1,6 @@
 /**
  * Rooms on the relay: join and leave, participants, and cutting connections out of a room when their
- * user is removed or the room is deleted. DESIGN.md ("Room keys and room state"): the Bridge drops a
+ * user is removed or the room is deleted. docs/design.md ("Room keys and room state"): the Bridge drops a
  * removed member from the room's relay when the update commits, not later. `roomUpdated` and
  * `roomDeleted` run synchronously from the commit's event, before the REST reply is sent.
  */

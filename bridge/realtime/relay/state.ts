@@ -2,7 +2,7 @@
  * The relay's shared state: who joined which room, what they publish, which byte streams are open.
  * Every part of the relay (rooms, streams and tracks, data fan-out, byte streams) works on one
  * `RelayState`. All of it lives in one Bridge process; a multi-node Bridge will fan out through NATS
- * instead (DESIGN.md, "Storage").
+ * instead (docs/design.md, "Storage").
  */
 import type { ServerEvent, StreamInfo, TrackKind } from '../../../protocol/ws.ts';
 import type { RealtimeConfig } from '../../config.ts';

@@ -4,7 +4,7 @@
  *
  * Each track gets a Bridge-wide trackNo; a DATA frame is accepted only on a trackNo the sending
  * connection published, so a receiver learns the sender from the Bridge, never from the sender
- * (DESIGN.md, "Transport": the Bridge overwrites the sender identity; a sender never gets its own
+ * (docs/design.md, "Transport": the Bridge overwrites the sender identity; a sender never gets its own
  * stream back).
  */
 import { CLOSE, toDownFrame, type ClientRequest, type ResultPayloads, type StreamInfo } from '../../../protocol/ws.ts';

@@ -31,6 +31,11 @@ describe('media forwarding unit', () => {
       { mid: expect.any(String), trackNo: pub.tracks[0]!.trackNo, kind: 'video', streamId: 'cam', trackId: 'video0', userId: 'alice' },
     ]);
 
+    // Keyframes are asked for with PLI only (docs/media/forwarding-unit.md, "Keyframes, NACK").
+    for (const sdp of [pub.answer, sub.offer.sdp]) {
+      expect(sdp).toMatch(/^a=rtcp-fb:\d+ nack pli$/m);
+      expect(sdp).not.toContain('ccm fir');
+    }
     const keys = await mediaKeys(roomId, 'alice');
     const sent = await sendFrames(keys, pub.tracks[0]!.track, 1, 50);
     await waitFor(() => sub.peer.received.length >= 50, '50 packets at bob');

@@ -7,13 +7,14 @@
  *   checked (that also covers peer-reflexive candidates learned from incoming checks).
  * - RTP header extensions: only `sdes:mid` (BUNDLE demultiplexing). Never the audio-level extension
  *   (RFC 6464), which would tell the unit who speaks and how loud (DESIGN.md, "Media frames").
- * - RTCP feedback: NACK, PLI and FIR; no REMB or transport-cc, since the unit does no congestion
- *   control (docs/media/forwarding-unit.md, "What is missing").
+ * - RTCP feedback: NACK and PLI. Not FIR: werift routes a FIR by the media SSRC of its common header,
+ *   which RFC 5104 section 4.3.1.2 sets to 0, so a compliant FIR would never reach the sender it is
+ *   for; without `ccm fir` browsers ask with PLI. No REMB or transport-cc, since the unit does no
+ *   congestion control (docs/media/forwarding-unit.md, "What is missing").
  */
 import type { BlockList } from 'node:net';
 import {
   useAV1,
-  useFIR,
   useH264,
   useNACK,
   useOPUS,
@@ -26,7 +27,7 @@ import {
 } from 'werift';
 import type { MediaConfig, VideoCodecName } from './config.ts';
 
-const feedback = () => [useNACK(), usePLI(), useFIR()];
+const feedback = () => [useNACK(), usePLI()];
 
 const VIDEO: Record<VideoCodecName, () => RTCRtpCodecParameters> = {
   VP8: () => useVP8({ rtcpFeedback: feedback() }),

@@ -109,6 +109,7 @@ export class ReceiveTransport {
         if (sink.live) source.requestKeyframe();
       };
       transceiver.sender.onPictureLossIndication.subscribe(keyframe);
+      // FIR is not negotiated (peer-config.ts); one that werift routes here all the same counts as a PLI.
       transceiver.sender.onRtcp.subscribe((packet) => {
         if (packet instanceof RtcpPayloadSpecificFeedback && packet.feedback.count === FIR_FMT) keyframe();
       });

@@ -157,4 +157,36 @@ describe('media forwarding unit', () => {
     expect(sub.peer.payloads(audioMid).slice(5)).toEqual(more);
     expect(sub.peer.payloads(second.tracks[0]!.mid).length).toBe(videoBefore);
   });
+
+  it('recovers lost packets with NACK on both hops (publisher to unit, unit to subscriber)', async () => {
+    const roomId = await mediaRoom(w, 'alice', ['alice', 'bob']);
+    const alice = await member(w, 'alice', roomId);
+    const bob = await member(w, 'bob', roomId);
+    // werift drops a packet when loss / 100 < Math.random(): 90 here loses about 10% (RTP and RTCP).
+    const lossyOut = peer(w, { debug: { outboundPacketLoss: 90 } });
+    const lossyIn = peer(w, { debug: { inboundPacketLoss: 90 } });
+    const pub = await publishMedia(w, alice, roomId, 'cam', ['video'], lossyOut);
+    const sub = await receiveMedia(w, bob, roomId, 'cam', lossyIn);
+    let unitAsked = 0;
+    let subscriberAsked = 0;
+    pub.tracks[0]!.transceiver.sender.onGenericNack.subscribe(() => unitAsked++);
+    sub.peer.pc.getTransceivers()[0]!.receiver.onPacketLost.subscribe(() => subscriberAsked++);
+    const keys = await mediaKeys(roomId, 'alice');
+    // A receiver detects a loss from a gap in sequence numbers, so not before its first packet: a few
+    // packets go first (as a keyframe request would cover a lost start in a real call).
+    await sendFrames(keys, pub.tracks[0]!.track, 1, 5);
+    await waitFor(() => sub.peer.received.length > 0, 'a first packet at bob');
+    const sent = await sendFrames(keys, pub.tracks[0]!.track, 6, 100);
+    // Packets after the last ones let both receivers see those gaps too.
+    let next = 106;
+    const tail = setInterval(() => void sendFrames(keys, pub.tracks[0]!.track, next++, 1), 20);
+    try {
+      const have = () => new Set(sub.peer.payloads().map((p) => Buffer.from(p).toString('hex')));
+      await waitFor(() => sent.every((p) => have().has(Buffer.from(p).toString('hex'))), 'all 100 payloads at bob', 15_000);
+    } finally {
+      clearInterval(tail);
+    }
+    expect(unitAsked).toBeGreaterThan(0);
+    expect(subscriberAsked).toBeGreaterThan(0);
+  });
 });

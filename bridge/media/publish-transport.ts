@@ -123,32 +123,26 @@ export class PublishTransport {
         totals: this.ctx.totals,
       });
       next.set(b.mid, source);
-      this.hook(transceiver).source = source;
+      this.hook(transceiver);
     }
+    // Ended first, then added: a trackNo that moved to another mid is ended and added again.
     for (const [mid, source] of this.sources) {
       if (next.get(mid) === source) continue;
-      const slot = this.#slots.get(mid);
-      if (slot !== undefined && slot.source === source) slot.source = next.get(mid);
       source.end();
       this.ctx.sourceEnded(source);
     }
-    for (const [mid, source] of next) {
-      const slot = this.#slots.get(mid);
-      if (slot !== undefined) slot.source = source;
-      if (this.sources.get(mid) !== source) this.ctx.sourceAdded(source);
-    }
+    for (const [mid, slot] of this.#slots) slot.source = next.get(mid);
+    for (const [mid, source] of next) if (this.sources.get(mid) !== source) this.ctx.sourceAdded(source);
     this.sources.clear();
     for (const [mid, source] of next) this.sources.set(mid, source);
   }
 
   /** Routes the transceiver's RTP to whatever source its mid is bound to (hooked once per transceiver). */
-  private hook(transceiver: RTCRtpTransceiver): { source: TrackSource | undefined } {
+  private hook(transceiver: RTCRtpTransceiver): void {
     const mid = transceiver.mid!;
-    let slot = this.#slots.get(mid);
-    if (slot !== undefined) return slot;
+    if (this.#slots.has(mid)) return;
     const created: { source: TrackSource | undefined } = { source: undefined };
-    slot = created;
-    this.#slots.set(mid, slot);
+    this.#slots.set(mid, created);
     const hooked = new WeakSet<object>();
     const attach = (track: { onReceiveRtp: { subscribe(f: (rtp: RtpPacket) => void): unknown } }) => {
       if (hooked.has(track)) return;
@@ -157,7 +151,6 @@ export class PublishTransport {
     };
     for (const track of transceiver.receiver.tracks) attach(track);
     transceiver.onTrack.subscribe((track) => attach(track));
-    return slot;
   }
 
   /** Ends one source (its track was unpublished on the relay); the m-line stays, unbound. */

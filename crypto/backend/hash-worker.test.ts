@@ -61,6 +61,20 @@ describe('hash worker', () => {
     expect(await h.digest()).toEqual(sha256(big));
   });
 
+  it('snapshots the digest so far while the hash goes on, several pending at once', async () => {
+    const h = createWorkerHash('sha256');
+    const parts = [random(70_000, 4), random(3, 5), random(200_000, 6)];
+    const snapshots: Promise<Uint8Array>[] = [];
+    for (const part of parts) {
+      await h.update(part);
+      snapshots.push(h.snapshot());
+    }
+    const all = (n: number) => new Uint8Array(parts.slice(0, n).flatMap((p) => [...p]));
+    expect(await Promise.all(snapshots)).toEqual([sha256(all(1)), sha256(all(2)), sha256(all(3))]);
+    expect(await h.digest()).toEqual(sha256(all(3)));
+    await expect(h.snapshot()).rejects.toThrow('snapshot() after digest() or cancel()');
+  });
+
   it('refuses use after digest() and tolerates cancel() at any point', async () => {
     const h = createWorkerHash('sha256');
     await h.update(random(10, 1));

@@ -17,7 +17,9 @@
  * `Atomics.wait`s while busy and sleeps untimed when idle (see WORKER_POLL_MS). A full ring is backpressure:
  * `update` returns a promise that settles once the bytes are in the ring (the main thread waits with
  * `Atomics.waitAsync`, never blocking its event loop). Memory is the ring plus one hash state per slot.
- * Digests come back by `postMessage`, once per stream.
+ * Digests come back by `postMessage`, once per stream, and snapshots (the digest so far of a hash that
+ * goes on, from a copy of its state) when asked. A snapshot wakes nobody: the worker takes it at its
+ * next poll, so it suits callers that need it a little later (byte-stream checkpoints).
  */
 import { createHash } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
@@ -61,6 +63,7 @@ const OP_UPDATE = 3;
 const OP_DIGEST = 4;
 const OP_DROP = 5;
 const OP_STOP = 6;
+const OP_SNAPSHOT = 7;
 
 /** The worker, in plain CommonJS so it runs with `eval: true` and needs no TypeScript loader. */
 const WORKER_SOURCE = `
@@ -106,6 +109,10 @@ for (;;) {
       const h = hashes.get(slot);
       hashes.delete(slot);
       parentPort.postMessage({ slot, digest: h === undefined ? null : new Uint8Array(h.digest()) });
+    } else if (op === ${OP_SNAPSHOT}) {
+      // Answered under the request id in arg, so that several may be pending for one slot.
+      const h = hashes.get(slot);
+      parentPort.postMessage({ slot: words[i + 3], digest: h === undefined ? null : new Uint8Array(h.copy().digest()) });
     } else if (op === ${OP_DROP}) {
       hashes.delete(slot);
     } else if (op === ${OP_STOP}) {
@@ -293,9 +300,20 @@ class HashRing {
   }
 
   digest(slot: number): Promise<Uint8Array> {
+    return this.request(OP_DIGEST, slot, slot, 0);
+  }
+
+  /** The digest so far of `slot`'s hash, which goes on; answered under a fresh request id. */
+  snapshot(slot: number): Promise<Uint8Array> {
+    const id = this.allocateSlot();
+    return this.request(OP_SNAPSHOT, slot, id, id);
+  }
+
+  /** Sends `op` for `slot` and waits for the worker's answer under `key`. */
+  private request(op: number, slot: number, key: number, arg: number): Promise<Uint8Array> {
     return new Promise<Uint8Array>((resolve, reject) => {
       const timer = setTimeout(() => {
-        if (this.digests.delete(slot)) {
+        if (this.digests.delete(key)) {
           reject(new CryptoError('Unsupported', `the hash worker returned no digest within ${HASH_DIGEST_TIMEOUT_MS} ms`));
           this.updateRef();
         }
@@ -305,9 +323,9 @@ class HashRing {
         clearTimeout(timer);
         f(value);
       };
-      this.digests.set(slot, { resolve: settle(resolve), reject: settle(reject) });
+      this.digests.set(key, { resolve: settle(resolve), reject: settle(reject) });
       this.updateRef();
-      const sent = this.send(OP_DIGEST, slot);
+      const sent = this.send(op, slot, undefined, arg);
       if (sent !== undefined) sent.catch(settle(reject));
     });
   }
@@ -367,6 +385,10 @@ export function createWorkerHash(name: HashName): BulkHash {
       abandoned.unregister(handle);
       return r.digest(slot);
     },
+    snapshot() {
+      if (state !== 'open') return Promise.reject(CryptoError.invalidArgument('hash: snapshot() after digest() or cancel()'));
+      return r.snapshot(slot);
+    },
     cancel() {
       if (state !== 'open') return;
       state = 'done';
@@ -386,6 +408,7 @@ function inThreadHash(name: HashName): BulkHash {
   return {
     update: (data) => void state.update(data),
     digest: async () => new Uint8Array(state.digest()),
+    snapshot: async () => new Uint8Array(state.copy().digest()),
     cancel() {},
   };
 }

@@ -79,6 +79,7 @@ export const jsBackend: CryptoBackend = {
     return {
       update: (data) => void state.update(data),
       digest: () => state.digest(),
+      snapshot: () => state.clone().digest(),
     };
   },
   hmac: (name: HashName, key, data) => hmac(hashes[name], key, data),

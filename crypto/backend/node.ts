@@ -136,6 +136,7 @@ export const nodeBackend: CryptoBackend = {
     return {
       update: (data) => void state.update(data),
       digest: () => toBytes(state.digest()),
+      snapshot: () => toBytes(state.copy().digest()),
     };
   },
   hmac: (name: HashName, key, data) => toBytes(createHmac(name, key).update(data).digest()),

@@ -18,20 +18,24 @@ export interface AeadKey {
   open(nonce: Uint8Array, ciphertext: Uint8Array, aad: Uint8Array): Promise<Uint8Array>;
 }
 
-/** Incremental hash. `digest()` may be called once. */
+/** Incremental hash. `digest()` may be called once; `snapshot()` (the digest so far, the hash going on) any time before. */
 export interface IncrementalHash {
   update(data: Uint8Array): void;
   digest(): Uint8Array;
+  snapshot(): Uint8Array;
 }
 
 /**
  * An incremental hash whose work may run off the calling thread (bulk content hashing; see
  * hash-worker.ts). `update` returns a promise when the caller must wait for room (backpressure), and
- * the bytes must stay unchanged until it settles. Calls are ordered as made. `cancel` drops the state.
+ * the bytes must stay unchanged until it settles. Calls are ordered as made. `snapshot` is the digest
+ * of what was added so far while the hash goes on (it may come back later than a digest: nothing is
+ * woken for it). `cancel` drops the state.
  */
 export interface BulkHash {
   update(data: Uint8Array): void | Promise<void>;
   digest(): Promise<Uint8Array>;
+  snapshot(): Promise<Uint8Array>;
   cancel(): void;
 }
 

@@ -138,6 +138,7 @@ export const webBackend: CryptoBackend = {
     return {
       update: (data) => void state.update(data),
       digest: () => state.digest(),
+      snapshot: () => state.clone().digest(),
     };
   },
   hmac: (name: HashName, key, data) => hmac(hashes[name], key, data),

@@ -43,6 +43,20 @@ describe('content hasher', () => {
     }
   });
 
+  it('snapshots the hash so far, before and after it moves to the bulk hash, on every backend', async () => {
+    const parts = pieces([10, CONTENT_HASH_OFFLOAD_MIN_BYTES - 10, 70_000, 5]);
+    for (const backend of [nodeBackend, webBackend, jsBackend]) {
+      const h = createContentHasher({ backend });
+      const snapshots: Promise<Uint8Array>[] = [];
+      for (const p of parts) {
+        await h.update(p);
+        snapshots.push(h.snapshot());
+      }
+      expect(await Promise.all(snapshots)).toEqual(parts.map((_, i) => sha256(joined(parts.slice(0, i + 1)))));
+      expect(await h.digest()).toEqual(sha256(joined(parts)));
+    }
+  });
+
   it('stays in-thread below the offload threshold and moves to the bulk hash above it', async () => {
     const small = spyBackend();
     const h1 = createContentHasher({ backend: small.backend });

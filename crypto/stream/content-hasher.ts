@@ -1,7 +1,7 @@
 /**
- * The running SHA-256 of a stream's content, which the final chunk's signature covers (DESIGN.md,
- * "Byte streams and text streams"). The value is always a plain SHA-256 of the content bytes in order;
- * only where it is computed differs:
+ * The running SHA-256 of a stream's content, which the checkpoints and the final chunk's signature
+ * cover (DESIGN.md, "Byte streams and text streams"). The value is always a plain SHA-256 of the
+ * content bytes in order; only where it is computed differs:
  *
  * - In-thread, with the backend's incremental hash: browsers, the js backend, and small streams.
  * - On the backend's bulk hash (node: a worker_threads worker, see backend/hash-worker.ts) once a
@@ -30,6 +30,11 @@ export interface ContentHasher {
   update(bytes: Uint8Array): void | Promise<void>;
   /** The SHA-256 of everything added. May be called once. */
   digest(): Promise<Uint8Array>;
+  /**
+   * The SHA-256 of everything added so far, while the hash goes on (ordered with the updates). On the
+   * worker it is taken at the worker's next poll, so it may settle a little later than a digest would.
+   */
+  snapshot(): Promise<Uint8Array>;
   /** Drops the state without a digest (a failed or abandoned stream). */
   cancel(): void;
 }
@@ -83,6 +88,12 @@ export function createContentHasher(options: ContentHasherOptions = {}): Content
       kept = [];
       return Promise.resolve(h.digest());
     },
+    snapshot() {
+      if (moved !== undefined) return moved.snapshot();
+      const h = b.createHash('sha256');
+      for (const piece of kept) h.update(piece);
+      return Promise.resolve(h.digest());
+    },
     cancel() {
       kept = [];
       moved?.cancel();
@@ -97,6 +108,7 @@ function inThreadHasher(b: CryptoBackend): ContentHasher {
       h.update(bytes);
     },
     digest: () => Promise.resolve(h.digest()),
+    snapshot: () => Promise.resolve(h.snapshot()),
     cancel() {},
   };
 }

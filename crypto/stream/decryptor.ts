@@ -27,7 +27,6 @@ import { CryptoError } from '../errors.ts';
 import { ED25519_PUBLIC_KEY_LENGTH } from '../identity.ts';
 import { createContentHasher, type ContentHasher } from './content-hasher.ts';
 import {
-  CONTENT_CHAIN_START,
   STREAM_CHECKPOINT_INTERVAL_BYTES,
   STREAM_EPOCH_KEY_BYTES,
   STREAM_ID_BYTES,
@@ -38,7 +37,6 @@ import {
   deriveStreamKeys,
   headerSignatureMessage,
   importStreamKey,
-  nextContentChain,
   parseFinal,
   roleMaxPlaintextBytes,
   signatureMessage,
@@ -114,10 +112,10 @@ class Decryptor implements StreamDecryptor {
   /** An error from fetching the key that is not an integrity failure (it passes through). */
   private keyError: unknown;
   private keying: { bytes: Uint8Array; keying: StreamKeying } | undefined;
-  private segment: ContentHasher | undefined;
-  /** The content chain over every segment ended so far, and the one before it (what a checkpoint signs). */
-  private chain: Promise<Uint8Array> = Promise.resolve(CONTENT_CHAIN_START);
-  private previousChain: Promise<Uint8Array> = Promise.resolve(CONTENT_CHAIN_START);
+  private hasher: ContentHasher | undefined;
+  /** Snapshots of the content hash at the last segment end and the one before (what a checkpoint signs). */
+  private snapshot: Promise<Uint8Array> | undefined;
+  private previousSnapshot: Promise<Uint8Array> | undefined;
   /** Content bytes processed at the last segment end. */
   private segmentEndBytes = 0;
   private headerHash: Uint8Array | undefined;
@@ -166,7 +164,7 @@ class Decryptor implements StreamDecryptor {
   private fail(): CryptoError {
     if (!this.failed) {
       this.failed = true;
-      this.segment?.cancel();
+      this.hasher?.cancel();
     }
     return CryptoError.decryptFailed();
   }
@@ -281,7 +279,7 @@ class Decryptor implements StreamDecryptor {
         case 'header':
           return await this.verifyHeader(plaintext, index);
         case 'data': {
-          const hashed = this.segment!.update(plaintext);
+          const hashed = this.hasher!.update(plaintext);
           this.contentBytes += plaintext.length;
           if (this.contentBytes % this.interval === 0 && this.contentBytes > this.segmentEndBytes) this.endSegment();
           if (hashed !== undefined) {
@@ -315,38 +313,34 @@ class Decryptor implements StreamDecryptor {
     if (!(await this.b.ed25519Verify(signature, message, this.senderPublicKey))) throw this.fail();
     if (this.failed) throw this.fail();
     this.headerHash = this.b.hash('sha256', header);
-    this.segment = createContentHasher({ backend: this.b });
+    this.hasher = createContentHasher({ backend: this.b });
     const recipients = parsed.kind === 'room' ? [] : parsed.recipients.map((r) => r.recipientId);
     return { kind: 'header', index, header, recipients };
   }
 
-  /** Ends the current segment: its hash is asked for now and linked into the chain when it comes. */
-  private endSegment(): Promise<Uint8Array> {
-    const segment = this.segment!;
-    this.segment = createContentHasher({ backend: this.b });
+  /** A segment ended: a snapshot of the content hash is asked for now (a checkpoint needs it a segment later). */
+  private endSegment(): void {
     this.segmentEndBytes = this.contentBytes;
-    const digest = segment.digest();
-    const chain = this.chain.then(async (previous) => nextContentChain(previous, await digest, this.b));
-    chain.catch(() => undefined);
-    this.previousChain = this.chain;
-    this.chain = chain;
-    return chain;
+    const snapshot = this.hasher!.snapshot();
+    snapshot.catch(() => undefined);
+    this.previousSnapshot = this.snapshot;
+    this.snapshot = snapshot;
   }
 
-  /** A chain link, or the integrity failure if its hash failed (the worker stopped). */
-  private async chainValue(chain: Promise<Uint8Array>): Promise<Uint8Array> {
+  /** A content hash, or the integrity failure if it failed (the hash worker stopped). */
+  private async hashOf(hash: Promise<Uint8Array>): Promise<Uint8Array> {
     try {
-      return await chain;
+      return await hash;
     } catch {
       throw this.fail();
     }
   }
 
   private async verifyCheckpoint(signature: Uint8Array, index: number): Promise<OpenedChunk> {
-    // Signed one segment late: that segment's hash was asked for an interval ago, so this rarely waits.
-    const chainHash = await this.chainValue(this.previousChain);
+    // Signed one segment late: its snapshot was asked for an interval ago, so this rarely waits.
+    const contentHash = await this.hashOf(this.previousSnapshot!);
     const contentBytes = this.contentBytes - this.interval;
-    const message = checkpointSignatureMessage({ streamId: this.streamId, senderId: this.senderId, binding: this.binding!, headerHash: this.headerHash!, chainHash, contentBytes });
+    const message = checkpointSignatureMessage({ streamId: this.streamId, senderId: this.senderId, binding: this.binding!, headerHash: this.headerHash!, contentHash, contentBytes });
     if (!(await this.b.ed25519Verify(signature, message, this.senderPublicKey))) throw this.fail();
     if (this.failed) throw this.fail();
     return { kind: 'checkpoint', index, contentBytes };
@@ -361,7 +355,7 @@ class Decryptor implements StreamDecryptor {
     } catch {
       throw this.fail();
     }
-    const contentHash = await this.chainValue(this.endSegment());
+    const contentHash = await this.hashOf(this.hasher!.digest());
     const message = signatureMessage({
       streamId: this.streamId,
       senderId: this.senderId,

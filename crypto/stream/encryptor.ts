@@ -6,9 +6,10 @@
  *
  * No write may cross a multiple of `checkpointIntervalBytes` (`bytesBeforeCheckpoint` says how much the
  * next may carry), and where a checkpoint is due (`checkpointDue`) the caller seals it (`checkpoint()`)
- * before the next write; the reader refuses a stream that does otherwise. A segment's hash is asked
- * for as soon as its last byte is written, and a checkpoint signs the chain one segment back, so
- * `checkpoint()` does not wait for the hash worker.
+ * before the next write; the reader refuses a stream that does otherwise. A snapshot of the content
+ * hash is asked for as soon as a segment's last byte is written, and signed as soon as it comes; the
+ * checkpoint a segment later seals that signature, so `checkpoint()` waits for neither the hash worker
+ * nor the signer.
  */
 import { backend, type AeadKey, type CryptoBackend } from '../backend/index.ts';
 import { assertBytes, assertInt, assertMaxBytes, assertString, concatBytes, utf8 } from '../bytes.ts';
@@ -16,7 +17,6 @@ import { CryptoError } from '../errors.ts';
 import { ED25519_SEED_LENGTH, ED25519_SIGNATURE_LENGTH } from '../identity.ts';
 import { createContentHasher, type ContentHasher } from './content-hasher.ts';
 import {
-  CONTENT_CHAIN_START,
   STREAM_ABORT_REASON_MAX_BYTES,
   STREAM_CHECKPOINT_INTERVAL_BYTES,
   STREAM_CHUNK_MAX_BYTES,
@@ -30,7 +30,6 @@ import {
   encodeSignedHeader,
   headerSignatureMessage,
   importStreamKey,
-  nextContentChain,
   signatureMessage,
   streamAad,
   streamNonce,
@@ -114,12 +113,10 @@ class Encryptor implements StreamEncryptor {
   private readonly interval: number;
   /** The keying prefix of chunk 0 (a private stream's wraps take a moment). */
   private readonly keying: Promise<Uint8Array>;
-  /** The hash of the current segment. */
-  private segment: ContentHasher;
-  /** The content chain over every segment ended so far; links are made in write order. */
-  private chain: Promise<Uint8Array> = Promise.resolve(CONTENT_CHAIN_START);
-  /** The chain one segment before `chain`: what the next checkpoint signs. */
-  private previousChain: Promise<Uint8Array> = Promise.resolve(CONTENT_CHAIN_START);
+  private readonly hasher: ContentHasher;
+  /** The signed snapshot of the content hash at the last segment end, and the one before (what a checkpoint seals). */
+  private signedSnapshot: Promise<Uint8Array> | undefined;
+  private previousSignedSnapshot: Promise<Uint8Array> | undefined;
   private readonly aeadReady: Promise<AeadKey>;
   private aead: AeadKey | undefined;
   private state: State = 'new';
@@ -163,7 +160,7 @@ class Encryptor implements StreamEncryptor {
       this.keying = wrapStreamSecret(secret, context, recipients.list, this.b).finally(() => secret.fill(0));
       this.keying.catch(() => undefined);
     }
-    this.segment = createContentHasher({ backend: this.b });
+    this.hasher = createContentHasher({ backend: this.b });
     this.aeadReady = importStreamKey(key, this.b);
     this.aeadReady.then((aead) => (this.aead = aead), () => undefined);
   }
@@ -216,7 +213,7 @@ class Encryptor implements StreamEncryptor {
     }
     const index = this.claim('write', false);
     // Index and hash are taken before the first await, so overlapping calls stay in call order.
-    const hashed = this.segment.update(bytes);
+    const hashed = this.hasher.update(bytes);
     this.contentBytes += bytes.length;
     if (this.contentBytes % this.interval === 0 && this.contentBytes > this.segmentEndBytes) this.endSegment();
     const aead = this.aead;
@@ -237,29 +234,28 @@ class Encryptor implements StreamEncryptor {
     if (!this.checkpointDue) throw CryptoError.invalidArgument('stream encryptor: checkpoint() while none is due');
     const index = this.claim('checkpoint', false);
     this.checkpointedBytes = this.contentBytes;
-    const contentBytes = this.contentBytes - this.interval;
-    const chainHash = await this.previousChain;
-    const message = checkpointSignatureMessage({ streamId: this.streamId, senderId: this.senderId, binding: this.binding, headerHash: this.headerHash, chainHash, contentBytes });
-    const signature = await this.sign(message);
-    assertBytes('signature', signature, ED25519_SIGNATURE_LENGTH);
+    // Asked for and signed a segment ago: ready by now (checkpointDue implies two segment ends).
+    const signature = await this.previousSignedSnapshot!;
     return this.seal(index, 'checkpoint', signature);
   }
 
   /**
-   * Ends the current segment (synchronously, in write order): its hash is asked for now and linked into
-   * the chain when it comes. Returns the new chain.
+   * A segment ended (synchronously, in write order): a snapshot of the content hash is asked for now,
+   * and signed when it comes, for the checkpoint at the next segment's end.
    */
-  private endSegment(): Promise<Uint8Array> {
-    const segment = this.segment;
-    this.segment = createContentHasher({ backend: this.b });
+  private endSegment(): void {
     this.segmentEndBytes = this.contentBytes;
-    const digest = segment.digest();
-    const chain = this.chain.then(async (previous) => nextContentChain(previous, await digest, this.b));
-    // A failure surfaces where the chain is awaited (the next checkpoint or the end).
-    chain.catch(() => undefined);
-    this.previousChain = this.chain;
-    this.chain = chain;
-    return chain;
+    const contentBytes = this.contentBytes;
+    const signed = this.hasher.snapshot().then(async (contentHash) => {
+      const message = checkpointSignatureMessage({ streamId: this.streamId, senderId: this.senderId, binding: this.binding, headerHash: this.headerHash, contentHash, contentBytes });
+      const signature = await this.sign(message);
+      assertBytes('signature', signature, ED25519_SIGNATURE_LENGTH);
+      return signature;
+    });
+    // A failure surfaces where the signature is awaited (the next checkpoint).
+    signed.catch(() => undefined);
+    this.previousSignedSnapshot = this.signedSnapshot;
+    this.signedSnapshot = signed;
   }
 
   async close(): Promise<SealedChunk> {
@@ -280,8 +276,7 @@ class Encryptor implements StreamEncryptor {
   private async finish(ending: StreamEnding, reason: Uint8Array, call: string): Promise<SealedChunk> {
     const index = this.claim(call, true);
     const contentBytes = this.contentBytes;
-    // The last segment (empty when the content ended exactly at a segment's end) closes the chain.
-    const contentHash = await this.endSegment();
+    const contentHash = await this.hasher.digest();
     const message = signatureMessage({
       streamId: this.streamId,
       senderId: this.senderId,

@@ -17,18 +17,15 @@
  *   recipient), then the sealed [header signature (64)] [header]. The header signature covers the
  *   stream id, the sender, the keying prefix (so the recipients) and the header (topic, time, room
  *   version...), and is checked before the reader hands the header on;
- * - a checkpoint chunk, sealed [signature (64)], signs the content up to one interval back. The
- *   content is cut in segments of `STREAM_CHECKPOINT_INTERVAL_BYTES` (a data chunk never crosses a
- *   multiple of it). Where the content reaches the end of segment k (k >= 2), the next chunk, unless
- *   it is the final one, is a checkpoint signing segments 1..k-1; both sides know where each comes.
- *   It signs one segment late so that neither side waits for the hash of the segment just ended (it
- *   runs on a worker thread): that hash is asked for when the segment ends and is long ready when the
- *   next checkpoint needs it. So a reader never holds more than `STREAM_UNSIGNED_MAX_BYTES` (two
- *   intervals) of content no signature covers;
- * - the final chunk signs all the content and how the stream ended.
- * The content hash is a chain over the segments: chain_0 = 32 zero bytes,
- * chain_k = SHA-256(chain_{k-1} || SHA-256(segment k)); the checkpoint at the end of segment k signs
- * chain_{k-1}, the final chunk signs the chain over every segment, the last (possibly empty) included.
+ * - a checkpoint chunk, sealed [signature (64)], signs the running SHA-256 of the content up to one
+ *   interval back. The content is cut in segments of `STREAM_CHECKPOINT_INTERVAL_BYTES` (a data chunk
+ *   never crosses a multiple of it). Where the content reaches the end of segment k (k >= 2), the next
+ *   chunk, unless it is the final one, is a checkpoint signing the SHA-256 of segments 1..k-1; both
+ *   sides know where each comes. It signs one segment late so that neither side waits for the hash
+ *   (which runs on a worker thread): a snapshot of the running hash is asked for when a segment ends
+ *   and is ready when the next checkpoint needs it. So a reader never holds more than
+ *   `STREAM_UNSIGNED_MAX_BYTES` (two intervals) of content no signature covers;
+ * - the final chunk signs the SHA-256 of all the content and how the stream ended.
  */
 import type { AeadKey, CryptoBackend } from '../backend/index.ts';
 import { concatBytes, lengthPrefixed, u64be, utf8 } from '../bytes.ts';
@@ -62,14 +59,14 @@ export const STREAM_CHECKPOINT_BYTES = STREAM_SIGNATURE_BYTES;
 /**
  * Content per segment, and between two checkpoints (a multiple of the 64 KiB chunk, so full chunks
  * fit). Smaller bounds the unsigned content tighter and costs one Ed25519 signature and one
- * verification more per interval (docs/security/bridge-adversary.md has the measured cost).
+ * verification per interval: at 512 KiB they took about 8% of the CPU of a byte stream, at 1 MiB
+ * about half that (docs/security/bridge-adversary.md).
  */
-export const STREAM_CHECKPOINT_INTERVAL_BYTES = 512 * 1024;
+export const STREAM_CHECKPOINT_INTERVAL_BYTES = 1024 * 1024;
 /**
  * Content a reader may hold that no sender signature covers yet, at most: what a room member who
  * forges chunks inside another member's stream, with the Bridge's help, can show a reader before the
- * stream fails. Two intervals, as checkpoints sign one segment late (1 MiB: the Bridge's default
- * flow-control window, about what a reader holds unconsumed anyway).
+ * stream fails. Two intervals (2 MiB), as checkpoints sign one segment late.
  */
 export const STREAM_UNSIGNED_MAX_BYTES = 2 * STREAM_CHECKPOINT_INTERVAL_BYTES;
 
@@ -183,13 +180,13 @@ export interface SignedCheckpoint {
   senderId: string;
   binding: Uint8Array;
   headerHash: Uint8Array;
-  /** chain_k: the content chain after k segments (one segment before the checkpoint's position). */
-  chainHash: Uint8Array;
-  /** Content bytes the chain covers: k times the interval. */
+  /** SHA-256 of the first `contentBytes` of content (up to one segment before the checkpoint's position). */
+  contentHash: Uint8Array;
+  /** Content bytes the hash covers: a multiple of the interval. */
   contentBytes: number;
 }
 
-/** lengthPrefixed(DOMAIN.streamCheckpoint, [version], streamId, senderId, binding, SHA-256(header), chain, u64be(content bytes)). */
+/** lengthPrefixed(DOMAIN.streamCheckpoint, [version], streamId, senderId, binding, SHA-256(header), SHA-256(content so far), u64be(its bytes)). */
 export function checkpointSignatureMessage(c: SignedCheckpoint): Uint8Array {
   return lengthPrefixed(
     utf8(DOMAIN.streamCheckpoint),
@@ -198,17 +195,9 @@ export function checkpointSignatureMessage(c: SignedCheckpoint): Uint8Array {
     utf8(c.senderId),
     c.binding,
     c.headerHash,
-    c.chainHash,
+    c.contentHash,
     u64be(c.contentBytes),
   );
-}
-
-/** The first link of the content chain: 32 zero bytes. */
-export const CONTENT_CHAIN_START = new Uint8Array(32);
-
-/** chain_k = SHA-256(chain_{k-1} || SHA-256(segment k)). */
-export function nextContentChain(previous: Uint8Array, segmentHash: Uint8Array, b: CryptoBackend): Uint8Array {
-  return b.hash('sha256', concatBytes(previous, segmentHash));
 }
 
 /** The chunk 0 plaintext: [header signature (64)] [header]. */
@@ -229,8 +218,7 @@ export interface SignedStream {
 
 /**
  * What the sender signs at the end: lengthPrefixed(DOMAIN.streamSignature, [version], streamId,
- * senderId, binding, SHA-256(header), content chain over every segment, u64be(content bytes),
- * [ending], reason).
+ * senderId, binding, SHA-256(header), SHA-256(content), u64be(content bytes), [ending], reason).
  */
 export function signatureMessage(s: SignedStream): Uint8Array {
   return lengthPrefixed(

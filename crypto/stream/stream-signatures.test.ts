@@ -38,8 +38,8 @@ describe('checkpoints', () => {
     // A stream that ends on a segment's end needs no checkpoint there: the end signs it.
     const exact = await sealStream(f, [new Uint8Array(100), new Uint8Array(100)], { checkpointIntervalBytes: INTERVAL });
     expect((await openStream(f, exact, { checkpointIntervalBytes: INTERVAL })).map((c) => c.kind)).toEqual(['header', 'data', 'data', 'end']);
-    // The defaults: segments of 512 KiB (whole 64 KiB chunks), at most 1 MiB unsigned.
-    expect([STREAM_CHECKPOINT_INTERVAL_BYTES, STREAM_UNSIGNED_MAX_BYTES]).toEqual([512 * 1024, 1024 * 1024]);
+    // The defaults: segments of 1 MiB (whole 64 KiB chunks), at most 2 MiB unsigned.
+    expect([STREAM_CHECKPOINT_INTERVAL_BYTES, STREAM_UNSIGNED_MAX_BYTES]).toEqual([1024 * 1024, 2 * 1024 * 1024]);
   });
 
   it('the encryptor refuses a write while a checkpoint is due, and a write across one', async () => {

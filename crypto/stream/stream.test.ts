@@ -116,16 +116,14 @@ describe('stream format (pinned against an independent noble computation)', () =
     const headerMessage = lengthPrefixed(utf8(DOMAIN.streamHeader), new Uint8Array([2]), f.streamId, utf8(f.senderId), binding, new Uint8Array([1]), f.header);
     expect(ed25519.verify(opening.subarray(0, 64), headerMessage, f.senderPublicKey)).toBe(true);
     expect(chunks[1]!.data).toEqual(gcm(key, nonce(1), aad(1, 2, 0)).encrypt(utf8('hello')));
-    // The content chain: chain_k = SHA-256(chain_{k-1} || SHA-256(segment k)), from 32 zero bytes.
-    const chain = [new Uint8Array(32)];
-    for (const segment of ['hello', 'world', '!']) chain.push(sha256(new Uint8Array([...chain.at(-1)!, ...sha256(utf8(segment))])));
+    // The checkpoint: lengthPrefixed(tag, [2], stream id, sender, binding, H(header), H(first 5 bytes), u64 5).
     const signature = gcm(key, nonce(3), aad(3, 4, 0)).decrypt(chunks[3]!.data);
-    const signed = lengthPrefixed(utf8(DOMAIN.streamCheckpoint), new Uint8Array([2]), f.streamId, utf8(f.senderId), binding, sha256(f.header), chain[1]!, u64be(5));
+    const signed = lengthPrefixed(utf8(DOMAIN.streamCheckpoint), new Uint8Array([2]), f.streamId, utf8(f.senderId), binding, sha256(f.header), sha256(utf8('hello')), u64be(5));
     expect(ed25519.verify(signature, signed, f.senderPublicKey)).toBe(true);
     const final = gcm(key, nonce(5), aad(5, 3, 1)).decrypt(chunks[5]!.data);
     expect(final.length).toBe(65);
     expect(final[0]).toBe(0x01);
-    // The end: lengthPrefixed(tag, [2], stream id, sender, binding, H(header), chain, u64 length, [end], reason).
+    // The end: lengthPrefixed(tag, [2], stream id, sender, binding, H(header), H(content), u64 length, [end], reason).
     const message = lengthPrefixed(
       utf8(DOMAIN.streamSignature),
       new Uint8Array([2]),
@@ -133,7 +131,7 @@ describe('stream format (pinned against an independent noble computation)', () =
       utf8(f.senderId),
       binding,
       sha256(f.header),
-      chain[3]!,
+      sha256(utf8('helloworld!')),
       u64be(11),
       new Uint8Array([1]),
       new Uint8Array(0),

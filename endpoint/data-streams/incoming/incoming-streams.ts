@@ -17,7 +17,7 @@
  * No handler sees a stream before its header opened with the sender's signature verified (so the
  * sender, topic, time and recipients are the sender's own), in the room the Bridge names, with a
  * stream id not seen before (replay-guard.ts). Content is delivered as it opens; a checkpoint signed by
- * the sender comes every interval (crypto/stream/format.ts), so at most that much is unsigned.
+ * the sender comes every segment (crypto/stream/format.ts), so at most two segments are unsigned.
  */
 import type { Connection } from '../../connection.ts';
 import type { RoomApi } from '../../rooms/room-api.ts';

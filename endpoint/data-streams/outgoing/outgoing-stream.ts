@@ -4,9 +4,9 @@
  * - **Chunks.** Each `write()` is cut into pieces of at most `chunkBytes` (text on UTF-8 boundaries),
  *   sealed in parallel (the encryptor takes each index synchronously, in call order) and handed to the
  *   socket in index order. `write()` resolves once its last piece is on the socket.
- * - **Checkpoints.** No piece crosses the end of a 512 KiB segment of content, and from the second
+ * - **Checkpoints.** No piece crosses the end of a 1 MiB segment of content, and from the second
  *   segment on a signed checkpoint goes out before the first piece past one (crypto/stream/format.ts):
- *   readers hold at most 1 MiB of content no signature covers.
+ *   readers hold at most 2 MiB of content no signature covers.
  * - **Allowance.** The Bridge lets a sender run `window` payload bytes ahead of its slowest receiver
  *   (`byteStreamAllowance`, protocol/ws.ts). A piece is sealed only once it fits the allowance with
  *   `FINAL_CHUNK_MAX_BYTES` to spare, so every sealed chunk can be sent at once, and `close()` or

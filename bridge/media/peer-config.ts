@@ -6,7 +6,7 @@
  *   bound to `listenAddress`. Pairs with a remote address outside the allowed networks are never
  *   checked (that also covers peer-reflexive candidates learned from incoming checks).
  * - RTP header extensions: only `sdes:mid` (BUNDLE demultiplexing). Never the audio-level extension
- *   (RFC 6464), which would tell the unit who speaks and how loud (DESIGN.md, "Media frames").
+ *   (RFC 6464), which would tell the unit who speaks and how loud (docs/design.md, "Media frames").
  * - RTCP feedback: NACK and PLI. Not FIR: werift routes a FIR by the media SSRC of its common header,
  *   which RFC 5104 section 4.3.1.2 sets to 0, so a compliant FIR would never reach the sender it is
  *   for; without `ccm fir` browsers ask with PLI. No REMB or transport-cc, since the unit does no

@@ -6,7 +6,7 @@
  * can implement the same interface.
  *
  * The unit forwards RTP only; it never holds a key. What it sees is SFrame ciphertext in RTP packets
- * (DESIGN.md, "Media frames").
+ * (docs/design.md, "Media frames").
  */
 import type { IceCandidateWire, MediaBinding, MediaEvent, MediaTransport, ResultPayloads } from '../../protocol/ws.ts';
 

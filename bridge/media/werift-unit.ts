@@ -235,7 +235,7 @@ export class WeriftMediaUnit implements MediaUnit {
     for (const trackNo of this.#directory.subscribedTracks(session.client.id, session.roomId)) {
       if (desired.length >= room) break;
       const source = this.#sources.get(trackNo);
-      // A sender never gets its own track back (DESIGN.md, "Transport").
+      // A sender never gets its own track back (docs/design.md, "Transport").
       if (source !== undefined && !source.ended && source.info.connectionId !== session.client.id) desired.push(source);
     }
     if (desired.length === 0 && session.receive === undefined) return;

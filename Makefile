@@ -9,18 +9,19 @@ STAMP := node_modules/.sealroom-install-stamp
 DATA_DIR ?= data
 # Browser tests drive Debian's Chromium through playwright-core (it cannot download its own here).
 CHROMIUM := /usr/bin/chromium
-# The Bridge built into one module, run on plain node: the tsx loader would add ~34 MB of RSS.
-# It sits two folders deep so that its path to ../../../migrations is the repo's migrations folder.
-DIST_CLI := dist/bridge/sealroom.mjs
-SOURCES := $(shell find bridge protocol crypto -name '*.ts' -not -name '*.test.ts' 2>/dev/null)
+# The published package, built into dist/ (docs/package.md): .js and .d.ts, its own package.json,
+# the migrations, and the `sealroom` command on plain node (the tsx loader would add ~34 MB of RSS).
+DIST_CLI := dist/bin/sealroom.js
+SOURCES := $(shell find bridge protocol crypto endpoint -name '*.ts' -not -name '*.test.ts' 2>/dev/null)
 
-.PHONY: help install build run test typecheck unit bench bench-quick clean browser
+.PHONY: help install build pack run test typecheck unit bench bench-quick clean browser
 
 help:
 	@echo "make run          install what is missing, build, start the Bridge on embedded SQLite in ./$(DATA_DIR)"
 	@echo "make test         install what is missing, typecheck, run every test"
 	@echo "make bench        run the benchmarks, write bench/results/latest.{json,md}"
 	@echo "make bench-quick  a smaller benchmark run (under 2 minutes)"
+	@echo "make build        build the published package into dist/; make pack: its tarball"
 
 # Idempotent: `npm ci` from the committed lockfile only when the lockfile changed since the last install.
 # better-sqlite3 builds from source; the require check fails loudly if its install script was skipped.
@@ -49,9 +50,12 @@ unit: install
 test: install browser typecheck unit
 
 build: $(DIST_CLI)
-$(DIST_CLI): $(STAMP) $(SOURCES)
-	npx esbuild bridge/cli/run.ts --bundle --platform=node --format=esm --target=node20 \
-	  --packages=external --conditions=node --log-level=warning --outfile=$@
+$(DIST_CLI): $(STAMP) $(SOURCES) $(wildcard migrations/*.sql) package.json tsconfig.build.json scripts/build-package.mjs
+	node scripts/build-package.mjs
+
+# The tarball an app installs: dist/ is the package root.
+pack: build
+	npm pack ./dist
 
 # Default V8 heap: a smaller young generation (node --max-semi-space-size=4) saves ~20 MB with
 # 1,000 idle connections but costs the relay throughput; see README, Performance.

@@ -3,7 +3,7 @@
  * flags and environment variables through the CLI (bridge/cli). Every limit has a default and a name
  * that says its unit.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { mediaConfigProblem, mediaSchema } from './media/config.ts';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;

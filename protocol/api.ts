@@ -3,7 +3,7 @@
  * (operator API key). The Bridge validates requests with these schemas; the Endpoint validates
  * responses with them, since it does not trust the Bridge with integrity.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { AUTH_NONCE_BYTES } from './auth.ts';
 import {
   contextIdSchema,

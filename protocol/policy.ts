@@ -12,7 +12,7 @@
  * `update` and `updatePolicy` can only narrow what the security contract already fixes (the author of a
  * new version must be a manager of the previous one), so they accept only `manager`, `owner` and `none`.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const POLICY_ROLES = ['all', 'user', 'manager', 'owner', 'none'] as const;
 export type PolicyRole = (typeof POLICY_ROLES)[number];

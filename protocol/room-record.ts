@@ -6,7 +6,7 @@
  * canonicalisation is needed and nothing outside the signed bytes is ever trusted. Records form a hash
  * chain through `prevHash`.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import type { CryptoBackend } from '../crypto/backend/index.ts';
 import { backend } from '../crypto/backend/index.ts';
 import { fromBase64, lengthPrefixed, toBase64, utf8 } from '../crypto/bytes.ts';

@@ -19,7 +19,7 @@
  * most `window` bytes ahead of the slowest receiver (`byteStreamAllowance`). So a slow reader slows the
  * sender's write() and the Bridge holds at most one window per receiver per stream.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { contextIdSchema, roomIdSchema, userIdSchema } from './room-record.ts';
 
 export const WS_PROTOCOL_VERSION = 1;

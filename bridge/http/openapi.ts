@@ -4,7 +4,7 @@
  * check. Served at `GET /v1/openapi.json`; `bridge/http/openapi.test.ts` checks it against the routes
  * the routers register, both ways.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import {
   addContextUserRequestSchema,
   apiKeyInfoSchema,

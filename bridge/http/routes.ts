@@ -3,7 +3,7 @@
  * calls a service; errors are thrown as HttpError and rendered by the one error handler.
  */
 import express, { Router, type Request, type Response } from 'express';
-import { z } from 'zod';
+import * as z from 'zod';
 import {
   addContextUserRequestSchema,
   challengeRequestSchema,

@@ -2,7 +2,7 @@
  * Validation at the boundary (STYLE.md rule 3): every body, query and path parameter goes through a
  * zod schema once, and a failure becomes 400 VALIDATION_FAILED naming the field.
  */
-import type { z } from 'zod';
+import type * as z from 'zod';
 import { HttpError } from './errors.ts';
 
 export function parseInput<T extends z.ZodType>(schema: T, value: unknown, where: 'body' | 'query' | 'params'): z.infer<T> {

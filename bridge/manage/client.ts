@@ -8,7 +8,7 @@
  * const { contextId } = await manage.createContext(solutionId, 'support');
  * await manage.addContextUser(contextId, 'alice', 'srpk1...');
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import {
   apiKeyInfoSchema,
   contextSchema,

@@ -1,106 +1,113 @@
 /** The prepared statements of the SQLite store (sqlite.ts), one place for every query it runs. */
 import type Database from 'better-sqlite3';
 
+/**
+ * better-sqlite3's statement under a name of this module: the inferred type lives in a namespace that
+ * declaration emit (the published .d.ts) cannot name.
+ */
+export interface Statement extends Database.Statement {}
+
 export function prepareStatements(db: Database.Database) {
-return {
-    insertApiKey: db.prepare(
+  const prepare = (sql: string): Statement => db.prepare(sql);
+  return {
+    insertApiKey: prepare(
       'INSERT INTO api_keys (id, name, key_hash, ephemeral, created_at) VALUES (@id, @name, @keyHash, @ephemeral, @createdAt)',
     ),
-    apiKeyByHash: db.prepare('SELECT * FROM api_keys WHERE key_hash = ?'),
-    apiKeyById: db.prepare('SELECT * FROM api_keys WHERE id = ?'),
-    listApiKeys: db.prepare('SELECT * FROM api_keys ORDER BY created_at, id'),
-    countActiveApiKeys: db.prepare('SELECT COUNT(*) AS n FROM api_keys WHERE revoked_at IS NULL AND ephemeral = 0'),
-    revokeApiKey: db.prepare('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL'),
-    touchApiKey: db.prepare('UPDATE api_keys SET last_used_at = ? WHERE id = ?'),
-    deleteEphemeralApiKeys: db.prepare('DELETE FROM api_keys WHERE ephemeral = 1'),
+    apiKeyByHash: prepare('SELECT * FROM api_keys WHERE key_hash = ?'),
+    apiKeyById: prepare('SELECT * FROM api_keys WHERE id = ?'),
+    listApiKeys: prepare('SELECT * FROM api_keys ORDER BY created_at, id'),
+    countActiveApiKeys: prepare('SELECT COUNT(*) AS n FROM api_keys WHERE revoked_at IS NULL AND ephemeral = 0'),
+    revokeApiKey: prepare('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL'),
+    touchApiKey: prepare('UPDATE api_keys SET last_used_at = ? WHERE id = ?'),
+    deleteEphemeralApiKeys: prepare('DELETE FROM api_keys WHERE ephemeral = 1'),
 
-    insertSolution: db.prepare('INSERT INTO solutions (id, name, created_at) VALUES (@id, @name, @createdAt)'),
-    getSolution: db.prepare('SELECT * FROM solutions WHERE id = ?'),
-    listSolutions: db.prepare('SELECT * FROM solutions ORDER BY created_at, id'),
-    deleteSolution: db.prepare('DELETE FROM solutions WHERE id = ?'),
-    insertContext: db.prepare(
+    insertSolution: prepare('INSERT INTO solutions (id, name, created_at) VALUES (@id, @name, @createdAt)'),
+    getSolution: prepare('SELECT * FROM solutions WHERE id = ?'),
+    listSolutions: prepare('SELECT * FROM solutions ORDER BY created_at, id'),
+    deleteSolution: prepare('DELETE FROM solutions WHERE id = ?'),
+    insertContext: prepare(
       'INSERT INTO contexts (id, solution_id, name, created_at) VALUES (@id, @solutionId, @name, @createdAt)',
     ),
-    getContext: db.prepare('SELECT * FROM contexts WHERE id = ?'),
-    listContexts: db.prepare('SELECT * FROM contexts WHERE solution_id = ? ORDER BY created_at, id'),
-    roomIdsOfContext: db.prepare('SELECT id FROM rooms WHERE context_id = ?'),
-    deleteContext: db.prepare('DELETE FROM contexts WHERE id = ?'),
+    getContext: prepare('SELECT * FROM contexts WHERE id = ?'),
+    listContexts: prepare('SELECT * FROM contexts WHERE solution_id = ? ORDER BY created_at, id'),
+    roomIdsOfContext: prepare('SELECT id FROM rooms WHERE context_id = ?'),
+    deleteContext: prepare('DELETE FROM contexts WHERE id = ?'),
 
-    insertContextUser: db.prepare(
+    insertContextUser: prepare(
       `INSERT INTO context_users (context_id, solution_id, user_id, public_key, created_at)
        VALUES (@contextId, @solutionId, @userId, @publicKey, @createdAt)`,
     ),
-    getContextUser: db.prepare('SELECT * FROM context_users WHERE context_id = ? AND user_id = ?'),
-    listContextUsers: db.prepare('SELECT * FROM context_users WHERE context_id = ? ORDER BY user_id'),
-    userKeysInSolution: db.prepare('SELECT DISTINCT public_key FROM context_users WHERE solution_id = ? AND user_id = ?'),
-    keyUsersInSolution: db.prepare('SELECT DISTINCT user_id FROM context_users WHERE solution_id = ? AND public_key = ?'),
-    contextsOfKey: db.prepare(
+    getContextUser: prepare('SELECT * FROM context_users WHERE context_id = ? AND user_id = ?'),
+    listContextUsers: prepare('SELECT * FROM context_users WHERE context_id = ? ORDER BY user_id'),
+    userKeysInSolution: prepare('SELECT DISTINCT public_key FROM context_users WHERE solution_id = ? AND user_id = ?'),
+    keyUsersInSolution: prepare('SELECT DISTINCT user_id FROM context_users WHERE solution_id = ? AND public_key = ?'),
+    contextsOfKey: prepare(
       'SELECT user_id, context_id FROM context_users WHERE solution_id = ? AND public_key = ? ORDER BY context_id',
     ),
-    deleteContextUser: db.prepare('DELETE FROM context_users WHERE context_id = ? AND user_id = ?'),
-    insertUserHistory: db.prepare(
+    deleteContextUser: prepare('DELETE FROM context_users WHERE context_id = ? AND user_id = ?'),
+    insertUserHistory: prepare(
       `INSERT INTO context_user_history (context_id, user_id, public_key, added_at, removed_at) VALUES (?, ?, ?, ?, ?)`,
     ),
-    listUserHistory: db.prepare(
+    listUserHistory: prepare(
       'SELECT user_id, public_key, added_at, removed_at FROM context_user_history WHERE context_id = ? ORDER BY user_id, removed_at',
     ),
-    sessionsOfKey: db.prepare('SELECT token_hash FROM sessions WHERE solution_id = ? AND public_key = ?'),
-    deleteSessionsOfKey: db.prepare('DELETE FROM sessions WHERE solution_id = ? AND public_key = ?'),
-    sessionsOfSolution: db.prepare('SELECT token_hash FROM sessions WHERE solution_id = ?'),
-    orphanSessions: db.prepare(
+    sessionsOfKey: prepare('SELECT token_hash FROM sessions WHERE solution_id = ? AND public_key = ?'),
+    deleteSessionsOfKey: prepare('DELETE FROM sessions WHERE solution_id = ? AND public_key = ?'),
+    sessionsOfSolution: prepare('SELECT token_hash FROM sessions WHERE solution_id = ?'),
+    orphanSessions: prepare(
       `SELECT s.token_hash FROM sessions s WHERE s.solution_id = ?
        AND NOT EXISTS (SELECT 1 FROM context_users u WHERE u.solution_id = s.solution_id AND u.public_key = s.public_key)`,
     ),
-    countMembers: db.prepare('SELECT COUNT(*) AS n FROM room_members WHERE room_id = ?'),
+    countMembers: prepare('SELECT COUNT(*) AS n FROM room_members WHERE room_id = ?'),
 
-    recordUsedNonce: db.prepare(
+    recordUsedNonce: prepare(
       `INSERT INTO auth_nonces (nonce, solution_id, public_key, expires_at) VALUES (@nonce, @solutionId, @publicKey, @expiresAt)
        ON CONFLICT (nonce) DO NOTHING`,
     ),
-    insertSecret: db.prepare('INSERT INTO bridge_secrets (name, secret, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING'),
-    getSecret: db.prepare('SELECT secret FROM bridge_secrets WHERE name = ?'),
-    insertSession: db.prepare(
+    insertSecret: prepare('INSERT INTO bridge_secrets (name, secret, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING'),
+    getSecret: prepare('SELECT secret FROM bridge_secrets WHERE name = ?'),
+    insertSession: prepare(
       `INSERT INTO sessions (token_hash, solution_id, public_key, user_id, created_at, expires_at)
        VALUES (@tokenHash, @solutionId, @publicKey, @userId, @createdAt, @expiresAt)`,
     ),
-    findSession: db.prepare('SELECT * FROM sessions WHERE token_hash = ? AND expires_at > ?'),
-    deleteSession: db.prepare('DELETE FROM sessions WHERE token_hash = ?'),
-    pruneNonces: db.prepare('DELETE FROM auth_nonces WHERE expires_at <= ?'),
-    pruneSessions: db.prepare('DELETE FROM sessions WHERE expires_at <= ?'),
+    findSession: prepare('SELECT * FROM sessions WHERE token_hash = ? AND expires_at > ?'),
+    deleteSession: prepare('DELETE FROM sessions WHERE token_hash = ?'),
+    pruneNonces: prepare('DELETE FROM auth_nonces WHERE expires_at <= ?'),
+    pruneSessions: prepare('DELETE FROM sessions WHERE expires_at <= ?'),
 
-    insertRoom: db.prepare(
+    insertRoom: prepare(
       `INSERT INTO rooms (id, context_id, version, epoch, head_hash, creator, last_modifier, policy, get_bits, list_bits,
                           public_meta_json, created_at, updated_at)
        VALUES (@id, @contextId, @version, @epoch, @headHash, @creator, @lastModifier, @policy, @getBits, @listBits,
                @publicMetaJson, @createdAt, @updatedAt)`,
     ),
-    updateRoomHead: db.prepare(
+    updateRoomHead: prepare(
       `UPDATE rooms SET version = @version, epoch = @epoch, head_hash = @headHash, last_modifier = @lastModifier,
                         policy = @policy, get_bits = @getBits, list_bits = @listBits, public_meta_json = @publicMetaJson,
                         updated_at = @updatedAt
        WHERE id = @id AND version = @expectedVersion`,
     ),
-    roomExists: db.prepare('SELECT 1 FROM rooms WHERE id = ?'),
-    countRooms: db.prepare('SELECT COUNT(*) AS n FROM rooms WHERE context_id = ?'),
-    getRoom: db.prepare('SELECT * FROM rooms WHERE id = ?'),
-    deleteMembers: db.prepare('DELETE FROM room_members WHERE room_id = ?'),
-    insertMember: db.prepare(
+    roomExists: prepare('SELECT 1 FROM rooms WHERE id = ?'),
+    countRooms: prepare('SELECT COUNT(*) AS n FROM rooms WHERE context_id = ?'),
+    getRoom: prepare('SELECT * FROM rooms WHERE id = ?'),
+    deleteMembers: prepare('DELETE FROM room_members WHERE room_id = ?'),
+    insertMember: prepare(
       'INSERT INTO room_members (room_id, user_id, public_key, is_manager) VALUES (?, ?, ?, ?)',
     ),
-    getMembers: db.prepare('SELECT * FROM room_members WHERE room_id = ? ORDER BY user_id'),
-    getMember: db.prepare('SELECT * FROM room_members WHERE room_id = ? AND user_id = ?'),
-    insertVersion: db.prepare(
+    getMembers: prepare('SELECT * FROM room_members WHERE room_id = ? ORDER BY user_id'),
+    getMember: prepare('SELECT * FROM room_members WHERE room_id = ? AND user_id = ?'),
+    insertVersion: prepare(
       `INSERT INTO room_versions (room_id, version, record, signature, hash, author, created_at)
        VALUES (@roomId, @version, @record, @signature, @hash, @author, @createdAt)`,
     ),
-    getVersions: db.prepare('SELECT * FROM room_versions WHERE room_id = ? AND version > ? ORDER BY version LIMIT ?'),
-    getVersion: db.prepare('SELECT * FROM room_versions WHERE room_id = ? AND version = ?'),
-    insertKey: db.prepare(
+    getVersions: prepare('SELECT * FROM room_versions WHERE room_id = ? AND version > ? ORDER BY version LIMIT ?'),
+    getVersion: prepare('SELECT * FROM room_versions WHERE room_id = ? AND version = ?'),
+    insertKey: prepare(
       `INSERT INTO room_keys (room_id, epoch, recipient_id, version, wrapped, leaf_index, tree_size, proof)
        VALUES (@roomId, @epoch, @recipientId, @version, @wrapped, @leafIndex, @treeSize, @proof)`,
     ),
-    getKeys: db.prepare('SELECT * FROM room_keys WHERE room_id = ? AND recipient_id = ? ORDER BY epoch DESC LIMIT ?'),
-    deleteRoom: db.prepare('DELETE FROM rooms WHERE id = ?'),
+    getKeys: prepare('SELECT * FROM room_keys WHERE room_id = ? AND recipient_id = ? ORDER BY epoch DESC LIMIT ?'),
+    deleteRoom: prepare('DELETE FROM rooms WHERE id = ?'),
   };
 }
 

@@ -7,7 +7,7 @@
  * - incoming/: the ordered delivery pipeline, decryptors, credit, readers, writeToFile;
  * - header.ts (the encrypted header), errors.ts (`DataStreamError`), limits.ts.
  */
-import mime from 'mime';
+import mime from 'mime/lite';
 import { utf8 } from '../../crypto/bytes.ts';
 import type { ServerEvent } from '../../protocol/ws.ts';
 import type { Connection } from '../connection.ts';

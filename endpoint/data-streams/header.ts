@@ -16,7 +16,7 @@
  * is still input from another user. `sender` and `roomId` must equal what the Bridge names (the key
  * and the signature bind the sender too); a mismatch is an integrity failure.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { fromUtf8, utf8 } from '../../crypto/bytes.ts';
 import { roomIdSchema, userIdSchema } from '../../protocol/room-record.ts';
 import { DataStreamError } from './errors.ts';

@@ -9,7 +9,7 @@
  * An entry that does not parse fails with `TrustStoreFailed`: it is never silently treated as absent,
  * which would re-pin on first use.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { backend } from '../../crypto/backend/index.ts';
 import { toHex, utf8 } from '../../crypto/bytes.ts';
 import { EndpointError } from '../errors.ts';

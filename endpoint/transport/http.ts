@@ -5,7 +5,7 @@
  * (#endpoint-http).
  */
 import { httpSend } from '#endpoint-http';
-import type { z } from 'zod';
+import type * as z from 'zod';
 import { errorBodySchema } from '../../protocol/api.ts';
 import { EndpointError } from '../errors.ts';
 

@@ -43,17 +43,10 @@ mkdirSync(join(DIST, 'bin'), { recursive: true });
 writeFileSync(
   join(DIST, 'bin/sealroom.js'),
   `#!/usr/bin/env node
-// The \`sealroom\` command of the published package: built JavaScript, plain node.
-let main;
-try {
-  ({ main } = await import('../bridge/cli/main.js'));
-} catch (error) {
-  if (error?.code !== 'ERR_MODULE_NOT_FOUND') throw error;
-  process.stderr.write(
-    \`sealroom: \${error.message}\\nThe Bridge's commands need its server dependencies, which an Endpoint-only install leaves out:\\n  npm install ${SERVER_ONLY.map((n) => `${n}@${JSON.stringify(root.dependencies[n]).slice(1, -1)}`).join(' ')}\\n\`,
-  );
-  process.exit(1);
-}
+// The \`sealroom\` command of the published package: built JavaScript on plain node. The commands
+// that start or read a Bridge load its server dependencies (optional peers) only when they run.
+import { main } from '../bridge/cli/main.js';
+
 process.exitCode = await main(process.argv.slice(2));
 `,
 );

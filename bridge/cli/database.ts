@@ -4,8 +4,11 @@
  */
 import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
-import { backupDatabase } from '../store/backup.ts';
-import { checkDatabase, databaseFile, type DatabaseSummary } from '../store/open.ts';
+import type { DatabaseSummary } from '../store/open.ts';
+
+// The store is loaded by the commands that use it (better-sqlite3 is an optional peer of the package,
+// docs/package.md), so the rest of the command line works without it.
+const store = async () => ({ ...(await import('../store/open.ts')), ...(await import('../store/backup.ts')) });
 
 interface Io {
   out: (line: string) => void;
@@ -25,7 +28,8 @@ export function addDatabaseCommands(program: Command, io: Io): void {
     .argument('[file]', 'a database file, such as a backup (default: the data folder\'s database)')
     .description('check a database: its files, SQLite\'s integrity_check and the schema; exits non-zero on a problem')
     .addOption(dataDirOption())
-    .action((file: string | undefined, opts: { dataDir: string }) => {
+    .action(async (file: string | undefined, opts: { dataDir: string }) => {
+      const { checkDatabase, databaseFile } = await store();
       const summary = checkDatabase(file ?? databaseFile({ dataDir: opts.dataDir }), { full: true });
       io.out(`ok: ${summary.file} passed integrity_check (${describe(summary)})`);
     });
@@ -36,6 +40,7 @@ export function addDatabaseCommands(program: Command, io: Io): void {
     .description('copy the database to one self-contained, checked file; safe while the Bridge runs')
     .addOption(dataDirOption())
     .action(async (file: string, opts: { dataDir: string }) => {
+      const { backupDatabase, databaseFile } = await store();
       const source = databaseFile({ dataDir: opts.dataDir });
       const summary = await backupDatabase(source, resolve(file));
       io.out(`backed up ${source} to ${summary.file} (${describe(summary)}); the copy passed integrity_check`);

@@ -5,7 +5,6 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { generateKeyPair, publicKeyOf } from '../../crypto/identity.ts';
 import { SealroomError } from '../../protocol/errors.ts';
-import { createBridge } from '../bridge.ts';
 import { LOG_LEVELS, type BridgeOptions } from '../config.ts';
 import { mergeOptions, readConfigFile } from './config-file.ts';
 import { ManageClient } from '../manage/client.ts';
@@ -108,6 +107,9 @@ export function buildProgram(io: Io): Command {
         ...(given('corsOrigins') || file.corsOrigins === undefined ? { corsOrigins: opts.corsOrigins.split(',').map((o) => o.trim()).filter((o) => o !== '') } : {}),
         ...(opts.bodyLimit === undefined ? {} : { limits: { bodyBytes: opts.bodyLimit } as never }),
       };
+      // Loaded here, not at the top: keygen, pubkey and the operator's commands run without the
+      // Bridge's server dependencies (optional peers of the package, docs/package.md).
+      const { createBridge } = await import('../bridge.ts');
       const bridge = await createBridge({
         ...mergeOptions(file, explicit),
         dataDir: opts.dataDir,
@@ -194,6 +196,10 @@ export function buildProgram(io: Io): Command {
   return program;
 }
 
+/** An install of the package without the Bridge's optional peers (docs/package.md) lacks one of them. */
+const SERVER_PEERS_HINT =
+  'the Bridge needs its server dependencies, which an Endpoint-only install leaves out: npm install better-sqlite3 express pino prom-client werift';
+
 /** Runs the CLI; returns the process exit code. */
 export async function main(argv: string[], io: Io = { out: (s) => console.log(s), err: (s) => console.error(s) }): Promise<number> {
   const program = buildProgram(io);
@@ -206,6 +212,7 @@ export async function main(argv: string[], io: Io = { out: (s) => console.log(s)
     if (typeof e.code === 'string' && e.code.startsWith('commander.')) return e.exitCode ?? 2;
     if (error instanceof SealroomError) io.err(`error: ${error.code}: ${error.message}`);
     else io.err(`error: ${e.message ?? String(error)}`);
+    if (e.code === 'ERR_MODULE_NOT_FOUND') io.err(SERVER_PEERS_HINT);
     return 1;
   }
 }

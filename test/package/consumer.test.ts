@@ -1,8 +1,9 @@
 /**
  * The published package, as a user gets it (docs/package.md): build into a temporary folder, `npm
  * pack` it, install the tarball into an empty folder outside the repo, and there
- * - an Endpoint-only install brings in no server dependency, and a strict TypeScript app (NodeNext,
- *   exactOptionalPropertyTypes, no skipLibCheck, no @types at all) typechecks against its .d.ts;
+ * - an Endpoint-only install brings in no server dependency, `sealroom keygen` runs, a strict
+ *   TypeScript app (NodeNext, exactOptionalPropertyTypes, no skipLibCheck, no @types at all)
+ *   typechecks against its .d.ts, and esbuild bundles it for browsers from the built files;
  * - with the server's optional peers added, plain `node` runs the quick start through
  *   `sealroom/bridge`, `sealroom/crypto` and `sealroom/endpoint`, a server app typechecks, and the
  *   installed `sealroom` command prints its help and a key pair.
@@ -72,6 +73,17 @@ describe('the packed tarball, installed outside the repo', () => {
 
   it('typechecks an Endpoint-only app (strict, NodeNext, exactOptionalPropertyTypes, no @types)', async () => {
     await run(process.execPath, [TSC, '-p', 'tsconfig.json'], app);
+  });
+
+  it('runs `sealroom keygen` without the server peers, and `sealroom start` names what to install', async () => {
+    const bin = join(app, 'node_modules/.bin/sealroom');
+    const keygen = await run(bin, ['keygen'], app, 20_000);
+    expect(keygen.stdout).toMatch(/private key: srsk1[0-9a-z]+\npublic key: +srpk1[0-9a-z]+/);
+    const start = await run(bin, ['start', '--data-dir', join(work, 'data'), '--port', '0'], app, 20_000).then(
+      () => ({ stderr: 'started' }),
+      (error: Error) => ({ stderr: error.message }),
+    );
+    expect(start.stderr).toContain('npm install better-sqlite3 express pino prom-client werift');
   });
 
   it('bundles `sealroom/endpoint` for browsers from the built files, without a Node module', async () => {

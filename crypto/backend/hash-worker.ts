@@ -1,7 +1,7 @@
 /**
  * Bulk hashing on a `worker_threads` worker (Node only; reached through `nodeBackend.createBulkHash`).
  *
- * Why: a byte stream's last chunk is signed over a SHA-256 of all its content (DESIGN.md, "Byte streams
+ * Why: a byte stream's last chunk is signed over a SHA-256 of all its content (docs/design.md, "Byte streams
  * and text streams"). Hashing on the thread that runs AES-GCM costs about as much as the AES itself
  * (both about 1.6-1.8 GB/s here), which caps a stream near 0.5 of raw AES-GCM. On a second core the
  * hash overlaps with the AES, and the main thread pays only one copy of each chunk. Measured on the

@@ -4,7 +4,7 @@
  * - `node` (node:crypto, OpenSSL): the fast path in Node. Bulk AES-GCM, X25519 and Ed25519 are native.
  * - `web` (WebCrypto, with libsodium-wrappers for what a browser lacks): the fast path in browsers.
  * - `js` (@noble): the audited pure-JS reference. Tests cross-check the other two against it; it is
- *   never the hot path (DESIGN.md, "Measured facts").
+ *   never the hot path (docs/design.md, "Measured facts").
  *
  * Bulk operations are async because WebCrypto is; the node backend runs them synchronously inside.
  * Hashes and HMAC over small inputs are sync everywhere (noble in browsers, where WebCrypto has no sync

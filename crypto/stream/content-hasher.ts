@@ -1,6 +1,6 @@
 /**
  * The running SHA-256 of a stream's content, which the checkpoints and the final chunk's signature
- * cover (DESIGN.md, "Byte streams and text streams"). The value is always a plain SHA-256 of the
+ * cover (docs/design.md, "Byte streams and text streams"). The value is always a plain SHA-256 of the
  * content bytes in order; only where it is computed differs:
  *
  * - In-thread, with the backend's incremental hash: browsers, the js backend, and small streams.

@@ -1,5 +1,5 @@
 /**
- * The receiving side of a byte stream (format in format.ts; DESIGN.md, "Byte streams and text streams").
+ * The receiving side of a byte stream (format in format.ts; docs/design.md, "Byte streams and text streams").
  *
  * The decryptor counts chunks itself: the relay supplies only the bytes and the last flag, so it cannot
  * choose which index a chunk is opened at, nor which role (header, data, checkpoint, final) it plays.

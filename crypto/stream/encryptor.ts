@@ -1,5 +1,5 @@
 /**
- * The sending side of a byte stream (format in format.ts; DESIGN.md, "Byte streams and text streams").
+ * The sending side of a byte stream (format in format.ts; docs/design.md, "Byte streams and text streams").
  *
  * Calls may overlap (the WebCrypto backend then pipelines them): each call takes its chunk index and
  * feeds the content hash synchronously, in call order, and the caller sends chunks in index order.

@@ -1,5 +1,5 @@
 /**
- * The byte-stream format (DESIGN.md, "Byte streams and text streams"): per-stream keys, nonces, the
+ * The byte-stream format (docs/design.md, "Byte streams and text streams"): per-stream keys, nonces, the
  * AAD of each chunk, the final chunk's plaintext and the signed message. Everything here is pure and
  * shared by the encryptor and the decryptor, so that both sides build the same bytes.
  *
@@ -34,10 +34,10 @@ import { expandUnchecked, hkdfExtract } from '../hkdf.ts';
 
 /** Version of this format, bound into every chunk's AAD and the signatures: another version never opens. */
 export const STREAM_FORMAT_VERSION = 2;
-/** A stream id is 16 random bytes (DESIGN.md): the HKDF salt, so every stream has its own key. */
+/** A stream id is 16 random bytes (docs/design.md): the HKDF salt, so every stream has its own key. */
 export const STREAM_ID_BYTES = 16;
 export const STREAM_EPOCH_KEY_BYTES = 32;
-/** Plaintext bytes per data chunk at most (DESIGN.md: 64 KiB; the Endpoint re-chunks larger writes). */
+/** Plaintext bytes per data chunk at most (docs/design.md: 64 KiB; the Endpoint re-chunks larger writes). */
 export const STREAM_CHUNK_MAX_BYTES = 65_536;
 /** Serialised header bytes at most (chunk 0). */
 export const STREAM_HEADER_MAX_BYTES = 65_536;
@@ -103,7 +103,7 @@ export interface StreamKeys {
 
 /**
  * Key = HKDF-SHA256(ikm, salt = streamId, info = lengthPrefixed(DOMAIN.stream, senderId)), 32 bytes
- * (DESIGN.md; RFC 5869), where ikm is the epoch key (a room stream) or the stream's random secret (a
+ * (docs/design.md; RFC 5869), where ikm is the epoch key (a room stream) or the stream's random secret (a
  * private stream, keying.ts). The binding uses the same PRK with DOMAIN.streamSignature as info.
  */
 export function deriveStreamKeys(ikm: Uint8Array, streamId: Uint8Array, senderId: string, b: CryptoBackend): StreamKeys {

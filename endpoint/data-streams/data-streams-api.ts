@@ -1,5 +1,5 @@
 /**
- * Byte and text streams (LiveKit's API shape; DESIGN.md "Byte streams and text streams"), end-to-end
+ * Byte and text streams (LiveKit's API shape; docs/design.md "Byte streams and text streams"), end-to-end
  * encrypted with the stream AEAD (crypto/stream) and flow-controlled from each receiver to the sender.
  * `StreamApi` is the documented facade; this class wires the parts in this folder to the connection:
  *

@@ -1,5 +1,5 @@
 /**
- * The stream header: chunk 0 of every stream, encrypted like the content (DESIGN.md: the Bridge never
+ * The stream header: chunk 0 of every stream, encrypted like the content (docs/design.md: the Bridge never
  * sees topic, name, type, size or attributes) and signed by the sender (crypto/stream/format.ts: the
  * signature is checked before the header is parsed here). A small versioned JSON object, UTF-8, at
  * most `STREAM_HEADER_MAX_BYTES`:

@@ -1,7 +1,7 @@
 /**
  * The one place byte streams meet the stream AEAD (crypto/stream: STREAM construction, AES-256-GCM
  * chunks under a per-stream key, the sender's Ed25519 signatures over the header, every checkpoint
- * interval and the end; DESIGN.md). The rest of this folder sees only these names.
+ * interval and the end; docs/design.md). The rest of this folder sees only these names.
  */
 export {
   STREAM_ABORT_REASON_MAX_BYTES,

@@ -1,5 +1,5 @@
 /**
- * Public types of byte and text streams (LiveKit's API shape, see shared/reference/livekit-*):
+ * Public types of byte and text streams (LiveKit's API shape, see docs/design.md, "Byte streams and text streams"):
  * end-to-end encrypted, ordered, complete-or-error, with backpressure from receiver to sender.
  */
 import type { SealroomError } from '../../protocol/errors.ts';

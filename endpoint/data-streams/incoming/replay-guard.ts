@@ -1,5 +1,5 @@
 /**
- * Refuses a stream id seen before (DESIGN.md, "Byte streams and text streams"): a Bridge that replays a
+ * Refuses a stream id seen before (docs/design.md, "Byte streams and text streams"): a Bridge that replays a
  * whole signed stream gets it refused, not shown twice.
  *
  * Memory is bounded by time and by count, tied to the header's signed time (`timestamp`, the sender's

@@ -1,5 +1,5 @@
 /**
- * The key a new stream uses: the room's newest epoch (DESIGN.md "Rotation": senders switch to a new
+ * The key a new stream uses: the room's newest epoch (docs/design.md "Rotation": senders switch to a new
  * epoch for new streams at once). Rotations are announced by `streamRoomUpdated` (every joined room
  * has an internal subscription); when one names an epoch newer than the key ring holds, the room is
  * read and verified again before the stream opens. Streams already open keep the key they opened with.

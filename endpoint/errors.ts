@@ -51,17 +51,20 @@ export class EndpointError extends SealroomError {
   /** HTTP status, when the refusal came over REST. */
   readonly status: number | undefined;
   readonly details: Record<string, unknown> | undefined;
+  /** For `RateLimited` (and a Bridge shutting down): how long to wait before trying again, in ms. */
+  readonly retryAfterMs: number | undefined;
 
   constructor(
     reason: EndpointErrorReason,
     message: string,
-    options: { cause?: unknown; bridgeCode?: string; status?: number; details?: Record<string, unknown> } = {},
+    options: { cause?: unknown; bridgeCode?: string; status?: number; details?: Record<string, unknown>; retryAfterMs?: number } = {},
   ) {
     super(reasonToCode('ERR_ENDPOINT', reason), message, { cause: options.cause });
     this.reason = reason;
     this.bridgeCode = options.bridgeCode;
     this.status = options.status;
     this.details = options.details;
+    this.retryAfterMs = options.retryAfterMs;
   }
 
   static invalidArgument(message: string): EndpointError {
@@ -93,7 +96,7 @@ export class EndpointError extends SealroomError {
   }
 
   /** Maps a Bridge refusal (HTTP status and stable code) onto a reason. */
-  static fromBridge(status: number, code: string, message: string, details?: Record<string, unknown>): EndpointError {
+  static fromBridge(status: number, code: string, message: string, details?: Record<string, unknown>, retryAfterSeconds?: number): EndpointError {
     const reason: EndpointErrorReason =
       code === 'VERSION_CONFLICT'
         ? 'VersionConflict'
@@ -106,6 +109,11 @@ export class EndpointError extends SealroomError {
               : status === 404 || code.endsWith('_NOT_FOUND')
                 ? 'NotFound'
                 : 'BridgeRefused';
-    return new EndpointError(reason, message, { bridgeCode: code, status, ...(details === undefined ? {} : { details }) });
+    return new EndpointError(reason, message, {
+      bridgeCode: code,
+      status,
+      ...(details === undefined ? {} : { details }),
+      ...(retryAfterSeconds === undefined ? {} : { retryAfterMs: retryAfterSeconds * 1000 }),
+    });
   }
 }

@@ -206,5 +206,11 @@ export const manageRoomSchema = z.object({
 export type ManageRoom = z.infer<typeof manageRoomSchema>;
 
 export const errorBodySchema = z.object({
-  error: z.object({ code: z.string(), message: z.string(), details: z.record(z.string(), z.unknown()).optional() }),
+  error: z.object({
+    code: z.string(),
+    message: z.string(),
+    details: z.record(z.string(), z.unknown()).optional(),
+    /** Seconds until a retry may succeed (rate limits, shutting down); also in the Retry-After header. */
+    retryAfter: z.number().nonnegative().optional(),
+  }),
 });

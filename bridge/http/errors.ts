@@ -140,7 +140,12 @@ export function errorHandler(log: Logger): ErrorRequestHandler {
     // answer instead of reading the rest, so a client cannot hold it by sending the body slowly.
     if (!req.complete) res.setHeader('Connection', 'close');
     res.status(statusOf(http)).json({
-      error: { code: http.code, message: http.message, ...(http.details === undefined ? {} : { details: http.details }) },
+      error: {
+        code: http.code,
+        message: http.message,
+        ...(http.details === undefined ? {} : { details: http.details }),
+        ...(http.retryAfter === undefined ? {} : { retryAfter: Math.ceil(http.retryAfter) }),
+      },
     });
   };
 }

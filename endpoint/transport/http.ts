@@ -70,8 +70,8 @@ export class BridgeHttp {
     if (response.status < 200 || response.status > 299) {
       const parsed = errorBodySchema.safeParse(safeJson(text));
       if (parsed.success) {
-        const { code, message, details } = parsed.data.error;
-        throw EndpointError.fromBridge(response.status, code, message, details);
+        const { code, message, details, retryAfter } = parsed.data.error;
+        throw EndpointError.fromBridge(response.status, code, message, details, retryAfter);
       }
       throw EndpointError.fromBridge(response.status, 'HTTP_ERROR', `${what}: HTTP ${response.status}`);
     }

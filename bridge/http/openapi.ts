@@ -88,7 +88,12 @@ const errorSchema = {
     error: {
       type: 'object',
       required: ['code', 'message'],
-      properties: { code: { type: 'string', description: 'stable code (README, "Errors")' }, message: { type: 'string' }, details: { type: 'object' } },
+      properties: {
+        code: { type: 'string', description: 'stable code (README, "Errors")' },
+        message: { type: 'string' },
+        details: { type: 'object' },
+        retryAfter: { type: 'number', description: 'seconds until a retry may succeed (also the Retry-After header)' },
+      },
     },
   },
 };

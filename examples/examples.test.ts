@@ -14,7 +14,7 @@ afterAll(() => t.close());
 
 describe('examples/quickstart.ts', () => {
   it('runs against a running Bridge with an operator key', async () => {
-    const { stdout } = await run(process.execPath, ['--import', 'tsx', 'examples/quickstart.ts'], {
+    const { stdout } = await run(process.execPath, ['--conditions=sealroom-source', '--import', 'tsx', 'examples/quickstart.ts'], {
       env: { ...process.env, SEALROOM_URL: t.bridge.url, SEALROOM_API_KEY: t.bridge.initialApiKey! },
       timeout: 60_000,
     });

@@ -86,10 +86,6 @@ export class RealtimeConnection {
     return this.limits.readPauseBytes + this.hooks.streamBytesInFlight();
   }
 
-  get requestsInFlight(): number {
-    return this.#inFlight;
-  }
-
   private sendText(message: object): void {
     if (this.closed) return;
     this.socket.send(JSON.stringify(message));

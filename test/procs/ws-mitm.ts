@@ -128,20 +128,10 @@ class DownstreamParser {
   private frames(): void {
     for (;;) {
       const b = this.buffer;
-      if (b.length < 2) return;
-      let length = b[1]! & 0x7f;
-      let offset = 2;
-      if (length === 126) {
-        if (b.length < 4) return;
-        length = b.readUInt16BE(2);
-        offset = 4;
-      } else if (length === 127) {
-        if (b.length < 10) return;
-        length = Number(b.readBigUInt64BE(2));
-        offset = 10;
-      }
-      if ((b[1]! & 0x80) !== 0) offset += 4; // a masked server frame is a protocol error; pass it on
-      if (b.length < offset + length) return;
+      // A masked server frame is a protocol error; it is passed on.
+      const extent = frameExtent(b);
+      if (extent === undefined) return;
+      const { offset, length } = extent;
       const frame = Buffer.from(b.subarray(0, offset + length));
       this.buffer = b.subarray(offset + length);
       const opcode = b[0]! & 0x0f;
@@ -222,6 +212,28 @@ function clientFrame(opcode: number, payload: Buffer): Buffer {
   return Buffer.concat([Buffer.from([0x80 | opcode]), lengthField(payload.length, 0x80), key, masked]);
 }
 
+/**
+ * Where the payload of the WebSocket frame at the start of `b` begins and how long it is (RFC 6455
+ * section 5.2), or undefined while the frame is not whole yet.
+ */
+function frameExtent(b: Buffer): { offset: number; length: number; masked: boolean } | undefined {
+  if (b.length < 2) return undefined;
+  let length = b[1]! & 0x7f;
+  let offset = 2;
+  if (length === 126) {
+    if (b.length < 4) return undefined;
+    length = b.readUInt16BE(2);
+    offset = 4;
+  } else if (length === 127) {
+    if (b.length < 10) return undefined;
+    length = Number(b.readBigUInt64BE(2));
+    offset = 10;
+  }
+  const masked = (b[1]! & 0x80) !== 0;
+  if (masked) offset += 4;
+  return b.length < offset + length ? undefined : { offset, length, masked };
+}
+
 /** Client-to-Bridge bytes: passed through until the upgrade request ends, then frame by frame. */
 class UpstreamParser {
   private buffer = Buffer.alloc(0);
@@ -246,22 +258,10 @@ class UpstreamParser {
     }
     for (;;) {
       const b = this.buffer;
-      if (b.length < 2) return;
-      let length = b[1]! & 0x7f;
-      let offset = 2;
-      if (length === 126) {
-        if (b.length < 4) return;
-        length = b.readUInt16BE(2);
-        offset = 4;
-      } else if (length === 127) {
-        if (b.length < 10) return;
-        length = Number(b.readBigUInt64BE(2));
-        offset = 10;
-      }
-      const masked = (b[1]! & 0x80) !== 0;
-      const keyAt = offset;
-      if (masked) offset += 4;
-      if (b.length < offset + length) return;
+      const extent = frameExtent(b);
+      if (extent === undefined) return;
+      const { offset, length, masked } = extent;
+      const keyAt = offset - 4;
       const frame = Buffer.from(b.subarray(0, offset + length));
       this.buffer = b.subarray(offset + length);
       if ((frame[0]! & 0x0f) !== 0x1 || (frame[0]! & 0x80) === 0 || !masked) {

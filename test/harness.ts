@@ -107,3 +107,30 @@ export async function login(url: string, solutionId: string, user: TestUser): Pr
   if (reply.status !== 201) throw new Error(`login failed: ${reply.status} ${JSON.stringify(reply.body)}`);
   return reply.body.token;
 }
+
+/**
+ * While `during` runs, `token`'s user asks `/healthz` and `/v1/me` every `everyMs`; returns the slowest
+ * answer in ms (how long an honest user waited while an attack ran).
+ */
+export async function slowestAnswer(url: string, token: string, during: () => Promise<unknown>, everyMs = 25): Promise<number> {
+  let worst = 0;
+  let running = true;
+  const probe = (async () => {
+    while (running) {
+      for (const path of ['/healthz', '/v1/me']) {
+        const started = performance.now();
+        const reply = await rest(url, token).get(path);
+        if (reply.status !== 200) throw new Error(`GET ${path} during the attack: ${reply.status}`);
+        worst = Math.max(worst, performance.now() - started);
+      }
+      await new Promise((resolve) => setTimeout(resolve, everyMs));
+    }
+  })();
+  try {
+    await during();
+  } finally {
+    running = false;
+    await probe;
+  }
+  return worst;
+}

@@ -6,7 +6,7 @@
  */
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { login, rest, setupTenant, startBridge, type Tenant, type TestBridge } from '../../test/harness.ts';
+import { login, setupTenant, slowestAnswer as probeSlowest, startBridge, type Tenant, type TestBridge } from '../../test/harness.ts';
 import { grownRoom } from '../../test/rooms.ts';
 
 const PAGE_BYTES = 1024 * 1024;
@@ -48,28 +48,7 @@ function nonReading(text: string): Promise<Socket> {
 }
 
 /** While `during` runs, alice asks `/healthz` and `/v1/me` every 25 ms; returns the slowest answer in ms. */
-async function slowestAnswer(during: () => Promise<void>): Promise<number> {
-  let worst = 0;
-  let running = true;
-  const probe = (async () => {
-    while (running) {
-      for (const path of ['/healthz', '/v1/me']) {
-        const started = performance.now();
-        const reply = await rest(t.bridge.url, tokens.alice).get(path);
-        expect(reply.status).toBe(200);
-        worst = Math.max(worst, performance.now() - started);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
-  })();
-  try {
-    await during();
-  } finally {
-    running = false;
-    await probe;
-  }
-  return worst;
-}
+const slowestAnswer = (during: () => Promise<unknown>) => probeSlowest(t.bridge.url, tokens.alice!, during, 25);
 
 const closed = (socket: Socket) => new Promise<void>((resolve) => (socket.destroyed ? resolve() : socket.once('close', () => resolve())));
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

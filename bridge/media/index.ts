@@ -5,7 +5,7 @@
 import type { Logger } from 'pino';
 import type { MediaConfig } from './config.ts';
 import { MediaError } from './errors.ts';
-import type { MediaDirectory, MediaUnit } from './unit.ts';
+import { zeroMediaCounters, type MediaDirectory, type MediaUnit } from './unit.ts';
 import { WeriftMediaUnit } from './werift-unit.ts';
 
 export { mediaSchema, type MediaConfig } from './config.ts';
@@ -30,17 +30,7 @@ function disabledMediaUnit(): MediaUnit {
     roomChanged: () => undefined,
     connectionClosed: () => undefined,
     stats: () => ({ sessions: 0, publishTransports: 0, receiveTransports: 0, tracks: [], candidatesRefused: 0 }),
-    counters: {
-      packetsIn: 0,
-      packetsOut: 0,
-      packetsOverBitrate: 0,
-      keyframeRequestsReceived: 0,
-      keyframeRequestsForwarded: 0,
-      keyframeRequestsSuppressed: 0,
-      candidatesRefused: 0,
-      transportsFailed: 0,
-      negotiationTimeouts: 0,
-    },
+    counters: zeroMediaCounters(),
     close: async () => undefined,
   };
 }

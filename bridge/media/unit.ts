@@ -53,6 +53,21 @@ export interface MediaCounters {
   negotiationTimeouts: number;
 }
 
+/** Every total at zero: what a new unit starts from. */
+export function zeroMediaCounters(): MediaCounters {
+  return {
+    packetsIn: 0,
+    packetsOut: 0,
+    packetsOverBitrate: 0,
+    keyframeRequestsReceived: 0,
+    keyframeRequestsForwarded: 0,
+    keyframeRequestsSuppressed: 0,
+    candidatesRefused: 0,
+    transportsFailed: 0,
+    negotiationTimeouts: 0,
+  };
+}
+
 export interface MediaUnitStats {
   sessions: number;
   publishTransports: number;

@@ -20,7 +20,7 @@ import { ReceiveTransport } from './receive-transport.ts';
 import { candidateAllowed } from './sdp.ts';
 import type { TrackSource } from './track-source.ts';
 import { SerialQueue, type TransportContext } from './transport-context.ts';
-import type { MediaClient, MediaCounters, MediaDirectory, MediaUnit, MediaUnitStats } from './unit.ts';
+import { zeroMediaCounters, type MediaClient, type MediaCounters, type MediaDirectory, type MediaUnit, type MediaUnitStats } from './unit.ts';
 
 class MediaSession {
   publish: PublishTransport | undefined;
@@ -62,17 +62,7 @@ export class WeriftMediaUnit implements MediaUnit {
   readonly #sources = new Map<number, TrackSource>();
   readonly #closing = new Set<Promise<void>>();
   readonly #bindQueue = new SerialQueue();
-  readonly counters: MediaCounters = {
-    packetsIn: 0,
-    packetsOut: 0,
-    packetsOverBitrate: 0,
-    keyframeRequestsReceived: 0,
-    keyframeRequestsForwarded: 0,
-    keyframeRequestsSuppressed: 0,
-    candidatesRefused: 0,
-    transportsFailed: 0,
-    negotiationTimeouts: 0,
-  };
+  readonly counters: MediaCounters = zeroMediaCounters();
   #closed = false;
 
   constructor(options: WeriftMediaUnitOptions) {

@@ -6,7 +6,7 @@
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { login, rest, setupTenant, startBridge, type Tenant, type TestBridge } from '../../test/harness.ts';
+import { login, rest, setupTenant, slowestAnswer as probeSlowest, startBridge, type Tenant, type TestBridge } from '../../test/harness.ts';
 import { genesis } from '../../test/rooms.ts';
 
 const LIST_SCAN_BYTES = 2 * 1024 * 1024;
@@ -59,27 +59,7 @@ const attack = JSON.stringify({
 const listPath = (tenant: Tenant, query: string) => `/v1/contexts/${tenant.contextId}/rooms?limit=100&queryAsJson=${encodeURI(query)}`;
 
 /** While `during` runs, alice asks `/healthz` and `/v1/me` every 10 ms; returns the slowest answer in ms. */
-async function slowestAnswer(during: () => Promise<unknown>): Promise<number> {
-  let worst = 0;
-  let running = true;
-  const probe = (async () => {
-    while (running) {
-      for (const path of ['/healthz', '/v1/me']) {
-        const started = performance.now();
-        expect((await rest(t.bridge.url, tokens.alice).get(path)).status).toBe(200);
-        worst = Math.max(worst, performance.now() - started);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-  })();
-  try {
-    await during();
-  } finally {
-    running = false;
-    await probe;
-  }
-  return worst;
-}
+const slowestAnswer = (during: () => Promise<unknown>) => probeSlowest(t.bridge.url, tokens.alice!, during, 10);
 
 describe('a costly queryAsJson listing', () => {
   it('gets a correct answer, in slices: the event loop and other users are never held up', { retry: 2 }, async () => {

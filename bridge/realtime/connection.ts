@@ -170,7 +170,9 @@ export class RealtimeConnection {
   }
 
   private checkBudget(): void {
-    if (this.closed || this.socket.bufferedAmount <= this.outboundCapBytes) return;
+    // The fixed budget first: below it, the stream bytes in flight (a lookup) need not be counted.
+    const buffered = this.socket.bufferedAmount;
+    if (this.closed || buffered <= this.limits.outboundBudgetBytes || buffered <= this.outboundCapBytes) return;
     this.hooks.overflowed(this);
     this.close(CLOSE.outboundOverflow, 'outbound buffer over budget: the client is not reading');
     // The close frame waits behind what is buffered; a client that does not read never gets it.

@@ -105,6 +105,8 @@ export const realtimeSchema = z.strictObject({
   readPauseBytes: z.number().int().positive().default(1024 * 1024),
   /** Requests one socket may have in flight; at the cap the Bridge stops reading it until one is answered. */
   maxRequestsInFlight: z.number().int().positive().default(32),
+  /** Messages already read but held while a socket is over its limits; past it the socket is closed (4429). */
+  maxHeldMessages: z.number().int().positive().default(4096),
   /** Rooms one connection may have joined at once. */
   maxJoinedRoomsPerConnection: z.number().int().positive().default(64),
   /** Users joined to one room at once, counted per user, not per socket (bounds fan-out with the next key). */

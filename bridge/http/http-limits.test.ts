@@ -99,6 +99,26 @@ describe('connections', () => {
     expect(text).toMatch(/^HTTP\/1.1 200/);
   });
 
+  it('past maxConnections, new connections are dropped; the Bridge serves again once they close', async () => {
+    const small = await startBridge({ limits: { maxConnections: 5 } as never });
+    const smallPort = Number(new URL(small.bridge.url).port);
+    const openTo = () =>
+      new Promise<Socket>((resolve, reject) => {
+        const socket = connect({ host: '127.0.0.1', port: smallPort }, () => resolve(socket));
+        socket.once('error', reject);
+      });
+    try {
+      const held = await Promise.all(Array.from({ length: 5 }, openTo));
+      const extra = await openTo();
+      await closedWithin(extra, 2000);
+      for (const s of held) s.destroy();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect((await fetch(`${small.bridge.url}/healthz`)).status).toBe(200);
+    } finally {
+      await small.close();
+    }
+  });
+
   it('an idle keep-alive connection outlives the headers timeout', async () => {
     const socket = await open();
     let text = '';

@@ -10,7 +10,7 @@
  *   outbound buffer is over `readPauseBytes` (plus its stream bytes in flight), the Bridge stops
  *   reading it and holds what it already read in a short queue, handled in order once the socket
  *   drains: a client that sends requests but does not read the answers stalls itself (TCP
- *   backpressure), not the Bridge. A queue past `MAX_HELD_MESSAGES` closes the socket (4429).
+ *   backpressure), not the Bridge. A queue past `maxHeldMessages` closes the socket (4429).
  */
 import type { WebSocket } from 'ws';
 import { CLOSE, type ParsedQuery, type ResultPayloads, type ServerEvent, type ClientRequestKind, type MediaEvent } from '../../protocol/ws.ts';
@@ -20,16 +20,16 @@ import type { SessionRow } from '../store/types.ts';
 const RESUME_CHECK_MS = 25;
 /** After closing an overflowing socket, how long its close frame may take before it is dropped. Ms. */
 const OVERFLOW_TERMINATE_MS = 2000;
-/**
- * Text messages read but held while the socket is over its limits. Reading stops at once, so only what
- * one read already brought in lands here; a client that fills it is flooding.
- */
-export const MAX_HELD_MESSAGES = 4096;
 
 export interface ConnectionLimits {
   outboundBudgetBytes: number;
   readPauseBytes: number;
   maxRequestsInFlight: number;
+  /**
+   * Text messages read but held while the socket is over its limits. Reading stops at once, so only
+   * what one read already brought in lands here; a client that fills it is flooding.
+   */
+  maxHeldMessages: number;
 }
 
 export interface ConnectionHooks {
@@ -126,7 +126,7 @@ export class RealtimeConnection {
   schedule(handler: () => Promise<void>): void {
     if (this.closed) return;
     if (this.#held.length > 0 || this.mustPause()) {
-      if (this.#held.length >= MAX_HELD_MESSAGES) {
+      if (this.#held.length >= this.limits.maxHeldMessages) {
         this.close(CLOSE.rateLimited, 'too many messages while the Bridge waits for this socket to drain');
         return;
       }

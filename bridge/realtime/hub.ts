@@ -85,7 +85,7 @@ export class RealtimeHub {
       `conn_${randomBytes(12).toString('base64url')}`,
       ws,
       address,
-      { outboundBudgetBytes: r.outboundBudgetBytes, readPauseBytes: r.readPauseBytes, maxRequestsInFlight: r.maxRequestsInFlight },
+      { outboundBudgetBytes: r.outboundBudgetBytes, readPauseBytes: r.readPauseBytes, maxRequestsInFlight: r.maxRequestsInFlight, maxHeldMessages: r.maxHeldMessages },
       {
         streamBytesInFlight: (): number => this.relay.streamBytesInFlight(conn),
         overflowed: (c) => {

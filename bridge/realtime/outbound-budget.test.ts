@@ -102,6 +102,20 @@ describe('a socket that asks but does not read', () => {
     expect(serverSide(attacker)!.closed).toBe(false);
   }, 30_000);
 
+  it('flooding past what it may have held while paused: closed with 4429', async () => {
+    const held = await startBridge({ realtime: { maxRequestsInFlight: 1, maxHeldMessages: 50 } as never });
+    try {
+      const own = await setupTenant(held.bridge, ['mallory']);
+      const token = await login(held.bridge.url, own.solutionId, own.users.mallory!);
+      const flooder = await TestClient.connect(held.bridge.url, token);
+      // 2,000 pings sent at once arrive in a few reads: far more than one in flight and 50 held.
+      for (let i = 0; i < 2000; i++) flooder.ws.send(JSON.stringify({ kind: 'ping', id: 10_000 + i }));
+      expect((await flooder.closed).code).toBe(CLOSE.rateLimited);
+    } finally {
+      await held.close();
+    }
+  });
+
   it('not reading the events it is sent: closed with 4409 once they pass its budget', async () => {
     const roomId = await bigRoom(0);
     const victim = await connect('alice');

@@ -7,7 +7,7 @@
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { until } from '../../test/endpoint.ts';
-import { startBridge, type TestBridge } from '../../test/harness.ts';
+import { login, setupTenant, startBridge, type TestBridge } from '../../test/harness.ts';
 
 let t: TestBridge;
 let port: number;
@@ -116,6 +116,23 @@ describe('connections', () => {
       expect((await fetch(`${small.bridge.url}/healthz`)).status).toBe(200);
     } finally {
       await small.close();
+    }
+  });
+
+  it("a signed-in user's body sent too slowly is dropped after requestTimeoutMs", async () => {
+    const slow = await startBridge({ limits: { headersTimeoutMs: 500, requestTimeoutMs: 1000 } as never });
+    try {
+      const tenant = await setupTenant(slow.bridge, ['alice']);
+      const token = await login(slow.bridge.url, tenant.solutionId, tenant.users.alice!);
+      const socket = await new Promise<Socket>((resolve, reject) => {
+        const s = connect({ host: '127.0.0.1', port: Number(new URL(slow.bridge.url).port) }, () => resolve(s));
+        s.once('error', reject);
+      });
+      socket.write(`POST /v1/rooms HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/json\r\nContent-Length: 10000\r\n\r\n{"record":"`);
+      const ms = await closedWithin(socket, 5000);
+      expect(ms).toBeGreaterThan(800);
+    } finally {
+      await slow.close();
     }
   });
 

@@ -11,7 +11,7 @@ import { fromBase64, toBase64 } from '../crypto/bytes.ts';
 import { decodePrivateKey, publicKeyOf, sign } from '../crypto/identity.ts';
 import { unwrapEpochKey } from '../crypto/key-wrap.ts';
 import { unwrapStreamSecret } from '../crypto/stream/keying.ts';
-import { challengeResponseSchema, sessionResponseSchema } from '../protocol/api.ts';
+import { challengeResponseSchema, contextUsersResponseSchema, sessionResponseSchema } from '../protocol/api.ts';
 import { authMessage } from '../protocol/auth.ts';
 import {
   CLOSE,
@@ -181,6 +181,19 @@ export class Connection {
    */
   on<K extends keyof ConnectionEvents>(type: K, listener: (event: ConnectionEvents[K]) => void): () => void {
     return this.#events.on(type, listener);
+  }
+
+  /**
+   * The users of a context and their keys, as the Bridge's directory lists them now (members of the
+   * context only). Not verified: a room that names a user is checked against the key this client
+   * pinned (docs/security/key-trust.md), so a key read here is for choosing members, not for trust.
+   * @example const users = await connection.getContextUsers(contextId); // [{ userId, pubKey }]
+   */
+  async getContextUsers(contextId: string, options: RequestOptions = {}): Promise<{ userId: string; pubKey: string }[]> {
+    if (typeof contextId !== 'string' || contextId === '') throw EndpointError.invalidArgument('"contextId" expected a non-empty string');
+    const path = `/v1/contexts/${encodeURIComponent(contextId)}/users`;
+    const reply = await this.#http.request('GET', path, contextUsersResponseSchema, undefined, options);
+    return reply.users.map((u) => ({ userId: u.userId, pubKey: u.publicKey }));
   }
 
   async #login(signal?: AbortSignal): Promise<void> {

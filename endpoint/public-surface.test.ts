@@ -22,6 +22,7 @@ const CONNECTION_API = [
   'contextIds',
   'state',
   'on',
+  'getContextUsers',
   'request',
   'notify',
   'sendFrame',

@@ -52,8 +52,8 @@ export type OpenedChunk =
   | { kind: 'data'; index: number; data: Uint8Array }
   /** The sender signed the content up to `contentBytes` (one segment before the checkpoint's position). */
   | { kind: 'checkpoint'; index: number; contentBytes: number }
-  /** The stream ended normally; signature checked over header and all content. */
-  | { kind: 'end'; index: number; contentBytes: number }
+  /** The stream ended normally; signature checked over header and all content (`contentHash`, SHA-256). */
+  | { kind: 'end'; index: number; contentBytes: number; contentHash: Uint8Array }
   /** The sender aborted the stream, with its reason; signature checked. */
   | { kind: 'aborted'; index: number; contentBytes: number; reason: string };
 
@@ -370,7 +370,7 @@ class Decryptor implements StreamDecryptor {
     if (this.failed) throw this.fail();
     this.ended = true;
     const contentBytes = this.contentBytes;
-    return final.ending === 'end' ? { kind: 'end', index, contentBytes } : { kind: 'aborted', index, contentBytes, reason };
+    return final.ending === 'end' ? { kind: 'end', index, contentBytes, contentHash } : { kind: 'aborted', index, contentBytes, reason };
   }
 
   async finish(): Promise<void> {

@@ -43,6 +43,8 @@ export interface SealedChunk {
   index: number;
   last: boolean;
   data: Uint8Array;
+  /** The final chunk only: the SHA-256 of all the content, as its signature covers it (delivery receipts sign it too). */
+  contentHash?: Uint8Array;
 }
 
 interface StreamEncryptorCommonOptions {
@@ -289,7 +291,8 @@ class Encryptor implements StreamEncryptor {
     });
     const signature = await this.sign(message);
     assertBytes('signature', signature, ED25519_SIGNATURE_LENGTH);
-    return this.seal(index, 'final', encodeFinal(ending, signature, reason));
+    const sealed = await this.seal(index, 'final', encodeFinal(ending, signature, reason));
+    return { ...sealed, contentHash };
   }
 }
 

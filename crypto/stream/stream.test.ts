@@ -36,7 +36,10 @@ describe('stream AEAD round trip', () => {
     expect(opened.map((c) => c.kind)).toEqual(['header', 'data', 'data', 'data', 'end']);
     expect(opened[0]).toMatchObject({ kind: 'header', header: f.header });
     expect(contentOf(opened)).toEqual(new Uint8Array([...pieces[0]!, ...pieces[1]!, ...pieces[2]!]));
-    expect(opened[4]).toEqual({ kind: 'end', index: 4, contentBytes: 3000 + 21 });
+    const contentHash = nodeBackend.hash('sha256', contentOf(opened));
+    expect(opened[4]).toEqual({ kind: 'end', index: 4, contentBytes: 3000 + 21, contentHash });
+    // The sender's final chunk names the same hash (delivery receipts sign it on both sides).
+    expect(chunks[4]!.contentHash).toEqual(contentHash);
   });
 
   it('carries an empty stream and empty chunks', async () => {
@@ -59,7 +62,7 @@ describe('stream AEAD round trip', () => {
     const { senderSeed, ...rest } = f;
     const enc = createStreamEncryptor({ ...rest, sign: (message) => nodeBackend.ed25519Sign(senderSeed, message) });
     const chunks = [await enc.header(), await enc.write(pieces[0]!), await enc.close()];
-    expect((await openStream(f, chunks)).at(-1)).toEqual({ kind: 'end', index: 2, contentBytes: 11 });
+    expect((await openStream(f, chunks)).at(-1)).toEqual({ kind: 'end', index: 2, contentBytes: 11, contentHash: nodeBackend.hash('sha256', pieces[0]!) });
     const short = createStreamEncryptor({ ...rest, sign: async () => new Uint8Array(63) });
     await expect(short.header()).rejects.toThrow('"signature" expected Uint8Array of length 64, got length=63');
     const both = { ...f, sign: async () => new Uint8Array(64) } as unknown as Parameters<typeof createStreamEncryptor>[0];

@@ -14,7 +14,7 @@ CHROMIUM := /usr/bin/chromium
 DIST_CLI := dist/bin/sealroom.js
 SOURCES := $(shell find bridge protocol crypto endpoint -name '*.ts' -not -name '*.test.ts' 2>/dev/null)
 
-.PHONY: help install build pack run test typecheck unit bench bench-quick clean browser
+.PHONY: help install build pack run test typecheck lint format unit bench bench-quick clean browser
 
 help:
 	@echo "make run          install what is missing, build, start the Bridge on embedded SQLite in ./$(DATA_DIR)"
@@ -44,10 +44,17 @@ $(CHROMIUM):
 typecheck: install
 	npx tsc --noEmit -p .
 
+# Biome (biome.json): the recommended lint rules (the formatter check joins once the tree is formatted).
+lint: install
+	npx biome lint .
+
+format: install
+	npx biome check --write .
+
 unit: install
 	npx vitest run
 
-test: install browser typecheck unit
+test: install browser typecheck lint unit
 
 build: $(DIST_CLI)
 $(DIST_CLI): $(STAMP) $(SOURCES) $(wildcard migrations/*.sql) package.json tsconfig.build.json scripts/build-package.mjs

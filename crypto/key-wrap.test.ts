@@ -139,7 +139,7 @@ describe.each(SUITES)('epoch-key wrapping, %s', (suite) => {
 });
 
 describe('wrapped-key encoding is parsed strictly', () => {
-  const sample = fromHex('01' + 'aa'.repeat(32) + 'bb'.repeat(48));
+  const sample = fromHex(`01${'aa'.repeat(32)}${'bb'.repeat(48)}`);
 
   it('refuses every truncation and any extension', () => {
     expect(decodeWrappedKey(sample).suite).toBe('x25519-hkdf256-aes128gcm');

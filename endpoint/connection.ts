@@ -301,7 +301,7 @@ export class Connection {
       this.#hooks.emit('frame', frame, (error) => this.log.error({ error: String(error) }, 'frame listener failed'));
       return;
     }
-    let parsed;
+    let parsed: ReturnType<typeof serverMessageSchema.safeParse>;
     try {
       parsed = serverMessageSchema.safeParse(JSON.parse(String(data)));
     } catch {

@@ -93,7 +93,7 @@ export async function serveRoom(bridge: Bridge, built: BuiltVersion): Promise<st
     version: { roomId: record.roomId, version: 1, record: built.request.record, signature: built.request.signature, hash, author: record.author, createdAt: now },
     keys: set.entries.map(({ entry, proof }) => {
       const path = new Uint8Array(proof.path.length * 32);
-      proof.path.forEach((h, i) => path.set(h, i * 32));
+      for (const [i, h] of proof.path.entries()) path.set(h, i * 32);
       return { roomId: record.roomId, epoch: entry.epoch, recipientId: entry.recipientId, version: 1, wrapped: entry.wrapped, leafIndex: proof.leafIndex, treeSize: proof.treeSize, proof: path };
     }),
   });

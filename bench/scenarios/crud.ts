@@ -48,7 +48,7 @@ async function timed(clients: Proc[], bridge: Proc, op: Op, seconds: number, con
   const results = await Promise.all(clients.map((c) => c.call<{ ops: number; elapsedMs: number }>('loop', { op, seconds, concurrency, startAt }, seconds * 1000 + 60_000)));
   const wall = nowMs() - startAt;
   const cpu: Record<string, number> = {};
-  procs.forEach((p, i) => (cpu[p.name] = (p.cpuMs() - before[i]!) / wall));
+  for (const [i, p] of procs.entries()) cpu[p.name] = (p.cpuMs() - before[i]!) / wall;
   return { rate: results.reduce((sum, r) => sum + (r.ops * 1000) / r.elapsedMs, 0), cpu };
 }
 

@@ -101,7 +101,7 @@ async function runOnce(system: System, config: Config, seconds: number): Promise
   await drain(system, sent.sent * config.subscribers);
   const wall = nowMs() - t0;
   const cpu: Record<string, number> = {};
-  procs.forEach((p, i) => (cpu[p.name] = (p.cpuMs() - cpuBefore[i]!) / wall));
+  for (const [i, p] of procs.entries()) cpu[p.name] = (p.cpuMs() - cpuBefore[i]!) / wall;
   const takes = await Promise.all(system.receivers.map((r) => r.call<Take>('take')));
   const all = new Float64Array(takes.reduce((n, t) => n + t.latencies.length, 0));
   let offset = 0;

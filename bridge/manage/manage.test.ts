@@ -49,7 +49,7 @@ describe('management API', () => {
     expect(otherKey).toMatchObject({ status: 409, code: 'USER_CONFLICT', details: { reason: 'user_has_other_key' } });
     const otherUser = await refusal(m.addContextUser(b.contextId, 'alias', alice.publicKey));
     expect(otherUser.details).toEqual({ reason: 'key_has_other_user' });
-    const badKey = await refusal(m.addContextUser(a.contextId, 'bob', alice.publicKey.slice(0, -1) + 'q'));
+    const badKey = await refusal(m.addContextUser(a.contextId, 'bob', `${alice.publicKey.slice(0, -1)}q`));
     expect(badKey).toMatchObject({ status: 400, code: 'VALIDATION_FAILED' });
     const badId = await refusal(m.addContextUser(a.contextId, 'not valid!', alice.publicKey));
     expect(badId.code).toBe('VALIDATION_FAILED');

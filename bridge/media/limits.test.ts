@@ -73,7 +73,7 @@ describe('media limits', () => {
     // holds one second at 80 kbit/s, 10,000 bytes, and refills 10 bytes per millisecond.
     const keys = await mediaKeys(roomId, 'alice');
     const frames = await Promise.all(Array.from({ length: 40 }, () => keys.sender.encrypt(keys.kid, new Uint8Array(0), new Uint8Array(1000 - 20))));
-    frames.forEach((frame, i) => pub.tracks[0]!.track.writeRtp(rtpPacket(i, frame)));
+    for (const [i, frame] of frames.entries()) pub.tracks[0]!.track.writeRtp(rtpPacket(i, frame));
     const track = () => unitStats(w).tracks.find((t) => t.trackNo === pub.tracks[0]!.trackNo)!;
     await waitFor(() => track().packetsIn === 40, 'all 40 packets at the unit');
     expect(track().packetsOverBitrate).toBeGreaterThanOrEqual(28);

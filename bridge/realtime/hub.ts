@@ -18,7 +18,7 @@ import {
 } from '../../protocol/ws.ts';
 import type { AuthService } from '../auth/service.ts';
 import type { MediaUnit } from '../media/unit.ts';
-import { BridgeError } from '../errors.ts';
+import type { BridgeError } from '../errors.ts';
 import type { BridgeServices } from '../services.ts';
 import { RealtimeConnection } from './connection.ts';
 import type { Relay } from './relay-types.ts';

@@ -32,7 +32,7 @@ async function joined<const N extends readonly string[]>(roomId: string, ...ids:
   return cs as { [K in keyof N]: TestClient };
 }
 /** What a client received from the given log position on: event types, and frames as 'frame'. */
-const after = (c: TestClient, from: number) => c.log.slice(from).map((r: Received) => (r.kind === 'event' ? r.event.type : 'frame'));
+const typesSince = (c: TestClient, from: number) => c.log.slice(from).map((r: Received) => (r.kind === 'event' ? r.event.type : 'frame'));
 const abortOf = (streamNo: number, reason: string): ServerEvent => ({ type: 'byteStreamAborted', streamNo, reason } as ServerEvent);
 
 describe('relay: removal and deletion', () => {
@@ -69,14 +69,14 @@ describe('relay: removal and deletion', () => {
 
     // carol hears the end of everything she received or sent, then that she left, removed.
     await carol.event('streamRoomLeft');
-    expect(after(carol, marks.carol)).toEqual(['byteStreamAborted', 'byteStreamAborted', 'streamRoomLeft']);
+    expect(typesSince(carol, marks.carol)).toEqual(['byteStreamAborted', 'byteStreamAborted', 'streamRoomLeft']);
     expect(carol.events('byteStreamAborted')).toEqual([abortOf(aStream, 'removed'), abortOf(cStream, 'removed')]);
     expect(carol.events('streamRoomLeft')).toEqual([
       { type: 'streamRoomLeft', roomId, userId: 'carol', connectionId: carol.connectionId, reason: 'removed' },
     ]);
     // The others hear it too, each in the same order.
     await alice.event('streamRoomLeft');
-    expect(after(alice, marks.alice)).toEqual(['byteStreamReceiverDropped', 'byteStreamAborted', 'streamUnpublished', 'streamRoomLeft']);
+    expect(typesSince(alice, marks.alice)).toEqual(['byteStreamReceiverDropped', 'byteStreamAborted', 'streamUnpublished', 'streamRoomLeft']);
     expect(alice.events('byteStreamReceiverDropped')).toEqual([{ type: 'byteStreamReceiverDropped', streamNo: aStream, userId: 'carol', reason: 'removed' }]);
     await bob.event('streamRoomLeft');
     expect(bob.events('byteStreamAborted')).toEqual([abortOf(cStream, 'removed')]);
@@ -91,7 +91,7 @@ describe('relay: removal and deletion', () => {
     carol.sendChunk(cStream, false, numbered(3));
     await carol.request('ping', {});
     await bob.request('ping', {});
-    expect(after(carol, marks.carol)).toEqual(['byteStreamAborted', 'byteStreamAborted', 'streamRoomLeft']);
+    expect(typesSince(carol, marks.carol)).toEqual(['byteStreamAborted', 'byteStreamAborted', 'streamRoomLeft']);
     expect(bob.dataFrames(cTrack)).toEqual([]);
     expect(bob.chunkFrames(cStream)).toEqual([]);
     expect(bob.dataFrames(aTrack).map((f) => seqOf(f.payload))).toEqual([1, 2]);

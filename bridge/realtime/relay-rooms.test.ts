@@ -49,7 +49,7 @@ describe('relay: join permissions', () => {
 
     // Refused joiners are not in the room: they cannot publish or open streams, and nobody heard of them.
     expect(await dave.failure('publish', { roomId, streamId: 's', tracks: [{ trackId: 't', kind: 'data' }] })).toBe('NOT_JOINED');
-    expect(await eve.failure('byteStreamOpen', { roomId, streamId: 'A'.repeat(22) + '==', epoch: 1, destinationIdentities: [] })).toBe('NOT_JOINED');
+    expect(await eve.failure('byteStreamOpen', { roomId, streamId: `${'A'.repeat(22)}==`, epoch: 1, destinationIdentities: [] })).toBe('NOT_JOINED');
     expect(alice.events('streamRoomJoined').map((e) => e.userId)).toEqual(['bob']);
     expect(stats(t.bridge).connections.filter((c) => c.rooms.includes(roomId)).map((c) => c.userId).sort()).toEqual(['alice', 'bob']);
   });

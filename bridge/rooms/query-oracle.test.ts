@@ -68,7 +68,7 @@ class Compiler {
     if (segments.length > QUERY_MAX_PATH_SEGMENTS || !segments.every((s) => SEGMENT.test(s))) {
       throw invalid(`field "${field.slice(0, 80)}" must be up to ${QUERY_MAX_PATH_SEGMENTS} dot-separated names of [A-Za-z0-9_-]`);
     }
-    return this.param('$' + segments.map((s) => `."${s}"`).join(''));
+    return this.param(`$${segments.map((s) => `."${s}"`).join('')}`);
   }
 
   private field(field: string, operand: unknown): string {
@@ -224,7 +224,7 @@ afterAll(() => db.close());
 function viaSql(metas: Array<string | null>, text: string): number[] {
   db.exec('DELETE FROM m');
   const insert = db.prepare('INSERT INTO m (i, meta) VALUES (?, ?)');
-  metas.forEach((m, i) => insert.run(i, m));
+  for (const [i, m] of metas.entries()) insert.run(i, m);
   const { sql, params } = compileSql(text);
   const bound = Object.fromEntries(params.map((p, i) => [`q${i}`, p]));
   return (db.prepare(`SELECT i FROM m WHERE ${sql} ORDER BY i`).all(bound) as Array<{ i: number }>).map((r) => r.i);

@@ -7,7 +7,7 @@ import { fromBase64, fromUtf8, toBase64 } from '../../crypto/bytes.ts';
 import { buildKeySet, type KeySetEntry } from '../../crypto/key-set.ts';
 import type { WrappedKeyUpload } from '../../protocol/api.ts';
 import { ChainError, membersOf, requiredRecipients, type VerifiedVersion } from '../../protocol/room-chain.ts';
-import { RecordFormatError, type RoomRecord } from '../../protocol/room-record.ts';
+import type { RecordFormatError, RoomRecord } from '../../protocol/room-record.ts';
 import { BridgeError } from '../errors.ts';
 import type { RoomWrite } from '../store/types.ts';
 
@@ -60,7 +60,7 @@ export function checkUploadedKeys(prev: RoomRecord | null, record: RoomRecord, u
   }
   return built.entries.map(({ entry, proof }) => {
     const path = new Uint8Array(proof.path.length * 32);
-    proof.path.forEach((hash, i) => path.set(hash, i * 32));
+    for (const [i, hash] of proof.path.entries()) path.set(hash, i * 32);
     return {
       roomId: record.roomId,
       epoch: entry.epoch,

@@ -107,6 +107,7 @@ describe('start-up checks', () => {
     const dir = copyOf(healthy);
     const store = new SqliteStore({ dataDir: dir });
     // better-sqlite3's connection is private to the store; the pragma is per connection, so ask that one.
+    // biome-ignore lint/complexity/useLiteralKeys: the bracket reaches the private field, which is the point here
     const db = store['db'];
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
     expect(db.pragma('synchronous', { simple: true })).toBe(2); // 0 OFF, 1 NORMAL, 2 FULL, 3 EXTRA

@@ -4,10 +4,9 @@
  * transaction so a failure leaves nothing half-written.
  */
 import type Database from 'better-sqlite3';
-import type { RoomPolicy } from '../../protocol/policy.ts';
 import { policyBits } from '../../protocol/policy.ts';
 import { openDatabase, type OpenDatabaseOptions } from './open.ts';
-import { apiKey, solution, context, contextUser, session, bytes, blob, room, member, version, roomKey, type Row } from './sqlite-rows.ts';
+import { apiKey, solution, context, contextUser, session, blob, room, member, version, roomKey, type Row } from './sqlite-rows.ts';
 import { prepareStatements, type Statements } from './sqlite-statements.ts';
 import type {
   AddUserResult,

@@ -372,6 +372,7 @@ export function createWorkerHash(name: HashName): BulkHash {
   const handle: BulkHash = {
     update(data) {
       if (state !== 'open') throw CryptoError.invalidArgument('hash: update() after digest() or cancel()');
+      // biome-ignore lint/complexity/noUselessUndefinedInitialization: an empty update returns undefined, which TypeScript must see assigned
       let result: void | Promise<void> = undefined;
       for (let offset = 0; offset < data.length; offset += RECORD_PAYLOAD_MAX_BYTES) {
         result = r.send(OP_UPDATE, slot, data.subarray(offset, Math.min(data.length, offset + RECORD_PAYLOAD_MAX_BYTES)));

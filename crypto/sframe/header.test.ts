@@ -10,7 +10,7 @@ describe('SFrame header encoding (RFC 9605 section 4.3)', () => {
     expect(toHex(encodeSFrameHeader(8n, 7n))).toBe('8708');
     expect(toHex(encodeSFrameHeader(7n, 8n))).toBe('7808');
     expect(toHex(encodeSFrameHeader(0x123n, 0x4567n))).toBe('9901234567');
-    expect(toHex(encodeSFrameHeader(SFRAME_MAX_U64, SFRAME_MAX_U64))).toBe('ff' + 'ff'.repeat(16));
+    expect(toHex(encodeSFrameHeader(SFRAME_MAX_U64, SFRAME_MAX_U64))).toBe(`ff${'ff'.repeat(16)}`);
     expect(sframeHeaderLength(SFRAME_MAX_U64, SFRAME_MAX_U64)).toBe(17);
     expect(sframeHeaderLength(0x100n, 5n)).toBe(3);
   });

@@ -105,7 +105,7 @@ describe('content hasher', () => {
     }
     await Promise.all(waits);
     const digests = await Promise.all(streams.map((s) => s.hasher.digest()));
-    digests.forEach((d, i) => expect(d).toEqual(sha256(joined(streams[i]!.parts))));
+    for (const [i, d] of digests.entries()) expect(d).toEqual(sha256(joined(streams[i]!.parts)));
   });
 
   it('cancel() drops the state; the next hasher is unaffected', async () => {

@@ -16,7 +16,7 @@ import { startWsMitm, type Tamper, type WsMitm } from '../../test/procs/ws-mitm.
 import { streamApiInternals } from '../internal.ts';
 import { encodeHeader } from './header.ts';
 import { senderRoomViewOf } from './incoming/incoming-stream.ts';
-import { joinedRoom, pattern, rawHeader, rawStream, receiveBytes, sha256, startKit, streamFailure, until, type Client, type Kit } from './test-kit.ts';
+import { joinedRoom, pattern, rawHeader, rawStream, receiveBytes, sha256, startKit, until, type Client, type Kit } from './test-kit.ts';
 
 /** Content a reader may get before a signature covers it (1 MiB). */
 const UNSIGNED_MAX_BYTES = STREAM_UNSIGNED_MAX_BYTES;
@@ -128,7 +128,7 @@ describe('a room member who forges content in a stream with the Bridge', () => {
     // carol's share of the room key: she derives alice's stream key from the stream id the Bridge relays.
     const { key: epochKey } = streamApiInternals(carol.streamApi).keys.current(roomId)!;
     const writer = await alice.streamApi.streamBytes({ roomId, topic: 'forge-content', name: 'x.bin' });
-    const streamId = fromBase64(writer.info.id.replace(/-/g, '+').replace(/_/g, '/') + '==');
+    const streamId = fromBase64(`${writer.info.id.replace(/-/g, '+').replace(/_/g, '/')}==`);
     const { key } = deriveStreamKeys(epochKey, streamId, 'alice', backend());
     tamper = (frame, nth) => {
       // Data chunks (64 KiB of plaintext) are replaced by carol's own; anything else passes.

@@ -1,7 +1,7 @@
 /** Issue 5: local streams and tracks, their errors, and subscriptions to single tracks. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_DATA_MESSAGE_BYTES } from './limits.ts';
-import { DataLog, EventLog, publishDataTrack, refusal, startKit, until, utf8, type Client, type Kit } from './test-kit.ts';
+import { DataLog, EventLog, refusal, startKit, until, utf8, type Client, type Kit } from './test-kit.ts';
 
 let kit: Kit;
 let alice: Client;

@@ -288,7 +288,10 @@ describe("the app's verifier", () => {
     const alice = await device(u('alice'));
     const room = await roomBy(alice, [pub(u('alice')), pub(u('bob')), pub(u('frank'))]);
     const calls: UserVerificationRequest[][] = [];
-    const bob = await device(u('bob'), { verifyUsers: async (users) => (calls.push(users), users.map(() => true)) });
+    const bob = await device(u('bob'), { verifyUsers: async (users) => {
+      calls.push(users);
+      return users.map(() => true);
+    } });
     await bob.streamApi.getStreamRoom(room);
     expect(calls).toHaveLength(1);
     const current = calls[0]!.filter((r) => r.removedAt === undefined).sort((a, b) => a.userId.localeCompare(b.userId));

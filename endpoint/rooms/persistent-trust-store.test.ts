@@ -8,7 +8,9 @@ import { PersistentTrustStore, trustNamespace } from './persistent-trust-store.t
 import type { TrustedRoom, UserPin } from './trust.ts';
 
 const dirs: string[] = [];
-afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
 
 function folder(): string {
   const dir = mkdtempSync(join(tmpdir(), 'sealroom-store-'));

@@ -74,7 +74,7 @@ export class Gen {
   deep(levels: number): string {
     const open = this.chance(0.5) ? '[' : '{"a":';
     const close = open === '[' ? ']' : '}';
-    return open.repeat(levels) + '1' + close.repeat(levels);
+    return `${open.repeat(levels)}1${close.repeat(levels)}`;
   }
 }
 

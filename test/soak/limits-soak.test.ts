@@ -11,7 +11,7 @@ import { startBridgeProc, type BridgeProc } from '../../bench/lib/bridge.ts';
 import { ProcGroup } from '../../bench/lib/procs.ts';
 import { CLOSE } from '../../protocol/ws.ts';
 import { TestClient } from '../../bridge/realtime/test-client.ts';
-import { connectClient, pub, until, type Client } from '../endpoint.ts';
+import { connectClient, pub, until, } from '../endpoint.ts';
 import { login, rest } from '../harness.ts';
 import { makeUser, type TestUser } from '../identities.ts';
 import { genesis, grownRoom } from '../rooms.ts';

@@ -19,7 +19,7 @@ export function checkFileName(name: unknown): asserts name is string {
   if (/[/\\]/.test(name)) refuse('contains a path separator');
   if (name.includes('..') || name === '.') refuse('contains "." or ".."');
   if (/^[A-Za-z]:/.test(name)) refuse('starts with a drive letter');
-  // eslint-disable-next-line no-control-regex
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
   if (/[\u0000-\u001f\u007f]/.test(name)) refuse('contains a control character');
   if (new TextEncoder().encode(name).length > NAME_MAX_BYTES) refuse(`is longer than ${NAME_MAX_BYTES} UTF-8 bytes`);
 }

@@ -33,6 +33,8 @@ import { membersOf } from '../../protocol/room-chain.ts';
 import type { RoomRecord } from '../../protocol/room-record.ts';
 import { MAX_DATA_MESSAGE_BYTES } from './limits.ts';
 
+export { resolveEpoch } from './kid-epoch.ts';
+
 /** Domain tag at the start of every data-track frame's metadata. */
 export const DATA_TRACK_AAD_TAG = 'sealroom/v1/data-track';
 
@@ -95,10 +97,6 @@ function getU64(view: DataView, at: number): number | undefined {
   return high * 2 ** 32 + view.getUint32(at + 4);
 }
 
-/** Epochs a KID's 8 low bits can name: half ahead of the newest held, half behind. */
-const EPOCH_LOW_MODULUS = 256;
-const EPOCH_AHEAD_MAX = 127;
-
 /** The SFrame metadata of a data-track frame: binds it to its room, stream and track. */
 export function dataTrackMetadata(roomId: string, streamId: string, trackId: string): Uint8Array {
   return lengthPrefixed(utf8(DATA_TRACK_AAD_TAG), utf8(roomId), utf8(streamId), utf8(trackId));
@@ -115,16 +113,4 @@ export function memberIndexOf(record: Pick<RoomRecord, 'users' | 'managers'>, us
     index++;
   }
   return undefined;
-}
-
-/**
- * The full epoch a KID's low 8 bits name, given the newest epoch held: `newer` when it is ahead of it
- * (the room must be fetched again). Undefined when it would be below epoch 1.
- */
-export function resolveEpoch(newestHeld: number, epochLow: number): { epoch: number; newer: boolean } | undefined {
-  const delta = (((epochLow - newestHeld) % EPOCH_LOW_MODULUS) + EPOCH_LOW_MODULUS) % EPOCH_LOW_MODULUS;
-  if (delta === 0) return { epoch: newestHeld, newer: false };
-  if (delta <= EPOCH_AHEAD_MAX) return { epoch: newestHeld + delta, newer: true };
-  const epoch = newestHeld + delta - EPOCH_LOW_MODULUS;
-  return epoch >= 1 ? { epoch, newer: false } : undefined;
 }

@@ -1,0 +1,272 @@
+/**
+ * SFrame (RFC 9605) of encoded media frames: the state and per-frame work of the frame worker
+ * (frame-worker.ts), with no WebRTC in it, so Node tests drive the very same code
+ * (docs/media/frame-encryption.md).
+ *
+ * Sending. One session per (room, epoch), shared by every local track of that room, like data tracks
+ * (endpoint/realtime/data-track-sender.ts): a fresh random session id, hence its own KID and base key
+ * `deriveSenderBaseKey({purpose: 'media', senderId: own userId, ...})`. When keys with a newer epoch
+ * arrive (`setRoomKeys`), the new session replaces the old one at once, so every track's next frame is
+ * under the newest epoch and none goes back; `setRoomKeys` says so, and the worker asks the encoders
+ * for a keyframe. A frame with no key to send under is dropped, never sent in clear.
+ *
+ * Receiving. One `MediaTrackDecryptor` per remote track: the publisher is the Bridge's word for who
+ * published it, and goes into the base key, so a Bridge that names the wrong publisher makes every frame
+ * fail. Its own replay window per KID. A frame is dropped and counted (never given to the decoder) when
+ * it is malformed, names an epoch without a key (`noKey`: not held, past its grace, newer than held, or
+ * a session first seen under a superseded epoch, or one its sender already moved on from), fails
+ * to authenticate (`decrypt`), or repeats a counter (`replay`). Nothing is kept for a KID whose frames
+ * never authenticated, so forged frames cannot push real sessions out.
+ */
+import { CryptoError } from '../../crypto/errors.ts';
+import { decodeSFrameHeader, deriveSenderBaseKey, makeKid, MAX_MEMBER_INDEX, parseKid, randomSessionId, SFrameContext } from '../../crypto/sframe/index.ts';
+import { resolveEpoch } from '../realtime/kid-epoch.ts';
+import type { LocalMediaTrack, MediaDropReason, RemoteMediaTrack } from './e2ee.ts';
+import { clearByteCount, frameCodec, joinFrame, mediaFrameMetadata } from './frame-layout.ts';
+
+/** Why a sender dropped one of its own frames instead of sending it. */
+export type MediaSendRefusal = 'noKey' | 'codec' | 'malformed';
+
+/** The worker's counters (docs/media/frame-encryption.md "Stats"). */
+export interface MediaCounters {
+  framesEncrypted: number;
+  framesDecrypted: number;
+  dropped: Record<MediaDropReason, number>;
+  keyframesOnRotation: number;
+  /** Frames this client's senders dropped rather than send: no key yet, a codec not supported, malformed. */
+  sendRefused: Record<MediaSendRefusal, number>;
+}
+
+export function zeroMediaCounters(): MediaCounters {
+  return {
+    framesEncrypted: 0,
+    framesDecrypted: 0,
+    dropped: { decrypt: 0, replay: 0, noKey: 0, malformed: 0 },
+    keyframesOnRotation: 0,
+    sendRefused: { noKey: 0, codec: 0, malformed: 0 },
+  };
+}
+
+/** A room's keys as the main thread hands them over (docs/media/frame-encryption.md "Keys"). */
+export interface RoomMediaKeys {
+  /** This client's user id: the sender id in its own base keys. */
+  userId: string;
+  /** This client's index in the room's verified head; undefined when it is not a member (sends nothing). */
+  memberIndex: number | undefined;
+  /** The epoch keys held: the newest, and older ones still in their grace period. 32 bytes each. */
+  epochs: { epoch: number; key: Uint8Array }[];
+}
+
+/** One encoded frame: its track's kind, the browser's `mimeType` metadata if any, and its bytes. */
+export interface MediaFrame {
+  kind: 'audio' | 'video';
+  mimeType?: string | undefined;
+  data: Uint8Array;
+}
+
+export type DecryptOutcome = { ok: true; data: Uint8Array<ArrayBuffer>; epoch: number } | { ok: false; reason: MediaDropReason; newerEpoch?: number };
+export type EncryptOutcome = { ok: true; data: Uint8Array<ArrayBuffer> } | { ok: false; reason: MediaSendRefusal };
+
+/** KIDs a remote track keeps keys and replay windows for (a publisher's sessions across rotations). */
+export const MAX_KIDS_PER_TRACK = 4;
+/** KIDs a remote track remembers as closed, so their frames stay refused rather than start afresh. */
+export const MAX_RETIRED_KIDS_PER_TRACK = 64;
+
+interface SendSession {
+  epoch: number;
+  kid: bigint;
+  ctx: SFrameContext;
+}
+
+interface RoomState {
+  keys: RoomMediaKeys;
+  epochs: Map<number, Uint8Array>;
+  newest: number;
+  /** The sending session of the newest epoch; undefined if this client cannot send there. */
+  send: Promise<SendSession | undefined>;
+}
+
+export class MediaFrameCryptor {
+  readonly counters: MediaCounters = zeroMediaCounters();
+  readonly #rooms = new Map<string, RoomState>();
+
+  /**
+   * Replaces a room's keys. Returns true when the newest epoch changed and a new sending session began
+   * (the caller asks the room's video encoders for a keyframe).
+   */
+  setRoomKeys(roomId: string, keys: RoomMediaKeys): boolean {
+    const epochs = new Map<number, Uint8Array>();
+    for (const { epoch, key } of keys.epochs) epochs.set(epoch, key.slice());
+    const previous = this.#rooms.get(roomId);
+    if (epochs.size === 0) {
+      this.dropRoom(roomId);
+      return false;
+    }
+    const newest = Math.max(...epochs.keys());
+    for (const key of previous?.epochs.values() ?? []) key.fill(0);
+    const rotated = previous === undefined || previous.newest !== newest || previous.keys.memberIndex !== keys.memberIndex;
+    const send = rotated ? startSession(roomId, keys, newest, epochs.get(newest)!) : previous.send;
+    this.#rooms.set(roomId, { keys, epochs, newest, send });
+    return rotated && previous !== undefined && previous.newest !== newest;
+  }
+
+  /** Forgets a room's keys: its senders and receivers drop every frame from now on (`noKey`). */
+  dropRoom(roomId: string): void {
+    for (const key of this.#rooms.get(roomId)?.epochs.values() ?? []) key.fill(0);
+    this.#rooms.delete(roomId);
+  }
+
+  /** The key of an epoch, if held, and the newest epoch held, of a room. */
+  room(roomId: string): { newest: number; key(epoch: number): Uint8Array | undefined } | undefined {
+    const state = this.#rooms.get(roomId);
+    return state === undefined ? undefined : { newest: state.newest, key: (epoch) => state.epochs.get(epoch) };
+  }
+
+  /** Encrypts one frame of a local track under the room's newest epoch, or says why it is dropped. */
+  async encrypt(track: LocalMediaTrack, frame: MediaFrame): Promise<EncryptOutcome> {
+    const outcome = await this.#encrypt(track, frame);
+    if (outcome.ok) this.counters.framesEncrypted++;
+    else this.counters.sendRefused[outcome.reason]++;
+    return outcome;
+  }
+
+  async #encrypt(track: LocalMediaTrack, frame: MediaFrame): Promise<EncryptOutcome> {
+    const codec = frameCodec(track.kind, frame.mimeType);
+    if (codec === undefined) return { ok: false, reason: 'codec' };
+    const clearBytes = clearByteCount(codec, frame.data);
+    if (clearBytes === undefined) return { ok: false, reason: 'malformed' };
+    const room = this.#rooms.get(track.roomId);
+    const session = await room?.send.catch(() => undefined);
+    if (session === undefined) return { ok: false, reason: 'noKey' };
+    const clear = frame.data.subarray(0, clearBytes);
+    const sframe = await session.ctx.encrypt(session.kid, mediaFrameMetadata(track, codec, clear), frame.data.subarray(clearBytes));
+    return { ok: true, data: joinFrame(clear, sframe) };
+  }
+
+  /** The decryptor of one remote track. */
+  receiver(track: RemoteMediaTrack): MediaTrackDecryptor {
+    return new MediaTrackDecryptor(this, track);
+  }
+}
+
+async function startSession(roomId: string, keys: RoomMediaKeys, epoch: number, epochKey: Uint8Array): Promise<SendSession | undefined> {
+  const { memberIndex } = keys;
+  if (memberIndex === undefined || !Number.isInteger(memberIndex) || memberIndex < 0 || memberIndex > MAX_MEMBER_INDEX) return undefined;
+  const kid = makeKid({ memberIndex, sessionId: randomSessionId(), epoch });
+  const baseKey = deriveSenderBaseKey({ epochKey, roomId, epoch, kid, senderId: keys.userId, purpose: 'media' });
+  const ctx = new SFrameContext();
+  try {
+    await ctx.addKey(kid, baseKey);
+  } finally {
+    baseKey.fill(0);
+  }
+  return { epoch, kid, ctx };
+}
+
+interface KidEntry {
+  epoch: number;
+  /** A frame under this KID authenticated. */
+  verified: boolean;
+}
+
+/** Decrypts the frames of one remote track (see the top of this file). Call `decrypt` one frame at a time. */
+export class MediaTrackDecryptor {
+  readonly #ctx = new SFrameContext();
+  readonly #kids = new Map<bigint, KidEntry>();
+  readonly #retired = new Set<bigint>();
+  /** Newest epoch a frame authenticated under: the publisher's sessions of older epochs are closed. */
+  #newestEpoch = 0;
+
+  constructor(
+    private readonly cryptor: MediaFrameCryptor,
+    readonly track: RemoteMediaTrack,
+  ) {}
+
+  async decrypt(frame: MediaFrame): Promise<DecryptOutcome> {
+    const outcome = await this.#decrypt(frame);
+    const counters = this.cryptor.counters;
+    if (outcome.ok) counters.framesDecrypted++;
+    else counters.dropped[outcome.reason]++;
+    return outcome;
+  }
+
+  async #decrypt(frame: MediaFrame): Promise<DecryptOutcome> {
+    const { track } = this;
+    const codec = frameCodec(track.kind, frame.mimeType);
+    const clearBytes = codec === undefined ? undefined : clearByteCount(codec, frame.data);
+    if (codec === undefined || clearBytes === undefined) return { ok: false, reason: 'malformed' };
+    const clear = frame.data.subarray(0, clearBytes);
+    const body = frame.data.subarray(clearBytes);
+    let kid: bigint;
+    try {
+      kid = decodeSFrameHeader(body).kid;
+    } catch {
+      return { ok: false, reason: 'malformed' };
+    }
+    const room = this.cryptor.room(track.roomId);
+    if (room === undefined) return { ok: false, reason: 'noKey' };
+    if (this.#retired.has(kid)) return { ok: false, reason: 'noKey' };
+    let entry = this.#kids.get(kid);
+    if (entry !== undefined && (room.key(entry.epoch) === undefined || entry.epoch < this.#newestEpoch)) {
+      // Past its grace period, or the publisher moved on to a newer epoch and never comes back.
+      this.#retire(kid);
+      return { ok: false, reason: 'noKey' };
+    }
+    if (entry === undefined) {
+      const resolved = resolveEpoch(room.newest, parseKid(kid).epochLow);
+      if (resolved === undefined) return { ok: false, reason: 'noKey' };
+      if (resolved.newer) return { ok: false, reason: 'noKey', newerEpoch: resolved.epoch };
+      // A session first seen under a superseded epoch: a removed member's, or one about to move on.
+      const epochKey = room.key(resolved.epoch);
+      if (epochKey === undefined || resolved.epoch < room.newest || resolved.epoch < this.#newestEpoch) return { ok: false, reason: 'noKey' };
+      const baseKey = deriveSenderBaseKey({ epochKey, roomId: track.roomId, epoch: resolved.epoch, kid, senderId: track.userId, purpose: 'media' });
+      try {
+        await this.#ctx.addKey(kid, baseKey);
+      } finally {
+        baseKey.fill(0);
+      }
+      entry = { epoch: resolved.epoch, verified: false };
+      this.#kids.set(kid, entry);
+    }
+    let plaintext: Uint8Array;
+    try {
+      ({ plaintext } = await this.#ctx.decrypt(mediaFrameMetadata(track, codec, clear), body));
+    } catch (error) {
+      if (!entry.verified) {
+        this.#ctx.removeKey(kid);
+        this.#kids.delete(kid);
+      }
+      if (error instanceof CryptoError && error.reason === 'Replay') return { ok: false, reason: 'replay' };
+      if (error instanceof CryptoError && error.reason === 'LimitExceeded') return { ok: false, reason: 'malformed' };
+      return { ok: false, reason: 'decrypt' };
+    }
+    if (!entry.verified) {
+      entry.verified = true;
+      this.#bound();
+    }
+    if (entry.epoch > this.#newestEpoch) {
+      this.#newestEpoch = entry.epoch;
+      for (const [other, { epoch }] of [...this.#kids]) if (epoch < entry.epoch) this.#retire(other);
+    }
+    return { ok: true, data: joinFrame(clear, plaintext), epoch: entry.epoch };
+  }
+
+  #bound(): void {
+    while (this.#kids.size > MAX_KIDS_PER_TRACK) {
+      const oldest = this.#kids.keys().next();
+      if (oldest.done === true) break;
+      this.#retire(oldest.value);
+    }
+  }
+
+  #retire(kid: bigint): void {
+    this.#ctx.removeKey(kid);
+    this.#kids.delete(kid);
+    this.#retired.add(kid);
+    while (this.#retired.size > MAX_RETIRED_KIDS_PER_TRACK) {
+      const oldest = this.#retired.values().next();
+      if (oldest.done === true) break;
+      this.#retired.delete(oldest.value);
+    }
+  }
+}

@@ -328,8 +328,8 @@ export class Connection {
         this.#hooks.emit('event', message.event, (error) => this.log.error({ error: String(error) }, 'event listener failed'));
         return;
       case 'media':
-        // Media signalling comes only after a mediaJoin, which the Endpoint does not send yet
-        // (docs/media/forwarding-unit.md, "What is missing").
+        // The unit's offers and notices, after a mediaJoin (docs/media/endpoint-media.md).
+        this.#hooks.emit('media', message.event, (error) => this.log.error({ error: String(error) }, 'media listener failed'));
         return;
       default: {
         const never: never = message;

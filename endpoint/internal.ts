@@ -9,7 +9,7 @@
  */
 import type { UnwrapEpochKeyParams } from '../crypto/key-wrap.ts';
 import type { UnwrapStreamSecretParams } from '../crypto/stream/keying.ts';
-import type { DecodedFrame, ServerEvent } from '../protocol/ws.ts';
+import type { DecodedFrame, MediaEvent, ServerEvent } from '../protocol/ws.ts';
 import type { DataStreamsApi } from './data-streams/data-streams-api.ts';
 import type { Connection } from './connection.ts';
 import { EndpointError } from './errors.ts';
@@ -26,6 +26,8 @@ import type { Emitter } from './util/emitter.ts';
 export interface ConnectionHooks extends Record<string, unknown> {
   event: ServerEvent;
   frame: DecodedFrame;
+  /** Media signalling from the Bridge's forwarding unit (after a mediaJoin). */
+  media: MediaEvent;
   /** Before `reconnected` is announced: restore server-side state (subscriptions). */
   restore: { connectionId: string };
   /** The socket dropped (fires before `connectionLost`). */

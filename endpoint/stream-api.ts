@@ -22,6 +22,7 @@ import type {
 import { EndpointError } from './errors.ts';
 import type { EventApi } from './event-api.ts';
 import { eventApiInternals, registerStreamApi } from './internal.ts';
+import type { AudioLevelStatsListener, MediaOptions, MediaStats } from './media/types.ts';
 import { RealtimeApi } from './realtime/realtime-api.ts';
 import type {
   DataTrackStats,
@@ -79,6 +80,8 @@ export interface StreamApiOptions {
    * `staleView` event. Default 10,000; keep it below `epochGraceMs`.
    */
   staleViewAfterMs?: number;
+  /** Audio and video (docs/media/endpoint-media.md): which ICE candidates to use, the frame worker's source. */
+  media?: MediaOptions;
 }
 
 export class StreamApi {
@@ -110,6 +113,7 @@ export class StreamApi {
     this.#realtime = new RealtimeApi(connection, eventApi, this.#rooms, this.#keys, {
       ...(options.dataTrackMaxAgeMs === undefined ? {} : { dataTrackMaxAgeMs: options.dataTrackMaxAgeMs }),
       ...(options.staleViewAfterMs === undefined ? {} : { staleViewAfterMs: options.staleViewAfterMs }),
+      ...(options.media === undefined ? {} : { media: options.media }),
     });
     this.#dataStreams = new DataStreamsApi(connection, eventApi, this.#rooms, this.#keys, options.streamIdleTimeoutMs);
     this.#realtime.onRoomLeft((roomId, reason) => this.#dataStreams.roomLeft(roomId, reason));
@@ -239,8 +243,14 @@ export class StreamApi {
   }
 
   /**
-   * Adds a data track (`{createDataChannel: true}`) or a media track to a local stream; returns its id.
-   * Media tracks are accepted and announced; their WebRTC path is not part of this release.
+   * Adds a data track (`{createDataChannel: true}`) or, in a browser, a `MediaStreamTrack` (camera,
+   * microphone, `getDisplayMedia` screen share) to a local stream; returns its id. Media frames are
+   * end-to-end encrypted (SFrame) and go through the Bridge's forwarding unit once published; without
+   * WebRTC (Node) a media track fails with `Unsupported`.
+   * @example
+   * const media = await navigator.mediaDevices.getUserMedia({ video: true, audio: true });
+   * for (const track of media.getTracks()) await streamApi.addStreamTrack(handle, { track });
+   * await streamApi.publishStream(handle, (state, error) => show(state, error?.reason));
    */
   addStreamTrack(handle: StreamHandle, track: TrackOptions): Promise<string> {
     return this.#realtime.addStreamTrack(handle, track);
@@ -262,7 +272,7 @@ export class StreamApi {
     return this.#realtime.publishStream(handle, onState);
   }
 
-  /** Applies tracks added or removed since publishing. */
+  /** Applies tracks added or removed since publishing (media tracks go live or end at once). */
   updateStream(handle: StreamHandle): Promise<StreamPublishResult> {
     return this.#realtime.updateStream(handle);
   }
@@ -289,9 +299,15 @@ export class StreamApi {
   }
 
   /**
-   * Listens to subscribed remote streams: decrypted data-track messages (`onRemoteData`) and tracks.
-   * Returns the function that removes the listener.
-   * @example streamApi.addRemoteStreamListener({ streamRoomId, onRemoteData: (data, status, info) => show(info.userId, data) });
+   * Listens to subscribed remote streams: decrypted data-track messages (`onRemoteData`) and tracks
+   * (`onRemoteStreamTrack`, with a playable `mediaTrack` for audio and video in a browser, and
+   * `onRemoteStreamTrackEnded`). Returns the function that removes the listener.
+   * @example
+   * streamApi.addRemoteStreamListener({
+   *   streamRoomId,
+   *   onRemoteStreamTrack: ({ mediaTrack, userId }) => { if (mediaTrack) video(userId).srcObject = new MediaStream([mediaTrack]); },
+   *   onRemoteData: (data, status, info) => show(info.userId, data),
+   * });
    */
   addRemoteStreamListener(listener: RemoteStreamListener): () => void {
     return this.#realtime.addRemoteStreamListener(listener);
@@ -312,6 +328,24 @@ export class StreamApi {
    */
   dataTrackStats(): DataTrackStats {
     return this.#realtime.stats();
+  }
+
+  /**
+   * Media counters (browsers): frames encrypted, decrypted and dropped by cause (never decoded),
+   * keyframe requests, and each media transport's state. Without WebRTC: `Unsupported`.
+   * @example const { framesDecrypted, framesDropped } = await streamApi.mediaStats();
+   */
+  mediaStats(): Promise<MediaStats> {
+    return this.#realtime.mediaStats();
+  }
+
+  /**
+   * Audio levels of this client's published audio and of decrypted remote audio, computed here with
+   * WebAudio about 10 times a second (the Bridge never sees levels). Resolves with the remover.
+   * @example const stop = await streamApi.addAudioLevelStatsListener(({ levels }) => levels.forEach((l) => speaking(l.streamId, l.active)));
+   */
+  addAudioLevelStatsListener(listener: AudioLevelStatsListener): Promise<() => void> {
+    return this.#realtime.addAudioLevelStatsListener(listener);
   }
 
   // ---- byte and text streams (issue 5)

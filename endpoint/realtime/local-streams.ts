@@ -8,7 +8,16 @@ import type { Connection } from '../connection.ts';
 import { EndpointError } from '../errors.ts';
 import { checkWireId, endedError, randomWireId, rememberBounded } from './ids.ts';
 import { MAX_ENDED_REMEMBERED, MAX_LOCAL_STREAMS, MAX_TRACKS_PER_STREAM } from './limits.ts';
-import type { PublishState, PublishStateListener, RoomLeftReason, StreamPublishResult, StreamTrackInfo, TrackKind, TrackOptions } from './types.ts';
+import type {
+  MediaStreamTrackLike,
+  PublishState,
+  PublishStateListener,
+  RoomLeftReason,
+  StreamPublishResult,
+  StreamTrackInfo,
+  TrackKind,
+  TrackOptions,
+} from './types.ts';
 
 interface LocalTrack {
   trackId: string;
@@ -17,6 +26,17 @@ interface LocalTrack {
   trackNo: number | undefined;
   /** Staged for removal by the next `updateStream`. */
   removed: boolean;
+  /** An audio or video track's MediaStreamTrack, sent through the unit (endpoint/media/). */
+  media?: MediaStreamTrackLike;
+}
+
+/** A published audio or video track, for the media session (endpoint/media/). */
+export interface LocalMediaTrackRef {
+  streamId: string;
+  trackId: string;
+  kind: 'audio' | 'video';
+  trackNo: number;
+  track: MediaStreamTrackLike;
 }
 
 /** `suspended`: published when the socket dropped; republished under the same handle on reconnect. */
@@ -47,6 +67,8 @@ export class LocalStreams {
   constructor(
     private readonly connection: Connection,
     private readonly isJoined: (roomId: string) => boolean,
+    /** Brings the room's media session to the published audio/video tracks (endpoint/media/). */
+    private readonly syncMedia: (roomId: string) => Promise<void>,
   ) {}
 
   create(roomId: string): string {
@@ -64,7 +86,13 @@ export class LocalStreams {
     const live = [...stream.tracks.values()].filter((t) => !t.removed).length;
     if (live >= MAX_TRACKS_PER_STREAM) throw EndpointError.invalidArgument(`expected at most ${MAX_TRACKS_PER_STREAM} tracks per stream`);
     const trackId = randomWireId();
-    stream.tracks.set(trackId, { trackId, kind, trackNo: undefined, removed: false });
+    stream.tracks.set(trackId, {
+      trackId,
+      kind,
+      trackNo: undefined,
+      removed: false,
+      ...(kind === 'data' ? {} : { media: (options as { track: MediaStreamTrackLike }).track }),
+    });
     this.byTrack.set(trackId, stream);
     return trackId;
   }
@@ -98,8 +126,13 @@ export class LocalStreams {
       const { stream: info } = await this.connection.request('publish', { roomId: stream.roomId, streamId: stream.streamId, tracks: tracks.map(draft) });
       this.stillOurs(stream);
       this.applyTrackNos(stream, info.tracks);
+      await this.connectMedia(stream);
     } catch (error) {
-      if (this.streams.get(handle) === stream && stream.state === 'publishing') stream.state = 'created';
+      if (this.streams.get(handle) === stream && stream.state === 'publishing') {
+        stream.state = 'created';
+        // Announced, but its media could not connect: take it off the Bridge, and its tracks off the unit.
+        if (this.clearTrackNos(stream)) this.connection.request('unpublish', { roomId: stream.roomId, streamId: stream.streamId }).catch(() => undefined);
+      }
       this.report(stream, 'failed', error);
       throw error;
     }
@@ -126,6 +159,7 @@ export class LocalStreams {
         this.byTrack.delete(track.trackId);
       }
       this.applyTrackNos(stream, info.tracks);
+      await this.syncMedia(stream.roomId);
     } catch (error) {
       // The Bridge kept the stream as it was: still published, with the previous tracks. If its room was
       // left meanwhile, the stream already reported `unpublished`.
@@ -172,6 +206,7 @@ export class LocalStreams {
     }
     stream.state = 'created';
     this.report(stream, 'unpublished');
+    if (hasMedia(stream)) this.syncMedia(stream.roomId).catch(() => undefined);
   }
 
   /**
@@ -224,8 +259,59 @@ export class LocalStreams {
       return;
     }
     this.applyTrackNos(stream, info.tracks);
+    stream.state = 'publishing';
+    try {
+      await this.connectMedia(stream);
+    } catch (error) {
+      if (this.streams.get(handle) === stream && stream.state === 'publishing') {
+        stream.state = 'created';
+        if (this.clearTrackNos(stream)) this.connection.request('unpublish', { roomId: stream.roomId, streamId: stream.streamId }).catch(() => undefined);
+      }
+      this.report(stream, 'failed', error);
+      throw error;
+    }
     stream.state = 'published';
     this.report(stream, 'published');
+  }
+
+  /** Published audio and video tracks of a room (also while publishing), for the media session. */
+  mediaTracks(roomId: string): LocalMediaTrackRef[] {
+    const refs: LocalMediaTrackRef[] = [];
+    for (const stream of this.streams.values()) {
+      if (stream.roomId !== roomId || stream.state === 'unpublishing') continue;
+      for (const t of stream.tracks.values()) {
+        if (t.media !== undefined && !t.removed && t.trackNo !== undefined) {
+          refs.push({ streamId: stream.streamId, trackId: t.trackId, kind: t.kind as 'audio' | 'video', trackNo: t.trackNo, track: t.media });
+        }
+      }
+    }
+    return refs;
+  }
+
+  /** The media session's state (connecting after a failure, published again, failed) for a room's media streams. */
+  reportMedia(roomId: string, state: PublishState, error?: unknown): void {
+    for (const stream of this.streams.values()) {
+      if (stream.roomId === roomId && stream.state === 'published' && hasMedia(stream)) this.report(stream, state, error);
+    }
+  }
+
+  /** A stream with audio or video: `connecting` until its media reaches the unit. */
+  private async connectMedia(stream: LocalStream): Promise<void> {
+    if (!hasMedia(stream)) return;
+    this.report(stream, 'connecting');
+    await this.syncMedia(stream.roomId);
+    this.stillOurs(stream);
+  }
+
+  /** Forgets the Bridge's numbers of the stream's tracks; true if it had any. */
+  private clearTrackNos(stream: LocalStream): boolean {
+    let had = false;
+    for (const t of stream.tracks.values()) {
+      had ||= t.trackNo !== undefined;
+      t.trackNo = undefined;
+    }
+    if (had && hasMedia(stream)) this.syncMedia(stream.roomId).catch(() => undefined);
+    return had;
   }
 
   /** Where a data track's frames go; throws a clear error if it cannot send now. */
@@ -303,6 +389,10 @@ export class LocalStreams {
       this.connection.log.error({ state, error: String(listenerError) }, 'a publish state listener threw');
     }
   }
+}
+
+function hasMedia(stream: LocalStream): boolean {
+  return [...stream.tracks.values()].some((t) => t.media !== undefined);
 }
 
 function draft(t: LocalTrack): { trackId: string; kind: TrackKind } {

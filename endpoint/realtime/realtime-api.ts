@@ -28,6 +28,8 @@ import type { EventApi } from '../event-api.ts';
 import { connectionInternals, eventApiInternals, type EventApiInternals } from '../internal.ts';
 import { DEFAULT_STALE_VIEW_AFTER_MS, HeadTracker } from '../rooms/head-tracker.ts';
 import type { KeyRing } from '../rooms/keyring.ts';
+import type { MediaApi } from '../media/media-api.ts';
+import type { AudioLevelStatsListener, MediaOptions, MediaStats } from '../media/types.ts';
 import type { RoomApi } from '../rooms/room-api.ts';
 import type { RequestOptions } from '../transport/http.ts';
 import { DataTrackReceiver } from './data-track-receiver.ts';
@@ -58,6 +60,7 @@ export type RoomLeftListener = (roomId: string, reason: RoomLeftReason) => void;
 export interface RealtimeOptions {
   dataTrackMaxAgeMs?: number;
   staleViewAfterMs?: number;
+  media?: MediaOptions;
 }
 
 function positiveMs(name: string, value: unknown, fallback: number): number {
@@ -93,6 +96,10 @@ export class RealtimeApi {
   private readonly roomLeftListeners = new Set<RoomLeftListener>();
   /** Where the app's real-time events are emitted (the EventApi's internal side). */
   private readonly appEvents: EventApiInternals;
+  /** Audio and video (endpoint/media/), a lazy chunk loaded on first use, in browsers only. */
+  private media: Promise<MediaApi> | undefined;
+  private loadedMedia: MediaApi | undefined;
+  private readonly mediaOptions: MediaOptions;
 
   constructor(
     readonly connection: Connection,
@@ -106,8 +113,21 @@ export class RealtimeApi {
     const staleAfterMs = positiveMs('staleViewAfterMs', options.staleViewAfterMs, DEFAULT_STALE_VIEW_AFTER_MS);
     this.appEvents = eventApiInternals(eventApi);
     this.joined = new JoinedRooms(log);
-    this.locals = new LocalStreams(connection, (roomId) => this.joined.joined(roomId) !== undefined);
+    this.mediaOptions = options.media ?? {};
+    this.locals = new LocalStreams(
+      connection,
+      (roomId) => this.joined.joined(roomId) !== undefined,
+      async (roomId) => (await this.media)?.syncPublish(roomId),
+    );
     this.listeners = new RemoteListeners(log);
+    this.listeners.mediaClaims = (track) => {
+      if (typeof RTCPeerConnection === 'undefined') return false;
+      this.mediaApi().then(
+        (media) => media.ensureReceiving(track.roomId),
+        (error: unknown) => log.warn({ error: String(error) }, 'media could not start'),
+      );
+      return true;
+    };
     this.refresher = new KeyRefresher(rooms, keys, log);
     this.heads = new HeadTracker({
       staleAfterMs,
@@ -172,6 +192,51 @@ export class RealtimeApi {
       if (frame.type === 'data') this.receiver.onFrame(frame.trackNo, frame.payload);
     });
     hooks.on('socketClosed', () => this.socketClosed());
+    hooks.on('media', (event) => this.loadedMedia?.event(event));
+  }
+
+  /** Loads the media chunk once (browsers; elsewhere `Unsupported`). */
+  private mediaApi(): Promise<MediaApi> {
+    if (typeof RTCPeerConnection === 'undefined') {
+      return Promise.reject(new EndpointError('Unsupported', 'audio and video need WebRTC (RTCPeerConnection): use the Endpoint in a browser'));
+    }
+    this.media ??= import('../media/media-api.ts').then(
+      (m) =>
+        (this.loadedMedia = new m.MediaApi({
+          connection: this.connection,
+          rooms: this.rooms,
+          keys: this.keys,
+          refresher: this.refresher,
+          options: this.mediaOptions,
+          isJoined: (roomId) => this.joined.joined(roomId) !== undefined,
+          localTracks: (roomId) => this.locals.mediaTracks(roomId),
+          report: (roomId, state, error) => this.locals.reportMedia(roomId, state, error),
+          remoteTrack: (track, mediaTrack) => this.listeners.track(track, mediaTrack),
+          remoteTrackEnded: (track, mediaTrack) => this.listeners.ended(track, mediaTrack),
+        })),
+      (error: unknown) => {
+        this.media = undefined;
+        throw new EndpointError('Unsupported', 'the media module could not be loaded', { cause: error });
+      },
+    );
+    return this.media;
+  }
+
+  /**
+   * Media counters: frames encrypted, decrypted and dropped by cause, keyframe requests, transports.
+   * @example const { framesDecrypted, framesDropped } = await realtime.mediaStats();
+   */
+  async mediaStats(): Promise<MediaStats> {
+    return (await this.mediaApi()).stats();
+  }
+
+  /**
+   * Audio levels of local and remote audio streams, computed here with WebAudio; returns the remover.
+   * @example const stop = await realtime.addAudioLevelStatsListener(({ levels }) => highlight(levels.filter((l) => l.active)));
+   */
+  async addAudioLevelStatsListener(listener: AudioLevelStatsListener): Promise<() => void> {
+    if (typeof listener !== 'function') throw EndpointError.invalidArgument('"listener" expected a function');
+    return (await this.mediaApi()).addAudioLevelListener(listener);
   }
 
   /**
@@ -300,6 +365,7 @@ export class RealtimeApi {
     }
     this.joined.remove(room);
     this.sender.dropRoom(roomId);
+    this.loadedMedia?.roomLeft(roomId);
     this.heads.forget(roomId);
     // After a plain leave or a drop, replay windows stay (bounded), so old frames stay refused on rejoin.
     if (reason === 'removed' || reason === 'room_deleted') this.receiver.dropRoom(roomId);
@@ -345,13 +411,14 @@ export class RealtimeApi {
 
   /**
    * Adds a track to a local stream and returns its id: a data track (`{createDataChannel: true}`), or a
-   * media track (`{track}`, kind `audio` or `video` from `track.kind`). A media track is announced to
-   * the room like any track, but no media flows yet: its WebRTC path (SFrame in an encoded transform)
-   * is a later issue, and `sendData` refuses it. Added after publishing, a track goes live with
-   * `updateStream`.
+   * browser `MediaStreamTrack` (`{track}`: camera, microphone, screen share), whose frames are
+   * SFrame-encrypted in an encoded transform and sent through the Bridge's forwarding unit once the
+   * stream is published (docs/media/endpoint-media.md). Without WebRTC (Node) a media track fails
+   * with `Unsupported`. Added after publishing, a track goes live with `updateStream`.
    * @example const trackId = await realtime.addStreamTrack(handle, { createDataChannel: true });
    */
   async addStreamTrack(handle: StreamHandle, track: TrackOptions): Promise<string> {
+    if (typeof track === 'object' && track !== null && 'track' in track) (await this.mediaApi()).checkTrack(track.track);
     return this.locals.addTrack(handle, track);
   }
 

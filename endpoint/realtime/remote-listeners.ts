@@ -8,10 +8,12 @@ import type { Logger } from '../logger.ts';
 import { checkRoomId, checkWireId } from './ids.ts';
 import type { RemoteTrack } from './joined-rooms.ts';
 import { MAX_SUBSCRIPTIONS_PER_CALL } from './limits.ts';
-import type { RemoteStreamListener, StreamSubscription } from './types.ts';
+import type { MediaStreamTrackOf, RemoteStreamListener, StreamSubscription } from './types.ts';
 
 export class RemoteListeners {
   private readonly listeners = new Set<RemoteStreamListener>();
+  /** True when the media session announces this audio/video track itself, once it is playable. */
+  mediaClaims: ((track: RemoteTrack) => boolean) | undefined;
 
   constructor(private readonly log: Logger) {}
 
@@ -22,8 +24,8 @@ export class RemoteListeners {
     if (listener.onRemoteData !== undefined && typeof listener.onRemoteData !== 'function') {
       throw EndpointError.invalidArgument('"onRemoteData" expected a function');
     }
-    if (listener.onRemoteStreamTrack !== undefined && typeof listener.onRemoteStreamTrack !== 'function') {
-      throw EndpointError.invalidArgument('"onRemoteStreamTrack" expected a function');
+    for (const name of ['onRemoteStreamTrack', 'onRemoteStreamTrackEnded'] as const) {
+      if (listener[name] !== undefined && typeof listener[name] !== 'function') throw EndpointError.invalidArgument(`"${name}" expected a function`);
     }
     // A copy: the app changing its object later does not change what this listener matches.
     const own: RemoteStreamListener = { ...listener };
@@ -49,15 +51,31 @@ export class RemoteListeners {
     }
   }
 
-  /** A track of a remote stream became subscribed. */
-  track(track: RemoteTrack): void {
-    const event = { streamRoomId: track.roomId, streamId: track.streamId, track: { trackId: track.trackId, kind: track.kind }, userId: track.userId };
+  /** A track of a remote stream became subscribed (or, for media, playable: `mediaTrack`). */
+  track(track: RemoteTrack, mediaTrack?: MediaStreamTrackOf): void {
+    if (mediaTrack === undefined && track.kind !== 'data' && this.mediaClaims?.(track) === true) return;
+    this.emit('onRemoteStreamTrack', track, mediaTrack);
+  }
+
+  /** A media track announced with `mediaTrack` ended. */
+  ended(track: RemoteTrack, mediaTrack: MediaStreamTrackOf): void {
+    this.emit('onRemoteStreamTrackEnded', track, mediaTrack);
+  }
+
+  private emit(name: 'onRemoteStreamTrack' | 'onRemoteStreamTrackEnded', track: RemoteTrack, mediaTrack: MediaStreamTrackOf | undefined): void {
     for (const l of [...this.listeners]) {
-      if (l.onRemoteStreamTrack === undefined || !matches(l, track)) continue;
+      const fn = l[name];
+      if (fn === undefined || !matches(l, track)) continue;
       try {
-        l.onRemoteStreamTrack({ ...event, track: { ...event.track } });
+        fn({
+          streamRoomId: track.roomId,
+          streamId: track.streamId,
+          track: { trackId: track.trackId, kind: track.kind },
+          userId: track.userId,
+          ...(mediaTrack === undefined ? {} : { mediaTrack }),
+        });
       } catch (error) {
-        this.log.error({ error: String(error) }, 'an onRemoteStreamTrack listener threw');
+        this.log.error({ error: String(error) }, `an ${name} listener threw`);
       }
     }
   }

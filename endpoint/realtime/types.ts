@@ -7,7 +7,11 @@ import type { EndpointError } from '../errors.ts';
 /** A local stream before and after publishing (from `createStream`). */
 export type StreamHandle = string;
 
-/** What `addStreamTrack` takes: a data channel, or a media track (its WebRTC path comes later). */
+/**
+ * What `addStreamTrack` takes: a data channel, or a browser `MediaStreamTrack` (camera, microphone,
+ * or a `getDisplayMedia` screen share), sent end-to-end encrypted through the Bridge's forwarding
+ * unit (docs/media/endpoint-media.md).
+ */
 export type TrackOptions = { createDataChannel: true } | { track: MediaStreamTrackLike };
 
 /** The part of a browser `MediaStreamTrack` the API reads. */
@@ -15,6 +19,9 @@ export interface MediaStreamTrackLike {
   kind: 'audio' | 'video' | string;
   id: string;
 }
+
+/** The DOM's `MediaStreamTrack` where the app's TypeScript has the DOM library, else `MediaStreamTrackLike`. */
+export type MediaStreamTrackOf = typeof globalThis extends { MediaStreamTrack: { prototype: infer T } } ? T : MediaStreamTrackLike;
 
 export type TrackKind = 'data' | 'audio' | 'video';
 
@@ -33,7 +40,8 @@ export interface StreamInfo {
 
 /**
  * States a local stream reports to its `onState` listener: `publishing` -> `published` | `failed` on
- * `publishStream`; `updating` -> `published` | `failed` on `updateStream` (after a failed update the
+ * `publishStream` (with `connecting` between them while audio/video tracks connect to the forwarding
+ * unit, and again while the media session restarts after a failure); `updating` -> `published` | `failed` on `updateStream` (after a failed update the
  * stream stays published with its previous tracks); `unpublished` after `unpublishStream` or when its
  * room is left for any reason.
  */
@@ -41,7 +49,7 @@ export interface StreamInfo {
  * `suspended`: the connection dropped while the stream was published; it is republished (`publishing`,
  * then `published`, or `failed`) when the connection is back.
  */
-export type PublishState = 'publishing' | 'published' | 'updating' | 'unpublished' | 'failed' | 'suspended';
+export type PublishState = 'publishing' | 'connecting' | 'published' | 'updating' | 'unpublished' | 'failed' | 'suspended';
 
 export interface StreamPublishResult {
   published: boolean;
@@ -71,12 +79,33 @@ export interface RemoteDataInfo {
   epoch: number;
 }
 
+export interface RemoteStreamTrackEvent {
+  streamRoomId: string;
+  streamId: string;
+  track: StreamTrackInfo;
+  /** The publisher, as the Bridge knows it. */
+  userId: string;
+  /** Audio and video, in a browser: the playable track. */
+  mediaTrack?: MediaStreamTrackOf;
+}
+
 export interface RemoteStreamListener {
   streamRoomId: string;
   /** Only this stream's data; all streams of the room when omitted. */
   streamId?: string;
-  /** A track of a matching stream became subscribed on this connection (`streamSubscribed`). */
-  onRemoteStreamTrack?: (event: { streamRoomId: string; streamId: string; track: StreamTrackInfo; userId: string }) => void;
+  /**
+   * A track of a matching stream became subscribed on this connection (`streamSubscribed`). In a
+   * browser an audio or video track is announced once it is playable, with `mediaTrack` (decrypted
+   * frames; put it in a `MediaStream` on a `<video>` or `<audio>`); where there is no WebRTC it is
+   * announced on subscription, without `mediaTrack`.
+   */
+  onRemoteStreamTrack?: (event: RemoteStreamTrackEvent) => void;
+  /**
+   * A media track announced with `mediaTrack` ended: unsubscribed, unpublished or removed by its
+   * publisher, this connection left the room or was removed, or the media session restarts (a new
+   * `onRemoteStreamTrack` follows). The `mediaTrack` is stopped and gets an `ended` event too.
+   */
+  onRemoteStreamTrackEnded?: (event: RemoteStreamTrackEvent) => void;
   /**
    * A data-track message that decrypted and authenticated, in the order the Bridge relayed it. The
    * bytes are the listener's own (each listener gets a separate copy).

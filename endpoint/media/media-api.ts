@@ -1,0 +1,174 @@
+/**
+ * The Endpoint's audio and video (docs/media/endpoint-media.md): loaded as a lazy chunk by
+ * RealtimeApi on first media use, in browsers only. It holds one media session per joined room
+ * (room-media.ts), the frame encryption every sender and receiver goes through (e2ee.ts), and the
+ * audio level meters. It never handles keys and never sends a frame the E2EE did not protect: a
+ * publish fails when the frame encryption cannot start.
+ */
+import type { MediaEvent } from '../../protocol/ws.ts';
+import type { Connection } from '../connection.ts';
+import { EndpointError } from '../errors.ts';
+import type { RemoteTrack } from '../realtime/joined-rooms.ts';
+import type { KeyRefresher } from '../realtime/key-refresh.ts';
+import type { LocalMediaTrackRef } from '../realtime/local-streams.ts';
+import type { PublishState } from '../realtime/types.ts';
+import type { KeyRing } from '../rooms/keyring.ts';
+import type { RoomApi } from '../rooms/room-api.ts';
+import { AudioLevels } from './audio-levels.ts';
+import { createMediaE2ee, type MediaE2ee } from './e2ee.ts';
+import type { ReceivedTrack } from './receive-peer.ts';
+import { RoomMedia } from './room-media.ts';
+import type { AudioLevelStatsListener, MediaOptions, MediaStats } from './types.ts';
+
+/** What RealtimeApi gives the media chunk. */
+export interface MediaHost {
+  connection: Connection;
+  rooms: RoomApi;
+  keys: KeyRing;
+  refresher: KeyRefresher;
+  options: MediaOptions;
+  isJoined(roomId: string): boolean;
+  localTracks(roomId: string): LocalMediaTrackRef[];
+  report(roomId: string, state: PublishState, error?: EndpointError): void;
+  remoteTrack(track: RemoteTrack, mediaTrack: MediaStreamTrack): void;
+  remoteTrackEnded(track: RemoteTrack, mediaTrack: MediaStreamTrack): void;
+}
+
+export class MediaApi {
+  readonly #rooms = new Map<string, RoomMedia>();
+  readonly #levels: AudioLevels;
+  #e2ee: MediaE2ee | undefined;
+
+  constructor(private readonly host: MediaHost) {
+    this.#levels = new AudioLevels(host.connection.log);
+  }
+
+  /** Refuses what is not a live browser media track, before it is added to a stream. */
+  checkTrack(track: unknown): void {
+    if (typeof MediaStreamTrack === 'undefined' || !(track instanceof MediaStreamTrack)) {
+      throw EndpointError.invalidArgument('"track" expected a MediaStreamTrack (getUserMedia, getDisplayMedia, captureStream)');
+    }
+    if (track.kind !== 'audio' && track.kind !== 'video')
+      throw EndpointError.invalidArgument(`"track.kind" expected "audio" or "video", got "${String(track.kind).slice(0, 40)}"`);
+    if (track.readyState === 'ended') throw EndpointError.invalidArgument('"track" has ended (stopped, or its device went away)');
+  }
+
+  /** Brings the room's publish transport to its published audio/video tracks. */
+  syncPublish(roomId: string): Promise<void> {
+    const existing = this.#rooms.get(roomId);
+    if (!this.host.isJoined(roomId)) {
+      return existing === undefined ? Promise.resolve() : Promise.reject(EndpointError.connectionLost(`room "${roomId}" was left`));
+    }
+    return this.#room(roomId).syncPublish();
+  }
+
+  /** The room has subscribed audio or video: open media there so the unit offers it. */
+  ensureReceiving(roomId: string): void {
+    if (this.host.isJoined(roomId)) this.#room(roomId).ensureReceiving();
+  }
+
+  event(event: MediaEvent): void {
+    const room = this.#rooms.get(event.roomId);
+    if (room === undefined) return;
+    switch (event.type) {
+      case 'mediaReceiveOffer':
+        room.receiveOffer(event);
+        return;
+      case 'mediaClosed':
+        room.unitClosed(event.transport, event.reason);
+        return;
+      default: {
+        const never: never = event;
+        this.host.connection.log.warn({ type: (never as { type: string }).type }, 'unknown media event');
+      }
+    }
+  }
+
+  /** The room was left (any reason): its media ends at once, and the E2EE forgets its senders and receivers. */
+  roomLeft(roomId: string): void {
+    const room = this.#rooms.get(roomId);
+    if (room === undefined) return;
+    this.#rooms.delete(roomId);
+    room.close();
+    this.#e2ee?.releaseRoom(roomId);
+  }
+
+  async stats(): Promise<MediaStats> {
+    // The worker's counters right now where the E2EE can ask it (a round trip), else its last report.
+    const e2ee = this.#e2ee as (MediaE2ee & { refreshStats?: () => Promise<ReturnType<MediaE2ee['stats']>> }) | undefined;
+    const e = e2ee?.refreshStats === undefined ? e2ee?.stats() : await e2ee.refreshStats().catch(() => e2ee.stats());
+    const stats: MediaStats = {
+      framesEncrypted: e?.framesEncrypted ?? 0,
+      framesDecrypted: e?.framesDecrypted ?? 0,
+      framesDropped: { decrypt: e?.dropped.decrypt ?? 0, replay: e?.dropped.replay ?? 0, noKey: e?.dropped.noKey ?? 0, malformed: e?.dropped.malformed ?? 0 },
+      keyframesOnRotation: e?.keyframesOnRotation ?? 0,
+      keyframeRequestsReceived: 0,
+      keyframeRequestsSent: 0,
+      transports: [],
+    };
+    for (const room of this.#rooms.values()) {
+      for (const t of room.transports()) stats.transports.push({ streamRoomId: room.roomId, transport: t.transport, state: t.state, restarts: room.restarts });
+      for (const peer of [room.publish, room.receive]) {
+        if (peer === undefined || peer.closed) continue;
+        const report = await peer.pc.getStats();
+        report.forEach((s: { type: string; kind?: string; pliCount?: number; firCount?: number }) => {
+          const requests = (s.pliCount ?? 0) + (s.firCount ?? 0);
+          if (s.type === 'outbound-rtp') stats.keyframeRequestsReceived += requests;
+          else if (s.type === 'inbound-rtp') stats.keyframeRequestsSent += requests;
+        });
+      }
+    }
+    return stats;
+  }
+
+  addAudioLevelListener(listener: AudioLevelStatsListener): () => void {
+    return this.#levels.listen(listener);
+  }
+
+  #room(roomId: string): RoomMedia {
+    let room = this.#rooms.get(roomId);
+    if (room !== undefined) return room;
+    const { host } = this;
+    const userId = host.connection.userId;
+    room = new RoomMedia({
+      roomId,
+      connection: host.connection,
+      e2ee: () => this.#frameEncryption(),
+      options: host.options,
+      localTracks: () => host.localTracks(roomId),
+      report: (state, error) => host.report(roomId, state, error),
+      localChanged: (tracks) =>
+        this.#levels.setLocal(
+          roomId,
+          tracks.map((t) => ({ track: t.track as MediaStreamTrack, source: { streamRoomId: roomId, streamId: t.streamId, userId, local: true } })),
+        ),
+      remoteAdded: (t) => this.#remoteAdded(t),
+      remoteEnded: (t) => this.#remoteEnded(t),
+    });
+    this.#rooms.set(roomId, room);
+    return room;
+  }
+
+  /** The frame encryption, made on first need; if it cannot start, nothing is sent (the publish fails). */
+  #frameEncryption(): MediaE2ee {
+    const { connection, rooms, keys, refresher, options } = this.host;
+    this.#e2ee ??= createMediaE2ee({ connection, rooms, keys, refresher, ...(options.worker === undefined ? {} : { worker: options.worker }) });
+    return this.#e2ee;
+  }
+
+  #remoteAdded(t: ReceivedTrack): void {
+    const track = t.receiver.track;
+    this.#levels.add(track, { streamRoomId: t.info.roomId, streamId: t.info.streamId, userId: t.info.userId, local: false });
+    this.host.remoteTrack(t.info, track);
+  }
+
+  #remoteEnded(t: ReceivedTrack): void {
+    const track = t.receiver.track;
+    this.#levels.remove(track);
+    if (!t.announced) return;
+    // A remote track ended by renegotiation fires no `ended` event on its own (it is only muted).
+    track.stop();
+    track.dispatchEvent(new Event('ended'));
+    this.host.remoteTrackEnded(t.info, track);
+  }
+}

@@ -1,0 +1,162 @@
+/**
+ * Audio and video end to end in real Chromium (docs/media/endpoint-media.md, "Tests"): three pages with
+ * fake devices and a real Bridge whose forwarding unit binds and announces 127.0.0.1; the pages offer
+ * loopback candidates only. A publishes camera and microphone; B and C play them in `<video>`s with
+ * frames that decrypt; a key rotation keeps them decrypting; a screen share added by `updateStream`
+ * arrives; removing C from the room stops its media at once; `unpublishStream` ends A's tracks at B.
+ * The room's manager is a Node client.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { utf8 } from '../../crypto/bytes.ts';
+import { openMediaPages, type MediaPages } from '../../test/browser/media-pages.ts';
+import { connectClient, pub, type Client } from '../../test/endpoint.ts';
+import { setupTenant, startBridge, type Tenant, type TestBridge } from '../../test/harness.ts';
+
+let t: TestBridge;
+let tenant: Tenant;
+let manager: Client;
+let browser: MediaPages;
+let a: Page;
+let b: Page;
+let c: Page;
+let roomId: string;
+let tracks: { video: string; audio: string };
+
+const USERS = ['alice', 'bob', 'carol', 'mgr'];
+
+type Remote = Awaited<ReturnType<Window['mediaKit']['remote']>>[number];
+const remoteOf = (page: Page): Promise<Remote[]> => page.evaluate(() => window.mediaKit.remote());
+const statsOf = (page: Page) => page.evaluate(() => window.mediaKit.stats());
+
+/** Polls `check` in Node until it returns true; fails with `what` and the pages' console. */
+async function until(what: string, check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${browser.console.slice(-20).join('\n')}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** The page plays the video track `trackId`: it has a size, its time moves, and its frames decrypt. */
+async function expectPlaying(page: Page, trackId: string): Promise<void> {
+  await until(`video ${trackId} to play`, async () => ((await remoteOf(page)).find((r) => r.trackId === trackId)?.videoWidth ?? 0) > 0);
+  const before = (await remoteOf(page)).find((r) => r.trackId === trackId)!;
+  const decryptedBefore = (await statsOf(page)).framesDecrypted;
+  await until(`video ${trackId} to advance`, async () => {
+    const now = (await remoteOf(page)).find((r) => r.trackId === trackId)!;
+    return now.currentTime > before.currentTime + 0.5 && (await statsOf(page)).framesDecrypted > decryptedBefore + 10;
+  });
+}
+
+async function updateRoom(users: string[], forceGenerateNewKey: boolean): Promise<void> {
+  const room = await manager.streamApi.getStreamRoom(roomId);
+  const members = users.map((id) => pub(tenant.users[id]!));
+  await manager.streamApi.updateStreamRoom(
+    roomId,
+    members,
+    [pub(tenant.users.mgr!)],
+    room.publicMeta,
+    utf8('standup'),
+    room.version,
+    false,
+    forceGenerateNewKey,
+  );
+}
+
+beforeAll(async () => {
+  t = await startBridge({ media: { listenAddress: '127.0.0.1' } });
+  tenant = await setupTenant(t.bridge, USERS);
+  manager = await connectClient(t.bridge.url, tenant.solutionId, tenant.users.mgr!);
+  roomId = await manager.streamApi.createStreamRoom(
+    tenant.contextId,
+    USERS.map((id) => pub(tenant.users[id]!)),
+    [pub(tenant.users.mgr!)],
+    utf8('{}'),
+    utf8('standup'),
+  );
+  browser = await openMediaPages(3);
+  [a, b, c] = browser.pages as [Page, Page, Page];
+  const names = ['alice', 'bob', 'carol'];
+  await Promise.all(
+    browser.pages.map(async (page, i) => {
+      const user = tenant.users[names[i]!]!;
+      await page.evaluate((args) => window.mediaKit.connect(args), { url: t.bridge.url, solutionId: tenant.solutionId, privateKey: user.privateKey });
+      await page.evaluate((id) => window.mediaKit.join(id), roomId);
+    }),
+  );
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await manager?.connection.disconnect();
+  await t?.close();
+});
+
+describe('media in Chromium through the forwarding unit', () => {
+  it('A publishes camera and microphone; B and C play them, decrypted', async () => {
+    tracks = await a.evaluate((id) => window.mediaKit.publishCamera(id), roomId);
+    expect(await a.evaluate(() => window.mediaKit.states())).toEqual(['publishing', 'connecting', 'published']);
+    await Promise.all([b, c].map((page) => page.evaluate((id) => window.mediaKit.subscribeAll(id), roomId)));
+    for (const page of [b, c]) {
+      await until('both remote tracks', async () => (await remoteOf(page)).length === 2);
+      const remote = await remoteOf(page);
+      expect(remote.map((r) => [r.trackId, r.kind, r.userId]).sort()).toEqual(
+        [
+          [tracks.audio, 'audio', 'alice'],
+          [tracks.video, 'video', 'alice'],
+        ].sort(),
+      );
+    }
+    await Promise.all([expectPlaying(b, tracks.video), expectPlaying(c, tracks.video)]);
+    const sender = await statsOf(a);
+    expect(sender.framesEncrypted).toBeGreaterThan(0);
+    expect(sender.transports.find((x) => x.transport === 'publish')?.state).toBe('connected');
+    for (const page of [b, c]) {
+      const stats = await statsOf(page);
+      expect(stats.framesDropped.decrypt).toBe(0);
+      expect(stats.transports.find((x) => x.transport === 'receive')?.state).toBe('connected');
+    }
+  });
+
+  it('keeps decrypting through a key rotation', async () => {
+    const before = await statsOf(b);
+    await updateRoom(['alice', 'bob', 'carol', 'mgr'], true);
+    // Frames of the new epoch arrive (the publisher switched and sent a keyframe) and decrypt.
+    await until('the publisher to switch epochs', async () => (await statsOf(a)).keyframesOnRotation > before.keyframesOnRotation);
+    await Promise.all([expectPlaying(b, tracks.video), expectPlaying(c, tracks.video)]);
+    expect((await statsOf(b)).framesDropped.decrypt).toBe(0);
+  });
+
+  it('adds a screen share with updateStream', async () => {
+    const share = await a.evaluate(() => window.mediaKit.shareScreen());
+    console.info(`screen share source in headless Chromium: ${share.source}`);
+    await until('the screen share at B', async () => (await remoteOf(b)).some((r) => r.trackId === share.trackId));
+    await expectPlaying(b, share.trackId);
+  });
+
+  it('removing C from the room stops its media at once', async () => {
+    await updateRoom(['alice', 'bob', 'mgr'], false);
+    // The update commits before its REST reply: C's socket hears of its removal right after.
+    await until('C to see its tracks end', async () => (await remoteOf(c)).every((r) => r.readyState === 'ended' && r.endedEvents === 1), 5_000);
+    await new Promise((r) => setTimeout(r, 300));
+    const frozen = (await statsOf(c)).framesDecrypted;
+    const atB = (await statsOf(b)).framesDecrypted;
+    await new Promise((r) => setTimeout(r, 1500));
+    expect((await statsOf(c)).framesDecrypted).toBe(frozen);
+    expect((await statsOf(c)).transports).toEqual([]);
+    expect((await statsOf(b)).framesDecrypted).toBeGreaterThan(atB);
+  });
+
+  it('unpublishStream ends every track at B, and A stops sending', async () => {
+    await a.evaluate(() => window.mediaKit.unpublish());
+    await until("B to see all of A's tracks end", async () => (await remoteOf(b)).every((r) => r.readyState === 'ended'));
+    const ended = await b.evaluate(() => window.mediaKit.ended());
+    expect(ended.map((e) => e.trackId).sort()).toEqual([...new Set((await remoteOf(b)).map((r) => r.trackId))].sort());
+    await new Promise((r) => setTimeout(r, 300));
+    const sent = (await statsOf(a)).framesEncrypted;
+    await new Promise((r) => setTimeout(r, 1000));
+    expect((await statsOf(a)).framesEncrypted).toBe(sent);
+    expect(await a.evaluate(() => window.mediaKit.states())).toContain('unpublished');
+  });
+});

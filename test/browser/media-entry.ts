@@ -1,0 +1,170 @@
+/**
+ * What a media test page gets (endpoint/media/media-browser.test.ts): the Endpoint, and a small kit
+ * that publishes the fake camera and microphone, plays every remote video in a `<video>`, and reports
+ * what the app would see (remote tracks, their end, publish states, media counters, audio levels).
+ * Media is loopback only: the page offers 127.0.0.1 candidates and nothing else.
+ */
+import { Endpoint, type StreamApi } from '../../endpoint/index.ts';
+import type { AudioLevelStats, MediaStats } from '../../endpoint/media/types.ts';
+
+interface RemoteVideo {
+  trackId: string;
+  streamId: string;
+  userId: string;
+  kind: string;
+  element: HTMLVideoElement | undefined;
+  track: MediaStreamTrack;
+  endedEvents: number;
+}
+
+const remote: RemoteVideo[] = [];
+const ended: Array<{ trackId: string; kind: string; readyState: string }> = [];
+const states: string[] = [];
+let api: StreamApi | undefined;
+let handle: string | undefined;
+const local = new Map<string, MediaStreamTrack>();
+let levels: AudioLevelStats | undefined;
+
+function streamApi(): StreamApi {
+  if (api === undefined) throw new Error('connect first');
+  return api;
+}
+
+/** A canvas that keeps drawing, as the screen-share path when getDisplayMedia has no screen. */
+function canvasTrack(): MediaStreamTrack {
+  const canvas = document.createElement('canvas');
+  canvas.width = 320;
+  canvas.height = 180;
+  const g = canvas.getContext('2d')!;
+  let n = 0;
+  setInterval(() => {
+    g.fillStyle = `hsl(${(n++ * 7) % 360} 60% 50%)`;
+    g.fillRect(0, 0, canvas.width, canvas.height);
+    g.fillStyle = '#fff';
+    g.fillText(`screen ${n}`, 10, 20);
+  }, 66);
+  return canvas.captureStream(15).getVideoTracks()[0]!;
+}
+
+const kit = {
+  async connect(a: { url: string; solutionId: string; privateKey: string }): Promise<void> {
+    await Endpoint.setup();
+    const connection = await Endpoint.connect(a.privateKey, a.solutionId, a.url);
+    const eventApi = await Endpoint.createEventApi(connection);
+    api = await Endpoint.createStreamApi(connection, eventApi, { media: { allowCandidate: (address) => address.startsWith('127.') } });
+  },
+
+  async join(roomId: string): Promise<void> {
+    await streamApi().joinStreamRoom(roomId);
+    streamApi().addRemoteStreamListener({
+      streamRoomId: roomId,
+      onRemoteStreamTrack: (e) => {
+        if (e.mediaTrack === undefined) return;
+        const entry: RemoteVideo = {
+          trackId: e.track.trackId,
+          streamId: e.streamId,
+          userId: e.userId,
+          kind: e.track.kind,
+          element: undefined,
+          track: e.mediaTrack,
+          endedEvents: 0,
+        };
+        e.mediaTrack.addEventListener('ended', () => entry.endedEvents++);
+        if (e.track.kind === 'video') {
+          const video = document.createElement('video');
+          video.muted = true;
+          video.autoplay = true;
+          video.playsInline = true;
+          video.srcObject = new MediaStream([e.mediaTrack]);
+          document.body.append(video);
+          video.play().catch(() => undefined);
+          entry.element = video;
+        }
+        remote.push(entry);
+      },
+      onRemoteStreamTrackEnded: (e) => ended.push({ trackId: e.track.trackId, kind: e.track.kind, readyState: e.mediaTrack?.readyState ?? 'none' }),
+    });
+  },
+
+  /** Publishes the fake camera (320x240, 15 fps) and microphone; returns the track ids. */
+  async publishCamera(roomId: string): Promise<{ video: string; audio: string }> {
+    const media = await navigator.mediaDevices.getUserMedia({ video: { width: 320, height: 240, frameRate: 15 }, audio: true });
+    handle = await streamApi().createStream(roomId);
+    const video = await streamApi().addStreamTrack(handle, { track: media.getVideoTracks()[0]! });
+    const audio = await streamApi().addStreamTrack(handle, { track: media.getAudioTracks()[0]! });
+    local.set(video, media.getVideoTracks()[0]!);
+    local.set(audio, media.getAudioTracks()[0]!);
+    await streamApi().publishStream(handle, (state, error) => states.push(error === undefined ? state : `${state}:${error.reason}`));
+    return { video, audio };
+  },
+
+  /** Adds a screen share with updateStream: getDisplayMedia where headless Chromium gives one, else a canvas. */
+  async shareScreen(): Promise<{ trackId: string; source: 'getDisplayMedia' | 'canvas' }> {
+    let track: MediaStreamTrack;
+    let source: 'getDisplayMedia' | 'canvas' = 'getDisplayMedia';
+    try {
+      track = (await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: 15 } })).getVideoTracks()[0]!;
+    } catch {
+      track = canvasTrack();
+      source = 'canvas';
+    }
+    const trackId = await streamApi().addStreamTrack(handle!, { track });
+    local.set(trackId, track);
+    await streamApi().updateStream(handle!);
+    return { trackId, source };
+  },
+
+  async unpublish(): Promise<void> {
+    await streamApi().unpublishStream(handle!);
+  },
+
+  async subscribeAll(roomId: string): Promise<string[]> {
+    const streams = await streamApi().listStreams(roomId);
+    await streamApi().subscribeToRemoteStreams(
+      roomId,
+      streams.map((s) => ({ streamId: s.streamId })),
+    );
+    return streams.map((s) => s.streamId);
+  },
+
+  remote(): Array<{
+    trackId: string;
+    streamId: string;
+    userId: string;
+    kind: string;
+    readyState: string;
+    endedEvents: number;
+    videoWidth: number;
+    currentTime: number;
+  }> {
+    return remote.map((r) => ({
+      trackId: r.trackId,
+      streamId: r.streamId,
+      userId: r.userId,
+      kind: r.kind,
+      readyState: r.track.readyState,
+      endedEvents: r.endedEvents,
+      videoWidth: r.element?.videoWidth ?? 0,
+      currentTime: r.element?.currentTime ?? 0,
+    }));
+  },
+
+  ended: () => [...ended],
+  states: () => [...states],
+  stats: (): Promise<MediaStats> => streamApi().mediaStats(),
+
+  async listenLevels(): Promise<void> {
+    await streamApi().addAudioLevelStatsListener((stats) => {
+      levels = stats;
+    });
+  },
+  levels: () => levels,
+};
+
+declare global {
+  interface Window {
+    mediaKit: typeof kit;
+  }
+}
+
+window.mediaKit = kit;

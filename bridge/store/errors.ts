@@ -17,6 +17,8 @@ import { SealroomError, reasonToCode } from '../../protocol/errors.ts';
  * - `MigrationChanged`: a migration file changed after it was applied to this database.
  * - `MigrationFilesInvalid`: the migrations folder itself is wrong (a misnamed file, a gap).
  * - `BackupFailed`: `sealroom backup` could not write or verify the copy.
+ * - `Unavailable`: the PostgreSQL server cannot be reached (at start: the Bridge does not start; at run
+ *   time: the operation was not done, and the Bridge answers 503 STORE_UNAVAILABLE until it returns).
  */
 export type StoreErrorReason =
   | 'Corrupt'
@@ -25,7 +27,8 @@ export type StoreErrorReason =
   | 'SchemaTooNew'
   | 'MigrationChanged'
   | 'MigrationFilesInvalid'
-  | 'BackupFailed';
+  | 'BackupFailed'
+  | 'Unavailable';
 
 export class StoreError extends SealroomError {
   readonly reason: StoreErrorReason;

@@ -63,11 +63,15 @@ const MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS schema_migrations (
  * since it was applied, numbered 1..n without a gap. Reads only.
  */
 function appliedMigrations(db: Database.Database, migrations: Migration[]): Map<number, string> {
-  const applied = new Map(
-    (db.prepare('SELECT version, checksum FROM schema_migrations ORDER BY version').all() as Array<{ version: number; checksum: string }>).map(
-      (row) => [row.version, row.checksum],
-    ),
-  );
+  const rows = db.prepare('SELECT version, checksum FROM schema_migrations ORDER BY version').all() as Array<{ version: number; checksum: string }>;
+  return checkApplied(new Map(rows.map((row) => [row.version, row.checksum])), migrations);
+}
+
+/**
+ * The checks of `appliedMigrations` on recorded (version, checksum) pairs, whichever database they
+ * come from (the PostgreSQL store runs them too, bridge/store/postgres-migrate.ts).
+ */
+export function checkApplied(applied: Map<number, string>, migrations: Migration[]): Map<number, string> {
   const newest = Math.max(0, ...applied.keys());
   if (newest > migrations.length) {
     throw new MigrationError(

@@ -149,6 +149,11 @@ export type RoomScan = Pick<ListRoomsQuery, 'contextId' | 'userId' | 'sortOrder'
 
 export interface Store {
   readonly kind: string;
+  /**
+   * Resolves when the database answers; throws `StoreError` reason `Unavailable` when it cannot be
+   * reached (PostgreSQL down or cut off). `/healthz` asks it.
+   */
+  ping(): Promise<void>;
   close(): Promise<void>;
 
   // Operator API keys

@@ -45,11 +45,14 @@ export type {
 } from './data-streams/types.ts';
 export type {
   DataTrackStats,
+  MediaStreamTrackLike,
+  MediaStreamTrackOf,
   PublishState,
   PublishStateListener,
   RealtimeEvent,
   RemoteDataInfo,
   RemoteStreamListener,
+  RemoteStreamTrackEvent,
   StaleViewEvent,
   StreamHandle,
   StreamInfo,
@@ -59,3 +62,5 @@ export type {
   TrackOptions,
 } from './realtime/types.ts';
 export type { EndpointEvent, EventMap } from './event-api.ts';
+export type { AudioLevelStats, AudioLevelStatsListener, MediaOptions, MediaStats, MediaTransportStats, StreamAudioLevel } from './media/types.ts';
+export type { MediaWorkerSource } from './media/e2ee.ts';

@@ -57,6 +57,8 @@ const STREAM_API = [
   'addRemoteStreamListener',
   'sendData',
   'dataTrackStats',
+  'mediaStats',
+  'addAudioLevelStatsListener',
   'dataStreamStats',
   'sendFile',
   'streamBytes',

@@ -12,6 +12,8 @@ import { AuthService, bearerToken } from './auth/service.ts';
 import { resolveConfig, type BridgeConfig, type BridgeOptions } from './config.ts';
 import { BridgeEvents } from './events.ts';
 import { BridgeMetrics } from './metrics.ts';
+import { devRouter } from './dev/dev-mode.ts';
+import { checkAppDir, serveApp } from './http/app-static.ts';
 import { openApiDocument } from './http/openapi.ts';
 import { limitConnectionsPerAddress } from './http/connection-limits.ts';
 import { cors } from './http/cors.ts';
@@ -79,6 +81,7 @@ export interface CreateBridgeOptions extends BridgeOptions {
 export async function createBridge(options: CreateBridgeOptions): Promise<Bridge> {
   const { logger, apiKey, now = Date.now, ...rest } = options;
   const config = resolveConfig(rest);
+  if (config.appDir !== undefined) checkAppDir(config.appDir);
   const log = logger ?? pino({ level: config.logLevel, base: { service: 'sealroom-bridge' } });
   const store = new SqliteStore({
     ...(config.databaseFile !== undefined ? { file: config.databaseFile } : { dataDir: config.dataDir! }),
@@ -156,6 +159,12 @@ export async function createBridge(options: CreateBridgeOptions): Promise<Bridge
   });
   app.use('/v1', cors(config.corsOrigins), requireJsonBody, userRouter(services, auth, rooms));
   app.use('/manage/v1', requireJsonBody, manageRouter(services, manage));
+  // The web app and its dev mode (docs/app.md): present only when configured; the API is the same either way.
+  if (config.devMode) {
+    app.use('/dev/v1', requireJsonBody, devRouter(services, manage));
+    log.warn('DEV MODE: /dev/v1 lets anyone who reaches this Bridge register users in a demo context; never for production');
+  }
+  if (config.appDir !== undefined) app.use(serveApp(config.appDir));
   app.use(() => {
     throw HttpError.notFound('NOT_FOUND', 'no such route');
   });

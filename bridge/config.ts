@@ -176,6 +176,19 @@ export const bridgeOptionsSchema = z.strictObject({
    * choose it; it must be a key of the form the Bridge issues.
    */
   initialApiKey: z.string().regex(/^srk_[A-Za-z0-9_-]{43}$/).optional(),
+  /**
+   * A folder of the built web app (docs/app.md) to serve at `/`, with a strict Content-Security-Policy;
+   * unset: no app (the API routes are the same either way).
+   */
+  appDir: z.string().min(1).optional(),
+  /**
+   * Dev mode for a local try-out (docs/app.md): `/dev/v1` lets anyone who reaches the Bridge register
+   * a user in a demo context. Off by default; refused on a non-loopback `host` unless
+   * `devModeOnAnyAddress` is set too. Never for production.
+   */
+  devMode: z.boolean().default(false),
+  /** Allows `devMode` on a non-loopback address (anyone on that network can then register users). */
+  devModeOnAnyAddress: z.boolean().default(false),
   limits: limitsSchema.default(() => limitsSchema.parse({})),
   realtime: realtimeSchema.default(() => realtimeSchema.parse({})),
   /** The media forwarding unit: addresses, ports, ICE servers for clients, limits (docs/media/forwarding-unit.md). */
@@ -194,7 +207,18 @@ export function resolveConfig(options: BridgeOptions): BridgeConfig {
   if (result.data.dataDir === undefined && result.data.databaseFile === undefined) {
     throw new TypeError('createBridge: expected "dataDir" (a folder for the database) or "databaseFile"');
   }
+  if (result.data.devMode && !result.data.devModeOnAnyAddress && !isLoopbackHost(result.data.host)) {
+    throw new TypeError(
+      `createBridge: option "devMode": dev mode lets anyone register users, so it is refused on the non-loopback address "${result.data.host}" unless "devModeOnAnyAddress" is set`,
+    );
+  }
   const mediaProblem = mediaConfigProblem(result.data.media);
   if (mediaProblem !== undefined) throw new TypeError(`createBridge: option ${mediaProblem}`);
   return result.data;
+}
+
+/** A listen address only this machine can reach: 127.0.0.0/8, ::1 or localhost. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.toLowerCase().replace(/^\[|\]$/g, '');
+  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) || /^::ffff:127\./.test(h);
 }

@@ -2,6 +2,8 @@
  * The `sealroom` command: key generation, starting the Bridge, and the operator's tasks through the
  * management API. Flags override environment variables (SEALROOM_*), which override defaults.
  */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { generateKeyPair, publicKeyOf } from '../../crypto/identity.ts';
 import { SealroomError } from '../../protocol/errors.ts';
@@ -9,7 +11,7 @@ import { LOG_LEVELS, type BridgeOptions } from '../config.ts';
 import { mergeOptions, readConfigFile } from './config-file.ts';
 import { ManageClient } from '../manage/client.ts';
 import { addDatabaseCommands } from './database.ts';
-import { quickStart } from './quick-start.ts';
+import { quickStart, restartNote } from './quick-start.ts';
 
 function integer(name: string) {
   return (value: string): number => {
@@ -21,6 +23,16 @@ function integer(name: string) {
 
 /** A usage problem found while running a command (commander reports only its own parse errors). */
 class CliError extends Error {}
+
+/**
+ * The web app built beside this command (`make build` writes dist/app next to dist/bridge), served at
+ * `/` unless `--app-dir` or `--no-app` says otherwise. The build marks it with a file the sources lack,
+ * so running from the sources (bin/sealroom.js) finds no app there.
+ */
+function builtAppDir(): string | undefined {
+  const dir = fileURLToPath(new URL('../../app/', import.meta.url));
+  return existsSync(`${dir}sealroom-app.json`) ? dir : undefined;
+}
 
 interface Io {
   out: (line: string) => void;
@@ -93,10 +105,19 @@ export function buildProgram(io: Io): Command {
     .addOption(new Option('--config <file>', 'a JSON file of Bridge options (limits, realtime, loginUrls, ...); flags win over it').env('SEALROOM_CONFIG'))
     // A flag for one start, deliberately without an environment variable that would stay set.
     .option('--force-new-database', 'start an empty database even where an earlier one left files (they are set aside)')
-    .action(async (opts: { config?: string; forceNewDatabase?: boolean; dataDir: string; host: string; port: number; publicUrl?: string; trustProxy?: string; logLevel: (typeof LOG_LEVELS)[number]; sessionTtl: number; corsOrigins: string; bodyLimit?: number }, command: Command) => {
+    .addOption(new Option('--app-dir <dir>', 'serve the web app built in this folder at / (default: the one built beside this command)').env('SEALROOM_APP_DIR'))
+    .option('--no-app', 'do not serve the web app')
+    // Like --force-new-database: a flag for one start, never an environment variable or a config file.
+    .option('--dev', 'DEV MODE for a local try-out: the web app registers its own users in a demo context (loopback only)')
+    .option('--dev-on-any-address', 'allow --dev on a non-loopback --host (anyone who reaches it can register users)')
+    .action(async (opts: { config?: string; forceNewDatabase?: boolean; appDir?: string; app: boolean; dev?: boolean; devOnAnyAddress?: boolean; dataDir: string; host: string; port: number; publicUrl?: string; trustProxy?: string; logLevel: (typeof LOG_LEVELS)[number]; sessionTtl: number; corsOrigins: string; bodyLimit?: number }, command: Command) => {
       // An option left at its default does not override the config file.
       const given = (name: string) => command.getOptionValueSource(name) !== 'default';
       const file = opts.config === undefined ? {} : readConfigFile(opts.config);
+      if ('devMode' in file || 'devModeOnAnyAddress' in file) {
+        throw new CliError('--config: dev mode is a flag for one start (--dev), never part of a config file');
+      }
+      const appDir = opts.app ? (opts.appDir ?? file.appDir ?? builtAppDir()) : undefined;
       const explicit: Partial<BridgeOptions> = {
         ...(given('host') || file.host === undefined ? { host: opts.host } : {}),
         ...(given('port') || file.port === undefined ? { port: opts.port } : {}),
@@ -114,9 +135,13 @@ export function buildProgram(io: Io): Command {
         ...mergeOptions(file, explicit),
         dataDir: opts.dataDir,
         forceNewDatabase: opts.forceNewDatabase === true,
+        appDir,
+        devMode: opts.dev === true,
+        devModeOnAnyAddress: opts.devOnAnyAddress === true,
       });
-      if (bridge.initialApiKey !== undefined) io.err(quickStart(bridge.url, bridge.initialApiKey, opts.dataDir));
-      else io.err(`sealroom Bridge on ${bridge.url} (data in ${opts.dataDir}); operator commands need SEALROOM_API_KEY.`);
+      const app = { served: appDir !== undefined, devMode: opts.dev === true };
+      if (bridge.initialApiKey !== undefined) io.err(quickStart(bridge.url, bridge.initialApiKey, opts.dataDir, app));
+      else io.err(restartNote(bridge.url, opts.dataDir, app));
       await new Promise<void>((resolve) => {
         const stop = (signal: NodeJS.Signals) => {
           bridge.log.info({ signal }, 'signal received');

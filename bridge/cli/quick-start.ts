@@ -1,6 +1,31 @@
-/** The text printed once, on the first start of a new database, with the operator key. */
-export function quickStart(url: string, apiKey: string, dataDir: string): string {
+/** What `sealroom start` serves besides the API (docs/app.md). */
+export interface AppStatus {
+  /** The web app is served at `/`. */
+  served: boolean;
+  /** Dev mode: the app registers its own users in a demo context. */
+  devMode: boolean;
+}
+
+/** The lines about the web app, first in both texts: what a newcomer opens. */
+export function appLines(url: string, app: AppStatus): string {
+  if (!app.served) return '';
+  if (!app.devMode) return `\nWeb app: ${url}/  (sign in with a key the operator added; dev mode is off)\n`;
   return `
+  Open ${url}/ in two browser windows, pick a name in each, and chat.
+
+  DEV MODE is on: the page registers its users itself in a demo context (only on this machine's
+  loopback address). Never for production: start without --dev there.
+`;
+}
+
+/** The text printed on a start that is not the first (the operator key exists already). */
+export function restartNote(url: string, dataDir: string, app: AppStatus): string {
+  return `${appLines(url, app)}\nsealroom Bridge on ${url} (data in ${dataDir}); operator commands need SEALROOM_API_KEY. Stop with Ctrl-C.`;
+}
+
+/** The text printed once, on the first start of a new database, with the operator key. */
+export function quickStart(url: string, apiKey: string, dataDir: string, app: AppStatus = { served: false, devMode: false }): string {
+  return `${appLines(url, app)}
 sealroom Bridge is running on ${url}  (database in ${dataDir}/)
 
 Operator API key (shown once; only its hash is stored; save it now):

@@ -1,0 +1,134 @@
+/**
+ * Media frame encryption in real Chromium, without a Bridge (test/browser/frame-encryption-entry.ts):
+ * two RTCPeerConnections in one page on loopback, a fake camera and microphone, the sender protected
+ * with `protectSender`, the receiver with `protectReceiver`, keys fed directly to `FrameEncryption`.
+ */
+import { randomBytes } from 'node:crypto';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CallOptions, CallSnapshot } from '../../test/browser/frame-encryption-entry.ts';
+import { type MediaPage, openMediaPage } from '../../test/browser/media.ts';
+import { FRAME_WORKER_SOURCE } from './frame-worker-bundle.ts';
+
+const ENTRY = resolve(dirname(fileURLToPath(import.meta.url)), '../../test/browser/frame-encryption-entry.ts');
+const key = () => [...randomBytes(32)];
+
+let media: MediaPage;
+
+beforeAll(async () => {
+  // The worker file an app with a strict CSP would serve (dist/endpoint/media/frame-worker.js).
+  media = await openMediaPage(ENTRY, 'frameEncryptionTest', { '/frame-worker.js': FRAME_WORKER_SOURCE });
+}, 120_000);
+afterAll(async () => {
+  await media?.close();
+});
+
+const start = (options: CallOptions) => media.page.evaluate((o) => window.frameEncryptionTest.startCall(o), options);
+const snapshot = (id: number) => media.page.evaluate((i) => window.frameEncryptionTest.snapshot(i), id);
+const endCall = (id: number) => media.page.evaluate((i) => window.frameEncryptionTest.endCall(i), id);
+const rotate = (id: number, who: 'sender' | 'receiver', epochs: Array<{ epoch: number; key: number[] }>) =>
+  media.page.evaluate(([i, w, e]) => window.frameEncryptionTest.rotate(i, w, e), [id, who, epochs] as const);
+
+async function waitFor(id: number, what: string, done: (s: CallSnapshot) => boolean, timeoutMs = 20_000): Promise<CallSnapshot> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const s = await snapshot(id);
+    if (done(s)) return s;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(s)}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** Video plays: it has a size and its time moves on; frames decrypt and the decoder gets them. */
+async function expectPlaying(id: number): Promise<CallSnapshot> {
+  const first = await waitFor(id, 'the video to play', (s) => s.videoWidth > 0 && s.currentTime > 0 && s.receiver.framesDecrypted > 0);
+  const later = await waitFor(
+    id,
+    'the video to go on',
+    (s) => s.currentTime > first.currentTime + 0.5 && s.receiver.framesDecrypted > first.receiver.framesDecrypted + 10,
+  );
+  expect(later.videoWidth).toBe(640);
+  expect(later.framesDecoded).toBeGreaterThan(first.framesDecoded);
+  return later;
+}
+
+describe('media frame encryption in Chromium', () => {
+  it('encrypts every frame (RTCRtpScriptTransform): the receiver with the key plays video, decrypting every frame', async () => {
+    const k = key();
+    const id = await start({ senderKey: k, receiverKey: k });
+    const s = await expectPlaying(id);
+    expect(s.sender.framesEncrypted).toBeGreaterThan(0);
+    expect(s.sender.sendRefused).toEqual({ noKey: 0, codec: 0, malformed: 0 });
+    expect(s.receiver.dropped).toEqual({ decrypt: 0, replay: 0, noKey: 0, malformed: 0 });
+    expect(s.candidateAddresses.length).toBeGreaterThan(0);
+    expect(new Set(s.candidateAddresses)).toEqual(new Set(['127.0.0.1']));
+
+    // A rotation mid-call: the receiver learns epoch 2 first, then the sender switches and asks for a keyframe.
+    const k2 = key();
+    const before = await snapshot(id);
+    await rotate(id, 'receiver', [
+      { epoch: 2, key: k2 },
+      { epoch: 1, key: k },
+    ]);
+    await rotate(id, 'sender', [
+      { epoch: 2, key: k2 },
+      { epoch: 1, key: k },
+    ]);
+    const after = await waitFor(id, 'a keyframe after the rotation', (x) => x.sender.keyframesOnRotation >= 1 && x.keyFramesDecoded > before.keyFramesDecoded);
+    expect(after.keyFramesEncoded).toBeGreaterThan(before.keyFramesEncoded);
+    // Frames keep decrypting under epoch 2 only: the old key can go.
+    await rotate(id, 'receiver', [{ epoch: 2, key: k2 }]);
+    const settled = await snapshot(id);
+    const onward = await waitFor(
+      id,
+      'frames after the old key is gone',
+      (x) => x.receiver.framesDecrypted > settled.receiver.framesDecrypted + 20 && x.currentTime > settled.currentTime + 0.5,
+    );
+    expect(onward.receiver.dropped).toEqual({ decrypt: 0, replay: 0, noKey: 0, malformed: 0 });
+    await endCall(id);
+  });
+
+  it('a receiver with a wrong key decodes nothing: every frame dropped (decrypt), the video never gets a frame', async () => {
+    const id = await start({ senderKey: key(), receiverKey: key() });
+    const s = await waitFor(id, 'dropped frames', (x) => x.sender.framesEncrypted > 60 && x.receiver.dropped.decrypt > 60, 20_000);
+    await new Promise((r) => setTimeout(r, 1_000));
+    const later = await snapshot(id);
+    expect(later.receiver.framesDecrypted).toBe(0);
+    expect(later.receiver.dropped.decrypt).toBeGreaterThan(s.receiver.dropped.decrypt);
+    expect(later.framesDecoded).toBe(0);
+    expect(later.videoWidth).toBe(0);
+    expect(later.currentTime).toBe(0);
+    await endCall(id);
+  });
+
+  it("a receiver without the sender's newer epoch drops its frames (noKey) until it gets the key", async () => {
+    const k = key();
+    const id = await start({ senderKey: k, receiverKey: k });
+    await expectPlaying(id);
+    const k2 = key();
+    await rotate(id, 'sender', [
+      { epoch: 2, key: k2 },
+      { epoch: 1, key: k },
+    ]);
+    const missing = await waitFor(id, 'noKey drops', (x) => x.receiver.dropped.noKey > 10);
+    await rotate(id, 'receiver', [
+      { epoch: 2, key: k2 },
+      { epoch: 1, key: k },
+    ]);
+    await waitFor(
+      id,
+      'decrypting again',
+      (x) => x.receiver.framesDecrypted > missing.receiver.framesDecrypted + 20 && x.currentTime > missing.currentTime + 0.5,
+    );
+    await endCall(id);
+  });
+
+  it('works through the encoded-streams fallback, with the worker loaded from a URL', async () => {
+    const k = key();
+    const id = await start({ api: 'encoded-streams', workerUrl: `${media.origin}/frame-worker.js`, senderKey: k, receiverKey: k });
+    const s = await expectPlaying(id);
+    expect(s.receiver.dropped).toEqual({ decrypt: 0, replay: 0, noKey: 0, malformed: 0 });
+    await endCall(id);
+  });
+});

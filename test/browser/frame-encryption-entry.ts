@@ -1,0 +1,156 @@
+/**
+ * The page of endpoint/media/frame-encryption-browser.test.ts: two RTCPeerConnections in one page on
+ * loopback (only 127.0.0.1 candidates are exchanged), a fake camera and microphone, the sender's tracks
+ * protected by one FrameEncryption and the receiver's by another (two workers, as two clients would
+ * have), keys fed directly (no Bridge).
+ */
+import { FrameEncryption, type MediaE2eeStats, type MediaTransformApi, mediaE2eePeerConnectionConfig } from '../../endpoint/media/e2ee.ts';
+
+const ROOM = 'room-1';
+const STREAM = 'camera';
+
+export interface CallOptions {
+  api?: MediaTransformApi;
+  /** Load the worker from this URL instead of the bundled Blob. */
+  workerUrl?: string;
+  /** 32-byte epoch-1 keys of the sender and the receiver (different keys: the receiver decodes nothing). */
+  senderKey: number[];
+  receiverKey: number[];
+}
+
+export interface CallSnapshot {
+  videoWidth: number;
+  currentTime: number;
+  sender: MediaE2eeStats;
+  receiver: MediaE2eeStats;
+  /** inbound-rtp video at the receiver (what the decoder got). */
+  framesDecoded: number;
+  keyFramesDecoded: number;
+  /** outbound-rtp video at the sender. */
+  keyFramesEncoded: number;
+  /** Every remote candidate either side was given: all on 127.0.0.1. */
+  candidateAddresses: string[];
+}
+
+interface Call {
+  sender: FrameEncryption;
+  receiver: FrameEncryption;
+  a: RTCPeerConnection;
+  b: RTCPeerConnection;
+  video: HTMLVideoElement;
+  media: MediaStream;
+  candidateAddresses: string[];
+}
+
+const calls = new Map<number, Call>();
+let nextCall = 1;
+
+function roomKeys(userId: string, memberIndex: number, epochs: Array<{ epoch: number; key: number[] }>) {
+  return { userId, memberIndex, epochs: epochs.map(({ epoch, key }) => ({ epoch, key: new Uint8Array(key) })) };
+}
+
+async function startCall(options: CallOptions): Promise<number> {
+  const worker = options.workerUrl === undefined ? undefined : ({ kind: 'url', url: options.workerUrl } as const);
+  const sender = new FrameEncryption({ api: options.api, worker });
+  const receiver = new FrameEncryption({ api: options.api, worker });
+  sender.setRoomKeys(ROOM, roomKeys('alice', 0, [{ epoch: 1, key: options.senderKey }]));
+  receiver.setRoomKeys(ROOM, roomKeys('bob', 1, [{ epoch: 1, key: options.receiverKey }]));
+  const config: RTCConfiguration = { iceServers: [], ...mediaE2eePeerConnectionConfig(options.api) };
+  const a = new RTCPeerConnection(config);
+  const b = new RTCPeerConnection(config);
+  const candidateAddresses: string[] = [];
+  /** Candidates wait until both descriptions are set. */
+  let negotiated = false;
+  const waiting: Array<() => void> = [];
+  for (const [from, to] of [
+    [a, b],
+    [b, a],
+  ] as const) {
+    from.onicecandidate = (event) => {
+      // Loopback only: no other address is ever given to the other side, so no check goes elsewhere.
+      const candidate = event.candidate;
+      if (candidate?.address !== '127.0.0.1') return;
+      candidateAddresses.push(candidate.address);
+      const add = () => void to.addIceCandidate(candidate);
+      if (negotiated) add();
+      else waiting.push(add);
+    };
+  }
+  const media = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: true });
+  for (const track of media.getTracks()) {
+    sender.protectSender(a.addTrack(track, media), { roomId: ROOM, streamId: STREAM, trackId: track.kind, kind: track.kind as 'audio' | 'video' });
+  }
+  const video = document.createElement('video');
+  video.muted = true;
+  video.autoplay = true;
+  video.playsInline = true;
+  document.body.append(video);
+  b.ontrack = (event) => {
+    const kind = event.track.kind as 'audio' | 'video';
+    receiver.protectReceiver(event.receiver, { roomId: ROOM, streamId: STREAM, trackId: kind, kind, userId: 'alice' });
+    if (kind === 'video') video.srcObject = new MediaStream([event.track]);
+  };
+  await a.setLocalDescription();
+  await b.setRemoteDescription(a.localDescription!);
+  await b.setLocalDescription();
+  await a.setRemoteDescription(b.localDescription!);
+  negotiated = true;
+  for (const add of waiting.splice(0)) add();
+  const id = nextCall++;
+  calls.set(id, { sender, receiver, a, b, video, media, candidateAddresses });
+  return id;
+}
+
+function call(id: number): Call {
+  const found = calls.get(id);
+  if (found === undefined) throw new Error(`no call ${id}`);
+  return found;
+}
+
+/** Gives the sender, the receiver or both a new newest epoch (the old one stays, in grace). */
+function rotate(id: number, who: 'sender' | 'receiver', epochs: Array<{ epoch: number; key: number[] }>): void {
+  const c = call(id);
+  if (who === 'sender') c.sender.setRoomKeys(ROOM, roomKeys('alice', 0, epochs));
+  else c.receiver.setRoomKeys(ROOM, roomKeys('bob', 1, epochs));
+}
+
+async function rtpStat(pc: RTCPeerConnection, type: string, field: string): Promise<number> {
+  let value = 0;
+  (await pc.getStats()).forEach((report: Record<string, unknown>) => {
+    if (report.type === type && report.kind === 'video' && typeof report[field] === 'number') value += report[field] as number;
+  });
+  return value;
+}
+
+async function snapshot(id: number): Promise<CallSnapshot> {
+  const c = call(id);
+  return {
+    videoWidth: c.video.videoWidth,
+    currentTime: c.video.currentTime,
+    sender: await c.sender.refreshStats(),
+    receiver: await c.receiver.refreshStats(),
+    framesDecoded: await rtpStat(c.b, 'inbound-rtp', 'framesDecoded'),
+    keyFramesDecoded: await rtpStat(c.b, 'inbound-rtp', 'keyFramesDecoded'),
+    keyFramesEncoded: await rtpStat(c.a, 'outbound-rtp', 'keyFramesEncoded'),
+    candidateAddresses: [...c.candidateAddresses],
+  };
+}
+
+function endCall(id: number): void {
+  const c = call(id);
+  for (const track of c.media.getTracks()) track.stop();
+  c.a.close();
+  c.b.close();
+  c.sender.close();
+  c.receiver.close();
+  c.video.remove();
+  calls.delete(id);
+}
+
+const api = { startCall, rotate, snapshot, endCall };
+declare global {
+  interface Window {
+    frameEncryptionTest: typeof api;
+  }
+}
+window.frameEncryptionTest = api;

@@ -12,18 +12,23 @@ import { utf8 } from '../../crypto/bytes.ts';
 import { openMediaPages, type MediaPages } from '../../test/browser/media-pages.ts';
 import { connectClient, pub, type Client } from '../../test/endpoint.ts';
 import { setupTenant, startBridge, type Tenant, type TestBridge } from '../../test/harness.ts';
+import { startTcpProxy, type TcpProxy } from '../../test/tcp-proxy.ts';
 
 let t: TestBridge;
+/** A's way to the Bridge, to cut its connection. */
+let proxy: TcpProxy;
 let tenant: Tenant;
 let manager: Client;
 let browser: MediaPages;
 let a: Page;
 let b: Page;
 let c: Page;
+/** dave: a member whose copy of the room key is wrong (a crafted page). */
+let d: Page;
 let roomId: string;
 let tracks: { video: string; audio: string };
 
-const USERS = ['alice', 'bob', 'carol', 'mgr'];
+const USERS = ['alice', 'bob', 'carol', 'dave', 'mgr'];
 
 type Remote = Awaited<ReturnType<Window['mediaKit']['remote']>>[number];
 const remoteOf = (page: Page): Promise<Remote[]> => page.evaluate(() => window.mediaKit.remote());
@@ -38,13 +43,16 @@ async function until(what: string, check: () => Promise<boolean>, timeoutMs = 20
   }
 }
 
+/** The newest remote track `trackId` of a page (a track announced again after a restart is a new entry). */
+const latest = async (page: Page, trackId: string): Promise<Remote | undefined> => (await remoteOf(page)).findLast((r) => r.trackId === trackId);
+
 /** The page plays the video track `trackId`: it has a size, its time moves, and its frames decrypt. */
 async function expectPlaying(page: Page, trackId: string): Promise<void> {
-  await until(`video ${trackId} to play`, async () => ((await remoteOf(page)).find((r) => r.trackId === trackId)?.videoWidth ?? 0) > 0);
-  const before = (await remoteOf(page)).find((r) => r.trackId === trackId)!;
+  await until(`video ${trackId} to play`, async () => ((await latest(page, trackId))?.videoWidth ?? 0) > 0);
+  const before = (await latest(page, trackId))!;
   const decryptedBefore = (await statsOf(page)).framesDecrypted;
   await until(`video ${trackId} to advance`, async () => {
-    const now = (await remoteOf(page)).find((r) => r.trackId === trackId)!;
+    const now = (await latest(page, trackId))!;
     return now.currentTime > before.currentTime + 0.5 && (await statsOf(page)).framesDecrypted > decryptedBefore + 10;
   });
 }
@@ -65,7 +73,8 @@ async function updateRoom(users: string[], forceGenerateNewKey: boolean): Promis
 }
 
 beforeAll(async () => {
-  t = await startBridge({ media: { listenAddress: '127.0.0.1' } });
+  proxy = await startTcpProxy(() => t.bridge.url);
+  t = await startBridge({ media: { listenAddress: '127.0.0.1' }, loginUrls: [proxy.url] });
   tenant = await setupTenant(t.bridge, USERS);
   manager = await connectClient(t.bridge.url, tenant.solutionId, tenant.users.mgr!);
   roomId = await manager.streamApi.createStreamRoom(
@@ -75,13 +84,14 @@ beforeAll(async () => {
     utf8('{}'),
     utf8('standup'),
   );
-  browser = await openMediaPages(3);
-  [a, b, c] = browser.pages as [Page, Page, Page];
-  const names = ['alice', 'bob', 'carol'];
+  browser = await openMediaPages(4);
+  [a, b, c, d] = browser.pages as [Page, Page, Page, Page];
+  const names = ['alice', 'bob', 'carol', 'dave'];
   await Promise.all(
     browser.pages.map(async (page, i) => {
       const user = tenant.users[names[i]!]!;
-      await page.evaluate((args) => window.mediaKit.connect(args), { url: t.bridge.url, solutionId: tenant.solutionId, privateKey: user.privateKey });
+      const url = page === a ? proxy.url : t.bridge.url;
+      await page.evaluate((args) => window.mediaKit.connect(args), { url, solutionId: tenant.solutionId, privateKey: user.privateKey });
       await page.evaluate((id) => window.mediaKit.join(id), roomId);
     }),
   );
@@ -91,6 +101,7 @@ afterAll(async () => {
   await browser?.close();
   await manager?.connection.disconnect();
   await t?.close();
+  await proxy?.close();
 });
 
 describe('media in Chromium through the forwarding unit', () => {
@@ -117,6 +128,66 @@ describe('media in Chromium through the forwarding unit', () => {
       expect(stats.framesDropped.decrypt).toBe(0);
       expect(stats.transports.find((x) => x.transport === 'receive')?.state).toBe('connected');
     }
+  });
+
+  it("a member with a wrong key decodes nothing, and the publisher's keyframe requests stay throttled", async () => {
+    await d.evaluate((id) => window.mediaKit.corruptRoomKey(id), roomId);
+    await d.evaluate((id) => window.mediaKit.subscribeAll(id), roomId);
+    await until('frames that fail to decrypt at D', async () => (await statsOf(d)).framesDropped.decrypt > 30);
+    const requestsBefore = (await statsOf(a)).keyframeRequestsReceived;
+    await new Promise((r) => setTimeout(r, 4000));
+    const atD = await statsOf(d);
+    expect(atD.framesDecrypted).toBe(0);
+    expect((await remoteOf(d)).find((r) => r.kind === 'video')?.videoWidth).toBe(0);
+    // The unit passes on at most one keyframe request per second per track (docs/media/forwarding-unit.md).
+    const requests = (await statsOf(a)).keyframeRequestsReceived - requestsBefore;
+    console.info(`keyframe requests reaching the publisher in 4 s with a wrong-key subscriber: ${requests}`);
+    expect(requests).toBeLessThanOrEqual(6);
+    await d.evaluate((id) => window.mediaKit.leave(id), roomId);
+  });
+
+  it('computes audio levels from the local microphone and the decrypted remote audio', async () => {
+    await Promise.all([a, b].map((page) => page.evaluate(() => window.mediaKit.listenLevels())));
+    // The fake microphone beeps: each side sees alice's stream speak at some point.
+    for (const [page, local] of [
+      [a, true],
+      [b, false],
+    ] as const) {
+      await until(`audio levels (${local ? 'local' : 'remote'})`, async () => {
+        const levels = (await page.evaluate(() => window.mediaKit.levels()))?.levels ?? [];
+        return levels.some((l) => l.local === local && l.userId === 'alice' && l.lastAboveThresholdTs !== undefined && l.emaRms > 0);
+      });
+    }
+    const level = (await b.evaluate(() => window.mediaKit.levels()))!.levels[0]!;
+    expect(Object.keys(level).sort()).toEqual([
+      'active',
+      'activeSince',
+      'emaRms',
+      'lastAboveThresholdTs',
+      'local',
+      'noiseFloor',
+      'streamId',
+      'streamRoomId',
+      'userId',
+    ]);
+  });
+
+  it("after A's connection drops, A republishes and B and C play its tracks again", async () => {
+    const before = (await remoteOf(b)).length;
+    proxy.cutAll();
+    await until('A to publish again', async () => (await a.evaluate(() => window.mediaKit.states())).filter((s) => s === 'published').length === 2);
+    expect(await a.evaluate(() => window.mediaKit.states())).toEqual([
+      'publishing',
+      'connecting',
+      'published',
+      'suspended',
+      'publishing',
+      'connecting',
+      'published',
+    ]);
+    await until("B to get A's tracks again", async () => (await remoteOf(b)).length === before + 2);
+    expect((await remoteOf(b)).slice(0, before).every((r) => r.readyState === 'ended' && r.endedEvents === 1)).toBe(true);
+    await Promise.all([expectPlaying(b, tracks.video), expectPlaying(c, tracks.video)]);
   });
 
   it('keeps decrypting through a key rotation', async () => {
@@ -152,7 +223,7 @@ describe('media in Chromium through the forwarding unit', () => {
     await a.evaluate(() => window.mediaKit.unpublish());
     await until("B to see all of A's tracks end", async () => (await remoteOf(b)).every((r) => r.readyState === 'ended'));
     const ended = await b.evaluate(() => window.mediaKit.ended());
-    expect(ended.map((e) => e.trackId).sort()).toEqual([...new Set((await remoteOf(b)).map((r) => r.trackId))].sort());
+    expect(ended.map((e) => e.trackId).sort()).toEqual((await remoteOf(b)).map((r) => r.trackId).sort());
     await new Promise((r) => setTimeout(r, 300));
     const sent = (await statsOf(a)).framesEncrypted;
     await new Promise((r) => setTimeout(r, 1000));

@@ -5,6 +5,7 @@
  * Media is loopback only: the page offers 127.0.0.1 candidates and nothing else.
  */
 import { Endpoint, type StreamApi } from '../../endpoint/index.ts';
+import { streamApiInternals } from '../../endpoint/internal.ts';
 import type { AudioLevelStats, MediaStats } from '../../endpoint/media/types.ts';
 
 interface RemoteVideo {
@@ -49,7 +50,7 @@ function canvasTrack(): MediaStreamTrack {
 const kit = {
   async connect(a: { url: string; solutionId: string; privateKey: string }): Promise<void> {
     await Endpoint.setup();
-    const connection = await Endpoint.connect(a.privateKey, a.solutionId, a.url);
+    const connection = await Endpoint.connect(a.privateKey, a.solutionId, a.url, { reconnectBaseDelayMs: 20, reconnectMaxDelayMs: 200 });
     const eventApi = await Endpoint.createEventApi(connection);
     api = await Endpoint.createStreamApi(connection, eventApi, { media: { allowCandidate: (address) => address.startsWith('127.') } });
   },
@@ -112,6 +113,18 @@ const kit = {
     local.set(trackId, track);
     await streamApi().updateStream(handle!);
     return { trackId, source };
+  },
+
+  /** The crafted wrong-key path: overwrites this client's copy of the room's current key with random bytes. */
+  corruptRoomKey(roomId: string): number {
+    const current = streamApiInternals(streamApi()).keys.current(roomId);
+    if (current === undefined) throw new Error('no key to corrupt');
+    crypto.getRandomValues(current.key);
+    return current.epoch;
+  },
+
+  async leave(roomId: string): Promise<void> {
+    await streamApi().leaveStreamRoom(roomId);
   },
 
   async unpublish(): Promise<void> {

@@ -40,6 +40,8 @@ interface Followed {
   memberIndex: number | undefined;
   running: Promise<void> | undefined;
   again: boolean;
+  /** The room was fetched because no key was held. */
+  fetched: boolean;
 }
 
 export class MediaKeyFollower {
@@ -56,7 +58,7 @@ export class MediaKeyFollower {
   /** Starts following a room (idempotent) and hands its keys over now. */
   follow(roomId: string): void {
     if (!this.#rooms.has(roomId)) {
-      this.#rooms.set(roomId, { handed: '', newest: undefined, memberIndex: undefined, running: undefined, again: false });
+      this.#rooms.set(roomId, { handed: '', newest: undefined, memberIndex: undefined, running: undefined, again: false, fetched: false });
       this.#timer ??= startTimer(() => {
         for (const id of this.#rooms.keys()) this.sync(id);
       }, this.d.pollMs ?? KEY_POLL_MS);
@@ -107,6 +109,11 @@ export class MediaKeyFollower {
 
   async #sync(roomId: string, room: Followed): Promise<void> {
     const { keys } = this.d;
+    if (keys.newestEpoch(roomId) === undefined && !room.fetched) {
+      // Not read yet (the session joins rooms first, so this is rare): fetch it once.
+      room.fetched = true;
+      await this.d.refresher.refresh(roomId);
+    }
     const newest = keys.newestEpoch(roomId);
     if (newest === undefined) return;
     const epochs: { epoch: number; key: Uint8Array }[] = [];

@@ -4,7 +4,7 @@
  * writes it, as a string constant, into endpoint/media/frame-worker-bundle.ts, which is committed
  * (docs/media/frame-encryption.md "Loading the worker"). So the worker needs nothing from the app's
  * bundler, the published package or the tests: the media module starts it from a Blob URL. An app with
- * a strict CSP serves the same script as a file (`dist/endpoint/media/frame-worker.js`, written by
+ * a strict CSP serves the same script as a file (`endpoint/media/sealroom-media-worker.js` in the package, written by
  * scripts/build-package.mjs) and passes its URL.
  *
  *   node scripts/build-frame-worker.mjs           rewrites the bundle file

@@ -9,7 +9,7 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync, cpSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 /** `--out <dir>` builds elsewhere (the consumer test builds into a temporary folder). */
@@ -39,6 +39,9 @@ for (const file of walk(DIST, COMPILED)) {
 
 cpSync(join(ROOT, 'migrations'), join(DIST, 'migrations'), { recursive: true });
 cpSync(join(ROOT, 'README.md'), join(DIST, 'README.md'));
+// The media frame worker as a file, for apps whose CSP forbids Blob workers (docs/media/frame-encryption.md).
+const { FRAME_WORKER_SOURCE } = await import(pathToFileURL(join(DIST, 'endpoint/media/frame-worker-bundle.js')).href);
+writeFileSync(join(DIST, 'endpoint/media/sealroom-media-worker.js'), FRAME_WORKER_SOURCE);
 mkdirSync(join(DIST, 'bin'), { recursive: true });
 writeFileSync(
   join(DIST, 'bin/sealroom.js'),

@@ -54,7 +54,7 @@ export interface MediaE2ee {
 export type MediaWorkerSource =
   /** Default: the worker bundled into this module, started from a Blob URL (needs `worker-src blob:`). */
   | { kind: 'bundled' }
-  /** A URL of `dist/endpoint/media/frame-worker.js` served by the app (strict CSP without `blob:`). */
+  /** A URL of `endpoint/media/sealroom-media-worker.js` of the published package, served by the app (strict CSP without `blob:`). */
   | { kind: 'url'; url: string | URL };
 
 /** What the media E2EE needs; all of it is held by endpoint/realtime/realtime-api.ts. */

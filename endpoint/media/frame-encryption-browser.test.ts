@@ -17,8 +17,8 @@ const key = () => [...randomBytes(32)];
 let media: MediaPage;
 
 beforeAll(async () => {
-  // The worker file an app with a strict CSP would serve (dist/endpoint/media/frame-worker.js).
-  media = await openMediaPage(ENTRY, 'frameEncryptionTest', { '/frame-worker.js': FRAME_WORKER_SOURCE });
+  // The worker file an app with a strict CSP would serve (endpoint/media/sealroom-media-worker.js in the package).
+  media = await openMediaPage(ENTRY, 'frameEncryptionTest', { '/sealroom-media-worker.js': FRAME_WORKER_SOURCE });
 }, 120_000);
 afterAll(async () => {
   await media?.close();
@@ -126,7 +126,7 @@ describe('media frame encryption in Chromium', () => {
 
   it('works through the encoded-streams fallback, with the worker loaded from a URL', async () => {
     const k = key();
-    const id = await start({ api: 'encoded-streams', workerUrl: `${media.origin}/frame-worker.js`, senderKey: k, receiverKey: k });
+    const id = await start({ api: 'encoded-streams', workerUrl: `${media.origin}/sealroom-media-worker.js`, senderKey: k, receiverKey: k });
     const s = await expectPlaying(id);
     expect(s.receiver.dropped).toEqual({ decrypt: 0, replay: 0, noKey: 0, malformed: 0 });
     await endCall(id);

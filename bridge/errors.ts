@@ -34,6 +34,8 @@ export type ErrorCode =
   | 'STREAM_NOT_FOUND'
   | 'TRACK_NOT_FOUND'
   | 'TOO_MANY_STREAMS'
+  | 'NOT_A_RECEIVER'
+  | 'RECEIPT_EXISTS'
   | 'TOO_MANY_ROOMS'
   | 'ROOM_FULL'
   | 'CONTEXT_ROOM_QUOTA'

@@ -23,6 +23,11 @@ export const DOMAIN = {
   streamHeader: 'sealroom/v1/stream-header',
   /** Ed25519 over a byte stream's content so far, every checkpoint interval. */
   streamCheckpoint: 'sealroom/v1/stream-checkpoint',
+  /**
+   * A receiver's delivery receipt: Ed25519 by the receiver over (tag, room id, stream id, content hash,
+   * length, sender id, receiver id, time) (docs/protocol/receipts.md).
+   */
+  streamReceipt: 'sealroom/v1/stream-receipt',
   /** HPKE info of a private stream's key: (tag, room id, stream id, sender id, recipient user id). */
   streamKeyWrap: 'sealroom/v1/stream-key-wrap',
   /** HKDF info prefix of a per-sender SFrame base key for data tracks. */

@@ -32,7 +32,10 @@ export type {
   ByteStreamInfo,
   ByteStreamReader,
   ByteStreamWriter,
+  ChatFields,
   DataStreamStats,
+  DeliveryFailure,
+  DeliveryReport,
   ParticipantInfo,
   SendFileOptions,
   SendTextOptions,
@@ -43,6 +46,20 @@ export type {
   TextStreamReader,
   TextStreamWriter,
 } from './data-streams/types.ts';
+export type {
+  BroadcastEventMap,
+  BroadcastMetadata,
+  BroadcastOptions,
+  BroadcastStreamAborted,
+  BroadcastStreamComplete,
+  SendData,
+  SendOptions,
+  SendResult,
+  StreamCompletedEvent,
+  StreamReceivedEvent,
+  Transfer,
+  TransferProgress,
+} from './data-streams/web-streams/types.ts';
 export type {
   DataTrackStats,
   MediaStreamTrackLike,

@@ -12,6 +12,7 @@ import type {
   ByteStreamHandler,
   ByteStreamWriter,
   DataStreamStats,
+  DeliveryReport,
   SendFileOptions,
   SendTextOptions,
   StreamBytesOptions,
@@ -19,6 +20,7 @@ import type {
   TextStreamHandler,
   TextStreamWriter,
 } from './data-streams/types.ts';
+import type { BroadcastEventMap, BroadcastOptions, BroadcastStreamComplete, SendData, SendOptions, Transfer } from './data-streams/web-streams/types.ts';
 import { EndpointError } from './errors.ts';
 import type { EventApi } from './event-api.ts';
 import { eventApiInternals, registerStreamApi } from './internal.ts';
@@ -360,10 +362,13 @@ export class StreamApi {
   }
 
   /**
-   * Sends a file (a path in Node, a Blob/File, bytes or a ReadableStream) as a byte stream.
-   * @example const { id } = await streamApi.sendFile('./report.pdf', { roomId, topic: 'files', onProgress: (p) => bar(p) });
+   * Sends a file (a path in Node, a Blob/File, bytes or a ReadableStream) as a byte stream. Receivers
+   * send signed delivery receipts unless `receipts: false`; `delivery` settles with who proved delivery.
+   * @example
+   * const { id, delivery } = await streamApi.sendFile('./report.pdf', { roomId, topic: 'files', onProgress: (p) => bar(p) });
+   * const { delivered, failed } = await delivery!;
    */
-  sendFile(file: string | Blob | Uint8Array | ReadableStream<Uint8Array>, options: SendFileOptions): Promise<{ id: string }> {
+  sendFile(file: string | Blob | Uint8Array | ReadableStream<Uint8Array>, options: SendFileOptions): Promise<{ id: string; delivery?: Promise<DeliveryReport> }> {
     return this.#dataStreams.sendFile(file, options);
   }
 
@@ -424,6 +429,68 @@ export class StreamApi {
   /** Stops handling a text topic. */
   unregisterTextStreamHandler(topic: string): void {
     this.#dataStreams.unregisterTextStreamHandler(topic);
+  }
+
+  // ---- Web Streams shapes and delivery receipts (docs/data-streams/web-streams.md, docs/protocol/receipts.md)
+
+  /**
+   * A `WritableStream` that sends one byte stream to the room (or `destinationIdentities`): `desiredSize`
+   * and `ready` follow the slowest receiver, `abort(reason)` reaches every receiver with the reason.
+   * `broadcastStreamComplete` reports who proved delivery with a signed receipt.
+   * @example await fileStream.pipeTo(streamApi.createBroadcastStream(roomId, { topic: 'files', name: 'talk.webm' }));
+   */
+  createBroadcastStream(roomId: string, options: BroadcastOptions): WritableStream<Uint8Array> {
+    return this.#dataStreams.createBroadcastStream(roomId, options);
+  }
+
+  /**
+   * Broadcasts a `ReadableStream` (in Node, `Readable.toWeb(nodeStream)`); resolves after the receipts.
+   * @example const { delivered, failed } = await streamApi.broadcastStream(response.body!, { roomId, topic: 'files', name: 'a.zip' });
+   */
+  broadcastStream(readable: ReadableStream<Uint8Array>, options: BroadcastOptions & { roomId: string }): Promise<BroadcastStreamComplete> {
+    return this.#dataStreams.broadcastStream(readable, options);
+  }
+
+  /** @example await streamApi.broadcastFile(input.files[0], { roomId, topic: 'files' }); // or a path in Node */
+  broadcastFile(file: string | Blob | Uint8Array, options: BroadcastOptions & { roomId: string }): Promise<BroadcastStreamComplete> {
+    return this.#dataStreams.broadcastFile(file, options);
+  }
+
+  /** @example await streamApi.broadcastBlob(new Blob([text], { type: 'text/plain' }), { roomId, topic: 'notes', name: 'note.txt' }); */
+  broadcastBlob(blob: Blob, options: BroadcastOptions & { roomId: string }): Promise<BroadcastStreamComplete> {
+    return this.#dataStreams.broadcastFile(blob, options);
+  }
+
+  /**
+   * Streams on `topic` go to `streamReceived` listeners (`onBroadcastEvent`) as a pull-based
+   * `ReadableStream`, then `streamCompleted`. It is the topic's byte-stream handler.
+   * @example streamApi.receiveBroadcasts('files'); streamApi.onBroadcastEvent('streamReceived', (e) => void e.stream.pipeTo(sink(e.metadata.name)));
+   */
+  receiveBroadcasts(topic: string): void {
+    this.#dataStreams.receiveBroadcasts(topic);
+  }
+
+  /**
+   * Listens to PeerPigeon's events: `streamReceived`, `streamCompleted` (receiving, on topics opened
+   * with `receiveBroadcasts`), `broadcastStreamComplete` and `broadcastStreamAborted` (sending). Returns
+   * the function that removes the listener.
+   * @example streamApi.onBroadcastEvent('broadcastStreamComplete', (e) => console.log(e.delivered, e.failed));
+   */
+  onBroadcastEvent<K extends keyof BroadcastEventMap & string>(type: K, listener: (event: BroadcastEventMap[K]) => void): () => void {
+    return this.#dataStreams.broadcastEvents.on(type, listener);
+  }
+
+  /**
+   * Sends data as one byte stream (Peerix's shape): the Transfer is a `ReadableStream` of progress
+   * `{id, label, current, total, done}` and, awaited, `{id, delivered, failed}` after the receipts.
+   * The `signal` aborts at once, mid-block; receivers get `AbnormalEnd` with its reason.
+   * @example
+   * const transfer = streamApi.send(file, { roomId, topic: 'files', info: { album: 'trip' }, signal: AbortSignal.timeout(60_000) });
+   * for await (const { current, total } of transfer) bar(current / (total ?? current));
+   * const { delivered, failed } = await transfer;
+   */
+  send(data: SendData, options: SendOptions): Transfer {
+    return this.#dataStreams.send(data, options);
   }
 
   /** Room events reach the app verified: an update with a new epoch has already refreshed the key. */

@@ -54,6 +54,8 @@ export const CHUNK_HEADER_BYTES = 6;
 const streamIdSchema = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
 const trackIdSchema = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
 const base64_16 = z.string().regex(/^[A-Za-z0-9+/]{22}==$/, 'expected 16 bytes of base64');
+/** An Ed25519 signature: exactly 88 characters, so a receipt is bounded before it is parsed further. */
+const base64_64 = z.string().regex(/^[A-Za-z0-9+/]{86}==$/, 'expected 64 bytes of base64');
 
 export const trackKindSchema = z.enum(['data', 'audio', 'video']);
 export type TrackKind = z.infer<typeof trackKindSchema>;
@@ -164,6 +166,22 @@ export const clientMessageSchema = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('byteStreamCredit'), streamNo: z.number().int().nonnegative(), offset: z.number().int().nonnegative() }),
   /** A receiver does not want this stream (no handler for its topic): stop sending it here. */
   z.strictObject({ kind: z.literal('byteStreamReject'), streamNo: z.number().int().nonnegative() }),
+  /**
+   * A delivery receipt (docs/protocol/receipts.md): a receiver that read a stream to its verified end
+   * signs (room, stream, content hash, length, sender, itself, `at`) with its own key; the Bridge relays
+   * it to the stream's sender only, once per receiving connection, and only from a connection that was a
+   * receiver at the stream's end (else `NOT_A_RECEIVER`). The Bridge cannot forge one.
+   */
+  z.strictObject({
+    kind: z.literal('byteStreamReceipt'),
+    id,
+    streamNo: z.number().int().nonnegative(),
+    /** The stream's id (base64 of 16 bytes), so a reused streamNo never takes another stream's receipt. */
+    streamId: base64_16,
+    /** When the receiver signed it, ms since the Unix epoch (its clock; signed). */
+    at: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+    signature: base64_64,
+  }),
   /** Opens media for this connection in a joined room: it may publish, and it receives what it subscribes to. */
   z.strictObject({ kind: z.literal('mediaJoin'), id, roomId: roomIdSchema }),
   /** Closes both media transports of this connection in the room. */
@@ -194,7 +212,9 @@ export interface ResultPayloads {
   unpublish: Record<string, never>;
   listStreams: { streams: StreamInfo[] };
   subscribeStreams: { tracks: Array<{ streamId: string; trackId: string; trackNo: number; userId: string }> };
-  byteStreamOpen: { streamNo: number; window: number; receivers: number };
+  /** `receiverIds`: the user id of each receiving connection (a user joined twice is listed twice). */
+  byteStreamOpen: { streamNo: number; window: number; receivers: number; receiverIds: string[] };
+  byteStreamReceipt: Record<string, never>;
   mediaJoin: {
     /** STUN/TURN servers for the client's peer connections (the Bridge's configuration). */
     iceServers: Array<{ urls: string[]; username?: string; credential?: string }>;
@@ -269,6 +289,19 @@ export const serverEventSchema = z.discriminatedUnion('type', [
     userId: userIdSchema,
     // 'left': the receiver left the room on its own (it neither disconnected nor was removed).
     reason: z.enum(['too_slow', 'removed', 'disconnected', 'rejected', 'left']),
+  }),
+  /**
+   * To the sender: a receiver's signed delivery receipt, relayed as it came (docs/protocol/receipts.md).
+   * `userId` is the receiving connection's user as the Bridge knows it; the sender checks the signature
+   * against that user's key in the verified room.
+   */
+  z.object({
+    type: z.literal('byteStreamReceipt'),
+    streamNo: z.number().int(),
+    streamId: base64_16,
+    userId: userIdSchema,
+    at: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+    signature: base64_64,
   }),
   /** Lossy data tracks: messages to this connection that were dropped because it read too slowly. */
   z.object({ type: z.literal('dataDropped'), trackNo: z.number().int(), count: z.number().int().positive() }),

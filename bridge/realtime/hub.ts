@@ -257,6 +257,9 @@ export class RealtimeHub {
       }
       case 'byteStreamOpen':
         return conn.result<'byteStreamOpen'>(m.id, await this.relay.byteStreamOpen(conn, m));
+      case 'byteStreamReceipt':
+        this.relay.byteStreamReceipt(conn, m);
+        return conn.result<'byteStreamReceipt'>(m.id, {});
       case 'mediaJoin':
         return conn.result<'mediaJoin'>(m.id, this.media.join(conn, m.roomId));
       case 'mediaLeave':

@@ -20,6 +20,8 @@ export interface Relay {
   byteStreamOpen(conn: RealtimeConnection, req: Req<'byteStreamOpen'>): Promise<ResultPayloads['byteStreamOpen']>;
   byteStreamCredit(conn: RealtimeConnection, streamNo: number, offset: number): void;
   byteStreamReject(conn: RealtimeConnection, streamNo: number): void;
+  /** A receiver's signed delivery receipt, relayed to the stream's sender (relay/receipts.ts). */
+  byteStreamReceipt(conn: RealtimeConnection, req: Req<'byteStreamReceipt'>): void;
   /** A binary DATA frame from a publisher; `frame` is the whole received frame, forwarded as is (toDownFrame). */
   data(conn: RealtimeConnection, trackNo: number, payload: Uint8Array, frame: Uint8Array): void;
   /** A binary CHUNK frame from a byte-stream sender; `frame` is the whole received frame (see `data`). */

@@ -111,6 +111,10 @@ export class SealroomRelay implements Relay, MediaDirectory {
     this.byteStreams.reject(conn, streamNo);
   }
 
+  byteStreamReceipt(conn: RealtimeConnection, req: Req<'byteStreamReceipt'>): void {
+    this.byteStreams.receipts.receipt(conn, req);
+  }
+
   data(conn: RealtimeConnection, trackNo: number, payload: Uint8Array, frame: Uint8Array): void {
     this.streams.data(conn, trackNo, payload, frame);
   }
@@ -170,6 +174,7 @@ export class SealroomRelay implements Relay, MediaDirectory {
 
   disconnected(conn: RealtimeConnection): void {
     this.rooms.disconnected(conn);
+    this.byteStreams.receipts.senderGone(conn.id);
   }
 
   roomUpdated(event: RoomUpdatedEvent): void {

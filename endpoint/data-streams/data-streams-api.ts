@@ -8,7 +8,7 @@
  * - header.ts (the encrypted header), errors.ts (`DataStreamError`), limits.ts.
  */
 import mime from 'mime/lite';
-import { utf8 } from '../../crypto/bytes.ts';
+import { fromBase64, utf8 } from '../../crypto/bytes.ts';
 import type { ServerEvent } from '../../protocol/ws.ts';
 import type { Connection } from '../connection.ts';
 import type { EventApi } from '../event-api.ts';
@@ -20,9 +20,9 @@ import { DataStreamError, roomLeftError } from './errors.ts';
 import { Handlers } from './handlers.ts';
 import { senderRoomViewOf } from './incoming/incoming-stream.ts';
 import { IncomingStreams } from './incoming/incoming-streams.ts';
-import { DEFAULT_STREAM_IDLE_TIMEOUT_MS, FILE_READ_BLOCK_BYTES } from './limits.ts';
+import { DEFAULT_RECEIPT_TIMEOUT_MS, DEFAULT_STREAM_IDLE_TIMEOUT_MS, FILE_READ_BLOCK_BYTES, RECEIPT_TIMEOUT_MAX_MS } from './limits.ts';
 import { NewestKeys } from './outgoing/newest-key.ts';
-import { openStream, type OpenDeps, type OpenOptions } from './outgoing/open-stream.ts';
+import { openStream, type OpenDeps, type Opened, type OpenOptions } from './outgoing/open-stream.ts';
 import type { OutgoingStream } from './outgoing/outgoing-stream.ts';
 import { openSource, type FileInput } from './outgoing/send-file.ts';
 import { abortOnSignal, ByteWriter, checkSignal, TextWriter } from './outgoing/writers.ts';
@@ -31,6 +31,7 @@ import type {
   ByteStreamHandler,
   ByteStreamWriter,
   DataStreamStats,
+  DeliveryReport,
   ParticipantInfo,
   SendFileOptions,
   SendTextOptions,
@@ -40,8 +41,23 @@ import type {
   TextStreamWriter,
 } from './types.ts';
 import { utf8PieceEnd } from './utf8.ts';
+import { Emitter } from '../util/emitter.ts';
+import { lazyTransfer, lazyWritable } from './web-streams/lazy.ts';
+import { broadcastHandler } from './web-streams/receive.ts';
+import type { BroadcastEventMap, BroadcastOptions, BroadcastStreamComplete, SendData, SendOptions, Transfer } from './web-streams/types.ts';
 
 type BridgeAbortReason = Extract<ServerEvent, { type: 'byteStreamAborted' }>['reason'];
+
+/** What the sender side of delivery receipts takes from the Bridge (receipts/collector.ts). */
+interface ReceiptSink {
+  receipt(event: Extract<ServerEvent, { type: 'byteStreamReceipt' }>): Promise<void>;
+  dropped(userId: string, reason: Extract<ServerEvent, { type: 'byteStreamReceiverDropped' }>['reason']): void;
+}
+
+/** An opened stream and, when receipts were asked for, its delivery report (settles after the end and the wait). */
+export interface Sending extends Opened {
+  delivery: Promise<DeliveryReport> | undefined;
+}
 
 /** Takes a member's signed claim about its room head (endpoint/rooms/head-tracker.ts `observeHead`). */
 export type HeadObserver = (roomId: string, senderId: string, version: number, headHash: Uint8Array) => void;
@@ -55,6 +71,10 @@ export class DataStreamsApi {
   private readonly outgoingByNo = new Map<number, OutgoingStream>();
   private readonly openDeps: OpenDeps;
   private headObserver: HeadObserver | undefined;
+  /** Streams waiting for delivery receipts, by streamNo (until their report settles). */
+  private readonly receiptSinks = new Map<number, ReceiptSink>();
+  /** PeerPigeon-shaped events of broadcasts sent and received (web-streams/). */
+  readonly broadcastEvents = new Emitter<BroadcastEventMap>();
 
   constructor(
     readonly connection: Connection,
@@ -72,6 +92,17 @@ export class DataStreamsApi {
       byteHandler: (topic) => this.viewing(this.handlers.bytes.get(topic)),
       textHandler: (topic) => this.viewing(this.handlers.text.get(topic)),
       readerKey: (roomId) => ({ roomId, recipientId: connection.userId, unwrap: (params) => signer.unwrapStreamSecret(params) }),
+      // Loaded on first use: only streams that ask for receipts need it (the browser entry chunk stays small).
+      receipt: (s) =>
+        void import('./receipts/receipt.ts').then((m) =>
+          m.sendReceipt(connection, s.streamNo, {
+            roomId: s.roomId,
+            streamId: fromBase64(s.streamIdBase64),
+            contentHash: s.contentHash!,
+            contentBytes: s.contentBytes,
+            senderId: s.senderId,
+          }),
+        ),
     });
     this.openDeps = {
       connection,
@@ -142,17 +173,19 @@ export class DataStreamsApi {
   /**
    * Sends a path (Node), Blob or File, bytes or a ReadableStream as one byte stream; the MIME type
    * comes from the name unless given. Resolves once the signed end is on the socket. The bytes of a
-   * Uint8Array must not change until then.
-   * @example const { id } = await dataStreams.sendFile(file, { roomId, topic: 'files', onProgress: (p) => bar(p) });
+   * Uint8Array must not change until then. Receipts are asked for unless `receipts: false`; `delivery`
+   * settles with who proved delivery (docs/protocol/receipts.md).
+   * @example const { id, delivery } = await dataStreams.sendFile(file, { roomId, topic: 'files', onProgress: (p) => bar(p) });
    */
-  async sendFile(file: FileInput, options: SendFileOptions): Promise<{ id: string }> {
+  async sendFile(file: FileInput, options: SendFileOptions): Promise<{ id: string; delivery?: Promise<DeliveryReport> }> {
     checkSignal(options?.signal, 'sendFile');
     const source = await openSource(file);
     const name = options.name ?? source.name ?? 'unnamed';
     const mimeType = options.mimeType ?? (mime.getType(name) || 'application/octet-stream');
-    const opening = this.open('bytes', { ...options, name, mimeType, ...(source.size === undefined ? {} : { totalSize: source.size }) });
+    const receipts = options.receipts ?? true;
+    const opening = this.open('bytes', { ...options, receipts, name, mimeType, ...(source.size === undefined ? {} : { totalSize: source.size }) });
     opening.catch(() => source.cancel());
-    const { stream, info } = await opening;
+    const { stream, info, delivery } = await opening;
     abortOnSignal(stream, options.signal);
     const progress = this.progress(options.onProgress, source.size);
     try {
@@ -166,7 +199,7 @@ export class DataStreamsApi {
       await stream.abort('sending the file failed').catch(() => undefined);
       throw error;
     }
-    return { id: info.id };
+    return delivery === undefined ? { id: info.id } : { id: info.id, delivery };
   }
 
   /**
@@ -177,9 +210,9 @@ export class DataStreamsApi {
    */
   async streamBytes(options: StreamBytesOptions): Promise<ByteStreamWriter> {
     checkSignal(options?.signal, 'streamBytes');
-    const { stream, info } = await this.open('bytes', { ...options, name: options.name ?? 'unnamed', mimeType: options.mimeType ?? 'application/octet-stream' });
+    const { stream, info, delivery } = await this.open('bytes', { ...options, name: options.name ?? 'unnamed', mimeType: options.mimeType ?? 'application/octet-stream' });
     abortOnSignal(stream, options.signal);
-    return new ByteWriter({ ...info, name: info.name ?? '' }, stream);
+    return new ByteWriter({ ...info, name: info.name ?? '' }, stream, delivery);
   }
 
   /**
@@ -219,6 +252,58 @@ export class DataStreamsApi {
     return new TextWriter(info, stream);
   }
 
+  // ---- Web Streams shapes (web-streams/, docs/data-streams/web-streams.md)
+
+  /**
+   * A WritableStream that sends one byte stream to the room; its `desiredSize` and `ready` follow the
+   * slowest receiver. Opening starts at once; a refusal errors the stream.
+   * @example await readable.pipeTo(dataStreams.createBroadcastStream(roomId, { topic: 'files', name: 'a.bin' }));
+   */
+  createBroadcastStream(roomId: string, options: BroadcastOptions): WritableStream<Uint8Array> {
+    return this.broadcast(roomId, options).writable;
+  }
+
+  /** Pipes `readable` into a broadcast; resolves with its completion (after receipts). */
+  async broadcastStream(readable: ReadableStream<Uint8Array>, options: BroadcastOptions & { roomId: string }): Promise<BroadcastStreamComplete> {
+    if (!(readable instanceof ReadableStream)) throw DataStreamError.invalidArgument('"readable" expected a ReadableStream');
+    if (typeof options !== 'object' || options === null) throw DataStreamError.invalidArgument('"options" expected an object');
+    const { roomId, ...rest } = options;
+    const { writable, report } = this.broadcast(roomId, rest);
+    await readable.pipeTo(writable);
+    return report;
+  }
+
+  /** Broadcasts a file (a path in Node, a Blob or File) or bytes, named and typed after it. */
+  async broadcastFile(file: FileInput, options: BroadcastOptions & { roomId: string }): Promise<BroadcastStreamComplete> {
+    const m = await import('./web-streams/broadcast.ts');
+    return m.broadcastSource((roomId, o) => this.broadcast(roomId, o), file, options);
+  }
+
+  /**
+   * Opens `topic` for PeerPigeon's receiving events: each byte stream on it goes to `streamReceived`
+   * listeners (as `stream`, the reader's readable), then `streamCompleted`. Registers the topic's byte
+   * handler (`HandlerExists` if it has one).
+   */
+  receiveBroadcasts(topic: string): void {
+    this.handlers.register('bytes', topic, broadcastHandler(this.broadcastEvents, this.connection.log));
+  }
+
+  /**
+   * Sends data as one byte stream (Peerix's shape): the returned Transfer is a progress ReadableStream
+   * and resolves with who proved delivery.
+   * @example const { delivered, failed } = await dataStreams.send(file, { roomId, topic: 'files', info: { kind: 'photo' } });
+   */
+  send(data: SendData, options: SendOptions): Transfer {
+    return lazyTransfer(import('./web-streams/transfer.ts').then((m) => m.startTransfer(this, data, options)));
+  }
+
+  private broadcast(roomId: string, options: BroadcastOptions): { writable: WritableStream<Uint8Array>; report: Promise<BroadcastStreamComplete> } {
+    const loading = import('./web-streams/broadcast.ts').then((m) => m.broadcastSink(this, roomId, options));
+    const report = loading.then((b) => b.report);
+    report.catch(() => undefined);
+    return { writable: lazyWritable(loading.then((b) => b.sink)), report };
+  }
+
   /**
    * Handles byte streams on `topic` (one handler per topic; twice is `HandlerExists`). Streams on a
    * topic without a handler are rejected, so they never hold their sender.
@@ -243,9 +328,36 @@ export class DataStreamsApi {
     this.handlers.unregister('text', topic);
   }
 
-  private open(kind: 'bytes' | 'text', options: OpenOptions): ReturnType<typeof openStream> {
-    if (typeof options !== 'object' || options === null) return Promise.reject(DataStreamError.invalidArgument('"options" expected an object'));
-    return openStream(this.openDeps, kind, options);
+  /**
+   * Opens a stream; with `receipts`, its delivery report follows the stream: once it has ended (after
+   * `receiptTimeoutMs` at most) or failed (receipts/collector.ts).
+   */
+  async open(kind: 'bytes' | 'text', options: OpenOptions & { receiptTimeoutMs?: number }): Promise<Sending> {
+    if (typeof options !== 'object' || options === null) throw DataStreamError.invalidArgument('"options" expected an object');
+    const timeoutMs = options.receiptTimeoutMs ?? DEFAULT_RECEIPT_TIMEOUT_MS;
+    if (!Number.isInteger(timeoutMs) || timeoutMs < 0 || timeoutMs > RECEIPT_TIMEOUT_MAX_MS) {
+      throw DataStreamError.invalidArgument(`"receiptTimeoutMs" expected an integer from 0 to ${RECEIPT_TIMEOUT_MAX_MS}`);
+    }
+    if (options.receipts !== undefined && typeof options.receipts !== 'boolean') throw DataStreamError.invalidArgument('"receipts" expected a boolean');
+    const collectors = options.receipts === true ? await import('./receipts/collector.ts') : undefined;
+    const opened = await openStream(this.openDeps, kind, options);
+    if (collectors === undefined) return { ...opened, delivery: undefined };
+    const { stream } = opened;
+    const streamNo = stream.streamNo!;
+    const collector = new collectors.ReceiptCollector({
+      rooms: this.rooms,
+      log: this.connection.log,
+      roomId: stream.roomId,
+      streamId: opened.streamId,
+      senderId: this.connection.userId,
+      intended: opened.intended,
+      stream,
+    });
+    this.receiptSinks.set(streamNo, collector);
+    const delivery = stream.ended
+      .then(() => (stream.contentHash !== undefined ? collector.report(timeoutMs) : collector.failed()))
+      .finally(() => this.receiptSinks.delete(streamNo));
+    return { ...opened, delivery };
   }
 
   /** Reports progress to an app callback (which may throw without harm); `size` 0 counts as done. */
@@ -281,6 +393,10 @@ export class DataStreamsApi {
         return;
       case 'byteStreamReceiverDropped':
         this.connection.log.debug({ streamNo: event.streamNo, reason: event.reason }, 'a receiver was dropped from a byte stream');
+        this.receiptSinks.get(event.streamNo)?.dropped(event.userId, event.reason);
+        return;
+      case 'byteStreamReceipt':
+        void this.receiptSinks.get(event.streamNo)?.receipt(event);
         return;
       case 'streamRoomUpdated':
         this.newestKeys.saw(event.roomId, event.epoch);

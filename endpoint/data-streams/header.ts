@@ -6,11 +6,17 @@
  *
  *   { "v": 2, "kind": "bytes" | "text", "topic": string, "name": string (bytes streams only),
  *     "mimeType": string, "size"?: integer, "attributes": { string: string }, "timestamp": integer,
- *     "sender": user id, "roomId": room id, "roomVersion": integer, "headHash": base64 (32 bytes) }
+ *     "sender": user id, "roomId": room id, "roomVersion": integer, "headHash": base64 (32 bytes),
+ *     "receipts"?: true,
+ *     text streams only, for chat apps (LiveKit's text-stream fields):
+ *     "replyToStreamId"?: stream id, "attachedStreamIds"?: [stream id], "operationType"?: "create" |
+ *     "update" | "delete" | "reaction", "version"?: integer }
  *
  * `timestamp` is the sender's clock when it opened the stream: readers refuse a stream whose signed
  * time is outside their replay window (incoming/replay-guard.ts). `roomVersion` and `headHash` are the
  * room head the sender had verified when it opened the stream, so members can compare views.
+ * `receipts` asks each receiver for a signed delivery receipt once it has read the stream to its
+ * verified end (docs/protocol/receipts.md); the optional keys are left out when unused.
  *
  * Parsing is strict (unknown keys, a wrong version or an oversized header are refused): a signed header
  * is still input from another user. `sender` and `roomId` must equal what the Bridge names (the key
@@ -20,7 +26,7 @@ import * as z from 'zod';
 import { fromUtf8, utf8 } from '../../crypto/bytes.ts';
 import { roomIdSchema, userIdSchema } from '../../protocol/room-record.ts';
 import { DataStreamError } from './errors.ts';
-import { ATTRIBUTES_MAX_ENTRIES, MIME_TYPE_MAX_CHARS, NAME_MAX_BYTES, STREAM_HEADER_MAX_BYTES, TOPIC_MAX_CHARS } from './limits.ts';
+import { ATTACHED_STREAMS_MAX, ATTRIBUTES_MAX_ENTRIES, MIME_TYPE_MAX_CHARS, NAME_MAX_BYTES, STREAM_HEADER_MAX_BYTES, TOPIC_MAX_CHARS } from './limits.ts';
 
 export const STREAM_HEADER_VERSION = 2;
 
@@ -34,6 +40,15 @@ const attributesSchema = z
   .record(z.string(), z.string())
   .refine((a) => Object.keys(a).length <= ATTRIBUTES_MAX_ENTRIES, `expected at most ${ATTRIBUTES_MAX_ENTRIES} attributes`);
 const sizeSchema = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+/** A stream id as apps see it (`info.id`): base64url of 16 bytes. */
+const streamIdSchema = z.string().regex(/^[A-Za-z0-9_-]{22}$/, 'expected a stream id (22 base64url characters)');
+/** Chat fields of a text stream (LiveKit's names), inside the encrypted, signed header. */
+const chatFields = {
+  replyToStreamId: streamIdSchema.optional(),
+  attachedStreamIds: z.array(streamIdSchema).max(ATTACHED_STREAMS_MAX).optional(),
+  operationType: z.enum(['create', 'update', 'delete', 'reaction']).optional(),
+  version: sizeSchema.optional(),
+};
 const common = {
   v: z.literal(STREAM_HEADER_VERSION),
   topic: topicSchema,
@@ -45,11 +60,12 @@ const common = {
   roomId: roomIdSchema,
   roomVersion: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),
   headHash: z.string().regex(/^[A-Za-z0-9+/]{43}=$/, 'expected 32 bytes of base64'),
+  receipts: z.literal(true).optional(),
 };
 
 export const streamHeaderSchema = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('bytes'), name: nameSchema, ...common }),
-  z.strictObject({ kind: z.literal('text'), ...common }),
+  z.strictObject({ kind: z.literal('text'), ...common, ...chatFields }),
 ]);
 export type StreamHeader = z.infer<typeof streamHeaderSchema>;
 
@@ -60,6 +76,7 @@ export const sendOptionsSchema = z.object({
   mimeType: mimeTypeSchema.optional(),
   attributes: attributesSchema.optional(),
   totalSize: sizeSchema.optional(),
+  ...chatFields,
 });
 
 /** Serialises a header; a header over `STREAM_HEADER_MAX_BYTES` is `LengthExceeded`. */

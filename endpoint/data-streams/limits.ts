@@ -16,6 +16,12 @@ export const TOPIC_MAX_CHARS = 256;
 /** A stream's name (a file name) at most, in UTF-8 bytes, like most file systems. */
 export const NAME_MAX_BYTES = 255;
 export const MIME_TYPE_MAX_CHARS = 255;
+/** How long a sender waits for delivery receipts after its stream's end, by default. Milliseconds. */
+export const DEFAULT_RECEIPT_TIMEOUT_MS = 10_000;
+/** `receiptTimeoutMs` at most: the Bridge relays receipts for 120 s after a stream's end (docs/protocol/receipts.md). */
+export const RECEIPT_TIMEOUT_MAX_MS = 120_000;
+/** `attachedStreamIds` of a text stream at most. */
+export const ATTACHED_STREAMS_MAX = 64;
 /** Attributes per stream at most. */
 export const ATTRIBUTES_MAX_ENTRIES = 64;
 /** The AEAD tag each sealed chunk adds (AES-256-GCM). */

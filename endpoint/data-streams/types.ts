@@ -21,7 +21,22 @@ export interface ByteStreamInfo extends BaseStreamInfo {
   name: string;
 }
 
-export type TextStreamInfo = BaseStreamInfo;
+/**
+ * What a chat app says about a text stream (LiveKit's text-stream fields), sent inside the encrypted,
+ * signed header: so neither the Bridge nor another member can change them.
+ */
+export interface ChatFields {
+  /** The message (stream id, `info.id`) this one answers. */
+  replyToStreamId?: string;
+  /** Byte streams sent with this message (their `info.id`s, at most 64). */
+  attachedStreamIds?: string[];
+  /** What this message does to the conversation; `update`, `delete` and `reaction` name their target in `replyToStreamId`. */
+  operationType?: 'create' | 'update' | 'delete' | 'reaction';
+  /** Edit number of the message, for `update`. */
+  version?: number;
+}
+
+export type TextStreamInfo = BaseStreamInfo & ChatFields;
 
 interface CommonSendOptions {
   /** The room to send in (this connection must have joined it). */
@@ -36,6 +51,14 @@ interface CommonSendOptions {
   destinationIdentities?: string[];
   /** Aborting ends the stream with a signed abort (receivers get `AbnormalEnd`) and rejects pending writes. */
   signal?: AbortSignal;
+  /**
+   * Asks each receiver for a delivery receipt signed with its own key once it has read the stream to
+   * its verified end (docs/protocol/receipts.md). Default: on for `sendFile`, `send` and broadcasts,
+   * off for `streamBytes`, `streamText` and `sendText`.
+   */
+  receipts?: boolean;
+  /** How long to wait for receipts after the stream's end, in ms (default 10,000). */
+  receiptTimeoutMs?: number;
 }
 
 export interface SendFileOptions extends CommonSendOptions {
@@ -54,18 +77,21 @@ export interface StreamBytesOptions extends CommonSendOptions {
   totalSize?: number;
 }
 
-export interface SendTextOptions extends CommonSendOptions {
+export interface SendTextOptions extends CommonSendOptions, ChatFields {
   /** Fraction sent, 0..1. */
   onProgress?: (progress: number) => void;
 }
 
-export type StreamTextOptions = CommonSendOptions & {
+export type StreamTextOptions = CommonSendOptions &
+  ChatFields & {
   /** UTF-8 bytes the stream will carry, if known. */
   totalSize?: number;
 };
 
 export interface ByteStreamWriter {
   readonly info: ByteStreamInfo;
+  /** With `receipts: true`: who proved delivery, once the stream has ended and receipts came (or the wait passed). */
+  readonly delivery?: Promise<DeliveryReport>;
   /**
    * Resolves once the bytes are on the socket; waits while the slowest receiver is a window behind.
    * The bytes are sealed before it resolves, so the buffer may be reused afterwards. Writes are sent
@@ -123,6 +149,13 @@ export interface ByteStreamReader extends AsyncIterable<Uint8Array> {
    * @example const path = await reader.writeToFile('./downloads');
    */
   writeToFile(directory: string, name?: string): Promise<string>;
+  /**
+   * The same stream as a standard `ReadableStream` (pull-based: nothing is read ahead, so an unread
+   * stream stays held at one window). Getting it picks it as the reader's one consumer; it closes at
+   * the verified end and errors with the stream's `DataStreamError`; cancelling it lets the stream go.
+   * @example await reader.readable.pipeTo(Writable.toWeb(createWriteStream(path)));
+   */
+  readonly readable: ReadableStream<Uint8Array>;
 }
 
 /** @example for await (const piece of reader) output.append(piece); */
@@ -145,6 +178,31 @@ export interface ParticipantInfo {
 /** A handler may be async; a rejection is logged. Read the stream, or it holds its sender at one window. */
 export type ByteStreamHandler = (reader: ByteStreamReader, participant: ParticipantInfo) => void | Promise<void>;
 export type TextStreamHandler = (reader: TextStreamReader, participant: ParticipantInfo) => void | Promise<void>;
+
+/**
+ * Why an intended recipient is not in `delivered` (docs/protocol/receipts.md): `not_connected` (no
+ * connection of it received the stream), the Bridge's cut (`too_slow`, `rejected`, `disconnected`,
+ * `removed`, `left`), `invalid_receipt` (only receipts that failed to verify came), `no_receipt` (none
+ * within the wait) or `stream_failed` (the stream did not reach its end).
+ */
+export type DeliveryFailure =
+  | 'not_connected'
+  | 'too_slow'
+  | 'rejected'
+  | 'disconnected'
+  | 'removed'
+  | 'left'
+  | 'invalid_receipt'
+  | 'no_receipt'
+  | 'stream_failed';
+
+/** Who proved delivery of a stream with a signed receipt, and who did not (every intended recipient is in one list). */
+export interface DeliveryReport {
+  streamId: string;
+  /** `at`: when the receiver signed its receipt (its clock, ms since the Unix epoch). */
+  delivered: Array<{ userId: string; at: number }>;
+  failed: Array<{ userId: string; reason: DeliveryFailure }>;
+}
 
 export type { SealroomError };
 export { DataStreamError, type DataStreamErrorReason } from './errors.ts';

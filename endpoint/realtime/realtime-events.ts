@@ -61,6 +61,7 @@ export class RealtimeEvents {
       case 'byteStreamAborted':
       case 'byteStreamAllowance':
       case 'byteStreamReceiverDropped':
+      case 'byteStreamReceipt':
         // EventApi and the byte streams handle these.
         return;
       default: {

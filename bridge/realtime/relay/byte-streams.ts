@@ -11,6 +11,7 @@
 import { CLOSE, toDownFrame, type ClientRequest, type EventReason, type ResultPayloads, type ServerEvent } from '../../../protocol/ws.ts';
 import { BridgeError } from '../../errors.ts';
 import type { RealtimeConnection } from '../connection.ts';
+import { ReceiptsRelay } from './receipts.ts';
 import { monotonicMs, type ByteStream, type Participant, type Receiver, type RelayState, type RoomState } from './state.ts';
 
 type Req<K extends ClientRequest['kind']> = Extract<ClientRequest, { kind: K }>;
@@ -28,7 +29,12 @@ const MAX_SEALED_CHUNK_BYTES = 64 * 1024 + 1024;
 const ALLOWANCE_COALESCE_MS = 20;
 
 export class ByteStreamsRelay {
-  constructor(private readonly st: RelayState) {}
+  /** Receipts of the streams that ended, relayed to their senders (receipts.ts). */
+  readonly receipts: ReceiptsRelay;
+
+  constructor(private readonly st: RelayState) {
+    this.receipts = new ReceiptsRelay(st);
+  }
 
   private get window(): number {
     return this.st.config.streamWindowBytes;
@@ -45,7 +51,7 @@ export class ByteStreamsRelay {
       throw new BridgeError('TOO_MANY_STREAMS', `expected at most ${max} open byte streams per connection, this would be ${p.sending.size + 1}`);
     }
     const destinations = new Set(req.destinationIdentities);
-    const streamNo = this.st.streamNos.take((n) => this.st.byteStreams.has(n));
+    const streamNo = this.st.streamNos.take((n) => this.st.byteStreams.has(n) || this.receipts.has(n));
     const now = monotonicMs();
     const receivers = new Map<Participant, Receiver>();
     // Receivers are chosen now: who joins later does not get this stream. Never the sending connection.
@@ -86,7 +92,8 @@ export class ByteStreamsRelay {
     }
     // Nobody to wait for: tell the sender right after its result (which carries the streamNo).
     if (receivers.size === 0) setImmediate(() => this.announce(bs));
-    return { streamNo, window: this.window, receivers: receivers.size };
+    const receiverIds = [...receivers.keys()].map((r) => r.userId);
+    return { streamNo, window: this.window, receivers: receivers.size, receiverIds };
   }
 
   /** A CHUNK frame from a sender: forwarded in arrival order to every attached receiver. */
@@ -120,7 +127,10 @@ export class ByteStreamsRelay {
         else conn.binary(frame);
       }
     }
-    if (last) return this.end(bs);
+    if (last) {
+      this.receipts.ended(bs);
+      return this.end(bs);
+    }
     this.watch(bs);
   }
 

@@ -13,6 +13,8 @@ export interface QueueOwner {
   consumed(payloadBytes: number): void;
   /** The app stopped reading before the end. */
   cancelled(error: DataStreamError): void;
+  /** The app read the stream to its verified end (once). */
+  drained?(): void;
 }
 
 interface Entry {
@@ -30,6 +32,7 @@ export class ChunkQueue {
   private waiter: { resolve: (entry: Entry | undefined) => void; reject: (error: DataStreamError) => void } | undefined;
   private locked = false;
   private payloadBytes = 0;
+  private drainedOnce = false;
 
   constructor(private readonly owner: QueueOwner) {}
 
@@ -64,8 +67,15 @@ export class ChunkQueue {
     if (this.waiter !== undefined && this.buffered === 0) {
       const { resolve } = this.waiter;
       this.waiter = undefined;
+      this.drained();
       resolve(undefined);
     }
+  }
+
+  private drained(): void {
+    if (this.drainedOnce) return;
+    this.drainedOnce = true;
+    this.owner.drained?.();
   }
 
   fail(error: DataStreamError): void {
@@ -109,7 +119,10 @@ export class ChunkQueue {
       this.owner.consumed(entry.payloadBytes);
       return entry.data;
     }
-    if (this.state === 'ended') return undefined;
+    if (this.state === 'ended') {
+      this.drained();
+      return undefined;
+    }
     const entry = await new Promise<Entry | undefined>((resolve, reject) => (this.waiter = { resolve, reject }));
     return entry?.data;
   }

@@ -43,6 +43,8 @@ export class IncomingStream {
   readonly streamNo: number;
   /** The public id: base64url of the 16-byte stream id. */
   readonly id: string;
+  /** The 16-byte stream id, base64 (as the Bridge names it). */
+  readonly streamIdBase64: string;
   readonly roomId: string;
   readonly senderId: string;
   readonly senderConnectionId: string;
@@ -56,6 +58,8 @@ export class IncomingStream {
   queue: ChunkQueue | undefined;
   /** Plaintext bytes delivered (checked against the header's size). */
   contentBytes = 0;
+  /** At the verified end: the SHA-256 of all the content, as the sender signed it (delivery receipts). */
+  contentHash: Uint8Array | undefined;
   /** When a chunk last arrived or the app last consumed one (performance.now(), ms): the idle clock. */
   lastActivity = performance.now();
   done = false;
@@ -70,6 +74,7 @@ export class IncomingStream {
   constructor(event: OpenedEvent, rooms: RoomApi, readerKey: StreamReaderKey | undefined, sendCredit: (offset: number) => void) {
     this.streamNo = event.streamNo;
     this.id = base64ToUrl(event.streamId);
+    this.streamIdBase64 = event.streamId;
     this.roomId = event.roomId;
     this.senderId = event.senderId;
     this.senderConnectionId = event.senderConnectionId;

@@ -47,6 +47,8 @@ export interface IncomingDeps {
   textHandler(topic: string): TextStreamHandler | undefined;
   /** How this connection opens a private stream in a room (its id, and an unwrap with its key). */
   readerKey?(roomId: string): StreamReaderKey;
+  /** Sends the delivery receipt of a stream read to its verified end. */
+  receipt?(stream: IncomingStream): void;
   /** The memory of stream ids seen (one per connection; tests give their own). */
   replay?: ReplayGuard;
 }
@@ -206,6 +208,7 @@ export class IncomingStreams {
           this.fail(s, new DataStreamError('Incomplete', `the stream announced ${size} bytes and ended after ${s.contentBytes}`), false);
           return;
         }
+        s.contentHash = chunk.contentHash;
         if (s.end()) {
           this.forget(s);
           s.queue?.end();
@@ -246,6 +249,10 @@ export class IncomingStreams {
     const queue = new ChunkQueue({
       consumed: (bytes) => s.consumed(bytes),
       cancelled: (error) => this.fail(s, error, true),
+      // Read to the verified end: the receipt the sender asked for (docs/protocol/receipts.md).
+      drained: () => {
+        if (header.receipts === true) this.d.receipt?.(s);
+      },
     });
     const log = this.d.connection.log;
     const participant = { identity: s.senderId, streamRoomId: s.roomId };
@@ -262,7 +269,8 @@ export class IncomingStreams {
     } else {
       const handler = this.d.textHandler(header.topic);
       if (handler === undefined) return this.unwanted(s, header);
-      const info: TextStreamInfo = sized;
+      const chat = { replyToStreamId: header.replyToStreamId, attachedStreamIds: header.attachedStreamIds, operationType: header.operationType, version: header.version };
+      const info: TextStreamInfo = { ...sized, ...Object.fromEntries(Object.entries(chat).filter(([, v]) => v !== undefined)) };
       const reader = new TextReader(info, queue, log);
       s.reader = reader;
       invoke = () => handler(reader, participant);

@@ -75,6 +75,8 @@ abstract class BaseReader {
 }
 
 export class ByteReader extends BaseReader implements ByteStreamReader {
+  private webStream: ReadableStream<Uint8Array> | undefined;
+
   constructor(
     readonly info: ByteStreamInfo,
     queue: ChunkQueue,
@@ -96,6 +98,31 @@ export class ByteReader extends BaseReader implements ByteStreamReader {
       for (let chunk = await this.queue.next(); chunk !== undefined; chunk = await this.queue.next()) chunks.push(chunk);
       return chunks;
     });
+  }
+
+  get readable(): ReadableStream<Uint8Array> {
+    if (this.webStream !== undefined) return this.webStream;
+    this.queue.lock('readable');
+    const queue = this.queue;
+    // highWaterMark 0: pull() runs only while the app waits on a read, so nothing is read ahead.
+    this.webStream = new ReadableStream<Uint8Array>(
+      {
+        async pull(controller) {
+          try {
+            const chunk = await queue.next();
+            if (chunk === undefined) controller.close();
+            else controller.enqueue(chunk);
+          } catch (error) {
+            controller.error(error);
+          }
+        },
+        cancel(reason) {
+          queue.cancel(DataStreamError.aborted('readable: cancelled', reason));
+        },
+      },
+      { highWaterMark: 0 },
+    );
+    return this.webStream;
   }
 
   async writeToFile(directory: string, name?: string): Promise<string> {

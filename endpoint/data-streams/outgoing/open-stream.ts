@@ -19,7 +19,7 @@ import { encodeHeader, sendOptionsSchema, STREAM_HEADER_VERSION, type StreamHead
 import { streamIdToUrl } from '../ids.ts';
 import { DESTINATIONS_MAX } from '../limits.ts';
 import { createStreamEncryptor, STREAM_ID_BYTES, type StreamRecipients } from '../stream-crypto.ts';
-import type { BaseStreamInfo } from '../types.ts';
+import type { BaseStreamInfo, ChatFields } from '../types.ts';
 import type { NewestKeys } from './newest-key.ts';
 import { OutgoingStream, type OutgoingDeps } from './outgoing-stream.ts';
 
@@ -39,11 +39,21 @@ export interface OpenOptions {
   totalSize?: number;
   attributes?: Record<string, string>;
   destinationIdentities?: string[];
+  /** Ask receivers for delivery receipts (header.ts `receipts`). */
+  receipts?: boolean;
+  replyToStreamId?: string;
+  attachedStreamIds?: string[];
+  operationType?: 'create' | 'update' | 'delete' | 'reaction';
+  version?: number;
 }
 
 export interface Opened {
   stream: OutgoingStream;
-  info: BaseStreamInfo & { name?: string };
+  info: BaseStreamInfo & ChatFields & { name?: string };
+  /** The 16-byte stream id. */
+  streamId: Uint8Array;
+  /** Who the stream is for: the destinations, else the verified room's members but the sender. */
+  intended: string[];
 }
 
 export async function openStream(d: OpenDeps, kind: StreamKind, options: OpenOptions): Promise<Opened> {
@@ -77,8 +87,9 @@ export async function openStream(d: OpenDeps, kind: StreamKind, options: OpenOpt
     roomId,
     roomVersion: head.record.version,
     headHash: toBase64(head.hash),
+    ...(options.receipts === true ? { receipts: true as const } : {}),
   };
-  const header: StreamHeader = kind === 'bytes' ? { kind, name: options.name ?? '', ...common } : { kind, ...common };
+  const header: StreamHeader = kind === 'bytes' ? { kind, name: options.name ?? '', ...common } : { kind, ...common, ...chatFieldsOf(parsed.data) };
   const { signer } = connectionInternals(d.connection);
   const sign = (message: Uint8Array) => signer.sign(message);
   const keyless = { streamId, senderId: d.connection.userId, sign, header: encodeHeader(header) };
@@ -87,8 +98,19 @@ export async function openStream(d: OpenDeps, kind: StreamKind, options: OpenOpt
   const stream = new OutgoingStream(roomId, kind, enc, size, d);
   d.track(stream);
   await stream.open({ roomId, streamId: toBase64(streamId), epoch, destinationIdentities: destinations }, sealedHeader);
-  const { v: _v, kind: _k, sender: _s, roomId: _r, roomVersion: _rv, headHash: _h, ...rest } = header;
-  return { stream, info: { id: streamIdToUrl(streamId), ...rest } };
+  const { v: _v, kind: _k, sender: _s, roomId: _r, roomVersion: _rv, headHash: _h, receipts: _rc, ...rest } = header;
+  const intended = destinations.length > 0 ? destinations : [...membersOf(head.record).keys()].filter((id) => id !== d.connection.userId);
+  return { stream, info: { id: streamIdToUrl(streamId), ...rest }, streamId, intended };
+}
+
+/** The chat fields that were given, and no empty keys (the header leaves unused keys out). */
+function chatFieldsOf(o: ChatFields): ChatFields {
+  const out: ChatFields = {};
+  if (o.replyToStreamId !== undefined) out.replyToStreamId = o.replyToStreamId;
+  if (o.attachedStreamIds !== undefined) out.attachedStreamIds = [...o.attachedStreamIds];
+  if (o.operationType !== undefined) out.operationType = o.operationType;
+  if (o.version !== undefined) out.version = o.version;
+  return out;
 }
 
 async function verifiedHead(rooms: RoomApi, roomId: string): Promise<VerifiedVersion> {

@@ -68,6 +68,10 @@ export function chunkBytesFor(windowBytes: number): number {
 
 export class OutgoingStream {
   streamNo: number | undefined;
+  /** The user id of each connection the Bridge made a receiver at the open (delivery receipts). */
+  receiverIds: string[] = [];
+  /** Once the signed end is sealed: the SHA-256 of all the content, as signed (delivery receipts). */
+  contentHash: Uint8Array | undefined;
   /** Settles once the stream is over, however it ended. */
   readonly ended: Promise<void>;
   private markEnded!: () => void;
@@ -113,6 +117,7 @@ export class OutgoingStream {
       throw openRefusal(error, request.roomId);
     }
     this.streamNo = result.streamNo;
+    this.receiverIds = Array.isArray(result.receiverIds) ? result.receiverIds.filter((id) => typeof id === 'string') : [];
     // The room may have been left while the request was out; the Bridge has ended the stream then.
     if (this.failure !== undefined) throw this.failure;
     this.d.numbered(this);
@@ -134,6 +139,11 @@ export class OutgoingStream {
       this.fail(asStreamError(error));
       throw this.failure;
     }
+  }
+
+  /** Plaintext bytes accepted by `write()` so far (all the content, once closed). */
+  get contentBytes(): number {
+    return this.written;
   }
 
   /** The Bridge's allowance grew. */
@@ -292,7 +302,9 @@ export class OutgoingStream {
       await this.d.finals.run(async () => {
         if (this.failure !== undefined) throw this.failure;
         this.finalClaimed = true;
-        this.sendChunk(await this.enc.close());
+        const final = await this.enc.close();
+        this.sendChunk(final);
+        this.contentHash = final.contentHash;
       });
     } catch (error) {
       this.fail(asStreamError(error));

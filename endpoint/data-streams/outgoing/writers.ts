@@ -5,7 +5,7 @@
 import { utf8 } from '../../../crypto/bytes.ts';
 import { DataStreamError } from '../errors.ts';
 import { STREAM_ABORT_REASON_MAX_BYTES } from '../limits.ts';
-import type { ByteStreamInfo, ByteStreamWriter, TextStreamInfo, TextStreamWriter } from '../types.ts';
+import type { ByteStreamInfo, ByteStreamWriter, DeliveryReport, TextStreamInfo, TextStreamWriter } from '../types.ts';
 import { utf8PieceEnd } from '../utf8.ts';
 import type { OutgoingStream } from './outgoing-stream.ts';
 
@@ -13,6 +13,7 @@ export class ByteWriter implements ByteStreamWriter {
   constructor(
     readonly info: ByteStreamInfo,
     private readonly stream: OutgoingStream,
+    readonly delivery?: Promise<DeliveryReport>,
   ) {}
 
   write(chunk: Uint8Array): Promise<void> {
@@ -67,7 +68,11 @@ export function abortOnSignal(stream: OutgoingStream, signal: AbortSignal | unde
 
 /** The abort reason a signal carries, as text that fits an abort chunk. */
 export function signalReason(signal: AbortSignal): string {
-  const reason: unknown = signal.reason;
+  return abortReasonText(signal.reason);
+}
+
+/** An abort reason (an Error, a string, anything) as text that fits an abort chunk. */
+export function abortReasonText(reason: unknown): string {
   const text = reason instanceof Error ? reason.message : typeof reason === 'string' ? reason : 'aborted';
   const bytes = utf8(text);
   if (bytes.length <= STREAM_ABORT_REASON_MAX_BYTES) return text;

@@ -13,11 +13,17 @@ CHROMIUM := /usr/bin/chromium
 # the migrations, and the `sealroom` command on plain node (the tsx loader would add ~34 MB of RSS).
 DIST_CLI := dist/bin/sealroom.js
 SOURCES := $(shell find bridge protocol crypto endpoint -name '*.ts' -not -name '*.test.ts' 2>/dev/null)
+# The web app (docs/app.md): built into dist/app, which the built `sealroom start` serves at /.
+APP_BUILD := dist/app/sealroom-app.json
+APP_SOURCES := $(shell find app -type f -not -name '*.test.ts' 2>/dev/null)
+# `make run` starts the Bridge in dev mode (docs/app.md: the app registers its own users in a demo
+# context, on loopback only); `make run DEV=` starts it without.
+DEV ?= --dev
 
 .PHONY: help install build pack run test typecheck lint format unit bench bench-quick clean browser
 
 help:
-	@echo "make run          install what is missing, build, start the Bridge on embedded SQLite in ./$(DATA_DIR)"
+	@echo "make run          install what is missing, build, start the Bridge on embedded SQLite in ./$(DATA_DIR) with the web app (dev mode)"
 	@echo "make test         install what is missing, typecheck, run every test"
 	@echo "make bench        run the benchmarks, write bench/results/latest.{json,md}"
 	@echo "make bench-quick  a smaller benchmark run (under 2 minutes)"
@@ -56,9 +62,12 @@ unit: install
 
 test: install browser typecheck lint unit
 
-build: $(DIST_CLI)
+build: $(DIST_CLI) $(APP_BUILD)
 $(DIST_CLI): $(STAMP) $(SOURCES) $(wildcard migrations/*.sql) package.json tsconfig.build.json scripts/build-package.mjs
 	node scripts/build-package.mjs
+
+$(APP_BUILD): $(STAMP) $(APP_SOURCES) $(SOURCES) package.json scripts/build-app.mjs
+	node scripts/build-app.mjs
 
 # The tarball an app installs: dist/ is the package root.
 pack: build
@@ -67,7 +76,7 @@ pack: build
 # Default V8 heap: a smaller young generation (node --max-semi-space-size=4) saves ~20 MB with
 # 1,000 idle connections but costs the relay throughput; see README, Performance.
 run: build
-	node $(DIST_CLI) start --data-dir $(DATA_DIR)
+	node $(DIST_CLI) start --data-dir $(DATA_DIR) $(DEV)
 
 bench: install
 	node --import tsx bench/run.ts

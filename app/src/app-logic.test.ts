@@ -1,0 +1,94 @@
+/** The app's pure logic: connection states, room meta, formatting, input checks, the room log. */
+import { describe, expect, it } from 'vitest';
+import { connectionLabel, nextConnectionState, type ShownConnectionState } from './connection-state.ts';
+import { formatBytes, groupSafetyNumber, percent, shortKey, userIdProblem } from './format.ts';
+import { ROOM_LOG_MAX_ITEMS, RoomLog } from './room-log.ts';
+import { decodePrivateMeta, encodePrivateMeta, ROOM_NAME_MAX_CHARS, roomNameProblem } from './room-meta.ts';
+
+describe('connection state', () => {
+  it('goes connecting -> connected -> reconnecting (counting attempts) -> reconnected -> connected', () => {
+    let s: ShownConnectionState = { kind: 'connecting' };
+    const seen: string[] = [connectionLabel(s)];
+    for (const signal of [
+      { type: 'signedIn' },
+      { type: 'connectionLost' },
+      { type: 'reconnecting', attempt: 0 },
+      { type: 'reconnecting', attempt: 1 },
+      { type: 'reconnected' },
+      { type: 'settled' },
+    ] as const) {
+      s = nextConnectionState(s, signal);
+      seen.push(connectionLabel(s));
+    }
+    expect(seen).toEqual(['Connecting…', 'Connected', 'Reconnecting…', 'Reconnecting…', 'Reconnecting… (attempt 2)', 'Reconnected', 'Connected']);
+  });
+
+  it('stays offline once closed for good, whatever else arrives', () => {
+    let s = nextConnectionState({ kind: 'connected' }, { type: 'disconnected', reason: 'the session cannot be restored' });
+    s = nextConnectionState(s, { type: 'connectionLost' });
+    s = nextConnectionState(s, { type: 'reconnecting', attempt: 3 });
+    s = nextConnectionState(s, { type: 'settled' });
+    expect(s).toEqual({ kind: 'offline', reason: 'the session cannot be restored' });
+  });
+});
+
+describe('room meta', () => {
+  it('round-trips the name, and names a room of another client by the fallback', () => {
+    expect(decodePrivateMeta(encodePrivateMeta({ name: 'standup' }), 'room')).toEqual({ name: 'standup' });
+    expect(decodePrivateMeta(new TextEncoder().encode('agenda, not JSON'), 'room')).toEqual({ name: 'room' });
+    expect(decodePrivateMeta(new TextEncoder().encode('{"name":"   "}'), 'room')).toEqual({ name: 'room' });
+    expect(decodePrivateMeta(new TextEncoder().encode(JSON.stringify({ name: 'x'.repeat(500) })), 'room').name).toHaveLength(ROOM_NAME_MAX_CHARS);
+  });
+
+  it('checks names people type', () => {
+    expect(roomNameProblem('  ')).toBe('Give the room a name.');
+    expect(roomNameProblem('x'.repeat(ROOM_NAME_MAX_CHARS + 1))).toMatch(/at most 80/);
+    expect(roomNameProblem('standup')).toBeUndefined();
+  });
+});
+
+describe('formatting and input', () => {
+  it('formats sizes, progress, keys and safety numbers', () => {
+    expect([formatBytes(0), formatBytes(999), formatBytes(1500), formatBytes(3_145_851), formatBytes(-1)]).toEqual(['0 B', '999 B', '1.5 kB', '3.1 MB', '?']);
+    expect([percent(undefined), percent(0.504), percent(2), percent(Number.NaN)]).toEqual([undefined, 50, 100, undefined]);
+    expect(shortKey('srpk1qqqqqqqqqqqqqqqqqqqqqqqqqqqqwxyz')).toBe('srpk1qqqq…wxyz');
+    const groups = groupSafetyNumber('0123456789'.repeat(6));
+    expect(groups).toHaveLength(12);
+    expect(groups.every((g) => g.length === 5)).toBe(true);
+  });
+
+  it('accepts readable user ids only', () => {
+    expect(userIdProblem('alice')).toBeUndefined();
+    expect(userIdProblem('bob.smith-2')).toBeUndefined();
+    expect(userIdProblem('')).toBe('Pick a name.');
+    expect(userIdProblem('-x')).toMatch(/starting with a letter or digit/);
+    expect(userIdProblem('a b')).toMatch(/Use letters/);
+    expect(userIdProblem('x'.repeat(33))).toMatch(/at most 32/);
+  });
+});
+
+describe('room log', () => {
+  it('keeps the newest items, updates transfers in place and tracks presence by any of its keys', () => {
+    const log = new RoomLog();
+    let changes = 0;
+    let presence = 0;
+    log.onChange(() => changes++);
+    log.onPresence(() => presence++);
+    log.add({ kind: 'file', id: 'f1', from: 'bob', mine: false, name: 'a.bin', size: 10, mimeType: '', at: 1, progress: 0, state: 'moving' });
+    log.updateFile('f1', { progress: 0.5 });
+    log.updateFile('nope', { progress: 1 });
+    expect(log.items[0]).toMatchObject({ id: 'f1', progress: 0.5 });
+    expect(changes).toBe(2);
+    for (let i = 0; i < ROOM_LOG_MAX_ITEMS + 5; i++) log.notice(`n${i}`);
+    expect(log.items).toHaveLength(ROOM_LOG_MAX_ITEMS);
+    expect(log.items.some((i) => i.id === 'f1')).toBe(false);
+
+    log.setPresent('bob', 'conn:1', true);
+    log.setPresent('bob', 'stream:s1', true);
+    log.setPresent('bob', 'conn:1', false);
+    expect(log.isPresent('bob')).toBe(true);
+    log.setPresent('bob', 'stream:s1', false);
+    expect(log.isPresent('bob')).toBe(false);
+    expect(presence).toBe(4);
+  });
+});

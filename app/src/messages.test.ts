@@ -1,0 +1,60 @@
+/**
+ * Every error reason of the library has a human message: the tables are compared with the reason
+ * unions as the library's sources declare them (a reason added there fails here, and the typecheck),
+ * and `describeError` picks the right sentence for real error objects.
+ */
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { DataStreamError } from '../../endpoint/data-streams/errors.ts';
+import { EndpointError } from '../../endpoint/errors.ts';
+import { DATA_STREAM_ERROR_MESSAGES, describeError, ENDPOINT_ERROR_MESSAGES } from './messages.ts';
+
+/** The members of `export type <name> = | 'A' | 'B' ...;` in a source file. */
+function unionMembers(file: string, name: string): string[] {
+  const source = readFileSync(new URL(file, import.meta.url), 'utf8');
+  const body = new RegExp(`export type ${name} =([^;]+);`).exec(source)?.[1];
+  if (body === undefined) throw new Error(`${file} declares no ${name}`);
+  return [...body.matchAll(/'([A-Za-z]+)'/g)].map((m) => m[1]!).sort();
+}
+
+describe('error messages', () => {
+  it('cover exactly the reasons the library declares', () => {
+    const endpointReasons = unionMembers('../../endpoint/errors.ts', 'EndpointErrorReason');
+    const streamReasons = unionMembers('../../endpoint/data-streams/errors.ts', 'DataStreamErrorReason');
+    expect(endpointReasons.length).toBeGreaterThan(10);
+    expect(streamReasons.length).toBeGreaterThan(10);
+    expect(Object.keys(ENDPOINT_ERROR_MESSAGES).sort()).toEqual(endpointReasons);
+    expect(Object.keys(DATA_STREAM_ERROR_MESSAGES).sort()).toEqual(streamReasons);
+    for (const message of [...Object.values(ENDPOINT_ERROR_MESSAGES), ...Object.values(DATA_STREAM_ERROR_MESSAGES)]) {
+      expect(message).toMatch(/^[A-Z].{5,}[.)]$/);
+    }
+  });
+
+  it('gives each real error its sentence and code, never the library message', () => {
+    const tampered = describeError(EndpointError.tampered('room "r_1": signature of version 3 fails'));
+    expect(tampered).toEqual({ message: ENDPOINT_ERROR_MESSAGES.RoomTampered, code: 'ERR_ENDPOINT_ROOM_TAMPERED' });
+    const integrity = describeError(new DataStreamError('Integrity', 'chunk 4 failed'));
+    expect(integrity.message).toBe(DATA_STREAM_ERROR_MESSAGES.Integrity);
+    expect(integrity.code).toBe('ERR_DATA_STREAM_INTEGRITY');
+    const aborted = describeError(new DataStreamError('AbnormalEnd', 'x', { abortReason: 'cancelled by alice' }));
+    expect(aborted.message).toContain('The sender said: "cancelled by alice".');
+  });
+
+  it('prefers a precise sentence for a known Bridge code, and says how long to wait', () => {
+    const quota = describeError(EndpointError.fromBridge(409, 'CONTEXT_ROOM_QUOTA', 'quota'));
+    expect(quota.message).toContain('Delete one first');
+    expect(quota.code).toBe('ERR_ENDPOINT_BRIDGE_REFUSED (CONTEXT_ROOM_QUOTA)');
+    const limited = describeError(EndpointError.fromBridge(429, 'RATE_LIMITED', 'slow down', undefined, 7));
+    expect(limited.message).toBe('Too many requests: try again in 7 s.');
+    const denied = describeError(EndpointError.fromBridge(403, 'FORBIDDEN', 'no'));
+    expect(denied.message).toBe(ENDPOINT_ERROR_MESSAGES.AccessDenied);
+  });
+
+  it('falls back to a generic sentence for anything else, without its message', () => {
+    const shown = describeError(new TypeError('secret internals'));
+    expect(shown.message).not.toContain('secret');
+    expect(shown.code).toBe('TypeError');
+    expect(describeError('a string').code).toBe('Error');
+    expect(describeError(null).message).toMatch(/Something went wrong/);
+  });
+});

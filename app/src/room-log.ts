@@ -1,0 +1,111 @@
+/**
+ * What a joined room shows, per room: chat messages and file transfers in arrival order, and who is
+ * present. Filled by the session's stream handlers (one per topic for all rooms) and by the room's
+ * real-time events; the room screen renders it and re-renders on `onChange`. Pure state, no DOM.
+ */
+export interface TextItem {
+  kind: 'text';
+  id: string;
+  from: string;
+  mine: boolean;
+  text: string;
+  at: number;
+}
+
+export interface FileItem {
+  kind: 'file';
+  id: string;
+  from: string;
+  mine: boolean;
+  name: string;
+  size: number | undefined;
+  mimeType: string;
+  at: number;
+  /** 0..1 while moving; undefined when the size is unknown. */
+  progress: number | undefined;
+  state: 'moving' | 'done' | 'failed';
+  /** The received file, to save (incoming, once done). */
+  blob?: Blob;
+  /** Set when `state` is `failed`. */
+  error?: unknown;
+}
+
+export interface NoticeItem {
+  kind: 'notice';
+  id: string;
+  text: string;
+  at: number;
+}
+
+export type LogItem = TextItem | FileItem | NoticeItem;
+
+/** Items one room keeps; older ones are dropped (the app has no history: the Bridge stores none). */
+export const ROOM_LOG_MAX_ITEMS = 500;
+
+export class RoomLog {
+  readonly items: LogItem[] = [];
+  /** userId -> what shows this user here: `conn:<connectionId>` from joins, `stream:<streamId>` from presence streams. */
+  readonly #present = new Map<string, Set<string>>();
+  readonly #listeners = new Set<() => void>();
+  readonly #presenceListeners = new Set<() => void>();
+  #nextLocalId = 1;
+
+  onChange(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Presence changed (who is here), apart from the items. */
+  onPresence(listener: () => void): () => void {
+    this.#presenceListeners.add(listener);
+    return () => this.#presenceListeners.delete(listener);
+  }
+
+  #presenceChanged(): void {
+    for (const listener of this.#presenceListeners) listener();
+  }
+
+  #changed(): void {
+    for (const listener of this.#listeners) listener();
+  }
+
+  add<T extends LogItem>(item: T): T {
+    this.items.push(item);
+    if (this.items.length > ROOM_LOG_MAX_ITEMS) {
+      const dropped = this.items.splice(0, this.items.length - ROOM_LOG_MAX_ITEMS);
+      for (const d of dropped) if (d.kind === 'file' && d.blob !== undefined) delete d.blob;
+    }
+    this.#changed();
+    return item;
+  }
+
+  notice(text: string, at = Date.now()): void {
+    this.add({ kind: 'notice', id: `notice-${this.#nextLocalId++}`, text, at });
+  }
+
+  /** Updates a file item in place (progress, completion, failure). */
+  updateFile(id: string, change: Partial<Omit<FileItem, 'kind' | 'id'>>): void {
+    const item = this.items.find((i): i is FileItem => i.kind === 'file' && i.id === id);
+    if (item === undefined) return;
+    Object.assign(item, change);
+    this.#changed();
+  }
+
+  setPresent(userId: string, key: string, present: boolean): void {
+    const keys = this.#present.get(userId) ?? new Set<string>();
+    if (present) keys.add(key);
+    else keys.delete(key);
+    if (keys.size === 0) this.#present.delete(userId);
+    else this.#present.set(userId, keys);
+    this.#presenceChanged();
+  }
+
+  clearPresence(): void {
+    this.#present.clear();
+    this.#presenceChanged();
+  }
+
+  isPresent(userId: string): boolean {
+    return this.#present.has(userId);
+  }
+}

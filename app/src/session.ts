@@ -1,0 +1,132 @@
+/**
+ * A signed-in person: the Endpoint's Connection, EventApi and StreamApi for one identity, the
+ * connection state shown in the header, and the per-room logs that the stream handlers fill. The
+ * handlers are registered once per session (topics `chat` and `files`) and route by room.
+ */
+import { Endpoint, type Connection, type EventApi, type KeyChangedEvent, type StreamApi } from 'sealroom/endpoint';
+import { nextConnectionState, RECONNECTED_NOTICE_MS, type ConnectionSignal, type ShownConnectionState } from './connection-state.ts';
+import { RoomLog, type FileItem } from './room-log.ts';
+
+export const CHAT_TOPIC = 'chat';
+export const FILES_TOPIC = 'files';
+
+export interface SessionIdentity {
+  userId: string;
+  publicKey: string;
+  solutionId: string;
+}
+
+export class Session {
+  readonly connection: Connection;
+  readonly eventApi: EventApi;
+  readonly streamApi: StreamApi;
+  readonly identity: SessionIdentity;
+  #state: ShownConnectionState = { kind: 'connected' };
+  readonly #stateListeners = new Set<(state: ShownConnectionState) => void>();
+  readonly #keyChangeListeners = new Set<(event: KeyChangedEvent) => void>();
+  readonly #logs = new Map<string, RoomLog>();
+  #settleTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Users this person compared safety numbers with, per context (kept for this tab's session). */
+  readonly verified = new Set<string>();
+
+  private constructor(connection: Connection, eventApi: EventApi, streamApi: StreamApi, identity: SessionIdentity) {
+    this.connection = connection;
+    this.eventApi = eventApi;
+    this.streamApi = streamApi;
+    this.identity = identity;
+    connection.on('connectionLost', () => this.#signal({ type: 'connectionLost' }));
+    connection.on('reconnecting', (e) => this.#signal({ type: 'reconnecting', attempt: e.attempt }));
+    connection.on('reconnected', () => {
+      this.#signal({ type: 'reconnected' });
+      clearTimeout(this.#settleTimer);
+      this.#settleTimer = setTimeout(() => this.#signal({ type: 'settled' }), RECONNECTED_NOTICE_MS);
+    });
+    connection.on('disconnected', (e) => this.#signal({ type: 'disconnected', reason: e.reason }));
+    eventApi.on('keyChanged', (event) => {
+      // A verification covered the old key only.
+      this.verified.delete(`${event.contextId}/${event.userId}`);
+      for (const listener of this.#keyChangeListeners) listener(event);
+    });
+    this.#registerHandlers();
+  }
+
+  /** Signs in: the private key signs the Bridge's challenge in this page and stays here. */
+  static async open(privateKey: string, identity: Omit<SessionIdentity, 'userId'>): Promise<Session> {
+    await Endpoint.setup();
+    const connection = await Endpoint.connect(privateKey, identity.solutionId, location.origin);
+    const eventApi = await Endpoint.createEventApi(connection);
+    // Pins and trusted room heads persist in this browser's IndexedDB (the Endpoint's default).
+    const streamApi = await Endpoint.createStreamApi(connection, eventApi);
+    return new Session(connection, eventApi, streamApi, { ...identity, userId: connection.userId });
+  }
+
+  get state(): ShownConnectionState {
+    return this.#state;
+  }
+
+  onState(listener: (state: ShownConnectionState) => void): () => void {
+    this.#stateListeners.add(listener);
+    return () => this.#stateListeners.delete(listener);
+  }
+
+  onKeyChanged(listener: (event: KeyChangedEvent) => void): () => void {
+    this.#keyChangeListeners.add(listener);
+    return () => this.#keyChangeListeners.delete(listener);
+  }
+
+  #signal(signal: ConnectionSignal): void {
+    this.#state = nextConnectionState(this.#state, signal);
+    for (const listener of this.#stateListeners) listener(this.#state);
+  }
+
+  /** The log of a room, created on first use. */
+  log(roomId: string): RoomLog {
+    let log = this.#logs.get(roomId);
+    if (log === undefined) this.#logs.set(roomId, (log = new RoomLog()));
+    return log;
+  }
+
+  #registerHandlers(): void {
+    this.streamApi.registerTextStreamHandler(CHAT_TOPIC, async (reader, { identity, streamRoomId }) => {
+      const text = await reader.readAll();
+      this.log(streamRoomId).add({ kind: 'text', id: reader.info.id, from: identity, mine: false, text, at: reader.info.timestamp });
+    });
+    this.streamApi.registerByteStreamHandler(FILES_TOPIC, async (reader, { identity, streamRoomId }) => {
+      const log = this.log(streamRoomId);
+      const { id, name, size, mimeType, timestamp } = reader.info;
+      const item: FileItem = { kind: 'file', id, from: identity, mine: false, name, size, mimeType, at: timestamp, progress: 0, state: 'moving' };
+      log.add(item);
+      reader.onProgress = (progress) => log.updateFile(id, { progress });
+      try {
+        const chunks = await reader.readAll();
+        log.updateFile(id, { state: 'done', progress: 1, blob: new Blob(chunks as BlobPart[], { type: mimeType || 'application/octet-stream' }) });
+      } catch (error) {
+        log.updateFile(id, { state: 'failed', error });
+      }
+    });
+  }
+
+  /** Sends a file to the room with a progress bar of its own. */
+  async sendFile(roomId: string, file: File): Promise<void> {
+    const log = this.log(roomId);
+    const localId = `out-${crypto.randomUUID()}`;
+    log.add({ kind: 'file', id: localId, from: this.identity.userId, mine: true, name: file.name, size: file.size, mimeType: file.type, at: Date.now(), progress: 0, state: 'moving' });
+    try {
+      await this.streamApi.sendFile(file, { roomId, topic: FILES_TOPIC, name: file.name, onProgress: (progress) => log.updateFile(localId, { progress }) });
+      log.updateFile(localId, { state: 'done', progress: 1 });
+    } catch (error) {
+      log.updateFile(localId, { state: 'failed', error });
+      throw error;
+    }
+  }
+
+  async sendText(roomId: string, text: string): Promise<void> {
+    const { id } = await this.streamApi.sendText(text, { roomId, topic: CHAT_TOPIC });
+    this.log(roomId).add({ kind: 'text', id, from: this.identity.userId, mine: true, text, at: Date.now() });
+  }
+
+  async close(): Promise<void> {
+    clearTimeout(this.#settleTimer);
+    await this.connection.disconnect();
+  }
+}

@@ -1,0 +1,183 @@
+/**
+ * The web app in Chromium, two people in two browser contexts, against a Bridge started as `make run`
+ * starts it (dev mode, the app served at /): sign up, create a room, invite, chat, send a file and
+ * check its bytes, compare safety numbers, rotate the key and keep chatting, remove a member who then
+ * loses the room. Screenshots of the main screens go to test-output/app/ (git-ignored).
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import Database from 'better-sqlite3';
+import type { Page } from 'playwright-core';
+import { ManageClient } from '../../bridge/manage/client.ts';
+import { SCREENSHOT_DIR, startApp, type AppUnderTest, type Person } from './app-harness.ts';
+
+/** How long one step may take in the page (a login, a room verified, a message delivered). */
+const STEP_MS = 15_000;
+
+let app: AppUnderTest;
+let alice: Person;
+let bob: Person;
+
+beforeAll(async () => {
+  app = await startApp();
+  alice = await app.person('alice');
+  bob = await app.person('bob');
+}, 120_000);
+afterAll(async () => {
+  await app?.close();
+});
+
+const shot = (page: Page, name: string) => page.screenshot({ path: join(SCREENSHOT_DIR, `${name}.png`) });
+
+async function signUp(person: Person): Promise<void> {
+  const { page } = person;
+  await page.getByTestId('new-user-id').fill(person.name);
+  await page.getByTestId('create-identity').click();
+  await page.getByTestId('room-list').waitFor({ timeout: STEP_MS });
+  await expect.poll(() => page.getByTestId('me').textContent()).toContain(person.name);
+}
+
+async function say(person: Person, text: string): Promise<void> {
+  await person.page.getByTestId('message').fill(text);
+  await person.page.getByTestId('send').click();
+}
+
+async function sees(person: Person, text: string): Promise<void> {
+  await person.page.getByTestId('chat-message').filter({ hasText: text }).first().waitFor({ timeout: STEP_MS });
+}
+
+async function facts(person: Person): Promise<string> {
+  return (await person.page.getByTestId('room-facts').textContent()) ?? '';
+}
+
+describe('two people in the web app', () => {
+  it('sign up, make a room, chat, share a file, verify each other, rotate, and remove', async () => {
+    // Dev mode is on and labelled; each person makes an identity in the browser and signs in.
+    await alice.page.getByTestId('dev-banner').waitFor({ timeout: STEP_MS });
+    expect(await alice.page.getByTestId('dev-banner').textContent()).toContain('DEV MODE');
+    await shot(alice.page, '1-welcome');
+    await signUp(alice);
+    await signUp(bob);
+
+    // Alice creates a room with Bob as a member; both see it, verified, at version 1, epoch 1.
+    await alice.page.getByTestId('new-room').click();
+    await alice.page.getByTestId('room-name').fill('standup');
+    await alice.page.getByTestId('member-bob').check();
+    await shot(alice.page, '2-new-room');
+    await alice.page.getByTestId('save-room').click();
+    await alice.page.getByTestId('room').waitFor({ timeout: STEP_MS });
+    expect(await facts(alice)).toContain('version 1 · key epoch 1 · 2 members');
+    const bobsItem = bob.page.getByTestId('room-item').filter({ hasText: 'standup' });
+    await bobsItem.waitFor({ timeout: STEP_MS });
+    await bobsItem.click();
+    await bob.page.getByTestId('room').waitFor({ timeout: STEP_MS });
+    expect(await facts(bob)).toContain('version 1 · key epoch 1');
+
+    // Chat both ways; each sees the other in the room.
+    await say(alice, 'hello bob');
+    await sees(bob, 'hello bob');
+    await say(bob, 'hi alice, ça va ?');
+    await sees(alice, 'hi alice, ça va ?');
+    await alice.page.locator('[data-testid="member-row-bob"] .dot.on').waitFor({ timeout: STEP_MS });
+
+    // A file, with progress on both sides; Bob saves it and gets the same bytes.
+    const bytes = randomBytes(3 * 1024 * 1024 + 123);
+    await alice.page.getByTestId('file-input').setInputFiles({ name: 'report.bin', mimeType: 'application/octet-stream', buffer: bytes });
+    const incoming = bob.page.getByTestId('file-item').filter({ hasText: 'report.bin' });
+    await incoming.waitFor({ timeout: STEP_MS });
+    await bob.page.getByTestId('save-file').waitFor({ timeout: 60_000 });
+    await alice.page.locator('[data-testid="file-item"][data-state="done"]').waitFor({ timeout: STEP_MS });
+    const [download] = await Promise.all([bob.page.waitForEvent('download'), bob.page.getByTestId('save-file').click()]);
+    expect(download.suggestedFilename()).toBe('report.bin');
+    const saved = readFileSync(await download.path());
+    expect(saved.equals(bytes)).toBe(true);
+
+    // Safety numbers: the same 60 digits on both screens; Alice marks Bob verified.
+    await alice.page.getByTestId('safety-toggle-bob').click();
+    await bob.page.getByTestId('safety-toggle-alice').click();
+    const digits = async (person: Person, other: string) => {
+      const panel = person.page.getByTestId(`safety-number-${other}`);
+      await panel.waitFor({ timeout: STEP_MS });
+      return (await panel.textContent())?.replace(/\D/g, '');
+    };
+    const aliceSees = await digits(alice, 'bob');
+    expect(aliceSees).toMatch(/^\d{60}$/);
+    expect(await digits(bob, 'alice')).toBe(aliceSees);
+    await alice.page.getByTestId('verify-bob').click();
+    await alice.page.locator('[data-testid="member-row-bob"] .badge.ok').waitFor({ timeout: STEP_MS });
+    await shot(alice.page, '3-room');
+
+    // Rotate the key: both follow to epoch 2 and keep chatting.
+    await alice.page.getByTestId('rotate-key').click();
+    await expect.poll(() => facts(alice), { timeout: STEP_MS }).toContain('version 2 · key epoch 2');
+    await expect.poll(() => facts(bob), { timeout: STEP_MS }).toContain('version 2 · key epoch 2');
+    await say(bob, 'still here after the rotation');
+    await sees(alice, 'still here after the rotation');
+    await say(alice, 'me too');
+    await sees(bob, 'me too');
+    await shot(bob.page, '4-room-bob');
+
+    // Alice removes Bob: his window leaves the room, says so, and the room is gone from his list.
+    await alice.page.getByTestId('edit-room').click();
+    await alice.page.getByTestId('member-bob').uncheck();
+    await alice.page.getByTestId('save-room').click();
+    await expect.poll(() => facts(alice), { timeout: STEP_MS }).toContain('version 3 · key epoch 3 · 1 member');
+    await bob.page.getByTestId('gone-message').waitFor({ timeout: STEP_MS });
+    expect(await bob.page.getByTestId('gone-message').textContent()).toBe('You were removed from that room.');
+    await expect.poll(() => bob.page.getByTestId('room-item').count(), { timeout: STEP_MS }).toBe(0);
+    await shot(bob.page, '5-removed');
+
+    expect(alice.problems).toEqual([]);
+    expect(bob.problems).toEqual([]);
+  }, 180_000);
+
+  it("warns when a verified member's key changes, and shares nothing until the numbers are compared again", async () => {
+    // The operator removes bob; a new "bob" (another key) registers; alice had verified the old one.
+    const info = (await (await fetch(`${app.bridge.url}/dev/v1/info`)).json()) as { contextId: string };
+    await new ManageClient(app.bridge.url, app.bridge.apiKey).removeContextUser(info.contextId, 'bob');
+    await bob.page.getByTestId('sign-out').click();
+    await signUp(bob);
+
+    await alice.page.getByTestId('new-room').click();
+    await alice.page.getByTestId('room-name').fill('second');
+    await alice.page.getByTestId('member-bob').check();
+    await alice.page.getByTestId('save-room').click();
+    const warning = alice.page.getByTestId('key-changed-bob');
+    await warning.waitFor({ timeout: STEP_MS });
+    expect(await warning.textContent()).toContain('You had verified bob');
+    expect(await alice.page.getByTestId('accept-key-bob').count()).toBe(0); // a verified user's change needs a new comparison
+    expect(await alice.page.getByTestId('room-form').getByTestId('error').textContent()).toContain("A member's key is not the one you trusted before");
+    await shot(alice.page, '6-key-changed');
+
+    // Alice compares the new number (with the new bob, out of band) and marks it verified: the room can be made.
+    await warning.getByRole('button', { name: 'Compare safety numbers' }).click();
+    await alice.page.getByTestId('verify-bob').click();
+    await warning.waitFor({ state: 'detached', timeout: STEP_MS });
+    await alice.page.getByTestId('save-room').click();
+    await alice.page.getByTestId('room').waitFor({ timeout: STEP_MS });
+    await bob.page.getByTestId('room-item').filter({ hasText: 'second' }).waitFor({ timeout: STEP_MS });
+  }, 60_000);
+
+  it('shows a room whose record the Bridge altered as an error, without its data', async () => {
+    const db = new Database(join(app.dataDir, 'sealroom.db'));
+    try {
+      db.pragma('busy_timeout = 5000');
+      const room = db.prepare("SELECT id, version FROM rooms ORDER BY created_at LIMIT 1").get() as { id: string; version: number };
+      const row = db.prepare('SELECT record FROM room_versions WHERE room_id = ? AND version = ?').get(room.id, room.version) as { record: string };
+      // The private meta's ciphertext, or any signed byte: one character changed.
+      const altered = row.record.replace(/"epoch":(\d+)/, (_m, e: string) => `"epoch":${Number(e) + 1}`);
+      expect(altered).not.toBe(row.record);
+      db.prepare('UPDATE room_versions SET record = ? WHERE room_id = ? AND version = ?').run(altered, room.id, room.version);
+    } finally {
+      db.close();
+    }
+    await alice.page.reload();
+    const failed = alice.page.locator('[data-testid="room-item"].failed');
+    await failed.waitFor({ timeout: STEP_MS });
+    expect(await failed.textContent()).toContain('failed verification');
+    expect(await failed.textContent()).not.toContain('standup');
+    await shot(alice.page, '7-tampered');
+  }, 60_000);
+});

@@ -28,7 +28,7 @@ import { RealtimeHub } from './realtime/hub.ts';
 import { createRelay } from './realtime/relay.ts';
 import { RoomService, type RoomCounters } from './rooms/service.ts';
 import type { BridgeServices } from './services.ts';
-import { SqliteStore } from './store/sqlite.ts';
+import { openStore } from './store/open-store.ts';
 import type { Store } from './store/types.ts';
 
 /** The version in the OpenAPI document (the package's). */
@@ -83,11 +83,7 @@ export async function createBridge(options: CreateBridgeOptions): Promise<Bridge
   const config = resolveConfig(rest);
   if (config.appDir !== undefined) checkAppDir(config.appDir);
   const log = logger ?? pino({ level: config.logLevel, base: { service: 'sealroom-bridge' } });
-  const store = new SqliteStore({
-    ...(config.databaseFile !== undefined ? { file: config.databaseFile } : { dataDir: config.dataDir! }),
-    forceNewDatabase: config.forceNewDatabase,
-    log,
-  });
+  const store = await openStore(config, log);
   const events = new BridgeEvents();
   const services: BridgeServices = { config, store, log, events, now };
   const auth = await AuthService.open(services);
@@ -144,8 +140,10 @@ export async function createBridge(options: CreateBridgeOptions): Promise<Bridge
     });
     next();
   });
-  app.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok' });
+  // Unhealthy while the database cannot be reached (PostgreSQL down: docs/operations/postgres.md).
+  app.get('/healthz', async (_req, res) => {
+    const healthy = await store.ping().then(() => true, () => false);
+    res.status(healthy ? 200 : 503).json(healthy ? { status: 'ok' } : { status: 'unavailable', store: 'unreachable' });
   });
   // Operators only: the numbers say how loaded the Bridge is and who is refused (docs/operations/metrics.md).
   app.get('/metrics', async (req, res) => {

@@ -130,6 +130,11 @@ export const bridgeOptionsSchema = z.strictObject({
   /** ':memory:' for a throwaway database (tests, examples). Overrides dataDir. */
   databaseFile: z.string().min(1).optional(),
   /**
+   * A PostgreSQL URL, `postgres://user:password@host:port/database`, instead of SQLite: several Bridges
+   * can share it (docs/operations/postgres.md). Excludes `dataDir` and `databaseFile`.
+   */
+  store: z.string().regex(/^postgres(ql)?:\/\/\S+$/i, 'expected a postgres:// URL').optional(),
+  /**
    * Start an empty database even though the data folder shows signs of an earlier one (a `-wal` or
    * `-shm` file without the database, an empty database file). Those files are renamed aside, never
    * deleted. Without it such a start is refused (ERR_STORE_DATABASE_MISSING). A damaged database is
@@ -204,8 +209,11 @@ export function resolveConfig(options: BridgeOptions): BridgeConfig {
     const issue = result.error.issues[0]!;
     throw new TypeError(`createBridge: option "${issue.path.join('.')}": ${issue.message}`);
   }
-  if (result.data.dataDir === undefined && result.data.databaseFile === undefined) {
-    throw new TypeError('createBridge: expected "dataDir" (a folder for the database) or "databaseFile"');
+  if (result.data.store !== undefined && (result.data.dataDir !== undefined || result.data.databaseFile !== undefined)) {
+    throw new TypeError('createBridge: option "store": a PostgreSQL store excludes "dataDir" and "databaseFile"');
+  }
+  if (result.data.store === undefined && result.data.dataDir === undefined && result.data.databaseFile === undefined) {
+    throw new TypeError('createBridge: expected "dataDir" (a folder for the database), "databaseFile" or "store" (a postgres:// URL)');
   }
   if (result.data.devMode && !result.data.devModeOnAnyAddress && !isLoopbackHost(result.data.host)) {
     throw new TypeError(

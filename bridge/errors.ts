@@ -43,6 +43,7 @@ export type ErrorCode =
   | 'QUERY_TOO_COSTLY'
   | 'TOO_MANY_CONNECTIONS'
   | 'SHUTTING_DOWN'
+  | 'STORE_UNAVAILABLE'
   | 'INTERNAL';
 
 export interface BridgeErrorOptions {

@@ -1,6 +1,7 @@
 /**
- * Test harness: a real Bridge on port 0 over a real SQLite file in a temporary folder, real logins over
- * HTTP with real signatures, and a small REST client that returns status and body.
+ * Test harness: a real Bridge on port 0 over a real SQLite file in a temporary folder (or, with the
+ * `store` option, a real PostgreSQL database: test/postgres.ts), real logins over HTTP with real
+ * signatures, and a small REST client that returns status and body.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,14 +23,16 @@ export interface TestBridge {
 
 export async function startBridge(options: Partial<CreateBridgeOptions> = {}): Promise<TestBridge> {
   const dataDir = mkdtempSync(join(tmpdir(), 'sealroom-test-'));
-  const first = await createBridge({ dataDir, port: 0, logLevel: 'silent', ...options });
+  // With a PostgreSQL store the folder stays empty (a store excludes dataDir).
+  const where = options.store === undefined ? { dataDir } : {};
+  const first = await createBridge({ ...where, port: 0, logLevel: 'silent', ...options });
   const apiKey = first.initialApiKey;
   const handle: TestBridge = {
     bridge: first,
     dataDir,
     async restart(more = {}) {
       await handle.bridge.close();
-      handle.bridge = await createBridge({ dataDir, port: 0, logLevel: 'silent', apiKey, ...options, ...more });
+      handle.bridge = await createBridge({ ...where, port: 0, logLevel: 'silent', apiKey, ...options, ...more });
       return handle.bridge;
     },
     async close() {

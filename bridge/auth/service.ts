@@ -19,14 +19,20 @@ import { LoginLimiter } from './login-limiter.ts';
 
 /** Sessions kept in memory after a lookup, at most (a lookup per request showed in the profile). */
 const SESSION_CACHE_ENTRIES = 10_000;
+/**
+ * On a store several Bridges share (PostgreSQL), a session another Bridge ended sends no event here, so
+ * a cached session is read again after this long (docs/operations/postgres.md). Milliseconds.
+ */
+const SHARED_STORE_SESSION_RECHECK_MS = 1000;
 
 export class AuthService {
   /**
    * Recently used sessions by token hash. Every way a session ends on this Bridge (logout, a user or
    * context removed, a solution deleted) goes through the `sessionsEnded` event, which evicts here; and
-   * expiry is checked on every hit. A multi-node store would need a short lifetime here instead.
+   * expiry is checked on every hit. On a shared store an entry also lives at most
+   * SHARED_STORE_SESSION_RECHECK_MS.
    */
-  readonly #sessions = new Map<string, SessionRow>();
+  readonly #sessions = new Map<string, { session: SessionRow; cachedAt: number }>();
   /** Totals since start, for /metrics. */
   readonly counters = { logins: 0, loginFailures: 0, loginRateLimited: 0 };
   readonly #failures: LoginLimiter;
@@ -148,12 +154,13 @@ export class AuthService {
     const tokenHash = hashSecret(token);
     const now = this.s.now();
     const cached = this.#sessions.get(tokenHash);
-    if (cached !== undefined && cached.expiresAt > now) return cached;
+    const fresh = cached !== undefined && (this.s.store.kind === 'sqlite' || now - cached.cachedAt < SHARED_STORE_SESSION_RECHECK_MS);
+    if (cached !== undefined && fresh && cached.session.expiresAt > now) return cached.session;
     this.#sessions.delete(tokenHash);
     const session = await this.s.store.findSession(tokenHash, now);
     if (session === undefined) throw BridgeError.unauthenticated('the session token is unknown, expired or revoked');
     if (this.#sessions.size >= SESSION_CACHE_ENTRIES) this.#sessions.delete(this.#sessions.keys().next().value as string);
-    this.#sessions.set(tokenHash, session);
+    this.#sessions.set(tokenHash, { session, cachedAt: now });
     return session;
   }
 

@@ -78,8 +78,12 @@ export function buildProgram(io: Io): Command {
 
   program
     .command('start')
-    .description('start the Bridge on embedded SQLite')
+    .description('start the Bridge on embedded SQLite (or on PostgreSQL with --store)')
     .addOption(new Option('--data-dir <dir>', 'database folder').env('SEALROOM_DATA_DIR').default('data'))
+    .addOption(
+      new Option('--store <url>', 'a postgres:// URL: data in PostgreSQL instead of --data-dir; several Bridges may share it (docs/operations/postgres.md)')
+        .env('SEALROOM_STORE'),
+    )
     .addOption(new Option('--host <host>', 'listen address').env('SEALROOM_HOST').default('127.0.0.1'))
     .addOption(new Option('--port <port>', 'listen port (0: any free port)').env('SEALROOM_PORT').default(8080).argParser(integer('port')))
     .addOption(
@@ -110,7 +114,7 @@ export function buildProgram(io: Io): Command {
     // Like --force-new-database: a flag for one start, never an environment variable or a config file.
     .option('--dev', 'DEV MODE for a local try-out: the web app registers its own users in a demo context (loopback only)')
     .option('--dev-on-any-address', 'allow --dev on a non-loopback --host (anyone who reaches it can register users)')
-    .action(async (opts: { config?: string; forceNewDatabase?: boolean; appDir?: string; app: boolean; dev?: boolean; devOnAnyAddress?: boolean; dataDir: string; host: string; port: number; publicUrl?: string; trustProxy?: string; logLevel: (typeof LOG_LEVELS)[number]; sessionTtl: number; corsOrigins: string; bodyLimit?: number }, command: Command) => {
+    .action(async (opts: { config?: string; store?: string; forceNewDatabase?: boolean; appDir?: string; app: boolean; dev?: boolean; devOnAnyAddress?: boolean; dataDir: string; host: string; port: number; publicUrl?: string; trustProxy?: string; logLevel: (typeof LOG_LEVELS)[number]; sessionTtl: number; corsOrigins: string; bodyLimit?: number }, command: Command) => {
       // An option left at its default does not override the config file.
       const given = (name: string) => command.getOptionValueSource(name) !== 'default';
       const file = opts.config === undefined ? {} : readConfigFile(opts.config);
@@ -118,6 +122,7 @@ export function buildProgram(io: Io): Command {
         throw new CliError('--config: dev mode is a flag for one start (--dev), never part of a config file');
       }
       const appDir = opts.app ? (opts.appDir ?? file.appDir ?? builtAppDir()) : undefined;
+      const store = opts.store ?? file.store;
       const explicit: Partial<BridgeOptions> = {
         ...(given('host') || file.host === undefined ? { host: opts.host } : {}),
         ...(given('port') || file.port === undefined ? { port: opts.port } : {}),
@@ -133,15 +138,16 @@ export function buildProgram(io: Io): Command {
       const { createBridge } = await import('../bridge.ts');
       const bridge = await createBridge({
         ...mergeOptions(file, explicit),
-        dataDir: opts.dataDir,
+        ...(store === undefined ? { dataDir: opts.dataDir } : { store, dataDir: undefined }),
         forceNewDatabase: opts.forceNewDatabase === true,
         appDir,
         devMode: opts.dev === true,
         devModeOnAnyAddress: opts.devOnAnyAddress === true,
       });
       const app = { served: appDir !== undefined, devMode: opts.dev === true };
-      if (bridge.initialApiKey !== undefined) io.err(quickStart(bridge.url, bridge.initialApiKey, opts.dataDir, app));
-      else io.err(restartNote(bridge.url, opts.dataDir, app));
+      const where = store === undefined ? opts.dataDir : 'PostgreSQL';
+      if (bridge.initialApiKey !== undefined) io.err(quickStart(bridge.url, bridge.initialApiKey, where, app));
+      else io.err(restartNote(bridge.url, where, app));
       await new Promise<void>((resolve) => {
         const stop = (signal: NodeJS.Signals) => {
           bridge.log.info({ signal }, 'signal received');
@@ -237,7 +243,7 @@ export async function main(argv: string[], io: Io = { out: (s) => console.log(s)
     if (typeof e.code === 'string' && e.code.startsWith('commander.')) return e.exitCode ?? 2;
     if (error instanceof SealroomError) io.err(`error: ${error.code}: ${error.message}`);
     else io.err(`error: ${e.message ?? String(error)}`);
-    if (e.code === 'ERR_MODULE_NOT_FOUND') io.err(SERVER_PEERS_HINT);
+    if (e.code === 'ERR_MODULE_NOT_FOUND') io.err(/'pg'/.test(e.message ?? '') ? 'the PostgreSQL store (--store) needs the pg package: npm install pg' : SERVER_PEERS_HINT);
     return 1;
   }
 }

@@ -7,6 +7,7 @@
 import type { ErrorRequestHandler, Request } from 'express';
 import type { Logger } from 'pino';
 import { BridgeError, type BridgeErrorOptions, type ErrorCode } from '../errors.ts';
+import { StoreError } from '../store/errors.ts';
 
 export type { ErrorCode };
 
@@ -48,6 +49,7 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   TOO_MANY_CONNECTIONS: 429,
   ROOM_FULL: 429,
   SHUTTING_DOWN: 503,
+  STORE_UNAVAILABLE: 503,
   INTERNAL: 500,
 };
 
@@ -127,9 +129,18 @@ function fromFramework(error: unknown, req: Request): HttpError | undefined {
   return new HttpError(e.status, 'BAD_REQUEST', 'the request is malformed');
 }
 
+/**
+ * The database could not be reached (PostgreSQL down or cut off, docs/operations/postgres.md): 503, so
+ * clients retry. A transaction cut off mid-way committed whole or not at all.
+ */
+function storeUnavailable(error: unknown): HttpError | undefined {
+  if (!(error instanceof StoreError) || error.reason !== 'Unavailable') return undefined;
+  return new HttpError(503, 'STORE_UNAVAILABLE', 'the database cannot be reached; retry later', { retryAfter: 5 });
+}
+
 export function errorHandler(log: Logger): ErrorRequestHandler {
   return (error: unknown, req, res, _next) => {
-    const known: BridgeError | undefined = error instanceof BridgeError ? error : fromFramework(error, req);
+    const known: BridgeError | undefined = error instanceof BridgeError ? error : (storeUnavailable(error) ?? fromFramework(error, req));
     if (known === undefined) {
       log.error({ err: error, method: req.method, path: req.path }, 'unhandled error');
     } else if (known.code === 'BAD_REQUEST') {

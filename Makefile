@@ -20,7 +20,7 @@ APP_SOURCES := $(shell find app -type f -not -name '*.test.ts' 2>/dev/null)
 # context, on loopback only); `make run DEV=` starts it without.
 DEV ?= --dev
 
-.PHONY: help install build pack run test typecheck lint format unit bench bench-quick clean browser
+.PHONY: help install build pack run test typecheck lint format unit bench bench-quick clean browser postgres
 
 help:
 	@echo "make run          install what is missing, build, start the Bridge on embedded SQLite in ./$(DATA_DIR) with the web app (dev mode)"
@@ -47,6 +47,17 @@ $(CHROMIUM):
 	  echo "the browser tests need Debian's chromium at $(CHROMIUM) (apt-get install -y chromium)" >&2; exit 1; \
 	fi
 
+# The PostgreSQL store's tests start Debian's PostgreSQL server themselves (test/postgres.ts).
+postgres:
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; \
+	elif command -v sudo >/dev/null && command -v apt-get >/dev/null; then \
+	  sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; \
+	else \
+	  echo "the PostgreSQL store's tests need Debian's postgresql (apt-get install -y postgresql)" >&2; exit 1; \
+	fi
+
 typecheck: install
 	npx tsc --noEmit -p .
 
@@ -60,10 +71,10 @@ format: install
 unit: install
 	npx vitest run
 
-test: install browser typecheck lint unit
+test: install browser postgres typecheck lint unit
 
 build: $(DIST_CLI) $(APP_BUILD)
-$(DIST_CLI): $(STAMP) $(SOURCES) $(wildcard migrations/*.sql) package.json tsconfig.build.json scripts/build-package.mjs
+$(DIST_CLI): $(STAMP) $(SOURCES) $(wildcard migrations/*.sql migrations/postgres/*.sql) package.json tsconfig.build.json scripts/build-package.mjs
 	node scripts/build-package.mjs
 
 $(APP_BUILD): $(STAMP) $(APP_SOURCES) $(SOURCES) package.json scripts/build-app.mjs

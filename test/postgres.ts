@@ -6,7 +6,7 @@
  * (beforeAll) and stop it in afterAll: a start costs about a second, a database a few milliseconds.
  * Durability is off (fsync, synchronous_commit): a test server never outlives its test file.
  */
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -81,6 +81,17 @@ export async function startPostgres(): Promise<TestPostgres> {
     }
   };
   await start();
+  // A test process that dies without its afterAll must not leave a server running.
+  const stopAtExit = () => {
+    try {
+      execFileSync(asRoot ? 'runuser' : join(bin, 'pg_ctl'), [...(asRoot ? ['-u', 'postgres', '--', join(bin, 'pg_ctl')] : []), '-D', data, '-m', 'immediate', 'stop'], {
+        stdio: 'ignore',
+      });
+    } catch {
+      // Stopped already.
+    }
+  };
+  process.once('exit', stopAtExit);
 
   const adminUrl = `postgres://postgres@127.0.0.1:${port}/postgres`;
   let databases = 0;
@@ -103,6 +114,7 @@ export async function startPostgres(): Promise<TestPostgres> {
     },
     start,
     async destroy() {
+      process.off('exit', stopAtExit);
       await tool('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']).catch(() => undefined);
       rmSync(root, { recursive: true, force: true });
     },

@@ -337,8 +337,8 @@ export class StreamApi {
    * keyframe requests, and each media transport's state. Without WebRTC: `Unsupported`.
    * @example const { framesDecrypted, framesDropped } = await streamApi.mediaStats();
    */
-  mediaStats(): Promise<MediaStats> {
-    return this.#realtime.mediaStats();
+  async mediaStats(): Promise<MediaStats> {
+    return (await this.#realtime.mediaApi()).stats();
   }
 
   /**
@@ -346,8 +346,9 @@ export class StreamApi {
    * WebAudio about 10 times a second (the Bridge never sees levels). Resolves with the remover.
    * @example const stop = await streamApi.addAudioLevelStatsListener(({ levels }) => levels.forEach((l) => speaking(l.streamId, l.active)));
    */
-  addAudioLevelStatsListener(listener: AudioLevelStatsListener): Promise<() => void> {
-    return this.#realtime.addAudioLevelStatsListener(listener);
+  async addAudioLevelStatsListener(listener: AudioLevelStatsListener): Promise<() => void> {
+    if (typeof listener !== 'function') throw EndpointError.invalidArgument('"listener" expected a function');
+    return (await this.#realtime.mediaApi()).addAudioLevelListener(listener);
   }
 
   // ---- byte and text streams (issue 5)

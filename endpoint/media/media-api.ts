@@ -8,30 +8,31 @@
 import type { MediaEvent } from '../../protocol/ws.ts';
 import type { Connection } from '../connection.ts';
 import { EndpointError } from '../errors.ts';
-import type { RemoteTrack } from '../realtime/joined-rooms.ts';
+import type { JoinedRooms } from '../realtime/joined-rooms.ts';
 import type { KeyRefresher } from '../realtime/key-refresh.ts';
-import type { LocalMediaTrackRef } from '../realtime/local-streams.ts';
-import type { PublishState } from '../realtime/types.ts';
+import type { LocalStream, LocalStreams } from '../realtime/local-streams.ts';
+import type { RemoteListeners } from '../realtime/remote-listeners.ts';
 import type { KeyRing } from '../rooms/keyring.ts';
 import type { RoomApi } from '../rooms/room-api.ts';
 import { AudioLevels } from './audio-levels.ts';
 import { createMediaE2ee, type MediaE2ee } from './e2ee.ts';
+import { hasMedia, localMediaTracks, reportMedia } from './local-tracks.ts';
 import type { ReceivedTrack } from './receive-peer.ts';
 import { RoomMedia } from './room-media.ts';
 import type { AudioLevelStatsListener, MediaOptions, MediaStats } from './types.ts';
 
-/** What RealtimeApi gives the media chunk. */
+/** The parts of RealtimeApi the media chunk works with. */
 export interface MediaHost {
   connection: Connection;
   rooms: RoomApi;
   keys: KeyRing;
   refresher: KeyRefresher;
+  /** This connection's local streams: the published audio/video tracks, and where states go. */
+  locals: LocalStreams;
+  /** Where remote tracks are announced to the app. */
+  listeners: RemoteListeners;
+  joined: JoinedRooms;
   options: MediaOptions;
-  isJoined(roomId: string): boolean;
-  localTracks(roomId: string): LocalMediaTrackRef[];
-  report(roomId: string, state: PublishState, error?: EndpointError): void;
-  remoteTrack(track: RemoteTrack, mediaTrack: MediaStreamTrack): void;
-  remoteTrackEnded(track: RemoteTrack, mediaTrack: MediaStreamTrack): void;
 }
 
 export class MediaApi {
@@ -53,10 +54,21 @@ export class MediaApi {
     if (track.readyState === 'ended') throw EndpointError.invalidArgument('"track" has ended (stopped, or its device went away)');
   }
 
+  /**
+   * A local stream was published, updated, unpublished or taken back: a stream with audio or video
+   * reports `connecting` while publishing, and the room's publish transport follows its tracks.
+   */
+  async streamChanged(stream: LocalStream): Promise<void> {
+    const media = hasMedia(stream);
+    if (!media && !this.#rooms.has(stream.roomId)) return;
+    if (media && stream.state === 'publishing') this.host.locals.report(stream, 'connecting');
+    await this.syncPublish(stream.roomId);
+  }
+
   /** Brings the room's publish transport to its published audio/video tracks. */
   syncPublish(roomId: string): Promise<void> {
     const existing = this.#rooms.get(roomId);
-    if (!this.host.isJoined(roomId)) {
+    if (this.host.joined.joined(roomId) === undefined) {
       return existing === undefined ? Promise.resolve() : Promise.reject(EndpointError.connectionLost(`room "${roomId}" was left`));
     }
     return this.#room(roomId).syncPublish();
@@ -64,7 +76,7 @@ export class MediaApi {
 
   /** The room has subscribed audio or video: open media there so the unit offers it. */
   ensureReceiving(roomId: string): void {
-    if (this.host.isJoined(roomId)) this.#room(roomId).ensureReceiving();
+    if (this.host.joined.joined(roomId) !== undefined) this.#room(roomId).ensureReceiving();
   }
 
   event(event: MediaEvent): void {
@@ -135,8 +147,8 @@ export class MediaApi {
       connection: host.connection,
       e2ee: () => this.#frameEncryption(),
       options: host.options,
-      localTracks: () => host.localTracks(roomId),
-      report: (state, error) => host.report(roomId, state, error),
+      localTracks: () => localMediaTracks(host.locals, roomId),
+      report: (state, error) => reportMedia(host.locals, roomId, state, error),
       localChanged: (tracks) =>
         this.#levels.setLocal(
           roomId,
@@ -159,7 +171,7 @@ export class MediaApi {
   #remoteAdded(t: ReceivedTrack): void {
     const track = t.receiver.track;
     this.#levels.add(track, { streamRoomId: t.info.roomId, streamId: t.info.streamId, userId: t.info.userId, local: false });
-    this.host.remoteTrack(t.info, track);
+    this.host.listeners.track(t.info, track);
   }
 
   #remoteEnded(t: ReceivedTrack): void {
@@ -169,6 +181,6 @@ export class MediaApi {
     // A remote track ended by renegotiation fires no `ended` event on its own (it is only muted).
     track.stop();
     track.dispatchEvent(new Event('ended'));
-    this.host.remoteTrackEnded(t.info, track);
+    this.host.listeners.ended(t.info, track);
   }
 }

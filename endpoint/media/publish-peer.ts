@@ -5,7 +5,7 @@
  * m-lines to the Bridge's trackNos, and a track left out of it (stopped) ends at the unit.
  */
 import { EndpointError } from '../errors.ts';
-import type { LocalMediaTrackRef } from '../realtime/local-streams.ts';
+import type { LocalMediaTrackRef } from './local-tracks.ts';
 import { MediaPeer, type PeerDeps } from './peer.ts';
 import { filterCandidates, hasAudioLevelExtension, hideAudioLevels, restrictCodecs } from './sdp.ts';
 
@@ -31,9 +31,10 @@ export class PublishPeer extends MediaPeer {
 
   /**
    * Brings the transceivers to `tracks` and, if anything changed, negotiates with the unit. Resolves
-   * once the unit's answer is applied; the caller waits for `connected()`.
+   * once the unit's answer is applied (true) or at once when nothing changed (false); the caller waits
+   * for `connected()`.
    */
-  async sync(tracks: LocalMediaTrackRef[]): Promise<void> {
+  async sync(tracks: LocalMediaTrackRef[]): Promise<boolean> {
     const wanted = new Set(tracks.map((t) => t.trackId));
     for (const [trackId, sender] of this.#senders) {
       if (wanted.has(trackId)) continue;
@@ -57,7 +58,9 @@ export class PublishPeer extends MediaPeer {
       this.#senders.set(ref.trackId, { transceiver, ref });
       this.#dirty = true;
     }
-    if (this.#dirty) await this.#negotiate();
+    if (!this.#dirty) return false;
+    await this.#negotiate();
+    return true;
   }
 
   async #negotiate(): Promise<void> {

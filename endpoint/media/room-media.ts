@@ -10,7 +10,7 @@ import type { MediaReceiveTrack, MediaTransport, ResultPayloads } from '../../pr
 import { reconnectDelayMs } from '../backoff.ts';
 import type { Connection } from '../connection.ts';
 import { EndpointError } from '../errors.ts';
-import type { LocalMediaTrackRef } from '../realtime/local-streams.ts';
+import type { LocalMediaTrackRef } from './local-tracks.ts';
 import type { PublishState } from '../realtime/types.ts';
 import type { MediaE2ee } from './e2ee.ts';
 import type { PeerDeps } from './peer.ts';
@@ -120,9 +120,10 @@ export class RoomMedia {
     const { iceServers } = await this.#join();
     this.#open();
     const peer = (this.publish ??= this.#watch(new PublishPeer(this.#peerDeps(iceServers))));
-    await peer.sync(tracks);
+    const negotiated = await peer.sync(tracks);
     this.d.localChanged(peer.tracks());
-    if (tracks.length > 0) await peer.connected(this.d.options.connectTimeoutMs ?? DEFAULT_MEDIA_CONNECT_TIMEOUT_MS);
+    // A change that touched no media track (a data-only stream) does not wait for the transport.
+    if (negotiated && tracks.length > 0) await peer.connected(this.d.options.connectTimeoutMs ?? DEFAULT_MEDIA_CONNECT_TIMEOUT_MS);
   }
 
   #join(): Promise<ResultPayloads['mediaJoin']> {

@@ -19,7 +19,7 @@ import type {
   TrackOptions,
 } from './types.ts';
 
-interface LocalTrack {
+export interface LocalTrack {
   trackId: string;
   kind: TrackKind;
   /** The Bridge's number once published; undefined while only staged. */
@@ -30,19 +30,11 @@ interface LocalTrack {
   media?: MediaStreamTrackLike;
 }
 
-/** A published audio or video track, for the media session (endpoint/media/). */
-export interface LocalMediaTrackRef {
-  streamId: string;
-  trackId: string;
-  kind: 'audio' | 'video';
-  trackNo: number;
-  track: MediaStreamTrackLike;
-}
 
 /** `suspended`: published when the socket dropped; republished under the same handle on reconnect. */
-type LocalState = 'created' | 'publishing' | 'published' | 'updating' | 'unpublishing' | 'suspended';
+export type LocalState = 'created' | 'publishing' | 'published' | 'updating' | 'unpublishing' | 'suspended';
 
-interface LocalStream {
+export interface LocalStream {
   streamId: string;
   roomId: string;
   tracks: Map<string, LocalTrack>;
@@ -59,7 +51,8 @@ export interface SendTarget {
 }
 
 export class LocalStreams {
-  private readonly streams = new Map<string, LocalStream>();
+  /** By handle; the media session (endpoint/media/) reads the published media tracks here. */
+  readonly streams = new Map<string, LocalStream>();
   private readonly byTrack = new Map<string, LocalStream>();
   /** Streams and tracks whose room was left: id -> (room, reason), for errors that say why. */
   private readonly ended = new Map<string, { roomId: string; reason: RoomLeftReason }>();
@@ -67,8 +60,8 @@ export class LocalStreams {
   constructor(
     private readonly connection: Connection,
     private readonly isJoined: (roomId: string) => boolean,
-    /** Brings the room's media session to the published audio/video tracks (endpoint/media/). */
-    private readonly syncMedia: (roomId: string) => Promise<void>,
+    /** Brings the room's media session to its published audio/video tracks after a change of `stream` (endpoint/media/). */
+    private readonly syncMedia: (stream: LocalStream) => Promise<void>,
   ) {}
 
   create(roomId: string): string {
@@ -128,11 +121,7 @@ export class LocalStreams {
       this.applyTrackNos(stream, info.tracks);
       await this.connectMedia(stream);
     } catch (error) {
-      if (this.streams.get(handle) === stream && stream.state === 'publishing') {
-        stream.state = 'created';
-        // Announced, but its media could not connect: take it off the Bridge, and its tracks off the unit.
-        if (this.clearTrackNos(stream)) this.connection.request('unpublish', { roomId: stream.roomId, streamId: stream.streamId }).catch(() => undefined);
-      }
+      if (this.streams.get(handle) === stream && stream.state === 'publishing') this.takeBack(stream);
       this.report(stream, 'failed', error);
       throw error;
     }
@@ -159,7 +148,7 @@ export class LocalStreams {
         this.byTrack.delete(track.trackId);
       }
       this.applyTrackNos(stream, info.tracks);
-      await this.syncMedia(stream.roomId);
+      await this.syncMedia(stream);
     } catch (error) {
       // The Bridge kept the stream as it was: still published, with the previous tracks. If its room was
       // left meanwhile, the stream already reported `unpublished`.
@@ -206,7 +195,7 @@ export class LocalStreams {
     }
     stream.state = 'created';
     this.report(stream, 'unpublished');
-    if (hasMedia(stream)) this.syncMedia(stream.roomId).catch(() => undefined);
+    this.syncMedia(stream).catch(() => undefined);
   }
 
   /**
@@ -263,10 +252,7 @@ export class LocalStreams {
     try {
       await this.connectMedia(stream);
     } catch (error) {
-      if (this.streams.get(handle) === stream && stream.state === 'publishing') {
-        stream.state = 'created';
-        if (this.clearTrackNos(stream)) this.connection.request('unpublish', { roomId: stream.roomId, streamId: stream.streamId }).catch(() => undefined);
-      }
+      if (this.streams.get(handle) === stream && stream.state === 'publishing') this.takeBack(stream);
       this.report(stream, 'failed', error);
       throw error;
     }
@@ -274,44 +260,19 @@ export class LocalStreams {
     this.report(stream, 'published');
   }
 
-  /** Published audio and video tracks of a room (also while publishing), for the media session. */
-  mediaTracks(roomId: string): LocalMediaTrackRef[] {
-    const refs: LocalMediaTrackRef[] = [];
-    for (const stream of this.streams.values()) {
-      if (stream.roomId !== roomId || stream.state === 'unpublishing') continue;
-      for (const t of stream.tracks.values()) {
-        if (t.media !== undefined && !t.removed && t.trackNo !== undefined) {
-          refs.push({ streamId: stream.streamId, trackId: t.trackId, kind: t.kind as 'audio' | 'video', trackNo: t.trackNo, track: t.media });
-        }
-      }
-    }
-    return refs;
-  }
-
-  /** The media session's state (connecting after a failure, published again, failed) for a room's media streams. */
-  reportMedia(roomId: string, state: PublishState, error?: unknown): void {
-    for (const stream of this.streams.values()) {
-      if (stream.roomId === roomId && stream.state === 'published' && hasMedia(stream)) this.report(stream, state, error);
-    }
-  }
-
-  /** A stream with audio or video: `connecting` until its media reaches the unit. */
+  /** A stream with audio or video reports `connecting` until its media reaches the unit (endpoint/media/). */
   private async connectMedia(stream: LocalStream): Promise<void> {
-    if (!hasMedia(stream)) return;
-    this.report(stream, 'connecting');
-    await this.syncMedia(stream.roomId);
+    await this.syncMedia(stream);
     this.stillOurs(stream);
   }
 
-  /** Forgets the Bridge's numbers of the stream's tracks; true if it had any. */
-  private clearTrackNos(stream: LocalStream): boolean {
-    let had = false;
-    for (const t of stream.tracks.values()) {
-      had ||= t.trackNo !== undefined;
-      t.trackNo = undefined;
-    }
-    if (had && hasMedia(stream)) this.syncMedia(stream.roomId).catch(() => undefined);
-    return had;
+  /** Announced, but its media could not connect: the stream goes off the Bridge again, and its tracks off the unit. */
+  private takeBack(stream: LocalStream): void {
+    stream.state = 'created';
+    if (![...stream.tracks.values()].some((t) => t.trackNo !== undefined)) return;
+    for (const t of stream.tracks.values()) t.trackNo = undefined;
+    this.syncMedia(stream).catch(() => undefined);
+    this.connection.request('unpublish', { roomId: stream.roomId, streamId: stream.streamId }).catch(() => undefined);
   }
 
   /** Where a data track's frames go; throws a clear error if it cannot send now. */
@@ -380,7 +341,7 @@ export class LocalStreams {
     return { published: true, streamId: stream.streamId, tracks };
   }
 
-  private report(stream: LocalStream, state: PublishState, error?: unknown): void {
+  report(stream: LocalStream, state: PublishState, error?: unknown): void {
     if (stream.onState === undefined) return;
     try {
       if (error === undefined) stream.onState(state);
@@ -391,9 +352,6 @@ export class LocalStreams {
   }
 }
 
-function hasMedia(stream: LocalStream): boolean {
-  return [...stream.tracks.values()].some((t) => t.media !== undefined);
-}
 
 function draft(t: LocalTrack): { trackId: string; kind: TrackKind } {
   return { trackId: t.trackId, kind: t.kind };

@@ -29,7 +29,7 @@ import { connectionInternals, eventApiInternals, type EventApiInternals } from '
 import { DEFAULT_STALE_VIEW_AFTER_MS, HeadTracker } from '../rooms/head-tracker.ts';
 import type { KeyRing } from '../rooms/keyring.ts';
 import type { MediaApi } from '../media/media-api.ts';
-import type { AudioLevelStatsListener, MediaOptions, MediaStats } from '../media/types.ts';
+import type { MediaOptions } from '../media/types.ts';
 import type { RoomApi } from '../rooms/room-api.ts';
 import type { RequestOptions } from '../transport/http.ts';
 import { DataTrackReceiver } from './data-track-receiver.ts';
@@ -117,7 +117,7 @@ export class RealtimeApi {
     this.locals = new LocalStreams(
       connection,
       (roomId) => this.joined.joined(roomId) !== undefined,
-      async (roomId) => (await this.media)?.syncPublish(roomId),
+      async (stream) => (await this.media)?.streamChanged(stream),
     );
     this.listeners = new RemoteListeners(log);
     this.listeners.mediaClaims = (track) => {
@@ -196,9 +196,9 @@ export class RealtimeApi {
   }
 
   /** Loads the media chunk once (browsers; elsewhere `Unsupported`). */
-  private mediaApi(): Promise<MediaApi> {
+  mediaApi(): Promise<MediaApi> {
     if (typeof RTCPeerConnection === 'undefined') {
-      return Promise.reject(new EndpointError('Unsupported', 'audio and video need WebRTC (RTCPeerConnection): use the Endpoint in a browser'));
+      return Promise.reject(new EndpointError('Unsupported', 'media needs WebRTC (RTCPeerConnection): a browser'));
     }
     this.media ??= import('../media/media-api.ts').then(
       (m) =>
@@ -207,37 +207,19 @@ export class RealtimeApi {
           rooms: this.rooms,
           keys: this.keys,
           refresher: this.refresher,
+          locals: this.locals,
+          listeners: this.listeners,
+          joined: this.joined,
           options: this.mediaOptions,
-          isJoined: (roomId) => this.joined.joined(roomId) !== undefined,
-          localTracks: (roomId) => this.locals.mediaTracks(roomId),
-          report: (roomId, state, error) => this.locals.reportMedia(roomId, state, error),
-          remoteTrack: (track, mediaTrack) => this.listeners.track(track, mediaTrack),
-          remoteTrackEnded: (track, mediaTrack) => this.listeners.ended(track, mediaTrack),
         })),
       (error: unknown) => {
         this.media = undefined;
-        throw new EndpointError('Unsupported', 'the media module could not be loaded', { cause: error });
+        throw new EndpointError('Unsupported', 'media: loading failed', { cause: error });
       },
     );
     return this.media;
   }
 
-  /**
-   * Media counters: frames encrypted, decrypted and dropped by cause, keyframe requests, transports.
-   * @example const { framesDecrypted, framesDropped } = await realtime.mediaStats();
-   */
-  async mediaStats(): Promise<MediaStats> {
-    return (await this.mediaApi()).stats();
-  }
-
-  /**
-   * Audio levels of local and remote audio streams, computed here with WebAudio; returns the remover.
-   * @example const stop = await realtime.addAudioLevelStatsListener(({ levels }) => highlight(levels.filter((l) => l.active)));
-   */
-  async addAudioLevelStatsListener(listener: AudioLevelStatsListener): Promise<() => void> {
-    if (typeof listener !== 'function') throw EndpointError.invalidArgument('"listener" expected a function');
-    return (await this.mediaApi()).addAudioLevelListener(listener);
-  }
 
   /**
    * Called with every room this connection leaves, for any reason, before the app's `streamRoomLeft`

@@ -13,6 +13,12 @@ import { FRAME_WORKER_SOURCE } from './frame-worker-bundle.ts';
 
 const ENTRY = resolve(dirname(fileURLToPath(import.meta.url)), '../../test/browser/frame-encryption-entry.ts');
 const key = () => [...randomBytes(32)];
+/**
+ * No frame may fail to decrypt or lack a key. Replays may be counted: Chromium sometimes hands the
+ * receive transform the same video frame again (measured: one delta frame, same RTP timestamp, four
+ * times within 10 ms, when retransmitted packets complete it again); the copies are dropped.
+ */
+const noLosses = (dropped: CallSnapshot['receiver']['dropped']) => expect({ ...dropped, replay: 0 }).toEqual({ decrypt: 0, replay: 0, noKey: 0, malformed: 0 });
 
 let media: MediaPage;
 
@@ -46,10 +52,10 @@ async function expectPlaying(id: number): Promise<CallSnapshot> {
   const later = await waitFor(
     id,
     'the video to go on',
-    (s) => s.currentTime > first.currentTime + 0.5 && s.receiver.framesDecrypted > first.receiver.framesDecrypted + 10,
+    (s) =>
+      s.currentTime > first.currentTime + 0.5 && s.receiver.framesDecrypted > first.receiver.framesDecrypted + 10 && s.framesDecoded > first.framesDecoded + 5,
   );
   expect(later.videoWidth).toBe(640);
-  expect(later.framesDecoded).toBeGreaterThan(first.framesDecoded);
   return later;
 }
 
@@ -60,7 +66,7 @@ describe('media frame encryption in Chromium', () => {
     const s = await expectPlaying(id);
     expect(s.sender.framesEncrypted).toBeGreaterThan(0);
     expect(s.sender.sendRefused).toEqual({ noKey: 0, codec: 0, malformed: 0 });
-    expect(s.receiver.dropped).toEqual({ decrypt: 0, replay: 0, noKey: 0, malformed: 0 });
+    noLosses(s.receiver.dropped);
     expect(s.candidateAddresses.length).toBeGreaterThan(0);
     expect(new Set(s.candidateAddresses)).toEqual(new Set(['127.0.0.1']));
 
@@ -85,7 +91,7 @@ describe('media frame encryption in Chromium', () => {
       'frames after the old key is gone',
       (x) => x.receiver.framesDecrypted > settled.receiver.framesDecrypted + 20 && x.currentTime > settled.currentTime + 0.5,
     );
-    expect(onward.receiver.dropped).toEqual({ decrypt: 0, replay: 0, noKey: 0, malformed: 0 });
+    noLosses(onward.receiver.dropped);
     await endCall(id);
   });
 
@@ -124,11 +130,23 @@ describe('media frame encryption in Chromium', () => {
     await endCall(id);
   });
 
+  it('refuses to send a codec it does not protect (H264): no video frame leaves, audio still does', async () => {
+    const k = key();
+    const id = await start({ senderKey: k, receiverKey: k, videoCodec: 'video/H264' });
+    const s = await waitFor(id, 'refused video and decrypted audio', (x) => x.sender.sendRefused.codec > 20 && x.receiver.framesDecrypted > 20);
+    expect(s.sender.sendRefused.noKey).toBe(0);
+    // Only audio frames were encrypted and decrypted; the video decoder never got a frame.
+    expect(s.framesDecoded).toBe(0);
+    expect(s.videoWidth).toBe(0);
+    noLosses(s.receiver.dropped);
+    await endCall(id);
+  });
+
   it('works through the encoded-streams fallback, with the worker loaded from a URL', async () => {
     const k = key();
     const id = await start({ api: 'encoded-streams', workerUrl: `${media.origin}/sealroom-media-worker.js`, senderKey: k, receiverKey: k });
     const s = await expectPlaying(id);
-    expect(s.receiver.dropped).toEqual({ decrypt: 0, replay: 0, noKey: 0, malformed: 0 });
+    noLosses(s.receiver.dropped);
     await endCall(id);
   });
 });

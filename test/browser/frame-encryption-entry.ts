@@ -16,6 +16,8 @@ export interface CallOptions {
   /** 32-byte epoch-1 keys of the sender and the receiver (different keys: the receiver decodes nothing). */
   senderKey: number[];
   receiverKey: number[];
+  /** Negotiate only this video codec (`video/H264`: one the frame encryption does not protect). */
+  videoCodec?: string;
 }
 
 export interface CallSnapshot {
@@ -78,7 +80,13 @@ async function startCall(options: CallOptions): Promise<number> {
   }
   const media = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: true });
   for (const track of media.getTracks()) {
-    sender.protectSender(a.addTrack(track, media), { roomId: ROOM, streamId: STREAM, trackId: track.kind, kind: track.kind as 'audio' | 'video' });
+    const kind = track.kind as 'audio' | 'video';
+    const transceiver = a.addTransceiver(track, { direction: 'sendonly', streams: [media] });
+    if (kind === 'video' && options.videoCodec !== undefined) {
+      const codec = options.videoCodec.toLowerCase();
+      transceiver.setCodecPreferences((RTCRtpReceiver.getCapabilities('video')?.codecs ?? []).filter((c) => c.mimeType.toLowerCase() === codec));
+    }
+    sender.protectSender(transceiver.sender, { roomId: ROOM, streamId: STREAM, trackId: kind, kind });
   }
   const video = document.createElement('video');
   video.muted = true;

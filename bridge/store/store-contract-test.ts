@@ -1,9 +1,10 @@
 /**
  * The store contract: what every `Store` (types.ts) must do, run against SQLite and PostgreSQL
  * (store-contract.sqlite.test.ts, store-contract.postgres.test.ts) so neither drifts. This file covers
- * the operator keys, the directory, logins and sessions; store-contract-rooms.ts the rooms. The
+ * the operator keys, the directory, logins and sessions; store-contract-rooms-test.ts the rooms. The
  * concurrency cases open a second store on the same database and race the two, which is what several
- * Bridges on one PostgreSQL do (docs/operations/postgres.md).
+ * Bridges on one PostgreSQL do (docs/operations/postgres.md). Named `-test.ts` so the package build
+ * leaves it out (tsconfig.build.json): it imports vitest.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { DEFAULT_POLICY, type RoomPolicy } from '../../protocol/policy.ts';

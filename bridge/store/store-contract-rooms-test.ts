@@ -1,10 +1,10 @@
 /**
- * The store contract for rooms (see store-contract.ts): creating and updating with their quota and
+ * The store contract for rooms (see store-contract-test.ts): creating and updating with their quota and
  * compare-and-swap, reading the chain, keys and members, listing and scanning, deleting; and two
  * stores on one database racing creates and updates.
  */
 import { describe, expect, it } from 'vitest';
-import { contractDatabases, roomWrite, seedTenant, T0, type ContractSetup } from './store-contract.ts';
+import { contractDatabases, roomWrite, seedTenant, T0, type ContractSetup } from './store-contract-test.ts';
 import type { ListRoomsQuery, Store } from './types.ts';
 
 const alice = { userId: 'alice', publicKey: 'key-alice', isManager: true };

@@ -15,7 +15,7 @@ import type { RemoteListeners } from '../realtime/remote-listeners.ts';
 import type { KeyRing } from '../rooms/keyring.ts';
 import type { RoomApi } from '../rooms/room-api.ts';
 import { AudioLevels } from './audio-levels.ts';
-import { createMediaE2ee, type MediaE2ee } from './e2ee.ts';
+import { createMediaE2ee, type MediaE2eeHandle } from './e2ee.ts';
 import { hasMedia, localMediaTracks, reportMedia } from './local-tracks.ts';
 import type { ReceivedTrack } from './receive-peer.ts';
 import { RoomMedia } from './room-media.ts';
@@ -38,7 +38,7 @@ export interface MediaHost {
 export class MediaApi {
   readonly #rooms = new Map<string, RoomMedia>();
   readonly #levels: AudioLevels;
-  #e2ee: MediaE2ee | undefined;
+  #e2ee: MediaE2eeHandle | undefined;
 
   constructor(private readonly host: MediaHost) {
     this.#levels = new AudioLevels(host.connection.log);
@@ -106,13 +106,14 @@ export class MediaApi {
   }
 
   async stats(): Promise<MediaStats> {
-    // The worker's counters right now where the E2EE can ask it (a round trip), else its last report.
-    const e2ee = this.#e2ee as (MediaE2ee & { refreshStats?: () => Promise<ReturnType<MediaE2ee['stats']>> }) | undefined;
-    const e = e2ee?.refreshStats === undefined ? e2ee?.stats() : await e2ee.refreshStats().catch(() => e2ee.stats());
+    // The worker's counters right now (a round trip to it), else its last report.
+    const e2ee = this.#e2ee;
+    const e = e2ee === undefined ? undefined : await e2ee.refreshStats().catch(() => e2ee.stats());
     const stats: MediaStats = {
       framesEncrypted: e?.framesEncrypted ?? 0,
       framesDecrypted: e?.framesDecrypted ?? 0,
       framesDropped: { decrypt: e?.dropped.decrypt ?? 0, replay: e?.dropped.replay ?? 0, noKey: e?.dropped.noKey ?? 0, malformed: e?.dropped.malformed ?? 0 },
+      framesNotSent: { noKey: e?.sendRefused.noKey ?? 0, codec: e?.sendRefused.codec ?? 0, malformed: e?.sendRefused.malformed ?? 0 },
       keyframesOnRotation: e?.keyframesOnRotation ?? 0,
       keyframeRequestsReceived: 0,
       keyframeRequestsSent: 0,
@@ -162,7 +163,7 @@ export class MediaApi {
   }
 
   /** The frame encryption, made on first need; if it cannot start, nothing is sent (the publish fails). */
-  #frameEncryption(): MediaE2ee {
+  #frameEncryption(): MediaE2eeHandle {
     const { connection, rooms, keys, refresher, options } = this.host;
     this.#e2ee ??= createMediaE2ee({ connection, rooms, keys, refresher, ...(options.worker === undefined ? {} : { worker: options.worker }) });
     return this.#e2ee;

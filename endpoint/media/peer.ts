@@ -5,7 +5,7 @@
 import type { MediaTransport } from '../../protocol/ws.ts';
 import type { Connection } from '../connection.ts';
 import { EndpointError } from '../errors.ts';
-import type { MediaE2ee } from './e2ee.ts';
+import { type MediaE2ee, mediaE2eePeerConnectionConfig } from './e2ee.ts';
 import { candidateAddress } from './sdp.ts';
 
 export interface PeerDeps {
@@ -18,12 +18,12 @@ export interface PeerDeps {
   failed(transport: MediaTransport): void;
 }
 
-/** The configuration of both peer connections: one transport for all m-lines (the unit bundles). */
+/**
+ * The configuration of both peer connections: one transport for all m-lines (the unit bundles), and
+ * what the frame encryption needs at construction (`encodedInsertableStreams` for its fallback).
+ */
 export function peerConfiguration(iceServers: RTCIceServer[]): RTCConfiguration {
-  const config: RTCConfiguration & { encodedInsertableStreams?: boolean } = { iceServers, bundlePolicy: 'max-bundle', rtcpMuxPolicy: 'require' };
-  // Without RTCRtpScriptTransform the frame encryption falls back to createEncodedStreams, which needs this.
-  if (typeof RTCRtpScriptTransform === 'undefined') config.encodedInsertableStreams = true;
-  return config;
+  return { ...mediaE2eePeerConnectionConfig(), iceServers, bundlePolicy: 'max-bundle', rtcpMuxPolicy: 'require' };
 }
 
 export abstract class MediaPeer {

@@ -37,6 +37,11 @@ export interface MediaStats {
   framesDecrypted: number;
   /** Received frames dropped, by cause: failed to decrypt or authenticate, replayed, no key for the epoch, malformed. */
   framesDropped: { decrypt: number; replay: number; noKey: number; malformed: number };
+  /**
+   * This client's own frames dropped rather than sent unencrypted, by cause: no key for the room yet,
+   * a codec the frame encryption does not know, a frame it could not parse.
+   */
+  framesNotSent: { noKey: number; codec: number; malformed: number };
   /** Keyframes this client's encoders were asked for by a key change. */
   keyframesOnRotation: number;
   /** Keyframe requests (PLI + FIR) this client's video senders received from the unit. */

@@ -49,7 +49,7 @@ function follow(client: Client): { cryptor: MediaFrameCryptor; follower: MediaKe
 const opus = () => new Uint8Array(randomBytes(61));
 
 describe('media keys follow the KeyRing', () => {
-  it('hands over keys and member index, follows a rotation at once, and drops the old epoch when its grace ends', async () => {
+  it('hands over keys and member index, follows a rotation at once, drops the old epoch when its grace ends and every key when the ring forgets the room', async () => {
     const roomId = await kit.room(dave, [alice, bob, dave], [dave]);
     // alice is joined (her real-time plane fetches the room on streamRoomUpdated); bob is not, and
     // learns the new epoch from a frame that names it, as the frame worker reports it.
@@ -93,6 +93,11 @@ describe('media keys follow the KeyRing', () => {
     await until(() => b.cryptor.room(roomId)?.key(1) === undefined, 'epoch 1 gone at bob', GRACE_MS + 5_000);
     expect(b.cryptor.room(roomId)?.key(2)).toBeDefined();
     expect(streamApiInternals(bob.streamApi).keys.get(roomId, 1)).toBeUndefined();
+
+    // The ring forgets the room (as when it is deleted): the worker's keys go too, nothing is sent.
+    streamApiInternals(alice.streamApi).keys.forget(roomId);
+    await until(() => a.cryptor.room(roomId) === undefined, 'keys gone at alice', 5_000);
+    expect(await a.cryptor.encrypt(track, { kind: 'audio', data: opus() })).toEqual({ ok: false, reason: 'noKey' });
 
     a.follower.unfollow(roomId);
     b.follower.unfollow(roomId);

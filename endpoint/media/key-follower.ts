@@ -20,6 +20,8 @@ import type { RoomMediaKeys } from './frame-cryptor.ts';
 
 /** How often the KeyRing is looked at for each followed room. In ms. */
 export const KEY_POLL_MS = 250;
+/** `handed` once the ring forgot a room whose keys were handed over: the worker was told to forget them. */
+const NONE = 'none';
 /** Epochs below the newest that are looked up (the grace period keeps only a few). */
 const EPOCHS_SCANNED = 16;
 
@@ -115,7 +117,16 @@ export class MediaKeyFollower {
       await this.d.refresher.refresh(roomId);
     }
     const newest = keys.newestEpoch(roomId);
-    if (newest === undefined) return;
+    if (this.#rooms.get(roomId) !== room) return; // unfollowed meanwhile
+    if (newest === undefined) {
+      // The ring forgot the room (deleted): so does the worker.
+      if (room.handed !== '' && room.handed !== NONE) {
+        room.handed = NONE;
+        room.newest = undefined;
+        this.d.sink(roomId, { userId: this.d.connection.userId, memberIndex: undefined, epochs: [] });
+      }
+      return;
+    }
     const epochs: { epoch: number; key: Uint8Array }[] = [];
     for (let epoch = newest; epoch >= Math.max(1, newest - EPOCHS_SCANNED); epoch--) {
       const key = keys.get(roomId, epoch);
@@ -126,7 +137,7 @@ export class MediaKeyFollower {
       const head = await this.d.rooms.trustedHead(roomId);
       room.memberIndex = head === undefined ? undefined : memberIndexOf(head.record, this.d.connection.userId);
       room.newest = newest;
-      if (!this.#rooms.has(roomId)) return;
+      if (this.#rooms.get(roomId) !== room) return;
     }
     const handed = `${epochs.map((e) => e.epoch).join(',')}|${room.memberIndex ?? '-'}`;
     if (handed === room.handed) return;

@@ -11,6 +11,7 @@ import { sign } from '../crypto/identity.ts';
 import { authMessage } from '../protocol/auth.ts';
 import { createBridge, type Bridge, type CreateBridgeOptions } from '../bridge/index.ts';
 import { makeUser, type TestUser } from './identities.ts';
+import { createDatabaseAt } from './postgres.ts';
 
 export interface TestBridge {
   bridge: Bridge;
@@ -23,6 +24,12 @@ export interface TestBridge {
 
 export async function startBridge(options: Partial<CreateBridgeOptions> = {}): Promise<TestBridge> {
   const dataDir = mkdtempSync(join(tmpdir(), 'sealroom-test-'));
+  // SEALROOM_TEST_POSTGRES (an admin URL of a running PostgreSQL) runs every Bridge of a test on a
+  // fresh database there instead of SQLite (docs/operations/postgres.md, "Tests").
+  const shared = process.env.SEALROOM_TEST_POSTGRES;
+  if (options.store === undefined && shared !== undefined && options.databaseFile === undefined) {
+    options = { ...options, store: await createDatabaseAt(shared) };
+  }
   // With a PostgreSQL store the folder stays empty (a store excludes dataDir).
   const where = options.store === undefined ? { dataDir } : {};
   const first = await createBridge({ ...where, port: 0, logLevel: 'silent', ...options });

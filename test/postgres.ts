@@ -51,6 +51,23 @@ export interface TestPostgres {
   destroy(): Promise<void>;
 }
 
+let created = 0;
+
+/** A new empty database on the server of `adminUrl` (its `postgres` database); returns its URL. */
+export async function createDatabaseAt(adminUrl: string, prefix = 'sealroom_test'): Promise<string> {
+  const name = `${prefix}_${++created}_${process.pid}_${Date.now().toString(36)}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
 export async function startPostgres(): Promise<TestPostgres> {
   const bin = postgresBinDir();
   if (bin === undefined) throw new Error('PostgreSQL is not installed: run `make postgres` (apt-get install -y postgresql)');
@@ -94,21 +111,10 @@ export async function startPostgres(): Promise<TestPostgres> {
   process.once('exit', stopAtExit);
 
   const adminUrl = `postgres://postgres@127.0.0.1:${port}/postgres`;
-  let databases = 0;
   return {
     adminUrl,
     port,
-    async createDatabase(prefix = 'sealroom_test') {
-      const name = `${prefix}_${++databases}_${process.pid}`;
-      const admin = new pg.Client({ connectionString: adminUrl });
-      await admin.connect();
-      try {
-        await admin.query(`CREATE DATABASE ${name}`);
-      } finally {
-        await admin.end();
-      }
-      return `postgres://postgres@127.0.0.1:${port}/${name}`;
-    },
+    createDatabase: (prefix?: string) => createDatabaseAt(adminUrl, prefix),
     async stop() {
       await tool('pg_ctl', ['-D', data, '-m', 'fast', '-w', 'stop']);
     },

@@ -33,7 +33,9 @@ export function broadcastHandler(events: Emitter<BroadcastEventMap>, log: Logger
             events.emit('streamCompleted', { ...peer, totalChunks, totalBytes }, warn);
           },
         },
-        { highWaterMark: 0 },
+        // One chunk may wait on the writable side (a high water mark of 0 there would stop the pipe
+        // for good: pipeTo reads only while its destination wants more); none on the readable side.
+        { highWaterMark: 1 },
         { highWaterMark: 0 },
       ),
     );

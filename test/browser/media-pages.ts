@@ -40,11 +40,15 @@ export interface MediaPages {
   close(): Promise<void>;
 }
 
-export async function openMediaPages(count: number): Promise<MediaPages> {
+/**
+ * Opens `count` pages (each in its own browser context) of `entry` (default test/browser/media-entry.ts),
+ * once it has set `window[readyGlobal]`.
+ */
+export async function openMediaPages(count: number, entry = resolve(fileURLToPath(import.meta.url), '../media-entry.ts'), readyGlobal = 'mediaKit'): Promise<MediaPages> {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run \`make test\` (it installs Debian's chromium) or apt-get install -y chromium`);
   const outdir = mkdtempSync(join(tmpdir(), 'sealroom-media-'));
   await build({
-    entryPoints: [resolve(fileURLToPath(import.meta.url), '../media-entry.ts')],
+    entryPoints: { page: entry },
     bundle: true,
     format: 'esm',
     splitting: true,
@@ -57,7 +61,7 @@ export async function openMediaPages(count: number): Promise<MediaPages> {
     const path = req.url === '/' ? '/index.html' : (req.url ?? '/');
     if (path === '/index.html') {
       res.setHeader('content-type', 'text/html');
-      res.end('<!doctype html><meta charset="utf-8"><body><script type="module" src="/media-entry.js"></script></body>');
+      res.end('<!doctype html><meta charset="utf-8"><body><script type="module" src="/page.js"></script></body>');
       return;
     }
     const file = join(outdir, path.replace(/^\/+/, ''));
@@ -80,7 +84,7 @@ export async function openMediaPages(count: number): Promise<MediaPages> {
     page.on('console', (m) => logs.push(`[page ${i}] ${m.type()}: ${m.text()}`));
     page.on('pageerror', (e) => logs.push(`[page ${i}] error: ${e.message}`));
     await page.goto(`http://127.0.0.1:${port}/`);
-    await page.waitForFunction(() => 'mediaKit' in window);
+    await page.waitForFunction((name) => name in window, readyGlobal);
     pages.push(page);
   }
   return {

@@ -3,7 +3,11 @@
  * logins and sessions, quotas, the directory) through two Bridges on one database, A and B, over REST
  * with real signatures. Real-time traffic between them is not here yet (NATS, issue 13).
  */
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ManageClient } from '../manage/client.ts';
+import { startBridgeProcess } from '../../test/cli.ts';
 import { verifyGenesis } from '../../protocol/room-chain.ts';
 import { login, rest, setupTenant, signedLogin, startBridge, type Tenant, type TestBridge } from '../../test/harness.ts';
 import { startPostgres, type TestPostgres } from '../../test/postgres.ts';
@@ -125,5 +129,45 @@ describe('two Bridges on one PostgreSQL', () => {
     await b.restart();
     expect((await rest(b.bridge.url, tokens.bob).get('/v1/me')).status).toBe(200);
     expect((await b.bridge.manage.listContextUsers(tenant.contextId)).map((u) => u.userId)).toEqual(['alice', 'bob']);
+  });
+});
+
+/** `sealroom start` on a database that has its operator key already: resolves with the URL it prints. */
+function startAgain(store: string): Promise<{ url: string; stop: () => Promise<unknown> }> {
+  const bin = fileURLToPath(new URL('../../bin/sealroom.js', import.meta.url));
+  const child = spawn(process.execPath, [bin, 'start', '--port', '0', '--log-level', 'warn', '--no-app'], {
+    env: { ...process.env, SEALROOM_STORE: store },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  const exited = new Promise((resolve) => child.on('exit', resolve));
+  const stop = () => (child.kill('SIGTERM'), exited);
+  return new Promise((resolve, reject) => {
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+      const url = /sealroom Bridge on (\S+)/.exec(stderr)?.[1];
+      if (url !== undefined) resolve({ url, stop });
+    });
+    void exited.then(() => reject(new Error(`sealroom start ended: ${stderr}`)));
+  });
+}
+
+describe('sealroom start --store', () => {
+  it('starts two Bridge processes on one database; the second uses the operator key the first printed', async () => {
+    const store = await server.createDatabase();
+    const first = await startBridgeProcess('unused-with-store', ['--store', store, '--no-app']);
+    try {
+      const second = await startAgain(store);
+      try {
+        expect((await rest(second.url).get('/healthz')).body).toEqual({ status: 'ok' });
+        const { solutionId } = await new ManageClient(first.url, first.apiKey).createSolution('from-first');
+        expect((await new ManageClient(second.url, first.apiKey).listSolutions()).map((s) => s.solutionId)).toEqual([solutionId]);
+      } finally {
+        await second.stop();
+      }
+    } finally {
+      first.child.kill('SIGTERM');
+      await first.exited;
+    }
   });
 });

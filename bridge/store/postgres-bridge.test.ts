@@ -140,7 +140,10 @@ function startAgain(store: string): Promise<{ url: string; stop: () => Promise<u
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   const exited = new Promise((resolve) => child.on('exit', resolve));
-  const stop = () => (child.kill('SIGTERM'), exited);
+  const stop = () => {
+    child.kill('SIGTERM');
+    return exited;
+  };
   return new Promise((resolve, reject) => {
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => {

@@ -1,14 +1,19 @@
 /**
- * Media frame encryption in real Chromium, without a Bridge (test/browser/frame-encryption-entry.ts):
- * two RTCPeerConnections in one page on loopback, a fake camera and microphone, the sender protected
- * with `protectSender`, the receiver with `protectReceiver`, keys fed directly to `FrameEncryption`.
+ * Media frame encryption in real Chromium (test/browser/frame-encryption-entry.ts): two
+ * RTCPeerConnections in one page on loopback, a fake camera and microphone, the sender protected with
+ * `protectSender`, the receiver with `protectReceiver`. First with keys fed directly to
+ * `FrameEncryption` (no Bridge, no forwarding unit); then `createMediaE2ee` with keys from a real room
+ * on a real Bridge, through a rotation made by another manager.
  */
 import { randomBytes } from 'node:crypto';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CallOptions, CallSnapshot } from '../../test/browser/frame-encryption-entry.ts';
+import { utf8 } from '../../crypto/bytes.ts';
+import type { CallOptions, CallSnapshot, RoomCallOptions } from '../../test/browser/frame-encryption-entry.ts';
 import { type MediaPage, openMediaPage } from '../../test/browser/media.ts';
+import { type Client, connectClient, pub } from '../../test/endpoint.ts';
+import { setupTenant, startBridge, type Tenant, type TestBridge } from '../../test/harness.ts';
 import { FRAME_WORKER_SOURCE } from './frame-worker-bundle.ts';
 
 const ENTRY = resolve(dirname(fileURLToPath(import.meta.url)), '../../test/browser/frame-encryption-entry.ts');
@@ -157,6 +162,63 @@ describe('media frame encryption in Chromium', () => {
     const id = await start({ api: 'encoded-streams', workerUrl: `${media.origin}/sealroom-media-worker.js`, senderKey: k, receiverKey: k });
     const s = await expectPlaying(id);
     noLosses(s.receiver.dropped);
+    await endCall(id);
+  });
+});
+
+describe('createMediaE2ee in Chromium, keys from a real room', () => {
+  /** bob's KeyRing grace: short, so the test sees the old epoch go. In ms. */
+  const BOB_GRACE_MS = 1_500;
+  let t: TestBridge;
+  let tenant: Tenant;
+  let dave: Client;
+
+  beforeAll(async () => {
+    t = await startBridge();
+    tenant = await setupTenant(t.bridge, ['alice', 'bob', 'dave']);
+    dave = await connectClient(t.bridge.url, tenant.solutionId, tenant.users.dave!);
+  }, 60_000);
+  afterAll(async () => {
+    await dave?.connection.disconnect();
+    await t?.close();
+  });
+
+  it('plays, follows a rotation made by another manager mid-call (keyframe asked), and goes on under the new epoch alone', async () => {
+    const members = ['alice', 'bob', 'dave'].map((id) => pub(tenant.users[id]!));
+    const roomId = await dave.streamApi.createStreamRoom(tenant.contextId, members, [pub(tenant.users.dave!)], utf8('{}'), utf8('room'));
+    const user = (id: string) => ({ userId: id, privateKey: tenant.users[id]!.privateKey });
+    const options: RoomCallOptions = {
+      bridgeUrl: t.bridge.url,
+      solutionId: tenant.solutionId,
+      roomId,
+      alice: user('alice'),
+      bob: user('bob'),
+      bobGraceMs: BOB_GRACE_MS,
+    };
+    const id = await media.page.evaluate((o) => window.frameEncryptionTest.startRoomCall(o), options);
+    const playing = await expectPlaying(id);
+    noLosses(playing.receiver.dropped);
+
+    const room = await dave.streamApi.getStreamRoom(roomId);
+    await dave.streamApi.updateStreamRoom(roomId, room.users, room.managers, room.publicMeta, room.privateMeta, room.version, false, true);
+    const rotated = await waitFor(id, 'a keyframe for the rotation', (x) => x.sender.keyframesOnRotation >= 1 && x.keyFramesEncoded > playing.keyFramesEncoded);
+    // Past bob's grace his worker holds epoch 2 alone, and frames still decrypt: alice sends under it.
+    await new Promise((r) => setTimeout(r, BOB_GRACE_MS + 1_000));
+    const base = await snapshot(id);
+    const later = await waitFor(
+      id,
+      'frames under the new epoch',
+      (x) =>
+        x.receiver.framesDecrypted > base.receiver.framesDecrypted + 20 && x.framesDecoded > base.framesDecoded + 5 && x.currentTime > base.currentTime + 0.5,
+    );
+    process.stdout.write(
+      `rotation: bob dropped ${later.receiver.dropped.noKey} frames without a key, ${later.receiver.dropped.replay} repeated; alice refused ${later.sender.sendRefused.noKey} before keys\n`,
+    );
+    expect(later.receiver.dropped.decrypt).toBe(0);
+    expect(later.receiver.dropped.malformed).toBe(0);
+    // Frames that named epoch 2 before bob had fetched it are the only ones without a key.
+    expect(later.receiver.dropped.noKey).toBe(base.receiver.dropped.noKey);
+    expect(later.sender.sendRefused.noKey).toBe(rotated.sender.sendRefused.noKey);
     await endCall(id);
   });
 });

@@ -1,10 +1,15 @@
 /**
  * The page of endpoint/media/frame-encryption-browser.test.ts: two RTCPeerConnections in one page on
  * loopback (only 127.0.0.1 candidates are exchanged), a fake camera and microphone, the sender's tracks
- * protected by one FrameEncryption and the receiver's by another (two workers, as two clients would
- * have), keys fed directly (no Bridge).
+ * protected by one frame encryption and the receiver's by another (two workers, as two clients would
+ * have). Keys are fed directly (`startCall`, no Bridge), or come from a real room (`startRoomCall`:
+ * two Endpoint connections in the page, `createMediaE2ee` wired to each one's KeyRing).
  */
-import { FrameEncryption, type MediaE2eeStats, type MediaTransformApi, mediaE2eePeerConnectionConfig } from '../../endpoint/media/e2ee.ts';
+import type { Connection } from '../../endpoint/connection.ts';
+import { Endpoint } from '../../endpoint/index.ts';
+import { streamApiInternals } from '../../endpoint/internal.ts';
+import { createMediaE2ee, FrameEncryption, type MediaE2eeStats, type MediaTransformApi, mediaE2eePeerConnectionConfig } from '../../endpoint/media/e2ee.ts';
+import { KeyRefresher } from '../../endpoint/realtime/key-refresh.ts';
 import { MediaFrameCryptor } from '../../endpoint/media/frame-cryptor.ts';
 
 const ROOM = 'room-1';
@@ -35,9 +40,14 @@ export interface CallSnapshot {
   candidateAddresses: string[];
 }
 
+/** What a call needs of a frame encryption: FrameEncryption (keys fed here) or createMediaE2ee's (keys from rooms). */
+type Protector = Pick<FrameEncryption, 'protectSender' | 'protectReceiver' | 'refreshStats' | 'close'>;
+
 interface Call {
-  sender: FrameEncryption;
-  receiver: FrameEncryption;
+  sender: Protector;
+  receiver: Protector;
+  /** Endpoint connections of a room call, closed with it. */
+  connections: Connection[];
   a: RTCPeerConnection;
   b: RTCPeerConnection;
   video: HTMLVideoElement;
@@ -58,7 +68,57 @@ async function startCall(options: CallOptions): Promise<number> {
   const receiver = new FrameEncryption({ api: options.api, worker });
   sender.setRoomKeys(ROOM, roomKeys('alice', 0, [{ epoch: 1, key: options.senderKey }]));
   receiver.setRoomKeys(ROOM, roomKeys('bob', 1, [{ epoch: 1, key: options.receiverKey }]));
-  const config: RTCConfiguration = { iceServers: [], ...mediaE2eePeerConnectionConfig(options.api) };
+  return wire({ sender, receiver, roomId: ROOM, publisher: 'alice', api: options.api, videoCodec: options.videoCodec, connections: [] });
+}
+
+export interface RoomCallOptions {
+  bridgeUrl: string;
+  solutionId: string;
+  roomId: string;
+  /** The publisher and the subscriber: members of the room. */
+  alice: { userId: string; privateKey: string };
+  bob: { userId: string; privateKey: string };
+  /** bob's KeyRing grace (`epochGraceMs`), short so a test sees the old epoch go. */
+  bobGraceMs: number;
+}
+
+/** Connects alice and bob to a real Bridge in this page, joins both to the room, and wires createMediaE2ee to each. */
+async function startRoomCall(options: RoomCallOptions): Promise<number> {
+  await Endpoint.setup();
+  const e2ee = async (user: { privateKey: string }, graceMs?: number) => {
+    const connection = await Endpoint.connect(user.privateKey, options.solutionId, options.bridgeUrl);
+    const eventApi = await Endpoint.createEventApi(connection);
+    const streamApi = await Endpoint.createStreamApi(connection, eventApi, graceMs === undefined ? {} : { epochGraceMs: graceMs });
+    await streamApi.joinStreamRoom(options.roomId);
+    const { rooms, keys } = streamApiInternals(streamApi);
+    return { connection, handle: createMediaE2ee({ connection, rooms, keys, refresher: new KeyRefresher(rooms, keys, connection.log) }) };
+  };
+  const alice = await e2ee(options.alice);
+  const bob = await e2ee(options.bob, options.bobGraceMs);
+  return wire({
+    sender: alice.handle,
+    receiver: bob.handle,
+    roomId: options.roomId,
+    publisher: options.alice.userId,
+    api: undefined,
+    videoCodec: undefined,
+    connections: [alice.connection, bob.connection],
+  });
+}
+
+interface Wiring {
+  sender: Protector;
+  receiver: Protector;
+  roomId: string;
+  publisher: string;
+  api: MediaTransformApi | undefined;
+  videoCodec: string | undefined;
+  connections: Connection[];
+}
+
+async function wire(w: Wiring): Promise<number> {
+  const { sender, receiver, roomId } = w;
+  const config: RTCConfiguration = { iceServers: [], ...mediaE2eePeerConnectionConfig(w.api) };
   const a = new RTCPeerConnection(config);
   const b = new RTCPeerConnection(config);
   const candidateAddresses: string[] = [];
@@ -83,11 +143,11 @@ async function startCall(options: CallOptions): Promise<number> {
   for (const track of media.getTracks()) {
     const kind = track.kind as 'audio' | 'video';
     const transceiver = a.addTransceiver(track, { direction: 'sendonly', streams: [media] });
-    if (kind === 'video' && options.videoCodec !== undefined) {
-      const codec = options.videoCodec.toLowerCase();
+    if (kind === 'video' && w.videoCodec !== undefined) {
+      const codec = w.videoCodec.toLowerCase();
       transceiver.setCodecPreferences((RTCRtpReceiver.getCapabilities('video')?.codecs ?? []).filter((c) => c.mimeType.toLowerCase() === codec));
     }
-    sender.protectSender(transceiver.sender, { roomId: ROOM, streamId: STREAM, trackId: kind, kind });
+    sender.protectSender(transceiver.sender, { roomId, streamId: STREAM, trackId: kind, kind });
   }
   const video = document.createElement('video');
   video.muted = true;
@@ -96,7 +156,7 @@ async function startCall(options: CallOptions): Promise<number> {
   document.body.append(video);
   b.ontrack = (event) => {
     const kind = event.track.kind as 'audio' | 'video';
-    receiver.protectReceiver(event.receiver, { roomId: ROOM, streamId: STREAM, trackId: kind, kind, userId: 'alice' });
+    receiver.protectReceiver(event.receiver, { roomId, streamId: STREAM, trackId: kind, kind, userId: w.publisher });
     if (kind === 'video') video.srcObject = new MediaStream([event.track]);
   };
   await a.setLocalDescription();
@@ -106,7 +166,7 @@ async function startCall(options: CallOptions): Promise<number> {
   negotiated = true;
   for (const add of waiting.splice(0)) add();
   const id = nextCall++;
-  calls.set(id, { sender, receiver, a, b, video, media, candidateAddresses });
+  calls.set(id, { sender, receiver, connections: w.connections, a, b, video, media, candidateAddresses });
   return id;
 }
 
@@ -118,9 +178,9 @@ function call(id: number): Call {
 
 /** Gives the sender, the receiver or both a new newest epoch (the old one stays, in grace). */
 function rotate(id: number, who: 'sender' | 'receiver', epochs: Array<{ epoch: number; key: number[] }>): void {
-  const c = call(id);
-  if (who === 'sender') c.sender.setRoomKeys(ROOM, roomKeys('alice', 0, epochs));
-  else c.receiver.setRoomKeys(ROOM, roomKeys('bob', 1, epochs));
+  const target = who === 'sender' ? call(id).sender : call(id).receiver;
+  if (!(target instanceof FrameEncryption)) throw new Error('keys are fed only to a FrameEncryption call');
+  target.setRoomKeys(ROOM, who === 'sender' ? roomKeys('alice', 0, epochs) : roomKeys('bob', 1, epochs));
 }
 
 async function rtpStat(pc: RTCPeerConnection, type: string, field: string): Promise<number> {
@@ -145,8 +205,9 @@ async function snapshot(id: number): Promise<CallSnapshot> {
   };
 }
 
-function endCall(id: number): void {
+async function endCall(id: number): Promise<void> {
   const c = call(id);
+  for (const connection of c.connections) await connection.disconnect();
   for (const track of c.media.getTracks()) track.stop();
   c.a.close();
   c.b.close();
@@ -190,7 +251,7 @@ async function measureCrypto(sizes: number[], count: number): Promise<Array<{ by
   return results;
 }
 
-const api = { startCall, rotate, snapshot, endCall, measureCrypto };
+const api = { startCall, startRoomCall, rotate, snapshot, endCall, measureCrypto };
 declare global {
   interface Window {
     frameEncryptionTest: typeof api;

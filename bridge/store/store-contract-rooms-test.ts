@@ -46,6 +46,19 @@ export function describeRoomContract(setup: ContractSetup): void {
       expect(await store.countRooms('other')).toBe(0);
     });
 
+    it('writes and reads back a room of 1,000 members with their keys', async () => {
+      const { store } = await tenant();
+      const many = Array.from({ length: 1000 }, (_, i) => ({ userId: `u${String(i).padStart(4, '0')}`, publicKey: `key-${i}`, isManager: i % 7 === 0 }));
+      const write = roomWrite('big', 'ctx', 1, { members: many });
+      expect(await store.createRoom(write)).toBe('created');
+      expect(await store.getRoomMembers('big')).toEqual(many);
+      expect(await store.countRoomMembers('big')).toBe(1000);
+      expect(await store.getRoomKeys('big', 'u0999', 5)).toEqual([write.keys[999]]);
+      const next = roomWrite('big', 'ctx', 2, { members: many.slice(0, 10) });
+      expect(await store.appendRoomVersion(next, 1)).toBe('ok');
+      expect(await store.countRoomMembers('big')).toBe(10);
+    });
+
     it('refuses a create past the rooms of a context', async () => {
       const { store } = await tenant();
       expect(await store.createRoom(roomWrite('r1', 'ctx', 1), 2)).toBe('created');

@@ -214,6 +214,15 @@ export function describeStoreContract(setup: ContractSetup): void {
       expect(await store.findSolutionUser('sol', 'key-nobody')).toBeUndefined();
     });
 
+    it('sorts text byte by byte (UTF-8), as SQLite does', async () => {
+      const { store } = await fresh();
+      await seedTenant(store, 'sol', ['c1']);
+      const ids = ['b', 'Z', 'a', 'é', '_', 'B1', 'b-2', '€', 'aa'];
+      for (const id of ids) await store.addContextUser(user('c1', id));
+      const bytewise = [...ids].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
+      expect((await store.listContextUsers('c1')).map((u) => u.userId)).toEqual(bytewise);
+    });
+
     it('of two stores adding one user id with two keys at once, exactly one succeeds', async () => {
       const { store, another } = await fresh();
       const other = await another();

@@ -27,6 +27,7 @@ let c: Page;
 let d: Page;
 let roomId: string;
 let tracks: { video: string; audio: string };
+let share: { trackId: string; source: string };
 
 const USERS = ['alice', 'bob', 'carol', 'dave', 'mgr'];
 
@@ -74,7 +75,8 @@ async function updateRoom(users: string[], forceGenerateNewKey: boolean): Promis
 
 beforeAll(async () => {
   proxy = await startTcpProxy(() => t.bridge.url);
-  t = await startBridge({ media: { listenAddress: '127.0.0.1' }, loginUrls: [proxy.url] });
+  // An unanswered receive offer closes its transport after 5 s (the lost-answer case below).
+  t = await startBridge({ media: { listenAddress: '127.0.0.1', negotiationTimeoutMs: 5_000 }, loginUrls: [proxy.url] });
   tenant = await setupTenant(t.bridge, USERS);
   manager = await connectClient(t.bridge.url, tenant.solutionId, tenant.users.mgr!);
   roomId = await manager.streamApi.createStreamRoom(
@@ -199,11 +201,19 @@ describe('media in Chromium through the forwarding unit', () => {
     expect((await statsOf(b)).framesDropped.decrypt).toBe(0);
   });
 
-  it('adds a screen share with updateStream', async () => {
-    const share = await a.evaluate(() => window.mediaKit.shareScreen());
+  it("adds a screen share with updateStream; C's answer to that offer is lost, the unit closes C's receive transport, and C's media restarts", async () => {
+    await c.evaluate(() => window.mediaKit.loseNextAnswer());
+    share = await a.evaluate(() => window.mediaKit.shareScreen());
     console.info(`screen share source in headless Chromium: ${share.source}`);
     await until('the screen share at B', async () => (await remoteOf(b)).some((r) => r.trackId === share.trackId));
     await expectPlaying(b, share.trackId);
+    // The unit's mediaClosed (timeout) after 5 s: C leaves and rejoins media, and gets all three tracks again.
+    const atC = (await remoteOf(c)).length;
+    await until('C to restart its media', async () => (await statsOf(c)).transports.some((x) => x.restarts === 1), 15_000);
+    await until('the screen share at C', async () => (await remoteOf(c)).some((r) => r.trackId === share.trackId));
+    await expectPlaying(c, share.trackId);
+    await expectPlaying(c, tracks.video);
+    expect((await remoteOf(c)).length).toBeGreaterThanOrEqual(atC + 3);
   });
 
   it('removing C from the room stops its media at once', async () => {
@@ -217,6 +227,13 @@ describe('media in Chromium through the forwarding unit', () => {
     expect((await statsOf(c)).framesDecrypted).toBe(frozen);
     expect((await statsOf(c)).transports).toEqual([]);
     expect((await statsOf(b)).framesDecrypted).toBeGreaterThan(atB);
+  });
+
+  it('removeStreamTrack + updateStream ends the screen share at B, the camera plays on', async () => {
+    await a.evaluate((id) => window.mediaKit.removeTrack(id), share.trackId);
+    await until('the screen share to end at B', async () => (await latest(b, share.trackId))?.readyState === 'ended');
+    expect((await latest(b, tracks.video))?.readyState).toBe('live');
+    await expectPlaying(b, tracks.video);
   });
 
   it('unpublishStream ends every track at B, and A stops sending', async () => {

@@ -4,7 +4,7 @@
  * what the app would see (remote tracks, their end, publish states, media counters, audio levels).
  * Media is loopback only: the page offers 127.0.0.1 candidates and nothing else.
  */
-import { Endpoint, type StreamApi } from '../../endpoint/index.ts';
+import { type Connection, Endpoint, type StreamApi } from '../../endpoint/index.ts';
 import { streamApiInternals } from '../../endpoint/internal.ts';
 import type { AudioLevelStats, MediaStats } from '../../endpoint/media/types.ts';
 
@@ -22,6 +22,7 @@ const remote: RemoteVideo[] = [];
 const ended: Array<{ trackId: string; kind: string; readyState: string }> = [];
 const states: string[] = [];
 let api: StreamApi | undefined;
+let conn: Connection | undefined;
 let handle: string | undefined;
 const local = new Map<string, MediaStreamTrack>();
 let levels: AudioLevelStats | undefined;
@@ -51,6 +52,7 @@ const kit = {
   async connect(a: { url: string; solutionId: string; privateKey: string }): Promise<void> {
     await Endpoint.setup();
     const connection = await Endpoint.connect(a.privateKey, a.solutionId, a.url, { reconnectBaseDelayMs: 20, reconnectMaxDelayMs: 200 });
+    conn = connection;
     const eventApi = await Endpoint.createEventApi(connection);
     api = await Endpoint.createStreamApi(connection, eventApi, { media: { allowCandidate: (address) => address.startsWith('127.') } });
   },
@@ -121,6 +123,22 @@ const kit = {
     if (current === undefined) throw new Error('no key to corrupt');
     crypto.getRandomValues(current.key);
     return current.epoch;
+  },
+
+  /** The next `mediaAnswer` is lost on the way: it seems sent, but the Bridge never gets it. */
+  loseNextAnswer(): void {
+    const connection = conn!;
+    const request = connection.request.bind(connection);
+    connection.request = ((kind: string, ...rest: unknown[]) => {
+      if (kind !== 'mediaAnswer') return (request as (...a: unknown[]) => unknown)(kind, ...rest);
+      connection.request = request;
+      return Promise.resolve({});
+    }) as typeof connection.request;
+  },
+
+  async removeTrack(trackId: string): Promise<void> {
+    await streamApi().removeStreamTrack(handle!, trackId);
+    await streamApi().updateStream(handle!);
   },
 
   async leave(roomId: string): Promise<void> {

@@ -55,8 +55,10 @@ export class Session {
     await Endpoint.setup();
     const connection = await Endpoint.connect(privateKey, identity.solutionId, location.origin);
     const eventApi = await Endpoint.createEventApi(connection);
-    // Pins and trusted room heads persist in this browser's IndexedDB (the Endpoint's default).
-    const streamApi = await Endpoint.createStreamApi(connection, eventApi);
+    // Pins and trusted room heads persist in this browser's IndexedDB (the Endpoint's default). A
+    // Bridge reached over loopback runs on this machine, and its media unit (loopback by default,
+    // docs/media/forwarding-unit.md) takes loopback candidates only: offer no others.
+    const streamApi = await Endpoint.createStreamApi(connection, eventApi, isLoopbackPage() ? { media: { allowCandidate: isLoopbackAddress } } : {});
     return new Session(connection, eventApi, streamApi, { ...identity, userId: connection.userId });
   }
 
@@ -129,4 +131,11 @@ export class Session {
     clearTimeout(this.#settleTimer);
     await this.connection.disconnect();
   }
+}
+
+const isLoopbackAddress = (address: string): boolean => address.startsWith('127.') || address === '::1';
+
+function isLoopbackPage(): boolean {
+  const host = location.hostname.replace(/^\[|\]$/g, '');
+  return host === 'localhost' || isLoopbackAddress(host);
 }

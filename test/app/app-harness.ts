@@ -10,13 +10,15 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { CHROMIUM } from '../browser/browser.ts';
+import { MEDIA_CHROMIUM_FLAGS } from '../browser/media-pages.ts';
 import { startBridgeProcess, type BridgeProcess } from '../cli.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 /** Screenshots of the main screens, for a person to look at (git-ignored). */
 export const SCREENSHOT_DIR = join(ROOT, 'test-output/app');
 
-const CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+/** The media tests' flags: fake camera and microphone, WebRTC on loopback (docs/media/endpoint-media.md, "Tests"). */
+const CHROMIUM_FLAGS = MEDIA_CHROMIUM_FLAGS;
 
 export interface AppUnderTest {
   url: string;

@@ -139,6 +139,9 @@ describe('two people in the web app', () => {
     await new ManageClient(app.bridge.url, app.bridge.apiKey).removeContextUser(info.contextId, 'bob');
     await bob.page.getByTestId('sign-out').click();
     await signUp(bob);
+    // The old bob's session ended with his removal: the browser logs its refused requests (401).
+    expect(bob.problems.every((p) => p.includes('401 (Unauthorized)'))).toBe(true);
+    bob.problems.length = 0;
 
     await alice.page.getByTestId('new-room').click();
     await alice.page.getByTestId('room-name').fill('second');
@@ -160,6 +163,45 @@ describe('two people in the web app', () => {
     await bob.page.getByTestId('room-item').filter({ hasText: 'second' }).waitFor({ timeout: STEP_MS });
   }, 60_000);
 
+  it('lets both join a call in the room and see and hear each other, encrypted through the forwarding unit', async () => {
+    await alice.page.getByTestId('room-item').filter({ hasText: 'second' }).click();
+    await bob.page.getByTestId('room-item').filter({ hasText: 'second' }).click();
+    for (const person of [alice, bob]) {
+      await person.page.getByTestId('join-call').click();
+      await person.page.getByTestId('leave-call').waitFor({ timeout: STEP_MS });
+    }
+    // Each plays the other's camera (decrypted frames: the fake device's picture) and hears their beeps.
+    const playing = (person: Person, other: string) =>
+      person.page.evaluate((name) => {
+        const video = document.querySelector<HTMLVideoElement>(`[data-testid="tile-${name}"] video`);
+        const meter = document.querySelector<HTMLElement>(`[data-testid="tile-${name}"] .meter-fill`);
+        return { width: video?.videoWidth ?? 0, time: video?.currentTime ?? 0, level: Number.parseFloat(meter?.style.width ?? '0') || 0 };
+      }, other);
+    for (const [person, other] of [[alice, 'bob'], [bob, 'alice']] as const) {
+      await expect.poll(async () => (await playing(person, other)).width, { timeout: 30_000 }).toBeGreaterThan(0);
+      const before = (await playing(person, other)).time;
+      await expect.poll(async () => (await playing(person, other)).time, { timeout: STEP_MS }).toBeGreaterThan(before);
+      await expect.poll(async () => (await playing(person, other)).level, { timeout: STEP_MS }).toBeGreaterThan(0);
+    }
+    expect(await alice.page.getByTestId('call-status').textContent()).toContain('In the call with 1 other');
+    await bob.page.getByTestId('toggle-mic').click();
+    expect(await bob.page.getByTestId('toggle-mic').textContent()).toBe('Unmute');
+
+    // Alice shares her screen: a second video of hers on Bob's grid, gone when she stops.
+    await alice.page.getByTestId('share-screen').click();
+    await expect.poll(() => bob.page.getByTestId('tile-alice').count(), { timeout: STEP_MS }).toBe(2);
+    await shot(alice.page, '7-call');
+    await alice.page.getByTestId('stop-screen').click();
+    await expect.poll(() => bob.page.getByTestId('tile-alice').count(), { timeout: STEP_MS }).toBe(1);
+
+    // Bob leaves the call: his tile goes from Alice's grid.
+    await bob.page.getByTestId('leave-call').click();
+    await alice.page.getByTestId('tile-bob').waitFor({ state: 'detached', timeout: STEP_MS });
+    await alice.page.getByTestId('leave-call').click();
+    expect(alice.problems).toEqual([]);
+    expect(bob.problems).toEqual([]);
+  }, 90_000);
+
   it('shows a room whose record the Bridge altered as an error, without its data', async () => {
     const db = new Database(join(app.dataDir, 'sealroom.db'));
     try {
@@ -178,6 +220,6 @@ describe('two people in the web app', () => {
     await failed.waitFor({ timeout: STEP_MS });
     expect(await failed.textContent()).toContain('failed verification');
     expect(await failed.textContent()).not.toContain('standup');
-    await shot(alice.page, '7-tampered');
+    await shot(alice.page, '8-tampered');
   }, 60_000);
 });

@@ -13,6 +13,7 @@ import { decodePrivateMeta } from '../room-meta.ts';
 import type { FileItem, LogItem } from '../room-log.ts';
 import type { Session } from '../session.ts';
 import { busy, errorBox, showError } from '../ui.ts';
+import { createCall, type Call } from '../call/call.ts';
 import { safetyPanel } from './safety.ts';
 
 export interface RoomViewOptions {
@@ -48,7 +49,9 @@ export async function openRoomView(root: HTMLElement, options: RoomViewOptions):
   const attach = h('button', { type: 'button', testid: 'attach', title: 'Send a file' }, 'Send file');
   attach.onclick = () => fileInput.click();
   const composer = h('form', { class: 'composer' }, text, attach, send, fileInput);
-  const view = h('section', { class: 'room', testid: 'room' }, header, h('div', { class: 'room-body' }, h('div', { class: 'chat' }, logView, composer, composerSlot), members));
+  const callSlot = h('div', { class: 'call-slot' });
+  const view = h('section', { class: 'room', testid: 'room' }, header, h('div', { class: 'room-body' }, h('div', { class: 'chat' }, callSlot, logView, composer, composerSlot), members));
+  let call: Call | undefined;
   let room: StreamRoom;
   try {
     room = await streamApi.getStreamRoom(roomId);
@@ -235,6 +238,10 @@ export async function openRoomView(root: HTMLElement, options: RoomViewOptions):
     await streamApi.addStreamTrack(presence, { createDataChannel: true });
     await streamApi.publishStream(presence);
     for (const stream of await streamApi.listStreams(roomId)) if (stream.userId !== me) log.setPresent(stream.userId, `stream:${stream.streamId}`, true);
+    if (!closed) {
+      call = createCall(session, roomId);
+      callSlot.append(call.element);
+    }
   } catch (error) {
     showError(composerSlot, error);
   }
@@ -244,6 +251,7 @@ export async function openRoomView(root: HTMLElement, options: RoomViewOptions):
       if (closed) return;
       closed = true;
       for (const stop of stops) stop();
+      await call?.close();
       log.clearPresence();
       await streamApi.leaveStreamRoom(roomId).catch(() => {}); // unpublishes presence too
     },

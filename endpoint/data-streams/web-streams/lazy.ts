@@ -41,5 +41,14 @@ export function lazyTransfer(loading: Promise<{ source: UnderlyingDefaultSource<
     { highWaterMark: 0 },
   );
   const then: Transfer['then'] = (onFulfilled, onRejected) => result.then(onFulfilled, onRejected);
-  return Object.assign(progress, { then });
+  // `for await` over the progress, in browsers whose ReadableStream is not async-iterable yet too.
+  async function* steps(): AsyncGenerator<TransferProgress> {
+    const reader = progress.getReader();
+    try {
+      for (let step = await reader.read(); !step.done; step = await reader.read()) yield step.value;
+    } finally {
+      reader.releaseLock();
+    }
+  }
+  return Object.assign(progress, { then, [Symbol.asyncIterator]: steps });
 }

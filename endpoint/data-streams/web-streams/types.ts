@@ -124,4 +124,4 @@ export interface SendResult {
  * receipts, or the wait for them). Progress is pulled: an unread progress stream holds only the latest step.
  * @example for await (const p of transfer) bar(p.current / (p.total ?? 1)); const { delivered } = await transfer;
  */
-export type Transfer = ReadableStream<TransferProgress> & PromiseLike<SendResult>;
+export type Transfer = ReadableStream<TransferProgress> & AsyncIterable<TransferProgress> & PromiseLike<SendResult>;

@@ -24,3 +24,16 @@ describe('examples/quickstart.ts', () => {
     expect((await t.bridge.manage.listSolutions()).map((s) => s.name)).toContain('quickstart');
   });
 });
+
+describe('examples/broadcast.ts', () => {
+  it('broadcasts to the room with its own Bridge and reports signed receipts', async () => {
+    const { stdout } = await run(process.execPath, ['--conditions=sealroom-source', '--import', 'tsx', 'examples/broadcast.ts', '--mb', '8'], { timeout: 60_000 });
+    const sent = /2\. alice sent 8 MB \(sha256 ([0-9a-f]{16})\)/.exec(stdout);
+    expect(sent).not.toBeNull();
+    expect(stdout).toContain('delivered (signed receipts): bob, carol');
+    expect(stdout).toContain('failed: dave (not_connected)');
+    for (const who of ['bob', 'carol']) expect(stdout).toContain(`${who} got "talk.webm" from alice: sha256 ${sent![1]}`);
+    expect(stdout).toMatch(/4\. send\(\): \d+ progress steps, 3145728 of 3145728 bytes/);
+    expect(stdout).toMatch(/5\. done/);
+  });
+});

@@ -59,9 +59,6 @@ export interface PostgresStoreOptions {
   log?: Pick<Logger, 'warn' | 'debug'>;
 }
 
-/** Whether a store location names PostgreSQL rather than a SQLite file. */
-export const isPostgresUrl = (value: string): boolean => /^postgres(ql)?:\/\//i.test(value);
-
 export class PostgresStore implements Store {
   readonly kind = 'postgres';
   /** The database's URL without its password (the Bridge logs it). */

@@ -84,7 +84,7 @@ export class FrameEncryption implements MediaE2ee {
   #nextId = 1;
   readonly #senders = new Map<number, { sender: RTCRtpSender; track: LocalMediaTrack }>();
   readonly #receiverRooms = new Map<number, string>();
-  readonly #statsWaiters = new Map<number, (counters: MediaCounters) => void>();
+  readonly #statsWaiters = new Map<number, { resolve: (counters: MediaCounters) => void; reject: (error: EndpointError) => void }>();
   readonly #newerEpochListeners = new Set<(roomId: string, epoch: number) => void>();
   #closed = false;
 
@@ -157,9 +157,15 @@ export class FrameEncryption implements MediaE2ee {
         this.#statsWaiters.delete(requestId);
         reject(new EndpointError('Timeout', `media E2EE: the frame worker did not answer within ${timeoutMs} ms`));
       }, timeoutMs);
-      this.#statsWaiters.set(requestId, (counters) => {
-        clearTimeout(timer);
-        resolve(toStats(counters, this.#keyframesHere));
+      this.#statsWaiters.set(requestId, {
+        resolve: (counters) => {
+          clearTimeout(timer);
+          resolve(toStats(counters, this.#keyframesHere));
+        },
+        reject: (error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
       });
       this.#post({ type: 'stats', requestId });
     });
@@ -172,6 +178,7 @@ export class FrameEncryption implements MediaE2ee {
     if (this.#blobUrl !== undefined) URL.revokeObjectURL(this.#blobUrl);
     this.#senders.clear();
     this.#receiverRooms.clear();
+    for (const waiter of this.#statsWaiters.values()) waiter.reject(new EndpointError('Unsupported', 'media E2EE: closed'));
     this.#statsWaiters.clear();
   }
 
@@ -202,7 +209,7 @@ export class FrameEncryption implements MediaE2ee {
       case 'stats':
         this.#counters = message.stats;
         if (message.requestId !== undefined) {
-          this.#statsWaiters.get(message.requestId)?.(message.stats);
+          this.#statsWaiters.get(message.requestId)?.resolve(message.stats);
           this.#statsWaiters.delete(message.requestId);
         }
         break;

@@ -96,7 +96,14 @@ export class PostgresDb implements Queryable {
     } catch (error) {
       throw isUnavailable(error) ? unavailable(this.url, error) : error;
     }
+    // A checked-out connection that breaks between two statements (inside a transaction) emits
+    // 'error' with no query to fail; the pool listens only while it is idle, and an unheard 'error'
+    // would end the process. The next statement then fails, and the connection is discarded.
     let broken: Error | undefined;
+    const onError = (error: Error) => {
+      broken = error;
+    };
+    client.on('error', onError);
     try {
       return await use(client);
     } catch (error) {
@@ -106,6 +113,7 @@ export class PostgresDb implements Queryable {
       }
       throw error;
     } finally {
+      client.off('error', onError);
       client.release(broken);
     }
   }

@@ -13,6 +13,7 @@ import { login, rest, setupTenant, startBridge } from '../../test/harness.ts';
 import { startPostgres, type TestPostgres } from '../../test/postgres.ts';
 import { genesis } from '../../test/rooms.ts';
 import { PostgresStore } from './postgres.ts';
+import { PostgresDb } from './postgres-db.ts';
 
 let server: TestPostgres;
 beforeAll(async () => {
@@ -101,6 +102,30 @@ describe('PostgreSQL lost at run time', () => {
       expect((await api.get(`/v1/rooms/${room.record.roomId}`)).status).toBe(200);
     } finally {
       await t.close();
+    }
+  });
+});
+
+describe('PostgreSQL lost under a statement or a transaction', () => {
+  it('fails the statement in flight and a transaction cut between statements as unavailable, without ending the process', async () => {
+    const db = new PostgresDb({ url: await server.createDatabase() });
+    try {
+      const sleeping = db.query('SELECT pg_sleep(20)').then(
+        () => 'finished',
+        (e: { code: string }) => e.code,
+      );
+      const cut = db.transaction(async (tx) => {
+        await tx.query('SELECT 1');
+        await server.stop();
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        await tx.query('SELECT 2');
+      });
+      expect(await cut.then(() => 'committed', (e: { code: string }) => e.code)).toBe('ERR_STORE_UNAVAILABLE');
+      expect(await sleeping).toBe('ERR_STORE_UNAVAILABLE');
+      await server.start();
+      expect((await db.query<{ n: number }>('SELECT 7 AS n')).rows[0]!.n).toBe(7);
+    } finally {
+      await db.close();
     }
   });
 });

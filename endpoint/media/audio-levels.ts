@@ -94,7 +94,8 @@ export class AudioLevels {
     }
     const node = context.createMediaStreamSource(stream);
     const analyser = context.createAnalyser();
-    analyser.fftSize = 1024;
+    // About one interval of samples (4,096 at 48 kHz is 85 ms), so a short sound between two reads is not missed.
+    analyser.fftSize = 4096;
     node.connect(analyser);
     this.#meters.set(track, {
       source,

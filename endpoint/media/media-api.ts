@@ -42,6 +42,16 @@ export class MediaApi {
 
   constructor(private readonly host: MediaHost) {
     this.#levels = new AudioLevels(host.connection.log);
+    // Final (disconnect(), or a session that cannot be restored): the worker and the meters stop.
+    host.connection.on('disconnected', () => this.close());
+  }
+
+  /** Ends every media session and stops the frame worker and the audio meters. */
+  close(): void {
+    for (const roomId of [...this.#rooms.keys()]) this.roomLeft(roomId);
+    this.#e2ee?.close();
+    this.#e2ee = undefined;
+    this.#levels.close();
   }
 
   /** Refuses what is not a live browser media track, before it is added to a stream. */

@@ -36,10 +36,13 @@ const remoteOf = (page: Page): Promise<Remote[]> => page.evaluate(() => window.m
 const statsOf = (page: Page) => page.evaluate(() => window.mediaKit.stats());
 
 /** Polls `check` in Node until it returns true; fails with `what` and the pages' console. */
-async function until(what: string, check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+async function until(what: string | (() => Promise<string>), check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${browser.console.slice(-20).join('\n')}`);
+    if (Date.now() > deadline) {
+      const described = typeof what === 'string' ? what : await what();
+      throw new Error(`timed out waiting for ${described}\n${browser.console.slice(-20).join('\n')}`);
+    }
     await new Promise((r) => setTimeout(r, 200));
   }
 }
@@ -155,7 +158,8 @@ describe('media in Chromium through the forwarding unit', () => {
       [a, true],
       [b, false],
     ] as const) {
-      await until(`audio levels (${local ? 'local' : 'remote'})`, async () => {
+      const what = async () => `audio levels (${local ? 'local' : 'remote'}), last: ${JSON.stringify(await page.evaluate(() => window.mediaKit.levels()))}`;
+      await until(what, async () => {
         const levels = (await page.evaluate(() => window.mediaKit.levels()))?.levels ?? [];
         return levels.some((l) => l.local === local && l.userId === 'alice' && l.lastAboveThresholdTs !== undefined && l.emaRms > 0);
       });

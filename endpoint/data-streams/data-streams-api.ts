@@ -155,6 +155,7 @@ export class DataStreamsApi {
       receiving: incoming.streams,
       bufferedBytes: incoming.bufferedBytes,
       pendingSteps: incoming.pendingSteps,
+      awaitingReceipts: this.receiptSinks.size,
       droppedBeforeHandler: incoming.droppedBeforeHandler,
     };
   }

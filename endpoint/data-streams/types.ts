@@ -217,6 +217,8 @@ export interface DataStreamStats {
   bufferedBytes: number;
   /** Delivery steps queued. */
   pendingSteps: number;
+  /** Streams this connection sent whose delivery receipts it still waits for (each at most `receiptTimeoutMs`). */
+  awaitingReceipts: number;
   /**
    * Incoming streams that failed before any handler saw them, by reason: a header that did not open
    * (`Integrity`, which is also what a sender misattributed by the Bridge gives), no key

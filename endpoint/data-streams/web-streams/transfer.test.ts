@@ -50,6 +50,20 @@ describe('send()', () => {
     }
   });
 
+  it('a ReadableStream of unknown size: total is unknown until the last step', async () => {
+    const got = receiveBytes(bob, 'piped');
+    const data = pattern(2 * MiB + 5, 8);
+    const transfer = alice.streamApi.send(new Blob([data as Uint8Array<ArrayBuffer>]).stream(), { roomId, topic: 'piped', destinationIdentities: ['bob'] });
+    const steps: TransferProgress[] = [];
+    for await (const step of transfer) steps.push(step);
+    expect(steps.slice(0, -1).every((s) => s.total === undefined)).toBe(true);
+    expect(steps.at(-1)).toMatchObject({ current: data.length, total: data.length, done: true });
+    expect((await transfer).delivered.map((d) => d.userId)).toEqual(['bob']);
+    expect(sha256(await got[0]!.done)).toBe(sha256(data));
+    // Nothing is kept once the report is out.
+    expect(alice.streamApi.dataStreamStats().awaitingReceipts).toBe(0);
+  });
+
   it('text is sent as UTF-8 text/plain; receipts can be turned off', async () => {
     const got = receiveBytes(bob, 'note');
     const result = await alice.streamApi.send('héllo 👋', { roomId, topic: 'note', destinationIdentities: ['bob'], receipts: false });

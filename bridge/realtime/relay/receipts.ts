@@ -14,7 +14,7 @@
 import type { ClientRequest } from '../../../protocol/ws.ts';
 import { BridgeError } from '../../errors.ts';
 import type { RealtimeConnection } from '../connection.ts';
-import { monotonicMs, type ByteStream, type Participant, type RelayState } from './state.ts';
+import { monotonicMs, type ByteStream, type Participant } from './state.ts';
 
 type Req<K extends ClientRequest['kind']> = Extract<ClientRequest, { kind: K }>;
 
@@ -37,8 +37,6 @@ export class ReceiptsRelay {
   private readonly slots = new Map<number, Slot>();
   /** Slots by sending connection id, oldest first. */
   private readonly bySender = new Map<string, number[]>();
-
-  constructor(private readonly st: RelayState) {}
 
   /** A stream's last chunk was forwarded: its receivers at this moment may send receipts. */
   ended(bs: ByteStream): void {

@@ -30,7 +30,7 @@ beforeAll(async () => {
   [alice, bob, carol, dave, erin] = (await Promise.all(['alice', 'bob', 'carol', 'dave', 'erin'].map((id) => kit.connect(id)))) as [Client, Client, Client, Client, Client];
   aliceViaMitm = await kit.connect('alice', { url: mitm.url });
   // frank is a member who never connects.
-  const frank = { user: kit.tenant.users['frank']! } as Client;
+  const frank = { user: kit.tenant.users.frank! } as Client;
   roomId = await kit.room(alice, [alice, bob, carol, dave, erin, frank]);
   for (const c of [alice, aliceViaMitm, bob, carol, dave, erin]) await c.streamApi.joinStreamRoom(roomId);
 });

@@ -86,11 +86,11 @@ describe('pipeTo into a broadcast stream', () => {
     for (const c of receivers) c.streamApi.receiveBroadcasts('big');
     const seen = receivers.map((c) => events(c));
     const hashes = receivers.map(() => undefined as Promise<string> | undefined);
-    receivers.forEach((c, i) =>
+    for (const [i, c] of receivers.entries()) {
       c.streamApi.onBroadcastEvent('streamReceived', (e) => {
         if (e.metadata.topic === 'big') hashes[i] = hashOf(e.stream);
-      }),
-    );
+      });
+    }
     const sent = events(alice);
     const src = source(TOTAL);
     const started = performance.now();

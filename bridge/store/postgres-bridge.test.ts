@@ -155,6 +155,24 @@ function startAgain(store: string): Promise<{ url: string; stop: () => Promise<u
   });
 }
 
+describe('embedded Bridges on one PostgreSQL', () => {
+  it("keep each other's ephemeral client keys: starting or closing one leaves the other's manage client working", async () => {
+    const store = await server.createDatabase();
+    const first = await startBridge({ store });
+    const c = await startBridge({ store });
+    const d = await startBridge({ store });
+    try {
+      expect(c.bridge.initialApiKey).toBeUndefined();
+      await c.bridge.manage.createSolution('from-c');
+      await d.close();
+      expect((await c.bridge.manage.listSolutions()).map((s) => s.name)).toEqual(['from-c']);
+    } finally {
+      await c.close();
+      await first.close();
+    }
+  });
+});
+
 describe('sealroom start --store', () => {
   it('starts two Bridge processes on one database; the second uses the operator key the first printed', async () => {
     const store = await server.createDatabase();

@@ -90,7 +90,10 @@ export async function createBridge(options: CreateBridgeOptions): Promise<Bridge
   const rooms = new RoomService(services);
   const manage = new ManageService(services, rooms);
 
-  await store.deleteEphemeralApiKeys();
+  // Other Bridges' ephemeral keys are live on a store they share (docs/operations/postgres.md): only
+  // SQLite, which one Bridge owns, drops them all at start; on close each Bridge drops its own.
+  const sharedStore = store.kind !== 'sqlite';
+  if (!sharedStore) await store.deleteEphemeralApiKeys();
   let initialApiKey: string | undefined;
   if ((await store.countActiveApiKeys()) === 0) {
     initialApiKey = (await manage.createApiKey('operator (first start)', { key: config.initialApiKey })).key;
@@ -224,7 +227,7 @@ export async function createBridge(options: CreateBridgeOptions): Promise<Bridge
       server.closeAllConnections();
       for (const socket of sockets) socket.destroy();
       await closed;
-      if (ephemeralKeyId !== undefined) await store.deleteEphemeralApiKeys();
+      if (ephemeralKeyId !== undefined) await (sharedStore ? store.revokeApiKey(ephemeralKeyId, now()) : store.deleteEphemeralApiKeys());
       await store.close();
       log.info('bridge stopped');
     })();

@@ -54,6 +54,23 @@ describe('delivery receipts', () => {
     expect(got[0]![0]!.reader.info.attributes).toEqual({ kind: 'test' });
   });
 
+  it('streamBytes asks for no receipts by default; with receipts: true its writer reports delivery', async () => {
+    const relayed = bridgeEvents(alice, 'byteStreamReceipt');
+    const got = receiveBytes(bob, 'plain');
+    const quiet = await alice.streamApi.streamBytes({ roomId, topic: 'plain', name: 'a', destinationIdentities: ['bob'] });
+    await quiet.write(pattern(1000));
+    await quiet.close();
+    expect(quiet.delivery).toBeUndefined();
+    const asking = await alice.streamApi.streamBytes({ roomId, topic: 'plain', name: 'b', destinationIdentities: ['bob'], receipts: true });
+    await asking.write(pattern(1000));
+    await asking.close();
+    const report = await asking.delivery!;
+    expect(report).toEqual({ streamId: asking.info.id, delivered: [{ userId: 'bob', at: expect.any(Number) }], failed: [] });
+    await until(() => got.length === 2, 'both streams');
+    // Only the stream that asked got a receipt.
+    expect(relayed.map((e) => e.userId)).toEqual(['bob']);
+  });
+
   it('a receiver that disconnects mid-stream is failed with its reason; the others are delivered', async () => {
     const atBob = receiveBytes(bob, 'drop');
     let dropped = false;
@@ -97,7 +114,7 @@ describe('a Bridge that forges receipts', () => {
       }
       return JSON.stringify(m);
     };
-    const result = await aliceViaMitm.streamApi.send(pattern(200_000, 6), { roomId, topic: 'mitm', destinationIdentities: ['bob', 'carol', 'erin', 'frank'], receiptTimeoutMs: 3000 });
+    const result = await aliceViaMitm.streamApi.send(pattern(200_000, 6), { roomId, topic: 'mitm', destinationIdentities: ['bob', 'carol', 'erin', 'frank'], receiptTimeoutMs: 1500 });
     downText = (t) => t;
     for (const g of got) await g[0]!.done;
     expect(sorted(edits.map((userId) => ({ userId }))).map((e) => e.userId)).toEqual(['bob', 'carol', 'erin']);

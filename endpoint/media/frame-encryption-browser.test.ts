@@ -135,6 +135,24 @@ describe('media frame encryption in Chromium', () => {
     await endCall(id);
   });
 
+  it('a sender and receiver protected again (a transceiver reused for another track) carry the new track id', async () => {
+    const k = key();
+    const id = await start({ senderKey: k, receiverKey: k });
+    await expectPlaying(id);
+    const reprotect = (who: 'sender' | 'receiver' | 'both', trackId: string) =>
+      media.page.evaluate(([i, w, t]) => window.frameEncryptionTest.reprotectVideo(i, w, t), [id, who, trackId] as const);
+    await reprotect('receiver', 'video-2');
+    const moved = await waitFor(id, 'frames bound to the old track id refused', (x) => x.receiver.dropped.decrypt > 5);
+    await reprotect('sender', 'video-2');
+    await waitFor(
+      id,
+      'decoding again',
+      (x) => x.framesDecoded > moved.framesDecoded + 5 && x.receiver.framesDecrypted > moved.receiver.framesDecrypted + 20,
+      30_000,
+    );
+    await endCall(id);
+  });
+
   it('refuses to send a codec it does not protect (H264): no video frame leaves, audio still does', async () => {
     const k = key();
     const id = await start({ senderKey: k, receiverKey: k, videoCodec: 'video/H264' });
@@ -157,11 +175,25 @@ describe('media frame encryption in Chromium', () => {
     for (const r of results) expect(r.encryptUs + r.decryptUs).toBeLessThan(5_000);
   });
 
-  it('works through the encoded-streams fallback, with the worker loaded from a URL', async () => {
+  it('works through the encoded-streams fallback, with the worker loaded from a URL; a sender and receiver protected again carry the new track id', async () => {
     const k = key();
     const id = await start({ api: 'encoded-streams', workerUrl: `${media.origin}/sealroom-media-worker.js`, senderKey: k, receiverKey: k });
     const s = await expectPlaying(id);
     noLosses(s.receiver.dropped);
+    // The streams exist once per sender and receiver: protecting again retargets them. Receiver first:
+    // until the sender follows, its frames are bound to the old track id and fail.
+    const reprotect = (who: 'sender' | 'receiver' | 'both', trackId: string) =>
+      media.page.evaluate(([i, w, t]) => window.frameEncryptionTest.reprotectVideo(i, w, t), [id, who, trackId] as const);
+    await reprotect('receiver', 'video-2');
+    const moved = await waitFor(id, 'frames bound to the old track id refused', (x) => x.receiver.dropped.decrypt > 5);
+    await reprotect('sender', 'video-2');
+    const back = await waitFor(
+      id,
+      'decoding again',
+      (x) => x.framesDecoded > moved.framesDecoded + 5 && x.receiver.framesDecrypted > moved.receiver.framesDecrypted + 20,
+      30_000,
+    );
+    expect(back.sender.sendRefused).toEqual({ noKey: 0, codec: 0, malformed: 0 });
     await endCall(id);
   });
 });

@@ -84,6 +84,8 @@ export class FrameEncryption implements MediaE2ee {
   #nextId = 1;
   readonly #senders = new Map<number, { sender: RTCRtpSender; track: LocalMediaTrack }>();
   readonly #receiverRooms = new Map<number, string>();
+  /** The fallback's transform id of each sender or receiver whose streams were taken. */
+  readonly #streamIds = new WeakMap<RTCRtpSender | RTCRtpReceiver, number>();
   readonly #statsWaiters = new Map<number, { resolve: (counters: MediaCounters) => void; reject: (error: EndpointError) => void }>();
   readonly #newerEpochListeners = new Set<(roomId: string, epoch: number) => void>();
   #closed = false;
@@ -122,7 +124,7 @@ export class FrameEncryption implements MediaE2ee {
   protectSender(sender: RTCRtpSender, track: LocalMediaTrack): void {
     checkTrack(track, false);
     const options: TransformOptions = {
-      id: this.#nextId++,
+      id: this.#idFor(sender),
       role: 'send',
       track: { roomId: track.roomId, streamId: track.streamId, trackId: track.trackId, kind: track.kind },
     };
@@ -133,9 +135,14 @@ export class FrameEncryption implements MediaE2ee {
   protectReceiver(receiver: RTCRtpReceiver, track: RemoteMediaTrack): void {
     checkTrack(track, true);
     const { roomId, streamId, trackId, kind, userId } = track;
-    const options: TransformOptions = { id: this.#nextId++, role: 'receive', track: { roomId, streamId, trackId, kind, userId } };
+    const options: TransformOptions = { id: this.#idFor(receiver), role: 'receive', track: { roomId, streamId, trackId, kind, userId } };
     this.#install(receiver, options);
     this.#receiverRooms.set(options.id, roomId);
+  }
+
+  /** A new id per transform; in the fallback, the id its streams already have (they exist once per sender or receiver). */
+  #idFor(target: RTCRtpSender | RTCRtpReceiver): number {
+    return (this.api === 'encoded-streams' ? this.#streamIds.get(target) : undefined) ?? this.#nextId++;
   }
 
   releaseRoom(roomId: string): void {
@@ -188,6 +195,10 @@ export class FrameEncryption implements MediaE2ee {
       target.transform = new RTCRtpScriptTransform(this.#worker, options);
       return;
     }
+    if (this.#streamIds.has(target)) {
+      this.#post({ type: 'retarget', options });
+      return;
+    }
     let streams: EncodedStreams;
     try {
       streams = (target as unknown as WithEncodedStreams).createEncodedStreams();
@@ -196,6 +207,7 @@ export class FrameEncryption implements MediaE2ee {
         cause,
       });
     }
+    this.#streamIds.set(target, options.id);
     this.#post({ type: 'streams', options, readable: streams.readable, writable: streams.writable }, [streams.readable, streams.writable]);
   }
 

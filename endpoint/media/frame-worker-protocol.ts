@@ -15,6 +15,8 @@ export type ToWorker =
   | { type: 'dropRoom'; roomId: string }
   /** The encoded-streams fallback: a sender's or receiver's streams, transferred. */
   | { type: 'streams'; options: TransformOptions; readable: ReadableStream; writable: WritableStream }
+  /** The encoded-streams fallback: a sender or receiver already attached is protected again, for another track. */
+  | { type: 'retarget'; options: TransformOptions }
   /** Asks for the counters now (answered with `stats` and the same requestId). */
   | { type: 'stats'; requestId: number };
 

@@ -34,6 +34,8 @@ const cryptor = new MediaFrameCryptor();
 /** Senders now attached, by id: asked for a keyframe when their room's epoch changes. */
 const senders = new Map<number, { roomId: string; kind: 'audio' | 'video'; transformer: ScriptTransformer | undefined }>();
 const refusalNoted = new Set<number>();
+/** The options of each attached transform, by id (the fallback's retarget replaces them). */
+const routes = new Map<number, TransformOptions>();
 const newerNoticeAt = new Map<string, number>();
 
 function attach(
@@ -42,11 +44,13 @@ function attach(
   options: TransformOptions,
   transformer?: ScriptTransformer,
 ): void {
+  const { id } = options;
+  routes.set(id, options);
   let transform: (frame: EncodedFrame, controller: TransformStreamDefaultController<EncodedFrame>) => Promise<void>;
   if (options.role === 'send') {
-    const { track, id } = options;
-    senders.set(id, { roomId: track.roomId, kind: track.kind, transformer });
+    senders.set(id, { roomId: options.track.roomId, kind: options.track.kind, transformer });
     transform = async (frame, controller) => {
+      const { track } = routes.get(id) as Extract<TransformOptions, { role: 'send' }>;
       const mimeType = frame.getMetadata().mimeType;
       let reason: MediaSendRefusal;
       try {
@@ -68,11 +72,18 @@ function attach(
       }
     };
   } else {
-    const decryptor = cryptor.receiver(options.track);
-    const { roomId } = options.track;
+    let current = options;
+    let decryptor = cryptor.receiver(options.track);
     transform = async (frame, controller) => {
+      const route = routes.get(id) as Extract<TransformOptions, { role: 'receive' }>;
+      if (route !== current) {
+        // Retargeted (the receiver now carries another track): a fresh decryptor, keys and windows.
+        current = route;
+        decryptor = cryptor.receiver(route.track);
+      }
+      const { roomId } = route.track;
       try {
-        const out = await decryptor.decrypt({ kind: decryptor.track.kind, mimeType: frame.getMetadata().mimeType, data: new Uint8Array(frame.data) });
+        const out = await decryptor.decrypt({ kind: route.track.kind, mimeType: frame.getMetadata().mimeType, data: new Uint8Array(frame.data) });
         if (out.ok) {
           frame.data = out.data.buffer;
           controller.enqueue(frame);
@@ -93,9 +104,20 @@ function attach(
     .pipeTo(writable)
     .catch(() => undefined)
     .finally(() => {
-      senders.delete(options.id);
-      refusalNoted.delete(options.id);
+      routes.delete(id);
+      senders.delete(id);
+      refusalNoted.delete(id);
     });
+}
+
+/** The encoded-streams fallback: a sender or receiver protected again (its streams exist once) now carries another track. */
+function retarget(options: TransformOptions): void {
+  const known = routes.get(options.id);
+  if (known === undefined || known.role !== options.role) return;
+  routes.set(options.id, options);
+  refusalNoted.delete(options.id);
+  const sender = senders.get(options.id);
+  if (sender !== undefined) senders.set(options.id, { ...sender, roomId: options.track.roomId, kind: options.track.kind });
 }
 
 /** The room's epoch changed: every video sender of it asks its encoder for a keyframe. */
@@ -127,6 +149,9 @@ scope.onmessage = (event) => {
       break;
     case 'streams':
       attach(message.readable as ReadableStream<EncodedFrame>, message.writable as WritableStream<EncodedFrame>, message.options);
+      break;
+    case 'retarget':
+      retarget(message.options);
       break;
     case 'stats':
       scope.postMessage({ type: 'stats', stats: cryptor.counters, requestId: message.requestId });

@@ -53,6 +53,10 @@ interface Call {
   video: HTMLVideoElement;
   media: MediaStream;
   candidateAddresses: string[];
+  roomId: string;
+  publisher: string;
+  /** The video sender and receiver, for protecting them again. */
+  videoRtp: { sender: RTCRtpSender | undefined; receiver: RTCRtpReceiver | undefined };
 }
 
 const calls = new Map<number, Call>();
@@ -139,6 +143,7 @@ async function wire(w: Wiring): Promise<number> {
       else waiting.push(add);
     };
   }
+  const videoRtp: Call['videoRtp'] = { sender: undefined, receiver: undefined };
   const media = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: true });
   for (const track of media.getTracks()) {
     const kind = track.kind as 'audio' | 'video';
@@ -148,6 +153,7 @@ async function wire(w: Wiring): Promise<number> {
       transceiver.setCodecPreferences((RTCRtpReceiver.getCapabilities('video')?.codecs ?? []).filter((c) => c.mimeType.toLowerCase() === codec));
     }
     sender.protectSender(transceiver.sender, { roomId, streamId: STREAM, trackId: kind, kind });
+    if (kind === 'video') videoRtp.sender = transceiver.sender;
   }
   const video = document.createElement('video');
   video.muted = true;
@@ -157,6 +163,7 @@ async function wire(w: Wiring): Promise<number> {
   b.ontrack = (event) => {
     const kind = event.track.kind as 'audio' | 'video';
     receiver.protectReceiver(event.receiver, { roomId, streamId: STREAM, trackId: kind, kind, userId: w.publisher });
+    if (kind === 'video') videoRtp.receiver = event.receiver;
     if (kind === 'video') video.srcObject = new MediaStream([event.track]);
   };
   await a.setLocalDescription();
@@ -166,7 +173,7 @@ async function wire(w: Wiring): Promise<number> {
   negotiated = true;
   for (const add of waiting.splice(0)) add();
   const id = nextCall++;
-  calls.set(id, { sender, receiver, connections: w.connections, a, b, video, media, candidateAddresses });
+  calls.set(id, { sender, receiver, connections: w.connections, a, b, video, media, candidateAddresses, roomId, publisher: w.publisher, videoRtp });
   return id;
 }
 
@@ -251,7 +258,16 @@ async function measureCrypto(sizes: number[], count: number): Promise<Array<{ by
   return results;
 }
 
-const api = { startCall, startRoomCall, rotate, snapshot, endCall, measureCrypto };
+/** Protects the video sender, receiver or both again, now as track `trackId` (the fallback retargets its streams). */
+function reprotectVideo(id: number, who: 'sender' | 'receiver' | 'both', trackId: string): void {
+  const c = call(id);
+  const { sender, receiver } = c.videoRtp;
+  if (sender === undefined || receiver === undefined) throw new Error('no video yet');
+  if (who !== 'receiver') c.sender.protectSender(sender, { roomId: c.roomId, streamId: STREAM, trackId, kind: 'video' });
+  if (who !== 'sender') c.receiver.protectReceiver(receiver, { roomId: c.roomId, streamId: STREAM, trackId, kind: 'video', userId: c.publisher });
+}
+
+const api = { startCall, startRoomCall, rotate, snapshot, endCall, measureCrypto, reprotectVideo };
 declare global {
   interface Window {
     frameEncryptionTest: typeof api;

@@ -135,6 +135,23 @@ describe('media in Chromium through the forwarding unit', () => {
     }
   });
 
+  it('refuses bad input with typed errors; a publish the unit refuses fails with its code and is taken back, and the call goes on', async () => {
+    const refused = await a.evaluate((id) => window.mediaKit.misuse(id), roomId);
+    expect(refused.map((r) => r.reason)).toEqual(['InvalidArgument', 'InvalidArgument', 'InvalidArgument']);
+    expect(refused[0]!.message).toContain('expected a MediaStreamTrack');
+    expect(refused[1]!.message).toContain('has ended');
+    // 2 tracks published + 7 = 9, over the unit's 8 per connection (docs/media/forwarding-unit.md).
+    const tooMany = await a.evaluate((id) => window.mediaKit.publishTooMany(id, 7), roomId);
+    expect(tooMany).toMatchObject({ reason: 'BridgeRefused', bridgeCode: 'TOO_MANY_TRACKS' });
+    expect(tooMany.states).toEqual(['publishing', 'connecting', 'failed:BridgeRefused']);
+    await until('the refused stream to be taken off the Bridge', async () => {
+      const streams = await manager.streamApi.listStreams(roomId);
+      return streams.length === 1 && !streams.some((s) => s.streamId === tooMany.streamId);
+    });
+    await expectPlaying(b, tracks.video);
+    expect((await statsOf(a)).transports.find((x) => x.transport === 'publish')?.state).toBe('connected');
+  });
+
   it("a member with a wrong key decodes nothing, and the publisher's keyframe requests stay throttled", async () => {
     await d.evaluate((id) => window.mediaKit.corruptRoomKey(id), roomId);
     await d.evaluate((id) => window.mediaKit.subscribeAll(id), roomId);

@@ -101,6 +101,45 @@ const kit = {
     return { video, audio };
   },
 
+  /** Bad input, refused with typed errors: returns each refusal's reason and message. */
+  async misuse(roomId: string): Promise<Array<{ reason: string; message: string }>> {
+    const out: Array<{ reason: string; message: string }> = [];
+    const refusal = async (p: Promise<unknown>) => {
+      try {
+        await p;
+        out.push({ reason: 'none', message: 'accepted' });
+      } catch (error) {
+        const e = error as { reason?: string; message: string };
+        out.push({ reason: e.reason ?? 'untyped', message: e.message });
+      }
+    };
+    const h = await streamApi().createStream(roomId);
+    await refusal(streamApi().addStreamTrack(h, { track: { kind: 'video', id: 'not-a-real-track' } }));
+    const stopped = canvasTrack();
+    stopped.stop();
+    await refusal(streamApi().addStreamTrack(h, { track: stopped }));
+    await refusal(streamApi().addAudioLevelStatsListener('nope' as never));
+    return out;
+  },
+
+  /**
+   * Publishes a second stream with `count` more video tracks (clones of the camera): past the unit's
+   * tracks-per-connection limit, the publish fails. Returns the states and the error.
+   */
+  async publishTooMany(roomId: string, count: number): Promise<{ states: string[]; reason: string; bridgeCode: string | undefined; streamId: string }> {
+    const h = await streamApi().createStream(roomId);
+    const camera = [...local.values()].find((t) => t.kind === 'video')!;
+    for (let i = 0; i < count; i++) await streamApi().addStreamTrack(h, { track: camera.clone() });
+    const seen: string[] = [];
+    try {
+      await streamApi().publishStream(h, (state, error) => seen.push(error === undefined ? state : `${state}:${error.reason}`));
+    } catch (error) {
+      const e = error as { reason: string; bridgeCode?: string };
+      return { states: seen, reason: e.reason, bridgeCode: e.bridgeCode, streamId: h };
+    }
+    return { states: seen, reason: 'none', bridgeCode: undefined, streamId: h };
+  },
+
   /** Adds a screen share with updateStream: getDisplayMedia where headless Chromium gives one, else a canvas. */
   async shareScreen(): Promise<{ trackId: string; source: 'getDisplayMedia' | 'canvas' }> {
     let track: MediaStreamTrack;

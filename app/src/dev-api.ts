@@ -1,7 +1,7 @@
 /**
- * The Bridge's dev mode (docs/app.md), when it is on: `GET /dev/v1/info` names the demo context and
- * `POST /dev/v1/register` adds this browser's user to it. Off (the default), `/dev/v1` is a 404 and
- * the app asks for a solution id and an operator instead.
+ * The Bridge's dev mode (docs/app.md), when `/app-config.json` says it is on: `GET /dev/v1/info` names
+ * the demo context and `POST /dev/v1/register` adds this browser's user to it. Off (the default),
+ * `/dev/v1` does not exist and the app asks for a solution id and an operator instead.
  */
 export interface DevInfo {
   solutionId: string;
@@ -22,10 +22,11 @@ export class DevModeError extends Error {
 /** How long a dev-mode request may take, in milliseconds. */
 const DEV_REQUEST_TIMEOUT_MS = 10_000;
 
-/** The demo context when dev mode is on, undefined when it is off. */
+/** The demo context when dev mode is on, undefined when it is off (the Bridge's `/app-config.json` says). */
 export async function devInfo(): Promise<DevInfo | undefined> {
+  const config = await fetch('/app-config.json', { signal: AbortSignal.timeout(DEV_REQUEST_TIMEOUT_MS) });
+  if (!config.ok || ((await config.json()) as { devMode?: unknown }).devMode !== true) return undefined;
   const response = await fetch('/dev/v1/info', { signal: AbortSignal.timeout(DEV_REQUEST_TIMEOUT_MS) });
-  if (response.status === 404) return undefined;
   if (!response.ok) throw new DevModeError('DEV_INFO_FAILED', `dev mode: the server answered ${response.status}`);
   const body = (await response.json()) as Partial<DevInfo>;
   if (typeof body.solutionId !== 'string' || typeof body.contextId !== 'string') throw new DevModeError('BAD_RESPONSE', 'dev mode: unexpected answer');

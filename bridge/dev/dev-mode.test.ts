@@ -35,7 +35,7 @@ const post = (url: string, body: unknown) => fetch(url, { method: 'POST', header
 
 describe('by default', () => {
   it('has no dev routes and no app: 404 with the API error body', async () => {
-    for (const path of ['/dev/v1/info', '/', '/index.html']) {
+    for (const path of ['/dev/v1/info', '/', '/index.html', '/app-config.json']) {
       const response = await fetch(plain.bridge.url + path);
       expect(response.status, path).toBe(404);
       expect(await response.json()).toEqual({ error: { code: 'NOT_FOUND', message: 'no such route' } });
@@ -104,6 +104,10 @@ describe('the web app', () => {
     expect(APP_CONTENT_SECURITY_POLICY).not.toContain('unsafe-inline');
     expect(index.headers.get('x-frame-options')).toBe('DENY');
     expect(await index.text()).toContain('<title>app</title>');
+    const config = await fetch(`${dev.bridge.url}/app-config.json`);
+    expect(await config.json()).toEqual({ devMode: true });
+    expect(config.headers.get('cache-control')).toBe('no-store');
+    expect(config.headers.get('content-security-policy')).toBe(APP_CONTENT_SECURITY_POLICY);
     const script = await fetch(`${dev.bridge.url}/assets/app-ABCD1234.js`);
     expect(script.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
     expect(script.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');

@@ -51,10 +51,23 @@ export function checkAppDir(dir: string): void {
   if (!existsSync(join(dir, 'index.html'))) throw new TypeError(`createBridge: option "appDir": "${dir}" has no index.html (build it: make build)`);
 }
 
-/** GET and HEAD of the app's files; anything else falls through to the API's 404. */
-export function serveApp(dir: string): RequestHandler {
+/** What the page asks the Bridge before anything else (`GET /app-config.json`), so it never probes a 404. */
+export interface AppConfig {
+  /** Dev mode is on: `/dev/v1` exists (docs/app.md, "Dev mode"). */
+  devMode: boolean;
+}
+
+/** GET and HEAD of the app's files and its config; anything else falls through to the API's 404. */
+export function serveApp(dir: string, config: AppConfig): RequestHandler[] {
   const assets = join(dir, APP_ASSETS_DIR) + sep;
-  return express.static(dir, {
+  const configJson = JSON.stringify(config);
+  const appConfig: RequestHandler = (req, res, next) => {
+    if ((req.method !== 'GET' && req.method !== 'HEAD') || req.path !== '/app-config.json') return next();
+    for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value);
+    res.setHeader('cache-control', 'no-store');
+    res.type('application/json').send(configJson);
+  };
+  return [appConfig, express.static(dir, {
     index: 'index.html',
     redirect: false,
     dotfiles: 'ignore',
@@ -64,5 +77,5 @@ export function serveApp(dir: string): RequestHandler {
       for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value);
       res.setHeader('cache-control', path.startsWith(assets) ? `public, max-age=${IMMUTABLE_MAX_AGE_SECONDS}, immutable` : 'no-cache');
     },
-  });
+  })];
 }

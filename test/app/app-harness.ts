@@ -39,12 +39,13 @@ export interface Person {
   problems: string[];
 }
 
-export async function startApp(): Promise<AppUnderTest> {
+/** `dev: false` starts the Bridge as an operator would, without dev mode. */
+export async function startApp(options: { dev: boolean } = { dev: true }): Promise<AppUnderTest> {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run \`make test\` (it installs Debian's chromium) or apt-get install -y chromium`);
   const work = mkdtempSync(join(tmpdir(), 'sealroom-app-'));
   const appDir = join(work, 'app');
   execFileSync(process.execPath, [join(ROOT, 'scripts/build-app.mjs'), '--out', appDir], { stdio: 'pipe' });
-  const bridge = await startBridgeProcess(join(work, 'data'), ['--dev', '--app-dir', appDir, '--host', '127.0.0.1']);
+  const bridge = await startBridgeProcess(join(work, 'data'), [...(options.dev ? ['--dev'] : []), '--app-dir', appDir, '--host', '127.0.0.1']);
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS });
   mkdirSync(SCREENSHOT_DIR, { recursive: true });
   return {

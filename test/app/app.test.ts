@@ -2,7 +2,9 @@
  * The web app in Chromium, two people in two browser contexts, against a Bridge started as `make run`
  * starts it (dev mode, the app served at /): sign up, create a room, invite, chat, send a file and
  * check its bytes, compare safety numbers, rotate the key and keep chatting, remove a member who then
- * loses the room. Screenshots of the main screens go to test-output/app/ (git-ignored).
+ * loses the room; a key change, a call, a tampered room. Then without dev mode, as an operator runs it:
+ * the operator adds the key the page shows, and the key moves to another browser by backup and import.
+ * Screenshots of the main screens go to test-output/app/ (git-ignored).
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -11,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
 import type { Page } from 'playwright-core';
 import { ManageClient } from '../../bridge/manage/client.ts';
+import { publicKeyOf } from '../../crypto/identity.ts';
 import { SCREENSHOT_DIR, startApp, type AppUnderTest, type Person } from './app-harness.ts';
 
 /** How long one step may take in the page (a login, a room verified, a message delivered). */
@@ -222,4 +225,65 @@ describe('two people in the web app', () => {
     expect(await failed.textContent()).not.toContain('standup');
     await shot(alice.page, '8-tampered');
   }, 60_000);
+});
+
+describe('the web app without dev mode', () => {
+  // Its own Bridge, started as an operator would: no --dev.
+  let operatorApp: AppUnderTest;
+  beforeAll(async () => {
+    operatorApp = await startApp({ dev: false });
+  }, 120_000);
+  afterAll(async () => {
+    await operatorApp?.close();
+  });
+
+  it('signs a person in with a key the operator added, and moves that key to another browser', async () => {
+    const carol = await operatorApp.person('carol');
+    const { page } = carol;
+    await page.getByTestId('welcome').waitFor({ timeout: STEP_MS });
+    expect(await page.getByTestId('dev-banner').count()).toBe(0);
+    expect(await page.evaluate(async () => (await fetch('/app-config.json')).json())).toEqual({ devMode: false });
+    expect((await fetch(`${operatorApp.bridge.url}/dev/v1/info`)).status).toBe(404);
+
+    await page.getByTestId('new-user-id').fill('carol');
+    await page.getByTestId('create-identity').click();
+    const publicKey = (await page.getByTestId('public-key').textContent()) ?? '';
+    expect(publicKey).toMatch(/^srpk1/);
+
+    // The operator's part.
+    const manage = new ManageClient(operatorApp.bridge.url, operatorApp.bridge.apiKey);
+    const { solutionId } = await manage.createSolution('acme');
+    const { contextId } = await manage.createContext(solutionId, 'support');
+    await manage.addContextUser(contextId, 'carol', publicKey);
+
+    await page.getByTestId('solution-id').fill(solutionId);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByTestId('room-list').waitFor({ timeout: STEP_MS });
+    expect(await page.getByTestId('me').textContent()).toContain('carol');
+
+    // Back up the key, then import it in a second browser: the same user signs in there.
+    await page.getByTestId('sign-out').click();
+    await page.getByTestId('backup-carol').click();
+    const privateKey = await page.getByTestId('backup-key').inputValue();
+    expect(await publicKeyOf(privateKey)).toBe(publicKey);
+
+    const laptop = await operatorApp.person('carol-laptop');
+    await laptop.page.getByText('Use an existing private key').click();
+    await laptop.page.getByLabel('Name').fill('carol');
+    await laptop.page.getByTestId('paste-key').fill(privateKey);
+    await laptop.page.getByRole('button', { name: 'Import and sign in' }).click();
+    expect(await laptop.page.getByTestId('public-key').textContent()).toBe(publicKey);
+    await laptop.page.getByTestId('solution-id').fill(solutionId);
+    await laptop.page.getByRole('button', { name: 'Sign in' }).click();
+    await laptop.page.getByTestId('room-list').waitFor({ timeout: STEP_MS });
+
+    // A mistyped key is refused with its own message, and nothing is stored.
+    const other = await operatorApp.person('typo');
+    await other.page.getByText('Use an existing private key').click();
+    await other.page.getByLabel('Name').fill('typo');
+    await other.page.getByTestId('paste-key').fill(`${privateKey.slice(0, -1)}x`);
+    await other.page.getByRole('button', { name: 'Import and sign in' }).click();
+    await other.page.getByText('That is not a sealroom private key').waitFor({ timeout: STEP_MS });
+    expect([...carol.problems, ...laptop.problems, ...other.problems]).toEqual([]);
+  }, 90_000);
 });

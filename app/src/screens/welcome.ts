@@ -83,13 +83,28 @@ export async function renderWelcome(root: HTMLElement, options: WelcomeOptions):
             ...identities.map((identity) => {
               const go = h('button', { type: 'button', class: 'primary', testid: `sign-in-${identity.userId}` }, `Sign in as ${identity.userId}`);
               go.onclick = () => void busy(go, errors, () => signIn(identity));
+              const backup = h('button', { type: 'button', class: 'link', testid: `backup-${identity.userId}` }, 'Back up key');
+              backup.onclick = () =>
+                void busy(backup, errors, async () => {
+                  const key = h('textarea', { rows: 2, readOnly: true, testid: 'backup-key', value: await loadPrivateKey(identity.id) });
+                  errors.replaceChildren(
+                    h(
+                      'div',
+                      { class: 'warning stack' },
+                      h('strong', null, `${identity.userId}'s private key.`),
+                      ' Whoever has it can sign in as you and read your rooms. Keep it somewhere safe (a password manager), never send it.',
+                      key,
+                      copyButton(key.value),
+                    ),
+                  );
+                });
               const forget = h('button', { type: 'button', class: 'link danger' }, 'Forget');
               forget.onclick = async () => {
                 if (!confirm(`Forget ${identity.userId} in this browser? Without a copy of its private key, it cannot sign in again.`)) return;
                 await deleteIdentity(identity.id);
                 await renderWelcome(root, options);
               };
-              return h('li', null, go, h('code', { class: 'muted' }, shortKey(identity.id)), forget);
+              return h('li', null, go, h('code', { class: 'muted' }, shortKey(identity.id)), backup, forget);
             }),
           ),
         );
@@ -117,6 +132,8 @@ export async function renderWelcome(root: HTMLElement, options: WelcomeOptions):
       if (problem !== undefined) throw new InputProblem(problem);
       const pair = await generateKeyPair();
       const identity: StoredIdentity = { id: pair.publicKey, userId, solutionId: undefined, createdAt: Date.now() };
+      // Dev mode: claim the name first, so a taken one keeps no identity in this browser.
+      if (options.dev !== undefined) await devRegister(userId, pair.publicKey);
       await saveIdentity(identity, pair.privateKey);
       await signIn(identity);
     });

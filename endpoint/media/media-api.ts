@@ -72,7 +72,13 @@ export class MediaApi {
     const media = hasMedia(stream);
     if (!media && !this.#rooms.has(stream.roomId)) return;
     if (media && stream.state === 'publishing') this.host.locals.report(stream, 'connecting');
-    await this.syncPublish(stream.roomId);
+    try {
+      await this.syncPublish(stream.roomId);
+    } catch (error) {
+      // The browser's WebRTC calls throw DOMExceptions: the app gets an EndpointError like everywhere else.
+      if (error instanceof EndpointError) throw error;
+      throw new EndpointError('Unsupported', `media negotiation failed in this browser: ${String((error as Error)?.message ?? error).slice(0, 200)}`, { cause: error });
+    }
   }
 
   /** Brings the room's publish transport to its published audio/video tracks. */

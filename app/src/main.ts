@@ -4,7 +4,7 @@
  * signs in, then the workspace. Which identity a tab uses is kept in sessionStorage, so two windows of
  * one browser can be two people and a reload keeps each window's person.
  */
-import { devInfo, type DevInfo } from './dev-api.ts';
+import { devInfo, devRegister, type DevInfo } from './dev-api.ts';
 import { h, must, replace } from './dom.ts';
 import { listIdentities, loadPrivateKey, type StoredIdentity } from './keystore.ts';
 import { renderWelcome } from './screens/welcome.ts';
@@ -42,14 +42,18 @@ async function start(): Promise<void> {
     // The screen that asked stays until this succeeds, and shows the error if it does not.
     session = await Session.open(privateKey, { publicKey: identity.id, solutionId: identity.solutionId });
     sessionStorage.setItem(TAB_IDENTITY, identity.id);
-    await renderWorkspace(root, {
+    const workspace = await renderWorkspace(root, {
       session,
       contextId: dev?.contextId,
       ...(dev === undefined ? {} : { contextName: dev.contextName }),
       signOut: () => {
         sessionStorage.removeItem(TAB_IDENTITY);
-        void session?.close().finally(() => void showWelcome());
+        const ending = session;
         session = undefined;
+        void workspace
+          .close()
+          .then(() => ending?.close())
+          .finally(() => void showWelcome());
       },
     });
   };
@@ -60,7 +64,9 @@ async function start(): Promise<void> {
   const identity = chosen === null ? undefined : (await listIdentities()).find((i) => i.id === chosen);
   if (identity?.solutionId !== undefined) {
     try {
-      await signIn(identity, await loadPrivateKey(identity.id));
+      // Dev mode: the Bridge may have started on a new database since; register again (idempotent).
+      if (dev !== undefined) await devRegister(identity.userId, identity.id);
+      await signIn(dev === undefined ? identity : { ...identity, solutionId: dev.solutionId }, await loadPrivateKey(identity.id));
       return;
     } catch (error) {
       sessionStorage.removeItem(TAB_IDENTITY);

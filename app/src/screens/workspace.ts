@@ -27,7 +27,12 @@ export interface WorkspaceOptions {
   signOut(): void;
 }
 
-export async function renderWorkspace(root: HTMLElement, options: WorkspaceOptions): Promise<void> {
+export interface Workspace {
+  /** Leaves the open room (and its call, which stops the camera and microphone). */
+  close(): Promise<void>;
+}
+
+export async function renderWorkspace(root: HTMLElement, options: WorkspaceOptions): Promise<Workspace> {
   const { session } = options;
   const { streamApi, eventApi, connection } = session;
   const contextId = options.contextId ?? connection.contextIds[0];
@@ -60,7 +65,7 @@ export async function renderWorkspace(root: HTMLElement, options: WorkspaceOptio
   if (contextId === undefined) {
     replace(pane, h('div', { class: 'card' }, h('h2', null, 'No context yet'), h('p', null, 'This key is not a user of any context. Ask the operator to add it.')));
     create.disabled = true;
-    return;
+    return { close: async () => {} };
   }
 
   let current: { roomId: string; view: RoomView } | undefined;
@@ -201,4 +206,5 @@ export async function renderWorkspace(root: HTMLElement, options: WorkspaceOptio
   );
   showHint();
   await refreshList();
+  return { close: leaveCurrent };
 }

@@ -36,6 +36,8 @@ export interface CallSnapshot {
   keyFramesDecoded: number;
   /** outbound-rtp video at the sender. */
   keyFramesEncoded: number;
+  /** Keyframe requests (PLI) the sender got from the receiver. */
+  pliCount: number;
   /** Every remote candidate either side was given: all on 127.0.0.1. */
   candidateAddresses: string[];
 }
@@ -208,6 +210,7 @@ async function snapshot(id: number): Promise<CallSnapshot> {
     framesDecoded: await rtpStat(c.b, 'inbound-rtp', 'framesDecoded'),
     keyFramesDecoded: await rtpStat(c.b, 'inbound-rtp', 'keyFramesDecoded'),
     keyFramesEncoded: await rtpStat(c.a, 'outbound-rtp', 'keyFramesEncoded'),
+    pliCount: await rtpStat(c.a, 'outbound-rtp', 'pliCount'),
     candidateAddresses: [...c.candidateAddresses],
   };
 }

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { decodeSFrameHeader, parseKid } from '../../crypto/sframe/index.ts';
 import type { LocalMediaTrack, RemoteMediaTrack } from './e2ee.ts';
-import { MAX_KIDS_PER_TRACK, MediaFrameCryptor, type RoomMediaKeys } from './frame-cryptor.ts';
+import { MAX_KIDS_PER_TRACK, MEDIA_FRAME_MAX_AGE_MS, MEDIA_STAMP_BYTES, MediaFrameCryptor, type RoomMediaKeys } from './frame-cryptor.ts';
 import { clearByteCount, frameCodec, mediaFrameMetadata, OPUS_CLEAR_BYTES, VP8_DELTA_FRAME_CLEAR_BYTES, VP8_KEY_FRAME_CLEAR_BYTES } from './frame-layout.ts';
 
 const ROOM = 'room-1';
@@ -210,6 +210,45 @@ describe('media frame encryption', () => {
     bob.setRoomKeys(ROOM, keys('bob', [2], 1));
     expect(await other.decrypt({ kind: 'audio', data: oldAudio })).toEqual({ ok: false, reason: 'noKey' });
     expect(bob.counters.framesDecrypted).toBe(3);
+  });
+
+  it('refuses frames stamped outside maxAgeMs: a recording the Bridge plays to a receiver that never saw the session', async () => {
+    let clock = 1_700_000_000_000;
+    const alice = new MediaFrameCryptor({ now: () => clock });
+    alice.setRoomKeys(ROOM, keys('alice', [1]));
+    const recorded = await seal(alice, VIDEO, vp8Key());
+    const nearly = await seal(alice, VIDEO, vp8Delta());
+    clock += MEDIA_FRAME_MAX_AGE_MS + 1;
+    const bob = new MediaFrameCryptor({ now: () => clock });
+    bob.setRoomKeys(ROOM, keys('bob', [1], 1));
+    const late = bob.receiver(remote(VIDEO));
+    expect(await late.decrypt({ kind: 'video', data: recorded })).toEqual({ ok: false, reason: 'replay' });
+    // Nothing was kept for the stale frame's KID: the session's fresh frames still decrypt.
+    expect(await late.decrypt({ kind: 'video', data: await seal(alice, VIDEO, vp8Key()) })).toMatchObject({ ok: true, epoch: 1 });
+    expect(await late.decrypt({ kind: 'video', data: nearly })).toEqual({ ok: false, reason: 'replay' });
+    // A sender whose clock runs far ahead is refused too; one within the bound is not.
+    const ahead = new MediaFrameCryptor({ now: () => clock + MEDIA_FRAME_MAX_AGE_MS + 1 });
+    ahead.setRoomKeys(ROOM, keys('alice', [1]));
+    expect(await bob.receiver(remote(AUDIO)).decrypt({ kind: 'audio', data: await seal(ahead, AUDIO, opus()) })).toEqual({ ok: false, reason: 'replay' });
+    const skewed = new MediaFrameCryptor({ now: () => clock + MEDIA_FRAME_MAX_AGE_MS - 1_000 });
+    skewed.setRoomKeys(ROOM, keys('alice', [1]));
+    expect((await bob.receiver(remote(AUDIO)).decrypt({ kind: 'audio', data: await seal(skewed, AUDIO, opus()) })).ok).toBe(true);
+  });
+
+  it('stamps the sender time inside the ciphertext, never decreasing within a session', async () => {
+    let clock = 1_700_000_000_000;
+    const alice = new MediaFrameCryptor({ now: () => clock });
+    alice.setRoomKeys(ROOM, keys('alice', [1]));
+    const frame = opus();
+    const first = await seal(alice, AUDIO, frame);
+    // The clear TOC, the SFrame header, the stamp and the rest of the frame encrypted, the 16-byte tag.
+    expect(first.length).toBe(frame.length + decodeSFrameHeader(first.subarray(1)).length + MEDIA_STAMP_BYTES + 16);
+    clock -= 5_000; // the clock steps back: the stamp does not
+    const bob = new MediaFrameCryptor({ now: () => clock });
+    bob.setRoomKeys(ROOM, keys('bob', [1], 1));
+    const decryptor = bob.receiver(remote(AUDIO));
+    expect((await decryptor.decrypt({ kind: 'audio', data: first })).ok).toBe(true);
+    expect((await decryptor.decrypt({ kind: 'audio', data: await seal(alice, AUDIO, opus()) })).ok).toBe(true);
   });
 
   it('never takes a session first seen under a superseded epoch', async () => {

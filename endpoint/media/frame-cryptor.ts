@@ -15,8 +15,13 @@
  * fail. Its own replay window per KID. A frame is dropped and counted (never given to the decoder) when
  * it is malformed, names an epoch without a key (`noKey`: not held, past its grace, newer than held, or
  * a session first seen under a superseded epoch, or one its sender already moved on from), fails
- * to authenticate (`decrypt`), or repeats a counter (`replay`). Nothing is kept for a KID whose frames
- * never authenticated, so forged frames cannot push real sessions out.
+ * to authenticate (`decrypt`), or repeats a counter or is stamped outside `maxAgeMs` of this clock
+ * (`replay`). Nothing is kept for a KID whose frames never authenticated, so forged frames cannot
+ * push real sessions out.
+ *
+ * Stamp. Each plaintext starts with the sender's time (`MEDIA_STAMP_BYTES`, never decreasing within a
+ * session), authenticated with the frame: a receiver that never saw a session (subscribed later) would
+ * otherwise take a recording of it, replayed by the Bridge within the same epoch, as live.
  */
 import { CryptoError } from '../../crypto/errors.ts';
 import { decodeSFrameHeader, deriveSenderBaseKey, makeKid, MAX_MEMBER_INDEX, parseKid, randomSessionId, SFrameContext } from '../../crypto/sframe/index.ts';
@@ -67,6 +72,22 @@ export interface MediaFrame {
 export type DecryptOutcome = { ok: true; data: Uint8Array<ArrayBuffer>; epoch: number } | { ok: false; reason: MediaDropReason; newerEpoch?: number };
 export type EncryptOutcome = { ok: true; data: Uint8Array<ArrayBuffer> } | { ok: false; reason: MediaSendRefusal };
 
+/**
+ * Frames stamped further than this from the receiver's clock are refused (counted as `replay`): a
+ * Bridge that recorded a session cannot play it to a receiver that never saw it, past this. The data
+ * tracks' default (endpoint/realtime/limits.ts). In ms.
+ */
+export const MEDIA_FRAME_MAX_AGE_MS = 30_000;
+/** The stamp at the start of every media plaintext: the sender's time, u64 big-endian ms since the Unix epoch. */
+export const MEDIA_STAMP_BYTES = 8;
+
+export interface MediaFrameCryptorOptions {
+  /** Default `MEDIA_FRAME_MAX_AGE_MS`. */
+  maxAgeMs?: number;
+  /** Default `Date.now` (tests move it). */
+  now?: () => number;
+}
+
 /** KIDs a remote track keeps keys and replay windows for (a publisher's sessions across rotations). */
 export const MAX_KIDS_PER_TRACK = 4;
 /** KIDs a remote track remembers as closed, so their frames stay refused rather than start afresh. */
@@ -76,6 +97,8 @@ interface SendSession {
   epoch: number;
   kid: bigint;
   ctx: SFrameContext;
+  /** The last stamp sent: the next is never earlier, whatever the clock does. */
+  lastTime: number;
 }
 
 interface RoomState {
@@ -88,7 +111,14 @@ interface RoomState {
 
 export class MediaFrameCryptor {
   readonly counters: MediaCounters = zeroMediaCounters();
+  readonly maxAgeMs: number;
+  readonly now: () => number;
   readonly #rooms = new Map<string, RoomState>();
+
+  constructor(options: MediaFrameCryptorOptions = {}) {
+    this.maxAgeMs = options.maxAgeMs ?? MEDIA_FRAME_MAX_AGE_MS;
+    this.now = options.now ?? Date.now;
+  }
 
   /**
    * Replaces a room's keys. Returns true when the newest epoch changed and a new sending session began
@@ -139,7 +169,12 @@ export class MediaFrameCryptor {
     const session = await room?.send.catch(() => undefined);
     if (session === undefined) return { ok: false, reason: 'noKey' };
     const clear = frame.data.subarray(0, clearBytes);
-    const sframe = await session.ctx.encrypt(session.kid, mediaFrameMetadata(track, codec, clear), frame.data.subarray(clearBytes));
+    const rest = frame.data.subarray(clearBytes);
+    const plaintext = new Uint8Array(MEDIA_STAMP_BYTES + rest.length);
+    session.lastTime = Math.max(session.lastTime, this.now());
+    writeStamp(plaintext, session.lastTime);
+    plaintext.set(rest, MEDIA_STAMP_BYTES);
+    const sframe = await session.ctx.encrypt(session.kid, mediaFrameMetadata(track, codec, clear), plaintext);
     return { ok: true, data: joinFrame(clear, sframe) };
   }
 
@@ -160,7 +195,19 @@ async function startSession(roomId: string, keys: RoomMediaKeys, epoch: number, 
   } finally {
     baseKey.fill(0);
   }
-  return { epoch, kid, ctx };
+  return { epoch, kid, ctx, lastTime: 0 };
+}
+
+/** u64 big-endian as two u32 halves: no BigInt on the per-frame path. */
+function writeStamp(plaintext: Uint8Array, time: number): void {
+  const view = new DataView(plaintext.buffer, plaintext.byteOffset, MEDIA_STAMP_BYTES);
+  view.setUint32(0, Math.floor(time / 2 ** 32));
+  view.setUint32(4, time >>> 0);
+}
+
+function readStamp(plaintext: Uint8Array): number {
+  const view = new DataView(plaintext.buffer, plaintext.byteOffset, MEDIA_STAMP_BYTES);
+  return view.getUint32(0) * 2 ** 32 + view.getUint32(4);
 }
 
 interface KidEntry {
@@ -240,6 +287,16 @@ export class MediaTrackDecryptor {
       if (error instanceof CryptoError && error.reason === 'LimitExceeded') return { ok: false, reason: 'malformed' };
       return { ok: false, reason: 'decrypt' };
     }
+    const time = plaintext.length < MEDIA_STAMP_BYTES ? undefined : readStamp(plaintext);
+    const now = this.cryptor.now();
+    if (time === undefined || Math.abs(time - now) > this.cryptor.maxAgeMs) {
+      // Authenticated, so from a member: not a frame this library sends, or a stale one played again.
+      if (!entry.verified) {
+        this.#ctx.removeKey(kid);
+        this.#kids.delete(kid);
+      }
+      return { ok: false, reason: time === undefined ? 'malformed' : 'replay' };
+    }
     if (!entry.verified) {
       entry.verified = true;
       this.#bound();
@@ -248,7 +305,7 @@ export class MediaTrackDecryptor {
       this.#newestEpoch = entry.epoch;
       for (const [other, { epoch }] of [...this.#kids]) if (epoch < entry.epoch) this.#retire(other);
     }
-    return { ok: true, data: joinFrame(clear, plaintext), epoch: entry.epoch };
+    return { ok: true, data: joinFrame(clear, plaintext.subarray(MEDIA_STAMP_BYTES)), epoch: entry.epoch };
   }
 
   #bound(): void {

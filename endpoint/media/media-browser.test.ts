@@ -25,11 +25,13 @@ let b: Page;
 let c: Page;
 /** dave: a member whose copy of the room key is wrong (a crafted page). */
 let d: Page;
+/** erin: a browser without encoded transforms (a crafted page). */
+let e: Page;
 let roomId: string;
 let tracks: { video: string; audio: string };
 let share: { trackId: string; source: string };
 
-const USERS = ['alice', 'bob', 'carol', 'dave', 'mgr'];
+const USERS = ['alice', 'bob', 'carol', 'dave', 'erin', 'mgr'];
 
 type Remote = Awaited<ReturnType<Window['mediaKit']['remote']>>[number];
 const remoteOf = (page: Page): Promise<Remote[]> => page.evaluate(() => window.mediaKit.remote());
@@ -89,9 +91,9 @@ beforeAll(async () => {
     utf8('{}'),
     utf8('standup'),
   );
-  browser = await openMediaPages(4);
-  [a, b, c, d] = browser.pages as [Page, Page, Page, Page];
-  const names = ['alice', 'bob', 'carol', 'dave'];
+  browser = await openMediaPages(5);
+  [a, b, c, d, e] = browser.pages as [Page, Page, Page, Page, Page];
+  const names = ['alice', 'bob', 'carol', 'dave', 'erin'];
   await Promise.all(
     browser.pages.map(async (page, i) => {
       const user = tenant.users[names[i]!]!;
@@ -150,6 +152,16 @@ describe('media in Chromium through the forwarding unit', () => {
     });
     await expectPlaying(b, tracks.video);
     expect((await statsOf(a)).transports.find((x) => x.transport === 'publish')?.state).toBe('connected');
+  });
+
+  it('a browser without encoded transforms cannot publish: Unsupported, taken back, no peer connection made', async () => {
+    await e.evaluate(() => window.mediaKit.disableFrameTransforms());
+    const result = await e.evaluate((id) => window.mediaKit.tryPublishCamera(id), roomId);
+    expect(result.reason).toBe('Unsupported');
+    expect(result.states).toEqual(['publishing', 'connecting', 'failed:Unsupported']);
+    expect((await statsOf(e)).transports.every((x) => x.state === 'closed')).toBe(true);
+    await until("erin's stream to be taken off the Bridge", async () => (await manager.streamApi.listStreams(roomId)).every((s) => s.userId !== 'erin'));
+    await e.evaluate((id) => window.mediaKit.leave(id), roomId);
   });
 
   it("a member with a wrong key decodes nothing, and the publisher's keyframe requests stay throttled", async () => {

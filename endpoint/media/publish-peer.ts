@@ -54,7 +54,13 @@ export class PublishPeer extends MediaPeer {
       restrictCodecs(transceiver, ref.kind);
       hideAudioLevels(transceiver);
       // Before the first local description: no frame ever leaves unencrypted (docs/media/frame-encryption.md).
-      this.d.e2ee.protectSender(transceiver.sender, { roomId: this.d.roomId, streamId: ref.streamId, trackId: ref.trackId, kind: ref.kind });
+      // A sender that cannot be protected is stopped at once, so no later offer can carry it.
+      try {
+        this.d.e2ee.protectSender(transceiver.sender, { roomId: this.d.roomId, streamId: ref.streamId, trackId: ref.trackId, kind: ref.kind });
+      } catch (error) {
+        transceiver.stop();
+        throw error;
+      }
       this.#senders.set(ref.trackId, { transceiver, ref });
       this.#dirty = true;
     }

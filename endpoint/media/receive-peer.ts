@@ -65,13 +65,23 @@ export class ReceivePeer extends MediaPeer {
       restrictCodecs(transceiver, t.kind);
       hideAudioLevels(transceiver);
       const info: RemoteTrack = { roomId: this.r.roomId, streamId: t.streamId, trackId: t.trackId, kind: t.kind, trackNo: t.trackNo, userId: t.userId };
-      this.r.e2ee.protectReceiver(transceiver.receiver, {
-        roomId: info.roomId,
-        streamId: info.streamId,
-        trackId: info.trackId,
-        kind: t.kind,
-        userId: info.userId,
-      });
+      try {
+        this.r.e2ee.protectReceiver(transceiver.receiver, {
+          roomId: info.roomId,
+          streamId: info.streamId,
+          trackId: info.trackId,
+          kind: t.kind,
+          userId: info.userId,
+        });
+      } catch (error) {
+        // Never decode what was not decrypted: this m-line is rejected in the answer, the others go on.
+        this.r.connection.log.warn(
+          { roomId: info.roomId, trackId: info.trackId, error: String(error) },
+          'a media receiver could not be protected; its track is refused',
+        );
+        transceiver.stop();
+        continue;
+      }
       const track: ReceivedTrack = { info, receiver: transceiver.receiver, announced: false };
       this.tracks.set(mid, track);
       added.push(track);

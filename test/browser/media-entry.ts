@@ -140,6 +140,24 @@ const kit = {
     return { states: seen, reason: 'none', bridgeCode: undefined, streamId: h };
   },
 
+  /** This page loses its encoded-transform APIs (RTCRtpScriptTransform, createEncodedStreams) before media starts. */
+  disableFrameTransforms(): void {
+    Reflect.deleteProperty(window, 'RTCRtpScriptTransform');
+    Reflect.deleteProperty(RTCRtpSender.prototype, 'createEncodedStreams');
+    Reflect.deleteProperty(RTCRtpReceiver.prototype, 'createEncodedStreams');
+  },
+
+  /** `publishCamera`, reporting its failure instead of throwing. */
+  async tryPublishCamera(roomId: string): Promise<{ reason: string; message: string; states: string[] }> {
+    try {
+      await kit.publishCamera(roomId);
+      return { reason: 'none', message: '', states: [...states] };
+    } catch (error) {
+      const e = error as { reason?: string; message: string };
+      return { reason: e.reason ?? 'untyped', message: e.message, states: [...states] };
+    }
+  },
+
   /** Adds a screen share with updateStream: getDisplayMedia where headless Chromium gives one, else a canvas. */
   async shareScreen(): Promise<{ trackId: string; source: 'getDisplayMedia' | 'canvas' }> {
     let track: MediaStreamTrack;

@@ -31,6 +31,8 @@ interface Slot {
   readonly until: number;
   /** Receiving connections at the end, by connection id: true once it sent its receipt. */
   readonly receivers: Map<string, boolean>;
+  /** Receivers that have not sent theirs yet. */
+  waiting: number;
 }
 
 export class ReceiptsRelay {
@@ -52,7 +54,7 @@ export class ReceiptsRelay {
     }
     list.push(bs.streamNo);
     this.bySender.set(senderId, list);
-    this.slots.set(bs.streamNo, { streamNo: bs.streamNo, streamId: bs.streamId, sender: bs.sender, until: now + RECEIPT_WINDOW_MS, receivers });
+    this.slots.set(bs.streamNo, { streamNo: bs.streamNo, streamId: bs.streamId, sender: bs.sender, until: now + RECEIPT_WINDOW_MS, receivers, waiting: receivers.size });
   }
 
   /** A streamNo that still takes receipts is not handed out again (numbers.ts wraps after 2^32). */
@@ -77,8 +79,9 @@ export class ReceiptsRelay {
     }
     if (sent) throw BridgeError.conflict('RECEIPT_EXISTS', `expected one receipt per receiving connection, streamNo ${req.streamNo} already has this connection's`);
     slot.receivers.set(conn.id, true);
+    slot.waiting--;
     slot.sender.conn.event({ type: 'byteStreamReceipt', streamNo: slot.streamNo, streamId: slot.streamId, userId: conn.userId, at: req.at, signature: req.signature });
-    if ([...slot.receivers.values()].every(Boolean)) this.drop(slot);
+    if (slot.waiting === 0) this.drop(slot);
   }
 
   /** The sending connection is gone: nobody is left to relay its receipts to. */

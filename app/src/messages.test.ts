@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { DataStreamError } from '../../endpoint/data-streams/errors.ts';
 import { EndpointError } from '../../endpoint/errors.ts';
-import { DATA_STREAM_ERROR_MESSAGES, describeError, ENDPOINT_ERROR_MESSAGES } from './messages.ts';
+import { DATA_STREAM_ERROR_MESSAGES, describeError, ENDPOINT_ERROR_MESSAGES, PersonError } from './messages.ts';
 
 /** The members of `export type <name> = | 'A' | 'B' ...;` in a source file. */
 function unionMembers(file: string, name: string): string[] {
@@ -48,6 +48,10 @@ describe('error messages', () => {
     expect(limited.message).toBe('Too many requests: try again in 7 s.');
     const denied = describeError(EndpointError.fromBridge(403, 'FORBIDDEN', 'no'));
     expect(denied.message).toBe(ENDPOINT_ERROR_MESSAGES.AccessDenied);
+  });
+
+  it("shows the app's own problems as written for people", () => {
+    expect(describeError(new PersonError('INPUT', 'Give the room a name.'))).toEqual({ message: 'Give the room a name.', code: 'APP_INPUT' });
   });
 
   it('falls back to a generic sentence for anything else, without its message', () => {

@@ -56,6 +56,19 @@ const BRIDGE_CODE_MESSAGES: Readonly<Record<string, string>> = {
   BODY_TOO_LARGE: 'That is too large for the server.',
 };
 
+/**
+ * An error of the app itself whose message is written for the person (a form's problem, a refused
+ * device): shown as it is, with `code` `APP_<KIND>`.
+ */
+export class PersonError extends Error {
+  override readonly name = 'PersonError';
+  readonly code: string;
+  constructor(kind: 'INPUT' | 'DEVICE', message: string) {
+    super(message);
+    this.code = `APP_${kind}`;
+  }
+}
+
 /** What the app shows for an error: a title-less sentence and, separately, the technical code. */
 export interface ShownError {
   message: string;
@@ -95,7 +108,8 @@ export function describeError(error: unknown): ShownError {
     return { message, code: bridgeCode === undefined ? code : `${code} (${bridgeCode})` };
   }
   // The app's own errors (the key store, dev mode) carry a message written for people.
-  if ((e.name === 'KeyStoreError' || e.name === 'DevModeError') && typeof e.message === 'string' && !Object.hasOwn(BRIDGE_CODE_MESSAGES, code)) {
+  const ownMessage = e.name === 'PersonError' || e.name === 'KeyStoreError' || e.name === 'DevModeError';
+  if (ownMessage && typeof e.message === 'string' && !Object.hasOwn(BRIDGE_CODE_MESSAGES, code)) {
     return { message: e.message, code };
   }
   if (typeof e.code === 'string' && Object.hasOwn(BRIDGE_CODE_MESSAGES, e.code)) return { message: BRIDGE_CODE_MESSAGES[e.code]!, code };

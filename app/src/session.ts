@@ -5,6 +5,7 @@
  */
 import { Endpoint, type Connection, type EventApi, type KeyChangedEvent, type StreamApi } from 'sealroom/endpoint';
 import { nextConnectionState, RECONNECTED_NOTICE_MS, type ConnectionSignal, type ShownConnectionState } from './connection-state.ts';
+import { describeError } from './messages.ts';
 import { RoomLog, type FileItem } from './room-log.ts';
 
 export const CHAT_TOPIC = 'chat';
@@ -90,8 +91,13 @@ export class Session {
 
   #registerHandlers(): void {
     this.streamApi.registerTextStreamHandler(CHAT_TOPIC, async (reader, { identity, streamRoomId }) => {
-      const text = await reader.readAll();
-      this.log(streamRoomId).add({ kind: 'text', id: reader.info.id, from: identity, mine: false, text, at: reader.info.timestamp });
+      const log = this.log(streamRoomId);
+      try {
+        const text = await reader.readAll();
+        log.add({ kind: 'text', id: reader.info.id, from: identity, mine: false, text, at: reader.info.timestamp });
+      } catch (error) {
+        log.notice(`A message from ${identity} could not be read: ${describeError(error).message}`);
+      }
     });
     this.streamApi.registerByteStreamHandler(FILES_TOPIC, async (reader, { identity, streamRoomId }) => {
       const log = this.log(streamRoomId);

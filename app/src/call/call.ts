@@ -8,6 +8,7 @@
 import type { StreamHandle, StreamInfo } from 'sealroom/endpoint';
 import { h, replace } from '../dom.ts';
 import type { Session } from '../session.ts';
+import { PersonError } from '../messages.ts';
 import { errorBox } from '../ui.ts';
 import { deviceProblem, hasMedia, levelPercent, peopleInCall, streamsToSubscribe } from './call-logic.ts';
 
@@ -24,11 +25,6 @@ interface Local {
   streamId: string;
   media: MediaStream;
   screen: { track: MediaStreamTrack; trackId: string } | undefined;
-}
-
-/** A device problem, shown with its own sentence (messages.ts shows a KeyStoreError's message). */
-class DeviceError extends Error {
-  override readonly name = 'KeyStoreError';
 }
 
 export interface Call {
@@ -113,7 +109,7 @@ export function createCall(session: Session, roomId: string): Call {
       try {
         return await navigator.mediaDevices.getUserMedia({ audio: true }); // no camera: audio only
       } catch {
-        throw new DeviceError(deviceProblem(first));
+        throw new PersonError('DEVICE', deviceProblem(first));
       }
     }
   }
@@ -189,7 +185,7 @@ export function createCall(session: Session, roomId: string): Call {
     try {
       display = await navigator.mediaDevices.getDisplayMedia({ video: true });
     } catch (error) {
-      throw new DeviceError(deviceProblem(error));
+      throw new PersonError('DEVICE', deviceProblem(error));
     }
     const [track] = display.getVideoTracks();
     if (track === undefined) return;

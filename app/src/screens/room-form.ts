@@ -7,11 +7,8 @@ import type { StreamRoom, UserWithPubKey } from 'sealroom/endpoint';
 import { h, replace } from '../dom.ts';
 import { decodePrivateMeta, encodePrivateMeta, PUBLIC_META, roomNameProblem } from '../room-meta.ts';
 import type { Session } from '../session.ts';
+import { PersonError } from '../messages.ts';
 import { busy, field } from '../ui.ts';
-
-class FormProblem extends Error {
-  override readonly name = 'KeyStoreError'; // shown with its own message (messages.ts)
-}
 
 export interface RoomFormOptions {
   session: Session;
@@ -81,10 +78,10 @@ export async function renderRoomForm(root: HTMLElement, options: RoomFormOptions
     event.preventDefault();
     void busy(save, slot, async () => {
       const problem = roomNameProblem(name.value);
-      if (problem !== undefined) throw new FormProblem(problem);
+      if (problem !== undefined) throw new PersonError('INPUT', problem);
       const chosenUsers = rows.filter((r) => r.member.checked).map((r) => r.user);
       const chosenManagers = rows.filter((r) => r.manager.checked).map((r) => r.user);
-      if (chosenManagers.length === 0) throw new FormProblem('A room needs at least one manager.');
+      if (chosenManagers.length === 0) throw new PersonError('INPUT', 'A room needs at least one manager.');
       const privateMeta = encodePrivateMeta({ name: name.value.trim() });
       if (room === undefined) {
         const roomId = await session.streamApi.createStreamRoom(contextId, chosenUsers, chosenManagers, PUBLIC_META, privateMeta);

@@ -155,9 +155,10 @@ export async function openRoomView(root: HTMLElement, options: RoomViewOptions):
         const row = renderItem(item);
         rows.set(item.id, row);
         logView.append(row);
-      } else if (item.kind === 'file') {
-        existing.replaceWith(renderItem(item));
-        rows.set(item.id, logView.querySelector(`[data-id="${CSS.escape(item.id)}"]`) as HTMLElement);
+      } else if (item.kind === 'file' && existing.dataset.shown !== fileShown(item)) {
+        const row = renderItem(item);
+        existing.replaceWith(row);
+        rows.set(item.id, row);
       }
     }
     if (log.items.length === 0) replace(logView, h('p', { class: 'muted empty' }, 'No messages yet. Everything here is end-to-end encrypted.'));
@@ -278,6 +279,9 @@ function renderItem(item: LogItem): HTMLElement {
   }
 }
 
+/** What a file row shows; the row is rebuilt only when this changes. */
+const fileShown = (item: FileItem): string => `${item.state}:${percent(item.progress) ?? '?'}`;
+
 function renderFile(item: FileItem): HTMLElement {
   const pct = percent(item.progress);
   const bar = h('progress', { max: 100, testid: 'file-progress' });
@@ -292,7 +296,7 @@ function renderFile(item: FileItem): HTMLElement {
         : h('span', { class: 'muted' }, pct === undefined ? 'Receiving…' : `${pct}%`);
   const row = h(
     'div',
-    { class: item.mine ? 'msg file mine' : 'msg file', testid: 'file-item', dataset: { id: item.id, state: item.state } },
+    { class: item.mine ? 'msg file mine' : 'msg file', testid: 'file-item', dataset: { id: item.id, state: item.state, shown: fileShown(item) } },
     h('div', { class: 'meta' }, h('span', { class: 'from' }, item.from), h('span', { class: 'time' }, formatTime(item.at))),
     h('div', { class: 'file-name' }, h('span', { class: 'file-icon' }, 'FILE'), item.name, h('span', { class: 'muted' }, ` · ${item.size === undefined ? 'size unknown' : formatBytes(item.size)}`)),
   );

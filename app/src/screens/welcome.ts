@@ -8,16 +8,13 @@ import { devRegister, type DevInfo } from '../dev-api.ts';
 import { h, replace } from '../dom.ts';
 import { shortKey, userIdProblem } from '../format.ts';
 import { deleteIdentity, listIdentities, loadPrivateKey, saveIdentity, setSolution, type StoredIdentity } from '../keystore.ts';
+import { PersonError } from '../messages.ts';
 import { busy, copyButton, field } from '../ui.ts';
 
 export interface WelcomeOptions {
   dev: DevInfo | undefined;
   /** Signs in; throws what the screen should show. */
   signIn(identity: StoredIdentity, privateKey: string): Promise<void>;
-}
-
-class InputProblem extends Error {
-  override readonly name = 'KeyStoreError'; // shown with its own message (messages.ts)
 }
 
 export async function renderWelcome(root: HTMLElement, options: WelcomeOptions): Promise<void> {
@@ -61,7 +58,7 @@ export async function renderWelcome(root: HTMLElement, options: WelcomeOptions):
       event.preventDefault();
       void busy(go, slot, async () => {
         const solutionId = solution.value.trim();
-        if (solutionId === '') throw new InputProblem('Type the solution id the operator gave you.');
+        if (solutionId === '') throw new PersonError('INPUT', 'Type the solution id the operator gave you.');
         await options.signIn({ ...identity, solutionId }, await loadPrivateKey(identity.id));
         await setSolution(identity.id, solutionId);
       });
@@ -129,7 +126,7 @@ export async function renderWelcome(root: HTMLElement, options: WelcomeOptions):
     void busy(create, errors, async () => {
       const userId = name.value.trim();
       const problem = userIdProblem(userId);
-      if (problem !== undefined) throw new InputProblem(problem);
+      if (problem !== undefined) throw new PersonError('INPUT', problem);
       const pair = await generateKeyPair();
       const identity: StoredIdentity = { id: pair.publicKey, userId, solutionId: undefined, createdAt: Date.now() };
       // Dev mode: claim the name first, so a taken one keeps no identity in this browser.
@@ -154,13 +151,13 @@ export async function renderWelcome(root: HTMLElement, options: WelcomeOptions):
     void busy(importButton, errors, async () => {
       const userId = pasteName.value.trim();
       const problem = userIdProblem(userId);
-      if (problem !== undefined) throw new InputProblem(problem);
+      if (problem !== undefined) throw new PersonError('INPUT', problem);
       const privateKey = pasteKey.value.trim();
       let publicKey: string;
       try {
         publicKey = await publicKeyOf(privateKey);
       } catch {
-        throw new InputProblem('That is not a sealroom private key (srsk1…, checksummed: check for a typo).');
+        throw new PersonError('INPUT', 'That is not a sealroom private key (srsk1…, checksummed: check for a typo).');
       }
       pasteKey.value = '';
       const identity: StoredIdentity = { id: publicKey, userId, solutionId: undefined, createdAt: Date.now() };

@@ -5,6 +5,8 @@
  *
  * - outgoing/: opening (newest key, sealed header), the writer with its allowance and pacing, sendFile;
  * - incoming/: the ordered delivery pipeline, decryptors, credit, readers, writeToFile;
+ * - receipts/: signed delivery receipts, sent by readers and collected by senders (docs/protocol/receipts.md);
+ * - web-streams/: the WritableStream broadcast and `send()` shapes (docs/data-streams/web-streams.md);
  * - header.ts (the encrypted header), errors.ts (`DataStreamError`), limits.ts.
  */
 import mime from 'mime/lite';

@@ -71,6 +71,22 @@ describe('delivery receipts', () => {
     expect(relayed.map((e) => e.userId)).toEqual(['bob']);
   });
 
+  it('stragglers: a late reader within receiptTimeoutMs is delivered; one that never reads is no_receipt when it passes', async () => {
+    bob.streamApi.registerByteStreamHandler('late', (reader) => void setTimeout(() => void reader.readAll(), 300));
+    let atCarol: { readAll(): Promise<unknown> } | undefined;
+    carol.streamApi.registerByteStreamHandler('late', (reader) => void (atCarol = reader)); // not read in time
+    const transfer = alice.streamApi.send(pattern(10_000), { roomId, topic: 'late', destinationIdentities: ['bob', 'carol'], receiptTimeoutMs: 1200 });
+    for await (const step of transfer) if (step.done) break;
+    const ended = performance.now();
+    const result = await transfer;
+    const waited = performance.now() - ended;
+    expect(result.delivered.map((d) => d.userId)).toEqual(['bob']);
+    expect(result.failed).toEqual([{ userId: 'carol', reason: 'no_receipt' }]);
+    expect(waited).toBeGreaterThan(1000);
+    expect(waited).toBeLessThan(5000);
+    await atCarol!.readAll(); // let carol's stream go
+  });
+
   it('a receiver that disconnects mid-stream is failed with its reason; the others are delivered', async () => {
     const atBob = receiveBytes(bob, 'drop');
     let dropped = false;

@@ -20,7 +20,7 @@ APP_SOURCES := $(shell find app -type f -not -name '*.test.ts' 2>/dev/null)
 # context, on loopback only); `make run DEV=` starts it without.
 DEV ?= --dev
 
-.PHONY: help install build pack run test typecheck lint format unit bench bench-quick clean browser postgres
+.PHONY: help install build pack run test typecheck lint format unit bench bench-quick clean browser postgres nats
 
 help:
 	@echo "make run          install what is missing, build, start the Bridge on embedded SQLite in ./$(DATA_DIR) with the web app (dev mode)"
@@ -58,6 +58,17 @@ postgres:
 	  echo "the PostgreSQL store's tests need Debian's postgresql (apt-get install -y postgresql)" >&2; exit 1; \
 	fi
 
+# The cluster tests start Debian's nats-server themselves (test/nats.ts, docs/operations/cluster.md).
+nats:
+	@if command -v nats-server >/dev/null || [ -x /usr/sbin/nats-server ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nats-server; \
+	elif command -v sudo >/dev/null && command -v apt-get >/dev/null; then \
+	  sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nats-server; \
+	else \
+	  echo "the cluster tests need Debian's nats-server (apt-get install -y nats-server)" >&2; exit 1; \
+	fi
+
 typecheck: install
 	npx tsc --noEmit -p .
 
@@ -71,7 +82,7 @@ format: install
 unit: install
 	npx vitest run
 
-test: install browser postgres typecheck lint unit
+test: install browser postgres nats typecheck lint unit
 
 build: $(DIST_CLI) $(APP_BUILD)
 $(DIST_CLI): $(STAMP) $(SOURCES) $(wildcard migrations/*.sql migrations/postgres/*.sql) package.json tsconfig.build.json scripts/build-package.mjs

@@ -10,6 +10,8 @@ import { pino, type Logger } from 'pino';
 import { loginOrigins } from './auth/login-origins.ts';
 import { AuthService, bearerToken } from './auth/service.ts';
 import { resolveConfig, type BridgeConfig, type BridgeOptions } from './config.ts';
+import { ClusterFanout } from './cluster/fanout.ts';
+import { NatsLink } from './cluster/nats.ts';
 import { BridgeEvents } from './events.ts';
 import { BridgeMetrics } from './metrics.ts';
 import { devRouter } from './dev/dev-mode.ts';
@@ -34,6 +36,9 @@ import type { Store } from './store/types.ts';
 /** The version in the OpenAPI document (the package's). */
 const PACKAGE_VERSION = '0.1.0';
 
+/** Requests that change nothing: never refused while NATS is down. */
+const SAFE_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS']);
+
 /** How often expired nonces and sessions are deleted, in milliseconds. */
 const PRUNE_INTERVAL_MS = 60_000;
 
@@ -55,6 +60,8 @@ export interface Bridge {
   readonly store: Store;
   /** The WebSocket side: connections, room events and the relay. */
   readonly realtime: RealtimeHub;
+  /** The fan-out to the other Bridges over NATS, when `nats` is set (docs/operations/cluster.md). */
+  readonly cluster: ClusterFanout | undefined;
   /** The Prometheus registry behind `GET /metrics`. */
   readonly metrics: BridgeMetrics;
   /**
@@ -84,6 +91,16 @@ export async function createBridge(options: CreateBridgeOptions): Promise<Bridge
   if (config.appDir !== undefined) checkAppDir(config.appDir);
   const log = logger ?? pino({ level: config.logLevel, base: { service: 'sealroom-bridge' } });
   const store = await openStore(config, log);
+  // NATS before anything is written: unreachable, the Bridge does not start (docs/operations/cluster.md).
+  let link: NatsLink | undefined;
+  if (config.nats !== undefined) {
+    try {
+      link = await NatsLink.connect(config.nats, `sealroom-bridge pid ${process.pid}`, log.child({ component: 'cluster' }));
+    } catch (error) {
+      await store.close();
+      throw error;
+    }
+  }
   const events = new BridgeEvents();
   const services: BridgeServices = { config, store, log, events, now };
   const auth = await AuthService.open(services);
@@ -112,12 +129,19 @@ export async function createBridge(options: CreateBridgeOptions): Promise<Bridge
   const relay = createRelay(services);
   const media = createMediaUnit(config.media, relay, log.child({ component: 'media' }));
   const hub = new RealtimeHub(services, auth, relay, media);
+  const cluster = link === undefined ? undefined : new ClusterFanout(link, services, hub, relay, media, config.natsSubjectPrefix);
+  if (cluster !== undefined) hub.clusterAvailable = () => cluster.available;
   const httpCounters: ResponseLimitCounters = { responseWriteTimeouts: 0, pipelinedRequestsHeld: 0 };
   const metrics = new BridgeMetrics({
     hub,
     relay,
     auth,
-    extra: { rooms: () => ({ ...rooms.counters }), http_limits: () => ({ ...httpCounters }), media: () => ({ ...media.counters }) },
+    extra: {
+      rooms: () => ({ ...rooms.counters }),
+      http_limits: () => ({ ...httpCounters }),
+      media: () => ({ ...media.counters }),
+      ...(cluster === undefined ? {} : { cluster: () => ({ ...cluster.counters, connected: cluster.available ? 1 : 0 }) }),
+    },
   });
 
   let shuttingDown = false;
@@ -144,9 +168,21 @@ export async function createBridge(options: CreateBridgeOptions): Promise<Bridge
     next();
   });
   // Unhealthy while the database cannot be reached (PostgreSQL down: docs/operations/postgres.md).
+  // With NATS, unhealthy too while the other Bridges cannot be reached (docs/operations/cluster.md).
   app.get('/healthz', async (_req, res) => {
-    const healthy = await store.ping().then(() => true, () => false);
-    res.status(healthy ? 200 : 503).json(healthy ? { status: 'ok' } : { status: 'unavailable', store: 'unreachable' });
+    const storeUp = await store.ping().then(() => true, () => false);
+    const natsUp = cluster === undefined || cluster.available;
+    if (storeUp && natsUp) {
+      res.json({ status: 'ok' });
+      return;
+    }
+    res.status(503).json({ status: 'unavailable', ...(storeUp ? {} : { store: 'unreachable' }), ...(natsUp ? {} : { nats: 'unreachable' }) });
+  });
+  // A write commits events the other Bridges must hear (a removal cuts members there): refused while
+  // NATS is down rather than committed unheard. Logins only read and add a session: they go on.
+  app.use((req, _res, next) => {
+    if (cluster === undefined || cluster.available || SAFE_METHODS.has(req.method) || req.path.startsWith('/v1/auth/')) return next();
+    throw new HttpError(503, 'CLUSTER_UNAVAILABLE', 'this Bridge cannot reach the other Bridges (NATS); retry later', { retryAfter: 5 });
   });
   // Operators only: the numbers say how loaded the Bridge is and who is refused (docs/operations/metrics.md).
   app.get('/metrics', async (req, res) => {
@@ -206,7 +242,7 @@ export async function createBridge(options: CreateBridgeOptions): Promise<Bridge
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${address.port}`;
   auth.setLoginOrigins(loginOrigins(config.publicUrl, config.loginUrls, address.address, address.port));
-  log.info({ url, loginOrigins: auth.loginOrigins, store: store.kind, file: store.file }, 'bridge listening');
+  log.info({ url, loginOrigins: auth.loginOrigins, store: store.kind, file: store.file, nats: link?.url }, 'bridge listening');
 
   const pruneTimer = setInterval(() => {
     store.pruneExpired(now()).catch((err: unknown) => log.error({ err }, 'pruning expired sessions failed'));
@@ -222,6 +258,7 @@ export async function createBridge(options: CreateBridgeOptions): Promise<Bridge
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       await hub.close(Math.min(1000, config.shutdownGraceMs));
+      await cluster?.close();
       const grace = new Promise<void>((resolve) => setTimeout(resolve, config.shutdownGraceMs).unref());
       await Promise.race([closed, grace]);
       server.closeAllConnections();
@@ -244,6 +281,7 @@ export async function createBridge(options: CreateBridgeOptions): Promise<Bridge
     log,
     store,
     realtime: hub,
+    cluster,
     counters: { rooms: rooms.counters, http: httpCounters },
     metrics,
     close,

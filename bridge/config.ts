@@ -135,6 +135,16 @@ export const bridgeOptionsSchema = z.strictObject({
    */
   store: z.string().regex(/^postgres(ql)?:\/\/\S+$/i, 'expected a postgres:// URL').optional(),
   /**
+   * A NATS URL (`nats://host:4222`, or several separated by commas): real-time traffic fans out between
+   * the Bridges that share one `store` (docs/operations/cluster.md). Unset: in-process fan-out only.
+   */
+  nats: z
+    .string()
+    .regex(/^(nats|tls):\/\/[^\s,]+(,(nats|tls):\/\/[^\s,]+)*$/i, 'expected a nats:// URL (several separated by commas)')
+    .optional(),
+  /** The first token of every NATS subject this Bridge uses; Bridges of one cluster share it. */
+  natsSubjectPrefix: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'expected letters, digits, _ or -').default('sealroom'),
+  /**
    * Start an empty database even though the data folder shows signs of an earlier one (a `-wal` or
    * `-shm` file without the database, an empty database file). Those files are renamed aside, never
    * deleted. Without it such a start is refused (ERR_STORE_DATABASE_MISSING). A damaged database is
@@ -211,6 +221,9 @@ export function resolveConfig(options: BridgeOptions): BridgeConfig {
   }
   if (result.data.store !== undefined && (result.data.dataDir !== undefined || result.data.databaseFile !== undefined)) {
     throw new TypeError('createBridge: option "store": a PostgreSQL store excludes "dataDir" and "databaseFile"');
+  }
+  if (result.data.nats !== undefined && result.data.store === undefined) {
+    throw new TypeError('createBridge: option "nats": the fan-out joins Bridges that share one PostgreSQL store; expected "store" (a postgres:// URL) too');
   }
   if (result.data.store === undefined && result.data.dataDir === undefined && result.data.databaseFile === undefined) {
     throw new TypeError('createBridge: expected "dataDir" (a folder for the database), "databaseFile" or "store" (a postgres:// URL)');

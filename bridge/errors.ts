@@ -44,6 +44,7 @@ export type ErrorCode =
   | 'TOO_MANY_CONNECTIONS'
   | 'SHUTTING_DOWN'
   | 'STORE_UNAVAILABLE'
+  | 'CLUSTER_UNAVAILABLE'
   | 'INTERNAL';
 
 export interface BridgeErrorOptions {

@@ -18,7 +18,7 @@ const DIST = outArg === -1 ? join(ROOT, 'dist') : resolve(process.argv[outArg + 
 const COMPILED = ['crypto', 'protocol', 'endpoint', 'bridge'];
 
 /** Needed only by `sealroom/bridge` and the Bridge commands; an Endpoint-only app never installs them. */
-const SERVER_ONLY = ['better-sqlite3', 'express', 'pino', 'prom-client', 'werift', 'pg'];
+const SERVER_ONLY = ['better-sqlite3', 'express', 'pino', 'prom-client', 'werift', 'pg', '@nats-io/transport-node'];
 /** Development only: the repo runs its TypeScript sources through tsx; the package is built JS. */
 const NOT_SHIPPED = ['tsx'];
 

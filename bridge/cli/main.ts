@@ -84,6 +84,10 @@ export function buildProgram(io: Io): Command {
       new Option('--store <url>', 'a postgres:// URL: data in PostgreSQL instead of --data-dir; several Bridges may share it (docs/operations/postgres.md)')
         .env('SEALROOM_STORE'),
     )
+    .addOption(
+      new Option('--nats <url>', 'a nats:// URL: real-time fan-out to the other Bridges on the same --store (docs/operations/cluster.md)')
+        .env('SEALROOM_NATS'),
+    )
     .addOption(new Option('--host <host>', 'listen address').env('SEALROOM_HOST').default('127.0.0.1'))
     .addOption(new Option('--port <port>', 'listen port (0: any free port)').env('SEALROOM_PORT').default(8080).argParser(integer('port')))
     .addOption(
@@ -114,7 +118,7 @@ export function buildProgram(io: Io): Command {
     // Like --force-new-database: a flag for one start, never an environment variable or a config file.
     .option('--dev', 'DEV MODE for a local try-out: the web app registers its own users in a demo context (loopback only)')
     .option('--dev-on-any-address', 'allow --dev on a non-loopback --host (anyone who reaches it can register users)')
-    .action(async (opts: { config?: string; store?: string; forceNewDatabase?: boolean; appDir?: string; app: boolean; dev?: boolean; devOnAnyAddress?: boolean; dataDir: string; host: string; port: number; publicUrl?: string; trustProxy?: string; logLevel: (typeof LOG_LEVELS)[number]; sessionTtl: number; corsOrigins: string; bodyLimit?: number }, command: Command) => {
+    .action(async (opts: { config?: string; store?: string; nats?: string; forceNewDatabase?: boolean; appDir?: string; app: boolean; dev?: boolean; devOnAnyAddress?: boolean; dataDir: string; host: string; port: number; publicUrl?: string; trustProxy?: string; logLevel: (typeof LOG_LEVELS)[number]; sessionTtl: number; corsOrigins: string; bodyLimit?: number }, command: Command) => {
       // An option left at its default does not override the config file.
       const given = (name: string) => command.getOptionValueSource(name) !== 'default';
       const file = opts.config === undefined ? {} : readConfigFile(opts.config);
@@ -132,6 +136,7 @@ export function buildProgram(io: Io): Command {
         ...(given('sessionTtl') || file.sessionTtlSeconds === undefined ? { sessionTtlSeconds: opts.sessionTtl } : {}),
         ...(given('corsOrigins') || file.corsOrigins === undefined ? { corsOrigins: opts.corsOrigins.split(',').map((o) => o.trim()).filter((o) => o !== '') } : {}),
         ...(opts.bodyLimit === undefined ? {} : { limits: { bodyBytes: opts.bodyLimit } as never }),
+        ...(opts.nats === undefined ? {} : { nats: opts.nats }),
       };
       // Loaded here, not at the top: keygen, pubkey and the operator's commands run without the
       // Bridge's server dependencies (optional peers of the package, docs/package.md).

@@ -50,6 +50,7 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   ROOM_FULL: 429,
   SHUTTING_DOWN: 503,
   STORE_UNAVAILABLE: 503,
+  CLUSTER_UNAVAILABLE: 503,
   INTERNAL: 500,
 };
 

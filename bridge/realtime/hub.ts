@@ -18,11 +18,25 @@ import {
 } from '../../protocol/ws.ts';
 import type { AuthService } from '../auth/service.ts';
 import type { MediaUnit } from '../media/unit.ts';
-import type { BridgeError } from '../errors.ts';
+import { BridgeError } from '../errors.ts';
 import type { BridgeServices } from '../services.ts';
 import { RealtimeConnection } from './connection.ts';
 import type { Relay } from './relay-types.ts';
 import { RoomEvents } from './room-events.ts';
+
+/**
+ * Requests refused while NATS is down: a join or subscription would miss the other Bridges' removals
+ * and events, streams would not reach their members there (docs/operations/cluster.md, "Faults").
+ */
+const NEEDS_CLUSTER: ReadonlySet<ClientRequest['kind']> = new Set([
+  'join',
+  'subscribe',
+  'listStreams',
+  'publish',
+  'updateStream',
+  'subscribeStreams',
+  'byteStreamOpen',
+]);
 
 export class RealtimeHub {
   readonly connections = new Map<string, RealtimeConnection>();
@@ -35,6 +49,11 @@ export class RealtimeHub {
   private readonly roomEvents: RoomEvents;
   private readonly pingTimer: NodeJS.Timeout;
   private closing = false;
+  /**
+   * With NATS (docs/operations/cluster.md): false while this Bridge is cut off from the other Bridges.
+   * Requests that need them are refused then with CLUSTER_UNAVAILABLE (NEEDS_CLUSTER).
+   */
+  clusterAvailable: () => boolean = () => true;
 
   constructor(
     private readonly s: BridgeServices,
@@ -206,6 +225,9 @@ export class RealtimeHub {
 
   /** Requests: exactly one result or error per id. */
   private async handle(conn: RealtimeConnection, m: ClientRequest, authenticated: () => void): Promise<void> {
+    if (NEEDS_CLUSTER.has(m.kind) && !this.clusterAvailable()) {
+      throw new BridgeError('CLUSTER_UNAVAILABLE', 'this Bridge cannot reach the other Bridges (NATS); retry later', { retryAfter: 5 });
+    }
     switch (m.kind) {
       case 'hello': {
         try {

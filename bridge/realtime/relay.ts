@@ -6,7 +6,7 @@
  * Everything here handles ciphertext only: the Bridge routes by room, track and stream numbers and
  * never looks into a payload (docs/design.md, "Trust model").
  */
-import type { ClientRequest, ResultPayloads } from '../../protocol/ws.ts';
+import type { ClientRequest, ResultPayloads, ServerEvent } from '../../protocol/ws.ts';
 import type { RoomDeletedEvent, RoomUpdatedEvent } from '../events.ts';
 import type { MediaDirectory, MediaTrackInfo } from '../media/unit.ts';
 import type { BridgeServices } from '../services.ts';
@@ -183,6 +183,34 @@ export class SealroomRelay implements Relay, MediaDirectory {
 
   roomDeleted(event: RoomDeletedEvent): void {
     this.rooms.roomDeleted(event);
+  }
+
+  // ---- The cluster fan-out over NATS (bridge/cluster/fanout.ts, docs/operations/cluster.md)
+
+  /** Hands every room broadcast to `hook` too, after the local participants got it. */
+  onBroadcast(hook: ((roomId: string, event: ServerEvent) => void) | undefined): void {
+    this.st.onBroadcast = hook === undefined ? undefined : (room, event) => hook(room.id, event);
+  }
+
+  /** An event another Bridge broadcast in a room: to this Bridge's participants of the room. */
+  deliverRemote(roomId: string, event: ServerEvent): void {
+    for (const p of this.st.rooms.get(roomId)?.participants.values() ?? []) p.conn.event(event);
+  }
+
+  /** Rooms with participants here, and the users joined to each (the cluster's resync checks them). */
+  joinedUsers(): Map<string, Set<string>> {
+    const out = new Map<string, Set<string>>();
+    for (const room of this.st.rooms.values()) out.set(room.id, new Set([...room.participants.values()].map((p) => p.userId)));
+    return out;
+  }
+
+  hasRoom(roomId: string): boolean {
+    return this.st.rooms.has(roomId);
+  }
+
+  /** Cuts the users' connections out of the room as removed (the cluster's resync found them gone). */
+  removeUsers(roomId: string, userIds: readonly string[]): void {
+    this.rooms.removeUsers(roomId, userIds);
   }
 
   close(): void {

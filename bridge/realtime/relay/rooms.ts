@@ -92,9 +92,14 @@ export class RoomsRelay {
 
   roomUpdated(e: RoomUpdatedEvent): void {
     this.sawChange(e.roomId);
-    const room = this.st.rooms.get(e.roomId);
-    if (room === undefined || e.removed.length === 0) return;
-    const removed = new Set(e.removed);
+    this.removeUsers(e.roomId, e.removed);
+  }
+
+  /** Cuts every connection of these users out of the room, as removed (also the cluster's resync). */
+  removeUsers(roomId: string, userIds: readonly string[]): void {
+    const room = this.st.rooms.get(roomId);
+    if (room === undefined || userIds.length === 0) return;
+    const removed = new Set(userIds);
     for (const p of [...room.participants.values()]) if (removed.has(p.userId)) this.depart(room, p, 'removed');
   }
 

@@ -137,6 +137,11 @@ export class RelayState {
   readonly byteStreams = new Map<number, ByteStream>();
   readonly trackNos = new NumberAllocator();
   readonly streamNos = new NumberAllocator();
+  /**
+   * Told of every room broadcast after the local participants got it: with NATS, the cluster fan-out
+   * (bridge/cluster/fanout.ts) passes it on to the other Bridges' participants of the room.
+   */
+  onBroadcast: ((room: RoomState, event: ServerEvent) => void) | undefined;
 
   constructor(readonly s: BridgeServices) {}
 
@@ -186,6 +191,7 @@ export class RelayState {
   /** Sends an event to every joined connection of the room except `except`. */
   broadcast(room: RoomState, event: ServerEvent, except?: Participant): void {
     for (const p of room.participants.values()) if (p !== except) p.conn.event(event);
+    this.onBroadcast?.(room, event);
   }
 
   streamInfo(stream: PublishedStream): StreamInfo {

@@ -1,0 +1,223 @@
+/**
+ * Real-time fan-out between Bridges over core NATS (issue 13, docs/operations/cluster.md). Several
+ * Bridges share one PostgreSQL; what one of them commits or relays reaches the clients of the others
+ * through two kinds of subjects under the prefix (default `sealroom`):
+ *
+ * - `<prefix>.events`: the Bridge's own event bus (bridge/events.ts): rooms created, updated (with the
+ *   members removed) and deleted, sessions ended. Every Bridge subscribes; a Bridge re-emits what it
+ *   receives on its own bus, so the same handlers run as for its own commits: the relay cuts removed
+ *   members and ends their streams, the media unit drops them (`roomChanged`), room-event
+ *   subscribers hear `streamRoomUpdated`, sockets of ended sessions close.
+ * - `<prefix>.room.<roomId>`: relay broadcasts in a room (join and leave). A Bridge subscribes while
+ *   it has participants in the room and hands what it receives to them.
+ *
+ * Core NATS delivers at most once. A Bridge's own publishes wait in the client while its connection is
+ * down and go out when it is back; what a Bridge may have missed while it was cut off, it reads from
+ * the store when it reconnects (`resync`): every joined member is checked again, every socket's
+ * session too. The payloads are the events the Bridge already has: room ids, user ids, versions,
+ * never content (docs/design.md, "Trust model": NATS is on the server side and sees what a Bridge sees).
+ */
+import type { Subscription } from '@nats-io/transport-node';
+import { CLOSE, type ServerEvent } from '../../protocol/ws.ts';
+import { ROOM_ID_PATTERN } from '../../protocol/room-record.ts';
+import type { BridgeEventMap } from '../events.ts';
+import type { MediaUnit } from '../media/unit.ts';
+import type { RealtimeHub } from '../realtime/hub.ts';
+import type { SealroomRelay } from '../realtime/relay.ts';
+import type { BridgeServices } from '../services.ts';
+import type { NatsLink } from './nats.ts';
+
+/** Bridge events that cross: all of them. */
+const BUS_EVENTS = ['roomCreated', 'roomUpdated', 'roomDeleted', 'sessionsEnded'] as const satisfies ReadonlyArray<keyof BridgeEventMap>;
+type BusEvent = (typeof BUS_EVENTS)[number];
+
+/** Relay broadcasts that cross to the room's participants on other Bridges. */
+const CROSSING_ROOM_EVENTS: ReadonlySet<ServerEvent['type']> = new Set(['streamRoomJoined', 'streamRoomLeft']);
+
+/** Room subscriptions of rooms without participants here are dropped this often. Ms. */
+const SWEEP_INTERVAL_MS = 5000;
+/** A resync that failed (the store down too) is tried again after this. Ms. */
+const RESYNC_RETRY_MS = 1000;
+
+export interface ClusterCounters {
+  busPublished: number;
+  busReceived: number;
+  roomEventsPublished: number;
+  roomEventsReceived: number;
+  /** Messages that did not parse (never expected: only Bridges publish there). */
+  malformed: number;
+  /** Resyncs after a reconnect, and what they cut. */
+  resyncs: number;
+  resyncRemoved: number;
+  resyncSessionsClosed: number;
+}
+
+export class ClusterFanout {
+  readonly counters: ClusterCounters = {
+    busPublished: 0,
+    busReceived: 0,
+    roomEventsPublished: 0,
+    roomEventsReceived: 0,
+    malformed: 0,
+    resyncs: 0,
+    resyncRemoved: 0,
+    resyncSessionsClosed: 0,
+  };
+  /** Events this Bridge received from NATS and re-emitted: not published again. */
+  private readonly fromCluster = new WeakSet<object>();
+  private readonly roomSubs = new Map<string, Subscription>();
+  private readonly subs: Subscription[] = [];
+  private readonly busListeners: Array<() => void> = [];
+  private readonly sweepTimer: NodeJS.Timeout;
+  private resyncTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+  private readonly encoder = new TextEncoder();
+  private readonly decoder = new TextDecoder();
+
+  constructor(
+    readonly link: NatsLink,
+    private readonly s: BridgeServices,
+    private readonly hub: RealtimeHub,
+    private readonly relay: SealroomRelay,
+    private readonly media: MediaUnit,
+    private readonly prefix: string,
+  ) {
+    for (const kind of BUS_EVENTS) {
+      const listener = (event: BridgeEventMap[BusEvent][0]) => {
+        if (this.fromCluster.has(event)) return;
+        this.counters.busPublished++;
+        // Buffered while down: a removal that reaches the others late still cuts (and resync covers the rest).
+        this.link.publish(this.busSubject, this.encode({ kind, event }), 'buffer');
+      };
+      s.events.on(kind, listener as never);
+      this.busListeners.push(() => s.events.off(kind, listener as never));
+    }
+    this.subs.push(link.subscribe(this.busSubject, (data) => this.onBus(data)));
+    relay.onBroadcast((roomId, event) => this.onLocalBroadcast(roomId, event));
+    link.onChange((up) => {
+      if (up) this.resync();
+    });
+    this.sweepTimer = setInterval(() => this.sweep(), SWEEP_INTERVAL_MS);
+    this.sweepTimer.unref();
+  }
+
+  /** True while NATS is connected: what needs the other Bridges may go on. */
+  get available(): boolean {
+    return this.link.up && !this.closed;
+  }
+
+  private get busSubject(): string {
+    return `${this.prefix}.events`;
+  }
+
+  private roomSubject(roomId: string): string {
+    return `${this.prefix}.room.${roomId}`;
+  }
+
+  private encode(value: unknown): Uint8Array {
+    return this.encoder.encode(JSON.stringify(value));
+  }
+
+  private decode(data: Uint8Array): unknown {
+    try {
+      return JSON.parse(this.decoder.decode(data));
+    } catch {
+      this.counters.malformed++;
+      return undefined;
+    }
+  }
+
+  private onBus(data: Uint8Array): void {
+    const message = this.decode(data) as { kind?: unknown; event?: unknown } | undefined;
+    if (message === undefined || !BUS_EVENTS.includes(message.kind as BusEvent) || typeof message.event !== 'object' || message.event === null) {
+      if (message !== undefined) this.counters.malformed++;
+      return;
+    }
+    this.counters.busReceived++;
+    this.fromCluster.add(message.event);
+    // The same handlers as for this Bridge's own commits (bridge/realtime/hub.ts).
+    this.s.events.emit(message.kind as BusEvent, message.event as never);
+  }
+
+  private onLocalBroadcast(roomId: string, event: ServerEvent): void {
+    if (!ROOM_ID_PATTERN.test(roomId)) return;
+    // A room with participants here listens for the other Bridges' broadcasts in it.
+    this.listen(roomId);
+    if (!CROSSING_ROOM_EVENTS.has(event.type)) return;
+    this.counters.roomEventsPublished++;
+    this.link.publish(this.roomSubject(roomId), this.encode(event), 'buffer');
+  }
+
+  private listen(roomId: string): void {
+    if (this.roomSubs.has(roomId) || this.closed) return;
+    this.roomSubs.set(
+      roomId,
+      this.link.subscribe(this.roomSubject(roomId), (data) => {
+        const event = this.decode(data) as ServerEvent | undefined;
+        if (event === undefined) return;
+        if (typeof event !== 'object' || event === null || !CROSSING_ROOM_EVENTS.has(event.type)) {
+          this.counters.malformed++;
+          return;
+        }
+        this.counters.roomEventsReceived++;
+        this.relay.deliverRemote(roomId, event);
+      }),
+    );
+  }
+
+  /** Stops listening to rooms that have no participants here any more. */
+  private sweep(): void {
+    for (const [roomId, sub] of this.roomSubs) {
+      if (this.relay.hasRoom(roomId)) continue;
+      sub.unsubscribe();
+      this.roomSubs.delete(roomId);
+    }
+  }
+
+  /**
+   * After a reconnect: reads from the store what this Bridge may have missed. Members removed (or rooms
+   * deleted) meanwhile are cut as removed; sockets whose session ended are closed.
+   */
+  private resync(): void {
+    clearTimeout(this.resyncTimer);
+    this.resyncTimer = undefined;
+    if (this.closed) return;
+    this.counters.resyncs++;
+    this.resyncOnce().catch((err: unknown) => {
+      this.s.log.warn({ err }, 'cluster resync failed; trying again');
+      this.resyncTimer = setTimeout(() => this.resync(), RESYNC_RETRY_MS);
+      this.resyncTimer.unref();
+    });
+  }
+
+  private async resyncOnce(): Promise<void> {
+    const store = this.s.store;
+    for (const [roomId, userIds] of this.relay.joinedUsers()) {
+      const room = await store.getRoom(roomId);
+      const gone: string[] = [];
+      for (const userId of userIds) if (room === undefined || (await store.getRoomMember(roomId, userId)) === undefined) gone.push(userId);
+      if (gone.length === 0) continue;
+      this.counters.resyncRemoved += gone.length;
+      this.relay.removeUsers(roomId, gone);
+      this.media.roomChanged(roomId);
+    }
+    const now = this.s.now();
+    for (const conn of [...this.hub.connections.values()]) {
+      if (conn.session === undefined || conn.closed) continue;
+      if ((await store.findSession(conn.session.tokenHash, now)) !== undefined) continue;
+      this.counters.resyncSessionsClosed++;
+      conn.close(CLOSE.sessionEnded, 'session ended');
+    }
+    this.s.log.info({ resync: this.counters }, 'cluster resync after reconnect done');
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.sweepTimer);
+    clearTimeout(this.resyncTimer);
+    this.relay.onBroadcast(undefined);
+    for (const off of this.busListeners) off();
+    await this.link.flush().catch(() => undefined);
+    await this.link.close();
+  }
+}

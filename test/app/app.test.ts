@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
-import type { Page } from 'playwright-core';
+import type { Page, WebSocketRoute } from 'playwright-core';
 import { ManageClient } from '../../bridge/manage/client.ts';
 import { publicKeyOf } from '../../crypto/identity.ts';
 import { SCREENSHOT_DIR, startApp, type AppUnderTest, type Person } from './app-harness.ts';
@@ -254,7 +254,7 @@ describe('the web app without dev mode', () => {
     await operatorApp?.close();
   });
 
-  it('signs a person in with a key the operator added, and moves that key to another browser', async () => {
+  it('signs a person in with a key the operator added, shows a dropped connection coming back, and moves the key to another browser', async () => {
     const carol = await operatorApp.person('carol');
     const { page } = carol;
     await page.getByTestId('welcome').waitFor({ timeout: STEP_MS });
@@ -262,6 +262,12 @@ describe('the web app without dev mode', () => {
     expect(await page.evaluate(async () => (await fetch('/app-config.json')).json())).toEqual({ devMode: false });
     expect((await fetch(`${operatorApp.bridge.url}/dev/v1/info`)).status).toBe(404);
 
+    // Carol's WebSockets pass through the test, which can drop one.
+    const sockets: WebSocketRoute[] = [];
+    await page.routeWebSocket(/\/v1\/ws/, (ws) => {
+      ws.connectToServer();
+      sockets.push(ws);
+    });
     await page.getByTestId('new-user-id').fill('carol');
     await page.getByTestId('create-identity').click();
     const publicKey = (await page.getByTestId('public-key').textContent()) ?? '';
@@ -277,6 +283,16 @@ describe('the web app without dev mode', () => {
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByTestId('room-list').waitFor({ timeout: STEP_MS });
     expect(await page.getByTestId('me').textContent()).toContain('carol');
+
+    // The connection state follows a dropped socket and the reconnect.
+    const state = () => page.getByTestId('connection-state').textContent();
+    expect(await state()).toBe('Connected');
+    expect(sockets).toHaveLength(1);
+    await sockets[0]!.close({ code: 4000, reason: 'dropped by the test' });
+    await expect.poll(state, { timeout: STEP_MS }).toMatch(/^Reconnecting…|^Reconnected$/);
+    await expect.poll(state, { timeout: 30_000 }).toBe('Reconnected');
+    await expect.poll(state, { timeout: STEP_MS }).toBe('Connected');
+    expect(sockets).toHaveLength(2);
 
     // Back up the key, then import it in a second browser: the same user signs in there.
     await page.getByTestId('sign-out').click();

@@ -154,13 +154,18 @@ describe('media in Chromium through the forwarding unit', () => {
     expect((await statsOf(a)).transports.find((x) => x.transport === 'publish')?.state).toBe('connected');
   });
 
-  it('a browser without encoded transforms cannot publish: Unsupported, taken back, no peer connection made', async () => {
+  it('a browser without encoded transforms can neither publish (Unsupported, taken back) nor receive, and opens no peer connection', async () => {
     await e.evaluate(() => window.mediaKit.disableFrameTransforms());
     const result = await e.evaluate((id) => window.mediaKit.tryPublishCamera(id), roomId);
     expect(result.reason).toBe('Unsupported');
     expect(result.states).toEqual(['publishing', 'connecting', 'failed:Unsupported']);
     expect((await statsOf(e)).transports.every((x) => x.state === 'closed')).toBe(true);
     await until("erin's stream to be taken off the Bridge", async () => (await manager.streamApi.listStreams(roomId)).every((s) => s.userId !== 'erin'));
+    // Nor can it receive: no track is ever handed over undecrypted, and no transport opens.
+    await e.evaluate((id) => window.mediaKit.subscribeAll(id), roomId);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(await remoteOf(e)).toEqual([]);
+    expect((await statsOf(e)).transports.every((x) => x.state === 'closed')).toBe(true);
     await e.evaluate((id) => window.mediaKit.leave(id), roomId);
   });
 

@@ -69,6 +69,13 @@ export class RoomMedia {
   /** Opens media in the room so the unit offers the subscribed audio and video tracks. */
   ensureReceiving(): void {
     if (this.#receiving || this.closed) return;
+    try {
+      this.d.e2ee();
+    } catch (error) {
+      // Without frame encryption nothing is received (never undecrypted frames): no mediaJoin at all.
+      this.d.connection.log.warn({ roomId: this.d.roomId, error: String(error) }, 'media cannot be received in this browser');
+      return;
+    }
     this.#receiving = true;
     this.#join().catch((error: unknown) => {
       this.#receiving = false;
@@ -83,9 +90,15 @@ export class RoomMedia {
     joined.then(
       ({ iceServers }) => {
         if (this.closed || this.#joined !== joined) return;
-        this.receive ??= this.#watch(
-          new ReceivePeer({ ...this.#peerDeps(iceServers), trackAdded: (t) => this.d.remoteAdded(t), trackEnded: (t) => this.d.remoteEnded(t) }),
-        );
+        try {
+          this.receive ??= this.#watch(
+            new ReceivePeer({ ...this.#peerDeps(iceServers), trackAdded: (t) => this.d.remoteAdded(t), trackEnded: (t) => this.d.remoteEnded(t) }),
+          );
+        } catch (error) {
+          // No frame encryption here (or no peer connection): nothing is received, rather than frames undecrypted.
+          this.d.connection.log.warn({ roomId: this.d.roomId, error: String(error) }, 'media cannot be received in this browser');
+          return;
+        }
         this.receive.offer(offer);
       },
       () => undefined,

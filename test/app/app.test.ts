@@ -272,6 +272,7 @@ describe('the web app without dev mode', () => {
     await page.getByTestId('create-identity').click();
     const publicKey = (await page.getByTestId('public-key').textContent()) ?? '';
     expect(publicKey).toMatch(/^srpk1/);
+    await shot(page, '9-give-key-to-operator');
 
     // The operator's part.
     const manage = new ManageClient(operatorApp.bridge.url, operatorApp.bridge.apiKey);
@@ -298,6 +299,7 @@ describe('the web app without dev mode', () => {
     await page.getByTestId('sign-out').click();
     await page.getByTestId('backup-carol').click();
     const privateKey = await page.getByTestId('backup-key').inputValue();
+    await shot(page, '10-backup');
     expect(await publicKeyOf(privateKey)).toBe(publicKey);
 
     const laptop = await operatorApp.person('carol-laptop');

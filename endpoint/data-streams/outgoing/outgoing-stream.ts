@@ -141,6 +141,11 @@ export class OutgoingStream {
     }
   }
 
+  /** Why the stream failed or was aborted, once it has (undefined while it is fine, and after a clean end). */
+  get error(): DataStreamError | undefined {
+    return this.failure;
+  }
+
   /** Plaintext bytes accepted by `write()` so far (all the content, once closed). */
   get contentBytes(): number {
     return this.written;

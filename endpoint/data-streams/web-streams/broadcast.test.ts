@@ -175,6 +175,22 @@ describe('abort and Node sources', () => {
     expect(sent.complete.filter((e) => e.metadata.topic === 'abort')).toEqual([]);
   });
 
+  it('a failure from outside while no write is pending: broadcastStreamAborted, and the writable errors', async () => {
+    const alice2 = await kit.connect('alice');
+    await alice2.streamApi.joinStreamRoom(roomId);
+    const got = receiveBytes(bob, 'dropped');
+    const aborted: BroadcastStreamAborted[] = [];
+    alice2.streamApi.onBroadcastEvent('broadcastStreamAborted', (e) => aborted.push(e));
+    const writer = alice2.streamApi.createBroadcastStream(roomId, { topic: 'dropped', name: 'd.bin', destinationIdentities: ['bob'] }).getWriter();
+    await writer.write(pattern(1000));
+    await until(() => got.length === 1, 'the handler at bob');
+    await alice2.connection.disconnect();
+    await until(() => aborted.length === 1, 'broadcastStreamAborted');
+    expect(aborted[0]).toMatchObject({ roomId, reason: 'the connection to the Bridge was lost', metadata: { name: 'd.bin' } });
+    expect((await streamFailure(writer.write(pattern(10)))).reason).toBe('ConnectionLost');
+    expect((await streamFailure(got[0]!.done)).reason).toBe('AbnormalEnd');
+  });
+
   it('broadcastFile takes a path; broadcastStream takes Readable.toWeb; broadcastBlob a Blob', async () => {
     const data = pattern(2 * MiB + 3, 9);
     const path = join(dir, 'photo.png');

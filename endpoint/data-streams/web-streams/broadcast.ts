@@ -32,6 +32,8 @@ export function broadcastSink(api: DataStreamsApi, roomId: string, options: Broa
   let bytes = 0;
   let over = false;
   let name = 'unnamed';
+  /** A sink call (write, close, abort) is running: it reports its own failure, with its own reason. */
+  let busy = false;
   let settle!: { resolve: (event: BroadcastStreamComplete) => void; reject: (error: unknown) => void };
   const report = new Promise<BroadcastStreamComplete>((resolve, reject) => (settle = { resolve, reject }));
   report.catch(() => undefined);
@@ -50,7 +52,7 @@ export function broadcastSink(api: DataStreamsApi, roomId: string, options: Broa
   const reasonOf = (error: unknown) => abortReasonText(options.signal?.aborted === true ? options.signal.reason : error);
 
   const sink: UnderlyingSink<Uint8Array> = {
-    async start() {
+    async start(controller) {
       try {
         if (typeof options !== 'object' || options === null) throw DataStreamError.invalidArgument('"options" expected an object');
         checkSignal(options.signal, 'createBroadcastStream');
@@ -74,8 +76,17 @@ export function broadcastSink(api: DataStreamsApi, roomId: string, options: Broa
       const { info } = sending;
       metadata = { topic: info.topic, name: info.name ?? name, mimeType: info.mimeType, ...(info.size === undefined ? {} : { size: info.size }), attributes: info.attributes };
       abortOnSignal(sending.stream, options.signal);
+      // A failure from outside (the connection dropped, the room was left) while no write is pending:
+      // the app hears of it now, and the WritableStream errors.
+      const { stream } = sending;
+      void stream.ended.then(() => {
+        if (over || busy || stream.error === undefined) return;
+        failed(stream.error, reasonOf(stream.error));
+        controller.error(stream.error);
+      });
     },
     async write(chunk) {
+      busy = true;
       try {
         await sending!.stream.write(chunk);
       } catch (error) {
@@ -84,17 +95,22 @@ export function broadcastSink(api: DataStreamsApi, roomId: string, options: Broa
         await sending!.stream.abort(reason).catch(() => undefined);
         failed(error, reason);
         throw error;
+      } finally {
+        busy = false;
       }
       chunks++;
       bytes += chunk.length;
     },
     async close() {
       const s = sending!;
+      busy = true;
       try {
         await s.stream.close();
       } catch (error) {
         failed(error, reasonOf(error));
         throw error;
+      } finally {
+        busy = false;
       }
       over = true;
       void (s.delivery ?? Promise.resolve(undefined)).then((delivery) => {
@@ -112,6 +128,7 @@ export function broadcastSink(api: DataStreamsApi, roomId: string, options: Broa
     },
     async abort(reason) {
       const text = abortReasonText(reason);
+      busy = true;
       await sending?.stream.abort(text).catch(() => undefined);
       failed(DataStreamError.aborted('the broadcast', reason), text);
     },

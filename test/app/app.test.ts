@@ -302,6 +302,30 @@ describe('the web app without dev mode', () => {
     await shot(page, '10-backup');
     expect(await publicKeyOf(privateKey)).toBe(publicKey);
 
+    // What IndexedDB holds: no private key in clear, and a wrapping key no script can export.
+    const stored = await page.evaluate(async (secret) => {
+      const db = await new Promise<IDBDatabase>((resolve, reject) => {
+        const req = indexedDB.open('sealroom-app');
+        req.onsuccess = () => resolve(req.result);
+        req.onerror = () => reject(req.error);
+      });
+      const all = <T>(store: string) =>
+        new Promise<T[]>((resolve, reject) => {
+          const req = db.transaction(store).objectStore(store).getAll();
+          req.onsuccess = () => resolve(req.result as T[]);
+          req.onerror = () => reject(req.error);
+        });
+      const records = await all<Record<string, unknown>>('identities');
+      const [key] = await all<CryptoKey>('wrapping');
+      const exported = await crypto.subtle.exportKey('raw', key!).then(
+        () => 'exported',
+        (e: unknown) => (e as Error).name,
+      );
+      const text = JSON.stringify(records, (_k, v: unknown) => (v instanceof ArrayBuffer || ArrayBuffer.isView(v) ? new TextDecoder().decode(v) : v));
+      return { count: records.length, clear: text.includes(secret), extractable: key!.extractable, exported };
+    }, privateKey);
+    expect(stored).toEqual({ count: 1, clear: false, extractable: false, exported: 'InvalidAccessError' });
+
     const laptop = await operatorApp.person('carol-laptop');
     await laptop.page.getByText('Use an existing private key').click();
     await laptop.page.getByLabel('Name').fill('carol');

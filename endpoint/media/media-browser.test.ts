@@ -15,7 +15,7 @@ import { setupTenant, startBridge, type Tenant, type TestBridge } from '../../te
 import { startTcpProxy, type TcpProxy } from '../../test/tcp-proxy.ts';
 
 let t: TestBridge;
-/** A's way to the Bridge, to cut its connection. */
+/** A's and B's way to the Bridge, to cut their connections. */
 let proxy: TcpProxy;
 let tenant: Tenant;
 let manager: Client;
@@ -97,7 +97,7 @@ beforeAll(async () => {
   await Promise.all(
     browser.pages.map(async (page, i) => {
       const user = tenant.users[names[i]!]!;
-      const url = page === a ? proxy.url : t.bridge.url;
+      const url = page === a || page === b ? proxy.url : t.bridge.url;
       await page.evaluate((args) => window.mediaKit.connect(args), { url, solutionId: tenant.solutionId, privateKey: user.privateKey });
       await page.evaluate((id) => window.mediaKit.join(id), roomId);
     }),
@@ -212,7 +212,7 @@ describe('media in Chromium through the forwarding unit', () => {
     ]);
   });
 
-  it("after A's connection drops, A republishes and B and C play its tracks again", async () => {
+  it("after A's and B's connections drop, A republishes, B subscribes again, and B and C play A's tracks again", async () => {
     const before = (await remoteOf(b)).length;
     proxy.cutAll();
     await until('A to publish again', async () => (await a.evaluate(() => window.mediaKit.states())).filter((s) => s === 'published').length === 2);

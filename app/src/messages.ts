@@ -63,7 +63,7 @@ const BRIDGE_CODE_MESSAGES: Readonly<Record<string, string>> = {
 export class PersonError extends Error {
   override readonly name = 'PersonError';
   readonly code: string;
-  constructor(kind: 'INPUT' | 'DEVICE', message: string) {
+  constructor(kind: 'INPUT' | 'DEVICE' | 'LIMIT', message: string) {
     super(message);
     this.code = `APP_${kind}`;
   }

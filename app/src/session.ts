@@ -5,11 +5,16 @@
  */
 import { Endpoint, type Connection, type EventApi, type KeyChangedEvent, type StreamApi } from 'sealroom/endpoint';
 import { nextConnectionState, RECONNECTED_NOTICE_MS, type ConnectionSignal, type ShownConnectionState } from './connection-state.ts';
-import { describeError } from './messages.ts';
+import { formatBytes } from './format.ts';
+import { describeError, PersonError } from './messages.ts';
 import { RoomLog, type FileItem } from './room-log.ts';
 
 export const CHAT_TOPIC = 'chat';
 export const FILES_TOPIC = 'files';
+/** Largest file the page sends or receives: a received file is held in memory until it is saved. */
+export const FILE_MAX_BYTES = 256 * 1024 * 1024;
+
+const tooLarge = () => new PersonError('LIMIT', `Files in this page are limited to ${formatBytes(FILE_MAX_BYTES)}: it keeps a received file in memory until it is saved.`);
 
 export interface SessionIdentity {
   userId: string;
@@ -106,7 +111,14 @@ export class Session {
       log.add(item);
       reader.onProgress = (progress) => log.updateFile(id, { progress });
       try {
-        const chunks = await reader.readAll();
+        // Held in memory until saved: past the cap the reading stops, which aborts the stream.
+        const chunks: Uint8Array[] = [];
+        let received = 0;
+        for await (const chunk of reader) {
+          received += chunk.byteLength;
+          if (received > FILE_MAX_BYTES || (size ?? 0) > FILE_MAX_BYTES) throw tooLarge();
+          chunks.push(chunk);
+        }
         log.updateFile(id, { state: 'done', progress: 1, blob: new Blob(chunks as BlobPart[], { type: mimeType || 'application/octet-stream' }) });
       } catch (error) {
         log.updateFile(id, { state: 'failed', error });
@@ -117,6 +129,7 @@ export class Session {
   /** Sends a file to the room with a progress bar of its own. */
   async sendFile(roomId: string, file: File): Promise<void> {
     const log = this.log(roomId);
+    if (file.size > FILE_MAX_BYTES) throw tooLarge();
     const localId = `out-${crypto.randomUUID()}`;
     log.add({ kind: 'file', id: localId, from: this.identity.userId, mine: true, name: file.name, size: file.size, mimeType: file.type, at: Date.now(), progress: 0, state: 'moving' });
     try {

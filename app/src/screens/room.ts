@@ -8,7 +8,7 @@
 import type { StreamHandle, StreamRoom } from 'sealroom/endpoint';
 import { append, h, replace } from '../dom.ts';
 import { formatBytes, formatTime, percent } from '../format.ts';
-import { describeError } from '../messages.ts';
+import { describeError, PersonError } from '../messages.ts';
 import { decodePrivateMeta } from '../room-meta.ts';
 import type { FileItem, LogItem } from '../room-log.ts';
 import type { Session } from '../session.ts';
@@ -191,7 +191,12 @@ export async function openRoomView(root: HTMLElement, options: RoomViewOptions):
   fileInput.onchange = () => {
     const files = [...(fileInput.files ?? [])];
     fileInput.value = '';
-    for (const file of files) session.sendFile(roomId, file).catch(() => {}); // the row shows the failure
+    for (const file of files) {
+      // A failure once sending started shows in the file's row; one before (too large) shows here.
+      session.sendFile(roomId, file).catch((error: unknown) => {
+        if (error instanceof PersonError) showError(composerSlot, error);
+      });
+    }
   };
 
   // Real-time: join, then publish presence and read who is here.

@@ -285,4 +285,9 @@ describe('media in Chromium through the forwarding unit', () => {
     expect((await statsOf(a)).framesEncrypted).toBe(sent);
     expect(await a.evaluate(() => window.mediaKit.states())).toContain('unpublished');
   });
+
+  it('offered the unit no candidate outside loopback during the whole call', () => {
+    // The pages keep only 127.0.0.1 candidates (allowCandidate) in what they trickle and in their SDPs.
+    expect(t.bridge.realtime.media.stats().candidatesRefused).toBe(0);
+  });
 });

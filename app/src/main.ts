@@ -8,7 +8,7 @@ import { devInfo, devRegister, type DevInfo } from './dev-api.ts';
 import { h, must, replace } from './dom.ts';
 import { listIdentities, loadPrivateKey, type StoredIdentity } from './keystore.ts';
 import { renderWelcome } from './screens/welcome.ts';
-import { renderWorkspace } from './screens/workspace.ts';
+import { renderWorkspace, type Workspace } from './screens/workspace.ts';
 import { Session } from './session.ts';
 import { errorBox } from './ui.ts';
 
@@ -37,25 +37,32 @@ async function start(): Promise<void> {
   }
 
   let session: Session | undefined;
+  let workspace: Workspace | undefined;
+  const showWorkspace = async (contextId: string | undefined) => {
+    if (session === undefined) return;
+    await workspace?.close();
+    workspace = await renderWorkspace(root, {
+      session,
+      contextId: dev?.contextId ?? contextId,
+      ...(dev === undefined ? {} : { contextName: dev.contextName }),
+      switchContext: (id) => void showWorkspace(id).catch((error: unknown) => root.prepend(errorBox(error))),
+      signOut: () => {
+        sessionStorage.removeItem(TAB_IDENTITY);
+        const [endingWorkspace, endingSession] = [workspace, session];
+        [workspace, session] = [undefined, undefined];
+        void (async () => {
+          await endingWorkspace?.close();
+          await endingSession?.close();
+        })().finally(() => void showWelcome());
+      },
+    });
+  };
   const signIn = async (identity: StoredIdentity, privateKey: string) => {
     if (identity.solutionId === undefined) throw new Error('no solution id');
     // The screen that asked stays until this succeeds, and shows the error if it does not.
     session = await Session.open(privateKey, { publicKey: identity.id, solutionId: identity.solutionId });
     sessionStorage.setItem(TAB_IDENTITY, identity.id);
-    const workspace = await renderWorkspace(root, {
-      session,
-      contextId: dev?.contextId,
-      ...(dev === undefined ? {} : { contextName: dev.contextName }),
-      signOut: () => {
-        sessionStorage.removeItem(TAB_IDENTITY);
-        const ending = session;
-        session = undefined;
-        void workspace
-          .close()
-          .then(() => ending?.close())
-          .finally(() => void showWelcome());
-      },
-    });
+    await showWorkspace(undefined);
   };
   const showWelcome = () => renderWelcome(root, { dev, signIn });
 

@@ -279,11 +279,26 @@ describe('the web app without dev mode', () => {
     const { solutionId } = await manage.createSolution('acme');
     const { contextId } = await manage.createContext(solutionId, 'support');
     await manage.addContextUser(contextId, 'carol', publicKey);
+    const sales = await manage.createContext(solutionId, 'sales');
+    await manage.addContextUser(sales.contextId, 'carol', publicKey);
 
     await page.getByTestId('solution-id').fill(solutionId);
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByTestId('room-list').waitFor({ timeout: STEP_MS });
     expect(await page.getByTestId('me').textContent()).toContain('carol');
+
+    // Two contexts: a picker; a room made in one is not listed in the other.
+    const picker = page.getByTestId('context-picker');
+    expect(await picker.locator('option').allTextContents()).toEqual(expect.arrayContaining([contextId, sales.contextId]));
+    await picker.selectOption(contextId);
+    await page.getByTestId('new-room').click();
+    await page.getByTestId('room-name').fill('support desk');
+    await page.getByTestId('save-room').click();
+    await page.getByTestId('room').waitFor({ timeout: STEP_MS });
+    await page.getByTestId('context-picker').selectOption(sales.contextId);
+    await page.getByText('No rooms yet.').waitFor({ timeout: STEP_MS });
+    await page.getByTestId('context-picker').selectOption(contextId);
+    await page.getByTestId('room-item').filter({ hasText: 'support desk' }).waitFor({ timeout: STEP_MS });
 
     // The connection state follows a dropped socket and the reconnect.
     const state = () => page.getByTestId('connection-state').textContent();

@@ -25,10 +25,15 @@ export interface WorkspaceOptions {
   contextId: string | undefined;
   contextName?: string;
   signOut(): void;
+  /** The person picked another of their contexts (shown when they have several). */
+  switchContext(contextId: string): void;
 }
 
 export interface Workspace {
-  /** Leaves the open room (and its call, which stops the camera and microphone). */
+  /**
+   * Leaves the open room (and its call, which stops the camera and microphone), stops listening and
+   * ends the context's event subscriptions.
+   */
   close(): Promise<void>;
 }
 
@@ -42,14 +47,14 @@ export async function renderWorkspace(root: HTMLElement, options: WorkspaceOptio
     statePill.dataset.state = state.kind;
   };
   showState(session.state);
-  session.onState(showState);
+  const stops: (() => void)[] = [session.onState(showState)];
   const signOut = h('button', { type: 'button', class: 'small', testid: 'sign-out' }, 'Sign out');
   signOut.onclick = () => options.signOut();
   const topbar = h(
     'header',
     { class: 'topbar' },
     h('span', { class: 'brand' }, 'sealroom'),
-    h('span', { class: 'context muted' }, options.contextName ?? contextId ?? ''),
+    contextPicker(connection.contextIds, contextId, options),
     h('span', { class: 'spacer' }),
     statePill,
     h('span', { class: 'me', testid: 'me', title: session.identity.publicKey }, session.identity.userId, ' ', h('code', { class: 'muted' }, shortKey(session.identity.publicKey))),
@@ -65,7 +70,11 @@ export async function renderWorkspace(root: HTMLElement, options: WorkspaceOptio
   if (contextId === undefined) {
     replace(pane, h('div', { class: 'card' }, h('h2', null, 'No context yet'), h('p', null, 'This key is not a user of any context. Ask the operator to add it.')));
     create.disabled = true;
-    return { close: async () => {} };
+    return {
+      async close() {
+        for (const stop of stops.splice(0)) stop();
+      },
+    };
   }
 
   let current: { roomId: string; view: RoomView } | undefined;
@@ -193,18 +202,35 @@ export async function renderWorkspace(root: HTMLElement, options: WorkspaceOptio
     };
     warnings.append(box);
   };
-  session.onKeyChanged(showKeyChange);
-
-  eventApi.on('streamRoomCreated', () => void refreshList());
-  eventApi.on('streamRoomUpdated', () => void refreshList());
-  eventApi.on('streamRoomDeleted', (event) => {
-    void refreshList();
-    if (current?.roomId === event.streamRoomId) void leaveCurrent().then(() => showHint('That room was deleted.'));
-  });
-  await eventApi.subscribeFor(
+  stops.push(
+    session.onKeyChanged(showKeyChange),
+    eventApi.on('streamRoomCreated', () => void refreshList()),
+    eventApi.on('streamRoomUpdated', () => void refreshList()),
+    eventApi.on('streamRoomDeleted', (event) => {
+      void refreshList();
+      if (current?.roomId === event.streamRoomId) void leaveCurrent().then(() => showHint('That room was deleted.'));
+    }),
+  );
+  const subscriptions = await eventApi.subscribeFor(
     (['streamRoomCreated', 'streamRoomUpdated', 'streamRoomDeleted'] as const).map((type) => eventApi.buildSubscriptionQuery(type, 'contextId', contextId)),
   );
   showHint();
   await refreshList();
-  return { close: leaveCurrent };
+  return {
+    async close() {
+      for (const stop of stops.splice(0)) stop();
+      await leaveCurrent();
+      await eventApi.unsubscribeFrom(subscriptions).catch(() => {}); // a closed connection has none left
+    },
+  };
+}
+
+/** The context's name in dev mode; otherwise its id, or a picker when the person has several. */
+function contextPicker(contextIds: readonly string[], contextId: string | undefined, options: WorkspaceOptions): HTMLElement {
+  if (options.contextName !== undefined || contextIds.length < 2) {
+    return h('span', { class: 'context muted', testid: 'context' }, options.contextName ?? contextId ?? '');
+  }
+  const select = h('select', { class: 'context', testid: 'context-picker', title: 'Context' }, ...contextIds.map((id) => h('option', { value: id, selected: id === contextId }, id)));
+  select.onchange = () => options.switchContext(select.value);
+  return select;
 }

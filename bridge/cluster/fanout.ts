@@ -8,8 +8,9 @@
  *   receives on its own bus, so the same handlers run as for its own commits: the relay cuts removed
  *   members and ends their streams, the media unit drops them (`roomChanged`), room-event
  *   subscribers hear `streamRoomUpdated`, sockets of ended sessions close.
- * - `<prefix>.room.<roomId>`: relay broadcasts in a room (join and leave). A Bridge subscribes while
- *   it has participants in the room and hands what it receives to them.
+ * - `<prefix>.room.<roomId>`, `<prefix>.data.<roomId>`, `<prefix>.nodes`: what happens in the rooms
+ *   (join, leave, streams published and their data tracks), while a Bridge has participants there
+ *   (./room-fanout.ts).
  *
  * Core NATS delivers at most once. A Bridge's own publishes wait in the client while its connection is
  * down and go out when it is back; what a Bridge may have missed while it was cut off, it reads from
@@ -17,33 +18,27 @@
  * session too. The payloads are the events the Bridge already has: room ids, user ids, versions,
  * never content (docs/design.md, "Trust model": NATS is on the server side and sees what a Bridge sees).
  */
+import { randomBytes } from 'node:crypto';
 import type { Subscription } from '@nats-io/transport-node';
-import { CLOSE, type ServerEvent } from '../../protocol/ws.ts';
-import { ROOM_ID_PATTERN } from '../../protocol/room-record.ts';
+import { CLOSE } from '../../protocol/ws.ts';
 import type { BridgeEventMap } from '../events.ts';
 import type { MediaUnit } from '../media/unit.ts';
 import type { RealtimeHub } from '../realtime/hub.ts';
 import type { SealroomRelay } from '../realtime/relay.ts';
 import type { BridgeServices } from '../services.ts';
 import type { NatsLink } from './nats.ts';
+import { RoomFanout } from './room-fanout.ts';
 
 /** Bridge events that cross: all of them. */
 const BUS_EVENTS = ['roomCreated', 'roomUpdated', 'roomDeleted', 'sessionsEnded'] as const satisfies ReadonlyArray<keyof BridgeEventMap>;
 type BusEvent = (typeof BUS_EVENTS)[number];
 
-/** Relay broadcasts that cross to the room's participants on other Bridges. */
-const CROSSING_ROOM_EVENTS: ReadonlySet<ServerEvent['type']> = new Set(['streamRoomJoined', 'streamRoomLeft']);
-
-/** Room subscriptions of rooms without participants here are dropped this often. Ms. */
-const SWEEP_INTERVAL_MS = 5000;
 /** A resync that failed (the store down too) is tried again after this. Ms. */
 const RESYNC_RETRY_MS = 1000;
 
 export interface ClusterCounters {
   busPublished: number;
   busReceived: number;
-  roomEventsPublished: number;
-  roomEventsReceived: number;
   /** Messages that did not parse (never expected: only Bridges publish there). */
   malformed: number;
   /** Resyncs after a reconnect, and what they cut. */
@@ -56,8 +51,6 @@ export class ClusterFanout {
   readonly counters: ClusterCounters = {
     busPublished: 0,
     busReceived: 0,
-    roomEventsPublished: 0,
-    roomEventsReceived: 0,
     malformed: 0,
     resyncs: 0,
     resyncRemoved: 0,
@@ -65,10 +58,10 @@ export class ClusterFanout {
   };
   /** Events this Bridge received from NATS and re-emitted: not published again. */
   private readonly fromCluster = new WeakSet<object>();
-  private readonly roomSubs = new Map<string, Subscription>();
   private readonly subs: Subscription[] = [];
   private readonly busListeners: Array<() => void> = [];
-  private readonly sweepTimer: NodeJS.Timeout;
+  /** Rooms, streams and data tracks across Bridges. */
+  readonly rooms: RoomFanout;
   private resyncTimer: NodeJS.Timeout | undefined;
   private closed = false;
   private readonly encoder = new TextEncoder();
@@ -93,12 +86,17 @@ export class ClusterFanout {
       this.busListeners.push(() => s.events.off(kind, listener as never));
     }
     this.subs.push(link.subscribe(this.busSubject, (data) => this.onBus(data)));
-    relay.onBroadcast((roomId, event) => this.onLocalBroadcast(roomId, event));
+    this.rooms = new RoomFanout(link, relay, prefix, randomBytes(12).toString('base64url'));
     link.onChange((up) => {
-      if (up) this.resync();
+      if (!up) return;
+      this.rooms.resyncRooms();
+      this.resync();
     });
-    this.sweepTimer = setInterval(() => this.sweep(), SWEEP_INTERVAL_MS);
-    this.sweepTimer.unref();
+  }
+
+  /** Every counter of the fan-out, for /metrics and tests. */
+  stats(): Record<string, number> {
+    return { ...this.counters, ...this.rooms.counters, ...this.relay.remote.counters };
   }
 
   /** True while NATS is connected: what needs the other Bridges may go on. */
@@ -108,10 +106,6 @@ export class ClusterFanout {
 
   private get busSubject(): string {
     return `${this.prefix}.events`;
-  }
-
-  private roomSubject(roomId: string): string {
-    return `${this.prefix}.room.${roomId}`;
   }
 
   private encode(value: unknown): Uint8Array {
@@ -137,41 +131,6 @@ export class ClusterFanout {
     this.fromCluster.add(message.event);
     // The same handlers as for this Bridge's own commits (bridge/realtime/hub.ts).
     this.s.events.emit(message.kind as BusEvent, message.event as never);
-  }
-
-  private onLocalBroadcast(roomId: string, event: ServerEvent): void {
-    if (!ROOM_ID_PATTERN.test(roomId)) return;
-    // A room with participants here listens for the other Bridges' broadcasts in it.
-    this.listen(roomId);
-    if (!CROSSING_ROOM_EVENTS.has(event.type)) return;
-    this.counters.roomEventsPublished++;
-    this.link.publish(this.roomSubject(roomId), this.encode(event), 'buffer');
-  }
-
-  private listen(roomId: string): void {
-    if (this.roomSubs.has(roomId) || this.closed) return;
-    this.roomSubs.set(
-      roomId,
-      this.link.subscribe(this.roomSubject(roomId), (data) => {
-        const event = this.decode(data) as ServerEvent | undefined;
-        if (event === undefined) return;
-        if (typeof event !== 'object' || event === null || !CROSSING_ROOM_EVENTS.has(event.type)) {
-          this.counters.malformed++;
-          return;
-        }
-        this.counters.roomEventsReceived++;
-        this.relay.deliverRemote(roomId, event);
-      }),
-    );
-  }
-
-  /** Stops listening to rooms that have no participants here any more. */
-  private sweep(): void {
-    for (const [roomId, sub] of this.roomSubs) {
-      if (this.relay.hasRoom(roomId)) continue;
-      sub.unsubscribe();
-      this.roomSubs.delete(roomId);
-    }
   }
 
   /**
@@ -213,10 +172,10 @@ export class ClusterFanout {
 
   async close(): Promise<void> {
     this.closed = true;
-    clearInterval(this.sweepTimer);
     clearTimeout(this.resyncTimer);
-    this.relay.onBroadcast(undefined);
+    this.rooms.close();
     for (const off of this.busListeners) off();
+    for (const sub of this.subs) sub.unsubscribe();
     await this.link.flush().catch(() => undefined);
     await this.link.close();
   }

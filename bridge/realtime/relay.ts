@@ -12,12 +12,21 @@ import type { MediaDirectory, MediaTrackInfo } from '../media/unit.ts';
 import type { BridgeServices } from '../services.ts';
 import type { RealtimeConnection } from './connection.ts';
 import { ByteStreamsRelay } from './relay/byte-streams.ts';
+import { RemoteStreams } from './relay/remote-streams.ts';
 import { RoomsRelay } from './relay/rooms.ts';
 import { RelayState, type RelayCounters } from './relay/state.ts';
 import { StreamsRelay } from './relay/streams.ts';
 import type { Relay } from './relay-types.ts';
 
 type Req<K extends ClientRequest['kind']> = Extract<ClientRequest, { kind: K }>;
+
+/** What the cluster fan-out hears from the relay (bridge/cluster/fanout.ts). */
+export interface ClusterHooks {
+  broadcast(roomId: string, event: ServerEvent): void;
+  roomOpened(roomId: string): void;
+  roomClosed(roomId: string): void;
+  data(roomId: string, trackNo: number, payload: Uint8Array): void;
+}
 
 export interface ConnectionStats {
   connectionId: string;
@@ -63,9 +72,12 @@ export class SealroomRelay implements Relay, MediaDirectory {
   private readonly streams: StreamsRelay;
   private readonly byteStreams: ByteStreamsRelay;
   private readonly rooms: RoomsRelay;
+  /** Streams and participants of other Bridges (docs/operations/cluster.md). */
+  readonly remote: RemoteStreams;
 
   constructor(services: BridgeServices) {
     this.st = new RelayState(services);
+    this.remote = new RemoteStreams(this.st);
     this.streams = new StreamsRelay(this.st);
     this.byteStreams = new ByteStreamsRelay(this.st);
     this.rooms = new RoomsRelay(this.st, this.streams, this.byteStreams);
@@ -187,9 +199,21 @@ export class SealroomRelay implements Relay, MediaDirectory {
 
   // ---- The cluster fan-out over NATS (bridge/cluster/fanout.ts, docs/operations/cluster.md)
 
-  /** Hands every room broadcast to `hook` too, after the local participants got it. */
-  onBroadcast(hook: ((roomId: string, event: ServerEvent) => void) | undefined): void {
-    this.st.onBroadcast = hook === undefined ? undefined : (room, event) => hook(room.id, event);
+  /**
+   * Hands the cluster every room broadcast (after the local participants got it), the rooms this
+   * Bridge starts and stops holding, and every DATA frame of a track published here.
+   */
+  clusterHooks(hooks: ClusterHooks | undefined): void {
+    this.st.onBroadcast = hooks === undefined ? undefined : (room, event) => hooks.broadcast(room.id, event);
+    this.st.onRoomOpened = hooks === undefined ? undefined : (room) => hooks.roomOpened(room.id);
+    this.st.onRoomClosed =
+      hooks === undefined
+        ? undefined
+        : (room) => {
+            this.remote.roomClosed(room);
+            hooks.roomClosed(room.id);
+          };
+    this.st.onData = hooks === undefined ? undefined : (track, payload) => hooks.data(track.stream.room.id, track.trackNo, payload);
   }
 
   /** An event another Bridge broadcast in a room: to this Bridge's participants of the room. */

@@ -167,6 +167,16 @@ export class DataQueue {
     this.retryTimer.unref();
   }
 
+  /**
+   * Frames of the track that were lost before they reached this Bridge (between Bridges, over NATS:
+   * docs/operations/cluster.md): reported in the same `dataDropped` events, not counted as slowness.
+   */
+  countLost(trackNo: number, count: number): void {
+    if (this.closed || count <= 0) return;
+    this.pendingDrops.set(trackNo, (this.pendingDrops.get(trackNo) ?? 0) + count);
+    this.scheduleReport();
+  }
+
   private countDrop(trackNo: number): void {
     this.droppedTotal++;
     this.limits.onDrop?.();

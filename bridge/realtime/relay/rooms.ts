@@ -70,6 +70,7 @@ export class RoomsRelay {
     if (room === undefined) {
       room = { id: req.roomId, participants: new Map(), streams: new Map(), byteStreams: new Set() };
       this.st.rooms.set(room.id, room);
+      this.st.onRoomOpened?.(room);
     }
     this.st.broadcast(room, { type: 'streamRoomJoined', roomId: room.id, userId: p.userId, connectionId: conn.id });
     room.participants.set(conn.id, p);
@@ -117,6 +118,7 @@ export class RoomsRelay {
     }
     room.participants.clear();
     this.st.rooms.delete(room.id);
+    this.st.onRoomClosed?.(room);
   }
 
   disconnected(conn: RealtimeConnection): void {
@@ -144,12 +146,19 @@ export class RoomsRelay {
     const event: ServerEvent = { type: 'streamRoomLeft', roomId: room.id, userId: p.userId, connectionId: p.conn.id, reason: how };
     if (how === 'removed') p.conn.event(event);
     this.st.broadcast(room, event);
-    if (room.participants.size === 0) this.st.rooms.delete(room.id);
+    if (room.participants.size === 0) {
+      this.st.rooms.delete(room.id);
+      this.st.onRoomClosed?.(room);
+    }
   }
 
   private snapshot(room: RoomState, self: Participant): ResultPayloads['join'] {
     return {
-      participants: [...room.participants.values()].filter((p) => p !== self).map((p) => ({ userId: p.userId, connectionId: p.conn.id })),
+      participants: [
+        ...[...room.participants.values()].filter((p) => p !== self).map((p) => ({ userId: p.userId, connectionId: p.conn.id })),
+        // On other Bridges (docs/operations/cluster.md).
+        ...[...(this.st.remoteParticipants.get(room.id) ?? [])].map(([connectionId, r]) => ({ userId: r.userId, connectionId })),
+      ],
       streams: this.streams.list(room),
     };
   }

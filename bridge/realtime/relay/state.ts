@@ -142,6 +142,13 @@ export class RelayState {
    * (bridge/cluster/fanout.ts) passes it on to the other Bridges' participants of the room.
    */
   onBroadcast: ((room: RoomState, event: ServerEvent) => void) | undefined;
+  /** A room got its first participant here / lost its last one (the cluster listens to it meanwhile). */
+  onRoomOpened: ((room: RoomState) => void) | undefined;
+  onRoomClosed: ((room: RoomState) => void) | undefined;
+  /** A DATA frame of a track published here, after the local subscribers got it (the cluster sends it on). */
+  onData: ((track: Track, payload: Uint8Array) => void) | undefined;
+  /** Participants of a room on other Bridges, by connection id (kept by ./remote-streams.ts). */
+  readonly remoteParticipants = new Map<string, Map<string, { userId: string; origin: string }>>();
 
   constructor(readonly s: BridgeServices) {}
 

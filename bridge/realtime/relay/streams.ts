@@ -129,7 +129,7 @@ export class StreamsRelay {
   }
 
   /** A binary DATA frame: fan out to the track's subscribers, or refuse a trackNo that is not the sender's. */
-  data(conn: RealtimeConnection, trackNo: number, _payload: Uint8Array, received: Uint8Array): void {
+  data(conn: RealtimeConnection, trackNo: number, payload: Uint8Array, received: Uint8Array): void {
     const p = this.st.participants.get(conn.id);
     const track = this.st.tracks.get(trackNo);
     if (track === undefined || track.stream.owner !== p) {
@@ -142,12 +142,13 @@ export class StreamsRelay {
     const counters = this.st.counters;
     counters.dataFrames++;
     counters.dataBytes += received.length;
-    if (track.subscribers.size === 0) return;
+    if (track.subscribers.size === 0) return this.st.onData?.(track, payload);
     counters.dataDeliveries += track.subscribers.size;
     // The received frame itself, its type byte turned: ws writes it without copying, and each queue
     // holds a reference.
     const frame = toDownFrame(received);
     for (const subscriber of track.subscribers) subscriber.data.push(trackNo, frame);
+    this.st.onData?.(track, payload);
   }
 
   /**

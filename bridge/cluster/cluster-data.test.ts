@@ -1,0 +1,141 @@
+/**
+ * Streams and data tracks across Bridges over a real nats-server (test/nats.ts) on one real
+ * PostgreSQL (test/postgres.ts): a stream published on A is listed and subscribed on B with B's own
+ * trackNos, its frames arrive in order; a member joining later learns it by sync; frames lost between
+ * Bridges (a Bridge's NATS connection cut by a TCP proxy) reach the subscriber as a counted
+ * `dataDropped`, never a silent gap (docs/operations/cluster.md).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ServerEvent } from '../../protocol/ws.ts';
+import { login, setupTenant, startBridge, type Tenant, type TestBridge } from '../../test/harness.ts';
+import { startNats, type TestNats } from '../../test/nats.ts';
+import { startPostgres, type TestPostgres } from '../../test/postgres.ts';
+import { startTcpProxy, type TcpProxy } from '../../test/tcp-proxy.ts';
+import { createRoom, eventually, numbered, seqOf, TestClient } from '../realtime/test-client.ts';
+
+let pg: TestPostgres;
+let nats: TestNats;
+let proxy: TcpProxy;
+let a: TestBridge;
+let b: TestBridge;
+/** C reaches NATS through a TCP proxy the test can cut. */
+let c: TestBridge;
+let tenant: Tenant;
+const tokens: Record<string, string> = {};
+const clients: TestClient[] = [];
+const IDS = ['alice', 'bob', 'carol', 'dave'] as const;
+const data = [{ trackId: 'chat', kind: 'data' as const }];
+
+beforeAll(async () => {
+  [pg, nats] = await Promise.all([startPostgres(), startNats()]);
+  proxy = await startTcpProxy(nats.url);
+  const store = await pg.createDatabase();
+  const options = { store, nats: nats.url, limits: { writesPerUserPerMinute: 1000 } as never };
+  a = await startBridge(options);
+  b = await startBridge({ ...options, apiKey: a.bridge.initialApiKey! });
+  c = await startBridge({ ...options, nats: proxy.url.replace(/^http/, 'nats'), apiKey: a.bridge.initialApiKey! });
+  tenant = await setupTenant(a.bridge, [...IDS]);
+  for (const id of IDS) tokens[id] = await login(a.bridge.url, tenant.solutionId, tenant.users[id]!);
+});
+afterAll(async () => {
+  await Promise.all(clients.map((x) => x.close()));
+  for (const t of [c, b, a]) await t?.close();
+  await proxy?.close();
+  await Promise.all([nats?.destroy(), pg?.destroy()]);
+});
+
+async function connect(t: TestBridge, id: string, roomId: string): Promise<TestClient> {
+  const client = await TestClient.connect(t.bridge.url, tokens[id]!);
+  clients.push(client);
+  await client.request('join', { roomId });
+  return client;
+}
+const room = async () => (await createRoom(a.bridge, tenant, tokens.alice!, tenant.users.alice!, IDS.map((id) => tenant.users[id]!), [tenant.users.alice!])).record.roomId;
+const droppedOn = (client: TestClient, trackNo: number) =>
+  client.events('dataDropped').reduce((sum, e: Extract<ServerEvent, { type: 'dataDropped' }>) => sum + (e.trackNo === trackNo ? e.count : 0), 0);
+
+describe('data tracks across Bridges', () => {
+  it('a subscriber on B gets the frames of a track published on A, in order; a member joining later on B finds the stream', async () => {
+    const roomId = await room();
+    const alice = await connect(a, 'alice', roomId);
+    const bob = await connect(b, 'bob', roomId);
+    await alice.event('streamRoomJoined', (e) => e.userId === 'bob');
+    const published = await alice.request('publish', { roomId, streamId: 's', tracks: data });
+    const announced = await bob.event('streamPublished', (e) => e.stream.streamId === 's');
+    expect(announced.stream).toMatchObject({ roomId, streamId: 's', userId: 'alice', connectionId: alice.connectionId });
+    const trackNo = announced.stream.tracks[0]!.trackNo;
+    const subscribed = await bob.request('subscribeStreams', { roomId, add: [{ streamId: 's' }], remove: [] });
+    expect(subscribed.tracks).toEqual([{ streamId: 's', trackId: 'chat', trackNo, userId: 'alice' }]);
+
+    const N = 500;
+    for (let i = 0; i < N; i++) alice.sendData(published.stream.tracks[0]!.trackNo, numbered(i, 64));
+    await bob.until(() => bob.dataFrames(trackNo).length === N, `${N} frames on B`);
+    expect(bob.dataFrames(trackNo).map((f) => seqOf(f.payload))).toEqual([...Array(N).keys()]);
+    expect(droppedOn(bob, trackNo)).toBe(0);
+
+    // carol joins on B afterwards: the stream is in her join snapshot, and alice is among the participants.
+    const carolClient = await TestClient.connect(b.bridge.url, tokens.carol!);
+    clients.push(carolClient);
+    const snapshot = await carolClient.request('join', { roomId });
+    expect(snapshot.streams.map((s) => s.streamId)).toEqual(['s']);
+    expect(snapshot.participants.map((p) => p.userId).sort()).toEqual(['alice', 'bob']);
+
+    // alice unpublishes: bob hears it, and the track is gone on B.
+    await alice.request('unpublish', { roomId, streamId: 's' });
+    await bob.event('streamUnpublished', (e) => e.streamId === 's');
+    expect(await bob.failure('subscribeStreams', { roomId, add: [{ streamId: 's' }], remove: [] })).toBe('STREAM_NOT_FOUND');
+  });
+
+  it('the first member on a Bridge learns by sync who is on the others and what they publish', async () => {
+    const roomId = await room();
+    const alice = await connect(a, 'alice', roomId);
+    await alice.request('publish', { roomId, streamId: 'early', tracks: data });
+    const dave = await connect(b, 'dave', roomId);
+    expect(await dave.event('streamRoomJoined', (e) => e.userId === 'alice')).toMatchObject({ connectionId: alice.connectionId });
+    const announced = await dave.event('streamPublished', (e) => e.stream.streamId === 'early');
+    const trackNo = announced.stream.tracks[0]!.trackNo;
+    await dave.request('subscribeStreams', { roomId, add: [{ streamId: 'early' }], remove: [] });
+    alice.sendData((await alice.request('listStreams', { roomId })).streams[0]!.tracks[0]!.trackNo, numbered(7));
+    await dave.until(() => dave.dataFrames(trackNo).length === 1, 'the frame on B');
+    // alice's socket closes: dave hears her streams end and her leave.
+    await alice.close();
+    await dave.event('streamUnpublished', (e) => e.streamId === 'early');
+    expect(await dave.event('streamRoomLeft', (e) => e.userId === 'alice')).toMatchObject({ reason: 'disconnected' });
+  });
+
+  it('frames lost between Bridges reach the subscriber as a counted dataDropped, never a silent gap', async () => {
+    const roomId = await room();
+    const alice = await connect(c, 'alice', roomId);
+    const bob = await connect(b, 'bob', roomId);
+    await alice.event('streamRoomJoined', (e) => e.userId === 'bob');
+    const own = (await alice.request('publish', { roomId, streamId: 'lossy', tracks: data })).stream.tracks[0]!.trackNo;
+    const trackNo = (await bob.event('streamPublished', (e) => e.stream.streamId === 'lossy')).stream.tracks[0]!.trackNo;
+    await bob.request('subscribeStreams', { roomId, add: [{ streamId: 'lossy' }], remove: [] });
+
+    let sent = 0;
+    const send = () => alice.sendData(own, numbered(sent++, 64));
+    for (let i = 0; i < 50; i++) send();
+    await bob.until(() => bob.dataFrames(trackNo).length === 50, 'frames before the cut');
+    // C's NATS connection is cut; alice goes on sending while C is away and after it is back.
+    proxy.cutAll();
+    await eventually(() => !c.bridge.cluster!.available, 'C sees NATS gone');
+    const ticker = setInterval(send, 2);
+    try {
+      await eventually(() => c.bridge.cluster!.available, 'C back on NATS', 10_000);
+      await new Promise((r) => setTimeout(r, 100));
+    } finally {
+      clearInterval(ticker);
+    }
+    for (let i = 0; i < 20; i++) send();
+    const last = sent - 1;
+    await bob.until(() => bob.dataFrames(trackNo).some((f) => seqOf(f.payload) === last), 'the last frame after the cut');
+    await bob.until(() => droppedOn(bob, trackNo) > 0, 'a dataDropped report');
+    const got = bob.dataFrames(trackNo).map((f) => seqOf(f.payload));
+    // In order, every frame either delivered or counted.
+    for (let i = 1; i < got.length; i++) expect(got[i]).toBeGreaterThan(got[i - 1]!);
+    expect(got.length + droppedOn(bob, trackNo)).toBe(sent);
+    const stats = c.bridge.cluster!.stats();
+    console.log(`cut: ${sent} frames sent, ${got.length} delivered on B, ${droppedOn(bob, trackNo)} reported dropped; C did not send ${stats.dataFramesNotSent} while down`);
+    expect(b.bridge.cluster!.stats().remoteLost).toBe(droppedOn(bob, trackNo));
+  }, 30_000);
+});

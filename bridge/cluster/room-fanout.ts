@@ -1,0 +1,185 @@
+/**
+ * The room side of the cluster fan-out (docs/operations/cluster.md): while a Bridge has participants
+ * in a room it listens to the room's subjects, tells the other Bridges what happens in the room there,
+ * and mirrors what happens on theirs (bridge/realtime/relay/remote-streams.ts).
+ *
+ * - `<prefix>.room.<roomId>`: JSON `{ origin, event }` for the relay's broadcasts (join, leave, stream
+ *   published, updated, unpublished), `{ origin, sync: true }` from a Bridge that starts holding the
+ *   room (or is back on NATS), and `{ origin, present }` in answer: who is there and what they publish.
+ * - `<prefix>.data.<roomId>`: DATA frames of the tracks published here, binary: origin length (1
+ *   byte), origin, trackNo and sequence number (4 bytes each, big-endian), then the payload as the
+ *   publisher sent it (ciphertext: docs/design.md, "Trust model").
+ * - `<prefix>.nodes`: a heartbeat of each Bridge; one silent for NODE_SILENT_MS is taken as gone and
+ *   its participants and streams leave the rooms here.
+ */
+import type { Subscription } from '@nats-io/transport-node';
+import { ROOM_ID_PATTERN } from '../../protocol/room-record.ts';
+import type { ServerEvent } from '../../protocol/ws.ts';
+import type { RoomPresence } from '../realtime/relay/remote-streams.ts';
+import type { ClusterHooks, SealroomRelay } from '../realtime/relay.ts';
+import type { NatsLink } from './nats.ts';
+
+/** Relay broadcasts that cross to the room's participants on other Bridges. */
+const CROSSING: ReadonlySet<ServerEvent['type']> = new Set(['streamRoomJoined', 'streamRoomLeft', 'streamPublished', 'streamUpdated', 'streamUnpublished']);
+const HEARTBEAT_MS = 2000;
+const NODE_SILENT_MS = 7000;
+const DATA_HEADER_FIXED_BYTES = 1 + 4 + 4;
+
+type RoomMessage = { origin: string; event: ServerEvent } | { origin: string; sync: true } | { origin: string; present: RoomPresence };
+
+export interface RoomFanoutCounters {
+  roomMessagesPublished: number;
+  roomMessagesReceived: number;
+  dataFramesPublished: number;
+  /** DATA frames not sent while NATS was down (a late frame is worse than none). */
+  dataFramesNotSent: number;
+  dataFramesReceived: number;
+  malformed: number;
+  nodesGone: number;
+}
+
+export class RoomFanout implements ClusterHooks {
+  readonly counters: RoomFanoutCounters = {
+    roomMessagesPublished: 0,
+    roomMessagesReceived: 0,
+    dataFramesPublished: 0,
+    dataFramesNotSent: 0,
+    dataFramesReceived: 0,
+    malformed: 0,
+    nodesGone: 0,
+  };
+  private readonly subs = new Map<string, Subscription[]>();
+  /** The next sequence number of each local track (by trackNo). */
+  private readonly seqs = new Map<number, number>();
+  private readonly lastSeen = new Map<string, number>();
+  private readonly originBytes: Uint8Array;
+  private readonly nodesSub: Subscription;
+  private readonly timer: NodeJS.Timeout;
+  private readonly encoder = new TextEncoder();
+  private readonly decoder = new TextDecoder();
+
+  constructor(
+    private readonly link: NatsLink,
+    private readonly relay: SealroomRelay,
+    private readonly prefix: string,
+    /** This Bridge's id in the cluster, new on every start. */
+    readonly origin: string,
+  ) {
+    this.originBytes = this.encoder.encode(origin);
+    if (this.originBytes.length > 255) throw new RangeError('cluster origin id longer than 255 bytes');
+    this.nodesSub = link.subscribe(`${prefix}.nodes`, (data) => {
+      const origin = this.decoder.decode(data);
+      if (origin !== '') this.lastSeen.set(origin, performance.now());
+    });
+    this.timer = setInterval(() => this.tick(), HEARTBEAT_MS);
+    this.timer.unref();
+    relay.clusterHooks(this);
+  }
+
+  // ---- ClusterHooks: what the relay tells us
+
+  broadcast(roomId: string, event: ServerEvent): void {
+    if (!CROSSING.has(event.type)) return;
+    this.publishRoom(roomId, { origin: this.origin, event });
+  }
+
+  roomOpened(roomId: string): void {
+    if (!ROOM_ID_PATTERN.test(roomId) || this.subs.has(roomId)) return;
+    this.subs.set(roomId, [
+      this.link.subscribe(`${this.prefix}.room.${roomId}`, (data) => this.onRoom(roomId, data)),
+      this.link.subscribe(`${this.prefix}.data.${roomId}`, (data) => this.onData(data)),
+    ]);
+    this.publishRoom(roomId, { origin: this.origin, sync: true });
+  }
+
+  roomClosed(roomId: string): void {
+    for (const sub of this.subs.get(roomId) ?? []) sub.unsubscribe();
+    this.subs.delete(roomId);
+  }
+
+  data(roomId: string, trackNo: number, payload: Uint8Array): void {
+    if (!ROOM_ID_PATTERN.test(roomId)) return;
+    const seq = this.seqs.get(trackNo) ?? 0;
+    this.seqs.set(trackNo, (seq + 1) >>> 0);
+    const frame = new Uint8Array(DATA_HEADER_FIXED_BYTES + this.originBytes.length + payload.length);
+    const view = new DataView(frame.buffer);
+    frame[0] = this.originBytes.length;
+    frame.set(this.originBytes, 1);
+    let at = 1 + this.originBytes.length;
+    view.setUint32(at, trackNo);
+    view.setUint32((at += 4), seq);
+    frame.set(payload, at + 4);
+    // Not buffered while down: the sequence number still moves on, so the receivers count the gap.
+    if (this.link.publish(`${this.prefix}.data.${roomId}`, frame, 'drop')) this.counters.dataFramesPublished++;
+    else this.counters.dataFramesNotSent++;
+  }
+
+  /** After a reconnect: every room held here asks the others again what they hold. */
+  resyncRooms(): void {
+    const now = performance.now();
+    for (const origin of this.lastSeen.keys()) this.lastSeen.set(origin, now);
+    for (const roomId of this.subs.keys()) this.publishRoom(roomId, { origin: this.origin, sync: true });
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+    this.relay.clusterHooks(undefined);
+    this.nodesSub.unsubscribe();
+    for (const roomId of [...this.subs.keys()]) this.roomClosed(roomId);
+  }
+
+  // ---- what the other Bridges tell us
+
+  private onRoom(roomId: string, data: Uint8Array): void {
+    let message: RoomMessage;
+    try {
+      message = JSON.parse(this.decoder.decode(data)) as RoomMessage;
+    } catch {
+      this.counters.malformed++;
+      return;
+    }
+    if (typeof message?.origin !== 'string' || message.origin === this.origin) return;
+    this.counters.roomMessagesReceived++;
+    this.lastSeen.set(message.origin, performance.now());
+    if ('sync' in message) {
+      this.publishRoom(roomId, { origin: this.origin, present: this.relay.remote.localState(roomId) });
+    } else if ('present' in message) {
+      this.relay.remote.present(roomId, message.origin, message.present);
+    } else if ('event' in message && CROSSING.has(message.event?.type)) {
+      this.relay.remote.event(roomId, message.origin, message.event);
+    } else {
+      this.counters.malformed++;
+    }
+  }
+
+  private onData(data: Uint8Array): void {
+    const originLength = data[0] ?? 0;
+    if (data.length < DATA_HEADER_FIXED_BYTES + originLength || originLength === 0) {
+      this.counters.malformed++;
+      return;
+    }
+    const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+    const origin = this.decoder.decode(data.subarray(1, 1 + originLength));
+    const at = 1 + originLength;
+    this.counters.dataFramesReceived++;
+    this.relay.remote.data(origin, view.getUint32(at), view.getUint32(at + 4), data.subarray(at + 8));
+  }
+
+  private publishRoom(roomId: string, message: RoomMessage): void {
+    this.counters.roomMessagesPublished++;
+    this.link.publish(`${this.prefix}.room.${roomId}`, this.encoder.encode(JSON.stringify(message)), 'buffer');
+  }
+
+  /** Heartbeat out; Bridges silent too long are gone. Nothing is judged while this one is cut off. */
+  private tick(): void {
+    if (!this.link.up) return;
+    this.link.publish(`${this.prefix}.nodes`, this.originBytes, 'drop');
+    const now = performance.now();
+    for (const [origin, seen] of this.lastSeen) {
+      if (now - seen < NODE_SILENT_MS) continue;
+      this.lastSeen.delete(origin);
+      this.counters.nodesGone++;
+      this.relay.remote.forgetOrigin(origin);
+    }
+  }
+}

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
 import type { Page, WebSocketRoute } from 'playwright-core';
 import { ManageClient } from '../../bridge/manage/client.ts';
-import { publicKeyOf } from '../../crypto/identity.ts';
+import { generateKeyPair, publicKeyOf } from '../../crypto/identity.ts';
 import { SCREENSHOT_DIR, startApp, type AppUnderTest, type Person } from './app-harness.ts';
 
 /** How long one step may take in the page (a login, a room verified, a message delivered). */
@@ -149,10 +149,11 @@ describe('two people in the web app', () => {
     expect(bob.problems).toEqual([]);
   }, 180_000);
 
-  it("warns when a verified member's key changes, and shares nothing until the numbers are compared again", async () => {
+  it("warns when a member's key changes, and shares nothing until the numbers are compared again (verified) or the key is trusted", async () => {
     // The operator removes bob; a new "bob" (another key) registers; alice had verified the old one.
     const info = (await (await fetch(`${app.bridge.url}/dev/v1/info`)).json()) as { contextId: string };
-    await new ManageClient(app.bridge.url, app.bridge.apiKey).removeContextUser(info.contextId, 'bob');
+    const manage = new ManageClient(app.bridge.url, app.bridge.apiKey);
+    await manage.removeContextUser(info.contextId, 'bob');
     await bob.page.getByTestId('sign-out').click();
     await signUp(bob);
     // The old bob's session ended with his removal: the browser logs its refused requests (401).
@@ -177,6 +178,28 @@ describe('two people in the web app', () => {
     await alice.page.getByTestId('save-room').click();
     await alice.page.getByTestId('room').waitFor({ timeout: STEP_MS });
     await bob.page.getByTestId('room-item').filter({ hasText: 'second' }).waitFor({ timeout: STEP_MS });
+
+    // A user Alice never verified (dave, registered from here): his key change can simply be trusted.
+    const register = async (publicKey: string) =>
+      (await fetch(`${app.bridge.url}/dev/v1/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ userId: 'dave', publicKey }) })).status;
+    expect(await register((await generateKeyPair()).publicKey)).toBe(201);
+    const makeRoomWithDave = async (name: string) => {
+      await alice.page.getByTestId('new-room').click();
+      await alice.page.getByTestId('room-name').fill(name);
+      await alice.page.getByTestId('member-dave').check();
+      await alice.page.getByTestId('save-room').click();
+    };
+    await makeRoomWithDave('with dave');
+    await alice.page.getByTestId('room-title').filter({ hasText: 'with dave' }).waitFor({ timeout: STEP_MS });
+    await manage.removeContextUser(info.contextId, 'dave');
+    expect(await register((await generateKeyPair()).publicKey)).toBe(201);
+    await makeRoomWithDave('with new dave');
+    await alice.page.getByTestId('key-changed-dave').waitFor({ timeout: STEP_MS });
+    expect(await alice.page.getByTestId('key-changed-dave').textContent()).toContain('Nothing is shared with the new key until you decide');
+    await alice.page.getByTestId('accept-key-dave').click();
+    await alice.page.getByTestId('key-changed-dave').waitFor({ state: 'detached', timeout: STEP_MS });
+    await alice.page.getByTestId('save-room').click();
+    await alice.page.getByTestId('room-title').filter({ hasText: 'with new dave' }).waitFor({ timeout: STEP_MS });
   }, 60_000);
 
   it('lets both join a call in the room and see and hear each other, encrypted through the forwarding unit', async () => {

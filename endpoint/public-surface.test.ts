@@ -68,6 +68,13 @@ const STREAM_API = [
   'unregisterByteStreamHandler',
   'registerTextStreamHandler',
   'unregisterTextStreamHandler',
+  'createBroadcastStream',
+  'broadcastStream',
+  'broadcastFile',
+  'broadcastBlob',
+  'receiveBroadcasts',
+  'onBroadcastEvent',
+  'send',
 ];
 
 /** Every property key reachable on `object`: its own and its prototypes', enumerable or not, symbols too. */

@@ -83,7 +83,11 @@ export async function renderWorkspace(root: HTMLElement, options: WorkspaceOptio
     current = undefined;
     await was?.view.close();
   };
-  const showHint = (message?: string) =>
+  // What the pane shows changes by generation: a room still opening when the person moved on renders
+  // into its own detached host and is left again at once.
+  let generation = 0;
+  const showHint = (message?: string) => {
+    generation++;
     replace(
       pane,
       h(
@@ -94,11 +98,15 @@ export async function renderWorkspace(root: HTMLElement, options: WorkspaceOptio
         h('p', { class: 'muted' }, 'Rooms, messages and files are end-to-end encrypted: the server stores and relays only ciphertext.'),
       ),
     );
+  };
 
   const openRoom = async (roomId: string) => {
+    const mine = ++generation;
     await leaveCurrent();
     markSelected(roomId);
-    const view = await openRoomView(pane, {
+    const host = h('div', { class: 'room-host' });
+    replace(pane, host);
+    const view = await openRoomView(host, {
       session,
       contextId,
       roomId,
@@ -110,9 +118,14 @@ export async function renderWorkspace(root: HTMLElement, options: WorkspaceOptio
         });
       },
     });
+    if (mine !== generation) {
+      await view.close();
+      return;
+    }
     current = { roomId, view };
   };
   const editRoom = async (room?: StreamRoom) => {
+    generation++;
     await leaveCurrent();
     await renderRoomForm(pane, {
       session,

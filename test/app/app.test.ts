@@ -134,6 +134,9 @@ describe('two people in the web app', () => {
     await say(alice, 'me too');
     await sees(bob, 'me too');
     await shot(bob.page, '4-room-bob');
+    await bob.page.setViewportSize({ width: 420, height: 820 });
+    await shot(bob.page, '4-room-bob-narrow');
+    await bob.page.setViewportSize({ width: 1180, height: 760 });
 
     // Alice removes Bob: his window leaves the room, says so, and the room is gone from his list.
     await alice.page.getByTestId('edit-room').click();

@@ -14,7 +14,8 @@ export const FILES_TOPIC = 'files';
 /** Largest file the page sends or receives: a received file is held in memory until it is saved. */
 export const FILE_MAX_BYTES = 256 * 1024 * 1024;
 
-const tooLarge = () => new PersonError('LIMIT', `Files in this page are limited to ${formatBytes(FILE_MAX_BYTES)}: it keeps a received file in memory until it is saved.`);
+const tooLarge = () =>
+  new PersonError('LIMIT', `Files in this page are limited to ${formatBytes(FILE_MAX_BYTES)}: it keeps a received file in memory until it is saved.`);
 
 export interface SessionIdentity {
   userId: string;
@@ -131,7 +132,18 @@ export class Session {
     const log = this.log(roomId);
     if (file.size > FILE_MAX_BYTES) throw tooLarge();
     const localId = `out-${crypto.randomUUID()}`;
-    log.add({ kind: 'file', id: localId, from: this.identity.userId, mine: true, name: file.name, size: file.size, mimeType: file.type, at: Date.now(), progress: 0, state: 'moving' });
+    log.add({
+      kind: 'file',
+      id: localId,
+      from: this.identity.userId,
+      mine: true,
+      name: file.name,
+      size: file.size,
+      mimeType: file.type,
+      at: Date.now(),
+      progress: 0,
+      state: 'moving',
+    });
     try {
       await this.streamApi.sendFile(file, { roomId, topic: FILES_TOPIC, name: file.name, onProgress: (progress) => log.updateFile(localId, { progress }) });
       log.updateFile(localId, { state: 'done', progress: 1 });

@@ -65,7 +65,13 @@ describe('dev mode', () => {
     const alice = await generateKeyPair();
     const first = await post(`${dev.bridge.url}/dev/v1/register`, { userId: 'alice', publicKey: alice.publicKey });
     expect(first.status).toBe(201);
-    expect(await first.json()).toEqual({ solutionId: info.solutionId, contextId: info.contextId, contextName: DEV_CONTEXT_NAME, userId: 'alice', created: true });
+    expect(await first.json()).toEqual({
+      solutionId: info.solutionId,
+      contextId: info.contextId,
+      contextName: DEV_CONTEXT_NAME,
+      userId: 'alice',
+      created: true,
+    });
     expect(first.headers.get('cache-control')).toBe('no-store');
     expect(first.headers.get('access-control-allow-origin')).toBeNull();
     // The same pair again is fine; another key for a taken name is refused (a name cannot be taken over).

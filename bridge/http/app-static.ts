@@ -67,15 +67,18 @@ export function serveApp(dir: string, config: AppConfig): RequestHandler[] {
     res.setHeader('cache-control', 'no-store');
     res.type('application/json').send(configJson);
   };
-  return [appConfig, express.static(dir, {
-    index: 'index.html',
-    redirect: false,
-    dotfiles: 'ignore',
-    etag: true,
-    lastModified: false,
-    setHeaders: (res, path) => {
-      for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value);
-      res.setHeader('cache-control', path.startsWith(assets) ? `public, max-age=${IMMUTABLE_MAX_AGE_SECONDS}, immutable` : 'no-cache');
-    },
-  })];
+  return [
+    appConfig,
+    express.static(dir, {
+      index: 'index.html',
+      redirect: false,
+      dotfiles: 'ignore',
+      etag: true,
+      lastModified: false,
+      setHeaders: (res, path) => {
+        for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value);
+        res.setHeader('cache-control', path.startsWith(assets) ? `public, max-age=${IMMUTABLE_MAX_AGE_SECONDS}, immutable` : 'no-cache');
+      },
+    }),
+  ];
 }

@@ -108,7 +108,11 @@ describe('two people in the web app', () => {
     const saved = readFileSync(await download.path());
     expect(saved.equals(bytes)).toBe(true);
     // Both sides showed the transfer moving, not only its end.
-    for (const person of [alice, bob]) expect((await progressSeen(person)).some((v) => v > 0 && v < 100), person.name).toBe(true);
+    for (const person of [alice, bob])
+      expect(
+        (await progressSeen(person)).some((v) => v > 0 && v < 100),
+        person.name,
+      ).toBe(true);
 
     // Safety numbers: the same 60 digits on both screens; Alice marks Bob verified.
     await alice.page.getByTestId('safety-toggle-bob').click();
@@ -184,7 +188,13 @@ describe('two people in the web app', () => {
 
     // A user Alice never verified (dave, registered from here): his key change can simply be trusted.
     const register = async (publicKey: string) =>
-      (await fetch(`${app.bridge.url}/dev/v1/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ userId: 'dave', publicKey }) })).status;
+      (
+        await fetch(`${app.bridge.url}/dev/v1/register`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ userId: 'dave', publicKey }),
+        })
+      ).status;
     expect(await register((await generateKeyPair()).publicKey)).toBe(201);
     const makeRoomWithDave = async (name: string) => {
       await alice.page.getByTestId('new-room').click();
@@ -223,7 +233,10 @@ describe('two people in the web app', () => {
         const meter = document.querySelector<HTMLElement>(`[data-testid="tile-${name}"] .meter-fill`);
         return { width: video?.videoWidth ?? 0, time: video?.currentTime ?? 0, level: Number.parseFloat(meter?.style.width ?? '0') || 0 };
       }, other);
-    for (const [person, other] of [[alice, 'bob'], [bob, 'alice']] as const) {
+    for (const [person, other] of [
+      [alice, 'bob'],
+      [bob, 'alice'],
+    ] as const) {
       await expect.poll(async () => (await playing(person, other)).width, { timeout: 30_000 }).toBeGreaterThan(0);
       const before = (await playing(person, other)).time;
       await expect.poll(async () => (await playing(person, other)).time, { timeout: STEP_MS }).toBeGreaterThan(before);
@@ -252,7 +265,7 @@ describe('two people in the web app', () => {
     const db = new Database(join(app.dataDir, 'sealroom.db'));
     try {
       db.pragma('busy_timeout = 5000');
-      const room = db.prepare("SELECT id, version FROM rooms ORDER BY created_at LIMIT 1").get() as { id: string; version: number };
+      const room = db.prepare('SELECT id, version FROM rooms ORDER BY created_at LIMIT 1').get() as { id: string; version: number };
       const row = db.prepare('SELECT record FROM room_versions WHERE room_id = ? AND version = ?').get(room.id, room.version) as { record: string };
       // The private meta's ciphertext, or any signed byte: one character changed.
       const altered = row.record.replace(/"epoch":(\d+)/, (_m, e: string) => `"epoch":${Number(e) + 1}`);

@@ -79,8 +79,12 @@ export function createCall(session: Session, roomId: string): Call {
     status.textContent = `In the call${count > 0 ? ` with ${count} other${count === 1 ? '' : 's'}` : ''} · end-to-end encrypted`;
     replace(
       controls,
-      audio === undefined ? null : button(audio.enabled ? 'Mute' : 'Unmute', 'toggle-mic', async () => void (audio.enabled = !audio.enabled), audio.enabled ? '' : 'off'),
-      video === undefined ? null : button(video.enabled ? 'Camera off' : 'Camera on', 'toggle-camera', async () => void (video.enabled = !video.enabled), video.enabled ? '' : 'off'),
+      audio === undefined
+        ? null
+        : button(audio.enabled ? 'Mute' : 'Unmute', 'toggle-mic', async () => void (audio.enabled = !audio.enabled), audio.enabled ? '' : 'off'),
+      video === undefined
+        ? null
+        : button(video.enabled ? 'Camera off' : 'Camera on', 'toggle-camera', async () => void (video.enabled = !video.enabled), video.enabled ? '' : 'off'),
       local.screen === undefined ? button('Share screen', 'share-screen', shareScreen) : button('Stop sharing', 'stop-screen', stopScreen, 'off'),
       button('Leave call', 'leave-call', leave, 'danger'),
     );
@@ -93,7 +97,12 @@ export function createCall(session: Session, roomId: string): Call {
     video.srcObject = stream;
     if (mirrored) video.classList.add('mirrored');
     const meter = h('span', { class: 'meter-fill' });
-    const tile = h('figure', { class: 'tile', testid: `tile-${label}`, dataset: { streamId } }, video, h('figcaption', null, label, metered ? h('span', { class: 'meter' }, meter) : null));
+    const tile = h(
+      'figure',
+      { class: 'tile', testid: `tile-${label}`, dataset: { streamId } },
+      video,
+      h('figcaption', null, label, metered ? h('span', { class: 'meter' }, meter) : null),
+    );
     grid.append(tile);
     tiles.set(key, { element: tile, meter, streamId, metered });
   };
@@ -119,7 +128,10 @@ export function createCall(session: Session, roomId: string): Call {
     const fresh = streamsToSubscribe(streams, ownIds, subscribed);
     if (fresh.length === 0) return;
     for (const id of fresh) subscribed.add(id);
-    await streamApi.subscribeToRemoteStreams(roomId, fresh.map((streamId) => ({ streamId })));
+    await streamApi.subscribeToRemoteStreams(
+      roomId,
+      fresh.map((streamId) => ({ streamId })),
+    );
   }
 
   async function join(): Promise<void> {
@@ -224,7 +236,12 @@ export function createCall(session: Session, roomId: string): Call {
     if (subscribed.size > 0 && !closed) {
       const ids = [...subscribed];
       subscribed.clear();
-      await streamApi.unsubscribeFromRemoteStreams(roomId, ids.map((streamId) => ({ streamId }))).catch(() => {});
+      await streamApi
+        .unsubscribeFromRemoteStreams(
+          roomId,
+          ids.map((streamId) => ({ streamId })),
+        )
+        .catch(() => {});
     }
     subscribed.clear();
   }

@@ -66,7 +66,13 @@ export async function renderRoomForm(root: HTMLElement, options: RoomFormOptions
         'tbody',
         null,
         ...rows.map(({ user, member, manager }) =>
-          h('tr', null, h('td', null, user.userId, user.userId === me ? h('span', { class: 'badge' }, 'you') : null), h('td', null, member), h('td', null, manager)),
+          h(
+            'tr',
+            null,
+            h('td', null, user.userId, user.userId === me ? h('span', { class: 'badge' }, 'you') : null),
+            h('td', null, member),
+            h('td', null, manager),
+          ),
         ),
       ),
     ),

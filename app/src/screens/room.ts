@@ -50,7 +50,12 @@ export async function openRoomView(root: HTMLElement, options: RoomViewOptions):
   attach.onclick = () => fileInput.click();
   const composer = h('form', { class: 'composer' }, text, attach, send, fileInput);
   const callSlot = h('div', { class: 'call-slot' });
-  const view = h('section', { class: 'room', testid: 'room' }, header, h('div', { class: 'room-body' }, h('div', { class: 'chat' }, callSlot, logView, composer, composerSlot), members));
+  const view = h(
+    'section',
+    { class: 'room', testid: 'room' },
+    header,
+    h('div', { class: 'room-body' }, h('div', { class: 'chat' }, callSlot, logView, composer, composerSlot), members),
+  );
   let call: Call | undefined;
   let room: StreamRoom;
   try {
@@ -303,7 +308,13 @@ function renderFile(item: FileItem): HTMLElement {
     'div',
     { class: item.mine ? 'msg file mine' : 'msg file', testid: 'file-item', dataset: { id: item.id, state: item.state, shown: fileShown(item) } },
     h('div', { class: 'meta' }, h('span', { class: 'from' }, item.from), h('span', { class: 'time' }, formatTime(item.at))),
-    h('div', { class: 'file-name' }, h('span', { class: 'file-icon' }, 'FILE'), item.name, h('span', { class: 'muted' }, ` · ${item.size === undefined ? 'size unknown' : formatBytes(item.size)}`)),
+    h(
+      'div',
+      { class: 'file-name' },
+      h('span', { class: 'file-icon' }, 'FILE'),
+      item.name,
+      h('span', { class: 'muted' }, ` · ${item.size === undefined ? 'size unknown' : formatBytes(item.size)}`),
+    ),
   );
   append(row, item.state === 'moving' ? bar : null, status);
   return row;

@@ -57,7 +57,13 @@ export async function renderWorkspace(root: HTMLElement, options: WorkspaceOptio
     contextPicker(connection.contextIds, contextId, options),
     h('span', { class: 'spacer' }),
     statePill,
-    h('span', { class: 'me', testid: 'me', title: session.identity.publicKey }, session.identity.userId, ' ', h('code', { class: 'muted' }, shortKey(session.identity.publicKey))),
+    h(
+      'span',
+      { class: 'me', testid: 'me', title: session.identity.publicKey },
+      session.identity.userId,
+      ' ',
+      h('code', { class: 'muted' }, shortKey(session.identity.publicKey)),
+    ),
     signOut,
   );
   const warnings = h('div', { class: 'warnings', testid: 'warnings' });
@@ -65,10 +71,18 @@ export async function renderWorkspace(root: HTMLElement, options: WorkspaceOptio
   const listSlot = h('div', { class: 'slot' });
   const create = h('button', { type: 'button', class: 'primary', testid: 'new-room' }, '+ New room');
   const pane = h('main', { class: 'pane' });
-  replace(root, topbar, warnings, h('div', { class: 'layout' }, h('aside', { class: 'sidebar' }, h('div', { class: 'sidebar-head' }, h('h2', null, 'Rooms'), create), list, listSlot), pane));
+  replace(
+    root,
+    topbar,
+    warnings,
+    h('div', { class: 'layout' }, h('aside', { class: 'sidebar' }, h('div', { class: 'sidebar-head' }, h('h2', null, 'Rooms'), create), list, listSlot), pane),
+  );
 
   if (contextId === undefined) {
-    replace(pane, h('div', { class: 'card' }, h('h2', null, 'No context yet'), h('p', null, 'This key is not a user of any context. Ask the operator to add it.')));
+    replace(
+      pane,
+      h('div', { class: 'card' }, h('h2', null, 'No context yet'), h('p', null, 'This key is not a user of any context. Ask the operator to add it.')),
+    );
     create.disabled = true;
     return {
       async close() {
@@ -243,7 +257,11 @@ function contextPicker(contextIds: readonly string[], contextId: string | undefi
   if (options.contextName !== undefined || contextIds.length < 2) {
     return h('span', { class: 'context muted', testid: 'context' }, options.contextName ?? contextId ?? '');
   }
-  const select = h('select', { class: 'context', testid: 'context-picker', title: 'Context' }, ...contextIds.map((id) => h('option', { value: id, selected: id === contextId }, id)));
+  const select = h(
+    'select',
+    { class: 'context', testid: 'context-picker', title: 'Context' },
+    ...contextIds.map((id) => h('option', { value: id, selected: id === contextId }, id)),
+  );
   select.onchange = () => options.switchContext(select.value);
   return select;
 }

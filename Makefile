@@ -19,6 +19,10 @@ APP_SOURCES := $(shell find app -type f -not -name '*.test.ts' 2>/dev/null)
 # `make run` starts the Bridge in dev mode (docs/app.md: the app registers its own users in a demo
 # context, on loopback only); `make run DEV=` starts it without.
 DEV ?= --dev
+# Calls between browser windows on this machine: browsers never use loopback for WebRTC, so the media
+# unit binds one of this machine's addresses and takes media from this machine only
+# (bridge/media/this-machine.ts); `make run MEDIA=` keeps it on loopback.
+MEDIA ?= --media-address this-machine
 
 .PHONY: help install build pack run test typecheck lint format unit bench bench-quick clean browser postgres nats
 
@@ -98,7 +102,7 @@ pack: build
 # Default V8 heap: a smaller young generation (node --max-semi-space-size=4) saves ~20 MB with
 # 1,000 idle connections but costs the relay throughput; see README, Performance.
 run: build
-	node $(DIST_CLI) start --data-dir $(DATA_DIR) $(DEV)
+	node $(DIST_CLI) start --data-dir $(DATA_DIR) $(DEV) $(MEDIA)
 
 bench: install
 	node --import tsx bench/run.ts

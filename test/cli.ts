@@ -42,6 +42,8 @@ export interface BridgeProcess {
   apiKey: string;
   /** Resolves with the exit code or signal once the process has ended. */
   exited: Promise<number | NodeJS.Signals | null>;
+  /** What it printed on stderr until it was ready (the quick start). */
+  startText: string;
 }
 
 /** `sealroom start` on a new database in `dataDir`, on port 0; resolves once it prints its URL and key. */
@@ -64,7 +66,7 @@ export function startBridgeProcess(dataDir: string, extraArgs: string[] = []): P
       const apiKey = /export SEALROOM_API_KEY=(\S+)/.exec(stderr)?.[1];
       if (url !== undefined && apiKey !== undefined) {
         clearTimeout(timer);
-        resolve({ child, url, apiKey, exited });
+        resolve({ child, url, apiKey, exited, startText: stderr });
       }
     });
     void exited.then((how) => {

@@ -3,11 +3,13 @@
  * management API. Flags override environment variables (SEALROOM_*), which override defaults.
  */
 import { existsSync } from 'node:fs';
+import { isIPv4 } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { generateKeyPair, publicKeyOf } from '../../crypto/identity.ts';
 import { SealroomError } from '../../protocol/errors.ts';
 import { LOG_LEVELS, type BridgeOptions } from '../config.ts';
+import { thisMachineMedia } from '../media/this-machine.ts';
 import { mergeOptions, readConfigFile } from './config-file.ts';
 import { ManageClient } from '../manage/client.ts';
 import { addDatabaseCommands } from './database.ts';
@@ -37,6 +39,21 @@ function builtAppDir(): string | undefined {
 interface Io {
   out: (line: string) => void;
   err: (line: string) => void;
+}
+
+/**
+ * `--media-address`: an IPv4 address for the media unit to bind, or `this-machine` (bridge/media/this-machine.ts):
+ * one of this machine's addresses, with candidates from this machine only. Other media keys of the
+ * config file stay.
+ */
+function mediaAt(address: string, fileMedia: BridgeOptions['media'], io: Io): BridgeOptions['media'] {
+  if (address === 'this-machine') {
+    const chosen = thisMachineMedia();
+    if (chosen.warning !== undefined) io.err(`sealroom: ${chosen.warning}`);
+    return { ...fileMedia, listenAddress: chosen.listenAddress, allowedRemoteNetworks: chosen.allowedRemoteNetworks };
+  }
+  if (!isIPv4(address)) throw new CliError(`--media-address: expected an IPv4 address or this-machine, got "${address.slice(0, 64)}"`);
+  return { ...fileMedia, listenAddress: address };
 }
 
 function operatorClient(options: { url: string; apiKey?: string }): ManageClient {
@@ -118,7 +135,13 @@ export function buildProgram(io: Io): Command {
     // Like --force-new-database: a flag for one start, never an environment variable or a config file.
     .option('--dev', 'DEV MODE for a local try-out: the web app registers its own users in a demo context (loopback only)')
     .option('--dev-on-any-address', 'allow --dev on a non-loopback --host (anyone who reaches it can register users)')
-    .action(async (opts: { config?: string; store?: string; nats?: string; forceNewDatabase?: boolean; appDir?: string; app: boolean; dev?: boolean; devOnAnyAddress?: boolean; dataDir: string; host: string; port: number; publicUrl?: string; trustProxy?: string; logLevel: (typeof LOG_LEVELS)[number]; sessionTtl: number; corsOrigins: string; bodyLimit?: number }, command: Command) => {
+    .addOption(
+      new Option(
+        '--media-address <address>',
+        "the media unit's IPv4 address (default 127.0.0.1: loopback, which browsers do not use); 'this-machine': one of this machine's addresses, media from this machine only",
+      ).env('SEALROOM_MEDIA_ADDRESS'),
+    )
+    .action(async (opts: { config?: string; store?: string; nats?: string; forceNewDatabase?: boolean; appDir?: string; app: boolean; dev?: boolean; devOnAnyAddress?: boolean; mediaAddress?: string; dataDir: string; host: string; port: number; publicUrl?: string; trustProxy?: string; logLevel: (typeof LOG_LEVELS)[number]; sessionTtl: number; corsOrigins: string; bodyLimit?: number }, command: Command) => {
       // An option left at its default does not override the config file.
       const given = (name: string) => command.getOptionValueSource(name) !== 'default';
       const file = opts.config === undefined ? {} : readConfigFile(opts.config);
@@ -137,6 +160,7 @@ export function buildProgram(io: Io): Command {
         ...(given('corsOrigins') || file.corsOrigins === undefined ? { corsOrigins: opts.corsOrigins.split(',').map((o) => o.trim()).filter((o) => o !== '') } : {}),
         ...(opts.bodyLimit === undefined ? {} : { limits: { bodyBytes: opts.bodyLimit } as never }),
         ...(opts.nats === undefined ? {} : { nats: opts.nats }),
+        ...(opts.mediaAddress === undefined ? {} : { media: mediaAt(opts.mediaAddress, file.media, io) }),
       };
       // Loaded here, not at the top: keygen, pubkey and the operator's commands run without the
       // Bridge's server dependencies (optional peers of the package, docs/package.md).
@@ -149,7 +173,11 @@ export function buildProgram(io: Io): Command {
         devMode: opts.dev === true,
         devModeOnAnyAddress: opts.devOnAnyAddress === true,
       });
-      const app = { served: appDir !== undefined, devMode: opts.dev === true };
+      const app = {
+        served: appDir !== undefined,
+        devMode: opts.dev === true,
+        ...(opts.mediaAddress === undefined ? {} : { media: { address: bridge.config.media.listenAddress, thisMachineOnly: opts.mediaAddress === 'this-machine' } }),
+      };
       const where = store === undefined ? opts.dataDir : 'PostgreSQL';
       if (bridge.initialApiKey !== undefined) io.err(quickStart(bridge.url, bridge.initialApiKey, where, app));
       else io.err(restartNote(bridge.url, where, app));

@@ -4,6 +4,15 @@ export interface AppStatus {
   served: boolean;
   /** Dev mode: the app registers its own users in a demo context. */
   devMode: boolean;
+  /** Where the media unit binds, when `--media-address` chose it, and whether it takes media from this machine only. */
+  media?: { address: string; thisMachineOnly: boolean };
+}
+
+/** A line about calls: where the media unit listens and who may reach it. */
+function mediaLine(app: AppStatus): string {
+  if (app.media === undefined) return '';
+  const scope = app.media.thisMachineOnly ? ' and takes media from this machine only' : '';
+  return `\n  Calls: the media unit listens on ${app.media.address}${scope}.\n`;
 }
 
 /** The lines about the web app, first in both texts: what a newcomer opens. */
@@ -20,12 +29,12 @@ export function appLines(url: string, app: AppStatus): string {
 
 /** The text printed on a start that is not the first (the operator key exists already). */
 export function restartNote(url: string, dataDir: string, app: AppStatus): string {
-  return `${appLines(url, app)}\nsealroom Bridge on ${url} (data in ${dataDir}); operator commands need SEALROOM_API_KEY. Stop with Ctrl-C.`;
+  return `${appLines(url, app)}${mediaLine(app)}\nsealroom Bridge on ${url} (data in ${dataDir}); operator commands need SEALROOM_API_KEY. Stop with Ctrl-C.`;
 }
 
 /** The text printed once, on the first start of a new database, with the operator key. */
 export function quickStart(url: string, apiKey: string, dataDir: string, app: AppStatus = { served: false, devMode: false }): string {
-  return `${appLines(url, app)}
+  return `${appLines(url, app)}${mediaLine(app)}
 sealroom Bridge is running on ${url}  (database in ${dataDir}/)
 
 Operator API key (shown once; only its hash is stored; save it now):

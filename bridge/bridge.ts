@@ -201,7 +201,9 @@ export async function createBridge(options: CreateBridgeOptions): Promise<Bridge
     app.use('/dev/v1', requireJsonBody, devRouter(services, manage));
     log.warn('DEV MODE: /dev/v1 lets anyone who reaches this Bridge register users in a demo context; never for production');
   }
-  if (config.appDir !== undefined) app.use(serveApp(config.appDir, { devMode: config.devMode }));
+  if (config.appDir !== undefined) {
+    app.use(serveApp(config.appDir, { devMode: config.devMode, mediaLoopbackOnly: config.media.listenAddress.startsWith('127.') }));
+  }
   app.use(() => {
     throw HttpError.notFound('NOT_FOUND', 'no such route');
   });

@@ -1,5 +1,5 @@
 /**
- * The Bridge's dev mode (docs/app.md), when `/app-config.json` says it is on: `GET /dev/v1/info` names
+ * The page's config, and the Bridge's dev mode (docs/app.md) when `/app-config.json` says it is on: `GET /dev/v1/info` names
  * the demo context and `POST /dev/v1/register` adds this browser's user to it. Off (the default),
  * `/dev/v1` does not exist and the app asks for a solution id and an operator instead.
  */
@@ -22,10 +22,26 @@ export class DevModeError extends Error {
 /** How long a dev-mode request may take, in milliseconds. */
 const DEV_REQUEST_TIMEOUT_MS = 10_000;
 
-/** The demo context when dev mode is on, undefined when it is off (the Bridge's `/app-config.json` says). */
-export async function devInfo(): Promise<DevInfo | undefined> {
-  const config = await fetch('/app-config.json', { signal: AbortSignal.timeout(DEV_REQUEST_TIMEOUT_MS) });
-  if (!config.ok || ((await config.json()) as { devMode?: unknown }).devMode !== true) return undefined;
+/** What the Bridge that serves the page says about it (`GET /app-config.json`, bridge/http/app-static.ts). */
+export interface AppConfig {
+  devMode: boolean;
+  /** The media unit takes loopback ICE candidates only: offer no others. */
+  mediaLoopbackOnly: boolean;
+}
+
+/** The page's config; a Bridge that does not say (or fails to) means no dev mode and no candidate filter. */
+export async function appConfig(): Promise<AppConfig> {
+  try {
+    const response = await fetch('/app-config.json', { signal: AbortSignal.timeout(DEV_REQUEST_TIMEOUT_MS) });
+    const body = (response.ok ? await response.json() : {}) as Partial<Record<keyof AppConfig, unknown>>;
+    return { devMode: body.devMode === true, mediaLoopbackOnly: body.mediaLoopbackOnly === true };
+  } catch {
+    return { devMode: false, mediaLoopbackOnly: false };
+  }
+}
+
+/** The demo context (call only when `appConfig().devMode`). */
+export async function devInfo(): Promise<DevInfo> {
   const response = await fetch('/dev/v1/info', { signal: AbortSignal.timeout(DEV_REQUEST_TIMEOUT_MS) });
   if (!response.ok) throw new DevModeError('DEV_INFO_FAILED', `dev mode: the server answered ${response.status}`);
   const body = (await response.json()) as Partial<DevInfo>;

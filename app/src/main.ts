@@ -4,7 +4,7 @@
  * signs in, then the workspace. Which identity a tab uses is kept in sessionStorage, so two windows of
  * one browser can be two people and a reload keeps each window's person.
  */
-import { devInfo, devRegister, type DevInfo } from './dev-api.ts';
+import { appConfig, devInfo, devRegister, type DevInfo } from './dev-api.ts';
 import { h, must, replace } from './dom.ts';
 import { listIdentities, loadPrivateKey, type StoredIdentity } from './keystore.ts';
 import { renderWelcome } from './screens/welcome.ts';
@@ -17,12 +17,8 @@ const TAB_IDENTITY = 'sealroom.identity';
 async function start(): Promise<void> {
   const root = must('#app');
   const banner = must('#banner');
-  let dev: DevInfo | undefined;
-  try {
-    dev = await devInfo();
-  } catch {
-    dev = undefined;
-  }
+  const config = await appConfig();
+  const dev: DevInfo | undefined = config.devMode ? await devInfo() : undefined;
   if (dev !== undefined) {
     document.body.classList.add('dev-mode');
     replace(
@@ -60,7 +56,7 @@ async function start(): Promise<void> {
   const signIn = async (identity: StoredIdentity, privateKey: string) => {
     if (identity.solutionId === undefined) throw new Error('no solution id');
     // The screen that asked stays until this succeeds, and shows the error if it does not.
-    session = await Session.open(privateKey, { publicKey: identity.id, solutionId: identity.solutionId });
+    session = await Session.open(privateKey, { publicKey: identity.id, solutionId: identity.solutionId }, { loopbackCandidatesOnly: config.mediaLoopbackOnly });
     sessionStorage.setItem(TAB_IDENTITY, identity.id);
     await showWorkspace(undefined);
   };

@@ -57,15 +57,18 @@ export class Session {
     this.#registerHandlers();
   }
 
-  /** Signs in: the private key signs the Bridge's challenge in this page and stays here. */
-  static async open(privateKey: string, identity: Omit<SessionIdentity, 'userId'>): Promise<Session> {
+  /**
+   * Signs in: the private key signs the Bridge's challenge in this page and stays here.
+   * `loopbackCandidatesOnly`: the Bridge's media unit is on loopback (its default) and takes loopback
+   * ICE candidates only, so no other is offered (docs/media/forwarding-unit.md).
+   */
+  static async open(privateKey: string, identity: Omit<SessionIdentity, 'userId'>, options: { loopbackCandidatesOnly: boolean }): Promise<Session> {
     await Endpoint.setup();
     const connection = await Endpoint.connect(privateKey, identity.solutionId, location.origin);
     const eventApi = await Endpoint.createEventApi(connection);
-    // Pins and trusted room heads persist in this browser's IndexedDB (the Endpoint's default). A
-    // Bridge reached over loopback runs on this machine, and its media unit (loopback by default,
-    // docs/media/forwarding-unit.md) takes loopback candidates only: offer no others.
-    const streamApi = await Endpoint.createStreamApi(connection, eventApi, isLoopbackPage() ? { media: { allowCandidate: isLoopbackAddress } } : {});
+    // Pins and trusted room heads persist in this browser's IndexedDB (the Endpoint's default).
+    const media = options.loopbackCandidatesOnly ? { media: { allowCandidate: isLoopbackAddress } } : {};
+    const streamApi = await Endpoint.createStreamApi(connection, eventApi, media);
     return new Session(connection, eventApi, streamApi, { ...identity, userId: connection.userId });
   }
 
@@ -165,8 +168,3 @@ export class Session {
 }
 
 const isLoopbackAddress = (address: string): boolean => address.startsWith('127.') || address === '::1';
-
-function isLoopbackPage(): boolean {
-  const host = location.hostname.replace(/^\[|\]$/g, '');
-  return host === 'localhost' || isLoopbackAddress(host);
-}

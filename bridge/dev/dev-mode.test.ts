@@ -111,7 +111,7 @@ describe('the web app', () => {
     expect(index.headers.get('x-frame-options')).toBe('DENY');
     expect(await index.text()).toContain('<title>app</title>');
     const config = await fetch(`${dev.bridge.url}/app-config.json`);
-    expect(await config.json()).toEqual({ devMode: true });
+    expect(await config.json()).toEqual({ devMode: true, mediaLoopbackOnly: true });
     expect(config.headers.get('cache-control')).toBe('no-store');
     expect(config.headers.get('content-security-policy')).toBe(APP_CONTENT_SECURITY_POLICY);
     const script = await fetch(`${dev.bridge.url}/assets/app-ABCD1234.js`);

@@ -55,6 +55,11 @@ export function checkAppDir(dir: string): void {
 export interface AppConfig {
   /** Dev mode is on: `/dev/v1` exists (docs/app.md, "Dev mode"). */
   devMode: boolean;
+  /**
+   * The media unit listens on loopback (its default) and takes loopback candidates only, so the page
+   * offers no others (docs/app.md, "Calls").
+   */
+  mediaLoopbackOnly: boolean;
 }
 
 /** GET and HEAD of the app's files and its config; anything else falls through to the API's 404. */

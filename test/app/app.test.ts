@@ -298,7 +298,7 @@ describe('the web app without dev mode', () => {
     const { page } = carol;
     await page.getByTestId('welcome').waitFor({ timeout: STEP_MS });
     expect(await page.getByTestId('dev-banner').count()).toBe(0);
-    expect(await page.evaluate(async () => (await fetch('/app-config.json')).json())).toEqual({ devMode: false });
+    expect(await page.evaluate(async () => (await fetch('/app-config.json')).json())).toEqual({ devMode: false, mediaLoopbackOnly: true });
     expect((await fetch(`${operatorApp.bridge.url}/dev/v1/info`)).status).toBe(404);
 
     // Carol's WebSockets pass through the test, which can drop one.

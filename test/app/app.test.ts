@@ -261,6 +261,21 @@ describe('two people in the web app', () => {
     expect(bob.problems).toEqual([]);
   }, 180_000);
 
+  it('lets a second window of the same browser be another person, while the first stays who it was', async () => {
+    const window2 = await alice.context.newPage();
+    await window2.goto(app.url);
+    await window2.getByTestId('sign-in-alice').waitFor({ timeout: STEP_MS }); // the identities of this browser are offered
+    await window2.getByTestId('new-user-id').fill('erin');
+    await window2.getByTestId('create-identity').click();
+    await window2.getByTestId('room-list').waitFor({ timeout: STEP_MS });
+    expect(await window2.getByTestId('me').textContent()).toContain('erin');
+    await window2.reload();
+    await window2.getByTestId('room-list').waitFor({ timeout: STEP_MS });
+    expect(await window2.getByTestId('me').textContent()).toContain('erin');
+    expect(await alice.page.getByTestId('me').textContent()).toContain('alice');
+    await window2.close();
+  }, 60_000);
+
   it('shows a room whose record the Bridge altered as an error, without its data', async () => {
     const db = new Database(join(app.dataDir, 'sealroom.db'));
     try {

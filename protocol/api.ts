@@ -3,7 +3,7 @@
  * (operator API key). The Bridge validates requests with these schemas; the Endpoint validates
  * responses with them, since it does not trust the Bridge with integrity.
  */
-import * as z from 'zod';
+import * as z from './zod.ts';
 import { AUTH_NONCE_BYTES } from './auth.ts';
 import {
   contextIdSchema,
@@ -15,13 +15,10 @@ import {
 } from './room-record.ts';
 
 export const base64Schema = (maxBytes: number) =>
-  z
-    .string()
-    .max(Math.ceil(maxBytes / 3) * 4)
-    .regex(/^[A-Za-z0-9+/]*={0,2}$/, 'expected standard base64');
+  z.string().check(z.maxLength(Math.ceil(maxBytes / 3) * 4), z.regex(/^[A-Za-z0-9+/]*={0,2}$/, 'expected standard base64'));
 
-export const solutionIdSchema = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'expected 1-64 characters of [A-Za-z0-9_-]');
-export const nameSchema = z.string().trim().min(1).max(200);
+export const solutionIdSchema = z.string().check(z.regex(/^[A-Za-z0-9_-]{1,64}$/, 'expected 1-64 characters of [A-Za-z0-9_-]'));
+export const nameSchema = z.string().check(z.trim(), z.minLength(1), z.maxLength(200));
 
 /** An encoded wrapped key (crypto/key-wrap.ts) is ~100 bytes; 1 KiB leaves room for other suites. */
 export const MAX_WRAPPED_KEY_BYTES = 1024;
@@ -36,7 +33,7 @@ export type ChallengeRequest = z.infer<typeof challengeRequestSchema>;
 
 export const challengeResponseSchema = z.object({
   nonce: base64Schema(AUTH_NONCE_BYTES),
-  expiresAt: z.number().int(),
+  expiresAt: z.int(),
 });
 export type ChallengeResponse = z.infer<typeof challengeResponseSchema>;
 
@@ -45,9 +42,9 @@ export const sessionRequestSchema = z.strictObject({
   publicKey: publicKeyTextSchema,
   nonce: base64Schema(AUTH_NONCE_BYTES),
   /** The client's clock, milliseconds since the Unix epoch. */
-  timestamp: z.number().int().nonnegative(),
+  timestamp: z.int().check(z.nonnegative()),
   /** The Bridge URL the client signed. */
-  bridgeUrl: z.url().max(2048),
+  bridgeUrl: z.url().check(z.maxLength(2048)),
   /** base64 Ed25519 signature over protocol/auth.ts authMessage(). */
   signature: base64Schema(64),
 });
@@ -55,14 +52,14 @@ export type SessionRequest = z.infer<typeof sessionRequestSchema>;
 
 export const sessionResponseSchema = z.object({
   token: z.string(),
-  expiresAt: z.number().int(),
+  expiresAt: z.int(),
   userId: userIdSchema,
   solutionId: solutionIdSchema,
   contextIds: z.array(contextIdSchema),
 });
 export type SessionResponse = z.infer<typeof sessionResponseSchema>;
 
-export const meResponseSchema = sessionResponseSchema.omit({ token: true }).extend({ publicKey: publicKeyTextSchema });
+export const meResponseSchema = z.extend(z.omit(sessionResponseSchema, { token: true }), { publicKey: publicKeyTextSchema });
 export type MeResponse = z.infer<typeof meResponseSchema>;
 
 export const contextUsersResponseSchema = z.object({
@@ -72,53 +69,53 @@ export const contextUsersResponseSchema = z.object({
    * was added and removed (the Bridge's clock, ms). A client accepts such a key only for versions signed
    * in that window (docs/security/key-trust.md); `addedAt` is absent from older Bridges.
    */
-  formerUsers: z
-    .array(z.object({ userId: userIdSchema, publicKey: publicKeyTextSchema, addedAt: z.number().int().optional(), removedAt: z.number().int() }))
-    .optional(),
+  formerUsers: z.optional(
+    z.array(z.object({ userId: userIdSchema, publicKey: publicKeyTextSchema, addedAt: z.optional(z.int()), removedAt: z.int() })),
+  ),
 });
 export type ContextUsersResponse = z.infer<typeof contextUsersResponseSchema>;
 
 // ---- Rooms
 
 export const signedRecordSchema = z.strictObject({
-  record: z.string().min(2).max(MAX_RECORD_BYTES),
+  record: z.string().check(z.minLength(2), z.maxLength(MAX_RECORD_BYTES)),
   signature: base64Schema(64),
 });
 
 export const wrappedKeyUploadSchema = z.strictObject({
   recipientId: userIdSchema,
-  epoch: z.number().int().positive(),
+  epoch: z.int().check(z.positive()),
   wrapped: base64Schema(MAX_WRAPPED_KEY_BYTES),
 });
 export type WrappedKeyUpload = z.infer<typeof wrappedKeyUploadSchema>;
 
-export const createRoomRequestSchema = signedRecordSchema.extend({
-  keys: z.array(wrappedKeyUploadSchema).max(MAX_ROOM_MEMBERS),
+export const createRoomRequestSchema = z.extend(signedRecordSchema, {
+  keys: z.array(wrappedKeyUploadSchema).check(z.maxLength(MAX_ROOM_MEMBERS)),
 });
 export type CreateRoomRequest = z.infer<typeof createRoomRequestSchema>;
 
-export const updateRoomRequestSchema = createRoomRequestSchema.extend({
+export const updateRoomRequestSchema = z.extend(createRoomRequestSchema, {
   /** The version the client's edit is based on (optimistic concurrency). */
-  version: z.number().int().positive(),
+  version: z.int().check(z.positive()),
   /** Apply even if `version` is not the current head (the record must still chain onto the head). */
-  force: z.boolean().default(false),
+  force: z._default(z.boolean(), false),
 });
 export type UpdateRoomRequest = z.input<typeof updateRoomRequestSchema>;
 
-export const roomWriteResponseSchema = z.object({ roomId: roomIdSchema, version: z.number().int().positive() });
+export const roomWriteResponseSchema = z.object({ roomId: roomIdSchema, version: z.int().check(z.positive()) });
 export type RoomWriteResponse = z.infer<typeof roomWriteResponseSchema>;
 
-export const versionedRecordSchema = signedRecordSchema.extend({ version: z.number().int().positive() });
+export const versionedRecordSchema = z.extend(signedRecordSchema, { version: z.int().check(z.positive()) });
 export type VersionedRecord = z.infer<typeof versionedRecordSchema>;
 
 export const roomKeySchema = z.object({
-  epoch: z.number().int().positive(),
+  epoch: z.int().check(z.positive()),
   /** The version whose signed key-set root covers this key. */
-  version: z.number().int().positive(),
+  version: z.int().check(z.positive()),
   wrapped: base64Schema(MAX_WRAPPED_KEY_BYTES),
-  leafIndex: z.number().int().nonnegative(),
-  treeSize: z.number().int().positive(),
-  proof: z.array(base64Schema(32)).max(32),
+  leafIndex: z.int().check(z.nonnegative()),
+  treeSize: z.int().check(z.positive()),
+  proof: z.array(base64Schema(32)).check(z.maxLength(32)),
 });
 export type RoomKey = z.infer<typeof roomKeySchema>;
 
@@ -126,8 +123,8 @@ export const roomResponseSchema = z.object({
   roomId: roomIdSchema,
   contextId: contextIdSchema,
   /** Head version and epoch, as the Bridge sees them (the client checks them against the records). */
-  version: z.number().int().positive(),
-  epoch: z.number().int().positive(),
+  version: z.int().check(z.positive()),
+  epoch: z.int().check(z.positive()),
   /** Records with version > `since`, oldest first, at most one page. */
   records: z.array(versionedRecordSchema),
   /** More records follow: ask again with `since` = the last version here. */
@@ -138,24 +135,24 @@ export const roomResponseSchema = z.object({
 export type RoomResponse = z.infer<typeof roomResponseSchema>;
 
 export const getRoomQuerySchema = z.strictObject({
-  since: z.coerce.number().int().nonnegative().default(0),
+  since: z._default(z.coerce.number().check(z.int(), z.nonnegative()), 0),
 });
 
 export const SORT_BY = ['createDate', 'lastModificationDate'] as const;
 
 export const listRoomsQuerySchema = z.strictObject({
-  skip: z.coerce.number().int().nonnegative().max(1_000_000).default(0),
-  limit: z.coerce.number().int().positive().default(20),
-  sortOrder: z.enum(['asc', 'desc']).default('desc'),
-  sortBy: z.enum(SORT_BY).default('createDate'),
-  lastId: roomIdSchema.optional(),
+  skip: z._default(z.coerce.number().check(z.int(), z.nonnegative(), z.maximum(1_000_000)), 0),
+  limit: z._default(z.coerce.number().check(z.int(), z.positive()), 20),
+  sortOrder: z._default(z.enum(['asc', 'desc']), 'desc'),
+  sortBy: z._default(z.enum(SORT_BY), 'createDate'),
+  lastId: z.optional(roomIdSchema),
   /** A JSON filter over JSON publicMeta (bridge/rooms/query.ts). */
-  queryAsJson: z.string().max(16 * 1024).optional(),
+  queryAsJson: z.optional(z.string().check(z.maxLength(16 * 1024))),
 });
 export type ListRoomsQueryInput = z.input<typeof listRoomsQuerySchema>;
 
 export const listRoomsResponseSchema = z.object({
-  totalAvailable: z.number().int().nonnegative(),
+  totalAvailable: z.int().check(z.nonnegative()),
   /** Each item is the room's head record only (records holds one entry); read the chain with GET. */
   readItems: z.array(roomResponseSchema),
 });
@@ -183,11 +180,11 @@ export const apiKeyInfoSchema = z.object({
   id: z.string(),
   name: z.string(),
   createdAt: z.number(),
-  lastUsedAt: z.number().nullable(),
-  revokedAt: z.number().nullable(),
+  lastUsedAt: z.nullable(z.number()),
+  revokedAt: z.nullable(z.number()),
 });
 export type ApiKeyInfo = z.infer<typeof apiKeyInfoSchema>;
-export const createdApiKeySchema = apiKeyInfoSchema.extend({
+export const createdApiKeySchema = z.extend(apiKeyInfoSchema, {
   /** The key itself: shown once, stored only as a hash. */
   key: z.string(),
 });
@@ -209,8 +206,8 @@ export const errorBodySchema = z.object({
   error: z.object({
     code: z.string(),
     message: z.string(),
-    details: z.record(z.string(), z.unknown()).optional(),
+    details: z.optional(z.record(z.string(), z.unknown())),
     /** Seconds until a retry may succeed (rate limits, shutting down); also in the Retry-After header. */
-    retryAfter: z.number().nonnegative().optional(),
+    retryAfter: z.optional(z.number().check(z.nonnegative())),
   }),
 });

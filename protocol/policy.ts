@@ -12,7 +12,7 @@
  * `update` and `updatePolicy` can only narrow what the security contract already fixes (the author of a
  * new version must be a manager of the previous one), so they accept only `manager`, `owner` and `none`.
  */
-import * as z from 'zod';
+import * as z from './zod.ts';
 
 export const POLICY_ROLES = ['all', 'user', 'manager', 'owner', 'none'] as const;
 export type PolicyRole = (typeof POLICY_ROLES)[number];
@@ -43,10 +43,9 @@ export const DEFAULT_POLICY: Readonly<RoomPolicy> = Object.freeze({
 const MANAGER_ROLES: readonly PolicyRole[] = ['manager', 'owner', 'none'];
 
 function policyValue(allowed: readonly PolicyRole[]) {
-  return z
-    .string()
-    .max(64)
-    .refine(
+  return z.string().check(
+    z.maxLength(64),
+    z.refine(
       (value) => {
         const roles = value.split(',');
         if (roles.length === 0 || new Set(roles).size !== roles.length) return false;
@@ -54,7 +53,8 @@ function policyValue(allowed: readonly PolicyRole[]) {
         return roles.every((role) => (allowed as readonly string[]).includes(role));
       },
       { message: `expected one of ${allowed.join(', ')}, or a comma-separated union of them` },
-    );
+    ),
+  );
 }
 
 export const roomPolicySchema = z.strictObject({
@@ -66,7 +66,7 @@ export const roomPolicySchema = z.strictObject({
 });
 
 /** A partial policy from an application, completed with the defaults. */
-export const partialRoomPolicySchema = roomPolicySchema.partial();
+export const partialRoomPolicySchema = z.partial(roomPolicySchema);
 
 export function completePolicy(partial: Partial<RoomPolicy> | undefined): RoomPolicy {
   return roomPolicySchema.parse({ ...DEFAULT_POLICY, ...partial });

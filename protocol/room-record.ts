@@ -6,7 +6,7 @@
  * canonicalisation is needed and nothing outside the signed bytes is ever trusted. Records form a hash
  * chain through `prevHash`.
  */
-import * as z from 'zod';
+import * as z from './zod.ts';
 import type { CryptoBackend } from '../crypto/backend/index.ts';
 import { backend } from '../crypto/backend/index.ts';
 import { fromBase64, lengthPrefixed, toBase64, utf8 } from '../crypto/bytes.ts';
@@ -26,20 +26,23 @@ export const ROOM_ID_PATTERN = /^[A-Za-z0-9_-]{16,64}$/;
 export const CONTEXT_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 export const USER_ID_PATTERN = /^[A-Za-z0-9._@+-]{1,128}$/;
 
-export const roomIdSchema = z.string().regex(ROOM_ID_PATTERN, 'expected 16-64 characters of [A-Za-z0-9_-]');
-export const contextIdSchema = z.string().regex(CONTEXT_ID_PATTERN, 'expected 1-64 characters of [A-Za-z0-9_-]');
-export const userIdSchema = z.string().regex(USER_ID_PATTERN, 'expected 1-128 characters of [A-Za-z0-9._@+-]');
+export const roomIdSchema = z.string().check(z.regex(ROOM_ID_PATTERN, 'expected 16-64 characters of [A-Za-z0-9_-]'));
+export const contextIdSchema = z.string().check(z.regex(CONTEXT_ID_PATTERN, 'expected 1-64 characters of [A-Za-z0-9_-]'));
+export const userIdSchema = z.string().check(z.regex(USER_ID_PATTERN, 'expected 1-128 characters of [A-Za-z0-9._@+-]'));
 
-export const publicKeyTextSchema = z.string().max(100).refine(
-  (text) => {
-    try {
-      decodePublicKey(text);
-      return true;
-    } catch {
-      return false;
-    }
-  },
-  { message: 'expected a sealroom public key (srpk1...) with a valid checksum' },
+export const publicKeyTextSchema = z.string().check(
+  z.maxLength(100),
+  z.refine(
+    (text) => {
+      try {
+        decodePublicKey(text);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    { message: 'expected a sealroom public key (srpk1...) with a valid checksum' },
+  ),
 );
 
 export const memberSchema = z.strictObject({ userId: userIdSchema, publicKey: publicKeyTextSchema });
@@ -47,31 +50,28 @@ export type Member = z.infer<typeof memberSchema>;
 
 function base64Field(maxBytes: number) {
   // 4 characters per 3 bytes, rounded up.
-  return z
-    .string()
-    .max(Math.ceil(maxBytes / 3) * 4)
-    .regex(/^[A-Za-z0-9+/]*={0,2}$/, 'expected standard base64');
+  return z.string().check(z.maxLength(Math.ceil(maxBytes / 3) * 4), z.regex(/^[A-Za-z0-9+/]*={0,2}$/, 'expected standard base64'));
 }
 
 function memberList(name: string) {
-  return z
-    .array(memberSchema)
-    .max(MAX_ROOM_MEMBERS)
-    .refine((list) => new Set(list.map((m) => m.userId)).size === list.length, {
+  return z.array(memberSchema).check(
+    z.maxLength(MAX_ROOM_MEMBERS),
+    z.refine((list) => new Set(list.map((m) => m.userId)).size === list.length, {
       message: `${name} has a duplicate userId`,
-    });
+    }),
+  );
 }
 
-const nonNegativeInt = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+const nonNegativeInt = z.int().check(z.nonnegative(), z.maximum(Number.MAX_SAFE_INTEGER));
 
 export const roomRecordSchema = z
   .strictObject({
     format: z.literal(ROOM_RECORD_FORMAT),
     roomId: roomIdSchema,
     contextId: contextIdSchema,
-    version: nonNegativeInt.min(1),
+    version: nonNegativeInt.check(z.minimum(1)),
     /** base64 of the previous record's hash (`recordHash`), or null for version 1. */
-    prevHash: base64Field(32).nullable(),
+    prevHash: z.nullable(base64Field(32)),
     /** The user id of version 1's author, carried unchanged by every version (the `owner` role). */
     creator: userIdSchema,
     author: userIdSchema,
@@ -83,26 +83,28 @@ export const roomRecordSchema = z
     policy: roomPolicySchema,
     publicMeta: base64Field(MAX_PUBLIC_META_BYTES),
     privateMeta: base64Field(MAX_PRIVATE_META_BYTES),
-    epoch: nonNegativeInt.min(1),
+    epoch: nonNegativeInt.check(z.minimum(1)),
     /** base64 of the Merkle root of the wrapped keys this version adds (crypto/key-set.ts); "" if none. */
     keySetRoot: z.union([base64Field(32), z.literal('')]),
-    keySetSize: nonNegativeInt.max(MAX_ROOM_MEMBERS * 2),
+    keySetSize: nonNegativeInt.check(z.maximum(MAX_ROOM_MEMBERS * 2)),
   })
-  .superRefine((record, ctx) => {
-    const keys = new Map(record.users.map((m) => [m.userId, m.publicKey]));
-    for (const manager of record.managers) {
-      const key = keys.get(manager.userId);
-      if (key !== undefined && key !== manager.publicKey) {
-        ctx.addIssue({ code: 'custom', message: `"${manager.userId}" has two different public keys`, path: ['managers'] });
+  .check(
+    z.superRefine((record, ctx) => {
+      const keys = new Map(record.users.map((m) => [m.userId, m.publicKey]));
+      for (const manager of record.managers) {
+        const key = keys.get(manager.userId);
+        if (key !== undefined && key !== manager.publicKey) {
+          ctx.addIssue({ code: 'custom', message: `"${manager.userId}" has two different public keys`, path: ['managers'] });
+        }
       }
-    }
-    if (new Set([...record.users, ...record.managers].map((m) => m.userId)).size > MAX_ROOM_MEMBERS) {
-      ctx.addIssue({ code: 'custom', message: `at most ${MAX_ROOM_MEMBERS} members`, path: ['users'] });
-    }
-    if ((record.keySetRoot === '') !== (record.keySetSize === 0)) {
-      ctx.addIssue({ code: 'custom', message: 'keySetRoot is empty exactly when keySetSize is 0', path: ['keySetRoot'] });
-    }
-  });
+      if (new Set([...record.users, ...record.managers].map((m) => m.userId)).size > MAX_ROOM_MEMBERS) {
+        ctx.addIssue({ code: 'custom', message: `at most ${MAX_ROOM_MEMBERS} members`, path: ['users'] });
+      }
+      if ((record.keySetRoot === '') !== (record.keySetSize === 0)) {
+        ctx.addIssue({ code: 'custom', message: 'keySetRoot is empty exactly when keySetSize is 0', path: ['keySetRoot'] });
+      }
+    }),
+  );
 
 export interface RoomRecord {
   format: typeof ROOM_RECORD_FORMAT;

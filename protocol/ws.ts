@@ -19,7 +19,7 @@
  * most `window` bytes ahead of the slowest receiver (`byteStreamAllowance`). So a slow reader slows the
  * sender's write() and the Bridge holds at most one window per receiver per stream.
  */
-import * as z from 'zod';
+import * as z from './zod.ts';
 import { contextIdSchema, roomIdSchema, userIdSchema } from './room-record.ts';
 
 export const WS_PROTOCOL_VERSION = 1;
@@ -51,11 +51,11 @@ export const CHUNK_FLAG_LAST = 0x01;
 export const DATA_HEADER_BYTES = 5;
 export const CHUNK_HEADER_BYTES = 6;
 
-const streamIdSchema = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
-const trackIdSchema = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
-const base64_16 = z.string().regex(/^[A-Za-z0-9+/]{22}==$/, 'expected 16 bytes of base64');
+const streamIdSchema = z.string().check(z.regex(/^[A-Za-z0-9_-]{1,64}$/));
+const trackIdSchema = z.string().check(z.regex(/^[A-Za-z0-9_-]{1,64}$/));
+const base64_16 = z.string().check(z.regex(/^[A-Za-z0-9+/]{22}==$/, 'expected 16 bytes of base64'));
 /** An Ed25519 signature: exactly 88 characters, so a receipt is bounded before it is parsed further. */
-const base64_64 = z.string().regex(/^[A-Za-z0-9+/]{86}==$/, 'expected 64 bytes of base64');
+const base64_64 = z.string().check(z.regex(/^[A-Za-z0-9+/]{86}==$/, 'expected 64 bytes of base64'));
 
 export const trackKindSchema = z.enum(['data', 'audio', 'video']);
 export type TrackKind = z.infer<typeof trackKindSchema>;
@@ -64,7 +64,7 @@ export const trackInfoSchema = z.object({
   trackId: trackIdSchema,
   kind: trackKindSchema,
   /** The Bridge's number for this track's frames. */
-  trackNo: z.number().int().nonnegative(),
+  trackNo: z.int().check(z.nonnegative()),
 });
 export type TrackInfo = z.infer<typeof trackInfoSchema>;
 
@@ -80,7 +80,7 @@ export type StreamInfo = z.infer<typeof streamInfoSchema>;
 
 export const participantSchema = z.object({ userId: userIdSchema, connectionId: z.string() });
 
-export const subscriptionSchema = z.strictObject({ streamId: streamIdSchema, trackId: trackIdSchema.optional() });
+export const subscriptionSchema = z.strictObject({ streamId: streamIdSchema, trackId: z.optional(trackIdSchema) });
 export type StreamSubscriptionWire = z.infer<typeof subscriptionSchema>;
 
 const trackDraftSchema = z.strictObject({ trackId: trackIdSchema, kind: trackKindSchema });
@@ -91,24 +91,24 @@ const trackDraftSchema = z.strictObject({ trackId: trackIdSchema, kind: trackKin
 export const MEDIA_SDP_MAX_BYTES = 64 * 1024;
 /** Longest ICE candidate line accepted, in characters. */
 export const MEDIA_CANDIDATE_MAX_CHARS = 512;
-const sdpSchema = z.string().min(1).max(MEDIA_SDP_MAX_BYTES);
-const midSchema = z.string().regex(/^[A-Za-z0-9_-]{1,32}$/);
+const sdpSchema = z.string().check(z.minLength(1), z.maxLength(MEDIA_SDP_MAX_BYTES));
+const midSchema = z.string().check(z.regex(/^[A-Za-z0-9_-]{1,32}$/));
 /** `publish`: the client offers, the unit answers. `receive`: the unit offers, the client answers. */
 export const mediaTransportSchema = z.enum(['publish', 'receive']);
 export type MediaTransport = z.infer<typeof mediaTransportSchema>;
 export const iceCandidateSchema = z.strictObject({
-  candidate: z.string().max(MEDIA_CANDIDATE_MAX_CHARS),
-  sdpMid: midSchema.nullable().optional(),
-  sdpMLineIndex: z.number().int().min(0).max(255).nullable().optional(),
-  usernameFragment: z.string().max(256).nullable().optional(),
+  candidate: z.string().check(z.maxLength(MEDIA_CANDIDATE_MAX_CHARS)),
+  sdpMid: z.optional(z.nullable(midSchema)),
+  sdpMLineIndex: z.optional(z.nullable(z.int().check(z.minimum(0), z.maximum(255)))),
+  usernameFragment: z.optional(z.nullable(z.string().check(z.maxLength(256)))),
 });
 export type IceCandidateWire = z.infer<typeof iceCandidateSchema>;
 /** Which announced track (`publish` result's trackNo) an m-line of the publisher's offer carries. */
-const mediaBindingSchema = z.strictObject({ mid: midSchema, trackNo: z.number().int().nonnegative() });
+const mediaBindingSchema = z.strictObject({ mid: midSchema, trackNo: z.int().check(z.nonnegative()) });
 export type MediaBinding = z.infer<typeof mediaBindingSchema>;
 export const mediaReceiveTrackSchema = z.object({
   mid: z.string(),
-  trackNo: z.number().int().nonnegative(),
+  trackNo: z.int().check(z.nonnegative()),
   kind: z.enum(['audio', 'video']),
   streamId: streamIdSchema,
   trackId: trackIdSchema,
@@ -119,13 +119,13 @@ export type MediaReceiveTrack = z.infer<typeof mediaReceiveTrackSchema>;
 
 // ---- client -> Bridge
 
-const id = z.number().int().nonnegative();
+const id = z.int().check(z.nonnegative());
 
 export const clientMessageSchema = z.discriminatedUnion('kind', [
-  z.strictObject({ kind: z.literal('hello'), id, token: z.string().max(200), protocol: z.literal(WS_PROTOCOL_VERSION) }),
+  z.strictObject({ kind: z.literal('hello'), id, token: z.string().check(z.maxLength(200)), protocol: z.literal(WS_PROTOCOL_VERSION) }),
   z.strictObject({ kind: z.literal('ping'), id }),
-  z.strictObject({ kind: z.literal('subscribe'), id, queries: z.array(z.string().max(512)).min(1).max(64) }),
-  z.strictObject({ kind: z.literal('unsubscribe'), id, subscriptionIds: z.array(z.string().max(64)).min(1).max(64) }),
+  z.strictObject({ kind: z.literal('subscribe'), id, queries: z.array(z.string().check(z.maxLength(512))).check(z.minLength(1), z.maxLength(64)) }),
+  z.strictObject({ kind: z.literal('unsubscribe'), id, subscriptionIds: z.array(z.string().check(z.maxLength(64))).check(z.minLength(1), z.maxLength(64)) }),
   z.strictObject({ kind: z.literal('join'), id, roomId: roomIdSchema }),
   z.strictObject({ kind: z.literal('leave'), id, roomId: roomIdSchema }),
   z.strictObject({
@@ -133,14 +133,14 @@ export const clientMessageSchema = z.discriminatedUnion('kind', [
     id,
     roomId: roomIdSchema,
     streamId: streamIdSchema,
-    tracks: z.array(trackDraftSchema).min(1).max(32),
+    tracks: z.array(trackDraftSchema).check(z.minLength(1), z.maxLength(32)),
   }),
   z.strictObject({
     kind: z.literal('updateStream'),
     id,
     roomId: roomIdSchema,
     streamId: streamIdSchema,
-    tracks: z.array(trackDraftSchema).min(1).max(32),
+    tracks: z.array(trackDraftSchema).check(z.minLength(1), z.maxLength(32)),
   }),
   z.strictObject({ kind: z.literal('unpublish'), id, roomId: roomIdSchema, streamId: streamIdSchema }),
   z.strictObject({ kind: z.literal('listStreams'), id, roomId: roomIdSchema }),
@@ -148,8 +148,8 @@ export const clientMessageSchema = z.discriminatedUnion('kind', [
     kind: z.literal('subscribeStreams'),
     id,
     roomId: roomIdSchema,
-    add: z.array(subscriptionSchema).max(256),
-    remove: z.array(subscriptionSchema).max(256),
+    add: z.array(subscriptionSchema).check(z.maxLength(256)),
+    remove: z.array(subscriptionSchema).check(z.maxLength(256)),
   }),
   z.strictObject({
     kind: z.literal('byteStreamOpen'),
@@ -158,14 +158,14 @@ export const clientMessageSchema = z.discriminatedUnion('kind', [
     /** base64 of the random 16-byte stream id (the HKDF salt of the stream key). */
     streamId: base64_16,
     /** The epoch whose key the stream uses. */
-    epoch: z.number().int().positive(),
+    epoch: z.int().check(z.positive()),
     /** Empty: everyone in the room but the sender. */
-    destinationIdentities: z.array(userIdSchema).max(4096),
+    destinationIdentities: z.array(userIdSchema).check(z.maxLength(4096)),
   }),
   /** A receiver consumed the stream up to `offset` payload bytes (absolute, never decreasing). */
-  z.strictObject({ kind: z.literal('byteStreamCredit'), streamNo: z.number().int().nonnegative(), offset: z.number().int().nonnegative() }),
+  z.strictObject({ kind: z.literal('byteStreamCredit'), streamNo: z.int().check(z.nonnegative()), offset: z.int().check(z.nonnegative()) }),
   /** A receiver does not want this stream (no handler for its topic): stop sending it here. */
-  z.strictObject({ kind: z.literal('byteStreamReject'), streamNo: z.number().int().nonnegative() }),
+  z.strictObject({ kind: z.literal('byteStreamReject'), streamNo: z.int().check(z.nonnegative()) }),
   /**
    * A delivery receipt (docs/protocol/receipts.md): a receiver that read a stream to its verified end
    * signs (room, stream, content hash, length, sender, itself, `at`) with its own key; the Bridge relays
@@ -175,11 +175,11 @@ export const clientMessageSchema = z.discriminatedUnion('kind', [
   z.strictObject({
     kind: z.literal('byteStreamReceipt'),
     id,
-    streamNo: z.number().int().nonnegative(),
+    streamNo: z.int().check(z.nonnegative()),
     /** The stream's id (base64 of 16 bytes), so a reused streamNo never takes another stream's receipt. */
     streamId: base64_16,
     /** When the receiver signed it, ms since the Unix epoch (its clock; signed). */
-    at: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+    at: z.int().check(z.nonnegative(), z.maximum(Number.MAX_SAFE_INTEGER)),
     signature: base64_64,
   }),
   /** Opens media for this connection in a joined room: it may publish, and it receives what it subscribes to. */
@@ -187,11 +187,11 @@ export const clientMessageSchema = z.discriminatedUnion('kind', [
   /** Closes both media transports of this connection in the room. */
   z.strictObject({ kind: z.literal('mediaLeave'), id, roomId: roomIdSchema }),
   /** The publish transport's offer (first or renegotiation), with the track each sending m-line carries. */
-  z.strictObject({ kind: z.literal('mediaOffer'), id, roomId: roomIdSchema, sdp: sdpSchema, tracks: z.array(mediaBindingSchema).max(64) }),
+  z.strictObject({ kind: z.literal('mediaOffer'), id, roomId: roomIdSchema, sdp: sdpSchema, tracks: z.array(mediaBindingSchema).check(z.maxLength(64)) }),
   /** The answer to the unit's receive offer `revision` (event `mediaReceiveOffer`). */
-  z.strictObject({ kind: z.literal('mediaAnswer'), id, roomId: roomIdSchema, revision: z.number().int().positive(), sdp: sdpSchema }),
+  z.strictObject({ kind: z.literal('mediaAnswer'), id, roomId: roomIdSchema, revision: z.int().check(z.positive()), sdp: sdpSchema }),
   /** A trickled ICE candidate of the client for one transport; null: no more candidates. */
-  z.strictObject({ kind: z.literal('mediaCandidate'), id, roomId: roomIdSchema, transport: mediaTransportSchema, candidate: iceCandidateSchema.nullable() }),
+  z.strictObject({ kind: z.literal('mediaCandidate'), id, roomId: roomIdSchema, transport: mediaTransportSchema, candidate: z.nullable(iceCandidateSchema) }),
 ]);
 export type ClientMessage = z.infer<typeof clientMessageSchema>;
 export type ClientRequest = Extract<ClientMessage, { id: number }>;
@@ -235,15 +235,15 @@ export const serverEventSchema = z.discriminatedUnion('type', [
     type: z.literal('streamRoomCreated'),
     roomId: roomIdSchema,
     contextId: contextIdSchema,
-    version: z.number().int(),
+    version: z.int(),
     subscriptionIds: z.array(z.string()),
   }),
   z.object({
     type: z.literal('streamRoomUpdated'),
     roomId: roomIdSchema,
     contextId: contextIdSchema,
-    version: z.number().int(),
-    epoch: z.number().int(),
+    version: z.int(),
+    epoch: z.int(),
     subscriptionIds: z.array(z.string()),
   }),
   z.object({ type: z.literal('streamRoomDeleted'), roomId: roomIdSchema, contextId: contextIdSchema, subscriptionIds: z.array(z.string()) }),
@@ -268,24 +268,24 @@ export const serverEventSchema = z.discriminatedUnion('type', [
   z.object({
     type: z.literal('byteStreamOpened'),
     roomId: roomIdSchema,
-    streamNo: z.number().int(),
+    streamNo: z.int(),
     streamId: base64_16,
-    epoch: z.number().int().positive(),
+    epoch: z.int().check(z.positive()),
     senderId: userIdSchema,
     senderConnectionId: z.string(),
-    window: z.number().int().positive(),
+    window: z.int().check(z.positive()),
   }),
   z.object({
     type: z.literal('byteStreamAborted'),
-    streamNo: z.number().int(),
+    streamNo: z.int(),
     reason: z.enum(['sender_disconnected', 'sender_left', 'too_slow', 'removed', 'room_deleted', 'limit']),
   }),
   /** To the sender: it may send payload bytes up to `allowed` (absolute offset). */
-  z.object({ type: z.literal('byteStreamAllowance'), streamNo: z.number().int(), allowed: z.number().int().nonnegative() }),
+  z.object({ type: z.literal('byteStreamAllowance'), streamNo: z.int(), allowed: z.int().check(z.nonnegative()) }),
   /** To the sender: a receiver was cut from its stream (for diagnostics and onProgress of senders). */
   z.object({
     type: z.literal('byteStreamReceiverDropped'),
-    streamNo: z.number().int(),
+    streamNo: z.int(),
     userId: userIdSchema,
     // 'left': the receiver left the room on its own (it neither disconnected nor was removed).
     reason: z.enum(['too_slow', 'removed', 'disconnected', 'rejected', 'left']),
@@ -297,14 +297,14 @@ export const serverEventSchema = z.discriminatedUnion('type', [
    */
   z.object({
     type: z.literal('byteStreamReceipt'),
-    streamNo: z.number().int(),
+    streamNo: z.int(),
     streamId: base64_16,
     userId: userIdSchema,
-    at: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+    at: z.int().check(z.nonnegative(), z.maximum(Number.MAX_SAFE_INTEGER)),
     signature: base64_64,
   }),
   /** Lossy data tracks: messages to this connection that were dropped because it read too slowly. */
-  z.object({ type: z.literal('dataDropped'), trackNo: z.number().int(), count: z.number().int().positive() }),
+  z.object({ type: z.literal('dataDropped'), trackNo: z.int(), count: z.int().check(z.positive()) }),
 ]);
 export type ServerEvent = z.infer<typeof serverEventSchema>;
 export type ServerEventType = ServerEvent['type'];
@@ -322,7 +322,7 @@ export const mediaEventSchema = z.discriminatedUnion('type', [
   z.object({
     type: z.literal('mediaReceiveOffer'),
     roomId: roomIdSchema,
-    revision: z.number().int().positive(),
+    revision: z.int().check(z.positive()),
     sdp: z.string(),
     tracks: z.array(mediaReceiveTrackSchema),
   }),

@@ -32,7 +32,8 @@ import {
 } from '../../protocol/api.ts';
 import { apiKeyParams, contextParams, directoryQuery, pageQuery, roomParams, solutionParams, userParams } from './routes.ts';
 
-type Schema = z.ZodType;
+/** Classic (the Bridge's own) or zod/mini (protocol/): `z.toJSONSchema` reads both. */
+type Schema = z.core.$ZodType;
 type Auth = 'none' | 'session' | 'apiKey';
 
 export interface RouteDoc {

@@ -78,14 +78,14 @@ export class ManageClient {
     throw new ManageError(response.status, 'HTTP_ERROR', `${method} ${path}: HTTP ${response.status}`);
   }
 
-  private async request<T extends z.ZodType>(
+  private async request<T extends z.core.$ZodType>(
     method: string,
     path: string,
     schema: T,
     body?: unknown,
     signal?: AbortSignal,
-  ): Promise<z.infer<T>> {
-    const parsed = schema.safeParse(safeJson(await this.send(method, path, body, signal)));
+  ): Promise<z.output<T>> {
+    const parsed = z.safeParse(schema, safeJson(await this.send(method, path, body, signal)));
     if (!parsed.success) throw new ManageError(200, 'BAD_RESPONSE', `${method} ${path}: unexpected response body`);
     return parsed.data;
   }
@@ -177,6 +177,6 @@ function safeJson(text: string): unknown {
 }
 
 /** A `{ [field]: item[] }` response, unwrapped to the array. */
-function listOf<T extends z.ZodType>(field: string, item: T) {
-  return z.object({ [field]: z.array(item) }).transform((o) => o[field] as Array<z.infer<T>>);
+function listOf<T extends z.core.$ZodType>(field: string, item: T) {
+  return z.object({ [field]: z.array(item) }).transform((o) => o[field] as Array<z.output<T>>);
 }

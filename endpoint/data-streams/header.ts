@@ -22,7 +22,7 @@
  * is still input from another user. `sender` and `roomId` must equal what the Bridge names (the key
  * and the signature bind the sender too); a mismatch is an integrity failure.
  */
-import * as z from 'zod';
+import * as z from '../../protocol/zod.ts';
 import { fromUtf8, utf8 } from '../../crypto/bytes.ts';
 import { roomIdSchema, userIdSchema } from '../../protocol/room-record.ts';
 import { DataStreamError } from './errors.ts';
@@ -33,34 +33,34 @@ export const STREAM_HEADER_VERSION = 2;
 export type StreamKind = 'bytes' | 'text';
 
 const utf8Bytes = (s: string) => new TextEncoder().encode(s).length;
-const topicSchema = z.string().min(1).max(TOPIC_MAX_CHARS);
-const nameSchema = z.string().refine((s) => utf8Bytes(s) <= NAME_MAX_BYTES, `expected at most ${NAME_MAX_BYTES} UTF-8 bytes`);
-const mimeTypeSchema = z.string().min(1).max(MIME_TYPE_MAX_CHARS);
+const topicSchema = z.string().check(z.minLength(1), z.maxLength(TOPIC_MAX_CHARS));
+const nameSchema = z.string().check(z.refine((s) => utf8Bytes(s) <= NAME_MAX_BYTES, `expected at most ${NAME_MAX_BYTES} UTF-8 bytes`));
+const mimeTypeSchema = z.string().check(z.minLength(1), z.maxLength(MIME_TYPE_MAX_CHARS));
 const attributesSchema = z
   .record(z.string(), z.string())
-  .refine((a) => Object.keys(a).length <= ATTRIBUTES_MAX_ENTRIES, `expected at most ${ATTRIBUTES_MAX_ENTRIES} attributes`);
-const sizeSchema = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+  .check(z.refine((a) => Object.keys(a).length <= ATTRIBUTES_MAX_ENTRIES, `expected at most ${ATTRIBUTES_MAX_ENTRIES} attributes`));
+const sizeSchema = z.int().check(z.nonnegative(), z.maximum(Number.MAX_SAFE_INTEGER));
 /** A stream id as apps see it (`info.id`): base64url of 16 bytes. */
-const streamIdSchema = z.string().regex(/^[A-Za-z0-9_-]{22}$/, 'expected a stream id (22 base64url characters)');
+const streamIdSchema = z.string().check(z.regex(/^[A-Za-z0-9_-]{22}$/, 'expected a stream id (22 base64url characters)'));
 /** Chat fields of a text stream (LiveKit's names), inside the encrypted, signed header. */
 const chatFields = {
-  replyToStreamId: streamIdSchema.optional(),
-  attachedStreamIds: z.array(streamIdSchema).max(ATTACHED_STREAMS_MAX).optional(),
-  operationType: z.enum(['create', 'update', 'delete', 'reaction']).optional(),
-  version: sizeSchema.optional(),
+  replyToStreamId: z.optional(streamIdSchema),
+  attachedStreamIds: z.optional(z.array(streamIdSchema).check(z.maxLength(ATTACHED_STREAMS_MAX))),
+  operationType: z.optional(z.enum(['create', 'update', 'delete', 'reaction'])),
+  version: z.optional(sizeSchema),
 };
 const common = {
   v: z.literal(STREAM_HEADER_VERSION),
   topic: topicSchema,
   mimeType: mimeTypeSchema,
-  size: sizeSchema.optional(),
+  size: z.optional(sizeSchema),
   attributes: attributesSchema,
-  timestamp: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+  timestamp: z.int().check(z.nonnegative(), z.maximum(Number.MAX_SAFE_INTEGER)),
   sender: userIdSchema,
   roomId: roomIdSchema,
-  roomVersion: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),
-  headHash: z.string().regex(/^[A-Za-z0-9+/]{43}=$/, 'expected 32 bytes of base64'),
-  receipts: z.literal(true).optional(),
+  roomVersion: z.int().check(z.positive(), z.maximum(Number.MAX_SAFE_INTEGER)),
+  headHash: z.string().check(z.regex(/^[A-Za-z0-9+/]{43}=$/, 'expected 32 bytes of base64')),
+  receipts: z.optional(z.literal(true)),
 };
 
 export const streamHeaderSchema = z.discriminatedUnion('kind', [
@@ -72,10 +72,10 @@ export type StreamHeader = z.infer<typeof streamHeaderSchema>;
 /** Validates the sending options once, at the API boundary. */
 export const sendOptionsSchema = z.object({
   topic: topicSchema,
-  name: nameSchema.optional(),
-  mimeType: mimeTypeSchema.optional(),
-  attributes: attributesSchema.optional(),
-  totalSize: sizeSchema.optional(),
+  name: z.optional(nameSchema),
+  mimeType: z.optional(mimeTypeSchema),
+  attributes: z.optional(attributesSchema),
+  totalSize: z.optional(sizeSchema),
   ...chatFields,
 });
 

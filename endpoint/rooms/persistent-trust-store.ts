@@ -9,7 +9,7 @@
  * An entry that does not parse fails with `TrustStoreFailed`: it is never silently treated as absent,
  * which would re-pin on first use.
  */
-import * as z from 'zod';
+import * as z from '../../protocol/zod.ts';
 import { backend } from '../../crypto/backend/index.ts';
 import { toHex, utf8 } from '../../crypto/bytes.ts';
 import { EndpointError } from '../errors.ts';
@@ -21,19 +21,19 @@ const FORMAT = 1;
 const trustedRoomSchema = z.object({
   roomId: z.string(),
   contextId: z.string(),
-  head: z.object({ version: z.number().int().positive(), hash: z.string(), signed: z.object({ record: z.string(), signature: z.string() }) }),
+  head: z.object({ version: z.int().check(z.positive()), hash: z.string(), signed: z.object({ record: z.string(), signature: z.string() }) }),
   createDate: z.number(),
   creator: z.string(),
-  keySets: z.array(z.object({ version: z.number().int(), epoch: z.number().int(), root: z.string(), size: z.number().int() })),
+  keySets: z.array(z.object({ version: z.int(), epoch: z.int(), root: z.string(), size: z.int() })),
 });
 
 const userPinSchema = z.object({
   contextId: z.string(),
   userId: z.string(),
-  publicKey: z.string().nullable(),
+  publicKey: z.nullable(z.string()),
   pinnedAt: z.number(),
   verified: z.boolean(),
-  former: z.array(z.object({ publicKey: z.string(), from: z.number().nullable(), until: z.number() })),
+  former: z.array(z.object({ publicKey: z.string(), from: z.nullable(z.number()), until: z.number() })),
 });
 
 const roomEntrySchema = z.object({ format: z.literal(FORMAT), room: trustedRoomSchema });
@@ -122,7 +122,7 @@ export class PersistentTrustStore implements TrustStore {
     }
   }
 
-  #parse<S extends z.ZodType>(key: string, text: string, schema: S): z.infer<S> {
+  #parse<S extends z.ZodMiniType>(key: string, text: string, schema: S): z.infer<S> {
     let json: unknown;
     try {
       json = JSON.parse(text);

@@ -5,7 +5,7 @@
  * (#endpoint-http).
  */
 import { httpSend } from '#endpoint-http';
-import type * as z from 'zod';
+import type * as z from '../../protocol/zod.ts';
 import { errorBodySchema } from '../../protocol/api.ts';
 import { EndpointError } from '../errors.ts';
 
@@ -29,7 +29,7 @@ export class BridgeHttp {
     private readonly defaultTimeoutMs: number,
   ) {}
 
-  async request<S extends z.ZodType>(
+  async request<S extends z.ZodMiniType>(
     method: 'GET' | 'POST' | 'PUT' | 'DELETE',
     path: string,
     schema: S | undefined,

@@ -140,7 +140,7 @@ export async function createBridge(options: CreateBridgeOptions): Promise<Bridge
       rooms: () => ({ ...rooms.counters }),
       http_limits: () => ({ ...httpCounters }),
       media: () => ({ ...media.counters }),
-      ...(cluster === undefined ? {} : { cluster: () => cluster.stats() }),
+      ...(cluster === undefined ? {} : { cluster: () => ({ ...cluster.stats() }) }),
     },
   });
 

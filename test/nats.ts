@@ -6,7 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -92,6 +92,55 @@ export async function startNats(): Promise<TestNats> {
       process.off('exit', stopAtExit);
       await stop();
       rmSync(root, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface NatsGate {
+  /** `nats://127.0.0.1:PORT` of the gate: give it to the Bridge whose link the test cuts. */
+  readonly url: string;
+  /** Cuts every connection through the gate and refuses new ones for `ms` (a network outage). */
+  cut(ms: number): void;
+  close(): Promise<void>;
+}
+
+/**
+ * A TCP gate on 127.0.0.1:0 in front of the server: one Bridge reaches NATS through it, and `cut`
+ * takes that Bridge off NATS for a while (the client's reconnects are refused meanwhile) while the
+ * others stay on: what they publish meanwhile is lost for it, as core NATS loses it.
+ */
+export async function startNatsGate(target: TestNats): Promise<NatsGate> {
+  const sockets = new Set<Socket>();
+  let closedUntil = 0;
+  const server: Server = createServer((client) => {
+    if (Date.now() < closedUntil) {
+      client.destroy();
+      return;
+    }
+    const upstream = createConnection({ host: '127.0.0.1', port: target.port });
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('error', () => undefined);
+      s.on('close', () => {
+        sockets.delete(s);
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  return {
+    url: `nats://127.0.0.1:${port}`,
+    cut(ms) {
+      closedUntil = Date.now() + ms;
+      for (const s of sockets) s.destroy();
+    },
+    async close() {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
 }

@@ -2,23 +2,22 @@
  * Streams and data tracks across Bridges over a real nats-server (test/nats.ts) on one real
  * PostgreSQL (test/postgres.ts): a stream published on A is listed and subscribed on B with B's own
  * trackNos, its frames arrive in order; a member joining later learns it by sync; frames lost between
- * Bridges (a Bridge's NATS connection cut by a TCP proxy) reach the subscriber as a counted
+ * Bridges (a Bridge's NATS connection cut by a gate, test/nats.ts) reach the subscriber as a counted
  * `dataDropped`, never a silent gap (docs/operations/cluster.md).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ServerEvent } from '../../protocol/ws.ts';
 import { login, setupTenant, startBridge, type Tenant, type TestBridge } from '../../test/harness.ts';
-import { startNats, type TestNats } from '../../test/nats.ts';
+import { startNats, startNatsGate, type NatsGate, type TestNats } from '../../test/nats.ts';
 import { startPostgres, type TestPostgres } from '../../test/postgres.ts';
-import { startTcpProxy, type TcpProxy } from '../../test/tcp-proxy.ts';
 import { createRoom, eventually, numbered, seqOf, TestClient } from '../realtime/test-client.ts';
 
 let pg: TestPostgres;
 let nats: TestNats;
-let proxy: TcpProxy;
+let gate: NatsGate;
 let a: TestBridge;
 let b: TestBridge;
-/** C reaches NATS through a TCP proxy the test can cut. */
+/** C reaches NATS through a gate the test can cut. */
 let c: TestBridge;
 let tenant: Tenant;
 const tokens: Record<string, string> = {};
@@ -28,19 +27,19 @@ const data = [{ trackId: 'chat', kind: 'data' as const }];
 
 beforeAll(async () => {
   [pg, nats] = await Promise.all([startPostgres(), startNats()]);
-  proxy = await startTcpProxy(nats.url);
+  gate = await startNatsGate(nats);
   const store = await pg.createDatabase();
   const options = { store, nats: nats.url, limits: { writesPerUserPerMinute: 1000 } as never };
   a = await startBridge(options);
   b = await startBridge({ ...options, apiKey: a.bridge.initialApiKey! });
-  c = await startBridge({ ...options, nats: proxy.url.replace(/^http/, 'nats'), apiKey: a.bridge.initialApiKey! });
+  c = await startBridge({ ...options, nats: gate.url, apiKey: a.bridge.initialApiKey! });
   tenant = await setupTenant(a.bridge, [...IDS]);
   for (const id of IDS) tokens[id] = await login(a.bridge.url, tenant.solutionId, tenant.users[id]!);
 });
 afterAll(async () => {
   await Promise.all(clients.map((x) => x.close()));
   for (const t of [c, b, a]) await t?.close();
-  await proxy?.close();
+  await gate?.close();
   await Promise.all([nats?.destroy(), pg?.destroy()]);
 });
 
@@ -117,7 +116,7 @@ describe('data tracks across Bridges', () => {
     for (let i = 0; i < 50; i++) send();
     await bob.until(() => bob.dataFrames(trackNo).length === 50, 'frames before the cut');
     // C's NATS connection is cut; alice goes on sending while C is away and after it is back.
-    proxy.cutAll();
+    gate.cut(1000);
     await eventually(() => !c.bridge.cluster!.available, 'C sees NATS gone');
     const ticker = setInterval(send, 2);
     try {

@@ -25,9 +25,11 @@ import type { BridgeEventMap } from '../events.ts';
 import type { MediaUnit } from '../media/unit.ts';
 import type { RealtimeHub } from '../realtime/hub.ts';
 import type { SealroomRelay } from '../realtime/relay.ts';
+import type { RemoteByteStreamCounters } from '../realtime/relay/remote-byte-streams.ts';
+import type { RemoteCounters } from '../realtime/relay/remote-streams.ts';
 import type { BridgeServices } from '../services.ts';
 import type { NatsLink } from './nats.ts';
-import { RoomFanout } from './room-fanout.ts';
+import { RoomFanout, type RoomFanoutCounters } from './room-fanout.ts';
 
 /** Bridge events that cross: all of them. */
 const BUS_EVENTS = ['roomCreated', 'roomUpdated', 'roomDeleted', 'sessionsEnded'] as const satisfies ReadonlyArray<keyof BridgeEventMap>;
@@ -95,8 +97,8 @@ export class ClusterFanout {
   }
 
   /** Every counter of the fan-out, for /metrics and tests. */
-  stats(): Record<string, number> {
-    return { ...this.counters, ...this.rooms.counters, ...this.relay.remote.counters };
+  stats(): ClusterCounters & RoomFanoutCounters & RemoteCounters & RemoteByteStreamCounters {
+    return { ...this.counters, ...this.rooms.counters, ...this.relay.remote.counters, ...this.relay.remoteBytes.counters };
   }
 
   /** True while NATS is connected: what needs the other Bridges may go on. */

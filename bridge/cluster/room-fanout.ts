@@ -9,12 +9,18 @@
  * - `<prefix>.data.<roomId>`: DATA frames of the tracks published here, binary: origin length (1
  *   byte), origin, trackNo and sequence number (4 bytes each, big-endian), then the payload as the
  *   publisher sent it (ciphertext: docs/design.md, "Trust model").
+ * - `<prefix>.bytes.<roomId>`: CHUNK frames of byte streams to a receiver on another Bridge, binary:
+ *   origin and receiving connection id (length byte, then the id, each), a sequence number per stream
+ *   and receiver (4 bytes), then the frame in the sender Bridge's numbering. The stream's events to
+ *   that receiver (`{ origin, to, event }`) and its credits, rejections and receipts back
+ *   (`{ origin, for, control }`) travel on the room subject (bridge/realtime/relay/remote-byte-streams.ts).
  * - `<prefix>.nodes`: a heartbeat of each Bridge; one silent for NODE_SILENT_MS is taken as gone and
  *   its participants and streams leave the rooms here.
  */
 import type { Subscription } from '@nats-io/transport-node';
 import { ROOM_ID_PATTERN } from '../../protocol/room-record.ts';
 import type { ServerEvent } from '../../protocol/ws.ts';
+import type { ByteStreamWire, ReceiverControl } from '../realtime/relay/remote-byte-streams.ts';
 import type { RoomPresence } from '../realtime/relay/remote-streams.ts';
 import type { ClusterHooks, SealroomRelay } from '../realtime/relay.ts';
 import type { NatsLink } from './nats.ts';
@@ -25,7 +31,15 @@ const HEARTBEAT_MS = 2000;
 const NODE_SILENT_MS = 7000;
 const DATA_HEADER_FIXED_BYTES = 1 + 4 + 4;
 
-type RoomMessage = { origin: string; event: ServerEvent } | { origin: string; sync: true } | { origin: string; present: RoomPresence };
+type RoomMessage =
+  | { origin: string; event: ServerEvent }
+  | { origin: string; sync: true }
+  | { origin: string; present: RoomPresence }
+  | { origin: string; to: string; event: ServerEvent }
+  | { origin: string; for: string; control: ReceiverControl };
+
+/** Byte-stream events that go to one receiver on another Bridge. */
+const TARGETED: ReadonlySet<ServerEvent['type']> = new Set(['byteStreamOpened', 'byteStreamAborted']);
 
 export interface RoomFanoutCounters {
   roomMessagesPublished: number;
@@ -34,17 +48,21 @@ export interface RoomFanoutCounters {
   /** DATA frames not sent while NATS was down (a late frame is worse than none). */
   dataFramesNotSent: number;
   dataFramesReceived: number;
+  chunksPublished: number;
+  chunksReceived: number;
   malformed: number;
   nodesGone: number;
 }
 
-export class RoomFanout implements ClusterHooks {
+export class RoomFanout implements ClusterHooks, ByteStreamWire {
   readonly counters: RoomFanoutCounters = {
     roomMessagesPublished: 0,
     roomMessagesReceived: 0,
     dataFramesPublished: 0,
     dataFramesNotSent: 0,
     dataFramesReceived: 0,
+    chunksPublished: 0,
+    chunksReceived: 0,
     malformed: 0,
     nodesGone: 0,
   };
@@ -74,12 +92,15 @@ export class RoomFanout implements ClusterHooks {
     this.timer = setInterval(() => this.tick(), HEARTBEAT_MS);
     this.timer.unref();
     relay.clusterHooks(this);
+    relay.remoteBytes.wire = this;
   }
 
   // ---- ClusterHooks: what the relay tells us
 
   broadcast(roomId: string, event: ServerEvent): void {
     if (!CROSSING.has(event.type)) return;
+    // A connection here left: its byte streams from other Bridges end for it.
+    if (event.type === 'streamRoomLeft') this.relay.remoteBytes.localLeft(roomId, event.connectionId, event.reason === 'removed');
     this.publishRoom(roomId, { origin: this.origin, event });
   }
 
@@ -88,6 +109,7 @@ export class RoomFanout implements ClusterHooks {
     this.subs.set(roomId, [
       this.link.subscribe(`${this.prefix}.room.${roomId}`, (data) => this.onRoom(roomId, data)),
       this.link.subscribe(`${this.prefix}.data.${roomId}`, (data) => this.onData(data)),
+      this.link.subscribe(`${this.prefix}.bytes.${roomId}`, (data) => this.onChunk(data)),
     ]);
     this.publishRoom(roomId, { origin: this.origin, sync: true });
   }
@@ -112,6 +134,33 @@ export class RoomFanout implements ClusterHooks {
     // Not buffered while down: the sequence number still moves on, so the receivers count the gap.
     if (this.link.publish(`${this.prefix}.data.${roomId}`, frame, 'drop')) this.counters.dataFramesPublished++;
     else this.counters.dataFramesNotSent++;
+  }
+
+  // ---- ByteStreamWire: byte streams to and from other Bridges
+
+  event(roomId: string, _origin: string, connectionId: string, event: ServerEvent): void {
+    this.publishRoom(roomId, { origin: this.origin, to: connectionId, event });
+  }
+
+  control(roomId: string, origin: string, control: ReceiverControl): void {
+    this.publishRoom(roomId, { origin: this.origin, for: origin, control });
+  }
+
+  chunk(roomId: string, _origin: string, connectionId: string, seq: number, frame: Uint8Array): void {
+    const to = this.encoder.encode(connectionId);
+    const out = new Uint8Array(2 + this.originBytes.length + to.length + 4 + frame.length);
+    let at = 0;
+    out[at++] = this.originBytes.length;
+    out.set(this.originBytes, at);
+    at += this.originBytes.length;
+    out[at++] = to.length;
+    out.set(to, at);
+    at += to.length;
+    new DataView(out.buffer).setUint32(at, seq);
+    out.set(frame, at + 4);
+    // Buffered while down: credits bound what is in flight, and a late chunk still fits the stream.
+    this.link.publish(`${this.prefix}.bytes.${roomId}`, out, 'buffer');
+    this.counters.chunksPublished++;
   }
 
   /** After a reconnect: every room held here asks the others again what they hold. */
@@ -141,7 +190,12 @@ export class RoomFanout implements ClusterHooks {
     if (typeof message?.origin !== 'string' || message.origin === this.origin) return;
     this.counters.roomMessagesReceived++;
     this.lastSeen.set(message.origin, performance.now());
-    if ('sync' in message) {
+    if ('to' in message) {
+      if (TARGETED.has(message.event?.type)) this.relay.remoteBytes.event(roomId, message.origin, message.to, message.event);
+      else this.counters.malformed++;
+    } else if ('for' in message) {
+      if (message.for === this.origin) this.relay.remoteBytes.control(message.control);
+    } else if ('sync' in message) {
       this.publishRoom(roomId, { origin: this.origin, present: this.relay.remote.localState(roomId) });
     } else if ('present' in message) {
       this.relay.remote.present(roomId, message.origin, message.present);
@@ -163,6 +217,21 @@ export class RoomFanout implements ClusterHooks {
     const at = 1 + originLength;
     this.counters.dataFramesReceived++;
     this.relay.remote.data(origin, view.getUint32(at), view.getUint32(at + 4), data.subarray(at + 8));
+  }
+
+  private onChunk(data: Uint8Array): void {
+    const originLength = data[0] ?? 0;
+    const toLength = data[1 + originLength] ?? 0;
+    const at = 2 + originLength + toLength;
+    if (originLength === 0 || toLength === 0 || data.length < at + 4) {
+      this.counters.malformed++;
+      return;
+    }
+    this.counters.chunksReceived++;
+    const origin = this.decoder.decode(data.subarray(1, 1 + originLength));
+    const to = this.decoder.decode(data.subarray(2 + originLength, at));
+    const seq = new DataView(data.buffer, data.byteOffset + at, 4).getUint32(0);
+    this.relay.remoteBytes.chunk(origin, to, seq, data.subarray(at + 4));
   }
 
   private publishRoom(roomId: string, message: RoomMessage): void {

@@ -12,6 +12,7 @@ import type { MediaDirectory, MediaTrackInfo } from '../media/unit.ts';
 import type { BridgeServices } from '../services.ts';
 import type { RealtimeConnection } from './connection.ts';
 import { ByteStreamsRelay } from './relay/byte-streams.ts';
+import { RemoteByteStreams } from './relay/remote-byte-streams.ts';
 import { RemoteStreams } from './relay/remote-streams.ts';
 import { RoomsRelay } from './relay/rooms.ts';
 import { RelayState, type RelayCounters } from './relay/state.ts';
@@ -72,15 +73,17 @@ export class SealroomRelay implements Relay, MediaDirectory {
   private readonly streams: StreamsRelay;
   private readonly byteStreams: ByteStreamsRelay;
   private readonly rooms: RoomsRelay;
-  /** Streams and participants of other Bridges (docs/operations/cluster.md). */
+  /** Streams and participants of other Bridges, byte streams to and from them (docs/operations/cluster.md). */
   readonly remote: RemoteStreams;
+  readonly remoteBytes: RemoteByteStreams;
 
   constructor(services: BridgeServices) {
     this.st = new RelayState(services);
-    this.remote = new RemoteStreams(this.st);
     this.streams = new StreamsRelay(this.st);
     this.byteStreams = new ByteStreamsRelay(this.st);
     this.rooms = new RoomsRelay(this.st, this.streams, this.byteStreams);
+    this.remoteBytes = new RemoteByteStreams(this.st, this.byteStreams, this.byteStreams.receipts);
+    this.remote = new RemoteStreams(this.st, (room, connectionId, reason) => this.remoteBytes.remoteLeft(room, connectionId, reason));
   }
 
   join(conn: RealtimeConnection, req: Req<'join'>): Promise<ResultPayloads['join']> {
@@ -116,15 +119,15 @@ export class SealroomRelay implements Relay, MediaDirectory {
   }
 
   byteStreamCredit(conn: RealtimeConnection, streamNo: number, offset: number): void {
-    this.byteStreams.credit(conn, streamNo, offset);
+    if (!this.remoteBytes.credit(conn, streamNo, offset)) this.byteStreams.credit(conn, streamNo, offset);
   }
 
   byteStreamReject(conn: RealtimeConnection, streamNo: number): void {
-    this.byteStreams.reject(conn, streamNo);
+    if (!this.remoteBytes.reject(conn, streamNo)) this.byteStreams.reject(conn, streamNo);
   }
 
   byteStreamReceipt(conn: RealtimeConnection, req: Req<'byteStreamReceipt'>): void {
-    this.byteStreams.receipts.receipt(conn, req);
+    if (!this.remoteBytes.receipt(conn, req)) this.byteStreams.receipts.receipt(conn, req);
   }
 
   data(conn: RealtimeConnection, trackNo: number, payload: Uint8Array, frame: Uint8Array): void {

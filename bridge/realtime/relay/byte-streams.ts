@@ -55,7 +55,8 @@ export class ByteStreamsRelay {
     const now = monotonicMs();
     const receivers = new Map<Participant, Receiver>();
     // Receivers are chosen now: who joins later does not get this stream. Never the sending connection.
-    for (const r of room.participants.values()) {
+    // With NATS, members on other Bridges receive it too (docs/operations/cluster.md).
+    for (const r of [...room.participants.values(), ...(this.st.remoteReceiversOf?.(room) ?? [])]) {
       if (r === p || (destinations.size > 0 && !destinations.has(r.userId))) continue;
       receivers.set(r, { participant: r, consumed: 0, lastAdvanceAt: now });
     }
@@ -136,7 +137,7 @@ export class ByteStreamsRelay {
 
   /** A receiver consumed the stream up to `offset` payload bytes. */
   credit(conn: RealtimeConnection, streamNo: number, offset: number): void {
-    const p = this.st.participants.get(conn.id);
+    const p = this.st.participants.get(conn.id) ?? this.st.remoteReceiver?.(conn.id);
     const bs = this.st.byteStreams.get(streamNo);
     const r = p === undefined ? undefined : bs?.receivers.get(p);
     if (bs === undefined || r === undefined) return; // ended, cut, or never this connection's: nothing to move
@@ -152,7 +153,7 @@ export class ByteStreamsRelay {
 
   /** A receiver has no handler for the stream: detach it, tell the sender. */
   reject(conn: RealtimeConnection, streamNo: number): void {
-    const p = this.st.participants.get(conn.id);
+    const p = this.st.participants.get(conn.id) ?? this.st.remoteReceiver?.(conn.id);
     const bs = this.st.byteStreams.get(streamNo);
     const r = p === undefined ? undefined : bs?.receivers.get(p);
     if (bs !== undefined && r !== undefined) this.cut(bs, r, 'rejected', undefined);

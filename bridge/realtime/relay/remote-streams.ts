@@ -24,6 +24,9 @@ export interface RoomPresence {
   streams: StreamInfo[];
 }
 
+/** Why a remote participant left, as its byte streams from here are told (`byteStreamReceiverDropped`). */
+type LeftReason = 'left' | 'disconnected' | 'removed';
+
 interface Route {
   track: Track;
   /** The sequence number the next frame should carry; undefined before the first. */
@@ -45,7 +48,11 @@ export class RemoteStreams {
   /** The publisher of each mirrored stream. */
   private readonly origins = new WeakMap<PublishedStream, { origin: string; originTrackNos: Map<string, number> }>();
 
-  constructor(private readonly st: RelayState) {}
+  constructor(
+    private readonly st: RelayState,
+    /** A remote participant left the room: it stops receiving byte streams from here. */
+    private readonly onLeft: (room: RoomState, connectionId: string, reason: LeftReason) => void,
+  ) {}
 
   /** A remote stream was published (or is announced again by a sync): mirrored here. */
   published(roomId: string, origin: string, info: StreamInfo): void {
@@ -125,10 +132,12 @@ export class RemoteStreams {
     return true;
   }
 
-  left(roomId: string, connectionId: string): void {
+  left(roomId: string, connectionId: string, reason: LeftReason): void {
     const remote = this.st.remoteParticipants.get(roomId);
     remote?.delete(connectionId);
     if (remote?.size === 0) this.st.remoteParticipants.delete(roomId);
+    const room = this.st.rooms.get(roomId);
+    if (room !== undefined) this.onLeft(room, connectionId, reason);
   }
 
   /** A DATA frame of a remote track, with its sequence number on that track. */
@@ -159,7 +168,7 @@ export class RemoteStreams {
       for (const stream of [...room.streams.values()]) if (this.origins.get(stream)?.origin === origin) this.unpublished(room.id, origin, stream.streamId);
       for (const [connectionId, r] of this.st.remoteParticipants.get(room.id) ?? []) {
         if (r.origin !== origin) continue;
-        this.left(room.id, connectionId);
+        this.left(room.id, connectionId, 'disconnected');
         this.deliver(room, { type: 'streamRoomLeft', roomId: room.id, userId: r.userId, connectionId, reason: 'disconnected' });
       }
     }
@@ -198,7 +207,7 @@ export class RemoteStreams {
     const connectionIds = new Set(state.participants.map((p) => p.connectionId));
     for (const [connectionId, r] of this.st.remoteParticipants.get(roomId) ?? []) {
       if (r.origin !== origin || connectionIds.has(connectionId)) continue;
-      this.left(roomId, connectionId);
+      this.left(roomId, connectionId, 'disconnected');
       this.deliver(room, { type: 'streamRoomLeft', roomId, userId: r.userId, connectionId, reason: 'disconnected' });
     }
     for (const p of state.participants) {
@@ -216,7 +225,7 @@ export class RemoteStreams {
         if (this.joined(roomId, origin, event.userId, event.connectionId)) this.deliver(room, event);
         return;
       case 'streamRoomLeft':
-        this.left(roomId, event.connectionId);
+        this.left(roomId, event.connectionId, event.reason === 'room_deleted' ? 'removed' : event.reason);
         return this.deliver(room, event);
       case 'streamPublished':
         return this.published(roomId, origin, event.stream);

@@ -149,6 +149,9 @@ export class RelayState {
   onData: ((track: Track, payload: Uint8Array) => void) | undefined;
   /** Participants of a room on other Bridges, by connection id (kept by ./remote-streams.ts). */
   readonly remoteParticipants = new Map<string, Map<string, { userId: string; origin: string }>>();
+  /** Members of the room on other Bridges as byte-stream receivers, and one by connection id (./remote-byte-streams.ts). */
+  remoteReceiversOf: ((room: RoomState) => Participant[]) | undefined;
+  remoteReceiver: ((connectionId: string) => Participant | undefined) | undefined;
 
   constructor(readonly s: BridgeServices) {}
 

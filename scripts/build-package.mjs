@@ -88,7 +88,7 @@ const manifest = {
   },
   imports,
   bin: { sealroom: './bin/sealroom.js' },
-  files: ['crypto', 'protocol', 'endpoint', 'bridge', 'bin', 'migrations', '!**/*.test.*', '!**/*.map'],
+  files: ['crypto', 'protocol', 'endpoint', 'bridge', 'bin', 'migrations', 'app', '!**/*.test.*', '!**/*.map'],
   // Importing a module runs no code with effects outside it (backends and workers start on first use),
   // so bundlers may drop what an app does not use.
   sideEffects: false,

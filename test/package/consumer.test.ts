@@ -12,7 +12,7 @@
  * compiles its native module for about two minutes, so the test links the repo's compiled copy into
  * the app's node_modules (a plain symlink: `npm install <folder>` would walk the whole repo's tree).
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, cpSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -51,9 +51,11 @@ beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'sealroom-consumer-'));
   const dist = join(work, 'dist');
   await run(process.execPath, [join(REPO, 'scripts/build-package.mjs'), '--out', dist], REPO);
+  await run(process.execPath, [join(REPO, 'scripts/build-app.mjs'), '--out', join(dist, 'app')], REPO);
   const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', work, dist], REPO);
   const [packed] = JSON.parse(stdout) as { filename: string; entryCount: number; files: { path: string }[] }[];
   expect(packed!.files.map((f) => f.path).filter((p) => /\.test\.|(^|\/)(bench|fixtures?)\//.test(p))).toEqual([]);
+  expect(packed!.files.map((f) => f.path)).toContain('app/index.html');
   app = join(work, 'app');
   cpSync(APP_FILES, app, { recursive: true });
   writeFileSync(join(app, 'package.json'), `${JSON.stringify({ name: 'consumer-app', private: true, type: 'module' })}\n`);
@@ -130,6 +132,35 @@ describe('the packed tarball, installed outside the repo', () => {
       expect(help.stdout).toContain('keygen');
       const keygen = await run(bin, ['keygen'], app, 20_000);
       expect(keygen.stdout).toMatch(/private key: srsk1[0-9a-z]+\npublic key: +srpk1[0-9a-z]+/);
+    });
+
+    it('serves the web app from the installed package: `sealroom start --dev` on plain node', async () => {
+      const child = spawn(join(app, 'node_modules/.bin/sealroom'), ['start', '--dev', '--port', '0', '--data-dir', join(work, 'app-data'), '--log-level', 'warn'], {
+        cwd: app,
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      try {
+        const url = await new Promise<string>((resolveUrl, reject) => {
+          let stderr = '';
+          const timer = setTimeout(() => reject(new Error(`no URL from sealroom start in 20 s: ${stderr}`)), 20_000);
+          child.stderr.on('data', (chunk: Buffer) => {
+            stderr += chunk.toString();
+            const found = /export SEALROOM_URL=(\S+)/.exec(stderr)?.[1];
+            if (found !== undefined) {
+              clearTimeout(timer);
+              resolveUrl(found);
+            }
+          });
+          child.on('exit', (code) => reject(new Error(`sealroom start exited (${code}): ${stderr}`)));
+        });
+        const page = await fetch(`${url}/`);
+        expect(page.status).toBe(200);
+        expect(page.headers.get('content-security-policy')).toContain("default-src 'none'");
+        expect(await page.text()).toContain('<script');
+        expect((await fetch(`${url}/dev/v1/info`)).status).toBe(200);
+      } finally {
+        child.kill('SIGTERM');
+      }
     });
   });
 });

@@ -73,6 +73,8 @@ describe('idle streams', () => {
 
 describe('streams that fail before a handler sees them', () => {
   it('a header that does not open is counted in dataStreamStats() and logged', async () => {
+    // The writer test's stream ends at bob a moment after its writer failed: start from none open.
+    await until(() => bob.streamApi.dataStreamStats().receiving === 0, 'the earlier streams ended at bob');
     const before = bob.streamApi.dataStreamStats().droppedBeforeHandler.Integrity ?? 0;
     const atBob = receiveBytes(bob, 'bad-header');
     tamper = (_f, nth) => (nth === 0 ? 'flip' : 'pass');

@@ -130,7 +130,10 @@ export async function createBridge(options: CreateBridgeOptions): Promise<Bridge
   const media = createMediaUnit(config.media, relay, log.child({ component: 'media' }));
   const hub = new RealtimeHub(services, auth, relay, media);
   const cluster = link === undefined ? undefined : new ClusterFanout(link, services, hub, relay, media, config.natsSubjectPrefix);
-  if (cluster !== undefined) hub.clusterAvailable = () => cluster.available;
+  if (cluster !== undefined) {
+    hub.clusterAvailable = () => cluster.available;
+    hub.clusterReady = (roomId) => cluster.rooms.ready(roomId);
+  }
   const httpCounters: ResponseLimitCounters = { responseWriteTimeouts: 0, pipelinedRequestsHeld: 0 };
   const metrics = new BridgeMetrics({
     hub,

@@ -4,8 +4,12 @@
  * and mirrors what happens on theirs (bridge/realtime/relay/remote-streams.ts).
  *
  * - `<prefix>.room.<roomId>`: JSON `{ origin, event }` for the relay's broadcasts (join, leave, stream
- *   published, updated, unpublished), `{ origin, sync: true }` from a Bridge that starts holding the
- *   room (or is back on NATS), and `{ origin, present }` in answer: who is there and what they publish.
+ *   published, updated, unpublished), and `{ origin, present }`: who is there on that Bridge and what
+ *   they publish, in answer to a sync.
+ * - `<prefix>.sync`: `{ origin, roomId }` from a Bridge that starts holding a room (or is back on
+ *   NATS). Every Bridge answers on the room subject, an empty `present` when it holds nothing there;
+ *   the first join on the asking Bridge waits for the answers of every Bridge it knows (at most
+ *   SYNC_WAIT_MS), so its snapshot already lists the others' participants and streams.
  * - `<prefix>.data.<roomId>`: DATA frames of the tracks published here, binary: origin length (1
  *   byte), origin, trackNo and sequence number (4 bytes each, big-endian), then the payload as the
  *   publisher sent it (ciphertext: docs/design.md, "Trust model").
@@ -30,10 +34,17 @@ const CROSSING: ReadonlySet<ServerEvent['type']> = new Set(['streamRoomJoined', 
 const HEARTBEAT_MS = 2000;
 const NODE_SILENT_MS = 7000;
 const DATA_HEADER_FIXED_BYTES = 1 + 4 + 4;
+/** The longest a first join on this Bridge waits for the other Bridges' state of the room. Ms. */
+const SYNC_WAIT_MS = 300;
+
+interface PendingSync {
+  readonly waiting: Set<string>;
+  readonly done: Promise<void>;
+  readonly finish: () => void;
+}
 
 type RoomMessage =
   | { origin: string; event: ServerEvent }
-  | { origin: string; sync: true }
   | { origin: string; present: RoomPresence }
   | { origin: string; to: string; event: ServerEvent }
   | { origin: string; for: string; control: ReceiverControl };
@@ -72,6 +83,9 @@ export class RoomFanout implements ClusterHooks, ByteStreamWire {
   private readonly lastSeen = new Map<string, number>();
   private readonly originBytes: Uint8Array;
   private readonly nodesSub: Subscription;
+  private readonly syncSub: Subscription;
+  /** Rooms whose first sync is still answered: their first joiners wait (`ready`). */
+  private readonly pending = new Map<string, PendingSync>();
   private readonly timer: NodeJS.Timeout;
   private readonly encoder = new TextEncoder();
   private readonly decoder = new TextDecoder();
@@ -87,8 +101,13 @@ export class RoomFanout implements ClusterHooks, ByteStreamWire {
     if (this.originBytes.length > 255) throw new RangeError('cluster origin id longer than 255 bytes');
     this.nodesSub = link.subscribe(`${prefix}.nodes`, (data) => {
       const origin = this.decoder.decode(data);
-      if (origin !== '') this.lastSeen.set(origin, performance.now());
+      if (origin === '' || origin === this.origin) return;
+      // A Bridge just started: it hears from this one at once, not a heartbeat later.
+      if (!this.lastSeen.has(origin)) this.heartbeat();
+      this.lastSeen.set(origin, performance.now());
     });
+    this.syncSub = link.subscribe(`${prefix}.sync`, (data) => this.onSync(data));
+    this.heartbeat();
     this.timer = setInterval(() => this.tick(), HEARTBEAT_MS);
     this.timer.unref();
     relay.clusterHooks(this);
@@ -111,7 +130,24 @@ export class RoomFanout implements ClusterHooks, ByteStreamWire {
       this.link.subscribe(`${this.prefix}.data.${roomId}`, (data) => this.onData(data)),
       this.link.subscribe(`${this.prefix}.bytes.${roomId}`, (data) => this.onChunk(data)),
     ]);
-    this.publishRoom(roomId, { origin: this.origin, sync: true });
+    const waiting = new Set(this.lastSeen.keys());
+    if (waiting.size > 0) {
+      let finish!: () => void;
+      const done = new Promise<void>((resolve) => (finish = resolve));
+      const timer = setTimeout(() => finish(), SYNC_WAIT_MS);
+      timer.unref();
+      this.pending.set(roomId, { waiting, done, finish });
+      void done.then(() => {
+        clearTimeout(timer);
+        this.pending.delete(roomId);
+      });
+    }
+    this.sync(roomId);
+  }
+
+  /** Resolves once the other Bridges told this one what they hold in the room (or SYNC_WAIT_MS passed). */
+  ready(roomId: string): Promise<void> {
+    return this.pending.get(roomId)?.done ?? Promise.resolve();
   }
 
   roomClosed(roomId: string): void {
@@ -167,13 +203,15 @@ export class RoomFanout implements ClusterHooks, ByteStreamWire {
   resyncRooms(): void {
     const now = performance.now();
     for (const origin of this.lastSeen.keys()) this.lastSeen.set(origin, now);
-    for (const roomId of this.subs.keys()) this.publishRoom(roomId, { origin: this.origin, sync: true });
+    for (const roomId of this.subs.keys()) this.sync(roomId);
   }
 
   close(): void {
     clearInterval(this.timer);
     this.relay.clusterHooks(undefined);
     this.nodesSub.unsubscribe();
+    this.syncSub.unsubscribe();
+    for (const p of this.pending.values()) p.finish();
     for (const roomId of [...this.subs.keys()]) this.roomClosed(roomId);
   }
 
@@ -195,15 +233,44 @@ export class RoomFanout implements ClusterHooks, ByteStreamWire {
       else this.counters.malformed++;
     } else if ('for' in message) {
       if (message.for === this.origin) this.relay.remoteBytes.control(message.control);
-    } else if ('sync' in message) {
-      this.publishRoom(roomId, { origin: this.origin, present: this.relay.remote.localState(roomId) });
     } else if ('present' in message) {
-      this.relay.remote.present(roomId, message.origin, message.present);
+      const pending = this.pending.get(roomId);
+      // While the first joiners wait, the state goes into their snapshot rather than into events.
+      this.relay.remote.present(roomId, message.origin, message.present, pending !== undefined);
+      pending?.waiting.delete(message.origin);
+      if (pending?.waiting.size === 0) pending.finish();
     } else if ('event' in message && CROSSING.has(message.event?.type)) {
       this.relay.remote.event(roomId, message.origin, message.event);
     } else {
       this.counters.malformed++;
     }
+  }
+
+  private sync(roomId: string): void {
+    this.counters.roomMessagesPublished++;
+    this.link.publish(`${this.prefix}.sync`, this.encoder.encode(JSON.stringify({ origin: this.origin, roomId })), 'buffer');
+  }
+
+  /** Another Bridge asks what this one holds in a room: answered on the room subject, even when nothing. */
+  private onSync(data: Uint8Array): void {
+    let message: { origin?: unknown; roomId?: unknown };
+    try {
+      message = JSON.parse(this.decoder.decode(data)) as typeof message;
+    } catch {
+      this.counters.malformed++;
+      return;
+    }
+    if (typeof message.origin !== 'string' || typeof message.roomId !== 'string' || !ROOM_ID_PATTERN.test(message.roomId)) {
+      this.counters.malformed++;
+      return;
+    }
+    if (message.origin === this.origin) return;
+    this.lastSeen.set(message.origin, performance.now());
+    this.publishRoom(message.roomId, { origin: this.origin, present: this.relay.remote.localState(message.roomId) });
+  }
+
+  private heartbeat(): void {
+    this.link.publish(`${this.prefix}.nodes`, this.originBytes, 'drop');
   }
 
   private onData(data: Uint8Array): void {
@@ -242,7 +309,7 @@ export class RoomFanout implements ClusterHooks, ByteStreamWire {
   /** Heartbeat out; Bridges silent too long are gone. Nothing is judged while this one is cut off. */
   private tick(): void {
     if (!this.link.up) return;
-    this.link.publish(`${this.prefix}.nodes`, this.originBytes, 'drop');
+    this.heartbeat();
     const now = performance.now();
     for (const [origin, seen] of this.lastSeen) {
       if (now - seen < NODE_SILENT_MS) continue;

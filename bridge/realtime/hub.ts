@@ -54,6 +54,8 @@ export class RealtimeHub {
    * Requests that need them are refused then with CLUSTER_UNAVAILABLE (NEEDS_CLUSTER).
    */
   clusterAvailable: () => boolean = () => true;
+  /** With NATS: resolves once the other Bridges told this one what they hold in the room. */
+  clusterReady: ((roomId: string) => Promise<void>) | undefined;
 
   constructor(
     private readonly s: BridgeServices,
@@ -251,8 +253,13 @@ export class RealtimeHub {
       case 'unsubscribe':
         this.roomEvents.unsubscribe(conn, m.subscriptionIds);
         return conn.result<'unsubscribe'>(m.id, {});
-      case 'join':
-        return conn.result<'join'>(m.id, await this.relay.join(conn, m));
+      case 'join': {
+        const joined = await this.relay.join(conn, m);
+        if (this.clusterReady === undefined) return conn.result<'join'>(m.id, joined);
+        // The first join of a room here waits for the other Bridges' participants and streams in it.
+        await this.clusterReady(m.roomId);
+        return conn.result<'join'>(m.id, this.relay.joinSnapshot(conn, m.roomId) ?? joined);
+      }
       case 'leave': {
         const result = await this.relay.leave(conn, m);
         this.media.roomChanged(m.roomId);

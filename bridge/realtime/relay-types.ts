@@ -11,6 +11,8 @@ type Req<K extends ClientRequest['kind']> = Extract<ClientRequest, { kind: K }>;
 
 export interface Relay {
   join(conn: RealtimeConnection, req: Req<'join'>): Promise<ResultPayloads['join']>;
+  /** The join result again for a connection that joined; undefined when it left meanwhile. */
+  joinSnapshot(conn: RealtimeConnection, roomId: string): ResultPayloads['join'] | undefined;
   leave(conn: RealtimeConnection, req: Req<'leave'>): Promise<ResultPayloads['leave']>;
   publish(conn: RealtimeConnection, req: Req<'publish'>): Promise<ResultPayloads['publish']>;
   updateStream(conn: RealtimeConnection, req: Req<'updateStream'>): Promise<ResultPayloads['updateStream']>;

@@ -90,6 +90,11 @@ export class SealroomRelay implements Relay, MediaDirectory {
     return this.rooms.join(conn, req);
   }
 
+  /** The join result again for a connection that joined (undefined when it left meanwhile). */
+  joinSnapshot(conn: RealtimeConnection, roomId: string): ResultPayloads['join'] | undefined {
+    return this.rooms.snapshotOf(conn, roomId);
+  }
+
   async leave(conn: RealtimeConnection, req: Req<'leave'>): Promise<ResultPayloads['leave']> {
     return this.rooms.leave(conn, req);
   }

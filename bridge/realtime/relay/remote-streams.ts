@@ -55,7 +55,7 @@ export class RemoteStreams {
   ) {}
 
   /** A remote stream was published (or is announced again by a sync): mirrored here. */
-  published(roomId: string, origin: string, info: StreamInfo): void {
+  published(roomId: string, origin: string, info: StreamInfo, silent = false): void {
     const room = this.st.rooms.get(roomId);
     if (room === undefined) return;
     const existing = room.streams.get(info.streamId);
@@ -70,7 +70,7 @@ export class RemoteStreams {
     this.origins.set(stream, meta);
     for (const t of dataTracks(info)) stream.tracks.set(t.trackId, this.newTrack(stream, origin, t, meta.originTrackNos));
     room.streams.set(stream.streamId, stream);
-    this.deliver(room, { type: 'streamPublished', stream: this.st.streamInfo(stream) });
+    if (!silent) this.deliver(room, { type: 'streamPublished', stream: this.st.streamInfo(stream) });
   }
 
   /** A remote stream's tracks changed. */
@@ -197,7 +197,7 @@ export class RemoteStreams {
    * Everything `origin` holds in the room, as it answered a sync: what is new here is announced, what
    * this Bridge still mirrors from it and it no longer has ends (an event missed while NATS was down).
    */
-  present(roomId: string, origin: string, state: RoomPresence): void {
+  present(roomId: string, origin: string, state: RoomPresence, silent = false): void {
     const room = this.st.rooms.get(roomId);
     if (room === undefined) return;
     const streamIds = new Set(state.streams.map((s) => s.streamId));
@@ -211,9 +211,9 @@ export class RemoteStreams {
       this.deliver(room, { type: 'streamRoomLeft', roomId, userId: r.userId, connectionId, reason: 'disconnected' });
     }
     for (const p of state.participants) {
-      if (this.joined(roomId, origin, p.userId, p.connectionId)) this.deliver(room, { type: 'streamRoomJoined', roomId, ...p });
+      if (this.joined(roomId, origin, p.userId, p.connectionId) && !silent) this.deliver(room, { type: 'streamRoomJoined', roomId, ...p });
     }
-    for (const info of state.streams) this.published(roomId, origin, info);
+    for (const info of state.streams) this.published(roomId, origin, info, silent);
   }
 
   /** An event of the room broadcast on another Bridge: applied here, and told to the local participants. */

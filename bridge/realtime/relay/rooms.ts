@@ -152,6 +152,13 @@ export class RoomsRelay {
     }
   }
 
+  /** The join result again, for a joined connection (the cluster's first join waits for the other Bridges). */
+  snapshotOf(conn: RealtimeConnection, roomId: string): ResultPayloads['join'] | undefined {
+    const p = this.st.participants.get(conn.id);
+    const room = p?.rooms.get(roomId);
+    return p === undefined || room === undefined ? undefined : this.snapshot(room, p);
+  }
+
   private snapshot(room: RoomState, self: Participant): ResultPayloads['join'] {
     return {
       participants: [

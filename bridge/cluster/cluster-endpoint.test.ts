@@ -74,20 +74,21 @@ describe('Endpoints on two Bridges', () => {
     expect(logs.get(carol)!.messages).toHaveLength(expected.length);
   });
 
-  it('a byte stream and a text sent through A are read whole on B', async () => {
+  it('a byte stream and a text sent through A are read whole on B, and the receipt comes back', async () => {
     const alice = await kit.connect('alice');
     const bob = await kit.connect('bob', { url: b.bridge.url });
     const roomId = await kit.room(alice, [alice, bob]);
     for (const member of [alice, bob]) await member.streamApi.joinStreamRoom(roomId);
-    await until(() => true, 'joined');
     const files = receiveBytes(bob, 'files');
     const texts = receiveText(bob, 'chat');
     const data = pattern(4 * 1024 * 1024, 3);
-    const writer = await alice.streamApi.streamBytes({ roomId, topic: 'files', name: 'big.bin', destinationIdentities: ['bob'] });
+    const writer = await alice.streamApi.streamBytes({ roomId, topic: 'files', name: 'big.bin', destinationIdentities: ['bob'], receipts: true });
     await writer.write(data);
     await writer.close();
     await until(() => files.length === 1, "bob's handler", 5000);
     expect(sha256(await files[0]!.done)).toBe(sha256(data));
+    // bob's signed receipt crossed back from B to the sender on A.
+    expect(await writer.delivery!).toEqual({ streamId: writer.info.id, delivered: [{ userId: 'bob', at: expect.any(Number) }], failed: [] });
     expect(files[0]!.from).toMatchObject({ identity: 'alice' });
     await alice.streamApi.sendText('hello from A 👋', { roomId, topic: 'chat' });
     await until(() => texts.length === 1, "bob's text handler", 5000);

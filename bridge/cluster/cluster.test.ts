@@ -151,8 +151,23 @@ describe('two Bridges over NATS', () => {
       await deaf.close();
     }
 
+    // carol is joined on B too; she is removed while NATS is down.
+    const carol = await connect(b, 'carol');
+    await carol.request('join', { roomId });
     await nats.stop();
     await eventually(() => !a.bridge.cluster!.available && !b.bridge.cluster!.available, 'both Bridges see NATS gone');
+    // Cut off, B reads its members from the store every 2 s: a removal committed meanwhile (by a Bridge
+    // without NATS) cuts her there before NATS is back.
+    const deafAgain = await startBridge({ store, apiKey: a.bridge.initialApiKey! });
+    try {
+      const head = await verifiedHead(deafAgain.bridge.url, tokens.alice!, roomId);
+      const next = await successor(head, undefined, u('alice'), { users: [u('alice'), u('bob')], managers: [u('alice')] });
+      expect((await rest(deafAgain.bridge.url, tokens.alice).put(`/v1/rooms/${roomId}`, { ...next.request, version: head.record.version })).status).toBe(200);
+    } finally {
+      await deafAgain.close();
+    }
+    expect(await carol.event('streamRoomLeft', (e) => e.userId === 'carol', 4000)).toMatchObject({ reason: 'removed' });
+    expect(b.bridge.cluster!.available).toBe(false);
     for (const t of [a, b]) expect(await health(t)).toEqual({ status: 503, body: { status: 'unavailable', nats: 'unreachable' } });
     const bob = await connect(b, 'bob');
     expect(await bob.failure('join', { roomId })).toBe('CLUSTER_UNAVAILABLE');

@@ -37,6 +37,12 @@ type BusEvent = (typeof BUS_EVENTS)[number];
 
 /** A resync that failed (the store down too) is tried again after this. Ms. */
 const RESYNC_RETRY_MS = 1000;
+/**
+ * While NATS is down this Bridge cannot hear the others' removals: it reads its joined members and
+ * sessions from the store this often instead, so a removed member is cut within about this long
+ * (plus the time to notice the outage). Ms.
+ */
+const DOWN_CHECK_INTERVAL_MS = 2000;
 
 export interface ClusterCounters {
   busPublished: number;
@@ -65,6 +71,8 @@ export class ClusterFanout {
   /** Rooms, streams and data tracks across Bridges. */
   readonly rooms: RoomFanout;
   private resyncTimer: NodeJS.Timeout | undefined;
+  private downTimer: NodeJS.Timeout | undefined;
+  private checking: Promise<void> | undefined;
   private closed = false;
   private readonly encoder = new TextEncoder();
   private readonly decoder = new TextDecoder();
@@ -90,7 +98,14 @@ export class ClusterFanout {
     this.subs.push(link.subscribe(this.busSubject, (data) => this.onBus(data)));
     this.rooms = new RoomFanout(link, relay, prefix, randomBytes(12).toString('base64url'));
     link.onChange((up) => {
-      if (!up) return;
+      if (!up) {
+        // A check still running (a slow store) is not piled on.
+        this.downTimer ??= setInterval(() => void (this.checking ?? this.check()).catch(() => undefined), DOWN_CHECK_INTERVAL_MS);
+        this.downTimer.unref();
+        return;
+      }
+      clearInterval(this.downTimer);
+      this.downTimer = undefined;
       this.rooms.resyncRooms();
       this.resync();
     });
@@ -144,11 +159,26 @@ export class ClusterFanout {
     this.resyncTimer = undefined;
     if (this.closed) return;
     this.counters.resyncs++;
-    this.resyncOnce().catch((err: unknown) => {
+    this.check().catch((err: unknown) => {
       this.s.log.warn({ err }, 'cluster resync failed; trying again');
       this.resyncTimer = setTimeout(() => this.resync(), RESYNC_RETRY_MS);
       this.resyncTimer.unref();
     });
+  }
+
+  /** One resync at a time: a check asked for while one runs waits for it and runs after it. */
+  private async check(): Promise<void> {
+    const previous = this.checking;
+    const run = (async () => {
+      await previous?.catch(() => undefined);
+      await this.resyncOnce();
+    })();
+    this.checking = run;
+    try {
+      await run;
+    } finally {
+      if (this.checking === run) this.checking = undefined;
+    }
   }
 
   private async resyncOnce(): Promise<void> {
@@ -169,12 +199,13 @@ export class ClusterFanout {
       this.counters.resyncSessionsClosed++;
       conn.close(CLOSE.sessionEnded, 'session ended');
     }
-    this.s.log.info({ resync: this.counters }, 'cluster resync after reconnect done');
+    this.s.log.debug({ resync: this.counters }, 'cluster resync done');
   }
 
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.resyncTimer);
+    clearInterval(this.downTimer);
     this.rooms.close();
     for (const off of this.busListeners) off();
     for (const sub of this.subs) sub.unsubscribe();

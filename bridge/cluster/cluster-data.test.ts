@@ -142,4 +142,29 @@ describe('data tracks across Bridges', () => {
     console.log(`cut: ${sent} frames sent, ${got.length} delivered on B, ${droppedOn(bob, trackNo)} reported dropped; C did not send ${stats.dataFramesNotSent} while down`);
     expect(b.bridge.cluster!.stats().remoteLost).toBe(droppedOn(bob, trackNo));
   }, 30_000);
+
+  it('a Bridge silent for 7 s is gone on the others: its members leave, their streams end; back, it is announced again', async () => {
+    const roomId = await room();
+    const alice = await connect(c, 'alice', roomId);
+    const bob = await connect(b, 'bob', roomId);
+    await alice.event('streamRoomJoined', (e) => e.userId === 'bob');
+    await alice.request('publish', { roomId, streamId: 'from-c', tracks: data });
+    await bob.event('streamPublished', (e) => e.stream.streamId === 'from-c');
+    const { streamNo } = await alice.request('byteStreamOpen', { roomId, streamId: 'Y2x1c3Rlci1zdHJlYW0tMg==', epoch: 1, destinationIdentities: ['bob'] });
+    const local = (await bob.event('byteStreamOpened', (e) => e.roomId === roomId)).streamNo;
+    expect(streamNo).toBeGreaterThan(0);
+    const mark = bob.log.length;
+    gate.cut(10_000);
+    const left = await bob.event('streamRoomLeft', (e) => e.userId === 'alice', 12_000);
+    expect(left).toMatchObject({ connectionId: alice.connectionId, reason: 'disconnected' });
+    const since = bob.log.slice(mark).flatMap((r) => (r.kind === 'event' ? [r.event] : []));
+    expect(since).toContainEqual({ type: 'byteStreamAborted', streamNo: local, reason: 'sender_disconnected' });
+    expect(since).toContainEqual({ type: 'streamUnpublished', roomId, streamId: 'from-c', userId: 'alice' });
+    expect(b.bridge.cluster!.stats().nodesGone).toBeGreaterThanOrEqual(1);
+    // C comes back: its sync brings alice and her stream back to bob.
+    await eventually(() => c.bridge.cluster!.available, 'C back on NATS', 10_000);
+    expect(await bob.event('streamRoomJoined', (e) => e.userId === 'alice', 5000)).toMatchObject({ connectionId: alice.connectionId });
+    // Announced once when published, and again now.
+    await bob.until(() => bob.events('streamPublished').filter((e) => e.stream.streamId === 'from-c').length === 2, 'the stream announced again');
+  }, 40_000);
 });

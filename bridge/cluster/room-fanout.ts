@@ -78,8 +78,8 @@ export class RoomFanout implements ClusterHooks, ByteStreamWire {
     nodesGone: 0,
   };
   private readonly subs = new Map<string, Subscription[]>();
-  /** The next sequence number of each local track (by trackNo). */
-  private readonly seqs = new Map<number, number>();
+  /** The next sequence number of each local track (forgotten with the track). */
+  private readonly seqs = new WeakMap<object, number>();
   private readonly lastSeen = new Map<string, number>();
   private readonly originBytes: Uint8Array;
   private readonly nodesSub: Subscription;
@@ -155,10 +155,10 @@ export class RoomFanout implements ClusterHooks, ByteStreamWire {
     this.subs.delete(roomId);
   }
 
-  data(roomId: string, trackNo: number, payload: Uint8Array): void {
+  data(roomId: string, trackNo: number, payload: Uint8Array, track: object): void {
     if (!ROOM_ID_PATTERN.test(roomId)) return;
-    const seq = this.seqs.get(trackNo) ?? 0;
-    this.seqs.set(trackNo, (seq + 1) >>> 0);
+    const seq = this.seqs.get(track) ?? 0;
+    this.seqs.set(track, (seq + 1) >>> 0);
     const frame = new Uint8Array(DATA_HEADER_FIXED_BYTES + this.originBytes.length + payload.length);
     const view = new DataView(frame.buffer);
     frame[0] = this.originBytes.length;
@@ -199,11 +199,15 @@ export class RoomFanout implements ClusterHooks, ByteStreamWire {
     this.counters.chunksPublished++;
   }
 
-  /** After a reconnect: every room held here asks the others again what they hold. */
+  /** After a reconnect: for every room held here, tells the others what it holds and asks what they hold. */
   resyncRooms(): void {
     const now = performance.now();
     for (const origin of this.lastSeen.keys()) this.lastSeen.set(origin, now);
-    for (const roomId of this.subs.keys()) this.sync(roomId);
+    for (const roomId of this.subs.keys()) {
+      // The others may have taken this Bridge as gone meanwhile: it tells them again what it holds.
+      this.publishRoom(roomId, { origin: this.origin, present: this.relay.remote.localState(roomId) });
+      this.sync(roomId);
+    }
   }
 
   close(): void {
@@ -316,6 +320,7 @@ export class RoomFanout implements ClusterHooks, ByteStreamWire {
       this.lastSeen.delete(origin);
       this.counters.nodesGone++;
       this.relay.remote.forgetOrigin(origin);
+      this.relay.remoteBytes.originGone(origin);
     }
   }
 }

@@ -26,7 +26,8 @@ export interface ClusterHooks {
   broadcast(roomId: string, event: ServerEvent): void;
   roomOpened(roomId: string): void;
   roomClosed(roomId: string): void;
-  data(roomId: string, trackNo: number, payload: Uint8Array): void;
+  /** `track` identifies the track while it lives (a key for per-track state, gone with the track). */
+  data(roomId: string, trackNo: number, payload: Uint8Array, track: object): void;
 }
 
 export interface ConnectionStats {
@@ -221,7 +222,7 @@ export class SealroomRelay implements Relay, MediaDirectory {
             this.remote.roomClosed(room);
             hooks.roomClosed(room.id);
           };
-    this.st.onData = hooks === undefined ? undefined : (track, payload) => hooks.data(track.stream.room.id, track.trackNo, payload);
+    this.st.onData = hooks === undefined ? undefined : (track, payload) => hooks.data(track.stream.room.id, track.trackNo, payload, track);
   }
 
   /** An event another Bridge broadcast in a room: to this Bridge's participants of the room. */

@@ -90,11 +90,15 @@ export class RemoteByteStreams {
       if (stub === undefined) {
         const seqs = new Map<number, number>();
         const p = remoteReceiver(r.userId, connectionId, {
-          event: (event) => this.wire?.event(room.id, r.origin, connectionId, event),
+          event: (event) => {
+            if (event.type === 'byteStreamAborted') seqs.delete(event.streamNo);
+            this.wire?.event(room.id, r.origin, connectionId, event);
+          },
           binary: (frame) => {
             const streamNo = new DataView(frame.buffer, frame.byteOffset).getUint32(1);
             const seq = seqs.get(streamNo) ?? 0;
-            seqs.set(streamNo, seq + 1);
+            if ((frame[5]! & CHUNK_FLAG_LAST) !== 0) seqs.delete(streamNo);
+            else seqs.set(streamNo, seq + 1);
             this.wire?.chunk(room.id, r.origin, connectionId, seq, frame);
           },
         });
@@ -197,6 +201,15 @@ export class RemoteByteStreams {
     const { kind: _kind, id: _id, ...request } = req;
     this.wire?.control(route.roomId, route.origin, { kind: 'receipt', connectionId: conn.id, request: { ...request, streamNo: route.originNo } });
     return true;
+  }
+
+  /** A Bridge is gone (silent too long): the streams it was sending to readers here end for them. */
+  originGone(origin: string): void {
+    for (const entry of [...this.inbound.values()]) {
+      if (entry.origin !== origin) continue;
+      this.end(entry, false);
+      entry.p.conn.event({ type: 'byteStreamAborted', streamNo: entry.localNo, reason: 'sender_disconnected' });
+    }
   }
 
   /** A connection here left the room (or was removed): its streams from other Bridges end for it. */

@@ -30,6 +30,8 @@ export type ErrorCode =
   | 'LAST_API_KEY'
   | 'RATE_LIMITED'
   | 'NOT_JOINED'
+  /** A direct peer signal's target connection is not joined to the room (docs/protocol/peer-signalling.md). */
+  | 'PEER_NOT_JOINED'
   | 'STREAM_EXISTS'
   | 'STREAM_NOT_FOUND'
   | 'TRACK_NOT_FOUND'

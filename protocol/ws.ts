@@ -117,6 +117,41 @@ export const mediaReceiveTrackSchema = z.object({
 });
 export type MediaReceiveTrack = z.infer<typeof mediaReceiveTrackSchema>;
 
+// ---- direct peer signalling (docs/protocol/peer-signalling.md)
+
+/** Largest SDP of a direct peer offer or answer, in characters (a data-channel offer is about 1 KiB). */
+export const PEER_SDP_MAX_CHARS = 16 * 1024;
+/** Largest caller metadata (JSON text) carried in a signed offer, in characters. */
+export const PEER_METADATA_MAX_CHARS = 4096;
+/** At most this many DTLS fingerprints per description (one per algorithm in practice). */
+export const PEER_FINGERPRINTS_MAX = 4;
+/** `sha-256 AB:CD:...`: a hash algorithm name and colon-separated hex bytes (RFC 8122 section 5). */
+const peerFingerprintSchema = z.string().check(z.regex(/^[a-z0-9-]{1,16} [0-9A-F]{2}(:[0-9A-F]{2}){15,63}$/, 'expected "<algorithm> <HEX:HEX:...>"'));
+const peerSdpSchema = z.string().check(z.minLength(1), z.maxLength(PEER_SDP_MAX_CHARS));
+const peerSessionFields = { sessionId: base64_16 };
+const peerSignedFields = {
+  ...peerSessionFields,
+  /** Fresh random 16 bytes per signed description: the receiver remembers it and refuses a replay. */
+  nonce: base64_16,
+  /** When the sender signed it, ms since the Unix epoch (its clock; signed). */
+  at: z.int().check(z.nonnegative(), z.maximum(Number.MAX_SAFE_INTEGER)),
+  sdp: peerSdpSchema,
+  /** The DTLS fingerprints of `sdp`, as signed; the receiver checks they are the SDP's. */
+  fingerprints: z.array(peerFingerprintSchema).check(z.minLength(1), z.maxLength(PEER_FINGERPRINTS_MAX)),
+  /** The sender's Ed25519 signature (docs/protocol/peer-signalling.md, "Signed message"). */
+  signature: base64_64,
+};
+/** What two members' Endpoints send each other through the Bridge to set up a direct connection. */
+export const peerSignalSchema = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('offer'), ...peerSignedFields, metadata: z.string().check(z.maxLength(PEER_METADATA_MAX_CHARS)) }),
+  z.strictObject({ type: z.literal('answer'), ...peerSignedFields }),
+  /** A trickled ICE candidate (not signed: a forged one can only fail to connect, DTLS still checks). */
+  z.strictObject({ type: z.literal('candidate'), ...peerSessionFields, candidate: z.nullable(iceCandidateSchema) }),
+  /** The session ends: declined by the callee, closed, failed, or refused (a check failed). */
+  z.strictObject({ type: z.literal('bye'), ...peerSessionFields, reason: z.enum(['declined', 'closed', 'failed', 'refused']) }),
+]);
+export type PeerSignal = z.infer<typeof peerSignalSchema>;
+
 // ---- client -> Bridge
 
 const id = z.int().check(z.nonnegative());
@@ -192,6 +227,17 @@ export const clientMessageSchema = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('mediaAnswer'), id, roomId: roomIdSchema, revision: z.int().check(z.positive()), sdp: sdpSchema }),
   /** A trickled ICE candidate of the client for one transport; null: no more candidates. */
   z.strictObject({ kind: z.literal('mediaCandidate'), id, roomId: roomIdSchema, transport: mediaTransportSchema, candidate: z.nullable(iceCandidateSchema) }),
+  /**
+   * Direct peer signalling: relayed as is to `toConnectionId`, only when both connections are joined to
+   * the room (else NOT_JOINED / PEER_NOT_JOINED), at most `peerSignalsPerSecond` per connection.
+   */
+  z.strictObject({
+    kind: z.literal('peerSignal'),
+    id,
+    roomId: roomIdSchema,
+    toConnectionId: z.string().check(z.regex(/^[A-Za-z0-9_-]{1,64}$/)),
+    signal: peerSignalSchema,
+  }),
 ]);
 export type ClientMessage = z.infer<typeof clientMessageSchema>;
 export type ClientRequest = Extract<ClientMessage, { id: number }>;
@@ -226,6 +272,7 @@ export interface ResultPayloads {
   mediaAnswer: Record<string, never>;
   /** false: the candidate was dropped (an address outside the unit's allowed networks, a host name). */
   mediaCandidate: { accepted: boolean };
+  peerSignal: Record<string, never>;
 }
 
 export type EventReason = 'sender_disconnected' | 'sender_left' | 'too_slow' | 'removed' | 'room_deleted' | 'limit';
@@ -302,6 +349,14 @@ export const serverEventSchema = z.discriminatedUnion('type', [
     userId: userIdSchema,
     at: z.int().check(z.nonnegative(), z.maximum(Number.MAX_SAFE_INTEGER)),
     signature: base64_64,
+  }),
+  /** A direct peer signal from another member of the room; who sent it is the Bridge's word (checked by signature). */
+  z.object({
+    type: z.literal('peerSignal'),
+    roomId: roomIdSchema,
+    fromUserId: userIdSchema,
+    fromConnectionId: z.string(),
+    signal: peerSignalSchema,
   }),
   /** Lossy data tracks: messages to this connection that were dropped because it read too slowly. */
   z.object({ type: z.literal('dataDropped'), trackNo: z.int(), count: z.int().check(z.positive()) }),

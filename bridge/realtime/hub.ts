@@ -21,6 +21,7 @@ import type { MediaUnit } from '../media/unit.ts';
 import { BridgeError } from '../errors.ts';
 import type { BridgeServices } from '../services.ts';
 import { RealtimeConnection } from './connection.ts';
+import { PeerSignals } from './relay/peer-signals.ts';
 import type { Relay } from './relay-types.ts';
 import { RoomEvents } from './room-events.ts';
 
@@ -49,6 +50,8 @@ export class RealtimeHub {
   private readonly roomEvents: RoomEvents;
   private readonly pingTimer: NodeJS.Timeout;
   private closing = false;
+  /** Direct peer signalling between two members' connections (docs/protocol/peer-signalling.md). */
+  readonly peerSignals: PeerSignals;
   /**
    * With NATS (docs/operations/cluster.md): false while this Bridge is cut off from the other Bridges.
    * Requests that need them are refused then with CLUSTER_UNAVAILABLE (NEEDS_CLUSTER).
@@ -66,6 +69,7 @@ export class RealtimeHub {
   ) {
     this.wss = new WebSocketServer({ noServer: true, maxPayload: s.config.realtime.maxMessageBytes, perMessageDeflate: false });
     this.roomEvents = new RoomEvents(s, () => this.connections.values());
+    this.peerSignals = new PeerSignals({ joined: (c, roomId) => relay.joined(c, roomId), connection: (id) => this.connections.get(id) }, s.now);
     const log = (what: string) => (err: unknown) => s.log.error({ err }, `delivering ${what} failed`);
     s.events.on('roomCreated', (e) => void this.roomEvents.created(e).catch(log('roomCreated')));
     s.events.on('roomUpdated', (e) => {
@@ -147,6 +151,7 @@ export class RealtimeHub {
         untrack(this.byUser, userKey(conn.session), conn);
         this.relay.disconnected(conn);
         this.media.connectionClosed(conn.id);
+        this.peerSignals.disconnected(conn.id);
       }
     });
   }
@@ -301,6 +306,9 @@ export class RealtimeHub {
         return conn.result<'mediaAnswer'>(m.id, {});
       case 'mediaCandidate':
         return conn.result<'mediaCandidate'>(m.id, await this.media.candidate(conn, m.roomId, m.transport, m.candidate));
+      case 'peerSignal':
+        this.peerSignals.relay(conn, m);
+        return conn.result<'peerSignal'>(m.id, {});
       default: {
         const never: never = m;
         throw new Error(`unhandled request ${(never as ClientRequest).kind}`);

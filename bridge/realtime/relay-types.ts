@@ -14,6 +14,8 @@ export interface Relay {
   /** The join result again for a connection that joined; undefined when it left meanwhile. */
   joinSnapshot(conn: RealtimeConnection, roomId: string): ResultPayloads['join'] | undefined;
   leave(conn: RealtimeConnection, req: Req<'leave'>): Promise<ResultPayloads['leave']>;
+  /** Whether the connection is joined to the room now (direct peer signalling, relay/peer-signals.ts). */
+  joined(connectionId: string, roomId: string): boolean;
   publish(conn: RealtimeConnection, req: Req<'publish'>): Promise<ResultPayloads['publish']>;
   updateStream(conn: RealtimeConnection, req: Req<'updateStream'>): Promise<ResultPayloads['updateStream']>;
   unpublish(conn: RealtimeConnection, req: Req<'unpublish'>): Promise<ResultPayloads['unpublish']>;

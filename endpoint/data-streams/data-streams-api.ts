@@ -418,6 +418,7 @@ export class DataStreamsApi {
       case 'streamSubscribed':
       case 'streamUnsubscribed':
       case 'dataDropped':
+      case 'peerSignal':
         return;
       default: {
         const never: never = event;

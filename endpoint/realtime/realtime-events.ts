@@ -62,7 +62,8 @@ export class RealtimeEvents {
       case 'byteStreamAllowance':
       case 'byteStreamReceiverDropped':
       case 'byteStreamReceipt':
-        // EventApi and the byte streams handle these.
+      case 'peerSignal':
+        // EventApi, the byte streams and direct peers (endpoint/peers) handle these.
         return;
       default: {
         const never: never = event;

@@ -4,6 +4,9 @@
  * lost makes both unhealthy and refuses what needs the other Bridge; back, they recover and resync
  * what they missed (docs/operations/cluster.md).
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildSubscriptionQuery, CLOSE } from '../../protocol/ws.ts';
 import { runCli } from '../../test/cli.ts';
@@ -188,7 +191,7 @@ describe('two Bridges over NATS', () => {
     await bob.event('streamRoomJoined', (e) => e.connectionId === alice.connectionId);
   }, 40_000);
 
-  it('does not start when NATS cannot be reached: createBridge and sealroom start --nats give ERR_CLUSTER_UNAVAILABLE', async () => {
+  it('does not start when NATS cannot be reached: createBridge, sealroom start --nats, SEALROOM_NATS and a config file give ERR_CLUSTER_UNAVAILABLE', async () => {
     const dead = 'nats://127.0.0.1:1';
     await expect(startBridge({ store, nats: dead, apiKey: a.bridge.initialApiKey! })).rejects.toMatchObject({ code: 'ERR_CLUSTER_UNAVAILABLE' });
     await expect(startBridge({ store, nats: 'http://x' })).rejects.toThrow(/option "nats": expected a nats:\/\/ URL/);
@@ -199,5 +202,15 @@ describe('two Bridges over NATS', () => {
     expect(cli.stderr).not.toContain('secret');
     const env = await runCli(['start', '--store', store, '--port', '0', '--no-app'], { SEALROOM_NATS: dead });
     expect(env.stderr).toMatch(/ERR_CLUSTER_UNAVAILABLE/);
+    const dir = mkdtempSync(join(tmpdir(), 'sealroom-cluster-config-'));
+    try {
+      const file = join(dir, 'bridge.json');
+      writeFileSync(file, JSON.stringify({ store, nats: dead, port: 0 }));
+      const fromFile = await runCli(['start', '--config', file, '--no-app']);
+      expect(fromFile.code).toBe(1);
+      expect(fromFile.stderr).toMatch(/ERR_CLUSTER_UNAVAILABLE: NATS at nats:\/\/127\.0\.0\.1:1 cannot be reached/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

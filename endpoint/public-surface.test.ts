@@ -75,6 +75,9 @@ const STREAM_API = [
   'receiveBroadcasts',
   'onBroadcastEvent',
   'send',
+  'connectPeer',
+  'addRemotePeerListener',
+  'peerStats',
 ];
 
 /** Every property key reachable on `object`: its own and its prototypes', enumerable or not, symbols too. */

@@ -23,7 +23,7 @@ import type {
 import type { BroadcastEventMap, BroadcastOptions, BroadcastStreamComplete, SendData, SendOptions, Transfer } from './data-streams/web-streams/types.ts';
 import { EndpointError } from './errors.ts';
 import type { EventApi } from './event-api.ts';
-import { eventApiInternals, registerStreamApi } from './internal.ts';
+import { connectionInternals, eventApiInternals, registerStreamApi } from './internal.ts';
 import type { AudioLevelStatsListener, MediaOptions, MediaStats } from './media/types.ts';
 import { RealtimeApi } from './realtime/realtime-api.ts';
 import type {
@@ -36,6 +36,10 @@ import type {
   StreamSubscription,
   TrackOptions,
 } from './realtime/types.ts';
+import type { PeerRefusals, RemotePeerListener } from './peers/peers-api.ts';
+import { PeersLoader } from './peers/loader.ts';
+import type { RemotePeer } from './peers/remote-peer.ts';
+import type { ConnectPeerOptions, PeerOptions } from './peers/types.ts';
 import { KeyRing, DEFAULT_EPOCH_GRACE_MS } from './rooms/keyring.ts';
 import { KeyTrust } from './rooms/key-trust.ts';
 import { PersistentTrustStore, trustNamespace } from './rooms/persistent-trust-store.ts';
@@ -84,6 +88,8 @@ export interface StreamApiOptions {
   staleViewAfterMs?: number;
   /** Audio and video (docs/media/endpoint-media.md): which ICE candidates to use, the frame worker's source. */
   media?: MediaOptions;
+  /** Direct peer connections (docs/protocol/peer-signalling.md): ICE servers, candidate filter, Node's werift options. */
+  peers?: PeerOptions;
 }
 
 export class StreamApi {
@@ -94,6 +100,7 @@ export class StreamApi {
   readonly #keys: KeyRing;
   readonly #realtime: RealtimeApi;
   readonly #dataStreams: DataStreamsApi;
+  readonly #peers: PeersLoader;
 
   /** Use `Endpoint.createStreamApi`. */
   constructor(connection: Connection, eventApi: EventApi, options: StreamApiOptions = {}) {
@@ -120,6 +127,17 @@ export class StreamApi {
     this.#dataStreams = new DataStreamsApi(connection, eventApi, this.#rooms, this.#keys, options.streamIdleTimeoutMs);
     this.#realtime.onRoomLeft((roomId, reason) => this.#dataStreams.roomLeft(roomId, reason));
     this.#dataStreams.observeHeads((roomId, senderId, version, headHash) => this.#realtime.observeHead(roomId, senderId, version, headHash));
+    const peerOptions = options.peers ?? {};
+    this.#peers = new PeersLoader(() => ({
+      connection,
+      rooms: this.#rooms,
+      keys: this.#keys,
+      participants: (roomId) => this.#realtime.participants(roomId),
+      options: peerOptions,
+    }));
+    this.#realtime.onRoomLeft((roomId, reason) => this.#peers.roomLeft(roomId, reason));
+    connectionInternals(connection).hooks.on('event', (event) => this.#peers.event(event));
+    connectionInternals(connection).hooks.on('socketClosed', () => this.#peers.socketClosed());
     registerStreamApi(this, { rooms: this.#rooms, keys: this.#keys, realtime: this.#realtime, dataStreams: this.#dataStreams });
   }
 
@@ -492,6 +510,34 @@ export class StreamApi {
    */
   send(data: SendData, options: SendOptions): Transfer {
     return this.#dataStreams.send(data, options);
+  }
+
+  // ---- direct connections (docs/protocol/peer-signalling.md)
+
+  /**
+   * Connects directly to another member of a joined room (WebRTC; werift in Node). The offer is signed
+   * with this user's key, the answer checked against the other's key in the verified room, and the
+   * DTLS certificate met against the signed fingerprint. Rejects with a `PeerError`.
+   * @example
+   * const peer = await streamApi.connectPeer(roomId, 'bob', { metadata: { why: 'photos' } });
+   * await peer.send(file, { label: 'files' });
+   */
+  async connectPeer(roomId: string, userId: string, options?: ConnectPeerOptions): Promise<RemotePeer> {
+    return (await this.#peers.load()).connectPeer(roomId, userId, options);
+  }
+
+  /**
+   * Hears direct connection requests (the `remotePeer` event): `accept()` or `decline()` each. Without
+   * a listener every request is declined. Returns the function that removes the listener.
+   * @example streamApi.addRemotePeerListener(async (request) => { const peer = await request.accept(); peer.on('stream', read); });
+   */
+  addRemotePeerListener(listener: RemotePeerListener): () => void {
+    return this.#peers.addRemotePeerListener(listener);
+  }
+
+  /** Incoming peer signals refused, by reason (a bad signature, a replay, a rewritten fingerprint...). */
+  peerStats(): { refused: PeerRefusals } {
+    return { refused: this.#peers.refusals() };
   }
 
   /** Room events reach the app verified: an update with a new epoch has already refreshed the key. */

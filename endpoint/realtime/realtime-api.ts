@@ -226,6 +226,11 @@ export class RealtimeApi {
    * event. Returns the function that removes the listener.
    * @example realtime.onRoomLeft((roomId, reason) => endByteStreams(roomId, reason));
    */
+  /** The joined room's participants as the Bridge reported them (connectionId -> userId); undefined if not joined. */
+  participants(roomId: string): ReadonlyMap<string, string> | undefined {
+    return this.joined.joined(roomId)?.participants;
+  }
+
   onRoomLeft(listener: RoomLeftListener): () => void {
     this.roomLeftListeners.add(listener);
     return () => {

@@ -1,0 +1,337 @@
+/**
+ * Byte streams over a direct data channel (docs/protocol/peer-signalling.md, "Data on the direct
+ * path"): the very chunks a relay stream carries (crypto/stream: STREAM AEAD under the room's epoch
+ * key, the sender's signatures over header, checkpoints and end), in an envelope of their own instead
+ * of the Bridge's CHUNK frame, with the same end-to-end credits: the sender runs at most
+ * `DIRECT_WINDOW_BYTES` of content ahead of what the reader consumed.
+ *
+ *   OPEN    [0x01][16 streamId][u32 epoch]
+ *   CHUNK   [0x02][16 streamId][u8 flags (0x01 last)][sealed chunk]
+ *   CREDIT  [0x03][16 streamId][u64 consumed content bytes]
+ *   REJECT  [0x04][16 streamId]                      (reader side: stop, nobody reads it)
+ *
+ * The reader opens chunks with the sender's key from the verified room and the sender's user id from
+ * the signed signalling, so a message read here is verified exactly as one read off the relay.
+ */
+import { toBase64 } from '../../crypto/bytes.ts';
+import { backend } from '../../crypto/backend/index.ts';
+import { createStreamDecryptor, createStreamEncryptor, type SealedChunk, type StreamDecryptor } from '../data-streams/stream-crypto.ts';
+import { decodeHeader, type StreamHeader } from '../data-streams/header.ts';
+import { PeerError } from './errors.ts';
+
+export const DIRECT_WINDOW_BYTES = 1024 * 1024;
+/** Content per chunk: a sealed chunk stays below 64 KiB, the smallest SCTP message size peers accept. */
+export const DIRECT_CHUNK_BYTES = 32 * 1024;
+/** Bytes the channel may hold unsent before the sender waits. */
+const CHANNEL_HIGH_WATER_BYTES = 1024 * 1024;
+/** Streams one peer may have open towards this reader at once. */
+export const DIRECT_STREAMS_MAX = 16;
+
+const OPEN = 0x01;
+const CHUNK = 0x02;
+const CREDIT = 0x03;
+const REJECT = 0x04;
+const ID_BYTES = 16;
+
+/** The part of a data channel a stream uses (browser RTCDataChannel and werift's alike). */
+export interface ChannelLike {
+  readonly label: string;
+  readonly readyState: string;
+  readonly bufferedAmount: number;
+  send(data: Uint8Array): void;
+}
+
+export interface SendStreamParams {
+  channel: ChannelLike;
+  header: StreamHeader;
+  headerBytes: Uint8Array;
+  epoch: number;
+  epochKey: Uint8Array;
+  senderId: string;
+  sign(message: Uint8Array): Promise<Uint8Array>;
+  source: AsyncIterable<Uint8Array>;
+  onProgress(sent: number): void;
+  signal: AbortSignal;
+}
+
+/** One outgoing stream's flow control, fed by CREDIT and REJECT from the channel. */
+export class OutgoingCredit {
+  allowed = DIRECT_WINDOW_BYTES;
+  rejected = false;
+  #wake: (() => void) | undefined;
+
+  credit(consumed: number): void {
+    this.allowed = Math.max(this.allowed, consumed + DIRECT_WINDOW_BYTES);
+    this.#wake?.();
+  }
+
+  reject(): void {
+    this.rejected = true;
+    this.#wake?.();
+  }
+
+  /** Resolves on the next credit, reject or failure. */
+  next(signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        this.#wake = undefined;
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      this.#wake = done;
+      signal.addEventListener('abort', done, { once: true });
+    });
+  }
+}
+
+function envelope(type: number, id: Uint8Array, extra: number, body?: Uint8Array): { out: Uint8Array; view: DataView } {
+  const out = new Uint8Array(1 + ID_BYTES + extra + (body?.length ?? 0));
+  out[0] = type;
+  out.set(id, 1);
+  if (body !== undefined) out.set(body, 1 + ID_BYTES + extra);
+  return { out, view: new DataView(out.buffer) };
+}
+
+/**
+ * Sends one stream on the channel: OPEN, the signed header, content chunks within the credit window
+ * (a checkpoint where one is due), the signed end. Returns the content byte count. An abort sends the
+ * signed abort chunk, so the reader learns the stream ended early rather than waiting.
+ */
+export async function sendStream(p: SendStreamParams, credit: OutgoingCredit, streamId: Uint8Array = backend().randomBytes(ID_BYTES)): Promise<number> {
+  const enc = createStreamEncryptor({ epochKey: p.epochKey, streamId, senderId: p.senderId, sign: p.sign, header: p.headerBytes });
+  const open = envelope(OPEN, streamId, 4);
+  open.view.setUint32(1 + ID_BYTES, p.epoch);
+  const put = async (chunk: SealedChunk): Promise<void> => {
+    while (p.channel.bufferedAmount > CHANNEL_HIGH_WATER_BYTES && !p.signal.aborted) await new Promise((r) => setTimeout(r, 5));
+    if (p.channel.readyState !== 'open') throw new PeerError('ConnectionFailed', `the "${p.channel.label}" channel closed while sending`);
+    const frame = envelope(CHUNK, streamId, 1, chunk.data);
+    frame.out[1 + ID_BYTES] = chunk.last ? 1 : 0;
+    p.channel.send(frame.out);
+  };
+  p.channel.send(open.out);
+  await put(await enc.header());
+  let sent = 0;
+  try {
+    for await (const input of p.source) {
+      let offset = 0;
+      while (offset < input.length) {
+        if (p.signal.aborted) throw p.signal.reason instanceof Error ? p.signal.reason : new PeerError('Closed', 'the send was aborted');
+        if (credit.rejected) throw new PeerError('Declined', `the peer does not read the "${p.channel.label}" channel`);
+        if (enc.checkpointDue) await put(await enc.checkpoint());
+        const size = Math.min(DIRECT_CHUNK_BYTES, enc.bytesBeforeCheckpoint, input.length - offset);
+        if (sent + size > credit.allowed) {
+          await credit.next(p.signal);
+          continue;
+        }
+        // The encryptor reads `bytes` until it settles: hand it a copy of the slice it seals.
+        await put(await enc.write(input.slice(offset, offset + size)));
+        offset += size;
+        sent += size;
+        p.onProgress(sent);
+      }
+    }
+  } catch (error) {
+    if (p.channel.readyState === 'open') await put(await enc.abort(error instanceof Error ? error.message.slice(0, 200) : 'aborted')).catch(() => undefined);
+    throw error;
+  }
+  await put(await enc.close());
+  return sent;
+}
+
+export interface IncomingDeps {
+  roomId: string;
+  /** The remote user, as the signed signalling established it. */
+  senderId: string;
+  senderPublicKey(): Promise<Uint8Array | undefined>;
+  epochKey(epoch: number): Uint8Array | undefined;
+  /** A verified stream opened: hand it to the app; false: nobody reads it (REJECT). */
+  opened(stream: IncomingDirectStream): boolean;
+  send(frame: Uint8Array): void;
+}
+
+/** A stream read off the direct path; `readable` errors if the stream fails to verify or the peer closes. */
+export class IncomingDirectStream {
+  header: StreamHeader | undefined;
+  readonly readable: ReadableStream<Uint8Array>;
+  #controller!: ReadableStreamDefaultController<Uint8Array>;
+  /** Opened chunks the app has not pulled yet (at most one credit window: the sender waits for credit). */
+  readonly #queue: Uint8Array[] = [];
+  #waiting = false;
+  #consumed = 0;
+  #ended = false;
+  #done = false;
+
+  constructor(
+    readonly label: string,
+    private readonly id: Uint8Array,
+    private readonly dec: StreamDecryptor,
+    private readonly sendFrame: (frame: Uint8Array) => void,
+  ) {
+    // Credit goes back as the app pulls: a reader that stops reading holds the sender at one window.
+    this.readable = new ReadableStream<Uint8Array>(
+      {
+        start: (c) => void (this.#controller = c),
+        pull: () => {
+          if (!this.#serve()) this.#waiting = true;
+        },
+        cancel: () => {
+          this.#done = true;
+          this.sendFrame(envelope(REJECT, this.id, 0).out);
+        },
+      },
+      { highWaterMark: 0 },
+    );
+  }
+
+  /** Reads the whole stream as UTF-8 text. */
+  async text(): Promise<string> {
+    return new TextDecoder().decode(await this.bytes());
+  }
+
+  async bytes(): Promise<Uint8Array> {
+    const parts: Uint8Array[] = [];
+    let total = 0;
+    const reader = this.readable.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      parts.push(value);
+      total += value.length;
+    }
+    const out = new Uint8Array(total);
+    let at = 0;
+    for (const part of parts) {
+      out.set(part, at);
+      at += part.length;
+    }
+    return out;
+  }
+
+  /** Opens the next chunk (in order). */
+  async chunk(data: Uint8Array, last: boolean): Promise<'more' | 'end'> {
+    const opened = await this.dec.open(data, last);
+    switch (opened.kind) {
+      case 'header':
+      case 'checkpoint':
+        return 'more';
+      case 'data':
+        this.#queue.push(opened.data);
+        if (this.#waiting) this.#waiting = !this.#serve();
+        return 'more';
+      case 'end':
+        this.#ended = true;
+        if (this.#waiting) this.#waiting = !this.#serve();
+        return 'end';
+      case 'aborted':
+        this.fail(new PeerError('Closed', 'the sender aborted the stream'));
+        return 'end';
+      default: {
+        const never: never = opened;
+        throw new Error(`unknown chunk ${String(never)}`);
+      }
+    }
+  }
+
+  /** Hands the app the next chunk (or the end); false if there is nothing yet. */
+  #serve(): boolean {
+    if (this.#done) return true;
+    const next = this.#queue.shift();
+    if (next === undefined) {
+      if (!this.#ended) return false;
+      this.#done = true;
+      this.#controller.close();
+      return true;
+    }
+    this.#controller.enqueue(next);
+    this.#consumed += next.length;
+    const frame = envelope(CREDIT, this.id, 8);
+    frame.view.setBigUint64(1 + ID_BYTES, BigInt(this.#consumed));
+    this.sendFrame(frame.out);
+    return true;
+  }
+
+  fail(error: Error): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#queue.length = 0;
+    this.#controller.error(error);
+  }
+}
+
+/** The reader side of one channel: streams by id, in chunk order. */
+export class ChannelReader {
+  readonly #streams = new Map<string, { stream: IncomingDirectStream | undefined; dec: StreamDecryptor; tail: Promise<void> }>();
+
+  constructor(
+    private readonly label: string,
+    private readonly d: IncomingDeps,
+    private readonly credits: Map<string, OutgoingCredit>,
+  ) {}
+
+  /** Handles one binary message of the channel; a malformed or unverifiable one fails its stream. */
+  async message(bytes: Uint8Array): Promise<void> {
+    if (bytes.length < 1 + ID_BYTES) throw new PeerError('InvalidArgument', `a direct frame expected at least ${1 + ID_BYTES} bytes, got ${bytes.length}`);
+    const id = bytes.subarray(1, 1 + ID_BYTES);
+    const key = toBase64(id);
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+    switch (bytes[0]) {
+      case OPEN: {
+        if (bytes.length !== 1 + ID_BYTES + 4 || this.#streams.has(key) || this.#streams.size >= DIRECT_STREAMS_MAX) return this.#reject(id);
+        const epochKey = this.d.epochKey(view.getUint32(1 + ID_BYTES));
+        const publicKey = await this.d.senderPublicKey();
+        if (epochKey === undefined || publicKey === undefined) return this.#reject(id);
+        const dec = createStreamDecryptor({ epochKey: () => Promise.resolve(epochKey.slice()), streamId: id.slice(), senderId: this.d.senderId, senderPublicKey: publicKey });
+        this.#streams.set(key, { stream: undefined, dec, tail: Promise.resolve() });
+        return;
+      }
+      case CHUNK: {
+        const entry = this.#streams.get(key);
+        if (entry === undefined || bytes.length < 2 + ID_BYTES) return;
+        const last = (bytes[1 + ID_BYTES]! & 1) === 1;
+        const data = bytes.slice(2 + ID_BYTES);
+        entry.tail = entry.tail.then(() => this.#chunk(key, id.slice(), entry, data, last));
+        return entry.tail;
+      }
+      case CREDIT:
+        if (bytes.length === 1 + ID_BYTES + 8) this.credits.get(key)?.credit(Number(view.getBigUint64(1 + ID_BYTES)));
+        return;
+      case REJECT:
+        this.credits.get(key)?.reject();
+        return;
+      default:
+        return;
+    }
+  }
+
+  async #chunk(key: string, id: Uint8Array, entry: { stream: IncomingDirectStream | undefined; dec: StreamDecryptor }, data: Uint8Array, last: boolean): Promise<void> {
+    if (!this.#streams.has(key)) return;
+    try {
+      if (entry.stream === undefined) {
+        const stream = new IncomingDirectStream(this.label, id, entry.dec, (f) => this.d.send(f));
+        const opened = await entry.dec.open(data, last);
+        if (opened.kind !== 'header') throw new PeerError('SignatureInvalid', 'a direct stream did not start with its signed header');
+        stream.header = decodeHeader(opened.header, { senderId: this.d.senderId, roomId: this.d.roomId });
+        entry.stream = stream;
+        if (!this.d.opened(stream)) {
+          this.#streams.delete(key);
+          this.#reject(id);
+        }
+        return;
+      }
+      if ((await entry.stream.chunk(data, last)) === 'end') this.#streams.delete(key);
+    } catch (error) {
+      this.#streams.delete(key);
+      entry.stream?.fail(error instanceof PeerError ? error : new PeerError('SignatureInvalid', 'a direct stream chunk failed to verify', { cause: error }));
+    }
+  }
+
+  #reject(id: Uint8Array): void {
+    this.d.send(envelope(REJECT, id, 0).out);
+  }
+
+  /** The peer closed or was removed: every open stream fails with `error`. */
+  failAll(error: PeerError): void {
+    for (const entry of this.#streams.values()) entry.stream?.fail(error);
+    this.#streams.clear();
+  }
+}

@@ -1,0 +1,431 @@
+/**
+ * Direct peer connections between two members of a room (docs/protocol/peer-signalling.md): the
+ * signalling over the Bridge, its checks, and the lifetime of each RemotePeer. Loaded on first use
+ * (StreamApi.connectPeer, a `remotePeer` listener, or an incoming offer).
+ *
+ * The Bridge carries offers, answers and candidates, but each offer and answer is signed by its
+ * sender (./signature.ts). Before setting a description this side checks: the sender is a member of
+ * the verified room, the signature is the sender's over this room, both users, this session and the
+ * SDP's DTLS fingerprints, the signal is fresh and never seen before. After connecting it checks that
+ * the DTLS certificate it met is the signed one. A peer whose user leaves the verified room is closed
+ * at once; a dropped connection is reported, never reopened.
+ */
+import { toBase64 } from '../../crypto/bytes.ts';
+import { decodePublicKey } from '../../crypto/identity.ts';
+import { membersOf } from '../../protocol/room-chain.ts';
+import { PEER_METADATA_MAX_CHARS, type PeerSignal, type ServerEvent } from '../../protocol/ws.ts';
+import type { Connection } from '../connection.ts';
+import { connectionInternals } from '../internal.ts';
+import type { KeyRing } from '../rooms/keyring.ts';
+import type { RoomApi } from '../rooms/room-api.ts';
+import { candidateAddress } from '../media/sdp.ts';
+import { PeerError, type PeerErrorReason } from './errors.ts';
+import { RemotePeer } from './remote-peer.ts';
+import { createPeerConnection } from './rtc.ts';
+import { randomId16, remoteCertificateFingerprint, sameFingerprints, sdpFingerprints, signedMessage, verifySignal, type SignedFields } from './signature.ts';
+import type { ConnectPeerOptions, PeerOptions } from './types.ts';
+
+/** A signed offer or answer older (or newer) than this, by the receiver's clock, is `Replayed`. */
+export const PEER_SIGNAL_FRESH_MS = 5 * 60_000;
+/** Nonces remembered (the oldest are forgotten first; they are also stale after PEER_SIGNAL_FRESH_MS). */
+export const PEER_NONCES_MAX = 8192;
+/** ICE gathering is cut short after this; the description goes with the candidates it has. */
+const GATHER_TIMEOUT_MS = 3000;
+const DEFAULT_CONNECT_TIMEOUT_MS = 15_000;
+
+type PeerSignalEvent = Extract<ServerEvent, { type: 'peerSignal' }>;
+type SignedSignal = Extract<PeerSignal, { type: 'offer' | 'answer' }>;
+type ByeReason = Extract<PeerSignal, { type: 'bye' }>['reason'];
+
+export interface PeersDeps {
+  connection: Connection;
+  rooms: RoomApi;
+  keys: KeyRing;
+  /** The joined room's participants (connectionId -> userId), or undefined if the room is not joined. */
+  participants(roomId: string): ReadonlyMap<string, string> | undefined;
+  options: PeerOptions;
+}
+
+/** The callee's view of an incoming connection (the `remotePeer` event): accept or decline it. */
+export interface RemotePeerRequest {
+  /** The caller's user id (checked: its key signed the offer). */
+  readonly id: string;
+  readonly room: string;
+  /** The caller's metadata, covered by its signature. */
+  readonly metadata: unknown;
+  accept(): Promise<RemotePeer>;
+  decline(): void;
+}
+export type RemotePeerListener = (request: RemotePeerRequest) => void;
+
+/** Refusals of incoming signals, by reason (diagnostics and tests). */
+export type PeerRefusals = Partial<Record<PeerErrorReason, number>>;
+
+interface Session {
+  readonly sessionId: string;
+  readonly roomId: string;
+  readonly userId: string;
+  readonly connectionId: string;
+  pc: RTCPeerConnection | undefined;
+  peer: RemotePeer | undefined;
+  /** Caller: takes the answer. */
+  answer?: (signal: SignedSignal) => void;
+  /** Ends the session before a peer exists (a pending request, a caller waiting). */
+  cancel(error: PeerError): void;
+  /** The other side said bye: do not send one back. */
+  byeReceived: boolean;
+}
+
+export class PeersApi {
+  readonly #d: PeersDeps;
+  readonly #sessions = new Map<string, Session>();
+  /** `userId \n nonce` -> signed time. */
+  readonly #nonces = new Map<string, number>();
+  readonly #listeners = new Set<RemotePeerListener>();
+  readonly refusals: PeerRefusals = {};
+
+  constructor(deps: PeersDeps) {
+    this.#d = deps;
+    deps.rooms.onTrustedHead((roomId, head) => {
+      const members = membersOf(head.record);
+      for (const s of this.#sessions.values()) {
+        if (s.roomId === roomId && (!members.has(s.userId) || !members.has(deps.connection.userId))) this.#end(s, new PeerError('Removed', `"${s.userId}" is no longer a member of room "${roomId}"`));
+      }
+    });
+  }
+
+  addRemotePeerListener(listener: RemotePeerListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** This connection left the room (or was removed, or the room was deleted): its peers there end. */
+  roomLeft(roomId: string, reason: string): void {
+    for (const s of this.#sessions.values()) {
+      if (s.roomId === roomId) this.#end(s, new PeerError(reason === 'left' ? 'Closed' : 'Removed', `left room "${roomId}" (${reason})`));
+    }
+  }
+
+  /** The connection to the Bridge dropped: sessions still signalling cannot finish. Connected peers stay. */
+  socketClosed(): void {
+    for (const s of this.#sessions.values()) if (s.peer?.connectionState !== 'connected') this.#end(s, new PeerError('ConnectionFailed', 'the connection to the Bridge dropped while signalling'));
+  }
+
+  async connectPeer(roomId: string, userId: string, options: ConnectPeerOptions = {}): Promise<RemotePeer> {
+    if (typeof userId !== 'string' || userId === this.#d.connection.userId) throw new PeerError('InvalidArgument', `"userId" expected another member's id, got ${JSON.stringify(userId)}`);
+    const metadata = JSON.stringify(options.metadata ?? null);
+    if (metadata.length > PEER_METADATA_MAX_CHARS) throw new PeerError('InvalidArgument', `"metadata" expected at most ${PEER_METADATA_MAX_CHARS} characters of JSON, got ${metadata.length}`);
+    const participants = this.#d.participants(roomId);
+    if (participants === undefined) throw new PeerError('NotMember', `room "${roomId}" is not joined: joinStreamRoom first`);
+    const connectionId = [...participants].find(([, u]) => u === userId)?.[0];
+    if (connectionId === undefined) throw new PeerError('NotMember', `"${userId}" is not joined to room "${roomId}"`);
+    if ((await this.#memberKey(roomId, userId)) === undefined) throw new PeerError('NotMember', `"${userId}" is not a member of the verified room "${roomId}"`);
+    const timeoutMs = this.#d.options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+
+    const sessionId = randomId16();
+    const answered = new Promise<SignedSignal>((resolve, reject) => {
+      const session: Session = { sessionId, roomId, userId, connectionId, pc: undefined, peer: undefined, answer: resolve, cancel: (e) => reject(e), byeReceived: false };
+      this.#sessions.set(sessionId, session);
+    });
+    answered.catch(() => undefined);
+    const session = this.#sessions.get(sessionId)!;
+    const timer = setTimeout(() => this.#end(session, new PeerError('Timeout', `"${userId}" did not connect within ${timeoutMs} ms`)), timeoutMs);
+    const onAbort = () => this.#end(session, new PeerError('Closed', 'connectPeer was aborted'));
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      if (options.signal?.aborted === true) throw new PeerError('Closed', 'connectPeer was aborted');
+      const pc = await createPeerConnection(this.#d.options);
+      session.pc = pc;
+      const peer = this.#peer(session, pc, options.metadata ?? null);
+      if (!this.#sessions.has(sessionId)) throw peer.error ?? new PeerError('Closed', 'closed while connecting');
+      peer.adopt(pc.createDataChannel('default', { ordered: true }));
+      const sdp = await this.#describe(pc, 'offer');
+      const signed = await this.#signed('offer', session, sdp, metadata);
+      await this.#send(session, { type: 'offer', ...signed, metadata });
+      const answer = await answered;
+      await this.#verify(answer, roomId, userId, sessionId, '');
+      await pc.setRemoteDescription({ type: 'answer', sdp: this.#filterSdp(answer.sdp) });
+      await this.#connected(session, answer.fingerprints);
+      return peer;
+    } catch (error) {
+      const e = error instanceof PeerError ? error : new PeerError('ConnectionFailed', `connecting to "${userId}" failed`, { cause: error });
+      this.#end(session, e);
+      throw session.peer?.error ?? e;
+    } finally {
+      clearTimeout(timer);
+      options.signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** A `peerSignal` event from the Bridge. */
+  async signal(event: PeerSignalEvent): Promise<void> {
+    const { signal } = event;
+    const session = this.#sessions.get(signal.sessionId);
+    // Signals of a session only count from the connection it was made with.
+    const mine = session !== undefined && session.connectionId === event.fromConnectionId && session.roomId === event.roomId ? session : undefined;
+    switch (signal.type) {
+      case 'offer':
+        return this.#offer(event, signal);
+      case 'answer':
+        if (mine?.answer === undefined) return this.#refused('InvalidArgument', event, 'an answer for no session of ours');
+        mine.answer(signal);
+        mine.answer = undefined;
+        return;
+      case 'candidate': {
+        if (mine?.pc === undefined || signal.candidate === null) return;
+        const address = candidateAddress(signal.candidate.candidate);
+        const allow = this.#d.options.allowCandidate;
+        if (allow !== undefined && (address === undefined || !allow(address))) return;
+        await mine.pc.addIceCandidate(signal.candidate).catch(() => undefined);
+        return;
+      }
+      case 'bye':
+        if (mine === undefined) return;
+        mine.byeReceived = true;
+        this.#end(mine, byeError(signal.reason, mine.userId));
+        return;
+      default: {
+        const never: never = signal;
+        this.#d.connection.log.debug({ type: (never as { type: string }).type }, 'unknown peer signal');
+      }
+    }
+  }
+
+  async #offer(event: PeerSignalEvent, offer: Extract<PeerSignal, { type: 'offer' }>): Promise<void> {
+    const { roomId, fromUserId: userId, fromConnectionId: connectionId } = event;
+    if (this.#sessions.has(offer.sessionId)) return this.#refused('Replayed', event, 'an offer for a session that exists');
+    const session: Session = { sessionId: offer.sessionId, roomId, userId, connectionId, pc: undefined, peer: undefined, cancel: () => undefined, byeReceived: false };
+    try {
+      if (this.#d.participants(roomId) === undefined) throw new PeerError('NotMember', `room "${roomId}" is not joined here`);
+      await this.#verify(offer, roomId, userId, offer.sessionId, offer.metadata);
+    } catch (error) {
+      const e = error instanceof PeerError ? error : new PeerError('SignatureInvalid', 'the offer did not verify', { cause: error });
+      this.#refused(e.reason, event, e.message);
+      await this.#send(session, { type: 'bye', sessionId: offer.sessionId, reason: 'refused' }).catch(() => undefined);
+      return;
+    }
+    let metadata: unknown = null;
+    try {
+      metadata = JSON.parse(offer.metadata);
+    } catch {
+      metadata = null;
+    }
+    this.#sessions.set(offer.sessionId, session);
+    const timeoutMs = this.#d.options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    let settled = false;
+    const timer = setTimeout(() => {
+      if (!settled) this.#end(session, new PeerError('Timeout', `the request from "${userId}" was not accepted within ${timeoutMs} ms`));
+    }, timeoutMs);
+    session.cancel = () => {
+      settled = true;
+      clearTimeout(timer);
+    };
+    const request: RemotePeerRequest = {
+      id: userId,
+      room: roomId,
+      metadata,
+      accept: async () => {
+        if (settled) throw new PeerError('Closed', `the request from "${userId}" is over`);
+        settled = true;
+        try {
+          const pc = await createPeerConnection(this.#d.options);
+          session.pc = pc;
+          const peer = this.#peer(session, pc, metadata);
+          if (!this.#sessions.has(session.sessionId)) throw peer.error ?? new PeerError('Closed', 'closed while connecting');
+          await pc.setRemoteDescription({ type: 'offer', sdp: this.#filterSdp(offer.sdp) });
+          const sdp = await this.#describe(pc, 'answer');
+          const signed = await this.#signed('answer', session, sdp, '');
+          await this.#send(session, { type: 'answer', ...signed });
+          await this.#connected(session, offer.fingerprints);
+          return peer;
+        } catch (error) {
+          const e = error instanceof PeerError ? error : new PeerError('ConnectionFailed', `connecting to "${userId}" failed`, { cause: error });
+          this.#end(session, e);
+          throw session.peer?.error ?? e;
+        } finally {
+          clearTimeout(timer);
+        }
+      },
+      decline: () => {
+        if (settled) return;
+        this.#end(session, new PeerError('Declined', `declined "${userId}"`));
+      },
+    };
+    if (this.#listeners.size === 0) return request.decline();
+    for (const listener of [...this.#listeners]) {
+      try {
+        listener(request);
+      } catch (error) {
+        this.#d.connection.log.error({ error: String(error) }, 'a remotePeer listener threw');
+      }
+    }
+  }
+
+  /**
+   * The checks before a description is set (docs/protocol/peer-signalling.md, "Checks"): membership,
+   * freshness, fingerprints, signature, then the nonce (remembered only once everything else held).
+   */
+  async #verify(s: SignedSignal, roomId: string, fromUserId: string, sessionId: string, metadata: string): Promise<void> {
+    const publicKey = await this.#memberKey(roomId, fromUserId);
+    if (publicKey === undefined) throw new PeerError('NotMember', `"${fromUserId}" is not a member of the verified room "${roomId}"`);
+    if (Math.abs(Date.now() - s.at) > PEER_SIGNAL_FRESH_MS) throw new PeerError('Replayed', `a signed ${s.type} from ${s.at} is outside the freshness window`);
+    if (!sameFingerprints(sdpFingerprints(s.sdp), s.fingerprints)) throw new PeerError('FingerprintMismatch', `the ${s.type}'s SDP fingerprints are not the signed ones`);
+    const fields: SignedFields = { type: s.type, roomId, fromUserId, toUserId: this.#d.connection.userId, sessionId, nonce: s.nonce, at: s.at, fingerprints: s.fingerprints, metadata };
+    if (!(await verifySignal(fields, s.signature, publicKey))) throw new PeerError('SignatureInvalid', `the ${s.type} is not signed by "${fromUserId}" for this room, session and user`);
+    const nonceKey = `${fromUserId}\n${s.nonce}`;
+    this.#forgetStaleNonces();
+    if (this.#nonces.has(nonceKey)) throw new PeerError('Replayed', `a signed ${s.type} from "${fromUserId}" was seen before`);
+    this.#nonces.set(nonceKey, s.at);
+  }
+
+  #forgetStaleNonces(): void {
+    const oldest = Date.now() - PEER_SIGNAL_FRESH_MS;
+    for (const [key, at] of this.#nonces) {
+      if (at >= oldest && this.#nonces.size < PEER_NONCES_MAX) break;
+      this.#nonces.delete(key);
+    }
+  }
+
+  async #signed(type: 'offer' | 'answer', s: Session, sdp: string, metadata: string) {
+    const fingerprints = sdpFingerprints(sdp);
+    if (fingerprints.length === 0) throw new PeerError('FingerprintMismatch', `the local ${type} has no DTLS fingerprint`);
+    const nonce = randomId16();
+    const at = Date.now();
+    const fields: SignedFields = { type, roomId: s.roomId, fromUserId: this.#d.connection.userId, toUserId: s.userId, sessionId: s.sessionId, nonce, at, fingerprints, metadata };
+    const signature = toBase64(await connectionInternals(this.#d.connection).signer.sign(signedMessage(fields)));
+    return { sessionId: s.sessionId, nonce, at, sdp, fingerprints, signature };
+  }
+
+  /** Creates the local description, waits for ICE gathering (bounded), returns its SDP (allowed candidates only). */
+  async #describe(pc: RTCPeerConnection, type: 'offer' | 'answer'): Promise<string> {
+    const description = type === 'offer' ? await pc.createOffer() : await pc.createAnswer();
+    await pc.setLocalDescription(description);
+    if (pc.iceGatheringState !== 'complete') {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, GATHER_TIMEOUT_MS);
+        const check = () => {
+          if (pc.iceGatheringState === 'complete') {
+            clearTimeout(timer);
+            resolve();
+          }
+        };
+        pc.onicegatheringstatechange = check;
+        check();
+      });
+    }
+    return this.#filterSdp(pc.localDescription!.sdp);
+  }
+
+  #filterSdp(sdp: string): string {
+    const allow = this.#d.options.allowCandidate;
+    if (allow === undefined) return sdp;
+    return sdp
+      .split('\r\n')
+      .filter((line) => {
+        if (!line.startsWith('a=candidate:')) return true;
+        const address = candidateAddress(line);
+        return address !== undefined && allow(address);
+      })
+      .join('\r\n');
+  }
+
+  /** Waits for the connection, then checks the DTLS certificate met is one the other side signed. */
+  async #connected(s: Session, signed: string[]): Promise<void> {
+    const pc = s.pc!;
+    const peer = s.peer!;
+    await new Promise<void>((resolve, reject) => {
+      const check = () => {
+        if (peer.error !== undefined) return reject(peer.error);
+        if (pc.connectionState === 'connected') return resolve();
+        setTimeout(check, 10);
+      };
+      check();
+    });
+    const met = await remoteCertificateFingerprint(pc);
+    if (met === undefined || !signed.includes(met)) throw new PeerError('FingerprintMismatch', `the DTLS certificate of "${s.userId}" is not the signed one`);
+    peer.connected();
+  }
+
+  #peer(s: Session, pc: RTCPeerConnection, metadata: unknown): RemotePeer {
+    const d = this.#d;
+    const peer = new RemotePeer({
+      roomId: s.roomId,
+      userId: s.userId,
+      selfId: d.connection.userId,
+      metadata,
+      pc,
+      sign: (m) => connectionInternals(d.connection).signer.sign(m),
+      currentKey: () => d.keys.current(s.roomId),
+      epochKey: (epoch) => d.keys.get(s.roomId, epoch),
+      peerPublicKey: () => this.#memberKey(s.roomId, s.userId),
+      head: async () => {
+        const head = await d.rooms.trustedHead(s.roomId);
+        return head === undefined ? undefined : { version: head.record.version, hash: toBase64(head.hash) };
+      },
+      closed: (_peer, error) => this.#end(s, error),
+    });
+    s.peer = peer;
+    return peer;
+  }
+
+  /** Ends a session once: closes its peer, tells the other side (unless it told us), forgets it. */
+  #end(s: Session, error: PeerError): void {
+    if (this.#sessions.get(s.sessionId) !== s) return;
+    this.#sessions.delete(s.sessionId);
+    s.cancel(error);
+    s.peer?.fail(error);
+    if (s.peer === undefined && s.pc !== undefined) void Promise.resolve(s.pc.close()).catch(() => undefined);
+    if (!s.byeReceived) void this.#send(s, { type: 'bye', sessionId: s.sessionId, reason: byeReason(error) }).catch(() => undefined);
+  }
+
+  async #send(s: Pick<Session, 'roomId' | 'connectionId'>, signal: PeerSignal): Promise<void> {
+    await this.#d.connection.request('peerSignal', { roomId: s.roomId, toConnectionId: s.connectionId, signal });
+  }
+
+  #refused(reason: PeerErrorReason, event: PeerSignalEvent, detail: string): void {
+    this.refusals[reason] = (this.refusals[reason] ?? 0) + 1;
+    this.#d.connection.log.warn({ roomId: event.roomId, fromUserId: event.fromUserId, reason }, `refused a peer signal: ${detail}`);
+  }
+
+  /** The user's key in the verified room (read again once, if it is not there yet). */
+  async #memberKey(roomId: string, userId: string): Promise<Uint8Array | undefined> {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const head = await this.#d.rooms.trustedHead(roomId).catch(() => undefined);
+      const key = head === undefined ? undefined : membersOf(head.record).get(userId);
+      if (key !== undefined) return decodePublicKey(key);
+      if (attempt === 0) await this.#d.rooms.getStreamRoom(roomId).catch(() => undefined);
+    }
+    return undefined;
+  }
+}
+
+function byeReason(error: PeerError): ByeReason {
+  switch (error.reason) {
+    case 'Declined':
+      return 'declined';
+    case 'Closed':
+    case 'Removed':
+      return 'closed';
+    case 'SignatureInvalid':
+    case 'FingerprintMismatch':
+    case 'Replayed':
+    case 'NotMember':
+      return 'refused';
+    default:
+      return 'failed';
+  }
+}
+
+function byeError(reason: ByeReason, userId: string): PeerError {
+  switch (reason) {
+    case 'declined':
+      return new PeerError('Declined', `"${userId}" declined the connection`);
+    case 'closed':
+      return new PeerError('Closed', `"${userId}" closed the connection`);
+    case 'refused':
+      return new PeerError('Refused', `"${userId}" refused this side's signalling (its checks failed there)`);
+    case 'failed':
+      return new PeerError('ConnectionFailed', `the connection to "${userId}" failed on its side`);
+  }
+}
+

@@ -1,0 +1,174 @@
+/**
+ * Direct peer connections between two Node Endpoints (werift), all on 127.0.0.1: signalling through a
+ * real Bridge, a direct data channel, sealed streams both ways, and removal closing the peer.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { SealroomRelay } from '../../bridge/realtime/relay.ts';
+import { guardLoopbackUdp } from '../../bridge/media/test-peer.ts';
+import { pattern, sha256, startKit, until, type Client, type Kit } from '../data-streams/test-kit.ts';
+import { pub } from '../realtime/test-kit.ts';
+import { PeerError } from './errors.ts';
+import type { IncomingDirectStream } from './direct-stream.ts';
+import type { RemotePeer } from './remote-peer.ts';
+import type { RemotePeerRequest } from './peers-api.ts';
+import { loopbackPeers } from './test-kit.ts';
+
+let kit: Kit;
+let alice: Client;
+let bob: Client;
+let carol: Client;
+const udp = guardLoopbackUdp();
+/** Byte-stream payload bytes the Bridge relayed so far. */
+const chunkBytes = () => (kit.t.bridge.realtime.relay as SealroomRelay).counters.chunkBytes;
+const stops: Array<() => void> = [];
+afterEach(() => stops.splice(0).forEach((stop) => stop()));
+
+beforeAll(async () => {
+  kit = await startKit(['alice', 'bob', 'carol']);
+  alice = await kit.connect('alice', { streamApi: { peers: loopbackPeers() } });
+  bob = await kit.connect('bob', { streamApi: { peers: loopbackPeers() } });
+  carol = await kit.connect('carol', { streamApi: { peers: loopbackPeers() } });
+});
+afterAll(async () => {
+  await kit?.close();
+  udp.restore();
+});
+
+async function joined(members: Client[]): Promise<string> {
+  const roomId = await kit.room(alice, members);
+  for (const c of members) await c.streamApi.joinStreamRoom(roomId);
+  return roomId;
+}
+
+/** bob accepts every request; returns the peers he accepted and the requests he saw. */
+function accepting(client: Client): { peers: RemotePeer[]; requests: RemotePeerRequest[] } {
+  const seen = { peers: [] as RemotePeer[], requests: [] as RemotePeerRequest[] };
+  stops.push(
+    client.streamApi.addRemotePeerListener((request) => {
+      seen.requests.push(request);
+      request.accept().then((p) => seen.peers.push(p), () => undefined);
+    }),
+  );
+  return seen;
+}
+
+function streams(peer: RemotePeer): IncomingDirectStream[] {
+  const got: IncomingDirectStream[] = [];
+  peer.on('stream', (s) => got.push(s));
+  return got;
+}
+
+async function failure(promise: Promise<unknown>): Promise<PeerError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof PeerError) return error;
+    throw error;
+  }
+  throw new Error('expected a PeerError, the call succeeded');
+}
+
+describe('direct peers (werift)', () => {
+  it('connects, sends a file and text both ways directly; the relay carries no stream bytes', async () => {
+    const roomId = await joined([alice, bob]);
+    const atBob = accepting(bob);
+    const before = chunkBytes();
+
+    const peer = await alice.streamApi.connectPeer(roomId, 'bob', { metadata: { why: 'photos' } });
+    expect(peer.connectionState).toBe('connected');
+    expect(peer.id).toBe('bob');
+    await until(() => atBob.peers.length === 1, 'bob accepted');
+    const bobsPeer = atBob.peers[0]!;
+    expect(atBob.requests[0]!.metadata).toEqual({ why: 'photos' });
+    expect(bobsPeer.id).toBe('alice');
+    expect(bobsPeer.metadata).toEqual({ why: 'photos' });
+
+    const inAtBob = streams(bobsPeer);
+    const inAtAlice = streams(peer);
+    await peer.open('files');
+    const file = pattern(3 * 1024 * 1024 + 17, 9);
+    const transfer = peer.send(file, { label: 'files', name: 'photo.bin', info: { album: 'trip' } });
+    await until(() => inAtBob.length === 1, 'the file stream at bob');
+    const reading = inAtBob[0]!.bytes();
+    const steps: number[] = [];
+    for await (const step of transfer) steps.push(step.current);
+    await transfer;
+    const got = await reading;
+    expect(sha256(got)).toBe(sha256(file));
+    expect(inAtBob[0]!.label).toBe('files');
+    expect(inAtBob[0]!.header).toMatchObject({ kind: 'bytes', name: 'photo.bin', attributes: { album: 'trip' }, sender: 'alice' });
+    expect(steps.at(-1)).toBe(file.length);
+    for (let i = 1; i < steps.length; i++) expect(steps[i]!).toBeGreaterThanOrEqual(steps[i - 1]!);
+
+    await bobsPeer.send('hello alice');
+    await until(() => inAtAlice.length === 1, 'text at alice');
+    expect(await inAtAlice[0]!.text()).toBe('hello alice');
+    await peer.send('hello bob');
+    await until(() => inAtBob.length === 2, 'text at bob');
+    expect(await inAtBob[1]!.text()).toBe('hello bob');
+
+    expect(chunkBytes()).toBe(before);
+    expect(peer.toJSON()).toMatchObject({ id: 'bob', room: roomId, connectionState: 'connected' });
+    expect(peer.channels).toEqual(expect.arrayContaining(['default', 'files']));
+
+    peer.close();
+    await until(() => bobsPeer.connectionState === 'closed', 'bob sees the close');
+    expect(bobsPeer.error?.reason).toBe('Closed');
+    expect(udp.violations).toEqual([]);
+  });
+
+  it('a slow reader holds the sender at one credit window', async () => {
+    const roomId = await joined([alice, bob]);
+    const atBob = accepting(bob);
+    const peer = await alice.streamApi.connectPeer(roomId, 'bob');
+    await until(() => atBob.peers.length === 1, 'bob accepted');
+    const inAtBob = streams(atBob.peers[0]!);
+    const transfer = peer.send(pattern(8 * 1024 * 1024, 2));
+    let current = 0;
+    const watching = (async () => {
+      for await (const step of transfer) current = step.current;
+    })();
+    await until(() => inAtBob.length === 1, 'the stream at bob');
+    await new Promise((r) => setTimeout(r, 300));
+    // Nobody read at bob yet: alice is at most one window (1 MiB) ahead.
+    expect(current).toBeLessThanOrEqual(1024 * 1024);
+    const got = await inAtBob[0]!.bytes();
+    await watching;
+    expect(got.length).toBe(8 * 1024 * 1024);
+    peer.close();
+  });
+
+  it('declines without a listener; refuses a non-member', async () => {
+    const roomId = await joined([alice, carol]);
+    // carol registered no listener: declined.
+    const declined = await failure(alice.streamApi.connectPeer(roomId, 'carol'));
+    expect(declined.reason).toBe('Declined');
+    // bob is not in this room.
+    const notMember = await failure(alice.streamApi.connectPeer(roomId, 'bob'));
+    expect(notMember.reason).toBe('NotMember');
+  });
+
+  it("removing the peer's user closes the connection and errors open readers", async () => {
+    const roomId = await joined([alice, bob]);
+    const atBob = accepting(bob);
+    const peer = await alice.streamApi.connectPeer(roomId, 'bob');
+    await until(() => atBob.peers.length === 1, 'bob accepted');
+    const bobsPeer = atBob.peers[0]!;
+    const inAtBob = streams(bobsPeer);
+    const transfer = peer.send(pattern(4 * 1024 * 1024, 5));
+    transfer.then(() => undefined, () => undefined);
+    await until(() => inAtBob.length === 1, 'the stream at bob');
+    const reading = inAtBob[0]!.bytes();
+    reading.catch(() => undefined);
+
+    const r = await alice.streamApi.getStreamRoom(roomId);
+    await alice.streamApi.updateStreamRoom(roomId, [pub(alice.user)], r.managers, r.publicMeta, r.privateMeta, r.version, false, true);
+    await until(() => peer.connectionState === 'failed', 'alice closes the peer');
+    expect(peer.error?.reason).toBe('Removed');
+    await until(() => bobsPeer.error !== undefined, 'bob closes the peer');
+    expect(['Removed', 'Closed']).toContain(bobsPeer.error?.reason);
+    const readError = await reading.then(() => undefined, (e: unknown) => e);
+    expect(readError).toBeInstanceOf(PeerError);
+    expect(await transfer.then(() => 'sent', (e: unknown) => (e as PeerError).reason)).not.toBe('sent');
+  });
+});

@@ -1,0 +1,33 @@
+/**
+ * The WebRTC implementation under a direct peer: the browser's own `RTCPeerConnection`, or in Node the
+ * `werift` package (an optional peer of this package, docs/package.md), loaded on first use only.
+ * Both are driven through the standard API (`onicecandidate`, `ondatachannel`, `getStats`, ...).
+ */
+import { PeerError } from './errors.ts';
+import type { PeerOptions } from './types.ts';
+
+type PeerConnectionCtor = new (config: Record<string, unknown>) => RTCPeerConnection;
+
+let weriftCtor: Promise<PeerConnectionCtor> | undefined;
+
+async function nodeCtor(): Promise<PeerConnectionCtor> {
+  // A variable specifier keeps bundlers from pulling werift into a browser build.
+  const name = 'werift';
+  weriftCtor ??= (import(/* @vite-ignore */ name) as Promise<{ RTCPeerConnection: PeerConnectionCtor }>).then(
+    (m) => m.RTCPeerConnection,
+    (error: unknown) => {
+      weriftCtor = undefined;
+      throw new PeerError('Unsupported', 'direct connections in Node need the "werift" package (npm install werift@0.25.2)', { cause: error });
+    },
+  );
+  return weriftCtor;
+}
+
+/** A new peer connection with the app's ICE servers (no default STUN server: none unless configured). */
+export async function createPeerConnection(options: PeerOptions): Promise<RTCPeerConnection> {
+  const iceServers = options.iceServers ?? [];
+  const native = (globalThis as { RTCPeerConnection?: PeerConnectionCtor }).RTCPeerConnection;
+  if (native !== undefined) return new native({ iceServers });
+  const Ctor = await nodeCtor();
+  return new Ctor({ iceServers, ...(options.node ?? {}) });
+}

@@ -213,4 +213,22 @@ describe('two Bridges over NATS', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('room caps count the members joined on the other Bridges', async () => {
+    const roomId = (await room()).record.roomId;
+    const small = await startBridge({ store, nats: nats.url, apiKey: a.bridge.initialApiKey!, realtime: { maxParticipantsPerRoom: 2 } as never });
+    try {
+      const alice = await connect(a, 'alice');
+      await alice.request('join', { roomId });
+      const bob = await TestClient.connect(small.bridge.url, tokens.bob!);
+      clients.push(bob);
+      await bob.request('join', { roomId });
+      const carol = await TestClient.connect(small.bridge.url, tokens.carol!);
+      clients.push(carol);
+      // alice on A and bob here are two users: the room is full on this Bridge.
+      expect(await carol.failure('join', { roomId })).toBe('ROOM_FULL');
+    } finally {
+      await small.close();
+    }
+  });
 });

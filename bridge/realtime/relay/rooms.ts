@@ -40,7 +40,8 @@ export class RoomsRelay {
   private checkRoomSlots(room: RoomState, p: Participant): void {
     const users = new Set<string>();
     let own = 0;
-    for (const other of room.participants.values()) {
+    // With NATS, members joined on the other Bridges count too (docs/operations/cluster.md).
+    for (const other of [...room.participants.values(), ...(this.st.remoteParticipants.get(room.id)?.values() ?? [])]) {
       users.add(other.userId);
       if (other.userId === p.userId) own++;
     }

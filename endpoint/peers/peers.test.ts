@@ -11,7 +11,7 @@ import { PeerError } from './errors.ts';
 import type { IncomingDirectStream } from './direct-stream.ts';
 import type { RemotePeer } from './remote-peer.ts';
 import type { RemotePeerRequest } from './peers-api.ts';
-import { loopbackPeers } from './test-kit.ts';
+import { loopbackPeers, sawEachOther } from './test-kit.ts';
 
 let kit: Kit;
 let alice: Client;
@@ -37,6 +37,7 @@ afterAll(async () => {
 async function joined(members: Client[]): Promise<string> {
   const roomId = await kit.room(alice, members);
   for (const c of members) await c.streamApi.joinStreamRoom(roomId);
+  await sawEachOther(roomId, members);
   return roomId;
 }
 

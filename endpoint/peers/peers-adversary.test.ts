@@ -1,0 +1,176 @@
+/**
+ * A Bridge that tampers with direct peer signalling (a WebSocket MITM, test/procs/ws-mitm.ts, in front
+ * of each member): a rewritten DTLS fingerprint, a replayed signed offer, an offer forged for another
+ * user. Each is refused with its reason, and no connection (no data) comes of it.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startWsMitm, type WsMitm } from '../../test/procs/ws-mitm.ts';
+import { startKit, until, type Client, type Kit } from '../data-streams/test-kit.ts';
+import { PeerError } from './errors.ts';
+import type { RemotePeerRequest } from './peers-api.ts';
+import { loopbackPeers, sawEachOther } from './test-kit.ts';
+
+type Rewrite = (message: { kind: string; event?: { type: string; signal?: Record<string, unknown> } & Record<string, unknown> }) => void;
+
+let kit: Kit;
+let alice: Client;
+let bob: Client;
+let carol: Client;
+const mitms: Record<string, WsMitm> = {};
+/** Rewrites of what the Bridge sends each user, set per test. */
+const rewrites: Record<string, Rewrite | undefined> = {};
+/** Every peerSignal event text the Bridge sent each user, as sent. */
+const seen: Record<string, string[]> = { alice: [], bob: [], carol: [] };
+const stops: Array<() => void> = [];
+
+async function mitmFor(user: string): Promise<WsMitm> {
+  return startWsMitm(
+    () => kit.t.bridge.url,
+    () => 'pass',
+    {
+      downText(text) {
+        if (!text.includes('"peerSignal"')) return text;
+        seen[user]!.push(text);
+        const rewrite = rewrites[user];
+        if (rewrite === undefined) return text;
+        const message = JSON.parse(text) as Parameters<Rewrite>[0];
+        rewrite(message);
+        return JSON.stringify(message);
+      },
+    },
+  );
+}
+
+beforeAll(async () => {
+  for (const user of ['alice', 'bob', 'carol']) mitms[user] = await mitmFor(user);
+  kit = await startKit(['alice', 'bob', 'carol'], { loginUrls: Object.values(mitms).map((m) => m.url) });
+  alice = await kit.connect('alice', { url: mitms.alice!.url, streamApi: { peers: loopbackPeers() } });
+  bob = await kit.connect('bob', { url: mitms.bob!.url, streamApi: { peers: loopbackPeers() } });
+  carol = await kit.connect('carol', { url: mitms.carol!.url, streamApi: { peers: loopbackPeers() } });
+});
+afterEach(() => {
+  stops.splice(0).forEach((stop) => stop());
+  for (const user of Object.keys(rewrites)) rewrites[user] = undefined;
+});
+afterAll(async () => {
+  await kit?.close();
+  await Promise.all(Object.values(mitms).map((m) => m.close()));
+});
+
+async function joined(members: Client[]): Promise<string> {
+  const roomId = await kit.room(alice, members);
+  for (const c of members) await c.streamApi.joinStreamRoom(roomId);
+  await sawEachOther(roomId, members);
+  return roomId;
+}
+
+function requests(client: Client): RemotePeerRequest[] {
+  const got: RemotePeerRequest[] = [];
+  stops.push(
+    client.streamApi.addRemotePeerListener((request) => {
+      got.push(request);
+      request.accept().catch(() => undefined);
+    }),
+  );
+  return got;
+}
+
+async function failure(promise: Promise<unknown>): Promise<PeerError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof PeerError) return error;
+    throw error;
+  }
+  throw new Error('expected a PeerError, the call succeeded');
+}
+
+/** Another DTLS fingerprint of the same shape: the first byte changed. */
+function otherFingerprint(value: string): string {
+  return value.replace(/ ([0-9A-F]{2}):/, (_m, byte: string) => ` ${byte === 'AA' ? 'BB' : 'AA'}:`);
+}
+
+function rewriteSdpFingerprint(signal: Record<string, unknown>): void {
+  signal.sdp = String(signal.sdp).replace(/a=fingerprint:(\S+) ([0-9A-F:]+)/g, (_m, alg: string, value: string) => `a=fingerprint:${alg} ${otherFingerprint(` ${value}`).trim()}`);
+}
+
+const refused = (c: Client, reason: string) => c.streamApi.peerStats().refused[reason as 'Replayed'] ?? 0;
+
+describe('direct peers: a tampering Bridge', () => {
+  it("a rewritten DTLS fingerprint in the offer's SDP: FingerprintMismatch at the callee, no connection", async () => {
+    const roomId = await joined([alice, bob]);
+    const atBob = requests(bob);
+    const before = refused(bob, 'FingerprintMismatch');
+    rewrites.bob = (m) => {
+      if (m.event?.signal?.type === 'offer') rewriteSdpFingerprint(m.event.signal);
+    };
+    const error = await failure(alice.streamApi.connectPeer(roomId, 'bob'));
+    expect(error.reason).toBe('Refused');
+    expect(refused(bob, 'FingerprintMismatch')).toBe(before + 1);
+    expect(atBob).toHaveLength(0);
+  });
+
+  it('a rewritten fingerprint in the SDP and in the signed list: SignatureInvalid at the callee', async () => {
+    const roomId = await joined([alice, bob]);
+    const atBob = requests(bob);
+    const before = refused(bob, 'SignatureInvalid');
+    rewrites.bob = (m) => {
+      const signal = m.event?.signal;
+      if (signal?.type !== 'offer') return;
+      rewriteSdpFingerprint(signal);
+      signal.fingerprints = (signal.fingerprints as string[]).map(otherFingerprint);
+    };
+    const error = await failure(alice.streamApi.connectPeer(roomId, 'bob'));
+    expect(error.reason).toBe('Refused');
+    expect(refused(bob, 'SignatureInvalid')).toBe(before + 1);
+    expect(atBob).toHaveLength(0);
+  });
+
+  it("a rewritten fingerprint in the answer: the caller refuses it (SignatureInvalid) and never connects", async () => {
+    const roomId = await joined([alice, bob]);
+    requests(bob);
+    rewrites.alice = (m) => {
+      const signal = m.event?.signal;
+      if (signal?.type !== 'answer') return;
+      rewriteSdpFingerprint(signal);
+      signal.fingerprints = (signal.fingerprints as string[]).map(otherFingerprint);
+    };
+    const error = await failure(alice.streamApi.connectPeer(roomId, 'bob'));
+    expect(error.reason).toBe('SignatureInvalid');
+  });
+
+  it('a replayed signed offer is refused (Replayed); the same offer sent to another user is refused (SignatureInvalid)', async () => {
+    const roomId = await joined([alice, bob, carol]);
+    const atBob = requests(bob);
+    const atCarol = requests(carol);
+    const offersBefore = seen.bob!.length;
+    const peer = await alice.streamApi.connectPeer(roomId, 'bob');
+    await until(() => atBob.length === 1, 'bob saw the request');
+    peer.close();
+    const offer = seen.bob!.slice(offersBefore).find((text) => text.includes('"type":"offer"'))!;
+    expect(offer).toBeDefined();
+
+    const replayedBefore = refused(bob, 'Replayed');
+    mitms.bob!.inject(offer);
+    await until(() => refused(bob, 'Replayed') === replayedBefore + 1, 'bob refuses the replay');
+    expect(atBob).toHaveLength(1);
+
+    // The Bridge hands alice's offer for bob to carol instead (as if alice had called her).
+    const forgedBefore = refused(carol, 'SignatureInvalid');
+    mitms.carol!.inject(offer);
+    await until(() => refused(carol, 'SignatureInvalid') === forgedBefore + 1, 'carol refuses the forged offer');
+    expect(atCarol).toHaveLength(0);
+  });
+
+  it("an offer the Bridge claims came from another member (alice's offer as carol's): SignatureInvalid", async () => {
+    const roomId = await joined([alice, bob, carol]);
+    const atBob = requests(bob);
+    const before = refused(bob, 'SignatureInvalid');
+    rewrites.bob = (m) => {
+      if (m.event?.signal?.type === 'offer') m.event.fromUserId = 'carol';
+    };
+    await failure(alice.streamApi.connectPeer(roomId, 'bob', { signal: AbortSignal.timeout(3000) }));
+    expect(refused(bob, 'SignatureInvalid')).toBe(before + 1);
+    expect(atBob).toHaveLength(0);
+  });
+});

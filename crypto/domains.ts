@@ -28,6 +28,11 @@ export const DOMAIN = {
    * length, sender id, receiver id, time) (docs/protocol/receipts.md).
    */
   streamReceipt: 'sealroom/v1/stream-receipt',
+  /**
+   * A direct peer offer or answer: Ed25519 by the sender over (tag, type, room id, both user ids, session
+   * id, nonce, time, DTLS fingerprints, metadata) (docs/protocol/peer-signalling.md).
+   */
+  peerSignal: 'sealroom/v1/peer-signal',
   /** HPKE info of a private stream's key: (tag, room id, stream id, sender id, recipient user id). */
   streamKeyWrap: 'sealroom/v1/stream-key-wrap',
   /** HKDF info prefix of a per-sender SFrame base key for data tracks. */

@@ -49,6 +49,8 @@ export class RemotePeer {
   /** Removers by event type and listener, for `off`. */
   readonly #unsubscribe = new Map<string, Map<unknown, () => void>>();
   readonly #stop = new AbortController();
+  /** Streams that arrived before any `stream` listener; given to the first one. */
+  readonly #unheard: IncomingDirectStream[] = [];
   #state: PeerConnectionState = 'connecting';
   #error: PeerError | undefined;
 
@@ -134,6 +136,7 @@ export class RemotePeer {
     if (byListener === undefined) this.#unsubscribe.set(type, (byListener = new Map()));
     byListener.get(listener)?.();
     byListener.set(listener, this.#events.on(type, listener));
+    if (type === 'stream') for (const stream of this.#unheard.splice(0)) this.#events.emit('stream', stream);
     return this;
   }
 
@@ -166,6 +169,7 @@ export class RemotePeer {
       }
     }
     for (const credit of this.#credits.values()) credit.reject();
+    for (const stream of this.#unheard.splice(0)) stream.fail(error);
     void Promise.resolve(this.#d.pc.close()).catch(() => undefined);
     this.#setState(error.reason === 'Closed' ? 'closed' : 'failed');
     this.#d.closed(this, error);
@@ -190,8 +194,10 @@ export class RemotePeer {
         senderPublicKey: () => this.#d.peerPublicKey(),
         epochKey: (epoch) => this.#d.epochKey(epoch),
         opened: (stream: IncomingDirectStream) => {
-          if (this.#events.count('stream') === 0) return false;
-          this.#events.emit('stream', stream);
+          // Until the app listens (it may add its listener after accept() resolves), streams wait
+          // here; each holds at most one credit window, and a channel at most DIRECT_STREAMS_MAX.
+          if (this.#events.count('stream') === 0) this.#unheard.push(stream);
+          else this.#events.emit('stream', stream);
           return true;
         },
         send: (frame) => {

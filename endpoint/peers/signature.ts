@@ -12,9 +12,8 @@
  */
 import { backend } from '../../crypto/backend/index.ts';
 import { fromBase64, lengthPrefixed, toBase64, toHex, u64be, utf8 } from '../../crypto/bytes.ts';
+import { DOMAIN } from '../../crypto/domains.ts';
 import { PEER_FINGERPRINTS_MAX } from '../../protocol/ws.ts';
-
-export const PEER_SIGNAL_DOMAIN = 'sealroom/v1/peer-signal';
 
 export interface SignedFields {
   type: 'offer' | 'answer';
@@ -33,7 +32,7 @@ export interface SignedFields {
 
 export function signedMessage(f: SignedFields): Uint8Array {
   return lengthPrefixed(
-    utf8(PEER_SIGNAL_DOMAIN),
+    utf8(DOMAIN.peerSignal),
     utf8(f.type),
     utf8(f.roomId),
     utf8(f.fromUserId),

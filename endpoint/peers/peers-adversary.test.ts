@@ -162,6 +162,19 @@ describe('direct peers: a tampering Bridge', () => {
     expect(atCarol).toHaveLength(0);
   });
 
+  it('an offer the Bridge claims came from a non-member: NotMember', async () => {
+    const roomId = await joined([alice, bob]);
+    const atBob = requests(bob);
+    const before = refused(bob, 'NotMember');
+    rewrites.bob = (m) => {
+      if (m.event?.signal?.type === 'offer') m.event.fromUserId = 'carol';
+    };
+    const error = await failure(alice.streamApi.connectPeer(roomId, 'bob', { signal: AbortSignal.timeout(3000) }));
+    expect(['Refused', 'Closed', 'Timeout']).toContain(error.reason);
+    expect(refused(bob, 'NotMember')).toBe(before + 1);
+    expect(atBob).toHaveLength(0);
+  });
+
   it("an offer the Bridge claims came from another member (alice's offer as carol's): SignatureInvalid", async () => {
     const roomId = await joined([alice, bob, carol]);
     const atBob = requests(bob);

@@ -1,0 +1,87 @@
+/**
+ * Direct peers between two Chromium pages (native RTCPeerConnection), loopback candidates only: a file
+ * and text both ways over the direct channel, nothing through the Bridge's byte-stream relay.
+ */
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SealroomRelay } from '../../bridge/realtime/relay.ts';
+import { utf8 } from '../../crypto/bytes.ts';
+import { openMediaPages, type MediaPages } from '../../test/browser/media-pages.ts';
+import { connectClient, pub, type Client } from '../../test/endpoint.ts';
+import { setupTenant, startBridge, type Tenant, type TestBridge } from '../../test/harness.ts';
+import { pattern, sha256 } from '../data-streams/test-kit.ts';
+
+let t: TestBridge;
+let tenant: Tenant;
+let manager: Client;
+let browser: MediaPages;
+let a: Page;
+let b: Page;
+let roomId: string;
+
+async function until(what: string, check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${browser.console.slice(-20).join('\n')}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+beforeAll(async () => {
+  t = await startBridge();
+  tenant = await setupTenant(t.bridge, ['alice', 'bob', 'mgr']);
+  manager = await connectClient(t.bridge.url, tenant.solutionId, tenant.users.mgr!);
+  roomId = await manager.streamApi.createStreamRoom(
+    tenant.contextId,
+    ['alice', 'bob', 'mgr'].map((id) => pub(tenant.users[id]!)),
+    [pub(tenant.users.mgr!)],
+    utf8('{}'),
+    utf8('direct'),
+  );
+  browser = await openMediaPages(2, resolve(fileURLToPath(import.meta.url), '../../../test/browser/peers-entry.ts'), 'peersKit');
+  [a, b] = browser.pages as [Page, Page];
+  for (const [page, name] of [[a, 'alice'], [b, 'bob']] as const) {
+    await page.evaluate((args) => window.peersKit.connect(args), { url: t.bridge.url, solutionId: tenant.solutionId, privateKey: tenant.users[name]!.privateKey });
+    await page.evaluate((id) => window.peersKit.join(id), roomId);
+  }
+}, 60_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await manager?.connection.disconnect();
+  await t?.close();
+});
+
+describe('direct peers in Chromium', () => {
+  it('two pages connect, send a file and text both ways directly; the relay carries no stream bytes', async () => {
+    const relayed = () => (t.bridge.realtime.relay as SealroomRelay).counters.chunkBytes;
+    const before = relayed();
+    const size = 4 * 1024 * 1024 + 3;
+    // bob's join event may reach alice's page a moment after bob's join returns.
+    let sent: { steps: number[]; sha256: string; state: string } | undefined;
+    await until('alice to connect to bob', async () => {
+      sent = await a.evaluate((args) => window.peersKit.connectAndSend(args.roomId, 'bob', args.size), { roomId, size }).catch(() => undefined);
+      return sent !== undefined;
+    });
+    expect(sent!.state).toBe('connected');
+    expect(sent!.sha256).toBe(sha256(pattern(size, 11)));
+    expect(sent!.steps.at(-1)).toBe(size);
+    for (let i = 1; i < sent!.steps.length; i++) expect(sent!.steps[i]!).toBeGreaterThanOrEqual(sent!.steps[i - 1]!);
+
+    await until('both streams at bob', async () => (await b.evaluate(() => window.peersKit.got())).length === 2);
+    const atBob = await b.evaluate(() => window.peersKit.got());
+    // Each is recorded once read to its end: the short text may finish first.
+    expect(atBob.find((g) => g.label === 'files')).toMatchObject({ from: 'alice', length: size, sha256: sent!.sha256 });
+    expect(atBob.find((g) => g.label === 'default')).toMatchObject({ from: 'alice', text: 'hello bob' });
+
+    await b.evaluate(() => window.peersKit.reply('hello alice'));
+    await until('the reply at alice', async () => (await a.evaluate(() => window.peersKit.got())).length === 1);
+    expect((await a.evaluate(() => window.peersKit.got()))[0]).toMatchObject({ from: 'bob', text: 'hello alice' });
+
+    expect(relayed()).toBe(before);
+    expect(await a.evaluate(() => window.peersKit.errors())).toEqual([]);
+    expect(await b.evaluate(() => window.peersKit.errors())).toEqual([]);
+  }, 60_000);
+});

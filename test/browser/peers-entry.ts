@@ -1,0 +1,95 @@
+/**
+ * What a direct-peer test page gets (endpoint/peers/peers-browser.test.ts): an Endpoint with loopback
+ * candidates only, that accepts every direct connection, reads every stream that arrives (its SHA-256,
+ * length and text), and can connect and send a patterned file and text.
+ */
+import { Endpoint, type RemotePeer, type StreamApi } from '../../endpoint/index.ts';
+
+interface Got {
+  label: string;
+  from: string;
+  length: number;
+  sha256: string;
+  text: string | undefined;
+}
+
+let api: StreamApi | undefined;
+const peers: RemotePeer[] = [];
+const got: Got[] = [];
+const errors: string[] = [];
+
+function streamApi(): StreamApi {
+  if (api === undefined) throw new Error('connect first');
+  return api;
+}
+
+async function hex(bytes: Uint8Array): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>));
+  return [...digest].map((b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/** Deterministic bytes (the same xorshift as the Node tests' `pattern`). */
+function pattern(length: number, seed: number): Uint8Array {
+  const out = new Uint8Array(length);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+
+function watch(peer: RemotePeer): void {
+  peers.push(peer);
+  peer.on('stream', (s) => {
+    void s.bytes().then(
+      async (bytes) => got.push({ label: s.label, from: peer.id, length: bytes.length, sha256: await hex(bytes), text: s.header?.kind === 'text' ? new TextDecoder().decode(bytes) : undefined }),
+      (error: unknown) => errors.push(String(error)),
+    );
+  });
+}
+
+const kit = {
+  async connect(a: { url: string; solutionId: string; privateKey: string }): Promise<void> {
+    await Endpoint.setup();
+    const connection = await Endpoint.connect(a.privateKey, a.solutionId, a.url);
+    const eventApi = await Endpoint.createEventApi(connection);
+    api = await Endpoint.createStreamApi(connection, eventApi, { peers: { allowCandidate: (address) => address.startsWith('127.'), connectTimeoutMs: 15_000 } });
+    api.addRemotePeerListener((request) => {
+      request.accept().then(watch, (error: unknown) => errors.push(String(error)));
+    });
+  },
+
+  async join(roomId: string): Promise<void> {
+    await streamApi().joinStreamRoom(roomId);
+  },
+
+  /** Connects to `userId`, sends a patterned file on `files` and a text; returns the progress steps and the file's hash. */
+  async connectAndSend(roomId: string, userId: string, bytes: number): Promise<{ steps: number[]; sha256: string; state: string }> {
+    const peer = await streamApi().connectPeer(roomId, userId, { metadata: { from: 'page' } });
+    watch(peer);
+    const file = pattern(bytes, 11);
+    const steps: number[] = [];
+    for await (const step of peer.send(file, { label: 'files', name: 'pattern.bin' })) steps.push(step.current);
+    await peer.send(`hello ${userId}`);
+    return { steps, sha256: await hex(file), state: peer.connectionState };
+  },
+
+  async reply(text: string): Promise<void> {
+    await peers[0]!.send(text);
+  },
+
+  got: (): Got[] => got,
+  errors: (): string[] => errors,
+  states: (): string[] => peers.map((p) => p.connectionState),
+};
+
+declare global {
+  interface Window {
+    peersKit: typeof kit;
+  }
+}
+
+window.peersKit = kit;

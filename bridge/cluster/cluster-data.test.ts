@@ -92,6 +92,9 @@ describe('data tracks across Bridges', () => {
     // dave is the first member of the room on B: his join waits for A's answer, and lists what is there.
     const dave = await TestClient.connect(b.bridge.url, tokens.dave!);
     clients.push(dave);
+    // Before joining, a member may list the streams: B holds nothing of the room and asks A.
+    const listed = await dave.request('listStreams', { roomId });
+    expect(listed.streams).toMatchObject([{ roomId, streamId: 'early', userId: 'alice', connectionId: alice.connectionId, tracks: [{ trackId: 'chat', kind: 'data' }] }]);
     const snapshot = await dave.request('join', { roomId });
     expect(snapshot.participants).toEqual([{ userId: 'alice', connectionId: alice.connectionId }]);
     expect(snapshot.streams).toMatchObject([{ streamId: 'early', userId: 'alice', connectionId: alice.connectionId, tracks: [{ trackId: 'chat', kind: 'data' }] }]);

@@ -23,7 +23,7 @@
  */
 import type { Subscription } from '@nats-io/transport-node';
 import { ROOM_ID_PATTERN } from '../../protocol/room-record.ts';
-import type { ServerEvent } from '../../protocol/ws.ts';
+import type { ServerEvent, StreamInfo } from '../../protocol/ws.ts';
 import type { ByteStreamWire, ReceiverControl } from '../realtime/relay/remote-byte-streams.ts';
 import type { RoomPresence } from '../realtime/relay/remote-streams.ts';
 import type { ClusterHooks, SealroomRelay } from '../realtime/relay.ts';
@@ -143,6 +143,41 @@ export class RoomFanout implements ClusterHooks, ByteStreamWire {
       });
     }
     this.sync(roomId);
+  }
+
+  /**
+   * A `listStreams` of a room not held here: asks every Bridge, waits for their answers (at most
+   * SYNC_WAIT_MS) and lists what they publish (data tracks, with the publisher Bridge's trackNos:
+   * a subscription after a join gets this Bridge's own).
+   */
+  async remoteStreams(roomId: string): Promise<StreamInfo[]> {
+    if (!ROOM_ID_PATTERN.test(roomId)) return [];
+    const waiting = new Set(this.lastSeen.keys());
+    const streams = new Map<string, StreamInfo>();
+    let finish!: () => void;
+    const done = new Promise<void>((resolve) => (finish = resolve));
+    const sub = this.link.subscribe(`${this.prefix}.room.${roomId}`, (data) => {
+      let message: RoomMessage;
+      try {
+        message = JSON.parse(this.decoder.decode(data)) as RoomMessage;
+      } catch {
+        return;
+      }
+      if (!('present' in message) || typeof message.origin !== 'string') return;
+      for (const info of message.present.streams) streams.set(info.streamId, { ...info, tracks: info.tracks.filter((t) => t.kind === 'data') });
+      waiting.delete(message.origin);
+      if (waiting.size === 0) finish();
+    });
+    const timer = setTimeout(finish, SYNC_WAIT_MS);
+    try {
+      await this.link.flush().catch(() => undefined); // the subscription is in place before the question
+      this.sync(roomId);
+      if (waiting.size > 0) await done;
+    } finally {
+      clearTimeout(timer);
+      sub.unsubscribe();
+    }
+    return [...streams.values()];
   }
 
   /** Resolves once the other Bridges told this one what they hold in the room (or SYNC_WAIT_MS passed). */

@@ -6,7 +6,7 @@
  * Everything here handles ciphertext only: the Bridge routes by room, track and stream numbers and
  * never looks into a payload (docs/design.md, "Trust model").
  */
-import type { ClientRequest, ResultPayloads, ServerEvent } from '../../protocol/ws.ts';
+import type { ClientRequest, ResultPayloads, ServerEvent, StreamInfo } from '../../protocol/ws.ts';
 import type { RoomDeletedEvent, RoomUpdatedEvent } from '../events.ts';
 import type { MediaDirectory, MediaTrackInfo } from '../media/unit.ts';
 import type { BridgeServices } from '../services.ts';
@@ -28,6 +28,8 @@ export interface ClusterHooks {
   roomClosed(roomId: string): void;
   /** `track` identifies the track while it lives (a key for per-track state, gone with the track). */
   data(roomId: string, trackNo: number, payload: Uint8Array, track: object): void;
+  /** What the other Bridges publish in a room this one does not hold. */
+  remoteStreams(roomId: string): Promise<StreamInfo[]>;
 }
 
 export interface ConnectionStats {
@@ -223,6 +225,7 @@ export class SealroomRelay implements Relay, MediaDirectory {
             hooks.roomClosed(room.id);
           };
     this.st.onData = hooks === undefined ? undefined : (track, payload) => hooks.data(track.stream.room.id, track.trackNo, payload, track);
+    this.st.remoteStreamsOf = hooks === undefined ? undefined : (roomId) => hooks.remoteStreams(roomId);
   }
 
   /** An event another Bridge broadcast in a room: to this Bridge's participants of the room. */

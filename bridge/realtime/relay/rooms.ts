@@ -89,7 +89,10 @@ export class RoomsRelay {
   /** Members may list a room's streams without joining it. */
   async listStreams(conn: RealtimeConnection, req: Req<'listStreams'>): Promise<ResultPayloads['listStreams']> {
     await this.checkMember(conn, req.roomId);
-    return { streams: this.streams.list(this.st.rooms.get(req.roomId)) };
+    const room = this.st.rooms.get(req.roomId);
+    // Not held here: with NATS, the other Bridges are asked (docs/operations/cluster.md).
+    if (room === undefined && this.st.remoteStreamsOf !== undefined) return { streams: await this.st.remoteStreamsOf(req.roomId) };
+    return { streams: this.streams.list(room) };
   }
 
   roomUpdated(e: RoomUpdatedEvent): void {

@@ -152,6 +152,8 @@ export class RelayState {
   /** Members of the room on other Bridges as byte-stream receivers, and one by connection id (./remote-byte-streams.ts). */
   remoteReceiversOf: ((room: RoomState) => Participant[]) | undefined;
   remoteReceiver: ((connectionId: string) => Participant | undefined) | undefined;
+  /** The streams the other Bridges hold in a room this one does not hold (a `listStreams` without a join). */
+  remoteStreamsOf: ((roomId: string) => Promise<StreamInfo[]>) | undefined;
 
   constructor(readonly s: BridgeServices) {}
 

@@ -9,7 +9,10 @@
  *   CHUNK   [0x02][16 streamId][u8 flags (0x01 last)][sealed chunk]
  *   CREDIT  [0x03][16 streamId][u64 consumed content bytes]
  *   REJECT  [0x04][16 streamId]                      (reader side: stop, nobody reads it)
+ *   RECEIPT [0x05][16 streamId][u64 at][64 signature] (reader side, after the verified end)
  *
+ * RECEIPT is the delivery receipt of docs/protocol/receipts.md, signed by the reader over the same
+ * message as on the relay; the sender checks it against the reader's key in the verified room.
  * The reader opens chunks with the sender's key from the verified room and the sender's user id from
  * the signed signalling, so a message read here is verified exactly as one read off the relay.
  */
@@ -31,6 +34,8 @@ const OPEN = 0x01;
 const CHUNK = 0x02;
 const CREDIT = 0x03;
 const REJECT = 0x04;
+const RECEIPT = 0x05;
+const SIGNATURE_BYTES = 64;
 const ID_BYTES = 16;
 
 /** The part of a data channel a stream uses (browser RTCDataChannel and werift's alike). */
@@ -58,7 +63,14 @@ export interface SendStreamParams {
 export class OutgoingCredit {
   allowed = DIRECT_WINDOW_BYTES;
   rejected = false;
+  /** The reader's signed receipt, once it came (unverified here: the sender checks it). */
+  receipt: { at: number; signature: Uint8Array } | undefined;
   #wake: (() => void) | undefined;
+
+  receipted(at: number, signature: Uint8Array): void {
+    this.receipt ??= { at, signature };
+    this.#wake?.();
+  }
 
   credit(consumed: number): void {
     this.allowed = Math.max(this.allowed, consumed + DIRECT_WINDOW_BYTES);
@@ -97,7 +109,11 @@ function envelope(type: number, id: Uint8Array, extra: number, body?: Uint8Array
  * (a checkpoint where one is due), the signed end. Returns the content byte count. An abort sends the
  * signed abort chunk, so the reader learns the stream ended early rather than waiting.
  */
-export async function sendStream(p: SendStreamParams, credit: OutgoingCredit, streamId: Uint8Array = backend().randomBytes(ID_BYTES)): Promise<number> {
+export async function sendStream(
+  p: SendStreamParams,
+  credit: OutgoingCredit,
+  streamId: Uint8Array = backend().randomBytes(ID_BYTES),
+): Promise<{ contentBytes: number; contentHash: Uint8Array }> {
   const enc = createStreamEncryptor({ epochKey: p.epochKey, streamId, senderId: p.senderId, sign: p.sign, header: p.headerBytes });
   const open = envelope(OPEN, streamId, 4);
   open.view.setUint32(1 + ID_BYTES, p.epoch);
@@ -134,8 +150,9 @@ export async function sendStream(p: SendStreamParams, credit: OutgoingCredit, st
     if (p.channel.readyState === 'open') await put(await enc.abort(error instanceof Error ? error.message.slice(0, 200) : 'aborted')).catch(() => undefined);
     throw error;
   }
-  await put(await enc.close());
-  return sent;
+  const end = await enc.close();
+  await put(end);
+  return { contentBytes: sent, contentHash: end.contentHash! };
 }
 
 export interface IncomingDeps {
@@ -144,6 +161,8 @@ export interface IncomingDeps {
   senderId: string;
   senderPublicKey(): Promise<Uint8Array | undefined>;
   epochKey(epoch: number): Uint8Array | undefined;
+  /** Signs this reader's receipt message (docs/protocol/receipts.md) for a stream read to its verified end. */
+  signReceipt(streamId: Uint8Array, contentHash: Uint8Array, contentBytes: number, at: number): Promise<Uint8Array>;
   /** A verified stream opened: hand it to the app; false: nobody reads it (REJECT). */
   opened(stream: IncomingDirectStream): boolean;
   send(frame: Uint8Array): void;
@@ -158,7 +177,8 @@ export class IncomingDirectStream {
   readonly #queue: Uint8Array[] = [];
   #waiting = false;
   #consumed = 0;
-  #ended = false;
+  /** The verified end, once its chunk opened. */
+  #ended: { contentHash: Uint8Array; contentBytes: number } | undefined;
   #done = false;
 
   constructor(
@@ -166,6 +186,8 @@ export class IncomingDirectStream {
     private readonly id: Uint8Array,
     private readonly dec: StreamDecryptor,
     private readonly sendFrame: (frame: Uint8Array) => void,
+    /** The verified end: the receipt goes out. */
+    private readonly onEnd: (contentHash: Uint8Array, contentBytes: number) => void = () => undefined,
   ) {
     // Credit goes back as the app pulls: a reader that stops reading holds the sender at one window.
     this.readable = new ReadableStream<Uint8Array>(
@@ -219,7 +241,7 @@ export class IncomingDirectStream {
         if (this.#waiting) this.#waiting = !this.#serve();
         return 'more';
       case 'end':
-        this.#ended = true;
+        this.#ended = { contentHash: opened.contentHash, contentBytes: opened.contentBytes };
         if (this.#waiting) this.#waiting = !this.#serve();
         return 'end';
       case 'aborted':
@@ -237,9 +259,11 @@ export class IncomingDirectStream {
     if (this.#done) return true;
     const next = this.#queue.shift();
     if (next === undefined) {
-      if (!this.#ended) return false;
+      if (this.#ended === undefined) return false;
       this.#done = true;
       this.#controller.close();
+      // Read to its verified end by the app: the receipt may go (docs/protocol/receipts.md).
+      this.onEnd(this.#ended.contentHash, this.#ended.contentBytes);
       return true;
     }
     this.#controller.enqueue(next);
@@ -298,6 +322,11 @@ export class ChannelReader {
       case REJECT:
         this.credits.get(key)?.reject();
         return;
+      case RECEIPT:
+        if (bytes.length === 1 + ID_BYTES + 8 + SIGNATURE_BYTES) {
+          this.credits.get(key)?.receipted(Number(view.getBigUint64(1 + ID_BYTES)), bytes.slice(1 + ID_BYTES + 8));
+        }
+        return;
       default:
         return;
     }
@@ -307,7 +336,10 @@ export class ChannelReader {
     if (!this.#streams.has(key)) return;
     try {
       if (entry.stream === undefined) {
-        const stream = new IncomingDirectStream(this.label, id, entry.dec, (f) => this.d.send(f));
+        const stream = new IncomingDirectStream(this.label, id, entry.dec, (f) => this.d.send(f), (hash, bytes) => {
+          // Only when the sender asked (the signed header's `receipts`), as on the relay.
+          if (stream.header?.receipts === true) void this.#receipt(id, hash, bytes);
+        });
         const opened = await entry.dec.open(data, last);
         if (opened.kind !== 'header') throw new PeerError('SignatureInvalid', 'a direct stream did not start with its signed header');
         stream.header = decodeHeader(opened.header, { senderId: this.d.senderId, roomId: this.d.roomId });
@@ -322,6 +354,18 @@ export class ChannelReader {
     } catch (error) {
       this.#streams.delete(key);
       entry.stream?.fail(error instanceof PeerError ? error : new PeerError('SignatureInvalid', 'a direct stream chunk failed to verify', { cause: error }));
+    }
+  }
+
+  async #receipt(id: Uint8Array, contentHash: Uint8Array, contentBytes: number): Promise<void> {
+    try {
+      const at = Date.now();
+      const signature = await this.d.signReceipt(id, contentHash, contentBytes, at);
+      const frame = envelope(RECEIPT, id, 8, signature);
+      frame.view.setBigUint64(1 + ID_BYTES, BigInt(at));
+      this.d.send(frame.out);
+    } catch {
+      // The stream was delivered whole either way; the sender reports no_receipt.
     }
   }
 

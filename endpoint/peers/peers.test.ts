@@ -93,20 +93,29 @@ describe('direct peers (werift)', () => {
     const reading = inAtBob[0]!.bytes();
     const steps: number[] = [];
     for await (const step of transfer) steps.push(step.current);
-    await transfer;
+    const result = await transfer;
     const got = await reading;
+    // bob signed a delivery receipt over what he read; alice checked it against his key.
+    expect(result.delivered.map((d) => d.userId)).toEqual(['bob']);
+    expect(result.failed).toEqual([]);
     expect(sha256(got)).toBe(sha256(file));
     expect(inAtBob[0]!.label).toBe('files');
     expect(inAtBob[0]!.header).toMatchObject({ kind: 'bytes', name: 'photo.bin', attributes: { album: 'trip' }, sender: 'alice' });
     expect(steps.at(-1)).toBe(file.length);
     for (let i = 1; i < steps.length; i++) expect(steps[i]!).toBeGreaterThanOrEqual(steps[i - 1]!);
 
-    await bobsPeer.send('hello alice');
+    expect((await bobsPeer.send('no receipt asked', { receipts: false })).delivered).toEqual([]);
+    await until(() => inAtAlice.length === 1, 'the first text at alice');
+    expect(await inAtAlice.shift()!.text()).toBe('no receipt asked');
+    // With receipts, a send settles once the reader has read it: read while it is in flight.
+    const replying = bobsPeer.send('hello alice');
     await until(() => inAtAlice.length === 1, 'text at alice');
     expect(await inAtAlice[0]!.text()).toBe('hello alice');
-    await peer.send('hello bob');
+    expect((await replying).delivered.map((d) => d.userId)).toEqual(['alice']);
+    const greeting = peer.send('hello bob');
     await until(() => inAtBob.length === 2, 'text at bob');
     expect(await inAtBob[1]!.text()).toBe('hello bob');
+    expect((await greeting).delivered.map((d) => d.userId)).toEqual(['bob']);
 
     expect(chunkBytes()).toBe(before);
     expect(peer.toJSON()).toMatchObject({ id: 'bob', room: roomId, connectionState: 'connected' });

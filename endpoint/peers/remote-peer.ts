@@ -4,11 +4,12 @@
  * on a channel is a sealed, signed stream (./direct-stream.ts); DTLS underneath is defence in depth.
  * Created by PeersApi (connectPeer, or accepting a `remotePeer` request); apps never construct one.
  */
-import { utf8 } from '../../crypto/bytes.ts';
+import { toBase64, utf8 } from '../../crypto/bytes.ts';
 import { backend } from '../../crypto/backend/index.ts';
 import { encodeHeader, STREAM_HEADER_VERSION, type StreamHeader } from '../data-streams/header.ts';
 import { base64ToUrl } from '../data-streams/ids.ts';
 import { openSource } from '../data-streams/outgoing/send-file.ts';
+import { receiptMessage, verifyReceipt } from '../data-streams/receipts/receipt.ts';
 import { lazyTransfer } from '../data-streams/web-streams/lazy.ts';
 import type { SendData, SendResult, Transfer, TransferProgress } from '../data-streams/web-streams/types.ts';
 import { Emitter } from '../util/emitter.ts';
@@ -17,6 +18,8 @@ import { PeerError } from './errors.ts';
 import type { OpenChannelOptions, PeerConnectionState, PeerSendOptions, RemotePeerEventMap, RemotePeerJson } from './types.ts';
 
 export const DEFAULT_CHANNEL = 'default';
+/** How long `send` waits for the reader's signed receipt after the end, by default. Milliseconds. */
+export const DEFAULT_RECEIPT_TIMEOUT_MS = 10_000;
 const LABEL_MAX_CHARS = 64;
 
 /** What a RemotePeer needs from the Endpoint: keys, the room's verified head, the signer. */
@@ -203,6 +206,8 @@ export class RemotePeer {
         send: (frame) => {
           if (dc.readyState === 'open') dc.send(frame as Uint8Array<ArrayBuffer>);
         },
+        signReceipt: (streamId, contentHash, contentBytes, at) =>
+          this.#d.sign(receiptMessage({ roomId: this.#d.roomId, streamId, contentHash, contentBytes, senderId: this.#d.userId, receiverId: this.#d.selfId, at })),
       },
       this.#credits,
     );
@@ -226,6 +231,19 @@ export class RemotePeer {
     const channel = { dc, reader, opened };
     this.#channels.set(dc.label, channel);
     return channel;
+  }
+
+  /** Waits (bounded) for the reader's receipt and checks it against its key in the verified room. */
+  async #delivery(id: string, streamId: Uint8Array, contentHash: Uint8Array, contentBytes: number, credit: OutgoingCredit, timeoutMs: number): Promise<SendResult> {
+    const userId = this.#d.userId;
+    const deadline = AbortSignal.any([this.#stop.signal, AbortSignal.timeout(timeoutMs)]);
+    while (credit.receipt === undefined && !deadline.aborted) await credit.next(deadline);
+    const receipt = credit.receipt;
+    if (receipt === undefined) return { id, delivered: [], failed: [{ userId, reason: 'no_receipt' }] };
+    const publicKey = await this.#d.peerPublicKey();
+    const fields = { roomId: this.#d.roomId, streamId, contentHash, contentBytes, senderId: this.#d.selfId, receiverId: userId, at: receipt.at };
+    const valid = publicKey !== undefined && (await verifyReceipt(fields, toBase64(receipt.signature), publicKey));
+    return valid ? { id, delivered: [{ userId, at: receipt.at }], failed: [] } : { id, delivered: [], failed: [{ userId, reason: 'invalid_receipt' }] };
   }
 
   async #transfer(data: SendData, o: PeerSendOptions): Promise<{ source: UnderlyingDefaultSource<TransferProgress>; result: Promise<SendResult> }> {
@@ -257,19 +275,20 @@ export class RemotePeer {
         roomVersion: head.version,
         headHash: head.hash,
         ...(source.size === undefined ? {} : { size: source.size }),
+        ...(o.receipts === false ? {} : { receipts: true as const }),
       } as const;
       const header: StreamHeader = text ? { kind: 'text', ...common } : { kind: 'bytes', name: o.name ?? source.name ?? 'unnamed', ...common };
       const streamId = backend().randomBytes(16);
-      const id = base64ToUrl(btoa(String.fromCharCode(...streamId)));
+      const key64 = toBase64(streamId);
+      const id = base64ToUrl(key64);
       const credit = new OutgoingCredit();
-      const key64 = btoa(String.fromCharCode(...streamId));
       this.#credits.set(key64, credit);
       const signal = o.signal === undefined ? this.#stop.signal : AbortSignal.any([this.#stop.signal, o.signal]);
       let step: TransferProgress = { id, label, topic: label, current: 0, total: source.size, done: false };
       latest = step;
       changed();
       try {
-        const sent = await sendStream(
+        const { contentBytes: sent, contentHash } = await sendStream(
           {
             channel: channel.dc as unknown as ChannelLike,
             header,
@@ -290,13 +309,14 @@ export class RemotePeer {
         );
         latest = { ...step, current: sent, total: sent, done: true };
         changed();
+        if (o.receipts === false) return { id, delivered: [], failed: [] };
+        return await this.#delivery(id, streamId, contentHash, sent, credit, o.receiptTimeoutMs ?? DEFAULT_RECEIPT_TIMEOUT_MS);
       } catch (error) {
         source.cancel();
         throw this.#error ?? error;
       } finally {
         this.#credits.delete(key64);
       }
-      return { id, delivered: [], failed: [] };
     };
     const result = run();
     result.catch((error: unknown) => {

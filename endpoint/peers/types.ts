@@ -35,6 +35,10 @@ export interface PeerSendOptions {
   label?: string;
   /** Metadata for the receiver, inside the encrypted, signed stream header (Peerix's `info`). */
   info?: Record<string, string>;
+  /** Ask the reader for a signed delivery receipt (default true; docs/protocol/receipts.md). */
+  receipts?: boolean;
+  /** How long to wait for it after the end (default 10,000 ms); then `no_receipt`. */
+  receiptTimeoutMs?: number;
   /** A name for bytes (default `unnamed`). */
   name?: string;
   signal?: AbortSignal;

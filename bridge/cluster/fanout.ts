@@ -19,7 +19,6 @@
  * never content (docs/design.md, "Trust model": NATS is on the server side and sees what a Bridge sees).
  */
 import { randomBytes } from 'node:crypto';
-import type { Subscription } from '@nats-io/transport-node';
 import { CLOSE } from '../../protocol/ws.ts';
 import type { BridgeEventMap } from '../events.ts';
 import type { MediaUnit } from '../media/unit.ts';
@@ -28,7 +27,7 @@ import type { SealroomRelay } from '../realtime/relay.ts';
 import type { RemoteByteStreamCounters } from '../realtime/relay/remote-byte-streams.ts';
 import type { RemoteCounters } from '../realtime/relay/remote-streams.ts';
 import type { BridgeServices } from '../services.ts';
-import type { NatsLink } from './nats.ts';
+import type { NatsLink, NatsSubscription } from './nats.ts';
 import { RoomFanout, type RoomFanoutCounters } from './room-fanout.ts';
 
 /** Bridge events that cross: all of them. */
@@ -66,7 +65,7 @@ export class ClusterFanout {
   };
   /** Events this Bridge received from NATS and re-emitted: not published again. */
   private readonly fromCluster = new WeakSet<object>();
-  private readonly subs: Subscription[] = [];
+  private readonly subs: NatsSubscription[] = [];
   private readonly busListeners: Array<() => void> = [];
   /** Rooms, streams and data tracks across Bridges. */
   readonly rooms: RoomFanout;

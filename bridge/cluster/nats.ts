@@ -5,7 +5,7 @@
  * refuse what needs the other Bridges while it is down, and hears `onChange` to resynchronise when
  * it is back. `noEcho`: a Bridge never receives what it published itself.
  */
-import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { SealroomError, reasonToCode } from '../../protocol/errors.ts';
 
@@ -49,6 +49,14 @@ export function redactNatsUrl(url: string): string {
 }
 
 export type MessageHandler = (data: Uint8Array, subject: string) => void;
+
+/**
+ * A subscription, as the rest of the Bridge sees it. The client's own type stays out of the Bridge's
+ * published declarations: an app that never uses NATS typechecks without its optional package.
+ */
+export interface NatsSubscription {
+  unsubscribe(): void;
+}
 
 export class NatsLink {
   /** False from a disconnect until the client is connected again. */
@@ -114,7 +122,7 @@ export class NatsLink {
     }
   }
 
-  subscribe(subject: string, handler: MessageHandler): Subscription {
+  subscribe(subject: string, handler: MessageHandler): NatsSubscription {
     return this.nc.subscribe(subject, {
       callback: (err, msg) => {
         if (err !== null) {

@@ -21,13 +21,12 @@
  * - `<prefix>.nodes`: a heartbeat of each Bridge; one silent for NODE_SILENT_MS is taken as gone and
  *   its participants and streams leave the rooms here.
  */
-import type { Subscription } from '@nats-io/transport-node';
 import { ROOM_ID_PATTERN } from '../../protocol/room-record.ts';
 import type { ServerEvent, StreamInfo } from '../../protocol/ws.ts';
 import type { ByteStreamWire, ReceiverControl } from '../realtime/relay/remote-byte-streams.ts';
 import type { RoomPresence } from '../realtime/relay/remote-streams.ts';
 import type { ClusterHooks, SealroomRelay } from '../realtime/relay.ts';
-import type { NatsLink } from './nats.ts';
+import type { NatsLink, NatsSubscription } from './nats.ts';
 
 /** Relay broadcasts that cross to the room's participants on other Bridges. */
 const CROSSING: ReadonlySet<ServerEvent['type']> = new Set(['streamRoomJoined', 'streamRoomLeft', 'streamPublished', 'streamUpdated', 'streamUnpublished']);
@@ -77,13 +76,13 @@ export class RoomFanout implements ClusterHooks, ByteStreamWire {
     malformed: 0,
     nodesGone: 0,
   };
-  private readonly subs = new Map<string, Subscription[]>();
+  private readonly subs = new Map<string, NatsSubscription[]>();
   /** The next sequence number of each local track (forgotten with the track). */
   private readonly seqs = new WeakMap<object, number>();
   private readonly lastSeen = new Map<string, number>();
   private readonly originBytes: Uint8Array;
-  private readonly nodesSub: Subscription;
-  private readonly syncSub: Subscription;
+  private readonly nodesSub: NatsSubscription;
+  private readonly syncSub: NatsSubscription;
   /** Rooms whose first sync is still answered: their first joiners wait (`ready`). */
   private readonly pending = new Map<string, PendingSync>();
   private readonly timer: NodeJS.Timeout;

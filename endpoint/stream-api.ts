@@ -138,6 +138,7 @@ export class StreamApi {
     this.#realtime.onRoomLeft((roomId, reason) => this.#peers.roomLeft(roomId, reason));
     connectionInternals(connection).hooks.on('event', (event) => this.#peers.event(event));
     connectionInternals(connection).hooks.on('socketClosed', () => this.#peers.socketClosed());
+    connection.on('disconnected', () => this.#peers.disconnected());
     registerStreamApi(this, { rooms: this.#rooms, keys: this.#keys, realtime: this.#realtime, dataStreams: this.#dataStreams });
   }
 

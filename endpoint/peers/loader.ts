@@ -41,6 +41,10 @@ export class PeersLoader {
     this.#loaded?.roomLeft(roomId, reason);
   }
 
+  disconnected(): void {
+    this.#loaded?.disconnected();
+  }
+
   socketClosed(): void {
     this.#loaded?.socketClosed();
   }

@@ -99,11 +99,21 @@ export class PeersApi {
     return () => this.#listeners.delete(listener);
   }
 
-  /** This connection left the room (or was removed, or the room was deleted): its peers there end. */
+  /**
+   * This connection left the room (or was removed, or the room was deleted): its peers there end. A
+   * dropped socket (`disconnected`) does not end them: the direct path does not need the Bridge, and
+   * the room's membership is checked again when the verified head is read after the resume.
+   */
   roomLeft(roomId: string, reason: string): void {
+    if (reason === 'disconnected') return;
     for (const s of this.#sessions.values()) {
       if (s.roomId === roomId) this.#end(s, new PeerError(reason === 'left' ? 'Closed' : 'Removed', `left room "${roomId}" (${reason})`));
     }
+  }
+
+  /** The Endpoint disconnected for good: every peer closes (it could no longer follow the room's membership). */
+  disconnected(): void {
+    for (const s of this.#sessions.values()) this.#end(s, new PeerError('Closed', 'this Endpoint disconnected'));
   }
 
   /** The connection to the Bridge dropped: sessions still signalling cannot finish. Connected peers stay. */

@@ -173,12 +173,49 @@ describe('direct peers (werift)', () => {
 
     const r = await alice.streamApi.getStreamRoom(roomId);
     await alice.streamApi.updateStreamRoom(roomId, [pub(alice.user)], r.managers, r.publicMeta, r.privateMeta, r.version, false, true);
-    await until(() => peer.connectionState === 'failed', 'alice closes the peer');
-    expect(peer.error?.reason).toBe('Removed');
-    await until(() => bobsPeer.error !== undefined, 'bob closes the peer');
-    expect(['Removed', 'Closed']).toContain(bobsPeer.error?.reason);
+    await until(() => peer.error !== undefined && bobsPeer.error !== undefined, 'both sides close the peer');
+    // Whichever side saw the removal first closed with Removed and told the other over the direct
+    // path (Closed) before its own verified update arrived, or both saw it themselves.
+    const reasons = [peer.error!.reason, bobsPeer.error!.reason];
+    expect(reasons).toContain('Removed');
+    for (const reason of reasons) expect(['Removed', 'Closed']).toContain(reason);
+    expect(peer.connectionState).not.toBe('connected');
     const readError = await reading.then(() => undefined, (e: unknown) => e);
     expect(readError).toBeInstanceOf(PeerError);
     expect(await transfer.then(() => 'sent', (e: unknown) => (e as PeerError).reason)).not.toBe('sent');
+  });
+});
+
+describe('direct peers: lifetime', () => {
+  it('connectPeer stops at once when its signal aborts (Closed); the callee never connects', async () => {
+    const roomId = await joined([alice, bob]);
+    // bob hears the request but never answers it.
+    const heard: RemotePeerRequest[] = [];
+    stops.push(bob.streamApi.addRemotePeerListener((r) => heard.push(r)));
+    const controller = new AbortController();
+    const connecting = alice.streamApi.connectPeer(roomId, 'bob', { signal: controller.signal });
+    await until(() => heard.length === 1, 'bob hears the request');
+    controller.abort();
+    expect((await failure(connecting)).reason).toBe('Closed');
+    // The caller's bye ended the request at bob: accepting it now fails.
+    await new Promise((r) => setTimeout(r, 100));
+    expect((await failure(heard[0]!.accept())).reason).toBe('Closed');
+  });
+
+  it('an Endpoint that disconnects closes its peers; the other side learns it and is not reconnected', async () => {
+    const dave = await kit.connect('carol', { streamApi: { peers: loopbackPeers() } });
+    const roomId = await joined([alice, dave]);
+    const atDave = accepting(dave);
+    const peer = await alice.streamApi.connectPeer(roomId, 'carol');
+    await until(() => atDave.peers.length === 1, 'carol accepted');
+    const states: string[] = [];
+    peer.on('connectionState', (s) => states.push(s));
+    await dave.connection.disconnect();
+    expect(atDave.peers[0]!.error?.reason).toBe('Closed');
+    await until(() => peer.error !== undefined, "alice learns carol's side closed", 10_000);
+    expect(['ConnectionFailed', 'Closed']).toContain(peer.error!.reason);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(states.at(-1)).toMatch(/closed|failed/);
+    expect(peer.connectionState).not.toBe('connected');
   });
 });

@@ -21,6 +21,8 @@ export const DEFAULT_CHANNEL = 'default';
 /** How long `send` waits for the reader's signed receipt after the end, by default. Milliseconds. */
 export const DEFAULT_RECEIPT_TIMEOUT_MS = 10_000;
 const LABEL_MAX_CHARS = 64;
+/** On the default channel: the sender closes the connection (docs/protocol/peer-signalling.md, "Lifetime"). */
+const CLOSE_FRAME = new Uint8Array([0x06]);
 
 /** What a RemotePeer needs from the Endpoint: keys, the room's verified head, the signer. */
 export interface RemotePeerDeps {
@@ -162,6 +164,16 @@ export class RemotePeer {
   fail(error: PeerError): void {
     if (this.#error !== undefined) return;
     this.#error = error;
+    // Tell the other side over the direct path too (DTLS authenticates it), so it learns at once even
+    // when the Bridge is out of reach; the signalled bye may not get through.
+    const control = this.#channels.get(DEFAULT_CHANNEL)?.dc;
+    if (control?.readyState === 'open') {
+      try {
+        control.send(CLOSE_FRAME);
+      } catch {
+        // closing anyway
+      }
+    }
     this.#stop.abort(error);
     for (const c of this.#channels.values()) {
       c.reader.failAll(error);
@@ -222,11 +234,18 @@ export class RemotePeer {
       // Text frames are not part of the format: only sealed streams travel on a channel.
       if (typeof raw === 'string') return;
       const bytes = raw instanceof ArrayBuffer ? new Uint8Array(raw) : new Uint8Array((raw as Uint8Array).buffer, (raw as Uint8Array).byteOffset, (raw as Uint8Array).byteLength);
+      if (dc.label === DEFAULT_CHANNEL && bytes.length === 1 && bytes[0] === CLOSE_FRAME[0]) {
+        this.fail(new PeerError('Closed', `"${this.#d.userId}" closed the connection`));
+        return;
+      }
       reader.message(bytes).catch(() => undefined);
     };
     dc.onclose = () => {
-      reader.failAll(new PeerError('ConnectionFailed', `the "${dc.label}" channel to "${this.#d.userId}" closed`));
+      const error = new PeerError('ConnectionFailed', `the "${dc.label}" channel to "${this.#d.userId}" closed`);
+      reader.failAll(error);
       this.#channels.delete(dc.label);
+      // The default channel lives as long as the connection: its end is the connection's.
+      if (dc.label === DEFAULT_CHANNEL) this.fail(error);
     };
     const channel = { dc, reader, opened };
     this.#channels.set(dc.label, channel);

@@ -58,14 +58,15 @@ describe('direct peers in Chromium', () => {
   it('two pages connect, send a file and text both ways directly; the relay carries no stream bytes', async () => {
     const relayed = () => (t.bridge.realtime.relay as SealroomRelay).counters.chunkBytes;
     const before = relayed();
-    const size = 4 * 1024 * 1024 + 3;
+    const size = Number(process.env.PEERS_BROWSER_BYTES ?? 4 * 1024 * 1024 + 3);
     // bob's join event may reach alice's page a moment after bob's join returns.
-    let sent: { steps: number[]; sha256: string; state: string } | undefined;
+    let sent: { steps: number[]; sha256: string; state: string; sendMs: number } | undefined;
     await until('alice to connect to bob', async () => {
       sent = await a.evaluate((args) => window.peersKit.connectAndSend(args.roomId, 'bob', args.size), { roomId, size }).catch(() => undefined);
       return sent !== undefined;
     });
     expect(sent!.state).toBe('connected');
+    console.log(`Chromium direct: ${size} bytes in ${sent!.sendMs.toFixed(0)} ms to bob's receipt (${(size / 1048576 / (sent!.sendMs / 1000)).toFixed(1)} MiB/s)`);
     expect(sent!.sha256).toBe(sha256(pattern(size, 11)));
     expect(sent!.steps.at(-1)).toBe(size);
     for (let i = 1; i < sent!.steps.length; i++) expect(sent!.steps[i]!).toBeGreaterThanOrEqual(sent!.steps[i - 1]!);

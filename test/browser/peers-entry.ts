@@ -67,14 +67,19 @@ const kit = {
   },
 
   /** Connects to `userId`, sends a patterned file on `files` and a text; returns the progress steps and the file's hash. */
-  async connectAndSend(roomId: string, userId: string, bytes: number): Promise<{ steps: number[]; sha256: string; state: string }> {
+  async connectAndSend(roomId: string, userId: string, bytes: number): Promise<{ steps: number[]; sha256: string; state: string; sendMs: number }> {
     const peer = await streamApi().connectPeer(roomId, userId, { metadata: { from: 'page' } });
     watch(peer);
     const file = pattern(bytes, 11);
     const steps: number[] = [];
-    for await (const step of peer.send(file, { label: 'files', name: 'pattern.bin' })) steps.push(step.current);
+    const started = performance.now();
+    const transfer = peer.send(file, { label: 'files', name: 'pattern.bin' });
+    for await (const step of transfer) steps.push(step.current);
+    // Until the receiver's signed receipt: the whole file was read there.
+    await transfer;
+    const sendMs = performance.now() - started;
     await peer.send(`hello ${userId}`);
-    return { steps, sha256: await hex(file), state: peer.connectionState };
+    return { steps, sha256: await hex(file), state: peer.connectionState, sendMs };
   },
 
   async reply(text: string): Promise<void> {

@@ -3,7 +3,7 @@
  * (bench/scenarios/), each in its own processes. Prints markdown and writes bench/results/latest.json
  * and bench/results/latest.md. Every figure is a ratio to a baseline measured in the same run.
  *
- *   node --import tsx bench/run.ts [--quick] [--only crypto,throughput,fanout,rotation,crud,memory,ttfb]
+ *   node --import tsx bench/run.ts [--quick] [--only crypto,throughput,fanout,rotation,crud,memory,ttfb,media-first-frame,media-forwarding]
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';

@@ -38,13 +38,13 @@ export const BENCH_BRIDGE_OPTIONS: Partial<CreateBridgeOptions> = {
 };
 
 /**
- * Starts the Bridge in its own process. `script` is `bridge.ts` (through tsx, as `make run` runs it)
+ * Starts the Bridge in its own process, pinned to `cpus` when given (ForkOptions.cpus). `script` is `bridge.ts` (through tsx, as `make run` runs it)
  * or the path of a build from `bundleBridge()` (plain node).
  */
 export async function startBridgeProc(
   group: ProcGroup,
   options: Partial<CreateBridgeOptions> = {},
-  { name = 'bridge', script = 'bridge.ts', nodeFlags = [] }: { name?: string; script?: string; nodeFlags?: string[] } = {},
+  { name = 'bridge', script = 'bridge.ts', nodeFlags = [], cpus }: { name?: string; script?: string; nodeFlags?: string[]; cpus?: string } = {},
 ): Promise<BridgeProc> {
   const dataDir = mkdtempSync(join(tmpdir(), 'sealroom-bench-'));
   const merged: Partial<CreateBridgeOptions> = {
@@ -55,7 +55,7 @@ export async function startBridgeProc(
   const args: BridgeProcArgs = { dataDir, options: merged };
   let forked: { proc: Proc; info: { url: string; apiKey: string; pid: number } };
   try {
-    forked = await group.fork(script, { name, args, nodeFlags: ['--expose-gc', ...nodeFlags] });
+    forked = await group.fork(script, { name, args, nodeFlags: ['--expose-gc', ...nodeFlags], ...(cpus === undefined ? {} : { cpus }) });
   } catch (error) {
     rmSync(dataDir, { recursive: true, force: true });
     throw error;

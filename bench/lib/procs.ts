@@ -10,7 +10,7 @@
  * - every live child is SIGKILLed when the parent exits, and `ProcGroup.close()` stops a scenario's
  *   processes (politely, then SIGKILL) whatever happened.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -70,6 +70,37 @@ export interface ForkOptions {
   /** Extra node flags (the tsx loader is always added). */
   nodeFlags?: string[];
   readyTimeoutMs?: number;
+  /**
+   * CPUs the process may run on, as `taskset -c` takes them ("0", "0,1", "2-3"): a server measured
+   * beside its clients gets a core of its own, so its figures are its own. When `taskset` is missing
+   * or cannot pin here, the process runs unpinned and `Proc.cpus` is undefined: say so in the results.
+   */
+  cpus?: string;
+}
+
+let tasksetWorks: boolean | undefined;
+
+/** Whether `taskset` (util-linux) exists and may pin processes here (checked once). */
+export function canPin(): boolean {
+  tasksetWorks ??= spawnSync('taskset', ['-c', '0', 'true'], { stdio: 'ignore' }).status === 0;
+  return tasksetWorks;
+}
+
+/** The CPUs a process may run on, as `taskset -c` lists them ("0,1"), or undefined without taskset. */
+export function affinityOf(pid: number): string | undefined {
+  if (!canPin()) return undefined;
+  const out = spawnSync('taskset', ['-c', '-p', String(pid)], { encoding: 'utf8' });
+  const match = /affinity list:\s*(\S+)/.exec(out.stdout ?? '');
+  return out.status === 0 && match !== null ? match[1] : undefined;
+}
+
+/**
+ * Pins every thread of a running process (`taskset -a -p -c`), the benchmark process itself for one;
+ * threads it starts later inherit the pinning. Returns false when it could not.
+ */
+export function pinProcess(pid: number, cpus: string): boolean {
+  if (!canPin()) return false;
+  return spawnSync('taskset', ['-a', '-p', '-c', cpus, String(pid)], { stdio: 'ignore' }).status === 0;
 }
 
 interface Pending {
@@ -90,6 +121,8 @@ export class Proc {
   readonly name: string;
   readonly child: ChildProcess;
   readonly pid: number;
+  /** The CPUs it is pinned to (`ForkOptions.cpus`), undefined when it runs unpinned. */
+  readonly cpus: string | undefined;
   /** Resolves when the process has exited (expectedly or not). */
   readonly exited: Promise<void>;
   private nextId = 1;
@@ -112,12 +145,16 @@ export class Proc {
       this.readyReject = reject;
     });
     this.ready.catch(() => undefined);
-    this.child = fork(script, [JSON.stringify(options.args ?? null)], {
-      // A built script (.mjs, bench/lib/bundle.ts) runs on plain node; TypeScript goes through tsx.
-      execArgv: [...(script.endsWith('.mjs') ? [] : ['--import', 'tsx']), ...REPORT_FLAGS, ...(options.nodeFlags ?? []), ...profileFlags(options.name)],
-      serialization: 'advanced',
-      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-    });
+    // A built script (.mjs, bench/lib/bundle.ts) runs on plain node; TypeScript goes through tsx.
+    const execArgv = [...(script.endsWith('.mjs') ? [] : ['--import', 'tsx']), ...REPORT_FLAGS, ...(options.nodeFlags ?? []), ...profileFlags(options.name)];
+    const argv = [JSON.stringify(options.args ?? null)];
+    this.cpus = options.cpus !== undefined && canPin() ? options.cpus : undefined;
+    this.child =
+      this.cpus === undefined
+        ? fork(script, argv, { execArgv, serialization: 'advanced', stdio: ['ignore', 'pipe', 'pipe', 'ipc'] })
+        : // What fork() runs, through taskset, which execs node in the same process: the same pid and
+          // IPC channel, every thread pinned from the start.
+          spawn('taskset', ['-c', this.cpus, process.execPath, ...execArgv, script, ...argv], { serialization: 'advanced', stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
     if (this.child.pid === undefined) throw new Error(`${this.name}: fork failed`);
     this.pid = this.child.pid;
     live.add(this.child);
@@ -300,6 +337,23 @@ export function readCpuMs(pid: number): number {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // utime and stime are fields 14 and 15 of stat(5); fields[0] here is field 3.
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / USER_HZ;
+}
+
+/**
+ * CPU time of every live thread of a process, from /proc/<pid>/task/<tid>/schedstat (nanoseconds on
+ * the CPU), in milliseconds: finer than `readCpuMs`'s 10 ms ticks, for a process that uses a few
+ * percent of a core. Threads that have exited are not counted (Node's threads live as long as it).
+ */
+export function readCpuPreciseMs(pid: number): number {
+  let ns = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      // the thread exited between the listing and the read
+    }
+  }
+  return ns / 1e6;
 }
 
 /**

@@ -7,6 +7,7 @@ import { failedResult, type Scenario, type ScenarioResult } from '../lib/result.
 import { run as crud } from './crud.ts';
 import { run as fanout } from './fanout.ts';
 import { run as mediaFirstFrame } from './media-first-frame.ts';
+import { run as mediaForwarding } from './media-forwarding.ts';
 import { run as memory } from './memory.ts';
 import { run as rotation } from './rotation.ts';
 import { run as throughput } from './throughput.ts';
@@ -21,6 +22,8 @@ export const SCENARIOS: ReadonlyArray<{ name: string; issueItem: number; run: Sc
   { name: 'ttfb', issueItem: 6, run: ttfb },
   // Audio and video (not an item of the benchmark issue): Chromium, E2EE against plain WebRTC.
   { name: 'media-first-frame', issueItem: 7, run: mediaFirstFrame },
+  // The forwarding unit's packets per core-second, against a plain UDP forwarder (werift peers, pinned).
+  { name: 'media-forwarding', issueItem: 8, run: mediaForwarding },
 ];
 
 export interface ScenarioRun {

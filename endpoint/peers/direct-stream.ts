@@ -169,8 +169,21 @@ export interface IncomingDeps {
 }
 
 /** A stream read off the direct path; `readable` errors if the stream fails to verify or the peer closes. */
+/** What the channel reader drives on a stream; apps do not see it (STYLE.md rule 11). */
+interface StreamControl {
+  setHeader(header: StreamHeader): void;
+  chunk(data: Uint8Array, last: boolean): Promise<'more' | 'end'>;
+  fail(error: Error): void;
+}
+const streamControls = new WeakMap<IncomingDirectStream, StreamControl>();
+
+/** The folder's handle on an incoming stream. */
+export function streamControl(stream: IncomingDirectStream): StreamControl {
+  return streamControls.get(stream)!;
+}
+
 export class IncomingDirectStream {
-  header: StreamHeader | undefined;
+  #header: StreamHeader | undefined;
   readonly readable: ReadableStream<Uint8Array>;
   #controller!: ReadableStreamDefaultController<Uint8Array>;
   /** Opened chunks the app has not pulled yet (at most one credit window: the sender waits for credit). */
@@ -181,14 +194,26 @@ export class IncomingDirectStream {
   #ended: { contentHash: Uint8Array; contentBytes: number } | undefined;
   #done = false;
 
+  readonly #id: Uint8Array;
+  readonly #dec: StreamDecryptor;
+  readonly #sendFrame: (frame: Uint8Array) => void;
+  /** The app read the stream to its verified end: the receipt goes out. */
+  readonly #onEnd: (contentHash: Uint8Array, contentBytes: number) => void;
+
+  /** @hideconstructor Made by the channel reader for each verified stream. */
   constructor(
+    /** The channel it came on. */
     readonly label: string,
-    private readonly id: Uint8Array,
-    private readonly dec: StreamDecryptor,
-    private readonly sendFrame: (frame: Uint8Array) => void,
-    /** The verified end: the receipt goes out. */
-    private readonly onEnd: (contentHash: Uint8Array, contentBytes: number) => void = () => undefined,
+    id: Uint8Array,
+    dec: StreamDecryptor,
+    sendFrame: (frame: Uint8Array) => void,
+    onEnd: (contentHash: Uint8Array, contentBytes: number) => void,
   ) {
+    this.#id = id;
+    this.#dec = dec;
+    this.#sendFrame = sendFrame;
+    this.#onEnd = onEnd;
+    streamControls.set(this, { setHeader: (h) => void (this.#header = h), chunk: (d, l) => this.#chunk(d, l), fail: (e) => this.#fail(e) });
     // Credit goes back as the app pulls: a reader that stops reading holds the sender at one window.
     this.readable = new ReadableStream<Uint8Array>(
       {
@@ -198,11 +223,16 @@ export class IncomingDirectStream {
         },
         cancel: () => {
           this.#done = true;
-          this.sendFrame(envelope(REJECT, this.id, 0).out);
+          this.#sendFrame(envelope(REJECT, this.#id, 0).out);
         },
       },
       { highWaterMark: 0 },
     );
+  }
+
+  /** The sender's signed header (kind, name, mime type, size, `info` as attributes, sender, room). */
+  get header(): StreamHeader | undefined {
+    return this.#header;
   }
 
   /** Reads the whole stream as UTF-8 text. */
@@ -230,8 +260,8 @@ export class IncomingDirectStream {
   }
 
   /** Opens the next chunk (in order). */
-  async chunk(data: Uint8Array, last: boolean): Promise<'more' | 'end'> {
-    const opened = await this.dec.open(data, last);
+  async #chunk(data: Uint8Array, last: boolean): Promise<'more' | 'end'> {
+    const opened = await this.#dec.open(data, last);
     switch (opened.kind) {
       case 'header':
       case 'checkpoint':
@@ -245,7 +275,7 @@ export class IncomingDirectStream {
         if (this.#waiting) this.#waiting = !this.#serve();
         return 'end';
       case 'aborted':
-        this.fail(new PeerError('Closed', 'the sender aborted the stream'));
+        this.#fail(new PeerError('Closed', 'the sender aborted the stream'));
         return 'end';
       default: {
         const never: never = opened;
@@ -263,18 +293,18 @@ export class IncomingDirectStream {
       this.#done = true;
       this.#controller.close();
       // Read to its verified end by the app: the receipt may go (docs/protocol/receipts.md).
-      this.onEnd(this.#ended.contentHash, this.#ended.contentBytes);
+      this.#onEnd(this.#ended.contentHash, this.#ended.contentBytes);
       return true;
     }
     this.#controller.enqueue(next);
     this.#consumed += next.length;
-    const frame = envelope(CREDIT, this.id, 8);
+    const frame = envelope(CREDIT, this.#id, 8);
     frame.view.setBigUint64(1 + ID_BYTES, BigInt(this.#consumed));
-    this.sendFrame(frame.out);
+    this.#sendFrame(frame.out);
     return true;
   }
 
-  fail(error: Error): void {
+  #fail(error: Error): void {
     if (this.#done) return;
     this.#done = true;
     this.#queue.length = 0;
@@ -342,7 +372,7 @@ export class ChannelReader {
         });
         const opened = await entry.dec.open(data, last);
         if (opened.kind !== 'header') throw new PeerError('SignatureInvalid', 'a direct stream did not start with its signed header');
-        stream.header = decodeHeader(opened.header, { senderId: this.d.senderId, roomId: this.d.roomId });
+        streamControl(stream).setHeader(decodeHeader(opened.header, { senderId: this.d.senderId, roomId: this.d.roomId }));
         entry.stream = stream;
         if (!this.d.opened(stream)) {
           this.#streams.delete(key);
@@ -350,10 +380,10 @@ export class ChannelReader {
         }
         return;
       }
-      if ((await entry.stream.chunk(data, last)) === 'end') this.#streams.delete(key);
+      if ((await streamControl(entry.stream).chunk(data, last)) === 'end') this.#streams.delete(key);
     } catch (error) {
       this.#streams.delete(key);
-      entry.stream?.fail(error instanceof PeerError ? error : new PeerError('SignatureInvalid', 'a direct stream chunk failed to verify', { cause: error }));
+      if (entry.stream !== undefined) streamControl(entry.stream).fail(error instanceof PeerError ? error : new PeerError('SignatureInvalid', 'a direct stream chunk failed to verify', { cause: error }));
     }
   }
 
@@ -375,7 +405,7 @@ export class ChannelReader {
 
   /** The peer closed or was removed: every open stream fails with `error`. */
   failAll(error: PeerError): void {
-    for (const entry of this.#streams.values()) entry.stream?.fail(error);
+    for (const entry of this.#streams.values()) if (entry.stream !== undefined) streamControl(entry.stream).fail(error);
     this.#streams.clear();
   }
 }

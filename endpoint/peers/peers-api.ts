@@ -20,7 +20,7 @@ import type { KeyRing } from '../rooms/keyring.ts';
 import type { RoomApi } from '../rooms/room-api.ts';
 import { candidateAddress } from '../media/sdp.ts';
 import { PeerError, type PeerErrorReason } from './errors.ts';
-import { RemotePeer } from './remote-peer.ts';
+import { peerControl, RemotePeer } from './remote-peer.ts';
 import { createPeerConnection } from './rtc.ts';
 import { randomId16, remoteCertificateFingerprint, sameFingerprints, sdpFingerprints, signedMessage, verifySignal, type SignedFields } from './signature.ts';
 import type { ConnectPeerOptions, PeerOptions } from './types.ts';
@@ -148,7 +148,7 @@ export class PeersApi {
       session.pc = pc;
       const peer = this.#peer(session, pc, options.metadata ?? null);
       if (!this.#sessions.has(sessionId)) throw peer.error ?? new PeerError('Closed', 'closed while connecting');
-      peer.adopt(pc.createDataChannel('default', { ordered: true }));
+      peerControl(peer).adopt(pc.createDataChannel('default', { ordered: true }));
       const sdp = await this.#describe(pc, 'offer');
       const signed = await this.#signed('offer', session, sdp, metadata);
       await this.#send(session, { type: 'offer', ...signed, metadata });
@@ -353,7 +353,7 @@ export class PeersApi {
     });
     const met = await remoteCertificateFingerprint(pc);
     if (met === undefined || !signed.includes(met)) throw new PeerError('FingerprintMismatch', `the DTLS certificate of "${s.userId}" is not the signed one`);
-    peer.connected();
+    peerControl(peer).connected();
   }
 
   #peer(s: Session, pc: RTCPeerConnection, metadata: unknown): RemotePeer {
@@ -383,7 +383,7 @@ export class PeersApi {
     if (this.#sessions.get(s.sessionId) !== s) return;
     this.#sessions.delete(s.sessionId);
     s.cancel(error);
-    s.peer?.fail(error);
+    if (s.peer !== undefined) peerControl(s.peer).fail(error);
     if (s.peer === undefined && s.pc !== undefined) void Promise.resolve(s.pc.close()).catch(() => undefined);
     if (!s.byeReceived) void this.#send(s, { type: 'bye', sessionId: s.sessionId, reason: byeReason(error) }).catch(() => undefined);
   }

@@ -13,7 +13,7 @@ import { receiptMessage, verifyReceipt } from '../data-streams/receipts/receipt.
 import { lazyTransfer } from '../data-streams/web-streams/lazy.ts';
 import type { SendData, SendResult, Transfer, TransferProgress } from '../data-streams/web-streams/types.ts';
 import { Emitter } from '../util/emitter.ts';
-import { ChannelReader, OutgoingCredit, sendStream, type ChannelLike, type IncomingDirectStream } from './direct-stream.ts';
+import { ChannelReader, OutgoingCredit, sendStream, streamControl, type ChannelLike, type IncomingDirectStream } from './direct-stream.ts';
 import { PeerError } from './errors.ts';
 import type { OpenChannelOptions, PeerConnectionState, PeerSendOptions, RemotePeerEventMap, RemotePeerJson } from './types.ts';
 
@@ -40,6 +40,21 @@ export interface RemotePeerDeps {
   closed(peer: RemotePeer, error: PeerError): void;
 }
 
+/** What PeersApi drives on a RemotePeer; apps do not see it (STYLE.md rule 11). */
+export interface PeerControl {
+  /** The peer connection is up and its certificate checked. */
+  connected(): void;
+  /** A channel made before the offer (the caller's default channel). */
+  adopt(dc: RTCDataChannel): void;
+  fail(error: PeerError): void;
+}
+const controls = new WeakMap<RemotePeer, PeerControl>();
+
+/** The folder's handle on a peer. */
+export function peerControl(peer: RemotePeer): PeerControl {
+  return controls.get(peer)!;
+}
+
 interface Channel {
   dc: RTCDataChannel;
   reader: ChannelReader;
@@ -62,11 +77,16 @@ export class RemotePeer {
   /** @hideconstructor Made by `StreamApi.connectPeer` or by accepting a `remotePeer` request. */
   constructor(deps: RemotePeerDeps) {
     this.#d = deps;
+    controls.set(this, {
+      connected: () => this.#setState('connected'),
+      adopt: (dc) => void this.#adopt(dc),
+      fail: (error) => this.#fail(error),
+    });
     const pc = deps.pc as RTCPeerConnection & { ondatachannel: ((e: RTCDataChannelEvent) => void) | null };
     pc.ondatachannel = (e) => this.#adopt(e.channel);
     pc.onconnectionstatechange = () => {
       const state = pc.connectionState;
-      if (state === 'failed' || state === 'closed') this.fail(new PeerError('ConnectionFailed', `the direct connection to "${deps.userId}" ${state}`));
+      if (state === 'failed' || state === 'closed') this.#fail(new PeerError('ConnectionFailed', `the direct connection to "${deps.userId}" ${state}`));
       else if (state === 'connected') this.#setState('connected');
     };
   }
@@ -98,16 +118,6 @@ export class RemotePeer {
   /** Why the peer closed, once it has. */
   get error(): PeerError | undefined {
     return this.#error;
-  }
-
-  /** @internal to the folder: the peer connection is up and checked. */
-  connected(): void {
-    this.#setState('connected');
-  }
-
-  /** @internal to the folder: a channel the caller made before its offer. */
-  adopt(dc: RTCDataChannel): void {
-    this.#adopt(dc);
   }
 
   /**
@@ -153,15 +163,15 @@ export class RemotePeer {
 
   /** Closes the connection and frees everything; the other side gets `Closed`. */
   close(): void {
-    this.fail(new PeerError('Closed', `the direct connection to "${this.#d.userId}" was closed`));
+    this.#fail(new PeerError('Closed', `the direct connection to "${this.#d.userId}" was closed`));
   }
 
   toJSON(): RemotePeerJson {
     return { id: this.id, room: this.room, metadata: this.metadata, connectionState: this.#state, channels: this.channels };
   }
 
-  /** @internal to the folder: ends the peer for `error` (once; never reopened). */
-  fail(error: PeerError): void {
+  /** Ends the peer for `error` (once; never reopened). */
+  #fail(error: PeerError): void {
     if (this.#error !== undefined) return;
     this.#error = error;
     // Tell the other side over the direct path too (DTLS authenticates it), so it learns at once even
@@ -184,7 +194,7 @@ export class RemotePeer {
       }
     }
     for (const credit of this.#credits.values()) credit.reject();
-    for (const stream of this.#unheard.splice(0)) stream.fail(error);
+    for (const stream of this.#unheard.splice(0)) streamControl(stream).fail(error);
     void Promise.resolve(this.#d.pc.close()).catch(() => undefined);
     this.#setState(error.reason === 'Closed' ? 'closed' : 'failed');
     this.#d.closed(this, error);
@@ -235,7 +245,7 @@ export class RemotePeer {
       if (typeof raw === 'string') return;
       const bytes = raw instanceof ArrayBuffer ? new Uint8Array(raw) : new Uint8Array((raw as Uint8Array).buffer, (raw as Uint8Array).byteOffset, (raw as Uint8Array).byteLength);
       if (dc.label === DEFAULT_CHANNEL && bytes.length === 1 && bytes[0] === CLOSE_FRAME[0]) {
-        this.fail(new PeerError('Closed', `"${this.#d.userId}" closed the connection`));
+        this.#fail(new PeerError('Closed', `"${this.#d.userId}" closed the connection`));
         return;
       }
       reader.message(bytes).catch(() => undefined);
@@ -245,7 +255,7 @@ export class RemotePeer {
       reader.failAll(error);
       this.#channels.delete(dc.label);
       // The default channel lives as long as the connection: its end is the connection's.
-      if (dc.label === DEFAULT_CHANNEL) this.fail(error);
+      if (dc.label === DEFAULT_CHANNEL) this.#fail(error);
     };
     const channel = { dc, reader, opened };
     this.#channels.set(dc.label, channel);

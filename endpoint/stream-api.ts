@@ -37,6 +37,7 @@ import type {
   TrackOptions,
 } from './realtime/types.ts';
 import type { PeerRefusals, RemotePeerListener } from './peers/peers-api.ts';
+import { lazyTransfer } from './data-streams/web-streams/lazy.ts';
 import { PeersLoader } from './peers/loader.ts';
 import type { RemotePeer } from './peers/remote-peer.ts';
 import type { ConnectPeerOptions, PeerOptions } from './peers/types.ts';
@@ -510,7 +511,10 @@ export class StreamApi {
    * const { delivered, failed } = await transfer;
    */
   send(data: SendData, options: SendOptions): Transfer {
-    return this.#dataStreams.send(data, options);
+    const path = (options as Partial<SendOptions> | undefined)?.path;
+    if (path === undefined || path === 'relay') return this.#dataStreams.send(data, options);
+    // `auto` / `direct` to one destination (docs/protocol/peer-signalling.md): decided before the first byte.
+    return lazyTransfer(this.#peers.load().then((peers) => peers.route(data, options, () => this.#dataStreams.send(data, options))));
   }
 
   // ---- direct connections (docs/protocol/peer-signalling.md)
@@ -536,9 +540,12 @@ export class StreamApi {
     return this.#peers.addRemotePeerListener(listener);
   }
 
-  /** Incoming peer signals refused, by reason (a bad signature, a replay, a rewritten fingerprint...). */
-  peerStats(): { refused: PeerRefusals } {
-    return { refused: this.#peers.refusals() };
+  /**
+   * Incoming peer signals refused, by reason (a bad signature, a replay, a rewritten fingerprint...), and
+   * which path `send` with `path: 'auto' | 'direct'` took.
+   */
+  peerStats(): { refused: PeerRefusals; paths: { direct: number; relay: number } } {
+    return { refused: this.#peers.refusals(), paths: this.#peers.paths() };
   }
 
   /** Room events reach the app verified: an update with a new epoch has already refreshed the key. */

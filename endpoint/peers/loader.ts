@@ -52,4 +52,8 @@ export class PeersLoader {
   refusals(): PeerRefusals {
     return { ...(this.#loaded?.refusals ?? {}) };
   }
+
+  paths(): { direct: number; relay: number } {
+    return { ...(this.#loaded?.paths ?? { direct: 0, relay: 0 }) };
+  }
 }

@@ -23,6 +23,7 @@ import { PeerError, type PeerErrorReason } from './errors.ts';
 import { peerControl, RemotePeer } from './remote-peer.ts';
 import { createPeerConnection } from './rtc.ts';
 import { randomId16, remoteCertificateFingerprint, sameFingerprints, sdpFingerprints, signedMessage, verifySignal, type SignedFields } from './signature.ts';
+import type { SendData, SendOptions, SendResult, Transfer, TransferProgress } from '../data-streams/web-streams/types.ts';
 import type { ConnectPeerOptions, PeerOptions } from './types.ts';
 
 /** A signed offer or answer older (or newer) than this, by the receiver's clock, is `Replayed`. */
@@ -32,6 +33,8 @@ export const PEER_NONCES_MAX = 8192;
 /** ICE gathering is cut short after this; the description goes with the candidates it has. */
 const GATHER_TIMEOUT_MS = 3000;
 const DEFAULT_CONNECT_TIMEOUT_MS = 15_000;
+/** `path: 'auto'`: how long a new direct connection may take before the relay is used. */
+export const DEFAULT_DIRECT_TIMEOUT_MS = 2000;
 
 type PeerSignalEvent = Extract<ServerEvent, { type: 'peerSignal' }>;
 type SignedSignal = Extract<PeerSignal, { type: 'offer' | 'answer' }>;
@@ -83,6 +86,8 @@ export class PeersApi {
   readonly #nonces = new Map<string, number>();
   readonly #listeners = new Set<RemotePeerListener>();
   readonly refusals: PeerRefusals = {};
+  /** Streams `send` sent per path (`path: 'auto' | 'direct'`; plain relay sends are not counted here). */
+  readonly paths = { direct: 0, relay: 0 };
 
   constructor(deps: PeersDeps) {
     this.#d = deps;
@@ -165,6 +170,49 @@ export class PeersApi {
       clearTimeout(timer);
       options.signal?.removeEventListener('abort', onAbort);
     }
+  }
+
+  /**
+   * `streamApi.send` with `path: 'auto' | 'direct'`: to exactly one destination, over a connected peer or
+   * a new one; `auto` falls back to `relay()` when no direct connection comes up in time (declined,
+   * ICE failed, no WebRTC). The choice is made before the first byte, so a stream never switches path.
+   */
+  async route(data: SendData, o: SendOptions, relay: () => Transfer): Promise<{ source: UnderlyingDefaultSource<TransferProgress>; result: Promise<SendResult> }> {
+    const path = o.path ?? 'relay';
+    const destinations = o.destinationIdentities ?? [];
+    if (path === 'relay' || destinations.length !== 1) {
+      if (path === 'direct') throw new PeerError('InvalidArgument', `path "direct" expects exactly one destination, got ${destinations.length}`);
+      return this.#viaRelay(relay);
+    }
+    const userId = destinations[0]!;
+    let peer = [...this.#sessions.values()].find((s) => s.roomId === o.roomId && s.userId === userId && s.peer?.connectionState === 'connected')?.peer;
+    if (peer === undefined) {
+      try {
+        const timeout = path === 'auto' ? AbortSignal.timeout(o.directTimeoutMs ?? DEFAULT_DIRECT_TIMEOUT_MS) : undefined;
+        const signal = timeout === undefined ? o.signal : o.signal === undefined ? timeout : AbortSignal.any([timeout, o.signal]);
+        peer = await this.connectPeer(o.roomId, userId, signal === undefined ? {} : { signal });
+      } catch (error) {
+        if (path === 'direct' || o.signal?.aborted === true) throw error;
+        this.#d.connection.log.debug({ roomId: o.roomId, userId, error: String(error) }, 'no direct connection: sending over the relay');
+        return this.#viaRelay(relay);
+      }
+    }
+    this.paths.direct++;
+    return forward(
+      peer.send(data, {
+        label: o.topic,
+        ...(o.info === undefined ? {} : { info: o.info }),
+        ...(o.name === undefined ? {} : { name: o.name }),
+        ...(o.signal === undefined ? {} : { signal: o.signal }),
+        ...(o.receipts === undefined ? {} : { receipts: o.receipts }),
+        ...(o.receiptTimeoutMs === undefined ? {} : { receiptTimeoutMs: o.receiptTimeoutMs }),
+      }),
+    );
+  }
+
+  #viaRelay(relay: () => Transfer): { source: UnderlyingDefaultSource<TransferProgress>; result: Promise<SendResult> } {
+    this.paths.relay++;
+    return forward(relay());
   }
 
   /** A `peerSignal` event from the Bridge. */
@@ -407,6 +455,22 @@ export class PeersApi {
     }
     return undefined;
   }
+}
+
+/** A Transfer as the source and result `lazyTransfer` wraps (awaiting a Transfer gives its result). */
+function forward(transfer: Transfer): { source: UnderlyingDefaultSource<TransferProgress>; result: Promise<SendResult> } {
+  const reader = transfer.getReader();
+  return {
+    source: {
+      async pull(controller) {
+        const step = await reader.read();
+        if (step.done) controller.close();
+        else controller.enqueue(step.value);
+      },
+      cancel: (reason) => reader.cancel(reason),
+    },
+    result: Promise.resolve(transfer),
+  };
 }
 
 function byeReason(error: PeerError): ByeReason {

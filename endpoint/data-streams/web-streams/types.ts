@@ -97,6 +97,14 @@ export interface SendOptions {
   receipts?: boolean;
   /** How long to wait for receipts after the end, ms (default 10,000). */
   receiptTimeoutMs?: number;
+  /**
+   * To exactly one destination: `direct` sends over a direct connection to it (docs/protocol/peer-signalling.md),
+   * `auto` does when one is up or comes up within `directTimeoutMs`, else the relay; `relay` (the default) never
+   * goes direct. A stream never switches path halfway; `peerStats().paths` counts which path streams took.
+   */
+  path?: 'auto' | 'relay' | 'direct';
+  /** `path: 'auto'`: how long a new direct connection may take before the relay is used. Default 2,000 ms. */
+  directTimeoutMs?: number;
 }
 
 /** One progress step of `send()`; `current` never decreases, and the last step has `done: true`. */

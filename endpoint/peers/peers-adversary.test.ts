@@ -49,7 +49,7 @@ beforeAll(async () => {
   carol = await kit.connect('carol', { url: mitms.carol!.url, streamApi: { peers: loopbackPeers() } });
 });
 afterEach(() => {
-  stops.splice(0).forEach((stop) => stop());
+  for (const stop of stops.splice(0)) stop();
   for (const user of Object.keys(rewrites)) rewrites[user] = undefined;
 });
 afterAll(async () => {

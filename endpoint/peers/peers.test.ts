@@ -21,7 +21,9 @@ const udp = guardLoopbackUdp();
 /** Byte-stream payload bytes the Bridge relayed so far. */
 const chunkBytes = () => (kit.t.bridge.realtime.relay as SealroomRelay).counters.chunkBytes;
 const stops: Array<() => void> = [];
-afterEach(() => stops.splice(0).forEach((stop) => stop()));
+afterEach(() => {
+  for (const stop of stops.splice(0)) stop();
+});
 
 beforeAll(async () => {
   kit = await startKit(['alice', 'bob', 'carol']);

@@ -15,7 +15,7 @@ const fields: SignedFields = {
   sessionId: toBase64(new Uint8Array(16).fill(1)),
   nonce: toBase64(new Uint8Array(16).fill(2)),
   at: 1_700_000_000_000,
-  fingerprints: ['sha-256 ' + Array(32).fill('AB').join(':')],
+  fingerprints: [`sha-256 ${Array(32).fill('AB').join(':')}`],
   metadata: '{"why":"photos"}',
 };
 
@@ -31,7 +31,7 @@ describe('peer signal signatures', () => {
       { sessionId: toBase64(new Uint8Array(16).fill(9)) },
       { nonce: toBase64(new Uint8Array(16).fill(9)) },
       { at: fields.at + 1 },
-      { fingerprints: ['sha-256 ' + Array(32).fill('AC').join(':')] },
+      { fingerprints: [`sha-256 ${Array(32).fill('AC').join(':')}`] },
       { metadata: '{}' },
     ];
     for (const change of changes) expect(await verifySignal({ ...fields, ...change }, signature, publicKey), JSON.stringify(change)).toBe(false);

@@ -95,7 +95,9 @@ export function certificateFingerprint(der: Uint8Array): string {
 export async function remoteCertificateFingerprint(pc: { getStats(): Promise<RTCStatsReport> }): Promise<string | undefined> {
   const stats = await pc.getStats();
   const byId = new Map<string, Record<string, unknown>>();
-  stats.forEach((value: Record<string, unknown>) => byId.set(String(value.id), value));
+  stats.forEach((value: Record<string, unknown>) => {
+    byId.set(String(value.id), value);
+  });
   for (const value of byId.values()) {
     if (value.type !== 'transport' || typeof value.remoteCertificateId !== 'string') continue;
     const cert = byId.get(value.remoteCertificateId);

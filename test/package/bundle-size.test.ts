@@ -116,7 +116,7 @@ describe('the Endpoint browser bundle', () => {
         `${sum(lazy, 'minifiedBytes')} B minified, ${sum(lazy, 'gzipBytes')} B gzipped`,
       `bundle at start, largest inputs (minified): ${largest.map(([n, b]) => `${n} ${b}`).join(', ')}`,
     ];
-    process.stdout.write(lines.join('\n') + '\n');
+    process.stdout.write(`${lines.join('\n')}\n`);
 
     expect(atStart.some((c) => c.file === 'index.js')).toBe(true);
     expect(startOwners.has('libsodium-wrappers')).toBe(false);

@@ -1,11 +1,10 @@
 /**
- * StreamApi (PrivMX shape): Stream Room management with end-to-end encrypted keys (issue 4), the
- * real-time plane of joined rooms, streams, tracks and data tracks (issue 5), and LiveKit-style byte
- * and text streams (issue 5). This class is the documented facade; the work happens in RoomApi,
+ * StreamApi (PrivMX shape): Stream Room management with end-to-end encrypted keys, the real-time
+ * plane of joined rooms, streams, tracks, data tracks and media, LiveKit-style byte and text streams,
+ * Web Streams transfers and direct peers. This class is the documented facade; the work happens in RoomApi,
  * RealtimeApi and DataStreamsApi.
  */
 import { openTrustKv } from '#endpoint-trust-kv';
-import type { RoomEventType, ServerEvent } from '../protocol/ws.ts';
 import type { Connection } from './connection.ts';
 import { DataStreamsApi } from './data-streams/data-streams-api.ts';
 import type {
@@ -24,7 +23,8 @@ import type { BroadcastEventMap, BroadcastOptions, BroadcastStreamComplete, Send
 import { EndpointError } from './errors.ts';
 import type { EventApi } from './event-api.ts';
 import { connectionInternals, eventApiInternals, registerStreamApi } from './internal.ts';
-import type { AudioLevelStatsListener, MediaOptions, MediaStats } from './media/types.ts';
+import type { AudioLevelStatsListener, MediaStats } from './media/types.ts';
+import type { StreamApiOptions } from './stream-api-options.ts';
 import { RealtimeApi } from './realtime/realtime-api.ts';
 import type {
   DataTrackStats,
@@ -40,58 +40,16 @@ import type { PeerRefusals, RemotePeerListener } from './peers/peers-api.ts';
 import { lazyTransfer } from './data-streams/web-streams/lazy.ts';
 import { PeersLoader } from './peers/loader.ts';
 import type { RemotePeer } from './peers/remote-peer.ts';
-import type { ConnectPeerOptions, PeerOptions } from './peers/types.ts';
+import type { ConnectPeerOptions } from './peers/types.ts';
 import { KeyRing, DEFAULT_EPOCH_GRACE_MS } from './rooms/keyring.ts';
 import { KeyTrust } from './rooms/key-trust.ts';
 import { PersistentTrustStore, trustNamespace } from './rooms/persistent-trust-store.ts';
 import { RoomApi } from './rooms/room-api.ts';
-import type { TrustStore } from './rooms/trust.ts';
+import { verifiedRoomEvent } from './rooms/room-events.ts';
 import type { RequestOptions } from './transport/http.ts';
-import type { PagingList, PagingQuery, RoomPolicy, StreamRoom, StreamRoomEvent, UserVerifier, UserWithPubKey } from './types.ts';
+import type { PagingList, PagingQuery, RoomPolicy, StreamRoom, UserWithPubKey } from './types.ts';
 
-export interface StreamApiOptions {
-  /**
-   * Where pinned user keys and verified room heads are kept (docs/security/key-trust.md). Default: a
-   * persistent store, under `trustDir` in Node and in IndexedDB in browsers, so that pins and rollback
-   * protection survive restarts. A `MemoryTrustStore` forgets both with the process.
-   */
-  trustStore?: TrustStore;
-  /**
-   * Node, default store only: the folder that holds it (one sub-folder per solution and identity).
-   * Default: `$SEALROOM_TRUST_DIR`, else `~/.sealroom/trust`.
-   */
-  trustDir?: string;
-  /**
-   * The app's check of every key before the Endpoint trusts it on first use (or on a key change), for
-   * example against its own backend; `false` refuses with `KeyRejected`.
-   * @example verifyUsers: async (users) => Promise.all(users.map((u) => myBackend.hasKey(u.userId, u.pubKey)))
-   */
-  verifyUsers?: UserVerifier;
-  /** How long `verifyUsers` may take, in milliseconds (default 30,000); past it, `Timeout`. */
-  verifyUsersTimeoutMs?: number;
-  /** How long old epoch keys stay usable after a rotation, for data in flight. Milliseconds. */
-  epochGraceMs?: number;
-  /**
-   * A byte or text stream that carries nothing for this long fails with `Timeout`: a reader that gets
-   * no chunk (while it holds no unread data), a writer that gets no allowance. Default 60,000; 0 never.
-   */
-  streamIdleTimeoutMs?: number;
-  /**
-   * Freshness window of received data-track messages: one stamped by its sender more than this before
-   * (or after) this client's clock is dropped and counted as `stale`. It must cover network delay and
-   * the clock difference between members. Default 30,000 (docs/security/bridge-adversary.md).
-   */
-  dataTrackMaxAgeMs?: number;
-  /**
-   * How long a member of a joined room may be on another room head than this client before the
-   * `staleView` event. Default 10,000; keep it below `epochGraceMs`.
-   */
-  staleViewAfterMs?: number;
-  /** Audio and video (docs/media/endpoint-media.md): which ICE candidates to use, the frame worker's source. */
-  media?: MediaOptions;
-  /** Direct peer connections (docs/protocol/peer-signalling.md): ICE servers, candidate filter, Node's werift options. */
-  peers?: PeerOptions;
-}
+export type { StreamApiOptions } from './stream-api-options.ts';
 
 export class StreamApi {
   readonly connection: Connection;
@@ -108,7 +66,7 @@ export class StreamApi {
     this.connection = connection;
     this.eventApi = eventApi;
     // First, so that a second StreamApi on this EventApi fails before it listens to anything.
-    eventApiInternals(eventApi).setRoomEventTransformer((event, ids) => this.#verifiedEvent(event, ids));
+    eventApiInternals(eventApi).setRoomEventTransformer((event, ids) => verifiedRoomEvent(this.#rooms, this.#keys, event, ids));
     this.#keys = new KeyRing(options.epochGraceMs ?? DEFAULT_EPOCH_GRACE_MS);
     const namespace = trustNamespace(connection.solutionId, connection.publicKey);
     const trustStore =
@@ -143,7 +101,7 @@ export class StreamApi {
     registerStreamApi(this, { rooms: this.#rooms, keys: this.#keys, realtime: this.#realtime, dataStreams: this.#dataStreams });
   }
 
-  // ---- rooms (issue 4)
+  // ---- rooms
 
   /**
    * Creates a room: a new epoch-1 key wrapped (HPKE) for every user and manager, the private meta
@@ -242,7 +200,7 @@ export class StreamApi {
     return this.#keyTrust.acceptKeyChange(contextId, userId, options);
   }
 
-  // ---- real-time: rooms, streams, tracks, data tracks (issue 5)
+  // ---- real-time: rooms, streams, tracks, data tracks
 
   /**
    * Joins a room's real-time plane. The room is read and verified first (its key in place); members
@@ -371,7 +329,7 @@ export class StreamApi {
     return (await this.#realtime.mediaApi()).addAudioLevelListener(listener);
   }
 
-  // ---- byte and text streams (issue 5)
+  // ---- byte and text streams
 
   /**
    * What byte and text streams hold, and the incoming streams dropped before any handler saw them, by
@@ -546,25 +504,5 @@ export class StreamApi {
    */
   peerStats(): { refused: PeerRefusals; paths: { direct: number; relay: number } } {
     return { refused: this.#peers.refusals(), paths: this.#peers.paths() };
-  }
-
-  /** Room events reach the app verified: an update with a new epoch has already refreshed the key. */
-  async #verifiedEvent(event: Extract<ServerEvent, { type: RoomEventType }>, subscriptionIds: string[]): Promise<StreamRoomEvent> {
-    const base = { streamRoomId: event.roomId, contextId: event.contextId, subscriptionIds };
-    if (event.type === 'streamRoomDeleted') {
-      this.#keys.forget(event.roomId);
-      return { type: 'streamRoomDeleted', ...base };
-    }
-    let room: StreamRoom | undefined;
-    let error: EndpointError | undefined;
-    try {
-      room = await this.#rooms.getStreamRoom(event.roomId);
-    } catch (e) {
-      error = e instanceof EndpointError ? e : new EndpointError('BridgeRefused', (e as Error).message, { cause: e });
-    }
-    const result = { ...base, ...(room === undefined ? {} : { room }), ...(error === undefined ? {} : { error }) };
-    return event.type === 'streamRoomCreated'
-      ? { type: 'streamRoomCreated', ...result }
-      : { type: 'streamRoomUpdated', version: event.version, epoch: event.epoch, ...result };
   }
 }

@@ -1,5 +1,5 @@
 /**
- * Real-time fan-out between Bridges over core NATS (issue 13, docs/operations/cluster.md). Several
+ * Real-time fan-out between Bridges over core NATS (docs/operations/cluster.md). Several
  * Bridges share one PostgreSQL; what one of them commits or relays reaches the clients of the others
  * through two kinds of subjects under the prefix (default `sealroom`):
  *

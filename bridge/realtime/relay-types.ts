@@ -1,6 +1,6 @@
 /**
  * The real-time relay: rooms joined over the socket, published streams and tracks, subscriptions,
- * data-track fan-out and byte-stream forwarding with flow control (issue 5). The hub authenticates and
+ * data-track fan-out and byte-stream forwarding with flow control. The hub authenticates and
  * dispatches; the relay owns everything that moves data.
  */
 import type { ClientRequest, ResultPayloads } from '../../protocol/ws.ts';

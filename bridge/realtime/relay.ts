@@ -1,5 +1,5 @@
 /**
- * The real-time relay (issue 5): rooms joined over the socket, published streams and tracks, lossy
+ * The real-time relay: rooms joined over the socket, published streams and tracks, lossy
  * data-track fan-out and reliable byte streams with end-to-end flow control. The hub authenticates and
  * dispatches; this composes the parts under ./relay/ and adds `stats()` for tests and operators.
  *

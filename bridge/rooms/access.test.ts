@@ -1,4 +1,4 @@
-/** The access-control matrix of issue 3: every room route against every kind of caller. */
+/** The access-control matrix: every room route against every kind of caller. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { login, rest, setupTenant, startBridge, type Tenant, type TestBridge } from '../../test/harness.ts';
 import { genesis, successor, verifiedHead } from '../../test/rooms.ts';

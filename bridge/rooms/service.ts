@@ -1,6 +1,6 @@
 /**
  * Room CRUD on the Bridge. The Bridge cannot read a room, but it checks every new version as defence in
- * depth (issue 3): the record chains onto the head, its author is the session's user and a manager of the
+ * depth: the record chains onto the head, its author is the session's user and a manager of the
  * previous version under its policy, every member is in the context directory with the key the record
  * names, and the uploaded wrapped keys are exactly the ones the record's signed key-set root covers.
  * Clients check all of it again.

@@ -1,7 +1,7 @@
 /**
  * Bridges on PostgreSQL (docs/operations/postgres.md): a slice of the Bridge's own scenarios (rooms,
  * logins and sessions, quotas, the directory) through two Bridges on one database, A and B, over REST
- * with real signatures. Real-time traffic between them is not here yet (NATS, issue 13).
+ * with real signatures. Real-time traffic between them is in bridge/cluster/ (NATS, docs/operations/cluster.md).
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';

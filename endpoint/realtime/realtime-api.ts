@@ -1,5 +1,5 @@
 /**
- * The real-time plane of the Endpoint (issue 5): rooms joined over the socket, local streams with
+ * The real-time plane of the Endpoint: rooms joined over the socket, local streams with
  * tracks, subscriptions to remote streams, and SFrame-encrypted data tracks. `StreamApi` is the
  * documented facade; this class composes the parts in this folder:
  *

@@ -1,5 +1,5 @@
 /**
- * Stream Room management (issue 4): create, get, list, update and delete rooms with end-to-end
+ * Stream Room management: create, get, list, update and delete rooms with end-to-end
  * encrypted keys. Nothing the Bridge serves is used before it is verified: the record chain from the
  * last trusted version (signatures, authors, policy, epochs), the key's inclusion proof against the
  * signed key-set root, and the private meta's AEAD. A failure is `RoomTampered` and returns no data;

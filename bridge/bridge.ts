@@ -173,7 +173,10 @@ export async function createBridge(options: CreateBridgeOptions): Promise<Bridge
   // Unhealthy while the database cannot be reached (PostgreSQL down: docs/operations/postgres.md).
   // With NATS, unhealthy too while the other Bridges cannot be reached (docs/operations/cluster.md).
   app.get('/healthz', async (_req, res) => {
-    const storeUp = await store.ping().then(() => true, () => false);
+    const storeUp = await store.ping().then(
+      () => true,
+      () => false,
+    );
     const natsUp = cluster === undefined || cluster.available;
     if (storeUp && natsUp) {
       res.json({ status: 'ok' });

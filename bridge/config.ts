@@ -11,7 +11,11 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 
 export const limitsSchema = z.strictObject({
   /** Largest JSON body of the room and auth routes, in bytes. A 4,096-member room's update fits. */
-  bodyBytes: z.number().int().positive().default(4 * 1024 * 1024),
+  bodyBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(4 * 1024 * 1024),
   /** Largest JSON body of the login routes (challenge, session), read before any authentication. Bytes. */
   authBodyBytes: z.number().int().positive().default(4096),
   /** Time a client has to send a request's headers; a half-sent request is dropped after it. Ms. */
@@ -26,7 +30,11 @@ export const limitsSchema = z.strictObject({
    */
   connectionsPerAddress: z.number().int().positive().default(256),
   /** Largest JSON body of the management API, in bytes. */
-  manageBodyBytes: z.number().int().positive().default(64 * 1024),
+  manageBodyBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(64 * 1024),
   /** Failed logins allowed per public key from one client address in `loginWindowSeconds`. */
   loginFailuresPerKey: z.number().int().positive().default(10),
   /**
@@ -47,7 +55,11 @@ export const limitsSchema = z.strictObject({
    * `hasMore` (it always holds at least one record). Bounds what one `GET /v1/rooms/:id` builds
    * (docs/operations/limits.md).
    */
-  pageBytes: z.number().int().positive().default(4 * 1024 * 1024),
+  pageBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(4 * 1024 * 1024),
   /**
    * Milliseconds a REST response may wait to be taken by a client that has stopped reading, once the
    * Bridge has written all of it; then the connection is dropped. Pipelined requests on a connection
@@ -58,7 +70,11 @@ export const limitsSchema = z.strictObject({
    * Bytes of public meta one filtered listing (`queryAsJson`) may read, each array element a
    * `$contains` compares counting 2; past it the listing is refused with 422 QUERY_TOO_COSTLY.
    */
-  listScanBytes: z.number().int().positive().default(64 * 1024 * 1024),
+  listScanBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(64 * 1024 * 1024),
   /** Rooms one context may hold; past it a create is refused with 409 CONTEXT_ROOM_QUOTA. */
   roomsPerContext: z.number().int().positive().default(10_000),
   /**
@@ -73,24 +89,40 @@ export type Limits = z.infer<typeof limitsSchema>;
 
 export const realtimeSchema = z.strictObject({
   /** Largest WebSocket message, in bytes (a 64 KiB stream chunk or a 1 MiB SFrame with headers fits). */
-  maxMessageBytes: z.number().int().positive().default(1024 * 1024 + 1024),
+  maxMessageBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(1024 * 1024 + 1024),
   /** Time a new socket has to send `hello`, in milliseconds. */
   helloTimeoutMs: z.number().int().positive().default(5000),
   /** WebSocket ping interval; a socket that misses a pong is closed. Milliseconds. */
   pingIntervalMs: z.number().int().positive().default(30_000),
   /** Byte-stream flow-control window: how far a sender may run ahead of its slowest receiver. Bytes. */
-  streamWindowBytes: z.number().int().positive().default(1024 * 1024),
+  streamWindowBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(1024 * 1024),
   /** A receiver that consumes nothing for this long while its sender waits is cut from the stream. Ms. */
   stuckReceiverTimeoutMs: z.number().int().positive().default(10_000),
   /** Byte streams one connection may have open as a sender at once. */
   maxOpenStreamsPerConnection: z.number().int().positive().default(64),
   /** Lossy data tracks: bytes queued per subscriber socket before the oldest messages are dropped. */
-  dataQueueBytes: z.number().int().positive().default(1024 * 1024),
+  dataQueueBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(1024 * 1024),
   /**
    * Lossy data tracks: data frames are handed to a subscriber's socket only while its `bufferedAmount`
    * is below this, so a slow reader's backlog stays in the bounded, droppable queue. Bytes.
    */
-  dataHighWaterBytes: z.number().int().positive().default(64 * 1024),
+  dataHighWaterBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(64 * 1024),
   /** Lossy data tracks: `dataDropped` counts are coalesced and sent at most this often. Milliseconds. */
   dataDroppedReportIntervalMs: z.number().int().positive().default(250),
   /** Streams (with tracks) one connection may have published at once, over all its rooms. */
@@ -100,9 +132,17 @@ export const realtimeSchema = z.strictObject({
    * top of the byte-stream bytes that flow control lets be in flight to it. Past it the client is not
    * reading: the socket is closed with 4409 (outboundOverflow). Bytes.
    */
-  outboundBudgetBytes: z.number().int().positive().default(8 * 1024 * 1024),
+  outboundBudgetBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(8 * 1024 * 1024),
   /** The Bridge stops reading a socket while its outbound buffer holds more than this (plus stream bytes in flight). Bytes. */
-  readPauseBytes: z.number().int().positive().default(1024 * 1024),
+  readPauseBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(1024 * 1024),
   /** Requests one socket may have in flight; at the cap the Bridge stops reading it until one is answered. */
   maxRequestsInFlight: z.number().int().positive().default(32),
   /** Messages already read but held while a socket is over its limits; past it the socket is closed (4429). */
@@ -133,7 +173,10 @@ export const bridgeOptionsSchema = z.strictObject({
    * A PostgreSQL URL, `postgres://user:password@host:port/database`, instead of SQLite: several Bridges
    * can share it (docs/operations/postgres.md). Excludes `dataDir` and `databaseFile`.
    */
-  store: z.string().regex(/^postgres(ql)?:\/\/\S+$/i, 'expected a postgres:// URL').optional(),
+  store: z
+    .string()
+    .regex(/^postgres(ql)?:\/\/\S+$/i, 'expected a postgres:// URL')
+    .optional(),
   /**
    * A NATS URL (`nats://host:4222`, or several separated by commas): real-time traffic fans out between
    * the Bridges that share one `store` (docs/operations/cluster.md). Unset: in-process fan-out only.
@@ -143,7 +186,10 @@ export const bridgeOptionsSchema = z.strictObject({
     .regex(/^(nats|tls):\/\/[^\s,]+(,(nats|tls):\/\/[^\s,]+)*$/i, 'expected a nats:// URL (several separated by commas)')
     .optional(),
   /** The first token of every NATS subject this Bridge uses; Bridges of one cluster share it. */
-  natsSubjectPrefix: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'expected letters, digits, _ or -').default('sealroom'),
+  natsSubjectPrefix: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,64}$/, 'expected letters, digits, _ or -')
+    .default('sealroom'),
   /**
    * Start an empty database even though the data folder shows signs of an earlier one (a `-wal` or
    * `-shm` file without the database, an empty database file). Those files are renamed aside, never
@@ -179,7 +225,11 @@ export const bridgeOptionsSchema = z.strictObject({
    */
   corsOrigins: z.array(z.string().min(1)).default(['*']),
   /** Lifetime of a session token, in seconds. */
-  sessionTtlSeconds: z.number().int().positive().default(24 * 60 * 60),
+  sessionTtlSeconds: z
+    .number()
+    .int()
+    .positive()
+    .default(24 * 60 * 60),
   /** Lifetime of a login challenge nonce, in seconds. */
   nonceTtlSeconds: z.number().int().positive().default(60),
   /** How far a login's signed timestamp may be from the Bridge's clock, in seconds. */
@@ -190,7 +240,10 @@ export const bridgeOptionsSchema = z.strictObject({
    * The operator API key to create on first start (otherwise one is generated). Lets deployment tooling
    * choose it; it must be a key of the form the Bridge issues.
    */
-  initialApiKey: z.string().regex(/^srk_[A-Za-z0-9_-]{43}$/).optional(),
+  initialApiKey: z
+    .string()
+    .regex(/^srk_[A-Za-z0-9_-]{43}$/)
+    .optional(),
   /**
    * A folder of the built web app (docs/app.md) to serve at `/`, with a strict Content-Security-Policy;
    * unset: no app (the API routes are the same either way).

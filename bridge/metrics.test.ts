@@ -17,7 +17,13 @@ const scrape = async (key?: string) => {
   return { status: response.status, type: response.headers.get('content-type'), text: await response.text() };
 };
 /** The value of one sample line, e.g. `sealroom_logins_total{outcome="success"}`. */
-const sample = (text: string, series: string) => Number(text.split('\n').find((line) => line.startsWith(`${series} `))?.split(' ')[1] ?? NaN);
+const sample = (text: string, series: string) =>
+  Number(
+    text
+      .split('\n')
+      .find((line) => line.startsWith(`${series} `))
+      ?.split(' ')[1] ?? NaN,
+  );
 
 describe('GET /metrics', () => {
   it('needs an operator API key', async () => {
@@ -28,7 +34,14 @@ describe('GET /metrics', () => {
   it('reports connections, relayed frames, logins, refusals, route latency and event-loop lag', async () => {
     const alice = await login(t.bridge.url, tenant.solutionId, tenant.users.alice!);
     const bob = await login(t.bridge.url, tenant.solutionId, tenant.users.bob!);
-    await rest(t.bridge.url).post('/v1/auth/session', { solutionId: tenant.solutionId, publicKey: tenant.users.bob!.publicKey, nonce: `${'A'.repeat(43)}=`, timestamp: Date.now(), bridgeUrl: t.bridge.url, signature: `${'A'.repeat(86)}==` });
+    await rest(t.bridge.url).post('/v1/auth/session', {
+      solutionId: tenant.solutionId,
+      publicKey: tenant.users.bob!.publicKey,
+      nonce: `${'A'.repeat(43)}=`,
+      timestamp: Date.now(),
+      bridgeUrl: t.bridge.url,
+      signature: `${'A'.repeat(86)}==`,
+    });
     expect((await rest(t.bridge.url, alice).get('/v1/me')).status).toBe(200);
     const { record } = await createRoom(t.bridge, tenant, alice, tenant.users.alice!, [tenant.users.alice!, tenant.users.bob!], [tenant.users.alice!]);
     const a = await TestClient.connect(t.bridge.url, alice);

@@ -24,9 +24,7 @@ export function assertBytes(name: string, value: unknown, ...lengths: number[]):
     throw CryptoError.invalidArgument(`"${name}" expected Uint8Array, got ${describe(value)}`);
   }
   if (lengths.length > 0 && !lengths.includes(value.length)) {
-    throw CryptoError.invalidArgument(
-      `"${name}" expected Uint8Array of length ${lengths.join(' or ')}, got length=${value.length}`,
-    );
+    throw CryptoError.invalidArgument(`"${name}" expected Uint8Array of length ${lengths.join(' or ')}, got length=${value.length}`);
   }
 }
 
@@ -55,9 +53,7 @@ export function assertU64(name: string, value: unknown, max: bigint = 0xffff_fff
 /** Asserts a non-empty string no longer than `maxLength` UTF-16 units. */
 export function assertString(name: string, value: unknown, maxLength = 1024): asserts value is string {
   if (typeof value !== 'string' || value.length === 0 || value.length > maxLength) {
-    throw CryptoError.invalidArgument(
-      `"${name}" expected a non-empty string of at most ${maxLength} characters, got ${describe(value)}`,
-    );
+    throw CryptoError.invalidArgument(`"${name}" expected a non-empty string of at most ${maxLength} characters, got ${describe(value)}`);
   }
 }
 

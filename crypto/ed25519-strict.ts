@@ -32,10 +32,7 @@ const SMALL_ORDER_Y: readonly Uint8Array[] = [
 ].map((hex) => Uint8Array.from(hex.match(/../g)!, (byte) => parseInt(byte, 16)));
 
 /** L = 2^252 + 27742317777372353535851937790883648493, the prime order of B, little-endian. */
-const L_BYTES = Uint8Array.from(
-  'edd3f55c1a631258d69cf7a2def9de1400000000000000000000000000000010'.match(/../g)!,
-  (byte) => parseInt(byte, 16),
-);
+const L_BYTES = Uint8Array.from('edd3f55c1a631258d69cf7a2def9de1400000000000000000000000000000010'.match(/../g)!, (byte) => parseInt(byte, 16));
 
 /** Why a 32-byte string is refused as an Ed25519 point, before any curve arithmetic. */
 export type Ed25519EncodingProblem = 'non-canonical' | 'small-order';

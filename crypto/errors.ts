@@ -12,14 +12,7 @@ import { SealroomError, reasonToCode } from './sealroom-error.ts';
  * - `Unsupported`: the runtime lacks a primitive and no fallback applies.
  * - `LimitExceeded`: an input exceeds a documented limit (chunk size, counter space).
  */
-export type CryptoErrorReason =
-  | 'InvalidArgument'
-  | 'InvalidKey'
-  | 'DecryptFailed'
-  | 'BadSignature'
-  | 'Replay'
-  | 'Unsupported'
-  | 'LimitExceeded';
+export type CryptoErrorReason = 'InvalidArgument' | 'InvalidKey' | 'DecryptFailed' | 'BadSignature' | 'Replay' | 'Unsupported' | 'LimitExceeded';
 
 /** The single message for every decryption failure (STYLE.md: no oracle, no secret). */
 export const DECRYPT_FAILED_MESSAGE = 'decryption failed';

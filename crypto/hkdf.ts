@@ -49,13 +49,7 @@ export function hkdfExtract(hash: HashName, salt: Uint8Array, ikm: Uint8Array, b
  *
  * `prk` should be at least HashLen bytes (the output of `hkdfExtract`, or a uniformly random key).
  */
-export function hkdfExpand(
-  hash: HashName,
-  prk: Uint8Array,
-  info: Uint8Array,
-  length: number,
-  b: CryptoBackend = backend(),
-): Uint8Array {
+export function hkdfExpand(hash: HashName, prk: Uint8Array, info: Uint8Array, length: number, b: CryptoBackend = backend()): Uint8Array {
   assertHash(hash);
   assertBytes('prk', prk);
   assertBytes('info', info);
@@ -93,14 +87,7 @@ export function expandUnchecked(hash: HashName, prk: Uint8Array, info: Uint8Arra
  * HKDF (RFC 5869 section 2): Expand(Extract(salt, ikm), info, length).
  * @example hkdf('sha256', epochKey, new Uint8Array(0), utf8(DOMAIN.meta), 32)
  */
-export function hkdf(
-  hash: HashName,
-  ikm: Uint8Array,
-  salt: Uint8Array,
-  info: Uint8Array,
-  length: number,
-  b: CryptoBackend = backend(),
-): Uint8Array {
+export function hkdf(hash: HashName, ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number, b: CryptoBackend = backend()): Uint8Array {
   assertHash(hash);
   assertBytes('ikm', ikm);
   assertBytes('salt', salt);

@@ -54,25 +54,12 @@ export function extractLabeled(suiteId: Uint8Array, salt: Uint8Array, label: Uin
 }
 
 /** @internal LabeledExpand (RFC 9180 section 4): Expand(prk, I2OSP(L, 2) || "HPKE-v1" || suite_id || label || info, L). */
-export function expandLabeled(
-  suiteId: Uint8Array,
-  prk: Uint8Array,
-  label: Uint8Array,
-  info: Uint8Array,
-  length: number,
-  b: CryptoBackend,
-): Uint8Array {
+export function expandLabeled(suiteId: Uint8Array, prk: Uint8Array, label: Uint8Array, info: Uint8Array, length: number, b: CryptoBackend): Uint8Array {
   return expandUnchecked('sha256', prk, concatBytes(i2osp2(length), HPKE_V1, suiteId, label, info), length, b);
 }
 
 /** LabeledExtract of RFC 9180 section 4, with HKDF-SHA256. `suiteId` is `KEM_SUITE_ID` or `hpkeSuiteId(aead)`. */
-export function labeledExtract(
-  suiteId: Uint8Array,
-  salt: Uint8Array,
-  label: string,
-  ikm: Uint8Array,
-  b: CryptoBackend = backend(),
-): Uint8Array {
+export function labeledExtract(suiteId: Uint8Array, salt: Uint8Array, label: string, ikm: Uint8Array, b: CryptoBackend = backend()): Uint8Array {
   assertBytes('suiteId', suiteId);
   assertBytes('salt', salt);
   assertBytes('ikm', ikm);
@@ -80,14 +67,7 @@ export function labeledExtract(
 }
 
 /** LabeledExpand of RFC 9180 section 4, with HKDF-SHA256; `length` is at most 255 * 32. */
-export function labeledExpand(
-  suiteId: Uint8Array,
-  prk: Uint8Array,
-  label: string,
-  info: Uint8Array,
-  length: number,
-  b: CryptoBackend = backend(),
-): Uint8Array {
+export function labeledExpand(suiteId: Uint8Array, prk: Uint8Array, label: string, info: Uint8Array, length: number, b: CryptoBackend = backend()): Uint8Array {
   assertBytes('suiteId', suiteId);
   assertBytes('prk', prk);
   assertBytes('info', info);
@@ -141,20 +121,13 @@ function extractAndExpand(dh: Uint8Array, enc: Uint8Array, pkR: Uint8Array, b: C
  * Encap (RFC 9180 section 4.1) with a fresh ephemeral key: `enc` goes to the recipient, `sharedSecret`
  * feeds the key schedule. Rejects a low-order `recipientPublicKey` (`InvalidKey`, from the backend).
  */
-export async function encap(
-  recipientPublicKey: Uint8Array,
-  b: CryptoBackend = backend(),
-): Promise<{ sharedSecret: Uint8Array; enc: Uint8Array }> {
+export async function encap(recipientPublicKey: Uint8Array, b: CryptoBackend = backend()): Promise<{ sharedSecret: Uint8Array; enc: Uint8Array }> {
   assertBytes('recipientPublicKey', recipientPublicKey, HPKE_X25519_KEY_LENGTH_BYTES);
   return encapWith(recipientPublicKey, undefined, b);
 }
 
 /** @internal Encap with a given ephemeral key pair (test vectors), or a fresh one. */
-export async function encapWith(
-  pkR: Uint8Array,
-  ephemeral: HpkeKeyPair | undefined,
-  b: CryptoBackend,
-): Promise<{ sharedSecret: Uint8Array; enc: Uint8Array }> {
+export async function encapWith(pkR: Uint8Array, ephemeral: HpkeKeyPair | undefined, b: CryptoBackend): Promise<{ sharedSecret: Uint8Array; enc: Uint8Array }> {
   const { secretKey: skE, publicKey: enc } = ephemeral ?? (await b.x25519Generate());
   const dh = await b.x25519(skE, pkR);
   if (ephemeral === undefined) wipe(skE);

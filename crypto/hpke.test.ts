@@ -90,10 +90,7 @@ describe.each(backends.map((b) => [b.name, b] as const))('RFC 9180 Appendix A on
     expect(toHex(ephemeral.publicKey)).toBe(v.pkEm);
 
     const info = fromHex(v.info);
-    const sender = await setupBaseSenderWithIkmEForTests(
-      { aead: v.aead, recipientPublicKey: recipient.publicKey, info, backend: b },
-      fromHex(v.ikmE),
-    );
+    const sender = await setupBaseSenderWithIkmEForTests({ aead: v.aead, recipientPublicKey: recipient.publicKey, info, backend: b }, fromHex(v.ikmE));
     expect(toHex(sender.enc)).toBe(v.enc);
     expect(toHex(sender.sharedSecret)).toBe(v.shared_secret);
     expect(toHex(sender.schedule.keyScheduleContext)).toBe(v.key_schedule_context);
@@ -114,10 +111,7 @@ describe.each(backends.map((b) => [b.name, b] as const))('RFC 9180 Appendix A on
 
   it.each(VECTORS)('$label: every encryption (seal in sequence, open in sequence) and every export', async (v) => {
     const info = fromHex(v.info);
-    const { context: sender } = await setupBaseSenderWithIkmEForTests(
-      { aead: v.aead, recipientPublicKey: fromHex(v.pkRm), info, backend: b },
-      fromHex(v.ikmE),
-    );
+    const { context: sender } = await setupBaseSenderWithIkmEForTests({ aead: v.aead, recipientPublicKey: fromHex(v.pkRm), info, backend: b }, fromHex(v.ikmE));
     const receiver = await setupBaseRecipient({ aead: v.aead, enc: fromHex(v.enc), recipientSecretKey: fromHex(v.skRm), info, backend: b });
     for (const [seq, e] of v.encryptions.entries()) {
       // The vectors list sequence numbers 0..256, so the nonce's low two bytes both change.

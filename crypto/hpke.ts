@@ -90,9 +90,7 @@ export function hpkeAeadFromId(id: number): HpkeAead | undefined {
 
 function assertAead(aead: unknown): asserts aead is HpkeAead {
   if (typeof aead !== 'string' || !Object.hasOwn(KEY_LENGTH, aead)) {
-    throw CryptoError.invalidArgument(
-      `"aead" expected 'aes-128-gcm', 'aes-256-gcm' or 'chacha20-poly1305', got ${String(aead)}`,
-    );
+    throw CryptoError.invalidArgument(`"aead" expected 'aes-128-gcm', 'aes-256-gcm' or 'chacha20-poly1305', got ${String(aead)}`);
   }
 }
 
@@ -133,12 +131,7 @@ function schedule(aead: HpkeAead, sharedSecret: Uint8Array, info: Uint8Array, wi
 }
 
 /** KeySchedule in mode_base (RFC 9180 section 5.1): derives key, base nonce and exporter secret. */
-export function keyScheduleBase(
-  aead: HpkeAead,
-  sharedSecret: Uint8Array,
-  info: Uint8Array,
-  b: CryptoBackend = backend(),
-): HpkeKeySchedule {
+export function keyScheduleBase(aead: HpkeAead, sharedSecret: Uint8Array, info: Uint8Array, b: CryptoBackend = backend()): HpkeKeySchedule {
   assertAead(aead);
   assertBytes('sharedSecret', sharedSecret, HPKE_SHARED_SECRET_LENGTH_BYTES);
   assertMaxBytes('info', info, HPKE_INFO_MAX_BYTES);
@@ -341,9 +334,7 @@ export async function setupBaseRecipient(options: HpkeRecipientOptions): Promise
  * Single-shot SealBase (RFC 9180 section 6.1): one message to one recipient.
  * @example const { enc, ciphertext } = await sealBase({ aead: 'aes-128-gcm', recipientPublicKey, info, plaintext })
  */
-export async function sealBase(
-  options: HpkeSenderOptions & { plaintext: Uint8Array; aad?: Uint8Array },
-): Promise<{ enc: Uint8Array; ciphertext: Uint8Array }> {
+export async function sealBase(options: HpkeSenderOptions & { plaintext: Uint8Array; aad?: Uint8Array }): Promise<{ enc: Uint8Array; ciphertext: Uint8Array }> {
   checkSender(options);
   assertBytes('plaintext', options.plaintext);
   if (options.aad !== undefined) assertBytes('aad', options.aad);

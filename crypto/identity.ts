@@ -130,12 +130,7 @@ export async function sign(seed: Uint8Array, message: Uint8Array, b: CryptoBacke
  * for any malformed input rather than throwing. The pre-check runs here as well as in the built-in
  * backends because `setBackend` accepts any backend, and this is the function logins rely on.
  */
-export async function verify(
-  signature: Uint8Array,
-  message: Uint8Array,
-  publicKey: Uint8Array,
-  b: CryptoBackend = backend(),
-): Promise<boolean> {
+export async function verify(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array, b: CryptoBackend = backend()): Promise<boolean> {
   if (!(signature instanceof Uint8Array) || signature.length !== ED25519_SIGNATURE_LENGTH) return false;
   if (!(publicKey instanceof Uint8Array) || publicKey.length !== ED25519_PUBLIC_KEY_LENGTH) return false;
   assertBytes('message', message);

@@ -40,13 +40,7 @@ const NODE_PREFIX = new Uint8Array([1]);
 /** The leaf hash binds the entry to its room, epoch and recipient, under the key-set domain tag. */
 export function leafHash(entry: KeySetEntry, b: CryptoBackend = backend()): Uint8Array {
   assertBytes('wrapped', entry.wrapped);
-  const body = lengthPrefixed(
-    utf8(DOMAIN.keySet),
-    utf8(entry.roomId),
-    u64be(entry.epoch),
-    utf8(entry.recipientId),
-    entry.wrapped,
-  );
+  const body = lengthPrefixed(utf8(DOMAIN.keySet), utf8(entry.roomId), u64be(entry.epoch), utf8(entry.recipientId), entry.wrapped);
   return b.hash('sha256', concatBytes(LEAF_PREFIX, body));
 }
 
@@ -99,9 +93,7 @@ export function buildKeySet(entries: KeySetEntry[], b: CryptoBackend = backend()
   const sorted = [...entries].sort(compareEntries);
   for (let i = 1; i < sorted.length; i++) {
     if (compareEntries(sorted[i - 1]!, sorted[i]!) === 0) {
-      throw CryptoError.invalidArgument(
-        `"entries" has two wrapped keys for recipient "${sorted[i]!.recipientId}" in epoch ${sorted[i]!.epoch}`,
-      );
+      throw CryptoError.invalidArgument(`"entries" has two wrapped keys for recipient "${sorted[i]!.recipientId}" in epoch ${sorted[i]!.epoch}`);
     }
   }
   const leaves = sorted.map((entry) => leafHash(entry, b));
@@ -136,9 +128,7 @@ function buildLevels(leaves: Uint8Array[], b: CryptoBackend): { root: Uint8Array
   const path = (index: number, start: number, end: number): Uint8Array[] => {
     if (end - start <= 1) return [];
     const k = splitPoint(end - start);
-    return index < start + k
-      ? [...path(index, start, start + k), subtree(start + k, end)]
-      : [...path(index, start + k, end), subtree(start, start + k)];
+    return index < start + k ? [...path(index, start, start + k), subtree(start + k, end)] : [...path(index, start + k, end), subtree(start, start + k)];
   };
   return { root: subtree(0, leaves.length), path: (index) => path(index, 0, leaves.length) };
 }
@@ -154,12 +144,7 @@ export function keySetRoot(entries: KeySetEntry[], b: CryptoBackend = backend())
  * Callers must also check `proof.treeSize` against the size the signed record states: trees of other
  * sizes can give the same path shape for a leaf.
  */
-export function verifyInclusion(
-  entry: KeySetEntry,
-  proof: InclusionProof,
-  root: Uint8Array,
-  b: CryptoBackend = backend(),
-): boolean {
+export function verifyInclusion(entry: KeySetEntry, proof: InclusionProof, root: Uint8Array, b: CryptoBackend = backend()): boolean {
   const { leafIndex, treeSize, path } = proof;
   if (!Number.isSafeInteger(leafIndex) || !Number.isSafeInteger(treeSize)) return false;
   if (leafIndex < 0 || leafIndex >= treeSize || treeSize > KEY_SET_MAX_LEAVES) return false;

@@ -109,9 +109,7 @@ describe.each(SUITES)('epoch-key wrapping, %s', (suite) => {
       expect(await unwrapEpochKey({ wrapped, roomId, epoch, recipientId: m.id, recipientSeed: m.seed })).toEqual(epochKey);
       // A neighbour with their own id and key cannot open it.
       const n = members[(i + 1) % members.length]!;
-      await expect(unwrapEpochKey({ wrapped, roomId, epoch, recipientId: n.id, recipientSeed: n.seed })).rejects.toMatchObject(
-        decryptFailed,
-      );
+      await expect(unwrapEpochKey({ wrapped, roomId, epoch, recipientId: n.id, recipientSeed: n.seed })).rejects.toMatchObject(decryptFailed);
     }
     expect(await wrapEpochKeyForMany(epochKey, roomId, epoch, [], { suite })).toEqual([]);
   });
@@ -144,13 +142,9 @@ describe('wrapped-key encoding is parsed strictly', () => {
   it('refuses every truncation and any extension', () => {
     expect(decodeWrappedKey(sample).suite).toBe('x25519-hkdf256-aes128gcm');
     for (let length = 0; length < sample.length; length++) {
-      expect(() => decodeWrappedKey(sample.subarray(0, length)), `length ${length}`).toThrow(
-        expect.objectContaining({ reason: 'InvalidArgument' }),
-      );
+      expect(() => decodeWrappedKey(sample.subarray(0, length)), `length ${length}`).toThrow(expect.objectContaining({ reason: 'InvalidArgument' }));
     }
-    expect(() => decodeWrappedKey(sample.subarray(0, 80))).toThrow(
-      '"bytes" expected 81 bytes for suite x25519-hkdf256-aes128gcm, got 80',
-    );
+    expect(() => decodeWrappedKey(sample.subarray(0, 80))).toThrow('"bytes" expected 81 bytes for suite x25519-hkdf256-aes128gcm, got 80');
     expect(() => decodeWrappedKey(new Uint8Array(82).fill(1))).toThrow(
       expect.objectContaining({ reason: 'LimitExceeded', message: '"bytes" expected at most 81 bytes, got 82' }),
     );
@@ -178,9 +172,7 @@ describe('epoch-key wrapping arguments', () => {
   it('names the bad argument', async () => {
     const alice = await member('alice');
     const params = { epochKey: new Uint8Array(32), roomId: 'r', epoch: 1, recipientId: alice.id, recipientPublicKey: alice.publicKey };
-    await expect(wrapEpochKey({ ...params, epochKey: new Uint8Array(16) })).rejects.toThrow(
-      '"epochKey" expected Uint8Array of length 32, got length=16',
-    );
+    await expect(wrapEpochKey({ ...params, epochKey: new Uint8Array(16) })).rejects.toThrow('"epochKey" expected Uint8Array of length 32, got length=16');
     await expect(wrapEpochKey({ ...params, epoch: 0 })).rejects.toThrow(/"epoch" expected an integer in \[1, /);
     await expect(wrapEpochKey({ ...params, epoch: 1.5 })).rejects.toThrow(/"epoch"/);
     await expect(wrapEpochKey({ ...params, roomId: '' })).rejects.toThrow(/"roomId" expected a non-empty string/);

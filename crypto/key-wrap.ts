@@ -130,13 +130,7 @@ export interface UnwrapEpochKeyParams {
   backend?: CryptoBackend;
 }
 
-async function wrapOne(
-  epochKey: Uint8Array,
-  info: Uint8Array,
-  recipientPublicKey: Uint8Array,
-  suite: WrapSuite,
-  b: CryptoBackend,
-): Promise<WrappedKey> {
+async function wrapOne(epochKey: Uint8Array, info: Uint8Array, recipientPublicKey: Uint8Array, suite: WrapSuite, b: CryptoBackend): Promise<WrappedKey> {
   const { enc, ciphertext } = await sealBase({
     aead: SUITES[suite].aead,
     recipientPublicKey: x25519PublicFromEd25519(recipientPublicKey),
@@ -279,9 +273,7 @@ export function decodeWrappedKey(bytes: Uint8Array): WrappedKey {
     throw CryptoError.invalidArgument(`"bytes" has an unknown wrapped-key suite id 0x${bytes[0]!.toString(16).padStart(2, '0')}`);
   }
   if (bytes.length !== WRAPPED_KEY_ENCODED_LENGTH_BYTES) {
-    throw CryptoError.invalidArgument(
-      `"bytes" expected ${WRAPPED_KEY_ENCODED_LENGTH_BYTES} bytes for suite ${suite}, got ${bytes.length}`,
-    );
+    throw CryptoError.invalidArgument(`"bytes" expected ${WRAPPED_KEY_ENCODED_LENGTH_BYTES} bytes for suite ${suite}, got ${bytes.length}`);
   }
   return {
     suite,

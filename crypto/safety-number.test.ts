@@ -21,7 +21,9 @@ describe('safety numbers', () => {
     expect(safetyNumberHalf({ userId: 'alice', publicKey: keyA })).toBe(reference('alice', keyA));
     expect(safetyNumberHalf({ userId: 'alice', publicKey: keyA }, jsBackend)).toBe(reference('alice', keyA));
     // A fixed vector, so that a change of the construction cannot pass unnoticed.
-    expect(safetyNumber({ userId: 'alice', publicKey: keyA }, { userId: 'bob', publicKey: keyB })).toMatchInlineSnapshot(`"037064000109795610256461280396459579333857338708986706410749"`);
+    expect(safetyNumber({ userId: 'alice', publicKey: keyA }, { userId: 'bob', publicKey: keyB })).toMatchInlineSnapshot(
+      `"037064000109795610256461280396459579333857338708986706410749"`,
+    );
   });
 
   it('are 60 digits and the same whichever user computes them', async () => {

@@ -24,7 +24,7 @@ describe('reconnectDelayMs', () => {
 
   it('spreads the clients of one attempt over its whole window', () => {
     let seed = 42;
-    const random = () => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31); // deterministic
+    const random = () => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31; // deterministic
     const delays = Array.from({ length: 1000 }, () => reconnectDelayMs(2, backoff, random)); // window 1000 ms
     expect(Math.min(...delays)).toBeLessThan(50);
     expect(Math.max(...delays)).toBeGreaterThan(950);

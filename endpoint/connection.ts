@@ -342,11 +342,7 @@ export class Connection {
    * Sends a request over the socket and waits for its answer.
    * @example const { streams } = await connection.request('listStreams', { roomId });
    */
-  request<K extends ClientRequest['kind']>(
-    kind: K,
-    body: RequestBody<K>,
-    options: RequestOptions = {},
-  ): Promise<ResultPayloads[K]> {
+  request<K extends ClientRequest['kind']>(kind: K, body: RequestBody<K>, options: RequestOptions = {}): Promise<ResultPayloads[K]> {
     const socket = this.#socket;
     if (socket === undefined || socket.readyState !== SOCKET_OPEN) {
       return Promise.reject(EndpointError.connectionLost(`${kind}: not connected`));

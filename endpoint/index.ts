@@ -30,7 +30,15 @@ export { PeerError, type PeerErrorReason } from './peers/errors.ts';
 export type { RemotePeer } from './peers/remote-peer.ts';
 export type { PeerRefusals, RemotePeerListener, RemotePeerRequest } from './peers/peers-api.ts';
 export type { IncomingDirectStream } from './peers/direct-stream.ts';
-export type { ConnectPeerOptions, OpenChannelOptions, PeerConnectionState, PeerOptions, PeerSendOptions, RemotePeerEventMap, RemotePeerJson } from './peers/types.ts';
+export type {
+  ConnectPeerOptions,
+  OpenChannelOptions,
+  PeerConnectionState,
+  PeerOptions,
+  PeerSendOptions,
+  RemotePeerEventMap,
+  RemotePeerJson,
+} from './peers/types.ts';
 export type {
   BaseStreamInfo,
   ByteStreamHandler,

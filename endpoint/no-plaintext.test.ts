@@ -47,7 +47,13 @@ function encodings(marker: string): Buffer[] {
 describe('no plaintext at the Bridge', () => {
   it('the database files and the captured traffic hold none of the private-meta markers', async () => {
     const u = tenant.users;
-    const id = await alice.streamApi.createStreamRoom(tenant.contextId, [pub(u.alice!), pub(u.bob!), pub(u.carol!)], [pub(u.alice!)], utf8('{"public":true}'), utf8(MARKERS[0]!));
+    const id = await alice.streamApi.createStreamRoom(
+      tenant.contextId,
+      [pub(u.alice!), pub(u.bob!), pub(u.carol!)],
+      [pub(u.alice!)],
+      utf8('{"public":true}'),
+      utf8(MARKERS[0]!),
+    );
     const second = await alice.streamApi.createStreamRoom(tenant.contextId, [pub(u.alice!), pub(u.bob!)], [pub(u.alice!)], new Uint8Array(), utf8(MARKERS[1]!));
     await alice.streamApi.updateStreamRoom(id, [pub(u.alice!), pub(u.bob!)], [pub(u.alice!)], utf8('{"public":true}'), utf8(MARKERS[2]!), 1, false, true);
     // The plaintext did round-trip, so the scan below is over real traffic.

@@ -62,7 +62,10 @@ export async function selfTest(): Promise<void> {
     contextUsersResponseSchema.parse({ users: [{ userId: 'self', publicKey: pair.publicKey }], formerUsers: [] });
     sessionResponseSchema.parse({ token: 'srt_x', expiresAt: 1, userId: 'self', solutionId: 'self', contextIds: ['self'] });
     serverMessageSchema.parse({ kind: 'result', id: 1, result: {} });
-    serverMessageSchema.parse({ kind: 'event', event: { type: 'streamRoomUpdated', roomId: ROOM_ID, contextId: 'self', version: 2, epoch: 2, subscriptionIds: [] } });
+    serverMessageSchema.parse({
+      kind: 'event',
+      event: { type: 'streamRoomUpdated', roomId: ROOM_ID, contextId: 'self', version: 2, epoch: 2, subscriptionIds: [] },
+    });
   } catch (cause) {
     throw new EndpointError('Unsupported', `Endpoint.setup(): the crypto self-test failed in this runtime (${(cause as Error).message})`, { cause });
   }

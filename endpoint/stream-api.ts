@@ -347,7 +347,10 @@ export class StreamApi {
    * const { id, delivery } = await streamApi.sendFile('./report.pdf', { roomId, topic: 'files', onProgress: (p) => bar(p) });
    * const { delivered, failed } = await delivery!;
    */
-  sendFile(file: string | Blob | Uint8Array | ReadableStream<Uint8Array>, options: SendFileOptions): Promise<{ id: string; delivery?: Promise<DeliveryReport> }> {
+  sendFile(
+    file: string | Blob | Uint8Array | ReadableStream<Uint8Array>,
+    options: SendFileOptions,
+  ): Promise<{ id: string; delivery?: Promise<DeliveryReport> }> {
     return this.#dataStreams.sendFile(file, options);
   }
 

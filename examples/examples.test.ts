@@ -27,7 +27,9 @@ describe('examples/quickstart.ts', () => {
 
 describe('examples/broadcast.ts', () => {
   it('broadcasts to the room with its own Bridge and reports signed receipts', async () => {
-    const { stdout } = await run(process.execPath, ['--conditions=sealroom-source', '--import', 'tsx', 'examples/broadcast.ts', '--mb', '8'], { timeout: 60_000 });
+    const { stdout } = await run(process.execPath, ['--conditions=sealroom-source', '--import', 'tsx', 'examples/broadcast.ts', '--mb', '8'], {
+      timeout: 60_000,
+    });
     const sent = /2\. alice sent 8 MB \(sha256 ([0-9a-f]{16})\)/.exec(stdout);
     expect(sent).not.toBeNull();
     expect(stdout).toContain('delivered (signed receipts): bob, carol');

@@ -65,6 +65,10 @@ describe('examples/file-share.ts', () => {
     expect(received).toMatch(/received \[#{30}\] 100%/);
     expect(received).toContain(`saved ${join(out, 'holiday photo.jpg')} (sha256 ${digest})`);
     expect(existsSync(join(out, 'holiday photo.jpg'))).toBe(true);
-    expect(createHash('sha256').update(readFileSync(join(out, 'holiday photo.jpg'))).digest('hex')).toBe(digest);
+    expect(
+      createHash('sha256')
+        .update(readFileSync(join(out, 'holiday photo.jpg')))
+        .digest('hex'),
+    ).toBe(digest);
   });
 });

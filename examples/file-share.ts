@@ -40,7 +40,8 @@ function progressBar(label: string): (fraction: number | undefined, bytes: numbe
     const rate = `${(bytes / seconds / 1e6).toFixed(1)} MB/s`;
     const width = 30;
     const filled = fraction === undefined ? 0 : Math.round(fraction * width);
-    const bar = fraction === undefined ? `${(bytes / 1e6).toFixed(1)} MB` : `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${Math.floor(fraction * 100)}%`;
+    const bar =
+      fraction === undefined ? `${(bytes / 1e6).toFixed(1)} MB` : `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${Math.floor(fraction * 100)}%`;
     const line = `${label} ${bar} ${rate}`;
     if (process.stdout.isTTY) {
       process.stdout.write(`\r${line}${fraction === 1 ? '\n' : ''}`);

@@ -48,7 +48,13 @@ async function main(): Promise<void> {
     { userId: 'alice', pubKey: alice.publicKey },
     { userId: 'bob', pubKey: bob.publicKey },
   ];
-  const roomId = await aliceStreams.createStreamRoom(contextId, members, [members[0]!], text.encode('{"name":"design review"}'), text.encode('agenda: ship v1'));
+  const roomId = await aliceStreams.createStreamRoom(
+    contextId,
+    members,
+    [members[0]!],
+    text.encode('{"name":"design review"}'),
+    text.encode('agenda: ship v1'),
+  );
   step(3, `alice created room ${roomId}: epoch-1 key wrapped for both, private meta sealed, version 1 signed`);
 
   const asBob = await bobStreams.getStreamRoom(roomId);

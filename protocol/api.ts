@@ -5,14 +5,7 @@
  */
 import * as z from './zod.ts';
 import { AUTH_NONCE_BYTES } from './auth.ts';
-import {
-  contextIdSchema,
-  MAX_RECORD_BYTES,
-  MAX_ROOM_MEMBERS,
-  publicKeyTextSchema,
-  roomIdSchema,
-  userIdSchema,
-} from './room-record.ts';
+import { contextIdSchema, MAX_RECORD_BYTES, MAX_ROOM_MEMBERS, publicKeyTextSchema, roomIdSchema, userIdSchema } from './room-record.ts';
 
 export const base64Schema = (maxBytes: number) =>
   z.string().check(z.maxLength(Math.ceil(maxBytes / 3) * 4), z.regex(/^[A-Za-z0-9+/]*={0,2}$/, 'expected standard base64'));
@@ -69,9 +62,7 @@ export const contextUsersResponseSchema = z.object({
    * was added and removed (the Bridge's clock, ms). A client accepts such a key only for versions signed
    * in that window (docs/security/key-trust.md); `addedAt` is absent from older Bridges.
    */
-  formerUsers: z.optional(
-    z.array(z.object({ userId: userIdSchema, publicKey: publicKeyTextSchema, addedAt: z.optional(z.int()), removedAt: z.int() })),
-  ),
+  formerUsers: z.optional(z.array(z.object({ userId: userIdSchema, publicKey: publicKeyTextSchema, addedAt: z.optional(z.int()), removedAt: z.int() }))),
 });
 export type ContextUsersResponse = z.infer<typeof contextUsersResponseSchema>;
 

@@ -124,10 +124,7 @@ describe('room record chain', () => {
     const v1 = await genesis();
     const v2 = await verifySuccessor(
       v1,
-      await signRecord(
-        successor(v1, u.alice, { managers: [member(u.alice), member(u.bob)], policy: { ...DEFAULT_POLICY, update: 'owner' } }),
-        u.alice.seed,
-      ),
+      await signRecord(successor(v1, u.alice, { managers: [member(u.alice), member(u.bob)], policy: { ...DEFAULT_POLICY, update: 'owner' } }), u.alice.seed),
     );
     const byBob = await signRecord(successor(v2, u.bob), u.bob.seed);
     await expect(verifySuccessor(v2, byBob)).rejects.toThrow(/policy "update: owner" forbids "bob"/);

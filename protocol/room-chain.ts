@@ -8,15 +8,7 @@ import { backend } from '../crypto/backend/index.ts';
 import { toBase64 } from '../crypto/bytes.ts';
 import { SealroomError, reasonToCode } from './errors.ts';
 import { allows, samePolicy, type Standing } from './policy.ts';
-import {
-  parseRecordText,
-  recordHash,
-  RecordFormatError,
-  verifyRecordSignature,
-  type Member,
-  type RoomRecord,
-  type SignedRecord,
-} from './room-record.ts';
+import { parseRecordText, recordHash, RecordFormatError, verifyRecordSignature, type Member, type RoomRecord, type SignedRecord } from './room-record.ts';
 
 /**
  * Why a record was refused.
@@ -76,9 +68,7 @@ export function requiredRecipients(prev: RoomRecord | null, next: Pick<RoomRecor
     return [...nextMembers].map(([userId, publicKey]) => ({ userId, publicKey }));
   }
   const prevMembers = membersOf(prev);
-  return [...nextMembers]
-    .filter(([userId, publicKey]) => prevMembers.get(userId) !== publicKey)
-    .map(([userId, publicKey]) => ({ userId, publicKey }));
+  return [...nextMembers].filter(([userId, publicKey]) => prevMembers.get(userId) !== publicKey).map(([userId, publicKey]) => ({ userId, publicKey }));
 }
 
 /** Members of `prev` who are not members of `next` with the same key: their removal forces a rotation. */
@@ -105,10 +95,7 @@ async function checkSignature(signed: SignedRecord, record: RoomRecord, b: Crypt
 function checkKeySetSize(prev: RoomRecord | null, record: RoomRecord): void {
   const expected = requiredRecipients(prev, record).length;
   if (record.keySetSize !== expected) {
-    throw new ChainError(
-      'BadKeySet',
-      `version ${record.version}: expected ${expected} wrapped keys, the record states ${record.keySetSize}`,
-    );
+    throw new ChainError('BadKeySet', `version ${record.version}: expected ${expected} wrapped keys, the record states ${record.keySetSize}`);
   }
 }
 
@@ -131,11 +118,7 @@ export async function verifyGenesis(signed: SignedRecord, b: CryptoBackend = bac
 }
 
 /** Verifies that `signed` is a valid successor of `prev`. */
-export async function verifySuccessor(
-  prev: VerifiedVersion,
-  signed: SignedRecord,
-  b: CryptoBackend = backend(),
-): Promise<VerifiedVersion> {
+export async function verifySuccessor(prev: VerifiedVersion, signed: SignedRecord, b: CryptoBackend = backend()): Promise<VerifiedVersion> {
   const record = parse(signed);
   const p = prev.record;
   if (record.roomId !== p.roomId || record.contextId !== p.contextId || record.creator !== p.creator) {
@@ -156,10 +139,7 @@ export async function verifySuccessor(
     throw new ChainError('Unauthorized', `version ${record.version}: policy "update: ${p.policy.update}" forbids "${record.author}"`);
   }
   if (!samePolicy(p.policy, record.policy) && !allows(p.policy.updatePolicy, standing)) {
-    throw new ChainError(
-      'Unauthorized',
-      `version ${record.version}: policy "updatePolicy: ${p.policy.updatePolicy}" forbids "${record.author}"`,
-    );
+    throw new ChainError('Unauthorized', `version ${record.version}: policy "updatePolicy: ${p.policy.updatePolicy}" forbids "${record.author}"`);
   }
   if (record.epoch !== p.epoch && record.epoch !== p.epoch + 1) {
     throw new ChainError('BadEpoch', `version ${record.version}: expected epoch ${p.epoch} or ${p.epoch + 1}, got ${record.epoch}`);

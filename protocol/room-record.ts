@@ -212,11 +212,7 @@ export async function signRecordWith(record: RoomRecord, signer: (message: Uint8
 }
 
 /** Whether `signature` is the author's signature over the record text. */
-export async function verifyRecordSignature(
-  signed: SignedRecord,
-  authorPublicKey: string,
-  b: CryptoBackend = backend(),
-): Promise<boolean> {
+export async function verifyRecordSignature(signed: SignedRecord, authorPublicKey: string, b: CryptoBackend = backend()): Promise<boolean> {
   let signature: Uint8Array;
   try {
     signature = fromBase64(signed.signature);

@@ -433,12 +433,7 @@ export function encodeDataFrame(type: typeof FRAME_DATA_UP | typeof FRAME_DATA_D
   return out;
 }
 
-export function encodeChunkFrame(
-  type: typeof FRAME_CHUNK_UP | typeof FRAME_CHUNK_DOWN,
-  streamNo: number,
-  last: boolean,
-  payload: Uint8Array,
-): Uint8Array {
+export function encodeChunkFrame(type: typeof FRAME_CHUNK_UP | typeof FRAME_CHUNK_DOWN, streamNo: number, last: boolean, payload: Uint8Array): Uint8Array {
   const out = new Uint8Array(CHUNK_HEADER_BYTES + payload.length);
   out[0] = type;
   new DataView(out.buffer).setUint32(1, streamNo);

@@ -18,9 +18,7 @@ describe('protocol schemas (zod/mini)', () => {
     expect(firstIssue(nameSchema.safeParse(7))).toBe(': Invalid input: expected string, received number');
     expect(firstIssue(clientMessageSchema.safeParse({ kind: 'ping', id: 1.5 }))).toBe('id: Invalid input: expected int, received number');
     expect(firstIssue(clientMessageSchema.safeParse({ kind: 'ping', id: 1, extra: true }))).toBe(': Unrecognized key: "extra"');
-    expect(firstIssue(clientMessageSchema.safeParse({ kind: 'subscribe', id: 1, queries: [] }))).toBe(
-      'queries: Too small: expected array to have >=1 items',
-    );
+    expect(firstIssue(clientMessageSchema.safeParse({ kind: 'subscribe', id: 1, queries: [] }))).toBe('queries: Too small: expected array to have >=1 items');
   });
 
   it('keep custom messages and transforms', () => {

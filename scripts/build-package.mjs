@@ -25,7 +25,9 @@ const NOT_SHIPPED = ['tsx'];
 const root = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
 
 for (const dir of [...COMPILED, 'bin', 'migrations', 'package.json', 'README.md']) rmSync(join(DIST, dir), { recursive: true, force: true });
-execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', DIST], { stdio: 'inherit' });
+execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', DIST], {
+  stdio: 'inherit',
+});
 
 // tsc rewrites `./x.ts` to `./x.js` in the JavaScript it emits, not in declarations; a consumer's
 // NodeNext resolution wants the `.js` form there too.

@@ -71,7 +71,9 @@ export async function forgeGenesis(
 export async function serveRoom(bridge: Bridge, built: BuiltVersion): Promise<string> {
   const { record } = built;
   const hash = recordHash(built.request.record);
-  const set = buildKeySet(built.request.keys.map((k) => ({ roomId: record.roomId, epoch: k.epoch, recipientId: k.recipientId, wrapped: fromBase64(k.wrapped) })));
+  const set = buildKeySet(
+    built.request.keys.map((k) => ({ roomId: record.roomId, epoch: k.epoch, recipientId: k.recipientId, wrapped: fromBase64(k.wrapped) })),
+  );
   if (toBase64(set.root) !== record.keySetRoot) throw new Error('forged key set does not match its record');
   const managers = new Set(record.managers.map((m) => m.userId));
   const now = Date.now();
@@ -90,11 +92,28 @@ export async function serveRoom(bridge: Bridge, built: BuiltVersion): Promise<st
       updatedAt: now,
     },
     members: [...membersOf(record)].map(([userId, publicKey]) => ({ userId, publicKey, isManager: managers.has(userId) })),
-    version: { roomId: record.roomId, version: 1, record: built.request.record, signature: built.request.signature, hash, author: record.author, createdAt: now },
+    version: {
+      roomId: record.roomId,
+      version: 1,
+      record: built.request.record,
+      signature: built.request.signature,
+      hash,
+      author: record.author,
+      createdAt: now,
+    },
     keys: set.entries.map(({ entry, proof }) => {
       const path = new Uint8Array(proof.path.length * 32);
       for (const [i, h] of proof.path.entries()) path.set(h, i * 32);
-      return { roomId: record.roomId, epoch: entry.epoch, recipientId: entry.recipientId, version: 1, wrapped: entry.wrapped, leafIndex: proof.leafIndex, treeSize: proof.treeSize, proof: path };
+      return {
+        roomId: record.roomId,
+        epoch: entry.epoch,
+        recipientId: entry.recipientId,
+        version: 1,
+        wrapped: entry.wrapped,
+        leafIndex: proof.leafIndex,
+        treeSize: proof.treeSize,
+        proof: path,
+      };
     }),
   });
   return record.roomId;

@@ -73,13 +73,10 @@ export async function startPostgres(): Promise<TestPostgres> {
   if (bin === undefined) throw new Error('PostgreSQL is not installed: run `make postgres` (apt-get install -y postgresql)');
   const root = mkdtempSync(join(tmpdir(), 'sealroom-pg-'));
   const asRoot = process.getuid?.() === 0;
-  const owner = asRoot
-    ? { uid: Number((await run('id', ['-u', 'postgres'])).stdout), gid: Number((await run('id', ['-g', 'postgres'])).stdout) }
-    : undefined;
+  const owner = asRoot ? { uid: Number((await run('id', ['-u', 'postgres'])).stdout), gid: Number((await run('id', ['-g', 'postgres'])).stdout) } : undefined;
   if (owner !== undefined) chownSync(root, owner.uid, owner.gid);
   chmodSync(root, 0o700);
-  const tool = (name: string, args: string[]) =>
-    asRoot ? run('runuser', ['-u', 'postgres', '--', join(bin, name), ...args]) : run(join(bin, name), args);
+  const tool = (name: string, args: string[]) => (asRoot ? run('runuser', ['-u', 'postgres', '--', join(bin, name), ...args]) : run(join(bin, name), args));
 
   const data = join(root, 'data');
   const log = join(root, 'server.log');
@@ -101,9 +98,13 @@ export async function startPostgres(): Promise<TestPostgres> {
   // A test process that dies without its afterAll must not leave a server running.
   const stopAtExit = () => {
     try {
-      execFileSync(asRoot ? 'runuser' : join(bin, 'pg_ctl'), [...(asRoot ? ['-u', 'postgres', '--', join(bin, 'pg_ctl')] : []), '-D', data, '-m', 'immediate', 'stop'], {
-        stdio: 'ignore',
-      });
+      execFileSync(
+        asRoot ? 'runuser' : join(bin, 'pg_ctl'),
+        [...(asRoot ? ['-u', 'postgres', '--', join(bin, 'pg_ctl')] : []), '-D', data, '-m', 'immediate', 'stop'],
+        {
+          stdio: 'ignore',
+        },
+      );
     } catch {
       // Stopped already.
     }

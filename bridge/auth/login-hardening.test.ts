@@ -18,7 +18,13 @@ function rawPost(url: string, path: string, body: unknown, headers: Record<strin
   const payload = JSON.stringify(body);
   return new Promise((resolve, reject) => {
     const req = request(
-      { host: target.hostname, port: target.port, path: target.pathname, method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), ...headers } },
+      {
+        host: target.hostname,
+        port: target.port,
+        path: target.pathname,
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), ...headers },
+      },
       (res) => {
         let text = '';
         res.on('data', (chunk: Buffer) => (text += chunk.toString()));
@@ -29,7 +35,6 @@ function rawPost(url: string, path: string, body: unknown, headers: Record<strin
     req.end(payload);
   });
 }
-
 
 describe('the signed Bridge URL', () => {
   let t: TestBridge;
@@ -118,7 +123,12 @@ describe('challenges', () => {
     const timestamp = Date.now();
     const signature = await sign(alice.seed, authMessage(fromBase64(challenge.body.nonce), t.bridge.url, timestamp));
     const reply = await rest(t.bridge.url).post('/v1/auth/session', {
-      solutionId: tenant.solutionId, publicKey: alice.publicKey, nonce: challenge.body.nonce, timestamp, bridgeUrl: t.bridge.url, signature: toBase64(signature),
+      solutionId: tenant.solutionId,
+      publicKey: alice.publicKey,
+      nonce: challenge.body.nonce,
+      timestamp,
+      bridgeUrl: t.bridge.url,
+      signature: toBase64(signature),
     });
     expect(reply.status).toBe(201);
   });
@@ -173,9 +183,14 @@ describe('failed-login limits', () => {
       const statuses: number[] = [];
       for (let i = 0; i < 5; i++) {
         const signed = await signedLogin(direct.bridge.url, own.solutionId, carol);
-        const reply = await rawPost(direct.bridge.url, '/v1/auth/session', { ...signed, signature: toBase64(randomBytes(64)) }, {
-          'x-forwarded-for': `10.0.0.${i}`,
-        });
+        const reply = await rawPost(
+          direct.bridge.url,
+          '/v1/auth/session',
+          { ...signed, signature: toBase64(randomBytes(64)) },
+          {
+            'x-forwarded-for': `10.0.0.${i}`,
+          },
+        );
         statuses.push(reply.status);
       }
       // Rotating the header did not make each attempt a new address.

@@ -25,8 +25,8 @@ function describe(summary: DatabaseSummary): string {
 export function addDatabaseCommands(program: Command, io: Io): void {
   program
     .command('check')
-    .argument('[file]', 'a database file, such as a backup (default: the data folder\'s database)')
-    .description('check a database: its files, SQLite\'s integrity_check and the schema; exits non-zero on a problem')
+    .argument('[file]', "a database file, such as a backup (default: the data folder's database)")
+    .description("check a database: its files, SQLite's integrity_check and the schema; exits non-zero on a problem")
     .addOption(dataDirOption())
     .action(async (file: string | undefined, opts: { dataDir: string }) => {
       const { checkDatabase, databaseFile } = await store();

@@ -98,39 +98,36 @@ export function buildProgram(io: Io): Command {
     .description('start the Bridge on embedded SQLite (or on PostgreSQL with --store)')
     .addOption(new Option('--data-dir <dir>', 'database folder').env('SEALROOM_DATA_DIR').default('data'))
     .addOption(
-      new Option('--store <url>', 'a postgres:// URL: data in PostgreSQL instead of --data-dir; several Bridges may share it (docs/operations/postgres.md)')
-        .env('SEALROOM_STORE'),
+      new Option(
+        '--store <url>',
+        'a postgres:// URL: data in PostgreSQL instead of --data-dir; several Bridges may share it (docs/operations/postgres.md)',
+      ).env('SEALROOM_STORE'),
     )
     .addOption(
-      new Option('--nats <url>', 'a nats:// URL: real-time fan-out to the other Bridges on the same --store (docs/operations/cluster.md)')
-        .env('SEALROOM_NATS'),
+      new Option('--nats <url>', 'a nats:// URL: real-time fan-out to the other Bridges on the same --store (docs/operations/cluster.md)').env('SEALROOM_NATS'),
     )
     .addOption(new Option('--host <host>', 'listen address').env('SEALROOM_HOST').default('127.0.0.1'))
     .addOption(new Option('--port <port>', 'listen port (0: any free port)').env('SEALROOM_PORT').default(8080).argParser(integer('port')))
     .addOption(
-      new Option('--public-url <url>', 'the only URL logins may sign (set it behind a proxy); default: the URLs the Bridge listens on')
-        .env('SEALROOM_PUBLIC_URL'),
+      new Option('--public-url <url>', 'the only URL logins may sign (set it behind a proxy); default: the URLs the Bridge listens on').env(
+        'SEALROOM_PUBLIC_URL',
+      ),
     )
     .addOption(
-      new Option('--trust-proxy <proxies>', 'comma-separated proxy addresses/CIDRs whose X-Forwarded-For is believed (default: none)')
-        .env('SEALROOM_TRUST_PROXY'),
+      new Option('--trust-proxy <proxies>', 'comma-separated proxy addresses/CIDRs whose X-Forwarded-For is believed (default: none)').env(
+        'SEALROOM_TRUST_PROXY',
+      ),
     )
     .addOption(new Option('--log-level <level>', 'log level').env('SEALROOM_LOG_LEVEL').choices(LOG_LEVELS).default('info'))
-    .addOption(
-      new Option('--session-ttl <seconds>', 'session token lifetime').env('SEALROOM_SESSION_TTL').default(86_400).argParser(integer('session TTL')),
-    )
-    .addOption(
-      new Option('--cors-origins <origins>', 'comma-separated browser origins allowed on /v1 (* for any)')
-        .env('SEALROOM_CORS_ORIGINS')
-        .default('*'),
-    )
-    .addOption(
-      new Option('--body-limit <bytes>', 'largest JSON body of the room routes').env('SEALROOM_BODY_LIMIT').argParser(integer('body limit')),
-    )
+    .addOption(new Option('--session-ttl <seconds>', 'session token lifetime').env('SEALROOM_SESSION_TTL').default(86_400).argParser(integer('session TTL')))
+    .addOption(new Option('--cors-origins <origins>', 'comma-separated browser origins allowed on /v1 (* for any)').env('SEALROOM_CORS_ORIGINS').default('*'))
+    .addOption(new Option('--body-limit <bytes>', 'largest JSON body of the room routes').env('SEALROOM_BODY_LIMIT').argParser(integer('body limit')))
     .addOption(new Option('--config <file>', 'a JSON file of Bridge options (limits, realtime, loginUrls, ...); flags win over it').env('SEALROOM_CONFIG'))
     // A flag for one start, deliberately without an environment variable that would stay set.
     .option('--force-new-database', 'start an empty database even where an earlier one left files (they are set aside)')
-    .addOption(new Option('--app-dir <dir>', 'serve the web app built in this folder at / (default: the one built beside this command)').env('SEALROOM_APP_DIR'))
+    .addOption(
+      new Option('--app-dir <dir>', 'serve the web app built in this folder at / (default: the one built beside this command)').env('SEALROOM_APP_DIR'),
+    )
     .option('--no-app', 'do not serve the web app')
     // Like --force-new-database: a flag for one start, never an environment variable or a config file.
     .option('--dev', 'DEV MODE for a local try-out: the web app registers its own users in a demo context (loopback only)')
@@ -141,57 +138,97 @@ export function buildProgram(io: Io): Command {
         "the media unit's IPv4 address (default 127.0.0.1: loopback, which browsers do not use); 'this-machine': one of this machine's addresses, media from this machine only",
       ).env('SEALROOM_MEDIA_ADDRESS'),
     )
-    .action(async (opts: { config?: string; store?: string; nats?: string; forceNewDatabase?: boolean; appDir?: string; app: boolean; dev?: boolean; devOnAnyAddress?: boolean; mediaAddress?: string; dataDir: string; host: string; port: number; publicUrl?: string; trustProxy?: string; logLevel: (typeof LOG_LEVELS)[number]; sessionTtl: number; corsOrigins: string; bodyLimit?: number }, command: Command) => {
-      // An option left at its default does not override the config file.
-      const given = (name: string) => command.getOptionValueSource(name) !== 'default';
-      const file = opts.config === undefined ? {} : readConfigFile(opts.config);
-      if ('devMode' in file || 'devModeOnAnyAddress' in file) {
-        throw new CliError('--config: dev mode is a flag for one start (--dev), never part of a config file');
-      }
-      const appDir = opts.app ? (opts.appDir ?? file.appDir ?? builtAppDir()) : undefined;
-      const store = opts.store ?? file.store;
-      const explicit: Partial<BridgeOptions> = {
-        ...(given('host') || file.host === undefined ? { host: opts.host } : {}),
-        ...(given('port') || file.port === undefined ? { port: opts.port } : {}),
-        ...(opts.publicUrl === undefined ? {} : { publicUrl: opts.publicUrl }),
-        ...(opts.trustProxy === undefined ? {} : { trustProxy: opts.trustProxy.split(',').map((p) => p.trim()).filter((p) => p !== '') }),
-        ...(given('logLevel') || file.logLevel === undefined ? { logLevel: opts.logLevel } : {}),
-        ...(given('sessionTtl') || file.sessionTtlSeconds === undefined ? { sessionTtlSeconds: opts.sessionTtl } : {}),
-        ...(given('corsOrigins') || file.corsOrigins === undefined ? { corsOrigins: opts.corsOrigins.split(',').map((o) => o.trim()).filter((o) => o !== '') } : {}),
-        ...(opts.bodyLimit === undefined ? {} : { limits: { bodyBytes: opts.bodyLimit } as never }),
-        ...(opts.nats === undefined ? {} : { nats: opts.nats }),
-        ...(opts.mediaAddress === undefined ? {} : { media: mediaAt(opts.mediaAddress, file.media, io) }),
-      };
-      // Loaded here, not at the top: keygen, pubkey and the operator's commands run without the
-      // Bridge's server dependencies (optional peers of the package, docs/package.md).
-      const { createBridge } = await import('../bridge.ts');
-      const bridge = await createBridge({
-        ...mergeOptions(file, explicit),
-        ...(store === undefined ? { dataDir: opts.dataDir } : { store, dataDir: undefined }),
-        forceNewDatabase: opts.forceNewDatabase === true,
-        appDir,
-        devMode: opts.dev === true,
-        devModeOnAnyAddress: opts.devOnAnyAddress === true,
-      });
-      const app = {
-        served: appDir !== undefined,
-        devMode: opts.dev === true,
-        ...(opts.mediaAddress === undefined ? {} : { media: { address: bridge.config.media.listenAddress, thisMachineOnly: opts.mediaAddress === 'this-machine' } }),
-      };
-      const where = store === undefined ? opts.dataDir : 'PostgreSQL';
-      if (bridge.initialApiKey !== undefined) io.err(quickStart(bridge.url, bridge.initialApiKey, where, app));
-      else io.err(restartNote(bridge.url, where, app));
-      await new Promise<void>((resolve) => {
-        const stop = (signal: NodeJS.Signals) => {
-          bridge.log.info({ signal }, 'signal received');
-          process.off('SIGINT', stop);
-          process.off('SIGTERM', stop);
-          bridge.close().then(resolve, resolve);
+    .action(
+      async (
+        opts: {
+          config?: string;
+          store?: string;
+          nats?: string;
+          forceNewDatabase?: boolean;
+          appDir?: string;
+          app: boolean;
+          dev?: boolean;
+          devOnAnyAddress?: boolean;
+          mediaAddress?: string;
+          dataDir: string;
+          host: string;
+          port: number;
+          publicUrl?: string;
+          trustProxy?: string;
+          logLevel: (typeof LOG_LEVELS)[number];
+          sessionTtl: number;
+          corsOrigins: string;
+          bodyLimit?: number;
+        },
+        command: Command,
+      ) => {
+        // An option left at its default does not override the config file.
+        const given = (name: string) => command.getOptionValueSource(name) !== 'default';
+        const file = opts.config === undefined ? {} : readConfigFile(opts.config);
+        if ('devMode' in file || 'devModeOnAnyAddress' in file) {
+          throw new CliError('--config: dev mode is a flag for one start (--dev), never part of a config file');
+        }
+        const appDir = opts.app ? (opts.appDir ?? file.appDir ?? builtAppDir()) : undefined;
+        const store = opts.store ?? file.store;
+        const explicit: Partial<BridgeOptions> = {
+          ...(given('host') || file.host === undefined ? { host: opts.host } : {}),
+          ...(given('port') || file.port === undefined ? { port: opts.port } : {}),
+          ...(opts.publicUrl === undefined ? {} : { publicUrl: opts.publicUrl }),
+          ...(opts.trustProxy === undefined
+            ? {}
+            : {
+                trustProxy: opts.trustProxy
+                  .split(',')
+                  .map((p) => p.trim())
+                  .filter((p) => p !== ''),
+              }),
+          ...(given('logLevel') || file.logLevel === undefined ? { logLevel: opts.logLevel } : {}),
+          ...(given('sessionTtl') || file.sessionTtlSeconds === undefined ? { sessionTtlSeconds: opts.sessionTtl } : {}),
+          ...(given('corsOrigins') || file.corsOrigins === undefined
+            ? {
+                corsOrigins: opts.corsOrigins
+                  .split(',')
+                  .map((o) => o.trim())
+                  .filter((o) => o !== ''),
+              }
+            : {}),
+          ...(opts.bodyLimit === undefined ? {} : { limits: { bodyBytes: opts.bodyLimit } as never }),
+          ...(opts.nats === undefined ? {} : { nats: opts.nats }),
+          ...(opts.mediaAddress === undefined ? {} : { media: mediaAt(opts.mediaAddress, file.media, io) }),
         };
-        process.on('SIGINT', stop);
-        process.on('SIGTERM', stop);
-      });
-    });
+        // Loaded here, not at the top: keygen, pubkey and the operator's commands run without the
+        // Bridge's server dependencies (optional peers of the package, docs/package.md).
+        const { createBridge } = await import('../bridge.ts');
+        const bridge = await createBridge({
+          ...mergeOptions(file, explicit),
+          ...(store === undefined ? { dataDir: opts.dataDir } : { store, dataDir: undefined }),
+          forceNewDatabase: opts.forceNewDatabase === true,
+          appDir,
+          devMode: opts.dev === true,
+          devModeOnAnyAddress: opts.devOnAnyAddress === true,
+        });
+        const app = {
+          served: appDir !== undefined,
+          devMode: opts.dev === true,
+          ...(opts.mediaAddress === undefined
+            ? {}
+            : { media: { address: bridge.config.media.listenAddress, thisMachineOnly: opts.mediaAddress === 'this-machine' } }),
+        };
+        const where = store === undefined ? opts.dataDir : 'PostgreSQL';
+        if (bridge.initialApiKey !== undefined) io.err(quickStart(bridge.url, bridge.initialApiKey, where, app));
+        else io.err(restartNote(bridge.url, where, app));
+        await new Promise<void>((resolve) => {
+          const stop = (signal: NodeJS.Signals) => {
+            bridge.log.info({ signal }, 'signal received');
+            process.off('SIGINT', stop);
+            process.off('SIGTERM', stop);
+            bridge.close().then(resolve, resolve);
+          };
+          process.on('SIGINT', stop);
+          process.on('SIGTERM', stop);
+        });
+      },
+    );
 
   addDatabaseCommands(program, io);
 
@@ -228,16 +265,14 @@ export function buildProgram(io: Io): Command {
   );
 
   const user = program.command('user').description('manage context users');
-  withOperatorOptions(user.command('add').argument('<contextId>').argument('<userId>').argument('<publicKey>').description('add a user with its public key')).action(
-    async (contextId: string, userId: string, publicKey: string, opts) => {
-      io.out(JSON.stringify(await operatorClient(opts).addContextUser(contextId, userId, publicKey), null, 2));
-    },
-  );
-  withOperatorOptions(user.command('list').argument('<contextId>').description('list the users of a context')).action(
-    async (contextId: string, opts) => {
-      io.out(JSON.stringify(await operatorClient(opts).listContextUsers(contextId), null, 2));
-    },
-  );
+  withOperatorOptions(
+    user.command('add').argument('<contextId>').argument('<userId>').argument('<publicKey>').description('add a user with its public key'),
+  ).action(async (contextId: string, userId: string, publicKey: string, opts) => {
+    io.out(JSON.stringify(await operatorClient(opts).addContextUser(contextId, userId, publicKey), null, 2));
+  });
+  withOperatorOptions(user.command('list').argument('<contextId>').description('list the users of a context')).action(async (contextId: string, opts) => {
+    io.out(JSON.stringify(await operatorClient(opts).listContextUsers(contextId), null, 2));
+  });
   withOperatorOptions(user.command('remove').argument('<contextId>').argument('<userId>').description('remove a user from a context')).action(
     async (contextId: string, userId: string, opts) => {
       await operatorClient(opts).removeContextUser(contextId, userId);
@@ -276,7 +311,8 @@ export async function main(argv: string[], io: Io = { out: (s) => console.log(s)
     if (typeof e.code === 'string' && e.code.startsWith('commander.')) return e.exitCode ?? 2;
     if (error instanceof SealroomError) io.err(`error: ${error.code}: ${error.message}`);
     else io.err(`error: ${e.message ?? String(error)}`);
-    if (e.code === 'ERR_MODULE_NOT_FOUND') io.err(/'pg'/.test(e.message ?? '') ? 'the PostgreSQL store (--store) needs the pg package: npm install pg' : SERVER_PEERS_HINT);
+    if (e.code === 'ERR_MODULE_NOT_FOUND')
+      io.err(/'pg'/.test(e.message ?? '') ? 'the PostgreSQL store (--store) needs the pg package: npm install pg' : SERVER_PEERS_HINT);
     return 1;
   }
 }

@@ -57,7 +57,13 @@ async function joined(t: TestBridge, id: string, roomId: string): Promise<TestCl
 const newRoom = () => createRoom(a.bridge, tenant, tokens.alice!, u('alice'), IDS.map(u), [u('alice')]);
 /** The highest allowance the sender was told for the stream (the open result implies one window). */
 const allowance = (sender: TestClient, streamNo: number) =>
-  Math.max(WINDOW, ...sender.events('byteStreamAllowance').filter((e) => e.streamNo === streamNo).map((e) => e.allowed));
+  Math.max(
+    WINDOW,
+    ...sender
+      .events('byteStreamAllowance')
+      .filter((e) => e.streamNo === streamNo)
+      .map((e) => e.allowed),
+  );
 const received = (reader: TestClient, streamNo: number) => reader.chunkFrames(streamNo).reduce((n, f) => n + f.payload.length, 0);
 
 /** Sends `data` in CHUNK-sized chunks, never past the allowance. */
@@ -91,7 +97,7 @@ describe('byte streams across Bridges', () => {
     expect(hash.digest('hex')).toBe(createHash('sha256').update(data).digest('hex'));
     expect(bob.chunkFrames(announced.streamNo).at(-1)!.last).toBe(true);
     expect(b.bridge.cluster!.stats().remoteChunkGaps).toBe(0);
-    console.log(`16 MiB A -> B over NATS: ${ms.toFixed(0)} ms (${((data.length / 1024 / 1024) / (ms / 1000)).toFixed(1)} MiB/s), window ${WINDOW / 1024} KiB`);
+    console.log(`16 MiB A -> B over NATS: ${ms.toFixed(0)} ms (${(data.length / 1024 / 1024 / (ms / 1000)).toFixed(1)} MiB/s), window ${WINDOW / 1024} KiB`);
   }, 60_000);
 
   it('a reader on B that does not credit holds the sender on A at one window; its credits release it', async () => {

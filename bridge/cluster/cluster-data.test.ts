@@ -49,7 +49,17 @@ async function connect(t: TestBridge, id: string, roomId: string): Promise<TestC
   await client.request('join', { roomId });
   return client;
 }
-const room = async () => (await createRoom(a.bridge, tenant, tokens.alice!, tenant.users.alice!, IDS.map((id) => tenant.users[id]!), [tenant.users.alice!])).record.roomId;
+const room = async () =>
+  (
+    await createRoom(
+      a.bridge,
+      tenant,
+      tokens.alice!,
+      tenant.users.alice!,
+      IDS.map((id) => tenant.users[id]!),
+      [tenant.users.alice!],
+    )
+  ).record.roomId;
 const droppedOn = (client: TestClient, trackNo: number) =>
   client.events('dataDropped').reduce((sum, e: Extract<ServerEvent, { type: 'dataDropped' }>) => sum + (e.trackNo === trackNo ? e.count : 0), 0);
 
@@ -94,10 +104,14 @@ describe('data tracks across Bridges', () => {
     clients.push(dave);
     // Before joining, a member may list the streams: B holds nothing of the room and asks A.
     const listed = await dave.request('listStreams', { roomId });
-    expect(listed.streams).toMatchObject([{ roomId, streamId: 'early', userId: 'alice', connectionId: alice.connectionId, tracks: [{ trackId: 'chat', kind: 'data' }] }]);
+    expect(listed.streams).toMatchObject([
+      { roomId, streamId: 'early', userId: 'alice', connectionId: alice.connectionId, tracks: [{ trackId: 'chat', kind: 'data' }] },
+    ]);
     const snapshot = await dave.request('join', { roomId });
     expect(snapshot.participants).toEqual([{ userId: 'alice', connectionId: alice.connectionId }]);
-    expect(snapshot.streams).toMatchObject([{ streamId: 'early', userId: 'alice', connectionId: alice.connectionId, tracks: [{ trackId: 'chat', kind: 'data' }] }]);
+    expect(snapshot.streams).toMatchObject([
+      { streamId: 'early', userId: 'alice', connectionId: alice.connectionId, tracks: [{ trackId: 'chat', kind: 'data' }] },
+    ]);
     // In the snapshot, not repeated as events.
     expect(dave.events('streamPublished')).toEqual([]);
     const trackNo = snapshot.streams[0]!.tracks[0]!.trackNo;
@@ -142,7 +156,9 @@ describe('data tracks across Bridges', () => {
     for (let i = 1; i < got.length; i++) expect(got[i]).toBeGreaterThan(got[i - 1]!);
     expect(got.length + droppedOn(bob, trackNo)).toBe(sent);
     const stats = c.bridge.cluster!.stats();
-    console.log(`cut: ${sent} frames sent, ${got.length} delivered on B, ${droppedOn(bob, trackNo)} reported dropped; C did not send ${stats.dataFramesNotSent} while down`);
+    console.log(
+      `cut: ${sent} frames sent, ${got.length} delivered on B, ${droppedOn(bob, trackNo)} reported dropped; C did not send ${stats.dataFramesNotSent} while down`,
+    );
     expect(b.bridge.cluster!.stats().remoteLost).toBe(droppedOn(bob, trackNo));
   }, 30_000);
 

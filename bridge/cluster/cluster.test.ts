@@ -112,7 +112,8 @@ describe('two Bridges over NATS', () => {
     const alice = await connect(a, 'alice');
     for (const c of [bob, carol, alice]) await c.request('join', { roomId });
     // bob sends carol a byte stream on B: her reader is open when she is removed.
-    const streamNo = (await bob.request('byteStreamOpen', { roomId, streamId: 'cmVtb3ZhbC1zdHJlYW0tMQ==', epoch: 1, destinationIdentities: ['carol'] })).streamNo;
+    const streamNo = (await bob.request('byteStreamOpen', { roomId, streamId: 'cmVtb3ZhbC1zdHJlYW0tMQ==', epoch: 1, destinationIdentities: ['carol'] }))
+      .streamNo;
     await carol.event('byteStreamOpened', (e) => e.streamNo === streamNo);
 
     const sent = performance.now();
@@ -131,7 +132,7 @@ describe('two Bridges over NATS', () => {
     expect(cutAfterReplyMs).toBeLessThan(1000);
   });
 
-  it('a logout at A closes the same session\'s socket on B', async () => {
+  it("a logout at A closes the same session's socket on B", async () => {
     const token = await login(a.bridge.url, tenant.solutionId, u('dave'));
     const dave = await TestClient.connect(b.bridge.url, token);
     clients.push(dave);

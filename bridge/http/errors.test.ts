@@ -78,11 +78,17 @@ describe('bodies in a content coding', () => {
   });
 
   it('the management API and the room routes map it the same way', async () => {
-    const manage = await send(t.bridge.url, 'POST', '/manage/v1/solutions', {
-      ...JSON_TYPE,
-      authorization: `Bearer ${apiKey}`,
-      'content-encoding': 'br',
-    }, 'garbage');
+    const manage = await send(
+      t.bridge.url,
+      'POST',
+      '/manage/v1/solutions',
+      {
+        ...JSON_TYPE,
+        authorization: `Bearer ${apiKey}`,
+        'content-encoding': 'br',
+      },
+      'garbage',
+    );
     expect([manage.status, manage.body?.error?.code]).toEqual([400, 'BAD_CONTENT_ENCODING']);
     const rooms = await send(t.bridge.url, 'POST', '/v1/rooms', { ...JSON_TYPE, authorization: `Bearer ${token}`, 'content-encoding': 'deflate' }, 'garbage');
     expect([rooms.status, rooms.body?.error?.code]).toEqual([400, 'BAD_CONTENT_ENCODING']);
@@ -90,8 +96,18 @@ describe('bodies in a content coding', () => {
 
   it('valid gzip, deflate and brotli bodies still work', async () => {
     const body = JSON.stringify({ name: 'compressed' });
-    for (const [coding, bytes] of [['gzip', gzipSync(body)], ['deflate', deflateSync(body)], ['br', brotliCompressSync(body)]] as const) {
-      const reply = await send(t.bridge.url, 'POST', '/manage/v1/solutions', { ...JSON_TYPE, authorization: `Bearer ${apiKey}`, 'content-encoding': coding }, bytes);
+    for (const [coding, bytes] of [
+      ['gzip', gzipSync(body)],
+      ['deflate', deflateSync(body)],
+      ['br', brotliCompressSync(body)],
+    ] as const) {
+      const reply = await send(
+        t.bridge.url,
+        'POST',
+        '/manage/v1/solutions',
+        { ...JSON_TYPE, authorization: `Bearer ${apiKey}`, 'content-encoding': coding },
+        bytes,
+      );
       expect(reply.status, coding).toBe(201);
     }
   });
@@ -102,7 +118,13 @@ describe('bodies in a content coding', () => {
     const limit = t.bridge.config.limits.manageBodyBytes;
     const bomb = gzipSync(Buffer.alloc(limit * 16, 0x20));
     expect(bomb.length).toBeLessThan(limit);
-    const reply = await send(t.bridge.url, 'POST', '/manage/v1/solutions', { ...JSON_TYPE, authorization: `Bearer ${apiKey}`, 'content-encoding': 'gzip' }, bomb);
+    const reply = await send(
+      t.bridge.url,
+      'POST',
+      '/manage/v1/solutions',
+      { ...JSON_TYPE, authorization: `Bearer ${apiKey}`, 'content-encoding': 'gzip' },
+      bomb,
+    );
     expect(reply.status).toBe(413);
     expect(reply.body?.error).toMatchObject({ code: 'BODY_TOO_LARGE', details: { limit } });
   });
@@ -137,7 +159,13 @@ describe('content types', () => {
   it('an unsupported charset is 415; JSON with a charset parameter and bodiless requests are fine', async () => {
     const latin1 = await send(t.bridge.url, 'POST', CHALLENGE, { 'content-type': 'application/json; charset=latin1' }, '{}');
     expect([latin1.status, latin1.body?.error?.code]).toEqual([415, 'UNSUPPORTED_MEDIA_TYPE']);
-    const utf8 = await send(t.bridge.url, 'POST', '/manage/v1/solutions', { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json; charset=utf-8' }, '{"name":"x"}');
+    const utf8 = await send(
+      t.bridge.url,
+      'POST',
+      '/manage/v1/solutions',
+      { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json; charset=utf-8' },
+      '{"name":"x"}',
+    );
     expect(utf8.status).toBe(201);
     const me = await send(t.bridge.url, 'GET', '/v1/me', { authorization: `Bearer ${token}`, 'content-length': '0' });
     expect(me.status).toBe(200);

@@ -128,7 +128,9 @@ describe('connections', () => {
         const s = connect({ host: '127.0.0.1', port: Number(new URL(slow.bridge.url).port) }, () => resolve(s));
         s.once('error', reject);
       });
-      socket.write(`POST /v1/rooms HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/json\r\nContent-Length: 10000\r\n\r\n{"record":"`);
+      socket.write(
+        `POST /v1/rooms HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/json\r\nContent-Length: 10000\r\n\r\n{"record":"`,
+      );
       const ms = await closedWithin(socket, 5000);
       expect(ms).toBeGreaterThan(800);
     } finally {

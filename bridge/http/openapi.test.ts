@@ -29,7 +29,17 @@ describe('OpenAPI', () => {
     try {
       const doc = (await (await fetch(`${t.bridge.url}/v1/openapi.json`)).json()) as {
         openapi: string;
-        paths: Record<string, Record<string, { security: unknown[]; parameters: Array<{ name: string; in: string }>; requestBody?: { content: Record<string, { schema: { properties: Record<string, unknown> } }> } }>>;
+        paths: Record<
+          string,
+          Record<
+            string,
+            {
+              security: unknown[];
+              parameters: Array<{ name: string; in: string }>;
+              requestBody?: { content: Record<string, { schema: { properties: Record<string, unknown> } }> };
+            }
+          >
+        >;
       };
       expect(doc.openapi).toBe('3.1.0');
       const session = doc.paths['/v1/auth/session']!.post!;
@@ -39,7 +49,9 @@ describe('OpenAPI', () => {
       );
       const read = doc.paths['/v1/rooms/{roomId}']!.get!;
       expect(read.security).toEqual([{ session: [] }]);
-      expect(read.parameters).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'roomId', in: 'path' }), expect.objectContaining({ name: 'since', in: 'query' })]));
+      expect(read.parameters).toEqual(
+        expect.arrayContaining([expect.objectContaining({ name: 'roomId', in: 'path' }), expect.objectContaining({ name: 'since', in: 'query' })]),
+      );
       expect(doc.paths['/manage/v1/api-keys']!.post!.security).toEqual([{ apiKey: [] }]);
       expect(JSON.stringify(openApiDocument('x'))).not.toContain('"$schema"');
     } finally {

@@ -78,13 +78,7 @@ export class ManageClient {
     throw new ManageError(response.status, 'HTTP_ERROR', `${method} ${path}: HTTP ${response.status}`);
   }
 
-  private async request<T extends z.core.$ZodType>(
-    method: string,
-    path: string,
-    schema: T,
-    body?: unknown,
-    signal?: AbortSignal,
-  ): Promise<z.output<T>> {
+  private async request<T extends z.core.$ZodType>(method: string, path: string, schema: T, body?: unknown, signal?: AbortSignal): Promise<z.output<T>> {
     const parsed = z.safeParse(schema, safeJson(await this.send(method, path, body, signal)));
     if (!parsed.success) throw new ManageError(200, 'BAD_RESPONSE', `${method} ${path}: unexpected response body`);
     return parsed.data;
@@ -136,11 +130,7 @@ export class ManageClient {
   }
 
   /** The operator's view of a context's rooms: counts and versions, no content. */
-  listRooms(
-    contextId: string,
-    page: { skip?: number; limit?: number } = {},
-    signal?: AbortSignal,
-  ): Promise<{ total: number; rooms: ManageRoom[] }> {
+  listRooms(contextId: string, page: { skip?: number; limit?: number } = {}, signal?: AbortSignal): Promise<{ total: number; rooms: ManageRoom[] }> {
     const query = new URLSearchParams({ skip: String(page.skip ?? 0), limit: String(page.limit ?? 100) });
     const schema = z.object({ total: z.number().int(), rooms: z.array(manageRoomSchema) });
     return this.request('GET', `/contexts/${enc(contextId)}/rooms?${query}`, schema, undefined, signal);

@@ -13,7 +13,15 @@ const ipv4 = z.string().refine((s) => isIPv4(s), 'expected an IPv4 address');
 const cidr = z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, 'expected an IPv4 network such as 127.0.0.0/8');
 
 export const iceServerSchema = z.strictObject({
-  urls: z.array(z.string().regex(/^(stun|stuns|turn|turns):/, 'expected a stun:, stuns:, turn: or turns: URL').max(512)).min(1).max(8),
+  urls: z
+    .array(
+      z
+        .string()
+        .regex(/^(stun|stuns|turn|turns):/, 'expected a stun:, stuns:, turn: or turns: URL')
+        .max(512),
+    )
+    .min(1)
+    .max(8),
   username: z.string().max(512).optional(),
   credential: z.string().max(512).optional(),
 });

@@ -73,10 +73,10 @@ describe('media cuts', () => {
     const atBob = await receiveMedia(w, bob, roomId, 'cam');
     const before = unitStats(w).sessions;
     await bob.close();
-    await waitFor(() => unitStats(w).sessions === before - 1, 'bob\'s session closed');
+    await waitFor(() => unitStats(w).sessions === before - 1, "bob's session closed");
     expect(unitStats(w).tracks.find((t) => t.trackNo === pub.tracks[0]!.trackNo)?.subscribers).toBe(0);
     await alice.close();
-    await waitFor(() => unitStats(w).tracks.every((t) => t.trackNo !== pub.tracks[0]!.trackNo), 'alice\'s track ended');
+    await waitFor(() => unitStats(w).tracks.every((t) => t.trackNo !== pub.tracks[0]!.trackNo), "alice's track ended");
     expect(atBob.peer.received.length).toBe(0);
   });
 

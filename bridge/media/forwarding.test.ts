@@ -6,7 +6,20 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useAudioLevelIndication, useOPUS, useSdesMid, useVP8 } from 'werift';
 import { guardLoopbackUdp } from './test-peer.ts';
-import { answerOffer, mediaKeys, mediaRoom, mediaWorld, member, peer, publishMedia, receiveMedia, sendFrames, unitStats, waitFor, type MediaWorld } from './test-kit.ts';
+import {
+  answerOffer,
+  mediaKeys,
+  mediaRoom,
+  mediaWorld,
+  member,
+  peer,
+  publishMedia,
+  receiveMedia,
+  sendFrames,
+  unitStats,
+  waitFor,
+  type MediaWorld,
+} from './test-kit.ts';
 
 let w: MediaWorld;
 const udp = guardLoopbackUdp();
@@ -21,7 +34,7 @@ afterAll(async () => {
 });
 
 describe('media forwarding unit', () => {
-  it('forwards a publisher\'s SFrame-protected RTP to a subscriber byte for byte', async () => {
+  it("forwards a publisher's SFrame-protected RTP to a subscriber byte for byte", async () => {
     const roomId = await mediaRoom(w, 'alice', ['alice', 'bob']);
     const alice = await member(w, 'alice', roomId);
     const bob = await member(w, 'bob', roomId);
@@ -78,7 +91,14 @@ describe('media forwarding unit', () => {
     expect(await bob.failure('mediaOffer', { roomId, sdp, tracks })).toBe('TRACK_NOT_FOUND');
     // A mid the offer does not have, and a kind that does not match.
     expect(await alice.failure('mediaOffer', { roomId, sdp, tracks: [{ mid: 'nope', trackNo }] })).toBe('BAD_SDP');
-    const audio = await alice.request('updateStream', { roomId, streamId: 'cam', tracks: [{ trackId: 'v', kind: 'video' }, { trackId: 'a', kind: 'audio' }] });
+    const audio = await alice.request('updateStream', {
+      roomId,
+      streamId: 'cam',
+      tracks: [
+        { trackId: 'v', kind: 'video' },
+        { trackId: 'a', kind: 'audio' },
+      ],
+    });
     const audioNo = audio.stream.tracks.find((t) => t.kind === 'audio')!.trackNo;
     expect(await alice.failure('mediaOffer', { roomId, sdp, tracks: [{ mid: transceiver.mid!, trackNo: audioNo }] })).toBe('BAD_SDP');
     // Validation at the socket: an SDP over the limit never reaches the unit.
@@ -130,15 +150,28 @@ describe('media forwarding unit', () => {
     expect(sub.offer.revision).toBe(1);
 
     // alice adds a microphone: the relay announces it, her peer offers it, bob is offered it.
-    const updated = await alice.request('updateStream', { roomId, streamId: 'cam', tracks: [{ trackId: 'video0', kind: 'video' }, { trackId: 'mic', kind: 'audio' }] });
+    const updated = await alice.request('updateStream', {
+      roomId,
+      streamId: 'cam',
+      tracks: [
+        { trackId: 'video0', kind: 'video' },
+        { trackId: 'mic', kind: 'audio' },
+      ],
+    });
     const micNo = updated.stream.tracks.find((t) => t.trackId === 'mic')!.trackNo;
     const mic = pub.peer.addSendTrack('audio');
     const offer2 = await pub.peer.offer();
-    const bound = [{ mid: pub.tracks[0]!.mid, trackNo: pub.tracks[0]!.trackNo }, { mid: mic.transceiver.mid!, trackNo: micNo }];
+    const bound = [
+      { mid: pub.tracks[0]!.mid, trackNo: pub.tracks[0]!.trackNo },
+      { mid: mic.transceiver.mid!, trackNo: micNo },
+    ];
     const answer2 = await alice.request('mediaOffer', { roomId, sdp: offer2, tracks: bound });
     await pub.peer.acceptAnswer(answer2.sdp);
     const second = await answerOffer(bob, roomId, sub.peer, 2);
-    expect(second.tracks.map((t) => [t.kind, t.trackId])).toEqual([['video', 'video0'], ['audio', 'mic']]);
+    expect(second.tracks.map((t) => [t.kind, t.trackId])).toEqual([
+      ['video', 'video0'],
+      ['audio', 'mic'],
+    ]);
     const keys = await mediaKeys(roomId, 'alice');
     const sentAudio = await sendFrames(keys, mic.track, 1, 5, 60);
     const audioMid = second.tracks.find((t) => t.kind === 'audio')!.mid;

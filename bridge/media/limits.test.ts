@@ -125,7 +125,9 @@ describe('media port range', () => {
       const p = peer(small);
       const { transceiver } = p.addSendTrack('video');
       const sdp = await p.offer();
-      expect(await bob.failure('mediaOffer', { roomId, sdp, tracks: [{ mid: transceiver.mid!, trackNo: bobPub.stream.tracks[0]!.trackNo }] })).toBe('MEDIA_UNAVAILABLE');
+      expect(await bob.failure('mediaOffer', { roomId, sdp, tracks: [{ mid: transceiver.mid!, trackNo: bobPub.stream.tracks[0]!.trackNo }] })).toBe(
+        'MEDIA_UNAVAILABLE',
+      );
     } finally {
       await small.close();
     }

@@ -13,18 +13,7 @@
  *   congestion control (docs/media/forwarding-unit.md, "What is missing").
  */
 import type { BlockList } from 'node:net';
-import {
-  useAV1,
-  useH264,
-  useNACK,
-  useOPUS,
-  usePLI,
-  useSdesMid,
-  useVP8,
-  useVP9,
-  type RTCPeerConnectionConfig,
-  type RTCRtpCodecParameters,
-} from 'werift';
+import { useAV1, useH264, useNACK, useOPUS, usePLI, useSdesMid, useVP8, useVP9, type RTCPeerConnectionConfig, type RTCRtpCodecParameters } from 'werift';
 import type { MediaConfig, VideoCodecName } from './config.ts';
 
 const feedback = () => [useNACK(), usePLI()];

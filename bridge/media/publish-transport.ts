@@ -84,7 +84,8 @@ export class PublishTransport {
     const mids = new Set<string>();
     const trackNos = new Set<number>();
     for (const b of bindings) {
-      if (mids.has(b.mid) || trackNos.has(b.trackNo)) throw MediaError.badSdp(`tracks: expected each mid and trackNo once, got mid "${b.mid}" / trackNo ${b.trackNo} twice`);
+      if (mids.has(b.mid) || trackNos.has(b.trackNo))
+        throw MediaError.badSdp(`tracks: expected each mid and trackNo once, got mid "${b.mid}" / trackNo ${b.trackNo} twice`);
       mids.add(b.mid);
       trackNos.add(b.trackNo);
       const section = sections.find((s) => s.mid === b.mid);
@@ -94,7 +95,10 @@ export class PublishTransport {
       }
       const info = this.ctx.directory.track(b.trackNo);
       if (info === undefined || info.connectionId !== this.ctx.client.id || info.roomId !== this.ctx.roomId) {
-        throw new MediaError('TRACK_NOT_FOUND', `expected an audio or video track this connection publishes in room "${this.ctx.roomId}", got trackNo ${b.trackNo}`);
+        throw new MediaError(
+          'TRACK_NOT_FOUND',
+          `expected an audio or video track this connection publishes in room "${this.ctx.roomId}", got trackNo ${b.trackNo}`,
+        );
       }
       if (info.kind !== section.kind) throw MediaError.badSdp(`tracks: trackNo ${b.trackNo} is ${info.kind}, but m-line "${b.mid}" is ${section.kind}`);
     }

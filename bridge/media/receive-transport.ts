@@ -8,12 +8,7 @@
  * made while the client has not answered yet are offered right after its answer (a newer revision).
  * A sender starts receiving packets once the client's answer is applied.
  */
-import {
-  RtcpPayloadSpecificFeedback,
-  RTCPeerConnection,
-  type RTCRtpCodecParameters,
-  type RTCRtpTransceiver,
-} from 'werift';
+import { RtcpPayloadSpecificFeedback, RTCPeerConnection, type RTCRtpCodecParameters, type RTCRtpTransceiver } from 'werift';
 import type { MediaReceiveTrack } from '../../protocol/ws.ts';
 import { MediaError } from './errors.ts';
 import { addCandidate } from './publish-transport.ts';
@@ -76,10 +71,12 @@ export class ReceiveTransport {
       this.#dirty = true;
       return;
     }
-    this.#queue.run(() => this.renegotiate()).catch((error: unknown) => {
-      this.ctx.log.warn({ err: error, connectionId: this.ctx.client.id, roomId: this.ctx.roomId }, 'media: a receive offer failed');
-      if (!this.closed) this.ctx.failed('receive', 'failed');
-    });
+    this.#queue
+      .run(() => this.renegotiate())
+      .catch((error: unknown) => {
+        this.ctx.log.warn({ err: error, connectionId: this.ctx.client.id, roomId: this.ctx.roomId }, 'media: a receive offer failed');
+        if (!this.closed) this.ctx.failed('receive', 'failed');
+      });
   }
 
   private async renegotiate(): Promise<void> {

@@ -43,7 +43,11 @@ export function mediaSections(sdp: string): MediaSection[] {
  * candidates are refused because the unit gathers UDP only.
  */
 export function candidateAllowed(candidate: string, networks: BlockList): boolean {
-  const fields = candidate.trim().replace(/^a=/, '').replace(/^candidate:/, '').split(/\s+/);
+  const fields = candidate
+    .trim()
+    .replace(/^a=/, '')
+    .replace(/^candidate:/, '')
+    .split(/\s+/);
   // foundation component transport priority address port "typ" type ...
   if (fields.length < 8 || fields[6] !== 'typ') return false;
   if (fields[2]?.toLowerCase() !== 'udp') return false;

@@ -6,11 +6,24 @@ import { thisMachineMedia } from './this-machine.ts';
 const v4 = (address: string, internal = false): NetworkInterfaceInfo =>
   ({ address, family: 'IPv4', internal, netmask: '255.255.255.0', mac: '00:00:00:00:00:00', cidr: `${address}/24` }) as NetworkInterfaceInfo;
 const v6 = (address: string): NetworkInterfaceInfo =>
-  ({ address, family: 'IPv6', internal: false, netmask: 'ffff:ffff:ffff:ffff::', mac: '00:00:00:00:00:00', cidr: `${address}/64`, scopeid: 0 }) as NetworkInterfaceInfo;
+  ({
+    address,
+    family: 'IPv6',
+    internal: false,
+    netmask: 'ffff:ffff:ffff:ffff::',
+    mac: '00:00:00:00:00:00',
+    cidr: `${address}/64`,
+    scopeid: 0,
+  }) as NetworkInterfaceInfo;
 
 describe('media for this machine only', () => {
   it('binds a private interface address and allows only this machine (its addresses and loopback)', () => {
-    const chosen = thisMachineMedia({ lo: [v4('127.0.0.1', true)], docker0: [v4('172.17.0.1')], eth0: [v4('203.0.113.7'), v6('fe80::1')], wlan0: [v4('192.168.1.20')] });
+    const chosen = thisMachineMedia({
+      lo: [v4('127.0.0.1', true)],
+      docker0: [v4('172.17.0.1')],
+      eth0: [v4('203.0.113.7'), v6('fe80::1')],
+      wlan0: [v4('192.168.1.20')],
+    });
     expect(chosen.listenAddress).toBe('192.168.1.20');
     expect(chosen.warning).toBeUndefined();
     expect(chosen.allowedRemoteNetworks.sort()).toEqual(['127.0.0.0/8', '172.17.0.1/32', '192.168.1.20/32', '203.0.113.7/32'].sort());

@@ -42,7 +42,8 @@ export function thisMachineMedia(interfaces: NodeJS.Dict<NetworkInterfaceInfo[]>
     return {
       listenAddress: '127.0.0.1',
       allowedRemoteNetworks,
-      warning: 'this machine has no network address but loopback: browsers gather no loopback ICE candidates, so calls will not connect (media stays on 127.0.0.1)',
+      warning:
+        'this machine has no network address but loopback: browsers gather no loopback ICE candidates, so calls will not connect (media stays on 127.0.0.1)',
     };
   }
   return { listenAddress: chosen, allowedRemoteNetworks };

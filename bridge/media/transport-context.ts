@@ -46,7 +46,12 @@ export interface TransportContext {
  * socket was bound: werift logs a bind failure (no free port in `portRange`) and answers without
  * candidates, which would only fail later, in ICE.
  */
-export async function setLocal(ctx: TransportContext, pc: RTCPeerConnection, first: boolean, create: () => Promise<RTCSessionDescriptionInit>): Promise<string> {
+export async function setLocal(
+  ctx: TransportContext,
+  pc: RTCPeerConnection,
+  first: boolean,
+  create: () => Promise<RTCSessionDescriptionInit>,
+): Promise<string> {
   const apply = async () => {
     await pc.setLocalDescription(await create());
     return pc.localDescription!.sdp;

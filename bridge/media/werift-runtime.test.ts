@@ -57,7 +57,8 @@ describe('werift UDP sockets', () => {
     a.addSendTrack('audio');
     await a.acceptAnswer(await b.answer(await a.offer()));
     const socketOf = (p: TestPeer) =>
-      (p.pc.iceTransports[0]!.connection as unknown as { protocols: Array<{ transport: { socket: import('node:dgram').Socket } }> }).protocols[0]!.transport.socket;
+      (p.pc.iceTransports[0]!.connection as unknown as { protocols: Array<{ transport: { socket: import('node:dgram').Socket } }> }).protocols[0]!.transport
+        .socket;
     // What Node does with a failed send nobody listens for: the Bridge would crash.
     expect(() => socketOf(b).emit('error', new Error('EACCES'))).toThrow('EACCES');
     const errors: Error[] = [];

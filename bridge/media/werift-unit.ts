@@ -135,7 +135,12 @@ export class WeriftMediaUnit implements MediaUnit {
     await session.receive.answer(revision, sdp);
   }
 
-  async candidate(client: MediaClient, roomId: string, transport: MediaTransport, candidate: IceCandidateWire | null): Promise<ResultPayloads['mediaCandidate']> {
+  async candidate(
+    client: MediaClient,
+    roomId: string,
+    transport: MediaTransport,
+    candidate: IceCandidateWire | null,
+  ): Promise<ResultPayloads['mediaCandidate']> {
     const session = this.#session(client, roomId);
     const target = transport === 'publish' ? session.publish : session.receive;
     if (target === undefined) throw MediaError.notStarted(roomId, `a ${transport} transport`);

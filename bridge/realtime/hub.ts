@@ -8,14 +8,7 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { SealroomError } from '../../protocol/errors.ts';
-import {
-  CLOSE,
-  clientMessageSchema,
-  decodeFrame,
-  WS_PATH,
-  type ClientMessage,
-  type ClientRequest,
-} from '../../protocol/ws.ts';
+import { CLOSE, clientMessageSchema, decodeFrame, WS_PATH, type ClientMessage, type ClientRequest } from '../../protocol/ws.ts';
 import type { AuthService } from '../auth/service.ts';
 import type { MediaUnit } from '../media/unit.ts';
 import { BridgeError } from '../errors.ts';
@@ -110,7 +103,12 @@ export class RealtimeHub {
       `conn_${randomBytes(12).toString('base64url')}`,
       ws,
       address,
-      { outboundBudgetBytes: r.outboundBudgetBytes, readPauseBytes: r.readPauseBytes, maxRequestsInFlight: r.maxRequestsInFlight, maxHeldMessages: r.maxHeldMessages },
+      {
+        outboundBudgetBytes: r.outboundBudgetBytes,
+        readPauseBytes: r.readPauseBytes,
+        maxRequestsInFlight: r.maxRequestsInFlight,
+        maxHeldMessages: r.maxHeldMessages,
+      },
       {
         streamBytesInFlight: (): number => this.relay.streamBytesInFlight(conn),
         overflowed: (c) => {
@@ -129,16 +127,18 @@ export class RealtimeHub {
     ws.on('message', (data: RawData, isBinary: boolean) => {
       if (isBinary) return this.onBinary(conn, data);
       const text = data.toString();
-      conn.schedule(() => this.onText(conn, text, () => {
-        clearTimeout(helloTimer);
-        const session = conn.session!;
-        this.track(this.byTokenHash, session.tokenHash, conn, r.maxSocketsPerSession, 'session');
-        this.track(this.byUser, userKey(session), conn, r.maxSocketsPerUser, 'user');
-        // Node timers overflow past 2^31-1 ms; sessions longer than ~24 days are re-checked daily.
-        const delay = Math.min(session.expiresAt - this.s.now(), 86_400_000);
-        expiryTimer = setTimeout(() => conn.close(CLOSE.sessionEnded, 'session expired'), Math.max(0, delay));
-        expiryTimer.unref();
-      }).catch((err: unknown) => this.s.log.error({ err, connectionId: conn.id }, 'handling a socket message failed')));
+      conn.schedule(() =>
+        this.onText(conn, text, () => {
+          clearTimeout(helloTimer);
+          const session = conn.session!;
+          this.track(this.byTokenHash, session.tokenHash, conn, r.maxSocketsPerSession, 'session');
+          this.track(this.byUser, userKey(session), conn, r.maxSocketsPerUser, 'user');
+          // Node timers overflow past 2^31-1 ms; sessions longer than ~24 days are re-checked daily.
+          const delay = Math.min(session.expiresAt - this.s.now(), 86_400_000);
+          expiryTimer = setTimeout(() => conn.close(CLOSE.sessionEnded, 'session expired'), Math.max(0, delay));
+          expiryTimer.unref();
+        }).catch((err: unknown) => this.s.log.error({ err, connectionId: conn.id }, 'handling a socket message failed')),
+      );
     });
     ws.on('error', (err) => this.s.log.debug({ err, connectionId: conn.id }, 'socket error'));
     ws.on('close', () => {

@@ -89,7 +89,9 @@ describe('a socket that asks but does not read', () => {
     const attacker = await connect('mallory');
     attacker.pause();
     // 50,000 pings: ~4 MB of answers, more than the pause mark, less than the budget.
-    const burst = Array.from({ length: 50_000 }, (_, i) => JSON.stringify({ kind: 'ping', id: 100_000 + i })).join('\n').split('\n');
+    const burst = Array.from({ length: 50_000 }, (_, i) => JSON.stringify({ kind: 'ping', id: 100_000 + i }))
+      .join('\n')
+      .split('\n');
     for (const message of burst) attacker.ws.send(message);
     await new Promise((resolve) => setTimeout(resolve, 500));
     const server = serverSide(attacker)!;

@@ -68,11 +68,20 @@ const received = (c: TestClient, streamNo: number) => c.chunkFrames(streamNo).re
 const streamStats = (s: Setup, streamNo: number) => stats(s.t.bridge).byteStreams.find((b) => b.streamNo === streamNo);
 /** What the sender may reach: the window, or the last allowance it was sent. */
 const allowance = (c: TestClient, streamNo: number, window: number) =>
-  Math.max(window, ...c.events('byteStreamAllowance').filter((e) => e.streamNo === streamNo).map((e) => e.allowed));
+  Math.max(
+    window,
+    ...c
+      .events('byteStreamAllowance')
+      .filter((e) => e.streamNo === streamNo)
+      .map((e) => e.allowed),
+  );
 
 describe('relay: byte-stream routing', () => {
   it('opens to the destination users (or everyone) at open time, forwards in order, never echoes', async () => {
-    const { roomId, cs: [alice, alice2, bob1, bob2, carol] } = await joinedRoom(main, 'alice', 'alice', 'bob', 'bob', 'carol');
+    const {
+      roomId,
+      cs: [alice, alice2, bob1, bob2, carol],
+    } = await joinedRoom(main, 'alice', 'alice', 'bob', 'bob', 'carol');
     const toBob = await open(alice, roomId, ['bob']);
     expect(toBob).toEqual({ streamNo: toBob.streamNo, window: WINDOW_BYTES, receivers: 2, receiverIds: ['bob', 'bob'] });
     const toAll = await open(alice, roomId);
@@ -104,7 +113,11 @@ describe('relay: byte-stream routing', () => {
     for (const c of [bob1, bob2, alice2, carol]) {
       await c.until(() => c.chunkFrames(toAll.streamNo).length === 5, 'the whole stream');
       expect(c.chunkFrames(toAll.streamNo).map((f) => [seqOf(f.payload), f.last])).toEqual([
-        [100, false], [101, false], [102, false], [103, false], [104, true],
+        [100, false],
+        [101, false],
+        [102, false],
+        [103, false],
+        [104, true],
       ]);
     }
     for (const b of [bob1, bob2]) {
@@ -127,14 +140,20 @@ describe('relay: byte-stream routing', () => {
   });
 
   it('closes the socket of a client that sends on a stream it does not own', async () => {
-    const { roomId, cs: [alice, bob] } = await joinedRoom(main, 'alice', 'bob');
+    const {
+      roomId,
+      cs: [alice, bob],
+    } = await joinedRoom(main, 'alice', 'bob');
     const { streamNo } = await open(alice, roomId);
     bob.sendChunk(streamNo, true, bytes(10));
     expect((await bob.closed).code).toBe(CLOSE.protocolError);
   });
 
   it('gives a stream without receivers an unlimited allowance, after the open result', async () => {
-    const { roomId, cs: [alice] } = await joinedRoom(main, 'alice');
+    const {
+      roomId,
+      cs: [alice],
+    } = await joinedRoom(main, 'alice');
     const { streamNo, receivers } = await open(alice, roomId);
     expect(receivers).toBe(0);
     expect((await alice.event('byteStreamAllowance')).allowed).toBe(UNLIMITED_ALLOWANCE_BYTES);
@@ -145,7 +164,10 @@ describe('relay: byte-stream routing', () => {
   });
 
   it('bounds open streams per sender', async () => {
-    const { roomId, cs: [alice] } = await joinedRoom(main, 'alice', 'bob');
+    const {
+      roomId,
+      cs: [alice],
+    } = await joinedRoom(main, 'alice', 'bob');
     const opened = [];
     for (let i = 0; i < 4; i++) opened.push(await open(alice, roomId));
     expect(await alice.failure('byteStreamOpen', { roomId, streamId: STREAM_ID, epoch: 1, destinationIdentities: [] })).toBe('TOO_MANY_STREAMS');
@@ -156,7 +178,10 @@ describe('relay: byte-stream routing', () => {
 
 describe('relay: byte-stream flow control', () => {
   it('holds the sender at one window, moves the allowance with credits, and cuts a sender that overruns', async () => {
-    const { roomId, cs: [alice, bob] } = await joinedRoom(main, 'alice', 'bob');
+    const {
+      roomId,
+      cs: [alice, bob],
+    } = await joinedRoom(main, 'alice', 'bob');
     const { streamNo, window } = await open(alice, roomId);
     const chunk = 4 * 1024;
     for (let i = 0; i < window / chunk; i++) alice.sendChunk(streamNo, false, bytes(chunk));
@@ -182,7 +207,10 @@ describe('relay: byte-stream flow control', () => {
   });
 
   it('cuts a stuck receiver after the timeout while another receiver finishes the stream', async () => {
-    const { roomId, cs: [alice, bob, carol] } = await joinedRoom(stuck, 'alice', 'bob', 'carol');
+    const {
+      roomId,
+      cs: [alice, bob, carol],
+    } = await joinedRoom(stuck, 'alice', 'bob', 'carol');
     const { streamNo, window } = await open(alice, roomId);
     bob.creditAsRead(streamNo); // bob keeps up; carol reads nothing
     const total = 8 * window;
@@ -203,7 +231,10 @@ describe('relay: byte-stream flow control', () => {
   });
 
   it('detaches a receiver that rejects the stream; the others go on', async () => {
-    const { roomId, cs: [alice, bob, carol] } = await joinedRoom(main, 'alice', 'bob', 'carol');
+    const {
+      roomId,
+      cs: [alice, bob, carol],
+    } = await joinedRoom(main, 'alice', 'bob', 'carol');
     const { streamNo, window } = await open(alice, roomId);
     await carol.event('byteStreamOpened');
     carol.reject(streamNo);
@@ -223,7 +254,10 @@ describe('relay: byte-stream flow control', () => {
 
 describe('relay: byte streams to a receiver that stops reading', () => {
   it('cuts it once its socket holds more than its budget, so even short streams cannot pile up', async () => {
-    const { roomId, cs: [alice, bob] } = await joinedRoom(main, 'alice', 'bob');
+    const {
+      roomId,
+      cs: [alice, bob],
+    } = await joinedRoom(main, 'alice', 'bob');
     // Streams end at once, so nothing stays in flight: the cap is the fixed part alone.
     const capBytes = READ_PAUSE_BYTES;
     bob.pause();
@@ -258,7 +292,10 @@ describe('relay: byte streams to a receiver that stops reading', () => {
 
 describe('relay: byte streams when someone goes', () => {
   it('aborts with sender_disconnected when the sender disconnects mid-stream', async () => {
-    const { roomId, cs: [alice, bob, carol] } = await joinedRoom(main, 'alice', 'bob', 'carol');
+    const {
+      roomId,
+      cs: [alice, bob, carol],
+    } = await joinedRoom(main, 'alice', 'bob', 'carol');
     const { streamNo } = await open(alice, roomId);
     alice.sendChunk(streamNo, false, bytes(100));
     await bob.until(() => received(bob, streamNo) === 100, 'the first chunk');
@@ -268,7 +305,10 @@ describe('relay: byte streams when someone goes', () => {
   });
 
   it('aborts with sender_left when the sender leaves, and tells the sender which receivers left or disconnected', async () => {
-    const { roomId, cs: [alice, bob, carol, dave] } = await joinedRoom(main, 'alice', 'bob', 'carol', 'dave');
+    const {
+      roomId,
+      cs: [alice, bob, carol, dave],
+    } = await joinedRoom(main, 'alice', 'bob', 'carol', 'dave');
     const { streamNo } = await open(alice, roomId);
     await bob.request('leave', { roomId });
     expect(await alice.event('byteStreamReceiverDropped')).toMatchObject({ userId: 'bob', reason: 'left' });

@@ -33,7 +33,7 @@ async function joined<const N extends readonly string[]>(roomId: string, ...ids:
 }
 /** What a client received from the given log position on: event types, and frames as 'frame'. */
 const typesSince = (c: TestClient, from: number) => c.log.slice(from).map((r: Received) => (r.kind === 'event' ? r.event.type : 'frame'));
-const abortOf = (streamNo: number, reason: string): ServerEvent => ({ type: 'byteStreamAborted', streamNo, reason } as ServerEvent);
+const abortOf = (streamNo: number, reason: string): ServerEvent => ({ type: 'byteStreamAborted', streamNo, reason }) as ServerEvent;
 
 describe('relay: removal and deletion', () => {
   it('cuts a removed member out of the relay when the room update commits', async () => {
@@ -71,9 +71,7 @@ describe('relay: removal and deletion', () => {
     await carol.event('streamRoomLeft');
     expect(typesSince(carol, marks.carol)).toEqual(['byteStreamAborted', 'byteStreamAborted', 'streamRoomLeft']);
     expect(carol.events('byteStreamAborted')).toEqual([abortOf(aStream, 'removed'), abortOf(cStream, 'removed')]);
-    expect(carol.events('streamRoomLeft')).toEqual([
-      { type: 'streamRoomLeft', roomId, userId: 'carol', connectionId: carol.connectionId, reason: 'removed' },
-    ]);
+    expect(carol.events('streamRoomLeft')).toEqual([{ type: 'streamRoomLeft', roomId, userId: 'carol', connectionId: carol.connectionId, reason: 'removed' }]);
     // The others hear it too, each in the same order.
     await alice.event('streamRoomLeft');
     expect(typesSince(alice, marks.alice)).toEqual(['byteStreamReceiverDropped', 'byteStreamAborted', 'streamUnpublished', 'streamRoomLeft']);
@@ -118,9 +116,7 @@ describe('relay: removal and deletion', () => {
     for (const c of [alice, bob]) {
       await c.event('streamRoomLeft');
       expect(c.events('byteStreamAborted')).toEqual([abortOf(bStream, 'room_deleted')]);
-      expect(c.events('streamRoomLeft')).toEqual([
-        { type: 'streamRoomLeft', roomId, userId: c.userId, connectionId: c.connectionId, reason: 'room_deleted' },
-      ]);
+      expect(c.events('streamRoomLeft')).toEqual([{ type: 'streamRoomLeft', roomId, userId: c.userId, connectionId: c.connectionId, reason: 'room_deleted' }]);
     }
     alice.sendData(aTrack, numbered(1)); // on the wire before alice heard: dropped quietly
     await alice.request('ping', {});

@@ -51,7 +51,12 @@ describe('relay: join permissions', () => {
     expect(await dave.failure('publish', { roomId, streamId: 's', tracks: [{ trackId: 't', kind: 'data' }] })).toBe('NOT_JOINED');
     expect(await eve.failure('byteStreamOpen', { roomId, streamId: `${'A'.repeat(22)}==`, epoch: 1, destinationIdentities: [] })).toBe('NOT_JOINED');
     expect(alice.events('streamRoomJoined').map((e) => e.userId)).toEqual(['bob']);
-    expect(stats(t.bridge).connections.filter((c) => c.rooms.includes(roomId)).map((c) => c.userId).sort()).toEqual(['alice', 'bob']);
+    expect(
+      stats(t.bridge)
+        .connections.filter((c) => c.rooms.includes(roomId))
+        .map((c) => c.userId)
+        .sort(),
+    ).toEqual(['alice', 'bob']);
   });
 
   it('lets a member list streams without joining', async () => {

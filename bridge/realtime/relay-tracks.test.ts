@@ -38,8 +38,14 @@ const ping = (c: TestClient) => c.request('ping', {});
 
 describe('relay: streams and tracks', () => {
   it('publishes, subscribes, updates and unpublishes with the right events and trackNos', async () => {
-    const { roomId, cs: [alice, bob] } = await joinedRoom('alice', 'bob');
-    const draft = [{ trackId: 'd1', kind: 'data' as const }, { trackId: 'd2', kind: 'data' as const }];
+    const {
+      roomId,
+      cs: [alice, bob],
+    } = await joinedRoom('alice', 'bob');
+    const draft = [
+      { trackId: 'd1', kind: 'data' as const },
+      { trackId: 'd2', kind: 'data' as const },
+    ];
     const { stream } = await alice.request('publish', { roomId, streamId: 'cam', tracks: draft });
     const [d1, d2] = stream.tracks.map((x) => x.trackNo);
     expect(d1).not.toBe(d2);
@@ -61,7 +67,10 @@ describe('relay: streams and tracks', () => {
     // d2 is kept (same trackNo), d1 goes, d3 comes; bob's whole-stream subscription covers d3.
     const updated = await alice.request('updateStream', { roomId, streamId: 'cam', tracks: [draft[1]!, { trackId: 'd3', kind: 'data' }] });
     const d3 = updated.stream.tracks[1]!.trackNo;
-    expect(updated.stream.tracks.map((x) => [x.trackId, x.trackNo])).toEqual([['d2', d2], ['d3', d3]]);
+    expect(updated.stream.tracks.map((x) => [x.trackId, x.trackNo])).toEqual([
+      ['d2', d2],
+      ['d3', d3],
+    ]);
     const upd = await bob.event('streamUpdated');
     expect(upd.tracksAdded).toEqual([{ trackId: 'd3', kind: 'data', trackNo: d3 }]);
     expect(upd.tracksRemoved).toEqual([{ trackId: 'd1', kind: 'data', trackNo: d1 }]);
@@ -73,7 +82,10 @@ describe('relay: streams and tracks', () => {
     alice.sendData(d2!, numbered(2));
     alice.sendData(d3, numbered(3));
     await bob.until(() => bob.dataFrames().length === 2, 'two data frames');
-    expect(bob.dataFrames().map((f) => [f.trackNo, seqOf(f.payload)])).toEqual([[d2, 2], [d3, 3]]);
+    expect(bob.dataFrames().map((f) => [f.trackNo, seqOf(f.payload)])).toEqual([
+      [d2, 2],
+      [d3, 3],
+    ]);
 
     const unsub = await bob.request('subscribeStreams', { roomId, add: [], remove: [{ streamId: 'cam', trackId: 'd2' }] });
     expect(unsub.tracks.map((x) => x.trackId)).toEqual(['d3']);
@@ -92,7 +104,10 @@ describe('relay: streams and tracks', () => {
   });
 
   it('bounds published streams per connection', async () => {
-    const { roomId, cs: [alice] } = await joinedRoom('alice');
+    const {
+      roomId,
+      cs: [alice],
+    } = await joinedRoom('alice');
     const max = t.bridge.config.realtime.maxPublishedStreamsPerConnection;
     for (let i = 0; i < max; i++) await alice.request('publish', { roomId, streamId: `s${i}`, tracks: [{ trackId: 't', kind: 'data' }] });
     expect(await alice.failure('publish', { roomId, streamId: 'one-more', tracks: [{ trackId: 't', kind: 'data' }] })).toBe('TOO_MANY_STREAMS');
@@ -103,7 +118,10 @@ describe('relay: streams and tracks', () => {
 
 describe('relay: data tracks', () => {
   it('fans out to 20 subscribers in order, with the publisher known from the Bridge, and no echo', async () => {
-    const { roomId, cs: [alice] } = await joinedRoom('alice');
+    const {
+      roomId,
+      cs: [alice],
+    } = await joinedRoom('alice');
     const subscribers = await Promise.all(Array.from({ length: 20 }, (_, i) => connect(i % 2 === 0 ? 'bob' : 'carol')));
     for (const s of subscribers) await s.request('join', { roomId });
     const { stream } = await alice.request('publish', { roomId, streamId: 'telemetry', tracks: [{ trackId: 'data', kind: 'data' }] });
@@ -124,7 +142,10 @@ describe('relay: data tracks', () => {
   });
 
   it('closes the socket of a client that sends on a trackNo it did not publish, and forwards nothing', async () => {
-    const { roomId, cs: [alice, bob, carol] } = await joinedRoom('alice', 'bob', 'carol');
+    const {
+      roomId,
+      cs: [alice, bob, carol],
+    } = await joinedRoom('alice', 'bob', 'carol');
     const { stream } = await alice.request('publish', { roomId, streamId: 'a', tracks: [{ trackId: 'd', kind: 'data' }] });
     await bob.request('publish', { roomId, streamId: 'b', tracks: [{ trackId: 'd', kind: 'data' }] });
     const trackNo = stream.tracks[0]!.trackNo;
@@ -144,7 +165,10 @@ describe('relay: data tracks', () => {
   });
 
   it('drops the oldest messages for a slow subscriber, counts them, and keeps its queue bounded', async () => {
-    const { roomId, cs: [alice, slow, fast] } = await joinedRoom('alice', 'bob', 'carol');
+    const {
+      roomId,
+      cs: [alice, slow, fast],
+    } = await joinedRoom('alice', 'bob', 'carol');
     const { stream } = await alice.request('publish', { roomId, streamId: 'flood', tracks: [{ trackId: 'd', kind: 'data' }] });
     const trackNo = stream.tracks[0]!.trackNo;
     for (const s of [slow, fast]) await s.request('subscribeStreams', { roomId, add: [{ streamId: 'flood' }], remove: [] });

@@ -161,7 +161,8 @@ export class TestClient {
 
   chunkFrames(streamNo?: number): Array<Extract<DecodedFrame, { type: 'chunk' }>> {
     const out: Array<Extract<DecodedFrame, { type: 'chunk' }>> = [];
-    for (const r of this.log) if (r.kind === 'frame' && r.frame.type === 'chunk' && (streamNo === undefined || r.frame.streamNo === streamNo)) out.push(r.frame);
+    for (const r of this.log)
+      if (r.kind === 'frame' && r.frame.type === 'chunk' && (streamNo === undefined || r.frame.streamNo === streamNo)) out.push(r.frame);
     return out;
   }
 

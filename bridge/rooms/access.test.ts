@@ -107,12 +107,7 @@ describe('access-control matrix', () => {
     };
     for (const actor of actors) {
       const reply = await rest(t.bridge.url, tokens[actor]).get(`/v1/contexts/${tenant.contextId}/rooms?limit=100`);
-      const outcome =
-        reply.status === 200
-          ? reply.body.readItems.some((r: { roomId: string }) => r.roomId === roomId)
-            ? 'listed'
-            : 'hidden'
-          : reply.status;
+      const outcome = reply.status === 200 ? (reply.body.readItems.some((r: { roomId: string }) => r.roomId === roomId) ? 'listed' : 'hidden') : reply.status;
       expect({ actor, outcome }).toEqual({ actor, outcome: expected[actor] });
     }
   });

@@ -51,7 +51,9 @@ afterAll(() => t.close());
  */
 const attack = JSON.stringify({
   $or: Array.from({ length: 64 }, (_, c) =>
-    c === 0 ? { n: { $in: [1, 5, 9, 13, 17, ...Array.from({ length: 59 }, (_, v) => 100 + v)] } } : { [`field${c}`]: { $in: Array.from({ length: 64 }, (_, v) => v) } },
+    c === 0
+      ? { n: { $in: [1, 5, 9, 13, 17, ...Array.from({ length: 59 }, (_, v) => 100 + v)] } }
+      : { [`field${c}`]: { $in: Array.from({ length: 64 }, (_, v) => v) } },
   ),
 });
 

@@ -169,7 +169,6 @@ class Compiler {
   }
 }
 
-
 function compileSql(text: string): { sql: string; params: Array<string | number | null> } {
   const compiler = new Compiler('m.meta');
   const sql = compiler.query(JSON.parse(text), 1);
@@ -180,19 +179,17 @@ function compileSql(text: string): { sql: string; params: Array<string | number 
 
 const keys = ['a', 'b', 'c'] as const;
 const strings = ['', 'a', 'ab', 'b', '\u{1F600}', '\uFFFF', 'a\u{1F600}', '%'];
-const literal = fc.oneof(
-  fc.constantFrom(...strings),
-  fc.constantFrom(0, 1, 2, 1.5),
-  fc.boolean(),
-  fc.constant(null),
-);
+const literal = fc.oneof(fc.constantFrom(...strings), fc.constantFrom(0, 1, 2, 1.5), fc.boolean(), fc.constant(null));
 const value: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
   v: fc.oneof({ depthSize: 'small' }, { arbitrary: literal, weight: 4 }, fc.array(literal, { maxLength: 4 }), tie('o')),
   o: fc.dictionary(fc.constantFrom(...keys), tie('v'), { minKeys: 1, maxKeys: 3 }),
 })).v;
 const meta = fc.oneof({ arbitrary: fc.dictionary(fc.constantFrom(...keys), value, { minKeys: 1, maxKeys: 3 }), weight: 5 }, fc.constant(null));
 
-const path = fc.oneof({ arbitrary: fc.constantFrom(...keys), weight: 3 }, fc.tuple(fc.constantFrom(...keys), fc.constantFrom(...keys)).map(([x, y]) => `${x}.${y}`));
+const path = fc.oneof(
+  { arbitrary: fc.constantFrom(...keys), weight: 3 },
+  fc.tuple(fc.constantFrom(...keys), fc.constantFrom(...keys)).map(([x, y]) => `${x}.${y}`),
+);
 const condition: fc.Arbitrary<{ op: string; v: unknown }> = fc.oneof(
   fc.record({ op: fc.constantFrom('$eq', '$ne', '$contains'), v: literal }),
   fc.record({ op: fc.constantFrom('$gt', '$gte', '$lt', '$lte'), v: fc.oneof(fc.constantFrom(...strings), fc.constantFrom(0, 1, 2, 1.5, -1)) }),

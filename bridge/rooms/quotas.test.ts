@@ -134,7 +134,10 @@ describe('quotas', () => {
     let running = true;
     const probe = (async () => {
       while (running) {
-        for (const [path, token] of [['/v1/me', tokens.alice], ['/healthz', undefined]] as const) {
+        for (const [path, token] of [
+          ['/v1/me', tokens.alice],
+          ['/healthz', undefined],
+        ] as const) {
           const started = performance.now();
           expect((await rest(t.bridge.url, token).get(path)).status).toBe(200);
           worst = Math.max(worst, performance.now() - started);

@@ -48,7 +48,13 @@ export function checkUploadedKeys(prev: RoomRecord | null, record: RoomRecord, u
   }
   const missing = [...required].filter((id) => !seen.has(id));
   if (missing.length > 0) {
-    throw BridgeError.unprocessable('KEY_SET_INVALID', `missing wrapped keys for ${missing.slice(0, 5).map((id) => `"${id}"`).join(', ')}${missing.length > 5 ? ` and ${missing.length - 5} more` : ''}`);
+    throw BridgeError.unprocessable(
+      'KEY_SET_INVALID',
+      `missing wrapped keys for ${missing
+        .slice(0, 5)
+        .map((id) => `"${id}"`)
+        .join(', ')}${missing.length > 5 ? ` and ${missing.length - 5} more` : ''}`,
+    );
   }
   if (entries.length === 0) {
     if (record.keySetRoot !== '') throw BridgeError.unprocessable('KEY_SET_INVALID', 'the record states a key-set root but no keys were sent');

@@ -16,14 +16,7 @@ import type {
   UpdateRoomRequest,
 } from '../../protocol/api.ts';
 import { allows, type Standing } from '../../protocol/policy.ts';
-import {
-  ChainError,
-  membersOf,
-  removedMembers,
-  verifyGenesis,
-  verifySuccessor,
-  type VerifiedVersion,
-} from '../../protocol/room-chain.ts';
+import { ChainError, membersOf, removedMembers, verifyGenesis, verifySuccessor, type VerifiedVersion } from '../../protocol/room-chain.ts';
 import { parseRecordText, RecordFormatError, type RoomRecord } from '../../protocol/room-record.ts';
 import { RateLimiter } from '../auth/rate-limit.ts';
 import type { RoomAudience, RoomDeletedEvent } from '../events.ts';
@@ -246,8 +239,7 @@ export class RoomService {
         limit: versionsPerRoom,
       });
     }
-    const conflict = () =>
-      BridgeError.conflict('VERSION_CONFLICT', `room "${roomId}" is at version ${room.version}`, { currentVersion: room.version });
+    const conflict = () => BridgeError.conflict('VERSION_CONFLICT', `room "${roomId}" is at version ${room.version}`, { currentVersion: room.version });
     if (body.force !== true && body.version !== room.version) throw conflict();
 
     let next: RoomRecord;
@@ -349,8 +341,7 @@ export class RoomService {
       sortBy: input.sortBy,
       lastId: input.lastId,
     };
-    const { total, rooms } =
-      input.queryAsJson === undefined ? await this.s.store.listRooms(query) : await this.#filtered(query, input.queryAsJson);
+    const { total, rooms } = input.queryAsJson === undefined ? await this.s.store.listRooms(query) : await this.#filtered(query, input.queryAsJson);
     const readItems: RoomResponse[] = [];
     for (const room of rooms) {
       // Each item carries the head record only; a client that trusts an older version reads the rest.

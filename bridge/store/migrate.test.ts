@@ -25,7 +25,20 @@ describe('migrations', () => {
     const db = new Database(':memory:');
     expect(migrate(db)).toEqual(loadMigrations().map((m) => m.version));
     const schema = tables(db);
-    expect(schema).toEqual(expect.arrayContaining(['api_keys', 'solutions', 'contexts', 'context_users', 'sessions', 'auth_nonces', 'rooms', 'room_versions', 'room_keys', 'schema_migrations']));
+    expect(schema).toEqual(
+      expect.arrayContaining([
+        'api_keys',
+        'solutions',
+        'contexts',
+        'context_users',
+        'sessions',
+        'auth_nonces',
+        'rooms',
+        'room_versions',
+        'room_keys',
+        'schema_migrations',
+      ]),
+    );
     expect(migrate(db)).toEqual([]);
     expect(tables(db)).toEqual(schema);
     db.close();
@@ -91,9 +104,30 @@ describe('migrations', () => {
     const store = new SqliteStore({ file: ':memory:' });
     await store.insertSolution({ id: 's', name: 's', createdAt: 1 });
     await store.insertContext({ id: 'c', solutionId: 's', name: 'c', createdAt: 1 });
-    const key = { roomId: 'room_aaaaaaaaaaaaaaaa', epoch: 1, recipientId: 'u', version: 1, wrapped: new Uint8Array(3), leafIndex: 0, treeSize: 1, proof: new Uint8Array() };
+    const key = {
+      roomId: 'room_aaaaaaaaaaaaaaaa',
+      epoch: 1,
+      recipientId: 'u',
+      version: 1,
+      wrapped: new Uint8Array(3),
+      leafIndex: 0,
+      treeSize: 1,
+      proof: new Uint8Array(),
+    };
     const write = {
-      room: { id: 'room_aaaaaaaaaaaaaaaa', contextId: 'c', version: 1, epoch: 1, headHash: new Uint8Array(32), creator: 'u', lastModifier: 'u', policy: { get: 'user', list: 'user', update: 'manager', delete: 'manager', updatePolicy: 'manager' }, publicMetaJson: null, createdAt: 1, updatedAt: 1 },
+      room: {
+        id: 'room_aaaaaaaaaaaaaaaa',
+        contextId: 'c',
+        version: 1,
+        epoch: 1,
+        headHash: new Uint8Array(32),
+        creator: 'u',
+        lastModifier: 'u',
+        policy: { get: 'user', list: 'user', update: 'manager', delete: 'manager', updatePolicy: 'manager' },
+        publicMetaJson: null,
+        createdAt: 1,
+        updatedAt: 1,
+      },
       members: [{ userId: 'u', publicKey: 'k', isManager: true }],
       version: { roomId: 'room_aaaaaaaaaaaaaaaa', version: 1, record: '{}', signature: '', hash: new Uint8Array(32), author: 'u', createdAt: 1 },
       keys: [key, key], // the second insert violates the primary key

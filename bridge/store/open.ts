@@ -171,7 +171,11 @@ export function openDatabase(options: OpenDatabaseOptions): { db: Database.Datab
   if (found.size === undefined || found.size === 0) {
     const signs = [...(found.size === 0 ? [file] : []), ...found.sideFiles];
     if (signs.length > 0) {
-      if (options.forceNewDatabase !== true) throw StoreError.databaseMissing(file, signs.map((path) => basename(path)));
+      if (options.forceNewDatabase !== true)
+        throw StoreError.databaseMissing(
+          file,
+          signs.map((path) => basename(path)),
+        );
       const moved = setAside(signs);
       options.log?.warn({ movedAside: moved }, 'forceNewDatabase: set the files of an earlier database aside; starting an empty one');
     }
@@ -234,7 +238,10 @@ export interface DatabaseSummary {
 export function checkDatabase(file: string, options: { full?: boolean } = {}): DatabaseSummary {
   const found = inspectFiles(file);
   if (found.size === undefined || found.size === 0) {
-    throw StoreError.databaseMissing(file, [...(found.size === 0 ? [file] : []), ...found.sideFiles].map((path) => basename(path)));
+    throw StoreError.databaseMissing(
+      file,
+      [...(found.size === 0 ? [file] : []), ...found.sideFiles].map((path) => basename(path)),
+    );
   }
   checkFileLayout(file, found.size, found.walBytes > 0);
   const db = openQuietly(file);

@@ -120,7 +120,12 @@ describe('PostgreSQL lost under a statement or a transaction', () => {
         await new Promise((resolve) => setTimeout(resolve, 300));
         await tx.query('SELECT 2');
       });
-      expect(await cut.then(() => 'committed', (e: { code: string }) => e.code)).toBe('ERR_STORE_UNAVAILABLE');
+      expect(
+        await cut.then(
+          () => 'committed',
+          (e: { code: string }) => e.code,
+        ),
+      ).toBe('ERR_STORE_UNAVAILABLE');
       expect(await sleeping).toBe('ERR_STORE_UNAVAILABLE');
       await server.start();
       expect((await db.query<{ n: number }>('SELECT 7 AS n')).rows[0]!.n).toBe(7);
@@ -142,7 +147,11 @@ describe('PostgreSQL migrations', () => {
   });
 
   it('refuse a changed migration, a database newer than the code, a foreign database and a missing table', async () => {
-    const refusal = (url: string) => PostgresStore.open({ url }).then((s) => s.close().then(() => 'opened'), (e: { code: string }) => e.code);
+    const refusal = (url: string) =>
+      PostgresStore.open({ url }).then(
+        (s) => s.close().then(() => 'opened'),
+        (e: { code: string }) => e.code,
+      );
     const changed = await server.createDatabase();
     await (await PostgresStore.open({ url: changed })).close();
     await sql(changed, `UPDATE schema_migrations SET checksum = 'edited' WHERE version = 1`);

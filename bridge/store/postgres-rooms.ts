@@ -49,16 +49,30 @@ async function writeDetails(tx: Queryable, write: RoomWrite): Promise<void> {
     );
   }
   const v = write.version;
-  await tx.query(
-    'INSERT INTO room_versions (room_id, version, record, signature, hash, author, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)',
-    [v.roomId, v.version, v.record, v.signature, v.hash, v.author, v.createdAt],
-  );
+  await tx.query('INSERT INTO room_versions (room_id, version, record, signature, hash, author, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)', [
+    v.roomId,
+    v.version,
+    v.record,
+    v.signature,
+    v.hash,
+    v.author,
+    v.createdAt,
+  ]);
   if (write.keys.length > 0) {
     const column = <K extends keyof RoomKeyRow>(key: K) => write.keys.map((k) => k[key]);
     await tx.query(
       `INSERT INTO room_keys (room_id, epoch, recipient_id, version, wrapped, leaf_index, tree_size, proof)
        SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::int[], $5::bytea[], $6::int[], $7::int[], $8::bytea[])`,
-      [column('roomId'), column('epoch'), column('recipientId'), column('version'), column('wrapped'), column('leafIndex'), column('treeSize'), column('proof')],
+      [
+        column('roomId'),
+        column('epoch'),
+        column('recipientId'),
+        column('version'),
+        column('wrapped'),
+        column('leafIndex'),
+        column('treeSize'),
+        column('proof'),
+      ],
     );
   }
 }
@@ -205,7 +219,9 @@ export async function listRooms(db: PostgresDb, query: ListRoomsQuery): Promise<
     const direction = query.sortOrder === 'asc' ? 'ASC' : 'DESC';
     if (query.lastId !== undefined) {
       // An unknown lastId matches nothing, rather than silently restarting from the top.
-      where.push(`(r.${column}, r.id) ${query.sortOrder === 'asc' ? '>' : '<'} (SELECT c.${column}, c.id FROM rooms c WHERE c.id = ${params.add(query.lastId)})`);
+      where.push(
+        `(r.${column}, r.id) ${query.sortOrder === 'asc' ? '>' : '<'} (SELECT c.${column}, c.id FROM rooms c WHERE c.id = ${params.add(query.lastId)})`,
+      );
     }
     const { rows } = await tx.query<Row>(
       `SELECT r.* FROM rooms r WHERE ${where.join(' AND ')} ORDER BY r.${column} ${direction}, r.id ${direction}

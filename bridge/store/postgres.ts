@@ -182,12 +182,7 @@ export class PostgresStore implements Store {
   }
 
   async insertContext(row: ContextRow): Promise<void> {
-    await this.db.query('INSERT INTO contexts (id, solution_id, name, created_at) VALUES ($1, $2, $3, $4)', [
-      row.id,
-      row.solutionId,
-      row.name,
-      row.createdAt,
-    ]);
+    await this.db.query('INSERT INTO contexts (id, solution_id, name, created_at) VALUES ($1, $2, $3, $4)', [row.id, row.solutionId, row.name, row.createdAt]);
   }
 
   getContext(id: string): Promise<ContextRow | undefined> {
@@ -331,10 +326,14 @@ export class PostgresStore implements Store {
   }
 
   async insertSession(row: SessionRow): Promise<void> {
-    await this.db.query(
-      'INSERT INTO sessions (token_hash, solution_id, public_key, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)',
-      [row.tokenHash, row.solutionId, row.publicKey, row.userId, row.createdAt, row.expiresAt],
-    );
+    await this.db.query('INSERT INTO sessions (token_hash, solution_id, public_key, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)', [
+      row.tokenHash,
+      row.solutionId,
+      row.publicKey,
+      row.userId,
+      row.createdAt,
+      row.expiresAt,
+    ]);
   }
 
   findSession(tokenHash: string, now: number): Promise<SessionRow | undefined> {

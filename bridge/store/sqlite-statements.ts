@@ -10,9 +10,7 @@ export interface Statement extends Database.Statement {}
 export function prepareStatements(db: Database.Database) {
   const prepare = (sql: string): Statement => db.prepare(sql);
   return {
-    insertApiKey: prepare(
-      'INSERT INTO api_keys (id, name, key_hash, ephemeral, created_at) VALUES (@id, @name, @keyHash, @ephemeral, @createdAt)',
-    ),
+    insertApiKey: prepare('INSERT INTO api_keys (id, name, key_hash, ephemeral, created_at) VALUES (@id, @name, @keyHash, @ephemeral, @createdAt)'),
     apiKeyByHash: prepare('SELECT * FROM api_keys WHERE key_hash = ?'),
     apiKeyById: prepare('SELECT * FROM api_keys WHERE id = ?'),
     listApiKeys: prepare('SELECT * FROM api_keys ORDER BY created_at, id'),
@@ -25,9 +23,7 @@ export function prepareStatements(db: Database.Database) {
     getSolution: prepare('SELECT * FROM solutions WHERE id = ?'),
     listSolutions: prepare('SELECT * FROM solutions ORDER BY created_at, id'),
     deleteSolution: prepare('DELETE FROM solutions WHERE id = ?'),
-    insertContext: prepare(
-      'INSERT INTO contexts (id, solution_id, name, created_at) VALUES (@id, @solutionId, @name, @createdAt)',
-    ),
+    insertContext: prepare('INSERT INTO contexts (id, solution_id, name, created_at) VALUES (@id, @solutionId, @name, @createdAt)'),
     getContext: prepare('SELECT * FROM contexts WHERE id = ?'),
     listContexts: prepare('SELECT * FROM contexts WHERE solution_id = ? ORDER BY created_at, id'),
     roomIdsOfContext: prepare('SELECT id FROM rooms WHERE context_id = ?'),
@@ -41,16 +37,10 @@ export function prepareStatements(db: Database.Database) {
     listContextUsers: prepare('SELECT * FROM context_users WHERE context_id = ? ORDER BY user_id'),
     userKeysInSolution: prepare('SELECT DISTINCT public_key FROM context_users WHERE solution_id = ? AND user_id = ?'),
     keyUsersInSolution: prepare('SELECT DISTINCT user_id FROM context_users WHERE solution_id = ? AND public_key = ?'),
-    contextsOfKey: prepare(
-      'SELECT user_id, context_id FROM context_users WHERE solution_id = ? AND public_key = ? ORDER BY context_id',
-    ),
+    contextsOfKey: prepare('SELECT user_id, context_id FROM context_users WHERE solution_id = ? AND public_key = ? ORDER BY context_id'),
     deleteContextUser: prepare('DELETE FROM context_users WHERE context_id = ? AND user_id = ?'),
-    insertUserHistory: prepare(
-      `INSERT INTO context_user_history (context_id, user_id, public_key, added_at, removed_at) VALUES (?, ?, ?, ?, ?)`,
-    ),
-    listUserHistory: prepare(
-      'SELECT user_id, public_key, added_at, removed_at FROM context_user_history WHERE context_id = ? ORDER BY user_id, removed_at',
-    ),
+    insertUserHistory: prepare(`INSERT INTO context_user_history (context_id, user_id, public_key, added_at, removed_at) VALUES (?, ?, ?, ?, ?)`),
+    listUserHistory: prepare('SELECT user_id, public_key, added_at, removed_at FROM context_user_history WHERE context_id = ? ORDER BY user_id, removed_at'),
     sessionsOfKey: prepare('SELECT token_hash FROM sessions WHERE solution_id = ? AND public_key = ?'),
     deleteSessionsOfKey: prepare('DELETE FROM sessions WHERE solution_id = ? AND public_key = ?'),
     sessionsOfSolution: prepare('SELECT token_hash FROM sessions WHERE solution_id = ?'),
@@ -91,9 +81,7 @@ export function prepareStatements(db: Database.Database) {
     countRooms: prepare('SELECT COUNT(*) AS n FROM rooms WHERE context_id = ?'),
     getRoom: prepare('SELECT * FROM rooms WHERE id = ?'),
     deleteMembers: prepare('DELETE FROM room_members WHERE room_id = ?'),
-    insertMember: prepare(
-      'INSERT INTO room_members (room_id, user_id, public_key, is_manager) VALUES (?, ?, ?, ?)',
-    ),
+    insertMember: prepare('INSERT INTO room_members (room_id, user_id, public_key, is_manager) VALUES (?, ?, ?, ?)'),
     getMembers: prepare('SELECT * FROM room_members WHERE room_id = ? ORDER BY user_id'),
     getMember: prepare('SELECT * FROM room_members WHERE room_id = ? AND user_id = ?'),
     insertVersion: prepare(

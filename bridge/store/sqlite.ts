@@ -48,9 +48,7 @@ export class SqliteStore implements Store {
 
   /** The applied schema versions, for diagnostics and tests. */
   schemaVersions(): number[] {
-    return (this.db.prepare('SELECT version FROM schema_migrations ORDER BY version').all() as Array<{ version: number }>).map(
-      (r) => r.version,
-    );
+    return (this.db.prepare('SELECT version FROM schema_migrations ORDER BY version').all() as Array<{ version: number }>).map((r) => r.version);
   }
 
   async ping(): Promise<void> {
@@ -378,9 +376,7 @@ export class SqliteStore implements Store {
     params.limit = query.limit;
     params.skip = query.skip;
     const rows = this.db
-      .prepare(
-        `SELECT r.* FROM rooms r WHERE ${page.join(' AND ')} ORDER BY r.${column} ${direction}, r.id ${direction} LIMIT @limit OFFSET @skip`,
-      )
+      .prepare(`SELECT r.* FROM rooms r WHERE ${page.join(' AND ')} ORDER BY r.${column} ${direction}, r.id ${direction} LIMIT @limit OFFSET @skip`)
       .all(params) as Row[];
     return { total, rooms: rows.map(room) };
   }

@@ -25,7 +25,11 @@ export function describeRoomContract(setup: ContractSetup): void {
   describe(`store contract (${setup.name}): rooms`, () => {
     it('creates a room with its members, first record and keys, once', async () => {
       const { store } = await tenant();
-      const write = roomWrite('r1', 'ctx', 1, { members: [alice, bob], publicMetaJson: '{"topic":"x"}', policy: { get: 'user', list: 'all', update: 'manager', delete: 'owner', updatePolicy: 'manager' } });
+      const write = roomWrite('r1', 'ctx', 1, {
+        members: [alice, bob],
+        publicMetaJson: '{"topic":"x"}',
+        policy: { get: 'user', list: 'all', update: 'manager', delete: 'owner', updatePolicy: 'manager' },
+      });
       expect(await store.createRoom(write)).toBe('created');
       expect(await store.createRoom(write)).toBe('exists');
       expect(await store.createRoom({ ...write, room: { ...write.room, contextId: 'other' } })).toBe('exists');
@@ -90,7 +94,8 @@ export function describeRoomContract(setup: ContractSetup): void {
       await store.createRoom(roomWrite('r1', 'ctx', 1, { record: record(1) }));
       for (let v = 2; v <= 6; v++) await store.appendRoomVersion(roomWrite('r1', 'ctx', v, { record: record(v) }), v - 1);
       const size = record(1).length + 'sig-1'.length;
-      const versions = async (after: number, limit: number, maxBytes?: number) => (await store.getRoomVersions('r1', after, limit, maxBytes)).map((v) => v.version);
+      const versions = async (after: number, limit: number, maxBytes?: number) =>
+        (await store.getRoomVersions('r1', after, limit, maxBytes)).map((v) => v.version);
       expect(await versions(0, 100)).toEqual([1, 2, 3, 4, 5, 6]);
       expect(await versions(2, 2)).toEqual([3, 4]);
       expect(await versions(6, 10)).toEqual([]);
@@ -124,7 +129,10 @@ export function describeRoomContract(setup: ContractSetup): void {
       expect(await ids({ lastId: 'b-user' })).toEqual({ total: 5, ids: ['c-manager', 'd-owner', 'e-none'] });
       expect(await ids({ lastId: 'b-user', sortOrder: 'desc' })).toEqual({ total: 5, ids: ['a-all'] });
       expect(await ids({ lastId: 'unknown' })).toEqual({ total: 5, ids: [] });
-      await store.appendRoomVersion(roomWrite('a-all', 'ctx', 2, { createdAt: T0 + 1, updatedAt: T0 + 100, members: [carol], creator: 'carol', policy: policy('all') }), 1);
+      await store.appendRoomVersion(
+        roomWrite('a-all', 'ctx', 2, { createdAt: T0 + 1, updatedAt: T0 + 100, members: [carol], creator: 'carol', policy: policy('all') }),
+        1,
+      );
       expect((await ids({ sortBy: 'lastModificationDate', sortOrder: 'desc', limit: 2 })).ids).toEqual(['a-all', 'e-none']);
     });
 
@@ -180,9 +188,7 @@ export function describeRoomContract(setup: ContractSetup): void {
     it('of many creates racing at a context quota, exactly the quota succeeds', async () => {
       const { store, another } = await tenant();
       const other = await another();
-      const results = await Promise.all(
-        Array.from({ length: 8 }, (_, i) => (i % 2 === 0 ? store : other).createRoom(roomWrite(`q${i}`, 'ctx', 1), 3)),
-      );
+      const results = await Promise.all(Array.from({ length: 8 }, (_, i) => (i % 2 === 0 ? store : other).createRoom(roomWrite(`q${i}`, 'ctx', 1), 3)));
       expect(results.filter((r) => r === 'created')).toHaveLength(3);
       expect(results.filter((r) => r === 'context_full')).toHaveLength(5);
       expect(await other.countRooms('ctx')).toBe(3);

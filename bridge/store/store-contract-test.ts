@@ -314,7 +314,10 @@ export function describeStoreContract(setup: ContractSetup): void {
       const other = await another();
       const [a, b] = await Promise.all([store.bridgeSecret('mac', new Uint8Array([1, 2, 3]), T0), other.bridgeSecret('mac', new Uint8Array([4, 5, 6]), T0)]);
       expect([...a]).toEqual([...b]);
-      expect([[1, 2, 3], [4, 5, 6]]).toContainEqual([...a]);
+      expect([
+        [1, 2, 3],
+        [4, 5, 6],
+      ]).toContainEqual([...a]);
       expect([...(await store.bridgeSecret('mac', new Uint8Array([7]), T0))]).toEqual([...a]);
       expect([...(await store.bridgeSecret('other', new Uint8Array([9]), T0))]).toEqual([9]);
     });

@@ -110,10 +110,7 @@ export interface RoomWrite {
   keys: RoomKeyRow[];
 }
 
-export type AddUserResult =
-  | { status: 'created' }
-  | { status: 'unchanged' }
-  | { status: 'conflict'; reason: 'user_has_other_key' | 'key_has_other_user' };
+export type AddUserResult = { status: 'created' } | { status: 'unchanged' } | { status: 'conflict'; reason: 'user_has_other_key' | 'key_has_other_user' };
 
 export type RevokeApiKeyResult = 'revoked' | 'not_found' | 'last_key';
 

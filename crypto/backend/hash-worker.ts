@@ -319,10 +319,12 @@ class HashRing {
         }
       }, HASH_DIGEST_TIMEOUT_MS);
       timer.unref();
-      const settle = <T>(f: (value: T) => void) => (value: T) => {
-        clearTimeout(timer);
-        f(value);
-      };
+      const settle =
+        <T>(f: (value: T) => void) =>
+        (value: T) => {
+          clearTimeout(timer);
+          f(value);
+        };
       this.digests.set(key, { resolve: settle(resolve), reject: settle(reject) });
       this.updateRef();
       const sent = this.send(op, slot, undefined, arg);

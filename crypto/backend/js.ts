@@ -15,7 +15,11 @@ import type { AeadKey, CryptoBackend, HashName, IncrementalHash } from './types.
 
 const hashes = { sha256, sha512 } as const;
 
-type NobleAead = (key: Uint8Array, nonce: Uint8Array, aad?: Uint8Array) => {
+type NobleAead = (
+  key: Uint8Array,
+  nonce: Uint8Array,
+  aad?: Uint8Array,
+) => {
   encrypt(plaintext: Uint8Array): Uint8Array;
   decrypt(ciphertext: Uint8Array): Uint8Array;
 };

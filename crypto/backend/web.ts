@@ -145,9 +145,7 @@ export const webBackend: CryptoBackend = {
 
   aesGcm(key) {
     if (key.length !== 16 && key.length !== 32) {
-      return Promise.reject(
-        CryptoError.invalidArgument(`"key" expected Uint8Array of length 16 or 32, got length=${key.length}`),
-      );
+      return Promise.reject(CryptoError.invalidArgument(`"key" expected Uint8Array of length 16 or 32, got length=${key.length}`));
     }
     return webAead('AES-GCM', key);
   },
@@ -216,4 +214,3 @@ export const webBackend: CryptoBackend = {
     }
   },
 };
-

@@ -34,14 +34,7 @@ function initialCounterBlock(nonce: Uint8Array): Uint8Array {
  * split between aad and ct unambiguous, and binding Nt keeps a tag of one suite from truncating to a
  * valid tag of another.
  */
-function computeTag(
-  backend: CryptoBackend,
-  authKey: Uint8Array,
-  tagLength: number,
-  nonce: Uint8Array,
-  aad: Uint8Array,
-  ct: Uint8Array,
-): Uint8Array {
+function computeTag(backend: CryptoBackend, authKey: Uint8Array, tagLength: number, nonce: Uint8Array, aad: Uint8Array, ct: Uint8Array): Uint8Array {
   const authData = new Uint8Array(24 + nonce.length + aad.length + ct.length);
   authData.set(u64be(aad.length), 0);
   authData.set(u64be(ct.length), 8);
@@ -56,11 +49,7 @@ function computeTag(
  * Makes the section 4.5 AEAD from a 48-byte sframe_key: its first Nka = 16 bytes are the AES-128 key
  * (enc_key) and the other 32 the HMAC-SHA256 key (auth_key), as derive_subkeys in section 4.5.1 does.
  */
-export function aesCtrHmac(
-  suite: SFrameSuite,
-  key: Uint8Array,
-  backend: CryptoBackend = defaultBackend(),
-): SFrameAead {
+export function aesCtrHmac(suite: SFrameSuite, key: Uint8Array, backend: CryptoBackend = defaultBackend()): SFrameAead {
   if (suite.aead !== 'aes-ctr-hmac' || suite.encKeyLength === undefined) {
     throw CryptoError.invalidArgument(`"suite" expected an AES-CTR-HMAC suite, got ${suite.name}`);
   }

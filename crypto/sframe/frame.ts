@@ -25,12 +25,7 @@ function sframeAad(header: Uint8Array, metadata: Uint8Array): Uint8Array {
  * ciphertext, header || ct || tag. The caller must never use a counter twice under one key: the nonce is
  * salt XOR ctr.
  */
-export async function encryptSFrame(
-  key: SFrameKey,
-  ctr: bigint,
-  metadata: Uint8Array,
-  plaintext: Uint8Array,
-): Promise<Uint8Array> {
+export async function encryptSFrame(key: SFrameKey, ctr: bigint, metadata: Uint8Array, plaintext: Uint8Array): Promise<Uint8Array> {
   assertU64('ctr', ctr);
   assertBytes('metadata', metadata);
   assertBytes('plaintext', plaintext);
@@ -47,12 +42,7 @@ export async function encryptSFrame(
  * the result of `decodeSFrameHeader(frame)` and `key` the key for `header.kid`. Every authentication
  * failure, including a ciphertext too short to hold a tag, is `CryptoError.decryptFailed`.
  */
-export async function decryptSFrame(
-  key: SFrameKey,
-  header: DecodedSFrameHeader,
-  frame: Uint8Array,
-  metadata: Uint8Array,
-): Promise<Uint8Array> {
+export async function decryptSFrame(key: SFrameKey, header: DecodedSFrameHeader, frame: Uint8Array, metadata: Uint8Array): Promise<Uint8Array> {
   assertBytes('frame', frame);
   assertBytes('metadata', metadata);
   if (header.kid !== key.kid) {

@@ -50,12 +50,7 @@ export interface SFrameKeyMaterial {
 }
 
 /** Derives sframe_key and sframe_salt for `kid` from `baseKey` (section 4.4.2, derive_key_salt). */
-export function deriveSFrameKeyMaterial(
-  suite: SFrameSuite,
-  baseKey: Uint8Array,
-  kid: bigint,
-  backend: CryptoBackend = defaultBackend(),
-): SFrameKeyMaterial {
+export function deriveSFrameKeyMaterial(suite: SFrameSuite, baseKey: Uint8Array, kid: bigint, backend: CryptoBackend = defaultBackend()): SFrameKeyMaterial {
   assertBaseKey(baseKey);
   assertU64('kid', kid);
   const secret = hkdfExtract(suite.hash, new Uint8Array(0), baseKey, backend);
@@ -92,11 +87,7 @@ export function sframeNonce(salt: Uint8Array, ctr: bigint): Uint8Array {
 }
 
 /** The AEAD of a suite under `key` (sframe_key): AES-GCM from the backend, or section 4.5's CTR-HMAC. */
-export async function importSFrameAead(
-  suite: SFrameSuite,
-  key: Uint8Array,
-  backend: CryptoBackend = defaultBackend(),
-): Promise<SFrameAead> {
+export async function importSFrameAead(suite: SFrameSuite, key: Uint8Array, backend: CryptoBackend = defaultBackend()): Promise<SFrameAead> {
   assertBytes('key', key, suite.keyLength);
   if (suite.aead === 'aes-ctr-hmac') return aesCtrHmac(suite, key, backend);
   const aead = await backend.aesGcm(key);
@@ -112,12 +103,7 @@ export interface SFrameKey {
 }
 
 /** Derives the key and salt for `kid` and imports the AEAD key (section 4.4.2). */
-export async function createSFrameKey(
-  suite: SFrameSuite,
-  baseKey: Uint8Array,
-  kid: bigint,
-  backend: CryptoBackend = defaultBackend(),
-): Promise<SFrameKey> {
+export async function createSFrameKey(suite: SFrameSuite, baseKey: Uint8Array, kid: bigint, backend: CryptoBackend = defaultBackend()): Promise<SFrameKey> {
   const { key, salt } = deriveSFrameKeyMaterial(suite, baseKey, kid, backend);
   try {
     return { suite, kid, salt, aead: await importSFrameAead(suite, key, backend) };

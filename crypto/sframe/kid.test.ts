@@ -91,7 +91,9 @@ describe('deriveSenderBaseKey', () => {
   });
 
   it('refuses bad inputs, including a KID of another epoch', () => {
-    expect(() => deriveSenderBaseKey({ epochKey: new Uint8Array(16), roomId: 'r', epoch: 7, kid, senderId: 'alice' })).toThrow(/"epochKey" expected Uint8Array of length 32/);
+    expect(() => deriveSenderBaseKey({ epochKey: new Uint8Array(16), roomId: 'r', epoch: 7, kid, senderId: 'alice' })).toThrow(
+      /"epochKey" expected Uint8Array of length 32/,
+    );
     expect(() => deriveSenderBaseKey({ epochKey: EPOCH_KEY, roomId: '', epoch: 7, kid, senderId: 'alice' })).toThrow(/"roomId"/);
     expect(() => deriveSenderBaseKey({ epochKey: EPOCH_KEY, roomId: 'r', epoch: 8, kid, senderId: 'alice' })).toThrow(/"kid" expected epoch low bits 8, got 7/);
   });

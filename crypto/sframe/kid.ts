@@ -134,10 +134,7 @@ export type SFramePurpose = 'data' | 'media';
  * A member who holds the epoch key can derive every sender's base key: SFrame authenticates the group,
  * not the sender (RFC 9605 section 9.5).
  */
-export function deriveSenderBaseKey(
-  input: SenderBaseKeyInput,
-  backend: CryptoBackend = defaultBackend(),
-): Uint8Array {
+export function deriveSenderBaseKey(input: SenderBaseKeyInput, backend: CryptoBackend = defaultBackend()): Uint8Array {
   const { epochKey, roomId, epoch, kid, senderId } = input;
   assertBytes('epochKey', epochKey, EPOCH_KEY_BYTES);
   assertString('roomId', roomId, ROOM_ID_MAX_LENGTH);

@@ -122,25 +122,20 @@ describe('ReplayWindow (RFC 3711 section 3.3.2 style)', () => {
 
   it('agrees with a set-based model on random sequences', () => {
     fc.assert(
-      fc.property(
-        fc.constantFrom(64, 128, 200),
-        fc.array(fc.bigInt(0n, 600n), { maxLength: 300 }),
-        (size, counters) => {
-          const window = new ReplayWindow({ size });
-          const seen = new Set<bigint>();
-          let highest = -1n;
-          for (const ctr of counters) {
-            const expected =
-              highest >= 0n && ctr <= highest && highest - ctr >= BigInt(size) ? 'too-old' : seen.has(ctr) ? 'duplicate' : 'ok';
-            expect(window.verdict(ctr)).toBe(expected);
-            if (expected === 'ok') {
-              window.commit(ctr);
-              seen.add(ctr);
-              if (ctr > highest) highest = ctr;
-            }
+      fc.property(fc.constantFrom(64, 128, 200), fc.array(fc.bigInt(0n, 600n), { maxLength: 300 }), (size, counters) => {
+        const window = new ReplayWindow({ size });
+        const seen = new Set<bigint>();
+        let highest = -1n;
+        for (const ctr of counters) {
+          const expected = highest >= 0n && ctr <= highest && highest - ctr >= BigInt(size) ? 'too-old' : seen.has(ctr) ? 'duplicate' : 'ok';
+          expect(window.verdict(ctr)).toBe(expected);
+          if (expected === 'ok') {
+            window.commit(ctr);
+            seen.add(ctr);
+            if (ctr > highest) highest = ctr;
           }
-        },
-      ),
+        }
+      }),
       { numRuns: 200 },
     );
   });

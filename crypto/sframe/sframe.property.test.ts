@@ -47,9 +47,7 @@ describe.each(SFRAME_SUITE_NAMES)('%s', (suiteName: SFrameSuiteName) => {
   it('node and web produce the same SFrame ciphertexts as js, and each opens the others', async () => {
     await fc.assert(
       fc.asyncProperty(frameInput, async ({ baseKey, kid, ctr, metadata, plaintext }: FrameInput) => {
-        const keys = await Promise.all(
-          [jsBackend, nodeBackend, webBackend].map((backend) => createSFrameKey(suite, baseKey, kid, backend)),
-        );
+        const keys = await Promise.all([jsBackend, nodeBackend, webBackend].map((backend) => createSFrameKey(suite, baseKey, kid, backend)));
         const frames = await Promise.all(keys.map((key) => encryptSFrame(key, ctr, metadata, plaintext)));
         const reference = toHex(frames[0]!);
         expect(toHex(frames[1]!)).toBe(reference);
@@ -88,32 +86,28 @@ describe.each(SFRAME_SUITE_NAMES)('%s', (suiteName: SFrameSuiteName) => {
 
   it('fails on any single flipped bit of header, ciphertext, tag or metadata (random frames)', async () => {
     await fc.assert(
-      fc.asyncProperty(
-        frameInput,
-        fc.nat(),
-        async ({ baseKey, kid, ctr, metadata, plaintext }: FrameInput, position: number) => {
-          const sender = new SFrameContext({ suite: suiteName, backend: nodeBackend });
-          const receiver = new SFrameContext({ suite: suiteName, backend: nodeBackend });
-          await sender.addKey(kid, baseKey);
-          await receiver.addKey(kid, baseKey);
-          sender.setNextCounter(kid, ctr);
-          const frame = await sender.encrypt(kid, metadata, plaintext);
-          const bit = position % ((frame.length + metadata.length) * 8);
-          const headerLength = decodeSFrameHeader(frame).length;
-          const inFrame = bit < frame.length * 8;
-          const badFrame = frame.slice();
-          const badMeta = metadata.slice();
-          if (inFrame) badFrame[bit >> 3]! ^= 1 << (bit & 7);
-          else badMeta[(bit >> 3) - frame.length]! ^= 1 << (bit & 7);
+      fc.asyncProperty(frameInput, fc.nat(), async ({ baseKey, kid, ctr, metadata, plaintext }: FrameInput, position: number) => {
+        const sender = new SFrameContext({ suite: suiteName, backend: nodeBackend });
+        const receiver = new SFrameContext({ suite: suiteName, backend: nodeBackend });
+        await sender.addKey(kid, baseKey);
+        await receiver.addKey(kid, baseKey);
+        sender.setNextCounter(kid, ctr);
+        const frame = await sender.encrypt(kid, metadata, plaintext);
+        const bit = position % ((frame.length + metadata.length) * 8);
+        const headerLength = decodeSFrameHeader(frame).length;
+        const inFrame = bit < frame.length * 8;
+        const badFrame = frame.slice();
+        const badMeta = metadata.slice();
+        if (inFrame) badFrame[bit >> 3]! ^= 1 << (bit & 7);
+        else badMeta[(bit >> 3) - frame.length]! ^= 1 << (bit & 7);
 
-          const error = await caught(receiver.decrypt(badMeta, badFrame));
-          expect(error).toBeInstanceOf(CryptoError);
-          // Outside the header every failure is an authentication failure.
-          if (!inFrame || bit >= headerLength * 8) expect(error).toMatchObject({ reason: 'DecryptFailed' });
-          // Nothing moved: the genuine frame still opens.
-          expect(toHex((await receiver.decrypt(metadata, frame)).plaintext)).toBe(toHex(plaintext));
-        },
-      ),
+        const error = await caught(receiver.decrypt(badMeta, badFrame));
+        expect(error).toBeInstanceOf(CryptoError);
+        // Outside the header every failure is an authentication failure.
+        if (!inFrame || bit >= headerLength * 8) expect(error).toMatchObject({ reason: 'DecryptFailed' });
+        // Nothing moved: the genuine frame still opens.
+        expect(toHex((await receiver.decrypt(metadata, frame)).plaintext)).toBe(toHex(plaintext));
+      }),
       { numRuns: 100 },
     );
   });

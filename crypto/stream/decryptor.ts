@@ -211,7 +211,10 @@ class Decryptor implements StreamDecryptor {
       this.keying = { bytes: data.slice(0, parsed.length), keying: parsed.keying };
       sealed = data.subarray(parsed.length);
       this.aeadReady = this.streamKey(parsed.keying);
-      this.aeadReady.then((aead) => (this.aead = aead), () => undefined);
+      this.aeadReady.then(
+        (aead) => (this.aead = aead),
+        () => undefined,
+      );
     }
     const role = this.roleOf(index, last, sealed.length);
     if (role === undefined) return Promise.reject(this.fail());
@@ -244,7 +247,13 @@ class Decryptor implements StreamDecryptor {
         const mine = reader === undefined ? undefined : keying.recipients.find((r) => r.recipientId === reader.recipientId);
         // Not a recipient: a Bridge delivered a private stream to a member it was not sent to.
         if (reader === undefined || mine === undefined) throw this.fail();
-        ikm = await reader.unwrap({ wrapped: mine.wrapped, roomId: reader.roomId, streamId: this.streamId, senderId: this.senderId, recipientId: reader.recipientId });
+        ikm = await reader.unwrap({
+          wrapped: mine.wrapped,
+          roomId: reader.roomId,
+          streamId: this.streamId,
+          senderId: this.senderId,
+          recipientId: reader.recipientId,
+        });
       }
     } catch (error) {
       if (error instanceof CryptoError) throw this.fail();
@@ -340,7 +349,14 @@ class Decryptor implements StreamDecryptor {
     // Signed one segment late: its snapshot was asked for an interval ago, so this rarely waits.
     const contentHash = await this.hashOf(this.previousSnapshot!);
     const contentBytes = this.contentBytes - this.interval;
-    const message = checkpointSignatureMessage({ streamId: this.streamId, senderId: this.senderId, binding: this.binding!, headerHash: this.headerHash!, contentHash, contentBytes });
+    const message = checkpointSignatureMessage({
+      streamId: this.streamId,
+      senderId: this.senderId,
+      binding: this.binding!,
+      headerHash: this.headerHash!,
+      contentHash,
+      contentBytes,
+    });
     if (!(await this.b.ed25519Verify(signature, message, this.senderPublicKey))) throw this.fail();
     if (this.failed) throw this.fail();
     return { kind: 'checkpoint', index, contentBytes };

@@ -164,7 +164,10 @@ class Encryptor implements StreamEncryptor {
     }
     this.hasher = createContentHasher({ backend: this.b });
     this.aeadReady = importStreamKey(key, this.b);
-    this.aeadReady.then((aead) => (this.aead = aead), () => undefined);
+    this.aeadReady.then(
+      (aead) => (this.aead = aead),
+      () => undefined,
+    );
   }
 
   get checkpointDue(): boolean {
@@ -249,7 +252,14 @@ class Encryptor implements StreamEncryptor {
     this.segmentEndBytes = this.contentBytes;
     const contentBytes = this.contentBytes;
     const signed = this.hasher.snapshot().then(async (contentHash) => {
-      const message = checkpointSignatureMessage({ streamId: this.streamId, senderId: this.senderId, binding: this.binding, headerHash: this.headerHash, contentHash, contentBytes });
+      const message = checkpointSignatureMessage({
+        streamId: this.streamId,
+        senderId: this.senderId,
+        binding: this.binding,
+        headerHash: this.headerHash,
+        contentHash,
+        contentBytes,
+      });
       const signature = await this.sign(message);
       assertBytes('signature', signature, ED25519_SIGNATURE_LENGTH);
       return signature;
@@ -268,9 +278,7 @@ class Encryptor implements StreamEncryptor {
     if (typeof reason !== 'string') throw CryptoError.invalidArgument(`"reason" expected a string, got ${typeof reason}`);
     const reasonBytes = utf8(reason);
     if (reasonBytes.length > STREAM_ABORT_REASON_MAX_BYTES) {
-      throw CryptoError.limitExceeded(
-        `"reason" expected at most ${STREAM_ABORT_REASON_MAX_BYTES} UTF-8 bytes, got ${reasonBytes.length}`,
-      );
+      throw CryptoError.limitExceeded(`"reason" expected at most ${STREAM_ABORT_REASON_MAX_BYTES} UTF-8 bytes, got ${reasonBytes.length}`);
     }
     return this.finish('abort', reasonBytes, 'abort');
   }

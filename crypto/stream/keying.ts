@@ -48,9 +48,7 @@ export const STREAM_SECRET_BYTES = 32;
 const KIND_ROOM = 0x01;
 const KIND_RECIPIENTS = 0x02;
 
-export type StreamKeying =
-  | { kind: 'room' }
-  | { kind: 'recipients'; recipients: Array<{ recipientId: string; wrapped: WrappedKey }> };
+export type StreamKeying = { kind: 'room' } | { kind: 'recipients'; recipients: Array<{ recipientId: string; wrapped: WrappedKey }> };
 
 /** Where a private stream is sent: the room (bound into each wrap) and the recipients with their keys. */
 export interface StreamRecipients {

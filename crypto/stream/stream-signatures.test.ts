@@ -92,7 +92,11 @@ describe('checkpoints', () => {
     const pieces = Array.from({ length: 10 }, (_, i) => new Uint8Array(50).fill(i));
     const genuine = await sealStream(f, pieces, o);
     // The forger holds the epoch key: its chunks open under the same stream key, its signatures do not verify.
-    const forged = await sealStream(f, pieces.map((p) => p.map(() => 0x66)), { ...o, signingSeed: nodeBackend.randomBytes(32) });
+    const forged = await sealStream(
+      f,
+      pieces.map((p) => p.map(() => 0x66)),
+      { ...o, signingSeed: nodeBackend.randomBytes(32) },
+    );
     const dec = createStreamDecryptor({ ...f, ...o });
     let delivered = 0;
     let failure: unknown;
@@ -147,7 +151,10 @@ describe('private streams (recipients)', () => {
   async function privateStream(recipients: Array<{ id: string; publicKey: Uint8Array }>) {
     const f = await streamFixture();
     const { epochKey: _e, ...rest } = f;
-    const enc = createStreamEncryptor({ ...rest, recipients: { roomId: ROOM, list: recipients.map((r) => ({ recipientId: r.id, recipientPublicKey: r.publicKey })) } });
+    const enc = createStreamEncryptor({
+      ...rest,
+      recipients: { roomId: ROOM, list: recipients.map((r) => ({ recipientId: r.id, recipientPublicKey: r.publicKey })) },
+    });
     const chunks = [await enc.header(), await enc.write(utf8('for your eyes only')), await enc.close()];
     return { f, chunks };
   }
@@ -177,7 +184,13 @@ describe('private streams (recipients)', () => {
     const sealedHeader = chunks[0]!.data.subarray(parsed.length);
     // Names swapped: each wrap now sits under the other's name.
     const [b, c] = parsed.keying.recipients;
-    const swapped = encodeKeying({ kind: 'recipients', recipients: [{ ...b!, recipientId: 'carol' }, { ...c!, recipientId: 'bob' }] });
+    const swapped = encodeKeying({
+      kind: 'recipients',
+      recipients: [
+        { ...b!, recipientId: 'carol' },
+        { ...c!, recipientId: 'bob' },
+      ],
+    });
     await expectDecryptFailed(createStreamDecryptor({ ...f, reader: readerKey(bob!) }).open(new Uint8Array([...swapped, ...sealedHeader]), false));
     // carol dropped from the list: bob's wrap opens, the header signature (over the list) does not.
     const dropped = encodeKeying({ kind: 'recipients', recipients: [b!] });

@@ -31,7 +31,13 @@ describe('stream AEAD round trip', () => {
   it('opens header, data and end in order, with the content intact', async () => {
     const f = await streamFixture();
     const chunks = await sealStream(f, pieces);
-    expect(chunks.map((c) => [c.index, c.last])).toEqual([[0, false], [1, false], [2, false], [3, false], [4, true]]);
+    expect(chunks.map((c) => [c.index, c.last])).toEqual([
+      [0, false],
+      [1, false],
+      [2, false],
+      [3, false],
+      [4, true],
+    ]);
     const opened = await openStream(f, chunks);
     expect(opened.map((c) => c.kind)).toEqual(['header', 'data', 'data', 'data', 'end']);
     expect(opened[0]).toMatchObject({ kind: 'header', header: f.header });
@@ -121,7 +127,16 @@ describe('stream format (pinned against an independent noble computation)', () =
     expect(chunks[1]!.data).toEqual(gcm(key, nonce(1), aad(1, 2, 0)).encrypt(utf8('hello')));
     // The checkpoint: lengthPrefixed(tag, [2], stream id, sender, binding, H(header), H(first 5 bytes), u64 5).
     const signature = gcm(key, nonce(3), aad(3, 4, 0)).decrypt(chunks[3]!.data);
-    const signed = lengthPrefixed(utf8(DOMAIN.streamCheckpoint), new Uint8Array([2]), f.streamId, utf8(f.senderId), binding, sha256(f.header), sha256(utf8('hello')), u64be(5));
+    const signed = lengthPrefixed(
+      utf8(DOMAIN.streamCheckpoint),
+      new Uint8Array([2]),
+      f.streamId,
+      utf8(f.senderId),
+      binding,
+      sha256(f.header),
+      sha256(utf8('hello')),
+      u64be(5),
+    );
     expect(ed25519.verify(signature, signed, f.senderPublicKey)).toBe(true);
     const final = gcm(key, nonce(5), aad(5, 3, 1)).decrypt(chunks[5]!.data);
     expect(final.length).toBe(65);
@@ -190,12 +205,24 @@ describe('stream AEAD integrity: every failure is the same DecryptFailed', () =>
 
   it('rejects an altered ciphertext, tag, header chunk or final chunk', async () => {
     const c = await sealed();
-    for (const [i, bit] of [[0, 3], [1, 0], [2, 8 * 2000 + 5], [2, 8 * (c[2]!.data.length - 1)], [4, 8 * 10], [4, 8 * c[4]!.data.length - 1]] as const) {
+    for (const [i, bit] of [
+      [0, 3],
+      [1, 0],
+      [2, 8 * 2000 + 5],
+      [2, 8 * (c[2]!.data.length - 1)],
+      [4, 8 * 10],
+      [4, 8 * c[4]!.data.length - 1],
+    ] as const) {
       const altered = c.map((chunk, j) => (j === i ? { ...chunk, data: flipBit(chunk.data, bit) } : chunk));
       await expectDecryptFailed(openStream(f, altered));
     }
     // Cut short or extended by a byte.
-    await expectDecryptFailed(openStream(f, c.map((chunk, j) => (j === 2 ? { ...chunk, data: chunk.data.subarray(1) } : chunk))));
+    await expectDecryptFailed(
+      openStream(
+        f,
+        c.map((chunk, j) => (j === 2 ? { ...chunk, data: chunk.data.subarray(1) } : chunk)),
+      ),
+    );
     const longer = c.map((chunk, j) => (j === 2 ? { ...chunk, data: new Uint8Array([...chunk.data, 0]) } : chunk));
     await expectDecryptFailed(openStream(f, longer));
   });
@@ -209,8 +236,18 @@ describe('stream AEAD integrity: every failure is the same DecryptFailed', () =>
 
   it('rejects a flipped last flag, either way', async () => {
     const c = await sealed();
-    await expectDecryptFailed(openStream(f, c.map((chunk, j) => (j === 2 ? { ...chunk, last: true } : chunk))));
-    await expectDecryptFailed(openStream(f, c.map((chunk, j) => (j === 4 ? { ...chunk, last: false } : chunk))));
+    await expectDecryptFailed(
+      openStream(
+        f,
+        c.map((chunk, j) => (j === 2 ? { ...chunk, last: true } : chunk)),
+      ),
+    );
+    await expectDecryptFailed(
+      openStream(
+        f,
+        c.map((chunk, j) => (j === 4 ? { ...chunk, last: false } : chunk)),
+      ),
+    );
     await expectDecryptFailed(openStream(f, [{ ...c[0]!, last: true }]));
   });
 
@@ -265,7 +302,13 @@ describe('stream AEAD integrity: every failure is the same DecryptFailed', () =>
     const c = await sealed();
     for (const backend of [nodeBackend, webBackend, jsBackend]) {
       await expectDecryptFailed(openStream(f, [c[0]!, c[2]!], { backend }));
-      await expectDecryptFailed(openStream(f, c.map((chunk, j) => (j === 3 ? { ...chunk, data: flipBit(chunk.data, 9) } : chunk)), { backend }));
+      await expectDecryptFailed(
+        openStream(
+          f,
+          c.map((chunk, j) => (j === 3 ? { ...chunk, data: flipBit(chunk.data, 9) } : chunk)),
+          { backend },
+        ),
+      );
     }
   });
 });

@@ -35,8 +35,16 @@ let downText: (text: string) => string = (t) => t;
 let upText: (text: string) => string = (t) => t;
 
 beforeAll(async () => {
-  toBob = await startWsMitm(() => kit.t.bridge.url, (frame, nth) => tamper(frame, nth), { downText: (t) => downText(t) });
-  fromAlice = await startWsMitm(() => kit.t.bridge.url, () => 'pass', { upText: (t) => upText(t) });
+  toBob = await startWsMitm(
+    () => kit.t.bridge.url,
+    (frame, nth) => tamper(frame, nth),
+    { downText: (t) => downText(t) },
+  );
+  fromAlice = await startWsMitm(
+    () => kit.t.bridge.url,
+    () => 'pass',
+    { upText: (t) => upText(t) },
+  );
   kit = await startKit(['alice', 'bob', 'carol'], { loginUrls: [toBob.url, fromAlice.url] });
   alice = await kit.connect('alice', { url: fromAlice.url });
   bob = await kit.connect('bob', { url: toBob.url });

@@ -213,7 +213,11 @@ export class DataStreamsApi {
    */
   async streamBytes(options: StreamBytesOptions): Promise<ByteStreamWriter> {
     checkSignal(options?.signal, 'streamBytes');
-    const { stream, info, delivery } = await this.open('bytes', { ...options, name: options.name ?? 'unnamed', mimeType: options.mimeType ?? 'application/octet-stream' });
+    const { stream, info, delivery } = await this.open('bytes', {
+      ...options,
+      name: options.name ?? 'unnamed',
+      mimeType: options.mimeType ?? 'application/octet-stream',
+    });
     abortOnSignal(stream, options.signal);
     return new ByteWriter({ ...info, name: info.name ?? '' }, stream, delivery);
   }

@@ -52,10 +52,14 @@ describe('a reader that stops reading', () => {
     })();
     const main = () => stats().byteStreams.find((b) => b.senderConnectionId === alice.connection.connectionId && b.receivers === 2);
     // Stalled: the sender cannot fit another full chunk in what carol's credit allows.
-    await until(() => {
-      const s = main();
-      return s !== undefined && s.allowed - s.sent < STREAM_CHUNK_MAX_BYTES + 2048;
-    }, 'the sender to reach its limit', 20_000);
+    await until(
+      () => {
+        const s = main();
+        return s !== undefined && s.allowed - s.sent < STREAM_CHUNK_MAX_BYTES + 2048;
+      },
+      'the sender to reach its limit',
+      20_000,
+    );
 
     // While stalled, sample everything that could grow: none does.
     const carolConnection = () => stats().connections.find((c) => c.connectionId === carol.connection.connectionId)!;

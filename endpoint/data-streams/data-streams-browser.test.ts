@@ -45,7 +45,9 @@ describe('byte and text streams in Chromium', () => {
       const w = window as unknown as { got: Array<Record<string, unknown>> };
       w.got = [];
       const hex = async (chunks: Uint8Array[]) =>
-        [...new Uint8Array(await crypto.subtle.digest('SHA-256', await new Blob(chunks as BlobPart[]).arrayBuffer()))].map((b) => b.toString(16).padStart(2, '0')).join('');
+        [...new Uint8Array(await crypto.subtle.digest('SHA-256', await new Blob(chunks as BlobPart[]).arrayBuffer()))]
+          .map((b) => b.toString(16).padStart(2, '0'))
+          .join('');
       streamApi.registerByteStreamHandler('to-page', async (reader, from) => {
         w.got.push({ name: reader.info.name, from: from.identity, size: reader.info.size, sha256: await hex(await reader.readAll()) });
       });

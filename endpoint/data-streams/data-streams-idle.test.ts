@@ -18,7 +18,10 @@ let tamper: Tamper = () => 'pass';
 beforeAll(async () => {
   // The Bridge would cut a receiver that reads nothing after 10 s; here it never does, so the writer's
   // allowance is withheld for as long as the test likes.
-  mitm = await startWsMitm(() => kit.t.bridge.url, (frame, nth) => tamper(frame, nth));
+  mitm = await startWsMitm(
+    () => kit.t.bridge.url,
+    (frame, nth) => tamper(frame, nth),
+  );
   kit = await startKit(['alice', 'bob'], { loginUrls: [mitm.url], realtime: { stuckReceiverTimeoutMs: 600_000 } as never });
   alice = await kit.connect('alice', { streamApi: { streamIdleTimeoutMs: IDLE_MS } });
   bob = await kit.connect('bob', { url: mitm.url, streamApi: { streamIdleTimeoutMs: IDLE_MS } });

@@ -11,7 +11,20 @@ import { randomBytes } from 'node:crypto';
 import { utf8 } from '../../crypto/bytes.ts';
 import { encodeHeader } from './header.ts';
 import { DESTINATIONS_MAX, STREAM_ABORT_REASON_MAX_BYTES, STREAM_CHUNK_MAX_BYTES, STREAM_HEADER_MAX_BYTES } from './limits.ts';
-import { bridgeEvents, joinedRoom, pattern, rawHeader, rawStream, receiveBytes, sha256, startKit, streamFailure, until, type Client, type Kit } from './test-kit.ts';
+import {
+  bridgeEvents,
+  joinedRoom,
+  pattern,
+  rawHeader,
+  rawStream,
+  receiveBytes,
+  sha256,
+  startKit,
+  streamFailure,
+  until,
+  type Client,
+  type Kit,
+} from './test-kit.ts';
 import type { ByteStreamReader } from './types.ts';
 
 let kit: Kit;

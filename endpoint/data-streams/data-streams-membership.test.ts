@@ -53,7 +53,10 @@ describe('byte streams and room changes', () => {
 
     const r = await dave.streamApi.getStreamRoom(roomId);
     await dave.streamApi.updateStreamRoom(roomId, r.users, r.managers, r.publicMeta, r.privateMeta, r.version, false, true);
-    await until(() => streamApiInternals(alice.streamApi).keys.newestEpoch(roomId) === 2 && streamApiInternals(bob.streamApi).keys.newestEpoch(roomId) === 2, 'the new epoch at alice and bob');
+    await until(
+      () => streamApiInternals(alice.streamApi).keys.newestEpoch(roomId) === 2 && streamApiInternals(bob.streamApi).keys.newestEpoch(roomId) === 2,
+      'the new epoch at alice and bob',
+    );
     await writer.write(first.subarray(1024 * 1024));
     await writer.close();
 
@@ -80,7 +83,16 @@ describe('byte streams and room changes', () => {
     await until(() => atBob.length === 2 && atCarol.length === 1, 'the handlers');
 
     const r = await dave.streamApi.getStreamRoom(roomId);
-    await dave.streamApi.updateStreamRoom(roomId, [pub(alice.user), pub(bob.user), pub(dave.user)], r.managers, r.publicMeta, r.privateMeta, r.version, false, false);
+    await dave.streamApi.updateStreamRoom(
+      roomId,
+      [pub(alice.user), pub(bob.user), pub(dave.user)],
+      r.managers,
+      r.publicMeta,
+      r.privateMeta,
+      r.version,
+      false,
+      false,
+    );
 
     const carolRead = await streamFailure(atCarol[0]!.done);
     expect(carolRead.reason).toBe('Removed');

@@ -29,7 +29,10 @@ class Peer {
   private listeners: Array<() => void> = [];
 
   constructor(config: PeerConfig) {
-    this.child = spawn(process.execPath, ['--import', 'tsx', 'test/procs/stream-peer.ts', JSON.stringify(config)], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = spawn(process.execPath, ['--import', 'tsx', 'test/procs/stream-peer.ts', JSON.stringify(config)], {
+      cwd: REPO,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let buffered = '';
     this.child.stdout!.on('data', (d: Buffer) => {
       buffered += d.toString();
@@ -54,7 +57,10 @@ class Peer {
           resolve(found);
         }
       };
-      const timer = setTimeout(() => reject(new Error(`no "${event}" within ${timeoutMs} ms; got ${JSON.stringify(this.messages.slice(-3))}; stderr: ${this.stderr.slice(-2000)}`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`no "${event}" within ${timeoutMs} ms; got ${JSON.stringify(this.messages.slice(-3))}; stderr: ${this.stderr.slice(-2000)}`)),
+        timeoutMs,
+      );
       this.listeners.push(check);
       check();
     });

@@ -21,7 +21,10 @@ let tamper: Tamper = () => 'pass';
 
 beforeAll(async () => {
   // Logins through the relays sign the relays' URLs, so the Bridge is told they are names of it.
-  mitm = await startWsMitm(() => kit.t.bridge.url, (frame, nth) => tamper(frame, nth));
+  mitm = await startWsMitm(
+    () => kit.t.bridge.url,
+    (frame, nth) => tamper(frame, nth),
+  );
   proxy = await startTcpProxy(() => kit.t.bridge.url);
   kit = await startKit(['alice', 'bob', 'carol'], { loginUrls: [mitm.url, proxy.url] });
   alice = await kit.connect('alice');

@@ -23,7 +23,13 @@ let dir: string;
 
 beforeAll(async () => {
   kit = await startKit(['alice', 'bob', 'carol', 'dave']);
-  [alice, alice2, bob, bob2, carol] = (await Promise.all(['alice', 'alice', 'bob', 'bob', 'carol'].map((id) => kit.connect(id)))) as [Client, Client, Client, Client, Client];
+  [alice, alice2, bob, bob2, carol] = (await Promise.all(['alice', 'alice', 'bob', 'bob', 'carol'].map((id) => kit.connect(id)))) as [
+    Client,
+    Client,
+    Client,
+    Client,
+    Client,
+  ];
   roomId = await joinedRoom(kit, alice, [alice, bob, carol]);
   for (const c of [alice2, bob2]) await c.streamApi.joinStreamRoom(roomId);
   dir = mkdtempSync(join(tmpdir(), 'sealroom-streams-'));
@@ -100,7 +106,9 @@ describe('order', () => {
       invoked.push(reader.info.id);
       void reader.readAll().then(() => ended.push(reader.info.id));
     });
-    const writers = await Promise.all(Array.from({ length: 10 }, (_, i) => alice.streamApi.streamBytes({ roomId, topic: 'order', name: `s${i}`, destinationIdentities: ['bob'] })));
+    const writers = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => alice.streamApi.streamBytes({ roomId, topic: 'order', name: `s${i}`, destinationIdentities: ['bob'] })),
+    );
     // Sizes differ a lot (so do the costs of their ends: the content hash, the signature).
     for (let round = 0; round < 4; round++) await Promise.all(writers.map((w, i) => w.write(pattern(i % 2 === 0 ? 400_000 : 20_000 + i, round + 1))));
     const closeOrder = [3, 7, 0, 9, 1, 5, 8, 2, 6, 4].map((i) => writers[i]!);
@@ -149,7 +157,13 @@ describe('sendFile', () => {
     const got = receiveBytes(bob, 'file');
     const progress: number[] = [];
     const data = pattern(2_500_000, 2);
-    const { id } = await alice.streamApi.sendFile(data, { roomId, topic: 'file', name: 'report.pdf', destinationIdentities: ['bob'], onProgress: (p) => progress.push(p) });
+    const { id } = await alice.streamApi.sendFile(data, {
+      roomId,
+      topic: 'file',
+      name: 'report.pdf',
+      destinationIdentities: ['bob'],
+      onProgress: (p) => progress.push(p),
+    });
     await until(() => got.length === 1, 'the handler');
     expect(got[0]!.reader.info).toMatchObject({ id, name: 'report.pdf', mimeType: 'application/pdf', size: data.length });
     expect(sha256(await got[0]!.done)).toBe(sha256(data));

@@ -13,7 +13,8 @@ export class Handlers {
     checkTopic(topic);
     if (typeof handler !== 'function') throw DataStreamError.invalidArgument('"handler" expected a function');
     const map: Map<string, unknown> = kind === 'bytes' ? this.bytes : this.text;
-    if (map.has(topic)) throw new DataStreamError('HandlerExists', `a ${kind === 'bytes' ? 'byte' : 'text'} stream handler is already registered for topic "${topic}"`);
+    if (map.has(topic))
+      throw new DataStreamError('HandlerExists', `a ${kind === 'bytes' ? 'byte' : 'text'} stream handler is already registered for topic "${topic}"`);
     map.set(topic, handler);
   }
 

@@ -36,7 +36,18 @@ function refusal(fn: () => unknown): DataStreamError {
 describe('stream header', () => {
   it('round-trips bytes and text headers', () => {
     expect(decodeHeader(encodeHeader(header), alice)).toEqual(header);
-    const text: StreamHeader = { v: 2, kind: 'text', topic: 'chat', mimeType: 'text/plain', attributes: {}, timestamp: 1, sender: 'bob', roomId: ROOM, roomVersion: 1, headHash: HEAD_HASH };
+    const text: StreamHeader = {
+      v: 2,
+      kind: 'text',
+      topic: 'chat',
+      mimeType: 'text/plain',
+      attributes: {},
+      timestamp: 1,
+      sender: 'bob',
+      roomId: ROOM,
+      roomVersion: 1,
+      headHash: HEAD_HASH,
+    };
     expect(decodeHeader(encodeHeader(text), { senderId: 'bob', roomId: ROOM })).toEqual(text);
   });
 

@@ -83,7 +83,9 @@ export const sendOptionsSchema = z.object({
 export function encodeHeader(header: StreamHeader): Uint8Array {
   const bytes = utf8(JSON.stringify(header));
   if (bytes.length > STREAM_HEADER_MAX_BYTES) {
-    throw DataStreamError.lengthExceeded(`the stream header expected at most ${STREAM_HEADER_MAX_BYTES} bytes, got ${bytes.length} (topic, name and attributes)`);
+    throw DataStreamError.lengthExceeded(
+      `the stream header expected at most ${STREAM_HEADER_MAX_BYTES} bytes, got ${bytes.length} (topic, name and attributes)`,
+    );
   }
   return bytes;
 }

@@ -84,9 +84,9 @@ export interface SendTextOptions extends CommonSendOptions, ChatFields {
 
 export type StreamTextOptions = CommonSendOptions &
   ChatFields & {
-  /** UTF-8 bytes the stream will carry, if known. */
-  totalSize?: number;
-};
+    /** UTF-8 bytes the stream will carry, if known. */
+    totalSize?: number;
+  };
 
 export interface ByteStreamWriter {
   readonly info: ByteStreamInfo;

@@ -77,7 +77,9 @@ export class MediaApi {
     } catch (error) {
       // The browser's WebRTC calls throw DOMExceptions: the app gets an EndpointError like everywhere else.
       if (error instanceof EndpointError) throw error;
-      throw new EndpointError('Unsupported', `media negotiation failed in this browser: ${String((error as Error)?.message ?? error).slice(0, 200)}`, { cause: error });
+      throw new EndpointError('Unsupported', `media negotiation failed in this browser: ${String((error as Error)?.message ?? error).slice(0, 200)}`, {
+        cause: error,
+      });
     }
   }
 

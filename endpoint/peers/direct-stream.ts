@@ -334,7 +334,12 @@ export class ChannelReader {
         const epochKey = this.d.epochKey(view.getUint32(1 + ID_BYTES));
         const publicKey = await this.d.senderPublicKey();
         if (epochKey === undefined || publicKey === undefined) return this.#reject(id);
-        const dec = createStreamDecryptor({ epochKey: () => Promise.resolve(epochKey.slice()), streamId: id.slice(), senderId: this.d.senderId, senderPublicKey: publicKey });
+        const dec = createStreamDecryptor({
+          epochKey: () => Promise.resolve(epochKey.slice()),
+          streamId: id.slice(),
+          senderId: this.d.senderId,
+          senderPublicKey: publicKey,
+        });
         this.#streams.set(key, { stream: undefined, dec, tail: Promise.resolve() });
         return;
       }
@@ -362,14 +367,26 @@ export class ChannelReader {
     }
   }
 
-  async #chunk(key: string, id: Uint8Array, entry: { stream: IncomingDirectStream | undefined; dec: StreamDecryptor }, data: Uint8Array, last: boolean): Promise<void> {
+  async #chunk(
+    key: string,
+    id: Uint8Array,
+    entry: { stream: IncomingDirectStream | undefined; dec: StreamDecryptor },
+    data: Uint8Array,
+    last: boolean,
+  ): Promise<void> {
     if (!this.#streams.has(key)) return;
     try {
       if (entry.stream === undefined) {
-        const stream = new IncomingDirectStream(this.label, id, entry.dec, (f) => this.d.send(f), (hash, bytes) => {
-          // Only when the sender asked (the signed header's `receipts`), as on the relay.
-          if (stream.header?.receipts === true) void this.#receipt(id, hash, bytes);
-        });
+        const stream = new IncomingDirectStream(
+          this.label,
+          id,
+          entry.dec,
+          (f) => this.d.send(f),
+          (hash, bytes) => {
+            // Only when the sender asked (the signed header's `receipts`), as on the relay.
+            if (stream.header?.receipts === true) void this.#receipt(id, hash, bytes);
+          },
+        );
         const opened = await entry.dec.open(data, last);
         if (opened.kind !== 'header') throw new PeerError('SignatureInvalid', 'a direct stream did not start with its signed header');
         streamControl(stream).setHeader(decodeHeader(opened.header, { senderId: this.d.senderId, roomId: this.d.roomId }));
@@ -383,7 +400,10 @@ export class ChannelReader {
       if ((await streamControl(entry.stream).chunk(data, last)) === 'end') this.#streams.delete(key);
     } catch (error) {
       this.#streams.delete(key);
-      if (entry.stream !== undefined) streamControl(entry.stream).fail(error instanceof PeerError ? error : new PeerError('SignatureInvalid', 'a direct stream chunk failed to verify', { cause: error }));
+      if (entry.stream !== undefined)
+        streamControl(entry.stream).fail(
+          error instanceof PeerError ? error : new PeerError('SignatureInvalid', 'a direct stream chunk failed to verify', { cause: error }),
+        );
     }
   }
 

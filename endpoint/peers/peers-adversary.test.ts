@@ -91,7 +91,10 @@ function otherFingerprint(value: string): string {
 }
 
 function rewriteSdpFingerprint(signal: Record<string, unknown>): void {
-  signal.sdp = String(signal.sdp).replace(/a=fingerprint:(\S+) ([0-9A-F:]+)/g, (_m, alg: string, value: string) => `a=fingerprint:${alg} ${otherFingerprint(` ${value}`).trim()}`);
+  signal.sdp = String(signal.sdp).replace(
+    /a=fingerprint:(\S+) ([0-9A-F:]+)/g,
+    (_m, alg: string, value: string) => `a=fingerprint:${alg} ${otherFingerprint(` ${value}`).trim()}`,
+  );
 }
 
 const refused = (c: Client, reason: string) => c.streamApi.peerStats().refused[reason as 'Replayed'] ?? 0;
@@ -126,7 +129,7 @@ describe('direct peers: a tampering Bridge', () => {
     expect(atBob).toHaveLength(0);
   });
 
-  it("a rewritten fingerprint in the answer: the caller refuses it (SignatureInvalid) and never connects", async () => {
+  it('a rewritten fingerprint in the answer: the caller refuses it (SignatureInvalid) and never connects', async () => {
     const roomId = await joined([alice, bob]);
     requests(bob);
     rewrites.alice = (m) => {

@@ -94,7 +94,8 @@ export class PeersApi {
     deps.rooms.onTrustedHead((roomId, head) => {
       const members = membersOf(head.record);
       for (const s of this.#sessions.values()) {
-        if (s.roomId === roomId && (!members.has(s.userId) || !members.has(deps.connection.userId))) this.#end(s, new PeerError('Removed', `"${s.userId}" is no longer a member of room "${roomId}"`));
+        if (s.roomId === roomId && (!members.has(s.userId) || !members.has(deps.connection.userId)))
+          this.#end(s, new PeerError('Removed', `"${s.userId}" is no longer a member of room "${roomId}"`));
       }
     });
   }
@@ -123,13 +124,16 @@ export class PeersApi {
 
   /** The connection to the Bridge dropped: sessions still signalling cannot finish. Connected peers stay. */
   socketClosed(): void {
-    for (const s of this.#sessions.values()) if (s.peer?.connectionState !== 'connected') this.#end(s, new PeerError('ConnectionFailed', 'the connection to the Bridge dropped while signalling'));
+    for (const s of this.#sessions.values())
+      if (s.peer?.connectionState !== 'connected') this.#end(s, new PeerError('ConnectionFailed', 'the connection to the Bridge dropped while signalling'));
   }
 
   async connectPeer(roomId: string, userId: string, options: ConnectPeerOptions = {}): Promise<RemotePeer> {
-    if (typeof userId !== 'string' || userId === this.#d.connection.userId) throw new PeerError('InvalidArgument', `"userId" expected another member's id, got ${JSON.stringify(userId)}`);
+    if (typeof userId !== 'string' || userId === this.#d.connection.userId)
+      throw new PeerError('InvalidArgument', `"userId" expected another member's id, got ${JSON.stringify(userId)}`);
     const metadata = JSON.stringify(options.metadata ?? null);
-    if (metadata.length > PEER_METADATA_MAX_CHARS) throw new PeerError('InvalidArgument', `"metadata" expected at most ${PEER_METADATA_MAX_CHARS} characters of JSON, got ${metadata.length}`);
+    if (metadata.length > PEER_METADATA_MAX_CHARS)
+      throw new PeerError('InvalidArgument', `"metadata" expected at most ${PEER_METADATA_MAX_CHARS} characters of JSON, got ${metadata.length}`);
     const participants = this.#d.participants(roomId);
     if (participants === undefined) throw new PeerError('NotMember', `room "${roomId}" is not joined: joinStreamRoom first`);
     const connectionId = [...participants].find(([, u]) => u === userId)?.[0];
@@ -139,7 +143,17 @@ export class PeersApi {
 
     const sessionId = randomId16();
     const answered = new Promise<SignedSignal>((resolve, reject) => {
-      const session: Session = { sessionId, roomId, userId, connectionId, pc: undefined, peer: undefined, answer: resolve, cancel: (e) => reject(e), byeReceived: false };
+      const session: Session = {
+        sessionId,
+        roomId,
+        userId,
+        connectionId,
+        pc: undefined,
+        peer: undefined,
+        answer: resolve,
+        cancel: (e) => reject(e),
+        byeReceived: false,
+      };
       this.#sessions.set(sessionId, session);
     });
     answered.catch(() => undefined);
@@ -177,7 +191,11 @@ export class PeersApi {
    * a new one; `auto` falls back to `relay()` when no direct connection comes up in time (declined,
    * ICE failed, no WebRTC). The choice is made before the first byte, so a stream never switches path.
    */
-  async route(data: SendData, o: SendOptions, relay: () => Transfer): Promise<{ source: UnderlyingDefaultSource<TransferProgress>; result: Promise<SendResult> }> {
+  async route(
+    data: SendData,
+    o: SendOptions,
+    relay: () => Transfer,
+  ): Promise<{ source: UnderlyingDefaultSource<TransferProgress>; result: Promise<SendResult> }> {
     const path = o.path ?? 'relay';
     const destinations = o.destinationIdentities ?? [];
     if (path === 'relay' || destinations.length !== 1) {
@@ -252,7 +270,16 @@ export class PeersApi {
   async #offer(event: PeerSignalEvent, offer: Extract<PeerSignal, { type: 'offer' }>): Promise<void> {
     const { roomId, fromUserId: userId, fromConnectionId: connectionId } = event;
     if (this.#sessions.has(offer.sessionId)) return this.#refused('Replayed', event, 'an offer for a session that exists');
-    const session: Session = { sessionId: offer.sessionId, roomId, userId, connectionId, pc: undefined, peer: undefined, cancel: () => undefined, byeReceived: false };
+    const session: Session = {
+      sessionId: offer.sessionId,
+      roomId,
+      userId,
+      connectionId,
+      pc: undefined,
+      peer: undefined,
+      cancel: () => undefined,
+      byeReceived: false,
+    };
     try {
       if (this.#d.participants(roomId) === undefined) throw new PeerError('NotMember', `room "${roomId}" is not joined here`);
       await this.#verify(offer, roomId, userId, offer.sessionId, offer.metadata);
@@ -327,9 +354,21 @@ export class PeersApi {
     const publicKey = await this.#memberKey(roomId, fromUserId);
     if (publicKey === undefined) throw new PeerError('NotMember', `"${fromUserId}" is not a member of the verified room "${roomId}"`);
     if (Math.abs(Date.now() - s.at) > PEER_SIGNAL_FRESH_MS) throw new PeerError('Replayed', `a signed ${s.type} from ${s.at} is outside the freshness window`);
-    if (!sameFingerprints(sdpFingerprints(s.sdp), s.fingerprints)) throw new PeerError('FingerprintMismatch', `the ${s.type}'s SDP fingerprints are not the signed ones`);
-    const fields: SignedFields = { type: s.type, roomId, fromUserId, toUserId: this.#d.connection.userId, sessionId, nonce: s.nonce, at: s.at, fingerprints: s.fingerprints, metadata };
-    if (!(await verifySignal(fields, s.signature, publicKey))) throw new PeerError('SignatureInvalid', `the ${s.type} is not signed by "${fromUserId}" for this room, session and user`);
+    if (!sameFingerprints(sdpFingerprints(s.sdp), s.fingerprints))
+      throw new PeerError('FingerprintMismatch', `the ${s.type}'s SDP fingerprints are not the signed ones`);
+    const fields: SignedFields = {
+      type: s.type,
+      roomId,
+      fromUserId,
+      toUserId: this.#d.connection.userId,
+      sessionId,
+      nonce: s.nonce,
+      at: s.at,
+      fingerprints: s.fingerprints,
+      metadata,
+    };
+    if (!(await verifySignal(fields, s.signature, publicKey)))
+      throw new PeerError('SignatureInvalid', `the ${s.type} is not signed by "${fromUserId}" for this room, session and user`);
     const nonceKey = `${fromUserId}\n${s.nonce}`;
     this.#forgetStaleNonces();
     if (this.#nonces.has(nonceKey)) throw new PeerError('Replayed', `a signed ${s.type} from "${fromUserId}" was seen before`);
@@ -349,7 +388,17 @@ export class PeersApi {
     if (fingerprints.length === 0) throw new PeerError('FingerprintMismatch', `the local ${type} has no DTLS fingerprint`);
     const nonce = randomId16();
     const at = Date.now();
-    const fields: SignedFields = { type, roomId: s.roomId, fromUserId: this.#d.connection.userId, toUserId: s.userId, sessionId: s.sessionId, nonce, at, fingerprints, metadata };
+    const fields: SignedFields = {
+      type,
+      roomId: s.roomId,
+      fromUserId: this.#d.connection.userId,
+      toUserId: s.userId,
+      sessionId: s.sessionId,
+      nonce,
+      at,
+      fingerprints,
+      metadata,
+    };
     const signature = toBase64(await connectionInternals(this.#d.connection).signer.sign(signedMessage(fields)));
     return { sessionId: s.sessionId, nonce, at, sdp, fingerprints, signature };
   }
@@ -502,4 +551,3 @@ function byeError(reason: ByeReason, userId: string): PeerError {
       return new PeerError('ConnectionFailed', `the connection to "${userId}" failed on its side`);
   }
 }
-

@@ -42,8 +42,15 @@ beforeAll(async () => {
   );
   browser = await openMediaPages(2, resolve(fileURLToPath(import.meta.url), '../../../test/browser/peers-entry.ts'), 'peersKit');
   [a, b] = browser.pages as [Page, Page];
-  for (const [page, name] of [[a, 'alice'], [b, 'bob']] as const) {
-    await page.evaluate((args) => window.peersKit.connect(args), { url: t.bridge.url, solutionId: tenant.solutionId, privateKey: tenant.users[name]!.privateKey });
+  for (const [page, name] of [
+    [a, 'alice'],
+    [b, 'bob'],
+  ] as const) {
+    await page.evaluate((args) => window.peersKit.connect(args), {
+      url: t.bridge.url,
+      solutionId: tenant.solutionId,
+      privateKey: tenant.users[name]!.privateKey,
+    });
     await page.evaluate((id) => window.peersKit.join(id), roomId);
   }
 }, 60_000);
@@ -66,7 +73,9 @@ describe('direct peers in Chromium', () => {
       return sent !== undefined;
     });
     expect(sent!.state).toBe('connected');
-    console.log(`Chromium direct: ${size} bytes in ${sent!.sendMs.toFixed(0)} ms to bob's receipt (${(size / 1048576 / (sent!.sendMs / 1000)).toFixed(1)} MiB/s)`);
+    console.log(
+      `Chromium direct: ${size} bytes in ${sent!.sendMs.toFixed(0)} ms to bob's receipt (${(size / 1048576 / (sent!.sendMs / 1000)).toFixed(1)} MiB/s)`,
+    );
     expect(sent!.sha256).toBe(sha256(pattern(size, 11)));
     expect(sent!.steps.at(-1)).toBe(size);
     for (let i = 1; i < sent!.steps.length; i++) expect(sent!.steps[i]!).toBeGreaterThanOrEqual(sent!.steps[i - 1]!);

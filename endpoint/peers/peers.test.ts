@@ -49,7 +49,10 @@ function accepting(client: Client): { peers: RemotePeer[]; requests: RemotePeerR
   stops.push(
     client.streamApi.addRemotePeerListener((request) => {
       seen.requests.push(request);
-      request.accept().then((p) => seen.peers.push(p), () => undefined);
+      request.accept().then(
+        (p) => seen.peers.push(p),
+        () => undefined,
+      );
     }),
   );
   return seen;
@@ -168,7 +171,10 @@ describe('direct peers (werift)', () => {
     const bobsPeer = atBob.peers[0]!;
     const inAtBob = streams(bobsPeer);
     const transfer = peer.send(pattern(4 * 1024 * 1024, 5));
-    transfer.then(() => undefined, () => undefined);
+    transfer.then(
+      () => undefined,
+      () => undefined,
+    );
     await until(() => inAtBob.length === 1, 'the stream at bob');
     const reading = inAtBob[0]!.bytes();
     reading.catch(() => undefined);
@@ -182,9 +188,17 @@ describe('direct peers (werift)', () => {
     expect(reasons).toContain('Removed');
     for (const reason of reasons) expect(['Removed', 'Closed']).toContain(reason);
     expect(peer.connectionState).not.toBe('connected');
-    const readError = await reading.then(() => undefined, (e: unknown) => e);
+    const readError = await reading.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(readError).toBeInstanceOf(PeerError);
-    expect(await transfer.then(() => 'sent', (e: unknown) => (e as PeerError).reason)).not.toBe('sent');
+    expect(
+      await transfer.then(
+        () => 'sent',
+        (e: unknown) => (e as PeerError).reason,
+      ),
+    ).not.toBe('sent');
   });
 });
 

@@ -229,7 +229,9 @@ export class RemotePeer {
           if (dc.readyState === 'open') dc.send(frame as Uint8Array<ArrayBuffer>);
         },
         signReceipt: (streamId, contentHash, contentBytes, at) =>
-          this.#d.sign(receiptMessage({ roomId: this.#d.roomId, streamId, contentHash, contentBytes, senderId: this.#d.userId, receiverId: this.#d.selfId, at })),
+          this.#d.sign(
+            receiptMessage({ roomId: this.#d.roomId, streamId, contentHash, contentBytes, senderId: this.#d.userId, receiverId: this.#d.selfId, at }),
+          ),
       },
       this.#credits,
     );
@@ -238,12 +240,18 @@ export class RemotePeer {
       dc.onopen = () => resolve();
       this.#stop.signal.addEventListener('abort', () => reject(this.#stop.signal.reason), { once: true });
     });
-    opened.then(() => this.#events.emit('channel', { label: dc.label }), () => undefined);
+    opened.then(
+      () => this.#events.emit('channel', { label: dc.label }),
+      () => undefined,
+    );
     dc.onmessage = (e: MessageEvent) => {
       const raw: unknown = e.data;
       // Text frames are not part of the format: only sealed streams travel on a channel.
       if (typeof raw === 'string') return;
-      const bytes = raw instanceof ArrayBuffer ? new Uint8Array(raw) : new Uint8Array((raw as Uint8Array).buffer, (raw as Uint8Array).byteOffset, (raw as Uint8Array).byteLength);
+      const bytes =
+        raw instanceof ArrayBuffer
+          ? new Uint8Array(raw)
+          : new Uint8Array((raw as Uint8Array).buffer, (raw as Uint8Array).byteOffset, (raw as Uint8Array).byteLength);
       if (dc.label === DEFAULT_CHANNEL && bytes.length === 1 && bytes[0] === CLOSE_FRAME[0]) {
         this.#fail(new PeerError('Closed', `"${this.#d.userId}" closed the connection`));
         return;
@@ -263,7 +271,14 @@ export class RemotePeer {
   }
 
   /** Waits (bounded) for the reader's receipt and checks it against its key in the verified room. */
-  async #delivery(id: string, streamId: Uint8Array, contentHash: Uint8Array, contentBytes: number, credit: OutgoingCredit, timeoutMs: number): Promise<SendResult> {
+  async #delivery(
+    id: string,
+    streamId: Uint8Array,
+    contentHash: Uint8Array,
+    contentBytes: number,
+    credit: OutgoingCredit,
+    timeoutMs: number,
+  ): Promise<SendResult> {
     const userId = this.#d.userId;
     const deadline = AbortSignal.any([this.#stop.signal, AbortSignal.timeout(timeoutMs)]);
     while (credit.receipt === undefined && !deadline.aborted) await credit.next(deadline);

@@ -58,8 +58,12 @@ describe('peer signal signatures', () => {
         if (Date.now() > deadline) throw new Error('not connected');
         await new Promise((r) => setTimeout(r, 10));
       }
-      expect(await remoteCertificateFingerprint(a as unknown as RTCPeerConnection)).toBe(sdpFingerprints(b.localDescription!.sdp).find((f) => f.startsWith('sha-256')));
-      expect(await remoteCertificateFingerprint(b as unknown as RTCPeerConnection)).toBe(sdpFingerprints(a.localDescription!.sdp).find((f) => f.startsWith('sha-256')));
+      expect(await remoteCertificateFingerprint(a as unknown as RTCPeerConnection)).toBe(
+        sdpFingerprints(b.localDescription!.sdp).find((f) => f.startsWith('sha-256')),
+      );
+      expect(await remoteCertificateFingerprint(b as unknown as RTCPeerConnection)).toBe(
+        sdpFingerprints(a.localDescription!.sdp).find((f) => f.startsWith('sha-256')),
+      );
       // werift makes one DTLS certificate per process, so both ends here share it: the check above is
       // what the Endpoint relies on (the met certificate hashes to the signed fingerprint), not that
       // two in-process peers differ.

@@ -51,7 +51,10 @@ export const createFileSink: CreateFileSink = async (directory, name) => {
           await unlink(temp);
         } catch (error) {
           if (errorCode(error) === 'EEXIST') throw error;
-          const exists = await stat(target).then(() => true, () => false);
+          const exists = await stat(target).then(
+            () => true,
+            () => false,
+          );
           if (exists) throw Object.assign(new Error('exists'), { code: 'EEXIST' });
           await rename(temp, target);
         }

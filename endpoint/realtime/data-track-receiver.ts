@@ -170,7 +170,12 @@ export class DataTrackReceiver {
     }
     const senderKey = `${track.roomId}\n${track.userId}`;
     const known = this.senders.get(senderKey);
-    const sender: SenderKeys = known ?? { ctx: new SFrameContext({ maxFrameBytes: MAX_DATA_PLAINTEXT_BYTES }), kids: new Map(), retired: new Map(), newestEpoch: 0 };
+    const sender: SenderKeys = known ?? {
+      ctx: new SFrameContext({ maxFrameBytes: MAX_DATA_PLAINTEXT_BYTES }),
+      kids: new Map(),
+      retired: new Map(),
+      newestEpoch: 0,
+    };
     let entry = sender.kids.get(kid);
     if (entry !== undefined && this.d.keys.get(track.roomId, entry.epoch) === undefined) {
       // The epoch's grace period is over: its frames are refused from now on.

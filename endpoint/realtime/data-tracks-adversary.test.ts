@@ -60,7 +60,10 @@ let fakeTrackNo = 900_000;
 /** The Bridge describes a stream of `userId` again (it may have ended), so frames on it are routed. */
 function redescribe(client: Client, roomId: string, userId: string, streamId: string, trackId: string): number {
   const trackNo = fakeTrackNo++;
-  bridgeEvent(client, { type: 'streamPublished', stream: { roomId, streamId, userId, connectionId: `forged-${trackNo}`, tracks: [{ trackId, kind: 'data', trackNo }] } });
+  bridgeEvent(client, {
+    type: 'streamPublished',
+    stream: { roomId, streamId, userId, connectionId: `forged-${trackNo}`, tracks: [{ trackId, kind: 'data', trackNo }] },
+  });
   return trackNo;
 }
 
@@ -75,7 +78,9 @@ function payloads(frames: Uint8Array[]): Uint8Array[] {
 
 /** The current trackNo of a track at a receiver (from the Bridge's description of the stream). */
 function trackNoAt(client: Client, roomId: string, streamId: string, trackId: string): number {
-  const realtime = streamApiInternals(client.streamApi).realtime as unknown as { joined: { get(id: string): { streams: Map<string, { tracks: Map<string, { trackNo: number }> }> } | undefined } };
+  const realtime = streamApiInternals(client.streamApi).realtime as unknown as {
+    joined: { get(id: string): { streams: Map<string, { tracks: Map<string, { trackNo: number }> }> } | undefined };
+  };
   const trackNo = realtime.joined.get(roomId)?.streams.get(streamId)?.tracks.get(trackId)?.trackNo;
   if (trackNo === undefined) throw new Error('the receiver does not know that track');
   return trackNo;
@@ -125,7 +130,7 @@ async function removeFromRoom(manager: Client, roomId: string, gone: Client): Pr
 }
 
 describe('an old epoch is never reopened (removed member + Bridge)', () => {
-  it('refuses new sessions of a superseded epoch, closes a sender\'s old sessions once it moved on, and never re-admits the epoch', async () => {
+  it("refuses new sessions of a superseded epoch, closes a sender's old sessions once it moved on, and never re-admits the epoch", async () => {
     const GRACE_MS = 400;
     const alice = await kit.connect('alice');
     const bob = await kit.connect('bob', { streamApi: { epochGraceMs: GRACE_MS } });
@@ -150,7 +155,18 @@ describe('an old epoch is never reopened (removed member + Bridge)', () => {
     await until(() => bobKeys.newestEpoch(roomId) === 2, 'bob holding epoch 2');
     const trackNo = trackNoAt(bob, roomId, handle, trackId);
     const forgery = (text: string, extra: { kid?: bigint; ctr?: bigint } = {}) =>
-      forge({ epochKey: key1, roomId, epoch: 1, senderId: 'alice', memberIndex: 0, streamId: handle, trackId, text, head: { version: 1, hash: v1.hash }, ...extra });
+      forge({
+        epochKey: key1,
+        roomId,
+        epoch: 1,
+        senderId: 'alice',
+        memberIndex: 0,
+        streamId: handle,
+        trackId,
+        text,
+        head: { version: 1, hash: v1.hash },
+        ...extra,
+      });
 
     const stale = () => bob.streamApi.dataTrackStats().stale;
     // Inside the grace period: a session of epoch 1 that bob never saw is refused.
@@ -252,7 +268,16 @@ describe('replays (freshness and never twice)', () => {
     const bob2 = await kit.connect('bob', { streamApi: { dataTrackMaxAgeMs: MAX_AGE_MS } });
     const carol = await kit.connect('carol', { streamApi: { dataTrackMaxAgeMs: MAX_AGE_MS } });
     const room = await dave.streamApi.getStreamRoom(roomId);
-    await dave.streamApi.updateStreamRoom(roomId, [...room.users, pub(carol.user)], room.managers, room.publicMeta, room.privateMeta, room.version, false, false);
+    await dave.streamApi.updateStreamRoom(
+      roomId,
+      [...room.users, pub(carol.user)],
+      room.managers,
+      room.publicMeta,
+      room.privateMeta,
+      room.version,
+      false,
+      false,
+    );
     expect((await dave.streamApi.getStreamRoom(roomId)).epoch).toBe(1);
     for (const receiver of [bob2, carol]) {
       await receiver.streamApi.joinStreamRoom(roomId);
@@ -295,7 +320,16 @@ describe('split views (a removal hidden from chosen members)', () => {
       emit(type, value);
     };
     const room = await alice.streamApi.getStreamRoom(roomId);
-    await alice.streamApi.updateStreamRoom(roomId, [...room.users, pub(carol.user)], room.managers, room.publicMeta, room.privateMeta, room.version, false, false);
+    await alice.streamApi.updateStreamRoom(
+      roomId,
+      [...room.users, pub(carol.user)],
+      room.managers,
+      room.publicMeta,
+      room.privateMeta,
+      room.version,
+      false,
+      false,
+    );
     await alice.streamApi.sendData(trackId, utf8('v2'));
     await until(() => data.messages.length === 2, 'the second message');
     await eventually(async () => (await bobRooms.trustedHead(roomId))!.record.version === 2, "bob verifying version 2 named in alice's frame");
@@ -319,7 +353,16 @@ describe('split views (a removal hidden from chosen members)', () => {
       emit(type, value);
     };
     const room = await alice.streamApi.getStreamRoom(roomId);
-    await alice.streamApi.updateStreamRoom(roomId, [...room.users, pub(carol.user)], room.managers, room.publicMeta, room.privateMeta, room.version, false, false);
+    await alice.streamApi.updateStreamRoom(
+      roomId,
+      [...room.users, pub(carol.user)],
+      room.managers,
+      room.publicMeta,
+      room.privateMeta,
+      room.version,
+      false,
+      false,
+    );
     await alice.streamApi.sendText('hello', { roomId, topic: 'chat' });
     await until(() => texts.length === 1, 'the text at bob');
     const bobRooms = streamApiInternals(bob.streamApi).rooms;

@@ -123,7 +123,16 @@ describe('data tracks across rotations', () => {
     const { sent, firstAfter } = await streamAcross(roomId, trackId, async () => {
       const room = await dave.streamApi.getStreamRoom(roomId);
       // Removing a user rotates the key on its own.
-      await dave.streamApi.updateStreamRoom(roomId, [pub(alice.user), pub(bob.user), pub(dave.user)], room.managers, room.publicMeta, room.privateMeta, room.version, false, false);
+      await dave.streamApi.updateStreamRoom(
+        roomId,
+        [pub(alice.user), pub(bob.user), pub(dave.user)],
+        room.managers,
+        room.publicMeta,
+        room.privateMeta,
+        room.version,
+        false,
+        false,
+      );
       // The Bridge cut carol out before answering the update; what she has now is all she gets.
       await until(() => carolLeft.length === 1, 'carol leaving');
       carolHad = carolData.messages.length;
@@ -150,7 +159,9 @@ describe('data tracks across rotations', () => {
     expect((await refusal(carol.streamApi.joinStreamRoom(roomId))).reason).toBe('AccessDenied');
     // The others hear that her stream ended and that she left, removed.
     await bobEvents.next('streamRoomLeft', (e) => e.userId === 'carol');
-    expect(bobEvents.of('streamUnpublished', roomId)).toEqual([{ type: 'streamUnpublished', streamRoomId: roomId, streamId: carolTrack.handle, userId: 'carol' }]);
+    expect(bobEvents.of('streamUnpublished', roomId)).toEqual([
+      { type: 'streamUnpublished', streamRoomId: roomId, streamId: carolTrack.handle, userId: 'carol' },
+    ]);
     expect(bobEvents.of('streamRoomLeft', roomId)).toMatchObject([{ userId: 'carol', reason: 'removed' }]);
 
     await alice.streamApi.leaveStreamRoom(roomId);

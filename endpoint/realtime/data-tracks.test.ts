@@ -133,7 +133,10 @@ describe('data tracks', () => {
     for (const c of [alice, alice2, bob]) await c.streamApi.joinStreamRoom(roomId);
     const tracks = [await publishDataTrack(alice, roomId), await publishDataTrack(alice2, roomId)];
     const data = new DataLog(bob, roomId);
-    await bob.streamApi.subscribeToRemoteStreams(roomId, tracks.map((t) => ({ streamId: t.handle })));
+    await bob.streamApi.subscribeToRemoteStreams(
+      roomId,
+      tracks.map((t) => ({ streamId: t.handle })),
+    );
     for (let i = 0; i < 3; i++) {
       await alice.streamApi.sendData(tracks[0]!.trackId, utf8(`a${i}`));
       await alice2.streamApi.sendData(tracks[1]!.trackId, utf8(`b${i}`));
@@ -142,7 +145,10 @@ describe('data tracks', () => {
     const headers = frames.map((list) => list.map((f) => decodeSFrameHeader(sframeOf(f).sframe)));
     const kids = headers.map((list) => new Set(list.map((h) => h.kid)));
     expect(kids.map((k) => k.size)).toEqual([1, 1]); // one KID per session, counters 0, 1, 2
-    expect(headers.map((list) => list.map((h) => Number(h.ctr)))).toEqual([[0, 1, 2], [0, 1, 2]]);
+    expect(headers.map((list) => list.map((h) => Number(h.ctr)))).toEqual([
+      [0, 1, 2],
+      [0, 1, 2],
+    ]);
     const [k1, k2] = kids.map((k) => parseKid([...k][0]!));
     expect(k1).toMatchObject({ memberIndex: 1, epochLow: 1 });
     expect(k2).toMatchObject({ memberIndex: 1, epochLow: 1 });

@@ -30,7 +30,6 @@ export interface LocalTrack {
   media?: MediaStreamTrackLike;
 }
 
-
 /** `suspended`: published when the socket dropped; republished under the same handle on reconnect. */
 export type LocalState = 'created' | 'publishing' | 'published' | 'updating' | 'unpublishing' | 'suspended';
 
@@ -322,7 +321,9 @@ export class LocalStreams {
   private stillOurs(stream: LocalStream): void {
     if (this.streams.get(stream.streamId) === stream) return;
     const ended = this.ended.get(stream.streamId);
-    throw ended === undefined ? EndpointError.invalidArgument(`stream "${stream.streamId}" ended`) : endedError(`stream "${stream.streamId}"`, ended.roomId, ended.reason);
+    throw ended === undefined
+      ? EndpointError.invalidArgument(`stream "${stream.streamId}" ended`)
+      : endedError(`stream "${stream.streamId}"`, ended.roomId, ended.reason);
   }
 
   private live(stream: LocalStream): LocalTrack[] {
@@ -351,7 +352,6 @@ export class LocalStreams {
     }
   }
 }
-
 
 function draft(t: LocalTrack): { trackId: string; kind: TrackKind } {
   return { trackId: t.trackId, kind: t.kind };

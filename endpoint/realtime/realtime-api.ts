@@ -133,7 +133,10 @@ export class RealtimeApi {
       staleAfterMs,
       fetch: (roomId) => void this.refresher.refresh(roomId),
       onStale: (view) => {
-        log.warn({ roomId: view.roomId, userId: view.userId, reason: view.reason, theirVersion: view.theirVersion, ourVersion: view.ourVersion }, 'a member is on another room head');
+        log.warn(
+          { roomId: view.roomId, userId: view.userId, reason: view.reason, theirVersion: view.theirVersion, ourVersion: view.ourVersion },
+          'a member is on another room head',
+        );
         const { roomId, ...rest } = view;
         this.appEvents.emit('staleView', { type: 'staleView', streamRoomId: roomId, ...rest });
       },
@@ -169,7 +172,8 @@ export class RealtimeApi {
       log,
       join: (roomId) => this.joinStreamRoom(roomId),
       republish: (handle) => this.locals.republish(handle),
-      endRoom: (roomId, error) => this.locals.endRoom(roomId, error.reason === 'AccessDenied' ? 'removed' : error.reason === 'NotFound' ? 'room_deleted' : 'disconnected'),
+      endRoom: (roomId, error) =>
+        this.locals.endRoom(roomId, error.reason === 'AccessDenied' ? 'removed' : error.reason === 'NotFound' ? 'room_deleted' : 'disconnected'),
       subscribe: (roomId, add) => this.subscribeWire(roomId, add, []),
       isJoined: (roomId) => this.joined.joined(roomId) !== undefined,
       emit: (event) => this.appEvents.emit('streamRoomResumed', event),
@@ -219,7 +223,6 @@ export class RealtimeApi {
     );
     return this.media;
   }
-
 
   /**
    * Called with every room this connection leaves, for any reason, before the app's `streamRoomLeft`
@@ -290,7 +293,12 @@ export class RealtimeApi {
       }
       throw error;
     }
-    this.appEvents.emit('streamRoomJoined', { type: 'streamRoomJoined', streamRoomId: roomId, userId: this.connection.userId, connectionId: room.connectionId });
+    this.appEvents.emit('streamRoomJoined', {
+      type: 'streamRoomJoined',
+      streamRoomId: roomId,
+      userId: this.connection.userId,
+      connectionId: room.connectionId,
+    });
     this.events.flush(room);
   }
 
@@ -364,7 +372,13 @@ export class RealtimeApi {
         this.connection.log.error({ roomId, error: String(error) }, 'an onRoomLeft listener threw');
       }
     }
-    this.appEvents.emit('streamRoomLeft', { type: 'streamRoomLeft', streamRoomId: roomId, userId: this.connection.userId, connectionId: room.connectionId, reason });
+    this.appEvents.emit('streamRoomLeft', {
+      type: 'streamRoomLeft',
+      streamRoomId: roomId,
+      userId: this.connection.userId,
+      connectionId: room.connectionId,
+      reason,
+    });
   }
 
   private socketClosed(): void {

@@ -71,7 +71,10 @@ describe('real-time rooms', () => {
     expect(await alice.streamApi.listStreams(roomId)).toEqual([pubEvent.stream]);
 
     const announced: string[] = [];
-    alice.streamApi.addRemoteStreamListener({ streamRoomId: roomId, onRemoteStreamTrack: (e) => announced.push(`${e.userId}:${e.streamId}:${e.track.trackId}:${e.track.kind}`) });
+    alice.streamApi.addRemoteStreamListener({
+      streamRoomId: roomId,
+      onRemoteStreamTrack: (e) => announced.push(`${e.userId}:${e.streamId}:${e.track.trackId}:${e.track.kind}`),
+    });
     await alice.streamApi.subscribeToRemoteStreams(roomId, [{ streamId: handle }]);
     expect(aliceEvents.of('streamSubscribed')).toEqual([{ type: 'streamSubscribed', streamRoomId: roomId, streamId: handle, trackIds: [first] }]);
     expect(announced).toEqual([`bob:${handle}:${first}:data`]);

@@ -54,7 +54,12 @@ describe('resume after a reconnect', () => {
 
     await dropAlice();
     const event = resumed.at(-1)!;
-    expect(event).toMatchObject({ type: 'streamRoomResumed', streamRoomId: roomId, status: 'restored', streams: [{ streamId: handle, status: 'republished' }] });
+    expect(event).toMatchObject({
+      type: 'streamRoomResumed',
+      streamRoomId: roomId,
+      status: 'restored',
+      streams: [{ streamId: handle, status: 'republished' }],
+    });
     expect(states).toEqual(['publishing', 'published', 'suspended', 'publishing', 'published']);
     // The same track id works again, and bob, whose subscription waited for the republish, gets it.
     let delivered = false;

@@ -98,7 +98,12 @@ export class Resumer {
     const key = `${room.roomId}\n${streamId}`;
     this.#unpublished.delete(key);
     if (this.#unpublished.size >= UNPUBLISHED_MEMORY_ENTRIES) this.#unpublished.delete(this.#unpublished.keys().next().value as string);
-    this.#unpublished.set(key, { roomId: room.roomId, connectionId, at: performance.now(), subscription: { streamId, trackIds: whole ? undefined : [...trackIds], userId } });
+    this.#unpublished.set(key, {
+      roomId: room.roomId,
+      connectionId,
+      at: performance.now(),
+      subscription: { streamId, trackIds: whole ? undefined : [...trackIds], userId },
+    });
   }
 
   /**

@@ -70,8 +70,23 @@ export async function refusal(promise: Promise<unknown>): Promise<EndpointError>
   throw new Error('expected an EndpointError, the call succeeded');
 }
 
-type RealtimeType = 'streamRoomJoined' | 'streamRoomLeft' | 'streamPublished' | 'streamUpdated' | 'streamUnpublished' | 'streamSubscribed' | 'streamUnsubscribed';
-const REALTIME_TYPES: RealtimeType[] = ['streamRoomJoined', 'streamRoomLeft', 'streamPublished', 'streamUpdated', 'streamUnpublished', 'streamSubscribed', 'streamUnsubscribed'];
+type RealtimeType =
+  | 'streamRoomJoined'
+  | 'streamRoomLeft'
+  | 'streamPublished'
+  | 'streamUpdated'
+  | 'streamUnpublished'
+  | 'streamSubscribed'
+  | 'streamUnsubscribed';
+const REALTIME_TYPES: RealtimeType[] = [
+  'streamRoomJoined',
+  'streamRoomLeft',
+  'streamPublished',
+  'streamUpdated',
+  'streamUnpublished',
+  'streamSubscribed',
+  'streamUnsubscribed',
+];
 
 /** Records every real-time event a client's app gets, in order. */
 export class EventLog {

@@ -50,7 +50,16 @@ describe('HeadTracker', () => {
     heads.observeHead('r', 'bob', 1, hash(1));
     heads.observeHead('r', 'carol', 3, hash(3));
     expect(stale).toEqual([
-      { roomId: 'r', userId: 'bob', reason: 'behind', theirVersion: 1, theirHeadHash: btoa('\x01'.repeat(32)), ourVersion: 2, ourHeadHash: btoa('\x02'.repeat(32)), sinceMs: 1000 },
+      {
+        roomId: 'r',
+        userId: 'bob',
+        reason: 'behind',
+        theirVersion: 1,
+        theirHeadHash: btoa('\x01'.repeat(32)),
+        ourVersion: 2,
+        ourHeadHash: btoa('\x02'.repeat(32)),
+        sinceMs: 1000,
+      },
       expect.objectContaining({ userId: 'carol', reason: 'ahead', theirVersion: 3, ourVersion: 2 }),
     ]);
     // Moving on without agreeing is the same split: reported again for the new pair of versions.

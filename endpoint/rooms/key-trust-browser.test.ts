@@ -49,7 +49,13 @@ function readInPage(roomId: string): Promise<{ meta?: string; reason?: string }>
 describe('pins in Chromium', () => {
   it('survive a new connection (IndexedDB), so a room forged "by alice" after bob saw her is refused', async () => {
     const bob = tenant.users.bob!;
-    const real = await alice.streamApi.createStreamRoom(tenant.contextId, [pub(tenant.users.alice!), pub(bob)], [pub(tenant.users.alice!)], utf8('{}'), utf8('real'));
+    const real = await alice.streamApi.createStreamRoom(
+      tenant.contextId,
+      [pub(tenant.users.alice!), pub(bob)],
+      [pub(tenant.users.alice!)],
+      utf8('{}'),
+      utf8('real'),
+    );
     expect(await readInPage(real)).toEqual({ meta: 'real' }); // bob pins alice
 
     const mallory = await makeUser('mallory');

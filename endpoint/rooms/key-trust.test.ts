@@ -92,7 +92,14 @@ describe('the Bridge lists its own key as a former key of alice and signs a room
 
     const now = Date.now();
     listFormerKey(t, tenant.contextId, 'alice', mallory.publicKey, now - 2 * HOUR, now - HOUR);
-    const built = await forgeGenesis(tenant.contextId, 'alice', mallory, [{ userId: 'bob', publicKey: u('bob').publicKey }], 'send me everything', now - 1.5 * HOUR);
+    const built = await forgeGenesis(
+      tenant.contextId,
+      'alice',
+      mallory,
+      [{ userId: 'bob', publicKey: u('bob').publicKey }],
+      'send me everything',
+      now - 1.5 * HOUR,
+    );
     forged = await serveRoom(t.bridge, built);
   });
 
@@ -166,7 +173,7 @@ describe('the Bridge lists its own key as a former key of alice and signs a room
 });
 
 describe('pins', () => {
-  it('a former key counts only for versions signed while it was the user\'s key', async () => {
+  it("a former key counts only for versions signed while it was the user's key", async () => {
     const erinOld = u('erin');
     const erin = await device(erinOld);
     const old = await roomBy(erin, [pub(erinOld), pub(u('bob'))], 'before the rotation');
@@ -288,10 +295,12 @@ describe("the app's verifier", () => {
     const alice = await device(u('alice'));
     const room = await roomBy(alice, [pub(u('alice')), pub(u('bob')), pub(u('frank'))]);
     const calls: UserVerificationRequest[][] = [];
-    const bob = await device(u('bob'), { verifyUsers: async (users) => {
-      calls.push(users);
-      return users.map(() => true);
-    } });
+    const bob = await device(u('bob'), {
+      verifyUsers: async (users) => {
+        calls.push(users);
+        return users.map(() => true);
+      },
+    });
     await bob.streamApi.getStreamRoom(room);
     expect(calls).toHaveLength(1);
     const current = calls[0]!.filter((r) => r.removedAt === undefined).sort((a, b) => a.userId.localeCompare(b.userId));
@@ -309,7 +318,12 @@ describe("the app's verifier", () => {
     const alice = await device(u('alice'));
     const room = await roomBy(alice, [pub(u('alice')), pub(u('bob'))]);
     const dir = newDir();
-    const throwing = await device(u('bob'), { trustDir: dir, verifyUsers: async () => { throw new Error('backend down'); } });
+    const throwing = await device(u('bob'), {
+      trustDir: dir,
+      verifyUsers: async () => {
+        throw new Error('backend down');
+      },
+    });
     expect((await refusal(throwing.streamApi.getStreamRoom(room))).reason).toBe('KeyRejected');
     const short = await device(u('bob'), { trustDir: dir, verifyUsers: async () => [] });
     expect((await refusal(short.streamApi.getStreamRoom(room))).reason).toBe('KeyRejected');

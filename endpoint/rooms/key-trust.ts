@@ -134,7 +134,9 @@ export class KeyTrust {
       if (use.write) return unknown(`the key given for ${who} is a former key of that user, not its current one`);
       const inWindow = (t: number) => (former.from === null || t >= former.from - KEY_WINDOW_SKEW_MS) && t <= former.until + KEY_WINDOW_SKEW_MS;
       if (inWindow(use.first!) && inWindow(use.last!)) return undefined;
-      return unknown(`a version signed at ${use.last === use.first ? use.first : `${use.first}..${use.last}`} names a key of ${who} that was its key only until ${former.until}`);
+      return unknown(
+        `a version signed at ${use.last === use.first ? use.first : `${use.first}..${use.last}`} names a key of ${who} that was its key only until ${former.until}`,
+      );
     }
     const event: KeyChangedEvent = {
       type: 'keyChanged',
@@ -277,7 +279,10 @@ export class KeyTrust {
         }),
       ]);
       if (!Array.isArray(answers) || answers.length !== requests.length) {
-        throw new EndpointError('KeyRejected', `verifyUsers answered ${Array.isArray(answers) ? answers.length : typeof answers} verdicts for ${requests.length} keys`);
+        throw new EndpointError(
+          'KeyRejected',
+          `verifyUsers answered ${Array.isArray(answers) ? answers.length : typeof answers} verdicts for ${requests.length} keys`,
+        );
       }
       return answers.map((a) => a === true);
     } catch (cause) {

@@ -87,7 +87,12 @@ export class RoomApi {
   // ---- verification
 
   /** Verifies records (in order, consecutive) on top of `head`; returns every newly verified version. */
-  private async verifyRecords(roomId: string, head: VerifiedVersion | undefined, records: VersionedRecord[], options: RequestOptions): Promise<VerifiedVersion[]> {
+  private async verifyRecords(
+    roomId: string,
+    head: VerifiedVersion | undefined,
+    records: VersionedRecord[],
+    options: RequestOptions,
+  ): Promise<VerifiedVersion[]> {
     const out: VerifiedVersion[] = [];
     let current = head;
     for (const r of records) {
@@ -100,7 +105,8 @@ export class RoomApi {
         if (error instanceof ChainError) throw EndpointError.tampered(`room "${roomId}": ${error.message}`, error);
         throw error;
       }
-      if (current.record.version !== r.version) throw EndpointError.tampered(`room "${roomId}": record version ${current.record.version} served as ${r.version}`);
+      if (current.record.version !== r.version)
+        throw EndpointError.tampered(`room "${roomId}": record version ${current.record.version} served as ${r.version}`);
       if (current.record.roomId !== roomId) throw EndpointError.tampered(`room "${roomId}": the Bridge served a record of room "${current.record.roomId}"`);
       out.push(current);
     }
@@ -242,13 +248,7 @@ export class RoomApi {
   async listStreamRooms(contextId: string, query: PagingQuery, options: RequestOptions = {}): Promise<PagingList<StreamRoom>> {
     checkId('contextId', contextId, CONTEXT_ID_PATTERN);
     const params = pagingParams(query);
-    const reply = await this.http.request(
-      'GET',
-      `/v1/contexts/${encodeURIComponent(contextId)}/rooms?${params}`,
-      listRoomsResponseSchema,
-      undefined,
-      options,
-    );
+    const reply = await this.http.request('GET', `/v1/contexts/${encodeURIComponent(contextId)}/rooms?${params}`, listRoomsResponseSchema, undefined, options);
     const readItems: StreamRoom[] = [];
     for (const item of reply.readItems) readItems.push(await this.listItem(item, options));
     return { totalAvailable: reply.totalAvailable, readItems };
@@ -310,13 +310,7 @@ export class RoomApi {
       await this.checkMembers(head.record.contextId, content, options);
       const built = await buildSuccessor(head, currentKey, content, this.author(), { rotate: forceGenerateNewKey });
       try {
-        await this.http.request(
-          'PUT',
-          `/v1/rooms/${encodeURIComponent(roomId)}`,
-          roomWriteResponseSchema,
-          { ...built.request, version, force },
-          options,
-        );
+        await this.http.request('PUT', `/v1/rooms/${encodeURIComponent(roomId)}`, roomWriteResponseSchema, { ...built.request, version, force }, options);
       } catch (error) {
         // Someone else wrote first. With force, rebuild on the new head and try again.
         if (force && error instanceof EndpointError && error.reason === 'VersionConflict' && attempt < FORCE_ATTEMPTS) continue;
@@ -367,13 +361,7 @@ export class RoomApi {
     await this.keyTrust.check(contextId, uses, (message) => EndpointError.invalidArgument(message), options);
   }
 
-  private content(
-    users: UserWithPubKey[],
-    managers: UserWithPubKey[],
-    publicMeta: Uint8Array,
-    privateMeta: Uint8Array,
-    policy: RoomPolicy,
-  ): RoomContent {
+  private content(users: UserWithPubKey[], managers: UserWithPubKey[], publicMeta: Uint8Array, privateMeta: Uint8Array, policy: RoomPolicy): RoomContent {
     if (!(publicMeta instanceof Uint8Array)) throw EndpointError.invalidArgument('"publicMeta" expected a Uint8Array');
     if (!(privateMeta instanceof Uint8Array)) throw EndpointError.invalidArgument('"privateMeta" expected a Uint8Array');
     const meta = privateMeta.slice();

@@ -74,7 +74,16 @@ describe('Endpoint room management', () => {
     expect(JSON.parse(fromUtf8(asBob.publicMeta))).toEqual({ title: 'standup' });
     expect(asBob.createDate).toBeGreaterThan(0);
 
-    await alice.streamApi.updateStreamRoom(id, [pub(alice.user), pub(bob.user), pub(carol.user)], [pub(alice.user)], utf8('{"title":"retro"}'), utf8('new plan'), 1, false, false);
+    await alice.streamApi.updateStreamRoom(
+      id,
+      [pub(alice.user), pub(bob.user), pub(carol.user)],
+      [pub(alice.user)],
+      utf8('{"title":"retro"}'),
+      utf8('new plan'),
+      1,
+      false,
+      false,
+    );
     const updated = await carol.streamApi.getStreamRoom(id);
     expect(updated).toMatchObject({ version: 2, epoch: 1, lastModifier: 'alice' });
     expect(fromUtf8(updated.privateMeta)).toBe('new plan');
@@ -106,7 +115,16 @@ describe('Endpoint room management', () => {
   it('rotates on removal: the removed user cannot unwrap any key of the new epoch', async () => {
     const id = await room([alice, bob, carol], [alice]);
     const v1 = await alice.streamApi.getStreamRoom(id);
-    await alice.streamApi.updateStreamRoom(id, [pub(alice.user), pub(bob.user)], [pub(alice.user)], v1.publicMeta, utf8('after carol'), v1.version, false, false);
+    await alice.streamApi.updateStreamRoom(
+      id,
+      [pub(alice.user), pub(bob.user)],
+      [pub(alice.user)],
+      v1.publicMeta,
+      utf8('after carol'),
+      v1.version,
+      false,
+      false,
+    );
     const v2 = await bob.streamApi.getStreamRoom(id);
     expect(v2.epoch).toBe(2);
     expect(fromUtf8(v2.privateMeta)).toBe('after carol');
@@ -114,7 +132,10 @@ describe('Endpoint room management', () => {
 
     // With its own private key, carol tries every wrapped key of the new epoch in the Bridge database.
     const db = new Database(`${t.dataDir}/sealroom.db`, { readonly: true });
-    const rows = db.prepare('SELECT recipient_id, wrapped FROM room_keys WHERE room_id = ? AND epoch = 2').all(id) as Array<{ recipient_id: string; wrapped: Buffer }>;
+    const rows = db.prepare('SELECT recipient_id, wrapped FROM room_keys WHERE room_id = ? AND epoch = 2').all(id) as Array<{
+      recipient_id: string;
+      wrapped: Buffer;
+    }>;
     db.close();
     expect(rows.map((r) => r.recipient_id).sort()).toEqual(['alice', 'bob']);
     for (const row of rows) {
@@ -130,7 +151,16 @@ describe('Endpoint room management', () => {
     const id = await room([alice, bob], [alice]);
     await alice.streamApi.updateStreamRoom(id, [pub(alice.user), pub(bob.user)], [pub(alice.user)], new Uint8Array(), utf8('m'), 1, false, true);
     expect((await bob.streamApi.getStreamRoom(id)).epoch).toBe(2);
-    await alice.streamApi.updateStreamRoom(id, [pub(alice.user), pub(bob.user), pub(dave.user)], [pub(alice.user)], new Uint8Array(), utf8('m2'), 2, false, false);
+    await alice.streamApi.updateStreamRoom(
+      id,
+      [pub(alice.user), pub(bob.user), pub(dave.user)],
+      [pub(alice.user)],
+      new Uint8Array(),
+      utf8('m2'),
+      2,
+      false,
+      false,
+    );
     const asDave = await dave.streamApi.getStreamRoom(id);
     expect(asDave).toMatchObject({ version: 3, epoch: 2 });
     expect(fromUtf8(asDave.privateMeta)).toBe('m2');
@@ -151,8 +181,12 @@ describe('Endpoint room management', () => {
 
   it('refuses bad arguments with a clear error before touching the Bridge', async () => {
     expect((await refusal(alice.streamApi.getStreamRoom('nope'))).message).toMatch(/"streamRoomId" is not a valid id/);
-    expect((await refusal(alice.streamApi.createStreamRoom(tenant.contextId, [{ userId: 'x y', pubKey: '' }], [], new Uint8Array(), new Uint8Array()))).reason).toBe('InvalidArgument');
-    expect((await refusal(alice.streamApi.createStreamRoom(tenant.contextId, [], [], new Uint8Array(), new Uint8Array(), { update: 'all' }))).message).toMatch(/policy\.update/);
+    expect(
+      (await refusal(alice.streamApi.createStreamRoom(tenant.contextId, [{ userId: 'x y', pubKey: '' }], [], new Uint8Array(), new Uint8Array()))).reason,
+    ).toBe('InvalidArgument');
+    expect((await refusal(alice.streamApi.createStreamRoom(tenant.contextId, [], [], new Uint8Array(), new Uint8Array(), { update: 'all' }))).message).toMatch(
+      /policy\.update/,
+    );
     expect((await refusal(alice.streamApi.getStreamRoom('room_unknown_000000000'))).reason).toBe('NotFound');
   });
 
@@ -167,7 +201,10 @@ describe('events', () => {
   it('reach subscribed and permitted users only, verified, with the new key already in place', async () => {
     const id = await room([alice, bob], [alice]);
     const seen: Record<string, StreamRoomEvent[]> = { bob: [], carol: [], dave: [] };
-    for (const [name, client] of [['bob', bob], ['carol', carol]] as const) {
+    for (const [name, client] of [
+      ['bob', bob],
+      ['carol', carol],
+    ] as const) {
       const q = client.eventApi.buildSubscriptionQuery('streamRoomUpdated', 'contextId', tenant.contextId);
       await client.eventApi.subscribeFor([q]);
       client.eventApi.on('streamRoomUpdated', (e) => seen[name]!.push(e));

@@ -160,7 +160,13 @@ describe('tampering in the Bridge database is detected', () => {
     const id = await newRoom();
     // A member who knows carol's public key wraps a key of its choosing for her.
     const chosen = new Uint8Array(32).fill(7);
-    const wrapped = await wrapEpochKey({ epochKey: chosen, roomId: id, epoch: 1, recipientId: 'carol', recipientPublicKey: decodePublicKey(tenant.users.carol!.publicKey) });
+    const wrapped = await wrapEpochKey({
+      epochKey: chosen,
+      roomId: id,
+      epoch: 1,
+      recipientId: 'carol',
+      recipientPublicKey: decodePublicKey(tenant.users.carol!.publicKey),
+    });
     const d = db();
     d.prepare("UPDATE room_keys SET wrapped = ? WHERE room_id = ? AND recipient_id = 'carol'").run(Buffer.from(encodeWrappedKey(wrapped)), id);
     d.close();

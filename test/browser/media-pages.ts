@@ -44,7 +44,11 @@ export interface MediaPages {
  * Opens `count` pages (each in its own browser context) of `entry` (default test/browser/media-entry.ts),
  * once it has set `window[readyGlobal]`.
  */
-export async function openMediaPages(count: number, entry = resolve(fileURLToPath(import.meta.url), '../media-entry.ts'), readyGlobal = 'mediaKit'): Promise<MediaPages> {
+export async function openMediaPages(
+  count: number,
+  entry = resolve(fileURLToPath(import.meta.url), '../media-entry.ts'),
+  readyGlobal = 'mediaKit',
+): Promise<MediaPages> {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run \`make test\` (it installs Debian's chromium) or apt-get install -y chromium`);
   const outdir = mkdtempSync(join(tmpdir(), 'sealroom-media-'));
   await build({

@@ -45,7 +45,14 @@ function watch(peer: RemotePeer): void {
   peers.push(peer);
   peer.on('stream', (s) => {
     void s.bytes().then(
-      async (bytes) => got.push({ label: s.label, from: peer.id, length: bytes.length, sha256: await hex(bytes), text: s.header?.kind === 'text' ? new TextDecoder().decode(bytes) : undefined }),
+      async (bytes) =>
+        got.push({
+          label: s.label,
+          from: peer.id,
+          length: bytes.length,
+          sha256: await hex(bytes),
+          text: s.header?.kind === 'text' ? new TextDecoder().decode(bytes) : undefined,
+        }),
       (error: unknown) => errors.push(String(error)),
     );
   });
@@ -56,7 +63,9 @@ const kit = {
     await Endpoint.setup();
     const connection = await Endpoint.connect(a.privateKey, a.solutionId, a.url);
     const eventApi = await Endpoint.createEventApi(connection);
-    api = await Endpoint.createStreamApi(connection, eventApi, { peers: { allowCandidate: (address) => address.startsWith('127.'), connectTimeoutMs: 15_000 } });
+    api = await Endpoint.createStreamApi(connection, eventApi, {
+      peers: { allowCandidate: (address) => address.startsWith('127.'), connectTimeoutMs: 15_000 },
+    });
     api.addRemotePeerListener((request) => {
       request.accept().then(watch, (error: unknown) => errors.push(String(error)));
     });

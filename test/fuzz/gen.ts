@@ -39,7 +39,36 @@ export class Gen {
 
   /** A string from a hostile alphabet: controls, quotes, percent signs, unicode, lone surrogates. */
   text(maxLength: number): string {
-    const alphabet = ['a', 'Z', '0', '_', '-', '%', '/', '\\', '"', "'", '{', '}', '[', ']', '$', '.', ' ', '\n', '\0', '\u00e9', '\ud83d\ude00', '\ud800', '\u202e', '=', '+', '&', '?', '#'];
+    const alphabet = [
+      'a',
+      'Z',
+      '0',
+      '_',
+      '-',
+      '%',
+      '/',
+      '\\',
+      '"',
+      "'",
+      '{',
+      '}',
+      '[',
+      ']',
+      '$',
+      '.',
+      ' ',
+      '\n',
+      '\0',
+      '\u00e9',
+      '\ud83d\ude00',
+      '\ud800',
+      '\u202e',
+      '=',
+      '+',
+      '&',
+      '?',
+      '#',
+    ];
     let out = '';
     const length = this.int(0, maxLength);
     for (let i = 0; i < length; i++) out += this.pick(alphabet);
@@ -62,7 +91,22 @@ export class Gen {
       case 5:
         return Array.from({ length: this.int(0, 5) }, () => this.json(depth - 1));
       default: {
-        const keys = ['record', 'signature', 'keys', 'version', 'force', 'solutionId', 'publicKey', 'nonce', 'timestamp', 'bridgeUrl', 'name', '__proto__', 'constructor', this.text(8)];
+        const keys = [
+          'record',
+          'signature',
+          'keys',
+          'version',
+          'force',
+          'solutionId',
+          'publicKey',
+          'nonce',
+          'timestamp',
+          'bridgeUrl',
+          'name',
+          '__proto__',
+          'constructor',
+          this.text(8),
+        ];
         const out: Record<string, unknown> = {};
         for (let i = this.int(0, 6); i > 0; i--) out[this.pick(keys)] = this.json(depth - 1);
         return out;

@@ -134,11 +134,26 @@ function build(g: Gen): Built {
     else if (kind === 1) text = g.deep(g.int(100, 5000));
     else if (kind === 2) text = g.text(200);
     else if (kind === 3) text = JSON.stringify({ record: g.text(100), signature: g.pick(['AAAA', '====', g.text(88)]), keys: [g.json(2)] });
-    else if (kind === 4) text = JSON.stringify({ solutionId: fuzzTenant.solutionId, publicKey: fuzzTenant.users.fuzz!.publicKey, nonce: g.text(44), timestamp: g.pick([0, -1, 1e20, Date.now()]), bridgeUrl: g.pick([t.bridge.url, 'javascript:x', g.text(30)]), signature: `${'A'.repeat(86)}==` });
+    else if (kind === 4)
+      text = JSON.stringify({
+        solutionId: fuzzTenant.solutionId,
+        publicKey: fuzzTenant.users.fuzz!.publicKey,
+        nonce: g.text(44),
+        timestamp: g.pick([0, -1, 1e20, Date.now()]),
+        bridgeUrl: g.pick([t.bridge.url, 'javascript:x', g.text(30)]),
+        signature: `${'A'.repeat(86)}==`,
+      });
     else if (kind === 5) text = `{"x":"${'a'.repeat(g.int(1000, 200_000))}"}`;
     else text = JSON.stringify(g.json(2)).slice(0, g.int(0, 50));
     body = Buffer.from(text);
-    headers['content-type'] = g.pick(['application/json', 'application/json; charset=utf-8', 'application/json; charset=latin1', 'text/plain', 'application/x-www-form-urlencoded', 'application/json; charset=utf-16']);
+    headers['content-type'] = g.pick([
+      'application/json',
+      'application/json; charset=utf-8',
+      'application/json; charset=latin1',
+      'text/plain',
+      'application/x-www-form-urlencoded',
+      'application/json; charset=utf-16',
+    ]);
     const coding = g.int(0, 5);
     if (coding === 0) {
       headers['content-encoding'] = 'gzip';
@@ -165,7 +180,14 @@ function send(b: Built): Promise<{ status: number; text: string }> {
   const url = new URL(t.bridge.url);
   return new Promise((resolve, reject) => {
     const req = request(
-      { host: url.hostname, port: url.port, method: b.method, path: b.path, headers: { ...b.headers, ...(b.body === undefined ? {} : { 'content-length': b.body.length }) }, agent },
+      {
+        host: url.hostname,
+        port: url.port,
+        method: b.method,
+        path: b.path,
+        headers: { ...b.headers, ...(b.body === undefined ? {} : { 'content-length': b.body.length }) },
+        agent,
+      },
       (res) => {
         let text = '';
         res.setEncoding('utf8');

@@ -50,16 +50,58 @@ function message(g: Gen): { data: string | Uint8Array; binary: boolean } {
     case 0:
       return { data: g.text(200), binary: false };
     case 1: {
-      const kinds = ['hello', 'ping', 'subscribe', 'unsubscribe', 'join', 'leave', 'publish', 'updateStream', 'unpublish', 'listStreams', 'subscribeStreams', 'byteStreamOpen', 'byteStreamCredit', 'byteStreamReject', 'nope', ''];
+      const kinds = [
+        'hello',
+        'ping',
+        'subscribe',
+        'unsubscribe',
+        'join',
+        'leave',
+        'publish',
+        'updateStream',
+        'unpublish',
+        'listStreams',
+        'subscribeStreams',
+        'byteStreamOpen',
+        'byteStreamCredit',
+        'byteStreamReject',
+        'nope',
+        '',
+      ];
       const extra = g.json(3);
-      return { data: JSON.stringify({ ...(typeof extra === 'object' && extra !== null && !Array.isArray(extra) ? extra : {}), kind: g.pick(kinds), id, roomId: room }), binary: false };
+      return {
+        data: JSON.stringify({ ...(typeof extra === 'object' && extra !== null && !Array.isArray(extra) ? extra : {}), kind: g.pick(kinds), id, roomId: room }),
+        binary: false,
+      };
     }
     case 2:
-      return { data: JSON.stringify({ kind: 'publish', id, roomId: room, streamId: g.text(10) || 's', tracks: [{ trackId: 'd', kind: g.pick(['data', 'audio', 'video', 'x']) }] }), binary: false };
+      return {
+        data: JSON.stringify({
+          kind: 'publish',
+          id,
+          roomId: room,
+          streamId: g.text(10) || 's',
+          tracks: [{ trackId: 'd', kind: g.pick(['data', 'audio', 'video', 'x']) }],
+        }),
+        binary: false,
+      };
     case 3:
-      return { data: JSON.stringify({ kind: 'byteStreamOpen', id, roomId: room, streamId: 'AAAAAAAAAAAAAAAAAAAAAA==', epoch: g.pick([1, 0, 99]), destinationIdentities: [g.text(10)] }), binary: false };
+      return {
+        data: JSON.stringify({
+          kind: 'byteStreamOpen',
+          id,
+          roomId: room,
+          streamId: 'AAAAAAAAAAAAAAAAAAAAAA==',
+          epoch: g.pick([1, 0, 99]),
+          destinationIdentities: [g.text(10)],
+        }),
+        binary: false,
+      };
     case 4:
-      return { data: JSON.stringify({ kind: g.pick(['byteStreamCredit', 'byteStreamReject']), streamNo: g.int(-1, 50), offset: g.pick([0, -5, 1e20, 12]) }), binary: false };
+      return {
+        data: JSON.stringify({ kind: g.pick(['byteStreamCredit', 'byteStreamReject']), streamNo: g.int(-1, 50), offset: g.pick([0, -5, 1e20, 12]) }),
+        binary: false,
+      };
     case 5:
       // DATA or CHUNK up frames for track and stream numbers this socket does not own.
       return { data: new Uint8Array([g.pick([0x01, 0x02]), 0, 0, 0, g.int(0, 20), ...g.bytes(g.int(0, 64))]), binary: true };
@@ -68,7 +110,10 @@ function message(g: Gen): { data: string | Uint8Array; binary: boolean } {
     case 7:
       return { data: new Uint8Array([g.pick([0x81, 0x82, 0x00, 0xff]), ...g.bytes(g.int(0, 100))]), binary: true };
     case 8:
-      return { data: g.chance(0.5) ? g.bytes(MAX_MESSAGE_BYTES + g.int(1, 1000)) : `{"kind":"ping","id":1,"x":"${'a'.repeat(MAX_MESSAGE_BYTES)}"}`, binary: g.chance(0.5) };
+      return {
+        data: g.chance(0.5) ? g.bytes(MAX_MESSAGE_BYTES + g.int(1, 1000)) : `{"kind":"ping","id":1,"x":"${'a'.repeat(MAX_MESSAGE_BYTES)}"}`,
+        binary: g.chance(0.5),
+      };
     default:
       return { data: g.deep(g.int(50, 3000)), binary: false };
   }

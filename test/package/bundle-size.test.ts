@@ -109,7 +109,10 @@ describe('the Endpoint browser bundle', () => {
       ...chunks.map(
         (c) =>
           `bundle ${c.static ? 'static' : 'lazy  '} ${c.file}: ${c.minifiedBytes} B minified, ${c.gzipBytes} B gzipped; ` +
-          c.owners.slice(0, 4).map(([n, b]) => `${n} ${b}`).join(', '),
+          c.owners
+            .slice(0, 4)
+            .map(([n, b]) => `${n} ${b}`)
+            .join(', '),
       ),
       `bundle at start (${atStart.length} chunks): ${sum(atStart, 'minifiedBytes')} B minified, ` +
         `${sum(atStart, 'gzipBytes')} B gzipped (budget ${BUDGET_GZIP_BYTES}); lazy (${lazy.length} chunks): ` +

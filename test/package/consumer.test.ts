@@ -135,10 +135,14 @@ describe('the packed tarball, installed outside the repo', () => {
     });
 
     it('serves the web app from the installed package: `sealroom start --dev` on plain node', async () => {
-      const child = spawn(join(app, 'node_modules/.bin/sealroom'), ['start', '--dev', '--port', '0', '--data-dir', join(work, 'app-data'), '--log-level', 'warn'], {
-        cwd: app,
-        stdio: ['ignore', 'ignore', 'pipe'],
-      });
+      const child = spawn(
+        join(app, 'node_modules/.bin/sealroom'),
+        ['start', '--dev', '--port', '0', '--data-dir', join(work, 'app-data'), '--log-level', 'warn'],
+        {
+          cwd: app,
+          stdio: ['ignore', 'ignore', 'pipe'],
+        },
+      );
       try {
         const url = await new Promise<string>((resolveUrl, reject) => {
           let stderr = '';

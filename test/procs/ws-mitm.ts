@@ -60,7 +60,12 @@ export async function startWsMitm(targetUrl: string | (() => string), tamper: Ta
       const up = new UpstreamParser((bytes) => upstream.write(bytes), upText);
       client.on('data', (d: Buffer) => up.push(d));
     }
-    const down = new DownstreamParser((bytes) => client.write(bytes), tamper, () => count++, hooks.downText);
+    const down = new DownstreamParser(
+      (bytes) => client.write(bytes),
+      tamper,
+      () => count++,
+      hooks.downText,
+    );
     downstreams.add(down);
     upstream.on('data', (d: Buffer) => down.push(d));
     const end = () => {

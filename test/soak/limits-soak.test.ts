@@ -11,7 +11,7 @@ import { startBridgeProc, type BridgeProc } from '../../bench/lib/bridge.ts';
 import { ProcGroup } from '../../bench/lib/procs.ts';
 import { CLOSE } from '../../protocol/ws.ts';
 import { TestClient } from '../../bridge/realtime/test-client.ts';
-import { connectClient, pub, until, } from '../endpoint.ts';
+import { connectClient, pub, until } from '../endpoint.ts';
 import { login, rest } from '../harness.ts';
 import { makeUser, type TestUser } from '../identities.ts';
 import { genesis, grownRoom } from '../rooms.ts';
@@ -68,8 +68,20 @@ describe('all seven attacks at once', () => {
     const grown = await grownRoom(bridge.url, tokens.mallory!, contextId, users.mallory!, 40, 64 * 1024);
     const alice = await connectClient(bridge.url, solutionId, users.alice!);
     const bob = await connectClient(bridge.url, solutionId, users.bob!);
-    const room = await alice.streamApi.createStreamRoom(contextId, [pub(users.alice!), pub(users.bob!)], [pub(users.alice!)], new TextEncoder().encode('{}'), new TextEncoder().encode('p'));
-    const malloryRoom = await bob.streamApi.createStreamRoom(contextId, [pub(users.bob!), pub(users.mallory!)], [pub(users.bob!)], new TextEncoder().encode('{}'), new TextEncoder().encode('p'));
+    const room = await alice.streamApi.createStreamRoom(
+      contextId,
+      [pub(users.alice!), pub(users.bob!)],
+      [pub(users.alice!)],
+      new TextEncoder().encode('{}'),
+      new TextEncoder().encode('p'),
+    );
+    const malloryRoom = await bob.streamApi.createStreamRoom(
+      contextId,
+      [pub(users.bob!), pub(users.mallory!)],
+      [pub(users.bob!)],
+      new TextEncoder().encode('{}'),
+      new TextEncoder().encode('p'),
+    );
     await alice.streamApi.joinStreamRoom(room);
     await bob.streamApi.joinStreamRoom(room);
     // mallory's publications, so `listStreams` answers big.
@@ -135,7 +147,9 @@ describe('all seven attacks at once', () => {
           const s = keep(await raw('127.0.0.3').catch(() => undefined as never));
           if (s === undefined) continue;
           s.on('data', (d: Buffer) => d.toString().startsWith('HTTP/1.1 401') && refused('401 before the body'));
-          s.write(`POST /v1/rooms HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${4 * 1024 * 1024}\r\n\r\n{"record":"${'a'.repeat(60_000)}`);
+          s.write(
+            `POST /v1/rooms HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${4 * 1024 * 1024}\r\n\r\n{"record":"${'a'.repeat(60_000)}`,
+          );
         }
         await new Promise((r) => setTimeout(r, 1000));
       }
@@ -166,7 +180,11 @@ describe('all seven attacks at once', () => {
     // 7. room creates as fast as the Bridge answers
     const attack7 = (async () => {
       while (running()) {
-        const built = await genesis(contextId, users.mallory!, { users: [users.mallory!], managers: [users.mallory!], publicMeta: { pad: 'z'.repeat(60_000) } });
+        const built = await genesis(contextId, users.mallory!, {
+          users: [users.mallory!],
+          managers: [users.mallory!],
+          publicMeta: { pad: 'z'.repeat(60_000) },
+        });
         const reply = await rest(bridge.url, tokens.mallory).post('/v1/rooms', built.request);
         expect([201, 429, 409]).toContain(reply.status);
         if (reply.status === 429) refused('429 write rate');

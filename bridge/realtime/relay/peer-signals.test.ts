@@ -51,7 +51,16 @@ describe('relay: direct peer signals', () => {
     const [alice, bob] = await Promise.all([connect('alice'), connect('bob')]);
     await alice.request('join', { roomId });
     await bob.request('join', { roomId });
-    const huge = { type: 'offer', sessionId: bye.sessionId, nonce: bye.sessionId, at: 1, sdp: 'x'.repeat(16 * 1024 + 1), fingerprints: [`sha-256 ${Array(32).fill('AB').join(':')}`], signature: `${'A'.repeat(86)}==`, metadata: '' };
+    const huge = {
+      type: 'offer',
+      sessionId: bye.sessionId,
+      nonce: bye.sessionId,
+      at: 1,
+      sdp: 'x'.repeat(16 * 1024 + 1),
+      fingerprints: [`sha-256 ${Array(32).fill('AB').join(':')}`],
+      signature: `${'A'.repeat(86)}==`,
+      metadata: '',
+    };
     expect(await alice.failure('peerSignal', { roomId, toConnectionId: bob.connectionId, signal: huge as PeerSignal })).toBe('VALIDATION_FAILED');
     const badFingerprint = { ...huge, sdp: 'v=0', fingerprints: ['sha-256 nothex'] };
     expect(await alice.failure('peerSignal', { roomId, toConnectionId: bob.connectionId, signal: badFingerprint as PeerSignal })).toBe('VALIDATION_FAILED');

@@ -54,7 +54,10 @@ const receipt = (s: { streamNo: number; streamId: string }) => ({ ...s, at: Date
 
 describe('relay: delivery receipts', () => {
   it("relays a receiver's receipt to the sender only, as it came, with the receiver's user id", async () => {
-    const { roomId, cs: [alice, bob, carol] } = await joined('alice', 'bob', 'carol');
+    const {
+      roomId,
+      cs: [alice, bob, carol],
+    } = await joined('alice', 'bob', 'carol');
     const s = await endedStream(alice!, roomId, []);
     await bob!.until(() => bob!.chunkFrames(s.streamNo).some((f) => f.last), 'the end at bob');
     const sent = receipt(s);
@@ -65,11 +68,14 @@ describe('relay: delivery receipts', () => {
     expect(await bob!.failure('byteStreamReceipt', receipt(s))).toBe('RECEIPT_EXISTS');
     expect(carol!.events('byteStreamReceipt')).toEqual([]);
     expect(await carol!.request('byteStreamReceipt', receipt(s))).toEqual({});
-    await alice!.until(() => alice!.events('byteStreamReceipt').length === 2, 'carol\'s receipt');
+    await alice!.until(() => alice!.events('byteStreamReceipt').length === 2, "carol's receipt");
   });
 
   it('NOT_A_RECEIVER: not a destination, the sender itself, cut before the end, a wrong stream id, or the sender gone', async () => {
-    const { roomId, cs: [alice, bob, carol] } = await joined('alice', 'bob', 'carol');
+    const {
+      roomId,
+      cs: [alice, bob, carol],
+    } = await joined('alice', 'bob', 'carol');
     const toBob = await endedStream(alice!, roomId, ['bob']);
     await bob!.until(() => bob!.chunkFrames(toBob.streamNo).some((f) => f.last), 'the end at bob');
     expect(await carol!.failure('byteStreamReceipt', receipt(toBob))).toBe('NOT_A_RECEIVER');
@@ -94,7 +100,10 @@ describe('relay: delivery receipts', () => {
   });
 
   it(`keeps at most ${RECEIPT_STREAMS_PER_CONNECTION} ended streams per sender: the oldest is forgotten first`, async () => {
-    const { roomId, cs: [alice, bob] } = await joined('alice', 'bob');
+    const {
+      roomId,
+      cs: [alice, bob],
+    } = await joined('alice', 'bob');
     const streams: Array<{ streamNo: number; streamId: string }> = [];
     for (let i = 0; i < RECEIPT_STREAMS_PER_CONNECTION + 1; i++) streams.push(await endedStream(alice!, roomId, ['bob']));
     const last = streams.at(-1)!;
@@ -105,7 +114,10 @@ describe('relay: delivery receipts', () => {
   });
 
   it('refuses a receipt that is not the fixed shape before it reaches the relay', async () => {
-    const { roomId, cs: [alice, bob] } = await joined('alice', 'bob');
+    const {
+      roomId,
+      cs: [alice, bob],
+    } = await joined('alice', 'bob');
     const s = await endedStream(alice!, roomId, ['bob']);
     expect(await bob!.failure('byteStreamReceipt', { ...receipt(s), signature: b64(65) })).toBe('VALIDATION_FAILED');
     expect(await bob!.failure('byteStreamReceipt', { ...receipt(s), extra: 'x' } as ReturnType<typeof receipt>)).toBe('VALIDATION_FAILED');

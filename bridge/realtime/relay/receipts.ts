@@ -54,7 +54,14 @@ export class ReceiptsRelay {
     }
     list.push(bs.streamNo);
     this.bySender.set(senderId, list);
-    this.slots.set(bs.streamNo, { streamNo: bs.streamNo, streamId: bs.streamId, sender: bs.sender, until: now + RECEIPT_WINDOW_MS, receivers, waiting: receivers.size });
+    this.slots.set(bs.streamNo, {
+      streamNo: bs.streamNo,
+      streamId: bs.streamId,
+      sender: bs.sender,
+      until: now + RECEIPT_WINDOW_MS,
+      receivers,
+      waiting: receivers.size,
+    });
   }
 
   /** A streamNo that still takes receipts is not handed out again (numbers.ts wraps after 2^32). */
@@ -77,10 +84,18 @@ export class ReceiptsRelay {
         `expected a receipt for a stream this connection received to its end within the last ${RECEIPT_WINDOW_MS} ms, got streamNo ${req.streamNo}`,
       );
     }
-    if (sent) throw BridgeError.conflict('RECEIPT_EXISTS', `expected one receipt per receiving connection, streamNo ${req.streamNo} already has this connection's`);
+    if (sent)
+      throw BridgeError.conflict('RECEIPT_EXISTS', `expected one receipt per receiving connection, streamNo ${req.streamNo} already has this connection's`);
     slot.receivers.set(conn.id, true);
     slot.waiting--;
-    slot.sender.conn.event({ type: 'byteStreamReceipt', streamNo: slot.streamNo, streamId: slot.streamId, userId: conn.userId, at: req.at, signature: req.signature });
+    slot.sender.conn.event({
+      type: 'byteStreamReceipt',
+      streamNo: slot.streamNo,
+      streamId: slot.streamId,
+      userId: conn.userId,
+      at: req.at,
+      signature: req.signature,
+    });
     if (slot.waiting === 0) this.drop(slot);
   }
 

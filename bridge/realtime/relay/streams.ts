@@ -122,7 +122,12 @@ export class StreamsRelay {
     const gone = [...before].filter((t) => !after.has(t));
     p.data.purge(new Set(gone.map((t) => t.trackNo)));
     notifyByStream(p, room, 'streamUnsubscribed', gone);
-    notifyByStream(p, room, 'streamSubscribed', [...after].filter((t) => !before.has(t)));
+    notifyByStream(
+      p,
+      room,
+      'streamSubscribed',
+      [...after].filter((t) => !before.has(t)),
+    );
     return {
       tracks: [...after].map((t) => ({ streamId: t.stream.streamId, trackId: t.trackId, trackNo: t.trackNo, userId: t.stream.owner.userId })),
     };
@@ -174,7 +179,11 @@ export class StreamsRelay {
     stream.room.streams.delete(stream.streamId);
     stream.owner.published--;
     if (notify) {
-      this.st.broadcast(stream.room, { type: 'streamUnpublished', roomId: stream.room.id, streamId: stream.streamId, userId: stream.owner.userId }, stream.owner);
+      this.st.broadcast(
+        stream.room,
+        { type: 'streamUnpublished', roomId: stream.room.id, streamId: stream.streamId, userId: stream.owner.userId },
+        stream.owner,
+      );
     }
   }
 

@@ -68,9 +68,30 @@ function setup(senders: Sender[], keyDelayMs: Record<number, number> = {}, autoR
   const open = async (s: Sender, epoch: number, name: string) => {
     const streamNo = nextNo++;
     const streamId = new Uint8Array(16).fill(streamNo);
-    const header = encodeHeader({ v: 2, kind: 'bytes', topic: 't', name, mimeType: 'a/b', attributes: {}, timestamp: Date.now(), sender: s.userId, roomId: ROOM, roomVersion: 1, headHash: HEAD_HASH });
+    const header = encodeHeader({
+      v: 2,
+      kind: 'bytes',
+      topic: 't',
+      name,
+      mimeType: 'a/b',
+      attributes: {},
+      timestamp: Date.now(),
+      sender: s.userId,
+      roomId: ROOM,
+      roomVersion: 1,
+      headHash: HEAD_HASH,
+    });
     const enc: StreamEncryptor = createStreamEncryptor({ epochKey: keys[epoch]!, streamId, senderId: s.userId, senderSeed: s.seed, header });
-    incoming.opened({ type: 'byteStreamOpened', roomId: ROOM, streamNo, streamId: toBase64(streamId), epoch, senderId: s.userId, senderConnectionId: s.connectionId, window: 64 * 1024 });
+    incoming.opened({
+      type: 'byteStreamOpened',
+      roomId: ROOM,
+      streamNo,
+      streamId: toBase64(streamId),
+      epoch,
+      senderId: s.userId,
+      senderConnectionId: s.connectionId,
+      window: 64 * 1024,
+    });
     const feed = (c: { data: Uint8Array; last: boolean }) => incoming.chunk(streamNo, c.last, c.data);
     feed(await enc.header());
     return { enc, feed, streamNo };

@@ -84,16 +84,19 @@ export class IncomingStreams {
   private watchIdle(): void {
     if (this.idleTimer !== undefined || this.d.idleTimeoutMs <= 0) return;
     const idleMs = this.d.idleTimeoutMs;
-    this.idleTimer = setInterval(() => {
-      const now = performance.now();
-      for (const s of [...this.streams.values()]) {
-        if (s.idleSince(now, idleMs)) this.fail(s, DataStreamError.timeout(`nothing arrived on the stream for ${idleMs} ms`), true);
-      }
-      if (this.streams.size === 0) {
-        clearInterval(this.idleTimer);
-        this.idleTimer = undefined;
-      }
-    }, Math.max(10, Math.min(1000, Math.floor(idleMs / 4))));
+    this.idleTimer = setInterval(
+      () => {
+        const now = performance.now();
+        for (const s of [...this.streams.values()]) {
+          if (s.idleSince(now, idleMs)) this.fail(s, DataStreamError.timeout(`nothing arrived on the stream for ${idleMs} ms`), true);
+        }
+        if (this.streams.size === 0) {
+          clearInterval(this.idleTimer);
+          this.idleTimer = undefined;
+        }
+      },
+      Math.max(10, Math.min(1000, Math.floor(idleMs / 4))),
+    );
     (this.idleTimer as { unref?: () => void }).unref?.();
   }
 
@@ -136,7 +139,8 @@ export class IncomingStreams {
     if (!this.perSender.has(connectionId)) return;
     this.enqueue(connectionId, () => {
       for (const s of this.inRoom(roomId)) {
-        if (s.removal !== undefined && s.senderConnectionId === connectionId) this.fail(s, new DataStreamError('AbnormalEnd', 'the sender was removed from the room'), false);
+        if (s.removal !== undefined && s.senderConnectionId === connectionId)
+          this.fail(s, new DataStreamError('AbnormalEnd', 'the sender was removed from the room'), false);
       }
     });
   }
@@ -240,7 +244,10 @@ export class IncomingStreams {
     const verdict = this.replay.admit(s.roomId, s.id, header.timestamp);
     if (verdict !== 'fresh') {
       // The same error as any integrity failure; the log says which check refused it (a skewed clock shows here).
-      this.d.connection.log.warn({ roomId: s.roomId, sender: s.senderId, verdict }, 'an incoming stream was refused: replayed, or its signed time is outside the replay window');
+      this.d.connection.log.warn(
+        { roomId: s.roomId, sender: s.senderId, verdict },
+        'an incoming stream was refused: replayed, or its signed time is outside the replay window',
+      );
       this.fail(s, DataStreamError.integrity(), true);
       return;
     }
@@ -269,7 +276,12 @@ export class IncomingStreams {
     } else {
       const handler = this.d.textHandler(header.topic);
       if (handler === undefined) return this.unwanted(s, header);
-      const chat = { replyToStreamId: header.replyToStreamId, attachedStreamIds: header.attachedStreamIds, operationType: header.operationType, version: header.version };
+      const chat = {
+        replyToStreamId: header.replyToStreamId,
+        attachedStreamIds: header.attachedStreamIds,
+        operationType: header.operationType,
+        version: header.version,
+      };
       const info: TextStreamInfo = { ...sized, ...Object.fromEntries(Object.entries(chat).filter(([, v]) => v !== undefined)) };
       const reader = new TextReader(info, queue, log);
       s.reader = reader;
@@ -298,14 +310,17 @@ export class IncomingStreams {
       case 'sender_left':
         return this.fail(s, new DataStreamError('AbnormalEnd', 'the sender left the room before the end of the stream'), false);
       case 'limit':
-        return this.fail(s, new DataStreamError('AbnormalEnd', "the Bridge ended the stream: the sender overran its allowance"), false);
+        return this.fail(s, new DataStreamError('AbnormalEnd', 'the Bridge ended the stream: the sender overran its allowance'), false);
       case 'too_slow':
         return this.fail(s, new DataStreamError('TooSlow', 'the Bridge cut this reader from the stream: it consumed nothing for too long'), false);
       case 'room_deleted':
         return this.fail(s, new DataStreamError('Removed', 'the room was deleted'), false);
       case 'removed':
         // This member or the sender was removed; the streamRoomLeft that follows says which.
-        s.removal ??= setTimeout(() => this.fail(s, new DataStreamError('AbnormalEnd', 'the Bridge ended the stream: a member was removed'), false), REMOVAL_DECISION_MS);
+        s.removal ??= setTimeout(
+          () => this.fail(s, new DataStreamError('AbnormalEnd', 'the Bridge ended the stream: a member was removed'), false),
+          REMOVAL_DECISION_MS,
+        );
         return;
       default: {
         const never: never = reason;

@@ -129,7 +129,12 @@ export class ByteReader extends BaseReader implements ByteStreamReader {
     const fileName = name ?? this.info.name;
     checkFileName(fileName);
     return this.consume('writeToFile', undefined, () =>
-      drainToFile(directory, fileName, () => this.queue.next(), (error) => this.queue.cancel(error)),
+      drainToFile(
+        directory,
+        fileName,
+        () => this.queue.next(),
+        (error) => this.queue.cancel(error),
+      ),
     );
   }
 }

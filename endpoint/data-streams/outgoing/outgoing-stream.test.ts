@@ -80,7 +80,13 @@ async function fakeStream(kind: 'bytes' | 'text', windowBytes: number, totalSize
     },
     async drained() {},
   } as unknown as Connection;
-  const stream = new OutgoingStream('room', kind, enc, totalSize, { connection, finals: o.finals ?? new Sequencer(), numbered: () => undefined, forget: () => undefined, idleTimeoutMs: 0 });
+  const stream = new OutgoingStream('room', kind, enc, totalSize, {
+    connection,
+    finals: o.finals ?? new Sequencer(),
+    numbered: () => undefined,
+    forget: () => undefined,
+    idleTimeoutMs: 0,
+  });
   await stream.open({ roomId: 'room_0123456789abcdef', streamId: 'x', epoch: 1, destinationIdentities: [] }, await enc.header());
   return {
     stream,
@@ -182,7 +188,10 @@ describe('OutgoingStream', () => {
     const writing = f.stream.write(new Uint8Array(3 * windowBytes));
     await tick();
     await f.stream.abort('user cancelled');
-    const error = await writing.then(() => undefined, (e: unknown) => e);
+    const error = await writing.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(DataStreamError);
     expect((error as DataStreamError).reason).toBe('Aborted');
     expect(f.sentBytes()).toBeLessThanOrEqual(windowBytes);

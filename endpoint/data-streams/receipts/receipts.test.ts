@@ -25,9 +25,19 @@ let roomId: string;
 let downText: (text: string) => string = (t) => t;
 
 beforeAll(async () => {
-  mitm = await startWsMitm(() => kit.t.bridge.url, () => 'pass', { downText: (t) => downText(t) });
+  mitm = await startWsMitm(
+    () => kit.t.bridge.url,
+    () => 'pass',
+    { downText: (t) => downText(t) },
+  );
   kit = await startKit(['alice', 'bob', 'carol', 'dave', 'erin', 'frank'], { loginUrls: [mitm.url] });
-  [alice, bob, carol, dave, erin] = (await Promise.all(['alice', 'bob', 'carol', 'dave', 'erin'].map((id) => kit.connect(id)))) as [Client, Client, Client, Client, Client];
+  [alice, bob, carol, dave, erin] = (await Promise.all(['alice', 'bob', 'carol', 'dave', 'erin'].map((id) => kit.connect(id)))) as [
+    Client,
+    Client,
+    Client,
+    Client,
+    Client,
+  ];
   aliceViaMitm = await kit.connect('alice', { url: mitm.url });
   // frank is a member who never connects.
   const frank = { user: kit.tenant.users.frank! } as Client;
@@ -97,7 +107,12 @@ describe('delivery receipts', () => {
         break;
       }
     });
-    const { delivery } = await alice.streamApi.sendFile(pattern(6 * 1024 * 1024, 4), { roomId, topic: 'drop', name: 'big.bin', destinationIdentities: ['bob', 'dave'] });
+    const { delivery } = await alice.streamApi.sendFile(pattern(6 * 1024 * 1024, 4), {
+      roomId,
+      topic: 'drop',
+      name: 'big.bin',
+      destinationIdentities: ['bob', 'dave'],
+    });
     const report = await delivery!;
     expect(dropped).toBe(true);
     await atBob[0]!.done;
@@ -111,7 +126,10 @@ describe('a Bridge that forges receipts', () => {
     const got = [bob, carol, erin].map((c) => receiveBytes(c, 'mitm'));
     const edits: string[] = [];
     downText = (text) => {
-      const m = JSON.parse(text) as { kind: string; event?: { type: string; userId: string; signature: string; at: number; streamId: string; streamNo: number } };
+      const m = JSON.parse(text) as {
+        kind: string;
+        event?: { type: string; userId: string; signature: string; at: number; streamId: string; streamNo: number };
+      };
       const e = m.event;
       if (m.kind !== 'event' || e?.type !== 'byteStreamReceipt') return text;
       edits.push(e.userId);
@@ -130,7 +148,12 @@ describe('a Bridge that forges receipts', () => {
       }
       return JSON.stringify(m);
     };
-    const result = await aliceViaMitm.streamApi.send(pattern(200_000, 6), { roomId, topic: 'mitm', destinationIdentities: ['bob', 'carol', 'erin', 'frank'], receiptTimeoutMs: 1500 });
+    const result = await aliceViaMitm.streamApi.send(pattern(200_000, 6), {
+      roomId,
+      topic: 'mitm',
+      destinationIdentities: ['bob', 'carol', 'erin', 'frank'],
+      receiptTimeoutMs: 1500,
+    });
     downText = (t) => t;
     for (const g of got) await g[0]!.done;
     expect(sorted(edits.map((userId) => ({ userId }))).map((e) => e.userId)).toEqual(['bob', 'carol', 'erin']);
@@ -166,7 +189,9 @@ describe('the Bridge relays receipts only from receivers', () => {
     expect((await refusal(bob.connection.request('byteStreamReceipt', receipt))).bridgeCode).toBe('RECEIPT_EXISTS');
     expect((await refusal(bob.connection.request('byteStreamReceipt', { ...receipt, streamId: toBase64(randomBytes(16)) }))).bridgeCode).toBe('NOT_A_RECEIVER');
     // Bounded size at the boundary: a signature of another length is refused before the relay.
-    expect((await refusal(bob.connection.request('byteStreamReceipt', { ...receipt, signature: toBase64(randomBytes(65)) }))).bridgeCode).toBe('VALIDATION_FAILED');
+    expect((await refusal(bob.connection.request('byteStreamReceipt', { ...receipt, signature: toBase64(randomBytes(65)) }))).bridgeCode).toBe(
+      'VALIDATION_FAILED',
+    );
     await atErin[0]!.readAll();
     const result = await transfer;
     expect(sorted(result.delivered).map((d) => d.userId)).toEqual(['bob', 'erin']);

@@ -64,7 +64,12 @@ function source(total: number): { stream: ReadableStream<Uint8Array>; pulled: ()
 
 /** Collects the broadcast events one client gets. */
 function events(client: Client) {
-  const got = { received: [] as StreamReceivedEvent[], completed: [] as StreamCompletedEvent[], complete: [] as BroadcastStreamComplete[], aborted: [] as BroadcastStreamAborted[] };
+  const got = {
+    received: [] as StreamReceivedEvent[],
+    completed: [] as StreamCompletedEvent[],
+    complete: [] as BroadcastStreamComplete[],
+    aborted: [] as BroadcastStreamAborted[],
+  };
   client.streamApi.onBroadcastEvent('streamReceived', (e) => got.received.push(e));
   client.streamApi.onBroadcastEvent('streamCompleted', (e) => got.completed.push(e));
   client.streamApi.onBroadcastEvent('broadcastStreamComplete', (e) => got.complete.push(e));
@@ -100,11 +105,18 @@ describe('pipeTo into a broadcast stream', () => {
     const expected = src.sha256();
     for (const h of hashes) expect(await h).toBe(expected);
     const [complete] = sent.complete;
-    expect(complete).toMatchObject({ roomId, totalBytes: TOTAL, totalChunks: TOTAL / MiB, metadata: { topic: 'big', name: 'big.bin', size: TOTAL, attributes: { k: 'v' } } });
+    expect(complete).toMatchObject({
+      roomId,
+      totalBytes: TOTAL,
+      totalChunks: TOTAL / MiB,
+      metadata: { topic: 'big', name: 'big.bin', size: TOTAL, attributes: { k: 'v' } },
+    });
     expect(complete!.delivered!.map((d) => d.userId).sort()).toEqual(['bob', 'carol', 'dave']);
     expect(complete!.failed).toEqual([]);
     for (const s of seen) {
-      expect(s.received.map((e) => ({ peerId: e.peerId, streamId: e.streamId, name: e.metadata.name }))).toEqual([{ peerId: 'alice', streamId: complete!.streamId, name: 'big.bin' }]);
+      expect(s.received.map((e) => ({ peerId: e.peerId, streamId: e.streamId, name: e.metadata.name }))).toEqual([
+        { peerId: 'alice', streamId: complete!.streamId, name: 'big.bin' },
+      ]);
       expect(s.completed).toEqual([{ peerId: 'alice', roomId, streamId: complete!.streamId, totalChunks: expect.any(Number), totalBytes: TOTAL }]);
     }
     console.info(`broadcast of ${TOTAL / MiB} MB to 3 receivers in one process: ${seconds.toFixed(1)} s (${(TOTAL / MiB / seconds).toFixed(0)} MB/s to each)`);
@@ -148,7 +160,9 @@ describe('a receiver that does not read', () => {
     expect(stream!.sent - stream!.minConsumed!).toBeLessThanOrEqual(WINDOW_BYTES);
     const grown = process.memoryUsage().arrayBuffers - arrayBuffersBefore;
     expect(grown).toBeLessThan(16 * MiB);
-    console.info(`stalled broadcast: pulled ${(pulled / MiB).toFixed(2)} MiB of 64 (bound ${(bound / MiB).toFixed(2)}), desiredSize ${writer.desiredSize}, arrayBuffers +${(grown / MiB).toFixed(2)} MiB over 1 s`);
+    console.info(
+      `stalled broadcast: pulled ${(pulled / MiB).toFixed(2)} MiB of 64 (bound ${(bound / MiB).toFixed(2)}), desiredSize ${writer.desiredSize}, arrayBuffers +${(grown / MiB).toFixed(2)} MiB over 1 s`,
+    );
 
     // Reading resumes: the rest flows and arrives intact.
     const hash = hashOf(held!.stream);
@@ -158,7 +172,7 @@ describe('a receiver that does not read', () => {
 });
 
 describe('abort and Node sources', () => {
-  it("abort(reason) reaches every receiver with the reason; the sender gets broadcastStreamAborted", async () => {
+  it('abort(reason) reaches every receiver with the reason; the sender gets broadcastStreamAborted', async () => {
     const got = [bob, carol, dave].map((c) => receiveBytes(c, 'abort'));
     const sent = events(alice);
     const writer = alice.streamApi.createBroadcastStream(roomId, { topic: 'abort', name: 'a.bin' }).getWriter();
@@ -203,7 +217,11 @@ describe('abort and Node sources', () => {
     const byStream = await alice.streamApi.broadcastStream(web, { roomId, topic: 'node', name: 'copy.png', receipts: false });
     expect(byStream).toMatchObject({ totalBytes: data.length, metadata: { name: 'copy.png', mimeType: 'image/png' } });
     expect(byStream.delivered).toBeUndefined();
-    const byBlob = await alice.streamApi.broadcastBlob(new Blob([data as Uint8Array<ArrayBuffer>], { type: 'application/x-test' }), { roomId, topic: 'node', name: 'blob.bin' });
+    const byBlob = await alice.streamApi.broadcastBlob(new Blob([data as Uint8Array<ArrayBuffer>], { type: 'application/x-test' }), {
+      roomId,
+      topic: 'node',
+      name: 'blob.bin',
+    });
     expect(byBlob.totalBytes).toBe(data.length);
     await until(() => got.every((g) => g.length === 3), 'three streams each');
     for (const g of got) for (const r of g) expect(sha256(await r.done)).toBe(sha256(data));
@@ -215,6 +233,8 @@ describe('abort and Node sources', () => {
     expect(error).toMatchObject({ reason: 'InvalidArgument', code: 'ERR_DATA_STREAM_INVALID_ARGUMENT' });
     const writer = alice.streamApi.createBroadcastStream(roomId, { topic: 'x', receipts: false, destinationIdentities: ['bob'] }).getWriter();
     expect((await streamFailure(writer.write('text' as unknown as Uint8Array))).reason).toBe('InvalidArgument');
-    await expect(alice.streamApi.broadcastStream('nope' as unknown as ReadableStream<Uint8Array>, { roomId, topic: 'x' })).rejects.toMatchObject({ reason: 'InvalidArgument' });
+    await expect(alice.streamApi.broadcastStream('nope' as unknown as ReadableStream<Uint8Array>, { roomId, topic: 'x' })).rejects.toMatchObject({
+      reason: 'InvalidArgument',
+    });
   });
 });

@@ -74,7 +74,13 @@ export function broadcastSink(api: DataStreamsApi, roomId: string, options: Broa
         throw error;
       }
       const { info } = sending;
-      metadata = { topic: info.topic, name: info.name ?? name, mimeType: info.mimeType, ...(info.size === undefined ? {} : { size: info.size }), attributes: info.attributes };
+      metadata = {
+        topic: info.topic,
+        name: info.name ?? name,
+        mimeType: info.mimeType,
+        ...(info.size === undefined ? {} : { size: info.size }),
+        attributes: info.attributes,
+      };
       abortOnSignal(sending.stream, options.signal);
       // A failure from outside (the connection dropped, the room was left) while no write is pending:
       // the app hears of it now, and the WritableStream errors.
@@ -122,7 +128,9 @@ export function broadcastSink(api: DataStreamsApi, roomId: string, options: Broa
           metadata: metadata!,
           ...(delivery === undefined ? {} : { delivered: delivery.delivered, failed: delivery.failed }),
         };
-        api.broadcastEvents.emit('broadcastStreamComplete', event, (e) => api.connection.log.warn({ error: String(e) }, 'a broadcastStreamComplete listener threw'));
+        api.broadcastEvents.emit('broadcastStreamComplete', event, (e) =>
+          api.connection.log.warn({ error: String(e) }, 'a broadcastStreamComplete listener threw'),
+        );
         settle.resolve(event);
       });
     },

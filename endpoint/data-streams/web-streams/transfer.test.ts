@@ -114,7 +114,9 @@ describe('send()', () => {
   it('bad input: a coded error through the Transfer', async () => {
     const transfer = alice.streamApi.send(42 as unknown as Uint8Array, { roomId, topic: 'x' });
     expect((await streamFailure(Promise.resolve(transfer))).reason).toBe('InvalidArgument');
-    expect((await streamFailure(Promise.resolve(alice.streamApi.send(new Uint8Array(1), { roomId, topic: 'x', receiptTimeoutMs: -1 })))).reason).toBe('InvalidArgument');
+    expect((await streamFailure(Promise.resolve(alice.streamApi.send(new Uint8Array(1), { roomId, topic: 'x', receiptTimeoutMs: -1 })))).reason).toBe(
+      'InvalidArgument',
+    );
   });
 });
 

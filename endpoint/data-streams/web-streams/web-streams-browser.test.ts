@@ -17,7 +17,13 @@ beforeAll(async () => {
   kit = await startKit(['alice', 'bob']);
   bob = await kit.connect('bob');
   const alice = kit.tenant.users.alice!;
-  roomId = await bob.streamApi.createStreamRoom(kit.tenant.contextId, [{ userId: 'alice', pubKey: alice.publicKey }, bob.me], [bob.me], new Uint8Array(), new Uint8Array());
+  roomId = await bob.streamApi.createStreamRoom(
+    kit.tenant.contextId,
+    [{ userId: 'alice', pubKey: alice.publicKey }, bob.me],
+    [bob.me],
+    new Uint8Array(),
+    new Uint8Array(),
+  );
   await bob.streamApi.joinStreamRoom(roomId);
   browser = await openBrowserPage();
 }, 120_000);
@@ -38,7 +44,8 @@ describe('Web Streams shapes in Chromium', () => {
       await streamApi.joinStreamRoom(a.roomId);
       const w = window as unknown as { got: Array<Record<string, unknown>> };
       w.got = [];
-      const hex = async (bytes: Uint8Array) => [...new Uint8Array(await crypto.subtle.digest('SHA-256', bytes as BufferSource))].map((b) => b.toString(16).padStart(2, '0')).join('');
+      const hex = async (bytes: Uint8Array) =>
+        [...new Uint8Array(await crypto.subtle.digest('SHA-256', bytes as BufferSource))].map((b) => b.toString(16).padStart(2, '0')).join('');
       streamApi.receiveBroadcasts('to-page');
       streamApi.onBroadcastEvent('streamReceived', async (e) => {
         const chunks: Uint8Array[] = [];

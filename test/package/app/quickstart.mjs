@@ -24,7 +24,13 @@ try {
     { userId: 'alice', pubKey: alice.publicKey },
     { userId: 'bob', pubKey: bob.publicKey },
   ];
-  const roomId = await aliceStreams.createStreamRoom(contextId, members, [members[0]], text.encode('{"name":"consumer"}'), text.encode('hello from the tarball'));
+  const roomId = await aliceStreams.createStreamRoom(
+    contextId,
+    members,
+    [members[0]],
+    text.encode('{"name":"consumer"}'),
+    text.encode('hello from the tarball'),
+  );
   const room = await bobStreams.getStreamRoom(roomId);
   process.stdout.write(`${JSON.stringify({ roomId, version: room.version, epoch: room.epoch, privateMeta: new TextDecoder().decode(room.privateMeta) })}\n`);
 

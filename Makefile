@@ -76,9 +76,9 @@ nats:
 typecheck: install
 	npx tsc --noEmit -p .
 
-# Biome (biome.json): the recommended lint rules (the formatter check joins once the tree is formatted).
+# Biome (biome.json): the recommended lint rules and the formatter check; `make format` rewrites.
 lint: install
-	npx biome lint .
+	npx biome check .
 
 format: install
 	npx biome check --write .

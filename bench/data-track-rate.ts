@@ -31,7 +31,13 @@ try {
   const tenant = await setupTenant(t.bridge, ['alice', 'bob']);
   const alice = await connectClient(t.bridge.url, tenant.solutionId, tenant.users.alice!);
   const bob = await connectClient(t.bridge.url, tenant.solutionId, tenant.users.bob!);
-  const roomId = await alice.streamApi.createStreamRoom(tenant.contextId, [pub(alice.user), pub(bob.user)], [pub(alice.user)], new Uint8Array(), new Uint8Array());
+  const roomId = await alice.streamApi.createStreamRoom(
+    tenant.contextId,
+    [pub(alice.user), pub(bob.user)],
+    [pub(alice.user)],
+    new Uint8Array(),
+    new Uint8Array(),
+  );
   await alice.streamApi.joinStreamRoom(roomId);
   await bob.streamApi.joinStreamRoom(roomId);
   const handle = await alice.streamApi.createStream(roomId);

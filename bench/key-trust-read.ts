@@ -119,7 +119,8 @@ async function main(): Promise<void> {
       const bare = noChecks(new MemoryTrustStore());
       const coldNoChecks = bare === undefined ? undefined : await timed('coldNoChecks', () => bare.getStreamRoom(roomId));
       const store = persistentStore();
-      const coldPersistent = store === undefined ? undefined : await timed('coldPersistent', () => new RoomApi(reader, store, new KeyRing()).getStreamRoom(roomId));
+      const coldPersistent =
+        store === undefined ? undefined : await timed('coldPersistent', () => new RoomApi(reader, store, new KeyRing()).getStreamRoom(roomId));
       await update();
       const nextVersion = await timed('nextVersion', () => warm.getStreamRoom(roomId));
       const nextVersionPersistent = warmPersistent === undefined ? undefined : await timed('nextVersionPersistent', () => warmPersistent.getStreamRoom(roomId));

@@ -112,7 +112,11 @@ const bench = {
     }
     // Streams already there (join to first frame): subscribe at once.
     const streams = await api.listStreams(roomId);
-    if (subscriber && streams.length > 0) await api.subscribeToRemoteStreams(roomId, streams.map((s) => ({ streamId: s.streamId })));
+    if (subscriber && streams.length > 0)
+      await api.subscribeToRemoteStreams(
+        roomId,
+        streams.map((s) => ({ streamId: s.streamId })),
+      );
     return t0;
   },
 

@@ -81,7 +81,12 @@ export async function measureFirstFrame(runs: number): Promise<FirstFrameResult>
     const names = ['alice', 'bob', 'alice', 'bob'];
     const modes: FirstFrameMode[] = ['e2ee', 'e2ee', 'plain', 'plain'];
     for (const [i, page] of browser.pages.entries()) {
-      await page.evaluate((a) => window.bench.connect(a), { url: t.bridge.url, solutionId: tenant.solutionId, privateKey: tenant.users[names[i]!]!.privateKey, mode: modes[i]! });
+      await page.evaluate((a) => window.bench.connect(a), {
+        url: t.bridge.url,
+        solutionId: tenant.solutionId,
+        privateKey: tenant.users[names[i]!]!.privateKey,
+        mode: modes[i]!,
+      });
     }
     // One discarded warm-up run per mode (the frame worker starts, codecs load).
     await once('e2ee');
@@ -91,7 +96,10 @@ export async function measureFirstFrame(runs: number): Promise<FirstFrameResult>
       const order: FirstFrameMode[] = i % 2 === 0 ? ['e2ee', 'plain'] : ['plain', 'e2ee'];
       for (const mode of order) results[mode].push(await once(mode));
     }
-    const med = (mode: FirstFrameMode): FirstFrameRun => ({ publish: median(results[mode].map((r) => r.publish)), join: median(results[mode].map((r) => r.join)) });
+    const med = (mode: FirstFrameMode): FirstFrameRun => ({
+      publish: median(results[mode].map((r) => r.publish)),
+      join: median(results[mode].map((r) => r.join)),
+    });
     return { runs: results, medians: { e2ee: med('e2ee'), plain: med('plain') } };
   } finally {
     await browser.close();
@@ -109,7 +117,9 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
     ['publish', 'publishStream to first frame at a subscriber'],
     ['join', 'joinStreamRoom to first frame (stream already published)'],
   ] as const) {
-    lines.push(`| ${label} | ${medians.plain[metric].toFixed(0)} | ${medians.e2ee[metric].toFixed(0)} | ${(medians.e2ee[metric] / medians.plain[metric]).toFixed(2)} |`);
+    lines.push(
+      `| ${label} | ${medians.plain[metric].toFixed(0)} | ${medians.e2ee[metric].toFixed(0)} | ${(medians.e2ee[metric] / medians.plain[metric]).toFixed(2)} |`,
+    );
   }
   process.stdout.write(`${lines.join('\n')}\n\n${runs} runs per mode, alternating; all runs (ms):\n`);
   for (const mode of ['plain', 'e2ee'] as const) {

@@ -22,13 +22,22 @@ const warmupSeconds = arg('warmup', 2);
 const runs = arg('runs', 1);
 
 const n = (v: number, digits = 0) => v.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
-const cells = (f: CaseFigures) => [n(f.outPerSecond), `${n(f.delivered * 100, 1)}%${f.duplicates > 0 ? ` (+${n(f.duplicates * 100, 1)}% twice)` : ''}`, `${n(f.cpuShare * 100, 1)}%`, n(f.perCore), n(f.microsPerPacketOut, 1), n(f.rssMiB)];
+const cells = (f: CaseFigures) => [
+  n(f.outPerSecond),
+  `${n(f.delivered * 100, 1)}%${f.duplicates > 0 ? ` (+${n(f.duplicates * 100, 1)}% twice)` : ''}`,
+  `${n(f.cpuShare * 100, 1)}%`,
+  n(f.perCore),
+  n(f.microsPerPacketOut, 1),
+  n(f.rssMiB),
+];
 
 for (let i = 0; i < runs; i++) {
   const r = await measureMediaForwarding({ measureSeconds, warmupSeconds, log: (line) => process.stderr.write(`${line}\n`) });
   process.stdout.write(
     [
-      `Run ${i + 1}/${runs}: ${r.pinned ? 'pinned (forwarders CPU 0, peers CPU 1)' : 'NOT pinned'}; load ${loadavg().map((v) => v.toFixed(2)).join(' ')} (before: ${r.loadBefore.map((v) => v.toFixed(2)).join(' ')}); ${measureSeconds} s per case; ${r.seconds.toFixed(0)} s in all`,
+      `Run ${i + 1}/${runs}: ${r.pinned ? 'pinned (forwarders CPU 0, peers CPU 1)' : 'NOT pinned'}; load ${loadavg()
+        .map((v) => v.toFixed(2))
+        .join(' ')} (before: ${r.loadBefore.map((v) => v.toFixed(2)).join(' ')}); ${measureSeconds} s per case; ${r.seconds.toFixed(0)} s in all`,
       '',
       '| case | in pps | sealroom out pps | delivered | Bridge CPU | per core | µs/out | RSS MiB | plain out pps | delivered | CPU | per core | µs/out | RSS MiB | per core / 10k | sealroom / plain |',
       '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',

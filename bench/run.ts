@@ -47,10 +47,7 @@ function kib(bytes: number): string {
 }
 
 function table(rows: Row[]): string {
-  const lines = [
-    '| case | payload | MB/s | ratio to raw AES-256-GCM | main-thread CPU ratio |',
-    '| --- | ---: | ---: | ---: | ---: |',
-  ];
+  const lines = ['| case | payload | MB/s | ratio to raw AES-256-GCM | main-thread CPU ratio |', '| --- | ---: | ---: | ---: | ---: |'];
   for (const r of rows) {
     const cpu = r.mainThreadCpuRatio === undefined ? 'n/a' : r.mainThreadCpuRatio.toFixed(2);
     lines.push(`| ${r.case} | ${kib(r.payloadBytes)} | ${r.mbPerSecond.toFixed(0)} | ${r.ratio.toFixed(2)} | ${cpu} |`);

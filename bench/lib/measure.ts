@@ -32,11 +32,7 @@ export function median(values: number[]): number {
  * Runs `op` repeatedly and reports the median throughput. `op` may be sync or async; async ops are
  * awaited one at a time, as a caller of a streaming API would.
  */
-export async function measureThroughput(
-  op: () => unknown,
-  bytesPerOp: number,
-  options: MeasureOptions = {},
-): Promise<ThroughputResult> {
+export async function measureThroughput(op: () => unknown, bytesPerOp: number, options: MeasureOptions = {}): Promise<ThroughputResult> {
   const { warmupMs = 200, runMs = 500, runs = 5 } = options;
   const warmupEnd = performance.now() + warmupMs;
   while (performance.now() < warmupEnd) await op();

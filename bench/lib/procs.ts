@@ -154,7 +154,10 @@ export class Proc {
         ? fork(script, argv, { execArgv, serialization: 'advanced', stdio: ['ignore', 'pipe', 'pipe', 'ipc'] })
         : // What fork() runs, through taskset, which execs node in the same process: the same pid and
           // IPC channel, every thread pinned from the start.
-          spawn('taskset', ['-c', this.cpus, process.execPath, ...execArgv, script, ...argv], { serialization: 'advanced', stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+          spawn('taskset', ['-c', this.cpus, process.execPath, ...execArgv, script, ...argv], {
+            serialization: 'advanced',
+            stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+          });
     if (this.child.pid === undefined) throw new Error(`${this.name}: fork failed`);
     this.pid = this.child.pid;
     live.add(this.child);
@@ -173,10 +176,17 @@ export class Proc {
       });
     });
     const readyTimer = setTimeout(
-      () => this.die(new Error(`${this.name} (pid ${this.pid}) was not ready after ${options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS} ms${this.outputTail()}`), true),
+      () =>
+        this.die(
+          new Error(`${this.name} (pid ${this.pid}) was not ready after ${options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS} ms${this.outputTail()}`),
+          true,
+        ),
       options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS,
     );
-    this.ready.then(() => clearTimeout(readyTimer), () => clearTimeout(readyTimer));
+    this.ready.then(
+      () => clearTimeout(readyTimer),
+      () => clearTimeout(readyTimer),
+    );
   }
 
   /** The error the process died with, if it did. */

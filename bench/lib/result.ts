@@ -43,12 +43,7 @@ export interface Target {
 }
 
 /** Builds a row with its ratio and target check. */
-export function row(
-  name: string,
-  value: number,
-  unit: string,
-  extra: { baseline?: { name: string; value: number }; target?: Target } = {},
-): ResultRow {
+export function row(name: string, value: number, unit: string, extra: { baseline?: { name: string; value: number }; target?: Target } = {}): ResultRow {
   const out: ResultRow = { case: name, value: round(value), unit };
   if (extra.baseline !== undefined) {
     out.baseline = { name: extra.baseline.name, value: round(extra.baseline.value) };

@@ -77,7 +77,16 @@ serve({
     const toMember = (m: { userId: string; publicKey: string }) => ({ userId: m.userId, pubKey: m.publicKey });
     calls = [];
     const t0 = nowMs();
-    await streamApi.updateStreamRoom(p.roomId, r.users.map(toMember), r.managers.map(toMember), utf8('{"bench":"rotation"}'), utf8('private meta'), r.version, false, p.rotate);
+    await streamApi.updateStreamRoom(
+      p.roomId,
+      r.users.map(toMember),
+      r.managers.map(toMember),
+      utf8('{"bench":"rotation"}'),
+      utf8('private meta'),
+      r.version,
+      false,
+      p.rotate,
+    );
     const total = nowMs() - t0;
     const next = (await streamApiInternals(streamApi).rooms.trustedHead(p.roomId))!.record;
     return { t0, total, http: calls, version: next.version, epoch: next.epoch };

@@ -37,7 +37,9 @@ function timeout<T>(promise: Promise<T>, what: string): Promise<T> {
   let timer: NodeJS.Timeout;
   return Promise.race([
     promise,
-    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no ${what} after ${FIRST_MESSAGE_TIMEOUT_MS} ms`)), FIRST_MESSAGE_TIMEOUT_MS))),
+    new Promise<never>(
+      (_, reject) => (timer = setTimeout(() => reject(new Error(`no ${what} after ${FIRST_MESSAGE_TIMEOUT_MS} ms`)), FIRST_MESSAGE_TIMEOUT_MS)),
+    ),
   ]).finally(() => clearTimeout(timer));
 }
 

@@ -45,7 +45,9 @@ async function timed(clients: Proc[], bridge: Proc, op: Op, seconds: number, con
   const startAt = nowMs() + 100;
   const procs = [bridge, ...clients];
   const before = procs.map((p) => p.cpuMs());
-  const results = await Promise.all(clients.map((c) => c.call<{ ops: number; elapsedMs: number }>('loop', { op, seconds, concurrency, startAt }, seconds * 1000 + 60_000)));
+  const results = await Promise.all(
+    clients.map((c) => c.call<{ ops: number; elapsedMs: number }>('loop', { op, seconds, concurrency, startAt }, seconds * 1000 + 60_000)),
+  );
   const wall = nowMs() - startAt;
   const cpu: Record<string, number> = {};
   for (const [i, p] of procs.entries()) cpu[p.name] = (p.cpuMs() - before[i]!) / wall;
@@ -62,7 +64,9 @@ async function measure(clients: Proc[], bridge: Proc, op: Op, config: Config): P
 }
 
 function describe(name: string, m: { runs: number[]; cpu: Record<string, number> }): string {
-  const cpu = Object.entries(m.cpu).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ');
+  const cpu = Object.entries(m.cpu)
+    .map(([k, v]) => `${k} ${v.toFixed(2)}`)
+    .join(', ');
   return `${name}: runs ${m.runs.map((r) => r.toFixed(0)).join(', ')} /s; CPU (cores): ${cpu}.`;
 }
 
@@ -74,7 +78,12 @@ export async function run(options: ScenarioOptions): Promise<ScenarioResult> {
     const clientIds = Array.from({ length: config.clients }, (_, i) => `client${i}`);
     const tenant = await makeTenant(bridge.manage, [...clientIds, 'm1', 'm2', 'm3'], 'crud');
     const members = tenant.users.slice(config.clients).map(pubOf);
-    const clients = (await group.forkAll('crud-client.ts', clientIds.map((id) => ({ name: `crud-${id}` })))).map((f) => f.proc);
+    const clients = (
+      await group.forkAll(
+        'crud-client.ts',
+        clientIds.map((id) => ({ name: `crud-${id}` })),
+      )
+    ).map((f) => f.proc);
     await Promise.all(
       clients.map((c, i) => c.call('connect', { url: bridge.url, solutionId: tenant.solutionId, user: tenant.users[i], contextId: tenant.contextId, members })),
     );

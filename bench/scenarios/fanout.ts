@@ -180,8 +180,7 @@ export async function run(options: ScenarioOptions): Promise<ScenarioResult> {
     const p99 = stat('sealroom', 'p99');
     const sioP50 = stat('socket.io', 'p50');
     const sioP99 = stat('socket.io', 'p99');
-    const deliveredShare = (name: string) =>
-      figures[name]!.map((f) => `${((100 * f.delivered) / f.expected).toFixed(2)}%`).join(', ');
+    const deliveredShare = (name: string) => figures[name]!.map((f) => `${((100 * f.delivered) / f.expected).toFixed(2)}%`).join(', ');
     const range = (name: string, key: 'p50' | 'p99') => {
       const values = figures[name]!.map((f) => f[key]);
       return `${Math.min(...values).toFixed(1)}-${Math.max(...values).toFixed(1)}`;
@@ -191,8 +190,7 @@ export async function run(options: ScenarioOptions): Promise<ScenarioResult> {
       const keys = Object.keys(last[0] ?? {});
       return keys.map((k) => `${k} ${median(last.map((c) => c[k] ?? 0)).toFixed(2)}`).join(', ');
     };
-    const perRun = (name: string) =>
-      figures[name]!.map((f) => `${f.p50.toFixed(2)}/${f.p99.toFixed(2)}/${f.max.toFixed(1)}`).join('; ');
+    const perRun = (name: string) => figures[name]!.map((f) => `${f.p50.toFixed(2)}/${f.p99.toFixed(2)}/${f.max.toFixed(1)}`).join('; ');
     const load = `${config.rate} msg/s x ${config.size} B`;
     return {
       scenario: SCENARIO,
@@ -202,9 +200,14 @@ export async function run(options: ScenarioOptions): Promise<ScenarioResult> {
           baseline: { name: 'socket.io room broadcast', value: sioP99 },
           target: { op: '<=', value: sioP99, text: "<= socket.io's p99" },
         }),
-        row('deliveries per second (all subscribers)', (config.rate * config.subscribers * stat('sealroom', 'delivered')) / stat('sealroom', 'expected'), 'msg/s', {
-          baseline: { name: 'socket.io', value: (config.rate * config.subscribers * stat('socket.io', 'delivered')) / stat('socket.io', 'expected') },
-        }),
+        row(
+          'deliveries per second (all subscribers)',
+          (config.rate * config.subscribers * stat('sealroom', 'delivered')) / stat('sealroom', 'expected'),
+          'msg/s',
+          {
+            baseline: { name: 'socket.io', value: (config.rate * config.subscribers * stat('socket.io', 'delivered')) / stat('socket.io', 'expected') },
+          },
+        ),
       ],
       notes: [
         `${config.runs} runs of ${config.runSeconds} s per system after ${config.warmupSeconds} s of warm-up, alternating; median over runs of each run's p50/p99 over all deliveries.`,

@@ -14,7 +14,9 @@ export async function run(options: ScenarioOptions): Promise<ScenarioResult> {
     scenario: 'media: time to the first decrypted frame (Chromium, loopback)',
     rows: [
       row('publishStream to first frame at a subscriber (median)', medians.e2ee.publish, 'ms', { baseline: { name: baseline, value: medians.plain.publish } }),
-      row('joinStreamRoom to first frame, stream already published (median)', medians.e2ee.join, 'ms', { baseline: { name: baseline, value: medians.plain.join } }),
+      row('joinStreamRoom to first frame, stream already published (median)', medians.e2ee.join, 'ms', {
+        baseline: { name: baseline, value: medians.plain.join },
+      }),
     ],
     notes: [
       `${runs} runs per mode, alternating, after one warm-up run each; four pages in one headless Chromium (fake 320x240 camera at 15 fps), the Bridge in the benchmark process. The baseline sends plain frames: a bench baseline only, never a product path.`,

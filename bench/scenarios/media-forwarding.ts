@@ -105,7 +105,14 @@ interface Snapshot {
  * `delivered` counts over the whole case (warm-up, window and drain: nothing is in flight at either
  * end), the rates and CPU over the measured window.
  */
-function figures(subscribers: number, before: Snapshot, after: Snapshot, window: Window, total: { sent: number; received: number; duplicates: number }, rssBytes: number): CaseFigures {
+function figures(
+  subscribers: number,
+  before: Snapshot,
+  after: Snapshot,
+  window: Window,
+  total: { sent: number; received: number; duplicates: number },
+  rssBytes: number,
+): CaseFigures {
   const seconds = window.sendMs / 1000;
   const cpuSeconds = (after.cpuMs - before.cpuMs) / 1000;
   const outPackets = after.packetsOut - before.packetsOut;
@@ -123,12 +130,24 @@ function figures(subscribers: number, before: Snapshot, after: Snapshot, window:
 }
 
 /** One case through sealroom's Bridge: a room, a publisher and `subscribers` werift subscribers. */
-async function sealroomCase(bridge: BridgeProc, setup: Awaited<ReturnType<typeof tenantFor>>, subscribers: number, ms: { warmup: number; measure: number }): Promise<CaseFigures> {
+async function sealroomCase(
+  bridge: BridgeProc,
+  setup: Awaited<ReturnType<typeof tenantFor>>,
+  subscribers: number,
+  ms: { warmup: number; measure: number },
+): Promise<CaseFigures> {
   const { fake, tenant, tokens, ids } = setup;
   const clients: TestClient[] = [];
   const peers: TestPeer[] = [];
   try {
-    const room = await createRoom(fake, tenant, tokens.pub!, tenant.users.pub!, ids.map((id) => tenant.users[id]!), [tenant.users.pub!]);
+    const room = await createRoom(
+      fake,
+      tenant,
+      tokens.pub!,
+      tenant.users.pub!,
+      ids.map((id) => tenant.users[id]!),
+      [tenant.users.pub!],
+    );
     const roomId = room.record.roomId;
     const connect = async (id: string) => {
       const client = await TestClient.connect(bridge.url, tokens[id]!);
@@ -294,7 +313,9 @@ async function tenantFor(bridge: BridgeProc) {
   const fake = { url: bridge.url, manage: bridge.manage } as unknown as Bridge;
   const ids = ['pub', ...Array.from({ length: Math.max(...FANOUTS) }, (_, i) => `sub${i}`)];
   const tenant = await setupTenant(fake, ids);
-  const tokens: Record<string, string> = Object.fromEntries(await Promise.all(ids.map(async (id) => [id, await login(bridge.url, tenant.solutionId, tenant.users[id]!)] as const)));
+  const tokens: Record<string, string> = Object.fromEntries(
+    await Promise.all(ids.map(async (id) => [id, await login(bridge.url, tenant.solutionId, tenant.users[id]!)] as const)),
+  );
   return { fake, tenant, tokens, ids };
 }
 
@@ -357,7 +378,10 @@ export async function run(options: ScenarioOptions): Promise<ScenarioResult> {
     const p = r.plain[i]!;
     const c = `1 -> ${s.subscribers}`;
     rows.push(
-      row(`${c}: forwarded packets per Bridge CPU-second (per core)`, s.perCore, 'pkt/CPU-s', { baseline: { name: baseline, value: p.perCore }, target: { op: '>=', value: TARGET_PER_CORE } }),
+      row(`${c}: forwarded packets per Bridge CPU-second (per core)`, s.perCore, 'pkt/CPU-s', {
+        baseline: { name: baseline, value: p.perCore },
+        target: { op: '>=', value: TARGET_PER_CORE },
+      }),
       row(`${c}: per core / the 10k target`, s.perCore / TARGET_PER_CORE, 'x', { target: { op: '>=', value: 1 } }),
       row(`${c}: µs Bridge CPU per packet out`, s.microsPerPacketOut, 'µs', { baseline: { name: baseline, value: p.microsPerPacketOut } }),
       row(`${c}: Bridge CPU while sending`, s.cpuShare * 100, '%', { baseline: { name: baseline, value: p.cpuShare * 100 } }),

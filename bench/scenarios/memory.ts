@@ -203,7 +203,12 @@ export async function run(options: ScenarioOptions): Promise<ScenarioResult> {
     const ids = Array.from({ length: config.connections }, (_, i) => `idle${i}`);
     const tenant = await makeTenant(bridge.manage, ids, 'memory');
     // The client processes hold one system's connections at a time (bench/procs/peers.ts).
-    const procs = (await group.forkAll('peers.ts', Array.from({ length: config.clientProcs }, (_, i) => ({ name: `idle-clients-${i}` })))).map((f) => f.proc);
+    const procs = (
+      await group.forkAll(
+        'peers.ts',
+        Array.from({ length: config.clientProcs }, (_, i) => ({ name: `idle-clients-${i}` })),
+      )
+    ).map((f) => f.proc);
     const sealroom = await sealroomRounds(procs, bridge, tenant, config);
     const socketio = await socketIoRounds(group, procs, socketIoBuild, config);
     const idleRss = await sampleRss({ proc: bridge.proc, memory: () => bridge.memory() }, config);
@@ -215,7 +220,11 @@ export async function run(options: ScenarioOptions): Promise<ScenarioResult> {
     // semi-spaces during the login burst and keeps them).
     let tuned: Round[] | undefined;
     if (config.tuned) {
-      const tunedBridge = await startBridgeProc(group, {}, { name: 'bridge-semi1', script: bridgeBuild, nodeFlags: [`--max-semi-space-size=${TUNED_SEMI_SPACE_MB}`] });
+      const tunedBridge = await startBridgeProc(
+        group,
+        {},
+        { name: 'bridge-semi1', script: bridgeBuild, nodeFlags: [`--max-semi-space-size=${TUNED_SEMI_SPACE_MB}`] },
+      );
       const tunedTenant = await makeTenant(tunedBridge.manage, ids, 'memory');
       tuned = await sealroomRounds(procs, tunedBridge, tunedTenant, config);
       await tunedBridge.proc.stop();
@@ -245,7 +254,9 @@ export async function run(options: ScenarioOptions): Promise<ScenarioResult> {
           ]),
       row('RSS per idle connection', perConn(sealroom), 'KiB/conn', { baseline: { name: 'socket.io server', value: perConn(socketio) } }),
       row('RSS with no connections', before / MB, 'MB', { baseline: { name: 'socket.io server', value: sioBefore / MB } }),
-      row('Bridge RSS at start, through tsx (bin/sealroom.js; make run uses the build)', tsxIdle.rss / MB, 'MB', { baseline: { name: 'same Bridge built, at start', value: builtIdle.rss / MB } }),
+      row('Bridge RSS at start, through tsx (bin/sealroom.js; make run uses the build)', tsxIdle.rss / MB, 'MB', {
+        baseline: { name: 'same Bridge built, at start', value: builtIdle.rss / MB },
+      }),
     ];
     const notes = [
       `${config.connections} connections from ${config.clientProcs} client processes; ${config.rounds} measured round(s)${config.warmup ? ' after a warm-up round' : ' (no warm-up round in quick mode: the "no connections" figure is then taken before any login)'}; each figure is the median of ${config.samples} VmRSS samples taken after a full GC in the server.`,

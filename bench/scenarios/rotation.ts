@@ -100,7 +100,12 @@ interface RoomState {
   floor?: number;
 }
 
-async function timedUpdate(manager: Proc, bridge: BridgeProc, room: RoomState, rotate: boolean): Promise<{ timing: UpdateTiming; client: number; bridge: number; putRtt: number }> {
+async function timedUpdate(
+  manager: Proc,
+  bridge: BridgeProc,
+  room: RoomState,
+  rotate: boolean,
+): Promise<{ timing: UpdateTiming; client: number; bridge: number; putRtt: number }> {
   await bridge.takeTimings();
   let timing: UpdateTiming;
   try {
@@ -171,7 +176,10 @@ function roomNote(room: RoomState): string {
   const f = (v: number) => v.toFixed(1);
   const list = room.rotations
     .map((r) => {
-      const m = r.members === undefined ? '' : `, members ${f(r.members.lastVerified)} (notified ${f(r.members.lastNotified)}${r.members.done < r.members.of ? `, ONLY ${r.members.done}/${r.members.of} done` : ''})`;
+      const m =
+        r.members === undefined
+          ? ''
+          : `, members ${f(r.members.lastVerified)} (notified ${f(r.members.lastNotified)}${r.members.done < r.members.of ? `, ONLY ${r.members.done}/${r.members.of} done` : ''})`;
       return `${r.cold ? 'cold' : 'warm'}: total ${f(r.total)} = client ${f(r.client)} + round trips (PUT ${f(r.putRtt)}, of which Bridge ${f(r.bridge)})${m}`;
     })
     .join('; ');
@@ -195,7 +203,11 @@ export async function run(options: ScenarioOptions): Promise<ScenarioResult> {
     const rooms: RoomState[] = [];
     for (const size of config.sizes) {
       const users = tenant.users.filter((u) => u.userId.startsWith(`r${size.n}m`));
-      const roomId = await creator.call<string>('createRoom', { contextId: tenant.contextId, users: [mgr, ...users].map(pubOf), managers: [pubOf(mgr)] }, 300_000);
+      const roomId = await creator.call<string>(
+        'createRoom',
+        { contextId: tenant.contextId, users: [mgr, ...users].map(pubOf), managers: [pubOf(mgr)] },
+        300_000,
+      );
       rooms.push({ size, roomId, users, memberProcs: [], rotations: [] });
     }
     await creator.stop();
@@ -217,7 +229,12 @@ export async function run(options: ScenarioOptions): Promise<ScenarioResult> {
     for (const room of rooms) {
       if (room.size.memberProcs === 0 || room.membersSkipped !== undefined) continue;
       const groups = split(room.users, room.size.memberProcs);
-      room.memberProcs = (await group.forkAll('members.ts', groups.map((_, i) => ({ name: `members-${room.size.n}-${i}` })))).map((f) => f.proc);
+      room.memberProcs = (
+        await group.forkAll(
+          'members.ts',
+          groups.map((_, i) => ({ name: `members-${room.size.n}-${i}` })),
+        )
+      ).map((f) => f.proc);
       await Promise.all(
         room.memberProcs.map(async (m, i) => {
           await m.call('connect', { ...connect, contextId: tenant.contextId, users: groups[i] }, 300_000);
@@ -247,11 +264,17 @@ export async function run(options: ScenarioOptions): Promise<ScenarioResult> {
       `Cold: the first rotation by a fresh manager process; warm: later rotations (${config.sizes.map((s) => `${s.n}: ${s.warmWithMembers} with members + ${config.warmExtra} without`).join(', ')}); the table shows medians.`,
       ...rooms.map(roomNote),
     ];
-    if (readRetries > 0) notes.push(`${readRetries} member reads before the first rotation failed with ConnectionLost (undici reused a keep-alive socket the Bridge had closed: "other side closed") and were retried.`);
+    if (readRetries > 0)
+      notes.push(
+        `${readRetries} member reads before the first rotation failed with ConnectionLost (undici reused a keep-alive socket the Bridge had closed: "other side closed") and were retried.`,
+      );
     const skipped = rooms.filter((r) => r.size.memberProcs === 0).map((r) => r.size.n);
     if (skipped.length > 0) notes.push(`Member part not measured in this mode for ${skipped.join(', ')} members (quick mode: manager and Bridge parts only).`);
-    for (const room of rooms) if (room.membersSkipped !== undefined) notes.push(`MISSING: member part of the ${room.size.n}-member room not measured: ${room.membersSkipped}.`);
-    notes.push(`The manager's first read of each room (full chain verification and the context directory): ${rooms.map((r) => `${r.size.n}: ${r.firstReadMs!.toFixed(0)} ms`).join(', ')}.`);
+    for (const room of rooms)
+      if (room.membersSkipped !== undefined) notes.push(`MISSING: member part of the ${room.size.n}-member room not measured: ${room.membersSkipped}.`);
+    notes.push(
+      `The manager's first read of each room (full chain verification and the context directory): ${rooms.map((r) => `${r.size.n}: ${r.firstReadMs!.toFixed(0)} ms`).join(', ')}.`,
+    );
     return { scenario: SCENARIO, rows: rooms.flatMap(roomRows), notes };
   } finally {
     await group.close();

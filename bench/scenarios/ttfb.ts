@@ -61,7 +61,11 @@ export async function run(options: ScenarioOptions): Promise<ScenarioResult> {
     const { proc: publishers } = await group.fork('peers.ts', { name: 'publishers' });
     const publisher = peer(publishers, 'sealroom');
     await publisher.call('connect', { url: bridge.url, solutionId: tenant.solutionId, users: [publisherUser] });
-    const roomId = await publisher.call<string>('createRoom', { contextId: tenant.contextId, users: tenant.users.map(pubOf), managers: [pubOf(publisherUser!)] });
+    const roomId = await publisher.call<string>('createRoom', {
+      contextId: tenant.contextId,
+      users: tenant.users.map(pubOf),
+      managers: [pubOf(publisherUser!)],
+    });
     await publisher.call('join', { roomId });
     const { streamId } = await publisher.call<{ streamId: string }>('publish', { roomId });
 

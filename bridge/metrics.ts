@@ -59,6 +59,10 @@ export class BridgeMetrics {
       ...Object.entries(relay.counters.streamsAborted).map(([reason, n]): Sample => [{ cause: `stream_aborted_${reason}` }, n]),
       [{ cause: 'socket_outbound_overflow' }, hub.counters.outboundOverflows],
     ]);
+    total(registers, 'sealroom_receipts_total', 'delivery receipts relayed to senders, and refused by code', ['outcome'], () => [
+      [{ outcome: 'relayed' }, relay.counters.receipts.relayed],
+      ...Object.entries(relay.counters.receipts.refused).map(([code, n]): Sample => [{ outcome: `refused_${code}` }, n]),
+    ]);
     total(registers, 'sealroom_refusals_total', 'requests and connections refused by a limit', ['limit'], () => [
       [{ limit: 'connections_per_address' }, hub.counters.connectionsRefused],
       [{ limit: 'sockets_replaced' }, hub.counters.socketsReplaced],

@@ -33,7 +33,7 @@ export class ByteStreamsRelay {
   readonly receipts: ReceiptsRelay;
 
   constructor(private readonly st: RelayState) {
-    this.receipts = new ReceiptsRelay();
+    this.receipts = new ReceiptsRelay(st.counters.receipts);
   }
 
   private get window(): number {

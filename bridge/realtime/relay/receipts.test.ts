@@ -71,6 +71,29 @@ describe('relay: delivery receipts', () => {
     await alice!.until(() => alice!.events('byteStreamReceipt').length === 2, "carol's receipt");
   });
 
+  it('counts receipts in /metrics: relayed, and refused by code', async () => {
+    const metric = async (outcome: string) => {
+      const response = await fetch(`${t.bridge.url}/metrics`, { headers: { authorization: `Bearer ${t.bridge.initialApiKey}` } });
+      const line = (await response.text()).split('\n').find((l) => l.startsWith(`sealroom_receipts_total{outcome="${outcome}"}`));
+      return line === undefined ? 0 : Number(line.split(' ').at(-1));
+    };
+    const before = { relayed: await metric('relayed'), exists: await metric('refused_RECEIPT_EXISTS'), notReceiver: await metric('refused_NOT_A_RECEIVER') };
+    const {
+      roomId,
+      cs: [alice, bob, carol],
+    } = await joined('alice', 'bob', 'carol');
+    // To bob and carol: bob's receipt is relayed, his second refused; the sender is no receiver.
+    const s = await endedStream(alice!, roomId, []);
+    await bob!.until(() => bob!.chunkFrames(s.streamNo).some((f) => f.last), 'the end at bob');
+    await carol!.until(() => carol!.chunkFrames(s.streamNo).some((f) => f.last), 'the end at carol');
+    expect(await bob!.request('byteStreamReceipt', receipt(s))).toEqual({});
+    expect(await bob!.failure('byteStreamReceipt', receipt(s))).toBe('RECEIPT_EXISTS');
+    expect(await alice!.failure('byteStreamReceipt', receipt(s))).toBe('NOT_A_RECEIVER');
+    expect(await metric('relayed')).toBe(before.relayed + 1);
+    expect(await metric('refused_RECEIPT_EXISTS')).toBe(before.exists + 1);
+    expect(await metric('refused_NOT_A_RECEIVER')).toBe(before.notReceiver + 1);
+  });
+
   it('NOT_A_RECEIVER: not a destination, the sender itself, cut before the end, a wrong stream id, or the sender gone', async () => {
     const {
       roomId,

@@ -14,7 +14,7 @@
 import type { ClientRequest } from '../../../protocol/ws.ts';
 import { BridgeError } from '../../errors.ts';
 import type { RealtimeConnection } from '../connection.ts';
-import { monotonicMs, type ByteStream, type Participant } from './state.ts';
+import { monotonicMs, type ByteStream, type Participant, type RelayCounters } from './state.ts';
 
 type Req<K extends ClientRequest['kind']> = Extract<ClientRequest, { kind: K }>;
 
@@ -39,6 +39,9 @@ export class ReceiptsRelay {
   private readonly slots = new Map<number, Slot>();
   /** Slots by sending connection id, oldest first. */
   private readonly bySender = new Map<string, number[]>();
+
+  /** `counters`: the relay's receipt totals, for /metrics. */
+  constructor(private readonly counters: RelayCounters['receipts'] = { relayed: 0, refused: {} }) {}
 
   /** A stream's last chunk was forwarded: its receivers at this moment may send receipts. */
   ended(bs: ByteStream): void {
@@ -79,13 +82,16 @@ export class ReceiptsRelay {
     const slot = this.slots.get(req.streamNo);
     const sent = slot === undefined || slot.streamId !== req.streamId || slot.until < monotonicMs() ? undefined : slot.receivers.get(conn.id);
     if (slot === undefined || sent === undefined) {
+      this.#refused('NOT_A_RECEIVER');
       throw new BridgeError(
         'NOT_A_RECEIVER',
         `expected a receipt for a stream this connection received to its end within the last ${RECEIPT_WINDOW_MS} ms, got streamNo ${req.streamNo}`,
       );
     }
-    if (sent)
+    if (sent) {
+      this.#refused('RECEIPT_EXISTS');
       throw BridgeError.conflict('RECEIPT_EXISTS', `expected one receipt per receiving connection, streamNo ${req.streamNo} already has this connection's`);
+    }
     slot.receivers.set(conn.id, true);
     slot.waiting--;
     slot.sender.conn.event({
@@ -96,7 +102,12 @@ export class ReceiptsRelay {
       at: req.at,
       signature: req.signature,
     });
+    this.counters.relayed++;
     if (slot.waiting === 0) this.drop(slot);
+  }
+
+  #refused(code: string): void {
+    this.counters.refused[code] = (this.counters.refused[code] ?? 0) + 1;
   }
 
   /** The sending connection is gone: nobody is left to relay its receipts to. */

@@ -117,6 +117,8 @@ export interface RelayCounters {
   receiversCut: Record<string, number>;
   /** Byte streams ended by the Bridge, by reason (limit, sender_left, removed, ...). */
   streamsAborted: Record<string, number>;
+  /** Delivery receipts relayed to senders, and refused by error code (NOT_A_RECEIVER, RECEIPT_EXISTS). */
+  receipts: { relayed: number; refused: Record<string, number> };
 }
 
 export class RelayState {
@@ -130,6 +132,7 @@ export class RelayState {
     chunkDeliveries: 0,
     receiversCut: {},
     streamsAborted: {},
+    receipts: { relayed: 0, refused: {} },
   };
   readonly participants = new Map<string, Participant>();
   readonly rooms = new Map<string, RoomState>();

@@ -456,7 +456,7 @@ export class StreamApi {
    * Listens to PeerPigeon's events: `streamReceived`, `streamCompleted` (receiving, on topics opened
    * with `receiveBroadcasts`), `broadcastStreamComplete` and `broadcastStreamAborted` (sending). Returns
    * the function that removes the listener.
-   * @example streamApi.onBroadcastEvent('broadcastStreamComplete', (e) => console.log(e.delivered, e.failed));
+   * @example streamApi.onBroadcastEvent('broadcastStreamComplete', (e) => showDelivery(e.delivered, e.failed));
    */
   onBroadcastEvent<K extends keyof BroadcastEventMap & string>(type: K, listener: (event: BroadcastEventMap[K]) => void): () => void {
     return this.#dataStreams.broadcastEvents.on(type, listener);

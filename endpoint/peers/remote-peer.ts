@@ -139,7 +139,7 @@ export class RemotePeer {
    * Sends data on a channel as one sealed, signed stream; the result streams progress and is awaitable.
    * @example
    * const transfer = peer.send(file, { label: 'files', info: { kind: 'photo' } });
-   * for await (const { current, total } of transfer) console.log(current, total);
+   * for await (const { current, total } of transfer) showProgress(current, total);
    */
   send(data: SendData, options: string | PeerSendOptions = {}): Transfer {
     const o: PeerSendOptions = typeof options === 'string' ? { label: options } : (options ?? {});

@@ -6,7 +6,7 @@
  * the others did not (dave is a member who never connects). The Bridge relays ciphertext and receipts
  * and can forge neither.
  *
- *   npx tsx --conditions=sealroom-source examples/broadcast.ts [--mb 20]
+ *   npx tsx examples/broadcast.ts [--mb 20]
  *
  * It starts its own throwaway Bridge in this process (SQLite in memory) and connects four users to it.
  */

@@ -14,7 +14,7 @@ afterAll(() => t.close());
 
 describe('examples/quickstart.ts', () => {
   it('runs against a running Bridge with an operator key', async () => {
-    const { stdout } = await run(process.execPath, ['--conditions=sealroom-source', '--import', 'tsx', 'examples/quickstart.ts'], {
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', 'examples/quickstart.ts'], {
       env: { ...process.env, SEALROOM_URL: t.bridge.url, SEALROOM_API_KEY: t.bridge.initialApiKey! },
       timeout: 60_000,
     });
@@ -27,7 +27,7 @@ describe('examples/quickstart.ts', () => {
 
 describe('examples/broadcast.ts', () => {
   it('broadcasts to the room with its own Bridge and reports signed receipts', async () => {
-    const { stdout } = await run(process.execPath, ['--conditions=sealroom-source', '--import', 'tsx', 'examples/broadcast.ts', '--mb', '8'], {
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', 'examples/broadcast.ts', '--mb', '8'], {
       timeout: 60_000,
     });
     const sent = /2\. alice sent 8 MB \(sha256 ([0-9a-f]{16})\)/.exec(stdout);

@@ -21,7 +21,7 @@ afterAll(async () => {
 
 /** Runs the example with `args`; resolves with its output once it exits 0. */
 function run(args: string[], onLine?: (line: string) => void): Promise<string> {
-  const child = spawn(process.execPath, ['--conditions=sealroom-source', '--import', 'tsx', 'examples/file-share.ts', ...args], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'examples/file-share.ts', ...args], {
     env: { ...process.env, SEALROOM_URL: t.bridge.url, SEALROOM_API_KEY: t.bridge.initialApiKey! },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -4,9 +4,9 @@
  * a temporary file that becomes the real one only once the sender's signature has been checked.
  *
  *   # terminal 1: sets up two users and a room, waits for one file
- *   SEALROOM_URL=http://127.0.0.1:8080 SEALROOM_API_KEY=srk_... npx tsx --conditions=sealroom-source examples/file-share.ts receive --out ./downloads
+ *   SEALROOM_URL=http://127.0.0.1:8080 SEALROOM_API_KEY=srk_... npx tsx examples/file-share.ts receive --out ./downloads
  *   # terminal 2: reads the setup the receiver wrote, sends the file
- *   npx tsx --conditions=sealroom-source examples/file-share.ts send ./photo.jpg
+ *   npx tsx examples/file-share.ts send ./photo.jpg
  *
  * With no SEALROOM_API_KEY the receiver starts its own throwaway Bridge in its process. The two sides
  * meet through a small state file (`--state`, default in the temp folder) holding the Bridge's URL,
@@ -107,7 +107,7 @@ async function receive(statePath: string, outDir: string): Promise<void> {
   });
   const state: State = { url, solutionId, roomId, senderPrivateKey: sender.privateKey };
   writeFileSync(statePath, JSON.stringify(state), { mode: 0o600 });
-  print(`waiting for a file; in another terminal: npx tsx --conditions=sealroom-source examples/file-share.ts send <file> --state ${statePath}`);
+  print(`waiting for a file; in another terminal: npx tsx examples/file-share.ts send <file> --state ${statePath}`);
 
   try {
     const path = await saved;

@@ -3,7 +3,7 @@
  * have Alice create a room with Bob, have Bob read the private meta, rotate the key, and print each step.
  *
  *   make run                                   # in one terminal: prints SEALROOM_API_KEY once
- *   SEALROOM_URL=http://127.0.0.1:8080 SEALROOM_API_KEY=srk_... npx tsx --conditions=sealroom-source examples/quickstart.ts
+ *   SEALROOM_URL=http://127.0.0.1:8080 SEALROOM_API_KEY=srk_... npx tsx examples/quickstart.ts
  *
  * With no SEALROOM_API_KEY it starts its own throwaway Bridge in this process instead.
  */

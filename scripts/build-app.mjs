@@ -2,7 +2,7 @@
 /**
  * Builds the web app (docs/app.md) into dist/app/ (or `--out <dir>`): esbuild bundles app/src/main.ts
  * for browsers (the package's `imports` conditions pick WebCrypto, the native WebSocket and IndexedDB;
- * the `sealroom-source` condition resolves `sealroom/endpoint` to the sources), minified, split so
+ * tsconfig.json's `paths` resolve `sealroom/endpoint` to the sources), minified, split so
  * libsodium stays a lazy chunk, every file under assets/ named by its content hash; index.html gets
  * those names; sealroom-app.json records the build (the Bridge's CLI serves a folder that has it).
  */
@@ -25,7 +25,6 @@ const result = await build({
   splitting: true,
   platform: 'browser',
   target: 'es2022',
-  conditions: ['sealroom-source'],
   minify: true,
   sourcemap: false,
   legalComments: 'none',

@@ -15,6 +15,7 @@ import type { SendData, SendResult, Transfer, TransferProgress } from '../data-s
 import { Emitter } from '../util/emitter.ts';
 import { ChannelReader, OutgoingCredit, sendStream, streamControl, type ChannelLike, type IncomingDirectStream } from './direct-stream.ts';
 import { PeerError } from './errors.ts';
+import { progressFeed } from '../data-streams/web-streams/progress-feed.ts';
 import type { OpenChannelOptions, PeerConnectionState, PeerSendOptions, RemotePeerEventMap, RemotePeerJson } from './types.ts';
 
 export const DEFAULT_CHANNEL = 'default';
@@ -291,15 +292,7 @@ export class RemotePeer {
   }
 
   async #transfer(data: SendData, o: PeerSendOptions): Promise<{ source: UnderlyingDefaultSource<TransferProgress>; result: Promise<SendResult> }> {
-    let latest: TransferProgress | undefined;
-    let given: TransferProgress | undefined;
-    let failure: unknown;
-    let failed = false;
-    let wake: (() => void) | undefined;
-    const changed = () => {
-      wake?.();
-      wake = undefined;
-    };
+    const progress = progressFeed<TransferProgress>();
     const run = async (): Promise<SendResult> => {
       const label = await this.open(o.label ?? DEFAULT_CHANNEL);
       const channel = this.#channels.get(label)!;
@@ -329,8 +322,7 @@ export class RemotePeer {
       this.#credits.set(key64, credit);
       const signal = o.signal === undefined ? this.#stop.signal : AbortSignal.any([this.#stop.signal, o.signal]);
       let step: TransferProgress = { id, label, topic: label, current: 0, total: source.size, done: false };
-      latest = step;
-      changed();
+      progress.report(step);
       try {
         const { contentBytes: sent, contentHash } = await sendStream(
           {
@@ -344,15 +336,14 @@ export class RemotePeer {
             source: source.blocks(),
             signal,
             onProgress: (current) => {
-              latest = step = { ...step, current };
-              changed();
+              step = { ...step, current };
+              progress.report(step);
             },
           },
           credit,
           streamId,
         );
-        latest = { ...step, current: sent, total: sent, done: true };
-        changed();
+        progress.report({ ...step, current: sent, total: sent, done: true });
         if (o.receipts === false) return { id, delivered: [], failed: [] };
         return await this.#delivery(id, streamId, contentHash, sent, credit, o.receiptTimeoutMs ?? DEFAULT_RECEIPT_TIMEOUT_MS);
       } catch (error) {
@@ -363,25 +354,7 @@ export class RemotePeer {
       }
     };
     const result = run();
-    result.catch((error: unknown) => {
-      failure = error;
-      failed = true;
-      changed();
-    });
-    const source: UnderlyingDefaultSource<TransferProgress> = {
-      async pull(controller) {
-        for (;;) {
-          if (latest !== undefined && latest !== given) {
-            given = latest;
-            controller.enqueue(latest);
-            if (latest.done) controller.close();
-            return;
-          }
-          if (failed) return controller.error(failure);
-          await new Promise<void>((resolve) => (wake = resolve));
-        }
-      },
-    };
-    return { source, result };
+    result.catch((error: unknown) => progress.fail(error));
+    return { source: progress.source, result };
   }
 }

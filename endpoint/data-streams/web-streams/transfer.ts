@@ -14,6 +14,7 @@ import type { DataStreamsApi } from '../data-streams-api.ts';
 import { DataStreamError } from '../errors.ts';
 import { openSource } from '../outgoing/send-file.ts';
 import { abortOnSignal, abortReasonText, checkSignal } from '../outgoing/writers.ts';
+import { progressFeed } from './progress-feed.ts';
 import type { SendData, SendOptions, SendResult, TransferProgress } from './types.ts';
 
 export interface Transferring {
@@ -23,15 +24,7 @@ export interface Transferring {
 }
 
 export function startTransfer(api: DataStreamsApi, data: SendData, options: SendOptions): Transferring {
-  let latest: TransferProgress | undefined;
-  let given: TransferProgress | undefined;
-  let failure: unknown;
-  let failed = false;
-  let wake: (() => void) | undefined;
-  const changed = () => {
-    wake?.();
-    wake = undefined;
-  };
+  const progress = progressFeed<TransferProgress>();
 
   const run = async (): Promise<SendResult> => {
     if (typeof options !== 'object' || options === null) throw DataStreamError.invalidArgument('"options" expected an object');
@@ -54,13 +47,12 @@ export function startTransfer(api: DataStreamsApi, data: SendData, options: Send
     const { stream, info, delivery } = await opening;
     abortOnSignal(stream, options.signal);
     let step: TransferProgress = { id: info.id, label: info.topic, topic: info.topic, current: 0, total: source.size, done: false };
-    latest = step;
-    changed();
+    progress.report(step);
     try {
       for await (const block of source.blocks()) {
         await stream.write(block);
-        latest = step = { ...step, current: step.current + block.length };
-        changed();
+        step = { ...step, current: step.current + block.length };
+        progress.report(step);
       }
       await stream.close();
     } catch (error) {
@@ -69,32 +61,12 @@ export function startTransfer(api: DataStreamsApi, data: SendData, options: Send
       await stream.abort(abortReasonText(signal?.aborted === true ? signal.reason : 'sending failed')).catch(() => undefined);
       throw signal?.aborted === true ? DataStreamError.aborted('send', signal.reason) : error;
     }
-    latest = { ...step, total: step.current, done: true };
-    changed();
+    progress.report({ ...step, total: step.current, done: true });
     const report = await delivery;
     return { id: info.id, delivered: report?.delivered ?? [], failed: report?.failed ?? [] };
   };
 
   const result = run();
-  result.catch((error: unknown) => {
-    failure = error;
-    failed = true;
-    changed();
-  });
-
-  const source: UnderlyingDefaultSource<TransferProgress> = {
-    async pull(controller) {
-      for (;;) {
-        if (latest !== undefined && latest !== given) {
-          given = latest;
-          controller.enqueue(latest);
-          if (latest.done) controller.close();
-          return;
-        }
-        if (failed) return controller.error(failure);
-        await new Promise<void>((resolve) => (wake = resolve));
-      }
-    },
-  };
-  return { source, result };
+  result.catch((error: unknown) => progress.fail(error));
+  return { source: progress.source, result };
 }

@@ -18,3 +18,12 @@ export async function makeUsers<const T extends readonly string[]>(...ids: T): P
   for (const id of ids) out[id] = await makeUser(id);
   return out as { [K in T[number]]: TestUser };
 }
+
+/**
+ * `text` with its last character changed, so a checksummed key no longer decodes. Always a different
+ * character: replacing it with a fixed one failed one run in 32, when the key already ended in it.
+ */
+export function mistype(text: string): string {
+  const last = text.at(-1);
+  return `${text.slice(0, -1)}${last === 'q' ? 'p' : 'q'}`;
+}

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeUser } from '../../test/identities.ts';
+import { makeUser, mistype } from '../../test/identities.ts';
 import { startBridge, type TestBridge } from '../../test/harness.ts';
 import { main } from '../cli/main.ts';
 import { ManageClient, ManageError } from './client.ts';
@@ -49,7 +49,7 @@ describe('management API', () => {
     expect(otherKey).toMatchObject({ status: 409, code: 'USER_CONFLICT', details: { reason: 'user_has_other_key' } });
     const otherUser = await refusal(m.addContextUser(b.contextId, 'alias', alice.publicKey));
     expect(otherUser.details).toEqual({ reason: 'key_has_other_user' });
-    const badKey = await refusal(m.addContextUser(a.contextId, 'bob', `${alice.publicKey.slice(0, -1)}q`));
+    const badKey = await refusal(m.addContextUser(a.contextId, 'bob', mistype(alice.publicKey)));
     expect(badKey).toMatchObject({ status: 400, code: 'VALIDATION_FAILED' });
     const badId = await refusal(m.addContextUser(a.contextId, 'not valid!', alice.publicKey));
     expect(badId.code).toBe('VALIDATION_FAILED');

@@ -14,6 +14,7 @@ import Database from 'better-sqlite3';
 import type { Page, WebSocketRoute } from 'playwright-core';
 import { ManageClient } from '../../bridge/manage/client.ts';
 import { generateKeyPair, publicKeyOf } from '../../crypto/identity.ts';
+import { mistype } from '../identities.ts';
 import { SCREENSHOT_DIR, startApp, type AppUnderTest, type Person } from './app-harness.ts';
 
 /** How long one step may take in the page (a login, a room verified, a message delivered). */
@@ -409,7 +410,7 @@ describe('the web app without dev mode', () => {
     const other = await operatorApp.person('typo');
     await other.page.getByText('Use an existing private key').click();
     await other.page.getByLabel('Name').fill('typo');
-    await other.page.getByTestId('paste-key').fill(`${privateKey.slice(0, -1)}x`);
+    await other.page.getByTestId('paste-key').fill(mistype(privateKey));
     await other.page.getByRole('button', { name: 'Import and sign in' }).click();
     await other.page.getByText('That is not a sealroom private key').waitFor({ timeout: STEP_MS });
     expect([...carol.problems, ...laptop.problems, ...other.problems]).toEqual([]);

@@ -96,6 +96,13 @@ export class ClusterFanout {
     }
     this.subs.push(link.subscribe(this.busSubject, (data) => this.onBus(data)));
     this.rooms = new RoomFanout(link, relay, prefix, randomBytes(12).toString('base64url'));
+    // Direct peer signals to members on other Bridges go with the room's messages, one receiver each.
+    hub.peerSignals.cluster = {
+      remote: (roomId, connectionId) => relay.remoteParticipant(roomId, connectionId),
+      available: () => this.available,
+      send: (roomId, origin, to, event) => this.rooms.event(roomId, origin, to, event),
+    };
+    this.rooms.onPeerSignal = (origin, to, event) => hub.peerSignals.fromCluster(origin, to, event);
     link.onChange((up) => {
       if (!up) {
         // A check still running (a slow store) is not piled on.
@@ -203,6 +210,7 @@ export class ClusterFanout {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.hub.peerSignals.cluster = undefined;
     clearTimeout(this.resyncTimer);
     clearInterval(this.downTimer);
     this.rooms.close();

@@ -18,6 +18,8 @@
  *   and receiver (4 bytes), then the frame in the sender Bridge's numbering. The stream's events to
  *   that receiver (`{ origin, to, event }`) and its credits, rejections and receipts back
  *   (`{ origin, for, control }`) travel on the room subject (bridge/realtime/relay/remote-byte-streams.ts).
+ *   So do direct peer signals to one member on another Bridge (`{ origin, to, event: peerSignal }`,
+ *   bridge/realtime/relay/peer-signals.ts).
  * - `<prefix>.nodes`: a heartbeat of each Bridge; one silent for NODE_SILENT_MS is taken as gone and
  *   its participants and streams leave the rooms here.
  */
@@ -88,6 +90,8 @@ export class RoomFanout implements ClusterHooks, ByteStreamWire {
   private readonly timer: NodeJS.Timeout;
   private readonly encoder = new TextEncoder();
   private readonly decoder = new TextDecoder();
+  /** A direct peer signal from a member on another Bridge to a connection here (bridge/realtime/relay/peer-signals.ts). */
+  onPeerSignal: ((origin: string, to: string, event: Extract<ServerEvent, { type: 'peerSignal' }>) => void) | undefined;
 
   constructor(
     private readonly link: NatsLink,
@@ -267,7 +271,8 @@ export class RoomFanout implements ClusterHooks, ByteStreamWire {
     this.counters.roomMessagesReceived++;
     this.lastSeen.set(message.origin, performance.now());
     if ('to' in message) {
-      if (TARGETED.has(message.event?.type)) this.relay.remoteBytes.event(roomId, message.origin, message.to, message.event);
+      if (message.event?.type === 'peerSignal' && message.event.roomId === roomId) this.onPeerSignal?.(message.origin, message.to, message.event);
+      else if (TARGETED.has(message.event?.type)) this.relay.remoteBytes.event(roomId, message.origin, message.to, message.event);
       else this.counters.malformed++;
     } else if ('for' in message) {
       if (message.for === this.origin) this.relay.remoteBytes.control(message.control);

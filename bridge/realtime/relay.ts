@@ -240,6 +240,11 @@ export class SealroomRelay implements Relay, MediaDirectory {
     return out;
   }
 
+  /** A member joined to the room on another Bridge, as this Bridge knows it (direct peer signals cross to it). */
+  remoteParticipant(roomId: string, connectionId: string): { userId: string; origin: string } | undefined {
+    return this.st.remoteParticipants.get(roomId)?.get(connectionId);
+  }
+
   hasRoom(roomId: string): boolean {
     return this.st.rooms.has(roomId);
   }

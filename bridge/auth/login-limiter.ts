@@ -8,42 +8,73 @@
  * address. Each known key can then cost a flooding address at most one signature check per window.
  * Guessing is not what these limits stop (an Ed25519 signature cannot be guessed): they bound the work
  * and the log noise of failures.
+ *
+ * On a shared store the counts are the store's, so they hold across Bridges (./shared-rate-limit.ts);
+ * this Bridge's own windows count too, and decide when the store cannot answer.
  */
+import type { RateWindows } from '../store/types.ts';
 import { RateLimiter } from './rate-limit.ts';
+import { retrySeconds, SharedLimits } from './shared-rate-limit.ts';
 
 export interface LoginLimiterOptions {
   failuresPerPair: number;
   failuresPerAddress: number;
   windowMs: number;
   now: () => number;
+  shared?: SharedLimits;
 }
 
 export class LoginLimiter {
   readonly #byPair: RateLimiter;
   readonly #byAddress: RateLimiter;
+  readonly #o: LoginLimiterOptions;
 
   constructor(options: LoginLimiterOptions) {
     const { windowMs, now } = options;
+    this.#o = options;
     this.#byPair = new RateLimiter({ limit: options.failuresPerPair, windowMs, now });
     this.#byAddress = new RateLimiter({ limit: options.failuresPerAddress, windowMs, now });
   }
 
   /** Seconds until this key may try again from this address, or 0 if it may try now. */
-  retryAfter(address: string, publicKey: string): number {
+  retryAfter(address: string, publicKey: string): Promise<number> {
     const pair = pairKey(address, publicKey);
-    const pairWait = this.#byPair.retryAfter(pair);
-    if (pairWait > 0) return pairWait;
-    const addressWait = this.#byAddress.retryAfter(address);
-    return addressWait > 0 && this.#byPair.count(pair) > 0 ? addressWait : 0;
+    return this.#decide(
+      async (windows) => {
+        const [p, a] = await windows.counts([SharedLimits.key('login-pair', pair), SharedLimits.key('login-address', address)], this.#o.windowMs);
+        if (p!.count >= this.#o.failuresPerPair) return retrySeconds(p!.resetsInMs);
+        return a!.count >= this.#o.failuresPerAddress && p!.count > 0 ? retrySeconds(a!.resetsInMs) : 0;
+      },
+      () => {
+        const pairWait = this.#byPair.retryAfter(pair);
+        if (pairWait > 0) return pairWait;
+        const addressWait = this.#byAddress.retryAfter(address);
+        return addressWait > 0 && this.#byPair.count(pair) > 0 ? addressWait : 0;
+      },
+    );
   }
 
-  failed(address: string, publicKey: string): void {
-    this.#byPair.hit(pairKey(address, publicKey));
+  async failed(address: string, publicKey: string): Promise<void> {
+    const pair = pairKey(address, publicKey);
+    this.#byPair.hit(pair);
     this.#byAddress.hit(address);
+    await this.#decide(
+      async (windows) => void (await windows.hit([SharedLimits.key('login-pair', pair), SharedLimits.key('login-address', address)], this.#o.windowMs)),
+      () => undefined,
+    );
   }
 
-  succeeded(address: string, publicKey: string): void {
-    this.#byPair.reset(pairKey(address, publicKey));
+  async succeeded(address: string, publicKey: string): Promise<void> {
+    const pair = pairKey(address, publicKey);
+    this.#byPair.reset(pair);
+    await this.#decide(
+      (windows) => windows.reset(SharedLimits.key('login-pair', pair)),
+      () => undefined,
+    );
+  }
+
+  #decide<T>(shared: (windows: RateWindows) => Promise<T>, local: () => T): Promise<T> {
+    return this.#o.shared === undefined ? Promise.resolve(local()) : this.#o.shared.decide(shared, local);
   }
 }
 

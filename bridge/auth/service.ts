@@ -16,6 +16,7 @@ import type { BridgeServices } from '../services.ts';
 import type { SessionRow } from '../store/types.ts';
 import { CHALLENGE_SECRET_BYTES, CHALLENGE_SECRET_NAME, ChallengeNonces } from './challenge-nonce.ts';
 import { LoginLimiter } from './login-limiter.ts';
+import { SharedLimits } from './shared-rate-limit.ts';
 
 /** Sessions kept in memory after a lookup, at most (a lookup per request showed in the profile). */
 const SESSION_CACHE_ENTRIES = 10_000;
@@ -34,7 +35,7 @@ export class AuthService {
    */
   readonly #sessions = new Map<string, { session: SessionRow; cachedAt: number }>();
   /** Totals since start, for /metrics. */
-  readonly counters = { logins: 0, loginFailures: 0, loginRateLimited: 0 };
+  readonly counters = { logins: 0, loginFailures: 0, loginRateLimited: 0, loginLimitFallbacks: 0 };
   readonly #failures: LoginLimiter;
   readonly #nonces: ChallengeNonces;
   /** Origins a login may sign; set once the Bridge knows the address it listens on. */
@@ -56,6 +57,8 @@ export class AuthService {
       failuresPerAddress: s.config.limits.loginFailuresPerAddress,
       windowMs: s.config.limits.loginWindowSeconds * 1000,
       now: s.now,
+      // Counted across the Bridges on a shared store (docs/operations/limits.md, "Across Bridges").
+      shared: new SharedLimits(s.store.rateWindows, s.log, () => this.counters.loginLimitFallbacks++),
     });
     s.events.on('sessionsEnded', ({ tokenHashes }) => {
       for (const hash of tokenHashes) this.#sessions.delete(hash);
@@ -81,7 +84,7 @@ export class AuthService {
 
   /** Checks a signed challenge and opens a session. `address` is the client's (req.ip). */
   async login(request: SessionRequest, address: string): Promise<SessionResponse> {
-    const wait = this.#failures.retryAfter(address, request.publicKey);
+    const wait = await this.#failures.retryAfter(address, request.publicKey);
     if (wait > 0) {
       this.counters.loginRateLimited++;
       throw new BridgeError('RATE_LIMITED', `too many failed logins for this key from this address; retry in ${wait} s`, { retryAfter: wait });
@@ -89,11 +92,11 @@ export class AuthService {
     try {
       const session = await this.#checkLogin(request);
       this.counters.logins++;
-      this.#failures.succeeded(address, request.publicKey);
+      await this.#failures.succeeded(address, request.publicKey);
       return session;
     } catch (error) {
       if (error instanceof BridgeError && error.code === 'AUTH_FAILED') {
-        this.#failures.failed(address, request.publicKey);
+        await this.#failures.failed(address, request.publicKey);
         this.counters.loginFailures++;
         this.s.log.info({ solutionId: request.solutionId, address, reason: error.message }, 'login failed');
       }

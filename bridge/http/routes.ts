@@ -72,8 +72,8 @@ export function userRouter(s: BridgeServices, auth: AuthService, rooms: RoomServ
   });
   // A room write counts against its user's rate before its body is read: a flood of refused writes
   // costs no parsing (docs/operations/limits.md, "Quotas").
-  router.use('/rooms', (req, res, next) => {
-    if (req.method === 'POST' || req.method === 'PUT' || req.method === 'DELETE') rooms.admitWrite(session(res));
+  router.use('/rooms', async (req, res, next) => {
+    if (req.method === 'POST' || req.method === 'PUT' || req.method === 'DELETE') await rooms.admitWrite(session(res));
     next();
   });
   router.use(express.json({ limit: s.config.limits.bodyBytes }));

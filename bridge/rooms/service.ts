@@ -19,6 +19,7 @@ import { allows, type Standing } from '../../protocol/policy.ts';
 import { ChainError, membersOf, removedMembers, verifyGenesis, verifySuccessor, type VerifiedVersion } from '../../protocol/room-chain.ts';
 import { parseRecordText, RecordFormatError, type RoomRecord } from '../../protocol/room-record.ts';
 import { RateLimiter } from '../auth/rate-limit.ts';
+import { retrySeconds, SharedLimits } from '../auth/shared-rate-limit.ts';
 import type { RoomAudience, RoomDeletedEvent } from '../events.ts';
 import { BridgeError } from '../errors.ts';
 import type { BridgeServices } from '../services.ts';
@@ -72,6 +73,9 @@ export function roomDeletedEvent(room: RoomRow, members: RoomMemberRow[], at: nu
 }
 
 /** Limits the room routes applied, for /metrics (docs/operations/limits.md). Only ever incremented. */
+/** The room-write rate's window (`writesPerUserPerMinute`). Ms. */
+const WRITE_WINDOW_MS = 60_000;
+
 export interface RoomCounters {
   /** Pages of a room's chain ended early by `pageBytes`. */
   pagesCutByBytes: number;
@@ -83,6 +87,8 @@ export interface RoomCounters {
   roomVersionQuotaRefusals: number;
   /** Writes refused with RATE_LIMITED (`writesPerUserPerMinute`). */
   writesRateLimited: number;
+  /** Write-rate decisions taken on this Bridge's own window because the shared counters failed. */
+  writeLimitFallbacks: number;
 }
 
 export class RoomService {
@@ -92,13 +98,17 @@ export class RoomService {
     contextRoomQuotaRefusals: 0,
     roomVersionQuotaRefusals: 0,
     writesRateLimited: 0,
+    writeLimitFallbacks: 0,
   };
   /** Filtered listings take turns at the event loop (bridge/rooms/list-scan.ts). */
   readonly #turns = new Turns();
   readonly #writes: RateLimiter;
+  /** Room writes counted across the Bridges on a shared store (docs/operations/limits.md, "Across Bridges"). */
+  readonly #shared: SharedLimits;
 
   constructor(private readonly s: BridgeServices) {
-    this.#writes = new RateLimiter({ limit: s.config.limits.writesPerUserPerMinute, windowMs: 60_000, now: s.now });
+    this.#writes = new RateLimiter({ limit: s.config.limits.writesPerUserPerMinute, windowMs: WRITE_WINDOW_MS, now: s.now });
+    this.#shared = new SharedLimits(s.store.rateWindows, s.log, () => this.counters.writeLimitFallbacks++);
   }
 
   /**
@@ -106,19 +116,28 @@ export class RoomService {
    * user is over `writesPerUserPerMinute`. The HTTP layer calls it before reading the write's body.
    * Every attempt counts, failed ones too: they cost checks.
    */
-  admitWrite(session: SessionRow): void {
+  async admitWrite(session: SessionRow): Promise<void> {
     // A user is a public key in a solution: the same person in every context of it.
     const key = `${session.solutionId} ${session.publicKey}`;
-    const retryAfter = this.#writes.retryAfter(key);
+    const limit = this.s.config.limits.writesPerUserPerMinute;
+    const localWait = this.#writes.retryAfter(key);
+    if (localWait === 0) this.#writes.hit(key);
+    // On a shared store the count is every Bridge's (bridge/auth/shared-rate-limit.ts); this Bridge's
+    // own window counts too, and decides when the store cannot answer.
+    const retryAfter = await this.#shared.decide(
+      async (windows) => {
+        const [w] = await windows.hit([SharedLimits.key('room-writes', key)], WRITE_WINDOW_MS);
+        return w!.count > limit ? retrySeconds(w!.resetsInMs) : 0;
+      },
+      () => localWait,
+    );
     if (retryAfter > 0) {
       this.counters.writesRateLimited++;
-      const limit = this.s.config.limits.writesPerUserPerMinute;
       throw new BridgeError('RATE_LIMITED', `expected at most ${limit} room writes a minute; retry in ${retryAfter} s`, {
         retryAfter,
         details: { limit },
       });
     }
-    this.#writes.hit(key);
   }
 
   #contextFull(contextId: string): BridgeError {

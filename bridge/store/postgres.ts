@@ -24,6 +24,7 @@
 import type { Logger } from 'pino';
 import { migratePostgres } from './postgres-migrate.ts';
 import { PostgresDb, redactUrl, type Queryable } from './postgres-db.ts';
+import { PostgresRateWindows } from './postgres-rate-windows.ts';
 import * as rooms from './postgres-rooms.ts';
 import { apiKey, context, contextUser, session, solution, type Row } from './postgres-rows.ts';
 import type {
@@ -64,10 +65,13 @@ export class PostgresStore implements Store {
   /** The database's URL without its password (the Bridge logs it). */
   readonly file: string;
   private readonly db: PostgresDb;
+  /** Rate limits shared by the Bridges on this database (postgres-rate-windows.ts). */
+  readonly rateWindows: PostgresRateWindows;
 
   private constructor(db: PostgresDb) {
     this.db = db;
     this.file = redactUrl(db.url);
+    this.rateWindows = new PostgresRateWindows(db);
   }
 
   /**

@@ -144,8 +144,28 @@ export interface RoomScanRow extends RoomCursor {
 /** The rooms a listing scans: the context, the listing user's visibility, the sort order. */
 export type RoomScan = Pick<ListRoomsQuery, 'contextId' | 'userId' | 'sortOrder' | 'sortBy'>;
 
+/** A key's count in its current window, and the ms until that window ends. */
+export interface RateWindowCount {
+  count: number;
+  resetsInMs: number;
+}
+
+/**
+ * Fixed-window counters shared by every Bridge on the store (docs/operations/limits.md, "Across
+ * Bridges"). Only a shared store has them: on SQLite one Bridge counts everything in memory.
+ */
+export interface RateWindows {
+  /** Counts one event for each key (distinct keys) in its current window; returns the counts after it. */
+  hit(keys: readonly string[], windowMs: number): Promise<RateWindowCount[]>;
+  /** The keys' counts in their current windows (0 when none). */
+  counts(keys: readonly string[], windowMs: number): Promise<RateWindowCount[]>;
+  reset(key: string): Promise<void>;
+}
+
 export interface Store {
   readonly kind: string;
+  /** Rate counters shared by the Bridges on this store; absent on SQLite (one Bridge). */
+  readonly rateWindows?: RateWindows;
   /**
    * Resolves when the database answers; throws `StoreError` reason `Unavailable` when it cannot be
    * reached (PostgreSQL down or cut off). `/healthz` asks it.

@@ -4,15 +4,14 @@
  * AbortSignal; every pending request fails with `ConnectionLost` when the socket drops. By default the
  * socket reconnects with jittered backoff (backoff.ts) and restores event subscriptions; rooms joined
  * for real-time traffic are left when it drops and rejoined, with their streams and subscriptions,
- * on `reconnected` (realtime/resume.ts).
+ * on `reconnected` (realtime/resume.ts). Given several Bridge URLs of one cluster, a reconnect that
+ * fails moves on to the next URL and logs in there afresh (docs/operations/failover.md).
  */
 import { createSocket } from '#endpoint-websocket';
-import { fromBase64, toBase64 } from '../crypto/bytes.ts';
 import { decodePrivateKey, publicKeyOf, sign } from '../crypto/identity.ts';
 import { unwrapEpochKey } from '../crypto/key-wrap.ts';
 import { unwrapStreamSecret } from '../crypto/stream/keying.ts';
-import { challengeResponseSchema, contextUsersResponseSchema, sessionResponseSchema } from '../protocol/api.ts';
-import { authMessage } from '../protocol/auth.ts';
+import { contextUsersResponseSchema } from '../protocol/api.ts';
 import {
   CLOSE,
   decodeFrame,
@@ -23,42 +22,18 @@ import {
   type ClientRequest,
   type ResultPayloads,
 } from '../protocol/ws.ts';
+import { BridgeRing, bridgeUrlList } from './bridge-urls.ts';
+import type { ConnectionEvents, ConnectionState, ConnectOptions } from './connection-types.ts';
 import { DEFAULT_RECONNECT_BASE_DELAY_MS, DEFAULT_RECONNECT_MAX_DELAY_MS, reconnectDelayMs, type Backoff } from './backoff.ts';
 import { EndpointError } from './errors.ts';
 import { registerConnection, type ConnectionHooks } from './internal.ts';
 import { silentLogger, type Logger } from './logger.ts';
+import { endSession, logIn } from './login.ts';
 import { BridgeHttp, type RequestOptions } from './transport/http.ts';
 import { SOCKET_OPEN, type SocketLike } from './transport/websocket.ts';
 import { Emitter } from './util/emitter.ts';
 
-export interface ConnectOptions {
-  /** Timeout of each request, in milliseconds. */
-  requestTimeoutMs?: number;
-  /** Reconnect the socket after it drops (default true). */
-  reconnect?: boolean;
-  /**
-   * Attempt n after a drop (from 0) waits a random time below min(max, base * 2^n), so that clients
-   * dropped together do not all come back at once. The base, in milliseconds (default 250).
-   */
-  reconnectBaseDelayMs?: number;
-  /** The cap of that window, in milliseconds (default 10,000). */
-  reconnectMaxDelayMs?: number;
-  /** Where the library logs (default: nowhere). Pino's argument order, so a pino logger fits as it is. */
-  logger?: Logger;
-  signal?: AbortSignal;
-}
-
-export type ConnectionState = 'connected' | 'reconnecting' | 'disconnected';
-
-export interface ConnectionEvents extends Record<string, unknown> {
-  /** The socket dropped; pending requests failed with ConnectionLost. */
-  connectionLost: { code: number; reason: string };
-  reconnecting: { attempt: number; delayMs: number };
-  /** A new socket is up and event subscriptions are restored. */
-  reconnected: { connectionId: string };
-  /** Closed for good: by `disconnect()`, or because the session cannot be restored. */
-  disconnected: { reason: string; error?: EndpointError };
-}
+export type { ConnectionEvents, ConnectionState, ConnectOptions } from './connection-types.ts';
 
 interface Pending {
   resolve: (value: Record<string, unknown>) => void;
@@ -72,7 +47,6 @@ type RequestBody<K extends ClientRequest['kind']> = Omit<Extract<ClientRequest, 
 const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 
 export class Connection {
-  readonly bridgeUrl: string;
   readonly solutionId: string;
   readonly publicKey: string;
   readonly #http: BridgeHttp;
@@ -83,6 +57,9 @@ export class Connection {
   readonly #requestTimeoutMs: number;
   readonly #reconnect: boolean;
   readonly #backoff: Backoff;
+  readonly #bridges: BridgeRing;
+  /** The Bridge URL the session token was issued for (a token is used only there). */
+  #sessionUrl = '';
   #socket: SocketLike | undefined;
   #token: string | undefined;
   #nextId = 1;
@@ -94,11 +71,11 @@ export class Connection {
   #relogging: Promise<void> | undefined;
   #closedByUser = false;
 
-  private constructor(privateKey: string, publicKey: string, solutionId: string, bridgeUrl: string, options: ConnectOptions) {
+  private constructor(privateKey: string, publicKey: string, solutionId: string, bridgeUrls: string[], options: ConnectOptions) {
     this.#seed = decodePrivateKey(privateKey);
     this.publicKey = publicKey;
     this.solutionId = solutionId;
-    this.bridgeUrl = bridgeUrl;
+    this.#bridges = new BridgeRing(bridgeUrls);
     this.#requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     this.#reconnect = options.reconnect ?? true;
     this.#backoff = {
@@ -106,7 +83,7 @@ export class Connection {
       maxDelayMs: options.reconnectMaxDelayMs ?? DEFAULT_RECONNECT_MAX_DELAY_MS,
     };
     this.log = options.logger ?? silentLogger;
-    this.#http = new BridgeHttp(bridgeUrl, { token: () => this.#token, relogin: () => this.#relogin() }, this.#requestTimeoutMs);
+    this.#http = new BridgeHttp(() => this.#sessionUrl, { token: () => this.#token, relogin: () => this.#relogin() }, this.#requestTimeoutMs);
     registerConnection(this, {
       http: this.#http,
       hooks: this.#hooks,
@@ -119,8 +96,11 @@ export class Connection {
     });
   }
 
-  /** Logs in and opens the socket. Use `Endpoint.connect`. */
-  static async open(privateKey: string, solutionId: string, bridgeUrl: string, options: ConnectOptions = {}): Promise<Connection> {
+  /**
+   * Logs in and opens the socket, at the first Bridge of the list that can be reached. Use
+   * `Endpoint.connect`.
+   */
+  static async open(privateKey: string, solutionId: string, bridgeUrl: string | readonly string[], options: ConnectOptions = {}): Promise<Connection> {
     if (typeof solutionId !== 'string' || solutionId === '') throw EndpointError.invalidArgument('"solutionId" expected a non-empty string');
     for (const name of ['reconnectBaseDelayMs', 'reconnectMaxDelayMs'] as const) {
       const value: unknown = options[name];
@@ -128,26 +108,38 @@ export class Connection {
         throw EndpointError.invalidArgument(`"${name}" expected a positive number of milliseconds, got ${String(value)}`);
       }
     }
-    let url: URL;
-    try {
-      url = new URL(bridgeUrl);
-    } catch {
-      throw EndpointError.invalidArgument(`"bridgeUrl" expected an http(s) URL, got "${String(bridgeUrl).slice(0, 100)}"`);
-    }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-      throw EndpointError.invalidArgument(`"bridgeUrl" expected an http(s) URL, got protocol ${url.protocol}`);
-    }
+    const urls = bridgeUrlList(bridgeUrl);
     let publicKey: string;
     try {
       publicKey = await publicKeyOf(privateKey);
     } catch (cause) {
       throw new EndpointError('InvalidArgument', `"userPrivKey": ${(cause as Error).message}`, { cause });
     }
-    const connection = new Connection(privateKey, publicKey, solutionId, url.origin + url.pathname.replace(/\/$/, ''), options);
-    await connection.#login(options.signal);
-    await connection.#openSocket(options.signal);
-    connection.#state = 'connected';
-    return connection;
+    const connection = new Connection(privateKey, publicKey, solutionId, urls, options);
+    for (let i = 0; ; i++) {
+      try {
+        await connection.#login(connection.bridgeUrl, options.signal);
+        await connection.#openSocket(options.signal);
+        connection.#state = 'connected';
+        return connection;
+      } catch (error) {
+        // Only a Bridge that cannot be reached is passed over; a refusal is the answer of the cluster.
+        const unreachable = error instanceof EndpointError && (error.reason === 'ConnectionLost' || error.reason === 'Timeout');
+        if (!unreachable || i === urls.length - 1) throw error;
+        connection.log.debug({ bridgeUrl: connection.bridgeUrl, reason: error.message }, 'Bridge unreachable; trying the next');
+        connection.#bridges.next();
+      }
+    }
+  }
+
+  /** The Bridge this connection is on now (with several URLs, it changes on a failover: `bridgeChanged`). */
+  get bridgeUrl(): string {
+    return this.#bridges.current;
+  }
+
+  /** Every Bridge URL this connection may use, in the order it tries them. */
+  get bridgeUrls(): readonly string[] {
+    return this.#bridges.urls;
   }
 
   /** The user id this key has in the solution. */
@@ -196,44 +188,39 @@ export class Connection {
     return reply.users.map((u) => ({ userId: u.userId, pubKey: u.publicKey }));
   }
 
-  async #login(signal?: AbortSignal): Promise<void> {
-    const options: RequestOptions = signal === undefined ? {} : { signal };
-    const challenge = await this.#http.request(
-      'POST',
-      '/v1/auth/challenge',
-      challengeResponseSchema,
-      { solutionId: this.solutionId, publicKey: this.publicKey },
-      options,
-    );
-    const timestamp = Date.now();
-    const signature = await sign(this.#liveSeed(), authMessage(fromBase64(challenge.nonce), this.bridgeUrl, timestamp));
-    const session = await this.#http.request(
-      'POST',
-      '/v1/auth/session',
-      sessionResponseSchema,
-      {
-        solutionId: this.solutionId,
-        publicKey: this.publicKey,
-        nonce: challenge.nonce,
-        timestamp,
-        bridgeUrl: this.bridgeUrl,
-        signature: toBase64(signature),
-      },
-      options,
-    );
+  /** A login at `url` (login.ts): the connection's session from then on, and the Bridge it is good at. */
+  async #login(url: string, signal?: AbortSignal): Promise<void> {
+    const signer = async (message: Uint8Array) => sign(this.#liveSeed(), message);
+    const session = await logIn({
+      bridgeUrl: url,
+      solutionId: this.solutionId,
+      publicKey: this.publicKey,
+      sign: signer,
+      timeoutMs: this.#requestTimeoutMs,
+      signal,
+    });
+    // The connection moved on while this login was in flight: its session is of no use.
+    if (url !== this.bridgeUrl) throw EndpointError.connectionLost(`moved to ${this.bridgeUrl} while logging in at ${url}`);
+    const previous = this.#sessionUrl === url ? undefined : this.#token;
     this.#token = session.token;
+    this.#sessionUrl = url;
     this.#userId = session.userId;
     this.#contextIds = session.contextIds;
+    // After a failover, the session at the Bridge left behind ends, through the new one: nobody can use
+    // it any more, nor its socket stay open if that Bridge still runs. Best effort: it expires anyway.
+    if (previous !== undefined) {
+      endSession(url, previous, 5000).catch((error: unknown) => this.log.debug({ reason: (error as Error).message }, 'ending the previous session failed'));
+    }
   }
 
   /** One login at a time, however many requests found the session expired. */
   #relogin(): Promise<void> {
-    this.#relogging ??= this.#login().finally(() => (this.#relogging = undefined));
+    this.#relogging ??= this.#login(this.bridgeUrl).finally(() => (this.#relogging = undefined));
     return this.#relogging;
   }
 
   #wsUrl(): string {
-    return this.bridgeUrl.replace(/^http/, 'ws') + WS_PATH;
+    return this.#sessionUrl.replace(/^http/, 'ws') + WS_PATH;
   }
 
   #openSocket(signal?: AbortSignal): Promise<void> {
@@ -428,25 +415,40 @@ export class Connection {
     void this.#reconnectLoop(code);
   }
 
+  /**
+   * Attempts with backoff until one succeeds. The first goes back to the Bridge that dropped; with
+   * several URLs each failed attempt moves on to the next (round robin), where a fresh login signed for
+   * that Bridge comes first (docs/operations/failover.md).
+   */
   async #reconnectLoop(lastCode: number): Promise<void> {
     let mustLogin = lastCode === CLOSE.sessionEnded || lastCode === CLOSE.unauthenticated;
+    const lostUrl = this.bridgeUrl;
+    let moveOn = false;
     for (let attempt = 1; !this.#closedByUser; attempt++) {
+      const url = moveOn ? this.#bridges.next() : this.bridgeUrl;
+      moveOn = this.#bridges.urls.length > 1;
       const delay = reconnectDelayMs(attempt - 1, this.#backoff);
-      this.#events.emit('reconnecting', { attempt, delayMs: delay });
+      this.#events.emit('reconnecting', { attempt, delayMs: delay, bridgeUrl: url });
       await new Promise((resolve) => setTimeout(resolve, delay));
       if (this.#closedByUser) return;
       try {
-        if (mustLogin) await this.#relogin();
+        if (url !== this.#sessionUrl) {
+          await this.#login(url);
+          mustLogin = false;
+        } else if (mustLogin) await this.#relogin();
         await this.#openSocket();
         this.#state = 'connected';
+        if (url !== lostUrl) this.#events.emit('bridgeChanged', { bridgeUrl: url, previousBridgeUrl: lostUrl });
         this.#hooks.emit('restore', { connectionId: this.#connectionId });
-        this.#events.emit('reconnected', { connectionId: this.#connectionId });
+        this.#events.emit('reconnected', { connectionId: this.#connectionId, bridgeUrl: url });
         return;
       } catch (error) {
         const e = error as EndpointError;
         if (e.reason === 'AuthFailed') {
-          if (!mustLogin) {
+          if (!mustLogin && url === this.#sessionUrl) {
+            // The session ended meanwhile: log in again at the same Bridge.
             mustLogin = true;
+            moveOn = false;
             continue;
           }
           // The key is no longer a user of the solution: nothing to reconnect to.
@@ -454,7 +456,7 @@ export class Connection {
           this.#events.emit('disconnected', { reason: 'the session cannot be restored', error: e });
           return;
         }
-        this.log.debug({ attempt, reason: e.message }, 'reconnect attempt failed');
+        this.log.debug({ attempt, bridgeUrl: url, reason: e.message }, 'reconnect attempt failed');
       }
     }
   }

@@ -39,8 +39,16 @@ export const Endpoint = {
   /**
    * Logs in with the user's private key (`srsk1...`) to a solution on a Bridge, and opens the socket.
    * Fails with `AuthFailed` if the key is not a user of any context of the solution.
+   *
+   * `bridgeUrl` may be a list of Bridges of one cluster (docs/operations/failover.md): `connect` uses
+   * the first that can be reached, and when that one dies the connection fails over to the next,
+   * logs in there afresh and resumes as after a reconnect (`bridgeChanged`, then `reconnected`). The
+   * list must be non-empty, of distinct http(s) URLs (`InvalidArgument` otherwise).
+   * @example
+   * const connection = await Endpoint.connect(userPrivKey, solutionId, ['https://a.example', 'https://b.example']);
+   * connection.on('bridgeChanged', ({ bridgeUrl }) => showBridge(bridgeUrl));
    */
-  async connect(userPrivKey: string, solutionId: string, bridgeUrl: string, options?: ConnectOptions): Promise<Connection> {
+  async connect(userPrivKey: string, solutionId: string, bridgeUrl: string | readonly string[], options?: ConnectOptions): Promise<Connection> {
     await Endpoint.setup();
     return Connection.open(userPrivKey, solutionId, bridgeUrl, options);
   },

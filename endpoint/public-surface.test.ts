@@ -14,6 +14,7 @@ import { connectionInternals } from './internal.ts';
 
 const CONNECTION_API = [
   'bridgeUrl',
+  'bridgeUrls',
   'solutionId',
   'publicKey',
   'log',

@@ -12,7 +12,7 @@ export interface Client {
 }
 
 export async function connectClient(
-  bridgeUrl: string,
+  bridgeUrl: string | readonly string[],
   solutionId: string,
   user: TestUser,
   options: { connect?: ConnectOptions; streamApi?: StreamApiOptions } = {},

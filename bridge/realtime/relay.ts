@@ -103,6 +103,7 @@ export class SealroomRelay implements Relay, MediaDirectory {
   }
 
   async publish(conn: RealtimeConnection, req: Req<'publish'>): Promise<ResultPayloads['publish']> {
+    if (this.st.rooms.get(req.roomId)?.participants.has(conn.id) === true) this.remote.supersede(req.roomId, conn.userId, req.streamId);
     return this.streams.publish(conn, req);
   }
 

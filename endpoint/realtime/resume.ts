@@ -9,7 +9,10 @@
  *
  * The other side of the same drop: when a publisher's connection drops, the Bridge unpublishes its
  * streams, and this connection's subscriptions to them would be gone. They wait `REPUBLISH_WAIT_MS`
- * for the publisher to republish the same handle, and are made again then.
+ * for the publisher to republish the same handle, and are made again then. A publisher that failed
+ * over from a dead Bridge republishes before its old connection is reported gone: a stream
+ * unpublished and republished under the same handle by the same user within moments is subscribed
+ * again too (docs/operations/failover.md).
  */
 import { EndpointError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
@@ -129,6 +132,14 @@ export class Resumer {
 
   /** A stream was published in a joined room: make the subscriptions that waited for it. */
   published(roomId: string, streamId: string, userId: string): void {
+    const key = `${roomId}\n${streamId}`;
+    const recent = this.#unpublished.get(key);
+    if (recent !== undefined && recent.subscription.userId === userId && performance.now() - recent.at <= UNPUBLISHED_MEMORY_MS) {
+      // Republished under the same handle by its user before its old connection was reported gone: its
+      // publisher failed over to another Bridge, which ended the old stream first (docs/operations/failover.md).
+      this.#unpublished.delete(key);
+      this.wait(roomId, recent.subscription);
+    }
     const waiting = this.#pending.get(roomId)?.get(streamId);
     if (waiting === undefined) return;
     this.#pending.get(roomId)!.delete(streamId);

@@ -23,11 +23,16 @@ export interface HttpSession {
 }
 
 export class BridgeHttp {
+  readonly #baseUrl: () => string;
+
+  /** `baseUrl`: the Bridge, or a function that names the Bridge of each request (a connection's moves). */
   constructor(
-    readonly baseUrl: string,
+    baseUrl: string | (() => string),
     private readonly session: HttpSession | undefined,
     private readonly defaultTimeoutMs: number,
-  ) {}
+  ) {
+    this.#baseUrl = typeof baseUrl === 'string' ? () => baseUrl : baseUrl;
+  }
 
   async request<S extends z.ZodMiniType>(
     method: 'GET' | 'POST' | 'PUT' | 'DELETE',
@@ -47,7 +52,7 @@ export class BridgeHttp {
     try {
       response = await httpSend({
         method,
-        url: this.baseUrl + path,
+        url: this.#baseUrl() + path,
         headers: {
           ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
           ...(body === undefined ? {} : { 'content-type': 'application/json' }),

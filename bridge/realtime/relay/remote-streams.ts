@@ -54,6 +54,20 @@ export class RemoteStreams {
     private readonly onLeft: (room: RoomState, connectionId: string, reason: LeftReason) => void,
   ) {}
 
+  /**
+   * `userId` publishes `streamId` (here, or on Bridge `origin`) while this Bridge still mirrors a stream
+   * of that id by the same user from another Bridge: its publisher failed over from that Bridge before
+   * it was taken as gone, and republishes under the same handle (docs/operations/failover.md). The
+   * mirror ends (`streamUnpublished`) so that the new stream takes its place; a stream of another user
+   * is never ended this way, nor a local one.
+   */
+  supersede(roomId: string, userId: string, streamId: string, origin?: string): void {
+    const stream = this.st.rooms.get(roomId)?.streams.get(streamId);
+    const meta = stream === undefined ? undefined : this.origins.get(stream);
+    if (stream === undefined || meta === undefined || meta.origin === origin || stream.owner.userId !== userId) return;
+    this.unpublished(roomId, meta.origin, streamId);
+  }
+
   /** A remote stream was published (or is announced again by a sync): mirrored here. */
   published(roomId: string, origin: string, info: StreamInfo, silent = false): void {
     const room = this.st.rooms.get(roomId);
@@ -228,6 +242,7 @@ export class RemoteStreams {
         this.left(roomId, event.connectionId, event.reason === 'room_deleted' ? 'removed' : event.reason);
         return this.deliver(room, event);
       case 'streamPublished':
+        this.supersede(roomId, event.stream.userId, event.stream.streamId, origin);
         return this.published(roomId, origin, event.stream);
       case 'streamUpdated':
         return this.updated(roomId, origin, event.stream);

@@ -1,0 +1,13 @@
+/**
+ * A Bridge in a process of its own, for tests that kill one for real (SIGKILL: its sockets die with
+ * it, it says goodbye to nobody, as a crashed machine does): endpoint/failover.test.ts.
+ *
+ *   node --import tsx test/procs/bridge-proc.ts '<json of createBridge options>'
+ *
+ * Prints one JSON line `{"url": ...}` once it listens.
+ */
+import { createBridge } from '../../bridge/index.ts';
+
+const options = JSON.parse(process.argv[2] ?? '{}') as Parameters<typeof createBridge>[0];
+const bridge = await createBridge({ logLevel: 'silent', ...options });
+process.stdout.write(`${JSON.stringify({ url: bridge.url })}\n`);

@@ -22,8 +22,7 @@ export interface Row {
   ratio: number;
   /**
    * Raw AES-256-GCM's main-thread CPU time per op divided by this case's (Linux only). Unlike wall
-   * time it does not move when other processes take the cores, and it leaves out work done on other
-   * threads (the hash worker): it is the figure a free second core would turn into throughput.
+   * time it does not move much when other processes take the cores.
    */
   mainThreadCpuRatio?: number;
 }

@@ -18,7 +18,6 @@ import {
 } from 'node:crypto';
 import { ed25519Precheck } from '../ed25519-strict.ts';
 import { CryptoError } from '../errors.ts';
-import { createWorkerHash } from './hash-worker.ts';
 import { isAllZero } from './js.ts';
 import type { AeadKey, CryptoBackend, HashName, IncrementalHash } from './types.ts';
 
@@ -140,7 +139,6 @@ export const nodeBackend: CryptoBackend = {
     };
   },
   hmac: (name: HashName, key, data) => toBytes(createHmac(name, key).update(data).digest()),
-  createBulkHash: (name: HashName) => createWorkerHash(name),
 
   aesGcm: async (key) => nodeAead(gcmAlgorithm(key), key),
   chacha20Poly1305: async (key) => nodeAead('chacha20-poly1305', key),

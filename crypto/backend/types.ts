@@ -25,20 +25,6 @@ export interface IncrementalHash {
   snapshot(): Uint8Array;
 }
 
-/**
- * An incremental hash whose work may run off the calling thread (bulk content hashing; see
- * hash-worker.ts). `update` returns a promise when the caller must wait for room (backpressure), and
- * the bytes must stay unchanged until it settles. Calls are ordered as made. `snapshot` is the digest
- * of what was added so far while the hash goes on (it may come back later than a digest: nothing is
- * woken for it). `cancel` drops the state.
- */
-export interface BulkHash {
-  update(data: Uint8Array): void | Promise<void>;
-  digest(): Promise<Uint8Array>;
-  snapshot(): Promise<Uint8Array>;
-  cancel(): void;
-}
-
 export type HashName = 'sha256' | 'sha512';
 
 export interface X25519KeyPair {
@@ -54,8 +40,6 @@ export interface CryptoBackend {
   hash(name: HashName, data: Uint8Array): Uint8Array;
   createHash(name: HashName): IncrementalHash;
   hmac(name: HashName, key: Uint8Array, data: Uint8Array): Uint8Array;
-  /** Optional: a hash computed on another thread, for bulk content (node: a worker_threads worker). */
-  createBulkHash?(name: HashName): BulkHash;
 
   /** AES-GCM with a 16- or 32-byte key, 12-byte nonce and 16-byte tag. */
   aesGcm(key: Uint8Array): Promise<AeadKey>;

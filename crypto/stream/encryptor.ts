@@ -8,8 +8,7 @@
  * next may carry), and where a checkpoint is due (`checkpointDue`) the caller seals it (`checkpoint()`)
  * before the next write; the reader refuses a stream that does otherwise. A snapshot of the content
  * hash is asked for as soon as a segment's last byte is written, and signed as soon as it comes; the
- * checkpoint a segment later seals that signature, so `checkpoint()` waits for neither the hash worker
- * nor the signer.
+ * checkpoint a segment later seals that signature, so `checkpoint()` does not wait for the signer.
  */
 import { backend, type AeadKey, type CryptoBackend } from '../backend/index.ts';
 import { assertBytes, assertInt, assertMaxBytes, assertString, concatBytes, utf8 } from '../bytes.ts';
@@ -86,7 +85,7 @@ export interface StreamEncryptor {
   /**
    * A data chunk of at most `STREAM_CHUNK_MAX_BYTES` and at most `bytesBeforeCheckpoint` (larger is
    * `LimitExceeded`; a write while `checkpointDue` is `InvalidArgument`). `bytes` must stay unchanged
-   * until the promise settles; the promise also waits when the hash worker is behind.
+   * until the promise settles.
    */
   write(bytes: Uint8Array): Promise<SealedChunk>;
   /** True at the end of a segment from the second on: `checkpoint()` must come before the next write. */
@@ -218,21 +217,15 @@ class Encryptor implements StreamEncryptor {
     }
     const index = this.claim('write', false);
     // Index and hash are taken before the first await, so overlapping calls stay in call order.
-    const hashed = this.hasher.update(bytes);
+    this.hasher.update(bytes);
     this.contentBytes += bytes.length;
     if (this.contentBytes % this.interval === 0 && this.contentBytes > this.segmentEndBytes) this.endSegment();
     const aead = this.aead;
-    if (aead !== undefined && hashed === undefined) {
+    if (aead !== undefined) {
       // The common case, with a single await: per-chunk promise overhead is a measurable share at 16 KiB.
       return { index, last: false, data: await aead.seal(streamNonce(index), bytes, streamAad(this.streamId, index, 'data')) };
     }
-    const sealed = this.seal(index, 'data', bytes);
-    if (hashed !== undefined) {
-      // A seal failure must not count as unhandled while the hash wait is pending; it is returned below.
-      sealed.catch(() => undefined);
-      await hashed;
-    }
-    return sealed;
+    return this.seal(index, 'data', bytes);
   }
 
   async checkpoint(): Promise<SealedChunk> {

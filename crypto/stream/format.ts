@@ -21,9 +21,9 @@
  *   interval back. The content is cut in segments of `STREAM_CHECKPOINT_INTERVAL_BYTES` (a data chunk
  *   never crosses a multiple of it). Where the content reaches the end of segment k (k >= 2), the next
  *   chunk, unless it is the final one, is a checkpoint signing the SHA-256 of segments 1..k-1; both
- *   sides know where each comes. It signs one segment late so that neither side waits for the hash
- *   (which runs on a worker thread): a snapshot of the running hash is asked for when a segment ends
- *   and is ready when the next checkpoint needs it. So a reader never holds more than
+ *   sides know where each comes. It signs one segment late so that neither side waits for the
+ *   signature: a snapshot of the running hash is taken when a segment ends and signed by the time
+ *   the next checkpoint needs it. So a reader never holds more than
  *   `STREAM_UNSIGNED_MAX_BYTES` (two intervals) of content no signature covers;
  * - the final chunk signs the SHA-256 of all the content and how the stream ended.
  */

@@ -12,13 +12,7 @@ export {
   type StreamRecipients,
   type UnwrapStreamSecretParams,
 } from './keying.ts';
-export {
-  CONTENT_HASH_OFFLOAD_MIN_BYTES,
-  CONTENT_HASH_OFFLOAD_MIN_CHUNK_BYTES,
-  createContentHasher,
-  type ContentHasher,
-  type ContentHasherOptions,
-} from './content-hasher.ts';
+export { createContentHasher, type ContentHasher, type ContentHasherOptions } from './content-hasher.ts';
 export {
   STREAM_ABORT_REASON_MAX_BYTES,
   STREAM_CHECKPOINT_INTERVAL_BYTES,

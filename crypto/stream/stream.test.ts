@@ -75,7 +75,7 @@ describe('stream AEAD round trip', () => {
     expect(() => createStreamEncryptor(both)).toThrow('"sign" expected a function, given instead of "senderSeed"');
   });
 
-  it('opens a stream of over 64 KiB, whose content hash runs on the worker (node)', async () => {
+  it('opens a stream of over 64 KiB (several data chunks)', async () => {
     const f = await streamFixture();
     const big = Array.from({ length: 12 }, (_, i) => nodeBackend.randomBytes(STREAM_CHUNK_MAX_BYTES - i));
     // One segment of 1 MiB, so that no piece crosses a segment's end.

@@ -12,6 +12,7 @@ import { createInterface } from 'node:readline';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectClient } from '../test/endpoint.ts';
+import { startBridge, type TestBridge } from '../test/harness.ts';
 import { startNats, type TestNats } from '../test/nats.ts';
 import { startPostgres, type TestPostgres } from '../test/postgres.ts';
 import { pattern, streamFailure } from './data-streams/test-kit.ts';
@@ -25,6 +26,8 @@ let pgServer: TestPostgres;
 let nats: TestNats;
 let store: string;
 let kit: Kit;
+/** Bridge C, here: its member sees the failover from a third Bridge. */
+let c: TestBridge;
 /** Bridge A, in its own process. */
 let a: { url: string; port: number; child: ChildProcess } | undefined;
 const clients: Client[] = [];
@@ -73,12 +76,14 @@ function connectionLog(client: Client): Array<{ type: keyof ConnectionEvents; ev
 beforeAll(async () => {
   [pgServer, nats] = await Promise.all([startPostgres(), startNats()]);
   store = await pgServer.createDatabase();
-  kit = await startKit(['alice', 'bob'], { store, nats: nats.url });
+  kit = await startKit(['alice', 'bob', 'carol'], { store, nats: nats.url });
+  c = await startBridge({ store, nats: nats.url, apiKey: kit.t.bridge.initialApiKey! });
   a = await startBridgeA();
 }, 30_000);
 afterAll(async () => {
   await Promise.all(clients.map((c) => c.connection.disconnect()));
   if (a !== undefined) await kill(a.child);
+  await c?.close();
   // B was closed by the last test; closing it again is harmless, and the kit's clients log out.
   await kit?.close().catch(() => undefined);
   await Promise.all([nats?.destroy(), pgServer?.destroy()]);
@@ -109,16 +114,17 @@ describe('a list of Bridge URLs', () => {
 
   it('connects to the first Bridge that can be reached', async () => {
     const dead = 'http://127.0.0.1:9';
-    const carol = await connectClient([dead, kit.t.bridge.url], kit.tenant.solutionId, kit.tenant.users.bob!, { connect: fast });
-    clients.push(carol);
-    expect(carol.connection.bridgeUrl).toBe(kit.t.bridge.url);
-    expect(carol.connection.bridgeUrls).toEqual([dead, kit.t.bridge.url]);
+    const bob = await connectClient([dead, kit.t.bridge.url], kit.tenant.solutionId, kit.tenant.users.bob!, { connect: fast });
+    clients.push(bob);
+    expect(bob.connection.bridgeUrl).toBe(kit.t.bridge.url);
+    expect(bob.connection.bridgeUrls).toEqual([dead, kit.t.bridge.url]);
   });
 });
 
 describe('failover', () => {
   let alice: Client;
   let bob: Client;
+  let carol: Client;
   let roomId: string;
   let events: ReturnType<typeof connectionLog>;
 
@@ -127,6 +133,7 @@ describe('failover', () => {
     alice = await connectClient([a!.url, b], kit.tenant.solutionId, kit.tenant.users.alice!, { connect: fast });
     clients.push(alice);
     bob = await kit.connect('bob');
+    carol = await kit.connect('carol', { url: c.bridge.url });
     expect(alice.connection.bridgeUrl).toBe(a!.url);
     expect(await sessionsOf(alice.user.publicKey)).toBe(1);
     events = connectionLog(alice);
@@ -135,18 +142,23 @@ describe('failover', () => {
     const roomUpdates: Array<EventMap['streamRoomUpdated']> = [];
     alice.eventApi.on('streamRoomUpdated', (e) => roomUpdates.push(e));
 
-    roomId = await kit.room(alice, [alice, bob], [alice, bob]);
+    roomId = await kit.room(alice, [alice, bob, carol], [alice, bob]);
     await alice.eventApi.subscribeFor([alice.eventApi.buildSubscriptionQuery('streamRoomUpdated', 'streamRoomId', roomId)]);
-    for (const member of [alice, bob]) await member.streamApi.joinStreamRoom(roomId);
+    for (const member of [alice, bob, carol]) await member.streamApi.joinStreamRoom(roomId);
     const fromAlice = await publishDataTrack(alice, roomId);
     const fromBob = await publishDataTrack(bob, roomId);
     const atBob = new DataLog(bob, roomId, fromAlice.handle);
+    const atCarol = new DataLog(carol, roomId, fromAlice.handle);
+    await carol.streamApi.subscribeToRemoteStreams(roomId, [{ streamId: fromAlice.handle }]);
     const atAlice = new DataLog(alice, roomId, fromBob.handle);
     await bob.streamApi.subscribeToRemoteStreams(roomId, [{ streamId: fromAlice.handle }]);
     await alice.streamApi.subscribeToRemoteStreams(roomId, [{ streamId: fromBob.handle }]);
     await alice.streamApi.sendData(fromAlice.trackId, utf8('before, from A'));
     await bob.streamApi.sendData(fromBob.trackId, utf8('before, from B'));
-    await until(() => atBob.texts().includes('before, from A') && atAlice.texts().includes('before, from B'), 'data across the Bridges');
+    await until(
+      () => atBob.texts().includes('before, from A') && atCarol.texts().includes('before, from A') && atAlice.texts().includes('before, from B'),
+      'data across the Bridges',
+    );
     // A byte stream in flight when A dies fails with its usual reason.
     const writer = await alice.streamApi.streamBytes({ roomId, topic: 'files', name: 'x.bin', destinationIdentities: ['bob'] });
     await writer.write(pattern(16 * 1024, 1));
@@ -176,13 +188,14 @@ describe('failover', () => {
     // bob's data reaches alice on B; hers reaches bob once his Endpoint has subscribed again.
     await bob.streamApi.sendData(fromBob.trackId, utf8('after, from B'));
     await until(() => atAlice.texts().includes('after, from B'), "bob's data after the failover");
-    let delivered = false;
-    for (let i = 0; i < 60 && !delivered; i++) {
+    // carol, on a third Bridge, gets it again too: C ends its mirror of A's stream when B announces hers.
+    const delivered = (log: DataLog) => log.texts().some((t) => t.startsWith('after'));
+    for (let i = 0; i < 60 && !(delivered(atBob) && delivered(atCarol)); i++) {
       await alice.streamApi.sendData(fromAlice.trackId, utf8(`after ${i}`));
       await new Promise((resolve) => setTimeout(resolve, 50));
-      delivered = atBob.texts().some((t) => t.startsWith('after'));
     }
-    expect(delivered).toBe(true);
+    expect(delivered(atBob)).toBe(true);
+    expect(delivered(atCarol)).toBe(true);
     // Room events: bob's update reaches alice's restored subscription.
     const room = await bob.streamApi.getStreamRoom(roomId);
     await bob.streamApi.updateStreamRoom(roomId, room.users, room.managers, utf8('{"v":2}'), room.privateMeta, room.version, false, false);

@@ -28,7 +28,7 @@ import { DEFAULT_RECONNECT_BASE_DELAY_MS, DEFAULT_RECONNECT_MAX_DELAY_MS, reconn
 import { EndpointError } from './errors.ts';
 import { registerConnection, type ConnectionHooks } from './internal.ts';
 import { silentLogger, type Logger } from './logger.ts';
-import { endSession, logIn } from './login.ts';
+import { logIn } from './login.ts';
 import { BridgeHttp, type RequestOptions } from './transport/http.ts';
 import { SOCKET_OPEN, type SocketLike } from './transport/websocket.ts';
 import { Emitter } from './util/emitter.ts';
@@ -201,16 +201,12 @@ export class Connection {
     });
     // The connection moved on while this login was in flight: its session is of no use.
     if (url !== this.bridgeUrl) throw EndpointError.connectionLost(`moved to ${this.bridgeUrl} while logging in at ${url}`);
-    const previous = this.#sessionUrl === url ? undefined : this.#token;
+    // The token of a Bridge left behind is dropped, never sent to another: a Bridge of the list is not
+    // trusted more than one Bridge, and a token is good at every Bridge of a cluster (it expires there).
     this.#token = session.token;
     this.#sessionUrl = url;
     this.#userId = session.userId;
     this.#contextIds = session.contextIds;
-    // After a failover, the session at the Bridge left behind ends, through the new one: nobody can use
-    // it any more, nor its socket stay open if that Bridge still runs. Best effort: it expires anyway.
-    if (previous !== undefined) {
-      endSession(url, previous, 5000).catch((error: unknown) => this.log.debug({ reason: (error as Error).message }, 'ending the previous session failed'));
-    }
   }
 
   /** One login at a time, however many requests found the session expired. */

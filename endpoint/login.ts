@@ -37,13 +37,3 @@ export async function logIn(p: LoginParams): Promise<LoginSession> {
   const session = await http.request('POST', '/v1/auth/session', sessionResponseSchema, body, options);
   return { token: session.token, userId: session.userId, contextIds: session.contextIds };
 }
-
-/**
- * Ends a session through `bridgeUrl` (`POST /v1/auth/logout` with its token). Bridges of one cluster
- * share their sessions, so one Bridge ends a session another issued.
- */
-export async function endSession(bridgeUrl: string, token: string, timeoutMs: number): Promise<void> {
-  const http = new BridgeHttp(bridgeUrl, { token: () => token, relogin: () => Promise.resolve() }, timeoutMs);
-  // `retried` = true: an expired session is simply over, no login just to log out.
-  await http.request('POST', '/v1/auth/logout', undefined, undefined, { timeoutMs }, true);
-}

@@ -24,10 +24,11 @@ DEV ?= --dev
 # (bridge/media/this-machine.ts); `make run MEDIA=` keeps it on loopback.
 MEDIA ?= --media-address this-machine
 
-.PHONY: help install build pack run test typecheck lint format unit bench bench-quick clean browser postgres nats
+.PHONY: help install build pack run cluster test typecheck lint format unit bench bench-quick clean browser postgres nats
 
 help:
 	@echo "make run          install what is missing, build, start the Bridge on embedded SQLite in ./$(DATA_DIR) with the web app (dev mode)"
+	@echo "make cluster      PostgreSQL, NATS and $(BRIDGES) Bridges on loopback (ports $(PORT)...) with the web app (dev mode), data in ./$(CLUSTER_DIR)"
 	@echo "make test         install what is missing, typecheck, run every test"
 	@echo "make bench        run the benchmarks, write bench/results/latest.{json,md}"
 	@echo "make bench-quick  a smaller benchmark run (under 2 minutes)"
@@ -103,6 +104,18 @@ pack: build
 # 1,000 idle connections but costs the relay throughput; see README, Performance.
 run: build
 	node $(DIST_CLI) start --data-dir $(DATA_DIR) $(DEV) $(MEDIA)
+
+# `make cluster` (docs/operations/cluster.md): Debian's PostgreSQL and nats-server on loopback with their
+# data in ./$(CLUSTER_DIR), and $(BRIDGES) Bridges on ports $(PORT), $(PORT)+1, ... sharing them, each
+# serving the web app as `make run` does; Ctrl-C stops them all (scripts/cluster/main.ts).
+BRIDGES ?= 3
+PORT ?= 8080
+CLUSTER_DIR ?= .cluster
+POSTGRES_PORT ?= 15432
+NATS_PORT ?= 14222
+cluster: build postgres nats
+	node --import tsx scripts/cluster/main.ts --bridges $(BRIDGES) --port $(PORT) --data-dir $(CLUSTER_DIR) \
+	  --postgres-port $(POSTGRES_PORT) --nats-port $(NATS_PORT) --sealroom $(DIST_CLI) -- $(DEV) $(MEDIA)
 
 bench: install
 	node --import tsx bench/run.ts

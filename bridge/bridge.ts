@@ -239,13 +239,23 @@ export async function createBridge(options: CreateBridgeOptions): Promise<Bridge
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, () => {
-      server.off('error', reject);
-      resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.port, config.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-  });
+  } catch (error) {
+    // No start (the port is taken): release what is open, so `sealroom start` exits with its error
+    // rather than staying up on its database pool and NATS connection.
+    await hub.close(0);
+    await cluster?.close();
+    if (ephemeralKeyId !== undefined) await (sharedStore ? store.revokeApiKey(ephemeralKeyId, now()) : store.deleteEphemeralApiKeys());
+    await store.close();
+    throw error;
+  }
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${address.port}`;

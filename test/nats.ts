@@ -1,52 +1,19 @@
 /**
  * A real NATS server for tests, from Debian's `nats-server` package (`make nats` installs it): one
- * process on a free port of 127.0.0.1, its pid file and log in a temporary folder, stopped at exit.
+ * process on a free port of 127.0.0.1, its log in a temporary folder, stopped at exit.
  * `stop()` and `start()` take it away and bring it back on the same port (the cluster fault tests,
- * docs/operations/cluster.md). Core NATS only: no JetStream, nothing on disk.
+ * docs/operations/cluster.md; scripts/cluster/nats-server.ts, which `make cluster` uses too). Core NATS
+ * only: no JetStream, nothing on disk.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from '../scripts/cluster/ports.ts';
+import { natsServerBinary, startNatsServer, stopNatsServer } from '../scripts/cluster/nats-server.ts';
 
-const CANDIDATES = ['/usr/sbin/nats-server', '/usr/bin/nats-server'];
-
-/** The installed server binary, or undefined. */
-export function natsServerBinary(): string | undefined {
-  return CANDIDATES.find((path) => existsSync(path));
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/** Resolves once something accepts TCP connections on the port (the server is up). */
-async function listening(port: number, timeoutMs: number, log: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const socket = createConnection({ host: '127.0.0.1', port }, () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > deadline) {
-      const tail = existsSync(log) ? readFileSync(log, 'utf8').slice(-2000) : '';
-      throw new Error(`nats-server did not listen on 127.0.0.1:${port} within ${timeoutMs} ms\n${tail}`);
-    }
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+export { natsServerBinary };
 
 export interface TestNats {
   /** `nats://127.0.0.1:PORT`. */
@@ -61,23 +28,19 @@ export interface TestNats {
 }
 
 export async function startNats(): Promise<TestNats> {
-  const bin = natsServerBinary();
-  if (bin === undefined) throw new Error('nats-server is not installed: run `make nats` (apt-get install -y nats-server)');
+  if (natsServerBinary() === undefined) throw new Error('nats-server is not installed: run `make nats` (apt-get install -y nats-server)');
   const root = mkdtempSync(join(tmpdir(), 'sealroom-nats-'));
-  const log = join(root, 'server.log');
+  const logFile = join(root, 'server.log');
   const port = await freePort();
   let child: ChildProcess | undefined;
+  const why = () => (existsSync(logFile) ? readFileSync(logFile, 'utf8').slice(-2000) : '');
   const start = async () => {
-    child = spawn(bin, ['-a', '127.0.0.1', '-p', String(port), '-l', log, '-P', join(root, 'server.pid')], { stdio: 'ignore' });
-    await listening(port, 10_000, log);
+    child = await startNatsServer({ port, logFile, why });
   };
   const stop = async () => {
     const running = child;
     child = undefined;
-    if (running === undefined || running.exitCode !== null) return;
-    const exited = new Promise<void>((resolve) => running.once('exit', () => resolve()));
-    running.kill('SIGTERM');
-    await exited;
+    if (running !== undefined) await stopNatsServer(running);
   };
   // A test process that dies without its afterAll must not leave a server running.
   const stopAtExit = () => child?.kill('SIGKILL');

@@ -1,41 +1,19 @@
 /**
  * A real PostgreSQL server for tests, from Debian's `postgresql` package (`make postgres` installs it):
  * `initdb` into a temporary folder, `pg_ctl start` on a free port of 127.0.0.1 with its unix socket in
- * that folder, one fresh database per `createDatabase()`. PostgreSQL refuses to run as root, so as root
- * both run as the package's `postgres` user (`runuser -u postgres --`). Start one per test file
- * (beforeAll) and stop it in afterAll: a start costs about a second, a database a few milliseconds.
- * Durability is off (fsync, synchronous_commit): a test server never outlives its test file.
+ * that folder, one fresh database per `createDatabase()` (scripts/cluster/postgres-server.ts, which
+ * `make cluster` uses too; as root the server runs as the package's `postgres` user). Start one per
+ * test file (beforeAll) and stop it in afterAll: a start costs about a second, a database a few
+ * milliseconds. Durability is off (fsync, synchronous_commit): a test server never outlives its test file.
  */
-import { execFile, execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import pg from 'pg';
+import { openPostgresServer, type PostgresServer } from '../scripts/cluster/postgres-server.ts';
+import { freePort } from '../scripts/cluster/ports.ts';
 
-const run = promisify(execFile);
-
-/** The newest installed server's bin folder, or undefined. */
-export function postgresBinDir(): string | undefined {
-  const root = '/usr/lib/postgresql';
-  if (!existsSync(root)) return undefined;
-  const versions = readdirSync(root)
-    .filter((v) => existsSync(join(root, v, 'bin', 'initdb')))
-    .sort((a, b) => Number(b) - Number(a));
-  return versions[0] === undefined ? undefined : join(root, versions[0], 'bin');
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
+export { postgresBinDir } from '../scripts/cluster/postgres-server.ts';
 
 export interface TestPostgres {
   /** The server's own `postgres` database, for administration. */
@@ -69,60 +47,27 @@ export async function createDatabaseAt(adminUrl: string, prefix = 'sealroom_test
 }
 
 export async function startPostgres(): Promise<TestPostgres> {
-  const bin = postgresBinDir();
-  if (bin === undefined) throw new Error('PostgreSQL is not installed: run `make postgres` (apt-get install -y postgresql)');
   const root = mkdtempSync(join(tmpdir(), 'sealroom-pg-'));
-  const asRoot = process.getuid?.() === 0;
-  const owner = asRoot ? { uid: Number((await run('id', ['-u', 'postgres'])).stdout), gid: Number((await run('id', ['-g', 'postgres'])).stdout) } : undefined;
-  if (owner !== undefined) chownSync(root, owner.uid, owner.gid);
-  chmodSync(root, 0o700);
-  const tool = (name: string, args: string[]) => (asRoot ? run('runuser', ['-u', 'postgres', '--', join(bin, name), ...args]) : run(join(bin, name), args));
-
-  const data = join(root, 'data');
-  const log = join(root, 'server.log');
-  await tool('initdb', ['-D', data, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--locale=C', '--no-sync', '--no-instructions']);
-  const port = await freePort();
-  const options = [
-    `-c listen_addresses=127.0.0.1 -p ${port} -k ${root}`,
-    '-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200',
-  ].join(' ');
-  const start = async () => {
-    try {
-      await tool('pg_ctl', ['-D', data, '-o', options, '-l', log, '-w', '-t', '30', 'start']);
-    } catch (error) {
-      const tail = existsSync(log) ? readFileSync(log, 'utf8').slice(-2000) : '';
-      throw new Error(`pg_ctl start failed: ${(error as Error).message}\n${tail}`);
-    }
-  };
-  await start();
+  let server: PostgresServer;
+  try {
+    server = await openPostgresServer({ root, port: await freePort(), durable: false });
+    await server.start();
+  } catch (error) {
+    rmSync(root, { recursive: true, force: true });
+    throw error;
+  }
   // A test process that dies without its afterAll must not leave a server running.
-  const stopAtExit = () => {
-    try {
-      execFileSync(
-        asRoot ? 'runuser' : join(bin, 'pg_ctl'),
-        [...(asRoot ? ['-u', 'postgres', '--', join(bin, 'pg_ctl')] : []), '-D', data, '-m', 'immediate', 'stop'],
-        {
-          stdio: 'ignore',
-        },
-      );
-    } catch {
-      // Stopped already.
-    }
-  };
+  const stopAtExit = () => server.stopSync('immediate');
   process.once('exit', stopAtExit);
-
-  const adminUrl = `postgres://postgres@127.0.0.1:${port}/postgres`;
   return {
-    adminUrl,
-    port,
-    createDatabase: (prefix?: string) => createDatabaseAt(adminUrl, prefix),
-    async stop() {
-      await tool('pg_ctl', ['-D', data, '-m', 'fast', '-w', 'stop']);
-    },
-    start,
+    adminUrl: server.adminUrl,
+    port: server.port,
+    createDatabase: (prefix?: string) => createDatabaseAt(server.adminUrl, prefix),
+    stop: () => server.stop('fast'),
+    start: () => server.start(),
     async destroy() {
       process.off('exit', stopAtExit);
-      await tool('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']).catch(() => undefined);
+      await server.stop('immediate').catch(() => undefined);
       rmSync(root, { recursive: true, force: true });
     },
   };

@@ -29,6 +29,7 @@ import type { RemoteCounters } from '../realtime/relay/remote-streams.ts';
 import type { BridgeServices } from '../services.ts';
 import type { NatsLink, NatsSubscription } from './nats.ts';
 import { RoomFanout, type RoomFanoutCounters } from './room-fanout.ts';
+import { ClusterSocketCaps, type SocketCapCounters } from './socket-caps.ts';
 
 /** Bridge events that cross: all of them. */
 const BUS_EVENTS = ['roomCreated', 'roomUpdated', 'roomDeleted', 'sessionsEnded'] as const satisfies ReadonlyArray<keyof BridgeEventMap>;
@@ -69,6 +70,8 @@ export class ClusterFanout {
   private readonly busListeners: Array<() => void> = [];
   /** Rooms, streams and data tracks across Bridges. */
   readonly rooms: RoomFanout;
+  /** The socket caps across Bridges. */
+  readonly sockets: ClusterSocketCaps;
   private resyncTimer: NodeJS.Timeout | undefined;
   private downTimer: NodeJS.Timeout | undefined;
   private checking: Promise<void> | undefined;
@@ -103,6 +106,10 @@ export class ClusterFanout {
       send: (roomId, origin, to, event) => this.rooms.event(roomId, origin, to, event),
     };
     this.rooms.onPeerSignal = (origin, to, event) => hub.peerSignals.fromCluster(origin, to, event);
+    // The per-user and per-session socket caps count every Bridge's sockets.
+    this.sockets = new ClusterSocketCaps(link, `${prefix}.sockets`, this.rooms.origin, s.config.realtime, (r) => hub.replace(r));
+    hub.socketDirectory = this.sockets;
+    this.rooms.onOriginGone = (origin) => this.sockets.originGone(origin);
     link.onChange((up) => {
       if (!up) {
         // A check still running (a slow store) is not piled on.
@@ -118,8 +125,8 @@ export class ClusterFanout {
   }
 
   /** Every counter of the fan-out, for /metrics and tests. */
-  stats(): ClusterCounters & RoomFanoutCounters & RemoteCounters & RemoteByteStreamCounters {
-    return { ...this.counters, ...this.rooms.counters, ...this.relay.remote.counters, ...this.relay.remoteBytes.counters };
+  stats(): ClusterCounters & RoomFanoutCounters & RemoteCounters & RemoteByteStreamCounters & SocketCapCounters {
+    return { ...this.counters, ...this.rooms.counters, ...this.relay.remote.counters, ...this.relay.remoteBytes.counters, ...this.sockets.counters };
   }
 
   /** True while NATS is connected: what needs the other Bridges may go on. */
@@ -211,6 +218,8 @@ export class ClusterFanout {
   async close(): Promise<void> {
     this.closed = true;
     this.hub.peerSignals.cluster = undefined;
+    this.hub.socketDirectory = undefined;
+    this.sockets.close();
     clearTimeout(this.resyncTimer);
     clearInterval(this.downTimer);
     this.rooms.close();

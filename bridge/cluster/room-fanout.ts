@@ -92,6 +92,8 @@ export class RoomFanout implements ClusterHooks, ByteStreamWire {
   private readonly decoder = new TextDecoder();
   /** A direct peer signal from a member on another Bridge to a connection here (bridge/realtime/relay/peer-signals.ts). */
   onPeerSignal: ((origin: string, to: string, event: Extract<ServerEvent, { type: 'peerSignal' }>) => void) | undefined;
+  /** Another Bridge was silent too long: what else is kept per Bridge forgets it (./socket-caps.ts). */
+  onOriginGone: ((origin: string) => void) | undefined;
 
   constructor(
     private readonly link: NatsLink,
@@ -360,6 +362,7 @@ export class RoomFanout implements ClusterHooks, ByteStreamWire {
       this.counters.nodesGone++;
       this.relay.remote.forgetOrigin(origin);
       this.relay.remoteBytes.originGone(origin);
+      this.onOriginGone?.(origin);
     }
   }
 }

@@ -32,6 +32,23 @@ const NEEDS_CLUSTER: ReadonlySet<ClientRequest['kind']> = new Set([
   'byteStreamOpen',
 ]);
 
+/** A socket of this Bridge to close as replaced: past the cap of its session or user. */
+export interface Replacement {
+  connectionId: string;
+  what: 'session' | 'user';
+  max: number;
+}
+
+/**
+ * With NATS, the socket caps count the user's and session's sockets on every Bridge
+ * (bridge/cluster/socket-caps.ts, docs/operations/limits.md "Across Bridges").
+ */
+export interface SocketDirectory {
+  /** A socket authenticated here; returns this Bridge's sockets to close (the oldest past a cap). */
+  opened(conn: RealtimeConnection): Replacement[];
+  closed(connectionId: string): void;
+}
+
 export class RealtimeHub {
   readonly connections = new Map<string, RealtimeConnection>();
   /** Refusals and cuts, for /metrics (connectionsRefused: TCP connections over the per-address cap). */
@@ -52,6 +69,8 @@ export class RealtimeHub {
   clusterAvailable: () => boolean = () => true;
   /** With NATS: resolves once the other Bridges told this one what they hold in the room. */
   clusterReady: ((roomId: string) => Promise<void>) | undefined;
+  /** With NATS: the socket caps across Bridges; without, each Bridge counts its own sockets. */
+  socketDirectory: SocketDirectory | undefined;
 
   constructor(
     private readonly s: BridgeServices,
@@ -133,6 +152,7 @@ export class RealtimeHub {
           const session = conn.session!;
           this.track(this.byTokenHash, session.tokenHash, conn, r.maxSocketsPerSession, 'session');
           this.track(this.byUser, userKey(session), conn, r.maxSocketsPerUser, 'user');
+          for (const replaced of this.socketDirectory?.opened(conn) ?? []) this.replace(replaced);
           // Node timers overflow past 2^31-1 ms; sessions longer than ~24 days are re-checked daily.
           const delay = Math.min(session.expiresAt - this.s.now(), 86_400_000);
           expiryTimer = setTimeout(() => conn.close(CLOSE.sessionEnded, 'session expired'), Math.max(0, delay));
@@ -149,6 +169,7 @@ export class RealtimeHub {
       if (conn.session !== undefined) {
         untrack(this.byTokenHash, conn.session.tokenHash, conn);
         untrack(this.byUser, userKey(conn.session), conn);
+        this.socketDirectory?.closed(conn.id);
         this.relay.disconnected(conn);
         this.media.connectionClosed(conn.id);
         this.peerSignals.disconnected(conn.id);
@@ -164,6 +185,8 @@ export class RealtimeHub {
     let set = index.get(key);
     if (set === undefined) index.set(key, (set = new Set()));
     set.add(conn);
+    // Across Bridges the directory ranks every Bridge's sockets and names the ones to close here.
+    if (this.socketDirectory !== undefined) return;
     while (set.size > max) {
       let oldest: RealtimeConnection | undefined;
       for (const c of set) if (c !== conn && (oldest === undefined || c.openedAt < oldest.openedAt)) oldest = c;
@@ -172,6 +195,16 @@ export class RealtimeHub {
       this.counters.socketsReplaced++;
       oldest.close(CLOSE.replaced, `replaced: more than ${max} sockets for this ${what}`);
     }
+  }
+
+  /** Closes a socket of this Bridge with 4410: past its session's or user's cap, counted across Bridges. */
+  replace(r: Replacement): void {
+    const conn = this.connections.get(r.connectionId);
+    if (conn?.session === undefined || conn.closed) return;
+    untrack(this.byTokenHash, conn.session.tokenHash, conn);
+    untrack(this.byUser, userKey(conn.session), conn);
+    this.counters.socketsReplaced++;
+    conn.close(CLOSE.replaced, `replaced: more than ${r.max} sockets for this ${r.what}`);
   }
 
   private onBinary(conn: RealtimeConnection, data: RawData): void {

@@ -15,12 +15,13 @@
  * never a silent gap.
  */
 import { CHUNK_FLAG_LAST, CHUNK_HEADER_BYTES, type ClientRequest, type ServerEvent } from '../../../protocol/ws.ts';
+import { BridgeError } from '../../errors.ts';
 import type { RealtimeConnection } from '../connection.ts';
 import type { ByteStreamsRelay } from './byte-streams.ts';
 import { DataQueue } from './data-queue.ts';
 import { BoundedSet } from './numbers.ts';
-import type { ReceiptsRelay } from './receipts.ts';
-import type { Participant, RelayState, RoomState } from './state.ts';
+import { RECEIPT_WINDOW_MS, type ReceiptsRelay } from './receipts.ts';
+import { monotonicMs, type Participant, type RelayState, type RoomState } from './state.ts';
 
 type Req<K extends ClientRequest['kind']> = Extract<ClientRequest, { kind: K }>;
 type DroppedReason = Extract<ServerEvent, { type: 'byteStreamReceiverDropped' }>['reason'];
@@ -44,6 +45,7 @@ interface Inbound {
   readonly origin: string;
   readonly originNo: number;
   readonly roomId: string;
+  readonly streamId: string;
   readonly p: Participant;
   sent: number;
   consumed: number;
@@ -67,8 +69,15 @@ export class RemoteByteStreams {
   /** Receiver side: streams from other Bridges by local streamNo, and by `${origin} ${originNo} ${connectionId}`. */
   private readonly inbound = new Map<number, Inbound>();
   private readonly routes = new Map<string, number>();
-  /** Local streamNos of ended inbound streams -> where their receipts go. */
-  private readonly receiptRoutes = new Map<number, { origin: string; originNo: number; roomId: string }>();
+  /**
+   * Local streamNos of ended inbound streams -> where their receipts go, and what this Bridge checks
+   * before it sends one there (the receiver's connection, the window, one each): refusals are answered
+   * here, as for a local stream (./receipts.ts), with no round trip to the sender's Bridge.
+   */
+  private readonly receiptRoutes = new Map<
+    number,
+    { origin: string; originNo: number; roomId: string; streamId: string; connectionId: string; until: number; sent: boolean }
+  >();
 
   constructor(
     private readonly st: RelayState,
@@ -141,8 +150,9 @@ export class RemoteByteStreams {
     const p = this.st.participants.get(connectionId);
     if (p === undefined || !p.rooms.has(roomId)) return;
     if (event.type === 'byteStreamOpened') {
-      const localNo = this.st.streamNos.take((n) => this.st.byteStreams.has(n) || this.inbound.has(n));
-      const entry: Inbound = { localNo, origin, originNo: event.streamNo, roomId, p, sent: 0, consumed: 0, expectedSeq: 0 };
+      // Not a number whose receipts are still taken either (a receipt names the stream by it).
+      const localNo = this.st.streamNos.take((n) => this.st.byteStreams.has(n) || this.inbound.has(n) || this.receiptRoutes.has(n) || this.receipts.has(n));
+      const entry: Inbound = { localNo, origin, originNo: event.streamNo, roomId, streamId: event.streamId, p, sent: 0, consumed: 0, expectedSeq: 0 };
       this.inbound.set(localNo, entry);
       this.routes.set(`${origin} ${event.streamNo} ${connectionId}`, localNo);
       p.conn.event({ ...event, streamNo: localNo });
@@ -194,10 +204,27 @@ export class RemoteByteStreams {
     return true;
   }
 
-  /** A receipt for a stream from another Bridge: true when it was one (relayed to the sender's Bridge). */
+  /**
+   * A receipt for a stream from another Bridge: true when it was one (relayed to the sender's Bridge).
+   * Refused here with the local path's codes when this connection did not read it to its end, the
+   * window passed, or it already sent one. The sender's Bridge checks again; what it alone can know
+   * (the sender gone, or its bound of remembered streams passed) drops the receipt there.
+   */
   receipt(conn: RealtimeConnection, req: Req<'byteStreamReceipt'>): boolean {
     const route = this.receiptRoutes.get(req.streamNo);
     if (route === undefined) return false;
+    if (route.connectionId !== conn.id || route.streamId !== req.streamId || route.until < monotonicMs()) {
+      this.refused('NOT_A_RECEIVER');
+      throw new BridgeError(
+        'NOT_A_RECEIVER',
+        `expected a receipt for a stream this connection received to its end within the last ${RECEIPT_WINDOW_MS} ms, got streamNo ${req.streamNo}`,
+      );
+    }
+    if (route.sent) {
+      this.refused('RECEIPT_EXISTS');
+      throw BridgeError.conflict('RECEIPT_EXISTS', `expected one receipt per receiving connection, streamNo ${req.streamNo} already has this connection's`);
+    }
+    route.sent = true;
     const { kind: _kind, id: _id, ...request } = req;
     this.wire?.control(route.roomId, route.origin, { kind: 'receipt', connectionId: conn.id, request: { ...request, streamNo: route.originNo } });
     return true;
@@ -221,6 +248,11 @@ export class RemoteByteStreams {
     }
   }
 
+  private refused(code: 'NOT_A_RECEIVER' | 'RECEIPT_EXISTS'): void {
+    const refused = this.st.counters.receipts.refused;
+    refused[code] = (refused[code] ?? 0) + 1;
+  }
+
   private find(origin: string, originNo: number, connectionId: string): Inbound | undefined {
     const localNo = this.routes.get(`${origin} ${originNo} ${connectionId}`);
     return localNo === undefined ? undefined : this.inbound.get(localNo);
@@ -232,7 +264,15 @@ export class RemoteByteStreams {
     entry.p.unconsumedBytes -= entry.sent - entry.consumed;
     if (!forReceipts) return;
     // Oldest first (a Map keeps insertion order): past the bound the oldest route is forgotten.
-    this.receiptRoutes.set(entry.localNo, { origin: entry.origin, originNo: entry.originNo, roomId: entry.roomId });
+    this.receiptRoutes.set(entry.localNo, {
+      origin: entry.origin,
+      originNo: entry.originNo,
+      roomId: entry.roomId,
+      streamId: entry.streamId,
+      connectionId: entry.p.conn.id,
+      until: monotonicMs() + RECEIPT_WINDOW_MS,
+      sent: false,
+    });
     if (this.receiptRoutes.size > RECEIPT_ROUTES) this.receiptRoutes.delete(this.receiptRoutes.keys().next().value!);
   }
 }

@@ -38,9 +38,9 @@ import type {
 } from './realtime/types.ts';
 import type { PeerRefusals, RemotePeerListener } from './peers/peers-api.ts';
 import { lazyTransfer } from './data-streams/web-streams/lazy.ts';
-import { PeersLoader } from './peers/loader.ts';
+import { mayGoDirect, PeersLoader } from './peers/loader.ts';
 import type { RemotePeer } from './peers/remote-peer.ts';
-import type { ConnectPeerOptions } from './peers/types.ts';
+import type { ConnectPeerOptions, PathChoice } from './peers/types.ts';
 import { KeyRing, DEFAULT_EPOCH_GRACE_MS } from './rooms/keyring.ts';
 import { KeyTrust } from './rooms/key-trust.ts';
 import { PersistentTrustStore, trustNamespace } from './rooms/persistent-trust-store.ts';
@@ -93,6 +93,7 @@ export class StreamApi {
       keys: this.#keys,
       participants: (roomId) => this.#realtime.participants(roomId),
       options: peerOptions,
+      app: { handler: (kind, topic, view) => this.#dataStreams.directHandler(kind, topic, view), log: connection.log },
     }));
     this.#realtime.onRoomLeft((roomId, reason) => this.#peers.roomLeft(roomId, reason));
     connectionInternals(connection).hooks.on('event', (event) => this.#peers.event(event));
@@ -343,6 +344,7 @@ export class StreamApi {
   /**
    * Sends a file (a path in Node, a Blob/File, bytes or a ReadableStream) as a byte stream. Receivers
    * send signed delivery receipts unless `receipts: false`; `delivery` settles with who proved delivery.
+   * To exactly one member it goes direct when it can (`path`, default `auto`; README "Direct connections").
    * @example
    * const { id, delivery } = await streamApi.sendFile('./report.pdf', { roomId, topic: 'files', onProgress: (p) => bar(p) });
    * const { delivered, failed } = await delivery!;
@@ -351,7 +353,8 @@ export class StreamApi {
     file: string | Blob | Uint8Array | ReadableStream<Uint8Array>,
     options: SendFileOptions,
   ): Promise<{ id: string; delivery?: Promise<DeliveryReport> }> {
-    return this.#dataStreams.sendFile(file, options);
+    if (!mayGoDirect(options)) return this.#dataStreams.sendFile(file, options);
+    return this.#peers.load().then((peers) => peers.paths.sendFile(file, options, () => this.#dataStreams.sendFile(file, options)));
   }
 
   /**
@@ -362,7 +365,8 @@ export class StreamApi {
    * await writer.close();
    */
   streamBytes(options: StreamBytesOptions): Promise<ByteStreamWriter> {
-    return this.#dataStreams.streamBytes(options);
+    if (!mayGoDirect(options)) return this.#dataStreams.streamBytes(options);
+    return this.#peers.load().then((peers) => peers.paths.streamBytes(options, () => this.#dataStreams.streamBytes(options)));
   }
 
   /**
@@ -472,10 +476,9 @@ export class StreamApi {
    * const { delivered, failed } = await transfer;
    */
   send(data: SendData, options: SendOptions): Transfer {
-    const path = (options as Partial<SendOptions> | undefined)?.path;
-    if (path === undefined || path === 'relay') return this.#dataStreams.send(data, options);
-    // `auto` / `direct` to one destination (docs/protocol/peer-signalling.md): decided before the first byte.
-    return lazyTransfer(this.#peers.load().then((peers) => peers.route(data, options, () => this.#dataStreams.send(data, options))));
+    if (!mayGoDirect(options)) return this.#dataStreams.send(data, options);
+    // To one member, `auto` or `direct` (docs/protocol/peer-signalling.md): decided before the first byte.
+    return lazyTransfer(this.#peers.load().then((peers) => peers.paths.send(data, options, () => this.#dataStreams.send(data, options))));
   }
 
   // ---- direct connections (docs/protocol/peer-signalling.md)
@@ -503,9 +506,9 @@ export class StreamApi {
 
   /**
    * Incoming peer signals refused, by reason (a bad signature, a replay, a rewritten fingerprint...), and
-   * which path `send` with `path: 'auto' | 'direct'` took.
+   * the path streams to exactly one member took: counts, and the newest 100 streams by id.
    */
-  peerStats(): { refused: PeerRefusals; paths: { direct: number; relay: number } } {
-    return { refused: this.#peers.refusals(), paths: this.#peers.paths() };
+  peerStats(): { refused: PeerRefusals; paths: { direct: number; relay: number }; streams: PathChoice[] } {
+    return { refused: this.#peers.refusals(), paths: this.#peers.paths(), streams: this.#peers.choices() };
   }
 }

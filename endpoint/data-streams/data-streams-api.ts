@@ -136,6 +136,20 @@ export class DataStreamsApi {
     this.headObserver = observer;
   }
 
+  /**
+   * The app's handler for a stream that came over a direct connection (endpoint/peers/app-streams.ts):
+   * the relay's topics and handlers, after the stream's signed room view went to the head observer.
+   */
+  directHandler(
+    kind: 'bytes' | 'text',
+    topic: string,
+    view: { roomId: string; senderId: string; roomVersion: number; headHash: string },
+  ): ByteStreamHandler | TextStreamHandler | undefined {
+    const handler = kind === 'bytes' ? this.handlers.bytes.get(topic) : this.handlers.text.get(topic);
+    if (handler !== undefined) this.headObserver?.(view.roomId, view.senderId, view.roomVersion, fromBase64(view.headHash));
+    return handler;
+  }
+
   /** The handler, preceded by handing its stream's signed room view to the head observer. */
   private viewing<R extends object>(handler: ((reader: R, participant: ParticipantInfo) => void | Promise<void>) | undefined) {
     if (handler === undefined) return undefined;

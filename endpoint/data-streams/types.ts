@@ -61,7 +61,20 @@ interface CommonSendOptions {
   receiptTimeoutMs?: number;
 }
 
-export interface SendFileOptions extends CommonSendOptions {
+/**
+ * Which way a stream to exactly one member goes (docs/protocol/peer-signalling.md, "Path selection"):
+ * `auto` (the default) over a direct connection to it when one is up or comes up within
+ * `directTimeoutMs`, else over the relay with the same result; `direct` fails with a `PeerError`
+ * instead; `relay` never goes direct. With other destinations than exactly one, the relay. A stream
+ * never switches path halfway; `streamApi.peerStats()` says which path each stream took.
+ */
+export interface PathOptions {
+  path?: 'auto' | 'relay' | 'direct';
+  /** `path: 'auto'`: how long a new direct connection may take before the relay is used. Default 2,000 ms. */
+  directTimeoutMs?: number;
+}
+
+export interface SendFileOptions extends CommonSendOptions, PathOptions {
   /** Defaults to the file's name (a path or a `File`), else `unnamed`. */
   name?: string;
   /** Detected from the name when omitted. */
@@ -70,7 +83,7 @@ export interface SendFileOptions extends CommonSendOptions {
   onProgress?: (progress: number) => void;
 }
 
-export interface StreamBytesOptions extends CommonSendOptions {
+export interface StreamBytesOptions extends CommonSendOptions, PathOptions {
   name: string;
   mimeType?: string;
   /** Bytes the stream will carry; writing more is `LengthExceeded`, closing with fewer is `Incomplete`. */

@@ -20,6 +20,7 @@ import { toBase64 } from '../../crypto/bytes.ts';
 import { backend } from '../../crypto/backend/index.ts';
 import { createStreamDecryptor, createStreamEncryptor, type SealedChunk, type StreamDecryptor } from '../data-streams/stream-crypto.ts';
 import { decodeHeader, type StreamHeader } from '../data-streams/header.ts';
+import { base64ToUrl } from '../data-streams/ids.ts';
 import { PeerError } from './errors.ts';
 
 export const DIRECT_WINDOW_BYTES = 1024 * 1024;
@@ -230,6 +231,11 @@ export class IncomingDirectStream {
     );
   }
 
+  /** The stream's id (base64url of its 16 random bytes, as `info.id` of a relayed stream). */
+  get id(): string {
+    return base64ToUrl(toBase64(this.#id));
+  }
+
   /** The sender's signed header (kind, name, mime type, size, `info` as attributes, sender, room). */
   get header(): StreamHeader | undefined {
     return this.#header;
@@ -275,7 +281,8 @@ export class IncomingDirectStream {
         if (this.#waiting) this.#waiting = !this.#serve();
         return 'end';
       case 'aborted':
-        this.#fail(new PeerError('Closed', 'the sender aborted the stream'));
+        // The reason is the sender's own signed text (StreamApi streams hand it on as `abortReason`).
+        this.#fail(new PeerError('Closed', 'the sender aborted the stream', { cause: opened.reason }));
         return 'end';
       default: {
         const never: never = opened;

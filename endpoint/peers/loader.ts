@@ -4,6 +4,18 @@
  */
 import type { ServerEvent } from '../../protocol/ws.ts';
 import type { PeerRefusals, PeersApi, PeersDeps, RemotePeerListener } from './peers-api.ts';
+import type { PathChoice, PathOptions } from './types.ts';
+
+/**
+ * Whether a StreamApi stream may go direct (docs/protocol/peer-signalling.md, "Path selection"): its
+ * `path` is not `relay` and it goes to exactly one member (`direct` with another count fails later,
+ * with its reason). Otherwise it takes the relay without loading direct peers at all.
+ */
+export function mayGoDirect(o: (PathOptions & { destinationIdentities?: string[] }) | undefined): boolean {
+  if (typeof o !== 'object' || o === null) return false;
+  const path = o.path ?? 'auto';
+  return path !== 'relay' && (path !== 'auto' || (Array.isArray(o.destinationIdentities) && o.destinationIdentities.length === 1));
+}
 
 export class PeersLoader {
   #api: Promise<PeersApi> | undefined;
@@ -54,6 +66,10 @@ export class PeersLoader {
   }
 
   paths(): { direct: number; relay: number } {
-    return { ...(this.#loaded?.paths ?? { direct: 0, relay: 0 }) };
+    return { ...(this.#loaded?.paths.counts ?? { direct: 0, relay: 0 }) };
+  }
+
+  choices(): PathChoice[] {
+    return [...(this.#loaded?.paths.choices ?? [])];
   }
 }

@@ -152,6 +152,9 @@ describe('direct peers: a tampering Bridge', () => {
     peer.close();
     const offer = seen.bob!.slice(offersBefore).find((text) => text.includes('"type":"offer"'))!;
     expect(offer).toBeDefined();
+    // The caller's addresses are not in the offer: its candidates followed once bob had answered.
+    expect(offer).not.toContain('a=candidate');
+    expect(seen.bob!.slice(offersBefore).some((text) => text.includes('"type":"candidate"'))).toBe(true);
 
     const replayedBefore = refused(bob, 'Replayed');
     mitms.bob!.inject(offer);
@@ -163,6 +166,16 @@ describe('direct peers: a tampering Bridge', () => {
     mitms.carol!.inject(offer);
     await until(() => refused(carol, 'SignatureInvalid') === forgedBefore + 1, 'carol refuses the forged offer');
     expect(atCarol).toHaveLength(0);
+  });
+
+  it("a member who declines (and the Bridge) never see the caller's candidates", async () => {
+    const roomId = await joined([alice, carol]);
+    const before = seen.carol!.length;
+    // carol has no remotePeer listener: she declines.
+    expect((await failure(alice.streamApi.connectPeer(roomId, 'carol'))).reason).toBe('Declined');
+    const texts = seen.carol!.slice(before);
+    expect(texts.some((text) => text.includes('"type":"offer"'))).toBe(true);
+    expect(texts.join('\n')).not.toMatch(/a=candidate|"type":"candidate"/);
   });
 
   it('an offer the Bridge claims came from a non-member: NotMember', async () => {

@@ -23,8 +23,10 @@ import { PeerError, type PeerErrorReason } from './errors.ts';
 import { peerControl, RemotePeer } from './remote-peer.ts';
 import { createPeerConnection } from './rtc.ts';
 import { randomId16, remoteCertificateFingerprint, sameFingerprints, sdpFingerprints, signedMessage, verifySignal, type SignedFields } from './signature.ts';
-import type { SendData, SendOptions, SendResult, Transfer, TransferProgress } from '../data-streams/web-streams/types.ts';
+import { handOver, type AppHandlers } from './app-streams.ts';
+import { splitCandidates } from './candidates.ts';
 import type { ConnectPeerOptions, PeerOptions } from './types.ts';
+import { PathChooser } from './paths.ts';
 
 /** A signed offer or answer older (or newer) than this, by the receiver's clock, is `Replayed`. */
 export const PEER_SIGNAL_FRESH_MS = 5 * 60_000;
@@ -33,8 +35,6 @@ export const PEER_NONCES_MAX = 8192;
 /** ICE gathering is cut short after this; the description goes with the candidates it has. */
 const GATHER_TIMEOUT_MS = 3000;
 const DEFAULT_CONNECT_TIMEOUT_MS = 15_000;
-/** `path: 'auto'`: how long a new direct connection may take before the relay is used. */
-export const DEFAULT_DIRECT_TIMEOUT_MS = 2000;
 
 type PeerSignalEvent = Extract<ServerEvent, { type: 'peerSignal' }>;
 type SignedSignal = Extract<PeerSignal, { type: 'offer' | 'answer' }>;
@@ -47,6 +47,8 @@ export interface PeersDeps {
   /** The joined room's participants (connectionId -> userId), or undefined if the room is not joined. */
   participants(roomId: string): ReadonlyMap<string, string> | undefined;
   options: PeerOptions;
+  /** The app's byte- and text-stream handlers: StreamApi streams that came direct go to them. */
+  app: AppHandlers;
 }
 
 /** The callee's view of an incoming connection (the `remotePeer` event): accept or decline it. */
@@ -86,11 +88,17 @@ export class PeersApi {
   readonly #nonces = new Map<string, number>();
   readonly #listeners = new Set<RemotePeerListener>();
   readonly refusals: PeerRefusals = {};
-  /** Streams `send` sent per path (`path: 'auto' | 'direct'`; plain relay sends are not counted here). */
-  readonly paths = { direct: 0, relay: 0 };
+  /** Which path StreamApi streams to one member take (./paths.ts). */
+  readonly paths: PathChooser;
 
   constructor(deps: PeersDeps) {
     this.#d = deps;
+    this.paths = new PathChooser({
+      connectPeer: (roomId, userId, options) => this.connectPeer(roomId, userId, options),
+      connectedPeer: (roomId, userId) => this.connectedPeer(roomId, userId),
+      participants: deps.participants,
+      log: deps.connection.log,
+    });
     deps.rooms.onTrustedHead((roomId, head) => {
       const members = membersOf(head.record);
       for (const s of this.#sessions.values()) {
@@ -168,12 +176,15 @@ export class PeersApi {
       const peer = this.#peer(session, pc, options.metadata ?? null);
       if (!this.#sessions.has(sessionId)) throw peer.error ?? new PeerError('Closed', 'closed while connecting');
       peerControl(peer).adopt(pc.createDataChannel('default', { ordered: true }));
-      const sdp = await this.#describe(pc, 'offer');
+      // The offer goes without this side's candidates (its addresses); they follow once the member
+      // accepted, so one who declines never learns them (docs/protocol/peer-signalling.md).
+      const { sdp, candidates } = splitCandidates(await this.#describe(pc, 'offer'));
       const signed = await this.#signed('offer', session, sdp, metadata);
       await this.#send(session, { type: 'offer', ...signed, metadata });
       const answer = await answered;
       await this.#verify(answer, roomId, userId, sessionId, '');
       await pc.setRemoteDescription({ type: 'answer', sdp: this.#filterSdp(answer.sdp) });
+      await Promise.all(candidates.map((candidate) => this.#send(session, { type: 'candidate', sessionId, candidate })));
       await this.#connected(session, answer.fingerprints);
       return peer;
     } catch (error) {
@@ -186,51 +197,9 @@ export class PeersApi {
     }
   }
 
-  /**
-   * `streamApi.send` with `path: 'auto' | 'direct'`: to exactly one destination, over a connected peer or
-   * a new one; `auto` falls back to `relay()` when no direct connection comes up in time (declined,
-   * ICE failed, no WebRTC). The choice is made before the first byte, so a stream never switches path.
-   */
-  async route(
-    data: SendData,
-    o: SendOptions,
-    relay: () => Transfer,
-  ): Promise<{ source: UnderlyingDefaultSource<TransferProgress>; result: Promise<SendResult> }> {
-    const path = o.path ?? 'relay';
-    const destinations = o.destinationIdentities ?? [];
-    if (path === 'relay' || destinations.length !== 1) {
-      if (path === 'direct') throw new PeerError('InvalidArgument', `path "direct" expects exactly one destination, got ${destinations.length}`);
-      return this.#viaRelay(relay);
-    }
-    const userId = destinations[0]!;
-    let peer = [...this.#sessions.values()].find((s) => s.roomId === o.roomId && s.userId === userId && s.peer?.connectionState === 'connected')?.peer;
-    if (peer === undefined) {
-      try {
-        const timeout = path === 'auto' ? AbortSignal.timeout(o.directTimeoutMs ?? DEFAULT_DIRECT_TIMEOUT_MS) : undefined;
-        const signal = timeout === undefined ? o.signal : o.signal === undefined ? timeout : AbortSignal.any([timeout, o.signal]);
-        peer = await this.connectPeer(o.roomId, userId, signal === undefined ? {} : { signal });
-      } catch (error) {
-        if (path === 'direct' || o.signal?.aborted === true) throw error;
-        this.#d.connection.log.debug({ roomId: o.roomId, userId, error: String(error) }, 'no direct connection: sending over the relay');
-        return this.#viaRelay(relay);
-      }
-    }
-    this.paths.direct++;
-    return forward(
-      peer.send(data, {
-        label: o.topic,
-        ...(o.info === undefined ? {} : { info: o.info }),
-        ...(o.name === undefined ? {} : { name: o.name }),
-        ...(o.signal === undefined ? {} : { signal: o.signal }),
-        ...(o.receipts === undefined ? {} : { receipts: o.receipts }),
-        ...(o.receiptTimeoutMs === undefined ? {} : { receiptTimeoutMs: o.receiptTimeoutMs }),
-      }),
-    );
-  }
-
-  #viaRelay(relay: () => Transfer): { source: UnderlyingDefaultSource<TransferProgress>; result: Promise<SendResult> } {
-    this.paths.relay++;
-    return forward(relay());
+  /** A connected peer to `userId` in the room, if there is one (path selection reuses it). */
+  connectedPeer(roomId: string, userId: string): RemotePeer | undefined {
+    return [...this.#sessions.values()].find((s) => s.roomId === roomId && s.userId === userId && s.peer?.connectionState === 'connected')?.peer;
   }
 
   /** A `peerSignal` event from the Bridge. */
@@ -470,6 +439,7 @@ export class PeersApi {
         return head === undefined ? undefined : { version: head.record.version, hash: toBase64(head.hash) };
       },
       closed: (_peer, error) => this.#end(s, error),
+      appStream: (stream) => handOver(stream, s.roomId, s.userId, d.app),
     });
     s.peer = peer;
     return peer;
@@ -504,22 +474,6 @@ export class PeersApi {
     }
     return undefined;
   }
-}
-
-/** A Transfer as the source and result `lazyTransfer` wraps (awaiting a Transfer gives its result). */
-function forward(transfer: Transfer): { source: UnderlyingDefaultSource<TransferProgress>; result: Promise<SendResult> } {
-  const reader = transfer.getReader();
-  return {
-    source: {
-      async pull(controller) {
-        const step = await reader.read();
-        if (step.done) controller.close();
-        else controller.enqueue(step.value);
-      },
-      cancel: (reason) => reader.cancel(reason),
-    },
-    result: Promise.resolve(transfer),
-  };
 }
 
 function byeReason(error: PeerError): ByeReason {

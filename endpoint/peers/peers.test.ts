@@ -5,7 +5,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { SealroomRelay } from '../../bridge/realtime/relay.ts';
 import { guardLoopbackUdp } from '../../bridge/media/test-peer.ts';
-import { pattern, receiveBytes, sha256, startKit, until, type Client, type Kit } from '../data-streams/test-kit.ts';
+import { pattern, sha256, startKit, until, type Client, type Kit } from '../data-streams/test-kit.ts';
 import { pub } from '../realtime/test-kit.ts';
 import { PeerError } from './errors.ts';
 import type { IncomingDirectStream } from './direct-stream.ts';
@@ -233,61 +233,5 @@ describe('direct peers: lifetime', () => {
     await new Promise((r) => setTimeout(r, 300));
     expect(states.at(-1)).toMatch(/closed|failed/);
     expect(peer.connectionState).not.toBe('connected');
-  });
-});
-
-describe("send's path", () => {
-  it("'auto' goes direct to a member who accepts, and over the relay to one who declines, with the same result", async () => {
-    const roomId = await joined([alice, bob, carol]);
-    const atBob = accepting(bob);
-    const relayedAtCarol = receiveBytes(carol, 'files');
-    const before = { bytes: chunkBytes(), paths: alice.streamApi.peerStats().paths };
-    const file = pattern(2 * 1024 * 1024 + 1, 21);
-
-    const toBob = alice.streamApi.send(file, { roomId, topic: 'files', destinationIdentities: ['bob'], path: 'auto' });
-    await until(() => atBob.peers.length === 1, 'bob accepted');
-    const direct = streams(atBob.peers[0]!);
-    await until(() => direct.length === 1, 'the stream on the direct path');
-    expect(sha256(await direct[0]!.bytes())).toBe(sha256(file));
-    const viaDirect = await toBob;
-    expect(viaDirect.delivered.map((d) => d.userId)).toEqual(['bob']);
-    expect(chunkBytes()).toBe(before.bytes);
-
-    // carol has no remotePeer listener: she declines, and the same send goes over the relay.
-    const toCarol = await alice.streamApi.send(file, { roomId, topic: 'files', destinationIdentities: ['carol'], path: 'auto' });
-    expect(toCarol.delivered.map((d) => d.userId)).toEqual(['carol']);
-    expect(sha256(await relayedAtCarol[0]!.done)).toBe(sha256(file));
-    expect(chunkBytes()).toBeGreaterThan(before.bytes + file.length);
-    expect(alice.streamApi.peerStats().paths).toEqual({ direct: before.paths.direct + 1, relay: before.paths.relay + 1 });
-    carol.streamApi.unregisterByteStreamHandler('files');
-  });
-
-  it("'auto' falls back to the relay when ICE cannot connect (no candidate allowed on either side)", async () => {
-    const blocked = loopbackPeers({ allowCandidate: () => false });
-    const alice2 = await kit.connect('alice', { streamApi: { peers: blocked } });
-    const bob2 = await kit.connect('bob', { streamApi: { peers: blocked } });
-    const roomId = await kit.room(alice, [alice, bob]);
-    for (const c of [alice2, bob2]) await c.streamApi.joinStreamRoom(roomId);
-    await sawEachOther(roomId, [alice2, bob2]);
-    const heard = accepting(bob2);
-    const relayed = receiveBytes(bob2, 'files');
-    const file = pattern(300_000, 4);
-    const result = await alice2.streamApi.send(file, { roomId, topic: 'files', destinationIdentities: ['bob'], path: 'auto', directTimeoutMs: 1500 });
-    expect(heard.requests).toHaveLength(1);
-    expect(heard.peers).toHaveLength(0);
-    expect(result.delivered.map((d) => d.userId)).toEqual(['bob']);
-    expect(sha256(await relayed[0]!.done)).toBe(sha256(file));
-    expect(alice2.streamApi.peerStats().paths).toEqual({ direct: 0, relay: 1 });
-    bob2.streamApi.unregisterByteStreamHandler('files');
-    await alice2.connection.disconnect();
-    await bob2.connection.disconnect();
-  });
-
-  it("'direct' fails with the reason instead of falling back, and needs exactly one destination", async () => {
-    const roomId = await joined([alice, bob, carol]);
-    const declined = await failure(Promise.resolve(alice.streamApi.send('x', { roomId, topic: 't', destinationIdentities: ['carol'], path: 'direct' })));
-    expect(declined.reason).toBe('Declined');
-    const two = await failure(Promise.resolve(alice.streamApi.send('x', { roomId, topic: 't', destinationIdentities: ['bob', 'carol'], path: 'direct' })));
-    expect(two.reason).toBe('InvalidArgument');
   });
 });

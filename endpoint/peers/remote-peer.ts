@@ -19,6 +19,13 @@ import { progressFeed } from '../data-streams/web-streams/progress-feed.ts';
 import type { OpenChannelOptions, PeerConnectionState, PeerSendOptions, RemotePeerEventMap, RemotePeerJson } from './types.ts';
 
 export const DEFAULT_CHANNEL = 'default';
+/**
+ * The channel that carries StreamApi streams sent with a direct path (`send`, `sendFile`, `streamBytes`;
+ * docs/protocol/peer-signalling.md, "Path selection"): the receiver hands them to its byte-stream
+ * handlers by topic, as if they came off the relay. Labels with the `sealroom:` prefix are reserved.
+ */
+export const STREAMS_CHANNEL = 'sealroom:streams';
+const RESERVED_PREFIX = 'sealroom:';
 /** How long `send` waits for the reader's signed receipt after the end, by default. Milliseconds. */
 export const DEFAULT_RECEIPT_TIMEOUT_MS = 10_000;
 const LABEL_MAX_CHARS = 64;
@@ -39,6 +46,30 @@ export interface RemotePeerDeps {
   head(): Promise<{ version: number; hash: string } | undefined>;
   /** The peer closed (any way): forget it, and tell the other side unless it told us. */
   closed(peer: RemotePeer, error: PeerError): void;
+  /** A verified stream on STREAMS_CHANNEL: hand it to the app's handler for its topic; false: none (REJECT). */
+  appStream(stream: IncomingDirectStream): boolean;
+}
+
+/** One StreamApi stream on STREAMS_CHANNEL (the sender's side of a direct path). */
+export interface AppStreamParams {
+  /** 16 random bytes, picked by the caller so that it knows the id before the first byte. */
+  streamId: Uint8Array;
+  topic: string;
+  name: string;
+  mimeType: string;
+  attributes: Record<string, string>;
+  size: number | undefined;
+  receipts: boolean;
+  receiptTimeoutMs: number | undefined;
+  source: AsyncIterable<Uint8Array>;
+  signal: AbortSignal | undefined;
+  onProgress(sent: number): void;
+}
+
+/** A stream under way: `ended` once its signed end (or abort) is out, `rejected` if the reader has no handler for it. */
+export interface StreamSending {
+  ended: Promise<'ended' | 'rejected'>;
+  result: Promise<SendResult>;
 }
 
 /** What PeersApi drives on a RemotePeer; apps do not see it (STYLE.md rule 11). */
@@ -48,6 +79,8 @@ export interface PeerControl {
   /** A channel made before the offer (the caller's default channel). */
   adopt(dc: RTCDataChannel): void;
   fail(error: PeerError): void;
+  /** Sends a StreamApi stream on STREAMS_CHANNEL; resolves once it is under way (before the first byte). */
+  appStream(params: AppStreamParams): Promise<StreamSending>;
 }
 const controls = new WeakMap<RemotePeer, PeerControl>();
 
@@ -82,6 +115,7 @@ export class RemotePeer {
       connected: () => this.#setState('connected'),
       adopt: (dc) => void this.#adopt(dc),
       fail: (error) => this.#fail(error),
+      appStream: (p) => this.#appStream(p),
     });
     const pc = deps.pc as RTCPeerConnection & { ondatachannel: ((e: RTCDataChannelEvent) => void) | null };
     pc.ondatachannel = (e) => this.#adopt(e.channel);
@@ -113,7 +147,7 @@ export class RemotePeer {
 
   /** Labels of the open data channels. */
   get channels(): string[] {
-    return [...this.#channels.keys()];
+    return [...this.#channels.keys()].filter((label) => label !== STREAMS_CHANNEL);
   }
 
   /** Why the peer closed, once it has. */
@@ -127,9 +161,16 @@ export class RemotePeer {
    */
   async open(options: string | OpenChannelOptions = DEFAULT_CHANNEL): Promise<string> {
     const label = typeof options === 'string' ? options : options?.label;
-    if (typeof label !== 'string' || label.length === 0 || label.length > LABEL_MAX_CHARS) {
-      throw new PeerError('InvalidArgument', `"label" expected 1 to ${LABEL_MAX_CHARS} characters, got ${JSON.stringify(label)}`);
+    if (typeof label !== 'string' || label.length === 0 || label.length > LABEL_MAX_CHARS || label.startsWith(RESERVED_PREFIX)) {
+      throw new PeerError(
+        'InvalidArgument',
+        `"label" expected 1 to ${LABEL_MAX_CHARS} characters not starting with "${RESERVED_PREFIX}", got ${JSON.stringify(label)}`,
+      );
     }
+    return this.#open(label);
+  }
+
+  async #open(label: string): Promise<string> {
     if (this.#error !== undefined) throw this.#error;
     const channel = this.#channels.get(label) ?? this.#adopt(this.#d.pc.createDataChannel(label, { ordered: true }));
     await channel.opened;
@@ -220,6 +261,7 @@ export class RemotePeer {
         senderPublicKey: () => this.#d.peerPublicKey(),
         epochKey: (epoch) => this.#d.epochKey(epoch),
         opened: (stream: IncomingDirectStream) => {
+          if (dc.label === STREAMS_CHANNEL) return this.#d.appStream(stream);
           // Until the app listens (it may add its listener after accept() resolves), streams wait
           // here; each holds at most one credit window, and a channel at most DIRECT_STREAMS_MAX.
           if (this.#events.count('stream') === 0) this.#unheard.push(stream);
@@ -242,7 +284,7 @@ export class RemotePeer {
       this.#stop.signal.addEventListener('abort', () => reject(this.#stop.signal.reason), { once: true });
     });
     opened.then(
-      () => this.#events.emit('channel', { label: dc.label }),
+      () => dc.label !== STREAMS_CHANNEL && this.#events.emit('channel', { label: dc.label }),
       () => undefined,
     );
     dc.onmessage = (e: MessageEvent) => {
@@ -282,8 +324,10 @@ export class RemotePeer {
   ): Promise<SendResult> {
     const userId = this.#d.userId;
     const deadline = AbortSignal.any([this.#stop.signal, AbortSignal.timeout(timeoutMs)]);
-    while (credit.receipt === undefined && !deadline.aborted) await credit.next(deadline);
+    while (credit.receipt === undefined && !credit.rejected && !deadline.aborted) await credit.next(deadline);
     const receipt = credit.receipt;
+    // REJECT after the end: the reader has no handler for it (as `rejected` on the relay).
+    if (receipt === undefined && credit.rejected) return { id, delivered: [], failed: [{ userId, reason: 'rejected' }] };
     if (receipt === undefined) return { id, delivered: [], failed: [{ userId, reason: 'no_receipt' }] };
     const publicKey = await this.#d.peerPublicKey();
     const fields = { roomId: this.#d.roomId, streamId, contentHash, contentBytes, senderId: this.#d.selfId, receiverId: userId, at: receipt.at };
@@ -294,67 +338,115 @@ export class RemotePeer {
   async #transfer(data: SendData, o: PeerSendOptions): Promise<{ source: UnderlyingDefaultSource<TransferProgress>; result: Promise<SendResult> }> {
     const progress = progressFeed<TransferProgress>();
     const run = async (): Promise<SendResult> => {
-      const label = await this.open(o.label ?? DEFAULT_CHANNEL);
-      const channel = this.#channels.get(label)!;
+      const label = o.label ?? DEFAULT_CHANNEL;
+      await this.open(label);
       const text = typeof data === 'string';
       const source = await openSource(text ? utf8(data) : data);
-      const key = this.#d.currentKey();
-      const head = await this.#d.head();
-      if (key === undefined || head === undefined) throw new PeerError('NotMember', `no key for room "${this.#d.roomId}"`);
-      const common = {
-        v: STREAM_HEADER_VERSION,
-        topic: label,
-        mimeType: text ? 'text/plain' : 'application/octet-stream',
-        attributes: o.info ?? {},
-        timestamp: Date.now(),
-        sender: this.#d.selfId,
-        roomId: this.#d.roomId,
-        roomVersion: head.version,
-        headHash: head.hash,
-        ...(source.size === undefined ? {} : { size: source.size }),
-        ...(o.receipts === false ? {} : { receipts: true as const }),
-      } as const;
-      const header: StreamHeader = text ? { kind: 'text', ...common } : { kind: 'bytes', name: o.name ?? source.name ?? 'unnamed', ...common };
       const streamId = backend().randomBytes(16);
-      const key64 = toBase64(streamId);
-      const id = base64ToUrl(key64);
-      const credit = new OutgoingCredit();
-      this.#credits.set(key64, credit);
-      const signal = o.signal === undefined ? this.#stop.signal : AbortSignal.any([this.#stop.signal, o.signal]);
-      let step: TransferProgress = { id, label, topic: label, current: 0, total: source.size, done: false };
-      progress.report(step);
+      let step: TransferProgress = { id: base64ToUrl(toBase64(streamId)), label, topic: label, current: 0, total: source.size, done: false };
       try {
-        const { contentBytes: sent, contentHash } = await sendStream(
+        const sending = await this.#stream(
+          label,
+          streamId,
+          (common) => (text ? { kind: 'text', ...common } : { kind: 'bytes', name: o.name ?? source.name ?? 'unnamed', ...common }),
           {
-            channel: channel.dc as unknown as ChannelLike,
-            header,
-            headerBytes: encodeHeader(header),
-            epoch: key.epoch,
-            epochKey: key.key,
-            senderId: this.#d.selfId,
-            sign: this.#d.sign,
+            topic: label,
+            mimeType: text ? 'text/plain' : 'application/octet-stream',
+            attributes: o.info ?? {},
+            size: source.size,
+            receipts: o.receipts !== false,
+            receiptTimeoutMs: o.receiptTimeoutMs,
             source: source.blocks(),
-            signal,
+            signal: o.signal,
             onProgress: (current) => {
               step = { ...step, current };
               progress.report(step);
             },
           },
-          credit,
-          streamId,
         );
-        progress.report({ ...step, current: sent, total: sent, done: true });
-        if (o.receipts === false) return { id, delivered: [], failed: [] };
-        return await this.#delivery(id, streamId, contentHash, sent, credit, o.receiptTimeoutMs ?? DEFAULT_RECEIPT_TIMEOUT_MS);
+        progress.report(step);
+        await sending.ended;
+        progress.report({ ...step, total: step.current, done: true });
+        return await sending.result;
       } catch (error) {
         source.cancel();
-        throw this.#error ?? error;
-      } finally {
-        this.#credits.delete(key64);
+        throw error;
       }
     };
     const result = run();
     result.catch((error: unknown) => progress.fail(error));
     return { source: progress.source, result };
+  }
+
+  async #appStream(p: AppStreamParams): Promise<StreamSending> {
+    await this.#open(STREAMS_CHANNEL);
+    return this.#stream(STREAMS_CHANNEL, p.streamId, (common) => ({ kind: 'bytes', name: p.name, ...common }), p);
+  }
+
+  /**
+   * Sends one sealed, signed stream on an open channel (./direct-stream.ts) and, when it asked for one,
+   * waits for the reader's signed receipt. A REJECT (the reader has no handler) ends it as `rejected`.
+   */
+  async #stream(
+    label: string,
+    streamId: Uint8Array,
+    header: (common: Omit<StreamHeader, 'kind' | 'name'>) => StreamHeader,
+    p: Omit<AppStreamParams, 'streamId' | 'name'>,
+  ): Promise<StreamSending> {
+    const channel = this.#channels.get(label);
+    const key = this.#d.currentKey();
+    const head = await this.#d.head();
+    if (channel === undefined) throw this.#error ?? new PeerError('ConnectionFailed', `the "${label}" channel is not open`);
+    if (key === undefined || head === undefined) throw new PeerError('NotMember', `no key for room "${this.#d.roomId}"`);
+    const h = header({
+      v: STREAM_HEADER_VERSION,
+      topic: p.topic,
+      mimeType: p.mimeType,
+      attributes: p.attributes,
+      timestamp: Date.now(),
+      sender: this.#d.selfId,
+      roomId: this.#d.roomId,
+      roomVersion: head.version,
+      headHash: head.hash,
+      ...(p.size === undefined ? {} : { size: p.size }),
+      ...(p.receipts ? { receipts: true as const } : {}),
+    });
+    const headerBytes = encodeHeader(h);
+    const key64 = toBase64(streamId);
+    const id = base64ToUrl(key64);
+    const credit = new OutgoingCredit();
+    this.#credits.set(key64, credit);
+    const signal = p.signal === undefined ? this.#stop.signal : AbortSignal.any([this.#stop.signal, p.signal]);
+    const sent = sendStream(
+      {
+        channel: channel.dc as unknown as ChannelLike,
+        header: h,
+        headerBytes,
+        epoch: key.epoch,
+        epochKey: key.key,
+        senderId: this.#d.selfId,
+        sign: this.#d.sign,
+        source: p.source,
+        signal,
+        onProgress: p.onProgress,
+      },
+      credit,
+      streamId,
+    ).catch((error: unknown) => {
+      if (credit.rejected && this.#error === undefined && p.signal?.aborted !== true) return 'rejected' as const;
+      throw this.#error ?? error;
+    });
+    const ended = sent.then((r) => (r === 'rejected' ? r : ('ended' as const)));
+    const userId = this.#d.userId;
+    const result = sent
+      .then((r): SendResult | Promise<SendResult> => {
+        if (r === 'rejected') return { id, delivered: [], failed: [{ userId, reason: 'rejected' }] };
+        if (!p.receipts) return { id, delivered: [], failed: [] };
+        return this.#delivery(id, streamId, r.contentHash, r.contentBytes, credit, p.receiptTimeoutMs ?? DEFAULT_RECEIPT_TIMEOUT_MS);
+      })
+      .finally(() => this.#credits.delete(key64));
+    ended.catch(() => undefined);
+    result.catch(() => undefined);
+    return { ended, result };
   }
 }

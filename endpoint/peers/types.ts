@@ -18,6 +18,17 @@ export interface PeerOptions {
   connectTimeoutMs?: number;
 }
 
+export type { PathOptions } from '../data-streams/types.ts';
+
+/** Which path one stream to exactly one member took (`streamApi.peerStats().streams`). */
+export interface PathChoice {
+  /** The stream's id (`info.id` at the receiver). */
+  id: string;
+  roomId: string;
+  userId: string;
+  path: 'direct' | 'relay';
+}
+
 export type PeerConnectionState = 'new' | 'connecting' | 'connected' | 'closed' | 'failed';
 
 export interface ConnectPeerOptions {

@@ -4,7 +4,7 @@
  * also awaitable (Peerix's shape). Both are byte streams underneath: the same encryption, signatures,
  * flow control and `DataStreamError` reasons.
  */
-import type { ByteStreamInfo, DeliveryReport } from '../types.ts';
+import type { ByteStreamInfo, DeliveryReport, PathOptions } from '../types.ts';
 
 export interface BroadcastOptions {
   topic: string;
@@ -83,7 +83,8 @@ export interface BroadcastEventMap extends Record<string, unknown> {
 /** What `send()` takes: text (sent as UTF-8, `text/plain`), bytes, a Blob or File, or a ReadableStream of bytes. */
 export type SendData = string | Uint8Array | Blob | ReadableStream<Uint8Array>;
 
-export interface SendOptions {
+/** `path` and `directTimeoutMs`: see PathOptions (default `auto`). */
+export interface SendOptions extends PathOptions {
   roomId: string;
   topic: string;
   /** Metadata for the receivers, sent encrypted as the stream's attributes (Peerix's `info`). */
@@ -97,14 +98,6 @@ export interface SendOptions {
   receipts?: boolean;
   /** How long to wait for receipts after the end, ms (default 10,000). */
   receiptTimeoutMs?: number;
-  /**
-   * To exactly one destination: `direct` sends over a direct connection to it (docs/protocol/peer-signalling.md),
-   * `auto` does when one is up or comes up within `directTimeoutMs`, else the relay; `relay` (the default) never
-   * goes direct. A stream never switches path halfway; `peerStats().paths` counts which path streams took.
-   */
-  path?: 'auto' | 'relay' | 'direct';
-  /** `path: 'auto'`: how long a new direct connection may take before the relay is used. Default 2,000 ms. */
-  directTimeoutMs?: number;
 }
 
 /** One progress step of `send()`; `current` never decreases, and the last step has `done: true`. */

@@ -39,3 +39,18 @@ describe('examples/broadcast.ts', () => {
     expect(stdout).toMatch(/5\. done/);
   });
 });
+
+describe('examples/direct-transfer.ts', () => {
+  it('sends the same file direct to a member who accepts and over the relay to one who does not', async () => {
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', 'examples/direct-transfer.ts', '--mb', '4'], {
+      timeout: 60_000,
+    });
+    const sent = /alice sends 4 MB \(sha256 ([0-9a-f]{16})\)/.exec(stdout);
+    expect(sent).not.toBeNull();
+    expect(stdout).toMatch(/to bob: path direct, [\d.]+ s; delivered \(signed receipt\): bob; failed: -; the Bridge relayed 0 stream bytes/);
+    expect(stdout).toMatch(/to carol: path relay, [\d.]+ s; delivered \(signed receipt\): carol; failed: -; the Bridge relayed \d{7,} stream bytes/);
+    for (const who of ['bob', 'carol']) expect(stdout).toContain(`${who} got "photos.zip" from alice: 4194304 bytes, sha256 ${sent![1]}`);
+    expect(stdout).toMatch(/3\. alice's peer to bob: connected/);
+    expect(stdout).toMatch(/4\. done/);
+  });
+});

@@ -63,6 +63,7 @@ export function standingIn(record: Pick<RoomRecord, 'users' | 'managers' | 'crea
  * A member whose public key changed counts as removed and added, so it forces a rotation.
  */
 export function requiredRecipients(prev: RoomRecord | null, next: Pick<RoomRecord, 'users' | 'managers' | 'epoch'>): Member[] {
+  if (prev !== null && next.epoch === prev.epoch && sameLists(prev, next)) return [];
   const nextMembers = membersOf(next);
   if (prev === null || next.epoch !== prev.epoch) {
     return [...nextMembers].map(([userId, publicKey]) => ({ userId, publicKey }));
@@ -71,15 +72,21 @@ export function requiredRecipients(prev: RoomRecord | null, next: Pick<RoomRecor
   return [...nextMembers].filter(([userId, publicKey]) => prevMembers.get(userId) !== publicKey).map(([userId, publicKey]) => ({ userId, publicKey }));
 }
 
+/** The very same member lists: a record parsed against its predecessor shares them when they are equal (parseRecordText). */
+function sameLists(a: Pick<RoomRecord, 'users' | 'managers'>, b: Pick<RoomRecord, 'users' | 'managers'>): boolean {
+  return a.users === b.users && a.managers === b.managers;
+}
+
 /** Members of `prev` who are not members of `next` with the same key: their removal forces a rotation. */
 export function removedMembers(prev: RoomRecord, next: Pick<RoomRecord, 'users' | 'managers'>): string[] {
+  if (sameLists(prev, next)) return [];
   const nextMembers = membersOf(next);
   return [...membersOf(prev)].filter(([userId, key]) => nextMembers.get(userId) !== key).map(([userId]) => userId);
 }
 
-function parse(signed: SignedRecord): RoomRecord {
+function parse(signed: SignedRecord, previous?: RoomRecord): RoomRecord {
   try {
-    return parseRecordText(signed.record);
+    return parseRecordText(signed.record, previous);
   } catch (cause) {
     const message = cause instanceof RecordFormatError ? cause.message : 'record: malformed';
     throw new ChainError('Malformed', message, { cause });
@@ -119,7 +126,46 @@ export async function verifyGenesis(signed: SignedRecord, b: CryptoBackend = bac
 
 /** Verifies that `signed` is a valid successor of `prev`. */
 export async function verifySuccessor(prev: VerifiedVersion, signed: SignedRecord, b: CryptoBackend = backend()): Promise<VerifiedVersion> {
-  const record = parse(signed);
+  const record = checkLink(prev, signed);
+  await checkSignature(signed, record, b);
+  return { signed, record, hash: recordHash(signed.record, b) };
+}
+
+/**
+ * Verifies `records` (consecutive versions) on top of `head`, or from version 1 when there is no head,
+ * and returns them verified, in order. Every record is checked against every chain rule and hashed; a
+ * record's own signature is checked when it is version 1, the last of `records`, or changes who may
+ * write the next version (its managers or its policy). The signature of any other record is vouched
+ * for by the hash chain: its bytes are fixed by `prevHash` up to the next verified signature, whose
+ * author held the same authority over it (docs/protocol/room-chain.md, "What a catch-up verifies").
+ */
+export async function verifyChain(head: VerifiedVersion | undefined, records: SignedRecord[], b: CryptoBackend = backend()): Promise<VerifiedVersion[]> {
+  const out: VerifiedVersion[] = [];
+  let prev = head;
+  for (const [i, signed] of records.entries()) {
+    if (prev === undefined) {
+      prev = await verifyGenesis(signed, b);
+    } else {
+      const record = checkLink(prev, signed);
+      if (i === records.length - 1 || !sameAuthority(prev.record, record)) await checkSignature(signed, record, b);
+      prev = { signed, record, hash: recordHash(signed.record, b) };
+    }
+    out.push(prev);
+  }
+  return out;
+}
+
+/** Whether `next` leaves who may write its successor as `prev` had it: the same managers and policy. */
+function sameAuthority(prev: RoomRecord, next: RoomRecord): boolean {
+  if (!samePolicy(prev.policy, next.policy) || prev.managers.length !== next.managers.length) return false;
+  if (prev.managers === next.managers) return true;
+  const managers = new Map(prev.managers.map((m) => [m.userId, m.publicKey]));
+  return next.managers.every((m) => managers.get(m.userId) === m.publicKey);
+}
+
+/** Every rule a successor of `prev` must follow, except its signature; returns the parsed record. */
+function checkLink(prev: VerifiedVersion, signed: SignedRecord): RoomRecord {
+  const record = parse(signed, prev.record);
   const p = prev.record;
   if (record.roomId !== p.roomId || record.contextId !== p.contextId || record.creator !== p.creator) {
     throw new ChainError('BrokenChain', `version ${record.version}: room, context or creator differs from version ${p.version}`);
@@ -148,6 +194,5 @@ export async function verifySuccessor(prev: VerifiedVersion, signed: SignedRecor
     throw new ChainError('BadEpoch', `version ${record.version}: a member was removed without a new key epoch`);
   }
   checkKeySetSize(p, record);
-  await checkSignature(signed, record, b);
-  return { signed, record, hash: recordHash(signed.record, b) };
+  return record;
 }

@@ -9,7 +9,7 @@
 import * as z from './zod.ts';
 import type { CryptoBackend } from '../crypto/backend/index.ts';
 import { backend } from '../crypto/backend/index.ts';
-import { fromBase64, lengthPrefixed, toBase64, utf8 } from '../crypto/bytes.ts';
+import { fromBase64, toBase64, utf8 } from '../crypto/bytes.ts';
 import { DOMAIN } from '../crypto/domains.ts';
 import { decodePublicKey, sign, verify } from '../crypto/identity.ts';
 import { roomPolicySchema, type RoomPolicy } from './policy.ts';
@@ -64,47 +64,55 @@ function memberList(name: string) {
 
 const nonNegativeInt = z.int().check(z.nonnegative(), z.maximum(Number.MAX_SAFE_INTEGER));
 
-export const roomRecordSchema = z
-  .strictObject({
-    format: z.literal(ROOM_RECORD_FORMAT),
-    roomId: roomIdSchema,
-    contextId: contextIdSchema,
-    version: nonNegativeInt.check(z.minimum(1)),
-    /** base64 of the previous record's hash (`recordHash`), or null for version 1. */
-    prevHash: z.nullable(base64Field(32)),
-    /** The user id of version 1's author, carried unchanged by every version (the `owner` role). */
-    creator: userIdSchema,
-    author: userIdSchema,
-    authorPublicKey: publicKeyTextSchema,
-    /** The author's clock, in milliseconds since the Unix epoch. */
-    timestamp: nonNegativeInt,
-    users: memberList('users'),
-    managers: memberList('managers'),
-    policy: roomPolicySchema,
-    publicMeta: base64Field(MAX_PUBLIC_META_BYTES),
-    privateMeta: base64Field(MAX_PRIVATE_META_BYTES),
-    epoch: nonNegativeInt.check(z.minimum(1)),
-    /** base64 of the Merkle root of the wrapped keys this version adds (crypto/key-set.ts); "" if none. */
-    keySetRoot: z.union([base64Field(32), z.literal('')]),
-    keySetSize: nonNegativeInt.check(z.maximum(MAX_ROOM_MEMBERS * 2)),
-  })
-  .check(
-    z.superRefine((record, ctx) => {
-      const keys = new Map(record.users.map((m) => [m.userId, m.publicKey]));
-      for (const manager of record.managers) {
-        const key = keys.get(manager.userId);
-        if (key !== undefined && key !== manager.publicKey) {
-          ctx.addIssue({ code: 'custom', message: `"${manager.userId}" has two different public keys`, path: ['managers'] });
+/**
+ * The record's rules, with `members(name)` as the rule for `users` and `managers`: `memberList`, or a
+ * pass-through for lists already known to equal a validated record's (`parseRecordText`).
+ */
+const recordSchema = (members: (name: string) => z.ZodMiniType<Member[]>) =>
+  z
+    .strictObject({
+      format: z.literal(ROOM_RECORD_FORMAT),
+      roomId: roomIdSchema,
+      contextId: contextIdSchema,
+      version: nonNegativeInt.check(z.minimum(1)),
+      /** base64 of the previous record's hash (`recordHash`), or null for version 1. */
+      prevHash: z.nullable(base64Field(32)),
+      /** The user id of version 1's author, carried unchanged by every version (the `owner` role). */
+      creator: userIdSchema,
+      author: userIdSchema,
+      authorPublicKey: publicKeyTextSchema,
+      /** The author's clock, in milliseconds since the Unix epoch. */
+      timestamp: nonNegativeInt,
+      users: members('users'),
+      managers: members('managers'),
+      policy: roomPolicySchema,
+      publicMeta: base64Field(MAX_PUBLIC_META_BYTES),
+      privateMeta: base64Field(MAX_PRIVATE_META_BYTES),
+      epoch: nonNegativeInt.check(z.minimum(1)),
+      /** base64 of the Merkle root of the wrapped keys this version adds (crypto/key-set.ts); "" if none. */
+      keySetRoot: z.union([base64Field(32), z.literal('')]),
+      keySetSize: nonNegativeInt.check(z.maximum(MAX_ROOM_MEMBERS * 2)),
+    })
+    .check(
+      z.superRefine((record, ctx) => {
+        const keys = new Map(record.users.map((m) => [m.userId, m.publicKey]));
+        for (const manager of record.managers) {
+          const key = keys.get(manager.userId);
+          if (key !== undefined && key !== manager.publicKey) {
+            ctx.addIssue({ code: 'custom', message: `"${manager.userId}" has two different public keys`, path: ['managers'] });
+          }
         }
-      }
-      if (new Set([...record.users, ...record.managers].map((m) => m.userId)).size > MAX_ROOM_MEMBERS) {
-        ctx.addIssue({ code: 'custom', message: `at most ${MAX_ROOM_MEMBERS} members`, path: ['users'] });
-      }
-      if ((record.keySetRoot === '') !== (record.keySetSize === 0)) {
-        ctx.addIssue({ code: 'custom', message: 'keySetRoot is empty exactly when keySetSize is 0', path: ['keySetRoot'] });
-      }
-    }),
-  );
+        if (new Set([...record.users, ...record.managers].map((m) => m.userId)).size > MAX_ROOM_MEMBERS) {
+          ctx.addIssue({ code: 'custom', message: `at most ${MAX_ROOM_MEMBERS} members`, path: ['users'] });
+        }
+        if ((record.keySetRoot === '') !== (record.keySetSize === 0)) {
+          ctx.addIssue({ code: 'custom', message: 'keySetRoot is empty exactly when keySetSize is 0', path: ['keySetRoot'] });
+        }
+      }),
+    );
+
+export const roomRecordSchema = recordSchema(memberList);
+const knownMembersRecordSchema = recordSchema(() => z.array(z.custom<Member>()));
 
 export interface RoomRecord {
   format: typeof ROOM_RECORD_FORMAT;
@@ -173,8 +181,15 @@ export function encodeRecord(record: RoomRecord): string {
   return text;
 }
 
-/** Parses and validates record text. Throws `RecordFormatError` naming the first bad field. */
-export function parseRecordText(text: string): RoomRecord {
+/**
+ * Parses and validates record text. Throws `RecordFormatError` naming the first bad field.
+ *
+ * `known` is a record parsed before (the previous version, in a chain): when this record's `users`
+ * and `managers` are equal to its lists, member for member and with no other field, they are not
+ * validated again. Consecutive versions mostly carry the same members, and checking each member's
+ * user id and key was most of the time a catch-up spent parsing (docs/protocol/room-chain.md).
+ */
+export function parseRecordText(text: string, known?: Pick<RoomRecord, 'users' | 'managers'>): RoomRecord {
   if (typeof text !== 'string' || text.length > MAX_RECORD_BYTES) {
     throw new RecordFormatError(`record: expected JSON text of at most ${MAX_RECORD_BYTES} bytes`);
   }
@@ -184,16 +199,51 @@ export function parseRecordText(text: string): RoomRecord {
   } catch {
     throw new RecordFormatError('record: not valid JSON');
   }
-  const result = roomRecordSchema.safeParse(json);
+  const fields = typeof json === 'object' && json !== null ? (json as { users?: unknown; managers?: unknown }) : undefined;
+  const sameMembers = known !== undefined && fields !== undefined && equalMembers(fields.users, known.users) && equalMembers(fields.managers, known.managers);
+  const result = (sameMembers ? knownMembersRecordSchema : roomRecordSchema).safeParse(json);
   if (!result.success) {
     const issue = result.error.issues[0]!;
     throw new RecordFormatError(`record.${issue.path.join('.') || '(root)'}: ${issue.message}`);
   }
-  return result.data as RoomRecord;
+  const record = result.data as RoomRecord;
+  // The lists are equal, so the record shares `known`'s (records are never modified): the chain rules
+  // then see an unchanged membership without comparing it again (protocol/room-chain.ts).
+  return sameMembers ? { ...record, users: known!.users, managers: known!.managers } : record;
+}
+
+/** Whether `list` (parsed JSON) holds exactly the members of `known`: same order, same two fields each. */
+function equalMembers(list: unknown, known: Member[]): boolean {
+  if (!Array.isArray(list) || list.length !== known.length) return false;
+  for (let i = 0; i < list.length; i++) {
+    const m = list[i] as Member | null;
+    const k = known[i]!;
+    if (typeof m !== 'object' || m === null || Object.keys(m).length !== 2 || m.userId !== k.userId || m.publicKey !== k.publicKey) return false;
+  }
+  return true;
+}
+
+const RECORD_TAG = utf8(DOMAIN.roomRecord);
+const RECORD_HASH_TAG = utf8(DOMAIN.roomRecordHash);
+const textEncoder = new TextEncoder();
+
+/**
+ * `lengthPrefixed(tag, utf8(text))` (crypto/bytes.ts) in one buffer: the text is encoded in place,
+ * not encoded and then copied (a catch-up hashes every record).
+ */
+function framedText(tag: Uint8Array, text: string): Uint8Array {
+  const start = 8 + tag.length;
+  const out = new Uint8Array(start + text.length * 3); // UTF-8 takes at most 3 bytes per UTF-16 unit
+  const view = new DataView(out.buffer);
+  view.setUint32(0, tag.length);
+  out.set(tag, 4);
+  const { written } = textEncoder.encodeInto(text, out.subarray(start));
+  view.setUint32(4 + tag.length, written);
+  return out.subarray(0, start + written);
 }
 
 function signedMessage(text: string): Uint8Array {
-  return lengthPrefixed(utf8(DOMAIN.roomRecord), utf8(text));
+  return framedText(RECORD_TAG, text);
 }
 
 /** Encodes and signs a record with the author's Ed25519 seed. */
@@ -224,5 +274,5 @@ export async function verifyRecordSignature(signed: SignedRecord, authorPublicKe
 
 /** The chain link: SHA-256 over (domain tag, record text). */
 export function recordHash(recordText: string, b: CryptoBackend = backend()): Uint8Array {
-  return b.hash('sha256', lengthPrefixed(utf8(DOMAIN.roomRecordHash), utf8(recordText)));
+  return b.hash('sha256', framedText(RECORD_HASH_TAG, recordText));
 }

@@ -4,6 +4,7 @@
  * starts and stops its own processes (bench/lib/procs.ts).
  */
 import { failedResult, type Scenario, type ScenarioResult } from '../lib/result.ts';
+import { run as catchUp } from './catch-up.ts';
 import { run as crud } from './crud.ts';
 import { run as fanout } from './fanout.ts';
 import { run as mediaFirstFrame } from './media-first-frame.ts';
@@ -18,6 +19,8 @@ export const SCENARIOS: ReadonlyArray<{ name: string; issueItem: number; run: Sc
   { name: 'fanout', issueItem: 2, run: fanout },
   { name: 'rotation', issueItem: 3, run: rotation },
   { name: 'crud', issueItem: 4, run: crud },
+  // A reader that trusts version 1 of a 1,000-version room (performance issue, goal 6).
+  { name: 'catch-up', issueItem: 4, run: catchUp },
   { name: 'memory', issueItem: 5, run: memory },
   { name: 'ttfb', issueItem: 6, run: ttfb },
   // Audio and video (not an item of the benchmark issue): Chromium, E2EE against plain WebRTC.

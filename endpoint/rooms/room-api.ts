@@ -18,7 +18,7 @@ import {
   type VersionedRecord,
 } from '../../protocol/api.ts';
 import { completePolicy, partialRoomPolicySchema, type RoomPolicy } from '../../protocol/policy.ts';
-import { ChainError, verifyGenesis, verifySuccessor, type VerifiedVersion } from '../../protocol/room-chain.ts';
+import { ChainError, verifyChain, type VerifiedVersion } from '../../protocol/room-chain.ts';
 import { CONTEXT_ID_PATTERN, recordHash, ROOM_ID_PATTERN, USER_ID_PATTERN, type Member, type RoomRecord } from '../../protocol/room-record.ts';
 import type { Connection } from '../connection.ts';
 import { EndpointError } from '../errors.ts';
@@ -86,34 +86,39 @@ export class RoomApi {
 
   // ---- verification
 
-  /** Verifies records (in order, consecutive) on top of `head`; returns every newly verified version. */
+  /**
+   * Verifies records (in order, consecutive) on top of `head`; returns every newly verified version.
+   * Which signatures a catch-up checks and why that proves the rest: docs/protocol/room-chain.md.
+   */
   private async verifyRecords(
     roomId: string,
     head: VerifiedVersion | undefined,
     records: VersionedRecord[],
     options: RequestOptions,
   ): Promise<VerifiedVersion[]> {
-    const out: VerifiedVersion[] = [];
-    let current = head;
-    for (const r of records) {
-      const expected = (current?.record.version ?? 0) + 1;
-      if (r.version !== expected) throw EndpointError.tampered(`room "${roomId}": expected version ${expected} next, the Bridge sent ${r.version}`);
-      const signed = { record: r.record, signature: r.signature };
-      try {
-        current = current === undefined ? await verifyGenesis(signed) : await verifySuccessor(current, signed);
-      } catch (error) {
-        if (error instanceof ChainError) throw EndpointError.tampered(`room "${roomId}": ${error.message}`, error);
-        throw error;
-      }
-      if (current.record.version !== r.version)
-        throw EndpointError.tampered(`room "${roomId}": record version ${current.record.version} served as ${r.version}`);
-      if (current.record.roomId !== roomId) throw EndpointError.tampered(`room "${roomId}": the Bridge served a record of room "${current.record.roomId}"`);
-      out.push(current);
+    const first = (head?.record.version ?? 0) + 1;
+    for (const [i, r] of records.entries()) {
+      if (r.version !== first + i) throw EndpointError.tampered(`room "${roomId}": expected version ${first + i} next, the Bridge sent ${r.version}`);
+    }
+    let out: VerifiedVersion[];
+    try {
+      out = await verifyChain(
+        head,
+        records.map((r) => ({ record: r.record, signature: r.signature })),
+      );
+    } catch (error) {
+      if (error instanceof ChainError) throw EndpointError.tampered(`room "${roomId}": ${error.message}`, error);
+      throw error;
+    }
+    for (const [i, v] of out.entries()) {
+      if (v.record.version !== records[i]!.version)
+        throw EndpointError.tampered(`room "${roomId}": record version ${v.record.version} served as ${records[i]!.version}`);
+      if (v.record.roomId !== roomId) throw EndpointError.tampered(`room "${roomId}": the Bridge served a record of room "${v.record.roomId}"`);
     }
     // The chain rules tie each author to a manager key of the version before; the pins tie every key
     // (version 1's author, every member) to the user it names (docs/security/key-trust.md).
     if (out.length > 0) {
-      const uses = out.flatMap(({ record }) => keyUses(record));
+      const uses = keyUses(out.map((v) => v.record));
       await this.keyTrust.check(out[0]!.record.contextId, uses, (message) => EndpointError.tampered(`room "${roomId}": ${message}`), options);
     }
     return out;
@@ -127,11 +132,20 @@ export class RoomApi {
     let keys: RoomKey[] = [];
     const fresh: VerifiedVersion[] = [];
     let reply: RoomResponse;
+    const page = (after: number) => this.http.request('GET', `/v1/rooms/${encodeURIComponent(roomId)}?since=${after}`, roomResponseSchema, undefined, options);
+    let next = page(since);
     for (;;) {
-      reply = await this.http.request('GET', `/v1/rooms/${encodeURIComponent(roomId)}?since=${since}`, roomResponseSchema, undefined, options);
+      reply = await next;
       if (reply.roomId !== roomId) throw EndpointError.tampered(`room "${roomId}": the Bridge answered for "${reply.roomId}"`);
       if (trust !== undefined && reply.version < trust.head.version) throw EndpointError.rollback(roomId, trust.head.version, reply.version);
       keys = reply.keys;
+      // The next page is asked for before this one is verified, so that the Bridge serves it meanwhile;
+      // it is read only if this page verifies and ends at the version it was asked after.
+      const last = reply.records.at(-1)?.version;
+      if (reply.hasMore && last !== undefined) {
+        next = page(last);
+        next.catch(() => undefined); // a page left unread when this one fails
+      }
       const verified = await this.verifyRecords(roomId, head, reply.records, options);
       fresh.push(...verified);
       head = verified.at(-1) ?? head;
@@ -384,14 +398,33 @@ function ownVersion(built: BuiltVersion): VerifiedVersion {
   return { signed: { record: built.request.record, signature: built.request.signature }, record: built.record, hash: recordHash(built.request.record) };
 }
 
-/** Every key a version names, each for the time it was signed: its author's, and each member's. */
-function keyUses(record: RoomRecord): Array<{ userId: string; publicKey: string; at: number }> {
-  const at = record.timestamp;
-  return [
-    { userId: record.author, publicKey: record.authorPublicKey, at },
-    ...record.users.map((m) => ({ userId: m.userId, publicKey: m.publicKey, at })),
-    ...record.managers.map((m) => ({ userId: m.userId, publicKey: m.publicKey, at })),
-  ];
+/**
+ * Every key the versions name, its author's and each member's, with the times of the versions that name
+ * it. A member list shared by consecutive versions (parseRecordText) is listed once, at the earliest and
+ * latest of their times: KeyTrust.check judges a key by exactly that span, and a catch-up of a thousand
+ * versions would otherwise list every member a thousand times.
+ */
+function keyUses(records: RoomRecord[]): Array<{ userId: string; publicKey: string; at: number }> {
+  const out: Array<{ userId: string; publicKey: string; at: number }> = [];
+  const lists = new Map<Member[], { first: number; last: number }>();
+  for (const r of records) {
+    out.push({ userId: r.author, publicKey: r.authorPublicKey, at: r.timestamp });
+    for (const list of [r.users, r.managers]) {
+      const span = lists.get(list);
+      if (span === undefined) lists.set(list, { first: r.timestamp, last: r.timestamp });
+      else {
+        span.first = Math.min(span.first, r.timestamp);
+        span.last = Math.max(span.last, r.timestamp);
+      }
+    }
+  }
+  for (const [list, { first, last }] of lists) {
+    for (const m of list) {
+      out.push({ userId: m.userId, publicKey: m.publicKey, at: first });
+      if (last !== first) out.push({ userId: m.userId, publicKey: m.publicKey, at: last });
+    }
+  }
+  return out;
 }
 
 function toUserWithPubKey(m: Member): UserWithPubKey {

@@ -156,6 +156,30 @@ describe('tampering in the Bridge database is detected', () => {
     expect((await expectTampered(id, bob)).message).toMatch(/not a manager/); // also for a client that trusted v1
   });
 
+  it('a member made a manager by a forged version in the middle of a catch-up (docs/protocol/room-chain.md)', async () => {
+    const id = await newRoom();
+    const u = tenant.users;
+    const bob = await fresh();
+    await bob.streamApi.getStreamRoom(id); // bob trusts version 1
+    const members = [pub(u.alice!), pub(u.bob!), pub(u.carol!)];
+    for (const version of [1, 2])
+      await alice.streamApi.updateStreamRoom(id, members, [pub(u.alice!)], new Uint8Array(), utf8(`v${version + 1}`), version, false, false);
+    // The Bridge and carol: version 4 "by alice" makes carol a manager (alice never signed it), then carol writes version 5.
+    const v3 = await streamApiInternals(alice.streamApi).rooms.trustedHead(id);
+    const v4 = await successor(v3!, undefined, u.alice!, { users: [u.alice!, u.bob!, u.carol!], managers: [u.alice!, u.carol!] });
+    const forged = { record: v4.request.record, signature: flipBase64(v4.request.signature, 10) };
+    const v4Head = { signed: forged, record: v4.record, hash: recordHash(forged.record) };
+    const v5 = await successor(v4Head, undefined, u.carol!, { users: [u.alice!, u.bob!, u.carol!], managers: [u.alice!, u.carol!] });
+    const d = db();
+    const insert = d.prepare('INSERT INTO room_versions (room_id, version, record, signature, hash, author, created_at) VALUES (?, ?, ?, ?, ?, ?, 0)');
+    insert.run(id, 4, forged.record, forged.signature, Buffer.from(v4Head.hash), 'alice');
+    insert.run(id, 5, v5.request.record, v5.request.signature, Buffer.from(recordHash(v5.request.record)), 'carol');
+    d.prepare('UPDATE rooms SET version = 5, head_hash = ? WHERE id = ?').run(Buffer.from(recordHash(v5.request.record)), id);
+    d.close();
+    expect((await expectTampered(id, bob)).message).toMatch(/version 4: the author's signature does not verify/);
+    expect((await expectTampered(id)).message).toMatch(/version 4: the author's signature does not verify/); // and from nothing
+  });
+
   it('a wrapped key made by someone else (not in the signed key set)', async () => {
     const id = await newRoom();
     // A member who knows carol's public key wraps a key of its choosing for her.

@@ -1,0 +1,150 @@
+/**
+ * verifyChain, the catch-up over many versions (docs/protocol/room-chain.md, "What a catch-up verifies"):
+ * every rule on every version, the signatures of version 1, of the last version and of every version
+ * that changes who may write, and the hash chain for the rest.
+ */
+import { describe, expect, it } from 'vitest';
+import { toBase64 } from '../crypto/bytes.ts';
+import { makeUsers, type TestUser } from '../test/identities.ts';
+import { DEFAULT_POLICY } from './policy.ts';
+import { verifyChain, verifyGenesis, type VerifiedVersion } from './room-chain.ts';
+import { parseRecordText, recordHash, signRecord, type RoomRecord, type SignedRecord } from './room-record.ts';
+
+const u = await makeUsers('alice', 'bob', 'carol', 'mallory');
+const member = (user: TestUser) => ({ userId: user.userId, publicKey: user.publicKey });
+/** A signature that verifies for nothing. */
+const FORGED = toBase64(new Uint8Array(64).fill(1));
+
+const genesisRecord: RoomRecord = {
+  format: 1,
+  roomId: 'room_0123456789abcdef',
+  contextId: 'ctx-1',
+  version: 1,
+  prevHash: null,
+  creator: 'alice',
+  author: 'alice',
+  authorPublicKey: u.alice.publicKey,
+  timestamp: 1_700_000_000_000,
+  users: [member(u.alice), member(u.bob), member(u.carol), member(u.mallory)],
+  managers: [member(u.alice), member(u.bob)],
+  policy: { ...DEFAULT_POLICY },
+  publicMeta: '',
+  privateMeta: 'AAAA',
+  epoch: 1,
+  keySetRoot: toBase64(new Uint8Array(32)),
+  keySetSize: 4,
+};
+
+interface Step {
+  author: TestUser;
+  change?: Partial<RoomRecord>;
+  /** Signed by someone else's key (the Bridge made it up). */
+  forged?: boolean;
+}
+
+/** Version 1 verified, then `steps` as signed records on top of it. */
+async function chain(steps: Step[]): Promise<{ v1: VerifiedVersion; records: SignedRecord[] }> {
+  const v1 = await verifyGenesis(await signRecord(genesisRecord, u.alice.seed));
+  const records: SignedRecord[] = [];
+  let prev = { record: v1.record, hash: v1.hash };
+  for (const step of steps) {
+    const record: RoomRecord = {
+      ...prev.record,
+      version: prev.record.version + 1,
+      prevHash: toBase64(prev.hash),
+      author: step.author.userId,
+      authorPublicKey: step.author.publicKey,
+      timestamp: prev.record.timestamp + 1000,
+      keySetRoot: '',
+      keySetSize: 0,
+      publicMeta: toBase64(new Uint8Array([prev.record.version])),
+      ...step.change,
+    };
+    const signed = await signRecord(record, step.author.seed);
+    records.push(step.forged === true ? { ...signed, signature: FORGED } : signed);
+    prev = { record, hash: recordHash(signed.record) };
+  }
+  return { v1, records };
+}
+
+const metaUpdates = (n: number): Step[] => Array.from({ length: n }, (_, i) => ({ author: i % 2 === 0 ? u.alice : u.bob }));
+
+describe('verifyChain', () => {
+  it('verifies a run of meta updates and shares their unchanged member lists', async () => {
+    const { v1, records } = await chain(metaUpdates(6));
+    const out = await verifyChain(v1, records);
+    expect(out.map((v) => v.record.version)).toEqual([2, 3, 4, 5, 6, 7]);
+    expect(out[5]!.record.users).toBe(v1.record.users);
+    expect(out[5]!.record.managers).toBe(v1.record.managers);
+    expect(toBase64(out[5]!.hash)).toBe(toBase64(recordHash(records[5]!.record)));
+  });
+
+  it('checks the signature of the last version', async () => {
+    const { v1, records } = await chain([...metaUpdates(4), { author: u.alice, forged: true }]);
+    await expect(verifyChain(v1, records)).rejects.toMatchObject({ reason: 'BadSignature', message: /version 6/ });
+  });
+
+  it('checks the signature of version 1', async () => {
+    const { records } = await chain(metaUpdates(2));
+    const v1 = await signRecord(genesisRecord, u.alice.seed);
+    await expect(verifyChain(undefined, [{ ...v1, signature: FORGED }, ...records])).rejects.toMatchObject({ reason: 'BadSignature', message: /version 1/ });
+    await expect(verifyChain(undefined, [v1, ...records])).resolves.toHaveLength(3);
+  });
+
+  it('checks the signature of a version that adds a manager: a member cannot make itself one', async () => {
+    // mallory, a member, and the Bridge: "alice" adds mallory as a manager, then mallory writes.
+    const { v1, records } = await chain([
+      ...metaUpdates(2),
+      { author: u.alice, forged: true, change: { managers: [member(u.alice), member(u.bob), member(u.mallory)] } },
+      { author: u.mallory },
+      { author: u.mallory },
+    ]);
+    await expect(verifyChain(v1, records)).rejects.toMatchObject({ reason: 'BadSignature', message: /version 4/ });
+  });
+
+  it('checks the signature of a version that removes a manager or changes a manager key', async () => {
+    const removed = await chain([{ author: u.alice, forged: true, change: { managers: [member(u.alice)] } }, { author: u.alice }]);
+    await expect(verifyChain(removed.v1, removed.records)).rejects.toMatchObject({ reason: 'BadSignature', message: /version 2/ });
+    const swapped = await chain([{ author: u.alice, forged: true, change: { managers: [member(u.alice), member(u.carol)] } }, { author: u.alice }]);
+    await expect(verifyChain(swapped.v1, swapped.records)).rejects.toMatchObject({ reason: 'BadSignature', message: /version 2/ });
+  });
+
+  it('checks the signature of a version that changes the policy', async () => {
+    const { v1, records } = await chain([{ author: u.alice, forged: true, change: { policy: { ...DEFAULT_POLICY, update: 'owner' } } }, { author: u.alice }]);
+    await expect(verifyChain(v1, records)).rejects.toMatchObject({ reason: 'BadSignature', message: /version 2/ });
+  });
+
+  it('holds an unchanged-authority version to the hash chain: its bytes cannot change', async () => {
+    const { v1, records } = await chain(metaUpdates(4));
+    const edited = JSON.parse(records[1]!.record) as RoomRecord;
+    edited.publicMeta = toBase64(new Uint8Array([42]));
+    const tampered = [...records];
+    tampered[1] = { record: JSON.stringify(edited), signature: records[1]!.signature };
+    await expect(verifyChain(v1, tampered)).rejects.toMatchObject({ reason: 'BrokenChain', message: /version 4: previous hash/ });
+    // Its signature is not what proves it, the next verified signature is: a version that changes no
+    // authority is vouched for by the hash chain up to it (docs/protocol/room-chain.md).
+    const unsigned = [...records];
+    unsigned[1] = { ...records[1]!, signature: FORGED };
+    await expect(verifyChain(v1, unsigned)).resolves.toHaveLength(4);
+    // As the last version it proves itself.
+    await expect(verifyChain(v1, unsigned.slice(0, 2))).rejects.toMatchObject({ reason: 'BadSignature', message: /version 3/ });
+  });
+
+  it('applies every other rule to every version', async () => {
+    const byMember = await chain([{ author: u.carol }, { author: u.alice }]);
+    await expect(verifyChain(byMember.v1, byMember.records)).rejects.toMatchObject({ reason: 'Unauthorized', message: /version 2/ });
+    const removal = await chain([{ author: u.alice, change: { users: [member(u.alice), member(u.bob), member(u.carol)] } }, { author: u.alice }]);
+    await expect(verifyChain(removal.v1, removal.records)).rejects.toMatchObject({ reason: 'BadEpoch', message: /version 2/ });
+  });
+});
+
+describe('parseRecordText against a known record', () => {
+  it('validates member lists that differ from the known ones, including an extra field', async () => {
+    const text = JSON.stringify({ ...genesisRecord, users: [{ ...member(u.alice), admin: true }, ...genesisRecord.users.slice(1)] });
+    expect(() => parseRecordText(text, genesisRecord)).toThrow(/record\.users\.0/);
+    const badKey = JSON.stringify({ ...genesisRecord, users: [{ userId: 'alice', publicKey: 'srpk1nope' }] });
+    expect(() => parseRecordText(badKey, genesisRecord)).toThrow(/record\.users\.0\.publicKey/);
+    const same = parseRecordText(JSON.stringify(genesisRecord), genesisRecord);
+    expect(same.users).toBe(genesisRecord.users);
+  });
+});

@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectClient, until, type Client } from '../test/endpoint.ts';
 import { setupTenant, startBridge, type Tenant, type TestBridge } from '../test/harness.ts';
+import { startTcpProxy } from '../test/tcp-proxy.ts';
 import { DEFAULT_RECONNECT_BASE_DELAY_MS, DEFAULT_RECONNECT_MAX_DELAY_MS, reconnectDelayMs } from './backoff.ts';
 import { generateKeyPair } from '../crypto/identity.ts';
 import { Endpoint, type ConnectOptions } from './index.ts';
@@ -88,5 +89,35 @@ describe('after a Bridge restart', () => {
     // And they work again on the new Bridge.
     for (const { connection } of clients) expect(connection.state).toBe('connected');
     await clients[0]!.eventApi.subscribeFor([clients[0]!.eventApi.buildSubscriptionQuery('streamRoomCreated', 'contextId', tenant.contextId)]);
+  });
+});
+
+describe('a reconnect attempt that fails after its socket opened', () => {
+  it('stays one attempt of one loop: a hello refused for an expired session, then one login and one reconnect', async () => {
+    let t!: TestBridge;
+    let clockOffsetMs = 0;
+    const proxy = await startTcpProxy(() => t.bridge.url);
+    t = await startBridge({ loginUrls: [proxy.url], now: () => Date.now() + clockOffsetMs });
+    try {
+      const tenant = await setupTenant(t.bridge, ['alice']);
+      const alice = await connectClient(proxy.url, tenant.solutionId, tenant.users.alice!, { connect: { reconnectBaseDelayMs: 20, reconnectMaxDelayMs: 50 } });
+      const log: string[] = [];
+      for (const type of ['connectionLost', 'reconnecting', 'reconnected', 'disconnected'] as const) alice.connection.on(type, () => log.push(type));
+      // The second attempt logs in again: by then the Bridge's clock is back, so the login's timestamp passes.
+      alice.connection.on('reconnecting', ({ attempt }) => {
+        if (attempt === 2) clockOffsetMs = 0;
+      });
+      clockOffsetMs = 25 * 3600 * 1000; // the session expired while the socket was away
+      proxy.cutAll();
+      await until(() => log.includes('reconnected'), 'reconnected', 5000);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      // The first attempt's hello is refused, the second logs in first: no second loop, no second socket.
+      expect(log).toEqual(['connectionLost', 'reconnecting', 'reconnecting', 'reconnected']);
+      expect(t.bridge.realtime.connections.size).toBe(1);
+      await alice.connection.disconnect();
+    } finally {
+      await t.close();
+      await proxy.close();
+    }
   });
 });

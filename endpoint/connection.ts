@@ -226,6 +226,9 @@ export class Connection {
       const fail = (error: EndpointError) => {
         if (settled) return;
         settled = true;
+        // An attempt that failed after the socket opened (hello refused, timeout) is not a drop: whoever
+        // called (connect, the reconnect loop) decides what comes next, no second loop starts.
+        if (this.#socket === socket) this.#socket = undefined;
         reject(error);
         try {
           socket.close();
@@ -258,11 +261,17 @@ export class Connection {
         signal?.removeEventListener('abort', onAbort);
         if (!settled) {
           settled = true;
-          reject(
+          const error =
             event.code === CLOSE.unauthenticated
               ? new EndpointError('AuthFailed', 'the Bridge refused the session on the socket')
-              : EndpointError.connectionLost(`the socket closed while connecting (${event.code})`),
-          );
+              : EndpointError.connectionLost(`the socket closed while connecting (${event.code})`);
+          // Not a drop either: the attempt failed (its hello with it), and its caller decides.
+          if (this.#socket === socket) {
+            this.#socket = undefined;
+            this.#failPending(error);
+          }
+          reject(error);
+          return;
         }
         if (this.#socket === socket) this.#onSocketClosed(event.code, event.reason);
       });

@@ -145,8 +145,19 @@ describe('failover', () => {
     roomId = await kit.room(alice, [alice, bob, carol], [alice, bob]);
     await alice.eventApi.subscribeFor([alice.eventApi.buildSubscriptionQuery('streamRoomUpdated', 'streamRoomId', roomId)]);
     for (const member of [alice, bob, carol]) await member.streamApi.joinStreamRoom(roomId);
+    const published = new Map<Client, Set<string>>();
+    for (const member of [alice, bob, carol]) {
+      const seen = new Set<string>();
+      published.set(member, seen);
+      member.eventApi.on('streamPublished', (e) => seen.add(e.stream.streamId));
+    }
     const fromAlice = await publishDataTrack(alice, roomId);
     const fromBob = await publishDataTrack(bob, roomId);
+    // Streams published on another Bridge are known here one NATS hop later.
+    await until(
+      () => published.get(bob)!.has(fromAlice.handle) && published.get(carol)!.has(fromAlice.handle) && published.get(alice)!.has(fromBob.handle),
+      'the streams announced across the Bridges',
+    );
     const atBob = new DataLog(bob, roomId, fromAlice.handle);
     const atCarol = new DataLog(carol, roomId, fromAlice.handle);
     await carol.streamApi.subscribeToRemoteStreams(roomId, [{ streamId: fromAlice.handle }]);

@@ -35,7 +35,11 @@ const clients: Client[] = [];
 /** Starts Bridge A as a child process on `port` (0: any). */
 async function startBridgeA(port = 0): Promise<{ url: string; port: number; child: ChildProcess }> {
   const options = { store, nats: nats.url, port, host: '127.0.0.1', apiKey: kit.t.bridge.initialApiKey };
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/procs/bridge-proc.ts', JSON.stringify(options)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'test/procs/bridge-proc.ts', JSON.stringify(options)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  // A test process that dies without its afterAll must not leave a Bridge running.
+  const stopAtExit = () => child.kill('SIGKILL');
+  process.once('exit', stopAtExit);
+  child.once('exit', () => process.off('exit', stopAtExit));
   const line = await new Promise<string>((resolve, reject) => {
     const lines = createInterface({ input: child.stdout! });
     lines.once('line', resolve);

@@ -168,7 +168,7 @@ export class Connection {
   }
 
   /**
-   * Listens to connection events: `connectionLost`, `reconnecting`, `reconnected`, `disconnected`.
+   * Listens to connection events: `connectionLost`, `reconnecting`, `bridgeChanged`, `reconnected`, `disconnected`.
    * @example connection.on('disconnected', ({ reason }) => showOffline(reason));
    */
   on<K extends keyof ConnectionEvents>(type: K, listener: (event: ConnectionEvents[K]) => void): () => void {

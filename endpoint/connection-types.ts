@@ -5,7 +5,7 @@ import type { Logger } from './logger.ts';
 export interface ConnectOptions {
   /** Timeout of each request, in milliseconds. */
   requestTimeoutMs?: number;
-  /** Reconnect the socket after it drops (default true). */
+  /** Reconnect the socket after it drops, failing over across the Bridge URLs given (default true). */
   reconnect?: boolean;
   /**
    * Attempt n after a drop (from 0) waits a random time below min(max, base * 2^n), so that clients

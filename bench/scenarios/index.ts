@@ -6,6 +6,7 @@
 import { failedResult, type Scenario, type ScenarioResult } from '../lib/result.ts';
 import { run as catchUp } from './catch-up.ts';
 import { run as crud } from './crud.ts';
+import { run as direct } from './direct.ts';
 import { run as fanout } from './fanout.ts';
 import { run as mediaFirstFrame } from './media-first-frame.ts';
 import { run as mediaForwarding } from './media-forwarding.ts';
@@ -27,6 +28,8 @@ export const SCENARIOS: ReadonlyArray<{ name: string; issueItem: number; run: Sc
   { name: 'media-first-frame', issueItem: 7, run: mediaFirstFrame },
   // The forwarding unit's packets per core-second, against a plain UDP forwarder (werift peers, pinned).
   { name: 'media-forwarding', issueItem: 8, run: mediaForwarding },
+  // Direct 1 -> 1 (werift data channel) against the relay in the same run.
+  { name: 'direct', issueItem: 10, run: direct },
 ];
 
 export interface ScenarioRun {

@@ -34,7 +34,8 @@ const MAX_TIMINGS = 200_000;
 const args = workerArgs<BridgeProcArgs>();
 // The parent removes the folder too; this covers a parent that died (the IPC channel closes, we exit).
 process.on('exit', () => rmSync(args.dataDir, { recursive: true, force: true }));
-const bridge = await createBridge({ port: 0, logLevel: 'silent', ...args.options, dataDir: args.dataDir });
+// With a PostgreSQL `store` (the cluster scenario) the folder stays empty: a store excludes dataDir.
+const bridge = await createBridge({ port: 0, logLevel: 'silent', ...args.options, ...(args.options?.store === undefined ? { dataDir: args.dataDir } : {}) });
 
 // The URL is taken at the start: express rewrites `req.url` while it routes (it strips mount paths).
 const starts = new WeakMap<IncomingMessage, { start: number; url: string }>();
@@ -72,6 +73,6 @@ serve(
       return { ...process.memoryUsage(), connections: bridge.realtime.connections.size };
     },
   },
-  { url: bridge.url, apiKey: bridge.initialApiKey, pid: process.pid },
+  { url: bridge.url, apiKey: bridge.initialApiKey ?? args.options?.apiKey, pid: process.pid },
   () => bridge.close(),
 );

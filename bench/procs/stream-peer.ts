@@ -70,12 +70,15 @@ serve({
     return new Promise<number>((resolve, reject) => (waiter = { total: p.total, resolve, reject }));
   },
 
-  /** Sender: one byte stream of `bytes`, awaited writes of `chunkBytes`; returns the start time. */
-  async send(p: { bytes: number; chunkBytes: number }) {
+  /**
+   * Sender: one byte stream of `bytes`, awaited writes of `chunkBytes`, into `roomId` (default: the room
+   * joined last; a sender may join several); returns the start time.
+   */
+  async send(p: { bytes: number; chunkBytes: number; roomId?: string }) {
     const chunk = new Uint8Array(p.chunkBytes);
     for (let i = 0; i < chunk.length; i++) chunk[i] = (i * 2654435761) >>> 24;
     const startAt = nowMs();
-    const writer = await api().streamBytes({ roomId, topic: TOPIC, name: 'bench.bin', totalSize: p.bytes });
+    const writer = await api().streamBytes({ roomId: p.roomId ?? roomId, topic: TOPIC, name: 'bench.bin', totalSize: p.bytes });
     for (let sent = 0; sent < p.bytes; sent += chunk.length) await writer.write(chunk.subarray(0, Math.min(chunk.length, p.bytes - sent)));
     await writer.close();
     return { startAt };

@@ -5,6 +5,7 @@
  */
 import { failedResult, type Scenario, type ScenarioResult } from '../lib/result.ts';
 import { run as catchUp } from './catch-up.ts';
+import { run as cluster } from './cluster.ts';
 import { run as crud } from './crud.ts';
 import { run as direct } from './direct.ts';
 import { run as fanout } from './fanout.ts';
@@ -28,6 +29,8 @@ export const SCENARIOS: ReadonlyArray<{ name: string; issueItem: number; run: Sc
   { name: 'media-first-frame', issueItem: 7, run: mediaFirstFrame },
   // The forwarding unit's packets per core-second, against a plain UDP forwarder (werift peers, pinned).
   { name: 'media-forwarding', issueItem: 8, run: mediaForwarding },
+  // Two Bridges on one PostgreSQL with NATS against one Bridge; creates on PostgreSQL against SQLite.
+  { name: 'cluster', issueItem: 9, run: cluster },
   // Direct 1 -> 1 (werift data channel) against the relay in the same run.
   { name: 'direct', issueItem: 10, run: direct },
 ];

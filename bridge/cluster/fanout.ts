@@ -29,6 +29,7 @@ import type { RemoteCounters } from '../realtime/relay/remote-streams.ts';
 import type { BridgeServices } from '../services.ts';
 import type { NatsLink, NatsSubscription } from './nats.ts';
 import { RoomFanout, type RoomFanoutCounters } from './room-fanout.ts';
+import { ClusterRoomSlots } from './room-slots.ts';
 import { ClusterSocketCaps, type SocketCapCounters } from './socket-caps.ts';
 
 /** Bridge events that cross: all of them. */
@@ -72,6 +73,8 @@ export class ClusterFanout {
   readonly rooms: RoomFanout;
   /** The socket caps across Bridges. */
   readonly sockets: ClusterSocketCaps;
+  /** The room caps across Bridges (with a shared store). */
+  readonly slots: ClusterRoomSlots | undefined;
   private resyncTimer: NodeJS.Timeout | undefined;
   private downTimer: NodeJS.Timeout | undefined;
   private checking: Promise<void> | undefined;
@@ -109,7 +112,14 @@ export class ClusterFanout {
     // The per-user and per-session socket caps count every Bridge's sockets.
     this.sockets = new ClusterSocketCaps(link, `${prefix}.sockets`, this.rooms.origin, s.config.realtime, (r) => hub.replace(r));
     hub.socketDirectory = this.sockets;
-    this.rooms.onOriginGone = (origin) => this.sockets.originGone(origin);
+    // The room caps count every Bridge's joins through the shared store's room slots.
+    const slotStore = s.store.roomSlots;
+    this.slots = slotStore === undefined ? undefined : new ClusterRoomSlots(slotStore, this.rooms.origin, s.config.realtime, () => relay.heldSlots(), s.log);
+    relay.useRoomSlots(this.slots);
+    this.rooms.onOriginGone = (origin) => {
+      this.sockets.originGone(origin);
+      this.slots?.originGone(origin);
+    };
     link.onChange((up) => {
       if (!up) {
         // A check still running (a slow store) is not piled on.
@@ -125,8 +135,15 @@ export class ClusterFanout {
   }
 
   /** Every counter of the fan-out, for /metrics and tests. */
-  stats(): ClusterCounters & RoomFanoutCounters & RemoteCounters & RemoteByteStreamCounters & SocketCapCounters {
-    return { ...this.counters, ...this.rooms.counters, ...this.relay.remote.counters, ...this.relay.remoteBytes.counters, ...this.sockets.counters };
+  stats(): ClusterCounters & RoomFanoutCounters & RemoteCounters & RemoteByteStreamCounters & SocketCapCounters & { roomSlotFallbacks: number } {
+    return {
+      ...this.counters,
+      ...this.rooms.counters,
+      ...this.relay.remote.counters,
+      ...this.relay.remoteBytes.counters,
+      ...this.sockets.counters,
+      roomSlotFallbacks: this.slots?.counters.roomSlotFallbacks ?? 0,
+    };
   }
 
   /** True while NATS is connected: what needs the other Bridges may go on. */
@@ -220,6 +237,8 @@ export class ClusterFanout {
     this.hub.peerSignals.cluster = undefined;
     this.hub.socketDirectory = undefined;
     this.sockets.close();
+    this.relay.useRoomSlots(undefined);
+    this.slots?.close();
     clearTimeout(this.resyncTimer);
     clearInterval(this.downTimer);
     this.rooms.close();

@@ -15,7 +15,7 @@ import { ByteStreamsRelay } from './relay/byte-streams.ts';
 import { RemoteByteStreams } from './relay/remote-byte-streams.ts';
 import { RemoteStreams } from './relay/remote-streams.ts';
 import { RoomsRelay } from './relay/rooms.ts';
-import { RelayState, type RelayCounters } from './relay/state.ts';
+import { RelayState, type RelayCounters, type RoomSlots } from './relay/state.ts';
 import { StreamsRelay } from './relay/streams.ts';
 import type { Relay } from './relay-types.ts';
 
@@ -244,6 +244,18 @@ export class SealroomRelay implements Relay, MediaDirectory {
   /** A member joined to the room on another Bridge, as this Bridge knows it (direct peer signals cross to it). */
   remoteParticipant(roomId: string, connectionId: string): { userId: string; origin: string } | undefined {
     return this.st.remoteParticipants.get(roomId)?.get(connectionId);
+  }
+
+  /** With a shared store: the room caps across Bridges (bridge/cluster/room-slots.ts). */
+  useRoomSlots(slots: RoomSlots | undefined): void {
+    this.st.roomSlots = slots;
+  }
+
+  /** The (room, connection) pairs joined here: the room slots this Bridge holds. */
+  heldSlots(): Array<readonly [string, string]> {
+    const out: Array<readonly [string, string]> = [];
+    for (const room of this.st.rooms.values()) for (const connectionId of room.participants.keys()) out.push([room.id, connectionId]);
+    return out;
   }
 
   hasRoom(roomId: string): boolean {

@@ -25,6 +25,7 @@ import type { Logger } from 'pino';
 import { migratePostgres } from './postgres-migrate.ts';
 import { PostgresDb, redactUrl, type Queryable } from './postgres-db.ts';
 import { PostgresRateWindows } from './postgres-rate-windows.ts';
+import { PostgresRoomSlots } from './postgres-room-slots.ts';
 import * as rooms from './postgres-rooms.ts';
 import { apiKey, context, contextUser, session, solution, type Row } from './postgres-rows.ts';
 import type {
@@ -67,11 +68,14 @@ export class PostgresStore implements Store {
   private readonly db: PostgresDb;
   /** Rate limits shared by the Bridges on this database (postgres-rate-windows.ts). */
   readonly rateWindows: PostgresRateWindows;
+  /** Room slots shared by the Bridges on this database (postgres-room-slots.ts). */
+  readonly roomSlots: PostgresRoomSlots;
 
   private constructor(db: PostgresDb) {
     this.db = db;
     this.file = redactUrl(db.url);
     this.rateWindows = new PostgresRateWindows(db);
+    this.roomSlots = new PostgresRoomSlots(db);
   }
 
   /**

@@ -162,10 +162,33 @@ export interface RateWindows {
   reset(key: string): Promise<void>;
 }
 
+export interface RoomSlotCaps {
+  maxParticipantsPerRoom: number;
+  maxConnectionsPerUserInRoom: number;
+}
+
+export type RoomSlotClaim = 'ok' | 'ROOM_FULL' | 'TOO_MANY_CONNECTIONS';
+
+/**
+ * Connections joined to rooms on every Bridge of the store, so the room caps hold across Bridges
+ * (docs/operations/limits.md, "Across Bridges"). Only a shared store has them.
+ */
+export interface RoomSlotStore {
+  /** Takes a slot for the connection, or says which cap refuses it; claims of one room run one at a time. */
+  claim(roomId: string, connectionId: string, userId: string, origin: string, caps: RoomSlotCaps): Promise<RoomSlotClaim>;
+  release(roomId: string, connectionId: string): Promise<void>;
+  /** Marks the origin's slots it still holds as alive; the others go stale and are pruned. */
+  refresh(origin: string, held: ReadonlyArray<readonly [roomId: string, connectionId: string]>): Promise<void>;
+  /** Frees every slot of a Bridge that is gone or closing. */
+  releaseOrigin(origin: string): Promise<void>;
+}
+
 export interface Store {
   readonly kind: string;
   /** Rate counters shared by the Bridges on this store; absent on SQLite (one Bridge). */
   readonly rateWindows?: RateWindows;
+  /** Room slots shared by the Bridges on this store; absent on SQLite (one Bridge). */
+  readonly roomSlots?: RoomSlotStore;
   /**
    * Resolves when the database answers; throws `StoreError` reason `Unavailable` when it cannot be
    * reached (PostgreSQL down or cut off). `/healthz` asks it.

@@ -68,6 +68,19 @@ export class RoomsRelay {
     }
     room = this.st.rooms.get(req.roomId);
     if (room !== undefined) this.checkRoomSlots(room, p);
+    const slots = this.st.roomSlots;
+    if (slots !== undefined) {
+      // Counted across Bridges: of two joins for the last slot on two Bridges, one is refused.
+      await slots.claim(req.roomId, conn.id, p.userId);
+      const again = p.rooms.get(req.roomId);
+      if (again !== undefined) return this.snapshot(again, p); // a repeated join took the slot first
+      if (conn.closed || p.rooms.size >= maxRooms) {
+        slots.release(req.roomId, conn.id);
+        if (conn.closed) throw BridgeError.conflict('NOT_JOINED', 'expected an open connection, got one that closed while joining');
+        throw new BridgeError('TOO_MANY_ROOMS', `expected at most ${maxRooms} joined rooms per connection, this would be ${p.rooms.size + 1}`);
+      }
+      room = this.st.rooms.get(req.roomId);
+    }
     if (room === undefined) {
       room = { id: req.roomId, participants: new Map(), streams: new Map(), byteStreams: new Set() };
       this.st.rooms.set(room.id, room);
@@ -115,6 +128,7 @@ export class RoomsRelay {
     // Byte streams first, so each reader and writer gets its abort before the room is gone.
     this.byteStreams.abortRoom(room, 'room_deleted');
     for (const p of room.participants.values()) {
+      this.st.roomSlots?.release(room.id, p.conn.id);
       this.streams.dropParticipant(room, p, false);
       p.rooms.delete(room.id);
       p.conn.rooms.delete(room.id);
@@ -141,6 +155,7 @@ export class RoomsRelay {
    */
   private depart(room: RoomState, p: Participant, how: Departure): void {
     room.participants.delete(p.conn.id);
+    this.st.roomSlots?.release(room.id, p.conn.id);
     p.rooms.delete(room.id);
     p.conn.rooms.delete(room.id);
     const asSender: Record<Departure, EventReason> = { left: 'sender_left', disconnected: 'sender_disconnected', removed: 'removed' };

@@ -121,6 +121,13 @@ export interface RelayCounters {
   receipts: { relayed: number; refused: Record<string, number> };
 }
 
+/** The room caps counted across Bridges (bridge/cluster/room-slots.ts). */
+export interface RoomSlots {
+  /** Throws ROOM_FULL or TOO_MANY_CONNECTIONS when the room has no slot for this connection. */
+  claim(roomId: string, connectionId: string, userId: string): Promise<void>;
+  release(roomId: string, connectionId: string): void;
+}
+
 export class RelayState {
   readonly counters: RelayCounters = {
     dataFrames: 0,
@@ -157,6 +164,12 @@ export class RelayState {
   remoteReceiver: ((connectionId: string) => Participant | undefined) | undefined;
   /** The streams the other Bridges hold in a room this one does not hold (a `listStreams` without a join). */
   remoteStreamsOf: ((roomId: string) => Promise<StreamInfo[]>) | undefined;
+  /**
+   * With a shared store: the room caps across Bridges (bridge/cluster/room-slots.ts). A join claims a
+   * slot (refused with ROOM_FULL or TOO_MANY_CONNECTIONS when another Bridge took the last one);
+   * every departure releases it.
+   */
+  roomSlots: RoomSlots | undefined;
 
   constructor(readonly s: BridgeServices) {}
 

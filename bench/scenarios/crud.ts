@@ -38,6 +38,8 @@ type Op = 'create' | 'get' | 'getCold' | 'me';
 interface Rate {
   rate: number;
   cpu: Record<string, number>;
+  /** CPU of every process (Bridge and clients) per operation, ms. */
+  cpuPerOp: number;
 }
 
 /** One timed run of `op` on every client at once; returns the total rate and CPU per process. */
@@ -50,24 +52,41 @@ async function timed(clients: Proc[], bridge: Proc, op: Op, seconds: number, con
   );
   const wall = nowMs() - startAt;
   const cpu: Record<string, number> = {};
-  for (const [i, p] of procs.entries()) cpu[p.name] = (p.cpuMs() - before[i]!) / wall;
-  return { rate: results.reduce((sum, r) => sum + (r.ops * 1000) / r.elapsedMs, 0), cpu };
+  let cpuMs = 0;
+  for (const [i, p] of procs.entries()) {
+    cpu[p.name] = (p.cpuMs() - before[i]!) / wall;
+    cpuMs += p.cpuMs() - before[i]!;
+  }
+  const ops = results.reduce((sum, r) => sum + r.ops, 0);
+  return { rate: results.reduce((sum, r) => sum + (r.ops * 1000) / r.elapsedMs, 0), cpu, cpuPerOp: cpuMs / ops };
 }
 
-async function measure(clients: Proc[], bridge: Proc, op: Op, config: Config): Promise<{ rate: number; runs: number[]; cpu: Record<string, number> }> {
+async function measure(
+  clients: Proc[],
+  bridge: Proc,
+  op: Op,
+  config: Config,
+): Promise<{ rate: number; runs: number[]; cpu: Record<string, number>; cpuPerOp: number; cpuPerOpRuns: number[] }> {
   await timed(clients, bridge, op, config.warmupSeconds, config.concurrency);
   const runs: Rate[] = [];
   for (let r = 0; r < config.runs; r++) runs.push(await timed(clients, bridge, op, config.runSeconds, config.concurrency));
   const cpu: Record<string, number> = {};
   for (const name of Object.keys(runs[0]!.cpu)) cpu[name] = median(runs.map((r) => r.cpu[name] ?? 0));
-  return { rate: median(runs.map((r) => r.rate)), runs: runs.map((r) => r.rate), cpu };
+  return {
+    rate: median(runs.map((r) => r.rate)),
+    runs: runs.map((r) => r.rate),
+    cpu,
+    cpuPerOp: median(runs.map((r) => r.cpuPerOp)),
+    cpuPerOpRuns: runs.map((r) => r.cpuPerOp),
+  };
 }
 
-function describe(name: string, m: { runs: number[]; cpu: Record<string, number> }): string {
+function describe(name: string, m: { runs: number[]; cpu: Record<string, number>; cpuPerOpRuns: number[] }): string {
   const cpu = Object.entries(m.cpu)
     .map(([k, v]) => `${k} ${v.toFixed(2)}`)
     .join(', ');
-  return `${name}: runs ${m.runs.map((r) => r.toFixed(0)).join(', ')} /s; CPU (cores): ${cpu}.`;
+  const perOp = m.cpuPerOpRuns.map((c) => c.toFixed(2)).join(', ');
+  return `${name}: runs ${m.runs.map((r) => r.toFixed(0)).join(', ')} /s; CPU (cores): ${cpu}; CPU per op, all processes: ${perOp} ms.`;
 }
 
 export async function run(options: ScenarioOptions): Promise<ScenarioResult> {
@@ -93,6 +112,7 @@ export async function run(options: ScenarioOptions): Promise<ScenarioResult> {
     const cold = await measure(clients, bridge.proc, 'getCold', config);
     const roomCount = (await Promise.all(clients.map((c) => c.call<number>('roomCount')))).reduce((a, b) => a + b, 0);
     const baseline = { name: 'GET /v1/me (authenticated round trip)', value: me.rate };
+    const cpuBaseline = { name: 'GET /v1/me, CPU per op', value: me.cpuPerOp };
     return {
       scenario: SCENARIO,
       rows: [
@@ -100,6 +120,10 @@ export async function run(options: ScenarioOptions): Promise<ScenarioResult> {
         row('verified gets/s (known room)', gets.rate, 'ops/s', { baseline, target: { op: '>=', value: 5000 } }),
         row('verified gets/s (first read: full chain, proof, unwrap)', cold.rate, 'ops/s', { baseline }),
         row('GET /v1/me/s', me.rate, 'ops/s'),
+        // CPU per operation moves less with the machine's load than rates: a rate ratio on a CPU-bound
+        // machine is the inverse of these ratios.
+        row('create: CPU per op, Bridge + clients', creates.cpuPerOp, 'ms', { baseline: cpuBaseline }),
+        row('verified get: CPU per op, Bridge + clients', gets.cpuPerOp, 'ms', { baseline: cpuBaseline }),
       ],
       notes: [
         `${config.clients} client processes x 1 Endpoint connection x ${config.concurrency} requests in flight; ${config.runs} runs of ${config.runSeconds} s after ${config.warmupSeconds} s of warm-up per case; median of runs. ${roomCount} rooms in the database at the end.`,

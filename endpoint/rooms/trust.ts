@@ -99,7 +99,16 @@ const MAX_KEY_SETS = 256;
 const parsedHeads = new Map<string, VerifiedVersion>();
 const PARSED_HEADS_ENTRIES = 1024;
 
+/**
+ * The head each trusted room was made from (`advance`), by identity: a store that keeps the objects it
+ * is given (both built-in ones do) never has its head parsed again, however many rooms this client
+ * reads in turn (the bounded map above only helps while fewer rooms than its size are read in a cycle).
+ */
+const headsOfRooms = new WeakMap<TrustedRoom, VerifiedVersion>();
+
 export function headOf(room: TrustedRoom): VerifiedVersion {
+  const own = headsOfRooms.get(room);
+  if (own !== undefined) return own;
   const known = parsedHeads.get(room.head.hash);
   if (known !== undefined && known.signed.record === room.head.signed.record) return known;
   const head = { signed: room.head.signed, record: parseRecordText(room.head.signed.record), hash: fromBase64(room.head.hash) };
@@ -123,7 +132,7 @@ export function advance(previous: TrustedRoom | undefined, versions: VerifiedVer
     }
   }
   const oldestEpoch = last.record.epoch - 1;
-  return {
+  const room: TrustedRoom = {
     roomId: last.record.roomId,
     contextId: last.record.contextId,
     head: { version: last.record.version, hash: toBase64(last.hash), signed: last.signed },
@@ -131,4 +140,6 @@ export function advance(previous: TrustedRoom | undefined, versions: VerifiedVer
     creator: previous?.creator ?? first.creator,
     keySets: keySets.filter((k) => k.epoch >= oldestEpoch).slice(-MAX_KEY_SETS),
   };
+  headsOfRooms.set(room, last);
+  return room;
 }

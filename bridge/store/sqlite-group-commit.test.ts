@@ -1,0 +1,69 @@
+/**
+ * The SQLite store's group commit (sqlite.ts, `grouped`): room writes issued together commit in one
+ * transaction, in order, each with its own result, and a write that fails takes only itself back.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { SqliteStore } from './sqlite.ts';
+import { roomWrite, seedTenant } from './store-contract-test.ts';
+import type { RoomWrite } from './types.ts';
+
+const root = mkdtempSync(join(tmpdir(), 'sealroom-group-commit-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+let databases = 0;
+
+async function store(): Promise<{ store: SqliteStore; file: string }> {
+  const file = join(root, `db-${++databases}.db`);
+  const s = new SqliteStore({ file });
+  await seedTenant(s, 'sol', ['ctx']);
+  return { store: s, file };
+}
+
+describe('SQLite group commit', () => {
+  it('runs writes issued together in order, each with its own result', async () => {
+    const { store: s } = await store();
+    const results = await Promise.all([
+      s.createRoom(roomWrite('r1', 'ctx', 1), 2),
+      s.createRoom(roomWrite('r1', 'ctx', 1), 2),
+      s.createRoom(roomWrite('r2', 'ctx', 1), 2),
+      s.createRoom(roomWrite('r3', 'ctx', 1), 2),
+      s.appendRoomVersion(roomWrite('r1', 'ctx', 2), 1),
+      s.appendRoomVersion(roomWrite('r1', 'ctx', 2), 1),
+      s.appendRoomVersion(roomWrite('nope', 'ctx', 2), 1),
+    ]);
+    expect(results).toEqual(['created', 'exists', 'created', 'context_full', 'ok', 'conflict', 'not_found']);
+    expect((await s.getRoom('r1'))?.version).toBe(2);
+    expect((await s.getRoomVersions('r1', 0, 10)).map((v) => v.version)).toEqual([1, 2]);
+    await s.close();
+  });
+
+  it('rolls back only the write that failed', async () => {
+    const { store: s } = await store();
+    const good = roomWrite('good', 'ctx', 1);
+    // A version row without its record breaks NOT NULL after the room row went in: the room must go too.
+    const bad: RoomWrite = { ...roomWrite('bad', 'ctx', 1), version: { ...roomWrite('bad', 'ctx', 1).version, record: null as unknown as string } };
+    const [a, b, c] = await Promise.allSettled([s.createRoom(good), s.createRoom(bad), s.createRoom(roomWrite('after', 'ctx', 1))]);
+    expect(a).toEqual({ status: 'fulfilled', value: 'created' });
+    expect(b.status).toBe('rejected');
+    expect(String((b as PromiseRejectedResult).reason)).toMatch(/NOT NULL/);
+    expect(c).toEqual({ status: 'fulfilled', value: 'created' });
+    expect(await s.getRoom('bad')).toBeUndefined();
+    expect((await s.getRoom('good'))?.version).toBe(1);
+    expect((await s.getRoomKeys('good', 'alice', 10)).length).toBe(1);
+    await s.close();
+  });
+
+  it('has the writes on disk when they resolve, and commits what is pending when closed', async () => {
+    const { store: s, file } = await store();
+    await s.createRoom(roomWrite('first', 'ctx', 1));
+    const reader = new SqliteStore({ file });
+    expect((await reader.getRoom('first'))?.version).toBe(1); // another connection sees it once resolved
+    const pending = s.createRoom(roomWrite('second', 'ctx', 1));
+    await s.close();
+    await expect(pending).resolves.toBe('created');
+    expect((await reader.getRoom('second'))?.version).toBe(1);
+    await reader.close();
+  });
+});

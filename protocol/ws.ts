@@ -6,18 +6,22 @@
  * Bridge pushes `event` messages. The first message must be `hello` with a session token (browsers
  * cannot set headers on a WebSocket, and a token in the URL would end up in logs).
  *
- * Data travels in binary frames with a compact header (see the FRAME_* constants):
- *   client -> Bridge   DATA   [0x01][u32 trackNo][SFrame ciphertext]
- *                      CHUNK  [0x02][u32 streamNo][u8 flags][sealed stream chunk]
- *   Bridge -> client   DATA   [0x81][u32 trackNo][SFrame ciphertext]
- *                      CHUNK  [0x82][u32 streamNo][u8 flags][sealed stream chunk]
+ * Data travels in binary frames with a compact header (see the FRAME_* constants; big-endian):
+ *   client -> Bridge   DATA       [0x01][u32 trackNo][SFrame ciphertext]
+ *                      CHUNK      [0x02][u32 streamNo][u8 flags][sealed stream chunk]
+ *                      CREDIT     [0x03][u32 streamNo][u64 offset]
+ *   Bridge -> client   DATA       [0x81][u32 trackNo][SFrame ciphertext]
+ *                      CHUNK      [0x82][u32 streamNo][u8 flags][sealed stream chunk]
+ *                      ALLOWANCE  [0x83][u32 streamNo][u64 allowed]
  * trackNo and streamNo are numbers the Bridge assigns; the Bridge maps them to the publishing
  * connection, so a receiver learns the sender's identity from the Bridge, never from the sender.
  *
- * Byte streams use end-to-end credit flow control. Each receiver reports how many payload bytes of a
- * stream it has consumed (`byteStreamCredit`, an absolute offset); the Bridge lets the sender run at
- * most `window` bytes ahead of the slowest receiver (`byteStreamAllowance`). So a slow reader slows the
- * sender's write() and the Bridge holds at most one window per receiver per stream.
+ * Byte streams use end-to-end credit flow control (docs/protocol/byte-streams.md). Each receiver
+ * reports how many payload bytes of a stream it has consumed (CREDIT, an absolute offset); the Bridge
+ * lets the sender run at most `window` bytes ahead of the slowest receiver (ALLOWANCE). So a slow
+ * reader slows the sender's write() and the Bridge holds at most one window per receiver per stream.
+ * Both are binary frames of 13 bytes: they flow several times per window, and as JSON through the
+ * message schema they cost the Bridge and the sender more than the chunk they answer.
  */
 import * as z from './zod.ts';
 import { contextIdSchema, roomIdSchema, userIdSchema } from './room-record.ts';
@@ -43,13 +47,17 @@ export const CLOSE = {
 
 export const FRAME_DATA_UP = 0x01;
 export const FRAME_CHUNK_UP = 0x02;
+export const FRAME_CREDIT_UP = 0x03;
 export const FRAME_DATA_DOWN = 0x81;
 export const FRAME_CHUNK_DOWN = 0x82;
+export const FRAME_ALLOWANCE_DOWN = 0x83;
 /** Chunk flag: this is the stream's final chunk (end or abort). The AEAD authenticates it. */
 export const CHUNK_FLAG_LAST = 0x01;
 /** Bytes of the binary header before the payload: type + u32 (+ u8 flags for chunks). */
 export const DATA_HEADER_BYTES = 5;
 export const CHUNK_HEADER_BYTES = 6;
+/** A CREDIT or ALLOWANCE frame, whole: type + u32 streamNo + u64 offset. */
+export const CREDIT_FRAME_BYTES = 13;
 
 const streamIdSchema = z.string().check(z.regex(/^[A-Za-z0-9_-]{1,64}$/));
 const trackIdSchema = z.string().check(z.regex(/^[A-Za-z0-9_-]{1,64}$/));
@@ -197,8 +205,6 @@ export const clientMessageSchema = z.discriminatedUnion('kind', [
     /** Empty: everyone in the room but the sender. */
     destinationIdentities: z.array(userIdSchema).check(z.maxLength(4096)),
   }),
-  /** A receiver consumed the stream up to `offset` payload bytes (absolute, never decreasing). */
-  z.strictObject({ kind: z.literal('byteStreamCredit'), streamNo: z.int().check(z.nonnegative()), offset: z.int().check(z.nonnegative()) }),
   /** A receiver does not want this stream (no handler for its topic): stop sending it here. */
   z.strictObject({ kind: z.literal('byteStreamReject'), streamNo: z.int().check(z.nonnegative()) }),
   /**
@@ -327,8 +333,6 @@ export const serverEventSchema = z.discriminatedUnion('type', [
     streamNo: z.int(),
     reason: z.enum(['sender_disconnected', 'sender_left', 'too_slow', 'removed', 'room_deleted', 'limit']),
   }),
-  /** To the sender: it may send payload bytes up to `allowed` (absolute offset). */
-  z.object({ type: z.literal('byteStreamAllowance'), streamNo: z.int(), allowed: z.int().check(z.nonnegative()) }),
   /** To the sender: a receiver was cut from its stream (for diagnostics and onProgress of senders). */
   z.object({
     type: z.literal('byteStreamReceiverDropped'),
@@ -435,11 +439,53 @@ export function encodeDataFrame(type: typeof FRAME_DATA_UP | typeof FRAME_DATA_D
 
 export function encodeChunkFrame(type: typeof FRAME_CHUNK_UP | typeof FRAME_CHUNK_DOWN, streamNo: number, last: boolean, payload: Uint8Array): Uint8Array {
   const out = new Uint8Array(CHUNK_HEADER_BYTES + payload.length);
-  out[0] = type;
-  new DataView(out.buffer).setUint32(1, streamNo);
-  out[5] = last ? CHUNK_FLAG_LAST : 0;
   out.set(payload, CHUNK_HEADER_BYTES);
+  return writeChunkHeader(out, type, streamNo, last);
+}
+
+/**
+ * Writes a CHUNK header into the first `CHUNK_HEADER_BYTES` of `frame`, whose payload is already in
+ * place after them (a sealed chunk made with that headroom: no copy), and returns it.
+ */
+export function writeChunkHeader(frame: Uint8Array, type: typeof FRAME_CHUNK_UP | typeof FRAME_CHUNK_DOWN, streamNo: number, last: boolean): Uint8Array {
+  frame[0] = type;
+  writeU32(frame, 1, streamNo);
+  frame[5] = last ? CHUNK_FLAG_LAST : 0;
+  return frame;
+}
+
+/** A CREDIT (receiver -> Bridge: consumed up to `offset`) or ALLOWANCE (Bridge -> sender: may send up to `offset`) frame. */
+export function encodeCreditFrame(type: typeof FRAME_CREDIT_UP | typeof FRAME_ALLOWANCE_DOWN, streamNo: number, offset: number): Uint8Array {
+  if (!Number.isSafeInteger(offset) || offset < 0) throw new RangeError(`"offset" expected a non-negative safe integer, got ${offset}`);
+  const out = new Uint8Array(CREDIT_FRAME_BYTES);
+  out[0] = type;
+  writeU32(out, 1, streamNo);
+  writeU32(out, 5, Math.floor(offset / 0x1_0000_0000));
+  writeU32(out, 9, offset >>> 0);
   return out;
+}
+
+/** u32 big-endian at `at` (no DataView: this runs once per frame). */
+function writeU32(out: Uint8Array, at: number, value: number): void {
+  out[at] = value >>> 24;
+  out[at + 1] = value >>> 16;
+  out[at + 2] = value >>> 8;
+  out[at + 3] = value;
+}
+
+/** u32 big-endian at `at`. */
+export function readU32(bytes: Uint8Array, at: number): number {
+  return ((bytes[at]! << 24) | (bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!) >>> 0;
+}
+
+/**
+ * The u64 offset of a CREDIT or ALLOWANCE frame, or -1 when it is no safe integer (above 2^53 - 1:
+ * no stream gets there, so such a frame is malformed).
+ */
+export function readCreditOffset(frame: Uint8Array): number {
+  const high = readU32(frame, 5);
+  if (high > 0x1f_ffff) return -1;
+  return high * 0x1_0000_0000 + readU32(frame, 9);
 }
 
 /**
@@ -454,7 +500,9 @@ export function toDownFrame(frame: Uint8Array): Uint8Array {
 
 export type DecodedFrame =
   | { type: 'data'; direction: 'up' | 'down'; trackNo: number; payload: Uint8Array }
-  | { type: 'chunk'; direction: 'up' | 'down'; streamNo: number; last: boolean; payload: Uint8Array };
+  | { type: 'chunk'; direction: 'up' | 'down'; streamNo: number; last: boolean; payload: Uint8Array }
+  /** CREDIT (up: consumed up to `offset`) or ALLOWANCE (down: the sender may send up to `offset`). */
+  | { type: 'credit'; direction: 'up' | 'down'; streamNo: number; offset: number };
 
 /** Parses a binary frame; undefined if the type byte is unknown or the frame is shorter than its header. */
 export function decodeFrame(bytes: Uint8Array): DecodedFrame | undefined {
@@ -482,6 +530,13 @@ export function decodeFrame(bytes: Uint8Array): DecodedFrame | undefined {
         last: (flags & CHUNK_FLAG_LAST) !== 0,
         payload: bytes.subarray(CHUNK_HEADER_BYTES),
       };
+    }
+    case FRAME_CREDIT_UP:
+    case FRAME_ALLOWANCE_DOWN: {
+      if (bytes.length !== CREDIT_FRAME_BYTES) return undefined;
+      const offset = readCreditOffset(bytes);
+      if (offset < 0) return undefined;
+      return { type: 'credit', direction: bytes[0] === FRAME_CREDIT_UP ? 'up' : 'down', streamNo: readU32(bytes, 1), offset };
     }
     default:
       return undefined;

@@ -8,7 +8,22 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { SealroomError } from '../../protocol/errors.ts';
-import { CLOSE, clientMessageSchema, decodeFrame, WS_PATH, type ClientMessage, type ClientRequest } from '../../protocol/ws.ts';
+import {
+  CHUNK_FLAG_LAST,
+  CHUNK_HEADER_BYTES,
+  CLOSE,
+  clientMessageSchema,
+  CREDIT_FRAME_BYTES,
+  DATA_HEADER_BYTES,
+  FRAME_CHUNK_UP,
+  FRAME_CREDIT_UP,
+  FRAME_DATA_UP,
+  readCreditOffset,
+  readU32,
+  WS_PATH,
+  type ClientMessage,
+  type ClientRequest,
+} from '../../protocol/ws.ts';
 import type { AuthService } from '../auth/service.ts';
 import type { MediaUnit } from '../media/unit.ts';
 import { BridgeError } from '../errors.ts';
@@ -211,10 +226,17 @@ export class RealtimeHub {
     if (conn.session === undefined) return conn.close(CLOSE.unauthenticated, 'expected hello');
     const buffer = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
     const bytes = new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.length);
-    const frame = decodeFrame(bytes);
-    if (frame === undefined || frame.direction !== 'up') return conn.close(CLOSE.protocolError, 'malformed binary frame');
-    if (frame.type === 'data') this.relay.data(conn, frame.trackNo, frame.payload, bytes);
-    else this.relay.chunk(conn, frame.streamNo, frame.last, frame.payload, bytes);
+    // Parsed in place (no decoded object per frame: this runs for every chunk the Bridge relays).
+    const type = bytes[0];
+    if (type === FRAME_CHUNK_UP && bytes.length >= CHUNK_HEADER_BYTES && (bytes[5]! & ~CHUNK_FLAG_LAST) === 0) {
+      return this.relay.chunk(conn, readU32(bytes, 1), bytes[5] === CHUNK_FLAG_LAST, bytes.subarray(CHUNK_HEADER_BYTES), bytes);
+    }
+    if (type === FRAME_DATA_UP && bytes.length >= DATA_HEADER_BYTES) return this.relay.data(conn, readU32(bytes, 1), bytes.subarray(DATA_HEADER_BYTES), bytes);
+    if (type === FRAME_CREDIT_UP && bytes.length === CREDIT_FRAME_BYTES) {
+      const offset = readCreditOffset(bytes);
+      if (offset >= 0) return this.relay.byteStreamCredit(conn, readU32(bytes, 1), offset);
+    }
+    conn.close(CLOSE.protocolError, 'malformed binary frame');
   }
 
   private async onText(conn: RealtimeConnection, text: string, authenticated: () => void): Promise<void> {
@@ -352,13 +374,12 @@ export class RealtimeHub {
   /** Messages without an id: flow control, fire and forget. */
   private notify(conn: RealtimeConnection, m: Exclude<ClientMessage, ClientRequest>): void {
     switch (m.kind) {
-      case 'byteStreamCredit':
-        return this.relay.byteStreamCredit(conn, m.streamNo, m.offset);
       case 'byteStreamReject':
         return this.relay.byteStreamReject(conn, m.streamNo);
       default: {
-        const never: never = m;
-        throw new Error(`unhandled message ${(never as ClientMessage).kind}`);
+        // One kind left (credits are binary frames): `m` is no union, so its kind is what narrows.
+        const never: never = m.kind;
+        throw new Error(`unhandled message ${String(never)}`);
       }
     }
   }

@@ -8,8 +8,10 @@ import { WebSocket, type RawData } from 'ws';
 import {
   decodeFrame,
   encodeChunkFrame,
+  encodeCreditFrame,
   encodeDataFrame,
   FRAME_CHUNK_UP,
+  FRAME_CREDIT_UP,
   FRAME_DATA_UP,
   WS_PATH,
   WS_PROTOCOL_VERSION,
@@ -37,8 +39,14 @@ export class RequestError extends Error {
   }
 }
 
-export type Received = { kind: 'event'; event: ServerEvent } | { kind: 'frame'; frame: DecodedFrame };
-type EventOf<T extends ServerEvent['type']> = Extract<ServerEvent, { type: T }>;
+/**
+ * ALLOWANCE frames are logged as events of this shape, so tests read a stream's allowances beside
+ * its other events (on the wire it is a binary frame, protocol/ws.ts).
+ */
+export type AllowanceEvent = { type: 'byteStreamAllowance'; streamNo: number; allowed: number };
+export type ClientEvent = ServerEvent | AllowanceEvent;
+export type Received = { kind: 'event'; event: ClientEvent } | { kind: 'frame'; frame: DecodedFrame };
+type EventOf<T extends ClientEvent['type']> = Extract<ClientEvent, { type: T }>;
 type Body<K extends ClientRequestKind> = Omit<Extract<ClientRequest, { kind: K }>, 'kind' | 'id'>;
 
 export class TestClient {
@@ -116,7 +124,7 @@ export class TestClient {
   }
 
   credit(streamNo: number, offset: number): void {
-    this.ws.send(JSON.stringify({ kind: 'byteStreamCredit', streamNo, offset }));
+    this.ws.send(encodeCreditFrame(FRAME_CREDIT_UP, streamNo, offset));
   }
 
   /** Credits every chunk of this stream as it arrives, from now on. */
@@ -147,7 +155,7 @@ export class TestClient {
     (this.ws as unknown as { _socket: Socket })._socket.resume();
   }
 
-  events<T extends ServerEvent['type']>(type: T): Array<EventOf<T>> {
+  events<T extends ClientEvent['type']>(type: T): Array<EventOf<T>> {
     const out: Array<EventOf<T>> = [];
     for (const r of this.log) if (r.kind === 'event' && r.event.type === type) out.push(r.event as EventOf<T>);
     return out;
@@ -185,7 +193,7 @@ export class TestClient {
   }
 
   /** The first event of this type matching `match`, waiting for it if needed. */
-  async event<T extends ServerEvent['type']>(type: T, match: (e: EventOf<T>) => boolean = () => true, timeoutMs?: number): Promise<EventOf<T>> {
+  async event<T extends ClientEvent['type']>(type: T, match: (e: EventOf<T>) => boolean = () => true, timeoutMs?: number): Promise<EventOf<T>> {
     let found: EventOf<T> | undefined;
     await this.until(() => (found = this.events(type).find(match)) !== undefined, `event ${type}`, timeoutMs);
     return found!;
@@ -213,7 +221,8 @@ export class TestClient {
     if (isBinary) {
       const frame = decodeFrame(new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.length));
       if (frame === undefined) throw new Error('the Bridge sent a malformed binary frame');
-      this.log.push({ kind: 'frame', frame });
+      if (frame.type === 'credit') this.log.push({ kind: 'event', event: { type: 'byteStreamAllowance', streamNo: frame.streamNo, allowed: frame.offset } });
+      else this.log.push({ kind: 'frame', frame });
       const consumed = frame.type === 'chunk' ? this.autoCredit.get(frame.streamNo) : undefined;
       if (frame.type === 'chunk' && consumed !== undefined) {
         this.autoCredit.set(frame.streamNo, consumed + frame.payload.length);

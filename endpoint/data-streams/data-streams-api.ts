@@ -123,6 +123,8 @@ export class DataStreamsApi {
     hooks.on('event', (event) => this.onEvent(event));
     hooks.on('frame', (frame) => {
       if (frame.type === 'chunk') this.incoming.chunk(frame.streamNo, frame.last, frame.payload);
+      // ALLOWANCE: the Bridge lets a stream this connection sends go up to `offset` (protocol/ws.ts).
+      else if (frame.type === 'credit') this.outgoingByNo.get(frame.streamNo)?.allowance(frame.offset);
     });
     hooks.on('socketClosed', () => this.connectionLost());
   }
@@ -409,9 +411,6 @@ export class DataStreamsApi {
         else this.incoming.bridgeAborted(event.streamNo, event.reason);
         return;
       }
-      case 'byteStreamAllowance':
-        this.outgoingByNo.get(event.streamNo)?.allowance(event.allowed);
-        return;
       case 'byteStreamReceiverDropped':
         this.connection.log.debug({ streamNo: event.streamNo, reason: event.reason }, 'a receiver was dropped from a byte stream');
         this.receiptSinks.get(event.streamNo)?.dropped(event.userId, event.reason);

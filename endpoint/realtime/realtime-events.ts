@@ -59,7 +59,6 @@ export class RealtimeEvents {
       case 'streamRoomDeleted':
       case 'byteStreamOpened':
       case 'byteStreamAborted':
-      case 'byteStreamAllowance':
       case 'byteStreamReceiverDropped':
       case 'byteStreamReceipt':
       case 'peerSignal':

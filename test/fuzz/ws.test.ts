@@ -103,8 +103,8 @@ function message(g: Gen): { data: string | Uint8Array; binary: boolean } {
         binary: false,
       };
     case 5:
-      // DATA or CHUNK up frames for track and stream numbers this socket does not own.
-      return { data: new Uint8Array([g.pick([0x01, 0x02]), 0, 0, 0, g.int(0, 20), ...g.bytes(g.int(0, 64))]), binary: true };
+      // DATA, CHUNK or CREDIT up frames for track and stream numbers this socket does not own.
+      return { data: new Uint8Array([g.pick([0x01, 0x02, 0x03]), 0, 0, 0, g.int(0, 20), ...g.bytes(g.int(0, 64))]), binary: true };
     case 6:
       return { data: g.bytes(g.int(0, 6)), binary: true };
     case 7:

@@ -8,7 +8,16 @@
  * with 'limit'. The Bridge keeps no chunk queue: what it holds for a receiver is what sits in that
  * receiver's socket, at most one window per stream it receives.
  */
-import { CLOSE, toDownFrame, type ClientRequest, type EventReason, type ResultPayloads, type ServerEvent } from '../../../protocol/ws.ts';
+import {
+  CLOSE,
+  encodeCreditFrame,
+  FRAME_ALLOWANCE_DOWN,
+  toDownFrame,
+  type ClientRequest,
+  type EventReason,
+  type ResultPayloads,
+  type ServerEvent,
+} from '../../../protocol/ws.ts';
 import { BridgeError } from '../../errors.ts';
 import type { RealtimeConnection } from '../connection.ts';
 import { ReceiptsRelay } from './receipts.ts';
@@ -120,7 +129,9 @@ export class ByteStreamsRelay {
     counters.chunkDeliveries += bs.receivers.size;
     if (bs.receivers.size > 0) {
       const frame = toDownFrame(received);
-      for (const r of [...bs.receivers.values()]) {
+      // No copy of the receivers per frame: a cut deletes from the map while it is iterated, which a
+      // Map allows (deleted entries are not visited), and nothing is added here.
+      for (const r of bs.receivers.values()) {
         const conn = r.participant.conn;
         // Counted first, as `sent` already is: a cut detaches exactly what was counted.
         r.participant.unconsumedBytes += payload.length;
@@ -240,7 +251,7 @@ export class ByteStreamsRelay {
     bs.announceTimer = undefined;
     if (bs.ended || bs.allowed <= bs.announced) return;
     bs.announced = bs.allowed;
-    bs.sender.conn.event({ type: 'byteStreamAllowance', streamNo: bs.streamNo, allowed: bs.allowed });
+    bs.sender.conn.binary(encodeCreditFrame(FRAME_ALLOWANCE_DOWN, bs.streamNo, bs.allowed));
   }
 
   /**

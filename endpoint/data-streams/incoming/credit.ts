@@ -1,5 +1,5 @@
 /**
- * Credits a reader sends to the Bridge (`byteStreamCredit`, an absolute offset in CHUNK payload bytes).
+ * Credits a reader sends to the Bridge (a CREDIT frame, protocol/ws.ts: an absolute offset in CHUNK payload bytes).
  * Credit follows what the app consumed, not what arrived, so an unread reader stops pulling: the sender
  * may run only one window past it, and that window is all the reader ever buffers. Credits go in
  * batches of a quarter window; sooner when the sender may be waiting on this reader (less than half

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { toBase64, utf8 } from '../../../crypto/bytes.ts';
 import { decodePrivateKey, generateKeyPair } from '../../../crypto/identity.ts';
-import type { ClientMessage } from '../../../protocol/ws.ts';
+import { decodeFrame, type ClientMessage } from '../../../protocol/ws.ts';
 import type { Connection } from '../../connection.ts';
 import { silentLogger } from '../../logger.ts';
 import type { RoomApi } from '../../rooms/room-api.ts';
@@ -36,7 +36,17 @@ async function sender(userId: string): Promise<Sender> {
 function setup(senders: Sender[], keyDelayMs: Record<number, number> = {}, autoRead = false) {
   const keys: Record<number, Uint8Array> = { 1: new Uint8Array(32).fill(1), 2: new Uint8Array(32).fill(2) };
   const sent: ClientMessage[] = [];
-  const connection = { log: silentLogger, notify: (m: ClientMessage) => sent.push(m) } as unknown as Connection;
+  /** CREDIT frames sent, decoded. */
+  const credits: Array<{ streamNo: number; offset: number }> = [];
+  const connection = {
+    log: silentLogger,
+    notify: (m: ClientMessage) => sent.push(m),
+    sendFrame: (frame: Uint8Array) => {
+      const decoded = decodeFrame(frame);
+      if (decoded?.type !== 'credit' || decoded.direction !== 'up') throw new Error('expected a CREDIT frame');
+      credits.push({ streamNo: decoded.streamNo, offset: decoded.offset });
+    },
+  } as unknown as Connection;
   const rooms = {
     async keyFor(_roomId: string, epoch: number) {
       await sleep(keyDelayMs[epoch] ?? 0);
@@ -96,7 +106,7 @@ function setup(senders: Sender[], keyDelayMs: Record<number, number> = {}, autoR
     feed(await enc.header());
     return { enc, feed, streamNo };
   };
-  return { incoming, readers, ended, sent, open };
+  return { incoming, readers, ended, sent, credits, open };
 }
 
 describe('IncomingStreams', () => {
@@ -153,12 +163,12 @@ describe('IncomingStreams', () => {
 
   it('credits what the app read, not what arrived', async () => {
     const alice = await sender('alice');
-    const { readers, sent, open } = setup([alice]);
+    const { readers, credits: creditFrames, open } = setup([alice]);
     const s = await open(alice, 2, 'x');
     const chunk = new Uint8Array(4 * 1024);
     for (let i = 0; i < 8; i++) s.feed(await s.enc.write(chunk));
     await sleep(60);
-    const credits = () => sent.filter((m) => m.kind === 'byteStreamCredit').map((m) => (m as { offset: number }).offset);
+    const credits = () => creditFrames.filter((c) => c.streamNo === s.streamNo).map((c) => c.offset);
     // Only the header was consumed (it is never the app's): one small credit, nothing for the data.
     expect(credits()).toHaveLength(1);
     expect(credits()[0]!).toBeLessThan(1024);

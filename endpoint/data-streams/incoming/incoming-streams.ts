@@ -23,6 +23,7 @@ import type { Connection } from '../../connection.ts';
 import type { RoomApi } from '../../rooms/room-api.ts';
 import type { RoomLeftReason } from '../../realtime/types.ts';
 import { fromBase64 } from '../../../crypto/bytes.ts';
+import { encodeCreditFrame, FRAME_CREDIT_UP } from '../../../protocol/ws.ts';
 import { DataStreamError, roomLeftError, type DataStreamErrorReason } from '../errors.ts';
 import { decodeHeader, type StreamHeader } from '../header.ts';
 import type { OpenedChunk, StreamReaderKey } from '../stream-crypto.ts';
@@ -101,9 +102,13 @@ export class IncomingStreams {
   }
 
   opened(event: OpenedEvent): void {
-    const stream = new IncomingStream(event, this.d.rooms, this.d.readerKey?.(event.roomId), (offset) =>
-      this.d.connection.notify({ kind: 'byteStreamCredit', streamNo: event.streamNo, offset }),
-    );
+    const stream = new IncomingStream(event, this.d.rooms, this.d.readerKey?.(event.roomId), (offset) => {
+      try {
+        this.d.connection.sendFrame(encodeCreditFrame(FRAME_CREDIT_UP, event.streamNo, offset));
+      } catch {
+        // The socket closed: the stream fails with it (connectionLost), no credit is owed any more.
+      }
+    });
     this.streams.set(event.streamNo, stream);
     this.perSender.set(event.senderConnectionId, (this.perSender.get(event.senderConnectionId) ?? 0) + 1);
     this.watchIdle();

@@ -69,6 +69,17 @@ export function concatBytes(...parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
+/**
+ * `bytes` preceded by `headroom` zero bytes in one buffer, returned as a view of `bytes`' place in it
+ * (see `AeadKey.seal`); `bytes` itself when `headroom` is 0.
+ */
+export function withHeadroom(bytes: Uint8Array, headroom: number): Uint8Array {
+  if (headroom === 0) return bytes;
+  const out = new Uint8Array(headroom + bytes.length);
+  out.set(bytes, headroom);
+  return out.subarray(headroom);
+}
+
 /** Constant-time comparison for equal-length inputs; unequal lengths return false at once. */
 export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;

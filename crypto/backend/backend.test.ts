@@ -30,6 +30,22 @@ describe.each(backends.map((b) => [b.name, b] as const))('%s backend', (_name, b
     }
   });
 
+  it('seals with headroom: the same bytes, after that many zero bytes of the same buffer', async () => {
+    const key = bytes(32, 3);
+    const [nonce, aad, pt] = [bytes(12, 5), bytes(27, 7), bytes(70_000, 9)];
+    for (const aead of [await b.aesGcm(key), await b.chacha20Poly1305(key)]) {
+      const plain = await aead.seal(nonce, pt, aad);
+      for (const headroom of [1, 6, 64]) {
+        const roomy = await aead.seal(nonce, pt, aad, headroom);
+        expect(roomy).toEqual(plain);
+        expect(roomy.byteOffset).toBeGreaterThanOrEqual(headroom);
+        const room = new Uint8Array(roomy.buffer, roomy.byteOffset - headroom, headroom);
+        expect([...room]).toEqual(new Array(headroom).fill(0));
+        expect(await aead.open(nonce, roomy, aad)).toEqual(pt);
+      }
+    }
+  });
+
   it('ChaCha20-Poly1305 matches the reference', async () => {
     const key = bytes(32, 11);
     const nonce = bytes(12, 13);

@@ -10,6 +10,7 @@ import { sha256, sha512 } from '@noble/hashes/sha2.js';
 import { randomBytes } from '@noble/hashes/utils.js';
 import { bytesToNumberLE, equalBytes } from '@noble/curves/utils.js';
 import { ed25519Precheck } from '../ed25519-strict.ts';
+import { withHeadroom } from '../bytes.ts';
 import { CryptoError } from '../errors.ts';
 import type { AeadKey, CryptoBackend, HashName, IncrementalHash } from './types.ts';
 
@@ -27,8 +28,8 @@ type NobleAead = (
 function nobleAead(cipher: NobleAead, key: Uint8Array): AeadKey {
   const k = key.slice();
   return {
-    async seal(nonce, plaintext, aad) {
-      return cipher(k, nonce, aad).encrypt(plaintext);
+    async seal(nonce, plaintext, aad, headroom = 0) {
+      return withHeadroom(cipher(k, nonce, aad).encrypt(plaintext), headroom);
     },
     async open(nonce, ciphertext, aad) {
       try {

@@ -86,16 +86,19 @@ type CipherName = 'aes-128-gcm' | 'aes-256-gcm' | 'chacha20-poly1305';
 function nodeAead(algorithm: CipherName, key: Uint8Array): AeadKey {
   const k = Buffer.from(key);
   return {
-    async seal(nonce, plaintext, aad) {
+    async seal(nonce, plaintext, aad, headroom = 0) {
       const cipher = createCipheriv(algorithm as 'aes-256-gcm', k, nonce, { authTagLength: 16 });
       cipher.setAAD(aad);
+      // node:crypto writes only into buffers it allocates, so the ciphertext is copied once, into its
+      // place after the caller's headroom; the rest of the output buffer is not zeroed first (every byte
+      // of it is written here: the room, the ciphertext, the tag).
       const head = cipher.update(plaintext);
       cipher.final();
-      const tag = cipher.getAuthTag();
-      const out = new Uint8Array(head.length + 16);
-      out.set(head, 0);
-      out.set(tag, head.length);
-      return out;
+      const out = Buffer.allocUnsafe(headroom + head.length + 16);
+      out.fill(0, 0, headroom);
+      out.set(head, headroom);
+      cipher.getAuthTag().copy(out, headroom + head.length);
+      return new Uint8Array(out.buffer, out.byteOffset + headroom, head.length + 16);
     },
     async open(nonce, ciphertext, aad) {
       if (ciphertext.length < 16) throw CryptoError.decryptFailed();

@@ -13,7 +13,12 @@
 
 /** An AEAD key imported once and used for many messages. Output of `seal` is ciphertext || 16-byte tag. */
 export interface AeadKey {
-  seal(nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Promise<Uint8Array>;
+  /**
+   * With `headroom` (default 0), the output is a view that starts `headroom` bytes into its buffer, and
+   * those bytes (zeroed) are the caller's: a frame header written there sends the sealed bytes without
+   * copying them again (the node backend writes ciphertext and tag straight after the room).
+   */
+  seal(nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array, headroom?: number): Promise<Uint8Array>;
   /** Rejects with `CryptoError` reason `DecryptFailed` when authentication fails. */
   open(nonce: Uint8Array, ciphertext: Uint8Array, aad: Uint8Array): Promise<Uint8Array>;
 }

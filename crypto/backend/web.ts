@@ -8,6 +8,7 @@ import { hmac } from '@noble/hashes/hmac.js';
 import { base64urlnopad } from '@scure/base';
 import { sha256, sha512 } from '@noble/hashes/sha2.js';
 import { ed25519Precheck } from '../ed25519-strict.ts';
+import { withHeadroom } from '../bytes.ts';
 import { CryptoError } from '../errors.ts';
 import { isAllZero } from './js.ts';
 import type { AeadKey, CryptoBackend, HashName, IncrementalHash } from './types.ts';
@@ -70,9 +71,9 @@ function webAead(algorithm: 'AES-GCM', key: Uint8Array): Promise<AeadKey> {
   return subtle()
     .importKey('raw', buf(key), { name: algorithm }, false, ['encrypt', 'decrypt'])
     .then((cryptoKey) => ({
-      async seal(nonce, plaintext, aad) {
+      async seal(nonce, plaintext, aad, headroom = 0) {
         const params = { name: algorithm, iv: buf(nonce), additionalData: buf(aad), tagLength: 128 };
-        return new Uint8Array(await subtle().encrypt(params, cryptoKey, buf(plaintext)));
+        return withHeadroom(new Uint8Array(await subtle().encrypt(params, cryptoKey, buf(plaintext))), headroom);
       },
       async open(nonce, ciphertext, aad) {
         try {
@@ -89,8 +90,8 @@ async function sodiumChaCha(key: Uint8Array): Promise<AeadKey> {
   const s = await sodium();
   const k = key.slice();
   return {
-    async seal(nonce, plaintext, aad) {
-      return s.crypto_aead_chacha20poly1305_ietf_encrypt(plaintext, aad, null, nonce, k);
+    async seal(nonce, plaintext, aad, headroom = 0) {
+      return withHeadroom(s.crypto_aead_chacha20poly1305_ietf_encrypt(plaintext, aad, null, nonce, k), headroom);
     },
     async open(nonce, ciphertext, aad) {
       try {

@@ -11,7 +11,7 @@
  * checkpoint a segment later seals that signature, so `checkpoint()` does not wait for the signer.
  */
 import { backend, type AeadKey, type CryptoBackend } from '../backend/index.ts';
-import { assertBytes, assertInt, assertMaxBytes, assertString, concatBytes, utf8 } from '../bytes.ts';
+import { assertBytes, assertInt, assertMaxBytes, assertString, concatBytes, utf8, withHeadroom } from '../bytes.ts';
 import { CryptoError } from '../errors.ts';
 import { ED25519_SEED_LENGTH, ED25519_SIGNATURE_LENGTH } from '../identity.ts';
 import { createContentHasher, type ContentHasher } from './content-hasher.ts';
@@ -42,6 +42,11 @@ export interface SealedChunk {
   index: number;
   last: boolean;
   data: Uint8Array;
+  /**
+   * With `frameHeaderBytes`: `data` preceded by that many zero bytes in the same buffer, for the
+   * caller's frame header (written in place, the frame sent without another copy of the chunk).
+   */
+  frame?: Uint8Array;
   /** The final chunk only: the SHA-256 of all the content, as its signature covers it (delivery receipts sign it too). */
   contentHash?: Uint8Array;
 }
@@ -58,6 +63,8 @@ interface StreamEncryptorCommonOptions {
   maxChunks?: number;
   /** Content per segment (default `STREAM_CHECKPOINT_INTERVAL_BYTES`); the reader must use the same. */
   checkpointIntervalBytes?: number;
+  /** Room before each chunk's bytes for a frame header (`SealedChunk.frame`), at most 64; default 0. */
+  frameHeaderBytes?: number;
 }
 
 /** Signs a message with the sender's Ed25519 key, returning the 64-byte signature. */
@@ -102,6 +109,9 @@ export interface StreamEncryptor {
 
 type State = 'new' | 'open' | 'closed';
 
+/** `frameHeaderBytes` at most: room for any frame header, not a way to make buffers grow. */
+const FRAME_HEADER_MAX_BYTES = 64;
+
 class Encryptor implements StreamEncryptor {
   readonly streamId: Uint8Array;
   private readonly b: CryptoBackend;
@@ -112,6 +122,7 @@ class Encryptor implements StreamEncryptor {
   private readonly binding: Uint8Array;
   private readonly maxChunks: number;
   private readonly interval: number;
+  private readonly headroom: number;
   /** The keying prefix of chunk 0 (a private stream's wraps take a moment). */
   private readonly keying: Promise<Uint8Array>;
   private readonly hasher: ContentHasher;
@@ -144,6 +155,8 @@ class Encryptor implements StreamEncryptor {
     assertInt('maxChunks', this.maxChunks, 2, STREAM_MAX_CHUNKS);
     this.interval = options.checkpointIntervalBytes ?? STREAM_CHECKPOINT_INTERVAL_BYTES;
     assertInt('checkpointIntervalBytes', this.interval, 1, Number.MAX_SAFE_INTEGER);
+    this.headroom = options.frameHeaderBytes ?? 0;
+    assertInt('frameHeaderBytes', this.headroom, 0, FRAME_HEADER_MAX_BYTES);
     this.streamId = (options.streamId ?? this.b.randomBytes(STREAM_ID_BYTES)).slice();
     this.senderId = senderId;
     this.sign = sign ?? ((message) => b.ed25519Sign(senderSeed!, message));
@@ -196,7 +209,13 @@ class Encryptor implements StreamEncryptor {
 
   private async seal(index: number, role: ChunkRole, plaintext: Uint8Array): Promise<SealedChunk> {
     const aead = this.aead ?? (await this.aeadReady);
-    return { index, last: role === 'final', data: await aead.seal(streamNonce(index), plaintext, streamAad(this.streamId, index, role)) };
+    return this.sealed(index, role === 'final', await aead.seal(streamNonce(index), plaintext, streamAad(this.streamId, index, role), this.headroom));
+  }
+
+  /** The chunk, with its frame when there is headroom (`data` then starts `headroom` bytes into its buffer). */
+  private sealed(index: number, last: boolean, data: Uint8Array): SealedChunk {
+    if (this.headroom === 0) return { index, last, data };
+    return { index, last, data, frame: new Uint8Array(data.buffer, data.byteOffset - this.headroom, data.length + this.headroom) };
   }
 
   async header(): Promise<SealedChunk> {
@@ -206,7 +225,7 @@ class Encryptor implements StreamEncryptor {
     const signature = await this.sign(message);
     assertBytes('signature', signature, ED25519_SIGNATURE_LENGTH);
     const sealed = await this.seal(index, 'header', encodeSignedHeader(signature, this.headerBytes));
-    return { ...sealed, data: concatBytes(keying, sealed.data) };
+    return this.sealed(index, false, withHeadroom(concatBytes(keying, sealed.data), this.headroom));
   }
 
   async write(bytes: Uint8Array): Promise<SealedChunk> {
@@ -223,7 +242,7 @@ class Encryptor implements StreamEncryptor {
     const aead = this.aead;
     if (aead !== undefined) {
       // The common case, with a single await: per-chunk promise overhead is a measurable share at 16 KiB.
-      return { index, last: false, data: await aead.seal(streamNonce(index), bytes, streamAad(this.streamId, index, 'data')) };
+      return this.sealed(index, false, await aead.seal(streamNonce(index), bytes, streamAad(this.streamId, index, 'data'), this.headroom));
     }
     return this.seal(index, 'data', bytes);
   }

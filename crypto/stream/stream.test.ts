@@ -75,6 +75,23 @@ describe('stream AEAD round trip', () => {
     expect(() => createStreamEncryptor(both)).toThrow('"sign" expected a function, given instead of "senderSeed"');
   });
 
+  it('with frameHeaderBytes, seals the same chunks, each in a frame with that much zeroed room before it', async () => {
+    const f = await streamFixture();
+    const pieces = [nodeBackend.randomBytes(STREAM_CHUNK_MAX_BYTES), nodeBackend.randomBytes(10)];
+    const plain = await sealStream(f, pieces);
+    const framed = await sealStream(f, pieces, { frameHeaderBytes: 6 });
+    expect(framed.map((c) => c.data)).toEqual(plain.map((c) => c.data));
+    for (const c of framed) {
+      expect(c.frame!.length).toBe(c.data.length + 6);
+      expect([...c.frame!.subarray(0, 6)]).toEqual([0, 0, 0, 0, 0, 0]);
+      expect(c.frame!.subarray(6)).toEqual(c.data);
+      expect(c.frame!.buffer).toBe(c.data.buffer);
+    }
+    expect(plain.every((c) => c.frame === undefined)).toBe(true);
+    expect(contentOf(await openStream(f, framed))).toEqual(new Uint8Array([...pieces[0]!, ...pieces[1]!]));
+    expect(() => createStreamEncryptor({ ...f, frameHeaderBytes: 65 })).toThrow('frameHeaderBytes');
+  });
+
   it('opens a stream of over 64 KiB (several data chunks)', async () => {
     const f = await streamFixture();
     const big = Array.from({ length: 12 }, (_, i) => nodeBackend.randomBytes(STREAM_CHUNK_MAX_BYTES - i));

@@ -34,7 +34,7 @@ export async function streamFixture(overrides: Partial<StreamFixture> = {}): Pro
 export async function sealStream(
   f: StreamFixture,
   pieces: Uint8Array[],
-  options: { backend?: CryptoBackend; abortReason?: string; signingSeed?: Uint8Array; checkpointIntervalBytes?: number } = {},
+  options: { backend?: CryptoBackend; abortReason?: string; signingSeed?: Uint8Array; checkpointIntervalBytes?: number; frameHeaderBytes?: number } = {},
 ): Promise<SealedChunk[]> {
   const enc = createStreamEncryptor({
     epochKey: f.epochKey,
@@ -44,6 +44,7 @@ export async function sealStream(
     header: f.header,
     backend: options.backend,
     checkpointIntervalBytes: options.checkpointIntervalBytes,
+    frameHeaderBytes: options.frameHeaderBytes,
   });
   const out = [await enc.header()];
   for (const piece of pieces) {

@@ -11,6 +11,7 @@ import { toBase64 } from '../../../crypto/bytes.ts';
 import { decodePublicKey } from '../../../crypto/identity.ts';
 import { membersOf, type VerifiedVersion } from '../../../protocol/room-chain.ts';
 import { ROOM_ID_PATTERN, USER_ID_PATTERN } from '../../../protocol/room-record.ts';
+import { CHUNK_HEADER_BYTES } from '../../../protocol/ws.ts';
 import type { Connection } from '../../connection.ts';
 import { connectionInternals } from '../../internal.ts';
 import type { RoomApi } from '../../rooms/room-api.ts';
@@ -92,7 +93,8 @@ export async function openStream(d: OpenDeps, kind: StreamKind, options: OpenOpt
   const header: StreamHeader = kind === 'bytes' ? { kind, name: options.name ?? '', ...common } : { kind, ...common, ...chatFieldsOf(parsed.data) };
   const { signer } = connectionInternals(d.connection);
   const sign = (message: Uint8Array) => signer.sign(message);
-  const keyless = { streamId, senderId: d.connection.userId, sign, header: encodeHeader(header) };
+  // Room for the CHUNK frame header before every sealed chunk: the frame is sent without another copy.
+  const keyless = { streamId, senderId: d.connection.userId, sign, header: encodeHeader(header), frameHeaderBytes: CHUNK_HEADER_BYTES };
   const enc = createStreamEncryptor(recipients === undefined ? { ...keyless, epochKey: key } : { ...keyless, recipients });
   const sealedHeader = await enc.header();
   const stream = new OutgoingStream(roomId, kind, enc, size, d);

@@ -8,7 +8,7 @@
  *   segment on a signed checkpoint goes out before the first piece past one (crypto/stream/format.ts):
  *   readers hold at most 2 MiB of content no signature covers.
  * - **Allowance.** The Bridge lets a sender run `window` payload bytes ahead of its slowest receiver
- *   (`byteStreamAllowance`, protocol/ws.ts). A piece is sealed only once it fits the allowance with
+ *   (ALLOWANCE frames, protocol/ws.ts). A piece is sealed only once it fits the allowance with
  *   `FINAL_CHUNK_MAX_BYTES` to spare, so every sealed chunk can be sent at once, and `close()` or
  *   `abort()` never wait for a slow receiver. A piece also waits while the socket holds more than
  *   `SEND_BUFFER_HIGH_WATER_BYTES`. So nothing buffers without bound: a slow receiver slows `write()`.
@@ -20,7 +20,7 @@
  *   stream: every pending and later call rejects with that error, and nothing more is sent.
  */
 import { utf8 } from '../../../crypto/bytes.ts';
-import { encodeChunkFrame, FRAME_CHUNK_UP, type ResultPayloads } from '../../../protocol/ws.ts';
+import { encodeChunkFrame, FRAME_CHUNK_UP, writeChunkHeader, type ResultPayloads } from '../../../protocol/ws.ts';
 import type { Connection } from '../../connection.ts';
 import { EndpointError } from '../../errors.ts';
 import { DataStreamError } from '../errors.ts';
@@ -288,7 +288,12 @@ export class OutgoingStream {
   private sendChunk(chunk: SealedChunk): void {
     if (this.dead) throw this.failure ?? DataStreamError.connectionLost();
     try {
-      this.d.connection.sendFrame(encodeChunkFrame(FRAME_CHUNK_UP, this.streamNo!, chunk.last, chunk.data));
+      // Sealed with room for the CHUNK header (open-stream.ts): written in place, no copy of the chunk.
+      const frame =
+        chunk.frame !== undefined
+          ? writeChunkHeader(chunk.frame, FRAME_CHUNK_UP, this.streamNo!, chunk.last)
+          : encodeChunkFrame(FRAME_CHUNK_UP, this.streamNo!, chunk.last, chunk.data);
+      this.d.connection.sendFrame(frame);
     } catch (error) {
       throw asStreamError(error);
     }

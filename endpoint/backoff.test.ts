@@ -47,6 +47,12 @@ describe('reconnectDelayMs', () => {
     });
     expect(await refused({ reconnectMaxDelayMs: -1 })).toMatchObject({ reason: 'InvalidArgument', message: expect.stringContaining('"reconnectMaxDelayMs"') });
     expect(await refused({ reconnectBaseDelayMs: Number.NaN })).toMatchObject({ reason: 'InvalidArgument', message: expect.stringContaining('got NaN') });
+    expect(await refused({ heartbeatIntervalMs: -1 })).toMatchObject({
+      reason: 'InvalidArgument',
+      message: '"heartbeatIntervalMs" expected a positive number of milliseconds or 0, got -1',
+    });
+    // 0 (no heartbeat) passes the check: the connection then fails only because nothing listens there.
+    expect(await refused({ heartbeatIntervalMs: 0 })).toMatchObject({ reason: 'ConnectionLost' });
   });
 });
 

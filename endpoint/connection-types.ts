@@ -1,6 +1,21 @@
-/** The options and events of a Connection (endpoint/connection.ts). */
-import type { EndpointError } from './errors.ts';
+/** The options and events of a Connection (endpoint/connection.ts), and the check of the options. */
+import { EndpointError } from './errors.ts';
 import type { Logger } from './logger.ts';
+import type { ClientRequest } from '../protocol/ws.ts';
+
+/** Default timeout of each request, in milliseconds. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+
+/** A request waiting for its answer on the socket. */
+export interface Pending {
+  resolve: (value: Record<string, unknown>) => void;
+  reject: (error: EndpointError) => void;
+  timer: ReturnType<typeof setTimeout>;
+  cleanup: () => void;
+}
+
+/** A request's fields, without the kind and the id the Connection adds. */
+export type RequestBody<K extends ClientRequest['kind']> = Omit<Extract<ClientRequest, { kind: K }>, 'kind' | 'id'>;
 
 export interface ConnectOptions {
   /** Timeout of each request, in milliseconds. */
@@ -14,6 +29,12 @@ export interface ConnectOptions {
   reconnectBaseDelayMs?: number;
   /** The cap of that window, in milliseconds (default 10,000). */
   reconnectMaxDelayMs?: number;
+  /**
+   * After this long without a message from the Bridge, the Endpoint pings it; a ping unanswered for as
+   * long again drops the socket (`connectionLost`, code 1006), and the reconnect, or failover, starts.
+   * It notices a Bridge that died without closing the socket. Milliseconds (default 10,000); 0: never.
+   */
+  heartbeatIntervalMs?: number;
   /** Where the library logs (default: nowhere). Pino's argument order, so a pino logger fits as it is. */
   logger?: Logger;
   signal?: AbortSignal;
@@ -32,4 +53,16 @@ export interface ConnectionEvents extends Record<string, unknown> {
   reconnected: { connectionId: string; bridgeUrl: string };
   /** Closed for good: by `disconnect()`, or because the session cannot be restored. */
   disconnected: { reason: string; error?: EndpointError };
+}
+
+/** Fails with `InvalidArgument` naming the first option that is out of range. */
+export function checkConnectOptions(options: ConnectOptions): void {
+  for (const name of ['reconnectBaseDelayMs', 'reconnectMaxDelayMs', 'heartbeatIntervalMs'] as const) {
+    const value: unknown = options[name];
+    const zeroAllowed = name === 'heartbeatIntervalMs';
+    if (value !== undefined && !(typeof value === 'number' && Number.isFinite(value) && (value > 0 || (zeroAllowed && value === 0)))) {
+      const expected = zeroAllowed ? 'a positive number of milliseconds or 0' : 'a positive number of milliseconds';
+      throw EndpointError.invalidArgument(`"${name}" expected ${expected}, got ${String(value)}`);
+    }
+  }
 }

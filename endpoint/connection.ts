@@ -5,7 +5,8 @@
  * socket reconnects with jittered backoff (backoff.ts) and restores event subscriptions; rooms joined
  * for real-time traffic are left when it drops and rejoined, with their streams and subscriptions,
  * on `reconnected` (realtime/resume.ts). Given several Bridge URLs of one cluster, a reconnect that
- * fails moves on to the next URL and logs in there afresh (docs/operations/failover.md).
+ * fails moves on to the next URL and logs in there afresh (reconnect.ts, docs/operations/failover.md);
+ * a Bridge that stops answering is noticed by a heartbeat (heartbeat.ts).
  */
 import { createSocket } from '#endpoint-websocket';
 import { decodePrivateKey, publicKeyOf, sign } from '../crypto/identity.ts';
@@ -23,28 +24,27 @@ import {
   type ResultPayloads,
 } from '../protocol/ws.ts';
 import { BridgeRing, bridgeUrlList } from './bridge-urls.ts';
-import type { ConnectionEvents, ConnectionState, ConnectOptions } from './connection-types.ts';
-import { DEFAULT_RECONNECT_BASE_DELAY_MS, DEFAULT_RECONNECT_MAX_DELAY_MS, reconnectDelayMs, type Backoff } from './backoff.ts';
+import {
+  checkConnectOptions,
+  type ConnectionEvents,
+  type ConnectionState,
+  type ConnectOptions,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  type Pending,
+  type RequestBody,
+} from './connection-types.ts';
+import { DEFAULT_RECONNECT_BASE_DELAY_MS, DEFAULT_RECONNECT_MAX_DELAY_MS, type Backoff } from './backoff.ts';
 import { EndpointError } from './errors.ts';
 import { registerConnection, type ConnectionHooks } from './internal.ts';
 import { silentLogger, type Logger } from './logger.ts';
 import { logIn } from './login.ts';
+import { reconnectLoop } from './reconnect.ts';
 import { BridgeHttp, type RequestOptions } from './transport/http.ts';
 import { SOCKET_OPEN, type SocketLike } from './transport/websocket.ts';
+import { DEFAULT_HEARTBEAT_INTERVAL_MS, Heartbeat } from './heartbeat.ts';
 import { Emitter } from './util/emitter.ts';
 
 export type { ConnectionEvents, ConnectionState, ConnectOptions } from './connection-types.ts';
-
-interface Pending {
-  resolve: (value: Record<string, unknown>) => void;
-  reject: (error: EndpointError) => void;
-  timer: ReturnType<typeof setTimeout>;
-  cleanup: () => void;
-}
-
-type RequestBody<K extends ClientRequest['kind']> = Omit<Extract<ClientRequest, { kind: K }>, 'kind' | 'id'>;
-
-const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 
 export class Connection {
   readonly solutionId: string;
@@ -57,6 +57,8 @@ export class Connection {
   readonly #requestTimeoutMs: number;
   readonly #reconnect: boolean;
   readonly #backoff: Backoff;
+  readonly #heartbeatMs: number;
+  #heartbeat: Heartbeat | undefined;
   readonly #bridges: BridgeRing;
   /** The Bridge URL the session token was issued for (a token is used only there). */
   #sessionUrl = '';
@@ -82,6 +84,7 @@ export class Connection {
       baseDelayMs: options.reconnectBaseDelayMs ?? DEFAULT_RECONNECT_BASE_DELAY_MS,
       maxDelayMs: options.reconnectMaxDelayMs ?? DEFAULT_RECONNECT_MAX_DELAY_MS,
     };
+    this.#heartbeatMs = options.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS;
     this.log = options.logger ?? silentLogger;
     this.#http = new BridgeHttp(() => this.#sessionUrl, { token: () => this.#token, relogin: () => this.#relogin() }, this.#requestTimeoutMs);
     registerConnection(this, {
@@ -102,12 +105,7 @@ export class Connection {
    */
   static async open(privateKey: string, solutionId: string, bridgeUrl: string | readonly string[], options: ConnectOptions = {}): Promise<Connection> {
     if (typeof solutionId !== 'string' || solutionId === '') throw EndpointError.invalidArgument('"solutionId" expected a non-empty string');
-    for (const name of ['reconnectBaseDelayMs', 'reconnectMaxDelayMs'] as const) {
-      const value: unknown = options[name];
-      if (value !== undefined && !(typeof value === 'number' && Number.isFinite(value) && value > 0)) {
-        throw EndpointError.invalidArgument(`"${name}" expected a positive number of milliseconds, got ${String(value)}`);
-      }
-    }
+    checkConnectOptions(options);
     const urls = bridgeUrlList(bridgeUrl);
     let publicKey: string;
     try {
@@ -247,6 +245,7 @@ export class Connection {
             signal?.removeEventListener('abort', onAbort);
             this.#connectionId = connectionId;
             settled = true;
+            this.#watch(socket);
             resolve();
           })
           .catch((error: EndpointError) => {
@@ -284,6 +283,7 @@ export class Connection {
   }
 
   #onMessage(data: unknown): void {
+    this.#heartbeat?.heard();
     if (data instanceof ArrayBuffer || data instanceof Uint8Array) {
       const frame = decodeFrame(data instanceof ArrayBuffer ? new Uint8Array(data) : data);
       if (frame === undefined || frame.direction !== 'down') {
@@ -405,7 +405,30 @@ export class Connection {
     }
   }
 
+  /** Pings a silent Bridge (heartbeat.ts); one that does not answer loses its socket as if it had closed. */
+  #watch(socket: SocketLike): void {
+    this.#heartbeat?.stop();
+    if (this.#heartbeatMs === 0) return;
+    this.#heartbeat = new Heartbeat({
+      intervalMs: this.#heartbeatMs,
+      ping: (timeoutMs) => this.request('ping', {}, { timeoutMs }),
+      bufferedAmount: () => socket.bufferedAmount,
+      dead: () => {
+        if (this.#socket !== socket) return;
+        this.log.debug({ bridgeUrl: this.#sessionUrl }, 'the Bridge stopped answering; dropping the socket');
+        try {
+          socket.close();
+        } catch {
+          // already closing
+        }
+        // 1006: closed without a close frame (RFC 6455, 7.4.1); reported here, never sent.
+        this.#onSocketClosed(1006, 'the Bridge stopped answering');
+      },
+    });
+  }
+
   #onSocketClosed(code: number, reason: string): void {
+    this.#heartbeat?.stop();
     this.#socket = undefined;
     this.#failPending(EndpointError.connectionLost(`the socket closed (${code}${reason === '' ? '' : `: ${reason}`})`));
     this.#hooks.emit('socketClosed', { code, reason });
@@ -417,53 +440,30 @@ export class Connection {
       return;
     }
     this.#state = 'reconnecting';
-    void this.#reconnectLoop(code);
-  }
-
-  /**
-   * Attempts with backoff until one succeeds. The first goes back to the Bridge that dropped; with
-   * several URLs each failed attempt moves on to the next (round robin), where a fresh login signed for
-   * that Bridge comes first (docs/operations/failover.md).
-   */
-  async #reconnectLoop(lastCode: number): Promise<void> {
-    let mustLogin = lastCode === CLOSE.sessionEnded || lastCode === CLOSE.unauthenticated;
-    const lostUrl = this.bridgeUrl;
-    let moveOn = false;
-    for (let attempt = 1; !this.#closedByUser; attempt++) {
-      const url = moveOn ? this.#bridges.next() : this.bridgeUrl;
-      moveOn = this.#bridges.urls.length > 1;
-      const delay = reconnectDelayMs(attempt - 1, this.#backoff);
-      this.#events.emit('reconnecting', { attempt, delayMs: delay, bridgeUrl: url });
-      await new Promise((resolve) => setTimeout(resolve, delay));
-      if (this.#closedByUser) return;
-      try {
-        if (url !== this.#sessionUrl) {
-          await this.#login(url);
-          mustLogin = false;
-        } else if (mustLogin) await this.#relogin();
-        await this.#openSocket();
-        this.#state = 'connected';
-        if (url !== lostUrl) this.#events.emit('bridgeChanged', { bridgeUrl: url, previousBridgeUrl: lostUrl });
-        this.#hooks.emit('restore', { connectionId: this.#connectionId });
-        this.#events.emit('reconnected', { connectionId: this.#connectionId, bridgeUrl: url });
-        return;
-      } catch (error) {
-        const e = error as EndpointError;
-        if (e.reason === 'AuthFailed') {
-          if (!mustLogin && url === this.#sessionUrl) {
-            // The session ended meanwhile: log in again at the same Bridge.
-            mustLogin = true;
-            moveOn = false;
-            continue;
-          }
-          // The key is no longer a user of the solution: nothing to reconnect to.
+    void reconnectLoop(
+      {
+        bridges: this.#bridges,
+        backoff: this.#backoff,
+        log: this.log,
+        closed: () => this.#closedByUser,
+        sessionUrl: () => this.#sessionUrl,
+        login: (url) => this.#login(url),
+        relogin: () => this.#relogin(),
+        openSocket: () => this.#openSocket(),
+        attempting: (attempt, delayMs, bridgeUrl) => this.#events.emit('reconnecting', { attempt, delayMs, bridgeUrl }),
+        reconnected: (bridgeUrl, previousBridgeUrl) => {
+          this.#state = 'connected';
+          if (bridgeUrl !== previousBridgeUrl) this.#events.emit('bridgeChanged', { bridgeUrl, previousBridgeUrl });
+          this.#hooks.emit('restore', { connectionId: this.#connectionId });
+          this.#events.emit('reconnected', { connectionId: this.#connectionId, bridgeUrl });
+        },
+        gaveUp: (error) => {
           this.#state = 'disconnected';
-          this.#events.emit('disconnected', { reason: 'the session cannot be restored', error: e });
-          return;
-        }
-        this.log.debug({ attempt, bridgeUrl: url, reason: e.message }, 'reconnect attempt failed');
-      }
-    }
+          this.#events.emit('disconnected', { reason: 'the session cannot be restored', error });
+        },
+      },
+      code,
+    );
   }
 
   /**
@@ -474,6 +474,7 @@ export class Connection {
     if (this.#closedByUser) return;
     this.#closedByUser = true;
     this.#state = 'disconnected';
+    this.#heartbeat?.stop();
     const socket = this.#socket;
     this.#socket = undefined;
     this.#failPending(EndpointError.connectionLost('disconnected'));

@@ -5,7 +5,8 @@
  * afresh, rejoins her room, republishes her data track under the same handle and subscribes again:
  * bob's data reaches her, hers reaches bob, room events arrive. A room record older than one she saw
  * through A, served through B, is refused (`Rollback`). With every Bridge down the connection keeps
- * reconnecting, across the list, and comes back when one returns.
+ * reconnecting, across the list, and comes back when one returns. A Bridge that hangs (SIGSTOP: its
+ * sockets stay open) is noticed by the heartbeat, and left.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -252,5 +253,27 @@ describe('failover', () => {
     await until(() => alice.connection.state === 'connected', 'alice back', 10_000);
     expect(alice.connection.bridgeUrl).toBe(aUrl);
     expect(events.at(-1)).toEqual({ type: 'reconnected', event: { connectionId: alice.connection.connectionId, bridgeUrl: aUrl } });
+  }, 30_000);
+
+  it('notices a Bridge that hangs without closing its sockets (SIGSTOP) by its heartbeat, and fails over', async () => {
+    await kit.t.restart({ port: Number(new URL(kit.t.bridge.url).port) });
+    const b = kit.t.bridge.url;
+    const options = { ...fast, heartbeatIntervalMs: 300, requestTimeoutMs: 1000 };
+    const dave = await connectClient([a!.url, b], kit.tenant.solutionId, kit.tenant.users.carol!, { connect: options });
+    clients.push(dave);
+    expect(dave.connection.bridgeUrl).toBe(a!.url);
+    const log = connectionLog(dave);
+    await new Promise((resolve) => setTimeout(resolve, 1000)); // idle: answered pings keep the socket
+    expect(log).toEqual([]);
+    const stoppedAt = performance.now();
+    a!.child.kill('SIGSTOP'); // the kernel keeps its sockets open; nothing answers
+    try {
+      await until(() => dave.connection.state === 'connected' && dave.connection.bridgeUrl === b, 'dave on B', 10_000);
+    } finally {
+      await kill(a!.child);
+    }
+    console.log(`hung Bridge noticed and left in ${Math.round(performance.now() - stoppedAt)} ms (heartbeat 300 ms, request timeout 1000 ms)`);
+    expect(log[0]).toEqual({ type: 'connectionLost', event: { code: 1006, reason: 'the Bridge stopped answering' } });
+    expect(log.at(-1)).toEqual({ type: 'reconnected', event: { connectionId: dave.connection.connectionId, bridgeUrl: b } });
   }, 30_000);
 });

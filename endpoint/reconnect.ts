@@ -1,0 +1,69 @@
+/**
+ * The reconnect loop of a Connection (connection.ts): attempts with full-jitter backoff (backoff.ts)
+ * until one succeeds, the connection is closed, or a fresh login is refused. The first attempt goes
+ * back to the Bridge that dropped; with several Bridge URLs each failed attempt moves on to the next
+ * (round robin), where a fresh login signed for that Bridge comes first (docs/operations/failover.md).
+ */
+import { CLOSE } from '../protocol/ws.ts';
+import { type Backoff, reconnectDelayMs } from './backoff.ts';
+import type { BridgeRing } from './bridge-urls.ts';
+import type { EndpointError } from './errors.ts';
+import type { Logger } from './logger.ts';
+
+export interface ReconnectDeps {
+  bridges: BridgeRing;
+  backoff: Backoff;
+  log: Logger;
+  /** `disconnect()` was called: stop. */
+  closed(): boolean;
+  /** The Bridge the session token is good at. */
+  sessionUrl(): string;
+  /** A fresh login at `url`. */
+  login(url: string): Promise<void>;
+  /** A login again at the session's Bridge. */
+  relogin(): Promise<void>;
+  openSocket(): Promise<void>;
+  attempting(attempt: number, delayMs: number, bridgeUrl: string): void;
+  /** The socket is up at `bridgeUrl`; `lostUrl` is where it was before the drop. */
+  reconnected(bridgeUrl: string, lostUrl: string): void;
+  /** A fresh login was refused: nothing to reconnect to. */
+  gaveUp(error: EndpointError): void;
+}
+
+/** `lastCode`: the close code of the drop (a session that ended needs a login first). */
+export async function reconnectLoop(d: ReconnectDeps, lastCode: number): Promise<void> {
+  let mustLogin = lastCode === CLOSE.sessionEnded || lastCode === CLOSE.unauthenticated;
+  const lostUrl = d.bridges.current;
+  let moveOn = false;
+  for (let attempt = 1; !d.closed(); attempt++) {
+    const url = moveOn ? d.bridges.next() : d.bridges.current;
+    moveOn = d.bridges.urls.length > 1;
+    const delay = reconnectDelayMs(attempt - 1, d.backoff);
+    d.attempting(attempt, delay, url);
+    await new Promise((resolve) => setTimeout(resolve, delay));
+    if (d.closed()) return;
+    try {
+      if (url !== d.sessionUrl()) {
+        await d.login(url);
+        mustLogin = false;
+      } else if (mustLogin) await d.relogin();
+      await d.openSocket();
+      d.reconnected(url, lostUrl);
+      return;
+    } catch (error) {
+      const e = error as EndpointError;
+      if (e.reason === 'AuthFailed') {
+        if (!mustLogin && url === d.sessionUrl()) {
+          // The session ended meanwhile: log in again at the same Bridge.
+          mustLogin = true;
+          moveOn = false;
+          continue;
+        }
+        // The key is no longer a user of the solution (or the Bridge refuses its own URL).
+        d.gaveUp(e);
+        return;
+      }
+      d.log.debug({ attempt, bridgeUrl: url, reason: e.message }, 'reconnect attempt failed');
+    }
+  }
+}

@@ -94,6 +94,7 @@ export class StreamApi {
       participants: (roomId) => this.#realtime.participants(roomId),
       options: peerOptions,
       app: { handler: (kind, topic, view) => this.#dataStreams.directHandler(kind, topic, view), log: connection.log },
+      mediaE2ee: async () => (await this.#realtime.mediaApi()).frameEncryption(),
     }));
     this.#realtime.onRoomLeft((roomId, reason) => this.#peers.roomLeft(roomId, reason));
     connectionInternals(connection).hooks.on('event', (event) => this.#peers.event(event));

@@ -54,6 +54,14 @@ export class MediaApi {
     this.#levels.close();
   }
 
+  /**
+   * The frame encryption, for media on a direct peer connection (endpoint/peers/peer-media.ts): the
+   * same SFrame transform, keys and counters as the forwarding unit's senders and receivers.
+   */
+  frameEncryption(): MediaE2eeHandle {
+    return this.#frameEncryption();
+  }
+
   /** Refuses what is not a live browser media track, before it is added to a stream. */
   checkTrack(track: unknown): void {
     if (typeof MediaStreamTrack === 'undefined' || !(track instanceof MediaStreamTrack)) {

@@ -26,6 +26,7 @@ import { randomId16, remoteCertificateFingerprint, sameFingerprints, sdpFingerpr
 import { handOver, type AppHandlers } from './app-streams.ts';
 import { splitCandidates } from './candidates.ts';
 import type { ConnectPeerOptions, PeerOptions } from './types.ts';
+import type { MediaE2ee } from '../media/e2ee.ts';
 import { PathChooser } from './paths.ts';
 
 /** A signed offer or answer older (or newer) than this, by the receiver's clock, is `Replayed`. */
@@ -49,6 +50,8 @@ export interface PeersDeps {
   options: PeerOptions;
   /** The app's byte- and text-stream handlers: StreamApi streams that came direct go to them. */
   app: AppHandlers;
+  /** The forwarding unit's frame encryption, for media shared on a peer (browsers). */
+  mediaE2ee(): Promise<MediaE2ee>;
 }
 
 /** The callee's view of an incoming connection (the `remotePeer` event): accept or decline it. */
@@ -173,7 +176,7 @@ export class PeersApi {
       if (options.signal?.aborted === true) throw new PeerError('Closed', 'connectPeer was aborted');
       const pc = await createPeerConnection(this.#d.options);
       session.pc = pc;
-      const peer = this.#peer(session, pc, options.metadata ?? null);
+      const peer = this.#peer(session, pc, options.metadata ?? null, false);
       if (!this.#sessions.has(sessionId)) throw peer.error ?? new PeerError('Closed', 'closed while connecting');
       peerControl(peer).adopt(pc.createDataChannel('default', { ordered: true }));
       // The offer goes without this side's candidates (its addresses); they follow once the member
@@ -284,7 +287,7 @@ export class PeersApi {
         try {
           const pc = await createPeerConnection(this.#d.options);
           session.pc = pc;
-          const peer = this.#peer(session, pc, metadata);
+          const peer = this.#peer(session, pc, metadata, true);
           if (!this.#sessions.has(session.sessionId)) throw peer.error ?? new PeerError('Closed', 'closed while connecting');
           await pc.setRemoteDescription({ type: 'offer', sdp: this.#filterSdp(offer.sdp) });
           const sdp = await this.#describe(pc, 'answer');
@@ -419,10 +422,10 @@ export class PeersApi {
     });
     const met = await remoteCertificateFingerprint(pc);
     if (met === undefined || !signed.includes(met)) throw new PeerError('FingerprintMismatch', `the DTLS certificate of "${s.userId}" is not the signed one`);
-    peerControl(peer).connected();
+    peerControl(peer).connected(signed);
   }
 
-  #peer(s: Session, pc: RTCPeerConnection, metadata: unknown): RemotePeer {
+  #peer(s: Session, pc: RTCPeerConnection, metadata: unknown, polite: boolean): RemotePeer {
     const d = this.#d;
     const peer = new RemotePeer({
       roomId: s.roomId,
@@ -440,6 +443,9 @@ export class PeersApi {
       },
       closed: (_peer, error) => this.#end(s, error),
       appStream: (stream) => handOver(stream, s.roomId, s.userId, d.app),
+      polite,
+      mediaE2ee: () => d.mediaE2ee(),
+      log: d.connection.log,
     });
     s.peer = peer;
     return peer;

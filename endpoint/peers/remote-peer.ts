@@ -16,6 +16,9 @@ import { Emitter } from '../util/emitter.ts';
 import { ChannelReader, OutgoingCredit, sendStream, streamControl, type ChannelLike, type IncomingDirectStream } from './direct-stream.ts';
 import { PeerError } from './errors.ts';
 import { progressFeed } from '../data-streams/web-streams/progress-feed.ts';
+import type { Logger } from '../logger.ts';
+import type { MediaE2ee } from '../media/e2ee.ts';
+import { PeerMedia, RENEGOTIATE } from './peer-media.ts';
 import type { OpenChannelOptions, PeerConnectionState, PeerSendOptions, RemotePeerEventMap, RemotePeerJson } from './types.ts';
 
 export const DEFAULT_CHANNEL = 'default';
@@ -48,6 +51,11 @@ export interface RemotePeerDeps {
   closed(peer: RemotePeer, error: PeerError): void;
   /** A verified stream on STREAMS_CHANNEL: hand it to the app's handler for its topic; false: none (REJECT). */
   appStream(stream: IncomingDirectStream): boolean;
+  /** The callee: it yields when both sides renegotiate at once (./peer-media.ts). */
+  polite: boolean;
+  /** The frame encryption of the forwarding unit's media (browsers; `Unsupported` elsewhere). */
+  mediaE2ee(): Promise<MediaE2ee>;
+  log: Logger;
 }
 
 /** One StreamApi stream on STREAMS_CHANNEL (the sender's side of a direct path). */
@@ -74,8 +82,8 @@ export interface StreamSending {
 
 /** What PeersApi drives on a RemotePeer; apps do not see it (STYLE.md rule 11). */
 export interface PeerControl {
-  /** The peer connection is up and its certificate checked. */
-  connected(): void;
+  /** The peer connection is up and its certificate checked against `fingerprints`, the signed ones. */
+  connected(fingerprints: string[]): void;
   /** A channel made before the offer (the caller's default channel). */
   adopt(dc: RTCDataChannel): void;
   fail(error: PeerError): void;
@@ -107,15 +115,35 @@ export class RemotePeer {
   readonly #unheard: IncomingDirectStream[] = [];
   #state: PeerConnectionState = 'connecting';
   #error: PeerError | undefined;
+  #fingerprints: string[] = [];
+  readonly #media: PeerMedia;
 
   /** @hideconstructor Made by `StreamApi.connectPeer` or by accepting a `remotePeer` request. */
   constructor(deps: RemotePeerDeps) {
     this.#d = deps;
     controls.set(this, {
-      connected: () => this.#setState('connected'),
+      connected: (fingerprints) => {
+        this.#fingerprints = fingerprints;
+        this.#setState('connected');
+      },
       adopt: (dc) => void this.#adopt(dc),
       fail: (error) => this.#fail(error),
       appStream: (p) => this.#appStream(p),
+    });
+    this.#media = new PeerMedia({
+      pc: deps.pc,
+      roomId: deps.roomId,
+      userId: deps.userId,
+      polite: deps.polite,
+      fingerprints: () => this.#fingerprints,
+      control: (frame) => {
+        const dc = this.#channels.get(DEFAULT_CHANNEL)?.dc;
+        if (dc?.readyState === 'open') dc.send(frame as Uint8Array<ArrayBuffer>);
+      },
+      e2ee: () => deps.mediaE2ee(),
+      track: (event) => this.#events.emit('track', event),
+      fail: (error) => this.#fail(error),
+      log: deps.log,
     });
     const pc = deps.pc as RTCPeerConnection & { ondatachannel: ((e: RTCDataChannelEvent) => void) | null };
     pc.ondatachannel = (e) => this.#adopt(e.channel);
@@ -148,6 +176,11 @@ export class RemotePeer {
   /** Labels of the open data channels. */
   get channels(): string[] {
     return [...this.#channels.keys()].filter((label) => label !== STREAMS_CHANNEL);
+  }
+
+  /** Media streams the other member shares with this side (the `track` event tells of each track). */
+  get streams(): MediaStream[] {
+    return this.#media.streams;
   }
 
   /** Why the peer closed, once it has. */
@@ -186,6 +219,22 @@ export class RemotePeer {
   send(data: SendData, options: string | PeerSendOptions = {}): Transfer {
     const o: PeerSendOptions = typeof options === 'string' ? { label: options } : (options ?? {});
     return lazyTransfer(Promise.resolve(this.#transfer(data, o)));
+  }
+
+  /**
+   * Shares a MediaStream's tracks with the other member (browsers), each frame encrypted with the same
+   * SFrame transform as through the forwarding unit; the other side gets a `track` event per track.
+   * @example await peer.share(await navigator.mediaDevices.getUserMedia({ video: true, audio: true }));
+   */
+  async share(options: MediaStream | { stream: MediaStream }): Promise<void> {
+    if (this.#error !== undefined) throw this.#error;
+    if (this.#state !== 'connected') throw new PeerError('InvalidArgument', 'share() expected a connected peer');
+    await this.#media.share(options instanceof Object && 'stream' in options ? options.stream : (options as MediaStream));
+  }
+
+  /** Stops sharing a stream shared with `share` (its tracks end at the other side). */
+  unshare(options: MediaStream | { stream: MediaStream }): void {
+    this.#media.unshare(options instanceof Object && 'stream' in options ? options.stream : (options as MediaStream));
   }
 
   on<K extends keyof RemotePeerEventMap>(type: K, listener: (payload: RemotePeerEventMap[K]) => void): this {
@@ -227,6 +276,7 @@ export class RemotePeer {
       }
     }
     this.#stop.abort(error);
+    this.#media.close();
     for (const c of this.#channels.values()) {
       c.reader.failAll(error);
       try {
@@ -299,6 +349,7 @@ export class RemotePeer {
         this.#fail(new PeerError('Closed', `"${this.#d.userId}" closed the connection`));
         return;
       }
+      if (dc.label === DEFAULT_CHANNEL && bytes[0] === RENEGOTIATE) return this.#media.message(bytes);
       reader.message(bytes).catch(() => undefined);
     };
     dc.onclose = () => {

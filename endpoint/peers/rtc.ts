@@ -23,11 +23,23 @@ async function nodeCtor(): Promise<PeerConnectionCtor> {
   return weriftCtor;
 }
 
+/**
+ * Browsers whose frame transforms go through encoded streams need `encodedInsertableStreams` at
+ * construction, so that media shared later (./peer-media.ts) can be encrypted; the same test as
+ * endpoint/media/frame-encryption.ts `mediaE2eePeerConnectionConfig`, kept here so that the peers chunk
+ * does not carry the frame worker.
+ */
+function encodedStreamsConfig(): Record<string, unknown> {
+  if (typeof (globalThis as { RTCRtpScriptTransform?: unknown }).RTCRtpScriptTransform === 'function') return {};
+  const sender = (globalThis as { RTCRtpSender?: { prototype: object } }).RTCRtpSender;
+  return sender !== undefined && 'createEncodedStreams' in sender.prototype ? { encodedInsertableStreams: true } : {};
+}
+
 /** A new peer connection with the app's ICE servers (no default STUN server: none unless configured). */
 export async function createPeerConnection(options: PeerOptions): Promise<RTCPeerConnection> {
   const iceServers = options.iceServers ?? [];
   const native = (globalThis as { RTCPeerConnection?: PeerConnectionCtor }).RTCPeerConnection;
-  if (native !== undefined) return new native({ iceServers });
+  if (native !== undefined) return new native({ iceServers, ...encodedStreamsConfig() });
   const Ctor = await nodeCtor();
   return new Ctor({ iceServers, ...(options.node ?? {}) });
 }

@@ -62,6 +62,8 @@ export type RemotePeerEventMap = {
   channel: { label: string };
   /** A stream arrived on a channel, verified like one off the relay; read `readable` (or `text()` / `bytes()`). */
   stream: IncomingDirectStream;
+  /** The other member shares a media track (`share`), its frames decrypted with the room's SFrame keys. */
+  track: { track: MediaStreamTrack; stream: MediaStream | undefined };
   /** The peer closed, for the given reason (never reopened). */
   close: PeerError;
 };

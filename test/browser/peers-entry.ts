@@ -17,6 +17,9 @@ let api: StreamApi | undefined;
 const peers: RemotePeer[] = [];
 const got: Got[] = [];
 const errors: string[] = [];
+/** Remote media tracks played in <video> elements (direct media, `peer.share`). */
+const videos: HTMLVideoElement[] = [];
+let shared: MediaStream | undefined;
 
 function streamApi(): StreamApi {
   if (api === undefined) throw new Error('connect first');
@@ -43,6 +46,16 @@ function pattern(length: number, seed: number): Uint8Array {
 
 function watch(peer: RemotePeer): void {
   peers.push(peer);
+  peer.on('track', ({ track, stream }) => {
+    if (track.kind !== 'video') return;
+    const video = document.createElement('video');
+    video.muted = true;
+    video.autoplay = true;
+    video.srcObject = stream ?? new MediaStream([track]);
+    document.body.append(video);
+    videos.push(video);
+    void video.play().catch((error: unknown) => errors.push(String(error)));
+  });
   peer.on('stream', (s) => {
     void s.bytes().then(
       async (bytes) =>
@@ -93,6 +106,43 @@ const kit = {
 
   async reply(text: string): Promise<void> {
     await peers[0]!.send(text);
+  },
+
+  /** Shares the fake camera with the first peer (direct media). */
+  async shareCamera(): Promise<number> {
+    shared = await navigator.mediaDevices.getUserMedia({ video: { width: 320, height: 240 }, audio: false });
+    await peers[0]!.share(shared);
+    return shared.getTracks().length;
+  },
+
+  unshareCamera(): void {
+    peers[0]!.unshare(shared!);
+  },
+
+  /** What the remote video shows, and this Endpoint's frame counters (the forwarding unit's SFrame worker). */
+  async video(): Promise<{
+    videos: number;
+    width: number;
+    height: number;
+    time: number;
+    streams: number;
+    encrypted: number;
+    decrypted: number;
+    dropped: { decrypt: number; replay: number; noKey: number; malformed: number };
+  }> {
+    const v = videos[0];
+    const stats = await streamApi().mediaStats();
+    const d = stats.framesDropped;
+    return {
+      videos: videos.length,
+      width: v?.videoWidth ?? 0,
+      height: v?.videoHeight ?? 0,
+      time: v?.currentTime ?? 0,
+      streams: peers[0]?.streams.length ?? 0,
+      encrypted: stats.framesEncrypted,
+      decrypted: stats.framesDecrypted,
+      dropped: { ...d },
+    };
   },
 
   got: (): Got[] => got,

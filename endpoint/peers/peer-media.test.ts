@@ -1,0 +1,75 @@
+/**
+ * A renegotiation on the direct path (./peer-media.ts) is held to the signed DTLS fingerprints, as the
+ * first offer and answer are: one that names another certificate closes the peer with
+ * `FingerprintMismatch` before any description is set. A real werift RTCPeerConnection underneath.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { utf8 } from '../../crypto/bytes.ts';
+import { silentLogger } from '../logger.ts';
+import type { PeerError } from './errors.ts';
+import { PeerMedia, RENEGOTIATE } from './peer-media.ts';
+import { createPeerConnection } from './rtc.ts';
+import { sdpFingerprints } from './signature.ts';
+import { loopbackPeers } from './test-kit.ts';
+
+const open: RTCPeerConnection[] = [];
+afterEach(async () => {
+  for (const pc of open.splice(0)) await Promise.resolve(pc.close()).catch(() => undefined);
+});
+
+async function setup(): Promise<{ media: PeerMedia; pc: RTCPeerConnection; failures: PeerError[]; offer: string; signed: string[] }> {
+  const pc = await createPeerConnection(loopbackPeers());
+  const other = await createPeerConnection(loopbackPeers());
+  open.push(pc, other);
+  other.createDataChannel('default');
+  const offer = (await other.createOffer()).sdp!;
+  const failures: PeerError[] = [];
+  const signed = sdpFingerprints(offer);
+  const media = new PeerMedia({
+    pc,
+    roomId: 'room',
+    userId: 'bob',
+    polite: true,
+    fingerprints: () => signed,
+    control: () => undefined,
+    e2ee: () => Promise.reject(new Error('not needed: the checks come first')),
+    track: () => undefined,
+    fail: (error) => failures.push(error),
+    log: silentLogger,
+  });
+  return { media, pc, failures, offer, signed };
+}
+
+function frame(json: unknown): Uint8Array {
+  const body = utf8(typeof json === 'string' ? json : JSON.stringify(json));
+  const out = new Uint8Array(1 + body.length);
+  out[0] = RENEGOTIATE;
+  out.set(body, 1);
+  return out;
+}
+
+async function settled(failures: PeerError[]): Promise<PeerError> {
+  for (let i = 0; i < 100 && failures.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+  expect(failures).toHaveLength(1);
+  return failures[0]!;
+}
+
+describe('renegotiation on the direct path', () => {
+  it('an offer with another DTLS fingerprint than the signed one: FingerprintMismatch, nothing set', async () => {
+    const { media, pc, failures, offer, signed } = await setup();
+    const other = signed[0]!.replace(/ ([0-9A-F]{2}):/, (_m, b: string) => ` ${b === 'AA' ? 'BB' : 'AA'}:`);
+    const rewritten = offer.replace(/a=fingerprint:(\S+) [0-9A-F:]+/, `a=fingerprint:${other}`);
+    expect(sdpFingerprints(rewritten)).not.toEqual(signed);
+    media.message(frame({ type: 'offer', sdp: rewritten }));
+    expect((await settled(failures)).reason).toBe('FingerprintMismatch');
+    expect(pc.remoteDescription ?? null).toBeNull();
+  });
+
+  it('malformed and oversized renegotiations are refused (InvalidArgument)', async () => {
+    for (const bad of [frame('{not json'), frame({ type: 'rollback', sdp: 'x' }), frame({ type: 'offer' }), frame('x'.repeat(70_000))]) {
+      const { media, failures } = await setup();
+      media.message(bad);
+      expect((await settled(failures)).reason).toBe('InvalidArgument');
+    }
+  });
+});

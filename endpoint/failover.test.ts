@@ -169,6 +169,9 @@ describe('failover', () => {
     const atAlice = new DataLog(alice, roomId, fromBob.handle);
     await bob.streamApi.subscribeToRemoteStreams(roomId, [{ streamId: fromAlice.handle }]);
     await alice.streamApi.subscribeToRemoteStreams(roomId, [{ streamId: fromBob.handle }]);
+    // Only its own user takes a stream id over from another Bridge: bob's publish of alice's id is refused.
+    const taken = await refusal(bob.connection.request('publish', { roomId, streamId: fromAlice.handle, tracks: [{ trackId: 'mine', kind: 'data' }] }));
+    expect(taken.bridgeCode).toBe('STREAM_EXISTS');
     await alice.streamApi.sendData(fromAlice.trackId, utf8('before, from A'));
     await bob.streamApi.sendData(fromBob.trackId, utf8('before, from B'));
     await until(

@@ -36,20 +36,25 @@ export class LoginLimiter {
     this.#byAddress = new RateLimiter({ limit: options.failuresPerAddress, windowMs, now });
   }
 
-  /** Seconds until this key may try again from this address, or 0 if it may try now. */
-  retryAfter(address: string, publicKey: string): Promise<number> {
+  /**
+   * Seconds until this key may try again from this address (0: it may try now), and whether it has
+   * failed from there in this window (only then does a success have a count to reset).
+   */
+  check(address: string, publicKey: string): Promise<{ retryAfter: number; failedBefore: boolean }> {
     const pair = pairKey(address, publicKey);
     return this.#decide(
       async (windows) => {
         const [p, a] = await windows.counts([SharedLimits.key('login-pair', pair), SharedLimits.key('login-address', address)], this.#o.windowMs);
-        if (p!.count >= this.#o.failuresPerPair) return retrySeconds(p!.resetsInMs);
-        return a!.count >= this.#o.failuresPerAddress && p!.count > 0 ? retrySeconds(a!.resetsInMs) : 0;
+        const failedBefore = p!.count > 0;
+        if (p!.count >= this.#o.failuresPerPair) return { retryAfter: retrySeconds(p!.resetsInMs), failedBefore };
+        return { retryAfter: a!.count >= this.#o.failuresPerAddress && failedBefore ? retrySeconds(a!.resetsInMs) : 0, failedBefore };
       },
       () => {
+        const failedBefore = this.#byPair.count(pair) > 0;
         const pairWait = this.#byPair.retryAfter(pair);
-        if (pairWait > 0) return pairWait;
+        if (pairWait > 0) return { retryAfter: pairWait, failedBefore };
         const addressWait = this.#byAddress.retryAfter(address);
-        return addressWait > 0 && this.#byPair.count(pair) > 0 ? addressWait : 0;
+        return { retryAfter: addressWait > 0 && failedBefore ? addressWait : 0, failedBefore };
       },
     );
   }
@@ -64,9 +69,11 @@ export class LoginLimiter {
     );
   }
 
-  async succeeded(address: string, publicKey: string): Promise<void> {
+  /** `failedBefore` from `check`: a key that never failed here costs no round trip to reset. */
+  async succeeded(address: string, publicKey: string, failedBefore: boolean): Promise<void> {
     const pair = pairKey(address, publicKey);
     this.#byPair.reset(pair);
+    if (!failedBefore) return;
     await this.#decide(
       (windows) => windows.reset(SharedLimits.key('login-pair', pair)),
       () => undefined,

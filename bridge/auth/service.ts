@@ -84,7 +84,7 @@ export class AuthService {
 
   /** Checks a signed challenge and opens a session. `address` is the client's (req.ip). */
   async login(request: SessionRequest, address: string): Promise<SessionResponse> {
-    const wait = await this.#failures.retryAfter(address, request.publicKey);
+    const { retryAfter: wait, failedBefore } = await this.#failures.check(address, request.publicKey);
     if (wait > 0) {
       this.counters.loginRateLimited++;
       throw new BridgeError('RATE_LIMITED', `too many failed logins for this key from this address; retry in ${wait} s`, { retryAfter: wait });
@@ -92,7 +92,7 @@ export class AuthService {
     try {
       const session = await this.#checkLogin(request);
       this.counters.logins++;
-      await this.#failures.succeeded(address, request.publicKey);
+      await this.#failures.succeeded(address, request.publicKey, failedBefore);
       return session;
     } catch (error) {
       if (error instanceof BridgeError && error.code === 'AUTH_FAILED') {

@@ -99,6 +99,23 @@ describe('limits across two Bridges', () => {
     expect(await login(b.bridge.url, tenant.solutionId, tenant.users.bob!)).toEqual(expect.any(String));
   });
 
+  it("a login on B clears the key's failures counted on A and B", async () => {
+    await roomInWindow(60_000, 20_000);
+    const dave = tenant.users.dave!;
+    const fail = async (t: TestBridge) => {
+      const attempt = await signedLogin(t.bridge.url, tenant.solutionId, dave, { timestamp: Date.now() - 36_000_000 });
+      return (await rest(t.bridge.url).post('/v1/auth/session', attempt)).status;
+    };
+    const statuses: number[] = [];
+    for (let i = 0; i < FAILURES - 1; i++) statuses.push(await fail(i % 2 === 0 ? a : b));
+    expect(await login(b.bridge.url, tenant.solutionId, dave)).toEqual(expect.any(String));
+    // Counted from zero again: FAILURES - 1 more are failures, not refusals.
+    for (let i = 0; i < FAILURES - 1; i++) statuses.push(await fail(i % 2 === 0 ? a : b));
+    expect(statuses).toEqual(Array(2 * (FAILURES - 1)).fill(401));
+    expect(await fail(a)).toBe(401);
+    expect(await fail(b)).toBe(429);
+  });
+
   it('shared counters failing: each Bridge falls back to its own window, nobody is refused for it', async () => {
     await roomInWindow(60_000, 20_000);
     const before = [a.bridge.counters.rooms.writeLimitFallbacks, b.bridge.counters.rooms.writeLimitFallbacks];

@@ -55,6 +55,8 @@ export class BridgeMetrics {
     ]);
     total(registers, 'sealroom_drops_total', 'data dropped or cut, by cause', ['cause'], () => [
       [{ cause: 'data_slow_subscriber' }, relay.counters.dataDroppedSlow],
+      [{ cause: 'data_deadline' }, relay.counters.dataDroppedDeadline],
+      [{ cause: 'data_reliable_cut' }, relay.counters.dataTracksCut],
       ...Object.entries(relay.counters.receiversCut).map(([reason, n]): Sample => [{ cause: `stream_receiver_${reason}` }, n]),
       ...Object.entries(relay.counters.streamsAborted).map(([reason, n]): Sample => [{ cause: `stream_aborted_${reason}` }, n]),
       [{ cause: 'socket_outbound_overflow' }, hub.counters.outboundOverflows],

@@ -9,10 +9,10 @@
  * Data travels in binary frames with a compact header (see the FRAME_* constants; big-endian):
  *   client -> Bridge   DATA       [0x01][u32 trackNo][SFrame ciphertext]
  *                      CHUNK      [0x02][u32 streamNo][u8 flags][sealed stream chunk]
- *                      CREDIT     [0x03][u32 streamNo][u64 offset]
+ *                      CREDIT     [0x03][u32 streamNo][u8 flags][u64 offset]
  *   Bridge -> client   DATA       [0x81][u32 trackNo][SFrame ciphertext]
  *                      CHUNK      [0x82][u32 streamNo][u8 flags][sealed stream chunk]
- *                      ALLOWANCE  [0x83][u32 streamNo][u64 allowed]
+ *                      ALLOWANCE  [0x83][u32 streamNo][u8 flags][u64 allowed]
  * trackNo and streamNo are numbers the Bridge assigns; the Bridge maps them to the publishing
  * connection, so a receiver learns the sender's identity from the Bridge, never from the sender.
  *
@@ -20,8 +20,10 @@
  * reports how many payload bytes of a stream it has consumed (CREDIT, an absolute offset); the Bridge
  * lets the sender run at most `window` bytes ahead of the slowest receiver (ALLOWANCE). So a slow
  * reader slows the sender's write() and the Bridge holds at most one window per receiver per stream.
- * Both are binary frames of 13 bytes: they flow several times per window, and as JSON through the
- * message schema they cost the Bridge and the sender more than the chunk they answer.
+ * Both are binary frames of 14 bytes: they flow several times per window, and as JSON through the
+ * message schema they cost the Bridge and the sender more than the chunk they answer. A credit's
+ * STARVED flag says the reader had taken everything it was given: the window, not the reader, holds
+ * the sender back, and the Bridge may widen it (docs/protocol/byte-streams.md, "Window").
  */
 import * as z from './zod.ts';
 import { contextIdSchema, roomIdSchema, userIdSchema } from './room-record.ts';
@@ -56,8 +58,10 @@ export const CHUNK_FLAG_LAST = 0x01;
 /** Bytes of the binary header before the payload: type + u32 (+ u8 flags for chunks). */
 export const DATA_HEADER_BYTES = 5;
 export const CHUNK_HEADER_BYTES = 6;
-/** A CREDIT or ALLOWANCE frame, whole: type + u32 streamNo + u64 offset. */
-export const CREDIT_FRAME_BYTES = 13;
+/** A CREDIT or ALLOWANCE frame, whole: type + u32 streamNo + u8 flags + u64 offset. */
+export const CREDIT_FRAME_BYTES = 14;
+/** Credit flag: the reader had consumed everything that reached it (its app waits for more). */
+export const CREDIT_FLAG_STARVED = 0x01;
 
 const streamIdSchema = z.string().check(z.regex(/^[A-Za-z0-9_-]{1,64}$/));
 const trackIdSchema = z.string().check(z.regex(/^[A-Za-z0-9_-]{1,64}$/));
@@ -68,11 +72,31 @@ const base64_64 = z.string().check(z.regex(/^[A-Za-z0-9+/]{86}==$/, 'expected 64
 export const trackKindSchema = z.enum(['data', 'audio', 'video']);
 export type TrackKind = z.infer<typeof trackKindSchema>;
 
+/**
+ * How the Bridge delivers a data track's frames (docs/protocol/data-tracks.md): `lossy` drops a frame
+ * older than its deadline and the oldest when a subscriber's queue is full; `reliable` never drops and
+ * cuts a subscriber that cannot keep up from the track.
+ */
+export const dataDeliverySchema = z.enum(['lossy', 'reliable']);
+export type DataDelivery = z.infer<typeof dataDeliverySchema>;
+/** A lossy data track's deadline when its publisher names none. Milliseconds. */
+export const DATA_DEADLINE_DEFAULT_MS = 500;
+/** Bounds of a lossy data track's deadline. Milliseconds. */
+export const DATA_DEADLINE_MIN_MS = 10;
+export const DATA_DEADLINE_MAX_MS = 60_000;
+const deadlineMsSchema = z.int().check(z.minimum(DATA_DEADLINE_MIN_MS), z.maximum(DATA_DEADLINE_MAX_MS));
+/** Why data-track frames to a subscriber were dropped: it read too slowly, they outlived the deadline, or they were lost between Bridges. */
+export const dataDropCauseSchema = z.enum(['slow', 'deadline', 'lost']);
+export type DataDropCause = z.infer<typeof dataDropCauseSchema>;
+
 export const trackInfoSchema = z.object({
   trackId: trackIdSchema,
   kind: trackKindSchema,
   /** The Bridge's number for this track's frames. */
   trackNo: z.int().check(z.nonnegative()),
+  /** Data tracks: the delivery mode, and a lossy track's deadline. */
+  delivery: z.optional(dataDeliverySchema),
+  deadlineMs: z.optional(deadlineMsSchema),
 });
 export type TrackInfo = z.infer<typeof trackInfoSchema>;
 
@@ -91,7 +115,14 @@ export const participantSchema = z.object({ userId: userIdSchema, connectionId: 
 export const subscriptionSchema = z.strictObject({ streamId: streamIdSchema, trackId: z.optional(trackIdSchema) });
 export type StreamSubscriptionWire = z.infer<typeof subscriptionSchema>;
 
-const trackDraftSchema = z.strictObject({ trackId: trackIdSchema, kind: trackKindSchema });
+const trackDraftSchema = z.strictObject({
+  trackId: trackIdSchema,
+  kind: trackKindSchema,
+  /** Data tracks only (the Bridge refuses them on media tracks); `lossy` when absent. */
+  delivery: z.optional(dataDeliverySchema),
+  /** Lossy data tracks only; DATA_DEADLINE_DEFAULT_MS when absent. */
+  deadlineMs: z.optional(deadlineMsSchema),
+});
 
 // ---- media signalling (docs/media/forwarding-unit.md)
 
@@ -362,8 +393,17 @@ export const serverEventSchema = z.discriminatedUnion('type', [
     fromConnectionId: z.string(),
     signal: peerSignalSchema,
   }),
-  /** Lossy data tracks: messages to this connection that were dropped because it read too slowly. */
-  z.object({ type: z.literal('dataDropped'), trackNo: z.int(), count: z.int().check(z.positive()) }),
+  /** Data-track messages to this connection that were dropped, by cause (docs/protocol/data-tracks.md). */
+  z.object({ type: z.literal('dataDropped'), trackNo: z.int(), count: z.int().check(z.positive()), cause: z.optional(dataDropCauseSchema) }),
+  /** A reliable data track this connection could not keep up with: it is no longer subscribed to it. */
+  z.object({
+    type: z.literal('dataTrackCut'),
+    roomId: roomIdSchema,
+    streamId: streamIdSchema,
+    trackId: trackIdSchema,
+    trackNo: z.int(),
+    reason: z.literal('too_slow'),
+  }),
 ]);
 export type ServerEvent = z.infer<typeof serverEventSchema>;
 export type ServerEventType = ServerEvent['type'];
@@ -454,14 +494,18 @@ export function writeChunkHeader(frame: Uint8Array, type: typeof FRAME_CHUNK_UP 
   return frame;
 }
 
-/** A CREDIT (receiver -> Bridge: consumed up to `offset`) or ALLOWANCE (Bridge -> sender: may send up to `offset`) frame. */
-export function encodeCreditFrame(type: typeof FRAME_CREDIT_UP | typeof FRAME_ALLOWANCE_DOWN, streamNo: number, offset: number): Uint8Array {
+/**
+ * A CREDIT (receiver -> Bridge: consumed up to `offset`; `starved`: nothing it was given is left
+ * unread) or ALLOWANCE (Bridge -> sender: may send up to `offset`) frame.
+ */
+export function encodeCreditFrame(type: typeof FRAME_CREDIT_UP | typeof FRAME_ALLOWANCE_DOWN, streamNo: number, offset: number, starved = false): Uint8Array {
   if (!Number.isSafeInteger(offset) || offset < 0) throw new RangeError(`"offset" expected a non-negative safe integer, got ${offset}`);
   const out = new Uint8Array(CREDIT_FRAME_BYTES);
   out[0] = type;
   writeU32(out, 1, streamNo);
-  writeU32(out, 5, Math.floor(offset / 0x1_0000_0000));
-  writeU32(out, 9, offset >>> 0);
+  out[5] = starved && type === FRAME_CREDIT_UP ? CREDIT_FLAG_STARVED : 0;
+  writeU32(out, 6, Math.floor(offset / 0x1_0000_0000));
+  writeU32(out, 10, offset >>> 0);
   return out;
 }
 
@@ -479,13 +523,16 @@ export function readU32(bytes: Uint8Array, at: number): number {
 }
 
 /**
- * The u64 offset of a CREDIT or ALLOWANCE frame, or -1 when it is no safe integer (above 2^53 - 1:
- * no stream gets there, so such a frame is malformed).
+ * The u64 offset of a CREDIT or ALLOWANCE frame, or -1 when the frame is malformed: an offset that is
+ * no safe integer (above 2^53 - 1: no stream gets there), or a flag that is not defined (any on an
+ * ALLOWANCE).
  */
 export function readCreditOffset(frame: Uint8Array): number {
-  const high = readU32(frame, 5);
+  const allowed = frame[0] === FRAME_CREDIT_UP ? CREDIT_FLAG_STARVED : 0;
+  if ((frame[5]! & ~allowed) !== 0) return -1;
+  const high = readU32(frame, 6);
   if (high > 0x1f_ffff) return -1;
-  return high * 0x1_0000_0000 + readU32(frame, 9);
+  return high * 0x1_0000_0000 + readU32(frame, 10);
 }
 
 /**
@@ -501,8 +548,8 @@ export function toDownFrame(frame: Uint8Array): Uint8Array {
 export type DecodedFrame =
   | { type: 'data'; direction: 'up' | 'down'; trackNo: number; payload: Uint8Array }
   | { type: 'chunk'; direction: 'up' | 'down'; streamNo: number; last: boolean; payload: Uint8Array }
-  /** CREDIT (up: consumed up to `offset`) or ALLOWANCE (down: the sender may send up to `offset`). */
-  | { type: 'credit'; direction: 'up' | 'down'; streamNo: number; offset: number };
+  /** CREDIT (up: consumed up to `offset`, `starved` flag) or ALLOWANCE (down: the sender may send up to `offset`). */
+  | { type: 'credit'; direction: 'up' | 'down'; streamNo: number; offset: number; starved: boolean };
 
 /** Parses a binary frame; undefined if the type byte is unknown or the frame is shorter than its header. */
 export function decodeFrame(bytes: Uint8Array): DecodedFrame | undefined {
@@ -536,7 +583,8 @@ export function decodeFrame(bytes: Uint8Array): DecodedFrame | undefined {
       if (bytes.length !== CREDIT_FRAME_BYTES) return undefined;
       const offset = readCreditOffset(bytes);
       if (offset < 0) return undefined;
-      return { type: 'credit', direction: bytes[0] === FRAME_CREDIT_UP ? 'up' : 'down', streamNo: readU32(bytes, 1), offset };
+      const up = bytes[0] === FRAME_CREDIT_UP;
+      return { type: 'credit', direction: up ? 'up' : 'down', streamNo: readU32(bytes, 1), offset, starved: bytes[5] === CREDIT_FLAG_STARVED };
     }
     default:
       return undefined;

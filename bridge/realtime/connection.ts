@@ -11,10 +11,15 @@
  *   reading it and holds what it already read in a short queue, handled in order once the socket
  *   drains: a client that sends requests but does not read the answers stalls itself (TCP
  *   backpressure), not the Bridge. A queue past `maxHeldMessages` closes the socket (4429).
+ * - Byte-stream chunks are bulk: they go through a per-connection queue (./send-scheduler.ts) that lets
+ *   about one chunk into the socket at a time, so results, events and data-track frames overtake
+ *   them (docs/operations/realtime-priorities.md). What waits there counts toward the budget as if it
+ *   sat in the socket.
  */
 import type { WebSocket } from 'ws';
 import { CLOSE, type ParsedQuery, type ResultPayloads, type ServerEvent, type ClientRequestKind, type MediaEvent } from '../../protocol/ws.ts';
 import type { SessionRow } from '../store/types.ts';
+import { BulkQueue } from './send-scheduler.ts';
 
 /** While reading is paused, how often the Bridge checks whether it may resume. Milliseconds. */
 const RESUME_CHECK_MS = 25;
@@ -54,6 +59,7 @@ export class RealtimeConnection {
   #inFlight = 0;
   #resumeTimer: ReturnType<typeof setInterval> | undefined;
   readonly #held: Array<() => Promise<void>> = [];
+  readonly #bulk: BulkQueue;
 
   constructor(
     readonly id: string,
@@ -61,16 +67,29 @@ export class RealtimeConnection {
     readonly address: string,
     private readonly limits: ConnectionLimits,
     private readonly hooks: ConnectionHooks,
-  ) {}
+  ) {
+    this.#bulk = new BulkQueue((frame, done) => socket.send(frame, { binary: true }, done));
+  }
 
   get userId(): string {
     if (this.session === undefined) throw new Error('connection is not authenticated');
     return this.session.userId;
   }
 
-  /** Bytes queued in the socket and not yet handed to the kernel. */
+  /**
+   * Bytes the Bridge holds for this socket: queued in the socket and not yet handed to the kernel, plus
+   * byte-stream chunks waiting in its bulk queue.
+   */
   get bufferedAmount(): number {
-    return this.socket.bufferedAmount;
+    return this.socket.bufferedAmount + this.#bulk.queuedBytes;
+  }
+
+  /**
+   * What a real-time frame written now waits behind, less the bulk share in the socket (at most about
+   * one chunk): data-track pacing (./relay/data-queue.ts) looks at this, so bulk never holds it back.
+   */
+  get priorityBufferedAmount(): number {
+    return Math.max(0, this.socket.bufferedAmount - this.#bulk.inFlightBytes);
   }
 
   /** The most this socket may hold now: the budget plus its byte-stream bytes in flight. */
@@ -120,6 +139,21 @@ export class RealtimeConnection {
   }
 
   /**
+   * Sends a byte-stream chunk of stream `streamNo` through the bulk queue: in order with the other
+   * chunks, behind every result, event and data frame sent meanwhile.
+   */
+  bulk(streamNo: number, frame: Uint8Array): void {
+    if (this.closed) return;
+    this.#bulk.push(streamNo, frame);
+    this.checkBudget();
+  }
+
+  /** Forgets the chunks of stream `streamNo` still queued here (the stream was cut or aborted for this socket). */
+  dropBulk(streamNo: number): void {
+    this.#bulk.drop(streamNo);
+  }
+
+  /**
    * Runs a text message's handler now, or holds it (in order) while the socket is over its limits; the
    * Bridge stops reading the socket meanwhile. Counts it in flight until its handler settles.
    */
@@ -166,12 +200,12 @@ export class RealtimeConnection {
   }
 
   private mustPause(): boolean {
-    return this.#inFlight >= this.limits.maxRequestsInFlight || this.socket.bufferedAmount > this.softCapBytes;
+    return this.#inFlight >= this.limits.maxRequestsInFlight || this.bufferedAmount > this.softCapBytes;
   }
 
   private checkBudget(): void {
     // The fixed budget first: below it, the stream bytes in flight (a lookup) need not be counted.
-    const buffered = this.socket.bufferedAmount;
+    const buffered = this.bufferedAmount;
     if (this.closed || buffered <= this.limits.outboundBudgetBytes || buffered <= this.outboundCapBytes) return;
     this.hooks.overflowed(this);
     this.close(CLOSE.outboundOverflow, 'outbound buffer over budget: the client is not reading');
@@ -182,6 +216,7 @@ export class RealtimeConnection {
   close(code: number, reason: string): void {
     if (this.closed) return;
     this.closed = true;
+    this.#bulk.close();
     clearInterval(this.#resumeTimer);
     this.#resumeTimer = undefined;
     // Close reasons are limited to 123 bytes by RFC 6455 section 5.5.

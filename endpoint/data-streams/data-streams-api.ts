@@ -435,6 +435,7 @@ export class DataStreamsApi {
       case 'streamSubscribed':
       case 'streamUnsubscribed':
       case 'dataDropped':
+      case 'dataTrackCut':
       case 'peerSignal':
         return;
       default: {

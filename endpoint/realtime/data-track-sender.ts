@@ -18,7 +18,11 @@
  *   for it to drain. If it does not, the message is dropped and counted (`sendDropped`), and so is every
  *   following one until the socket is below the mark again: nothing piles up behind a stalled socket.
  *   Past `MAX_QUEUED_SENDS` waiting calls, new ones are dropped at once. A dropped message resolves
- *   (it is not an error on a lossy track); `dataTrackStats().sendDropped` counts them.
+ *   (it is not an error on a lossy track); `dataTrackStats().sendDropped` counts them. A lossy message
+ *   that has waited here longer than its track's `deadlineMs` is dropped too (`sendDeadlineDropped`).
+ * - **Reliable tracks** (docs/protocol/data-tracks.md) are never dropped here: a message waits for the
+ *   socket as long as it takes, and past `MAX_QUEUED_SENDS` waiting calls `sendData` refuses with
+ *   `RateLimited` instead of dropping.
  */
 import { deriveSenderBaseKey, makeKid, randomSessionId, SFrameContext } from '../../crypto/sframe/index.ts';
 import { encodeDataFrame, FRAME_DATA_UP } from '../../protocol/ws.ts';
@@ -66,16 +70,21 @@ export class DataTrackSender {
 
   /** Queues one message; resolves once it is on the socket or dropped by pacing. */
   send(trackId: string, data: Uint8Array): Promise<void> {
-    this.d.target(trackId);
+    const { reliable } = this.d.target(trackId);
     if (this.queued >= MAX_QUEUED_SENDS) {
+      if (reliable)
+        return Promise.reject(
+          new EndpointError('RateLimited', `expected at most ${MAX_QUEUED_SENDS} data-track messages waiting to be sent; wait for earlier sendData calls`),
+        );
       this.drop('send queue full');
       return Promise.resolve();
     }
+    const queuedAt = Date.now();
     // The caller may reuse its buffer as soon as sendData returns. The stamp goes in front at sending.
     const copy = new Uint8Array(DATA_TRACK_STAMP_BYTES + data.length);
     copy.set(data, DATA_TRACK_STAMP_BYTES);
     this.queued++;
-    const done = this.chain.then(() => this.sendNow(trackId, copy)).finally(() => this.queued--);
+    const done = this.chain.then(() => this.sendNow(trackId, copy, queuedAt)).finally(() => this.queued--);
     this.chain = done.catch(() => undefined);
     return done;
   }
@@ -86,10 +95,16 @@ export class DataTrackSender {
   }
 
   /** `plaintext`: the message behind `DATA_TRACK_STAMP_BYTES` of room for the stamp. */
-  private async sendNow(trackId: string, plaintext: Uint8Array): Promise<void> {
+  private async sendNow(trackId: string, plaintext: Uint8Array, queuedAt: number): Promise<void> {
     let target = this.d.target(trackId);
     await this.d.refresher.pending(target.roomId);
-    if (!(await this.paced())) {
+    if (target.reliable) await this.d.connection.drained(SEND_PACE_BYTES);
+    else if (Date.now() - queuedAt > target.deadlineMs) {
+      this.d.counters.sendDeadlineDropped++;
+      this.drop('older than its deadline');
+      return;
+    } else if (!(await this.paced(queuedAt + target.deadlineMs))) {
+      if (Date.now() - queuedAt > target.deadlineMs) this.d.counters.sendDeadlineDropped++;
       this.drop('the socket is far behind');
       return;
     }
@@ -138,14 +153,14 @@ export class DataTrackSender {
    * True when the message may go now; false when it must be dropped. Polls `bufferedAmount` (WebSockets
    * have no drain event); a socket that closes meanwhile reads 0, and `sendFrame` then fails.
    */
-  private async paced(): Promise<boolean> {
+  private async paced(expiresAt: number): Promise<boolean> {
     const connection = this.d.connection;
     if (connection.bufferedAmount <= SEND_PACE_BYTES) {
       this.congested = false;
       return true;
     }
     if (this.congested) return false;
-    const deadline = Date.now() + SEND_PACE_MAX_WAIT_MS;
+    const deadline = Math.min(Date.now() + SEND_PACE_MAX_WAIT_MS, expiresAt);
     while (connection.bufferedAmount > SEND_PACE_BYTES) {
       if (Date.now() >= deadline) {
         this.congested = true;

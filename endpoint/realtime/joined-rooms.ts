@@ -8,7 +8,7 @@
 import type { ResultPayloads, ServerEvent, StreamInfo as WireStreamInfo } from '../../protocol/ws.ts';
 import type { Logger } from '../logger.ts';
 import { MAX_PARTICIPANTS_PER_ROOM, MAX_PENDING_TRACK_ANNOUNCEMENTS, MAX_REMOTE_STREAMS_PER_ROOM } from './limits.ts';
-import type { StreamInfo, StreamTrackInfo, TrackKind } from './types.ts';
+import type { DataTrackDelivery, StreamInfo, StreamTrackInfo, TrackKind } from './types.ts';
 
 /** One track of a remote stream, with everything a received frame needs. */
 export interface RemoteTrack {
@@ -32,7 +32,17 @@ export interface RemoteStream {
 /** Events about one room (the ones this file keeps state for). */
 export type RoomScopedEvent = Extract<
   ServerEvent,
-  { type: 'streamRoomJoined' | 'streamRoomLeft' | 'streamPublished' | 'streamUpdated' | 'streamUnpublished' | 'streamSubscribed' | 'streamUnsubscribed' }
+  {
+    type:
+      | 'streamRoomJoined'
+      | 'streamRoomLeft'
+      | 'streamPublished'
+      | 'streamUpdated'
+      | 'streamUnpublished'
+      | 'streamSubscribed'
+      | 'streamUnsubscribed'
+      | 'dataTrackCut';
+  }
 >;
 
 export class JoinedRoom {
@@ -209,6 +219,9 @@ export function publicStream(info: WireStreamInfo): StreamInfo {
   return { streamRoomId: info.roomId, streamId: info.streamId, userId: info.userId, tracks: info.tracks.map(publicTrack) };
 }
 
-export function publicTrack(t: { trackId: string; kind: TrackKind }): StreamTrackInfo {
-  return { trackId: t.trackId, kind: t.kind };
+export function publicTrack(t: { trackId: string; kind: TrackKind; delivery?: DataTrackDelivery; deadlineMs?: number }): StreamTrackInfo {
+  if (t.delivery === undefined) return { trackId: t.trackId, kind: t.kind };
+  return t.deadlineMs === undefined
+    ? { trackId: t.trackId, kind: t.kind, delivery: t.delivery }
+    : { trackId: t.trackId, kind: t.kind, delivery: t.delivery, deadlineMs: t.deadlineMs };
 }

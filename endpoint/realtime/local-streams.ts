@@ -4,11 +4,13 @@
  * applied by `updateStream`, which sends the whole new track list (the Bridge keeps the trackNo of a
  * track whose id and kind stay the same).
  */
+import { DATA_DEADLINE_DEFAULT_MS, DATA_DEADLINE_MAX_MS, DATA_DEADLINE_MIN_MS } from '../../protocol/ws.ts';
 import type { Connection } from '../connection.ts';
 import { EndpointError } from '../errors.ts';
 import { checkWireId, endedError, randomWireId, rememberBounded } from './ids.ts';
 import { MAX_ENDED_REMEMBERED, MAX_LOCAL_STREAMS, MAX_TRACKS_PER_STREAM } from './limits.ts';
 import type {
+  DataTrackDelivery,
   MediaStreamTrackLike,
   PublishState,
   PublishStateListener,
@@ -28,6 +30,9 @@ export interface LocalTrack {
   removed: boolean;
   /** An audio or video track's MediaStreamTrack, sent through the unit (endpoint/media/). */
   media?: MediaStreamTrackLike;
+  /** Data tracks: their delivery mode and, when lossy, the deadline in ms (docs/protocol/data-tracks.md). */
+  delivery?: DataTrackDelivery;
+  deadlineMs?: number;
 }
 
 /** `suspended`: published when the socket dropped; republished under the same handle on reconnect. */
@@ -47,6 +52,10 @@ export interface SendTarget {
   streamId: string;
   trackId: string;
   trackNo: number;
+  /** True for a `reliable` track: its messages are never dropped. */
+  reliable: boolean;
+  /** A lossy track's deadline: a message still unsent after this long is dropped. Milliseconds. */
+  deadlineMs: number;
 }
 
 export class LocalStreams {
@@ -75,6 +84,7 @@ export class LocalStreams {
   addTrack(handle: string, options: TrackOptions): string {
     const stream = this.stream(handle);
     const kind = trackKind(options);
+    const delivery = kind === 'data' ? dataDelivery(options as { delivery?: unknown; deadlineMs?: unknown }) : {};
     const live = [...stream.tracks.values()].filter((t) => !t.removed).length;
     if (live >= MAX_TRACKS_PER_STREAM) throw EndpointError.invalidArgument(`expected at most ${MAX_TRACKS_PER_STREAM} tracks per stream`);
     const trackId = randomWireId();
@@ -83,7 +93,7 @@ export class LocalStreams {
       kind,
       trackNo: undefined,
       removed: false,
-      ...(kind === 'data' ? {} : { media: (options as { track: MediaStreamTrackLike }).track }),
+      ...(kind === 'data' ? delivery : { media: (options as { track: MediaStreamTrackLike }).track }),
     });
     this.byTrack.set(trackId, stream);
     return trackId;
@@ -291,7 +301,15 @@ export class LocalStreams {
     if (track.trackNo === undefined || (stream.state !== 'published' && stream.state !== 'updating')) {
       throw EndpointError.invalidArgument(`track "${trackId}" is not published: publishStream or updateStream first`);
     }
-    return { roomId: stream.roomId, streamId: stream.streamId, trackId, trackNo: track.trackNo };
+    const reliable = track.delivery === 'reliable';
+    return {
+      roomId: stream.roomId,
+      streamId: stream.streamId,
+      trackId,
+      trackNo: track.trackNo,
+      reliable,
+      deadlineMs: track.deadlineMs ?? DATA_DEADLINE_DEFAULT_MS,
+    };
   }
 
   /** The room was left: its streams end (published ones report `unpublished`). */
@@ -353,8 +371,27 @@ export class LocalStreams {
   }
 }
 
-function draft(t: LocalTrack): { trackId: string; kind: TrackKind } {
-  return { trackId: t.trackId, kind: t.kind };
+function draft(t: LocalTrack): { trackId: string; kind: TrackKind; delivery?: DataTrackDelivery; deadlineMs?: number } {
+  if (t.delivery === undefined) return { trackId: t.trackId, kind: t.kind };
+  return t.deadlineMs === undefined
+    ? { trackId: t.trackId, kind: t.kind, delivery: t.delivery }
+    : { trackId: t.trackId, kind: t.kind, delivery: t.delivery, deadlineMs: t.deadlineMs };
+}
+
+/** A data track's `delivery` and `deadlineMs` options, checked (docs/protocol/data-tracks.md). */
+function dataDelivery(options: { delivery?: unknown; deadlineMs?: unknown }): { delivery: DataTrackDelivery; deadlineMs?: number } {
+  const { delivery = 'lossy', deadlineMs } = options;
+  if (delivery !== 'lossy' && delivery !== 'reliable') {
+    throw EndpointError.invalidArgument(`"delivery" expected "lossy" or "reliable", got ${JSON.stringify(delivery)?.slice(0, 40)}`);
+  }
+  if (deadlineMs === undefined) return { delivery };
+  if (delivery === 'reliable') throw EndpointError.invalidArgument('"deadlineMs" applies to lossy data tracks; a reliable track never drops');
+  if (typeof deadlineMs !== 'number' || !Number.isInteger(deadlineMs) || deadlineMs < DATA_DEADLINE_MIN_MS || deadlineMs > DATA_DEADLINE_MAX_MS) {
+    throw EndpointError.invalidArgument(
+      `"deadlineMs" expected an integer from ${DATA_DEADLINE_MIN_MS} to ${DATA_DEADLINE_MAX_MS} (milliseconds), got ${String(deadlineMs).slice(0, 40)}`,
+    );
+  }
+  return { delivery, deadlineMs };
 }
 
 function trackKind(options: TrackOptions): TrackKind {

@@ -77,12 +77,16 @@ export class RealtimeApi {
     undecryptable: 0,
     replayed: 0,
     droppedBySlowness: 0,
+    droppedByDeadline: 0,
+    droppedInCluster: 0,
+    reliableCuts: 0,
     noKey: 0,
     stale: 0,
     unroutable: 0,
     receiveOverflow: 0,
     sent: 0,
     sendDropped: 0,
+    sendDeadlineDropped: 0,
   };
   private readonly joined: JoinedRooms;
   private readonly locals: LocalStreams;

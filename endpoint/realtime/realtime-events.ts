@@ -44,7 +44,10 @@ export class RealtimeEvents {
         this.roomUpdated(event.roomId, event.epoch);
         return;
       case 'dataDropped':
-        this.d.counters.droppedBySlowness += event.count;
+        // An older Bridge names no cause: its only one was slowness.
+        if (event.cause === 'deadline') this.d.counters.droppedByDeadline += event.count;
+        else if (event.cause === 'lost') this.d.counters.droppedInCluster += event.count;
+        else this.d.counters.droppedBySlowness += event.count;
         return;
       case 'streamRoomJoined':
       case 'streamRoomLeft':
@@ -53,6 +56,7 @@ export class RealtimeEvents {
       case 'streamUnpublished':
       case 'streamSubscribed':
       case 'streamUnsubscribed':
+      case 'dataTrackCut':
         this.roomEvent(event);
         return;
       case 'streamRoomCreated':
@@ -152,6 +156,18 @@ export class RealtimeEvents {
       case 'streamUnsubscribed':
         rooms.unsubscribe(room, event.streamId, event.trackIds);
         eventApi.emit('streamUnsubscribed', { type: 'streamUnsubscribed', streamRoomId, streamId: event.streamId, trackIds: [...event.trackIds] });
+        return;
+      case 'dataTrackCut':
+        // A reliable track this client could not keep up with: the Bridge no longer sends it.
+        this.d.counters.reliableCuts++;
+        rooms.unsubscribe(room, event.streamId, [event.trackId]);
+        eventApi.emit('streamUnsubscribed', {
+          type: 'streamUnsubscribed',
+          streamRoomId,
+          streamId: event.streamId,
+          trackIds: [event.trackId],
+          reason: event.reason,
+        });
         return;
       default: {
         const never: never = event;

@@ -12,7 +12,16 @@ export type StreamHandle = string;
  * or a `getDisplayMedia` screen share), sent end-to-end encrypted through the Bridge's forwarding
  * unit (docs/media/endpoint-media.md).
  */
-export type TrackOptions = { createDataChannel: true } | { track: MediaStreamTrackLike };
+/**
+ * A data track's delivery (docs/protocol/data-tracks.md): `lossy` (the default) drops a message older
+ * than `deadlineMs` (default 500, from 10 to 60,000) at the sender and at the Bridge, and the oldest for a
+ * subscriber that reads too slowly, all counted in `dataTrackStats()`; `reliable` never drops, keeps
+ * order, and the Bridge cuts a subscriber that cannot keep up from the track (`streamUnsubscribed`
+ * with reason `too_slow`).
+ */
+export type DataTrackDelivery = 'lossy' | 'reliable';
+
+export type TrackOptions = { createDataChannel: true; delivery?: DataTrackDelivery; deadlineMs?: number } | { track: MediaStreamTrackLike };
 
 /** The part of a browser `MediaStreamTrack` the API reads. */
 export interface MediaStreamTrackLike {
@@ -28,6 +37,9 @@ export type TrackKind = 'data' | 'audio' | 'video';
 export interface StreamTrackInfo {
   trackId: string;
   kind: TrackKind;
+  /** Data tracks: how the Bridge delivers them, and a lossy track's deadline in ms. */
+  delivery?: DataTrackDelivery;
+  deadlineMs?: number;
 }
 
 export interface StreamInfo {
@@ -126,6 +138,12 @@ export interface DataTrackStats {
   replayed: number;
   /** Dropped by the Bridge because this client read too slowly (oldest first; from `dataDropped`). */
   droppedBySlowness: number;
+  /** Dropped by the Bridge: lossy messages older than their track's `deadlineMs` when their turn came. */
+  droppedByDeadline: number;
+  /** Lost between two Bridges of a cluster before they reached this client's Bridge (counted there). */
+  droppedInCluster: number;
+  /** Reliable tracks the Bridge cut this client from because it could not keep up (`streamUnsubscribed` with `too_slow`). */
+  reliableCuts: number;
   /** Dropped: no key for the message's epoch (past its grace period, or after this user was removed). */
   noKey: number;
   /**
@@ -142,6 +160,8 @@ export interface DataTrackStats {
   sent: number;
   /** Messages `sendData` dropped because the socket stayed far behind (lossy pacing, see `sendData`). */
   sendDropped: number;
+  /** Of `sendDropped`: lossy messages that waited for the socket longer than their track's `deadlineMs`. */
+  sendDeadlineDropped: number;
 }
 
 // ---- events (delivered through EventApi.on)
@@ -202,6 +222,11 @@ export interface StreamUnsubscribedEvent {
   streamRoomId: string;
   streamId: string;
   trackIds: string[];
+  /**
+   * Set when the Bridge ended the subscription itself: `too_slow`, this client could not keep up with
+   * a `reliable` data track (its queue at the Bridge passed its bound; docs/protocol/data-tracks.md).
+   */
+  reason?: 'too_slow';
 }
 
 /**

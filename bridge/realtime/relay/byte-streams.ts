@@ -79,6 +79,7 @@ export class ByteStreamsRelay {
       sent: 0,
       allowed: receivers.size === 0 ? UNLIMITED_ALLOWANCE_BYTES : this.window,
       announced: this.window,
+      window: this.window,
       atLimitSince: undefined,
       stuckTimer: undefined,
       announceTimer: undefined,
@@ -136,7 +137,7 @@ export class ByteStreamsRelay {
         // Counted first, as `sent` already is: a cut detaches exactly what was counted.
         r.participant.unconsumedBytes += payload.length;
         if (conn.bufferedAmount > conn.softCapBytes) this.cut(bs, r, 'too_slow', 'too_slow');
-        else conn.binary(frame);
+        else conn.bulk(bs.streamNo, frame);
       }
     }
     if (last) {
@@ -146,8 +147,13 @@ export class ByteStreamsRelay {
     this.watch(bs);
   }
 
-  /** A receiver consumed the stream up to `offset` payload bytes. */
-  credit(conn: RealtimeConnection, streamNo: number, offset: number): void {
+  /**
+   * A receiver consumed the stream up to `offset` payload bytes. `starved`: it had consumed all that
+   * reached it. When that receiver is the slowest and the sender has been waiting at its limit, the
+   * window is what idles the pipe (a bandwidth-delay product above it): it doubles, up to
+   * `streamWindowMaxBytes`. A reader that does not read never says so, and keeps its sender at the window.
+   */
+  credit(conn: RealtimeConnection, streamNo: number, offset: number, starved = false): void {
     const p = this.st.participants.get(conn.id) ?? this.st.remoteReceiver?.(conn.id);
     const bs = this.st.byteStreams.get(streamNo);
     const r = p === undefined ? undefined : bs?.receivers.get(p);
@@ -156,6 +162,7 @@ export class ByteStreamsRelay {
     // letting the sender run more than a window ahead of what it was given.
     const consumed = Math.min(offset, bs.sent);
     if (consumed <= r.consumed) return; // offsets never decrease
+    if (starved && bs.atLimitSince !== undefined) this.widen(bs, r);
     p!.unconsumedBytes -= consumed - r.consumed;
     r.consumed = consumed;
     r.lastAdvanceAt = monotonicMs();
@@ -199,6 +206,8 @@ export class ByteStreamsRelay {
   private abort(bs: ByteStream, reason: EventReason, tellSender: boolean): void {
     this.st.counters.streamsAborted[reason] = (this.st.counters.streamsAborted[reason] ?? 0) + 1;
     const event: ServerEvent = { type: 'byteStreamAborted', streamNo: bs.streamNo, reason };
+    // Chunks still queued behind the event would arrive after it (docs/operations/realtime-priorities.md).
+    for (const r of bs.receivers.keys()) r.conn.dropBulk(bs.streamNo);
     for (const r of bs.receivers.keys()) r.conn.event(event);
     if (tellSender) bs.sender.conn.event(event);
     this.end(bs);
@@ -221,6 +230,7 @@ export class ByteStreamsRelay {
   private cut(bs: ByteStream, r: Receiver, dropped: DroppedReason, abortReason: EventReason | undefined): void {
     const p = r.participant;
     bs.receivers.delete(p);
+    p.conn.dropBulk(bs.streamNo);
     this.detach(bs, p, r);
     this.st.counters.receiversCut[dropped] = (this.st.counters.receiversCut[dropped] ?? 0) + 1;
     if (abortReason !== undefined) p.conn.event({ type: 'byteStreamAborted', streamNo: bs.streamNo, reason: abortReason });
@@ -228,17 +238,26 @@ export class ByteStreamsRelay {
     this.recompute(bs);
   }
 
+  /** Doubles the stream's window (up to the maximum) if `r` is its slowest receiver. */
+  private widen(bs: ByteStream, r: Receiver): void {
+    const max = Math.max(this.window, this.st.config.streamWindowMaxBytes);
+    if (bs.window >= max) return;
+    for (const other of bs.receivers.values()) if (other.consumed < r.consumed) return;
+    bs.window = Math.min(max, bs.window * 2);
+    this.st.counters.windowsWidened++;
+  }
+
   private recompute(bs: ByteStream): void {
     if (bs.ended) return;
     let slowest = Number.POSITIVE_INFINITY;
     for (const r of bs.receivers.values()) slowest = Math.min(slowest, r.consumed);
-    const allowed = bs.receivers.size === 0 ? UNLIMITED_ALLOWANCE_BYTES : slowest + this.window;
+    const allowed = bs.receivers.size === 0 ? UNLIMITED_ALLOWANCE_BYTES : slowest + bs.window;
     if (allowed > bs.allowed) bs.allowed = allowed;
     if (!this.atLimit(bs)) bs.atLimitSince = undefined;
     if (bs.allowed <= bs.announced) return;
     // Promptly when the sender may be waiting for it, or the step is large; otherwise coalesce.
     const headroom = bs.announced - bs.sent;
-    const prompt = headroom < this.limitMarginBytes || bs.allowed - bs.announced >= this.window / 4 || bs.receivers.size === 0;
+    const prompt = headroom < this.limitMarginBytes || bs.allowed - bs.announced >= bs.window / 4 || bs.receivers.size === 0;
     if (prompt) this.announce(bs);
     else if (bs.announceTimer === undefined) {
       bs.announceTimer = setTimeout(() => this.announce(bs), ALLOWANCE_COALESCE_MS);

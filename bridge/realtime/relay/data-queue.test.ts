@@ -2,19 +2,19 @@ import { describe, expect, it } from 'vitest';
 import type { ServerEvent } from '../../../protocol/ws.ts';
 import { DataQueue, type DataSink } from './data-queue.ts';
 
-/** A socket stand-in: frames count in bufferedAmount until `drain()` writes them out. */
+/** A socket stand-in: frames count in priorityBufferedAmount until `drain()` writes them out. */
 class FakeSink implements DataSink {
   closed = false;
-  bufferedAmount = 0;
+  priorityBufferedAmount = 0;
   readonly written: Uint8Array[] = [];
   readonly events: ServerEvent[] = [];
   private readonly unflushed: Array<() => void> = [];
 
   binary(frame: Uint8Array, done?: (error?: Error) => void): void {
     this.written.push(frame);
-    this.bufferedAmount += frame.length;
+    this.priorityBufferedAmount += frame.length;
     this.unflushed.push(() => {
-      this.bufferedAmount -= frame.length;
+      this.priorityBufferedAmount -= frame.length;
       done?.();
     });
   }
@@ -55,8 +55,8 @@ describe('DataQueue', () => {
     expect(sink.events).toEqual([]);
     await sleep(60);
     expect(sink.events).toEqual([
-      { type: 'dataDropped', trackNo: 1, count: 22 },
-      { type: 'dataDropped', trackNo: 2, count: 15 },
+      { type: 'dataDropped', trackNo: 1, count: 22, cause: 'slow' },
+      { type: 'dataDropped', trackNo: 2, count: 15, cause: 'slow' },
     ]);
     sink.drain();
     expect(sink.written.map((f) => f[0])).toEqual([0, 1, 2, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49]);
@@ -69,7 +69,7 @@ describe('DataQueue', () => {
     q.push(3, frame(1, 1001));
     expect(q.stats()).toMatchObject({ queuedBytes: 0, dropped: 1, delivered: 0 });
     await sleep(40);
-    expect(sink.events).toEqual([{ type: 'dataDropped', trackNo: 3, count: 1 }]);
+    expect(sink.events).toEqual([{ type: 'dataDropped', trackNo: 3, count: 1, cause: 'slow' }]);
     q.close();
   });
 
@@ -82,7 +82,7 @@ describe('DataQueue', () => {
     for (let i = 20; i < 25; i++) q.push(1, frame(i));
     sink.drain();
     await sleep(60);
-    expect(sink.events).toEqual([{ type: 'dataDropped', trackNo: 1, count: 12 }]);
+    expect(sink.events).toEqual([{ type: 'dataDropped', trackNo: 1, count: 12, cause: 'slow' }]);
     q.close();
   });
 
@@ -97,5 +97,47 @@ describe('DataQueue', () => {
     q.close();
     q.push(0, frame(9));
     expect(q.stats()).toMatchObject({ queuedFrames: 0, delivered: 5 });
+  });
+
+  it('drops a lossy frame older than its deadline when its turn comes, counted as deadline', async () => {
+    const sink = new FakeSink();
+    const drops: string[] = [];
+    const q = new DataQueue(sink, { ...limits, onDrop: (cause) => drops.push(cause) });
+    const lossy = { reliable: false, deadlineMs: 30 };
+    for (let i = 0; i < 5; i++) q.push(4, frame(i), lossy); // 3 in the socket, 2 wait
+    await sleep(50);
+    q.push(4, frame(5), lossy); // fresh: it still goes
+    sink.drain();
+    expect(sink.written.map((f) => f[0])).toEqual([0, 1, 2, 5]);
+    expect(q.stats()).toMatchObject({ dropped: 2, droppedDeadline: 2, droppedSlow: 0, queuedFrames: 0 });
+    expect(drops).toEqual(['deadline', 'deadline']);
+    await sleep(40);
+    expect(sink.events).toEqual([{ type: 'dataDropped', trackNo: 4, count: 2, cause: 'deadline' }]);
+    q.close();
+  });
+
+  it('never drops a reliable frame, keeps arrival order with lossy ones, and cuts the track past its bound', async () => {
+    const sink = new FakeSink();
+    const cut: number[] = [];
+    const q = new DataQueue(sink, { ...limits, reliableQueueBytes: 500, onReliableOverflow: (trackNo) => cut.push(trackNo) });
+    const reliable = { reliable: true, deadlineMs: 0 };
+    const lossy = { reliable: false, deadlineMs: 10 };
+    for (let i = 0; i < 3; i++) q.push(8, frame(i), reliable); // in the socket
+    q.push(8, frame(3), reliable);
+    q.push(9, frame(4), lossy);
+    q.push(8, frame(5), reliable);
+    await sleep(30); // older than the lossy deadline, and than any deadline a reliable frame could have
+    sink.drain();
+    expect(sink.written.map((f) => f[0])).toEqual([0, 1, 2, 3, 5]);
+    expect(q.stats()).toMatchObject({ droppedDeadline: 1, queuedFrames: 0 });
+    // Past 500 bytes waiting, the track that overflows is cut and its frames forgotten; nothing counted as dropped.
+    let pushed = 0;
+    while (cut.length === 0 && pushed < 20) q.push(8, frame(10 + pushed++), reliable);
+    expect(pushed).toBe(9); // 3 into the socket, 5 wait (500 bytes), the 9th would pass the bound
+    expect(cut).toEqual([8]);
+    expect(q.stats()).toMatchObject({ droppedSlow: 0, droppedDeadline: 1, queuedBytes: 0 });
+    sink.drain();
+    expect(sink.written.map((f) => f[0]).slice(5)).toEqual([10, 11, 12]);
+    q.close();
   });
 });

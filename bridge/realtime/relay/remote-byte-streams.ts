@@ -180,7 +180,7 @@ export class RemoteByteStreams {
     entry.sent += payload;
     entry.p.unconsumedBytes += payload;
     const last = (frame[5]! & CHUNK_FLAG_LAST) !== 0;
-    entry.p.conn.binary(frame);
+    entry.p.conn.bulk(entry.localNo, frame);
     if (last) this.end(entry, true);
   }
 
@@ -262,6 +262,8 @@ export class RemoteByteStreams {
     this.inbound.delete(entry.localNo);
     this.routes.delete(`${entry.origin} ${entry.originNo} ${entry.p.conn.id}`);
     entry.p.unconsumedBytes -= entry.sent - entry.consumed;
+    // Aborted: its chunks still queued would arrive after the abort (docs/operations/realtime-priorities.md).
+    if (!forReceipts) entry.p.conn.dropBulk(entry.localNo);
     if (!forReceipts) return;
     // Oldest first (a Map keeps insertion order): past the bound the oldest route is forgotten.
     this.receiptRoutes.set(entry.localNo, {
@@ -291,8 +293,10 @@ function remoteReceiver(userId: string, connectionId: string, send: { event(e: S
     rooms: new Set<string>(),
     event: send.event,
     binary: send.binary,
+    bulk: (_streamNo: number, frame: Uint8Array) => send.binary(frame),
+    dropBulk: () => undefined,
   } as unknown as RealtimeConnection;
-  const quiet = { closed: true, bufferedAmount: 0, binary: () => undefined, event: () => undefined };
+  const quiet = { closed: true, priorityBufferedAmount: 0, binary: () => undefined, event: () => undefined };
   return {
     conn,
     userId,

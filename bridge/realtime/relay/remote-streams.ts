@@ -16,7 +16,7 @@ import { encodeDataFrame, FRAME_DATA_DOWN, type ServerEvent, type StreamInfo, ty
 import type { RealtimeConnection } from '../connection.ts';
 import { DataQueue } from './data-queue.ts';
 import { BoundedSet } from './numbers.ts';
-import type { Participant, PublishedStream, RelayState, RoomState, Track } from './state.ts';
+import { trackDelivery, trackInfo, type Participant, type PublishedStream, type RelayState, type RoomState, type Track } from './state.ts';
 
 /** Who is in a room on one Bridge, and what they publish (a sync's answer). */
 export interface RoomPresence {
@@ -123,7 +123,7 @@ export class RemoteStreams {
         stream.subs.delete(subscriber);
       }
     }
-    const wire = (t: Track) => ({ trackId: t.trackId, kind: t.kind, trackNo: t.trackNo });
+    const wire = trackInfo;
     this.deliver(room, { type: 'streamUpdated', stream: this.st.streamInfo(stream), tracksAdded: added.map(wire), tracksRemoved: removed.map(wire) });
   }
 
@@ -173,7 +173,7 @@ export class RemoteStreams {
     if (track.subscribers.size === 0) return;
     this.st.counters.dataDeliveries += track.subscribers.size;
     const frame = encodeDataFrame(FRAME_DATA_DOWN, track.trackNo, payload);
-    for (const subscriber of track.subscribers) subscriber.data.push(track.trackNo, frame);
+    for (const subscriber of track.subscribers) subscriber.data.push(track.trackNo, frame, track.delivery);
   }
 
   /** A Bridge is gone (silent too long): its streams end and its participants leave, here. */
@@ -265,7 +265,8 @@ export class RemoteStreams {
 
   private newTrack(stream: PublishedStream, origin: string, info: TrackInfo, originTrackNos: Map<string, number>): Track {
     const trackNo = this.st.trackNos.take((n) => this.st.tracks.has(n));
-    const track: Track = { trackId: info.trackId, kind: info.kind, trackNo, stream, subscribers: new Set() };
+    // The delivery mode travels in the origin's stream info; a lossy deadline counts from arrival here.
+    const track: Track = { trackId: info.trackId, kind: info.kind, trackNo, stream, subscribers: new Set(), delivery: trackDelivery(info) };
     this.st.tracks.set(trackNo, track);
     originTrackNos.set(info.trackId, info.trackNo);
     this.routes.set(`${origin} ${info.trackNo}`, { track, expected: undefined });
@@ -291,7 +292,15 @@ function dataTracks(info: StreamInfo): TrackInfo[] {
  * participants, so nothing is ever delivered to it.
  */
 function remotePublisher(userId: string, connectionId: string): Participant {
-  const sink = { closed: true, bufferedAmount: 0, binary: () => undefined, event: () => undefined };
+  const sink = {
+    closed: true,
+    bufferedAmount: 0,
+    priorityBufferedAmount: 0,
+    binary: () => undefined,
+    bulk: () => undefined,
+    dropBulk: () => undefined,
+    event: () => undefined,
+  };
   const conn = { ...sink, id: connectionId, userId, rooms: new Set<string>() } as unknown as RealtimeConnection;
   return {
     conn,

@@ -4,12 +4,12 @@
  * `RelayState`. All of it lives in one Bridge process; a multi-node Bridge will fan out through NATS
  * instead (docs/design.md, "Storage").
  */
-import type { ServerEvent, StreamInfo, TrackKind } from '../../../protocol/ws.ts';
+import { DATA_DEADLINE_DEFAULT_MS, type ServerEvent, type StreamInfo, type TrackInfo, type TrackKind } from '../../../protocol/ws.ts';
 import type { RealtimeConfig } from '../../config.ts';
 import { BridgeError } from '../../errors.ts';
 import type { BridgeServices } from '../../services.ts';
 import type { RealtimeConnection } from '../connection.ts';
-import { DataQueue } from './data-queue.ts';
+import { DataQueue, type TrackDelivery } from './data-queue.ts';
 import { BoundedSet, NumberAllocator } from './numbers.ts';
 
 /**
@@ -68,6 +68,24 @@ export interface Track {
   readonly trackNo: number;
   readonly stream: PublishedStream;
   readonly subscribers: Set<Participant>;
+  /** Data tracks: how their frames reach subscribers (docs/protocol/data-tracks.md). */
+  readonly delivery: TrackDelivery;
+}
+
+/** A track's delivery from its publisher's draft (or a mirrored track's info); lossy with the default deadline unless named. */
+export function trackDelivery(draft: { delivery?: TrackInfo['delivery']; deadlineMs?: number }): TrackDelivery {
+  return { reliable: draft.delivery === 'reliable', deadlineMs: draft.deadlineMs ?? DATA_DEADLINE_DEFAULT_MS };
+}
+
+/**
+ * A track as the wire shows it: a data track's delivery mode only when it is not the default (lossy
+ * with DATA_DEADLINE_DEFAULT_MS), so absent fields mean the default (docs/protocol/data-tracks.md).
+ */
+export function trackInfo(t: Track): TrackInfo {
+  if (t.kind !== 'data') return { trackId: t.trackId, kind: t.kind, trackNo: t.trackNo };
+  if (t.delivery.reliable) return { trackId: t.trackId, kind: t.kind, trackNo: t.trackNo, delivery: 'reliable' };
+  if (t.delivery.deadlineMs === DATA_DEADLINE_DEFAULT_MS) return { trackId: t.trackId, kind: t.kind, trackNo: t.trackNo };
+  return { trackId: t.trackId, kind: t.kind, trackNo: t.trackNo, delivery: 'lossy', deadlineMs: t.delivery.deadlineMs };
 }
 
 export interface Receiver {
@@ -92,6 +110,11 @@ export interface ByteStream {
   allowed: number;
   /** The last allowance the sender was told (the open result implies `window`). */
   announced: number;
+  /**
+   * How far the sender may run ahead of the slowest receiver: the configured window at the open,
+   * doubled (up to `streamWindowMaxBytes`) while the window, not a reader, holds the sender back.
+   */
+  window: number;
   /** Monotonic time the sender last reached its limit, while it is there. */
   atLimitSince: number | undefined;
   stuckTimer: NodeJS.Timeout | undefined;
@@ -110,9 +133,15 @@ export interface RelayCounters {
   dataDeliveries: number;
   /** Data-track frames dropped because a subscriber read too slowly. */
   dataDroppedSlow: number;
+  /** Lossy data-track frames dropped because they outlived their track's deadline. */
+  dataDroppedDeadline: number;
+  /** Subscribers cut from a reliable data track they could not keep up with. */
+  dataTracksCut: number;
   chunkFrames: number;
   chunkBytes: number;
   chunkDeliveries: number;
+  /** Byte-stream windows doubled because the window, not a reader, held the sender (byte-streams.ts). */
+  windowsWidened: number;
   /** Byte-stream receivers detached, by reason (too_slow, stuck, rejected, ...). */
   receiversCut: Record<string, number>;
   /** Byte streams ended by the Bridge, by reason (limit, sender_left, removed, ...). */
@@ -134,9 +163,12 @@ export class RelayState {
     dataBytes: 0,
     dataDeliveries: 0,
     dataDroppedSlow: 0,
+    dataDroppedDeadline: 0,
+    dataTracksCut: 0,
     chunkFrames: 0,
     chunkBytes: 0,
     chunkDeliveries: 0,
+    windowsWidened: 0,
     receiversCut: {},
     streamsAborted: {},
     receipts: { relayed: 0, refused: {} },
@@ -170,6 +202,8 @@ export class RelayState {
    * every departure releases it.
    */
   roomSlots: RoomSlots | undefined;
+  /** A subscriber's backlog of a reliable data track passed its bound (./streams.ts cuts it from the track). */
+  onReliableOverflow: ((p: Participant, trackNo: number) => void) | undefined;
 
   constructor(readonly s: BridgeServices) {}
 
@@ -193,7 +227,11 @@ export class RelayState {
           reportIntervalMs: c.dataDroppedReportIntervalMs,
           // Counts coalesce rather than pile up behind a socket that is not draining at all.
           reportHoldBytes: c.dataHighWaterBytes + c.maxMessageBytes,
-          onDrop: () => this.counters.dataDroppedSlow++,
+          onDrop: (cause) => {
+            if (cause === 'deadline') this.counters.dataDroppedDeadline++;
+            else this.counters.dataDroppedSlow++;
+          },
+          onReliableOverflow: (trackNo) => this.onReliableOverflow?.(p!, trackNo),
         }),
         sending: new Map(),
         receiving: new Map(),
@@ -228,7 +266,7 @@ export class RelayState {
       streamId: stream.streamId,
       userId: stream.owner.userId,
       connectionId: stream.owner.conn.id,
-      tracks: [...stream.tracks.values()].map((t) => ({ trackId: t.trackId, kind: t.kind, trackNo: t.trackNo })),
+      tracks: [...stream.tracks.values()].map(trackInfo),
     };
   }
 }

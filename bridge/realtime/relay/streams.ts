@@ -10,13 +10,15 @@
 import { CLOSE, toDownFrame, type ClientRequest, type ResultPayloads, type StreamInfo } from '../../../protocol/ws.ts';
 import { BridgeError } from '../../errors.ts';
 import type { RealtimeConnection } from '../connection.ts';
-import type { Participant, PublishedStream, RelayState, RoomState, Track } from './state.ts';
+import { trackDelivery, trackInfo, type Participant, type PublishedStream, type RelayState, type RoomState, type Track } from './state.ts';
 
 type Req<K extends ClientRequest['kind']> = Extract<ClientRequest, { kind: K }>;
 type TrackDraft = Req<'publish'>['tracks'][number];
 
 export class StreamsRelay {
-  constructor(private readonly st: RelayState) {}
+  constructor(private readonly st: RelayState) {
+    st.onReliableOverflow = (p, trackNo) => this.cutFromTrack(p, trackNo);
+  }
 
   publish(conn: RealtimeConnection, req: Req<'publish'>): ResultPayloads['publish'] {
     const { p, room } = this.st.joined(conn, req.roomId);
@@ -27,7 +29,7 @@ export class StreamsRelay {
     if (p.published >= max) {
       throw new BridgeError('TOO_MANY_STREAMS', `expected at most ${max} published streams per connection, this would be ${p.published + 1}`);
     }
-    uniqueTrackIds(req.tracks);
+    checkDrafts(req.tracks);
     const stream: PublishedStream = { room, streamId: req.streamId, owner: p, tracks: new Map(), subs: new Map() };
     for (const draft of req.tracks) stream.tracks.set(draft.trackId, this.newTrack(stream, draft));
     room.streams.set(stream.streamId, stream);
@@ -40,13 +42,13 @@ export class StreamsRelay {
   updateStream(conn: RealtimeConnection, req: Req<'updateStream'>): ResultPayloads['updateStream'] {
     const { p, room } = this.st.joined(conn, req.roomId);
     const stream = ownStream(p, room, req.streamId);
-    uniqueTrackIds(req.tracks);
+    checkDrafts(req.tracks);
     const next = new Map<string, Track>();
     const added: Track[] = [];
     for (const draft of req.tracks) {
       const old = stream.tracks.get(draft.trackId);
-      // Same trackId and kind: the same track, keeping its trackNo (and its subscribers).
-      if (old !== undefined && old.kind === draft.kind) next.set(draft.trackId, old);
+      // Same trackId, kind and delivery: the same track, keeping its trackNo (and its subscribers).
+      if (old !== undefined && old.kind === draft.kind && sameDelivery(old, draft)) next.set(draft.trackId, old);
       else {
         const track = this.newTrack(stream, draft);
         next.set(draft.trackId, track);
@@ -68,7 +70,7 @@ export class StreamsRelay {
       }
     }
     const info = this.st.streamInfo(stream);
-    const wire = (t: Track) => ({ trackId: t.trackId, kind: t.kind, trackNo: t.trackNo });
+    const wire = trackInfo;
     this.st.broadcast(room, { type: 'streamUpdated', stream: info, tracksAdded: added.map(wire), tracksRemoved: removed.map(wire) }, p);
     return { stream: info };
   }
@@ -152,7 +154,7 @@ export class StreamsRelay {
     // The received frame itself, its type byte turned: ws writes it without copying, and each queue
     // holds a reference.
     const frame = toDownFrame(received);
-    for (const subscriber of track.subscribers) subscriber.data.push(trackNo, frame);
+    for (const subscriber of track.subscribers) subscriber.data.push(trackNo, frame, track.delivery);
     this.st.onData?.(track, payload);
   }
 
@@ -189,7 +191,7 @@ export class StreamsRelay {
 
   private newTrack(stream: PublishedStream, draft: TrackDraft): Track {
     const trackNo = this.st.trackNos.take((n) => this.st.tracks.has(n));
-    const track: Track = { trackId: draft.trackId, kind: draft.kind, trackNo, stream, subscribers: new Set() };
+    const track: Track = { trackId: draft.trackId, kind: draft.kind, trackNo, stream, subscribers: new Set(), delivery: trackDelivery(draft) };
     this.st.tracks.set(trackNo, track);
     return track;
   }
@@ -201,6 +203,22 @@ export class StreamsRelay {
     const gone = new Set([track.trackNo]);
     for (const subscriber of track.subscribers) subscriber.data.purge(gone);
     track.subscribers.clear();
+  }
+
+  /**
+   * A subscriber could not keep up with a reliable data track (its backlog passed the bound): it is no
+   * longer subscribed to the track and is told why; the other subscribers go on.
+   */
+  private cutFromTrack(p: Participant, trackNo: number): void {
+    const track = this.st.tracks.get(trackNo);
+    if (track === undefined || !track.subscribers.delete(p)) return;
+    const stream = track.stream;
+    if (![...stream.tracks.values()].some((t) => t.subscribers.has(p))) stream.subs.delete(p);
+    else if (stream.subs.get(p) === 'all') stream.subs.set(p, 'some');
+    p.data.purge(new Set([trackNo]));
+    this.st.counters.dataTracksCut++;
+    this.st.s.log.debug({ connectionId: p.conn.id, trackNo }, 'subscriber cut from a reliable data track it could not keep up with');
+    p.conn.event({ type: 'dataTrackCut', roomId: stream.room.id, streamId: stream.streamId, trackId: track.trackId, trackNo, reason: 'too_slow' });
   }
 
   private subscribedTracks(p: Participant, room: RoomState): Set<Track> {
@@ -220,12 +238,27 @@ function ownStream(p: Participant, room: RoomState, streamId: string): Published
   return stream;
 }
 
-function uniqueTrackIds(tracks: readonly TrackDraft[]): void {
+/** Unique trackIds; a delivery mode only on data tracks, a deadline only on lossy ones. */
+function checkDrafts(tracks: readonly TrackDraft[]): void {
   const seen = new Set<string>();
   for (const t of tracks) {
     if (seen.has(t.trackId)) throw BridgeError.invalid('VALIDATION_FAILED', `tracks: expected unique trackIds, got "${t.trackId}" twice`);
     seen.add(t.trackId);
+    if (t.kind !== 'data' && (t.delivery !== undefined || t.deadlineMs !== undefined)) {
+      throw BridgeError.invalid(
+        'VALIDATION_FAILED',
+        `tracks: "delivery" and "deadlineMs" apply to data tracks, got them on the ${t.kind} track "${t.trackId}"`,
+      );
+    }
+    if (t.delivery === 'reliable' && t.deadlineMs !== undefined) {
+      throw BridgeError.invalid('VALIDATION_FAILED', `tracks: "deadlineMs" applies to lossy data tracks, got it on the reliable track "${t.trackId}"`);
+    }
   }
+}
+
+function sameDelivery(track: Track, draft: TrackDraft): boolean {
+  const d = trackDelivery(draft);
+  return track.delivery.reliable === d.reliable && track.delivery.deadlineMs === d.deadlineMs;
 }
 
 function notifyByStream(p: Participant, room: RoomState, type: 'streamSubscribed' | 'streamUnsubscribed', tracks: Track[]): void {

@@ -27,7 +27,7 @@ beforeAll(async () => {
   const limits = { writesPerUserPerMinute: WRITES, loginFailuresPerKey: FAILURES, loginFailuresPerAddress: 1000, loginWindowSeconds: 60 };
   a = await startBridge({ store, nats: nats.url, limits: limits as never });
   b = await startBridge({ store, nats: nats.url, limits: limits as never, apiKey: a.bridge.initialApiKey! });
-  tenant = await setupTenant(a.bridge, ['alice', 'bob', 'carol', 'dave']);
+  tenant = await setupTenant(a.bridge, ['alice', 'bob', 'carol', 'dave', 'erin']);
   for (const id of ['alice', 'dave']) tokens[id] = await login(a.bridge.url, tenant.solutionId, tenant.users[id]!);
 });
 afterAll(async () => {
@@ -133,6 +133,15 @@ describe('limits across two Bridges', () => {
       }
       expect(a.bridge.counters.rooms.writeLimitFallbacks).toBeGreaterThan(before[0]!);
       expect(b.bridge.counters.rooms.writeLimitFallbacks).toBeGreaterThan(before[1]!);
+      // Failed logins too: FAILURES on each Bridge before its own window refuses the key.
+      for (const t of [a, b]) {
+        const statuses: number[] = [];
+        for (let i = 0; i <= FAILURES; i++) {
+          const attempt = await signedLogin(t.bridge.url, tenant.solutionId, tenant.users.erin!, { timestamp: Date.now() - 36_000_000 });
+          statuses.push((await rest(t.bridge.url).post('/v1/auth/session', attempt)).status);
+        }
+        expect(statuses).toEqual([...Array(FAILURES).fill(401), 429]);
+      }
     } finally {
       await sql('ALTER TABLE rate_windows_away RENAME TO rate_windows');
     }

@@ -59,6 +59,15 @@ function launch(): Launcher {
   return { child, output, exited };
 }
 
+/** After a failure: SIGTERM lets the launcher stop its children (SIGKILL would orphan them); SIGKILL if it hangs. */
+async function stopLauncher(l: Launcher): Promise<void> {
+  if (l.child.exitCode !== null || l.child.signalCode !== null) return;
+  l.child.kill('SIGTERM');
+  const timer = setTimeout(() => l.child.kill('SIGKILL'), 30_000);
+  await l.exited;
+  clearTimeout(timer);
+}
+
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -66,15 +75,6 @@ function alive(pid: number): boolean {
   } catch {
     return false;
   }
-}
-
-/** Whether a port of 127.0.0.1 can be bound again (nothing listens on it). */
-async function bindable(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
 }
 
 function lineWith(output: string[], pattern: RegExp): RegExpExecArray | undefined {
@@ -89,7 +89,7 @@ describe('make cluster (scripts/cluster/main.ts)', () => {
   it('starts PostgreSQL, NATS and two Bridges as one cluster, and SIGINT stops every process', async () => {
     const l = launch();
     try {
-      await until(() => l.output.some((line) => line.includes('Stop everything with Ctrl-C')) || l.child.exitCode !== null, 'the cluster ready', 40_000);
+      await until(() => l.output.some((line) => line.includes('Stop everything with Ctrl-C')) || l.child.exitCode !== null, 'the cluster ready', 90_000);
       expect(l.child.exitCode, l.output.join('\n')).toBeNull();
       const urls = [0, 1].map((i) => `http://127.0.0.1:${ports.bridge + i}`);
       const pids = [1, 2].map((i) => Number(lineWith(l.output, new RegExp(`bridge-${i}\\s+http://\\S+\\s+\\(pid (\\d+)\\)`))?.[1]));
@@ -134,16 +134,17 @@ describe('make cluster (scripts/cluster/main.ts)', () => {
       }
 
       l.child.kill('SIGINT');
-      expect(await l.exited).toBe(0);
+      expect(await l.exited, l.output.join('\n')).toBe(0);
       expect(l.output.some((line) => line.includes('stopped: Bridges, nats-server, PostgreSQL'))).toBe(true);
       // pg_ctl stop returns when the server removed its pid file, a moment before the process ends.
       await until(() => !pids.some(alive), 'every process gone', 5_000);
       expect(pids.filter(alive)).toEqual([]);
-      for (const port of [ports.bridge, ports.bridge + 1, ports.postgres, ports.nats]) expect(await bindable(port)).toBe(true);
+      // Nothing listens any more (a bind test could meet another process's outgoing connection on these ephemeral ports).
+      for (const port of [ports.bridge, ports.bridge + 1, ports.postgres, ports.nats]) expect(await accepting(port), `port ${port}`).toBe(false);
     } finally {
-      l.child.kill('SIGKILL');
+      await stopLauncher(l);
     }
-  });
+  }, 150_000);
 
   it('reuses the data, and stops everything with an error when a Bridge dies at start', async () => {
     // The first Bridge's port, taken (whatever connects is cut).
@@ -161,11 +162,11 @@ describe('make cluster (scripts/cluster/main.ts)', () => {
       expect(text).toMatch(/error: bridge-1 exited at start \(exit code 1\): error: listen EADDRINUSE/);
       expect(text).toContain('stopped: Bridges, nats-server, PostgreSQL');
       expect(existsSync(join(dir, 'cluster', 'postgres', 'data', 'postmaster.pid'))).toBe(false);
-      for (const port of [ports.postgres, ports.nats]) expect(await bindable(port)).toBe(true);
+      for (const port of [ports.postgres, ports.nats]) expect(await accepting(port), `port ${port}`).toBe(false);
     } finally {
-      l.child.kill('SIGKILL');
+      await stopLauncher(l);
       await new Promise<void>((resolve) => taken?.close(() => resolve()));
       taken = undefined;
     }
-  });
+  }, 60_000);
 });

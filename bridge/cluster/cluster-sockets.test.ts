@@ -79,6 +79,20 @@ describe('socket caps across two Bridges', () => {
     expect(await stillOpen(s3)).toBe(true);
   });
 
+  it('sockets opened at the same moment on A and B: exactly the cap stays open', async () => {
+    const tokens = await Promise.all(Array.from({ length: PER_USER + 3 }, () => token('alice')));
+    const opened = await Promise.all(tokens.map((tok, i) => TestClient.connect((i % 2 === 0 ? a : b).bridge.url, tok)));
+    clients.push(...opened);
+    const open = () => opened.filter((c) => !closedCodes.has(c));
+    const closedCodes = new Map<TestClient, number>();
+    for (const c of opened) void c.closed.then(({ code }) => closedCodes.set(c, code));
+    await eventually(() => open().length === PER_USER, `${PER_USER} of alice's sockets left open`);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(open()).toHaveLength(PER_USER);
+    expect([...closedCodes.values()]).toEqual(Array(3).fill(CLOSE.replaced));
+    for (const c of opened) void c.close();
+  });
+
   it("one session's sockets on A and B share its cap", async () => {
     const tok = await token('carol');
     const s1 = await open(a, tok, b);

@@ -8,6 +8,7 @@ import { run as catchUp } from './catch-up.ts';
 import { run as cluster } from './cluster.ts';
 import { run as crud } from './crud.ts';
 import { run as direct } from './direct.ts';
+import { run as directBrowser } from './direct-browser.ts';
 import { run as fanout } from './fanout.ts';
 import { run as mediaFirstFrame } from './media-first-frame.ts';
 import { run as mediaForwarding } from './media-forwarding.ts';
@@ -33,6 +34,8 @@ export const SCENARIOS: ReadonlyArray<{ name: string; issueItem: number; run: Sc
   { name: 'cluster', issueItem: 9, run: cluster },
   // Direct 1 -> 1 (werift data channel) against the relay in the same run.
   { name: 'direct', issueItem: 10, run: direct },
+  // The same in Chromium (native data channels), two pages.
+  { name: 'direct-browser', issueItem: 10, run: directBrowser },
 ];
 
 export interface ScenarioRun {

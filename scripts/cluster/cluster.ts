@@ -151,17 +151,15 @@ export async function startCluster(options: ClusterOptions): Promise<RunningClus
     const natsUrl = `nats://127.0.0.1:${options.natsPort}`;
     if (nats !== undefined) watchChild(nats);
 
-    // A new database gets the operator key the launcher chose, kept beside the data (it is a local
-    // cluster: whoever can read the folder can read the database anyway); an existing one keeps its own.
+    // The operator key the launcher keeps beside the data (a local cluster: whoever can read the folder
+    // can read the database anyway). The first Bridge creates it only in a database without any key
+    // (`initialApiKey`, bridge/config.ts); a database with its own keeps them, checked below.
     const keyFile = join(dataDir, 'operator-key');
     const firstStart = join(dataDir, 'first-start.json');
-    let firstStartArgs: string[] = [];
-    if (database.created) {
-      const key = newOperatorKey();
-      writeFileSync(keyFile, `${key}\n`, { mode: 0o600 });
-      writeFileSync(firstStart, JSON.stringify({ initialApiKey: key }), { mode: 0o600 });
-      firstStartArgs = ['--config', firstStart];
-    }
+    if (!existsSync(keyFile)) writeFileSync(keyFile, `${newOperatorKey()}\n`, { mode: 0o600 });
+    const key = readFileSync(keyFile, 'utf8').trim();
+    writeFileSync(firstStart, JSON.stringify({ initialApiKey: key }), { mode: 0o600 });
+    const firstStartArgs = ['--config', firstStart];
 
     const start = (i: number, extra: string[]) => {
       const port = options.port + i;
@@ -185,8 +183,9 @@ export async function startCluster(options: ClusterOptions): Promise<RunningClus
       return { child, url: `http://127.0.0.1:${port}` };
     };
     const first = start(0, firstStartArgs);
-    await healthy(first.url, first.child, BRIDGE_START_MS);
-    rmSync(firstStart, { force: true });
+    await healthy(first.url, first.child, BRIDGE_START_MS).finally(() => rmSync(firstStart, { force: true }));
+    const keyWorks = (await fetch(`${first.url}/manage/v1/api-keys`, { headers: { authorization: `Bearer ${key}` } })).ok;
+    if (!keyWorks) say(`${keyFile} holds no key of this database (it had its own): operator commands need the key its first start printed`);
     if (options.bridgeArgs.includes('--dev')) {
       // The demo context, made once here rather than by the first request to each Bridge at once.
       const info = await fetch(`${first.url}/dev/v1/info`);
@@ -205,7 +204,7 @@ export async function startCluster(options: ClusterOptions): Promise<RunningClus
       postgresPid,
       natsUrl,
       natsPid: nats?.pid ?? 0,
-      operatorKeyFile: existsSync(keyFile) ? keyFile : undefined,
+      operatorKeyFile: keyWorks ? keyFile : undefined,
       died,
       stop,
     };
@@ -227,7 +226,7 @@ export function readyText(cluster: RunningCluster, options: { dev: boolean }): s
       ? `Quick start: open ${cluster.bridges[0]?.url}/ and ${cluster.bridges[1]?.url ?? cluster.bridges[0]?.url}/ in two browser windows, pick a name in each and chat: each window is on its own Bridge and the room crosses over NATS.`
       : 'Quick start: connect Endpoints to any of these URLs (dev mode is off: add users with the operator key).',
     key === undefined
-      ? 'Operator key: printed by bridge-1 on the first run of this data folder (this one was made without the launcher).'
+      ? 'Operator key: the one printed on the first start of this database (the launcher does not know it).'
       : `Operator commands: export SEALROOM_URL=${cluster.bridges[0]?.url} SEALROOM_API_KEY=${key}  (kept in ${cluster.operatorKeyFile}), then node bin/sealroom.js solution list`,
     'Stop everything with Ctrl-C.',
   ];

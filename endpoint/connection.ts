@@ -421,13 +421,14 @@ export class Connection {
         } catch {
           // already closing
         }
-        // 1006: closed without a close frame (RFC 6455, 7.4.1); reported here, never sent.
-        this.#onSocketClosed(1006, 'the Bridge stopped answering');
+        // 1006: closed without a close frame (RFC 6455, 7.4.1), as for any lost connection; never sent.
+        this.#onSocketClosed(1006, 'the Bridge stopped answering', true);
       },
     });
   }
 
-  #onSocketClosed(code: number, reason: string): void {
+  /** `silent`: the heartbeat dropped the socket (its Bridge stopped answering). */
+  #onSocketClosed(code: number, reason: string, silent = false): void {
     this.#heartbeat?.stop();
     this.#socket = undefined;
     this.#failPending(EndpointError.connectionLost(`the socket closed (${code}${reason === '' ? '' : `: ${reason}`})`));
@@ -463,6 +464,7 @@ export class Connection {
         },
       },
       code,
+      silent,
     );
   }
 

@@ -277,6 +277,8 @@ describe('failover', () => {
     }
     console.log(`hung Bridge noticed and left in ${Math.round(performance.now() - stoppedAt)} ms (heartbeat 300 ms, request timeout 1000 ms)`);
     expect(log[0]).toEqual({ type: 'connectionLost', event: { code: 1006, reason: 'the Bridge stopped answering' } });
+    // The Bridge that stopped answering is not tried first: the first attempt goes to B.
+    expect(log[1]).toMatchObject({ type: 'reconnecting', event: { attempt: 1, bridgeUrl: b } });
     expect(log.at(-1)).toEqual({ type: 'reconnected', event: { connectionId: dave.connection.connectionId, bridgeUrl: b } });
   }, 30_000);
 });

@@ -1,8 +1,9 @@
 /**
  * The reconnect loop of a Connection (connection.ts): attempts with full-jitter backoff (backoff.ts)
  * until one succeeds, the connection is closed, or a fresh login is refused. The first attempt goes
- * back to the Bridge that dropped; with several Bridge URLs each failed attempt moves on to the next
- * (round robin), where a fresh login signed for that Bridge comes first (docs/operations/failover.md).
+ * back to the Bridge that dropped, unless it stopped answering (heartbeat.ts): an attempt there would
+ * only wait for its timeout. With several Bridge URLs each failed attempt moves on to the next (round
+ * robin), where a fresh login signed for that Bridge comes first (docs/operations/failover.md).
  */
 import { CLOSE } from '../protocol/ws.ts';
 import { type Backoff, reconnectDelayMs } from './backoff.ts';
@@ -30,11 +31,14 @@ export interface ReconnectDeps {
   gaveUp(error: EndpointError): void;
 }
 
-/** `lastCode`: the close code of the drop (a session that ended needs a login first). */
-export async function reconnectLoop(d: ReconnectDeps, lastCode: number): Promise<void> {
+/**
+ * `lastCode`: the close code of the drop (a session that ended needs a login first); `silent`: the
+ * heartbeat dropped the socket because its Bridge stopped answering.
+ */
+export async function reconnectLoop(d: ReconnectDeps, lastCode: number, silent = false): Promise<void> {
   let mustLogin = lastCode === CLOSE.sessionEnded || lastCode === CLOSE.unauthenticated;
   const lostUrl = d.bridges.current;
-  let moveOn = false;
+  let moveOn = silent && d.bridges.urls.length > 1;
   for (let attempt = 1; !d.closed(); attempt++) {
     const url = moveOn ? d.bridges.next() : d.bridges.current;
     moveOn = d.bridges.urls.length > 1;

@@ -90,8 +90,9 @@ async function main(): Promise<void> {
   for (const to of ['bob', 'carol']) {
     const before = await relayed();
     const started = performance.now();
-    // `path` defaults to 'auto': direct if a connection is up or comes up within directTimeoutMs, else the relay.
-    const { id, delivery } = await alice.sendFile(file, { roomId, topic: 'files', name: 'photos.zip', destinationIdentities: [to] });
+    // `path` defaults to 'auto': direct if a connection is up or comes up within directTimeoutMs (2 s by
+    // default; this demo waits longer for the first one, which can take seconds on a busy machine), else the relay.
+    const { id, delivery } = await alice.sendFile(file, { roomId, topic: 'files', name: 'photos.zip', destinationIdentities: [to], directTimeoutMs: 15_000 });
     const { delivered, failed } = await delivery!;
     const path = alice.peerStats().streams.find((s) => s.id === id)?.path;
     print(

@@ -76,7 +76,8 @@ describe('path selection (auto by default)', () => {
     const atBob = answering(bob);
     const got = receiveBytes(bob, 'files');
     const before = chunkBytes();
-    const to = { roomId, topic: 'files', destinationIdentities: ['bob'] };
+    // The first connection may take seconds on a loaded machine: wait for it rather than use the relay.
+    const to = { roomId, topic: 'files', destinationIdentities: ['bob'], directTimeoutMs: 20_000 };
 
     const file = pattern(2 * 1024 * 1024 + 1, 21);
     const sent = await alice.streamApi.send(file, { ...to, name: 'a.bin', info: { album: 'trip' } });
@@ -109,6 +110,22 @@ describe('path selection (auto by default)', () => {
     expect(paths.direct).toBeGreaterThanOrEqual(3);
     for (const id of [sent.id, viaFile.id, writer.info.id]) expect(streams.find((s) => s.id === id)).toMatchObject({ path: 'direct', userId: 'bob', roomId });
     expect(udp.violations).toEqual([]);
+    atBob.peers[0]!.close();
+  });
+
+  it("'auto' past its directTimeoutMs: that stream takes the relay, the connection still comes up and carries the next", async () => {
+    const roomId = await joined([alice, bob]);
+    const atBob = answering(bob);
+    const got = receiveBytes(bob, 'files');
+    const to = { roomId, topic: 'files', destinationIdentities: ['bob'] };
+    const first = await alice.streamApi.send('before the connection', { ...to, directTimeoutMs: 0 });
+    await until(() => atBob.peers.some((p) => p.connectionState === 'connected'), 'the connection at bob');
+    const second = await alice.streamApi.send('after it', { ...to, directTimeoutMs: 0 });
+    await until(() => got.length === 2, 'both streams at bob');
+    expect(await Promise.all(got.map((g) => g.done.then((b) => new TextDecoder().decode(b))))).toEqual(['before the connection', 'after it']);
+    const streams = alice.streamApi.peerStats().streams;
+    expect([first.id, second.id].map((id) => streams.find((s) => s.id === id)?.path)).toEqual(['relay', 'direct']);
+    expect(atBob.requests).toHaveLength(1);
     atBob.peers[0]!.close();
   });
 

@@ -70,7 +70,9 @@ export class PathChooser {
     if ((this.#noDirect.get(key) ?? 0) > Date.now()) return undefined;
     let connecting = this.#connecting.get(key);
     if (connecting === undefined) {
-      connecting = this.#d.connectPeer(o.roomId, userId, { signal: AbortSignal.timeout(timeoutMs) });
+      // Not cut at `directTimeoutMs`: a connection still coming up then serves the next streams, while
+      // this one takes the relay (the attempt is bounded by `connectTimeoutMs`).
+      connecting = this.#d.connectPeer(o.roomId, userId, {});
       this.#connecting.set(key, connecting);
       connecting.then(
         () => this.#connecting.delete(key),
@@ -81,7 +83,13 @@ export class PathChooser {
         },
       );
     }
-    const peer = await connecting.catch(() => undefined);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<undefined>((resolve) => {
+      timer = setTimeout(resolve, timeoutMs, undefined);
+      o.signal?.addEventListener('abort', () => resolve(undefined), { once: true });
+    });
+    const peer = await Promise.race([connecting.catch(() => undefined), late]);
+    clearTimeout(timer);
     if (o.signal?.aborted === true) throw o.signal.reason instanceof Error ? o.signal.reason : new PeerError('Closed', 'the send was aborted');
     return peer;
   }

@@ -44,10 +44,9 @@ const remote = (t: TestBridge) => t.bridge.cluster!.sockets.remoteSockets();
 
 /** A socket through `t`, once the other Bridge knows it (so the next one is ranked after it). */
 async function open(t: TestBridge, tok: string, other: TestBridge): Promise<TestClient> {
-  const before = remote(other);
   const c = await TestClient.connect(t.bridge.url, tok);
   clients.push(c);
-  await eventually(() => remote(other) > before, 'the other Bridge to know the new socket');
+  await eventually(() => other.bridge.cluster!.sockets.knows(c.connectionId), 'the other Bridge to know the new socket');
   return c;
 }
 
@@ -90,7 +89,7 @@ describe('socket caps across two Bridges', () => {
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(open()).toHaveLength(PER_USER);
     expect([...closedCodes.values()]).toEqual(Array(3).fill(CLOSE.replaced));
-    for (const c of opened) void c.close();
+    await Promise.all(opened.map((c) => c.close()));
   });
 
   it("one session's sockets on A and B share its cap", async () => {
@@ -100,7 +99,7 @@ describe('socket caps across two Bridges', () => {
     const s3 = await open(b, tok, a);
     expect((await s1.closed).code).toBe(CLOSE.replaced);
     for (const c of [s2, s3]) expect(await stillOpen(c)).toBe(true);
-    for (const c of [s2, s3]) c.close();
+    await Promise.all([s2, s3].map((c) => c.close()));
   });
 
   it('cut off from NATS, a Bridge counts its own sockets only; back, the caps hold across both again', async () => {

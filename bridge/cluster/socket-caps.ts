@@ -99,6 +99,12 @@ export class ClusterSocketCaps implements SocketDirectory {
     this.forget(origin);
   }
 
+  /** Whether a socket of another Bridge is known here (for tests and diagnostics). */
+  knows(connectionId: string): boolean {
+    for (const [origin, mine] of this.byOrigin) if (origin !== this.origin && mine.has(connectionId)) return true;
+    return false;
+  }
+
   /** Sockets of other Bridges known here now (for tests and diagnostics). */
   remoteSockets(): number {
     let n = 0;

@@ -65,9 +65,9 @@ describe('room caps across two Bridges', () => {
     await bob.request('leave', { roomId });
     // The release is sent as bob's leave is answered; a join right after may still find it full.
     let result = '';
-    for (let tries = 0; tries < 50 && result !== 'joined'; tries++) {
+    for (let tries = 0; tries < 100 && result !== 'joined'; tries++) {
       result = await outcome(carol.request('join', { roomId }));
-      if (result !== 'joined') await new Promise((resolve) => setTimeout(resolve, 20));
+      if (result !== 'joined') await new Promise((resolve) => setTimeout(resolve, 50));
     }
     expect(result).toBe('joined');
   });
@@ -92,9 +92,9 @@ describe('room caps across two Bridges', () => {
     expect(await d3!.failure('join', { roomId })).toBe('TOO_MANY_CONNECTIONS');
     await d1!.request('leave', { roomId });
     let result = '';
-    for (let tries = 0; tries < 50 && result !== 'joined'; tries++) {
+    for (let tries = 0; tries < 100 && result !== 'joined'; tries++) {
       result = await outcome(d3!.request('join', { roomId }));
-      if (result !== 'joined') await new Promise((resolve) => setTimeout(resolve, 20));
+      if (result !== 'joined') await new Promise((resolve) => setTimeout(resolve, 50));
     }
     expect(result).toBe('joined');
   });

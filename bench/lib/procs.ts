@@ -195,6 +195,11 @@ export class Proc {
     return this.death;
   }
 
+  /** The last 4 KiB of what it printed on stderr and stdout (a Bridge's error log, for a failure message). */
+  output(): string {
+    return this.outputTail();
+  }
+
   private outputTail(): string {
     const parts = [];
     if (this.stderrTail.trim() !== '') parts.push(`stderr: ${this.stderrTail.trim()}`);

@@ -21,7 +21,7 @@ import { startNatsServer, stopNatsServer } from '../../scripts/cluster/nats-serv
 import { ensureDatabase, openPostgresServer } from '../../scripts/cluster/postgres-server.ts';
 import { nowMs, sleep } from '../lib/clock.ts';
 import { type BridgeProc, startBridgeProc } from '../lib/bridge.ts';
-import { bundleBridge } from '../lib/bundle.ts';
+import { bundleBridge, bundleProc } from '../lib/bundle.ts';
 import { peer, type Peer } from '../lib/peers.ts';
 import { canPin, pinProcess, ProcGroup, type Proc, readCpuMs, readCpuPreciseMs } from '../lib/procs.ts';
 import { row, type ScenarioOptions, type ScenarioResult } from '../lib/result.ts';
@@ -106,10 +106,12 @@ interface Clients {
 async function forkClients(group: ProcGroup, pinned: boolean): Promise<Clients> {
   const pin = pinned ? { cpus: CLIENT_CPUS } : {};
   const names = (...list: string[]) => list.map((name) => ({ name, ...pin }));
+  // Built, they start on plain node, faster than nine processes loading through tsx (bench/lib/bundle.ts).
+  const [streamPeer, peers, crudClient] = await Promise.all(['stream-peer.ts', 'peers.ts', 'crud-client.ts'].map((script) => bundleProc(script)));
   const [stream, data, crud] = await Promise.all([
-    group.forkAll('stream-peer.ts', names('stream-sender', 'stream-reader-A', 'stream-reader-B')),
-    group.forkAll('peers.ts', names('data-sender-1', 'data-sender-2', 'data-subs-A', 'data-subs-B')),
-    group.forkAll('crud-client.ts', names('crud-postgres', 'crud-sqlite')),
+    group.forkAll(streamPeer!, names('stream-sender', 'stream-reader-A', 'stream-reader-B')),
+    group.forkAll(peers!, names('data-sender-1', 'data-sender-2', 'data-subs-A', 'data-subs-B')),
+    group.forkAll(crudClient!, names('crud-postgres', 'crud-sqlite')),
   ]);
   const procs = <T extends Proc[]>(list: Array<{ proc: Proc }>) => list.map((f) => f.proc) as T;
   return { stream: procs(stream), data: procs(data), crud: procs(crud) };
@@ -287,6 +289,7 @@ export async function run(options: ScenarioOptions): Promise<ScenarioResult> {
   const pgRoot = mkdtempSync(join(tmpdir(), 'sealroom-bench-pg-'));
   const postgres = await openPostgresServer({ root: pgRoot, port: await freePort(), durable: true });
   let nats: Awaited<ReturnType<typeof startNatsServer>> | undefined;
+  let bridges: BridgeProc[] = [];
   try {
     const pinned = canPin();
     // The clients start (tsx) and the Bridge is built while PostgreSQL and NATS start.
@@ -305,11 +308,14 @@ export async function run(options: ScenarioOptions): Promise<ScenarioResult> {
     // Built: plain node starts faster than through tsx (bench/lib/bundle.ts).
     const server = { script: await building, ...(pinned ? { cpus: SERVER_CPUS } : {}) };
     // A first, alone: it migrates the new database and creates the operator key B then uses.
-    const a = await startBridgeProc(group, { store, nats: natsUrl }, { name: 'bridge-A', ...server });
+    // Their errors are logged, and shown when the scenario fails.
+    const logs = { logLevel: 'error' as const };
+    const a = await startBridgeProc(group, { store, nats: natsUrl, ...logs }, { name: 'bridge-A', ...server });
     const [b, sqlite] = await Promise.all([
-      startBridgeProc(group, { store, nats: natsUrl, apiKey: a.apiKey }, { name: 'bridge-B', ...server }),
-      startBridgeProc(group, {}, { name: 'bridge-sqlite', ...server }),
+      startBridgeProc(group, { store, nats: natsUrl, apiKey: a.apiKey, ...logs }, { name: 'bridge-B', ...server }),
+      startBridgeProc(group, logs, { name: 'bridge-sqlite', ...server }),
     ]);
+    bridges = [a, b, sqlite];
     const cluster: Cluster = { a, b, sqlite, natsPid: nats.pid ?? 0, postgresPid, pinned };
     const clients = await forking;
     const phases: string[] = [`setup ${((nowMs() - started) / 1000).toFixed(1)} s`];
@@ -362,6 +368,10 @@ export async function run(options: ScenarioOptions): Promise<ScenarioResult> {
         `Wall time: ${phases.join(', ')}.`,
       ],
     };
+  } catch (error) {
+    const said = bridges.map((b) => b.proc.output()).join('');
+    if (said !== '' && error instanceof Error) error.message += said;
+    throw error;
   } finally {
     await group.close();
     if (nats !== undefined) await stopNatsServer(nats);

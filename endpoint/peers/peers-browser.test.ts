@@ -95,6 +95,20 @@ describe('direct peers in Chromium', () => {
     expect(await b.evaluate(() => window.peersKit.errors())).toEqual([]);
   }, 60_000);
 
+  it("streamApi.send to one member takes the direct path by default and reaches bob's byte-stream handler", async () => {
+    const relayed = () => (t.bridge.realtime.relay as SealroomRelay).counters.chunkBytes;
+    const before = relayed();
+    const sent = await a.evaluate((args) => window.peersKit.sendAuto(args.roomId, 'bob', 1024 * 1024 + 9), { roomId });
+    expect(sent).toMatchObject({ delivered: ['bob'], path: 'direct' });
+    await until("the stream in bob's handler", async () => (await b.evaluate(() => window.peersKit.got())).some((g) => g.label === 'handler:auto'));
+    expect((await b.evaluate(() => window.peersKit.got())).find((g) => g.label === 'handler:auto')).toMatchObject({
+      from: 'alice',
+      length: 1024 * 1024 + 9,
+      sha256: sent.sha256,
+    });
+    expect(relayed()).toBe(before);
+  }, 60_000);
+
   it("media shared on the peer: bob's page plays alice's camera, every frame SFrame-encrypted and decrypted by the forwarding unit's worker", async () => {
     expect(await a.evaluate(() => window.peersKit.shareCamera())).toBe(1);
     await until('frames playing at bob', async () => {

@@ -82,6 +82,21 @@ const kit = {
     api.addRemotePeerListener((request) => {
       request.accept().then(watch, (error: unknown) => errors.push(String(error)));
     });
+    // Streams sent with `streamApi.send` (path auto) arrive here, whichever path they took.
+    api.registerByteStreamHandler('auto', async (reader, from) => {
+      const bytes = new Uint8Array(await new Response(reader.readable).arrayBuffer());
+      got.push({ label: 'handler:auto', from: from.identity, length: bytes.length, sha256: await hex(bytes), text: undefined });
+    });
+  },
+
+  /** `streamApi.send` to one member with the default path (auto); the result and the path it took. */
+  async sendAuto(roomId: string, userId: string, bytes: number): Promise<{ delivered: string[]; path: string | undefined; sha256: string }> {
+    const file = pattern(bytes, 5);
+    const result = await streamApi().send(file, { roomId, topic: 'auto', name: 'auto.bin', destinationIdentities: [userId], directTimeoutMs: 15_000 });
+    const path = streamApi()
+      .peerStats()
+      .streams.find((s) => s.id === result.id)?.path;
+    return { delivered: result.delivered.map((d) => d.userId), path, sha256: await hex(file) };
   },
 
   async join(roomId: string): Promise<void> {

@@ -4,6 +4,7 @@
  * printed line by line behind its name, its exit observed.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 
 export interface Exit {
@@ -37,9 +38,20 @@ export function followOutput(child: ChildProcess, name: string, print: (line: st
   }
 }
 
-/** Starts `command args` in a process group of its own, its output through `print`. */
+/** util-linux's setpriv, which can give a process a parent-death signal before it execs the command. */
+const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((path) => existsSync(path));
+
+/** The command prefix that makes a child get SIGTERM when the launcher dies (empty without setpriv). */
+export const DIE_WITH_PARENT: readonly string[] = SETPRIV === undefined ? [] : [SETPRIV, '--pdeathsig', 'TERM', '--'];
+
+/**
+ * Starts `command args` in a process group of its own, its output through `print`. Through setpriv
+ * (when installed) it gets SIGTERM should the launcher die without stopping it (SIGKILL), so it
+ * does not outlive the launcher; setpriv execs the command, so the pid is the command's.
+ */
 export function startChild(name: string, command: string, args: string[], print: (line: string) => void): Child {
-  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const [file, ...argv] = [...DIE_WITH_PARENT, command, ...args] as [string, ...string[]];
+  const child = spawn(file, argv, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   if (child.pid === undefined) throw new Error(`${name}: could not start ${command}`);
   const kept: string[] = [];
   followOutput(child, name, print, kept);

@@ -11,9 +11,9 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { type Child, describeExit, followOutput, hasExited, startChild, stopChild } from './children.ts';
+import { type Child, DIE_WITH_PARENT, describeExit, followOutput, hasExited, startChild, stopChild } from './children.ts';
 import { startNatsServer, stopNatsServer } from './nats-server.ts';
-import { ensureDatabase, openPostgresServer, type PostgresServer } from './postgres-server.ts';
+import { ensureDatabase, openPostgresServer, type PostgresServer, postgresBinDir } from './postgres-server.ts';
 
 export interface ClusterOptions {
   /** Where PostgreSQL keeps its data and the launcher its operator key (`.cluster`). */
@@ -131,7 +131,7 @@ export async function startCluster(options: ClusterOptions): Promise<RunningClus
       postgres = undefined; // not ours to stop
       throw new Error(
         `a PostgreSQL server (pid ${running}) already runs on ${pgRoot}: another make cluster, or one that was killed. ` +
-          `Stop it with: ${process.getuid?.() === 0 ? 'runuser -u postgres -- ' : ''}pg_ctl -D ${join(pgRoot, 'data')} stop  (log: ${server.logFile})`,
+          `Stop it with: ${process.getuid?.() === 0 ? 'runuser -u postgres -- ' : ''}${join(postgresBinDir() ?? '', 'pg_ctl')} -D ${join(pgRoot, 'data')} stop  (log: ${server.logFile})`,
       );
     }
     say(`${postgres.created ? 'new PostgreSQL cluster' : 'PostgreSQL'} in ${pgRoot}, starting on 127.0.0.1:${options.postgresPort} (log: ${postgres.logFile})`);
@@ -142,6 +142,7 @@ export async function startCluster(options: ClusterOptions): Promise<RunningClus
     await startNatsServer({
       port: options.natsPort,
       spawnOptions: { stdio: ['ignore', 'pipe', 'pipe'], detached: true },
+      prefix: DIE_WITH_PARENT,
       onSpawn: (child) => {
         const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })));
         nats = { name: 'nats', process: child, pid: child.pid ?? 0, exited, tail: () => '' };

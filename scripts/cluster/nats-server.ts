@@ -37,6 +37,8 @@ export async function startNatsServer(options: {
   port: number;
   logFile?: string;
   spawnOptions?: SpawnOptions;
+  /** Words before the server's command (a wrapper that execs it, such as setpriv). */
+  prefix?: readonly string[];
   /** Called with the child at once, before it listens (to read its output). */
   onSpawn?: (child: ChildProcess) => void;
   why?: () => string;
@@ -44,7 +46,8 @@ export async function startNatsServer(options: {
   const bin = natsServerBinary();
   if (bin === undefined) throw new Error('nats-server is not installed: run `make nats` (apt-get install -y nats-server)');
   const args = ['-a', '127.0.0.1', '-p', String(options.port), ...(options.logFile === undefined ? [] : ['-l', options.logFile])];
-  const child = spawn(bin, args, { stdio: 'ignore', ...options.spawnOptions });
+  const [file, ...argv] = [...(options.prefix ?? []), bin, ...args] as [string, ...string[]];
+  const child = spawn(file, argv, { stdio: 'ignore', ...options.spawnOptions });
   options.onSpawn?.(child);
   try {
     await listening(options.port, 10_000, child, options.why);

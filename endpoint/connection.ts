@@ -17,6 +17,7 @@ import {
   CLOSE,
   decodeFrame,
   serverMessageSchema,
+  FRAME_CHUNK_UP,
   WS_PATH,
   WS_PROTOCOL_VERSION,
   type ClientMessage,
@@ -40,6 +41,7 @@ import { silentLogger, type Logger } from './logger.ts';
 import { logIn } from './login.ts';
 import { reconnectLoop } from './reconnect.ts';
 import { BridgeHttp, type RequestOptions } from './transport/http.ts';
+import { bulkLane, queuedBulkBytes } from './transport/bulk-lane.ts';
 import { SOCKET_OPEN, type SocketLike } from './transport/websocket.ts';
 import { DEFAULT_HEARTBEAT_INTERVAL_MS, Heartbeat } from './heartbeat.ts';
 import { Emitter } from './util/emitter.ts';
@@ -372,15 +374,25 @@ export class Connection {
     if (this.#socket?.readyState === SOCKET_OPEN) this.#socket.send(JSON.stringify(message));
   }
 
-  /** Sends a binary frame; throws ConnectionLost if the socket is not open. */
+  /**
+   * Sends a binary frame; throws ConnectionLost if the socket is not open. Byte-stream chunks take the
+   * bulk lane (transport/bulk-lane.ts): every other frame and message goes ahead of them.
+   */
   sendFrame(frame: Uint8Array): void {
     const socket = this.#socket;
     if (socket === undefined || socket.readyState !== SOCKET_OPEN) throw EndpointError.connectionLost('not connected');
-    socket.send(frame);
+    if (frame[0] === FRAME_CHUNK_UP) bulkLane(socket).push(frame);
+    else socket.send(frame);
   }
 
-  /** Bytes queued in the socket, not yet sent. */
+  /** Bytes queued in the socket, not yet sent, and byte-stream chunks waiting in its bulk lane. */
   get bufferedAmount(): number {
+    const socket = this.#socket;
+    return socket === undefined ? 0 : socket.bufferedAmount + queuedBulkBytes(socket);
+  }
+
+  /** What a data-track frame sent now waits behind: the socket's own buffer (bulk takes at most one chunk of it). */
+  get priorityBufferedAmount(): number {
     return this.#socket?.bufferedAmount ?? 0;
   }
 
@@ -390,7 +402,7 @@ export class Connection {
    */
   async drained(bytes: number, signal?: AbortSignal): Promise<void> {
     const socket = this.#socket;
-    while (socket !== undefined && socket.bufferedAmount > bytes) {
+    while (socket !== undefined && socket.bufferedAmount + queuedBulkBytes(socket) > bytes) {
       if (socket.readyState !== SOCKET_OPEN || this.#socket !== socket) throw EndpointError.connectionLost();
       if (signal?.aborted === true) throw EndpointError.aborted('write', signal.reason);
       await new Promise((resolve) => setTimeout(resolve, 2));
@@ -412,7 +424,8 @@ export class Connection {
     this.#heartbeat = new Heartbeat({
       intervalMs: this.#heartbeatMs,
       ping: (timeoutMs) => this.request('ping', {}, { timeoutMs }),
-      bufferedAmount: () => socket.bufferedAmount,
+      // The bulk lane's bytes too: while they shrink, the socket is moving (transport/bulk-lane.ts).
+      bufferedAmount: () => socket.bufferedAmount + queuedBulkBytes(socket),
       dead: () => {
         if (this.#socket !== socket) return;
         this.log.debug({ bridgeUrl: this.#sessionUrl }, 'the Bridge stopped answering; dropping the socket');

@@ -28,6 +28,7 @@ const CONNECTION_API = [
   'notify',
   'sendFrame',
   'bufferedAmount',
+  'priorityBufferedAmount',
   'drained',
   'disconnect',
 ];

@@ -13,9 +13,10 @@
  *   (data-track-crypto.ts): receivers refuse stale frames with it and notice members on other heads.
  * - **Order.** Messages are encrypted and handed to the socket one at a time in call order, so a
  *   track's messages leave in the order `sendData` was called.
- * - **Lossy pacing.** Data tracks are for fresh, small messages (byte streams are the reliable path).
- *   While the socket holds more than `SEND_PACE_BYTES`, a message waits up to `SEND_PACE_MAX_WAIT_MS`
- *   for it to drain. If it does not, the message is dropped and counted (`sendDropped`), and so is every
+ * - **Lossy pacing.** Data tracks are for fresh, small messages (byte streams are the bulk path).
+ *   Byte-stream chunks wait in the connection's bulk lane (transport/bulk-lane.ts), so they never hold a
+ *   data frame back by more than about one chunk. While the socket holds more than `SEND_PACE_BYTES`,
+ *   a message waits up to `SEND_PACE_MAX_WAIT_MS` for it to drain. If it does not, the message is dropped and counted (`sendDropped`), and so is every
  *   following one until the socket is below the mark again: nothing piles up behind a stalled socket.
  *   Past `MAX_QUEUED_SENDS` waiting calls, new ones are dropped at once. A dropped message resolves
  *   (it is not an error on a lossy track); `dataTrackStats().sendDropped` counts them. A lossy message
@@ -98,7 +99,7 @@ export class DataTrackSender {
   private async sendNow(trackId: string, plaintext: Uint8Array, queuedAt: number): Promise<void> {
     let target = this.d.target(trackId);
     await this.d.refresher.pending(target.roomId);
-    if (target.reliable) await this.d.connection.drained(SEND_PACE_BYTES);
+    if (target.reliable) await this.reliablePaced();
     else if (Date.now() - queuedAt > target.deadlineMs) {
       this.d.counters.sendDeadlineDropped++;
       this.drop('older than its deadline');
@@ -155,13 +156,13 @@ export class DataTrackSender {
    */
   private async paced(expiresAt: number): Promise<boolean> {
     const connection = this.d.connection;
-    if (connection.bufferedAmount <= SEND_PACE_BYTES) {
+    if (connection.priorityBufferedAmount <= SEND_PACE_BYTES) {
       this.congested = false;
       return true;
     }
     if (this.congested) return false;
     const deadline = Math.min(Date.now() + SEND_PACE_MAX_WAIT_MS, expiresAt);
-    while (connection.bufferedAmount > SEND_PACE_BYTES) {
+    while (connection.priorityBufferedAmount > SEND_PACE_BYTES) {
       if (Date.now() >= deadline) {
         this.congested = true;
         return false;
@@ -169,6 +170,17 @@ export class DataTrackSender {
       await new Promise((resolve) => setTimeout(resolve, SEND_PACE_POLL_MS));
     }
     return true;
+  }
+
+  /**
+   * A reliable message waits for the socket as long as it takes. A socket that closes reads 0, and
+   * `sendFrame` then fails with ConnectionLost.
+   */
+  private async reliablePaced(): Promise<void> {
+    const connection = this.d.connection;
+    while (connection.priorityBufferedAmount > SEND_PACE_BYTES) {
+      await new Promise((resolve) => setTimeout(resolve, SEND_PACE_POLL_MS));
+    }
   }
 
   private drop(why: string): void {

@@ -18,7 +18,14 @@
  */
 import { toBase64 } from '../../crypto/bytes.ts';
 import { backend } from '../../crypto/backend/index.ts';
-import { createStreamDecryptor, createStreamEncryptor, type SealedChunk, type StreamDecryptor } from '../data-streams/stream-crypto.ts';
+import {
+  createStreamDecryptor,
+  createStreamEncryptor,
+  type SealedChunk,
+  type StreamDecryptor,
+  type StreamReaderKey,
+  type StreamRecipients,
+} from '../data-streams/stream-crypto.ts';
 import { decodeHeader, type StreamHeader } from '../data-streams/header.ts';
 import { base64ToUrl } from '../data-streams/ids.ts';
 import { PeerError } from './errors.ts';
@@ -52,7 +59,8 @@ export interface SendStreamParams {
   header: StreamHeader;
   headerBytes: Uint8Array;
   epoch: number;
-  epochKey: Uint8Array;
+  /** The room's epoch key, or the recipients a random stream key is wrapped to (a private stream). */
+  keying: { epochKey: Uint8Array } | { recipients: StreamRecipients };
   senderId: string;
   sign(message: Uint8Array): Promise<Uint8Array>;
   source: AsyncIterable<Uint8Array>;
@@ -115,7 +123,7 @@ export async function sendStream(
   credit: OutgoingCredit,
   streamId: Uint8Array = backend().randomBytes(ID_BYTES),
 ): Promise<{ contentBytes: number; contentHash: Uint8Array }> {
-  const enc = createStreamEncryptor({ epochKey: p.epochKey, streamId, senderId: p.senderId, sign: p.sign, header: p.headerBytes });
+  const enc = createStreamEncryptor({ ...p.keying, streamId, senderId: p.senderId, sign: p.sign, header: p.headerBytes });
   const open = envelope(OPEN, streamId, 4);
   open.view.setUint32(1 + ID_BYTES, p.epoch);
   const put = async (chunk: SealedChunk): Promise<void> => {
@@ -162,6 +170,8 @@ export interface IncomingDeps {
   senderId: string;
   senderPublicKey(): Promise<Uint8Array | undefined>;
   epochKey(epoch: number): Uint8Array | undefined;
+  /** This reader's unwrap, for private streams (their key wrapped to this user, as over the relay). */
+  reader: StreamReaderKey;
   /** Signs this reader's receipt message (docs/protocol/receipts.md) for a stream read to its verified end. */
   signReceipt(streamId: Uint8Array, contentHash: Uint8Array, contentBytes: number, at: number): Promise<Uint8Array>;
   /** A verified stream opened: hand it to the app; false: nobody reads it (REJECT). */
@@ -343,6 +353,7 @@ export class ChannelReader {
         if (epochKey === undefined || publicKey === undefined) return this.#reject(id);
         const dec = createStreamDecryptor({
           epochKey: () => Promise.resolve(epochKey.slice()),
+          reader: this.d.reader,
           streamId: id.slice(),
           senderId: this.d.senderId,
           senderPublicKey: publicKey,

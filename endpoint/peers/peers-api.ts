@@ -436,6 +436,11 @@ export class PeersApi {
       sign: (m) => connectionInternals(d.connection).signer.sign(m),
       currentKey: () => d.keys.current(s.roomId),
       epochKey: (epoch) => d.keys.get(s.roomId, epoch),
+      reader: {
+        roomId: s.roomId,
+        recipientId: d.connection.userId,
+        unwrap: (params) => connectionInternals(d.connection).signer.unwrapStreamSecret(params),
+      },
       peerPublicKey: () => this.#memberKey(s.roomId, s.userId),
       head: async () => {
         const head = await d.rooms.trustedHead(s.roomId);

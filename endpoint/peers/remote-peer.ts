@@ -14,6 +14,7 @@ import { lazyTransfer } from '../data-streams/web-streams/lazy.ts';
 import type { SendData, SendResult, Transfer, TransferProgress } from '../data-streams/web-streams/types.ts';
 import { Emitter } from '../util/emitter.ts';
 import { ChannelReader, OutgoingCredit, sendStream, streamControl, type ChannelLike, type IncomingDirectStream } from './direct-stream.ts';
+import type { StreamReaderKey, StreamRecipients } from '../data-streams/stream-crypto.ts';
 import { PeerError } from './errors.ts';
 import { progressFeed } from '../data-streams/web-streams/progress-feed.ts';
 import type { Logger } from '../logger.ts';
@@ -45,6 +46,8 @@ export interface RemotePeerDeps {
   sign(message: Uint8Array): Promise<Uint8Array>;
   currentKey(): { epoch: number; key: Uint8Array } | undefined;
   epochKey(epoch: number): Uint8Array | undefined;
+  /** This user's unwrap of a private stream's key (StreamApi streams on STREAMS_CHANNEL are private). */
+  reader: StreamReaderKey;
   peerPublicKey(): Promise<Uint8Array | undefined>;
   head(): Promise<{ version: number; hash: string } | undefined>;
   /** The peer closed (any way): forget it, and tell the other side unless it told us. */
@@ -310,6 +313,7 @@ export class RemotePeer {
         senderId: this.#d.userId,
         senderPublicKey: () => this.#d.peerPublicKey(),
         epochKey: (epoch) => this.#d.epochKey(epoch),
+        reader: this.#d.reader,
         opened: (stream: IncomingDirectStream) => {
           if (dc.label === STREAMS_CHANNEL) return this.#d.appStream(stream);
           // Until the app listens (it may add its listener after accept() resolves), streams wait
@@ -449,6 +453,14 @@ export class RemotePeer {
     const head = await this.#d.head();
     if (channel === undefined) throw this.#error ?? new PeerError('ConnectionFailed', `the "${label}" channel is not open`);
     if (key === undefined || head === undefined) throw new PeerError('NotMember', `no key for room "${this.#d.roomId}"`);
+    // StreamApi streams go to exactly this member: private, as over the relay (a random key wrapped to
+    // its key in the verified room; docs/protocol/peer-signalling.md). Channels of `peer.send`: the room's key.
+    let keying: { epochKey: Uint8Array } | { recipients: StreamRecipients } = { epochKey: key.key };
+    if (label === STREAMS_CHANNEL) {
+      const recipientPublicKey = await this.#d.peerPublicKey();
+      if (recipientPublicKey === undefined) throw new PeerError('NotMember', `"${this.#d.userId}" is not a member of room "${this.#d.roomId}"`);
+      keying = { recipients: { roomId: this.#d.roomId, list: [{ recipientId: this.#d.userId, recipientPublicKey }] } };
+    }
     const h = header({
       v: STREAM_HEADER_VERSION,
       topic: p.topic,
@@ -474,7 +486,7 @@ export class RemotePeer {
         header: h,
         headerBytes,
         epoch: key.epoch,
-        epochKey: key.key,
+        keying,
         senderId: this.#d.selfId,
         sign: this.#d.sign,
         source: p.source,

@@ -98,11 +98,12 @@ export async function startCluster(options: ClusterOptions): Promise<RunningClus
   const stop = () => {
     stopping ??= (async () => {
       clearInterval(watch);
+      const stopped = [children.length > 0 ? 'Bridges' : '', nats === undefined ? '' : 'nats-server', postgres === undefined ? '' : 'PostgreSQL'];
       await Promise.all(children.map((c) => stopChild(c.process, BRIDGE_STOP_GRACE_MS)));
       if (nats !== undefined) await stopNatsServer(nats.process);
       if (postgres?.runningPid() !== undefined) await postgres.stop('fast').catch(() => postgres?.stopSync('immediate'));
       process.off('exit', killAtExit);
-      say('stopped: Bridges, nats-server, PostgreSQL');
+      if (stopped.some((x) => x !== '')) say(`stopped: ${stopped.filter((x) => x !== '').join(', ')}`);
     })();
     return stopping;
   };

@@ -95,6 +95,45 @@ describe('data tracks across Bridges', () => {
     expect(await bob.failure('subscribeStreams', { roomId, add: [{ streamId: 's' }], remove: [] })).toBe('STREAM_NOT_FOUND');
   });
 
+  it('the delivery mode crosses Bridges: B shows it and cuts its own stalled subscriber from a reliable track', async () => {
+    const roomId = await room();
+    const alice = await connect(a, 'alice', roomId);
+    const bob = await connect(b, 'bob', roomId);
+    await alice.event('streamRoomJoined', (e) => e.userId === 'bob');
+    const tracks = [
+      { trackId: 'r', kind: 'data' as const, delivery: 'reliable' as const },
+      { trackId: 'l', kind: 'data' as const, deadlineMs: 200 },
+    ];
+    const published = await alice.request('publish', { roomId, streamId: 'modes', tracks });
+    const announced = await bob.event('streamPublished', (e) => e.stream.streamId === 'modes');
+    expect(announced.stream.tracks.map((t) => [t.trackId, t.delivery, t.deadlineMs])).toEqual([
+      ['r', 'reliable', undefined],
+      ['l', 'lossy', 200],
+    ]);
+    await bob.request('subscribeStreams', { roomId, add: [{ streamId: 'modes', trackId: 'r' }], remove: [] });
+    const trackNo = announced.stream.tracks[0]!.trackNo;
+    // bob stops reading: more than his kernel buffers and B's reliable bound (1 MiB) goes to him.
+    bob.pause();
+    for (let i = 0; i < 300; i++) alice.sendData(published.stream.tracks[0]!.trackNo, numbered(i, 60 * 1024));
+    await alice.request('ping', {});
+    await new Promise((r) => setTimeout(r, 500));
+    bob.resume();
+    expect(await bob.event('dataTrackCut', undefined, 20_000)).toEqual({
+      type: 'dataTrackCut',
+      roomId,
+      streamId: 'modes',
+      trackId: 'r',
+      trackNo,
+      reason: 'too_slow',
+    });
+    // Never dropped on B: a prefix in order, and only NATS losses (counted `lost`) could leave a gap.
+    const causes = new Set(bob.events('dataDropped').map((e) => e.cause));
+    expect([...causes].every((c) => c === 'lost')).toBe(true);
+    const seqs = bob.dataFrames(trackNo).map((f) => seqOf(f.payload));
+    expect([...seqs].sort((x, y) => x - y)).toEqual(seqs);
+    if (causes.size === 0) expect(seqs).toEqual([...Array(seqs.length).keys()]);
+  });
+
   it('the first member on a Bridge finds in its join snapshot who is on the others and what they publish (sync)', async () => {
     const roomId = await room();
     const alice = await connect(a, 'alice', roomId);

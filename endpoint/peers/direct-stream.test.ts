@@ -1,0 +1,128 @@
+/**
+ * The direct stream envelope (./direct-stream.ts) on a real werift data channel: a private stream (the
+ * keying StreamApi streams use on the direct path) opens for its destination only; another member of
+ * the room, who holds the room's epoch key and reads the same channel bytes, cannot open it.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { toBase64 } from '../../crypto/bytes.ts';
+import { backend } from '../../crypto/backend/index.ts';
+import { decodePublicKey, sign } from '../../crypto/identity.ts';
+import { unwrapStreamSecret } from '../../crypto/stream/keying.ts';
+import { makeUsers, type TestUser } from '../../test/identities.ts';
+import { encodeHeader, STREAM_HEADER_VERSION, type StreamHeader } from '../data-streams/header.ts';
+import { ChannelReader, OutgoingCredit, sendStream, type ChannelLike, type IncomingDirectStream } from './direct-stream.ts';
+import { createPeerConnection } from './rtc.ts';
+import { loopbackPeers } from './test-kit.ts';
+
+const ROOM = 'room-direct-stream-test';
+let users: { alice: TestUser; bob: TestUser; carol: TestUser };
+const epochKey = backend().randomBytes(32);
+const pcs: RTCPeerConnection[] = [];
+let sending: RTCDataChannel;
+let receiving: RTCDataChannel;
+
+/** Two werift peer connections joined in this process, and their open channel. */
+beforeAll(async () => {
+  users = await makeUsers('alice', 'bob', 'carol');
+  const a = await createPeerConnection(loopbackPeers());
+  const b = await createPeerConnection(loopbackPeers());
+  pcs.push(a, b);
+  sending = a.createDataChannel('c', { ordered: true });
+  const arrived = new Promise<RTCDataChannel>((resolve) => {
+    (b as RTCPeerConnection & { ondatachannel: (e: RTCDataChannelEvent) => void }).ondatachannel = (e) => resolve(e.channel);
+  });
+  const gathered = async (pc: RTCPeerConnection) => {
+    for (let i = 0; i < 300 && pc.iceGatheringState !== 'complete'; i++) await new Promise((r) => setTimeout(r, 10));
+    return pc.localDescription!;
+  };
+  await a.setLocalDescription(await a.createOffer());
+  await b.setRemoteDescription(await gathered(a));
+  await b.setLocalDescription(await b.createAnswer());
+  await a.setRemoteDescription(await gathered(b));
+  receiving = await arrived;
+  for (let i = 0; i < 500 && (sending.readyState !== 'open' || receiving.readyState !== 'open'); i++) await new Promise((r) => setTimeout(r, 10));
+  receiving.binaryType = 'arraybuffer';
+}, 30_000);
+
+afterAll(async () => {
+  for (const pc of pcs) await Promise.resolve(pc.close()).catch(() => undefined);
+});
+
+/** A reader on the receiving channel reading as `who`; returns the streams that opened for it. */
+function readAs(who: TestUser): IncomingDirectStream[] {
+  const opened: IncomingDirectStream[] = [];
+  const reader = new ChannelReader(
+    'c',
+    {
+      roomId: ROOM,
+      senderId: 'alice',
+      senderPublicKey: async () => decodePublicKey(users.alice.publicKey),
+      epochKey: () => epochKey,
+      reader: { roomId: ROOM, recipientId: who.userId, unwrap: (p) => unwrapStreamSecret({ ...p, recipientSeed: who.seed }) },
+      signReceipt: () => Promise.reject(new Error('no receipts here')),
+      opened: (s) => {
+        opened.push(s);
+        return true;
+      },
+      send: (frame) => receiving.send(frame as Uint8Array<ArrayBuffer>),
+    },
+    new Map(),
+  );
+  receiving.onmessage = (e: MessageEvent) => void reader.message(new Uint8Array(e.data as ArrayBuffer)).catch(() => undefined);
+  return opened;
+}
+
+async function send(text: string, keying: Parameters<typeof sendStream>[0]['keying']): Promise<void> {
+  const header: StreamHeader = {
+    kind: 'bytes',
+    name: 'x.bin',
+    v: STREAM_HEADER_VERSION,
+    topic: 't',
+    mimeType: 'application/octet-stream',
+    attributes: {},
+    timestamp: Date.now(),
+    sender: 'alice',
+    roomId: ROOM,
+    roomVersion: 1,
+    headHash: toBase64(new Uint8Array(32)),
+  };
+  await sendStream(
+    {
+      channel: sending as unknown as ChannelLike,
+      header,
+      headerBytes: encodeHeader(header),
+      epoch: 1,
+      keying,
+      senderId: 'alice',
+      sign: (m) => sign(users.alice.seed, m),
+      source: (async function* () {
+        yield new TextEncoder().encode(text);
+      })(),
+      signal: new AbortController().signal,
+      onProgress: () => undefined,
+    },
+    new OutgoingCredit(),
+  );
+}
+
+const toBob = () => ({ recipients: { roomId: ROOM, list: [{ recipientId: 'bob', recipientPublicKey: decodePublicKey(users.bob.publicKey) }] } });
+
+describe('direct stream keying', () => {
+  it('a stream wrapped to bob opens for bob', async () => {
+    const opened = readAs(users.bob);
+    await send('for bob only', toBob());
+    for (let i = 0; i < 300 && opened.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(opened).toHaveLength(1);
+    expect(await opened[0]!.text()).toBe('for bob only');
+  });
+
+  it('carol, another member with the room key and the same bytes, cannot open it; a room stream after it she can', async () => {
+    const opened = readAs(users.carol);
+    await send('for bob only', toBob());
+    await send('for the room', { epochKey });
+    // The channel is ordered: once the room stream opened, the private one before it was refused.
+    for (let i = 0; i < 300 && opened.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(opened).toHaveLength(1);
+    expect(await opened[0]!.text()).toBe('for the room');
+  });
+});

@@ -114,7 +114,8 @@ describe('priorities on a connection', () => {
     const chunksBefore = bob.log.slice(0, dataAt).filter((r) => r.kind === 'frame' && r.frame.type === 'chunk').length;
     // What the Bridge still held for bob when the data frame came (beyond the kernel's buffers) was overtaken.
     expect(held).toBeGreaterThan(4 * CHUNK_BYTES);
-    expect(chunksBefore).toBeLessThan(before - Math.floor(held / CHUNK_BYTES) + 3);
+    // Ahead of it: what the kernel held, plus the bulk share in the socket (a chunk or two) and a chunk of slack.
+    expect(chunksBefore).toBeLessThanOrEqual(before - Math.floor(held / CHUNK_BYTES) + 3);
     // The stream itself is whole and in order.
     expect(bob.chunkFrames(streamNo).map((f) => seqOf(f.payload))).toEqual(Array.from({ length: STREAM_BYTES / CHUNK_BYTES }, (_, i) => i));
   });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   CHUNK_HEADER_BYTES,
+  CREDIT_FLAG_STARVED,
   CREDIT_FRAME_BYTES,
   decodeFrame,
   encodeChunkFrame,
@@ -13,27 +14,44 @@ import {
 } from './ws.ts';
 
 describe('binary frames', () => {
-  it('encodes a CREDIT frame byte by byte: type, u32 streamNo, u64 offset, big-endian', () => {
+  it('encodes a CREDIT frame byte by byte: type, u32 streamNo, u8 flags, u64 offset, big-endian', () => {
     const frame = encodeCreditFrame(FRAME_CREDIT_UP, 0x01020304, 0x0a0b0c0d0e0f);
-    expect([...frame]).toEqual([0x03, 1, 2, 3, 4, 0, 0, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f]);
+    expect([...frame]).toEqual([0x03, 1, 2, 3, 4, 0, 0, 0, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f]);
     expect(frame.length).toBe(CREDIT_FRAME_BYTES);
-    expect(decodeFrame(frame)).toEqual({ type: 'credit', direction: 'up', streamNo: 0x01020304, offset: 0x0a0b0c0d0e0f });
+    expect(decodeFrame(frame)).toEqual({ type: 'credit', direction: 'up', streamNo: 0x01020304, offset: 0x0a0b0c0d0e0f, starved: false });
+    const starved = encodeCreditFrame(FRAME_CREDIT_UP, 1, 2, true);
+    expect(starved[5]).toBe(CREDIT_FLAG_STARVED);
+    expect(decodeFrame(starved)).toEqual({ type: 'credit', direction: 'up', streamNo: 1, offset: 2, starved: true });
   });
 
   it('round-trips ALLOWANCE frames up to the largest safe offset', () => {
     for (const offset of [0, 1, 2 ** 32 - 1, 2 ** 32, Number.MAX_SAFE_INTEGER]) {
-      expect(decodeFrame(encodeCreditFrame(FRAME_ALLOWANCE_DOWN, 7, offset))).toEqual({ type: 'credit', direction: 'down', streamNo: 7, offset });
+      expect(decodeFrame(encodeCreditFrame(FRAME_ALLOWANCE_DOWN, 7, offset))).toEqual({
+        type: 'credit',
+        direction: 'down',
+        streamNo: 7,
+        offset,
+        starved: false,
+      });
     }
   });
 
-  it('refuses a CREDIT frame of the wrong length or with an offset past 2^53 - 1', () => {
+  it('refuses a CREDIT frame of the wrong length, with an unknown flag, or with an offset past 2^53 - 1', () => {
     const frame = encodeCreditFrame(FRAME_CREDIT_UP, 1, 5);
     expect(decodeFrame(frame.subarray(0, CREDIT_FRAME_BYTES - 1))).toBeUndefined();
     expect(decodeFrame(Uint8Array.of(...frame, 0))).toBeUndefined();
     const tooBig = encodeCreditFrame(FRAME_CREDIT_UP, 1, Number.MAX_SAFE_INTEGER);
-    tooBig[5] = 0x00;
-    tooBig[6] = 0x20; // high word 0x200000: 2^53
+    tooBig[6] = 0x00;
+    tooBig[7] = 0x20; // high word 0x200000: 2^53
     expect(decodeFrame(tooBig)).toBeUndefined();
+    const unknownFlag = encodeCreditFrame(FRAME_CREDIT_UP, 1, 5);
+    unknownFlag[5] = 0x02;
+    expect(decodeFrame(unknownFlag)).toBeUndefined();
+    // ALLOWANCE defines no flag; one asked for is not written, and one on the wire is refused.
+    const allowance = encodeCreditFrame(FRAME_ALLOWANCE_DOWN, 1, 5, true);
+    expect(allowance[5]).toBe(0);
+    allowance[5] = CREDIT_FLAG_STARVED;
+    expect(decodeFrame(allowance)).toBeUndefined();
   });
 
   it('encodes no credit that is negative, fractional or unsafe', () => {

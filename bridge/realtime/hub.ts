@@ -13,6 +13,7 @@ import {
   CHUNK_HEADER_BYTES,
   CLOSE,
   clientMessageSchema,
+  CREDIT_FLAG_STARVED,
   CREDIT_FRAME_BYTES,
   DATA_HEADER_BYTES,
   FRAME_CHUNK_UP,
@@ -234,7 +235,7 @@ export class RealtimeHub {
     if (type === FRAME_DATA_UP && bytes.length >= DATA_HEADER_BYTES) return this.relay.data(conn, readU32(bytes, 1), bytes.subarray(DATA_HEADER_BYTES), bytes);
     if (type === FRAME_CREDIT_UP && bytes.length === CREDIT_FRAME_BYTES) {
       const offset = readCreditOffset(bytes);
-      if (offset >= 0) return this.relay.byteStreamCredit(conn, readU32(bytes, 1), offset);
+      if (offset >= 0) return this.relay.byteStreamCredit(conn, readU32(bytes, 1), offset, bytes[5] === CREDIT_FLAG_STARVED);
     }
     conn.close(CLOSE.protocolError, 'malformed binary frame');
   }

@@ -22,7 +22,8 @@ export interface Relay {
   listStreams(conn: RealtimeConnection, req: Req<'listStreams'>): Promise<ResultPayloads['listStreams']>;
   subscribeStreams(conn: RealtimeConnection, req: Req<'subscribeStreams'>): Promise<ResultPayloads['subscribeStreams']>;
   byteStreamOpen(conn: RealtimeConnection, req: Req<'byteStreamOpen'>): Promise<ResultPayloads['byteStreamOpen']>;
-  byteStreamCredit(conn: RealtimeConnection, streamNo: number, offset: number): void;
+  /** `starved`: the reader had consumed all it was given (the CREDIT frame's flag). */
+  byteStreamCredit(conn: RealtimeConnection, streamNo: number, offset: number, starved?: boolean): void;
   byteStreamReject(conn: RealtimeConnection, streamNo: number): void;
   /** A receiver's signed delivery receipt, relayed to the stream's sender (relay/receipts.ts). */
   byteStreamReceipt(conn: RealtimeConnection, req: Req<'byteStreamReceipt'>): void;

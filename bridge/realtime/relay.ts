@@ -127,8 +127,8 @@ export class SealroomRelay implements Relay, MediaDirectory {
     return this.byteStreams.open(conn, req);
   }
 
-  byteStreamCredit(conn: RealtimeConnection, streamNo: number, offset: number): void {
-    if (!this.remoteBytes.credit(conn, streamNo, offset)) this.byteStreams.credit(conn, streamNo, offset);
+  byteStreamCredit(conn: RealtimeConnection, streamNo: number, offset: number, starved = false): void {
+    if (!this.remoteBytes.credit(conn, streamNo, offset)) this.byteStreams.credit(conn, streamNo, offset, starved);
   }
 
   byteStreamReject(conn: RealtimeConnection, streamNo: number): void {

@@ -123,8 +123,9 @@ export class TestClient {
     });
   }
 
-  credit(streamNo: number, offset: number): void {
-    this.ws.send(encodeCreditFrame(FRAME_CREDIT_UP, streamNo, offset));
+  /** `starved`: the CREDIT frame's flag (this reader took all it was given). */
+  credit(streamNo: number, offset: number, starved = false): void {
+    this.ws.send(encodeCreditFrame(FRAME_CREDIT_UP, streamNo, offset, starved));
   }
 
   /** Credits every chunk of this stream as it arrives, from now on. */

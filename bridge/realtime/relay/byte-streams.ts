@@ -151,7 +151,7 @@ export class ByteStreamsRelay {
    * A receiver consumed the stream up to `offset` payload bytes. `starved`: it had consumed all that
    * reached it. When that receiver is the slowest and the sender has been waiting at its limit, the
    * window is what idles the pipe (a bandwidth-delay product above it): it doubles, up to
-   * `streamWindowMaxBytes`. A reader that does not read never says so, and keeps its sender at the window.
+   * `streamWindowMaxBytes` (opt-in). A reader that does not read never says so, and keeps its sender at the window.
    */
   credit(conn: RealtimeConnection, streamNo: number, offset: number, starved = false): void {
     const p = this.st.participants.get(conn.id) ?? this.st.remoteReceiver?.(conn.id);
@@ -162,7 +162,7 @@ export class ByteStreamsRelay {
     // letting the sender run more than a window ahead of what it was given.
     const consumed = Math.min(offset, bs.sent);
     if (consumed <= r.consumed) return; // offsets never decrease
-    if (starved && bs.atLimitSince !== undefined) this.widen(bs, r);
+    if (starved && bs.atLimitSince !== undefined) this.widen(bs, r, consumed);
     p!.unconsumedBytes -= consumed - r.consumed;
     r.consumed = consumed;
     r.lastAdvanceAt = monotonicMs();
@@ -238,11 +238,11 @@ export class ByteStreamsRelay {
     this.recompute(bs);
   }
 
-  /** Doubles the stream's window (up to the maximum) if `r` is its slowest receiver. */
-  private widen(bs: ByteStream, r: Receiver): void {
-    const max = Math.max(this.window, this.st.config.streamWindowMaxBytes);
+  /** Doubles the stream's window (up to the maximum) if `r`, now at `consumed`, is its slowest receiver. */
+  private widen(bs: ByteStream, r: Receiver, consumed: number): void {
+    const max = Math.max(this.window, this.st.config.streamWindowMaxBytes ?? 0);
     if (bs.window >= max) return;
-    for (const other of bs.receivers.values()) if (other.consumed < r.consumed) return;
+    for (const other of bs.receivers.values()) if (other !== r && other.consumed < consumed) return;
     bs.window = Math.min(max, bs.window * 2);
     this.st.counters.windowsWidened++;
   }

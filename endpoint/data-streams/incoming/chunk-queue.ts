@@ -9,8 +9,8 @@
 import { DataStreamError } from '../errors.ts';
 
 export interface QueueOwner {
-  /** The app took a chunk of `payloadBytes` CHUNK payload bytes. */
-  consumed(payloadBytes: number): void;
+  /** The app took a chunk of `payloadBytes` CHUNK payload bytes; `starved`: none is left buffered. */
+  consumed(payloadBytes: number, starved: boolean): void;
   /** The app stopped reading before the end. */
   cancelled(error: DataStreamError): void;
   /** The app read the stream to its verified end (once). */
@@ -52,7 +52,8 @@ export class ChunkQueue {
     if (this.waiter !== undefined) {
       const { resolve } = this.waiter;
       this.waiter = undefined;
-      this.owner.consumed(payloadBytes);
+      // The app was waiting for this chunk: it reads faster than chunks come.
+      this.owner.consumed(payloadBytes, true);
       resolve(entry);
       return;
     }
@@ -116,7 +117,7 @@ export class ChunkQueue {
         this.head = 0;
       }
       this.payloadBytes -= entry.payloadBytes;
-      this.owner.consumed(entry.payloadBytes);
+      this.owner.consumed(entry.payloadBytes, this.payloadBytes === 0);
       return entry.data;
     }
     if (this.state === 'ended') {

@@ -11,12 +11,14 @@ export class Credit {
   private arrived = 0;
   private consumed = 0;
   private credited = 0;
+  /** Whether the reader had consumed all that arrived, at its last consume (the CREDIT's STARVED flag). */
+  private starved = false;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private disposed = false;
 
   constructor(
     private readonly windowBytes: number,
-    private readonly send: (offset: number) => void,
+    private readonly send: (offset: number, starved: boolean) => void,
   ) {}
 
   /** Payload bytes that arrived from the Bridge. */
@@ -24,10 +26,14 @@ export class Credit {
     this.arrived += bytes;
   }
 
-  /** Payload bytes the app has taken (or that were never the app's, like the header). */
-  consume(bytes: number): void {
+  /**
+   * Payload bytes the app has taken (or that were never the app's, like the header); `starved`: none
+   * is left buffered for the app (the pipe, not the app, is what it waits for).
+   */
+  consume(bytes: number, starved = false): void {
     if (this.disposed) return;
     this.consumed += bytes;
+    this.starved = starved && this.consumed >= this.arrived;
     const owed = this.consumed - this.credited;
     if (owed <= 0) return;
     const senderRoom = this.credited + this.windowBytes - this.arrived;
@@ -53,6 +59,6 @@ export class Credit {
     this.timer = undefined;
     if (this.disposed || this.consumed <= this.credited) return;
     this.credited = this.consumed;
-    this.send(this.credited);
+    this.send(this.credited, this.starved);
   }
 }

@@ -71,7 +71,7 @@ export class IncomingStream {
   /** The copy of the epoch key fetched for this stream, wiped when it ends. */
   private readonly epochKey: { copy?: Uint8Array } = {};
 
-  constructor(event: OpenedEvent, rooms: RoomApi, readerKey: StreamReaderKey | undefined, sendCredit: (offset: number) => void) {
+  constructor(event: OpenedEvent, rooms: RoomApi, readerKey: StreamReaderKey | undefined, sendCredit: (offset: number, starved: boolean) => void) {
     this.streamNo = event.streamNo;
     this.id = base64ToUrl(event.streamId);
     this.streamIdBase64 = event.streamId;
@@ -114,10 +114,13 @@ export class IncomingStream {
     return opening;
   }
 
-  /** The app took `payloadBytes` of CHUNK payload: credit follows, and the idle clock restarts. */
-  consumed(payloadBytes: number): void {
+  /**
+   * The app took `payloadBytes` of CHUNK payload (`starved`: nothing of the stream is left buffered
+   * here): credit follows, and the idle clock restarts.
+   */
+  consumed(payloadBytes: number, starved: boolean): void {
     this.lastActivity = performance.now();
-    this.credit.consume(payloadBytes);
+    this.credit.consume(payloadBytes, starved);
   }
 
   /**

@@ -102,9 +102,9 @@ export class IncomingStreams {
   }
 
   opened(event: OpenedEvent): void {
-    const stream = new IncomingStream(event, this.d.rooms, this.d.readerKey?.(event.roomId), (offset) => {
+    const stream = new IncomingStream(event, this.d.rooms, this.d.readerKey?.(event.roomId), (offset, starved) => {
       try {
-        this.d.connection.sendFrame(encodeCreditFrame(FRAME_CREDIT_UP, event.streamNo, offset));
+        this.d.connection.sendFrame(encodeCreditFrame(FRAME_CREDIT_UP, event.streamNo, offset, starved));
       } catch {
         // The socket closed: the stream fails with it (connectionLost), no credit is owed any more.
       }
@@ -193,12 +193,12 @@ export class IncomingStreams {
     if (chunk === GONE || s.done) return;
     switch (chunk.kind) {
       case 'header':
-        s.credit.consume(payloadBytes);
+        s.credit.consume(payloadBytes, true);
         this.start(s, chunk.header);
         return;
       case 'checkpoint':
         // The sender signed the content so far; its bytes are never the app's, so credit follows now.
-        s.credit.consume(payloadBytes);
+        s.credit.consume(payloadBytes, (s.queue?.bufferedBytes ?? 0) === 0);
         return;
       case 'data': {
         s.contentBytes += chunk.data.length;
@@ -259,7 +259,7 @@ export class IncomingStreams {
     s.header = header;
     s.senderView = { roomVersion: header.roomVersion, headHash: fromBase64(header.headHash) };
     const queue = new ChunkQueue({
-      consumed: (bytes) => s.consumed(bytes),
+      consumed: (bytes, starved) => s.consumed(bytes, starved),
       cancelled: (error) => this.fail(s, error, true),
       // Read to the verified end: the receipt the sender asked for (docs/protocol/receipts.md).
       drained: () => {

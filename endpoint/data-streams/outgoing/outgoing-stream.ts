@@ -219,7 +219,7 @@ export class OutgoingStream {
     let last: Promise<void> = Promise.resolve();
     for (let start = 0; start < bytes.length; ) {
       if (this.enc.checkpointDue) {
-        await this.room(CHECKPOINT_CHUNK_BYTES);
+        if (!this.fits(CHECKPOINT_CHUNK_BYTES)) await this.room(CHECKPOINT_CHUNK_BYTES);
         this.reserved += CHECKPOINT_CHUNK_BYTES;
         last = this.queue(this.enc.checkpoint());
       }
@@ -227,11 +227,21 @@ export class OutgoingStream {
       const piece = bytes.subarray(start, end);
       start = end;
       const size = piece.length + SEALED_CHUNK_OVERHEAD_BYTES;
-      await this.room(size);
+      // Checked in line first: a piece that fits costs no promise (most do, while the pipe flows).
+      if (!this.fits(size)) await this.room(size);
       this.reserved += size;
       last = this.queue(this.enc.write(piece));
     }
     await last;
+  }
+
+  /** Whether a chunk of `size` payload bytes may be sealed now (what `room` waits for), on a stream that has not failed. */
+  private fits(size: number): boolean {
+    return (
+      this.failure === undefined &&
+      this.reserved + size + FINAL_CHUNK_MAX_BYTES <= this.allowed &&
+      this.d.connection.bufferedAmount <= SEND_BUFFER_HIGH_WATER_BYTES
+    );
   }
 
   /** Waits until a chunk of `size` payload bytes fits the allowance (keeping the end's room) and the socket. */

@@ -3,7 +3,8 @@
  * (bench/scenarios/), each in its own processes. Prints markdown and writes bench/results/latest.json
  * and bench/results/latest.md. Every figure is a ratio to a baseline measured in the same run.
  *
- *   node --import tsx bench/run.ts [--quick] [--only crypto,throughput,fanout,rotation,crud,memory,ttfb,media-first-frame,media-forwarding]
+ *   node --import tsx bench/run.ts [--quick] [--only crypto,throughput,fanout,rotation,crud,memory,ttfb,media-first-frame,media-forwarding,load]
+ *   (the load scenario takes --load-* flags: bench/lib/load-options.ts, docs/operations/load.md)
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';

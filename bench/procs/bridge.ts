@@ -9,6 +9,7 @@
 import diagnostics from 'node:diagnostics_channel';
 import { rmSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createBridge, type CreateBridgeOptions } from '../../bridge/index.ts';
 import { nowMs } from '../lib/clock.ts';
 import { serve, workerArgs } from '../lib/worker.ts';
@@ -52,8 +53,20 @@ diagnostics.subscribe('http.server.response.finish', (message) => {
   timings.push({ method: request.method ?? '', url: begun.url, status: response.statusCode, start: begun.start, ms: nowMs() - begun.start });
 });
 
+// The event loop's lag (the load benchmark): sampled every 10 ms, reset by `takeLoopLag`.
+const loopLag = monitorEventLoopDelay({ resolution: 10 });
+loopLag.enable();
+
 serve(
   {
+    /** Event-loop lag since the last call, ms: p50, p99 and max of the delay beyond the 10 ms sampling interval. */
+    takeLoopLag: () => {
+      // The histogram holds whole intervals between samples: the lag is what exceeds the 10 ms.
+      const lag = (ns: number) => Math.max(0, ns / 1e6 - 10);
+      const out = { p50: lag(loopLag.percentile(50)), p99: lag(loopLag.percentile(99)), max: lag(loopLag.max), count: loopLag.count };
+      loopLag.reset();
+      return out;
+    },
     /** Starts (or restarts) recording request timings. */
     recordTimings: () => {
       recording = true;

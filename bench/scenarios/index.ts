@@ -10,6 +10,7 @@ import { run as crud } from './crud.ts';
 import { run as direct } from './direct.ts';
 import { run as directBrowser } from './direct-browser.ts';
 import { run as fanout } from './fanout.ts';
+import { run as load } from './load.ts';
 import { run as mediaFirstFrame } from './media-first-frame.ts';
 import { run as mediaForwarding } from './media-forwarding.ts';
 import { run as memory } from './memory.ts';
@@ -36,6 +37,8 @@ export const SCENARIOS: ReadonlyArray<{ name: string; issueItem: number; run: Sc
   { name: 'direct', issueItem: 10, run: direct },
   // The same in Chromium (native data channels), two pages.
   { name: 'direct-browser', issueItem: 10, run: directBrowser },
+  // Real-time under load (issue 18): rooms of members with data tracks, byte streams and REST, against a plain ws room broadcast.
+  { name: 'load', issueItem: 11, run: load },
 ];
 
 export interface ScenarioRun {

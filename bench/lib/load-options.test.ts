@@ -1,0 +1,38 @@
+/** The load benchmark's flags (bench/lib/load-options.ts): presets, overrides, and clear errors for bad values. */
+import { describe, expect, it } from 'vitest';
+import { deliveryOptions, FULL, loadConfig, QUICK, SMALL } from './load-options.ts';
+
+describe('load benchmark options', () => {
+  it('starts from the preset the run asks for', () => {
+    expect(loadConfig([], false)).toEqual(FULL);
+    expect(loadConfig([], true)).toEqual(QUICK);
+    expect(loadConfig(['--load-small'], true)).toEqual(SMALL);
+    expect(FULL.connections / FULL.roomSize).toBe(10);
+  });
+
+  it('applies the flags over the preset', () => {
+    const c = loadConfig(
+      ['--load-connections=60', '--load-room=20', '--load-rate=120.5', '--load-files=0', '--load-file-mib=1-4', '--load-no-baseline'],
+      false,
+    );
+    expect(c).toMatchObject({
+      connections: 60,
+      roomSize: 20,
+      rate: 120.5,
+      files: 0,
+      fileMinBytes: 1024 * 1024,
+      fileMaxBytes: 4 * 1024 * 1024,
+      baseline: false,
+    });
+    expect(deliveryOptions(loadConfig(['--load-delivery=reliable', '--load-deadline-ms=250'], false))).toEqual({ delivery: 'reliable', deadlineMs: 250 });
+    expect(deliveryOptions(FULL)).toEqual({});
+  });
+
+  it('refuses bad values, naming the flag', () => {
+    expect(() => loadConfig(['--load-connections=50', '--load-room=30'], false)).toThrow(/--load-connections \(50\) expected a multiple of --load-room \(30\)/);
+    expect(() => loadConfig(['--load-rate=-1'], false)).toThrow(/--load-rate expected a number > 0, got "-1"/);
+    expect(() => loadConfig(['--load-file-mib=4-1'], false)).toThrow(/--load-file-mib expected A or A-B/);
+    expect(() => loadConfig(['--load-bogus=1'], false)).toThrow(/unknown flag --load-bogus=1/);
+    expect(() => loadConfig(['--load-room=1', '--load-connections=10'], false)).toThrow(/at least 2 members/);
+  });
+});

@@ -1,0 +1,313 @@
+/**
+ * A client process of the load benchmark (bench/scenarios/load.ts): many room members at once. Each
+ * sealroom member is a real Endpoint connection that joins its room, publishes one data track and
+ * subscribes to every other member's; members can also send room-wide byte streams (the receivers
+ * check each one's SHA-256, which the sender puts in the stream's name) and read their room over REST
+ * (`getStreamRoom`, which verifies it) in a loop. The same process holds the plain baseline's clients
+ * (`plain*` handlers): one `ws` socket per member to bench/procs/ws-room-server.ts, the same stamped
+ * messages at the same rate.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import WebSocket from 'ws';
+import { Endpoint, EndpointError, type Connection, type StreamApi, type TrackOptions } from '../../endpoint/index.ts';
+import { utf8 } from '../../crypto/bytes.ts';
+import { nowMs, sleep } from '../lib/clock.ts';
+import { LatencyLog, makeMessage, sendPaced, stamp } from '../lib/pacing.ts';
+import { forEachLimited, type BenchUser } from '../lib/tenant.ts';
+import { describeError, serve } from '../lib/worker.ts';
+
+type Member = { userId: string; pubKey: string };
+
+interface Client {
+  user: BenchUser;
+  roomId: string;
+  connection: Connection;
+  streamApi: StreamApi;
+  trackId?: string;
+}
+
+const CONCURRENCY = 8;
+const FILE_TOPIC = 'load';
+const FILE_CHUNK = 64 * 1024;
+
+const clients: Client[] = [];
+const latencies = new LatencyLog();
+/** sendData calls made (cumulative). */
+let offered = 0;
+let sendErrors = 0;
+let lastSendError = '';
+/** Byte-stream copies read to their verified end with the right SHA-256, with the wrong one, or failed (by reason). */
+const files = { verified: 0, mismatched: 0, failed: {} as Record<string, number> };
+let lastFileError = '';
+let restLatencies = new LatencyLog();
+let restErrors = 0;
+let lastRestError = '';
+let background: { stop: boolean; done: Promise<unknown> } | undefined;
+let rest: { stop: boolean; done: Promise<unknown> } | undefined;
+let filesRun: { stop: boolean; done: Promise<unknown>; sent: number; bytes: number; errors: number } | undefined;
+
+const reason = (error: unknown) => (error instanceof EndpointError ? error.reason : 'other');
+
+function byUser(userId: string): Client {
+  const c = clients.find((x) => x.user.userId === userId);
+  if (c === undefined) throw new Error(`no client ${userId} in this process`);
+  return c;
+}
+
+/** Reads a byte stream to its verified end and checks its SHA-256 against the hex in its name. */
+function fileHandler(): Parameters<StreamApi['registerByteStreamHandler']>[1] {
+  return async (reader) => {
+    const hash = createHash('sha256');
+    try {
+      for await (const chunk of reader) hash.update(chunk);
+    } catch (error) {
+      const r = reason(error);
+      files.failed[r] = (files.failed[r] ?? 0) + 1;
+      lastFileError = describeError(error);
+      return;
+    }
+    if (`${hash.digest('hex')}.bin` === reader.info.name) files.verified++;
+    else files.mismatched++;
+  };
+}
+
+/** Sends `rate` messages a second for as long as `state.stop` is false, round-robin over `send`ers. */
+function paceForever(rate: number, count: number, send: (i: number, seq: number) => void): { stop: boolean; done: Promise<unknown> } {
+  const state = { stop: false, done: Promise.resolve() as Promise<unknown> };
+  let next = 0;
+  state.done = (async () => {
+    let seq = 0;
+    while (!state.stop) seq += (await sendPaced(rate, 0.25, (s) => send(next++ % count, s), seq)).sent;
+  })();
+  return state;
+}
+
+serve({
+  async connect(p: { url: string; solutionId: string; users: Array<BenchUser & { roomIndex: number }> }) {
+    await forEachLimited(p.users, CONCURRENCY, async (user) => {
+      const connection = await Endpoint.connect(user.privateKey, p.solutionId, p.url, { reconnect: false, requestTimeoutMs: 120_000 });
+      const streamApi = await Endpoint.createStreamApi(connection, await Endpoint.createEventApi(connection));
+      streamApi.registerByteStreamHandler(FILE_TOPIC, fileHandler());
+      clients.push({ user, roomId: '', connection, streamApi });
+    });
+    return clients.length;
+  },
+
+  /** `creator` (a member held here) creates a room of `members`, all of them managers. */
+  async createRoom(p: { creator: string; contextId: string; members: Member[] }) {
+    return byUser(p.creator).streamApi.createStreamRoom(p.contextId, p.members, p.members, utf8('{"bench":"load"}'), utf8('load'));
+  },
+
+  /** Every member held here joins its room (`rooms`: userId -> roomId), publishes a data track and listens to its room's data. */
+  async join(p: { rooms: Record<string, string>; delivery?: Record<string, unknown> }) {
+    const published: Array<{ userId: string; roomId: string; streamId: string }> = [];
+    await forEachLimited(clients, CONCURRENCY, async (c) => {
+      const roomId = p.rooms[c.user.userId];
+      if (roomId === undefined) throw new Error(`no room for ${c.user.userId}`);
+      c.roomId = roomId;
+      await c.streamApi.joinStreamRoom(roomId);
+      c.streamApi.addRemoteStreamListener({ streamRoomId: roomId, onRemoteData: (data) => latencies.deliver(data) });
+      const streamId = await c.streamApi.createStream(roomId);
+      // `delivery`/`deadlineMs` pass through as given (--load-delivery, --load-deadline-ms); the Endpoint validates them.
+      c.trackId = await c.streamApi.addStreamTrack(streamId, { createDataChannel: true, ...(p.delivery ?? {}) } as TrackOptions);
+      await c.streamApi.publishStream(streamId);
+      published.push({ userId: c.user.userId, roomId, streamId: String(streamId) });
+    });
+    return published;
+  },
+
+  /** Every member held here subscribes to the other members' streams of its room. */
+  async subscribe(p: { streams: Array<{ userId: string; roomId: string; streamId: string }> }) {
+    await forEachLimited(clients, CONCURRENCY, async (c) => {
+      const others = p.streams.filter((s) => s.roomId === c.roomId && s.userId !== c.user.userId).map((s) => ({ streamId: s.streamId }));
+      await c.streamApi.subscribeToRemoteStreams(c.roomId, others);
+    });
+    return null;
+  },
+
+  /** Every member sends `perConnection` stamped messages a second of `size` bytes until `stopSending`. */
+  startSending(p: { perConnection: number; size: number }) {
+    if (background !== undefined) throw new Error('already sending');
+    const message = makeMessage(p.size);
+    background = paceForever(p.perConnection * clients.length, clients.length, (i, seq) => {
+      const c = clients[i]!;
+      stamp(message, seq);
+      offered++;
+      c.streamApi.sendData(c.trackId!, message).catch((error: unknown) => {
+        sendErrors++;
+        lastSendError = describeError(error);
+      });
+    });
+    return null;
+  },
+
+  async stopSending() {
+    if (background === undefined) return null;
+    background.stop = true;
+    await background.done;
+    background = undefined;
+    return null;
+  },
+
+  /**
+   * Keeps `concurrent` room-wide byte streams of `minBytes`..`maxBytes` (random bytes, SHA-256 in the
+   * name) going from members held here, in turn, until `stopFiles`.
+   */
+  startFiles(p: { concurrent: number; minBytes: number; maxBytes: number }) {
+    if (filesRun !== undefined) throw new Error('already sending files');
+    const run = { stop: false, done: Promise.resolve() as Promise<unknown>, sent: 0, bytes: 0, errors: 0 };
+    let turn = 0;
+    const lane = async (lane: number) => {
+      while (!run.stop) {
+        const c = clients[(turn++ * 7 + lane) % clients.length]!;
+        const size = p.minBytes + Math.floor(Math.random() * (p.maxBytes - p.minBytes + 1));
+        const data = randomBytes(size);
+        const name = `${createHash('sha256').update(data).digest('hex')}.bin`;
+        try {
+          const writer = await c.streamApi.streamBytes({ roomId: c.roomId, topic: FILE_TOPIC, name, totalSize: size, path: 'relay' });
+          for (let at = 0; at < size; at += FILE_CHUNK) await writer.write(data.subarray(at, Math.min(size, at + FILE_CHUNK)));
+          await writer.close();
+          run.sent++;
+          run.bytes += size;
+        } catch (error) {
+          run.errors++;
+          lastFileError = describeError(error);
+          await sleep(100);
+        }
+      }
+    };
+    run.done = Promise.all(Array.from({ length: p.concurrent }, (_, i) => lane(i)));
+    filesRun = run;
+    return null;
+  },
+
+  /** Stops starting streams, waits for those in flight; returns what was sent. */
+  async stopFiles() {
+    if (filesRun === undefined) return { sent: 0, bytes: 0, errors: 0 };
+    const run = filesRun;
+    run.stop = true;
+    await run.done;
+    filesRun = undefined;
+    return { sent: run.sent, bytes: run.bytes, errors: run.errors, lastError: lastFileError };
+  },
+
+  /** Verified room reads over REST, `perSecond` of them, by the members held here in turn, until `stopRest`. */
+  startRest(p: { perSecond: number }) {
+    if (rest !== undefined || p.perSecond <= 0) return null;
+    const state = { stop: false, done: Promise.resolve() as Promise<unknown> };
+    state.done = (async () => {
+      let i = 0;
+      while (!state.stop) {
+        const began = nowMs();
+        const c = clients[i++ % clients.length]!;
+        try {
+          await c.streamApi.getStreamRoom(c.roomId);
+          restLatencies.push(nowMs() - began);
+        } catch (error) {
+          restErrors++;
+          lastRestError = describeError(error);
+        }
+        const wait = began + 1000 / p.perSecond - nowMs();
+        if (wait > 0) await sleep(wait);
+      }
+    })();
+    rest = state;
+    return null;
+  },
+
+  async stopRest() {
+    if (rest === undefined) return null;
+    rest.stop = true;
+    await rest.done;
+    rest = undefined;
+    return null;
+  },
+
+  /** Everything recorded since the last take, with the summed (cumulative) data-track counters. */
+  take() {
+    const stats: Record<string, number> = {};
+    for (const c of clients) {
+      for (const [k, v] of Object.entries(c.streamApi.dataTrackStats())) stats[k] = (stats[k] ?? 0) + v;
+    }
+    const out = {
+      latencies: latencies.take(),
+      stats,
+      offered,
+      sendErrors,
+      lastSendError,
+      files: { ...files, failed: { ...files.failed } },
+      lastFileError,
+      rest: restLatencies.take(),
+      restErrors,
+      lastRestError,
+      lost: clients.filter((c) => c.connection.state !== 'connected').length,
+    };
+    restLatencies = new LatencyLog();
+    return out;
+  },
+
+  /** Deliveries recorded since the last take. */
+  received() {
+    return latencies.size;
+  },
+
+  /** sendData calls made so far. */
+  offered: () => offered,
+
+  async disconnect() {
+    await Promise.all(clients.map((c) => c.connection.disconnect()));
+    clients.length = 0;
+    return null;
+  },
+
+  ...plainHandlers(),
+});
+
+/** The baseline's clients: a `ws` socket per member in `/room/<n>` of the plain room server. */
+function plainHandlers() {
+  const sockets: WebSocket[] = [];
+  const log = new LatencyLog();
+  let sending: { stop: boolean; done: Promise<unknown> } | undefined;
+  let lost = 0;
+  let sent = 0;
+  return {
+    async plainConnect(p: { url: string; rooms: number[] }) {
+      await forEachLimited(p.rooms, CONCURRENCY, async (room) => {
+        const ws = new WebSocket(`${p.url}/room/${room}`, { perMessageDeflate: false });
+        ws.binaryType = 'nodebuffer';
+        await new Promise<void>((resolve, reject) => {
+          ws.once('open', () => resolve());
+          ws.once('error', reject);
+        });
+        ws.on('message', (data: Buffer) => log.deliver(data));
+        ws.on('close', () => lost++);
+        sockets.push(ws);
+      });
+      return sockets.length;
+    },
+    plainStartSending(p: { perConnection: number; size: number }) {
+      const message = makeMessage(p.size);
+      sending = paceForever(p.perConnection * sockets.length, sockets.length, (i, seq) => {
+        stamp(message, seq);
+        sent++;
+        sockets[i]!.send(message);
+      });
+      return null;
+    },
+    async plainStopSending() {
+      if (sending === undefined) return null;
+      sending.stop = true;
+      await sending.done;
+      sending = undefined;
+      return null;
+    },
+    plainReceived: () => log.size,
+    plainSent: () => sent,
+    plainTake: () => ({ latencies: log.take(), lost }),
+    plainClose() {
+      for (const ws of sockets) ws.removeAllListeners('close').close();
+      sockets.length = 0;
+      return null;
+    },
+  };
+}

@@ -1,0 +1,54 @@
+import { describe, expect, it } from 'vitest';
+import { BulkQueue } from './send-scheduler.ts';
+
+/** A socket's write: frames are "on the wire" until `confirm()` fires their callbacks, in order. */
+function socket() {
+  const written: Uint8Array[] = [];
+  const callbacks: Array<() => void> = [];
+  return {
+    written,
+    write: (frame: Uint8Array, done: (error?: Error) => void) => {
+      written.push(frame);
+      callbacks.push(() => done());
+    },
+    confirm(n = callbacks.length) {
+      for (let i = 0; i < n; i++) callbacks.shift()?.();
+    },
+  };
+}
+const frame = (seq: number, size = 100) => new Uint8Array(size).fill(seq);
+
+describe('BulkQueue', () => {
+  it('keeps at most its share unconfirmed in the socket, holds the rest in order, and pumps on each confirmation', () => {
+    const s = socket();
+    const q = new BulkQueue(s.write, 250);
+    for (let i = 0; i < 6; i++) q.push(1, frame(i));
+    expect(s.written.map((f) => f[0])).toEqual([0, 1, 2]); // 300 bytes passed the 250-byte share
+    expect([q.inFlightBytes, q.queuedBytes]).toEqual([300, 300]);
+    s.confirm(1);
+    expect(s.written.map((f) => f[0])).toEqual([0, 1, 2, 3]);
+    s.confirm();
+    s.confirm();
+    expect(s.written.map((f) => f[0])).toEqual([0, 1, 2, 3, 4, 5]);
+    s.confirm();
+    expect([q.inFlightBytes, q.queuedBytes]).toEqual([0, 0]);
+  });
+
+  it('drops the queued frames of one stream only, and nothing once closed', () => {
+    const s = socket();
+    const q = new BulkQueue(s.write, 100);
+    for (let i = 0; i < 6; i++) q.push(i % 2, frame(i));
+    expect(s.written.map((f) => f[0])).toEqual([0]);
+    q.drop(1);
+    expect(q.queuedBytes).toBe(200);
+    s.confirm();
+    s.confirm();
+    s.confirm();
+    expect(s.written.map((f) => f[0])).toEqual([0, 2, 4]);
+    q.close();
+    q.push(0, frame(9));
+    s.confirm();
+    expect(s.written.map((f) => f[0])).toEqual([0, 2, 4]);
+    expect(q.queuedBytes).toBe(0);
+  });
+});

@@ -6,6 +6,7 @@
  * reported as unaccounted.
  */
 import { nowMs, sleep } from './clock.ts';
+import { readdirSync, readFileSync } from 'node:fs';
 import { readCpuPreciseMs, type Proc } from './procs.ts';
 import { summarize } from './stats.ts';
 
@@ -49,6 +50,9 @@ export interface Snapshot {
   bridge: Record<string, number>;
   bridgeCpuMs: number;
   clientCpuMs: number;
+  /** Run-queue wait (readRunQueueWaitMs) of the Bridge and of the client processes together. */
+  bridgeWaitMs: number;
+  clientWaitMs: number;
 }
 
 export interface PhaseFigures {
@@ -59,6 +63,8 @@ export interface PhaseFigures {
   max: number;
   delivered: number;
   expected: number;
+  /** sendData calls per second of sending, all members together (below the asked rate when the clients could not keep up). */
+  offeredPerSecond: number;
   /** Counted drops, by where and why (receiver `dataTrackStats` causes, `sendDropped`, `sendErrors`, each x subscribers for the sender side). */
   drops: Record<string, number>;
   dropped: number;
@@ -66,6 +72,9 @@ export interface PhaseFigures {
   /** The Bridge's own drop and delivery counters over the phase (`/metrics`). */
   bridgeCounters: Record<string, number>;
   bridgeCpuShare: number;
+  /** Per second of sending, how long the Bridge / all client processes were runnable but waiting for a CPU (ms/s). */
+  bridgeWaitPerSecond: number;
+  clientWaitPerSecond: number;
   bridgeMicrosPerDelivery: number;
   clientMicrosPerDelivery: number;
   loopLag: { p50: number; p99: number; max: number };
@@ -73,6 +82,23 @@ export interface PhaseFigures {
   files: { verified: number; mismatched: number; failed: Record<string, number>; lastError: string };
   lost: number;
   lastSendError: string;
+}
+
+/**
+ * Time the threads of a process were runnable but waiting for a CPU, ms: the second field of each
+ * thread's `schedstat` under `/proc/<pid>/task/`. On a core shared with other work, what the process
+ * lost to it.
+ */
+export function readRunQueueWaitMs(pid: number): number {
+  let ns = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[1]);
+    } catch {
+      // the thread exited between the listing and the read
+    }
+  }
+  return ns / 1e6;
 }
 
 /** Parses the Prometheus text of `/metrics` for the data-track totals this benchmark accounts with. */
@@ -129,6 +155,8 @@ export async function snapshot(s: LoadSystem): Promise<{ snap: Snapshot; takes: 
     bridge,
     bridgeCpuMs: readCpuPreciseMs(s.bridge.pid),
     clientCpuMs: s.members.reduce((n, m) => n + readCpuPreciseMs(m.pid), 0),
+    bridgeWaitMs: readRunQueueWaitMs(s.bridge.pid),
+    clientWaitMs: s.members.reduce((n, m) => n + readRunQueueWaitMs(m.pid), 0),
   };
   return { snap, takes };
 }
@@ -189,12 +217,15 @@ export function phaseFigures(
     max: lat.max,
     delivered,
     expected,
+    offeredPerSecond: offered / (sendMs / 1000),
     drops,
     dropped,
     unaccounted: expected - delivered - dropped,
     bridgeCounters: minus(a.bridge, before.bridge),
     // CPU per second of sending: what the offered load costs, the backlog worked off after it included.
     bridgeCpuShare: bridgeCpu / sendMs,
+    bridgeWaitPerSecond: (a.bridgeWaitMs - before.bridgeWaitMs) / (sendMs / 1000),
+    clientWaitPerSecond: (a.clientWaitMs - before.clientWaitMs) / (sendMs / 1000),
     bridgeMicrosPerDelivery: (bridgeCpu * 1000) / Math.max(1, delivered),
     clientMicrosPerDelivery: (clientCpu * 1000) / Math.max(1, delivered),
     loopLag,

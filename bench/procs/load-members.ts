@@ -12,7 +12,7 @@ import WebSocket from 'ws';
 import { Endpoint, EndpointError, type Connection, type StreamApi, type TrackOptions } from '../../endpoint/index.ts';
 import { utf8 } from '../../crypto/bytes.ts';
 import { nowMs, sleep } from '../lib/clock.ts';
-import { LatencyLog, makeMessage, sendPaced, stamp } from '../lib/pacing.ts';
+import { LatencyLog, makeMessage, stamp } from '../lib/pacing.ts';
 import { forEachLimited, type BenchUser } from '../lib/tenant.ts';
 import { describeError, serve } from '../lib/worker.ts';
 
@@ -71,13 +71,17 @@ function fileHandler(): Parameters<StreamApi['registerByteStreamHandler']>[1] {
   };
 }
 
-/** Sends `rate` messages a second for as long as `state.stop` is false, round-robin over `send`ers. */
+/** Sends `rate` messages a second, on one schedule from the start, round-robin over `send`ers, until `state.stop`. */
 function paceForever(rate: number, count: number, send: (i: number, seq: number) => void): { stop: boolean; done: Promise<unknown> } {
   const state = { stop: false, done: Promise.resolve() as Promise<unknown> };
-  let next = 0;
   state.done = (async () => {
-    let seq = 0;
-    while (!state.stop) seq += (await sendPaced(rate, 0.25, (s) => send(next++ % count, s), seq)).sent;
+    const start = nowMs();
+    let sent = 0;
+    while (!state.stop) {
+      const due = Math.floor(((nowMs() - start) * rate) / 1000) + 1;
+      for (; sent < due; sent++) send(sent % count, sent);
+      await sleep(1);
+    }
   })();
   return state;
 }

@@ -31,6 +31,7 @@ function phaseNote(p: PhaseFigures, c: LoadConfig): string[] {
       `delivered ${p.delivered} of ${p.expected} expected (${c.roomSize - 1} subscribers per message); counted drops ${p.dropped} (${entries(p.drops)}); ` +
       `Bridge counted: data deliveries ${p.bridgeCounters.dataDeliveries ?? 0}, drops by cause and mode: ${byMode}; ` +
       `Bridge CPU ${f0(100 * p.bridgeCpuShare)}% of its core, ${f1(p.bridgeMicrosPerDelivery)} µs per delivery; clients ${f1(p.clientMicrosPerDelivery)} µs per delivery; ` +
+      `runnable but waiting for a CPU: Bridge ${f0(p.bridgeWaitPerSecond)} ms/s, clients ${f0(p.clientWaitPerSecond)} ms/s; ` +
       `event-loop lag p50/p99/max ${f1(p.loopLag.p50)}/${f1(p.loopLag.p99)}/${f0(p.loopLag.max)} ms; connections lost ${p.lost}` +
       (p.rest.count > 0
         ? `; REST reads ${p.rest.count}, p50/p99 ${f1(p.rest.p50)}/${f1(p.rest.p99)} ms, errors ${p.rest.errors}${p.rest.errors > 0 ? ` (last: ${p.rest.lastError})` : ''}`
@@ -63,6 +64,7 @@ export function loadNotes(o: {
   pinned: boolean;
   pin: { server?: string; clients?: string };
   setupSeconds: number;
+  setupSteps: Record<string, number>;
   loadBefore: number[];
   loadAfter: number[];
   seconds: number;
@@ -76,7 +78,11 @@ export function loadNotes(o: {
     o.pinned
       ? `Pinned: the Bridge and the plain server on CPU ${o.pin.server}, the client processes and the benchmark on CPU ${o.pin.clients} (taskset).`
       : 'NOT pinned (fewer than 2 cores or no taskset): the Bridge shares its cores with the clients, its figures include their contention.',
-    `Load average before/after: ${o.loadBefore.map((v) => v.toFixed(1)).join(' ')} / ${o.loadAfter.map((v) => v.toFixed(1)).join(' ')} (other work on the machine moves latencies; CPU per delivery moves less). Setup ${f1(o.setupSeconds)} s, whole scenario ${f0(o.seconds)} s.`,
+    `Load average before/after: ${o.loadBefore.map((v) => v.toFixed(1)).join(' ')} / ${o.loadAfter.map((v) => v.toFixed(1)).join(' ')} (other work on the machine moves latencies; CPU per delivery moves less). Setup ${f1(o.setupSeconds)} s (${Object.entries(
+      o.setupSteps,
+    )
+      .map(([k, v]) => `${k} ${f1(v)}`)
+      .join(', ')}), whole scenario ${f0(o.seconds)} s.`,
     "Latency: the receiver's CLOCK_MONOTONIC at `onRemoteData` (after decryption) minus the stamp written right before `sendData` (bench/lib/clock.ts). CPU: /proc schedstat of the processes over the phase, divided by deliveries; client CPU includes sending, and in the data phase the REST reads.",
     ...phaseNote(o.data, c),
     ...(o.files === undefined ? [] : phaseNote(o.files, c)),
@@ -94,12 +100,12 @@ export function loadNotes(o: {
   if (o.ramp.length > 0) {
     const steps = o.ramp.map(
       (s) =>
-        `${f0(s.rate)} msg/s: ${f0(s.figures.delivered / s.figures.seconds)} deliveries/s, Bridge ${f0(100 * s.figures.bridgeCpuShare)}%, p99 ${f1(s.figures.p99)} ms, loop lag p99 ${f1(s.figures.loopLag.p99)} ms, ${s.passed ? 'passed' : `stopped: ${s.why}`}`,
+        `${f0(s.rate)} msg/s asked, ${f0(s.figures.offeredPerSecond)} offered: ${f0(s.figures.delivered / s.figures.seconds)} deliveries/s, Bridge ${f0(100 * s.figures.bridgeCpuShare)}%, p99 ${f1(s.figures.p99)} ms, loop lag p99 ${f1(s.figures.loopLag.p99)} ms, ${s.passed ? 'passed' : `stopped: ${s.why}`}`,
     );
     const passed = o.ramp.filter((s) => s.passed);
     const last = o.ramp[o.ramp.length - 1]!;
     notes.push(
-      `Capacity ramp (${c.rampSeconds} s a step, x${c.rampFactor}): ${steps.join('; ')}.` +
+      `Capacity ramp (${c.rampSeconds} s a step, x${c.rampFactor}; a step passes with the Bridge under 80% of its core, nothing dropped or unaccounted, no connection lost, at least 90% of the asked rate offered and p99 <= 500 ms): ${steps.join('; ')}.` +
         (passed.length === 0
           ? ' **No step passed**: capacity is below the first step.'
           : last.passed

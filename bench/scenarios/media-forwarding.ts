@@ -11,7 +11,6 @@
  * DTLS or SRTP): sealroom / plain is what the unit's WebRTC stack costs per packet.
  */
 import dgram from 'node:dgram';
-import type { AddressInfo } from 'node:net';
 import { loadavg } from 'node:os';
 import type { Bridge } from '../../bridge/index.ts';
 import type { MediaUnitStats } from '../../bridge/media/unit.ts';

@@ -6,7 +6,7 @@
  * reported as unaccounted.
  */
 import { nowMs, sleep } from './clock.ts';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { readCpuPreciseMs, type Proc } from './procs.ts';
 import { summarize } from './stats.ts';
 
@@ -72,7 +72,7 @@ export interface PhaseFigures {
   /** The Bridge's own drop and delivery counters over the phase (`/metrics`). */
   bridgeCounters: Record<string, number>;
   bridgeCpuShare: number;
-  /** Per second of sending, how long the Bridge / all client processes were runnable but waiting for a CPU (ms/s). */
+  /** Per second of sending, how long the Bridge's / the client processes' event loops were runnable but waiting for a CPU (ms/s, clients summed). */
   bridgeWaitPerSecond: number;
   clientWaitPerSecond: number;
   bridgeMicrosPerDelivery: number;
@@ -85,20 +85,12 @@ export interface PhaseFigures {
 }
 
 /**
- * Time the threads of a process were runnable but waiting for a CPU, ms: the second field of each
- * thread's `schedstat` under `/proc/<pid>/task/`. On a core shared with other work, what the process
- * lost to it.
+ * Time the main thread (the event loop) of a process was runnable but waiting for a CPU, ms: the
+ * second field of `/proc/<pid>/task/<pid>/schedstat`. On a core shared with other work (or with the
+ * process's own helper threads: GC, libuv's pool), what the event loop lost to it.
  */
 export function readRunQueueWaitMs(pid: number): number {
-  let ns = 0;
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[1]);
-    } catch {
-      // the thread exited between the listing and the read
-    }
-  }
-  return ns / 1e6;
+  return Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').split(' ')[1]) / 1e6;
 }
 
 /** Parses the Prometheus text of `/metrics` for the data-track totals this benchmark accounts with. */

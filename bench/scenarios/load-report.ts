@@ -31,7 +31,7 @@ function phaseNote(p: PhaseFigures, c: LoadConfig): string[] {
       `delivered ${p.delivered} of ${p.expected} expected (${c.roomSize - 1} subscribers per message); counted drops ${p.dropped} (${entries(p.drops)}); ` +
       `Bridge counted: data deliveries ${p.bridgeCounters.dataDeliveries ?? 0}, drops by cause and mode: ${byMode}; ` +
       `Bridge CPU ${f0(100 * p.bridgeCpuShare)}% of its core, ${f1(p.bridgeMicrosPerDelivery)} µs per delivery; clients ${f1(p.clientMicrosPerDelivery)} µs per delivery; ` +
-      `runnable but waiting for a CPU: Bridge ${f0(p.bridgeWaitPerSecond)} ms/s, clients ${f0(p.clientWaitPerSecond)} ms/s; ` +
+      `event loop runnable but waiting for a CPU: Bridge ${f0(p.bridgeWaitPerSecond)} ms/s, clients ${f0(p.clientWaitPerSecond)} ms/s (summed); ` +
       `event-loop lag p50/p99/max ${f1(p.loopLag.p50)}/${f1(p.loopLag.p99)}/${f0(p.loopLag.max)} ms; connections lost ${p.lost}` +
       (p.rest.count > 0
         ? `; REST reads ${p.rest.count}, p50/p99 ${f1(p.rest.p50)}/${f1(p.rest.p99)} ms, errors ${p.rest.errors}${p.rest.errors > 0 ? ` (last: ${p.rest.lastError})` : ''}`
@@ -83,6 +83,7 @@ export function loadNotes(o: {
     )
       .map(([k, v]) => `${k} ${f1(v)}`)
       .join(', ')}), whole scenario ${f0(o.seconds)} s.`,
+    "Run-queue wait (/proc schedstat of the main thread) is time an event loop was ready to run but its CPU was busy with something else: on CPU 0 other work on the machine or the Bridge's own helper threads (GC, libuv's pool; the Bridge is the only benchmark process there), on the clients' CPU mostly the other client processes.",
     "Latency: the receiver's CLOCK_MONOTONIC at `onRemoteData` (after decryption) minus the stamp written right before `sendData` (bench/lib/clock.ts). CPU: /proc schedstat of the processes over the phase, divided by deliveries; client CPU includes sending, and in the data phase the REST reads.",
     ...phaseNote(o.data, c),
     ...(o.files === undefined ? [] : phaseNote(o.files, c)),

@@ -13,9 +13,8 @@ import { startPostgres, type TestPostgres } from '../../test/postgres.ts';
 import { successor, verifiedHead } from '../../test/rooms.ts';
 import { pattern, sha256, startKit, until, type Kit } from '../../endpoint/data-streams/test-kit.ts';
 import type { IncomingDirectStream } from '../../endpoint/peers/direct-stream.ts';
-import { PeerError } from '../../endpoint/peers/errors.ts';
 import type { RemotePeer } from '../../endpoint/peers/remote-peer.ts';
-import { loopbackPeers, sawEachOther } from '../../endpoint/peers/test-kit.ts';
+import { loopbackPeers, sawEachOther, peerFailure } from '../../endpoint/peers/test-kit.ts';
 import type { SealroomRelay } from '../realtime/relay.ts';
 import { createRoom, TestClient } from '../realtime/test-client.ts';
 
@@ -151,13 +150,3 @@ describe('direct peer signals across two Bridges', () => {
     expect(udp.violations).toEqual([]);
   }, 30_000);
 });
-
-async function peerFailure(promise: Promise<unknown>): Promise<PeerError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof PeerError) return error;
-    throw error;
-  }
-  throw new Error('expected a PeerError, the call succeeded');
-}

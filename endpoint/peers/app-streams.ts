@@ -25,7 +25,7 @@ import type {
   TextStreamHandler,
   TextStreamInfo,
 } from '../data-streams/types.ts';
-import { progressFeed } from '../data-streams/web-streams/progress-feed.ts';
+import { progressFeed, transferSteps } from '../data-streams/web-streams/progress-feed.ts';
 import type { SendData, SendOptions, SendResult, TransferProgress } from '../data-streams/web-streams/types.ts';
 import type { IncomingDirectStream } from './direct-stream.ts';
 import { PeerError } from './errors.ts';
@@ -187,7 +187,7 @@ export function sendDirect(
     const source = await openSource(text ? utf8(data) : data);
     const name = o.name ?? source.name ?? 'unnamed';
     const { streamId, id } = newStreamId();
-    let step: TransferProgress = { id, label: o.topic, topic: o.topic, current: 0, total: source.size, done: false };
+    const steps = transferSteps(progress, { id, label: o.topic, topic: o.topic, current: 0, total: source.size, done: false });
     try {
       const sending = await peerControl(peer).appStream({
         streamId,
@@ -200,14 +200,11 @@ export function sendDirect(
         receiptTimeoutMs: o.receiptTimeoutMs,
         source: source.blocks(),
         signal: o.signal,
-        onProgress: (current) => {
-          step = { ...step, current };
-          progress.report(step);
-        },
+        onProgress: steps.sent,
       });
-      progress.report(step);
+      steps.started();
       await sending.ended;
-      progress.report({ ...step, total: step.current, done: true });
+      steps.finished();
       return await sending.result;
     } catch (error) {
       source.cancel();

@@ -8,10 +8,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { SealroomRelay } from '../../bridge/realtime/relay.ts';
 import { guardLoopbackUdp } from '../../bridge/media/test-peer.ts';
 import { pattern, receiveBytes, sha256, startKit, streamFailure, until, type Client, type Kit } from '../data-streams/test-kit.ts';
-import { PeerError } from './errors.ts';
 import type { RemotePeerRequest } from './peers-api.ts';
 import type { RemotePeer } from './remote-peer.ts';
-import { loopbackPeers, sawEachOther } from './test-kit.ts';
+import { loopbackPeers, sawEachOther, peerFailure } from './test-kit.ts';
 
 let kit: Kit;
 let alice: Client;
@@ -58,16 +57,6 @@ function answering(client: Client, accept = true): { requests: RemotePeerRequest
     }),
   );
   return seen;
-}
-
-async function peerFailure(promise: PromiseLike<unknown>): Promise<PeerError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof PeerError) return error;
-    throw error;
-  }
-  throw new Error('expected a PeerError, the call succeeded');
 }
 
 describe('path selection (auto by default)', () => {

@@ -6,9 +6,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startWsMitm, type WsMitm } from '../../test/procs/ws-mitm.ts';
 import { startKit, until, type Client, type Kit } from '../data-streams/test-kit.ts';
-import { PeerError } from './errors.ts';
 import type { RemotePeerRequest } from './peers-api.ts';
-import { loopbackPeers, sawEachOther } from './test-kit.ts';
+import { loopbackPeers, sawEachOther, peerFailure } from './test-kit.ts';
 
 type Rewrite = (message: { kind: string; event?: { type: string; signal?: Record<string, unknown> } & Record<string, unknown> }) => void;
 
@@ -75,16 +74,6 @@ function requests(client: Client): RemotePeerRequest[] {
   return got;
 }
 
-async function failure(promise: Promise<unknown>): Promise<PeerError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof PeerError) return error;
-    throw error;
-  }
-  throw new Error('expected a PeerError, the call succeeded');
-}
-
 /** Another DTLS fingerprint of the same shape: the first byte changed. */
 function otherFingerprint(value: string): string {
   return value.replace(/ ([0-9A-F]{2}):/, (_m, byte: string) => ` ${byte === 'AA' ? 'BB' : 'AA'}:`);
@@ -107,7 +96,7 @@ describe('direct peers: a tampering Bridge', () => {
     rewrites.bob = (m) => {
       if (m.event?.signal?.type === 'offer') rewriteSdpFingerprint(m.event.signal);
     };
-    const error = await failure(alice.streamApi.connectPeer(roomId, 'bob'));
+    const error = await peerFailure(alice.streamApi.connectPeer(roomId, 'bob'));
     expect(error.reason).toBe('Refused');
     expect(refused(bob, 'FingerprintMismatch')).toBe(before + 1);
     expect(atBob).toHaveLength(0);
@@ -123,7 +112,7 @@ describe('direct peers: a tampering Bridge', () => {
       rewriteSdpFingerprint(signal);
       signal.fingerprints = (signal.fingerprints as string[]).map(otherFingerprint);
     };
-    const error = await failure(alice.streamApi.connectPeer(roomId, 'bob'));
+    const error = await peerFailure(alice.streamApi.connectPeer(roomId, 'bob'));
     expect(error.reason).toBe('Refused');
     expect(refused(bob, 'SignatureInvalid')).toBe(before + 1);
     expect(atBob).toHaveLength(0);
@@ -138,7 +127,7 @@ describe('direct peers: a tampering Bridge', () => {
       rewriteSdpFingerprint(signal);
       signal.fingerprints = (signal.fingerprints as string[]).map(otherFingerprint);
     };
-    const error = await failure(alice.streamApi.connectPeer(roomId, 'bob'));
+    const error = await peerFailure(alice.streamApi.connectPeer(roomId, 'bob'));
     expect(error.reason).toBe('SignatureInvalid');
   });
 
@@ -172,7 +161,7 @@ describe('direct peers: a tampering Bridge', () => {
     const roomId = await joined([alice, carol]);
     const before = seen.carol!.length;
     // carol has no remotePeer listener: she declines.
-    expect((await failure(alice.streamApi.connectPeer(roomId, 'carol'))).reason).toBe('Declined');
+    expect((await peerFailure(alice.streamApi.connectPeer(roomId, 'carol'))).reason).toBe('Declined');
     const texts = seen.carol!.slice(before);
     expect(texts.some((text) => text.includes('"type":"offer"'))).toBe(true);
     expect(texts.join('\n')).not.toMatch(/a=candidate|"type":"candidate"/);
@@ -185,7 +174,7 @@ describe('direct peers: a tampering Bridge', () => {
     rewrites.bob = (m) => {
       if (m.event?.signal?.type === 'offer') m.event.fromUserId = 'carol';
     };
-    const error = await failure(alice.streamApi.connectPeer(roomId, 'bob', { signal: AbortSignal.timeout(3000) }));
+    const error = await peerFailure(alice.streamApi.connectPeer(roomId, 'bob', { signal: AbortSignal.timeout(3000) }));
     expect(['Refused', 'Closed', 'Timeout']).toContain(error.reason);
     expect(refused(bob, 'NotMember')).toBe(before + 1);
     expect(atBob).toHaveLength(0);
@@ -198,7 +187,7 @@ describe('direct peers: a tampering Bridge', () => {
     rewrites.bob = (m) => {
       if (m.event?.signal?.type === 'offer') m.event.fromUserId = 'carol';
     };
-    await failure(alice.streamApi.connectPeer(roomId, 'bob', { signal: AbortSignal.timeout(3000) }));
+    await peerFailure(alice.streamApi.connectPeer(roomId, 'bob', { signal: AbortSignal.timeout(3000) }));
     expect(refused(bob, 'SignatureInvalid')).toBe(before + 1);
     expect(atBob).toHaveLength(0);
   });

@@ -11,7 +11,7 @@ import { PeerError } from './errors.ts';
 import type { IncomingDirectStream } from './direct-stream.ts';
 import type { RemotePeer } from './remote-peer.ts';
 import type { RemotePeerRequest } from './peers-api.ts';
-import { loopbackPeers, sawEachOther } from './test-kit.ts';
+import { loopbackPeers, sawEachOther, peerFailure } from './test-kit.ts';
 
 let kit: Kit;
 let alice: Client;
@@ -62,16 +62,6 @@ function streams(peer: RemotePeer): IncomingDirectStream[] {
   const got: IncomingDirectStream[] = [];
   peer.on('stream', (s) => got.push(s));
   return got;
-}
-
-async function failure(promise: Promise<unknown>): Promise<PeerError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof PeerError) return error;
-    throw error;
-  }
-  throw new Error('expected a PeerError, the call succeeded');
 }
 
 describe('direct peers (werift)', () => {
@@ -156,10 +146,10 @@ describe('direct peers (werift)', () => {
   it('declines without a listener; refuses a non-member', async () => {
     const roomId = await joined([alice, carol]);
     // carol registered no listener: declined.
-    const declined = await failure(alice.streamApi.connectPeer(roomId, 'carol'));
+    const declined = await peerFailure(alice.streamApi.connectPeer(roomId, 'carol'));
     expect(declined.reason).toBe('Declined');
     // bob is not in this room.
-    const notMember = await failure(alice.streamApi.connectPeer(roomId, 'bob'));
+    const notMember = await peerFailure(alice.streamApi.connectPeer(roomId, 'bob'));
     expect(notMember.reason).toBe('NotMember');
   });
 
@@ -212,10 +202,10 @@ describe('direct peers: lifetime', () => {
     const connecting = alice.streamApi.connectPeer(roomId, 'bob', { signal: controller.signal });
     await until(() => heard.length === 1, 'bob hears the request');
     controller.abort();
-    expect((await failure(connecting)).reason).toBe('Closed');
+    expect((await peerFailure(connecting)).reason).toBe('Closed');
     // The caller's bye ended the request at bob: accepting it now fails.
     await new Promise((r) => setTimeout(r, 100));
-    expect((await failure(heard[0]!.accept())).reason).toBe('Closed');
+    expect((await peerFailure(heard[0]!.accept())).reason).toBe('Closed');
   });
 
   it('an Endpoint that disconnects closes its peers; the other side learns it and is not reconnected', async () => {

@@ -16,7 +16,7 @@ import { Emitter } from '../util/emitter.ts';
 import { ChannelReader, OutgoingCredit, sendStream, streamControl, type ChannelLike, type IncomingDirectStream } from './direct-stream.ts';
 import type { StreamReaderKey, StreamRecipients } from '../data-streams/stream-crypto.ts';
 import { PeerError } from './errors.ts';
-import { progressFeed } from '../data-streams/web-streams/progress-feed.ts';
+import { progressFeed, transferSteps } from '../data-streams/web-streams/progress-feed.ts';
 import type { Logger } from '../logger.ts';
 import type { MediaE2ee } from '../media/e2ee.ts';
 import { PeerMedia, RENEGOTIATE } from './peer-media.ts';
@@ -398,7 +398,7 @@ export class RemotePeer {
       const text = typeof data === 'string';
       const source = await openSource(text ? utf8(data) : data);
       const streamId = backend().randomBytes(16);
-      let step: TransferProgress = { id: base64ToUrl(toBase64(streamId)), label, topic: label, current: 0, total: source.size, done: false };
+      const steps = transferSteps(progress, { id: base64ToUrl(toBase64(streamId)), label, topic: label, current: 0, total: source.size, done: false });
       try {
         const sending = await this.#stream(
           label,
@@ -413,15 +413,12 @@ export class RemotePeer {
             receiptTimeoutMs: o.receiptTimeoutMs,
             source: source.blocks(),
             signal: o.signal,
-            onProgress: (current) => {
-              step = { ...step, current };
-              progress.report(step);
-            },
+            onProgress: steps.sent,
           },
         );
-        progress.report(step);
+        steps.started();
         await sending.ended;
-        progress.report({ ...step, total: step.current, done: true });
+        steps.finished();
         return await sending.result;
       } catch (error) {
         source.cancel();

@@ -4,6 +4,7 @@
  */
 import { streamApiInternals } from '../internal.ts';
 import { until, type Client } from '../realtime/test-kit.ts';
+import { PeerError } from './errors.ts';
 import type { PeerOptions } from './types.ts';
 
 /** Waits until every member's Endpoint knows every other member as joined (the Bridge's join events). */
@@ -20,4 +21,15 @@ export function loopbackPeers(extra: Partial<PeerOptions> = {}): PeerOptions {
     connectTimeoutMs: 8000,
     ...extra,
   };
+}
+
+/** The `PeerError` a call fails with; fails the test when it succeeds or fails otherwise. */
+export async function peerFailure(promise: PromiseLike<unknown>): Promise<PeerError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof PeerError) return error;
+    throw error;
+  }
+  throw new Error('expected a PeerError, the call succeeded');
 }

@@ -4,6 +4,8 @@
  * yet (steps in between are skipped, so a reader that never reads holds one), closes after the step
  * marked `done`, and errors once the transfer failed.
  */
+import type { TransferProgress } from './types.ts';
+
 export interface ProgressFeed<T extends { done: boolean }> {
   /** A new step: wakes a pull that waits for one. */
   report(step: T): void;
@@ -48,5 +50,22 @@ export function progressFeed<T extends { done: boolean }>(): ProgressFeed<T> {
         }
       },
     },
+  };
+}
+
+/**
+ * A sending transfer's steps into `progress`: `started` reports the first, `sent(current)` each
+ * confirmed byte count, and `finished` the `done` step with the total the stream really had. Shared by
+ * both direct-peer senders (endpoint/peers), whose steps come from the stream's own progress callback.
+ */
+export function transferSteps(progress: ProgressFeed<TransferProgress>, first: TransferProgress) {
+  let step = first;
+  return {
+    started: () => progress.report(step),
+    sent: (current: number) => {
+      step = { ...step, current };
+      progress.report(step);
+    },
+    finished: () => progress.report({ ...step, total: step.current, done: true }),
   };
 }

@@ -1,0 +1,75 @@
+/** The load benchmark's accounting (bench/lib/load-phase.ts): every expected delivery is delivered, counted as dropped, or reported unaccounted. */
+import { describe, expect, it } from 'vitest';
+import { type LoadSystem, type MembersTake, phaseFigures, type Snapshot } from './load-phase.ts';
+
+const system = { subscribers: 9 } as LoadSystem;
+
+function snap(over: Partial<Snapshot> = {}): Snapshot {
+  return {
+    at: 0,
+    stats: {},
+    offered: 0,
+    sendErrors: 0,
+    files: { verified: 0, mismatched: 0, failed: {} },
+    restErrors: 0,
+    bridge: {},
+    bridgeCpuMs: 0,
+    clientCpuMs: 0,
+    bridgeWaitMs: 0,
+    clientWaitMs: 0,
+    ...over,
+  };
+}
+
+function take(latencies: number[]): MembersTake {
+  return {
+    latencies: Float64Array.from(latencies),
+    stats: {},
+    offered: 0,
+    sendErrors: 0,
+    lastSendError: '',
+    files: { verified: 0, mismatched: 0, failed: {} },
+    lastFileError: '',
+    rest: new Float64Array(),
+    restErrors: 0,
+    lastRestError: '',
+    lost: 0,
+  };
+}
+
+const lag = { p50: 0, p99: 0, max: 0 };
+
+describe('load phase accounting', () => {
+  it('counts receiver drops once and sender drops once per subscriber', () => {
+    const before = snap({ offered: 100, stats: { delivered: 500, droppedByDeadline: 3 } });
+    // 10 more offered: 90 expected; 2 dropped at a sender (18 deliveries), 5 at receivers by deadline, 67 delivered.
+    const after = snap({
+      offered: 110,
+      stats: { delivered: 567, droppedByDeadline: 8, sendDropped: 2 },
+      bridgeCpuMs: 67,
+      bridge: { 'drops.data_deadline': 5 },
+    });
+    const f = phaseFigures('data', system, before, { snap: after, takes: [take([1, 2, 3])] }, 1000, lag);
+    expect(f.expected).toBe(90);
+    expect(f.drops).toEqual({ 'receiver droppedByDeadline': 5, 'sender sendDropped x subscribers': 18 });
+    expect(f.dropped).toBe(23);
+    expect(f.unaccounted).toBe(0);
+    expect(f.bridgeCounters).toEqual({ 'drops.data_deadline': 5 });
+    expect(f.bridgeMicrosPerDelivery).toBeCloseTo(1000);
+    expect(f.offeredPerSecond).toBe(10);
+  });
+
+  it('reports what was neither delivered nor counted', () => {
+    const after = snap({ offered: 10, stats: { delivered: 80 } });
+    const f = phaseFigures('data', system, snap(), { snap: after, takes: [take([])] }, 1000, lag);
+    expect(f.unaccounted).toBe(10);
+  });
+
+  it('does not count a reliable cut as dropped messages', () => {
+    const after = snap({ offered: 10, stats: { delivered: 81, reliableCuts: 1 } });
+    const f = phaseFigures('data', system, snap(), { snap: after, takes: [take([])] }, 1000, lag);
+    expect(f.dropped).toBe(0);
+    expect(f.unaccounted).toBe(9);
+    expect(f.drops['receiver reliableCuts (subscriptions cut, not messages)']).toBe(1);
+  });
+});

@@ -1,7 +1,7 @@
 /**
  * Byte streams across Bridges over a real nats-server (test/nats.ts) on one real PostgreSQL
  * (test/postgres.ts), with end-to-end credits: a stream from A to a reader on B arrives
- * byte-identical; a reader on B that does not credit holds the sender on A at one window; a removal
+ * byte-identical at a slow reader's pace; a reader on B that does not credit holds the sender on A at one window; a removal
  * through A ends the stream for the reader on B; chunks lost between Bridges are counted and the
  * reader gets the chunk after the gap (its STREAM AEAD fails there: docs/operations/cluster.md).
  */
@@ -76,7 +76,7 @@ async function send(sender: TestClient, streamNo: number, data: Uint8Array): Pro
 }
 
 describe('byte streams across Bridges', () => {
-  it('a stream from A reaches a reader on B byte-identical (sha256), credits crossing back', async () => {
+  it("50 MiB from A reach a slow reader on B byte-identical (sha256); the reader's credits, crossing back, pace the sender", async () => {
     const roomId = (await newRoom()).record.roomId;
     const alice = await joined(a, 'alice', roomId);
     const bob = await joined(b, 'bob', roomId);
@@ -85,20 +85,35 @@ describe('byte streams across Bridges', () => {
     expect(opened).toMatchObject({ receivers: 1, receiverIds: ['bob'], window: WINDOW });
     const announced = await bob.event('byteStreamOpened', (e) => e.roomId === roomId);
     expect(announced).toMatchObject({ streamId: STREAM_ID, senderId: 'alice', senderConnectionId: alice.connectionId, window: WINDOW });
-    bob.creditAsRead(announced.streamNo);
 
-    const data = randomBytes(16 * 1024 * 1024);
+    // The reader takes at most 256 KiB every 10 ms (at most 25 MiB/s): the sender on A may never be
+    // allowed more than one window past what it has read.
+    const data = randomBytes(50 * 1024 * 1024);
+    let credited = 0;
+    let mostAhead = 0;
+    const reader = (async () => {
+      while (credited < data.length) {
+        await new Promise((r) => setTimeout(r, 10));
+        const next = Math.min(received(bob, announced.streamNo), credited + 256 * 1024);
+        if (next > credited) bob.credit(announced.streamNo, (credited = next));
+        mostAhead = Math.max(mostAhead, allowance(alice, opened.streamNo) - credited);
+      }
+    })();
     const started = performance.now();
     await send(alice, opened.streamNo, data);
-    await bob.until(() => received(bob, announced.streamNo) === data.length, 'every byte on B', 30_000);
+    await reader;
     const ms = performance.now() - started;
+    expect(mostAhead).toBeLessThanOrEqual(WINDOW);
+    expect(allowance(alice, opened.streamNo)).toBeGreaterThanOrEqual(data.length);
     const hash = createHash('sha256');
     for (const f of bob.chunkFrames(announced.streamNo)) hash.update(f.payload);
     expect(hash.digest('hex')).toBe(createHash('sha256').update(data).digest('hex'));
     expect(bob.chunkFrames(announced.streamNo).at(-1)!.last).toBe(true);
     expect(b.bridge.cluster!.stats().remoteChunkGaps).toBe(0);
-    console.log(`16 MiB A -> B over NATS: ${ms.toFixed(0)} ms (${(data.length / 1024 / 1024 / (ms / 1000)).toFixed(1)} MiB/s), window ${WINDOW / 1024} KiB`);
-  }, 60_000);
+    console.log(
+      `50 MiB A -> slow reader on B over NATS: ${ms.toFixed(0)} ms (${(data.length / 1024 / 1024 / (ms / 1000)).toFixed(1)} MiB/s), window ${WINDOW / 1024} KiB`,
+    );
+  }, 180_000);
 
   it('a reader on B that does not credit holds the sender on A at one window; its credits release it', async () => {
     const roomId = (await newRoom()).record.roomId;

@@ -38,7 +38,7 @@ export interface LoadConfig {
 
 const MiB = 1024 * 1024;
 
-/** The scenario: 300 connections in 10 rooms of 30, 300 msg/s, 20 concurrent 1-2 MiB streams. */
+/** The full scenario: 300 connections in 10 rooms of 30, 300 msg/s, 20 concurrent 1-2 MiB streams. */
 export const FULL: LoadConfig = {
   connections: 300,
   roomSize: 30,
@@ -77,7 +77,7 @@ export const QUICK: LoadConfig = {
   preset: 'quick',
 };
 
-/** The 10-member scenario: one room of 10, 100 msg/s (900 deliveries/s), 3 concurrent 16-32 MiB streams. */
+/** The 10-member scenario: one room of 10, 100 msg/s (900 deliveries/s), 3 concurrent 16-32 MiB streams. */
 export const SMALL: LoadConfig = {
   ...FULL,
   connections: 10,

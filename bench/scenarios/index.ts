@@ -37,7 +37,7 @@ export const SCENARIOS: ReadonlyArray<{ name: string; issueItem: number; run: Sc
   { name: 'direct', issueItem: 10, run: direct },
   // The same in Chromium (native data channels), two pages.
   { name: 'direct-browser', issueItem: 10, run: directBrowser },
-  // Real-time under load (issue 18): rooms of members with data tracks, byte streams and REST, against a plain ws room broadcast.
+  // Real-time under load (docs/operations/load.md): rooms of members with data tracks, byte streams and REST, against a plain ws room broadcast.
   { name: 'load', issueItem: 11, run: load },
 ];
 

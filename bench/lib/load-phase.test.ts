@@ -1,6 +1,6 @@
 /** The load benchmark's accounting (bench/lib/load-phase.ts): every expected delivery is delivered, counted as dropped, or reported unaccounted. */
 import { describe, expect, it } from 'vitest';
-import { type LoadSystem, type MembersTake, phaseFigures, type Snapshot } from './load-phase.ts';
+import { type LoadSystem, type MembersTake, type PhaseFigures, phaseFigures, type RampStep, rampOutcome, type Snapshot } from './load-phase.ts';
 
 const system = { subscribers: 9 } as LoadSystem;
 
@@ -71,5 +71,26 @@ describe('load phase accounting', () => {
     expect(f.dropped).toBe(0);
     expect(f.unaccounted).toBe(9);
     expect(f.drops['receiver reliableCuts (subscriptions cut, not messages)']).toBe(1);
+  });
+});
+
+describe('capacity ramp outcome', () => {
+  const step = (rate: number, passed: boolean): RampStep => ({ rate, passed, why: passed ? '' : 'p99', figures: {} as PhaseFigures });
+
+  it('going up: the highest passed step, bounded by the first failure above it', () => {
+    const { best, failed } = rampOutcome([step(300, true), step(450, true), step(675, false)]);
+    expect(best?.rate).toBe(450);
+    expect(failed?.rate).toBe(675);
+  });
+
+  it('going down from a failed first step: the step that passed, bounded by the lowest failure above it', () => {
+    const { best, failed } = rampOutcome([step(300, false), step(200, false), step(133, true)]);
+    expect(best?.rate).toBe(133);
+    expect(failed?.rate).toBe(200);
+  });
+
+  it('no step passed, or none failed', () => {
+    expect(rampOutcome([step(300, false), step(200, false)]).best).toBeUndefined();
+    expect(rampOutcome([step(300, true), step(450, true)]).failed).toBeUndefined();
   });
 });

@@ -238,3 +238,19 @@ export function phaseFigures(
     lastSendError: after.takes.find((t) => t.lastSendError !== '')?.lastSendError ?? '',
   };
 }
+
+/** A step of the capacity ramp (bench/scenarios/load.ts). */
+export interface RampStep {
+  rate: number;
+  figures: PhaseFigures;
+  passed: boolean;
+  why: string;
+}
+
+/** The highest step that passed, and the step that ended the search (a failed one, when there is one). */
+export function rampOutcome(ramp: RampStep[]): { best: RampStep | undefined; failed: RampStep | undefined } {
+  const passed = ramp.filter((s) => s.passed).sort((x, y) => y.rate - x.rate);
+  const failed = ramp.filter((s) => !s.passed).sort((x, y) => x.rate - y.rate);
+  const best = passed[0];
+  return { best, failed: failed.find((s) => best === undefined || s.rate > best.rate) };
+}

@@ -5,8 +5,8 @@
  * deliveries are said loudly.
  */
 import type { LoadConfig } from '../lib/load-options.ts';
-import type { PhaseFigures } from '../lib/load-phase.ts';
-import type { PlainFigures, RampStep } from './load.ts';
+import { type PhaseFigures, type RampStep, rampOutcome } from '../lib/load-phase.ts';
+import type { PlainFigures } from './load.ts';
 
 const f1 = (v: number) => (Number.isFinite(v) ? v.toFixed(1) : 'n/a');
 const f0 = (v: number) => (Number.isFinite(v) ? v.toFixed(0) : 'n/a');
@@ -101,16 +101,15 @@ export function loadNotes(o: {
   if (o.ramp.length > 0) {
     const steps = o.ramp.map(
       (s) =>
-        `${f0(s.rate)} msg/s asked, ${f0(s.figures.offeredPerSecond)} offered: ${f0(s.figures.delivered / s.figures.seconds)} deliveries/s, Bridge ${f0(100 * s.figures.bridgeCpuShare)}%, p99 ${f1(s.figures.p99)} ms, loop lag p99 ${f1(s.figures.loopLag.p99)} ms, ${s.passed ? 'passed' : `stopped: ${s.why}`}`,
+        `${f0(s.rate)} msg/s asked, ${f0(s.figures.offeredPerSecond)} offered: ${f0(s.figures.delivered / s.figures.seconds)} deliveries/s, Bridge ${f0(100 * s.figures.bridgeCpuShare)}%, p99 ${f1(s.figures.p99)} ms, loop lag p99 ${f1(s.figures.loopLag.p99)} ms, ${s.passed ? 'passed' : `failed: ${s.why}`}`,
     );
-    const passed = o.ramp.filter((s) => s.passed);
-    const last = o.ramp[o.ramp.length - 1]!;
+    const { best, failed } = rampOutcome(o.ramp);
     notes.push(
-      `Capacity ramp (${c.rampSeconds} s a step, x${c.rampFactor}; a step passes with the Bridge under 80% of its core, nothing dropped or unaccounted, no connection lost, at least 90% of the asked rate offered and p99 <= 500 ms): ${steps.join('; ')}.` +
-        (passed.length === 0
-          ? ' **No step passed**: capacity is below the first step.'
-          : last.passed
-            ? ' Every step passed: capacity is at least the last one (raise --load-ramp).'
+      `Capacity ramp (${c.rampSeconds} s a step, x${c.rampFactor}, up from ${c.rate} msg/s while steps pass, down when the first fails; a step passes with the Bridge under 80% of its core, nothing dropped or unaccounted, no connection lost, at least 90% of the asked rate offered and p99 <= 500 ms): ${steps.join('; ')}.` +
+        (best === undefined
+          ? ' **No step passed**: capacity is below the lowest step.'
+          : failed === undefined
+            ? ' No step failed: capacity is at least the highest (raise --load-ramp).'
             : ''),
     );
   }

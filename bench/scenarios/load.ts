@@ -21,7 +21,7 @@ import { nowMs, sleep } from '../lib/clock.ts';
 import { startBridgeProc } from '../lib/bridge.ts';
 import { bundleBridge, bundleProc } from '../lib/bundle.ts';
 import { deliveryOptions, loadConfig, type LoadConfig } from '../lib/load-options.ts';
-import { drain, phaseFigures, snapshot, type LoadSystem, type PhaseFigures } from '../lib/load-phase.ts';
+import { drain, type LoadSystem, type PhaseFigures, phaseFigures, type RampStep, rampOutcome, snapshot } from '../lib/load-phase.ts';
 import { affinityOf, canPin, pinProcess, ProcGroup, readCpuPreciseMs, type Proc } from '../lib/procs.ts';
 import { row, type ResultRow, type ScenarioOptions, type ScenarioResult } from '../lib/result.ts';
 import { summarize } from '../lib/stats.ts';
@@ -48,13 +48,6 @@ export interface PlainFigures {
   lost: number;
   serverMicrosPerDelivery: number;
   clientMicrosPerDelivery: number;
-}
-
-export interface RampStep {
-  rate: number;
-  figures: PhaseFigures;
-  passed: boolean;
-  why: string;
 }
 
 interface Setup {
@@ -195,10 +188,16 @@ async function plainPhase(c: LoadConfig, group: ProcGroup, members: Proc[], pin:
   return figures;
 }
 
-/** The stepped ramp: from `rate`, times `rampFactor` a step, until the Bridge's core passes 80% or anything is dropped. */
+/**
+ * The stepped ramp: from `rate`, times `rampFactor` a step while steps pass (the Bridge under 80% of
+ * its core, nothing dropped, real-time kept); when the first step already fails, down by the factor
+ * until one passes. At most `rampSteps` steps; the first is always at `rate` (the CPU comparison
+ * with the plain server uses it).
+ */
 async function capacity(c: LoadConfig, s: LoadSystem): Promise<RampStep[]> {
   const steps: RampStep[] = [];
-  for (let i = 0, rate = c.rate; i < c.rampSteps; i++, rate *= c.rampFactor) {
+  let rate = c.rate;
+  for (let i = 0; i < c.rampSteps; i++) {
     const figures = await phase(`ramp ${Math.round(rate)} msg/s`, c, s, { rate, seconds: c.rampSeconds, files: 0, rest: false });
     const why = [
       figures.bridgeCpuShare >= CAPACITY_CPU_SHARE ? `Bridge at ${(100 * figures.bridgeCpuShare).toFixed(0)}% of its core` : '',
@@ -208,8 +207,11 @@ async function capacity(c: LoadConfig, s: LoadSystem): Promise<RampStep[]> {
       figures.unaccounted !== 0 ? `${figures.unaccounted} unaccounted` : '',
       figures.lost > 0 ? `${figures.lost} connections lost` : '',
     ].filter((w) => w !== '');
-    steps.push({ rate, figures, passed: why.length === 0, why: why.join(', ') });
-    if (why.length > 0) break;
+    const step = { rate, figures, passed: why.length === 0, why: why.join(', ') };
+    steps.push(step);
+    const descending = !steps[0]!.passed;
+    if (descending ? step.passed : !step.passed) break;
+    rate = descending ? rate / c.rampFactor : rate * c.rampFactor;
   }
   return steps;
 }
@@ -318,11 +320,9 @@ function loadRows(data: PhaseFigures, files: PhaseFigures | undefined, plain: Pl
   }
   const restPhase = files ?? data;
   if (restPhase.rest.count > 0) rows.push(row(`REST room read p99 (${restPhase.name})`, restPhase.rest.p99, 'ms'));
-  const passed = ramp.filter((s) => s.passed);
-  const best = passed[passed.length - 1];
   if (ramp.length > 0) {
-    const stop = ramp[ramp.length - 1]!;
-    const bound = stop.passed ? 'every step passed: at least this' : `the next step failed: ${stop.why}`;
+    const { best, failed } = rampOutcome(ramp);
+    const bound = failed === undefined ? 'no step failed: at least this' : `the step above failed: ${failed.why}`;
     rows.push(
       row(`capacity: deliveries/s at the highest clean step (${bound})`, best === undefined ? 0 : best.figures.delivered / best.figures.seconds, 'deliv/s'),
       row(

@@ -29,7 +29,7 @@ export interface LoadConfig {
   rampFactor: number;
   /** The plain `ws` room broadcast baseline, in the same run. */
   baseline: boolean;
-  /** Passed to `addStreamTrack` as given: 'lossy' | 'reliable' (undefined: the Endpoint's default). */
+  /** Passed to `addStreamTrack` as given: 'lossy' | 'reliable' (undefined: the Endpoint's default); 'mixed': even members lossy, odd ones reliable. */
   delivery?: string;
   deadlineMs?: number;
   /** The preset the flags started from. */
@@ -104,7 +104,8 @@ const USAGE = `load benchmark flags (after bench/run.ts --only load):
   --load-seconds=S             sending time of each phase
   --load-ramp=K                capacity search steps (0: none); --load-ramp-seconds, --load-ramp-factor
   --load-no-baseline           skip the plain ws room broadcast
-  --load-delivery=lossy|reliable, --load-deadline-ms=D   passed to addStreamTrack as given`;
+  --load-delivery=lossy|reliable|mixed, --load-deadline-ms=D   passed to addStreamTrack as given
+                               (mixed: even members lossy, odd ones reliable)`;
 
 function fail(message: string): never {
   throw new Error(`${message}\n${USAGE}`);

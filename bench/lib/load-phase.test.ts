@@ -51,7 +51,7 @@ describe('load phase accounting', () => {
     });
     const f = phaseFigures('data', system, before, { snap: after, takes: [take([1, 2, 3])] }, 1000, lag);
     expect(f.expected).toBe(90);
-    expect(f.drops).toEqual({ 'receiver droppedByDeadline': 5, 'sender sendDropped x subscribers': 18 });
+    expect(f.drops).toEqual({ 'receiver droppedByDeadline (lossy)': 5, 'sender sendDropped (lossy) x subscribers': 18 });
     expect(f.dropped).toBe(23);
     expect(f.unaccounted).toBe(0);
     expect(f.bridgeCounters).toEqual({ 'drops.data_deadline': 5 });
@@ -70,7 +70,7 @@ describe('load phase accounting', () => {
     const f = phaseFigures('data', system, snap(), { snap: after, takes: [take([])] }, 1000, lag);
     expect(f.dropped).toBe(0);
     expect(f.unaccounted).toBe(9);
-    expect(f.drops['receiver reliableCuts (subscriptions cut, not messages)']).toBe(1);
+    expect(f.drops['receiver reliableCuts (reliable; subscriptions cut, not messages)']).toBe(1);
   });
 });
 

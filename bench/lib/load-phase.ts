@@ -38,6 +38,9 @@ export const RECEIVER_DROPS = [
   'receiveOverflow',
 ] as const;
 
+/** Receiver causes that only a lossy track has (docs/protocol/data-tracks.md): the Bridge drops nothing of a reliable one. */
+const LOSSY_ONLY = new Set(['droppedBySlowness', 'droppedByDeadline']);
+
 /** Cumulative counters of all client processes and of the Bridge at one moment. */
 export interface Snapshot {
   at: number;
@@ -188,11 +191,12 @@ export function phaseFigures(
   const offered = a.offered - before.offered;
   const sendErrors = a.sendErrors - before.sendErrors;
   const drops: Record<string, number> = {};
-  for (const k of RECEIVER_DROPS) if (d(k) !== 0) drops[`receiver ${k}`] = d(k);
-  // A message dropped or refused at the sender is a drop for every subscriber.
-  if (d('sendDropped') !== 0) drops['sender sendDropped x subscribers'] = d('sendDropped') * s.subscribers;
+  for (const k of RECEIVER_DROPS) if (d(k) !== 0) drops[`receiver ${k}${LOSSY_ONLY.has(k) ? ' (lossy)' : ''}`] = d(k);
+  // A message dropped or refused at the sender is a drop for every subscriber. Only a lossy track
+  // drops at the sender; a reliable one refuses (RateLimited), which counts among the errors.
+  if (d('sendDropped') !== 0) drops['sender sendDropped (lossy) x subscribers'] = d('sendDropped') * s.subscribers;
   if (sendErrors !== 0) drops['sender sendData errors x subscribers'] = sendErrors * s.subscribers;
-  if (d('reliableCuts') !== 0) drops['receiver reliableCuts (subscriptions cut, not messages)'] = d('reliableCuts');
+  if (d('reliableCuts') !== 0) drops['receiver reliableCuts (reliable; subscriptions cut, not messages)'] = d('reliableCuts');
   const dropped = Object.entries(drops)
     .filter(([k]) => !k.includes('reliableCuts'))
     .reduce((n, [, v]) => n + v, 0);

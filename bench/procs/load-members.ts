@@ -54,6 +54,15 @@ function byUser(userId: string): Client {
   return c;
 }
 
+/** `delivery: 'mixed'` (the benchmark's own value): members with an even number lossy, odd ones reliable (without `deadlineMs`). */
+function deliveryFor(userId: string, options: Record<string, unknown> | undefined): Record<string, unknown> {
+  if (options?.delivery !== 'mixed') return options ?? {};
+  if (Number(userId.replace(/\D/g, '')) % 2 === 0) return { ...options, delivery: 'lossy' };
+  // A deadline applies to lossy tracks only (the Endpoint refuses it on a reliable one).
+  const { deadlineMs: _lossyOnly, ...rest } = options;
+  return { ...rest, delivery: 'reliable' };
+}
+
 /** Reads a byte stream to its verified end and checks its SHA-256 against the hex in its name. */
 function fileHandler(): Parameters<StreamApi['registerByteStreamHandler']>[1] {
   return async (reader) => {
@@ -113,7 +122,7 @@ serve({
       c.streamApi.addRemoteStreamListener({ streamRoomId: roomId, onRemoteData: (data) => latencies.deliver(data) });
       const streamId = await c.streamApi.createStream(roomId);
       // `delivery`/`deadlineMs` pass through as given (--load-delivery, --load-deadline-ms); the Endpoint validates them.
-      c.trackId = await c.streamApi.addStreamTrack(streamId, { createDataChannel: true, ...(p.delivery ?? {}) } as TrackOptions);
+      c.trackId = await c.streamApi.addStreamTrack(streamId, { createDataChannel: true, ...deliveryFor(c.user.userId, p.delivery) } as TrackOptions);
       await c.streamApi.publishStream(streamId);
       published.push({ userId: c.user.userId, roomId, streamId: String(streamId) });
     });

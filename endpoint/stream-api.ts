@@ -23,7 +23,7 @@ import type { BroadcastEventMap, BroadcastOptions, BroadcastStreamComplete, Send
 import { EndpointError } from './errors.ts';
 import type { EventApi } from './event-api.ts';
 import { connectionInternals, eventApiInternals, registerStreamApi } from './internal.ts';
-import type { AudioLevelStatsListener, MediaStats } from './media/types.ts';
+import type { AudioLevelStatsListener, CallPeers, MediaHostOptions, MediaOptions, MediaStats } from './media/types.ts';
 import type { StreamApiOptions } from './stream-api-options.ts';
 import { RealtimeApi } from './realtime/realtime-api.ts';
 import type {
@@ -81,7 +81,7 @@ export class StreamApi {
     this.#realtime = new RealtimeApi(connection, eventApi, this.#rooms, this.#keys, {
       ...(options.dataTrackMaxAgeMs === undefined ? {} : { dataTrackMaxAgeMs: options.dataTrackMaxAgeMs }),
       ...(options.staleViewAfterMs === undefined ? {} : { staleViewAfterMs: options.staleViewAfterMs }),
-      ...(options.media === undefined ? {} : { media: options.media }),
+      ...(options.media === undefined ? {} : { media: options.media.directCalls === true ? this.#withCalls(options.media) : options.media }),
     });
     this.#dataStreams = new DataStreamsApi(connection, eventApi, this.#rooms, this.#keys, options.streamIdleTimeoutMs);
     this.#realtime.onRoomLeft((roomId, reason) => this.#dataStreams.roomLeft(roomId, reason));
@@ -101,6 +101,17 @@ export class StreamApi {
     connectionInternals(connection).hooks.on('socketClosed', () => this.#peers.socketClosed());
     connection.on('disconnected', () => this.#peers.disconnected());
     registerStreamApi(this, { rooms: this.#rooms, keys: this.#keys, realtime: this.#realtime, dataStreams: this.#dataStreams });
+  }
+
+  /** The media options with direct calls' peers for the media chunk (`media.directCalls`, docs/media/direct-calls.md). */
+  #withCalls(media: MediaOptions): MediaHostOptions {
+    const calls: CallPeers = {
+      connectPeer: async (roomId, userId, metadata) => (await this.#peers.load()).connectPeer(roomId, userId, { metadata }),
+      onCall: (handler) => {
+        void this.#peers.load().then((peers) => peers.onCall(handler));
+      },
+    };
+    return { ...media, calls };
   }
 
   // ---- rooms

@@ -19,7 +19,10 @@ import { createMediaE2ee, type MediaE2eeHandle } from './e2ee.ts';
 import { hasMedia, localMediaTracks, reportMedia } from './local-tracks.ts';
 import type { ReceivedTrack } from './receive-peer.ts';
 import { RoomMedia } from './room-media.ts';
-import type { AudioLevelStatsListener, MediaOptions, MediaStats } from './types.ts';
+import type { AudioLevelStatsListener, MediaHostOptions, MediaStats } from './types.ts';
+import { connectionInternals } from '../internal.ts';
+import type { RemoteTrack } from '../realtime/joined-rooms.ts';
+import { DirectCall } from './direct-call.ts';
 
 /** The parts of RealtimeApi the media chunk works with. */
 export interface MediaHost {
@@ -32,16 +35,33 @@ export interface MediaHost {
   /** Where remote tracks are announced to the app. */
   listeners: RemoteListeners;
   joined: JoinedRooms;
-  options: MediaOptions;
+  options: MediaHostOptions;
 }
 
 export class MediaApi {
   readonly #rooms = new Map<string, RoomMedia>();
   readonly #levels: AudioLevels;
   #e2ee: MediaE2eeHandle | undefined;
+  /** Two-person calls that may go direct (`media.directCalls`, docs/media/direct-calls.md), by room. */
+  readonly #calls = new Map<string, DirectCall>();
+  /** The unit's tracks the app does not have now, because it has their direct ones. */
+  readonly #withheld = new Set<ReceivedTrack>();
 
   constructor(private readonly host: MediaHost) {
     this.#levels = new AudioLevels(host.connection.log);
+    const calls = host.options.calls;
+    if (calls !== undefined) {
+      calls.onCall((r) => {
+        const call = this.#call(r.room);
+        if (call === undefined) r.decline();
+        else call.request(r);
+      });
+      // Participants, streams and subscriptions change a call; read them after the room state took the event.
+      connectionInternals(host.connection).hooks.on('event', (event) => {
+        const roomId = 'roomId' in event ? event.roomId : 'stream' in event ? event.stream.roomId : undefined;
+        if (typeof roomId === 'string' && this.#calls.has(roomId)) setTimeout(() => this.#calls.get(roomId)?.update(), 0);
+      });
+    }
     // Final (disconnect(), or a session that cannot be restored): the worker and the meters stop.
     host.connection.on('disconnected', () => this.close());
   }
@@ -102,7 +122,9 @@ export class MediaApi {
 
   /** The room has subscribed audio or video: open media there so the unit offers it. */
   ensureReceiving(roomId: string): void {
-    if (this.host.joined.joined(roomId) !== undefined) this.#room(roomId).ensureReceiving();
+    if (this.host.joined.joined(roomId) === undefined) return;
+    this.#room(roomId).ensureReceiving();
+    this.#call(roomId)?.update();
   }
 
   event(event: MediaEvent): void {
@@ -126,6 +148,8 @@ export class MediaApi {
   roomLeft(roomId: string): void {
     const room = this.#rooms.get(roomId);
     if (room === undefined) return;
+    this.#calls.get(roomId)?.close();
+    this.#calls.delete(roomId);
     this.#rooms.delete(roomId);
     room.close();
     this.#e2ee?.releaseRoom(roomId);
@@ -196,6 +220,10 @@ export class MediaApi {
   }
 
   #remoteAdded(t: ReceivedTrack): void {
+    if (this.#calls.get(t.info.roomId)?.isDirect(t.info.trackNo) === true) {
+      this.#withheld.add(t);
+      return;
+    }
     const track = t.receiver.track;
     this.#levels.add(track, { streamRoomId: t.info.roomId, streamId: t.info.streamId, userId: t.info.userId, local: false });
     this.host.listeners.track(t.info, track);
@@ -204,10 +232,70 @@ export class MediaApi {
   #remoteEnded(t: ReceivedTrack): void {
     const track = t.receiver.track;
     this.#levels.remove(track);
+    if (this.#withheld.delete(t)) return void track.stop();
     if (!t.announced) return;
     // A remote track ended by renegotiation fires no `ended` event on its own (it is only muted).
     track.stop();
     track.dispatchEvent(new Event('ended'));
     this.host.listeners.ended(t.info, track);
+  }
+
+  /** The room's call, made on first need when `media.directCalls` is on and the room is joined. */
+  #call(roomId: string): DirectCall | undefined {
+    const { host } = this;
+    const calls = host.options.calls;
+    if (calls === undefined || host.joined.joined(roomId) === undefined) return undefined;
+    let call = this.#calls.get(roomId);
+    if (call !== undefined) return call;
+    const room = this.#room(roomId);
+    const joined = () => host.joined.joined(roomId);
+    call = new DirectCall({
+      roomId,
+      userId: host.connection.userId,
+      calls,
+      participants: () => joined()?.participants,
+      publishesMedia: (connectionId) =>
+        [...(joined()?.streams.values() ?? [])].some((s) => s.connectionId === connectionId && [...s.tracks.values()].some((t) => t.kind !== 'data')),
+      receiving: () => room.receiving,
+      subscribed: (streamId, trackId) =>
+        joined()?.subscribed.get(streamId)?.has(trackId) === true ? joined()?.streams.get(streamId)?.tracks.get(trackId) : undefined,
+      localTracks: () => localMediaTracks(host.locals, roomId),
+      hold: (trackNos) => room.publish?.hold(trackNos),
+      direct: (info, track) => this.#directAdded(info, track),
+      back: (tracks) => this.#directEnded(roomId, tracks),
+      log: host.connection.log,
+    });
+    this.#calls.set(roomId, call);
+    return call;
+  }
+
+  /** The unit's tracks of a room, as received now. */
+  #unitTracks(roomId: string): ReceivedTrack[] {
+    return [...(this.#rooms.get(roomId)?.receive?.tracks.values() ?? [])];
+  }
+
+  /** A direct track replaces the unit's for the app: the unit's ends for it (it stays live, silent, for the way back). */
+  #directAdded(info: RemoteTrack, track: MediaStreamTrack): void {
+    for (const t of this.#unitTracks(info.roomId)) {
+      if (t.info.trackNo !== info.trackNo || !t.announced || this.#withheld.has(t)) continue;
+      this.#withheld.add(t);
+      this.#levels.remove(t.receiver.track);
+      this.host.listeners.ended(t.info, t.receiver.track);
+    }
+    this.#levels.add(track, { streamRoomId: info.roomId, streamId: info.streamId, userId: info.userId, local: false });
+    this.host.listeners.track(info, track);
+  }
+
+  /** The call left the direct path: its tracks end for the app, and the unit's are announced again. */
+  #directEnded(roomId: string, tracks: Array<{ info: RemoteTrack; track: MediaStreamTrack }>): void {
+    for (const { info, track } of tracks) {
+      this.#levels.remove(track);
+      this.host.listeners.ended(info, track);
+    }
+    for (const t of this.#unitTracks(roomId)) {
+      if (!this.#withheld.delete(t)) continue;
+      this.#levels.add(t.receiver.track, { streamRoomId: roomId, streamId: t.info.streamId, userId: t.info.userId, local: false });
+      this.host.listeners.track(t.info, t.receiver.track);
+    }
   }
 }

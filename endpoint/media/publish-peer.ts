@@ -19,6 +19,7 @@ export class PublishPeer extends MediaPeer {
   readonly #senders = new Map<string, Sender>();
   /** Changes not yet accepted by the unit (a failed negotiation is tried again by the next sync). */
   #dirty = true;
+  #held: ReadonlySet<number> = new Set();
 
   constructor(d: PeerDeps) {
     super(d, 'publish');
@@ -64,9 +65,22 @@ export class PublishPeer extends MediaPeer {
       this.#senders.set(ref.trackId, { transceiver, ref });
       this.#dirty = true;
     }
+    this.hold(this.#held);
     if (!this.#dirty) return false;
     await this.#negotiate();
     return true;
+  }
+
+  /**
+   * A direct call (docs/media/direct-calls.md): the senders of these trackNos send nothing to the unit
+   * (their m-lines stay negotiated), the others send their tracks; a track given back starts with a keyframe.
+   */
+  hold(trackNos: ReadonlySet<number>): void {
+    this.#held = trackNos;
+    for (const s of this.#senders.values()) {
+      const track = trackNos.has(s.ref.trackNo) ? null : (s.ref.track as MediaStreamTrack);
+      if (s.transceiver.sender.track !== track && !this.closed) s.transceiver.sender.replaceTrack(track).catch(() => undefined);
+    }
   }
 
   async #negotiate(): Promise<void> {

@@ -59,6 +59,11 @@ export class RoomMedia {
     return this.d.roomId;
   }
 
+  /** Media is open here to receive (the app subscribed to audio or video). */
+  get receiving(): boolean {
+    return this.#receiving;
+  }
+
   /** Brings the publish transport to the room's published tracks; resolves once it is connected. */
   syncPublish(): Promise<void> {
     const run = this.#queue.then(() => this.#syncPublish());

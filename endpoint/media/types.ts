@@ -2,6 +2,8 @@
  * Public types of the Endpoint's media (docs/media/endpoint-media.md): options, statistics and audio
  * levels. Types only, so the entry chunk carries none of the media code (it loads on first use).
  */
+import type { RemotePeer } from '../peers/remote-peer.ts';
+import type { RemotePeerRequest } from '../peers/peers-api.ts';
 import type { MediaWorkerSource } from './e2ee.ts';
 
 /** The `media` part of StreamApiOptions. */
@@ -15,6 +17,25 @@ export interface MediaOptions {
   worker?: MediaWorkerSource;
   /** How long a publish may take to connect to the unit before it fails with `Timeout`, in ms. Default 15,000. */
   connectTimeoutMs?: number;
+  /**
+   * Opt-in (default off): while a room has exactly two participants (this connection and one other
+   * member's), their audio and video go over a direct peer connection instead of the forwarding unit,
+   * and back through the unit when a third joins (docs/media/direct-calls.md). The app is told by a
+   * new `onRemoteStreamTrack` for the same stream and track, with the other path's `mediaTrack`.
+   */
+  directCalls?: boolean;
+}
+
+/** What StreamApi hands the media chunk for direct calls (internal: not an app option). */
+export interface CallPeers {
+  connectPeer(roomId: string, userId: string, metadata: unknown): Promise<RemotePeer>;
+  /** Calls arriving (a `remotePeer` request tagged as a call) go to `handler` instead of the app. */
+  onCall(handler: (request: RemotePeerRequest) => void): void;
+}
+
+/** MediaOptions as the media chunk receives them. */
+export interface MediaHostOptions extends MediaOptions {
+  calls?: CallPeers;
 }
 
 /** One media transport of this connection in a room, as its RTCPeerConnection reports it. */

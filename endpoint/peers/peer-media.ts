@@ -66,7 +66,9 @@ export class PeerMedia {
     this.#listen();
     const senders: RTCRtpSender[] = [];
     for (const track of stream.getTracks()) {
-      const sender = this.#d.pc.addTrack(track, stream);
+      // Send-only, never addTrack: a transceiver addTrack made is taken over by the other side's offer
+      // for its own track (JSEP), and one transceiver then carries a protected sender and receiver.
+      const sender = this.#d.pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] }).sender;
       // Before the description that carries it is made: no frame leaves unencrypted.
       e2ee.protectSender(sender, { roomId: this.#d.roomId, streamId: stream.id, trackId: track.id, kind: track.kind as 'audio' | 'video' });
       senders.push(sender);

@@ -66,6 +66,13 @@ export interface RemotePeerRequest {
 }
 export type RemotePeerListener = (request: RemotePeerRequest) => void;
 
+/** The metadata that marks a room call's own peer connection (docs/media/direct-calls.md). */
+export const CALL_METADATA = { sealroomCall: 1 } as const;
+
+function isCallMetadata(m: unknown): boolean {
+  return typeof m === 'object' && m !== null && (m as { sealroomCall?: unknown }).sealroomCall === 1;
+}
+
 /** Refusals of incoming signals, by reason (diagnostics and tests). */
 export type PeerRefusals = Partial<Record<PeerErrorReason, number>>;
 
@@ -90,6 +97,7 @@ export class PeersApi {
   /** `userId \n nonce` -> signed time. */
   readonly #nonces = new Map<string, number>();
   readonly #listeners = new Set<RemotePeerListener>();
+  #calls: RemotePeerListener | undefined;
   readonly refusals: PeerRefusals = {};
   /** Which path StreamApi streams to one member take (./paths.ts). */
   readonly paths: PathChooser;
@@ -109,6 +117,11 @@ export class PeersApi {
           this.#end(s, new PeerError('Removed', `"${s.userId}" is no longer a member of room "${roomId}"`));
       }
     });
+  }
+
+  /** Where requests tagged as a room call go (the media session, with `media.directCalls`). */
+  onCall(handler: RemotePeerListener): void {
+    this.#calls = handler;
   }
 
   addRemotePeerListener(listener: RemotePeerListener): () => void {
@@ -308,6 +321,8 @@ export class PeersApi {
         this.#end(session, new PeerError('Declined', `declined "${userId}"`));
       },
     };
+    // A room call's own connection (docs/media/direct-calls.md) goes to the media session, never to the app.
+    if (isCallMetadata(metadata)) return this.#calls === undefined ? request.decline() : this.#calls(request);
     if (this.#listeners.size === 0) return request.decline();
     for (const listener of [...this.#listeners]) {
       try {

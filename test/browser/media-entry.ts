@@ -49,12 +49,22 @@ function canvasTrack(): MediaStreamTrack {
 }
 
 const kit = {
-  async connect(a: { url: string; solutionId: string; privateKey: string }): Promise<void> {
+  async connect(a: { url: string; solutionId: string; privateKey: string; directCalls?: boolean }): Promise<void> {
     await Endpoint.setup();
-    const connection = await Endpoint.connect(a.privateKey, a.solutionId, a.url, { reconnectBaseDelayMs: 20, reconnectMaxDelayMs: 200 });
+    const say = (level: string) => (o: unknown, m?: string) => console.log(`${level} ${m ?? ''} ${JSON.stringify(o)}`);
+    const logger = { debug: () => undefined, info: say('info'), warn: say('warn'), error: say('error') };
+    const connection = await Endpoint.connect(a.privateKey, a.solutionId, a.url, {
+      reconnectBaseDelayMs: 20,
+      reconnectMaxDelayMs: 200,
+      ...(a.directCalls === true ? { logger } : {}),
+    });
     conn = connection;
     const eventApi = await Endpoint.createEventApi(connection);
-    api = await Endpoint.createStreamApi(connection, eventApi, { media: { allowCandidate: (address) => address.startsWith('127.') } });
+    const loopback = (address: string) => address.startsWith('127.');
+    api = await Endpoint.createStreamApi(connection, eventApi, {
+      media: { allowCandidate: loopback, ...(a.directCalls === true ? { directCalls: true } : {}) },
+      peers: { allowCandidate: loopback },
+    });
   },
 
   async join(roomId: string): Promise<void> {
@@ -212,6 +222,17 @@ const kit = {
       roomId,
       streams.map((s) => ({ streamId: s.streamId })),
     );
+    return streams.map((s) => s.streamId);
+  },
+
+  /** Subscribes to every stream in the room but this connection's own; returns their ids. */
+  async subscribeOthers(roomId: string): Promise<string[]> {
+    const streams = (await streamApi().listStreams(roomId)).filter((s) => s.userId !== conn?.userId);
+    if (streams.length > 0)
+      await streamApi().subscribeToRemoteStreams(
+        roomId,
+        streams.map((s) => ({ streamId: s.streamId })),
+      );
     return streams.map((s) => s.streamId);
   },
 

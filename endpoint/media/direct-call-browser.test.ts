@@ -113,6 +113,18 @@ describe('a two-person call goes direct, and moves to the unit when a third join
     await expectPlaying(b, tenant.users.alice!.userId);
     await expectPlaying(a, tenant.users.bob!.userId);
     expect(unitVideoIn()).toEqual(held);
+    for (const [page, from] of [
+      [b, tenant.users.alice!],
+      [a, tenant.users.bob!],
+    ] as const) {
+      const entries = (await remoteOf(page)).filter((r) => r.kind === 'video' && r.userId === from.userId);
+      // The unit's track, then the direct one (a new onRemoteStreamTrack for the same track).
+      expect(entries.length).toBeGreaterThanOrEqual(1);
+      const direct = entries.at(-1)!;
+      console.log(
+        `direct: first frame ${Math.round((direct.firstFrameAt ?? Number.NaN) - direct.announcedAt)} ms after the track (${entries.length} announced)`,
+      );
+    }
     for (const page of [a, b]) expect((await statsOf(page)).framesDropped.decrypt).toBe(0);
   }, 120_000);
 
@@ -144,5 +156,13 @@ describe('a two-person call goes direct, and moves to the unit when a third join
     for (const [no, n] of held) expect(now.find((x) => x.trackNo === no)!.packetsIn).toBeGreaterThan(n);
     expect(now.every((x) => x.packetsOut > 0 && x.subscribers === 2)).toBe(true);
     for (const page of [a, b, c]) expect((await statsOf(page)).framesDropped.decrypt).toBe(0);
+    // Reported, not asserted (timing on a shared machine): from the switch to the unit's first frame shown.
+    for (const [page, from, before] of [
+      [b, alice, bobSawAlice],
+      [a, bob, aliceSawBob],
+    ] as const) {
+      const entry = (await remoteOf(page)).filter((r) => r.kind === 'video' && r.userId === from!.userId)[before]!;
+      console.log(`switch to the unit: first frame ${Math.round((entry.firstFrameAt ?? Number.NaN) - entry.announcedAt)} ms after the new track`);
+    }
   }, 120_000);
 });

@@ -16,6 +16,9 @@ interface RemoteVideo {
   element: HTMLVideoElement | undefined;
   track: MediaStreamTrack;
   endedEvents: number;
+  /** performance.now() when announced, and when its first video frame was shown (undefined: none yet). */
+  announcedAt: number;
+  firstFrameAt: number | undefined;
 }
 
 const remote: RemoteVideo[] = [];
@@ -81,6 +84,8 @@ const kit = {
           element: undefined,
           track: e.mediaTrack,
           endedEvents: 0,
+          announcedAt: performance.now(),
+          firstFrameAt: undefined,
         };
         e.mediaTrack.addEventListener('ended', () => entry.endedEvents++);
         if (e.track.kind === 'video') {
@@ -91,6 +96,7 @@ const kit = {
           video.srcObject = new MediaStream([e.mediaTrack]);
           document.body.append(video);
           video.play().catch(() => undefined);
+          video.requestVideoFrameCallback(() => void (entry.firstFrameAt = performance.now()));
           entry.element = video;
         }
         remote.push(entry);
@@ -243,6 +249,8 @@ const kit = {
     kind: string;
     readyState: string;
     endedEvents: number;
+    announcedAt: number;
+    firstFrameAt: number | undefined;
     videoWidth: number;
     currentTime: number;
   }> {
@@ -253,6 +261,8 @@ const kit = {
       kind: r.kind,
       readyState: r.track.readyState,
       endedEvents: r.endedEvents,
+      announcedAt: r.announcedAt,
+      firstFrameAt: r.firstFrameAt,
       videoWidth: r.element?.videoWidth ?? 0,
       currentTime: r.element?.currentTime ?? 0,
     }));

@@ -118,7 +118,7 @@ describe('a two-person call goes direct, and moves to the unit when a third join
       [a, tenant.users.bob!],
     ] as const) {
       const entries = (await remoteOf(page)).filter((r) => r.kind === 'video' && r.userId === from.userId);
-      // The unit's track, then the direct one (a new onRemoteStreamTrack for the same track).
+      // The direct one is the newest (after the unit's, when the unit's offer came first).
       expect(entries.length).toBeGreaterThanOrEqual(1);
       const direct = entries.at(-1)!;
       console.log(

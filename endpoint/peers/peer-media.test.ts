@@ -17,7 +17,9 @@ afterEach(async () => {
   for (const pc of open.splice(0)) await Promise.resolve(pc.close()).catch(() => undefined);
 });
 
-async function setup(): Promise<{ media: PeerMedia; pc: RTCPeerConnection; failures: PeerError[]; offer: string; signed: string[] }> {
+async function setup(
+  checked?: Promise<string[]>,
+): Promise<{ media: PeerMedia; pc: RTCPeerConnection; failures: PeerError[]; offer: string; signed: string[] }> {
   const pc = await createPeerConnection(loopbackPeers());
   const other = await createPeerConnection(loopbackPeers());
   open.push(pc, other);
@@ -30,7 +32,7 @@ async function setup(): Promise<{ media: PeerMedia; pc: RTCPeerConnection; failu
     roomId: 'room',
     userId: 'bob',
     polite: true,
-    fingerprints: () => signed,
+    fingerprints: () => checked ?? Promise.resolve(signed),
     control: () => undefined,
     e2ee: () => Promise.reject(new Error('not needed: the checks come first')),
     track: () => undefined,
@@ -71,5 +73,17 @@ describe('renegotiation on the direct path', () => {
       media.message(bad);
       expect((await settled(failures)).reason).toBe('InvalidArgument');
     }
+  });
+
+  it('a renegotiation that arrives before the connection was checked waits for the check, then passes it', async () => {
+    let check!: (fingerprints: string[]) => void;
+    const { media, pc, failures, offer, signed } = await setup(new Promise((resolve) => (check = resolve)));
+    media.message(frame({ type: 'offer', sdp: offer }));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(failures).toEqual([]); // was FingerprintMismatch: the signed fingerprints were not known yet
+    check(signed);
+    // Past the check, the offer goes on to load the frame transform, which this test does not give.
+    expect((await settled(failures)).reason).not.toBe('FingerprintMismatch');
+    expect(pc.remoteDescription ?? null).toBeNull();
   });
 });

@@ -27,8 +27,11 @@ export interface PeerMediaDeps {
   userId: string;
   /** The callee yields on a collision. */
   polite: boolean;
-  /** The DTLS fingerprints the other side signed (set once connected). */
-  fingerprints(): string[];
+  /**
+   * The DTLS fingerprints the other side signed, once the connection's certificate was checked
+   * against them: a renegotiation that arrives before (the callee shared at once) waits for it.
+   */
+  fingerprints(): Promise<string[]>;
   /** Sends a frame on the default channel. */
   control(frame: Uint8Array): void;
   e2ee(): Promise<MediaE2ee>;
@@ -128,7 +131,7 @@ export class PeerMedia {
     }
     if (typeof parsed !== 'object' || parsed === null || (parsed.type !== 'offer' && parsed.type !== 'answer') || typeof parsed.sdp !== 'string')
       throw new PeerError('InvalidArgument', 'a renegotiation expected {type: "offer" | "answer", sdp}');
-    if (!sameFingerprints(sdpFingerprints(parsed.sdp), this.#d.fingerprints()))
+    if (!sameFingerprints(sdpFingerprints(parsed.sdp), await this.#d.fingerprints()))
       throw new PeerError('FingerprintMismatch', `a renegotiation from "${this.#d.userId}" carries other DTLS fingerprints than the signed ones`);
     const pc = this.#d.pc;
     const collision = parsed.type === 'offer' && (this.#making || pc.signalingState !== 'stable');

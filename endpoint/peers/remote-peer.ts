@@ -118,15 +118,22 @@ export class RemotePeer {
   readonly #unheard: IncomingDirectStream[] = [];
   #state: PeerConnectionState = 'connecting';
   #error: PeerError | undefined;
-  #fingerprints: string[] = [];
+  /** The signed fingerprints, once the connection's certificate was checked against them. */
+  #signed!: (fingerprints: string[]) => void;
+  readonly #fingerprints = new Promise<string[]>((resolve, reject) => {
+    this.#signed = resolve;
+    // A peer that ends before it connected: what waits for the check fails with its reason.
+    this.#stop.signal.addEventListener('abort', () => reject(this.#stop.signal.reason), { once: true });
+  });
   readonly #media: PeerMedia;
 
   /** @hideconstructor Made by `StreamApi.connectPeer` or by accepting a `remotePeer` request. */
   constructor(deps: RemotePeerDeps) {
     this.#d = deps;
+    this.#fingerprints.catch(() => undefined); // nobody may be waiting when the peer ends
     controls.set(this, {
       connected: (fingerprints) => {
-        this.#fingerprints = fingerprints;
+        this.#signed(fingerprints);
         this.#setState('connected');
       },
       adopt: (dc) => void this.#adopt(dc),

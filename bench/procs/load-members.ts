@@ -46,7 +46,12 @@ let background: { stop: boolean; done: Promise<unknown> } | undefined;
 let rest: { stop: boolean; done: Promise<unknown> } | undefined;
 let filesRun: { stop: boolean; done: Promise<unknown>; sent: number; bytes: number; errors: number } | undefined;
 
-const reason = (error: unknown) => (error instanceof EndpointError ? error.reason : 'other');
+/** A failure's stable name: the Endpoint's reason, else the error's code (a byte stream's `ERR_DATA_STREAM_TOO_SLOW`). */
+const reason = (error: unknown): string => {
+  if (error instanceof EndpointError) return error.reason;
+  const { reason: r, code } = error as { reason?: unknown; code?: unknown };
+  return typeof r === 'string' ? r : typeof code === 'string' ? code : 'other';
+};
 
 function byUser(userId: string): Client {
   const c = clients.find((x) => x.user.userId === userId);

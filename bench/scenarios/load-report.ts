@@ -20,7 +20,7 @@ function entries(r: Record<string, number>): string {
 function modeOf(cause: string): string {
   if (cause === 'data_deadline' || cause === 'data_slow_subscriber') return 'lossy';
   if (cause === 'data_reliable_cut') return 'reliable';
-  return 'other';
+  return cause.startsWith('stream_') ? 'byte stream' : 'other';
 }
 
 function phaseNote(p: PhaseFigures, c: LoadConfig): string[] {

@@ -214,7 +214,7 @@ export function buildProgram(io: Io): Command {
             ? {}
             : { media: { address: bridge.config.media.listenAddress, thisMachineOnly: opts.mediaAddress === 'this-machine' } }),
         };
-        const where = store === undefined ? opts.dataDir : 'PostgreSQL';
+        const where = store === undefined ? `${opts.dataDir}/` : 'PostgreSQL';
         if (bridge.initialApiKey !== undefined) io.err(quickStart(bridge.url, bridge.initialApiKey, where, app));
         else io.err(restartNote(bridge.url, where, app));
         await new Promise<void>((resolve) => {

@@ -32,10 +32,10 @@ export function restartNote(url: string, dataDir: string, app: AppStatus): strin
   return `${appLines(url, app)}${mediaLine(app)}\nsealroom Bridge on ${url} (data in ${dataDir}); operator commands need SEALROOM_API_KEY. Stop with Ctrl-C.`;
 }
 
-/** The text printed once, on the first start of a new database, with the operator key. */
+/** The text printed once, on the first start of a new database, with the operator key. `dataDir`: where the data is, as shown. */
 export function quickStart(url: string, apiKey: string, dataDir: string, app: AppStatus = { served: false, devMode: false }): string {
   return `${appLines(url, app)}${mediaLine(app)}
-sealroom Bridge is running on ${url}  (database in ${dataDir}/)
+sealroom Bridge is running on ${url}  (database in ${dataDir})
 
 Operator API key (shown once; only its hash is stored; save it now):
 

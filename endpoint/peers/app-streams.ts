@@ -25,7 +25,7 @@ import type {
   TextStreamHandler,
   TextStreamInfo,
 } from '../data-streams/types.ts';
-import { progressFeed, transferSteps } from '../data-streams/web-streams/progress-feed.ts';
+import { trackedTransfer } from '../data-streams/web-streams/progress-feed.ts';
 import type { SendData, SendOptions, SendResult, TransferProgress } from '../data-streams/web-streams/types.ts';
 import type { IncomingDirectStream } from './direct-stream.ts';
 import { PeerError } from './errors.ts';
@@ -181,39 +181,33 @@ export function sendDirect(
   data: SendData,
   o: SendOptions,
 ): { source: UnderlyingDefaultSource<TransferProgress>; result: Promise<SendResult> } {
-  const progress = progressFeed<TransferProgress>();
-  const run = async (): Promise<SendResult> => {
-    const text = typeof data === 'string';
-    const source = await openSource(text ? utf8(data) : data);
-    const name = o.name ?? source.name ?? 'unnamed';
-    const { streamId, id } = newStreamId();
-    const steps = transferSteps(progress, { id, label: o.topic, topic: o.topic, current: 0, total: source.size, done: false });
-    try {
-      const sending = await peerControl(peer).appStream({
-        streamId,
-        topic: o.topic,
-        name,
-        mimeType: o.mimeType ?? (text ? 'text/plain' : mime.getType(name) || 'application/octet-stream'),
-        attributes: o.info ?? {},
-        size: source.size,
-        receipts: o.receipts ?? true,
-        receiptTimeoutMs: o.receiptTimeoutMs,
-        source: source.blocks(),
-        signal: o.signal,
-        onProgress: steps.sent,
-      });
-      steps.started();
-      await sending.ended;
-      steps.finished();
-      return await sending.result;
-    } catch (error) {
-      source.cancel();
-      throw sendError(error, o.signal, 'send');
-    }
-  };
-  const result = run();
-  result.catch((error: unknown) => progress.fail(error));
-  return { source: progress.source, result };
+  return trackedTransfer(
+    async () => {
+      const text = typeof data === 'string';
+      const source = await openSource(text ? utf8(data) : data);
+      const name = o.name ?? source.name ?? 'unnamed';
+      const { streamId, id } = newStreamId();
+      return {
+        first: { id, label: o.topic, topic: o.topic, current: 0, total: source.size, done: false },
+        source,
+        start: (onProgress) =>
+          peerControl(peer).appStream({
+            streamId,
+            topic: o.topic,
+            name,
+            mimeType: o.mimeType ?? (text ? 'text/plain' : mime.getType(name) || 'application/octet-stream'),
+            attributes: o.info ?? {},
+            size: source.size,
+            receipts: o.receipts ?? true,
+            receiptTimeoutMs: o.receiptTimeoutMs,
+            source: source.blocks(),
+            signal: o.signal,
+            onProgress,
+          }),
+      };
+    },
+    (error) => sendError(error, o.signal, 'send'),
+  );
 }
 
 /** `streamBytes` over a direct peer: a writer of the relay's shape whose writes wait for the reader's credit. */

@@ -16,7 +16,7 @@ import { Emitter } from '../util/emitter.ts';
 import { ChannelReader, OutgoingCredit, sendStream, streamControl, type ChannelLike, type IncomingDirectStream } from './direct-stream.ts';
 import type { StreamReaderKey, StreamRecipients } from '../data-streams/stream-crypto.ts';
 import { PeerError } from './errors.ts';
-import { progressFeed, transferSteps } from '../data-streams/web-streams/progress-feed.ts';
+import { trackedTransfer } from '../data-streams/web-streams/progress-feed.ts';
 import type { Logger } from '../logger.ts';
 import type { MediaE2ee } from '../media/e2ee.ts';
 import { PeerMedia, RENEGOTIATE } from './peer-media.ts';
@@ -398,43 +398,34 @@ export class RemotePeer {
   }
 
   async #transfer(data: SendData, o: PeerSendOptions): Promise<{ source: UnderlyingDefaultSource<TransferProgress>; result: Promise<SendResult> }> {
-    const progress = progressFeed<TransferProgress>();
-    const run = async (): Promise<SendResult> => {
+    return trackedTransfer(async () => {
       const label = o.label ?? DEFAULT_CHANNEL;
       await this.open(label);
       const text = typeof data === 'string';
       const source = await openSource(text ? utf8(data) : data);
       const streamId = backend().randomBytes(16);
-      const steps = transferSteps(progress, { id: base64ToUrl(toBase64(streamId)), label, topic: label, current: 0, total: source.size, done: false });
-      try {
-        const sending = await this.#stream(
-          label,
-          streamId,
-          (common) => (text ? { kind: 'text', ...common } : { kind: 'bytes', name: o.name ?? source.name ?? 'unnamed', ...common }),
-          {
-            topic: label,
-            mimeType: text ? 'text/plain' : 'application/octet-stream',
-            attributes: o.info ?? {},
-            size: source.size,
-            receipts: o.receipts !== false,
-            receiptTimeoutMs: o.receiptTimeoutMs,
-            source: source.blocks(),
-            signal: o.signal,
-            onProgress: steps.sent,
-          },
-        );
-        steps.started();
-        await sending.ended;
-        steps.finished();
-        return await sending.result;
-      } catch (error) {
-        source.cancel();
-        throw error;
-      }
-    };
-    const result = run();
-    result.catch((error: unknown) => progress.fail(error));
-    return { source: progress.source, result };
+      return {
+        first: { id: base64ToUrl(toBase64(streamId)), label, topic: label, current: 0, total: source.size, done: false },
+        source,
+        start: (onProgress) =>
+          this.#stream(
+            label,
+            streamId,
+            (common) => (text ? { kind: 'text', ...common } : { kind: 'bytes', name: o.name ?? source.name ?? 'unnamed', ...common }),
+            {
+              topic: label,
+              mimeType: text ? 'text/plain' : 'application/octet-stream',
+              attributes: o.info ?? {},
+              size: source.size,
+              receipts: o.receipts !== false,
+              receiptTimeoutMs: o.receiptTimeoutMs,
+              source: source.blocks(),
+              signal: o.signal,
+              onProgress,
+            },
+          ),
+      };
+    });
   }
 
   async #appStream(p: AppStreamParams): Promise<StreamSending> {

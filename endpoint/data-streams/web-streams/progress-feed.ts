@@ -4,7 +4,7 @@
  * yet (steps in between are skipped, so a reader that never reads holds one), closes after the step
  * marked `done`, and errors once the transfer failed.
  */
-import type { TransferProgress } from './types.ts';
+import type { SendResult, TransferProgress } from './types.ts';
 
 export interface ProgressFeed<T extends { done: boolean }> {
   /** A new step: wakes a pull that waits for one. */
@@ -53,19 +53,43 @@ export function progressFeed<T extends { done: boolean }>(): ProgressFeed<T> {
   };
 }
 
+/** A direct-peer send, once its source is open: the first step, and how to start the stream. */
+export interface PreparedTransfer {
+  first: TransferProgress;
+  source: { cancel(): void };
+  /** Starts the stream; `onProgress` gets each confirmed byte count. */
+  start(onProgress: (current: number) => void): Promise<{ ended: Promise<unknown>; result: Promise<SendResult> }>;
+}
+
 /**
- * A sending transfer's steps into `progress`: `started` reports the first, `sent(current)` each
- * confirmed byte count, and `finished` the `done` step with the total the stream really had. Shared by
- * both direct-peer senders (endpoint/peers), whose steps come from the stream's own progress callback.
+ * Runs a sending transfer with its progress feed, for both direct-peer senders (endpoint/peers): the
+ * first step once the stream started, each confirmed byte count, a `done` step with the total the
+ * stream really had, then the result; on failure the source is cancelled and the feed errors with
+ * `mapError(error)`.
  */
-export function transferSteps(progress: ProgressFeed<TransferProgress>, first: TransferProgress) {
-  let step = first;
-  return {
-    started: () => progress.report(step),
-    sent: (current: number) => {
-      step = { ...step, current };
+export function trackedTransfer(
+  prepare: () => Promise<PreparedTransfer>,
+  mapError: (error: unknown) => unknown = (error) => error,
+): { source: UnderlyingDefaultSource<TransferProgress>; result: Promise<SendResult> } {
+  const progress = progressFeed<TransferProgress>();
+  const run = async (): Promise<SendResult> => {
+    const { first, source, start } = await prepare();
+    let step = first;
+    try {
+      const sending = await start((current) => {
+        step = { ...step, current };
+        progress.report(step);
+      });
       progress.report(step);
-    },
-    finished: () => progress.report({ ...step, total: step.current, done: true }),
+      await sending.ended;
+      progress.report({ ...step, total: step.current, done: true });
+      return await sending.result;
+    } catch (error) {
+      source.cancel();
+      throw mapError(error);
+    }
   };
+  const result = run();
+  result.catch((error: unknown) => progress.fail(error));
+  return { source: progress.source, result };
 }

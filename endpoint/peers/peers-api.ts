@@ -10,35 +10,28 @@
  * the DTLS certificate it met is the signed one. A peer whose user leaves the verified room is closed
  * at once; a dropped connection is reported, never reopened.
  */
-import { toBase64 } from '../../crypto/bytes.ts';
-import { decodePublicKey } from '../../crypto/identity.ts';
 import { membersOf } from '../../protocol/room-chain.ts';
 import { PEER_METADATA_MAX_CHARS, type PeerSignal, type ServerEvent } from '../../protocol/ws.ts';
+import { toBase64 } from '../../crypto/bytes.ts';
 import type { Connection } from '../connection.ts';
 import { connectionInternals } from '../internal.ts';
+import { candidateAddress } from '../media/sdp.ts';
 import type { KeyRing } from '../rooms/keyring.ts';
 import type { RoomApi } from '../rooms/room-api.ts';
-import { candidateAddress } from '../media/sdp.ts';
 import { PeerError, type PeerErrorReason } from './errors.ts';
 import { peerControl, RemotePeer } from './remote-peer.ts';
-import { createPeerConnection } from './rtc.ts';
-import { randomId16, remoteCertificateFingerprint, sameFingerprints, sdpFingerprints, signedMessage, verifySignal, type SignedFields } from './signature.ts';
+import { createPeerConnection, describeLocal, filterSdp } from './rtc.ts';
+import { randomId16, remoteCertificateFingerprint } from './signature.ts';
+import { SignalChecks, type SignedSignal } from './signal-checks.ts';
 import { handOver, type AppHandlers } from './app-streams.ts';
 import { splitCandidates } from './candidates.ts';
 import type { ConnectPeerOptions, PeerOptions } from './types.ts';
 import type { MediaE2ee } from '../media/e2ee.ts';
 import { PathChooser } from './paths.ts';
 
-/** A signed offer or answer older (or newer) than this, by the receiver's clock, is `Replayed`. */
-export const PEER_SIGNAL_FRESH_MS = 5 * 60_000;
-/** Nonces remembered (the oldest are forgotten first; they are also stale after PEER_SIGNAL_FRESH_MS). */
-export const PEER_NONCES_MAX = 8192;
-/** ICE gathering is cut short after this; the description goes with the candidates it has. */
-const GATHER_TIMEOUT_MS = 3000;
 const DEFAULT_CONNECT_TIMEOUT_MS = 15_000;
 
 type PeerSignalEvent = Extract<ServerEvent, { type: 'peerSignal' }>;
-type SignedSignal = Extract<PeerSignal, { type: 'offer' | 'answer' }>;
 type ByeReason = Extract<PeerSignal, { type: 'bye' }>['reason'];
 
 export interface PeersDeps {
@@ -94,8 +87,7 @@ interface Session {
 export class PeersApi {
   readonly #d: PeersDeps;
   readonly #sessions = new Map<string, Session>();
-  /** `userId \n nonce` -> signed time. */
-  readonly #nonces = new Map<string, number>();
+  readonly #checks: SignalChecks;
   readonly #listeners = new Set<RemotePeerListener>();
   #calls: RemotePeerListener | undefined;
   readonly refusals: PeerRefusals = {};
@@ -104,6 +96,7 @@ export class PeersApi {
 
   constructor(deps: PeersDeps) {
     this.#d = deps;
+    this.#checks = new SignalChecks(deps.connection, deps.rooms);
     this.paths = new PathChooser({
       connectPeer: (roomId, userId, options) => this.connectPeer(roomId, userId, options),
       connectedPeer: (roomId, userId) => this.connectedPeer(roomId, userId),
@@ -162,7 +155,8 @@ export class PeersApi {
     if (participants === undefined) throw new PeerError('NotMember', `room "${roomId}" is not joined: joinStreamRoom first`);
     const connectionId = [...participants].find(([, u]) => u === userId)?.[0];
     if (connectionId === undefined) throw new PeerError('NotMember', `"${userId}" is not joined to room "${roomId}"`);
-    if ((await this.#memberKey(roomId, userId)) === undefined) throw new PeerError('NotMember', `"${userId}" is not a member of the verified room "${roomId}"`);
+    if ((await this.#checks.memberKey(roomId, userId)) === undefined)
+      throw new PeerError('NotMember', `"${userId}" is not a member of the verified room "${roomId}"`);
     const timeoutMs = this.#d.options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
 
     const sessionId = randomId16();
@@ -194,12 +188,12 @@ export class PeersApi {
       peerControl(peer).adopt(pc.createDataChannel('default', { ordered: true }));
       // The offer goes without this side's candidates (its addresses); they follow once the member
       // accepted, so one who declines never learns them (docs/protocol/peer-signalling.md).
-      const { sdp, candidates } = splitCandidates(await this.#describe(pc, 'offer'));
-      const signed = await this.#signed('offer', session, sdp, metadata);
+      const { sdp, candidates } = splitCandidates(await describeLocal(pc, this.#d.options.allowCandidate, 'offer'));
+      const signed = await this.#checks.sign('offer', session, sdp, metadata);
       await this.#send(session, { type: 'offer', ...signed, metadata });
       const answer = await answered;
-      await this.#verify(answer, roomId, userId, sessionId, '');
-      await pc.setRemoteDescription({ type: 'answer', sdp: this.#filterSdp(answer.sdp) });
+      await this.#checks.verify(answer, roomId, userId, sessionId, '');
+      await pc.setRemoteDescription({ type: 'answer', sdp: filterSdp(this.#d.options.allowCandidate, answer.sdp) });
       await Promise.all(candidates.map((candidate) => this.#send(session, { type: 'candidate', sessionId, candidate })));
       await this.#connected(session, answer.fingerprints);
       return peer;
@@ -267,7 +261,7 @@ export class PeersApi {
     };
     try {
       if (this.#d.participants(roomId) === undefined) throw new PeerError('NotMember', `room "${roomId}" is not joined here`);
-      await this.#verify(offer, roomId, userId, offer.sessionId, offer.metadata);
+      await this.#checks.verify(offer, roomId, userId, offer.sessionId, offer.metadata);
     } catch (error) {
       const e = error instanceof PeerError ? error : new PeerError('SignatureInvalid', 'the offer did not verify', { cause: error });
       this.#refused(e.reason, event, e.message);
@@ -302,9 +296,9 @@ export class PeersApi {
           session.pc = pc;
           const peer = this.#peer(session, pc, metadata, true);
           if (!this.#sessions.has(session.sessionId)) throw peer.error ?? new PeerError('Closed', 'closed while connecting');
-          await pc.setRemoteDescription({ type: 'offer', sdp: this.#filterSdp(offer.sdp) });
-          const sdp = await this.#describe(pc, 'answer');
-          const signed = await this.#signed('answer', session, sdp, '');
+          await pc.setRemoteDescription({ type: 'offer', sdp: filterSdp(this.#d.options.allowCandidate, offer.sdp) });
+          const sdp = await describeLocal(pc, this.#d.options.allowCandidate, 'answer');
+          const signed = await this.#checks.sign('answer', session, sdp, '');
           await this.#send(session, { type: 'answer', ...signed });
           await this.#connected(session, offer.fingerprints);
           return peer;
@@ -331,96 +325,6 @@ export class PeersApi {
         this.#d.connection.log.error({ error: String(error) }, 'a remotePeer listener threw');
       }
     }
-  }
-
-  /**
-   * The checks before a description is set (docs/protocol/peer-signalling.md, "Checks"): membership,
-   * freshness, fingerprints, signature, then the nonce (remembered only once everything else held).
-   */
-  async #verify(s: SignedSignal, roomId: string, fromUserId: string, sessionId: string, metadata: string): Promise<void> {
-    const publicKey = await this.#memberKey(roomId, fromUserId);
-    if (publicKey === undefined) throw new PeerError('NotMember', `"${fromUserId}" is not a member of the verified room "${roomId}"`);
-    if (Math.abs(Date.now() - s.at) > PEER_SIGNAL_FRESH_MS) throw new PeerError('Replayed', `a signed ${s.type} from ${s.at} is outside the freshness window`);
-    if (!sameFingerprints(sdpFingerprints(s.sdp), s.fingerprints))
-      throw new PeerError('FingerprintMismatch', `the ${s.type}'s SDP fingerprints are not the signed ones`);
-    const fields: SignedFields = {
-      type: s.type,
-      roomId,
-      fromUserId,
-      toUserId: this.#d.connection.userId,
-      sessionId,
-      nonce: s.nonce,
-      at: s.at,
-      fingerprints: s.fingerprints,
-      metadata,
-    };
-    if (!(await verifySignal(fields, s.signature, publicKey)))
-      throw new PeerError('SignatureInvalid', `the ${s.type} is not signed by "${fromUserId}" for this room, session and user`);
-    const nonceKey = `${fromUserId}\n${s.nonce}`;
-    this.#forgetStaleNonces();
-    if (this.#nonces.has(nonceKey)) throw new PeerError('Replayed', `a signed ${s.type} from "${fromUserId}" was seen before`);
-    this.#nonces.set(nonceKey, s.at);
-  }
-
-  #forgetStaleNonces(): void {
-    const oldest = Date.now() - PEER_SIGNAL_FRESH_MS;
-    for (const [key, at] of this.#nonces) {
-      if (at >= oldest && this.#nonces.size < PEER_NONCES_MAX) break;
-      this.#nonces.delete(key);
-    }
-  }
-
-  async #signed(type: 'offer' | 'answer', s: Session, sdp: string, metadata: string) {
-    const fingerprints = sdpFingerprints(sdp);
-    if (fingerprints.length === 0) throw new PeerError('FingerprintMismatch', `the local ${type} has no DTLS fingerprint`);
-    const nonce = randomId16();
-    const at = Date.now();
-    const fields: SignedFields = {
-      type,
-      roomId: s.roomId,
-      fromUserId: this.#d.connection.userId,
-      toUserId: s.userId,
-      sessionId: s.sessionId,
-      nonce,
-      at,
-      fingerprints,
-      metadata,
-    };
-    const signature = toBase64(await connectionInternals(this.#d.connection).signer.sign(signedMessage(fields)));
-    return { sessionId: s.sessionId, nonce, at, sdp, fingerprints, signature };
-  }
-
-  /** Creates the local description, waits for ICE gathering (bounded), returns its SDP (allowed candidates only). */
-  async #describe(pc: RTCPeerConnection, type: 'offer' | 'answer'): Promise<string> {
-    const description = type === 'offer' ? await pc.createOffer() : await pc.createAnswer();
-    await pc.setLocalDescription(description);
-    if (pc.iceGatheringState !== 'complete') {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, GATHER_TIMEOUT_MS);
-        const check = () => {
-          if (pc.iceGatheringState === 'complete') {
-            clearTimeout(timer);
-            resolve();
-          }
-        };
-        pc.onicegatheringstatechange = check;
-        check();
-      });
-    }
-    return this.#filterSdp(pc.localDescription!.sdp);
-  }
-
-  #filterSdp(sdp: string): string {
-    const allow = this.#d.options.allowCandidate;
-    if (allow === undefined) return sdp;
-    return sdp
-      .split('\r\n')
-      .filter((line) => {
-        if (!line.startsWith('a=candidate:')) return true;
-        const address = candidateAddress(line);
-        return address !== undefined && allow(address);
-      })
-      .join('\r\n');
   }
 
   /** Waits for the connection, then checks the DTLS certificate met is one the other side signed. */
@@ -456,7 +360,7 @@ export class PeersApi {
         recipientId: d.connection.userId,
         unwrap: (params) => connectionInternals(d.connection).signer.unwrapStreamSecret(params),
       },
-      peerPublicKey: () => this.#memberKey(s.roomId, s.userId),
+      peerPublicKey: () => this.#checks.memberKey(s.roomId, s.userId),
       head: async () => {
         const head = await d.rooms.trustedHead(s.roomId);
         return head === undefined ? undefined : { version: head.record.version, hash: toBase64(head.hash) };
@@ -488,17 +392,6 @@ export class PeersApi {
   #refused(reason: PeerErrorReason, event: PeerSignalEvent, detail: string): void {
     this.refusals[reason] = (this.refusals[reason] ?? 0) + 1;
     this.#d.connection.log.warn({ roomId: event.roomId, fromUserId: event.fromUserId, reason }, `refused a peer signal: ${detail}`);
-  }
-
-  /** The user's key in the verified room (read again once, if it is not there yet). */
-  async #memberKey(roomId: string, userId: string): Promise<Uint8Array | undefined> {
-    for (let attempt = 0; attempt < 2; attempt++) {
-      const head = await this.#d.rooms.trustedHead(roomId).catch(() => undefined);
-      const key = head === undefined ? undefined : membersOf(head.record).get(userId);
-      if (key !== undefined) return decodePublicKey(key);
-      if (attempt === 0) await this.#d.rooms.getStreamRoom(roomId).catch(() => undefined);
-    }
-    return undefined;
   }
 }
 

@@ -3,6 +3,7 @@
  * `werift` package (an optional peer of this package, docs/package.md), loaded on first use only.
  * Both are driven through the standard API (`onicecandidate`, `ondatachannel`, `getStats`, ...).
  */
+import { candidateAddress } from '../media/sdp.ts';
 import { PeerError } from './errors.ts';
 import type { PeerOptions } from './types.ts';
 
@@ -42,4 +43,40 @@ export async function createPeerConnection(options: PeerOptions): Promise<RTCPee
   if (native !== undefined) return new native({ iceServers, ...encodedStreamsConfig() });
   const Ctor = await nodeCtor();
   return new Ctor({ iceServers, ...(options.node ?? {}) });
+}
+
+/** ICE gathering is cut short after this; the description goes with the candidates it has. */
+const GATHER_TIMEOUT_MS = 3000;
+
+/** Creates the local description, waits for ICE gathering (bounded), returns its SDP (allowed candidates only). */
+export async function describeLocal(pc: RTCPeerConnection, allow: PeerOptions['allowCandidate'], type: 'offer' | 'answer'): Promise<string> {
+  const description = type === 'offer' ? await pc.createOffer() : await pc.createAnswer();
+  await pc.setLocalDescription(description);
+  if (pc.iceGatheringState !== 'complete') {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, GATHER_TIMEOUT_MS);
+      const check = () => {
+        if (pc.iceGatheringState === 'complete') {
+          clearTimeout(timer);
+          resolve();
+        }
+      };
+      pc.onicegatheringstatechange = check;
+      check();
+    });
+  }
+  return filterSdp(allow, pc.localDescription!.sdp);
+}
+
+/** The SDP without the candidates `allow` refuses (all of them kept when there is no filter). */
+export function filterSdp(allow: PeerOptions['allowCandidate'], sdp: string): string {
+  if (allow === undefined) return sdp;
+  return sdp
+    .split('\r\n')
+    .filter((line) => {
+      if (!line.startsWith('a=candidate:')) return true;
+      const address = candidateAddress(line);
+      return address !== undefined && allow(address);
+    })
+    .join('\r\n');
 }

@@ -14,6 +14,8 @@ import { startPostgres, type TestPostgres } from '../../test/postgres.ts';
 import { genesis } from '../../test/rooms.ts';
 import { PostgresStore } from './postgres.ts';
 import { PostgresDb } from './postgres-db.ts';
+import { loadMigrations } from './migrate.ts';
+import { POSTGRES_MIGRATIONS_DIR } from './postgres-migrate.ts';
 
 let server: TestPostgres;
 beforeAll(async () => {
@@ -140,7 +142,9 @@ describe('PostgreSQL migrations', () => {
     const url = await server.createDatabase();
     const stores = await Promise.all([1, 2, 3].map(() => PostgresStore.open({ url })));
     try {
-      for (const store of stores) expect(await store.schemaVersions()).toEqual([1, 2, 3, 4]);
+      const versions = loadMigrations(POSTGRES_MIGRATIONS_DIR).map((m) => m.version);
+      expect(versions.length).toBeGreaterThanOrEqual(4);
+      for (const store of stores) expect(await store.schemaVersions()).toEqual(versions);
     } finally {
       for (const store of stores) await store.close();
     }

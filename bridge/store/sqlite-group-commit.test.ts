@@ -55,6 +55,30 @@ describe('SQLite group commit', () => {
     await s.close();
   });
 
+  it('keeps the per-context room count exact for the quota through failed writes and deletes', async () => {
+    const { store: s, file } = await store();
+    const bad: RoomWrite = { ...roomWrite('bad', 'ctx', 1), version: { ...roomWrite('bad', 'ctx', 1).version, record: null as unknown as string } };
+    const first = await Promise.allSettled([s.createRoom(roomWrite('a', 'ctx', 1), 3), s.createRoom(bad, 3), s.createRoom(roomWrite('b', 'ctx', 1), 3)]);
+    expect(first.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    const truth = new SqliteStore({ file }); // another connection: no cache, counts in SQL
+    expect(await s.countRooms('ctx')).toBe(2);
+    expect(await truth.countRooms('ctx')).toBe(2);
+    expect(await Promise.all([s.createRoom(roomWrite('c', 'ctx', 1), 3), s.createRoom(roomWrite('d', 'ctx', 1), 3)])).toEqual(['created', 'context_full']);
+    expect(await s.deleteRoom('c')).toBe(true);
+    expect(await s.countRooms('ctx')).toBe(2);
+    expect(await s.createRoom(roomWrite('d', 'ctx', 1), 3)).toBe('created');
+    expect(await s.createRoom(roomWrite('e', 'ctx', 1), 3)).toBe('context_full');
+    expect(await s.countRooms('ctx')).toBe(await truth.countRooms('ctx'));
+    // Another connection's create is seen by the next quota check (PRAGMA data_version moved).
+    expect(await s.deleteRoom('a')).toBe(true);
+    expect(await s.countRooms('ctx')).toBe(2);
+    expect(await truth.createRoom(roomWrite('f', 'ctx', 1), 3)).toBe('created');
+    expect(await s.createRoom(roomWrite('g', 'ctx', 1), 3)).toBe('context_full');
+    expect(await s.countRooms('ctx')).toBe(3);
+    await truth.close();
+    await s.close();
+  });
+
   it('has the writes on disk when they resolve, and commits what is pending when closed', async () => {
     const { store: s, file } = await store();
     await s.createRoom(roomWrite('first', 'ctx', 1));

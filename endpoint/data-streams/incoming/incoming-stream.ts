@@ -63,6 +63,8 @@ export class IncomingStream {
   /** When a chunk last arrived or the app last consumed one (performance.now(), ms): the idle clock. */
   lastActivity = performance.now();
   done = false;
+  /** Chunks that arrived and wait for their delivery step (util/cooperative.ts). */
+  waitingChunks = 0;
   /** The Bridge aborted it with `removed`: whose removal it was is told by the `streamRoomLeft` after it. */
   removal: ReturnType<typeof setTimeout> | undefined;
   private decryptor: StreamDecryptor | undefined;
@@ -105,10 +107,23 @@ export class IncomingStream {
     return this.decryptor === undefined || this.header === undefined;
   }
 
+  /**
+   * A chunk of `payloadBytes` arrived (its work waits for its turn): credit counts it, the idle clock
+   * restarts, and the stream is not idle while the chunk waits.
+   */
+  arrived(payloadBytes: number): void {
+    this.lastActivity = performance.now();
+    this.credit.arrive(payloadBytes);
+    this.waitingChunks++;
+  }
+
+  /** An arrived chunk's turn came (whether or not the stream still takes it). */
+  taken(): void {
+    this.waitingChunks--;
+  }
+
   /** Opens the next chunk in arrival order (the decryptor keeps the order of its calls). */
   open(payload: Uint8Array, last: boolean): Promise<OpenedChunk> {
-    this.lastActivity = performance.now();
-    this.credit.arrive(payload.length);
     const opening = this.decryptor !== undefined ? this.decryptor.open(payload, last) : this.decryptorReady.then((d) => d.open(payload, last));
     opening.catch(() => undefined);
     return opening;
@@ -125,10 +140,11 @@ export class IncomingStream {
 
   /**
    * Idle: nothing arrived and nothing was consumed for `idleMs`, while this side holds no unread data
-   * (an app that does not read is what holds the sender back then, and its buffer is bounded).
+   * (an app that does not read is what holds the sender back then, and its buffer is bounded) and no
+   * chunk waits for its step (a busy process is not a silent sender).
    */
   idleSince(now: number, idleMs: number): boolean {
-    return !this.done && (this.queue?.bufferedBytes ?? 0) === 0 && now - this.lastActivity > idleMs;
+    return !this.done && this.waitingChunks === 0 && (this.queue?.bufferedBytes ?? 0) === 0 && now - this.lastActivity > idleMs;
   }
 
   /** Marks the stream over; returns false if it already was. */

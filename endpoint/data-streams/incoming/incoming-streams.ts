@@ -3,8 +3,10 @@
  * connection.
  *
  * Every CHUNK frame and every Bridge event about a received stream becomes a step in its sender's
- * pipeline, and steps run one at a time in arrival order. Decryption starts as soon as a frame arrives
- * (in parallel with earlier steps), but its result is delivered in the step's turn. So a sender's
+ * pipeline, and steps run one at a time in arrival order. A chunk is decrypted, verified and hashed in
+ * its own step, in a bounded slice of the process-wide scheduler (util/cooperative.ts), never in the
+ * socket's message handler: data-track frames, events and results that arrive behind chunks are
+ * handled between slices (docs/operations/realtime-priorities.md, "Receive side"). So a sender's
  * streams reach their handlers in the order their headers arrived (senders send headers in the order
  * they open streams), and its readers end in the order its final chunks arrived, which is the order
  * it closed them (LiveKit's guarantees, which are per sender); an abort from the Bridge lands after the
@@ -126,11 +128,19 @@ export class IncomingStreams {
     if (this.pipelines.get(s.senderConnectionId)?.busy === false) this.pipelines.delete(s.senderConnectionId);
   }
 
+  /**
+   * A CHUNK frame: counted now (credit, idle clock), opened and delivered in its step's turn, in a
+   * slice of the process-wide scheduler, so the socket's next frames are not held behind it.
+   */
   chunk(streamNo: number, last: boolean, payload: Uint8Array): void {
     const stream = this.streams.get(streamNo);
     if (stream === undefined) return; // rejected, ended, or not ours: the Bridge's frames in flight
-    const opening = stream.open(payload, last);
-    this.enqueue(stream.senderConnectionId, () => this.deliver(stream, opening, payload.length));
+    stream.arrived(payload.length);
+    this.enqueue(stream.senderConnectionId, () => {
+      stream.taken();
+      if (stream.done) return;
+      return this.deliver(stream, stream.open(payload, last), payload.length);
+    });
   }
 
   /** The Bridge ended a stream this connection receives. */

@@ -192,8 +192,10 @@ export class RoomService {
   }
 
   private async checkDirectory(record: RoomRecord): Promise<void> {
-    const directory = new Map((await this.s.store.listContextUsers(record.contextId)).map((u) => [u.userId, u.publicKey]));
-    for (const [userId, publicKey] of membersOf(record)) {
+    // The members' rows only: listing the whole context made every create cost O(context users).
+    const members = membersOf(record);
+    const directory = new Map((await this.s.store.contextUsersAmong(record.contextId, [...members.keys()])).map((u) => [u.userId, u.publicKey]));
+    for (const [userId, publicKey] of members) {
       const known = directory.get(userId);
       if (known === undefined) {
         throw BridgeError.unprocessable('RECORD_INVALID', `member "${userId}" is not a user of context "${record.contextId}"`, {

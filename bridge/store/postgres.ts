@@ -268,6 +268,10 @@ export class PostgresStore implements Store {
     return this.one('SELECT * FROM context_users WHERE context_id = $1 AND user_id = $2', [contextId, userId], contextUser);
   }
 
+  contextUsersAmong(contextId: string, userIds: string[]): Promise<ContextUserRow[]> {
+    return this.all('SELECT * FROM context_users WHERE context_id = $1 AND user_id = ANY($2::text[])', [contextId, [...new Set(userIds)]], contextUser);
+  }
+
   listContextUsers(contextId: string): Promise<ContextUserRow[]> {
     return this.all('SELECT * FROM context_users WHERE context_id = $1 ORDER BY user_id', [contextId], contextUser);
   }

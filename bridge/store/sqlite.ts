@@ -192,6 +192,15 @@ export class SqliteStore implements Store {
     return r === undefined ? undefined : contextUser(r);
   }
 
+  async contextUsersAmong(contextId: string, userIds: string[]): Promise<ContextUserRow[]> {
+    const out: ContextUserRow[] = [];
+    for (const userId of new Set(userIds)) {
+      const r = this.stmt.getContextUser.get(contextId, userId) as Row | undefined;
+      if (r !== undefined) out.push(contextUser(r));
+    }
+    return out;
+  }
+
   async listContextUsers(contextId: string): Promise<ContextUserRow[]> {
     return (this.stmt.listContextUsers.all(contextId) as Row[]).map(contextUser);
   }

@@ -210,6 +210,9 @@ export function describeStoreContract(setup: ContractSetup): void {
       expect(await store.getContextUser('c1', 'alice')).toEqual(user('c1', 'alice'));
       expect(await store.getContextUser('c1', 'nope')).toBeUndefined();
       expect((await store.listContextUsers('c1')).map((u) => u.userId)).toEqual(['alice', 'bob']);
+      const among = await store.contextUsersAmong('c1', ['bob', 'nope', 'alice', 'bob']);
+      expect(among.sort((x, y) => (x.userId < y.userId ? -1 : 1))).toEqual([user('c1', 'alice'), user('c1', 'bob')]);
+      expect(await store.contextUsersAmong('c2', ['bob'])).toEqual([]);
       expect(await store.findSolutionUser('sol', 'key-alice')).toEqual({ userId: 'alice', contextIds: ['c1', 'c2'] });
       expect(await store.findSolutionUser('sol', 'key-nobody')).toBeUndefined();
     });

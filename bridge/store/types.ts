@@ -225,6 +225,8 @@ export interface Store {
   addContextUser(row: ContextUserRow): Promise<AddUserResult>;
   getContextUser(contextId: string, userId: string): Promise<ContextUserRow | undefined>;
   listContextUsers(contextId: string): Promise<ContextUserRow[]>;
+  /** The directory rows of those of `userIds` who are users of the context, in no particular order. */
+  contextUsersAmong(contextId: string, userIds: string[]): Promise<ContextUserRow[]>;
   /**
    * Removes the user and records it in the directory history; also ends its sessions when it no longer
    * belongs to any context of the solution.

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { runCryptoBench, type Row } from './crypto/index.ts';
 import { scenarioMarkdown } from './lib/report.ts';
+import { describeStep, startStep, type StepTiming } from './lib/timing.ts';
 import { runScenarios, SCENARIOS } from './scenarios/index.ts';
 
 const BENCHMARKS = ['crypto', ...SCENARIOS.map((s) => s.name)];
@@ -56,14 +57,33 @@ function table(rows: Row[]): string {
 }
 
 const started = new Date();
+const endRun = startStep();
 const log = (line: string) => process.stderr.write(`${line}\n`);
 let rows: Row[] = [];
+let cryptoTiming: StepTiming | undefined;
 if (wants('crypto')) {
   log(`crypto${quick ? ' (quick)' : ''}...`);
+  const endCrypto = startStep();
   rows = await runCryptoBench({ quick });
+  cryptoTiming = endCrypto();
+  log(`crypto: done in ${describeStep(cryptoTiming)}`);
 }
 const scenarioNames = only.filter((n) => n !== 'crypto');
 const scenarios = only.length > 0 && scenarioNames.length === 0 ? [] : await runScenarios({ quick, only: scenarioNames, log });
+const total = endRun();
+log(`total: ${describeStep(total)}`);
+/** One line per step: wall, fixed windows, CPU, load (bench/lib/timing.ts). */
+const timingLines = [
+  ...(cryptoTiming === undefined ? [] : [`| crypto | ${timingCells(cryptoTiming)} |`]),
+  ...scenarios.map((s) => `| ${s.name}${s.failed ? ' (FAILED)' : ''} | ${timingCells(s.timing)} |`),
+  `| **total** | ${timingCells(total)} |`,
+];
+function timingCells(t: StepTiming): string {
+  return [t.seconds, t.fixedSeconds, t.seconds - t.fixedSeconds, t.cpuSeconds]
+    .map((v) => v.toFixed(1))
+    .concat(`${t.load[0].toFixed(1)} -> ${t.load[1].toFixed(1)}`)
+    .join(' | ');
+}
 const machine = `${availableParallelism()} cores, ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}`;
 const markdown = [
   `# sealroom benchmarks${quick ? ' (quick)' : ''}`,
@@ -80,12 +100,23 @@ const markdown = [
   '',
   ...(rows.length > 0 ? [table(rows), ''] : ['(not run)', '']),
   ...scenarios.map((s) => scenarioMarkdown(s.result)),
-  `Scenario wall times: ${scenarios.map((s) => `${s.name} ${s.seconds.toFixed(0)} s${s.failed ? ' (FAILED)' : ''}`).join(', ') || 'none run'}.`,
+  '## Wall time',
+  '',
+  'Seconds per step. Fixed: its own sleeps and fixed-length windows, which load does not change; the rest is',
+  'CPU work and waiting on processes that share the cores. CPU: this process and its processes (2 cores: at',
+  'most twice the wall time).',
+  '',
+  '| step | wall | fixed | rest | CPU | load average |',
+  '| --- | ---: | ---: | ---: | ---: | --- |',
+  ...timingLines,
   '',
 ].join('\n');
 process.stdout.write(`${markdown}\n`);
 const dir = new URL('./results/', import.meta.url);
 await mkdir(dir, { recursive: true });
-await writeFile(new URL('latest.json', dir), `${JSON.stringify({ date: started.toISOString(), quick, machine, crypto: rows, scenarios }, null, 2)}\n`);
+await writeFile(
+  new URL('latest.json', dir),
+  `${JSON.stringify({ date: started.toISOString(), quick, machine, timing: { total, crypto: cryptoTiming }, crypto: rows, scenarios }, null, 2)}\n`,
+);
 await writeFile(new URL('latest.md', dir), markdown);
 if (scenarios.some((s) => s.failed)) process.exitCode = 1;

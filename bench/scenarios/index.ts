@@ -4,6 +4,7 @@
  * starts and stops its own processes (bench/lib/procs.ts).
  */
 import { failedResult, type Scenario, type ScenarioResult } from '../lib/result.ts';
+import { describeStep, startStep, type StepTiming } from '../lib/timing.ts';
 import { run as catchUp } from './catch-up.ts';
 import { run as cluster } from './cluster.ts';
 import { run as crud } from './crud.ts';
@@ -46,6 +47,8 @@ export interface ScenarioRun {
   result: ScenarioResult;
   /** Wall time of the scenario, seconds. */
   seconds: number;
+  /** Where that time went: fixed windows and sleeps, CPU, load (bench/lib/timing.ts). */
+  timing: StepTiming;
   failed: boolean;
 }
 
@@ -60,7 +63,7 @@ export async function runScenarios(options: { quick: boolean; only?: string[]; l
   for (const s of SCENARIOS) {
     if (options.only !== undefined && options.only.length > 0 && !options.only.includes(s.name)) continue;
     log(`scenario ${s.name}${options.quick ? ' (quick)' : ''}...`);
-    const start = performance.now();
+    const end = startStep();
     let result: ScenarioResult;
     let failed = false;
     try {
@@ -69,9 +72,9 @@ export async function runScenarios(options: { quick: boolean; only?: string[]; l
       failed = true;
       result = failedResult(s.name, error);
     }
-    const seconds = (performance.now() - start) / 1000;
-    log(`scenario ${s.name}: ${failed ? 'FAILED' : 'done'} in ${seconds.toFixed(1)} s`);
-    out.push({ name: s.name, result, seconds, failed });
+    const timing = end();
+    log(`scenario ${s.name}: ${failed ? 'FAILED' : 'done'} in ${describeStep(timing)}`);
+    out.push({ name: s.name, result, seconds: timing.seconds, timing, failed });
   }
   return out;
 }

@@ -55,7 +55,14 @@ export async function startBridgeProc(
   const args: BridgeProcArgs = { dataDir, options: merged };
   let forked: { proc: Proc; info: { url: string; apiKey: string; pid: number } };
   try {
-    forked = await group.fork(script, { name, args, nodeFlags: ['--expose-gc', ...nodeFlags], ...(cpus === undefined ? {} : { cpus }) });
+    // `bridge.ts` by name runs through tsx (the memory scenario reports the loader's cost); a build by path on plain node.
+    forked = await group.fork(script, {
+      name,
+      args,
+      nodeFlags: ['--expose-gc', ...nodeFlags],
+      tsx: script === 'bridge.ts',
+      ...(cpus === undefined ? {} : { cpus }),
+    });
   } catch (error) {
     rmSync(dataDir, { recursive: true, force: true });
     throw error;

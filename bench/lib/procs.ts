@@ -14,6 +14,7 @@ import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { builtProc } from './bundle.ts';
 
 /** bench/procs, where the child scripts live. */
 export const PROCS_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'procs');
@@ -77,7 +78,16 @@ export interface ForkOptions {
    * or cannot pin here, the process runs unpinned and `Proc.cpus` is undefined: say so in the results.
    */
   cpus?: string;
+  /**
+   * Run a `bench/procs/*.ts` script through the tsx loader instead of built (bench/lib/bundle.ts): for a
+   * figure about the loader itself. `BENCH_TSX=1` runs every script through tsx (stack traces then
+   * point at the sources).
+   */
+  tsx?: boolean;
 }
+
+/** BENCH_TSX=1: every proc script through tsx, none built. */
+const ALL_THROUGH_TSX = process.env.BENCH_TSX === '1';
 
 let tasksetWorks: boolean | undefined;
 
@@ -386,7 +396,9 @@ export class ProcGroup {
    * waits for its `ready`; returns the process and its ready info.
    */
   async fork<I = unknown>(script: string, options: ForkOptions): Promise<{ proc: Proc; info: I }> {
-    const proc = new Proc(isAbsolute(script) ? script : join(PROCS_DIR, script), options);
+    // Built, a process starts in about a third of the CPU time of one through tsx, and runs the same code.
+    const path = isAbsolute(script) ? script : script.endsWith('.ts') && !(options.tsx ?? ALL_THROUGH_TSX) ? await builtProc(script) : join(PROCS_DIR, script);
+    const proc = new Proc(path, options);
     this.procs.add(proc);
     const info = (await proc.ready) as I;
     return { proc, info };

@@ -52,8 +52,12 @@ export async function run(options: ScenarioOptions): Promise<ScenarioResult> {
     // DIRECT_BENCH_PROFILE=<dir>: V8 CPU profiles of both peers (.cpuprofile), to see where the direct path's time goes.
     const profile = process.env.DIRECT_BENCH_PROFILE;
     const nodeFlags = profile === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profile}`];
-    const { proc: sender } = await group.fork('direct-peer.ts', { name: 'direct-sender', nodeFlags });
-    const { proc: receiver } = await group.fork('direct-peer.ts', { name: 'direct-receiver', nodeFlags });
+    const [sender, receiver] = (
+      await group.forkAll('direct-peer.ts', [
+        { name: 'direct-sender', nodeFlags },
+        { name: 'direct-receiver', nodeFlags },
+      ])
+    ).map((f) => f.proc) as [Proc, Proc];
     await sender.call('connect', { url: bridge.url, solutionId: tenant.solutionId, user: tenant.users[0] });
     await receiver.call('connect', { url: bridge.url, solutionId: tenant.solutionId, user: tenant.users[1] });
     const roomId = await sender.call<string>('createRoom', { contextId: tenant.contextId, members: tenant.users.map(pubOf) });

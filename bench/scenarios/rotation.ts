@@ -198,7 +198,8 @@ export async function run(options: ScenarioOptions): Promise<ScenarioResult> {
     const connect = { url: bridge.url, solutionId: tenant.solutionId };
 
     // Rooms are created by one manager process; a fresh one rotates them, so its first wraps are cold.
-    const { proc: creator } = await group.fork('manager.ts', { name: 'manager-creator' });
+    // Both start at once: the second sits idle until the rooms exist.
+    const [creator, manager] = (await group.forkAll('manager.ts', [{ name: 'manager-creator' }, { name: 'manager' }])).map((f) => f.proc) as [Proc, Proc];
     await creator.call('connect', { ...connect, user: mgr });
     const rooms: RoomState[] = [];
     for (const size of config.sizes) {
@@ -212,8 +213,7 @@ export async function run(options: ScenarioOptions): Promise<ScenarioResult> {
     }
     await creator.stop();
 
-    // A fresh manager reads every room once (full verification; not timed as part of a rotation).
-    const { proc: manager } = await group.fork('manager.ts', { name: 'manager' });
+    // The fresh manager reads every room once (full verification; not timed as part of a rotation).
     await manager.call('connect', { ...connect, user: mgr });
     for (const room of rooms) {
       const start = nowMs();

@@ -8,6 +8,7 @@
 import { createCipheriv, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { measureThroughput, median, type MeasureOptions } from '../lib/measure.ts';
+import { addFixed } from '../lib/timing.ts';
 import { sframeBenchCases } from './sframe.ts';
 import { streamBenchCases } from './stream.ts';
 
@@ -53,11 +54,13 @@ function rawAesGcmCase(size: number): BenchCase {
   };
 }
 
-/** This thread's user + system CPU time in clock ticks (1/100 s), or undefined off Linux. */
-function threadCpuTicks(): number | undefined {
+/**
+ * This thread's time on the CPU in nanoseconds (/proc/thread-self/schedstat, the scheduler's own
+ * count: finer than stat's 10 ms ticks, so a window of a few hundred ms is enough), or undefined off Linux.
+ */
+function threadCpuNs(): number | undefined {
   try {
-    const fields = readFileSync('/proc/thread-self/stat', 'utf8').split(') ')[1]!.split(' ');
-    return Number(fields[11]) + Number(fields[12]);
+    return Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]);
   } catch {
     return undefined;
   }
@@ -65,15 +68,16 @@ function threadCpuTicks(): number | undefined {
 
 /** Main-thread CPU microseconds per op over `ms` of running `op`, or undefined off Linux. */
 async function cpuMicrosPerOp(op: () => unknown, ms: number): Promise<number | undefined> {
-  const start = threadCpuTicks();
+  const start = threadCpuNs();
   if (start === undefined) return undefined;
+  addFixed(ms);
   let ops = 0;
   const end = performance.now() + ms;
   while (performance.now() < end) {
     for (let i = 0; i < 8; i++) await op();
     ops += 8;
   }
-  return ((threadCpuTicks()! - start) * 10_000) / ops;
+  return (threadCpuNs()! - start) / 1000 / ops;
 }
 
 /**
@@ -81,21 +85,25 @@ async function cpuMicrosPerOp(op: () => unknown, ms: number): Promise<number | u
  * @example const rows = await runCryptoBench({ quick: true });
  */
 export async function runCryptoBench(options: { quick: boolean }): Promise<Row[]> {
-  const rounds = options.quick ? 3 : 11;
-  const run: MeasureOptions = { warmupMs: options.quick ? 50 : 100, runMs: options.quick ? 200 : 400, runs: 1 };
+  // Timed windows: each case's first warm-up, `rounds` runs of each case, then the CPU window. All of
+  // it is fixed time (docs/operations/benchmarks.md): 12 cases x (0.15 + 3 x 0.2 + 0.25) s quick.
+  const rounds = options.quick ? 3 : 7;
+  const run: MeasureOptions = { warmupMs: options.quick ? 50 : 100, runMs: options.quick ? 150 : 300, runs: 1 };
+  const firstWarmupMs = 150;
+  const cpuMs = options.quick ? 250 : 1000;
   const sframe = await sframeBenchCases();
   const rows: Row[] = [];
   for (const size of CRYPTO_BENCH_SIZES_BYTES) {
     const cases: BenchCase[] = [rawAesGcmCase(size), ...(await streamBenchCases(size)), ...sframe.filter((c) => c.size === size)];
     const samples = cases.map(() => [] as number[]);
-    for (const c of cases) await measureThroughput(c.op, c.bytesPerOp, { warmupMs: 300, runMs: 1, runs: 1 });
+    addFixed(cases.length * (firstWarmupMs + rounds * (run.warmupMs! + run.runMs!)));
+    for (const c of cases) await measureThroughput(c.op, c.bytesPerOp, { warmupMs: firstWarmupMs, runMs: 1, runs: 1 });
     for (let round = 0; round < rounds; round++) {
       for (const [i, c] of cases.entries()) samples[i]!.push((await measureThroughput(c.op, c.bytesPerOp, run)).bytesPerSecond);
     }
     const baseline = samples[0]!;
-    // Clock ticks are 10 ms, so each CPU figure needs a run of seconds to be within a few percent.
     const cpu: (number | undefined)[] = [];
-    for (const c of cases) cpu.push(await cpuMicrosPerOp(c.op, options.quick ? 400 : 3000));
+    for (const c of cases) cpu.push(await cpuMicrosPerOp(c.op, cpuMs));
     for (const [i, c] of cases.entries()) {
       const row: Row = {
         case: c.name,

@@ -69,10 +69,10 @@ export const QUICK: LoadConfig = {
   fileMinBytes: 1 * MiB,
   fileMaxBytes: 1 * MiB,
   restPerSecond: 10,
-  warmupSeconds: 1,
-  phaseSeconds: 2,
+  warmupSeconds: 0.5,
+  phaseSeconds: 1.5,
   rampSteps: 2,
-  rampSeconds: 1.5,
+  rampSeconds: 1,
   rampFactor: 2,
   preset: 'quick',
 };

@@ -19,6 +19,7 @@ import { ProcGroup, type Proc } from '../lib/procs.ts';
 import { row, type ScenarioOptions, type ScenarioResult } from '../lib/result.ts';
 import { median } from '../lib/stats.ts';
 import { makeTenant, pubOf } from '../lib/tenant.ts';
+import { addFixed } from '../lib/timing.ts';
 
 const SCENARIO = 'room CRUD over REST (signed, verified, SQLite)';
 
@@ -30,8 +31,10 @@ interface Config {
   runs: number;
 }
 
-const FULL: Config = { clients: 2, concurrency: 16, warmupSeconds: 1, runSeconds: 2, runs: 5 };
-const QUICK: Config = { clients: 2, concurrency: 16, warmupSeconds: 0.3, runSeconds: 0.75, runs: 3 };
+const FULL: Config = { clients: 2, concurrency: 16, warmupSeconds: 0.5, runSeconds: 1.5, runs: 3 };
+const QUICK: Config = { clients: 2, concurrency: 16, warmupSeconds: 0.2, runSeconds: 0.5, runs: 3 };
+/** The clients start together this long after the call (both have the call by then). */
+const START_DELAY_MS = 50;
 
 type Op = 'create' | 'get' | 'getCold' | 'me';
 
@@ -44,7 +47,8 @@ interface Rate {
 
 /** One timed run of `op` on every client at once; returns the total rate and CPU per process. */
 async function timed(clients: Proc[], bridge: Proc, op: Op, seconds: number, concurrency: number): Promise<Rate> {
-  const startAt = nowMs() + 100;
+  const startAt = nowMs() + START_DELAY_MS;
+  addFixed(START_DELAY_MS + seconds * 1000);
   const procs = [bridge, ...clients];
   const before = procs.map((p) => p.cpuMs());
   const results = await Promise.all(

@@ -20,6 +20,7 @@ import { login, setupTenant } from '../../test/harness.ts';
 import type { UdpForwarderStats } from '../procs/udp-forwarder.ts';
 import { startBridgeProc, type BridgeProc } from '../lib/bridge.ts';
 import { sleep } from '../lib/clock.ts';
+import { addFixed, hold } from '../lib/timing.ts';
 import { affinityOf, canPin, pinProcess, ProcGroup, readCpuPreciseMs, type Proc } from '../lib/procs.ts';
 import { row, type ResultRow, type ScenarioOptions, type ScenarioResult } from '../lib/result.ts';
 
@@ -76,6 +77,7 @@ interface Window {
  * packets in flight arrive. Returns how many were sent and for how long.
  */
 async function paced(ms: number, streams: Array<{ packetsPerSecond: number; send: () => void }>, tick: () => void): Promise<Window> {
+  addFixed(ms);
   const began = performance.now();
   const done = streams.map(() => 0);
   let sent = 0;
@@ -88,7 +90,7 @@ async function paced(ms: number, streams: Array<{ packetsPerSecond: number; send
     await sleep(TICK_MS);
   }
   const sendMs = performance.now() - began;
-  await sleep(DRAIN_MS);
+  await hold(DRAIN_MS);
   tick();
   return { sent, sendMs };
 }
@@ -368,8 +370,9 @@ export async function measureMediaForwarding(options: { measureSeconds: number; 
 const fixed = (value: number, digits = 0) => value.toFixed(digits);
 
 export async function run(options: ScenarioOptions): Promise<ScenarioResult> {
-  const measureSeconds = options.quick ? 2 : 5;
-  const warmupSeconds = options.quick ? 1 : 2;
+  // Every case follows an unreported warm-up case, so its own warm-up only settles the new subscribers.
+  const measureSeconds = options.quick ? 1.5 : 3;
+  const warmupSeconds = options.quick ? 0.5 : 1;
   const r = await measureMediaForwarding({ measureSeconds, warmupSeconds, log: (line) => process.stderr.write(`${line}\n`) });
   const baseline = 'plain UDP forwarder';
   const rows: ResultRow[] = [];

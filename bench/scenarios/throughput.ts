@@ -30,8 +30,8 @@ export interface ThroughputConfig {
   runs: number;
 }
 
-const FULL: ThroughputConfig = { bytes: 1024 * MiB, warmupBytes: 128 * MiB, chunkBytes: 64 * 1024, sealroomWriteBytes: MiB, runs: 3 };
-const QUICK: ThroughputConfig = { bytes: 256 * MiB, warmupBytes: 32 * MiB, chunkBytes: 64 * 1024, sealroomWriteBytes: MiB, runs: 3 };
+const FULL: ThroughputConfig = { bytes: 1024 * MiB, warmupBytes: 64 * MiB, chunkBytes: 64 * 1024, sealroomWriteBytes: MiB, runs: 3 };
+const QUICK: ThroughputConfig = { bytes: 128 * MiB, warmupBytes: 16 * MiB, chunkBytes: 64 * 1024, sealroomWriteBytes: MiB, runs: 3 };
 
 /** Each timed run: MB/s (wall clock, noisy on a shared machine) and CPU ns per byte of all three processes. */
 export interface ThroughputRuns {

@@ -30,6 +30,8 @@ export function sealroomPeers(): Record<string, Handler> {
   let lastSendError = '';
   let background: { stop: boolean; done: Promise<unknown> } | undefined;
   let track: { roomId: string; streamId: string; trackId: string } | undefined;
+  /** Clients subscribed so far (the first `subscribed` of `clients`). */
+  let subscribed = 0;
 
   const first = (): Client => {
     const c = clients[0];
@@ -77,9 +79,14 @@ export function sealroomPeers(): Record<string, Handler> {
       return track;
     },
 
-    /** Every client listens to the stream's data (recording latency) and subscribes to it. */
-    async subscribe(p: { roomId: string; streamId: string }) {
-      await forEachLimited(clients, CONNECT_CONCURRENCY, async (c) => {
+    /**
+     * The next `count` clients not yet subscribed (default: all the rest) listen to the stream's data
+     * (recording latency) and subscribe to it: the fan-out benchmark grows 1 -> 20 into 1 -> 50.
+     */
+    async subscribe(p: { roomId: string; streamId: string; count?: number }) {
+      const next = clients.slice(subscribed, p.count === undefined ? undefined : subscribed + p.count);
+      subscribed += next.length;
+      await forEachLimited(next, CONNECT_CONCURRENCY, async (c) => {
         c.streamApi.addRemoteStreamListener({ streamRoomId: p.roomId, streamId: p.streamId, onRemoteData: (data) => latencies.deliver(data) });
         await c.streamApi.subscribeToRemoteStreams(p.roomId, [{ streamId: p.streamId }]);
       });
@@ -137,6 +144,7 @@ export function sealroomPeers(): Record<string, Handler> {
     async disconnect() {
       await Promise.all(clients.map((c) => c.connection.disconnect()));
       clients.length = 0;
+      subscribed = 0;
       return null;
     },
 

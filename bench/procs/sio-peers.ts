@@ -20,6 +20,8 @@ export function socketIoPeers(): Record<string, Handler> {
   const sockets: Socket[] = [];
   const latencies = new LatencyLog();
   let background: { stop: boolean; done: Promise<unknown> } | undefined;
+  /** Sockets in the room so far (the first `joined` of `sockets`). */
+  let joined = 0;
 
   const first = (): Socket => {
     const s = sockets[0];
@@ -39,10 +41,12 @@ export function socketIoPeers(): Record<string, Handler> {
       return sockets.length;
     },
 
-    /** Every socket joins the room and records the latency of what it receives. */
-    async join() {
+    /** The next `count` sockets not yet in the room (default: all the rest) join it and record the latency of what they receive. */
+    async join(p: { count?: number } | null) {
+      const next = sockets.slice(joined, p?.count === undefined ? undefined : joined + p.count);
+      joined += next.length;
       await Promise.all(
-        sockets.map(
+        next.map(
           (s) =>
             new Promise<void>((resolve) => {
               s.on('m', (data: Buffer) => latencies.deliver(new Uint8Array(data.buffer, data.byteOffset, data.length)));
@@ -89,6 +93,7 @@ export function socketIoPeers(): Record<string, Handler> {
     disconnect() {
       for (const s of sockets) s.disconnect();
       sockets.length = 0;
+      joined = 0;
       return null;
     },
 

@@ -18,6 +18,7 @@ import { devRouter } from './dev/dev-mode.ts';
 import { checkAppDir, serveApp } from './http/app-static.ts';
 import { openApiDocument } from './http/openapi.ts';
 import { limitConnectionsPerAddress } from './http/connection-limits.ts';
+import { overloadGuard } from './http/overload-guard.ts';
 import { cors } from './http/cors.ts';
 import { errorHandler, HttpError } from './http/errors.ts';
 import { requireJsonBody } from './http/json-body.ts';
@@ -26,6 +27,7 @@ import { manageRouter, userRouter } from './http/routes.ts';
 import { ManageClient } from './manage/client.ts';
 import { ManageService } from './manage/service.ts';
 import { createMediaUnit } from './media/index.ts';
+import { OverloadMonitor } from './overload/overload.ts';
 import { RealtimeHub } from './realtime/hub.ts';
 import { createRelay } from './realtime/relay.ts';
 import { RoomService, type RoomCounters } from './rooms/service.ts';
@@ -64,6 +66,8 @@ export interface Bridge {
   readonly cluster: ClusterFanout | undefined;
   /** The Prometheus registry behind `GET /metrics`. */
   readonly metrics: BridgeMetrics;
+  /** Event-loop lag and the overload state: new work is refused while it is saturated (docs/operations/limits.md, "Overload"). */
+  readonly overload: OverloadMonitor;
   /**
    * Refusals and cuts of the REST side, for /metrics (docs/operations/limits.md); the WebSocket side's
    * are `realtime.counters`. Only ever incremented.
@@ -129,6 +133,10 @@ export async function createBridge(options: CreateBridgeOptions): Promise<Bridge
   const relay = createRelay(services);
   const media = createMediaUnit(config.media, relay, log.child({ component: 'media' }));
   const hub = new RealtimeHub(services, auth, relay, media);
+  const overload = new OverloadMonitor(config.overload, (on, lagMs) =>
+    log.warn({ lagMs: Math.round(lagMs) }, on ? 'overloaded: refusing new work' : 'no longer overloaded: admitting new work'),
+  );
+  hub.overload = overload;
   const cluster = link === undefined ? undefined : new ClusterFanout(link, services, hub, relay, media, config.natsSubjectPrefix);
   if (cluster !== undefined) {
     hub.clusterAvailable = () => cluster.available;
@@ -139,6 +147,7 @@ export async function createBridge(options: CreateBridgeOptions): Promise<Bridge
     hub,
     relay,
     auth,
+    overload,
     extra: {
       rooms: () => ({ ...rooms.counters }),
       http_limits: () => ({ ...httpCounters }),
@@ -190,6 +199,8 @@ export async function createBridge(options: CreateBridgeOptions): Promise<Bridge
     if (cluster === undefined || cluster.available || SAFE_METHODS.has(req.method) || req.path.startsWith('/v1/auth/')) return next();
     throw new HttpError(503, 'CLUSTER_UNAVAILABLE', 'this Bridge cannot reach the other Bridges (NATS); retry later', { retryAfter: 5 });
   });
+  // Saturated: user API writes are refused before their session or body is read; reads go on.
+  app.use(overloadGuard(overload));
   // Operators only: the numbers say how loaded the Bridge is and who is refused (docs/operations/metrics.md).
   app.get('/metrics', async (req, res) => {
     await manage.authenticate(bearerToken(req.get('authorization')));
@@ -251,6 +262,7 @@ export async function createBridge(options: CreateBridgeOptions): Promise<Bridge
     // No start (the port is taken): release what is open, so `sealroom start` exits with its error
     // rather than staying up on its database pool and NATS connection.
     await hub.close(0);
+    overload.close();
     await cluster?.close();
     if (ephemeralKeyId !== undefined) await (sharedStore ? store.revokeApiKey(ephemeralKeyId, now()) : store.deleteEphemeralApiKeys());
     await store.close();
@@ -276,6 +288,7 @@ export async function createBridge(options: CreateBridgeOptions): Promise<Bridge
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       await hub.close(Math.min(1000, config.shutdownGraceMs));
+      overload.close();
       await cluster?.close();
       const grace = new Promise<void>((resolve) => setTimeout(resolve, config.shutdownGraceMs).unref());
       await Promise.race([closed, grace]);
@@ -302,6 +315,7 @@ export async function createBridge(options: CreateBridgeOptions): Promise<Bridge
     cluster,
     counters: { rooms: rooms.counters, http: httpCounters },
     metrics,
+    overload,
     close,
   };
 }

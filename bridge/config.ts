@@ -5,6 +5,7 @@
  */
 import * as z from 'zod';
 import { mediaConfigProblem, mediaSchema } from './media/config.ts';
+import { overloadSchema } from './overload/overload.ts';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -273,6 +274,11 @@ export const bridgeOptionsSchema = z.strictObject({
 
 export type BridgeOptions = z.input<typeof bridgeOptionsSchema>;
 export type BridgeConfig = z.output<typeof bridgeOptionsSchema>;
+  /**
+   * When the Bridge's event loop is saturated it refuses new work with OVERLOADED: the lag thresholds,
+   * their windows and what clients are told to wait (docs/operations/limits.md, "Overload").
+   */
+  overload: overloadSchema.default(() => overloadSchema.parse({})),
 
 export function resolveConfig(options: BridgeOptions): BridgeConfig {
   const result = bridgeOptionsSchema.safeParse(options);

@@ -47,6 +47,8 @@ export type ErrorCode =
   | 'SHUTTING_DOWN'
   | 'STORE_UNAVAILABLE'
   | 'CLUSTER_UNAVAILABLE'
+  /** The Bridge's event loop is saturated: new work is refused until it recovers (docs/operations/limits.md, "Overload"). */
+  | 'OVERLOADED'
   | 'INTERNAL';
 
 export interface BridgeErrorOptions {

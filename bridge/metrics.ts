@@ -7,6 +7,7 @@
 import type { RequestHandler } from 'express';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { AuthService } from './auth/service.ts';
+import type { OverloadMonitor } from './overload/overload.ts';
 import type { RealtimeHub } from './realtime/hub.ts';
 import type { SealroomRelay } from './realtime/relay.ts';
 
@@ -17,6 +18,8 @@ export interface MetricsSources {
   hub: RealtimeHub;
   relay: SealroomRelay;
   auth: AuthService;
+  /** The event-loop lag and overload gate (docs/operations/limits.md, "Overload"). */
+  overload?: OverloadMonitor;
   /** More totals (room quotas, ...), exported as `sealroom_<prefix>_<name>_total`. */
   extra?: Record<string, CounterSource>;
 }
@@ -74,6 +77,17 @@ export class BridgeMetrics {
       [{ outcome: 'success' }, auth.counters.logins],
       [{ outcome: 'failure' }, auth.counters.loginFailures],
     ]);
+    const { overload } = sources;
+    if (overload !== undefined) {
+      gauge(registers, 'sealroom_overloaded', '1 while the Bridge refuses new work with OVERLOADED (event loop saturated)', () =>
+        overload.overloaded ? 1 : 0,
+      );
+      gauge(registers, 'sealroom_event_loop_lag_seconds', "event-loop lag p99 of the overload monitor's last window", () => overload.lagMs / 1000);
+      total(registers, 'sealroom_overload_episodes_total', 'overloads started (the lag stayed over its threshold)', [], () => [[{}, overload.episodes]]);
+      total(registers, 'sealroom_overload_refusals_total', 'requests refused with OVERLOADED, by what they would have started', ['request'], () =>
+        Object.entries(overload.counters.refused).map(([request, n]): Sample => [{ request }, n]),
+      );
+    }
     for (const [prefix, source] of Object.entries(sources.extra ?? {})) {
       total(registers, `sealroom_${prefix}_total`, `${prefix} totals by name`, ['name'], () =>
         Object.entries(source()).map(([name, n]): Sample => [{ name }, n]),

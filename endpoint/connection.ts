@@ -315,7 +315,7 @@ export class Connection {
         this.#pending.delete(message.id);
         pending.cleanup();
         if (message.kind === 'result') pending.resolve(message.result);
-        else pending.reject(EndpointError.fromBridge(0, message.code, message.message));
+        else pending.reject(EndpointError.fromBridge(0, message.code, message.message, undefined, message.retryAfter));
         return;
       }
       case 'event':

@@ -21,7 +21,8 @@ import { SealroomError, reasonToCode } from '../protocol/errors.ts';
  * - `ConnectionLost`: the connection to the Bridge dropped or was closed.
  * - `Timeout`: a request got no answer in time.
  * - `Aborted`: the caller's AbortSignal fired.
- * - `RateLimited`: the Bridge asked to slow down.
+ * - `RateLimited`: the Bridge asked to slow down: this client's rate (`bridgeCode` RATE_LIMITED), or the
+ *   Bridge as a whole is saturated and refuses new work for now (OVERLOADED); `retryAfterMs` says how long.
  * - `BridgeRefused`: any other refusal; `bridgeCode` holds the Bridge's code.
  * - `Unsupported`: this runtime lacks what the call needs.
  */
@@ -100,7 +101,7 @@ export class EndpointError extends SealroomError {
     const reason: EndpointErrorReason =
       code === 'VERSION_CONFLICT'
         ? 'VersionConflict'
-        : code === 'RATE_LIMITED'
+        : code === 'RATE_LIMITED' || code === 'OVERLOADED'
           ? 'RateLimited'
           : status === 401 || code === 'AUTH_FAILED' || code === 'UNAUTHENTICATED'
             ? 'AuthFailed'

@@ -39,10 +39,14 @@ export async function reconnectLoop(d: ReconnectDeps, lastCode: number, silent =
   let mustLogin = lastCode === CLOSE.sessionEnded || lastCode === CLOSE.unauthenticated;
   const lostUrl = d.bridges.current;
   let moveOn = silent && d.bridges.urls.length > 1;
+  // A Bridge that refused the last attempt for a while (OVERLOADED, RATE_LIMITED) is not asked again
+  // before then; another Bridge of the list may be (docs/operations/limits.md, "Overload").
+  let refused: { url: string; forMs: number } | undefined;
   for (let attempt = 1; !d.closed(); attempt++) {
     const url = moveOn ? d.bridges.next() : d.bridges.current;
     moveOn = d.bridges.urls.length > 1;
-    const delay = reconnectDelayMs(attempt - 1, d.backoff);
+    const delay = (refused?.url === url ? refused.forMs : 0) + reconnectDelayMs(attempt - 1, d.backoff);
+    refused = undefined;
     d.attempting(attempt, delay, url);
     await new Promise((resolve) => setTimeout(resolve, delay));
     if (d.closed()) return;
@@ -67,6 +71,7 @@ export async function reconnectLoop(d: ReconnectDeps, lastCode: number, silent =
         d.gaveUp(e);
         return;
       }
+      if (e.reason === 'RateLimited') refused = { url, forMs: Math.min(e.retryAfterMs ?? 0, d.backoff.maxDelayMs) };
       d.log.debug({ attempt, bridgeUrl: url, reason: e.message }, 'reconnect attempt failed');
     }
   }

@@ -30,6 +30,8 @@ export const CLOSE = {
   /** Too many sockets for this session or user; the oldest was replaced (bridge config). */
   replaced: 4410,
   rateLimited: 4429,
+  /** The Bridge is saturated and admits no new socket now (RFC 6455 registry: Try Again Later). */
+  tryAgainLater: 1013,
 } as const;
 
 const streamIdSchema = z.string().check(z.regex(/^[A-Za-z0-9_-]{1,64}$/));
@@ -407,7 +409,8 @@ export type MediaEvent = z.infer<typeof mediaEventSchema>;
 
 export const serverMessageSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('result'), id, result: z.record(z.string(), z.unknown()) }),
-  z.object({ kind: z.literal('error'), id, code: z.string(), message: z.string() }),
+  /** `retryAfter`: seconds until a retry may succeed (RATE_LIMITED, OVERLOADED, ...). */
+  z.object({ kind: z.literal('error'), id, code: z.string(), message: z.string(), retryAfter: z.optional(z.number().check(z.nonnegative())) }),
   z.object({ kind: z.literal('event'), event: serverEventSchema }),
   z.object({ kind: z.literal('media'), event: mediaEventSchema }),
 ]);

@@ -32,6 +32,9 @@ export async function startBridge(options: Partial<CreateBridgeOptions> = {}): P
   }
   // With a PostgreSQL store the folder stays empty (a store excludes dataDir).
   const where = options.store === undefined ? { dataDir } : {};
+  // The Bridge shares this process's event loop with the test's Endpoints on a shared machine: its lag
+  // is theirs too, so the overload gate (docs/operations/limits.md, "Overload") is off unless a test sets it.
+  if (options.overload === undefined) options = { ...options, overload: { enabled: false } };
   const first = await createBridge({ ...where, port: 0, logLevel: 'silent', ...options });
   const apiKey = first.initialApiKey;
   const handle: TestBridge = {

@@ -52,6 +52,7 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   SHUTTING_DOWN: 503,
   STORE_UNAVAILABLE: 503,
   CLUSTER_UNAVAILABLE: 503,
+  OVERLOADED: 503,
   INTERNAL: 500,
 };
 

@@ -115,8 +115,9 @@ export class RealtimeConnection {
     this.sendText({ kind: 'result', id, result });
   }
 
-  error(id: number, code: string, message: string): void {
-    this.sendText({ kind: 'error', id, code, message });
+  /** `retryAfter`: seconds until a retry may succeed (rate limits, overload). */
+  error(id: number, code: string, message: string, retryAfter?: number): void {
+    this.sendText(retryAfter === undefined ? { kind: 'error', id, code, message } : { kind: 'error', id, code, message, retryAfter: Math.ceil(retryAfter) });
   }
 
   event(event: ServerEvent): void {

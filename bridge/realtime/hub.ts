@@ -28,6 +28,7 @@ import {
 import type { AuthService } from '../auth/service.ts';
 import type { MediaUnit } from '../media/unit.ts';
 import { BridgeError } from '../errors.ts';
+import type { OverloadMonitor } from '../overload/overload.ts';
 import type { BridgeServices } from '../services.ts';
 import { RealtimeConnection } from './connection.ts';
 import { PeerSignals } from './relay/peer-signals.ts';
@@ -49,6 +50,28 @@ const NEEDS_CLUSTER: ReadonlySet<ClientRequest['kind']> = new Set([
 ]);
 
 /** A socket of this Bridge to close as replaced: past the cap of its session or user. */
+/**
+ * Requests refused with OVERLOADED while the Bridge is saturated: they start new work (docs/operations/limits.md,
+ * "Overload"). `hello` is refused too, before the socket is admitted. What ends work (leave, unpublish,
+ * unsubscribe, a subscribeStreams that only removes), finishes admitted work (receipts, media offers,
+ * answers and candidates of a joined media session), reads (ping, listStreams, event subscriptions) and
+ * peer signals (a direct connection takes traffic off the Bridge) go on.
+ */
+function startsNewWork(m: ClientRequest): boolean {
+  switch (m.kind) {
+    case 'join':
+    case 'publish':
+    case 'updateStream':
+    case 'byteStreamOpen':
+    case 'mediaJoin':
+      return true;
+    case 'subscribeStreams':
+      return m.add.length > 0;
+    default:
+      return false;
+  }
+}
+
 export interface Replacement {
   connectionId: string;
   what: 'session' | 'user';
@@ -88,6 +111,8 @@ export class RealtimeHub {
   /** With NATS: the socket caps across Bridges; without, each Bridge counts its own sockets. */
   socketDirectory: SocketDirectory | undefined;
 
+  /** The overload gate (bridge/overload): new work is refused with OVERLOADED while the event loop is saturated. */
+  overload: OverloadMonitor | undefined;
   constructor(
     private readonly s: BridgeServices,
     private readonly auth: AuthService,
@@ -275,15 +300,24 @@ export class RealtimeHub {
       try {
         await this.handle(conn, message, authenticated);
       } catch (error) {
-        if (error instanceof SealroomError) conn.error(message.id, error.code, error.message);
+        if (error instanceof SealroomError) conn.error(message.id, error.code, error.message, error instanceof BridgeError ? error.retryAfter : undefined);
         else {
           this.s.log.error({ err: error, kind: message.kind }, 'realtime request failed');
           conn.error(message.id, 'INTERNAL', 'internal error');
         }
       }
     } else {
+    // A socket admitted moments ago restores what it had (a reconnect's joins, republishes, subscriptions).
+    if (this.overload?.overloaded === true && startsNewWork(m) && Date.now() - conn.openedAt >= this.overload.config.admitGraceMs) this.overload.admit(m.kind);
       this.notify(conn, message);
     }
+        try {
+          this.overload?.admit('hello');
+        } catch (error) {
+          const refused = error as BridgeError;
+          conn.error(m.id, refused.code, refused.message, refused.retryAfter);
+          return conn.close(CLOSE.tryAgainLater, 'overloaded: try again later');
+        }
   }
 
   /** Requests: exactly one result or error per id. */

@@ -21,6 +21,12 @@ export interface AeadKey {
   seal(nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array, headroom?: number): Promise<Uint8Array>;
   /** Rejects with `CryptoError` reason `DecryptFailed` when authentication fails. */
   open(nonce: Uint8Array, ciphertext: Uint8Array, aad: Uint8Array): Promise<Uint8Array>;
+  /**
+   * `open` without a promise, where the backend decrypts synchronously (node:crypto); absent elsewhere
+   * (WebCrypto is async only). Throws `CryptoError` reason `DecryptFailed` when authentication fails.
+   * Per-message paths (data-track frames) use it to run without a microtask per message.
+   */
+  openSync?(nonce: Uint8Array, ciphertext: Uint8Array, aad: Uint8Array): Uint8Array;
 }
 
 /** Incremental hash. `digest()` may be called once; `snapshot()` (the digest so far, the hash going on) any time before. */

@@ -16,6 +16,8 @@ export interface SFrameAead {
   seal(nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Promise<Uint8Array>;
   /** Rejects with `CryptoError.decryptFailed` when authentication fails. */
   open(nonce: Uint8Array, ciphertext: Uint8Array, aad: Uint8Array): Promise<Uint8Array>;
+  /** `open` without a promise, where the backend has one (AeadKey.openSync); throws `decryptFailed`. */
+  openSync?(nonce: Uint8Array, ciphertext: Uint8Array, aad: Uint8Array): Uint8Array;
 }
 
 /**

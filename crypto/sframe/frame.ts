@@ -10,7 +10,7 @@
 import { assertBytes, assertU64 } from '../bytes.ts';
 import { CryptoError } from '../errors.ts';
 import { decodeSFrameHeader, encodeSFrameHeader, type DecodedSFrameHeader } from './header.ts';
-import { sframeNonce, type SFrameKey } from './keys.ts';
+import { sframeNonce, sframeNonceInto, type SFrameKey } from './keys.ts';
 
 /** header || metadata, the AAD of section 4.4.3. */
 function sframeAad(header: Uint8Array, metadata: Uint8Array): Uint8Array {
@@ -43,6 +43,34 @@ export async function encryptSFrame(key: SFrameKey, ctr: bigint, metadata: Uint8
  * failure, including a ciphertext too short to hold a tag, is `CryptoError.decryptFailed`.
  */
 export async function decryptSFrame(key: SFrameKey, header: DecodedSFrameHeader, frame: Uint8Array, metadata: Uint8Array): Promise<Uint8Array> {
+  const { ciphertext, aad } = openingParts(key, header, frame, metadata);
+  try {
+    return await key.aead.open(sframeNonce(key.salt, header.ctr), ciphertext, aad);
+  } catch (cause) {
+    throw asDecryptFailed(cause);
+  }
+}
+
+/**
+ * `decryptSFrame` without a promise, for a key whose AEAD decrypts synchronously (`aead.openSync`, the
+ * node backend); the same checks, errors and result. Throws `InvalidArgument` for a key without it.
+ */
+export function decryptSFrameSync(key: SFrameKey, header: DecodedSFrameHeader, frame: Uint8Array, metadata: Uint8Array): Uint8Array {
+  return openSFrameSync(key, header, frame, metadata, { aad: new Uint8Array(0), nonce: new Uint8Array(12) });
+}
+
+/** Buffers a synchronous caller reuses for every frame: AAD and nonce are copied by the AEAD at once. */
+export interface SFrameScratch {
+  /** Grown to the longest header || metadata seen. */
+  aad: Uint8Array;
+  /** Nn = 12 bytes. */
+  nonce: Uint8Array;
+}
+
+/** `decryptSFrameSync` with the AAD and nonce written into `scratch` rather than new buffers. */
+export function openSFrameSync(key: SFrameKey, header: DecodedSFrameHeader, frame: Uint8Array, metadata: Uint8Array, scratch: SFrameScratch): Uint8Array {
+  const openSync = key.aead.openSync;
+  if (openSync === undefined) throw CryptoError.invalidArgument('"key" expected an AEAD that decrypts synchronously');
   assertBytes('frame', frame);
   assertBytes('metadata', metadata);
   if (header.kid !== key.kid) {
@@ -50,15 +78,36 @@ export async function decryptSFrame(key: SFrameKey, header: DecodedSFrameHeader,
   }
   const ciphertext = frame.subarray(header.length);
   if (ciphertext.length < key.aead.tagLength) throw CryptoError.decryptFailed();
-  const aad = sframeAad(frame.subarray(0, header.length), metadata);
+  const aadLength = header.length + metadata.length;
+  if (scratch.aad.length < aadLength) scratch.aad = new Uint8Array(aadLength);
+  scratch.aad.set(frame.subarray(0, header.length), 0);
+  scratch.aad.set(metadata, header.length);
+  sframeNonceInto(key.salt, header.ctr, scratch.nonce);
   try {
-    return await key.aead.open(sframeNonce(key.salt, header.ctr), ciphertext, aad);
+    return openSync(scratch.nonce, ciphertext, scratch.aad.subarray(0, aadLength));
   } catch (cause) {
-    // Backends already map a bad tag to DecryptFailed; anything else they throw on this path is a
-    // decryption failure too, with the same message (STYLE.md: no oracle).
-    if (cause instanceof CryptoError && cause.reason === 'DecryptFailed') throw cause;
-    throw CryptoError.decryptFailed(cause);
+    throw asDecryptFailed(cause);
   }
+}
+
+function openingParts(key: SFrameKey, header: DecodedSFrameHeader, frame: Uint8Array, metadata: Uint8Array): { ciphertext: Uint8Array; aad: Uint8Array } {
+  assertBytes('frame', frame);
+  assertBytes('metadata', metadata);
+  if (header.kid !== key.kid) {
+    throw CryptoError.invalidArgument('"key" expected the key of the header\'s KID');
+  }
+  const ciphertext = frame.subarray(header.length);
+  if (ciphertext.length < key.aead.tagLength) throw CryptoError.decryptFailed();
+  return { ciphertext, aad: sframeAad(frame.subarray(0, header.length), metadata) };
+}
+
+/**
+ * Backends already map a bad tag to DecryptFailed; anything else they throw on this path is a
+ * decryption failure too, with the same message (STYLE.md: no oracle).
+ */
+function asDecryptFailed(cause: unknown): CryptoError {
+  if (cause instanceof CryptoError && cause.reason === 'DecryptFailed') return cause;
+  return CryptoError.decryptFailed(cause);
 }
 
 /** Parses the header of `frame` and decrypts it under `key` (section 4.4.4), with no replay check. */

@@ -97,8 +97,14 @@ function readExtended(bytes: Uint8Array, offset: number, length: number, field: 
   if (bytes[offset] === 0 && length > 1) {
     throw CryptoError.invalidArgument(`SFrame header: ${field} is not minimally encoded (leading zero byte)`);
   }
-  let value = 0n;
-  for (let i = offset; i < offset + length; i++) value = (value << 8n) | BigInt(bytes[i]!);
+  // Two 32-bit halves in plain numbers, one bigint at the end: this runs twice per received frame.
+  let hi = 0;
+  let lo = 0;
+  for (let i = offset; i < offset + length; i++) {
+    hi = ((hi << 8) | (lo >>> 24)) >>> 0;
+    lo = ((lo << 8) | bytes[i]!) >>> 0;
+  }
+  const value = hi === 0 ? BigInt(lo) : (BigInt(hi) << 32n) | BigInt(lo);
   if (value < 8n) {
     throw CryptoError.invalidArgument(`SFrame header: ${field} ${value} must sit in the config byte, not in an extended field`);
   }

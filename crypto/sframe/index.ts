@@ -38,7 +38,7 @@ export {
   type SFrameKey,
   type SFrameKeyMaterial,
 } from './keys.ts';
-export { decryptSFrame, encryptSFrame, openSFrame } from './frame.ts';
+export { decryptSFrame, decryptSFrameSync, encryptSFrame, openSFrame } from './frame.ts';
 export {
   DEFAULT_REPLAY_WINDOW_SIZE,
   MAX_REPLAY_WINDOW_SIZE,

@@ -75,15 +75,22 @@ function assertBaseKey(baseKey: unknown): asserts baseKey is Uint8Array {
  * distinct nonces, which is all that AES-GCM and AES-CTR need.
  */
 export function sframeNonce(salt: Uint8Array, ctr: bigint): Uint8Array {
+  const nonce = new Uint8Array(12);
+  sframeNonceInto(salt, ctr, nonce);
+  return nonce;
+}
+
+/** `sframeNonce` written into `out` (12 bytes), for a caller that reuses one buffer per frame. */
+export function sframeNonceInto(salt: Uint8Array, ctr: bigint, out: Uint8Array): void {
   assertBytes('salt', salt, 12);
   assertU64('ctr', ctr);
-  const nonce = salt.slice();
+  assertBytes('out', out, 12);
+  out.set(salt);
   // XOR into the last 8 bytes, as two 32-bit halves: cheaper per frame than bigint DataView access.
   let lo = Number(ctr & 0xffff_ffffn);
   let hi = Number(ctr >> 32n);
-  for (let i = nonce.length - 1; i >= nonce.length - 4; i--, lo >>>= 8) nonce[i]! ^= lo & 0xff;
-  for (let i = nonce.length - 5; i >= nonce.length - 8; i--, hi >>>= 8) nonce[i]! ^= hi & 0xff;
-  return nonce;
+  for (let i = 11; i >= 8; i--, lo >>>= 8) out[i]! ^= lo & 0xff;
+  for (let i = 7; i >= 4; i--, hi >>>= 8) out[i]! ^= hi & 0xff;
 }
 
 /** The AEAD of a suite under `key` (sframe_key): AES-GCM from the backend, or section 4.5's CTR-HMAC. */
@@ -91,7 +98,9 @@ export async function importSFrameAead(suite: SFrameSuite, key: Uint8Array, back
   assertBytes('key', key, suite.keyLength);
   if (suite.aead === 'aes-ctr-hmac') return aesCtrHmac(suite, key, backend);
   const aead = await backend.aesGcm(key);
-  return { tagLength: suite.tagLength, seal: aead.seal.bind(aead), open: aead.open.bind(aead) };
+  const sealed: SFrameAead = { tagLength: suite.tagLength, seal: aead.seal.bind(aead), open: aead.open.bind(aead) };
+  if (aead.openSync !== undefined) sealed.openSync = aead.openSync.bind(aead);
+  return sealed;
 }
 
 /** Everything needed to encrypt or decrypt under one KID: derived once, then reused for every frame. */

@@ -36,6 +36,8 @@ export class ReplayWindow {
   /** How many counters, ending at the highest one seen, the window covers. */
   readonly size: number;
   readonly #mask: bigint;
+  /** `size` as a bigint, for the comparisons each frame makes. */
+  readonly #sizeBig: bigint;
   /** Highest counter committed, or undefined before the first. */
   #highest: bigint | undefined = undefined;
   /** Bit i set: counter (highest - i) was committed. */
@@ -45,7 +47,8 @@ export class ReplayWindow {
     const size = options.size ?? DEFAULT_REPLAY_WINDOW_SIZE;
     assertInt('size', size, MIN_REPLAY_WINDOW_SIZE, MAX_REPLAY_WINDOW_SIZE);
     this.size = size;
-    this.#mask = (1n << BigInt(size)) - 1n;
+    this.#sizeBig = BigInt(size);
+    this.#mask = (1n << this.#sizeBig) - 1n;
   }
 
   /** The highest counter committed so far, or undefined. */
@@ -58,7 +61,7 @@ export class ReplayWindow {
     assertU64('ctr', ctr);
     if (this.#highest === undefined || ctr > this.#highest) return 'ok';
     const behind = this.#highest - ctr;
-    if (behind >= BigInt(this.size)) return 'too-old';
+    if (behind >= this.#sizeBig) return 'too-old';
     return (this.#seen >> behind) & 1n ? 'duplicate' : 'ok';
   }
 
@@ -76,9 +79,9 @@ export class ReplayWindow {
   commit(ctr: bigint): void {
     this.check(ctr);
     if (this.#highest === undefined || ctr > this.#highest) {
-      const ahead = this.#highest === undefined ? BigInt(this.size) : ctr - this.#highest;
+      const ahead = this.#highest === undefined ? this.#sizeBig : ctr - this.#highest;
       // A jump of a whole window or more forgets everything; otherwise shift the old bits up.
-      this.#seen = ahead >= BigInt(this.size) ? 1n : ((this.#seen << ahead) | 1n) & this.#mask;
+      this.#seen = ahead >= this.#sizeBig ? 1n : ((this.#seen << ahead) | 1n) & this.#mask;
       this.#highest = ctr;
     } else {
       this.#seen |= 1n << (this.#highest - ctr);

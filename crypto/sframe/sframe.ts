@@ -12,8 +12,8 @@
 import { backend as defaultBackend, type CryptoBackend } from '../backend/index.ts';
 import { assertBytes, assertInt, assertMaxBytes, assertU64 } from '../bytes.ts';
 import { CryptoError } from '../errors.ts';
-import { decryptSFrame, encryptSFrame } from './frame.ts';
-import { decodeSFrameHeader, SFRAME_MAX_HEADER_BYTES, SFRAME_MAX_U64 } from './header.ts';
+import { decryptSFrame, encryptSFrame, openSFrameSync, type SFrameScratch } from './frame.ts';
+import { type DecodedSFrameHeader, decodeSFrameHeader, SFRAME_MAX_HEADER_BYTES, SFRAME_MAX_U64 } from './header.ts';
 import { createSFrameKey, type SFrameKey } from './keys.ts';
 import { DEFAULT_REPLAY_WINDOW_SIZE, ReplayWindow } from './replay-window.ts';
 import { DEFAULT_SFRAME_SUITE, sframeSuite, type SFrameSuite, type SFrameSuiteName } from './suites.ts';
@@ -84,6 +84,8 @@ export class SFrameContext {
   /** KIDs whose `addKey` is still deriving, each with a token naming that call: a second add or a
    * remove must see them, and an add cancelled by a remove must not install its key later. */
   readonly #pending = new Map<bigint, symbol>();
+  /** AAD and nonce buffers of `decryptSync`, reused frame after frame (it never yields in between). */
+  readonly #scratch: SFrameScratch = { aad: new Uint8Array(64), nonce: new Uint8Array(12) };
 
   constructor(options: SFrameContextOptions = {}) {
     this.suite = sframeSuite(options.suite ?? DEFAULT_SFRAME_SUITE);
@@ -178,6 +180,26 @@ export class SFrameContext {
     // commit checks again: a copy of this frame may have been accepted while we decrypted.
     entry.window.commit(header.ctr);
     return { kid: header.kid, ctr: header.ctr, plaintext };
+  }
+
+  /**
+   * `decrypt` without a promise, where the KID's AEAD decrypts synchronously (the node backend's AES-GCM
+   * suites): the same checks, in the same order, and the same errors. Returns undefined, having checked
+   * and changed nothing, for a KID whose key is async only (WebCrypto): use `decrypt` for it. Lets a
+   * receiver handle a frame in the call that delivered it, with no promise or microtask per frame.
+   * `header`, when given, must be `decodeSFrameHeader(frame)` (a receiver that parsed it already).
+   */
+  decryptSync(metadata: Uint8Array, frame: Uint8Array, header?: DecodedSFrameHeader): SFrameDecrypted | undefined {
+    assertMaxBytes('metadata', metadata, this.maxMetadataBytes);
+    assertMaxBytes('frame', frame, this.maxFrameBytes + SFRAME_MAX_HEADER_BYTES + this.suite.tagLength);
+    const parsed = header ?? decodeSFrameHeader(frame);
+    const entry = this.#keys.get(parsed.kid);
+    if (entry === undefined) throw unknownKeyId();
+    if (entry.key.aead.openSync === undefined) return undefined;
+    entry.window.check(parsed.ctr);
+    const plaintext = openSFrameSync(entry.key, parsed, frame, metadata, this.#scratch);
+    entry.window.commit(parsed.ctr);
+    return { kid: parsed.kid, ctr: parsed.ctr, plaintext };
   }
 
   /**

@@ -40,12 +40,14 @@
  */
 import { CryptoError } from '../../crypto/errors.ts';
 import {
+  type DecodedSFrameHeader,
   decodeSFrameHeader,
   DEFAULT_SFRAME_SUITE,
   deriveSenderBaseKey,
   parseKid,
   SFRAME_MAX_HEADER_BYTES,
   SFrameContext,
+  type SFrameDecrypted,
   sframeSuite,
 } from '../../crypto/sframe/index.ts';
 import type { Logger } from '../logger.ts';
@@ -87,6 +89,19 @@ interface SenderKeys {
   newestEpoch: number;
 }
 
+/** What every frame of one remote track needs, computed on its first frame. */
+interface TrackRoute {
+  /** Its SFrame metadata (data-track-crypto.ts): room, stream and track ids. */
+  metadata: Uint8Array;
+  /** `${roomId}\n${userId}`: its sender's entry in `senders`. */
+  senderKey: string;
+}
+
+/** `lookup`: the KID is not held yet. */
+const ADMIT = 1;
+/** `lookup`: the frame is refused (and counted). */
+const DROPPED = 2;
+
 export interface ReceiverDeps {
   keys: KeyRing;
   refresher: KeyRefresher;
@@ -114,6 +129,8 @@ export class DataTrackReceiver {
   /** The same for every sender, once `floors` overflowed. */
   private globalFloor = 0;
   private readonly now: () => number;
+  /** Per remote track object: a track that comes back under a new description is a new object. */
+  private readonly routes = new WeakMap<RemoteTrack, TrackRoute>();
 
   constructor(private readonly d: ReceiverDeps) {
     this.now = d.now ?? Date.now;
@@ -131,6 +148,17 @@ export class DataTrackReceiver {
       this.d.counters.undecryptable++;
       return;
     }
+    // Nothing waiting: a frame of a known session is handled in this call when the backend decrypts
+    // synchronously (Node), with no promise or microtask per frame. The order stays the arrival order:
+    // once one frame waits (a key to fetch, or an async-only backend), every later one queues behind it.
+    if (this.queuedFrames === 0) {
+      try {
+        if (this.processSync(track, payload)) return;
+      } catch (error) {
+        this.failed(error);
+        return;
+      }
+    }
     if (this.queuedFrames >= MAX_QUEUED_FRAMES || this.queuedBytes + payload.length > MAX_QUEUED_FRAME_BYTES) {
       this.d.counters.receiveOverflow++;
       return;
@@ -141,8 +169,7 @@ export class DataTrackReceiver {
       try {
         await this.process(track, payload);
       } catch (error) {
-        this.d.counters.undecryptable++;
-        this.d.log.error({ reason: (error as Error).message }, 'handling a data-track frame failed');
+        this.failed(error);
       } finally {
         this.queuedFrames--;
         this.queuedBytes -= payload.length;
@@ -159,25 +186,92 @@ export class DataTrackReceiver {
     }
   }
 
-  private async process(track: RemoteTrack, payload: Uint8Array): Promise<void> {
-    const counters = this.d.counters;
-    let kid: bigint;
+  private failed(error: unknown): void {
+    this.d.counters.undecryptable++;
+    this.d.log.error({ reason: (error as Error).message }, 'handling a data-track frame failed');
+  }
+
+  /**
+   * A frame of a session already admitted, decrypted synchronously: true when it was handled (delivered
+   * or dropped and counted), false when it must take the async path (`process`): its sender or KID is
+   * not admitted yet (a key to derive, maybe to fetch), or its AEAD decrypts only asynchronously.
+   */
+  private processSync(track: RemoteTrack, payload: Uint8Array): boolean {
+    const header = this.headerOf(payload);
+    if (header === undefined) return true;
+    const route = this.routeOf(track);
+    const sender = this.senders.get(route.senderKey);
+    if (sender === undefined) return false;
+    const entry = this.lookup(route.senderKey, sender, header.kid, track.roomId);
+    if (entry === DROPPED) return true;
+    if (entry === ADMIT) return false;
+    let opened: SFrameDecrypted | undefined;
     try {
-      kid = decodeSFrameHeader(payload).kid;
-    } catch {
-      counters.undecryptable++;
-      return;
+      opened = sender.ctx.decryptSync(route.metadata, payload, header);
+    } catch (error) {
+      this.notOpened(error, sender, header.kid, entry);
+      return true;
     }
-    const senderKey = `${track.roomId}\n${track.userId}`;
-    const known = this.senders.get(senderKey);
+    if (opened === undefined) return false;
+    this.accept(track, route.senderKey, sender, false, header.kid, entry, opened.plaintext);
+    return true;
+  }
+
+  private async process(track: RemoteTrack, payload: Uint8Array): Promise<void> {
+    const kid = this.headerOf(payload)?.kid;
+    if (kid === undefined) return;
+    const route = this.routeOf(track);
+    const known = this.senders.get(route.senderKey);
     const sender: SenderKeys = known ?? {
       ctx: new SFrameContext({ maxFrameBytes: MAX_DATA_PLAINTEXT_BYTES }),
       kids: new Map(),
       retired: new Map(),
       newestEpoch: 0,
     };
+    let entry = this.lookup(route.senderKey, sender, kid, track.roomId);
+    if (entry === DROPPED) return;
+    if (entry === ADMIT) {
+      const admitted = await this.admit(track, route.senderKey, sender, kid);
+      if (admitted === undefined) return;
+      entry = admitted;
+    }
+    let plaintext: Uint8Array;
+    try {
+      ({ plaintext } = await sender.ctx.decrypt(route.metadata, payload));
+    } catch (error) {
+      this.notOpened(error, sender, kid, entry);
+      return;
+    }
+    this.accept(track, route.senderKey, sender, known === undefined, kid, entry, plaintext);
+  }
+
+  /** A frame's SFrame header; undefined (counted) when it is malformed. */
+  private headerOf(payload: Uint8Array): DecodedSFrameHeader | undefined {
+    try {
+      return decodeSFrameHeader(payload);
+    } catch {
+      this.d.counters.undecryptable++;
+      return undefined;
+    }
+  }
+
+  /** What a track's frames need every time, computed once per track. */
+  private routeOf(track: RemoteTrack): TrackRoute {
+    let route = this.routes.get(track);
+    if (route === undefined) {
+      route = { metadata: dataTrackMetadata(track.roomId, track.streamId, track.trackId), senderKey: `${track.roomId}\n${track.userId}` };
+      this.routes.set(track, route);
+    }
+    return route;
+  }
+
+  /**
+   * The session a frame's KID names at its sender: its entry, `ADMIT` when it is not held yet (the
+   * caller may admit it), `DROPPED` (counted) when its frames are refused.
+   */
+  private lookup(senderKey: string, sender: SenderKeys, kid: bigint, roomId: string): KidEntry | typeof ADMIT | typeof DROPPED {
     let entry = sender.kids.get(kid);
-    if (entry !== undefined && this.d.keys.get(track.roomId, entry.epoch) === undefined) {
+    if (entry !== undefined && this.d.keys.get(roomId, entry.epoch) === undefined) {
       // The epoch's grace period is over: its frames are refused from now on.
       this.retire(senderKey, sender, kid);
       entry = undefined;
@@ -185,43 +279,52 @@ export class DataTrackReceiver {
     if (entry !== undefined && entry.epoch < sender.newestEpoch) {
       // The sender moved on to a newer epoch and never comes back: this session is closed.
       this.retire(senderKey, sender, kid);
+      this.d.counters.stale++;
+      return DROPPED;
+    }
+    if (entry !== undefined) return entry;
+    if (sender.retired.has(kid)) {
+      this.d.counters.noKey++;
+      return DROPPED;
+    }
+    return ADMIT;
+  }
+
+  /** Derives and adds the key of a KID not held yet; undefined (counted) when it is refused or has no key. */
+  private async admit(track: RemoteTrack, senderKey: string, sender: SenderKeys, kid: bigint): Promise<KidEntry | undefined> {
+    const counters = this.d.counters;
+    const epoch = await this.epochOf(track.roomId, parseKid(kid).epochLow);
+    if (epoch !== undefined && (epoch < (this.d.keys.newestEpoch(track.roomId) ?? 0) || epoch < sender.newestEpoch)) {
+      // A session not seen before its epoch was superseded.
       counters.stale++;
-      return;
+      return undefined;
     }
-    if (entry === undefined) {
-      if (sender.retired.has(kid)) {
-        counters.noKey++;
-        return;
-      }
-      const epoch = await this.epochOf(track.roomId, parseKid(kid).epochLow);
-      if (epoch !== undefined && (epoch < (this.d.keys.newestEpoch(track.roomId) ?? 0) || epoch < sender.newestEpoch)) {
-        // A session not seen before its epoch was superseded.
-        counters.stale++;
-        return;
-      }
-      const epochKey = epoch === undefined ? undefined : await this.d.refresher.keyFor(track.roomId, epoch);
-      if (epoch === undefined || epochKey === undefined) {
-        counters.noKey++;
-        return;
-      }
-      const baseKey = deriveSenderBaseKey({ epochKey, roomId: track.roomId, epoch, kid, senderId: track.userId });
-      try {
-        await sender.ctx.addKey(kid, baseKey);
-      } finally {
-        baseKey.fill(0);
-      }
-      entry = { epoch, verified: false, floor: Math.max(this.floors.get(senderKey) ?? 0, this.globalFloor), lastTime: 0 };
-      sender.kids.set(kid, entry);
+    const epochKey = epoch === undefined ? undefined : await this.d.refresher.keyFor(track.roomId, epoch);
+    if (epoch === undefined || epochKey === undefined) {
+      counters.noKey++;
+      return undefined;
     }
-    let plaintext: Uint8Array;
+    const baseKey = deriveSenderBaseKey({ epochKey, roomId: track.roomId, epoch, kid, senderId: track.userId });
     try {
-      ({ plaintext } = await sender.ctx.decrypt(dataTrackMetadata(track.roomId, track.streamId, track.trackId), payload));
-    } catch (error) {
-      if (error instanceof CryptoError && error.reason === 'Replay') counters.replayed++;
-      else counters.undecryptable++;
-      this.unverified(sender, kid, entry);
-      return;
+      await sender.ctx.addKey(kid, baseKey);
+    } finally {
+      baseKey.fill(0);
     }
+    const entry = { epoch, verified: false, floor: Math.max(this.floors.get(senderKey) ?? 0, this.globalFloor), lastTime: 0 };
+    sender.kids.set(kid, entry);
+    return entry;
+  }
+
+  /** A frame that did not decrypt: a replay, or one that failed to authenticate. */
+  private notOpened(error: unknown, sender: SenderKeys, kid: bigint, entry: KidEntry): void {
+    if (error instanceof CryptoError && error.reason === 'Replay') this.d.counters.replayed++;
+    else this.d.counters.undecryptable++;
+    this.unverified(sender, kid, entry);
+  }
+
+  /** An authenticated frame: its stamp is checked, then it goes to the head tracker and the listeners. */
+  private accept(track: RemoteTrack, senderKey: string, sender: SenderKeys, fresh: boolean, kid: bigint, entry: KidEntry, plaintext: Uint8Array): void {
+    const counters = this.d.counters;
     const opened = decodeDataTrackPlaintext(plaintext);
     if (opened === undefined) {
       // Authenticated, so from a member, but not a frame this library sends.
@@ -240,7 +343,7 @@ export class DataTrackReceiver {
     if (entry.epoch > sender.newestEpoch) sender.newestEpoch = entry.epoch;
     if (!entry.verified) {
       entry.verified = true;
-      this.keep(senderKey, sender, known === undefined);
+      this.keep(senderKey, sender, fresh);
       this.bound(senderKey, sender);
     } else {
       // Least recently used last.

@@ -66,6 +66,8 @@ export class DataTrackSender {
   private queued = 0;
   /** Set when the socket failed to drain in time; cleared once it is below the pace mark again. */
   private congested = false;
+  /** Each local track's SFrame metadata (room, stream and track ids), made once rather than per message. */
+  private readonly metadata = new Map<string, { roomId: string; streamId: string; bytes: Uint8Array }>();
 
   constructor(private readonly d: SenderDeps) {}
 
@@ -93,6 +95,15 @@ export class DataTrackSender {
   /** The room was left: its session (and so its key) is never used again. */
   dropRoom(roomId: string): void {
     this.sessions.delete(roomId);
+    for (const [trackId, m] of this.metadata) if (m.roomId === roomId) this.metadata.delete(trackId);
+  }
+
+  private metadataOf(target: SendTarget): Uint8Array {
+    const known = this.metadata.get(target.trackId);
+    if (known !== undefined && known.roomId === target.roomId && known.streamId === target.streamId) return known.bytes;
+    const bytes = dataTrackMetadata(target.roomId, target.streamId, target.trackId);
+    this.metadata.set(target.trackId, { roomId: target.roomId, streamId: target.streamId, bytes });
+    return bytes;
   }
 
   /** `plaintext`: the message behind `DATA_TRACK_STAMP_BYTES` of room for the stamp. */
@@ -115,7 +126,7 @@ export class DataTrackSender {
     if (head === undefined) throw EndpointError.keyUnavailable(`room "${target.roomId}": no verified head to send under`);
     session.lastTime = Math.max(session.lastTime, (this.d.now ?? Date.now)());
     writeDataTrackStamp(plaintext, { time: session.lastTime, version: head.version, headHash: head.hash });
-    const frame = await session.ctx.encrypt(session.kid, dataTrackMetadata(target.roomId, target.streamId, target.trackId), plaintext);
+    const frame = await session.ctx.encrypt(session.kid, this.metadataOf(target), plaintext);
     target = this.d.target(trackId);
     this.d.connection.sendFrame(encodeDataFrame(FRAME_DATA_UP, target.trackNo, frame));
     this.d.counters.sent++;

@@ -270,15 +270,15 @@ export const bridgeOptionsSchema = z.strictObject({
   realtime: realtimeSchema.default(() => realtimeSchema.parse({})),
   /** The media forwarding unit: addresses, ports, ICE servers for clients, limits (docs/media/forwarding-unit.md). */
   media: mediaSchema.default(() => mediaSchema.parse({})),
-});
-
-export type BridgeOptions = z.input<typeof bridgeOptionsSchema>;
-export type BridgeConfig = z.output<typeof bridgeOptionsSchema>;
   /**
    * When the Bridge's event loop is saturated it refuses new work with OVERLOADED: the lag thresholds,
    * their windows and what clients are told to wait (docs/operations/limits.md, "Overload").
    */
   overload: overloadSchema.default(() => overloadSchema.parse({})),
+});
+
+export type BridgeOptions = z.input<typeof bridgeOptionsSchema>;
+export type BridgeConfig = z.output<typeof bridgeOptionsSchema>;
 
 export function resolveConfig(options: BridgeOptions): BridgeConfig {
   const result = bridgeOptionsSchema.safeParse(options);

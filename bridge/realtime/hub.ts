@@ -49,7 +49,6 @@ const NEEDS_CLUSTER: ReadonlySet<ClientRequest['kind']> = new Set([
   'byteStreamOpen',
 ]);
 
-/** A socket of this Bridge to close as replaced: past the cap of its session or user. */
 /**
  * Requests refused with OVERLOADED while the Bridge is saturated: they start new work (docs/operations/limits.md,
  * "Overload"). `hello` is refused too, before the socket is admitted. What ends work (leave, unpublish,
@@ -72,6 +71,7 @@ function startsNewWork(m: ClientRequest): boolean {
   }
 }
 
+/** A socket of this Bridge to close as replaced: past the cap of its session or user. */
 export interface Replacement {
   connectionId: string;
   what: 'session' | 'user';
@@ -110,9 +110,9 @@ export class RealtimeHub {
   clusterReady: ((roomId: string) => Promise<void>) | undefined;
   /** With NATS: the socket caps across Bridges; without, each Bridge counts its own sockets. */
   socketDirectory: SocketDirectory | undefined;
-
   /** The overload gate (bridge/overload): new work is refused with OVERLOADED while the event loop is saturated. */
   overload: OverloadMonitor | undefined;
+
   constructor(
     private readonly s: BridgeServices,
     private readonly auth: AuthService,
@@ -307,17 +307,8 @@ export class RealtimeHub {
         }
       }
     } else {
-    // A socket admitted moments ago restores what it had (a reconnect's joins, republishes, subscriptions).
-    if (this.overload?.overloaded === true && startsNewWork(m) && Date.now() - conn.openedAt >= this.overload.config.admitGraceMs) this.overload.admit(m.kind);
       this.notify(conn, message);
     }
-        try {
-          this.overload?.admit('hello');
-        } catch (error) {
-          const refused = error as BridgeError;
-          conn.error(m.id, refused.code, refused.message, refused.retryAfter);
-          return conn.close(CLOSE.tryAgainLater, 'overloaded: try again later');
-        }
   }
 
   /** Requests: exactly one result or error per id. */
@@ -325,8 +316,17 @@ export class RealtimeHub {
     if (NEEDS_CLUSTER.has(m.kind) && !this.clusterAvailable()) {
       throw new BridgeError('CLUSTER_UNAVAILABLE', 'this Bridge cannot reach the other Bridges (NATS); retry later', { retryAfter: 5 });
     }
+    // A socket admitted moments ago restores what it had (a reconnect's joins, republishes, subscriptions).
+    if (this.overload?.overloaded === true && startsNewWork(m) && Date.now() - conn.openedAt >= this.overload.config.admitGraceMs) this.overload.admit(m.kind);
     switch (m.kind) {
       case 'hello': {
+        try {
+          this.overload?.admit('hello');
+        } catch (error) {
+          const refused = error as BridgeError;
+          conn.error(m.id, refused.code, refused.message, refused.retryAfter);
+          return conn.close(CLOSE.tryAgainLater, 'overloaded: try again later');
+        }
         try {
           conn.session = await this.auth.authenticate(m.token);
         } catch (error) {

@@ -109,10 +109,14 @@ export const realtimeSchema = z.strictObject({
    * The most a stream's window grows to, adaptively: doubled from `streamWindowBytes` whenever its
    * sender waits at its limit while the slowest reader has consumed everything it was given (the pipe
    * idles for the window, not for a reader; docs/protocol/byte-streams.md, "Window"). Also what the
-   * Bridge may hold per receiver and stream. Unset (the default): the window stays `streamWindowBytes`.
+   * Bridge may hold per receiver and stream. At or below `streamWindowBytes` the window stays fixed.
    * Bytes.
    */
-  streamWindowMaxBytes: z.number().int().positive().optional(),
+  streamWindowMaxBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(8 * 1024 * 1024),
   /** A receiver that consumes nothing for this long while its sender waits is cut from the stream. Ms. */
   stuckReceiverTimeoutMs: z.number().int().positive().default(10_000),
   /** Byte streams one connection may have open as a sender at once. */

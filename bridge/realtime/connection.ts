@@ -143,15 +143,33 @@ export class RealtimeConnection {
    * Sends a byte-stream chunk of stream `streamNo` through the bulk queue: in order with the other
    * chunks, behind every result, event and data frame sent meanwhile.
    */
-  bulk(streamNo: number, frame: Uint8Array): void {
-    if (this.closed) return;
-    this.#bulk.push(streamNo, frame);
+  bulk(streamNo: number, frame: Uint8Array): number {
+    if (this.closed) return -1;
+    const no = this.#bulk.push(streamNo, frame);
     this.checkBudget();
+    return no;
   }
 
   /** Forgets the chunks of stream `streamNo` still queued here (the stream was cut or aborted for this socket). */
   dropBulk(streamNo: number): void {
     this.#bulk.drop(streamNo);
+  }
+
+  /**
+   * Calls `release` once every chunk queued so far has left the Bridge (the socket handed it to the
+   * kernel) or was dropped; at once when none is held or the socket closed (./send-scheduler.ts).
+   */
+  afterBulk(release: () => void): void {
+    this.#bulk.afterSent(release);
+  }
+
+  /**
+   * When the socket last took a chunk (performance.now()), while chunks wait here or in the socket
+   * (the chunk numbered `no`, as `bulk` returned it, when given); undefined when none does.
+   */
+  bulkWaiting(no?: number): number | undefined {
+    const q = this.#bulk;
+    return (no === undefined ? q.holding : q.holds(no)) ? q.lastSentAt : undefined;
   }
 
   /**

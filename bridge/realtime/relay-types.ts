@@ -31,7 +31,7 @@ export interface Relay {
   data(conn: RealtimeConnection, trackNo: number, payload: Uint8Array, frame: Uint8Array): void;
   /** A binary CHUNK frame from a byte-stream sender; `frame` is the whole received frame (see `data`). */
   chunk(conn: RealtimeConnection, streamNo: number, last: boolean, payload: Uint8Array, frame: Uint8Array): void;
-  /** Byte-stream payload bytes forwarded to the connection and not yet reported consumed. */
+  /** Byte-stream payload bytes the Bridge may hold for the connection: not yet consumed, or of ended streams not yet sent (relay/state.ts streamBytesHeld). */
   streamBytesInFlight(conn: RealtimeConnection): number;
   /** The connection closed (for any reason): leave its rooms, end its streams. */
   disconnected(conn: RealtimeConnection): void;

@@ -15,7 +15,7 @@ import { ByteStreamsRelay } from './relay/byte-streams.ts';
 import { RemoteByteStreams } from './relay/remote-byte-streams.ts';
 import { RemoteStreams } from './relay/remote-streams.ts';
 import { RoomsRelay } from './relay/rooms.ts';
-import { RelayState, type RelayCounters, type RoomSlots } from './relay/state.ts';
+import { RelayState, streamBytesHeld, type RelayCounters, type RoomSlots } from './relay/state.ts';
 import { StreamsRelay } from './relay/streams.ts';
 import type { Relay } from './relay-types.ts';
 
@@ -193,7 +193,8 @@ export class SealroomRelay implements Relay, MediaDirectory {
   }
 
   streamBytesInFlight(conn: RealtimeConnection): number {
-    return this.st.participants.get(conn.id)?.unconsumedBytes ?? 0;
+    const p = this.st.participants.get(conn.id);
+    return p === undefined ? 0 : streamBytesHeld(p);
   }
 
   disconnected(conn: RealtimeConnection): void {

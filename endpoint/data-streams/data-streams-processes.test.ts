@@ -3,69 +3,18 @@
  * from one sender process arrives byte-identical at three receiver processes (each through
  * `writeToFile`), and a sender process killed mid-stream (SIGKILL) gives its receivers `AbnormalEnd`.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, openSync, rmSync, writeSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { utf8 } from '../../crypto/bytes.ts';
 import type { PeerConfig } from '../../test/procs/stream-peer.ts';
+import { Peer } from '../../test/procs/stream-peer-process.ts';
 import { pub } from '../realtime/test-kit.ts';
 import { startKit, type Kit } from './test-kit.ts';
 
-const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const FILE_BYTES = 200 * 1024 * 1024;
-
-type Message = { event: string } & Record<string, unknown>;
-
-/** One peer process and what it printed. */
-class Peer {
-  readonly messages: Message[] = [];
-  readonly child: ChildProcess;
-  readonly exited: Promise<number | null>;
-  private stderr = '';
-  private listeners: Array<() => void> = [];
-
-  constructor(config: PeerConfig) {
-    this.child = spawn(process.execPath, ['--import', 'tsx', 'test/procs/stream-peer.ts', JSON.stringify(config)], {
-      cwd: REPO,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let buffered = '';
-    this.child.stdout!.on('data', (d: Buffer) => {
-      buffered += d.toString();
-      for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
-        this.messages.push(JSON.parse(buffered.slice(0, nl)) as Message);
-        buffered = buffered.slice(nl + 1);
-        for (const l of this.listeners) l();
-      }
-    });
-    this.child.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
-    this.exited = new Promise((resolve) => this.child.on('exit', (code) => resolve(code)));
-  }
-
-  /** The first message of `event` (matching `predicate`), waiting up to `timeoutMs`. */
-  next(event: string, predicate: (m: Message) => boolean = () => true, timeoutMs = 60_000): Promise<Message> {
-    return new Promise((resolve, reject) => {
-      const check = () => {
-        const found = this.messages.find((m) => m.event === event && predicate(m));
-        if (found !== undefined) {
-          clearTimeout(timer);
-          this.listeners = this.listeners.filter((l) => l !== check);
-          resolve(found);
-        }
-      };
-      const timer = setTimeout(
-        () => reject(new Error(`no "${event}" within ${timeoutMs} ms; got ${JSON.stringify(this.messages.slice(-3))}; stderr: ${this.stderr.slice(-2000)}`)),
-        timeoutMs,
-      );
-      this.listeners.push(check);
-      check();
-    });
-  }
-}
 
 let kit: Kit;
 let roomId: string;

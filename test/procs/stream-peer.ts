@@ -8,7 +8,9 @@
  * Roles:
  * - `receive`: handles byte streams on `topic`; with `dir`, writes each to a file (`writeToFile`) and
  *   reports its sha256, else reads it and reports the sha256 of what it read. Errors are reported
- *   with their reason. Prints `ready` once joined. Exits after `streams` streams.
+ *   with their reason. Prints `ready` once joined. Exits after `streams` streams. With `busyMs`,
+ *   the process also busy-waits that long (synchronously) every `busyEveryMs`: a reader starved of
+ *   CPU by its own process (endpoint/data-streams/data-streams-starved.test.ts).
  * - `send`: sends the file at `file` (`sendFile`, a path), reports `sent`, disconnects and exits.
  * - `stream`: writes pseudo-random blocks to one stream forever, reporting `writing` after each
  *   (the test kills it mid-stream).
@@ -28,6 +30,8 @@ export interface PeerConfig {
   dir?: string;
   file?: string;
   streams?: number;
+  busyMs?: number;
+  busyEveryMs?: number;
 }
 
 const say = (message: Record<string, unknown>) => process.stdout.write(`${JSON.stringify(message)}\n`);
@@ -51,6 +55,15 @@ async function main(): Promise<void> {
 
   switch (config.role) {
     case 'receive': {
+      if (config.busyMs !== undefined) {
+        const busyMs = config.busyMs;
+        setInterval(
+          () => {
+            for (const until = performance.now() + busyMs; performance.now() < until; );
+          },
+          config.busyEveryMs ?? 2 * busyMs,
+        ).unref();
+      }
       let left = config.streams ?? 1;
       const finished = () => {
         if (--left === 0) void connection.disconnect().then(() => process.exit(0));

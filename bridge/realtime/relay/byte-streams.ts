@@ -21,7 +21,7 @@ import {
 import { BridgeError } from '../../errors.ts';
 import type { RealtimeConnection } from '../connection.ts';
 import { ReceiptsRelay } from './receipts.ts';
-import { monotonicMs, type ByteStream, type Participant, type Receiver, type RelayState, type RoomState } from './state.ts';
+import { detachBytes, monotonicMs, type ByteStream, type Participant, type Receiver, type RelayState, type RoomState } from './state.ts';
 
 type Req<K extends ClientRequest['kind']> = Extract<ClientRequest, { kind: K }>;
 type DroppedReason = Extract<ServerEvent, { type: 'byteStreamReceiverDropped' }>['reason'];
@@ -67,7 +67,7 @@ export class ByteStreamsRelay {
     // With NATS, members on other Bridges receive it too (docs/operations/cluster.md).
     for (const r of [...room.participants.values(), ...(this.st.remoteReceiversOf?.(room) ?? [])]) {
       if (r === p || (destinations.size > 0 && !destinations.has(r.userId))) continue;
-      receivers.set(r, { participant: r, consumed: 0, lastAdvanceAt: now });
+      receivers.set(r, { participant: r, consumed: 0, lastAdvanceAt: now, bulkNo: -1, heldSeenAt: 0 });
     }
     const bs: ByteStream = {
       streamNo,
@@ -135,9 +135,12 @@ export class ByteStreamsRelay {
       for (const r of bs.receivers.values()) {
         const conn = r.participant.conn;
         // Counted first, as `sent` already is: a cut detaches exactly what was counted.
-        r.participant.unconsumedBytes += payload.length;
-        if (conn.bufferedAmount > conn.softCapBytes) this.cut(bs, r, 'too_slow', 'too_slow');
-        else conn.bulk(bs.streamNo, frame);
+        const p = r.participant;
+        const unconsumed = (p.unconsumedBytes += payload.length);
+        if (unconsumed > p.peakBytes) p.peakBytes = unconsumed;
+        const cause = conn.bufferedAmount > conn.softCapBytes ? this.socketCut(conn, frame.length) : undefined;
+        if (cause !== undefined) this.cut(bs, r, 'too_slow', 'too_slow', cause);
+        else r.bulkNo = conn.bulk(bs.streamNo, frame);
       }
     }
     if (last) {
@@ -151,7 +154,7 @@ export class ByteStreamsRelay {
    * A receiver consumed the stream up to `offset` payload bytes. `starved`: it had consumed all that
    * reached it. When that receiver is the slowest and the sender has been waiting at its limit, the
    * window is what idles the pipe (a bandwidth-delay product above it): it doubles, up to
-   * `streamWindowMaxBytes` (opt-in). A reader that does not read never says so, and keeps its sender at the window.
+   * `streamWindowMaxBytes`. A reader that does not read never says so, and keeps its sender at the window.
    */
   credit(conn: RealtimeConnection, streamNo: number, offset: number, starved = false): void {
     const p = this.st.participants.get(conn.id) ?? this.st.remoteReceiver?.(conn.id);
@@ -226,13 +229,17 @@ export class ByteStreamsRelay {
     bs.receivers.clear();
   }
 
-  /** Detaches one receiver; the others go on with a recomputed allowance. */
-  private cut(bs: ByteStream, r: Receiver, dropped: DroppedReason, abortReason: EventReason | undefined): void {
+  /**
+   * Detaches one receiver; the others go on with a recomputed allowance. `cause` names the cut in the
+   * counters when the reason alone does not: `too_slow_socket` (the socket check in `chunk()`) or
+   * `too_slow_stuck` (`checkStuck()`).
+   */
+  private cut(bs: ByteStream, r: Receiver, dropped: DroppedReason, abortReason: EventReason | undefined, cause: string = dropped): void {
     const p = r.participant;
     bs.receivers.delete(p);
     p.conn.dropBulk(bs.streamNo);
     this.detach(bs, p, r);
-    this.st.counters.receiversCut[dropped] = (this.st.counters.receiversCut[dropped] ?? 0) + 1;
+    this.st.counters.receiversCut[cause] = (this.st.counters.receiversCut[cause] ?? 0) + 1;
     if (abortReason !== undefined) p.conn.event({ type: 'byteStreamAborted', streamNo: bs.streamNo, reason: abortReason });
     bs.sender.conn.event({ type: 'byteStreamReceiverDropped', streamNo: bs.streamNo, userId: p.userId, reason: dropped });
     this.recompute(bs);
@@ -240,7 +247,7 @@ export class ByteStreamsRelay {
 
   /** Doubles the stream's window (up to the maximum) if `r`, now at `consumed`, is its slowest receiver. */
   private widen(bs: ByteStream, r: Receiver, consumed: number): void {
-    const max = Math.max(this.window, this.st.config.streamWindowMaxBytes ?? 0);
+    const max = Math.max(this.window, this.st.config.streamWindowMaxBytes);
     if (bs.window >= max) return;
     for (const other of bs.receivers.values()) if (other !== r && other.consumed < consumed) return;
     bs.window = Math.min(max, bs.window * 2);
@@ -274,13 +281,14 @@ export class ByteStreamsRelay {
   }
 
   /**
-   * The receiver no longer takes this stream. What it had not consumed stops counting toward its
-   * socket's cap: a receiver's cap is a fixed budget plus what flow control lets be in flight to it
-   * (RealtimeConnection.softCapBytes), never a window per stream it merely belongs to.
+   * The receiver no longer takes this stream. What it had not consumed keeps counting toward its
+   * socket's cap until the chunks queued to it so far have left the Bridge, never above what its open
+   * streams had in flight at once (state.ts detachBytes, streamBytesHeld): a receiver's cap is a fixed
+   * budget plus what flow control lets be in flight to it (RealtimeConnection.softCapBytes).
    */
   private detach(bs: ByteStream, p: Participant, r: Receiver): void {
     p.receiving.delete(bs.streamNo);
-    p.unconsumedBytes -= bs.sent - r.consumed;
+    detachBytes(p, bs.sent - r.consumed);
   }
 
   /** The sender cannot be sure to fit another full chunk, even with everything announced. */
@@ -296,9 +304,26 @@ export class ByteStreamsRelay {
   }
 
   /**
+   * A receiver's socket holds more than its soft cap (docs/protocol/byte-streams.md, "Cuts"). A socket
+   * that still takes chunks belongs to a reader that is slow (short of CPU, say), not stalled: it is
+   * cut only when this chunk would pass its outbound budget (which would close the socket, 4409).
+   * One that took no chunk for `stuckReceiverTimeoutMs`, or holds no chunk at all (what fills it is
+   * not bulk), is cut now. Returns the counter's cause, or undefined to forward the chunk.
+   */
+  private socketCut(conn: RealtimeConnection, frameBytes: number): string | undefined {
+    if (conn.bufferedAmount + frameBytes > conn.outboundCapBytes) return 'too_slow_budget';
+    const lastSentAt = conn.bulkWaiting();
+    if (lastSentAt === undefined || monotonicMs() - lastSentAt >= this.st.config.stuckReceiverTimeoutMs) return 'too_slow_socket';
+    return undefined;
+  }
+
+  /**
    * A receiver is stuck when the sender has been at its limit, and that receiver (the slowest) has
    * consumed nothing, for `stuckReceiverTimeoutMs`. It is cut with 'too_slow'; the next slowest is
-   * judged the same way, from when it last advanced or the sender reached the limit, whichever is later.
+   * judged the same way, from when it last advanced or the sender reached the limit, whichever is
+   * later. While the Bridge still holds chunks of the stream for it (behind other streams' in its
+   * bulk lane, or in its socket), the reader cannot have consumed them: it is judged by its socket,
+   * from when that last took a chunk, and its own clock starts once they have left.
    */
   private checkStuck(bs: ByteStream): void {
     bs.stuckTimer = undefined;
@@ -307,13 +332,16 @@ export class ByteStreamsRelay {
       let slowest: Receiver | undefined;
       for (const r of bs.receivers.values()) if (r.consumed < bs.sent && (slowest === undefined || r.consumed < slowest.consumed)) slowest = r;
       if (slowest === undefined) return;
-      const stalledMs = monotonicMs() - Math.max(slowest.lastAdvanceAt, bs.atLimitSince);
+      const now = monotonicMs();
+      const lastSentAt = slowest.bulkNo < 0 ? undefined : slowest.participant.conn.bulkWaiting(slowest.bulkNo);
+      if (lastSentAt !== undefined) slowest.heldSeenAt = now;
+      const stalledMs = now - Math.max(slowest.lastAdvanceAt, bs.atLimitSince, lastSentAt ?? slowest.heldSeenAt);
       if (stalledMs < timeout) {
         bs.stuckTimer = setTimeout(() => this.checkStuck(bs), timeout - stalledMs);
         bs.stuckTimer.unref();
         return;
       }
-      this.cut(bs, slowest, 'too_slow', 'too_slow');
+      this.cut(bs, slowest, 'too_slow', 'too_slow', 'too_slow_stuck');
     }
   }
 }

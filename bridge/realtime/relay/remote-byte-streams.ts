@@ -21,7 +21,7 @@ import type { ByteStreamsRelay } from './byte-streams.ts';
 import { DataQueue } from './data-queue.ts';
 import { BoundedSet } from './numbers.ts';
 import { RECEIPT_WINDOW_MS, type ReceiptsRelay } from './receipts.ts';
-import { monotonicMs, type Participant, type RelayState, type RoomState } from './state.ts';
+import { detachBytes, monotonicMs, type Participant, type RelayState, type RoomState } from './state.ts';
 
 type Req<K extends ClientRequest['kind']> = Extract<ClientRequest, { kind: K }>;
 type DroppedReason = Extract<ServerEvent, { type: 'byteStreamReceiverDropped' }>['reason'];
@@ -178,7 +178,8 @@ export class RemoteByteStreams {
     view.setUint32(1, entry.localNo);
     const payload = frame.length - CHUNK_HEADER_BYTES;
     entry.sent += payload;
-    entry.p.unconsumedBytes += payload;
+    const unconsumed = (entry.p.unconsumedBytes += payload);
+    if (unconsumed > entry.p.peakBytes) entry.p.peakBytes = unconsumed;
     const last = (frame[5]! & CHUNK_FLAG_LAST) !== 0;
     entry.p.conn.bulk(entry.localNo, frame);
     if (last) this.end(entry, true);
@@ -261,9 +262,10 @@ export class RemoteByteStreams {
   private end(entry: Inbound, forReceipts: boolean): void {
     this.inbound.delete(entry.localNo);
     this.routes.delete(`${entry.origin} ${entry.originNo} ${entry.p.conn.id}`);
-    entry.p.unconsumedBytes -= entry.sent - entry.consumed;
     // Aborted: its chunks still queued would arrive after the abort (docs/operations/realtime-priorities.md).
     if (!forReceipts) entry.p.conn.dropBulk(entry.localNo);
+    // Its bytes count until they have left the Bridge (docs/protocol/byte-streams.md, "Accounting").
+    detachBytes(entry.p, entry.sent - entry.consumed);
     if (!forReceipts) return;
     // Oldest first (a Map keeps insertion order): past the bound the oldest route is forgotten.
     this.receiptRoutes.set(entry.localNo, {
@@ -293,8 +295,13 @@ function remoteReceiver(userId: string, connectionId: string, send: { event(e: S
     rooms: new Set<string>(),
     event: send.event,
     binary: send.binary,
-    bulk: (_streamNo: number, frame: Uint8Array) => send.binary(frame),
+    bulk: (_streamNo: number, frame: Uint8Array) => {
+      send.binary(frame);
+      return -1;
+    },
     dropBulk: () => undefined,
+    afterBulk: (release: () => void) => release(),
+    bulkWaiting: () => undefined,
   } as unknown as RealtimeConnection;
   const quiet = { closed: true, priorityBufferedAmount: 0, binary: () => undefined, event: () => undefined };
   return {
@@ -306,6 +313,8 @@ function remoteReceiver(userId: string, connectionId: string, send: { event(e: S
     sending: new Map(),
     receiving: new Map(),
     unconsumedBytes: 0,
+    endedBytes: 0,
+    peakBytes: 0,
     retiredTracks: new BoundedSet(16),
     retiredStreams: new BoundedSet(16),
   };

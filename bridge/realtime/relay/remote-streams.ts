@@ -311,6 +311,8 @@ function remotePublisher(userId: string, connectionId: string): Participant {
     sending: new Map(),
     receiving: new Map(),
     unconsumedBytes: 0,
+    endedBytes: 0,
+    peakBytes: 0,
     retiredTracks: new BoundedSet(16),
     retiredStreams: new BoundedSet(16),
   };

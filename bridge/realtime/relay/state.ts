@@ -37,6 +37,14 @@ export interface Participant {
    * streams it receives: what flow control lets its socket hold on top of its outbound budget.
    */
   unconsumedBytes: number;
+  /**
+   * Payload bytes of streams that ended or were cut for this connection, not consumed then, and still
+   * possibly in its bulk lane or socket: counted until every chunk queued before the end has left
+   * (streamBytesHeld; docs/protocol/byte-streams.md, "Accounting").
+   */
+  endedBytes: number;
+  /** The most `unconsumedBytes` reached since `endedBytes` was last zero: what bounds `endedBytes`' share. */
+  peakBytes: number;
   readonly retiredTracks: BoundedSet<number>;
   readonly retiredStreams: BoundedSet<number>;
 }
@@ -94,6 +102,10 @@ export interface Receiver {
   consumed: number;
   /** Monotonic time (ms) of the last advance of `consumed`, or of the open. */
   lastAdvanceAt: number;
+  /** Number of the latest chunk queued to its connection's bulk lane (RealtimeConnection.bulk), -1 before any. */
+  bulkNo: number;
+  /** Monotonic time (ms) the stuck check last saw that chunk still held by the Bridge (0: never). */
+  heldSeenAt: number;
 }
 
 export interface ByteStream {
@@ -122,6 +134,33 @@ export interface ByteStream {
   ended: boolean;
 }
 
+/**
+ * Byte-stream bytes the Bridge may hold for `p` on top of its fixed budgets (readPauseBytes,
+ * outboundBudgetBytes): what flow control lets be in flight on its open streams, plus the ended
+ * streams' bytes not yet gone, those never above the most the open streams had in flight at once
+ * since ended bytes were last gone (so a sender that ends stream after stream to a reader that does
+ * not read cannot grow it: docs/protocol/byte-streams.md, "Accounting").
+ */
+export function streamBytesHeld(p: Participant): number {
+  return Math.min(p.unconsumedBytes + p.endedBytes, Math.max(p.peakBytes, p.unconsumedBytes));
+}
+
+/**
+ * `p` stops receiving a stream of which it had not consumed `unconsumed` bytes: they leave
+ * `unconsumedBytes` now and stay counted in `endedBytes` until every chunk queued to its socket so far
+ * has left the Bridge (RealtimeConnection.afterBulk).
+ */
+export function detachBytes(p: Participant, unconsumed: number): void {
+  if (p.endedBytes === 0) p.peakBytes = p.unconsumedBytes;
+  p.unconsumedBytes -= unconsumed;
+  if (unconsumed === 0) return;
+  p.endedBytes += unconsumed;
+  p.conn.afterBulk(() => {
+    p.endedBytes -= unconsumed;
+    if (p.endedBytes === 0) p.peakBytes = p.unconsumedBytes;
+  });
+}
+
 /** Milliseconds from a monotonic clock: flow-control timers must not jump with the wall clock. */
 export const monotonicMs = (): number => performance.now();
 
@@ -142,7 +181,12 @@ export interface RelayCounters {
   chunkDeliveries: number;
   /** Byte-stream windows doubled because the window, not a reader, held the sender (byte-streams.ts). */
   windowsWidened: number;
-  /** Byte-stream receivers detached, by reason (too_slow, stuck, rejected, ...). */
+  /**
+   * Byte-stream receivers detached, by reason (rejected, removed, ...); `too_slow` by the rule that
+   * cut: `too_slow_socket` (a socket over its soft cap that took no chunk for the stuck timeout, or
+   * holds no chunk), `too_slow_budget` (a chunk would pass its outbound budget) and `too_slow_stuck`
+   * (nothing consumed while the sender waited; docs/protocol/byte-streams.md, "Cuts").
+   */
   receiversCut: Record<string, number>;
   /** Byte streams ended by the Bridge, by reason (limit, sender_left, removed, ...). */
   streamsAborted: Record<string, number>;
@@ -236,6 +280,8 @@ export class RelayState {
         sending: new Map(),
         receiving: new Map(),
         unconsumedBytes: 0,
+        endedBytes: 0,
+        peakBytes: 0,
         retiredTracks: new BoundedSet(RETIRED_NUMBERS_PER_CONNECTION),
         retiredStreams: new BoundedSet(RETIRED_NUMBERS_PER_CONNECTION),
       };

@@ -87,6 +87,8 @@ interface SenderKeys {
   retired: Map<bigint, number>;
   /** Newest epoch a frame of this sender authenticated under: its sessions of older epochs are closed. */
   newestEpoch: number;
+  /** When a frame of this sender was last delivered (the receiver's tick): the least recent goes first. */
+  lastUsed: number;
 }
 
 /** What every frame of one remote track needs, computed on its first frame. */
@@ -119,7 +121,7 @@ export interface ReceiverDeps {
 }
 
 export class DataTrackReceiver {
-  /** `${roomId}\n${userId}` -> keys, least recently used first. */
+  /** `${roomId}\n${userId}` -> keys (recency in `lastUsed`). */
   private readonly senders = new Map<string, SenderKeys>();
   private chain: Promise<void> = Promise.resolve();
   private queuedFrames = 0;
@@ -131,6 +133,8 @@ export class DataTrackReceiver {
   private readonly now: () => number;
   /** Per remote track object: a track that comes back under a new description is a new object. */
   private readonly routes = new WeakMap<RemoteTrack, TrackRoute>();
+  /** Counts delivered frames: `SenderKeys.lastUsed`. */
+  private tick = 0;
 
   constructor(private readonly d: ReceiverDeps) {
     this.now = d.now ?? Date.now;
@@ -227,6 +231,7 @@ export class DataTrackReceiver {
       kids: new Map(),
       retired: new Map(),
       newestEpoch: 0,
+      lastUsed: 0,
     };
     let entry = this.lookup(route.senderKey, sender, kid, track.roomId);
     if (entry === DROPPED) return;
@@ -341,14 +346,12 @@ export class DataTrackReceiver {
     }
     if (stamp.time > entry.lastTime) entry.lastTime = stamp.time;
     if (entry.epoch > sender.newestEpoch) sender.newestEpoch = entry.epoch;
+    // Recency as a number, not by moving the sender to the end of the map on every frame.
+    sender.lastUsed = ++this.tick;
     if (!entry.verified) {
       entry.verified = true;
       this.keep(senderKey, sender, fresh);
       this.bound(senderKey, sender);
-    } else {
-      // Least recently used last.
-      this.senders.delete(senderKey);
-      this.senders.set(senderKey, sender);
     }
     this.d.heads.observeHead(track.roomId, track.userId, stamp.version, stamp.headHash);
     // Its room may have been left while the frame waited: then it counts as unroutable.
@@ -377,10 +380,12 @@ export class DataTrackReceiver {
     if (!fresh) return;
     this.senders.set(senderKey, sender);
     while (this.senders.size > MAX_CACHED_SENDERS) {
-      const oldest = this.senders.entries().next();
-      if (oldest.done === true) break;
-      this.senders.delete(oldest.value[0]);
-      this.forgotten(oldest.value[0], oldest.value[1]);
+      // The least recently used: a scan, only when a new sender (with a frame that authenticated) enters a full cache.
+      let oldest: [string, SenderKeys] | undefined;
+      for (const candidate of this.senders) if (oldest === undefined || candidate[1].lastUsed < oldest[1].lastUsed) oldest = candidate;
+      if (oldest === undefined) break;
+      this.senders.delete(oldest[0]);
+      this.forgotten(oldest[0], oldest[1]);
     }
   }
 

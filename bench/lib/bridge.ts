@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ManageClient, type CreateBridgeOptions } from '../../bridge/index.ts';
 import type { BridgeProcArgs, HttpTiming } from '../procs/bridge.ts';
+import { bundleBridge } from './bundle.ts';
 import type { Proc, ProcGroup } from './procs.ts';
 
 export type { HttpTiming };
@@ -38,14 +39,16 @@ export const BENCH_BRIDGE_OPTIONS: Partial<CreateBridgeOptions> = {
 };
 
 /**
- * Starts the Bridge in its own process, pinned to `cpus` when given (ForkOptions.cpus). `script` is `bridge.ts` (through tsx, as `make run` runs it)
- * or the path of a build from `bundleBridge()` (plain node).
+ * Starts the Bridge in its own process, pinned to `cpus` when given (ForkOptions.cpus). By default it
+ * runs built (`bundleBridge()`, on plain node, as `make run` runs dist/); `script: 'bridge.ts'` runs it
+ * through the tsx loader (as bin/sealroom.js does), and any other `script` is the path of a build.
  */
 export async function startBridgeProc(
   group: ProcGroup,
   options: Partial<CreateBridgeOptions> = {},
-  { name = 'bridge', script = 'bridge.ts', nodeFlags = [], cpus }: { name?: string; script?: string; nodeFlags?: string[]; cpus?: string } = {},
+  { name = 'bridge', script, nodeFlags = [], cpus }: { name?: string; script?: string; nodeFlags?: string[]; cpus?: string } = {},
 ): Promise<BridgeProc> {
+  const path = script ?? (await bundleBridge());
   const dataDir = mkdtempSync(join(tmpdir(), 'sealroom-bench-'));
   const merged: Partial<CreateBridgeOptions> = {
     ...BENCH_BRIDGE_OPTIONS,
@@ -56,11 +59,11 @@ export async function startBridgeProc(
   let forked: { proc: Proc; info: { url: string; apiKey: string; pid: number } };
   try {
     // `bridge.ts` by name runs through tsx (the memory scenario reports the loader's cost); a build by path on plain node.
-    forked = await group.fork(script, {
+    forked = await group.fork(path, {
       name,
       args,
       nodeFlags: ['--expose-gc', ...nodeFlags],
-      tsx: script === 'bridge.ts',
+      tsx: path === 'bridge.ts',
       ...(cpus === undefined ? {} : { cpus }),
     });
   } catch (error) {

@@ -213,7 +213,7 @@ export async function run(options: ScenarioOptions): Promise<ScenarioResult> {
     const socketio = await socketIoRounds(group, procs, socketIoBuild, config);
     const idleRss = await sampleRss({ proc: bridge.proc, memory: () => bridge.memory() }, config);
     // The same Bridge through the tsx loader (bin/sealroom.js; `make run` runs the build), idle, fresh.
-    const tsxBridge = await startBridgeProc(group, {}, { name: 'bridge-tsx' });
+    const tsxBridge = await startBridgeProc(group, {}, { name: 'bridge-tsx', script: 'bridge.ts' });
     const tsxIdle = await sampleMemory({ proc: tsxBridge.proc, memory: () => tsxBridge.memory() }, config);
     await tsxBridge.proc.stop();
     // The fix measured: the same build with V8's young generation capped (it grows to 2 x 16 MB

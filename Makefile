@@ -30,8 +30,8 @@ help:
 	@echo "make run          install what is missing, build, start the Bridge on embedded SQLite in ./$(DATA_DIR) with the web app (dev mode)"
 	@echo "make cluster      PostgreSQL, NATS and $(BRIDGES) Bridges on loopback (ports $(PORT)...) with the web app (dev mode), data in ./$(CLUSTER_DIR)"
 	@echo "make test         install what is missing, typecheck, run every test"
-	@echo "make bench        run the benchmarks, write bench/results/latest.{json,md}"
-	@echo "make bench-quick  a smaller benchmark run (under 2 minutes)"
+	@echo "make bench        run the benchmarks, write bench/results/latest.{json,md} (wall time per step: docs/operations/benchmarks.md)"
+	@echo "make bench-quick  a smaller benchmark run (its goal is 2 minutes; not met yet, docs/operations/benchmarks.md)"
 	@echo "make build        build the published package into dist/; make pack: its tarball"
 
 # Idempotent: `npm ci` from the committed lockfile only when the lockfile changed since the last install.

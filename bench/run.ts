@@ -1,9 +1,10 @@
 /**
  * Benchmark runner (`make bench`, `make bench-quick`): the crypto table, then every system scenario
  * (bench/scenarios/), each in its own processes. Prints markdown and writes bench/results/latest.json
- * and bench/results/latest.md. Every figure is a ratio to a baseline measured in the same run.
+ * and bench/results/latest.md. Every figure is a ratio to a baseline measured in the same run. Each
+ * step's wall time, fixed windows and CPU are logged and tabled at the end (docs/operations/benchmarks.md).
  *
- *   node --import tsx bench/run.ts [--quick] [--only crypto,throughput,fanout,rotation,crud,memory,ttfb,media-first-frame,media-forwarding,load]
+ *   node --import tsx bench/run.ts [--quick] [--only crypto,throughput,...]   (--help lists every name)
  *   (the load scenario takes --load-* flags: bench/lib/load-options.ts, docs/operations/load.md)
  */
 import { mkdtempSync, rmSync } from 'node:fs';

@@ -246,9 +246,13 @@ export async function createBridge(options: CreateBridgeOptions): Promise<Bridge
     },
   });
   const sockets = new Set<Socket>();
+  // One listener for every socket, not a closure each (docs/operations/memory.md).
+  function forget(this: Socket): void {
+    sockets.delete(this);
+  }
   server.on('connection', (socket) => {
     sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
+    socket.on('close', forget);
   });
   try {
     await new Promise<void>((resolve, reject) => {

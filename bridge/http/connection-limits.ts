@@ -14,9 +14,23 @@ export interface ConnectionLimitOptions {
   refused(address: string): void;
 }
 
+/** The address a socket was counted under, for its `close`. */
+const COUNTED_AS = Symbol('sealroom.countedAs');
+type CountedSocket = Socket & { [COUNTED_AS]?: string };
+
 export function limitConnectionsPerAddress(server: Server, options: ConnectionLimitOptions): void {
   const open = new Map<string, number>();
-  server.on('connection', (socket: Socket) => {
+  // One listener for every socket rather than a closure (and a `once` wrapper) each: it is held for as
+  // long as the socket is open (docs/operations/memory.md).
+  function closed(this: CountedSocket): void {
+    const address = this[COUNTED_AS];
+    if (address === undefined) return;
+    this[COUNTED_AS] = undefined;
+    const left = (open.get(address) ?? 1) - 1;
+    if (left > 0) open.set(address, left);
+    else open.delete(address);
+  }
+  server.on('connection', (socket: CountedSocket) => {
     const address = socket.remoteAddress ?? 'unknown';
     if (options.trusted(address)) return;
     const count = open.get(address) ?? 0;
@@ -26,10 +40,7 @@ export function limitConnectionsPerAddress(server: Server, options: ConnectionLi
       return;
     }
     open.set(address, count + 1);
-    socket.once('close', () => {
-      const left = (open.get(address) ?? 1) - 1;
-      if (left > 0) open.set(address, left);
-      else open.delete(address);
-    });
+    socket[COUNTED_AS] = address;
+    socket.on('close', closed);
   });
 }

@@ -37,29 +37,39 @@ export interface ConnectionLimits {
   maxHeldMessages: number;
 }
 
+/**
+ * What the connection asks of the hub. One object serves every connection (each call names it): a
+ * closure per socket would be held for as long as the socket is open (docs/operations/memory.md).
+ */
 export interface ConnectionHooks {
   /** Byte-stream payload bytes sent to this socket and not yet reported consumed. */
-  streamBytesInFlight(): number;
+  streamBytesInFlight(conn: RealtimeConnection): number;
   /** The socket was closed for overflowing its outbound budget (for metrics and logs). */
   overflowed(conn: RealtimeConnection): void;
 }
 
+/**
+ * Per-connection state is made on first use: an idle joined connection holds none of the held-message
+ * queue, bulk lane or subscription map (docs/operations/memory.md).
+ */
 export class RealtimeConnection {
   /** Set by `hello`; every other message is refused before it. */
   session: SessionRow | undefined;
-  /** Event subscriptions: subscription id -> query. */
-  readonly subscriptions = new Map<string, ParsedQuery>();
-  /** Rooms this connection has joined (the relay keeps the details). */
-  readonly rooms = new Set<string>();
+  /** Event subscriptions: subscription id -> query; made by the first subscribe (./room-events.ts). */
+  subscriptions: Map<string, ParsedQuery> | undefined;
   closed = false;
+  /** A ping was sent and its pong has not come yet (the hub's heartbeat). */
+  awaitingPong = false;
   /** Settles when `hello` has been handled; messages that arrive meanwhile wait for it. */
   hello: Promise<void> | undefined;
   /** When the socket was accepted (Date.now()), to replace the oldest of a user's sockets. */
   readonly openedAt = Date.now();
   #inFlight = 0;
   #resumeTimer: ReturnType<typeof setInterval> | undefined;
-  readonly #held: Array<() => Promise<void>> = [];
-  readonly #bulk: BulkQueue;
+  /** Messages held while the socket is over its limits, in order; made when the first one is held. */
+  #held: Array<() => Promise<void>> | undefined;
+  /** The bulk lane (./send-scheduler.ts), made by the first byte-stream chunk: read it through `#bulk`. */
+  #bulkQueue: BulkQueue | undefined;
 
   constructor(
     readonly id: string,
@@ -67,8 +77,12 @@ export class RealtimeConnection {
     readonly address: string,
     private readonly limits: ConnectionLimits,
     private readonly hooks: ConnectionHooks,
-  ) {
-    this.#bulk = new BulkQueue((frame, done) => socket.send(frame, { binary: true }, done));
+  ) {}
+
+  /** The bulk lane, made on first use. Reads that must not make one use `#bulkQueue`. */
+  get #bulk(): BulkQueue {
+    this.#bulkQueue ??= new BulkQueue((frame, done) => this.socket.send(frame, { binary: true }, done));
+    return this.#bulkQueue;
   }
 
   get userId(): string {
@@ -81,7 +95,7 @@ export class RealtimeConnection {
    * byte-stream chunks waiting in its bulk queue.
    */
   get bufferedAmount(): number {
-    return this.socket.bufferedAmount + this.#bulk.queuedBytes;
+    return this.socket.bufferedAmount + (this.#bulkQueue?.queuedBytes ?? 0);
   }
 
   /**
@@ -89,12 +103,12 @@ export class RealtimeConnection {
    * one chunk): data-track pacing (./relay/data-queue.ts) looks at this, so bulk never holds it back.
    */
   get priorityBufferedAmount(): number {
-    return Math.max(0, this.socket.bufferedAmount - this.#bulk.inFlightBytes);
+    return Math.max(0, this.socket.bufferedAmount - (this.#bulkQueue?.inFlightBytes ?? 0));
   }
 
   /** The most this socket may hold now: the budget plus its byte-stream bytes in flight. */
   get outboundCapBytes(): number {
-    return this.limits.outboundBudgetBytes + this.hooks.streamBytesInFlight();
+    return this.limits.outboundBudgetBytes + this.hooks.streamBytesInFlight(this);
   }
 
   /**
@@ -102,7 +116,7 @@ export class RealtimeConnection {
    * streams it receives (`too_slow`) before its whole budget is reached.
    */
   get softCapBytes(): number {
-    return this.limits.readPauseBytes + this.hooks.streamBytesInFlight();
+    return this.limits.readPauseBytes + this.hooks.streamBytesInFlight(this);
   }
 
   private sendText(message: object): void {
@@ -152,7 +166,7 @@ export class RealtimeConnection {
 
   /** Forgets the chunks of stream `streamNo` still queued here (the stream was cut or aborted for this socket). */
   dropBulk(streamNo: number): void {
-    this.#bulk.drop(streamNo);
+    this.#bulkQueue?.drop(streamNo);
   }
 
   /**
@@ -160,7 +174,8 @@ export class RealtimeConnection {
    * kernel) or was dropped; at once when none is held or the socket closed (./send-scheduler.ts).
    */
   afterBulk(release: () => void): void {
-    this.#bulk.afterSent(release);
+    if (this.#bulkQueue === undefined) release();
+    else this.#bulkQueue.afterSent(release);
   }
 
   /**
@@ -168,8 +183,9 @@ export class RealtimeConnection {
    * (the chunk numbered `no`, as `bulk` returned it, when given); undefined when none does.
    */
   bulkWaiting(no?: number): number | undefined {
-    const q = this.#bulk;
-    return (no === undefined ? q.holding : q.holds(no)) ? q.lastSentAt : undefined;
+    const q = this.#bulkQueue;
+    if (q === undefined || !(no === undefined ? q.holding : q.holds(no))) return undefined;
+    return q.lastSentAt;
   }
 
   /**
@@ -178,12 +194,13 @@ export class RealtimeConnection {
    */
   schedule(handler: () => Promise<void>): void {
     if (this.closed) return;
-    if (this.#held.length > 0 || this.mustPause()) {
-      if (this.#held.length >= this.limits.maxHeldMessages) {
+    const held = this.#held;
+    if ((held !== undefined && held.length > 0) || this.mustPause()) {
+      if (held !== undefined && held.length >= this.limits.maxHeldMessages) {
         this.close(CLOSE.rateLimited, 'too many messages while the Bridge waits for this socket to drain');
         return;
       }
-      this.#held.push(handler);
+      (this.#held ??= []).push(handler);
       this.pause();
       return;
     }
@@ -200,7 +217,10 @@ export class RealtimeConnection {
 
   /** Runs held messages while the socket is within its limits. */
   private drain(): void {
-    while (this.#held.length > 0 && !this.closed && !this.mustPause()) this.run(this.#held.shift()!);
+    const held = this.#held;
+    if (held === undefined) return;
+    while (held.length > 0 && !this.closed && !this.mustPause()) this.run(held.shift()!);
+    if (held.length === 0) this.#held = undefined;
   }
 
   /** Stops reading the socket until it is within its limits and its held messages ran. */
@@ -209,7 +229,7 @@ export class RealtimeConnection {
     this.socket.pause();
     this.#resumeTimer = setInterval(() => {
       this.drain();
-      if (this.closed || (this.#held.length === 0 && !this.mustPause())) {
+      if (this.closed || (this.#held === undefined && !this.mustPause())) {
         clearInterval(this.#resumeTimer);
         this.#resumeTimer = undefined;
         if (!this.closed) this.socket.resume();
@@ -235,7 +255,8 @@ export class RealtimeConnection {
   close(code: number, reason: string): void {
     if (this.closed) return;
     this.closed = true;
-    this.#bulk.close();
+    this.#bulkQueue?.close();
+    this.#held = undefined;
     clearInterval(this.#resumeTimer);
     this.#resumeTimer = undefined;
     // Close reasons are limited to 123 bytes by RFC 6455 section 5.5.

@@ -30,7 +30,9 @@ import type { MediaUnit } from '../media/unit.ts';
 import { BridgeError } from '../errors.ts';
 import type { OverloadMonitor } from '../overload/overload.ts';
 import type { BridgeServices } from '../services.ts';
-import { RealtimeConnection } from './connection.ts';
+import { RealtimeConnection, type ConnectionHooks } from './connection.ts';
+import { ConnectionIndex } from './connection-index.ts';
+import { Deadlines } from './deadlines.ts';
 import { PeerSignals } from './relay/peer-signals.ts';
 import type { Relay } from './relay-types.ts';
 import { RoomEvents } from './room-events.ts';
@@ -92,9 +94,9 @@ export class RealtimeHub {
   readonly connections = new Map<string, RealtimeConnection>();
   /** Refusals and cuts, for /metrics (connectionsRefused: TCP connections over the per-address cap). */
   readonly counters = { outboundOverflows: 0, socketsReplaced: 0, connectionsRefused: 0 };
-  private readonly byTokenHash = new Map<string, Set<RealtimeConnection>>();
+  private readonly byTokenHash = new ConnectionIndex();
   /** Authenticated sockets by solution and user. */
-  private readonly byUser = new Map<string, Set<RealtimeConnection>>();
+  private readonly byUser = new ConnectionIndex();
   private readonly wss: WebSocketServer;
   private readonly roomEvents: RoomEvents;
   private readonly pingTimer: NodeJS.Timeout;
@@ -110,6 +112,19 @@ export class RealtimeHub {
   clusterReady: ((roomId: string) => Promise<void>) | undefined;
   /** With NATS: the socket caps across Bridges; without, each Bridge counts its own sockets. */
   socketDirectory: SocketDirectory | undefined;
+  /** The sockets' session expiries, on one timer (./deadlines.ts) rather than one per socket. */
+  private readonly expiries = new Deadlines<RealtimeConnection>(
+    (conn) => conn.close(CLOSE.sessionEnded, 'session expired'),
+    () => this.s.now(),
+  );
+  /** One for every connection (RealtimeConnection): no closures per socket. */
+  private readonly connectionHooks: ConnectionHooks = {
+    streamBytesInFlight: (conn) => this.relay.streamBytesInFlight(conn),
+    overflowed: (c) => {
+      this.counters.outboundOverflows++;
+      this.s.log.info({ connectionId: c.id, userId: c.session?.userId, buffered: c.bufferedAmount }, 'socket closed: outbound buffer over budget');
+    },
+  };
   /** The overload gate (bridge/overload): new work is refused with OVERLOADED while the event loop is saturated. */
   overload: OverloadMonitor | undefined;
 
@@ -138,7 +153,7 @@ export class RealtimeHub {
     });
     s.events.on('sessionsEnded', ({ tokenHashes, reason }) => {
       for (const hash of tokenHashes) {
-        for (const conn of this.byTokenHash.get(hash) ?? []) conn.close(CLOSE.sessionEnded, `session ended: ${reason}`);
+        for (const conn of this.byTokenHash.get(hash)) conn.close(CLOSE.sessionEnded, `session ended: ${reason}`);
       }
     });
     this.pingTimer = setInterval(() => this.ping(), s.config.realtime.pingIntervalMs);
@@ -159,30 +174,12 @@ export class RealtimeHub {
 
   private accept(ws: WebSocket, address: string): void {
     const r = this.s.config.realtime;
-    const conn: RealtimeConnection = new RealtimeConnection(
-      `conn_${randomBytes(12).toString('base64url')}`,
-      ws,
-      address,
-      {
-        outboundBudgetBytes: r.outboundBudgetBytes,
-        readPauseBytes: r.readPauseBytes,
-        maxRequestsInFlight: r.maxRequestsInFlight,
-        maxHeldMessages: r.maxHeldMessages,
-      },
-      {
-        streamBytesInFlight: (): number => this.relay.streamBytesInFlight(conn),
-        overflowed: (c) => {
-          this.counters.outboundOverflows++;
-          this.s.log.info({ connectionId: c.id, userId: c.session?.userId, buffered: c.bufferedAmount }, 'socket closed: outbound buffer over budget');
-        },
-      },
-    );
+    // The limits and hooks are shared by every connection: what one socket holds for as long as it is
+    // open stays small (docs/operations/memory.md).
+    const conn: RealtimeConnection = new RealtimeConnection(`conn_${randomBytes(12).toString('base64url')}`, ws, address, r, this.connectionHooks);
     this.connections.set(conn.id, conn);
-    const alive = { pong: true };
-    (ws as WebSocket & { sealroomAlive?: { pong: boolean } }).sealroomAlive = alive;
-    ws.on('pong', () => (alive.pong = true));
-    const helloTimer = setTimeout(() => conn.close(CLOSE.helloTimeout, 'expected hello'), this.s.config.realtime.helloTimeoutMs);
-    let expiryTimer: NodeJS.Timeout | undefined;
+    ws.on('pong', () => (conn.awaitingPong = false));
+    let helloTimer: NodeJS.Timeout | undefined = setTimeout(() => conn.close(CLOSE.helloTimeout, 'expected hello'), r.helloTimeoutMs);
 
     ws.on('message', (data: RawData, isBinary: boolean) => {
       if (isBinary) return this.onBinary(conn, data);
@@ -190,26 +187,24 @@ export class RealtimeHub {
       conn.schedule(() =>
         this.onText(conn, text, () => {
           clearTimeout(helloTimer);
+          helloTimer = undefined; // not held for the socket's life
           const session = conn.session!;
           this.track(this.byTokenHash, session.tokenHash, conn, r.maxSocketsPerSession, 'session');
           this.track(this.byUser, userKey(session), conn, r.maxSocketsPerUser, 'user');
           for (const replaced of this.socketDirectory?.opened(conn) ?? []) this.replace(replaced);
-          // Node timers overflow past 2^31-1 ms; sessions longer than ~24 days are re-checked daily.
-          const delay = Math.min(session.expiresAt - this.s.now(), 86_400_000);
-          expiryTimer = setTimeout(() => conn.close(CLOSE.sessionEnded, 'session expired'), Math.max(0, delay));
-          expiryTimer.unref();
+          this.expiries.add(conn, session.expiresAt);
         }).catch((err: unknown) => this.s.log.error({ err, connectionId: conn.id }, 'handling a socket message failed')),
       );
     });
     ws.on('error', (err) => this.s.log.debug({ err, connectionId: conn.id }, 'socket error'));
     ws.on('close', () => {
       clearTimeout(helloTimer);
-      clearTimeout(expiryTimer);
       conn.closed = true;
       this.connections.delete(conn.id);
       if (conn.session !== undefined) {
-        untrack(this.byTokenHash, conn.session.tokenHash, conn);
-        untrack(this.byUser, userKey(conn.session), conn);
+        this.expiries.delete(conn, conn.session.expiresAt);
+        this.byTokenHash.delete(conn.session.tokenHash, conn);
+        this.byUser.delete(userKey(conn.session), conn);
         this.socketDirectory?.closed(conn.id);
         this.relay.disconnected(conn);
         this.media.connectionClosed(conn.id);
@@ -222,17 +217,15 @@ export class RealtimeHub {
    * Adds an authenticated socket to its session's or user's set; past `max`, the oldest socket of the
    * set is closed with 4410 (replaced) so the newest always gets in (docs/operations/limits.md).
    */
-  private track(index: Map<string, Set<RealtimeConnection>>, key: string, conn: RealtimeConnection, max: number, what: 'session' | 'user'): void {
-    let set = index.get(key);
-    if (set === undefined) index.set(key, (set = new Set()));
-    set.add(conn);
+  private track(index: ConnectionIndex, key: string, conn: RealtimeConnection, max: number, what: 'session' | 'user'): void {
+    index.add(key, conn);
     // Across Bridges the directory ranks every Bridge's sockets and names the ones to close here.
     if (this.socketDirectory !== undefined) return;
-    while (set.size > max) {
+    while (index.count(key) > max) {
       let oldest: RealtimeConnection | undefined;
-      for (const c of set) if (c !== conn && (oldest === undefined || c.openedAt < oldest.openedAt)) oldest = c;
+      for (const c of index.get(key)) if (c !== conn && (oldest === undefined || c.openedAt < oldest.openedAt)) oldest = c;
       if (oldest === undefined) break;
-      set.delete(oldest);
+      index.delete(key, oldest);
       this.counters.socketsReplaced++;
       oldest.close(CLOSE.replaced, `replaced: more than ${max} sockets for this ${what}`);
     }
@@ -242,8 +235,8 @@ export class RealtimeHub {
   replace(r: Replacement): void {
     const conn = this.connections.get(r.connectionId);
     if (conn?.session === undefined || conn.closed) return;
-    untrack(this.byTokenHash, conn.session.tokenHash, conn);
-    untrack(this.byUser, userKey(conn.session), conn);
+    this.byTokenHash.delete(conn.session.tokenHash, conn);
+    this.byUser.delete(userKey(conn.session), conn);
     this.counters.socketsReplaced++;
     conn.close(CLOSE.replaced, `replaced: more than ${r.max} sockets for this ${r.what}`);
   }
@@ -421,12 +414,11 @@ export class RealtimeHub {
 
   private ping(): void {
     for (const conn of this.connections.values()) {
-      const alive = (conn.socket as WebSocket & { sealroomAlive?: { pong: boolean } }).sealroomAlive;
-      if (alive !== undefined && !alive.pong) {
+      if (conn.awaitingPong) {
         conn.socket.terminate();
         continue;
       }
-      if (alive !== undefined) alive.pong = false;
+      conn.awaitingPong = true;
       conn.socket.ping();
     }
   }
@@ -435,6 +427,7 @@ export class RealtimeHub {
   async close(graceMs: number): Promise<void> {
     this.closing = true;
     clearInterval(this.pingTimer);
+    this.expiries.close();
     for (const conn of this.connections.values()) conn.close(CLOSE.goingAway, 'Bridge shutting down');
     const deadline = Date.now() + graceMs;
     while (this.connections.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
@@ -447,10 +440,4 @@ export class RealtimeHub {
 
 function userKey(session: { solutionId: string; userId: string }): string {
   return `${session.solutionId}\n${session.userId}`;
-}
-
-function untrack(index: Map<string, Set<RealtimeConnection>>, key: string, conn: RealtimeConnection): void {
-  const set = index.get(key);
-  set?.delete(conn);
-  if (set?.size === 0) index.delete(key);
 }

@@ -270,7 +270,7 @@ export class SealroomRelay implements Relay, MediaDirectory {
 
   close(): void {
     this.byteStreams.close();
-    for (const p of this.st.participants.values()) p.data.close();
+    for (const p of this.st.participants.values()) p.closeData();
   }
 
   /** A snapshot of what the relay holds: tests assert that queues and state stay bounded. */

@@ -43,7 +43,7 @@ export class RoomEvents {
   }
 
   async subscribe(conn: RealtimeConnection, queries: string[]): Promise<{ subscriptionIds: string[] }> {
-    if (conn.subscriptions.size + queries.length > MAX_SUBSCRIPTIONS_PER_CONNECTION) {
+    if ((conn.subscriptions?.size ?? 0) + queries.length > MAX_SUBSCRIPTIONS_PER_CONNECTION) {
       throw BridgeError.invalid('VALIDATION_FAILED', `at most ${MAX_SUBSCRIPTIONS_PER_CONNECTION} subscriptions per connection`);
     }
     const parsed: ParsedQuery[] = [];
@@ -56,22 +56,26 @@ export class RoomEvents {
       parsed.push(q);
     }
     // All or nothing: subscriptions are added only once every query passed.
+    // The map is made by the first subscription (most connections never subscribe: docs/operations/memory.md).
+    const subscriptions = (conn.subscriptions ??= new Map());
     const subscriptionIds = parsed.map((q) => {
       const id = `sub_${randomBytes(12).toString('base64url')}`;
-      conn.subscriptions.set(id, q);
+      subscriptions.set(id, q);
       return id;
     });
     return { subscriptionIds };
   }
 
   unsubscribe(conn: RealtimeConnection, ids: string[]): void {
-    const unknown = ids.filter((id) => !conn.subscriptions.has(id));
+    const unknown = ids.filter((id) => conn.subscriptions?.has(id) !== true);
     if (unknown.length > 0) throw BridgeError.notFound('NOT_FOUND', `unknown subscription id "${unknown[0]}"`);
-    for (const id of ids) conn.subscriptions.delete(id);
+    for (const id of ids) conn.subscriptions?.delete(id);
+    if (conn.subscriptions?.size === 0) conn.subscriptions = undefined;
   }
 
   private matching(conn: RealtimeConnection, type: ParsedQuery['eventType'], event: { roomId: string; contextId: string }): string[] {
     const ids: string[] = [];
+    if (conn.subscriptions === undefined) return ids;
     for (const [id, q] of conn.subscriptions) {
       if (q.eventType !== type) continue;
       if (q.selectorType === 'contextId' ? q.selectorId === event.contextId : q.selectorId === event.roomId) ids.push(id);

@@ -19,13 +19,17 @@ export class NumberAllocator {
   }
 }
 
-/** A set that forgets its oldest entries beyond `capacity` entries. */
+/**
+ * A set that forgets its oldest entries beyond `capacity` entries. Its Set is made by the first `add`:
+ * every participant has two of these and most never retire a number (docs/operations/memory.md).
+ */
 export class BoundedSet<T> {
-  private readonly items = new Set<T>();
+  private items: Set<T> | undefined;
 
   constructor(private readonly capacity: number) {}
 
   add(item: T): void {
+    this.items ??= new Set();
     this.items.delete(item);
     this.items.add(item);
     if (this.items.size > this.capacity) {
@@ -35,10 +39,10 @@ export class BoundedSet<T> {
   }
 
   has(item: T): boolean {
-    return this.items.has(item);
+    return this.items?.has(item) === true;
   }
 
   get size(): number {
-    return this.items.size;
+    return this.items?.size ?? 0;
   }
 }

@@ -89,7 +89,6 @@ export class RoomsRelay {
     this.st.broadcast(room, { type: 'streamRoomJoined', roomId: room.id, userId: p.userId, connectionId: conn.id });
     room.participants.set(conn.id, p);
     p.rooms.set(room.id, room);
-    conn.rooms.add(room.id);
     return this.snapshot(room, p);
   }
 
@@ -131,7 +130,6 @@ export class RoomsRelay {
       this.st.roomSlots?.release(room.id, p.conn.id);
       this.streams.dropParticipant(room, p, false);
       p.rooms.delete(room.id);
-      p.conn.rooms.delete(room.id);
       p.conn.event({ type: 'streamRoomLeft', roomId: room.id, userId: p.userId, connectionId: p.conn.id, reason: 'room_deleted' });
     }
     room.participants.clear();
@@ -143,7 +141,7 @@ export class RoomsRelay {
     const p = this.st.participants.get(conn.id);
     if (p === undefined) return;
     for (const room of [...p.rooms.values()]) this.depart(room, p, 'disconnected');
-    p.data.close();
+    p.closeData();
     this.st.participants.delete(conn.id);
   }
 
@@ -157,7 +155,6 @@ export class RoomsRelay {
     room.participants.delete(p.conn.id);
     this.st.roomSlots?.release(room.id, p.conn.id);
     p.rooms.delete(room.id);
-    p.conn.rooms.delete(room.id);
     const asSender: Record<Departure, EventReason> = { left: 'sender_left', disconnected: 'sender_disconnected', removed: 'removed' };
     this.byteStreams.receiverGone(room, p, how, how === 'removed' ? 'removed' : undefined);
     this.byteStreams.senderGone(room, p, asSender[how], how !== 'disconnected');

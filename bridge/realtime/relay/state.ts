@@ -9,15 +9,9 @@ import type { RealtimeConfig } from '../../config.ts';
 import { BridgeError } from '../../errors.ts';
 import type { BridgeServices } from '../../services.ts';
 import type { RealtimeConnection } from '../connection.ts';
-import { DataQueue, type TrackDelivery } from './data-queue.ts';
-import { BoundedSet, NumberAllocator } from './numbers.ts';
-
-/**
- * Track and stream numbers a connection used and that ended (unpublished, aborted, cut by a removal)
- * are remembered, so frames it had already sent are dropped quietly instead of closing its socket as
- * a protocol error. Per connection, in numbers.
- */
-const RETIRED_NUMBERS_PER_CONNECTION = 4096;
+import type { DataQueue, TrackDelivery } from './data-queue.ts';
+import { type BoundedSet, NumberAllocator } from './numbers.ts';
+import { LocalParticipant } from './participant.ts';
 
 /** A connection that joined at least one room (kept until it disconnects). */
 export interface Participant {
@@ -217,7 +211,7 @@ export class RelayState {
     streamsAborted: {},
     receipts: { relayed: 0, refused: {} },
   };
-  readonly participants = new Map<string, Participant>();
+  readonly participants = new Map<string, LocalParticipant>();
   readonly rooms = new Map<string, RoomState>();
   readonly tracks = new Map<number, Track>();
   readonly byteStreams = new Map<number, ByteStream>();
@@ -256,35 +250,10 @@ export class RelayState {
   }
 
   /** The connection's participant, created on its first join. */
-  participant(conn: RealtimeConnection): Participant {
+  participant(conn: RealtimeConnection): LocalParticipant {
     let p = this.participants.get(conn.id);
     if (p === undefined) {
-      const c = this.config;
-      p = {
-        conn,
-        userId: conn.userId,
-        rooms: new Map(),
-        published: 0,
-        data: new DataQueue(conn, {
-          queueBytes: c.dataQueueBytes,
-          highWaterBytes: c.dataHighWaterBytes,
-          reportIntervalMs: c.dataDroppedReportIntervalMs,
-          // Counts coalesce rather than pile up behind a socket that is not draining at all.
-          reportHoldBytes: c.dataHighWaterBytes + c.maxMessageBytes,
-          onDrop: (cause) => {
-            if (cause === 'deadline') this.counters.dataDroppedDeadline++;
-            else this.counters.dataDroppedSlow++;
-          },
-          onReliableOverflow: (trackNo) => this.onReliableOverflow?.(p!, trackNo),
-        }),
-        sending: new Map(),
-        receiving: new Map(),
-        unconsumedBytes: 0,
-        endedBytes: 0,
-        peakBytes: 0,
-        retiredTracks: new BoundedSet(RETIRED_NUMBERS_PER_CONNECTION),
-        retiredStreams: new BoundedSet(RETIRED_NUMBERS_PER_CONNECTION),
-      };
+      p = new LocalParticipant(conn, this);
       this.participants.set(conn.id, p);
     }
     return p;

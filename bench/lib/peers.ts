@@ -1,10 +1,10 @@
 /**
- * Handles on the client processes of bench/procs/peers.ts, which serve sealroom (`sealroom.*`) and
- * socket.io (`socketio.*`) handlers side by side.
+ * Handles on the client processes of bench/procs/peers.ts, which serve sealroom (`sealroom.*`),
+ * socket.io (`socketio.*`) and plain ws (`ws.*`) handlers side by side.
  */
 import type { Proc } from './procs.ts';
 
-export type PeerSystem = 'sealroom' | 'socketio';
+export type PeerSystem = 'sealroom' | 'socketio' | 'ws';
 
 export interface Peer {
   proc: Proc;

@@ -10,6 +10,7 @@ import diagnostics from 'node:diagnostics_channel';
 import { rmSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { writeHeapSnapshot } from 'node:v8';
 import { createBridge, type CreateBridgeOptions } from '../../bridge/index.ts';
 import { nowMs } from '../lib/clock.ts';
 import { serve, workerArgs } from '../lib/worker.ts';
@@ -85,6 +86,8 @@ serve(
       globalThis.gc?.();
       return { ...process.memoryUsage(), connections: bridge.realtime.connections.size };
     },
+    /** Writes a heap snapshot (the memory benchmark's BENCH_HEAP_SNAPSHOT_DIR) and returns its path. */
+    heapSnapshot: (params: { path: string }) => writeHeapSnapshot(params.path),
   },
   { url: bridge.url, apiKey: bridge.initialApiKey ?? args.options?.apiKey, pid: process.pid },
   () => bridge.close(),

@@ -69,6 +69,26 @@ export function sealroomPeers(): Record<string, Handler> {
       return null;
     },
 
+    /** One room per member list, each created by its first member (a client of this process), who manages it. */
+    async createRooms(p: { contextId: string; rooms: Member[][] }) {
+      const ids: string[] = [];
+      for (const members of p.rooms) {
+        const creator = clients.find((c) => c.user.userId === members[0]?.userId);
+        if (creator === undefined) throw new Error(`the first member of a room is not a client of this process`);
+        ids.push(await creator.streamApi.createStreamRoom(p.contextId, members, members.slice(0, 1), utf8('{"bench":true}'), utf8('bench')));
+      }
+      return ids;
+    },
+
+    /** Each client joins the room named for its user (the memory benchmark's rooms). */
+    async joinRooms(p: { roomOfUser: Record<string, string> }) {
+      await forEachLimited(clients, CONNECT_CONCURRENCY, async (c) => {
+        const roomId = p.roomOfUser[c.user.userId];
+        if (roomId !== undefined) await c.streamApi.joinStreamRoom(roomId);
+      });
+      return null;
+    },
+
     /** Client 0 publishes a stream with one data track. */
     async publish(p: { roomId: string }) {
       const api = first().streamApi;

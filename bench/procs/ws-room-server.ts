@@ -2,7 +2,8 @@
  * The load benchmark's baseline (bench/scenarios/load.ts): a plain `ws` room broadcast server. A
  * client connects to `/room/<n>`; every binary message it sends goes, as it is, to every other socket
  * of that room. No auth, no crypto, no framing of its own, no queues beyond the sockets': what a
- * delivery costs at the least on the same WebSocket stack.
+ * delivery costs at the least on the same WebSocket stack. The memory benchmark holds idle sockets in
+ * its rooms: what a joined connection costs at the least.
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -32,4 +33,15 @@ wss.on('connection', (ws, req) => {
 
 await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
 const { port } = http.address() as AddressInfo;
-serve({ deliveries: () => deliveries }, { url: `ws://127.0.0.1:${port}`, pid: process.pid }, () => new Promise<void>((resolve) => wss.close(() => resolve())));
+serve(
+  {
+    deliveries: () => deliveries,
+    /** The memory benchmark's baseline (bench/scenarios/memory.ts): run with --expose-gc. */
+    memory: () => {
+      globalThis.gc?.();
+      return { ...process.memoryUsage(), connections: wss.clients.size };
+    },
+  },
+  { url: `ws://127.0.0.1:${port}`, pid: process.pid },
+  () => new Promise<void>((resolve) => wss.close(() => resolve())),
+);

@@ -1,15 +1,28 @@
 /**
  * Scenario 5: the Bridge's memory.
  *
- * 5a (here): the Bridge's RSS with 1,000 idle authenticated Endpoint connections (logged in, socket
- * open, `hello` done), held by 4 worker processes, against a socket.io server process holding 1,000
- * idle socket.io connections from the same 4 processes (websocket transport, no auth). RSS is VmRSS
- * from /proc/<pid>/status, read after a full GC in the server process (both run with --expose-gc), as
- * the median of several samples while the connections sit idle. Each round connects everything,
- * measures, and disconnects; the table shows the median over rounds; the first round is a warm-up.
+ * 5a (here): the Bridge's RSS with idle joined Endpoint connections (logged in, `hello` done, event and
+ * stream APIs made, each joined to a room of 100), held by 4 client processes, against a bare `ws`
+ * room server (bench/procs/ws-room-server.ts) holding as many idle sockets in as many rooms, and a
+ * socket.io server holding as many idle socket.io connections (websocket transport, no auth), all from
+ * the same processes. RSS is VmRSS from /proc/<pid>/status, read after a full GC in the server (every
+ * server runs with --expose-gc), as the median of several samples while the connections sit idle.
+ *
+ * Each round connects everything, measures, and disconnects; a figure is the median over rounds. The
+ * first round is a warm-up in both modes and is not counted: V8 grows its young generation during a
+ * burst of logins (up to 2 x 16 MB semi-spaces) and keeps it, so a "before" taken in a fresh process
+ * would charge that one-time growth to the connections. After the warm-up, "before" and "after" both
+ * hold the grown young generation and their difference is what the connections hold; every baseline is
+ * measured the same way (docs/operations/memory.md).
+ *
+ * `BENCH_HEAP_SNAPSHOT_DIR=<dir>` writes a heap snapshot of the Bridge before and after the connections
+ * of an extra, uncounted round (`bridge-<n>-before.heapsnapshot`, `...-after...`), to diff by
+ * constructor. `BENCH_MEMORY_IDLE_ONLY=1` runs only the Bridge's and the bare ws server's rounds (to
+ * iterate on what a connection holds).
  *
  * 5b (`slowSubscriberMemory` below): RSS while a slow subscriber reads a 1 GB byte stream.
  */
+import { join } from 'node:path';
 import { nowMs, sleep } from '../lib/clock.ts';
 import { startBridgeProc, type BridgeProc } from '../lib/bridge.ts';
 import { bundleBridge, bundleProc } from '../lib/bundle.ts';
@@ -17,20 +30,28 @@ import { peer, type Peer } from '../lib/peers.ts';
 import { ProcGroup, type Proc } from '../lib/procs.ts';
 import { row, type ResultRow, type ScenarioOptions, type ScenarioResult } from '../lib/result.ts';
 import { median } from '../lib/stats.ts';
-import { makeTenant, split, type BenchTenant } from '../lib/tenant.ts';
+import { makeTenant, pubOf, split, type BenchTenant, type BenchUser } from '../lib/tenant.ts';
 
 const SCENARIO = 'memory: Bridge RSS';
 /** The slow subscriber of 5b reads at this rate; the publisher follows it (end-to-end flow control). */
 const SLOW_READER_MBPS = 40;
 const MB = 1024 * 1024;
+/** The issue's goal: a joined idle connection costs at most this much RSS above a bare ws server's. */
+const OVER_BARE_WS_KIB = 10;
 
 interface Config {
   connections: number;
+  /**
+   * Connections per room. Rooms of 100 rather than one or two large ones: each join is announced to
+   * every participant (n^2 / 2 events in a room of n) and each joining Endpoint reads the whole room,
+   * so 2 rooms of 1,000 took minutes of client CPU here; what a joined connection holds at the Bridge
+   * does not depend on its room's size.
+   */
+  roomSize: number;
   clientProcs: number;
-  /** Measured rounds, after one warm-up round when `warmup`. */
+  /** Measured rounds, after one warm-up round. */
   rounds: number;
-  warmup: boolean;
-  /** Also measure the Bridge with a capped young generation (the fix for the RSS target). */
+  /** Also measure the Bridge with a capped young generation. */
   tuned: boolean;
   /** RSS samples per measurement, this far apart. */
   samples: number;
@@ -46,8 +67,8 @@ interface Config {
  */
 export const TUNED_SEMI_SPACE_MB = 4;
 
-const FULL: Config = { connections: 1000, clientProcs: 4, rounds: 3, warmup: true, tuned: true, samples: 5, sampleGapMs: 300, idleMs: 2000 };
-const QUICK: Config = { connections: 1000, clientProcs: 4, rounds: 1, warmup: false, tuned: false, samples: 3, sampleGapMs: 100, idleMs: 500 };
+const FULL: Config = { connections: 2000, roomSize: 100, clientProcs: 4, rounds: 2, tuned: true, samples: 5, sampleGapMs: 300, idleMs: 2000 };
+const QUICK: Config = { connections: 1000, roomSize: 100, clientProcs: 4, rounds: 1, tuned: false, samples: 3, sampleGapMs: 100, idleMs: 500 };
 
 type MemoryUsage = NodeJS.MemoryUsage & { connections: number };
 
@@ -89,31 +110,99 @@ async function waitConnections(server: Server, expected: number): Promise<void> 
 }
 
 interface Round {
-  before: number;
-  after: number;
-  usage: MemoryUsage;
+  before: MemoryUsage;
+  after: MemoryUsage;
 }
 
-/** One round: RSS before, connect everything, idle, RSS after, disconnect. */
-async function round(server: Server, clients: Peer[], connect: (client: Peer, index: number) => Promise<unknown>, config: Config): Promise<Round> {
+/** The figures a round's connections added, per connection, KiB. */
+interface PerConnection {
+  rss: number;
+  heapUsed: number;
+  heapTotal: number;
+  /** RSS outside the V8 heap (rss - heapTotal): the sockets, ws and Node's buffers, malloc. */
+  native: number;
+}
+
+const KIB = 1024;
+
+function perConnection(rounds: Round[], n: number): PerConnection {
+  const per = (f: (u: MemoryUsage) => number) => median(rounds.map((r) => (f(r.after) - f(r.before)) / n / KIB));
+  return { rss: per((u) => u.rss), heapUsed: per((u) => u.heapUsed), heapTotal: per((u) => u.heapTotal), native: per((u) => u.rss - u.heapTotal) };
+}
+
+const perLine = (p: PerConnection) =>
+  `RSS ${p.rss.toFixed(1)}: heap used ${p.heapUsed.toFixed(1)}, heap total ${p.heapTotal.toFixed(1)}, native (RSS - heap total) ${p.native.toFixed(1)}`;
+
+type Connect = (client: Peer, index: number) => Promise<unknown>;
+
+/**
+ * One round: memory before, connect (and join) everything, idle, memory after, disconnect. `rss` is
+ * the median VmRSS of the samples; the heap figures are the last sample's.
+ */
+async function round(
+  server: Server,
+  clients: Peer[],
+  connect: Connect,
+  config: Config,
+  snapshot?: (when: 'before' | 'after') => Promise<void>,
+): Promise<Round> {
   await waitConnections(server, 0);
-  const before = await sampleRss(server, config);
+  const b = await sampleMemory(server, config);
+  await snapshot?.('before');
   await Promise.all(clients.map(connect));
   await waitConnections(server, config.connections);
   await sleep(config.idleMs);
-  const { rss: after, usage } = await sampleMemory(server, config);
+  const a = await sampleMemory(server, config);
+  await snapshot?.('after');
   await Promise.all(clients.map((c) => c.call('disconnect')));
-  return { before, after, usage };
+  return { before: { ...b.usage, rss: b.rss }, after: { ...a.usage, rss: a.rss } };
 }
 
-async function sealroomRounds(procs: Proc[], bridge: BridgeProc, tenant: BenchTenant, config: Config): Promise<Round[]> {
-  const groups = split(tenant.users, procs.length);
+/**
+ * The warm-up round, then the measured ones; with `snapshot`, one more round that writes the heap
+ * snapshots and is not counted (writing a snapshot grows the process's RSS by tens of MB).
+ */
+async function rounds(
+  server: Server,
+  clients: Peer[],
+  connect: Connect,
+  config: Config,
+  snapshot?: (when: 'before' | 'after') => Promise<void>,
+): Promise<Round[]> {
+  const out: Round[] = [];
+  for (let r = 0; r <= config.rounds; r++) out.push(await round(server, clients, connect, config));
+  if (snapshot !== undefined) await round(server, clients, connect, config, snapshot);
+  return out.slice(1); // the warm-up round
+}
+
+/** Each client process's users (consecutive slices), in rooms of `roomSize` (a room never spans processes). */
+function roomsOf(users: readonly BenchUser[], config: Config): BenchUser[][][] {
+  return split(users, config.clientProcs).map((g) =>
+    Array.from({ length: Math.ceil(g.length / config.roomSize) }, (_, r) => g.slice(r * config.roomSize, (r + 1) * config.roomSize)),
+  );
+}
+
+async function sealroomRounds(procs: Proc[], bridge: BridgeProc, tenant: BenchTenant, config: Config, name: string): Promise<Round[]> {
+  const rooms = roomsOf(tenant.users, config);
   const clients = procs.map((p) => peer(p, 'sealroom'));
   const server: Server = { proc: bridge.proc, memory: () => bridge.memory() };
-  const connect = (c: Peer, i: number) => c.call('connect', { url: bridge.url, solutionId: tenant.solutionId, users: groups[i] }, 180_000);
-  const rounds: Round[] = [];
-  for (let r = 0; r < config.rounds + (config.warmup ? 1 : 0); r++) rounds.push(await round(server, clients, connect, config));
-  return config.warmup ? rounds.slice(1) : rounds;
+  /** userId -> roomId, per process; the rooms are created once, in the first round. */
+  const roomOfUser: Array<Record<string, string>> = [];
+  const connect = async (c: Peer, i: number) => {
+    await c.call('connect', { url: bridge.url, solutionId: tenant.solutionId, users: rooms[i]!.flat() }, 180_000);
+    if (roomOfUser[i] === undefined) {
+      const ids = await c.call<string[]>('createRooms', { contextId: tenant.contextId, rooms: rooms[i]!.map((r) => r.map(pubOf)) }, 180_000);
+      roomOfUser[i] = Object.fromEntries(rooms[i]!.flatMap((r, k) => r.map((u) => [u.userId, ids[k]!])));
+    }
+    await c.call('joinRooms', { roomOfUser: roomOfUser[i] }, 180_000);
+  };
+  const dir = process.env.BENCH_HEAP_SNAPSHOT_DIR;
+  const snapshot =
+    dir === undefined || dir === ''
+      ? undefined
+      : async (when: 'before' | 'after') =>
+          void (await bridge.proc.call('heapSnapshot', { path: join(dir, `${name}-${config.connections}-${when}.heapsnapshot`) }, 180_000));
+  return rounds(server, clients, connect, config, snapshot);
 }
 
 async function socketIoRounds(group: ProcGroup, procs: Proc[], script: string, config: Config): Promise<Round[]> {
@@ -122,10 +211,28 @@ async function socketIoRounds(group: ProcGroup, procs: Proc[], script: string, c
   const clients = procs.map((p) => peer(p, 'socketio'));
   const server: Server = { proc, memory: () => proc.call('memory') };
   const connect = (c: Peer, i: number) => c.call('connect', { url: info.url, count: counts[i] }, 180_000);
-  const rounds: Round[] = [];
-  for (let r = 0; r < config.rounds + (config.warmup ? 1 : 0); r++) rounds.push(await round(server, clients, connect, config));
+  const out = await rounds(server, clients, connect, config);
   await proc.stop();
-  return config.warmup ? rounds.slice(1) : rounds;
+  return out;
+}
+
+/** The bare ws baseline: as many idle sockets in as many rooms of bench/procs/ws-room-server.ts. */
+async function bareWsRounds(group: ProcGroup, procs: Proc[], script: string, config: Config): Promise<Round[]> {
+  const { proc, info } = await group.fork<{ url: string }>(script, { name: 'ws-server', nodeFlags: ['--expose-gc'] });
+  // The same rooms as the Bridge's: numbered across processes.
+  const sizes = roomsOf(
+    Array.from({ length: config.connections }, (_, i) => ({ userId: `${i}`, privateKey: '', publicKey: '' })),
+    config,
+  ).map((g) => g.map((r) => r.length));
+  const clients = procs.map((p) => peer(p, 'ws'));
+  const server: Server = { proc, memory: () => proc.call('memory') };
+  const connect = (c: Peer, i: number) => {
+    const first = sizes.slice(0, i).reduce((sum, g) => sum + g.length, 0);
+    return c.call('connect', { url: info.url, rooms: sizes[i]!.map((count, k) => ({ room: first + k, count })) }, 180_000);
+  };
+  const out = await rounds(server, clients, connect, config);
+  await proc.stop();
+  return out;
 }
 
 /**
@@ -193,12 +300,33 @@ export async function slowSubscriberMemory(context: {
   };
 }
 
+/** The per-connection rows alone (`BENCH_MEMORY_IDLE_ONLY=1`). */
+function idleOnly(sealroom: Round[], bareWs: Round[], config: Config): ScenarioResult {
+  const n = config.connections;
+  const bridgePer = perConnection(sealroom, n);
+  const wsPer = perConnection(bareWs, n);
+  const roundLine = (rounds: Round[]) => rounds.map((r) => `${mb(r.before.rss)} -> ${mb(r.after.rss)}`).join('; ');
+  return {
+    scenario: SCENARIO,
+    rows: [
+      row(`Bridge RSS per idle joined connection, ${n} in rooms of ${config.roomSize}`, bridgePer.rss, 'KiB/conn', {
+        baseline: { name: 'bare ws room server, same sockets and rooms', value: wsPer.rss },
+        target: { op: '<=', value: wsPer.rss + OVER_BARE_WS_KIB },
+      }),
+    ],
+    notes: [
+      `BENCH_MEMORY_IDLE_ONLY: per connection, KiB: Bridge ${perLine(bridgePer)}; bare ws ${perLine(wsPer)}.`,
+      `Rounds (before -> after, MB): Bridge ${roundLine(sealroom)}; bare ws ${roundLine(bareWs)}.`,
+    ],
+  };
+}
+
 export async function run(options: ScenarioOptions): Promise<ScenarioResult> {
   const config = options.quick ? QUICK : FULL;
   const group = new ProcGroup();
   try {
-    // Both servers run as builds on plain node (bench/lib/bundle.ts); the tsx loader's share is below.
-    const [bridgeBuild, socketIoBuild] = await Promise.all([bundleBridge(), bundleProc('sio-server.ts')]);
+    // The servers run as builds on plain node (bench/lib/bundle.ts); the tsx loader's share is below.
+    const [bridgeBuild, socketIoBuild, wsBuild] = await Promise.all([bundleBridge(), bundleProc('sio-server.ts'), bundleProc('ws-room-server.ts')]);
     const bridge = await startBridgeProc(group, {}, { script: bridgeBuild });
     const ids = Array.from({ length: config.connections }, (_, i) => `idle${i}`);
     const tenant = await makeTenant(bridge.manage, ids, 'memory');
@@ -209,24 +337,26 @@ export async function run(options: ScenarioOptions): Promise<ScenarioResult> {
         Array.from({ length: config.clientProcs }, (_, i) => ({ name: `idle-clients-${i}` })),
       )
     ).map((f) => f.proc);
-    const sealroom = await sealroomRounds(procs, bridge, tenant, config);
+    const sealroom = await sealroomRounds(procs, bridge, tenant, config, 'bridge');
+    const bareWs = await bareWsRounds(group, procs, wsBuild, config);
+    if (process.env.BENCH_MEMORY_IDLE_ONLY === '1') return idleOnly(sealroom, bareWs, config);
     const socketio = await socketIoRounds(group, procs, socketIoBuild, config);
     const idleRss = await sampleRss({ proc: bridge.proc, memory: () => bridge.memory() }, config);
     // The same Bridge through the tsx loader (bin/sealroom.js; `make run` runs the build), idle, fresh.
     const tsxBridge = await startBridgeProc(group, {}, { name: 'bridge-tsx', script: 'bridge.ts' });
     const tsxIdle = await sampleMemory({ proc: tsxBridge.proc, memory: () => tsxBridge.memory() }, config);
     await tsxBridge.proc.stop();
-    // The fix measured: the same build with V8's young generation capped (it grows to 2 x 16 MB
-    // semi-spaces during the login burst and keeps them).
+    // The same build with V8's young generation capped (it grows to 2 x 16 MB semi-spaces during the
+    // login burst and keeps them): what an operator's flag still buys.
     let tuned: Round[] | undefined;
     if (config.tuned) {
       const tunedBridge = await startBridgeProc(
         group,
         {},
-        { name: 'bridge-semi1', script: bridgeBuild, nodeFlags: [`--max-semi-space-size=${TUNED_SEMI_SPACE_MB}`] },
+        { name: 'bridge-semi', script: bridgeBuild, nodeFlags: [`--max-semi-space-size=${TUNED_SEMI_SPACE_MB}`] },
       );
       const tunedTenant = await makeTenant(tunedBridge.manage, ids, 'memory');
-      tuned = await sealroomRounds(procs, tunedBridge, tunedTenant, config);
+      tuned = await sealroomRounds(procs, tunedBridge, tunedTenant, config, 'bridge-semi');
       await tunedBridge.proc.stop();
     }
     const freshBridge = await startBridgeProc(group, {}, { name: 'bridge-fresh', script: bridgeBuild });
@@ -234,36 +364,48 @@ export async function run(options: ScenarioOptions): Promise<ScenarioResult> {
     await freshBridge.proc.stop();
 
     const n = config.connections;
-    const after = median(sealroom.map((r) => r.after));
-    const before = median(sealroom.map((r) => r.before));
-    const sioAfter = median(socketio.map((r) => r.after));
-    const sioBefore = median(socketio.map((r) => r.before));
-    const perConn = (rounds: Round[]) => median(rounds.map((r) => (r.after - r.before) / n / 1024));
+    const rss = (rounds: Round[], when: 'before' | 'after') => median(rounds.map((r) => r[when].rss));
+    const bridgePer = perConnection(sealroom, n);
+    const wsPer = perConnection(bareWs, n);
+    const sioPer = perConnection(socketio, n);
+    const what = `${n} idle joined connections (rooms of ${config.roomSize})`;
     const rows: ResultRow[] = [
-      row(`Bridge RSS with ${n} idle authenticated connections`, after / MB, 'MB', {
-        baseline: { name: `socket.io server, ${n} idle connections`, value: sioAfter / MB },
-        target: { op: '<', value: 100 },
+      row(`Bridge RSS per idle joined connection, ${n} in rooms of ${config.roomSize}`, bridgePer.rss, 'KiB/conn', {
+        baseline: { name: 'bare ws room server, same sockets and rooms', value: wsPer.rss },
+        target: { op: '<=', value: wsPer.rss + OVER_BARE_WS_KIB, text: `<= bare ws + ${OVER_BARE_WS_KIB} KiB (${(wsPer.rss + OVER_BARE_WS_KIB).toFixed(1)})` },
+      }),
+      row('... of it V8 heap used', bridgePer.heapUsed, 'KiB/conn', { baseline: { name: 'bare ws room server', value: wsPer.heapUsed } }),
+      row('... native (RSS outside the V8 heap)', bridgePer.native, 'KiB/conn', { baseline: { name: 'bare ws room server', value: wsPer.native } }),
+      row('RSS per idle connection against socket.io (no auth, no rooms)', bridgePer.rss, 'KiB/conn', {
+        baseline: { name: 'socket.io server', value: sioPer.rss },
+      }),
+      row(`Bridge RSS with ${what}`, rss(sealroom, 'after') / MB, 'MB', {
+        baseline: { name: `socket.io server, ${n} idle connections`, value: rss(socketio, 'after') / MB },
+        // The issue's absolute target was set for 1,000 connections.
+        ...(n === 1000 ? { target: { op: '<' as const, value: 100 } } : {}),
       }),
       ...(tuned === undefined
         ? []
         : [
-            row(`... same, Bridge run with --max-semi-space-size=${TUNED_SEMI_SPACE_MB}`, median(tuned.map((r) => r.after)) / MB, 'MB', {
-              baseline: { name: `socket.io server, ${n} idle connections`, value: sioAfter / MB },
-              target: { op: '<', value: 100 },
+            row(`... same, Bridge run with --max-semi-space-size=${TUNED_SEMI_SPACE_MB}`, rss(tuned, 'after') / MB, 'MB', {
+              baseline: { name: `socket.io server, ${n} idle connections`, value: rss(socketio, 'after') / MB },
             }),
           ]),
-      row('RSS per idle connection', perConn(sealroom), 'KiB/conn', { baseline: { name: 'socket.io server', value: perConn(socketio) } }),
-      row('RSS with no connections', before / MB, 'MB', { baseline: { name: 'socket.io server', value: sioBefore / MB } }),
+      row('RSS with no connections (after the warm-up round)', rss(sealroom, 'before') / MB, 'MB', {
+        baseline: { name: 'bare ws room server', value: rss(bareWs, 'before') / MB },
+      }),
       row('Bridge RSS at start, through tsx (bin/sealroom.js; make run uses the build)', tsxIdle.rss / MB, 'MB', {
         baseline: { name: 'same Bridge built, at start', value: builtIdle.rss / MB },
       }),
     ];
+    const roundLine = (rounds: Round[]) => rounds.map((r) => `${mb(r.before.rss)} -> ${mb(r.after.rss)}`).join('; ');
     const notes = [
-      `${config.connections} connections from ${config.clientProcs} client processes; ${config.rounds} measured round(s)${config.warmup ? ' after a warm-up round' : ' (no warm-up round in quick mode: the "no connections" figure is then taken before any login)'}; each figure is the median of ${config.samples} VmRSS samples taken after a full GC in the server.`,
-      'sealroom connections are Endpoint.connect (challenge-response login, session, WebSocket with hello) plus the event and stream APIs; socket.io connections carry no authentication.',
-      `Bridge rounds (before -> after, MB): ${sealroom.map((r) => `${mb(r.before)} -> ${mb(r.after)}`).join('; ')}; socket.io: ${socketio.map((r) => `${mb(r.before)} -> ${mb(r.after)}`).join('; ')}.`,
-      `Both servers run as esbuild builds on plain node (bench/lib/bundle.ts). The Bridge through tsx starts at ${mb(tsxIdle.rss)} MB against ${mb(builtIdle.rss)} MB built: with ${n} connections it would hold about ${mb(after + tsxIdle.rss - builtIdle.rss)} MB.`,
-      `Bridge heap with ${n} connections: ${heapLine(sealroom.at(-1)!.usage)}; at start (built): ${heapLine(builtIdle.usage)}; socket.io with ${n}: ${heapLine(socketio.at(-1)!.usage)}.`,
+      `${n} connections from ${config.clientProcs} client processes, in rooms of ${config.roomSize}; ${config.rounds} measured round(s) after a warm-up round (the young generation V8 grows during the first burst of logins stays, so it is in "before" and "after" alike); each figure is the median of ${config.samples} VmRSS samples taken after a full GC in the server.`,
+      'sealroom connections are Endpoint.connect (challenge-response login, session, WebSocket with hello) plus the event and stream APIs and a join of their room; bare ws sockets sit in a room of bench/procs/ws-room-server.ts; socket.io connections carry no authentication and join nothing.',
+      `Per connection, KiB: Bridge ${perLine(bridgePer)}; bare ws ${perLine(wsPer)}; socket.io ${perLine(sioPer)}.`,
+      `Rounds (before -> after, MB): Bridge ${roundLine(sealroom)}; bare ws ${roundLine(bareWs)}; socket.io ${roundLine(socketio)}${tuned === undefined ? '' : `; Bridge with --max-semi-space-size=${TUNED_SEMI_SPACE_MB} ${roundLine(tuned)}`}.`,
+      `The servers run as esbuild builds on plain node (bench/lib/bundle.ts). The Bridge through tsx starts at ${mb(tsxIdle.rss)} MB against ${mb(builtIdle.rss)} MB built.`,
+      `Bridge heap with ${n} connections: ${heapLine(sealroom.at(-1)!.after)}; at start (built): ${heapLine(builtIdle.usage)}; bare ws with ${n}: ${heapLine(bareWs.at(-1)!.after)}.`,
     ];
     const slow = await slowSubscriberMemory({ group, bridge, tenant, idleRssBytes: idleRss, quick: options.quick });
     rows.push(...slow.rows);

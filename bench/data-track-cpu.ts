@@ -23,7 +23,7 @@ import { startBridgeProc } from './lib/bridge.ts';
 import { bundleBridge, bundleProc } from './lib/bundle.ts';
 import { drain } from './lib/load-phase.ts';
 import { canPin, pinProcess, type Proc, ProcGroup, readCpuPreciseMs } from './lib/procs.ts';
-import { makeTenant, pubOf } from './lib/tenant.ts';
+import { forEachLimited, makeTenant, pubOf } from './lib/tenant.ts';
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -86,8 +86,11 @@ try {
   ).map((f) => f.proc) as [Proc, Proc];
   const senders = byRoom.map((room, r) => ({ ...room[0]!, roomIndex: r }));
   const listeners = byRoom.flatMap((room, r) => room.slice(1).map((u) => ({ ...u, roomIndex: r })));
-  await sender.call('connect', { url: bridge.url, solutionId: tenant.solutionId, users: senders }, 300_000);
-  await receiver.call('connect', { url: bridge.url, solutionId: tenant.solutionId, users: listeners }, 300_000);
+  // One member a call, so a login the Bridge refuses as saturated is retried alone.
+  const connect = (proc: Proc, users: typeof senders) =>
+    forEachLimited(users, 8, (user) => retried(() => proc.call('connect', { url: bridge.url, solutionId: tenant.solutionId, users: [user] }, 120_000)));
+  await connect(sender, senders);
+  await connect(receiver, listeners);
   const roomOf: Record<string, string> = {};
   for (const room of byRoom) {
     const roomId = await retried(() =>

@@ -12,6 +12,24 @@ import type { BridgeServices } from '../services.ts';
 import type { RealtimeConnection } from './connection.ts';
 
 export const MAX_SUBSCRIPTIONS_PER_CONNECTION = 256;
+/** Parsed queries kept to share (`sharedQuery`), oldest forgotten first. */
+const SHARED_QUERIES = 4096;
+
+/**
+ * Every member of a room subscribes to the same query: one parsed, read-only copy serves all their
+ * connections, rather than a parse (an object and two slices of the string) held by each
+ * (docs/operations/memory.md).
+ */
+const sharedQueries = new Map<string, ParsedQuery>();
+function sharedQuery(query: string): ParsedQuery | undefined {
+  let q = sharedQueries.get(query);
+  if (q !== undefined) return q;
+  q = parseSubscriptionQuery(query);
+  if (q === undefined) return undefined;
+  if (sharedQueries.size >= SHARED_QUERIES) sharedQueries.delete(sharedQueries.keys().next().value as string);
+  sharedQueries.set(query, Object.freeze(q));
+  return q;
+}
 
 export class RoomEvents {
   constructor(
@@ -48,7 +66,7 @@ export class RoomEvents {
     }
     const parsed: ParsedQuery[] = [];
     for (const query of queries) {
-      const q = parseSubscriptionQuery(query);
+      const q = sharedQuery(query);
       if (q === undefined) {
         throw BridgeError.invalid('VALIDATION_FAILED', `not a subscription query: "${query.slice(0, 80)}" (use buildSubscriptionQuery)`);
       }

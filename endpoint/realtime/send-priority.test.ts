@@ -109,11 +109,15 @@ describe('data-track delivery options', () => {
     const aliceBefore = alice.streamApi.dataTrackStats();
     const bobBefore = bob.streamApi.dataTrackStats();
     pauseBob(true);
-    // Until the kernel's buffers and bob's socket are full and messages wait in his queue at the Bridge.
+    // Until the kernel's buffers and bob's socket are full and messages wait in his queue at the Bridge,
+    // and still wait there 150 ms after the last send, so they are past their deadline (a frame queued
+    // for an instant may yet reach the socket in time and be delivered, not dropped).
     let count = 0;
-    while (queuedForBob() === 0 && count < MAX_MESSAGES) count += await sendMany(trackId, count, BATCH);
+    do {
+      while (queuedForBob() === 0 && count < MAX_MESSAGES) count += await sendMany(trackId, count, BATCH);
+      await new Promise((r) => setTimeout(r, 150));
+    } while (queuedForBob() === 0 && count < MAX_MESSAGES);
     expect(queuedForBob()).toBeGreaterThan(0);
-    await new Promise((r) => setTimeout(r, 150)); // what still waits at the Bridge is past its deadline
     pauseBob(false);
     const aliceAfter = alice.streamApi.dataTrackStats();
     const handed = aliceAfter.sent - aliceBefore.sent;
@@ -179,13 +183,18 @@ function pauseBob(paused: boolean): void {
   else socket._socket.resume();
 }
 
-/** Sends `count` 48 KiB messages numbered from `from` in their first 4 bytes; returns `count`. */
+/**
+ * Sends `count` 48 KiB messages numbered from `from` in their first 4 bytes; returns `count`. Then
+ * yields one macrotask: a send the sender's own pacing drops resolves at once, so without it a loop of
+ * batches could run in microtasks alone and alice's socket would never get a turn to drain.
+ */
 async function sendMany(trackId: string, from: number, count: number): Promise<number> {
   const message = new Uint8Array(48 * 1024);
   for (let i = from; i < from + count; i++) {
     new DataView(message.buffer).setUint32(0, i);
     await alice.streamApi.sendData(trackId, message);
   }
+  await new Promise((resolve) => setImmediate(resolve));
   return count;
 }
 

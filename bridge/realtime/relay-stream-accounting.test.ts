@@ -2,7 +2,8 @@
  * What the Bridge counts for a byte-stream receiver's socket (docs/protocol/byte-streams.md,
  * "Accounting" and "Cuts"): an ended stream's bytes count until they have left the Bridge, so
  * streams that end together behind a reader's backlog do not cut it; a reader that takes nothing is
- * still cut, with the Bridge's memory for it bounded.
+ * still cut, with the Bridge's memory for it bounded; one that consumes another stream is starved, not
+ * stalled, and gets three stuck timeouts instead of one.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { login, setupTenant, startBridge, type Tenant, type TestBridge } from '../../test/harness.ts';
@@ -115,4 +116,43 @@ describe('relay: byte-stream bytes of ended streams', () => {
     expect(serverSide(bob).closed).toBe(false); // cut from the streams, not closed with 4409
     bob.resume();
   });
+});
+
+describe('relay: the stuck timer for a reader that consumes other streams', () => {
+  const STUCK_MS = 2000;
+  let slow: TestBridge;
+  let slowTokens: Record<string, string>;
+  let slowTenant: Tenant;
+  beforeAll(async () => {
+    slow = await startBridge({ realtime: { streamWindowBytes: 64 * 1024, stuckReceiverTimeoutMs: STUCK_MS } });
+    slowTenant = await setupTenant(slow.bridge, USERS);
+    slowTokens = {};
+    for (const id of USERS) slowTokens[id] = await login(slow.bridge.url, slowTenant.solutionId, slowTenant.users[id]!);
+  });
+  afterAll(() => slow.close());
+
+  it('is cut from the stream it does not read after three timeouts, not one, while it reads another', async () => {
+    const all = USERS.map((id) => slowTenant.users[id]!);
+    const built = await createRoom(slow.bridge, slowTenant, slowTokens.alice!, all[0]!, all, [all[0]!]);
+    const [alice, bob] = await Promise.all(USERS.map((id) => TestClient.connect(slow.bridge.url, slowTokens[id]!)));
+    clients.push(alice!, bob!);
+    for (const c of [alice!, bob!]) await c.request('join', { roomId: built.record.roomId });
+    const open = async () =>
+      (await alice!.request('byteStreamOpen', { roomId: built.record.roomId, streamId: STREAM_ID, epoch: 1, destinationIdentities: [] })).streamNo;
+    const [ignored, read] = [await open(), await open()];
+    bob!.creditAsRead(read);
+    // The ignored stream's sender reaches its limit at once; the read one goes on, a chunk every 50 ms.
+    for (let at = 0; at < 64 * 1024; at += 16 * 1024) alice!.sendChunk(ignored, false, bytes(16 * 1024));
+    const started = performance.now();
+    let cutAt = Number.POSITIVE_INFINITY;
+    while (performance.now() - started < 5 * STUCK_MS && cutAt === Number.POSITIVE_INFINITY) {
+      alice!.sendChunk(read, false, bytes(1024));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      if (alice!.events('byteStreamReceiverDropped').length > 0) cutAt = performance.now() - started;
+    }
+    expect(alice!.events('byteStreamReceiverDropped')).toEqual([{ type: 'byteStreamReceiverDropped', streamNo: ignored, userId: 'bob', reason: 'too_slow' }]);
+    expect(cutAt).toBeGreaterThanOrEqual(3 * STUCK_MS);
+    expect(cutAt).toBeLessThan(5 * STUCK_MS);
+    expect(bob!.events('byteStreamAborted')).toEqual([{ type: 'byteStreamAborted', streamNo: ignored, reason: 'too_slow' }]);
+  }, 30_000);
 });

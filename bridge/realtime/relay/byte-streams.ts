@@ -36,6 +36,11 @@ export const UNLIMITED_ALLOWANCE_BYTES = Number.MAX_SAFE_INTEGER;
 const MAX_SEALED_CHUNK_BYTES = 64 * 1024 + 1024;
 /** Allowance growth smaller than a quarter window, to a sender with headroom, waits this long. Ms. */
 const ALLOWANCE_COALESCE_MS = 20;
+/**
+ * A receiver that consumed another stream within the stuck timeout is starved, not stalled: it may
+ * consume nothing of this one for this many timeouts before it is cut (docs/protocol/byte-streams.md, "Cuts").
+ */
+const STARVED_GRACE_TIMEOUTS = 3;
 
 export class ByteStreamsRelay {
   /** Receipts of the streams that ended, relayed to their senders (receipts.ts). */
@@ -323,7 +328,8 @@ export class ByteStreamsRelay {
    * judged the same way, from when it last advanced or the sender reached the limit, whichever is
    * later. While the Bridge still holds chunks of the stream for it (behind other streams' in its
    * bulk lane, or in its socket), the reader cannot have consumed them: it is judged by its socket,
-   * from when that last took a chunk, and its own clock starts once they have left.
+   * from when that last took a chunk, and its own clock starts once they have left. One that consumed
+   * another stream within the timeout is making progress: it gets STARVED_GRACE_TIMEOUTS of them.
    */
   private checkStuck(bs: ByteStream): void {
     bs.stuckTimer = undefined;
@@ -336,12 +342,23 @@ export class ByteStreamsRelay {
       const lastSentAt = slowest.bulkNo < 0 ? undefined : slowest.participant.conn.bulkWaiting(slowest.bulkNo);
       if (lastSentAt !== undefined) slowest.heldSeenAt = now;
       const stalledMs = now - Math.max(slowest.lastAdvanceAt, bs.atLimitSince, lastSentAt ?? slowest.heldSeenAt);
-      if (stalledMs < timeout) {
-        bs.stuckTimer = setTimeout(() => this.checkStuck(bs), timeout - stalledMs);
+      const limit = stalledMs >= timeout && this.consumedLately(slowest.participant, bs, now - timeout) ? STARVED_GRACE_TIMEOUTS * timeout : timeout;
+      if (stalledMs < limit) {
+        // Within a timeout at most: a starved reader that stops consuming its other streams is judged then.
+        bs.stuckTimer = setTimeout(() => this.checkStuck(bs), Math.min(limit - stalledMs, timeout));
         bs.stuckTimer.unref();
         return;
       }
       this.cut(bs, slowest, 'too_slow', 'too_slow', 'too_slow_stuck');
     }
+  }
+
+  /** Whether `p` consumed some stream other than `bs` since `after` (monotonic ms). */
+  private consumedLately(p: Participant, bs: ByteStream, after: number): boolean {
+    for (const other of p.receiving.values()) {
+      const r = other === bs ? undefined : other.receivers.get(p);
+      if (r !== undefined && r.consumed > 0 && r.lastAdvanceAt > after) return true;
+    }
+    return false;
   }
 }

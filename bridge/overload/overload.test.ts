@@ -47,6 +47,16 @@ describe('OverloadState', () => {
     expect(held.at(-1)).toBe(true);
   });
 
+  it('counts a window as saturated only when the process was busy itself (minCpuShare)', () => {
+    const state = new OverloadState({ ...RULES, minCpuShare: 0.5 });
+    // Lag from waiting (another process holds the core): never an overload.
+    expect([150, 150, 150].map((lag) => state.observe(lag, 0.1))).toEqual([false, false, false]);
+    // The same lag with the process busy: an overload.
+    expect([150, 150].map((lag) => state.observe(lag, 0.9))).toEqual([false, true]);
+    // Lag still high but the process no longer busy (its new work refused): calm windows, it ends.
+    expect([150, 150, 150].map((lag) => state.observe(lag, 0.2))).toEqual([true, true, false]);
+  });
+
   it('counts episodes', () => {
     const state = new OverloadState(RULES);
     for (const lag of [150, 150, 10, 10, 10, 150, 150, 10, 10, 10]) state.observe(lag);
@@ -96,6 +106,13 @@ describe('OverloadMonitor', () => {
       'createBridge: option "overload.exitLagMs": expected exitLagMs at most enterLagMs',
     );
     expect(() => resolveConfig({ databaseFile: ':memory:', overload: { windowMs: 10 } })).toThrow(/option "overload.windowMs"/);
-    expect(resolveConfig({ databaseFile: ':memory:' }).overload).toMatchObject({ enabled: true, enterLagMs: 200, exitLagMs: 100, windowMs: 500, enterWindows: 3, exitWindows: 2 });
+    expect(resolveConfig({ databaseFile: ':memory:' }).overload).toMatchObject({
+      enabled: true,
+      enterLagMs: 200,
+      exitLagMs: 100,
+      windowMs: 500,
+      enterWindows: 3,
+      exitWindows: 2,
+    });
   });
 });

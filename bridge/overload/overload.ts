@@ -10,6 +10,11 @@
  * `enterLagMs` start an overload, `exitWindows` windows in a row below `exitLagMs` end it; lag between
  * the two keeps the current state. The gap between the thresholds and the windows counted on each
  * side are the hysteresis: the state cannot flap faster than once per `exitWindows` windows.
+ *
+ * Lag alone also rises when the Bridge merely waits: for a core other processes hold, or for the
+ * disk. So a window counts as saturated only when the Bridge's own process was busy too, using at
+ * least `minCpuShare` of one core over it (process.cpuUsage: every thread, GC included); a window
+ * under that share counts as calm. A Bridge saturated by its own work uses a whole core.
  */
 import { createHistogram, type RecordableHistogram } from 'node:perf_hooks';
 import * as z from 'zod';
@@ -26,6 +31,11 @@ export const overloadSchema = z
     enterLagMs: z.number().positive().default(200),
     /** Lag p99 of a window below which the window counts as calm again. Milliseconds; at most `enterLagMs`. */
     exitLagMs: z.number().positive().default(100),
+    /**
+     * The share of one core the Bridge's process must have used over a window for its lag to count
+     * as saturation (0: lag alone decides).
+     */
+    minCpuShare: z.number().min(0).max(1).default(0.5),
     /** How long one window of lag measurement lasts. Milliseconds. */
     windowMs: z.number().int().min(50).max(10_000).default(500),
     /** Saturated windows in a row that start an overload. */
@@ -57,11 +67,14 @@ export class OverloadState {
   episodes = 0;
   #run = 0;
 
-  constructor(private readonly c: Pick<OverloadConfig, 'enterLagMs' | 'exitLagMs' | 'enterWindows' | 'exitWindows'>) {}
+  constructor(private readonly c: Pick<OverloadConfig, 'enterLagMs' | 'exitLagMs' | 'enterWindows' | 'exitWindows'> & { minCpuShare?: number }) {}
 
-  observe(lagMs: number): boolean {
+  /** One window: its lag p99 in ms, and the share of one core the process used over it (1 if unknown). */
+  observe(lagMs: number, cpuShare = 1): boolean {
+    // A process that was not busy itself is waiting, not saturated: its window counts as calm.
+    const busy = cpuShare >= (this.c.minCpuShare ?? 0);
     // Windows in a row on the side that would change the state; anything else resets the run.
-    const towardChange = this.overloaded ? lagMs < this.c.exitLagMs : lagMs > this.c.enterLagMs;
+    const towardChange = this.overloaded ? !busy || lagMs < this.c.exitLagMs : busy && lagMs > this.c.enterLagMs;
     this.#run = towardChange ? this.#run + 1 : 0;
     if (this.#run >= (this.overloaded ? this.c.exitWindows : this.c.enterWindows)) {
       this.overloaded = !this.overloaded;
@@ -88,6 +101,9 @@ export class OverloadMonitor {
   readonly #timer: NodeJS.Timeout | undefined;
   #lastTick = performance.now();
   #windowStart = this.#lastTick;
+  #windowCpu = process.cpuUsage();
+  /** The share of one core the process used over the last finished window. */
+  cpuShare = 0;
 
   constructor(
     readonly config: OverloadConfig,
@@ -121,9 +137,12 @@ export class OverloadMonitor {
     const h: RecordableHistogram = this.#histogram;
     this.lagMs = h.percentile(99) / 1000;
     h.reset();
+    const used = process.cpuUsage(this.#windowCpu);
+    this.#windowCpu = process.cpuUsage();
+    this.cpuShare = (used.user + used.system) / 1000 / (now - this.#windowStart);
     this.#windowStart = now;
     const before = this.#state.overloaded;
-    if (this.#state.observe(this.lagMs) !== before) this.onChange(!before, this.lagMs);
+    if (this.#state.observe(this.lagMs, this.cpuShare) !== before) this.onChange(!before, this.lagMs);
   }
 
   /**

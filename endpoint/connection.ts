@@ -284,6 +284,9 @@ export class Connection {
     return result.connectionId;
   }
 
+  /** Made once: `#onMessage` runs for every frame. */
+  readonly #frameListenerFailed = (error: unknown): void => this.log.error({ error: String(error) }, 'frame listener failed');
+
   #onMessage(data: unknown): void {
     this.#heartbeat?.heard();
     if (data instanceof ArrayBuffer || data instanceof Uint8Array) {
@@ -292,7 +295,7 @@ export class Connection {
         this.log.warn('dropped a malformed binary frame from the Bridge');
         return;
       }
-      this.#hooks.emit('frame', frame, (error) => this.log.error({ error: String(error) }, 'frame listener failed'));
+      this.#hooks.emit('frame', frame, this.#frameListenerFailed);
       return;
     }
     let parsed: ReturnType<typeof serverMessageSchema.safeParse>;

@@ -122,7 +122,6 @@ export type DecodedFrame =
 /** Parses a binary frame; undefined if the type byte is unknown or the frame is shorter than its header. */
 export function decodeFrame(bytes: Uint8Array): DecodedFrame | undefined {
   if (bytes.length < 1) return undefined;
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
   switch (bytes[0]) {
     case FRAME_DATA_UP:
     case FRAME_DATA_DOWN:
@@ -130,7 +129,7 @@ export function decodeFrame(bytes: Uint8Array): DecodedFrame | undefined {
       return {
         type: 'data',
         direction: bytes[0] === FRAME_DATA_UP ? 'up' : 'down',
-        trackNo: view.getUint32(1),
+        trackNo: readU32(bytes, 1),
         payload: bytes.subarray(DATA_HEADER_BYTES),
       };
     case FRAME_CHUNK_UP:
@@ -141,7 +140,7 @@ export function decodeFrame(bytes: Uint8Array): DecodedFrame | undefined {
       return {
         type: 'chunk',
         direction: bytes[0] === FRAME_CHUNK_UP ? 'up' : 'down',
-        streamNo: view.getUint32(1),
+        streamNo: readU32(bytes, 1),
         last: (flags & CHUNK_FLAG_LAST) !== 0,
         payload: bytes.subarray(CHUNK_HEADER_BYTES),
       };

@@ -67,7 +67,7 @@ interface Config {
  */
 export const TUNED_SEMI_SPACE_MB = 4;
 
-const FULL: Config = { connections: 2000, roomSize: 100, clientProcs: 4, rounds: 2, tuned: true, samples: 5, sampleGapMs: 300, idleMs: 2000 };
+const FULL: Config = { connections: 2000, roomSize: 100, clientProcs: 4, rounds: 1, tuned: true, samples: 5, sampleGapMs: 300, idleMs: 2000 };
 const QUICK: Config = { connections: 1000, roomSize: 100, clientProcs: 4, rounds: 1, tuned: false, samples: 3, sampleGapMs: 100, idleMs: 500 };
 
 type MemoryUsage = NodeJS.MemoryUsage & { connections: number };

@@ -71,13 +71,7 @@ export interface SFrameScratch {
 export function openSFrameSync(key: SFrameKey, header: DecodedSFrameHeader, frame: Uint8Array, metadata: Uint8Array, scratch: SFrameScratch): Uint8Array {
   const openSync = key.aead.openSync;
   if (openSync === undefined) throw CryptoError.invalidArgument('"key" expected an AEAD that decrypts synchronously');
-  assertBytes('frame', frame);
-  assertBytes('metadata', metadata);
-  if (header.kid !== key.kid) {
-    throw CryptoError.invalidArgument('"key" expected the key of the header\'s KID');
-  }
-  const ciphertext = frame.subarray(header.length);
-  if (ciphertext.length < key.aead.tagLength) throw CryptoError.decryptFailed();
+  const ciphertext = checkedCiphertext(key, header, frame, metadata);
   const aadLength = header.length + metadata.length;
   if (scratch.aad.length < aadLength) scratch.aad = new Uint8Array(aadLength);
   scratch.aad.set(frame.subarray(0, header.length), 0);
@@ -91,6 +85,12 @@ export function openSFrameSync(key: SFrameKey, header: DecodedSFrameHeader, fram
 }
 
 function openingParts(key: SFrameKey, header: DecodedSFrameHeader, frame: Uint8Array, metadata: Uint8Array): { ciphertext: Uint8Array; aad: Uint8Array } {
+  const ciphertext = checkedCiphertext(key, header, frame, metadata);
+  return { ciphertext, aad: sframeAad(frame.subarray(0, header.length), metadata) };
+}
+
+/** The checks before any opening: the inputs, the key's KID against the header's, room for the tag. */
+function checkedCiphertext(key: SFrameKey, header: DecodedSFrameHeader, frame: Uint8Array, metadata: Uint8Array): Uint8Array {
   assertBytes('frame', frame);
   assertBytes('metadata', metadata);
   if (header.kid !== key.kid) {
@@ -98,7 +98,7 @@ function openingParts(key: SFrameKey, header: DecodedSFrameHeader, frame: Uint8A
   }
   const ciphertext = frame.subarray(header.length);
   if (ciphertext.length < key.aead.tagLength) throw CryptoError.decryptFailed();
-  return { ciphertext, aad: sframeAad(frame.subarray(0, header.length), metadata) };
+  return ciphertext;
 }
 
 /**

@@ -15,12 +15,12 @@ import { PEER_METADATA_MAX_CHARS, type PeerSignal, type ServerEvent } from '../.
 import { toBase64 } from '../../crypto/bytes.ts';
 import type { Connection } from '../connection.ts';
 import { connectionInternals } from '../internal.ts';
-import { candidateAddress } from '../media/sdp.ts';
+import { candidateAddress, filterCandidates } from '../media/sdp.ts';
 import type { KeyRing } from '../rooms/keyring.ts';
 import type { RoomApi } from '../rooms/room-api.ts';
 import { PeerError, type PeerErrorReason } from './errors.ts';
 import { peerControl, RemotePeer } from './remote-peer.ts';
-import { createPeerConnection, describeLocal, filterSdp } from './rtc.ts';
+import { createPeerConnection, describeLocal } from './rtc.ts';
 import { randomId16, remoteCertificateFingerprint } from './signature.ts';
 import { SignalChecks, type SignedSignal } from './signal-checks.ts';
 import { handOver, type AppHandlers } from './app-streams.ts';
@@ -193,7 +193,7 @@ export class PeersApi {
       await this.#send(session, { type: 'offer', ...signed, metadata });
       const answer = await answered;
       await this.#checks.verify(answer, roomId, userId, sessionId, '');
-      await pc.setRemoteDescription({ type: 'answer', sdp: filterSdp(this.#d.options.allowCandidate, answer.sdp) });
+      await pc.setRemoteDescription({ type: 'answer', sdp: filterCandidates(answer.sdp, this.#d.options.allowCandidate) });
       await Promise.all(candidates.map((candidate) => this.#send(session, { type: 'candidate', sessionId, candidate })));
       await this.#connected(session, answer.fingerprints);
       return peer;
@@ -296,7 +296,7 @@ export class PeersApi {
           session.pc = pc;
           const peer = this.#peer(session, pc, metadata, true);
           if (!this.#sessions.has(session.sessionId)) throw peer.error ?? new PeerError('Closed', 'closed while connecting');
-          await pc.setRemoteDescription({ type: 'offer', sdp: filterSdp(this.#d.options.allowCandidate, offer.sdp) });
+          await pc.setRemoteDescription({ type: 'offer', sdp: filterCandidates(offer.sdp, this.#d.options.allowCandidate) });
           const sdp = await describeLocal(pc, this.#d.options.allowCandidate, 'answer');
           const signed = await this.#checks.sign('answer', session, sdp, '');
           await this.#send(session, { type: 'answer', ...signed });

@@ -3,7 +3,7 @@
  * `werift` package (an optional peer of this package, docs/package.md), loaded on first use only.
  * Both are driven through the standard API (`onicecandidate`, `ondatachannel`, `getStats`, ...).
  */
-import { candidateAddress } from '../media/sdp.ts';
+import { filterCandidates } from '../media/sdp.ts';
 import { PeerError } from './errors.ts';
 import type { PeerOptions } from './types.ts';
 
@@ -65,18 +65,5 @@ export async function describeLocal(pc: RTCPeerConnection, allow: PeerOptions['a
       check();
     });
   }
-  return filterSdp(allow, pc.localDescription!.sdp);
-}
-
-/** The SDP without the candidates `allow` refuses (all of them kept when there is no filter). */
-export function filterSdp(allow: PeerOptions['allowCandidate'], sdp: string): string {
-  if (allow === undefined) return sdp;
-  return sdp
-    .split('\r\n')
-    .filter((line) => {
-      if (!line.startsWith('a=candidate:')) return true;
-      const address = candidateAddress(line);
-      return address !== undefined && allow(address);
-    })
-    .join('\r\n');
+  return filterCandidates(pc.localDescription!.sdp, allow);
 }

@@ -29,6 +29,7 @@ export interface MembersTake {
 export const RECEIVER_DROPS = [
   'droppedBySlowness',
   'droppedByDeadline',
+  'droppedLate',
   'droppedInCluster',
   'undecryptable',
   'replayed',
@@ -39,7 +40,7 @@ export const RECEIVER_DROPS = [
 ] as const;
 
 /** Receiver causes that only a lossy track has (docs/protocol/data-tracks.md): the Bridge drops nothing of a reliable one. */
-const LOSSY_ONLY = new Set(['droppedBySlowness', 'droppedByDeadline']);
+const LOSSY_ONLY = new Set(['droppedBySlowness', 'droppedByDeadline', 'droppedLate']);
 
 /** Cumulative counters of all client processes and of the Bridge at one moment. */
 export interface Snapshot {

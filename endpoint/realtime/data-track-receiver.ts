@@ -13,6 +13,13 @@
  * 4. The authenticated stamp (data-track-crypto.ts) is checked: a frame stamped outside `maxAgeMs`
  *    of this client's clock, or not after its KID's floor, is dropped (`stale`). Its room head goes to
  *    the head tracker (split views), then the message to the listeners.
+ * 5. A lossy track's frame that arrives later than its `deadlineMs` is dropped here (`droppedLate`):
+ *    the Bridge drops what waits in its own queue, but a delay that accrues after it (the kernel's
+ *    socket buffers, this process's busy event loop) only the receiver sees. Late means: its
+ *    `now - stamp` exceeds the quickest `now - stamp` of that sender over the last 20-40 s by more than
+ *    the deadline. That quickest figure holds the two clocks' offset, so no clock has to agree with
+ *    another; a delay present throughout that window is not seen, so the rule errs towards delivering
+ *    (docs/protocol/data-tracks.md, "Deadlines at the receiver").
  *
  * Old epochs and forgotten sessions (docs/security/bridge-adversary.md):
  * - A KID first seen under an epoch older than the newest held is refused (`stale`): a session that
@@ -89,6 +96,22 @@ interface SenderKeys {
   newestEpoch: number;
   /** When a frame of this sender was last delivered (the receiver's tick): the least recent goes first. */
   lastUsed: number;
+  /** The quickest `now - stamp` of this sender's frames in this bucket, and in the one before (step 5). */
+  quickest: number;
+  quickestBefore: number;
+  /** When this bucket began, by this client's clock. */
+  bucketAt: number;
+}
+
+/** One bucket of the quickest-transit figure; two are kept, so it reflects the last 20-40 s. */
+const TRANSIT_BUCKET_MS = 20_000;
+
+/**
+ * This client's time for step 5: wall-clock milliseconds that never step (a clock set back or forward
+ * here does not shift every transit). A sender's clock that steps does, until its step leaves the window.
+ */
+function monotonicWallMs(): number {
+  return performance.timeOrigin + performance.now();
 }
 
 /** What every frame of one remote track needs, computed on its first frame. */
@@ -232,6 +255,9 @@ export class DataTrackReceiver {
       retired: new Map(),
       newestEpoch: 0,
       lastUsed: 0,
+      quickest: Number.POSITIVE_INFINITY,
+      quickestBefore: Number.POSITIVE_INFINITY,
+      bucketAt: monotonicWallMs(),
     };
     let entry = this.lookup(route.senderKey, sender, kid, track.roomId);
     if (entry === DROPPED) return;
@@ -354,9 +380,24 @@ export class DataTrackReceiver {
       this.bound(senderKey, sender);
     }
     this.d.heads.observeHead(track.roomId, track.userId, stamp.version, stamp.headHash);
+    const arrived = monotonicWallMs();
+    if (this.late(track, sender, arrived, arrived - stamp.time)) {
+      counters.droppedLate++;
+      return;
+    }
     // Its room may have been left while the frame waited: then it counts as unroutable.
     if (this.d.deliver(track, message, entry.epoch)) counters.delivered++;
     else counters.unroutable++;
+  }
+
+  /** Step 5: whether a frame that arrived `transit` ms after its stamp is past its lossy track's deadline. */
+  private late(track: RemoteTrack, sender: SenderKeys, now: number, transit: number): boolean {
+    if (now - sender.bucketAt >= TRANSIT_BUCKET_MS) {
+      sender.quickestBefore = sender.quickest;
+      sender.quickest = transit;
+      sender.bucketAt = now;
+    } else if (transit < sender.quickest) sender.quickest = transit;
+    return track.lateAfterMs !== undefined && transit - Math.min(sender.quickest, sender.quickestBefore) > track.lateAfterMs;
   }
 
   /** Nothing is kept for a KID that never authenticated a deliverable frame. */

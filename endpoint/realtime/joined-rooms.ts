@@ -5,7 +5,7 @@
  * its sender: the publisher's user id comes from the Bridge (join result, stream events, subscribe
  * result), never from the frame (docs/design.md "Transport").
  */
-import type { ResultPayloads, ServerEvent, StreamInfo as WireStreamInfo } from '../../protocol/ws.ts';
+import { DATA_DEADLINE_DEFAULT_MS, type ResultPayloads, type ServerEvent, type StreamInfo as WireStreamInfo } from '../../protocol/ws.ts';
 import type { Logger } from '../logger.ts';
 import { MAX_PARTICIPANTS_PER_ROOM, MAX_PENDING_TRACK_ANNOUNCEMENTS, MAX_REMOTE_STREAMS_PER_ROOM } from './limits.ts';
 import type { DataTrackDelivery, StreamInfo, StreamTrackInfo, TrackKind } from './types.ts';
@@ -19,6 +19,12 @@ export interface RemoteTrack {
   trackNo: number;
   /** The publisher, as the Bridge knows it. */
   userId: string;
+  /**
+   * A lossy data track's deadline (its `deadlineMs`, as the Bridge describes the track): a frame
+   * arriving later than this is dropped here too (data-track-receiver.ts, step 5). Undefined for a
+   * reliable track, or one known only from a subscribe result.
+   */
+  lateAfterMs?: number;
 }
 
 export interface RemoteStream {
@@ -134,7 +140,9 @@ export class JoinedRooms {
     }
     const tracks = new Map<string, RemoteTrack>();
     for (const t of info.tracks) {
-      tracks.set(t.trackId, { roomId: room.roomId, streamId: info.streamId, trackId: t.trackId, kind: t.kind, trackNo: t.trackNo, userId: info.userId });
+      const track: RemoteTrack = { roomId: room.roomId, streamId: info.streamId, trackId: t.trackId, kind: t.kind, trackNo: t.trackNo, userId: info.userId };
+      if (t.kind === 'data' && (t.delivery ?? 'lossy') === 'lossy') track.lateAfterMs = t.deadlineMs ?? DATA_DEADLINE_DEFAULT_MS;
+      tracks.set(t.trackId, track);
     }
     const removed = old === undefined ? [] : [...old.tracks.values()].filter((t) => tracks.get(t.trackId)?.trackNo !== t.trackNo);
     const added = [...tracks.values()].filter((t) => old?.tracks.get(t.trackId)?.trackNo !== t.trackNo);

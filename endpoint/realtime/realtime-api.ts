@@ -78,6 +78,7 @@ export class RealtimeApi {
     replayed: 0,
     droppedBySlowness: 0,
     droppedByDeadline: 0,
+    droppedLate: 0,
     droppedInCluster: 0,
     reliableCuts: 0,
     noKey: 0,

@@ -131,6 +131,38 @@ describe('data-track delivery options', () => {
     expect(log.messages.length).toBe(delta('delivered'));
   });
 
+  it('lossy: messages delayed after the Bridge (the receiver does not read its socket) are dropped and counted by the receiver', {
+    timeout: 30_000,
+  }, async () => {
+    const { trackId, log, roomId } = await pausedSubscriber({ delivery: 'lossy', deadlineMs: 100 });
+    const small = (seq: number) => {
+      const message = new Uint8Array(64);
+      new DataView(message.buffer).setUint32(0, seq);
+      return message;
+    };
+    // On time first: the receiver learns this sender's quickest transit.
+    for (let seq = 0; seq < 5; seq++) await alice.streamApi.sendData(trackId, small(seq));
+    await until(() => log.messages.length === 5, 'the first five messages', 10_000);
+    const before = bob.streamApi.dataTrackStats();
+    // Bob stops reading his socket: a few small frames fit in the kernel's buffers, so the Bridge
+    // hands them all over at once and holds none for its own deadline check.
+    pauseBob(true);
+    for (let seq = 5; seq < 25; seq++) await alice.streamApi.sendData(trackId, small(seq));
+    await alice.streamApi.listStreams(roomId); // every message so far reached the Bridge
+    expect(queuedForBob()).toBe(0);
+    await new Promise((r) => setTimeout(r, 400));
+    pauseBob(false);
+    const delta = (key: keyof ReturnType<typeof bob.streamApi.dataTrackStats>) => bob.streamApi.dataTrackStats()[key] - before[key];
+    await until(() => delta('droppedLate') + delta('delivered') === 20, 'the twenty late messages handled', 10_000);
+    expect(delta('droppedLate')).toBe(20);
+    expect(delta('droppedByDeadline')).toBe(0);
+    expect(log.messages.length).toBe(5);
+    // On time again: delivered.
+    await alice.streamApi.sendData(trackId, small(25));
+    await until(() => log.messages.length === 6, 'a message on time after the late ones', 10_000);
+    expect(log.messages[5]!.seq).toBe(25);
+  });
+
   it('reliable: nothing dropped; a subscriber that stalls past its queue is cut and told (too_slow)', { timeout: 30_000 }, async () => {
     const { handle, trackId, log, roomId } = await pausedSubscriber({ delivery: 'reliable' });
     const events = new EventLog(bob);
@@ -168,6 +200,7 @@ const ACCOUNTED = [
   'delivered',
   'droppedBySlowness',
   'droppedByDeadline',
+  'droppedLate',
   'undecryptable',
   'replayed',
   'noKey',

@@ -140,6 +140,11 @@ export interface DataTrackStats {
   droppedBySlowness: number;
   /** Dropped by the Bridge: lossy messages older than their track's `deadlineMs` when their turn came. */
   droppedByDeadline: number;
+  /**
+   * Dropped here: lossy messages that reached this client later than their track's `deadlineMs` (the
+   * delay accrued after the Bridge: socket buffers, a busy event loop; docs/protocol/data-tracks.md).
+   */
+  droppedLate: number;
   /** Lost between two Bridges of a cluster before they reached this client's Bridge (counted there). */
   droppedInCluster: number;
   /** Reliable tracks the Bridge cut this client from because it could not keep up (`streamUnsubscribed` with `too_slow`). */

@@ -82,8 +82,9 @@ describe('receive side: real-time ahead of chunk work', () => {
     const roomId = await joinedRoom(kit, alice, [alice, bob]);
     const { handle, trackId } = await publishDataTrack(alice, roomId);
     let copy: Copy | undefined;
-    // 1 ms of app work per 64 KiB chunk: bob's process cannot keep up with what arrives.
-    bob.streamApi.registerByteStreamHandler('bulk', (reader) => void (copy = read(reader, 1)));
+    // 5 ms of app work per 64 KiB chunk (13 MB/s): bob's app cannot keep up with what arrives, even on
+    // a quiet machine (at 1 ms it kept up there, holding 1-2 chunks: nothing to overtake).
+    bob.streamApi.registerByteStreamHandler('bulk', (reader) => void (copy = read(reader, 5)));
     // Chunks that arrived at bob's connection (content frames), and how many had when the data frame did.
     let arrived = 0;
     let arrivedBeforeData: number | undefined;

@@ -124,7 +124,11 @@ export class DataTrackSender {
     const session = await this.session(target);
     const head = this.d.heads.own(target.roomId);
     if (head === undefined) throw EndpointError.keyUnavailable(`room "${target.roomId}": no verified head to send under`);
-    session.lastTime = Math.max(session.lastTime, (this.d.now ?? Date.now)());
+    // A lossy frame is stamped with when the app handed it over, so its receivers judge its deadline
+    // from there, its wait in this sender included (data-track-receiver.ts, step 5); a reliable one
+    // with when it is sealed. Never earlier than the last stamp.
+    const now = (this.d.now ?? Date.now)();
+    session.lastTime = Math.max(session.lastTime, target.reliable ? now : Math.min(queuedAt, now));
     writeDataTrackStamp(plaintext, { time: session.lastTime, version: head.version, headHash: head.hash });
     const frame = await session.ctx.encrypt(session.kid, this.metadataOf(target), plaintext);
     target = this.d.target(trackId);

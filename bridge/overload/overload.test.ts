@@ -106,6 +106,8 @@ describe('OverloadMonitor', () => {
       'createBridge: option "overload.exitLagMs": expected exitLagMs at most enterLagMs',
     );
     expect(() => resolveConfig({ databaseFile: ':memory:', overload: { windowMs: 10 } })).toThrow(/option "overload.windowMs"/);
+    expect(() => resolveConfig({ databaseFile: ':memory:', overload: { minCpuShare: 1.5 } })).toThrow(/option "overload.minCpuShare"/);
+    expect(() => resolveConfig({ databaseFile: ':memory:', overload: { minCpuShare: -0.1 } })).toThrow(/option "overload.minCpuShare"/);
     expect(resolveConfig({ databaseFile: ':memory:' }).overload).toMatchObject({
       enabled: true,
       enterLagMs: 200,
@@ -113,6 +115,7 @@ describe('OverloadMonitor', () => {
       windowMs: 500,
       enterWindows: 3,
       exitWindows: 2,
+      minCpuShare: 0.5,
     });
   });
 });

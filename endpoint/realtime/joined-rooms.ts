@@ -140,8 +140,16 @@ export class JoinedRooms {
     }
     const tracks = new Map<string, RemoteTrack>();
     for (const t of info.tracks) {
-      const track: RemoteTrack = { roomId: room.roomId, streamId: info.streamId, trackId: t.trackId, kind: t.kind, trackNo: t.trackNo, userId: info.userId };
-      if (t.kind === 'data' && (t.delivery ?? 'lossy') === 'lossy') track.lateAfterMs = t.deadlineMs ?? DATA_DEADLINE_DEFAULT_MS;
+      const lateAfterMs = t.kind === 'data' && (t.delivery ?? 'lossy') === 'lossy' ? (t.deadlineMs ?? DATA_DEADLINE_DEFAULT_MS) : undefined;
+      // Under the same trackNo it is the same track: it keeps its object, which the trackNo index (and
+      // so every frame's route) holds, and takes this description (one from a subscribe result had none).
+      const known = old?.tracks.get(t.trackId);
+      const track: RemoteTrack =
+        known !== undefined && known.trackNo === t.trackNo
+          ? Object.assign(known, { kind: t.kind, userId: info.userId })
+          : { roomId: room.roomId, streamId: info.streamId, trackId: t.trackId, kind: t.kind, trackNo: t.trackNo, userId: info.userId };
+      if (lateAfterMs === undefined) delete track.lateAfterMs;
+      else track.lateAfterMs = lateAfterMs;
       tracks.set(t.trackId, track);
     }
     const removed = old === undefined ? [] : [...old.tracks.values()].filter((t) => tracks.get(t.trackId)?.trackNo !== t.trackNo);

@@ -236,7 +236,7 @@ export class ByteStreamsRelay {
 
   /**
    * Detaches one receiver; the others go on with a recomputed allowance. `cause` names the cut in the
-   * counters when the reason alone does not: `too_slow_socket` (the socket check in `chunk()`) or
+   * counters when the reason alone does not: `too_slow_socket` or `too_slow_budget` (`socketCut()`),
    * `too_slow_stuck` (`checkStuck()`).
    */
   private cut(bs: ByteStream, r: Receiver, dropped: DroppedReason, abortReason: EventReason | undefined, cause: string = dropped): void {

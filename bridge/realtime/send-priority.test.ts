@@ -127,8 +127,10 @@ describe('data-track delivery modes', () => {
     const trackNo = await dataTrack(roomId, carol, bob, 'lossy', { delivery: 'lossy', deadlineMs: 50 });
     const metricBefore = await metric('data_deadline');
     bob.pause();
-    // Enough to fill the kernel's buffers and the socket's: the rest waits in bob's data queue.
-    const sent = 400;
+    // Enough to fill the kernel's buffers and the socket's, so the rest waits in bob's data queue; and
+    // no more than that queue holds (16 MiB), so none is pushed out as 'slow' before its deadline passes
+    // (400 frames did that when the kernel took under 8 MB).
+    const sent = 260;
     for (let i = 0; i < sent; i++) carol.sendData(trackNo, numbered(i, 60 * 1024));
     await carol.request('ping', {});
     await eventually(() => (stats(t.bridge).connections.find((c) => c.connectionId === bob.connectionId)?.queuedDataFrames ?? 0) > 0, 'frames queued for bob');

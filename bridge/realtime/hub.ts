@@ -54,18 +54,19 @@ const NEEDS_CLUSTER: ReadonlySet<ClientRequest['kind']> = new Set([
 /**
  * Requests refused with OVERLOADED while the Bridge is saturated: they start new work (docs/operations/limits.md,
  * "Overload"). `hello` is refused too, before the socket is admitted. What ends work (leave, unpublish,
- * unsubscribe, a subscribeStreams that only removes), finishes admitted work (receipts, media offers,
- * answers and candidates of a joined media session), reads (ping, listStreams, event subscriptions) and
- * peer signals (a direct connection takes traffic off the Bridge) go on.
+ * unsubscribe, a subscribeStreams that only removes, an updateStream that only removes tracks), finishes
+ * admitted work (receipts, media offers, answers and candidates of a joined media session), reads (ping,
+ * listStreams, event subscriptions) and peer signals (a direct connection takes traffic off the Bridge) go on.
  */
-function startsNewWork(m: ClientRequest): boolean {
+function startsNewWork(m: ClientRequest, relay: Relay, conn: RealtimeConnection): boolean {
   switch (m.kind) {
     case 'join':
     case 'publish':
-    case 'updateStream':
     case 'byteStreamOpen':
     case 'mediaJoin':
       return true;
+    case 'updateStream':
+      return relay.updateAddsTracks(conn, m);
     case 'subscribeStreams':
       return m.add.length > 0;
     default:
@@ -310,7 +311,9 @@ export class RealtimeHub {
       throw new BridgeError('CLUSTER_UNAVAILABLE', 'this Bridge cannot reach the other Bridges (NATS); retry later', { retryAfter: 5 });
     }
     // A socket admitted moments ago restores what it had (a reconnect's joins, republishes, subscriptions).
-    if (this.overload?.overloaded === true && startsNewWork(m) && Date.now() - conn.openedAt >= this.overload.config.admitGraceMs) this.overload.admit(m.kind);
+    if (this.overload?.overloaded === true && Date.now() - conn.openedAt >= this.overload.config.admitGraceMs && startsNewWork(m, this.relay, conn)) {
+      this.overload.admit(m.kind);
+    }
     switch (m.kind) {
       case 'hello': {
         try {

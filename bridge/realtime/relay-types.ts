@@ -17,6 +17,8 @@ export interface Relay {
   /** Whether the connection is joined to the room now (direct peer signalling, relay/peer-signals.ts). */
   joined(connectionId: string, roomId: string): boolean;
   publish(conn: RealtimeConnection, req: Req<'publish'>): Promise<ResultPayloads['publish']>;
+  /** Whether the update would start a track (new, or of another kind or delivery); false when it only keeps or removes tracks. */
+  updateAddsTracks(conn: RealtimeConnection, req: Req<'updateStream'>): boolean;
   updateStream(conn: RealtimeConnection, req: Req<'updateStream'>): Promise<ResultPayloads['updateStream']>;
   unpublish(conn: RealtimeConnection, req: Req<'unpublish'>): Promise<ResultPayloads['unpublish']>;
   listStreams(conn: RealtimeConnection, req: Req<'listStreams'>): Promise<ResultPayloads['listStreams']>;

@@ -107,6 +107,10 @@ export class SealroomRelay implements Relay, MediaDirectory {
     return this.streams.publish(conn, req);
   }
 
+  updateAddsTracks(conn: RealtimeConnection, req: Req<'updateStream'>): boolean {
+    return this.streams.updateAddsTracks(conn, req);
+  }
+
   async updateStream(conn: RealtimeConnection, req: Req<'updateStream'>): Promise<ResultPayloads['updateStream']> {
     return this.streams.updateStream(conn, req);
   }

@@ -39,6 +39,19 @@ export class StreamsRelay {
     return { stream: info };
   }
 
+  /**
+   * Whether this `updateStream` would start a track: a new trackId, or a changed kind or delivery.
+   * One that keeps or removes tracks only sheds work, and is admitted while the Bridge is overloaded
+   * (docs/operations/limits.md, "Overload"). True when the stream is not this connection's to update:
+   * the refusal stays as before.
+   */
+  updateAddsTracks(conn: RealtimeConnection, req: Req<'updateStream'>): boolean {
+    const p = this.st.participants.get(conn.id);
+    const stream = p?.rooms.get(req.roomId)?.streams.get(req.streamId);
+    if (stream === undefined || stream.owner !== p) return true;
+    return req.tracks.some((draft) => sameTrack(stream.tracks.get(draft.trackId), draft) === undefined);
+  }
+
   updateStream(conn: RealtimeConnection, req: Req<'updateStream'>): ResultPayloads['updateStream'] {
     const { p, room } = this.st.joined(conn, req.roomId);
     const stream = ownStream(p, room, req.streamId);
@@ -46,9 +59,8 @@ export class StreamsRelay {
     const next = new Map<string, Track>();
     const added: Track[] = [];
     for (const draft of req.tracks) {
-      const old = stream.tracks.get(draft.trackId);
-      // Same trackId, kind and delivery: the same track, keeping its trackNo (and its subscribers).
-      if (old !== undefined && old.kind === draft.kind && sameDelivery(old, draft)) next.set(draft.trackId, old);
+      const old = sameTrack(stream.tracks.get(draft.trackId), draft);
+      if (old !== undefined) next.set(draft.trackId, old);
       else {
         const track = this.newTrack(stream, draft);
         next.set(draft.trackId, track);
@@ -256,9 +268,11 @@ function checkDrafts(tracks: readonly TrackDraft[]): void {
   }
 }
 
-function sameDelivery(track: Track, draft: TrackDraft): boolean {
+/** `old` when `draft` describes it again (same trackId, kind and delivery): the same track, keeping its trackNo and subscribers. */
+function sameTrack(old: Track | undefined, draft: TrackDraft): Track | undefined {
+  if (old === undefined || old.kind !== draft.kind) return undefined;
   const d = trackDelivery(draft);
-  return track.delivery.reliable === d.reliable && track.delivery.deadlineMs === d.deadlineMs;
+  return old.delivery.reliable === d.reliable && old.delivery.deadlineMs === d.deadlineMs ? old : undefined;
 }
 
 function notifyByStream(p: Participant, room: RoomState, type: 'streamSubscribed' | 'streamUnsubscribed', tracks: Track[]): void {

@@ -9,19 +9,10 @@
  * - remote-listeners.ts: `addRemoteStreamListener` and the subscription mapping;
  * - data-track-sender.ts / data-track-receiver.ts / data-track-crypto.ts: SFrame (RFC 9605);
  * - key-refresh.ts: following key rotations while joined;
+ * - room-membership.ts: joining and leaving a room, and what a leave does, in order;
  * - ../rooms/head-tracker.ts: which room head each member stamps into its frames (split views raise
  *   `staleView`).
- *
- * Leaving. A room is left locally when the app leaves it (`left`), when the Bridge takes this
- * connection out (`removed`, `room_deleted`), and for every joined room when the socket drops
- * (`disconnected`; resume.ts rejoins it after `reconnected`). Each time, synchronously and in this
- * order: the room's state and trackNos are forgotten, its local streams end (published ones report
- * `unpublished`; queued `sendData` calls on them reject; on a drop they are `suspended` instead, to be
- * republished), its sending session is dropped (its key is
- * never used to send again), the `onRoomLeft` listeners run, and then the app gets `streamRoomLeft`
- * about this connection.
  */
-import { buildSubscriptionQuery, type ResultPayloads } from '../../protocol/ws.ts';
 import type { Connection } from '../connection.ts';
 import { EndpointError } from '../errors.ts';
 import type { EventApi } from '../event-api.ts';
@@ -35,26 +26,24 @@ import type { RequestOptions } from '../transport/http.ts';
 import { DataTrackReceiver } from './data-track-receiver.ts';
 import { DataTrackSender } from './data-track-sender.ts';
 import { checkRoomId } from './ids.ts';
-import { JoinedRoom, JoinedRooms, publicStream } from './joined-rooms.ts';
+import { JoinedRooms, publicStream } from './joined-rooms.ts';
 import { KeyRefresher } from './key-refresh.ts';
 import { DEFAULT_DATA_TRACK_MAX_AGE_MS, MAX_DATA_MESSAGE_BYTES } from './limits.ts';
 import { LocalStreams } from './local-streams.ts';
 import { RealtimeEvents } from './realtime-events.ts';
 import { RemoteListeners, toWireSubscriptions } from './remote-listeners.ts';
 import { Resumer } from './resume.ts';
+import { type RoomLeftListener, RoomMembership } from './room-membership.ts';
 import type {
   DataTrackStats,
   PublishStateListener,
   RemoteStreamListener,
-  RoomLeftReason,
   StreamHandle,
   StreamInfo,
   StreamPublishResult,
   StreamSubscription,
   TrackOptions,
 } from './types.ts';
-
-export type RoomLeftListener = (roomId: string, reason: RoomLeftReason) => void;
 
 /** StreamApiOptions that the real-time plane reads (documented there). */
 export interface RealtimeOptions {
@@ -97,8 +86,8 @@ export class RealtimeApi {
   private readonly receiver: DataTrackReceiver;
   private readonly events: RealtimeEvents;
   private readonly resumer: Resumer;
+  private readonly membership: RoomMembership;
   private readonly heads: HeadTracker;
-  private readonly roomLeftListeners = new Set<RoomLeftListener>();
   /** Where the app's real-time events are emitted (the EventApi's internal side). */
   private readonly appEvents: EventApiInternals;
   /** Audio and video (endpoint/media/), a lazy chunk loaded on first use, in browsers only. */
@@ -183,6 +172,19 @@ export class RealtimeApi {
       isJoined: (roomId) => this.joined.joined(roomId) !== undefined,
       emit: (event) => this.appEvents.emit('streamRoomResumed', event),
     });
+    this.membership = new RoomMembership({
+      connection,
+      rooms,
+      joined: this.joined,
+      heads: this.heads,
+      locals: this.locals,
+      resumer: this.resumer,
+      sender: this.sender,
+      receiver: this.receiver,
+      media: () => this.loadedMedia,
+      appEvents: this.appEvents,
+      flush: (room) => this.events.flush(room),
+    });
     this.events = new RealtimeEvents({
       rooms: this.joined,
       eventApi: this.appEvents,
@@ -191,7 +193,7 @@ export class RealtimeApi {
       keys,
       counters: this.counters,
       log,
-      selfLeft: (room, reason) => this.leftLocally(room, reason),
+      selfLeft: (room, reason) => this.membership.leftLocally(room, reason),
       resumer: this.resumer,
     });
     connection.on('reconnected', () => this.resumer.resume());
@@ -200,7 +202,7 @@ export class RealtimeApi {
     hooks.on('frame', (frame) => {
       if (frame.type === 'data') this.receiver.onFrame(frame.trackNo, frame.payload);
     });
-    hooks.on('socketClosed', () => this.socketClosed());
+    hooks.on('socketClosed', () => this.membership.socketClosed());
     hooks.on('media', (event) => this.loadedMedia?.event(event));
   }
 
@@ -229,21 +231,18 @@ export class RealtimeApi {
     return this.media;
   }
 
-  /**
-   * Called with every room this connection leaves, for any reason, before the app's `streamRoomLeft`
-   * event. Returns the function that removes the listener.
-   * @example realtime.onRoomLeft((roomId, reason) => endByteStreams(roomId, reason));
-   */
   /** The joined room's participants as the Bridge reported them (connectionId -> userId); undefined if not joined. */
   participants(roomId: string): ReadonlyMap<string, string> | undefined {
     return this.joined.joined(roomId)?.participants;
   }
 
+  /**
+   * Called with every room this connection leaves, for any reason, before the app's `streamRoomLeft`
+   * event. Returns the function that removes the listener.
+   * @example realtime.onRoomLeft((roomId, reason) => endByteStreams(roomId, reason));
+   */
   onRoomLeft(listener: RoomLeftListener): () => void {
-    this.roomLeftListeners.add(listener);
-    return () => {
-      this.roomLeftListeners.delete(listener);
-    };
+    return this.membership.onRoomLeft(listener);
   }
 
   /**
@@ -261,69 +260,8 @@ export class RealtimeApi {
    * place), then joins on the socket. Joining a room already joined does nothing.
    * @example await realtime.joinStreamRoom(roomId);
    */
-  async joinStreamRoom(roomId: string, options: RequestOptions = {}): Promise<void> {
-    checkRoomId(roomId);
-    const existing = this.joined.get(roomId);
-    if (existing !== undefined) return existing.ready;
-    const room = new JoinedRoom(roomId, this.connection.connectionId);
-    this.joined.add(room);
-    room.ready = this.join(room, options);
-    return room.ready;
-  }
-
-  private async join(room: JoinedRoom, options: RequestOptions): Promise<void> {
-    const { roomId } = room;
-    let joinSent = false;
-    try {
-      const query = buildSubscriptionQuery('streamRoomUpdated', 'streamRoomId', roomId);
-      const { subscriptionIds } = await this.connection.request('subscribe', { queries: [query] }, options);
-      room.subscriptionId = subscriptionIds[0];
-      await this.verifyMember(roomId, options);
-      this.stillJoining(room);
-      joinSent = true;
-      const result: ResultPayloads['join'] = await this.connection.request('join', { roomId }, options);
-      this.stillJoining(room);
-      this.joined.applySnapshot(room, result);
-      room.status = 'joined';
-    } catch (error) {
-      const wasOurs = this.joined.get(roomId) === room;
-      this.joined.remove(room);
-      if (wasOurs) {
-        this.heads.forget(roomId);
-        this.unsubscribeInternal(room);
-        // Aborted or timed out after the request left: the Bridge may have joined us; undo it.
-        if (joinSent && error instanceof EndpointError && (error.reason === 'Aborted' || error.reason === 'Timeout')) {
-          this.connection.request('leave', { roomId }).catch(() => undefined);
-        }
-      }
-      throw error;
-    }
-    this.appEvents.emit('streamRoomJoined', {
-      type: 'streamRoomJoined',
-      streamRoomId: roomId,
-      userId: this.connection.userId,
-      connectionId: room.connectionId,
-    });
-    this.events.flush(room);
-  }
-
-  /** Reads and verifies the room; a user who is not a member gets AccessDenied. */
-  private async verifyMember(roomId: string, options: RequestOptions): Promise<void> {
-    try {
-      await this.rooms.getStreamRoom(roomId, options);
-    } catch (error) {
-      if (!(error instanceof EndpointError) || error.reason !== 'KeyUnavailable') throw error;
-      const head = await this.rooms.trustedHead(roomId);
-      const userId = this.connection.userId;
-      const member = head !== undefined && [...head.record.users, ...head.record.managers].some((m) => m.userId === userId);
-      if (member) throw error;
-      throw new EndpointError('AccessDenied', `room "${roomId}": "${userId}" is not a member`, { cause: error });
-    }
-  }
-
-  /** After an await in `join`: the socket may have dropped meanwhile, which ends the attempt. */
-  private stillJoining(room: JoinedRoom): void {
-    if (this.joined.get(room.roomId) !== room) throw EndpointError.connectionLost(`join "${room.roomId}": the connection dropped`);
+  joinStreamRoom(roomId: string, options: RequestOptions = {}): Promise<void> {
+    return this.membership.join(roomId, options);
   }
 
   /**
@@ -331,78 +269,8 @@ export class RealtimeApi {
    * The room is left locally whatever the Bridge answers; an error means the Bridge may not have heard.
    * @example await realtime.leaveStreamRoom(roomId);
    */
-  async leaveStreamRoom(roomId: string, options: RequestOptions = {}): Promise<void> {
-    checkRoomId(roomId);
-    let room = this.joined.get(roomId);
-    if (room?.status === 'joining') {
-      await room.ready.catch(() => undefined);
-      room = this.joined.get(roomId);
-    }
-    if (room === undefined) throw EndpointError.invalidArgument(`room "${roomId}" is not joined`);
-    try {
-      await this.connection.request('leave', { roomId }, options);
-    } catch (error) {
-      // The socket dropped: the room was left (`disconnected`) when it did.
-      if (error instanceof EndpointError && error.reason === 'ConnectionLost' && this.joined.get(roomId) !== room) return;
-      // NOT_JOINED: the Bridge had already taken this connection out; any other error is passed on.
-      const notJoined = error instanceof EndpointError && error.bridgeCode === 'NOT_JOINED';
-      this.leftLocally(room, 'left');
-      if (!notJoined) throw error;
-      return;
-    }
-    this.leftLocally(room, 'left');
-  }
-
-  private leftLocally(room: JoinedRoom, reason: RoomLeftReason): void {
-    if (this.joined.get(room.roomId) !== room) return;
-    const { roomId } = room;
-    if (reason === 'disconnected') {
-      // Resumed when the connection is back (resume.ts); noted before the room's state goes.
-      this.resumer.note(room, this.locals.suspendRoom(roomId));
-    } else {
-      this.locals.endRoom(roomId, reason);
-      this.resumer.forget(roomId);
-    }
-    this.joined.remove(room);
-    this.sender.dropRoom(roomId);
-    this.loadedMedia?.roomLeft(roomId);
-    this.heads.forget(roomId);
-    // After a plain leave or a drop, replay windows stay (bounded), so old frames stay refused on rejoin.
-    if (reason === 'removed' || reason === 'room_deleted') this.receiver.dropRoom(roomId);
-    if (reason !== 'disconnected') this.unsubscribeInternal(room);
-    for (const listener of [...this.roomLeftListeners]) {
-      try {
-        listener(roomId, reason);
-      } catch (error) {
-        this.connection.log.error({ roomId, error: String(error) }, 'an onRoomLeft listener threw');
-      }
-    }
-    this.appEvents.emit('streamRoomLeft', {
-      type: 'streamRoomLeft',
-      streamRoomId: roomId,
-      userId: this.connection.userId,
-      connectionId: room.connectionId,
-      reason,
-    });
-  }
-
-  private socketClosed(): void {
-    for (const room of this.joined.all()) {
-      // A join in flight fails with ConnectionLost on its own; it never joined, so it does not "leave".
-      if (room.status === 'joining') {
-        this.joined.remove(room);
-        this.heads.forget(room.roomId);
-      } else this.leftLocally(room, 'disconnected');
-    }
-  }
-
-  private unsubscribeInternal(room: JoinedRoom): void {
-    const id = room.subscriptionId;
-    room.subscriptionId = undefined;
-    if (id === undefined) return;
-    this.connection.request('unsubscribe', { subscriptionIds: [id] }).catch((error: Error) => {
-      this.connection.log.debug({ reason: error.message }, 'removing an internal room subscription failed');
-    });
+  leaveStreamRoom(roomId: string, options: RequestOptions = {}): Promise<void> {
+    return this.membership.leave(roomId, options);
   }
 
   /**

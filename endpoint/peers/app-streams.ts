@@ -29,7 +29,8 @@ import { trackedTransfer } from '../data-streams/web-streams/progress-feed.ts';
 import type { SendData, SendOptions, SendResult, TransferProgress } from '../data-streams/web-streams/types.ts';
 import type { IncomingDirectStream } from './direct-stream.ts';
 import { PeerError } from './errors.ts';
-import { peerControl, type RemotePeer, type StreamSending } from './remote-peer.ts';
+import type { StreamSending } from './peer-sender.ts';
+import { peerControl, type RemotePeer } from './remote-peer.ts';
 
 /** The app's stream handlers, as the relay's streams reach them (DataStreamsApi). */
 export interface AppHandlers {

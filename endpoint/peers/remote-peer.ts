@@ -6,32 +6,24 @@
  */
 import { toBase64, utf8 } from '../../crypto/bytes.ts';
 import { backend } from '../../crypto/backend/index.ts';
-import { encodeHeader, STREAM_HEADER_VERSION, type StreamHeader } from '../data-streams/header.ts';
 import { base64ToUrl } from '../data-streams/ids.ts';
 import { openSource } from '../data-streams/outgoing/send-file.ts';
-import { receiptMessage, verifyReceipt } from '../data-streams/receipts/receipt.ts';
+import { receiptMessage } from '../data-streams/receipts/receipt.ts';
 import { lazyTransfer } from '../data-streams/web-streams/lazy.ts';
 import type { SendData, SendResult, Transfer, TransferProgress } from '../data-streams/web-streams/types.ts';
 import { Emitter } from '../util/emitter.ts';
-import { ChannelReader, OutgoingCredit, sendStream, streamControl, type ChannelLike, type IncomingDirectStream } from './direct-stream.ts';
-import type { StreamReaderKey, StreamRecipients } from '../data-streams/stream-crypto.ts';
+import { ChannelReader, type OutgoingCredit, streamControl, type IncomingDirectStream } from './direct-stream.ts';
+import type { StreamReaderKey } from '../data-streams/stream-crypto.ts';
 import { PeerError } from './errors.ts';
 import { trackedTransfer } from '../data-streams/web-streams/progress-feed.ts';
 import type { Logger } from '../logger.ts';
 import type { MediaE2ee } from '../media/e2ee.ts';
 import { PeerMedia, RENEGOTIATE } from './peer-media.ts';
+import { type AppStreamParams, PeerSender, STREAMS_CHANNEL, type StreamSending } from './peer-sender.ts';
 import type { OpenChannelOptions, PeerConnectionState, PeerSendOptions, RemotePeerEventMap, RemotePeerJson } from './types.ts';
 
 export const DEFAULT_CHANNEL = 'default';
-/**
- * The channel that carries StreamApi streams sent with a direct path (`send`, `sendFile`, `streamBytes`;
- * docs/protocol/peer-signalling.md, "Path selection"): the receiver hands them to its byte-stream
- * handlers by topic, as if they came off the relay. Labels with the `sealroom:` prefix are reserved.
- */
-export const STREAMS_CHANNEL = 'sealroom:streams';
 const RESERVED_PREFIX = 'sealroom:';
-/** How long `send` waits for the reader's signed receipt after the end, by default. Milliseconds. */
-export const DEFAULT_RECEIPT_TIMEOUT_MS = 10_000;
 const LABEL_MAX_CHARS = 64;
 /** On the default channel: the sender closes the connection (docs/protocol/peer-signalling.md, "Lifetime"). */
 const CLOSE_FRAME = new Uint8Array([0x06]);
@@ -59,28 +51,6 @@ export interface RemotePeerDeps {
   /** The frame encryption of the forwarding unit's media (browsers; `Unsupported` elsewhere). */
   mediaE2ee(): Promise<MediaE2ee>;
   log: Logger;
-}
-
-/** One StreamApi stream on STREAMS_CHANNEL (the sender's side of a direct path). */
-export interface AppStreamParams {
-  /** 16 random bytes, picked by the caller so that it knows the id before the first byte. */
-  streamId: Uint8Array;
-  topic: string;
-  name: string;
-  mimeType: string;
-  attributes: Record<string, string>;
-  size: number | undefined;
-  receipts: boolean;
-  receiptTimeoutMs: number | undefined;
-  source: AsyncIterable<Uint8Array>;
-  signal: AbortSignal | undefined;
-  onProgress(sent: number): void;
-}
-
-/** A stream under way: `ended` once its signed end (or abort) is out, `rejected` if the reader has no handler for it. */
-export interface StreamSending {
-  ended: Promise<'ended' | 'rejected'>;
-  result: Promise<SendResult>;
 }
 
 /** What PeersApi drives on a RemotePeer; apps do not see it (STYLE.md rule 11). */
@@ -126,6 +96,7 @@ export class RemotePeer {
     this.#stop.signal.addEventListener('abort', () => reject(this.#stop.signal.reason), { once: true });
   });
   readonly #media: PeerMedia;
+  readonly #sender: PeerSender;
 
   /** @hideconstructor Made by `StreamApi.connectPeer` or by accepting a `remotePeer` request. */
   constructor(deps: RemotePeerDeps) {
@@ -154,6 +125,13 @@ export class RemotePeer {
       track: (event) => this.#events.emit('track', event),
       fail: (error) => this.#fail(error),
       log: deps.log,
+    });
+    this.#sender = new PeerSender({
+      peer: deps,
+      credits: this.#credits,
+      stop: this.#stop.signal,
+      channel: (label) => this.#channels.get(label)?.dc,
+      error: () => this.#error,
     });
     const pc = deps.pc as RTCPeerConnection & { ondatachannel: ((e: RTCDataChannelEvent) => void) | null };
     pc.ondatachannel = (e) => this.#adopt(e.channel);
@@ -375,28 +353,6 @@ export class RemotePeer {
     return channel;
   }
 
-  /** Waits (bounded) for the reader's receipt and checks it against its key in the verified room. */
-  async #delivery(
-    id: string,
-    streamId: Uint8Array,
-    contentHash: Uint8Array,
-    contentBytes: number,
-    credit: OutgoingCredit,
-    timeoutMs: number,
-  ): Promise<SendResult> {
-    const userId = this.#d.userId;
-    const deadline = AbortSignal.any([this.#stop.signal, AbortSignal.timeout(timeoutMs)]);
-    while (credit.receipt === undefined && !credit.rejected && !deadline.aborted) await credit.next(deadline);
-    const receipt = credit.receipt;
-    // REJECT after the end: the reader has no handler for it (as `rejected` on the relay).
-    if (receipt === undefined && credit.rejected) return { id, delivered: [], failed: [{ userId, reason: 'rejected' }] };
-    if (receipt === undefined) return { id, delivered: [], failed: [{ userId, reason: 'no_receipt' }] };
-    const publicKey = await this.#d.peerPublicKey();
-    const fields = { roomId: this.#d.roomId, streamId, contentHash, contentBytes, senderId: this.#d.selfId, receiverId: userId, at: receipt.at };
-    const valid = publicKey !== undefined && (await verifyReceipt(fields, toBase64(receipt.signature), publicKey));
-    return valid ? { id, delivered: [{ userId, at: receipt.at }], failed: [] } : { id, delivered: [], failed: [{ userId, reason: 'invalid_receipt' }] };
-  }
-
   async #transfer(data: SendData, o: PeerSendOptions): Promise<{ source: UnderlyingDefaultSource<TransferProgress>; result: Promise<SendResult> }> {
     return trackedTransfer(async () => {
       const label = o.label ?? DEFAULT_CHANNEL;
@@ -408,7 +364,7 @@ export class RemotePeer {
         first: { id: base64ToUrl(toBase64(streamId)), label, topic: label, current: 0, total: source.size, done: false },
         source,
         start: (onProgress) =>
-          this.#stream(
+          this.#sender.stream(
             label,
             streamId,
             (common) => (text ? { kind: 'text', ...common } : { kind: 'bytes', name: o.name ?? source.name ?? 'unnamed', ...common }),
@@ -430,81 +386,6 @@ export class RemotePeer {
 
   async #appStream(p: AppStreamParams): Promise<StreamSending> {
     await this.#open(STREAMS_CHANNEL);
-    return this.#stream(STREAMS_CHANNEL, p.streamId, (common) => ({ kind: 'bytes', name: p.name, ...common }), p);
-  }
-
-  /**
-   * Sends one sealed, signed stream on an open channel (./direct-stream.ts) and, when it asked for one,
-   * waits for the reader's signed receipt. A REJECT (the reader has no handler) ends it as `rejected`.
-   */
-  async #stream(
-    label: string,
-    streamId: Uint8Array,
-    header: (common: Omit<StreamHeader, 'kind' | 'name'>) => StreamHeader,
-    p: Omit<AppStreamParams, 'streamId' | 'name'>,
-  ): Promise<StreamSending> {
-    const channel = this.#channels.get(label);
-    const key = this.#d.currentKey();
-    const head = await this.#d.head();
-    if (channel === undefined) throw this.#error ?? new PeerError('ConnectionFailed', `the "${label}" channel is not open`);
-    if (key === undefined || head === undefined) throw new PeerError('NotMember', `no key for room "${this.#d.roomId}"`);
-    // StreamApi streams go to exactly this member: private, as over the relay (a random key wrapped to
-    // its key in the verified room; docs/protocol/peer-signalling.md). Channels of `peer.send`: the room's key.
-    let keying: { epochKey: Uint8Array } | { recipients: StreamRecipients } = { epochKey: key.key };
-    if (label === STREAMS_CHANNEL) {
-      const recipientPublicKey = await this.#d.peerPublicKey();
-      if (recipientPublicKey === undefined) throw new PeerError('NotMember', `"${this.#d.userId}" is not a member of room "${this.#d.roomId}"`);
-      keying = { recipients: { roomId: this.#d.roomId, list: [{ recipientId: this.#d.userId, recipientPublicKey }] } };
-    }
-    const h = header({
-      v: STREAM_HEADER_VERSION,
-      topic: p.topic,
-      mimeType: p.mimeType,
-      attributes: p.attributes,
-      timestamp: Date.now(),
-      sender: this.#d.selfId,
-      roomId: this.#d.roomId,
-      roomVersion: head.version,
-      headHash: head.hash,
-      ...(p.size === undefined ? {} : { size: p.size }),
-      ...(p.receipts ? { receipts: true as const } : {}),
-    });
-    const headerBytes = encodeHeader(h);
-    const key64 = toBase64(streamId);
-    const id = base64ToUrl(key64);
-    const credit = new OutgoingCredit();
-    this.#credits.set(key64, credit);
-    const signal = p.signal === undefined ? this.#stop.signal : AbortSignal.any([this.#stop.signal, p.signal]);
-    const sent = sendStream(
-      {
-        channel: channel.dc as unknown as ChannelLike,
-        header: h,
-        headerBytes,
-        epoch: key.epoch,
-        keying,
-        senderId: this.#d.selfId,
-        sign: this.#d.sign,
-        source: p.source,
-        signal,
-        onProgress: p.onProgress,
-      },
-      credit,
-      streamId,
-    ).catch((error: unknown) => {
-      if (credit.rejected && this.#error === undefined && p.signal?.aborted !== true) return 'rejected' as const;
-      throw this.#error ?? error;
-    });
-    const ended = sent.then((r) => (r === 'rejected' ? r : ('ended' as const)));
-    const userId = this.#d.userId;
-    const result = sent
-      .then((r): SendResult | Promise<SendResult> => {
-        if (r === 'rejected') return { id, delivered: [], failed: [{ userId, reason: 'rejected' }] };
-        if (!p.receipts) return { id, delivered: [], failed: [] };
-        return this.#delivery(id, streamId, r.contentHash, r.contentBytes, credit, p.receiptTimeoutMs ?? DEFAULT_RECEIPT_TIMEOUT_MS);
-      })
-      .finally(() => this.#credits.delete(key64));
-    ended.catch(() => undefined);
-    result.catch(() => undefined);
-    return { ended, result };
+    return this.#sender.stream(STREAMS_CHANNEL, p.streamId, (common) => ({ kind: 'bytes', name: p.name, ...common }), p);
   }
 }

@@ -45,6 +45,27 @@ export function bridgeUrlList(value: unknown): string[] {
   return urls;
 }
 
+/**
+ * Whether `connect` passes over a Bridge that failed with `error` and tries the next of the list
+ * (docs/operations/failover.md, "Connecting"): one that cannot be reached (`ConnectionLost`,
+ * `Timeout`), or one that is saturated and refuses new work for now (`bridgeCode` `OVERLOADED`: an
+ * `error` before close 1013 on the socket, or a 503 over REST), which another Bridge of the cluster may
+ * not be. Any other refusal (`AuthFailed`, a client's own `RATE_LIMITED`, ...) is the cluster's answer.
+ */
+export function passOver(error: unknown): boolean {
+  if (!(error instanceof EndpointError)) return false;
+  return error.reason === 'ConnectionLost' || error.reason === 'Timeout' || error.bridgeCode === 'OVERLOADED';
+}
+
+/**
+ * Of the refusals a `connect` collected, the one to throw: the shortest wait (a refusal that named
+ * none counts as the longest).
+ */
+export function soonestRetry(refusals: readonly EndpointError[]): EndpointError | undefined {
+  const wait = (e: EndpointError) => e.retryAfterMs ?? Number.POSITIVE_INFINITY;
+  return refusals.reduce<EndpointError | undefined>((best, e) => (best === undefined || wait(e) < wait(best) ? e : best), undefined);
+}
+
 /** The list and the one in use; `next()` moves round robin. */
 export class BridgeRing {
   readonly urls: readonly string[];

@@ -24,7 +24,7 @@ import {
   type ClientRequest,
   type ResultPayloads,
 } from '../protocol/ws.ts';
-import { BridgeRing, bridgeUrlList } from './bridge-urls.ts';
+import { BridgeRing, bridgeUrlList, passOver, soonestRetry } from './bridge-urls.ts';
 import {
   checkConnectOptions,
   type ConnectionEvents,
@@ -116,6 +116,8 @@ export class Connection {
       throw new EndpointError('InvalidArgument', `"userPrivKey": ${(cause as Error).message}`, { cause });
     }
     const connection = new Connection(privateKey, publicKey, solutionId, urls, options);
+    // Saturated Bridges passed over: when none of the list admits, the one free soonest is the answer.
+    const overloaded: EndpointError[] = [];
     for (let i = 0; ; i++) {
       try {
         await connection.#login(connection.bridgeUrl, options.signal);
@@ -123,10 +125,13 @@ export class Connection {
         connection.#state = 'connected';
         return connection;
       } catch (error) {
-        // Only a Bridge that cannot be reached is passed over; a refusal is the answer of the cluster.
-        const unreachable = error instanceof EndpointError && (error.reason === 'ConnectionLost' || error.reason === 'Timeout');
-        if (!unreachable || i === urls.length - 1) throw error;
-        connection.log.debug({ bridgeUrl: connection.bridgeUrl, reason: error.message }, 'Bridge unreachable; trying the next');
+        // A Bridge that cannot be reached or is saturated is passed over; any other refusal is the
+        // answer of the cluster (bridge-urls.ts passOver).
+        if (!passOver(error)) throw error;
+        const e = error as EndpointError;
+        if (e.bridgeCode === 'OVERLOADED') overloaded.push(e);
+        if (i === urls.length - 1) throw soonestRetry(overloaded) ?? error;
+        connection.log.debug({ bridgeUrl: connection.bridgeUrl, reason: e.message }, 'Bridge unreachable or saturated; trying the next');
         connection.#bridges.next();
       }
     }
@@ -262,10 +267,14 @@ export class Connection {
         signal?.removeEventListener('abort', onAbort);
         if (!settled) {
           settled = true;
+          // 1013 (Try Again Later, RFC 6455 7.4.1) without the OVERLOADED error that comes before it:
+          // the Bridge is saturated all the same (docs/operations/limits.md, "Overload").
           const error =
             event.code === CLOSE.unauthenticated
               ? new EndpointError('AuthFailed', 'the Bridge refused the session on the socket')
-              : EndpointError.connectionLost(`the socket closed while connecting (${event.code})`);
+              : event.code === CLOSE.tryAgainLater
+                ? new EndpointError('RateLimited', 'the Bridge is saturated and refused the socket (1013); try again later', { bridgeCode: 'OVERLOADED' })
+                : EndpointError.connectionLost(`the socket closed while connecting (${event.code})`);
           // Not a drop either: the attempt failed (its hello with it), and its caller decides.
           if (this.#socket === socket) {
             this.#socket = undefined;

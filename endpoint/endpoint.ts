@@ -41,7 +41,9 @@ export const Endpoint = {
    * Fails with `AuthFailed` if the key is not a user of any context of the solution.
    *
    * `bridgeUrl` may be a list of Bridges of one cluster (docs/operations/failover.md): `connect` uses
-   * the first that can be reached, and when that one dies the connection fails over to the next,
+   * the first that can be reached and is not saturated (one refusing new work with `OVERLOADED` is
+   * passed over; when every one refuses, `RateLimited` with the shortest `retryAfterMs` is thrown),
+   * and when that one dies the connection fails over to the next,
    * logs in there afresh and resumes as after a reconnect (`bridgeChanged`, then `reconnected`). The
    * list must be non-empty, of distinct http(s) URLs (`InvalidArgument` otherwise).
    * @example

@@ -3,7 +3,10 @@
  * until one succeeds, the connection is closed, or a fresh login is refused. The first attempt goes
  * back to the Bridge that dropped, unless it stopped answering (heartbeat.ts): an attempt there would
  * only wait for its timeout. With several Bridge URLs each failed attempt moves on to the next (round
- * robin), where a fresh login signed for that Bridge comes first (docs/operations/failover.md).
+ * robin), where a fresh login signed for that Bridge comes first (docs/operations/failover.md). A
+ * Bridge that asked for a wait (OVERLOADED, RATE_LIMITED: `retryAfterMs`, at most the backoff's cap)
+ * is passed over until the wait is out while another Bridge of the list is free; when none is, the
+ * attempt goes to the one free soonest, after its wait (docs/operations/limits.md, "Overload").
  */
 import { CLOSE } from '../protocol/ws.ts';
 import { type Backoff, reconnectDelayMs } from './backoff.ts';
@@ -39,14 +42,12 @@ export async function reconnectLoop(d: ReconnectDeps, lastCode: number, silent =
   let mustLogin = lastCode === CLOSE.sessionEnded || lastCode === CLOSE.unauthenticated;
   const lostUrl = d.bridges.current;
   let moveOn = silent && d.bridges.urls.length > 1;
-  // A Bridge that refused the last attempt for a while (OVERLOADED, RATE_LIMITED) is not asked again
-  // before then; another Bridge of the list may be (docs/operations/limits.md, "Overload").
-  let refused: { url: string; forMs: number } | undefined;
+  // Bridges that refused an attempt for a while (OVERLOADED, RATE_LIMITED): not asked again before then.
+  const refusedUntil = new Map<string, number>();
   for (let attempt = 1; !d.closed(); attempt++) {
-    const url = moveOn ? d.bridges.next() : d.bridges.current;
+    const url = moveOn ? nextFree(d.bridges, refusedUntil) : d.bridges.current;
     moveOn = d.bridges.urls.length > 1;
-    const delay = (refused?.url === url ? refused.forMs : 0) + reconnectDelayMs(attempt - 1, d.backoff);
-    refused = undefined;
+    const delay = Math.max(0, (refusedUntil.get(url) ?? 0) - Date.now()) + reconnectDelayMs(attempt - 1, d.backoff);
     d.attempting(attempt, delay, url);
     await new Promise((resolve) => setTimeout(resolve, delay));
     if (d.closed()) return;
@@ -71,8 +72,24 @@ export async function reconnectLoop(d: ReconnectDeps, lastCode: number, silent =
         d.gaveUp(e);
         return;
       }
-      if (e.reason === 'RateLimited') refused = { url, forMs: Math.min(e.retryAfterMs ?? 0, d.backoff.maxDelayMs) };
+      if (e.reason === 'RateLimited') refusedUntil.set(url, Date.now() + Math.min(e.retryAfterMs ?? 0, d.backoff.maxDelayMs));
       d.log.debug({ attempt, bridgeUrl: url, reason: e.message }, 'reconnect attempt failed');
     }
   }
+}
+
+/**
+ * Moves the ring on to the next Bridge that asked for no wait still running, round robin; when every
+ * one did, to the one whose wait ends first. Returns it.
+ */
+function nextFree(bridges: BridgeRing, refusedUntil: ReadonlyMap<string, number>): string {
+  const now = Date.now();
+  const until = (url: string) => refusedUntil.get(url) ?? 0;
+  let soonest = bridges.next();
+  for (let i = 1; i < bridges.urls.length && until(bridges.current) > now; i++) {
+    if (until(bridges.next()) < until(soonest)) soonest = bridges.current;
+  }
+  if (until(bridges.current) <= now) return bridges.current;
+  while (bridges.current !== soonest) bridges.next();
+  return soonest;
 }

@@ -22,7 +22,9 @@ import { SealroomError, reasonToCode } from '../protocol/errors.ts';
  * - `Timeout`: a request got no answer in time.
  * - `Aborted`: the caller's AbortSignal fired.
  * - `RateLimited`: the Bridge asked to slow down: this client's rate (`bridgeCode` RATE_LIMITED), or the
- *   Bridge as a whole is saturated and refuses new work for now (OVERLOADED); `retryAfterMs` says how long.
+ *   Bridge as a whole is saturated and refuses new work for now (OVERLOADED: tell a person the server is
+ *   busy, not that they are too fast); `retryAfterMs` says how long (absent when a socket was refused by
+ *   a close 1013 alone).
  * - `BridgeRefused`: any other refusal; `bridgeCode` holds the Bridge's code.
  * - `Unsupported`: this runtime lacks what the call needs.
  */

@@ -46,6 +46,14 @@ describe('error messages', () => {
     expect(quota.code).toBe('ERR_ENDPOINT_BRIDGE_REFUSED (CONTEXT_ROOM_QUOTA)');
     const limited = describeError(EndpointError.fromBridge(429, 'RATE_LIMITED', 'slow down', undefined, 7));
     expect(limited.message).toBe('Too many requests: try again in 7 s.');
+    // A saturated Bridge is RateLimited too, but says so by its code: the person is not too fast.
+    const busy = describeError(EndpointError.fromBridge(503, 'OVERLOADED', 'saturated', undefined, 2));
+    expect(busy).toEqual({ message: 'The server is busy right now: try again in 2 s.', code: 'ERR_ENDPOINT_RATE_LIMITED (OVERLOADED)' });
+    // As the socket refuses it (no HTTP status), and from a close 1013 alone (no wait named).
+    expect(describeError(EndpointError.fromBridge(0, 'OVERLOADED', 'saturated', undefined, 1)).message).toBe('The server is busy right now: try again in 1 s.');
+    const closeOnly = new EndpointError('RateLimited', 'refused the socket (1013)', { bridgeCode: 'OVERLOADED' });
+    expect(describeError(closeOnly).message).toBe('The server is busy right now. Try again in a moment.');
+    expect(describeError(new EndpointError('RateLimited', 'x', { bridgeCode: 'RATE_LIMITED' })).message).toBe(ENDPOINT_ERROR_MESSAGES.RateLimited);
     const denied = describeError(EndpointError.fromBridge(403, 'FORBIDDEN', 'no'));
     expect(denied.message).toBe(ENDPOINT_ERROR_MESSAGES.AccessDenied);
   });

@@ -53,6 +53,8 @@ const BRIDGE_CODE_MESSAGES: Readonly<Record<string, string>> = {
   ROOM_FULL: 'This room is full.',
   TOO_MANY_ROOMS: 'This window has joined as many rooms as it may.',
   SHUTTING_DOWN: 'The server is restarting. Try again in a moment.',
+  // The Bridge as a whole is saturated (docs/operations/limits.md, "Overload"), not this person too fast.
+  OVERLOADED: 'The server is busy right now. Try again in a moment.',
   BODY_TOO_LARGE: 'That is too large for the server.',
 };
 
@@ -104,7 +106,10 @@ export function describeError(error: unknown): ShownError {
   if (code.startsWith('ERR_ENDPOINT_') && isEndpointReason(e.reason)) {
     const bridgeCode = typeof e.bridgeCode === 'string' ? e.bridgeCode : undefined;
     let message = (bridgeCode !== undefined ? BRIDGE_CODE_MESSAGES[bridgeCode] : undefined) ?? ENDPOINT_ERROR_MESSAGES[e.reason];
-    if (e.reason === 'RateLimited' && typeof e.retryAfterMs === 'number') message = `Too many requests: try again in ${Math.ceil(e.retryAfterMs / 1000)} s.`;
+    if (e.reason === 'RateLimited' && typeof e.retryAfterMs === 'number') {
+      const seconds = Math.ceil(e.retryAfterMs / 1000);
+      message = bridgeCode === 'OVERLOADED' ? `The server is busy right now: try again in ${seconds} s.` : `Too many requests: try again in ${seconds} s.`;
+    }
     return { message, code: bridgeCode === undefined ? code : `${code} (${bridgeCode})` };
   }
   // The app's own errors (the key store, dev mode) carry a message written for people.

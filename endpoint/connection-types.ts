@@ -6,14 +6,6 @@ import type { ClientRequest } from '../protocol/ws.ts';
 /** Default timeout of each request, in milliseconds. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 
-/** A request waiting for its answer on the socket. */
-export interface Pending {
-  resolve: (value: Record<string, unknown>) => void;
-  reject: (error: EndpointError) => void;
-  timer: ReturnType<typeof setTimeout>;
-  cleanup: () => void;
-}
-
 /** A request's fields, without the kind and the id the Connection adds. */
 export type RequestBody<K extends ClientRequest['kind']> = Omit<Extract<ClientRequest, { kind: K }>, 'kind' | 'id'>;
 

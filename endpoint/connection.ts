@@ -13,17 +13,7 @@ import { decodePrivateKey, publicKeyOf, sign } from '../crypto/identity.ts';
 import { unwrapEpochKey } from '../crypto/key-wrap.ts';
 import { unwrapStreamSecret } from '../crypto/stream/keying.ts';
 import { contextUsersResponseSchema } from '../protocol/api.ts';
-import {
-  CLOSE,
-  decodeFrame,
-  serverMessageSchema,
-  FRAME_CHUNK_UP,
-  WS_PATH,
-  WS_PROTOCOL_VERSION,
-  type ClientMessage,
-  type ClientRequest,
-  type ResultPayloads,
-} from '../protocol/ws.ts';
+import { CLOSE, FRAME_CHUNK_UP, WS_PATH, WS_PROTOCOL_VERSION, type ClientMessage, type ClientRequest, type ResultPayloads } from '../protocol/ws.ts';
 import { BridgeRing, bridgeUrlList, passOver, soonestRetry } from './bridge-urls.ts';
 import {
   checkConnectOptions,
@@ -31,7 +21,6 @@ import {
   type ConnectionState,
   type ConnectOptions,
   DEFAULT_REQUEST_TIMEOUT_MS,
-  type Pending,
   type RequestBody,
 } from './connection-types.ts';
 import { DEFAULT_RECONNECT_BASE_DELAY_MS, DEFAULT_RECONNECT_MAX_DELAY_MS, type Backoff } from './backoff.ts';
@@ -39,7 +28,9 @@ import { EndpointError } from './errors.ts';
 import { registerConnection, type ConnectionHooks } from './internal.ts';
 import { silentLogger, type Logger } from './logger.ts';
 import { logIn } from './login.ts';
+import { PendingRequests } from './pending-requests.ts';
 import { reconnectLoop } from './reconnect.ts';
+import { SocketMessages } from './socket-messages.ts';
 import { BridgeHttp, type RequestOptions } from './transport/http.ts';
 import { bulkLane, queuedBulkBytes } from './transport/bulk-lane.ts';
 import { SOCKET_OPEN, type SocketLike } from './transport/websocket.ts';
@@ -66,8 +57,8 @@ export class Connection {
   #sessionUrl = '';
   #socket: SocketLike | undefined;
   #token: string | undefined;
-  #nextId = 1;
-  readonly #pending = new Map<number, Pending>();
+  readonly #requests = new PendingRequests();
+  readonly #messages: SocketMessages;
   #userId = '';
   #connectionId = '';
   #contextIds: string[] = [];
@@ -88,6 +79,7 @@ export class Connection {
     };
     this.#heartbeatMs = options.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS;
     this.log = options.logger ?? silentLogger;
+    this.#messages = new SocketMessages(this.log, this.#hooks, this.#requests);
     this.#http = new BridgeHttp(() => this.#sessionUrl, { token: () => this.#token, relogin: () => this.#relogin() }, this.#requestTimeoutMs);
     registerConnection(this, {
       http: this.#http,
@@ -278,7 +270,7 @@ export class Connection {
           // Not a drop either: the attempt failed (its hello with it), and its caller decides.
           if (this.#socket === socket) {
             this.#socket = undefined;
-            this.#failPending(error);
+            this.#requests.failAll(error);
           }
           reject(error);
           return;
@@ -293,55 +285,9 @@ export class Connection {
     return result.connectionId;
   }
 
-  /** Made once: `#onMessage` runs for every frame. */
-  readonly #frameListenerFailed = (error: unknown): void => this.log.error({ error: String(error) }, 'frame listener failed');
-
   #onMessage(data: unknown): void {
     this.#heartbeat?.heard();
-    if (data instanceof ArrayBuffer || data instanceof Uint8Array) {
-      const frame = decodeFrame(data instanceof ArrayBuffer ? new Uint8Array(data) : data);
-      if (frame === undefined || frame.direction !== 'down') {
-        this.log.warn('dropped a malformed binary frame from the Bridge');
-        return;
-      }
-      this.#hooks.emit('frame', frame, this.#frameListenerFailed);
-      return;
-    }
-    let parsed: ReturnType<typeof serverMessageSchema.safeParse>;
-    try {
-      parsed = serverMessageSchema.safeParse(JSON.parse(String(data)));
-    } catch {
-      this.log.warn('dropped a malformed message from the Bridge');
-      return;
-    }
-    if (!parsed.success) {
-      this.log.warn({ issue: parsed.error.issues[0]?.message }, 'dropped an unexpected message from the Bridge');
-      return;
-    }
-    const message = parsed.data;
-    switch (message.kind) {
-      case 'result':
-      case 'error': {
-        const pending = this.#pending.get(message.id);
-        if (pending === undefined) return;
-        this.#pending.delete(message.id);
-        pending.cleanup();
-        if (message.kind === 'result') pending.resolve(message.result);
-        else pending.reject(EndpointError.fromBridge(0, message.code, message.message, undefined, message.retryAfter));
-        return;
-      }
-      case 'event':
-        this.#hooks.emit('event', message.event, (error) => this.log.error({ error: String(error) }, 'event listener failed'));
-        return;
-      case 'media':
-        // The unit's offers and notices, after a mediaJoin (docs/media/endpoint-media.md).
-        this.#hooks.emit('media', message.event, (error) => this.log.error({ error: String(error) }, 'media listener failed'));
-        return;
-      default: {
-        const never: never = message;
-        this.log.warn({ kind: (never as { kind: string }).kind }, 'unknown message kind');
-      }
-    }
+    this.#messages.handle(data);
   }
 
   /**
@@ -354,31 +300,7 @@ export class Connection {
       return Promise.reject(EndpointError.connectionLost(`${kind}: not connected`));
     }
     if (options.signal?.aborted === true) return Promise.reject(EndpointError.aborted(kind, options.signal.reason));
-    const id = this.#nextId++;
-    const timeoutMs = options.timeoutMs ?? this.#requestTimeoutMs;
-    return new Promise<ResultPayloads[K]>((resolve, reject) => {
-      const onAbort = () => {
-        this.#pending.delete(id);
-        clearTimeout(timer);
-        reject(EndpointError.aborted(kind, options.signal?.reason));
-      };
-      const timer = setTimeout(() => {
-        this.#pending.delete(id);
-        options.signal?.removeEventListener('abort', onAbort);
-        reject(EndpointError.timeout(kind, timeoutMs));
-      }, timeoutMs);
-      options.signal?.addEventListener('abort', onAbort, { once: true });
-      this.#pending.set(id, {
-        resolve: resolve as (value: Record<string, unknown>) => void,
-        reject,
-        timer,
-        cleanup: () => {
-          clearTimeout(timer);
-          options.signal?.removeEventListener('abort', onAbort);
-        },
-      });
-      socket.send(JSON.stringify({ kind, id, ...body } as ClientMessage));
-    });
+    return this.#requests.send(socket, kind, body, options, options.timeoutMs ?? this.#requestTimeoutMs);
   }
 
   /** Sends a message that has no answer (flow-control credit, reject). */
@@ -421,14 +343,6 @@ export class Connection {
     }
   }
 
-  #failPending(error: EndpointError): void {
-    for (const [id, pending] of this.#pending) {
-      this.#pending.delete(id);
-      pending.cleanup();
-      pending.reject(error);
-    }
-  }
-
   /** Pings a silent Bridge (heartbeat.ts); one that does not answer loses its socket as if it had closed. */
   #watch(socket: SocketLike): void {
     this.#heartbeat?.stop();
@@ -456,7 +370,7 @@ export class Connection {
   #onSocketClosed(code: number, reason: string, silent = false): void {
     this.#heartbeat?.stop();
     this.#socket = undefined;
-    this.#failPending(EndpointError.connectionLost(`the socket closed (${code}${reason === '' ? '' : `: ${reason}`})`));
+    this.#requests.failAll(EndpointError.connectionLost(`the socket closed (${code}${reason === '' ? '' : `: ${reason}`})`));
     this.#hooks.emit('socketClosed', { code, reason });
     if (this.#closedByUser) return;
     this.#events.emit('connectionLost', { code, reason });
@@ -504,7 +418,7 @@ export class Connection {
     this.#heartbeat?.stop();
     const socket = this.#socket;
     this.#socket = undefined;
-    this.#failPending(EndpointError.connectionLost('disconnected'));
+    this.#requests.failAll(EndpointError.connectionLost('disconnected'));
     if (socket !== undefined) {
       this.#hooks.emit('socketClosed', { code: CLOSE.normal, reason: 'disconnect' });
       socket.close(CLOSE.normal, 'disconnect');

@@ -1,0 +1,67 @@
+/**
+ * What arrives on a Connection's socket (connection.ts), decoded and routed: binary frames (only those
+ * sent down) to the `frame` hooks, results and errors to the requests waiting for them
+ * (pending-requests.ts), events and the media unit's notices to their hooks. What is malformed or
+ * unexpected is dropped and logged.
+ */
+import { decodeFrame, serverMessageSchema } from '../protocol/ws.ts';
+import type { ConnectionHooks } from './internal.ts';
+import type { Logger } from './logger.ts';
+import type { PendingRequests } from './pending-requests.ts';
+import type { Emitter } from './util/emitter.ts';
+
+export class SocketMessages {
+  readonly #log: Logger;
+  readonly #hooks: Emitter<ConnectionHooks>;
+  readonly #requests: PendingRequests;
+
+  constructor(log: Logger, hooks: Emitter<ConnectionHooks>, requests: PendingRequests) {
+    this.#log = log;
+    this.#hooks = hooks;
+    this.#requests = requests;
+  }
+
+  /** Made once: `handle` runs for every frame. */
+  readonly #frameListenerFailed = (error: unknown): void => this.#log.error({ error: String(error) }, 'frame listener failed');
+
+  handle(data: unknown): void {
+    if (data instanceof ArrayBuffer || data instanceof Uint8Array) {
+      const frame = decodeFrame(data instanceof ArrayBuffer ? new Uint8Array(data) : data);
+      if (frame === undefined || frame.direction !== 'down') {
+        this.#log.warn('dropped a malformed binary frame from the Bridge');
+        return;
+      }
+      this.#hooks.emit('frame', frame, this.#frameListenerFailed);
+      return;
+    }
+    let parsed: ReturnType<typeof serverMessageSchema.safeParse>;
+    try {
+      parsed = serverMessageSchema.safeParse(JSON.parse(String(data)));
+    } catch {
+      this.#log.warn('dropped a malformed message from the Bridge');
+      return;
+    }
+    if (!parsed.success) {
+      this.#log.warn({ issue: parsed.error.issues[0]?.message }, 'dropped an unexpected message from the Bridge');
+      return;
+    }
+    const message = parsed.data;
+    switch (message.kind) {
+      case 'result':
+      case 'error':
+        this.#requests.settle(message);
+        return;
+      case 'event':
+        this.#hooks.emit('event', message.event, (error) => this.#log.error({ error: String(error) }, 'event listener failed'));
+        return;
+      case 'media':
+        // The unit's offers and notices, after a mediaJoin (docs/media/endpoint-media.md).
+        this.#hooks.emit('media', message.event, (error) => this.#log.error({ error: String(error) }, 'media listener failed'));
+        return;
+      default: {
+        const never: never = message;
+        this.#log.warn({ kind: (never as { kind: string }).kind }, 'unknown message kind');
+      }
+    }
+  }
+}

@@ -34,6 +34,7 @@ function take(latencies: number[]): MembersTake {
     restErrors: 0,
     lastRestError: '',
     lost: 0,
+    loopLagMs: { p99: 0, max: 0 },
   };
 }
 

@@ -23,6 +23,8 @@ export interface MembersTake {
   restErrors: number;
   lastRestError: string;
   lost: number;
+  /** The process's event-loop delay over the phase (1 ms sampling), ms. */
+  loopLagMs: { p99: number; max: number };
 }
 
 /** Receiver-side counters of `dataTrackStats()` that count a message that was not delivered. */
@@ -82,6 +84,8 @@ export interface PhaseFigures {
   bridgeMicrosPerDelivery: number;
   clientMicrosPerDelivery: number;
   loopLag: { p50: number; p99: number; max: number };
+  /** The client processes' event-loop delay over the phase: the worst process's p99 and max, ms. */
+  clientLoopLag: { p99: number; max: number };
   rest: { count: number; p50: number; p99: number; errors: number; lastError: string };
   files: { verified: number; mismatched: number; failed: Record<string, number>; lastError: string };
   lost: number;
@@ -226,6 +230,10 @@ export function phaseFigures(
     bridgeMicrosPerDelivery: (bridgeCpu * 1000) / Math.max(1, delivered),
     clientMicrosPerDelivery: (clientCpu * 1000) / Math.max(1, delivered),
     loopLag,
+    clientLoopLag: {
+      p99: Math.max(0, ...after.takes.map((t) => t.loopLagMs?.p99 ?? 0)),
+      max: Math.max(0, ...after.takes.map((t) => t.loopLagMs?.max ?? 0)),
+    },
     rest: {
       count: rest.count,
       p50: rest.p50,

@@ -8,6 +8,7 @@
  * messages at the same rate.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import { Endpoint, EndpointError, type Connection, type StreamApi, type TrackOptions } from '../../endpoint/index.ts';
 import { utf8 } from '../../crypto/bytes.ts';
@@ -32,6 +33,9 @@ const FILE_CHUNK = 64 * 1024;
 
 const clients: Client[] = [];
 const latencies = new LatencyLog();
+/** This process's event-loop delay since the last take (1 ms sampling). */
+const loopLag = monitorEventLoopDelay({ resolution: 1 });
+loopLag.enable();
 /** sendData calls made (cumulative). */
 let offered = 0;
 let sendErrors = 0;
@@ -259,8 +263,10 @@ serve({
       restErrors,
       lastRestError,
       lost: clients.filter((c) => c.connection.state !== 'connected').length,
+      loopLagMs: { p99: loopLag.percentile(99) / 1e6, max: loopLag.max / 1e6 },
     };
     restLatencies = new LatencyLog();
+    loopLag.reset();
     return out;
   },
 

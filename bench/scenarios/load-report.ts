@@ -32,7 +32,7 @@ function phaseNote(p: PhaseFigures, c: LoadConfig): string[] {
       `Bridge counted: data deliveries ${p.bridgeCounters.dataDeliveries ?? 0}, drops by cause and mode: ${byMode}; ` +
       `Bridge CPU ${f0(100 * p.bridgeCpuShare)}% of its core, ${f1(p.bridgeMicrosPerDelivery)} µs per delivery; clients ${f1(p.clientMicrosPerDelivery)} µs per delivery; ` +
       `event loop runnable but waiting for a CPU: Bridge ${f0(p.bridgeWaitPerSecond)} ms/s, clients ${f0(p.clientWaitPerSecond)} ms/s (summed); ` +
-      `event-loop lag p50/p99/max ${f1(p.loopLag.p50)}/${f1(p.loopLag.p99)}/${f0(p.loopLag.max)} ms; connections lost ${p.lost}` +
+      `event-loop lag p50/p99/max ${f1(p.loopLag.p50)}/${f1(p.loopLag.p99)}/${f0(p.loopLag.max)} ms (clients, worst process: p99/max ${f1(p.clientLoopLag.p99)}/${f0(p.clientLoopLag.max)} ms); connections lost ${p.lost}` +
       (p.rest.count > 0
         ? `; REST reads ${p.rest.count}, p50/p99 ${f1(p.rest.p50)}/${f1(p.rest.p99)} ms, errors ${p.rest.errors}${p.rest.errors > 0 ? ` (last: ${p.rest.lastError})` : ''}`
         : '') +

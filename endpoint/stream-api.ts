@@ -2,11 +2,10 @@
  * StreamApi (PrivMX shape): Stream Room management with end-to-end encrypted keys, the real-time
  * plane of joined rooms, streams, tracks, data tracks and media, LiveKit-style byte and text streams,
  * Web Streams transfers and direct peers. This class is the documented facade; the work happens in RoomApi,
- * RealtimeApi and DataStreamsApi.
+ * RealtimeApi and DataStreamsApi, built and wired together in stream-api-parts.ts.
  */
-import { openTrustKv } from '#endpoint-trust-kv';
 import type { Connection } from './connection.ts';
-import { DataStreamsApi } from './data-streams/data-streams-api.ts';
+import type { DataStreamsApi } from './data-streams/data-streams-api.ts';
 import type {
   ByteStreamHandler,
   ByteStreamWriter,
@@ -22,10 +21,11 @@ import type {
 import type { BroadcastEventMap, BroadcastOptions, BroadcastStreamComplete, SendData, SendOptions, Transfer } from './data-streams/web-streams/types.ts';
 import { EndpointError } from './errors.ts';
 import type { EventApi } from './event-api.ts';
-import { connectionInternals, eventApiInternals, registerStreamApi } from './internal.ts';
-import type { AudioLevelStatsListener, CallPeers, MediaHostOptions, MediaOptions, MediaStats } from './media/types.ts';
+import { registerStreamApi } from './internal.ts';
+import type { AudioLevelStatsListener, MediaStats } from './media/types.ts';
 import type { StreamApiOptions } from './stream-api-options.ts';
-import { RealtimeApi } from './realtime/realtime-api.ts';
+import { buildStreamApiParts } from './stream-api-parts.ts';
+import type { RealtimeApi } from './realtime/realtime-api.ts';
 import type {
   DataTrackStats,
   PublishStateListener,
@@ -38,14 +38,11 @@ import type {
 } from './realtime/types.ts';
 import type { PeerRefusals, RemotePeerListener } from './peers/peers-api.ts';
 import { lazyTransfer } from './data-streams/web-streams/lazy.ts';
-import { mayGoDirect, PeersLoader } from './peers/loader.ts';
+import { mayGoDirect, type PeersLoader } from './peers/loader.ts';
 import type { RemotePeer } from './peers/remote-peer.ts';
 import type { ConnectPeerOptions, PathChoice } from './peers/types.ts';
-import { KeyRing, DEFAULT_EPOCH_GRACE_MS } from './rooms/keyring.ts';
-import { KeyTrust } from './rooms/key-trust.ts';
-import { PersistentTrustStore, trustNamespace } from './rooms/persistent-trust-store.ts';
-import { RoomApi } from './rooms/room-api.ts';
-import { verifiedRoomEvent } from './rooms/room-events.ts';
+import type { KeyTrust } from './rooms/key-trust.ts';
+import type { RoomApi } from './rooms/room-api.ts';
 import type { RequestOptions } from './transport/http.ts';
 import type { PagingList, PagingQuery, RoomPolicy, StreamRoom, UserWithPubKey } from './types.ts';
 
@@ -56,7 +53,6 @@ export class StreamApi {
   readonly eventApi: EventApi;
   readonly #rooms: RoomApi;
   readonly #keyTrust: KeyTrust;
-  readonly #keys: KeyRing;
   readonly #realtime: RealtimeApi;
   readonly #dataStreams: DataStreamsApi;
   readonly #peers: PeersLoader;
@@ -65,53 +61,13 @@ export class StreamApi {
   constructor(connection: Connection, eventApi: EventApi, options: StreamApiOptions = {}) {
     this.connection = connection;
     this.eventApi = eventApi;
-    // First, so that a second StreamApi on this EventApi fails before it listens to anything.
-    eventApiInternals(eventApi).setRoomEventTransformer((event, ids) => verifiedRoomEvent(this.#rooms, this.#keys, event, ids));
-    this.#keys = new KeyRing(options.epochGraceMs ?? DEFAULT_EPOCH_GRACE_MS);
-    const namespace = trustNamespace(connection.solutionId, connection.publicKey);
-    const trustStore =
-      options.trustStore ?? new PersistentTrustStore(openTrustKv({ namespace, ...(options.trustDir === undefined ? {} : { directory: options.trustDir }) }));
-    const emit = eventApiInternals(eventApi).emit;
-    this.#keyTrust = new KeyTrust(connection, trustStore, {
-      ...(options.verifyUsers === undefined ? {} : { verifyUsers: options.verifyUsers }),
-      ...(options.verifyUsersTimeoutMs === undefined ? {} : { verifierTimeoutMs: options.verifyUsersTimeoutMs }),
-      onKeyChanged: (event) => emit('keyChanged', event),
-    });
-    this.#rooms = new RoomApi(connection, trustStore, this.#keys, this.#keyTrust);
-    this.#realtime = new RealtimeApi(connection, eventApi, this.#rooms, this.#keys, {
-      ...(options.dataTrackMaxAgeMs === undefined ? {} : { dataTrackMaxAgeMs: options.dataTrackMaxAgeMs }),
-      ...(options.staleViewAfterMs === undefined ? {} : { staleViewAfterMs: options.staleViewAfterMs }),
-      ...(options.media === undefined ? {} : { media: options.media.directCalls === true ? this.#withCalls(options.media) : options.media }),
-    });
-    this.#dataStreams = new DataStreamsApi(connection, eventApi, this.#rooms, this.#keys, options.streamIdleTimeoutMs);
-    this.#realtime.onRoomLeft((roomId, reason) => this.#dataStreams.roomLeft(roomId, reason));
-    this.#dataStreams.observeHeads((roomId, senderId, version, headHash) => this.#realtime.observeHead(roomId, senderId, version, headHash));
-    const peerOptions = options.peers ?? {};
-    this.#peers = new PeersLoader(() => ({
-      connection,
-      rooms: this.#rooms,
-      keys: this.#keys,
-      participants: (roomId) => this.#realtime.participants(roomId),
-      options: peerOptions,
-      app: { handler: (kind, topic, view) => this.#dataStreams.directHandler(kind, topic, view), log: connection.log },
-      mediaE2ee: async () => (await this.#realtime.mediaApi()).frameEncryption(),
-    }));
-    this.#realtime.onRoomLeft((roomId, reason) => this.#peers.roomLeft(roomId, reason));
-    connectionInternals(connection).hooks.on('event', (event) => this.#peers.event(event));
-    connectionInternals(connection).hooks.on('socketClosed', () => this.#peers.socketClosed());
-    connection.on('disconnected', () => this.#peers.disconnected());
-    registerStreamApi(this, { rooms: this.#rooms, keys: this.#keys, realtime: this.#realtime, dataStreams: this.#dataStreams });
-  }
-
-  /** The media options with direct calls' peers for the media chunk (`media.directCalls`, docs/media/direct-calls.md). */
-  #withCalls(media: MediaOptions): MediaHostOptions {
-    const calls: CallPeers = {
-      connectPeer: async (roomId, userId, metadata) => (await this.#peers.load()).connectPeer(roomId, userId, { metadata }),
-      onCall: (handler) => {
-        void this.#peers.load().then((peers) => peers.onCall(handler));
-      },
-    };
-    return { ...media, calls };
+    const { rooms, keyTrust, keys, realtime, dataStreams, peers } = buildStreamApiParts(connection, eventApi, options);
+    this.#rooms = rooms;
+    this.#keyTrust = keyTrust;
+    this.#realtime = realtime;
+    this.#dataStreams = dataStreams;
+    this.#peers = peers;
+    registerStreamApi(this, { rooms, keys, realtime, dataStreams });
   }
 
   // ---- rooms

@@ -6,7 +6,7 @@
 import { defaultBackend } from '#crypto-backend';
 import type { CryptoBackend } from './types.ts';
 
-export type { AeadKey, CryptoBackend, HashName, IncrementalHash, X25519KeyPair } from './types.ts';
+export type { AeadKey, BulkCrypto, BulkStream, CryptoBackend, HashName, IncrementalHash, X25519KeyPair } from './types.ts';
 export { jsBackend } from './js.ts';
 export { webBackend } from './web.ts';
 

@@ -1,6 +1,6 @@
 /**
  * The Node backend: node:crypto (OpenSSL) for everything, so bulk AES-GCM, X25519 and Ed25519 run
- * natively. This file is the only place in crypto/ that imports `node:`; browsers get `web.ts` through
+ * natively. This file and bulk-thread.ts are the only places in crypto/ that import `node:`; browsers get `web.ts` through
  * the `#crypto-backend` import condition in package.json.
  */
 import {
@@ -17,6 +17,7 @@ import {
   type KeyObject,
 } from 'node:crypto';
 import { ed25519Precheck } from '../ed25519-strict.ts';
+import { bulkThread } from './bulk-thread.ts';
 import { CryptoError } from '../errors.ts';
 import { isAllZero } from './js.ts';
 import type { AeadKey, CryptoBackend, HashName, IncrementalHash } from './types.ts';
@@ -133,7 +134,8 @@ function toBytes(buffer: Buffer): Uint8Array {
   return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.length);
 }
 
-export const nodeBackend: CryptoBackend = {
+/** node:crypto on the calling thread for everything: byte streams too (the cross-check of `nodeBackend`'s bulk thread). */
+export const nodeInlineBackend: CryptoBackend = {
   name: 'node',
 
   randomBytes: (length) => toBytes(randomBytes(length)),
@@ -196,3 +198,6 @@ export const nodeBackend: CryptoBackend = {
     }
   },
 };
+
+/** The Node backend: `nodeInlineBackend`, with byte-stream chunk work on the bulk thread (bulk-thread.ts). */
+export const nodeBackend: CryptoBackend = { ...nodeInlineBackend, bulk: bulkThread };

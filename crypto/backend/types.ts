@@ -43,8 +43,35 @@ export interface X25519KeyPair {
   publicKey: Uint8Array;
 }
 
+/**
+ * Byte-stream chunk work away from the caller's thread: AES-256-GCM under a stream's key and the
+ * stream's running SHA-256 of content. Only the node backend has it (bulk-thread.ts: a worker at the
+ * lowest OS priority), so a busy event loop handles real-time traffic first.
+ */
+export interface BulkCrypto {
+  /** A stream's 32-byte key (copied) and an empty content hash, held on the thread until `close()`. */
+  stream(key: Uint8Array): BulkStream;
+}
+
+/** Calls on one stream are handled in call order. */
+export interface BulkStream {
+  /** `AeadKey.open`; with `hash`, the plaintext then joins the content hash (only if it authenticated). */
+  open(nonce: Uint8Array, ciphertext: Uint8Array, aad: Uint8Array, hash: boolean): Promise<Uint8Array>;
+  /** `AeadKey.seal` (with its `headroom`); with `hash`, the plaintext joins the content hash first. */
+  seal(nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array, headroom: number, hash: boolean): Promise<Uint8Array>;
+  /** The content hash over the bytes of every call made before this one; the hash goes on. */
+  snapshot(): Promise<Uint8Array>;
+  /** The final content hash (once; sealing and opening may go on after it). */
+  digest(): Promise<Uint8Array>;
+  /** Forgets the key and the hash (later calls fail). */
+  close(): void;
+}
+
 export interface CryptoBackend {
   readonly name: 'node' | 'web' | 'js';
+
+  /** Where present, byte streams do their chunk work here instead of on the calling thread. */
+  readonly bulk?: BulkCrypto;
 
   randomBytes(length: number): Uint8Array;
 

@@ -20,7 +20,7 @@
  *   gets at most `STREAM_UNSIGNED_MAX_BYTES` of content that no signature covers; it must treat
  *   content as final only once the `end` chunk has opened.
  */
-import { backend, type AeadKey, type CryptoBackend } from '../backend/index.ts';
+import { backend, type BulkStream, type CryptoBackend } from '../backend/index.ts';
 import { assertBytes, assertInt, assertString, fromUtf8 } from '../bytes.ts';
 import { assertEd25519PublicKeyEncoding } from '../ed25519-strict.ts';
 import { CryptoError } from '../errors.ts';
@@ -94,6 +94,13 @@ export interface StreamDecryptor {
   open(data: Uint8Array, last: boolean): Promise<OpenedChunk>;
   /** Call when the input has ended: rejects with `DecryptFailed` unless the final chunk opened. */
   finish(): Promise<void>;
+  /** Drops the stream's key and hash state now (a stream abandoned before its end); later calls fail. */
+  dispose(): void;
+}
+
+/** Opens a chunk; on the bulk thread, a data chunk's plaintext (`hash`) joins the content hash there. */
+interface ChunkOpener {
+  open(nonce: Uint8Array, ciphertext: Uint8Array, aad: Uint8Array, hash: boolean): Promise<Uint8Array>;
 }
 
 class Decryptor implements StreamDecryptor {
@@ -106,8 +113,17 @@ class Decryptor implements StreamDecryptor {
   private readonly maxChunks: number;
   private readonly interval: number;
   /** Set once chunk 0 named the keying; settles once the stream key is ready. */
-  private aeadReady: Promise<AeadKey> | undefined;
-  private aead: AeadKey | undefined;
+  private aeadReady: Promise<ChunkOpener> | undefined;
+  private aead: ChunkOpener | undefined;
+  /**
+   * The backend's bulk thread, when it has one: chunks are opened and the content hashed there
+   * (backend/bulk-thread.ts), and `bulk` holds the stream once its key is known. Else both happen
+   * here: `aead` opens, `hasher` hashes.
+   */
+  private readonly threaded: boolean;
+  private bulk: BulkStream | undefined;
+  /** `seenContent` at the last segment end a snapshot was asked for (threaded). */
+  private seenSegmentEnd = 0;
   private binding: Uint8Array | undefined;
   /** An error from fetching the key that is not an integrity failure (it passes through). */
   private keyError: unknown;
@@ -149,6 +165,7 @@ class Decryptor implements StreamDecryptor {
       if (typeof reader.unwrap !== 'function') throw CryptoError.invalidArgument('"reader.unwrap" expected a function');
     }
     this.b = options.backend ?? backend();
+    this.threaded = this.b.bulk !== undefined;
     this.maxChunks = options.maxChunks ?? STREAM_MAX_CHUNKS;
     assertInt('maxChunks', this.maxChunks, 2, STREAM_MAX_CHUNKS);
     this.interval = options.checkpointIntervalBytes ?? STREAM_CHECKPOINT_INTERVAL_BYTES;
@@ -165,6 +182,7 @@ class Decryptor implements StreamDecryptor {
     if (!this.failed) {
       this.failed = true;
       this.hasher?.cancel();
+      this.bulk?.close();
     }
     return CryptoError.decryptFailed();
   }
@@ -220,18 +238,35 @@ class Decryptor implements StreamDecryptor {
     if (role === undefined) return Promise.reject(this.fail());
     const nonce = streamNonce(index);
     const aad = streamAad(this.streamId, index, role);
-    const opening = this.aead !== undefined ? this.aead.open(nonce, sealed, aad) : this.aeadReady!.then((a) => a.open(nonce, sealed, aad));
+    const hash = role === 'data';
+    const opening = this.aead !== undefined ? this.aead.open(nonce, sealed, aad, hash) : this.aeadReady!.then((a) => a.open(nonce, sealed, aad, hash));
     // Handled here so that a failure is not reported as unhandled while an earlier chunk is pending.
     opening.catch(() => undefined);
+    const snapshot = this.threaded && hash ? this.segmentSnapshot() : undefined;
     const prior = this.inFlight > 0 ? this.tail : undefined;
     this.inFlight++;
-    const result = this.process(prior, opening, index, role);
+    const result = this.process(prior, opening, index, role, snapshot);
     this.tail = result;
     return result;
   }
 
+  /**
+   * Threaded, after a data chunk that ends a segment: the content hash at that point, asked of the
+   * bulk thread right behind the chunk (calls keep their order there; the chunks after it are hashed
+   * later). The checkpoint a segment on signs it.
+   */
+  private segmentSnapshot(): Promise<Uint8Array> | undefined {
+    if (this.seenContent % this.interval !== 0 || this.seenContent <= this.seenSegmentEnd) return undefined;
+    this.seenSegmentEnd = this.seenContent;
+    // Asked the way the chunk's open was (`aead` is set only once the opens chained on the key ran),
+    // so it lands on the thread right behind that chunk.
+    const snapshot = this.aead !== undefined ? this.bulk!.snapshot() : this.aeadReady!.then(() => this.bulk!.snapshot());
+    snapshot.catch(() => undefined);
+    return snapshot;
+  }
+
   /** The stream key, from the epoch key (a room stream) or this reader's wrap (a private stream). */
-  private async streamKey(keying: StreamKeying): Promise<AeadKey> {
+  private async streamKey(keying: StreamKeying): Promise<ChunkOpener> {
     let ikm: Uint8Array;
     let owned = true;
     try {
@@ -264,10 +299,24 @@ class Decryptor implements StreamDecryptor {
     const { key, binding } = deriveStreamKeys(ikm, this.streamId, this.senderId, this.b);
     if (owned) ikm.fill(0);
     this.binding = binding;
-    return importStreamKey(key, this.b);
+    if (this.b.bulk !== undefined) {
+      const bulk = this.b.bulk.stream(key);
+      key.fill(0);
+      this.bulk = bulk;
+      if (this.failed) bulk.close();
+      return bulk;
+    }
+    const aead = await importStreamKey(key, this.b);
+    return { open: (nonce, ciphertext, aad) => aead.open(nonce, ciphertext, aad) };
   }
 
-  private async process(prior: Promise<unknown> | undefined, opening: Promise<Uint8Array>, index: number, role: ChunkRole): Promise<OpenedChunk> {
+  private async process(
+    prior: Promise<unknown> | undefined,
+    opening: Promise<Uint8Array>,
+    index: number,
+    role: ChunkRole,
+    snapshot: Promise<Uint8Array> | undefined,
+  ): Promise<OpenedChunk> {
     try {
       if (prior !== undefined) {
         try {
@@ -288,9 +337,10 @@ class Decryptor implements StreamDecryptor {
         case 'header':
           return await this.verifyHeader(plaintext, index);
         case 'data': {
-          this.hasher!.update(plaintext);
+          // Threaded, the bulk thread hashed it already, and asked for the snapshot of a segment end.
+          if (!this.threaded) this.hasher!.update(plaintext);
           this.contentBytes += plaintext.length;
-          if (this.contentBytes % this.interval === 0 && this.contentBytes > this.segmentEndBytes) this.endSegment();
+          if (this.contentBytes % this.interval === 0 && this.contentBytes > this.segmentEndBytes) this.endSegment(snapshot);
           return { kind: 'data', index, data: plaintext };
         }
         case 'checkpoint':
@@ -315,15 +365,18 @@ class Decryptor implements StreamDecryptor {
     if (!(await this.b.ed25519Verify(signature, message, this.senderPublicKey))) throw this.fail();
     if (this.failed) throw this.fail();
     this.headerHash = this.b.hash('sha256', header);
-    this.hasher = createContentHasher({ backend: this.b });
+    if (!this.threaded) this.hasher = createContentHasher({ backend: this.b });
     const recipients = parsed.kind === 'room' ? [] : parsed.recipients.map((r) => r.recipientId);
     return { kind: 'header', index, header, recipients };
   }
 
-  /** A segment ended: a snapshot of the content hash is asked for now (a checkpoint needs it a segment later). */
-  private endSegment(): void {
+  /**
+   * A segment ended: a snapshot of the content hash is asked for now (a checkpoint needs it a segment
+   * later), or was asked of the bulk thread behind the chunk (`asked`).
+   */
+  private endSegment(asked: Promise<Uint8Array> | undefined): void {
     this.segmentEndBytes = this.contentBytes;
-    const snapshot = this.hasher!.snapshot();
+    const snapshot = asked ?? (this.threaded ? Promise.reject(this.fail()) : this.hasher!.snapshot());
     snapshot.catch(() => undefined);
     this.previousSnapshot = this.snapshot;
     this.snapshot = snapshot;
@@ -364,7 +417,8 @@ class Decryptor implements StreamDecryptor {
     } catch {
       throw this.fail();
     }
-    const contentHash = await this.hashOf(this.hasher!.digest());
+    const contentHash = await this.hashOf(this.bulk !== undefined ? this.bulk.digest() : this.hasher!.digest());
+    this.bulk?.close();
     const message = signatureMessage({
       streamId: this.streamId,
       senderId: this.senderId,
@@ -385,6 +439,12 @@ class Decryptor implements StreamDecryptor {
   async finish(): Promise<void> {
     if (this.tail !== undefined) await this.tail.catch(() => undefined);
     if (!this.ended) throw this.fail();
+  }
+
+  dispose(): void {
+    this.failed = true;
+    this.hasher?.cancel();
+    this.bulk?.close();
   }
 }
 

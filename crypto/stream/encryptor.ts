@@ -10,7 +10,7 @@
  * hash is asked for as soon as a segment's last byte is written, and signed as soon as it comes; the
  * checkpoint a segment later seals that signature, so `checkpoint()` does not wait for the signer.
  */
-import { backend, type AeadKey, type CryptoBackend } from '../backend/index.ts';
+import { backend, type AeadKey, type BulkStream, type CryptoBackend } from '../backend/index.ts';
 import { assertBytes, assertInt, assertMaxBytes, assertString, concatBytes, utf8, withHeadroom } from '../bytes.ts';
 import { CryptoError } from '../errors.ts';
 import { ED25519_SEED_LENGTH, ED25519_SIGNATURE_LENGTH } from '../identity.ts';
@@ -105,6 +105,8 @@ export interface StreamEncryptor {
   close(): Promise<SealedChunk>;
   /** The final chunk of an aborted stream, carrying the sender's reason (UTF-8), signed. */
   abort(reason: string): Promise<SealedChunk>;
+  /** Drops the stream's key and hash state now (a stream given up before its final chunk); later calls fail. */
+  dispose(): void;
 }
 
 type State = 'new' | 'open' | 'closed';
@@ -125,11 +127,14 @@ class Encryptor implements StreamEncryptor {
   private readonly headroom: number;
   /** The keying prefix of chunk 0 (a private stream's wraps take a moment). */
   private readonly keying: Promise<Uint8Array>;
-  private readonly hasher: ContentHasher;
+  /** On this thread (no bulk thread): the content hash, and the key (`aead`, once imported). */
+  private readonly hasher: ContentHasher | undefined;
+  /** The backend's bulk thread holds the key and the content hash (backend/bulk-thread.ts). */
+  private readonly bulk: BulkStream | undefined;
   /** The signed snapshot of the content hash at the last segment end, and the one before (what a checkpoint seals). */
   private signedSnapshot: Promise<Uint8Array> | undefined;
   private previousSignedSnapshot: Promise<Uint8Array> | undefined;
-  private readonly aeadReady: Promise<AeadKey>;
+  private readonly aeadReady: Promise<AeadKey> | undefined;
   private aead: AeadKey | undefined;
   private state: State = 'new';
   private nextIndex = 0;
@@ -174,6 +179,11 @@ class Encryptor implements StreamEncryptor {
       this.keying = wrapStreamSecret(secret, context, recipients.list, this.b).finally(() => secret.fill(0));
       this.keying.catch(() => undefined);
     }
+    if (this.b.bulk !== undefined) {
+      this.bulk = this.b.bulk.stream(key);
+      key.fill(0);
+      return;
+    }
     this.hasher = createContentHasher({ backend: this.b });
     this.aeadReady = importStreamKey(key, this.b);
     this.aeadReady.then(
@@ -208,8 +218,11 @@ class Encryptor implements StreamEncryptor {
   }
 
   private async seal(index: number, role: ChunkRole, plaintext: Uint8Array): Promise<SealedChunk> {
-    const aead = this.aead ?? (await this.aeadReady);
-    return this.sealed(index, role === 'final', await aead.seal(streamNonce(index), plaintext, streamAad(this.streamId, index, role), this.headroom));
+    const nonce = streamNonce(index);
+    const aad = streamAad(this.streamId, index, role);
+    if (this.bulk !== undefined) return this.sealed(index, role === 'final', await this.bulk.seal(nonce, plaintext, aad, this.headroom, false));
+    const aead = this.aead ?? (await this.aeadReady!);
+    return this.sealed(index, role === 'final', await aead.seal(nonce, plaintext, aad, this.headroom));
   }
 
   /** The chunk, with its frame when there is headroom (`data` then starts `headroom` bytes into its buffer). */
@@ -235,10 +248,13 @@ class Encryptor implements StreamEncryptor {
       throw CryptoError.limitExceeded(`"bytes" expected at most ${this.bytesBeforeCheckpoint} bytes before the next checkpoint, got ${bytes.length}`);
     }
     const index = this.claim('write', false);
-    // Index and hash are taken before the first await, so overlapping calls stay in call order.
-    this.hasher.update(bytes);
+    // Index and hash are taken before the first await, so overlapping calls stay in call order (on the
+    // bulk thread, the chunk is hashed there, and a segment's snapshot asked right behind it).
+    const threaded = this.bulk?.seal(streamNonce(index), bytes, streamAad(this.streamId, index, 'data'), this.headroom, true);
+    this.hasher?.update(bytes);
     this.contentBytes += bytes.length;
     if (this.contentBytes % this.interval === 0 && this.contentBytes > this.segmentEndBytes) this.endSegment();
+    if (threaded !== undefined) return this.sealed(index, false, await threaded);
     const aead = this.aead;
     if (aead !== undefined) {
       // The common case, with a single await: per-chunk promise overhead is a measurable share at 16 KiB.
@@ -263,7 +279,7 @@ class Encryptor implements StreamEncryptor {
   private endSegment(): void {
     this.segmentEndBytes = this.contentBytes;
     const contentBytes = this.contentBytes;
-    const signed = this.hasher.snapshot().then(async (contentHash) => {
+    const signed = (this.bulk !== undefined ? this.bulk.snapshot() : this.hasher!.snapshot()).then(async (contentHash) => {
       const message = checkpointSignatureMessage({
         streamId: this.streamId,
         senderId: this.senderId,
@@ -298,7 +314,7 @@ class Encryptor implements StreamEncryptor {
   private async finish(ending: StreamEnding, reason: Uint8Array, call: string): Promise<SealedChunk> {
     const index = this.claim(call, true);
     const contentBytes = this.contentBytes;
-    const contentHash = await this.hasher.digest();
+    const contentHash = await (this.bulk !== undefined ? this.bulk.digest() : this.hasher!.digest());
     const message = signatureMessage({
       streamId: this.streamId,
       senderId: this.senderId,
@@ -312,7 +328,14 @@ class Encryptor implements StreamEncryptor {
     const signature = await this.sign(message);
     assertBytes('signature', signature, ED25519_SIGNATURE_LENGTH);
     const sealed = await this.seal(index, 'final', encodeFinal(ending, signature, reason));
+    this.bulk?.close();
     return { ...sealed, contentHash };
+  }
+
+  dispose(): void {
+    this.state = 'closed';
+    this.hasher?.cancel();
+    this.bulk?.close();
   }
 }
 

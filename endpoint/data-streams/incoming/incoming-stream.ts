@@ -152,6 +152,11 @@ export class IncomingStream {
     if (this.done) return false;
     this.done = true;
     this.epochKey.copy?.fill(0);
+    // Its key and hash state go now, on the bulk thread too, whether or not the stream reached its end.
+    this.decryptorReady.then(
+      (d) => d.dispose(),
+      () => undefined,
+    );
     clearTimeout(this.removal);
     this.credit.dispose();
     this.markGone(GONE);

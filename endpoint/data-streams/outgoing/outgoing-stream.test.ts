@@ -64,6 +64,7 @@ async function fakeStream(kind: 'bytes' | 'text', windowBytes: number, totalSize
       return real.close();
     },
     abort: (reason) => real.abort(reason),
+    dispose: () => real.dispose(),
   };
   const sent: Fake['sent'] = [];
   const connection = {

@@ -352,6 +352,8 @@ export class OutgoingStream {
   private finish(): void {
     if (this.state === 'ended') return;
     this.state = 'ended';
+    // The key and hash state go now (on the bulk thread too), however the stream ended.
+    this.enc.dispose();
     this.d.forget(this);
     this.markEnded();
   }

@@ -1,0 +1,219 @@
+/**
+ * Byte-stream crypto on a thread of its own at the lowest OS priority (Node only; docs/operations/
+ * realtime-priorities.md, "The bulk thread").
+ *
+ * Why: a process that receives files and real-time data at once used to seal, open and hash every
+ * 64 KiB chunk on its event loop. On a saturated core the kernel shares the CPU among threads, not
+ * tasks, so data-track frames waited for the chunk work of every process on that core (hundreds of ms;
+ * docs/operations/load.md). Here the chunk work runs on one worker thread per process whose nice value
+ * is 19 (Linux sets it per thread), so an event loop with a frame to handle gets the core first and the
+ * chunks take what is left; on an idle core, the worker runs at full speed, beside the event loop.
+ *
+ * What crosses: each call copies its input once into one buffer (nonce, AAD, bytes) that is then
+ * transferred, not copied again; the output is transferred back. The caller's buffers stay the caller's.
+ * Each stream's key and running SHA-256 live on the thread until `close()`; calls on a stream are
+ * handled in call order, so the hash covers exactly the bytes of the calls before a `snapshot()`.
+ * A chunk that fails to authenticate is not hashed.
+ */
+import { Worker } from 'node:worker_threads';
+import { CryptoError } from '../errors.ts';
+import type { BulkCrypto, BulkStream } from './types.ts';
+
+const NONCE_BYTES = 12;
+const KEY_BYTES = 32;
+
+/** What a message to the worker asks. */
+const Op = { Key: 0, Open: 1, Seal: 2, Snapshot: 3, Digest: 4, Close: 5 } as const;
+
+/**
+ * The worker, as source (`eval`): it needs nothing but node:crypto, and a string loads the same from
+ * this repo's TypeScript, the built package and any bundle. A message is `[op, stream, seq, buffer,
+ * aadBytes, headroom, hash]`; a reply `[seq, ok, buffer?, offset?, length?]`.
+ */
+const WORKER_SOURCE = `'use strict';
+const { parentPort } = require('node:worker_threads');
+const { createCipheriv, createDecipheriv, createHash } = require('node:crypto');
+try { require('node:os').setPriority(19); } catch {}
+const streams = new Map();
+function reply(seq, bytes) {
+  try {
+    parentPort.postMessage([seq, 1, bytes.buffer, bytes.byteOffset, bytes.length], [bytes.buffer]);
+  } catch {
+    const copy = new Uint8Array(bytes);
+    parentPort.postMessage([seq, 1, copy.buffer, 0, copy.length], [copy.buffer]);
+  }
+}
+parentPort.on('message', (m) => {
+  const op = m[0], id = m[1], seq = m[2];
+  if (op === ${Op.Key}) { streams.set(id, { key: Buffer.from(m[3]), hash: createHash('sha256') }); return; }
+  const s = streams.get(id);
+  if (op === ${Op.Close}) { if (s !== undefined) { s.key.fill(0); streams.delete(id); } return; }
+  if (s === undefined) { parentPort.postMessage([seq, 0]); return; }
+  let out;
+  try {
+    if (op === ${Op.Snapshot}) out = s.hash.copy().digest();
+    else if (op === ${Op.Digest}) out = s.hash.digest();
+    else {
+      const all = new Uint8Array(m[3]);
+      const nonce = all.subarray(0, ${NONCE_BYTES}), aad = all.subarray(${NONCE_BYTES}, ${NONCE_BYTES} + m[4]), data = all.subarray(${NONCE_BYTES} + m[4]);
+      if (op === ${Op.Open}) {
+        if (data.length < 16) { parentPort.postMessage([seq, 0]); return; }
+        const d = createDecipheriv('aes-256-gcm', s.key, nonce, { authTagLength: 16 });
+        d.setAuthTag(data.subarray(data.length - 16));
+        d.setAAD(aad);
+        out = d.update(data.subarray(0, data.length - 16));
+        d.final();
+        if (m[6]) s.hash.update(out);
+      } else {
+        if (m[6]) s.hash.update(data);
+        const c = createCipheriv('aes-256-gcm', s.key, nonce, { authTagLength: 16 });
+        c.setAAD(aad);
+        const head = c.update(data);
+        c.final();
+        out = new Uint8Array(m[5] + head.length + 16);
+        out.set(head, m[5]);
+        out.set(c.getAuthTag(), m[5] + head.length);
+      }
+    }
+  } catch {
+    parentPort.postMessage([seq, 0]);
+    return;
+  }
+  reply(seq, out);
+});
+`;
+
+interface Waiter {
+  resolve: (bytes: Uint8Array) => void;
+  reject: (error: unknown) => void;
+  /** What a failure means: an AEAD open that did not authenticate, or anything else. */
+  open: boolean;
+}
+
+/** One worker, made on first use and again after it died; it keeps the process alive only while a call waits. */
+class BulkThread implements BulkCrypto {
+  #worker: Worker | undefined;
+  #generation = 0;
+  #nextStream = 1;
+  #nextSeq = 1;
+  readonly #waiting = new Map<number, Waiter>();
+  /** Streams dropped without `close()` are closed on the thread once collected here. */
+  readonly #collected = new FinalizationRegistry<{ generation: number; id: number }>((held) => this.close(held.generation, held.id));
+
+  stream(key: Uint8Array): BulkStream {
+    if (!(key instanceof Uint8Array) || key.length !== KEY_BYTES) {
+      throw CryptoError.invalidArgument(`"key" expected Uint8Array of length ${KEY_BYTES}`);
+    }
+    const worker = this.#ensure();
+    const id = this.#nextStream++;
+    const copy = key.slice();
+    worker.postMessage([Op.Key, id, 0, copy.buffer], [copy.buffer]);
+    const stream = new ThreadStream(this, this.#generation, id);
+    this.#collected.register(stream, { generation: this.#generation, id }, stream);
+    return stream;
+  }
+
+  /** Sends one call; its answer settles the promise. A stream from a worker that died fails at once. */
+  call(generation: number, message: unknown[], transfer: ArrayBuffer[], open: boolean): Promise<Uint8Array> {
+    const worker = this.#worker;
+    if (worker === undefined || generation !== this.#generation) return Promise.reject(stopped());
+    const seq = this.#nextSeq++;
+    message[2] = seq;
+    return new Promise((resolve, reject) => {
+      if (this.#waiting.size === 0) worker.ref();
+      this.#waiting.set(seq, { resolve, reject, open });
+      worker.postMessage(message, transfer);
+    });
+  }
+
+  close(generation: number, id: number, stream?: object): void {
+    if (stream !== undefined) this.#collected.unregister(stream);
+    if (this.#worker !== undefined && generation === this.#generation) this.#worker.postMessage([Op.Close, id, 0]);
+  }
+
+  #ensure(): Worker {
+    if (this.#worker !== undefined) return this.#worker;
+    const worker = new Worker(WORKER_SOURCE, { eval: true, name: 'sealroom-bulk-crypto' });
+    worker.unref();
+    worker.on('message', (m: [number, number, ArrayBuffer?, number?, number?]) => this.#answer(worker, m));
+    const died = (error: unknown) => this.#died(worker, error);
+    worker.on('error', died);
+    worker.on('exit', (code) => died(new Error(`exited with code ${code}`)));
+    this.#worker = worker;
+    this.#generation++;
+    return worker;
+  }
+
+  #answer(worker: Worker, [seq, ok, buffer, offset, length]: [number, number, ArrayBuffer?, number?, number?]): void {
+    const waiter = this.#waiting.get(seq);
+    if (waiter === undefined) return;
+    this.#waiting.delete(seq);
+    if (this.#waiting.size === 0) worker.unref();
+    if (ok === 1) waiter.resolve(new Uint8Array(buffer!, offset, length));
+    else waiter.reject(waiter.open ? CryptoError.decryptFailed() : stopped());
+  }
+
+  #died(worker: Worker, cause: unknown): void {
+    if (this.#worker !== worker) return;
+    this.#worker = undefined;
+    const waiting = [...this.#waiting.values()];
+    this.#waiting.clear();
+    for (const w of waiting) w.reject(stopped(cause));
+  }
+}
+
+function stopped(cause?: unknown): Error {
+  return new CryptoError('Unsupported', 'the bulk crypto thread stopped; streams it held cannot go on', { cause });
+}
+
+/** One buffer: nonce, AAD, then the bytes (the one copy a call makes of its input). */
+function pack(nonce: Uint8Array, aad: Uint8Array, bytes: Uint8Array): ArrayBuffer {
+  if (nonce.length !== NONCE_BYTES) throw CryptoError.invalidArgument(`"nonce" expected Uint8Array of length ${NONCE_BYTES}`);
+  const all = new Uint8Array(NONCE_BYTES + aad.length + bytes.length);
+  all.set(nonce, 0);
+  all.set(aad, NONCE_BYTES);
+  all.set(bytes, NONCE_BYTES + aad.length);
+  return all.buffer;
+}
+
+class ThreadStream implements BulkStream {
+  #closed = false;
+
+  constructor(
+    private readonly thread: BulkThread,
+    private readonly generation: number,
+    private readonly id: number,
+  ) {}
+
+  open(nonce: Uint8Array, ciphertext: Uint8Array, aad: Uint8Array, hash: boolean): Promise<Uint8Array> {
+    if (this.#closed) return Promise.reject(CryptoError.decryptFailed());
+    const buffer = pack(nonce, aad, ciphertext);
+    return this.thread.call(this.generation, [Op.Open, this.id, 0, buffer, aad.length, 0, hash], [buffer], true);
+  }
+
+  async seal(nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array, headroom: number, hash: boolean): Promise<Uint8Array> {
+    if (this.#closed) throw CryptoError.invalidArgument('bulk stream: seal() after close()');
+    const buffer = pack(nonce, aad, plaintext);
+    const out = await this.thread.call(this.generation, [Op.Seal, this.id, 0, buffer, aad.length, headroom, hash], [buffer], false);
+    return out.subarray(headroom);
+  }
+
+  snapshot(): Promise<Uint8Array> {
+    if (this.#closed) return Promise.reject(CryptoError.invalidArgument('bulk stream: snapshot() after close()'));
+    return this.thread.call(this.generation, [Op.Snapshot, this.id, 0], [], false);
+  }
+
+  digest(): Promise<Uint8Array> {
+    if (this.#closed) return Promise.reject(CryptoError.invalidArgument('bulk stream: digest() after close()'));
+    return this.thread.call(this.generation, [Op.Digest, this.id, 0], [], false);
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.thread.close(this.generation, this.id, this);
+  }
+}
+
+/** The process's bulk thread (the worker starts on the first stream). */
+export const bulkThread: BulkCrypto = new BulkThread();

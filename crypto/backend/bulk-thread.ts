@@ -21,6 +21,7 @@ import type { BulkCrypto, BulkStream } from './types.ts';
 
 const NONCE_BYTES = 12;
 const KEY_BYTES = 32;
+const TAG_BYTES = 16;
 
 /** What a message to the worker asks. */
 const Op = { Key: 0, Open: 1, Seal: 2, Snapshot: 3, Digest: 4, Close: 5 } as const;
@@ -28,58 +29,58 @@ const Op = { Key: 0, Open: 1, Seal: 2, Snapshot: 3, Digest: 4, Close: 5 } as con
 /**
  * The worker, as source (`eval`): it needs nothing but node:crypto, and a string loads the same from
  * this repo's TypeScript, the built package and any bundle. A message is `[op, stream, seq, buffer,
- * aadBytes, headroom, hash]`; a reply `[seq, ok, buffer?, offset?, length?]`.
+ * aadBytes, at, length, hash, headroom]` (see `pack`); a reply `[seq, ok, buffer?, offset?, length?]`.
  */
 const WORKER_SOURCE = `'use strict';
 const { parentPort } = require('node:worker_threads');
 const { createCipheriv, createDecipheriv, createHash } = require('node:crypto');
 try { require('node:os').setPriority(19); } catch {}
 const streams = new Map();
-function reply(seq, bytes) {
-  try {
-    parentPort.postMessage([seq, 1, bytes.buffer, bytes.byteOffset, bytes.length], [bytes.buffer]);
-  } catch {
-    const copy = new Uint8Array(bytes);
-    parentPort.postMessage([seq, 1, copy.buffer, 0, copy.length], [copy.buffer]);
-  }
-}
+const fail = (seq) => parentPort.postMessage([seq, 0]);
 parentPort.on('message', (m) => {
   const op = m[0], id = m[1], seq = m[2];
   if (op === ${Op.Key}) { streams.set(id, { key: Buffer.from(m[3]), hash: createHash('sha256') }); return; }
   const s = streams.get(id);
   if (op === ${Op.Close}) { if (s !== undefined) { s.key.fill(0); streams.delete(id); } return; }
-  if (s === undefined) { parentPort.postMessage([seq, 0]); return; }
-  let out;
-  try {
-    if (op === ${Op.Snapshot}) out = s.hash.copy().digest();
-    else if (op === ${Op.Digest}) out = s.hash.digest();
-    else {
-      const all = new Uint8Array(m[3]);
-      const nonce = all.subarray(0, ${NONCE_BYTES}), aad = all.subarray(${NONCE_BYTES}, ${NONCE_BYTES} + m[4]), data = all.subarray(${NONCE_BYTES} + m[4]);
-      if (op === ${Op.Open}) {
-        if (data.length < 16) { parentPort.postMessage([seq, 0]); return; }
-        const d = createDecipheriv('aes-256-gcm', s.key, nonce, { authTagLength: 16 });
-        d.setAuthTag(data.subarray(data.length - 16));
-        d.setAAD(aad);
-        out = d.update(data.subarray(0, data.length - 16));
-        d.final();
-        if (m[6]) s.hash.update(out);
-      } else {
-        if (m[6]) s.hash.update(data);
-        const c = createCipheriv('aes-256-gcm', s.key, nonce, { authTagLength: 16 });
-        c.setAAD(aad);
-        const head = c.update(data);
-        c.final();
-        out = new Uint8Array(m[5] + head.length + 16);
-        out.set(head, m[5]);
-        out.set(c.getAuthTag(), m[5] + head.length);
-      }
-    }
-  } catch {
-    parentPort.postMessage([seq, 0]);
+  if (s === undefined) return fail(seq);
+  if (op === ${Op.Snapshot} || op === ${Op.Digest}) {
+    const out = new Uint8Array(op === ${Op.Snapshot} ? s.hash.copy().digest() : s.hash.digest());
+    parentPort.postMessage([seq, 1, out.buffer, 0, out.length], [out.buffer]);
     return;
   }
-  reply(seq, out);
+  // [nonce | aad | ... | bytes at 'at' | 16 spare]: the output is written over the input, in place.
+  const buffer = m[3], at = m[5], length = m[6];
+  const all = new Uint8Array(buffer);
+  const nonce = all.subarray(0, ${NONCE_BYTES}), aad = all.subarray(${NONCE_BYTES}, ${NONCE_BYTES} + m[4]);
+  const data = all.subarray(at, at + length);
+  let outLength;
+  try {
+    if (op === ${Op.Open}) {
+      if (length < 16) return fail(seq);
+      const d = createDecipheriv('aes-256-gcm', s.key, nonce, { authTagLength: 16 });
+      d.setAuthTag(data.subarray(length - 16));
+      d.setAAD(aad);
+      const plain = d.update(data.subarray(0, length - 16));
+      d.final();
+      if (m[7]) s.hash.update(plain);
+      all.set(plain, at);
+      outLength = plain.length;
+    } else {
+      if (m[7]) s.hash.update(data);
+      const c = createCipheriv('aes-256-gcm', s.key, nonce, { authTagLength: 16 });
+      c.setAAD(aad);
+      const head = c.update(data);
+      c.final();
+      all.set(head, at);
+      all.set(c.getAuthTag(), at + head.length);
+      // The caller's room for a frame header, right before the output, is zeroed.
+      all.fill(0, at - m[8], at);
+      outLength = head.length + 16;
+    }
+  } catch {
+    return fail(seq);
+  }
+  parentPort.postMessage([seq, 1, buffer, at, outLength], [buffer]);
 });
 `;
 
@@ -166,14 +167,20 @@ function stopped(cause?: unknown): Error {
   return new CryptoError('Unsupported', 'the bulk crypto thread stopped; streams it held cannot go on', { cause });
 }
 
-/** One buffer: nonce, AAD, then the bytes (the one copy a call makes of its input). */
-function pack(nonce: Uint8Array, aad: Uint8Array, bytes: Uint8Array): ArrayBuffer {
+/**
+ * The one buffer a call sends (the one copy it makes of its input): the nonce, the AAD, then the bytes
+ * at `at` (at least `headroom` in, so a sealed chunk's frame header fits before it), then 16 spare
+ * bytes for a tag. The thread writes its output over the bytes and sends the same buffer back.
+ */
+function pack(nonce: Uint8Array, aad: Uint8Array, bytes: Uint8Array, headroom: number): { buffer: ArrayBuffer; at: number } {
   if (nonce.length !== NONCE_BYTES) throw CryptoError.invalidArgument(`"nonce" expected Uint8Array of length ${NONCE_BYTES}`);
-  const all = new Uint8Array(NONCE_BYTES + aad.length + bytes.length);
+  const at = Math.max(NONCE_BYTES + aad.length, headroom);
+  // Not zeroed: every byte the thread sends back is written (the room before `at` it zeroes).
+  const all = Buffer.allocUnsafeSlow(at + bytes.length + TAG_BYTES);
   all.set(nonce, 0);
   all.set(aad, NONCE_BYTES);
-  all.set(bytes, NONCE_BYTES + aad.length);
-  return all.buffer;
+  all.set(bytes, at);
+  return { buffer: all.buffer as ArrayBuffer, at };
 }
 
 class ThreadStream implements BulkStream {
@@ -187,15 +194,14 @@ class ThreadStream implements BulkStream {
 
   open(nonce: Uint8Array, ciphertext: Uint8Array, aad: Uint8Array, hash: boolean): Promise<Uint8Array> {
     if (this.#closed) return Promise.reject(CryptoError.decryptFailed());
-    const buffer = pack(nonce, aad, ciphertext);
-    return this.thread.call(this.generation, [Op.Open, this.id, 0, buffer, aad.length, 0, hash], [buffer], true);
+    const { buffer, at } = pack(nonce, aad, ciphertext, 0);
+    return this.thread.call(this.generation, [Op.Open, this.id, 0, buffer, aad.length, at, ciphertext.length, hash, 0], [buffer], true);
   }
 
   async seal(nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array, headroom: number, hash: boolean): Promise<Uint8Array> {
     if (this.#closed) throw CryptoError.invalidArgument('bulk stream: seal() after close()');
-    const buffer = pack(nonce, aad, plaintext);
-    const out = await this.thread.call(this.generation, [Op.Seal, this.id, 0, buffer, aad.length, headroom, hash], [buffer], false);
-    return out.subarray(headroom);
+    const { buffer, at } = pack(nonce, aad, plaintext, headroom);
+    return this.thread.call(this.generation, [Op.Seal, this.id, 0, buffer, aad.length, at, plaintext.length, hash, headroom], [buffer], false);
   }
 
   snapshot(): Promise<Uint8Array> {

@@ -5,7 +5,7 @@
  * not a recipient of.
  */
 import { describe, expect, it } from 'vitest';
-import { nodeBackend } from '../backend/node.ts';
+import { nodeBackend, nodeInlineBackend } from '../backend/node.ts';
 import { webBackend } from '../backend/web.ts';
 import { utf8 } from '../bytes.ts';
 import { CryptoError, DECRYPT_FAILED_MESSAGE } from '../errors.ts';
@@ -113,8 +113,8 @@ describe('checkpoints', () => {
     expect(delivered).toBe(2 * INTERVAL);
   });
 
-  it('overlapping writes and checkpoints keep the chain in call order (node and web)', async () => {
-    for (const backend of [nodeBackend, webBackend]) {
+  it('overlapping writes and checkpoints keep the chain in call order (node threaded and inline, web)', async () => {
+    for (const backend of [nodeBackend, nodeInlineBackend, webBackend]) {
       const f = await streamFixture();
       const enc = createStreamEncryptor({ ...f, backend, checkpointIntervalBytes: 1000 });
       const calls = [enc.header()];

@@ -1,14 +1,15 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { jsBackend } from '../backend/js.ts';
-import { nodeBackend } from '../backend/node.ts';
+import { nodeBackend, nodeInlineBackend } from '../backend/node.ts';
 import type { CryptoBackend } from '../backend/types.ts';
 import { webBackend } from '../backend/web.ts';
 import { CryptoError, DECRYPT_FAILED_MESSAGE } from '../errors.ts';
 import type { SealedChunk } from './encryptor.ts';
 import { contentOf, flipBit, openStream, sealStream, type StreamFixture } from './test-kit.ts';
 
-const backends: CryptoBackend[] = [nodeBackend, webBackend, jsBackend];
+/** `nodeBackend` works on its bulk thread, `nodeInlineBackend` on the calling thread: both node paths. */
+const backends: CryptoBackend[] = [nodeBackend, nodeInlineBackend, webBackend, jsBackend];
 
 /** Random keys, ids, header and content split into random chunk sizes (kept small: js is the slow one). */
 const arbStream = fc.record({
@@ -35,12 +36,13 @@ async function rejectsAsIntegrityFailure(promise: Promise<unknown>): Promise<boo
 }
 
 describe('stream AEAD properties', () => {
-  it('node and web produce ciphertext identical to js (noble), and every backend opens every other', async () => {
+  it('node (threaded and inline) and web produce ciphertext identical to js (noble), and every backend opens every other', async () => {
     await fc.assert(
       fc.asyncProperty(arbStream, async (c) => {
         const f = await fixture(c);
-        const [node, web, js] = await Promise.all(backends.map((backend) => sealStream(f, c.pieces, { backend, abortReason: c.abortReason })));
+        const [node, nodeInline, web, js] = await Promise.all(backends.map((backend) => sealStream(f, c.pieces, { backend, abortReason: c.abortReason })));
         expect(node).toEqual(js);
+        expect(nodeInline).toEqual(js);
         expect(web).toEqual(js);
         for (const backend of backends) {
           const opened = await openStream(f, js!, { backend });

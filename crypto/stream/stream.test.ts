@@ -4,7 +4,7 @@ import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { describe, expect, it } from 'vitest';
 import { jsBackend } from '../backend/js.ts';
-import { nodeBackend } from '../backend/node.ts';
+import { nodeBackend, nodeInlineBackend } from '../backend/node.ts';
 import { webBackend } from '../backend/web.ts';
 import { fromUtf8, lengthPrefixed, u64be, utf8 } from '../bytes.ts';
 import { DOMAIN } from '../domains.ts';
@@ -105,7 +105,7 @@ describe('stream AEAD round trip', () => {
 
   it('accepts overlapping write() calls and keeps them in call order', async () => {
     const f = await streamFixture();
-    for (const backend of [nodeBackend, webBackend]) {
+    for (const backend of [nodeBackend, nodeInlineBackend, webBackend]) {
       const enc = createStreamEncryptor({ ...f, backend });
       const header = enc.header();
       const writes = Array.from({ length: 40 }, (_, i) => enc.write(new Uint8Array(5000).fill(i)));
@@ -317,7 +317,7 @@ describe('stream AEAD integrity: every failure is the same DecryptFailed', () =>
 
   it('gives the same failure on every backend', async () => {
     const c = await sealed();
-    for (const backend of [nodeBackend, webBackend, jsBackend]) {
+    for (const backend of [nodeBackend, nodeInlineBackend, webBackend, jsBackend]) {
       await expectDecryptFailed(openStream(f, [c[0]!, c[2]!], { backend }));
       await expectDecryptFailed(
         openStream(

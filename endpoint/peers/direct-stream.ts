@@ -133,35 +133,47 @@ export async function sendStream(
     frame.out[1 + ID_BYTES] = chunk.last ? 1 : 0;
     p.channel.send(frame.out);
   };
-  p.channel.send(open.out);
-  await put(await enc.header());
-  let sent = 0;
   try {
-    for await (const input of p.source) {
-      let offset = 0;
-      while (offset < input.length) {
-        if (p.signal.aborted) throw p.signal.reason instanceof Error ? p.signal.reason : new PeerError('Closed', 'the send was aborted');
-        if (credit.rejected) throw new PeerError('Declined', `the peer does not read the "${p.channel.label}" channel`);
-        if (enc.checkpointDue) await put(await enc.checkpoint());
-        const size = Math.min(DIRECT_CHUNK_BYTES, enc.bytesBeforeCheckpoint, input.length - offset);
-        if (sent + size > credit.allowed) {
-          await credit.next(p.signal);
-          continue;
+    p.channel.send(open.out);
+    await put(await enc.header());
+    let sent = 0;
+    try {
+      for await (const input of p.source) {
+        let offset = 0;
+        while (offset < input.length) {
+          if (p.signal.aborted) throw p.signal.reason instanceof Error ? p.signal.reason : new PeerError('Closed', 'the send was aborted');
+          if (credit.rejected) throw new PeerError('Declined', `the peer does not read the "${p.channel.label}" channel`);
+          if (enc.checkpointDue) await put(await enc.checkpoint());
+          const size = Math.min(DIRECT_CHUNK_BYTES, enc.bytesBeforeCheckpoint, input.length - offset);
+          if (sent + size > credit.allowed) {
+            await credit.next(p.signal);
+            continue;
+          }
+          // The encryptor reads `bytes` until it settles: hand it a copy of the slice it seals.
+          await put(await enc.write(input.slice(offset, offset + size)));
+          offset += size;
+          sent += size;
+          p.onProgress(sent);
         }
-        // The encryptor reads `bytes` until it settles: hand it a copy of the slice it seals.
-        await put(await enc.write(input.slice(offset, offset + size)));
-        offset += size;
-        sent += size;
-        p.onProgress(sent);
       }
+    } catch (error) {
+      // The abort's own failure (sealing or signing it) must not hide the error that ended the send.
+      const reason = error instanceof Error ? error.message.slice(0, 200) : 'aborted';
+      if (p.channel.readyState === 'open')
+        await enc
+          .abort(reason)
+          .then(put)
+          .catch(() => undefined);
+      throw error;
     }
-  } catch (error) {
-    if (p.channel.readyState === 'open') await put(await enc.abort(error instanceof Error ? error.message.slice(0, 200) : 'aborted')).catch(() => undefined);
-    throw error;
+    const end = await enc.close();
+    await put(end);
+    return { contentBytes: sent, contentHash: end.contentHash! };
+  } finally {
+    // However the send ended (failed, aborted, the channel closed), the stream's key and hash state go
+    // now, on the bulk thread too; after close() or abort() they are gone already and this does nothing.
+    enc.dispose();
   }
-  const end = await enc.close();
-  await put(end);
-  return { contentBytes: sent, contentHash: end.contentHash! };
 }
 
 export interface IncomingDeps {
@@ -234,6 +246,8 @@ export class IncomingDirectStream {
         },
         cancel: () => {
           this.#done = true;
+          // Nobody reads on: the stream's key and hash state go now (chunks still coming fail to open).
+          this.#dec.dispose();
           this.#sendFrame(envelope(REJECT, this.#id, 0).out);
         },
       },
@@ -322,6 +336,8 @@ export class IncomingDirectStream {
   }
 
   #fail(error: Error): void {
+    // Failed, aborted by the sender or the peer gone: the key and hash state go now (bulk thread too).
+    this.#dec.dispose();
     if (this.#done) return;
     this.#done = true;
     this.#queue.length = 0;
@@ -411,6 +427,7 @@ export class ChannelReader {
         entry.stream = stream;
         if (!this.d.opened(stream)) {
           this.#streams.delete(key);
+          entry.dec.dispose();
           this.#reject(id);
         }
         return;
@@ -418,6 +435,7 @@ export class ChannelReader {
       if ((await streamControl(entry.stream).chunk(data, last)) === 'end') this.#streams.delete(key);
     } catch (error) {
       this.#streams.delete(key);
+      entry.dec.dispose();
       if (entry.stream !== undefined)
         streamControl(entry.stream).fail(
           error instanceof PeerError ? error : new PeerError('SignatureInvalid', 'a direct stream chunk failed to verify', { cause: error }),
@@ -443,7 +461,11 @@ export class ChannelReader {
 
   /** The peer closed or was removed: every open stream fails with `error`. */
   failAll(error: PeerError): void {
-    for (const entry of this.#streams.values()) if (entry.stream !== undefined) streamControl(entry.stream).fail(error);
+    for (const entry of this.#streams.values()) {
+      // Streams that have not sent their header yet hold a decryptor too.
+      entry.dec.dispose();
+      if (entry.stream !== undefined) streamControl(entry.stream).fail(error);
+    }
     this.#streams.clear();
   }
 }

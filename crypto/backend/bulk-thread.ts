@@ -30,11 +30,13 @@ const Op = { Key: 0, Open: 1, Seal: 2, Snapshot: 3, Digest: 4, Close: 5 } as con
  * The worker, as source (`eval`): it needs nothing but node:crypto, and a string loads the same from
  * this repo's TypeScript, the built package and any bundle. A message is `[op, stream, seq, buffer,
  * aadBytes, at, length, hash, headroom]` (see `pack`); a reply `[seq, ok, buffer?, offset?, length?]`.
+ * Built-ins come through `process.getBuiltinModule`, not `require`: the worker inherits the process's
+ * flags, and under `--input-type=module` its source is an ES module, where `require` does not exist.
  */
 const WORKER_SOURCE = `'use strict';
-const { parentPort } = require('node:worker_threads');
-const { createCipheriv, createDecipheriv, createHash } = require('node:crypto');
-try { require('node:os').setPriority(19); } catch {}
+const { parentPort } = process.getBuiltinModule('node:worker_threads');
+const { createCipheriv, createDecipheriv, createHash } = process.getBuiltinModule('node:crypto');
+try { process.getBuiltinModule('node:os').setPriority(19); } catch {}
 const streams = new Map();
 const fail = (seq) => parentPort.postMessage([seq, 0]);
 parentPort.on('message', (m) => {

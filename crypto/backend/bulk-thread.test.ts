@@ -220,6 +220,22 @@ describe('bulk thread streams', () => {
     expect(await b.seal(nonceOf(50), pieces[1]![0]!, aadOf(50), 0, false)).toEqual(await inline[1]!.seal(nonceOf(50), pieces[1]![0]!, aadOf(50)));
     b.close();
   });
+
+  it("one stream's misuse after digest() fails that call with InvalidArgument, and every other stream goes on", async () => {
+    const key = random(32);
+    const inline = await nodeInlineBackend.aesGcm(key);
+    const [a, b] = [bulk.stream(key), bulk.stream(key)];
+    await a.digest();
+    const sealed = await inline.seal(nonceOf(1), random(100), aadOf(1));
+    const misuses = [a.digest(), a.snapshot(), a.seal(nonceOf(2), random(10), aadOf(2), 0, true), a.open(nonceOf(1), sealed, aadOf(1), true)];
+    for (const misuse of misuses) await expect(misuse).rejects.toMatchObject({ reason: 'InvalidArgument', message: expect.stringContaining('after digest()') });
+    // Without hashing, the stream itself goes on; and the other stream never noticed.
+    expect(await a.open(nonceOf(1), sealed, aadOf(1), false)).toHaveLength(100);
+    expect(await b.open(nonceOf(1), sealed, aadOf(1), true)).toHaveLength(100);
+    expect(await b.snapshot()).toHaveLength(32);
+    a.close();
+    b.close();
+  });
 });
 
 describe('bulk thread process behaviour', () => {

@@ -46,7 +46,9 @@ parentPort.on('message', (m) => {
   if (op === ${Op.Close}) { if (s !== undefined) { s.key.fill(0); streams.delete(id); } return; }
   if (s === undefined) return fail(seq);
   if (op === ${Op.Snapshot} || op === ${Op.Digest}) {
-    const out = new Uint8Array(op === ${Op.Snapshot} ? s.hash.copy().digest() : s.hash.digest());
+    // A throw here would end the thread and every stream on it: one stream's failure fails its call only.
+    let out;
+    try { out = new Uint8Array(op === ${Op.Snapshot} ? s.hash.copy().digest() : s.hash.digest()); } catch { return fail(seq); }
     parentPort.postMessage([seq, 1, out.buffer, 0, out.length], [out.buffer]);
     return;
   }
@@ -165,6 +167,10 @@ class BulkThread implements BulkCrypto {
   }
 }
 
+function afterDigest(call: string): CryptoError {
+  return CryptoError.invalidArgument(`bulk stream: ${call} after digest()`);
+}
+
 function stopped(cause?: unknown): Error {
   return new CryptoError('Unsupported', 'the bulk crypto thread stopped; streams it held cannot go on', { cause });
 }
@@ -187,6 +193,8 @@ function pack(nonce: Uint8Array, aad: Uint8Array, bytes: Uint8Array, headroom: n
 
 class ThreadStream implements BulkStream {
   #closed = false;
+  /** After `digest()` the hash is gone: asking for it, or hashing into it, is refused here. */
+  #digested = false;
 
   constructor(
     private readonly thread: BulkThread,
@@ -196,23 +204,28 @@ class ThreadStream implements BulkStream {
 
   open(nonce: Uint8Array, ciphertext: Uint8Array, aad: Uint8Array, hash: boolean): Promise<Uint8Array> {
     if (this.#closed) return Promise.reject(CryptoError.decryptFailed());
+    if (hash && this.#digested) return Promise.reject(afterDigest('open() with hash'));
     const { buffer, at } = pack(nonce, aad, ciphertext, 0);
     return this.thread.call(this.generation, [Op.Open, this.id, 0, buffer, aad.length, at, ciphertext.length, hash, 0], [buffer], true);
   }
 
   async seal(nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array, headroom: number, hash: boolean): Promise<Uint8Array> {
     if (this.#closed) throw CryptoError.invalidArgument('bulk stream: seal() after close()');
+    if (hash && this.#digested) throw afterDigest('seal() with hash');
     const { buffer, at } = pack(nonce, aad, plaintext, headroom);
     return this.thread.call(this.generation, [Op.Seal, this.id, 0, buffer, aad.length, at, plaintext.length, hash, headroom], [buffer], false);
   }
 
   snapshot(): Promise<Uint8Array> {
     if (this.#closed) return Promise.reject(CryptoError.invalidArgument('bulk stream: snapshot() after close()'));
+    if (this.#digested) return Promise.reject(afterDigest('snapshot()'));
     return this.thread.call(this.generation, [Op.Snapshot, this.id, 0], [], false);
   }
 
   digest(): Promise<Uint8Array> {
     if (this.#closed) return Promise.reject(CryptoError.invalidArgument('bulk stream: digest() after close()'));
+    if (this.#digested) return Promise.reject(afterDigest('digest()'));
+    this.#digested = true;
     return this.thread.call(this.generation, [Op.Digest, this.id, 0], [], false);
   }
 

@@ -61,7 +61,7 @@ export interface BulkStream {
   seal(nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array, headroom: number, hash: boolean): Promise<Uint8Array>;
   /** The content hash over the bytes of every call made before this one; the hash goes on. */
   snapshot(): Promise<Uint8Array>;
-  /** The final content hash (once; sealing and opening may go on after it). */
+  /** The final content hash (once; sealing and opening without `hash` may go on after it). */
   digest(): Promise<Uint8Array>;
   /** Forgets the key and the hash (later calls fail). */
   close(): void;

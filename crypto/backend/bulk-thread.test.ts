@@ -259,25 +259,32 @@ describe('bulk thread process behaviour', () => {
   });
 
   it('keeps a process alive while a call waits, and not once it is idle (stream left open)', async () => {
-    // CommonJS -e: only the waiting open can keep the process up until its result prints.
-    const run = await runChild([], `import(${JSON.stringify(NODE_TS)}).then(${OPEN_ONCE});`);
-    expect(run).toEqual({ code: 0, out: 'opened: still here\n', err: '' });
+    // CommonJS -e. Once the worker is up and idle, only the waiting call can hold the process until it prints.
+    const run = await runChild([], `import(${JSON.stringify(NODE_TS)}).then(${OPEN_TWICE});`);
+    expect(run).toEqual({ code: 0, out: 'awaited: first\nnot awaited: second\n', err: '' });
   });
 
   it('works in a process whose flags make eval code an ES module (the worker inherits them)', async () => {
-    const run = await runChild(['--input-type=module'], `const open = ${OPEN_ONCE}; await open(await import(${JSON.stringify(NODE_TS)}));`);
-    expect(run).toEqual({ code: 0, out: 'opened: still here\n', err: '' });
+    const run = await runChild(['--input-type=module'], `const open = ${OPEN_TWICE}; await open(await import(${JSON.stringify(NODE_TS)}));`);
+    expect(run).toEqual({ code: 0, out: 'awaited: first\nnot awaited: second\n', err: '' });
   });
 });
 
 const NODE_TS = new URL('./node.ts', import.meta.url).href;
-/** Seals a chunk inline, then opens it on the bulk thread without awaiting it, printing the result; the stream stays open. */
-const OPEN_ONCE = `async ({ nodeBackend, nodeInlineBackend }) => {
-  const key = new Uint8Array(32).fill(7);
-  const nonce = new Uint8Array(12);
-  const sealed = await (await nodeInlineBackend.aesGcm(key)).seal(nonce, new TextEncoder().encode('still here'), new Uint8Array(0));
+/**
+ * Opens a chunk on the bulk thread and awaits it (the worker is then up and idle), then opens a second
+ * without awaiting it, printing each; the stream stays open. Without the worker's ref while a call
+ * waits, the process would exit before the second prints; with a ref kept when idle, it would never exit.
+ */
+const OPEN_TWICE = `async ({ nodeBackend, nodeInlineBackend }) => {
+  const [key, nonce, none] = [new Uint8Array(32).fill(7), new Uint8Array(12), new Uint8Array(0)];
+  const aead = await nodeInlineBackend.aesGcm(key);
+  const seal = (text) => aead.seal(nonce, new TextEncoder().encode(text), none);
+  const text = (bytes) => new TextDecoder().decode(bytes);
   const stream = nodeBackend.bulk.stream(key);
-  stream.open(nonce, sealed, new Uint8Array(0), true).then((plaintext) => console.log('opened: ' + new TextDecoder().decode(plaintext)));
+  console.log('awaited: ' + text(await stream.open(nonce, await seal('first'), none, true)));
+  const second = await seal('second');
+  stream.open(nonce, second, none, true).then((plaintext) => console.log('not awaited: ' + text(plaintext)));
 }`;
 
 /** Runs `node --import tsx [flags] -e script` in the repo root; killed after 30 s (an idle worker that held it would never exit). */

@@ -3,7 +3,7 @@
  * package.json: the Node build gets node:crypto, everything else (browsers, bundlers) gets WebCrypto.
  * Callers may pass another backend explicitly, which is how tests cross-check all three.
  */
-import { defaultBackend } from '#crypto-backend';
+import { bulkBackend, defaultBackend } from '#crypto-backend';
 import type { CryptoBackend } from './types.ts';
 
 export type { AeadKey, BulkCrypto, BulkStream, CryptoBackend, HashName, IncrementalHash, X25519KeyPair } from './types.ts';
@@ -20,4 +20,12 @@ export function backend(): CryptoBackend {
 /** Replaces the default backend (for example, `jsBackend` in a runtime without WebCrypto). */
 export function setBackend(next: CryptoBackend): void {
   active = next;
+}
+
+/**
+ * The backend with byte-stream chunk work on the bulk thread (Node: bulk-thread.ts), while the
+ * default is in use; undefined where there is none (browsers) or another backend was set.
+ */
+export function threadedBackend(): CryptoBackend | undefined {
+  return active === defaultBackend ? bulkBackend : undefined;
 }

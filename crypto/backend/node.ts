@@ -134,7 +134,7 @@ function toBytes(buffer: Buffer): Uint8Array {
   return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.length);
 }
 
-/** node:crypto on the calling thread for everything: byte streams too (the cross-check of `nodeBackend`'s bulk thread). */
+/** node:crypto on the calling thread for everything, byte streams too: the default in Node (default-node.ts). */
 export const nodeInlineBackend: CryptoBackend = {
   name: 'node',
 
@@ -199,5 +199,9 @@ export const nodeInlineBackend: CryptoBackend = {
   },
 };
 
-/** The Node backend: `nodeInlineBackend`, with byte-stream chunk work on the bulk thread (bulk-thread.ts). */
+/**
+ * `nodeInlineBackend` with byte-stream chunk work on the bulk thread (bulk-thread.ts). The Endpoint
+ * uses it for streams that start while its process carries real-time tracks
+ * (docs/operations/realtime-priorities.md, "The bulk thread").
+ */
 export const nodeBackend: CryptoBackend = { ...nodeInlineBackend, bulk: bulkThread };

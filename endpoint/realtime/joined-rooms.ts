@@ -7,6 +7,7 @@
  */
 import { DATA_DEADLINE_DEFAULT_MS, type ResultPayloads, type ServerEvent, type StreamInfo as WireStreamInfo } from '../../protocol/ws.ts';
 import type { Logger } from '../logger.ts';
+import { type RealtimeHolder, registerRealtimeHolder } from '../util/realtime-presence.ts';
 import { MAX_PARTICIPANTS_PER_ROOM, MAX_PENDING_TRACK_ANNOUNCEMENTS, MAX_REMOTE_STREAMS_PER_ROOM } from './limits.ts';
 import type { DataTrackDelivery, StreamInfo, StreamTrackInfo, TrackKind } from './types.ts';
 
@@ -74,11 +75,18 @@ export class JoinedRoom {
   ) {}
 }
 
-export class JoinedRooms {
+export class JoinedRooms implements RealtimeHolder {
   private readonly rooms = new Map<string, JoinedRoom>();
   private readonly byTrackNo = new Map<number, RemoteTrack>();
 
-  constructor(private readonly log: Logger) {}
+  constructor(private readonly log: Logger) {
+    registerRealtimeHolder(this);
+  }
+
+  /** Remote tracks are routed here: byte streams starting now use the bulk thread (util/realtime-presence.ts). */
+  get carriesRealtime(): boolean {
+    return this.byTrackNo.size > 0;
+  }
 
   get(roomId: string): JoinedRoom | undefined {
     return this.rooms.get(roomId);

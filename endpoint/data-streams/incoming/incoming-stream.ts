@@ -4,11 +4,13 @@
  * wrap of a private stream's), its credit, and, once the signed header has opened, the reader the app
  * gets and the sender's view of the room.
  */
+import type { CryptoBackend } from '../../../crypto/backend/index.ts';
 import { fromBase64 } from '../../../crypto/bytes.ts';
 import { decodePublicKey } from '../../../crypto/identity.ts';
 import { membersOf } from '../../../protocol/room-chain.ts';
 import type { ServerEvent } from '../../../protocol/ws.ts';
 import type { RoomApi } from '../../rooms/room-api.ts';
+import { streamBackend } from '../../util/realtime-presence.ts';
 import { DataStreamError } from '../errors.ts';
 import { base64ToUrl } from '../ids.ts';
 import type { StreamHeader } from '../header.ts';
@@ -68,6 +70,8 @@ export class IncomingStream {
   /** The Bridge aborted it with `removed`: whose removal it was is told by the `streamRoomLeft` after it. */
   removal: ReturnType<typeof setTimeout> | undefined;
   private decryptor: StreamDecryptor | undefined;
+  /** The bulk thread's backend, when this stream's chunk work runs there (chosen at its start). */
+  private readonly backend: CryptoBackend | undefined;
   private readonly decryptorReady: Promise<StreamDecryptor>;
   private markGone!: (value: typeof GONE) => void;
   /** The copy of the epoch key fetched for this stream, wiped when it ends. */
@@ -82,7 +86,9 @@ export class IncomingStream {
     this.senderConnectionId = event.senderConnectionId;
     this.credit = new Credit(event.window, sendCredit);
     this.gone = new Promise((resolve) => (this.markGone = resolve));
-    this.decryptorReady = makeDecryptor(rooms, event, readerKey, this.epochKey);
+    // On the bulk thread while this process carries real-time tracks (docs/operations/realtime-priorities.md).
+    this.backend = streamBackend();
+    this.decryptorReady = makeDecryptor(rooms, event, readerKey, this.epochKey, this.backend);
     this.decryptorReady.then(
       (d) => (this.decryptor = d),
       () => undefined,
@@ -103,6 +109,11 @@ export class IncomingStream {
    * wrap unwrapped): until then, a delivery step also watches `gone`, so a stream that ends meanwhile
    * does not hold the pipeline. After that, opening is CPU work that always settles.
    */
+  /** Chunks are opened on the bulk thread: opening may start as they arrive, not at their turn. */
+  get threaded(): boolean {
+    return this.backend !== undefined;
+  }
+
   get preparing(): boolean {
     return this.decryptor === undefined || this.header === undefined;
   }
@@ -164,7 +175,13 @@ export class IncomingStream {
   }
 }
 
-async function makeDecryptor(rooms: RoomApi, e: OpenedEvent, reader: StreamReaderKey | undefined, held: { copy?: Uint8Array }): Promise<StreamDecryptor> {
+async function makeDecryptor(
+  rooms: RoomApi,
+  e: OpenedEvent,
+  reader: StreamReaderKey | undefined,
+  held: { copy?: Uint8Array },
+  backend: CryptoBackend | undefined,
+): Promise<StreamDecryptor> {
   // Fetched at once, as most streams are room streams, but used only if chunk 0 says this is one (a
   // private stream opens with this reader's wrap instead). A copy: the key ring may wipe its own when
   // the room is forgotten meanwhile; the decryptor wipes it once used, the stream's end in any case.
@@ -176,7 +193,14 @@ async function makeDecryptor(rooms: RoomApi, e: OpenedEvent, reader: StreamReade
   );
   epochKey.catch(() => undefined);
   const senderPublicKey = await senderKey(rooms, e.roomId, e.senderId);
-  return createStreamDecryptor({ epochKey: () => epochKey, reader, streamId: fromBase64(e.streamId), senderId: e.senderId, senderPublicKey });
+  return createStreamDecryptor({
+    epochKey: () => epochKey,
+    reader,
+    streamId: fromBase64(e.streamId),
+    senderId: e.senderId,
+    senderPublicKey,
+    ...(backend ? { backend } : {}),
+  });
 }
 
 /** The sender's public key from the verified room (read again once, if it joined after our last read). */

@@ -135,11 +135,15 @@ export class IncomingStreams {
   chunk(streamNo: number, last: boolean, payload: Uint8Array): void {
     const stream = this.streams.get(streamNo);
     if (stream === undefined) return; // rejected, ended, or not ours: the Bridge's frames in flight
-    stream.arrived(payload.length);
+    const payloadBytes = payload.length;
+    stream.arrived(payloadBytes);
+    // On the bulk thread, opening starts on arrival (the thread works while the chunk waits for its
+    // turn here); on this thread, it is the step's work, in its slice.
+    const opening = stream.threaded ? stream.open(payload, last) : undefined;
     this.enqueue(stream.senderConnectionId, () => {
       stream.taken();
       if (stream.done) return;
-      return this.deliver(stream, stream.open(payload, last), payload.length);
+      return this.deliver(stream, opening ?? stream.open(payload, last), payloadBytes);
     });
   }
 

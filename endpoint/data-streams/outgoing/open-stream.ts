@@ -23,6 +23,7 @@ import { createStreamEncryptor, STREAM_ID_BYTES, type StreamRecipients } from '.
 import type { BaseStreamInfo, ChatFields } from '../types.ts';
 import type { NewestKeys } from './newest-key.ts';
 import { OutgoingStream, type OutgoingDeps } from './outgoing-stream.ts';
+import { streamBackend } from '../../util/realtime-presence.ts';
 
 export interface OpenDeps extends OutgoingDeps {
   connection: Connection;
@@ -94,7 +95,16 @@ export async function openStream(d: OpenDeps, kind: StreamKind, options: OpenOpt
   const { signer } = connectionInternals(d.connection);
   const sign = (message: Uint8Array) => signer.sign(message);
   // Room for the CHUNK frame header before every sealed chunk: the frame is sent without another copy.
-  const keyless = { streamId, senderId: d.connection.userId, sign, header: encodeHeader(header), frameHeaderBytes: CHUNK_HEADER_BYTES };
+  // Sealed on the bulk thread while this process carries real-time tracks (docs/operations/realtime-priorities.md).
+  const threaded = streamBackend();
+  const keyless = {
+    streamId,
+    senderId: d.connection.userId,
+    sign,
+    header: encodeHeader(header),
+    frameHeaderBytes: CHUNK_HEADER_BYTES,
+    ...(threaded ? { backend: threaded } : {}),
+  };
   const enc = createStreamEncryptor(recipients === undefined ? { ...keyless, epochKey: key } : { ...keyless, recipients });
   const sealedHeader = await enc.header();
   const stream = new OutgoingStream(roomId, kind, enc, size, d);

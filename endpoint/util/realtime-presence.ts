@@ -1,0 +1,43 @@
+/**
+ * Whether this process carries real-time tracks now, and so which backend a byte stream that starts
+ * now uses (docs/operations/realtime-priorities.md, "The bulk thread").
+ *
+ * A process where any connection has remote data tracks in a joined room seals, opens and hashes
+ * its byte streams' chunks on the bulk thread (Node: crypto/backend/bulk-thread.ts, a worker at the
+ * lowest OS priority), so the event loops that handle those tracks get the core first. Elsewhere
+ * (a process that only moves files) the chunk work stays on the event loop, where it costs less:
+ * handing each chunk to the thread and back is CPU that only pays off when real time waits.
+ * The choice is made per stream when it starts and holds for its life.
+ */
+import { type CryptoBackend, threadedBackend } from '../../crypto/backend/index.ts';
+
+/** What a connection tells: whether it carries real-time tracks now. */
+export interface RealtimeHolder {
+  readonly carriesRealtime: boolean;
+}
+
+/** Weakly held: a connection that is gone drops out by itself. */
+const holders = new Set<WeakRef<RealtimeHolder>>();
+
+/** A connection's state joins the process-wide answer (once, when it is made). */
+export function registerRealtimeHolder(holder: RealtimeHolder): void {
+  holders.add(new WeakRef(holder));
+}
+
+/** True while any connection of this process carries real-time tracks. */
+export function realtimeInProcess(): boolean {
+  for (const ref of holders) {
+    const holder = ref.deref();
+    if (holder === undefined) holders.delete(ref);
+    else if (holder.carriesRealtime) return true;
+  }
+  return false;
+}
+
+/**
+ * The backend for a byte stream starting now: the bulk thread while this process carries real-time
+ * tracks (where there is one: Node), else undefined (the default backend).
+ */
+export function streamBackend(): CryptoBackend | undefined {
+  return realtimeInProcess() ? threadedBackend() : undefined;
+}

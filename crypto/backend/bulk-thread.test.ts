@@ -171,6 +171,9 @@ describe('bulk thread order and content hash', () => {
     // The sealed chunk handed to open() stays whole, too.
     expect(sealed).toEqual(sealedCopy);
     expect([sealed.length, sealed.buffer.byteLength > 0]).toEqual([516, true]);
+    // The thread writes its output over the one buffer a call sends, made without zeroing: that buffer
+    // holds nonce, AAD and bytes, and no spare room that nobody wrote (old heap memory) behind the output.
+    expect(opened.buffer.byteLength).toBeLessThanOrEqual(nonce.length + aad.length + sealed.length);
     expect(await s.digest()).toEqual(sha256([plaintext, plaintext]));
     s.close();
   });

@@ -52,7 +52,7 @@ parentPort.on('message', (m) => {
     parentPort.postMessage([seq, 1, out.buffer, 0, out.length], [out.buffer]);
     return;
   }
-  // [nonce | aad | ... | bytes at 'at' | 16 spare]: the output is written over the input, in place.
+  // [nonce | aad | ... | bytes at 'at' | 16 spare for a seal's tag]: the output is written over the input, in place.
   const buffer = m[3], at = m[5], length = m[6];
   const all = new Uint8Array(buffer);
   const nonce = all.subarray(0, ${NONCE_BYTES}), aad = all.subarray(${NONCE_BYTES}, ${NONCE_BYTES} + m[4]);
@@ -177,14 +177,15 @@ function stopped(cause?: unknown): Error {
 
 /**
  * The one buffer a call sends (the one copy it makes of its input): the nonce, the AAD, then the bytes
- * at `at` (at least `headroom` in, so a sealed chunk's frame header fits before it), then 16 spare
- * bytes for a tag. The thread writes its output over the bytes and sends the same buffer back.
+ * at `at` (at least `headroom` in, so a sealed chunk's frame header fits before it), then `spare`
+ * bytes (a seal's tag; an open needs none, its output being shorter). The thread writes its output
+ * over the bytes and sends the same buffer back.
  */
-function pack(nonce: Uint8Array, aad: Uint8Array, bytes: Uint8Array, headroom: number): { buffer: ArrayBuffer; at: number } {
+function pack(nonce: Uint8Array, aad: Uint8Array, bytes: Uint8Array, headroom: number, spare: number): { buffer: ArrayBuffer; at: number } {
   if (nonce.length !== NONCE_BYTES) throw CryptoError.invalidArgument(`"nonce" expected Uint8Array of length ${NONCE_BYTES}`);
   const at = Math.max(NONCE_BYTES + aad.length, headroom);
   // Not zeroed: every byte the thread sends back is written (the room before `at` it zeroes).
-  const all = Buffer.allocUnsafeSlow(at + bytes.length + TAG_BYTES);
+  const all = Buffer.allocUnsafeSlow(at + bytes.length + spare);
   all.set(nonce, 0);
   all.set(aad, NONCE_BYTES);
   all.set(bytes, at);
@@ -205,14 +206,14 @@ class ThreadStream implements BulkStream {
   open(nonce: Uint8Array, ciphertext: Uint8Array, aad: Uint8Array, hash: boolean): Promise<Uint8Array> {
     if (this.#closed) return Promise.reject(CryptoError.decryptFailed());
     if (hash && this.#digested) return Promise.reject(afterDigest('open() with hash'));
-    const { buffer, at } = pack(nonce, aad, ciphertext, 0);
+    const { buffer, at } = pack(nonce, aad, ciphertext, 0, 0);
     return this.thread.call(this.generation, [Op.Open, this.id, 0, buffer, aad.length, at, ciphertext.length, hash, 0], [buffer], true);
   }
 
   async seal(nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array, headroom: number, hash: boolean): Promise<Uint8Array> {
     if (this.#closed) throw CryptoError.invalidArgument('bulk stream: seal() after close()');
     if (hash && this.#digested) throw afterDigest('seal() with hash');
-    const { buffer, at } = pack(nonce, aad, plaintext, headroom);
+    const { buffer, at } = pack(nonce, aad, plaintext, headroom, TAG_BYTES);
     return this.thread.call(this.generation, [Op.Seal, this.id, 0, buffer, aad.length, at, plaintext.length, hash, headroom], [buffer], false);
   }
 

@@ -105,7 +105,11 @@ class BulkThread implements BulkCrypto {
   /** Streams dropped without `close()` are closed on the thread once collected here. */
   readonly #collected = new FinalizationRegistry<{ generation: number; id: number }>((held) => this.close(held.generation, held.id));
 
+  /** Streams made so far, and calls sent (for tests and diagnostics). */
+  readonly counts = { streams: 0, calls: 0 };
+
   stream(key: Uint8Array): BulkStream {
+    this.counts.streams++;
     if (!(key instanceof Uint8Array) || key.length !== KEY_BYTES) {
       throw CryptoError.invalidArgument(`"key" expected Uint8Array of length ${KEY_BYTES}`);
     }
@@ -123,6 +127,7 @@ class BulkThread implements BulkCrypto {
     const worker = this.#worker;
     if (worker === undefined || generation !== this.#generation) return Promise.reject(stopped());
     const seq = this.#nextSeq++;
+    this.counts.calls++;
     message[2] = seq;
     return new Promise((resolve, reject) => {
       if (this.#waiting.size === 0) worker.ref();
@@ -237,5 +242,12 @@ class ThreadStream implements BulkStream {
   }
 }
 
+const thread = new BulkThread();
+
 /** The process's bulk thread (the worker starts on the first stream). */
-export const bulkThread: BulkCrypto = new BulkThread();
+export const bulkThread: BulkCrypto = thread;
+
+/** Streams made on the bulk thread so far and calls sent to it (for tests and diagnostics). */
+export function bulkThreadCounts(): { streams: number; calls: number } {
+  return { ...thread.counts };
+}

@@ -36,7 +36,8 @@ const Op = { Key: 0, Open: 1, Seal: 2, Snapshot: 3, Digest: 4, Close: 5 } as con
 const WORKER_SOURCE = `'use strict';
 const { parentPort } = process.getBuiltinModule('node:worker_threads');
 const { createCipheriv, createDecipheriv, createHash } = process.getBuiltinModule('node:crypto');
-try { process.getBuiltinModule('node:os').setPriority(19); } catch {}
+// Linux keeps a nice value per thread; elsewhere setpriority on this thread would lower the whole process.
+if (process.platform === 'linux') try { process.getBuiltinModule('node:os').setPriority(19); } catch {}
 const streams = new Map();
 const fail = (seq) => parentPort.postMessage([seq, 0]);
 parentPort.on('message', (m) => {

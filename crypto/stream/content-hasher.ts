@@ -8,6 +8,10 @@
  * transferred), and measured end to end (bench/scenarios/throughput.ts, CPU per byte of sender, Bridge
  * and receiver) the copy and the wake-ups cost more than the hash they moved: removing the worker
  * took a 256 MiB stream from 6.9 to 5.7 ns a byte (docs/design.md, "Measured facts").
+ *
+ * Streams that start while the process carries real-time tracks hash on the bulk thread instead, with
+ * their AES-GCM, in one hand-over per chunk (backend/bulk-thread.ts; docs/operations/realtime-priorities.md,
+ * "The bulk thread"): there the cost buys the event loop's time for real-time frames.
  */
 import { backend, type CryptoBackend, type IncrementalHash } from '../backend/index.ts';
 import { CryptoError } from '../errors.ts';

@@ -68,7 +68,7 @@ interface Config {
 export const TUNED_SEMI_SPACE_MB = 4;
 
 const FULL: Config = { connections: 2000, roomSize: 100, clientProcs: 4, rounds: 1, tuned: true, samples: 5, sampleGapMs: 300, idleMs: 2000 };
-const QUICK: Config = { connections: 1000, roomSize: 100, clientProcs: 4, rounds: 1, tuned: false, samples: 3, sampleGapMs: 100, idleMs: 500 };
+const QUICK: Config = { connections: 400, roomSize: 100, clientProcs: 4, rounds: 1, tuned: false, samples: 3, sampleGapMs: 100, idleMs: 500 };
 
 type MemoryUsage = NodeJS.MemoryUsage & { connections: number };
 
@@ -251,7 +251,7 @@ export async function slowSubscriberMemory(context: {
   quick: boolean;
 }): Promise<{ rows: ResultRow[]; notes: string[] }> {
   const { group, bridge, tenant } = context;
-  const bytes = (context.quick ? 256 : 1024) * MB;
+  const bytes = (context.quick ? 128 : 1024) * MB;
   const [publisherUser, slowUser, fastUser] = tenant.users;
   const fork = (name: string) => group.fork('stream-peer.ts', { name }).then((f) => f.proc);
   const [publisher, slow, fast] = await Promise.all([fork('slow-sub-publisher'), fork('slow-sub-slow'), fork('slow-sub-fast')]);

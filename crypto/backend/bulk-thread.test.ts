@@ -179,6 +179,44 @@ describe('bulk thread order and content hash', () => {
   });
 });
 
+describe('bulk thread: a buffer given away', () => {
+  it('is transferred, not copied, and the plaintext comes back in it; a tampered one still fails and is not hashed', async () => {
+    const key = random(32);
+    const inline = await nodeInlineBackend.aesGcm(key);
+    const stream = bulk.stream(key);
+    const plain = random(65_536);
+    const sealed = await inline.seal(nonceOf(1), plain, aadOf(1));
+    // A frame as a socket message has it: a header, then the chunk, in a buffer of its own.
+    const message = new Uint8Array(14 + sealed.length);
+    message.set(sealed, 14);
+    const opened = await stream.open(nonceOf(1), message.subarray(14), aadOf(1), true, true);
+    expect(message.buffer.byteLength).toBe(0); // detached: it went to the thread
+    expect(Buffer.from(opened).equals(Buffer.from(plain))).toBe(true);
+    expect(opened.byteOffset).toBe(14);
+
+    const bad = new Uint8Array(sealed.length);
+    bad.set(sealed);
+    bad[100]! ^= 1;
+    await expectDecryptFailed(stream.open(nonceOf(2), bad, aadOf(2), true, true));
+    expect(Buffer.from(await stream.snapshot()).equals(Buffer.from(sha256([plain])))).toBe(true);
+    stream.close();
+  });
+
+  it('a buffer that cannot be transferred (a pooled Node Buffer) is copied instead, and stays the caller\'s', async () => {
+    const key = random(32);
+    const inline = await nodeInlineBackend.aesGcm(key);
+    const stream = bulk.stream(key);
+    const plain = random(100);
+    const sealed = await inline.seal(nonceOf(3), plain, aadOf(3));
+    const pooled = Buffer.from(sealed); // small: from Node's shared pool, which is not transferable
+    const opened = await stream.open(nonceOf(3), pooled, aadOf(3), false, true);
+    expect(Buffer.from(opened).equals(Buffer.from(plain))).toBe(true);
+    expect(pooled.buffer.byteLength).toBeGreaterThan(0);
+    expect(Buffer.from(pooled).equals(Buffer.from(sealed))).toBe(true);
+    stream.close();
+  });
+});
+
 describe('bulk thread streams', () => {
   it('close() lets earlier calls finish and makes later ones reject', async () => {
     const key = random(32);

@@ -29,7 +29,8 @@ const Op = { Key: 0, Open: 1, Seal: 2, Snapshot: 3, Digest: 4, Close: 5 } as con
 /**
  * The worker, as source (`eval`): it needs nothing but node:crypto, and a string loads the same from
  * this repo's TypeScript, the built package and any bundle. A message is `[op, stream, seq, buffer,
- * aadBytes, at, length, hash, headroom]` (see `pack`); a reply `[seq, ok, buffer?, offset?, length?]`.
+ * aadBytes, at, length, hash, headroom, meta?]` (see `pack`; with `meta`, the nonce and AAD are there
+ * and `buffer` is the caller's own, given away); a reply `[seq, ok, buffer?, offset?, length?]`.
  * Built-ins come through `process.getBuiltinModule`, not `require`: the worker inherits the process's
  * flags, and under `--input-type=module` its source is an ES module, where `require` does not exist.
  */
@@ -56,7 +57,8 @@ parentPort.on('message', (m) => {
   // [nonce | aad | ... | bytes at 'at' | 16 spare for a seal's tag]: the output is written over the input, in place.
   const buffer = m[3], at = m[5], length = m[6];
   const all = new Uint8Array(buffer);
-  const nonce = all.subarray(0, ${NONCE_BYTES}), aad = all.subarray(${NONCE_BYTES}, ${NONCE_BYTES} + m[4]);
+  const meta = m[9] === undefined ? all : new Uint8Array(m[9]);
+  const nonce = meta.subarray(0, ${NONCE_BYTES}), aad = meta.subarray(${NONCE_BYTES}, ${NONCE_BYTES} + m[4]);
   const data = all.subarray(at, at + length);
   let outLength;
   try {
@@ -125,16 +127,27 @@ class BulkThread implements BulkCrypto {
 
   /** Sends one call; its answer settles the promise. A stream from a worker that died fails at once. */
   call(generation: number, message: unknown[], transfer: ArrayBuffer[], open: boolean): Promise<Uint8Array> {
+    return this.tryCall(generation, message, transfer, open) ?? Promise.reject(stopped());
+  }
+
+  /**
+   * `call`, or undefined (nothing sent) when a buffer in `transfer` cannot be transferred (Node's
+   * pooled buffers cannot): the caller then sends a copy.
+   */
+  tryCall(generation: number, message: unknown[], transfer: ArrayBuffer[], open: boolean): Promise<Uint8Array> | undefined {
     const worker = this.#worker;
     if (worker === undefined || generation !== this.#generation) return Promise.reject(stopped());
-    const seq = this.#nextSeq++;
-    this.counts.calls++;
+    const seq = this.#nextSeq;
     message[2] = seq;
-    return new Promise((resolve, reject) => {
-      if (this.#waiting.size === 0) worker.ref();
-      this.#waiting.set(seq, { resolve, reject, open });
+    try {
       worker.postMessage(message, transfer);
-    });
+    } catch {
+      return undefined;
+    }
+    this.#nextSeq++;
+    this.counts.calls++;
+    if (this.#waiting.size === 0) worker.ref();
+    return new Promise((resolve, reject) => this.#waiting.set(seq, { resolve, reject, open }));
   }
 
   close(generation: number, id: number, stream?: object): void {
@@ -209,9 +222,18 @@ class ThreadStream implements BulkStream {
     private readonly id: number,
   ) {}
 
-  open(nonce: Uint8Array, ciphertext: Uint8Array, aad: Uint8Array, hash: boolean): Promise<Uint8Array> {
+  open(nonce: Uint8Array, ciphertext: Uint8Array, aad: Uint8Array, hash: boolean, give = false): Promise<Uint8Array> {
     if (this.#closed) return Promise.reject(CryptoError.decryptFailed());
     if (hash && this.#digested) return Promise.reject(afterDigest('open() with hash'));
+    if (give && ciphertext.buffer instanceof ArrayBuffer) {
+      // The caller's buffer goes as it is (no copy); the plaintext comes back in it, in place.
+      const meta = new Uint8Array(NONCE_BYTES + aad.length);
+      meta.set(nonce, 0);
+      meta.set(aad, NONCE_BYTES);
+      const message = [Op.Open, this.id, 0, ciphertext.buffer, aad.length, ciphertext.byteOffset, ciphertext.length, hash, 0, meta.buffer];
+      const given = this.thread.tryCall(this.generation, message, [ciphertext.buffer, meta.buffer], true);
+      if (given !== undefined) return given;
+    }
     const { buffer, at } = pack(nonce, aad, ciphertext, 0, 0);
     return this.thread.call(this.generation, [Op.Open, this.id, 0, buffer, aad.length, at, ciphertext.length, hash, 0], [buffer], true);
   }

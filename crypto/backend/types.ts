@@ -55,8 +55,12 @@ export interface BulkCrypto {
 
 /** Calls on one stream are handled in call order. */
 export interface BulkStream {
-  /** `AeadKey.open`; with `hash`, the plaintext then joins the content hash (only if it authenticated). */
-  open(nonce: Uint8Array, ciphertext: Uint8Array, aad: Uint8Array, hash: boolean): Promise<Uint8Array>;
+  /**
+   * `AeadKey.open`; with `hash`, the plaintext then joins the content hash (only if it authenticated).
+   * With `give`, the caller gives `ciphertext`'s whole buffer away (it holds no other view of it and
+   * reads none again): it is transferred instead of copied, and the plaintext comes back in it.
+   */
+  open(nonce: Uint8Array, ciphertext: Uint8Array, aad: Uint8Array, hash: boolean, give?: boolean): Promise<Uint8Array>;
   /** `AeadKey.seal` (with its `headroom`); with `hash`, the plaintext joins the content hash first. */
   seal(nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array, headroom: number, hash: boolean): Promise<Uint8Array>;
   /** The content hash over the bytes of every call made before this one; the hash goes on. */

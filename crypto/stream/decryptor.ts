@@ -91,16 +91,25 @@ export interface StreamDecryptor {
    * Opens the next chunk: pass the bytes and the last flag exactly as received. Calls may overlap;
    * they are processed in call order.
    */
-  open(data: Uint8Array, last: boolean): Promise<OpenedChunk>;
+  open(data: Uint8Array, last: boolean, options?: OpenOptions): Promise<OpenedChunk>;
   /** Call when the input has ended: rejects with `DecryptFailed` unless the final chunk opened. */
   finish(): Promise<void>;
   /** Drops the stream's key and hash state now (a stream abandoned before its end); later calls fail. */
   dispose(): void;
 }
 
+export interface OpenOptions {
+  /**
+   * The caller gives `data`'s whole buffer away: it holds no other view of it and reads none again.
+   * On the bulk thread (backend/bulk-thread.ts) the buffer is then transferred rather than copied, and
+   * the chunk's plaintext comes back in it; elsewhere it changes nothing.
+   */
+  give?: boolean;
+}
+
 /** Opens a chunk; on the bulk thread, a data chunk's plaintext (`hash`) joins the content hash there. */
 interface ChunkOpener {
-  open(nonce: Uint8Array, ciphertext: Uint8Array, aad: Uint8Array, hash: boolean): Promise<Uint8Array>;
+  open(nonce: Uint8Array, ciphertext: Uint8Array, aad: Uint8Array, hash: boolean, give?: boolean): Promise<Uint8Array>;
 }
 
 class Decryptor implements StreamDecryptor {
@@ -210,7 +219,7 @@ class Decryptor implements StreamDecryptor {
     return role;
   }
 
-  open(data: Uint8Array, last: boolean): Promise<OpenedChunk> {
+  open(data: Uint8Array, last: boolean, options?: OpenOptions): Promise<OpenedChunk> {
     try {
       // Wrong types are the caller's bug, not the network's: those name the argument.
       assertBytes('data', data);
@@ -239,7 +248,9 @@ class Decryptor implements StreamDecryptor {
     const nonce = streamNonce(index);
     const aad = streamAad(this.streamId, index, role);
     const hash = role === 'data';
-    const opening = this.aead !== undefined ? this.aead.open(nonce, sealed, aad, hash) : this.aeadReady!.then((a) => a.open(nonce, sealed, aad, hash));
+    const give = options?.give === true;
+    const opening =
+      this.aead !== undefined ? this.aead.open(nonce, sealed, aad, hash, give) : this.aeadReady!.then((a) => a.open(nonce, sealed, aad, hash, give));
     // Handled here so that a failure is not reported as unhandled while an earlier chunk is pending.
     opening.catch(() => undefined);
     const snapshot = this.threaded && hash ? this.segmentSnapshot() : undefined;

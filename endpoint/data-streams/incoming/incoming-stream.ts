@@ -21,6 +21,8 @@ import type { ByteReader, TextReader } from './readers.ts';
 
 export type OpenedEvent = Extract<ServerEvent, { type: 'byteStreamOpened' }>;
 
+const GIVE = { give: true } as const;
+
 /** What a delivery step gets when the stream ended while the step waited. */
 export const GONE = Symbol('gone');
 
@@ -133,9 +135,15 @@ export class IncomingStream {
     this.waitingChunks--;
   }
 
-  /** Opens the next chunk in arrival order (the decryptor keeps the order of its calls). */
-  open(payload: Uint8Array, last: boolean): Promise<OpenedChunk> {
-    const opening = this.decryptor !== undefined ? this.decryptor.open(payload, last) : this.decryptorReady.then((d) => d.open(payload, last));
+  /**
+   * Opens the next chunk in arrival order (the decryptor keeps the order of its calls). `give`: the
+   * payload's buffer is the socket message's own and nothing reads it again (the bulk thread takes it
+   * without a copy).
+   */
+  open(payload: Uint8Array, last: boolean, give = false): Promise<OpenedChunk> {
+    const options = give ? GIVE : undefined;
+    const opening =
+      this.decryptor !== undefined ? this.decryptor.open(payload, last, options) : this.decryptorReady.then((d) => d.open(payload, last, options));
     opening.catch(() => undefined);
     return opening;
   }

@@ -138,8 +138,11 @@ export class IncomingStreams {
     const payloadBytes = payload.length;
     stream.arrived(payloadBytes);
     // On the bulk thread, opening starts on arrival (the thread works while the chunk waits for its
-    // turn here); on this thread, it is the step's work, in its slice.
-    const opening = stream.threaded ? stream.open(payload, last) : undefined;
+    // turn here), and takes the socket message's buffer without a copy: nothing here reads it again
+    // (its length is counted above). It starts in a microtask, once every listener of this frame has
+    // seen it; microtasks keep the arrival order. On this thread, opening is the step's work, in its slice.
+    const opening = stream.threaded ? Promise.resolve().then(() => stream.open(payload, last, ownsItsMessage(payload))) : undefined;
+    opening?.catch(() => undefined);
     this.enqueue(stream.senderConnectionId, () => {
       stream.taken();
       if (stream.done) return;
@@ -361,4 +364,12 @@ export class IncomingStreams {
     }
     if (reject) this.d.connection.notify({ kind: 'byteStreamReject', streamNo: s.streamNo });
   }
+}
+
+/**
+ * Whether a CHUNK frame's payload is the tail of a buffer that holds only its frame (the frame header
+ * is at most 64 bytes): then the buffer is that socket message's own, and can be given away.
+ */
+function ownsItsMessage(payload: Uint8Array): boolean {
+  return payload.byteOffset <= 64 && payload.byteOffset + payload.length === payload.buffer.byteLength;
 }

@@ -202,7 +202,7 @@ describe('bulk thread: a buffer given away', () => {
     stream.close();
   });
 
-  it('a buffer that cannot be transferred (a pooled Node Buffer) is copied instead, and stays the caller\'s', async () => {
+  it("a buffer that cannot be transferred (a pooled Node Buffer) is copied instead, and stays the caller's", async () => {
     const key = random(32);
     const inline = await nodeInlineBackend.aesGcm(key);
     const stream = bulk.stream(key);

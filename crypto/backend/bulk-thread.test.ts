@@ -10,7 +10,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { getPriority } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { CryptoError, DECRYPT_FAILED_MESSAGE } from '../errors.ts';
+import { expectDecryptFailed } from '../test-errors.ts';
 import { nodeBackend, nodeInlineBackend } from './node.ts';
 import type { AeadKey, BulkStream } from './types.ts';
 
@@ -35,15 +35,6 @@ function nonceOf(index: number): Uint8Array {
   return nonce;
 }
 const aadOf = (index: number) => new Uint8Array([2, 2, index & 0xff, index >> 8]);
-
-async function expectDecryptFailed(promise: Promise<unknown>): Promise<void> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(CryptoError);
-  expect(error).toMatchObject({ reason: 'DecryptFailed', message: DECRYPT_FAILED_MESSAGE });
-}
 
 /** Threads of this process: id, name and nice (field 19 of stat, the 17th after the command's closing paren). */
 interface Task {

@@ -5,11 +5,11 @@
  * overlap, and tampering still fails the threaded reader (docs/operations/realtime-priorities.md).
  */
 import { describe, expect, it } from 'vitest';
+import { expectDecryptFailed } from '../test-errors.ts';
 import { nodeBackend, nodeInlineBackend } from '../backend/node.ts';
 import type { CryptoBackend } from '../backend/types.ts';
 import { webBackend } from '../backend/web.ts';
 import { utf8 } from '../bytes.ts';
-import { CryptoError, DECRYPT_FAILED_MESSAGE } from '../errors.ts';
 import { createStreamDecryptor, type OpenedChunk } from './decryptor.ts';
 import { createStreamEncryptor, type SealedChunk } from './encryptor.ts';
 import { unwrapStreamSecret } from './keying.ts';
@@ -28,15 +28,6 @@ const PAIRS: Array<[string, CryptoBackend, CryptoBackend]> = [
   ['web -> threaded', webBackend, nodeBackend],
   ['threaded -> threaded', nodeBackend, nodeBackend],
 ];
-
-async function expectDecryptFailed(promise: Promise<unknown>): Promise<void> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(CryptoError);
-  expect(error).toMatchObject({ reason: 'DecryptFailed', message: DECRYPT_FAILED_MESSAGE });
-}
 
 /** Opens every chunk without awaiting the one before (as a socket reader does), then finish(). */
 async function openOverlapping(

@@ -5,24 +5,15 @@
  * not a recipient of.
  */
 import { describe, expect, it } from 'vitest';
+import { expectDecryptFailed } from '../test-errors.ts';
 import { nodeBackend, nodeInlineBackend } from '../backend/node.ts';
 import { webBackend } from '../backend/web.ts';
 import { utf8 } from '../bytes.ts';
-import { CryptoError, DECRYPT_FAILED_MESSAGE } from '../errors.ts';
 import { createStreamDecryptor, type StreamReaderKey } from './decryptor.ts';
 import { createStreamEncryptor } from './encryptor.ts';
 import { STREAM_CHECKPOINT_INTERVAL_BYTES, STREAM_UNSIGNED_MAX_BYTES } from './format.ts';
 import { encodeKeying, parseKeying, STREAM_RECIPIENTS_MAX, unwrapStreamSecret } from './keying.ts';
 import { contentOf, flipBit, openStream, sealStream, streamFixture } from './test-kit.ts';
-
-async function expectDecryptFailed(promise: Promise<unknown>): Promise<void> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(CryptoError);
-  expect(error).toMatchObject({ reason: 'DecryptFailed', message: DECRYPT_FAILED_MESSAGE });
-}
 
 const ROOM = 'room_0123456789abcdef';
 const INTERVAL = 100;

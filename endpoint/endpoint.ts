@@ -12,10 +12,20 @@ import { EndpointError } from './errors.ts';
 import { EventApi } from './event-api.ts';
 import { selfTest } from './self-test.ts';
 import { StreamApi, type StreamApiOptions } from './stream-api.ts';
+import { BULK_THREAD_MODES, type BulkThreadMode, setBulkThreadMode } from './util/realtime-presence.ts';
 
 export interface SetupOptions {
   /** Use another crypto backend than the runtime's default (node:crypto in Node, WebCrypto elsewhere). */
   backend?: CryptoBackend;
+  /**
+   * Where byte streams seal, open and hash their chunks, in Node (docs/operations/realtime-priorities.md,
+   * "The bulk thread"): `auto` (default) on a worker thread at the lowest OS priority for streams that
+   * start while this process carries real-time tracks, else on the event loop; `always` on that
+   * thread (a process with other real-time work of its own, such as a UI loop); `never` on the event
+   * loop (a process that would rather have the throughput). Streams already under way keep theirs.
+   * Browsers have no such thread and ignore it. Anything else is `InvalidArgument`.
+   */
+  bulkThread?: BulkThreadMode;
 }
 
 let ready: Promise<void> | undefined;
@@ -30,6 +40,12 @@ export const Endpoint = {
    * first connection. Idempotent; `connect` calls it if the app did not.
    */
   setup(options: SetupOptions = {}): Promise<void> {
+    if (options.bulkThread !== undefined) {
+      if (!BULK_THREAD_MODES.includes(options.bulkThread)) {
+        return Promise.reject(EndpointError.invalidArgument(`"bulkThread" expected one of ${BULK_THREAD_MODES.join(', ')}, got ${String(options.bulkThread)}`));
+      }
+      setBulkThreadMode(options.bulkThread);
+    }
     if (options.backend !== undefined) setBackend(options.backend);
     ready ??= selfTest();
     ready.catch(() => (ready = undefined));

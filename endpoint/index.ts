@@ -2,6 +2,7 @@
  * `sealroom/endpoint`: the client library (PrivMX-style API) for Node and browsers.
  */
 export { Endpoint, type SetupOptions } from './endpoint.ts';
+export type { BulkThreadMode } from './util/realtime-presence.ts';
 export { Connection, type ConnectOptions, type ConnectionEvents, type ConnectionState } from './connection.ts';
 export { EventApi } from './event-api.ts';
 export { StreamApi, type StreamApiOptions } from './stream-api.ts';

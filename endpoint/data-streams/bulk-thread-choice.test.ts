@@ -6,6 +6,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bulkThreadCounts } from '../../crypto/backend/bulk-thread.ts';
+import { Endpoint } from '../endpoint.ts';
+import { EndpointError } from '../errors.ts';
 import { realtimeInProcess } from '../util/realtime-presence.ts';
 import { publishDataTrack } from '../realtime/test-kit.ts';
 import { type Client, type Kit, joinedRoom, receiveBytes, startKit, until } from './test-kit.ts';
@@ -68,5 +70,42 @@ describe('the bulk thread', () => {
     await until(() => got.length === 3, 'the third stream at bob');
     expect(Buffer.from(await got[2]!.done).equals(Buffer.from(bytes))).toBe(true);
     expect(bulkThreadCounts().streams).toBe(later.streams);
+  });
+
+  it("follows Endpoint.setup's bulkThread: 'always' without tracks, 'never' with them; a bad value is InvalidArgument", async () => {
+    const alice = await kit.connect('alice');
+    const bob = await kit.connect('bob');
+    const roomId = await joinedRoom(kit, alice, [alice, bob]);
+    const got = receiveBytes(bob, 'modes');
+    const bytes = content();
+    try {
+      expect(realtimeInProcess()).toBe(false);
+      await Endpoint.setup({ bulkThread: 'always' });
+      const before = bulkThreadCounts();
+      await send(alice, roomId, 'modes', bytes);
+      await until(() => got.length === 1, 'the stream sent with always');
+      expect(Buffer.from(await got[0]!.done).equals(Buffer.from(bytes))).toBe(true);
+      expect(bulkThreadCounts().streams - before.streams).toBe(2);
+
+      const { handle } = await publishDataTrack(alice, roomId);
+      await bob.streamApi.subscribeToRemoteStreams(roomId, [{ streamId: handle }]);
+      await until(() => realtimeInProcess(), 'a remote track routed at bob');
+      await Endpoint.setup({ bulkThread: 'never' });
+      const during = bulkThreadCounts();
+      await send(alice, roomId, 'modes', bytes);
+      await until(() => got.length === 2, 'the stream sent with never');
+      expect(Buffer.from(await got[1]!.done).equals(Buffer.from(bytes))).toBe(true);
+      expect(bulkThreadCounts().streams).toBe(during.streams);
+
+      const refused = await Endpoint.setup({ bulkThread: 'sometimes' as never }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(refused).toBeInstanceOf(EndpointError);
+      expect(refused).toMatchObject({ reason: 'InvalidArgument' });
+      expect(String((refused as Error).message)).toContain('bulkThread');
+    } finally {
+      await Endpoint.setup({ bulkThread: 'auto' });
+    }
   });
 });

@@ -35,9 +35,25 @@ export function realtimeInProcess(): boolean {
 }
 
 /**
- * The backend for a byte stream starting now: the bulk thread while this process carries real-time
- * tracks (where there is one: Node), else undefined (the default backend).
+ * When byte streams use the bulk thread: `auto` while the process carries real-time tracks (the
+ * default), `always`, or `never` (`Endpoint.setup({ bulkThread })`).
+ */
+export type BulkThreadMode = 'auto' | 'always' | 'never';
+
+export const BULK_THREAD_MODES: readonly BulkThreadMode[] = ['auto', 'always', 'never'];
+
+let mode: BulkThreadMode = 'auto';
+
+/** Sets the process-wide mode (streams that already started keep their choice). */
+export function setBulkThreadMode(next: BulkThreadMode): void {
+  mode = next;
+}
+
+/**
+ * The backend for a byte stream starting now: the bulk thread (where there is one: Node) as the mode
+ * says, else undefined (the default backend).
  */
 export function streamBackend(): CryptoBackend | undefined {
-  return realtimeInProcess() ? threadedBackend() : undefined;
+  if (mode === 'never' || (mode === 'auto' && !realtimeInProcess())) return undefined;
+  return threadedBackend();
 }

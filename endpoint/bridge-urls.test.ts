@@ -16,6 +16,8 @@ describe('passOver', () => {
     // A login answered 503 + Retry-After, and a socket's refusal (status 0).
     expect(passOver(EndpointError.fromBridge(503, 'OVERLOADED', 'saturated', undefined, 2))).toBe(true);
     expect(passOver(EndpointError.fromBridge(0, 'OVERLOADED', 'saturated', undefined, 2))).toBe(true);
+    // A Bridge draining for a restart answers 503 SHUTTING_DOWN: another one of the list may take it.
+    expect(passOver(EndpointError.fromBridge(503, 'SHUTTING_DOWN', 'the Bridge is shutting down', undefined, 5))).toBe(true);
     // This client's own rate limit is the cluster's answer, as are a refused key and other refusals.
     expect(passOver(EndpointError.fromBridge(429, 'RATE_LIMITED', 'slow down', undefined, 2))).toBe(false);
     expect(passOver(EndpointError.fromBridge(401, 'AUTH_FAILED', 'no'))).toBe(false);

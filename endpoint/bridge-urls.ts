@@ -48,13 +48,19 @@ export function bridgeUrlList(value: unknown): string[] {
 /**
  * Whether `connect` passes over a Bridge that failed with `error` and tries the next of the list
  * (docs/operations/failover.md, "Connecting"): one that cannot be reached (`ConnectionLost`,
- * `Timeout`), or one that is saturated and refuses new work for now (`bridgeCode` `OVERLOADED`: an
- * `error` before close 1013 on the socket, or a 503 over REST), which another Bridge of the cluster may
- * not be. Any other refusal (`AuthFailed`, a client's own `RATE_LIMITED`, ...) is the cluster's answer.
+ * `Timeout`), or one that refuses new work for now, which another Bridge of the cluster may not:
+ * saturated (`bridgeCode` `OVERLOADED`: an `error` before close 1013 on the socket, or a 503 over REST)
+ * or shutting down (`SHUTTING_DOWN`, a 503 while it drains, as in a rolling restart). Any other refusal
+ * (`AuthFailed`, a client's own `RATE_LIMITED`, ...) is the cluster's answer.
  */
 export function passOver(error: unknown): boolean {
   if (!(error instanceof EndpointError)) return false;
-  return error.reason === 'ConnectionLost' || error.reason === 'Timeout' || error.bridgeCode === 'OVERLOADED';
+  return error.reason === 'ConnectionLost' || error.reason === 'Timeout' || refusedForNow(error);
+}
+
+/** A Bridge's refusal that says "not now, here" (it names how long to wait): saturated or shutting down. */
+export function refusedForNow(error: EndpointError): boolean {
+  return error.bridgeCode === 'OVERLOADED' || error.bridgeCode === 'SHUTTING_DOWN';
 }
 
 /**

@@ -14,7 +14,7 @@ import { unwrapEpochKey } from '../crypto/key-wrap.ts';
 import { unwrapStreamSecret } from '../crypto/stream/keying.ts';
 import { contextUsersResponseSchema } from '../protocol/api.ts';
 import { CLOSE, FRAME_CHUNK_UP, WS_PATH, WS_PROTOCOL_VERSION, type ClientMessage, type ClientRequest, type ResultPayloads } from '../protocol/ws.ts';
-import { BridgeRing, bridgeUrlList, passOver, soonestRetry } from './bridge-urls.ts';
+import { BridgeRing, bridgeUrlList, passOver, refusedForNow, soonestRetry } from './bridge-urls.ts';
 import {
   checkConnectOptions,
   type ConnectionEvents,
@@ -108,8 +108,9 @@ export class Connection {
       throw new EndpointError('InvalidArgument', `"userPrivKey": ${(cause as Error).message}`, { cause });
     }
     const connection = new Connection(privateKey, publicKey, solutionId, urls, options);
-    // Saturated Bridges passed over: when none of the list admits, the one free soonest is the answer.
-    const overloaded: EndpointError[] = [];
+    // Bridges passed over that refused for now (saturated, shutting down): when none of the list
+    // admits, the one free soonest is the answer.
+    const refused: EndpointError[] = [];
     for (let i = 0; ; i++) {
       try {
         await connection.#login(connection.bridgeUrl, options.signal);
@@ -121,9 +122,9 @@ export class Connection {
         // answer of the cluster (bridge-urls.ts passOver).
         if (!passOver(error)) throw error;
         const e = error as EndpointError;
-        if (e.bridgeCode === 'OVERLOADED') overloaded.push(e);
-        if (i === urls.length - 1) throw soonestRetry(overloaded) ?? error;
-        connection.log.debug({ bridgeUrl: connection.bridgeUrl, reason: e.message }, 'Bridge unreachable or saturated; trying the next');
+        if (refusedForNow(e)) refused.push(e);
+        if (i === urls.length - 1) throw soonestRetry(refused) ?? error;
+        connection.log.debug({ bridgeUrl: connection.bridgeUrl, reason: e.message }, 'Bridge unreachable, saturated or shutting down; trying the next');
         connection.#bridges.next();
       }
     }

@@ -10,7 +10,8 @@
  * chunks take what is left; on an idle core, the worker runs at full speed, beside the event loop.
  *
  * What crosses: each call copies its input once into one buffer (nonce, AAD, bytes) that is then
- * transferred, not copied again; the output is transferred back. The caller's buffers stay the caller's.
+ * transferred, not copied again; the output is transferred back. The caller's buffers stay the caller's,
+ * unless an `open` gives its ciphertext's buffer away (`give`): that one is transferred as it is.
  * Each stream's key and running SHA-256 live on the thread until `close()`; calls on a stream are
  * handled in call order, so the hash covers exactly the bytes of the calls before a `snapshot()`.
  * A chunk that fails to authenticate is not hashed.
@@ -112,10 +113,10 @@ class BulkThread implements BulkCrypto {
   readonly counts = { streams: 0, calls: 0 };
 
   stream(key: Uint8Array): BulkStream {
-    this.counts.streams++;
     if (!(key instanceof Uint8Array) || key.length !== KEY_BYTES) {
       throw CryptoError.invalidArgument(`"key" expected Uint8Array of length ${KEY_BYTES}`);
     }
+    this.counts.streams++;
     const worker = this.#ensure();
     const id = this.#nextStream++;
     const copy = key.slice();

@@ -10,7 +10,7 @@ import { Endpoint } from '../endpoint.ts';
 import { EndpointError } from '../errors.ts';
 import { realtimeInProcess } from '../util/realtime-presence.ts';
 import { publishDataTrack } from '../realtime/test-kit.ts';
-import { type Client, type Kit, joinedRoom, receiveBytes, startKit, until } from './test-kit.ts';
+import { type Client, type Kit, joinedRoom, type Received, receiveBytes, startKit, until } from './test-kit.ts';
 
 let kit: Kit;
 beforeAll(async () => {
@@ -33,6 +33,20 @@ async function send(from: Client, roomId: string, topic: string, bytes: Uint8Arr
   await writer.close();
 }
 
+/**
+ * Sends `bytes` as the next stream `got` receives, checks it arrived byte-exact, and returns how many
+ * bulk-thread streams and calls were made meanwhile.
+ */
+async function sendChecked(from: Client, roomId: string, topic: string, got: Received[], bytes: Uint8Array): Promise<{ streams: number; calls: number }> {
+  const before = bulkThreadCounts();
+  const n = got.length + 1;
+  await send(from, roomId, topic, bytes);
+  await until(() => got.length === n, `stream ${n} at the receiver`);
+  expect(Buffer.from(await got[n - 1]!.done).equals(Buffer.from(bytes))).toBe(true);
+  const after = bulkThreadCounts();
+  return { streams: after.streams - before.streams, calls: after.calls - before.calls };
+}
+
 describe('the bulk thread', () => {
   it('is used for streams that start while the process carries real-time tracks, and only then', async () => {
     const alice = await kit.connect('alice');
@@ -43,33 +57,21 @@ describe('the bulk thread', () => {
 
     // No tracks anywhere in this process: the chunk work stays on the event loop.
     expect(realtimeInProcess()).toBe(false);
-    const before = bulkThreadCounts();
-    await send(alice, roomId, 'files', bytes);
-    await until(() => got.length === 1, 'the first stream at bob');
-    expect(Buffer.from(await got[0]!.done).equals(Buffer.from(bytes))).toBe(true);
-    expect(bulkThreadCounts().streams).toBe(before.streams);
+    expect((await sendChecked(alice, roomId, 'files', got, bytes)).streams).toBe(0);
 
     // Alice publishes a data track; bob, in the room, has it routed: real time runs in this process.
     const { handle } = await publishDataTrack(alice, roomId);
     await bob.streamApi.subscribeToRemoteStreams(roomId, [{ streamId: handle }]);
     await until(() => realtimeInProcess(), 'a remote track routed at bob');
-    const during = bulkThreadCounts();
-    await send(alice, roomId, 'files', bytes);
-    await until(() => got.length === 2, 'the second stream at bob');
-    expect(Buffer.from(await got[1]!.done).equals(Buffer.from(bytes))).toBe(true);
-    const after = bulkThreadCounts();
+    const threaded = await sendChecked(alice, roomId, 'files', got, bytes);
     // Alice's encryptor and bob's decryptor, each with a call per chunk (49 chunks of 64 KiB and more).
-    expect(after.streams - during.streams).toBe(2);
-    expect(after.calls - during.calls).toBeGreaterThan(2 * 49);
+    expect(threaded.streams).toBe(2);
+    expect(threaded.calls).toBeGreaterThan(2 * 49);
 
     // Once the track is gone from every connection here, new streams are back on the event loop.
     await alice.streamApi.unpublishStream(handle);
     await until(() => !realtimeInProcess(), 'no remote track routed any more');
-    const later = bulkThreadCounts();
-    await send(alice, roomId, 'files', bytes);
-    await until(() => got.length === 3, 'the third stream at bob');
-    expect(Buffer.from(await got[2]!.done).equals(Buffer.from(bytes))).toBe(true);
-    expect(bulkThreadCounts().streams).toBe(later.streams);
+    expect((await sendChecked(alice, roomId, 'files', got, bytes)).streams).toBe(0);
   });
 
   it("follows Endpoint.setup's bulkThread: 'always' without tracks, 'never' with them; a bad value is InvalidArgument", async () => {
@@ -81,21 +83,13 @@ describe('the bulk thread', () => {
     try {
       expect(realtimeInProcess()).toBe(false);
       await Endpoint.setup({ bulkThread: 'always' });
-      const before = bulkThreadCounts();
-      await send(alice, roomId, 'modes', bytes);
-      await until(() => got.length === 1, 'the stream sent with always');
-      expect(Buffer.from(await got[0]!.done).equals(Buffer.from(bytes))).toBe(true);
-      expect(bulkThreadCounts().streams - before.streams).toBe(2);
+      expect((await sendChecked(alice, roomId, 'modes', got, bytes)).streams).toBe(2);
 
       const { handle } = await publishDataTrack(alice, roomId);
       await bob.streamApi.subscribeToRemoteStreams(roomId, [{ streamId: handle }]);
       await until(() => realtimeInProcess(), 'a remote track routed at bob');
       await Endpoint.setup({ bulkThread: 'never' });
-      const during = bulkThreadCounts();
-      await send(alice, roomId, 'modes', bytes);
-      await until(() => got.length === 2, 'the stream sent with never');
-      expect(Buffer.from(await got[1]!.done).equals(Buffer.from(bytes))).toBe(true);
-      expect(bulkThreadCounts().streams).toBe(during.streams);
+      expect((await sendChecked(alice, roomId, 'modes', got, bytes)).streams).toBe(0);
 
       const refused = await Endpoint.setup({ bulkThread: 'sometimes' as never }).then(
         () => undefined,

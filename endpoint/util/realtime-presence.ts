@@ -18,9 +18,15 @@ export interface RealtimeHolder {
 
 /** Weakly held: a connection that is gone drops out by itself. */
 const holders = new Set<WeakRef<RealtimeHolder>>();
+/** Past this many, registering sweeps out the references of collected holders first. */
+let sweepAt = 64;
 
 /** A connection's state joins the process-wide answer (once, when it is made). */
 export function registerRealtimeHolder(holder: RealtimeHolder): void {
+  if (holders.size >= sweepAt) {
+    for (const ref of holders) if (ref.deref() === undefined) holders.delete(ref);
+    sweepAt = Math.max(64, holders.size * 2);
+  }
   holders.add(new WeakRef(holder));
 }
 

@@ -106,16 +106,16 @@ export class IncomingStream {
     if (reader !== undefined) byReader.set(reader, this);
   }
 
-  /**
-   * True until the header has opened (sender fetched, then the key: an epoch key may be fetched, a
-   * wrap unwrapped): until then, a delivery step also watches `gone`, so a stream that ends meanwhile
-   * does not hold the pipeline. After that, opening is CPU work that always settles.
-   */
   /** Chunks are opened on the bulk thread: opening may start as they arrive, not at their turn. */
   get threaded(): boolean {
     return this.backend !== undefined;
   }
 
+  /**
+   * True until the header has opened (sender fetched, then the key: an epoch key may be fetched, a
+   * wrap unwrapped): until then, a delivery step also watches `gone`, so a stream that ends meanwhile
+   * does not hold the pipeline. After that, opening is CPU work that always settles.
+   */
   get preparing(): boolean {
     return this.decryptor === undefined || this.header === undefined;
   }

@@ -165,13 +165,13 @@ export class RoomService {
    * 404 ROOM_NOT_FOUND exactly as for a room that does not exist.
    */
   private async roomFor(session: SessionRow, roomId: string): Promise<{ room: RoomRow; standing: Standing }> {
-    const room = await this.s.store.getRoom(roomId);
-    const notFound = () => BridgeError.notFound('ROOM_NOT_FOUND', `room "${roomId}" does not exist`);
-    if (room === undefined) throw notFound();
-    const context = await this.s.store.getContext(room.contextId);
-    if (context === undefined || context.solutionId !== session.solutionId) throw notFound();
-    if ((await this.s.store.getContextUser(room.contextId, session.userId)) === undefined) throw notFound();
-    const member = await this.s.store.getRoomMember(roomId, session.userId);
+    // One read for the room and the user's standing: this runs on every room read and write.
+    const access = await this.s.store.roomAccess(roomId, session.userId);
+    // A room of another solution, or one the user's context does not list them in, is not found.
+    if (access === undefined || access.solutionId !== session.solutionId || !access.contextUser) {
+      throw BridgeError.notFound('ROOM_NOT_FOUND', `room "${roomId}" does not exist`);
+    }
+    const { room, member } = access;
     return {
       room,
       standing: {

@@ -5,11 +5,12 @@
  */
 import { policyBits } from '../../protocol/policy.ts';
 import type { PostgresDb, Queryable } from './postgres-db.ts';
-import { member, Params, room, roomKey, version, type Row } from './postgres-rows.ts';
+import { member, Params, room, roomAccess as accessRow, roomKey, version, type Row } from './postgres-rows.ts';
 import type {
   AppendResult,
   ListRoomsQuery,
   RoomCursor,
+  RoomAccessRow,
   RoomKeyRow,
   RoomMemberRow,
   RoomRow,
@@ -140,6 +141,23 @@ export async function getRoomMembers(db: Queryable, id: string): Promise<RoomMem
 export async function getRoomMember(db: Queryable, id: string, userId: string): Promise<RoomMemberRow | undefined> {
   const r = (await db.query<Row>('SELECT * FROM room_members WHERE room_id = $1 AND user_id = $2', [id, userId])).rows[0];
   return r === undefined ? undefined : member(r);
+}
+
+/** The room and one user's standing toward it in one round trip (the SQLite store's `roomAccess`). */
+export async function roomAccess(db: Queryable, id: string, userId: string): Promise<RoomAccessRow | undefined> {
+  const r = (
+    await db.query<Row>(
+      `SELECT r.*, c.solution_id AS access_solution_id, cu.user_id IS NOT NULL AS access_context_user,
+              m.user_id AS member_user_id, m.public_key AS member_public_key, m.is_manager AS member_is_manager
+       FROM rooms r
+       LEFT JOIN contexts c ON c.id = r.context_id
+       LEFT JOIN context_users cu ON cu.context_id = r.context_id AND cu.user_id = $2
+       LEFT JOIN room_members m ON m.room_id = r.id AND m.user_id = $2
+       WHERE r.id = $1`,
+      [id, userId],
+    )
+  ).rows[0];
+  return r === undefined ? undefined : accessRow(r);
 }
 
 /**

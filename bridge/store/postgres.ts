@@ -39,6 +39,7 @@ import type {
   NonceRow,
   RevokeApiKeyResult,
   RoomCursor,
+  RoomAccessRow,
   RoomKeyRow,
   RoomMemberRow,
   RoomRow,
@@ -387,6 +388,10 @@ export class PostgresStore implements Store {
 
   getRoomMember(id: string, userId: string): Promise<RoomMemberRow | undefined> {
     return rooms.getRoomMember(this.db, id, userId);
+  }
+
+  roomAccess(id: string, userId: string): Promise<RoomAccessRow | undefined> {
+    return rooms.roomAccess(this.db, id, userId);
   }
 
   getRoomVersions(id: string, afterVersion: number, limit: number, maxBytes = Infinity): Promise<RoomVersionRow[]> {

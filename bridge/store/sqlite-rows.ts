@@ -1,6 +1,6 @@
 /** Row mappers of the SQLite store (sqlite.ts): database rows to the store's typed rows. */
 import type { RoomPolicy } from '../../protocol/policy.ts';
-import type { ApiKeyRow, ContextRow, ContextUserRow, RoomKeyRow, RoomMemberRow, RoomRow, RoomVersionRow, SessionRow, SolutionRow } from './types.ts';
+import type { ApiKeyRow, ContextRow, ContextUserRow, RoomAccessRow, RoomKeyRow, RoomMemberRow, RoomRow, RoomVersionRow, SessionRow, SolutionRow } from './types.ts';
 
 export type Row = Record<string, unknown>;
 
@@ -58,6 +58,16 @@ export const member = (r: Row): RoomMemberRow => ({
   userId: r.user_id as string,
   publicKey: r.public_key as string,
   isManager: r.is_manager === 1,
+});
+/** A row of the `roomAccess` statement: the room's columns, then the user's standing. */
+export const roomAccess = (r: Row): RoomAccessRow => ({
+  room: room(r),
+  solutionId: (r.access_solution_id as string | null) ?? undefined,
+  contextUser: r.access_context_user === 1,
+  member:
+    r.member_user_id === null
+      ? undefined
+      : { userId: r.member_user_id as string, publicKey: r.member_public_key as string, isManager: r.member_is_manager === 1 },
 });
 export const version = (r: Row): RoomVersionRow => ({
   roomId: r.room_id as string,

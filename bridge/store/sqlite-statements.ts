@@ -84,17 +84,29 @@ export function prepareStatements(db: Database.Database) {
     insertMember: prepare('INSERT INTO room_members (room_id, user_id, public_key, is_manager) VALUES (?, ?, ?, ?)'),
     getMembers: prepare('SELECT * FROM room_members WHERE room_id = ? ORDER BY user_id'),
     getMember: prepare('SELECT * FROM room_members WHERE room_id = ? AND user_id = ?'),
+    roomAccess: prepare(
+      `SELECT r.*, c.solution_id AS access_solution_id, cu.user_id IS NOT NULL AS access_context_user,
+              m.user_id AS member_user_id, m.public_key AS member_public_key, m.is_manager AS member_is_manager
+       FROM rooms r
+       LEFT JOIN contexts c ON c.id = r.context_id
+       LEFT JOIN context_users cu ON cu.context_id = r.context_id AND cu.user_id = @userId
+       LEFT JOIN room_members m ON m.room_id = r.id AND m.user_id = @userId
+       WHERE r.id = @id`,
+    ),
     insertVersion: prepare(
       `INSERT INTO room_versions (room_id, version, record, signature, hash, author, created_at)
        VALUES (@roomId, @version, @record, @signature, @hash, @author, @createdAt)`,
     ),
-    getVersions: prepare('SELECT * FROM room_versions WHERE room_id = ? AND version > ? ORDER BY version LIMIT ?'),
+    // `LIMIT +?`, not `LIMIT ?`: SQLite's planner reads a bare bound LIMIT's value, so every new binding
+    // expires the statement and the next run prepares it again (measured: 10.8 against 4.4 us for the
+    // keys query). The unary plus hides the value from the planner; the limit is the same.
+    getVersions: prepare('SELECT * FROM room_versions WHERE room_id = ? AND version > ? ORDER BY version LIMIT +?'),
     getVersion: prepare('SELECT * FROM room_versions WHERE room_id = ? AND version = ?'),
     insertKey: prepare(
       `INSERT INTO room_keys (room_id, epoch, recipient_id, version, wrapped, leaf_index, tree_size, proof)
        VALUES (@roomId, @epoch, @recipientId, @version, @wrapped, @leafIndex, @treeSize, @proof)`,
     ),
-    getKeys: prepare('SELECT * FROM room_keys WHERE room_id = ? AND recipient_id = ? ORDER BY epoch DESC LIMIT ?'),
+    getKeys: prepare('SELECT * FROM room_keys WHERE room_id = ? AND recipient_id = ? ORDER BY epoch DESC LIMIT +?'),
     deleteRoom: prepare('DELETE FROM rooms WHERE id = ?'),
   };
 }

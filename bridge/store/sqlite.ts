@@ -6,7 +6,7 @@
 import type Database from 'better-sqlite3';
 import { policyBits } from '../../protocol/policy.ts';
 import { openDatabase, type OpenDatabaseOptions } from './open.ts';
-import { apiKey, solution, context, contextUser, session, blob, room, member, version, roomKey, type Row } from './sqlite-rows.ts';
+import { apiKey, solution, context, contextUser, session, blob, room, member, roomAccess, version, roomKey, type Row } from './sqlite-rows.ts';
 import { prepareStatements, type Statements } from './sqlite-statements.ts';
 import type {
   AddUserResult,
@@ -21,6 +21,7 @@ import type {
   RoomScan,
   RoomScanRow,
   RevokeApiKeyResult,
+  RoomAccessRow,
   RoomKeyRow,
   RoomMemberRow,
   RoomRow,
@@ -369,6 +370,11 @@ export class SqliteStore implements Store {
   async getRoomMember(id: string, userId: string): Promise<RoomMemberRow | undefined> {
     const r = this.stmt.getMember.get(id, userId) as Row | undefined;
     return r === undefined ? undefined : member(r);
+  }
+
+  async roomAccess(id: string, userId: string): Promise<RoomAccessRow | undefined> {
+    const r = this.stmt.roomAccess.get({ id, userId }) as Row | undefined;
+    return r === undefined ? undefined : roomAccess(r);
   }
 
   async getRoomVersions(id: string, afterVersion: number, limit: number, maxBytes = Infinity): Promise<RoomVersionRow[]> {

@@ -4,7 +4,7 @@
  * stores on one database racing creates and updates.
  */
 import { describe, expect, it } from 'vitest';
-import { contractDatabases, roomWrite, seedTenant, T0, type ContractSetup } from './store-contract-test.ts';
+import { contractDatabases, roomWrite, seedTenant, T0, user, type ContractSetup } from './store-contract-test.ts';
 import type { ListRoomsQuery, Store } from './types.ts';
 
 const alice = { userId: 'alice', publicKey: 'key-alice', isManager: true };
@@ -48,6 +48,29 @@ export function describeRoomContract(setup: ContractSetup): void {
       expect([...keys[0]!.proof]).toEqual([...write.keys[1]!.proof]);
       expect(await store.countRooms('ctx')).toBe(1);
       expect(await store.countRooms('other')).toBe(0);
+    });
+
+    it("reads a room with one user's standing: the context's solution, the directory, the membership", async () => {
+      const { store } = await tenant();
+      for (const id of ['alice', 'bob', 'dave']) await store.addContextUser(user('ctx', id));
+      const write = roomWrite('r1', 'ctx', 1, { members: [alice, bob] });
+      await store.createRoom(write);
+      const of = (userId: string) => store.roomAccess('r1', userId);
+      expect(await of('alice')).toEqual({ room: write.room, solutionId: 'sol', contextUser: true, member: alice });
+      expect(await of('bob')).toEqual({ room: write.room, solutionId: 'sol', contextUser: true, member: bob });
+      // In the directory, not a member; a member no longer in the directory; a stranger.
+      expect(await of('dave')).toEqual({ room: write.room, solutionId: 'sol', contextUser: true, member: undefined });
+      await store.removeContextUser('ctx', 'bob', T0 + 1);
+      expect(await of('bob')).toEqual({ room: write.room, solutionId: 'sol', contextUser: false, member: bob });
+      expect(await of('eve')).toEqual({ room: write.room, solutionId: 'sol', contextUser: false, member: undefined });
+      // A directory entry in another context of the solution does not count.
+      await store.addContextUser(user('other', 'eve'));
+      expect((await of('eve'))?.contextUser).toBe(false);
+      expect(await store.roomAccess('nope', 'alice')).toBeUndefined();
+      // The standing follows the room's writes.
+      expect(await store.appendRoomVersion(roomWrite('r1', 'ctx', 2, { members: [alice, { ...bob, userId: 'dave', publicKey: 'key-dave' }] }), 1)).toBe('ok');
+      expect((await of('dave'))?.member).toEqual({ userId: 'dave', publicKey: 'key-dave', isManager: false });
+      expect((await of('alice'))?.room.version).toBe(2);
     });
 
     it('writes and reads back a room of 1,000 members with their keys', async () => {

@@ -7,6 +7,7 @@ import type Database from 'better-sqlite3';
 import { policyBits } from '../../protocol/policy.ts';
 import { openDatabase, type OpenDatabaseOptions } from './open.ts';
 import { apiKey, solution, context, contextUser, session, blob, room, member, roomAccess, version, roomKey, type Row } from './sqlite-rows.ts';
+import { frozen, SqliteReadCache } from './sqlite-read-cache.ts';
 import { prepareStatements, type Statements } from './sqlite-statements.ts';
 import type {
   AddUserResult,
@@ -58,12 +59,15 @@ export class SqliteStore implements Store {
    * `db.transaction()` builds four wrappers per call, a share of every create's time on the Bridge.
    */
   private readonly inSavepoint: (write: () => unknown) => unknown;
+  /** Room access and key reads while the database is unchanged (sqlite-read-cache.ts). */
+  private readonly reads: SqliteReadCache;
 
   constructor(options: SqliteStoreOptions) {
     ({ db: this.db, file: this.file } = openDatabase(options));
     this.stmt = prepareStatements(this.db);
     this.dataVersion = this.db.prepare('PRAGMA data_version').pluck();
     this.inSavepoint = this.db.transaction((write: () => unknown) => write());
+    this.reads = new SqliteReadCache(this.db);
   }
 
   /** The applied schema versions, for diagnostics and tests. */
@@ -373,8 +377,10 @@ export class SqliteStore implements Store {
   }
 
   async roomAccess(id: string, userId: string): Promise<RoomAccessRow | undefined> {
-    const r = this.stmt.roomAccess.get({ id, userId }) as Row | undefined;
-    return r === undefined ? undefined : roomAccess(r);
+    return this.reads.get(`access\0${id}\0${userId}`, () => {
+      const r = this.stmt.roomAccess.get({ id, userId }) as Row | undefined;
+      return r === undefined ? undefined : frozen(roomAccess(r));
+    });
   }
 
   async getRoomVersions(id: string, afterVersion: number, limit: number, maxBytes = Infinity): Promise<RoomVersionRow[]> {
@@ -397,7 +403,7 @@ export class SqliteStore implements Store {
   }
 
   async getRoomKeys(id: string, recipientId: string, limit: number): Promise<RoomKeyRow[]> {
-    return (this.stmt.getKeys.all(id, recipientId, limit) as Row[]).map(roomKey);
+    return this.reads.get(`keys\0${id}\0${recipientId}\0${limit}`, () => frozen((this.stmt.getKeys.all(id, recipientId, limit) as Row[]).map((r) => frozen(roomKey(r)))));
   }
 
   async countRooms(contextId: string): Promise<number> {

@@ -1,0 +1,59 @@
+/**
+ * Reads of the SQLite store served from memory while the database has not changed: the room access
+ * and key reads behind every room read (docs/operations/room-creates.md, "Verified gets").
+ *
+ * Exact, not timed: before each read the cache asks SQLite for two counters in one statement, and drops
+ * every entry when either moved since the last read:
+ * - `total_changes()`: rows this connection has inserted, updated or deleted since it opened, foreign-key
+ *   cascades included. Every write of this store moves it, whatever the table, even one rolled back.
+ * - `data_version`: moves when another connection commits to the file (another store on it, a tool).
+ *
+ * So a cached entry is what the same query would return now. Entries are shared: callers must not
+ * change them, and the objects are frozen so a change fails loudly.
+ */
+import type Database from 'better-sqlite3';
+
+/** Entries kept at most; past it the oldest goes. About 1 KB each. */
+export const READ_CACHE_ENTRIES = 10_000;
+
+export class SqliteReadCache {
+  readonly #stamp: Database.Statement;
+  readonly #entries = new Map<string, unknown>();
+  #changes = -1;
+  #version = -1;
+
+  constructor(
+    db: Database.Database,
+    private readonly maxEntries = READ_CACHE_ENTRIES,
+  ) {
+    this.#stamp = db.prepare('SELECT total_changes() AS changes, data_version AS version FROM pragma_data_version');
+  }
+
+  /** The value under `key`, read with `read` (synchronous, no writes) unless a current one is cached. */
+  get<T>(key: string, read: () => T): T {
+    const { changes, version } = this.#stamp.get() as { changes: number; version: number };
+    if (changes !== this.#changes || version !== this.#version) {
+      this.#entries.clear();
+      this.#changes = changes;
+      this.#version = version;
+    }
+    if (this.#entries.has(key)) return this.#entries.get(key) as T;
+    const value = read();
+    if (this.#entries.size >= this.maxEntries) this.#entries.delete(this.#entries.keys().next().value as string);
+    this.#entries.set(key, value);
+    return value;
+  }
+
+  /** Entries held now (tests). */
+  get size(): number {
+    return this.#entries.size;
+  }
+}
+
+/** Freezes a row object and the plain objects in it (not its byte arrays, which cannot be frozen). */
+export function frozen<T extends object>(value: T): T {
+  for (const field of Object.values(value)) {
+    if (field !== null && typeof field === 'object' && !ArrayBuffer.isView(field)) frozen(field as object);
+  }
+  return Object.freeze(value);
+}

@@ -22,7 +22,9 @@ function database(): { file: string; db: Database.Database } {
   closers.push(() => db.close());
   db.pragma('journal_mode = WAL');
   db.pragma('foreign_keys = ON');
-  db.exec('CREATE TABLE parent (id TEXT PRIMARY KEY); CREATE TABLE child (parent TEXT REFERENCES parent(id) ON DELETE CASCADE, n INTEGER); CREATE TABLE other (x)');
+  db.exec(
+    'CREATE TABLE parent (id TEXT PRIMARY KEY); CREATE TABLE child (parent TEXT REFERENCES parent(id) ON DELETE CASCADE, n INTEGER); CREATE TABLE other (x)',
+  );
   db.exec("INSERT INTO parent VALUES ('p'); INSERT INTO child VALUES ('p', 1)");
   return { file, db };
 }

@@ -1,6 +1,17 @@
 /** Row mappers of the SQLite store (sqlite.ts): database rows to the store's typed rows. */
 import type { RoomPolicy } from '../../protocol/policy.ts';
-import type { ApiKeyRow, ContextRow, ContextUserRow, RoomAccessRow, RoomKeyRow, RoomMemberRow, RoomRow, RoomVersionRow, SessionRow, SolutionRow } from './types.ts';
+import type {
+  ApiKeyRow,
+  ContextRow,
+  ContextUserRow,
+  RoomAccessRow,
+  RoomKeyRow,
+  RoomMemberRow,
+  RoomRow,
+  RoomVersionRow,
+  SessionRow,
+  SolutionRow,
+} from './types.ts';
 
 export type Row = Record<string, unknown>;
 

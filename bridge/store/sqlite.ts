@@ -403,7 +403,9 @@ export class SqliteStore implements Store {
   }
 
   async getRoomKeys(id: string, recipientId: string, limit: number): Promise<RoomKeyRow[]> {
-    return this.reads.get(`keys\0${id}\0${recipientId}\0${limit}`, () => frozen((this.stmt.getKeys.all(id, recipientId, limit) as Row[]).map((r) => frozen(roomKey(r)))));
+    return this.reads.get(`keys\0${id}\0${recipientId}\0${limit}`, () =>
+      frozen((this.stmt.getKeys.all(id, recipientId, limit) as Row[]).map((r) => frozen(roomKey(r)))),
+    );
   }
 
   async countRooms(contextId: string): Promise<number> {

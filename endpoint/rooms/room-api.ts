@@ -26,7 +26,8 @@ import { connectionInternals, type Signer } from '../internal.ts';
 import type { BridgeHttp, RequestOptions } from '../transport/http.ts';
 import type { PagingList, PagingQuery, StatusCode, StreamRoom, UserWithPubKey } from '../types.ts';
 import type { KeyRing } from './keyring.ts';
-import { openPrivateMeta, sealPrivateMeta } from './meta.ts';
+import { sealPrivateMeta } from './meta.ts';
+import { OpenedMeta } from './opened-meta.ts';
 import { KeyTrust } from './key-trust.ts';
 import { buildGenesis, buildSuccessor, type Author, type BuiltVersion, type RoomContent } from './record-builder.ts';
 import { advance, headOf, type TrustedRoom, type TrustStore } from './trust.ts';
@@ -47,6 +48,7 @@ export class RoomApi {
   private readonly http: BridgeHttp;
   private readonly signer: Signer;
   private readonly headListeners = new Set<TrustedHeadListener>();
+  private readonly openedMeta = new OpenedMeta();
 
   constructor(
     private readonly connection: Connection,
@@ -224,7 +226,7 @@ export class RoomApi {
     }
     let privateMeta: Uint8Array;
     try {
-      privateMeta = await openPrivateMeta({ roomId: r.roomId, version: r.version, epoch: r.epoch, epochKey }, fromBase64(r.privateMeta));
+      privateMeta = await this.openedMeta.open({ roomId: r.roomId, version: r.version, epoch: r.epoch, epochKey }, r.privateMeta, fromBase64);
     } catch (cause) {
       throw EndpointError.tampered(`room "${r.roomId}": the private meta of version ${r.version} does not decrypt`, cause);
     }

@@ -1,0 +1,65 @@
+/**
+ * The private meta of each room's head, opened once: a read of a known room at an unchanged head (the
+ * most common read) would otherwise derive the meta key and decrypt the same bytes again.
+ *
+ * An entry is used only for the same room, version, epoch, epoch key and sealed text it was opened
+ * from: the same inputs to the same authenticated decryption, so the answer is the one a fresh open
+ * would give. Each reader gets its own copy.
+ */
+import { openPrivateMeta, type MetaBinding } from './meta.ts';
+
+/** Rooms whose opened head meta is kept; past it the oldest goes. */
+export const OPENED_META_ROOMS = 1_000;
+
+interface Entry {
+  version: number;
+  epoch: number;
+  epochKey: Uint8Array;
+  sealed: string;
+  plaintext: Uint8Array;
+}
+
+export class OpenedMeta {
+  readonly #entries = new Map<string, Entry>();
+  /** Opens answered from an entry (tests). */
+  hits = 0;
+
+  constructor(private readonly maxRooms = OPENED_META_ROOMS) {}
+
+  /** Opens `sealed` (base64, as in the record) under `binding`, or copies the answer it gave last time. */
+  async open(binding: MetaBinding, sealed: string, decode: (base64: string) => Uint8Array): Promise<Uint8Array> {
+    const known = this.#entries.get(binding.roomId);
+    if (
+      known !== undefined &&
+      known.version === binding.version &&
+      known.epoch === binding.epoch &&
+      known.sealed === sealed &&
+      sameBytes(known.epochKey, binding.epochKey)
+    ) {
+      this.hits++;
+      return known.plaintext.slice();
+    }
+    const plaintext = await openPrivateMeta(binding, decode(sealed));
+    this.#entries.delete(binding.roomId);
+    if (this.#entries.size >= this.maxRooms) this.#entries.delete(this.#entries.keys().next().value as string);
+    this.#entries.set(binding.roomId, {
+      version: binding.version,
+      epoch: binding.epoch,
+      epochKey: binding.epochKey.slice(),
+      sealed,
+      plaintext: plaintext.slice(),
+    });
+    return plaintext;
+  }
+
+  /** Rooms held now (tests). */
+  get size(): number {
+    return this.#entries.size;
+  }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}

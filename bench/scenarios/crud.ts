@@ -11,11 +11,13 @@
  *   the room work (signatures, verification, SQLite) costs on top of an authenticated round trip.
  *
  * Each case: a warm-up, then several timed runs; the table shows the median rate. All clients start
- * together on the shared clock.
+ * together on the shared clock. On two or more cores the Bridge is pinned to CPU 0 and the clients to
+ * the others, so a rate is the Bridge's own and not the share the scheduler left it.
  */
+import { availableParallelism } from 'node:os';
 import { nowMs } from '../lib/clock.ts';
 import { startBridgeProc } from '../lib/bridge.ts';
-import { ProcGroup, type Proc } from '../lib/procs.ts';
+import { canPin, ProcGroup, type Proc } from '../lib/procs.ts';
 import { row, type ScenarioOptions, type ScenarioResult } from '../lib/result.ts';
 import { median } from '../lib/stats.ts';
 import { makeTenant, pubOf } from '../lib/tenant.ts';
@@ -97,14 +99,17 @@ export async function run(options: ScenarioOptions): Promise<ScenarioResult> {
   const config = options.quick ? QUICK : FULL;
   const group = new ProcGroup();
   try {
-    const bridge = await startBridgeProc(group);
+    const cores = availableParallelism();
+    const pinned = cores >= 2 && canPin();
+    const clientCpus = cores > 2 ? `1-${cores - 1}` : '1';
+    const bridge = await startBridgeProc(group, {}, pinned ? { cpus: '0' } : {});
     const clientIds = Array.from({ length: config.clients }, (_, i) => `client${i}`);
     const tenant = await makeTenant(bridge.manage, [...clientIds, 'm1', 'm2', 'm3'], 'crud');
     const members = tenant.users.slice(config.clients).map(pubOf);
     const clients = (
       await group.forkAll(
         'crud-client.ts',
-        clientIds.map((id) => ({ name: `crud-${id}` })),
+        clientIds.map((id) => ({ name: `crud-${id}`, ...(pinned ? { cpus: clientCpus } : {}) })),
       )
     ).map((f) => f.proc);
     await Promise.all(
@@ -130,7 +135,7 @@ export async function run(options: ScenarioOptions): Promise<ScenarioResult> {
         row('verified get: CPU per op, Bridge + clients', gets.cpuPerOp, 'ms', { baseline: cpuBaseline }),
       ],
       notes: [
-        `${config.clients} client processes x 1 Endpoint connection x ${config.concurrency} requests in flight; ${config.runs} runs of ${config.runSeconds} s after ${config.warmupSeconds} s of warm-up per case; median of runs. ${roomCount} rooms in the database at the end.`,
+        `${config.clients} client processes x 1 Endpoint connection x ${config.concurrency} requests in flight${pinned ? `; the Bridge pinned to CPU 0, the clients to CPU ${clientCpus}` : '; unpinned (one core, or no taskset)'}; ${config.runs} runs of ${config.runSeconds} s after ${config.warmupSeconds} s of warm-up per case; median of runs. ${roomCount} rooms in the database at the end.`,
         describe('me', me),
         describe('create', creates),
         describe('get', gets),

@@ -28,6 +28,13 @@ describe('load benchmark options', () => {
     expect(deliveryOptions(FULL)).toEqual({});
   });
 
+  it("warms up at the preset's rate, or the run's when lower, unless told", () => {
+    expect(loadConfig(['--load-rate=4000'], false)).toMatchObject({ rate: 4000, warmupRate: 300 });
+    expect(loadConfig(['--load-rate=50'], false)).toMatchObject({ rate: 50, warmupRate: 50 });
+    expect(loadConfig(['--load-rate=4000', '--load-warmup-rate=4000'], false)).toMatchObject({ warmupRate: 4000 });
+    expect(() => loadConfig(['--load-warmup-rate=0'], false)).toThrow(/--load-warmup-rate expected a number > 0, got "0"/);
+  });
+
   it('refuses bad values, naming the flag', () => {
     expect(() => loadConfig(['--load-connections=50', '--load-room=30'], false)).toThrow(/--load-connections \(50\) expected a multiple of --load-room \(30\)/);
     expect(() => loadConfig(['--load-rate=-1'], false)).toThrow(/--load-rate expected a number > 0, got "-1"/);

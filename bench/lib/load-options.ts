@@ -21,6 +21,13 @@ export interface LoadConfig {
   /** Verified room reads over REST per second, all client processes together. */
   restPerSecond: number;
   warmupSeconds: number;
+  /**
+   * Messages per second in the warm-up: the preset's rate, or `rate` when lower. A run over capacity
+   * (`--load-rate` far above the preset's) so starts as a room that became busy does: its receivers
+   * have seen the room's usual transit first, which their lateness is measured from (docs/operations/load.md,
+   * "Over capacity"). `--load-warmup-rate=R` sets it, for example to `rate` for a room busy from its first frame.
+   */
+  warmupRate: number;
   /** Sending time of each measured phase. */
   phaseSeconds: number;
   /** The capacity search: steps (0: none), seconds each, and the rate factor between steps. */
@@ -50,6 +57,7 @@ export const FULL: LoadConfig = {
   fileMaxBytes: 2 * MiB,
   restPerSecond: 20,
   warmupSeconds: 2,
+  warmupRate: 300,
   phaseSeconds: 6,
   rampSteps: 4,
   rampSeconds: 2.5,
@@ -70,6 +78,7 @@ export const QUICK: LoadConfig = {
   fileMaxBytes: 1 * MiB,
   restPerSecond: 10,
   warmupSeconds: 0.5,
+  warmupRate: 100,
   phaseSeconds: 1.5,
   rampSteps: 2,
   rampSeconds: 1,
@@ -84,6 +93,7 @@ export const SMALL: LoadConfig = {
   roomSize: 10,
   clientProcs: 2,
   rate: 100,
+  warmupRate: 100,
   files: 3,
   fileMinBytes: 16 * MiB,
   fileMaxBytes: 32 * MiB,
@@ -102,6 +112,7 @@ const USAGE = `load benchmark flags (after bench/run.ts --only load):
   --load-file-mib=A-B          their size in MiB, e.g. 1-4
   --load-rest=R                verified room reads per second over REST (0: none)
   --load-seconds=S             sending time of each phase
+  --load-warmup-rate=R         messages per second in the warm-up (default: the preset's rate, or R when lower)
   --load-ramp=K                capacity search steps (0: none); --load-ramp-seconds, --load-ramp-factor
   --load-no-baseline           skip the plain ws room broadcast
   --load-delivery=lossy|reliable|mixed, --load-deadline-ms=D   passed to addStreamTrack as given
@@ -131,7 +142,7 @@ function positive(argv: readonly string[], name: string, fallback: number, { int
 export function loadConfig(argv: readonly string[], quick: boolean): LoadConfig {
   if (argv.includes('--load-help')) fail('');
   const known =
-    /^--load-(small|no-baseline|help|(connections|room|procs|rate|size|files|file-mib|rest|seconds|ramp|ramp-seconds|ramp-factor|delivery|deadline-ms)=.*)$/;
+    /^--load-(small|no-baseline|help|(connections|room|procs|rate|size|files|file-mib|rest|seconds|warmup-rate|ramp|ramp-seconds|ramp-factor|delivery|deadline-ms)=.*)$/;
   const unknown = argv.filter((a) => a.startsWith('--load-') && !known.test(a));
   if (unknown.length > 0) fail(`unknown flag ${unknown.join(', ')}`);
   const base = argv.includes('--load-small') ? SMALL : quick ? QUICK : FULL;
@@ -140,6 +151,7 @@ export function loadConfig(argv: readonly string[], quick: boolean): LoadConfig 
   c.roomSize = positive(argv, 'room', Math.min(c.connections, c.roomSize));
   c.clientProcs = Math.min(c.connections, positive(argv, 'procs', c.clientProcs));
   c.rate = positive(argv, 'rate', c.rate, { integer: false });
+  c.warmupRate = positive(argv, 'warmup-rate', Math.min(base.warmupRate, c.rate), { integer: false });
   c.size = positive(argv, 'size', c.size);
   c.files = positive(argv, 'files', c.files, { zero: true });
   c.restPerSecond = positive(argv, 'rest', c.restPerSecond, { integer: false, zero: true });

@@ -230,7 +230,7 @@ export async function run(options: ScenarioOptions): Promise<ScenarioResult> {
     if (pinned) pinProcess(process.pid, clientCpus);
     const { system, members, seconds: setupSeconds, steps: setupSteps } = await setup(c, group, pin);
     // Warm-up: JIT, keys, socket buffers; discarded.
-    await phase('warm-up', c, system, { rate: c.rate, seconds: c.warmupSeconds, files: 0, rest: false });
+    await phase('warm-up', c, system, { rate: c.warmupRate, seconds: c.warmupSeconds, files: 0, rest: false });
     const data = await phase('data', c, system, { rate: c.rate, seconds: c.phaseSeconds, files: 0, rest: c.restPerSecond > 0 });
     const files =
       c.files > 0 ? await phase('data + files', c, system, { rate: c.rate, seconds: c.phaseSeconds, files: c.files, rest: c.restPerSecond > 0 }) : undefined;

@@ -1,9 +1,10 @@
 /**
- * Client CPU per received data-track message, against a plain `ws` client receiving the same binary
- * messages (docs/operations/load.md, "Client CPU per message"). A quick, repeatable probe for comparing
- * two builds of the receive path, not part of the `bench/run.ts` table:
+ * Client CPU per received data-track message, against a socket.io client and a plain `ws` client
+ * receiving the same messages (docs/operations/load.md, "Client CPU per message"). A quick, repeatable
+ * probe for comparing two builds of the receive path, not part of the `bench/run.ts` table:
  *
- *   node --import tsx bench/data-track-cpu.ts [--rooms 4] [--receivers 20] [--rate 200] [--seconds 4] [--rounds 3] [--size 256] [--no-plain]
+ *   node --import tsx bench/data-track-cpu.ts [--rooms 4] [--receivers 20] [--rate 200] [--seconds 4] [--rounds 3] [--size 256]
+ *     [--kinds sealroom,socket.io,plain] [--no-plain]
  *
  * Processes: the Bridge (pinned to CPU 0 when `taskset` works), the plain room server of the load
  * benchmark (bench/procs/ws-room-server.ts, CPU 0 too), one *sender* process holding one member per
@@ -12,17 +13,23 @@
  * /proc/<pid>/task/<tid>/schedstat) over a phase divided by the messages it received is what one
  * received message costs: frame decode, SFrame decryption, replay, stamp and head checks, the
  * listener call. The same members then take the same traffic as plain `ws` sockets through the room
- * server (no auth, no crypto). Phases alternate, sealroom then plain, `rounds` times, after one warm-up
- * of each; the sender process's CPU per sent message is reported beside.
+ * server (no auth, no crypto). And as socket.io clients, received the way the fan-out scenario's
+ * socket.io receivers receive them (bench/scenarios/fanout.ts: bench/procs/peers.ts's `socketio.*`
+ * handlers, one `m` handler per socket, through bench/procs/sio-server.ts on CPU 0, a room of its own
+ * per sealroom room): these run in two processes of their own (`sio-senders`, `sio-receivers`, the
+ * other CPUs), so the socket.io phase's receiver figure is that process's CPU over its messages.
+ * Phases alternate, sealroom, socket.io, plain, `rounds` times, after one warm-up of each; the sender
+ * process's CPU per sent message is reported beside. `--kinds` picks and orders the systems.
  *
- * `BENCH_CPU_PROF=^receivers$` profiles the receiver process (bench/lib/procs.ts); with `--no-plain` the
- * profile holds the sealroom phases only.
+ * `BENCH_CPU_PROF=^receivers$` profiles the receiver process (bench/lib/procs.ts); with `--no-plain`
+ * (the same as `--kinds sealroom`) the profile holds the sealroom phases only.
  */
 import { nowMs, sleep } from './lib/clock.ts';
 import { startBridgeProc } from './lib/bridge.ts';
 import { bundleBridge, bundleProc } from './lib/bundle.ts';
 import { drain } from './lib/load-phase.ts';
 import { canPin, pinProcess, type Proc, ProcGroup, readCpuPreciseMs } from './lib/procs.ts';
+import { peer, type Peer } from './lib/peers.ts';
 import { forEachLimited, makeTenant, pubOf } from './lib/tenant.ts';
 
 function arg(name: string, fallback: number): number {
@@ -38,8 +45,19 @@ const rate = arg('rate', 200);
 const seconds = arg('seconds', 4);
 const rounds = arg('rounds', 3);
 const size = arg('size', 256);
-/** `--no-plain`: sealroom phases only (for a profile of the receive path alone). */
-const kinds = process.argv.includes('--no-plain') ? (['sealroom'] as const) : (['sealroom', 'plain'] as const);
+const KINDS = ['sealroom', 'socket.io', 'plain'] as const;
+type Kind = (typeof KINDS)[number];
+
+/** `--kinds a,b`: these systems, in this order; `--no-plain`: sealroom phases only (for a profile of the receive path alone). */
+function kindsArg(): Kind[] {
+  if (process.argv.includes('--no-plain')) return ['sealroom'];
+  const i = process.argv.indexOf('--kinds');
+  if (i < 0) return [...KINDS];
+  const picked = String(process.argv[i + 1]).split(',');
+  for (const k of picked) if (!(KINDS as readonly string[]).includes(k)) throw new Error(`--kinds expected some of ${KINDS.join(',')}, got ${k}`);
+  return picked as Kind[];
+}
+const kinds = kindsArg();
 
 const pinned = canPin();
 const SERVER_CPUS = '0';
@@ -59,7 +77,7 @@ async function retried<T>(call: () => Promise<T>): Promise<T> {
 }
 
 interface Phase {
-  kind: 'sealroom' | 'plain';
+  kind: Kind;
   received: number;
   sent: number;
   receiverMicros: number;
@@ -68,7 +86,7 @@ interface Phase {
 
 const group = new ProcGroup();
 try {
-  const [bridgeScript, membersScript] = await Promise.all([bundleBridge(), bundleProc('cpu-members.ts')]);
+  const [bridgeScript, membersScript, peersScript] = await Promise.all([bundleBridge(), bundleProc('cpu-members.ts'), bundleProc('peers.ts')]);
   const bridge = await startBridgeProc(group, {}, { script: bridgeScript, ...(pinned ? { cpus: SERVER_CPUS } : {}) });
   const plainServer = await group.fork<{ url: string }>('ws-room-server.ts', { name: 'plain-server', ...(pinned ? { cpus: SERVER_CPUS } : {}) });
   const perRoom = 1 + receivers;
@@ -102,9 +120,11 @@ try {
   await Promise.all([sender, receiver].map((p) => p.call('subscribe', { streams: published }, 300_000)));
   await sender.call('plainConnect', { url: plainServer.info.url, rooms: byRoom.map((_, r) => r) });
   await receiver.call('plainConnect', { url: plainServer.info.url, rooms: listeners.map((u) => u.roomIndex) });
+  const sio = kinds.includes('socket.io') ? await setupSocketIo(peersScript) : undefined;
 
   const perConnection = rate / rooms;
-  const runPhase = async (kind: Phase['kind']): Promise<Phase> => {
+  const runPhase = async (kind: Kind): Promise<Phase> => {
+    if (kind === 'socket.io') return runSocketIoPhase(sio!);
     const [start, stop, count, sentCount] =
       kind === 'sealroom' ? ['startSending', 'stopSending', 'received', 'offered'] : ['plainStartSending', 'plainStopSending', 'plainReceived', 'plainSent'];
     await receiver.call(kind === 'sealroom' ? 'take' : 'plainTake');
@@ -122,6 +142,37 @@ try {
     return { kind, received, sent, receiverMicros, senderMicros };
   };
 
+  /** The socket.io clients: a sender socket per room and `receivers` sockets in each room, each room its own. */
+  async function setupSocketIo(script: string): Promise<{ sender: Peer; receiver: Peer }> {
+    const server = await group.fork<{ url: string }>('sio-server.ts', { name: 'sio-server', ...(pinned ? { cpus: SERVER_CPUS } : {}) });
+    const [sender, receiver] = (
+      await group.forkAll(script, [
+        { name: 'sio-senders', ...(pinned ? { cpus: CLIENT_CPUS } : {}) },
+        { name: 'sio-receivers', ...(pinned ? { cpus: CLIENT_CPUS } : {}) },
+      ])
+    ).map((f) => peer(f.proc, 'socketio')) as [Peer, Peer];
+    await sender.call('connect', { url: server.info.url, count: rooms });
+    await receiver.call('connect', { url: server.info.url, count: rooms * receivers }, 120_000);
+    for (let r = 0; r < rooms; r++) {
+      await sender.call('join', { count: 1, room: `r${r}` });
+      await receiver.call('join', { count: receivers, room: `r${r}` });
+    }
+    return { sender, receiver };
+  }
+
+  /** As `runPhase`, with the socket.io clients: `rate` messages a second round-robin over the rooms' senders. */
+  async function runSocketIoPhase(s: { sender: Peer; receiver: Peer }): Promise<Phase> {
+    await s.receiver.call('take');
+    const receiverCpu = readCpuPreciseMs(s.receiver.proc.pid);
+    const senderCpu = readCpuPreciseMs(s.sender.proc.pid);
+    const { sent } = await s.sender.call<{ sent: number }>('stream', { rate, seconds, size, senders: rooms }, seconds * 1000 + 30_000);
+    await drain(() => s.receiver.call<number>('received'), sent * receivers);
+    const received = await s.receiver.call<number>('received');
+    const receiverMicros = ((readCpuPreciseMs(s.receiver.proc.pid) - receiverCpu) * 1000) / received;
+    const senderMicros = ((readCpuPreciseMs(s.sender.proc.pid) - senderCpu) * 1000) / sent;
+    return { kind: 'socket.io', received, sent, receiverMicros, senderMicros };
+  }
+
   const began = nowMs();
   for (const kind of kinds) await runPhase(kind);
   const phases: Phase[] = [];
@@ -130,14 +181,26 @@ try {
       const phase = await runPhase(kind);
       phases.push(phase);
       process.stdout.write(
-        `${kind.padEnd(8)} received ${phase.received} of ${phase.sent * receivers}: receiver ${phase.receiverMicros.toFixed(1)} µs/msg, sender ${phase.senderMicros.toFixed(1)} µs/sent\n`,
+        `${kind.padEnd(9)} received ${phase.received} of ${phase.sent * receivers}: receiver ${phase.receiverMicros.toFixed(1)} µs/msg, sender ${phase.senderMicros.toFixed(1)} µs/sent\n`,
       );
     }
   }
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-  const of = (kind: Phase['kind'], pick: (p: Phase) => number) => median(phases.filter((p) => p.kind === kind).map(pick));
-  const sealroom = of('sealroom', (p) => p.receiverMicros);
-  const plain = of('plain', (p) => p.receiverMicros);
+  const of = (kind: Kind, pick: (p: Phase) => number) => +median(phases.filter((p) => p.kind === kind).map(pick)).toFixed(1);
+  const medians = (pick: (p: Phase) => number) => Object.fromEntries(kinds.map((k) => [k, of(k, pick)]));
+  const receiverMicros = medians((p) => p.receiverMicros);
+  // Each round's sealroom figure over the other systems' in the same round, then the median of those.
+  const ratios = Object.fromEntries(
+    kinds
+      .filter((k) => k !== 'sealroom' && kinds.includes('sealroom'))
+      .map((k) => {
+        const per = (kind: Kind) => phases.filter((p) => p.kind === kind).map((p) => p.receiverMicros);
+        const mine = per('sealroom');
+        const theirs = per(k);
+        const each = mine.map((m, i) => m / theirs[i]!);
+        return [`sealroom/${k}`, { median: +median(each).toFixed(2), rounds: each.map((x) => +x.toFixed(2)) }];
+      }),
+  );
   process.stdout.write(
     `${JSON.stringify({
       rooms,
@@ -146,8 +209,9 @@ try {
       deliveriesPerSecond: rate * receivers,
       size,
       pinned,
-      medianReceiverMicros: { sealroom: +sealroom.toFixed(1), plain: +plain.toFixed(1), ratio: +(sealroom / plain).toFixed(2) },
-      medianSenderMicros: { sealroom: +of('sealroom', (p) => p.senderMicros).toFixed(1), plain: +of('plain', (p) => p.senderMicros).toFixed(1) },
+      medianReceiverMicros: receiverMicros,
+      ratios,
+      medianSenderMicros: medians((p) => p.senderMicros),
       seconds: Math.round((nowMs() - began) / 1000),
     })}\n`,
   );

@@ -29,10 +29,10 @@ export function socketIoPeers(): Record<string, Handler> {
     return s;
   };
 
-  const sendOne = (message: Uint8Array, seq: number): void => {
+  const sendOne = (message: Uint8Array, seq: number, socket = first()): void => {
     stamp(message, seq);
     // socket.io keeps a reference until the packet is encoded; a copy keeps each message intact.
-    first().emit('m', Buffer.from(message));
+    socket.emit('m', Buffer.from(message));
   };
 
   return {
@@ -41,8 +41,11 @@ export function socketIoPeers(): Record<string, Handler> {
       return sockets.length;
     },
 
-    /** The next `count` sockets not yet in the room (default: all the rest) join it and record the latency of what they receive. */
-    async join(p: { count?: number } | null) {
+    /**
+     * The next `count` sockets not yet in a room (default: all the rest) join the server's room (or the
+     * one named `room`) and record the latency of what they receive.
+     */
+    async join(p: { count?: number; room?: string } | null) {
       const next = sockets.slice(joined, p?.count === undefined ? undefined : joined + p.count);
       joined += next.length;
       await Promise.all(
@@ -50,16 +53,20 @@ export function socketIoPeers(): Record<string, Handler> {
           (s) =>
             new Promise<void>((resolve) => {
               s.on('m', (data: Buffer) => latencies.deliver(new Uint8Array(data.buffer, data.byteOffset, data.length)));
-              s.emit('join', () => resolve());
+              if (p?.room === undefined) s.emit('join', () => resolve());
+              else s.emit('join', p.room, () => resolve());
             }),
         ),
       );
       return null;
     },
 
-    async stream(p: { rate: number; seconds: number; size: number }) {
+    /** `rate` messages a second for `seconds`, from socket 0, or round-robin from the first `senders` sockets. */
+    async stream(p: { rate: number; seconds: number; size: number; senders?: number }) {
       const message = makeMessage(p.size);
-      return { ...(await sendPaced(p.rate, p.seconds, (seq) => sendOne(message, seq))), errors: 0 };
+      const from = sockets.slice(0, p.senders ?? 1);
+      if (from.length === 0) throw new Error('no socket connected');
+      return { ...(await sendPaced(p.rate, p.seconds, (seq) => sendOne(message, seq, from[seq % from.length]))), errors: 0 };
     },
 
     startStreaming(p: { rate: number; size: number }) {

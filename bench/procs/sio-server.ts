@@ -1,6 +1,7 @@
 /**
  * Baseline: a socket.io server in its own process, what many teams would build instead of sealroom. A
- * client `join`s the one room; a `m` message from a client is broadcast to the room's other members
+ * client `join`s a room (the one room `bench` unless it names another, as bench/data-track-cpu.ts's
+ * clients do); a `m` message from a client is broadcast to the other members of its room
  * (`socket.to(room).emit`), as plaintext, with no authentication and no encryption.
  */
 import { createServer } from 'node:http';
@@ -13,12 +14,16 @@ const ROOM = 'bench';
 const http = createServer();
 const io = new Server(http, { serveClient: false, transports: ['websocket'], maxHttpBufferSize: 1024 * 1024 + 1024 });
 io.on('connection', (socket) => {
-  socket.on('join', (ack?: () => void) => {
-    void socket.join(ROOM);
+  let room = ROOM;
+  // `join(ack)` or `join(roomName, ack)`.
+  socket.on('join', (first?: unknown, second?: unknown) => {
+    if (typeof first === 'string') room = first;
+    void socket.join(room);
+    const ack = typeof first === 'function' ? first : second;
     if (typeof ack === 'function') ack();
   });
   socket.on('m', (data: Buffer) => {
-    socket.to(ROOM).emit('m', data);
+    socket.to(room).emit('m', data);
   });
 });
 await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));

@@ -4,7 +4,7 @@
  * socket), and a receiver that counts them. Times are on the shared monotonic clock.
  */
 import WebSocket from 'ws';
-import { nowMs } from '../lib/clock.ts';
+import { nowMs, sleep } from '../lib/clock.ts';
 import { serve } from '../lib/worker.ts';
 
 /** Bytes the sender lets its socket hold before it waits. */
@@ -47,8 +47,12 @@ serve({
     return new Promise<number>((resolve) => (waiter = { total: p.total, resolve }));
   },
 
-  /** Sender: pushes `bytes` in `chunkBytes` messages; returns the start time. */
-  async send(p: { bytes: number; chunkBytes: number }) {
+  /**
+   * Sender: pushes `bytes` in `chunkBytes` messages; returns the start time. `rateMBps`: at most this
+   * many MB/s (10^6 bytes/s), each message sent when it is due (a wake-up sends all that are due), so the
+   * relay's CPU per byte can be read at another system's rate (bench/scenarios/throughput.ts).
+   */
+  async send(p: { bytes: number; chunkBytes: number; rateMBps?: number }) {
     const ws = socket!;
     const chunk = Buffer.alloc(p.chunkBytes);
     for (let i = 0; i < chunk.length; i++) chunk[i] = (i * 2654435761) >>> 24;
@@ -56,6 +60,10 @@ serve({
     let inFlight = 0;
     let wake: (() => void) | undefined;
     for (let sent = 0; sent < p.bytes; sent += chunk.length) {
+      if (p.rateMBps !== undefined) {
+        const wait = startAt + sent / (p.rateMBps * 1000) - nowMs();
+        if (wait > 0) await sleep(wait);
+      }
       while (inFlight + chunk.length > WINDOW_BYTES) await new Promise<void>((resolve) => (wake = resolve));
       inFlight += chunk.length;
       ws.send(chunk, (error) => {

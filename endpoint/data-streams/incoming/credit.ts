@@ -2,8 +2,12 @@
  * Credits a reader sends to the Bridge (a CREDIT frame, protocol/ws.ts: an absolute offset in CHUNK payload bytes).
  * Credit follows what the app consumed, not what arrived, so an unread reader stops pulling: the sender
  * may run only one window past it, and that window is all the reader ever buffers. Credits go in
- * batches of a quarter window; sooner when the sender may be waiting on this reader (less than half
- * a window left to it), and within `CREDIT_FLUSH_MS` in any case.
+ * batches of a quarter window, and within `CREDIT_FLUSH_MS` in any case.
+ *
+ * No credit goes sooner when the sender waits on this reader: a reader owing less than a batch whose
+ * sender has less than half a window left (the rule this replaced) has more than a quarter window in
+ * hand, so the refill comes before it needs it, while a credit per chunk cost a frame at each of
+ * three processes (docs/operations/throughput.md, "What changed").
  */
 import { CREDIT_BATCH_FRACTION, CREDIT_FLUSH_MS } from '../limits.ts';
 
@@ -36,8 +40,7 @@ export class Credit {
     this.starved = starved && this.consumed >= this.arrived;
     const owed = this.consumed - this.credited;
     if (owed <= 0) return;
-    const senderRoom = this.credited + this.windowBytes - this.arrived;
-    if (owed >= this.windowBytes / CREDIT_BATCH_FRACTION || senderRoom < this.windowBytes / 2) {
+    if (owed >= this.windowBytes / CREDIT_BATCH_FRACTION) {
       this.flush();
       return;
     }

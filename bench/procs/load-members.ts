@@ -49,6 +49,13 @@ let lastRestError = '';
 let background: { stop: boolean; done: Promise<unknown> } | undefined;
 let rest: { stop: boolean; done: Promise<unknown> } | undefined;
 let filesRun: { stop: boolean; done: Promise<unknown>; sent: number; bytes: number; errors: number } | undefined;
+/**
+ * The files the senders here stream, made before any phase (`prepareFiles`): random bytes with their
+ * SHA-256 in the name. Making them when a stream starts blocked this process's event loop for as long
+ * as 30-120 ms at 16-32 MiB (randomBytes and the hash are synchronous), and the data frames of every
+ * member held here waited behind the benchmark's own work, which no Endpoint priority can help.
+ */
+let filePool: Array<{ data: Buffer; name: string }> = [];
 
 /** A failure's stable name: the Endpoint's reason, else the error's code (a byte stream's `ERR_DATA_STREAM_TOO_SLOW`). */
 const reason = (error: unknown): string => {
@@ -171,20 +178,29 @@ serve({
     return null;
   },
 
+  /** Makes `count` files of `minBytes`..`maxBytes` for `startFiles` (outside every measured phase). */
+  prepareFiles(p: { count: number; minBytes: number; maxBytes: number }) {
+    filePool = Array.from({ length: p.count }, () => {
+      const data = randomBytes(p.minBytes + Math.floor(Math.random() * (p.maxBytes - p.minBytes + 1)));
+      return { data, name: `${createHash('sha256').update(data).digest('hex')}.bin` };
+    });
+    return null;
+  },
+
   /**
-   * Keeps `concurrent` room-wide byte streams of `minBytes`..`maxBytes` (random bytes, SHA-256 in the
-   * name) going from members held here, in turn, until `stopFiles`.
+   * Keeps `concurrent` room-wide byte streams of the prepared files going from members held here, in
+   * turn, until `stopFiles`.
    */
-  startFiles(p: { concurrent: number; minBytes: number; maxBytes: number }) {
+  startFiles(p: { concurrent: number }) {
     if (filesRun !== undefined) throw new Error('already sending files');
+    if (filePool.length === 0) throw new Error('no files: call prepareFiles first');
     const run = { stop: false, done: Promise.resolve() as Promise<unknown>, sent: 0, bytes: 0, errors: 0 };
     let turn = 0;
     const lane = async (lane: number) => {
       while (!run.stop) {
         const c = clients[(turn++ * 7 + lane) % clients.length]!;
-        const size = p.minBytes + Math.floor(Math.random() * (p.maxBytes - p.minBytes + 1));
-        const data = randomBytes(size);
-        const name = `${createHash('sha256').update(data).digest('hex')}.bin`;
+        const { data, name } = filePool[(turn * 3 + lane) % filePool.length]!;
+        const size = data.length;
         try {
           const writer = await c.streamApi.streamBytes({ roomId: c.roomId, topic: FILE_TOPIC, name, totalSize: size, path: 'relay' });
           for (let at = 0; at < size; at += FILE_CHUNK) await writer.write(data.subarray(at, Math.min(size, at + FILE_CHUNK)));

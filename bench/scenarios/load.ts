@@ -6,7 +6,8 @@
  * 1. data: every member sends stamped messages (256 B) at `rate / N` a second; verified room reads
  *    over REST in a loop;
  * 2. files: the same, while room-wide byte streams (1-2 MiB, or as set) go on concurrently, each
- *    read to its verified end and SHA-256-checked by every receiver;
+ *    read to its verified end and SHA-256-checked by every receiver; the files are made in setup,
+ *    so the senders' processes do not block their event loops making them;
  * 3. plain: the same data traffic through a plain `ws` room broadcast server (bench/procs/ws-room-server.ts)
  *    from the same client processes: the baseline;
  * 4. capacity: a stepped ramp of the data rate; the highest step at which the Bridge used under 80%
@@ -111,6 +112,14 @@ async function setup(c: LoadConfig, group: ProcGroup, pin: { server?: string; cl
   step('joins and publishes');
   await Promise.all(members.map((m) => m.call('subscribe', { streams: published }, 300_000)));
   step('subscriptions');
+  if (c.files > 0) {
+    // Each process streams from files made now, not when a stream starts (bench/procs/load-members.ts).
+    const lanes = split(Array.from({ length: c.files }), members.length).map((l) => l.length);
+    await Promise.all(
+      members.map((m, i) => m.call('prepareFiles', { count: Math.max(2, 2 * lanes[i]!), minBytes: c.fileMinBytes, maxBytes: c.fileMaxBytes }, 120_000)),
+    );
+    step('files');
+  }
   const system: LoadSystem = { bridge: bridge.proc, bridgeUrl: bridge.url, apiKey: bridge.apiKey, members, subscribers: c.roomSize - 1 };
   return { system, group, members, seconds: (nowMs() - started) / 1000, steps };
 }
@@ -129,7 +138,7 @@ async function phase(name: string, c: LoadConfig, s: LoadSystem, o: { rate: numb
   const lanes = split(Array.from({ length: o.files }), s.members.length).map((l) => l.length);
   if (o.files > 0) {
     await Promise.all(
-      s.members.map((m, i) => (lanes[i]! > 0 ? m.call('startFiles', { concurrent: lanes[i], minBytes: c.fileMinBytes, maxBytes: c.fileMaxBytes }) : null)),
+      s.members.map((m, i) => (lanes[i]! > 0 ? m.call('startFiles', { concurrent: lanes[i] }) : null)),
     );
   }
   const t0 = nowMs();

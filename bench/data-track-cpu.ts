@@ -24,6 +24,7 @@
  * `BENCH_CPU_PROF=^receivers$` profiles the receiver process (bench/lib/procs.ts); with `--no-plain`
  * (the same as `--kinds sealroom`) the profile holds the sealroom phases only.
  */
+import { readFileSync } from 'node:fs';
 import { nowMs, sleep } from './lib/clock.ts';
 import { startBridgeProc } from './lib/bridge.ts';
 import { bundleBridge, bundleProc } from './lib/bundle.ts';
@@ -82,7 +83,31 @@ interface Phase {
   sent: number;
   receiverMicros: number;
   senderMicros: number;
+  /** Of the receiver process's CPU: the share in the kernel (stime), and the share of its main thread. */
+  receiverKernel: number;
+  receiverMain: number;
 }
+
+/** A process's user and kernel CPU (all threads, 10 ms ticks) and its main thread's CPU (schedstat), ms. */
+function cpuSplit(pid: number): { user: number; kernel: number; main: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const main = Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
+  return { user: Number(fields[11]) * 10, kernel: Number(fields[12]) * 10, main };
+}
+
+/** `measure` with the receiver's CPU split taken around it. */
+async function withSplit<T>(pid: number, measure: () => Promise<T>): Promise<T & { receiverKernel: number; receiverMain: number }> {
+  const before = cpuSplit(pid);
+  const cpuBefore = readCpuPreciseMs(pid);
+  const result = await measure();
+  const after = cpuSplit(pid);
+  const total = readCpuPreciseMs(pid) - cpuBefore;
+  const kernel = after.kernel - before.kernel;
+  return { ...result, receiverKernel: kernel / (kernel + after.user - before.user), receiverMain: (after.main - before.main) / total };
+}
+
+const pct = (share: number) => `${Math.round(100 * share)}%`;
 
 const group = new ProcGroup();
 try {
@@ -123,8 +148,9 @@ try {
   const sio = kinds.includes('socket.io') ? await setupSocketIo(peersScript) : undefined;
 
   const perConnection = rate / rooms;
-  const runPhase = async (kind: Kind): Promise<Phase> => {
-    if (kind === 'socket.io') return runSocketIoPhase(sio!);
+  const runPhase = (kind: Kind): Promise<Phase> =>
+    kind === 'socket.io' ? withSplit(sio!.receiver.proc.pid, () => runSocketIoPhase(sio!)) : withSplit(receiver.pid, () => runOwnPhase(kind));
+  const runOwnPhase = async (kind: Kind) => {
     const [start, stop, count, sentCount] =
       kind === 'sealroom' ? ['startSending', 'stopSending', 'received', 'offered'] : ['plainStartSending', 'plainStopSending', 'plainReceived', 'plainSent'];
     await receiver.call(kind === 'sealroom' ? 'take' : 'plainTake');
@@ -161,7 +187,7 @@ try {
   }
 
   /** As `runPhase`, with the socket.io clients: `rate` messages a second round-robin over the rooms' senders. */
-  async function runSocketIoPhase(s: { sender: Peer; receiver: Peer }): Promise<Phase> {
+  async function runSocketIoPhase(s: { sender: Peer; receiver: Peer }) {
     await s.receiver.call('take');
     const receiverCpu = readCpuPreciseMs(s.receiver.proc.pid);
     const senderCpu = readCpuPreciseMs(s.sender.proc.pid);
@@ -170,7 +196,7 @@ try {
     const received = await s.receiver.call<number>('received');
     const receiverMicros = ((readCpuPreciseMs(s.receiver.proc.pid) - receiverCpu) * 1000) / received;
     const senderMicros = ((readCpuPreciseMs(s.sender.proc.pid) - senderCpu) * 1000) / sent;
-    return { kind: 'socket.io', received, sent, receiverMicros, senderMicros };
+    return { kind: 'socket.io' as const, received, sent, receiverMicros, senderMicros };
   }
 
   const began = nowMs();
@@ -181,7 +207,7 @@ try {
       const phase = await runPhase(kind);
       phases.push(phase);
       process.stdout.write(
-        `${kind.padEnd(9)} received ${phase.received} of ${phase.sent * receivers}: receiver ${phase.receiverMicros.toFixed(1)} µs/msg, sender ${phase.senderMicros.toFixed(1)} µs/sent\n`,
+        `${kind.padEnd(9)} received ${phase.received} of ${phase.sent * receivers}: receiver ${phase.receiverMicros.toFixed(1)} µs/msg (kernel ${pct(phase.receiverKernel)}, main thread ${pct(phase.receiverMain)}), sender ${phase.senderMicros.toFixed(1)} µs/sent\n`,
       );
     }
   }

@@ -4,7 +4,7 @@
  * (pending-requests.ts), events and the media unit's notices to their hooks. What is malformed or
  * unexpected is dropped and logged.
  */
-import { decodeFrame, serverMessageSchema } from '../protocol/ws.ts';
+import { decodeFrame, FRAME_DATA_DOWN, serverMessageSchema } from '../protocol/ws.ts';
 import type { ConnectionHooks } from './internal.ts';
 import type { Logger } from './logger.ts';
 import type { PendingRequests } from './pending-requests.ts';
@@ -26,7 +26,7 @@ export class SocketMessages {
 
   handle(data: unknown): void {
     if (data instanceof ArrayBuffer || data instanceof Uint8Array) {
-      const frame = decodeFrame(data instanceof ArrayBuffer ? new Uint8Array(data) : data);
+      const frame = decodeFrame(binaryFrame(data));
       if (frame === undefined || frame.direction !== 'down') {
         this.#log.warn('dropped a malformed binary frame from the Bridge');
         return;
@@ -64,4 +64,18 @@ export class SocketMessages {
       }
     }
   }
+}
+
+/**
+ * A binary message as a plain Uint8Array (a Node Buffer's `slice` would not copy). In Node it may be a
+ * view into the socket's read (endpoint/transport/websocket-node.ts): every frame but DATA is then
+ * copied, as its bytes may be kept (a byte stream's chunk waits for its reader) and a view would keep
+ * the whole read alive. A DATA frame is handled in the call that delivered it; the data-track receiver
+ * copies one it queues.
+ */
+function binaryFrame(data: ArrayBuffer | Uint8Array): Uint8Array {
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  if (bytes[0] === FRAME_DATA_DOWN || bytes.byteLength === bytes.buffer.byteLength) return bytes;
+  return new Uint8Array(bytes);
 }

@@ -69,6 +69,8 @@ function assertBaseKey(baseKey: unknown): asserts baseKey is Uint8Array {
   }
 }
 
+const MAX_SAFE_BIG = BigInt(Number.MAX_SAFE_INTEGER);
+
 /**
  * The nonce of section 4.4.3: sframe_salt XOR CTR, with CTR as an Nn-byte big-endian integer. CTR is at
  * most 64 bits, so only the last 8 bytes of the salt change. Distinct counters under one key give
@@ -82,13 +84,17 @@ export function sframeNonce(salt: Uint8Array, ctr: bigint): Uint8Array {
 
 /** `sframeNonce` written into `out` (12 bytes), for a caller that reuses one buffer per frame. */
 export function sframeNonceInto(salt: Uint8Array, ctr: bigint, out: Uint8Array): void {
-  assertBytes('salt', salt, 12);
+  // The checks' quick forms first (this runs for every frame); the asserts give the errors.
+  if (!(salt instanceof Uint8Array) || salt.length !== 12) assertBytes('salt', salt, 12);
   assertU64('ctr', ctr);
-  assertBytes('out', out, 12);
+  if (!(out instanceof Uint8Array) || out.length !== 12) assertBytes('out', out, 12);
   out.set(salt);
-  // XOR into the last 8 bytes, as two 32-bit halves: cheaper per frame than bigint DataView access.
-  let lo = Number(ctr & 0xffff_ffffn);
-  let hi = Number(ctr >> 32n);
+  // XOR into the last 8 bytes, as two 32-bit halves: cheaper per frame than bigint DataView access,
+  // and without bigint arithmetic (each result a new bigint) while the counter is a safe integer.
+  const small = ctr <= MAX_SAFE_BIG;
+  const n = small ? Number(ctr) : 0;
+  let lo = small ? n >>> 0 : Number(ctr & 0xffff_ffffn);
+  let hi = small ? Math.floor(n / 2 ** 32) : Number(ctr >> 32n);
   for (let i = 11; i >= 8; i--, lo >>>= 8) out[i]! ^= lo & 0xff;
   for (let i = 7; i >= 4; i--, hi >>>= 8) out[i]! ^= hi & 0xff;
 }

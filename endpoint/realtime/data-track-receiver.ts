@@ -57,6 +57,7 @@ import {
   type SFrameDecrypted,
   sframeSuite,
 } from '../../crypto/sframe/index.ts';
+import { DATA_HEADER_BYTES } from '../../protocol/ws-frames.ts';
 import type { Logger } from '../logger.ts';
 import type { KeyRing } from '../rooms/keyring.ts';
 import type { HeadTracker } from '../rooms/head-tracker.ts';
@@ -120,6 +121,15 @@ interface TrackRoute {
   metadata: Uint8Array;
   /** `${roomId}\n${userId}`: its sender's entry in `senders`. */
   senderKey: string;
+}
+
+/**
+ * The bytes of a frame that waits in the queue: a copy when they are a view into a larger buffer (in
+ * Node, the socket's read: endpoint/transport/websocket-node.ts), so that the queue's byte bound is what
+ * it holds. A frame's own buffer holds its binary header too (endpoint/socket-messages.ts), hence the slack.
+ */
+function ownBytes(payload: Uint8Array): Uint8Array {
+  return payload.buffer.byteLength > payload.byteLength + DATA_HEADER_BYTES ? new Uint8Array(payload) : payload;
 }
 
 /** `lookup`: the KID is not held yet. */
@@ -192,9 +202,10 @@ export class DataTrackReceiver {
     }
     this.queuedFrames++;
     this.queuedBytes += payload.length;
+    const kept = ownBytes(payload);
     this.chain = this.chain.then(async () => {
       try {
-        await this.process(track, payload);
+        await this.process(track, kept);
       } catch (error) {
         this.failed(error);
       } finally {

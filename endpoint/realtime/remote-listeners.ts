@@ -11,7 +11,11 @@ import { MAX_SUBSCRIPTIONS_PER_CALL } from './limits.ts';
 import type { MediaStreamTrackOf, RemoteStreamListener, StreamSubscription } from './types.ts';
 
 export class RemoteListeners {
-  private readonly listeners = new Set<RemoteStreamListener>();
+  /**
+   * Replaced, never changed, when a listener is added or removed: a delivery calls those that were
+   * there when it began, with no copy per message (as util/emitter.ts).
+   */
+  private listeners: readonly RemoteStreamListener[] = [];
   /** True when the media session announces this audio/video track itself, once it is playable. */
   mediaClaims: ((track: RemoteTrack) => boolean) | undefined;
 
@@ -29,22 +33,21 @@ export class RemoteListeners {
     }
     // A copy: the app changing its object later does not change what this listener matches.
     const own: RemoteStreamListener = { ...listener };
-    this.listeners.add(own);
+    this.listeners = [...this.listeners, own];
     return () => {
-      this.listeners.delete(own);
+      this.listeners = this.listeners.filter((l) => l !== own);
     };
   }
 
-  /** An authenticated message: to every matching listener, each with its own copy of the bytes. */
+  /** An authenticated message: to every matching listener, each with its own copy of the bytes and of the info. */
   data(track: RemoteTrack, data: Uint8Array, epoch: number): void {
-    const info = { streamRoomId: track.roomId, streamId: track.streamId, streamTrackId: track.trackId, userId: track.userId, epoch };
     let first = true;
-    for (const l of [...this.listeners]) {
+    for (const l of this.listeners) {
       if (l.onRemoteData === undefined || !matches(l, track)) continue;
       const bytes = first ? data : data.slice();
       first = false;
       try {
-        l.onRemoteData(bytes, 0, { ...info });
+        l.onRemoteData(bytes, 0, { streamRoomId: track.roomId, streamId: track.streamId, streamTrackId: track.trackId, userId: track.userId, epoch });
       } catch (error) {
         this.log.error({ error: String(error) }, 'an onRemoteData listener threw');
       }
@@ -63,7 +66,7 @@ export class RemoteListeners {
   }
 
   private emit(name: 'onRemoteStreamTrack' | 'onRemoteStreamTrackEnded', track: RemoteTrack, mediaTrack: MediaStreamTrackOf | undefined): void {
-    for (const l of [...this.listeners]) {
+    for (const l of this.listeners) {
       const fn = l[name];
       if (fn === undefined || !matches(l, track)) continue;
       try {

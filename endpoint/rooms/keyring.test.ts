@@ -22,6 +22,22 @@ describe('KeyRing', () => {
     expect(keys.get('r', 1)).toBeUndefined();
   });
 
+  it('ends the grace of each superseded epoch on its own clock, also after an older one ended', () => {
+    const { keys, advance } = ring();
+    keys.set('r', 1, key(1));
+    advance(500);
+    keys.set('r', 2, key(2));
+    advance(500);
+    keys.set('r', 3, key(3));
+    advance(600);
+    // Epoch 1 was superseded 1,100 ms ago, epoch 2 600 ms ago.
+    expect(keys.get('r', 1)).toBeUndefined();
+    expect(keys.get('r', 2)).toEqual(key(2));
+    advance(401);
+    expect(keys.get('r', 2)).toBeUndefined();
+    expect(keys.get('r', 3)).toEqual(key(3));
+  });
+
   it('never re-admits an epoch after its grace ended (a re-read of the room must not restart it)', () => {
     const { keys, advance } = ring();
     keys.set('r', 1, key(1));

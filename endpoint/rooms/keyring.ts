@@ -22,6 +22,8 @@ export class KeyRing {
   private readonly rooms = new Map<string, Map<number, Entry>>();
   /** The newest epoch ever held, per room: epochs below it are admitted only while still held. */
   private readonly floors = new Map<string, number>();
+  /** Rooms holding a superseded epoch, whose grace may run out: the only ones `prune` has to look at (it runs for every received frame). */
+  private readonly inGrace = new Set<string>();
 
   constructor(
     private readonly graceMs: number = DEFAULT_EPOCH_GRACE_MS,
@@ -40,6 +42,7 @@ export class KeyRing {
     if (epochs === undefined) this.rooms.set(roomId, (epochs = new Map()));
     const at = this.now();
     for (const entry of epochs.values()) entry.supersededAt ??= at;
+    if (epochs.size > 0) this.inGrace.add(roomId);
     epochs.set(epoch, { key: key.slice(), supersededAt: undefined });
     this.floors.set(roomId, epoch);
     return true;
@@ -77,17 +80,22 @@ export class KeyRing {
   forget(roomId: string): void {
     for (const entry of this.rooms.get(roomId)?.values() ?? []) entry.key.fill(0);
     this.rooms.delete(roomId);
+    this.inGrace.delete(roomId);
   }
 
   private prune(roomId: string): void {
+    if (!this.inGrace.has(roomId)) return;
     const epochs = this.rooms.get(roomId);
     if (epochs === undefined) return;
     const now = this.now();
+    let left = 0;
     for (const [epoch, entry] of epochs) {
-      if (entry.supersededAt !== undefined && now - entry.supersededAt > this.graceMs) {
+      if (entry.supersededAt === undefined) continue;
+      if (now - entry.supersededAt > this.graceMs) {
         entry.key.fill(0);
         epochs.delete(epoch);
-      }
+      } else left++;
     }
+    if (left === 0) this.inGrace.delete(roomId);
   }
 }

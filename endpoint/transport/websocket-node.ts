@@ -15,8 +15,22 @@ const zeroMask = (mask: Uint8Array): void => {
 
 export const createSocket: SocketFactory = (url) => {
   const socket = new WebSocket(url, { perMessageDeflate: false, maxPayload: 8 * 1024 * 1024, generateMask: zeroMask });
-  // 'arraybuffer' costs ws a copy per message, but measured on a 256 MiB stream, 'nodebuffer' (slices of
-  // ws's read buffers, held by readers) raised the receiver's GC time about eightfold.
-  socket.binaryType = 'arraybuffer';
-  return socket as unknown as SocketLike;
+  // Buffers, not ArrayBuffers: a message that arrived in one socket read is a view into that read, with
+  // no copy ('arraybuffer' copied every such message: ~7% of a data-track receiver's CPU). What is kept
+  // beyond the call is copied by whoever keeps it (endpoint/socket-messages.ts: every frame but DATA;
+  // the data-track receiver: a frame it queues), so no view holds a whole read alive (docs/operations/load.md,
+  // "Client CPU per message": held views had raised a byte stream receiver's GC time about eightfold).
+  socket.binaryType = 'nodebuffer';
+  // `message` listeners straight on ws's emitter: its addEventListener wraps every message in a
+  // MessageEvent first. The others (open, close, error) keep ws's WHATWG events.
+  const addEventListener = socket.addEventListener.bind(socket);
+  const patched = socket as unknown as SocketLike;
+  patched.addEventListener = ((type: 'open', listener: (event?: unknown) => void) => {
+    if ((type as string) !== 'message') {
+      addEventListener(type, listener);
+      return;
+    }
+    socket.on('message', (data: Buffer, isBinary: boolean) => listener({ data: isBinary ? data : data.toString() }));
+  }) as SocketLike['addEventListener'];
+  return patched;
 };

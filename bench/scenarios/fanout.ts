@@ -14,12 +14,18 @@
  * (process.hrtime), see bench/lib/clock.ts. p50 and p99 are over every delivery of a run; the table
  * shows the median over runs. Runs alternate between the two systems, so load from other tenants of
  * the machine falls on both.
+ *
+ * On two or more cores the Bridge and the socket.io server are pinned to CPU 0 and the client processes
+ * (sender and receivers) to the other CPUs, as the load and CRUD scenarios do: each server has a core of
+ * its own, and the receivers, where both systems backlog first (docs/operations/load.md, "Client CPU
+ * per message"), share the rest.
  */
+import { availableParallelism } from 'node:os';
 import { nowMs, sleep } from '../lib/clock.ts';
 import { startBridgeProc } from '../lib/bridge.ts';
 import { bundleProc } from '../lib/bundle.ts';
 import { peer, type Peer } from '../lib/peers.ts';
-import { ProcGroup, type Proc } from '../lib/procs.ts';
+import { canPin, ProcGroup, type Proc } from '../lib/procs.ts';
 import { addFixed } from '../lib/timing.ts';
 import { type ResultRow, row, type ScenarioOptions, type ScenarioResult } from '../lib/result.ts';
 import { median, summarize } from '../lib/stats.ts';
@@ -201,8 +207,14 @@ async function measureFanout(sealroom: System, socketio: System, config: Config,
 /** The most subscribers any fan-out has: every process holds that many connections from the start. */
 const most = (config: Config) => Math.max(...config.fanouts);
 
-async function setupSealroom(group: ProcGroup, clients: Clients, config: Config): Promise<System> {
-  const bridge = await startBridgeProc(group);
+/** Where the processes run: the servers on `server`, the clients on `clients` (both undefined: unpinned). */
+interface Pinning {
+  server?: string;
+  clients?: string;
+}
+
+async function setupSealroom(group: ProcGroup, clients: Clients, config: Config, pin: Pinning): Promise<System> {
+  const bridge = await startBridgeProc(group, {}, pin.server === undefined ? {} : { cpus: pin.server });
   const ids = ['sender', ...Array.from({ length: most(config) }, (_, i) => `sub${i}`)];
   const tenant = await makeTenant(bridge.manage, ids, 'fanout');
   const [senderUser, ...subUsers] = tenant.users;
@@ -227,8 +239,11 @@ async function setupSealroom(group: ProcGroup, clients: Clients, config: Config)
   return { name: 'sealroom', server: bridge.proc, sender, receivers, grow };
 }
 
-async function setupSocketIo(group: ProcGroup, clients: Clients, config: Config): Promise<System> {
-  const { proc: server, info } = await group.fork<{ url: string }>('sio-server.ts', { name: 'socketio-server' });
+async function setupSocketIo(group: ProcGroup, clients: Clients, config: Config, pin: Pinning): Promise<System> {
+  const { proc: server, info } = await group.fork<{ url: string }>('sio-server.ts', {
+    name: 'socketio-server',
+    ...(pin.server === undefined ? {} : { cpus: pin.server }),
+  });
   const sender = peer(clients.sender, 'socketio');
   await sender.call('connect', { url: info.url, count: 1 });
   const counts = split(Array.from({ length: most(config) }), config.receiverProcs).map((g) => g.length);
@@ -289,13 +304,19 @@ export async function run(options: ScenarioOptions): Promise<ScenarioResult> {
   const started = nowMs();
   try {
     // Built: plain node starts faster than through tsx (bench/lib/bundle.ts); the code is the same.
+    const cores = availableParallelism();
+    const pin: Pinning = cores >= 2 && canPin() ? { server: '0', clients: cores > 2 ? `1-${cores - 1}` : '1' } : {};
+    const onClients = pin.clients === undefined ? {} : { cpus: pin.clients };
     const peersScript = await bundleProc('peers.ts');
     const [sender, ...receivers] = (
-      await group.forkAll(peersScript, [{ name: 'sender' }, ...Array.from({ length: config.receiverProcs }, (_, i) => ({ name: `receivers-${i}` }))])
+      await group.forkAll(peersScript, [
+        { name: 'sender', ...onClients },
+        ...Array.from({ length: config.receiverProcs }, (_, i) => ({ name: `receivers-${i}`, ...onClients })),
+      ])
     ).map((f) => f.proc);
     const clients: Clients = { sender: sender!, receivers };
-    const sealroom = await setupSealroom(group, clients, config);
-    const socketio = await setupSocketIo(group, clients, config);
+    const sealroom = await setupSealroom(group, clients, config, pin);
+    const socketio = await setupSocketIo(group, clients, config, pin);
     const setupMs = nowMs() - started;
     const figures: FanoutFigures[] = [];
     let subscribed = 0;
@@ -315,7 +336,7 @@ export async function run(options: ScenarioOptions): Promise<ScenarioResult> {
       notes: [
         `Per fan-out, ${config.runs} runs of ${config.runSeconds} s per system at the rate where socket.io's p99 stays under ${SEARCH.p99LimitMs} ms, alternating, after ${config.warmupSeconds} s of warm-up per system; median over runs of each run's p50/p99 over all deliveries. 1 -> ${config.fanouts.join(' and 1 -> ')} share the processes and connections: the larger subscribes more of them.`,
         'Latency = receiver CLOCK_MONOTONIC (process.hrtime) at delivery to the app minus the sender stamp taken right before sendData/emit; the clock is shared by all processes on the machine.',
-        `Processes: Bridge (resp. socket.io server), 1 sender process, ${config.receiverProcs} receiver processes x ${most(config) / config.receiverProcs} connections; the client processes hold both systems' connections (bench/procs/peers.ts), those of the system not being measured, and those not subscribed yet, sit idle.`,
+        `Processes: Bridge (resp. socket.io server), 1 sender process, ${config.receiverProcs} receiver processes x ${most(config) / config.receiverProcs} connections; the client processes hold both systems' connections (bench/procs/peers.ts), those of the system not being measured, and those not subscribed yet, sit idle. ${pin.server === undefined ? 'Unpinned (one core, or no taskset).' : `The Bridge and the socket.io server pinned to CPU ${pin.server}, the sender and receiver processes to CPU ${pin.clients}.`}`,
         ...reports.flatMap((r) => r.notes),
         `setup (processes, ${most(config) + 1} logins, room, joins) took ${f1(setupMs / 1000)} s.`,
       ],

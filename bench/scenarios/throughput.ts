@@ -39,9 +39,9 @@ export interface ThroughputConfig {
 // The warm-up is three streams, so the JIT has settled before the timed runs. One short warm-up left
 // both sides warming up through the timed runs (with 16 MiB, three 128 MiB runs of the plain relay came
 // in at 400, 800 and 1,300 MB/s, 2.4, 1.2 and 0.7 ns/B; sealroom's 8.9, 4.8 and 4.7 ns/B), and one long
-// one is not enough either: code that runs once per stream (a writer's loop, a reader's) stays as it
-// was compiled when its stream began, so after a single 384 MiB warm-up stream sealroom's next run still
-// took 4.4-4.6 ns/B, after three 128 MiB ones 3.3-3.5 (docs/operations/throughput.md, "Method").
+// one is not enough either (likely because code that runs once per stream keeps the compilation it had
+// when its stream began): after a single 384 MiB warm-up stream sealroom's next run still took
+// 4.4-4.6 ns/B, after three 128 MiB ones 3.3-3.5 (docs/operations/throughput.md, "Method").
 const FULL: ThroughputConfig = { bytes: 1024 * MiB, warmupBytes: 128 * MiB, warmupRuns: 3, chunkBytes: 64 * 1024, sealroomWriteBytes: MiB, runs: 3 };
 const QUICK: ThroughputConfig = { bytes: 128 * MiB, warmupBytes: 128 * MiB, warmupRuns: 3, chunkBytes: 64 * 1024, sealroomWriteBytes: MiB, runs: 3 };
 

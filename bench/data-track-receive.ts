@@ -2,12 +2,14 @@
  * CPU of the Endpoint's data-track receive path alone, in one process and without sockets: a real
  * `DataTrackReceiver` (key ring, head tracker, replay windows, SFrame decryption on the default
  * backend) fed frames that a real `SFrameContext` sealed, as the connection hands them over. What one
- * frame costs from `onFrame` to the listener, beside what the AEAD alone costs on the same frames
- * (docs/operations/load.md, "Client CPU per message"):
+ * frame costs from `onFrame` to the listener, beside what `SFrameContext.decryptSync` alone costs on
+ * the same frames, and what node:crypto's AES-128-GCM alone costs on frames of the same length (a
+ * decipher per frame: createDecipheriv, setAuthTag, setAAD, update, final), the floor of any receiver
+ * that authenticates each message with it (docs/operations/load.md, "Client CPU per message"):
  *
  *   node --import tsx bench/data-track-receive.ts [--frames 50000] [--size 256] [--runs 5]
  */
-import { randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { deriveSenderBaseKey, makeKid, SFrameContext } from '../crypto/sframe/index.ts';
 import { silentLogger } from '../endpoint/logger.ts';
 import { HeadTracker } from '../endpoint/rooms/head-tracker.ts';
@@ -81,8 +83,33 @@ const micros = (fn: () => void): number => {
   const used = process.cpuUsage(before);
   return (used.user + used.system) / frames;
 };
+/**
+ * node:crypto alone: AES-128-GCM (the data tracks' suite, docs/design.md) over frames of the same
+ * length and AAD length as the SFrame frames, each with its own nonce, opened one decipher each.
+ */
+const aesKey = randomBytes(16);
+const aesAad = randomBytes(metadata.length + 8);
+const raw = Array.from({ length: frames }, () => {
+  const nonce = randomBytes(12);
+  const cipher = createCipheriv('aes-128-gcm', aesKey, nonce, { authTagLength: 16 });
+  cipher.setAAD(aesAad);
+  const body = cipher.update(randomBytes(first!.length - 8 - 16));
+  cipher.final();
+  return { nonce, body, tag: cipher.getAuthTag() };
+});
+const openRaw = (): void => {
+  for (const f of raw) {
+    const decipher = createDecipheriv('aes-128-gcm', aesKey, f.nonce, { authTagLength: 16 });
+    decipher.setAuthTag(f.tag);
+    decipher.setAAD(aesAad);
+    decipher.update(f.body);
+    decipher.final();
+  }
+};
+
 const receive: number[] = [];
 const open: number[] = [];
+const aes: number[] = [];
 for (let run = 0; run <= runs; run++) {
   const batch = await seal(frames);
   const r = micros(() => {
@@ -93,12 +120,16 @@ for (let run = 0; run <= runs; run++) {
   const o = micros(() => {
     for (const frame of batch) opener.decryptSync(metadata, frame);
   });
+  const a = micros(openRaw);
   if (run > 0) {
     receive.push(r);
     open.push(o);
+    aes.push(a);
   }
 }
 await new Promise((resolve) => setTimeout(resolve, 100));
 if (delivered !== total) throw new Error(`delivered ${delivered} of ${total}: ${JSON.stringify(counters)}`);
 const median = (xs: number[]) => +[...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!.toFixed(2);
-process.stdout.write(`${JSON.stringify({ frames, size, runs, receiveMicros: median(receive), sframeDecryptSyncMicros: median(open) })}\n`);
+process.stdout.write(
+  `${JSON.stringify({ frames, size, runs, receiveMicros: median(receive), sframeDecryptSyncMicros: median(open), aesGcmMicros: median(aes) })}\n`,
+);

@@ -153,7 +153,7 @@ try {
   const runOwnPhase = async (kind: Kind) => {
     const [start, stop, count, sentCount] =
       kind === 'sealroom' ? ['startSending', 'stopSending', 'received', 'offered'] : ['plainStartSending', 'plainStopSending', 'plainReceived', 'plainSent'];
-    await receiver.call(kind === 'sealroom' ? 'take' : 'plainTake');
+    const statsBefore = (await receiver.call<{ stats?: Record<string, number> }>(kind === 'sealroom' ? 'take' : 'plainTake')).stats ?? {};
     const sentBefore = await sender.call<number>(sentCount);
     const receiverCpu = readCpuPreciseMs(receiver.pid);
     const senderCpu = readCpuPreciseMs(sender.pid);
@@ -165,6 +165,12 @@ try {
     const received = await receiver.call<number>(count);
     const receiverMicros = ((readCpuPreciseMs(receiver.pid) - receiverCpu) * 1000) / received;
     const senderMicros = ((readCpuPreciseMs(sender.pid) - senderCpu) * 1000) / sent;
+    if (kind === 'sealroom' && received < sent * receivers) {
+      // Short: say where the receivers' counters (dataTrackStats) put the rest.
+      const { stats = {} } = await receiver.call<{ stats?: Record<string, number> }>('take');
+      const moved = Object.entries(stats).filter(([k, v]) => v !== (statsBefore[k] ?? 0));
+      process.stdout.write(`  short: receivers' counters during the phase: ${moved.map(([k, v]) => `${k} +${v - (statsBefore[k] ?? 0)}`).join(', ')}\n`);
+    }
     return { kind, received, sent, receiverMicros, senderMicros };
   };
 

@@ -137,9 +137,7 @@ async function phase(name: string, c: LoadConfig, s: LoadSystem, o: { rate: numb
   if (o.rest) await Promise.all(s.members.map((m) => m.call('startRest', { perSecond: c.restPerSecond / s.members.length })));
   const lanes = split(Array.from({ length: o.files }), s.members.length).map((l) => l.length);
   if (o.files > 0) {
-    await Promise.all(
-      s.members.map((m, i) => (lanes[i]! > 0 ? m.call('startFiles', { concurrent: lanes[i] }) : null)),
-    );
+    await Promise.all(s.members.map((m, i) => (lanes[i]! > 0 ? m.call('startFiles', { concurrent: lanes[i] }) : null)));
   }
   const t0 = nowMs();
   await Promise.all(s.members.map((m) => m.call('startSending', { perConnection, size: c.size })));

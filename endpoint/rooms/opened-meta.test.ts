@@ -35,6 +35,18 @@ describe('OpenedMeta', () => {
     expect(opened.hits).toBe(1);
   });
 
+  it("compares the epoch key by identity with the key ring's array", async () => {
+    const opened = new OpenedMeta();
+    const key = new Uint8Array(randomBytes(32));
+    const sealed = toBase64(await sealPrivateMeta(binding('room-1', 3, key), utf8('the agenda')));
+    await opened.open(binding('room-1', 3, key), sealed, fromBase64);
+    // The same bytes in another array (a key admitted again after the ring forgot and zeroed its own) open afresh.
+    await opened.open(binding('room-1', 3, key.slice()), sealed, fromBase64);
+    expect(opened.hits).toBe(0);
+    await opened.open(binding('room-1', 3, key.slice()), sealed, fromBase64);
+    expect(opened.hits).toBe(0);
+  });
+
   it('keeps the newest head of at most its rooms', async () => {
     const opened = new OpenedMeta(2);
     for (const roomId of ['a', 'b', 'c']) {

@@ -4,7 +4,9 @@
  *
  * An entry is used only for the same room, version, epoch, epoch key and sealed text it was opened
  * from: the same inputs to the same authenticated decryption, so the answer is the one a fresh open
- * would give. Each reader gets its own copy.
+ * would give. Each reader gets its own copy. The epoch key is compared by identity with the key ring's
+ * own array (keyring.ts hands out the array it holds), so no copy of key material is kept here: when
+ * the ring forgets a key it zeroes that array, and a key admitted again is a new one.
  */
 import { openPrivateMeta, type MetaBinding } from './meta.ts';
 
@@ -14,6 +16,7 @@ export const OPENED_META_ROOMS = 1_000;
 interface Entry {
   version: number;
   epoch: number;
+  /** The key ring's array (not a copy): compared by identity. */
   epochKey: Uint8Array;
   sealed: string;
   plaintext: Uint8Array;
@@ -34,7 +37,7 @@ export class OpenedMeta {
       known.version === binding.version &&
       known.epoch === binding.epoch &&
       known.sealed === sealed &&
-      sameBytes(known.epochKey, binding.epochKey)
+      known.epochKey === binding.epochKey
     ) {
       this.hits++;
       return known.plaintext.slice();
@@ -45,7 +48,7 @@ export class OpenedMeta {
     this.#entries.set(binding.roomId, {
       version: binding.version,
       epoch: binding.epoch,
-      epochKey: binding.epochKey.slice(),
+      epochKey: binding.epochKey,
       sealed,
       plaintext: plaintext.slice(),
     });
@@ -56,10 +59,4 @@ export class OpenedMeta {
   get size(): number {
     return this.#entries.size;
   }
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }

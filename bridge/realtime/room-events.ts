@@ -8,6 +8,7 @@ import { allows } from '../../protocol/policy.ts';
 import { parseSubscriptionQuery, type ParsedQuery, type ServerEvent } from '../../protocol/ws.ts';
 import type { RoomAudience, RoomCreatedEvent, RoomDeletedEvent, RoomUpdatedEvent } from '../events.ts';
 import { BridgeError } from '../errors.ts';
+import { visibleRoom } from '../rooms/visible.ts';
 import type { BridgeServices } from '../services.ts';
 import type { RealtimeConnection } from './connection.ts';
 
@@ -49,14 +50,7 @@ export class RoomEvents {
       }
       return;
     }
-    const room = await this.s.store.getRoom(query.selectorId);
-    const context = room === undefined ? undefined : await this.s.store.getContext(room.contextId);
-    const inContext = room !== undefined && (await this.s.store.getContextUser(room.contextId, session.userId)) !== undefined;
-    if (room === undefined || context?.solutionId !== session.solutionId || !inContext) {
-      throw BridgeError.notFound('ROOM_NOT_FOUND', `room "${query.selectorId}" does not exist`);
-    }
-    const member = await this.s.store.getRoomMember(room.id, session.userId);
-    const standing = { contextUser: true, member: member !== undefined, manager: member?.isManager === true, owner: room.creator === session.userId };
+    const { room, standing } = await visibleRoom(this.s.store, session, query.selectorId);
     if (!allows(room.policy.get, standing)) throw BridgeError.forbidden(`policy "get: ${room.policy.get}" forbids "${session.userId}"`);
   }
 

@@ -27,6 +27,7 @@ import type { ContextRow, ListRoomsQuery, RoomCursor, RoomKeyRow, RoomMemberRow,
 import { scanListing, Turns } from './list-scan.ts';
 import { compileQuery } from './query.ts';
 import { checkUploadedKeys, recordInvalid, roomWrite } from './record-checks.ts';
+import { visibleRoom } from './visible.ts';
 
 export interface ListInput {
   skip: number;
@@ -164,23 +165,8 @@ export class RoomService {
    * The room, if the session's user may see that it exists: users outside the room's context get
    * 404 ROOM_NOT_FOUND exactly as for a room that does not exist.
    */
-  private async roomFor(session: SessionRow, roomId: string): Promise<{ room: RoomRow; standing: Standing }> {
-    // One read for the room and the user's standing: this runs on every room read and write.
-    const access = await this.s.store.roomAccess(roomId, session.userId);
-    // A room of another solution, or one the user's context does not list them in, is not found.
-    if (access === undefined || access.solutionId !== session.solutionId || !access.contextUser) {
-      throw BridgeError.notFound('ROOM_NOT_FOUND', `room "${roomId}" does not exist`);
-    }
-    const { room, member } = access;
-    return {
-      room,
-      standing: {
-        contextUser: true,
-        member: member !== undefined,
-        manager: member?.isManager === true,
-        owner: room.creator === session.userId,
-      },
-    };
+  private roomFor(session: SessionRow, roomId: string): Promise<{ room: RoomRow; standing: Standing }> {
+    return visibleRoom(this.s.store, session, roomId);
   }
 
   // ---- checks shared by create and update

@@ -3,8 +3,8 @@
  * (BIGINT parsed as a number, BYTEA as a Buffer; postgres-db.ts), so SQLite's mappers serve, except
  * for the flags, which are BOOLEAN here and 0/1 there.
  */
-import type { ApiKeyRow, RoomAccessRow, RoomMemberRow } from './types.ts';
-import { apiKey as sqliteApiKey, room, type Row } from './sqlite-rows.ts';
+import type { ApiKeyRow, RoomMemberRow } from './types.ts';
+import { roomAccessRow, apiKey as sqliteApiKey, type Row } from './sqlite-rows.ts';
 
 export { context, contextUser, room, roomKey, session, solution, version, type Row } from './sqlite-rows.ts';
 
@@ -14,16 +14,7 @@ export const member = (r: Row): RoomMemberRow => ({
   publicKey: r.public_key as string,
   isManager: r.is_manager === true,
 });
-/** A row of the room access query (postgres-rooms.ts `roomAccess`), as sqlite-rows.ts's with BOOLEAN flags. */
-export const roomAccess = (r: Row): RoomAccessRow => ({
-  room: room(r),
-  solutionId: (r.access_solution_id as string | null) ?? undefined,
-  contextUser: r.access_context_user === true,
-  member:
-    r.member_user_id === null
-      ? undefined
-      : { userId: r.member_user_id as string, publicKey: r.member_public_key as string, isManager: r.member_is_manager === true },
-});
+export const roomAccess = roomAccessRow((value) => value === true);
 
 /** Builds a positional parameter list: `add(value)` returns its placeholder (`$1`, `$2`, ...). */
 export class Params {

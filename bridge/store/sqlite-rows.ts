@@ -70,16 +70,22 @@ export const member = (r: Row): RoomMemberRow => ({
   publicKey: r.public_key as string,
   isManager: r.is_manager === 1,
 });
-/** A row of the `roomAccess` statement: the room's columns, then the user's standing. */
-export const roomAccess = (r: Row): RoomAccessRow => ({
-  room: room(r),
-  solutionId: (r.access_solution_id as string | null) ?? undefined,
-  contextUser: r.access_context_user === 1,
-  member:
-    r.member_user_id === null
-      ? undefined
-      : { userId: r.member_user_id as string, publicKey: r.member_public_key as string, isManager: r.member_is_manager === 1 },
-});
+/**
+ * A row of the room access query (the `roomAccess` statement, postgres-rooms.ts `roomAccess`): the
+ * room's columns, then the user's standing. `flag` reads a boolean column: 0/1 here, BOOLEAN there.
+ */
+export const roomAccessRow =
+  (flag: (value: unknown) => boolean) =>
+  (r: Row): RoomAccessRow => ({
+    room: room(r),
+    solutionId: (r.access_solution_id as string | null) ?? undefined,
+    contextUser: flag(r.access_context_user),
+    member:
+      r.member_user_id === null
+        ? undefined
+        : { userId: r.member_user_id as string, publicKey: r.member_public_key as string, isManager: flag(r.member_is_manager) },
+  });
+export const roomAccess = roomAccessRow((value) => value === 1);
 export const version = (r: Row): RoomVersionRow => ({
   roomId: r.room_id as string,
   version: r.version as number,

@@ -26,14 +26,13 @@ function deferred<T>() {
 /** A store that knows one room and lets the test answer each membership read. */
 function raceStore() {
   const memberReads: Array<(row: RoomMemberRow | undefined) => void> = [];
+  const room = { id: ROOM_ID, contextId: 'ctx', policy: DEFAULT_POLICY, creator: 'alice' };
   const store = {
-    getRoom: async () => ({ id: ROOM_ID, contextId: 'ctx', policy: DEFAULT_POLICY, creator: 'alice' }),
-    getContext: async () => ({ id: 'ctx', solutionId: 'sol', name: 'c', createdAt: 0 }),
-    getContextUser: async () => ({ contextId: 'ctx', solutionId: 'sol', userId: 'carol', publicKey: 'k', createdAt: 0 }),
-    getRoomMember: () => {
+    // The room and carol's standing in one read (Store.roomAccess); the test answers the membership part.
+    roomAccess: async () => {
       const d = deferred<RoomMemberRow | undefined>();
       memberReads.push(d.resolve);
-      return d.promise;
+      return { room, solutionId: 'sol', contextUser: true, member: await d.promise };
     },
   };
   return { store: store as unknown as Store, memberReads };

@@ -7,6 +7,7 @@
 import type { ClientRequest, EventReason, ResultPayloads, ServerEvent } from '../../../protocol/ws.ts';
 import type { RoomDeletedEvent, RoomUpdatedEvent } from '../../events.ts';
 import { BridgeError } from '../../errors.ts';
+import { visibleRoom } from '../../rooms/visible.ts';
 import type { RealtimeConnection } from '../connection.ts';
 import type { ByteStreamsRelay } from './byte-streams.ts';
 import type { Participant, RelayState, RoomState } from './state.ts';
@@ -208,14 +209,7 @@ export class RoomsRelay {
 
   private async readMembership(conn: RealtimeConnection, roomId: string): Promise<void> {
     const session = conn.session!;
-    const store = this.st.s.store;
-    const notFound = () => BridgeError.notFound('ROOM_NOT_FOUND', `room "${roomId}" does not exist`);
-    const room = await store.getRoom(roomId);
-    if (room === undefined) throw notFound();
-    const context = await store.getContext(room.contextId);
-    if (context === undefined || context.solutionId !== session.solutionId) throw notFound();
-    if ((await store.getContextUser(room.contextId, session.userId)) === undefined) throw notFound();
-    if ((await store.getRoomMember(roomId, session.userId)) === undefined) {
+    if ((await visibleRoom(this.st.s.store, session, roomId)).member === undefined) {
       throw BridgeError.forbidden(`expected a member of room "${roomId}", got "${session.userId}", who is not one`);
     }
   }

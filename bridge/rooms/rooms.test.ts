@@ -69,6 +69,10 @@ describe('room CRUD over REST', () => {
   it('updates with rotation; a removed member gets no key for the new epoch', async () => {
     const built = await createRoom();
     const roomId = built.record.roomId;
+    // Read twice before the update: the second is served from the read cache and its encoded keys.
+    const bobBefore = (await rest(t.bridge.url, bob).get(`/v1/rooms/${roomId}`)).body;
+    expect(bobBefore.keys.map((k: { epoch: number }) => k.epoch)).toEqual([1]);
+    expect((await rest(t.bridge.url, bob).get(`/v1/rooms/${roomId}`)).body).toEqual(bobBefore);
     const head = await verifiedHead(t.bridge.url, alice, roomId);
     const next = await successor(head, built.epochKey, u().alice, { users: [u().alice, u().bob], managers: [u().alice, u().bob] });
     expect(next.record.epoch).toBe(2); // removal forces rotation

@@ -27,6 +27,7 @@ import type { ContextRow, ListRoomsQuery, RoomCursor, RoomKeyRow, RoomMemberRow,
 import { scanListing, Turns } from './list-scan.ts';
 import { compileQuery } from './query.ts';
 import { checkUploadedKeys, recordInvalid, roomWrite } from './record-checks.ts';
+import { frozen } from '../store/sqlite-read-cache.ts';
 import { visibleRoom } from './visible.ts';
 
 export interface ListInput {
@@ -36,6 +37,25 @@ export interface ListInput {
   sortBy: 'createDate' | 'lastModificationDate';
   lastId?: string | undefined;
   queryAsJson?: string | undefined;
+}
+
+/**
+ * The wire form of a reader's keys, kept per rows array: the SQLite store hands out the same frozen
+ * array while the database is unchanged (bridge/store/sqlite-read-cache.ts), so a repeated read of a
+ * room encodes nothing again (docs/operations/room-creates.md, "Verified gets"). Exact: a frozen array
+ * and its rows never change, and an entry goes with its array when the cache drops it. Rows a store
+ * does not cache (PostgreSQL's, which are not frozen) are encoded each time.
+ */
+const keyResponses = new WeakMap<readonly RoomKeyRow[], readonly RoomKey[]>();
+
+function keysResponse(rows: readonly RoomKeyRow[]): RoomKey[] {
+  if (!Object.isFrozen(rows)) return rows.map(keyResponse);
+  let keys = keyResponses.get(rows);
+  if (keys === undefined) {
+    keys = frozen(rows.map(keyResponse));
+    keyResponses.set(rows, keys);
+  }
+  return keys as RoomKey[];
 }
 
 function keyResponse(row: RoomKeyRow): RoomKey {
@@ -330,7 +350,7 @@ export class RoomService {
       epoch: room.epoch,
       records: rows.slice(0, count).map((r) => ({ version: r.version, record: r.record, signature: r.signature })),
       hasMore: rows.length > count,
-      keys: keys.map(keyResponse),
+      keys: keysResponse(keys),
     };
   }
 

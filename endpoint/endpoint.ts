@@ -12,6 +12,7 @@ import { EndpointError } from './errors.ts';
 import { EventApi } from './event-api.ts';
 import { selfTest } from './self-test.ts';
 import { StreamApi, type StreamApiOptions } from './stream-api.ts';
+import { BULK_YIELD_MODES, type BulkYieldMode, bulkGovernor } from './util/bulk-governor.ts';
 import { BULK_THREAD_MODES, type BulkThreadMode, setBulkThreadMode } from './util/realtime-presence.ts';
 
 export interface SetupOptions {
@@ -26,6 +27,14 @@ export interface SetupOptions {
    * Browsers have no such thread and ignore it. Anything else is `InvalidArgument`.
    */
   bulkThread?: BulkThreadMode;
+  /**
+   * Whether byte streams yield to real-time work (docs/operations/realtime-priorities.md, "The bulk
+   * governor"): `auto` (default) paces this process's byte streams, sent and received, from how late
+   * its event loop runs while it carries real-time tracks; `always` does so whenever streams move (an
+   * app with real-time work the Endpoint cannot see); `never` lets them go as fast as flow control
+   * allows. Anything else is `InvalidArgument`.
+   */
+  bulkYield?: BulkYieldMode;
 }
 
 let ready: Promise<void> | undefined;
@@ -45,6 +54,12 @@ export const Endpoint = {
         return Promise.reject(EndpointError.invalidArgument(`"bulkThread" expected one of ${BULK_THREAD_MODES.join(', ')}, got ${String(options.bulkThread)}`));
       }
       setBulkThreadMode(options.bulkThread);
+    }
+    if (options.bulkYield !== undefined) {
+      if (!BULK_YIELD_MODES.includes(options.bulkYield)) {
+        return Promise.reject(EndpointError.invalidArgument(`"bulkYield" expected one of ${BULK_YIELD_MODES.join(', ')}, got ${String(options.bulkYield)}`));
+      }
+      bulkGovernor.setMode(options.bulkYield);
     }
     if (options.backend !== undefined) setBackend(options.backend);
     ready ??= selfTest();

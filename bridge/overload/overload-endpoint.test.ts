@@ -10,6 +10,9 @@
  * byte stream, publish, join, room write and socket are refused with OVERLOADED (`RateLimited` in the
  * Endpoint, with `retryAfterMs`), each counted in /metrics; once the load stops the Bridge admits
  * work again, and the state changed no faster than its windows allow (no flapping).
+ *
+ * The Endpoints' bulk governor is off (`bulkYield: 'never'`): it would slow the stream as this
+ * process's loop runs late, and the full-speed stream is part of the load the test needs.
  */
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
@@ -19,6 +22,7 @@ import { CLOSE } from '../../protocol/ws.ts';
 import { login, rest } from '../../test/harness.ts';
 import { makeUser } from '../../test/identities.ts';
 import { pattern } from '../../endpoint/data-streams/test-kit.ts';
+import { Endpoint } from '../../endpoint/endpoint.ts';
 import { EndpointError } from '../../endpoint/errors.ts';
 import { publishDataTrack, refusal, startKit, until, type Client, type Kit } from '../../endpoint/realtime/test-kit.ts';
 
@@ -50,6 +54,7 @@ let erin: Client;
 const transitions: Array<{ time: number; msg: string }> = [];
 
 beforeAll(async () => {
+  await Endpoint.setup({ bulkYield: 'never' });
   const sink = new Writable({
     write(line: Buffer, _encoding, done) {
       const entry = JSON.parse(line.toString()) as { time: number; msg: string };

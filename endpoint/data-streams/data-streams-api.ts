@@ -44,6 +44,7 @@ import type {
 } from './types.ts';
 import { utf8PieceEnd } from './utf8.ts';
 import { Emitter } from '../util/emitter.ts';
+import { bulkGovernor } from '../util/bulk-governor.ts';
 import { lazyTransfer, lazyWritable } from './web-streams/lazy.ts';
 import { broadcastHandler } from './web-streams/receive.ts';
 import type { BroadcastEventMap, BroadcastOptions, BroadcastStreamComplete, SendData, SendOptions, Transfer } from './web-streams/types.ts';
@@ -175,6 +176,7 @@ export class DataStreamsApi {
       pendingSteps: incoming.pendingSteps,
       awaitingReceipts: this.receiptSinks.size,
       droppedBeforeHandler: incoming.droppedBeforeHandler,
+      bulkYield: bulkGovernor.stats(),
     };
   }
 

@@ -45,6 +45,12 @@ export const SEND_BUFFER_HIGH_WATER_BYTES = 1024 * 1024;
 export const CREDIT_BATCH_FRACTION = 4;
 /** A reader's consumed bytes below the batch reach the Bridge within this many ms anyway. */
 export const CREDIT_FLUSH_MS = 20;
+/**
+ * While the bulk governor holds a reader's credit back (util/bulk-governor.ts), the credit that waits
+ * covers at most this much (one chunk): the process's held streams take turns in small steps, so each
+ * shows progress to the Bridge well within its stuck-reader timeout.
+ */
+export const GOVERNED_CREDIT_BYTES = 64 * 1024;
 /** `sendFile` reads its source in blocks of this size; each is sealed as a few chunks in parallel. */
 export const FILE_READ_BLOCK_BYTES = 1024 * 1024;
 /**

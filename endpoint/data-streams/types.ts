@@ -238,4 +238,10 @@ export interface DataStreamStats {
    * (`KeyUnavailable`), an invalid header (`Malformed`), or idle (`Timeout`). Each is also logged.
    */
   droppedBeforeHandler: Partial<Record<import('./errors.ts').DataStreamErrorReason, number>>;
+  /**
+   * The bulk governor of this process (shared by its connections): whether it paces byte streams now,
+   * at what rate, how often and how long it held credits and chunks back, and how often the event
+   * loop's lateness halved the rate (docs/operations/realtime-priorities.md, "The bulk governor").
+   */
+  bulkYield: import('../util/bulk-governor.ts').BulkYieldStats;
 }

@@ -3,6 +3,7 @@
  * sender waits at the limit), and a smaller one within the flush delay.
  */
 import { describe, expect, it } from 'vitest';
+import { bulkGovernor } from '../../util/bulk-governor.ts';
 import { Credit } from './credit.ts';
 
 const WINDOW = 1024 * 1024;
@@ -46,5 +47,32 @@ describe('Credit', () => {
     await new Promise((resolve) => setTimeout(resolve, 60));
     expect(sent).toEqual([{ offset: CHUNK, starved: true }]);
     credit.dispose();
+  });
+
+  it('while the bulk governor holds credits back, sends them in one-chunk pieces after its wait, never STARVED, and counts as held', async () => {
+    bulkGovernor.setMode('always');
+    try {
+      // Other streams of this process took the rate's room for the next ~100 ms.
+      for (let taken = 0; taken < 100; ) taken += bulkGovernor.reserve(64 * 1024, 64 * 1024).waitMs > 0 ? 1 : 0;
+      const { credit, sent } = recorder();
+      for (let i = 0; i < WINDOW / CHUNK; i++) credit.arrive(CHUNK);
+      // The reader consumes everything: a quarter window is owed at once, and it is starved.
+      for (let i = 0; i < WINDOW / CHUNK; i++) credit.consume(CHUNK, true);
+      expect(sent).toEqual([]);
+      expect(credit.held).toBe(true);
+      const started = performance.now();
+      while (sent.at(-1)?.offset !== WINDOW && performance.now() - started < 5000) await new Promise((resolve) => setTimeout(resolve, 10));
+      // The first credit waited for the rate (about 100 pieces ahead of it at 8 MiB/s: 0.8 s) and
+      // covered one chunk; then the rest, and none said STARVED (the reader waited for its process).
+      expect(performance.now() - started).toBeGreaterThan(400);
+      expect(sent[0]!.offset).toBe(CHUNK);
+      expect(sent.at(-1)!.offset).toBe(WINDOW);
+      expect(sent.every((s) => !s.starved)).toBe(true);
+      expect(credit.held).toBe(false);
+      credit.dispose();
+    } finally {
+      bulkGovernor.setMode('auto');
+      bulkGovernor.stopSampling();
+    }
   });
 });

@@ -8,8 +8,19 @@
  * sender has less than half a window left (the rule this replaced) has more than a quarter window in
  * hand, so the refill comes before it needs it, while a credit per chunk cost a frame at each of
  * three processes (docs/operations/throughput.md, "What changed").
+ *
+ * While this process carries real-time tracks, a credit takes its bytes from the bulk governor's rate
+ * (util/bulk-governor.ts): when the rate has no room for them now, `GOVERNED_CREDIT_BYTES` of them go
+ * after the governor's wait (one credit per stream waits at a time, so the process's streams take
+ * turns), then the rest as usual. No credit says STARVED within `GOVERNED_QUIET_MS` of a held one:
+ * such a reader waits for its own process, not for the pipe, so the Bridge does not widen the window
+ * for it.
  */
-import { CREDIT_BATCH_FRACTION, CREDIT_FLUSH_MS } from '../limits.ts';
+import { bulkGovernor } from '../../util/bulk-governor.ts';
+import { CREDIT_BATCH_FRACTION, CREDIT_FLUSH_MS, GOVERNED_CREDIT_BYTES } from '../limits.ts';
+
+/** After the governor last held a credit of the stream, this long passes before one may say STARVED. Milliseconds. */
+const GOVERNED_QUIET_MS = 1000;
 
 export class Credit {
   private arrived = 0;
@@ -18,6 +29,11 @@ export class Credit {
   /** Whether the reader had consumed all that arrived, at its last consume (the CREDIT's STARVED flag). */
   private starved = false;
   private timer: ReturnType<typeof setTimeout> | undefined;
+  /** A credit the governor holds back: when it goes, its offset is `heldTo`. */
+  private heldTimer: ReturnType<typeof setTimeout> | undefined;
+  private heldTo = 0;
+  /** When the governor last let a held credit go (performance.now()). */
+  private heldUntil = -Infinity;
   private disposed = false;
 
   constructor(
@@ -50,18 +66,52 @@ export class Credit {
     }
   }
 
+  /** Whether the governor holds a credit back now (the stream is waiting, not idle). */
+  get held(): boolean {
+    return this.heldTimer !== undefined;
+  }
+
   /** The stream is over: no more credits. */
   dispose(): void {
     this.disposed = true;
     clearTimeout(this.timer);
     this.timer = undefined;
+    clearTimeout(this.heldTimer);
+    this.heldTimer = undefined;
   }
 
   private flush(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
-    if (this.disposed || this.consumed <= this.credited) return;
-    this.credited = this.consumed;
-    this.send(this.credited, this.starved);
+    if (this.disposed || this.heldTimer !== undefined || this.consumed <= this.credited) return;
+    const grant = bulkGovernor.reserve(this.consumed - this.credited, GOVERNED_CREDIT_BYTES);
+    if (grant.waitMs <= 0) {
+      this.credited += grant.bytes;
+      this.send(this.credited, this.starved && this.credited >= this.consumed && !this.governedLately());
+      if (this.credited < this.consumed) this.flush();
+      return;
+    }
+    this.heldTo = this.credited + grant.bytes;
+    this.heldTimer = setTimeout(() => this.release(), grant.waitMs);
+    (this.heldTimer as { unref?: () => void }).unref?.();
+  }
+
+  private governedLately(): boolean {
+    return this.heldUntil !== -Infinity && performance.now() - this.heldUntil < GOVERNED_QUIET_MS;
+  }
+
+  /** The governor's wait is over: the held credit goes, and what was consumed meanwhile follows as usual. */
+  private release(): void {
+    this.heldTimer = undefined;
+    if (this.disposed) return;
+    this.heldUntil = performance.now();
+    this.credited = this.heldTo;
+    this.send(this.credited, false);
+    const owed = this.consumed - this.credited;
+    if (owed >= this.windowBytes / CREDIT_BATCH_FRACTION) this.flush();
+    else if (owed > 0 && this.timer === undefined) {
+      this.timer = setTimeout(() => this.flush(), CREDIT_FLUSH_MS);
+      (this.timer as { unref?: () => void }).unref?.();
+    }
   }
 }

@@ -160,10 +160,11 @@ export class IncomingStream {
   /**
    * Idle: nothing arrived and nothing was consumed for `idleMs`, while this side holds no unread data
    * (an app that does not read is what holds the sender back then, and its buffer is bounded) and no
-   * chunk waits for its step (a busy process is not a silent sender).
+   * chunk waits for its step (a busy process is not a silent sender), and the bulk governor holds no
+   * credit of it back (util/bulk-governor.ts: the sender waits for this process, not the reverse).
    */
   idleSince(now: number, idleMs: number): boolean {
-    return !this.done && this.waitingChunks === 0 && (this.queue?.bufferedBytes ?? 0) === 0 && now - this.lastActivity > idleMs;
+    return !this.done && this.waitingChunks === 0 && !this.credit.held && (this.queue?.bufferedBytes ?? 0) === 0 && now - this.lastActivity > idleMs;
   }
 
   /** Marks the stream over; returns false if it already was. */

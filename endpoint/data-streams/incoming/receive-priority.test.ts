@@ -5,9 +5,13 @@
  * handed to the app ahead of the chunks that were already waiting there; streams still arrive
  * byte-exact; many streams received in one process all progress. (The sender's and the Bridge's
  * priorities: endpoint/realtime/send-priority.test.ts, bridge/realtime/send-priority.test.ts.)
+ *
+ * The bulk governor is off here (`bulkYield: 'never'`): it would slow the stream until no backlog
+ * forms, and the slices are what these tests look at (the governor: ../bulk-yield.test.ts).
  */
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Endpoint } from '../../endpoint.ts';
 import { connectionInternals } from '../../internal.ts';
 import { publishDataTrack, utf8 } from '../../realtime/test-kit.ts';
 import { joinedRoom, pattern, startKit, until, type Client, type Kit } from '../test-kit.ts';
@@ -70,12 +74,14 @@ describe('receive side: real-time ahead of chunk work', () => {
   let bob: Client;
 
   beforeAll(async () => {
+    await Endpoint.setup({ bulkYield: 'never' });
     // Up to 64 chunks may wait in bob's process for their turn; the window does not grow.
     kit = await startKit(['alice', 'bob'], { realtime: { streamWindowBytes: WINDOW_BYTES, streamWindowMaxBytes: WINDOW_BYTES } });
     [alice, bob] = await Promise.all([kit.connect('alice'), kit.connect('bob')]);
   });
   afterAll(async () => {
     await kit.close();
+    await Endpoint.setup({ bulkYield: 'auto' });
   });
 
   it('a data message reaching a busy receiver goes to the app ahead of the chunks already waiting there', { timeout: 120_000 }, async () => {

@@ -12,6 +12,8 @@
  *   `FINAL_CHUNK_MAX_BYTES` to spare, so every sealed chunk can be sent at once, and `close()` or
  *   `abort()` never wait for a slow receiver. A piece also waits while the socket holds more than
  *   `SEND_BUFFER_HIGH_WATER_BYTES`. So nothing buffers without bound: a slow receiver slows `write()`.
+ * - **Pace.** While this process carries real-time tracks, each piece first takes its bytes from the
+ *   bulk governor's rate (util/bulk-governor.ts), so the sender's sealing yields to real-time work too.
  * - **End.** `close()` sends the signed end once the writes are out; `abort(reason)` rejects the
  *   writes still waiting, lets chunks already sealed go out (so the stream has no gap), then sends the
  *   signed abort chunk. Final chunks of all streams go through one sequencer, so readers see streams
@@ -23,6 +25,7 @@ import { utf8 } from '../../../crypto/bytes.ts';
 import { encodeChunkFrame, FRAME_CHUNK_UP, writeChunkHeader, type ResultPayloads } from '../../../protocol/ws.ts';
 import type { Connection } from '../../connection.ts';
 import { EndpointError } from '../../errors.ts';
+import { bulkGovernor } from '../../util/bulk-governor.ts';
 import { DataStreamError } from '../errors.ts';
 import type { StreamKind } from '../header.ts';
 import {
@@ -227,12 +230,29 @@ export class OutgoingStream {
       const piece = bytes.subarray(start, end);
       start = end;
       const size = piece.length + SEALED_CHUNK_OVERHEAD_BYTES;
+      const paced = bulkGovernor.reserve(size).waitMs;
+      if (paced > 0) await this.pace(paced);
       // Checked in line first: a piece that fits costs no promise (most do, while the pipe flows).
       if (!this.fits(size)) await this.room(size);
       this.reserved += size;
       last = this.queue(this.enc.write(piece));
     }
     await last;
+  }
+
+  /** Waits `ms` for the bulk governor, or until the stream fails. */
+  private pace(ms: number): Promise<void> {
+    const signal = this.stop.signal;
+    if (signal.aborted) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      signal.addEventListener('abort', done);
+    });
   }
 
   /** Whether a chunk of `size` payload bytes may be sealed now (what `room` waits for), on a stream that has not failed. */

@@ -25,6 +25,8 @@ export interface MembersTake {
   lost: number;
   /** The process's event-loop delay over the phase (1 ms sampling), ms. */
   loopLagMs: { p99: number; max: number };
+  /** The process's bulk governor rate at the take, bytes/s (undefined while it paces nothing). */
+  bulkYieldRate?: number;
 }
 
 /** Receiver-side counters of `dataTrackStats()` that count a message that was not delivered. */
@@ -86,6 +88,12 @@ export interface PhaseFigures {
   loopLag: { p50: number; p99: number; max: number };
   /** The client processes' event-loop delay over the phase: the worst process's p99 and max, ms. */
   clientLoopLag: { p99: number; max: number };
+  /**
+   * The client processes' bulk governors over the phase (endpoint/util/bulk-governor.ts): times the
+   * rate was halved and reservations held back (summed), their waits summed (ms), and each pacing
+   * process's rate at the phase's end (bytes/s).
+   */
+  bulkYield: { slowdowns: number; waits: number; waitedMs: number; endRates: number[] };
   rest: { count: number; p50: number; p99: number; errors: number; lastError: string };
   files: { verified: number; mismatched: number; failed: Record<string, number>; lastError: string };
   lost: number;
@@ -233,6 +241,12 @@ export function phaseFigures(
     clientLoopLag: {
       p99: Math.max(0, ...after.takes.map((t) => t.loopLagMs?.p99 ?? 0)),
       max: Math.max(0, ...after.takes.map((t) => t.loopLagMs?.max ?? 0)),
+    },
+    bulkYield: {
+      slowdowns: d('bulkYieldSlowdowns'),
+      waits: d('bulkYieldWaits'),
+      waitedMs: d('bulkYieldWaitedMs'),
+      endRates: after.takes.flatMap((t) => (t.bulkYieldRate === undefined ? [] : [t.bulkYieldRate])),
     },
     rest: {
       count: rest.count,

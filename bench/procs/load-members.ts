@@ -267,6 +267,13 @@ serve({
     for (const c of clients) {
       for (const [k, v] of Object.entries(c.streamApi.dataTrackStats())) stats[k] = (stats[k] ?? 0) + v;
     }
+    // The bulk governor is one per process (endpoint/util/bulk-governor.ts): its counters, once.
+    const governor = clients[0]?.streamApi.dataStreamStats().bulkYield;
+    if (governor !== undefined) {
+      stats.bulkYieldWaits = governor.waits;
+      stats.bulkYieldWaitedMs = governor.waitedMs;
+      stats.bulkYieldSlowdowns = governor.slowdowns;
+    }
     const out = {
       latencies: latencies.take(),
       stats,
@@ -280,6 +287,7 @@ serve({
       lastRestError,
       lost: clients.filter((c) => c.connection.state !== 'connected').length,
       loopLagMs: { p99: loopLag.percentile(99) / 1e6, max: loopLag.max / 1e6 },
+      bulkYieldRate: governor?.active === true ? governor.rateBytesPerSecond : undefined,
     };
     restLatencies = new LatencyLog();
     loopLag.reset();

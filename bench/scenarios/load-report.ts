@@ -37,6 +37,9 @@ function phaseNote(p: PhaseFigures, c: LoadConfig): string[] {
         ? `; REST reads ${p.rest.count}, p50/p99 ${f1(p.rest.p50)}/${f1(p.rest.p99)} ms, errors ${p.rest.errors}${p.rest.errors > 0 ? ` (last: ${p.rest.lastError})` : ''}`
         : '') +
       (p.lastSendError !== '' ? `; last sendData error: ${p.lastSendError}` : '') +
+      (p.bulkYield.waits > 0 || p.bulkYield.slowdowns > 0
+        ? `; bulk governor: rate halved ${p.bulkYield.slowdowns} times, ${p.bulkYield.waits} credits or chunks held (${f1(p.bulkYield.waitedMs / 1000)} s summed), rates at the end ${p.bulkYield.endRates.map((r) => f1(r / 1e6)).join('/')} MB/s`
+        : '') +
       '.',
   ];
   if (p.unaccounted !== 0) {

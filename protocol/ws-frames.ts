@@ -45,6 +45,16 @@ export function encodeDataFrame(type: typeof FRAME_DATA_UP | typeof FRAME_DATA_D
   return out;
 }
 
+/**
+ * Writes a DATA header into the first `DATA_HEADER_BYTES` of `frame`, whose payload is already in place
+ * after them (an SFrame ciphertext sealed with that headroom: no copy), and returns it.
+ */
+export function writeDataHeader(frame: Uint8Array, type: typeof FRAME_DATA_UP | typeof FRAME_DATA_DOWN, trackNo: number): Uint8Array {
+  frame[0] = type;
+  writeU32(frame, 1, trackNo);
+  return frame;
+}
+
 export function encodeChunkFrame(type: typeof FRAME_CHUNK_UP | typeof FRAME_CHUNK_DOWN, streamNo: number, last: boolean, payload: Uint8Array): Uint8Array {
   const out = new Uint8Array(CHUNK_HEADER_BYTES + payload.length);
   out.set(payload, CHUNK_HEADER_BYTES);

@@ -42,8 +42,20 @@ describe.each(backends.map((b) => [b.name, b] as const))('%s backend', (_name, b
         const room = new Uint8Array(roomy.buffer, roomy.byteOffset - headroom, headroom);
         expect([...room]).toEqual(new Array(headroom).fill(0));
         expect(await aead.open(nonce, roomy, aad)).toEqual(pt);
+        // sealSync, where the backend has it (node:crypto): the same bytes and the same room.
+        if (aead.sealSync !== undefined) {
+          const synced = aead.sealSync(nonce, pt, aad, headroom);
+          expect(synced).toEqual(plain);
+          expect([...new Uint8Array(synced.buffer, synced.byteOffset - headroom, headroom)]).toEqual(new Array(headroom).fill(0));
+        }
       }
+      if (aead.sealSync !== undefined) expect(aead.sealSync(nonce, pt, aad)).toEqual(plain);
     }
+  });
+
+  it('seals synchronously in Node only: WebCrypto and the JS reference are async', async () => {
+    const aead = await b.aesGcm(bytes(16, 3));
+    expect(aead.sealSync !== undefined).toBe(b.name === 'node');
   });
 
   it('ChaCha20-Poly1305 matches the reference', async () => {

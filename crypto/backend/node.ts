@@ -102,25 +102,29 @@ function nodeAead(algorithm: CipherName, key: Uint8Array): AeadKey {
       throw CryptoError.decryptFailed(cause);
     }
   };
+  const sealSync = (nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array, headroom = 0): Uint8Array => {
+    const cipher = createCipheriv(algorithm as 'aes-256-gcm', k, nonce, { authTagLength: 16 });
+    cipher.setAAD(aad);
+    // node:crypto writes only into buffers it allocates, so the ciphertext is copied once, into its
+    // place after the caller's headroom; the rest of the output buffer is not zeroed first (every byte
+    // of it is written here: the room, the ciphertext, the tag).
+    const head = cipher.update(plaintext);
+    cipher.final();
+    const out = Buffer.allocUnsafe(headroom + head.length + 16);
+    out.fill(0, 0, headroom);
+    out.set(head, headroom);
+    cipher.getAuthTag().copy(out, headroom + head.length);
+    return new Uint8Array(out.buffer, out.byteOffset + headroom, head.length + 16);
+  };
   return {
-    async seal(nonce, plaintext, aad, headroom = 0) {
-      const cipher = createCipheriv(algorithm as 'aes-256-gcm', k, nonce, { authTagLength: 16 });
-      cipher.setAAD(aad);
-      // node:crypto writes only into buffers it allocates, so the ciphertext is copied once, into its
-      // place after the caller's headroom; the rest of the output buffer is not zeroed first (every byte
-      // of it is written here: the room, the ciphertext, the tag).
-      const head = cipher.update(plaintext);
-      cipher.final();
-      const out = Buffer.allocUnsafe(headroom + head.length + 16);
-      out.fill(0, 0, headroom);
-      out.set(head, headroom);
-      cipher.getAuthTag().copy(out, headroom + head.length);
-      return new Uint8Array(out.buffer, out.byteOffset + headroom, head.length + 16);
+    async seal(nonce, plaintext, aad, headroom) {
+      return sealSync(nonce, plaintext, aad, headroom);
     },
     async open(nonce, ciphertext, aad) {
       return openSync(nonce, ciphertext, aad);
     },
     openSync,
+    sealSync,
   };
 }
 

@@ -27,6 +27,12 @@ export interface AeadKey {
    * Per-message paths (data-track frames) use it to run without a microtask per message.
    */
   openSync?(nonce: Uint8Array, ciphertext: Uint8Array, aad: Uint8Array): Uint8Array;
+  /**
+   * `seal` without a promise, where the backend encrypts synchronously (node:crypto); absent elsewhere.
+   * The same output, `headroom` included. Per-message paths (data-track frames) use it to send a
+   * message in the call that made it.
+   */
+  sealSync?(nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array, headroom?: number): Uint8Array;
 }
 
 /** Incremental hash. `digest()` may be called once; `snapshot()` (the digest so far, the hash going on) any time before. */

@@ -18,6 +18,8 @@ export interface SFrameAead {
   open(nonce: Uint8Array, ciphertext: Uint8Array, aad: Uint8Array): Promise<Uint8Array>;
   /** `open` without a promise, where the backend has one (AeadKey.openSync); throws `decryptFailed`. */
   openSync?(nonce: Uint8Array, ciphertext: Uint8Array, aad: Uint8Array): Uint8Array;
+  /** `seal` without a promise, where the backend has one (AeadKey.sealSync), with its `headroom`. */
+  sealSync?(nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array, headroom?: number): Uint8Array;
 }
 
 /**

@@ -9,7 +9,7 @@
  */
 import { assertBytes, assertU64 } from '../bytes.ts';
 import { CryptoError } from '../errors.ts';
-import { decodeSFrameHeader, encodeSFrameHeader, type DecodedSFrameHeader } from './header.ts';
+import { decodeSFrameHeader, encodeSFrameHeader, SFRAME_MAX_HEADER_BYTES, type DecodedSFrameHeader, writeSFrameHeader } from './header.ts';
 import { sframeNonce, sframeNonceInto, type SFrameKey } from './keys.ts';
 
 /** header || metadata, the AAD of section 4.4.3. */
@@ -35,6 +35,29 @@ export async function encryptSFrame(key: SFrameKey, ctr: bigint, metadata: Uint8
   out.set(header, 0);
   out.set(sealed, header.length);
   return out;
+}
+
+/**
+ * `encryptSFrame` without a promise, for a key whose AEAD encrypts synchronously (`aead.sealSync`, the
+ * node backend): the same bytes. Header, AAD and nonce are written into `scratch`; the result is a view
+ * that starts `headroom` bytes into its buffer, and those bytes are the caller's (a sender writes its
+ * transport header there and sends the frame without copying it again). Throws `InvalidArgument` for a
+ * key without `sealSync`.
+ */
+export function sealSFrameSync(key: SFrameKey, ctr: bigint, metadata: Uint8Array, plaintext: Uint8Array, scratch: SFrameScratch, headroom = 0): Uint8Array {
+  const sealSync = key.aead.sealSync;
+  if (sealSync === undefined) throw CryptoError.invalidArgument('"key" expected an AEAD that encrypts synchronously');
+  assertBytes('metadata', metadata);
+  assertBytes('plaintext', plaintext);
+  const aadLength = SFRAME_MAX_HEADER_BYTES + metadata.length;
+  if (scratch.aad.length < aadLength) scratch.aad = new Uint8Array(aadLength);
+  const headerLength = writeSFrameHeader(scratch.aad, key.kid, ctr);
+  scratch.aad.set(metadata, headerLength);
+  sframeNonceInto(key.salt, ctr, scratch.nonce);
+  const sealed = sealSync(scratch.nonce, plaintext, scratch.aad.subarray(0, headerLength + metadata.length), headroom + headerLength);
+  const frame = new Uint8Array(sealed.buffer, sealed.byteOffset - headerLength, headerLength + sealed.length);
+  frame.set(scratch.aad.subarray(0, headerLength), 0);
+  return frame;
 }
 
 /**

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { fromHex, toHex } from '../bytes.ts';
-import { decodeSFrameHeader, encodeSFrameHeader, SFRAME_MAX_U64, sframeHeaderLength } from './header.ts';
+import { decodeSFrameHeader, encodeSFrameHeader, SFRAME_MAX_HEADER_BYTES, SFRAME_MAX_U64, sframeHeaderLength, writeSFrameHeader } from './header.ts';
 
 describe('SFrame header encoding (RFC 9605 section 4.3)', () => {
   it('puts values 0-7 in the config byte and larger ones after it, KID first', () => {
@@ -31,6 +31,25 @@ describe('SFrame header encoding (RFC 9605 section 4.3)', () => {
       }),
       { numRuns: 500 },
     );
+  });
+
+  it('writes into a reused buffer the bytes it encodes, around 2^32 and 2^53 too, and refuses a short buffer', () => {
+    const out = new Uint8Array(SFRAME_MAX_HEADER_BYTES).fill(0xee);
+    const edges = [0n, 7n, 8n, 0xffn, 0x100n, 2n ** 32n - 1n, 2n ** 32n, 2n ** 53n - 1n, 2n ** 53n, 2n ** 53n + 1n, SFRAME_MAX_U64];
+    for (const kid of edges) {
+      for (const ctr of edges) {
+        const length = writeSFrameHeader(out, kid, ctr);
+        expect(out.subarray(0, length)).toEqual(encodeSFrameHeader(kid, ctr));
+      }
+    }
+    fc.assert(
+      fc.property(fc.bigInt(0n, SFRAME_MAX_U64), fc.bigInt(0n, SFRAME_MAX_U64), (kid, ctr) => {
+        expect(out.subarray(0, writeSFrameHeader(out, kid, ctr))).toEqual(encodeSFrameHeader(kid, ctr));
+      }),
+      { numRuns: 500 },
+    );
+    expect(() => writeSFrameHeader(new Uint8Array(16), 1n, 1n)).toThrow(/"out" expected a Uint8Array of at least 17 bytes/);
+    expect(() => writeSFrameHeader(out, -1n, 0n)).toThrow(/"kid" expected a bigint/);
   });
 });
 

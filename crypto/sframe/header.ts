@@ -41,8 +41,15 @@ export interface DecodedSFrameHeader extends SFrameHeader {
  * is several times cheaper than a loop of bigint shifts.
  */
 function halves(value: bigint): [hi: number, lo: number] {
+  // Without bigint arithmetic (each result a new bigint) while the value is a safe integer.
+  if (value <= MAX_SAFE_BIG) {
+    const n = Number(value);
+    return [Math.floor(n / 2 ** 32), n >>> 0];
+  }
   return [Number(value >> 32n), Number(value & 0xffff_ffffn)];
 }
+
+const MAX_SAFE_BIG = BigInt(Number.MAX_SAFE_INTEGER);
 
 function byteLength32(value: number): number {
   return value > 0xff_ffff ? 4 : value > 0xffff ? 3 : value > 0xff ? 2 : 1;
@@ -82,13 +89,35 @@ export function encodeSFrameHeader(kid: bigint, ctr: bigint): Uint8Array {
   const kidLength = extendedLength(kidHi, kidLo);
   const ctrLength = extendedLength(ctrHi, ctrLo);
   const out = new Uint8Array(1 + kidLength + ctrLength);
+  writeHeader(out, kidHi, kidLo, kidLength, ctrHi, ctrLo, ctrLength);
+  return out;
+}
+
+/**
+ * `encodeSFrameHeader` written into the start of `out` (a sender's reused buffer, at least
+ * `SFRAME_MAX_HEADER_BYTES` long) rather than a new array; returns the header's length.
+ */
+export function writeSFrameHeader(out: Uint8Array, kid: bigint, ctr: bigint): number {
+  assertU64('kid', kid);
+  assertU64('ctr', ctr);
+  if (!(out instanceof Uint8Array) || out.length < SFRAME_MAX_HEADER_BYTES) {
+    throw CryptoError.invalidArgument(`"out" expected a Uint8Array of at least ${SFRAME_MAX_HEADER_BYTES} bytes`);
+  }
+  const [kidHi, kidLo] = halves(kid);
+  const [ctrHi, ctrLo] = halves(ctr);
+  const kidLength = extendedLength(kidHi, kidLo);
+  const ctrLength = extendedLength(ctrHi, ctrLo);
+  writeHeader(out, kidHi, kidLo, kidLength, ctrHi, ctrLo, ctrLength);
+  return 1 + kidLength + ctrLength;
+}
+
+function writeHeader(out: Uint8Array, kidHi: number, kidLo: number, kidLength: number, ctrHi: number, ctrLo: number, ctrLength: number): void {
   // K and C hold either the value itself (X, Y = 0) or the byte length minus one (X, Y = 1).
   const k = kidLength === 0 ? kidLo << 4 : 0x80 | ((kidLength - 1) << 4);
   const c = ctrLength === 0 ? ctrLo : 0x08 | (ctrLength - 1);
   out[0] = k | c;
   writeBigEndian(out, 1, kidHi, kidLo, kidLength);
   writeBigEndian(out, 1 + kidLength, ctrHi, ctrLo, ctrLength);
-  return out;
 }
 
 function readExtended(bytes: Uint8Array, offset: number, length: number, field: 'KID' | 'CTR'): bigint {

@@ -106,6 +106,7 @@ export async function importSFrameAead(suite: SFrameSuite, key: Uint8Array, back
   const aead = await backend.aesGcm(key);
   const sealed: SFrameAead = { tagLength: suite.tagLength, seal: aead.seal.bind(aead), open: aead.open.bind(aead) };
   if (aead.openSync !== undefined) sealed.openSync = aead.openSync.bind(aead);
+  if (aead.sealSync !== undefined) sealed.sealSync = aead.sealSync.bind(aead);
   return sealed;
 }
 

@@ -1,6 +1,7 @@
 /**
- * `SFrameContext.decryptSync` (the data-track receive path in Node): the same checks, errors and results
- * as `decrypt`, with no promise; undefined, with nothing changed, where the backend is async only.
+ * `SFrameContext.decryptSync` and `encryptSync` (the data-track receive and send paths in Node): the same
+ * checks, errors and results (bytes) as `decrypt` and `encrypt`, with no promise; undefined, with
+ * nothing changed, where the backend is async only.
  */
 import { describe, expect, it } from 'vitest';
 import { nodeBackend } from '../backend/node.ts';
@@ -8,7 +9,7 @@ import { webBackend } from '../backend/web.ts';
 import { utf8 } from '../bytes.ts';
 import { DECRYPT_FAILED_MESSAGE } from '../errors.ts';
 import { decryptSFrame, decryptSFrameSync } from './frame.ts';
-import { decodeSFrameHeader } from './header.ts';
+import { decodeSFrameHeader, SFRAME_MAX_U64 } from './header.ts';
 import { createSFrameKey } from './keys.ts';
 import { SFrameContext, UNKNOWN_KEY_ID_MESSAGE } from './sframe.ts';
 import { SFRAME_SUITES } from './suites.ts';
@@ -85,5 +86,62 @@ describe('SFrameContext.decryptSync', () => {
     expect(decryptSFrameSync(key, header, frame, META)).toEqual(await decryptSFrame(key, header, frame, META));
     const webKey = await createSFrameKey(suite, BASE_KEY, KID, webBackend);
     expect(thrown(() => decryptSFrameSync(webKey, header, frame, META)).reason).toBe('InvalidArgument');
+  });
+});
+
+describe('SFrameContext.encryptSync', () => {
+  it('seals the bytes encrypt seals, counter for counter, with headroom or without, and metadata of any length', async () => {
+    const { sender: async, receiver: sync } = await pair();
+    for (let i = 0n; i < 24n; i++) {
+      // Metadata lengths around the scratch buffer's first size (64 bytes) and past it.
+      const meta = utf8('m'.repeat(Number(i) * 7));
+      const plaintext = utf8(`frame ${i}`.repeat(Number(i) + 1));
+      const headroom = [0, 5, 13][Number(i % 3n)]!;
+      const expected = await async.encrypt(KID, meta, plaintext);
+      const frame = sync.encryptSync(KID, meta, plaintext, headroom);
+      expect(frame).toEqual(expected);
+      expect(frame!.byteOffset).toBeGreaterThanOrEqual(headroom);
+      expect([...new Uint8Array(frame!.buffer, frame!.byteOffset - headroom, headroom)]).toEqual(new Array(headroom).fill(0));
+    }
+  });
+
+  it('shares the counter with encrypt: interleaved, every frame has the next one, and each opens', async () => {
+    const { sender, receiver } = await pair();
+    const frames: Uint8Array[] = [];
+    for (let i = 0; i < 12; i++) {
+      const text = utf8(`frame ${i}`);
+      frames.push(i % 3 === 0 ? await sender.encrypt(KID, META, text) : sender.encryptSync(KID, META, text)!);
+    }
+    expect(frames.map((f) => decodeSFrameHeader(f).ctr)).toEqual(Array.from({ length: 12 }, (_, i) => BigInt(i)));
+    for (const [i, frame] of frames.entries()) expect(receiver.decryptSync(META, frame)?.plaintext).toEqual(utf8(`frame ${i}`));
+  });
+
+  it('refuses what encrypt refuses, and stops at the last counter', async () => {
+    const sender = new SFrameContext({ backend: nodeBackend, maxFrameBytes: 32, maxMetadataBytes: 8 });
+    await sender.addKey(KID, BASE_KEY);
+    expect(thrown(() => sender.encryptSync(KID + 1n, META.subarray(0, 8), utf8('x')))).toMatchObject({ reason: 'InvalidKey', message: UNKNOWN_KEY_ID_MESSAGE });
+    expect(thrown(() => sender.encryptSync(KID, utf8('123456789'), utf8('x'))).reason).toBe('LimitExceeded');
+    expect(thrown(() => sender.encryptSync(KID, utf8(''), new Uint8Array(33))).reason).toBe('LimitExceeded');
+    expect(thrown(() => sender.encryptSync(KID, utf8(''), utf8('x'), -1)).reason).toBe('InvalidArgument');
+    // None of those used a counter.
+    expect(decodeSFrameHeader(sender.encryptSync(KID, utf8(''), utf8('x'))!).ctr).toBe(0n);
+    sender.setNextCounter(KID, SFRAME_MAX_U64);
+    const last = sender.encryptSync(KID, utf8(''), utf8('last'))!;
+    expect(decodeSFrameHeader(last).ctr).toBe(SFRAME_MAX_U64);
+    expect(thrown(() => sender.encryptSync(KID, utf8(''), utf8('one more'))).reason).toBe('LimitExceeded');
+    const receiver = new SFrameContext({ backend: nodeBackend });
+    await receiver.addKey(KID, BASE_KEY);
+    expect(receiver.decryptSync(utf8(''), last)?.plaintext).toEqual(utf8('last'));
+  });
+
+  it('returns undefined and uses no counter where the backend encrypts only asynchronously (WebCrypto)', async () => {
+    const sender = new SFrameContext({ backend: webBackend });
+    await sender.addKey(KID, BASE_KEY);
+    expect(sender.encryptSync(KID, META, utf8('async'))).toBeUndefined();
+    const frame = await sender.encrypt(KID, META, utf8('async'));
+    expect(decodeSFrameHeader(frame).ctr).toBe(0n);
+    // And the same bytes as the node backend's synchronous frame under that counter.
+    const { sender: node } = await pair();
+    expect(node.encryptSync(KID, META, utf8('async'))).toEqual(frame);
   });
 });

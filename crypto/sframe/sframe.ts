@@ -12,7 +12,7 @@
 import { backend as defaultBackend, type CryptoBackend } from '../backend/index.ts';
 import { assertBytes, assertInt, assertMaxBytes, assertU64 } from '../bytes.ts';
 import { CryptoError } from '../errors.ts';
-import { decryptSFrame, encryptSFrame, openSFrameSync, type SFrameScratch } from './frame.ts';
+import { decryptSFrame, encryptSFrame, openSFrameSync, sealSFrameSync, type SFrameScratch } from './frame.ts';
 import { type DecodedSFrameHeader, decodeSFrameHeader, SFRAME_MAX_HEADER_BYTES, SFRAME_MAX_U64 } from './header.ts';
 import { createSFrameKey, type SFrameKey } from './keys.ts';
 import { DEFAULT_REPLAY_WINDOW_SIZE, ReplayWindow } from './replay-window.ts';
@@ -84,7 +84,7 @@ export class SFrameContext {
   /** KIDs whose `addKey` is still deriving, each with a token naming that call: a second add or a
    * remove must see them, and an add cancelled by a remove must not install its key later. */
   readonly #pending = new Map<bigint, symbol>();
-  /** AAD and nonce buffers of `decryptSync`, reused frame after frame (it never yields in between). */
+  /** AAD and nonce buffers of `encryptSync` and `decryptSync`, reused frame after frame (neither yields). */
   readonly #scratch: SFrameScratch = { aad: new Uint8Array(64), nonce: new Uint8Array(12) };
 
   constructor(options: SFrameContextOptions = {}) {
@@ -161,6 +161,29 @@ export class SFrameContext {
     // Reserved before any await: concurrent encrypts never share a counter.
     entry.nextCtr = ctr + 1n;
     return encryptSFrame(entry.key, ctr, metadata, plaintext);
+  }
+
+  /**
+   * `encrypt` without a promise, where the KID's AEAD encrypts synchronously (the node backend's AES-GCM
+   * suites): the same checks, errors, counter and bytes. Returns undefined, having used no counter, for
+   * a KID whose key is async only (WebCrypto): use `encrypt` for it. With `headroom`, the frame is a
+   * view that starts that many bytes into its buffer, and those bytes are the caller's (a transport
+   * header goes there without another copy). Lets a sender send a frame in the call that made it.
+   */
+  encryptSync(kid: bigint, metadata: Uint8Array, plaintext: Uint8Array, headroom = 0): Uint8Array | undefined {
+    assertU64('kid', kid);
+    assertMaxBytes('metadata', metadata, this.maxMetadataBytes);
+    assertMaxBytes('plaintext', plaintext, this.maxFrameBytes);
+    assertInt('headroom', headroom, 0, SFRAME_FRAME_BYTES_LIMIT);
+    const entry = this.#keys.get(kid);
+    if (entry === undefined) throw unknownKeyId();
+    if (entry.key.aead.sealSync === undefined) return undefined;
+    const ctr = entry.nextCtr;
+    if (ctr > SFRAME_MAX_U64) {
+      throw CryptoError.limitExceeded('SFrame: the counter of this key id is exhausted (2^64 frames); use a new key id');
+    }
+    entry.nextCtr = ctr + 1n;
+    return sealSFrameSync(entry.key, ctr, metadata, plaintext, this.#scratch, headroom);
   }
 
   /**

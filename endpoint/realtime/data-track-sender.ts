@@ -13,6 +13,12 @@
  *   (data-track-crypto.ts): receivers refuse stale frames with it and notice members on other heads.
  * - **Order.** Messages are encrypted and handed to the socket one at a time in call order, so a
  *   track's messages leave in the order `sendData` was called.
+ * - **In the call, where nothing waits.** When no earlier message is still queued, no room fetch is in
+ *   flight, the room's session is on its newest epoch, the socket is below the pace mark and the key
+ *   seals synchronously (node:crypto), the message is stamped, sealed and on the socket before `send`
+ *   returns: no promise chain, and one copy of the message (into a reused plaintext buffer) before the
+ *   cipher. Otherwise it takes the ordered async path below, and so does every message behind it, so
+ *   the order holds; browsers (WebCrypto) always take it (docs/operations/load.md, "The send path").
  * - **Lossy pacing.** Data tracks are for fresh, small messages (byte streams are the bulk path).
  *   Byte-stream chunks wait in the connection's bulk lane (transport/bulk-lane.ts), so they never hold a
  *   data frame back by more than about one chunk. While the socket holds more than `SEND_PACE_BYTES`,
@@ -26,7 +32,7 @@
  *   `RateLimited` instead of dropping.
  */
 import { deriveSenderBaseKey, makeKid, randomSessionId, SFrameContext } from '../../crypto/sframe/index.ts';
-import { encodeDataFrame, FRAME_DATA_UP } from '../../protocol/ws.ts';
+import { DATA_HEADER_BYTES, encodeDataFrame, FRAME_DATA_UP, writeDataHeader } from '../../protocol/ws.ts';
 import type { Connection } from '../connection.ts';
 import { EndpointError } from '../errors.ts';
 import type { HeadTracker } from '../rooms/head-tracker.ts';
@@ -44,7 +50,12 @@ interface Session {
   ctx: SFrameContext;
   /** The last stamp sent: the next is never earlier, whatever the clock does. */
   lastTime: number;
+  /** False once the key turned out to seal asynchronously only (WebCrypto): no sync attempt again. */
+  sealsSync: boolean;
 }
+
+/** What `send` returns for a message sent in the call. */
+const SENT: Promise<void> = Promise.resolve();
 
 export interface SenderDeps {
   connection: Connection;
@@ -68,12 +79,22 @@ export class DataTrackSender {
   private congested = false;
   /** Each local track's SFrame metadata (room, stream and track ids), made once rather than per message. */
   private readonly metadata = new Map<string, { roomId: string; streamId: string; bytes: Uint8Array }>();
+  /** The stamp and message of the synchronous path: sealed before `send` returns, so one buffer serves all. */
+  private plaintext = new Uint8Array(DATA_TRACK_STAMP_BYTES + 512);
 
   constructor(private readonly d: SenderDeps) {}
 
   /** Queues one message; resolves once it is on the socket or dropped by pacing. */
   send(trackId: string, data: Uint8Array): Promise<void> {
-    const { reliable } = this.d.target(trackId);
+    const target = this.d.target(trackId);
+    if (this.queued === 0) {
+      try {
+        if (this.sendSync(target, data)) return SENT;
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
+    const { reliable } = target;
     if (this.queued >= MAX_QUEUED_SENDS) {
       if (reliable)
         return Promise.reject(
@@ -104,6 +125,41 @@ export class DataTrackSender {
     const bytes = dataTrackMetadata(target.roomId, target.streamId, target.trackId);
     this.metadata.set(target.trackId, { roomId: target.roomId, streamId: target.streamId, bytes });
     return bytes;
+  }
+
+  /**
+   * `sendNow` in the call, when none of its steps would wait (the module comment, "In the call"): the
+   * same checks in the same order, the same stamp and counters. False, having sent nothing and used no
+   * counter, when one would wait; the caller then takes the async path.
+   */
+  private sendSync(target: SendTarget, data: Uint8Array): boolean {
+    const { roomId } = target;
+    if (this.d.refresher.pending(roomId) !== undefined) return false;
+    // Pacing: below the mark a message goes at once (`paced`, `reliablePaced`); above it, it waits.
+    if (this.d.connection.priorityBufferedAmount > SEND_PACE_BYTES) return false;
+    const session = this.sessions.get(roomId);
+    if (session === undefined || !session.sealsSync || this.d.keys.current(roomId)?.epoch !== session.epoch) return false;
+    const head = this.d.heads.own(roomId);
+    if (head === undefined) return false;
+    const queuedAt = Date.now();
+    const now = this.d.now === undefined ? queuedAt : this.d.now();
+    const time = Math.max(session.lastTime, target.reliable ? now : Math.min(queuedAt, now));
+    const length = DATA_TRACK_STAMP_BYTES + data.length;
+    if (this.plaintext.length < length) this.plaintext = new Uint8Array(length);
+    const plaintext = this.plaintext.subarray(0, length);
+    plaintext.set(data, DATA_TRACK_STAMP_BYTES);
+    writeDataTrackStamp(plaintext, { time, version: head.version, headHash: head.hash });
+    const frame = session.ctx.encryptSync(session.kid, this.metadataOf(target), plaintext, DATA_HEADER_BYTES);
+    if (frame === undefined) {
+      session.sealsSync = false;
+      return false;
+    }
+    if (!target.reliable) this.congested = false;
+    session.lastTime = time;
+    const whole = new Uint8Array(frame.buffer, frame.byteOffset - DATA_HEADER_BYTES, DATA_HEADER_BYTES + frame.length);
+    this.d.connection.sendFrame(writeDataHeader(whole, FRAME_DATA_UP, target.trackNo));
+    this.d.counters.sent++;
+    return true;
   }
 
   /** `plaintext`: the message behind `DATA_TRACK_STAMP_BYTES` of room for the stamp. */
@@ -157,7 +213,7 @@ export class DataTrackSender {
     } finally {
       baseKey.fill(0);
     }
-    const session = { epoch: current.epoch, kid, ctx, lastTime: 0 };
+    const session = { epoch: current.epoch, kid, ctx, lastTime: 0, sealsSync: true };
     // The room may have been left while the key was derived: then the session is not kept.
     this.d.target(target.trackId);
     this.sessions.set(roomId, session);

@@ -59,4 +59,31 @@ describe('OpenedMeta', () => {
     await opened.open(binding('a'), sealedA, fromBase64);
     expect(opened.hits).toBe(1);
   });
+
+  it('keeps at most its bytes of opened and sealed meta, and no entry larger than all of them', async () => {
+    const sealedOf = async (roomId: string, size: number) => toBase64(await sealPrivateMeta(binding(roomId), new Uint8Array(size).fill(7)));
+    const sealed = { a: await sealedOf('a', 100), b: await sealedOf('b', 100), c: await sealedOf('c', 100) };
+    const perEntry = sealed.a.length + 100;
+    const opened = new OpenedMeta(100, 2 * perEntry);
+    for (const roomId of ['a', 'b', 'c'] as const) await opened.open(binding(roomId), sealed[roomId], fromBase64);
+    expect({ size: opened.size, bytes: opened.bytes }).toEqual({ size: 2, bytes: 2 * perEntry });
+    await opened.open(binding('c'), sealed.c, fromBase64);
+    expect(opened.hits).toBe(1);
+    await opened.open(binding('a'), sealed.a, fromBase64);
+    expect(opened.hits).toBe(1); // a went first
+    // Too large to keep at all: opened, answered, and the others stay.
+    const large = await sealedOf('d', 400);
+    expect((await opened.open(binding('d'), large, fromBase64)).length).toBe(400);
+    await opened.open(binding('d'), large, fromBase64);
+    await opened.open(binding('a'), sealed.a, fromBase64);
+    expect({ hits: opened.hits, size: opened.size, bytes: opened.bytes }).toEqual({ hits: 2, size: 2, bytes: 2 * perEntry });
+  });
+
+  it('counts a replaced head once', async () => {
+    const opened = new OpenedMeta();
+    await opened.open(binding('a', 3), toBase64(await sealPrivateMeta(binding('a', 3), utf8('v3'))), fromBase64);
+    const sealed4 = toBase64(await sealPrivateMeta(binding('a', 4), utf8('v4')));
+    await opened.open(binding('a', 4), sealed4, fromBase64);
+    expect({ size: opened.size, bytes: opened.bytes }).toEqual({ size: 1, bytes: sealed4.length + 2 });
+  });
 });

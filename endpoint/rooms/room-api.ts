@@ -202,20 +202,6 @@ export class RoomApi {
   private async toStreamRoom(verified: Verified, epochKey: Uint8Array | undefined): Promise<StreamRoom> {
     const { trust, head } = verified;
     const r = head.record;
-    const base = {
-      contextId: r.contextId,
-      streamRoomId: r.roomId,
-      createDate: trust.createDate,
-      creator: trust.creator,
-      lastModificationDate: r.timestamp,
-      lastModifier: r.author,
-      users: r.users.map(toUserWithPubKey),
-      managers: r.managers.map(toUserWithPubKey),
-      version: r.version,
-      publicMeta: fromBase64(r.publicMeta),
-      policy: r.policy,
-      epoch: r.epoch,
-    };
     if (epochKey === undefined) {
       const isMember = [...r.users, ...r.managers].some((m) => m.userId === this.connection.userId);
       throw EndpointError.keyUnavailable(
@@ -230,7 +216,24 @@ export class RoomApi {
     } catch (cause) {
       throw EndpointError.tampered(`room "${r.roomId}": the private meta of version ${r.version} does not decrypt`, cause);
     }
-    return { ...base, privateMeta, statusCode: 0 };
+    // One literal: spreading a built object into another (`{ ...base, privateMeta }`) cost about 2 us
+    // a read in V8 (docs/operations/room-creates.md, "Verified gets").
+    return {
+      contextId: r.contextId,
+      streamRoomId: r.roomId,
+      createDate: trust.createDate,
+      creator: trust.creator,
+      lastModificationDate: r.timestamp,
+      lastModifier: r.author,
+      users: r.users.map(toUserWithPubKey),
+      managers: r.managers.map(toUserWithPubKey),
+      version: r.version,
+      publicMeta: fromBase64(r.publicMeta),
+      policy: r.policy,
+      epoch: r.epoch,
+      privateMeta,
+      statusCode: 0,
+    };
   }
 
   // ---- API

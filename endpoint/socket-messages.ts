@@ -1,10 +1,11 @@
 /**
  * What arrives on a Connection's socket (connection.ts), decoded and routed: binary frames (only those
  * sent down) to the `frame` hooks, results and errors to the requests waiting for them
- * (pending-requests.ts), events and the media unit's notices to their hooks. What is malformed or
- * unexpected is dropped and logged.
+ * (pending-requests.ts), events and the media unit's notices to their hooks. A BATCH message (protocol
+ * 2: the frames the Bridge wrote in one turn) is routed frame by frame, in order, as if each had come
+ * alone. What is malformed or unexpected is dropped and logged.
  */
-import { decodeFrame, FRAME_DATA_DOWN, serverMessageSchema } from '../protocol/ws.ts';
+import { decodeFrame, FRAME_BATCH_DOWN, FRAME_DATA_DOWN, serverMessageSchema, splitBatch } from '../protocol/ws.ts';
 import type { ConnectionHooks } from './internal.ts';
 import type { Logger } from './logger.ts';
 import type { PendingRequests } from './pending-requests.ts';
@@ -24,14 +25,25 @@ export class SocketMessages {
   /** Made once: `handle` runs for every frame. */
   readonly #frameListenerFailed = (error: unknown): void => this.#log.error({ error: String(error) }, 'frame listener failed');
 
+  #binary(bytes: Uint8Array): void {
+    const frame = decodeFrame(bytes);
+    if (frame === undefined || frame.direction !== 'down') {
+      this.#log.warn('dropped a malformed binary frame from the Bridge');
+      return;
+    }
+    this.#hooks.emit('frame', frame, this.#frameListenerFailed);
+  }
+
   handle(data: unknown): void {
     if (data instanceof ArrayBuffer || data instanceof Uint8Array) {
-      const frame = decodeFrame(binaryFrame(data));
-      if (frame === undefined || frame.direction !== 'down') {
-        this.#log.warn('dropped a malformed binary frame from the Bridge');
+      const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+      if (bytes[0] !== FRAME_BATCH_DOWN) return this.#binary(binaryFrame(bytes));
+      const frames = splitBatch(bytes);
+      if (frames === undefined) {
+        this.#log.warn('dropped a malformed batch from the Bridge');
         return;
       }
-      this.#hooks.emit('frame', frame, this.#frameListenerFailed);
+      for (const frame of frames) this.#binary(binaryFrame(frame));
       return;
     }
     let parsed: ReturnType<typeof serverMessageSchema.safeParse>;
@@ -67,15 +79,13 @@ export class SocketMessages {
 }
 
 /**
- * A binary message as a plain Uint8Array (a Node Buffer's `slice` would not copy). In Node it may be a
- * view into the socket's read (endpoint/transport/websocket-node.ts): every frame but DATA is then
- * copied, as its bytes may be kept (a byte stream's chunk waits for its reader) and a view would keep
- * the whole read alive. A DATA frame is handled in the call that delivered it; the data-track receiver
- * copies one it queues.
+ * A binary frame as its own bytes, where they may be kept. In Node a message may be a view into the
+ * socket's read (endpoint/transport/websocket-node.ts), and a frame of a BATCH is a view into the batch:
+ * every frame but DATA that does not own its whole buffer is copied, as its bytes may be kept (a byte
+ * stream's chunk waits for its reader) and a view would keep the whole read alive. A DATA frame is
+ * handled in the call that delivered it; the data-track receiver copies one it queues.
  */
-function binaryFrame(data: ArrayBuffer | Uint8Array): Uint8Array {
-  if (data instanceof ArrayBuffer) return new Uint8Array(data);
-  const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+function binaryFrame(bytes: Uint8Array): Uint8Array {
   if (bytes[0] === FRAME_DATA_DOWN || bytes.byteLength === bytes.buffer.byteLength) return bytes;
   return new Uint8Array(bytes);
 }

@@ -4,12 +4,15 @@ import {
   CREDIT_FLAG_STARVED,
   CREDIT_FRAME_BYTES,
   decodeFrame,
+  encodeBatch,
   encodeChunkFrame,
   encodeCreditFrame,
   FRAME_ALLOWANCE_DOWN,
+  FRAME_BATCH_DOWN,
   FRAME_CHUNK_DOWN,
   FRAME_CHUNK_UP,
   FRAME_CREDIT_UP,
+  splitBatch,
   writeChunkHeader,
 } from './ws.ts';
 
@@ -66,5 +69,28 @@ describe('binary frames', () => {
     expect(decodeFrame(inPlace)).toEqual({ type: 'chunk', direction: 'up', streamNo: 0xfffffffe, last: true, payload });
     writeChunkHeader(inPlace, FRAME_CHUNK_DOWN, 3, false);
     expect([...inPlace.subarray(0, CHUNK_HEADER_BYTES)]).toEqual([0x82, 0, 0, 0, 3, 0]);
+  });
+
+  it('round-trips a BATCH, and refuses one with a length past its end, an empty or nested frame, or no frame', () => {
+    const frames = [
+      encodeCreditFrame(FRAME_ALLOWANCE_DOWN, 7, 99),
+      new Uint8Array([0x81, 0, 0, 0, 1, 9, 9]),
+      encodeChunkFrame(FRAME_CHUNK_DOWN, 3, true, new Uint8Array(300)),
+    ];
+    const batch = encodeBatch(
+      frames,
+      frames.reduce((n, f) => n + f.length, 0),
+    );
+    expect(batch[0]).toBe(FRAME_BATCH_DOWN);
+    expect(splitBatch(batch)).toEqual(frames);
+    // The first frame's length, then its type byte: [0x84][u32 14][0x83 ...].
+    expect(Array.from(batch.subarray(0, 6))).toEqual([FRAME_BATCH_DOWN, 0, 0, 0, 14, FRAME_ALLOWANCE_DOWN]);
+
+    expect(splitBatch(batch.subarray(0, batch.length - 1))).toBeUndefined();
+    expect(splitBatch(batch.subarray(0, 3))).toBeUndefined();
+    expect(splitBatch(new Uint8Array([FRAME_BATCH_DOWN]))).toBeUndefined();
+    expect(splitBatch(new Uint8Array([FRAME_BATCH_DOWN, 0, 0, 0, 0]))).toBeUndefined();
+    expect(splitBatch(encodeBatch([batch], batch.length))).toBeUndefined();
+    expect(splitBatch(frames[0]!)).toBeUndefined();
   });
 });

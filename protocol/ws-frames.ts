@@ -8,6 +8,8 @@
  *   Bridge -> client   DATA       [0x81][u32 trackNo][SFrame ciphertext]
  *                      CHUNK      [0x82][u32 streamNo][u8 flags][sealed stream chunk]
  *                      ALLOWANCE  [0x83][u32 streamNo][u8 flags][u64 allowed]
+ *                      BATCH      [0x84]([u32 length][frame])+   (protocol 2: several DATA or ALLOWANCE
+ *                                 frames written in one turn of the Bridge's event loop, one message)
  * trackNo and streamNo are numbers the Bridge assigns; the Bridge maps them to the publishing
  * connection, so a receiver learns the sender's identity from the Bridge, never from the sender.
  *
@@ -27,6 +29,14 @@ export const FRAME_CREDIT_UP = 0x03;
 export const FRAME_DATA_DOWN = 0x81;
 export const FRAME_CHUNK_DOWN = 0x82;
 export const FRAME_ALLOWANCE_DOWN = 0x83;
+/**
+ * Several down frames in one WebSocket message (protocol 2): what the Bridge writes to one socket in
+ * one turn of its event loop goes as one message, so a receiver of a busy track handles one socket
+ * message, not one per frame. Only framing: every frame inside is the one it would have sent alone.
+ */
+export const FRAME_BATCH_DOWN = 0x84;
+/** Each frame in a BATCH is preceded by its length. */
+export const BATCH_LENGTH_BYTES = 4;
 /** Chunk flag: this is the stream's final chunk (end or abort). The AEAD authenticates it. */
 export const CHUNK_FLAG_LAST = 0x01;
 /** Bytes of the binary header before the payload: type + u32 (+ u8 flags for chunks). */
@@ -166,4 +176,36 @@ export function decodeFrame(bytes: Uint8Array): DecodedFrame | undefined {
     default:
       return undefined;
   }
+}
+
+/** One BATCH message of `frames` (`bytes`: their lengths summed). */
+export function encodeBatch(frames: readonly Uint8Array[], bytes: number): Uint8Array {
+  const out = new Uint8Array(1 + frames.length * BATCH_LENGTH_BYTES + bytes);
+  out[0] = FRAME_BATCH_DOWN;
+  let at = 1;
+  for (const frame of frames) {
+    writeU32(out, at, frame.length);
+    out.set(frame, at + BATCH_LENGTH_BYTES);
+    at += BATCH_LENGTH_BYTES + frame.length;
+  }
+  return out;
+}
+
+/**
+ * The frames of a BATCH message (views into it), or undefined if it is malformed: a length that runs
+ * past the end, an empty frame, a batch inside a batch, or no frame at all.
+ */
+export function splitBatch(batch: Uint8Array): Uint8Array[] | undefined {
+  if (batch[0] !== FRAME_BATCH_DOWN) return undefined;
+  const frames: Uint8Array[] = [];
+  let at = 1;
+  while (at < batch.length) {
+    if (at + BATCH_LENGTH_BYTES > batch.length) return undefined;
+    const length = readU32(batch, at);
+    at += BATCH_LENGTH_BYTES;
+    if (length === 0 || at + length > batch.length || batch[at] === FRAME_BATCH_DOWN) return undefined;
+    frames.push(batch.subarray(at, at + length));
+    at += length;
+  }
+  return frames.length === 0 ? undefined : frames;
 }

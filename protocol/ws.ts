@@ -13,7 +13,13 @@ import { contextIdSchema, roomIdSchema, userIdSchema } from './room-record.ts';
 
 export * from './ws-frames.ts';
 
-export const WS_PROTOCOL_VERSION = 1;
+/**
+ * The protocol the Endpoint speaks. 2 adds BATCH frames down (ws-frames.ts); the Bridge still accepts
+ * 1 (a client that says 1 gets every frame alone).
+ */
+export const WS_PROTOCOL_VERSION = 2;
+/** The protocols a Bridge accepts in `hello`. */
+export const WS_PROTOCOL_VERSIONS = [1, 2] as const;
 export const WS_PATH = '/v1/ws';
 
 /** WebSocket close codes the Bridge uses (4000-4999 are application codes). */
@@ -167,7 +173,7 @@ export type PeerSignal = z.infer<typeof peerSignalSchema>;
 const id = z.int().check(z.nonnegative());
 
 export const clientMessageSchema = z.discriminatedUnion('kind', [
-  z.strictObject({ kind: z.literal('hello'), id, token: z.string().check(z.maxLength(200)), protocol: z.literal(WS_PROTOCOL_VERSION) }),
+  z.strictObject({ kind: z.literal('hello'), id, token: z.string().check(z.maxLength(200)), protocol: z.literal(WS_PROTOCOL_VERSIONS) }),
   z.strictObject({ kind: z.literal('ping'), id }),
   z.strictObject({ kind: z.literal('subscribe'), id, queries: z.array(z.string().check(z.maxLength(512))).check(z.minLength(1), z.maxLength(64)) }),
   z.strictObject({ kind: z.literal('unsubscribe'), id, subscriptionIds: z.array(z.string().check(z.maxLength(64))).check(z.minLength(1), z.maxLength(64)) }),

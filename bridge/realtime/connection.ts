@@ -15,14 +15,20 @@
  *   about one chunk into the socket at a time, so results, events and data-track frames overtake
  *   them (docs/operations/realtime-priorities.md). What waits there counts toward the budget as if it
  *   sat in the socket.
+ * - A client that speaks protocol 2 gets the binary frames written in one turn of the event loop
+ *   (data-track frames, allowances) as one BATCH message (protocol/ws-frames.ts), sent at the end of
+ *   the turn, or at once before any text message or chunk so that nothing overtakes them.
  */
 import type { WebSocket } from 'ws';
-import { CLOSE, type ParsedQuery, type ResultPayloads, type ServerEvent, type ClientRequestKind, type MediaEvent } from '../../protocol/ws.ts';
+import { CLOSE, encodeBatch, type ParsedQuery, type ResultPayloads, type ServerEvent, type ClientRequestKind, type MediaEvent } from '../../protocol/ws.ts';
 import type { SessionRow } from '../store/types.ts';
 import { BulkQueue } from './send-scheduler.ts';
 
 /** While reading is paused, how often the Bridge checks whether it may resume. Milliseconds. */
 const RESUME_CHECK_MS = 25;
+/** A batch is sent at once when it holds this many bytes or frames. */
+const BATCH_MAX_BYTES = 64 * 1024;
+const BATCH_MAX_FRAMES = 256;
 /** After closing an overflowing socket, how long its close frame may take before it is dropped. Ms. */
 const OVERFLOW_TERMINATE_MS = 2000;
 
@@ -70,6 +76,10 @@ export class RealtimeConnection {
   #held: Array<() => Promise<void>> | undefined;
   /** The bulk lane (./send-scheduler.ts), made by the first byte-stream chunk: read it through `#bulk`. */
   #bulkQueue: BulkQueue | undefined;
+  /** Whether the client takes BATCH frames (protocol 2, set by `hello`). */
+  batching = false;
+  /** Binary frames written in this turn of the event loop and not yet sent (batching only). */
+  #batch: Batch | undefined;
 
   constructor(
     readonly id: string,
@@ -81,7 +91,10 @@ export class RealtimeConnection {
 
   /** The bulk lane, made on first use. Reads that must not make one use `#bulkQueue`. */
   get #bulk(): BulkQueue {
-    this.#bulkQueue ??= new BulkQueue((frame, done) => this.socket.send(frame, { binary: true }, done));
+    this.#bulkQueue ??= new BulkQueue((frame, done) => {
+      this.flushBatch();
+      this.socket.send(frame, { binary: true }, done);
+    });
     return this.#bulkQueue;
   }
 
@@ -95,7 +108,7 @@ export class RealtimeConnection {
    * byte-stream chunks waiting in its bulk queue.
    */
   get bufferedAmount(): number {
-    return this.socket.bufferedAmount + (this.#bulkQueue?.queuedBytes ?? 0);
+    return this.socket.bufferedAmount + (this.#bulkQueue?.queuedBytes ?? 0) + (this.#batch?.bytes ?? 0);
   }
 
   /**
@@ -103,7 +116,7 @@ export class RealtimeConnection {
    * one chunk): data-track pacing (./relay/data-queue.ts) looks at this, so bulk never holds it back.
    */
   get priorityBufferedAmount(): number {
-    return Math.max(0, this.socket.bufferedAmount - (this.#bulkQueue?.inFlightBytes ?? 0));
+    return Math.max(0, this.socket.bufferedAmount + (this.#batch?.bytes ?? 0) - (this.#bulkQueue?.inFlightBytes ?? 0));
   }
 
   /** The most this socket may hold now: the budget plus its byte-stream bytes in flight. */
@@ -121,6 +134,7 @@ export class RealtimeConnection {
 
   private sendText(message: object): void {
     if (this.closed) return;
+    this.flushBatch();
     this.socket.send(JSON.stringify(message));
     this.checkBudget();
   }
@@ -149,8 +163,43 @@ export class RealtimeConnection {
       done?.(new Error('closed'));
       return;
     }
-    this.socket.send(frame, { binary: true }, done);
+    if (!this.batching) {
+      this.socket.send(frame, { binary: true }, done);
+      this.checkBudget();
+      return;
+    }
+    let batch = this.#batch;
+    if (batch === undefined) {
+      batch = this.#batch = { frames: [], bytes: 0, done: [] };
+      queueMicrotask(this.#flushBatch);
+    }
+    batch.frames.push(frame);
+    batch.bytes += frame.length;
+    if (done !== undefined) batch.done.push(done);
+    if (batch.bytes >= BATCH_MAX_BYTES || batch.frames.length >= BATCH_MAX_FRAMES) this.flushBatch();
     this.checkBudget();
+  }
+
+  readonly #flushBatch = (): void => this.flushBatch();
+
+  /** Sends the frames written in this turn: one alone as itself, several as one BATCH message. */
+  private flushBatch(): void {
+    const batch = this.#batch;
+    if (batch === undefined) return;
+    this.#batch = undefined;
+    const { frames, done } = batch;
+    if (this.closed) {
+      for (const d of done) d(new Error('closed'));
+      return;
+    }
+    const message = frames.length === 1 ? frames[0]! : encodeBatch(frames, batch.bytes);
+    const callback =
+      done.length <= 1
+        ? done[0]
+        : (error?: Error) => {
+            for (const d of done) d(error);
+          };
+    this.socket.send(message, { binary: true }, callback);
   }
 
   /**
@@ -254,6 +303,7 @@ export class RealtimeConnection {
 
   close(code: number, reason: string): void {
     if (this.closed) return;
+    this.flushBatch();
     this.closed = true;
     this.#bulkQueue?.close();
     this.#held = undefined;
@@ -262,4 +312,10 @@ export class RealtimeConnection {
     // Close reasons are limited to 123 bytes by RFC 6455 section 5.5.
     this.socket.close(code, reason.slice(0, 120));
   }
+}
+
+interface Batch {
+  frames: Uint8Array[];
+  bytes: number;
+  done: Array<(error?: Error) => void>;
 }

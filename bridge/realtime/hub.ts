@@ -330,6 +330,7 @@ export class RealtimeHub {
           return conn.close(CLOSE.unauthenticated, 'unauthenticated');
         }
         authenticated();
+        conn.batching = m.protocol >= 2;
         return conn.result<'hello'>(m.id, {
           connectionId: conn.id,
           userId: conn.session.userId,

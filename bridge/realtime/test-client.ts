@@ -12,7 +12,9 @@ import {
   encodeDataFrame,
   FRAME_CHUNK_UP,
   FRAME_CREDIT_UP,
+  FRAME_BATCH_DOWN,
   FRAME_DATA_UP,
+  splitBatch,
   WS_PATH,
   WS_PROTOCOL_VERSION,
   type ClientRequest,
@@ -73,14 +75,18 @@ export class TestClient {
     });
   }
 
-  static async connect(url: string, token: string): Promise<TestClient> {
+  /** BATCH messages received (protocol 2; their frames are logged one by one). */
+  batches = 0;
+
+  /** `protocol`: 2 (the default, what the Endpoint speaks) takes BATCH frames; 1 gets every frame alone. */
+  static async connect(url: string, token: string, protocol: 1 | 2 = WS_PROTOCOL_VERSION): Promise<TestClient> {
     const ws = new WebSocket(`${url.replace(/^http/, 'ws')}${WS_PATH}`);
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());
       ws.once('error', reject);
     });
     const client = new TestClient(ws);
-    const hello = await client.raw<'hello'>({ kind: 'hello', id: 0, token, protocol: WS_PROTOCOL_VERSION });
+    const hello = await client.raw<'hello'>({ kind: 'hello', id: 0, token, protocol });
     client.connectionId = hello.connectionId;
     client.userId = hello.userId;
     return client;
@@ -217,18 +223,28 @@ export class TestClient {
     return this.closed;
   }
 
+  private onFrame(bytes: Uint8Array): void {
+    const frame = decodeFrame(bytes);
+    if (frame === undefined) throw new Error('the Bridge sent a malformed binary frame');
+    if (frame.type === 'credit') this.log.push({ kind: 'event', event: { type: 'byteStreamAllowance', streamNo: frame.streamNo, allowed: frame.offset } });
+    else this.log.push({ kind: 'frame', frame });
+    const consumed = frame.type === 'chunk' ? this.autoCredit.get(frame.streamNo) : undefined;
+    if (frame.type === 'chunk' && consumed !== undefined) {
+      this.autoCredit.set(frame.streamNo, consumed + frame.payload.length);
+      this.credit(frame.streamNo, consumed + frame.payload.length);
+    }
+  }
+
   private onMessage(data: RawData, isBinary: boolean): void {
     const buffer = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
     if (isBinary) {
-      const frame = decodeFrame(new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.length));
-      if (frame === undefined) throw new Error('the Bridge sent a malformed binary frame');
-      if (frame.type === 'credit') this.log.push({ kind: 'event', event: { type: 'byteStreamAllowance', streamNo: frame.streamNo, allowed: frame.offset } });
-      else this.log.push({ kind: 'frame', frame });
-      const consumed = frame.type === 'chunk' ? this.autoCredit.get(frame.streamNo) : undefined;
-      if (frame.type === 'chunk' && consumed !== undefined) {
-        this.autoCredit.set(frame.streamNo, consumed + frame.payload.length);
-        this.credit(frame.streamNo, consumed + frame.payload.length);
-      }
+      const bytes = new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.length);
+      if (bytes[0] === FRAME_BATCH_DOWN) {
+        const frames = splitBatch(bytes);
+        if (frames === undefined) throw new Error('the Bridge sent a malformed batch');
+        this.batches++;
+        for (const f of frames) this.onFrame(f);
+      } else this.onFrame(bytes);
     } else {
       const message = JSON.parse(buffer.toString()) as
         | { kind: 'result'; id: number; result: Record<string, unknown> }

@@ -15,6 +15,7 @@ import { decodeSFrameHeader, deriveSenderBaseKey, parseKid, SFrameContext } from
 import { decodeFrame, encodeDataFrame, FRAME_DATA_UP } from '../../protocol/ws.ts';
 import { streamApiInternals } from '../internal.ts';
 import { dataTrackMetadata, MAX_DATA_PLAINTEXT_BYTES } from './data-track-crypto.ts';
+import { MAX_DATA_MESSAGE_BYTES } from './limits.ts';
 import type { DataTrackDelivery } from './types.ts';
 import { captureFrames, DataLog, startKit, until, utf8, type Client, type Kit } from './test-kit.ts';
 
@@ -127,6 +128,18 @@ describe('data-track sender, in the call', () => {
     data.remove();
     await alice.streamApi.leaveStreamRoom(roomId);
     await bob.streamApi.leaveStreamRoom(roomId);
+  });
+
+  it('refuses bad input with a rejected promise and a coded error, never a throw in the call', async () => {
+    let returned: Array<Promise<void>> = [];
+    expect(() => {
+      returned = [
+        alice.streamApi.sendData('no-such-track', utf8('x')),
+        alice.streamApi.sendData('no-such-track', 'text' as unknown as Uint8Array),
+        alice.streamApi.sendData('no-such-track', new Uint8Array(MAX_DATA_MESSAGE_BYTES + 1)),
+      ];
+    }).not.toThrow();
+    for (const promise of returned) await expect(promise).rejects.toMatchObject({ reason: 'InvalidArgument' });
   });
 
   it('a rotation mid-stream: the first message under the new epoch and those behind it wait, in order; then in the call again', async () => {

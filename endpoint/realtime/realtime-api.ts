@@ -391,12 +391,18 @@ export class RealtimeApi {
    * data tracks are lossy, byte streams are the reliable path).
    * @example await realtime.sendData(trackId, new TextEncoder().encode('hello'));
    */
-  async sendData(trackId: string, data: Uint8Array): Promise<void> {
-    if (!(data instanceof Uint8Array)) throw EndpointError.invalidArgument('"data" expected a Uint8Array');
-    if (data.length > MAX_DATA_MESSAGE_BYTES) {
-      throw EndpointError.invalidArgument(`"data" expected at most ${MAX_DATA_MESSAGE_BYTES} bytes, got ${data.length} (use a byte stream for more)`);
+  sendData(trackId: string, data: Uint8Array): Promise<void> {
+    // Not an async function: a message sent in the call (data-track-sender.ts) resolves with the
+    // sender's own settled promise, without another promise and its resolution jobs per message.
+    try {
+      if (!(data instanceof Uint8Array)) throw EndpointError.invalidArgument('"data" expected a Uint8Array');
+      if (data.length > MAX_DATA_MESSAGE_BYTES) {
+        throw EndpointError.invalidArgument(`"data" expected at most ${MAX_DATA_MESSAGE_BYTES} bytes, got ${data.length} (use a byte stream for more)`);
+      }
+      return this.sender.send(trackId, data);
+    } catch (error) {
+      return Promise.reject(error);
     }
-    return this.sender.send(trackId, data);
   }
 
   /**

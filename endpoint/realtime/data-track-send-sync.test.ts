@@ -15,7 +15,11 @@ import { decodeSFrameHeader, deriveSenderBaseKey, parseKid, SFrameContext } from
 import { decodeFrame, encodeDataFrame, FRAME_DATA_UP } from '../../protocol/ws.ts';
 import { streamApiInternals } from '../internal.ts';
 import { dataTrackMetadata, MAX_DATA_PLAINTEXT_BYTES } from './data-track-crypto.ts';
+import type { HeadTracker } from '../rooms/head-tracker.ts';
+import { DataTrackSender } from './data-track-sender.ts';
+import type { KeyRefresher } from './key-refresh.ts';
 import { MAX_DATA_MESSAGE_BYTES } from './limits.ts';
+import type { SendTarget } from './local-streams.ts';
 import type { DataTrackDelivery } from './types.ts';
 import { captureFrames, DataLog, startKit, until, utf8, type Client, type Kit } from './test-kit.ts';
 
@@ -125,6 +129,41 @@ describe('data-track sender, in the call', () => {
     expect(frames.length).toBe(2 * BATCH);
     expect(frames.map((f) => headerOf(f).ctr)).toEqual(Array.from({ length: 2 * BATCH }, (_, i) => BigInt(i)));
     await expectAsyncBytes(frames, { roomId, handle, trackId }, keys);
+    data.remove();
+    await alice.streamApi.leaveStreamRoom(roomId);
+    await bob.streamApi.leaveStreamRoom(roomId);
+  });
+
+  it("WebCrypto's async-only keys: every message takes the ordered async path, with the same bytes", async () => {
+    const { roomId, handle, trackId, data } = await setUp([alice, bob], [alice]);
+    // A second sender over alice's real connection, rooms, keys and heads, its SFrame sessions on the
+    // browser backend (WebCrypto: no synchronous AEAD). Its own counters show what it sent.
+    const realtime = streamApiInternals(alice.streamApi).realtime as unknown as {
+      refresher: KeyRefresher;
+      heads: HeadTracker;
+      locals: { sendTarget(id: string): SendTarget };
+    };
+    const counters = { ...alice.streamApi.dataTrackStats(), sent: 0 };
+    const browserLike = new DataTrackSender({
+      connection: alice.connection,
+      rooms: streamApiInternals(alice.streamApi).rooms,
+      keys: streamApiInternals(alice.streamApi).keys,
+      refresher: realtime.refresher,
+      heads: realtime.heads,
+      counters,
+      target: (id) => realtime.locals.sendTarget(id),
+      backend: webBackend,
+    });
+    const frames = captureFrames(alice);
+    for (let batch = 0; batch < 2; batch++) {
+      const sends = texts(batch * BATCH, BATCH).map((text) => browserLike.send(trackId, utf8(text)));
+      expect(counters.sent).toBe(batch * BATCH);
+      await Promise.all(sends);
+      expect(counters.sent).toBe((batch + 1) * BATCH);
+    }
+    await until(() => data.messages.length === 2 * BATCH, 'every message at bob');
+    expect(data.texts()).toEqual(texts(0, 2 * BATCH));
+    await expectAsyncBytes(frames, { roomId, handle, trackId }, new Map([[1, epochKey(roomId).key]]));
     data.remove();
     await alice.streamApi.leaveStreamRoom(roomId);
     await bob.streamApi.leaveStreamRoom(roomId);

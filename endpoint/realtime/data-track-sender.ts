@@ -18,7 +18,8 @@
  *   seals synchronously (node:crypto), the message is stamped, sealed and on the socket before `send`
  *   returns: no promise chain, and one copy of the message (into a reused plaintext buffer) before the
  *   cipher. Otherwise it takes the ordered async path below, and so does every message behind it, so
- *   the order holds; browsers (WebCrypto) always take it (docs/operations/load.md, "The send path").
+ *   the order holds (past its waits that path seals synchronously too, where the key can); browsers
+ *   (WebCrypto) always take it (docs/operations/load.md, "The send path").
  * - **Lossy pacing.** Data tracks are for fresh, small messages (byte streams are the bulk path).
  *   Byte-stream chunks wait in the connection's bulk lane (transport/bulk-lane.ts), so they never hold a
  *   data frame back by more than about one chunk. While the socket holds more than `SEND_PACE_BYTES`,
@@ -31,6 +32,7 @@
  *   socket as long as it takes, and past `MAX_QUEUED_SENDS` waiting calls `sendData` refuses with
  *   `RateLimited` instead of dropping.
  */
+import type { CryptoBackend } from '../../crypto/backend/types.ts';
 import { deriveSenderBaseKey, makeKid, randomSessionId, SFrameContext } from '../../crypto/sframe/index.ts';
 import { DATA_HEADER_BYTES, encodeDataFrame, FRAME_DATA_UP, writeDataHeader } from '../../protocol/ws.ts';
 import type { Connection } from '../connection.ts';
@@ -54,6 +56,11 @@ interface Session {
   sealsSync: boolean;
 }
 
+/** The DATA frame around an SFrame ciphertext sealed with `DATA_HEADER_BYTES` of headroom. */
+function withHeadroom(sframe: Uint8Array): Uint8Array {
+  return new Uint8Array(sframe.buffer, sframe.byteOffset - DATA_HEADER_BYTES, DATA_HEADER_BYTES + sframe.length);
+}
+
 /** What `send` returns for a message sent in the call. */
 const SENT: Promise<void> = Promise.resolve();
 
@@ -68,6 +75,8 @@ export interface SenderDeps {
   now?: () => number;
   /** Where the track sends now; throws if it cannot (unknown, unpublished, its room left). */
   target: (trackId: string) => SendTarget;
+  /** The SFrame sessions' crypto backend; default the platform's (a test runs WebCrypto's async-only path in Node with it). */
+  backend?: CryptoBackend;
 }
 
 export class DataTrackSender {
@@ -156,8 +165,7 @@ export class DataTrackSender {
     }
     if (!target.reliable) this.congested = false;
     session.lastTime = time;
-    const whole = new Uint8Array(frame.buffer, frame.byteOffset - DATA_HEADER_BYTES, DATA_HEADER_BYTES + frame.length);
-    this.d.connection.sendFrame(writeDataHeader(whole, FRAME_DATA_UP, target.trackNo));
+    this.d.connection.sendFrame(writeDataHeader(withHeadroom(frame), FRAME_DATA_UP, target.trackNo));
     this.d.counters.sent++;
     return true;
   }
@@ -186,9 +194,18 @@ export class DataTrackSender {
     const now = (this.d.now ?? Date.now)();
     session.lastTime = Math.max(session.lastTime, target.reliable ? now : Math.min(queuedAt, now));
     writeDataTrackStamp(plaintext, { time: session.lastTime, version: head.version, headHash: head.hash });
-    const frame = await session.ctx.encrypt(session.kid, this.metadataOf(target), plaintext);
-    target = this.d.target(trackId);
-    this.d.connection.sendFrame(encodeDataFrame(FRAME_DATA_UP, target.trackNo, frame));
+    // Past the waits, a key that seals synchronously seals here too, straight into the DATA frame.
+    const sealed = session.sealsSync ? session.ctx.encryptSync(session.kid, this.metadataOf(target), plaintext, DATA_HEADER_BYTES) : undefined;
+    if (sealed !== undefined) {
+      // The trackNo as it is now: `session` above may have waited (a republish renumbers the track).
+      target = this.d.target(trackId);
+      this.d.connection.sendFrame(writeDataHeader(withHeadroom(sealed), FRAME_DATA_UP, target.trackNo));
+    } else {
+      session.sealsSync = false;
+      const frame = await session.ctx.encrypt(session.kid, this.metadataOf(target), plaintext);
+      target = this.d.target(trackId);
+      this.d.connection.sendFrame(encodeDataFrame(FRAME_DATA_UP, target.trackNo, frame));
+    }
     this.d.counters.sent++;
   }
 
@@ -207,7 +224,7 @@ export class DataTrackSender {
     this.d.heads.setOwn(roomId, head!.record.version, head!.hash);
     const kid = makeKid({ memberIndex, sessionId: randomSessionId(), epoch: current.epoch });
     const baseKey = deriveSenderBaseKey({ epochKey: current.key, roomId, epoch: current.epoch, kid, senderId: userId });
-    const ctx = new SFrameContext({ maxFrameBytes: MAX_DATA_PLAINTEXT_BYTES });
+    const ctx = new SFrameContext({ maxFrameBytes: MAX_DATA_PLAINTEXT_BYTES, ...(this.d.backend === undefined ? {} : { backend: this.d.backend }) });
     try {
       await ctx.addKey(kid, baseKey);
     } finally {

@@ -225,3 +225,17 @@ describe('rollback', () => {
     expect(list.readItems.find((r) => r.streamRoomId === id)?.statusCode).toBe('Rollback');
   });
 });
+
+describe('a malformed room response', () => {
+  it('is refused as BAD_RESPONSE naming the field (protocol/room-response.ts)', async () => {
+    const id = await newRoom();
+    const bob = await fresh();
+    expect((await bob.streamApi.getStreamRoom(id)).version).toBe(1);
+    const d = db();
+    d.prepare("UPDATE room_keys SET proof = ? WHERE room_id = ? AND recipient_id = 'bob'").run(Buffer.alloc(33 * 32), id);
+    d.close();
+    const error = await bob.streamApi.getStreamRoom(id).catch((e: unknown) => e);
+    expect(error).toMatchObject({ reason: 'BridgeRefused', bridgeCode: 'BAD_RESPONSE' });
+    expect((error as EndpointError).message).toMatch(/unexpected response \(keys\.0\.proof: /);
+  });
+});

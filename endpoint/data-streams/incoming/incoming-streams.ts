@@ -140,8 +140,12 @@ export class IncomingStreams {
     // On the bulk thread, opening starts on arrival (the thread works while the chunk waits for its
     // turn here), and takes the socket message's buffer without a copy: nothing here reads it again
     // (its length is counted above). It starts in a microtask, once every listener of this frame has
-    // seen it; microtasks keep the arrival order. On this thread, opening is the step's work, in its slice.
-    const opening = stream.threaded ? Promise.resolve().then(() => stream.open(payload, last, ownsItsMessage(payload))) : undefined;
+    // seen it; microtasks keep the arrival order. A stream that ended meanwhile (failed, cut) opens
+    // nothing more: its step sees it done and delivers nothing. On this thread, opening is the step's
+    // work, in its slice.
+    const opening = stream.threaded
+      ? Promise.resolve().then(() => (stream.done ? (undefined as never) : stream.open(payload, last, ownsItsMessage(payload))))
+      : undefined;
     opening?.catch(() => undefined);
     this.enqueue(stream.senderConnectionId, () => {
       stream.taken();

@@ -28,7 +28,7 @@ import { scanListing, Turns } from './list-scan.ts';
 import { compileQuery } from './query.ts';
 import { checkUploadedKeys, recordInvalid, roomWrite } from './record-checks.ts';
 import { frozen } from '../store/sqlite-read-cache.ts';
-import { visibleRoom } from './visible.ts';
+import { visibleAccess, visibleRoom } from './visible.ts';
 
 export interface ListInput {
   skip: number;
@@ -319,19 +319,23 @@ export class RoomService {
   }
 
   async get(session: SessionRow, roomId: string, since: number): Promise<RoomResponse> {
-    const { room, standing } = await this.roomFor(session, roomId);
+    const { recordsPerResponse, pageBytes, keysPerResponse } = this.s.config.limits;
+    // The standing and the keys in one read (one check of the SQLite read cache); the keys go out only
+    // past the policy.
+    const read = await this.s.store.roomRead(roomId, session.userId, keysPerResponse);
+    const { room, standing } = visibleAccess(read?.access, session, roomId);
     if (!allows(room.policy.get, standing)) {
       throw BridgeError.forbidden(`policy "get: ${room.policy.get}" forbids "${session.userId}"`);
     }
-    const { recordsPerResponse, pageBytes } = this.s.config.limits;
-    return this.view(room, session.userId, since, recordsPerResponse, pageBytes);
+    return this.view(room, session.userId, since, recordsPerResponse, pageBytes, read?.keys);
   }
 
   /**
    * The room with records after `since`: at most `limit` of them and at most `maxBytes` of record text,
-   * but always one when there is one, so that a client paging on `hasMore` always moves forward.
+   * but always one when there is one, so that a client paging on `hasMore` always moves forward. `keys`:
+   * the user's keys when already read.
    */
-  private async view(room: RoomRow, userId: string, since: number, limit: number, maxBytes = Infinity): Promise<RoomResponse> {
+  private async view(room: RoomRow, userId: string, since: number, limit: number, maxBytes = Infinity, keys?: RoomKeyRow[]): Promise<RoomResponse> {
     // A reader at the head (most reads of a known room) needs no version query.
     const rows = since >= room.version ? [] : await this.s.store.getRoomVersions(room.id, since, limit + 1, maxBytes);
     let count = 0;
@@ -342,7 +346,7 @@ export class RoomService {
       count++;
     }
     if (count < rows.length && count < limit) this.counters.pagesCutByBytes++;
-    const keys = await this.s.store.getRoomKeys(room.id, userId, this.s.config.limits.keysPerResponse);
+    keys ??= await this.s.store.getRoomKeys(room.id, userId, this.s.config.limits.keysPerResponse);
     return {
       roomId: room.id,
       contextId: room.contextId,

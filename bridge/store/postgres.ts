@@ -394,6 +394,11 @@ export class PostgresStore implements Store {
     return rooms.roomAccess(this.db, id, userId);
   }
 
+  async roomRead(id: string, userId: string, keysLimit: number): Promise<{ access: RoomAccessRow; keys: RoomKeyRow[] } | undefined> {
+    const access = await rooms.roomAccess(this.db, id, userId);
+    return access === undefined ? undefined : { access, keys: await rooms.getRoomKeys(this.db, id, userId, keysLimit) };
+  }
+
   getRoomVersions(id: string, afterVersion: number, limit: number, maxBytes = Infinity): Promise<RoomVersionRow[]> {
     return rooms.getRoomVersions(this.db, id, afterVersion, limit, maxBytes);
   }

@@ -81,6 +81,31 @@ describe('SqliteReadCache', () => {
     expect(reads()).toBe(n + 2);
   });
 
+  it('reads a batch after one check: a write before the batch drops what its reads had cached', () => {
+    const { db, file } = database();
+    const cache = new SqliteReadCache(db);
+    let others = 0;
+    const batch = () =>
+      cache.batch((get) => ({
+        children: get('children p', () => {
+          others++;
+          return db.prepare('SELECT n FROM child WHERE parent = ?').pluck().all('p');
+        }),
+        count: get('count', () => db.prepare('SELECT COUNT(*) FROM other').pluck().get()),
+      }));
+    expect(batch()).toEqual({ children: [1], count: 0 });
+    expect(batch()).toEqual({ children: [1], count: 0 });
+    expect(others).toBe(1);
+    db.exec('INSERT INTO other VALUES (1)');
+    expect(batch()).toEqual({ children: [1], count: 1 });
+    expect(others).toBe(2);
+    const another = new Database(file);
+    closers.push(() => another.close());
+    another.exec("INSERT INTO child VALUES ('p', 5)");
+    expect(batch()).toEqual({ children: [1, 5], count: 1 });
+    expect(others).toBe(3);
+  });
+
   it('keeps at most its entries, dropping the oldest', () => {
     const { db } = database();
     db.exec("INSERT INTO parent VALUES ('q'), ('r')");

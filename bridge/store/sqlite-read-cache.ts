@@ -35,6 +35,23 @@ export class SqliteReadCache {
 
   /** The value under `key`, read with `read` (synchronous, no writes) unless a current one is cached. */
   get<T>(key: string, read: () => T): T {
+    this.#check();
+    return this.#lookup(key, read);
+  }
+
+  /**
+   * Several reads after one check (each check is two statements): `fn` runs synchronously, so nothing
+   * writes between the check and its reads, and every read is what its query would return at the check.
+   */
+  batch<T>(fn: (get: <V>(key: string, read: () => V) => V) => T): T {
+    this.#check();
+    return fn(this.#lookupBound);
+  }
+
+  readonly #lookupBound = <V>(key: string, read: () => V): V => this.#lookup(key, read);
+
+  /** Drops every entry when either counter moved since the last check. */
+  #check(): void {
     const changes = this.#totalChanges.get() as number;
     const version = this.#dataVersion.get() as number;
     if (changes !== this.#changes || version !== this.#version) {
@@ -42,6 +59,9 @@ export class SqliteReadCache {
       this.#changes = changes;
       this.#version = version;
     }
+  }
+
+  #lookup<T>(key: string, read: () => T): T {
     if (this.#entries.has(key)) return this.#entries.get(key) as T;
     const value = read();
     if (this.#entries.size >= this.maxEntries) this.#entries.delete(this.#entries.keys().next().value as string);

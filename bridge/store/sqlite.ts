@@ -377,10 +377,23 @@ export class SqliteStore implements Store {
   }
 
   async roomAccess(id: string, userId: string): Promise<RoomAccessRow | undefined> {
-    return this.reads.get(`access\0${id}\0${userId}`, () => {
-      const r = this.stmt.roomAccess.get({ id, userId }) as Row | undefined;
-      return r === undefined ? undefined : frozen(roomAccess(r));
+    return this.reads.get(`access\0${id}\0${userId}`, () => this.readAccess(id, userId));
+  }
+
+  async roomRead(id: string, userId: string, keysLimit: number): Promise<{ access: RoomAccessRow; keys: RoomKeyRow[] } | undefined> {
+    return this.reads.batch((get) => {
+      const access = get(`access\0${id}\0${userId}`, () => this.readAccess(id, userId));
+      return access === undefined ? undefined : { access, keys: get(`keys\0${id}\0${userId}\0${keysLimit}`, () => this.readKeys(id, userId, keysLimit)) };
     });
+  }
+
+  private readAccess(id: string, userId: string): RoomAccessRow | undefined {
+    const r = this.stmt.roomAccess.get({ id, userId }) as Row | undefined;
+    return r === undefined ? undefined : frozen(roomAccess(r));
+  }
+
+  private readKeys(id: string, recipientId: string, limit: number): RoomKeyRow[] {
+    return frozen((this.stmt.getKeys.all(id, recipientId, limit) as Row[]).map((r) => frozen(roomKey(r))));
   }
 
   async getRoomVersions(id: string, afterVersion: number, limit: number, maxBytes = Infinity): Promise<RoomVersionRow[]> {
@@ -403,9 +416,7 @@ export class SqliteStore implements Store {
   }
 
   async getRoomKeys(id: string, recipientId: string, limit: number): Promise<RoomKeyRow[]> {
-    return this.reads.get(`keys\0${id}\0${recipientId}\0${limit}`, () =>
-      frozen((this.stmt.getKeys.all(id, recipientId, limit) as Row[]).map((r) => frozen(roomKey(r)))),
-    );
+    return this.reads.get(`keys\0${id}\0${recipientId}\0${limit}`, () => this.readKeys(id, recipientId, limit));
   }
 
   async countRooms(contextId: string): Promise<number> {

@@ -55,7 +55,13 @@ export function describeRoomContract(setup: ContractSetup): void {
       for (const id of ['alice', 'bob', 'dave']) await store.addContextUser(user('ctx', id));
       const write = roomWrite('r1', 'ctx', 1, { members: [alice, bob] });
       await store.createRoom(write);
-      const of = (userId: string) => store.roomAccess('r1', userId);
+      const of = async (userId: string) => {
+        const access = await store.roomAccess('r1', userId);
+        // roomRead: the same standing with the user's keys, as the two reads give them.
+        const read = await store.roomRead('r1', userId, 10);
+        expect(read).toEqual(access === undefined ? undefined : { access, keys: await store.getRoomKeys('r1', userId, 10) });
+        return access;
+      };
       expect(await of('alice')).toEqual({ room: write.room, solutionId: 'sol', contextUser: true, member: alice });
       expect(await of('bob')).toEqual({ room: write.room, solutionId: 'sol', contextUser: true, member: bob });
       // In the directory, not a member; a member no longer in the directory; a stranger.
@@ -67,10 +73,15 @@ export function describeRoomContract(setup: ContractSetup): void {
       await store.addContextUser(user('other', 'eve'));
       expect((await of('eve'))?.contextUser).toBe(false);
       expect(await store.roomAccess('nope', 'alice')).toBeUndefined();
+      expect(await store.roomRead('nope', 'alice', 10)).toBeUndefined();
       // The standing follows the room's writes.
       expect(await store.appendRoomVersion(roomWrite('r1', 'ctx', 2, { members: [alice, { ...bob, userId: 'dave', publicKey: 'key-dave' }] }), 1)).toBe('ok');
+      const daveRead = await store.roomRead('r1', 'dave', 10); // read first through roomRead
+      expect({ member: daveRead?.access.member?.userId, epochs: daveRead?.keys.map((k) => k.epoch) }).toEqual({ member: 'dave', epochs: [2] });
       expect((await of('dave'))?.member).toEqual({ userId: 'dave', publicKey: 'key-dave', isManager: false });
       expect((await of('alice'))?.room.version).toBe(2);
+      expect((await store.roomRead('r1', 'alice', 10))?.keys.map((k) => k.epoch)).toEqual([2, 1]);
+      expect((await store.roomRead('r1', 'alice', 1))?.keys.map((k) => k.epoch)).toEqual([2]);
     });
 
     it('writes and reads back a room of 1,000 members with their keys', async () => {

@@ -283,6 +283,11 @@ export interface Store {
   /** The room with `userId`'s standing toward it (RoomAccessRow); undefined when the room does not exist. */
   roomAccess(id: string, userId: string): Promise<RoomAccessRow | undefined>;
   /**
+   * What a room read needs at once: `roomAccess(id, userId)` and, when the room exists,
+   * `getRoomKeys(id, userId, keysLimit)` (on SQLite, both after one check of its read cache).
+   */
+  roomRead(id: string, userId: string, keysLimit: number): Promise<{ access: RoomAccessRow; keys: RoomKeyRow[] } | undefined>;
+  /**
    * Versions after `afterVersion`, oldest first: at most `limit`, and none after the first one that takes
    * the total length of record and signature text past `maxBytes` (that one is included, and so is the
    * second version when the first alone is past it).

@@ -12,7 +12,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { webBackend } from '../../crypto/backend/web.ts';
 import { decodeSFrameHeader, deriveSenderBaseKey, parseKid, SFrameContext } from '../../crypto/sframe/index.ts';
-import { decodeFrame, encodeDataFrame, FRAME_DATA_UP } from '../../protocol/ws.ts';
+import { DATA_DEADLINE_MAX_MS, decodeFrame, encodeDataFrame, FRAME_DATA_UP } from '../../protocol/ws.ts';
 import { streamApiInternals } from '../internal.ts';
 import { dataTrackMetadata, MAX_DATA_PLAINTEXT_BYTES } from './data-track-crypto.ts';
 import type { HeadTracker } from '../rooms/head-tracker.ts';
@@ -71,7 +71,12 @@ async function setUp(users: Client[], managers: Client[], delivery: DataTrackDel
   await alice.streamApi.joinStreamRoom(roomId);
   await bob.streamApi.joinStreamRoom(roomId);
   const handle = await alice.streamApi.createStream(roomId);
-  const trackId = await alice.streamApi.addStreamTrack(handle, { createDataChannel: true, delivery });
+  // The longest deadline: a lossy message that waits for a key on a busy machine is not dropped as late.
+  const trackId = await alice.streamApi.addStreamTrack(handle, {
+    createDataChannel: true,
+    delivery,
+    ...(delivery === 'lossy' ? { deadlineMs: DATA_DEADLINE_MAX_MS } : {}),
+  });
   await alice.streamApi.publishStream(handle);
   const data = new DataLog(bob, roomId, handle);
   await bob.streamApi.subscribeToRemoteStreams(roomId, [{ streamId: handle }]);

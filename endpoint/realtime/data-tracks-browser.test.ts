@@ -275,6 +275,8 @@ describe('data tracks in Chromium', () => {
       await new Promise((resolve) => setTimeout(resolve, 2));
     };
     while (bobSent < AFTER) await send();
+    // The page's loop is under way too (its first message, sealed before any rotation, is at bob).
+    await until(() => atBob.length > fromPage, 'the page sending', WAIT_MS);
     const room = await dave.streamApi.getStreamRoom(roomId);
     const rotated = dave.streamApi.updateStreamRoom(roomId, room.users, room.managers, room.publicMeta, room.privateMeta, room.version, false, true);
     while (streamApiInternals(bob.streamApi).keys.newestEpoch(roomId) !== 2) {

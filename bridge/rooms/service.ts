@@ -23,11 +23,11 @@ import { retrySeconds, SharedLimits } from '../auth/shared-rate-limit.ts';
 import type { RoomAudience, RoomDeletedEvent } from '../events.ts';
 import { BridgeError } from '../errors.ts';
 import type { BridgeServices } from '../services.ts';
+import { frozen } from '../store/sqlite-read-cache.ts';
 import type { ContextRow, ListRoomsQuery, RoomCursor, RoomKeyRow, RoomMemberRow, RoomRow, RoomWrite, SessionRow } from '../store/types.ts';
 import { scanListing, Turns } from './list-scan.ts';
 import { compileQuery } from './query.ts';
 import { checkUploadedKeys, recordInvalid, roomWrite } from './record-checks.ts';
-import { frozen } from '../store/sqlite-read-cache.ts';
 import { visibleAccess, visibleRoom } from './visible.ts';
 
 export interface ListInput {

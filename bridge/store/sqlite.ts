@@ -377,13 +377,13 @@ export class SqliteStore implements Store {
   }
 
   async roomAccess(id: string, userId: string): Promise<RoomAccessRow | undefined> {
-    return this.reads.get(`access\0${id}\0${userId}`, () => this.readAccess(id, userId));
+    return this.reads.get(accessKey(id, userId), () => this.readAccess(id, userId));
   }
 
   async roomRead(id: string, userId: string, keysLimit: number): Promise<{ access: RoomAccessRow; keys: RoomKeyRow[] } | undefined> {
     return this.reads.batch((get) => {
-      const access = get(`access\0${id}\0${userId}`, () => this.readAccess(id, userId));
-      return access === undefined ? undefined : { access, keys: get(`keys\0${id}\0${userId}\0${keysLimit}`, () => this.readKeys(id, userId, keysLimit)) };
+      const access = get(accessKey(id, userId), () => this.readAccess(id, userId));
+      return access === undefined ? undefined : { access, keys: get(keysKey(id, userId, keysLimit), () => this.readKeys(id, userId, keysLimit)) };
     });
   }
 
@@ -416,7 +416,7 @@ export class SqliteStore implements Store {
   }
 
   async getRoomKeys(id: string, recipientId: string, limit: number): Promise<RoomKeyRow[]> {
-    return this.reads.get(`keys\0${id}\0${recipientId}\0${limit}`, () => this.readKeys(id, recipientId, limit));
+    return this.reads.get(keysKey(id, recipientId, limit), () => this.readKeys(id, recipientId, limit));
   }
 
   async countRooms(contextId: string): Promise<number> {
@@ -510,3 +510,7 @@ export class SqliteStore implements Store {
     return this.stmt.deleteRoom.run(id).changes > 0;
   }
 }
+
+/** The read cache's keys of a room's access and of a reader's keys. */
+const accessKey = (id: string, userId: string) => `access\0${id}\0${userId}`;
+const keysKey = (id: string, recipientId: string, limit: number) => `keys\0${id}\0${recipientId}\0${limit}`;

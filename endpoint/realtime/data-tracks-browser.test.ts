@@ -21,6 +21,7 @@ import { DATA_DEADLINE_MAX_MS, FRAME_BATCH_DOWN, FRAME_DATA_DOWN, splitBatch } f
 import { openBrowserPage, type BrowserPage } from '../../test/browser/browser.ts';
 import { streamApiInternals } from '../internal.ts';
 import type { StreamApi } from '../stream-api.ts';
+import { MAX_DATA_MESSAGE_BYTES } from './limits.ts';
 import type { DataTrackStats } from './types.ts';
 import { pub, startKit, until, type Client, type Kit } from './test-kit.ts';
 
@@ -55,11 +56,12 @@ type PageWindow = Window & { dt: PageState };
 
 /**
  * The payload of message `seq` from sender `tag`: the tag and sequence number first, then bytes that
- * depend on both, of a length that varies. The page has its own copy (`PageState.payload`:
+ * depend on both, of a length that varies: every 128th is the largest message (so a BATCH passes its
+ * 64 KiB mark with it). The page has its own copy (`PageState.payload`:
  * page.evaluate runs source text); a mismatch fails the comparisons.
  */
 function payload(tag: number, seq: number): Uint8Array {
-  const bytes = new Uint8Array(20 + (seq % 97));
+  const bytes = new Uint8Array(seq % 128 === 127 ? MAX_DATA_MESSAGE_BYTES : 20 + (seq % 97));
   bytes[0] = tag;
   bytes[1] = seq >> 8;
   bytes[2] = seq & 0xff;
@@ -134,7 +136,15 @@ beforeAll(async () => {
       socketIn.dataFrames += frames.filter((f) => f[0] === FRAME_DATA_DOWN).length;
     });
   });
-  const args = { url: kit.t.bridge.url, solutionId: kit.tenant.solutionId, privateKey: kit.tenant.users.alice!.privateKey, roomId, bobHandle, bobLossyTrackId };
+  const args = {
+    url: kit.t.bridge.url,
+    solutionId: kit.tenant.solutionId,
+    privateKey: kit.tenant.users.alice!.privateKey,
+    roomId,
+    bobHandle,
+    bobLossyTrackId,
+    maxBytes: MAX_DATA_MESSAGE_BYTES,
+  };
   const page = await browser.page.evaluate(async (a) => {
     const { Endpoint, backendName } = window.sealroom;
     await Endpoint.setup();
@@ -145,7 +155,7 @@ beforeAll(async () => {
     const trackId = await streamApi.addStreamTrack(handle, { createDataChannel: true, delivery: 'reliable' });
     await streamApi.publishStream(handle);
     const payload = (tag: number, seq: number) => {
-      const bytes = new Uint8Array(20 + (seq % 97));
+      const bytes = new Uint8Array(seq % 128 === 127 ? a.maxBytes : 20 + (seq % 97));
       bytes[0] = tag;
       bytes[1] = seq >> 8;
       bytes[2] = seq & 0xff;

@@ -7,11 +7,8 @@ import * as z from './zod.ts';
 import { AUTH_NONCE_BYTES } from './auth.ts';
 import { contextIdSchema, MAX_RECORD_BYTES, MAX_ROOM_MEMBERS, publicKeyTextSchema, roomIdSchema, userIdSchema } from './room-record.ts';
 
-/** The characters of standard base64 (the bytes are decoded strictly where they are used). */
-export const BASE64_PATTERN = /^[A-Za-z0-9+/]*={0,2}$/;
-
 export const base64Schema = (maxBytes: number) =>
-  z.string().check(z.maxLength(Math.ceil(maxBytes / 3) * 4), z.regex(BASE64_PATTERN, 'expected standard base64'));
+  z.string().check(z.maxLength(Math.ceil(maxBytes / 3) * 4), z.regex(/^[A-Za-z0-9+/]*={0,2}$/, 'expected standard base64'));
 
 export const solutionIdSchema = z.string().check(z.regex(/^[A-Za-z0-9_-]{1,64}$/, 'expected 1-64 characters of [A-Za-z0-9_-]'));
 export const nameSchema = z.string().check(z.trim(), z.minLength(1), z.maxLength(200));

@@ -9,10 +9,16 @@ import { backend } from '../../crypto/backend/index.ts';
 import { fromBase64, toBase64 } from '../../crypto/bytes.ts';
 import { verifyInclusion } from '../../crypto/key-set.ts';
 import { decodeWrappedKey } from '../../crypto/key-wrap.ts';
-import { listRoomsResponseSchema, roomWriteResponseSchema, type RoomKey, type RoomResponse, type VersionedRecord } from '../../protocol/api.ts';
+import {
+  listRoomsResponseSchema,
+  roomResponseSchema,
+  roomWriteResponseSchema,
+  type RoomKey,
+  type RoomResponse,
+  type VersionedRecord,
+} from '../../protocol/api.ts';
 import { completePolicy, partialRoomPolicySchema, type RoomPolicy } from '../../protocol/policy.ts';
 import { ChainError, verifyChain, type VerifiedVersion } from '../../protocol/room-chain.ts';
-import { roomResponseParser } from '../../protocol/room-response.ts';
 import { CONTEXT_ID_PATTERN, recordHash, ROOM_ID_PATTERN, USER_ID_PATTERN, type Member, type RoomRecord } from '../../protocol/room-record.ts';
 import type { Connection } from '../connection.ts';
 import { EndpointError } from '../errors.ts';
@@ -128,7 +134,7 @@ export class RoomApi {
     let keys: RoomKey[] = [];
     const fresh: VerifiedVersion[] = [];
     let reply: RoomResponse;
-    const page = (after: number) => this.http.request('GET', `/v1/rooms/${encodeURIComponent(roomId)}?since=${after}`, roomResponseParser, undefined, options);
+    const page = (after: number) => this.http.request('GET', `/v1/rooms/${encodeURIComponent(roomId)}?since=${after}`, roomResponseSchema, undefined, options);
     let next = page(since);
     for (;;) {
       reply = await next;

@@ -227,7 +227,7 @@ describe('rollback', () => {
 });
 
 describe('a malformed room response', () => {
-  it('is refused as BAD_RESPONSE naming the field (protocol/room-response.ts)', async () => {
+  it('is refused as BAD_RESPONSE naming the field', async () => {
     const id = await newRoom();
     const bob = await fresh();
     expect((await bob.streamApi.getStreamRoom(id)).version).toBe(1);

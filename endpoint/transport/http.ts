@@ -5,6 +5,7 @@
  * (#endpoint-http).
  */
 import { httpSend } from '#endpoint-http';
+import type * as z from '../../protocol/zod.ts';
 import { errorBodySchema } from '../../protocol/api.ts';
 import { EndpointError } from '../errors.ts';
 
@@ -12,14 +13,6 @@ export interface RequestOptions {
   /** Milliseconds; defaults to the connection's request timeout. */
   timeoutMs?: number;
   signal?: AbortSignal;
-}
-
-/**
- * What checks a response body: a zod schema, or a check with the same `safeParse` (protocol/
- * room-response.ts, for the read every room read makes).
- */
-export interface ResponseSchema<T> {
-  safeParse(value: unknown): { success: true; data: T } | { success: false; error: { issues: readonly { path: PropertyKey[]; message: string }[] } };
 }
 
 export interface HttpSession {
@@ -41,14 +34,14 @@ export class BridgeHttp {
     this.#baseUrl = typeof baseUrl === 'string' ? () => baseUrl : baseUrl;
   }
 
-  async request<T = undefined>(
+  async request<S extends z.ZodMiniType>(
     method: 'GET' | 'POST' | 'PUT' | 'DELETE',
     path: string,
-    schema: ResponseSchema<T> | undefined,
+    schema: S | undefined,
     body?: unknown,
     options: RequestOptions = {},
     retried = false,
-  ): Promise<T> {
+  ): Promise<z.infer<S>> {
     const what = `${method} ${path.split('?')[0]}`;
     if (aborted(options.signal)) throw EndpointError.aborted(what, options.signal?.reason);
     const timeoutMs = options.timeoutMs ?? this.defaultTimeoutMs;
@@ -87,7 +80,7 @@ export class BridgeHttp {
       }
       throw EndpointError.fromBridge(response.status, 'HTTP_ERROR', `${what}: HTTP ${response.status}`);
     }
-    if (schema === undefined) return undefined as T;
+    if (schema === undefined) return undefined as z.infer<S>;
     const parsed = schema.safeParse(safeJson(text));
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;

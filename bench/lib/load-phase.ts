@@ -13,6 +13,7 @@ import { summarize } from './stats.ts';
 /** What bench/procs/load-members.ts `take` returns. */
 export interface MembersTake {
   latencies: Float64Array;
+  /** Cumulative counters: the members' data-track stats summed, and the process's bulk governor (`bulkYield*`). */
   stats: Record<string, number>;
   offered: number;
   sendErrors: number;

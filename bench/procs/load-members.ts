@@ -261,7 +261,7 @@ serve({
     return null;
   },
 
-  /** Everything recorded since the last take, with the summed (cumulative) data-track counters. */
+  /** Everything recorded since the last take, with the summed (cumulative) data-track counters and the bulk governor's. */
   take() {
     const stats: Record<string, number> = {};
     for (const c of clients) {

@@ -104,4 +104,22 @@ describe('BATCH order at the Bridge', () => {
       { kind: 'frame', first: 2, type: FRAME_DATA_DOWN },
     ]);
   });
+
+  it('sends a batch at once when it reaches 256 frames or 64 KiB', async () => {
+    const byCount = await pair(true);
+    for (let i = 0; i < 300; i++) byCount.conn.binary(data(i % 256));
+    await until(() => byCount.seen.length === 2);
+    expect(byCount.seen.map((m) => (m.kind === 'batch' ? m.frames.length : m.kind))).toEqual([256, 44]);
+
+    // 40 KiB frames: the second takes a batch past 64 KiB, so it goes with two; the fifth goes alone.
+    const bySize = await pair(true);
+    const big = (n: number) => encodeDataFrame(FRAME_DATA_DOWN, 7, new Uint8Array(40 * 1024).fill(n));
+    for (let i = 1; i <= 5; i++) bySize.conn.binary(big(i));
+    await until(() => bySize.seen.length === 3);
+    expect(bySize.seen).toEqual([
+      { kind: 'batch', frames: [1, 2] },
+      { kind: 'batch', frames: [3, 4] },
+      { kind: 'frame', first: 5, type: FRAME_DATA_DOWN },
+    ]);
+  });
 });

@@ -44,15 +44,21 @@ async function sendChecked(from: Client, roomId: string, got: Received[], bytes:
   expect(Buffer.from(await got[n - 1]!.done).equals(Buffer.from(bytes))).toBe(true);
 }
 
+/** alice and bob in a room, bob receiving alice's data track (real time in this process) and her files. */
+async function routedTrack(): Promise<{ alice: Client; bob: Client; roomId: string; got: Received[]; handle: string }> {
+  const alice = await kit.connect('alice');
+  const bob = await kit.connect('bob');
+  const roomId = await joinedRoom(kit, alice, [alice, bob]);
+  const got = receiveBytes(bob, 'files');
+  const { handle } = await publishDataTrack(alice, roomId);
+  await bob.streamApi.subscribeToRemoteStreams(roomId, [{ streamId: handle }]);
+  await until(() => realtimeInProcess(), 'a remote track routed at bob');
+  return { alice, bob, roomId, got, handle };
+}
+
 describe('the bulk governor', () => {
   it('slows byte streams while real time runs late, down to its least rate, without a cut, and they arrive whole', async () => {
-    const alice = await kit.connect('alice');
-    const bob = await kit.connect('bob');
-    const roomId = await joinedRoom(kit, alice, [alice, bob]);
-    const got = receiveBytes(bob, 'files');
-    const { handle } = await publishDataTrack(alice, roomId);
-    await bob.streamApi.subscribeToRemoteStreams(roomId, [{ streamId: handle }]);
-    await until(() => realtimeInProcess(), 'a remote track routed at bob');
+    const { alice, bob, roomId, got, handle } = await routedTrack();
 
     const before = bulkGovernor.stats();
     let least = Number.POSITIVE_INFINITY;
@@ -74,19 +80,13 @@ describe('the bulk governor', () => {
     // governor all along), and the Bridge cut nothing.
     expect(least).toBe(MIN_RATE);
     expect(tookMs).toBeGreaterThan(4 * STUCK_MS);
-    expect((await bob.streamApi.dataStreamStats()).droppedBeforeHandler).toEqual({});
+    expect(bob.streamApi.dataStreamStats().droppedBeforeHandler).toEqual({});
     expect(bob.streamApi.dataStreamStats().bulkYield).toEqual(bulkGovernor.stats());
     await alice.streamApi.unpublishStream(handle);
   }, 60_000);
 
   it("does nothing with bulkYield 'never'; a bad value is InvalidArgument", async () => {
-    const alice = await kit.connect('alice');
-    const bob = await kit.connect('bob');
-    const roomId = await joinedRoom(kit, alice, [alice, bob]);
-    const got = receiveBytes(bob, 'files');
-    const { handle } = await publishDataTrack(alice, roomId);
-    await bob.streamApi.subscribeToRemoteStreams(roomId, [{ streamId: handle }]);
-    await until(() => realtimeInProcess(), 'a remote track routed at bob');
+    const { alice, roomId, got, handle } = await routedTrack();
     await Endpoint.setup({ bulkYield: 'never' });
     const before = bulkGovernor.stats();
     const stop = busyApp(12, 20);

@@ -6,7 +6,7 @@
  * A clock the test moves stands in for performance.now(); the lateness samples are given by hand.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { BURST_MS, BulkGovernor, DECREASE_HOLD_MS, MAX_HOLD_MS, MIN_RATE, START_RATE, TARGET_LAG_MS, WINDOW_MS } from './bulk-governor.ts';
+import { BURST_MS, BulkGovernor, DECREASE_HOLD_MS, MAX_HOLD_MS, MAX_RATE, MIN_RATE, START_RATE, TARGET_LAG_MS, WINDOW_MS } from './bulk-governor.ts';
 
 const KIB = 1024;
 let made: BulkGovernor[] = [];
@@ -103,5 +103,37 @@ describe('BulkGovernor', () => {
     for (let i = 0; i < 500; i++) longest = Math.max(longest, g.reserve(1024 * KIB, 64 * KIB).waitMs);
     expect(longest).toBeGreaterThan(MAX_HOLD_MS / 2);
     expect(longest).toBeLessThanOrEqual(MAX_HOLD_MS);
+  });
+
+  it('grows no further than MAX_RATE', () => {
+    const { g, clock } = governor();
+    g.reserve(1);
+    for (let i = 0; i < 60; i++) {
+      holdBack(g);
+      clock.t += MAX_HOLD_MS; // the queue drains between windows
+      windowOf(g, clock, 0);
+    }
+    expect(g.stats().rateBytesPerSecond).toBe(MAX_RATE);
+  });
+
+  it("samples the event loop's lateness itself, and ignores it where it says nothing (a hidden browser tab)", async () => {
+    const busy = (ms: number) => {
+      const end = performance.now() + ms;
+      while (performance.now() < end);
+    };
+    const run = async (unobservable: boolean) => {
+      const g = new BulkGovernor({ realtime: () => true, unobservable: () => unobservable });
+      made.push(g);
+      g.reserve(1);
+      // The loop blocked well past the target, then a window's worth of turns for the sampler.
+      for (let i = 0; i < 4; i++) {
+        busy(3 * TARGET_LAG_MS);
+        g.reserve(1);
+        await new Promise((resolve) => setTimeout(resolve, WINDOW_MS / 2));
+      }
+      return g.stats();
+    };
+    expect((await run(false)).slowdowns).toBeGreaterThan(0);
+    expect(await run(true)).toMatchObject({ slowdowns: 0, rateBytesPerSecond: START_RATE });
   });
 });

@@ -82,8 +82,6 @@ export interface GovernorDeps {
   unobservable?: () => boolean;
 }
 
-const NOW_GRANT: BulkGrant = Object.freeze({ bytes: 0, waitMs: 0 }) as BulkGrant;
-
 export class BulkGovernor {
   #mode: BulkYieldMode = 'auto';
   #active = false;
@@ -109,17 +107,13 @@ export class BulkGovernor {
     this.#active = this.#wanted();
   }
 
-  get mode(): BulkYieldMode {
-    return this.#mode;
-  }
-
   /**
    * Reserves `bytes` of byte-stream traffic: all of them at once when the rate allows them now (or the
    * governor is not pacing), else `piece` of them (so that streams take turns in smaller steps while
    * held), with the wait before they may go.
    */
   reserve(bytes: number, piece = bytes): BulkGrant {
-    if (this.#mode === 'never' || bytes <= 0) return bytes <= 0 ? NOW_GRANT : { bytes, waitMs: 0 };
+    if (this.#mode === 'never' || bytes <= 0) return { bytes, waitMs: 0 };
     const now = this.#now();
     this.#lastReserve = now;
     if (this.#sampler === undefined) {

@@ -54,6 +54,11 @@ export class Credit {
     if (this.disposed) return;
     this.consumed += bytes;
     this.starved = starved && this.consumed >= this.arrived;
+    this.owe();
+  }
+
+  /** What is owed goes now if it makes a batch, else within `CREDIT_FLUSH_MS`. */
+  private owe(): void {
     const owed = this.consumed - this.credited;
     if (owed <= 0) return;
     if (owed >= this.windowBytes / CREDIT_BATCH_FRACTION) {
@@ -107,11 +112,6 @@ export class Credit {
     this.heldUntil = performance.now();
     this.credited = this.heldTo;
     this.send(this.credited, false);
-    const owed = this.consumed - this.credited;
-    if (owed >= this.windowBytes / CREDIT_BATCH_FRACTION) this.flush();
-    else if (owed > 0 && this.timer === undefined) {
-      this.timer = setTimeout(() => this.flush(), CREDIT_FLUSH_MS);
-      (this.timer as { unref?: () => void }).unref?.();
-    }
+    this.owe();
   }
 }

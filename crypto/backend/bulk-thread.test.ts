@@ -296,11 +296,6 @@ describe('bulk thread process behaviour', () => {
     expect(run).toEqual({ code: 0, out: 'awaited: first\nnot awaited: second\n', err: '' });
   });
 
-  it('starts once on warm(), before any stream, and a warmed idle thread does not keep a process alive', async () => {
-    const run = await runChild([], `import(${JSON.stringify(NODE_TS)}).then(${WARM_THEN_SEAL});`);
-    expect(run).toEqual({ code: 0, out: 'started 1 streams 0\nsealed 21 started 1\n', err: '' });
-  });
-
   it('works in a process whose flags make eval code an ES module (the worker inherits them)', async () => {
     const run = await runChild(['--input-type=module'], `const open = ${OPEN_TWICE}; await open(await import(${JSON.stringify(NODE_TS)}));`);
     expect(run).toEqual({ code: 0, out: 'awaited: first\nnot awaited: second\n', err: '' });
@@ -308,20 +303,6 @@ describe('bulk thread process behaviour', () => {
 });
 
 const NODE_TS = new URL('./node.ts', import.meta.url).href;
-const BULK_TS = new URL('./bulk-thread.ts', import.meta.url).href;
-/**
- * Warms the thread twice (one start), seals on it (no second start), then leaves it idle with its
- * stream open: the process must exit by itself.
- */
-const WARM_THEN_SEAL = `async ({ nodeBackend }) => {
-  const { bulkThreadCounts } = await import(${JSON.stringify(BULK_TS)});
-  nodeBackend.bulk.warm();
-  nodeBackend.bulk.warm();
-  console.log('started ' + bulkThreadCounts().started + ' streams ' + bulkThreadCounts().streams);
-  const stream = nodeBackend.bulk.stream(new Uint8Array(32).fill(7));
-  const sealed = await stream.seal(new Uint8Array(12), new TextEncoder().encode('hello'), new Uint8Array(0), 0, false);
-  console.log('sealed ' + sealed.length + ' started ' + bulkThreadCounts().started);
-}`;
 /**
  * Opens a chunk on the bulk thread and awaits it (the worker is then up and idle), then opens a second
  * without awaiting it, printing each; the stream stays open. Without the worker's ref while a call

@@ -109,8 +109,8 @@ class BulkThread implements BulkCrypto {
   /** Streams dropped without `close()` are closed on the thread once collected here. */
   readonly #collected = new FinalizationRegistry<{ generation: number; id: number }>((held) => this.close(held.generation, held.id));
 
-  /** Streams made so far, calls sent and workers started (for tests and diagnostics). */
-  readonly counts = { streams: 0, calls: 0, started: 0 };
+  /** Streams made so far, and calls sent (for tests and diagnostics). */
+  readonly counts = { streams: 0, calls: 0 };
 
   stream(key: Uint8Array): BulkStream {
     if (!(key instanceof Uint8Array) || key.length !== KEY_BYTES) {
@@ -124,10 +124,6 @@ class BulkThread implements BulkCrypto {
     const stream = new ThreadStream(this, this.#generation, id);
     this.#collected.register(stream, { generation: this.#generation, id }, stream);
     return stream;
-  }
-
-  warm(): void {
-    this.#ensure();
   }
 
   /** Sends one call; its answer settles the promise. A stream from a worker that died fails at once. */
@@ -170,7 +166,6 @@ class BulkThread implements BulkCrypto {
     worker.on('exit', (code) => died(new Error(`exited with code ${code}`)));
     this.#worker = worker;
     this.#generation++;
-    this.counts.started++;
     return worker;
   }
 
@@ -276,7 +271,7 @@ const thread = new BulkThread();
 /** The process's bulk thread (the worker starts on the first stream). */
 export const bulkThread: BulkCrypto = thread;
 
-/** Streams made on the bulk thread so far, calls sent to it and workers started (for tests and diagnostics). */
-export function bulkThreadCounts(): { streams: number; calls: number; started: number } {
+/** Streams made on the bulk thread so far and calls sent to it (for tests and diagnostics). */
+export function bulkThreadCounts(): { streams: number; calls: number } {
   return { ...thread.counts };
 }

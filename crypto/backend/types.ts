@@ -57,8 +57,6 @@ export interface X25519KeyPair {
 export interface BulkCrypto {
   /** A stream's 32-byte key (copied) and an empty content hash, held on the thread until `close()`. */
   stream(key: Uint8Array): BulkStream;
-  /** Starts the thread now if it is not running, so a first stream does not wait for it. */
-  warm?(): void;
 }
 
 /** Calls on one stream are handled in call order. */

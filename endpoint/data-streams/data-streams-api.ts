@@ -45,7 +45,6 @@ import type {
 import { utf8PieceEnd } from './utf8.ts';
 import { Emitter } from '../util/emitter.ts';
 import { bulkGovernor } from '../util/bulk-governor.ts';
-import { expectByteStreams } from '../util/realtime-presence.ts';
 import { lazyTransfer, lazyWritable } from './web-streams/lazy.ts';
 import { broadcastHandler } from './web-streams/receive.ts';
 import type { BroadcastEventMap, BroadcastOptions, BroadcastStreamComplete, SendData, SendOptions, Transfer } from './web-streams/types.ts';
@@ -337,7 +336,6 @@ export class DataStreamsApi {
    */
   registerByteStreamHandler(topic: string, handler: ByteStreamHandler): void {
     this.handlers.register('bytes', topic, handler);
-    expectByteStreams();
   }
 
   /** @example dataStreams.unregisterByteStreamHandler('files'); */

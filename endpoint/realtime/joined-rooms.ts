@@ -7,7 +7,7 @@
  */
 import { DATA_DEADLINE_DEFAULT_MS, type ResultPayloads, type ServerEvent, type StreamInfo as WireStreamInfo } from '../../protocol/ws.ts';
 import type { Logger } from '../logger.ts';
-import { type RealtimeHolder, registerRealtimeHolder, warmBulkThread } from '../util/realtime-presence.ts';
+import { type RealtimeHolder, registerRealtimeHolder } from '../util/realtime-presence.ts';
 import { MAX_PARTICIPANTS_PER_ROOM, MAX_PENDING_TRACK_ANNOUNCEMENTS, MAX_REMOTE_STREAMS_PER_ROOM } from './limits.ts';
 import type { DataTrackDelivery, StreamInfo, StreamTrackInfo, TrackKind } from './types.ts';
 
@@ -164,7 +164,6 @@ export class JoinedRooms implements RealtimeHolder {
     const added = [...tracks.values()].filter((t) => old?.tracks.get(t.trackId)?.trackNo !== t.trackNo);
     this.dropTracks(removed);
     for (const t of added) this.byTrackNo.set(t.trackNo, t);
-    if (added.length > 0) warmBulkThread();
     room.streams.set(info.streamId, { streamId: info.streamId, userId: info.userId, connectionId: info.connectionId, tracks });
     const subscribed = room.subscribed.get(info.streamId);
     for (const t of removed) if (!tracks.has(t.trackId)) subscribed?.delete(t.trackId);
@@ -204,7 +203,6 @@ export class JoinedRooms implements RealtimeHolder {
       }
     }
     room.subscribed = subscribed;
-    if (this.byTrackNo.size > 0) warmBulkThread();
   }
 
   /** Marks tracks subscribed; returns the ones already described, and holds back the others. */

@@ -63,23 +63,3 @@ export function streamBackend(): CryptoBackend | undefined {
   if (mode === 'never' || (mode === 'auto' && !realtimeInProcess())) return undefined;
   return threadedBackend();
 }
-
-/** Set once this process registers a byte-stream handler: it expects byte streams to arrive. */
-let expectsByteStreams = false;
-
-/** A byte-stream handler was registered here: see `warmBulkThread`. */
-export function expectByteStreams(): void {
-  expectsByteStreams = true;
-  warmBulkThread();
-}
-
-/**
- * Starts the bulk thread before the first stream needs it, once this process expects byte streams
- * (a handler is registered) and a stream starting now would use the thread (it carries real-time
- * tracks, or the mode is `always`). Its boot (20-50 ms of CPU, about 11 MB) then neither delays that
- * stream's first chunks nor competes with the real-time frames that arrive beside them
- * (docs/operations/realtime-priorities.md, "The bulk thread"). Cheap to call again: it starts once.
- */
-export function warmBulkThread(): void {
-  if (expectsByteStreams) streamBackend()?.bulk?.warm?.();
-}

@@ -66,6 +66,18 @@ describe('load phase accounting', () => {
     expect(f.unaccounted).toBe(10);
   });
 
+  it("sums the client processes' full GCs, shares their collecting time per process, and keeps the longest", () => {
+    const before = snap({ at: 1000, stats: { gcMajor: 5, gcPauseMs: 100 } });
+    // Two processes over 2 s: 3 more Mark-Compacts and 80 ms more collecting between them, 20 ms each second each.
+    const after = snap({ at: 3000, stats: { gcMajor: 8, gcPauseMs: 180 } });
+    const takes = [
+      { ...take([]), gcLongestMs: 12 },
+      { ...take([]), gcLongestMs: 31 },
+    ];
+    const f = phaseFigures('data + files', system, before, { snap: after, takes }, 2000, lag);
+    expect(f.gc).toEqual({ major: 3, pauseShare: 0.02, longestMs: 31 });
+  });
+
   it('does not count a reliable cut as dropped messages', () => {
     const after = snap({ offered: 10, stats: { delivered: 81, reliableCuts: 1 } });
     const f = phaseFigures('data', system, snap(), { snap: after, takes: [take([])] }, 1000, lag);

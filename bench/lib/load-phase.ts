@@ -13,7 +13,7 @@ import { summarize } from './stats.ts';
 /** What bench/procs/load-members.ts `take` returns. */
 export interface MembersTake {
   latencies: Float64Array;
-  /** Cumulative counters: the members' data-track stats summed, and the process's bulk governor (`bulkYield*`). */
+  /** Cumulative counters: the members' data-track stats summed, the process's bulk governor (`bulkYield*`) and its GC (`gcMajor`, `gcPauseMs`). */
   stats: Record<string, number>;
   offered: number;
   sendErrors: number;
@@ -28,6 +28,8 @@ export interface MembersTake {
   loopLagMs: { p99: number; max: number };
   /** The process's bulk governor rate at the take, bytes/s (undefined while it paces nothing). */
   bulkYieldRate?: number;
+  /** The process's longest garbage collection since the last take (main-thread time, ms). */
+  gcLongestMs?: number;
 }
 
 /** Receiver-side counters of `dataTrackStats()` that count a message that was not delivered. */
@@ -95,6 +97,12 @@ export interface PhaseFigures {
    * process's rate at the phase's end (bytes/s).
    */
   bulkYield: { slowdowns: number; waits: number; waitedMs: number; endRates: number[] };
+  /**
+   * The client processes' garbage collections over the phase (`perf_hooks`): full Mark-Compacts
+   * (summed), the share of each process's time its main thread spent collecting (the mean over the
+   * processes), and the longest single collection, ms.
+   */
+  gc: { major: number; pauseShare: number; longestMs: number };
   rest: { count: number; p50: number; p99: number; errors: number; lastError: string };
   files: { verified: number; mismatched: number; failed: Record<string, number>; lastError: string };
   lost: number;
@@ -248,6 +256,11 @@ export function phaseFigures(
       waits: d('bulkYieldWaits'),
       waitedMs: d('bulkYieldWaitedMs'),
       endRates: after.takes.flatMap((t) => (t.bulkYieldRate === undefined ? [] : [t.bulkYieldRate])),
+    },
+    gc: {
+      major: d('gcMajor'),
+      pauseShare: d('gcPauseMs') / Math.max(1, after.takes.length) / (a.at - before.at),
+      longestMs: Math.max(0, ...after.takes.map((t) => t.gcLongestMs ?? 0)),
     },
     rest: {
       count: rest.count,

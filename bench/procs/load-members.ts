@@ -8,7 +8,7 @@
  * messages at the same rate.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { constants as perfConstants, monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import { Endpoint, EndpointError, type Connection, type StreamApi, type TrackOptions } from '../../endpoint/index.ts';
 import { utf8 } from '../../crypto/bytes.ts';
@@ -36,6 +36,18 @@ const latencies = new LatencyLog();
 /** This process's event-loop delay since the last take (1 ms sampling). */
 const loopLag = monitorEventLoopDelay({ resolution: 1 });
 loopLag.enable();
+/**
+ * This process's garbage collections as `perf_hooks` reports them (cumulative): full Mark-Compacts,
+ * and every collection's main-thread time; `gcLongestMs` is the longest since the last take.
+ */
+const gc = { major: 0, pauseMs: 0, longestMs: 0 };
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) {
+    if ((entry as { detail?: { kind?: number } }).detail?.kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR) gc.major++;
+    gc.pauseMs += entry.duration;
+    if (entry.duration > gc.longestMs) gc.longestMs = entry.duration;
+  }
+}).observe({ entryTypes: ['gc'] });
 /** sendData calls made (cumulative). */
 let offered = 0;
 let sendErrors = 0;
@@ -261,7 +273,7 @@ serve({
     return null;
   },
 
-  /** Everything recorded since the last take, with the summed (cumulative) data-track counters and the bulk governor's. */
+  /** Everything recorded since the last take, with the summed (cumulative) data-track counters, the bulk governor's and the GC's. */
   take() {
     const stats: Record<string, number> = {};
     for (const c of clients) {
@@ -274,6 +286,8 @@ serve({
       stats.bulkYieldWaitedMs = governor.waitedMs;
       stats.bulkYieldSlowdowns = governor.slowdowns;
     }
+    stats.gcMajor = gc.major;
+    stats.gcPauseMs = gc.pauseMs;
     const out = {
       latencies: latencies.take(),
       stats,
@@ -288,9 +302,11 @@ serve({
       lost: clients.filter((c) => c.connection.state !== 'connected').length,
       loopLagMs: { p99: loopLag.percentile(99) / 1e6, max: loopLag.max / 1e6 },
       bulkYieldRate: governor?.active === true ? governor.rateBytesPerSecond : undefined,
+      gcLongestMs: gc.longestMs,
     };
     restLatencies = new LatencyLog();
     loopLag.reset();
+    gc.longestMs = 0;
     return out;
   },
 

@@ -41,5 +41,15 @@ describe('load benchmark options', () => {
     expect(() => loadConfig(['--load-file-mib=4-1'], false)).toThrow(/--load-file-mib expected A or A-B/);
     expect(() => loadConfig(['--load-bogus=1'], false)).toThrow(/unknown flag --load-bogus=1/);
     expect(() => loadConfig(['--load-room=1', '--load-connections=10'], false)).toThrow(/at least 2 members/);
+    expect(() => loadConfig(['--load-client-node-flags=--ok,rm -rf'], false)).toThrow(/--load-client-node-flags expected Node flags .* got "rm -rf"/);
+    expect(() => loadConfig(['--load-client-node-flags=--eval=x;y'], false)).toThrow(/got "--eval=x;y"/);
+  });
+
+  it('passes Node flags to the client processes only when asked', () => {
+    expect(loadConfig([], false).clientNodeFlags).toEqual([]);
+    expect(loadConfig(['--load-client-node-flags=--initial-old-space-size=128,--max-semi-space-size=8'], false).clientNodeFlags).toEqual([
+      '--initial-old-space-size=128',
+      '--max-semi-space-size=8',
+    ]);
   });
 });

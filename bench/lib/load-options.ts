@@ -39,6 +39,12 @@ export interface LoadConfig {
   /** Passed to `addStreamTrack` as given: 'lossy' | 'reliable' (undefined: the Endpoint's default); 'mixed': even members lossy, odd ones reliable. */
   delivery?: string;
   deadlineMs?: number;
+  /**
+   * Node flags for the client processes (sealroom's and the plain baseline's clients alike), for
+   * example `--initial-old-space-size=128` (docs/operations/load.md, "Garbage collection in the client
+   * processes"). Empty by default: the clients run as an application would without them.
+   */
+  clientNodeFlags: string[];
   /** The preset the flags started from. */
   preset: 'full' | 'quick' | 'small';
 }
@@ -63,6 +69,7 @@ export const FULL: LoadConfig = {
   rampSeconds: 2.5,
   rampFactor: 1.5,
   baseline: true,
+  clientNodeFlags: [],
   preset: 'full',
 };
 
@@ -116,7 +123,9 @@ const USAGE = `load benchmark flags (after bench/run.ts --only load):
   --load-ramp=K                capacity search steps (0: none); --load-ramp-seconds, --load-ramp-factor
   --load-no-baseline           skip the plain ws room broadcast
   --load-delivery=lossy|reliable|mixed, --load-deadline-ms=D   passed to addStreamTrack as given
-                               (mixed: even members lossy, odd ones reliable)`;
+                               (mixed: even members lossy, odd ones reliable)
+  --load-client-node-flags=F   Node flags for the client processes, comma-separated,
+                               e.g. --load-client-node-flags=--initial-old-space-size=128`;
 
 function fail(message: string): never {
   throw new Error(`${message}\n${USAGE}`);
@@ -142,7 +151,7 @@ function positive(argv: readonly string[], name: string, fallback: number, { int
 export function loadConfig(argv: readonly string[], quick: boolean): LoadConfig {
   if (argv.includes('--load-help')) fail('');
   const known =
-    /^--load-(small|no-baseline|help|(connections|room|procs|rate|size|files|file-mib|rest|seconds|warmup-rate|ramp|ramp-seconds|ramp-factor|delivery|deadline-ms)=.*)$/;
+    /^--load-(small|no-baseline|help|(connections|room|procs|rate|size|files|file-mib|rest|seconds|warmup-rate|ramp|ramp-seconds|ramp-factor|delivery|deadline-ms|client-node-flags)=.*)$/;
   const unknown = argv.filter((a) => a.startsWith('--load-') && !known.test(a));
   if (unknown.length > 0) fail(`unknown flag ${unknown.join(', ')}`);
   const base = argv.includes('--load-small') ? SMALL : quick ? QUICK : FULL;
@@ -166,6 +175,12 @@ export function loadConfig(argv: readonly string[], quick: boolean): LoadConfig 
     if (m === null || Number(m[1]) <= 0 || Number(m[2] ?? m[1]) < Number(m[1])) fail(`--load-file-mib expected A or A-B (MiB, A <= B), got "${mib}"`);
     c.fileMinBytes = Math.round(Number(m[1]) * MiB);
     c.fileMaxBytes = Math.round(Number(m[2] ?? m[1]) * MiB);
+  }
+  const nodeFlags = flag(argv, 'client-node-flags');
+  if (nodeFlags !== undefined) {
+    c.clientNodeFlags = nodeFlags.split(',');
+    const bad = c.clientNodeFlags.find((f) => !/^--[a-z][a-z0-9-]*(=[A-Za-z0-9._-]+)?$/.test(f));
+    if (bad !== undefined) fail(`--load-client-node-flags expected Node flags like --name or --name=value, comma-separated, got "${bad}"`);
   }
   const delivery = flag(argv, 'delivery');
   if (delivery !== undefined) c.delivery = delivery;

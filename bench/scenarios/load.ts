@@ -80,6 +80,7 @@ async function setup(c: LoadConfig, group: ProcGroup, pin: { server?: string; cl
       Array.from({ length: c.clientProcs }, (_, i) => ({
         name: `members-${i}`,
         readyTimeoutMs: 60_000,
+        nodeFlags: c.clientNodeFlags,
         ...(pin.clients === undefined ? {} : { cpus: pin.clients }),
       })),
     )

@@ -11,6 +11,7 @@
  * sealroom's measured rate: the CPU budget and the Bridge's share are also given against that, which
  * is what the goals are judged by (docs/operations/throughput.md).
  */
+import { availableParallelism } from 'node:os';
 import { startBridgeProc } from '../lib/bridge.ts';
 import { cpuNsPerByte, cpuSnapshot, rawCryptoNsPerByte } from '../lib/cpu-per-byte.ts';
 import { ProcGroup, type Proc } from '../lib/procs.ts';
@@ -18,8 +19,9 @@ import { row, type ResultRow, type ScenarioOptions, type ScenarioResult } from '
 import { median } from '../lib/stats.ts';
 import { makeTenant, pubOf } from '../lib/tenant.ts';
 import { TUNED_SEMI_SPACE_MB } from './memory.ts';
+import { type FanOutStart, fanOutRows, fanOutRuns, plainReceiverFactory, sealroomReceiverFactory } from './throughput-fanout.ts';
 
-const SCENARIO = 'byte-stream throughput, 1 sender -> relay -> 1 receiver';
+const SCENARIO = 'byte-stream throughput, 1 sender -> relay -> 1 receiver, and 1 -> 4';
 const MiB = 1024 * 1024;
 
 export interface ThroughputConfig {
@@ -44,6 +46,12 @@ export interface ThroughputConfig {
 // 4.4-4.6 ns/B, after three 128 MiB ones 3.3-3.5 (docs/operations/throughput.md, "Method").
 const FULL: ThroughputConfig = { bytes: 1024 * MiB, warmupBytes: 128 * MiB, warmupRuns: 3, chunkBytes: 64 * 1024, sealroomWriteBytes: MiB, runs: 3 };
 const QUICK: ThroughputConfig = { bytes: 128 * MiB, warmupBytes: 128 * MiB, warmupRuns: 3, chunkBytes: 64 * 1024, sealroomWriteBytes: MiB, runs: 3 };
+
+/**
+ * The fan-out runs (issue 12, goal 1): 1 -> 4, 256 MiB a stream (128 in quick runs), one warm-up stream
+ * for the three new receivers of each system.
+ */
+const FAN_OUT = { receivers: 4, bytes: 256 * MiB, warmupBytes: 128 * MiB, warmupRuns: 3, runs: 3 };
 
 /** Bytes of each paced run of the plain relay at most. */
 const PACED_RUN_MAX_BYTES = 256 * MiB;
@@ -77,7 +85,7 @@ async function timedRuns(procs: Proc[], config: ThroughputConfig, once: (bytes: 
 export async function plainRelayThroughput(
   group: ProcGroup,
   config: ThroughputConfig,
-): Promise<ThroughputRuns & { paced: (rateMBps: number) => Promise<ThroughputRuns> }> {
+): Promise<ThroughputRuns & { paced: (rateMBps: number) => Promise<ThroughputRuns>; fanOut: () => FanOutStart }> {
   const { proc: relay, info } = await group.fork<{ url: string }>('plain-relay.ts', { name: 'plain-relay' });
   const { proc: receiver } = await group.fork('plain-peer.ts', { name: 'plain-receiver' });
   const { proc: sender } = await group.fork('plain-peer.ts', { name: 'plain-sender' });
@@ -99,6 +107,7 @@ export async function plainRelayThroughput(
     // At most 256 MiB a paced run: at sealroom's rate 3 x 1 GiB would add 7-10 s to a full run, and CPU
     // per byte over 256 MiB is as stable.
     paced: (rateMBps) => timedRuns(procs, { ...config, bytes: Math.min(config.bytes, PACED_RUN_MAX_BYTES) }, (bytes) => once(bytes, rateMBps), true),
+    fanOut: () => ({ sender, relay, receiver: { proc: receiver, received: total }, addReceiver: plainReceiverFactory(group, info.url) }),
   };
 }
 
@@ -113,10 +122,13 @@ export async function sealroomByteStreamThroughput(context: {
   startBridge: typeof startBridgeProc;
   /** Node flags of the Bridge process. */
   nodeFlags: string[];
-}): Promise<ThroughputRuns & { notes: string[] }> {
+  /** Room members beyond the sender and the receiver, for a fan-out after these runs (they join then). */
+  spareReceivers?: number;
+}): Promise<ThroughputRuns & { notes: string[]; fanOut: () => FanOutStart }> {
   const { group, config } = context;
   const bridge = await context.startBridge(group, {}, { name: `bridge${context.nodeFlags.join('')}`, nodeFlags: context.nodeFlags });
-  const tenant = await makeTenant(bridge.manage, ['sender', 'receiver']);
+  const spares = Array.from({ length: context.spareReceivers ?? 0 }, (_, i) => `receiver${i + 2}`);
+  const tenant = await makeTenant(bridge.manage, ['sender', 'receiver', ...spares]);
   const { proc: receiver } = await group.fork('stream-peer.ts', { name: 'stream-receiver' });
   const { proc: sender } = await group.fork('stream-peer.ts', { name: 'stream-sender' });
   await sender.call('connect', { url: bridge.url, solutionId: tenant.solutionId, user: tenant.users[0] });
@@ -135,6 +147,12 @@ export async function sealroomByteStreamThroughput(context: {
   };
   return {
     ...(await timedRuns([sender, bridge.proc, receiver], config, once)),
+    fanOut: () => ({
+      sender,
+      relay: bridge.proc,
+      receiver: { proc: receiver, received: total },
+      addReceiver: sealroomReceiverFactory(group, { url: bridge.url, tenant, roomId }),
+    }),
     notes: [
       `sealroom: one streamBytes stream per run, awaited writes of ${config.sealroomWriteBytes / 1024} KiB (sealed as 64 KiB chunks), ` +
         'the Bridge window at its default (1 MiB); timed to the last byte read after the signature verified.',
@@ -155,11 +173,15 @@ export async function run(options: ScenarioOptions): Promise<ScenarioResult> {
     const rawSamples = [rawCryptoNsPerByte()];
     const plain = await plainRelayThroughput(group, config);
     rawSamples.push(rawCryptoNsPerByte());
-    const sealroom = await sealroomByteStreamThroughput({ group, config, startBridge: startBridgeProc, nodeFlags: [] });
+    const sealroom = await sealroomByteStreamThroughput({ group, config, startBridge: startBridgeProc, nodeFlags: [], spareReceivers: FAN_OUT.receivers - 1 });
     rawSamples.push(rawCryptoNsPerByte());
     // The same relay processes, warm, with the sender held to sealroom's median rate.
     const pacedRate = median(sealroom.mbPerSecond);
     const paced = await plain.paced(pacedRate);
+    // 1 -> 4 in the same, warm processes and three more receivers each.
+    const fanOutConfig = { ...FAN_OUT, bytes: options.quick ? FAN_OUT.bytes / 2 : FAN_OUT.bytes };
+    const plainFanOut = await fanOutRuns(plain.fanOut(), { ...fanOutConfig, writeBytes: config.chunkBytes });
+    const sealroomFanOut = await fanOutRuns(sealroom.fanOut(), { ...fanOutConfig, writeBytes: config.sealroomWriteBytes });
     // The memory-tuned Bridge of scenario 5 (a smaller young generation): what its RSS saving costs here.
     const tunedFlag = `--max-semi-space-size=${TUNED_SEMI_SPACE_MB}`;
     // A quarter of the bytes per run: a secondary row, and 3 GiB more would cost about 20 s of a run
@@ -203,6 +225,7 @@ export async function run(options: ScenarioOptions): Promise<ScenarioResult> {
         target: { op: '<=', value: 1.3 * relayNs(paced), text: '<= 1.3 of the baseline' },
       }),
     );
+    rows.push(...fanOutRows(fanOutConfig, plainFanOut, sealroomFanOut, raw, availableParallelism(), notes));
     const each = (runs: number[][]) => runs.map((r) => r.map((v) => v.toFixed(2)).join('/')).join(', ');
     notes.push(
       `sealroom runs: ${sealroom.mbPerSecond.map((v) => v.toFixed(0)).join(', ')} MB/s; ${ns(sealroom.cpuNsPerByte)} ns/B ` +

@@ -52,4 +52,14 @@ describe('load benchmark options', () => {
       '--max-semi-space-size=8',
     ]);
   });
+
+  it("sets the clients' heap growth as docs/operations/node-heap.md recommends, unless told otherwise", () => {
+    expect(loadConfig([], false).clientHeapGrowth).toBe(300);
+    expect(loadConfig(['--load-client-heap-growth=0'], false).clientHeapGrowth).toBe(0);
+    expect(loadConfig(['--load-client-heap-growth=150'], true).clientHeapGrowth).toBe(150);
+    expect(() => loadConfig(['--load-client-heap-growth=301'], false)).toThrow(
+      /--load-client-heap-growth expected a whole number of percent from 0 .* got "301"/,
+    );
+    expect(() => loadConfig(['--load-client-heap-growth='], false)).toThrow(/got ""/);
+  });
 });

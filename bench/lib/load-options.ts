@@ -3,6 +3,7 @@
  * `--load-*` flags that change them, read from the command line of `bench/run.ts` or
  * `bench/lib/scenario-cli.ts`. A bad value stops the run with a message naming the flag.
  */
+import { heapGrowthProblem, STREAMS_HEAP_GROWTH_PERCENT } from '../../bridge/cli/heap-growth.ts';
 
 export interface LoadConfig {
   /** Endpoint connections, all members of rooms of `roomSize` (a multiple of it). */
@@ -45,6 +46,11 @@ export interface LoadConfig {
    * processes"). Empty by default: the clients run as an application would without them.
    */
   clientNodeFlags: string[];
+  /**
+   * V8's heap growth in the client processes, percent, set at their start as docs/operations/node-heap.md
+   * recommends for a Node application that receives byte streams (0: V8's own heuristic).
+   */
+  clientHeapGrowth: number;
   /** The preset the flags started from. */
   preset: 'full' | 'quick' | 'small';
 }
@@ -70,6 +76,7 @@ export const FULL: LoadConfig = {
   rampFactor: 1.5,
   baseline: true,
   clientNodeFlags: [],
+  clientHeapGrowth: STREAMS_HEAP_GROWTH_PERCENT,
   preset: 'full',
 };
 
@@ -125,7 +132,9 @@ const USAGE = `load benchmark flags (after bench/run.ts --only load):
   --load-delivery=lossy|reliable|mixed, --load-deadline-ms=D   passed to addStreamTrack as given
                                (mixed: even members lossy, odd ones reliable)
   --load-client-node-flags=F   Node flags for the client processes, comma-separated,
-                               e.g. --load-client-node-flags=--initial-old-space-size=128`;
+                               e.g. --load-client-node-flags=--initial-old-space-size=128
+  --load-client-heap-growth=P  V8's heap growth in the client processes, percent (default ${STREAMS_HEAP_GROWTH_PERCENT}, as
+                               docs/operations/node-heap.md recommends; 0: V8's own heuristic)`;
 
 function fail(message: string): never {
   throw new Error(`${message}\n${USAGE}`);
@@ -151,7 +160,7 @@ function positive(argv: readonly string[], name: string, fallback: number, { int
 export function loadConfig(argv: readonly string[], quick: boolean): LoadConfig {
   if (argv.includes('--load-help')) fail('');
   const known =
-    /^--load-(small|no-baseline|help|(connections|room|procs|rate|size|files|file-mib|rest|seconds|warmup-rate|ramp|ramp-seconds|ramp-factor|delivery|deadline-ms|client-node-flags)=.*)$/;
+    /^--load-(small|no-baseline|help|(connections|room|procs|rate|size|files|file-mib|rest|seconds|warmup-rate|ramp|ramp-seconds|ramp-factor|delivery|deadline-ms|client-node-flags|client-heap-growth)=.*)$/;
   const unknown = argv.filter((a) => a.startsWith('--load-') && !known.test(a));
   if (unknown.length > 0) fail(`unknown flag ${unknown.join(', ')}`);
   const base = argv.includes('--load-small') ? SMALL : quick ? QUICK : FULL;
@@ -181,6 +190,12 @@ export function loadConfig(argv: readonly string[], quick: boolean): LoadConfig 
     c.clientNodeFlags = nodeFlags.split(',');
     const bad = c.clientNodeFlags.find((f) => !/^--[a-z][a-z0-9-]*(=[A-Za-z0-9._-]+)?$/.test(f));
     if (bad !== undefined) fail(`--load-client-node-flags expected Node flags like --name or --name=value, comma-separated, got "${bad}"`);
+  }
+  const growth = flag(argv, 'client-heap-growth');
+  if (growth !== undefined) {
+    const problem = heapGrowthProblem(growth.trim() === '' ? Number.NaN : Number(growth), JSON.stringify(growth));
+    if (problem !== undefined) fail(`--load-client-heap-growth ${problem}`);
+    c.clientHeapGrowth = Number(growth);
   }
   const delivery = flag(argv, 'delivery');
   if (delivery !== undefined) c.delivery = delivery;

@@ -1,6 +1,7 @@
 /**
  * The Bridge in its own process: `createBridge` on port 0 over a real SQLite file in the folder the
- * parent made, logs silent. Reports `{url, apiKey, pid}` when listening.
+ * parent made, logs silent, V8's heap growth as `sealroom start` sets it. Reports `{url, apiKey, pid}`
+ * when listening.
  *
  * It also times every HTTP request at the Bridge, from the moment its headers are parsed to the moment
  * the response is handed to the socket, through Node's `http.server.request.start` /
@@ -11,6 +12,7 @@ import { rmSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { writeHeapSnapshot } from 'node:v8';
+import { DEFAULT_HEAP_GROWTH_PERCENT, setHeapGrowth } from '../../bridge/cli/heap-growth.ts';
 import { createBridge, type CreateBridgeOptions } from '../../bridge/index.ts';
 import { nowMs } from '../lib/clock.ts';
 import { serve, workerArgs } from '../lib/worker.ts';
@@ -18,6 +20,8 @@ import { serve, workerArgs } from '../lib/worker.ts';
 export interface BridgeProcArgs {
   dataDir: string;
   options?: Partial<CreateBridgeOptions>;
+  /** V8's heap growth, as `sealroom start --heap-growth` sets it (default: the command's). */
+  heapGrowthPercent?: number;
 }
 
 export interface HttpTiming {
@@ -34,6 +38,8 @@ export interface HttpTiming {
 const MAX_TIMINGS = 200_000;
 
 const args = workerArgs<BridgeProcArgs>();
+// What `sealroom start` does before the Bridge starts (docs/operations/node-heap.md).
+setHeapGrowth(args.heapGrowthPercent ?? DEFAULT_HEAP_GROWTH_PERCENT);
 // The parent removes the folder too; this covers a parent that died (the IPC channel closes, we exit).
 process.on('exit', () => rmSync(args.dataDir, { recursive: true, force: true }));
 // With a PostgreSQL `store` (the cluster scenario) the folder stays empty: a store excludes dataDir.

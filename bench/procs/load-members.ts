@@ -15,7 +15,8 @@ import { utf8 } from '../../crypto/bytes.ts';
 import { nowMs, sleep } from '../lib/clock.ts';
 import { LatencyLog, makeMessage, stamp } from '../lib/pacing.ts';
 import { forEachLimited, type BenchUser } from '../lib/tenant.ts';
-import { describeError, serve } from '../lib/worker.ts';
+import { describeError, serve, workerArgs } from '../lib/worker.ts';
+import { setHeapGrowth } from '../../bridge/cli/heap-growth.ts';
 
 type Member = { userId: string; pubKey: string };
 
@@ -26,6 +27,11 @@ interface Client {
   streamApi: StreamApi;
   trackId?: string;
 }
+
+// First, as docs/operations/node-heap.md tells a Node application that receives byte streams (0: V8's
+// own). Not given where this file runs as another probe's members (bench/procs/cpu-members.ts).
+const heapGrowth = workerArgs<{ heapGrowthPercent?: number } | null>()?.heapGrowthPercent;
+if (heapGrowth !== undefined) setHeapGrowth(heapGrowth);
 
 const CONCURRENCY = 8;
 const FILE_TOPIC = 'load';

@@ -79,7 +79,10 @@ export function loadNotes(o: {
     `Preset ${c.preset}: ${c.connections} connections in ${c.connections / c.roomSize} rooms of ${c.roomSize} over ${c.clientProcs} client processes; every member publishes a data track (${mode}${c.deadlineMs === undefined ? '' : `, deadlineMs ${c.deadlineMs}`}) and subscribes to the other ${c.roomSize - 1}; ` +
       `${c.rate} msg/s of ${c.size} B offered by all together (${c.rate * (c.roomSize - 1)} deliveries/s); REST: ${c.restPerSecond} verified room reads/s in the data and files phases; ` +
       `files phase: ${c.files} room-wide byte streams of ${(c.fileMinBytes / 2 ** 20).toFixed(0)}-${(c.fileMaxBytes / 2 ** 20).toFixed(0)} MiB kept going at once (data keeps flowing until the last ends). Warm-up: ${c.warmupSeconds} s at ${c.warmupRate} msg/s, discarded.` +
-      (c.clientNodeFlags.length > 0 ? ` Client processes run with \`${c.clientNodeFlags.join(' ')}\`.` : ''),
+      (c.clientNodeFlags.length > 0 ? ` Client processes run with \`${c.clientNodeFlags.join(' ')}\`.` : '') +
+      (c.clientHeapGrowth > 0
+        ? ` Client processes set V8's heap growth to ${c.clientHeapGrowth}% at their start (docs/operations/node-heap.md; --load-client-heap-growth=0 leaves V8's own).`
+        : " Client processes leave V8's heap growth to V8 (--load-client-heap-growth=0)."),
     o.pinned
       ? `Pinned: the Bridge and the plain server on CPU ${o.pin.server}, the client processes and the benchmark on CPU ${o.pin.clients} (taskset).`
       : 'NOT pinned (fewer than 2 cores or no taskset): the Bridge shares its cores with the clients, its figures include their contention.',

@@ -81,6 +81,7 @@ async function setup(c: LoadConfig, group: ProcGroup, pin: { server?: string; cl
         name: `members-${i}`,
         readyTimeoutMs: 60_000,
         nodeFlags: c.clientNodeFlags,
+        args: { heapGrowthPercent: c.clientHeapGrowth },
         ...(pin.clients === undefined ? {} : { cpus: pin.clients }),
       })),
     )

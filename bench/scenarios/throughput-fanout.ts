@@ -117,13 +117,13 @@ export function fanOutRows(
   const list = (values: number[], digits: number) => values.map((v) => v.toFixed(digits)).join(', ');
   const each = (runs: number[][]) => runs.map((r) => r.map((v) => v.toFixed(2)).join('/')).join(', ');
   notes.push(
-    `fan-out ${name}: ${config.runs} streams of ${config.bytes / 2 ** 20} MiB after ${config.warmupRuns} warm-up of ${config.warmupBytes / 2 ** 20} MiB, ` +
+    `fan-out ${name}: ${config.runs} streams of ${config.bytes / 2 ** 20} MiB after ${config.warmupRuns} warm-up streams of ${config.warmupBytes / 2 ** 20} MiB, ` +
       `in the 1 -> 1 processes (warm) and ${n - 1} new receivers each; MB/s per receiver to the last receiver's last byte. ` +
       `plain: ${list(plain.mbPerReceiver, 0)} MB/s, ${list(plain.cpuNsPerDelivered, 2)} ns per delivered byte; ` +
       `sealroom: ${list(sealroom.mbPerReceiver, 0)} MB/s, ${list(sealroom.cpuNsPerDelivered, 2)} ns per delivered byte ` +
       `(sender/relay/receivers: ${each(sealroom.cpuEach)}; plain: ${each(plain.cpuEach)}). ` +
       `Budget per delivered byte: the plain fan-out's + ${(1 + 1 / n).toFixed(2)} x (AES-256-GCM + SHA-256) = ${budgetNs.toFixed(2)} ns; ` +
-      `With all ${cores} cores at that and nothing else, sealroom could carry ${boundMBps.toFixed(0)} MB/s per receiver: ` +
+      `with all ${cores} cores at that and nothing else, sealroom could carry ${boundMBps.toFixed(0)} MB/s per receiver: ` +
       `${(boundMBps / plainMBps).toFixed(2)} of the plain fan-out's (which kept ${plainCores.toFixed(2)} cores busy).`,
   );
   const baseline = { name: `plaintext WebSocket relay ${name}, per receiver`, value: plainMBps };

@@ -12,6 +12,7 @@
  * is what the goals are judged by (docs/operations/throughput.md).
  */
 import { availableParallelism } from 'node:os';
+import { STREAMS_HEAP_GROWTH_PERCENT } from '../../bridge/cli/heap-growth.ts';
 import { startBridgeProc } from '../lib/bridge.ts';
 import { cpuNsPerByte, cpuSnapshot, rawCryptoNsPerByte } from '../lib/cpu-per-byte.ts';
 import { ProcGroup, type Proc } from '../lib/procs.ts';
@@ -155,7 +156,8 @@ export async function sealroomByteStreamThroughput(context: {
     }),
     notes: [
       `sealroom: one streamBytes stream per run, awaited writes of ${config.sealroomWriteBytes / 1024} KiB (sealed as 64 KiB chunks), ` +
-        'the Bridge window at its default (1 MiB); timed to the last byte read after the signature verified.',
+        'the Bridge window at its default (1 MiB); timed to the last byte read after the signature verified. ' +
+        `The sealroom peers set V8's heap growth to ${STREAMS_HEAP_GROWTH_PERCENT}% at their start, as docs/operations/node-heap.md tells a Node application that moves byte streams; the Bridge runs as \`sealroom start\` does (V8's own).`,
     ],
   };
 }

@@ -13,6 +13,7 @@ import { thisMachineMedia } from '../media/this-machine.ts';
 import { mergeOptions, readConfigFile } from './config-file.ts';
 import { ManageClient } from '../manage/client.ts';
 import { addDatabaseCommands } from './database.ts';
+import { DEFAULT_HEAP_GROWTH_PERCENT, heapGrowthProblem, setHeapGrowth } from './heap-growth.ts';
 import { quickStart, restartNote } from './quick-start.ts';
 
 function integer(name: string) {
@@ -138,9 +139,24 @@ export function buildProgram(io: Io): Command {
         "the media unit's IPv4 address (default 127.0.0.1: loopback, which browsers do not use); 'this-machine': one of this machine's addresses, media from this machine only",
       ).env('SEALROOM_MEDIA_ADDRESS'),
     )
+    .addOption(
+      new Option(
+        '--heap-growth <percent>',
+        "how far V8 lets the heap grow past its live size before marking again; 0: V8's own heuristic (docs/operations/node-heap.md)",
+      )
+        .env('SEALROOM_HEAP_GROWTH')
+        .default(DEFAULT_HEAP_GROWTH_PERCENT)
+        .argParser((value: string) => {
+          const n = value.trim() === '' ? Number.NaN : Number(value);
+          const problem = heapGrowthProblem(n, JSON.stringify(value));
+          if (problem !== undefined) throw new InvalidArgumentError(problem);
+          return n;
+        }),
+    )
     .action(
       async (
         opts: {
+          heapGrowth: number;
           config?: string;
           store?: string;
           nats?: string;
@@ -196,6 +212,8 @@ export function buildProgram(io: Io): Command {
           ...(opts.nats === undefined ? {} : { nats: opts.nats }),
           ...(opts.mediaAddress === undefined ? {} : { media: mediaAt(opts.mediaAddress, file.media, io) }),
         };
+        // Before the Bridge allocates anything: V8 reads it at every full collection.
+        setHeapGrowth(opts.heapGrowth);
         // Loaded here, not at the top: keygen, pubkey and the operator's commands run without the
         // Bridge's server dependencies (optional peers of the package, docs/package.md).
         const { createBridge } = await import('../bridge.ts');
@@ -214,6 +232,7 @@ export function buildProgram(io: Io): Command {
             ? {}
             : { media: { address: bridge.config.media.listenAddress, thisMachineOnly: opts.mediaAddress === 'this-machine' } }),
         };
+        bridge.log.info({ heapGrowthPercent: opts.heapGrowth }, 'V8 heap growth set');
         const where = store === undefined ? `${opts.dataDir}/` : 'PostgreSQL';
         if (bridge.initialApiKey !== undefined) io.err(quickStart(bridge.url, bridge.initialApiKey, where, app));
         else io.err(restartNote(bridge.url, where, app));

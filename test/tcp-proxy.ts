@@ -1,6 +1,7 @@
 /**
  * A TCP proxy on 127.0.0.1:0 in front of a Bridge. It records every byte in both directions (for
- * plaintext scans of real traffic) and can cut all connections (to simulate a dropped network).
+ * plaintext scans of real traffic), can cut all connections (to simulate a dropped network), and can
+ * hold what the Bridge sends for a while (a delay on the path, in no process's event loop).
  */
 import { createServer, connect, type Server, type Socket } from 'node:net';
 
@@ -10,6 +11,8 @@ export interface TcpProxy {
   captured(): Buffer;
   /** Destroys every open connection, like a network failure. */
   cutAll(): void;
+  /** Holds every byte the Bridge sends to the clients for `ms`, then passes them on in order. */
+  holdDown(ms: number): void;
   close(): Promise<void>;
 }
 
@@ -19,6 +22,8 @@ export async function startTcpProxy(targetUrl: string | (() => string)): Promise
   const target = () => new URL(typeof targetUrl === 'function' ? targetUrl() : targetUrl);
   const chunks: Buffer[] = [];
   const sockets = new Set<Socket>();
+  /** Bridge -> client bytes held by `holdDown`, in arrival order; undefined while nothing is held. */
+  let held: Array<[Socket, Buffer]> | undefined;
   const server: Server = createServer((client) => {
     const { port: targetPort, hostname } = target();
     const upstream = connect(Number(targetPort), hostname);
@@ -30,7 +35,8 @@ export async function startTcpProxy(targetUrl: string | (() => string)): Promise
     });
     upstream.on('data', (d: Buffer) => {
       chunks.push(Buffer.from(d));
-      client.write(d);
+      if (held !== undefined) held.push([client, d]);
+      else client.write(d);
     });
     const end = () => {
       client.destroy();
@@ -51,6 +57,15 @@ export async function startTcpProxy(targetUrl: string | (() => string)): Promise
     cutAll: () => {
       for (const s of sockets) s.destroy();
       sockets.clear();
+    },
+    holdDown: (ms) => {
+      if (held !== undefined) return;
+      held = [];
+      setTimeout(() => {
+        const out = held ?? [];
+        held = undefined;
+        for (const [client, d] of out) if (!client.destroyed) client.write(d);
+      }, ms);
     },
     close: () =>
       new Promise<void>((resolve) => {

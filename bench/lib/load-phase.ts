@@ -96,7 +96,7 @@ export interface PhaseFigures {
    * rate was halved and reservations held back (summed), their waits summed (ms), and each pacing
    * process's rate at the phase's end (bytes/s).
    */
-  bulkYield: { slowdowns: number; waits: number; waitedMs: number; endRates: number[] };
+  bulkYield: { slowdowns: number; lateFrameSlowdowns: number; waits: number; waitedMs: number; endRates: number[] };
   /**
    * The client processes' garbage collections over the phase (`perf_hooks`): full Mark-Compacts
    * (summed), the share of each process's time its main thread spent collecting (the mean over the
@@ -253,6 +253,7 @@ export function phaseFigures(
     },
     bulkYield: {
       slowdowns: d('bulkYieldSlowdowns'),
+      lateFrameSlowdowns: d('bulkYieldLateFrameSlowdowns'),
       waits: d('bulkYieldWaits'),
       waitedMs: d('bulkYieldWaitedMs'),
       endRates: after.takes.flatMap((t) => (t.bulkYieldRate === undefined ? [] : [t.bulkYieldRate])),

@@ -291,6 +291,7 @@ serve({
       stats.bulkYieldWaits = governor.waits;
       stats.bulkYieldWaitedMs = governor.waitedMs;
       stats.bulkYieldSlowdowns = governor.slowdowns;
+      stats.bulkYieldLateFrameSlowdowns = governor.lateFrameSlowdowns;
     }
     stats.gcMajor = gc.major;
     stats.gcPauseMs = gc.pauseMs;

@@ -38,7 +38,7 @@ function phaseNote(p: PhaseFigures, c: LoadConfig): string[] {
         : '') +
       (p.lastSendError !== '' ? `; last sendData error: ${p.lastSendError}` : '') +
       (p.bulkYield.waits > 0 || p.bulkYield.slowdowns > 0
-        ? `; bulk governor: rate halved ${p.bulkYield.slowdowns} times, ${p.bulkYield.waits} credits or chunks held (${f1(p.bulkYield.waitedMs / 1000)} s summed), rates at the end ${p.bulkYield.endRates.map((r) => f1(r / 1e6)).join('/')} MB/s`
+        ? `; bulk governor: rate halved ${p.bulkYield.slowdowns} times (${p.bulkYield.lateFrameSlowdowns} for late frames alone), ${p.bulkYield.waits} credits or chunks held (${f1(p.bulkYield.waitedMs / 1000)} s summed), rates at the end ${p.bulkYield.endRates.map((r) => f1(r / 1e6)).join('/')} MB/s`
         : '') +
       `; clients' GC: ${p.gc.major} Mark-Compacts, ${f1(100 * p.gc.pauseShare)}% of each process's time, longest ${f1(p.gc.longestMs)} ms` +
       '.',

@@ -61,6 +61,7 @@ import { DATA_HEADER_BYTES } from '../../protocol/ws-frames.ts';
 import type { Logger } from '../logger.ts';
 import type { KeyRing } from '../rooms/keyring.ts';
 import type { HeadTracker } from '../rooms/head-tracker.ts';
+import { bulkGovernor } from '../util/bulk-governor.ts';
 import { dataTrackMetadata, decodeDataTrackPlaintext, MAX_DATA_PLAINTEXT_BYTES, resolveEpoch } from './data-track-crypto.ts';
 import type { RemoteTrack } from './joined-rooms.ts';
 import type { KeyRefresher } from './key-refresh.ts';
@@ -408,7 +409,10 @@ export class DataTrackReceiver {
       sender.quickest = transit;
       sender.bucketAt = now;
     } else if (transit < sender.quickest) sender.quickest = transit;
-    return track.lateAfterMs !== undefined && transit - Math.min(sender.quickest, sender.quickestBefore) > track.lateAfterMs;
+    const excess = transit - Math.min(sender.quickest, sender.quickestBefore);
+    // What the bulk governor yields byte streams to, besides this process's own loop.
+    bulkGovernor.frameArrived(excess);
+    return track.lateAfterMs !== undefined && excess > track.lateAfterMs;
   }
 
   /** Nothing is kept for a KID that never authenticated a deliverable frame. */

@@ -3,10 +3,23 @@
  * governor"): reservations within the rate go at once, past it they wait in turn; the rate halves when
  * the event loop runs late, grows only while it held something back, and stays within its bounds; no
  * wait is longer than MAX_HOLD_MS; nothing is paced in `never`, nor in `auto` without real-time tracks.
+ * Received real-time frames that arrive late count like a late loop, past a p99's share of a window.
  * A clock the test moves stands in for performance.now(); the lateness samples are given by hand.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { BURST_MS, BulkGovernor, DECREASE_HOLD_MS, MAX_HOLD_MS, MAX_RATE, MIN_RATE, START_RATE, TARGET_LAG_MS, WINDOW_MS } from './bulk-governor.ts';
+import {
+  BURST_MS,
+  BulkGovernor,
+  DECREASE_HOLD_MS,
+  LATE_FRAME_SHARE,
+  LATE_FRAMES_MIN,
+  MAX_HOLD_MS,
+  MAX_RATE,
+  MIN_RATE,
+  START_RATE,
+  TARGET_LAG_MS,
+  WINDOW_MS,
+} from './bulk-governor.ts';
 
 const KIB = 1024;
 let made: BulkGovernor[] = [];
@@ -135,5 +148,55 @@ describe('BulkGovernor', () => {
     };
     expect((await run(false)).slowdowns).toBeGreaterThan(0);
     expect(await run(true)).toMatchObject({ slowdowns: 0, rateBytesPerSecond: START_RATE });
+  });
+
+  /** `count` received frames in the current window, `late` of them past the target. */
+  function frames(g: BulkGovernor, count: number, late: number): void {
+    for (let i = 0; i < count; i++) g.frameArrived(i < late ? TARGET_LAG_MS + 0.5 : 0.5);
+  }
+
+  it('halves the rate when more than a p99 share of the frames it receives arrive late, though its loop is punctual', () => {
+    const { g, clock } = governor();
+    g.reserve(1);
+    const count = 400;
+    const allowed = Math.floor(count * LATE_FRAME_SHARE);
+    // Within the share: nothing changes.
+    frames(g, count, allowed);
+    windowOf(g, clock, 0);
+    expect(g.stats()).toMatchObject({ rateBytesPerSecond: START_RATE, slowdowns: 0 });
+    // Past it: halved, and counted as the frames' doing.
+    frames(g, count, allowed + 1);
+    windowOf(g, clock, 0);
+    expect(g.stats()).toMatchObject({ rateBytesPerSecond: START_RATE / 2, slowdowns: 1, lateFrameSlowdowns: 1 });
+    // A late loop is the loop's doing, whatever the frames.
+    clock.t += DECREASE_HOLD_MS;
+    frames(g, count, count);
+    windowOf(g, clock, TARGET_LAG_MS + 1);
+    expect(g.stats()).toMatchObject({ rateBytesPerSecond: START_RATE / 4, slowdowns: 2, lateFrameSlowdowns: 1 });
+  });
+
+  it('takes fewer than LATE_FRAMES_MIN late frames for an outlier, and grows only while almost none are late', () => {
+    const { g, clock } = governor();
+    g.reserve(1);
+    frames(g, 10, LATE_FRAMES_MIN - 1);
+    windowOf(g, clock, 0);
+    expect(g.stats().slowdowns).toBe(0);
+    // Held back, the loop quiet, but a late frame in a window of few: it holds its rate.
+    holdBack(g);
+    frames(g, 10, 1);
+    windowOf(g, clock, 0);
+    expect(g.stats().rateBytesPerSecond).toBe(START_RATE);
+    holdBack(g);
+    frames(g, 10, 0);
+    windowOf(g, clock, 0);
+    expect(g.stats().rateBytesPerSecond).toBe(START_RATE * 1.25);
+  });
+
+  it('counts no frame while it paces nothing', () => {
+    const { g, clock } = governor(false);
+    g.reserve(1);
+    frames(g, 100, 100);
+    windowOf(g, clock, 0);
+    expect(g.stats()).toMatchObject({ rateBytesPerSecond: START_RATE, slowdowns: 0 });
   });
 });

@@ -16,6 +16,13 @@
  *   worst sample decides: past `TARGET_LAG_MS` the rate halves (at most once per `DECREASE_HOLD_MS`,
  *   so the last change can show); under half of it, and if the rate held some stream back in that
  *   window, it grows by a quarter; between the two it holds;
+ * - the real-time frames this process receives say what its own loop cannot: a frame that waited at
+ *   the Bridge, in the kernel, or behind another process on a shared core. Each arrives some time
+ *   after its stamp; past the quickest such time of its sender lately (data-track-receiver.ts, which
+ *   holds the clocks' offset), the excess is delay. When more than `LATE_FRAME_SHARE` of a window's
+ *   frames (and at least `LATE_FRAMES_MIN`) come `TARGET_LAG_MS` late, the rate halves as for a late
+ *   loop, and it grows only while almost none do. Every process that moves streams and receives
+ *   frames does the same, so the streams yield wherever the frames wait;
  * - the rate stays within [`MIN_RATE`, `MAX_RATE`], and no reservation waits longer than
  *   `MAX_HOLD_MS`, so every stream keeps moving: the Bridge's stuck-reader rule and the idle timeouts
  *   never see a stream the governor holds as stalled.
@@ -38,6 +45,13 @@ export const WINDOW_MS = 100;
  * only does its slices and its real-time frames stays under it; past it, frames wait for bulk.
  */
 export const TARGET_LAG_MS = 6;
+/**
+ * The share of a window's received real-time frames that may arrive more than `TARGET_LAG_MS` after
+ * their sender's quickest before the rate halves: what a p99 allows.
+ */
+export const LATE_FRAME_SHARE = 0.01;
+/** ... and at least this many such frames in the window: one is not a trend. */
+export const LATE_FRAMES_MIN = 2;
 /** After a decrease, the next one waits this long: what was already credited still arrives. Milliseconds. */
 export const DECREASE_HOLD_MS = 200;
 /** The rate a process starts at when the governor first paces it. Bytes per second. */
@@ -62,8 +76,10 @@ export interface BulkYieldStats {
   /** Reservations that had to wait (a credit or a chunk held back), and their waits summed, in ms. */
   waits: number;
   waitedMs: number;
-  /** Times the rate was halved because the event loop ran late. */
+  /** Times the rate was halved: the event loop ran late, or received real-time frames did. */
   slowdowns: number;
+  /** Of those, the times only the received frames were late (the event loop was not). */
+  lateFrameSlowdowns: number;
   /** The worst lateness of the event loop in the last full window, in ms (0 when not sampling). */
   lastWindowLagMs: number;
 }
@@ -94,8 +110,10 @@ export class BulkGovernor {
   #windowStart = 0;
   #windowWorst = 0;
   #heldInWindow = false;
+  #framesInWindow = 0;
+  #lateInWindow = 0;
   #lastDecrease = -Infinity;
-  readonly #stats = { waits: 0, waitedMs: 0, slowdowns: 0, lastWindowLagMs: 0 };
+  readonly #stats = { waits: 0, waitedMs: 0, slowdowns: 0, lateFrameSlowdowns: 0, lastWindowLagMs: 0 };
   readonly #now: () => number;
 
   constructor(private readonly deps: GovernorDeps) {
@@ -138,24 +156,39 @@ export class BulkGovernor {
     return { bytes: granted, waitMs };
   }
 
+  /**
+   * A real-time frame this process received `excessMs` after its sender's quickest lately (the
+   * data-track receiver calls it for every frame it accepts). Counted only while streams are paced.
+   */
+  frameArrived(excessMs: number): void {
+    if (this.#sampler === undefined || !this.#active) return;
+    this.#framesInWindow++;
+    if (excessMs > TARGET_LAG_MS) this.#lateInWindow++;
+  }
+
   /** One sample of the event loop's lateness (ms) taken at `now`; the sampler calls it, tests may too. */
   sample(lagMs: number, now: number): void {
     if (lagMs > this.#windowWorst) this.#windowWorst = lagMs;
     if (now - this.#windowStart < WINDOW_MS) return;
     const worst = this.#windowWorst;
+    const late = this.#lateInWindow;
+    const lateFrames = late >= LATE_FRAMES_MIN && late > this.#framesInWindow * LATE_FRAME_SHARE;
     this.#stats.lastWindowLagMs = worst;
-    if (worst > TARGET_LAG_MS) {
+    if (worst > TARGET_LAG_MS || lateFrames) {
       if (now - this.#lastDecrease >= DECREASE_HOLD_MS) {
         this.#rate = Math.max(MIN_RATE, this.#rate / 2);
         this.#lastDecrease = now;
         this.#stats.slowdowns++;
+        if (worst <= TARGET_LAG_MS) this.#stats.lateFrameSlowdowns++;
       }
-    } else if (worst < TARGET_LAG_MS / 2 && this.#heldInWindow) {
+    } else if (worst < TARGET_LAG_MS / 2 && late * 2 <= this.#framesInWindow * LATE_FRAME_SHARE && this.#heldInWindow) {
       this.#rate = Math.min(MAX_RATE, this.#rate * 1.25);
     }
     this.#windowStart = now;
     this.#windowWorst = 0;
     this.#heldInWindow = false;
+    this.#framesInWindow = 0;
+    this.#lateInWindow = 0;
   }
 
   /** Stops sampling until the next reservation (tests). */
@@ -176,6 +209,8 @@ export class BulkGovernor {
     this.#windowStart = now;
     this.#windowWorst = 0;
     this.#heldInWindow = false;
+    this.#framesInWindow = 0;
+    this.#lateInWindow = 0;
     this.#schedule(now);
   }
 

@@ -66,7 +66,9 @@ async function main(): Promise<void> {
   // bob's app accepts direct connections (carol registers no listener: her Endpoint declines them).
   bob.addRemotePeerListener((request) => {
     print(`   bob: ${request.id} asks for a direct connection`);
-    void request.accept();
+    // accept() fails if the connection ends before it is up on bob's side: alice closes the peer of
+    // step 3 as soon as her side is connected, which on a busy machine can come first.
+    request.accept().catch((error: unknown) => print(`   bob: ${request.id} ended before it was up (${(error as Error).message})`));
   });
   // Both read files the same way, whichever path a stream takes.
   const received: Array<Promise<string>> = [];

@@ -54,9 +54,14 @@ export interface RemotePeerRequest {
   readonly room: string;
   /** The caller's metadata, covered by its signature. */
   readonly metadata: unknown;
+  /**
+   * Answers: resolves with the peer once the connection is up, or rejects with a PeerError if it
+   * never comes up (the caller closed first, the connection failed, the timeout passed).
+   */
   accept(): Promise<RemotePeer>;
   decline(): void;
 }
+/** A listener may be async: a promise it returns that rejects is logged (`a remotePeer listener failed`). */
 export type RemotePeerListener = (request: RemotePeerRequest) => void;
 
 /** The metadata that marks a room call's own peer connection (docs/media/direct-calls.md). */
@@ -320,7 +325,10 @@ export class PeersApi {
     if (this.#listeners.size === 0) return request.decline();
     for (const listener of [...this.#listeners]) {
       try {
-        listener(request);
+        // An async listener (`await request.accept()`, as README shows) returns a promise: its failure
+        // (accept() fails when the caller closes first) is logged, not left to end the process.
+        const result: unknown = (listener as (r: RemotePeerRequest) => unknown)(request);
+        if (result instanceof Promise) result.catch((error: unknown) => this.#d.connection.log.error({ error: String(error) }, 'a remotePeer listener failed'));
       } catch (error) {
         this.#d.connection.log.error({ error: String(error) }, 'a remotePeer listener threw');
       }

@@ -46,18 +46,11 @@ export const BENCH_BRIDGE_OPTIONS: Partial<CreateBridgeOptions> = {
  * Starts the Bridge in its own process, pinned to `cpus` when given (ForkOptions.cpus). By default it
  * runs built (`bundleBridge()`, on plain node, as `make run` runs dist/); `script: 'bridge.ts'` runs it
  * through the tsx loader (as bin/sealroom.js does), and any other `script` is the path of a build.
- * `heapGrowthPercent`: V8's heap growth in that process (default: `sealroom start`'s, as the CLI sets it).
  */
 export async function startBridgeProc(
   group: ProcGroup,
   options: Partial<CreateBridgeOptions> = {},
-  {
-    name = 'bridge',
-    script,
-    nodeFlags = [],
-    cpus,
-    heapGrowthPercent,
-  }: { name?: string; script?: string; nodeFlags?: string[]; cpus?: string; heapGrowthPercent?: number } = {},
+  { name = 'bridge', script, nodeFlags = [], cpus }: { name?: string; script?: string; nodeFlags?: string[]; cpus?: string } = {},
 ): Promise<BridgeProc> {
   const path = script ?? (await bundleBridge());
   const dataDir = mkdtempSync(join(tmpdir(), 'sealroom-bench-'));
@@ -66,7 +59,7 @@ export async function startBridgeProc(
     ...options,
     limits: { ...BENCH_BRIDGE_OPTIONS.limits, ...options.limits },
   };
-  const args: BridgeProcArgs = { dataDir, options: merged, ...(heapGrowthPercent === undefined ? {} : { heapGrowthPercent }) };
+  const args: BridgeProcArgs = { dataDir, options: merged };
   let forked: { proc: Proc; info: { url: string; apiKey: string; pid: number } };
   try {
     // `bridge.ts` by name runs through tsx (the memory scenario reports the loader's cost); a build by path on plain node.

@@ -3,7 +3,7 @@
  * `--load-*` flags that change them, read from the command line of `bench/run.ts` or
  * `bench/lib/scenario-cli.ts`. A bad value stops the run with a message naming the flag.
  */
-import { heapGrowthProblem, STREAMS_HEAP_GROWTH_PERCENT } from '../../bridge/cli/heap-growth.ts';
+import { parseHeapGrowth, STREAMS_HEAP_GROWTH_PERCENT } from '../../bridge/cli/heap-growth.ts';
 
 export interface LoadConfig {
   /** Endpoint connections, all members of rooms of `roomSize` (a multiple of it). */
@@ -193,9 +193,9 @@ export function loadConfig(argv: readonly string[], quick: boolean): LoadConfig 
   }
   const growth = flag(argv, 'client-heap-growth');
   if (growth !== undefined) {
-    const problem = heapGrowthProblem(growth.trim() === '' ? Number.NaN : Number(growth), JSON.stringify(growth));
-    if (problem !== undefined) fail(`--load-client-heap-growth ${problem}`);
-    c.clientHeapGrowth = Number(growth);
+    const parsed = parseHeapGrowth(growth);
+    if ('problem' in parsed) fail(`--load-client-heap-growth ${parsed.problem}`);
+    c.clientHeapGrowth = parsed.percent;
   }
   const delivery = flag(argv, 'delivery');
   if (delivery !== undefined) c.delivery = delivery;

@@ -20,8 +20,6 @@ import { serve, workerArgs } from '../lib/worker.ts';
 export interface BridgeProcArgs {
   dataDir: string;
   options?: Partial<CreateBridgeOptions>;
-  /** V8's heap growth, as `sealroom start --heap-growth` sets it (default: the command's). */
-  heapGrowthPercent?: number;
 }
 
 export interface HttpTiming {
@@ -39,7 +37,7 @@ const MAX_TIMINGS = 200_000;
 
 const args = workerArgs<BridgeProcArgs>();
 // What `sealroom start` does before the Bridge starts (docs/operations/node-heap.md).
-setHeapGrowth(args.heapGrowthPercent ?? DEFAULT_HEAP_GROWTH_PERCENT);
+setHeapGrowth(DEFAULT_HEAP_GROWTH_PERCENT);
 // The parent removes the folder too; this covers a parent that died (the IPC channel closes, we exit).
 process.on('exit', () => rmSync(args.dataDir, { recursive: true, force: true }));
 // With a PostgreSQL `store` (the cluster scenario) the folder stays empty: a store excludes dataDir.

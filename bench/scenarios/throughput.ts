@@ -49,8 +49,8 @@ const FULL: ThroughputConfig = { bytes: 1024 * MiB, warmupBytes: 128 * MiB, warm
 const QUICK: ThroughputConfig = { bytes: 128 * MiB, warmupBytes: 128 * MiB, warmupRuns: 3, chunkBytes: 64 * 1024, sealroomWriteBytes: MiB, runs: 3 };
 
 /**
- * The fan-out runs (issue 12, goal 1): 1 -> 4, 256 MiB a stream (128 in quick runs), one warm-up stream
- * for the three new receivers of each system.
+ * The fan-out runs (issue 12, goal 1): 1 -> 4, 256 MiB a stream (128 in quick runs), three warm-up
+ * streams for the three new receivers of each system (one left them still warming up).
  */
 const FAN_OUT = { receivers: 4, bytes: 256 * MiB, warmupBytes: 128 * MiB, warmupRuns: 3, runs: 3 };
 

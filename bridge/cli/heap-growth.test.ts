@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCli, startBridgeProcess } from '../../test/cli.ts';
-import { DEFAULT_HEAP_GROWTH_PERCENT, heapGrowthProblem, MAX_HEAP_GROWTH_PERCENT, setHeapGrowth } from './heap-growth.ts';
+import { DEFAULT_HEAP_GROWTH_PERCENT, heapGrowthProblem, MAX_HEAP_GROWTH_PERCENT, parseHeapGrowth, setHeapGrowth } from './heap-growth.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'sealroom-cli-heap-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -21,6 +21,14 @@ describe('heap growth', () => {
       expect(heapGrowthProblem(bad)).toContain(`from 0 (V8's own heuristic) to ${MAX_HEAP_GROWTH_PERCENT}`);
     }
     expect(() => setHeapGrowth(-1)).toThrow(RangeError);
+  });
+
+  it('reads a percent as a user wrote it, and names what it refuses', () => {
+    expect(parseHeapGrowth('200')).toEqual({ percent: 200 });
+    expect(parseHeapGrowth(' 0 ')).toEqual({ percent: 0 });
+    for (const bad of ['', '  ', 'lots', '12.5', '-3', '301']) {
+      expect(parseHeapGrowth(bad)).toEqual({ problem: expect.stringContaining(`got ${JSON.stringify(bad)}`) });
+    }
   });
 
   it('refuses a bad --heap-growth or SEALROOM_HEAP_GROWTH before anything starts, naming what was given', async () => {

@@ -35,6 +35,13 @@ export function heapGrowthProblem(percent: number, given = String(percent)): str
   return undefined;
 }
 
+/** A percent as a user wrote it (a flag, a variable): the number, or why it is refused. */
+export function parseHeapGrowth(text: string): { percent: number } | { problem: string } {
+  const percent = text.trim() === '' ? Number.NaN : Number(text);
+  const problem = heapGrowthProblem(percent, JSON.stringify(text));
+  return problem === undefined ? { percent } : { problem };
+}
+
 /**
  * Sets the growth for this process, from now on (V8 reads it at every full collection). 0 gives V8's
  * own heuristic back. Throws a RangeError for a value `heapGrowthProblem` refuses.

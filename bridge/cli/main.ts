@@ -13,7 +13,7 @@ import { thisMachineMedia } from '../media/this-machine.ts';
 import { mergeOptions, readConfigFile } from './config-file.ts';
 import { ManageClient } from '../manage/client.ts';
 import { addDatabaseCommands } from './database.ts';
-import { DEFAULT_HEAP_GROWTH_PERCENT, heapGrowthProblem, setHeapGrowth } from './heap-growth.ts';
+import { DEFAULT_HEAP_GROWTH_PERCENT, parseHeapGrowth, setHeapGrowth } from './heap-growth.ts';
 import { quickStart, restartNote } from './quick-start.ts';
 
 function integer(name: string) {
@@ -147,10 +147,9 @@ export function buildProgram(io: Io): Command {
         .env('SEALROOM_HEAP_GROWTH')
         .default(DEFAULT_HEAP_GROWTH_PERCENT)
         .argParser((value: string) => {
-          const n = value.trim() === '' ? Number.NaN : Number(value);
-          const problem = heapGrowthProblem(n, JSON.stringify(value));
-          if (problem !== undefined) throw new InvalidArgumentError(problem);
-          return n;
+          const parsed = parseHeapGrowth(value);
+          if ('problem' in parsed) throw new InvalidArgumentError(parsed.problem);
+          return parsed.percent;
         }),
     )
     .action(

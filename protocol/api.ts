@@ -55,6 +55,31 @@ export type SessionResponse = z.infer<typeof sessionResponseSchema>;
 export const meResponseSchema = z.extend(z.omit(sessionResponseSchema, { token: true }), { publicKey: publicKeyTextSchema });
 export type MeResponse = z.infer<typeof meResponseSchema>;
 
+/**
+ * User ids one directory read may name at most (`GET /v1/contexts/:id/users?userIds=a,b,...`): 100 ids
+ * of up to 128 characters keep the URL under Node's 16 KiB header limit. A client that needs more asks
+ * in several reads.
+ */
+export const DIRECTORY_READ_MAX_USERS = 100;
+const userIdChars = '[A-Za-z0-9._@+-]{1,128}';
+/**
+ * A directory read's query. `userIds`: only these users (comma-separated; user ids hold no comma), and
+ * with `history` only their former keys; without it, every user of the context.
+ */
+export const directoryQuerySchema = z.strictObject({
+  history: z.optional(z.enum(['true', 'false'])),
+  userIds: z.optional(
+    z
+      .string()
+      .check(
+        z.regex(
+          new RegExp(`^${userIdChars}(,${userIdChars}){0,${DIRECTORY_READ_MAX_USERS - 1}}$`),
+          `expected 1-${DIRECTORY_READ_MAX_USERS} comma-separated user ids of [A-Za-z0-9._@+-]`,
+        ),
+      ),
+  ),
+});
+
 export const contextUsersResponseSchema = z.object({
   users: z.array(z.object({ userId: userIdSchema, publicKey: publicKeyTextSchema })),
   /**

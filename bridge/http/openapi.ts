@@ -13,6 +13,7 @@ import {
   contextSchema,
   contextUserSchema,
   contextUsersResponseSchema,
+  directoryQuerySchema,
   createApiKeyRequestSchema,
   createContextRequestSchema,
   createdApiKeySchema,
@@ -30,7 +31,7 @@ import {
   solutionSchema,
   updateRoomRequestSchema,
 } from '../../protocol/api.ts';
-import { apiKeyParams, contextParams, directoryQuery, pageQuery, roomParams, solutionParams, userParams } from './routes.ts';
+import { apiKeyParams, contextParams, pageQuery, roomParams, solutionParams, userParams } from './routes.ts';
 
 /** Classic (the Bridge's own) or zod/mini (protocol/): `z.toJSONSchema` reads both. */
 type Schema = z.core.$ZodType;
@@ -80,7 +81,7 @@ export const ROUTES: RouteDoc[] = [
     summary: 'The context directory (with former users on ?history=true)',
     auth: 'session',
     params: contextParams,
-    query: directoryQuery,
+    query: directoryQuerySchema,
     status: 200,
     response: contextUsersResponseSchema,
   },

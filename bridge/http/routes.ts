@@ -11,6 +11,7 @@ import {
   createContextRequestSchema,
   createRoomRequestSchema,
   createSolutionRequestSchema,
+  directoryQuerySchema,
   getRoomQuerySchema,
   listRoomsQuerySchema,
   sessionRequestSchema,
@@ -42,7 +43,6 @@ export const contextParams = z.strictObject({ contextId: contextIdSchema });
 export const solutionParams = z.strictObject({ solutionId: solutionIdSchema });
 export const userParams = z.strictObject({ contextId: contextIdSchema, userId: userIdSchema });
 export const apiKeyParams = z.strictObject({ id: z.string().regex(/^key_[A-Za-z0-9_-]{22}$/, 'expected an API key id (key_...)') });
-export const directoryQuery = z.strictObject({ history: z.enum(['true', 'false']).optional() });
 export const pageQuery = z.strictObject({
   skip: z.coerce.number().int().nonnegative().default(0),
   limit: z.coerce.number().int().positive().max(1000).default(100),
@@ -91,8 +91,8 @@ export function userRouter(s: BridgeServices, auth: AuthService, rooms: RoomServ
 
   router.get('/contexts/:contextId/users', async (req, res) => {
     const { contextId } = parseInput(contextParams, req.params, 'params');
-    const { history } = parseInput(directoryQuery, req.query, 'query');
-    res.json(await rooms.contextUsers(session(res), contextId, history === 'true'));
+    const { history, userIds } = parseInput(directoryQuerySchema, req.query, 'query');
+    res.json(await rooms.contextUsers(session(res), contextId, history === 'true', userIds?.split(',')));
   });
 
   router.get('/contexts/:contextId/rooms', async (req, res) => {

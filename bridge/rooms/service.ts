@@ -424,12 +424,18 @@ export class RoomService {
     this.s.events.emit('roomDeleted', roomDeletedEvent(room, members, this.s.now()));
   }
 
-  /** The context directory; with `history`, also former users and the keys they had. */
-  async contextUsers(session: SessionRow, contextId: string, history: boolean): Promise<ContextUsersResponse> {
+  /**
+   * The context directory, or with `userIds` only those of them who are (or, with `history`, were) its
+   * users; with `history`, also former users and the keys they had.
+   */
+  async contextUsers(session: SessionRow, contextId: string, history: boolean, userIds?: string[]): Promise<ContextUsersResponse> {
     await this.contextFor(session, contextId);
-    const users = (await this.s.store.listContextUsers(contextId)).map((u) => ({ userId: u.userId, publicKey: u.publicKey }));
+    const store = this.s.store;
+    const rows = await (userIds === undefined ? store.listContextUsers(contextId) : store.contextUsersAmong(contextId, userIds));
+    const users = rows.map((u) => ({ userId: u.userId, publicKey: u.publicKey }));
     if (!history) return { users };
-    const formerUsers = (await this.s.store.listFormerContextUsers(contextId)).map((u) => ({
+    const former = await (userIds === undefined ? store.listFormerContextUsers(contextId) : store.formerContextUsersAmong(contextId, userIds));
+    const formerUsers = former.map((u) => ({
       userId: u.userId,
       publicKey: u.publicKey,
       addedAt: u.addedAt,

@@ -6,7 +6,7 @@
 import type { ApiKeyRow, RoomMemberRow } from './types.ts';
 import { roomAccessRow, apiKey as sqliteApiKey, type Row } from './sqlite-rows.ts';
 
-export { context, contextUser, room, roomKey, session, solution, version, type Row } from './sqlite-rows.ts';
+export { context, contextUser, formerUser, room, roomKey, session, solution, version, type Row } from './sqlite-rows.ts';
 
 export const apiKey = (r: Row): ApiKeyRow => ({ ...sqliteApiKey(r), ephemeral: r.ephemeral === true });
 export const member = (r: Row): RoomMemberRow => ({

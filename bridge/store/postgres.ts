@@ -27,7 +27,7 @@ import { PostgresDb, redactUrl, type Queryable } from './postgres-db.ts';
 import { PostgresRateWindows } from './postgres-rate-windows.ts';
 import { PostgresRoomSlots } from './postgres-room-slots.ts';
 import * as rooms from './postgres-rooms.ts';
-import { apiKey, context, contextUser, session, solution, type Row } from './postgres-rows.ts';
+import { apiKey, context, contextUser, formerUser, session, solution, type Row } from './postgres-rows.ts';
 import type {
   AddUserResult,
   ApiKeyRow,
@@ -307,7 +307,15 @@ export class PostgresStore implements Store {
     return this.all(
       'SELECT user_id, public_key, added_at, removed_at FROM context_user_history WHERE context_id = $1 ORDER BY user_id, removed_at',
       [contextId],
-      (r) => ({ userId: r.user_id as string, publicKey: r.public_key as string, addedAt: r.added_at as number, removedAt: r.removed_at as number }),
+      formerUser,
+    );
+  }
+
+  formerContextUsersAmong(contextId: string, userIds: string[]): Promise<FormerContextUser[]> {
+    return this.all(
+      'SELECT user_id, public_key, added_at, removed_at FROM context_user_history WHERE context_id = $1 AND user_id = ANY($2::text[]) ORDER BY user_id, removed_at',
+      [contextId, [...new Set(userIds)]],
+      formerUser,
     );
   }
 

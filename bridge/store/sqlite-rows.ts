@@ -4,6 +4,7 @@ import type {
   ApiKeyRow,
   ContextRow,
   ContextUserRow,
+  FormerContextUser,
   RoomAccessRow,
   RoomKeyRow,
   RoomMemberRow,
@@ -30,6 +31,12 @@ export const context = (r: Row): ContextRow => ({
   solutionId: r.solution_id as string,
   name: r.name as string,
   createdAt: r.created_at as number,
+});
+export const formerUser = (r: Row): FormerContextUser => ({
+  userId: r.user_id as string,
+  publicKey: r.public_key as string,
+  addedAt: r.added_at as number,
+  removedAt: r.removed_at as number,
 });
 export const contextUser = (r: Row): ContextUserRow => ({
   contextId: r.context_id as string,

@@ -6,7 +6,7 @@
 import type Database from 'better-sqlite3';
 import { policyBits } from '../../protocol/policy.ts';
 import { openDatabase, type OpenDatabaseOptions } from './open.ts';
-import { apiKey, solution, context, contextUser, session, blob, room, member, roomAccess, version, roomKey, type Row } from './sqlite-rows.ts';
+import { apiKey, solution, context, contextUser, formerUser, session, blob, room, member, roomAccess, version, roomKey, type Row } from './sqlite-rows.ts';
 import { frozen, SqliteReadCache } from './sqlite-read-cache.ts';
 import { listRooms, scanRooms } from './sqlite-room-lists.ts';
 import { prepareStatements, type Statements } from './sqlite-statements.ts';
@@ -228,12 +228,11 @@ export class SqliteStore implements Store {
   }
 
   async listFormerContextUsers(contextId: string): Promise<FormerContextUser[]> {
-    return (this.stmt.listUserHistory.all(contextId) as Row[]).map((r) => ({
-      userId: r.user_id as string,
-      publicKey: r.public_key as string,
-      addedAt: r.added_at as number,
-      removedAt: r.removed_at as number,
-    }));
+    return (this.stmt.listUserHistory.all(contextId) as Row[]).map(formerUser);
+  }
+
+  async formerContextUsersAmong(contextId: string, userIds: string[]): Promise<FormerContextUser[]> {
+    return [...new Set(userIds)].flatMap((userId) => (this.stmt.userHistory.all(contextId, userId) as Row[]).map(formerUser));
   }
 
   async findSolutionUser(solutionId: string, publicKey: string): Promise<{ userId: string; contextIds: string[] } | undefined> {

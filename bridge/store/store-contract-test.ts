@@ -257,6 +257,15 @@ export function describeStoreContract(setup: ContractSetup): void {
         { userId: 'alice', publicKey: 'key-alice', addedAt: T0 + 30, removedAt: T0 + 40 },
       ]);
       expect(await store.listFormerContextUsers('c2')).toHaveLength(1);
+      // By user: only those named (duplicates and unknown ids are fine), oldest removal first.
+      await store.addContextUser(user('c1', 'bob'));
+      await store.removeContextUser('c1', 'bob', T0 + 50);
+      expect(await store.formerContextUsersAmong('c1', ['alice', 'nope', 'alice'])).toEqual([
+        { userId: 'alice', publicKey: 'key-alice', addedAt: T0, removedAt: T0 + 10 },
+        { userId: 'alice', publicKey: 'key-alice', addedAt: T0 + 30, removedAt: T0 + 40 },
+      ]);
+      expect((await store.formerContextUsersAmong('c1', ['bob', 'alice'])).map((u) => u.userId).sort()).toEqual(['alice', 'alice', 'bob']);
+      expect(await store.formerContextUsersAmong('c2', ['bob'])).toEqual([]);
     });
 
     it('deletes a context with its users and rooms, ending the sessions of users left in no context', async () => {

@@ -248,6 +248,8 @@ export interface Store {
   removeContextUser(contextId: string, userId: string, at: number): Promise<{ removed: boolean; sessionsEnded: string[] }>;
   /** Users removed from the context, with their keys, oldest removal first per user. */
   listFormerContextUsers(contextId: string): Promise<FormerContextUser[]>;
+  /** The history rows of those of `userIds` who were removed from the context, oldest removal first per user. */
+  formerContextUsersAmong(contextId: string, userIds: string[]): Promise<FormerContextUser[]>;
   /** The user id of a public key in a solution, and the contexts it belongs to. */
   findSolutionUser(solutionId: string, publicKey: string): Promise<{ userId: string; contextIds: string[] } | undefined>;
 

@@ -9,7 +9,7 @@
  */
 import { decodePublicKey } from '../../crypto/identity.ts';
 import { normalizeSafetyNumber, safetyNumber } from '../../crypto/safety-number.ts';
-import { contextUsersResponseSchema } from '../../protocol/api.ts';
+import { contextUsersResponseSchema, DIRECTORY_READ_MAX_USERS } from '../../protocol/api.ts';
 import { CONTEXT_ID_PATTERN, USER_ID_PATTERN } from '../../protocol/room-record.ts';
 import type { Connection } from '../connection.ts';
 import { EndpointError } from '../errors.ts';
@@ -18,7 +18,7 @@ import type { BridgeHttp, RequestOptions } from '../transport/http.ts';
 import type { KeyChangedEvent, UserVerificationRequest, UserVerifier } from '../types.ts';
 import type { FormerKey, TrustStore, UserPin } from './trust.ts';
 
-/** How long a directory read for first-use pins is reused, in milliseconds. */
+/** How long a user's directory entry, read for first-use pins, is reused, in milliseconds. */
 const DIRECTORY_TTL_MS = 60_000;
 /**
  * Slack around a former key's window, in milliseconds: a version's time is its author's clock, the
@@ -34,9 +34,10 @@ interface DirectoryUser {
   former: FormerKey[];
 }
 
+/** What this client read of a context's directory: each user it asked about, and when (Date.now()). */
 interface Directory {
-  at: number;
   users: Map<string, DirectoryUser>;
+  readAt: Map<string, number>;
 }
 
 /**
@@ -293,17 +294,46 @@ export class KeyTrust {
     }
   }
 
-  /** The directory of `contextId` (current and former users); read again when stale or missing a user. */
+  /**
+   * What the directory of `contextId` lists for `userIds` (current and former keys). Only the users
+   * asked about are read, `DIRECTORY_READ_MAX_USERS` a request: a client that joins a room of 30 in a
+   * context of 100,000 reads 30 entries, not the whole directory. An entry is read again when `fresh`,
+   * when older than `DIRECTORY_TTL_MS`, or when the user was not listed.
+   */
   async #directory(contextId: string, userIds: string[], options: RequestOptions, fresh: boolean): Promise<Directory> {
-    const cached = this.#directories.get(contextId);
-    if (!fresh && cached !== undefined && Date.now() - cached.at < DIRECTORY_TTL_MS && userIds.every((u) => cached.users.has(u))) return cached;
+    let directory = this.#directories.get(contextId);
+    if (directory === undefined) this.#directories.set(contextId, (directory = { users: new Map(), readAt: new Map() }));
+    const now = Date.now();
+    const stale = (userId: string) => fresh || !directory.users.has(userId) || now - (directory.readAt.get(userId) ?? 0) >= DIRECTORY_TTL_MS;
+    const wanted = [...new Set(userIds)].filter(stale);
+    for (let i = 0; i < wanted.length; i += DIRECTORY_READ_MAX_USERS) {
+      const asked = wanted.slice(i, i + DIRECTORY_READ_MAX_USERS);
+      const listed = await this.#readDirectory(contextId, asked, options);
+      for (const userId of asked) {
+        const entry = listed.get(userId);
+        if (entry === undefined) {
+          directory.users.delete(userId);
+          directory.readAt.delete(userId);
+        } else {
+          directory.users.set(userId, entry);
+          directory.readAt.set(userId, Date.now());
+        }
+      }
+    }
+    return directory;
+  }
+
+  /** One directory read of `userIds` (with history). A user the Bridge lists that was not asked about is ignored. */
+  async #readDirectory(contextId: string, userIds: string[], options: RequestOptions): Promise<Map<string, DirectoryUser>> {
+    const query = `history=true&userIds=${userIds.map(encodeURIComponent).join(',')}`;
     const reply = await this.#http.request(
       'GET',
-      `/v1/contexts/${encodeURIComponent(contextId)}/users?history=true`,
+      `/v1/contexts/${encodeURIComponent(contextId)}/users?${query}`,
       contextUsersResponseSchema,
       undefined,
       options,
     );
+    const asked = new Set(userIds);
     const users = new Map<string, DirectoryUser>();
     const entry = (userId: string) => {
       let u = users.get(userId);
@@ -311,18 +341,18 @@ export class KeyTrust {
       return u;
     };
     for (const u of reply.users) {
+      if (!asked.has(u.userId)) continue;
       const e = entry(u.userId);
       if (e.current !== null && e.current !== u.publicKey) throw EndpointError.tampered(`the directory of context "${contextId}" lists "${u.userId}" twice`);
       e.current = u.publicKey;
     }
     for (const u of reply.formerUsers ?? []) {
+      if (!asked.has(u.userId)) continue;
       const e = entry(u.userId);
       if (u.publicKey === e.current || e.former.some((f) => f.publicKey === u.publicKey)) continue; // removed and added again
       e.former.push({ publicKey: u.publicKey, from: u.addedAt ?? null, until: u.removedAt });
     }
-    const directory = { at: Date.now(), users };
-    this.#directories.set(contextId, directory);
-    return directory;
+    return users;
   }
 
   async #getPin(contextId: string, userId: string): Promise<UserPin | undefined> {

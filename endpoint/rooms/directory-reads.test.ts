@@ -1,0 +1,85 @@
+/**
+ * A client reads only the directory entries it needs (docs/security/key-trust.md, "Reading the
+ * directory"): the members of the room it reads, at most `DIRECTORY_READ_MAX_USERS` a request, never
+ * the whole directory of a large context; and what it pinned it does not read again.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { utf8 } from '../../crypto/bytes.ts';
+import { DIRECTORY_READ_MAX_USERS } from '../../protocol/api.ts';
+import { connectClient, pub, type Client } from '../../test/endpoint.ts';
+import { setupTenant, startBridge, type Tenant, type TestBridge } from '../../test/harness.ts';
+
+const CONTEXT_USERS = 260;
+const ROOM_MEMBERS = 150;
+
+let t: TestBridge;
+let tenant: Tenant;
+const clients: Client[] = [];
+
+beforeAll(async () => {
+  t = await startBridge();
+  tenant = await setupTenant(
+    t.bridge,
+    Array.from({ length: CONTEXT_USERS }, (_, i) => `user${i}`),
+  );
+});
+afterEach(() => restore());
+afterAll(async () => {
+  await Promise.all(clients.map((c) => c.connection.disconnect()));
+  await t.close();
+});
+
+/**
+ * The directory reads the Bridge answers from now on: the users each asked about, or `all` for a read
+ * of the whole directory. Recorded where the Bridge's routes reach its store (the real methods run).
+ */
+function watchDirectoryReads(): Array<string[] | 'all'> {
+  const reads: Array<string[] | 'all'> = [];
+  const store = t.bridge.store;
+  const among = store.formerContextUsersAmong.bind(store);
+  const list = store.listFormerContextUsers.bind(store);
+  store.formerContextUsersAmong = (contextId, userIds) => {
+    reads.push([...userIds]);
+    return among(contextId, userIds);
+  };
+  store.listFormerContextUsers = (contextId) => {
+    reads.push('all');
+    return list(contextId);
+  };
+  restore = () => {
+    store.formerContextUsersAmong = among;
+    store.listFormerContextUsers = list;
+  };
+  return reads;
+}
+let restore = () => {};
+
+describe('directory reads', () => {
+  it(`a reader of a room of ${ROOM_MEMBERS} in a context of ${CONTEXT_USERS} asks for the members only, ${DIRECTORY_READ_MAX_USERS} at most a read`, async () => {
+    const members = Array.from({ length: ROOM_MEMBERS }, (_, i) => tenant.users[`user${i}`]!);
+    const author = await connectClient(t.bridge.url, tenant.solutionId, members[0]!);
+    const reader = await connectClient(t.bridge.url, tenant.solutionId, members[1]!);
+    clients.push(author, reader);
+    const roomId = await author.streamApi.createStreamRoom(tenant.contextId, members.map(pub), [pub(members[0]!)], utf8('{}'), utf8('meta'));
+
+    const reads = watchDirectoryReads();
+    await reader.streamApi.getStreamRoom(roomId);
+    const memberIds = new Set(members.map((m) => m.userId));
+    expect(reads.length).toBeGreaterThan(0);
+    expect(reads).not.toContain('all');
+    const asked = (reads as string[][]).flat();
+    for (const ids of reads) {
+      expect(ids.length).toBeGreaterThan(0);
+      expect(ids.length).toBeLessThanOrEqual(DIRECTORY_READ_MAX_USERS);
+    }
+    expect(asked.every((id) => memberIds.has(id))).toBe(true);
+    expect(new Set(asked).size).toBe(asked.length);
+    // Every member whose key the record names was asked about (the reader checks each against its pin).
+    expect(asked.length).toBeGreaterThanOrEqual(ROOM_MEMBERS - 1);
+
+    // Pinned now: reading the room again reads no directory entry.
+    reads.length = 0;
+    await reader.streamApi.getStreamRoom(roomId);
+    expect(reads).toEqual([]);
+  });
+});

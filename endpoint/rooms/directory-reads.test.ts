@@ -4,10 +4,11 @@
  * the whole directory of a large context; and what it pinned it does not read again.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { utf8 } from '../../crypto/bytes.ts';
+import { fromUtf8, utf8 } from '../../crypto/bytes.ts';
 import { DIRECTORY_READ_MAX_USERS } from '../../protocol/api.ts';
 import { connectClient, pub, type Client } from '../../test/endpoint.ts';
 import { setupTenant, startBridge, type Tenant, type TestBridge } from '../../test/harness.ts';
+import { makeUser } from '../../test/identities.ts';
 
 const CONTEXT_USERS = 260;
 const ROOM_MEMBERS = 150;
@@ -81,5 +82,30 @@ describe('directory reads', () => {
     reads.length = 0;
     await reader.streamApi.getStreamRoom(roomId);
     expect(reads).toEqual([]);
+  });
+
+  it('ignores a user the Bridge lists without being asked: a key slipped in for another user is never pinned', async () => {
+    const [alice, bob, zed] = ['user0', 'user201', 'user202'].map((id) => tenant.users[id]!);
+    const mallory = await makeUser('mallory');
+    const author = await connectClient(t.bridge.url, tenant.solutionId, alice!);
+    const reader = await connectClient(t.bridge.url, tenant.solutionId, bob!);
+    clients.push(author, reader);
+    const first = await author.streamApi.createStreamRoom(tenant.contextId, [pub(alice!), pub(bob!)], [pub(alice!)], utf8('{}'), utf8('one'));
+    const second = await author.streamApi.createStreamRoom(tenant.contextId, [pub(alice!), pub(bob!), pub(zed!)], [pub(alice!)], utf8('{}'), utf8('two'));
+
+    // While bob reads the first room, the Bridge adds zed, under its own key, to every directory answer.
+    const store = t.bridge.store;
+    const real = store.contextUsersAmong.bind(store);
+    store.contextUsersAmong = async (contextId, userIds) => {
+      const rows = await real(contextId, userIds);
+      return userIds.includes(zed!.userId) ? rows : [...rows, { ...rows[0]!, userId: zed!.userId, publicKey: mallory.publicKey }];
+    };
+    try {
+      await reader.streamApi.getStreamRoom(first);
+    } finally {
+      store.contextUsersAmong = real;
+    }
+    // zed's key was never asked for, so bob reads it now: the real one, and the second room reads.
+    expect(fromUtf8((await reader.streamApi.getStreamRoom(second)).privateMeta)).toBe('two');
   });
 });

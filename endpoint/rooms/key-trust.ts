@@ -309,6 +309,7 @@ export class KeyTrust {
     for (let i = 0; i < wanted.length; i += DIRECTORY_READ_MAX_USERS) {
       const asked = wanted.slice(i, i + DIRECTORY_READ_MAX_USERS);
       const listed = await this.#readDirectory(contextId, asked, options);
+      // Only what was asked: a user the Bridge lists unasked is ignored (directory-reads.test.ts).
       for (const userId of asked) {
         const entry = listed.get(userId);
         if (entry === undefined) {
@@ -323,7 +324,10 @@ export class KeyTrust {
     return directory;
   }
 
-  /** One directory read of `userIds` (with history). A user the Bridge lists that was not asked about is ignored. */
+  /**
+   * One directory read of `userIds` (with history). The caller takes the entries of the users it asked
+   * about and nothing else: a key the Bridge lists for a user nobody asked about is never pinned.
+   */
   async #readDirectory(contextId: string, userIds: string[], options: RequestOptions): Promise<Map<string, DirectoryUser>> {
     const query = `history=true&userIds=${userIds.map(encodeURIComponent).join(',')}`;
     const reply = await this.#http.request(
@@ -333,7 +337,6 @@ export class KeyTrust {
       undefined,
       options,
     );
-    const asked = new Set(userIds);
     const users = new Map<string, DirectoryUser>();
     const entry = (userId: string) => {
       let u = users.get(userId);
@@ -341,13 +344,11 @@ export class KeyTrust {
       return u;
     };
     for (const u of reply.users) {
-      if (!asked.has(u.userId)) continue;
       const e = entry(u.userId);
       if (e.current !== null && e.current !== u.publicKey) throw EndpointError.tampered(`the directory of context "${contextId}" lists "${u.userId}" twice`);
       e.current = u.publicKey;
     }
     for (const u of reply.formerUsers ?? []) {
-      if (!asked.has(u.userId)) continue;
       const e = entry(u.userId);
       if (u.publicKey === e.current || e.former.some((f) => f.publicKey === u.publicKey)) continue; // removed and added again
       e.former.push({ publicKey: u.publicKey, from: u.addedAt ?? null, until: u.removedAt });

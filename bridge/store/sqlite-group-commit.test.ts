@@ -1,13 +1,14 @@
 /**
  * The SQLite store's group commit (sqlite.ts, `grouped`): room writes issued together commit in one
- * transaction, in order, each with its own result, and a write that fails takes only itself back.
+ * transaction, in order, each with its own result, and a write that fails takes only itself back; so do
+ * the writes of logins and logouts (used nonces, sessions).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SqliteStore } from './sqlite.ts';
-import { roomWrite, seedTenant } from './store-contract-test.ts';
+import { roomWrite, seedTenant, sessionOf, T0, user } from './store-contract-test.ts';
 import type { RoomWrite } from './types.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'sealroom-group-commit-'));
@@ -89,5 +90,22 @@ describe('SQLite group commit', () => {
     await expect(pending).resolves.toBe('created');
     expect((await reader.getRoom('second'))?.version).toBe(1);
     await reader.close();
+  });
+
+  it('commits logins and logouts issued together in order, each with its own result', async () => {
+    const { store: s, file } = await store();
+    await s.addContextUser(user('ctx', 'alice'));
+    const nonce = (n: string) => ({ nonce: n, solutionId: 'sol', publicKey: 'key-alice', expiresAt: T0 + 60_000 });
+    const [first, again, other] = await Promise.all([s.recordUsedNonce(nonce('n1')), s.recordUsedNonce(nonce('n1')), s.recordUsedNonce(nonce('n2'))]);
+    expect([first, again, other]).toEqual([true, false, true]);
+    await Promise.all([s.insertSession(sessionOf('s1', 'alice')), s.insertSession(sessionOf('s2', 'alice'))]);
+    expect(await Promise.all([s.deleteSession('s1'), s.deleteSession('s1'), s.deleteSession('nope')])).toEqual([true, false, false]);
+    await s.close();
+    // Durable once resolved: a fresh store on the file sees s2 only, and both nonces used.
+    const reopened = new SqliteStore({ file });
+    expect(await reopened.findSession('s1', T0)).toBeUndefined();
+    expect((await reopened.findSession('s2', T0))?.userId).toBe('alice');
+    expect(await reopened.recordUsedNonce(nonce('n2'))).toBe(false);
+    await reopened.close();
   });
 });

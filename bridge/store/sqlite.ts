@@ -243,8 +243,10 @@ export class SqliteStore implements Store {
 
   // ---- Authentication
 
+  // Logins and logouts are group-committed as room writes are (`grouped`): each waits for an fsync, and
+  // a Bridge that many clients log in to at once (after its restart) would do one at a time.
   async recordUsedNonce(row: NonceRow): Promise<boolean> {
-    return this.stmt.recordUsedNonce.run(row).changes > 0;
+    return this.grouped(() => this.stmt.recordUsedNonce.run(row).changes > 0);
   }
 
   async bridgeSecret(name: string, candidate: Uint8Array, now: number): Promise<Uint8Array> {
@@ -253,7 +255,7 @@ export class SqliteStore implements Store {
   }
 
   async insertSession(row: SessionRow): Promise<void> {
-    this.stmt.insertSession.run(row);
+    await this.grouped(() => this.stmt.insertSession.run(row));
   }
 
   async findSession(tokenHash: string, now: number): Promise<SessionRow | undefined> {
@@ -262,7 +264,7 @@ export class SqliteStore implements Store {
   }
 
   async deleteSession(tokenHash: string): Promise<boolean> {
-    return this.stmt.deleteSession.run(tokenHash).changes > 0;
+    return this.grouped(() => this.stmt.deleteSession.run(tokenHash).changes > 0);
   }
 
   async pruneExpired(now: number): Promise<number> {
@@ -320,7 +322,7 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * Group commit of room writes. With `synchronous = FULL` every commit waits for fsync (about 5 ms on
+   * Group commit of room writes, and of the writes of logins and logouts. With `synchronous = FULL` every commit waits for fsync (about 5 ms on
    * this project's disk), and better-sqlite3 waits on the event loop: one commit per create capped the
    * Bridge at some 200 creates a second whatever its CPU. Writes that arrive while the loop is busy
    * (the requests read in one turn) run here in order in one transaction, each in its own savepoint,

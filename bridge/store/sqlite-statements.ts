@@ -40,7 +40,11 @@ export function prepareStatements(db: Database.Database) {
     contextsOfKey: prepare('SELECT user_id, context_id FROM context_users WHERE solution_id = ? AND public_key = ? ORDER BY context_id'),
     deleteContextUser: prepare('DELETE FROM context_users WHERE context_id = ? AND user_id = ?'),
     insertUserHistory: prepare(`INSERT INTO context_user_history (context_id, user_id, public_key, added_at, removed_at) VALUES (?, ?, ?, ?, ?)`),
-    userHistory: prepare('SELECT user_id, public_key, added_at, removed_at FROM context_user_history WHERE context_id = ? AND user_id = ? ORDER BY removed_at'),
+    // The users named in a JSON array (one statement for a directory read of up to 100 users).
+    contextUsersAmong: prepare('SELECT * FROM context_users WHERE context_id = ? AND user_id IN (SELECT value FROM json_each(?))'),
+    userHistoryAmong: prepare(
+      'SELECT user_id, public_key, added_at, removed_at FROM context_user_history WHERE context_id = ? AND user_id IN (SELECT value FROM json_each(?)) ORDER BY user_id, removed_at',
+    ),
     listUserHistory: prepare('SELECT user_id, public_key, added_at, removed_at FROM context_user_history WHERE context_id = ? ORDER BY user_id, removed_at'),
     sessionsOfKey: prepare('SELECT token_hash FROM sessions WHERE solution_id = ? AND public_key = ?'),
     deleteSessionsOfKey: prepare('DELETE FROM sessions WHERE solution_id = ? AND public_key = ?'),

@@ -199,12 +199,7 @@ export class SqliteStore implements Store {
   }
 
   async contextUsersAmong(contextId: string, userIds: string[]): Promise<ContextUserRow[]> {
-    const out: ContextUserRow[] = [];
-    for (const userId of new Set(userIds)) {
-      const r = this.stmt.getContextUser.get(contextId, userId) as Row | undefined;
-      if (r !== undefined) out.push(contextUser(r));
-    }
-    return out;
+    return (this.stmt.contextUsersAmong.all(contextId, JSON.stringify(userIds)) as Row[]).map(contextUser);
   }
 
   async listContextUsers(contextId: string): Promise<ContextUserRow[]> {
@@ -232,7 +227,7 @@ export class SqliteStore implements Store {
   }
 
   async formerContextUsersAmong(contextId: string, userIds: string[]): Promise<FormerContextUser[]> {
-    return [...new Set(userIds)].flatMap((userId) => (this.stmt.userHistory.all(contextId, userId) as Row[]).map(formerUser));
+    return (this.stmt.userHistoryAmong.all(contextId, JSON.stringify(userIds)) as Row[]).map(formerUser);
   }
 
   async findSolutionUser(solutionId: string, publicKey: string): Promise<{ userId: string; contextIds: string[] } | undefined> {

@@ -4,11 +4,17 @@
  * CPU, event-loop lag, REST and byte streams; the capacity ramp; the machine's load. Unaccounted
  * deliveries are said loudly.
  */
+import { MAX_HOLD_MS } from '../../endpoint/util/bulk-governor.ts';
 import type { LoadConfig } from '../lib/load-options.ts';
 import { type PhaseFigures, type RampStep, rampOutcome } from '../lib/load-phase.ts';
 import type { PlainFigures } from './load.ts';
 
 const f1 = (v: number) => (Number.isFinite(v) ? v.toFixed(1) : 'n/a');
+/**
+ * The governor's average hold, seconds. Near `MAX_HOLD_MS`, the bound that keeps each stream moving
+ * sets the files' rate rather than the governor's (docs/operations/load.md, "Where the late deliveries fall").
+ */
+const heldEach = (waits: number, waitedMs: number) => (waits > 0 ? (waitedMs / waits / 1000).toFixed(2) : '0');
 const f0 = (v: number) => (Number.isFinite(v) ? v.toFixed(0) : 'n/a');
 
 function entries(r: Record<string, number>): string {
@@ -38,7 +44,7 @@ function phaseNote(p: PhaseFigures, c: LoadConfig): string[] {
         : '') +
       (p.lastSendError !== '' ? `; last sendData error: ${p.lastSendError}` : '') +
       (p.bulkYield.waits > 0 || p.bulkYield.slowdowns > 0
-        ? `; bulk governor: rate halved ${p.bulkYield.slowdowns} times (${p.bulkYield.lateFrameSlowdowns} for late frames alone), ${p.bulkYield.waits} credits or chunks held (${f1(p.bulkYield.waitedMs / 1000)} s summed), rates at the end ${p.bulkYield.endRates.map((r) => f1(r / 1e6)).join('/')} MB/s`
+        ? `; bulk governor: rate halved ${p.bulkYield.slowdowns} times (${p.bulkYield.lateFrameSlowdowns} for late frames alone), ${p.bulkYield.waits} credits or chunks held (${f1(p.bulkYield.waitedMs / 1000)} s summed, ${heldEach(p.bulkYield.waits, p.bulkYield.waitedMs)} s each on average, at most ${MAX_HOLD_MS / 1000} s), rates at the end ${p.bulkYield.endRates.map((r) => f1(r / 1e6)).join('/')} MB/s`
         : '') +
       `; clients' GC: ${p.gc.major} Mark-Compacts, ${f1(100 * p.gc.pauseShare)}% of each process's time, longest ${f1(p.gc.longestMs)} ms` +
       '.',

@@ -5,7 +5,7 @@
  */
 import * as z from './zod.ts';
 import { AUTH_NONCE_BYTES } from './auth.ts';
-import { contextIdSchema, MAX_RECORD_BYTES, MAX_ROOM_MEMBERS, publicKeyTextSchema, roomIdSchema, userIdSchema } from './room-record.ts';
+import { contextIdSchema, MAX_RECORD_BYTES, MAX_ROOM_MEMBERS, publicKeyTextSchema, roomIdSchema, USER_ID_PATTERN, userIdSchema } from './room-record.ts';
 
 export const base64Schema = (maxBytes: number) =>
   z.string().check(z.maxLength(Math.ceil(maxBytes / 3) * 4), z.regex(/^[A-Za-z0-9+/]*={0,2}$/, 'expected standard base64'));
@@ -57,11 +57,13 @@ export type MeResponse = z.infer<typeof meResponseSchema>;
 
 /**
  * User ids one directory read may name at most (`GET /v1/contexts/:id/users?userIds=a,b,...`): 100 ids
- * of up to 128 characters keep the URL under Node's 16 KiB header limit. A client that needs more asks
- * in several reads.
+ * of up to 128 characters keep the URL under Node's 16 KiB header limit as written (the Endpoint also
+ * bounds a read's encoded length: endpoint/rooms/key-trust.ts). A client that needs more asks in
+ * several reads.
  */
 export const DIRECTORY_READ_MAX_USERS = 100;
-const userIdChars = '[A-Za-z0-9._@+-]{1,128}';
+/** One user id in a pattern (`USER_ID_PATTERN` without its anchors). */
+const userIdChars = USER_ID_PATTERN.source.slice(1, -1);
 /**
  * A directory read's query. `userIds`: only these users (comma-separated; user ids hold no comma), and
  * with `history` only their former keys; without it, every user of the context.

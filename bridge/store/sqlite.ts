@@ -317,12 +317,13 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * Group commit of room writes, and of the writes of logins and logouts. With `synchronous = FULL` every commit waits for fsync (about 5 ms on
-   * this project's disk), and better-sqlite3 waits on the event loop: one commit per create capped the
-   * Bridge at some 200 creates a second whatever its CPU. Writes that arrive while the loop is busy
-   * (the requests read in one turn) run here in order in one transaction, each in its own savepoint,
-   * so one write that fails is rolled back alone; every caller hears its own result once the whole
-   * group is durable, so nothing is acknowledged before its fsync, as before (open.ts).
+   * Group commit of room writes, and of the writes of logins and logouts. With `synchronous = FULL`
+   * every commit waits for fsync (about 5 ms on this project's disk), and better-sqlite3 waits on the
+   * event loop: one commit per create capped the Bridge at some 200 creates a second whatever its CPU.
+   * Writes that arrive while the loop is busy (the requests read in one turn) run here in order in one
+   * transaction, each in its own savepoint, so one write that fails is rolled back alone; every caller
+   * hears its own result once the whole group is durable, so nothing is acknowledged before its fsync,
+   * as before (open.ts).
    */
   private grouped<T>(write: () => T): Promise<T> {
     return new Promise<T>((resolve, reject) => {

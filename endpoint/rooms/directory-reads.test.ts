@@ -8,6 +8,7 @@ import { fromUtf8, utf8 } from '../../crypto/bytes.ts';
 import { DIRECTORY_READ_MAX_USERS } from '../../protocol/api.ts';
 import { connectClient, pub, type Client } from '../../test/endpoint.ts';
 import { setupTenant, startBridge, type Tenant, type TestBridge } from '../../test/harness.ts';
+import { directoryReads } from './key-trust.ts';
 import { makeUser } from '../../test/identities.ts';
 
 const CONTEXT_USERS = 260;
@@ -107,5 +108,31 @@ describe('directory reads', () => {
     }
     // zed's key was never asked for, so bob reads it now: the real one, and the second room reads.
     expect(fromUtf8((await reader.streamApi.getStreamRoom(second)).privateMeta)).toBe('two');
+  });
+
+  it('splits reads by encoded length too: 50 members whose ids are mostly "+" (three characters each once encoded)', async () => {
+    const ids = Array.from({ length: 50 }, (_, i) => `${'+'.repeat(124)}${String(i).padStart(4, '0')}`);
+    const plus = await setupTenant(t.bridge, ids, 'plus');
+    const members = ids.map((id) => plus.users[id]!);
+    const author = await connectClient(t.bridge.url, plus.solutionId, members[0]!);
+    const reader = await connectClient(t.bridge.url, plus.solutionId, members[1]!);
+    clients.push(author, reader);
+    const roomId = await author.streamApi.createStreamRoom(plus.contextId, members.map(pub), [pub(members[0]!)], utf8('{}'), utf8('plus'));
+    const reads = watchDirectoryReads();
+    // As one read, these ids would be some 19,000 characters of URL: over Node's 16 KiB header limit.
+    expect(fromUtf8((await reader.streamApi.getStreamRoom(roomId)).privateMeta)).toBe('plus');
+    expect(reads.length).toBeGreaterThan(1);
+    for (const asked of reads as string[][]) expect(asked.map(encodeURIComponent).join(',').length).toBeLessThanOrEqual(8192);
+  });
+});
+
+describe('directoryReads', () => {
+  it(`groups ids by ${DIRECTORY_READ_MAX_USERS} at most and by 8,192 encoded characters at most, in order`, () => {
+    const short = Array.from({ length: 2 * DIRECTORY_READ_MAX_USERS + 1 }, (_, i) => `u${i}`);
+    expect(directoryReads(short).map((r) => r.length)).toEqual([DIRECTORY_READ_MAX_USERS, DIRECTORY_READ_MAX_USERS, 1]);
+    expect(directoryReads(short).flat()).toEqual(short);
+    const long = Array.from({ length: 30 }, (_, i) => `${'@'.repeat(125)}${String(i).padStart(3, '0')}`); // 378 encoded each
+    expect(directoryReads(long).map((r) => r.length)).toEqual([21, 9]);
+    expect(directoryReads([])).toEqual([]);
   });
 });

@@ -28,17 +28,22 @@ export const KEY_WINDOW_SKEW_MS = 60_000;
 /** How long the app's verifier may take before the keys it was asked about are refused. */
 export const DEFAULT_USER_VERIFIER_TIMEOUT_MS = 30_000;
 
-/** A user's keys as the directory lists them. */
+/** A user's keys as the directory lists them, and when this client read them (Date.now()). */
 interface DirectoryUser {
   current: string | null;
   former: FormerKey[];
+  readAt: number;
 }
 
-/** What this client read of a context's directory: each user it asked about, and when (Date.now()). */
-interface Directory {
-  users: Map<string, DirectoryUser>;
-  readAt: Map<string, number>;
-}
+/** What this client read of a context's directory: each user it asked about who is listed. */
+type Directory = Map<string, DirectoryUser>;
+
+/**
+ * The encoded `userIds` of one directory read at most, in characters. 100 ids fit Node's 16 KiB header
+ * limit as written, but `@` and `+` take three characters each once encoded: reads are split by this
+ * as well as by `DIRECTORY_READ_MAX_USERS`.
+ */
+const DIRECTORY_READ_MAX_QUERY_CHARS = 8192;
 
 /**
  * One key to check. `at` is the time the version that names it was signed (a read); without `at` the
@@ -216,14 +221,14 @@ export class KeyTrust {
   }
 
   #directoryKey(directory: Directory, contextId: string, userId: string): string {
-    const key = directory.users.get(userId)?.current;
+    const key = directory.get(userId)?.current;
     if (key === undefined || key === null) throw new EndpointError('NotFound', `"${userId}" is not a user of context "${contextId}"`);
     return key;
   }
 
   /** The directory's view of `userId` becomes its pin (after the verifier), the old key kept as former. */
   async #repin(contextId: string, userId: string, directory: Directory, verified: boolean): Promise<void> {
-    const listed = directory.users.get(userId)!;
+    const listed = directory.get(userId)!;
     const pin = await this.#getPin(contextId, userId);
     const known = new Set([pin?.publicKey, ...(pin?.former ?? []).map((f) => f.publicKey)]);
     const fresh = [
@@ -247,7 +252,7 @@ export class KeyTrust {
     const directory = await this.#directory(contextId, userIds, options, false);
     const candidates: UserPin[] = [];
     for (const userId of userIds) {
-      const listed = directory.users.get(userId);
+      const listed = directory.get(userId);
       if (listed === undefined) continue; // judged as unknown by the caller
       candidates.push({ contextId, userId, publicKey: listed.current, pinnedAt: Date.now(), verified: false, former: listed.former });
     }
@@ -296,29 +301,23 @@ export class KeyTrust {
 
   /**
    * What the directory of `contextId` lists for `userIds` (current and former keys). Only the users
-   * asked about are read, `DIRECTORY_READ_MAX_USERS` a request: a client that joins a room of 30 in a
+   * asked about are read, in reads of `DIRECTORY_READ_MAX_USERS` ids and `DIRECTORY_READ_MAX_QUERY_CHARS`
+   * encoded characters at most: a client that joins a room of 30 in a
    * context of 100,000 reads 30 entries, not the whole directory. An entry is read again when `fresh`,
    * when older than `DIRECTORY_TTL_MS`, or when the user was not listed.
    */
   async #directory(contextId: string, userIds: string[], options: RequestOptions, fresh: boolean): Promise<Directory> {
     let directory = this.#directories.get(contextId);
-    if (directory === undefined) this.#directories.set(contextId, (directory = { users: new Map(), readAt: new Map() }));
+    if (directory === undefined) this.#directories.set(contextId, (directory = new Map()));
     const now = Date.now();
-    const stale = (userId: string) => fresh || !directory.users.has(userId) || now - (directory.readAt.get(userId) ?? 0) >= DIRECTORY_TTL_MS;
-    const wanted = [...new Set(userIds)].filter(stale);
-    for (let i = 0; i < wanted.length; i += DIRECTORY_READ_MAX_USERS) {
-      const asked = wanted.slice(i, i + DIRECTORY_READ_MAX_USERS);
+    const stale = (userId: string) => fresh || now - (directory.get(userId)?.readAt ?? -Infinity) >= DIRECTORY_TTL_MS;
+    for (const asked of directoryReads([...new Set(userIds)].filter(stale))) {
       const listed = await this.#readDirectory(contextId, asked, options);
       // Only what was asked: a user the Bridge lists unasked is ignored (directory-reads.test.ts).
       for (const userId of asked) {
         const entry = listed.get(userId);
-        if (entry === undefined) {
-          directory.users.delete(userId);
-          directory.readAt.delete(userId);
-        } else {
-          directory.users.set(userId, entry);
-          directory.readAt.set(userId, Date.now());
-        }
+        if (entry === undefined) directory.delete(userId);
+        else directory.set(userId, entry);
       }
     }
     return directory;
@@ -328,7 +327,7 @@ export class KeyTrust {
    * One directory read of `userIds` (with history). The caller takes the entries of the users it asked
    * about and nothing else: a key the Bridge lists for a user nobody asked about is never pinned.
    */
-  async #readDirectory(contextId: string, userIds: string[], options: RequestOptions): Promise<Map<string, DirectoryUser>> {
+  async #readDirectory(contextId: string, userIds: string[], options: RequestOptions): Promise<Directory> {
     const query = `history=true&userIds=${userIds.map(encodeURIComponent).join(',')}`;
     const reply = await this.#http.request(
       'GET',
@@ -337,10 +336,11 @@ export class KeyTrust {
       undefined,
       options,
     );
-    const users = new Map<string, DirectoryUser>();
+    const users: Directory = new Map();
+    const readAt = Date.now();
     const entry = (userId: string) => {
       let u = users.get(userId);
-      if (u === undefined) users.set(userId, (u = { current: null, former: [] }));
+      if (u === undefined) users.set(userId, (u = { current: null, former: [], readAt }));
       return u;
     };
     for (const u of reply.users) {
@@ -390,4 +390,23 @@ function keyRejected(contextId: string, userId: string, publicKey: string, messa
 function storeFailed(what: string, cause: unknown): EndpointError {
   if (cause instanceof EndpointError) return cause;
   return new EndpointError('TrustStoreFailed', `${what} failed: ${(cause as Error)?.message ?? String(cause)}`, { cause });
+}
+
+/** `userIds` in groups of at most `DIRECTORY_READ_MAX_USERS` ids and `DIRECTORY_READ_MAX_QUERY_CHARS` encoded characters. */
+export function directoryReads(userIds: readonly string[]): string[][] {
+  const reads: string[][] = [];
+  let read: string[] = [];
+  let chars = 0;
+  for (const userId of userIds) {
+    const length = encodeURIComponent(userId).length + 1;
+    if (read.length === DIRECTORY_READ_MAX_USERS || (read.length > 0 && chars + length > DIRECTORY_READ_MAX_QUERY_CHARS)) {
+      reads.push(read);
+      read = [];
+      chars = 0;
+    }
+    read.push(userId);
+    chars += length;
+  }
+  if (read.length > 0) reads.push(read);
+  return reads;
 }

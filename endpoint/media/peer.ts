@@ -6,7 +6,7 @@ import type { MediaTransport } from '../../protocol/ws.ts';
 import type { Connection } from '../connection.ts';
 import { EndpointError } from '../errors.ts';
 import { type MediaE2ee, mediaE2eePeerConnectionConfig } from './e2ee.ts';
-import { candidateAddress } from './sdp.ts';
+import { unitCandidate } from './sdp.ts';
 
 export interface PeerDeps {
   roomId: string;
@@ -56,8 +56,7 @@ export abstract class MediaPeer {
   #candidate(candidate: RTCIceCandidate | null): void {
     // End of candidates needs no message: the unit's ICE goes on with what it has.
     if (candidate === null || candidate.candidate === '' || this.closed) return;
-    const address = candidate.address ?? candidateAddress(candidate.candidate);
-    if (this.d.allowCandidate !== undefined && (address === undefined || address === null || !this.d.allowCandidate(address))) return;
+    if (!unitCandidate(candidate.candidate, this.d.allowCandidate)) return;
     if (this.#ready) this.#send(candidate);
     else this.#queued.push(candidate);
   }

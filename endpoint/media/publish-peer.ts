@@ -7,7 +7,7 @@
 import { EndpointError } from '../errors.ts';
 import type { LocalMediaTrackRef } from './local-tracks.ts';
 import { MediaPeer, type PeerDeps } from './peer.ts';
-import { filterCandidates, hasAudioLevelExtension, hideAudioLevels, restrictCodecs } from './sdp.ts';
+import { filterCandidates, filterUnitCandidates, hasAudioLevelExtension, hideAudioLevels, restrictCodecs } from './sdp.ts';
 
 interface Sender {
   transceiver: RTCRtpTransceiver;
@@ -85,7 +85,7 @@ export class PublishPeer extends MediaPeer {
 
   async #negotiate(): Promise<void> {
     await this.pc.setLocalDescription(await this.pc.createOffer());
-    const sdp = filterCandidates(this.pc.localDescription!.sdp, this.d.allowCandidate);
+    const sdp = filterUnitCandidates(this.pc.localDescription!.sdp, this.d.allowCandidate);
     if (hasAudioLevelExtension(sdp)) {
       await this.#rollback();
       throw new EndpointError(

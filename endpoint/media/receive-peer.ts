@@ -8,7 +8,7 @@
 import type { MediaReceiveTrack } from '../../protocol/ws.ts';
 import type { RemoteTrack } from '../realtime/joined-rooms.ts';
 import { MediaPeer, type PeerDeps } from './peer.ts';
-import { filterCandidates, hideAudioLevels, restrictCodecs } from './sdp.ts';
+import { filterCandidates, filterUnitCandidates, hideAudioLevels, restrictCodecs } from './sdp.ts';
 
 export interface ReceivedTrack {
   info: RemoteTrack;
@@ -89,7 +89,7 @@ export class ReceivePeer extends MediaPeer {
     for (const [mid, track] of [...this.tracks]) if (byMid.get(mid)?.trackNo !== track.info.trackNo) this.#end(mid, track);
     await this.pc.setLocalDescription(await this.pc.createAnswer());
     if (this.closed) return;
-    const sdp = filterCandidates(this.pc.localDescription!.sdp, this.r.allowCandidate);
+    const sdp = filterUnitCandidates(this.pc.localDescription!.sdp, this.r.allowCandidate);
     await this.r.connection.request('mediaAnswer', { roomId: this.r.roomId, revision: offer.revision, sdp });
     if (this.closed) return;
     this.unitReady();

@@ -43,15 +43,40 @@ export function candidateAddress(candidate: string): string | undefined {
   return fields.length >= 8 && fields[0]!.startsWith('candidate:') ? fields[4] : undefined;
 }
 
+/** The transport field of a candidate line (`udp`, `tcp`), lower-cased, with or without `a=`. */
+export function candidateTransport(candidate: string): string | undefined {
+  const fields = candidate.replace(/^a=/, '').trim().split(/\s+/);
+  return fields.length >= 8 && fields[0]!.startsWith('candidate:') ? fields[2]!.toLowerCase() : undefined;
+}
+
+/**
+ * Whether a local candidate goes to the forwarding unit: UDP only, since the unit gathers and takes
+ * UDP only (docs/media/forwarding-unit.md, "What is missing"), and an address the app allows. Chromium also
+ * gathers TCP candidates; offering them would only make the unit refuse them.
+ */
+export function unitCandidate(candidate: string, allow: ((address: string) => boolean) | undefined): boolean {
+  if (candidateTransport(candidate) !== 'udp') return false;
+  const address = candidateAddress(candidate);
+  return allow === undefined || (address !== undefined && allow(address));
+}
+
 /** Removes the candidate lines whose address the app does not allow. */
 export function filterCandidates(sdp: string, allow: ((address: string) => boolean) | undefined): string {
   if (allow === undefined) return sdp;
+  return keepCandidates(sdp, (line) => {
+    const address = candidateAddress(line);
+    return address !== undefined && allow(address);
+  });
+}
+
+/** Keeps, of a description for the forwarding unit, only the candidate lines `unitCandidate` lets through. */
+export function filterUnitCandidates(sdp: string, allow: ((address: string) => boolean) | undefined): string {
+  return keepCandidates(sdp, (line) => unitCandidate(line, allow));
+}
+
+function keepCandidates(sdp: string, keep: (line: string) => boolean): string {
   return sdp
     .split('\r\n')
-    .filter((line) => {
-      if (!line.startsWith('a=candidate:')) return true;
-      const address = candidateAddress(line);
-      return address !== undefined && allow(address);
-    })
+    .filter((line) => !line.startsWith('a=candidate:') || keep(line))
     .join('\r\n');
 }

@@ -19,10 +19,12 @@
  *   (data-track frames, allowances) as one BATCH message (protocol/ws-frames.ts), sent at the end of
  *   the turn, or at once before any text message or chunk so that nothing overtakes them.
  */
+import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import { CLOSE, encodeBatch, type ParsedQuery, type ResultPayloads, type ServerEvent, type ClientRequestKind, type MediaEvent } from '../../protocol/ws.ts';
 import type { SessionRow } from '../store/types.ts';
 import { BulkQueue } from './send-scheduler.ts';
+import { corkForTurn, flushTurn } from './turn-cork.ts';
 
 /** While reading is paused, how often the Bridge checks whether it may resume. Milliseconds. */
 const RESUME_CHECK_MS = 25;
@@ -87,6 +89,8 @@ export class RealtimeConnection {
     readonly address: string,
     private readonly limits: ConnectionLimits,
     private readonly hooks: ConnectionHooks,
+    /** The socket under the WebSocket: text messages of one turn leave in one write (./turn-cork.ts). */
+    private readonly raw?: Duplex,
   ) {}
 
   /** The bulk lane, made on first use. Reads that must not make one use `#bulkQueue`. */
@@ -94,6 +98,7 @@ export class RealtimeConnection {
     this.#bulkQueue ??= new BulkQueue((frame, done) => {
       this.flushBatch();
       this.socket.send(frame, { binary: true }, done);
+      if (this.raw !== undefined) flushTurn(this.raw);
     });
     return this.#bulkQueue;
   }
@@ -135,6 +140,7 @@ export class RealtimeConnection {
   private sendText(message: object): void {
     if (this.closed) return;
     this.flushBatch();
+    if (this.raw !== undefined) corkForTurn(this.raw);
     this.socket.send(JSON.stringify(message));
     this.checkBudget();
   }
@@ -165,6 +171,7 @@ export class RealtimeConnection {
     }
     if (!this.batching) {
       this.socket.send(frame, { binary: true }, done);
+      if (this.raw !== undefined) flushTurn(this.raw);
       this.checkBudget();
       return;
     }
@@ -200,6 +207,7 @@ export class RealtimeConnection {
             for (const d of done) d(error);
           };
     this.socket.send(message, { binary: true }, callback);
+    if (this.raw !== undefined) flushTurn(this.raw);
   }
 
   /**

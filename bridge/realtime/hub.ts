@@ -169,15 +169,15 @@ export class RealtimeHub {
         socket.end(`HTTP/1.1 ${this.closing ? '503 Service Unavailable' : '404 Not Found'}\r\nConnection: close\r\n\r\n`);
         return;
       }
-      this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, req.socket.remoteAddress ?? 'unknown'));
+      this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, req.socket.remoteAddress ?? 'unknown', socket));
     });
   }
 
-  private accept(ws: WebSocket, address: string): void {
+  private accept(ws: WebSocket, address: string, raw: Duplex): void {
     const r = this.s.config.realtime;
     // The limits and hooks are shared by every connection: what one socket holds for as long as it is
     // open stays small (docs/operations/memory.md).
-    const conn: RealtimeConnection = new RealtimeConnection(`conn_${randomBytes(12).toString('base64url')}`, ws, address, r, this.connectionHooks);
+    const conn: RealtimeConnection = new RealtimeConnection(`conn_${randomBytes(12).toString('base64url')}`, ws, address, r, this.connectionHooks, raw);
     this.connections.set(conn.id, conn);
     ws.on('pong', () => (conn.awaitingPong = false));
     let helloTimer: NodeJS.Timeout | undefined = setTimeout(() => conn.close(CLOSE.helloTimeout, 'expected hello'), r.helloTimeoutMs);

@@ -137,30 +137,38 @@ export class RealtimeConnection {
     return this.limits.readPauseBytes + this.hooks.streamBytesInFlight(this);
   }
 
-  private sendText(message: object): void {
+  /** Sends a text message (JSON, or its UTF-8 bytes when one encoding serves many sockets). */
+  private sendText(message: string | Buffer): void {
     if (this.closed) return;
     this.flushBatch();
     if (this.raw !== undefined) corkForTurn(this.raw);
-    this.socket.send(JSON.stringify(message));
+    this.socket.send(message, { binary: false });
     this.checkBudget();
   }
 
   result<K extends ClientRequestKind>(id: number, result: ResultPayloads[K]): void {
-    this.sendText({ kind: 'result', id, result });
+    this.sendText(JSON.stringify({ kind: 'result', id, result }));
   }
 
   /** `retryAfter`: seconds until a retry may succeed (rate limits, overload). */
   error(id: number, code: string, message: string, retryAfter?: number): void {
-    this.sendText(retryAfter === undefined ? { kind: 'error', id, code, message } : { kind: 'error', id, code, message, retryAfter: Math.ceil(retryAfter) });
+    this.sendText(
+      JSON.stringify(retryAfter === undefined ? { kind: 'error', id, code, message } : { kind: 'error', id, code, message, retryAfter: Math.ceil(retryAfter) }),
+    );
   }
 
   event(event: ServerEvent): void {
-    this.sendText({ kind: 'event', event });
+    this.sendText(JSON.stringify({ kind: 'event', event }));
+  }
+
+  /** An event encoded once by `encodeEvent` for every socket it goes to (a room's broadcast). */
+  encodedEvent(message: Buffer): void {
+    this.sendText(message);
   }
 
   /** Media signalling from the forwarding unit (bridge/media). */
   media(event: MediaEvent): void {
-    this.sendText({ kind: 'media', event });
+    this.sendText(JSON.stringify({ kind: 'media', event }));
   }
 
   /** Sends a binary frame; the callback fires once the socket has taken it (for pacing). */
@@ -320,6 +328,11 @@ export class RealtimeConnection {
     // Close reasons are limited to 123 bytes by RFC 6455 section 5.5.
     this.socket.close(code, reason.slice(0, 120));
   }
+}
+
+/** The text message of `event`, encoded once for every connection it goes to (`encodedEvent`). */
+export function encodeEvent(event: ServerEvent): Buffer {
+  return Buffer.from(JSON.stringify({ kind: 'event', event }));
 }
 
 interface Batch {

@@ -8,7 +8,7 @@ import { DATA_DEADLINE_DEFAULT_MS, type ServerEvent, type StreamInfo, type Track
 import type { RealtimeConfig } from '../../config.ts';
 import { BridgeError } from '../../errors.ts';
 import type { BridgeServices } from '../../services.ts';
-import type { RealtimeConnection } from '../connection.ts';
+import { encodeEvent, type RealtimeConnection } from '../connection.ts';
 import type { DataQueue, TrackDelivery } from './data-queue.ts';
 import { type BoundedSet, NumberAllocator } from './numbers.ts';
 import { LocalParticipant } from './participant.ts';
@@ -271,7 +271,9 @@ export class RelayState {
 
   /** Sends an event to every joined connection of the room except `except`. */
   broadcast(room: RoomState, event: ServerEvent, except?: Participant): void {
-    for (const p of room.participants.values()) if (p !== except) p.conn.event(event);
+    // One encoding for the whole room (made at the first recipient).
+    let message: Buffer | undefined;
+    for (const p of room.participants.values()) if (p !== except) p.conn.encodedEvent((message ??= encodeEvent(event)));
     this.onBroadcast?.(room, event);
   }
 

@@ -69,7 +69,16 @@ interface Config {
  */
 export const TUNED_SEMI_SPACE_MB = 4;
 
-const FULL: Config = { connections: 2000, roomSize: 100, clientProcs: 4, rounds: 1, tuned: process.env.BENCH_MEMORY_TUNED === '1', samples: 5, sampleGapMs: 300, idleMs: 2000 };
+const FULL: Config = {
+  connections: 2000,
+  roomSize: 100,
+  clientProcs: 4,
+  rounds: 1,
+  tuned: process.env.BENCH_MEMORY_TUNED === '1',
+  samples: 5,
+  sampleGapMs: 300,
+  idleMs: 2000,
+};
 const QUICK: Config = { connections: 400, roomSize: 100, clientProcs: 4, rounds: 1, tuned: false, samples: 3, sampleGapMs: 100, idleMs: 500 };
 
 type MemoryUsage = NodeJS.MemoryUsage & { connections: number };

@@ -185,13 +185,15 @@ export async function run(options: ScenarioOptions): Promise<ScenarioResult> {
     const plainFanOut = await fanOutRuns(plain.fanOut(), { ...fanOutConfig, writeBytes: config.chunkBytes });
     const sealroomFanOut = await fanOutRuns(sealroom.fanOut(), { ...fanOutConfig, writeBytes: config.sealroomWriteBytes });
     // The memory-tuned Bridge of scenario 5 (a smaller young generation): what its RSS saving costs here.
+    // Full runs with BENCH_MEMORY_TUNED=1 only, as scenario 5's own tuned rounds.
     const tunedFlag = `--max-semi-space-size=${TUNED_SEMI_SPACE_MB}`;
     // A quarter of the bytes per run: a secondary row, and 3 GiB more would cost about 20 s of a run
     // that should end within 8 minutes (docs/operations/benchmarks.md).
     const tunedConfig = { ...config, bytes: config.bytes / 4 };
-    const tuned = options.quick
-      ? undefined
-      : await sealroomByteStreamThroughput({ group, config: tunedConfig, startBridge: startBridgeProc, nodeFlags: [tunedFlag] });
+    const tuned =
+      options.quick || process.env.BENCH_MEMORY_TUNED !== '1'
+        ? undefined
+        : await sealroomByteStreamThroughput({ group, config: tunedConfig, startBridge: startBridgeProc, nodeFlags: [tunedFlag] });
     const raw = { aesGcm: median(rawSamples.map((r) => r.aesGcm)), sha256: median(rawSamples.map((r) => r.sha256)) };
     const size = `${config.bytes / MiB} MiB`;
     const baseline = { name: 'plaintext WebSocket relay process', value: median(plain.mbPerSecond) };

@@ -130,24 +130,14 @@ export class AuthService {
     if (!(await verify(fromBase64(request.signature), message, decodePublicKey(request.publicKey)))) {
       throw fail('login failed: the signature does not verify');
     }
-    const firstUse = await this.s.store.recordUsedNonce({
-      nonce: request.nonce,
-      solutionId: request.solutionId,
-      publicKey: request.publicKey,
-      expiresAt: issued.expiresAt,
-    });
-    if (!firstUse) throw fail('login failed: the challenge nonce is unknown, used or expired');
-
     const token = newSecret('srt_');
     const expiresAt = now + this.s.config.sessionTtlSeconds * 1000;
-    await this.s.store.insertSession({
-      tokenHash: hashSecret(token),
-      solutionId: request.solutionId,
-      publicKey: request.publicKey,
-      userId: user.userId,
-      createdAt: now,
-      expiresAt,
-    });
+    // The nonce's single use and the session are one durable write (one fsync to wait for, not two).
+    const firstUse = await this.s.store.startSession(
+      { nonce: request.nonce, solutionId: request.solutionId, publicKey: request.publicKey, expiresAt: issued.expiresAt },
+      { tokenHash: hashSecret(token), solutionId: request.solutionId, publicKey: request.publicKey, userId: user.userId, createdAt: now, expiresAt },
+    );
+    if (!firstUse) throw fail('login failed: the challenge nonce is unknown, used or expired');
     return { token, expiresAt, userId: user.userId, solutionId: request.solutionId, contextIds: user.contextIds };
   }
 

@@ -331,13 +331,7 @@ export class PostgresStore implements Store {
   // ---- Authentication
 
   async recordUsedNonce(row: NonceRow): Promise<boolean> {
-    // The primary key decides: of two Bridges recording one nonce, the second waits for the first to
-    // commit and then inserts nothing.
-    const inserted = await this.db.query(
-      'INSERT INTO auth_nonces (nonce, solution_id, public_key, expires_at) VALUES ($1, $2, $3, $4) ON CONFLICT (nonce) DO NOTHING',
-      [row.nonce, row.solutionId, row.publicKey, row.expiresAt],
-    );
-    return inserted.rowCount === 1;
+    return insertNonceIn(this.db, row);
   }
 
   async bridgeSecret(name: string, candidate: Uint8Array, now: number): Promise<Uint8Array> {
@@ -347,14 +341,15 @@ export class PostgresStore implements Store {
   }
 
   async insertSession(row: SessionRow): Promise<void> {
-    await this.db.query('INSERT INTO sessions (token_hash, solution_id, public_key, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)', [
-      row.tokenHash,
-      row.solutionId,
-      row.publicKey,
-      row.userId,
-      row.createdAt,
-      row.expiresAt,
-    ]);
+    await insertSessionIn(this.db, row);
+  }
+
+  startSession(nonce: NonceRow, row: SessionRow): Promise<boolean> {
+    return this.db.transaction(async (tx) => {
+      if (!(await insertNonceIn(tx, nonce))) return false;
+      await insertSessionIn(tx, row);
+      return true;
+    });
   }
 
   findSession(tokenHash: string, now: number): Promise<SessionRow | undefined> {
@@ -434,4 +429,27 @@ export class PostgresStore implements Store {
   async deleteRoom(id: string): Promise<boolean> {
     return ((await this.db.query('DELETE FROM rooms WHERE id = $1', [id])).rowCount ?? 0) > 0;
   }
+}
+
+/**
+ * Records a used nonce; false if it was there. The primary key decides: of two Bridges recording one
+ * nonce, the second waits for the first to commit and then inserts nothing.
+ */
+async function insertNonceIn(db: Queryable, row: NonceRow): Promise<boolean> {
+  const inserted = await db.query(
+    'INSERT INTO auth_nonces (nonce, solution_id, public_key, expires_at) VALUES ($1, $2, $3, $4) ON CONFLICT (nonce) DO NOTHING',
+    [row.nonce, row.solutionId, row.publicKey, row.expiresAt],
+  );
+  return inserted.rowCount === 1;
+}
+
+async function insertSessionIn(db: Queryable, row: SessionRow): Promise<void> {
+  await db.query('INSERT INTO sessions (token_hash, solution_id, public_key, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)', [
+    row.tokenHash,
+    row.solutionId,
+    row.publicKey,
+    row.userId,
+    row.createdAt,
+    row.expiresAt,
+  ]);
 }

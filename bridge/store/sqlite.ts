@@ -253,6 +253,15 @@ export class SqliteStore implements Store {
     await this.grouped(() => this.stmt.insertSession.run(row));
   }
 
+  async startSession(nonce: NonceRow, row: SessionRow): Promise<boolean> {
+    // One savepoint of one group: a session whose insert fails takes its nonce back with it.
+    return this.grouped(() => {
+      if (this.stmt.recordUsedNonce.run(nonce).changes === 0) return false;
+      this.stmt.insertSession.run(row);
+      return true;
+    });
+  }
+
   async findSession(tokenHash: string, now: number): Promise<SessionRow | undefined> {
     const r = this.stmt.findSession.get(tokenHash, now) as Row | undefined;
     return r === undefined ? undefined : session(r);

@@ -321,6 +321,31 @@ export function describeStoreContract(setup: ContractSetup): void {
       }
     });
 
+    it('starts a session with its nonce in one write: both or neither, the nonce once across stores', async () => {
+      const { store, another } = await fresh();
+      const other = await another();
+      await seedTenant(store, 'sol', ['c1']);
+      const nonce = (n: string) => ({ nonce: n, solutionId: 'sol', publicKey: 'k', expiresAt: T0 + 1000 });
+      expect(await store.startSession(nonce('s-n1'), sessionOf('t1', 'alice'))).toBe(true);
+      expect(await store.findSession('t1', T0)).toMatchObject({ userId: 'alice' });
+      // The nonce again: refused, and its session is not written.
+      expect(await other.startSession(nonce('s-n1'), sessionOf('t2', 'alice'))).toBe(false);
+      expect(await store.findSession('t2', T0)).toBeUndefined();
+      expect(await store.recordUsedNonce(nonce('s-n1'))).toBe(false);
+      // A session that cannot be written (its token hash is taken) takes its nonce back with it.
+      await expect(store.startSession(nonce('s-n2'), sessionOf('t1', 'bob'))).rejects.toThrow();
+      expect(await store.findSession('t1', T0)).toMatchObject({ userId: 'alice' });
+      expect(await other.startSession(nonce('s-n2'), sessionOf('t3', 'bob'))).toBe(true);
+      for (let round = 0; round < 10; round++) {
+        const results = await Promise.all(
+          [0, 1, 2, 3].map((i) => (i % 2 === 0 ? store : other).startSession(nonce(`s-race-${round}`), sessionOf(`race-${round}-${i}`, 'alice'))),
+        );
+        expect(results.filter(Boolean)).toHaveLength(1);
+        const written = await Promise.all([0, 1, 2, 3].map((i) => store.findSession(`race-${round}-${i}`, T0)));
+        expect(written.filter((w) => w !== undefined)).toHaveLength(1);
+      }
+    });
+
     it('keeps the first Bridge secret for every store on the database', async () => {
       const { store, another } = await fresh();
       const other = await another();

@@ -265,6 +265,11 @@ export interface Store {
    */
   bridgeSecret(name: string, candidate: Uint8Array, now: number): Promise<Uint8Array>;
   insertSession(row: SessionRow): Promise<void>;
+  /**
+   * A login's one durable write: records `nonce` as used and inserts `session`, both or neither. False
+   * (and no session) if the nonce was recorded already, atomically as `recordUsedNonce`.
+   */
+  startSession(nonce: NonceRow, session: SessionRow): Promise<boolean>;
   findSession(tokenHash: string, now: number): Promise<SessionRow | undefined>;
   deleteSession(tokenHash: string): Promise<boolean>;
   /** Deletes expired nonces and sessions; returns how many rows went. */

@@ -21,6 +21,37 @@ export function cpuNsPerByte(procs: Proc[], before: number[], bytes: number): { 
   return { total: each.reduce((a, b) => a + b, 0), each };
 }
 
+/** Each timed run: MB/s (wall clock, noisy on a shared machine) and CPU ns per delivered byte of the processes. */
+export interface TimedRuns {
+  mbPerSecond: number[];
+  cpuNsPerByte: number[];
+  /** Per run, per process (in the order given), CPU ns per delivered byte. */
+  cpuEach: number[][];
+}
+
+/**
+ * `config.warmupRuns` of `once(config.warmupBytes)` (none if `warm`), then `config.runs` timed runs of
+ * `once(config.bytes)`, reading the CPU time of `procs` around each. `once` returns the run's MB/s;
+ * each byte reaches `receivers` receivers, so CPU is per delivered byte.
+ */
+export async function timedRuns(
+  procs: Proc[],
+  config: { bytes: number; warmupBytes: number; warmupRuns: number; runs: number },
+  once: (bytes: number) => Promise<number>,
+  options: { warm?: boolean; receivers?: number } = {},
+): Promise<TimedRuns> {
+  for (let r = 0; options.warm !== true && r < config.warmupRuns; r++) await once(config.warmupBytes);
+  const out: TimedRuns = { mbPerSecond: [], cpuNsPerByte: [], cpuEach: [] };
+  for (let r = 0; r < config.runs; r++) {
+    const before = cpuSnapshot(procs);
+    out.mbPerSecond.push(await once(config.bytes));
+    const cpu = cpuNsPerByte(procs, before, config.bytes * (options.receivers ?? 1));
+    out.cpuNsPerByte.push(cpu.total);
+    out.cpuEach.push(cpu.each);
+  }
+  return out;
+}
+
 /** CPU ns per byte of `op` over `bytes` in `chunk`-sized calls, on this thread (best of three). */
 function nsPerByte(bytes: number, chunk: Uint8Array, op: (chunk: Uint8Array) => void): number {
   let best = Number.POSITIVE_INFINITY;

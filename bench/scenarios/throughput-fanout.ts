@@ -9,7 +9,7 @@
  * plain fan-out's CPU per delivered byte plus one AES-256-GCM and one SHA-256 at each receiver and, shared
  * by the N receivers, the sender's (docs/operations/throughput.md, "Fan-out").
  */
-import { cpuNsPerByte, cpuSnapshot } from '../lib/cpu-per-byte.ts';
+import { timedRuns } from '../lib/cpu-per-byte.ts';
 import type { Proc, ProcGroup } from '../lib/procs.ts';
 import { type ResultRow, row } from '../lib/result.ts';
 import { median } from '../lib/stats.ts';
@@ -59,17 +59,9 @@ export async function fanOutRuns(start: FanOutStart, config: FanOutConfig): Prom
     const lastAt = Math.max(...(await Promise.all(done)));
     return bytes / ((lastAt - startAt) / 1000) / 1e6;
   };
-  for (let r = 0; r < config.warmupRuns; r++) await once(config.warmupBytes);
   const procs = [start.sender, start.relay, ...receivers.map((r) => r.proc)];
-  const out: FanOutRuns = { mbPerReceiver: [], cpuNsPerDelivered: [], cpuEach: [] };
-  for (let r = 0; r < config.runs; r++) {
-    const before = cpuSnapshot(procs);
-    out.mbPerReceiver.push(await once(config.bytes));
-    const cpu = cpuNsPerByte(procs, before, config.bytes * config.receivers);
-    out.cpuNsPerDelivered.push(cpu.total);
-    out.cpuEach.push(cpu.each);
-  }
-  return out;
+  const runs = await timedRuns(procs, config, once, { receivers: config.receivers });
+  return { mbPerReceiver: runs.mbPerSecond, cpuNsPerDelivered: runs.cpuNsPerByte, cpuEach: runs.cpuEach };
 }
 
 /** The plain relay's next receiver: a plain peer on `url`. */

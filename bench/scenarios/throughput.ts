@@ -14,8 +14,8 @@
 import { availableParallelism } from 'node:os';
 import { STREAMS_HEAP_GROWTH_PERCENT } from '../../bridge/cli/heap-growth.ts';
 import { startBridgeProc } from '../lib/bridge.ts';
-import { cpuNsPerByte, cpuSnapshot, rawCryptoNsPerByte } from '../lib/cpu-per-byte.ts';
-import { ProcGroup, type Proc } from '../lib/procs.ts';
+import { rawCryptoNsPerByte, type TimedRuns, timedRuns } from '../lib/cpu-per-byte.ts';
+import { ProcGroup } from '../lib/procs.ts';
 import { row, type ResultRow, type ScenarioOptions, type ScenarioResult } from '../lib/result.ts';
 import { median } from '../lib/stats.ts';
 import { makeTenant, pubOf } from '../lib/tenant.ts';
@@ -57,27 +57,8 @@ const FAN_OUT = { receivers: 4, bytes: 256 * MiB, warmupBytes: 128 * MiB, warmup
 /** Bytes of each paced run of the plain relay at most. */
 const PACED_RUN_MAX_BYTES = 256 * MiB;
 
-/** Each timed run: MB/s (wall clock, noisy on a shared machine) and CPU ns per byte of all three processes. */
-export interface ThroughputRuns {
-  mbPerSecond: number[];
-  cpuNsPerByte: number[];
-  /** Per run, per process (sender, relay, receiver), CPU ns per byte. */
-  cpuEach: number[][];
-}
-
-/** Times `once(bytes)` (after the warm-up runs unless `warm`), reading the CPU time of `procs` around each timed run. */
-async function timedRuns(procs: Proc[], config: ThroughputConfig, once: (bytes: number) => Promise<number>, warm = false): Promise<ThroughputRuns> {
-  for (let r = 0; !warm && r < config.warmupRuns; r++) await once(config.warmupBytes);
-  const out: ThroughputRuns = { mbPerSecond: [], cpuNsPerByte: [], cpuEach: [] };
-  for (let r = 0; r < config.runs; r++) {
-    const before = cpuSnapshot(procs);
-    out.mbPerSecond.push(await once(config.bytes));
-    const cpu = cpuNsPerByte(procs, before, config.bytes);
-    out.cpuNsPerByte.push(cpu.total);
-    out.cpuEach.push(cpu.each);
-  }
-  return out;
-}
+/** Each timed run: MB/s and CPU ns per byte of the three processes (sender, relay, receiver). */
+export type ThroughputRuns = TimedRuns;
 
 /**
  * The plaintext relay: MB/s and CPU per byte of each timed run (after one warm-up run). `paced` runs it
@@ -107,7 +88,7 @@ export async function plainRelayThroughput(
     ...(await timedRuns(procs, config, (bytes) => once(bytes))),
     // At most 256 MiB a paced run: at sealroom's rate 3 x 1 GiB would add 7-10 s to a full run, and CPU
     // per byte over 256 MiB is as stable.
-    paced: (rateMBps) => timedRuns(procs, { ...config, bytes: Math.min(config.bytes, PACED_RUN_MAX_BYTES) }, (bytes) => once(bytes, rateMBps), true),
+    paced: (rateMBps) => timedRuns(procs, { ...config, bytes: Math.min(config.bytes, PACED_RUN_MAX_BYTES) }, (bytes) => once(bytes, rateMBps), { warm: true }),
     fanOut: () => ({ sender, relay, receiver: { proc: receiver, received: total }, addReceiver: plainReceiverFactory(group, info.url) }),
   };
 }

@@ -10,7 +10,7 @@ import type { ClientRequest, ResultPayloads, ServerEvent, StreamInfo } from '../
 import type { RoomDeletedEvent, RoomUpdatedEvent } from '../events.ts';
 import type { MediaDirectory, MediaTrackInfo } from '../media/unit.ts';
 import type { BridgeServices } from '../services.ts';
-import { encodeEvent, type RealtimeConnection } from './connection.ts';
+import type { RealtimeConnection } from './connection.ts';
 import { ByteStreamsRelay } from './relay/byte-streams.ts';
 import { RemoteByteStreams } from './relay/remote-byte-streams.ts';
 import { RemoteStreams } from './relay/remote-streams.ts';
@@ -236,8 +236,8 @@ export class SealroomRelay implements Relay, MediaDirectory {
 
   /** An event another Bridge broadcast in a room: to this Bridge's participants of the room. */
   deliverRemote(roomId: string, event: ServerEvent): void {
-    let message: Buffer | undefined;
-    for (const p of this.st.rooms.get(roomId)?.participants.values() ?? []) p.conn.encodedEvent((message ??= encodeEvent(event)));
+    const room = this.st.rooms.get(roomId);
+    if (room !== undefined) this.st.toParticipants(room, event);
   }
 
   /** Rooms with participants here, and the users joined to each (the cluster's resync checks them). */

@@ -39,14 +39,18 @@ export function hasAudioLevelExtension(sdp: string): boolean {
  * <priority> <address> <port> typ ...`, RFC 8839 section 5.1), with or without `a=`.
  */
 export function candidateAddress(candidate: string): string | undefined {
-  const fields = candidate.replace(/^a=/, '').trim().split(/\s+/);
-  return fields.length >= 8 && fields[0]!.startsWith('candidate:') ? fields[4] : undefined;
+  return candidateFields(candidate)?.[4];
 }
 
 /** The transport field of a candidate line (`udp`, `tcp`), lower-cased, with or without `a=`. */
 export function candidateTransport(candidate: string): string | undefined {
+  return candidateFields(candidate)?.[2]?.toLowerCase();
+}
+
+/** The fields of a candidate line, or undefined for a line that is not one. */
+function candidateFields(candidate: string): string[] | undefined {
   const fields = candidate.replace(/^a=/, '').trim().split(/\s+/);
-  return fields.length >= 8 && fields[0]!.startsWith('candidate:') ? fields[2]!.toLowerCase() : undefined;
+  return fields.length >= 8 && fields[0]!.startsWith('candidate:') ? fields : undefined;
 }
 
 /**
@@ -55,9 +59,9 @@ export function candidateTransport(candidate: string): string | undefined {
  * gathers TCP candidates; offering them would only make the unit refuse them.
  */
 export function unitCandidate(candidate: string, allow: ((address: string) => boolean) | undefined): boolean {
-  if (candidateTransport(candidate) !== 'udp') return false;
-  const address = candidateAddress(candidate);
-  return allow === undefined || (address !== undefined && allow(address));
+  const fields = candidateFields(candidate);
+  if (fields?.[2]?.toLowerCase() !== 'udp') return false;
+  return allow === undefined || allow(fields[4]!);
 }
 
 /** Removes the candidate lines whose address the app does not allow. */

@@ -13,7 +13,7 @@
  * older than one already delivered is dropped too, so per-sender order holds.
  */
 import { encodeDataFrame, FRAME_DATA_DOWN, type ServerEvent, type StreamInfo, type TrackInfo } from '../../../protocol/ws.ts';
-import { encodeEvent, type RealtimeConnection } from '../connection.ts';
+import type { RealtimeConnection } from '../connection.ts';
 import { DataQueue } from './data-queue.ts';
 import { BoundedSet } from './numbers.ts';
 import { trackDelivery, trackInfo, type Participant, type PublishedStream, type RelayState, type RoomState, type Track } from './state.ts';
@@ -254,8 +254,7 @@ export class RemoteStreams {
   }
 
   private deliver(room: RoomState, event: ServerEvent): void {
-    let message: Buffer | undefined;
-    for (const p of room.participants.values()) p.conn.encodedEvent((message ??= encodeEvent(event)));
+    this.st.toParticipants(room, event);
   }
 
   private remove(stream: PublishedStream, origin: string): void {

@@ -269,12 +269,16 @@ export class RelayState {
     return { p, room };
   }
 
-  /** Sends an event to every joined connection of the room except `except`. */
+  /** Sends an event to every joined connection of the room except `except`; the cluster passes it on. */
   broadcast(room: RoomState, event: ServerEvent, except?: Participant): void {
-    // One encoding for the whole room (made at the first recipient).
-    let message: Buffer | undefined;
-    for (const p of room.participants.values()) if (p !== except) p.conn.encodedEvent((message ??= encodeEvent(event)));
+    this.toParticipants(room, event, except);
     this.onBroadcast?.(room, event);
+  }
+
+  /** Sends an event to this Bridge's participants of the room except `except`, encoded once for all. */
+  toParticipants(room: RoomState, event: ServerEvent, except?: Participant): void {
+    let message: Buffer | undefined; // made at the first recipient
+    for (const p of room.participants.values()) if (p !== except) p.conn.encodedEvent((message ??= encodeEvent(event)));
   }
 
   streamInfo(stream: PublishedStream): StreamInfo {

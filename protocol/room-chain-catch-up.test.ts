@@ -147,4 +147,52 @@ describe('parseRecordText against a known record', () => {
     const same = parseRecordText(JSON.stringify(genesisRecord), genesisRecord);
     expect(same.users).toBe(genesisRecord.users);
   });
+
+  it('shares the carried fields it repeats, and validates each one that differs', () => {
+    const same = parseRecordText(JSON.stringify({ ...genesisRecord, version: 2 }), genesisRecord);
+    expect(same.policy).toBe(genesisRecord.policy);
+    expect(same.managers).toBe(genesisRecord.managers);
+    expect(same.version).toBe(2);
+    // Each carried field, changed to a value no record may hold, with every other field repeated.
+    const bad: Array<[Partial<Record<keyof RoomRecord, unknown>>, RegExp]> = [
+      [{ roomId: 'short' }, /record\.roomId/],
+      [{ contextId: 'ctx 1' }, /record\.contextId/],
+      [{ creator: 'al ice' }, /record\.creator/],
+      [{ author: '' }, /record\.author/],
+      [{ authorPublicKey: 'srpk1nope' }, /record\.authorPublicKey/],
+      [{ policy: { ...DEFAULT_POLICY, update: 'all' } }, /record\.policy\.update/],
+      [{ policy: { ...DEFAULT_POLICY, extra: 'x' } }, /record\.policy/],
+      [{ policy: ['user', 'user', 'manager', 'manager', 'manager'] }, /record\.policy/],
+    ];
+    for (const [change, message] of bad) {
+      expect(() => parseRecordText(JSON.stringify({ ...genesisRecord, ...change }), genesisRecord)).toThrow(message);
+    }
+    // A valid change is taken, and not shared.
+    const owner = parseRecordText(JSON.stringify({ ...genesisRecord, policy: { ...DEFAULT_POLICY, update: 'owner' } }), genesisRecord);
+    expect(owner.policy).toEqual({ ...DEFAULT_POLICY, update: 'owner' });
+    expect(owner.users).toBe(genesisRecord.users);
+    // The fields that are not carried are validated in a successor that repeats every carried one.
+    for (const [change, message] of [
+      [{ prevHash: 'not base64!' }, /record\.prevHash/],
+      [{ version: 0 }, /record\.version/],
+      [{ keySetRoot: '', keySetSize: 3 }, /record\.keySetRoot/],
+      [{ privateMeta: 'A'.repeat(100_000) }, /record\.privateMeta/],
+      [{ stray: 1 }, /record/],
+    ] as Array<[object, RegExp]>) {
+      expect(() => parseRecordText(JSON.stringify({ ...genesisRecord, ...change }), genesisRecord)).toThrow(message);
+    }
+  });
+});
+
+describe('recordHash', () => {
+  it('hashes the framed text, whatever the texts hashed before it left in its scratch', async () => {
+    const { backend } = await import('../crypto/backend/index.ts');
+    const { lengthPrefixed, utf8 } = await import('../crypto/bytes.ts');
+    const { DOMAIN } = await import('../crypto/domains.ts');
+    const reference = (text: string) => toBase64(backend().hash('sha256', lengthPrefixed(utf8(DOMAIN.roomRecordHash), utf8(text))));
+    // Long then short (leftover bytes after the text), non-ASCII, and one past the scratch's bound.
+    for (const text of ['x'.repeat(5000), '{}', 'é€😀'.repeat(300), 'a', 'b'.repeat(300_000), 'c']) {
+      expect(toBase64(recordHash(text))).toBe(reference(text));
+    }
+  });
 });

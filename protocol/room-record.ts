@@ -12,7 +12,7 @@ import { backend } from '../crypto/backend/index.ts';
 import { fromBase64, toBase64, utf8 } from '../crypto/bytes.ts';
 import { DOMAIN } from '../crypto/domains.ts';
 import { decodePublicKey, sign, verify } from '../crypto/identity.ts';
-import { roomPolicySchema, type RoomPolicy } from './policy.ts';
+import { roomPolicySchema, samePolicy, type RoomPolicy } from './policy.ts';
 
 export const ROOM_RECORD_FORMAT = 1;
 export const MAX_ROOM_MEMBERS = 4096;
@@ -64,55 +64,79 @@ function memberList(name: string) {
 
 const nonNegativeInt = z.int().check(z.nonnegative(), z.maximum(Number.MAX_SAFE_INTEGER));
 
-/**
- * The record's rules, with `members(name)` as the rule for `users` and `managers`: `memberList`, or a
- * pass-through for lists already known to equal a validated record's (`parseRecordText`).
- */
-const recordSchema = (members: (name: string) => z.ZodMiniType<Member[]>) =>
-  z
-    .strictObject({
-      format: z.literal(ROOM_RECORD_FORMAT),
-      roomId: roomIdSchema,
-      contextId: contextIdSchema,
-      version: nonNegativeInt.check(z.minimum(1)),
-      /** base64 of the previous record's hash (`recordHash`), or null for version 1. */
-      prevHash: z.nullable(base64Field(32)),
-      /** The user id of version 1's author, carried unchanged by every version (the `owner` role). */
-      creator: userIdSchema,
-      author: userIdSchema,
-      authorPublicKey: publicKeyTextSchema,
-      /** The author's clock, in milliseconds since the Unix epoch. */
-      timestamp: nonNegativeInt,
-      users: members('users'),
-      managers: members('managers'),
-      policy: roomPolicySchema,
-      publicMeta: base64Field(MAX_PUBLIC_META_BYTES),
-      privateMeta: base64Field(MAX_PRIVATE_META_BYTES),
-      epoch: nonNegativeInt.check(z.minimum(1)),
-      /** base64 of the Merkle root of the wrapped keys this version adds (crypto/key-set.ts); "" if none. */
-      keySetRoot: z.union([base64Field(32), z.literal('')]),
-      keySetSize: nonNegativeInt.check(z.maximum(MAX_ROOM_MEMBERS * 2)),
-    })
-    .check(
-      z.superRefine((record, ctx) => {
-        const keys = new Map(record.users.map((m) => [m.userId, m.publicKey]));
-        for (const manager of record.managers) {
-          const key = keys.get(manager.userId);
-          if (key !== undefined && key !== manager.publicKey) {
-            ctx.addIssue({ code: 'custom', message: `"${manager.userId}" has two different public keys`, path: ['managers'] });
-          }
+/** The record's own rules across fields; `members` says whether its member lists are still to be checked. */
+function crossFieldRules(members: boolean) {
+  return z.superRefine((record: { users: Member[]; managers: Member[]; keySetRoot: string; keySetSize: number }, ctx) => {
+    if (members) {
+      const keys = new Map(record.users.map((m) => [m.userId, m.publicKey]));
+      for (const manager of record.managers) {
+        const key = keys.get(manager.userId);
+        if (key !== undefined && key !== manager.publicKey) {
+          ctx.addIssue({ code: 'custom', message: `"${manager.userId}" has two different public keys`, path: ['managers'] });
         }
-        if (new Set([...record.users, ...record.managers].map((m) => m.userId)).size > MAX_ROOM_MEMBERS) {
-          ctx.addIssue({ code: 'custom', message: `at most ${MAX_ROOM_MEMBERS} members`, path: ['users'] });
-        }
-        if ((record.keySetRoot === '') !== (record.keySetSize === 0)) {
-          ctx.addIssue({ code: 'custom', message: 'keySetRoot is empty exactly when keySetSize is 0', path: ['keySetRoot'] });
-        }
-      }),
-    );
+      }
+      if (new Set([...record.users, ...record.managers].map((m) => m.userId)).size > MAX_ROOM_MEMBERS) {
+        ctx.addIssue({ code: 'custom', message: `at most ${MAX_ROOM_MEMBERS} members`, path: ['users'] });
+      }
+    }
+    if ((record.keySetRoot === '') !== (record.keySetSize === 0)) {
+      ctx.addIssue({ code: 'custom', message: 'keySetRoot is empty exactly when keySetSize is 0', path: ['keySetRoot'] });
+    }
+  });
+}
 
-export const roomRecordSchema = recordSchema(memberList);
-const knownMembersRecordSchema = recordSchema(() => z.array(z.custom<Member>()));
+/** What a record's successor mostly repeats: the fields `parseRecordText` takes from the record before when they are equal. */
+type Carried = Pick<RoomRecord, 'roomId' | 'contextId' | 'creator' | 'author' | 'authorPublicKey' | 'users' | 'managers' | 'policy'>;
+
+/** A field already known to hold a value some record validated: taken as it is. */
+const known = <T>() => z.custom<T>();
+
+/** Every rule of a record. */
+export const roomRecordSchema = z
+  .strictObject({
+    format: z.literal(ROOM_RECORD_FORMAT),
+    roomId: roomIdSchema,
+    contextId: contextIdSchema,
+    version: nonNegativeInt.check(z.minimum(1)),
+    /** base64 of the previous record's hash (`recordHash`), or null for version 1. */
+    prevHash: z.nullable(base64Field(32)),
+    /** The user id of version 1's author, carried unchanged by every version (the `owner` role). */
+    creator: userIdSchema,
+    author: userIdSchema,
+    authorPublicKey: publicKeyTextSchema,
+    /** The author's clock, in milliseconds since the Unix epoch. */
+    timestamp: nonNegativeInt,
+    users: memberList('users'),
+    managers: memberList('managers'),
+    policy: roomPolicySchema,
+    publicMeta: base64Field(MAX_PUBLIC_META_BYTES),
+    privateMeta: base64Field(MAX_PRIVATE_META_BYTES),
+    epoch: nonNegativeInt.check(z.minimum(1)),
+    /** base64 of the Merkle root of the wrapped keys this version adds (crypto/key-set.ts); "" if none. */
+    keySetRoot: z.union([base64Field(32), z.literal('')]),
+    keySetSize: nonNegativeInt.check(z.maximum(MAX_ROOM_MEMBERS * 2)),
+  })
+  .check(crossFieldRules(true));
+
+/** The same rules for a record whose member lists equal those of a record validated before. */
+const knownMembersRecordSchema = z
+  .strictObject({ ...roomRecordSchema.def.shape, users: known<Member[]>(), managers: known<Member[]>() })
+  .check(crossFieldRules(false));
+
+/** The same rules for a record that repeats every `Carried` field of a record validated before. */
+const successorRecordSchema = z
+  .strictObject({
+    ...roomRecordSchema.def.shape,
+    roomId: known<string>(),
+    contextId: known<string>(),
+    creator: known<string>(),
+    author: known<string>(),
+    authorPublicKey: known<string>(),
+    users: known<Member[]>(),
+    managers: known<Member[]>(),
+    policy: known<RoomPolicy>(),
+  })
+  .check(crossFieldRules(false));
 
 export interface RoomRecord {
   format: typeof ROOM_RECORD_FORMAT;
@@ -184,12 +208,15 @@ export function encodeRecord(record: RoomRecord): string {
 /**
  * Parses and validates record text. Throws `RecordFormatError` naming the first bad field.
  *
- * `known` is a record parsed before (the previous version, in a chain): when this record's `users`
- * and `managers` are equal to its lists, member for member and with no other field, they are not
- * validated again. Consecutive versions mostly carry the same members, and checking each member's
- * user id and key was most of the time a catch-up spent parsing (docs/protocol/room-chain.md).
+ * `known` is a record parsed before (the previous version, in a chain). A field this record repeats
+ * from it, with the same value, is not validated again: `known` holds a validated value there, and the
+ * parsed record shares it (records are never modified). That is all of `Carried` in most successors,
+ * or at least the member lists (member for member, with no other field), which consecutive versions
+ * mostly keep; checking each member's user id and key was most of the time a catch-up spent parsing
+ * (docs/protocol/room-chain.md). The chain rules then see an unchanged membership and policy without
+ * comparing them again (protocol/room-chain.ts).
  */
-export function parseRecordText(text: string, known?: Pick<RoomRecord, 'users' | 'managers'>): RoomRecord {
+export function parseRecordText(text: string, known?: Carried): RoomRecord {
   if (typeof text !== 'string' || text.length > MAX_RECORD_BYTES) {
     throw new RecordFormatError(`record: expected JSON text of at most ${MAX_RECORD_BYTES} bytes`);
   }
@@ -199,17 +226,32 @@ export function parseRecordText(text: string, known?: Pick<RoomRecord, 'users' |
   } catch {
     throw new RecordFormatError('record: not valid JSON');
   }
-  const fields = typeof json === 'object' && json !== null ? (json as { users?: unknown; managers?: unknown }) : undefined;
+  const fields = typeof json === 'object' && json !== null ? (json as Record<keyof Carried, unknown>) : undefined;
   const sameMembers = known !== undefined && fields !== undefined && equalMembers(fields.users, known.users) && equalMembers(fields.managers, known.managers);
-  const result = (sameMembers ? knownMembersRecordSchema : roomRecordSchema).safeParse(json);
+  const sameCarried = sameMembers && repeatsCarried(fields!, known!);
+  const result = (sameCarried ? successorRecordSchema : sameMembers ? knownMembersRecordSchema : roomRecordSchema).safeParse(json);
   if (!result.success) {
     const issue = result.error.issues[0]!;
     throw new RecordFormatError(`record.${issue.path.join('.') || '(root)'}: ${issue.message}`);
   }
   const record = result.data as RoomRecord;
-  // The lists are equal, so the record shares `known`'s (records are never modified): the chain rules
-  // then see an unchanged membership without comparing it again (protocol/room-chain.ts).
+  if (sameCarried) return { ...record, users: known!.users, managers: known!.managers, policy: known!.policy };
   return sameMembers ? { ...record, users: known!.users, managers: known!.managers } : record;
+}
+
+/** Whether `fields` (parsed JSON) repeat `known`'s carried fields other than the members: the same strings, the same policy. */
+function repeatsCarried(fields: Record<keyof Carried, unknown>, known: Carried): boolean {
+  if (
+    fields.roomId !== known.roomId ||
+    fields.contextId !== known.contextId ||
+    fields.creator !== known.creator ||
+    fields.author !== known.author ||
+    fields.authorPublicKey !== known.authorPublicKey
+  ) {
+    return false;
+  }
+  const policy = fields.policy as RoomPolicy | null;
+  return typeof policy === 'object' && policy !== null && Object.keys(policy).length === 5 && samePolicy(policy, known.policy);
 }
 
 /** Whether `list` (parsed JSON) holds exactly the members of `known`: same order, same two fields each. */
@@ -231,10 +273,11 @@ const textEncoder = new TextEncoder();
  * `lengthPrefixed(tag, utf8(text))` (crypto/bytes.ts) in one buffer: the text is encoded in place,
  * not encoded and then copied (a catch-up hashes every record).
  */
-function framedText(tag: Uint8Array, text: string): Uint8Array {
+function framedText(tag: Uint8Array, text: string, into?: Uint8Array): Uint8Array {
   const start = 8 + tag.length;
-  const out = new Uint8Array(start + text.length * 3); // UTF-8 takes at most 3 bytes per UTF-16 unit
-  const view = new DataView(out.buffer);
+  const size = start + text.length * 3; // UTF-8 takes at most 3 bytes per UTF-16 unit
+  const out = into !== undefined && into.length >= size ? into : new Uint8Array(size);
+  const view = new DataView(out.buffer, out.byteOffset);
   view.setUint32(0, tag.length);
   out.set(tag, 4);
   const { written } = textEncoder.encodeInto(text, out.subarray(start));
@@ -272,7 +315,19 @@ export async function verifyRecordSignature(signed: SignedRecord, authorPublicKe
   return verify(signature, signedMessage(signed.record), decodePublicKey(authorPublicKey), b);
 }
 
+/**
+ * Where `recordHash` frames the text it hashes, kept from call to call: a catch-up hashes every record,
+ * and a new buffer for each (three times the text's length, zeroed) was most of what hashing cost.
+ * Safe to share because `hash` is synchronous and keeps nothing.
+ */
+let hashScratch = new Uint8Array(0);
+/** The scratch stays at most this large (a record of a few hundred members is tens of KB); larger records get their own buffer. */
+const HASH_SCRATCH_MAX = 256 * 1024;
+
 /** The chain link: SHA-256 over (domain tag, record text). */
 export function recordHash(recordText: string, b: CryptoBackend = backend()): Uint8Array {
-  return b.hash('sha256', framedText(RECORD_HASH_TAG, recordText));
+  const size = 8 + RECORD_HASH_TAG.length + recordText.length * 3;
+  if (size > HASH_SCRATCH_MAX) return b.hash('sha256', framedText(RECORD_HASH_TAG, recordText));
+  if (hashScratch.length < size) hashScratch = new Uint8Array(Math.min(HASH_SCRATCH_MAX, Math.max(size, 2 * hashScratch.length)));
+  return b.hash('sha256', framedText(RECORD_HASH_TAG, recordText, hashScratch));
 }

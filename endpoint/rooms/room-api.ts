@@ -34,6 +34,8 @@ import { advance, headOf, type TrustedRoom, type TrustStore } from './trust.ts';
 
 /** Attempts of a forced update that keeps losing the race to other writers. */
 const FORCE_ATTEMPTS = 4;
+/** Pages of a room's chain a read keeps asked for beyond the one it verifies (`fetchVerified`). */
+const READ_AHEAD_PAGES = 2;
 
 interface Verified {
   trust: TrustedRoom;
@@ -134,19 +136,32 @@ export class RoomApi {
     let keys: RoomKey[] = [];
     const fresh: VerifiedVersion[] = [];
     let reply: RoomResponse;
-    const page = (after: number) => this.http.request('GET', `/v1/rooms/${encodeURIComponent(roomId)}?since=${after}`, roomResponseSchema, undefined, options);
-    let next = page(since);
+    const page = (after: number) => {
+      const pending = this.http.request('GET', `/v1/rooms/${encodeURIComponent(roomId)}?since=${after}`, roomResponseSchema, undefined, options);
+      pending.catch(() => undefined); // a page left unread when an earlier one fails or ends the chain
+      return { after, reply: pending };
+    };
+    // Pages asked for and not yet read, in order of `after`. Each page is verified while the Bridge
+    // serves the ones after it; their `since` is guessed from the size of the page before. A guess
+    // that turns out wrong (a page cut short by the Bridge's byte limit) is dropped, unless it is
+    // still the right `since` for a later page, and the pages are asked again from where the chain
+    // stands. What a page holds is proved by verifying it, never by the guess.
+    let ahead = [page(since)];
     for (;;) {
-      reply = await next;
+      reply = await ahead.shift()!.reply;
       if (reply.roomId !== roomId) throw EndpointError.tampered(`room "${roomId}": the Bridge answered for "${reply.roomId}"`);
       if (trust !== undefined && reply.version < trust.head.version) throw EndpointError.rollback(roomId, trust.head.version, reply.version);
       keys = reply.keys;
-      // The next page is asked for before this one is verified, so that the Bridge serves it meanwhile;
-      // it is read only if this page verifies and ends at the version it was asked after.
       const last = reply.records.at(-1)?.version;
       if (reply.hasMore && last !== undefined) {
-        next = page(last);
-        next.catch(() => undefined); // a page left unread when this one fails
+        const asked = ahead;
+        const ask = (after: number) => asked.find((p) => p.after === after) ?? page(after);
+        ahead = [ask(last)];
+        while (ahead.length < READ_AHEAD_PAGES) {
+          const after = ahead.at(-1)!.after + reply.records.length;
+          if (after >= reply.version) break;
+          ahead.push(ask(after));
+        }
       }
       // A reader at the head (most reads of a known room) gets no records: nothing to verify or await.
       const verified = reply.records.length === 0 ? [] : await this.verifyRecords(roomId, head, reply.records, options);

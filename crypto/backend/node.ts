@@ -3,6 +3,7 @@
  * natively. This file and bulk-thread.ts are the only places in crypto/ that import `node:`; browsers get `web.ts` through
  * the `#crypto-backend` import condition in package.json.
  */
+import * as nodeCrypto from 'node:crypto';
 import {
   createCipheriv,
   createDecipheriv,
@@ -26,6 +27,12 @@ import type { AeadKey, CryptoBackend, HashName, IncrementalHash } from './types.
 // SPKI import ~80 us, against ~38 us and ~7 us for JWK, which turned X25519 into a 2k ops/s bottleneck
 // for key rotation (1,000 HPKE wraps). Node builds an OKP private key from `d` alone; `x` must be
 // present but is not used, so a placeholder stands in.
+/**
+ * node:crypto's one-shot `hash` (Node 20.12+), which makes no Hash object: about 0.6 us less per call
+ * on a 3 KB input (a catch-up hashes every record it reads). `createHash` where it is missing.
+ */
+const oneShotHash = (nodeCrypto as { hash?: (name: string, data: Uint8Array, encoding: 'buffer') => Buffer }).hash;
+
 const CURVE = { ed25519: 'Ed25519', x25519: 'X25519' } as const;
 const PLACEHOLDER_X = 'A'.repeat(43);
 
@@ -144,7 +151,7 @@ export const nodeInlineBackend: CryptoBackend = {
 
   randomBytes: (length) => toBytes(randomBytes(length)),
 
-  hash: (name: HashName, data) => toBytes(createHash(name).update(data).digest()),
+  hash: (name: HashName, data) => toBytes(oneShotHash === undefined ? createHash(name).update(data).digest() : oneShotHash(name, data, 'buffer')),
   createHash(name: HashName): IncrementalHash {
     const state = createHash(name);
     return {

@@ -21,7 +21,19 @@ import {
 import { BridgeError } from '../../errors.ts';
 import type { RealtimeConnection } from '../connection.ts';
 import { ReceiptsRelay } from './receipts.ts';
-import { detachBytes, monotonicMs, type ByteStream, type Participant, type Receiver, type RelayState, type RoomState } from './state.ts';
+import {
+  detachBytes,
+  monotonicMs,
+  type ByteStream,
+  type Participant,
+  type ParticipantConnection,
+  type Receiver,
+  type RelayState,
+  type RoomState,
+} from './state.ts';
+
+/** A connection as credits and rejections name it: local, or a stand-in for a receiver on another Bridge. */
+type ConnectionId = Pick<RealtimeConnection, 'id'>;
 
 type Req<K extends ClientRequest['kind']> = Extract<ClientRequest, { kind: K }>;
 type DroppedReason = Extract<ServerEvent, { type: 'byteStreamReceiverDropped' }>['reason'];
@@ -161,7 +173,7 @@ export class ByteStreamsRelay {
    * window is what idles the pipe (a bandwidth-delay product above it): it doubles, up to
    * `streamWindowMaxBytes`. A reader that does not read never says so, and keeps its sender at the window.
    */
-  credit(conn: RealtimeConnection, streamNo: number, offset: number, starved = false): void {
+  credit(conn: ConnectionId, streamNo: number, offset: number, starved = false): void {
     const p = this.st.participants.get(conn.id) ?? this.st.remoteReceiver?.(conn.id);
     const bs = this.st.byteStreams.get(streamNo);
     const r = p === undefined ? undefined : bs?.receivers.get(p);
@@ -178,7 +190,7 @@ export class ByteStreamsRelay {
   }
 
   /** A receiver has no handler for the stream: detach it, tell the sender. */
-  reject(conn: RealtimeConnection, streamNo: number): void {
+  reject(conn: ConnectionId, streamNo: number): void {
     const p = this.st.participants.get(conn.id) ?? this.st.remoteReceiver?.(conn.id);
     const bs = this.st.byteStreams.get(streamNo);
     const r = p === undefined ? undefined : bs?.receivers.get(p);
@@ -315,7 +327,7 @@ export class ByteStreamsRelay {
    * One that took no chunk for `stuckReceiverTimeoutMs`, or holds no chunk at all (what fills it is
    * not bulk), is cut now. Returns the counter's cause, or undefined to forward the chunk.
    */
-  private socketCut(conn: RealtimeConnection, frameBytes: number): string | undefined {
+  private socketCut(conn: ParticipantConnection, frameBytes: number): string | undefined {
     if (conn.bufferedAmount + frameBytes > conn.outboundCapBytes) return 'too_slow_budget';
     const lastSentAt = conn.bulkWaiting();
     if (lastSentAt === undefined || monotonicMs() - lastSentAt >= this.st.config.stuckReceiverTimeoutMs) return 'too_slow_socket';

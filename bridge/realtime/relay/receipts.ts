@@ -78,7 +78,7 @@ export class ReceiptsRelay {
   }
 
   /** A receiver's receipt: relayed to the stream's sender as it came, with the receiver's user id. */
-  receipt(conn: RealtimeConnection, req: Req<'byteStreamReceipt'>): void {
+  receipt(conn: Pick<RealtimeConnection, 'id' | 'userId'>, req: Req<'byteStreamReceipt'>): void {
     const slot = this.slots.get(req.streamNo);
     const sent = slot === undefined || slot.streamId !== req.streamId || slot.until < monotonicMs() ? undefined : slot.receivers.get(conn.id);
     if (slot === undefined || sent === undefined) {

@@ -21,7 +21,7 @@ import type { ByteStreamsRelay } from './byte-streams.ts';
 import { DataQueue } from './data-queue.ts';
 import { BoundedSet } from './numbers.ts';
 import { RECEIPT_WINDOW_MS, type ReceiptsRelay } from './receipts.ts';
-import { detachBytes, monotonicMs, type Participant, type RelayState, type RoomState } from './state.ts';
+import { detachBytes, monotonicMs, type Participant, type ParticipantConnection, type RelayState, type RoomState } from './state.ts';
 
 type Req<K extends ClientRequest['kind']> = Extract<ClientRequest, { kind: K }>;
 type DroppedReason = Extract<ServerEvent, { type: 'byteStreamReceiverDropped' }>['reason'];
@@ -186,7 +186,7 @@ export class RemoteByteStreams {
   }
 
   /** A receiver here credited a stream: true when the stream is one from another Bridge. */
-  credit(conn: RealtimeConnection, streamNo: number, offset: number): boolean {
+  credit(conn: Pick<RealtimeConnection, 'id'>, streamNo: number, offset: number): boolean {
     const entry = this.inbound.get(streamNo);
     if (entry === undefined || entry.p.conn !== conn) return false;
     const consumed = Math.min(offset, entry.sent);
@@ -197,7 +197,7 @@ export class RemoteByteStreams {
     return true;
   }
 
-  reject(conn: RealtimeConnection, streamNo: number): boolean {
+  reject(conn: Pick<RealtimeConnection, 'id'>, streamNo: number): boolean {
     const entry = this.inbound.get(streamNo);
     if (entry === undefined || entry.p.conn !== conn) return false;
     this.end(entry, false);
@@ -211,7 +211,7 @@ export class RemoteByteStreams {
    * window passed, or it already sent one. The sender's Bridge checks again; what it alone can know
    * (the sender gone, or its bound of remembered streams passed) drops the receipt there.
    */
-  receipt(conn: RealtimeConnection, req: Req<'byteStreamReceipt'>): boolean {
+  receipt(conn: Pick<RealtimeConnection, 'id' | 'userId'>, req: Req<'byteStreamReceipt'>): boolean {
     const route = this.receiptRoutes.get(req.streamNo);
     if (route === undefined) return false;
     if (route.connectionId !== conn.id || route.streamId !== req.streamId || route.until < monotonicMs()) {
@@ -286,14 +286,16 @@ export class RemoteByteStreams {
  * Bridge over the cluster and never pushes back (the receiver's own Bridge bounds its socket).
  */
 function remoteReceiver(userId: string, connectionId: string, send: { event(e: ServerEvent): void; binary(frame: Uint8Array): void }): Participant {
-  const conn = {
+  const conn: ParticipantConnection = {
     id: connectionId,
     userId,
-    closed: false,
     bufferedAmount: 0,
     softCapBytes: Number.POSITIVE_INFINITY,
-    rooms: new Set<string>(),
+    outboundCapBytes: Number.POSITIVE_INFINITY,
     event: send.event,
+    // Such a receiver is in no room's participants, so no broadcast reaches it; were one to, it would
+    // go on as the event it encodes.
+    encodedEvent: (message: Buffer) => send.event((JSON.parse(message.toString('utf8')) as { event: ServerEvent }).event),
     binary: send.binary,
     bulk: (_streamNo: number, frame: Uint8Array) => {
       send.binary(frame);
@@ -302,7 +304,7 @@ function remoteReceiver(userId: string, connectionId: string, send: { event(e: S
     dropBulk: () => undefined,
     afterBulk: (release: () => void) => release(),
     bulkWaiting: () => undefined,
-  } as unknown as RealtimeConnection;
+  };
   const quiet = { closed: true, priorityBufferedAmount: 0, binary: () => undefined, event: () => undefined };
   return {
     conn,

@@ -13,10 +13,18 @@
  * older than one already delivered is dropped too, so per-sender order holds.
  */
 import { encodeDataFrame, FRAME_DATA_DOWN, type ServerEvent, type StreamInfo, type TrackInfo } from '../../../protocol/ws.ts';
-import type { RealtimeConnection } from '../connection.ts';
 import { DataQueue } from './data-queue.ts';
 import { BoundedSet } from './numbers.ts';
-import { trackDelivery, trackInfo, type Participant, type PublishedStream, type RelayState, type RoomState, type Track } from './state.ts';
+import {
+  trackDelivery,
+  trackInfo,
+  type Participant,
+  type ParticipantConnection,
+  type PublishedStream,
+  type RelayState,
+  type RoomState,
+  type Track,
+} from './state.ts';
 
 /** Who is in a room on one Bridge, and what they publish (a sync's answer). */
 export interface RoomPresence {
@@ -288,20 +296,25 @@ function dataTracks(info: StreamInfo): TrackInfo[] {
 
 /**
  * The publisher of a mirrored stream: a participant of another Bridge. It has no socket here (its
- * `conn` answers only `id` and `userId`, and drops whatever is sent to it) and is in no room's
- * participants, so nothing is ever delivered to it.
+ * `conn` drops whatever is sent to it) and is in no room's participants, so nothing is ever
+ * delivered to it.
  */
 function remotePublisher(userId: string, connectionId: string): Participant {
-  const sink = {
-    closed: true,
+  const sink = { closed: true, priorityBufferedAmount: 0, binary: () => undefined, event: () => undefined };
+  const conn: ParticipantConnection = {
+    id: connectionId,
+    userId,
     bufferedAmount: 0,
-    priorityBufferedAmount: 0,
-    binary: () => undefined,
-    bulk: () => undefined,
-    dropBulk: () => undefined,
+    softCapBytes: Number.POSITIVE_INFINITY,
+    outboundCapBytes: Number.POSITIVE_INFINITY,
     event: () => undefined,
+    encodedEvent: () => undefined,
+    binary: () => undefined,
+    bulk: () => -1,
+    dropBulk: () => undefined,
+    afterBulk: (release: () => void) => release(),
+    bulkWaiting: () => undefined,
   };
-  const conn = { ...sink, id: connectionId, userId, rooms: new Set<string>() } as unknown as RealtimeConnection;
   return {
     conn,
     userId,

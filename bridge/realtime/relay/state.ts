@@ -13,9 +13,31 @@ import type { DataQueue, TrackDelivery } from './data-queue.ts';
 import { type BoundedSet, NumberAllocator } from './numbers.ts';
 import { LocalParticipant } from './participant.ts';
 
+/**
+ * What the relay uses of a participant's connection. A local participant's is its
+ * `RealtimeConnection`; a member on another Bridge has a stand-in (relay/remote-streams.ts,
+ * relay/remote-byte-streams.ts) that implements the same members, so that one the relay starts to
+ * use must be given to the stand-ins too or the build fails.
+ */
+export type ParticipantConnection = Pick<
+  RealtimeConnection,
+  | 'id'
+  | 'userId'
+  | 'bufferedAmount'
+  | 'softCapBytes'
+  | 'outboundCapBytes'
+  | 'event'
+  | 'encodedEvent'
+  | 'binary'
+  | 'bulk'
+  | 'dropBulk'
+  | 'afterBulk'
+  | 'bulkWaiting'
+>;
+
 /** A connection that joined at least one room (kept until it disconnects). */
 export interface Participant {
-  readonly conn: RealtimeConnection;
+  readonly conn: ParticipantConnection;
   readonly userId: string;
   readonly rooms: Map<string, RoomState>;
   /** Published streams over all rooms (bounded by `maxPublishedStreamsPerConnection`). */

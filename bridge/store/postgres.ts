@@ -330,18 +330,10 @@ export class PostgresStore implements Store {
 
   // ---- Authentication
 
-  async recordUsedNonce(row: NonceRow): Promise<boolean> {
-    return insertNonceIn(this.db, row);
-  }
-
   async bridgeSecret(name: string, candidate: Uint8Array, now: number): Promise<Uint8Array> {
     await this.db.query('INSERT INTO bridge_secrets (name, secret, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING', [name, candidate, now]);
     const secret = (await this.db.query<{ secret: Buffer }>('SELECT secret FROM bridge_secrets WHERE name = $1', [name])).rows[0]!.secret;
     return new Uint8Array(secret.buffer, secret.byteOffset, secret.length);
-  }
-
-  async insertSession(row: SessionRow): Promise<void> {
-    await insertSessionIn(this.db, row);
   }
 
   startSession(nonce: NonceRow, row: SessionRow): Promise<boolean> {

@@ -96,16 +96,21 @@ describe('SQLite group commit', () => {
     const { store: s, file } = await store();
     await s.addContextUser(user('ctx', 'alice'));
     const nonce = (n: string) => ({ nonce: n, solutionId: 'sol', publicKey: 'key-alice', expiresAt: T0 + 60_000 });
-    const [first, again, other] = await Promise.all([s.recordUsedNonce(nonce('n1')), s.recordUsedNonce(nonce('n1')), s.recordUsedNonce(nonce('n2'))]);
-    expect([first, again, other]).toEqual([true, false, true]);
-    await Promise.all([s.insertSession(sessionOf('s1', 'alice')), s.insertSession(sessionOf('s2', 'alice'))]);
+    // Three logins in one turn, two of them with the same nonce: that one starts no session.
+    const logins = await Promise.all([
+      s.startSession(nonce('n1'), sessionOf('s1', 'alice')),
+      s.startSession(nonce('n1'), sessionOf('again', 'alice')),
+      s.startSession(nonce('n2'), sessionOf('s2', 'alice')),
+    ]);
+    expect(logins).toEqual([true, false, true]);
     expect(await Promise.all([s.deleteSession('s1'), s.deleteSession('s1'), s.deleteSession('nope')])).toEqual([true, false, false]);
     await s.close();
     // Durable once resolved: a fresh store on the file sees s2 only, and both nonces used.
     const reopened = new SqliteStore({ file });
     expect(await reopened.findSession('s1', T0)).toBeUndefined();
+    expect(await reopened.findSession('again', T0)).toBeUndefined();
     expect((await reopened.findSession('s2', T0))?.userId).toBe('alice');
-    expect(await reopened.recordUsedNonce(nonce('n2'))).toBe(false);
+    expect(await reopened.startSession(nonce('n2'), sessionOf('s3', 'alice'))).toBe(false);
     await reopened.close();
   });
 });

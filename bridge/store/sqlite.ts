@@ -240,17 +240,9 @@ export class SqliteStore implements Store {
 
   // Logins and logouts are group-committed as room writes are (`grouped`): each waits for an fsync, and
   // a Bridge that many clients log in to at once (after its restart) would do one at a time.
-  async recordUsedNonce(row: NonceRow): Promise<boolean> {
-    return this.grouped(() => this.stmt.recordUsedNonce.run(row).changes > 0);
-  }
-
   async bridgeSecret(name: string, candidate: Uint8Array, now: number): Promise<Uint8Array> {
     this.stmt.insertSecret.run(name, Buffer.from(candidate), now);
     return new Uint8Array((this.stmt.getSecret.get(name) as { secret: Buffer }).secret);
-  }
-
-  async insertSession(row: SessionRow): Promise<void> {
-    await this.grouped(() => this.stmt.insertSession.run(row));
   }
 
   async startSession(nonce: NonceRow, row: SessionRow): Promise<boolean> {

@@ -8,7 +8,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { DEFAULT_POLICY, type RoomPolicy } from '../../protocol/policy.ts';
-import type { ContextUserRow, RoomMemberRow, RoomWrite, SessionRow, Store } from './types.ts';
+import type { ContextUserRow, NonceRow, RoomMemberRow, RoomWrite, SessionRow, Store } from './types.ts';
 
 /** A fresh, empty, migrated database: the store on it, and a way to open more stores on the same one. */
 export interface ContractDatabase {
@@ -64,6 +64,17 @@ export const sessionOf = (tokenHash: string, userId: string, expiresAt = T0 + 60
   createdAt: T0,
   expiresAt,
 });
+
+/** A session as a login writes it (`Store.startSession`), with a nonce of its own that outlives the test's clock. */
+async function insertSession(store: Store, session: SessionRow): Promise<void> {
+  const nonce = { nonce: `nonce-of-${session.tokenHash}`, solutionId: session.solutionId, publicKey: session.publicKey, expiresAt: T0 + 10_000_000 };
+  if (!(await store.startSession(nonce, session))) throw new Error(`the nonce of session "${session.tokenHash}" was used already`);
+}
+
+let nonceSessions = 0;
+/** A login's nonce (`Store.startSession`, with a session of its own): whether it was new. */
+const useNonce = (store: Store, nonce: NonceRow) =>
+  store.startSession(nonce, sessionOf(`of-nonce-${nonceSessions++}`, 'alice', T0 + 10_000_000, nonce.solutionId));
 
 export interface RoomWriteOptions {
   members?: RoomMemberRow[];
@@ -243,7 +254,7 @@ export function describeStoreContract(setup: ContractSetup): void {
       await seedTenant(store, 'sol', ['c1', 'c2']);
       await store.addContextUser(user('c1', 'alice'));
       await store.addContextUser(user('c2', 'alice'));
-      await store.insertSession(sessionOf('s1', 'alice'));
+      await insertSession(store, sessionOf('s1', 'alice'));
       expect(await store.removeContextUser('c1', 'alice', T0 + 10)).toEqual({ removed: true, sessionsEnded: [] });
       expect(await store.findSession('s1', T0)).toBeDefined();
       expect(await store.removeContextUser('c1', 'alice', T0 + 11)).toEqual({ removed: false, sessionsEnded: [] });
@@ -274,8 +285,8 @@ export function describeStoreContract(setup: ContractSetup): void {
       await store.addContextUser(user('c1', 'alice'));
       await store.addContextUser(user('c1', 'bob'));
       await store.addContextUser(user('c2', 'bob'));
-      await store.insertSession(sessionOf('sa', 'alice'));
-      await store.insertSession(sessionOf('sb', 'bob'));
+      await insertSession(store, sessionOf('sa', 'alice'));
+      await insertSession(store, sessionOf('sb', 'bob'));
       await store.createRoom(roomWrite('r1', 'c1', 1));
       const result = await store.deleteContext('c1');
       expect(result).toEqual({ deleted: true, roomIds: ['r1'], sessionsEnded: ['sa'] });
@@ -291,8 +302,8 @@ export function describeStoreContract(setup: ContractSetup): void {
       await seedTenant(store, 'sol', ['c1']);
       await seedTenant(store, 'keep', ['k1']);
       await store.addContextUser(user('c1', 'alice'));
-      await store.insertSession(sessionOf('sa', 'alice'));
-      await store.insertSession(sessionOf('sk', 'zed', T0 + 60_000, 'keep'));
+      await insertSession(store, sessionOf('sa', 'alice'));
+      await insertSession(store, sessionOf('sk', 'zed', T0 + 60_000, 'keep'));
       expect(await store.deleteSolution('sol')).toEqual({ deleted: true, sessionsEnded: ['sa'] });
       expect(await store.getSolution('sol')).toBeUndefined();
       expect(await store.getContext('c1')).toBeUndefined();
@@ -308,19 +319,6 @@ export function describeStoreContract(setup: ContractSetup): void {
       await expect(store.ping()).resolves.toBeUndefined();
     });
 
-    it('records a used nonce once, also across stores racing on one database', async () => {
-      const { store, another } = await fresh();
-      const other = await another();
-      const nonce = (n: string) => ({ nonce: n, solutionId: 'sol', publicKey: 'k', expiresAt: T0 + 1000 });
-      expect(await store.recordUsedNonce(nonce('n1'))).toBe(true);
-      expect(await store.recordUsedNonce(nonce('n1'))).toBe(false);
-      expect(await other.recordUsedNonce(nonce('n1'))).toBe(false);
-      for (let round = 0; round < 10; round++) {
-        const results = await Promise.all([0, 1, 2, 3].map((i) => (i % 2 === 0 ? store : other).recordUsedNonce(nonce(`race-${round}`))));
-        expect(results.filter(Boolean)).toHaveLength(1);
-      }
-    });
-
     it('starts a session with its nonce in one write: both or neither, the nonce once across stores', async () => {
       const { store, another } = await fresh();
       const other = await another();
@@ -331,7 +329,7 @@ export function describeStoreContract(setup: ContractSetup): void {
       // The nonce again: refused, and its session is not written.
       expect(await other.startSession(nonce('s-n1'), sessionOf('t2', 'alice'))).toBe(false);
       expect(await store.findSession('t2', T0)).toBeUndefined();
-      expect(await store.recordUsedNonce(nonce('s-n1'))).toBe(false);
+      expect(await store.startSession(nonce('s-n1'), sessionOf('t2', 'alice'))).toBe(false);
       // A session that cannot be written (its token hash is taken) takes its nonce back with it.
       await expect(store.startSession(nonce('s-n2'), sessionOf('t1', 'bob'))).rejects.toThrow();
       expect(await store.findSession('t1', T0)).toMatchObject({ userId: 'alice' });
@@ -362,18 +360,18 @@ export function describeStoreContract(setup: ContractSetup): void {
     it('finds sessions until they expire, deletes them and prunes what expired', async () => {
       const { store, another } = await fresh();
       await seedTenant(store);
-      await store.insertSession(sessionOf('s1', 'alice', T0 + 100));
-      await store.insertSession(sessionOf('s2', 'bob', T0 + 200));
-      await store.recordUsedNonce({ nonce: 'old', solutionId: 'sol', publicKey: 'k', expiresAt: T0 + 100 });
-      await store.recordUsedNonce({ nonce: 'new', solutionId: 'sol', publicKey: 'k', expiresAt: T0 + 300 });
+      await insertSession(store, sessionOf('s1', 'alice', T0 + 100));
+      await insertSession(store, sessionOf('s2', 'bob', T0 + 200));
+      expect(await useNonce(store, { nonce: 'old', solutionId: 'sol', publicKey: 'k', expiresAt: T0 + 100 })).toBe(true);
+      expect(await useNonce(store, { nonce: 'new', solutionId: 'sol', publicKey: 'k', expiresAt: T0 + 300 })).toBe(true);
       expect(await store.findSession('s1', T0 + 99)).toEqual(sessionOf('s1', 'alice', T0 + 100));
       expect(await (await another()).findSession('s1', T0 + 99)).toBeDefined();
       expect(await store.findSession('s1', T0 + 100)).toBeUndefined();
       expect(await store.findSession('nope', T0)).toBeUndefined();
-      await expect(store.insertSession(sessionOf('s1', 'alice'))).rejects.toThrow();
+      await expect(insertSession(store, sessionOf('s1', 'alice'))).rejects.toThrow();
       expect(await store.pruneExpired(T0 + 150)).toBe(2);
-      expect(await store.recordUsedNonce({ nonce: 'old', solutionId: 'sol', publicKey: 'k', expiresAt: T0 + 400 })).toBe(true);
-      expect(await store.recordUsedNonce({ nonce: 'new', solutionId: 'sol', publicKey: 'k', expiresAt: T0 + 400 })).toBe(false);
+      expect(await useNonce(store, { nonce: 'old', solutionId: 'sol', publicKey: 'k', expiresAt: T0 + 400 })).toBe(true);
+      expect(await useNonce(store, { nonce: 'new', solutionId: 'sol', publicKey: 'k', expiresAt: T0 + 400 })).toBe(false);
       expect(await store.deleteSession('s2')).toBe(true);
       expect(await store.deleteSession('s2')).toBe(false);
     });

@@ -255,19 +255,14 @@ export interface Store {
 
   // Authentication
   /**
-   * Records a nonce used by a successful login, kept until it expires. False if it was recorded
-   * already: the check and the insert are one atomic step, which is what makes a nonce single use.
-   */
-  recordUsedNonce(row: NonceRow): Promise<boolean>;
-  /**
    * The Bridge secret called `name`, created from `candidate` if there is none yet. Every caller (every
    * Bridge on the database) gets the same secret, whichever candidate won.
    */
   bridgeSecret(name: string, candidate: Uint8Array, now: number): Promise<Uint8Array>;
-  insertSession(row: SessionRow): Promise<void>;
   /**
-   * A login's one durable write: records `nonce` as used and inserts `session`, both or neither. False
-   * (and no session) if the nonce was recorded already, atomically as `recordUsedNonce`.
+   * A login's one durable write: records `nonce` as used (kept until it expires) and inserts
+   * `session`, both or neither. False, and no session, if the nonce was recorded already: the check
+   * and the insert are one atomic step, which is what makes a nonce single use.
    */
   startSession(nonce: NonceRow, session: SessionRow): Promise<boolean>;
   findSession(tokenHash: string, now: number): Promise<SessionRow | undefined>;

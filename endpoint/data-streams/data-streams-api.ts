@@ -9,7 +9,6 @@
  * - web-streams/: the WritableStream broadcast and `send()` shapes (docs/data-streams/web-streams.md);
  * - header.ts (the encrypted header), errors.ts (`DataStreamError`), limits.ts.
  */
-import mime from 'mime/lite';
 import { fromBase64, utf8 } from '../../crypto/bytes.ts';
 import type { ServerEvent } from '../../protocol/ws.ts';
 import type { Connection } from '../connection.ts';
@@ -48,6 +47,7 @@ import { bulkGovernor } from '../util/bulk-governor.ts';
 import { lazyTransfer, lazyWritable } from './web-streams/lazy.ts';
 import { broadcastHandler } from './web-streams/receive.ts';
 import type { BroadcastEventMap, BroadcastOptions, BroadcastStreamComplete, SendData, SendOptions, Transfer } from './web-streams/types.ts';
+import { mimeTypeOf } from './mime-type.ts';
 
 type BridgeAbortReason = Extract<ServerEvent, { type: 'byteStreamAborted' }>['reason'];
 
@@ -202,7 +202,7 @@ export class DataStreamsApi {
     checkSignal(options?.signal, 'sendFile');
     const source = await openSource(file);
     const name = options.name ?? source.name ?? 'unnamed';
-    const mimeType = options.mimeType ?? (mime.getType(name) || 'application/octet-stream');
+    const mimeType = options.mimeType ?? (await mimeTypeOf(name));
     const receipts = options.receipts ?? true;
     const opening = this.open('bytes', { ...options, receipts, name, mimeType, ...(source.size === undefined ? {} : { totalSize: source.size }) });
     opening.catch(() => source.cancel());

@@ -5,7 +5,6 @@
  * reader of the same shape a relayed stream gets. So the path is invisible to both apps: the same
  * handlers, the same `info`, the same `{ id, delivered, failed }` with signed receipts.
  */
-import mime from 'mime/lite';
 import { toBase64, utf8 } from '../../crypto/bytes.ts';
 import { backend } from '../../crypto/backend/index.ts';
 import type { Logger } from '../logger.ts';
@@ -31,6 +30,7 @@ import type { IncomingDirectStream } from './direct-stream.ts';
 import { PeerError } from './errors.ts';
 import type { StreamSending } from './peer-sender.ts';
 import { peerControl, type RemotePeer } from './remote-peer.ts';
+import { mimeTypeOf } from '../data-streams/mime-type.ts';
 
 /** The app's stream handlers, as the relay's streams reach them (DataStreamsApi). */
 export interface AppHandlers {
@@ -159,7 +159,7 @@ export async function sendFileDirect(peer: RemotePeer, file: FileInput, o: SendF
       streamId,
       topic: o.topic,
       name,
-      mimeType: o.mimeType ?? (mime.getType(name) || 'application/octet-stream'),
+      mimeType: o.mimeType ?? (await mimeTypeOf(name)),
       attributes: o.attributes ?? {},
       size,
       receipts,
@@ -191,12 +191,12 @@ export function sendDirect(
       return {
         first: { id, label: o.topic, topic: o.topic, current: 0, total: source.size, done: false },
         source,
-        start: (onProgress) =>
+        start: async (onProgress) =>
           peerControl(peer).appStream({
             streamId,
             topic: o.topic,
             name,
-            mimeType: o.mimeType ?? (text ? 'text/plain' : mime.getType(name) || 'application/octet-stream'),
+            mimeType: o.mimeType ?? (text ? 'text/plain' : await mimeTypeOf(name)),
             attributes: o.info ?? {},
             size: source.size,
             receipts: o.receipts ?? true,

@@ -12,12 +12,12 @@
  * receipts are in (or their wait passed). `abort(reason)` sends the signed abort: receivers get
  * `AbnormalEnd` with the reason, the sender `broadcastStreamAborted`.
  */
-import mime from 'mime/lite';
 import type { DataStreamsApi, Sending } from '../data-streams-api.ts';
 import { DataStreamError } from '../errors.ts';
 import { openSource, type FileInput } from '../outgoing/send-file.ts';
 import { abortOnSignal, abortReasonText, checkSignal } from '../outgoing/writers.ts';
 import type { BroadcastMetadata, BroadcastOptions, BroadcastStreamComplete } from './types.ts';
+import { mimeTypeOf } from '../mime-type.ts';
 
 export interface Broadcast {
   sink: UnderlyingSink<Uint8Array>;
@@ -57,7 +57,7 @@ export function broadcastSink(api: DataStreamsApi, roomId: string, options: Broa
         if (typeof options !== 'object' || options === null) throw DataStreamError.invalidArgument('"options" expected an object');
         checkSignal(options.signal, 'createBroadcastStream');
         name = options.name ?? name;
-        const mimeType = options.mimeType ?? (mime.getType(name) || 'application/octet-stream');
+        const mimeType = options.mimeType ?? (await mimeTypeOf(name));
         sending = await api.open('bytes', {
           roomId,
           topic: options.topic,

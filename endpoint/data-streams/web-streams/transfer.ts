@@ -8,7 +8,6 @@
  * chunks already sealed go out, then the signed abort, and every receiver's read fails with
  * `AbnormalEnd` carrying the signal's reason.
  */
-import mime from 'mime/lite';
 import { utf8 } from '../../../crypto/bytes.ts';
 import type { DataStreamsApi } from '../data-streams-api.ts';
 import { DataStreamError } from '../errors.ts';
@@ -16,6 +15,7 @@ import { openSource } from '../outgoing/send-file.ts';
 import { abortOnSignal, abortReasonText, checkSignal } from '../outgoing/writers.ts';
 import { progressFeed } from './progress-feed.ts';
 import type { SendData, SendOptions, SendResult, TransferProgress } from './types.ts';
+import { mimeTypeOf } from '../mime-type.ts';
 
 export interface Transferring {
   /** Pull-based progress: each pull gives the newest step not given yet, and closes after `done`. */
@@ -31,7 +31,7 @@ export function startTransfer(api: DataStreamsApi, data: SendData, options: Send
     checkSignal(options.signal, 'send');
     const source = await openSource(typeof data === 'string' ? utf8(data) : data);
     const name = options.name ?? source.name ?? 'unnamed';
-    const mimeType = options.mimeType ?? (typeof data === 'string' ? 'text/plain' : mime.getType(name) || 'application/octet-stream');
+    const mimeType = options.mimeType ?? (typeof data === 'string' ? 'text/plain' : await mimeTypeOf(name));
     const opening = api.open('bytes', {
       roomId: options.roomId,
       topic: options.topic,

@@ -115,8 +115,19 @@ export function fromHex(text: string): Uint8Array {
   }
 }
 
+/**
+ * Node's Buffer where there is one (about 0.18 against 0.53 us for 32 bytes: a verified read encodes
+ * every record's hash), found without importing `node:` so that this file stays browser-safe.
+ */
+const NodeBuffer = (globalThis as { Buffer?: { from(b: ArrayBufferLike, offset: number, length: number): { toString(e: 'base64'): string } } }).Buffer;
+
 /** Standard base64 with padding: the encoding of binary fields in JSON on the wire. */
 export function toBase64(bytes: Uint8Array): string {
+  return NodeBuffer === undefined ? base64.encode(bytes) : NodeBuffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('base64');
+}
+
+/** `toBase64` in JavaScript alone, as browsers run it (the cross-check of Node's). */
+export function toBase64Js(bytes: Uint8Array): string {
   return base64.encode(bytes);
 }
 

@@ -196,3 +196,74 @@ describe('recordHash', () => {
     }
   });
 });
+
+describe('parseRecordText against a known record, differentially', () => {
+  it('accepts and refuses exactly what a parse without it does, and gives the same record', async () => {
+    const fc = await import('fast-check');
+    const known = parseRecordText(JSON.stringify(genesisRecord));
+    const successor = { ...genesisRecord, version: 2, prevHash: toBase64(new Uint8Array(32).fill(7)), keySetRoot: '', keySetSize: 0 };
+    const fields = Object.keys(successor) as Array<keyof RoomRecord>;
+    // Values a field might hold: other valid ones, each carried field's known value, and wrong ones.
+    const value = fc.oneof(
+      fc.constantFrom<unknown>(
+        null,
+        0,
+        1,
+        -1,
+        2 ** 53,
+        '',
+        'AAAA',
+        'not base64!',
+        'room_0123456789abcdef',
+        'room_other_0123456789',
+        'ctx-1',
+        'ctx 2',
+        'alice',
+        'bob',
+        'al ice',
+        u.alice.publicKey,
+        u.bob.publicKey,
+        'srpk1nope',
+        [],
+        {},
+        genesisRecord.users,
+        genesisRecord.managers,
+        [member(u.alice)],
+        [{ ...member(u.alice), admin: true }],
+        [member(u.alice), member(u.alice)],
+        [{ userId: 'alice', publicKey: u.bob.publicKey }],
+        DEFAULT_POLICY,
+        { ...DEFAULT_POLICY, update: 'owner' },
+        { ...DEFAULT_POLICY, update: 'all' },
+        { ...DEFAULT_POLICY, extra: 'x' },
+        { get: 'user' },
+        ['user', 'user', 'manager', 'manager', 'manager'],
+      ),
+      fc.string(),
+      fc.integer(),
+    );
+    const change = fc.array(fc.tuple(fc.oneof(fc.constantFrom(...fields), fc.constant('stray')), fc.option(value, { nil: undefined })), { maxLength: 3 });
+    fc.assert(
+      fc.property(change, (changes) => {
+        const record: Record<string, unknown> = { ...successor };
+        for (const [field, v] of changes) {
+          if (v === undefined) delete record[field];
+          else record[field] = v;
+        }
+        const text = JSON.stringify(record);
+        const outcome = (parse: () => RoomRecord) => {
+          try {
+            return { ok: true, record: parse() };
+          } catch (error) {
+            return { ok: false, message: (error as Error).message };
+          }
+        };
+        const alone = outcome(() => parseRecordText(text));
+        const withKnown = outcome(() => parseRecordText(text, known));
+        expect(withKnown.ok).toBe(alone.ok);
+        if (alone.ok) expect(withKnown.record).toEqual(alone.record);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+});

@@ -71,6 +71,8 @@ export class KeyTrust {
   readonly #directories = new Map<string, Directory>();
   /** KeyChanged events already sent, so a room read in a loop does not repeat them. */
   readonly #announced = new Set<string>();
+  /** Per context, the end of the last pin change queued (`#pinning`). */
+  readonly #pinChanges = new Map<string, Promise<void>>();
 
   constructor(connection: Connection, store: TrustStore, options: KeyTrustOptions = {}) {
     this.#connection = connection;
@@ -113,8 +115,19 @@ export class KeyTrust {
     }
     const refused = new Set<string>();
     if (unpinned.size > 0) {
-      const fresh = await this.#pinFirstUse(contextId, [...unpinned], refused, options);
-      for (const pin of fresh) pins.set(pin.userId, pin);
+      // One pinning at a time per context, and the pins read again inside it: two reads that meet the
+      // same new user at once would otherwise each read the directory and each pin what they got, so a
+      // Bridge that answered them differently would have two keys of one user accepted, one per room.
+      await this.#pinning(contextId, async () => {
+        const still: string[] = [];
+        for (const userId of unpinned) {
+          const pin = await this.#getPin(contextId, userId);
+          if (pin === undefined) still.push(userId);
+          else pins.set(userId, pin);
+        }
+        if (still.length === 0) return;
+        for (const pin of await this.#pinFirstUse(contextId, still, refused, options)) pins.set(pin.userId, pin);
+      });
     }
     let failure: EndpointError | undefined;
     for (const use of byKey.values()) {
@@ -227,7 +240,32 @@ export class KeyTrust {
   }
 
   /** The directory's view of `userId` becomes its pin (after the verifier), the old key kept as former. */
-  async #repin(contextId: string, userId: string, directory: Directory, verified: boolean): Promise<void> {
+  #repin(contextId: string, userId: string, directory: Directory, verified: boolean): Promise<void> {
+    return this.#pinning(contextId, () => this.#repinNow(contextId, userId, directory, verified));
+  }
+
+  /**
+   * Runs `change` once every pin change of `contextId` started before it has ended: a pin is read and
+   * written by one change at a time (first use, `verifyUser`, `acceptKeyChange`).
+   */
+  async #pinning<T>(contextId: string, change: () => Promise<T>): Promise<T> {
+    const before = this.#pinChanges.get(contextId) ?? Promise.resolve();
+    let done!: () => void;
+    const finished = new Promise<void>((resolve) => {
+      done = resolve;
+    });
+    const mine = before.then(() => finished);
+    this.#pinChanges.set(contextId, mine);
+    await before;
+    try {
+      return await change();
+    } finally {
+      done();
+      if (this.#pinChanges.get(contextId) === mine) this.#pinChanges.delete(contextId);
+    }
+  }
+
+  async #repinNow(contextId: string, userId: string, directory: Directory, verified: boolean): Promise<void> {
     const listed = directory.get(userId)!;
     const pin = await this.#getPin(contextId, userId);
     const known = new Set([pin?.publicKey, ...(pin?.former ?? []).map((f) => f.publicKey)]);

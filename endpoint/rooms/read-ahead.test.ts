@@ -4,87 +4,51 @@
  * Endpoint verifies. The `since` of a page asked ahead is a guess; a wrong one (a page cut short by the
  * Bridge's byte limit) is dropped and asked again, and nothing is skipped or taken on the guess.
  *
- * The Endpoint reaches the Bridge through an HTTP proxy that logs each room read's `since` and can hold
- * a response back, so the order of requests and responses is the test's, not the scheduler's.
+ * The Endpoint reaches the Bridge through an HTTP proxy (test/http-proxy.ts) that logs each room read's
+ * `since` and can hold an answer back, so the order of requests and answers is the test's.
  */
-import { request as httpRequest, createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { connect as netConnect, type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { utf8 } from '../../crypto/bytes.ts';
 import { connectClient, pub, type Client } from '../../test/endpoint.ts';
 import { setupTenant, startBridge, type Tenant, type TestBridge } from '../../test/harness.ts';
+import { gate, startHttpProxy, type HttpProxy } from '../../test/http-proxy.ts';
 
-interface ReadLog {
-  url: string;
-  /** `since` of every room read, in the order the requests reached the proxy. */
-  sinces: number[];
-  /** While set, the response to the read after `since` waits until `release` is called. */
-  hold?: { since: number; release: () => void; held: Promise<void> };
-  close(): Promise<void>;
-}
+/** `since` of a room read, or undefined for any other request. */
+const sinceOf = (url: string | undefined) => {
+  const since = /^\/v1\/rooms\/[^/?]+\?/.test(url ?? '') ? new URL(url!, 'http://x').searchParams.get('since') : null;
+  return since === null ? undefined : Number(since);
+};
 
-async function readLog(target: () => string): Promise<ReadLog> {
-  const log: ReadLog = { url: '', sinces: [], close: async () => undefined };
-  const forward = (req: IncomingMessage, res: ServerResponse, since: number | undefined) => {
-    const bridge = new URL(target());
-    const upstream = httpRequest({ host: bridge.hostname, port: bridge.port, method: req.method, path: req.url, headers: req.headers }, async (reply) => {
-      const hold = log.hold;
-      if (since !== undefined && hold !== undefined && hold.since === since) await hold.held;
-      res.writeHead(reply.statusCode ?? 502, reply.headers);
-      reply.pipe(res);
-    });
-    req.pipe(upstream);
-  };
-  const server = createServer((req, res) => {
-    const read = req.method === 'GET' && /^\/v1\/rooms\/[^/?]+\?/.test(req.url ?? '') ? new URL(req.url!, 'http://x').searchParams.get('since') : null;
-    if (read !== null) log.sinces.push(Number(read));
-    forward(req, res, read === null ? undefined : Number(read));
-  });
-  server.on('upgrade', (req, socket, head) => {
-    const bridge = new URL(target());
-    const upstream = netConnect(Number(bridge.port), bridge.hostname, () => {
-      const headers = Object.entries(req.headers).map(([k, v]) => `${k}: ${Array.isArray(v) ? v.join(', ') : v}`);
-      upstream.write(`${req.method} ${req.url} HTTP/1.1\r\n${headers.join('\r\n')}\r\n\r\n`);
-      upstream.write(head);
-      socket.pipe(upstream).pipe(socket);
-    });
-    upstream.on('error', () => socket.destroy());
-    socket.on('error', () => upstream.destroy());
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  log.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  log.close = () => {
-    server.closeAllConnections();
-    return new Promise((resolve) => server.close(() => resolve()));
-  };
-  return log;
-}
-
-function holdRead(log: ReadLog, since: number): void {
-  let release!: () => void;
-  const held = new Promise<void>((resolve) => {
-    release = resolve;
-  });
-  log.hold = { since, release, held };
-}
+/** `since` of every room read, in the order the requests reached the proxy. */
+const sinces: number[] = [];
+/** While set, the answer to the read after `hold.since` waits at its gate. */
+let hold: { since: number; gate: ReturnType<typeof gate> } | undefined;
 
 let t: TestBridge;
 let tenant: Tenant;
-let log: ReadLog;
+let proxy: HttpProxy;
 let ann: Client | undefined;
 const clients: Client[] = [];
 
 beforeAll(async () => {
   // Pages of at most 4 records, and of at most 100 KB of record text.
   // The Bridge is reached through the proxy only: logins are bound to the URL it announces.
-  log = await readLog(() => t.bridge.listenUrl);
-  t = await startBridge({ publicUrl: log.url, limits: { recordsPerResponse: 4, pageBytes: 100_000 } as never });
+  proxy = await startHttpProxy(() => t.bridge.listenUrl, {
+    request: (req) => {
+      const since = sinceOf(req.url);
+      if (since !== undefined && req.method === 'GET') sinces.push(since);
+    },
+    response: async (req) => {
+      if (hold !== undefined && req.method === 'GET' && sinceOf(req.url) === hold.since) await hold.gate.opened;
+    },
+  });
+  t = await startBridge({ publicUrl: proxy.url, limits: { recordsPerResponse: 4, pageBytes: 100_000 } as never });
   tenant = await setupTenant(t.bridge, ['ann', 'ben', 'cat']);
-  ann = await connectClient(log.url, tenant.solutionId, tenant.users.ann!);
+  ann = await connectClient(proxy.url, tenant.solutionId, tenant.users.ann!);
 });
 afterAll(async () => {
   await Promise.all([ann, ...clients].map((c) => c?.connection.disconnect()));
-  await log.close();
+  await proxy.close();
   await t.close();
 });
 
@@ -98,7 +62,7 @@ async function room(sizes: number[]): Promise<string> {
 }
 
 async function reader(name: 'ben' | 'cat'): Promise<Client> {
-  const client = await connectClient(log.url, tenant.solutionId, tenant.users[name]!);
+  const client = await connectClient(proxy.url, tenant.solutionId, tenant.users[name]!);
   clients.push(client);
   return client;
 }
@@ -107,19 +71,19 @@ describe('reading a long chain', () => {
   it('asks for the next pages before it has the one it verifies', async () => {
     const id = await room(Array.from({ length: 13 }, () => 100));
     const ben = await reader('ben');
-    log.sinces.length = 0;
+    sinces.length = 0;
     // The page after version 4 is held back until the page after version 8 has been asked for: a
     // reader that waited for each page before asking the next would never get it.
-    holdRead(log, 4);
+    hold = { since: 4, gate: gate(10_000) };
     const read = ben.streamApi.getStreamRoom(id);
     const giveUp = Date.now() + 3000;
-    while (!log.sinces.includes(8) && Date.now() < giveUp) await new Promise((resolve) => setTimeout(resolve, 5));
-    const askedAhead = log.sinces.includes(8);
-    log.hold?.release();
-    log.hold = undefined;
+    while (!sinces.includes(8) && Date.now() < giveUp) await new Promise((resolve) => setTimeout(resolve, 5));
+    const askedAhead = sinces.includes(8);
+    hold.gate.open();
+    hold = undefined;
     const got = await read;
     expect(askedAhead).toBe(true);
-    expect(log.sinces).toEqual([0, 4, 8, 12]);
+    expect(sinces).toEqual([0, 4, 8, 12]);
     expect(got.version).toBe(13);
     expect(JSON.parse(new TextDecoder().decode(got.privateMeta)).v).toBe(13);
   });
@@ -130,13 +94,13 @@ describe('reading a long chain', () => {
     const sizes = [100, 100, 100, 100, 30_000, 30_000, 30_000, 100, 100, 100, 100, 100, 100];
     const id = await room(sizes);
     const cat = await reader('cat');
-    log.sinces.length = 0;
+    sinces.length = 0;
     const got = await cat.streamApi.getStreamRoom(id);
     expect(got.version).toBe(13);
     expect(JSON.parse(new TextDecoder().decode(got.privateMeta)).v).toBe(13);
     // Pages [1-4] [5-6] [7-10] [11-13]. The guess 8 was asked for; when the second page ended at 6 the
     // reader asked 6 and kept 8 as its next guess, then dropped it once the page after 6 ended at 10,
     // and asked 10.
-    expect(log.sinces).toEqual([0, 4, 8, 6, 10]);
+    expect(sinces).toEqual([0, 4, 8, 6, 10]);
   });
 });

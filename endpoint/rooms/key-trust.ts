@@ -16,6 +16,7 @@ import { EndpointError } from '../errors.ts';
 import { connectionInternals } from '../internal.ts';
 import type { BridgeHttp, RequestOptions } from '../transport/http.ts';
 import type { KeyChangedEvent, UserVerificationRequest, UserVerifier } from '../types.ts';
+import { Turns } from '../util/turns.ts';
 import type { FormerKey, TrustStore, UserPin } from './trust.ts';
 
 /** How long a user's directory entry, read for first-use pins, is reused, in milliseconds. */
@@ -71,8 +72,8 @@ export class KeyTrust {
   readonly #directories = new Map<string, Directory>();
   /** KeyChanged events already sent, so a room read in a loop does not repeat them. */
   readonly #announced = new Set<string>();
-  /** Per context, the end of the last pin change queued (`#pinning`). */
-  readonly #pinChanges = new Map<string, Promise<void>>();
+  /** Pin changes (first use, `verifyUser`, `acceptKeyChange`) take their turn per context. */
+  readonly #pinChanges = new Turns<string>();
 
   constructor(connection: Connection, store: TrustStore, options: KeyTrustOptions = {}) {
     this.#connection = connection;
@@ -118,7 +119,7 @@ export class KeyTrust {
       // One pinning at a time per context, and the pins read again inside it: two reads that meet the
       // same new user at once would otherwise each read the directory and each pin what they got, so a
       // Bridge that answered them differently would have two keys of one user accepted, one per room.
-      await this.#pinning(contextId, async () => {
+      await this.#pinChanges.run(contextId, async () => {
         const still: string[] = [];
         for (const userId of unpinned) {
           const pin = await this.#getPin(contextId, userId);
@@ -241,28 +242,7 @@ export class KeyTrust {
 
   /** The directory's view of `userId` becomes its pin (after the verifier), the old key kept as former. */
   #repin(contextId: string, userId: string, directory: Directory, verified: boolean): Promise<void> {
-    return this.#pinning(contextId, () => this.#repinNow(contextId, userId, directory, verified));
-  }
-
-  /**
-   * Runs `change` once every pin change of `contextId` started before it has ended: a pin is read and
-   * written by one change at a time (first use, `verifyUser`, `acceptKeyChange`).
-   */
-  async #pinning<T>(contextId: string, change: () => Promise<T>): Promise<T> {
-    const before = this.#pinChanges.get(contextId) ?? Promise.resolve();
-    let done!: () => void;
-    const finished = new Promise<void>((resolve) => {
-      done = resolve;
-    });
-    const mine = before.then(() => finished);
-    this.#pinChanges.set(contextId, mine);
-    await before;
-    try {
-      return await change();
-    } finally {
-      done();
-      if (this.#pinChanges.get(contextId) === mine) this.#pinChanges.delete(contextId);
-    }
+    return this.#pinChanges.run(contextId, () => this.#repinNow(contextId, userId, directory, verified));
   }
 
   async #repinNow(contextId: string, userId: string, directory: Directory, verified: boolean): Promise<void> {

@@ -12,6 +12,8 @@ export interface ProxyHooks {
   request?: (req: IncomingMessage) => Promise<void> | void;
   /** Runs once the Bridge has answered a request, before the answer goes on; the answer waits for it. */
   response?: (req: IncomingMessage) => Promise<void> | void;
+  /** The answer's body as the client gets it: another one, or undefined to leave it (answers are read whole). */
+  rewrite?: (req: IncomingMessage, body: Buffer) => Buffer | undefined;
 }
 
 export interface HttpProxy {
@@ -25,9 +27,21 @@ export async function startHttpProxy(target: () => string, hooks: ProxyHooks = {
     await hooks.request?.(req);
     const bridge = new URL(target());
     const upstream = httpRequest({ host: bridge.hostname, port: bridge.port, method: req.method, path: req.url, headers: req.headers }, async (reply) => {
+      const rewrite = hooks.rewrite;
+      if (rewrite === undefined) {
+        await hooks.response?.(req);
+        res.writeHead(reply.statusCode ?? 502, reply.headers);
+        reply.pipe(res);
+        return;
+      }
+      const chunks: Buffer[] = [];
+      for await (const chunk of reply) chunks.push(chunk as Buffer);
+      const body = Buffer.concat(chunks);
+      const out = rewrite(req, body) ?? body;
       await hooks.response?.(req);
-      res.writeHead(reply.statusCode ?? 502, reply.headers);
-      reply.pipe(res);
+      const { 'transfer-encoding': _chunked, ...headers } = reply.headers;
+      res.writeHead(reply.statusCode ?? 502, { ...headers, 'content-length': String(out.length) });
+      res.end(out);
     });
     upstream.on('error', () => res.destroy());
     req.pipe(upstream);

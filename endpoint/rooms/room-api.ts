@@ -31,6 +31,7 @@ import { OpenedMeta } from './opened-meta.ts';
 import { KeyTrust } from './key-trust.ts';
 import { buildGenesis, buildSuccessor, type Author, type BuiltVersion, type RoomContent } from './record-builder.ts';
 import { advance, headOf, type TrustedRoom, type TrustStore } from './trust.ts';
+import { Turns } from '../util/turns.ts';
 
 /** Attempts of a forced update that keeps losing the race to other writers. */
 const FORCE_ATTEMPTS = 4;
@@ -51,6 +52,8 @@ export class RoomApi {
   private readonly signer: Signer;
   private readonly headListeners = new Set<TrustedHeadListener>();
   private readonly openedMeta = new OpenedMeta();
+  /** Each room's trusted head is read and moved on by one task at a time (`fetchVerified`, `storeTrust`). */
+  private readonly trustTurns = new Turns<string>();
 
   constructor(
     private readonly connection: Connection,
@@ -78,8 +81,26 @@ export class RoomApi {
     for (const listener of this.headListeners) listener(trust.roomId, head);
   }
 
-  /** Stores a room's new trust, then tells the head listeners. */
-  private async storeTrust(roomId: string, trust: TrustedRoom): Promise<void> {
+  /**
+   * Stores a room's new trust after this client wrote a version, in the room's turn, then tells the
+   * head listeners. A read that ran meanwhile may have stored that version or a newer one already: the
+   * trust never moves back. The same version with another record is a fork.
+   */
+  private storeTrust(roomId: string, trust: TrustedRoom): Promise<void> {
+    return this.trustTurns.run(roomId, async () => {
+      const current = await this.trustStore.get(roomId);
+      if (current !== undefined && current.head.version >= trust.head.version) {
+        if (current.head.version === trust.head.version && current.head.hash !== trust.head.hash) {
+          throw EndpointError.tampered(`room "${roomId}": version ${trust.head.version} differs from the one verified before`);
+        }
+        return;
+      }
+      await this.storeTrustNow(roomId, trust);
+    });
+  }
+
+  /** Stores a room's new trust, then tells the head listeners; the caller holds the room's turn. */
+  private async storeTrustNow(roomId: string, trust: TrustedRoom): Promise<void> {
     await this.trustStore.set(roomId, trust);
     this.announce(trust);
   }
@@ -128,8 +149,17 @@ export class RoomApi {
     return out;
   }
 
-  /** Reads the room from the Bridge and verifies everything new since the trusted head. */
-  private async fetchVerified(roomId: string, options: RequestOptions): Promise<Verified> {
+  /**
+   * Reads the room from the Bridge and verifies everything new since the trusted head, in the room's
+   * turn: reads of one room run one after the other, as if the app had awaited each, so a later read
+   * starts from what an earlier one trusted and an older head served to it is a rollback
+   * (docs/protocol/room-chain.md).
+   */
+  private fetchVerified(roomId: string, options: RequestOptions): Promise<Verified> {
+    return this.trustTurns.run(roomId, () => this.fetchVerifiedNow(roomId, options));
+  }
+
+  private async fetchVerifiedNow(roomId: string, options: RequestOptions): Promise<Verified> {
     let trust = await this.trustStore.get(roomId);
     let head = trust === undefined ? undefined : headOf(trust);
     let since = head?.record.version ?? 0;
@@ -292,29 +322,33 @@ export class RoomApi {
   /** A listing carries each room's head record only: verified on the trusted head when it follows it. */
   private async listItem(item: RoomResponse, options: RequestOptions): Promise<StreamRoom> {
     try {
-      const trust = await this.trustStore.get(item.roomId);
-      const served = item.records.at(-1);
-      let verified: Verified | undefined;
-      if (trust !== undefined && served !== undefined) {
-        if (served.version < trust.head.version) throw EndpointError.rollback(item.roomId, trust.head.version, served.version);
-        if (served.version === trust.head.version) {
-          if (served.record !== trust.head.signed.record || served.signature !== trust.head.signed.signature) {
-            throw EndpointError.tampered(`room "${item.roomId}": version ${served.version} differs from the one verified before`);
-          }
-          verified = { trust, head: headOf(trust), keys: item.keys };
-        } else if (served.version === trust.head.version + 1) {
-          const fresh = await this.verifyRecords(item.roomId, headOf(trust), [served], options);
-          const next = advance(trust, fresh);
-          await this.storeTrust(item.roomId, next);
-          verified = { trust: next, head: fresh[0]!, keys: item.keys };
-        }
-      }
-      verified ??= await this.fetchVerified(item.roomId, options);
+      const verified = await this.trustTurns.run(item.roomId, () => this.listItemVerified(item, options));
       return await this.toStreamRoom(verified, await this.acceptKeys(verified));
     } catch (error) {
       if (!(error instanceof EndpointError) || !isItemStatus(error.reason)) throw error;
       return failedItem(item, error);
     }
+  }
+  /** A listed room's head, verified on the trusted head when it follows it; the caller holds the room's turn. */
+  private async listItemVerified(item: RoomResponse, options: RequestOptions): Promise<Verified> {
+    const trust = await this.trustStore.get(item.roomId);
+    const served = item.records.at(-1);
+    if (trust !== undefined && served !== undefined) {
+      if (served.version < trust.head.version) throw EndpointError.rollback(item.roomId, trust.head.version, served.version);
+      if (served.version === trust.head.version) {
+        if (served.record !== trust.head.signed.record || served.signature !== trust.head.signed.signature) {
+          throw EndpointError.tampered(`room "${item.roomId}": version ${served.version} differs from the one verified before`);
+        }
+        return { trust, head: headOf(trust), keys: item.keys };
+      }
+      if (served.version === trust.head.version + 1) {
+        const fresh = await this.verifyRecords(item.roomId, headOf(trust), [served], options);
+        const next = advance(trust, fresh);
+        await this.storeTrustNow(item.roomId, next);
+        return { trust: next, head: fresh[0]!, keys: item.keys };
+      }
+    }
+    return this.fetchVerifiedNow(item.roomId, options);
   }
 
   async updateStreamRoom(

@@ -17,14 +17,14 @@ import {
   type RoomResponse,
   type VersionedRecord,
 } from '../../protocol/api.ts';
-import { completePolicy, partialRoomPolicySchema, type RoomPolicy } from '../../protocol/policy.ts';
+import { completePolicy, type RoomPolicy } from '../../protocol/policy.ts';
 import { ChainError, verifyChain, type VerifiedVersion } from '../../protocol/room-chain.ts';
-import { CONTEXT_ID_PATTERN, recordHash, ROOM_ID_PATTERN, USER_ID_PATTERN, type Member, type RoomRecord } from '../../protocol/room-record.ts';
+import { CONTEXT_ID_PATTERN, recordHash, ROOM_ID_PATTERN, type Member, type RoomRecord } from '../../protocol/room-record.ts';
 import type { Connection } from '../connection.ts';
 import { EndpointError } from '../errors.ts';
 import { connectionInternals, type Signer } from '../internal.ts';
 import type { BridgeHttp, RequestOptions } from '../transport/http.ts';
-import type { PagingList, PagingQuery, StatusCode, StreamRoom, UserWithPubKey } from '../types.ts';
+import type { PagingList, PagingQuery, StreamRoom, UserWithPubKey } from '../types.ts';
 import type { KeyRing } from './keyring.ts';
 import { sealPrivateMeta } from './meta.ts';
 import { OpenedMeta } from './opened-meta.ts';
@@ -32,6 +32,7 @@ import { KeyTrust } from './key-trust.ts';
 import { buildGenesis, buildSuccessor, type Author, type BuiltVersion, type RoomContent } from './record-builder.ts';
 import { advance, headOf, type TrustedRoom, type TrustStore } from './trust.ts';
 import { Turns } from '../util/turns.ts';
+import { checkId, checkPolicy, failedItem, isItemStatus, pagingParams, toMembers, toUserWithPubKey } from './room-inputs.ts';
 
 /** Attempts of a forced update that keeps losing the race to other writers. */
 const FORCE_ATTEMPTS = 4;
@@ -480,70 +481,6 @@ function keyUses(records: RoomRecord[]): Array<{ userId: string; publicKey: stri
     }
   }
   return out;
-}
-
-function toUserWithPubKey(m: Member): UserWithPubKey {
-  return { userId: m.userId, pubKey: m.publicKey };
-}
-
-function toMembers(name: string, list: UserWithPubKey[]): Member[] {
-  if (!Array.isArray(list)) throw EndpointError.invalidArgument(`"${name}" expected an array of { userId, pubKey }`);
-  return list.map((u, i) => {
-    if (typeof u?.userId !== 'string' || !USER_ID_PATTERN.test(u.userId) || typeof u.pubKey !== 'string') {
-      throw EndpointError.invalidArgument(`"${name}[${i}]" expected { userId, pubKey } with a valid user id`);
-    }
-    return { userId: u.userId, publicKey: u.pubKey };
-  });
-}
-
-function checkId(name: string, value: unknown, pattern: RegExp): void {
-  if (typeof value !== 'string' || !pattern.test(value)) throw EndpointError.invalidArgument(`"${name}" is not a valid id: "${String(value).slice(0, 80)}"`);
-}
-
-function checkPolicy(policy: Partial<RoomPolicy> | undefined): Partial<RoomPolicy> | undefined {
-  if (policy === undefined) return undefined;
-  const parsed = partialRoomPolicySchema.safeParse(policy);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw EndpointError.invalidArgument(`"policy.${issue.path.join('.')}": ${issue.message}`);
-  }
-  return parsed.data;
-}
-
-function pagingParams(query: PagingQuery): URLSearchParams {
-  if (typeof query !== 'object' || query === null) throw EndpointError.invalidArgument('"query" expected a PagingQuery object');
-  const params = new URLSearchParams({ skip: String(query.skip ?? 0), limit: String(query.limit ?? 20), sortOrder: query.sortOrder ?? 'desc' });
-  if (query.sortBy !== undefined) params.set('sortBy', query.sortBy);
-  if (query.lastId !== undefined) params.set('lastId', query.lastId);
-  if (query.queryAsJson !== undefined) {
-    params.set('queryAsJson', typeof query.queryAsJson === 'string' ? query.queryAsJson : JSON.stringify(query.queryAsJson));
-  }
-  return params;
-}
-
-function isItemStatus(reason: string): reason is Exclude<StatusCode, 0> {
-  return reason === 'RoomTampered' || reason === 'Rollback' || reason === 'KeyUnavailable' || reason === 'KeyChanged' || reason === 'KeyRejected';
-}
-
-/** A listing item that failed: identity only, no data from it. */
-function failedItem(item: RoomResponse, error: EndpointError): StreamRoom {
-  return {
-    contextId: item.contextId,
-    streamRoomId: item.roomId,
-    createDate: 0,
-    creator: '',
-    lastModificationDate: 0,
-    lastModifier: '',
-    users: [],
-    managers: [],
-    version: item.version,
-    publicMeta: new Uint8Array(),
-    privateMeta: new Uint8Array(),
-    policy: completePolicy(undefined),
-    epoch: item.epoch,
-    statusCode: error.reason as Exclude<StatusCode, 0>,
-    error,
-  };
 }
 
 function toBase64Url(bytes: Uint8Array): string {

@@ -89,7 +89,7 @@ function crossFieldRules(members: boolean) {
 type Carried = Pick<RoomRecord, 'roomId' | 'contextId' | 'creator' | 'author' | 'authorPublicKey' | 'users' | 'managers' | 'policy'>;
 
 /** A field already known to hold a value some record validated: taken as it is. */
-const known = <T>() => z.custom<T>();
+const validatedBefore = <T>() => z.custom<T>();
 
 /** Every rule of a record. */
 export const roomRecordSchema = z
@@ -120,21 +120,21 @@ export const roomRecordSchema = z
 
 /** The same rules for a record whose member lists equal those of a record validated before. */
 const knownMembersRecordSchema = z
-  .strictObject({ ...roomRecordSchema.def.shape, users: known<Member[]>(), managers: known<Member[]>() })
+  .strictObject({ ...roomRecordSchema.def.shape, users: validatedBefore<Member[]>(), managers: validatedBefore<Member[]>() })
   .check(crossFieldRules(false));
 
 /** The same rules for a record that repeats every `Carried` field of a record validated before. */
 const successorRecordSchema = z
   .strictObject({
     ...roomRecordSchema.def.shape,
-    roomId: known<string>(),
-    contextId: known<string>(),
-    creator: known<string>(),
-    author: known<string>(),
-    authorPublicKey: known<string>(),
-    users: known<Member[]>(),
-    managers: known<Member[]>(),
-    policy: known<RoomPolicy>(),
+    roomId: validatedBefore<string>(),
+    contextId: validatedBefore<string>(),
+    creator: validatedBefore<string>(),
+    author: validatedBefore<string>(),
+    authorPublicKey: validatedBefore<string>(),
+    users: validatedBefore<Member[]>(),
+    managers: validatedBefore<Member[]>(),
+    policy: validatedBefore<RoomPolicy>(),
   })
   .check(crossFieldRules(false));
 

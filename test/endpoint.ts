@@ -1,6 +1,7 @@
 /** Connects test users through the real Endpoint library. */
 import { Endpoint, type Connection, type EventApi, type StreamApi, type StreamApiOptions } from '../endpoint/index.ts';
 import type { ConnectOptions } from '../endpoint/connection.ts';
+import { EndpointError } from '../endpoint/errors.ts';
 import type { TestUser } from './identities.ts';
 
 export interface Client {
@@ -31,5 +32,15 @@ export async function until(predicate: () => boolean, what: string, timeoutMs = 
   while (!predicate()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** How a call ended: `show(value)`, or the reason of the EndpointError it failed with (any other error is thrown). */
+export async function outcome<T>(call: Promise<T>, show: (value: T) => string): Promise<string> {
+  try {
+    return show(await call);
+  } catch (error) {
+    if (error instanceof EndpointError) return error.reason;
+    throw error;
   }
 }

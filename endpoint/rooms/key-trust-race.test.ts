@@ -12,12 +12,11 @@ import { join } from 'node:path';
 import type { IncomingMessage } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromUtf8, utf8 } from '../../crypto/bytes.ts';
-import { connectClient, pub, type Client } from '../../test/endpoint.ts';
+import { connectClient, outcome, pub, type Client } from '../../test/endpoint.ts';
 import { setupTenant, startBridge, type Tenant, type TestBridge } from '../../test/harness.ts';
 import { gate, startHttpProxy, type HttpProxy } from '../../test/http-proxy.ts';
 import { makeUser, type TestUser } from '../../test/identities.ts';
 import { forgeGenesis, listCurrentKey, serveRoom } from '../../test/malicious-bridge.ts';
-import { EndpointError } from '../errors.ts';
 
 let t: TestBridge;
 let tenant: Tenant;
@@ -60,15 +59,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function outcome(read: Promise<unknown>): Promise<string> {
-  try {
-    await read;
-    return 'read';
-  } catch (error) {
-    if (error instanceof EndpointError) return error.reason;
-    throw error;
-  }
-}
+const read = (call: Promise<unknown>) => outcome(call, () => 'read');
 
 describe('two reads that meet a new user at once', () => {
   it('pin one key for it: the room the Bridge forged with another key is refused', async () => {
@@ -85,12 +76,12 @@ describe('two reads that meet a new user at once', () => {
     clients.push(bob);
     trap.firstAnswer = gate(2000);
     trap.armed = true;
-    const [realRead, forgedRead] = await Promise.all([outcome(bob.streamApi.getStreamRoom(real)), outcome(bob.streamApi.getStreamRoom(forged))]);
+    const [realRead, forgedRead] = await Promise.all([read(bob.streamApi.getStreamRoom(real)), read(bob.streamApi.getStreamRoom(forged))]);
     trap.armed = false;
     expect(realRead).toBe('read');
     expect(forgedRead).toBe('KeyChanged');
     // Whatever happened, the pin is alice's own key, and her room reads on.
     expect(fromUtf8((await bob.streamApi.getStreamRoom(real)).privateMeta)).toBe('real');
-    expect(await outcome(bob.streamApi.getStreamRoom(forged))).toBe('KeyChanged');
+    expect(await read(bob.streamApi.getStreamRoom(forged))).toBe('KeyChanged');
   });
 });

@@ -163,7 +163,7 @@ export class RoomApi {
   private async fetchVerifiedNow(roomId: string, options: RequestOptions): Promise<Verified> {
     let trust = await this.trustStore.get(roomId);
     let head = trust === undefined ? undefined : headOf(trust);
-    let since = head?.record.version ?? 0;
+    const since = head?.record.version ?? 0;
     let keys: RoomKey[] = [];
     const fresh: VerifiedVersion[] = [];
     let reply: RoomResponse;
@@ -198,7 +198,6 @@ export class RoomApi {
       const verified = reply.records.length === 0 ? [] : await this.verifyRecords(roomId, head, reply.records, options);
       fresh.push(...verified);
       head = verified.at(-1) ?? head;
-      since = head?.record.version ?? 0;
       if (!reply.hasMore) break;
       if (reply.records.length === 0) throw EndpointError.tampered(`room "${roomId}": the Bridge announced more records and sent none`);
     }
@@ -330,6 +329,7 @@ export class RoomApi {
       return failedItem(item, error);
     }
   }
+
   /** A listed room's head, verified on the trusted head when it follows it; the caller holds the room's turn. */
   private async listItemVerified(item: RoomResponse, options: RequestOptions): Promise<Verified> {
     const trust = await this.trustStore.get(item.roomId);

@@ -9,10 +9,9 @@ import type { IncomingMessage } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromUtf8, utf8 } from '../../crypto/bytes.ts';
 import type { RoomResponse } from '../../protocol/api.ts';
-import { connectClient, pub, type Client } from '../../test/endpoint.ts';
+import { connectClient, outcome, pub, type Client } from '../../test/endpoint.ts';
 import { setupTenant, startBridge, type Tenant, type TestBridge } from '../../test/harness.ts';
 import { gate, startHttpProxy, type HttpProxy } from '../../test/http-proxy.ts';
-import { EndpointError } from '../errors.ts';
 
 let t: TestBridge;
 let tenant: Tenant;
@@ -21,10 +20,20 @@ const clients: Client[] = [];
 
 /**
  * Armed for `roomId`: the first read's answer is held until the second read has been answered (or 2 s
- * pass), and every later read is told the room ends at version `upTo` (its newer records withheld).
+ * pass), and every later read (every read, with `spareFirst` false) is told the room ends at version
+ * `upTo` (its newer records withheld). With `writeAnswer` set, the answer to the next write of a room
+ * version waits at that gate.
  */
-const trap = { roomId: '', upTo: 0, reads: [] as IncomingMessage[], firstAnswer: gate(0) };
+const trap = {
+  roomId: '',
+  upTo: 0,
+  spareFirst: true,
+  reads: [] as IncomingMessage[],
+  firstAnswer: gate(0),
+  writeAnswer: undefined as ReturnType<typeof gate> | undefined,
+};
 const isRead = (req: IncomingMessage) => trap.roomId !== '' && req.method === 'GET' && (req.url ?? '').startsWith(`/v1/rooms/${trap.roomId}?`);
+const isWrite = (req: IncomingMessage) => req.method === 'PUT' && (req.url ?? '').startsWith('/v1/rooms/');
 
 beforeAll(async () => {
   proxy = await startHttpProxy(() => t.bridge.listenUrl, {
@@ -32,11 +41,16 @@ beforeAll(async () => {
       if (isRead(req)) trap.reads.push(req);
     },
     rewrite: (req, body) => {
-      if (!isRead(req) || req === trap.reads[0]) return undefined;
+      if (!isRead(req) || (trap.spareFirst && req === trap.reads[0])) return undefined;
       const reply = JSON.parse(body.toString('utf8')) as RoomResponse;
       return Buffer.from(JSON.stringify({ ...reply, version: trap.upTo, records: reply.records.filter((r) => r.version <= trap.upTo), hasMore: false }));
     },
     response: async (req) => {
+      if (isWrite(req) && trap.writeAnswer !== undefined) {
+        const held = trap.writeAnswer;
+        trap.writeAnswer = undefined;
+        await held.opened;
+      }
       if (!isRead(req)) return;
       if (req === trap.reads[0]) await trap.firstAnswer.opened;
       else trap.firstAnswer.open();
@@ -51,15 +65,7 @@ afterAll(async () => {
   await t.close();
 });
 
-async function outcome(read: Promise<{ version: number; privateMeta: Uint8Array }>): Promise<string> {
-  try {
-    const room = await read;
-    return `version ${room.version}: ${fromUtf8(room.privateMeta)}`;
-  } catch (error) {
-    if (error instanceof EndpointError) return error.reason;
-    throw error;
-  }
-}
+const read = (call: Promise<{ version: number; privateMeta: Uint8Array }>) => outcome(call, (room) => `version ${room.version}: ${fromUtf8(room.privateMeta)}`);
 
 describe('two reads of one room at once', () => {
   it('never trust an older head after a newer one: the read the Bridge withheld a version from is a Rollback', async () => {
@@ -71,11 +77,39 @@ describe('two reads of one room at once', () => {
     expect((await bob.streamApi.getStreamRoom(id)).version).toBe(1);
     for (const v of [1, 2]) await alice.streamApi.updateStreamRoom(id, members, [pub(alice.user)], utf8('{}'), utf8(`v${v + 1}`), v, false, false);
 
-    Object.assign(trap, { roomId: id, upTo: 2, reads: [], firstAnswer: gate(2000) });
-    const outcomes = await Promise.all([outcome(bob.streamApi.getStreamRoom(id)), outcome(bob.streamApi.getStreamRoom(id))]);
+    Object.assign(trap, { roomId: id, upTo: 2, spareFirst: true, reads: [], firstAnswer: gate(2000) });
+    const outcomes = await Promise.all([read(bob.streamApi.getStreamRoom(id)), read(bob.streamApi.getStreamRoom(id))]);
     trap.roomId = '';
     expect(outcomes).toEqual(['version 3: v3', 'Rollback']);
     // bob's trust stayed at version 3.
-    expect(await outcome(bob.streamApi.getStreamRoom(id))).toBe('version 3: v3');
+    expect(await read(bob.streamApi.getStreamRoom(id))).toBe('version 3: v3');
+  });
+
+  it('keep the head a read trusted when a write of this client answers after it: the trust never moves back', async () => {
+    const alice = await connectClient(proxy.url, tenant.solutionId, tenant.users.alice!);
+    const bob = await connectClient(proxy.url, tenant.solutionId, tenant.users.bob!);
+    clients.push(alice, bob);
+    const members = [pub(alice.user), pub(bob.user)];
+    const id = await alice.streamApi.createStreamRoom(tenant.contextId, members, members, utf8('{}'), utf8('v1'));
+    expect((await bob.streamApi.getStreamRoom(id)).version).toBe(1);
+
+    // alice writes version 2; the Bridge stores it, and its answer to her waits.
+    trap.writeAnswer = gate(10_000);
+    const held = trap.writeAnswer;
+    const write = alice.streamApi.updateStreamRoom(id, members, members, utf8('{}'), utf8('v2'), 1, false, false);
+    const giveUp = Date.now() + 5000;
+    while ((await t.bridge.store.getRoom(id))?.version !== 2 && Date.now() < giveUp) await new Promise((resolve) => setTimeout(resolve, 5));
+    // Meanwhile bob writes version 3 and alice reads it: her trust moves to 3.
+    expect((await bob.streamApi.getStreamRoom(id)).version).toBe(2);
+    await bob.streamApi.updateStreamRoom(id, members, members, utf8('{}'), utf8('v3'), 2, false, false);
+    expect(await read(alice.streamApi.getStreamRoom(id))).toBe('version 3: v3');
+    // Her write's answer comes now: storing version 2 would move her trust back.
+    held.open();
+    await write;
+    // So a Bridge that withholds version 3 from her next read is caught.
+    Object.assign(trap, { roomId: id, upTo: 2, spareFirst: false, reads: [], firstAnswer: gate(0) });
+    const withheld = await read(alice.streamApi.getStreamRoom(id));
+    trap.roomId = '';
+    expect(withheld).toBe('Rollback');
   });
 });

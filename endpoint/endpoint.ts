@@ -12,6 +12,7 @@ import { EndpointError } from './errors.ts';
 import { EventApi } from './event-api.ts';
 import { selfTest } from './self-test.ts';
 import { StreamApi, type StreamApiOptions } from './stream-api.ts';
+import { openTrustStore } from './stream-api-parts.ts';
 import { BULK_YIELD_MODES, type BulkYieldMode, bulkGovernor } from './util/bulk-governor.ts';
 import { BULK_THREAD_MODES, type BulkThreadMode, setBulkThreadMode } from './util/realtime-presence.ts';
 
@@ -39,7 +40,7 @@ export interface SetupOptions {
 
 let ready: Promise<void> | undefined;
 const eventApis = new WeakMap<Connection, EventApi>();
-const streamApis = new WeakMap<Connection, StreamApi>();
+const streamApis = new WeakMap<Connection, Promise<StreamApi>>();
 
 export const Endpoint = {
   /**
@@ -94,14 +95,35 @@ export const Endpoint = {
     return api;
   },
 
-  /** The connection's StreamApi (one per connection). */
+  /**
+   * The connection's StreamApi (one per connection). With the default trust store, the StreamApis of one
+   * identity in this process share it, and the process holds it until the last of their connections is
+   * disconnected: a StreamApi of the same identity and store elsewhere (another tab, window, worker or
+   * process) fails with `TrustStoreBusy` meanwhile.
+   */
   async createStreamApi(connection: Connection, eventApi: EventApi, options?: StreamApiOptions): Promise<StreamApi> {
     if (!(connection instanceof Connection)) throw EndpointError.invalidArgument('"connection" expected a Connection from Endpoint.connect');
     if (!(eventApi instanceof EventApi) || eventApi.connection !== connection) {
       throw EndpointError.invalidArgument('"eventApi" expected the EventApi of this connection');
     }
     let api = streamApis.get(connection);
-    if (api === undefined) streamApis.set(connection, (api = new StreamApi(connection, eventApi, options)));
+    if (api === undefined) {
+      const opening = openStreamApi(connection, eventApi, options ?? {});
+      streamApis.set(connection, (api = opening));
+      // A failed opening (TrustStoreBusy, say) can be tried again.
+      opening.catch(() => streamApis.get(connection) === opening && streamApis.delete(connection));
+    }
     return api;
   },
 };
+
+async function openStreamApi(connection: Connection, eventApi: EventApi, options: StreamApiOptions): Promise<StreamApi> {
+  if (options.trustStore !== undefined) return new StreamApi(connection, eventApi, options);
+  const held = await openTrustStore(connection, options.trustDir);
+  try {
+    return new StreamApi(connection, eventApi, { ...options, trustStore: held.store });
+  } catch (error) {
+    held.release();
+    throw error;
+  }
+}

@@ -18,6 +18,9 @@ import { SealroomError, reasonToCode } from '../protocol/errors.ts';
  *   change or the user compares safety numbers again (docs/security/key-trust.md).
  * - `KeyRejected`: the app's `verifyUsers` refused a key (or failed), or a safety number did not match.
  * - `TrustStoreFailed`: the local store of pins and trusted room heads could not be read or written.
+ * - `TrustStoreBusy`: another StreamApi of the same identity (another tab, window, worker or process)
+ *   holds the default trust store; one instance per identity and store at a time
+ *   (docs/security/key-trust.md, "One instance per identity").
  * - `ConnectionLost`: the connection to the Bridge dropped or was closed.
  * - `Timeout`: a request got no answer in time.
  * - `Aborted`: the caller's AbortSignal fired.
@@ -40,6 +43,7 @@ export type EndpointErrorReason =
   | 'KeyChanged'
   | 'KeyRejected'
   | 'TrustStoreFailed'
+  | 'TrustStoreBusy'
   | 'ConnectionLost'
   | 'Timeout'
   | 'Aborted'

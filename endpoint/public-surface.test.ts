@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectClient, type Client } from '../test/endpoint.ts';
 import { setupTenant, startBridge, type Tenant, type TestBridge } from '../test/harness.ts';
 import { decodePublicKey, verify } from '../crypto/identity.ts';
-import { StreamApi } from './index.ts';
+import { MemoryTrustStore, StreamApi } from './index.ts';
 import { connectionInternals } from './internal.ts';
 
 const CONNECTION_API = [
@@ -125,7 +125,7 @@ describe('the objects an app gets', () => {
   });
 
   it('let no second StreamApi take over the verification of room events', () => {
-    expect(() => new StreamApi(alice.connection, alice.eventApi)).toThrow('"eventApi" already has a StreamApi');
+    expect(() => new StreamApi(alice.connection, alice.eventApi, { trustStore: new MemoryTrustStore() })).toThrow('"eventApi" already has a StreamApi');
   });
 
   it('have types without them', () => {

@@ -6,6 +6,7 @@
 import { openTrustKv } from '#endpoint-trust-kv';
 import type { Connection } from './connection.ts';
 import { DataStreamsApi } from './data-streams/data-streams-api.ts';
+import { EndpointError } from './errors.ts';
 import type { EventApi } from './event-api.ts';
 import { connectionInternals, eventApiInternals } from './internal.ts';
 import type { CallPeers, MediaHostOptions, MediaOptions } from './media/types.ts';
@@ -27,14 +28,76 @@ export interface StreamApiParts {
   peers: PeersLoader;
 }
 
-/** Builds the parts of one StreamApi; a second StreamApi on the same EventApi fails here. */
+/** A default trust store open in this process, and how many connections use it. */
+interface OpenStore {
+  store: PersistentTrustStore;
+  users: number;
+  ready: Promise<void>;
+}
+
+/** Module state: the default stores open in this process, by what they store in (TrustKv.id). */
+const openStores = new Map<string, OpenStore>();
+/** Stores being closed, so that one opened again after waits until the hold is released. */
+const closingStores = new Map<string, Promise<void>>();
+
+export interface HeldTrustStore {
+  store: PersistentTrustStore;
+  /** Lets go of it (idempotent); the last user's release closes the store. */
+  release(): void;
+}
+
+/**
+ * The default trust store of a connection's identity. Connections of one identity in this process share
+ * one store (its cache, its writes, its turns); the process holds it against every other instance of the
+ * identity (another process, tab or window: `TrustStoreBusy`) until the last of them is disconnected.
+ */
+export async function openTrustStore(connection: Connection, trustDir: string | undefined): Promise<HeldTrustStore> {
+  const namespace = trustNamespace(connection.solutionId, connection.publicKey);
+  const kv = openTrustKv({ namespace, ...(trustDir === undefined ? {} : { directory: trustDir }) });
+  let open = openStores.get(kv.id);
+  if (open === undefined) {
+    const store = new PersistentTrustStore(kv);
+    const entry: OpenStore = { store, users: 0, ready: (closingStores.get(kv.id) ?? Promise.resolve()).then(() => store.open()) };
+    entry.ready.catch(() => openStores.get(kv.id) === entry && openStores.delete(kv.id));
+    openStores.set(kv.id, (open = entry));
+  }
+  const entry = open;
+  entry.users++;
+  let released = false;
+  const release = () => {
+    if (released) return;
+    released = true;
+    off();
+    if (--entry.users > 0 || openStores.get(kv.id) !== entry) return;
+    openStores.delete(kv.id);
+    const closed = entry.store.close();
+    closingStores.set(kv.id, closed);
+    void closed.finally(() => closingStores.get(kv.id) === closed && closingStores.delete(kv.id));
+  };
+  const off = connection.on('disconnected', release);
+  try {
+    await entry.ready;
+  } catch (error) {
+    release();
+    throw error;
+  }
+  if (connection.state === 'disconnected') {
+    release();
+    throw EndpointError.connectionLost('disconnected: no StreamApi for a closed connection');
+  }
+  return { store: entry.store, release };
+}
+
+/**
+ * Builds the parts of one StreamApi; a second StreamApi on the same EventApi fails here. The trust
+ * store is given: `Endpoint.createStreamApi` opens the default one (openTrustStore above).
+ */
 export function buildStreamApiParts(connection: Connection, eventApi: EventApi, options: StreamApiOptions): StreamApiParts {
+  const trustStore = options.trustStore;
+  if (trustStore === undefined) throw EndpointError.invalidArgument('a StreamApi is made by Endpoint.createStreamApi, or given a "trustStore"');
   // First, so that a second StreamApi on this EventApi fails before it listens to anything.
   eventApiInternals(eventApi).setRoomEventTransformer((event, ids) => verifiedRoomEvent(rooms, keys, event, ids));
   const keys = new KeyRing(options.epochGraceMs ?? DEFAULT_EPOCH_GRACE_MS);
-  const namespace = trustNamespace(connection.solutionId, connection.publicKey);
-  const trustStore =
-    options.trustStore ?? new PersistentTrustStore(openTrustKv({ namespace, ...(options.trustDir === undefined ? {} : { directory: options.trustDir }) }));
   const emit = eventApiInternals(eventApi).emit;
   const keyTrust = new KeyTrust(connection, trustStore, {
     ...(options.verifyUsers === undefined ? {} : { verifyUsers: options.verifyUsers }),

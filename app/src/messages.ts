@@ -17,6 +17,7 @@ export const ENDPOINT_ERROR_MESSAGES: Readonly<Record<EndpointErrorReason, strin
   KeyUnavailable: 'You have no key for this room (you may have been removed, or the server withheld it).',
   KeyChanged: "A member's key is not the one you trusted before. Review the key-change warning before going on.",
   KeyRejected: 'That key was refused: the safety number did not match, or the check failed.',
+  TrustStoreBusy: 'This identity is already open in another window or tab of this browser. Close it there (or sign out), then try again.',
   TrustStoreFailed: "This browser's storage of trusted keys could not be read or written (private browsing or a full disk?).",
   ConnectionLost: 'The connection to the server was lost. It reconnects by itself; try again in a moment.',
   Timeout: 'The server did not answer in time. Try again.',

@@ -68,8 +68,14 @@ export class Session {
     const eventApi = await Endpoint.createEventApi(connection);
     // Pins and trusted room heads persist in this browser's IndexedDB (the Endpoint's default).
     const media = options.loopbackCandidatesOnly ? { media: { allowCandidate: isLoopbackAddress } } : {};
-    const streamApi = await Endpoint.createStreamApi(connection, eventApi, media);
-    return new Session(connection, eventApi, streamApi, { ...identity, userId: connection.userId });
+    try {
+      // TrustStoreBusy when this identity is open in another tab or window (one holds the store at a time).
+      const streamApi = await Endpoint.createStreamApi(connection, eventApi, media);
+      return new Session(connection, eventApi, streamApi, { ...identity, userId: connection.userId });
+    } catch (error) {
+      await connection.disconnect();
+      throw error;
+    }
   }
 
   get state(): ShownConnectionState {

@@ -3,6 +3,9 @@
  * `<namespace>/<key>`). Each write is one readwrite transaction, which IndexedDB commits all or
  * nothing. Where IndexedDB is missing, every call fails (`TrustStoreFailed` above it): pass a
  * `trustStore` (a `MemoryTrustStore`, knowingly) instead.
+ *
+ * The hold is a Web Lock (`sealroom-trust/<namespace>`), shared by every tab, window and worker of the
+ * origin and released by the browser when its holder goes away (a closed or crashed tab).
  */
 import type { OpenTrustKv, TrustKv } from './trust-kv.ts';
 
@@ -46,6 +49,7 @@ export const openTrustKv: OpenTrustKv = ({ namespace }) => {
   };
   const id = (key: string) => `${namespace}/${key}`;
   const kv: TrustKv = {
+    id: `indexeddb:${DB_NAME}/${namespace}`,
     async read(key) {
       const value = await run('readonly', (store) => store.get(id(key)) as IDBRequest<unknown>);
       return typeof value === 'string' ? value : undefined;
@@ -55,6 +59,36 @@ export const openTrustKv: OpenTrustKv = ({ namespace }) => {
     },
     async remove(key) {
       await run('readwrite', (store) => store.delete(id(key)));
+    },
+    hold(onLost) {
+      const locks = (globalThis.navigator as Navigator | undefined)?.locks;
+      if (locks === undefined) return Promise.reject(new Error('Web Locks are not available in this runtime'));
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      return new Promise((resolve, reject) => {
+        let taken = false;
+        locks
+          .request(`sealroom-trust/${namespace}`, { ifAvailable: true }, async (lock) => {
+            if (lock === null) {
+              reject(Object.assign(new Error('held by another tab, window or worker'), { code: 'ELOCKED' }));
+              return;
+            }
+            taken = true;
+            resolve({
+              release: async () => {
+                release();
+              },
+            });
+            await released;
+          })
+          .catch((error: unknown) => {
+            // Before the lock: the request failed. After: the lock was taken from us (`steal`).
+            if (taken) onLost(error instanceof Error ? error : new Error(String(error)));
+            else reject(error);
+          });
+      });
     },
   };
   return kv;

@@ -6,6 +6,8 @@
 
 /** Text values by key. Keys are `[a-z]+/` followed by an id of [A-Za-z0-9_-]. */
 export interface TrustKv {
+  /** What it stores in: two TrustKv with the same id share their entries (the identity's folder, or its IndexedDB namespace). */
+  readonly id: string;
   /** The stored text, or undefined when there is none. */
   read(key: string): Promise<string | undefined>;
   /**
@@ -15,6 +17,17 @@ export interface TrustKv {
    */
   write(key: string, value: string, durable: boolean): Promise<void>;
   remove(key: string): Promise<void>;
+  /**
+   * Takes the namespace for this instance alone until the hold is released: a second taker, in this
+   * process or another (another tab, window or worker in browsers), is refused at once with an error
+   * whose `code` is `ELOCKED`. `onLost` is called if the hold is ever lost while held (its lock was
+   * removed or taken over): from then on, nothing may be written.
+   */
+  hold(onLost: (error: Error) => void): Promise<TrustKvHold>;
+}
+
+export interface TrustKvHold {
+  release(): Promise<void>;
 }
 
 export interface TrustKvOptions {

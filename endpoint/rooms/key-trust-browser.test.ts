@@ -1,7 +1,8 @@
 /**
  * Pins in a real browser (Debian's Chromium): the default trust store is IndexedDB, so a page that
  * pinned alice's key still refuses, with a new connection, a room the Bridge forged "by alice" with its
- * own key (docs/security/key-trust.md).
+ * own key (docs/security/key-trust.md). Two tabs of one identity do not share the store at once: the
+ * second is refused with `TrustStoreBusy` until the first lets go (a Web Lock).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { utf8 } from '../../crypto/bytes.ts';
@@ -67,5 +68,42 @@ describe('pins in Chromium', () => {
     );
     expect(await readInPage(forged)).toEqual({ reason: 'KeyChanged' });
     expect(await browser.page.evaluate(async () => (await indexedDB.databases()).map((d) => d.name))).toContain('sealroom-trust');
+  });
+});
+
+describe('two tabs of one identity', () => {
+  it('the second is refused with TrustStoreBusy while the first holds the store, and opens once it disconnected', async () => {
+    const second = await browser.page.context().newPage();
+    await second.goto(browser.page.url());
+    await second.waitForFunction(() => 'sealroom' in window);
+    const args = { url: t.bridge.url, solutionId: tenant.solutionId, privateKey: tenant.users.bob!.privateKey };
+    try {
+      await browser.page.evaluate(async (a) => {
+        const { Endpoint } = window.sealroom;
+        const connection = await Endpoint.connect(a.privateKey, a.solutionId, a.url);
+        await Endpoint.createStreamApi(connection, await Endpoint.createEventApi(connection));
+        (window as unknown as { held: unknown }).held = connection;
+      }, args);
+      const tryOpen = () =>
+        second.evaluate(async (a) => {
+          const { Endpoint } = window.sealroom;
+          const connection = await Endpoint.connect(a.privateKey, a.solutionId, a.url);
+          try {
+            await Endpoint.createStreamApi(connection, await Endpoint.createEventApi(connection));
+            return 'opened';
+          } catch (error) {
+            return (error as { reason?: string }).reason ?? String(error);
+          } finally {
+            await connection.disconnect();
+          }
+        }, args);
+      expect(await tryOpen()).toBe('TrustStoreBusy');
+      await browser.page.evaluate(async () => {
+        await (window as unknown as { held: { disconnect(): Promise<void> } }).held.disconnect();
+      });
+      expect(await tryOpen()).toBe('opened');
+    } finally {
+      await second.close();
+    }
   });
 });

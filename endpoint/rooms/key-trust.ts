@@ -16,7 +16,7 @@ import { EndpointError } from '../errors.ts';
 import { connectionInternals } from '../internal.ts';
 import type { BridgeHttp, RequestOptions } from '../transport/http.ts';
 import type { KeyChangedEvent, UserVerificationRequest, UserVerifier } from '../types.ts';
-import { Turns } from '../util/turns.ts';
+import { sharedTurns, type Turns } from '../util/turns.ts';
 import type { FormerKey, TrustStore, UserPin } from './trust.ts';
 
 /** How long a user's directory entry, read for first-use pins, is reused, in milliseconds. */
@@ -72,13 +72,17 @@ export class KeyTrust {
   readonly #directories = new Map<string, Directory>();
   /** KeyChanged events already sent, so a room read in a loop does not repeat them. */
   readonly #announced = new Set<string>();
-  /** Pin changes (first use, `verifyUser`, `acceptKeyChange`) take their turn per context. */
-  readonly #pinChanges = new Turns<string>();
+  /**
+   * Pin changes (first use, `verifyUser`, `acceptKeyChange`) take their turn per context, shared by
+   * every KeyTrust of the same store.
+   */
+  readonly #pinChanges: Turns<string>;
 
   constructor(connection: Connection, store: TrustStore, options: KeyTrustOptions = {}) {
     this.#connection = connection;
     this.#http = connectionInternals(connection).http;
     this.#store = store;
+    this.#pinChanges = sharedTurns(store, 'pins');
     this.#verifyUsers = options.verifyUsers;
     this.#verifierTimeoutMs = options.verifierTimeoutMs ?? DEFAULT_USER_VERIFIER_TIMEOUT_MS;
     this.#onKeyChanged = options.onKeyChanged ?? (() => undefined);

@@ -2,8 +2,10 @@
  * The default `TrustStore`: pins and trusted room heads that outlive the process (a folder in Node,
  * IndexedDB in browsers: endpoint/platform/trust-kv*.ts), so that neither the pins
  * (docs/security/key-trust.md) nor rollback protection start over at each restart. One entry per room
- * and one per context's pins; reads are cached (this process is the only writer of its namespace),
- * writes of one entry are serialised and coalesced, and each write replaces its entry atomically.
+ * and one per context's pins. Reads are cached: this object is the only writer of its namespace (`open`
+ * holds it for the process, so another process, tab or window of the identity gets `TrustStoreBusy`,
+ * and the connections of one process share this one object: stream-api-parts.ts). Writes of one entry
+ * are serialised and coalesced, and each write replaces its entry atomically.
  * Pins are written durably (fsync) before `setPins` resolves; room heads, written on every read that
  * finds a new version, are not (fsync cost ~7 ms here), so a power loss may bring back an older head.
  * An entry that does not parse fails with `TrustStoreFailed`: it is never silently treated as absent,
@@ -13,7 +15,7 @@ import * as z from '../../protocol/zod.ts';
 import { backend } from '../../crypto/backend/index.ts';
 import { toHex, utf8 } from '../../crypto/bytes.ts';
 import { EndpointError } from '../errors.ts';
-import type { TrustKv } from '../platform/trust-kv.ts';
+import type { TrustKv, TrustKvHold } from '../platform/trust-kv.ts';
 import type { TrustedRoom, TrustStore, UserPin } from './trust.ts';
 
 const FORMAT = 1;
@@ -53,9 +55,52 @@ export class PersistentTrustStore implements TrustStore {
   /** Per entry key: the value still to write, and the write in progress. */
   readonly #pending = new Map<string, string>();
   readonly #writing = new Map<string, Promise<void>>();
+  #hold: TrustKvHold | undefined;
+  /** The hold was lost: nothing more is written, not even what was queued. */
+  #lost: EndpointError | undefined;
+  /** The store was closed: nothing new is written (what was queued before is). */
+  #closed: EndpointError | undefined;
+  readonly #changes = new Set<Promise<void>>();
 
   constructor(kv: TrustKv) {
     this.#kv = kv;
+  }
+
+  /**
+   * Takes the namespace for this instance alone (the cache above is only right for its one writer).
+   * Fails with `TrustStoreBusy` while another instance of the identity holds it, in this process or
+   * another (another tab or window in browsers).
+   */
+  async open(): Promise<void> {
+    if (this.#hold !== undefined) return;
+    try {
+      this.#hold = await this.#kv.hold((error) => {
+        this.#lost ??= new EndpointError(
+          'TrustStoreBusy',
+          `trust store: this instance lost its hold on the store (${error.message}); nothing more is written`,
+          {
+            cause: error,
+          },
+        );
+      });
+    } catch (cause) {
+      if ((cause as { code?: unknown }).code !== 'ELOCKED') throw failed('taking the store', cause);
+      throw new EndpointError(
+        'TrustStoreBusy',
+        'trust store: another instance of this identity (another tab, window, worker or process) holds it; close that one first, or give each its own trustDir',
+        { cause },
+      );
+    }
+  }
+
+  /** Lets the changes under way finish, then releases the hold; no change starts after. Idempotent. */
+  async close(): Promise<void> {
+    this.#closed ??= new EndpointError('TrustStoreFailed', 'trust store: closed (its connection was disconnected)');
+    await Promise.allSettled([...this.#changes]);
+    await Promise.allSettled([...this.#writing.values()]);
+    const hold = this.#hold;
+    this.#hold = undefined;
+    await hold?.release().catch(() => undefined);
   }
 
   async get(roomId: string): Promise<TrustedRoom | undefined> {
@@ -70,16 +115,21 @@ export class PersistentTrustStore implements TrustStore {
   }
 
   set(roomId: string, room: TrustedRoom): Promise<void> {
-    this.#rooms.set(roomId, room);
-    return this.#write(`room/${roomId}`, JSON.stringify({ format: FORMAT, room }), false);
+    return this.#change(() => {
+      this.#rooms.set(roomId, room);
+      return this.#write(`room/${roomId}`, JSON.stringify({ format: FORMAT, room }), false);
+    });
   }
 
-  async delete(roomId: string): Promise<void> {
-    this.#rooms.set(roomId, null);
-    this.#pending.delete(`room/${roomId}`);
-    await (this.#writing.get(`room/${roomId}`) ?? Promise.resolve()).catch(() => undefined);
-    await this.#kv.remove(`room/${roomId}`).catch((cause: unknown) => {
-      throw failed(`removing room "${roomId}"`, cause);
+  delete(roomId: string): Promise<void> {
+    return this.#change(async () => {
+      this.#rooms.set(roomId, null);
+      this.#pending.delete(`room/${roomId}`);
+      await (this.#writing.get(`room/${roomId}`) ?? Promise.resolve()).catch(() => undefined);
+      if (this.#lost !== undefined) throw this.#lost;
+      await this.#kv.remove(`room/${roomId}`).catch((cause: unknown) => {
+        throw failed(`removing room "${roomId}"`, cause);
+      });
     });
   }
 
@@ -87,15 +137,28 @@ export class PersistentTrustStore implements TrustStore {
     return (await this.#contextPins(contextId)).get(userId);
   }
 
-  async setPins(pins: UserPin[]): Promise<void> {
-    const contexts = new Set(pins.map((p) => p.contextId));
-    const writes: Promise<void>[] = [];
-    for (const contextId of contexts) {
-      const users = await this.#contextPins(contextId);
-      for (const pin of pins) if (pin.contextId === contextId) users.set(pin.userId, pin);
-      writes.push(this.#write(`pins/${contextId}`, JSON.stringify({ format: FORMAT, contextId, users: Object.fromEntries(users) }), true));
-    }
-    await Promise.all(writes);
+  setPins(pins: UserPin[]): Promise<void> {
+    return this.#change(async () => {
+      const contexts = new Set(pins.map((p) => p.contextId));
+      const writes: Promise<void>[] = [];
+      for (const contextId of contexts) {
+        const users = await this.#contextPins(contextId);
+        for (const pin of pins) if (pin.contextId === contextId) users.set(pin.userId, pin);
+        writes.push(this.#write(`pins/${contextId}`, JSON.stringify({ format: FORMAT, contextId, users: Object.fromEntries(users) }), true));
+      }
+      await Promise.all(writes);
+    });
+  }
+
+  /** Runs a change unless the store is closed or lost; `close` waits for the changes under way. */
+  #change(task: () => Promise<void>): Promise<void> {
+    const stopped = this.#lost ?? this.#closed;
+    if (stopped !== undefined) return Promise.reject(stopped);
+    const running = task();
+    this.#changes.add(running);
+    const done = () => this.#changes.delete(running);
+    void running.then(done, done);
+    return running;
   }
 
   #contextPins(contextId: string): Promise<Map<string, UserPin>> {
@@ -139,6 +202,7 @@ export class PersistentTrustStore implements TrustStore {
    * coalesced into the newest. Resolves once a write holding this value (or a newer one) is done.
    */
   #write(key: string, value: string, durable: boolean): Promise<void> {
+    if (this.#lost !== undefined) return Promise.reject(this.#lost);
     this.#pending.set(key, value);
     const previous = this.#writing.get(key) ?? Promise.resolve();
     const next = previous
@@ -147,6 +211,7 @@ export class PersistentTrustStore implements TrustStore {
         const latest = this.#pending.get(key);
         if (latest === undefined) return; // an earlier turn wrote it, or it was deleted
         this.#pending.delete(key);
+        if (this.#lost !== undefined) throw this.#lost;
         try {
           await this.#kv.write(key, latest, durable);
         } catch (cause) {

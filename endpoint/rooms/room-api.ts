@@ -31,7 +31,7 @@ import { OpenedMeta } from './opened-meta.ts';
 import { KeyTrust } from './key-trust.ts';
 import { buildGenesis, buildSuccessor, type Author, type BuiltVersion, type RoomContent } from './record-builder.ts';
 import { advance, headOf, type TrustedRoom, type TrustStore } from './trust.ts';
-import { Turns } from '../util/turns.ts';
+import { sharedTurns, type Turns } from '../util/turns.ts';
 import { checkId, checkPolicy, failedItem, isItemStatus, pagingParams, toMembers, toUserWithPubKey } from './room-inputs.ts';
 
 /** Attempts of a forced update that keeps losing the race to other writers. */
@@ -53,8 +53,11 @@ export class RoomApi {
   private readonly signer: Signer;
   private readonly headListeners = new Set<TrustedHeadListener>();
   private readonly openedMeta = new OpenedMeta();
-  /** Each room's trusted head is read and moved on by one task at a time (`fetchVerified`, `storeTrust`). */
-  private readonly trustTurns = new Turns<string>();
+  /**
+   * Each room's trusted head is read and moved on by one task at a time (`fetchVerified`, `storeTrust`),
+   * across every RoomApi of the same store.
+   */
+  private readonly trustTurns: Turns<string>;
 
   constructor(
     private readonly connection: Connection,
@@ -66,6 +69,7 @@ export class RoomApi {
     const internals = connectionInternals(connection);
     this.http = internals.http;
     this.signer = internals.signer;
+    this.trustTurns = sharedTurns(trustStore, 'rooms');
   }
 
   /**

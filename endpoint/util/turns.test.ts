@@ -1,6 +1,6 @@
 /** Turns: one task at a time per key, in order, a failure passing the turn on, nothing kept once idle. */
 import { describe, expect, it } from 'vitest';
-import { Turns } from './turns.ts';
+import { sharedTurns, Turns } from './turns.ts';
 
 const tick = () => new Promise((resolve) => setTimeout(resolve, 1));
 
@@ -33,5 +33,12 @@ describe('Turns', () => {
     await expect(failed).rejects.toThrow('no');
     await expect(next).resolves.toBe('next');
     expect(turns.size).toBe(0);
+  });
+
+  it('are shared by owner and kind: the users of one trust store wait for each other', () => {
+    const store = {};
+    expect(sharedTurns(store, 'pins')).toBe(sharedTurns(store, 'pins'));
+    expect(sharedTurns(store, 'rooms')).not.toBe(sharedTurns(store, 'pins'));
+    expect(sharedTurns({}, 'pins')).not.toBe(sharedTurns(store, 'pins'));
   });
 });

@@ -30,3 +30,17 @@ export class Turns<K> {
     return this.#last.size;
   }
 }
+
+const shared = new WeakMap<object, Map<string, Turns<string>>>();
+
+/**
+ * The `kind` turns of `owner`, the same for every caller: the StreamApis of one identity in one process
+ * share its trust store (stream-api-parts.ts), so they must share its turns too.
+ */
+export function sharedTurns(owner: object, kind: string): Turns<string> {
+  let kinds = shared.get(owner);
+  if (kinds === undefined) shared.set(owner, (kinds = new Map()));
+  let turns = kinds.get(kind);
+  if (turns === undefined) kinds.set(kind, (turns = new Turns<string>()));
+  return turns;
+}

@@ -277,6 +277,21 @@ describe('two people in the web app', () => {
     await window2.close();
   }, 60_000);
 
+  it('tells a second window that signs in as the same person that the identity is open elsewhere', async () => {
+    const window2 = await alice.context.newPage();
+    await window2.goto(app.url);
+    await window2.getByTestId('sign-in-alice').click();
+    const error = window2.getByTestId('error');
+    await error.waitFor({ timeout: STEP_MS });
+    expect(await error.textContent()).toContain('already open in another window or tab');
+    expect(await error.textContent()).toContain('ERR_ENDPOINT_TRUST_STORE_BUSY');
+    expect(await window2.getByTestId('room-list').count()).toBe(0);
+    await window2.close();
+    // The first window is still alice, and still works.
+    await alice.page.getByTestId('room-list').waitFor({ timeout: STEP_MS });
+    expect(await alice.page.getByTestId('me').textContent()).toContain('alice');
+  }, 60_000);
+
   it('shows a room whose record the Bridge altered as an error, without its data', async () => {
     const db = new Database(join(app.dataDir, 'sealroom.db'));
     try {

@@ -62,7 +62,8 @@ export async function openBrowserPage(): Promise<BrowserPage> {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as { port: number }).port;
   const browser: Browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS });
-  const page = await browser.newPage();
+  // A context of its own (not browser.newPage's), so a test can open a second tab of the origin in it.
+  const page = await (await browser.newContext()).newPage();
   await page.goto(`http://127.0.0.1:${port}/`);
   await page.waitForFunction(() => 'sealroom' in window);
   return {

@@ -12,8 +12,11 @@ export interface ProxyHooks {
   request?: (req: IncomingMessage) => Promise<void> | void;
   /** Runs once the Bridge has answered a request, before the answer goes on; the answer waits for it. */
   response?: (req: IncomingMessage) => Promise<void> | void;
-  /** The answer's body as the client gets it: another one, or undefined to leave it (answers are read whole). */
-  rewrite?: (req: IncomingMessage, body: Buffer) => Buffer | undefined;
+  /**
+   * The answer as the client gets it: another body, another status and body, or undefined to leave it
+   * (answers are read whole).
+   */
+  rewrite?: (req: IncomingMessage, body: Buffer, status: number) => Buffer | { status: number; body: Buffer } | undefined;
 }
 
 export interface HttpProxy {
@@ -37,11 +40,13 @@ export async function startHttpProxy(target: () => string, hooks: ProxyHooks = {
       const chunks: Buffer[] = [];
       for await (const chunk of reply) chunks.push(chunk as Buffer);
       const body = Buffer.concat(chunks);
-      const out = rewrite(req, body) ?? body;
+      const status = reply.statusCode ?? 502;
+      const rewritten = rewrite(req, body, status) ?? body;
+      const out = Buffer.isBuffer(rewritten) ? { status, body: rewritten } : rewritten;
       await hooks.response?.(req);
       const { 'transfer-encoding': _chunked, ...headers } = reply.headers;
-      res.writeHead(reply.statusCode ?? 502, { ...headers, 'content-length': String(out.length) });
-      res.end(out);
+      res.writeHead(out.status, { ...headers, 'content-length': String(out.body.length) });
+      res.end(out.body);
     });
     upstream.on('error', () => res.destroy());
     req.pipe(upstream);

@@ -3,7 +3,9 @@
  * the head this client trusts, so two at once both started from the same one, and a Bridge that
  * withheld the newest version from one of them had an older head accepted after a newer one: a
  * rollback no sequence of awaited reads lets through. Reads of a room now take their turn, so the later
- * read starts from what the earlier one trusted and the withheld version is a `Rollback`.
+ * read starts from what the earlier one trusted and the withheld version is a `Rollback`. A write of
+ * this client is stored in the same turns: one the Bridge says it took while it served another version
+ * of the same number to a read (a fork) is `RoomTampered`.
  */
 import type { IncomingMessage } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -31,16 +33,29 @@ const trap = {
   reads: [] as IncomingMessage[],
   firstAnswer: gate(0),
   writeAnswer: undefined as ReturnType<typeof gate> | undefined,
+  /** Armed: the next write waits at this gate before it reaches the Bridge, and is answered as taken whatever the Bridge says. */
+  forkWrite: undefined as ReturnType<typeof gate> | undefined,
+  forkRequest: undefined as IncomingMessage | undefined,
+  forkSeen: gate(0),
 };
 const isRead = (req: IncomingMessage) => trap.roomId !== '' && req.method === 'GET' && (req.url ?? '').startsWith(`/v1/rooms/${trap.roomId}?`);
 const isWrite = (req: IncomingMessage) => req.method === 'PUT' && (req.url ?? '').startsWith('/v1/rooms/');
 
 beforeAll(async () => {
   proxy = await startHttpProxy(() => t.bridge.listenUrl, {
-    request: (req) => {
+    request: async (req) => {
       if (isRead(req)) trap.reads.push(req);
+      if (isWrite(req) && trap.forkWrite !== undefined && trap.forkRequest === undefined) {
+        trap.forkRequest = req;
+        trap.forkSeen.open();
+        await trap.forkWrite.opened;
+      }
     },
     rewrite: (req, body) => {
+      if (req === trap.forkRequest) {
+        const roomId = decodeURIComponent((req.url ?? '').split('/')[3]!.split('?')[0]!);
+        return { status: 200, body: Buffer.from(JSON.stringify({ roomId, version: 2 })) };
+      }
       if (!isRead(req) || (trap.spareFirst && req === trap.reads[0])) return undefined;
       const reply = JSON.parse(body.toString('utf8')) as RoomResponse;
       return Buffer.from(JSON.stringify({ ...reply, version: trap.upTo, records: reply.records.filter((r) => r.version <= trap.upTo), hasMore: false }));
@@ -111,5 +126,29 @@ describe('two reads of one room at once', () => {
     const withheld = await read(alice.streamApi.getStreamRoom(id));
     trap.roomId = '';
     expect(withheld).toBe('Rollback');
+  });
+
+  it('refuse a write the Bridge says it took while it served another version of that number (a fork): RoomTampered', async () => {
+    const alice = await connectClient(proxy.url, tenant.solutionId, tenant.users.alice!);
+    const bob = await connectClient(proxy.url, tenant.solutionId, tenant.users.bob!);
+    clients.push(alice, bob);
+    const members = [pub(alice.user), pub(bob.user)];
+    const id = await alice.streamApi.createStreamRoom(tenant.contextId, members, members, utf8('{}'), utf8('v1'));
+    expect((await bob.streamApi.getStreamRoom(id)).version).toBe(1);
+
+    // alice's version 2 is held before the Bridge sees it; bob's version 2 is stored meanwhile.
+    Object.assign(trap, { forkWrite: gate(10_000), forkRequest: undefined, forkSeen: gate(10_000) });
+    const held = trap.forkWrite!;
+    const write = outcome(alice.streamApi.updateStreamRoom(id, members, members, utf8('{}'), utf8('alice v2'), 1, false, false), () => 'written');
+    await trap.forkSeen.opened;
+    await bob.streamApi.updateStreamRoom(id, members, members, utf8('{}'), utf8('bob v2'), 1, false, false);
+    // alice reads bob's version 2, which verifies: her trust moves to it.
+    expect(await read(alice.streamApi.getStreamRoom(id))).toBe('version 2: bob v2');
+    // The Bridge refuses her write (a conflict), and the proxy tells her it took it.
+    held.open();
+    expect(await write).toBe('RoomTampered');
+    trap.forkWrite = undefined;
+    // Her trust stayed on the version she read.
+    expect(await read(alice.streamApi.getStreamRoom(id))).toBe('version 2: bob v2');
   });
 });

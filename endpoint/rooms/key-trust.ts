@@ -200,12 +200,13 @@ export class KeyTrust {
   async verifyUser(contextId: string, userId: string, number: string, options: RequestOptions = {}): Promise<void> {
     checkIds(contextId, userId);
     if (typeof number !== 'string') throw EndpointError.invalidArgument('"safetyNumber" expected a string of 60 digits');
-    const directory = await this.#directory(contextId, [userId], options, true);
-    const key = this.#directoryKey(directory, contextId, userId);
+    // The entry as read now: the key compared is the key pinned, whatever later reads put in the cache.
+    const listed = this.#listed(await this.#directory(contextId, [userId], options, true), contextId, userId);
+    const key = listed.current;
     if (normalizeSafetyNumber(number) !== this.#number(userId, key)) {
       throw keyRejected(contextId, userId, key, `the safety number given for "${userId}" does not match its key in context "${contextId}"`);
     }
-    await this.#repin(contextId, userId, directory, true);
+    await this.#repin(contextId, userId, listed, true);
   }
 
   /**
@@ -214,16 +215,9 @@ export class KeyTrust {
    */
   async acceptKeyChange(contextId: string, userId: string, options: RequestOptions = {}): Promise<void> {
     checkIds(contextId, userId);
-    const directory = await this.#directory(contextId, [userId], options, true);
-    const key = this.#directoryKey(directory, contextId, userId);
-    const pin = await this.#getPin(contextId, userId);
-    if (pin?.publicKey === key) return;
-    if (pin?.verified === true) {
-      throw new EndpointError('KeyChanged', `"${userId}" was verified by safety number: its new key needs verifyUser, not acceptKeyChange`, {
-        details: { contextId, userId, pinnedKey: pin.publicKey, newKey: key, verified: true },
-      });
-    }
-    await this.#repin(contextId, userId, directory, false);
+    const listed = this.#listed(await this.#directory(contextId, [userId], options, true), contextId, userId);
+    // Judged again in the turn (#repinNow), against the pin as it is then.
+    await this.#repin(contextId, userId, listed, false);
   }
 
   #number(userId: string, key: string): string {
@@ -239,19 +233,34 @@ export class KeyTrust {
   }
 
   #directoryKey(directory: Directory, contextId: string, userId: string): string {
-    const key = directory.get(userId)?.current;
-    if (key === undefined || key === null) throw new EndpointError('NotFound', `"${userId}" is not a user of context "${contextId}"`);
-    return key;
+    return this.#listed(directory, contextId, userId).current;
   }
 
-  /** The directory's view of `userId` becomes its pin (after the verifier), the old key kept as former. */
-  #repin(contextId: string, userId: string, directory: Directory, verified: boolean): Promise<void> {
-    return this.#pinChanges.run(contextId, () => this.#repinNow(contextId, userId, directory, verified));
+  /** The directory's entry of a current user of the context (the entry object is never changed, only replaced). */
+  #listed(directory: Directory, contextId: string, userId: string): DirectoryUser & { current: string } {
+    const listed = directory.get(userId);
+    if (listed === undefined || listed.current === null) throw new EndpointError('NotFound', `"${userId}" is not a user of context "${contextId}"`);
+    return listed as DirectoryUser & { current: string };
   }
 
-  async #repinNow(contextId: string, userId: string, directory: Directory, verified: boolean): Promise<void> {
-    const listed = directory.get(userId)!;
+  /**
+   * `listed` (the entry the caller judged) becomes the pin of `userId` (after the verifier), the old key
+   * kept as former; `verified` for `verifyUser`, which compared its number. Without it
+   * (`acceptKeyChange`), the pin as it is in the turn decides: already that key, nothing changes; a
+   * verified user's other key is `KeyChanged`.
+   */
+  #repin(contextId: string, userId: string, listed: DirectoryUser & { current: string }, verified: boolean): Promise<void> {
+    return this.#pinChanges.run(contextId, () => this.#repinNow(contextId, userId, listed, verified));
+  }
+
+  async #repinNow(contextId: string, userId: string, listed: DirectoryUser & { current: string }, verified: boolean): Promise<void> {
     const pin = await this.#getPin(contextId, userId);
+    if (!verified && pin?.publicKey === listed.current) return;
+    if (!verified && pin?.verified === true) {
+      throw new EndpointError('KeyChanged', `"${userId}" was verified by safety number: its new key needs verifyUser, not acceptKeyChange`, {
+        details: { contextId, userId, pinnedKey: pin.publicKey, newKey: listed.current, verified: true },
+      });
+    }
     const known = new Set([pin?.publicKey, ...(pin?.former ?? []).map((f) => f.publicKey)]);
     const fresh = [
       ...(listed.current !== null && !known.has(listed.current) ? [{ contextId, userId, pubKey: listed.current }] : []),
@@ -266,7 +275,7 @@ export class KeyTrust {
       former.push({ publicKey: pin.publicKey, from: retired?.from ?? null, until: retired?.until ?? Date.now() });
     }
     for (const f of listed.former) if (!former.some((g) => g.publicKey === f.publicKey)) former.push(f);
-    await this.#setPins([{ contextId, userId, publicKey: listed.current!, pinnedAt: Date.now(), verified, former }]);
+    await this.#setPins([{ contextId, userId, publicKey: listed.current, pinnedAt: Date.now(), verified, former }]);
   }
 
   /** Pins users seen for the first time, from the directory, with the app's verifier's consent. */

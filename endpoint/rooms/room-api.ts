@@ -89,18 +89,22 @@ export class RoomApi {
   /**
    * Stores a room's new trust after this client wrote a version, in the room's turn, then tells the
    * head listeners. A read that ran meanwhile may have stored that version or a newer one already: the
-   * trust never moves back. The same version with another record is a fork.
+   * trust never moves back. The same version with another record is a fork. Returns whether the
+   * trusted head is this client's version: past it, this client cannot tell that its version is in the
+   * chain it trusts (a Bridge can answer a write "taken" while serving another one of that number), so
+   * the caller must not use that version's epoch key; the chain's own keys come from reading it.
    */
-  private storeTrust(roomId: string, trust: TrustedRoom): Promise<void> {
+  private storeTrust(roomId: string, trust: TrustedRoom): Promise<boolean> {
     return this.trustTurns.run(roomId, async () => {
       const current = await this.trustStore.get(roomId);
       if (current !== undefined && current.head.version >= trust.head.version) {
         if (current.head.version === trust.head.version && current.head.hash !== trust.head.hash) {
           throw EndpointError.tampered(`room "${roomId}": version ${trust.head.version} differs from the one verified before`);
         }
-        return;
+        return current.head.version === trust.head.version;
       }
       await this.storeTrustNow(roomId, trust);
+      return true;
     });
   }
 
@@ -303,8 +307,7 @@ export class RoomApi {
     const roomId = toBase64Url(backend().randomBytes(16));
     const built = await buildGenesis({ roomId, contextId }, content, this.author());
     await this.http.request('POST', '/v1/rooms', roomWriteResponseSchema, built.request, options);
-    await this.storeTrust(roomId, advance(undefined, [ownVersion(built)]));
-    this.keys.set(roomId, 1, built.epochKey);
+    if (await this.storeTrust(roomId, advance(undefined, [ownVersion(built)]))) this.keys.set(roomId, 1, built.epochKey);
     return roomId;
   }
 
@@ -390,8 +393,7 @@ export class RoomApi {
         if (force && error instanceof EndpointError && error.reason === 'VersionConflict' && attempt < FORCE_ATTEMPTS) continue;
         throw error;
       }
-      await this.storeTrust(roomId, advance(verified.trust, [ownVersion(built)]));
-      this.keys.set(roomId, built.record.epoch, built.epochKey);
+      if (await this.storeTrust(roomId, advance(verified.trust, [ownVersion(built)]))) this.keys.set(roomId, built.record.epoch, built.epochKey);
       return;
     }
   }

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromUtf8, utf8 } from '../../crypto/bytes.ts';
 import type { RoomResponse } from '../../protocol/api.ts';
 import { connectClient, outcome, pub, type Client } from '../../test/endpoint.ts';
+import { streamApiInternals } from '../internal.ts';
 import { setupTenant, startBridge, type Tenant, type TestBridge } from '../../test/harness.ts';
 import { gate, startHttpProxy, type HttpProxy } from '../../test/http-proxy.ts';
 
@@ -37,6 +38,8 @@ const trap = {
   forkWrite: undefined as ReturnType<typeof gate> | undefined,
   forkRequest: undefined as IncomingMessage | undefined,
   forkSeen: gate(0),
+  /** Armed with a fork: the held write goes on to the Bridge as the next read of the room is answered. */
+  forkOnRead: false,
 };
 const isRead = (req: IncomingMessage) => trap.roomId !== '' && req.method === 'GET' && (req.url ?? '').startsWith(`/v1/rooms/${trap.roomId}?`);
 const isWrite = (req: IncomingMessage) => req.method === 'PUT' && (req.url ?? '').startsWith('/v1/rooms/');
@@ -65,6 +68,10 @@ beforeAll(async () => {
         const held = trap.writeAnswer;
         trap.writeAnswer = undefined;
         await held.opened;
+      }
+      if (trap.forkOnRead && req.method === 'GET' && (req.url ?? '').startsWith('/v1/rooms/')) {
+        trap.forkOnRead = false;
+        trap.forkWrite?.open();
       }
       if (!isRead(req)) return;
       if (req === trap.reads[0]) await trap.firstAnswer.opened;
@@ -150,5 +157,31 @@ describe('two reads of one room at once', () => {
     trap.forkWrite = undefined;
     // Her trust stayed on the version she read.
     expect(await read(alice.streamApi.getStreamRoom(id))).toBe('version 2: bob v2');
+  });
+
+  it("never take the key of a write the Bridge says it took once the trusted head is past it: the chain's key is used", async () => {
+    const alice = await connectClient(proxy.url, tenant.solutionId, tenant.users.alice!);
+    const bob = await connectClient(proxy.url, tenant.solutionId, tenant.users.bob!);
+    clients.push(alice, bob);
+    const members = [pub(alice.user), pub(bob.user)];
+    const id = await alice.streamApi.createStreamRoom(tenant.contextId, members, members, utf8('{}'), utf8('v1'));
+    expect((await bob.streamApi.getStreamRoom(id)).version).toBe(1);
+
+    // alice's version 2 (a new key, epoch 2) is held; bob writes his version 2 (his epoch 2) and 3.
+    Object.assign(trap, { forkWrite: gate(10_000), forkRequest: undefined, forkSeen: gate(10_000) });
+    const write = outcome(alice.streamApi.updateStreamRoom(id, members, members, utf8('{}'), utf8('alice v2'), 1, false, true), () => 'written');
+    await trap.forkSeen.opened;
+    await bob.streamApi.updateStreamRoom(id, members, members, utf8('{}'), utf8('bob v2'), 1, false, true);
+    await bob.streamApi.updateStreamRoom(id, members, members, utf8('{}'), utf8('bob v3'), 2, false, false);
+    // alice reads bob's chain; her held write goes on as that read is answered, and is told it was taken.
+    trap.forkOnRead = true;
+    expect(await read(alice.streamApi.getStreamRoom(id))).toBe('version 3: bob v3');
+    expect(await write).toBe('written');
+    trap.forkWrite = undefined;
+    // Her epoch 2 is the chain's (bob's), not the one her write made and the Bridge did not keep.
+    const key = (c: Client) => streamApiInternals(c.streamApi).keys.get(id, 2);
+    expect(key(bob)).toBeDefined();
+    expect(key(alice)).toEqual(key(bob));
+    expect(await read(alice.streamApi.getStreamRoom(id))).toBe('version 3: bob v3');
   });
 });

@@ -128,6 +128,20 @@ type ChildMessage =
   | { type: 'event'; name: string; data: unknown }
   | { type: 'fatal'; error: { message: string; stack?: string } };
 
+let procTrustDirs = 0;
+
+/**
+ * The environment of a benchmark process: each its own trust folder under the run's (bench/run.ts sets
+ * SEALROOM_TRUST_DIR), as each is a device of its own. An identity's trust store is held by one process
+ * at a time (docs/security/key-trust.md, "One instance per identity"), and the benchmark's own process
+ * often uses the identities its children use too.
+ */
+function procEnv(): NodeJS.ProcessEnv {
+  const base = process.env.SEALROOM_TRUST_DIR;
+  if (base === undefined || base === '') return process.env;
+  return { ...process.env, SEALROOM_TRUST_DIR: join(base, `proc-${process.pid}-${++procTrustDirs}`) };
+}
+
 export class Proc {
   readonly name: string;
   readonly child: ChildProcess;
@@ -160,12 +174,14 @@ export class Proc {
     const execArgv = [...(script.endsWith('.mjs') ? [] : ['--import', 'tsx']), ...REPORT_FLAGS, ...(options.nodeFlags ?? []), ...profileFlags(options.name)];
     const argv = [JSON.stringify(options.args ?? null)];
     this.cpus = options.cpus !== undefined && canPin() ? options.cpus : undefined;
+    const env = procEnv();
     this.child =
       this.cpus === undefined
-        ? fork(script, argv, { execArgv, serialization: 'advanced', stdio: ['ignore', 'pipe', 'pipe', 'ipc'] })
+        ? fork(script, argv, { execArgv, env, serialization: 'advanced', stdio: ['ignore', 'pipe', 'pipe', 'ipc'] })
         : // What fork() runs, through taskset, which execs node in the same process: the same pid and
           // IPC channel, every thread pinned from the start.
           spawn('taskset', ['-c', this.cpus, process.execPath, ...execArgv, script, ...argv], {
+            env,
             serialization: 'advanced',
             stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
           });

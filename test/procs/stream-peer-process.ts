@@ -4,6 +4,8 @@
  * data-streams-starved.test.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { PeerConfig } from './stream-peer.ts';
 
@@ -12,6 +14,8 @@ const REPO = fileURLToPath(new URL('../../', import.meta.url));
 export type Message = { event: string } & Record<string, unknown>;
 
 /** One peer process and what it printed. */
+let peers = 0;
+
 export class Peer {
   readonly messages: Message[] = [];
   readonly child: ChildProcess;
@@ -22,6 +26,8 @@ export class Peer {
   constructor(config: PeerConfig) {
     this.child = spawn(process.execPath, ['--import', 'tsx', 'test/procs/stream-peer.ts', JSON.stringify(config)], {
       cwd: REPO,
+      // A device of its own: the test's process may hold the same identity's store (one holder at a time).
+      env: { ...process.env, SEALROOM_TRUST_DIR: join(process.env.SEALROOM_TRUST_DIR ?? tmpdir(), `peer-${process.pid}-${++peers}`) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let buffered = '';

@@ -130,7 +130,8 @@ export class MediaKeyFollower {
     const epochs: { epoch: number; key: Uint8Array }[] = [];
     for (let epoch = newest; epoch >= Math.max(1, newest - EPOCHS_SCANNED); epoch--) {
       const key = keys.get(roomId, epoch);
-      if (key !== undefined) epochs.push({ epoch, key });
+      // A copy: the ring wipes its keys in place when the room is forgotten, which may happen during the await below.
+      if (key !== undefined) epochs.push({ epoch, key: key.slice() });
     }
     if (room.newest !== newest || room.memberIndex === undefined) {
       // The index comes from the verified head, like the data-track sender's (data-track-crypto.ts).

@@ -92,6 +92,12 @@ interface Session {
 export class PeersApi {
   readonly #d: PeersDeps;
   readonly #sessions = new Map<string, Session>();
+  /**
+   * Offers being verified, by session id: what ends a session (a removal, leaving the room, a
+   * disconnect, the socket closing) while an offer is checked ends it too, or it would be handed to the
+   * app after the check with nothing left to end it.
+   */
+  readonly #verifying = new Map<string, { roomId: string; userId: string; ended?: PeerError }>();
   readonly #checks: SignalChecks;
   readonly #listeners = new Set<RemotePeerListener>();
   #calls: RemotePeerListener | undefined;
@@ -110,9 +116,9 @@ export class PeersApi {
     });
     deps.rooms.onTrustedHead((roomId, head) => {
       const members = membersOf(head.record);
-      for (const s of this.#sessions.values()) {
+      for (const s of [...this.#sessions.values(), ...this.#verifying.values()]) {
         if (s.roomId === roomId && (!members.has(s.userId) || !members.has(deps.connection.userId)))
-          this.#end(s, new PeerError('Removed', `"${s.userId}" is no longer a member of room "${roomId}"`));
+          this.#endAny(s, new PeerError('Removed', `"${s.userId}" is no longer a member of room "${roomId}"`));
       }
     });
   }
@@ -134,20 +140,21 @@ export class PeersApi {
    */
   roomLeft(roomId: string, reason: string): void {
     if (reason === 'disconnected') return;
-    for (const s of this.#sessions.values()) {
-      if (s.roomId === roomId) this.#end(s, new PeerError(reason === 'left' ? 'Closed' : 'Removed', `left room "${roomId}" (${reason})`));
+    for (const s of [...this.#sessions.values(), ...this.#verifying.values()]) {
+      if (s.roomId === roomId) this.#endAny(s, new PeerError(reason === 'left' ? 'Closed' : 'Removed', `left room "${roomId}" (${reason})`));
     }
   }
 
   /** The Endpoint disconnected for good: every peer closes (it could no longer follow the room's membership). */
   disconnected(): void {
-    for (const s of this.#sessions.values()) this.#end(s, new PeerError('Closed', 'this Endpoint disconnected'));
+    for (const s of [...this.#sessions.values(), ...this.#verifying.values()]) this.#endAny(s, new PeerError('Closed', 'this Endpoint disconnected'));
   }
 
   /** The connection to the Bridge dropped: sessions still signalling cannot finish. Connected peers stay. */
   socketClosed(): void {
-    for (const s of this.#sessions.values())
-      if (s.peer?.connectionState !== 'connected') this.#end(s, new PeerError('ConnectionFailed', 'the connection to the Bridge dropped while signalling'));
+    const dropped = () => new PeerError('ConnectionFailed', 'the connection to the Bridge dropped while signalling');
+    for (const s of this.#sessions.values()) if (s.peer?.connectionState !== 'connected') this.#end(s, dropped());
+    for (const s of this.#verifying.values()) this.#endAny(s, dropped());
   }
 
   async connectPeer(roomId: string, userId: string, options: ConnectPeerOptions = {}): Promise<RemotePeer> {
@@ -253,7 +260,9 @@ export class PeersApi {
 
   async #offer(event: PeerSignalEvent, offer: Extract<PeerSignal, { type: 'offer' }>): Promise<void> {
     const { roomId, fromUserId: userId, fromConnectionId: connectionId } = event;
-    if (this.#sessions.has(offer.sessionId)) return this.#refused('Replayed', event, 'an offer for a session that exists');
+    if (this.#sessions.has(offer.sessionId) || this.#verifying.has(offer.sessionId)) {
+      return this.#refused('Replayed', event, 'an offer for a session that exists');
+    }
     const session: Session = {
       sessionId: offer.sessionId,
       roomId,
@@ -264,14 +273,19 @@ export class PeersApi {
       cancel: () => undefined,
       byeReceived: false,
     };
+    const verifying: { roomId: string; userId: string; ended?: PeerError } = { roomId, userId };
+    this.#verifying.set(offer.sessionId, verifying);
     try {
       if (this.#d.participants(roomId) === undefined) throw new PeerError('NotMember', `room "${roomId}" is not joined here`);
       await this.#checks.verify(offer, roomId, userId, offer.sessionId, offer.metadata);
+      if (verifying.ended !== undefined) throw verifying.ended;
     } catch (error) {
       const e = error instanceof PeerError ? error : new PeerError('SignatureInvalid', 'the offer did not verify', { cause: error });
       this.#refused(e.reason, event, e.message);
       await this.#send(session, { type: 'bye', sessionId: offer.sessionId, reason: 'refused' }).catch(() => undefined);
       return;
+    } finally {
+      this.#verifying.delete(offer.sessionId);
     }
     let metadata: unknown = null;
     try {
@@ -384,6 +398,12 @@ export class PeersApi {
   }
 
   /** Ends a session once: closes its peer, tells the other side (unless it told us), forgets it. */
+  /** Ends a session, or marks an offer being verified as ended (its check then refuses it). */
+  #endAny(s: Session | { roomId: string; userId: string; ended?: PeerError }, error: PeerError): void {
+    if ('sessionId' in s) this.#end(s, error);
+    else s.ended ??= error;
+  }
+
   #end(s: Session, error: PeerError): void {
     if (this.#sessions.get(s.sessionId) !== s) return;
     this.#sessions.delete(s.sessionId);

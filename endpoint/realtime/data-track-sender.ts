@@ -212,18 +212,27 @@ export class DataTrackSender {
   /** The session for the room's newest epoch, starting a new one (new KID) when the epoch changed. */
   private async session(target: SendTarget): Promise<Session> {
     const { roomId } = target;
-    const current = this.d.keys.current(roomId) ?? (await this.d.rooms.currentKey(roomId));
+    const held = this.d.keys.current(roomId) ?? (await this.d.rooms.currentKey(roomId));
     const existing = this.sessions.get(roomId);
-    if (existing !== undefined && existing.epoch === current.epoch) return existing;
+    if (existing !== undefined && existing.epoch === held.epoch) return existing;
+    // A copy, wiped below: the ring wipes its keys in place when the room is forgotten, which may happen during the awaits.
+    const current = { epoch: held.epoch, key: held.key.slice() };
     const userId = this.d.connection.userId;
-    const head = await this.d.rooms.trustedHead(roomId);
-    const memberIndex = head === undefined ? undefined : memberIndexOf(head.record, userId);
-    if (memberIndex === undefined) {
-      throw EndpointError.keyUnavailable(`room "${roomId}": "${userId}" is not a member of the verified room, so it sends nothing there`);
+    let memberIndex: number | undefined;
+    let kid: bigint;
+    let baseKey: Uint8Array;
+    try {
+      const head = await this.d.rooms.trustedHead(roomId);
+      memberIndex = head === undefined ? undefined : memberIndexOf(head.record, userId);
+      if (memberIndex === undefined) {
+        throw EndpointError.keyUnavailable(`room "${roomId}": "${userId}" is not a member of the verified room, so it sends nothing there`);
+      }
+      this.d.heads.setOwn(roomId, head!.record.version, head!.hash);
+      kid = makeKid({ memberIndex, sessionId: randomSessionId(), epoch: current.epoch });
+      baseKey = deriveSenderBaseKey({ epochKey: current.key, roomId, epoch: current.epoch, kid, senderId: userId });
+    } finally {
+      current.key.fill(0);
     }
-    this.d.heads.setOwn(roomId, head!.record.version, head!.hash);
-    const kid = makeKid({ memberIndex, sessionId: randomSessionId(), epoch: current.epoch });
-    const baseKey = deriveSenderBaseKey({ epochKey: current.key, roomId, epoch: current.epoch, kid, senderId: userId });
     const ctx = new SFrameContext({ maxFrameBytes: MAX_DATA_PLAINTEXT_BYTES, ...(this.d.backend === undefined ? {} : { backend: this.d.backend }) });
     try {
       await ctx.addKey(kid, baseKey);

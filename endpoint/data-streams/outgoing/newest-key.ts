@@ -22,13 +22,19 @@ export class NewestKeys {
     this.announced.delete(roomId);
   }
 
+  /**
+   * The newest epoch and a copy of its key, the caller's to wipe: the ring wipes its own in place when
+   * the room is forgotten, which may happen while the caller awaits something else.
+   */
   async current(roomId: string): Promise<{ epoch: number; key: Uint8Array }> {
     try {
-      const held = await this.rooms.currentKey(roomId);
+      let held = await this.rooms.currentKey(roomId);
       const announced = this.announced.get(roomId);
-      if (announced === undefined || announced <= held.epoch) return held;
-      await this.rooms.keyFor(roomId, announced);
-      return await this.rooms.currentKey(roomId);
+      if (announced !== undefined && announced > held.epoch) {
+        await this.rooms.keyFor(roomId, announced);
+        held = await this.rooms.currentKey(roomId);
+      }
+      return { epoch: held.epoch, key: held.key.slice() };
     } catch (error) {
       if (error instanceof EndpointError && error.reason === 'KeyUnavailable') {
         throw new DataStreamError('KeyUnavailable', `room "${roomId}": no current key to send with`, { cause: error });

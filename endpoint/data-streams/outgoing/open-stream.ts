@@ -105,7 +105,12 @@ export async function openStream(d: OpenDeps, kind: StreamKind, options: OpenOpt
     frameHeaderBytes: CHUNK_HEADER_BYTES,
     ...(threaded ? { backend: threaded } : {}),
   };
-  const enc = createStreamEncryptor(recipients === undefined ? { ...keyless, epochKey: key } : { ...keyless, recipients });
+  let enc: ReturnType<typeof createStreamEncryptor>;
+  try {
+    enc = createStreamEncryptor(recipients === undefined ? { ...keyless, epochKey: key } : { ...keyless, recipients });
+  } finally {
+    key.fill(0); // this call's copy (NewestKey.current): the encryptor derived its own keys from it
+  }
   const sealedHeader = await enc.header();
   const stream = new OutgoingStream(roomId, kind, enc, size, d);
   d.track(stream);

@@ -239,6 +239,12 @@ export class DataTrackSender {
     } finally {
       baseKey.fill(0);
     }
+    // A newer epoch came while the key was added: receivers holding it refuse a session that starts in
+    // an older one (`stale`), so start one in the newest instead.
+    if ((this.d.keys.current(roomId)?.epoch ?? 0) > current.epoch) {
+      ctx.removeKey(kid);
+      return this.session(target);
+    }
     const session = { epoch: current.epoch, kid, ctx, lastTime: 0, sealsSync: true };
     // The room may have been left while the key was derived: then the session is not kept.
     this.d.target(target.trackId);

@@ -27,6 +27,12 @@ export interface ConnectOptions {
    * It notices a Bridge that died without closing the socket. Milliseconds (default 10,000); 0: never.
    */
   heartbeatIntervalMs?: number;
+  /**
+   * The largest REST answer read from the Bridge, in bytes (default 32 MiB, at least 1 MiB): a bigger
+   * one fails with `BridgeRefused` (`bridgeCode` `RESPONSE_TOO_LARGE`) before it is buffered. Raise it
+   * only for a Bridge whose `pageBytes` or listings need more (docs/operations/limits.md).
+   */
+  maxResponseBytes?: number;
   /** Where the library logs (default: nowhere). Pino's argument order, so a pino logger fits as it is. */
   logger?: Logger;
   signal?: AbortSignal;
@@ -57,4 +63,11 @@ export function checkConnectOptions(options: ConnectOptions): void {
       throw EndpointError.invalidArgument(`"${name}" expected ${expected}, got ${String(value)}`);
     }
   }
+  const max: unknown = options.maxResponseBytes;
+  if (max !== undefined && !(typeof max === 'number' && Number.isSafeInteger(max) && max >= MIN_RESPONSE_BYTES)) {
+    throw EndpointError.invalidArgument(`"maxResponseBytes" expected an integer of at least ${MIN_RESPONSE_BYTES} bytes, got ${String(max)}`);
+  }
 }
+
+/** The least `maxResponseBytes`: one record (MAX_RECORD_BYTES) must fit in a page. */
+const MIN_RESPONSE_BYTES = 1024 * 1024 + 64 * 1024;

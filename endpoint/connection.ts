@@ -80,7 +80,12 @@ export class Connection {
     this.#heartbeatMs = options.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS;
     this.log = options.logger ?? silentLogger;
     this.#messages = new SocketMessages(this.log, this.#hooks, this.#requests);
-    this.#http = new BridgeHttp(() => this.#sessionUrl, { token: () => this.#token, relogin: () => this.#relogin() }, this.#requestTimeoutMs);
+    this.#http = new BridgeHttp(
+      () => this.#sessionUrl,
+      { token: () => this.#token, relogin: () => this.#relogin() },
+      this.#requestTimeoutMs,
+      options.maxResponseBytes,
+    );
     registerConnection(this, {
       http: this.#http,
       hooks: this.#hooks,

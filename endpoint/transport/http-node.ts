@@ -5,7 +5,7 @@
  */
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import type { HttpSend } from './fetch.ts';
+import { ResponseTooLarge, type HttpSend } from './fetch.ts';
 
 /** Sockets per Bridge origin at most; more requests queue in the agent. */
 const MAX_SOCKETS_PER_ORIGIN = 64;
@@ -16,7 +16,7 @@ const agents = {
   'https:': new HttpsAgent({ keepAlive: true, maxSockets: MAX_SOCKETS_PER_ORIGIN, timeout: KEEP_ALIVE_IDLE_MS }),
 };
 
-export const httpSend: HttpSend = ({ method, url, headers, body, signal }) =>
+export const httpSend: HttpSend = ({ method, url, headers, body, signal, maxBytes }) =>
   new Promise((resolve, reject) => {
     const target = new URL(url);
     const secure = target.protocol === 'https:';
@@ -31,9 +31,26 @@ export const httpSend: HttpSend = ({ method, url, headers, body, signal }) =>
         signal,
       },
       (res: IncomingMessage) => {
+        const tooLarge = (bytes: number) => {
+          reject(new ResponseTooLarge(bytes, maxBytes));
+          res.destroy(); // the socket goes with it: nothing more of this answer is read
+        };
+        const declared = Number(res.headers['content-length']);
+        if (declared > maxBytes) return tooLarge(declared);
         const parts: Buffer[] = [];
-        res.on('data', (part: Buffer) => parts.push(part));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(parts).toString('utf8') }));
+        let size = 0;
+        res.on('data', (part: Buffer) => {
+          size += part.length;
+          if (size > maxBytes) tooLarge(size);
+          else parts.push(part);
+        });
+        res.on('end', () => {
+          try {
+            resolve({ status: res.statusCode ?? 0, text: Buffer.concat(parts).toString('utf8') });
+          } catch (error) {
+            reject(error);
+          }
+        });
         res.on('error', reject);
       },
     );

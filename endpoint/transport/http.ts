@@ -8,6 +8,7 @@ import { httpSend } from '#endpoint-http';
 import type * as z from '../../protocol/zod.ts';
 import { errorBodySchema } from '../../protocol/api.ts';
 import { EndpointError } from '../errors.ts';
+import { ResponseTooLarge } from './fetch.ts';
 
 export interface RequestOptions {
   /** Milliseconds; defaults to the connection's request timeout. */
@@ -22,6 +23,15 @@ export interface HttpSession {
   relogin(): Promise<void>;
 }
 
+/**
+ * The largest REST answer the Endpoint reads by default: a malicious Bridge must not make a client
+ * buffer without end (in Node, past about 512 MiB the text cannot even be made). A page of a room's
+ * chain is at most the Bridge's `pageBytes` (4 MiB by default) plus one record (at most 1 MiB); a
+ * listing is one head record per room. `ConnectOptions.maxResponseBytes` raises it for a Bridge
+ * configured for larger pages.
+ */
+export const DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024 * 1024;
+
 export class BridgeHttp {
   readonly #baseUrl: () => string;
 
@@ -30,6 +40,8 @@ export class BridgeHttp {
     baseUrl: string | (() => string),
     private readonly session: HttpSession | undefined,
     private readonly defaultTimeoutMs: number,
+    /** The largest answer read (`ConnectOptions.maxResponseBytes`). */
+    private readonly maxResponseBytes = DEFAULT_MAX_RESPONSE_BYTES,
   ) {
     this.#baseUrl = typeof baseUrl === 'string' ? () => baseUrl : baseUrl;
   }
@@ -59,8 +71,16 @@ export class BridgeHttp {
         },
         body: body === undefined ? null : JSON.stringify(body),
         signal,
+        maxBytes: this.maxResponseBytes,
       });
     } catch (cause) {
+      if (cause instanceof ResponseTooLarge) {
+        throw new EndpointError('BridgeRefused', `${what}: ${cause.message}; the limit is ConnectOptions.maxResponseBytes`, {
+          bridgeCode: 'RESPONSE_TOO_LARGE',
+          cause,
+          details: { maxBytes: cause.maxBytes },
+        });
+      }
       if (aborted(options.signal)) throw EndpointError.aborted(what, cause);
       if (timeout.aborted) throw EndpointError.timeout(what, timeoutMs);
       // A kept-alive socket can die between requests; a read is safe to send once more.

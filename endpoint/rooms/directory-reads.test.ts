@@ -8,7 +8,7 @@ import { fromUtf8, utf8 } from '../../crypto/bytes.ts';
 import { DIRECTORY_READ_MAX_USERS } from '../../protocol/api.ts';
 import { connectClient, pub, type Client } from '../../test/endpoint.ts';
 import { setupTenant, startBridge, type Tenant, type TestBridge } from '../../test/harness.ts';
-import { directoryReads } from './key-trust.ts';
+import { directoryReads, MAX_FORMER_KEYS } from './key-trust.ts';
 import { makeUser } from '../../test/identities.ts';
 
 const CONTEXT_USERS = 260;
@@ -108,6 +108,44 @@ describe('directory reads', () => {
     }
     // zed's key was never asked for, so bob reads it now: the real one, and the second room reads.
     expect(fromUtf8((await reader.streamApi.getStreamRoom(second)).privateMeta)).toBe('two');
+  });
+
+  it(`takes at most ${MAX_FORMER_KEYS} former keys of a user from the directory: more is RoomTampered, before any is pinned or asked about`, async () => {
+    const [alice, bob] = ['user3', 'user203'].map((id) => tenant.users[id]!);
+    const author = await connectClient(t.bridge.url, tenant.solutionId, alice!);
+    const asked: string[] = [];
+    const reader = await connectClient(t.bridge.url, tenant.solutionId, bob!, {
+      streamApi: {
+        verifyUsers: async (users) => {
+          asked.push(...users.map((u) => u.pubKey));
+          return users.map(() => true);
+        },
+      },
+    });
+    clients.push(author, reader);
+    const room = await author.streamApi.createStreamRoom(tenant.contextId, [pub(alice!), pub(bob!)], [pub(alice!)], utf8('{}'), utf8('r'));
+    const keys = await Promise.all(Array.from({ length: MAX_FORMER_KEYS + 1 }, (_, i) => makeUser(`old${i}`)));
+    const store = t.bridge.store;
+    const real = store.formerContextUsersAmong.bind(store);
+    let listed = keys.length;
+    store.formerContextUsersAmong = async (contextId, userIds) => [
+      ...(await real(contextId, userIds)),
+      ...(userIds.includes(alice!.userId)
+        ? keys.slice(0, listed).map((k, i) => ({ userId: alice!.userId, publicKey: k.publicKey, addedAt: i, removedAt: i + 1 }))
+        : []),
+    ];
+    try {
+      const error = await reader.streamApi.getStreamRoom(room).catch((e: unknown) => e);
+      expect(error).toMatchObject({ reason: 'RoomTampered' });
+      expect((error as Error).message).toContain(`more than ${MAX_FORMER_KEYS} former keys of "${alice!.userId}"`);
+      expect(asked).toEqual([]);
+      // As many as the bound are taken (and offered to the verifier with the current key).
+      listed = MAX_FORMER_KEYS;
+      expect(fromUtf8((await reader.streamApi.getStreamRoom(room)).privateMeta)).toBe('r');
+      expect(asked).toHaveLength(MAX_FORMER_KEYS + 1);
+    } finally {
+      store.formerContextUsersAmong = real;
+    }
   });
 
   it('splits reads by encoded length too: 50 members whose ids are mostly "+" (three characters each once encoded)', async () => {

@@ -22,6 +22,12 @@ import type { FormerKey, TrustStore, UserPin } from './trust.ts';
 /** How long a user's directory entry, read for first-use pins, is reused, in milliseconds. */
 const DIRECTORY_TTL_MS = 60_000;
 /**
+ * Former keys of one user a client takes from the directory (docs/security/key-trust.md): each is kept
+ * in the user's pin and asked about; a user whose key was replaced more often than this reads as
+ * tampered. Operators replace a key when a device is lost, a few times in a user's life.
+ */
+export const MAX_FORMER_KEYS = 64;
+/**
  * Slack around a former key's window, in milliseconds: a version's time is its author's clock, the
  * window's ends are the Bridge's.
  */
@@ -368,20 +374,31 @@ export class KeyTrust {
       options,
     );
     const users: Directory = new Map();
+    const asked = new Set(userIds);
     const readAt = Date.now();
+    const formerKeys = new Map<string, Set<string>>();
     const entry = (userId: string) => {
       let u = users.get(userId);
       if (u === undefined) users.set(userId, (u = { current: null, former: [], readAt }));
       return u;
     };
     for (const u of reply.users) {
+      if (!asked.has(u.userId)) continue; // never pinned, never kept
       const e = entry(u.userId);
       if (e.current !== null && e.current !== u.publicKey) throw EndpointError.tampered(`the directory of context "${contextId}" lists "${u.userId}" twice`);
       e.current = u.publicKey;
     }
     for (const u of reply.formerUsers ?? []) {
+      if (!asked.has(u.userId)) continue;
       const e = entry(u.userId);
-      if (u.publicKey === e.current || e.former.some((f) => f.publicKey === u.publicKey)) continue; // removed and added again
+      let seen = formerKeys.get(u.userId);
+      if (seen === undefined) formerKeys.set(u.userId, (seen = new Set()));
+      if (u.publicKey === e.current || seen.has(u.publicKey)) continue; // removed and added again
+      if (seen.size === MAX_FORMER_KEYS) {
+        // Each is pinned, written and offered to the app's verifier: a Bridge must not make that unbounded.
+        throw EndpointError.tampered(`the directory of context "${contextId}" lists more than ${MAX_FORMER_KEYS} former keys of "${u.userId}"`);
+      }
+      seen.add(u.publicKey);
       e.former.push({ publicKey: u.publicKey, from: u.addedAt ?? null, until: u.removedAt });
     }
     return users;

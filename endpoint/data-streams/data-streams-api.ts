@@ -176,6 +176,8 @@ export class DataStreamsApi {
       pendingSteps: incoming.pendingSteps,
       awaitingReceipts: this.receiptSinks.size,
       droppedBeforeHandler: incoming.droppedBeforeHandler,
+      refusedOpens: incoming.refusedOpens,
+      unconsumedBytes: incoming.unconsumedBytes,
       bulkYield: bulkGovernor.stats(),
     };
   }

@@ -59,3 +59,20 @@ export const FILE_READ_BLOCK_BYTES = 1024 * 1024;
  * receiver (10 s by default), so a slow receiver is cut there first. `streamIdleTimeoutMs` sets it.
  */
 export const DEFAULT_STREAM_IDLE_TIMEOUT_MS = 60_000;
+
+/**
+ * Incoming streams one connection holds at once. The Bridge bounds what each sender opens
+ * (`maxOpenStreamsPerConnection`), not what one receiver gets from many: past this, an announced stream
+ * is rejected at once (`byteStreamReject`) and counted (`dataStreamStats().refusedOpens`), so a Bridge
+ * cannot make a client hold streams without end.
+ */
+export const INCOMING_STREAMS_MAX = 256;
+/**
+ * Payload bytes of one incoming stream that arrived and are not yet consumed, at most. Flow control
+ * keeps an honest Bridge within the stream's window (at most `streamWindowMaxBytes`, 8 MiB by default,
+ * docs/protocol/byte-streams.md "Window"); past this the Bridge ignored it, and the stream fails
+ * (`AbnormalEnd`) before its chunks are queued.
+ */
+export const INCOMING_UNCONSUMED_MAX_BYTES = 32 * 1024 * 1024;
+/** The same over all incoming streams of a connection. */
+export const INCOMING_UNCONSUMED_TOTAL_MAX_BYTES = 256 * 1024 * 1024;

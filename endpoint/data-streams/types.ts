@@ -239,6 +239,17 @@ export interface DataStreamStats {
    */
   droppedBeforeHandler: Partial<Record<import('./errors.ts').DataStreamErrorReason, number>>;
   /**
+   * Incoming streams the Bridge announced past `INCOMING_STREAMS_MAX` (256) at once, rejected at once
+   * (docs/operations/limits.md, "What the Endpoint reads").
+   */
+  refusedOpens: number;
+  /**
+   * Payload bytes of incoming streams that arrived and were not consumed yet. Flow control bounds it by a
+   * window per stream; a stream past `INCOMING_UNCONSUMED_MAX_BYTES` (32 MiB), or a connection past 256
+   * MiB over all, fails (`AbnormalEnd`) before more is queued.
+   */
+  unconsumedBytes: number;
+  /**
    * The bulk governor of this process (shared by its connections): whether it paces byte streams now,
    * at what rate, how often and how long it held credits and chunks back, and how often the event
    * loop's lateness halved the rate (docs/operations/realtime-priorities.md, "The bulk governor").

@@ -79,7 +79,17 @@ export class IncomingStream {
   /** The copy of the epoch key fetched for this stream, wiped when it ends. */
   private readonly epochKey: { copy?: Uint8Array } = {};
 
-  constructor(event: OpenedEvent, rooms: RoomApi, readerKey: StreamReaderKey | undefined, sendCredit: (offset: number, starved: boolean) => void) {
+  /** Payload bytes that arrived and the app has not consumed yet (flow control bounds it: limits.ts). */
+  unconsumed = 0;
+
+  constructor(
+    event: OpenedEvent,
+    rooms: RoomApi,
+    readerKey: StreamReaderKey | undefined,
+    sendCredit: (offset: number, starved: boolean) => void,
+    /** The same summed over the connection's incoming streams. */
+    private readonly ledger: { unconsumed: number },
+  ) {
     this.streamNo = event.streamNo;
     this.id = base64ToUrl(event.streamId);
     this.streamIdBase64 = event.streamId;
@@ -128,6 +138,8 @@ export class IncomingStream {
     this.lastActivity = performance.now();
     this.credit.arrive(payloadBytes);
     this.waitingChunks++;
+    this.unconsumed += payloadBytes;
+    this.ledger.unconsumed += payloadBytes;
   }
 
   /** An arrived chunk's turn came (whether or not the stream still takes it). */
@@ -155,6 +167,9 @@ export class IncomingStream {
   consumed(payloadBytes: number, starved: boolean): void {
     this.lastActivity = performance.now();
     this.credit.consume(payloadBytes, starved);
+    const taken = Math.min(payloadBytes, this.unconsumed);
+    this.unconsumed -= taken;
+    this.ledger.unconsumed -= taken;
   }
 
   /**
@@ -179,6 +194,8 @@ export class IncomingStream {
     );
     clearTimeout(this.removal);
     this.credit.dispose();
+    this.ledger.unconsumed -= this.unconsumed;
+    this.unconsumed = 0;
     this.markGone(GONE);
     return true;
   }

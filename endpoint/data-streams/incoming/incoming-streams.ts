@@ -35,6 +35,7 @@ import { GONE, IncomingStream, type OpenedEvent } from './incoming-stream.ts';
 import { Pipeline } from './pipeline.ts';
 import { ByteReader, TextReader } from './readers.ts';
 import { ReplayGuard } from './replay-guard.ts';
+import { INCOMING_STREAMS_MAX, INCOMING_UNCONSUMED_MAX_BYTES, INCOMING_UNCONSUMED_TOTAL_MAX_BYTES } from '../limits.ts';
 
 type BridgeAbortReason = 'sender_disconnected' | 'sender_left' | 'too_slow' | 'removed' | 'room_deleted' | 'limit';
 
@@ -64,6 +65,10 @@ export class IncomingStreams {
   private readonly perSender = new Map<string, number>();
   /** Streams that failed before any handler saw them, by reason (no app code hears of those). */
   private readonly droppedBeforeHandler = new Map<DataStreamErrorReason, number>();
+  /** Streams announced past INCOMING_STREAMS_MAX, rejected at once. */
+  private refusedOpens = 0;
+  /** Payload bytes arrived and not consumed, over every incoming stream (each stream's share: IncomingStream.unconsumed). */
+  private readonly ledger = { unconsumed: 0 };
   private idleTimer: ReturnType<typeof setInterval> | undefined;
   private readonly replay: ReplayGuard;
 
@@ -72,12 +77,26 @@ export class IncomingStreams {
   }
 
   /** What is held for streams being received: bounded by one window per stream (tests assert it). */
-  stats(): { streams: number; bufferedBytes: number; pendingSteps: number; droppedBeforeHandler: Partial<Record<DataStreamErrorReason, number>> } {
+  stats(): {
+    streams: number;
+    bufferedBytes: number;
+    pendingSteps: number;
+    droppedBeforeHandler: Partial<Record<DataStreamErrorReason, number>>;
+    refusedOpens: number;
+    unconsumedBytes: number;
+  } {
     let bufferedBytes = 0;
     for (const s of this.streams.values()) bufferedBytes += s.queue?.bufferedBytes ?? 0;
     let pendingSteps = 0;
     for (const p of this.pipelines.values()) pendingSteps += p.pending;
-    return { streams: this.streams.size, bufferedBytes, pendingSteps, droppedBeforeHandler: Object.fromEntries(this.droppedBeforeHandler) };
+    return {
+      streams: this.streams.size,
+      bufferedBytes,
+      pendingSteps,
+      droppedBeforeHandler: Object.fromEntries(this.droppedBeforeHandler),
+      refusedOpens: this.refusedOpens,
+      unconsumedBytes: this.ledger.unconsumed,
+    };
   }
 
   /**
@@ -104,13 +123,32 @@ export class IncomingStreams {
   }
 
   opened(event: OpenedEvent): void {
-    const stream = new IncomingStream(event, this.d.rooms, this.d.readerKey?.(event.roomId), (offset, starved) => {
-      try {
-        this.d.connection.sendFrame(encodeCreditFrame(FRAME_CREDIT_UP, event.streamNo, offset, starved));
-      } catch {
-        // The socket closed: the stream fails with it (connectionLost), no credit is owed any more.
-      }
-    });
+    const again = this.streams.get(event.streamNo);
+    if (again !== undefined) {
+      // A number still in use: the Bridge's error or its lie. Neither stream can be told apart now.
+      this.fail(again, new DataStreamError('AbnormalEnd', `the Bridge announced stream number ${event.streamNo} again while it was open`), true);
+      this.d.connection.notify({ kind: 'byteStreamReject', streamNo: event.streamNo });
+      return;
+    }
+    if (this.streams.size >= INCOMING_STREAMS_MAX) {
+      this.refusedOpens++;
+      this.d.connection.log.warn({ roomId: event.roomId, sender: event.senderId, streams: this.streams.size }, 'an incoming stream refused: too many at once');
+      this.d.connection.notify({ kind: 'byteStreamReject', streamNo: event.streamNo });
+      return;
+    }
+    const stream = new IncomingStream(
+      event,
+      this.d.rooms,
+      this.d.readerKey?.(event.roomId),
+      (offset, starved) => {
+        try {
+          this.d.connection.sendFrame(encodeCreditFrame(FRAME_CREDIT_UP, event.streamNo, offset, starved));
+        } catch {
+          // The socket closed: the stream fails with it (connectionLost), no credit is owed any more.
+        }
+      },
+      this.ledger,
+    );
     this.streams.set(event.streamNo, stream);
     this.perSender.set(event.senderConnectionId, (this.perSender.get(event.senderConnectionId) ?? 0) + 1);
     this.watchIdle();
@@ -137,6 +175,16 @@ export class IncomingStreams {
     if (stream === undefined) return; // rejected, ended, or not ours: the Bridge's frames in flight
     const payloadBytes = payload.length;
     stream.arrived(payloadBytes);
+    if (stream.unconsumed > INCOMING_UNCONSUMED_MAX_BYTES || this.ledger.unconsumed > INCOMING_UNCONSUMED_TOTAL_MAX_BYTES) {
+      // Before the chunk is queued: the Bridge sent past every window flow control gave it.
+      const held = stream.unconsumed;
+      this.fail(
+        stream,
+        new DataStreamError('AbnormalEnd', `the Bridge sent ${held} bytes the reader had not made room for (past the flow-control window)`),
+        true,
+      );
+      return;
+    }
     // On the bulk thread, opening starts on arrival (the thread works while the chunk waits for its
     // turn here), and takes the socket message's buffer without a copy: nothing here reads it again
     // (its length is counted above). It starts in a microtask, once every listener of this frame has
@@ -214,12 +262,12 @@ export class IncomingStreams {
     if (chunk === GONE || s.done) return;
     switch (chunk.kind) {
       case 'header':
-        s.credit.consume(payloadBytes, true);
+        s.consumed(payloadBytes, true);
         this.start(s, chunk.header);
         return;
       case 'checkpoint':
         // The sender signed the content so far; its bytes are never the app's, so credit follows now.
-        s.credit.consume(payloadBytes, (s.queue?.bufferedBytes ?? 0) === 0);
+        s.consumed(payloadBytes, (s.queue?.bufferedBytes ?? 0) === 0);
         return;
       case 'data': {
         s.contentBytes += chunk.data.length;

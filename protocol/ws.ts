@@ -77,17 +77,21 @@ export const trackInfoSchema = z.object({
 });
 export type TrackInfo = z.infer<typeof trackInfoSchema>;
 
+/** A connection as the Bridge names it (`conn_` and 16 base64url characters); bounded, as every field a Bridge sends. */
+export const connectionIdSchema = z.string().check(z.regex(/^[A-Za-z0-9_-]{1,64}$/));
+
 export const streamInfoSchema = z.object({
   roomId: roomIdSchema,
   streamId: streamIdSchema,
   /** The publisher, as the Bridge knows it from the session. */
   userId: userIdSchema,
-  connectionId: z.string(),
-  tracks: z.array(trackInfoSchema),
+  connectionId: connectionIdSchema,
+  /** At most what a publish may carry (publishStream below). */
+  tracks: z.array(trackInfoSchema).check(z.maxLength(32)),
 });
 export type StreamInfo = z.infer<typeof streamInfoSchema>;
 
-export const participantSchema = z.object({ userId: userIdSchema, connectionId: z.string() });
+export const participantSchema = z.object({ userId: userIdSchema, connectionId: connectionIdSchema });
 
 export const subscriptionSchema = z.strictObject({ streamId: streamIdSchema, trackId: z.optional(trackIdSchema) });
 export type StreamSubscriptionWire = z.infer<typeof subscriptionSchema>;
@@ -308,12 +312,12 @@ export const serverEventSchema = z.discriminatedUnion('type', [
     subscriptionIds: z.array(z.string()),
   }),
   z.object({ type: z.literal('streamRoomDeleted'), roomId: roomIdSchema, contextId: contextIdSchema, subscriptionIds: z.array(z.string()) }),
-  z.object({ type: z.literal('streamRoomJoined'), roomId: roomIdSchema, userId: userIdSchema, connectionId: z.string() }),
+  z.object({ type: z.literal('streamRoomJoined'), roomId: roomIdSchema, userId: userIdSchema, connectionId: connectionIdSchema }),
   z.object({
     type: z.literal('streamRoomLeft'),
     roomId: roomIdSchema,
     userId: userIdSchema,
-    connectionId: z.string(),
+    connectionId: connectionIdSchema,
     reason: z.enum(['left', 'disconnected', 'removed', 'room_deleted']),
   }),
   z.object({ type: z.literal('streamPublished'), stream: streamInfoSchema }),
@@ -324,8 +328,8 @@ export const serverEventSchema = z.discriminatedUnion('type', [
     tracksRemoved: z.array(trackInfoSchema),
   }),
   z.object({ type: z.literal('streamUnpublished'), roomId: roomIdSchema, streamId: streamIdSchema, userId: userIdSchema }),
-  z.object({ type: z.literal('streamSubscribed'), roomId: roomIdSchema, streamId: streamIdSchema, trackIds: z.array(z.string()) }),
-  z.object({ type: z.literal('streamUnsubscribed'), roomId: roomIdSchema, streamId: streamIdSchema, trackIds: z.array(z.string()) }),
+  z.object({ type: z.literal('streamSubscribed'), roomId: roomIdSchema, streamId: streamIdSchema, trackIds: z.array(trackIdSchema).check(z.maxLength(32)) }),
+  z.object({ type: z.literal('streamUnsubscribed'), roomId: roomIdSchema, streamId: streamIdSchema, trackIds: z.array(trackIdSchema).check(z.maxLength(32)) }),
   z.object({
     type: z.literal('byteStreamOpened'),
     roomId: roomIdSchema,
@@ -333,7 +337,7 @@ export const serverEventSchema = z.discriminatedUnion('type', [
     streamId: base64_16,
     epoch: z.int().check(z.positive()),
     senderId: userIdSchema,
-    senderConnectionId: z.string(),
+    senderConnectionId: connectionIdSchema,
     window: z.int().check(z.positive()),
   }),
   z.object({
@@ -367,7 +371,7 @@ export const serverEventSchema = z.discriminatedUnion('type', [
     type: z.literal('peerSignal'),
     roomId: roomIdSchema,
     fromUserId: userIdSchema,
-    fromConnectionId: z.string(),
+    fromConnectionId: connectionIdSchema,
     signal: peerSignalSchema,
   }),
   /** Data-track messages to this connection that were dropped, by cause (docs/protocol/data-tracks.md). */

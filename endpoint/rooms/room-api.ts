@@ -321,6 +321,11 @@ export class RoomApi {
     checkId('contextId', contextId, CONTEXT_ID_PATTERN);
     const params = pagingParams(query);
     const reply = await this.http.request('GET', `/v1/contexts/${encodeURIComponent(contextId)}/rooms?${params}`, listRoomsResponseSchema, undefined, options);
+    const limit = Number(params.get('limit'));
+    if (reply.readItems.length > limit) {
+      // Each item costs a trust read and maybe a room read: no more than were asked for.
+      throw new EndpointError('BridgeRefused', `the Bridge listed ${reply.readItems.length} rooms for a limit of ${limit}`, { bridgeCode: 'BAD_RESPONSE' });
+    }
     const readItems: StreamRoom[] = [];
     for (const item of reply.readItems) readItems.push(await this.listItem(item, options));
     return { totalAvailable: reply.totalAvailable, readItems };

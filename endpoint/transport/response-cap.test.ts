@@ -85,10 +85,18 @@ describe('through the Endpoint', () => {
   let alice: Client;
   /** Armed: the next room read is answered with this many bytes of JSON. */
   let inflate = 0;
+  /** Armed: the next listing repeats its first room this many times. */
+  let repeat = 0;
 
   beforeAll(async () => {
     proxy = await startHttpProxy(() => t.bridge.listenUrl, {
-      rewrite: (req) => {
+      rewrite: (req, body) => {
+        if (repeat > 0 && req.method === 'GET' && /^\/v1\/contexts\/[^/]+\/rooms\?/.test(req.url ?? '')) {
+          const list = JSON.parse(body.toString('utf8')) as { readItems: unknown[] };
+          const times = repeat;
+          repeat = 0;
+          return Buffer.from(JSON.stringify({ ...list, readItems: Array.from({ length: times }, () => list.readItems[0]) }));
+        }
         if (inflate === 0 || req.method !== 'GET' || !(req.url ?? '').startsWith('/v1/rooms/')) return undefined;
         const size = inflate;
         inflate = 0;
@@ -111,6 +119,15 @@ describe('through the Endpoint', () => {
     const error = await alice.streamApi.getStreamRoom(id).catch((e: unknown) => e);
     expect(error).toMatchObject({ reason: 'BridgeRefused', bridgeCode: 'RESPONSE_TOO_LARGE', details: { maxBytes: 2 * MiB } });
     expect(await outcome(alice.streamApi.getStreamRoom(id), (room) => `version ${room.version}`)).toBe('version 1');
+  });
+
+  it('refuses a listing of more rooms than were asked for, before reading any of them', async () => {
+    await alice.streamApi.createStreamRoom(tenant.contextId, [pub(alice.user)], [pub(alice.user)], utf8('{}'), utf8('m'));
+    repeat = 3;
+    const error = await alice.streamApi.listStreamRooms(tenant.contextId, { skip: 0, limit: 2, sortOrder: 'desc' }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ reason: 'BridgeRefused', bridgeCode: 'BAD_RESPONSE' });
+    expect((error as Error).message).toContain('listed 3 rooms for a limit of 2');
+    expect((await alice.streamApi.listStreamRooms(tenant.contextId, { skip: 0, limit: 2, sortOrder: 'desc' })).readItems.length).toBeGreaterThan(0);
   });
 
   it('refuses a maxResponseBytes below one record', async () => {

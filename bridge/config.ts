@@ -6,6 +6,7 @@
 import * as z from 'zod';
 import { mediaConfigProblem, mediaSchema } from './media/config.ts';
 import { overloadSchema } from './overload/overload.ts';
+import { STREAM_WINDOW_MAX_BYTES } from '../protocol/ws.ts';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -104,6 +105,7 @@ export const realtimeSchema = z.strictObject({
     .number()
     .int()
     .positive()
+    .max(STREAM_WINDOW_MAX_BYTES) // what Endpoints take (protocol/ws.ts)
     .default(1024 * 1024),
   /**
    * The most a stream's window grows to, adaptively: doubled from `streamWindowBytes` whenever its
@@ -116,6 +118,7 @@ export const realtimeSchema = z.strictObject({
     .number()
     .int()
     .positive()
+    .max(STREAM_WINDOW_MAX_BYTES)
     .default(8 * 1024 * 1024),
   /** A receiver that consumes nothing for this long while its sender waits is cut from the stream. Ms. */
   stuckReceiverTimeoutMs: z.number().int().positive().default(10_000),

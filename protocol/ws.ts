@@ -126,8 +126,21 @@ export type IceCandidateWire = z.infer<typeof iceCandidateSchema>;
 /** Which announced track (`publish` result's trackNo) an m-line of the publisher's offer carries. */
 const mediaBindingSchema = z.strictObject({ mid: midSchema, trackNo: z.int().check(z.nonnegative()) });
 export type MediaBinding = z.infer<typeof mediaBindingSchema>;
+/**
+ * A receive offer's bounds, as the client checks them: the unit sends at most
+ * `maxReceivedTracksPerConnection` tracks (at most 256, bridge/media/config.ts), each an m-section of a
+ * few hundred bytes; a Bridge that sends more is dropped before the browser builds transceivers for it.
+ */
+export const MEDIA_RECEIVE_TRACKS_MAX = 256;
+/**
+ * The largest byte-stream window a Bridge may give (its `streamWindowBytes` and `streamWindowMaxBytes`
+ * are refused above it): a receiver fails a stream that sends it more unconsumed bytes than this
+ * (endpoint/data-streams/limits.ts), since flow control was not kept.
+ */
+export const STREAM_WINDOW_MAX_BYTES = 32 * 1024 * 1024;
+export const MEDIA_RECEIVE_SDP_MAX_BYTES = 1024 * 1024;
 export const mediaReceiveTrackSchema = z.object({
-  mid: z.string(),
+  mid: midSchema,
   trackNo: z.int().check(z.nonnegative()),
   kind: z.enum(['audio', 'video']),
   streamId: streamIdSchema,
@@ -403,8 +416,8 @@ export const mediaEventSchema = z.discriminatedUnion('type', [
     type: z.literal('mediaReceiveOffer'),
     roomId: roomIdSchema,
     revision: z.int().check(z.positive()),
-    sdp: z.string(),
-    tracks: z.array(mediaReceiveTrackSchema),
+    sdp: z.string().check(z.minLength(1), z.maxLength(MEDIA_RECEIVE_SDP_MAX_BYTES)),
+    tracks: z.array(mediaReceiveTrackSchema).check(z.maxLength(MEDIA_RECEIVE_TRACKS_MAX)),
   }),
   /** The unit closed one of this connection's media transports in the room. */
   z.object({

@@ -33,10 +33,14 @@ describe('sealroom start --config', () => {
     writeFileSync(bad, '{ nope');
     const unknown = join(dir, 'unknown.json');
     writeFileSync(unknown, JSON.stringify({ limits: { noSuchLimit: 1 } }));
+    // Past what Endpoints take (protocol/ws.ts STREAM_WINDOW_MAX_BYTES): refused at start, not at readers.
+    const window = join(dir, 'window.json');
+    writeFileSync(window, JSON.stringify({ realtime: { streamWindowMaxBytes: 64 * 1024 * 1024 } }));
     const cases: Array<[string, RegExp]> = [
       [join(dir, 'missing.json'), /cannot read .*ENOENT/],
       [bad, /is not valid JSON/],
       [unknown, /option "limits"/],
+      [window, /streamWindowMaxBytes/],
     ];
     for (const [file, message] of cases) {
       const result = await runCli(['start', '--data-dir', join(dir, 'data2'), '--port', '0', '--config', file]);

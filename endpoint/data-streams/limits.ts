@@ -1,4 +1,5 @@
 /** Limits and tuning of byte and text streams. Each constant names its unit. */
+import { STREAM_WINDOW_MAX_BYTES } from '../../protocol/ws.ts';
 import { STREAM_ABORT_REASON_MAX_BYTES, STREAM_CHUNK_MAX_BYTES, STREAM_RECIPIENTS_MAX } from './stream-crypto.ts';
 
 export { STREAM_ABORT_REASON_MAX_BYTES, STREAM_CHUNK_MAX_BYTES };
@@ -69,10 +70,10 @@ export const DEFAULT_STREAM_IDLE_TIMEOUT_MS = 60_000;
 export const INCOMING_STREAMS_MAX = 256;
 /**
  * Payload bytes of one incoming stream that arrived and are not yet consumed, at most. Flow control
- * keeps an honest Bridge within the stream's window (at most `streamWindowMaxBytes`, 8 MiB by default,
- * docs/protocol/byte-streams.md "Window"); past this the Bridge ignored it, and the stream fails
- * (`AbnormalEnd`) before its chunks are queued.
+ * keeps an honest Bridge within the stream's window (at most `streamWindowMaxBytes`, 8 MiB by default
+ * and never above STREAM_WINDOW_MAX_BYTES, docs/protocol/byte-streams.md "Window"); past this the
+ * Bridge ignored it, and the stream fails (`AbnormalEnd`) before its chunks are queued.
  */
-export const INCOMING_UNCONSUMED_MAX_BYTES = 32 * 1024 * 1024;
+export const INCOMING_UNCONSUMED_MAX_BYTES = STREAM_WINDOW_MAX_BYTES;
 /** The same over all incoming streams of a connection. */
 export const INCOMING_UNCONSUMED_TOTAL_MAX_BYTES = 256 * 1024 * 1024;

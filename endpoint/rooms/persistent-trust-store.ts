@@ -91,6 +91,13 @@ export class PersistentTrustStore implements TrustStore {
         { cause },
       );
     }
+    if (this.#closed !== undefined) {
+      // Closed while the hold was being taken (its connection went): let go of it at once.
+      const hold = this.#hold;
+      this.#hold = undefined;
+      await hold.release().catch(() => undefined);
+      throw this.#closed;
+    }
   }
 
   /** Lets the changes under way finish, then releases the hold; no change starts after. Idempotent. */

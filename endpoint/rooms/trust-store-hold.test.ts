@@ -154,6 +154,17 @@ describe('PersistentTrustStore hold', () => {
     await store.close();
   }, 15_000);
 
+  it('closed while it takes the hold (its connection went meanwhile): lets go of it, so another can take it', async () => {
+    const directory = folder();
+    const store = new PersistentTrustStore(openTrustKv({ directory, namespace: 'n1' }));
+    const opening = reasonOf(store.open());
+    await store.close();
+    expect(await opening).toMatch(/^TrustStoreFailed/);
+    const next = new PersistentTrustStore(openTrustKv({ directory, namespace: 'n1' }));
+    await next.open();
+    await next.close();
+  });
+
   it('on close, finishes what was queued, refuses what comes after, and frees the store', async () => {
     const directory = folder();
     const store = new PersistentTrustStore(openTrustKv({ directory, namespace: 'n1' }));

@@ -89,6 +89,13 @@ interface Session {
   byeReceived: boolean;
 }
 
+/** An offer whose signature and membership are being checked; `ended`: what ended it meanwhile. */
+interface VerifyingOffer {
+  roomId: string;
+  userId: string;
+  ended?: PeerError;
+}
+
 export class PeersApi {
   readonly #d: PeersDeps;
   readonly #sessions = new Map<string, Session>();
@@ -97,7 +104,7 @@ export class PeersApi {
    * disconnect, the socket closing) while an offer is checked ends it too, or it would be handed to the
    * app after the check with nothing left to end it.
    */
-  readonly #verifying = new Map<string, { roomId: string; userId: string; ended?: PeerError }>();
+  readonly #verifying = new Map<string, VerifyingOffer>();
   readonly #checks: SignalChecks;
   readonly #listeners = new Set<RemotePeerListener>();
   #calls: RemotePeerListener | undefined;
@@ -273,7 +280,7 @@ export class PeersApi {
       cancel: () => undefined,
       byeReceived: false,
     };
-    const verifying: { roomId: string; userId: string; ended?: PeerError } = { roomId, userId };
+    const verifying: VerifyingOffer = { roomId, userId };
     this.#verifying.set(offer.sessionId, verifying);
     try {
       if (this.#d.participants(roomId) === undefined) throw new PeerError('NotMember', `room "${roomId}" is not joined here`);
@@ -397,13 +404,13 @@ export class PeersApi {
     return peer;
   }
 
-  /** Ends a session once: closes its peer, tells the other side (unless it told us), forgets it. */
   /** Ends a session, or marks an offer being verified as ended (its check then refuses it). */
-  #endAny(s: Session | { roomId: string; userId: string; ended?: PeerError }, error: PeerError): void {
+  #endAny(s: Session | VerifyingOffer, error: PeerError): void {
     if ('sessionId' in s) this.#end(s, error);
     else s.ended ??= error;
   }
 
+  /** Ends a session once: closes its peer, tells the other side (unless it told us), forgets it. */
   #end(s: Session, error: PeerError): void {
     if (this.#sessions.get(s.sessionId) !== s) return;
     this.#sessions.delete(s.sessionId);

@@ -87,6 +87,17 @@ afterAll(async () => {
   await t.close();
 });
 
+/** alice and bob, both managers of a new room at version 1 that bob has read (so he trusts it). */
+async function roomOfTwo(): Promise<{ alice: Client; bob: Client; members: Array<{ userId: string; pubKey: string }>; id: string }> {
+  const alice = await connectClient(proxy.url, tenant.solutionId, tenant.users.alice!);
+  const bob = await connectClient(proxy.url, tenant.solutionId, tenant.users.bob!);
+  clients.push(alice, bob);
+  const members = [pub(alice.user), pub(bob.user)];
+  const id = await alice.streamApi.createStreamRoom(tenant.contextId, members, members, utf8('{}'), utf8('v1'));
+  expect((await bob.streamApi.getStreamRoom(id)).version).toBe(1);
+  return { alice, bob, members, id };
+}
+
 const read = (call: Promise<{ version: number; privateMeta: Uint8Array }>) => outcome(call, (room) => `version ${room.version}: ${fromUtf8(room.privateMeta)}`);
 
 describe('two reads of one room at once', () => {
@@ -108,12 +119,7 @@ describe('two reads of one room at once', () => {
   });
 
   it('keep the head a read trusted when a write of this client answers after it: the trust never moves back', async () => {
-    const alice = await connectClient(proxy.url, tenant.solutionId, tenant.users.alice!);
-    const bob = await connectClient(proxy.url, tenant.solutionId, tenant.users.bob!);
-    clients.push(alice, bob);
-    const members = [pub(alice.user), pub(bob.user)];
-    const id = await alice.streamApi.createStreamRoom(tenant.contextId, members, members, utf8('{}'), utf8('v1'));
-    expect((await bob.streamApi.getStreamRoom(id)).version).toBe(1);
+    const { alice, bob, members, id } = await roomOfTwo();
 
     // alice writes version 2; the Bridge stores it, and its answer to her waits.
     trap.writeAnswer = gate(10_000);
@@ -136,12 +142,7 @@ describe('two reads of one room at once', () => {
   });
 
   it('refuse a write the Bridge says it took while it served another version of that number (a fork): RoomTampered', async () => {
-    const alice = await connectClient(proxy.url, tenant.solutionId, tenant.users.alice!);
-    const bob = await connectClient(proxy.url, tenant.solutionId, tenant.users.bob!);
-    clients.push(alice, bob);
-    const members = [pub(alice.user), pub(bob.user)];
-    const id = await alice.streamApi.createStreamRoom(tenant.contextId, members, members, utf8('{}'), utf8('v1'));
-    expect((await bob.streamApi.getStreamRoom(id)).version).toBe(1);
+    const { alice, bob, members, id } = await roomOfTwo();
 
     // alice's version 2 is held before the Bridge sees it; bob's version 2 is stored meanwhile.
     Object.assign(trap, { forkWrite: gate(10_000), forkRequest: undefined, forkSeen: gate(10_000) });
@@ -160,12 +161,7 @@ describe('two reads of one room at once', () => {
   });
 
   it("never take the key of a write the Bridge says it took once the trusted head is past it: the chain's key is used", async () => {
-    const alice = await connectClient(proxy.url, tenant.solutionId, tenant.users.alice!);
-    const bob = await connectClient(proxy.url, tenant.solutionId, tenant.users.bob!);
-    clients.push(alice, bob);
-    const members = [pub(alice.user), pub(bob.user)];
-    const id = await alice.streamApi.createStreamRoom(tenant.contextId, members, members, utf8('{}'), utf8('v1'));
-    expect((await bob.streamApi.getStreamRoom(id)).version).toBe(1);
+    const { alice, bob, members, id } = await roomOfTwo();
 
     // alice's version 2 (a new key, epoch 2) is held; bob writes his version 2 (his epoch 2) and 3.
     Object.assign(trap, { forkWrite: gate(10_000), forkRequest: undefined, forkSeen: gate(10_000) });

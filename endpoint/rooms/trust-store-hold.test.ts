@@ -6,7 +6,7 @@
  * holder that loses its lock stops writing.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, utimesSync } from 'node:fs';
+import { mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -102,6 +102,19 @@ describe('one StreamApi per identity and trust store', () => {
     const ownStore = await connectClient(t.bridge.url, tenant.solutionId, tenant.users.alice!, { streamApi: { trustStore: new MemoryTrustStore() } });
     clients.push(ownStore);
     for (const c of [alice, bob, elsewhere, ownStore]) expect(c.connection.state).toBe('connected');
+  });
+
+  it('fails with TrustStoreFailed when the store cannot be held (its folder is a file), and with ConnectionLost on a closed connection', async () => {
+    const connection = await Endpoint.connect(tenant.users.alice!.privateKey, tenant.solutionId, t.bridge.url);
+    const eventApi = await Endpoint.createEventApi(connection);
+    const trustDir = folder();
+    writeFileSync(join(trustDir, trustNamespace(tenant.solutionId, tenant.users.alice!.publicKey)), 'not a folder');
+    try {
+      expect(await reasonOf(Endpoint.createStreamApi(connection, eventApi, { trustDir }))).toBe('TrustStoreFailed ERR_ENDPOINT_TRUST_STORE_FAILED');
+    } finally {
+      await connection.disconnect();
+    }
+    expect(await reasonOf(Endpoint.createStreamApi(connection, eventApi, { trustDir: folder() }))).toMatch(/^ConnectionLost/);
   });
 
   it('makes a StreamApi only through createStreamApi unless it is given a store', async () => {

@@ -126,8 +126,8 @@ export class IncomingStreams {
     const again = this.streams.get(event.streamNo);
     if (again !== undefined) {
       // A number still in use: the Bridge's error or its lie. Neither stream can be told apart now.
+      // fail() rejects the number at the Bridge, which ends the second announcement too.
       this.fail(again, new DataStreamError('AbnormalEnd', `the Bridge announced stream number ${event.streamNo} again while it was open`), true);
-      this.d.connection.notify({ kind: 'byteStreamReject', streamNo: event.streamNo });
       return;
     }
     if (this.streams.size >= INCOMING_STREAMS_MAX) {

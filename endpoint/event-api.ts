@@ -29,6 +29,31 @@ export type RoomEventTransformer = (event: Extract<ServerEvent, { type: RoomEven
 export type EndpointEvent = StreamRoomEvent | RealtimeEvent | KeyChangedEvent;
 export type EventMap = { [K in EndpointEvent['type']]: Extract<EndpointEvent, { type: K }> } & Record<string, unknown>;
 
+type RoomEvent = Extract<ServerEvent, { type: RoomEventType }>;
+
+/**
+ * Room events waiting for their turn, at most this many (docs/operations/limits.md, "What the Endpoint
+ * reads"). Each is a verified room read when its turn comes, so a Bridge that sends events faster than
+ * they can be read would otherwise grow the queue without end; an update for a room whose update is
+ * still waiting joins it instead (both would read the same room).
+ */
+export const ROOM_EVENTS_PENDING_MAX = 4096;
+
+/** What the room-event queue did: `eventApi.stats()`. */
+export interface EventApiStats {
+  /** Room events waiting for their turn now. */
+  pendingRoomEvents: number;
+  /** Updates that joined an update of the same room still waiting (the app gets one event for both). */
+  coalescedRoomEvents: number;
+  /** Room events dropped because ROOM_EVENTS_PENDING_MAX were waiting; each is also logged once per burst. */
+  droppedRoomEvents: number;
+}
+
+interface PendingRoomEvent {
+  event: RoomEvent;
+  subscriptionIds: string[];
+}
+
 export class EventApi {
   readonly #emitter = new Emitter<EventMap>();
   /** app subscription id -> query, and the Bridge's current id for it */
@@ -36,8 +61,17 @@ export class EventApi {
   readonly #byServerId = new Map<string, string>();
   #nextId = 1;
   #transformer: RoomEventTransformer | undefined;
-  /** Room events are handled one at a time, so listeners see them in the order the Bridge sent them. */
-  #queue: Promise<void> = Promise.resolve();
+  /**
+   * Room events are handled one at a time, so listeners see them in the order the Bridge sent them
+   * (an update joined to a waiting one keeps that one's place).
+   */
+  readonly #pending: PendingRoomEvent[] = [];
+  /** The newest waiting event per room, which an update of that room may join. */
+  readonly #lastPending = new Map<string, PendingRoomEvent>();
+  #draining = false;
+  /** Set from the first drop until the queue is empty again: a burst of drops is logged once. */
+  #dropping = false;
+  readonly #counts = { coalescedRoomEvents: 0, droppedRoomEvents: 0 };
 
   /** Use `Endpoint.createEventApi`. */
   constructor(readonly connection: Connection) {
@@ -104,6 +138,11 @@ export class EventApi {
     return this.#emitter.on(type, listener);
   }
 
+  /** What the room-event queue holds and did (see EventApiStats). */
+  stats(): EventApiStats {
+    return { pendingRoomEvents: this.#pending.length, ...this.#counts };
+  }
+
   #emit<K extends keyof EventMap & string>(type: K, event: EventMap[K]): void {
     this.#emitter.emit(type, event, (error) => this.connection.log.error({ type, error: String(error) }, 'event listener threw'));
   }
@@ -112,10 +151,47 @@ export class EventApi {
     if (event.type !== 'streamRoomCreated' && event.type !== 'streamRoomUpdated' && event.type !== 'streamRoomDeleted') return;
     const ids = event.subscriptionIds.map((s) => this.#byServerId.get(s)).filter((s): s is string => s !== undefined);
     if (ids.length === 0) return;
-    this.#queue = this.#queue.then(async () => {
-      const typed = this.#transformer !== undefined ? await this.#transformer(event, ids) : plain(event, ids);
-      this.#emit(typed.type, typed as never);
-    });
+    const last = this.#lastPending.get(event.roomId);
+    if (last !== undefined && last.event.type === 'streamRoomUpdated' && event.type === 'streamRoomUpdated') {
+      last.event = event;
+      last.subscriptionIds = [...new Set([...last.subscriptionIds, ...ids])];
+      this.#counts.coalescedRoomEvents++;
+      return;
+    }
+    if (this.#pending.length >= ROOM_EVENTS_PENDING_MAX) {
+      this.#counts.droppedRoomEvents++;
+      if (!this.#dropping)
+        this.connection.log.warn({ type: event.type, roomId: event.roomId, pending: this.#pending.length }, 'dropping room events: too many waiting');
+      this.#dropping = true;
+      return;
+    }
+    const entry: PendingRoomEvent = { event, subscriptionIds: ids };
+    this.#pending.push(entry);
+    this.#lastPending.set(event.roomId, entry);
+    if (this.#draining) return;
+    this.#draining = true;
+    // Not inside the socket's message handler: listeners run after it, as every event's do.
+    queueMicrotask(() => void this.#drain());
+  }
+
+  async #drain(): Promise<void> {
+    try {
+      for (let entry = this.#pending[0]; entry !== undefined; entry = this.#pending[0]) {
+        // Taken out before its read starts: an update arriving meanwhile waits for a newer read.
+        if (this.#lastPending.get(entry.event.roomId) === entry) this.#lastPending.delete(entry.event.roomId);
+        const { event, subscriptionIds } = entry;
+        try {
+          const typed = this.#transformer !== undefined ? await this.#transformer(event, subscriptionIds) : plain(event, subscriptionIds);
+          this.#emit(typed.type, typed as never);
+        } catch (error) {
+          this.connection.log.error({ type: event.type, roomId: event.roomId, error: String(error) }, 'a room event could not be handled');
+        }
+        this.#pending.shift();
+      }
+      this.#dropping = false;
+    } finally {
+      this.#draining = false;
+    }
   }
 
   async #restore(): Promise<void> {
@@ -134,7 +210,7 @@ export class EventApi {
   }
 }
 
-function plain(event: Extract<ServerEvent, { type: RoomEventType }>, subscriptionIds: string[]): StreamRoomEvent {
+function plain(event: RoomEvent, subscriptionIds: string[]): StreamRoomEvent {
   switch (event.type) {
     case 'streamRoomCreated':
       return { type: event.type, streamRoomId: event.roomId, contextId: event.contextId, subscriptionIds };

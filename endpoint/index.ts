@@ -92,6 +92,6 @@ export type {
   StreamTrackInfo,
   TrackOptions,
 } from './realtime/types.ts';
-export type { EndpointEvent, EventMap } from './event-api.ts';
+export type { EndpointEvent, EventApiStats, EventMap } from './event-api.ts';
 export type { AudioLevelStats, AudioLevelStatsListener, MediaOptions, MediaStats, MediaTransportStats, StreamAudioLevel } from './media/types.ts';
 export type { MediaWorkerSource } from './media/e2ee.ts';

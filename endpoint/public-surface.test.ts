@@ -32,7 +32,7 @@ const CONNECTION_API = [
   'drained',
   'disconnect',
 ];
-const EVENT_API = ['connection', 'buildSubscriptionQuery', 'subscribeFor', 'unsubscribeFrom', 'on'];
+const EVENT_API = ['connection', 'buildSubscriptionQuery', 'subscribeFor', 'unsubscribeFrom', 'on', 'stats'];
 const STREAM_API = [
   'connection',
   'eventApi',

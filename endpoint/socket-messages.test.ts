@@ -6,14 +6,23 @@
  * gets wrong must not confuse the Endpoint.
  */
 import { describe, expect, it } from 'vitest';
-import { type DecodedFrame, encodeBatch, encodeCreditFrame, encodeDataFrame, FRAME_ALLOWANCE_DOWN, FRAME_DATA_DOWN, FRAME_DATA_UP } from '../protocol/ws.ts';
+import {
+  DOWN_MESSAGE_MAX_BYTES,
+  type DecodedFrame,
+  encodeBatch,
+  encodeCreditFrame,
+  encodeDataFrame,
+  FRAME_ALLOWANCE_DOWN,
+  FRAME_DATA_DOWN,
+  FRAME_DATA_UP,
+} from '../protocol/ws.ts';
 import type { ConnectionHooks } from './internal.ts';
 import type { Logger } from './logger.ts';
 import { PendingRequests } from './pending-requests.ts';
 import { SocketMessages } from './socket-messages.ts';
 import { Emitter } from './util/emitter.ts';
 
-function setup(): { messages: SocketMessages; frames: DecodedFrame[]; warnings: string[] } {
+function setup(): { messages: SocketMessages; frames: DecodedFrame[]; warnings: string[]; events: unknown[] } {
   const warnings: string[] = [];
   const log: Logger = {
     debug: () => undefined,
@@ -24,7 +33,9 @@ function setup(): { messages: SocketMessages; frames: DecodedFrame[]; warnings: 
   const hooks = new Emitter<ConnectionHooks>();
   const frames: DecodedFrame[] = [];
   hooks.on('frame', (frame) => frames.push(frame));
-  return { messages: new SocketMessages(log, hooks, new PendingRequests()), frames, warnings };
+  const events: unknown[] = [];
+  hooks.on('event', (event) => events.push(event));
+  return { messages: new SocketMessages(log, hooks, new PendingRequests()), frames, warnings, events };
 }
 
 const batchOf = (frames: Uint8Array[]) =>
@@ -68,5 +79,21 @@ describe('SocketMessages and BATCH frames', () => {
     expect(warnings.some((w) => w.includes('malformed binary frame'))).toBe(true);
     messages.handle(good);
     expect(frames).toHaveLength(2);
+  });
+
+  it("drops a message larger than any the Bridge sends, unparsed, in either form (browsers' sockets have no bound)", () => {
+    const { messages, frames, warnings, events } = setup();
+    const event = { type: 'streamRoomDeleted', roomId: 'room_0123456789abcdef', contextId: 'ctx', subscriptionIds: ['s'] };
+    const text = JSON.stringify({ kind: 'event', event });
+    messages.handle(text + ' '.repeat(DOWN_MESSAGE_MAX_BYTES + 1 - text.length));
+    const frame = encodeDataFrame(FRAME_DATA_DOWN, 4, new Uint8Array(DOWN_MESSAGE_MAX_BYTES));
+    messages.handle(frame);
+    messages.handle(frame.buffer);
+    expect(events).toEqual([]);
+    expect(frames).toEqual([]);
+    expect(warnings.filter((w) => w.includes('larger than any'))).toHaveLength(3);
+    // At the bound, the same message is taken.
+    messages.handle(text + ' '.repeat(DOWN_MESSAGE_MAX_BYTES - text.length));
+    expect(events).toEqual([event]);
   });
 });

@@ -5,7 +5,7 @@
  * 2: the frames the Bridge wrote in one turn) is routed frame by frame, in order, as if each had come
  * alone. What is malformed or unexpected is dropped and logged.
  */
-import { decodeFrame, FRAME_BATCH_DOWN, FRAME_DATA_DOWN, serverMessageSchema, splitBatch } from '../protocol/ws.ts';
+import { DOWN_MESSAGE_MAX_BYTES, decodeFrame, FRAME_BATCH_DOWN, FRAME_DATA_DOWN, serverMessageSchema, splitBatch } from '../protocol/ws.ts';
 import type { ConnectionHooks } from './internal.ts';
 import type { Logger } from './logger.ts';
 import type { PendingRequests } from './pending-requests.ts';
@@ -34,9 +34,15 @@ export class SocketMessages {
     this.#hooks.emit('frame', frame, this.#frameListenerFailed);
   }
 
+  /** Browsers' sockets take messages of any size; Node's closes past the same bound (transport/websocket-node.ts). */
+  #tooLarge(size: number): void {
+    this.#log.warn({ size, max: DOWN_MESSAGE_MAX_BYTES }, 'dropped a message from the Bridge larger than any it sends');
+  }
+
   handle(data: unknown): void {
     if (data instanceof ArrayBuffer || data instanceof Uint8Array) {
       const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+      if (bytes.byteLength > DOWN_MESSAGE_MAX_BYTES) return this.#tooLarge(bytes.byteLength);
       if (bytes[0] !== FRAME_BATCH_DOWN) return this.#binary(binaryFrame(bytes));
       const frames = splitBatch(bytes);
       if (frames === undefined) {
@@ -46,9 +52,12 @@ export class SocketMessages {
       for (const frame of frames) this.#binary(binaryFrame(frame));
       return;
     }
+    const text = String(data);
+    // A string of n UTF-16 units is at least n bytes of UTF-8: one longer than the bound is over it.
+    if (text.length > DOWN_MESSAGE_MAX_BYTES) return this.#tooLarge(text.length);
     let parsed: ReturnType<typeof serverMessageSchema.safeParse>;
     try {
-      parsed = serverMessageSchema.safeParse(JSON.parse(String(data)));
+      parsed = serverMessageSchema.safeParse(JSON.parse(text));
     } catch {
       this.#log.warn('dropped a malformed message from the Bridge');
       return;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  BATCH_MAX_FRAMES,
   CHUNK_HEADER_BYTES,
   CREDIT_FLAG_STARVED,
   CREDIT_FRAME_BYTES,
@@ -92,5 +93,13 @@ describe('binary frames', () => {
     expect(splitBatch(new Uint8Array([FRAME_BATCH_DOWN, 0, 0, 0, 0]))).toBeUndefined();
     expect(splitBatch(encodeBatch([batch], batch.length))).toBeUndefined();
     expect(splitBatch(frames[0]!)).toBeUndefined();
+  });
+
+  it('refuses a BATCH of more frames than the Bridge ever sends in one', () => {
+    const tiny = new Uint8Array([0x81, 0, 0, 0, 1]);
+    const full = Array.from({ length: BATCH_MAX_FRAMES }, () => tiny);
+    expect(splitBatch(encodeBatch(full, full.length * tiny.length))).toHaveLength(BATCH_MAX_FRAMES);
+    const over = [...full, tiny];
+    expect(splitBatch(encodeBatch(over, over.length * tiny.length))).toBeUndefined();
   });
 });

@@ -37,6 +37,12 @@ export const FRAME_ALLOWANCE_DOWN = 0x83;
 export const FRAME_BATCH_DOWN = 0x84;
 /** Each frame in a BATCH is preceded by its length. */
 export const BATCH_LENGTH_BYTES = 4;
+/**
+ * The most frames one BATCH may hold: the Bridge sends a batch once it holds this many, and an Endpoint
+ * refuses a batch with more (a 5-byte frame per entry would otherwise let one 8 MiB message make it
+ * route over a million frames at once).
+ */
+export const BATCH_MAX_FRAMES = 256;
 /** Chunk flag: this is the stream's final chunk (end or abort). The AEAD authenticates it. */
 export const CHUNK_FLAG_LAST = 0x01;
 /** Bytes of the binary header before the payload: type + u32 (+ u8 flags for chunks). */
@@ -193,7 +199,7 @@ export function encodeBatch(frames: readonly Uint8Array[], bytes: number): Uint8
 
 /**
  * The frames of a BATCH message (views into it), or undefined if it is malformed: a length that runs
- * past the end, an empty frame, a batch inside a batch, or no frame at all.
+ * past the end, an empty frame, a batch inside a batch, no frame at all, or more than BATCH_MAX_FRAMES.
  */
 export function splitBatch(batch: Uint8Array): Uint8Array[] | undefined {
   if (batch[0] !== FRAME_BATCH_DOWN) return undefined;
@@ -204,6 +210,7 @@ export function splitBatch(batch: Uint8Array): Uint8Array[] | undefined {
     const length = readU32(batch, at);
     at += BATCH_LENGTH_BYTES;
     if (length === 0 || at + length > batch.length || batch[at] === FRAME_BATCH_DOWN) return undefined;
+    if (frames.length === BATCH_MAX_FRAMES) return undefined;
     frames.push(batch.subarray(at, at + length));
     at += length;
   }

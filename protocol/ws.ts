@@ -138,6 +138,13 @@ export const MEDIA_RECEIVE_TRACKS_MAX = 256;
  * (endpoint/data-streams/limits.ts), since flow control was not kept.
  */
 export const STREAM_WINDOW_MAX_BYTES = 32 * 1024 * 1024;
+/**
+ * The largest WebSocket message an Endpoint takes from the Bridge. What the Bridge sends is far
+ * smaller (a chunk, a batch of about 64 KiB, a media offer of at most 1 MiB of SDP); in Node the socket
+ * closes past it (ws's maxPayload), and in browsers, whose sockets have no such bound, a larger
+ * message is dropped unparsed (endpoint/socket-messages.ts).
+ */
+export const DOWN_MESSAGE_MAX_BYTES = 8 * 1024 * 1024;
 export const MEDIA_RECEIVE_SDP_MAX_BYTES = 1024 * 1024;
 export const mediaReceiveTrackSchema = z.object({
   mid: midSchema,

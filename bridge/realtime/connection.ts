@@ -21,16 +21,24 @@
  */
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
-import { CLOSE, encodeBatch, type ParsedQuery, type ResultPayloads, type ServerEvent, type ClientRequestKind, type MediaEvent } from '../../protocol/ws.ts';
+import {
+  BATCH_MAX_FRAMES,
+  CLOSE,
+  encodeBatch,
+  type ParsedQuery,
+  type ResultPayloads,
+  type ServerEvent,
+  type ClientRequestKind,
+  type MediaEvent,
+} from '../../protocol/ws.ts';
 import type { SessionRow } from '../store/types.ts';
 import { BulkQueue } from './send-scheduler.ts';
 import { corkForTurn, flushTurn } from './turn-cork.ts';
 
 /** While reading is paused, how often the Bridge checks whether it may resume. Milliseconds. */
 const RESUME_CHECK_MS = 25;
-/** A batch is sent at once when it holds this many bytes or frames. */
+/** A batch is sent at once when it holds this many bytes, or BATCH_MAX_FRAMES frames (protocol/ws-frames.ts). */
 const BATCH_MAX_BYTES = 64 * 1024;
-const BATCH_MAX_FRAMES = 256;
 /** After closing an overflowing socket, how long its close frame may take before it is dropped. Ms. */
 const OVERFLOW_TERMINATE_MS = 2000;
 

@@ -115,6 +115,12 @@ describe('media in Chromium through the forwarding unit', () => {
   it('A publishes camera and microphone; B and C play them, decrypted', async () => {
     tracks = await a.evaluate((id) => window.mediaKit.publishCamera(id), roomId);
     expect(await a.evaluate(() => window.mediaKit.states())).toEqual(['publishing', 'connecting', 'published']);
+    // B's Bridge sends each receive offer five times: B answers each revision once, and does not
+    // restart (answering the copies, refused as stale, would fail its transport).
+    await b.evaluate(() => {
+      window.mediaKit.recordAnswers();
+      window.mediaKit.repeatOffers(5);
+    });
     await Promise.all([b, c].map((page) => page.evaluate((id) => window.mediaKit.subscribeAll(id), roomId)));
     for (const page of [b, c]) {
       await until('both remote tracks', async () => (await remoteOf(page)).length === 2);
@@ -135,6 +141,10 @@ describe('media in Chromium through the forwarding unit', () => {
       expect(stats.framesDropped.decrypt).toBe(0);
       expect(stats.transports.find((x) => x.transport === 'receive')?.state).toBe('connected');
     }
+    const answered = await b.evaluate(() => window.mediaKit.answeredRevisions());
+    expect(answered.length).toBeGreaterThan(0);
+    expect(new Set(answered).size).toBe(answered.length);
+    expect((await statsOf(b)).transports.find((x) => x.transport === 'receive')?.restarts).toBe(0);
   });
 
   it('refuses bad input with typed errors; a publish the unit refuses fails with its code and is taken back, and the call goes on', async () => {

@@ -1,7 +1,8 @@
 /**
  * The receive transport of one room: the unit offers (`mediaReceiveOffer`, one m-line per subscribed
  * audio or video track), this client answers (`mediaAnswer` with the offer's revision). Offers are
- * applied one at a time, in order. Each new receiver gets the decrypting transform before its
+ * applied one at a time, in order (a newer one replaces one still waiting; one not newer than the last
+ * taken is ignored). Each new receiver gets the decrypting transform before its
  * frames can flow; its track is announced to the app once the answer is accepted, and ended when a
  * later offer no longer lists it.
  */
@@ -31,22 +32,54 @@ interface Offer {
 export class ReceivePeer extends MediaPeer {
   /** By mid. */
   readonly tracks = new Map<string, ReceivedTrack>();
-  #queue: Promise<void> = Promise.resolve();
+  /** The offer being applied, if any. */
+  #applying: Promise<void> | undefined;
+  /**
+   * The offer that waits for it. The unit sends one offer at a time and waits for its answer
+   * (bridge/media/receive-transport.ts), so a newer offer replaces a waiting one: only the newest is
+   * worth answering, and what a Bridge can queue here stays one offer.
+   */
+  #waiting: Offer | undefined;
+  /** The revision of the newest offer taken (applied, being applied or waiting); revisions only grow. */
+  #newest = 0;
 
   constructor(private readonly r: ReceiveDeps) {
     super(r, 'receive');
   }
 
-  /** Applies the unit's offer after the ones before it. */
+  /** Applies the unit's offer once the one being applied is done (a newer one replaces it if it still waits). */
   offer(offer: Offer): void {
-    this.#queue = this.#queue
-      .then(() => this.#apply(offer))
-      .catch((error: unknown) => {
-        if (this.closed) return;
+    if (offer.revision <= this.#newest) {
+      this.r.connection.log.warn(
+        { roomId: this.r.roomId, revision: offer.revision, newest: this.#newest },
+        'a media receive offer not newer than the last was ignored',
+      );
+      return;
+    }
+    this.#newest = offer.revision;
+    if (this.#waiting !== undefined) {
+      this.r.connection.log.warn(
+        { roomId: this.r.roomId, revision: this.#waiting.revision, newer: offer.revision },
+        'a media receive offer was replaced before its turn',
+      );
+    }
+    this.#waiting = offer;
+    this.#applying ??= this.#applyWaiting();
+  }
+
+  async #applyWaiting(): Promise<void> {
+    for (let offer = this.#waiting; offer !== undefined; offer = this.#waiting) {
+      this.#waiting = undefined;
+      try {
+        await this.#apply(offer);
+      } catch (error) {
+        if (this.closed) break;
         this.r.connection.log.warn({ roomId: this.r.roomId, revision: offer.revision, error: String(error) }, 'a media receive offer could not be answered');
         // The unit closes a transport whose offer stays unanswered (mediaClosed timeout); restart now.
         this.r.failed('receive');
-      });
+      }
+    }
+    this.#applying = undefined;
   }
 
   async #apply(offer: Offer): Promise<void> {

@@ -14,6 +14,8 @@
  * - `Closed`: `close()` was called, here or on the other side.
  * - `Timeout`: the other side did not answer, or the connection did not come up, in time.
  * - `Unsupported`: this runtime has no WebRTC (Node without the `werift` package).
+ * - `Overloaded`: more signals were waiting to be handled than this side keeps (PEER_SIGNALS_PENDING_MAX
+ *   in ./loader.ts); the signal was dropped unread (counted in `peerStats().refused`, not answered).
  * - `InvalidArgument`: a caller passed a bad value (the message names it).
  */
 import { SealroomError, reasonToCode } from '../../protocol/errors.ts';
@@ -30,6 +32,7 @@ export type PeerErrorReason =
   | 'Closed'
   | 'Timeout'
   | 'Unsupported'
+  | 'Overloaded'
   | 'InvalidArgument';
 
 export class PeerError extends SealroomError {

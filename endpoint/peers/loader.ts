@@ -17,11 +17,22 @@ export function mayGoDirect(o: (PathOptions & { destinationIdentities?: string[]
   return path !== 'relay' && (path !== 'auto' || (Array.isArray(o.destinationIdentities) && o.destinationIdentities.length === 1));
 }
 
+/**
+ * Peer signals waiting for their turn, at most this many; the rest are dropped unread and counted as
+ * `Overloaded` (docs/protocol/peer-signalling.md, "Checks"). An honest Bridge passes at most 50 a
+ * second from each member (bridge/realtime/relay/peer-signals.ts), and an offer's checks take
+ * milliseconds, so only a Bridge that floods one receiver reaches it.
+ */
+export const PEER_SIGNALS_PENDING_MAX = 1024;
+
 export class PeersLoader {
   #api: Promise<PeersApi> | undefined;
   #loaded: PeersApi | undefined;
   /** Signals are handled in arrival order, also while the chunk loads. */
   #tail: Promise<void> = Promise.resolve();
+  #pending = 0;
+  /** Signals dropped because PEER_SIGNALS_PENDING_MAX were waiting. */
+  #overloaded = 0;
 
   constructor(private readonly deps: () => PeersDeps) {}
 
@@ -32,9 +43,20 @@ export class PeersLoader {
 
   event(event: ServerEvent): void {
     if (event.type !== 'peerSignal') return;
+    if (this.#pending >= PEER_SIGNALS_PENDING_MAX) {
+      if (this.#overloaded++ % PEER_SIGNALS_PENDING_MAX === 0) {
+        this.deps().connection.log.warn(
+          { roomId: event.roomId, fromUserId: event.fromUserId, dropped: this.#overloaded },
+          'dropped peer signals: too many waiting',
+        );
+      }
+      return;
+    }
+    this.#pending++;
     this.#tail = this.#tail
       .then(async () => (await this.load()).signal(event))
-      .catch((error: unknown) => this.deps().connection.log.warn({ error: String(error) }, 'handling a peer signal failed'));
+      .catch((error: unknown) => this.deps().connection.log.warn({ error: String(error) }, 'handling a peer signal failed'))
+      .finally(() => this.#pending--);
   }
 
   addRemotePeerListener(listener: RemotePeerListener): () => void {
@@ -62,7 +84,7 @@ export class PeersLoader {
   }
 
   refusals(): PeerRefusals {
-    return { ...(this.#loaded?.refusals ?? {}) };
+    return { ...(this.#loaded?.refusals ?? {}), ...(this.#overloaded === 0 ? {} : { Overloaded: this.#overloaded }) };
   }
 
   paths(): { direct: number; relay: number } {

@@ -4,7 +4,9 @@
  * user. Each is refused with its reason, and no connection (no data) comes of it.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { gate } from '../../test/http-proxy.ts';
 import { startWsMitm, type WsMitm } from '../../test/procs/ws-mitm.ts';
+import { PEER_SIGNALS_PENDING_MAX } from './loader.ts';
 import { startKit, until, type Client, type Kit } from '../data-streams/test-kit.ts';
 import type { RemotePeerRequest } from './peers-api.ts';
 import { loopbackPeers, sawEachOther, peerFailure } from './test-kit.ts';
@@ -21,6 +23,9 @@ const rewrites: Record<string, Rewrite | undefined> = {};
 /** Every peerSignal event text the Bridge sent each user, as sent. */
 const seen: Record<string, string[]> = { alice: [], bob: [], carol: [] };
 const stops: Array<() => void> = [];
+/** Closed: the Bridge holds every room read until it opens. */
+let reads = gate(0);
+reads.open();
 
 async function mitmFor(user: string): Promise<WsMitm> {
   return startWsMitm(
@@ -46,12 +51,19 @@ beforeAll(async () => {
   alice = await kit.connect('alice', { url: mitms.alice!.url, streamApi: { peers: loopbackPeers() } });
   bob = await kit.connect('bob', { url: mitms.bob!.url, streamApi: { peers: loopbackPeers() } });
   carol = await kit.connect('carol', { url: mitms.carol!.url, streamApi: { peers: loopbackPeers() } });
+  const store = kit.t.bridge.store;
+  const real = store.roomRead.bind(store);
+  store.roomRead = async (...args) => {
+    await reads.opened;
+    return real(...args);
+  };
 });
 afterEach(() => {
   for (const stop of stops.splice(0)) stop();
   for (const user of Object.keys(rewrites)) rewrites[user] = undefined;
 });
 afterAll(async () => {
+  reads.open();
   await kit?.close();
   await Promise.all(Object.values(mitms).map((m) => m.close()));
 });
@@ -190,5 +202,40 @@ describe('direct peers: a tampering Bridge', () => {
     await peerFailure(alice.streamApi.connectPeer(roomId, 'bob', { signal: AbortSignal.timeout(3000) }));
     expect(refused(bob, 'SignatureInvalid')).toBe(before + 1);
     expect(atBob).toHaveLength(0);
+  });
+
+  it(`a Bridge that floods a member with signals: past ${PEER_SIGNALS_PENDING_MAX} waiting, the rest are dropped unread and counted (Overloaded)`, async () => {
+    const roomId = await joined([alice, bob]);
+    const atBob = requests(bob);
+    const before = seen.bob!.length;
+    const peer = await alice.streamApi.connectPeer(roomId, 'bob');
+    await until(() => atBob.length === 1, 'bob saw the request');
+    peer.close();
+    const offer = JSON.parse(seen.bob!.slice(before).find((text) => text.includes('"type":"offer"'))!) as {
+      event: Record<string, unknown> & { signal: Record<string, unknown> };
+    };
+    // Offers "from mallory", whom bob's verified room does not list: each makes him read the room
+    // again, and the Bridge holds that read, so they wait one behind the other.
+    const notMember = refused(bob, 'NotMember');
+    reads = gate(30_000);
+    const over = 100;
+    const injected = PEER_SIGNALS_PENDING_MAX + over;
+    for (let i = 0; i < injected; i++) {
+      const sessionId = Buffer.from(`flood-${String(i).padStart(10, '0')}`).toString('base64');
+      mitms.bob!.inject(JSON.stringify({ ...offer, event: { ...offer.event, fromUserId: 'mallory', signal: { ...offer.event.signal, sessionId } } }));
+    }
+    // At least `over` go (the bye and candidates of alice's closed peer may be among the dropped too).
+    await until(() => refused(bob, 'Overloaded') >= over, 'the signals past the bound to be dropped', 15_000);
+    reads.open();
+    await until(() => refused(bob, 'NotMember') - notMember + refused(bob, 'Overloaded') >= injected, 'the waiting offers to be refused', 60_000);
+    // Everything came while the first read was held: no more than the bound waited.
+    expect(refused(bob, 'NotMember') - notMember).toBeLessThanOrEqual(PEER_SIGNALS_PENDING_MAX);
+    expect(atBob).toHaveLength(1);
+    // Signals are handled again once the queue is empty (after the Bridge's one-second window on bob's
+    // signals, which his answers "bye refused" to the forged offers filled).
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const next = await alice.streamApi.connectPeer(roomId, 'bob');
+    await until(() => atBob.length === 2, 'bob saw the next request');
+    next.close();
   });
 });

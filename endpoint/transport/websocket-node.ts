@@ -1,5 +1,6 @@
 /** Node: WebSockets from the `ws` package (Node 20 has no global WebSocket). */
 import { WebSocket } from 'ws';
+import { DOWN_MESSAGE_MAX_BYTES } from '../../protocol/ws.ts';
 import type { SocketFactory, SocketLike } from './websocket.ts';
 
 /**
@@ -14,7 +15,7 @@ const zeroMask = (mask: Uint8Array): void => {
 };
 
 export const createSocket: SocketFactory = (url) => {
-  const socket = new WebSocket(url, { perMessageDeflate: false, maxPayload: 8 * 1024 * 1024, generateMask: zeroMask });
+  const socket = new WebSocket(url, { perMessageDeflate: false, maxPayload: DOWN_MESSAGE_MAX_BYTES, generateMask: zeroMask });
   // Buffers, not ArrayBuffers: a message that arrived in one socket read is a view into that read, with
   // no copy ('arraybuffer' copied every such message: ~7% of a data-track receiver's CPU). What is kept
   // beyond the call is copied by whoever keeps it (endpoint/socket-messages.ts: every frame but DATA;

@@ -5,7 +5,7 @@
  * Media is loopback only: the page offers 127.0.0.1 candidates and nothing else.
  */
 import { type Connection, Endpoint, type StreamApi } from '../../endpoint/index.ts';
-import { streamApiInternals } from '../../endpoint/internal.ts';
+import { connectionInternals, streamApiInternals } from '../../endpoint/internal.ts';
 import type { AudioLevelStats, MediaStats } from '../../endpoint/media/types.ts';
 
 interface RemoteVideo {
@@ -26,6 +26,7 @@ const ended: Array<{ trackId: string; kind: string; readyState: string }> = [];
 const states: string[] = [];
 let api: StreamApi | undefined;
 let conn: Connection | undefined;
+const answered: number[] = [];
 let handle: string | undefined;
 const local = new Map<string, MediaStreamTrack>();
 let levels: AudioLevelStats | undefined;
@@ -207,6 +208,35 @@ const kit = {
       connection.request = request;
       return Promise.resolve({});
     }) as typeof connection.request;
+  },
+
+  /**
+   * Plays a Bridge that sends every media receive offer `times` times over: the copies come right
+   * after the original, as one socket read would bring them. Returns nothing; `answeredRevisions`
+   * tells what was answered.
+   */
+  repeatOffers(times: number): void {
+    const { hooks } = connectionInternals(conn!);
+    const emit = hooks.emit.bind(hooks);
+    hooks.emit = ((type: string, event: { type?: string }, onError?: (error: unknown) => void) => {
+      emit(type as never, event as never, onError);
+      if (type !== 'media' || event.type !== 'mediaReceiveOffer') return;
+      for (let i = 1; i < times; i++) emit(type as never, structuredClone(event) as never, onError);
+    }) as typeof hooks.emit;
+  },
+
+  /** The revisions of the `mediaAnswer`s this connection sent, in order (recorded from the call on). */
+  recordAnswers(): void {
+    const connection = conn!;
+    const request = connection.request.bind(connection);
+    connection.request = ((kind: string, ...rest: unknown[]) => {
+      if (kind === 'mediaAnswer') answered.push((rest[0] as { revision: number }).revision);
+      return (request as (...a: unknown[]) => unknown)(kind, ...rest);
+    }) as typeof connection.request;
+  },
+
+  answeredRevisions(): number[] {
+    return [...answered];
   },
 
   async removeTrack(trackId: string): Promise<void> {

@@ -127,3 +127,34 @@ describe('a reconnect attempt that fails after its socket opened', () => {
     }
   });
 });
+
+describe('a Bridge that drops every socket right after it is up', () => {
+  it('meets a growing backoff: each drop goes on from the attempt that brought the socket back, not from the first', async () => {
+    let t!: TestBridge;
+    const proxy = await startTcpProxy(() => t.bridge.url);
+    t = await startBridge({ loginUrls: [proxy.url] });
+    try {
+      const tenant = await setupTenant(t.bridge, ['alice']);
+      const alice = await connectClient(proxy.url, tenant.solutionId, tenant.users.alice!, {
+        connect: { reconnectBaseDelayMs: 20, reconnectMaxDelayMs: 5000 },
+      });
+      const attempts: Array<{ attempt: number; delayMs: number }> = [];
+      alice.connection.on('reconnecting', ({ attempt, delayMs }) => attempts.push({ attempt, delayMs }));
+      let flaps = 0;
+      // Each time the socket is back (hello done, rooms restored), the path drops it again; five times.
+      alice.connection.on('reconnected', () => {
+        if (++flaps < 5) setTimeout(() => proxy.cutAll(), 10);
+      });
+      proxy.cutAll();
+      await until(() => flaps === 5, 'five reconnects', 15_000);
+      // One attempt per drop, every one counted on from the last: windows of 20, 40, 80, 160, 320 ms.
+      expect(attempts.map((a) => a.attempt)).toEqual([1, 2, 3, 4, 5]);
+      for (const { attempt, delayMs } of attempts) expect(delayMs).toBeLessThan(20 * 2 ** (attempt - 1));
+      expect(alice.connection.state).toBe('connected');
+      await alice.connection.disconnect();
+    } finally {
+      await t.close();
+      await proxy.close();
+    }
+  });
+});

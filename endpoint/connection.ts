@@ -29,7 +29,7 @@ import { registerConnection, type ConnectionHooks } from './internal.ts';
 import { silentLogger, type Logger } from './logger.ts';
 import { logIn } from './login.ts';
 import { PendingRequests } from './pending-requests.ts';
-import { reconnectLoop } from './reconnect.ts';
+import { CONNECTION_STABLE_MS, reconnectLoop } from './reconnect.ts';
 import { SocketMessages } from './socket-messages.ts';
 import { BridgeHttp, type RequestOptions } from './transport/http.ts';
 import { bulkLane, queuedBulkBytes } from './transport/bulk-lane.ts';
@@ -52,6 +52,11 @@ export class Connection {
   readonly #backoff: Backoff;
   readonly #heartbeatMs: number;
   #heartbeat: Heartbeat | undefined;
+  /**
+   * When the socket last came up, and after which reconnect attempt (0: `connect`). A drop within
+   * CONNECTION_STABLE_MS of that goes on from the next attempt rather than the first (reconnect.ts).
+   */
+  #up = { at: 0, attempt: 0 };
   readonly #bridges: BridgeRing;
   /** The Bridge URL the session token was issued for (a token is used only there). */
   #sessionUrl = '';
@@ -121,6 +126,7 @@ export class Connection {
         await connection.#login(connection.bridgeUrl, options.signal);
         await connection.#openSocket(options.signal);
         connection.#state = 'connected';
+        connection.#up = { at: Date.now(), attempt: 0 };
         return connection;
       } catch (error) {
         // A Bridge that cannot be reached or is saturated is passed over; any other refusal is the
@@ -397,8 +403,9 @@ export class Connection {
         relogin: () => this.#relogin(),
         openSocket: () => this.#openSocket(),
         attempting: (attempt, delayMs, bridgeUrl) => this.#events.emit('reconnecting', { attempt, delayMs, bridgeUrl }),
-        reconnected: (bridgeUrl, previousBridgeUrl) => {
+        reconnected: (bridgeUrl, previousBridgeUrl, attempt) => {
           this.#state = 'connected';
+          this.#up = { at: Date.now(), attempt };
           if (bridgeUrl !== previousBridgeUrl) this.#events.emit('bridgeChanged', { bridgeUrl, previousBridgeUrl });
           this.#hooks.emit('restore', { connectionId: this.#connectionId });
           this.#events.emit('reconnected', { connectionId: this.#connectionId, bridgeUrl });
@@ -410,6 +417,7 @@ export class Connection {
       },
       code,
       silent,
+      Date.now() - this.#up.at < CONNECTION_STABLE_MS ? this.#up.attempt + 1 : 1,
     );
   }
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openTrustKv } from '../platform/trust-kv-node.ts';
-import { PersistentTrustStore, trustNamespace } from './persistent-trust-store.ts';
+import { ABSENT_ROOMS_CACHED, PersistentTrustStore, trustNamespace } from './persistent-trust-store.ts';
 import type { TrustedRoom, UserPin } from './trust.ts';
 
 const dirs: string[] = [];
@@ -67,6 +67,19 @@ describe('PersistentTrustStore over files', () => {
     expect(statSync(join(dir, 'n1', files[0]!)).mode & 0o777).toBe(0o600);
     // No id in a file name.
     expect(files[0]).toMatch(/^[0-9a-f]{64}\.json$/);
+  });
+
+  it(`remembers at most ${ABSENT_ROOMS_CACHED} rooms as absent: a Bridge that names endless room ids does not grow it`, async () => {
+    const dir = folder();
+    const a = store(dir);
+    const first = room(1).roomId;
+    expect(await a.get(first)).toBeUndefined();
+    // Written behind a's back (as a test can): a still remembers the room as absent...
+    await store(dir).set(first, room(2));
+    expect(await a.get(first)).toBeUndefined();
+    // ...until as many other absent rooms pushed it out; then it is read again.
+    for (let i = 0; i < ABSENT_ROOMS_CACHED; i++) expect(await a.get(`room_absent_${String(i).padStart(8, '0')}`)).toBeUndefined();
+    expect(await a.get(first)).toEqual(room(2));
   });
 
   it('separates identities that share a folder', async () => {

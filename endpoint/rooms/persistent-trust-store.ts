@@ -46,10 +46,19 @@ export function trustNamespace(solutionId: string, publicKey: string): string {
   return toHex(backend().hash('sha256', utf8(`${solutionId}\u0000${publicKey}`))).slice(0, 32);
 }
 
+/** Room ids remembered as having no entry (PersistentTrustStore's negative cache). */
+export const ABSENT_ROOMS_CACHED = 1024;
+
 export class PersistentTrustStore implements TrustStore {
   readonly #kv: TrustKv;
-  /** roomId -> trusted room, or null when known to be absent. */
-  readonly #rooms = new Map<string, TrustedRoom | null>();
+  /** roomId -> trusted room. */
+  readonly #rooms = new Map<string, TrustedRoom>();
+  /**
+   * Rooms known to have no entry (deleted, or never trusted), at most ABSENT_ROOMS_CACHED, the oldest
+   * forgotten first (read again when asked). A Bridge names as many room ids as it likes (events,
+   * listings), so this cache is bounded; trusted rooms are not, as each needs a record a member signed.
+   */
+  readonly #absent = new Set<string>();
   /** contextId -> (userId -> pin), loaded whole. */
   readonly #pins = new Map<string, Promise<Map<string, UserPin>>>();
   /** Per entry key: the value still to write, and the write in progress. */
@@ -110,27 +119,37 @@ export class PersistentTrustStore implements TrustStore {
     await hold?.release().catch(() => undefined);
   }
 
+  #markAbsent(roomId: string): void {
+    this.#absent.delete(roomId);
+    this.#absent.add(roomId);
+    if (this.#absent.size > ABSENT_ROOMS_CACHED) this.#absent.delete(this.#absent.values().next().value as string);
+  }
+
   async get(roomId: string): Promise<TrustedRoom | undefined> {
     const cached = this.#rooms.get(roomId);
-    if (cached !== undefined) return cached ?? undefined;
+    if (cached !== undefined || this.#absent.has(roomId)) return cached;
     const key = `room/${roomId}`;
     const text = await this.#read(key);
-    const room = text === undefined ? null : (this.#parse(key, text, roomEntrySchema).room as TrustedRoom);
-    // A set() that raced this read wins: it is newer.
-    if (!this.#rooms.has(roomId)) this.#rooms.set(roomId, room);
-    return this.#rooms.get(roomId) ?? undefined;
+    const room = text === undefined ? undefined : (this.#parse(key, text, roomEntrySchema).room as TrustedRoom);
+    // A set() or delete() that raced this read wins: it is newer.
+    if (this.#rooms.has(roomId) || this.#absent.has(roomId)) return this.#rooms.get(roomId);
+    if (room === undefined) this.#markAbsent(roomId);
+    else this.#rooms.set(roomId, room);
+    return room;
   }
 
   set(roomId: string, room: TrustedRoom): Promise<void> {
     return this.#change(() => {
       this.#rooms.set(roomId, room);
+      this.#absent.delete(roomId);
       return this.#write(`room/${roomId}`, JSON.stringify({ format: FORMAT, room }), false);
     });
   }
 
   delete(roomId: string): Promise<void> {
     return this.#change(async () => {
-      this.#rooms.set(roomId, null);
+      this.#rooms.delete(roomId);
+      this.#markAbsent(roomId);
       this.#pending.delete(`room/${roomId}`);
       await (this.#writing.get(`room/${roomId}`) ?? Promise.resolve()).catch(() => undefined);
       if (this.#lost !== undefined) throw this.#lost;

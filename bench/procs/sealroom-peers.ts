@@ -4,7 +4,7 @@
  * memory benchmark. Client 0 is the one that creates rooms and sends. Served by bench/procs/peers.ts
  * under the `sealroom.` prefix.
  */
-import { Endpoint, type Connection, type EventApi, type StreamApi } from '../../endpoint/index.ts';
+import { Endpoint, MemoryTrustStore, type Connection, type EventApi, type StreamApi } from '../../endpoint/index.ts';
 import { utf8 } from '../../crypto/bytes.ts';
 import { sleep } from '../lib/clock.ts';
 import { LatencyLog, makeMessage, sendPaced, stamp } from '../lib/pacing.ts';
@@ -50,11 +50,16 @@ export function sealroomPeers(): Record<string, Handler> {
   };
 
   return {
-    async connect(p: { url: string; solutionId: string; users: BenchUser[] }) {
+    /**
+     * `memoryTrust`: each connection keeps its pins and trusted heads in memory, not in files (the
+     * memory scenario, which measures the Bridge: the files' writes and locks were a quarter of these
+     * processes' CPU per connection, 2,000 identities in four processes where a device has one).
+     */
+    async connect(p: { url: string; solutionId: string; users: BenchUser[]; memoryTrust?: boolean }) {
       await forEachLimited(p.users, CONNECT_CONCURRENCY, async (user) => {
         const connection = await Endpoint.connect(user.privateKey, p.solutionId, p.url, { reconnect: false });
         const eventApi = await Endpoint.createEventApi(connection);
-        const streamApi = await Endpoint.createStreamApi(connection, eventApi);
+        const streamApi = await Endpoint.createStreamApi(connection, eventApi, p.memoryTrust === true ? { trustStore: new MemoryTrustStore() } : undefined);
         clients.push({ user, connection, eventApi, streamApi });
       });
       return clients.length;

@@ -202,7 +202,7 @@ async function sealroomRounds(procs: Proc[], bridge: BridgeProc, tenant: BenchTe
   /** userId -> roomId, per process; the rooms are created once, in the first round. */
   const roomOfUser: Array<Record<string, string>> = [];
   const connect = async (c: Peer, i: number) => {
-    await c.call('connect', { url: bridge.url, solutionId: tenant.solutionId, users: rooms[i]!.flat() }, 180_000);
+    await c.call('connect', { url: bridge.url, solutionId: tenant.solutionId, users: rooms[i]!.flat(), memoryTrust: true }, 180_000);
     if (roomOfUser[i] === undefined) {
       const ids = await c.call<string[]>('createRooms', { contextId: tenant.contextId, rooms: rooms[i]!.map((r) => r.map(pubOf)) }, 180_000);
       roomOfUser[i] = Object.fromEntries(rooms[i]!.flatMap((r, k) => r.map((u) => [u.userId, ids[k]!])));
@@ -437,7 +437,7 @@ export async function run(options: ScenarioOptions): Promise<ScenarioResult> {
     const roundLine = (rounds: Round[]) => rounds.map((r) => `${mb(r.before.rss)} -> ${mb(r.after.rss)}`).join('; ');
     const notes = [
       `${n} connections from ${config.clientProcs} client processes, in rooms of ${config.roomSize}; ${config.rounds} measured round(s) after a warm-up round (the young generation V8 grows during the first burst of logins stays, so it is in "before" and "after" alike); each figure is the median of ${config.samples} VmRSS samples taken after a full GC in the server.`,
-      'sealroom connections are Endpoint.connect (challenge-response login, session, WebSocket with hello) plus the event and stream APIs and a join of their room; bare ws sockets sit in a room of bench/procs/ws-room-server.ts; socket.io connections carry no authentication and join nothing.',
+      'sealroom connections are Endpoint.connect (challenge-response login, session, WebSocket with hello) plus the event and stream APIs (each with an in-memory trust store: the clients are not what is measured) and a join of their room; bare ws sockets sit in a room of bench/procs/ws-room-server.ts; socket.io connections carry no authentication and join nothing.',
       `Per connection, KiB: Bridge ${perLine(bridgePer)}; bare ws ${perLine(wsPer)}; socket.io ${perLine(sioPer)}.`,
       `Rounds (before -> after, MB): Bridge ${roundLine(sealroom)}; bare ws ${roundLine(bareWs)}; socket.io ${roundLine(socketio)}${tuned === undefined ? '' : `; Bridge with --max-semi-space-size=${TUNED_SEMI_SPACE_MB} ${roundLine(tuned)}`}.`,
       `The servers run as esbuild builds on plain node (bench/lib/bundle.ts). The Bridge through tsx starts at ${mb(tsxIdle.rss)} MB against ${mb(builtIdle.rss)} MB built.`,

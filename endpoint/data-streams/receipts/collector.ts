@@ -84,6 +84,11 @@ export class ReceiptCollector {
       this.d.log.debug({ userId: event.userId }, 'a receipt from a user the stream was not for; ignored');
       return;
     }
+    if (this.settled || (r.outcome !== undefined && 'at' in r.outcome)) {
+      // Nothing it could change: not verified again, so a Bridge that repeats receipts costs no signature checks.
+      this.d.log.debug({ userId: event.userId }, 'a receipt for a recipient already delivered, or a report already made; ignored');
+      return;
+    }
     if (await this.verifies(event)) {
       if (r.outcome === undefined || !('at' in r.outcome)) r.outcome = { at: event.at };
     } else {

@@ -23,6 +23,14 @@ let erin: Client;
 let roomId: string;
 /** Rewrites the Bridge's text messages to alice-through-the-MITM (the current test's). */
 let downText: (text: string) => string = (t) => t;
+/** What alice-through-the-MITM's Endpoint logged at debug level. */
+const debugMessages: string[] = [];
+const debugLog = {
+  debug: (a: unknown, b?: unknown) => void debugMessages.push(String(b ?? a)),
+  info: () => undefined,
+  warn: () => undefined,
+  error: () => undefined,
+};
 
 beforeAll(async () => {
   mitm = await startWsMitm(
@@ -38,7 +46,7 @@ beforeAll(async () => {
     Client,
     Client,
   ];
-  aliceViaMitm = await kit.connect('alice', { url: mitm.url });
+  aliceViaMitm = await kit.connect('alice', { url: mitm.url, connect: { logger: debugLog } });
   // frank is a member who never connects.
   const frank = { user: kit.tenant.users.frank! } as Client;
   roomId = await kit.room(alice, [alice, bob, carol, dave, erin, frank]);
@@ -163,6 +171,33 @@ describe('a Bridge that forges receipts', () => {
       { userId: 'carol', reason: 'invalid_receipt' },
       { userId: 'frank', reason: 'not_connected' },
     ]);
+  });
+});
+
+describe('a Bridge that repeats receipts', () => {
+  it('a genuine receipt sent 50 times counts once and is checked once while the report waits: the copies cost no signature check', async () => {
+    const got = receiveBytes(bob, 'repeat');
+    const ignored = () => debugMessages.filter((m) => m.includes('already delivered')).length;
+    const before = ignored();
+    downText = (text) => {
+      if (!text.includes('"byteStreamReceipt"')) return text;
+      setTimeout(() => {
+        for (let i = 0; i < 49; i++) mitm.inject(text);
+      }, 100);
+      return text;
+    };
+    // carol reads nothing on this topic, so the report waits for her while bob's copies come.
+    const result = await aliceViaMitm.streamApi.send(pattern(100_000, 7), {
+      roomId,
+      topic: 'repeat',
+      destinationIdentities: ['bob', 'carol'],
+      receiptTimeoutMs: 2000,
+    });
+    downText = (t) => t;
+    await got[0]!.done;
+    expect(result.delivered.map((d) => d.userId)).toEqual(['bob']);
+    expect(result.failed).toEqual([{ userId: 'carol', reason: 'no_receipt' }]);
+    expect(ignored() - before).toBe(49);
   });
 });
 

@@ -198,10 +198,56 @@ describe('recordHash', () => {
 });
 
 describe('parseRecordText against a known record, differentially', () => {
+  const outcome = (parse: () => RoomRecord) => {
+    try {
+      return { ok: true, record: parse() };
+    } catch (error) {
+      return { ok: false, message: (error as Error).message };
+    }
+  };
+
+  it('decides every field the successor fast path checks as the schema does, at and around each bound', () => {
+    const known = parseRecordText(JSON.stringify(genesisRecord));
+    const base = { ...genesisRecord, version: 2, prevHash: toBase64(new Uint8Array(32).fill(7)), keySetRoot: '', keySetSize: 0 };
+    const adding = { ...base, keySetRoot: toBase64(new Uint8Array(32).fill(9)), keySetSize: 4 };
+    const numbers = [-(2 ** 53), -5, -1, 0, 1, 1.5, 2, 8192, 8193, 2 ** 53 - 1, 2 ** 53, 1e300];
+    const strings = [
+      '',
+      'AAAA',
+      'AA=A',
+      'AAA=',
+      'AA==',
+      'A===',
+      '====',
+      'not base64!',
+      'AAAA\n',
+      ...[43, 44, 45, 87_384, 87_385, 87_420, 87_421].map((n) => 'A'.repeat(n)),
+    ];
+    const values: unknown[] = [...numbers, ...strings, null, true, [], {}, ['AAAA']];
+    let fast = 0;
+    for (const record of [base, adding]) {
+      for (const field of ['format', 'version', 'prevHash', 'timestamp', 'publicMeta', 'privateMeta', 'epoch', 'keySetRoot', 'keySetSize'] as const) {
+        for (const value of values) {
+          const text = JSON.stringify({ ...record, [field]: value });
+          const alone = outcome(() => parseRecordText(text));
+          const withKnown = outcome(() => parseRecordText(text, known));
+          expect({ field, value, ok: withKnown.ok }).toEqual({ field, value, ok: alone.ok });
+          if (alone.ok) {
+            expect(withKnown.record).toEqual(alone.record);
+            fast++;
+          }
+        }
+      }
+    }
+    expect(fast).toBeGreaterThan(50);
+  });
+
   it('accepts and refuses exactly what a parse without it does, and gives the same record', async () => {
     const fc = await import('fast-check');
     const known = parseRecordText(JSON.stringify(genesisRecord));
     const successor = { ...genesisRecord, version: 2, prevHash: toBase64(new Uint8Array(32).fill(7)), keySetRoot: '', keySetSize: 0 };
+    // And one that adds keys: its key-set size is then checked against its bound.
+    const adding = { ...successor, keySetRoot: toBase64(new Uint8Array(32).fill(9)), keySetSize: 4 };
     const fields = Object.keys(successor) as Array<keyof RoomRecord>;
     // Values a field might hold: other valid ones, each carried field's known value, and wrong ones.
     const value = fc.oneof(
@@ -238,32 +284,45 @@ describe('parseRecordText against a known record, differentially', () => {
         { ...DEFAULT_POLICY, extra: 'x' },
         { get: 'user' },
         ['user', 'user', 'manager', 'manager', 'manager'],
+        // Around the bounds of the fields the successor fast path checks (room-record-successor.ts).
+        1.5,
+        2 ** 53 - 1,
+        8192,
+        8193,
+        'AA=A',
+        'AAA=',
+        '====',
+        'A'.repeat(44),
+        'A'.repeat(45),
+        'A'.repeat(87_384),
+        'A'.repeat(87_385),
+        'A'.repeat(87_420),
+        'A'.repeat(87_421),
       ),
       fc.string(),
       fc.integer(),
+      fc.double(),
     );
-    const change = fc.array(fc.tuple(fc.oneof(fc.constantFrom(...fields), fc.constant('stray')), fc.option(value, { nil: undefined })), { maxLength: 3 });
+    const change = fc.array(
+      fc.tuple(fc.oneof(fc.constantFrom(...fields), fc.constantFrom('stray', 'constructor', '__proto__')), fc.option(value, { nil: undefined })),
+      {
+        maxLength: 3,
+      },
+    );
     fc.assert(
-      fc.property(change, (changes) => {
-        const record: Record<string, unknown> = { ...successor };
+      fc.property(fc.boolean(), change, (withKeys, changes) => {
+        const record: Record<string, unknown> = { ...(withKeys ? adding : successor) };
         for (const [field, v] of changes) {
           if (v === undefined) delete record[field];
-          else record[field] = v;
+          else Object.defineProperty(record, field, { value: v, enumerable: true, configurable: true, writable: true }); // an own "__proto__" too
         }
         const text = JSON.stringify(record);
-        const outcome = (parse: () => RoomRecord) => {
-          try {
-            return { ok: true, record: parse() };
-          } catch (error) {
-            return { ok: false, message: (error as Error).message };
-          }
-        };
         const alone = outcome(() => parseRecordText(text));
         const withKnown = outcome(() => parseRecordText(text, known));
         expect(withKnown.ok).toBe(alone.ok);
         if (alone.ok) expect(withKnown.record).toEqual(alone.record);
       }),
-      { numRuns: 3000 },
+      { numRuns: 10_000 },
     );
   });
 });

@@ -13,6 +13,7 @@ import { fromBase64, toBase64, utf8 } from '../crypto/bytes.ts';
 import { DOMAIN } from '../crypto/domains.ts';
 import { decodePublicKey, sign, verify } from '../crypto/identity.ts';
 import { roomPolicySchema, samePolicy, type RoomPolicy } from './policy.ts';
+import { successorRecord } from './room-record-successor.ts';
 
 export const ROOM_RECORD_FORMAT = 1;
 export const MAX_ROOM_MEMBERS = 4096;
@@ -229,6 +230,10 @@ export function parseRecordText(text: string, known?: Carried): RoomRecord {
   const fields = typeof json === 'object' && json !== null ? (json as Record<keyof Carried, unknown>) : undefined;
   const sameMembers = known !== undefined && fields !== undefined && equalMembers(fields.users, known.users) && equalMembers(fields.managers, known.managers);
   const sameCarried = sameMembers && repeatsCarried(fields!, known!);
+  if (sameCarried) {
+    const fast = successorRecord(fields as Record<string, unknown>, known!);
+    if (fast !== undefined) return fast;
+  }
   const result = (sameCarried ? successorRecordSchema : sameMembers ? knownMembersRecordSchema : roomRecordSchema).safeParse(json);
   if (!result.success) {
     const issue = result.error.issues[0]!;

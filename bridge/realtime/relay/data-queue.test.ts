@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ServerEvent } from '../../../protocol/ws.ts';
-import { DataQueue, type DataSink } from './data-queue.ts';
+import { DataQueue, QUEUE_BYTES_PER_FRAME, type DataSink } from './data-queue.ts';
 
 /** A socket stand-in: frames count in priorityBufferedAmount until `drain()` writes them out. */
 class FakeSink implements DataSink {
@@ -60,6 +60,24 @@ describe('DataQueue', () => {
     ]);
     sink.drain();
     expect(sink.written.map((f) => f[0])).toEqual([0, 1, 2, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49]);
+    q.close();
+  });
+
+  it(`holds at most one frame per ${QUEUE_BYTES_PER_FRAME} bytes of its bound, however small the frames (lossy dropped, reliable cut)`, () => {
+    const sink = new FakeSink();
+    const cut: number[] = [];
+    const q = new DataQueue(sink, { ...limits, highWaterBytes: 0, onReliableOverflow: (trackNo) => cut.push(trackNo) });
+    const max = limits.queueBytes / QUEUE_BYTES_PER_FRAME;
+    for (let i = 0; i < 100; i++) q.push(1, frame(i, 5));
+    // The newest `max` wait (far fewer bytes than the bound allows); every other one was dropped or written.
+    const stats = q.stats();
+    expect(stats).toMatchObject({ queuedFrames: Math.ceil(max), queuedBytes: Math.ceil(max) * 5 });
+    expect(stats.dropped + stats.queuedFrames + stats.delivered).toBe(100);
+    let pushed = 0;
+    while (cut.length === 0 && pushed < 100) q.push(2, frame(pushed++, 5), { reliable: true, deadlineMs: 0 });
+    // Cut at the frame bound, long before 5-byte frames reach the byte bound.
+    expect(cut).toEqual([2]);
+    expect(pushed).toBe(Math.ceil(max) + 1);
     q.close();
   });
 

@@ -84,6 +84,13 @@ interface Queued {
   deadlineMs: number;
 }
 
+/**
+ * Each queue also holds at most one frame per this many bytes of its bound. Bytes alone let a
+ * subscriber's queue hold some 400,000 frames of 5 bytes within a 2 MiB bound: tens of MiB of entries.
+ * With it, a 1 MiB bound holds at most 16,384 frames, whatever their size.
+ */
+export const QUEUE_BYTES_PER_FRAME = 64;
+
 /** A first-in first-out list of frames with a byte count. */
 class Fifo {
   items: Array<Queued | undefined> = [];
@@ -166,7 +173,7 @@ export class DataQueue {
     if (this.closed || this.sink.closed) return;
     const now = performance.now();
     if (delivery.reliable) {
-      if (this.reliable.bytes + frame.length > this.reliableQueueBytes) {
+      if (this.reliable.bytes + frame.length > this.reliableQueueBytes || this.reliable.length >= this.reliableQueueBytes / QUEUE_BYTES_PER_FRAME) {
         // Never dropped: the subscriber that cannot keep up leaves the track instead.
         this.reliable.remove(new Set([trackNo]));
         this.limits.onReliableOverflow?.(trackNo);
@@ -179,7 +186,7 @@ export class DataQueue {
         this.countDrop(trackNo, 'slow');
         return;
       }
-      while (this.lossy.bytes + frame.length > this.limits.queueBytes) {
+      while (this.lossy.bytes + frame.length > this.limits.queueBytes || this.lossy.length >= this.limits.queueBytes / QUEUE_BYTES_PER_FRAME) {
         const oldest = this.lossy.shift();
         if (oldest === undefined) break;
         this.countDrop(oldest.trackNo, now - oldest.at > oldest.deadlineMs ? 'deadline' : 'slow');

@@ -52,6 +52,26 @@ describe('pages of a room chain', () => {
     expect((await verifiedHead(t.bridge.url, token, roomId)).record.version).toBe(12);
   });
 
+  it('bound a listing of rooms too: it stops at pageBytes of head records, and the next skip lists the rest', async () => {
+    // Its own context: five rooms whose head records are ~88 KB each, 3 of which fit in 300,000 bytes.
+    const own = await setupTenant(t.bridge, ['cam']);
+    const camToken = await login(t.bridge.url, own.solutionId, own.users.cam!);
+    const ids = new Set<string>();
+    for (let i = 0; i < 5; i++) ids.add(await grownRoom(t.bridge.url, camToken, own.contextId, own.users.cam!, 1, 64 * 1024));
+    type Listing = { totalAvailable: number; readItems: Array<{ roomId: string; records: Page['records'] }> };
+    const list = (skip: number) => rest(t.bridge.url, camToken).get<Listing>(`/v1/contexts/${own.contextId}/rooms?skip=${skip}&limit=5`);
+    const cutBefore = t.bridge.counters.rooms.listingsCutByBytes;
+    const first = await list(0);
+    expect(first.status).toBe(200);
+    expect(first.body.totalAvailable).toBe(5);
+    expect(first.body.readItems).toHaveLength(3);
+    expect(first.body.readItems.reduce((n, item) => n + pageBytes(item), 0)).toBeLessThanOrEqual(PAGE_BYTES);
+    const rest2 = await list(3);
+    expect(rest2.body.readItems).toHaveLength(2);
+    expect(new Set([...first.body.readItems, ...rest2.body.readItems].map((item) => item.roomId))).toEqual(ids);
+    expect(t.bridge.counters.rooms.listingsCutByBytes - cutBefore).toBe(1);
+  });
+
   it('hold one record when a single record is larger than pageBytes', async () => {
     const small = await startBridge({ limits: { pageBytes: 10_000 } as never });
     try {

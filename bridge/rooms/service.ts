@@ -100,6 +100,8 @@ const WRITE_WINDOW_MS = 60_000;
 export interface RoomCounters {
   /** Pages of a room's chain ended early by `pageBytes`. */
   pagesCutByBytes: number;
+  /** Room listings ended early (fewer items than their limit) by `pageBytes`. */
+  listingsCutByBytes: number;
   /** Filtered listings refused with QUERY_TOO_COSTLY (`listScanBytes`). */
   listingsTooCostly: number;
   /** Creates refused with CONTEXT_ROOM_QUOTA (`roomsPerContext`). */
@@ -115,6 +117,7 @@ export interface RoomCounters {
 export class RoomService {
   readonly counters: RoomCounters = {
     pagesCutByBytes: 0,
+    listingsCutByBytes: 0,
     listingsTooCostly: 0,
     contextRoomQuotaRefusals: 0,
     roomVersionQuotaRefusals: 0,
@@ -375,9 +378,20 @@ export class RoomService {
     };
     const { total, rooms } = input.queryAsJson === undefined ? await this.s.store.listRooms(query) : await this.#filtered(query, input.queryAsJson);
     const readItems: RoomResponse[] = [];
+    // A listing is bounded by `pageBytes` of records too, as a room's page is: its rooms' head records
+    // may be up to a MiB each. It always holds one room; one that stops early has fewer items than its
+    // limit, and the client asks for the rest with a larger `skip`.
+    const { pageBytes } = this.s.config.limits;
+    let bytes = 0;
     for (const room of rooms) {
       // Each item carries the head record only; a client that trusts an older version reads the rest.
-      readItems.push(await this.view(room, session.userId, room.version - 1, 1));
+      const item = await this.view(room, session.userId, room.version - 1, 1);
+      bytes += item.records.reduce((n, r) => n + r.record.length + r.signature.length, 0);
+      if (readItems.length > 0 && bytes > pageBytes) {
+        this.counters.listingsCutByBytes++;
+        break;
+      }
+      readItems.push(item);
     }
     return { totalAvailable: total, readItems };
   }

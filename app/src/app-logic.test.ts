@@ -1,8 +1,9 @@
 /** The app's pure logic: connection states, room meta, formatting, input checks, the room log. */
 import { describe, expect, it } from 'vitest';
 import { connectionLabel, nextConnectionState, type ShownConnectionState } from './connection-state.ts';
-import { formatBytes, groupSafetyNumber, percent, shortKey, userIdProblem } from './format.ts';
-import { ROOM_LOG_MAX_ITEMS, RoomLog } from './room-log.ts';
+import { FileMemory } from './file-memory.ts';
+import { formatBytes, groupSafetyNumber, percent, shortKey, userIdProblem, visibleName } from './format.ts';
+import { type FileItem, ROOM_LOG_MAX_ITEMS, RoomLog } from './room-log.ts';
 import { decodePrivateMeta, encodePrivateMeta, ROOM_NAME_MAX_CHARS, roomNameProblem } from './room-meta.ts';
 
 describe('connection state', () => {
@@ -90,5 +91,69 @@ describe('room log', () => {
     log.setPresent('bob', 'stream:s1', false);
     expect(log.isPresent('bob')).toBe(false);
     expect(presence).toBe(4);
+  });
+});
+
+describe('received files in memory', () => {
+  const file = (log: RoomLog, bytes: number): FileItem => {
+    const item: FileItem = {
+      kind: 'file',
+      id: log.newId('in'),
+      from: 'bob',
+      mine: false,
+      name: 'f',
+      size: bytes,
+      mimeType: '',
+      at: 0,
+      progress: 1,
+      state: 'done',
+    };
+    item.blob = new Blob([new Uint8Array(bytes)]);
+    return log.add(item);
+  };
+
+  it('bounds the bytes of files arriving at once: past it nothing more is taken, and what a file took is given back', () => {
+    const memory = new FileMemory(100, 1000);
+    expect(memory.take(60)).toBe(true);
+    expect(memory.take(50)).toBe(false);
+    expect(memory.arrivingBytes).toBe(60);
+    memory.release(60);
+    expect(memory.take(100)).toBe(true);
+  });
+
+  it('keeps received files up to its bound, letting the oldest go (never the newest) and marking them released', () => {
+    const memory = new FileMemory(100, 250);
+    const a = new RoomLog();
+    const b = new RoomLog();
+    const first = file(a, 100);
+    memory.keep(first, a);
+    const second = file(b, 100);
+    memory.keep(second, b);
+    expect([first.released, second.released]).toEqual([undefined, undefined]);
+    const third = file(a, 100);
+    memory.keep(third, a);
+    expect(first).toMatchObject({ released: true, blob: undefined });
+    expect(second.blob).toBeDefined();
+    // One larger than the bound alone is still kept: the person can save it.
+    const big = file(b, 400);
+    memory.keep(big, b);
+    expect([second.released, third.released, big.released]).toEqual([true, true, undefined]);
+    expect(big.blob?.size).toBe(400);
+  });
+});
+
+describe('names other members chose', () => {
+  it('shows the characters that reorder text as their codes, and everything else as it is', () => {
+    expect(visibleName('invoice\u202Efdp.exe')).toBe('invoice[U+202E]fdp.exe');
+    expect(visibleName('a\u2066b\u2069\u200Fc\u061C')).toBe('a[U+2066]b[U+2069][U+200F]c[U+061C]');
+    expect(visibleName('rapport été 2026 — 報告.pdf')).toBe('rapport été 2026 — 報告.pdf');
+  });
+
+  it('gives every item of a log an id of its own, whatever the stream ids the senders chose', () => {
+    const log = new RoomLog();
+    const ids = new Set([log.newId('in'), log.newId('in'), log.newId('out')]);
+    log.notice('x');
+    expect(ids.size).toBe(3);
+    expect(ids.has(log.items[0]!.id)).toBe(false);
   });
 });

@@ -47,3 +47,11 @@ export function userIdProblem(userId: string): string | undefined {
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(userId)) return 'Use letters, digits, ".", "-" or "_" (starting with a letter or digit).';
   return undefined;
 }
+
+/**
+ * A name another member chose, shown as it is except for the characters that reorder text (bidi
+ * controls): those are shown as their code, so `invoice\u202Efdp.exe` cannot pass for `invoiceexe.pdf`.
+ */
+export function visibleName(name: string): string {
+  return name.replace(/[\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/g, (c) => `[U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}]`);
+}

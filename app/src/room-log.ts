@@ -28,6 +28,8 @@ export interface FileItem {
   blob?: Blob;
   /** Set when `state` is `failed`. */
   error?: unknown;
+  /** The page let go of the received file to keep its memory bounded (file-memory.ts). */
+  released?: boolean;
 }
 
 export interface NoticeItem {
@@ -77,6 +79,14 @@ export class RoomLog {
     }
     this.#changed();
     return item;
+  }
+
+  /**
+   * An id for a new item. Items are keyed by it, never by a stream id: a sender picks its stream ids,
+   * and one reusing another's would take over that person's row.
+   */
+  newId(prefix: 'in' | 'out'): string {
+    return `${prefix}-${this.#nextLocalId++}`;
   }
 
   notice(text: string, at = Date.now()): void {

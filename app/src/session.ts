@@ -7,6 +7,7 @@ import { Endpoint, type Connection, type EventApi, type KeyChangedEvent, type St
 import { nextConnectionState, RECONNECTED_NOTICE_MS, type ConnectionSignal, type ShownConnectionState } from './connection-state.ts';
 import { formatBytes } from './format.ts';
 import { describeError, PersonError } from './messages.ts';
+import { FileMemory, FILES_ARRIVING_MAX_BYTES } from './file-memory.ts';
 import { RoomLog, type FileItem } from './room-log.ts';
 
 export const CHAT_TOPIC = 'chat';
@@ -14,8 +15,15 @@ export const FILES_TOPIC = 'files';
 /** Largest file the page sends or receives: a received file is held in memory until it is saved. */
 export const FILE_MAX_BYTES = 256 * 1024 * 1024;
 
+/** Longest chat message shown, in UTF-16 units (the page's own input takes 4,000); a longer one is refused unread. */
+export const CHAT_MAX_CHARS = 16_384;
+
 const tooLarge = () =>
   new PersonError('LIMIT', `Files in this page are limited to ${formatBytes(FILE_MAX_BYTES)}: it keeps a received file in memory until it is saved.`);
+const tooLong = () =>
+  new PersonError('LIMIT', `Chat messages in this page are limited to ${CHAT_MAX_CHARS.toLocaleString('en')} characters; this one was longer.`);
+const tooMuchAtOnce = () =>
+  new PersonError('LIMIT', `More than ${formatBytes(FILES_ARRIVING_MAX_BYTES)} of files were arriving at once; this one was stopped. Ask for it again.`);
 
 export interface SessionIdentity {
   userId: string;
@@ -32,6 +40,8 @@ export class Session {
   readonly #stateListeners = new Set<(state: ShownConnectionState) => void>();
   readonly #keyChangeListeners = new Set<(event: KeyChangedEvent) => void>();
   readonly #logs = new Map<string, RoomLog>();
+  /** What received files hold in this page, over every room. */
+  readonly files = new FileMemory();
   #settleTimer: ReturnType<typeof setTimeout> | undefined;
   /** Users this person compared safety numbers with, per context (kept for this tab's session). */
   readonly verified = new Set<string>();
@@ -108,30 +118,44 @@ export class Session {
     this.streamApi.registerTextStreamHandler(CHAT_TOPIC, async (reader, { identity, streamRoomId }) => {
       const log = this.log(streamRoomId);
       try {
-        const text = await reader.readAll();
-        log.add({ kind: 'text', id: reader.info.id, from: identity, mine: false, text, at: reader.info.timestamp });
+        // Read in parts, so a message past the bound stops (and cancels) the stream instead of filling the page.
+        const parts: string[] = [];
+        let length = 0;
+        if ((reader.info.size ?? 0) > CHAT_MAX_CHARS * 3) throw tooLong();
+        for await (const part of reader) {
+          length += part.length;
+          if (length > CHAT_MAX_CHARS) throw tooLong();
+          parts.push(part);
+        }
+        log.add({ kind: 'text', id: log.newId('in'), from: identity, mine: false, text: parts.join(''), at: reader.info.timestamp });
       } catch (error) {
         log.notice(`A message from ${identity} could not be read: ${describeError(error).message}`);
       }
     });
     this.streamApi.registerByteStreamHandler(FILES_TOPIC, async (reader, { identity, streamRoomId }) => {
       const log = this.log(streamRoomId);
-      const { id, name, size, mimeType, timestamp } = reader.info;
+      const { name, size, mimeType, timestamp } = reader.info;
+      const id = log.newId('in');
       const item: FileItem = { kind: 'file', id, from: identity, mine: false, name, size, mimeType, at: timestamp, progress: 0, state: 'moving' };
       log.add(item);
       reader.onProgress = (progress) => log.updateFile(id, { progress });
+      let held = 0;
       try {
-        // Held in memory until saved: past the cap the reading stops, which aborts the stream.
+        // Held in memory until saved: past a cap the reading stops, which aborts the stream.
         const chunks: Uint8Array[] = [];
-        let received = 0;
         for await (const chunk of reader) {
-          received += chunk.byteLength;
-          if (received > FILE_MAX_BYTES || (size ?? 0) > FILE_MAX_BYTES) throw tooLarge();
+          if (held + chunk.byteLength > FILE_MAX_BYTES || (size ?? 0) > FILE_MAX_BYTES) throw tooLarge();
+          if (!this.files.take(chunk.byteLength)) throw tooMuchAtOnce();
+          held += chunk.byteLength;
           chunks.push(chunk);
         }
-        log.updateFile(id, { state: 'done', progress: 1, blob: new Blob(chunks as BlobPart[], { type: mimeType || 'application/octet-stream' }) });
+        // Never the sender's MIME type: the page must not be able to open a received file as one of its own documents.
+        log.updateFile(id, { state: 'done', progress: 1, blob: new Blob(chunks as BlobPart[], { type: 'application/octet-stream' }) });
+        this.files.keep(item, log);
       } catch (error) {
         log.updateFile(id, { state: 'failed', error });
+      } finally {
+        this.files.release(held);
       }
     });
   }
@@ -140,7 +164,7 @@ export class Session {
   async sendFile(roomId: string, file: File): Promise<void> {
     const log = this.log(roomId);
     if (file.size > FILE_MAX_BYTES) throw tooLarge();
-    const localId = `out-${crypto.randomUUID()}`;
+    const localId = log.newId('out');
     log.add({
       kind: 'file',
       id: localId,
@@ -163,8 +187,9 @@ export class Session {
   }
 
   async sendText(roomId: string, text: string): Promise<void> {
-    const { id } = await this.streamApi.sendText(text, { roomId, topic: CHAT_TOPIC });
-    this.log(roomId).add({ kind: 'text', id, from: this.identity.userId, mine: true, text, at: Date.now() });
+    await this.streamApi.sendText(text, { roomId, topic: CHAT_TOPIC });
+    const log = this.log(roomId);
+    log.add({ kind: 'text', id: log.newId('out'), from: this.identity.userId, mine: true, text, at: Date.now() });
   }
 
   async close(): Promise<void> {

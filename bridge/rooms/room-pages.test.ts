@@ -25,7 +25,7 @@ interface Page {
   records: Array<{ version: number; record: string; signature: string }>;
   hasMore: boolean;
 }
-const pageBytes = (page: Page) => page.records.reduce((n, r) => n + r.record.length + r.signature.length, 0);
+const pageBytes = (page: Pick<Page, 'records'>) => page.records.reduce((n, r) => n + r.record.length + r.signature.length, 0);
 
 async function pages(bridgeUrl: string, roomId: string, bearer: string): Promise<Page[]> {
   const out: Page[] = [];

@@ -115,6 +115,27 @@ describe('two people in the web app', () => {
         person.name,
       ).toBe(true);
 
+    // A file whose name reorders text and whose type is a web page: the name shows its bidi control
+    // as a code, and the saved file is bytes, never a document of the app's origin.
+    await alice.page
+      .getByTestId('file-input')
+      .setInputFiles({ name: 'invoice\u202Efdp.exe', mimeType: 'text/html', buffer: Buffer.from('<h1>not the app</h1>') });
+    const disguised = bob.page.getByTestId('file-item').filter({ hasText: 'invoice[U+202E]fdp.exe' });
+    await disguised.getByTestId('save-file').waitFor({ timeout: STEP_MS });
+    const [second] = await Promise.all([bob.page.waitForEvent('download'), disguised.getByTestId('save-file').click()]);
+    expect(second.suggestedFilename()).not.toContain('\u202E');
+    expect(await disguised.getByTestId('save-file').evaluate((link) => (link as HTMLAnchorElement).type)).toBe('application/octet-stream');
+
+    // A message longer than the page shows (another client may send one; the input's own bound is not
+    // the receiver's): refused unread, with a notice, and the next message arrives as usual.
+    await alice.page.getByTestId('message').evaluate((input, text) => {
+      (input as HTMLInputElement).value = text;
+    }, 'x'.repeat(20_000));
+    await alice.page.getByTestId('send').click();
+    await bob.page.getByText('limited to 16,384 characters').waitFor({ timeout: STEP_MS });
+    await say(alice, 'still here');
+    await sees(bob, 'still here');
+
     // Safety numbers: the same 60 digits on both screens; Alice marks Bob verified.
     await alice.page.getByTestId('safety-toggle-bob').click();
     await bob.page.getByTestId('safety-toggle-alice').click();

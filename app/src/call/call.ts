@@ -40,8 +40,11 @@ export function createCall(session: Session, roomId: string): Call {
   const slot = h('div', { class: 'slot' });
   const grid = h('div', { class: 'call-grid', testid: 'call-grid' });
   const element = h('section', { class: 'call', testid: 'call' }, h('div', { class: 'call-bar' }, status, controls), slot, grid);
-  const tiles = new Map<string, Tile>(); // by video track id (local: 'local'), or stream id for audio-only
-  const audios = new Map<string, HTMLAudioElement>(); // remote audio tracks, by track id
+  // Remote tiles and audio are keyed by publisher, stream and track: a member picks its own track ids,
+  // and one reusing another's (or `local`) would take over that person's tile.
+  const remoteKey = (userId: string, streamId: string, trackId: string) => `remote:${userId}/${streamId}/${trackId}`;
+  const tiles = new Map<string, Tile>(); // 'local', 'screen', remoteKey(...) of a video, or audio:<user>/<stream> for audio-only
+  const audios = new Map<string, HTMLAudioElement>(); // remote audio tracks, by remoteKey(...)
   const subscribed = new Set<string>();
   const stops: (() => void)[] = [];
   let local: Local | undefined;
@@ -155,26 +158,29 @@ export function createCall(session: Session, roomId: string): Call {
         onRemoteStreamTrack: ({ mediaTrack, track, userId, streamId }) => {
           if (mediaTrack === undefined) return;
           const stream = new MediaStream([mediaTrack]);
+          const key = remoteKey(userId, streamId, track.trackId);
           if (track.kind === 'video') {
             // The stream's first video (its camera) carries the meter; a second one (a screen) does not.
-            const placeholder = `audio:${streamId}`;
-            const metered = ![...tiles.entries()].some(([key, t]) => key !== placeholder && t.streamId === streamId && t.metered);
-            addTile(track.trackId, streamId, userId, stream, false, metered);
+            const placeholder = `audio:${userId}/${streamId}`;
+            const metered = ![...tiles.entries()].some(([k, t]) => k !== placeholder && t.streamId === streamId && t.metered);
+            addTile(key, streamId, userId, stream, false, metered);
             removeTile(placeholder);
           } else {
             const audio = h('audio', { autoplay: true });
             audio.srcObject = stream;
-            audios.set(track.trackId, audio);
+            audios.get(key)?.remove();
+            audios.set(key, audio);
             element.append(audio);
             // Someone without a camera still gets a tile, for the name and the meter.
-            if (![...tiles.values()].some((t) => t.streamId === streamId)) addTile(`audio:${streamId}`, streamId, userId, new MediaStream(), false);
+            if (![...tiles.values()].some((t) => t.streamId === streamId)) addTile(`audio:${userId}/${streamId}`, streamId, userId, new MediaStream(), false);
           }
         },
-        onRemoteStreamTrackEnded: ({ track, streamId }) => {
-          removeTile(track.trackId);
-          audios.get(track.trackId)?.remove();
-          audios.delete(track.trackId);
-          if (track.kind === 'audio') removeTile(`audio:${streamId}`);
+        onRemoteStreamTrackEnded: ({ track, streamId, userId }) => {
+          const key = remoteKey(userId, streamId, track.trackId);
+          removeTile(key);
+          audios.get(key)?.remove();
+          audios.delete(key);
+          if (track.kind === 'audio') removeTile(`audio:${userId}/${streamId}`);
         },
       }),
     );

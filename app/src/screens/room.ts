@@ -7,7 +7,7 @@
  */
 import type { StreamHandle, StreamRoom } from 'sealroom/endpoint';
 import { append, h, replace } from '../dom.ts';
-import { formatBytes, formatTime, percent } from '../format.ts';
+import { formatBytes, formatTime, percent, visibleName } from '../format.ts';
 import { describeError, PersonError } from '../messages.ts';
 import { decodePrivateMeta } from '../room-meta.ts';
 import type { FileItem, LogItem } from '../room-log.ts';
@@ -290,7 +290,7 @@ function renderItem(item: LogItem): HTMLElement {
 }
 
 /** What a file row shows; the row is rebuilt only when this changes. */
-const fileShown = (item: FileItem): string => `${item.state}:${percent(item.progress) ?? '?'}`;
+const fileShown = (item: FileItem): string => `${item.state}:${percent(item.progress) ?? '?'}${item.released === true ? ':released' : ''}`;
 
 function renderFile(item: FileItem): HTMLElement {
   const pct = percent(item.progress);
@@ -302,7 +302,13 @@ function renderFile(item: FileItem): HTMLElement {
       : item.state === 'done'
         ? item.mine
           ? h('span', { class: 'ok' }, 'Sent')
-          : h('div', { class: 'row' }, h('span', { class: 'ok' }, 'Received, verified'), saveLink(item))
+          : item.released === true
+            ? h(
+                'span',
+                { class: 'muted', testid: 'file-released' },
+                'Received, verified; no longer held here (the page keeps 1 GiB of received files: save them soon after they arrive)',
+              )
+            : h('div', { class: 'row' }, h('span', { class: 'ok' }, 'Received, verified'), saveLink(item))
         : h('span', { class: 'muted' }, pct === undefined ? 'Receiving…' : `${pct}%`);
   const row = h(
     'div',
@@ -312,7 +318,7 @@ function renderFile(item: FileItem): HTMLElement {
       'div',
       { class: 'file-name' },
       h('span', { class: 'file-icon' }, 'FILE'),
-      item.name,
+      visibleName(item.name),
       h('span', { class: 'muted' }, ` · ${item.size === undefined ? 'size unknown' : formatBytes(item.size)}`),
     ),
   );
@@ -321,12 +327,13 @@ function renderFile(item: FileItem): HTMLElement {
 }
 
 function saveLink(item: FileItem): HTMLElement {
-  const link = h('a', { class: 'button small primary', testid: 'save-file', download: item.name, href: '#' }, 'Save');
+  const link = h('a', { class: 'button small primary', testid: 'save-file', download: visibleName(item.name), href: '#' }, 'Save');
   // A blob: URL only while the person saves: created on click, revoked right after.
   link.onclick = () => {
     if (item.blob === undefined) return;
     const url = URL.createObjectURL(item.blob);
     link.href = url;
+    link.type = item.blob.type; // the standard hint of the linked file's type: always bytes (session.ts)
     setTimeout(() => URL.revokeObjectURL(url), 60_000);
   };
   return link;

@@ -158,8 +158,13 @@ export async function renderWorkspace(root: HTMLElement, options: WorkspaceOptio
     for (const item of list.querySelectorAll<HTMLElement>('li')) item.classList.toggle('selected', item.dataset.roomId === roomId);
   };
   let listing = Promise.resolve();
-  const refreshList = () =>
-    (listing = listing.then(async () => {
+  /** A refresh asked for while one waits is the same refresh: room events come as fast as the Bridge sends them. */
+  let listingQueued = false;
+  const refreshList = () => {
+    if (listingQueued) return listing;
+    listingQueued = true;
+    return (listing = listing.then(async () => {
+      listingQueued = false;
       try {
         const page = await streamApi.listStreamRooms(contextId, { skip: 0, limit: ROOMS_LISTED, sortOrder: 'desc', sortBy: 'lastModificationDate' });
         replace(list, ...page.readItems.map(roomItem));
@@ -170,6 +175,7 @@ export async function renderWorkspace(root: HTMLElement, options: WorkspaceOptio
         replace(listSlot, errorBox(error));
       }
     }));
+  };
   const roomItem = (room: StreamRoom) => {
     if (room.statusCode !== 0) {
       // Verification failed: the error, no name, no data.

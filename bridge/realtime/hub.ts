@@ -360,8 +360,9 @@ export class RealtimeHub {
       case 'publish':
         return conn.result<'publish'>(m.id, await this.relay.publish(conn, m));
       case 'updateStream': {
+        const nothing = this.relay.updateChangesNothing(conn, m);
         const result = await this.relay.updateStream(conn, m);
-        this.media.roomChanged(m.roomId);
+        if (!nothing) this.media.roomChanged(m.roomId);
         return conn.result<'updateStream'>(m.id, result);
       }
       case 'unpublish': {
@@ -373,7 +374,8 @@ export class RealtimeHub {
         return conn.result<'listStreams'>(m.id, await this.relay.listStreams(conn, m));
       case 'subscribeStreams': {
         const result = await this.relay.subscribeStreams(conn, m);
-        this.media.roomChanged(m.roomId);
+        // One that adds and removes nothing changes nothing to resync.
+        if (m.add.length > 0 || m.remove.length > 0) this.media.roomChanged(m.roomId);
         return conn.result<'subscribeStreams'>(m.id, result);
       }
       case 'byteStreamOpen':

@@ -103,6 +103,26 @@ describe('relay: streams and tracks', () => {
     await ping(alice); // still connected: a retired trackNo is not a protocol error
   });
 
+  it('answers an updateStream that changes nothing without announcing it to the room', async () => {
+    const {
+      roomId,
+      cs: [alice, bob],
+    } = await joinedRoom('alice', 'bob');
+    const tracks = [{ trackId: 'd1', kind: 'data' as const }];
+    await alice.request('publish', { roomId, streamId: 'same', tracks });
+    await bob.event('streamPublished');
+    for (let i = 0; i < 20; i++) {
+      const { stream } = await alice.request('updateStream', { roomId, streamId: 'same', tracks });
+      expect(stream.tracks.map((x) => x.trackId)).toEqual(['d1']);
+    }
+    // A real change after them is announced, once: the twenty before it sent the room nothing.
+    await alice.request('updateStream', { roomId, streamId: 'same', tracks: [...tracks, { trackId: 'd2', kind: 'data' }] });
+    await bob.event('streamUpdated');
+    await ping(bob);
+    expect(bob.events('streamUpdated')).toHaveLength(1);
+    expect(bob.events('streamUpdated')[0]!.tracksAdded.map((x) => x.trackId)).toEqual(['d2']);
+  });
+
   it('bounds published streams per connection', async () => {
     const {
       roomId,

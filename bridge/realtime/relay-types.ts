@@ -19,6 +19,8 @@ export interface Relay {
   publish(conn: RealtimeConnection, req: Req<'publish'>): Promise<ResultPayloads['publish']>;
   /** Whether the update would start a track (new, or of another kind or delivery); false when it only keeps or removes tracks. */
   updateAddsTracks(conn: RealtimeConnection, req: Req<'updateStream'>): boolean;
+  /** Whether the update would change nothing (the same tracks): answered, not announced to the room. */
+  updateChangesNothing(conn: RealtimeConnection, req: Req<'updateStream'>): boolean;
   updateStream(conn: RealtimeConnection, req: Req<'updateStream'>): Promise<ResultPayloads['updateStream']>;
   unpublish(conn: RealtimeConnection, req: Req<'unpublish'>): Promise<ResultPayloads['unpublish']>;
   listStreams(conn: RealtimeConnection, req: Req<'listStreams'>): Promise<ResultPayloads['listStreams']>;

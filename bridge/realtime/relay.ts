@@ -111,6 +111,10 @@ export class SealroomRelay implements Relay, MediaDirectory {
     return this.streams.updateAddsTracks(conn, req);
   }
 
+  updateChangesNothing(conn: RealtimeConnection, req: Req<'updateStream'>): boolean {
+    return this.streams.updateChangesNothing(conn, req);
+  }
+
   async updateStream(conn: RealtimeConnection, req: Req<'updateStream'>): Promise<ResultPayloads['updateStream']> {
     return this.streams.updateStream(conn, req);
   }

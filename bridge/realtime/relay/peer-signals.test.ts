@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { login, setupTenant, startBridge, type Tenant, type TestBridge } from '../../../test/harness.ts';
 import type { PeerSignal } from '../../../protocol/ws.ts';
 import { createRoom, TestClient } from '../test-client.ts';
-import { PEER_SIGNALS_PER_SECOND } from './peer-signals.ts';
+import { PEER_SIGNALS_PER_SECOND, PEER_SIGNALS_TO_ONE_PER_SECOND } from './peer-signals.ts';
 
 let t: TestBridge;
 let tenant: Tenant;
@@ -73,5 +73,25 @@ describe('relay: direct peer signals', () => {
       ),
     );
     expect(codes.filter((c) => c === 'RATE_LIMITED').length).toBeGreaterThanOrEqual(5);
+  });
+
+  it('rate-limits what one connection is sent, from all senders together: several connections of one user cannot flood it', async () => {
+    const roomId = (await createRoom(t.bridge, tenant, tokens.alice!, u('alice'), [u('alice'), u('bob')], [u('alice')])).record.roomId;
+    const alice = await connect('alice');
+    const bobs = await Promise.all([connect('bob'), connect('bob'), connect('bob')]);
+    for (const c of [alice, ...bobs]) await c.request('join', { roomId });
+    const each = PEER_SIGNALS_PER_SECOND - 5; // under each sender's own limit
+    const outcomes = await Promise.all(
+      bobs.flatMap((bob) =>
+        Array.from({ length: each }, () =>
+          bob.request('peerSignal', { roomId, toConnectionId: alice.connectionId, signal: bye }).then(
+            () => 'ok',
+            (e: { code?: string; message?: string }) => (e.message?.includes('to one connection') === true ? 'to-one' : (e.code ?? 'error')),
+          ),
+        ),
+      ),
+    );
+    expect(outcomes.filter((o) => o === 'ok')).toHaveLength(PEER_SIGNALS_TO_ONE_PER_SECOND);
+    expect(outcomes.filter((o) => o === 'to-one')).toHaveLength(3 * each - PEER_SIGNALS_TO_ONE_PER_SECOND);
   });
 });

@@ -1,7 +1,7 @@
 /**
  * Direct peer signalling (docs/protocol/peer-signalling.md): the Bridge passes a member's `peerSignal`
- * on to one other connection, only when both are joined to the room, and at most
- * `PEER_SIGNALS_PER_SECOND` per sending connection. It never reads the signal: offers and answers are
+ * on to one other connection, only when both are joined to the room, at most
+ * `PEER_SIGNALS_PER_SECOND` per sending connection and `PEER_SIGNALS_TO_ONE_PER_SECOND` per receiving one. It never reads the signal: offers and answers are
  * signed end to end, so all it could do by changing one is get it refused.
  *
  * Across Bridges (docs/operations/cluster.md): a target joined to the room on another Bridge (as this
@@ -16,6 +16,12 @@ import type { RealtimeConnection } from '../connection.ts';
 
 /** Signals one connection may send per second (an offer, an answer and a dozen candidates fit easily). */
 export const PEER_SIGNALS_PER_SECOND = 50;
+/**
+ * Signals one connection may be sent per second, from all senders together (several peers setting up
+ * at once fit). Without it, each of a user's connections in a room had its own 50 a second, and
+ * together they could flood one member's socket until its outbound budget closed it.
+ */
+export const PEER_SIGNALS_TO_ONE_PER_SECOND = 100;
 
 type PeerSignalEvent = Extract<ServerEvent, { type: 'peerSignal' }>;
 
@@ -39,12 +45,14 @@ export class PeerSignals {
   readonly counters = { relayed: 0, refused: 0, sentRemote: 0, receivedRemote: 0, droppedRemote: 0 };
   cluster: PeerSignalCluster | undefined;
   readonly #limiter: RateLimiter;
+  readonly #toOne: RateLimiter;
 
   constructor(
     private readonly d: PeerSignalDeps,
     now: () => number = Date.now,
   ) {
     this.#limiter = new RateLimiter({ limit: PEER_SIGNALS_PER_SECOND, windowMs: 1000, maxKeys: 100_000, now });
+    this.#toOne = new RateLimiter({ limit: PEER_SIGNALS_TO_ONE_PER_SECOND, windowMs: 1000, maxKeys: 100_000, now });
   }
 
   relay(from: RealtimeConnection, m: Extract<ClientRequest, { kind: 'peerSignal' }>): void {
@@ -58,6 +66,12 @@ export class PeerSignals {
       this.counters.refused++;
       throw BridgeError.conflict('NOT_JOINED', `expected a joined room, got "${m.roomId}", which this connection has not joined`);
     }
+    const toRetryAfter = this.#toOne.retryAfter(m.toConnectionId);
+    if (toRetryAfter > 0) {
+      this.counters.refused++;
+      throw BridgeError.rateLimited('RATE_LIMITED', `more than ${PEER_SIGNALS_TO_ONE_PER_SECOND} peer signals a second to one connection`, toRetryAfter);
+    }
+    this.#toOne.hit(m.toConnectionId);
     const event: PeerSignalEvent = { type: 'peerSignal', roomId: m.roomId, fromUserId: from.userId, fromConnectionId: from.id, signal: m.signal };
     const to = this.d.connection(m.toConnectionId);
     if (to === undefined && this.cluster !== undefined) {
@@ -105,5 +119,6 @@ export class PeerSignals {
   /** Forgets a closed connection's rate window. */
   disconnected(connectionId: string): void {
     this.#limiter.reset(connectionId);
+    this.#toOne.reset(connectionId);
   }
 }

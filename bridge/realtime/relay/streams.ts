@@ -52,6 +52,19 @@ export class StreamsRelay {
     return req.tracks.some((draft) => sameTrack(stream.tracks.get(draft.trackId), draft) === undefined);
   }
 
+  /**
+   * Whether this `updateStream` would change nothing: the same tracks, none of another kind or delivery.
+   * Such an update is answered, but neither announced to the room nor made a media resync: each
+   * announcement goes to every participant, so a member repeating no-op updates would otherwise send
+   * the whole room a message per request.
+   */
+  updateChangesNothing(conn: RealtimeConnection, req: Req<'updateStream'>): boolean {
+    const p = this.st.participants.get(conn.id);
+    const stream = p?.rooms.get(req.roomId)?.streams.get(req.streamId);
+    if (stream === undefined || stream.owner !== p || req.tracks.length !== stream.tracks.size) return false;
+    return req.tracks.every((draft) => sameTrack(stream.tracks.get(draft.trackId), draft) !== undefined);
+  }
+
   updateStream(conn: RealtimeConnection, req: Req<'updateStream'>): ResultPayloads['updateStream'] {
     const { p, room } = this.st.joined(conn, req.roomId);
     const stream = ownStream(p, room, req.streamId);
@@ -83,7 +96,10 @@ export class StreamsRelay {
     }
     const info = this.st.streamInfo(stream);
     const wire = trackInfo;
-    this.st.broadcast(room, { type: 'streamUpdated', stream: info, tracksAdded: added.map(wire), tracksRemoved: removed.map(wire) }, p);
+    // An update that changed nothing is not announced (updateChangesNothing).
+    if (added.length > 0 || removed.length > 0) {
+      this.st.broadcast(room, { type: 'streamUpdated', stream: info, tracksAdded: added.map(wire), tracksRemoved: removed.map(wire) }, p);
+    }
     return { stream: info };
   }
 

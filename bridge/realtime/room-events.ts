@@ -64,9 +64,14 @@ export class RoomEvents {
       if (q === undefined) {
         throw BridgeError.invalid('VALIDATION_FAILED', `not a subscription query: "${query.slice(0, 80)}" (use buildSubscriptionQuery)`);
       }
-      await this.checkSelector(conn, q);
       parsed.push(q);
     }
+    // Every query is parsed before any store read, and each selector is checked once however many
+    // queries name it (the three event types of one context are three queries): a request of 64
+    // queries whose last is bad no longer costs 128 store reads first.
+    const selectors = new Map<string, ParsedQuery>();
+    for (const q of parsed) selectors.set(`${q.selectorType}=${q.selectorId}`, q);
+    for (const q of selectors.values()) await this.checkSelector(conn, q);
     // All or nothing: subscriptions are added only once every query passed.
     // The map is made by the first subscription (most connections never subscribe: docs/operations/memory.md).
     const subscriptions = (conn.subscriptions ??= new Map());

@@ -6,7 +6,9 @@ import { DEFAULT_POLICY, type RoomPolicy } from '../protocol/policy.ts';
 import { verifyGenesis, verifySuccessor, type VerifiedVersion } from '../protocol/room-chain.ts';
 import type { Member } from '../protocol/room-record.ts';
 import { buildGenesis, buildSuccessor, type Author, type BuiltVersion, type MetaSealer } from '../endpoint/rooms/record-builder.ts';
+import type { Store } from '../bridge/store/types.ts';
 import { rest } from './harness.ts';
+import { gate } from './http-proxy.ts';
 import type { TestUser } from './identities.ts';
 
 /** The Bridge never opens private meta, so Bridge tests may seal it with random bytes. */
@@ -103,4 +105,35 @@ export async function grownRoom(url: string, token: string, contextId: string, a
     head = await verifySuccessor(head, next.request);
   }
   return built.record.roomId;
+}
+
+/** The Bridge's store holding room reads at a gate: a Bridge that stalls the reads a client needs. */
+export interface HeldRoomReads {
+  /** From now on, room reads wait until `release` (or `timeoutMs`). */
+  hold(timeoutMs: number): void;
+  release(): void;
+  /** Room reads that reached the store so far. */
+  readonly started: number;
+}
+
+/** Wraps `store.roomRead` (of a Bridge in this process) so a test can hold room reads. */
+export function holdRoomReads(store: Store): HeldRoomReads {
+  let current = gate(0);
+  current.open();
+  let started = 0;
+  const real = store.roomRead.bind(store);
+  store.roomRead = async (...args) => {
+    started++;
+    await current.opened;
+    return real(...args);
+  };
+  return {
+    hold: (timeoutMs) => {
+      current = gate(timeoutMs);
+    },
+    release: () => current.open(),
+    get started() {
+      return started;
+    },
+  };
 }

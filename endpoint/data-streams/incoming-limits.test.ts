@@ -8,8 +8,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toBase64 } from '../../crypto/bytes.ts';
 import { encodeChunkFrame, FRAME_CHUNK_DOWN } from '../../protocol/ws.ts';
-import { gate } from '../../test/http-proxy.ts';
 import { startWsMitm, type WsMitm } from '../../test/procs/ws-mitm.ts';
+import { holdRoomReads, type HeldRoomReads } from '../../test/rooms.ts';
 import { INCOMING_STREAMS_MAX, INCOMING_UNCONSUMED_MAX_BYTES } from './limits.ts';
 import { joinedRoom, startKit, until, type Client, type Kit } from './test-kit.ts';
 
@@ -18,8 +18,7 @@ let mitm: WsMitm;
 let alice: Client;
 let bob: Client;
 let roomId: string;
-/** Closed: the Bridge holds every room read until it opens. */
-let reads = gate(0);
+let reads: HeldRoomReads;
 
 beforeAll(async () => {
   mitm = await startWsMitm(
@@ -31,15 +30,10 @@ beforeAll(async () => {
   // A stream announced and never fed ends after this long idle (the default is a minute).
   bob = await kit.connect('bob', { url: mitm.url, streamApi: { streamIdleTimeoutMs: 1000 } });
   roomId = await joinedRoom(kit, alice, [alice, bob]);
-  const store = kit.t.bridge.store;
-  const real = store.roomRead.bind(store);
-  store.roomRead = async (...args) => {
-    await reads.opened;
-    return real(...args);
-  };
+  reads = holdRoomReads(kit.t.bridge.store);
 });
 afterAll(async () => {
-  reads.open();
+  reads?.release();
   await kit?.close();
   await mitm?.close();
 });
@@ -66,7 +60,7 @@ const stats = () => bob.streamApi.dataStreamStats();
 
 describe('a Bridge that floods a receiver', () => {
   it('sends chunks far past the window: the stream fails before they are queued, and nothing stays held', async () => {
-    reads = gate(20_000);
+    reads.hold(20_000);
     const streamNo = announce();
     await until(() => stats().receiving === 1, 'the stream to be announced');
     const before = stats().droppedBeforeHandler.AbnormalEnd ?? 0;
@@ -77,22 +71,22 @@ describe('a Bridge that floods a receiver', () => {
     // Failed while the Bridge still held the read that would have let it verify anything.
     expect(stats()).toMatchObject({ receiving: 0, unconsumedBytes: 0 });
     expect(stats().pendingSteps).toBeLessThan(chunks / 2);
-    reads.open();
+    reads.release();
   });
 
   it(`announces more than ${INCOMING_STREAMS_MAX} streams at once: the rest are rejected at once and counted`, async () => {
-    reads = gate(20_000);
+    reads.hold(20_000);
     const refusedBefore = stats().refusedOpens;
     for (let i = 0; i < INCOMING_STREAMS_MAX + 40; i++) announce();
     await until(() => stats().refusedOpens - refusedBefore === 40, 'the streams past the bound to be refused', 15_000);
     expect(stats().receiving).toBe(INCOMING_STREAMS_MAX);
     // Nothing comes on them: they end as idle, and none is left.
-    reads.open();
+    reads.release();
     await until(() => stats().receiving === 0, 'the held streams to end', 15_000);
   });
 
   it('announces a stream number that is still open: both go', async () => {
-    reads = gate(20_000);
+    reads.hold(20_000);
     const streamNo = announce();
     await until(() => stats().receiving === 1, 'the stream to be announced');
     const before = stats().droppedBeforeHandler.AbnormalEnd ?? 0;
@@ -100,11 +94,11 @@ describe('a Bridge that floods a receiver', () => {
     announce();
     // At once (well inside the 1 s idle timeout), as AbnormalEnd: the old stream was not just replaced.
     await until(() => (stats().droppedBeforeHandler.AbnormalEnd ?? 0) === before + 1 && stats().receiving === 0, 'the reused number to end the stream', 500);
-    reads.open();
+    reads.release();
   });
 
   it('counts off what the reader consumed, header and checkpoints included: nothing stays counted on a stream read up', async () => {
-    reads.open();
+    reads.release();
     let read = 0;
     bob.streamApi.registerByteStreamHandler('drift', async (reader) => {
       for await (const chunk of reader) read += chunk.length;

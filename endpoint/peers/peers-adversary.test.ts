@@ -4,8 +4,8 @@
  * user. Each is refused with its reason, and no connection (no data) comes of it.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { gate } from '../../test/http-proxy.ts';
 import { startWsMitm, type WsMitm } from '../../test/procs/ws-mitm.ts';
+import { holdRoomReads, type HeldRoomReads } from '../../test/rooms.ts';
 import { PEER_SIGNALS_PENDING_MAX } from './loader.ts';
 import { startKit, until, type Client, type Kit } from '../data-streams/test-kit.ts';
 import type { RemotePeerRequest } from './peers-api.ts';
@@ -23,9 +23,7 @@ const rewrites: Record<string, Rewrite | undefined> = {};
 /** Every peerSignal event text the Bridge sent each user, as sent. */
 const seen: Record<string, string[]> = { alice: [], bob: [], carol: [] };
 const stops: Array<() => void> = [];
-/** Closed: the Bridge holds every room read until it opens. */
-let reads = gate(0);
-reads.open();
+let reads: HeldRoomReads;
 
 async function mitmFor(user: string): Promise<WsMitm> {
   return startWsMitm(
@@ -51,19 +49,14 @@ beforeAll(async () => {
   alice = await kit.connect('alice', { url: mitms.alice!.url, streamApi: { peers: loopbackPeers() } });
   bob = await kit.connect('bob', { url: mitms.bob!.url, streamApi: { peers: loopbackPeers() } });
   carol = await kit.connect('carol', { url: mitms.carol!.url, streamApi: { peers: loopbackPeers() } });
-  const store = kit.t.bridge.store;
-  const real = store.roomRead.bind(store);
-  store.roomRead = async (...args) => {
-    await reads.opened;
-    return real(...args);
-  };
+  reads = holdRoomReads(kit.t.bridge.store);
 });
 afterEach(() => {
   for (const stop of stops.splice(0)) stop();
   for (const user of Object.keys(rewrites)) rewrites[user] = undefined;
 });
 afterAll(async () => {
-  reads.open();
+  reads?.release();
   await kit?.close();
   await Promise.all(Object.values(mitms).map((m) => m.close()));
 });
@@ -217,7 +210,7 @@ describe('direct peers: a tampering Bridge', () => {
     // Offers "from mallory", whom bob's verified room does not list: each makes him read the room
     // again, and the Bridge holds that read, so they wait one behind the other.
     const notMember = refused(bob, 'NotMember');
-    reads = gate(30_000);
+    reads.hold(30_000);
     const over = 100;
     const injected = PEER_SIGNALS_PENDING_MAX + over;
     for (let i = 0; i < injected; i++) {
@@ -226,7 +219,7 @@ describe('direct peers: a tampering Bridge', () => {
     }
     // At least `over` go (the bye and candidates of alice's closed peer may be among the dropped too).
     await until(() => refused(bob, 'Overloaded') >= over, 'the signals past the bound to be dropped', 15_000);
-    reads.open();
+    reads.release();
     await until(() => refused(bob, 'NotMember') - notMember + refused(bob, 'Overloaded') >= injected, 'the waiting offers to be refused', 60_000);
     // Everything came while the first read was held: no more than the bound waited.
     expect(refused(bob, 'NotMember') - notMember).toBeLessThanOrEqual(PEER_SIGNALS_PENDING_MAX);

@@ -10,8 +10,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { utf8 } from '../../crypto/bytes.ts';
 import type { ServerEvent } from '../../protocol/ws.ts';
-import { gate } from '../../test/http-proxy.ts';
 import { startWsMitm, type WsMitm } from '../../test/procs/ws-mitm.ts';
+import { holdRoomReads, type HeldRoomReads } from '../../test/rooms.ts';
 import { ROOM_EVENTS_PENDING_MAX } from '../event-api.ts';
 import { pub, startKit, until, type Client, type Kit } from '../realtime/test-kit.ts';
 import type { StreamRoomEvent } from '../types.ts';
@@ -25,11 +25,7 @@ let bob: Client;
 let roomId: string;
 /** The last room event the Bridge sent bob, as it sent it. */
 let seen: UpdatedEvent | undefined;
-/** Closed: the Bridge holds every room read until it opens. */
-let reads = gate(0);
-reads.open();
-/** Room reads that reached the Bridge's store. */
-let readsStarted = 0;
+let reads: HeldRoomReads;
 const got: Array<Extract<StreamRoomEvent, { type: 'streamRoomUpdated' }>> = [];
 
 beforeAll(async () => {
@@ -50,16 +46,10 @@ beforeAll(async () => {
   roomId = await kit.room(alice, [alice, bob]);
   await bob.eventApi.subscribeFor([bob.eventApi.buildSubscriptionQuery('streamRoomUpdated', 'contextId', kit.tenant.contextId)]);
   bob.eventApi.on('streamRoomUpdated', (e) => got.push(e));
-  const store = kit.t.bridge.store;
-  const real = store.roomRead.bind(store);
-  store.roomRead = async (...args) => {
-    readsStarted++;
-    await reads.opened;
-    return real(...args);
-  };
+  reads = holdRoomReads(kit.t.bridge.store);
 });
 afterAll(async () => {
-  reads.open();
+  reads?.release();
   await kit?.close();
   await mitm?.close();
 });
@@ -73,18 +63,18 @@ describe('a Bridge that sends room events faster than they can be read', () => {
     await until(() => got.length === 1 && seen !== undefined, "bob's first event");
     const event = seen!;
 
-    reads = gate(30_000);
+    reads.hold(30_000);
     // The first is taken and waits for its read; the next 100 wait behind it as one.
-    const started = readsStarted;
+    const started = reads.started;
     update(event, roomId, 3);
-    await until(() => readsStarted > started, 'the first read to reach the Bridge');
+    await until(() => reads.started > started, 'the first read to reach the Bridge');
     for (let v = 4; v <= 103; v++) update(event, roomId, v);
     const over = 50;
     for (let i = 0; i < ROOM_EVENTS_PENDING_MAX - 2 + over; i++) update(event, madeUpRoom(i), 1);
     await until(() => bob.eventApi.stats().droppedRoomEvents === over, 'the events past the bound to be dropped', 15_000);
     expect(bob.eventApi.stats()).toEqual({ pendingRoomEvents: ROOM_EVENTS_PENDING_MAX, coalescedRoomEvents: 99, droppedRoomEvents: over });
 
-    reads.open();
+    reads.release();
     await until(() => bob.eventApi.stats().pendingRoomEvents === 0, 'the waiting events to be read', 60_000);
     const ours = got.filter((e) => e.streamRoomId === roomId);
     // The first update, then one for the hundred that waited: the newest version, read as it is now.

@@ -121,7 +121,6 @@ export class Session {
         // Read in parts, so a message past the bound stops (and cancels) the stream instead of filling the page.
         const parts: string[] = [];
         let length = 0;
-        if ((reader.info.size ?? 0) > CHAT_MAX_CHARS * 3) throw tooLong();
         for await (const part of reader) {
           length += part.length;
           if (length > CHAT_MAX_CHARS) throw tooLong();

@@ -95,6 +95,7 @@ export class ByteStreamsRelay {
       receivers,
       sent: 0,
       allowed: receivers.size === 0 ? UNLIMITED_ALLOWANCE_BYTES : this.window,
+      slowest: receivers.size === 0 ? Number.POSITIVE_INFINITY : 0,
       announced: this.window,
       window: this.window,
       atLimitSince: undefined,
@@ -182,11 +183,14 @@ export class ByteStreamsRelay {
     // letting the sender run more than a window ahead of what it was given.
     const consumed = Math.min(offset, bs.sent);
     if (consumed <= r.consumed) return; // offsets never decrease
-    if (starved && bs.atLimitSince !== undefined) this.widen(bs, r, consumed);
+    // Only the slowest receiver's credit can move the allowance (or widen the window): another's skips
+    // the count over every receiver, which a receiver crediting byte by byte would pay per frame.
+    const wasSlowest = r.consumed <= bs.slowest;
+    if (wasSlowest && starved && bs.atLimitSince !== undefined) this.widen(bs, r, consumed);
     p!.unconsumedBytes -= consumed - r.consumed;
     r.consumed = consumed;
     r.lastAdvanceAt = monotonicMs();
-    this.recompute(bs);
+    if (wasSlowest) this.recompute(bs);
   }
 
   /** A receiver has no handler for the stream: detach it, tell the sender. */
@@ -275,6 +279,7 @@ export class ByteStreamsRelay {
     if (bs.ended) return;
     let slowest = Number.POSITIVE_INFINITY;
     for (const r of bs.receivers.values()) slowest = Math.min(slowest, r.consumed);
+    bs.slowest = slowest;
     const allowed = bs.receivers.size === 0 ? UNLIMITED_ALLOWANCE_BYTES : slowest + bs.window;
     if (allowed > bs.allowed) bs.allowed = allowed;
     if (!this.atLimit(bs)) bs.atLimitSince = undefined;

@@ -136,6 +136,12 @@ export interface ByteStream {
   sent: number;
   /** Payload offset the sender may reach: min over receivers of consumed + window. Never decreases. */
   allowed: number;
+  /**
+   * The least `consumed` over the receivers, as the last full count found it (byte-streams.ts,
+   * `recompute`). Receivers are fixed at open and only ever leave through a cut, which counts again, so
+   * a credit of a receiver above it cannot move the allowance and costs no count over the receivers.
+   */
+  slowest: number;
   /** The last allowance the sender was told (the open result implies `window`). */
   announced: number;
   /**

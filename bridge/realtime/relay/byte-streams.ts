@@ -96,6 +96,7 @@ export class ByteStreamsRelay {
       sent: 0,
       allowed: receivers.size === 0 ? UNLIMITED_ALLOWANCE_BYTES : this.window,
       slowest: receivers.size === 0 ? Number.POSITIVE_INFINITY : 0,
+      recomputeQueued: false,
       announced: this.window,
       window: this.window,
       atLimitSince: undefined,
@@ -184,13 +185,22 @@ export class ByteStreamsRelay {
     const consumed = Math.min(offset, bs.sent);
     if (consumed <= r.consumed) return; // offsets never decrease
     // Only the slowest receiver's credit can move the allowance (or widen the window): another's skips
-    // the count over every receiver, which a receiver crediting byte by byte would pay per frame.
+    // the count over every receiver, which a receiver crediting byte by byte would pay per frame, and
+    // the slowest's credits of one turn share one count.
     const wasSlowest = r.consumed <= bs.slowest;
     if (wasSlowest && starved && bs.atLimitSince !== undefined) this.widen(bs, r, consumed);
     p!.unconsumedBytes -= consumed - r.consumed;
     r.consumed = consumed;
     r.lastAdvanceAt = monotonicMs();
-    if (wasSlowest) this.recompute(bs);
+    if (wasSlowest && !bs.recomputeQueued) {
+      // Once for every credit handled in this turn (a socket read holds many): the allowance only grows
+      // later by it, and what the sender was told stays what it may send.
+      bs.recomputeQueued = true;
+      queueMicrotask(() => {
+        bs.recomputeQueued = false;
+        this.recompute(bs);
+      });
+    }
   }
 
   /** A receiver has no handler for the stream: detach it, tell the sender. */

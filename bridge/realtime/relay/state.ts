@@ -142,6 +142,8 @@ export interface ByteStream {
    * a credit of a receiver above it cannot move the allowance and costs no count over the receivers.
    */
   slowest: number;
+  /** A count over the receivers is queued for the end of this turn (credits of one socket read share it). */
+  recomputeQueued: boolean;
   /** The last allowance the sender was told (the open result implies `window`). */
   announced: number;
   /**

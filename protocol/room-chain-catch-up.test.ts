@@ -284,7 +284,7 @@ describe('parseRecordText against a known record, differentially', () => {
         { ...DEFAULT_POLICY, extra: 'x' },
         { get: 'user' },
         ['user', 'user', 'manager', 'manager', 'manager'],
-        // Around the bounds of the fields the successor fast path checks (room-record-successor.ts).
+        // Around the bounds of the fields the successor fast path checks (room-record.ts, `successorRecord`).
         1.5,
         2 ** 53 - 1,
         8192,

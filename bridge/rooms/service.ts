@@ -114,6 +114,9 @@ export interface RoomCounters {
   writeLimitFallbacks: number;
 }
 
+/** What a record counts for against `pageBytes`: its text and its signature. */
+const recordBytes = (r: { record: string; signature: string }): number => r.record.length + r.signature.length;
+
 export class RoomService {
   readonly counters: RoomCounters = {
     pagesCutByBytes: 0,
@@ -344,7 +347,7 @@ export class RoomService {
     let count = 0;
     let bytes = 0;
     for (const row of rows) {
-      bytes += row.record.length + row.signature.length;
+      bytes += recordBytes(row);
       if (count === limit || (count > 0 && bytes > maxBytes)) break;
       count++;
     }
@@ -386,7 +389,7 @@ export class RoomService {
     for (const room of rooms) {
       // Each item carries the head record only; a client that trusts an older version reads the rest.
       const item = await this.view(room, session.userId, room.version - 1, 1);
-      bytes += item.records.reduce((n, r) => n + r.record.length + r.signature.length, 0);
+      bytes += item.records.reduce((n, r) => n + recordBytes(r), 0);
       if (readItems.length > 0 && bytes > pageBytes) {
         this.counters.listingsCutByBytes++;
         break;

@@ -12,8 +12,8 @@ import { createSocket } from '#endpoint-websocket';
 import { decodePrivateKey, publicKeyOf, sign } from '../crypto/identity.ts';
 import { unwrapEpochKey } from '../crypto/key-wrap.ts';
 import { unwrapStreamSecret } from '../crypto/stream/keying.ts';
-import { contextUsersResponseSchema } from '../protocol/api.ts';
 import { CLOSE, FRAME_CHUNK_UP, WS_PATH, WS_PROTOCOL_VERSION, type ClientMessage, type ClientRequest, type ResultPayloads } from '../protocol/ws.ts';
+import { readContextUsers, readContextUsersPage, type ContextUser, type ContextUsersPage, type ContextUsersPageOptions } from './context-users.ts';
 import { BridgeRing, bridgeUrlList, passOver, refusedForNow, soonestRetry } from './bridge-urls.ts';
 import {
   checkConnectOptions,
@@ -186,15 +186,24 @@ export class Connection {
 
   /**
    * The users of a context and their keys, as the Bridge's directory lists them now (members of the
-   * context only). Not verified: a room that names a user is checked against the key this client
-   * pinned (docs/security/key-trust.md), so a key read here is for choosing members, not for trust.
+   * context only), read a page at a time. Not verified: a room that names a user is checked against the
+   * key this client pinned (docs/security/key-trust.md), so a key read here is for choosing members, not
+   * for trust. Reads at most CONTEXT_USERS_READ_MAX users, then fails with `InvalidArgument`: page a
+   * larger directory with `listContextUsers`.
    * @example const users = await connection.getContextUsers(contextId); // [{ userId, pubKey }]
    */
-  async getContextUsers(contextId: string, options: RequestOptions = {}): Promise<{ userId: string; pubKey: string }[]> {
-    if (typeof contextId !== 'string' || contextId === '') throw EndpointError.invalidArgument('"contextId" expected a non-empty string');
-    const path = `/v1/contexts/${encodeURIComponent(contextId)}/users`;
-    const reply = await this.#http.request('GET', path, contextUsersResponseSchema, undefined, options);
-    return reply.users.map((u) => ({ userId: u.userId, pubKey: u.publicKey }));
+  getContextUsers(contextId: string, options: RequestOptions = {}): Promise<ContextUser[]> {
+    return readContextUsers(this.#http, contextId, options);
+  }
+
+  /**
+   * One page of a context's directory: at most `limit` users (default and most 1,000) whose ids sort
+   * after `after`, and `next`, the `after` of the next page, when more remain. Not verified, as
+   * `getContextUsers`.
+   * @example let page = await connection.listContextUsers(contextId); while (page.next) page = await connection.listContextUsers(contextId, { after: page.next });
+   */
+  listContextUsers(contextId: string, options: ContextUsersPageOptions = {}): Promise<ContextUsersPage> {
+    return readContextUsersPage(this.#http, contextId, options);
   }
 
   /** A login at `url` (login.ts): the connection's session from then on, and the Bridge it is good at. */

@@ -4,6 +4,7 @@
 export { Endpoint, type SetupOptions } from './endpoint.ts';
 export type { BulkThreadMode } from './util/realtime-presence.ts';
 export { Connection, type ConnectOptions, type ConnectionEvents, type ConnectionState } from './connection.ts';
+export { CONTEXT_USERS_READ_MAX, type ContextUser, type ContextUsersPage, type ContextUsersPageOptions } from './context-users.ts';
 export { EventApi } from './event-api.ts';
 export { StreamApi, type StreamApiOptions } from './stream-api.ts';
 export { EndpointError, type EndpointErrorReason } from './errors.ts';

@@ -24,6 +24,7 @@ const CONNECTION_API = [
   'state',
   'on',
   'getContextUsers',
+  'listContextUsers',
   'request',
   'notify',
   'sendFrame',

@@ -65,25 +65,45 @@ export const DIRECTORY_READ_MAX_USERS = 100;
 /** One user id in a pattern (`USER_ID_PATTERN` without its anchors). */
 const userIdChars = USER_ID_PATTERN.source.slice(1, -1);
 /**
- * A directory read's query. `userIds`: only these users (comma-separated; user ids hold no comma), and
- * with `history` only their former keys; without it, every user of the context.
+ * Users one page of the directory lists at most (`GET /v1/contexts/:id/users` without `userIds`), and
+ * by default. A page of 1,000 users of 128-character ids and their keys is about 200 KiB, with their
+ * former keys more, so no member's read makes the Bridge build an answer the size of the whole
+ * directory (docs/operations/limits.md, "Pages of a room's chain, and clients that do not read").
  */
-export const directoryQuerySchema = z.strictObject({
-  history: z.optional(z.enum(['true', 'false'])),
-  userIds: z.optional(
-    z
-      .string()
-      .check(
-        z.regex(
-          new RegExp(`^${userIdChars}(,${userIdChars}){0,${DIRECTORY_READ_MAX_USERS - 1}}$`),
-          `expected 1-${DIRECTORY_READ_MAX_USERS} comma-separated user ids of [A-Za-z0-9._@+-]`,
+export const DIRECTORY_PAGE_MAX_USERS = 1000;
+/**
+ * A directory read's query. `userIds`: only these users (comma-separated; user ids hold no comma), and
+ * with `history` only their former keys. Without it, a page of the context's users in user-id order:
+ * at most `limit` users whose ids sort after `after`, and with `history` the former keys of the same
+ * users (a user listed once, with every key it had). The answer's `next` is the `after` of the next page.
+ */
+export const directoryQuerySchema = z
+  .strictObject({
+    history: z.optional(z.enum(['true', 'false'])),
+    after: z.optional(userIdSchema),
+    limit: z.optional(z.coerce.number().check(z.int(), z.positive(), z.maximum(DIRECTORY_PAGE_MAX_USERS))),
+    userIds: z.optional(
+      z
+        .string()
+        .check(
+          z.regex(
+            new RegExp(`^${userIdChars}(,${userIdChars}){0,${DIRECTORY_READ_MAX_USERS - 1}}$`),
+            `expected 1-${DIRECTORY_READ_MAX_USERS} comma-separated user ids of [A-Za-z0-9._@+-]`,
+          ),
         ),
-      ),
-  ),
-});
+    ),
+  })
+  .check(
+    z.refine((q) => q.userIds === undefined || (q.after === undefined && q.limit === undefined), {
+      message: '"after" and "limit" page the whole directory; a read of named "userIds" takes neither',
+      path: ['userIds'],
+    }),
+  );
 
 export const contextUsersResponseSchema = z.object({
   users: z.array(z.object({ userId: userIdSchema, publicKey: publicKeyTextSchema })),
+  /** A page that is not the last: the `after` that reads the next one. Absent with `userIds`. */
+  next: z.optional(userIdSchema),
   /**
    * With `?history=true`: users removed from the context and the keys they had, each with the time it
    * was added and removed (the Bridge's clock, ms). A client accepts such a key only for versions signed

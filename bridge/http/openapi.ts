@@ -78,7 +78,7 @@ export const ROUTES: RouteDoc[] = [
   {
     method: 'get',
     path: '/v1/contexts/:contextId/users',
-    summary: 'The context directory (with former users on ?history=true)',
+    summary: 'The context directory, a page of users at a time (with former keys on ?history=true), or the users named',
     auth: 'session',
     params: contextParams,
     query: directoryQuerySchema,

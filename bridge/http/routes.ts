@@ -91,8 +91,8 @@ export function userRouter(s: BridgeServices, auth: AuthService, rooms: RoomServ
 
   router.get('/contexts/:contextId/users', async (req, res) => {
     const { contextId } = parseInput(contextParams, req.params, 'params');
-    const { history, userIds } = parseInput(directoryQuerySchema, req.query, 'query');
-    res.json(await rooms.contextUsers(session(res), contextId, history === 'true', userIds?.split(',')));
+    const { history, userIds, after, limit } = parseInput(directoryQuerySchema, req.query, 'query');
+    res.json(await rooms.contextUsers(session(res), contextId, history === 'true', userIds?.split(','), { after, limit }));
   });
 
   router.get('/contexts/:contextId/rooms', async (req, res) => {

@@ -15,6 +15,7 @@ import type {
   RoomWriteResponse,
   UpdateRoomRequest,
 } from '../../protocol/api.ts';
+import { DIRECTORY_PAGE_MAX_USERS } from '../../protocol/api.ts';
 import { allows, type Standing } from '../../protocol/policy.ts';
 import { ChainError, membersOf, removedMembers, verifyGenesis, verifySuccessor, type VerifiedVersion } from '../../protocol/room-chain.ts';
 import { parseRecordText, RecordFormatError, type RoomRecord } from '../../protocol/room-record.ts';
@@ -442,22 +443,36 @@ export class RoomService {
   }
 
   /**
-   * The context directory, or with `userIds` only those of them who are (or, with `history`, were) its
-   * users; with `history`, also former users and the keys they had.
+   * The directory: the users named in `userIds` (at most DIRECTORY_READ_MAX_USERS), or one page of
+   * at most `page.limit` users after `page.after` in user-id order. With `history`, each listed user's
+   * former keys too; a page counts a user once whether it is current, former or both.
    */
-  async contextUsers(session: SessionRow, contextId: string, history: boolean, userIds?: string[]): Promise<ContextUsersResponse> {
+  async contextUsers(
+    session: SessionRow,
+    contextId: string,
+    history: boolean,
+    userIds: string[] | undefined,
+    page: { after?: string; limit?: number } = {},
+  ): Promise<ContextUsersResponse> {
     await this.contextFor(session, contextId);
     const store = this.s.store;
-    const rows = await (userIds === undefined ? store.listContextUsers(contextId) : store.contextUsersAmong(contextId, userIds));
-    const users = rows.map((u) => ({ userId: u.userId, publicKey: u.publicKey }));
-    if (!history) return { users };
-    const former = await (userIds === undefined ? store.listFormerContextUsers(contextId) : store.formerContextUsersAmong(contextId, userIds));
-    const formerUsers = former.map((u) => ({
-      userId: u.userId,
-      publicKey: u.publicKey,
-      addedAt: u.addedAt,
-      removedAt: u.removedAt,
-    }));
-    return { users, formerUsers };
+    let ids = userIds;
+    let next: string | undefined;
+    if (ids === undefined) {
+      const limit = page.limit ?? DIRECTORY_PAGE_MAX_USERS;
+      ids = await store.contextUserIdsPage(contextId, page.after ?? '', limit + 1, history);
+      if (ids.length > limit) {
+        ids.length = limit;
+        next = ids[limit - 1];
+      }
+    }
+    const byId = (a: { userId: string }, b: { userId: string }) => (a.userId < b.userId ? -1 : a.userId > b.userId ? 1 : 0);
+    const rows = ids.length === 0 ? [] : await store.contextUsersAmong(contextId, ids);
+    const users = rows.map((u) => ({ userId: u.userId, publicKey: u.publicKey })).sort(byId);
+    const reply: ContextUsersResponse = next === undefined ? { users } : { users, next };
+    if (!history) return reply;
+    const former = ids.length === 0 ? [] : await store.formerContextUsersAmong(contextId, ids);
+    reply.formerUsers = former.map((u) => ({ userId: u.userId, publicKey: u.publicKey, addedAt: u.addedAt, removedAt: u.removedAt }));
+    return reply;
   }
 }

@@ -303,12 +303,13 @@ export class PostgresStore implements Store {
     });
   }
 
-  listFormerContextUsers(contextId: string): Promise<FormerContextUser[]> {
-    return this.all(
-      'SELECT user_id, public_key, added_at, removed_at FROM context_user_history WHERE context_id = $1 ORDER BY user_id, removed_at',
-      [contextId],
-      formerUser,
-    );
+  contextUserIdsPage(contextId: string, after: string, limit: number, former: boolean): Promise<string[]> {
+    const sql = former
+      ? `SELECT user_id FROM context_users WHERE context_id = $1 AND user_id > $2
+         UNION SELECT user_id FROM context_user_history WHERE context_id = $1 AND user_id > $2
+         ORDER BY user_id LIMIT $3`
+      : 'SELECT user_id FROM context_users WHERE context_id = $1 AND user_id > $2 ORDER BY user_id LIMIT $3';
+    return this.all(sql, [contextId, after, limit], (r) => r.user_id as string);
   }
 
   formerContextUsersAmong(contextId: string, userIds: string[]): Promise<FormerContextUser[]> {

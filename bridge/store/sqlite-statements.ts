@@ -45,7 +45,13 @@ export function prepareStatements(db: Database.Database) {
     userHistoryAmong: prepare(
       'SELECT user_id, public_key, added_at, removed_at FROM context_user_history WHERE context_id = ? AND user_id IN (SELECT value FROM json_each(?)) ORDER BY user_id, removed_at',
     ),
-    listUserHistory: prepare('SELECT user_id, public_key, added_at, removed_at FROM context_user_history WHERE context_id = ? ORDER BY user_id, removed_at'),
+    // A page of the directory's user ids: both walk the tables' (context_id, user_id) indexes.
+    contextUserIdsPage: prepare('SELECT user_id FROM context_users WHERE context_id = ? AND user_id > ? ORDER BY user_id LIMIT ?'),
+    contextUserIdsPageWithFormer: prepare(
+      `SELECT user_id FROM context_users WHERE context_id = @contextId AND user_id > @after
+       UNION SELECT user_id FROM context_user_history WHERE context_id = @contextId AND user_id > @after
+       ORDER BY user_id LIMIT @limit`,
+    ),
     sessionsOfKey: prepare('SELECT token_hash FROM sessions WHERE solution_id = ? AND public_key = ?'),
     deleteSessionsOfKey: prepare('DELETE FROM sessions WHERE solution_id = ? AND public_key = ?'),
     sessionsOfSolution: prepare('SELECT token_hash FROM sessions WHERE solution_id = ?'),

@@ -222,8 +222,11 @@ export class SqliteStore implements Store {
     })();
   }
 
-  async listFormerContextUsers(contextId: string): Promise<FormerContextUser[]> {
-    return (this.stmt.listUserHistory.all(contextId) as Row[]).map(formerUser);
+  async contextUserIdsPage(contextId: string, after: string, limit: number, former: boolean): Promise<string[]> {
+    const rows = (
+      former ? this.stmt.contextUserIdsPageWithFormer.all({ contextId, after, limit }) : this.stmt.contextUserIdsPage.all(contextId, after, limit)
+    ) as Array<{ user_id: string }>;
+    return rows.map((r) => r.user_id);
   }
 
   async formerContextUsersAmong(contextId: string, userIds: string[]): Promise<FormerContextUser[]> {

@@ -263,11 +263,11 @@ export function describeStoreContract(setup: ContractSetup): void {
       expect(await store.findSession('s1', T0)).toBeUndefined();
       await store.addContextUser({ ...user('c1', 'alice'), createdAt: T0 + 30 });
       await store.removeContextUser('c1', 'alice', T0 + 40);
-      expect(await store.listFormerContextUsers('c1')).toEqual([
+      expect(await store.formerContextUsersAmong('c1', ['alice'])).toEqual([
         { userId: 'alice', publicKey: 'key-alice', addedAt: T0, removedAt: T0 + 10 },
         { userId: 'alice', publicKey: 'key-alice', addedAt: T0 + 30, removedAt: T0 + 40 },
       ]);
-      expect(await store.listFormerContextUsers('c2')).toHaveLength(1);
+      expect(await store.formerContextUsersAmong('c2', ['alice'])).toHaveLength(1);
       // By user: only those named (duplicates and unknown ids are fine), oldest removal first.
       await store.addContextUser(user('c1', 'bob'));
       await store.removeContextUser('c1', 'bob', T0 + 50);
@@ -277,6 +277,27 @@ export function describeStoreContract(setup: ContractSetup): void {
       ]);
       expect((await store.formerContextUsersAmong('c1', ['bob', 'alice'])).map((u) => u.userId).sort()).toEqual(['alice', 'alice', 'bob']);
       expect(await store.formerContextUsersAmong('c2', ['bob'])).toEqual([]);
+    });
+
+    it('pages the directory by user id, byte order, each id once, former users only when asked', async () => {
+      const { store } = await fresh();
+      await seedTenant(store, 'sol', ['c1', 'c2']);
+      for (const id of ['b', 'a', 'B', 'c', 'a.1']) await store.addContextUser(user('c1', id));
+      await store.addContextUser(user('c2', 'a0'));
+      await store.removeContextUser('c1', 'c', T0 + 1);
+      await store.addContextUser(user('c1', 'c'));
+      await store.removeContextUser('c1', 'c', T0 + 2);
+      await store.addContextUser(user('c1', 'd'));
+      await store.removeContextUser('c1', 'd', T0 + 3);
+      await store.addContextUser(user('c1', 'd'));
+      expect(await store.contextUserIdsPage('c1', '', 10, false)).toEqual(['B', 'a', 'a.1', 'b', 'd']);
+      expect(await store.contextUserIdsPage('c1', '', 10, true)).toEqual(['B', 'a', 'a.1', 'b', 'c', 'd']);
+      expect(await store.contextUserIdsPage('c1', '', 2, true)).toEqual(['B', 'a']);
+      expect(await store.contextUserIdsPage('c1', 'a', 2, true)).toEqual(['a.1', 'b']);
+      expect(await store.contextUserIdsPage('c1', 'b', 2, true)).toEqual(['c', 'd']);
+      expect(await store.contextUserIdsPage('c1', 'b', 2, false)).toEqual(['d']);
+      expect(await store.contextUserIdsPage('c1', 'd', 2, true)).toEqual([]);
+      expect(await store.contextUserIdsPage('nope', '', 2, true)).toEqual([]);
     });
 
     it('deletes a context with its users and rooms, ending the sessions of users left in no context', async () => {

@@ -246,8 +246,11 @@ export interface Store {
    * belongs to any context of the solution.
    */
   removeContextUser(contextId: string, userId: string, at: number): Promise<{ removed: boolean; sessionsEnded: string[] }>;
-  /** Users removed from the context, with their keys, oldest removal first per user. */
-  listFormerContextUsers(contextId: string): Promise<FormerContextUser[]>;
+  /**
+   * One page of the directory's user ids, byte order: at most `limit` ids sorting after `after` ('' for
+   * the first page) of the context's users and, with `former`, of users it removed (each id once).
+   */
+  contextUserIdsPage(contextId: string, after: string, limit: number, former: boolean): Promise<string[]>;
   /** The history rows of those of `userIds` who were removed from the context, oldest removal first per user. */
   formerContextUsersAmong(contextId: string, userIds: string[]): Promise<FormerContextUser[]>;
   /** The user id of a public key in a solution, and the contexts it belongs to. */

@@ -32,25 +32,25 @@ afterAll(async () => {
 });
 
 /**
- * The directory reads the Bridge answers from now on: the users each asked about, or `all` for a read
+ * The directory reads the Bridge answers from now on: the users each asked about, or `all` for a page
  * of the whole directory. Recorded where the Bridge's routes reach its store (the real methods run).
  */
 function watchDirectoryReads(): Array<string[] | 'all'> {
   const reads: Array<string[] | 'all'> = [];
   const store = t.bridge.store;
   const among = store.formerContextUsersAmong.bind(store);
-  const list = store.listFormerContextUsers.bind(store);
+  const page = store.contextUserIdsPage.bind(store);
   store.formerContextUsersAmong = (contextId, userIds) => {
     reads.push([...userIds]);
     return among(contextId, userIds);
   };
-  store.listFormerContextUsers = (contextId) => {
+  store.contextUserIdsPage = (...args) => {
     reads.push('all');
-    return list(contextId);
+    return page(...args);
   };
   restore = () => {
     store.formerContextUsersAmong = among;
-    store.listFormerContextUsers = list;
+    store.contextUserIdsPage = page;
   };
   return reads;
 }

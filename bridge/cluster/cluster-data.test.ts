@@ -95,6 +95,32 @@ describe('data tracks across Bridges', () => {
     expect(await bob.failure('subscribeStreams', { roomId, add: [{ streamId: 's' }], remove: [] })).toBe('STREAM_NOT_FOUND');
   });
 
+  it('frames go to NATS only while another Bridge holds members of the room', async () => {
+    const roomId = await room();
+    const alice = await connect(a, 'alice', roomId);
+    const own = (await alice.request('publish', { roomId, streamId: 'alone', tracks: data })).stream.tracks[0]!.trackNo;
+    const published = () => a.bridge.cluster!.stats().dataFramesPublished;
+    const before = published();
+    for (let i = 0; i < 100; i++) alice.sendData(own, numbered(i, 64));
+    await alice.request('ping', {});
+    expect(published()).toBe(before);
+    // bob joins on B: from then on the frames cross, and he gets every one sent after his subscription.
+    const bob = await connect(b, 'bob', roomId);
+    const trackNo = (await bob.request('listStreams', { roomId })).streams[0]!.tracks[0]!.trackNo;
+    await bob.request('subscribeStreams', { roomId, add: [{ streamId: 'alone' }], remove: [] });
+    for (let i = 100; i < 150; i++) alice.sendData(own, numbered(i, 64));
+    await bob.until(() => bob.dataFrames(trackNo).length === 50, '50 frames on B');
+    expect(bob.dataFrames(trackNo).map((f) => seqOf(f.payload))).toEqual([...Array(50).keys()].map((i) => i + 100));
+    expect(published()).toBe(before + 50);
+    expect(droppedOn(bob, trackNo)).toBe(0);
+    // bob leaves: A stops sending again.
+    await bob.request('leave', { roomId });
+    await alice.event('streamRoomLeft', (e) => e.userId === 'bob');
+    for (let i = 0; i < 20; i++) alice.sendData(own, numbered(i, 64));
+    await alice.request('ping', {});
+    expect(published()).toBe(before + 50);
+  });
+
   it('the delivery mode crosses Bridges: B shows it and cuts its own stalled subscriber from a reliable track', async () => {
     const roomId = await room();
     const alice = await connect(a, 'alice', roomId);

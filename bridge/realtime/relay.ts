@@ -234,7 +234,16 @@ export class SealroomRelay implements Relay, MediaDirectory {
             this.remote.roomClosed(room);
             hooks.roomClosed(room.id);
           };
-    this.st.onData = hooks === undefined ? undefined : (track, payload) => hooks.data(track.stream.room.id, track.trackNo, payload, track);
+    // A frame goes to NATS only while another Bridge holds members of the room: NATS would drop it
+    // unread otherwise, after this Bridge and the NATS server had paid to carry it. A member there
+    // joins (and is announced here) before it can subscribe, so no frame it asked for is skipped.
+    this.st.onData =
+      hooks === undefined
+        ? undefined
+        : (track, payload) => {
+            const roomId = track.stream.room.id;
+            if ((this.st.remoteParticipants.get(roomId)?.size ?? 0) > 0) hooks.data(roomId, track.trackNo, payload, track);
+          };
     this.st.remoteStreamsOf = hooks === undefined ? undefined : (roomId) => hooks.remoteStreams(roomId);
   }
 

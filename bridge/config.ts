@@ -77,6 +77,12 @@ export const limitsSchema = z.strictObject({
     .int()
     .positive()
     .default(64 * 1024 * 1024),
+  /**
+   * Filtered listings (`queryAsJson`) one user may have in progress at once on this Bridge; another is
+   * refused with 429 RATE_LIMITED. Each may take up to `listScanBytes` of work, so this bounds one
+   * user's share of the Bridge's time, not only each listing's.
+   */
+  filteredListingsPerUser: z.number().int().positive().default(2),
   /** Rooms one context may hold; past it a create is refused with 409 CONTEXT_ROOM_QUOTA. */
   roomsPerContext: z.number().int().positive().default(10_000),
   /**
@@ -163,6 +169,15 @@ export const realtimeSchema = z.strictObject({
   maxRequestsInFlight: z.number().int().positive().default(32),
   /** Messages already read but held while a socket is over its limits; past it the socket is closed (4429). */
   maxHeldMessages: z.number().int().positive().default(4096),
+  /**
+   * Room changes one user may make a second on this Bridge, over all its sockets: joins, leaves,
+   * publishes, unpublishes, stream updates, subscription changes, media joins and leaves. Each is
+   * announced to its room or resyncs its media; past the rate, those that start something are refused
+   * with RATE_LIMITED (bridge/realtime/room-change-rate.ts).
+   */
+  roomChangesPerSecond: z.number().positive().default(20),
+  /** Room changes one user may make at once before the rate applies (a reconnect restores its rooms in one burst). */
+  roomChangesBurst: z.number().int().positive().default(512),
   /** Rooms one connection may have joined at once. */
   maxJoinedRoomsPerConnection: z.number().int().positive().default(64),
   /** Users joined to one room at once, counted per user, not per socket (bounds fan-out with the next key). */

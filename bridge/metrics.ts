@@ -71,6 +71,7 @@ export class BridgeMetrics {
     total(registers, 'sealroom_refusals_total', 'requests and connections refused by a limit', ['limit'], () => [
       [{ limit: 'connections_per_address' }, hub.counters.connectionsRefused],
       [{ limit: 'sockets_replaced' }, hub.counters.socketsReplaced],
+      [{ limit: 'room_changes' }, hub.roomChanges.refused],
       [{ limit: 'login_rate' }, auth.counters.loginRateLimited],
     ]);
     total(registers, 'sealroom_logins_total', 'login attempts by outcome', ['outcome'], () => [

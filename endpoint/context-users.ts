@@ -32,32 +32,31 @@ export interface ContextUsersPage {
 }
 
 export async function readContextUsersPage(http: BridgeHttp, contextId: string, options: ContextUsersPageOptions): Promise<ContextUsersPage> {
-  if (typeof contextId !== 'string' || contextId === '') throw EndpointError.invalidArgument('"contextId" expected a non-empty string');
   const { after, limit, ...request } = options;
-  if (after !== undefined && (typeof after !== 'string' || !USER_ID_PATTERN.test(after))) {
-    throw EndpointError.invalidArgument('"after" expected a user id (1-128 characters of [A-Za-z0-9._@+-])');
-  }
+  if (typeof contextId !== 'string' || contextId === '') throw EndpointError.invalidArgument('"contextId" expected a non-empty string');
+  if (after !== undefined && !USER_ID_PATTERN.test(after)) throw EndpointError.invalidArgument('"after" expected a user id');
   if (limit !== undefined && !(Number.isInteger(limit) && limit >= 1 && limit <= DIRECTORY_PAGE_MAX_USERS)) {
     throw EndpointError.invalidArgument(`"limit" expected an integer from 1 to ${DIRECTORY_PAGE_MAX_USERS}`);
   }
   const query = new URLSearchParams();
   if (after !== undefined) query.set('after', after);
   if (limit !== undefined) query.set('limit', String(limit));
-  const path = `/v1/contexts/${encodeURIComponent(contextId)}/users${query.toString() === '' ? '' : `?${query}`}`;
-  const reply = await http.request('GET', path, contextUsersResponseSchema, undefined, request);
+  const path = `/v1/contexts/${encodeURIComponent(contextId)}/users?${query}`;
+  const { users, next } = await http.request('GET', path, contextUsersResponseSchema, undefined, request);
   // The Bridge compares ids byte by byte, and user ids are ASCII, so string order is its order: each
-  // id after the one before (and after `after`), and `next` the last of them.
-  const refused = (what: string) => new EndpointError('BridgeRefused', `GET ${path}: unexpected response (${what})`, { bridgeCode: 'BAD_RESPONSE' });
-  const most = limit ?? DIRECTORY_PAGE_MAX_USERS;
-  if (reply.users.length > most) throw refused(`${reply.users.length} users in a page of ${most}`);
-  let previous = after;
-  for (const u of reply.users) {
-    if (previous !== undefined && u.userId <= previous) throw refused(`user "${u.userId}" listed out of order`);
-    previous = u.userId;
+  // id after the one before (and after `after`), at most `limit` of them, and `next` the last one.
+  let last = after ?? '';
+  let inOrder = users.length <= (limit ?? DIRECTORY_PAGE_MAX_USERS);
+  for (const u of users) {
+    inOrder &&= u.userId > last;
+    last = u.userId;
   }
-  if (reply.next !== undefined && (reply.users.length === 0 || reply.next !== previous)) throw refused('"next" is not the last user listed');
-  const users = reply.users.map((u) => ({ userId: u.userId, pubKey: u.publicKey }));
-  return reply.next === undefined ? { users } : { users, next: reply.next };
+  if (!inOrder || (next !== undefined && (users.length === 0 || next !== last))) {
+    throw new EndpointError('BridgeRefused', `GET ${path}: unexpected response (a page out of order)`, { bridgeCode: 'BAD_RESPONSE' });
+  }
+  const page: ContextUsersPage = { users: users.map((u) => ({ userId: u.userId, pubKey: u.publicKey })) };
+  if (next !== undefined) page.next = next;
+  return page;
 }
 
 export async function readContextUsers(http: BridgeHttp, contextId: string, options: RequestOptions): Promise<ContextUser[]> {
@@ -67,9 +66,7 @@ export async function readContextUsers(http: BridgeHttp, contextId: string, opti
     const page = await readContextUsersPage(http, contextId, { ...options, after });
     users.push(...page.users);
     if (users.length > CONTEXT_USERS_READ_MAX) {
-      throw EndpointError.invalidArgument(
-        `context "${contextId}" has more than ${CONTEXT_USERS_READ_MAX} users for getContextUsers; page it with listContextUsers`,
-      );
+      throw EndpointError.invalidArgument(`over ${CONTEXT_USERS_READ_MAX} users in context "${contextId}": page them with listContextUsers`);
     }
     after = page.next;
   } while (after !== undefined);

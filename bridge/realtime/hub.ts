@@ -32,6 +32,7 @@ import type { OverloadMonitor } from '../overload/overload.ts';
 import type { BridgeServices } from '../services.ts';
 import { RealtimeConnection, type ConnectionHooks } from './connection.ts';
 import { ConnectionIndex } from './connection-index.ts';
+import { RoomChangeRate } from './room-change-rate.ts';
 import { Deadlines } from './deadlines.ts';
 import { PeerSignals } from './relay/peer-signals.ts';
 import type { Relay } from './relay-types.ts';
@@ -74,6 +75,29 @@ function startsNewWork(m: ClientRequest, relay: Relay, conn: RealtimeConnection)
   }
 }
 
+/**
+ * Whether a request changes a room for its other members (bridge/realtime/room-change-rate.ts): one
+ * that starts something, one that ends something, or neither.
+ */
+function roomChange(m: ClientRequest, relay: Relay, conn: RealtimeConnection): 'start' | 'end' | undefined {
+  switch (m.kind) {
+    case 'join':
+    case 'publish':
+    case 'mediaJoin':
+      return 'start';
+    case 'leave':
+    case 'unpublish':
+    case 'mediaLeave':
+      return 'end';
+    case 'updateStream':
+      return relay.updateChangesNothing(conn, m) ? undefined : relay.updateAddsTracks(conn, m) ? 'start' : 'end';
+    case 'subscribeStreams':
+      return m.add.length > 0 ? 'start' : m.remove.length > 0 ? 'end' : undefined;
+    default:
+      return undefined;
+  }
+}
+
 /** A socket of this Bridge to close as replaced: past the cap of its session or user. */
 export interface Replacement {
   connectionId: string;
@@ -98,6 +122,8 @@ export class RealtimeHub {
   private readonly byTokenHash = new ConnectionIndex();
   /** Authenticated sockets by solution and user. */
   private readonly byUser = new ConnectionIndex();
+  /** Each user's rate of room changes here (bridge/realtime/room-change-rate.ts). */
+  readonly roomChanges: RoomChangeRate;
   private readonly wss: WebSocketServer;
   private readonly roomEvents: RoomEvents;
   private readonly pingTimer: NodeJS.Timeout;
@@ -138,6 +164,7 @@ export class RealtimeHub {
   ) {
     this.wss = new WebSocketServer({ noServer: true, maxPayload: s.config.realtime.maxMessageBytes, perMessageDeflate: false });
     this.roomEvents = new RoomEvents(s, () => this.connections.values());
+    this.roomChanges = new RoomChangeRate(s.config.realtime.roomChangesPerSecond, s.config.realtime.roomChangesBurst, s.now);
     this.peerSignals = new PeerSignals({ joined: (c, roomId) => relay.joined(c, roomId), connection: (id) => this.connections.get(id) }, s.now);
     const log = (what: string) => (err: unknown) => s.log.error({ err }, `delivering ${what} failed`);
     s.events.on('roomCreated', (e) => void this.roomEvents.created(e).catch(log('roomCreated')));
@@ -314,6 +341,9 @@ export class RealtimeHub {
     if (this.overload?.overloaded === true && Date.now() - conn.openedAt >= this.overload.config.admitGraceMs && startsNewWork(m, this.relay, conn)) {
       this.overload.admit(m.kind);
     }
+    const change = roomChange(m, this.relay, conn);
+    if (change === 'start') this.roomChanges.start(userKey(conn.session!));
+    else if (change === 'end') this.roomChanges.end(userKey(conn.session!));
     switch (m.kind) {
       case 'hello': {
         try {

@@ -34,7 +34,8 @@ async function fill(tenant: Tenant, user: string, rooms: number): Promise<void> 
 }
 
 beforeAll(async () => {
-  t = await startBridge({ limits: { listScanBytes: LIST_SCAN_BYTES } as never });
+  // Five of one user's listings at once, to see their slices take turns (the default allows two).
+  t = await startBridge({ limits: { listScanBytes: LIST_SCAN_BYTES, filteredListingsPerUser: 5 } as never });
   small = await setupTenant(t.bridge, ['mallory', 'alice'], 'small');
   large = await setupTenant(t.bridge, ['oscar'], 'large');
   tokens.mallory = await login(t.bridge.url, small.solutionId, small.users.mallory!);
@@ -100,6 +101,22 @@ describe('a costly queryAsJson listing', () => {
     const plain = await rest(t.bridge.url, tokens.oscar).get(`/v1/contexts/${large.contextId}/rooms?limit=10`);
     expect(plain.status).toBe(200);
     expect(plain.body.totalAvailable).toBe(48);
+  });
+
+  it('refuses a user more than filteredListingsPerUser at once with RATE_LIMITED; another user is answered meanwhile', async () => {
+    const before = t.bridge.counters.rooms.listingsRateLimited;
+    const [mine, other] = await Promise.all([
+      Promise.all(Array.from({ length: 8 }, () => rest(t.bridge.url, tokens.mallory).get(listPath(small, attack)))),
+      rest(t.bridge.url, tokens.alice).get(listPath(small, attack)),
+    ]);
+    expect(mine.filter((r) => r.status === 200)).toHaveLength(5);
+    const refused = mine.filter((r) => r.status === 429);
+    expect(refused).toHaveLength(3);
+    for (const r of refused) expect(r.body.error).toMatchObject({ code: 'RATE_LIMITED', message: expect.stringContaining('at most 5 filtered listings') });
+    expect(t.bridge.counters.rooms.listingsRateLimited - before).toBe(3);
+    expect(other.status).toBe(200);
+    // Slots are given back: the next one goes through.
+    expect((await rest(t.bridge.url, tokens.mallory).get(listPath(small, attack))).status).toBe(200);
   });
 
   it('counts $contains over long arrays into the budget', async () => {

@@ -27,7 +27,8 @@ import type { BridgeServices } from '../services.ts';
 import { frozen } from '../store/sqlite-read-cache.ts';
 import type { ContextRow, ListRoomsQuery, RoomCursor, RoomKeyRow, RoomMemberRow, RoomRow, RoomWrite, SessionRow } from '../store/types.ts';
 import { scanListing, Turns } from './list-scan.ts';
-import { compileQuery } from './query.ts';
+import { PerUserSlots } from './per-user-slots.ts';
+import { compileQuery, type RoomFilter } from './query.ts';
 import { checkUploadedKeys, recordInvalid, roomWrite } from './record-checks.ts';
 import { visibleAccess, visibleRoom } from './visible.ts';
 
@@ -111,6 +112,8 @@ export interface RoomCounters {
   roomVersionQuotaRefusals: number;
   /** Writes refused with RATE_LIMITED (`writesPerUserPerMinute`). */
   writesRateLimited: number;
+  /** Filtered listings refused with RATE_LIMITED: the user had `filteredListingsPerUser` in progress. */
+  listingsRateLimited: number;
   /** Write-rate decisions taken on this Bridge's own window because the shared counters failed. */
   writeLimitFallbacks: number;
 }
@@ -126,16 +129,20 @@ export class RoomService {
     contextRoomQuotaRefusals: 0,
     roomVersionQuotaRefusals: 0,
     writesRateLimited: 0,
+    listingsRateLimited: 0,
     writeLimitFallbacks: 0,
   };
   /** Filtered listings take turns at the event loop (bridge/rooms/list-scan.ts). */
   readonly #turns = new Turns();
+  /** Filtered listings in progress per user (a public key in a solution). */
+  readonly #scans: PerUserSlots;
   readonly #writes: RateLimiter;
   /** Room writes counted across the Bridges on a shared store (docs/operations/limits.md, "Across Bridges"). */
   readonly #shared: SharedLimits;
 
   constructor(private readonly s: BridgeServices) {
     this.#writes = new RateLimiter({ limit: s.config.limits.writesPerUserPerMinute, windowMs: WRITE_WINDOW_MS, now: s.now });
+    this.#scans = new PerUserSlots(s.config.limits.filteredListingsPerUser);
     this.#shared = new SharedLimits(s.store.rateWindows, s.log, () => this.counters.writeLimitFallbacks++);
   }
 
@@ -380,7 +387,7 @@ export class RoomService {
       sortBy: input.sortBy,
       lastId: input.lastId,
     };
-    const { total, rooms } = input.queryAsJson === undefined ? await this.s.store.listRooms(query) : await this.#filtered(query, input.queryAsJson);
+    const { total, rooms } = input.queryAsJson === undefined ? await this.s.store.listRooms(query) : await this.#filtered(session, query, input.queryAsJson);
     const readItems: RoomResponse[] = [];
     // A listing is bounded by `pageBytes` of records too, as a room's page is: its rooms' head records
     // may be up to a MiB each. It always holds one room; one that stops early has fewer items than its
@@ -401,8 +408,22 @@ export class RoomService {
   }
 
   /** A listing with `queryAsJson`: evaluated in bounded slices, refused past `listScanBytes`. */
-  async #filtered(query: ListRoomsQuery, queryAsJson: string): Promise<{ total: number; rooms: RoomRow[] }> {
+  async #filtered(session: SessionRow, query: ListRoomsQuery, queryAsJson: string): Promise<{ total: number; rooms: RoomRow[] }> {
     const filter = compileQuery(queryAsJson);
+    const user = `${session.solutionId} ${session.publicKey}`;
+    if (!this.#scans.take(user)) {
+      this.counters.listingsRateLimited++;
+      const most = this.s.config.limits.filteredListingsPerUser;
+      throw BridgeError.rateLimited('RATE_LIMITED', `at most ${most} filtered listings (queryAsJson) at once; wait for one to finish`, 1);
+    }
+    try {
+      return await this.#scan(query, filter);
+    } finally {
+      this.#scans.release(user);
+    }
+  }
+
+  async #scan(query: ListRoomsQuery, filter: RoomFilter): Promise<{ total: number; rooms: RoomRow[] }> {
     let after: RoomCursor | null | undefined;
     if (query.lastId !== undefined) {
       // As in the unfiltered listing: an unknown lastId gives an empty page, never the first one.

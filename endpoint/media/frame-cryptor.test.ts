@@ -125,6 +125,27 @@ describe('media frame encryption', () => {
     expect(bob.counters.dropped.replay).toBe(1);
   });
 
+  it('a new decryptor of the same track takes no frame of a session another took: a Bridge that re-offers the track cannot rewind it', async () => {
+    const { alice, bob } = pair();
+    const recorded = [];
+    for (let i = 0; i < 5; i++) recorded.push(await seal(alice, VIDEO, i === 0 ? vp8Key() : vp8Delta()));
+    const first = bob.receiver(remote(VIDEO));
+    for (const frame of recorded) expect((await first.decrypt({ kind: 'video', data: frame })).ok).toBe(true);
+    // The Bridge offers the track again (a new mid, a new trackNo): a new decryptor, empty replay windows.
+    const second = bob.receiver(remote(VIDEO));
+    for (const frame of recorded) expect(await second.decrypt({ kind: 'video', data: frame })).toEqual({ ok: false, reason: 'replay' });
+    // The live session goes on there; then the first copy takes nothing newer than what the second took.
+    await new Promise((r) => setTimeout(r, 2));
+    const live = await seal(alice, VIDEO, vp8Delta());
+    expect((await second.decrypt({ kind: 'video', data: live })).ok).toBe(true);
+    expect(await first.decrypt({ kind: 'video', data: live })).toEqual({ ok: false, reason: 'replay' });
+    // Another track of the same session, and a new session of the track, are their own.
+    expect((await bob.receiver(remote(AUDIO)).decrypt({ kind: 'audio', data: await seal(alice, AUDIO, opus()) })).ok).toBe(true);
+    const rejoined = new MediaFrameCryptor();
+    rejoined.setRoomKeys(ROOM, keys('alice', [1]));
+    expect((await bob.receiver(remote(VIDEO)).decrypt({ kind: 'video', data: await seal(rejoined, VIDEO, vp8Key()) })).ok).toBe(true);
+  });
+
   it('drops frames under the wrong publisher, moved to another track, or with another room key', async () => {
     const { alice, bob } = pair();
     const frame = await seal(alice, VIDEO, vp8Key());

@@ -12,7 +12,9 @@
  *
  * Receiving. One `MediaTrackDecryptor` per remote track: the publisher is the Bridge's word for who
  * published it, and goes into the base key, so a Bridge that names the wrong publisher makes every frame
- * fail. Its own replay window per KID. A frame is dropped and counted (never given to the decoder) when
+ * fail. Its own replay window per KID; and, shared by every decryptor of the same session (publisher,
+ * room, stream, track and KID), the newest stamp taken, so a new decryptor the Bridge makes for the
+ * track (a new receive offer, a second mid) cannot take the session's frames again. A frame is dropped and counted (never given to the decoder) when
  * it is malformed, names an epoch without a key (`noKey`: not held, past its grace, newer than held, or
  * a session first seen under a superseded epoch, or one its sender already moved on from), fails
  * to authenticate (`decrypt`), or repeats a counter or is stamped outside `maxAgeMs` of this clock
@@ -92,6 +94,23 @@ export interface MediaFrameCryptorOptions {
 export const MAX_KIDS_PER_TRACK = 4;
 /** KIDs a remote track remembers as closed, so their frames stay refused rather than start afresh. */
 export const MAX_RETIRED_KIDS_PER_TRACK = 64;
+/**
+ * Sessions (a publisher's track under one KID) whose newest accepted stamp this cryptor remembers
+ * beyond the decryptor that saw them; past it the oldest is forgotten. Only sessions with a frame that
+ * authenticated get an entry.
+ */
+export const MAX_SEEN_SESSIONS = 4096;
+
+/**
+ * What every decryptor of one session has accepted: the newest stamp, and which decryptor took it.
+ * A Bridge can give a track a new decryptor (a new receive offer, the same track under a second mid),
+ * whose replay windows start empty; it must not be able to play the session's frames again there.
+ */
+interface SessionSeen {
+  latest: number;
+  /** The decryptor (its number) that took `latest`. */
+  owner: number;
+}
 
 interface SendSession {
   epoch: number;
@@ -114,6 +133,8 @@ export class MediaFrameCryptor {
   readonly maxAgeMs: number;
   readonly now: () => number;
   readonly #rooms = new Map<string, RoomState>();
+  readonly #seen = new Map<string, SessionSeen>();
+  #decryptors = 0;
 
   constructor(options: MediaFrameCryptorOptions = {}) {
     this.maxAgeMs = options.maxAgeMs ?? MEDIA_FRAME_MAX_AGE_MS;
@@ -180,7 +201,19 @@ export class MediaFrameCryptor {
 
   /** The decryptor of one remote track. */
   receiver(track: RemoteMediaTrack): MediaTrackDecryptor {
-    return new MediaTrackDecryptor(this, track);
+    return new MediaTrackDecryptor(this, track, ++this.#decryptors);
+  }
+
+  /** What the decryptors of a session (a publisher's track under `kid`) accepted so far. */
+  sessionSeen(track: RemoteMediaTrack, kid: bigint): SessionSeen {
+    const key = `${track.roomId}\n${track.userId}\n${track.streamId}\n${track.trackId}\n${kid}`;
+    let seen = this.#seen.get(key);
+    if (seen === undefined) {
+      if (this.#seen.size >= MAX_SEEN_SESSIONS) this.#seen.delete(this.#seen.keys().next().value as string);
+      seen = { latest: Number.NEGATIVE_INFINITY, owner: 0 };
+      this.#seen.set(key, seen);
+    }
+    return seen;
   }
 }
 
@@ -214,6 +247,8 @@ interface KidEntry {
   epoch: number;
   /** A frame under this KID authenticated. */
   verified: boolean;
+  /** Shared with every decryptor of the session: set by the first frame that authenticates here. */
+  seen?: SessionSeen;
 }
 
 /** Decrypts the frames of one remote track (see the top of this file). Call `decrypt` one frame at a time. */
@@ -227,6 +262,8 @@ export class MediaTrackDecryptor {
   constructor(
     private readonly cryptor: MediaFrameCryptor,
     readonly track: RemoteMediaTrack,
+    /** This decryptor's number: the owner of what it accepts in its sessions' `SessionSeen`. */
+    private readonly id: number,
   ) {}
 
   async decrypt(frame: MediaFrame): Promise<DecryptOutcome> {
@@ -289,7 +326,10 @@ export class MediaTrackDecryptor {
     }
     const time = plaintext.length < MEDIA_STAMP_BYTES ? undefined : readStamp(plaintext);
     const now = this.cryptor.now();
-    if (time === undefined || Math.abs(time - now) > this.cryptor.maxAgeMs) {
+    // A frame no newer than what another decryptor of the session took: played again into this one.
+    entry.seen ??= time === undefined ? undefined : this.cryptor.sessionSeen(track, kid);
+    const replayed = entry.seen !== undefined && entry.seen.owner !== this.id && time! <= entry.seen.latest;
+    if (time === undefined || Math.abs(time - now) > this.cryptor.maxAgeMs || replayed) {
       // Authenticated, so from a member: not a frame this library sends, or a stale one played again.
       if (!entry.verified) {
         this.#ctx.removeKey(kid);
@@ -301,6 +341,8 @@ export class MediaTrackDecryptor {
       entry.verified = true;
       this.#bound();
     }
+    entry.seen!.owner = this.id;
+    if (time > entry.seen!.latest) entry.seen!.latest = time;
     if (entry.epoch > this.#newestEpoch) {
       this.#newestEpoch = entry.epoch;
       for (const [other, { epoch }] of [...this.#kids]) if (epoch < entry.epoch) this.#retire(other);

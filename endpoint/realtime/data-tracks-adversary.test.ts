@@ -13,7 +13,7 @@
  *   split raises `staleView`.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deriveSenderBaseKey, makeKid, randomSessionId, SFrameContext, decodeSFrameHeader, parseKid } from '../../crypto/sframe/index.ts';
+import { deriveSenderBaseKey, makeKid, randomSessionId, SFrameContext, decodeSFrameHeader, encodeSFrameHeader, parseKid } from '../../crypto/sframe/index.ts';
 import { decodeFrame, type ServerEvent } from '../../protocol/ws.ts';
 import type { EventMap } from '../event-api.ts';
 import { connectionInternals, streamApiInternals } from '../internal.ts';
@@ -116,10 +116,10 @@ async function forge(args: {
 /** A junk frame whose KID names an epoch `ahead` of `epoch`: it makes the receiver fetch the room. */
 function futureJunk(epoch: number, ahead: number): Uint8Array {
   const kid = makeKid({ memberIndex: 0, sessionId: 1, epoch: epoch + ahead });
-  // A real SFrame header (config byte with an 8-byte KID and a 1-byte counter), then garbage.
-  const out = new Uint8Array(1 + 8 + 1 + 40);
-  out[0] = 0x70; // X=0, K=7 (8 bytes KID), Y=0, C=0 (1-byte CTR)
-  new DataView(out.buffer).setBigUint64(1, kid);
+  // A real SFrame header naming that KID, then garbage.
+  const header = encodeSFrameHeader(kid, 0n);
+  const out = new Uint8Array(header.length + 40);
+  out.set(header);
   return out;
 }
 
@@ -198,6 +198,47 @@ describe('an old epoch is never reopened (removed member + Bridge)', () => {
     expect.soft(stale()).toBe(3);
     expect(data.texts().filter((t) => t !== 'before' && t !== 'after')).toEqual([]);
     for (const c of [alice, bob]) await c.streamApi.leaveStreamRoom(roomId);
+  });
+});
+
+describe('made-up epochs', () => {
+  it(`frames naming ${127} newer epochs make a receiver fetch the room at most once a second, and the real frames keep coming`, async () => {
+    const alice = await kit.connect('alice');
+    const bob = await kit.connect('bob');
+    const roomId = await kit.room(dave, [alice, bob, dave], [dave]);
+    await alice.streamApi.joinStreamRoom(roomId);
+    await bob.streamApi.joinStreamRoom(roomId);
+    const { handle, trackId } = await publishDataTrack(alice, roomId);
+    const data = new DataLog(bob, roomId, handle);
+    await bob.streamApi.subscribeToRemoteStreams(roomId, [{ streamId: handle }]);
+    await alice.streamApi.sendData(trackId, utf8('m0'));
+    await until(() => data.messages.length === 1, 'the first message at bob');
+    const trackNo = trackNoAt(bob, roomId, handle, trackId);
+    // Every read of the room bob makes from now on.
+    const rooms = streamApiInternals(bob.streamApi).rooms;
+    const read = rooms.getStreamRoom.bind(rooms);
+    let reads = 0;
+    rooms.getStreamRoom = (...args: Parameters<typeof read>) => {
+      reads++;
+      return read(...args);
+    };
+    const noKey = () => bob.streamApi.dataTrackStats().noKey;
+    const before = noKey();
+    const started = Date.now();
+    try {
+      for (let ahead = 1; ahead <= 127; ahead++) {
+        bridgeFrame(bob, trackNo, futureJunk(1, ahead));
+        if (ahead % 16 === 0) await alice.streamApi.sendData(trackId, utf8(`m${ahead / 16}`));
+      }
+      await until(() => data.messages.length === 8, 'the real messages sent among the junk');
+      await eventually(async () => noKey() - before === 127, 'every junk frame counted');
+    } finally {
+      rooms.getStreamRoom = read;
+    }
+    expect(data.texts()).toEqual(['m0', 'm1', 'm2', 'm3', 'm4', 'm5', 'm6', 'm7']);
+    expect(reads).toBeLessThanOrEqual(1 + Math.floor((Date.now() - started) / 1000));
+    await alice.streamApi.leaveStreamRoom(roomId);
+    await bob.streamApi.leaveStreamRoom(roomId);
   });
 });
 

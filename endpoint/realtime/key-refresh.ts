@@ -8,12 +8,12 @@ import type { Logger } from '../logger.ts';
 import type { KeyRing } from '../rooms/keyring.ts';
 import type { RoomApi } from '../rooms/room-api.ts';
 import { rememberBounded } from './ids.ts';
-import { MAX_NO_KEY_MEMO, NO_KEY_RETRY_MS } from './limits.ts';
+import { MAX_NEWER_EPOCH_ROOMS, NEWER_EPOCH_FETCH_MS } from './limits.ts';
 
 export class KeyRefresher {
   private readonly inFlight = new Map<string, Promise<void>>();
-  /** `${roomId}#${epoch}` -> until when (ms) frames of that epoch are dropped without asking again. */
-  private readonly keyless = new Map<string, number>();
+  /** Room -> when (ms) a frame naming a newer epoch last made this client fetch it. */
+  private readonly newerFetchedAt = new Map<string, number>();
 
   constructor(
     private readonly rooms: RoomApi,
@@ -45,22 +45,24 @@ export class KeyRefresher {
   }
 
   /**
-   * The key of an epoch: held, or fetched once if newer than the newest held (`rooms.keyFor`).
-   * Undefined if there is none; that answer is remembered for `NO_KEY_RETRY_MS`, so frames naming an
-   * epoch that does not exist cannot make this client fetch the room over and over.
+   * The key of an epoch: held (after the fetch in flight for the room, if any), or fetched if newer
+   * than the newest held and no frame made this client fetch the room in the last
+   * NEWER_EPOCH_FETCH_MS. Undefined if there is none, without asking again within that time, so
+   * frames naming epochs that do not exist cannot make this client fetch the room over and over.
    */
   async keyFor(roomId: string, epoch: number): Promise<Uint8Array | undefined> {
     const held = this.keys.get(roomId, epoch);
     if (held !== undefined) return held;
-    const memo = `${roomId}#${epoch}`;
-    const until = this.keyless.get(memo);
-    if (until !== undefined && until > this.now()) return undefined;
     await this.inFlight.get(roomId);
+    const fetched = this.keys.get(roomId, epoch);
+    if (fetched !== undefined || epoch <= (this.keys.newestEpoch(roomId) ?? 0)) return fetched;
+    const last = this.newerFetchedAt.get(roomId);
+    if (last !== undefined && this.now() - last < NEWER_EPOCH_FETCH_MS) return undefined;
+    rememberBounded(this.newerFetchedAt, roomId, this.now(), MAX_NEWER_EPOCH_ROOMS);
     try {
       return await this.rooms.keyFor(roomId, epoch);
     } catch (error) {
       this.log.debug({ roomId, epoch, reason: (error as Error).message }, 'no key for a data-track epoch');
-      rememberBounded(this.keyless, memo, this.now() + NO_KEY_RETRY_MS, MAX_NO_KEY_MEMO);
       return undefined;
     }
   }

@@ -37,10 +37,16 @@ export const DEFAULT_DATA_TRACK_MAX_AGE_MS = 30_000;
  * of that sender must be stamped after it). Past this, the oldest floor folds into one floor for all.
  */
 export const MAX_SENDER_FLOORS = 16_384;
-/** After failing to get the key of an epoch, frames of that epoch are dropped without asking again, ms. */
-export const NO_KEY_RETRY_MS = 5_000;
-/** (room, epoch) pairs remembered as keyless. */
-export const MAX_NO_KEY_MEMO = 256;
+/**
+ * A frame naming an epoch newer than any held makes the client fetch its room, at most once per room
+ * in this many ms (as the media worker's NEWER_EPOCH_NOTICE_MS); frames of an unknown newer epoch in
+ * between are dropped (`noKey`). A member cannot make every receiver fetch the room once per frame by
+ * naming made-up epochs, and the receive chain, which serves every room, waits for at most one fetch
+ * a room per second.
+ */
+export const NEWER_EPOCH_FETCH_MS = 1_000;
+/** Rooms whose last newer-epoch fetch is remembered (the oldest is forgotten past it). */
+export const MAX_NEWER_EPOCH_ROOMS = 256;
 
 /** Remote streams tracked per joined room (the Bridge bounds participants to 1024 by default). */
 export const MAX_REMOTE_STREAMS_PER_ROOM = 4096;

@@ -43,6 +43,85 @@ describe('media limits', () => {
     expect((await alice.request('mediaOffer', { roomId, sdp, tracks: tracks.slice(0, 2) })).tracks).toHaveLength(2);
   });
 
+  it('refuses what werift would keep a socket, a track or a quadratic search for: unbundled m-lines, simulcast, piles of ssrc and candidate lines, endless new mids', async () => {
+    const roomId = await mediaRoom(w, 'alice', ['alice']);
+    const alice = await member(w, 'alice', roomId);
+    const announced = await alice.request('publish', { roomId, streamId: 'shape', tracks: [{ trackId: 'v', kind: 'video' }] });
+    const p = peer(w);
+    const sending = p.addSendTrack('video');
+    const sdp = await p.offer();
+    const tracks = [{ mid: sending.transceiver.mid!, trackNo: announced.stream.tracks[0]!.trackNo }];
+    expect(sdp).toMatch(/^a=group:BUNDLE /m);
+    const lines = sdp.split('\r\n');
+    const at = lines.findIndex((l) => l.startsWith('a=mid:'));
+    const withLines = (extra: string[]) => [...lines.slice(0, at + 1), ...extra, ...lines.slice(at + 1)].join('\r\n');
+    const refused = async (offer: string, message: RegExp) => {
+      const error = await alice.request('mediaOffer', { roomId, sdp: offer, tracks }).catch((e: Error) => e);
+      expect(error).toBeInstanceOf(Error);
+      expect((error as Error).message).toMatch(message);
+    };
+    await refused(lines.filter((l) => !l.startsWith('a=group:BUNDLE')).join('\r\n'), /^BAD_SDP: expected the audio and video m-lines in one a=group:BUNDLE/);
+    await refused(withLines(['a=rid:h send', 'a=rid:l send', 'a=simulcast:send h;l']), /^BAD_SDP: expected one encoding per track/);
+    await refused(withLines(Array.from({ length: 17 }, (_, i) => `a=ssrc:${1000 + i} cname:x`)), /^BAD_SDP: expected at most 16 a=ssrc lines/);
+    await refused(
+      withLines(Array.from({ length: 129 }, (_, i) => `a=candidate:${i} 1 udp 1 127.0.0.1 ${20000 + i} typ host`)),
+      /^BAD_SDP: expected at most 128 a=candidate/,
+    );
+    // The offer as the peer made it is taken.
+    expect((await alice.request('mediaOffer', { roomId, sdp, tracks })).tracks).toHaveLength(1);
+    // A re-offer renaming its m-line's mid each time: werift would keep a transceiver per mid for good.
+    const mid = tracks[0]!.mid;
+    let accepted = 1;
+    let refusal = '';
+    for (let i = 0; i < 70 && refusal === ''; i++) {
+      const renamed = sdp.replaceAll(`a=mid:${mid}`, `a=mid:m${i}`).replace(/^a=group:BUNDLE .*$/m, `a=group:BUNDLE m${i}`);
+      try {
+        await alice.request('mediaOffer', { roomId, sdp: renamed, tracks: [{ ...tracks[0]!, mid: `m${i}` }] });
+        accepted++;
+      } catch (error) {
+        refusal = (error as Error).message;
+      }
+    }
+    expect(refusal).toMatch(/^TOO_MANY_TRACKS: expected at most 64 mids over this transport's life/);
+    expect(accepted).toBe(64);
+  });
+
+  it('an offer that keeps its sources, and a mediaLeave without media, resync nothing and make no subscriber renegotiate', async () => {
+    const roomId = await mediaRoom(w, 'alice', ['alice', 'bob']);
+    const alice = await member(w, 'alice', roomId);
+    const bob = await member(w, 'bob', roomId);
+    const announced = await alice.request('publish', { roomId, streamId: 'same', tracks: [{ trackId: 'v', kind: 'video' }] });
+    const p = peer(w);
+    const sending = p.addSendTrack('video');
+    const sdp = await p.offer();
+    const tracks = [{ mid: sending.transceiver.mid!, trackNo: announced.stream.tracks[0]!.trackNo }];
+    await p.acceptAnswer((await alice.request('mediaOffer', { roomId, sdp, tracks })).sdp);
+    await receiveMedia(w, bob, roomId, 'same');
+    const other = await member(w, 'alice', roomId, false);
+    const offers = () => bob.mediaLog.filter((e) => e.type === 'mediaReceiveOffer').length;
+    const before = offers();
+    // Each resync walks every session and source of the room: counted where the unit does it.
+    const unit = w.t.bridge.realtime.media as { roomChanged(roomId: string): void };
+    const resync = unit.roomChanged.bind(unit);
+    let resyncs = 0;
+    unit.roomChanged = (id) => {
+      resyncs++;
+      resync(id);
+    };
+    try {
+      for (let i = 0; i < 5; i++) await alice.request('mediaOffer', { roomId, sdp, tracks });
+      await other.request('mediaLeave', { roomId });
+    } finally {
+      unit.roomChanged = resync;
+    }
+    expect(resyncs).toBe(0);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(offers()).toBe(before);
+    // One that ends the source does.
+    await alice.request('mediaOffer', { roomId, sdp, tracks: [] });
+    await bob.mediaEvent('mediaReceiveOffer', (e) => e.roomId === roomId && e.revision > 1);
+  });
+
   it('opens media in at most maxSessionsPerConnection rooms per connection', async () => {
     const first = await mediaRoom(w, 'alice', ['alice']);
     const second = await mediaRoom(w, 'alice', ['alice']);

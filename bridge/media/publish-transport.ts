@@ -8,7 +8,7 @@ import type { RTCRtpTransceiver } from 'werift';
 import { RTCPeerConnection, type RtpPacket } from 'werift';
 import type { MediaBinding } from '../../protocol/ws.ts';
 import { MediaError } from './errors.ts';
-import { filterCandidates, mediaSections, withBandwidth } from './sdp.ts';
+import { filterCandidates, mediaSections, sdpShapeProblem, withBandwidth } from './sdp.ts';
 import { connectDeadline, SerialQueue, setLocal, type TransportContext } from './transport-context.ts';
 import { TrackSource } from './track-source.ts';
 
@@ -25,6 +25,8 @@ export class PublishTransport {
   #connectTimer: NodeJS.Timeout | undefined;
   /** Per mid, where its packets go (set once per transceiver; its source changes with bindings). */
   readonly #slots = new Map<string, { source: TrackSource | undefined }>();
+  /** Every mid offered on this transport so far. */
+  readonly #mids = new Set<string>();
 
   /** Whether an answer was ever given (the transport has a socket and may carry media). */
   get established(): boolean {
@@ -73,6 +75,17 @@ export class PublishTransport {
     if (sections.length > MAX_OFFER_SECTIONS) {
       throw new MediaError('TOO_MANY_TRACKS', `expected at most ${MAX_OFFER_SECTIONS} m-lines in an offer, got ${sections.length}`);
     }
+    const problem = sdpShapeProblem(sdp);
+    if (problem !== undefined) throw MediaError.badSdp(problem);
+    // werift keeps a transceiver for every mid it was ever offered: the mids over the transport's life
+    // are bounded as one offer's m-lines are.
+    const mids = sections.flatMap((s) => (s.mid === undefined || this.#mids.has(s.mid) ? [] : [s.mid]));
+    if (this.#mids.size + new Set(mids).size > MAX_OFFER_SECTIONS) {
+      throw new MediaError(
+        'TOO_MANY_TRACKS',
+        `expected at most ${MAX_OFFER_SECTIONS} mids over this transport's life; publish again on a new transport (mediaLeave, mediaJoin)`,
+      );
+    }
     if (sections.some((s) => s.kind === 'application' && s.port !== 0)) {
       throw MediaError.badSdp('expected audio and video m-lines only, got a data channel (data goes over data tracks, not through the unit)');
     }
@@ -81,12 +94,12 @@ export class PublishTransport {
     if (elsewhere + bindings.length > max) {
       throw new MediaError('TOO_MANY_TRACKS', `expected at most ${max} published media tracks per connection, this would be ${elsewhere + bindings.length}`);
     }
-    const mids = new Set<string>();
+    const bound = new Set<string>();
     const trackNos = new Set<number>();
     for (const b of bindings) {
-      if (mids.has(b.mid) || trackNos.has(b.trackNo))
+      if (bound.has(b.mid) || trackNos.has(b.trackNo))
         throw MediaError.badSdp(`tracks: expected each mid and trackNo once, got mid "${b.mid}" / trackNo ${b.trackNo} twice`);
-      mids.add(b.mid);
+      bound.add(b.mid);
       trackNos.add(b.trackNo);
       const section = sections.find((s) => s.mid === b.mid);
       if (section === undefined || section.port === 0) throw MediaError.badSdp(`tracks: expected an active m-line with mid "${b.mid}" in the offer, got none`);
@@ -102,6 +115,7 @@ export class PublishTransport {
       }
       if (info.kind !== section.kind) throw MediaError.badSdp(`tracks: trackNo ${b.trackNo} is ${info.kind}, but m-line "${b.mid}" is ${section.kind}`);
     }
+    for (const mid of mids) this.#mids.add(mid);
     return bindings;
   }
 

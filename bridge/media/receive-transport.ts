@@ -12,7 +12,7 @@ import { RtcpPayloadSpecificFeedback, RTCPeerConnection, type RTCRtpCodecParamet
 import type { MediaReceiveTrack } from '../../protocol/ws.ts';
 import { MediaError } from './errors.ts';
 import { addCandidate } from './publish-transport.ts';
-import { filterCandidates } from './sdp.ts';
+import { filterCandidates, sdpShapeProblem } from './sdp.ts';
 import type { TrackSource } from './track-source.ts';
 import { connectDeadline, SerialQueue, setLocal, type TransportContext } from './transport-context.ts';
 
@@ -133,6 +133,8 @@ export class ReceiveTransport {
       if (this.#awaiting === undefined || revision !== this.#awaiting || this.pc === undefined) {
         throw new MediaError('STALE_ANSWER', `expected an answer to receive offer ${this.#awaiting ?? '(none outstanding)'}, got one to ${revision}`);
       }
+      const problem = sdpShapeProblem(sdp);
+      if (problem !== undefined) throw MediaError.badSdp(problem);
       const filtered = filterCandidates(sdp, this.ctx.networks);
       this.ctx.candidatesRefused(filtered.refused);
       try {

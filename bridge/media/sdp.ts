@@ -110,3 +110,64 @@ export function extensionUris(sdp: string): string[] {
   }
   return out;
 }
+
+/** `a=ssrc:` lines one m-section may carry: a track's SSRC and its retransmission SSRC, a few attributes each. */
+export const MAX_SSRC_LINES_PER_SECTION = 16;
+/** `a=ssrc-group:` lines one m-section may carry (FID for retransmissions). */
+export const MAX_SSRC_GROUPS_PER_SECTION = 4;
+/** `a=candidate:` lines one description may carry in all its m-sections. */
+export const MAX_SDP_CANDIDATES = 128;
+
+/**
+ * What werift must not be shown in a client's offer or answer, checked before it parses it
+ * (docs/media/forwarding-unit.md, "Limits"):
+ * - every active audio or video m-line has a mid and sits in one `a=group:BUNDLE` with the others:
+ *   werift gives an m-line outside a bundle its own ICE/DTLS transport and UDP socket, and never stops
+ *   it, so an offer of 64 unbundled m-lines bound 64 sockets, and each re-offer more;
+ * - no `a=rid` or `a=simulcast` (the unit forwards one encoding a track): werift keeps a track per rid
+ *   for the transport's life, about 5 KB each, 3,000 of them in one offer;
+ * - at most MAX_SSRC_LINES_PER_SECTION `a=ssrc` and MAX_SSRC_GROUPS_PER_SECTION `a=ssrc-group` lines
+ *   an m-section (werift's SSRC search is quadratic in them), MAX_SDP_CANDIDATES candidates in all.
+ * Returns what is wrong, or undefined.
+ */
+export function sdpShapeProblem(sdp: string): string | undefined {
+  const bundled = new Set<string>();
+  const active: string[] = [];
+  let bundleGroups = 0;
+  let candidates = 0;
+  let ssrcLines = 0;
+  let ssrcGroups = 0;
+  let section: { kind: string; port: number; mid: string | undefined } | undefined;
+  const closeSection = () => {
+    if (section !== undefined && section.port !== 0 && (section.kind === 'audio' || section.kind === 'video')) active.push(section.mid ?? '');
+  };
+  for (const line of sdp.split(/\r?\n/)) {
+    if (line.startsWith('m=')) {
+      closeSection();
+      const [kind = '', port = ''] = line.slice(2).split(' ');
+      section = { kind, port: Number.parseInt(port, 10) || 0, mid: undefined };
+      ssrcLines = 0;
+      ssrcGroups = 0;
+    } else if (line.startsWith('a=mid:')) {
+      if (section !== undefined) section.mid = line.slice(6).trim();
+    } else if (line.startsWith('a=group:BUNDLE')) {
+      bundleGroups++;
+      for (const mid of line.slice('a=group:BUNDLE'.length).trim().split(/\s+/)) if (mid !== '') bundled.add(mid);
+    } else if (line.startsWith('a=rid:') || line.startsWith('a=simulcast:')) {
+      return 'expected one encoding per track: simulcast (a=rid, a=simulcast) is not supported by the unit';
+    } else if (line.startsWith('a=ssrc:')) {
+      if (++ssrcLines > MAX_SSRC_LINES_PER_SECTION) return `expected at most ${MAX_SSRC_LINES_PER_SECTION} a=ssrc lines in an m-section`;
+    } else if (line.startsWith('a=ssrc-group:')) {
+      if (++ssrcGroups > MAX_SSRC_GROUPS_PER_SECTION) return `expected at most ${MAX_SSRC_GROUPS_PER_SECTION} a=ssrc-group lines in an m-section`;
+    } else if (line.startsWith('a=candidate:')) {
+      if (++candidates > MAX_SDP_CANDIDATES) return `expected at most ${MAX_SDP_CANDIDATES} a=candidate lines`;
+    }
+  }
+  closeSection();
+  if (active.length === 0) return undefined;
+  if (bundleGroups !== 1) return `expected the audio and video m-lines in one a=group:BUNDLE, got ${bundleGroups} BUNDLE groups`;
+  const outside = active.find((mid) => mid === '' || !bundled.has(mid));
+  if (outside !== undefined)
+    return `expected every active audio and video m-line in the BUNDLE group, with a mid; got ${outside === '' ? 'one without a mid' : `mid "${outside}" outside it`}`;
+  return undefined;
+}

@@ -17,7 +17,7 @@ import { MediaError } from './errors.ts';
 import { unitPeerConfig } from './peer-config.ts';
 import { PublishTransport } from './publish-transport.ts';
 import { ReceiveTransport } from './receive-transport.ts';
-import { candidateAllowed } from './sdp.ts';
+import { candidateAllowed, MAX_SDP_CANDIDATES } from './sdp.ts';
 import type { TrackSource } from './track-source.ts';
 import { SerialQueue, type TransportContext } from './transport-context.ts';
 import { zeroMediaCounters, type MediaClient, type MediaCounters, type MediaDirectory, type MediaUnit, type MediaUnitStats } from './unit.ts';
@@ -62,6 +62,8 @@ export class WeriftMediaUnit implements MediaUnit {
   readonly #sources = new Map<number, TrackSource>();
   readonly #closing = new Set<Promise<void>>();
   readonly #bindQueue = new SerialQueue();
+  /** Candidates trickled to each transport (`mediaCandidate`), at most MAX_SDP_CANDIDATES. */
+  readonly #trickled = new WeakMap<object, number>();
   readonly counters: MediaCounters = zeroMediaCounters();
   #closed = false;
 
@@ -106,7 +108,8 @@ export class WeriftMediaUnit implements MediaUnit {
 
   leave(client: MediaClient, roomId: string): void {
     const session = this.#sessions.get(client.id)?.get(roomId);
-    if (session !== undefined) this.#closeSession(session);
+    if (session === undefined) return;
+    this.#closeSession(session);
     this.roomChanged(roomId);
   }
 
@@ -114,6 +117,7 @@ export class WeriftMediaUnit implements MediaUnit {
     const session = this.#session(client, roomId);
     const transport = (session.publish ??= new PublishTransport(this.#context(session)));
     let result: ResultPayloads['mediaOffer'];
+    const before = [...transport.sources.values()];
     try {
       result = await transport.negotiate(sdp, tracks);
     } catch (error) {
@@ -124,8 +128,10 @@ export class WeriftMediaUnit implements MediaUnit {
       }
       throw error;
     }
-    // New or ended sources change what subscribers in the room receive.
-    this.roomChanged(roomId);
+    // New or ended sources change what subscribers in the room receive; an offer that keeps the same
+    // sources (an ICE restart, a codec change) makes no one renegotiate.
+    const after = new Set(transport.sources.values());
+    if (before.length !== after.size || before.some((source) => !after.has(source))) this.roomChanged(roomId);
     return result;
   }
 
@@ -148,6 +154,13 @@ export class WeriftMediaUnit implements MediaUnit {
       this.counters.candidatesRefused++;
       return { accepted: false };
     }
+    // werift keeps every candidate for the transport's life and sorts its check list on each one.
+    const trickled = (this.#trickled.get(target) ?? 0) + 1;
+    if (candidate !== null && trickled > MAX_SDP_CANDIDATES) {
+      this.counters.candidatesRefused++;
+      return { accepted: false };
+    }
+    this.#trickled.set(target, trickled);
     try {
       await target.addCandidate(candidate);
     } catch (error) {

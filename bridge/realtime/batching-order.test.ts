@@ -44,7 +44,7 @@ async function pair(batching: boolean): Promise<{ conn: RealtimeConnection; seen
     socket,
     '127.0.0.1',
     { outboundBudgetBytes: 8 << 20, readPauseBytes: 1 << 20, maxRequestsInFlight: 32, maxHeldMessages: 64 },
-    { streamBytesInFlight: () => 0, overflowed: () => undefined },
+    { streamBytesInFlight: () => 0, overflowed: () => undefined, closing: () => undefined },
   );
   conn.batching = batching;
   return { conn, seen, closed };

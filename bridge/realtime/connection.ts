@@ -62,6 +62,11 @@ export interface ConnectionHooks {
   streamBytesInFlight(conn: RealtimeConnection): number;
   /** The socket was closed for overflowing its outbound budget (for metrics and logs). */
   overflowed(conn: RealtimeConnection): void;
+  /**
+   * The Bridge closed the socket: what it holds (rooms, streams, media, signals) ends now, not once
+   * the client answers the close frame, which a client that ignores it never does (ws waits 30 s).
+   */
+  closing(conn: RealtimeConnection): void;
 }
 
 /**
@@ -335,6 +340,7 @@ export class RealtimeConnection {
     this.#resumeTimer = undefined;
     // Close reasons are limited to 123 bytes by RFC 6455 section 5.5.
     this.socket.close(code, reason.slice(0, 120));
+    this.hooks.closing(this);
   }
 }
 

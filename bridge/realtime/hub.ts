@@ -84,6 +84,8 @@ function roomChange(m: ClientRequest, relay: Relay, conn: RealtimeConnection): '
     case 'join':
     case 'publish':
     case 'mediaJoin':
+    // An offer that binds or ends tracks makes every media participant of the room renegotiate.
+    case 'mediaOffer':
       return 'start';
     case 'leave':
     case 'unpublish':
@@ -151,7 +153,10 @@ export class RealtimeHub {
       this.counters.outboundOverflows++;
       this.s.log.info({ connectionId: c.id, userId: c.session?.userId, buffered: c.bufferedAmount }, 'socket closed: outbound buffer over budget');
     },
+    closing: (conn) => this.release(conn),
   };
+  /** Connections whose rooms, media and signals have ended (at the Bridge's close, or the socket's). */
+  private readonly released = new WeakSet<RealtimeConnection>();
   /** The overload gate (bridge/overload): new work is refused with OVERLOADED while the event loop is saturated. */
   overload: OverloadMonitor | undefined;
 
@@ -210,6 +215,8 @@ export class RealtimeHub {
     let helloTimer: NodeJS.Timeout | undefined = setTimeout(() => conn.close(CLOSE.helloTimeout, 'expected hello'), r.helloTimeoutMs);
 
     ws.on('message', (data: RawData, isBinary: boolean) => {
+      // Closed by the Bridge: what the client still sends before it answers the close is not read.
+      if (conn.closed) return;
       if (isBinary) return this.onBinary(conn, data);
       const text = data.toString();
       conn.schedule(() =>
@@ -228,17 +235,23 @@ export class RealtimeHub {
     ws.on('close', () => {
       clearTimeout(helloTimer);
       conn.closed = true;
-      this.connections.delete(conn.id);
-      if (conn.session !== undefined) {
-        this.expiries.delete(conn, conn.session.expiresAt);
-        this.byTokenHash.delete(conn.session.tokenHash, conn);
-        this.byUser.delete(userKey(conn.session), conn);
-        this.socketDirectory?.closed(conn.id);
-        this.relay.disconnected(conn);
-        this.media.connectionClosed(conn.id);
-        this.peerSignals.disconnected(conn.id);
-      }
+      this.release(conn);
     });
+  }
+
+  /** Ends what a closed connection holds, once: on the Bridge's close, or when the socket closes. */
+  private release(conn: RealtimeConnection): void {
+    if (this.released.has(conn)) return;
+    this.released.add(conn);
+    this.connections.delete(conn.id);
+    if (conn.session === undefined) return;
+    this.expiries.delete(conn, conn.session.expiresAt);
+    this.byTokenHash.delete(conn.session.tokenHash, conn);
+    this.byUser.delete(userKey(conn.session), conn);
+    this.socketDirectory?.closed(conn.id);
+    this.relay.disconnected(conn);
+    this.media.connectionClosed(conn.id);
+    this.peerSignals.disconnected(conn.id);
   }
 
   /**

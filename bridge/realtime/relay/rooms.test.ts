@@ -45,7 +45,7 @@ function connection(id: string, userId: string): RealtimeConnection {
     socket,
     '127.0.0.1',
     { outboundBudgetBytes: 8 << 20, readPauseBytes: 1 << 20, maxRequestsInFlight: 32, maxHeldMessages: 4096 },
-    { streamBytesInFlight: () => 0, overflowed: () => undefined },
+    { streamBytesInFlight: () => 0, overflowed: () => undefined, closing: () => undefined },
   );
   conn.session = { tokenHash: 'h', solutionId: 'sol', publicKey: 'k', userId, createdAt: 0, expiresAt: Number.MAX_SAFE_INTEGER };
   return conn;

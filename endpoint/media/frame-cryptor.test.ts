@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { decodeSFrameHeader, parseKid } from '../../crypto/sframe/index.ts';
 import type { LocalMediaTrack, RemoteMediaTrack } from './e2ee.ts';
+import { KID_FAILURE_REFILL_MS, KID_FAILURES_BURST } from '../realtime/kid-epoch.ts';
 import { MAX_KIDS_PER_TRACK, MEDIA_FRAME_MAX_AGE_MS, MEDIA_STAMP_BYTES, MediaFrameCryptor, type RoomMediaKeys } from './frame-cryptor.ts';
 import { clearByteCount, frameCodec, mediaFrameMetadata, OPUS_CLEAR_BYTES, VP8_DELTA_FRAME_CLEAR_BYTES, VP8_KEY_FRAME_CLEAR_BYTES } from './frame-layout.ts';
 
@@ -293,6 +294,30 @@ describe('media frame encryption', () => {
       expect(await decryptor.decrypt({ kind: 'audio', data: await seal(eve, AUDIO, opus()) })).toEqual({ ok: false, reason: 'decrypt' });
     }
     expect(await decryptor.decrypt({ kind: 'audio', data: real })).toEqual({ ok: false, reason: 'replay' });
+    expect((await decryptor.decrypt({ kind: 'audio', data: await seal(alice, AUDIO, opus()) })).ok).toBe(true);
+  });
+
+  it(`new KIDs that never authenticate cost a key derivation ${KID_FAILURES_BURST} times, then one every ${KID_FAILURE_REFILL_MS} ms; the real session is untouched`, async () => {
+    let clock = 1_700_000_000_000;
+    const alice = new MediaFrameCryptor({ now: () => clock });
+    alice.setRoomKeys(ROOM, keys('alice', [1]));
+    const bob = new MediaFrameCryptor({ now: () => clock });
+    bob.setRoomKeys(ROOM, keys('bob', [1], 1));
+    const decryptor = bob.receiver(remote(AUDIO));
+    expect((await decryptor.decrypt({ kind: 'audio', data: await seal(alice, AUDIO, opus()) })).ok).toBe(true);
+    const forged = async () => {
+      const eve = new MediaFrameCryptor({ now: () => clock });
+      eve.setRoomKeys(ROOM, { userId: 'alice', memberIndex: 0, epochs: [{ epoch: 1, key: new Uint8Array(randomBytes(32)) }] });
+      return (await decryptor.decrypt({ kind: 'audio', data: await seal(eve, AUDIO, opus()) })) as { reason: string };
+    };
+    const reasons: string[] = [];
+    for (let i = 0; i < 40; i++) reasons.push((await forged()).reason);
+    expect(reasons.filter((r) => r === 'decrypt')).toHaveLength(KID_FAILURES_BURST);
+    expect(reasons.filter((r) => r === 'noKey')).toHaveLength(40 - KID_FAILURES_BURST);
+    clock += 1000;
+    const later = [(await forged()).reason, (await forged()).reason, (await forged()).reason];
+    expect(later).toEqual(['decrypt', 'decrypt', 'noKey']);
+    // The session that authenticated goes on.
     expect((await decryptor.decrypt({ kind: 'audio', data: await seal(alice, AUDIO, opus()) })).ok).toBe(true);
   });
 });

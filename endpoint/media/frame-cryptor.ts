@@ -27,7 +27,7 @@
  */
 import { CryptoError } from '../../crypto/errors.ts';
 import { decodeSFrameHeader, deriveSenderBaseKey, makeKid, MAX_MEMBER_INDEX, parseKid, randomSessionId, SFrameContext } from '../../crypto/sframe/index.ts';
-import { resolveEpoch } from '../realtime/kid-epoch.ts';
+import { kidFailed, type KidFailures, kidMayBeTried, resolveEpoch } from '../realtime/kid-epoch.ts';
 import type { LocalMediaTrack, MediaDropReason, RemoteMediaTrack } from './e2ee.ts';
 import { clearByteCount, frameCodec, joinFrame, mediaFrameMetadata } from './frame-layout.ts';
 
@@ -258,6 +258,8 @@ export class MediaTrackDecryptor {
   readonly #retired = new Set<bigint>();
   /** Newest epoch a frame authenticated under: the publisher's sessions of older epochs are closed. */
   #newestEpoch = 0;
+  /** What new KIDs that never authenticate may cost (kid-epoch.ts). */
+  readonly #failures: KidFailures = { spent: 0, at: 0 };
 
   constructor(
     private readonly cryptor: MediaFrameCryptor,
@@ -297,6 +299,8 @@ export class MediaTrackDecryptor {
       return { ok: false, reason: 'noKey' };
     }
     if (entry === undefined) {
+      // New KIDs of this track keep failing (forged): no more key work for them for now.
+      if (!kidMayBeTried(this.#failures, this.cryptor.now())) return { ok: false, reason: 'noKey' };
       const resolved = resolveEpoch(room.newest, parseKid(kid).epochLow);
       if (resolved === undefined) return { ok: false, reason: 'noKey' };
       if (resolved.newer) return { ok: false, reason: 'noKey', newerEpoch: resolved.epoch };
@@ -316,10 +320,7 @@ export class MediaTrackDecryptor {
     try {
       ({ plaintext } = await this.#ctx.decrypt(mediaFrameMetadata(track, codec, clear), body));
     } catch (error) {
-      if (!entry.verified) {
-        this.#ctx.removeKey(kid);
-        this.#kids.delete(kid);
-      }
+      if (!entry.verified) this.#unverified(kid);
       if (error instanceof CryptoError && error.reason === 'Replay') return { ok: false, reason: 'replay' };
       if (error instanceof CryptoError && error.reason === 'LimitExceeded') return { ok: false, reason: 'malformed' };
       return { ok: false, reason: 'decrypt' };
@@ -331,10 +332,7 @@ export class MediaTrackDecryptor {
     const replayed = entry.seen !== undefined && entry.seen.owner !== this.id && time! <= entry.seen.latest;
     if (time === undefined || Math.abs(time - now) > this.cryptor.maxAgeMs || replayed) {
       // Authenticated, so from a member: not a frame this library sends, or a stale one played again.
-      if (!entry.verified) {
-        this.#ctx.removeKey(kid);
-        this.#kids.delete(kid);
-      }
+      if (!entry.verified) this.#unverified(kid);
       return { ok: false, reason: time === undefined ? 'malformed' : 'replay' };
     }
     if (!entry.verified) {
@@ -348,6 +346,13 @@ export class MediaTrackDecryptor {
       for (const [other, { epoch }] of [...this.#kids]) if (epoch < entry.epoch) this.#retire(other);
     }
     return { ok: true, data: joinFrame(clear, plaintext.subarray(MEDIA_STAMP_BYTES)), epoch: entry.epoch };
+  }
+
+  /** Nothing is kept for a KID whose frames never authenticated; it spends from the failure budget. */
+  #unverified(kid: bigint): void {
+    this.#ctx.removeKey(kid);
+    this.#kids.delete(kid);
+    kidFailed(this.#failures, this.cryptor.now());
   }
 
   #bound(): void {

@@ -83,7 +83,6 @@ export class FrameEncryption implements MediaE2ee {
   #keyframesHere = 0;
   #nextId = 1;
   readonly #senders = new Map<number, { sender: RTCRtpSender; track: LocalMediaTrack }>();
-  readonly #receiverRooms = new Map<number, string>();
   /** The fallback's transform id of each sender or receiver whose streams were taken. */
   readonly #streamIds = new WeakMap<RTCRtpSender | RTCRtpReceiver, number>();
   readonly #statsWaiters = new Map<number, { resolve: (counters: MediaCounters) => void; reject: (error: EndpointError) => void }>();
@@ -137,7 +136,6 @@ export class FrameEncryption implements MediaE2ee {
     const { roomId, streamId, trackId, kind, userId } = track;
     const options: TransformOptions = { id: this.#idFor(receiver), role: 'receive', track: { roomId, streamId, trackId, kind, userId } };
     this.#install(receiver, options);
-    this.#receiverRooms.set(options.id, roomId);
   }
 
   /** A new id per transform; in the fallback, the id its streams already have (they exist once per sender or receiver). */
@@ -148,7 +146,6 @@ export class FrameEncryption implements MediaE2ee {
   releaseRoom(roomId: string): void {
     this.#post({ type: 'dropRoom', roomId });
     for (const [id, { track }] of this.#senders) if (track.roomId === roomId) this.#senders.delete(id);
-    for (const [id, room] of this.#receiverRooms) if (room === roomId) this.#receiverRooms.delete(id);
   }
 
   stats(): MediaE2eeStats {
@@ -184,7 +181,6 @@ export class FrameEncryption implements MediaE2ee {
     this.#worker.terminate();
     if (this.#blobUrl !== undefined) URL.revokeObjectURL(this.#blobUrl);
     this.#senders.clear();
-    this.#receiverRooms.clear();
     for (const waiter of this.#statsWaiters.values()) waiter.reject(new EndpointError('Unsupported', 'media E2EE: closed'));
     this.#statsWaiters.clear();
   }

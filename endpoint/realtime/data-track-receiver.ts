@@ -65,6 +65,8 @@ import { bulkGovernor } from '../util/bulk-governor.ts';
 import { dataTrackMetadata, decodeDataTrackPlaintext, MAX_DATA_PLAINTEXT_BYTES, resolveEpoch } from './data-track-crypto.ts';
 import type { RemoteTrack } from './joined-rooms.ts';
 import type { KeyRefresher } from './key-refresh.ts';
+import { kidFailed, type KidFailures, kidMayBeTried } from './kid-epoch.ts';
+import { rememberBounded } from './ids.ts';
 import {
   MAX_CACHED_SENDERS,
   MAX_KIDS_PER_SENDER,
@@ -169,6 +171,8 @@ export class DataTrackReceiver {
   private readonly routes = new WeakMap<RemoteTrack, TrackRoute>();
   /** Counts delivered frames: `SenderKeys.lastUsed`. */
   private tick = 0;
+  /** `${roomId}\n${userId}` -> what new KIDs that never authenticated may still cost (kid-epoch.ts). */
+  private readonly failures = new Map<string, KidFailures>();
 
   constructor(private readonly d: ReceiverDeps) {
     this.now = d.now ?? Date.now;
@@ -248,7 +252,7 @@ export class DataTrackReceiver {
     try {
       opened = sender.ctx.decryptSync(route.metadata, payload, header);
     } catch (error) {
-      this.notOpened(error, sender, header.kid, entry);
+      this.notOpened(error, route.senderKey, sender, header.kid, entry);
       return true;
     }
     if (opened === undefined) return false;
@@ -282,7 +286,7 @@ export class DataTrackReceiver {
     try {
       ({ plaintext } = await sender.ctx.decrypt(route.metadata, payload));
     } catch (error) {
-      this.notOpened(error, sender, kid, entry);
+      this.notOpened(error, route.senderKey, sender, kid, entry);
       return;
     }
     this.accept(track, route.senderKey, sender, known === undefined, kid, entry, plaintext);
@@ -326,7 +330,8 @@ export class DataTrackReceiver {
       return DROPPED;
     }
     if (entry !== undefined) return entry;
-    if (sender.retired.has(kid)) {
+    if (sender.retired.has(kid) || !kidMayBeTried(this.failures.get(senderKey), performance.now())) {
+      // A closed session, or one more new KID from a sender whose new KIDs keep failing (forged).
       this.d.counters.noKey++;
       return DROPPED;
     }
@@ -359,10 +364,10 @@ export class DataTrackReceiver {
   }
 
   /** A frame that did not decrypt: a replay, or one that failed to authenticate. */
-  private notOpened(error: unknown, sender: SenderKeys, kid: bigint, entry: KidEntry): void {
+  private notOpened(error: unknown, senderKey: string, sender: SenderKeys, kid: bigint, entry: KidEntry): void {
     if (error instanceof CryptoError && error.reason === 'Replay') this.d.counters.replayed++;
     else this.d.counters.undecryptable++;
-    this.unverified(sender, kid, entry);
+    this.unverified(senderKey, sender, kid, entry);
   }
 
   /** An authenticated frame: its stamp is checked, then it goes to the head tracker and the listeners. */
@@ -372,14 +377,14 @@ export class DataTrackReceiver {
     if (opened === undefined) {
       // Authenticated, so from a member, but not a frame this library sends.
       counters.undecryptable++;
-      this.unverified(sender, kid, entry);
+      this.unverified(senderKey, sender, kid, entry);
       return;
     }
     const { stamp, message } = opened;
     const now = this.now();
     if (stamp.time <= entry.floor || stamp.time < now - this.d.maxAgeMs || stamp.time > now + this.d.maxAgeMs) {
       counters.stale++;
-      this.unverified(sender, kid, entry);
+      this.unverified(senderKey, sender, kid, entry);
       return;
     }
     if (stamp.time > entry.lastTime) entry.lastTime = stamp.time;
@@ -415,11 +420,14 @@ export class DataTrackReceiver {
     return track.lateAfterMs !== undefined && excess > track.lateAfterMs;
   }
 
-  /** Nothing is kept for a KID that never authenticated a deliverable frame. */
-  private unverified(sender: SenderKeys, kid: bigint, entry: KidEntry): void {
+  /** Nothing is kept for a KID that never authenticated a deliverable frame; it spends from its sender's failure budget. */
+  private unverified(senderKey: string, sender: SenderKeys, kid: bigint, entry: KidEntry): void {
     if (entry.verified) return;
     sender.ctx.removeKey(kid);
     sender.kids.delete(kid);
+    let failures = this.failures.get(senderKey);
+    if (failures === undefined) rememberBounded(this.failures, senderKey, (failures = { spent: 0, at: 0 }), MAX_CACHED_SENDERS);
+    kidFailed(failures, performance.now());
   }
 
   /** The full epoch a KID names, among the keys held (fetching the room once if none is held). */

@@ -18,6 +18,7 @@ import { decodeFrame, type ServerEvent } from '../../protocol/ws.ts';
 import type { EventMap } from '../event-api.ts';
 import { connectionInternals, streamApiInternals } from '../internal.ts';
 import { dataTrackMetadata, encodeDataTrackPlaintext } from './data-track-crypto.ts';
+import { KID_FAILURE_REFILL_MS, KID_FAILURES_BURST } from './kid-epoch.ts';
 import { MAX_KIDS_PER_SENDER, MAX_RETIRED_KIDS_PER_SENDER } from './limits.ts';
 import { captureFrames, DataLog, publishDataTrack, pub, startKit, until, utf8, type Client, type Kit } from './test-kit.ts';
 
@@ -114,8 +115,8 @@ async function forge(args: {
 }
 
 /** A junk frame whose KID names an epoch `ahead` of `epoch`: it makes the receiver fetch the room. */
-function futureJunk(epoch: number, ahead: number): Uint8Array {
-  const kid = makeKid({ memberIndex: 0, sessionId: 1, epoch: epoch + ahead });
+function futureJunk(epoch: number, ahead: number, sessionId = 1): Uint8Array {
+  const kid = makeKid({ memberIndex: 0, sessionId, epoch: epoch + ahead });
   // A real SFrame header naming that KID, then garbage.
   const header = encodeSFrameHeader(kid, 0n);
   const out = new Uint8Array(header.length + 40);
@@ -237,6 +238,36 @@ describe('made-up epochs', () => {
     }
     expect(data.texts()).toEqual(['m0', 'm1', 'm2', 'm3', 'm4', 'm5', 'm6', 'm7']);
     expect(reads).toBeLessThanOrEqual(1 + Math.floor((Date.now() - started) / 1000));
+    await alice.streamApi.leaveStreamRoom(roomId);
+    await bob.streamApi.leaveStreamRoom(roomId);
+  });
+});
+
+describe('forged KIDs', () => {
+  it(`new KIDs of a sender that never authenticate cost a key derivation ${KID_FAILURES_BURST} times, then one every ${KID_FAILURE_REFILL_MS} ms; the sender's real frames keep coming`, async () => {
+    const alice = await kit.connect('alice');
+    const bob = await kit.connect('bob');
+    const roomId = await kit.room(dave, [alice, bob, dave], [dave]);
+    await alice.streamApi.joinStreamRoom(roomId);
+    await bob.streamApi.joinStreamRoom(roomId);
+    const { handle, trackId } = await publishDataTrack(alice, roomId);
+    const data = new DataLog(bob, roomId, handle);
+    await bob.streamApi.subscribeToRemoteStreams(roomId, [{ streamId: handle }]);
+    await alice.streamApi.sendData(trackId, utf8('m0'));
+    await until(() => data.messages.length === 1, 'the first message at bob');
+    const trackNo = trackNoAt(bob, roomId, handle, trackId);
+    const stats = () => bob.streamApi.dataTrackStats();
+    const before = stats();
+    const started = performance.now();
+    // 200 frames under fresh KIDs of the current epoch: each would be a new session to derive a key for.
+    for (let i = 0; i < 200; i++) bridgeFrame(bob, trackNo, futureJunk(1, 0, 1000 + i));
+    await alice.streamApi.sendData(trackId, utf8('m1'));
+    await until(() => data.messages.length === 2, 'the real message after the forgeries');
+    await eventually(async () => stats().undecryptable + stats().noKey - before.undecryptable - before.noKey === 200, 'every forgery counted');
+    const tried = stats().undecryptable - before.undecryptable;
+    expect(tried).toBeGreaterThanOrEqual(KID_FAILURES_BURST);
+    expect(tried).toBeLessThanOrEqual(KID_FAILURES_BURST + 1 + Math.ceil((performance.now() - started) / KID_FAILURE_REFILL_MS));
+    expect(data.texts()).toEqual(['m0', 'm1']);
     await alice.streamApi.leaveStreamRoom(roomId);
     await bob.streamApi.leaveStreamRoom(roomId);
   });

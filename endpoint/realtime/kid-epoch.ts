@@ -21,3 +21,28 @@ export function resolveEpoch(newestHeld: number, epochLow: number): { epoch: num
   const epoch = newestHeld + delta - EPOCH_LOW_MODULUS;
   return epoch >= 1 ? { epoch, newer: false } : undefined;
 }
+
+/**
+ * New KIDs whose frames never authenticated that one sender (data tracks) or one media track may cost
+ * a receiver: each costs a key derivation (five HMACs and a key import) before it fails. A real
+ * session never fails, so it never spends from this; forged KIDs past it are dropped (`noKey`) before
+ * any key work. KID_FAILURES_BURST at once, then one every KID_FAILURE_REFILL_MS.
+ */
+export const KID_FAILURES_BURST = 16;
+export const KID_FAILURE_REFILL_MS = 500;
+
+/** A sender's or track's failed new KIDs: `spent` of the burst, as of `at` (ms). */
+export interface KidFailures {
+  spent: number;
+  at: number;
+}
+
+/** Whether one more new KID may be tried at `now`; `failed` counts one that was tried in vain. */
+export function kidMayBeTried(f: KidFailures | undefined, now: number): boolean {
+  return f === undefined || f.spent - (now - f.at) / KID_FAILURE_REFILL_MS < KID_FAILURES_BURST - 1 + 1e-9;
+}
+
+export function kidFailed(f: KidFailures, now: number): void {
+  f.spent = Math.min(KID_FAILURES_BURST, Math.max(0, f.spent - (now - f.at) / KID_FAILURE_REFILL_MS) + 1);
+  f.at = now;
+}

@@ -13,8 +13,12 @@ import { build, type Metafile } from 'esbuild';
 import { describe, expect, it } from 'vitest';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-/** 100 KiB gzipped for what loads at start: the entry chunk and its static-import closure. */
-const BUDGET_GZIP_BYTES = 100 * 1024;
+/**
+ * 101 KiB gzipped for what loads at start: the entry chunk and its static-import closure. It was
+ * 100 KiB until 2026-12-07, when the client's bounds against a lying Bridge and forged frames (the
+ * paged directory, made-up epochs, forged KIDs) took it 144 bytes past that (docs/package.md).
+ */
+const BUDGET_GZIP_BYTES = 101 * 1024;
 const ENTRY = 'endpoint/index.ts';
 
 interface Chunk {

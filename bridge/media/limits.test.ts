@@ -5,8 +5,10 @@
  */
 import { createSocket } from 'node:dgram';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GenericNack, RtcpTransportLayerFeedback } from 'werift';
+import { MAX_NACKED_PER_PACKET } from './nack-guard.ts';
 import { guardLoopbackUdp, rtpPacket } from './test-peer.ts';
-import { mediaKeys, mediaRoom, mediaWorld, member, peer, publishMedia, receiveMedia, unitStats, waitFor, type MediaWorld } from './test-kit.ts';
+import { mediaKeys, mediaRoom, mediaWorld, member, peer, publishMedia, receiveMedia, sendFrames, unitStats, waitFor, type MediaWorld } from './test-kit.ts';
 
 const udp = guardLoopbackUdp();
 let w: MediaWorld;
@@ -120,6 +122,31 @@ describe('media limits', () => {
     // One that ends the source does.
     await alice.request('mediaOffer', { roomId, sdp, tracks: [] });
     await bob.mediaEvent('mediaReceiveOffer', (e) => e.roomId === roomId && e.revision > 1);
+  });
+
+  it(`resends at most ${MAX_NACKED_PER_PACKET} distinct packets for one NACK, and counts what it refused`, async () => {
+    const roomId = await mediaRoom(w, 'alice', ['alice', 'bob']);
+    const alice = await member(w, 'alice', roomId);
+    const bob = await member(w, 'bob', roomId);
+    const pub = await publishMedia(w, alice, roomId, 'cam', ['video']);
+    const sub = await receiveMedia(w, bob, roomId, 'cam');
+    const keys = await mediaKeys(roomId, 'alice');
+    await sendFrames(keys, pub.tracks[0]!.track, 0, 40, 100);
+    await waitFor(() => sub.peer.received.length === 40, 'the 40 packets at bob');
+    const { ssrc } = sub.peer.received[0]!;
+    const seqs = sub.peer.received.map((r) => r.seq);
+    // One packet asking for every one of them 100 times over: werift alone resent each every time.
+    const lost = Array.from({ length: 100 }, () => seqs).flat();
+    const transceiver = sub.peer.pc.getTransceivers().find((t) => t.mid === sub.peer.received[0]!.mid)!;
+    const refusedBefore = w.t.bridge.realtime.media.counters.nacksRefused;
+    const nack = new RtcpTransportLayerFeedback({ feedback: new GenericNack({ senderSsrc: 1, mediaSourceSsrc: ssrc, lost }) });
+    await (transceiver.receiver as unknown as { dtlsTransport: { sendRtcp(p: unknown[]): Promise<unknown> } }).dtlsTransport.sendRtcp([nack]);
+    await waitFor(() => sub.peer.received.length > 40, 'resent packets at bob');
+    await new Promise((r) => setTimeout(r, 300));
+    const resent = sub.peer.received.length - 40;
+    expect(resent).toBeGreaterThan(0);
+    expect(resent).toBeLessThanOrEqual(MAX_NACKED_PER_PACKET);
+    expect(w.t.bridge.realtime.media.counters.nacksRefused - refusedBefore).toBe(lost.length - resent);
   });
 
   it('opens media in at most maxSessionsPerConnection rooms per connection', async () => {

@@ -12,6 +12,7 @@ import { RtcpPayloadSpecificFeedback, RTCPeerConnection, type RTCRtpCodecParamet
 import type { MediaReceiveTrack } from '../../protocol/ws.ts';
 import { MediaError } from './errors.ts';
 import { addCandidate } from './publish-transport.ts';
+import { guardNacks } from './nack-guard.ts';
 import { filterCandidates, sdpShapeProblem } from './sdp.ts';
 import type { TrackSource } from './track-source.ts';
 import { connectDeadline, SerialQueue, setLocal, type TransportContext } from './transport-context.ts';
@@ -106,6 +107,7 @@ export class ReceiveTransport {
         if (sink.live) source.requestKeyframe();
       };
       transceiver.sender.onPictureLossIndication.subscribe(keyframe);
+      guardNacks(transceiver.sender, this.ctx.totals);
       // FIR is not negotiated (peer-config.ts); one that werift routes here all the same counts as a PLI.
       transceiver.sender.onRtcp.subscribe((packet) => {
         if (packet instanceof RtcpPayloadSpecificFeedback && packet.feedback.count === FIR_FMT) keyframe();

@@ -68,6 +68,7 @@ export function rtpPacket(seq: number, payload: Uint8Array, marker = true): RtpP
 export interface ReceivedRtp {
   mid: string | null;
   ssrc: number;
+  seq: number;
   payload: Uint8Array;
 }
 
@@ -129,7 +130,7 @@ export class TestPeer {
   private record(transceiver: RTCRtpTransceiver): void {
     transceiver.onTrack.subscribe((track) => {
       track.onReceiveRtp.subscribe((rtp) => {
-        this.received.push({ mid: transceiver.mid, ssrc: rtp.header.ssrc, payload: new Uint8Array(rtp.payload) });
+        this.received.push({ mid: transceiver.mid, ssrc: rtp.header.ssrc, seq: rtp.header.sequenceNumber, payload: new Uint8Array(rtp.payload) });
       });
     });
   }

@@ -51,6 +51,8 @@ export interface MediaCounters {
   candidatesRefused: number;
   transportsFailed: number;
   negotiationTimeouts: number;
+  /** Sequence numbers subscribers' NACKs asked for that were not resent (nack-guard.ts). */
+  nacksRefused: number;
 }
 
 /** Every total at zero: what a new unit starts from. */
@@ -65,6 +67,7 @@ export function zeroMediaCounters(): MediaCounters {
     candidatesRefused: 0,
     transportsFailed: 0,
     negotiationTimeouts: 0,
+    nacksRefused: 0,
   };
 }
 

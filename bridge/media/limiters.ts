@@ -7,8 +7,14 @@
  *   frame there is, for every member of the room (docs/media/forwarding-unit.md, "Keyframes").
  * - BitrateBucket: a token bucket holding one second of a track's allowed bitrate. A publisher over
  *   its limit has the excess packets dropped at the unit, so one sender cannot take every
- *   subscriber's bandwidth. Its browser is told the limit in the answer's b=TIAS first.
+ *   subscriber's bandwidth. Its browser is told the limit in the answer's b=TIAS first. A packet is
+ *   charged at least the bitrate's share of one of `maxPacketsPerSecond`: what a packet costs the unit
+ *   does not shrink with its payload, and 1-byte payloads had passed at about 1,000 times the packet
+ *   rate of real video under the same bitrate.
  */
+
+/** Packets a second a track may send at its full bitrate: above any real encoder's, far below 1-byte floods. */
+export const MAX_PACKETS_PER_SECOND = { audio: 200, video: 2000 } as const;
 
 export class KeyframeThrottle {
   received = 0;
@@ -42,10 +48,14 @@ export class BitrateBucket {
   readonly #bytesPerMs: number;
   readonly #capacity: number;
 
+  readonly #minBytes: number;
+
   constructor(
     bitsPerSecond: number,
+    maxPacketsPerSecond: number = Number.POSITIVE_INFINITY,
     private readonly now: () => number = () => performance.now(),
   ) {
+    this.#minBytes = bitsPerSecond / 8 / maxPacketsPerSecond;
     this.#bytesPerMs = bitsPerSecond / 8 / 1000;
     this.#capacity = bitsPerSecond / 8; // one second of the allowed rate
     this.#tokens = this.#capacity;
@@ -53,7 +63,8 @@ export class BitrateBucket {
   }
 
   /** Takes `bytes` from the bucket; false (and counted) when the track is over its rate. */
-  take(bytes: number): boolean {
+  take(payloadBytes: number): boolean {
+    const bytes = Math.max(payloadBytes, this.#minBytes);
     const now = this.now();
     this.#tokens = Math.min(this.#capacity, this.#tokens + (now - this.#last) * this.#bytesPerMs);
     this.#last = now;

@@ -11,7 +11,7 @@
  */
 import type { Logger } from 'pino';
 import type { RTCRtpCodecParameters, RTCRtpReceiver, RTCRtpSender, RtpPacket } from 'werift';
-import { BitrateBucket, KeyframeThrottle } from './limiters.ts';
+import { BitrateBucket, KeyframeThrottle, MAX_PACKETS_PER_SECOND } from './limiters.ts';
 import type { MediaCounters, MediaTrackInfo, MediaTrackStats } from './unit.ts';
 
 export interface TrackSourceOptions {
@@ -43,7 +43,7 @@ export class TrackSource {
     options: TrackSourceOptions,
   ) {
     this.#keyframes = new KeyframeThrottle(options.keyframeIntervalMs);
-    this.#bucket = new BitrateBucket(options.bitrateBps);
+    this.#bucket = new BitrateBucket(options.bitrateBps, MAX_PACKETS_PER_SECOND[info.kind]);
     this.#totals = options.totals;
     this.#onSendError = (error: unknown) => options.log.debug({ err: error, trackNo: info.trackNo }, 'forwarding an RTP packet failed');
   }

@@ -39,3 +39,43 @@ export function guardNacks(sender: RTCRtpSender, counters: NackCounters, now: ()
     handle(packet);
   };
 }
+
+/** Sequence numbers a publisher's packet may skip and still count as lost (and be asked for again). */
+export const MAX_NACK_GAP = 64;
+
+/** What guardNackGenerator reads of werift's NackHandler (receiver/nack.js, werift 0.25.2). */
+interface NackGenerator {
+  newEstSeqNum: number;
+  lostSeqNumbers: number[];
+  mediaSourceSsrc?: number;
+  getLost(seq: number): number | undefined;
+  addPacket(packet: { header: { sequenceNumber: number; ssrc: number } }): void;
+  sendNack: () => Promise<void>;
+}
+
+/**
+ * Puts two fixes in front of werift's NACK generator for one publisher's receiver. werift compares
+ * sequence numbers as plain numbers and marks every number between the last and a higher one as lost,
+ * each with a string sort: a packet far ahead, or one just behind across the 65,535 wrap, made it walk
+ * up to 65,535 of them, so 1, 65535, 0, 1, ... at 190 packets a second filled the event loop.
+ * - Only a packet at most MAX_NACK_GAP ahead of the last, without a wrap in between, reaches it as
+ *   a packet after a loss; one behind reaches it only if it is one it asked for again. Anything else is
+ *   a new start (nothing asked for again), or a late packet it has nothing to do with.
+ * - With nothing lost, werift's `sendNack` returned a promise that never settles, so its 5 ms timer,
+ *   which waits for it before it can stop, ran for the transport's life: it now settles at once.
+ */
+export function guardNackGenerator(receiver: { nack: unknown }): void {
+  const nack = receiver.nack as NackGenerator;
+  const add = nack.addPacket.bind(nack);
+  nack.addPacket = (packet) => {
+    const seq = packet.header.sequenceNumber;
+    const last = nack.newEstSeqNum;
+    const ahead = (seq - last + 65536) % 65536;
+    if (last === 0 || ahead === 0 || (ahead <= MAX_NACK_GAP && seq > last)) add(packet);
+    else if (65536 - ahead <= MAX_NACK_GAP) {
+      if (nack.getLost(seq) !== undefined) add(packet);
+    } else nack.newEstSeqNum = seq;
+  };
+  const send = nack.sendNack;
+  nack.sendNack = () => (nack.lostSeqNumbers.length > 0 && nack.mediaSourceSsrc !== undefined ? send() : Promise.resolve());
+}

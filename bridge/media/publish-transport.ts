@@ -8,6 +8,7 @@ import type { RTCRtpTransceiver } from 'werift';
 import { RTCPeerConnection, type RtpPacket } from 'werift';
 import type { MediaBinding } from '../../protocol/ws.ts';
 import { MediaError } from './errors.ts';
+import { guardNackGenerator } from './nack-guard.ts';
 import { filterCandidates, mediaSections, sdpShapeProblem, withBandwidth } from './sdp.ts';
 import { connectDeadline, SerialQueue, setLocal, type TransportContext } from './transport-context.ts';
 import { TrackSource } from './track-source.ts';
@@ -169,6 +170,7 @@ export class PublishTransport {
     };
     for (const track of transceiver.receiver.tracks) attach(track);
     transceiver.onTrack.subscribe((track) => attach(track));
+    guardNackGenerator(transceiver.receiver as unknown as { nack: unknown });
   }
 
   /** Ends one source (its track was unpublished on the relay); the m-line stays, unbound. */

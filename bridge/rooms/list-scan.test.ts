@@ -105,16 +105,37 @@ describe('a costly queryAsJson listing', () => {
 
   it('refuses a user more than filteredListingsPerUser at once with RATE_LIMITED; another user is answered meanwhile', async () => {
     const before = t.bridge.counters.rooms.listingsRateLimited;
-    const [mine, other] = await Promise.all([
-      Promise.all(Array.from({ length: 8 }, () => rest(t.bridge.url, tokens.mallory).get(listPath(small, attack)))),
-      rest(t.bridge.url, tokens.alice).get(listPath(small, attack)),
-    ]);
-    expect(mine.filter((r) => r.status === 200)).toHaveLength(5);
-    const refused = mine.filter((r) => r.status === 429);
-    expect(refused).toHaveLength(3);
-    for (const r of refused) expect(r.body.error).toMatchObject({ code: 'RATE_LIMITED', message: expect.stringContaining('at most 5 filtered listings') });
-    expect(t.bridge.counters.rooms.listingsRateLimited - before).toBe(3);
-    expect(other.status).toBe(200);
+    // The listings wait at the store until the test lets them go, so five are in progress at once
+    // however fast the machine answers.
+    const store = t.bridge.store;
+    const scan = store.scanRooms.bind(store);
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    store.scanRooms = async (...args) => {
+      await gate;
+      return scan(...args);
+    };
+    let answered = 0;
+    try {
+      const mine = Array.from({ length: 8 }, () =>
+        rest(t.bridge.url, tokens.mallory)
+          .get(listPath(small, attack))
+          .finally(() => answered++),
+      );
+      const other = rest(t.bridge.url, tokens.alice).get(listPath(small, attack));
+      for (const deadline = Date.now() + 5000; answered < 3 && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 10));
+      release();
+      const replies = await Promise.all(mine);
+      expect(replies.filter((r) => r.status === 200)).toHaveLength(5);
+      const refused = replies.filter((r) => r.status === 429);
+      expect(refused).toHaveLength(3);
+      for (const r of refused) expect(r.body.error).toMatchObject({ code: 'RATE_LIMITED', message: expect.stringContaining('at most 5 filtered listings') });
+      expect(t.bridge.counters.rooms.listingsRateLimited - before).toBe(3);
+      expect((await other).status).toBe(200);
+    } finally {
+      release();
+      store.scanRooms = scan;
+    }
     // Slots are given back: the next one goes through.
     expect((await rest(t.bridge.url, tokens.mallory).get(listPath(small, attack))).status).toBe(200);
   });

@@ -7,6 +7,7 @@ import { createSocket } from 'node:dgram';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GenericNack, RtcpTransportLayerFeedback } from 'werift';
 import { MAX_NACKED_PER_PACKET } from './nack-guard.ts';
+import { MAX_ANSWER_ATTEMPTS } from './receive-transport.ts';
 import { guardLoopbackUdp, rtpPacket } from './test-peer.ts';
 import { mediaKeys, mediaRoom, mediaWorld, member, peer, publishMedia, receiveMedia, sendFrames, unitStats, waitFor, type MediaWorld } from './test-kit.ts';
 
@@ -184,6 +185,21 @@ describe('media limits', () => {
     await waitFor(() => track().packetsIn === 40, 'all 40 packets at the unit');
     expect(track().packetsOverBitrate).toBeGreaterThanOrEqual(28);
     await waitFor(() => sub.peer.received.length === 40 - track().packetsOverBitrate, 'the packets within the limit at bob');
+  });
+
+  it(`gives a receive transport up after ${MAX_ANSWER_ATTEMPTS} refused answers to one offer, each of which it parses in full`, async () => {
+    const roomId = await mediaRoom(w, 'alice', ['alice', 'bob']);
+    const alice = await member(w, 'alice', roomId);
+    const bob = await member(w, 'bob', roomId);
+    await publishMedia(w, alice, roomId, 'cam', ['video']);
+    await bob.request('subscribeStreams', { roomId, add: [{ streamId: 'cam' }], remove: [] });
+    const offer = await bob.mediaEvent('mediaReceiveOffer', (e) => e.roomId === roomId);
+    const codes = [];
+    for (let i = 0; i < MAX_ANSWER_ATTEMPTS; i++)
+      codes.push(await bob.failure('mediaAnswer', { roomId, revision: offer.revision, sdp: 'v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n' }));
+    expect(codes.every((c) => c === 'NEGOTIATION_FAILED' || c === 'BAD_SDP')).toBe(true);
+    expect(await bob.mediaEvent('mediaClosed', (e) => e.roomId === roomId)).toEqual({ type: 'mediaClosed', roomId, transport: 'receive', reason: 'failed' });
+    expect(await bob.failure('mediaAnswer', { roomId, revision: offer.revision, sdp: 'v=0' })).toBe('MEDIA_NOT_STARTED');
   });
 
   it('closes a receive transport whose offer is not answered within negotiationTimeoutMs', async () => {

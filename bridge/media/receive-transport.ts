@@ -27,6 +27,9 @@ interface Sink {
   live: boolean;
 }
 
+/** Answers to one receive offer the unit parses before it gives the transport up (`mediaClosed failed`). */
+export const MAX_ANSWER_ATTEMPTS = 3;
+
 export class ReceiveTransport {
   pc: RTCPeerConnection | undefined;
   /** The revision of the last offer sent. */
@@ -38,6 +41,8 @@ export class ReceiveTransport {
   #awaiting: number | undefined;
   #dirty = false;
   #timer: NodeJS.Timeout | undefined;
+  /** Answers to the outstanding offer that were refused. */
+  #failedAnswers = 0;
   #connectTimer: NodeJS.Timeout | undefined;
   readonly #queue = new SerialQueue();
 
@@ -121,6 +126,7 @@ export class ReceiveTransport {
     if (this.closed) return;
     const revision = ++this.revision;
     this.#awaiting = revision;
+    this.#failedAnswers = 0;
     this.#timer = setTimeout(() => {
       if (this.#awaiting === revision && !this.closed) this.ctx.failed('receive', 'timeout');
     }, this.ctx.config.negotiationTimeoutMs);
@@ -135,16 +141,22 @@ export class ReceiveTransport {
       if (this.#awaiting === undefined || revision !== this.#awaiting || this.pc === undefined) {
         throw new MediaError('STALE_ANSWER', `expected an answer to receive offer ${this.#awaiting ?? '(none outstanding)'}, got one to ${revision}`);
       }
+      // An offer takes MAX_ANSWER_ATTEMPTS answers that fail, each parsed in full; then the transport fails.
+      const refused = (error: MediaError): MediaError => {
+        if (++this.#failedAnswers >= MAX_ANSWER_ATTEMPTS && !this.closed) this.ctx.failed('receive', 'failed');
+        return error;
+      };
       const problem = sdpShapeProblem(sdp);
-      if (problem !== undefined) throw MediaError.badSdp(problem);
+      if (problem !== undefined) throw refused(MediaError.badSdp(problem));
       const filtered = filterCandidates(sdp, this.ctx.networks);
       this.ctx.candidatesRefused(filtered.refused);
       try {
         await this.pc.setRemoteDescription({ type: 'answer', sdp: filtered.sdp });
       } catch (error) {
         if (this.closed) throw this.ctx.gone();
-        throw new MediaError('NEGOTIATION_FAILED', `the answer could not be applied: ${(error as Error).message}`, { cause: error });
+        throw refused(new MediaError('NEGOTIATION_FAILED', `the answer could not be applied: ${(error as Error).message}`, { cause: error }));
       }
+      this.#failedAnswers = 0;
       if (this.closed) throw this.ctx.gone();
       this.#awaiting = undefined;
       clearTimeout(this.#timer);

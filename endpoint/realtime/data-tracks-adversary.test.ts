@@ -12,6 +12,7 @@
  * - Members on different heads notice: a newer head named in a frame is fetched, and a view that stays
  *   split raises `staleView`.
  */
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deriveSenderBaseKey, makeKid, randomSessionId, SFrameContext, decodeSFrameHeader, encodeSFrameHeader, parseKid } from '../../crypto/sframe/index.ts';
 import { decodeFrame, type ServerEvent } from '../../protocol/ws.ts';
@@ -240,6 +241,50 @@ describe('made-up epochs', () => {
     expect(reads).toBeLessThanOrEqual(1 + Math.floor((Date.now() - started) / 1000));
     await alice.streamApi.leaveStreamRoom(roomId);
     await bob.streamApi.leaveStreamRoom(roomId);
+  });
+});
+
+describe('made-up epochs in stream announcements', () => {
+  it('127 announced streams naming newer epochs cost the receiver one room read a second, and a real stream still arrives', async () => {
+    const alice = await kit.connect('alice');
+    const bob = await kit.connect('bob');
+    const roomId = await kit.room(dave, [alice, bob, dave], [dave]);
+    await alice.streamApi.joinStreamRoom(roomId);
+    await bob.streamApi.joinStreamRoom(roomId);
+    const texts: string[] = [];
+    bob.streamApi.registerTextStreamHandler('chat', async (reader) => void texts.push(await reader.readAll()));
+    await alice.streamApi.sendText('first', { roomId, topic: 'chat' });
+    await until(() => texts.length === 1, 'the first text at bob');
+    const rooms = streamApiInternals(bob.streamApi).rooms;
+    const read = rooms.getStreamRoom.bind(rooms);
+    let reads = 0;
+    rooms.getStreamRoom = (...args: Parameters<typeof read>) => {
+      reads++;
+      return read(...args);
+    };
+    const started = Date.now();
+    try {
+      for (let i = 0; i < 127; i++) {
+        bridgeEvent(bob, {
+          type: 'byteStreamOpened',
+          roomId,
+          streamNo: 800_000 + i,
+          streamId: Buffer.from(randomBytes(16)).toString('base64'),
+          epoch: 2 + i,
+          senderId: 'alice',
+          senderConnectionId: alice.connection.connectionId!,
+          window: 65_536,
+        });
+      }
+      await alice.streamApi.sendText('second', { roomId, topic: 'chat' });
+      await until(() => texts.length === 2, 'the real text among the made-up streams');
+      await settle();
+    } finally {
+      rooms.getStreamRoom = read;
+    }
+    expect(texts).toEqual(['first', 'second']);
+    expect(reads).toBeLessThanOrEqual(1 + Math.floor((Date.now() - started) / 1000));
+    for (const c of [alice, bob]) await c.streamApi.leaveStreamRoom(roomId);
   });
 });
 

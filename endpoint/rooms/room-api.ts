@@ -32,6 +32,8 @@ import { KeyTrust } from './key-trust.ts';
 import { buildGenesis, buildSuccessor, type Author, type BuiltVersion, type RoomContent } from './record-builder.ts';
 import { advance, headOf, type TrustedRoom, type TrustStore } from './trust.ts';
 import { sharedTurns, type Turns } from '../util/turns.ts';
+import { rememberBounded } from '../realtime/ids.ts';
+import { MAX_NEWER_EPOCH_ROOMS, NEWER_EPOCH_FETCH_MS } from '../realtime/limits.ts';
 import { checkId, checkPolicy, failedItem, isItemStatus, pagingParams, toMembers, toUserWithPubKey } from './room-inputs.ts';
 
 /** Attempts of a forced update that keeps losing the race to other writers. */
@@ -53,6 +55,8 @@ export class RoomApi {
   private readonly signer: Signer;
   private readonly headListeners = new Set<TrustedHeadListener>();
   private readonly openedMeta = new OpenedMeta();
+  /** Per room, the last read made for an epoch newer than any held (`keyFor`). */
+  readonly #newerEpochReads = new Map<string, { at: number; done: Promise<void> }>();
   /**
    * Each room's trusted head is read and moved on by one task at a time (`fetchVerified`, `storeTrust`),
    * across every RoomApi of the same store.
@@ -419,11 +423,21 @@ export class RoomApi {
     return key;
   }
 
-  /** The key of a given epoch (refreshing the room once if it is newer than what is held). */
+  /**
+   * The key of a given epoch, refreshing the room if it is newer than what is held: at most once per
+   * room in NEWER_EPOCH_FETCH_MS, later calls wait for that read. The epoch comes from what the Bridge
+   * relays (a stream's announcement, a frame): made-up ones must not cost a verified read each.
+   */
   async keyFor(roomId: string, epoch: number, options: RequestOptions = {}): Promise<Uint8Array> {
     let key = this.keys.get(roomId, epoch);
     if (key === undefined && epoch > (this.keys.newestEpoch(roomId) ?? 0)) {
-      await this.getStreamRoom(roomId, options);
+      const recent = this.#newerEpochReads.get(roomId);
+      if (recent !== undefined && Date.now() - recent.at < NEWER_EPOCH_FETCH_MS) await recent.done;
+      else {
+        const read = this.getStreamRoom(roomId, options);
+        rememberBounded(this.#newerEpochReads, roomId, { at: Date.now(), done: read.then(noop, noop) }, MAX_NEWER_EPOCH_ROOMS);
+        await read;
+      }
       key = this.keys.get(roomId, epoch);
     }
     if (key === undefined) throw EndpointError.keyUnavailable(`room "${roomId}": no key for epoch ${epoch}`);
@@ -497,3 +511,5 @@ function keyUses(records: RoomRecord[]): Array<{ userId: string; publicKey: stri
 function toBase64Url(bytes: Uint8Array): string {
   return toBase64(bytes).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
 }
+
+function noop(): void {}

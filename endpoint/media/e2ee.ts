@@ -9,6 +9,7 @@
  */
 import type { Connection } from '../connection.ts';
 import type { KeyRefresher } from '../realtime/key-refresh.ts';
+import type { HeadTracker } from '../rooms/head-tracker.ts';
 import type { KeyRing } from '../rooms/keyring.ts';
 import type { RoomApi } from '../rooms/room-api.ts';
 import type { MediaSendRefusal } from './frame-cryptor.ts';
@@ -64,6 +65,8 @@ export interface MediaE2eeDeps {
   rooms: RoomApi;
   keys: KeyRing;
   refresher: KeyRefresher;
+  /** Where publishers' room heads named in their frames go (split views); none in tests without one. */
+  heads?: Pick<HeadTracker, 'observeHead'>;
   /** Default `{ kind: 'bundled' }`. */
   worker?: MediaWorkerSource;
   /** Default: `RTCRtpScriptTransform` where the browser has it, else encoded streams. */
@@ -95,6 +98,7 @@ export function createMediaE2ee(deps: MediaE2eeDeps): MediaE2eeHandle {
     sink: (roomId, keys) => frames.setRoomKeys(roomId, keys),
   });
   frames.onNewerEpoch((roomId) => follower.refresh(roomId));
+  frames.onHead((roomId, userId, version, hash) => deps.heads?.observeHead(roomId, userId, version, hash));
   return {
     protectSender(sender, track) {
       frames.protectSender(sender, track);

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { decodeSFrameHeader, parseKid } from '../../crypto/sframe/index.ts';
 import type { LocalMediaTrack, RemoteMediaTrack } from './e2ee.ts';
 import { KID_FAILURE_REFILL_MS, KID_FAILURES_BURST } from '../realtime/kid-epoch.ts';
-import { MAX_KIDS_PER_TRACK, MEDIA_FRAME_MAX_AGE_MS, MEDIA_STAMP_BYTES, MediaFrameCryptor, type RoomMediaKeys } from './frame-cryptor.ts';
+import { HEAD_REPORT_MS, MAX_KIDS_PER_TRACK, MEDIA_FRAME_MAX_AGE_MS, MEDIA_STAMP_BYTES, MediaFrameCryptor, type RoomMediaKeys } from './frame-cryptor.ts';
 import { clearByteCount, frameCodec, mediaFrameMetadata, OPUS_CLEAR_BYTES, VP8_DELTA_FRAME_CLEAR_BYTES, VP8_KEY_FRAME_CLEAR_BYTES } from './frame-layout.ts';
 
 const ROOM = 'room-1';
@@ -16,8 +16,10 @@ const AUDIO: LocalMediaTrack = { roomId: ROOM, streamId: 's1', trackId: 'a1', ki
 const remote = (track: LocalMediaTrack, userId = 'alice'): RemoteMediaTrack => ({ ...track, userId });
 
 const epochKeys = new Map<number, Uint8Array>([1, 2, 3].map((e) => [e, new Uint8Array(randomBytes(32))]));
-function keys(userId: string, epochs: number[], memberIndex = 0): RoomMediaKeys {
-  return { userId, memberIndex, epochs: epochs.map((epoch) => ({ epoch, key: epochKeys.get(epoch)! })) };
+/** The room head every sender here stamps: version 1, a made-up hash prefix. */
+const HEAD = { version: 1, hash: new Uint8Array(12).fill(7) };
+function keys(userId: string, epochs: number[], memberIndex = 0, head = HEAD): RoomMediaKeys {
+  return { userId, memberIndex, epochs: epochs.map((epoch) => ({ epoch, key: epochKeys.get(epoch)! })), head };
 }
 
 /** A VP8 key frame: frame tag with P = 0, start code, 640x480; then `body` bytes. */
@@ -147,6 +149,30 @@ describe('media frame encryption', () => {
     expect((await bob.receiver(remote(VIDEO)).decrypt({ kind: 'video', data: await seal(rejoined, VIDEO, vp8Key()) })).ok).toBe(true);
   });
 
+  it("carries the sender's room head in every frame; a receiver reports it when it changes, and once a second", async () => {
+    let clock = 1_700_000_000_000;
+    const alice = new MediaFrameCryptor({ now: () => clock });
+    alice.setRoomKeys(ROOM, keys('alice', [1]));
+    const bob = new MediaFrameCryptor({ now: () => clock });
+    bob.setRoomKeys(ROOM, keys('bob', [1], 1));
+    const decryptor = bob.receiver(remote(AUDIO));
+    const open = async () =>
+      (await decryptor.decrypt({ kind: 'audio', data: await seal(alice, AUDIO, opus()) })) as { ok: true; head?: { version: number; hash: Uint8Array } };
+    expect((await open()).head).toEqual({ version: 1, hash: HEAD.hash });
+    expect((await open()).head).toBeUndefined();
+    // alice's client verifies version 2: her next frame names it, and bob reports it at once.
+    const v2 = { version: 2, hash: new Uint8Array(12).fill(9) };
+    alice.setRoomKeys(ROOM, keys('alice', [1], 0, v2));
+    expect((await open()).head).toEqual(v2);
+    expect((await open()).head).toBeUndefined();
+    clock += HEAD_REPORT_MS;
+    expect((await open()).head).toEqual(v2);
+    // A client with no head sends nothing.
+    const headless = new MediaFrameCryptor();
+    headless.setRoomKeys(ROOM, { ...keys('alice', [1]), head: undefined });
+    expect(await headless.encrypt(AUDIO, { kind: 'audio', data: opus() })).toEqual({ ok: false, reason: 'noKey' });
+  });
+
   it('drops frames under the wrong publisher, moved to another track, or with another room key', async () => {
     const { alice, bob } = pair();
     const frame = await seal(alice, VIDEO, vp8Key());
@@ -155,7 +181,7 @@ describe('media frame encryption', () => {
     expect(await bob.receiver(remote({ ...VIDEO, trackId: 'v2' })).decrypt({ kind: 'video', data: frame })).toEqual({ ok: false, reason: 'decrypt' });
     expect(await bob.receiver(remote({ ...VIDEO, streamId: 's2' })).decrypt({ kind: 'video', data: frame })).toEqual({ ok: false, reason: 'decrypt' });
     const eve = new MediaFrameCryptor();
-    eve.setRoomKeys(ROOM, { userId: 'eve', memberIndex: 0, epochs: [{ epoch: 1, key: new Uint8Array(randomBytes(32)) }] });
+    eve.setRoomKeys(ROOM, { userId: 'eve', memberIndex: 0, epochs: [{ epoch: 1, key: new Uint8Array(randomBytes(32)) }], head: HEAD });
     expect(await eve.receiver(remote(VIDEO)).decrypt({ kind: 'video', data: frame })).toEqual({ ok: false, reason: 'decrypt' });
     expect(bob.counters.dropped.decrypt).toBe(3);
     expect(bob.counters.framesDecrypted).toBe(0);
@@ -290,7 +316,7 @@ describe('media frame encryption', () => {
     for (let i = 0; i < MAX_KIDS_PER_TRACK * 4; i++) {
       // Sessions under KIDs the real sender never used (random session ids), sealed with a key that is not the room's.
       const eve = new MediaFrameCryptor();
-      eve.setRoomKeys(ROOM, { userId: 'alice', memberIndex: 0, epochs: [{ epoch: 1, key: new Uint8Array(randomBytes(32)) }] });
+      eve.setRoomKeys(ROOM, { userId: 'alice', memberIndex: 0, epochs: [{ epoch: 1, key: new Uint8Array(randomBytes(32)) }], head: HEAD });
       expect(await decryptor.decrypt({ kind: 'audio', data: await seal(eve, AUDIO, opus()) })).toEqual({ ok: false, reason: 'decrypt' });
     }
     expect(await decryptor.decrypt({ kind: 'audio', data: real })).toEqual({ ok: false, reason: 'replay' });
@@ -307,7 +333,7 @@ describe('media frame encryption', () => {
     expect((await decryptor.decrypt({ kind: 'audio', data: await seal(alice, AUDIO, opus()) })).ok).toBe(true);
     const forged = async () => {
       const eve = new MediaFrameCryptor({ now: () => clock });
-      eve.setRoomKeys(ROOM, { userId: 'alice', memberIndex: 0, epochs: [{ epoch: 1, key: new Uint8Array(randomBytes(32)) }] });
+      eve.setRoomKeys(ROOM, { userId: 'alice', memberIndex: 0, epochs: [{ epoch: 1, key: new Uint8Array(randomBytes(32)) }], head: HEAD });
       return (await decryptor.decrypt({ kind: 'audio', data: await seal(eve, AUDIO, opus()) })) as { reason: string };
     };
     const reasons: string[] = [];

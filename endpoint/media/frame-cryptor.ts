@@ -21,9 +21,11 @@
  * (`replay`). Nothing is kept for a KID whose frames never authenticated, so forged frames cannot
  * push real sessions out.
  *
- * Stamp. Each plaintext starts with the sender's time (`MEDIA_STAMP_BYTES`, never decreasing within a
- * session), authenticated with the frame: a receiver that never saw a session (subscribed later) would
- * otherwise take a recording of it, replayed by the Bridge within the same epoch, as live.
+ * Stamp. Each plaintext starts with the sender's time (never decreasing within a session) and its
+ * trusted room head (`MEDIA_STAMP_BYTES`), authenticated with the frame: a receiver that never saw a
+ * session (subscribed later) would otherwise take a recording of it, replayed by the Bridge within the
+ * same epoch, as live; and the head lets members see one kept on a stale head (split views,
+ * endpoint/rooms/head-tracker.ts), whatever it sends.
  */
 import { CryptoError } from '../../crypto/errors.ts';
 import { decodeSFrameHeader, deriveSenderBaseKey, makeKid, MAX_MEMBER_INDEX, parseKid, randomSessionId, SFrameContext } from '../../crypto/sframe/index.ts';
@@ -62,6 +64,14 @@ export interface RoomMediaKeys {
   memberIndex: number | undefined;
   /** The epoch keys held: the newest, and older ones still in their grace period. 32 bytes each. */
   epochs: { epoch: number; key: Uint8Array }[];
+  /** This client's trusted room head, stamped into every frame it sends; undefined when it sends nothing. */
+  head?: MediaHead | undefined;
+}
+
+/** A room head as media frames carry it: the version and the first MEDIA_HEAD_HASH_BYTES of its hash. */
+export interface MediaHead {
+  version: number;
+  hash: Uint8Array;
 }
 
 /** One encoded frame: its track's kind, the browser's `mimeType` metadata if any, and its bytes. */
@@ -71,7 +81,10 @@ export interface MediaFrame {
   data: Uint8Array;
 }
 
-export type DecryptOutcome = { ok: true; data: Uint8Array<ArrayBuffer>; epoch: number } | { ok: false; reason: MediaDropReason; newerEpoch?: number };
+/** `head`: the sender's room head, when it differs from the last this decryptor reported or a second passed since. */
+export type DecryptOutcome =
+  | { ok: true; data: Uint8Array<ArrayBuffer>; epoch: number; head?: MediaHead }
+  | { ok: false; reason: MediaDropReason; newerEpoch?: number };
 export type EncryptOutcome = { ok: true; data: Uint8Array<ArrayBuffer> } | { ok: false; reason: MediaSendRefusal };
 
 /**
@@ -80,8 +93,17 @@ export type EncryptOutcome = { ok: true; data: Uint8Array<ArrayBuffer> } | { ok:
  * tracks' default (endpoint/realtime/limits.ts). In ms.
  */
 export const MEDIA_FRAME_MAX_AGE_MS = 30_000;
-/** The stamp at the start of every media plaintext: the sender's time, u64 big-endian ms since the Unix epoch. */
-export const MEDIA_STAMP_BYTES = 8;
+/**
+ * Bytes of the room head hash a media stamp carries: enough that two signed records of one version
+ * sharing them cannot be ground out (2^48 tries for a pair), few enough for 50 audio frames a second.
+ */
+export const MEDIA_HEAD_HASH_BYTES = 12;
+/**
+ * The stamp at the start of every media plaintext: the sender's time (u64 big-endian, ms since the
+ * Unix epoch), the version of its trusted room head (u32) and that head's hash, its first
+ * MEDIA_HEAD_HASH_BYTES (DESIGN: every frame authenticates its sender's time and room version).
+ */
+export const MEDIA_STAMP_BYTES = 8 + 4 + MEDIA_HEAD_HASH_BYTES;
 
 export interface MediaFrameCryptorOptions {
   /** Default `MEDIA_FRAME_MAX_AGE_MS`. */
@@ -90,6 +112,8 @@ export interface MediaFrameCryptorOptions {
   now?: () => number;
 }
 
+/** A decryptor reports its publisher's room head when it changes, and at least this often while frames come. In ms. */
+export const HEAD_REPORT_MS = 1_000;
 /** KIDs a remote track keeps keys and replay windows for (a publisher's sessions across rotations). */
 export const MAX_KIDS_PER_TRACK = 4;
 /** KIDs a remote track remembers as closed, so their frames stay refused rather than start afresh. */
@@ -188,12 +212,13 @@ export class MediaFrameCryptor {
     if (clearBytes === undefined) return { ok: false, reason: 'malformed' };
     const room = this.#rooms.get(track.roomId);
     const session = await room?.send.catch(() => undefined);
-    if (session === undefined) return { ok: false, reason: 'noKey' };
+    const head = room?.keys.head;
+    if (session === undefined || head === undefined) return { ok: false, reason: 'noKey' };
     const clear = frame.data.subarray(0, clearBytes);
     const rest = frame.data.subarray(clearBytes);
     const plaintext = new Uint8Array(MEDIA_STAMP_BYTES + rest.length);
     session.lastTime = Math.max(session.lastTime, this.now());
-    writeStamp(plaintext, session.lastTime);
+    writeStamp(plaintext, session.lastTime, head);
     plaintext.set(rest, MEDIA_STAMP_BYTES);
     const sframe = await session.ctx.encrypt(session.kid, mediaFrameMetadata(track, codec, clear), plaintext);
     return { ok: true, data: joinFrame(clear, sframe) };
@@ -231,11 +256,13 @@ async function startSession(roomId: string, keys: RoomMediaKeys, epoch: number, 
   return { epoch, kid, ctx, lastTime: 0 };
 }
 
-/** u64 big-endian as two u32 halves: no BigInt on the per-frame path. */
-function writeStamp(plaintext: Uint8Array, time: number): void {
+/** The time as a u64 big-endian in two u32 halves (no BigInt on the per-frame path), then the head. */
+function writeStamp(plaintext: Uint8Array, time: number, head: MediaHead): void {
   const view = new DataView(plaintext.buffer, plaintext.byteOffset, MEDIA_STAMP_BYTES);
   view.setUint32(0, Math.floor(time / 2 ** 32));
   view.setUint32(4, time >>> 0);
+  view.setUint32(8, head.version);
+  plaintext.set(head.hash.subarray(0, MEDIA_HEAD_HASH_BYTES), 12);
 }
 
 function readStamp(plaintext: Uint8Array): number {
@@ -260,6 +287,9 @@ export class MediaTrackDecryptor {
   #newestEpoch = 0;
   /** What new KIDs that never authenticate may cost (kid-epoch.ts). */
   readonly #failures: KidFailures = { spent: 0, at: 0 };
+  /** The publisher's room head last reported, and when. */
+  #head: MediaHead | undefined;
+  #headAt = 0;
 
   constructor(
     private readonly cryptor: MediaFrameCryptor,
@@ -345,7 +375,22 @@ export class MediaTrackDecryptor {
       this.#newestEpoch = entry.epoch;
       for (const [other, { epoch }] of [...this.#kids]) if (epoch < entry.epoch) this.#retire(other);
     }
-    return { ok: true, data: joinFrame(clear, plaintext.subarray(MEDIA_STAMP_BYTES)), epoch: entry.epoch };
+    const data = joinFrame(clear, plaintext.subarray(MEDIA_STAMP_BYTES));
+    return this.#headSeen(plaintext, now) ? { ok: true, data, epoch: entry.epoch, head: this.#head! } : { ok: true, data, epoch: entry.epoch };
+  }
+
+  /**
+   * Whether the head in an authenticated frame is to be reported: it changed, or HEAD_REPORT_MS passed
+   * since the last report (the receiver's own head may have moved meanwhile: docs/security/bridge-adversary.md).
+   */
+  #headSeen(plaintext: Uint8Array, now: number): boolean {
+    const version = new DataView(plaintext.buffer, plaintext.byteOffset + 8, 4).getUint32(0);
+    const hash = plaintext.subarray(12, MEDIA_STAMP_BYTES);
+    const last = this.#head;
+    if (last !== undefined && last.version === version && now - this.#headAt < HEAD_REPORT_MS && last.hash.every((b, i) => b === hash[i])) return false;
+    this.#head = { version, hash: hash.slice() };
+    this.#headAt = now;
+    return true;
   }
 
   /** Nothing is kept for a KID whose frames never authenticated; it spends from the failure budget. */

@@ -87,6 +87,7 @@ export class FrameEncryption implements MediaE2ee {
   readonly #streamIds = new WeakMap<RTCRtpSender | RTCRtpReceiver, number>();
   readonly #statsWaiters = new Map<number, { resolve: (counters: MediaCounters) => void; reject: (error: EndpointError) => void }>();
   readonly #newerEpochListeners = new Set<(roomId: string, epoch: number) => void>();
+  readonly #headListeners = new Set<(roomId: string, userId: string, version: number, hash: Uint8Array) => void>();
   #closed = false;
 
   constructor(options: FrameEncryptionOptions = {}) {
@@ -112,6 +113,12 @@ export class FrameEncryption implements MediaE2ee {
   /** Hands the worker a room's keys (all epochs held); a newer epoch switches its senders at once. */
   setRoomKeys(roomId: string, keys: RoomMediaKeys): void {
     this.#post({ type: 'keys', roomId, keys });
+  }
+
+  /** Publishers' room heads as their frames name them: for the split-view tracker (rooms/head-tracker.ts). */
+  onHead(listener: (roomId: string, userId: string, version: number, hash: Uint8Array) => void): () => void {
+    this.#headListeners.add(listener);
+    return () => void this.#headListeners.delete(listener);
   }
 
   /** Called when a received frame names an epoch newer than the worker holds (at most once a second per room). */
@@ -223,6 +230,9 @@ export class FrameEncryption implements MediaE2ee {
         break;
       case 'keyframe':
         void this.#restartEncodings(message.id);
+        break;
+      case 'head':
+        for (const listener of this.#headListeners) listener(message.roomId, message.userId, message.version, message.hash);
         break;
       case 'newerEpoch':
         for (const listener of this.#newerEpochListeners) listener(message.roomId, message.epoch);

@@ -27,6 +27,8 @@ export type FromWorker =
   | { type: 'keyframe'; id: number }
   /** A received frame names an epoch newer than the worker holds: the main thread fetches the room. */
   | { type: 'newerEpoch'; roomId: string; epoch: number }
+  /** A publisher's room head, as its authenticated frames name it (version, the hash's first bytes). */
+  | { type: 'head'; roomId: string; userId: string; version: number; hash: Uint8Array }
   /** A sender's first refused frame (a codec not supported, say), for the log; later ones are only counted. */
   | { type: 'refused'; id: number; reason: MediaSendRefusal; mimeType: string | undefined };
 

@@ -87,6 +87,8 @@ function attach(
         if (out.ok) {
           frame.data = out.data.buffer;
           controller.enqueue(frame);
+          // The publisher's room head, when it changed or once a second (frame-cryptor.ts): for split views.
+          if (out.head !== undefined) scope.postMessage({ type: 'head', roomId, userId: route.track.userId, version: out.head.version, hash: out.head.hash });
         } else if (out.newerEpoch !== undefined) {
           const now = Date.now();
           if ((newerNoticeAt.get(roomId) ?? 0) + NEWER_EPOCH_NOTICE_MS <= now) {

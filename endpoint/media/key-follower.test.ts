@@ -70,7 +70,14 @@ describe('media keys follow the KeyRing', () => {
     const first = await sealOne();
     expect(first.kid.epochLow).toBe(1);
     expect(first.kid.memberIndex).toBe(0); // alice is users[0] of the verified head
-    expect(await decryptor.decrypt({ kind: 'audio', data: first.data })).toMatchObject({ ok: true, epoch: 1 });
+    // Every frame names alice's trusted head; bob's decryptor reports it (the first 12 bytes of its hash).
+    const headOf = async (client: Client) => (await streamApiInternals(client.streamApi).rooms.trustedHead(roomId))!;
+    const v1 = await headOf(alice);
+    expect(await decryptor.decrypt({ kind: 'audio', data: first.data })).toMatchObject({
+      ok: true,
+      epoch: 1,
+      head: { version: 1, hash: v1.hash.subarray(0, 12) },
+    });
     const inFlight = await sealOne();
 
     const room = await dave.streamApi.getStreamRoom(roomId);
@@ -87,7 +94,13 @@ describe('media keys follow the KeyRing', () => {
     await until(() => b.cryptor.room(roomId)?.newest === 2, 'bob on epoch 2', 10_000);
     // The old epoch's frame still in flight decrypts in grace; then the new epoch's.
     expect(await decryptor.decrypt({ kind: 'audio', data: inFlight.data })).toMatchObject({ ok: true, epoch: 1 });
-    expect(await decryptor.decrypt({ kind: 'audio', data: (await sealOne()).data })).toMatchObject({ ok: true, epoch: 2 });
+    const v2 = await headOf(alice);
+    expect(v2.record.version).toBe(2);
+    expect(await decryptor.decrypt({ kind: 'audio', data: (await sealOne()).data })).toMatchObject({
+      ok: true,
+      epoch: 2,
+      head: { version: 2, hash: v2.hash.subarray(0, 12) },
+    });
 
     // Past the grace period the ring wipes epoch 1, and so does the worker's key set within a poll.
     await until(() => b.cryptor.room(roomId)?.key(1) === undefined, 'epoch 1 gone at bob', GRACE_MS + 5_000);

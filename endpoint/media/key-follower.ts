@@ -16,7 +16,7 @@ import type { KeyRing } from '../rooms/keyring.ts';
 import type { RoomApi } from '../rooms/room-api.ts';
 import { memberIndexOf } from '../realtime/data-track-crypto.ts';
 import type { KeyRefresher } from '../realtime/key-refresh.ts';
-import type { RoomMediaKeys } from './frame-cryptor.ts';
+import { MEDIA_HEAD_HASH_BYTES, type RoomMediaKeys } from './frame-cryptor.ts';
 
 /** How often the KeyRing is looked at for each followed room. In ms. */
 export const KEY_POLL_MS = 250;
@@ -36,7 +36,7 @@ export interface KeyFollowerDeps {
 }
 
 interface Followed {
-  /** The epochs last handed over, newest first, and the member index: `"5,4|2"`. */
+  /** The epochs last handed over, newest first, the member index and the head: `"5,4|2|7:ab12..."`. */
   handed: string;
   newest: number | undefined;
   memberIndex: number | undefined;
@@ -133,17 +133,19 @@ export class MediaKeyFollower {
       // A copy: the ring wipes its keys in place when the room is forgotten, which may happen during the await below.
       if (key !== undefined) epochs.push({ epoch, key: key.slice() });
     }
+    // The index comes from the verified head, like the data-track sender's (data-track-crypto.ts), and
+    // the head itself goes into every frame this client sends (frame-cryptor.ts, "Stamp").
+    const trusted = await this.d.rooms.trustedHead(roomId);
+    if (this.#rooms.get(roomId) !== room) return;
     if (room.newest !== newest || room.memberIndex === undefined) {
-      // The index comes from the verified head, like the data-track sender's (data-track-crypto.ts).
-      const head = await this.d.rooms.trustedHead(roomId);
-      room.memberIndex = head === undefined ? undefined : memberIndexOf(head.record, this.d.connection.userId);
+      room.memberIndex = trusted === undefined ? undefined : memberIndexOf(trusted.record, this.d.connection.userId);
       room.newest = newest;
-      if (this.#rooms.get(roomId) !== room) return;
     }
-    const handed = `${epochs.map((e) => e.epoch).join(',')}|${room.memberIndex ?? '-'}`;
+    const head = trusted === undefined ? undefined : { version: trusted.record.version, hash: trusted.hash.slice(0, MEDIA_HEAD_HASH_BYTES) };
+    const handed = `${epochs.map((e) => e.epoch).join(',')}|${room.memberIndex ?? '-'}|${head === undefined ? '-' : `${head.version}:${head.hash.join('.')}`}`;
     if (handed === room.handed) return;
     room.handed = handed;
-    this.d.sink(roomId, { userId: this.d.connection.userId, memberIndex: room.memberIndex, epochs });
+    this.d.sink(roomId, { userId: this.d.connection.userId, memberIndex: room.memberIndex, epochs, head });
     this.d.connection.log.debug(
       { roomId, epochs: epochs.map((e) => e.epoch), memberIndex: room.memberIndex },
       'media E2EE: room keys handed to the frame worker',

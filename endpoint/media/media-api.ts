@@ -10,6 +10,7 @@ import type { Connection } from '../connection.ts';
 import { EndpointError } from '../errors.ts';
 import type { JoinedRooms } from '../realtime/joined-rooms.ts';
 import type { KeyRefresher } from '../realtime/key-refresh.ts';
+import type { HeadTracker } from '../rooms/head-tracker.ts';
 import type { LocalStream, LocalStreams } from '../realtime/local-streams.ts';
 import type { RemoteListeners } from '../realtime/remote-listeners.ts';
 import type { KeyRing } from '../rooms/keyring.ts';
@@ -30,6 +31,8 @@ export interface MediaHost {
   rooms: RoomApi;
   keys: KeyRing;
   refresher: KeyRefresher;
+  /** The split-view tracker: publishers' heads named in their media frames go there. */
+  heads: HeadTracker;
   /** This connection's local streams: the published audio/video tracks, and where states go. */
   locals: LocalStreams;
   /** Where remote tracks are announced to the app. */
@@ -214,8 +217,8 @@ export class MediaApi {
 
   /** The frame encryption, made on first need; if it cannot start, nothing is sent (the publish fails). */
   #frameEncryption(): MediaE2eeHandle {
-    const { connection, rooms, keys, refresher, options } = this.host;
-    this.#e2ee ??= createMediaE2ee({ connection, rooms, keys, refresher, ...(options.worker === undefined ? {} : { worker: options.worker }) });
+    const { connection, rooms, keys, refresher, heads, options } = this.host;
+    this.#e2ee ??= createMediaE2ee({ connection, rooms, keys, refresher, heads, ...(options.worker === undefined ? {} : { worker: options.worker }) });
     return this.#e2ee;
   }
 

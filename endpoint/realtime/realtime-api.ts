@@ -218,6 +218,7 @@ export class RealtimeApi {
           rooms: this.rooms,
           keys: this.keys,
           refresher: this.refresher,
+          heads: this.heads,
           locals: this.locals,
           listeners: this.listeners,
           joined: this.joined,

@@ -1,6 +1,6 @@
 /** HeadTracker: members on other heads than this client's (docs/security/bridge-adversary.md). */
 import { describe, expect, it } from 'vitest';
-import { HEAD_FETCH_INTERVAL_MS, HeadTracker, MAX_DIVERGING_MEMBERS, type StaleView } from './head-tracker.ts';
+import { HEAD_FETCH_INTERVAL_MS, HeadTracker, MAX_DIVERGING_MEMBERS, MIN_HEAD_PREFIX_BYTES, type StaleView } from './head-tracker.ts';
 
 const hash = (byte: number) => new Uint8Array(32).fill(byte);
 
@@ -74,6 +74,17 @@ describe('HeadTracker', () => {
     heads.setOwn('r', 2, hash(2));
     heads.observeHead('r', 'bob', 2, hash(9));
     expect(stale).toMatchObject([{ userId: 'bob', reason: 'fork', theirVersion: 2, ourVersion: 2, sinceMs: 0 }]);
+  });
+
+  it(`takes a hash of at least ${MIN_HEAD_PREFIX_BYTES} bytes as a prefix of the head's (media frames), and a shorter one as another head`, () => {
+    const { heads, stale } = tracker();
+    heads.setOwn('r', 2, hash(2));
+    heads.observeHead('r', 'bob', 2, hash(2).subarray(0, MIN_HEAD_PREFIX_BYTES));
+    expect(stale).toEqual([]);
+    heads.observeHead('r', 'carol', 2, hash(9).subarray(0, MIN_HEAD_PREFIX_BYTES));
+    expect(stale).toMatchObject([{ userId: 'carol', reason: 'fork' }]);
+    heads.observeHead('r', 'dave', 2, hash(2).subarray(0, MIN_HEAD_PREFIX_BYTES - 1));
+    expect(stale).toMatchObject([{ userId: 'carol' }, { userId: 'dave', reason: 'fork' }]);
   });
 
   it('never goes back to an older own head, and forgets a room', () => {

@@ -6,7 +6,8 @@
  * The Bridge answers every fetch, so it can keep serving one member the head from before a removal
  * while the others move on, and that member keeps sending under a key the removed user holds. Every
  * data-track frame (and byte-stream header) carries, authenticated, its sender's room version and head
- * hash. Receivers hand each one to `observeHead` after it authenticated:
+ * hash (media frames its first 12 bytes, MIN_HEAD_PREFIX_BYTES). Receivers hand each one to `observeHead`
+ * after it authenticated:
  *
  * - same version and hash as this client's head: nothing to do (one map lookup and a 32-byte compare);
  * - a **newer** version: this client fetches and verifies the room (`fetch`, at most once per
@@ -27,6 +28,8 @@ import { equalBytes, toBase64 } from '../../crypto/bytes.ts';
 export const DEFAULT_STALE_VIEW_AFTER_MS = 10_000;
 /** A member naming a newer head makes this client fetch the room at most this often, in ms. */
 export const HEAD_FETCH_INTERVAL_MS = 1_000;
+/** The shortest head hash prefix compared as a head (media frames carry 12 bytes; data tracks the whole hash). */
+export const MIN_HEAD_PREFIX_BYTES = 12;
 /** Members on another head than this client, tracked per room; more are not followed. */
 export const MAX_DIVERGING_MEMBERS = 4_096;
 
@@ -121,7 +124,9 @@ export class HeadTracker {
     const room = this.#rooms.get(roomId);
     if (room === undefined) return;
     const own = room.own;
-    if (version === own.version && equalBytes(headHash, own.hash)) {
+    // Media frames name the hash by its first MIN_HEAD_PREFIX_BYTES (endpoint/media/frame-cryptor.ts).
+    const ours = headHash.length >= MIN_HEAD_PREFIX_BYTES && headHash.length < own.hash.length ? own.hash.subarray(0, headHash.length) : own.hash;
+    if (version === own.version && equalBytes(headHash, ours)) {
       if (room.diverging.size > 0) room.diverging.delete(senderId);
       return;
     }

@@ -65,7 +65,7 @@ const calls = new Map<number, Call>();
 let nextCall = 1;
 
 function roomKeys(userId: string, memberIndex: number, epochs: Array<{ epoch: number; key: number[] }>) {
-  return { userId, memberIndex, epochs: epochs.map(({ epoch, key }) => ({ epoch, key: new Uint8Array(key) })) };
+  return { userId, memberIndex, epochs: epochs.map(({ epoch, key }) => ({ epoch, key: new Uint8Array(key) })), head: { version: 1, hash: new Uint8Array(12) } };
 }
 
 async function startCall(options: CallOptions): Promise<number> {
@@ -235,8 +235,8 @@ async function measureCrypto(sizes: number[], count: number): Promise<Array<{ by
   const key = crypto.getRandomValues(new Uint8Array(32));
   const sender = new MediaFrameCryptor();
   const receiver = new MediaFrameCryptor();
-  sender.setRoomKeys(ROOM, { userId: 'alice', memberIndex: 0, epochs: [{ epoch: 1, key }] });
-  receiver.setRoomKeys(ROOM, { userId: 'bob', memberIndex: 1, epochs: [{ epoch: 1, key }] });
+  sender.setRoomKeys(ROOM, { userId: 'alice', memberIndex: 0, epochs: [{ epoch: 1, key }], head: { version: 1, hash: new Uint8Array(12) } });
+  receiver.setRoomKeys(ROOM, { userId: 'bob', memberIndex: 1, epochs: [{ epoch: 1, key }], head: { version: 1, hash: new Uint8Array(12) } });
   const track = { roomId: ROOM, streamId: STREAM, trackId: 'video', kind: 'video' as const };
   const decryptor = receiver.receiver({ ...track, userId: 'alice' });
   const results = [];

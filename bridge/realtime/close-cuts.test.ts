@@ -6,38 +6,20 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLOSE } from '../../protocol/ws.ts';
-import { login, setupTenant, startBridge, type Tenant, type TestBridge } from '../../test/harness.ts';
-import { createRoom, TestClient } from './test-client.ts';
+import { relayKit, type RelayKit } from './test-client.ts';
 
-let t: TestBridge;
-let tenant: Tenant;
-const tokens: Record<string, string> = {};
-const clients: TestClient[] = [];
-
+let kit: RelayKit;
 beforeAll(async () => {
-  t = await startBridge({ realtime: { maxSocketsPerSession: 1 } as never });
-  tenant = await setupTenant(t.bridge, ['alice', 'bob']);
-  for (const id of ['alice', 'bob']) tokens[id] = await login(t.bridge.url, tenant.solutionId, tenant.users[id]!);
+  kit = await relayKit(['alice', 'bob'], { realtime: { maxSocketsPerSession: 1 } as never });
 });
-afterAll(async () => {
-  await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
-  await t.close();
-});
-
-async function connect(id: string): Promise<TestClient> {
-  const c = await TestClient.connect(t.bridge.url, tokens[id]!);
-  clients.push(c);
-  return c;
-}
+afterAll(() => kit.close());
 
 describe('a socket the Bridge closes', () => {
   it('leaves its rooms and stops relaying at once, though the client never answers the close', async () => {
-    const u = (id: string) => tenant.users[id]!;
-    const { record } = await createRoom(t.bridge, tenant, tokens.alice!, u('alice'), [u('alice'), u('bob')], [u('alice')]);
-    const roomId = record.roomId;
-    const alice = await connect('alice');
+    const roomId = await kit.room('alice', ['alice', 'bob']);
+    const alice = await kit.connect('alice');
     await alice.request('join', { roomId });
-    const bob = await connect('bob');
+    const bob = await kit.connect('bob');
     await bob.request('join', { roomId });
     const { stream } = await bob.request('publish', { roomId, streamId: 'cam', tracks: [{ trackId: 'd', kind: 'data' }] });
     const own = stream.tracks[0]!.trackNo;
@@ -48,7 +30,7 @@ describe('a socket the Bridge closes', () => {
     // bob stops reading: he will never see the close frame. A second socket of his session replaces this one.
     bob.pause();
     const closedAt = Date.now();
-    const replacement = await connect('bob');
+    const replacement = await kit.connect('bob');
     const left = await alice.event('streamRoomLeft', (e) => e.connectionId === bob.connectionId, 3000);
     expect(left).toMatchObject({ userId: 'bob', reason: 'disconnected' });
     expect(Date.now() - closedAt).toBeLessThan(3000);

@@ -5,43 +5,25 @@
  * RATE_LIMITED over all the user's sockets; leaving is never refused, and other users are not touched.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { login, setupTenant, startBridge, type Tenant, type TestBridge } from '../../test/harness.ts';
-import { createRoom, TestClient } from './test-client.ts';
+import { relayKit, type RelayKit } from './test-client.ts';
 
 const PER_SECOND = 4;
 const BURST = 20;
 
-let t: TestBridge;
-let tenant: Tenant;
-const tokens: Record<string, string> = {};
-const clients: TestClient[] = [];
-
+let kit: RelayKit;
 beforeAll(async () => {
-  t = await startBridge({ realtime: { roomChangesPerSecond: PER_SECOND, roomChangesBurst: BURST } as never });
-  tenant = await setupTenant(t.bridge, ['mallory', 'alice']);
-  for (const id of ['mallory', 'alice']) tokens[id] = await login(t.bridge.url, tenant.solutionId, tenant.users[id]!);
+  kit = await relayKit(['mallory', 'alice'], { realtime: { roomChangesPerSecond: PER_SECOND, roomChangesBurst: BURST } as never });
 });
-afterAll(async () => {
-  await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
-  await t.close();
-});
-
-async function connect(id: string): Promise<TestClient> {
-  const c = await TestClient.connect(t.bridge.url, tokens[id]!);
-  clients.push(c);
-  return c;
-}
-const u = (id: string) => tenant.users[id]!;
+afterAll(() => kit.close());
 
 describe('room changes per user', () => {
   it('a join-and-leave loop is refused past the burst on every socket of the user; leaving is not, nor is another user', async () => {
-    const { record } = await createRoom(t.bridge, tenant, tokens.mallory!, u('mallory'), [u('mallory'), u('alice')], [u('mallory')]);
-    const roomId = record.roomId;
-    const alice = await connect('alice');
+    const roomId = await kit.room('mallory', ['mallory', 'alice']);
+    const alice = await kit.connect('alice');
     await alice.request('join', { roomId });
-    const [looping, other] = [await connect('mallory'), await connect('mallory')];
+    const [looping, other] = [await kit.connect('mallory'), await kit.connect('mallory')];
     await other.request('join', { roomId });
-    const refusedBefore = t.bridge.realtime.roomChanges.refused;
+    const refusedBefore = kit.t.bridge.realtime.roomChanges.refused;
 
     let joins = 0;
     let refusal = '';
@@ -59,24 +41,24 @@ describe('room changes per user', () => {
     expect(refusal).toMatch(/^RATE_LIMITED: more than 4 room changes a second/);
     expect(joins).toBeGreaterThanOrEqual(BURST / 2 - 1);
     expect(joins).toBeLessThanOrEqual(BURST / 2 + 1 + Math.ceil((((Date.now() - started) / 1000) * PER_SECOND) / 2));
-    expect(t.bridge.realtime.roomChanges.refused).toBe(refusedBefore + 1);
+    expect(kit.t.bridge.realtime.roomChanges.refused).toBe(refusedBefore + 1);
     // The user's other socket is held to the same rate; its leave still goes through.
     expect(await other.failure('publish', { roomId, streamId: 'cam', tracks: [{ trackId: 'd', kind: 'data' }] })).toBe('RATE_LIMITED');
     await other.request('leave', { roomId });
     // Another user is not touched, and saw at most as many joins as the burst allowed.
-    const bob = await connect('alice');
+    const bob = await kit.connect('alice');
     await bob.request('join', { roomId });
     await bob.request('leave', { roomId });
     expect(alice.events('streamRoomJoined').filter((e) => e.userId === 'mallory').length).toBeLessThanOrEqual(BURST / 2 + 3);
   });
 
   it('the rate refills: a refused user gets in again after about one token per 1/rate s', async () => {
-    const { record } = await createRoom(t.bridge, tenant, tokens.alice!, u('alice'), [u('mallory'), u('alice')], [u('alice')]);
-    const mallory = await connect('mallory');
+    const roomId = await kit.room('alice', ['mallory', 'alice']);
+    const mallory = await kit.connect('mallory');
     const started = Date.now();
     for (;;) {
       try {
-        await mallory.request('join', { roomId: record.roomId });
+        await mallory.request('join', { roomId });
         break;
       } catch (error) {
         expect((error as Error).message).toMatch(/^RATE_LIMITED/);

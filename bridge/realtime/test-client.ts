@@ -25,7 +25,8 @@ import {
   type ServerEvent,
 } from '../../protocol/ws.ts';
 import type { Bridge } from '../bridge.ts';
-import { rest, type Tenant } from '../../test/harness.ts';
+import { login, rest, setupTenant, startBridge, type Tenant, type TestBridge } from '../../test/harness.ts';
+import type { CreateBridgeOptions } from '../bridge.ts';
 import { genesis } from '../../test/rooms.ts';
 import type { TestUser } from '../../test/identities.ts';
 import { relayStats, type RelayStats } from './relay.ts';
@@ -298,4 +299,42 @@ export async function eventually(check: () => boolean, what: string, timeoutMs =
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/** A Bridge with a tenant of `users`, each logged in, and raw clients that `close` ends with it. */
+export interface RelayKit {
+  t: TestBridge;
+  tenant: Tenant;
+  tokens: Record<string, string>;
+  /** A new raw client of `userId`'s session. */
+  connect(userId: string): Promise<TestClient>;
+  /** A room of `users` made by `author`, who manages it. */
+  room(author: string, users: string[]): Promise<string>;
+  close(): Promise<void>;
+}
+
+export async function relayKit(users: string[], options: Partial<CreateBridgeOptions> = {}): Promise<RelayKit> {
+  const t = await startBridge(options);
+  const tenant = await setupTenant(t.bridge, users);
+  const tokens: Record<string, string> = {};
+  for (const id of users) tokens[id] = await login(t.bridge.url, tenant.solutionId, tenant.users[id]!);
+  const clients: TestClient[] = [];
+  const u = (id: string) => tenant.users[id]!;
+  return {
+    t,
+    tenant,
+    tokens,
+    async connect(userId) {
+      const c = await TestClient.connect(t.bridge.url, tokens[userId]!);
+      clients.push(c);
+      return c;
+    },
+    async room(author, members) {
+      return (await createRoom(t.bridge, tenant, tokens[author]!, u(author), members.map(u), [u(author)])).record.roomId;
+    },
+    async close() {
+      await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
+      await t.close();
+    },
+  };
 }

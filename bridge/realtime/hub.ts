@@ -153,7 +153,9 @@ export class RealtimeHub {
       this.counters.outboundOverflows++;
       this.s.log.info({ connectionId: c.id, userId: c.session?.userId, buffered: c.bufferedAmount }, 'socket closed: outbound buffer over budget');
     },
-    closing: (conn) => this.release(conn),
+    // After the current call returns (a close may come from inside a fan-out loop over the room that
+    // releasing changes), still in this turn: nothing of the socket is read or sent meanwhile.
+    closing: (conn) => queueMicrotask(() => this.release(conn)),
   };
   /** Connections whose rooms, media and signals have ended (at the Bridge's close, or the socket's). */
   private readonly released = new WeakSet<RealtimeConnection>();

@@ -405,9 +405,9 @@ export class RealtimeHub {
       case 'publish':
         return conn.result<'publish'>(m.id, await this.relay.publish(conn, m));
       case 'updateStream': {
-        const nothing = this.relay.updateChangesNothing(conn, m);
         const result = await this.relay.updateStream(conn, m);
-        if (!nothing) this.media.roomChanged(m.roomId);
+        // `change` is undefined for an update that changes nothing (roomChange): no resync.
+        if (change !== undefined) this.media.roomChanged(m.roomId);
         return conn.result<'updateStream'>(m.id, result);
       }
       case 'unpublish': {
@@ -419,8 +419,8 @@ export class RealtimeHub {
         return conn.result<'listStreams'>(m.id, await this.relay.listStreams(conn, m));
       case 'subscribeStreams': {
         const result = await this.relay.subscribeStreams(conn, m);
-        // One that adds and removes nothing changes nothing to resync.
-        if (m.add.length > 0 || m.remove.length > 0) this.media.roomChanged(m.roomId);
+        // One that adds and removes nothing changes nothing to resync (roomChange).
+        if (change !== undefined) this.media.roomChanged(m.roomId);
         return conn.result<'subscribeStreams'>(m.id, result);
       }
       case 'byteStreamOpen':

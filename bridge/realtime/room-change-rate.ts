@@ -55,11 +55,6 @@ export class RoomChangeRate {
     bucket.tokens = Math.max(-this.burst, bucket.tokens - 1);
   }
 
-  /** Users with a bucket that has not refilled (tests, metrics). */
-  get tracked(): number {
-    return this.#buckets.size;
-  }
-
   #bucket(userKey: string): Bucket {
     const now = this.now();
     let bucket = this.#buckets.get(userKey);

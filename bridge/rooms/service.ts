@@ -6,16 +6,16 @@
  * Clients check all of it again.
  */
 import { toBase64 } from '../../crypto/bytes.ts';
-import type {
-  ContextUsersResponse,
-  CreateRoomRequest,
-  ListRoomsResponse,
-  RoomKey,
-  RoomResponse,
-  RoomWriteResponse,
-  UpdateRoomRequest,
+import {
+  type ContextUsersResponse,
+  type CreateRoomRequest,
+  DIRECTORY_PAGE_MAX_USERS,
+  type ListRoomsResponse,
+  type RoomKey,
+  type RoomResponse,
+  type RoomWriteResponse,
+  type UpdateRoomRequest,
 } from '../../protocol/api.ts';
-import { DIRECTORY_PAGE_MAX_USERS } from '../../protocol/api.ts';
 import { allows, type Standing } from '../../protocol/policy.ts';
 import { ChainError, membersOf, removedMembers, verifyGenesis, verifySuccessor, type VerifiedVersion } from '../../protocol/room-chain.ts';
 import { parseRecordText, RecordFormatError, type RoomRecord } from '../../protocol/room-record.ts';
@@ -118,6 +118,9 @@ export interface RoomCounters {
   writeLimitFallbacks: number;
 }
 
+/** A user for the write rate and the listing slots: a public key in a solution, the same person in every context of it. */
+const userKeyOf = (session: SessionRow): string => `${session.solutionId} ${session.publicKey}`;
+
 /** What a record counts for against `pageBytes`: its text and its signature. */
 const recordBytes = (r: { record: string; signature: string }): number => r.record.length + r.signature.length;
 
@@ -152,8 +155,7 @@ export class RoomService {
    * Every attempt counts, failed ones too: they cost checks.
    */
   async admitWrite(session: SessionRow): Promise<void> {
-    // A user is a public key in a solution: the same person in every context of it.
-    const key = `${session.solutionId} ${session.publicKey}`;
+    const key = userKeyOf(session);
     const limit = this.s.config.limits.writesPerUserPerMinute;
     const localWait = this.#writes.retryAfter(key);
     if (localWait === 0) this.#writes.hit(key);
@@ -410,7 +412,7 @@ export class RoomService {
   /** A listing with `queryAsJson`: evaluated in bounded slices, refused past `listScanBytes`. */
   async #filtered(session: SessionRow, query: ListRoomsQuery, queryAsJson: string): Promise<{ total: number; rooms: RoomRow[] }> {
     const filter = compileQuery(queryAsJson);
-    const user = `${session.solutionId} ${session.publicKey}`;
+    const user = userKeyOf(session);
     if (!this.#scans.take(user)) {
       this.counters.listingsRateLimited++;
       const most = this.s.config.limits.filteredListingsPerUser;

@@ -7,13 +7,9 @@
 import type { Logger } from '../logger.ts';
 import type { KeyRing } from '../rooms/keyring.ts';
 import type { RoomApi } from '../rooms/room-api.ts';
-import { rememberBounded } from './ids.ts';
-import { MAX_NEWER_EPOCH_ROOMS, NEWER_EPOCH_FETCH_MS } from './limits.ts';
 
 export class KeyRefresher {
   private readonly inFlight = new Map<string, Promise<void>>();
-  /** Room -> when (ms) a frame naming a newer epoch last made this client fetch it. */
-  private readonly newerFetchedAt = new Map<string, number>();
 
   constructor(
     private readonly rooms: RoomApi,
@@ -45,20 +41,15 @@ export class KeyRefresher {
   }
 
   /**
-   * The key of an epoch: held (after the fetch in flight for the room, if any), or fetched if newer
-   * than the newest held and no frame made this client fetch the room in the last
-   * NEWER_EPOCH_FETCH_MS. Undefined if there is none, without asking again within that time, so
-   * frames naming epochs that do not exist cannot make this client fetch the room over and over.
+   * The key of an epoch: held (after the fetch in flight for the room, if any), or from `rooms.keyFor`,
+   * which reads the room for a newer epoch at most once per room in NEWER_EPOCH_FETCH_MS, so frames
+   * naming epochs that do not exist cannot make this client fetch the room over and over. Undefined if
+   * there is none.
    */
   async keyFor(roomId: string, epoch: number): Promise<Uint8Array | undefined> {
     const held = this.keys.get(roomId, epoch);
     if (held !== undefined) return held;
     await this.inFlight.get(roomId);
-    const fetched = this.keys.get(roomId, epoch);
-    if (fetched !== undefined || epoch <= (this.keys.newestEpoch(roomId) ?? 0)) return fetched;
-    const last = this.newerFetchedAt.get(roomId);
-    if (last !== undefined && this.now() - last < NEWER_EPOCH_FETCH_MS) return undefined;
-    rememberBounded(this.newerFetchedAt, roomId, this.now(), MAX_NEWER_EPOCH_ROOMS);
     try {
       return await this.rooms.keyFor(roomId, epoch);
     } catch (error) {

@@ -9,6 +9,7 @@ import type { RTCPeerConnection, RTCPeerConnectionConfig, RTCSessionDescriptionI
 import type { MediaTransport } from '../../protocol/ws.ts';
 import type { MediaConfig } from './config.ts';
 import { MediaError } from './errors.ts';
+import { guardRtcp } from './rtcp-guard.ts';
 import { guardUdpSockets } from './sockets.ts';
 import type { TrackSource } from './track-source.ts';
 import type { MediaClient, MediaCounters, MediaDirectory } from './unit.ts';
@@ -44,7 +45,8 @@ export interface TransportContext {
 /**
  * Sets the local description; the first time, through the unit's bind queue, and then checks that a
  * socket was bound: werift logs a bind failure (no free port in `portRange`) and answers without
- * candidates, which would only fail later, in ICE.
+ * candidates, which would only fail later, in ICE. Each time, the transport's SRTCP is guarded
+ * (rtcp-guard.ts) before any datagram can arrive.
  */
 export async function setLocal(
   ctx: TransportContext,
@@ -54,6 +56,7 @@ export async function setLocal(
 ): Promise<string> {
   const apply = async () => {
     await pc.setLocalDescription(await create());
+    guardRtcp(pc, ctx.totals);
     return pc.localDescription!.sdp;
   };
   if (!first) return apply();

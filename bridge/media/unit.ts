@@ -53,6 +53,8 @@ export interface MediaCounters {
   negotiationTimeouts: number;
   /** Sequence numbers subscribers' NACKs asked for that were not resent (nack-guard.ts). */
   nacksRefused: number;
+  /** SRTCP datagrams dropped unread: too large, over a transport's rate, or malformed (rtcp-guard.ts). */
+  rtcpRefused: number;
 }
 
 /** Every total at zero: what a new unit starts from. */
@@ -68,6 +70,7 @@ export function zeroMediaCounters(): MediaCounters {
     transportsFailed: 0,
     negotiationTimeouts: 0,
     nacksRefused: 0,
+    rtcpRefused: 0,
   };
 }
 

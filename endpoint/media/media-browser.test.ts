@@ -300,4 +300,9 @@ describe('media in Chromium through the forwarding unit', () => {
     // The pages keep only 127.0.0.1 candidates (allowCandidate) in what they trickle and in their SDPs.
     expect(t.bridge.realtime.media.stats().candidatesRefused).toBe(0);
   });
+
+  it("had none of Chromium's RTCP refused by the unit's SRTCP guard during the whole call", () => {
+    // Reports, NACKs and PLIs of a real WebRTC stack fit the size, the rate and the shape (rtcp-guard.ts).
+    expect(t.bridge.realtime.media.counters.rtcpRefused).toBe(0);
+  });
 });

@@ -3,7 +3,7 @@
  * its UDP sockets bind and what address it announces, which ICE servers clients are told to use,
  * which remote candidates it accepts, and its limits. Every limit names its unit.
  */
-import { BlockList, isIPv4 } from 'node:net';
+import { BlockList, type IPVersion, isIPv4, type SocketAddress } from 'node:net';
 import { z } from 'zod';
 
 export const VIDEO_CODECS = ['VP8', 'VP9', 'H264', 'AV1'] as const;
@@ -49,10 +49,12 @@ export const mediaSchema = z.strictObject({
    */
   iceServers: z.array(iceServerSchema).max(8).default([]),
   /**
-   * Remote ICE candidates are used only when their address is in one of these networks; others are
-   * dropped and counted. Default: loopback only when `listenAddress` is loopback (a loopback socket
-   * reaches nothing else), every IPv4 address otherwise. Host names and mDNS (`.local`) candidates
-   * are always dropped: resolving them would send traffic the operator did not ask for.
+   * Remote ICE candidates are used, and STUN requests answered, only when their address is in one of
+   * these networks; others are dropped and counted. Default: loopback only when `listenAddress` is
+   * loopback (a loopback socket reaches nothing else); otherwise every IPv4 address but loopback and
+   * link-local (`127.0.0.0/8`, `169.254.0.0/16`: this host's own services and the cloud metadata
+   * address, which no remote peer has). Host names and mDNS (`.local`) candidates are always
+   * dropped: resolving them would send traffic the operator did not ask for.
    */
   allowedRemoteNetworks: z.array(cidr).max(64).optional(),
   /** Video codecs offered and accepted, in order of preference. Audio is always Opus. */
@@ -81,14 +83,48 @@ export const mediaSchema = z.strictObject({
 });
 export type MediaConfig = z.output<typeof mediaSchema>;
 
-/** The networks whose candidates the unit uses, as a BlockList (Node's CIDR matcher). */
-export function allowedNetworks(config: MediaConfig): BlockList {
-  const networks = config.allowedRemoteNetworks ?? (config.listenAddress.startsWith('127.') ? ['127.0.0.0/8'] : ['0.0.0.0/0']);
-  const list = new BlockList();
+/** Never a remote peer of a unit that listens beyond loopback, unless the operator names them. */
+const NOT_REMOTE_BY_DEFAULT = ['127.0.0.0/8', '169.254.0.0/16'];
+
+/** A BlockList that matches its networks except some (`check` is all the unit calls). */
+class NetworksExcept extends BlockList {
+  readonly #except = new BlockList();
+
+  constructor(except: string[]) {
+    super();
+    addNetworks(this.#except, except);
+  }
+
+  override check(address: SocketAddress): boolean;
+  override check(address: string, family?: IPVersion): boolean;
+  override check(address: string | SocketAddress, family?: IPVersion): boolean {
+    return typeof address === 'string'
+      ? super.check(address, family) && !this.#except.check(address, family)
+      : super.check(address) && !this.#except.check(address);
+  }
+}
+
+function addNetworks(list: BlockList, networks: readonly string[]): void {
   for (const network of networks) {
     const [address, bits] = network.split('/') as [string, string];
     list.addSubnet(address, Number(bits), 'ipv4');
   }
+}
+
+/** The networks whose candidates the unit uses, as a BlockList (Node's CIDR matcher). */
+export function allowedNetworks(config: MediaConfig): BlockList {
+  if (config.allowedRemoteNetworks !== undefined) {
+    const list = new BlockList();
+    addNetworks(list, config.allowedRemoteNetworks);
+    return list;
+  }
+  if (config.listenAddress.startsWith('127.')) {
+    const list = new BlockList();
+    addNetworks(list, ['127.0.0.0/8']);
+    return list;
+  }
+  const list = new NetworksExcept(NOT_REMOTE_BY_DEFAULT);
+  addNetworks(list, ['0.0.0.0/0']);
   return list;
 }
 

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useAudioLevelIndication, useOPUS, useSdesMid, useVP8 } from 'werift';
-import { MAX_SDP_CANDIDATES } from './sdp.ts';
+import { MAX_REMOTE_CANDIDATES } from './ice-guard.ts';
 import { guardLoopbackUdp } from './test-peer.ts';
 import {
   answerOffer,
@@ -120,14 +120,17 @@ describe('media forwarding unit', () => {
     expect(await alice.request('mediaCandidate', { roomId, transport: 'publish', candidate: mdns })).toEqual({ accepted: false });
     expect(unitStats(w).candidatesRefused).toBe(refusedBefore + 2);
     expect(await alice.failure('mediaCandidate', { roomId, transport: 'receive', candidate: null })).toBe('MEDIA_NOT_STARTED');
-    // A transport takes MAX_SDP_CANDIDATES trickled candidates (werift keeps each and sorts its checks on every one).
+    // A transport takes MAX_REMOTE_CANDIDATES over its life, its offer's included (werift keeps each
+    // and sorts its checks on every one).
+    const inOffer = (sdp.match(/^a=candidate:/gm) ?? []).length;
+    expect(inOffer).toBeGreaterThan(0);
     const loopback = (port: number) => ({ candidate: `candidate:9 1 udp 2122260223 127.0.0.1 ${port} typ host`, sdpMid: transceiver.mid!, sdpMLineIndex: 0 });
     const answers = [];
-    for (let i = 0; i < MAX_SDP_CANDIDATES + 2; i++)
+    for (let i = 0; i < MAX_REMOTE_CANDIDATES + 2; i++)
       answers.push(await alice.request('mediaCandidate', { roomId, transport: 'publish', candidate: loopback(41000 + i) }));
-    expect(answers.filter((a) => a.accepted)).toHaveLength(MAX_SDP_CANDIDATES);
-    expect(answers.slice(MAX_SDP_CANDIDATES)).toEqual([{ accepted: false }, { accepted: false }]);
-    expect(unitStats(w).candidatesRefused).toBe(refusedBefore + 4);
+    expect(answers.filter((a) => a.accepted)).toHaveLength(MAX_REMOTE_CANDIDATES - inOffer);
+    expect(answers.slice(MAX_REMOTE_CANDIDATES - inOffer)).toEqual(Array.from({ length: inOffer + 2 }, () => ({ accepted: false })));
+    expect(unitStats(w).candidatesRefused).toBe(refusedBefore + 4 + inOffer);
   });
 
   it('never negotiates the audio-level header extension', async () => {

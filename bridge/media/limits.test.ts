@@ -5,7 +5,8 @@
  */
 import { createSocket } from 'node:dgram';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GenericNack, RtcpTransportLayerFeedback } from 'werift';
+import { GenericNack, RTCPeerConnection, RtcpTransportLayerFeedback } from 'werift';
+import { MAX_REMOTE_CANDIDATES } from './ice-guard.ts';
 import { MAX_NACKED_PER_PACKET } from './nack-guard.ts';
 import { MAX_ANSWER_ATTEMPTS } from './receive-transport.ts';
 import { guardLoopbackUdp, rtpPacket } from './test-peer.ts';
@@ -67,9 +68,14 @@ describe('media limits', () => {
     await refused(withLines(['a=rid:h send', 'a=rid:l send', 'a=simulcast:send h;l']), /^BAD_SDP: expected one encoding per track/);
     await refused(withLines(Array.from({ length: 17 }, (_, i) => `a=ssrc:${1000 + i} cname:x`)), /^BAD_SDP: expected at most 16 a=ssrc lines/);
     await refused(
-      withLines(Array.from({ length: 129 }, (_, i) => `a=candidate:${i} 1 udp 1 127.0.0.1 ${20000 + i} typ host`)),
-      /^BAD_SDP: expected at most 128 a=candidate/,
+      withLines(Array.from({ length: MAX_REMOTE_CANDIDATES + 1 }, (_, i) => `a=candidate:${i} 1 udp 1 127.0.0.1 ${20000 + i} typ host`)),
+      /^BAD_SDP: expected at most 32 a=candidate/,
     );
+    // ICE credentials werift would echo in every check it sends, or that are not ICE's at all.
+    const credential = (name: string, value: string) => sdp.replace(new RegExp(`^a=${name}:.*$`, 'gm'), `a=${name}:${value}`);
+    await refused(credential('ice-ufrag', 'u'.repeat(257)), /^BAD_SDP: expected an a=ice-ufrag of 4-256 ICE characters/);
+    await refused(credential('ice-ufrag', 'a:b c'), /^BAD_SDP: expected an a=ice-ufrag of 4-256/);
+    await refused(credential('ice-pwd', 'p'.repeat(21)), /^BAD_SDP: expected an a=ice-pwd of 22-256 ICE characters/);
     // The offer as the peer made it is taken.
     expect((await alice.request('mediaOffer', { roomId, sdp, tracks })).tracks).toHaveLength(1);
     // A re-offer renaming its m-line's mid each time: werift would keep a transceiver per mid for good.
@@ -87,6 +93,30 @@ describe('media limits', () => {
     }
     expect(refusal).toMatch(/^TOO_MANY_TRACKS: expected at most 64 mids over this transport's life/);
     expect(accepted).toBe(64);
+  });
+
+  it('gives up on a werift description call that never settles after negotiationTimeoutMs, and the socket goes on', async () => {
+    // werift never settles setRemoteDescription on a connection closed between two of its steps;
+    // here it is made to hang for an offer carrying a marker line.
+    const roomId = await mediaRoom(w, 'alice', ['alice']);
+    const alice = await member(w, 'alice', roomId);
+    const announced = await alice.request('publish', { roomId, streamId: 'hang', tracks: [{ trackId: 'v', kind: 'video' }] });
+    const p = peer(w);
+    const sending = p.addSendTrack('video');
+    const sdp = `${await p.offer()}a=x-sealroom-hang\r\n`;
+    const apply = RTCPeerConnection.prototype.setRemoteDescription;
+    RTCPeerConnection.prototype.setRemoteDescription = function (this: RTCPeerConnection, description) {
+      return description.sdp?.includes('a=x-sealroom-hang') ? new Promise(() => undefined) : apply.call(this, description);
+    };
+    try {
+      const tracks = [{ mid: sending.transceiver.mid!, trackNo: announced.stream.tracks[0]!.trackNo }];
+      const error = await alice.request('mediaOffer', { roomId, sdp, tracks }).catch((e: Error) => e);
+      expect((error as Error).message).toMatch(/^NEGOTIATION_FAILED: applying the offer did not finish within 1500 ms/);
+    } finally {
+      RTCPeerConnection.prototype.setRemoteDescription = apply;
+    }
+    await alice.request('mediaLeave', { roomId });
+    await alice.request('mediaJoin', { roomId });
   });
 
   it('an offer that keeps its sources, and a mediaLeave without media, resync nothing and make no subscriber renegotiate', async () => {

@@ -4,7 +4,8 @@
  * - ICE: no STUN or TURN server for the unit itself (werift's default asks a public STUN server),
  *   no address from the machine's interfaces: one host candidate, `announcedAddress`, on a socket
  *   bound to `listenAddress`. Pairs with a remote address outside the allowed networks are never
- *   checked (that also covers peer-reflexive candidates learned from incoming checks).
+ *   formed from candidates; werift forms peer-reflexive ones from incoming checks without this
+ *   filter, so ice-guard.ts drops checks from outside those networks before werift reads them.
  * - RTP header extensions: only `sdes:mid` (BUNDLE demultiplexing). Never the audio-level extension
  *   (RFC 6464), which would tell the unit who speaks and how loud (docs/design.md, "Media frames").
  * - RTCP feedback: NACK and PLI. Not FIR: werift routes a FIR by the media SSRC of its common header,

@@ -10,7 +10,7 @@ import type { MediaBinding } from '../../protocol/ws.ts';
 import { MediaError } from './errors.ts';
 import { guardNackGenerator } from './nack-guard.ts';
 import { filterCandidates, mediaSections, sdpShapeProblem, withBandwidth } from './sdp.ts';
-import { connectDeadline, SerialQueue, setLocal, type TransportContext } from './transport-context.ts';
+import { connectDeadline, SerialQueue, setLocal, settles, type TransportContext } from './transport-context.ts';
 import { TrackSource } from './track-source.ts';
 
 /** m-sections an offer may have at all, stopped ones included (they stay in the SDP). */
@@ -51,12 +51,14 @@ export class PublishTransport {
       let answer: string;
       const first = this.#answered === 0;
       try {
-        await this.pc.setRemoteDescription({ type: 'offer', sdp: filtered.sdp });
+        await settles(this.ctx, 'applying the offer', this.pc.setRemoteDescription({ type: 'offer', sdp: filtered.sdp }));
         answer = await setLocal(this.ctx, this.pc, first, () => this.pc.createAnswer());
       } catch (error) {
         if (this.closed) throw this.ctx.gone();
         // Back to the last stable state, so the client may offer again (RFC 8829 section 4.1.10).
-        if (this.pc.signalingState === 'have-remote-offer') await this.pc.setLocalDescription({ type: 'rollback' }).catch(() => undefined);
+        if (this.pc.signalingState === 'have-remote-offer') {
+          await settles(this.ctx, 'the rollback', this.pc.setLocalDescription({ type: 'rollback' })).catch(() => undefined);
+        }
         if (error instanceof MediaError) throw error;
         throw new MediaError('NEGOTIATION_FAILED', `the offer could not be applied: ${(error as Error).message}`, { cause: error });
       }

@@ -15,7 +15,7 @@ import { addCandidate } from './publish-transport.ts';
 import { guardNacks } from './nack-guard.ts';
 import { filterCandidates, sdpShapeProblem } from './sdp.ts';
 import type { TrackSource } from './track-source.ts';
-import { connectDeadline, SerialQueue, setLocal, type TransportContext } from './transport-context.ts';
+import { connectDeadline, SerialQueue, setLocal, settles, type TransportContext } from './transport-context.ts';
 
 /** FMT of a Full Intra Request in a payload-specific feedback packet (RFC 5104 section 4.3.1). */
 const FIR_FMT = 4;
@@ -151,7 +151,7 @@ export class ReceiveTransport {
       const filtered = filterCandidates(sdp, this.ctx.networks);
       this.ctx.candidatesRefused(filtered.refused);
       try {
-        await this.pc.setRemoteDescription({ type: 'answer', sdp: filtered.sdp });
+        await settles(this.ctx, 'applying the answer', this.pc.setRemoteDescription({ type: 'answer', sdp: filtered.sdp }));
       } catch (error) {
         if (this.closed) throw this.ctx.gone();
         throw refused(new MediaError('NEGOTIATION_FAILED', `the answer could not be applied: ${(error as Error).message}`, { cause: error }));

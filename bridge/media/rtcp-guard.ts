@@ -7,7 +7,7 @@
  * work grew with the square of the datagram: 16 KB took about a second of the event loop and 64 KB
  * would have held some 134 million entries at once. Two guards:
  *
- * - `fixRtcpParser` (once per process): each packet of a compound is parsed from its own bytes, so
+ * - `fixRtcpParser` (once per process, when a unit starts): each packet of a compound is parsed from its own bytes, so
  *   parsing is linear in the datagram. It reuses werift's parser per packet (padding included).
  * - `guardRtcp` (per transport): before werift decrypts an SRTCP datagram it must be at most
  *   MAX_SRTCP_DATAGRAM_BYTES and within the transport's rate (RTCP_DATAGRAMS_PER_SECOND); after, the
@@ -93,7 +93,6 @@ const EMPTY = Buffer.alloc(0);
  * guarded (call after each local description: a transport's DTLS transport exists by then).
  */
 export function guardRtcp(pc: RTCPeerConnection, counters: RtcpCounters, now: () => number = performance.now.bind(performance)): void {
-  fixRtcpParser();
   for (const dtls of pc.dtlsTransports as unknown as DtlsTransport[]) {
     if (guarded.has(dtls)) continue;
     guarded.add(dtls);

@@ -46,6 +46,14 @@ describe('media SDP helpers', () => {
     expect(candidateAllowed('garbage', loopback)).toBe(false);
     const any = allowedNetworks(mediaSchema.parse({ listenAddress: '0.0.0.0' }));
     expect(candidateAllowed('candidate:1 1 udp 1 192.0.2.7 5 typ host', any)).toBe(true);
+    expect(candidateAllowed('candidate:1 1 udp 1 10.1.2.3 5 typ host', any)).toBe(true);
+    // Beyond loopback, by default never this host's loopback or a link-local address (the cloud
+    // metadata service): no remote peer has one. An operator who names them gets them.
+    for (const address of ['127.0.0.1', '127.8.9.10', '169.254.169.254']) {
+      expect(candidateAllowed(`candidate:1 1 udp 1 ${address} 5 typ host`, any), address).toBe(false);
+    }
+    const named = allowedNetworks(mediaSchema.parse({ listenAddress: '0.0.0.0', allowedRemoteNetworks: ['0.0.0.0/0'] }));
+    expect(candidateAllowed('candidate:1 1 udp 1 127.0.0.1 5 typ host', named)).toBe(true);
     // Never a broadcast, multicast, reserved or "this network" address, whatever the networks allow.
     for (const address of ['255.255.255.255', '224.0.0.251', '239.1.2.3', '240.0.0.1', '0.0.0.0']) {
       expect(candidateAllowed(`candidate:1 1 udp 1 ${address} 5 typ host`, any), address).toBe(false);

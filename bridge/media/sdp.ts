@@ -5,6 +5,7 @@
  * that tell a publisher's browser the unit's bitrate limit. werift parses the rest.
  */
 import { BlockList, isIPv4 } from 'node:net';
+import { MAX_REMOTE_CANDIDATES } from './ice-guard.ts';
 
 export interface MediaSection {
   kind: string;
@@ -115,8 +116,9 @@ export function extensionUris(sdp: string): string[] {
 export const MAX_SSRC_LINES_PER_SECTION = 16;
 /** `a=ssrc-group:` lines one m-section may carry (FID for retransmissions). */
 export const MAX_SSRC_GROUPS_PER_SECTION = 4;
-/** `a=candidate:` lines one description may carry in all its m-sections. */
-export const MAX_SDP_CANDIDATES = 128;
+/** ICE credentials (RFC 8839 section 5.4): ice-chars, a ufrag of 4-256 and a password of 22-256. */
+const ICE_UFRAG = /^[A-Za-z0-9+/]{4,256}$/;
+const ICE_PWD = /^[A-Za-z0-9+/]{22,256}$/;
 
 /**
  * What werift must not be shown in a client's offer or answer, checked before it parses it
@@ -127,7 +129,10 @@ export const MAX_SDP_CANDIDATES = 128;
  * - no `a=rid` or `a=simulcast` (the unit forwards one encoding a track): werift keeps a track per rid
  *   for the transport's life, about 5 KB each, 3,000 of them in one offer;
  * - at most MAX_SSRC_LINES_PER_SECTION `a=ssrc` and MAX_SSRC_GROUPS_PER_SECTION `a=ssrc-group` lines
- *   an m-section (werift's SSRC search is quadratic in them), MAX_SDP_CANDIDATES candidates in all.
+ *   an m-section (werift's SSRC search is quadratic in them), MAX_REMOTE_CANDIDATES candidates in all
+ *   (what a transport takes over its life, ice-guard.ts);
+ * - ICE credentials within RFC 8839's bounds: werift echoes the remote ufrag in every connectivity
+ *   check it sends, so a 60 KB ufrag made every check a 60 KB datagram.
  * Returns what is wrong, or undefined.
  */
 export function sdpShapeProblem(sdp: string): string | undefined {
@@ -160,7 +165,11 @@ export function sdpShapeProblem(sdp: string): string | undefined {
     } else if (line.startsWith('a=ssrc-group:')) {
       if (++ssrcGroups > MAX_SSRC_GROUPS_PER_SECTION) return `expected at most ${MAX_SSRC_GROUPS_PER_SECTION} a=ssrc-group lines in an m-section`;
     } else if (line.startsWith('a=candidate:')) {
-      if (++candidates > MAX_SDP_CANDIDATES) return `expected at most ${MAX_SDP_CANDIDATES} a=candidate lines`;
+      if (++candidates > MAX_REMOTE_CANDIDATES) return `expected at most ${MAX_REMOTE_CANDIDATES} a=candidate lines`;
+    } else if (line.startsWith('a=ice-ufrag:')) {
+      if (!ICE_UFRAG.test(line.slice(12).trim())) return 'expected an a=ice-ufrag of 4-256 ICE characters (RFC 8839 section 5.4)';
+    } else if (line.startsWith('a=ice-pwd:')) {
+      if (!ICE_PWD.test(line.slice(10).trim())) return 'expected an a=ice-pwd of 22-256 ICE characters (RFC 8839 section 5.4)';
     }
   }
   closeSection();

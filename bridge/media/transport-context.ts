@@ -9,6 +9,7 @@ import type { RTCPeerConnection, RTCPeerConnectionConfig, RTCSessionDescriptionI
 import type { MediaTransport } from '../../protocol/ws.ts';
 import type { MediaConfig } from './config.ts';
 import { MediaError } from './errors.ts';
+import { guardIce } from './ice-guard.ts';
 import { guardRtcp } from './rtcp-guard.ts';
 import { guardUdpSockets } from './sockets.ts';
 import type { TrackSource } from './track-source.ts';
@@ -34,19 +35,14 @@ export interface TransportContext {
   gone(): MediaError;
   /** Closes a peer connection in the background, logging a failure. */
   closePeer(pc: RTCPeerConnection): void;
-  /**
-   * Runs a transport's first local description, where werift binds its UDP socket, one transport at a
-   * time over the whole unit: with a port range, werift probes for a free port and binds it in two
-   * steps, and two transports gathering at once could pick the same port.
-   */
-  bindQueue: SerialQueue;
 }
 
 /**
- * Sets the local description; the first time, through the unit's bind queue, and then checks that a
- * socket was bound: werift logs a bind failure (no free port in `portRange`) and answers without
- * candidates, which would only fail later, in ICE. Each time, the transport's SRTCP is guarded
- * (rtcp-guard.ts) before any datagram can arrive.
+ * Sets the local description; the first time (where werift binds the transport's socket, udp-bind.ts)
+ * it then checks that a socket was bound: werift logs a bind failure (no free port in `portRange`)
+ * and answers without candidates, which would only fail later, in ICE. Each time, the transport's
+ * ICE and SRTCP are guarded (ice-guard.ts, rtcp-guard.ts) before the client has the description to
+ * send anything to.
  */
 export async function setLocal(
   ctx: TransportContext,
@@ -55,12 +51,13 @@ export async function setLocal(
   create: () => Promise<RTCSessionDescriptionInit>,
 ): Promise<string> {
   const apply = async () => {
-    await pc.setLocalDescription(await create());
+    await settles(ctx, 'setting the local description', (async () => pc.setLocalDescription(await create()))());
+    guardIce(pc, ctx.networks, ctx.totals);
     guardRtcp(pc, ctx.totals);
     return pc.localDescription!.sdp;
   };
   if (!first) return apply();
-  const sdp = await ctx.bindQueue.run(apply);
+  const sdp = await apply();
   if (!/^a=candidate:/m.test(sdp)) throw new MediaError('MEDIA_UNAVAILABLE', 'no UDP port could be bound for this transport (media.portRange is full)');
   guardUdpSockets(pc, (error) => ctx.log.debug({ err: error, connectionId: ctx.client.id }, 'media: a UDP socket error'));
   return sdp;
@@ -77,6 +74,27 @@ export function connectDeadline(ctx: TransportContext, pc: RTCPeerConnection, tr
   }, ctx.config.negotiationTimeoutMs);
   timer.unref();
   return timer;
+}
+
+/**
+ * `work` (a werift description call), or NEGOTIATION_FAILED once `negotiationTimeoutMs` has passed
+ * without it settling. werift 0.25.2 returns a promise that never settles when its peer connection is
+ * closed between two of its own steps (`waitForPendingDescriptionTask`): the request, and every step
+ * queued behind it on the transport, would otherwise wait for as long as the socket lives.
+ */
+export async function settles<T>(ctx: TransportContext, what: string, work: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new MediaError('NEGOTIATION_FAILED', `${what} did not finish within ${ctx.config.negotiationTimeoutMs} ms`)),
+      ctx.config.negotiationTimeoutMs,
+    );
+  });
+  try {
+    return await Promise.race([work, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 export class SerialQueue {

@@ -55,6 +55,8 @@ export interface MediaCounters {
   nacksRefused: number;
   /** SRTCP datagrams dropped unread: too large, over a transport's rate, or malformed (rtcp-guard.ts). */
   rtcpRefused: number;
+  /** STUN requests dropped unanswered: from outside the allowed networks or without the transport's integrity (ice-guard.ts). */
+  stunRefused: number;
 }
 
 /** Every total at zero: what a new unit starts from. */
@@ -71,6 +73,7 @@ export function zeroMediaCounters(): MediaCounters {
     negotiationTimeouts: 0,
     nacksRefused: 0,
     rtcpRefused: 0,
+    stunRefused: 0,
   };
 }
 

@@ -17,9 +17,12 @@ import { MediaError } from './errors.ts';
 import { unitPeerConfig } from './peer-config.ts';
 import { PublishTransport } from './publish-transport.ts';
 import { ReceiveTransport } from './receive-transport.ts';
-import { candidateAllowed, MAX_SDP_CANDIDATES } from './sdp.ts';
+import { remoteCandidatesLeft } from './ice-guard.ts';
+import { candidateAllowed } from './sdp.ts';
 import type { TrackSource } from './track-source.ts';
-import { SerialQueue, type TransportContext } from './transport-context.ts';
+import { fixRtcpParser } from './rtcp-guard.ts';
+import type { TransportContext } from './transport-context.ts';
+import { fixUdpBind } from './udp-bind.ts';
 import { zeroMediaCounters, type MediaClient, type MediaCounters, type MediaDirectory, type MediaUnit, type MediaUnitStats } from './unit.ts';
 
 class MediaSession {
@@ -61,9 +64,6 @@ export class WeriftMediaUnit implements MediaUnit {
   /** Bound published tracks, by trackNo. */
   readonly #sources = new Map<number, TrackSource>();
   readonly #closing = new Set<Promise<void>>();
-  readonly #bindQueue = new SerialQueue();
-  /** Candidates trickled to each transport (`mediaCandidate`), at most MAX_SDP_CANDIDATES. */
-  readonly #trickled = new WeakMap<object, number>();
   readonly counters: MediaCounters = zeroMediaCounters();
   #closed = false;
 
@@ -73,6 +73,10 @@ export class WeriftMediaUnit implements MediaUnit {
     this.#log = options.log;
     this.#networks = allowedNetworks(options.config);
     this.#peerConfig = unitPeerConfig(options.config, this.#networks);
+    // Process-wide fixes of werift 0.25.2 (each idempotent): how a transport binds its port, how a
+    // compound RTCP packet is parsed.
+    fixUdpBind();
+    fixRtcpParser();
   }
 
   join(client: MediaClient, roomId: string): ResultPayloads['mediaJoin'] {
@@ -154,13 +158,12 @@ export class WeriftMediaUnit implements MediaUnit {
       this.counters.candidatesRefused++;
       return { accepted: false };
     }
-    // werift keeps every candidate for the transport's life and sorts its check list on each one.
-    const trickled = (this.#trickled.get(target) ?? 0) + 1;
-    if (candidate !== null && trickled > MAX_SDP_CANDIDATES) {
+    // werift keeps every candidate for the transport's life and sorts its check list on each one:
+    // MAX_REMOTE_CANDIDATES over its life, from its descriptions and trickled alike (ice-guard.ts).
+    if (candidate !== null && candidate.candidate !== '' && target.pc !== undefined && remoteCandidatesLeft(target.pc) <= 0) {
       this.counters.candidatesRefused++;
       return { accepted: false };
     }
-    this.#trickled.set(target, trickled);
     try {
       await target.addCandidate(candidate);
     } catch (error) {
@@ -303,7 +306,6 @@ export class WeriftMediaUnit implements MediaUnit {
         this.counters.candidatesRefused += count;
       },
       gone: () => MediaError.notJoined(session.roomId),
-      bindQueue: this.#bindQueue,
       closePeer: (pc: RTCPeerConnection) => {
         const closing = pc.close().catch((error: unknown) => this.#log.debug({ err: error }, 'closing a media peer connection failed'));
         this.#closing.add(closing);

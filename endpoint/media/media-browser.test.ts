@@ -302,7 +302,10 @@ describe('media in Chromium through the forwarding unit', () => {
   });
 
   it("had none of Chromium's RTCP refused by the unit's SRTCP guard during the whole call", () => {
-    // Reports, NACKs and PLIs of a real WebRTC stack fit the size, the rate and the shape (rtcp-guard.ts).
+    // Reports, NACKs and PLIs of a real WebRTC stack fit the size, the rate and the shape
+    // (rtcp-guard.ts). Its STUN is refused in part: Chromium also checks from sockets on the
+    // machine's other address, outside the loopback the unit allows here (ice-guard.ts); the call
+    // connects over loopback only because the unit answers the checks that carry its integrity.
     expect(t.bridge.realtime.media.counters.rtcpRefused).toBe(0);
   });
 });

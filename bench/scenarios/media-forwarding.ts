@@ -20,7 +20,7 @@ import { login, setupTenant } from '../../test/harness.ts';
 import type { UdpForwarderStats } from '../procs/udp-forwarder.ts';
 import { startBridgeProc, type BridgeProc } from '../lib/bridge.ts';
 import { sleep } from '../lib/clock.ts';
-import { addFixed, hold } from '../lib/timing.ts';
+import { addFixed } from '../lib/timing.ts';
 import { affinityOf, canPin, pinProcess, ProcGroup, readCpuPreciseMs, type Proc } from '../lib/procs.ts';
 import { row, type ResultRow, type ScenarioOptions, type ScenarioResult } from '../lib/result.ts';
 
@@ -37,8 +37,12 @@ const SUBSCRIBE = Buffer.from([0x01]);
 /** Audio packet ids start here (video's from 0). */
 const AUDIO_ID = 0x8000_0000;
 const TICK_MS = 10;
-/** After sending stops, packets still in flight arrive. */
+/**
+ * After sending stops, packets still in flight arrive: the case waits until none has arrived for
+ * DRAIN_QUIET_MS, at most DRAIN_MS (a fixed 300 ms each window was 4.8 s of a quick run's 14.5).
+ */
 const DRAIN_MS = 300;
+const DRAIN_QUIET_MS = 50;
 const PEER_TIMEOUT_MS = 10_000;
 
 export interface CaseFigures {
@@ -74,9 +78,15 @@ interface Window {
 
 /**
  * Sends every stream at its rate for `ms`, waking every 10 ms to send what is due, then lets the
- * packets in flight arrive. Returns how many were sent and for how long.
+ * packets in flight arrive (`arrived`: packets the subscribers got so far, after a `tick`). Returns
+ * how many were sent and for how long.
  */
-async function paced(ms: number, streams: Array<{ packetsPerSecond: number; send: () => void }>, tick: () => void): Promise<Window> {
+async function paced(
+  ms: number,
+  streams: Array<{ packetsPerSecond: number; send: () => void }>,
+  tick: () => void,
+  arrived: () => number,
+): Promise<Window> {
   addFixed(ms);
   const began = performance.now();
   const done = streams.map(() => 0);
@@ -90,8 +100,17 @@ async function paced(ms: number, streams: Array<{ packetsPerSecond: number; send
     await sleep(TICK_MS);
   }
   const sendMs = performance.now() - began;
-  await hold(DRAIN_MS);
-  tick();
+  const drainBegan = performance.now();
+  let count = arrived();
+  let quietSince = drainBegan;
+  while (performance.now() - drainBegan < DRAIN_MS && performance.now() - quietSince < DRAIN_QUIET_MS) {
+    await sleep(TICK_MS);
+    tick();
+    if (arrived() !== count) {
+      count = arrived();
+      quietSince = performance.now();
+    }
+  }
   return { sent, sendMs };
 }
 
@@ -225,9 +244,9 @@ async function sealroomCase(
       };
     };
     // Warm up (JIT, first allocations, RTCP settling), then measure.
-    const warm = await paced(ms.warmup, streams, tick);
+    const warm = await paced(ms.warmup, streams, tick, () => received);
     const before = await snapshot();
-    const window = await paced(ms.measure, streams, tick);
+    const window = await paced(ms.measure, streams, tick, () => received);
     const after = await snapshot();
     return figures(subscribers, before, after, window, { sent: warm.sent + window.sent, received: received - duplicates, duplicates }, bridge.rssBytes());
   } finally {
@@ -271,9 +290,9 @@ async function plainCase(forwarder: Proc, port: number, subscribers: number, ms:
       const stats = await forwarder.call<UdpForwarderStats>('stats');
       return { cpuMs: readCpuPreciseMs(forwarder.pid), packetsIn: stats.packetsIn, packetsOut: stats.packetsOut };
     };
-    const warm = await paced(ms.warmup, streams, () => undefined);
+    const warm = await paced(ms.warmup, streams, () => undefined, () => received);
     const before = await snapshot();
-    const window = await paced(ms.measure, streams, () => undefined);
+    const window = await paced(ms.measure, streams, () => undefined, () => received);
     const after = await snapshot();
     return figures(subscribers, before, after, window, { sent: warm.sent + window.sent, received, duplicates: 0 }, forwarder.rssBytes());
   } finally {

@@ -3,7 +3,7 @@
  * attacker with plain UDP sockets on 127.0.0.1 against a connected transport: Binding requests
  * without the transport's integrity, from outside the allowed networks, or from more source
  * addresses than a transport may have candidates, all of which werift answered and turned into
- * connectivity checks. All UDP on 127.0.0.0/8.
+ * connectivity checks; and DTLS from an address that is no candidate. All UDP on 127.0.0.0/8.
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -102,5 +102,13 @@ describe('an attacker sending STUN to a connected transport', () => {
     expect(checked.length).toBeGreaterThan(0);
     expect(checked.length).toBeLessThanOrEqual(room);
     expect([...stranger.got, ...outside.got]).toEqual([]);
+
+    // DTLS from an address that is no candidate of the transport (a DTLS alert record here) never
+    // reaches werift; the publisher's own media still does.
+    const foreign = counters.foreignDatagrams;
+    const dtlsAlert = Buffer.from([21, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 9, 0, 2, 2, 40]);
+    await send(stranger.socket, dtlsAlert);
+    await waitFor(() => counters.foreignDatagrams === foreign + 1, 'the foreign datagram refused');
+    expect(pub.peer.pc.connectionState).toBe('connected');
   });
 });

@@ -10,7 +10,10 @@
  *   MESSAGE-INTEGRITY of the transport's own ICE password (RFC 8445 section 7.3; RFC 8489 section
  *   14.5); other requests are dropped unanswered and counted as `stunRefused`;
  * - at most MAX_REMOTE_CANDIDATES remote candidates over the transport's life, from SDP, trickle
- *   and peer-reflexive sources alike (ICE restarts included); past it, counted as `candidatesRefused`.
+ *   and peer-reflexive sources alike (ICE restarts included); past it, counted as `candidatesRefused`;
+ * - DTLS, RTP and RTCP only from the address of one of those candidates (werift took them from any
+ *   source, so anyone who found the port could send DTLS records into a handshake under way); the
+ *   rest is dropped and counted as `foreignDatagrams`.
  *
  * The ICE credentials of an offer or answer are bounded in `sdpShapeProblem` (sdp.ts): the remote
  * ufrag is echoed in every check the unit sends, so a 60 KB ufrag made 60 KB datagrams.
@@ -32,6 +35,8 @@ export interface IceCounters {
   candidatesRefused: number;
   /** STUN Binding requests dropped unanswered: from outside the allowed networks, or without the transport's MESSAGE-INTEGRITY. */
   stunRefused: number;
+  /** DTLS, RTP and RTCP datagrams dropped for coming from no remote candidate's address. */
+  foreignDatagrams: number;
 }
 
 /** Whether `datagram` is a STUN request (RFC 8489 section 5: class bits 00, the magic cookie). */
@@ -132,10 +137,21 @@ export function guardIce(pc: RTCPeerConnection, networks: BlockList, counters: I
       if (guardedProtocols.has(protocol)) continue;
       guardedProtocols.add(protocol);
       const receive = protocol.datagramReceived.bind(protocol);
+      // The source of the last datagram taken: media comes from one address, checked once.
+      let known: [string, number] = ['', 0];
       protocol.datagramReceived = (data, addr) => {
-        if (isStunRequest(data) && !(networks.check(addr[0], 'ipv4') && stunIntegrityOk(data, passwordFor(connection, data)))) {
-          counters.stunRefused++;
-          return;
+        if (data.length > 0 && data[0]! < 4) {
+          // STUN (RFC 7983): requests must come from an allowed network with the transport's integrity.
+          if (isStunRequest(data) && !(networks.check(addr[0], 'ipv4') && stunIntegrityOk(data, passwordFor(connection, data)))) {
+            counters.stunRefused++;
+            return;
+          }
+        } else if (addr[0] !== known[0] || addr[1] !== known[1]) {
+          if (!connection.remoteCandidates.some((c) => c.host === addr[0] && c.port === addr[1])) {
+            counters.foreignDatagrams++;
+            return;
+          }
+          known = addr;
         }
         receive(data, addr);
       };

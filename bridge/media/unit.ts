@@ -57,6 +57,8 @@ export interface MediaCounters {
   rtcpRefused: number;
   /** STUN requests dropped unanswered: from outside the allowed networks or without the transport's integrity (ice-guard.ts). */
   stunRefused: number;
+  /** DTLS, RTP and RTCP datagrams from an address that is none of the transport's remote candidates (ice-guard.ts). */
+  foreignDatagrams: number;
 }
 
 /** Every total at zero: what a new unit starts from. */
@@ -74,6 +76,7 @@ export function zeroMediaCounters(): MediaCounters {
     nacksRefused: 0,
     rtcpRefused: 0,
     stunRefused: 0,
+    foreignDatagrams: 0,
   };
 }
 

@@ -315,7 +315,7 @@ export class IncomingStreams {
       this.fail(s, error as DataStreamError, true);
       return;
     }
-    const verdict = this.replay.admit(s.roomId, s.id, header.timestamp);
+    const verdict = this.replay.admit(s.roomId, s.senderId, s.id, header.timestamp);
     if (verdict !== 'fresh') {
       // The same error as any integrity failure; the log says which check refused it (a skewed clock shows here).
       this.d.connection.log.warn(

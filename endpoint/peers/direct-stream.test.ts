@@ -10,7 +10,8 @@ import { decodePublicKey, sign } from '../../crypto/identity.ts';
 import { unwrapStreamSecret } from '../../crypto/stream/keying.ts';
 import { makeUsers, type TestUser } from '../../test/identities.ts';
 import { encodeHeader, STREAM_HEADER_VERSION, type StreamHeader } from '../data-streams/header.ts';
-import { ChannelReader, OutgoingCredit, sendStream, type ChannelLike, type IncomingDirectStream } from './direct-stream.ts';
+import { ChannelReader } from './channel-reader.ts';
+import { DIRECT_STREAM_HELD_MAX, DIRECT_STREAMS_MAX, OutgoingCredit, sendStream, type ChannelLike, type IncomingDirectStream } from './direct-stream.ts';
 import { createPeerConnection } from './rtc.ts';
 import { loopbackPeers } from './test-kit.ts';
 
@@ -54,6 +55,7 @@ function readAs(who: TestUser): IncomingDirectStream[] {
   const reader = new ChannelReader(
     'c',
     {
+      budget: { open: 0 },
       roomId: ROOM,
       senderId: 'alice',
       senderPublicKey: async () => decodePublicKey(users.alice.publicKey),
@@ -72,7 +74,7 @@ function readAs(who: TestUser): IncomingDirectStream[] {
   return opened;
 }
 
-async function send(text: string, keying: Parameters<typeof sendStream>[0]['keying']): Promise<void> {
+async function send(text: string | Uint8Array, keying: Parameters<typeof sendStream>[0]['keying'], credit = new OutgoingCredit()): Promise<void> {
   const header: StreamHeader = {
     kind: 'bytes',
     name: 'x.bin',
@@ -96,14 +98,18 @@ async function send(text: string, keying: Parameters<typeof sendStream>[0]['keyi
       senderId: 'alice',
       sign: (m) => sign(users.alice.seed, m),
       source: (async function* () {
-        yield new TextEncoder().encode(text);
+        yield typeof text === 'string' ? new TextEncoder().encode(text) : text;
       })(),
       signal: new AbortController().signal,
       onProgress: () => undefined,
     },
-    new OutgoingCredit(),
+    credit,
   );
 }
+
+const until = async (what: () => boolean) => {
+  for (let i = 0; i < 500 && !what(); i++) await new Promise((r) => setTimeout(r, 10));
+};
 
 const toBob = () => ({ recipients: { roomId: ROOM, list: [{ recipientId: 'bob', recipientPublicKey: decodePublicKey(users.bob.publicKey) }] } });
 
@@ -124,5 +130,70 @@ describe('direct stream keying', () => {
     for (let i = 0; i < 300 && opened.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
     expect(opened).toHaveLength(1);
     expect(await opened[0]!.text()).toBe('for the room');
+  });
+});
+
+describe('what a peer may make this reader hold', () => {
+  it(`fails a stream whose sender ignores the credit window once it holds ${DIRECT_STREAM_HELD_MAX} bytes unread, and tells the sender`, async () => {
+    const opened = readAs(users.bob);
+    // A sender that never waits for credit, to a reader that reads nothing: before, the reader queued
+    // all 8 MiB.
+    const credit = new OutgoingCredit();
+    credit.allowed = Number.MAX_SAFE_INTEGER;
+    // What comes back to the sender (a RemotePeer's reader would mark the credit rejected).
+    let rejected = false;
+    sending.binaryType = 'arraybuffer';
+    sending.onmessage = (e: MessageEvent) => {
+      if (new Uint8Array(e.data as ArrayBuffer)[0] === 0x04) rejected = true;
+    };
+    await send(new Uint8Array(8 * 1024 * 1024), { epochKey }, credit);
+    await until(() => rejected);
+    expect(rejected).toBe(true);
+    expect(opened).toHaveLength(1);
+    const read = await opened[0]!.bytes().catch((error: Error) => error);
+    expect((read as { reason?: string }).reason).toBe('Overloaded');
+  });
+
+  it(`holds at most ${DIRECT_STREAMS_MAX} streams of a peer until the app reads them, finished ones included`, async () => {
+    const opened = readAs(users.bob);
+    for (let i = 0; i < DIRECT_STREAMS_MAX + 1; i++) await send(`stream ${i}`, { epochKey });
+    await until(() => opened.length >= DIRECT_STREAMS_MAX);
+    await new Promise((r) => setTimeout(r, 200));
+    // Each of the first 16 finished sending, and none was read: the 17th was refused.
+    expect(opened).toHaveLength(DIRECT_STREAMS_MAX);
+    expect(await opened[0]!.text()).toBe('stream 0');
+    await send('after one was read', { epochKey });
+    await until(() => opened.length > DIRECT_STREAMS_MAX);
+    expect(await opened[DIRECT_STREAMS_MAX]!.text()).toBe('after one was read');
+  });
+
+  it('counts OPENs that arrive together before it awaits anything', async () => {
+    const frames: Uint8Array[] = [];
+    const reader = new ChannelReader(
+      'c',
+      {
+        budget: { open: 0 },
+        roomId: ROOM,
+        senderId: 'alice',
+        senderPublicKey: async () => decodePublicKey(users.alice.publicKey),
+        epochKey: () => epochKey,
+        reader: { roomId: ROOM, recipientId: 'bob', unwrap: () => Promise.reject(new Error('not used')) },
+        signReceipt: () => Promise.reject(new Error('not used')),
+        opened: () => true,
+        send: (frame) => frames.push(frame),
+      },
+      new Map(),
+    );
+    const open = (i: number) => {
+      const frame = new Uint8Array(1 + 16 + 4);
+      frame[0] = 0x01;
+      frame[1] = i;
+      new DataView(frame.buffer).setUint32(17, 1);
+      return frame;
+    };
+    // One SCTP packet's OPENs, each handed over before the one before has settled.
+    await Promise.all(Array.from({ length: DIRECT_STREAMS_MAX + 4 }, (_, i) => reader.message(open(i))));
+    expect(frames.filter((f) => f[0] === 0x04)).toHaveLength(4);
+    reader.failAll(new (await import('./errors.ts')).PeerError('Closed', 'done'));
   });
 });

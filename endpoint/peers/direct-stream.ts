@@ -18,15 +18,8 @@
  */
 import { toBase64 } from '../../crypto/bytes.ts';
 import { backend } from '../../crypto/backend/index.ts';
-import {
-  createStreamDecryptor,
-  createStreamEncryptor,
-  type SealedChunk,
-  type StreamDecryptor,
-  type StreamReaderKey,
-  type StreamRecipients,
-} from '../data-streams/stream-crypto.ts';
-import { decodeHeader, type StreamHeader } from '../data-streams/header.ts';
+import { createStreamEncryptor, type SealedChunk, type StreamDecryptor, type StreamReaderKey, type StreamRecipients } from '../data-streams/stream-crypto.ts';
+import type { StreamHeader } from '../data-streams/header.ts';
 import { base64ToUrl } from '../data-streams/ids.ts';
 import { PeerError } from './errors.ts';
 
@@ -35,16 +28,26 @@ export const DIRECT_WINDOW_BYTES = 1024 * 1024;
 export const DIRECT_CHUNK_BYTES = 32 * 1024;
 /** Bytes the channel may hold unsent before the sender waits. */
 const CHANNEL_HIGH_WATER_BYTES = 1024 * 1024;
-/** Streams one peer may have open towards this reader at once. */
+/**
+ * Streams one peer may have towards this reader at once, over all its channels: from OPEN until the
+ * app has read, cancelled or lost the stream (one it finished sending but the app has not read still
+ * holds its data). Each holds at most DIRECT_STREAM_HELD_MAX, so a peer at most 16 of those.
+ */
 export const DIRECT_STREAMS_MAX = 16;
+/**
+ * Bytes of one stream this reader holds unread at most: the credit window, the chunk the sender may
+ * send past it, and the header and checkpoints. A sender past it ignored the credits (DIRECT_WINDOW_BYTES)
+ * and its stream fails with `Overloaded`; before, the reader queued whatever arrived.
+ */
+export const DIRECT_STREAM_HELD_MAX = DIRECT_WINDOW_BYTES + 2 * DIRECT_CHUNK_BYTES + 16 * 1024;
 
-const OPEN = 0x01;
-const CHUNK = 0x02;
-const CREDIT = 0x03;
-const REJECT = 0x04;
-const RECEIPT = 0x05;
-const SIGNATURE_BYTES = 64;
-const ID_BYTES = 16;
+export const OPEN = 0x01;
+export const CHUNK = 0x02;
+export const CREDIT = 0x03;
+export const REJECT = 0x04;
+export const RECEIPT = 0x05;
+export const SIGNATURE_BYTES = 64;
+export const ID_BYTES = 16;
 
 /** The part of a data channel a stream uses (browser RTCDataChannel and werift's alike). */
 export interface ChannelLike {
@@ -105,7 +108,8 @@ export class OutgoingCredit {
   }
 }
 
-function envelope(type: number, id: Uint8Array, extra: number, body?: Uint8Array): { out: Uint8Array; view: DataView } {
+/** A frame of the envelope: type, stream id, `extra` bytes for the caller to fill, `body`. */
+export function envelope(type: number, id: Uint8Array, extra: number, body?: Uint8Array): { out: Uint8Array; view: DataView } {
   const out = new Uint8Array(1 + ID_BYTES + extra + (body?.length ?? 0));
   out[0] = type;
   out.set(id, 1);
@@ -176,8 +180,15 @@ export async function sendStream(
   }
 }
 
+/** One peer's count of incoming streams (DIRECT_STREAMS_MAX), shared by its channels. */
+export interface DirectStreamBudget {
+  open: number;
+}
+
 export interface IncomingDeps {
   roomId: string;
+  /** The peer's streams, over all its channels. */
+  budget: DirectStreamBudget;
   /** The remote user, as the signed signalling established it. */
   senderId: string;
   senderPublicKey(): Promise<Uint8Array | undefined>;
@@ -211,6 +222,7 @@ export class IncomingDirectStream {
   #controller!: ReadableStreamDefaultController<Uint8Array>;
   /** Opened chunks the app has not pulled yet (at most one credit window: the sender waits for credit). */
   readonly #queue: Uint8Array[] = [];
+  #queuedBytes = 0;
   #waiting = false;
   #consumed = 0;
   /** The verified end, once its chunk opened. */
@@ -222,6 +234,8 @@ export class IncomingDirectStream {
   readonly #sendFrame: (frame: Uint8Array) => void;
   /** The app read the stream to its verified end: the receipt goes out. */
   readonly #onEnd: (contentHash: Uint8Array, contentBytes: number) => void;
+  /** Read, cancelled or failed: the stream holds nothing any more (once). */
+  readonly #onDone: () => void;
 
   /** @hideconstructor Made by the channel reader for each verified stream. */
   constructor(
@@ -231,11 +245,13 @@ export class IncomingDirectStream {
     dec: StreamDecryptor,
     sendFrame: (frame: Uint8Array) => void,
     onEnd: (contentHash: Uint8Array, contentBytes: number) => void,
+    onDone: () => void,
   ) {
     this.#id = id;
     this.#dec = dec;
     this.#sendFrame = sendFrame;
     this.#onEnd = onEnd;
+    this.#onDone = onDone;
     streamControls.set(this, { setHeader: (h) => void (this.#header = h), chunk: (d, l) => this.#chunk(d, l), fail: (e) => this.#fail(e) });
     // Credit goes back as the app pulls: a reader that stops reading holds the sender at one window.
     this.readable = new ReadableStream<Uint8Array>(
@@ -245,7 +261,7 @@ export class IncomingDirectStream {
           if (!this.#serve()) this.#waiting = true;
         },
         cancel: () => {
-          this.#done = true;
+          this.#finish();
           // Nobody reads on: the stream's key and hash state go now (chunks still coming fail to open).
           this.#dec.dispose();
           this.#sendFrame(envelope(REJECT, this.#id, 0).out);
@@ -258,6 +274,11 @@ export class IncomingDirectStream {
   /** The stream's id (base64url of its 16 random bytes, as `info.id` of a relayed stream). */
   get id(): string {
     return base64ToUrl(toBase64(this.#id));
+  }
+
+  /** Opened bytes the app has not read yet. */
+  get queuedBytes(): number {
+    return this.#queuedBytes;
   }
 
   /** The sender's signed header (kind, name, mime type, size, `info` as attributes, sender, room). */
@@ -298,6 +319,7 @@ export class IncomingDirectStream {
         return 'more';
       case 'data':
         this.#queue.push(opened.data);
+        this.#queuedBytes += opened.data.length;
         if (this.#waiting) this.#waiting = !this.#serve();
         return 'more';
       case 'end':
@@ -321,13 +343,14 @@ export class IncomingDirectStream {
     const next = this.#queue.shift();
     if (next === undefined) {
       if (this.#ended === undefined) return false;
-      this.#done = true;
+      this.#finish();
       this.#controller.close();
       // Read to its verified end by the app: the receipt may go (docs/protocol/receipts.md).
       this.#onEnd(this.#ended.contentHash, this.#ended.contentBytes);
       return true;
     }
     this.#controller.enqueue(next);
+    this.#queuedBytes -= next.length;
     this.#consumed += next.length;
     const frame = envelope(CREDIT, this.#id, 8);
     frame.view.setBigUint64(1 + ID_BYTES, BigInt(this.#consumed));
@@ -339,133 +362,15 @@ export class IncomingDirectStream {
     // Failed, aborted by the sender or the peer gone: the key and hash state go now (bulk thread too).
     this.#dec.dispose();
     if (this.#done) return;
-    this.#done = true;
+    this.#finish();
     this.#queue.length = 0;
+    this.#queuedBytes = 0;
     this.#controller.error(error);
   }
-}
 
-/** The reader side of one channel: streams by id, in chunk order. */
-export class ChannelReader {
-  readonly #streams = new Map<string, { stream: IncomingDirectStream | undefined; dec: StreamDecryptor; tail: Promise<void> }>();
-
-  constructor(
-    private readonly label: string,
-    private readonly d: IncomingDeps,
-    private readonly credits: Map<string, OutgoingCredit>,
-  ) {}
-
-  /** Handles one binary message of the channel; a malformed or unverifiable one fails its stream. */
-  async message(bytes: Uint8Array): Promise<void> {
-    if (bytes.length < 1 + ID_BYTES) throw new PeerError('InvalidArgument', `a direct frame expected at least ${1 + ID_BYTES} bytes, got ${bytes.length}`);
-    const id = bytes.subarray(1, 1 + ID_BYTES);
-    const key = toBase64(id);
-    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
-    switch (bytes[0]) {
-      case OPEN: {
-        if (bytes.length !== 1 + ID_BYTES + 4 || this.#streams.has(key) || this.#streams.size >= DIRECT_STREAMS_MAX) return this.#reject(id);
-        const epochKey = this.d.epochKey(view.getUint32(1 + ID_BYTES));
-        const publicKey = await this.d.senderPublicKey();
-        if (epochKey === undefined || publicKey === undefined) return this.#reject(id);
-        const dec = createStreamDecryptor({
-          epochKey: () => Promise.resolve(epochKey.slice()),
-          reader: this.d.reader,
-          streamId: id.slice(),
-          senderId: this.d.senderId,
-          senderPublicKey: publicKey,
-        });
-        this.#streams.set(key, { stream: undefined, dec, tail: Promise.resolve() });
-        return;
-      }
-      case CHUNK: {
-        const entry = this.#streams.get(key);
-        if (entry === undefined || bytes.length < 2 + ID_BYTES) return;
-        const last = (bytes[1 + ID_BYTES]! & 1) === 1;
-        const data = bytes.slice(2 + ID_BYTES);
-        entry.tail = entry.tail.then(() => this.#chunk(key, id.slice(), entry, data, last));
-        return entry.tail;
-      }
-      case CREDIT:
-        if (bytes.length === 1 + ID_BYTES + 8) this.credits.get(key)?.credit(Number(view.getBigUint64(1 + ID_BYTES)));
-        return;
-      case REJECT:
-        this.credits.get(key)?.reject();
-        return;
-      case RECEIPT:
-        if (bytes.length === 1 + ID_BYTES + 8 + SIGNATURE_BYTES) {
-          this.credits.get(key)?.receipted(Number(view.getBigUint64(1 + ID_BYTES)), bytes.slice(1 + ID_BYTES + 8));
-        }
-        return;
-      default:
-        return;
-    }
-  }
-
-  async #chunk(
-    key: string,
-    id: Uint8Array,
-    entry: { stream: IncomingDirectStream | undefined; dec: StreamDecryptor },
-    data: Uint8Array,
-    last: boolean,
-  ): Promise<void> {
-    if (!this.#streams.has(key)) return;
-    try {
-      if (entry.stream === undefined) {
-        const stream = new IncomingDirectStream(
-          this.label,
-          id,
-          entry.dec,
-          (f) => this.d.send(f),
-          (hash, bytes) => {
-            // Only when the sender asked (the signed header's `receipts`), as on the relay.
-            if (stream.header?.receipts === true) void this.#receipt(id, hash, bytes);
-          },
-        );
-        const opened = await entry.dec.open(data, last);
-        if (opened.kind !== 'header') throw new PeerError('SignatureInvalid', 'a direct stream did not start with its signed header');
-        streamControl(stream).setHeader(decodeHeader(opened.header, { senderId: this.d.senderId, roomId: this.d.roomId }));
-        entry.stream = stream;
-        if (!this.d.opened(stream)) {
-          this.#streams.delete(key);
-          entry.dec.dispose();
-          this.#reject(id);
-        }
-        return;
-      }
-      if ((await streamControl(entry.stream).chunk(data, last)) === 'end') this.#streams.delete(key);
-    } catch (error) {
-      this.#streams.delete(key);
-      entry.dec.dispose();
-      if (entry.stream !== undefined)
-        streamControl(entry.stream).fail(
-          error instanceof PeerError ? error : new PeerError('SignatureInvalid', 'a direct stream chunk failed to verify', { cause: error }),
-        );
-    }
-  }
-
-  async #receipt(id: Uint8Array, contentHash: Uint8Array, contentBytes: number): Promise<void> {
-    try {
-      const at = Date.now();
-      const signature = await this.d.signReceipt(id, contentHash, contentBytes, at);
-      const frame = envelope(RECEIPT, id, 8, signature);
-      frame.view.setBigUint64(1 + ID_BYTES, BigInt(at));
-      this.d.send(frame.out);
-    } catch {
-      // The stream was delivered whole either way; the sender reports no_receipt.
-    }
-  }
-
-  #reject(id: Uint8Array): void {
-    this.d.send(envelope(REJECT, id, 0).out);
-  }
-
-  /** The peer closed or was removed: every open stream fails with `error`. */
-  failAll(error: PeerError): void {
-    for (const entry of this.#streams.values()) {
-      // Streams that have not sent their header yet hold a decryptor too.
-      entry.dec.dispose();
-      if (entry.stream !== undefined) streamControl(entry.stream).fail(error);
-    }
-    this.#streams.clear();
+  #finish(): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#onDone();
   }
 }

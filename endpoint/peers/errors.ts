@@ -16,6 +16,7 @@
  * - `Unsupported`: this runtime has no WebRTC (Node without the `werift` package).
  * - `Overloaded`: more signals were waiting to be handled than this side keeps (PEER_SIGNALS_PENDING_MAX
  *   in ./loader.ts); the signal was dropped unread (counted in `peerStats().refused`, not answered).
+ *   Also a direct stream whose sender ran past its credit window (./direct-stream.ts).
  * - `InvalidArgument`: a caller passed a bad value (the message names it).
  */
 import { SealroomError, reasonToCode } from '../../protocol/errors.ts';

@@ -12,7 +12,8 @@ import { receiptMessage } from '../data-streams/receipts/receipt.ts';
 import { lazyTransfer } from '../data-streams/web-streams/lazy.ts';
 import type { SendData, SendResult, Transfer, TransferProgress } from '../data-streams/web-streams/types.ts';
 import { Emitter } from '../util/emitter.ts';
-import { ChannelReader, type OutgoingCredit, streamControl, type IncomingDirectStream } from './direct-stream.ts';
+import { ChannelReader } from './channel-reader.ts';
+import { type DirectStreamBudget, type OutgoingCredit, streamControl, type IncomingDirectStream } from './direct-stream.ts';
 import type { StreamReaderKey } from '../data-streams/stream-crypto.ts';
 import { PeerError } from './errors.ts';
 import { trackedTransfer } from '../data-streams/web-streams/progress-feed.ts';
@@ -86,6 +87,8 @@ export class RemotePeer {
   readonly #stop = new AbortController();
   /** Streams that arrived before any `stream` listener; given to the first one. */
   readonly #unheard: IncomingDirectStream[] = [];
+  /** Incoming streams over all channels, until the app read, cancelled or lost each (DIRECT_STREAMS_MAX). */
+  readonly #streamBudget: DirectStreamBudget = { open: 0 };
   #state: PeerConnectionState = 'connecting';
   #error: PeerError | undefined;
   /** The signed fingerprints, once the connection's certificate was checked against them. */
@@ -294,6 +297,7 @@ export class RemotePeer {
     const reader = new ChannelReader(
       dc.label,
       {
+        budget: this.#streamBudget,
         roomId: this.#d.roomId,
         senderId: this.#d.userId,
         senderPublicKey: () => this.#d.peerPublicKey(),
@@ -302,7 +306,8 @@ export class RemotePeer {
         opened: (stream: IncomingDirectStream) => {
           if (dc.label === STREAMS_CHANNEL) return this.#d.appStream(stream);
           // Until the app listens (it may add its listener after accept() resolves), streams wait
-          // here; each holds at most one credit window, and a channel at most DIRECT_STREAMS_MAX.
+          // here; each holds at most DIRECT_STREAM_HELD_MAX, and the peer at most DIRECT_STREAMS_MAX
+          // streams over all channels until the app has read them (direct-stream.ts).
           if (this.#events.count('stream') === 0) this.#unheard.push(stream);
           else this.#events.emit('stream', stream);
           return true;

@@ -172,6 +172,34 @@ describe('direct peers: a tampering Bridge', () => {
     expect(texts.join('\n')).not.toMatch(/a=candidate|"type":"candidate"/);
   });
 
+  it("a Bridge that withholds every candidate and the caller's bye: the callee's accept() fails with Timeout, its connection closed", async () => {
+    const roomId = await joined([alice, bob]);
+    const accepted: Array<Promise<unknown>> = [];
+    stops.push(
+      bob.streamApi.addRemotePeerListener((request) => {
+        accepted.push(request.accept().catch((error: unknown) => error));
+      }),
+    );
+    // Neither side learns an address of the other (candidates are not signed), and bob never hears
+    // that alice gave up.
+    rewrites.bob = (m) => {
+      const signal = m.event?.signal;
+      if (signal?.type === 'candidate' || signal?.type === 'bye') signal.type = 'withheld';
+    };
+    rewrites.alice = (m) => {
+      const signal = m.event?.signal;
+      if (signal?.type === 'answer') signal.sdp = String(signal.sdp).replace(/^a=candidate:.*\r\n/gm, '');
+      if (signal?.type === 'candidate') signal.type = 'withheld';
+    };
+    // alice, with no candidate of bob's, fails (her ICE has nothing to check) and says bye, withheld.
+    expect(['ConnectionFailed', 'Timeout']).toContain((await peerFailure(alice.streamApi.connectPeer(roomId, 'bob'))).reason);
+    await until(() => accepted.length === 1, 'bob accepted');
+    // Before, accept() waited for a connection that could never come, with its ICE checks running.
+    const error = (await accepted[0]) as { reason?: string; message?: string };
+    expect(error.reason).toBe('Timeout');
+    expect(error.message).toMatch(/did not come up within 8000 ms of accept\(\)/);
+  });
+
   it('an offer the Bridge claims came from a non-member: NotMember', async () => {
     const roomId = await joined([alice, bob]);
     const atBob = requests(bob);

@@ -87,7 +87,16 @@ interface Session {
   cancel(error: PeerError): void;
   /** The other side said bye: do not send one back. */
   byeReceived: boolean;
+  /** Candidates taken from the other side (PEER_CANDIDATES_MAX). */
+  candidates?: number;
 }
+
+/**
+ * Trickled candidates one session takes at most, and none once connected: they are not signed, so a
+ * Bridge could otherwise make this side send connectivity checks to any number of addresses for as
+ * long as the connection lasts.
+ */
+export const PEER_CANDIDATES_MAX = 32;
 
 /** An offer whose signature and membership are being checked; `ended`: what ended it meanwhile. */
 interface VerifyingOffer {
@@ -246,7 +255,9 @@ export class PeersApi {
         mine.answer = undefined;
         return;
       case 'candidate': {
-        if (mine?.pc === undefined || signal.candidate === null) return;
+        if (mine?.pc === undefined || signal.candidate === null || mine.pc.connectionState === 'connected') return;
+        mine.candidates = (mine.candidates ?? 0) + 1;
+        if (mine.candidates > PEER_CANDIDATES_MAX) return this.#refused('Overloaded', event, `more than ${PEER_CANDIDATES_MAX} candidates for one session`);
         const address = candidateAddress(signal.candidate.candidate);
         const allow = this.#d.options.allowCandidate;
         if (allow !== undefined && (address === undefined || !allow(address))) return;
@@ -317,6 +328,14 @@ export class PeersApi {
       accept: async () => {
         if (settled) throw new PeerError('Closed', `the request from "${userId}" is over`);
         settled = true;
+        clearTimeout(timer);
+        // From accept, the connection has connectTimeoutMs to come up, as the caller's has: a caller
+        // (or a Bridge that withholds its candidates and its bye) would otherwise hold this side's
+        // peer connection, its sockets and its ICE checks for good.
+        const deadline = setTimeout(
+          () => this.#end(session, new PeerError('Timeout', `the connection from "${userId}" did not come up within ${timeoutMs} ms of accept()`)),
+          timeoutMs,
+        );
         try {
           const pc = await createPeerConnection(this.#d.options);
           session.pc = pc;
@@ -333,7 +352,7 @@ export class PeersApi {
           this.#end(session, e);
           throw session.peer?.error ?? e;
         } finally {
-          clearTimeout(timer);
+          clearTimeout(deadline);
         }
       },
       decline: () => {

@@ -10,7 +10,7 @@ import { toBase64 } from '../../crypto/bytes.ts';
 import { encodeChunkFrame, FRAME_CHUNK_DOWN } from '../../protocol/ws.ts';
 import { startWsMitm, type WsMitm } from '../../test/procs/ws-mitm.ts';
 import { holdRoomReads, type HeldRoomReads } from '../../test/rooms.ts';
-import { INCOMING_STREAMS_MAX, INCOMING_UNCONSUMED_MAX_BYTES } from './limits.ts';
+import { INCOMING_STREAMS_MAX, INCOMING_STREAMS_PER_SENDER_MAX, INCOMING_UNCONSUMED_MAX_BYTES } from './limits.ts';
 import { joinedRoom, startKit, until, type Client, type Kit } from './test-kit.ts';
 
 let kit: Kit;
@@ -39,8 +39,8 @@ afterAll(async () => {
 });
 
 let next = 900_000;
-/** Announces a stream to bob from "mallory", whom his verified room does not list: he reads the room again, which the Bridge holds. */
-function announce(): number {
+/** Announces a stream to bob from `senderId`, whom his verified room does not list: he reads the room again, which the Bridge holds. */
+function announce(senderId = 'mallory'): number {
   const streamNo = next++;
   const event = {
     type: 'byteStreamOpened',
@@ -48,8 +48,8 @@ function announce(): number {
     streamNo,
     streamId: toBase64(new Uint8Array(16).fill(streamNo % 251)),
     epoch: 1,
-    senderId: 'mallory',
-    senderConnectionId: 'c-mallory',
+    senderId,
+    senderConnectionId: `c-${senderId}`,
     window: 1024 * 1024,
   };
   mitm.inject(JSON.stringify({ kind: 'event', event }));
@@ -77,10 +77,24 @@ describe('a Bridge that floods a receiver', () => {
   it(`announces more than ${INCOMING_STREAMS_MAX} streams at once: the rest are rejected at once and counted`, async () => {
     reads.hold(20_000);
     const refusedBefore = stats().refusedOpens;
-    for (let i = 0; i < INCOMING_STREAMS_MAX + 40; i++) announce();
+    // From several senders, none past its own bound.
+    for (let i = 0; i < INCOMING_STREAMS_MAX + 40; i++) announce(`mallory${i % 8}`);
     await until(() => stats().refusedOpens - refusedBefore === 40, 'the streams past the bound to be refused', 15_000);
     expect(stats().receiving).toBe(INCOMING_STREAMS_MAX);
     // Nothing comes on them: they end as idle, and none is left.
+    reads.release();
+    await until(() => stats().receiving === 0, 'the held streams to end', 15_000);
+  });
+
+  it(`announces more than ${INCOMING_STREAMS_PER_SENDER_MAX} streams from one sender: the rest of that sender's are rejected, another's still come`, async () => {
+    reads.hold(20_000);
+    const refusedBefore = stats().refusedOpens;
+    // A member with several connections, each at the Bridge's bound, took every place before.
+    for (let i = 0; i < INCOMING_STREAMS_PER_SENDER_MAX + 10; i++) announce('trickler');
+    await until(() => stats().refusedOpens - refusedBefore === 10, "the sender's streams past its bound to be refused", 15_000);
+    announce('someone-else');
+    await until(() => stats().receiving === INCOMING_STREAMS_PER_SENDER_MAX + 1, "another sender's stream to be taken", 15_000);
+    expect(stats().refusedOpens - refusedBefore).toBe(10);
     reads.release();
     await until(() => stats().receiving === 0, 'the held streams to end', 15_000);
   });

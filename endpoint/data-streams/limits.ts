@@ -69,6 +69,13 @@ export const DEFAULT_STREAM_IDLE_TIMEOUT_MS = 60_000;
  */
 export const INCOMING_STREAMS_MAX = 256;
 /**
+ * Incoming streams from one sender (user) a connection holds at once: a member with several
+ * connections, each at the Bridge's `maxOpenStreamsPerConnection` and trickling a chunk now and then,
+ * took every place of INCOMING_STREAMS_MAX, and every other member's streams were refused. Past this,
+ * that sender's announced streams are rejected the same way and counted in `refusedOpens`.
+ */
+export const INCOMING_STREAMS_PER_SENDER_MAX = 64;
+/**
  * Payload bytes of one incoming stream that arrived and are not yet consumed, at most. Flow control
  * keeps an honest Bridge within the stream's window (at most `streamWindowMaxBytes`, 8 MiB by default
  * and never above STREAM_WINDOW_MAX_BYTES, docs/protocol/byte-streams.md "Window"); past this the

@@ -239,7 +239,8 @@ export interface DataStreamStats {
    */
   droppedBeforeHandler: Partial<Record<import('./errors.ts').DataStreamErrorReason, number>>;
   /**
-   * Incoming streams the Bridge announced past `INCOMING_STREAMS_MAX` (256) at once, rejected at once
+   * Incoming streams the Bridge announced past `INCOMING_STREAMS_MAX` (256) at once, or past
+   * `INCOMING_STREAMS_PER_SENDER_MAX` (64) from one sender, rejected at once
    * (docs/operations/limits.md, "What the Endpoint reads").
    */
   refusedOpens: number;

@@ -35,7 +35,7 @@ import { GONE, IncomingStream, type OpenedEvent } from './incoming-stream.ts';
 import { Pipeline } from './pipeline.ts';
 import { ByteReader, TextReader } from './readers.ts';
 import { ReplayGuard } from './replay-guard.ts';
-import { INCOMING_STREAMS_MAX, INCOMING_UNCONSUMED_MAX_BYTES, INCOMING_UNCONSUMED_TOTAL_MAX_BYTES } from '../limits.ts';
+import { INCOMING_STREAMS_MAX, INCOMING_STREAMS_PER_SENDER_MAX, INCOMING_UNCONSUMED_MAX_BYTES, INCOMING_UNCONSUMED_TOTAL_MAX_BYTES } from '../limits.ts';
 
 type BridgeAbortReason = 'sender_disconnected' | 'sender_left' | 'too_slow' | 'removed' | 'room_deleted' | 'limit';
 
@@ -63,6 +63,8 @@ export class IncomingStreams {
   private readonly pipelines = new Map<string, Pipeline>();
   /** Live streams per sending connection. */
   private readonly perSender = new Map<string, number>();
+  /** Open streams by sender user id (INCOMING_STREAMS_PER_SENDER_MAX). */
+  private readonly perSenderUser = new Map<string, number>();
   /** Streams that failed before any handler saw them, by reason (no app code hears of those). */
   private readonly droppedBeforeHandler = new Map<DataStreamErrorReason, number>();
   /** Streams announced past INCOMING_STREAMS_MAX, rejected at once. */
@@ -130,9 +132,13 @@ export class IncomingStreams {
       this.fail(again, new DataStreamError('AbnormalEnd', `the Bridge announced stream number ${event.streamNo} again while it was open`), true);
       return;
     }
-    if (this.streams.size >= INCOMING_STREAMS_MAX) {
+    const fromSender = this.perSenderUser.get(event.senderId) ?? 0;
+    if (this.streams.size >= INCOMING_STREAMS_MAX || fromSender >= INCOMING_STREAMS_PER_SENDER_MAX) {
       this.refusedOpens++;
-      this.d.connection.log.warn({ roomId: event.roomId, sender: event.senderId, streams: this.streams.size }, 'an incoming stream refused: too many at once');
+      this.d.connection.log.warn(
+        { roomId: event.roomId, sender: event.senderId, streams: this.streams.size, fromSender },
+        'an incoming stream refused: too many at once',
+      );
       this.d.connection.notify({ kind: 'byteStreamReject', streamNo: event.streamNo });
       return;
     }
@@ -151,12 +157,17 @@ export class IncomingStreams {
     );
     this.streams.set(event.streamNo, stream);
     this.perSender.set(event.senderConnectionId, (this.perSender.get(event.senderConnectionId) ?? 0) + 1);
+    this.perSenderUser.set(event.senderId, fromSender + 1);
     this.watchIdle();
   }
 
   /** A stream is over: forget it, and its sender's pipeline once that is idle and has no stream left. */
   private forget(s: IncomingStream): void {
+    if (this.streams.get(s.streamNo) !== s) return; // forgotten already
     this.streams.delete(s.streamNo);
+    const fromSender = (this.perSenderUser.get(s.senderId) ?? 1) - 1;
+    if (fromSender > 0) this.perSenderUser.set(s.senderId, fromSender);
+    else this.perSenderUser.delete(s.senderId);
     const left = (this.perSender.get(s.senderConnectionId) ?? 1) - 1;
     if (left > 0) {
       this.perSender.set(s.senderConnectionId, left);

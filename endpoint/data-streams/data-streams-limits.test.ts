@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { utf8 } from '../../crypto/bytes.ts';
 import { encodeHeader } from './header.ts';
-import { DESTINATIONS_MAX, STREAM_ABORT_REASON_MAX_BYTES, STREAM_CHUNK_MAX_BYTES, STREAM_HEADER_MAX_BYTES } from './limits.ts';
+import { DESTINATIONS_MAX, STREAM_ABORT_REASON_MAX_BYTES, STREAM_CHUNK_MAX_BYTES, STREAM_HEADER_MAX_BYTES, TEXT_READ_ALL_MAX_BYTES } from './limits.ts';
 import {
   bridgeEvents,
   joinedRoom,
@@ -18,6 +18,7 @@ import {
   rawHeader,
   rawStream,
   receiveBytes,
+  receiveText,
   sha256,
   startKit,
   streamFailure,
@@ -193,6 +194,32 @@ describe('limits', () => {
     await until(() => readers.length === 2, 'both handlers');
     expect((await streamFailure(readers[0]!.readAll())).reason).toBe('LengthExceeded');
     expect((await streamFailure(readers[1]!.readAll())).reason).toBe('Incomplete');
+  });
+
+  it(`receiving: readAll() stops at ${TEXT_READ_ALL_MAX_BYTES} bytes of text by default (LengthExceeded, the stream cancelled), at maxBytes when given, and at once for a signed size over it`, async () => {
+    // Any member may send any size: a handler that read every text whole let one message take the
+    // reader's memory. This one has no signed size, so it is cut as it arrives.
+    const texts = receiveText(bob, 'whole-text');
+    const big = 'x'.repeat(TEXT_READ_ALL_MAX_BYTES + 1);
+    const writer = await alice.streamApi.streamText({ roomId, topic: 'whole-text' });
+    const writing = (async () => {
+      for (let at = 0; at < big.length; at += 64 * 1024) await writer.write(big.slice(at, at + 64 * 1024));
+      await writer.close();
+    })().catch((error: Error) => error);
+    await until(() => texts.length === 1, 'the text handler');
+    expect((await streamFailure(texts[0]!.done)).reason).toBe('LengthExceeded');
+    await writing;
+    // With a larger maxBytes the same text reads whole; a byte stream's signed size over maxBytes
+    // fails before a byte is read.
+    const larger = receiveText(bob, 'larger-text', TEXT_READ_ALL_MAX_BYTES + 1);
+    await alice.streamApi.sendText(big, { roomId, topic: 'larger-text' });
+    await until(() => larger.length === 1, 'the second text handler');
+    expect((await larger[0]!.done).length).toBe(big.length);
+    const bytes = receiveBytes(bob, 'sized-over', 1000);
+    await alice.streamApi.sendFile(pattern(1001), { roomId, topic: 'sized-over', name: 'x.bin' }).catch(() => undefined);
+    await until(() => bytes.length === 1, 'the byte handler');
+    expect((await streamFailure(bytes[0]!.done)).reason).toBe('LengthExceeded');
+    expect(bytes[0]!.reader.info.size).toBe(1001);
   });
 
   it(`receiving: a header over ${STREAM_HEADER_MAX_BYTES} bytes, or one that is not a header, is refused before any handler`, async () => {

@@ -138,8 +138,8 @@ describe('text streams', () => {
   });
 
   it('sendText of a large text, with progress on both sides', async () => {
-    const text = mixed.join('').repeat(10); // ~3.6 MB
-    const got = receiveText(bob, 'big-text');
+    const text = mixed.join('').repeat(10); // ~3.6 MB, over readAll's default of 1 MiB
+    const got = receiveText(bob, 'big-text', 8 * 1024 * 1024);
     const received: Array<number | undefined> = [];
     const sent: number[] = [];
     const { id } = await alice.streamApi.sendText(text, { roomId, topic: 'big-text', destinationIdentities: ['bob'], onProgress: (p) => sent.push(p) });

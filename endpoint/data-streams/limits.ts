@@ -84,3 +84,11 @@ export const INCOMING_STREAMS_PER_SENDER_MAX = 64;
 export const INCOMING_UNCONSUMED_MAX_BYTES = STREAM_WINDOW_MAX_BYTES;
 /** The same over all incoming streams of a connection. */
 export const INCOMING_UNCONSUMED_TOTAL_MAX_BYTES = 256 * 1024 * 1024;
+
+/**
+ * What a text stream's `readAll()` reads at most unless given `maxBytes` (UTF-8 bytes): a chat
+ * message's size many times over. Past it, `LengthExceeded` and the stream is cancelled.
+ */
+export const TEXT_READ_ALL_MAX_BYTES = 1024 * 1024;
+/** The same for a byte stream's `readAll()`; larger files go through `for await`, `readable` or `writeToFile`. */
+export const BYTES_READ_ALL_MAX_BYTES = 64 * 1024 * 1024;

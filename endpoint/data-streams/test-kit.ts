@@ -40,10 +40,10 @@ export interface Received {
 }
 
 /** Registers a byte handler on `topic` that reads every stream to the end; returns what arrived. */
-export function receiveBytes(client: Client, topic: string): Received[] {
+export function receiveBytes(client: Client, topic: string, maxBytes?: number): Received[] {
   const got: Received[] = [];
   client.streamApi.registerByteStreamHandler(topic, (reader, from) => {
-    const done = reader.readAll().then((chunks) => Buffer.concat(chunks));
+    const done = reader.readAll({ maxBytes }).then((chunks) => Buffer.concat(chunks));
     done.catch(() => undefined);
     got.push({ reader, from, done });
   });
@@ -56,10 +56,10 @@ export interface ReceivedText {
   done: Promise<string>;
 }
 
-export function receiveText(client: Client, topic: string): ReceivedText[] {
+export function receiveText(client: Client, topic: string, maxBytes?: number): ReceivedText[] {
   const got: ReceivedText[] = [];
   client.streamApi.registerTextStreamHandler(topic, (reader, from) => {
-    const done = reader.readAll();
+    const done = reader.readAll({ maxBytes });
     done.catch(() => undefined);
     got.push({ reader, from, done });
   });

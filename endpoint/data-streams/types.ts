@@ -150,10 +150,13 @@ export interface ByteStreamReader extends AsyncIterable<Uint8Array> {
   onProgress?: (progress: number | undefined) => void;
   /**
    * Every chunk, once the stream has reached its verified end (the sender's signature checked). An
-   * aborted `signal` rejects with `Aborted` and lets the stream go.
+   * aborted `signal` rejects with `Aborted` and lets the stream go. It holds the whole stream in
+   * memory, so it reads at most `maxBytes` (default 64 MiB, `BYTES_READ_ALL_MAX_BYTES`): past it, or
+   * with a signed size over it, `LengthExceeded` and the stream is cancelled. Read larger streams
+   * with `for await`, `readable` or `writeToFile`.
    * @example const blob = new Blob(await reader.readAll(), { type: reader.info.mimeType });
    */
-  readAll(options?: { signal?: AbortSignal }): Promise<Uint8Array[]>;
+  readAll(options?: { signal?: AbortSignal; maxBytes?: number }): Promise<Uint8Array[]>;
   /**
    * Writes the stream to `directory/name` (default: the sender's name) through a temporary file that
    * becomes the file only at the verified end, and is removed on any error. Rejects names with path
@@ -176,10 +179,12 @@ export interface TextStreamReader extends AsyncIterable<string> {
   readonly info: TextStreamInfo;
   onProgress?: (progress: number | undefined) => void;
   /**
-   * The whole text, once the stream has reached its verified end.
+   * The whole text, once the stream has reached its verified end: at most `maxBytes` of UTF-8
+   * (default 1 MiB, `TEXT_READ_ALL_MAX_BYTES`; past it `LengthExceeded` and the stream is cancelled),
+   * since any member may send a text of any size. Iterate with `for await` to read more.
    * @example const text = await reader.readAll({ signal: AbortSignal.timeout(10_000) });
    */
-  readAll(options?: { signal?: AbortSignal }): Promise<string>;
+  readAll(options?: { signal?: AbortSignal; maxBytes?: number }): Promise<string>;
 }
 
 export interface ParticipantInfo {

@@ -167,6 +167,15 @@ describe('what a peer may make this reader hold', () => {
     expect(await opened[DIRECT_STREAMS_MAX]!.text()).toBe('after one was read');
   });
 
+  it('bytes() and text() stop at maxBytes (LengthExceeded, the stream cancelled)', async () => {
+    const opened = readAs(users.bob);
+    await send(new Uint8Array(2000), { epochKey });
+    await send('x'.repeat(2000), { epochKey });
+    await until(() => opened.length === 2);
+    expect(((await opened[0]!.bytes({ maxBytes: 1000 }).catch((e: Error) => e)) as { reason?: string }).reason).toBe('LengthExceeded');
+    expect(((await opened[1]!.text({ maxBytes: 1999 }).catch((e: Error) => e)) as { reason?: string }).reason).toBe('LengthExceeded');
+  });
+
   it('counts OPENs that arrive together before it awaits anything', async () => {
     const frames: Uint8Array[] = [];
     const reader = new ChannelReader(

@@ -21,6 +21,7 @@ import { backend } from '../../crypto/backend/index.ts';
 import { createStreamEncryptor, type SealedChunk, type StreamDecryptor, type StreamReaderKey, type StreamRecipients } from '../data-streams/stream-crypto.ts';
 import type { StreamHeader } from '../data-streams/header.ts';
 import { base64ToUrl } from '../data-streams/ids.ts';
+import { BYTES_READ_ALL_MAX_BYTES, TEXT_READ_ALL_MAX_BYTES } from '../data-streams/limits.ts';
 import { PeerError } from './errors.ts';
 
 export const DIRECT_WINDOW_BYTES = 1024 * 1024;
@@ -286,20 +287,37 @@ export class IncomingDirectStream {
     return this.#header;
   }
 
-  /** Reads the whole stream as UTF-8 text. */
-  async text(): Promise<string> {
-    return new TextDecoder().decode(await this.bytes());
+  /**
+   * Reads the whole stream as UTF-8 text: at most `maxBytes` (default 1 MiB, TEXT_READ_ALL_MAX_BYTES),
+   * else `LengthExceeded` and the stream is cancelled (the peer may send any size).
+   */
+  async text(options: { maxBytes?: number } = {}): Promise<string> {
+    return new TextDecoder().decode(await this.bytes({ maxBytes: options.maxBytes ?? TEXT_READ_ALL_MAX_BYTES }));
   }
 
-  async bytes(): Promise<Uint8Array> {
+  /**
+   * Reads the whole stream: at most `maxBytes` (default 64 MiB, BYTES_READ_ALL_MAX_BYTES), else
+   * `LengthExceeded` and the stream is cancelled; read larger ones from `readable`.
+   */
+  async bytes(options: { maxBytes?: number } = {}): Promise<Uint8Array> {
+    const max = options.maxBytes ?? BYTES_READ_ALL_MAX_BYTES;
+    if (!Number.isSafeInteger(max) || max < 0) throw new PeerError('InvalidArgument', `"maxBytes" expected a non-negative integer, got ${String(max)}`);
+    const reader = this.readable.getReader();
+    const over = async () => {
+      const error = new PeerError('LengthExceeded', `the stream is over ${max} bytes (pass a larger maxBytes, or read it from readable)`);
+      await reader.cancel(error).catch(() => undefined);
+      return error;
+    };
+    const size = this.#header?.size;
+    if (size !== undefined && size > max) throw await over();
     const parts: Uint8Array[] = [];
     let total = 0;
-    const reader = this.readable.getReader();
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
       parts.push(value);
       total += value.length;
+      if (total > max) throw await over();
     }
     const out = new Uint8Array(total);
     let at = 0;

@@ -17,6 +17,7 @@
  * - `Overloaded`: more signals were waiting to be handled than this side keeps (PEER_SIGNALS_PENDING_MAX
  *   in ./loader.ts); the signal was dropped unread (counted in `peerStats().refused`, not answered).
  *   Also a direct stream whose sender ran past its credit window (./direct-stream.ts).
+ * - `LengthExceeded`: `bytes()` or `text()` of a direct stream over its `maxBytes`.
  * - `InvalidArgument`: a caller passed a bad value (the message names it).
  */
 import { SealroomError, reasonToCode } from '../../protocol/errors.ts';
@@ -34,6 +35,7 @@ export type PeerErrorReason =
   | 'Timeout'
   | 'Unsupported'
   | 'Overloaded'
+  | 'LengthExceeded'
   | 'InvalidArgument';
 
 export class PeerError extends SealroomError {

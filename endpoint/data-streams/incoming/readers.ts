@@ -1,10 +1,17 @@
 /**
- * The readers a handler gets (LiveKit's shape): `for await`, `readAll({signal})`, `writeToFile` (bytes,
- * Node only), `onProgress` and `info`. Both wrap a ChunkQueue; the text reader decodes UTF-8 as a
- * stream (fatal: invalid UTF-8 is `Malformed`, never replacement characters).
+ * The readers a handler gets (LiveKit's shape): `for await`, `readAll({signal, maxBytes})`,
+ * `writeToFile` (bytes, Node only), `onProgress` and `info`. Both wrap a ChunkQueue; the text reader
+ * decodes UTF-8 as a stream (fatal: invalid UTF-8 is `Malformed`, never replacement characters).
+ *
+ * `readAll` holds the whole stream in memory, so it stops at `maxBytes` (by default
+ * TEXT_READ_ALL_MAX_BYTES or BYTES_READ_ALL_MAX_BYTES) with `LengthExceeded` and cancels the stream:
+ * any member may send any size, and a chat handler that read every text stream whole let one member's
+ * multi-gigabyte message take every other member's memory. A stream whose signed size is already over
+ * fails before anything is read.
  */
 import type { Logger } from '../../logger.ts';
 import { DataStreamError } from '../errors.ts';
+import { BYTES_READ_ALL_MAX_BYTES, TEXT_READ_ALL_MAX_BYTES } from '../limits.ts';
 import type { ByteStreamInfo, ByteStreamReader, TextStreamInfo, TextStreamReader } from '../types.ts';
 import type { ChunkQueue } from './chunk-queue.ts';
 import { checkFileName, drainToFile } from './write-to-file.ts';
@@ -16,7 +23,7 @@ abstract class BaseReader {
 
   constructor(
     protected readonly queue: ChunkQueue,
-    private readonly size: number | undefined,
+    protected readonly size: number | undefined,
     private readonly log: Logger,
   ) {}
 
@@ -29,6 +36,29 @@ abstract class BaseReader {
       progress(this.size === undefined ? undefined : this.size === 0 ? 1 : this.received / this.size);
     } catch (error) {
       this.log.warn({ error: String(error) }, 'a stream reader onProgress callback threw');
+    }
+  }
+
+  /**
+   * Each chunk of the stream for `readAll`, at most `maxBytes` in all (`fallback` when not given);
+   * past it the stream is cancelled and this fails with `LengthExceeded`.
+   */
+  protected async *bounded(maxBytes: number | undefined, fallback: number): AsyncGenerator<Uint8Array> {
+    if (maxBytes !== undefined && (!Number.isSafeInteger(maxBytes) || maxBytes < 0)) {
+      throw DataStreamError.invalidArgument(`"maxBytes" expected a non-negative integer, got ${String(maxBytes)}`);
+    }
+    const max = maxBytes ?? fallback;
+    const over = () => {
+      const error = DataStreamError.lengthExceeded(`readAll: the stream is over ${max} bytes (pass a larger maxBytes, or read it with for await)`);
+      this.queue.cancel(error);
+      return error;
+    };
+    if (this.size !== undefined && this.size > max) throw over();
+    let total = 0;
+    for (let chunk = await this.queue.next(); chunk !== undefined; chunk = await this.queue.next()) {
+      total += chunk.length;
+      if (total > max) throw over();
+      yield chunk;
     }
   }
 
@@ -92,10 +122,10 @@ export class ByteReader extends BaseReader implements ByteStreamReader {
     );
   }
 
-  readAll(options: { signal?: AbortSignal } = {}): Promise<Uint8Array[]> {
+  readAll(options: { signal?: AbortSignal; maxBytes?: number } = {}): Promise<Uint8Array[]> {
     return this.consume('readAll', options.signal, async () => {
       const chunks: Uint8Array[] = [];
-      for (let chunk = await this.queue.next(); chunk !== undefined; chunk = await this.queue.next()) chunks.push(chunk);
+      for await (const chunk of this.bounded(options.maxBytes, BYTES_READ_ALL_MAX_BYTES)) chunks.push(chunk);
       return chunks;
     });
   }
@@ -157,10 +187,10 @@ export class TextReader extends BaseReader implements TextStreamReader {
     );
   }
 
-  readAll(options: { signal?: AbortSignal } = {}): Promise<string> {
+  readAll(options: { signal?: AbortSignal; maxBytes?: number } = {}): Promise<string> {
     return this.consume('readAll', options.signal, async () => {
       const parts: string[] = [];
-      for (let chunk = await this.queue.next(); chunk !== undefined; chunk = await this.queue.next()) parts.push(this.decode(chunk, true));
+      for await (const chunk of this.bounded(options.maxBytes, TEXT_READ_ALL_MAX_BYTES)) parts.push(this.decode(chunk, true));
       parts.push(this.decode(new Uint8Array(0), false));
       return parts.join('');
     });

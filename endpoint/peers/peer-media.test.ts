@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { utf8 } from '../../crypto/bytes.ts';
 import { silentLogger } from '../logger.ts';
 import type { PeerError } from './errors.ts';
-import { PeerMedia, RENEGOTIATE } from './peer-media.ts';
+import { PeerMedia, RENEGOTIATE, RENEGOTIATION_MLINES_MAX, RENEGOTIATIONS_PENDING_MAX } from './peer-media.ts';
 import { createPeerConnection } from './rtc.ts';
 import { sdpFingerprints } from './signature.ts';
 import { loopbackPeers } from './test-kit.ts';
@@ -73,6 +73,20 @@ describe('renegotiation on the direct path', () => {
       media.message(bad);
       expect((await settled(failures)).reason).toBe('InvalidArgument');
     }
+  });
+
+  it(`more than ${RENEGOTIATIONS_PENDING_MAX} renegotiations waiting: Overloaded; one of more than ${RENEGOTIATION_MLINES_MAX} m-lines: InvalidArgument`, async () => {
+    // The check of the signed fingerprints is held, so every renegotiation waits behind the first.
+    const held = await setup(new Promise(() => undefined));
+    for (let i = 0; i <= RENEGOTIATIONS_PENDING_MAX; i++) held.media.message(frame({ type: 'offer', sdp: held.offer }));
+    expect((await settled(held.failures)).reason).toBe('Overloaded');
+    const { media, failures, offer } = await setup();
+    const section = offer.slice(offer.indexOf('m='));
+    const many = offer + section.repeat(RENEGOTIATION_MLINES_MAX);
+    media.message(frame({ type: 'offer', sdp: many }));
+    const error = await settled(failures);
+    expect(error.reason).toBe('InvalidArgument');
+    expect(error.message).toMatch(/at most 32 m-lines/);
   });
 
   it('a renegotiation that arrives before the connection was checked waits for the check, then passes it', async () => {

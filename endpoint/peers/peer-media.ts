@@ -19,6 +19,14 @@ import { sameFingerprints, sdpFingerprints } from './signature.ts';
 export const RENEGOTIATE = 0x07;
 /** Largest RENEGOTIATE frame accepted, in bytes. */
 const RENEGOTIATE_MAX_BYTES = 64 * 1024;
+/**
+ * Renegotiations of the other side waiting here at most: an honest peer sends one and waits for the
+ * answer (perfect negotiation). Past this, the peer closes with `Overloaded`: each could add hundreds
+ * of m-lines, each a receiver with a frame transform.
+ */
+export const RENEGOTIATIONS_PENDING_MAX = 4;
+/** m-lines a renegotiation may carry (a few shared streams of audio and video, and the data channel). */
+export const RENEGOTIATION_MLINES_MAX = 32;
 
 export interface PeerMediaDeps {
   pc: RTCPeerConnection;
@@ -50,6 +58,8 @@ export class PeerMedia {
   #negotiating = false;
   /** Descriptions handled one at a time, in order. */
   #tail: Promise<void> = Promise.resolve();
+  /** The other side's renegotiations queued on #tail (RENEGOTIATIONS_PENDING_MAX). */
+  #pending = 0;
 
   constructor(deps: PeerMediaDeps) {
     this.#d = deps;
@@ -88,7 +98,14 @@ export class PeerMedia {
 
   /** A RENEGOTIATE frame from the default channel. */
   message(bytes: Uint8Array): void {
-    this.#tail = this.#tail.then(() => this.#description(bytes)).catch((error: unknown) => this.#d.fail(asPeerError(error)));
+    if (++this.#pending > RENEGOTIATIONS_PENDING_MAX) {
+      this.#d.fail(new PeerError('Overloaded', `more than ${RENEGOTIATIONS_PENDING_MAX} renegotiations from "${this.#d.userId}" waiting`));
+      return;
+    }
+    this.#tail = this.#tail
+      .then(() => this.#description(bytes))
+      .catch((error: unknown) => this.#d.fail(asPeerError(error)))
+      .finally(() => this.#pending--);
   }
 
   close(): void {
@@ -131,6 +148,9 @@ export class PeerMedia {
     }
     if (typeof parsed !== 'object' || parsed === null || (parsed.type !== 'offer' && parsed.type !== 'answer') || typeof parsed.sdp !== 'string')
       throw new PeerError('InvalidArgument', 'a renegotiation expected {type: "offer" | "answer", sdp}');
+    const mLines = (parsed.sdp.match(/^m=/gm) ?? []).length;
+    if (mLines > RENEGOTIATION_MLINES_MAX)
+      throw new PeerError('InvalidArgument', `a renegotiation expected at most ${RENEGOTIATION_MLINES_MAX} m-lines, got ${mLines}`);
     if (!sameFingerprints(sdpFingerprints(parsed.sdp), await this.#d.fingerprints()))
       throw new PeerError('FingerprintMismatch', `a renegotiation from "${this.#d.userId}" carries other DTLS fingerprints than the signed ones`);
     const pc = this.#d.pc;

@@ -9,7 +9,7 @@ import { pattern, sha256, startKit, until, type Client, type Kit } from '../data
 import { pub } from '../realtime/test-kit.ts';
 import { PeerError } from './errors.ts';
 import type { IncomingDirectStream } from './direct-stream.ts';
-import type { RemotePeer } from './remote-peer.ts';
+import { DIRECT_CHANNELS_MAX, type RemotePeer } from './remote-peer.ts';
 import type { RemotePeerRequest } from './peers-api.ts';
 import { loopbackPeers, sawEachOther, peerFailure } from './test-kit.ts';
 
@@ -140,6 +140,18 @@ describe('direct peers (werift)', () => {
     const got = await inAtBob[0]!.bytes();
     await watching;
     expect(got.length).toBe(8 * 1024 * 1024);
+    peer.close();
+  });
+
+  it(`opens at most ${DIRECT_CHANNELS_MAX} channels on one connection (Overloaded past it)`, async () => {
+    const roomId = await joined([alice, bob]);
+    const atBob = accepting(bob);
+    const peer = await alice.streamApi.connectPeer(roomId, 'bob');
+    await until(() => atBob.peers.length === 1, 'bob accepted');
+    // The default channel is one of them.
+    for (let i = 1; i < DIRECT_CHANNELS_MAX; i++) await peer.open(`c${i}`);
+    expect((await peerFailure(peer.open('one-more'))).reason).toBe('Overloaded');
+    await until(() => atBob.peers[0]!.channels.length === DIRECT_CHANNELS_MAX, "bob's channels");
     peer.close();
   });
 

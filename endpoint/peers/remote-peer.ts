@@ -24,6 +24,12 @@ import { type AppStreamParams, PeerSender, STREAMS_CHANNEL, type StreamSending }
 import type { OpenChannelOptions, PeerConnectionState, PeerSendOptions, RemotePeerEventMap, RemotePeerJson } from './types.ts';
 
 export const DEFAULT_CHANNEL = 'default';
+/**
+ * Data channels of one peer at most, either side's (the default and the streams channel included):
+ * each has its own reader and SCTP stream, and the other side could otherwise open them without end.
+ * Past it, `open()` fails with `Overloaded` and a channel the other side opens is closed at once.
+ */
+export const DIRECT_CHANNELS_MAX = 32;
 const RESERVED_PREFIX = 'sealroom:';
 const LABEL_MAX_CHARS = 64;
 /** On the default channel: the sender closes the connection (docs/protocol/peer-signalling.md, "Lifetime"). */
@@ -137,7 +143,13 @@ export class RemotePeer {
       error: () => this.#error,
     });
     const pc = deps.pc as RTCPeerConnection & { ondatachannel: ((e: RTCDataChannelEvent) => void) | null };
-    pc.ondatachannel = (e) => this.#adopt(e.channel);
+    pc.ondatachannel = (e) => {
+      try {
+        this.#adopt(e.channel);
+      } catch (error) {
+        deps.log.warn({ userId: deps.userId, error: String(error) }, 'a direct channel the other side opened was closed');
+      }
+    };
     pc.onconnectionstatechange = () => {
       const state = pc.connectionState;
       if (state === 'failed' || state === 'closed') this.#fail(new PeerError('ConnectionFailed', `the direct connection to "${deps.userId}" ${state}`));
@@ -293,6 +305,10 @@ export class RemotePeer {
   #adopt(dc: RTCDataChannel): Channel {
     const existing = this.#channels.get(dc.label);
     if (existing !== undefined) return existing;
+    if (this.#channels.size >= DIRECT_CHANNELS_MAX) {
+      dc.close();
+      throw new PeerError('Overloaded', `a direct connection has at most ${DIRECT_CHANNELS_MAX} channels`);
+    }
     dc.binaryType = 'arraybuffer';
     const reader = new ChannelReader(
       dc.label,

@@ -17,8 +17,13 @@ import { randomId16, sameFingerprints, sdpFingerprints, signedMessage, verifySig
 
 /** A signed offer or answer older (or newer) than this, by the receiver's clock, is `Replayed`. */
 export const PEER_SIGNAL_FRESH_MS = 5 * 60_000;
-/** Nonces remembered at most; past this the oldest are forgotten first. */
-export const PEER_NONCES_MAX = 8192;
+/**
+ * Fresh nonces remembered per sender at most. A fresh nonce is never forgotten (its signal could be
+ * replayed): a sender past this has its signals refused (`Overloaded`) until its oldest age out.
+ * Before, one pool of 8,192 for everyone forgot the oldest first, so a member who flooded it (50
+ * signals a second for about 3 minutes) let a Bridge replay another member's offer.
+ */
+export const PEER_NONCES_PER_SENDER_MAX = 2048;
 
 export type SignedSignal = Extract<PeerSignal, { type: 'offer' | 'answer' }>;
 
@@ -31,12 +36,13 @@ export interface SignalSession {
 }
 
 export class SignalChecks {
-  /** `userId \n nonce` -> signed time. */
-  readonly #nonces = new Map<string, number>();
+  /** Per sender user id: nonce -> signed time, in arrival order. */
+  readonly #nonces = new Map<string, Map<string, number>>();
 
   constructor(
     private readonly connection: Connection,
     private readonly rooms: RoomApi,
+    private readonly noncesPerSender = PEER_NONCES_PER_SENDER_MAX,
   ) {}
 
   /**
@@ -62,10 +68,14 @@ export class SignalChecks {
     };
     if (!(await verifySignal(fields, s.signature, publicKey)))
       throw new PeerError('SignatureInvalid', `the ${s.type} is not signed by "${fromUserId}" for this room, session and user`);
-    const nonceKey = `${fromUserId}\n${s.nonce}`;
     this.#forgetStale();
-    if (this.#nonces.has(nonceKey)) throw new PeerError('Replayed', `a signed ${s.type} from "${fromUserId}" was seen before`);
-    this.#nonces.set(nonceKey, s.at);
+    let seen = this.#nonces.get(fromUserId);
+    if (seen === undefined) this.#nonces.set(fromUserId, (seen = new Map()));
+    if (seen.has(s.nonce)) throw new PeerError('Replayed', `a signed ${s.type} from "${fromUserId}" was seen before`);
+    if (seen.size >= this.noncesPerSender) {
+      throw new PeerError('Overloaded', `more than ${this.noncesPerSender} signed signals from "${fromUserId}" in ${PEER_SIGNAL_FRESH_MS / 60_000} minutes`);
+    }
+    seen.set(s.nonce, s.at);
   }
 
   /** This side's offer or answer over `sdp`, signed with its identity key. */
@@ -100,11 +110,15 @@ export class SignalChecks {
     return undefined;
   }
 
+  /** Forgets nonces whose signals are too old to pass the freshness check anyway. */
   #forgetStale(): void {
     const oldest = Date.now() - PEER_SIGNAL_FRESH_MS;
-    for (const [key, at] of this.#nonces) {
-      if (at >= oldest && this.#nonces.size < PEER_NONCES_MAX) break;
-      this.#nonces.delete(key);
+    for (const [userId, seen] of this.#nonces) {
+      for (const [nonce, at] of seen) {
+        if (at >= oldest) break;
+        seen.delete(nonce);
+      }
+      if (seen.size === 0) this.#nonces.delete(userId);
     }
   }
 }

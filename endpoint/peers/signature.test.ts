@@ -3,6 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { RTCPeerConnection } from 'werift';
 import { loopbackPeerConfig } from '../../bridge/media/test-peer.ts';
 import { toBase64 } from '../../crypto/bytes.ts';
+import type { Connection } from '../connection.ts';
+import type { RoomApi } from '../rooms/room-api.ts';
+import { SignalChecks } from './signal-checks.ts';
 import { remoteCertificateFingerprint, sdpFingerprints, signedMessage, verifySignal, type SignedFields } from './signature.ts';
 
 const seed = new Uint8Array(32).fill(7);
@@ -71,5 +74,38 @@ describe('peer signal signatures', () => {
       await a.close();
       await b.close();
     }
+  });
+});
+
+describe('signal nonces', () => {
+  /** Checks whose member keys are alice's and carol's (the room read is not what is tested here). */
+  class Checks extends SignalChecks {
+    override async memberKey(): Promise<Uint8Array> {
+      return publicKey;
+    }
+  }
+  const signal = (from: string, nonce: number) => {
+    const f: SignedFields = { ...fields, fromUserId: from, at: Date.now(), nonce: toBase64(new Uint8Array(16).fill(nonce)) };
+    const sdp = `v=0\r\na=fingerprint:${f.fingerprints[0]}\r\n`;
+    return {
+      type: 'offer' as const,
+      sessionId: f.sessionId,
+      nonce: f.nonce,
+      at: f.at,
+      sdp,
+      fingerprints: f.fingerprints,
+      metadata: f.metadata,
+      signature: toBase64(ed25519.sign(signedMessage(f), seed)),
+    };
+  };
+
+  it("refuses a sender's signals past its own bound of fresh nonces, never forgetting a fresh one; another sender's still pass", async () => {
+    const checks = new Checks({ userId: 'bob' } as unknown as Connection, {} as RoomApi, 8);
+    const verify = (from: string, nonce: number) => checks.verify(signal(from, nonce), 'room1', from, fields.sessionId, fields.metadata);
+    for (let i = 0; i < 8; i++) await verify('alice', i);
+    await expect(verify('alice', 8)).rejects.toMatchObject({ reason: 'Overloaded' });
+    // Before, the oldest were forgotten to make room: a replay of alice's first offer then passed.
+    await expect(verify('alice', 0)).rejects.toMatchObject({ reason: 'Replayed' });
+    await verify('carol', 0);
   });
 });

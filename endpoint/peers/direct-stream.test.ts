@@ -49,10 +49,9 @@ afterAll(async () => {
   for (const pc of pcs) await Promise.resolve(pc.close()).catch(() => undefined);
 });
 
-/** A reader on the receiving channel reading as `who`; returns the streams that opened for it. */
-function readAs(who: TestUser): IncomingDirectStream[] {
-  const opened: IncomingDirectStream[] = [];
-  const reader = new ChannelReader(
+/** A channel reader for streams from alice, reading as `who`; what it sends back goes to `send`. */
+function readerFor(who: TestUser, opened: IncomingDirectStream[], send: (frame: Uint8Array) => void): ChannelReader {
+  return new ChannelReader(
     'c',
     {
       budget: { open: 0 },
@@ -66,10 +65,16 @@ function readAs(who: TestUser): IncomingDirectStream[] {
         opened.push(s);
         return true;
       },
-      send: (frame) => receiving.send(frame as Uint8Array<ArrayBuffer>),
+      send,
     },
     new Map(),
   );
+}
+
+/** A reader on the receiving channel reading as `who`; returns the streams that opened for it. */
+function readAs(who: TestUser): IncomingDirectStream[] {
+  const opened: IncomingDirectStream[] = [];
+  const reader = readerFor(who, opened, (frame) => receiving.send(frame as Uint8Array<ArrayBuffer>));
   receiving.onmessage = (e: MessageEvent) => void reader.message(new Uint8Array(e.data as ArrayBuffer)).catch(() => undefined);
   return opened;
 }
@@ -178,21 +183,7 @@ describe('what a peer may make this reader hold', () => {
 
   it('counts OPENs that arrive together before it awaits anything', async () => {
     const frames: Uint8Array[] = [];
-    const reader = new ChannelReader(
-      'c',
-      {
-        budget: { open: 0 },
-        roomId: ROOM,
-        senderId: 'alice',
-        senderPublicKey: async () => decodePublicKey(users.alice.publicKey),
-        epochKey: () => epochKey,
-        reader: { roomId: ROOM, recipientId: 'bob', unwrap: () => Promise.reject(new Error('not used')) },
-        signReceipt: () => Promise.reject(new Error('not used')),
-        opened: () => true,
-        send: (frame) => frames.push(frame),
-      },
-      new Map(),
-    );
+    const reader = readerFor(users.bob, [], (frame) => frames.push(frame));
     const open = (i: number) => {
       const frame = new Uint8Array(1 + 16 + 4);
       frame[0] = 0x01;

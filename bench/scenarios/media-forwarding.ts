@@ -81,12 +81,7 @@ interface Window {
  * packets in flight arrive (`arrived`: packets the subscribers got so far, after a `tick`). Returns
  * how many were sent and for how long.
  */
-async function paced(
-  ms: number,
-  streams: Array<{ packetsPerSecond: number; send: () => void }>,
-  tick: () => void,
-  arrived: () => number,
-): Promise<Window> {
+async function paced(ms: number, streams: Array<{ packetsPerSecond: number; send: () => void }>, tick: () => void, arrived: () => number): Promise<Window> {
   addFixed(ms);
   const began = performance.now();
   const done = streams.map(() => 0);
@@ -290,9 +285,19 @@ async function plainCase(forwarder: Proc, port: number, subscribers: number, ms:
       const stats = await forwarder.call<UdpForwarderStats>('stats');
       return { cpuMs: readCpuPreciseMs(forwarder.pid), packetsIn: stats.packetsIn, packetsOut: stats.packetsOut };
     };
-    const warm = await paced(ms.warmup, streams, () => undefined, () => received);
+    const warm = await paced(
+      ms.warmup,
+      streams,
+      () => undefined,
+      () => received,
+    );
     const before = await snapshot();
-    const window = await paced(ms.measure, streams, () => undefined, () => received);
+    const window = await paced(
+      ms.measure,
+      streams,
+      () => undefined,
+      () => received,
+    );
     const after = await snapshot();
     return figures(subscribers, before, after, window, { sent: warm.sent + window.sent, received, duplicates: 0 }, forwarder.rssBytes());
   } finally {

@@ -14,7 +14,7 @@ import { ClusterFanout } from './cluster/fanout.ts';
 import { NatsLink } from './cluster/nats.ts';
 import { BridgeEvents } from './events.ts';
 import { BridgeMetrics } from './metrics.ts';
-import { devRouter } from './dev/dev-mode.ts';
+import { devHostAllowed, devRouter } from './dev/dev-mode.ts';
 import { checkAppDir, serveApp } from './http/app-static.ts';
 import { openApiDocument } from './http/openapi.ts';
 import { limitConnectionsPerAddress } from './http/connection-limits.ts';
@@ -179,6 +179,25 @@ export async function createBridge(options: CreateBridgeOptions): Promise<Bridge
     });
     next();
   });
+  // The API's answers (tokens, keys, ids) are never cached, sniffed or framed; the web app's files set
+  // their own headers (bridge/http/app-static.ts).
+  app.use((req, res, next) => {
+    if (req.path === '/healthz' || req.path.startsWith('/v1/') || req.path.startsWith('/manage/') || req.path.startsWith('/dev/') || req.path === '/metrics') {
+      res.setHeader('x-content-type-options', 'nosniff');
+      res.setHeader('cache-control', 'no-store');
+      res.setHeader('content-security-policy', "default-src 'none'; frame-ancestors 'none'");
+    }
+    next();
+  });
+  // Dev mode lets anyone who reaches it register users: a page elsewhere that rebinds its own name to
+  // this machine's address (DNS rebinding) reaches it from the developer's browser, under its own
+  // name. Only this Bridge's names are answered: loopback, and the origins logins sign.
+  if (config.devMode) {
+    app.use((req, _res, next) => {
+      if (devHostAllowed(req.get('host'), `${req.protocol}://${req.get('host') ?? ''}`, auth.loginOrigins)) return next();
+      throw new HttpError(421, 'HOST_NOT_ALLOWED', `dev mode answers only this Bridge's own names, not "${req.get('host') ?? ''}"`);
+    });
+  }
   // Unhealthy while the database cannot be reached (PostgreSQL down: docs/operations/postgres.md).
   // With NATS, unhealthy too while the other Bridges cannot be reached (docs/operations/cluster.md).
   app.get('/healthz', async (_req, res) => {

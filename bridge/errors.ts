@@ -44,6 +44,8 @@ export type ErrorCode =
   | 'ROOM_VERSION_QUOTA'
   | 'QUERY_TOO_COSTLY'
   | 'TOO_MANY_CONNECTIONS'
+  /** Dev mode: the request named a host that is not this Bridge's (a DNS-rebinding page), 421. */
+  | 'HOST_NOT_ALLOWED'
   | 'SHUTTING_DOWN'
   | 'STORE_UNAVAILABLE'
   | 'CLUSTER_UNAVAILABLE'

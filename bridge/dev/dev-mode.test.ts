@@ -4,6 +4,7 @@
  * files with their content types, cache policy and Content-Security-Policy, the API unaffected.
  */
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -99,6 +100,19 @@ describe('dev mode', () => {
   });
 });
 
+/** The status of a GET of `path` exactly as written, with the Host header `host`. */
+function rawGet(path: string, host?: string): Promise<number> {
+  const url = new URL(dev.bridge.url);
+  return new Promise((resolve, reject) => {
+    const req = request({ host: url.hostname, port: url.port, path, headers: host === undefined ? {} : { host } }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 describe('the web app', () => {
   it('serves index.html at / with the CSP and no-cache, hashed assets immutable, with their content types', async () => {
     const index = await fetch(`${dev.bridge.url}/`);
@@ -125,11 +139,27 @@ describe('the web app', () => {
     expect((await fetch(`${dev.bridge.url}/v1/me`)).status).toBe(401);
     expect((await fetch(`${dev.bridge.url}/manage/v1/solutions`)).status).toBe(401);
     expect((await fetch(`${dev.bridge.url}/metrics`)).status).toBe(401);
-    expect((await fetch(`${dev.bridge.url}/v1/openapi.json`)).headers.get('content-security-policy')).toBeNull();
+    // API answers are never cached, sniffed or framed.
+    const api = await fetch(`${dev.bridge.url}/v1/openapi.json`);
+    expect(api.headers.get('content-security-policy')).toBe("default-src 'none'; frame-ancestors 'none'");
+    expect(api.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(api.headers.get('cache-control')).toBe('no-store');
     for (const path of ['/assets/missing.js', '/%2e%2e/package.json', '/assets/..%2f..%2fpackage.json']) {
       expect((await fetch(dev.bridge.url + path)).status, path).toBe(404);
     }
+    // Sent as written: fetch would resolve the dots before the request.
+    expect(await rawGet('/%2e%2e/package.json')).toBe(404);
+    expect(await rawGet('/assets/%2e%2e/%2e%2e/package.json')).toBe(404);
     expect((await fetch(`${dev.bridge.url}/`, { method: 'POST' })).status).toBe(404);
+  });
+
+  it('answers only its own names in dev mode: a DNS-rebinding page, under its own name, gets 421 before any route', async () => {
+    const port = new URL(dev.bridge.url).port;
+    for (const host of [`rebind.example:${port}`, `localhost.evil.example:${port}`, `127.0.0.1.nip.io:${port}`]) {
+      expect(await rawGet('/dev/v1/info', host), host).toBe(421);
+      expect(await rawGet('/', host), host).toBe(421);
+    }
+    for (const host of [`127.0.0.1:${port}`, `localhost:${port}`]) expect(await rawGet('/dev/v1/info', host), host).toBe(200);
   });
 
   it('fails the start when appDir holds no built app', async () => {

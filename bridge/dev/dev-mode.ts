@@ -11,6 +11,7 @@ import express, { Router } from 'express';
 import * as z from 'zod';
 import { addContextUserRequestSchema } from '../../protocol/api.ts';
 import { userIdSchema } from '../../protocol/room-record.ts';
+import { isLoopbackHost } from '../config.ts';
 import { BridgeError } from '../errors.ts';
 import type { ManageService } from '../manage/service.ts';
 import type { BridgeServices } from '../services.ts';
@@ -30,6 +31,16 @@ export interface DevDemo {
   solutionId: string;
   contextId: string;
   contextName: string;
+}
+
+/**
+ * Whether a dev-mode request names this Bridge (docs/app.md, "Dev mode"): a loopback name, or an
+ * origin logins sign. A page that rebinds its own name to this machine (DNS rebinding) sends its own
+ * name, and is refused before any route.
+ */
+export function devHostAllowed(host: string | undefined, origin: string, loginOrigins: readonly string[]): boolean {
+  if (host === undefined || host === '') return false;
+  return isLoopbackHost(host.replace(/:\d+$/, '')) || loginOrigins.includes(origin);
 }
 
 /** Routes under /dev/v1: `GET /info` (the demo context) and `POST /register` (a user with its key). */

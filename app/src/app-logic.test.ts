@@ -147,6 +147,10 @@ describe('names other members chose', () => {
     expect(visibleName('invoice\u202Efdp.exe')).toBe('invoice[U+202E]fdp.exe');
     expect(visibleName('a\u2066b\u2069\u200Fc\u061C')).toBe('a[U+2066]b[U+2069][U+200F]c[U+061C]');
     expect(visibleName('rapport été 2026 — 報告.pdf')).toBe('rapport été 2026 — 報告.pdf');
+    // Zero-width and other invisible characters, controls and blank fillers show as their code too.
+    expect(visibleName('alice\u200B')).toBe('alice[U+200B]');
+    expect(visibleName('a\u00AD\u2060b\u3164c\u2800\u0007')).toBe('a[U+00AD][U+2060]b[U+3164]c[U+2800][U+0007]');
+    expect(visibleName('\u{E0041}x')).toBe('[U+E0041]x');
   });
 
   it('gives every item of a log an id of its own, whatever the stream ids the senders chose', () => {

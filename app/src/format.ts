@@ -49,9 +49,15 @@ export function userIdProblem(userId: string): string | undefined {
 }
 
 /**
- * A name another member chose, shown as it is except for the characters that reorder text (bidi
- * controls): those are shown as their code, so `invoice\u202Efdp.exe` cannot pass for `invoiceexe.pdf`.
+ * Text another member chose (a name, a file name, a reason), shown as it is except for the characters
+ * that reorder it or do not show: bidi controls, other invisible format characters (zero-width ones,
+ * the soft hyphen, tag characters), control characters and the blank fillers (Hangul fillers, the
+ * blank Braille pattern). Each is shown as its code, so `invoice\u202Efdp.exe` cannot pass for
+ * `invoiceexe.pdf`, nor `alice\u200B` for `alice`.
  */
 export function visibleName(name: string): string {
-  return name.replace(/[\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/g, (c) => `[U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}]`);
+  return name.replace(
+    /[\p{Cf}\p{Cc}\u034F\u115F\u1160\u180E\u2800\u3164\uFFA0]/gu,
+    (c) => `[U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}]`,
+  );
 }

@@ -38,6 +38,10 @@ describe('error messages', () => {
     expect(integrity.code).toBe('ERR_DATA_STREAM_INTEGRITY');
     const aborted = describeError(new DataStreamError('AbnormalEnd', 'x', { abortReason: 'cancelled by alice' }));
     expect(aborted.message).toContain('The sender said: "cancelled by alice".');
+    // What reorders or hides text in the sender's words shows as its code: it cannot turn the app's
+    // own sentence around.
+    const reordered = describeError(new DataStreamError('AbnormalEnd', 'x', { abortReason: 'ok\u202E. Paste your key in chat' }));
+    expect(reordered.message).toContain('The sender said: "ok[U+202E]. Paste your key in chat".');
   });
 
   it('prefers a precise sentence for a known Bridge code, and says how long to wait', () => {

@@ -5,6 +5,7 @@
  * messages.test.ts compares them with the reason lists in the library's sources.
  */
 import type { DataStreamErrorReason, EndpointErrorReason } from 'sealroom/endpoint';
+import { visibleName } from './format.ts';
 
 export const ENDPOINT_ERROR_MESSAGES: Readonly<Record<EndpointErrorReason, string>> = {
   InvalidArgument: 'That input was not accepted. Check what you typed and try again.',
@@ -101,7 +102,9 @@ export function describeError(error: unknown): ShownError {
   const e = (typeof error === 'object' && error !== null ? error : {}) as ErrorLike;
   const code = typeof e.code === 'string' ? e.code : typeof e.name === 'string' ? e.name : 'Error';
   if (code.startsWith('ERR_DATA_STREAM_') && isDataStreamReason(e.reason)) {
-    const abort = typeof e.abortReason === 'string' && e.abortReason !== '' ? ` The sender said: "${e.abortReason.slice(0, 200)}".` : '';
+    // The sender's own words, inside the app's message: shown as theirs, with nothing that reorders
+    // or hides text (visibleName), so they cannot pass for the app's.
+    const abort = typeof e.abortReason === 'string' && e.abortReason !== '' ? ` The sender said: "${visibleName(e.abortReason.slice(0, 200))}".` : '';
     return { message: DATA_STREAM_ERROR_MESSAGES[e.reason] + abort, code };
   }
   if (code.startsWith('ERR_ENDPOINT_') && isEndpointReason(e.reason)) {

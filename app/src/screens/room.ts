@@ -68,7 +68,8 @@ export async function openRoomView(root: HTMLElement, options: RoomViewOptions):
 
   const renderHeader = () => {
     const isManager = room.managers.some((m) => m.userId === me);
-    const name = decodePrivateMeta(room.privateMeta, 'room').name;
+    // Another member chose it: nothing in it reorders the page's own text (the confirm, the notice).
+    const name = visibleName(decodePrivateMeta(room.privateMeta, 'room').name);
     const slot = h('div', { class: 'slot' });
     const edit = h('button', { type: 'button', testid: 'edit-room' }, 'Edit');
     edit.onclick = () => options.onEdit(room);

@@ -7,7 +7,7 @@
 import type { KeyChangedEvent, StreamRoom } from 'sealroom/endpoint';
 import { connectionLabel, type ShownConnectionState } from '../connection-state.ts';
 import { h, replace } from '../dom.ts';
-import { shortKey } from '../format.ts';
+import { shortKey, visibleName } from '../format.ts';
 import { statusMessage } from '../messages.ts';
 import { decodePrivateMeta } from '../room-meta.ts';
 import type { Session } from '../session.ts';
@@ -190,7 +190,7 @@ export async function renderWorkspace(root: HTMLElement, options: WorkspaceOptio
     const item = h(
       'li',
       { class: 'room-item', testid: 'room-item', dataset: { roomId: room.streamRoomId, name } },
-      h('span', { class: 'name' }, name),
+      h('span', { class: 'name' }, visibleName(name)),
       h('span', { class: 'facts muted' }, `v${room.version} · epoch ${room.epoch} · ${room.users.length} member${room.users.length === 1 ? '' : 's'}`),
     );
     item.tabIndex = 0;

@@ -49,8 +49,9 @@ describe('login by challenge-response', () => {
     const swapped = await rest(t.bridge.url).post('/v1/auth/session', { ...forged, signature: byCarol.signature });
     expect(swapped.body.error.message).toMatch(/signature does not verify/);
 
+    // An unregistered key gets the same answer as a bad signature: a login does not tell who is registered.
     const outsider = await signedLogin(t.bridge.url, tenant.solutionId, carol);
-    expect((await rest(t.bridge.url).post('/v1/auth/session', outsider)).body.error.message).toMatch(/not a user/);
+    expect((await rest(t.bridge.url).post('/v1/auth/session', outsider)).body.error.message).toBe(swapped.body.error.message);
   });
 
   it('validates bodies and names the bad field', async () => {

@@ -98,7 +98,10 @@ export class AuthService {
       if (error instanceof BridgeError && error.code === 'AUTH_FAILED') {
         await this.#failures.failed(address, request.publicKey);
         this.counters.loginFailures++;
-        this.s.log.info({ solutionId: request.solutionId, address, reason: error.message }, 'login failed');
+        // The precise reason (kept from the client where it would tell who is registered, or this
+        // Bridge's addresses) is the error's cause.
+        const reason = typeof error.cause === 'string' ? error.cause : error.message;
+        this.s.log.info({ solutionId: request.solutionId, address, reason }, 'login failed');
       }
       throw error;
     }
@@ -106,7 +109,7 @@ export class AuthService {
 
   async #checkLogin(request: SessionRequest): Promise<SessionResponse> {
     const now = this.s.now();
-    const fail = (message: string) => new BridgeError('AUTH_FAILED', message);
+    const fail = (message: string, reason?: string) => new BridgeError('AUTH_FAILED', message, reason === undefined ? undefined : { cause: reason });
     const nonce = fromBase64(request.nonce);
     const issued = this.#nonces.check(nonce, request.solutionId, request.publicKey, now);
     if (!issued.ok) {
@@ -121,14 +124,20 @@ export class AuthService {
       throw fail(`login failed: the signed timestamp is more than ${this.s.config.authClockSkewSeconds} s from the Bridge's clock`);
     }
     if (!this.#origins.has(bridgeOrigin(request.bridgeUrl))) {
-      throw fail(`login failed: the signed Bridge URL is not this Bridge (${[...this.#origins].join(', ')})`);
+      // Which URLs it is goes to the log only: with a wildcard bind they are every interface address.
+      throw fail(
+        "login failed: the signed Bridge URL is not this Bridge's (its log names the URLs it takes)",
+        `the signed Bridge URL ${request.bridgeUrl} is none of ${[...this.#origins].join(', ')}`,
+      );
     }
     // The directory lookup is cheaper than a signature check, so an unknown key costs no verification.
     const user = await this.s.store.findSolutionUser(request.solutionId, request.publicKey);
-    if (user === undefined) throw fail('login failed: this public key is not a user of any context of the solution');
+    // One answer for both, so a login does not tell whether a key is registered in the solution.
+    const refused = 'login failed: this key is not a user of the solution, or the signature does not verify';
+    if (user === undefined) throw fail(refused, 'the public key is not a user of any context of the solution');
     const message = authMessage(nonce, request.bridgeUrl, request.timestamp);
     if (!(await verify(fromBase64(request.signature), message, decodePublicKey(request.publicKey)))) {
-      throw fail('login failed: the signature does not verify');
+      throw fail(refused, 'the signature does not verify');
     }
     const token = newSecret('srt_');
     const expiresAt = now + this.s.config.sessionTtlSeconds * 1000;

@@ -242,13 +242,19 @@ export class WeriftMediaUnit implements MediaUnit {
     if (session.closed || !session.receiving) return;
     const others = this.#otherSessions(session).reduce((n, s) => n + s.receivedTracks(), 0);
     const room = this.#config.maxReceivedTracksPerConnection - others;
-    const desired: TrackSource[] = [];
+    const byPublisher = new Map<string, TrackSource[]>();
     for (const trackNo of this.#directory.subscribedTracks(session.client.id, session.roomId)) {
-      if (desired.length >= room) break;
       const source = this.#sources.get(trackNo);
       // A sender never gets its own track back (docs/design.md, "Transport").
-      if (source !== undefined && !source.ended && source.info.connectionId !== session.client.id) desired.push(source);
+      if (source === undefined || source.ended || source.info.connectionId === session.client.id) continue;
+      const theirs = byPublisher.get(source.info.userId);
+      if (theirs === undefined) byPublisher.set(source.info.userId, [source]);
+      else theirs.push(source);
     }
+    // The budget goes round the publishing users, each one's tracks in subscription order: one member
+    // who publishes as many tracks as a subscriber may receive (from several connections) took them
+    // all, and nobody else was heard or seen.
+    const desired = fairShare([...byPublisher.values()], room);
     if (desired.length === 0 && session.receive === undefined) return;
     session.receive ??= new ReceiveTransport(this.#context(session));
     session.receive.sync(desired);
@@ -313,4 +319,21 @@ export class WeriftMediaUnit implements MediaUnit {
       },
     };
   }
+}
+
+/** Up to `budget` items taken round the lists, one from each in turn, each list in its order. */
+export function fairShare<T>(lists: readonly T[][], budget: number): T[] {
+  const out: T[] = [];
+  for (let i = 0; out.length < budget; i++) {
+    let took = false;
+    for (const list of lists) {
+      if (out.length >= budget) break;
+      if (i < list.length) {
+        out.push(list[i]!);
+        took = true;
+      }
+    }
+    if (!took) break;
+  }
+  return out;
 }

@@ -1,7 +1,7 @@
 /** The call's decisions: whom to subscribe to, who counts as in the call, the meter, device errors. */
 import { describe, expect, it } from 'vitest';
 import type { StreamInfo } from 'sealroom/endpoint';
-import { deviceProblem, levelPercent, peopleInCall, streamsToSubscribe } from './call-logic.ts';
+import { deviceProblem, levelPercent, peopleInCall, streamsToSubscribe, subscribeEach } from './call-logic.ts';
 
 const stream = (streamId: string, userId: string, kinds: ('audio' | 'video' | 'data')[]): StreamInfo => ({
   streamRoomId: 'r',
@@ -42,5 +42,20 @@ describe('the call', () => {
     expect(deviceProblem(new DOMException('x', 'NotAllowedError'))).toMatch(/refused/);
     expect(deviceProblem(new DOMException('x', 'NotFoundError'))).toMatch(/No camera/);
     expect(deviceProblem(new Error('?'))).toMatch(/could not be opened/);
+  });
+
+  it('subscribes to the others one by one when a stream that ended fails the call, and tries the failed one again later', async () => {
+    // The Endpoint's subscribe fails whole for a stream that is gone (STREAM_NOT_FOUND).
+    const live = new Set(['a', 'c']);
+    const calls: string[][] = [];
+    const subscribe = async (ids: string[]) => {
+      calls.push(ids);
+      if (ids.some((id) => !live.has(id))) throw new Error('STREAM_NOT_FOUND');
+    };
+    const subscribed = new Set<string>();
+    expect(await subscribeEach(['a', 'gone', 'c'], subscribed, subscribe)).toEqual(['gone']);
+    expect(calls).toEqual([['a', 'gone', 'c'], ['a'], ['gone'], ['c']]);
+    // Before, all three stayed marked subscribed after the one failure, and a and c were never asked for.
+    expect([...subscribed].sort()).toEqual(['a', 'c']);
   });
 });

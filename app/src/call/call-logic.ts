@@ -8,6 +8,35 @@ export function streamsToSubscribe(streams: readonly StreamInfo[], ownStreamIds:
   return streams.filter((s) => !ownStreamIds.has(s.streamId) && !subscribed.has(s.streamId) && hasMedia(s.tracks)).map((s) => s.streamId);
 }
 
+/**
+ * Subscribes to `fresh` (marked in `subscribed` first), in one call; if that call fails (one stream
+ * that ended meanwhile fails it whole, and a member can publish and unpublish in a loop), one stream
+ * at a time, so the others are not lost. A stream whose own call fails is forgotten, so the next
+ * listing tries it again. Returns the ones that failed.
+ */
+export async function subscribeEach(
+  fresh: readonly string[],
+  subscribed: Set<string>,
+  subscribe: (streamIds: string[]) => Promise<unknown>,
+): Promise<string[]> {
+  for (const id of fresh) subscribed.add(id);
+  try {
+    await subscribe([...fresh]);
+    return [];
+  } catch {
+    const failed: string[] = [];
+    for (const id of fresh) {
+      try {
+        await subscribe([id]);
+      } catch {
+        subscribed.delete(id);
+        failed.push(id);
+      }
+    }
+    return failed;
+  }
+}
+
 /** How many people other than this one publish audio or video in the room. */
 export function peopleInCall(streams: readonly StreamInfo[], me: string): number {
   return new Set(streams.filter((s) => s.userId !== me && hasMedia(s.tracks)).map((s) => s.userId)).size;

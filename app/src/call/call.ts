@@ -10,7 +10,7 @@ import { h, replace } from '../dom.ts';
 import type { Session } from '../session.ts';
 import { PersonError } from '../messages.ts';
 import { errorBox } from '../ui.ts';
-import { deviceProblem, hasMedia, levelPercent, peopleInCall, streamsToSubscribe } from './call-logic.ts';
+import { deviceProblem, hasMedia, levelPercent, peopleInCall, streamsToSubscribe, subscribeEach } from './call-logic.ts';
 
 interface Tile {
   element: HTMLElement;
@@ -130,10 +130,11 @@ export function createCall(session: Session, roomId: string): Call {
     const ownIds = new Set(local === undefined ? [] : [local.streamId]);
     const fresh = streamsToSubscribe(streams, ownIds, subscribed);
     if (fresh.length === 0) return;
-    for (const id of fresh) subscribed.add(id);
-    await streamApi.subscribeToRemoteStreams(
-      roomId,
-      fresh.map((streamId) => ({ streamId })),
+    await subscribeEach(fresh, subscribed, (ids) =>
+      streamApi.subscribeToRemoteStreams(
+        roomId,
+        ids.map((streamId) => ({ streamId })),
+      ),
     );
   }
 

@@ -83,6 +83,14 @@ describe('room log', () => {
     for (let i = 0; i < ROOM_LOG_MAX_ITEMS + 5; i++) log.notice(`n${i}`);
     expect(log.items).toHaveLength(ROOM_LOG_MAX_ITEMS);
     expect(log.items.some((i) => i.id === 'f1')).toBe(false);
+    // A received file not saved yet outlives a flood of messages: the messages around it go first.
+    const held: FileItem = { kind: 'file', id: 'f2', from: 'bob', mine: false, name: 'b.bin', size: 1, mimeType: '', at: 2, progress: 1, state: 'done' };
+    held.blob = new Blob([new Uint8Array(1)]);
+    log.add(held);
+    for (let i = 0; i < ROOM_LOG_MAX_ITEMS * 2; i++) log.notice(`flood${i}`);
+    expect(log.items).toHaveLength(ROOM_LOG_MAX_ITEMS);
+    expect(log.items[0]).toBe(held);
+    expect(held.blob).toBeDefined();
 
     log.setPresent('bob', 'conn:1', true);
     log.setPresent('bob', 'stream:s1', true);

@@ -74,8 +74,14 @@ export class RoomLog {
   add<T extends LogItem>(item: T): T {
     this.items.push(item);
     if (this.items.length > ROOM_LOG_MAX_ITEMS) {
-      const dropped = this.items.splice(0, this.items.length - ROOM_LOG_MAX_ITEMS);
-      for (const d of dropped) if (d.kind === 'file' && d.blob !== undefined) delete d.blob;
+      // The oldest go first, but a received file not saved yet goes only when nothing else can: a
+      // flood of small messages from another member must not throw a file away before its person
+      // saved it (what files hold is bounded on its own).
+      let excess = this.items.length - ROOM_LOG_MAX_ITEMS;
+      const held = (i: LogItem) => i.kind === 'file' && i.blob !== undefined;
+      const kept = this.items.filter((i) => (excess > 0 && !held(i) ? (excess--, false) : true));
+      for (const d of kept.splice(0, excess)) if (d.kind === 'file') delete d.blob;
+      this.items.splice(0, this.items.length, ...kept);
     }
     this.#changed();
     return item;

@@ -272,15 +272,18 @@ describe('made-up epochs in stream announcements', () => {
     const reads = countRoomReads(bob);
     const started = Date.now();
     try {
+      // From alice and dave in turn: a receiver holds at most 64 streams of one sender at once
+      // (INCOMING_STREAMS_PER_SENDER_MAX), and alice's real one must find its place.
       for (let i = 0; i < 127; i++) {
+        const from = i % 2 === 0 ? dave : alice;
         bridgeEvent(bob, {
           type: 'byteStreamOpened',
           roomId,
           streamNo: 800_000 + i,
           streamId: Buffer.from(randomBytes(16)).toString('base64'),
           epoch: 2 + i,
-          senderId: 'alice',
-          senderConnectionId: alice.connection.connectionId!,
+          senderId: from.connection.userId,
+          senderConnectionId: from.connection.connectionId!,
           window: 65_536,
         });
       }

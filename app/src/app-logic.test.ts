@@ -91,6 +91,19 @@ describe('room log', () => {
     expect(log.items).toHaveLength(ROOM_LOG_MAX_ITEMS);
     expect(log.items[0]).toBe(held);
     expect(held.blob).toBeDefined();
+    // A log full of unsaved files still takes new items: past ROOM_LOG_HELD_FILES_MAX the oldest
+    // files go (and give their bytes back), never the item just added.
+    const files: FileItem[] = [];
+    for (let i = 0; i < ROOM_LOG_MAX_ITEMS; i++) {
+      const f: FileItem = { ...held, id: `g${i}` };
+      f.blob = new Blob([new Uint8Array(1)]);
+      files.push(log.add(f));
+    }
+    log.notice('after the files');
+    expect(log.items.at(-1)).toMatchObject({ kind: 'notice', text: 'after the files' });
+    expect(log.items).toHaveLength(ROOM_LOG_MAX_ITEMS);
+    expect(held.blob).toBeUndefined();
+    expect(files.at(-1)!.blob).toBeDefined();
 
     log.setPresent('bob', 'conn:1', true);
     log.setPresent('bob', 'stream:s1', true);
@@ -159,6 +172,8 @@ describe('names other members chose', () => {
     expect(visibleName('alice\u200B')).toBe('alice[U+200B]');
     expect(visibleName('a\u00AD\u2060b\u3164c\u2800\u0007')).toBe('a[U+00AD][U+2060]b[U+3164]c[U+2800][U+0007]');
     expect(visibleName('\u{E0041}x')).toBe('[U+E0041]x');
+    // Joiners stay: an emoji sequence and a Persian name are shown as they are.
+    expect(visibleName('👩\u200D💻 می\u200Cخواهم')).toBe('👩\u200D💻 می\u200Cخواهم');
   });
 
   it('gives every item of a log an id of its own, whatever the stream ids the senders chose', () => {

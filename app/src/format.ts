@@ -50,14 +50,15 @@ export function userIdProblem(userId: string): string | undefined {
 
 /**
  * Text another member chose (a name, a file name, a reason), shown as it is except for the characters
- * that reorder it or do not show: bidi controls, other invisible format characters (zero-width ones,
- * the soft hyphen, tag characters), control characters and the blank fillers (Hangul fillers, the
- * blank Braille pattern). Each is shown as its code, so `invoice\u202Efdp.exe` cannot pass for
- * `invoiceexe.pdf`, nor `alice\u200B` for `alice`.
+ * that reorder it or do not show: bidi controls, other invisible format characters (zero-width
+ * spaces, the soft hyphen, tag characters; not the zero-width joiner and non-joiner, which emoji
+ * sequences and Persian or Indic names need), control characters and the blank fillers (Hangul
+ * fillers, the blank Braille pattern). Each is shown as its code, so `invoice\u202Efdp.exe` cannot
+ * pass for `invoiceexe.pdf`, nor `alice\u200B` for `alice`.
  */
 export function visibleName(name: string): string {
   return name.replace(
-    /[\p{Cf}\p{Cc}\u034F\u115F\u1160\u180E\u2800\u3164\uFFA0]/gu,
+    /(?![\u200C\u200D])[\p{Cf}\p{Cc}\u034F\u115F\u1160\u180E\u2800\u3164\uFFA0]/gu,
     (c) => `[U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}]`,
   );
 }

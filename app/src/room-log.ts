@@ -43,6 +43,15 @@ export type LogItem = TextItem | FileItem | NoticeItem;
 
 /** Items one room keeps; older ones are dropped (the app has no history: the Bridge stores none). */
 export const ROOM_LOG_MAX_ITEMS = 500;
+/** Received files not saved yet that a flood of other items cannot push out of the log (the newest). */
+export const ROOM_LOG_HELD_FILES_MAX = 250;
+
+/** The items of `before` that are not in `after`. */
+function dropped(before: readonly LogItem[], after: readonly LogItem[]): LogItem[] {
+  if (before.length === 0) return [];
+  const kept = new Set(after);
+  return before.filter((x) => !kept.has(x));
+}
 
 export class RoomLog {
   readonly items: LogItem[] = [];
@@ -72,17 +81,23 @@ export class RoomLog {
   }
 
   add<T extends LogItem>(item: T): T {
+    const before = this.items.length >= ROOM_LOG_MAX_ITEMS ? [...this.items] : [];
     this.items.push(item);
     if (this.items.length > ROOM_LOG_MAX_ITEMS) {
-      // The oldest go first, but a received file not saved yet goes only when nothing else can: a
-      // flood of small messages from another member must not throw a file away before its person
-      // saved it (what files hold is bounded on its own).
+      // The oldest go first, but the newest ROOM_LOG_HELD_FILES_MAX received files that still hold
+      // their bytes go only when nothing else can: a flood of small messages from another member must
+      // not throw a file away before its person saved it. The item just added always stays.
+      const held = new Set<LogItem>([item]);
+      for (let i = this.items.length - 1; i >= 0 && held.size <= ROOM_LOG_HELD_FILES_MAX; i--) {
+        const x = this.items[i]!;
+        if (x.kind === 'file' && x.blob !== undefined) held.add(x);
+      }
       let excess = this.items.length - ROOM_LOG_MAX_ITEMS;
-      const held = (i: LogItem) => i.kind === 'file' && i.blob !== undefined;
-      const kept = this.items.filter((i) => (excess > 0 && !held(i) ? (excess--, false) : true));
-      for (const d of kept.splice(0, excess)) if (d.kind === 'file') delete d.blob;
+      const kept = this.items.filter((x) => (excess > 0 && !held.has(x) ? (excess--, false) : true));
       this.items.splice(0, this.items.length, ...kept);
     }
+    // What left the log gives its bytes back (a file's blob).
+    for (const x of dropped(before, this.items)) if (x.kind === 'file' && x.blob !== undefined) delete x.blob;
     this.#changed();
     return item;
   }

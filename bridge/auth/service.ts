@@ -130,15 +130,14 @@ export class AuthService {
         `the signed Bridge URL ${request.bridgeUrl} is none of ${[...this.#origins].join(', ')}`,
       );
     }
-    // The directory lookup is cheaper than a signature check, so an unknown key costs no verification.
     const user = await this.s.store.findSolutionUser(request.solutionId, request.publicKey);
     // One answer for both, so a login does not tell whether a key is registered in the solution.
     const refused = 'login failed: this key is not a user of the solution, or the signature does not verify';
-    if (user === undefined) throw fail(refused, 'the public key is not a user of any context of the solution');
     const message = authMessage(nonce, request.bridgeUrl, request.timestamp);
-    if (!(await verify(fromBase64(request.signature), message, decodePublicKey(request.publicKey)))) {
-      throw fail(refused, 'the signature does not verify');
-    }
+    // An unknown key is verified too (and its answer dropped), so the answer's time does not tell either.
+    const verified = await verify(fromBase64(request.signature), message, decodePublicKey(request.publicKey));
+    if (user === undefined) throw fail(refused, 'the public key is not a user of any context of the solution');
+    if (!verified) throw fail(refused, 'the signature does not verify');
     const token = newSecret('srt_');
     const expiresAt = now + this.s.config.sessionTtlSeconds * 1000;
     // The nonce's single use and the session are one durable write (one fsync to wait for, not two).

@@ -1,12 +1,12 @@
 /**
  * A subscriber's receive budget (`maxReceivedTracksPerConnection`) shared round the publishers
- * (fairShare in werift-unit.ts): one member who publishes as many tracks as the budget, subscribed
+ * (fair-share.ts): one member who publishes as many tracks as the budget, subscribed
  * first, no longer takes every place. All UDP on 127.0.0.1.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { guardLoopbackUdp } from './test-peer.ts';
 import { answerOffer, mediaRoom, mediaWorld, member, peer, publishMedia, type MediaWorld } from './test-kit.ts';
-import { fairShare } from './werift-unit.ts';
+import { fairShare } from './fair-share.ts';
 
 describe('fairShare', () => {
   it('takes one from each list in turn, each in its order, up to the budget', () => {

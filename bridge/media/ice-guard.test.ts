@@ -48,7 +48,7 @@ describe('an attacker sending STUN to a connected transport', () => {
   const sockets: Socket[] = [];
   beforeAll(async () => {
     // 127.0.0.2 is outside the allowed networks here.
-    w = await mediaWorld(['alice'], { media: { allowedRemoteNetworks: ['127.0.0.1/32'] } });
+    w = await mediaWorld(['alice', 'bob'], { media: { allowedRemoteNetworks: ['127.0.0.1/32'] } });
   });
   afterAll(async () => {
     for (const s of sockets) s.close();
@@ -110,5 +110,22 @@ describe('an attacker sending STUN to a connected transport', () => {
     await send(stranger.socket, dtlsAlert);
     await waitFor(() => counters.foreignDatagrams === foreign + 1, 'the foreign datagram refused');
     expect(pub.peer.pc.connectionState).toBe('connected');
+  });
+
+  it(`takes at most ${MAX_REMOTE_CANDIDATES} trickled candidates before the receive offer is answered too`, async () => {
+    // werift holds candidates that come before the remote description in a list of its own.
+    const roomId = await mediaRoom(w, 'alice', ['alice', 'bob']);
+    const alice = await member(w, 'alice', roomId);
+    const bob = await member(w, 'bob', roomId);
+    await publishMedia(w, alice, roomId, 'cam', ['video']);
+    await bob.request('subscribeStreams', { roomId, add: [{ streamId: 'cam' }], remove: [] });
+    await bob.mediaEvent('mediaReceiveOffer', (e) => e.roomId === roomId);
+    const answers = [];
+    for (let i = 0; i < MAX_REMOTE_CANDIDATES + 2; i++) {
+      const candidate = { candidate: `candidate:9 1 udp 2122260223 127.0.0.1 ${42000 + i} typ host`, sdpMid: '0', sdpMLineIndex: 0 };
+      answers.push(await bob.request('mediaCandidate', { roomId, transport: 'receive', candidate }));
+    }
+    expect(answers.filter((a) => a.accepted)).toHaveLength(MAX_REMOTE_CANDIDATES);
+    expect(answers.slice(MAX_REMOTE_CANDIDATES)).toEqual([{ accepted: false }, { accepted: false }]);
   });
 });

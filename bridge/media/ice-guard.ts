@@ -129,6 +129,11 @@ export function guardIce(pc: RTCPeerConnection, networks: BlockList, counters: I
       };
       const check = connection.checkIncoming.bind(connection);
       connection.checkIncoming = (message, addr, protocol) => {
+        // A request werift took before the socket was guarded (an early check) is checked here too.
+        if (!networks.check(addr[0], 'ipv4')) {
+          counters.stunRefused++;
+          return;
+        }
         // A new source address becomes a peer-reflexive candidate.
         if (connection.remoteCandidates.some((c) => c.host === addr[0] && c.port === addr[1]) || admit()) check(message, addr, protocol);
       };

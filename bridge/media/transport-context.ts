@@ -89,6 +89,7 @@ export async function settles<T>(ctx: TransportContext, what: string, work: Prom
       () => reject(new MediaError('NEGOTIATION_FAILED', `${what} did not finish within ${ctx.config.negotiationTimeoutMs} ms`)),
       ctx.config.negotiationTimeoutMs,
     );
+    timer.unref();
   });
   try {
     return await Promise.race([work, deadline]);

@@ -84,7 +84,19 @@ describe('binding a transport in a port range', () => {
   it('fails with a clear error once every port of the range is taken, and does not search it again at once', async () => {
     const range = await freeRange();
     for (let port = range[0]; port <= range[1]; port++) await bound(port);
-    await expect(transport(range)).rejects.toThrow(`every UDP port in [${range[0]}, ${range[1]}] is taken`);
+    // The transport's own socket is closed when it fails (werift drops the transport without closing it).
+    const close = Socket.prototype.close;
+    let closed = 0;
+    Socket.prototype.close = function (this: Socket, ...args: Parameters<Socket['close']>) {
+      closed++;
+      return close.apply(this, args);
+    };
+    try {
+      await expect(transport(range)).rejects.toThrow(`every UDP port in [${range[0]}, ${range[1]}] is taken`);
+    } finally {
+      Socket.prototype.close = close;
+    }
+    expect(closed).toBe(1);
     const bind = Socket.prototype.bind;
     let binds = 0;
     Socket.prototype.bind = function (this: Socket, ...args: unknown[]) {

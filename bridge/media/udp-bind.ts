@@ -77,7 +77,14 @@ export function fixUdpBind(now: () => number = performance.now.bind(performance)
   // `init` is private in werift's types.
   (UdpTransport.prototype as unknown as { init(this: Transport): Promise<void> }).init = async function init(this: Transport) {
     const address = this.options.interfaceAddresses?.[this.socketType];
-    if (this.options.portRange !== undefined && !this.options.port) await bindInRange(this.socket, this.options.portRange, address, now());
-    else await bindOnce(this.socket, this.options.port || undefined, address);
+    try {
+      if (this.options.portRange !== undefined && !this.options.port) await bindInRange(this.socket, this.options.portRange, address, now());
+      else await bindOnce(this.socket, this.options.port || undefined, address);
+    } catch (error) {
+      // werift drops a transport whose init failed without closing it: its socket (a descriptor since
+      // the first bind attempt) is closed here.
+      this.socket.close();
+      throw error;
+    }
   };
 }

@@ -17,11 +17,12 @@ import { MediaError } from './errors.ts';
 import { unitPeerConfig } from './peer-config.ts';
 import { PublishTransport } from './publish-transport.ts';
 import { ReceiveTransport } from './receive-transport.ts';
-import { remoteCandidatesLeft } from './ice-guard.ts';
+import { MAX_REMOTE_CANDIDATES, remoteCandidatesLeft } from './ice-guard.ts';
 import { candidateAllowed } from './sdp.ts';
 import type { TrackSource } from './track-source.ts';
 import { fixRtcpParser } from './rtcp-guard.ts';
 import type { TransportContext } from './transport-context.ts';
+import { fairShare } from './fair-share.ts';
 import { fixUdpBind } from './udp-bind.ts';
 import { zeroMediaCounters, type MediaClient, type MediaCounters, type MediaDirectory, type MediaUnit, type MediaUnitStats } from './unit.ts';
 
@@ -64,6 +65,8 @@ export class WeriftMediaUnit implements MediaUnit {
   /** Bound published tracks, by trackNo. */
   readonly #sources = new Map<number, TrackSource>();
   readonly #closing = new Set<Promise<void>>();
+  /** Candidates trickled to each transport (`mediaCandidate`), at most MAX_REMOTE_CANDIDATES. */
+  readonly #trickled = new WeakMap<object, number>();
   readonly counters: MediaCounters = zeroMediaCounters();
   #closed = false;
 
@@ -160,9 +163,15 @@ export class WeriftMediaUnit implements MediaUnit {
     }
     // werift keeps every candidate for the transport's life and sorts its check list on each one:
     // MAX_REMOTE_CANDIDATES over its life, from its descriptions and trickled alike (ice-guard.ts).
-    if (candidate !== null && candidate.candidate !== '' && target.pc !== undefined && remoteCandidatesLeft(target.pc) <= 0) {
-      this.counters.candidatesRefused++;
-      return { accepted: false };
+    // Trickled ones are also counted here: before the transport has the client's description, werift
+    // holds them in a list of its own that the ICE guard never sees.
+    if (candidate !== null && candidate.candidate !== '') {
+      const trickled = (this.#trickled.get(target) ?? 0) + 1;
+      if (trickled > MAX_REMOTE_CANDIDATES || (target.pc !== undefined && remoteCandidatesLeft(target.pc) <= 0)) {
+        this.counters.candidatesRefused++;
+        return { accepted: false };
+      }
+      this.#trickled.set(target, trickled);
     }
     try {
       await target.addCandidate(candidate);
@@ -319,21 +328,4 @@ export class WeriftMediaUnit implements MediaUnit {
       },
     };
   }
-}
-
-/** Up to `budget` items taken round the lists, one from each in turn, each list in its order. */
-export function fairShare<T>(lists: readonly T[][], budget: number): T[] {
-  const out: T[] = [];
-  for (let i = 0; out.length < budget; i++) {
-    let took = false;
-    for (const list of lists) {
-      if (out.length >= budget) break;
-      if (i < list.length) {
-        out.push(list[i]!);
-        took = true;
-      }
-    }
-    if (!took) break;
-  }
-  return out;
 }

@@ -211,6 +211,15 @@ describe('limits', () => {
     await writing;
     // With a larger maxBytes the same text reads whole; a byte stream's signed size over maxBytes
     // fails before a byte is read.
+    // A bad maxBytes is refused before the reader is taken: the stream can still be read.
+    const checked: Array<Promise<unknown>> = [];
+    bob.streamApi.registerTextStreamHandler('checked-text', async (reader) => {
+      checked.push(reader.readAll({ maxBytes: -1 }).catch((error: { reason?: string }) => error.reason));
+      checked.push(reader.readAll());
+    });
+    await alice.streamApi.sendText('fine', { roomId, topic: 'checked-text' });
+    await until(() => checked.length === 2, 'the checked handler');
+    expect(await Promise.all(checked)).toEqual(['InvalidArgument', 'fine']);
     const larger = receiveText(bob, 'larger-text', TEXT_READ_ALL_MAX_BYTES + 1);
     await alice.streamApi.sendText(big, { roomId, topic: 'larger-text' });
     await until(() => larger.length === 1, 'the second text handler');

@@ -72,6 +72,8 @@ export class ChannelReader {
             if (released) return;
             released = true;
             budget.open--;
+            // A stream the app cancelled midway: its sender stops on REJECT, so no chunk would end it here.
+            if (this.#streams.get(key) === entry) this.#streams.delete(key);
           },
         };
         this.#streams.set(key, entry);

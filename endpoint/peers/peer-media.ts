@@ -25,8 +25,22 @@ const RENEGOTIATE_MAX_BYTES = 64 * 1024;
  * of m-lines, each a receiver with a frame transform.
  */
 export const RENEGOTIATIONS_PENDING_MAX = 4;
-/** m-lines a renegotiation may carry (a few shared streams of audio and video, and the data channel). */
+/**
+ * m-lines a renegotiation may carry: at most RENEGOTIATION_MLINES_MAX that carry media (port not 0,
+ * not inactive: a few shared streams of audio and video, and the data channel), and
+ * RENEGOTIATION_MLINES_TOTAL_MAX in all. A track that stops being shared leaves an inactive m-line
+ * behind (`removeTrack` on a send-only transceiver), so a long call that toggles screen sharing piles
+ * them up; each still costs a transceiver, hence the second bound.
+ */
 export const RENEGOTIATION_MLINES_MAX = 32;
+export const RENEGOTIATION_MLINES_TOTAL_MAX = 512;
+
+/** The m-lines of an SDP: all, and those that carry media (port not 0, not inactive). */
+function mLines(sdp: string): { all: number; live: number } {
+  const sections = sdp.split(/\r?\nm=/).slice(1);
+  const live = sections.filter((s) => !/^\S+ 0 /.test(s) && !/\r?\na=inactive\r?$/m.test(s)).length;
+  return { all: sections.length, live };
+}
 
 export interface PeerMediaDeps {
   pc: RTCPeerConnection;
@@ -148,9 +162,13 @@ export class PeerMedia {
     }
     if (typeof parsed !== 'object' || parsed === null || (parsed.type !== 'offer' && parsed.type !== 'answer') || typeof parsed.sdp !== 'string')
       throw new PeerError('InvalidArgument', 'a renegotiation expected {type: "offer" | "answer", sdp}');
-    const mLines = (parsed.sdp.match(/^m=/gm) ?? []).length;
-    if (mLines > RENEGOTIATION_MLINES_MAX)
-      throw new PeerError('InvalidArgument', `a renegotiation expected at most ${RENEGOTIATION_MLINES_MAX} m-lines, got ${mLines}`);
+    const lines = mLines(parsed.sdp);
+    if (lines.live > RENEGOTIATION_MLINES_MAX || lines.all > RENEGOTIATION_MLINES_TOTAL_MAX) {
+      throw new PeerError(
+        'InvalidArgument',
+        `a renegotiation expected at most ${RENEGOTIATION_MLINES_MAX} m-lines that carry media and ${RENEGOTIATION_MLINES_TOTAL_MAX} in all, got ${lines.live} and ${lines.all}`,
+      );
+    }
     if (!sameFingerprints(sdpFingerprints(parsed.sdp), await this.#d.fingerprints()))
       throw new PeerError('FingerprintMismatch', `a renegotiation from "${this.#d.userId}" carries other DTLS fingerprints than the signed ones`);
     const pc = this.#d.pc;

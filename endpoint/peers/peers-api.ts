@@ -431,7 +431,12 @@ export class PeersApi {
 
   /** Ends a session once: closes its peer, tells the other side (unless it told us), forgets it. */
   #end(s: Session, error: PeerError): void {
-    if (this.#sessions.get(s.sessionId) !== s) return;
+    if (this.#sessions.get(s.sessionId) !== s) {
+      // Ended already (a deadline while its connection was being made): what was made since goes too.
+      if (s.peer !== undefined) peerControl(s.peer).fail(error);
+      else if (s.pc !== undefined) void Promise.resolve(s.pc.close()).catch(() => undefined);
+      return;
+    }
     this.#sessions.delete(s.sessionId);
     s.cancel(error);
     if (s.peer !== undefined) peerControl(s.peer).fail(error);

@@ -16,6 +16,14 @@ import type { ByteStreamInfo, ByteStreamReader, TextStreamInfo, TextStreamReader
 import type { ChunkQueue } from './chunk-queue.ts';
 import { checkFileName, drainToFile } from './write-to-file.ts';
 
+/** `maxBytes` of a `readAll`, or the error for a bad one (checked before the reader is taken). */
+function readAllMax(maxBytes: number | undefined, fallback: number): number | DataStreamError {
+  if (maxBytes === undefined) return fallback;
+  if (!Number.isSafeInteger(maxBytes) || maxBytes < 0)
+    return DataStreamError.invalidArgument(`"maxBytes" expected a non-negative integer, got ${String(maxBytes)}`);
+  return maxBytes;
+}
+
 /** What both readers share: the queue, progress and cancellation. */
 abstract class BaseReader {
   onProgress?: (progress: number | undefined) => void;
@@ -43,11 +51,7 @@ abstract class BaseReader {
    * Each chunk of the stream for `readAll`, at most `maxBytes` in all (`fallback` when not given);
    * past it the stream is cancelled and this fails with `LengthExceeded`.
    */
-  protected async *bounded(maxBytes: number | undefined, fallback: number): AsyncGenerator<Uint8Array> {
-    if (maxBytes !== undefined && (!Number.isSafeInteger(maxBytes) || maxBytes < 0)) {
-      throw DataStreamError.invalidArgument(`"maxBytes" expected a non-negative integer, got ${String(maxBytes)}`);
-    }
-    const max = maxBytes ?? fallback;
+  protected async *bounded(max: number): AsyncGenerator<Uint8Array> {
     const over = () => {
       const error = DataStreamError.lengthExceeded(`readAll: the stream is over ${max} bytes (pass a larger maxBytes, or read it with for await)`);
       this.queue.cancel(error);
@@ -123,9 +127,11 @@ export class ByteReader extends BaseReader implements ByteStreamReader {
   }
 
   readAll(options: { signal?: AbortSignal; maxBytes?: number } = {}): Promise<Uint8Array[]> {
+    const max = readAllMax(options.maxBytes, BYTES_READ_ALL_MAX_BYTES);
+    if (max instanceof DataStreamError) return Promise.reject(max);
     return this.consume('readAll', options.signal, async () => {
       const chunks: Uint8Array[] = [];
-      for await (const chunk of this.bounded(options.maxBytes, BYTES_READ_ALL_MAX_BYTES)) chunks.push(chunk);
+      for await (const chunk of this.bounded(max)) chunks.push(chunk);
       return chunks;
     });
   }
@@ -188,9 +194,11 @@ export class TextReader extends BaseReader implements TextStreamReader {
   }
 
   readAll(options: { signal?: AbortSignal; maxBytes?: number } = {}): Promise<string> {
+    const max = readAllMax(options.maxBytes, TEXT_READ_ALL_MAX_BYTES);
+    if (max instanceof DataStreamError) return Promise.reject(max);
     return this.consume('readAll', options.signal, async () => {
       const parts: string[] = [];
-      for await (const chunk of this.bounded(options.maxBytes, TEXT_READ_ALL_MAX_BYTES)) parts.push(this.decode(chunk, true));
+      for await (const chunk of this.bounded(max)) parts.push(this.decode(chunk, true));
       parts.push(this.decode(new Uint8Array(0), false));
       return parts.join('');
     });

@@ -58,7 +58,7 @@ export function userIdProblem(userId: string): string | undefined {
  */
 export function visibleName(name: string): string {
   return name.replace(
-    /(?![\u200C\u200D])[\p{Cf}\p{Cc}\u034F\u115F\u1160\u180E\u2800\u3164\uFFA0]/gu,
+    /(?![\u200C\u200D])(?:[\p{Cf}\p{Cc}\u115F\u1160\u180E\u2800\u3164\uFFA0]|\u034F)/gu,
     (c) => `[U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}]`,
   );
 }

@@ -93,7 +93,11 @@ export class RoomLog {
         if (x.kind === 'file' && x.blob !== undefined) held.add(x);
       }
       let excess = this.items.length - ROOM_LOG_MAX_ITEMS;
-      const kept = this.items.filter((x) => (excess > 0 && !held.has(x) ? (excess--, false) : true));
+      const kept = this.items.filter((x) => {
+        if (excess === 0 || held.has(x)) return true;
+        excess--;
+        return false;
+      });
       this.items.splice(0, this.items.length, ...kept);
     }
     // What left the log gives its bytes back (a file's blob).

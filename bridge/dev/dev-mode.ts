@@ -66,7 +66,7 @@ export function devRouter(s: BridgeServices, manage: ManageService): Router {
   router.post('/register', express.json({ limit: DEV_BODY_BYTES }), async (req, res) => {
     const body = parseInput(devRegisterSchema, req.body, 'body');
     const { solutionId, contextId, contextName } = await ensureDemo();
-    const users = await manage.listContextUsers(contextId);
+    const { users } = await manage.listContextUsers(contextId, { limit: DEV_MAX_USERS + 1 });
     if (!users.some((u) => u.userId === body.userId) && users.length >= DEV_MAX_USERS) {
       throw BridgeError.forbidden(`dev mode: the demo context is full (${DEV_MAX_USERS} users)`);
     }

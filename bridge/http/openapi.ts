@@ -31,7 +31,7 @@ import {
   solutionSchema,
   updateRoomRequestSchema,
 } from '../../protocol/api.ts';
-import { apiKeyParams, contextParams, pageQuery, roomParams, solutionParams, userParams } from './routes.ts';
+import { apiKeyParams, contextParams, manageUsersQuery, pageQuery, roomParams, solutionParams, userParams } from './routes.ts';
 
 /** Classic (the Bridge's own) or zod/mini (protocol/): `z.toJSONSchema` reads both. */
 type Schema = z.core.$ZodType;
@@ -193,11 +193,12 @@ export const ROUTES: RouteDoc[] = [
   {
     method: 'get',
     path: '/manage/v1/contexts/:contextId/users',
-    summary: "A context's users",
+    summary: "A context's users, a page at a time in user-id order (`next` reads the following page)",
     auth: 'apiKey',
     params: contextParams,
+    query: manageUsersQuery,
     status: 200,
-    response: list('users', contextUserSchema),
+    response: z.object({ users: z.array(contextUserSchema), next: z.optional(z.string()) }),
   },
   {
     method: 'delete',

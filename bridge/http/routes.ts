@@ -11,6 +11,7 @@ import {
   createContextRequestSchema,
   createRoomRequestSchema,
   createSolutionRequestSchema,
+  DIRECTORY_PAGE_MAX_USERS,
   directoryQuerySchema,
   getRoomQuerySchema,
   listRoomsQuerySchema,
@@ -43,6 +44,11 @@ export const contextParams = z.strictObject({ contextId: contextIdSchema });
 export const solutionParams = z.strictObject({ solutionId: solutionIdSchema });
 export const userParams = z.strictObject({ contextId: contextIdSchema, userId: userIdSchema });
 export const apiKeyParams = z.strictObject({ id: z.string().regex(/^key_[A-Za-z0-9_-]{22}$/, 'expected an API key id (key_...)') });
+/** A page of a context's users for the operator: user-id order, after `after`, at most `limit`. */
+export const manageUsersQuery = z.strictObject({
+  after: z.optional(userIdSchema),
+  limit: z.coerce.number().int().positive().max(DIRECTORY_PAGE_MAX_USERS).optional(),
+});
 export const pageQuery = z.strictObject({
   skip: z.coerce.number().int().nonnegative().default(0),
   limit: z.coerce.number().int().positive().max(1000).default(100),
@@ -180,7 +186,8 @@ export function manageRouter(s: BridgeServices, manage: ManageService): Router {
   });
   router.get('/contexts/:contextId/users', async (req, res) => {
     const { contextId } = parseInput(contextParams, req.params, 'params');
-    res.json({ users: await manage.listContextUsers(contextId) });
+    const { after, limit } = parseInput(manageUsersQuery, req.query, 'query');
+    res.json(await manage.listContextUsers(contextId, { after, limit }));
   });
   router.delete('/contexts/:contextId/users/:userId', async (req, res) => {
     const { contextId, userId } = parseInput(userParams, req.params, 'params');

@@ -121,8 +121,33 @@ export class ManageClient {
     return this.request('PUT', `/contexts/${enc(contextId)}/users/${enc(userId)}`, contextUserSchema, { publicKey }, signal);
   }
 
-  listContextUsers(contextId: string, signal?: AbortSignal): Promise<ContextUser[]> {
-    return this.request('GET', `/contexts/${enc(contextId)}/users`, listOf('users', contextUserSchema), undefined, signal);
+  /** Every user of the context, read a page of DIRECTORY_PAGE_MAX_USERS at a time. */
+  async listContextUsers(contextId: string, signal?: AbortSignal): Promise<ContextUser[]> {
+    const users: ContextUser[] = [];
+    let after: string | undefined;
+    do {
+      const page = await this.listContextUsersPage(contextId, { after }, signal);
+      // A page out of order would page for ever: each must start after the last.
+      if (after !== undefined && page.users.length > 0 && page.users[0]!.userId <= after) {
+        throw new Error(`the Bridge answered a page of users out of order (after "${after}")`);
+      }
+      users.push(...page.users);
+      after = page.next;
+    } while (after !== undefined);
+    return users;
+  }
+
+  /** One page of a context's users in user-id order: at most `limit` after `after`; `next` reads the following one. */
+  listContextUsersPage(
+    contextId: string,
+    page: { after?: string; limit?: number } = {},
+    signal?: AbortSignal,
+  ): Promise<{ users: ContextUser[]; next?: string }> {
+    const query = new URLSearchParams();
+    if (page.after !== undefined) query.set('after', page.after);
+    if (page.limit !== undefined) query.set('limit', String(page.limit));
+    const q = query.size === 0 ? '' : `?${query}`;
+    return this.request('GET', `/contexts/${enc(contextId)}/users${q}`, contextUsersPageSchema, undefined, signal);
   }
 
   removeContextUser(contextId: string, userId: string, signal?: AbortSignal): Promise<void> {
@@ -170,3 +195,6 @@ function safeJson(text: string): unknown {
 function listOf<T extends z.core.$ZodType>(field: string, item: T) {
   return z.object({ [field]: z.array(item) }).transform((o) => o[field] as Array<z.output<T>>);
 }
+
+/** A page of a context's users (`GET /manage/v1/contexts/:id/users`). */
+const contextUsersPageSchema = z.object({ users: z.array(contextUserSchema), next: z.string().optional() });

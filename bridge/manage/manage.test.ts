@@ -57,6 +57,22 @@ describe('management API', () => {
     expect((await refusal(m.removeContextUser(a.contextId, 'alice'))).code).toBe('USER_NOT_FOUND');
   });
 
+  it("lists a context's users a page at a time, in user-id order, and the client reads every page", async () => {
+    const m = t.bridge.manage;
+    const { solutionId } = await m.createSolution('paged');
+    const { contextId } = await m.createContext(solutionId, 'many');
+    const ids = Array.from({ length: 7 }, (_, i) => `u${i}`);
+    for (const id of ids) await m.addContextUser(contextId, id, (await makeUser(id)).publicKey);
+    const first = await m.listContextUsersPage(contextId, { limit: 3 });
+    expect(first.users.map((u) => u.userId)).toEqual(['u0', 'u1', 'u2']);
+    expect(first.next).toBe('u2');
+    const last = await m.listContextUsersPage(contextId, { after: 'u5', limit: 3 });
+    expect(last).toEqual({ users: [expect.objectContaining({ userId: 'u6' })] });
+    // Before, one answer held every user of the context, however many.
+    expect((await m.listContextUsers(contextId)).map((u) => u.userId)).toEqual(ids);
+    expect((await refusal(m.listContextUsersPage(contextId, { limit: 1001 }))).code).toBe('VALIDATION_FAILED');
+  });
+
   it('creates and revokes API keys, stores only hashes, and never revokes the last one', async () => {
     const m = t.bridge.manage;
     const created = await m.createApiKey('ci');

@@ -2,7 +2,15 @@
  * The operator's management API: solutions, contexts, context users with their public keys, operator
  * API keys, and an operator view of rooms. Authenticated by API key, never by a user session.
  */
-import type { ApiKeyInfo, Context, ContextUser, CreatedApiKey, ManageRoom, Solution } from '../../protocol/api.ts';
+import {
+  type ApiKeyInfo,
+  type Context,
+  type ContextUser,
+  type CreatedApiKey,
+  DIRECTORY_PAGE_MAX_USERS,
+  type ManageRoom,
+  type Solution,
+} from '../../protocol/api.ts';
 import { BridgeError } from '../errors.ts';
 import { hashSecret, newId, newSecret } from '../ids.ts';
 import type { RoomDeletedEvent } from '../events.ts';
@@ -156,14 +164,25 @@ export class ManageService {
     };
   }
 
-  async listContextUsers(contextId: string): Promise<ContextUser[]> {
+  /**
+   * A page of a context's users in user-id order: at most `limit` (DIRECTORY_PAGE_MAX_USERS) whose ids
+   * sort after `after`, and `next`, the `after` of the following page, when there is one. A context
+   * may hold any number of users: the whole list in one answer had no bound.
+   */
+  async listContextUsers(contextId: string, page: { after?: string; limit?: number } = {}): Promise<{ users: ContextUser[]; next?: string }> {
     await this.getContext(contextId);
-    return (await this.s.store.listContextUsers(contextId)).map((u) => ({
-      contextId: u.contextId,
-      userId: u.userId,
-      publicKey: u.publicKey,
-      createdAt: u.createdAt,
-    }));
+    const limit = Math.min(page.limit ?? DIRECTORY_PAGE_MAX_USERS, DIRECTORY_PAGE_MAX_USERS);
+    const ids = await this.s.store.contextUserIdsPage(contextId, page.after ?? '', limit + 1, false);
+    const more = ids.length > limit;
+    const wanted = more ? ids.slice(0, limit) : ids;
+    const rows = wanted.length === 0 ? [] : await this.s.store.contextUsersAmong(contextId, wanted);
+    const byId = new Map(rows.map((u) => [u.userId, u]));
+    const users = wanted.flatMap((id) => {
+      const u = byId.get(id);
+      // A user removed between the two reads is left out.
+      return u === undefined ? [] : [{ contextId: u.contextId, userId: u.userId, publicKey: u.publicKey, createdAt: u.createdAt }];
+    });
+    return more ? { users, next: wanted.at(-1)! } : { users };
   }
 
   async removeContextUser(contextId: string, userId: string): Promise<void> {

@@ -54,10 +54,12 @@ describe("werift's compound parser, fixed", () => {
   });
 });
 
-/** Sends `raw` as an SRTCP datagram over the peer's connected transport, as its own RTCP goes. */
-function sendRawRtcp(p: TestPeer, raw: Buffer): Promise<void> {
+/** Sends `raw` as an SRTCP datagram over the peer's connected transport, as its own RTCP goes; `forged`: with a broken authentication tag. */
+function sendRawRtcp(p: TestPeer, raw: Buffer, forged = false): Promise<void> {
   const dtls = p.pc.dtlsTransports[0] as unknown as { srtcp: { encrypt(b: Buffer): Buffer }; iceTransport: { connection: { send(b: Buffer): Promise<void> } } };
-  return dtls.iceTransport.connection.send(dtls.srtcp.encrypt(raw));
+  const datagram = Buffer.from(dtls.srtcp.encrypt(raw));
+  if (forged) datagram[datagram.length - 1] = datagram[datagram.length - 1]! ^ 0xff;
+  return dtls.iceTransport.connection.send(datagram);
 }
 
 describe('a subscriber attacking the unit with SRTCP', () => {
@@ -110,6 +112,16 @@ describe('a subscriber attacking the unit with SRTCP', () => {
     }
     // The guard passes what a receiver asks for: a NACK for packet 3 is answered once the bucket refills.
     await new Promise((r) => setTimeout(r, 1000));
+    // Datagrams that fail to authenticate give their token back: twice the rate of them, forged from
+    // the client's address, refuse nothing (they would have used up its rate).
+    const refusedBeforeForged = counters.rtcpRefused;
+    const report = compound(new RtcpRrPacket({ ssrc: 9, reports: [] }));
+    for (let i = 0; i < RTCP_DATAGRAMS_PER_SECOND * 2; i += 50) {
+      await Promise.all(Array.from({ length: 50 }, () => sendRawRtcp(sub.peer, report, true)));
+      await new Promise((r) => setImmediate(r));
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    expect(counters.rtcpRefused).toBe(refusedBeforeForged);
     const { ssrc, seq } = sub.peer.received[3]!;
     await sendRawRtcp(sub.peer, compound(nack([seq], ssrc)));
     await waitFor(() => sub.peer.received.length === 11, 'the resent packet at bob');

@@ -112,7 +112,15 @@ export function guardRtcp(pc: RTCPeerConnection, counters: RtcpCounters, now: ()
         at = t;
         if (data.length > MAX_SRTCP_DATAGRAM_BYTES || tokens < 1) return refuse();
         tokens--;
-        const compound = decrypt(data);
+        let compound: Buffer;
+        try {
+          compound = decrypt(data);
+        } catch (error) {
+          // One that fails to authenticate (werift drops it) gives its token back: forged datagrams
+          // from the client's address must not use up the client's own rate.
+          tokens++;
+          throw error;
+        }
         return rtcpShapeProblem(compound) === undefined ? compound : refuse();
       };
     };

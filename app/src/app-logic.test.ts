@@ -174,6 +174,9 @@ describe('names other members chose', () => {
     expect(visibleName('\u{E0041}x')).toBe('[U+E0041]x');
     // Joiners stay: an emoji sequence and a Persian name are shown as they are.
     expect(visibleName('👩\u200D💻 می\u200Cخواهم')).toBe('👩\u200D💻 می\u200Cخواهم');
+    // Elsewhere a joiner shows: "general" with one after it is not "general".
+    expect(visibleName('general\u200D')).toBe('general[U+200D]');
+    expect(visibleName('ali\u200Cce')).toBe('ali[U+200C]ce');
   });
 
   it('gives every item of a log an id of its own, whatever the stream ids the senders chose', () => {

@@ -51,14 +51,15 @@ export function userIdProblem(userId: string): string | undefined {
 /**
  * Text another member chose (a name, a file name, a reason), shown as it is except for the characters
  * that reorder it or do not show: bidi controls, other invisible format characters (zero-width
- * spaces, the soft hyphen, tag characters; not the zero-width joiner and non-joiner, which emoji
- * sequences and Persian or Indic names need), control characters and the blank fillers (Hangul
- * fillers, the blank Braille pattern). Each is shown as its code, so `invoice\u202Efdp.exe` cannot
- * pass for `invoiceexe.pdf`, nor `alice\u200B` for `alice`.
+ * spaces, the soft hyphen, tag characters; a zero-width joiner or non-joiner except between two
+ * non-ASCII characters, where emoji sequences and Persian or Indic words need it), control
+ * characters and the blank fillers (Hangul fillers, the blank Braille pattern). Each is shown as its
+ * code, so `invoice\u202Efdp.exe` cannot pass for `invoiceexe.pdf`, nor `alice\u200B` for `alice`.
  */
 export function visibleName(name: string): string {
-  return name.replace(
-    /(?![\u200C\u200D])(?:[\p{Cf}\p{Cc}\u115F\u1160\u180E\u2800\u3164\uFFA0]|\u034F)/gu,
-    (c) => `[U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}]`,
+  const nonAscii = (at: number) => at >= 0 && at < name.length && name.charCodeAt(at) > 0x7f;
+  return name.replace(/(?:[\p{Cf}\p{Cc}\u115F\u1160\u180E\u2800\u3164\uFFA0]|\u034F)/gu, (c, at: number) =>
+    // A joiner between two characters that need it (an emoji sequence, a Persian or Indic word) stays.
+    (c === '\u200C' || c === '\u200D') && nonAscii(at - 1) && nonAscii(at + 1) ? c : `[U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}]`,
   );
 }

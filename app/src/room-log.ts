@@ -88,9 +88,13 @@ export class RoomLog {
       // their bytes go only when nothing else can: a flood of small messages from another member must
       // not throw a file away before its person saved it. The item just added always stays.
       const held = new Set<LogItem>([item]);
-      for (let i = this.items.length - 1; i >= 0 && held.size <= ROOM_LOG_HELD_FILES_MAX; i--) {
+      let files = 0;
+      for (let i = this.items.length - 1; i >= 0 && files < ROOM_LOG_HELD_FILES_MAX; i--) {
         const x = this.items[i]!;
-        if (x.kind === 'file' && x.blob !== undefined) held.add(x);
+        if (x.kind === 'file' && x.blob !== undefined) {
+          held.add(x);
+          files++;
+        }
       }
       let excess = this.items.length - ROOM_LOG_MAX_ITEMS;
       const kept = this.items.filter((x) => {

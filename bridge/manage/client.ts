@@ -121,15 +121,20 @@ export class ManageClient {
     return this.request('PUT', `/contexts/${enc(contextId)}/users/${enc(userId)}`, contextUserSchema, { publicKey }, signal);
   }
 
-  /** Every user of the context, read a page of DIRECTORY_PAGE_MAX_USERS at a time. */
-  async listContextUsers(contextId: string, signal?: AbortSignal): Promise<ContextUser[]> {
+  /** Every user of the context, read a page (at most `pageSize`, default 1,000) at a time. */
+  async listContextUsers(contextId: string, signal?: AbortSignal, pageSize?: number): Promise<ContextUser[]> {
     const users: ContextUser[] = [];
     let after: string | undefined;
     do {
-      const page = await this.listContextUsersPage(contextId, { after }, signal);
-      // A page out of order would page for ever: each must start after the last.
-      if (after !== undefined && page.users.length > 0 && page.users[0]!.userId <= after) {
-        throw new Error(`the Bridge answered a page of users out of order (after "${after}")`);
+      const page = await this.listContextUsersPage(contextId, { after, limit: pageSize }, signal);
+      // Ids rise within and across pages, and `next` moves on: anything else would page for ever.
+      let last = after;
+      for (const u of page.users) {
+        if (last !== undefined && u.userId <= last) throw new Error(`the Bridge answered a page of users out of order (after "${after ?? ''}")`);
+        last = u.userId;
+      }
+      if (page.next !== undefined && ((after !== undefined && page.next <= after) || (last !== undefined && page.next < last))) {
+        throw new Error(`the Bridge answered a next page ("${page.next}") that does not move on`);
       }
       users.push(...page.users);
       after = page.next;

@@ -68,7 +68,8 @@ describe('management API', () => {
     expect(first.next).toBe('u2');
     const last = await m.listContextUsersPage(contextId, { after: 'u5', limit: 3 });
     expect(last).toEqual({ users: [expect.objectContaining({ userId: 'u6' })] });
-    // Before, one answer held every user of the context, however many.
+    // Before, one answer held every user of the context, however many. The client reads every page.
+    expect((await m.listContextUsers(contextId, undefined, 3)).map((u) => u.userId)).toEqual(ids);
     expect((await m.listContextUsers(contextId)).map((u) => u.userId)).toEqual(ids);
     expect((await refusal(m.listContextUsersPage(contextId, { limit: 1001 }))).code).toBe('VALIDATION_FAILED');
   });

@@ -14,7 +14,7 @@
  *   compound must have the shape RFC 3550 section 6.1 gives it (`rtcpShapeProblem`). A datagram that
  *   fails is dropped whole and counted as `rtcpRefused`; werift then parses nothing of it.
  */
-import { RtcpPacketConverter, type RTCPeerConnection } from 'werift';
+import { RtcpPacketConverter, type RTCPeerConnection, SrtpAuthenticationError } from 'werift';
 
 /** An encrypted RTCP datagram at most (a browser keeps its compounds within the path MTU). */
 export const MAX_SRTCP_DATAGRAM_BYTES = 1500;
@@ -98,6 +98,9 @@ export function guardRtcp(pc: RTCPeerConnection, counters: RtcpCounters, now: ()
     guarded.add(dtls);
     let tokens = RTCP_DATAGRAMS_PER_SECOND;
     let at = now();
+    /** Refunds for datagrams that failed to authenticate, at the same rate. */
+    let forgedTokens = RTCP_DATAGRAMS_PER_SECOND;
+    let forgedAt = at;
     const refuse = () => {
       counters.rtcpRefused++;
       return EMPTY; // werift parses no packet of an empty compound
@@ -110,15 +113,21 @@ export function guardRtcp(pc: RTCPeerConnection, counters: RtcpCounters, now: ()
         const t = now();
         tokens = Math.min(RTCP_DATAGRAMS_PER_SECOND, tokens + ((t - at) / 1000) * RTCP_DATAGRAMS_PER_SECOND);
         at = t;
+        forgedTokens = Math.min(RTCP_DATAGRAMS_PER_SECOND, forgedTokens + ((t - forgedAt) / 1000) * RTCP_DATAGRAMS_PER_SECOND);
+        forgedAt = t;
         if (data.length > MAX_SRTCP_DATAGRAM_BYTES || tokens < 1) return refuse();
         tokens--;
         let compound: Buffer;
         try {
           compound = decrypt(data);
         } catch (error) {
-          // One that fails to authenticate (werift drops it) gives its token back: forged datagrams
-          // from the client's address must not use up the client's own rate.
-          tokens++;
+          // One that fails to authenticate (werift drops it) gives its token back, up to a rate of its
+          // own: forged datagrams from the client's address must not use up the client's rate, and the
+          // work of checking them stays bounded.
+          if (error instanceof SrtpAuthenticationError && forgedTokens >= 1) {
+            forgedTokens--;
+            tokens++;
+          }
           throw error;
         }
         return rtcpShapeProblem(compound) === undefined ? compound : refuse();

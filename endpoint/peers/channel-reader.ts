@@ -159,7 +159,7 @@ export class ChannelReader {
         }
         return;
       }
-      if ((await streamControl(entry.stream).chunk(data, last)) === 'end') this.#streams.delete(key);
+      if ((await streamControl(entry.stream).chunk(data, last)) === 'end' && this.#streams.get(key) === entry) this.#streams.delete(key);
     } catch (error) {
       this.#fail(
         key,

@@ -26,19 +26,25 @@ const RENEGOTIATE_MAX_BYTES = 64 * 1024;
  */
 export const RENEGOTIATIONS_PENDING_MAX = 4;
 /**
- * m-lines a renegotiation may carry: at most RENEGOTIATION_MLINES_MAX that carry media (port not 0,
- * not inactive: a few shared streams of audio and video, and the data channel), and
- * RENEGOTIATION_MLINES_TOTAL_MAX in all. A track that stops being shared leaves an inactive m-line
- * behind (`removeTrack` on a send-only transceiver), so a long call that toggles screen sharing piles
- * them up; each still costs a transceiver, hence the second bound.
+ * m-lines a renegotiation may carry: at most RENEGOTIATION_MLINES_MAX on which the other side sends
+ * (each becomes a receiver with a frame transform here: port not 0 or `bundle-only`, and its last
+ * direction sendrecv, sendonly or none), and RENEGOTIATION_MLINES_TOTAL_MAX in all. A track that stops
+ * being shared leaves an m-line behind (inactive on the side that shared it, recvonly on the other),
+ * so a long call that toggles screen sharing piles them up; each still costs a transceiver, hence the
+ * second bound.
  */
 export const RENEGOTIATION_MLINES_MAX = 32;
 export const RENEGOTIATION_MLINES_TOTAL_MAX = 512;
 
-/** The m-lines of an SDP: all, and those that carry media (port not 0, not inactive). */
+/** The m-lines of an SDP: all, and those on which its author sends. */
 function mLines(sdp: string): { all: number; live: number } {
   const sections = sdp.split(/\r?\nm=/).slice(1);
-  const live = sections.filter((s) => !/^\S+ 0 /.test(s) && !/\r?\na=inactive\r?$/m.test(s)).length;
+  const live = sections.filter((section) => {
+    const active = !/^\S+ 0 /.test(section) || /\r?\na=bundle-only\r?$/m.test(section);
+    const directions = section.match(/^a=(sendrecv|sendonly|recvonly|inactive)\r?$/gm) ?? [];
+    const last = directions.at(-1)?.slice(2).trim();
+    return active && (last === undefined || last === 'sendrecv' || last === 'sendonly');
+  }).length;
   return { all: sections.length, live };
 }
 

@@ -46,13 +46,6 @@ export const ROOM_LOG_MAX_ITEMS = 500;
 /** Received files not saved yet that a flood of other items cannot push out of the log (the newest). */
 export const ROOM_LOG_HELD_FILES_MAX = 250;
 
-/** The items of `before` that are not in `after`. */
-function dropped(before: readonly LogItem[], after: readonly LogItem[]): LogItem[] {
-  if (before.length === 0) return [];
-  const kept = new Set(after);
-  return before.filter((x) => !kept.has(x));
-}
-
 export class RoomLog {
   readonly items: LogItem[] = [];
   /** userId -> what shows this user here: `conn:<connectionId>` from joins, `stream:<streamId>` from presence streams. */
@@ -81,7 +74,6 @@ export class RoomLog {
   }
 
   add<T extends LogItem>(item: T): T {
-    const before = this.items.length >= ROOM_LOG_MAX_ITEMS ? [...this.items] : [];
     this.items.push(item);
     if (this.items.length > ROOM_LOG_MAX_ITEMS) {
       // The oldest go first, but the newest ROOM_LOG_HELD_FILES_MAX received files that still hold
@@ -100,12 +92,11 @@ export class RoomLog {
       const kept = this.items.filter((x) => {
         if (excess === 0 || held.has(x)) return true;
         excess--;
+        if (x.kind === 'file') delete x.blob; // what leaves the log gives its bytes back
         return false;
       });
       this.items.splice(0, this.items.length, ...kept);
     }
-    // What left the log gives its bytes back (a file's blob).
-    for (const x of dropped(before, this.items)) if (x.kind === 'file' && x.blob !== undefined) delete x.blob;
     this.#changed();
     return item;
   }

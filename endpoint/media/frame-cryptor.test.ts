@@ -36,6 +36,16 @@ function vp8Delta(body = 100): Uint8Array {
 }
 const opus = (body = 40) => new Uint8Array(randomBytes(OPUS_CLEAR_BYTES + body));
 
+/** alice sending and bob's receiver of her audio, both on one clock the test moves (`clock.now`). */
+function clockedPair() {
+  const clock = { now: 1_700_000_000_000 };
+  const alice = new MediaFrameCryptor({ now: () => clock.now });
+  alice.setRoomKeys(ROOM, keys('alice', [1]));
+  const bob = new MediaFrameCryptor({ now: () => clock.now });
+  bob.setRoomKeys(ROOM, keys('bob', [1], 1));
+  return { clock, alice, decryptor: bob.receiver(remote(AUDIO)) };
+}
+
 function pair(): { alice: MediaFrameCryptor; bob: MediaFrameCryptor } {
   const alice = new MediaFrameCryptor();
   const bob = new MediaFrameCryptor();
@@ -150,12 +160,7 @@ describe('media frame encryption', () => {
   });
 
   it("carries the sender's room head in every frame; a receiver reports it when it changes, and once a second", async () => {
-    let clock = 1_700_000_000_000;
-    const alice = new MediaFrameCryptor({ now: () => clock });
-    alice.setRoomKeys(ROOM, keys('alice', [1]));
-    const bob = new MediaFrameCryptor({ now: () => clock });
-    bob.setRoomKeys(ROOM, keys('bob', [1], 1));
-    const decryptor = bob.receiver(remote(AUDIO));
+    const { clock, alice, decryptor } = clockedPair();
     const open = async () =>
       (await decryptor.decrypt({ kind: 'audio', data: await seal(alice, AUDIO, opus()) })) as { ok: true; head?: { version: number; hash: Uint8Array } };
     expect((await open()).head).toEqual({ version: 1, hash: HEAD.hash });
@@ -165,7 +170,7 @@ describe('media frame encryption', () => {
     alice.setRoomKeys(ROOM, keys('alice', [1], 0, v2));
     expect((await open()).head).toEqual(v2);
     expect((await open()).head).toBeUndefined();
-    clock += HEAD_REPORT_MS;
+    clock.now += HEAD_REPORT_MS;
     expect((await open()).head).toEqual(v2);
     // A client with no head sends nothing.
     const headless = new MediaFrameCryptor();
@@ -324,15 +329,10 @@ describe('media frame encryption', () => {
   });
 
   it(`new KIDs that never authenticate cost a key derivation ${KID_FAILURES_BURST} times, then one every ${KID_FAILURE_REFILL_MS} ms; the real session is untouched`, async () => {
-    let clock = 1_700_000_000_000;
-    const alice = new MediaFrameCryptor({ now: () => clock });
-    alice.setRoomKeys(ROOM, keys('alice', [1]));
-    const bob = new MediaFrameCryptor({ now: () => clock });
-    bob.setRoomKeys(ROOM, keys('bob', [1], 1));
-    const decryptor = bob.receiver(remote(AUDIO));
+    const { clock, alice, decryptor } = clockedPair();
     expect((await decryptor.decrypt({ kind: 'audio', data: await seal(alice, AUDIO, opus()) })).ok).toBe(true);
     const forged = async () => {
-      const eve = new MediaFrameCryptor({ now: () => clock });
+      const eve = new MediaFrameCryptor({ now: () => clock.now });
       eve.setRoomKeys(ROOM, { userId: 'alice', memberIndex: 0, epochs: [{ epoch: 1, key: new Uint8Array(randomBytes(32)) }], head: HEAD });
       return (await decryptor.decrypt({ kind: 'audio', data: await seal(eve, AUDIO, opus()) })) as { reason: string };
     };
@@ -340,7 +340,7 @@ describe('media frame encryption', () => {
     for (let i = 0; i < 40; i++) reasons.push((await forged()).reason);
     expect(reasons.filter((r) => r === 'decrypt')).toHaveLength(KID_FAILURES_BURST);
     expect(reasons.filter((r) => r === 'noKey')).toHaveLength(40 - KID_FAILURES_BURST);
-    clock += 1000;
+    clock.now += 1000;
     const later = [(await forged()).reason, (await forged()).reason, (await forged()).reason];
     expect(later).toEqual(['decrypt', 'decrypt', 'noKey']);
     // The session that authenticated goes on.

@@ -44,20 +44,25 @@ async function buildProc(script: string, importMetaUrlOf?: string): Promise<stri
     cleanupInstalled = true;
     process.on('exit', () => rmSync(OUT_DIR, { recursive: true, force: true }));
   }
-  const outfile = join(OUT_DIR, script.replace(/\.ts$/, '.mjs'));
+  // A folder per build: its chunks beside its entry, apart from every other build's.
+  const outdir = join(OUT_DIR, `${script.replace(/\.ts$/, '')}${importMetaUrlOf === undefined ? '' : '-meta'}`);
   await build({
     entryPoints: [join(PROCS, script)],
     bundle: true,
+    // A dynamic import stays a chunk of its own, loaded when the code asks for it, as in the package
+    // (the Bridge's forwarding unit and PostgreSQL store: their packages are not loaded at start).
+    splitting: true,
     platform: 'node',
     format: 'esm',
     target: 'node20',
     packages: 'external',
     conditions: ['node'],
-    outfile,
+    outdir,
+    outExtension: { '.js': '.mjs' },
     logLevel: 'error',
     ...(importMetaUrlOf === undefined ? {} : { define: { 'import.meta.url': JSON.stringify(pathToFileURL(join(REPO, importMetaUrlOf)).href) } }),
   });
-  return outfile;
+  return join(outdir, script.replace(/\.ts$/, '.mjs'));
 }
 
 /** The Bridge process, built. */

@@ -1,12 +1,13 @@
 /**
  * The media forwarding unit (docs/media/forwarding-unit.md): `createMediaUnit` builds the in-process
- * werift unit, or one that refuses every request when media is disabled.
+ * werift unit, loaded at the first `mediaJoin` (lazy-unit.ts), or one that refuses every request when
+ * media is disabled.
  */
 import type { Logger } from 'pino';
 import type { MediaConfig } from './config.ts';
 import { MediaError } from './errors.ts';
 import { zeroMediaCounters, type MediaDirectory, type MediaUnit } from './unit.ts';
-import { WeriftMediaUnit } from './werift-unit.ts';
+import { LazyMediaUnit } from './lazy-unit.ts';
 
 export { mediaSchema, type MediaConfig } from './config.ts';
 export { MediaError, type MediaErrorCode } from './errors.ts';
@@ -14,7 +15,7 @@ export type { MediaClient, MediaCounters, MediaDirectory, MediaTrackInfo, MediaT
 
 export function createMediaUnit(config: MediaConfig, directory: MediaDirectory, log: Logger): MediaUnit {
   if (!config.enabled) return disabledMediaUnit();
-  return new WeriftMediaUnit({ config, directory, log });
+  return new LazyMediaUnit(config, directory, log);
 }
 
 function disabledMediaUnit(): MediaUnit {

@@ -104,8 +104,8 @@ export interface MediaTrackStats {
 }
 
 export interface MediaUnit {
-  /** Opens media for the connection in a joined room. */
-  join(client: MediaClient, roomId: string): ResultPayloads['mediaJoin'];
+  /** Opens media for the connection in a joined room (the first call may wait for the unit to load). */
+  join(client: MediaClient, roomId: string): ResultPayloads['mediaJoin'] | Promise<ResultPayloads['mediaJoin']>;
   /** Closes the connection's media in the room (both transports). */
   leave(client: MediaClient, roomId: string): void;
   /** The publish transport's offer; returns the unit's answer. */

@@ -51,6 +51,8 @@ export interface WeriftMediaUnitOptions {
   config: MediaConfig;
   directory: MediaDirectory;
   log: Logger;
+  /** Where the totals go (the lazy unit's, lazy-unit.ts); a fresh set when absent. */
+  counters?: MediaCounters;
 }
 
 export class WeriftMediaUnit implements MediaUnit {
@@ -67,13 +69,14 @@ export class WeriftMediaUnit implements MediaUnit {
   readonly #closing = new Set<Promise<void>>();
   /** Candidates trickled to each transport (`mediaCandidate`), at most MAX_REMOTE_CANDIDATES. */
   readonly #trickled = new WeakMap<object, number>();
-  readonly counters: MediaCounters = zeroMediaCounters();
+  readonly counters: MediaCounters;
   #closed = false;
 
   constructor(options: WeriftMediaUnitOptions) {
     this.#config = options.config;
     this.#directory = options.directory;
     this.#log = options.log;
+    this.counters = options.counters ?? zeroMediaCounters();
     this.#networks = allowedNetworks(options.config);
     this.#peerConfig = unitPeerConfig(options.config, this.#networks);
     // Process-wide fixes of werift 0.25.2 (each idempotent): how a transport binds its port, how a

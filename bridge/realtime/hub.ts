@@ -429,7 +429,7 @@ export class RealtimeHub {
         this.relay.byteStreamReceipt(conn, m);
         return conn.result<'byteStreamReceipt'>(m.id, {});
       case 'mediaJoin':
-        return conn.result<'mediaJoin'>(m.id, this.media.join(conn, m.roomId));
+        return conn.result<'mediaJoin'>(m.id, await this.media.join(conn, m.roomId));
       case 'mediaLeave':
         this.media.leave(conn, m.roomId);
         return conn.result<'mediaLeave'>(m.id, {});

@@ -1,7 +1,7 @@
 /**
  * The SQLite store's group commit (sqlite.ts, `grouped`): room writes issued together commit in one
  * transaction, in order, each with its own result, and a write that fails takes only itself back; so do
- * the writes of logins and logouts (used nonces, sessions).
+ * the writes of logins and logouts (used nonces, sessions) and of context users.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -111,6 +111,35 @@ describe('SQLite group commit', () => {
     expect(await reopened.findSession('again', T0)).toBeUndefined();
     expect((await reopened.findSession('s2', T0))?.userId).toBe('alice');
     expect(await reopened.startSession(nonce('n2'), sessionOf('s3', 'alice'))).toBe(false);
+    await reopened.close();
+  });
+
+  it('commits users added and removed together in order, each checked against the ones before it', async () => {
+    const { store: s, file } = await store();
+    const results = await Promise.all([
+      s.addContextUser(user('ctx', 'alice')),
+      s.addContextUser(user('ctx', 'alice')),
+      s.addContextUser(user('ctx', 'alice', 'key-other')),
+      s.addContextUser(user('ctx', 'bob', 'key-alice')),
+      s.addContextUser(user('ctx', 'bob')),
+      s.removeContextUser('ctx', 'bob', T0 + 1),
+      s.removeContextUser('ctx', 'bob', T0 + 2),
+      s.addContextUser(user('ctx', 'carol')),
+    ]);
+    expect(results).toEqual([
+      { status: 'created' },
+      { status: 'unchanged' },
+      { status: 'conflict', reason: 'user_has_other_key' },
+      { status: 'conflict', reason: 'key_has_other_user' },
+      { status: 'created' },
+      { removed: true, sessionsEnded: [] },
+      { removed: false, sessionsEnded: [] },
+      { status: 'created' },
+    ]);
+    await s.close();
+    const reopened = new SqliteStore({ file });
+    expect((await reopened.contextUsersAmong('ctx', ['alice', 'bob', 'carol'])).map((u) => u.userId).sort()).toEqual(['alice', 'carol']);
+    expect((await reopened.formerContextUsersAmong('ctx', ['bob'])).length).toBe(1);
     await reopened.close();
   });
 });

@@ -43,7 +43,7 @@ export class SqliteStore implements Store {
   readonly file: string;
   private readonly db: Database.Database;
   private readonly stmt: Statements;
-  /** Room writes waiting for the next group commit (`grouped`). */
+  /** Writes waiting for the next group commit (`grouped`): rooms, logins and logouts, context users. */
   private readonly pendingWrites: Array<{ write: () => unknown; resolve: (value: unknown) => void; reject: (error: unknown) => void }> = [];
   /**
    * Rooms per context, for the quota check of every create: `COUNT(*)` walks the context's index
@@ -178,8 +178,10 @@ export class SqliteStore implements Store {
 
   // ---- Context users
 
+  // Adding and removing users is group-committed as room writes are (`grouped`): users registered at
+  // once (an operator's import, a dev-mode burst) shared no commit and each waited for its own fsync.
   async addContextUser(row: ContextUserRow): Promise<AddUserResult> {
-    return this.db.transaction((): AddUserResult => {
+    return this.grouped((): AddUserResult => {
       const existing = this.stmt.getContextUser.get(row.contextId, row.userId) as Row | undefined;
       if (existing !== undefined) {
         return existing.public_key === row.publicKey ? { status: 'unchanged' } : { status: 'conflict', reason: 'user_has_other_key' };
@@ -190,7 +192,7 @@ export class SqliteStore implements Store {
       if (users.some((u) => u !== row.userId)) return { status: 'conflict', reason: 'key_has_other_user' };
       this.stmt.insertContextUser.run(row);
       return { status: 'created' };
-    })();
+    });
   }
 
   async getContextUser(contextId: string, userId: string): Promise<ContextUserRow | undefined> {
@@ -207,7 +209,7 @@ export class SqliteStore implements Store {
   }
 
   async removeContextUser(contextId: string, userId: string, at: number): Promise<{ removed: boolean; sessionsEnded: string[] }> {
-    return this.db.transaction(() => {
+    return this.grouped(() => {
       const existing = this.stmt.getContextUser.get(contextId, userId) as Row | undefined;
       if (existing === undefined) return { removed: false, sessionsEnded: [] };
       this.stmt.deleteContextUser.run(contextId, userId);
@@ -219,7 +221,7 @@ export class SqliteStore implements Store {
       const ended = (this.stmt.sessionsOfKey.all(solutionId, publicKey) as Array<{ token_hash: string }>).map((r) => r.token_hash);
       this.stmt.deleteSessionsOfKey.run(solutionId, publicKey);
       return { removed: true, sessionsEnded: ended };
-    })();
+    });
   }
 
   async contextUserIdsPage(contextId: string, after: string, limit: number, former: boolean): Promise<string[]> {

@@ -94,6 +94,13 @@ export class EndpointError extends SealroomError {
     return new EndpointError('ConnectionLost', message, { cause });
   }
 
+  /** An update based on `version` of a room that is at `currentVersion` (verified by this client). */
+  static versionConflict(roomId: string, currentVersion: number, version: number): EndpointError {
+    return new EndpointError('VersionConflict', `room "${roomId}" is at version ${currentVersion}, the update is based on ${version}`, {
+      details: { currentVersion },
+    });
+  }
+
   static timeout(what: string, ms: number): EndpointError {
     return new EndpointError('Timeout', `${what}: no answer within ${ms} ms`);
   }

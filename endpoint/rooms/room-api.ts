@@ -384,13 +384,12 @@ export class RoomApi {
     if (!Number.isSafeInteger(version) || version < 1) throw EndpointError.invalidArgument(`"version" expected a positive integer, got ${String(version)}`);
     const partial = checkPolicy(policy);
     for (let attempt = 1; ; attempt++) {
-      const verified = await this.fetchVerified(roomId, options);
+      // Built on the trusted head without reading the room when that head is the version named: the
+      // Bridge refuses the write if the room moved on (one round trip, where a read first made two).
+      const trusted = force ? undefined : await this.trustedAt(roomId, version);
+      const verified = trusted ?? (await this.fetchVerified(roomId, options));
       const head = verified.head;
-      if (!force && head.record.version !== version) {
-        throw new EndpointError('VersionConflict', `room "${roomId}" is at version ${head.record.version}, the update is based on ${version}`, {
-          details: { currentVersion: head.record.version },
-        });
-      }
+      if (!force && head.record.version !== version) throw EndpointError.versionConflict(roomId, head.record.version, version);
       const currentKey = await this.acceptKeys(verified).catch(() => undefined);
       const content = this.content(users, managers, publicMeta, privateMeta, partial === undefined ? head.record.policy : completePolicy(partial));
       await this.checkMembers(head.record.contextId, content, options);
@@ -398,13 +397,34 @@ export class RoomApi {
       try {
         await this.http.request('PUT', `/v1/rooms/${encodeURIComponent(roomId)}`, roomWriteResponseSchema, { ...built.request, version, force }, options);
       } catch (error) {
+        const conflict = error instanceof EndpointError && error.reason === 'VersionConflict';
         // Someone else wrote first. With force, rebuild on the new head and try again.
-        if (force && error instanceof EndpointError && error.reason === 'VersionConflict' && attempt < FORCE_ATTEMPTS) continue;
+        if (force && conflict && attempt < FORCE_ATTEMPTS) continue;
+        // Built without a read: the version the app hears is the one it can verify, not the Bridge's word.
+        if (conflict && trusted !== undefined) throw await this.verifiedConflict(roomId, version, error, options);
         throw error;
       }
       if (await this.storeTrust(roomId, advance(verified.trust, [ownVersion(built)]))) this.keys.set(roomId, built.record.epoch, built.epochKey);
       return;
     }
+  }
+
+  /**
+   * The trusted head as `Verified`, with no read, when it is version `version` and this client holds
+   * its epoch's key (an update can be built on it); otherwise undefined, and the update reads the room.
+   */
+  private async trustedAt(roomId: string, version: number): Promise<Verified | undefined> {
+    const trust = await this.trustTurns.run(roomId, async () => this.trustStore.get(roomId));
+    if (trust === undefined || trust.head.version !== version) return undefined;
+    const head = headOf(trust);
+    return this.keys.get(roomId, head.record.epoch) === undefined ? undefined : { trust, head, keys: [] };
+  }
+
+  /** The conflict of an update built without a read: reads the room and names its verified version. */
+  private async verifiedConflict(roomId: string, version: number, refusal: EndpointError, options: RequestOptions): Promise<EndpointError> {
+    const current = await this.fetchVerified(roomId, options);
+    const at = current.head.record.version;
+    return at === version ? refusal : EndpointError.versionConflict(roomId, at, version);
   }
 
   async deleteStreamRoom(roomId: string, options: RequestOptions = {}): Promise<void> {

@@ -1,4 +1,5 @@
 /** Issue 4: room management through the Endpoint, against a real Bridge. */
+import diagnostics from 'node:diagnostics_channel';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromUtf8, utf8 } from '../../crypto/bytes.ts';
@@ -170,13 +171,41 @@ describe('Endpoint room management', () => {
     const id = await room([alice, bob], [alice, bob]);
     const members = [pub(alice.user), pub(bob.user)];
     const managers = members;
+    await bob.streamApi.getStreamRoom(id); // bob trusts version 1 and holds its key
     await alice.streamApi.updateStreamRoom(id, members, managers, new Uint8Array(), utf8('alice wins'), 1, false, false);
+    // bob's update is built on the head he trusts without a read; the Bridge refuses it, and the
+    // version bob hears is the one he then verifies.
     const conflict = await refusal(bob.streamApi.updateStreamRoom(id, members, managers, new Uint8Array(), utf8('bob'), 1, false, false));
-    expect(conflict).toMatchObject({ reason: 'VersionConflict', code: 'ERR_ENDPOINT_VERSION_CONFLICT' });
+    expect(conflict).toMatchObject({ reason: 'VersionConflict', code: 'ERR_ENDPOINT_VERSION_CONFLICT', details: { currentVersion: 2 } });
+    expect(conflict.bridgeCode).toBeUndefined();
     await bob.streamApi.updateStreamRoom(id, members, managers, new Uint8Array(), utf8('bob forced'), 1, true, false);
     const final = await alice.streamApi.getStreamRoom(id);
     expect(final.version).toBe(3);
     expect(fromUtf8(final.privateMeta)).toBe('bob forced');
+  });
+
+  it('updates a room whose trusted head is current with one request, and reads it first otherwise', async () => {
+    const id = await room([alice, bob], [alice, bob]);
+    const members = [pub(alice.user), pub(bob.user)];
+    const requests: string[] = [];
+    const count = (message: unknown) => {
+      const { request } = message as { request: { method: string; url: string } };
+      if (request.url.startsWith(`/v1/rooms/${id}`)) requests.push(request.method);
+    };
+    await bob.streamApi.getStreamRoom(id);
+    diagnostics.subscribe('http.server.request.start', count);
+    try {
+      await alice.streamApi.updateStreamRoom(id, members, members, new Uint8Array(), utf8('v2'), 1, false, false);
+      await alice.streamApi.updateStreamRoom(id, members, members, new Uint8Array(), utf8('v3'), 2, false, false);
+      expect(requests).toEqual(['PUT', 'PUT']);
+      // bob trusts version 1, not 3: he reads, then writes.
+      requests.length = 0;
+      await bob.streamApi.updateStreamRoom(id, members, members, new Uint8Array(), utf8('v4'), 3, false, false);
+      expect(requests).toEqual(['GET', 'PUT']);
+    } finally {
+      diagnostics.unsubscribe('http.server.request.start', count);
+    }
+    expect(fromUtf8((await alice.streamApi.getStreamRoom(id)).privateMeta)).toBe('v4');
   });
 
   it('refuses bad arguments with a clear error before touching the Bridge', async () => {

@@ -29,6 +29,19 @@ const OUTPUT_TAIL_BYTES = 4096;
 const live = new Set<ChildProcess>();
 
 /**
+ * `BENCH_TRACE=1`: a line on stderr for each process start (fork to ready) and each call that took
+ * 100 ms or more, with the time since the run began: where a step's wall time goes
+ * (docs/operations/benchmarks.md, "Wall time").
+ */
+const TRACE = process.env.BENCH_TRACE === '1';
+const TRACE_CALL_MIN_MS = 100;
+function trace(line: string, sinceMs: number): void {
+  if (!TRACE) return;
+  const now = performance.now();
+  process.stderr.write(`[trace ${(now / 1000).toFixed(2)} s] ${line} ${(now - sinceMs).toFixed(0)} ms\n`);
+}
+
+/**
  * `BENCH_CPU_PROF=<regex>` profiles the processes whose name matches (node --cpu-prof); the profiles
  * land in `BENCH_CPU_PROF_DIR/<name>/` (default bench/results/profiles) when the process shuts down.
  */
@@ -210,8 +223,12 @@ export class Proc {
         ),
       options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS,
     );
+    const forkedAt = performance.now();
     this.ready.then(
-      () => clearTimeout(readyTimer),
+      () => {
+        clearTimeout(readyTimer);
+        trace(`${this.name} ready`, forkedAt);
+      },
       () => clearTimeout(readyTimer),
     );
   }
@@ -278,7 +295,8 @@ export class Proc {
   call<T = unknown>(method: string, params?: unknown, timeoutMs = DEFAULT_CALL_TIMEOUT_MS): Promise<T> {
     if (this.death !== undefined) return Promise.reject(this.death);
     const id = this.nextId++;
-    return new Promise<T>((resolve, reject) => {
+    const calledAt = performance.now();
+    const answer = new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
         const state = describeThreads(this.pid);
@@ -296,6 +314,13 @@ export class Proc {
         reject(new Error(`${this.name}.${method}: could not send the call: ${error.message}`));
       });
     });
+    if (TRACE) {
+      const done = () => {
+        if (performance.now() - calledAt >= TRACE_CALL_MIN_MS) trace(`${this.name}.${method}`, calledAt);
+      };
+      answer.then(done, done);
+    }
+    return answer;
   }
 
   /** Listens to the child's events; returns the function that stops listening. */

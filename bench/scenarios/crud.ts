@@ -34,7 +34,7 @@ interface Config {
 }
 
 const FULL: Config = { clients: 2, concurrency: 16, warmupSeconds: 0.5, runSeconds: 1.5, runs: 3 };
-const QUICK: Config = { clients: 2, concurrency: 16, warmupSeconds: 0.2, runSeconds: 0.5, runs: 2 };
+const QUICK: Config = { clients: 2, concurrency: 16, warmupSeconds: 0.15, runSeconds: 0.3, runs: 2 };
 /** The clients start together this long after the call (both have the call by then). */
 const START_DELAY_MS = 50;
 

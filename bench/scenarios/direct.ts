@@ -31,7 +31,7 @@ interface Config {
 }
 
 const FULL: Config = { bytes: 24 * MiB, runs: 3, ttfbBytes: 4096, ttfbRuns: 9, writeBytes: MiB };
-const QUICK: Config = { bytes: 8 * MiB, runs: 2, ttfbBytes: 4096, ttfbRuns: 5, writeBytes: MiB };
+const QUICK: Config = { bytes: 4 * MiB, runs: 2, ttfbBytes: 4096, ttfbRuns: 5, writeBytes: MiB };
 
 type Path = 'direct' | 'relay';
 interface Arrival {

@@ -50,7 +50,7 @@ interface Config {
 
 const FULL: Config = { fanouts: [20, 50], receiverProcs: 5, size: 1024, warmupSeconds: 1, runSeconds: 2, runs: 3 };
 /** Quick: the rates the search found here at 01:35 UTC on 2026-12-06, load average 11-15 (docs/operations/benchmarks.md). */
-const QUICK: Config = { ...FULL, rates: { 20: 1000, 50: 1000 }, warmupSeconds: 0.5, runSeconds: 0.75, runs: 2 };
+const QUICK: Config = { ...FULL, rates: { 20: 1000, 50: 1000 }, warmupSeconds: 0.3, runSeconds: 0.5, runs: 2 };
 /**
  * The rate search (the issue's method: the rate where socket.io's p99 stays under 50 ms, then both
  * there): socket.io alone, one short run per step, doubling from `firstRate` while a step passes; the

@@ -395,8 +395,8 @@ const fixed = (value: number, digits = 0) => value.toFixed(digits);
 
 export async function run(options: ScenarioOptions): Promise<ScenarioResult> {
   // Every case follows an unreported warm-up case, so its own warm-up only settles the new subscribers.
-  const measureSeconds = options.quick ? 0.6 : 3;
-  const warmupSeconds = options.quick ? 0.2 : 1;
+  const measureSeconds = options.quick ? 0.5 : 3;
+  const warmupSeconds = options.quick ? 0.15 : 1;
   const r = await measureMediaForwarding({ measureSeconds, warmupSeconds, log: (line) => process.stderr.write(`${line}\n`) });
   const baseline = 'plain UDP forwarder';
   const rows: ResultRow[] = [];

@@ -133,5 +133,10 @@ export function mediaConfigProblem(config: MediaConfig): string | undefined {
   if (config.portRange !== undefined && config.portRange[0] >= config.portRange[1]) {
     return `media.portRange: expected [min, max] with min < max, got [${config.portRange.join(', ')}]`;
   }
+  try {
+    allowedNetworks(config);
+  } catch (error) {
+    return `media.allowedRemoteNetworks: expected IPv4 networks such as 10.0.0.0/8, got ${JSON.stringify(config.allowedRemoteNetworks)} (${(error as Error).message})`;
+  }
   return undefined;
 }

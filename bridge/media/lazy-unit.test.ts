@@ -29,10 +29,16 @@ describe('the lazily loaded forwarding unit', () => {
     expect((unit as LazyMediaUnit).loaded).toBe(false);
     expect(unitStats(w).sessions).toBe(0);
 
-    // Both sent at once: the leave arrives while the unit is still loading for the join.
-    const [joined, left] = await Promise.all([alice.request('mediaJoin', { roomId }), alice.request('mediaLeave', { roomId })]);
+    // Both sent at once: the leave arrives while the unit is still loading for the join, and is
+    // answered once it has been done, after the join.
+    const answered: string[] = [];
+    const [joined, left] = await Promise.all([
+      alice.request('mediaJoin', { roomId }).then((r) => (answered.push('join'), r)),
+      alice.request('mediaLeave', { roomId }).then((r) => (answered.push('leave'), r)),
+    ]);
     expect(joined).toMatchObject({ limits: expect.any(Object) });
     expect(left).toBeDefined();
+    expect(answered).toEqual(['join', 'leave']);
     expect((unit as LazyMediaUnit).loaded).toBe(true);
     await new Promise((r) => setTimeout(r, 20));
     expect(unitStats(w).sessions).toBe(0);
@@ -52,5 +58,9 @@ describe('the lazily loaded forwarding unit', () => {
     await waitFor(() => (w!.t.bridge.realtime.media as LazyMediaUnit).loaded, 'the unit loaded');
     await new Promise((r) => setTimeout(r, 20));
     expect(unitStats(w).sessions).toBe(0);
+  });
+
+  it('refuses to start with allowed networks that do not parse, as the werift unit did', async () => {
+    await expect(mediaWorld(['alice'], { media: { allowedRemoteNetworks: ['10.0.0.0/40'] } } as never)).rejects.toThrow(/media\.allowedRemoteNetworks/);
   });
 });

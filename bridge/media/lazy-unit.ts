@@ -8,9 +8,10 @@
  * connection) runs after the calls before it, on the loaded unit. Before any `mediaJoin` there is no
  * session, so there is nothing for those calls to do (docs/media/forwarding-unit.md, "Architecture").
  */
+import { createRequire } from 'node:module';
 import type { Logger } from 'pino';
 import type { IceCandidateWire, MediaBinding, MediaTransport, ResultPayloads } from '../../protocol/ws.ts';
-import type { MediaConfig } from './config.ts';
+import { allowedNetworks, type MediaConfig } from './config.ts';
 import { MediaError } from './errors.ts';
 import { zeroMediaCounters, type MediaClient, type MediaCounters, type MediaDirectory, type MediaUnit, type MediaUnitStats } from './unit.ts';
 import type { WeriftMediaUnit } from './werift-unit.ts';
@@ -23,8 +24,19 @@ export class LazyMediaUnit implements MediaUnit {
   #loading: Promise<WeriftMediaUnit> | undefined;
   #closed = false;
 
+  /**
+   * What the werift unit's start would have refused still fails the Bridge's start: werift not
+   * installed (the CLI's hint names the Bridge's server dependencies), allowed networks that do not parse.
+   */
   constructor(config: MediaConfig, directory: MediaDirectory, log: Logger) {
     this.#options = { config, directory, log };
+    assertWeriftInstalled();
+    allowedNetworks(config);
+  }
+
+  /** The werift unit once loaded (diagnostics, tests), else undefined. */
+  get unit(): MediaUnit | undefined {
+    return this.#unit;
   }
 
   /** Whether werift has been loaded (the first `mediaJoin` loads it). */
@@ -36,8 +48,9 @@ export class LazyMediaUnit implements MediaUnit {
     return (await this.#load()).join(client, roomId);
   }
 
-  leave(client: MediaClient, roomId: string): void {
-    this.#whenLoaded((unit) => unit.leave(client, roomId));
+  /** Done when it returns, or, while the unit loads, when the promise settles (the hub answers then). */
+  leave(client: MediaClient, roomId: string): void | Promise<void> {
+    return this.#whenLoaded((unit) => unit.leave(client, roomId));
   }
 
   async offer(client: MediaClient, roomId: string, sdp: string, tracks: MediaBinding[]): Promise<ResultPayloads['mediaOffer']> {
@@ -79,24 +92,40 @@ export class LazyMediaUnit implements MediaUnit {
   #load(): Promise<WeriftMediaUnit> {
     if (this.#closed) return Promise.reject(new MediaError('MEDIA_UNAVAILABLE', 'the forwarding unit is shutting down'));
     if (this.#unit !== undefined) return Promise.resolve(this.#unit);
-    this.#loading ??= import('./werift-unit.ts').then(
-      ({ WeriftMediaUnit }) => {
-        this.#unit = new WeriftMediaUnit({ ...this.#options, counters: this.counters });
-        if (this.#closed) void this.#unit.close();
-        return this.#unit;
-      },
-      (error: unknown) => {
+    // A failed import or a unit that throws while it is made: logged, MEDIA_UNAVAILABLE, and the next
+    // call tries again.
+    this.#loading ??= import('./werift-unit.ts')
+      .then(({ WeriftMediaUnit }) => {
+        const unit = new WeriftMediaUnit({ ...this.#options, counters: this.counters });
+        this.#unit = unit;
+        if (this.#closed) void unit.close();
+        return unit;
+      })
+      .catch((error: unknown) => {
         this.#loading = undefined;
         this.#options.log.error({ err: error }, 'media: the forwarding unit could not be loaded');
         throw new MediaError('MEDIA_UNAVAILABLE', 'the forwarding unit could not be loaded', { cause: error });
-      },
-    );
+      });
     return this.#loading;
   }
 
-  /** Runs `fn` on the unit now, after a load in progress (in call order), or not at all before any. */
-  #whenLoaded(fn: (unit: WeriftMediaUnit) => void): void {
-    if (this.#unit !== undefined) fn(this.#unit);
-    else this.#loading?.then(fn, () => undefined);
+  /**
+   * Runs `fn` on the unit now, after a load in progress (in call order; the promise settles when it
+   * has run, and what it throws is logged), or not at all before any load.
+   */
+  #whenLoaded(fn: (unit: WeriftMediaUnit) => void): void | Promise<void> {
+    if (this.#unit !== undefined) return fn(this.#unit);
+    return this.#loading
+      ?.then(fn, () => undefined)
+      .catch((error: unknown) => this.#options.log.error({ err: error }, 'media: a call queued behind the load failed'));
+  }
+}
+
+/** Throws what the static import threw when werift is missing (`ERR_MODULE_NOT_FOUND`), without loading it. */
+function assertWeriftInstalled(): void {
+  try {
+    createRequire(import.meta.url).resolve('werift');
+  } catch (cause) {
+    throw Object.assign(new Error("Cannot find package 'werift', which the Bridge's media forwarding unit needs", { cause }), { code: 'ERR_MODULE_NOT_FOUND' });
   }
 }

@@ -7,6 +7,7 @@ import { createSocket } from 'node:dgram';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GenericNack, RTCPeerConnection, RtcpTransportLayerFeedback } from 'werift';
 import { MAX_REMOTE_CANDIDATES } from './ice-guard.ts';
+import type { LazyMediaUnit } from './lazy-unit.ts';
 import { MAX_NACKED_PER_PACKET } from './nack-guard.ts';
 import { MAX_ANSWER_ATTEMPTS } from './receive-transport.ts';
 import { guardLoopbackUdp, rtpPacket } from './test-peer.ts';
@@ -134,7 +135,7 @@ describe('media limits', () => {
     const offers = () => bob.mediaLog.filter((e) => e.type === 'mediaReceiveOffer').length;
     const before = offers();
     // Each resync walks every session and source of the room: counted where the unit does it.
-    const unit = w.t.bridge.realtime.media as { roomChanged(roomId: string): void };
+    const unit = (w.t.bridge.realtime.media as LazyMediaUnit).unit as { roomChanged(roomId: string): void };
     const resync = unit.roomChanged.bind(unit);
     let resyncs = 0;
     unit.roomChanged = (id) => {

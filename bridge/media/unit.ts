@@ -106,8 +106,8 @@ export interface MediaTrackStats {
 export interface MediaUnit {
   /** Opens media for the connection in a joined room (the first call may wait for the unit to load). */
   join(client: MediaClient, roomId: string): ResultPayloads['mediaJoin'] | Promise<ResultPayloads['mediaJoin']>;
-  /** Closes the connection's media in the room (both transports). */
-  leave(client: MediaClient, roomId: string): void;
+  /** Closes the connection's media in the room (both transports); done when it returns or its promise settles. */
+  leave(client: MediaClient, roomId: string): void | Promise<void>;
   /** The publish transport's offer; returns the unit's answer. */
   offer(client: MediaClient, roomId: string, sdp: string, tracks: MediaBinding[]): Promise<ResultPayloads['mediaOffer']>;
   /** The client's answer to receive offer `revision`. */

@@ -431,7 +431,7 @@ export class RealtimeHub {
       case 'mediaJoin':
         return conn.result<'mediaJoin'>(m.id, await this.media.join(conn, m.roomId));
       case 'mediaLeave':
-        this.media.leave(conn, m.roomId);
+        await this.media.leave(conn, m.roomId);
         return conn.result<'mediaLeave'>(m.id, {});
       case 'mediaOffer':
         return conn.result<'mediaOffer'>(m.id, await this.media.offer(conn, m.roomId, m.sdp, m.tracks));

@@ -63,16 +63,26 @@ export function devRouter(s: BridgeServices, manage: ManageService): Router {
   router.get('/info', async (_req, res) => {
     res.json({ devMode: true, ...(await ensureDemo()) });
   });
+  // Registrations one at a time: the count and the add of one are not interleaved with another's, so
+  // the cap holds however many arrive at once (a user's add waits for the store's next group commit).
+  let registrations: Promise<unknown> = Promise.resolve();
+  const register = (contextId: string, userId: string, publicKey: string) => {
+    const next = registrations.then(async () => {
+      // A user already there signs in again (the page registers on every start), however many there are.
+      const known = (await s.store.getContextUser(contextId, userId)) !== undefined;
+      const { users } = await manage.listContextUsers(contextId, { limit: DEV_MAX_USERS });
+      if (!known && users.length >= DEV_MAX_USERS) {
+        throw BridgeError.forbidden(`dev mode: the demo context is full (${DEV_MAX_USERS} users)`);
+      }
+      return manage.addContextUser(contextId, userId, publicKey);
+    });
+    registrations = next.catch(() => undefined);
+    return next;
+  };
   router.post('/register', express.json({ limit: DEV_BODY_BYTES }), async (req, res) => {
     const body = parseInput(devRegisterSchema, req.body, 'body');
     const { solutionId, contextId, contextName } = await ensureDemo();
-    // A user already there signs in again (the page registers on every start), however many there are.
-    const known = (await s.store.getContextUser(contextId, body.userId)) !== undefined;
-    const { users } = await manage.listContextUsers(contextId, { limit: DEV_MAX_USERS });
-    if (!known && users.length >= DEV_MAX_USERS) {
-      throw BridgeError.forbidden(`dev mode: the demo context is full (${DEV_MAX_USERS} users)`);
-    }
-    const { created } = await manage.addContextUser(contextId, body.userId, body.publicKey);
+    const { created } = await register(contextId, body.userId, body.publicKey);
     s.log.info({ userId: body.userId, created }, 'dev mode: user registered in the demo context');
     res.status(created ? 201 : 200).json({ solutionId, contextId, contextName, userId: body.userId, created });
   });

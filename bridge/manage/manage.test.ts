@@ -57,6 +57,20 @@ describe('management API', () => {
     expect((await refusal(m.removeContextUser(a.contextId, 'alice'))).code).toBe('USER_NOT_FOUND');
   });
 
+  it('answers an add racing the delete of its context with 404, never a server error', async () => {
+    const m = t.bridge.manage;
+    const { solutionId } = await m.createSolution('race');
+    const user = await makeUser('racer');
+    const outcomes = new Set<string>();
+    for (let i = 0; i < 20; i++) {
+      const { contextId } = await m.createContext(solutionId, `race-${i}`);
+      const [added] = await Promise.allSettled([m.addContextUser(contextId, 'racer', user.publicKey), m.deleteContext(contextId)]);
+      if (added.status === 'fulfilled') outcomes.add('added');
+      else outcomes.add(`${(added.reason as ManageError).status} ${(added.reason as ManageError).code}`);
+    }
+    expect([...outcomes].filter((o) => o !== 'added' && o !== '404 CONTEXT_NOT_FOUND')).toEqual([]);
+  });
+
   it("lists a context's users a page at a time, in user-id order, and the client reads every page", async () => {
     const m = t.bridge.manage;
     const { solutionId } = await m.createSolution('paged');

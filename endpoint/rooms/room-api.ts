@@ -401,7 +401,7 @@ export class RoomApi {
         // Someone else wrote first. With force, rebuild on the new head and try again.
         if (force && conflict && attempt < FORCE_ATTEMPTS) continue;
         // Built without a read: the version the app hears is the one it can verify, not the Bridge's word.
-        if (conflict && trusted !== undefined) throw await this.verifiedConflict(roomId, version, error, options);
+        if (conflict && trusted !== undefined) throw await this.verifiedConflict(roomId, version, options);
         throw error;
       }
       if (await this.storeTrust(roomId, advance(verified.trust, [ownVersion(built)]))) this.keys.set(roomId, built.record.epoch, built.epochKey);
@@ -420,11 +420,18 @@ export class RoomApi {
     return this.keys.get(roomId, head.record.epoch) === undefined ? undefined : { trust, head, keys: [] };
   }
 
-  /** The conflict of an update built without a read: reads the room and names its verified version. */
-  private async verifiedConflict(roomId: string, version: number, refusal: EndpointError, options: RequestOptions): Promise<EndpointError> {
-    const current = await this.fetchVerified(roomId, options);
-    const at = current.head.record.version;
-    return at === version ? refusal : EndpointError.versionConflict(roomId, at, version);
+  /**
+   * The conflict of an update built without a read: reads the room and names its verified version.
+   * A Bridge that refuses an update based on the head it then serves as current has either another
+   * record at that version than the one this client trusts (an honest Bridge refuses a write whose
+   * previous hash is not its head's) or is lying: either way the room is tampered with.
+   */
+  private async verifiedConflict(roomId: string, version: number, options: RequestOptions): Promise<EndpointError> {
+    const at = (await this.fetchVerified(roomId, options)).head.record.version;
+    if (at !== version) return EndpointError.versionConflict(roomId, at, version);
+    return EndpointError.tampered(
+      `room "${roomId}": the Bridge refused an update based on version ${version} as out of date, and serves version ${version} as its head`,
+    );
   }
 
   async deleteStreamRoom(roomId: string, options: RequestOptions = {}): Promise<void> {

@@ -226,6 +226,23 @@ describe('rollback', () => {
   });
 });
 
+describe('an update built on the trusted head', () => {
+  it('is RoomTampered when the Bridge refuses it as out of date yet serves that version as its head', async () => {
+    const id = await newRoom();
+    const u = tenant.users;
+    const members = [pub(u.alice!), pub(u.bob!), pub(u.carol!)];
+    await alice.streamApi.updateStreamRoom(id, members, [pub(u.alice!)], utf8('{}'), utf8('v2'), 1, false, false);
+    // The Bridge's head hash no longer matches the version 2 alice wrote and trusts: it refuses her
+    // next update (its previous hash is alice's) while still serving version 2.
+    const d = db();
+    d.prepare('UPDATE rooms SET head_hash = ? WHERE id = ?').run(Buffer.alloc(32, 7), id);
+    d.close();
+    const error = await alice.streamApi.updateStreamRoom(id, members, [pub(u.alice!)], utf8('{}'), utf8('v3'), 2, false, false).catch((e: unknown) => e);
+    expect(error).toMatchObject({ reason: 'RoomTampered' });
+    expect((error as EndpointError).message).toMatch(/refused an update based on version 2 as out of date/);
+  });
+});
+
 describe('a malformed room response', () => {
   it('is refused as BAD_RESPONSE naming the field', async () => {
     const id = await newRoom();

@@ -141,11 +141,18 @@ export class AuthService {
     const token = newSecret('srt_');
     const expiresAt = now + this.s.config.sessionTtlSeconds * 1000;
     // The nonce's single use and the session are one durable write (one fsync to wait for, not two).
-    const firstUse = await this.s.store.startSession(
+    // The user is checked again in the session's write: a removal since the check above is seen there.
+    const started = await this.s.store.startSession(
       { nonce: request.nonce, solutionId: request.solutionId, publicKey: request.publicKey, expiresAt: issued.expiresAt },
       { tokenHash: hashSecret(token), solutionId: request.solutionId, publicKey: request.publicKey, userId: user.userId, createdAt: now, expiresAt },
+      { requireUser: true },
     );
-    if (!firstUse) throw fail('login failed: the challenge nonce is unknown, used or expired');
+    if (!started) {
+      if ((await this.s.store.findSolutionUser(request.solutionId, request.publicKey)) === undefined) {
+        throw fail(refused, 'the public key was removed from the solution during the login');
+      }
+      throw fail('login failed: the challenge nonce is unknown, used or expired');
+    }
     return { token, expiresAt, userId: user.userId, solutionId: request.solutionId, contextIds: user.contextIds };
   }
 

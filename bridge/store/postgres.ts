@@ -337,9 +337,19 @@ export class PostgresStore implements Store {
     return new Uint8Array(secret.buffer, secret.byteOffset, secret.length);
   }
 
-  startSession(nonce: NonceRow, row: SessionRow): Promise<boolean> {
+  startSession(nonce: NonceRow, row: SessionRow, options: { requireUser?: boolean } = {}): Promise<boolean> {
     return this.db.transaction(async (tx) => {
       if (!(await insertNonceIn(tx, nonce))) return false;
+      // FOR SHARE: a removal that deleted the key's row and has not committed is waited for (then the
+      // row is gone); one that comes after waits for this commit, and its delete of the key's
+      // sessions then sees this one.
+      if (options.requireUser === true) {
+        const user = await tx.query('SELECT 1 FROM context_users WHERE solution_id = $1 AND public_key = $2 LIMIT 1 FOR SHARE', [
+          row.solutionId,
+          row.publicKey,
+        ]);
+        if (user.rowCount === 0) return false;
+      }
       await insertSessionIn(tx, row);
       return true;
     });

@@ -250,10 +250,12 @@ export class SqliteStore implements Store {
     return new Uint8Array((this.stmt.getSecret.get(name) as { secret: Buffer }).secret);
   }
 
-  async startSession(nonce: NonceRow, row: SessionRow): Promise<boolean> {
-    // One savepoint of one group: a session whose insert fails takes its nonce back with it.
+  async startSession(nonce: NonceRow, row: SessionRow, options: { requireUser?: boolean } = {}): Promise<boolean> {
+    // One savepoint of one group: a session whose insert fails takes its nonce back with it. Removals
+    // are grouped writes too, so the user check and the insert see every removal before them.
     return this.grouped(() => {
       if (this.stmt.recordUsedNonce.run(nonce).changes === 0) return false;
+      if (options.requireUser === true && this.stmt.contextsOfKey.get(row.solutionId, row.publicKey) === undefined) return false;
       this.stmt.insertSession.run(row);
       return true;
     });

@@ -365,6 +365,28 @@ export function describeStoreContract(setup: ContractSetup): void {
       }
     });
 
+    it('with requireUser, starts no session for a key in no context of the solution, a removal committed first included', async () => {
+      const { store, another } = await fresh();
+      const other = await another();
+      await seedTenant(store, 'sol', ['c1', 'c2']);
+      await store.addContextUser(user('c1', 'alice'));
+      await store.addContextUser(user('c2', 'alice'));
+      const nonce = (n: string) => ({ nonce: n, solutionId: 'sol', publicKey: 'key-alice', expiresAt: T0 + 1000 });
+      const requireUser = { requireUser: true };
+      expect(await store.startSession(nonce('u-n1'), sessionOf('u1', 'alice'), requireUser)).toBe(true);
+      // Still in c2: the key keeps its sessions and may start more.
+      await other.removeContextUser('c1', 'alice', T0 + 1);
+      expect(await store.startSession(nonce('u-n2'), sessionOf('u2', 'alice'), requireUser)).toBe(true);
+      // In no context now: its sessions end, and a login that checked before the removal gets none.
+      expect((await other.removeContextUser('c2', 'alice', T0 + 2)).sessionsEnded.sort()).toEqual(['u1', 'u2']);
+      expect(await store.startSession(nonce('u-n3'), sessionOf('u3', 'alice'), requireUser)).toBe(false);
+      expect(await store.findSession('u3', T0)).toBeUndefined();
+      // The nonce was used all the same.
+      expect(await other.startSession(nonce('u-n3'), sessionOf('u4', 'alice'))).toBe(false);
+      // Without requireUser (the option off), the store does not look.
+      expect(await store.startSession(nonce('u-n5'), sessionOf('u5', 'alice'))).toBe(true);
+    });
+
     it('keeps the first Bridge secret for every store on the database', async () => {
       const { store, another } = await fresh();
       const other = await another();

@@ -265,9 +265,13 @@ export interface Store {
   /**
    * A login's one durable write: records `nonce` as used (kept until it expires) and inserts
    * `session`, both or neither. False, and no session, if the nonce was recorded already: the check
-   * and the insert are one atomic step, which is what makes a nonce single use.
+   * and the insert are one atomic step, which is what makes a nonce single use. With `requireUser`,
+   * false too (the nonce used) when the session's key is in no context of its solution, checked in
+   * the same step: a removal that ends the key's sessions either commits first and is seen here, or
+   * commits after and ends this one too (a login checks the user before it verifies, and a removal
+   * in between left a session for a removed key).
    */
-  startSession(nonce: NonceRow, session: SessionRow): Promise<boolean>;
+  startSession(nonce: NonceRow, session: SessionRow, options?: { requireUser?: boolean }): Promise<boolean>;
   findSession(tokenHash: string, now: number): Promise<SessionRow | undefined>;
   deleteSession(tokenHash: string): Promise<boolean>;
   /** Deletes expired nonces and sessions; returns how many rows went. */

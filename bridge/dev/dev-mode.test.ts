@@ -12,7 +12,7 @@ import { generateKeyPair } from '../../crypto/identity.ts';
 import { resolveConfig } from '../config.ts';
 import { APP_CONTENT_SECURITY_POLICY } from '../http/app-static.ts';
 import { startBridge, type TestBridge } from '../../test/harness.ts';
-import { DEV_CONTEXT_NAME, DEV_SOLUTION_NAME } from './dev-mode.ts';
+import { DEV_CONTEXT_NAME, DEV_MAX_USERS, DEV_SOLUTION_NAME } from './dev-mode.ts';
 
 const appDir = mkdtempSync(join(tmpdir(), 'sealroom-app-test-'));
 mkdirSync(join(appDir, 'assets'));
@@ -97,6 +97,30 @@ describe('dev mode', () => {
     expect(text.status).toBe(415);
     const big = await post(`${dev.bridge.url}/dev/v1/register`, { userId: 'bob', publicKey: 'x'.repeat(2000) });
     expect(big.status).toBe(413);
+  });
+});
+
+describe('dev mode when the demo context fills', () => {
+  it('admits one of the registrations that arrive together for its last place', async () => {
+    const full = await startBridge({ devMode: true, appDir });
+    try {
+      const { contextId } = (await (await fetch(`${full.bridge.url}/dev/v1/info`)).json()) as { contextId: string };
+      for (let i = 0; i < DEV_MAX_USERS - 1; i += 20) {
+        const batch = Array.from({ length: Math.min(20, DEV_MAX_USERS - 1 - i) }, (_, k) => i + k);
+        await Promise.all(batch.map(async (n) => full.bridge.manage.addContextUser(contextId, `user${n}`, (await generateKeyPair()).publicKey)));
+      }
+      const late = await Promise.all(
+        Array.from(
+          { length: 5 },
+          async (_, i) => (await post(`${full.bridge.url}/dev/v1/register`, { userId: `late${i}`, publicKey: (await generateKeyPair()).publicKey })).status,
+        ),
+      );
+      expect(late.filter((status) => status === 201)).toHaveLength(1);
+      expect(late.filter((status) => status === 403)).toHaveLength(4);
+      expect((await full.bridge.manage.listContextUsers(contextId)).length).toBe(DEV_MAX_USERS);
+    } finally {
+      await full.close();
+    }
   });
 });
 

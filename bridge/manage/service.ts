@@ -149,14 +149,9 @@ export class ManageService {
   async addContextUser(contextId: string, userId: string, publicKey: string): Promise<{ user: ContextUser; created: boolean }> {
     const context = await this.getContext(contextId);
     const createdAt = this.s.now();
-    let result: Awaited<ReturnType<typeof this.s.store.addContextUser>>;
-    try {
-      result = await this.s.store.addContextUser({ contextId, solutionId: context.solutionId, userId, publicKey, createdAt });
-    } catch (error) {
-      // The context was deleted between the check above and the write (its foreign key refused it).
-      if ((await this.s.store.getContext(contextId)) === undefined) throw BridgeError.notFound('CONTEXT_NOT_FOUND', `context "${contextId}" does not exist`);
-      throw error;
-    }
+    const result = await this.s.store.addContextUser({ contextId, solutionId: context.solutionId, userId, publicKey, createdAt });
+    // Deleted between the look-up above and the write (the store checks again in the write).
+    if (result.status === 'context_not_found') throw BridgeError.notFound('CONTEXT_NOT_FOUND', `context "${contextId}" does not exist`);
     if (result.status === 'conflict') {
       const message =
         result.reason === 'user_has_other_key'

@@ -240,6 +240,8 @@ export class PostgresStore implements Store {
   addContextUser(row: ContextUserRow): Promise<AddUserResult> {
     return this.db.transaction(async (tx): Promise<AddUserResult> => {
       await tx.query('SELECT 1 FROM solutions WHERE id = $1 FOR NO KEY UPDATE', [row.solutionId]);
+      // Held until the commit: the context cannot go between this check and the insert.
+      if ((await tx.query('SELECT 1 FROM contexts WHERE id = $1 FOR KEY SHARE', [row.contextId])).rowCount === 0) return { status: 'context_not_found' };
       const existing = (await tx.query<Row>('SELECT * FROM context_users WHERE context_id = $1 AND user_id = $2', [row.contextId, row.userId])).rows[0];
       if (existing !== undefined) {
         return existing.public_key === row.publicKey ? { status: 'unchanged' } : { status: 'conflict', reason: 'user_has_other_key' };

@@ -136,6 +136,10 @@ describe('SQLite group commit', () => {
       { removed: false, sessionsEnded: [] },
       { status: 'created' },
     ]);
+    // An add issued before its context's delete in the same turn runs after it: the context is gone.
+    await s.insertContext({ id: 'brief', solutionId: 'sol', name: 'brief', createdAt: T0 });
+    const [late] = await Promise.all([s.addContextUser(user('brief', 'dave')), s.deleteContext('brief')]);
+    expect(late).toEqual({ status: 'context_not_found' });
     await s.close();
     const reopened = new SqliteStore({ file });
     expect((await reopened.contextUsersAmong('ctx', ['alice', 'bob', 'carol'])).map((u) => u.userId).sort()).toEqual(['alice', 'carol']);

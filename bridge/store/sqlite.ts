@@ -182,6 +182,7 @@ export class SqliteStore implements Store {
   // once (an operator's import, a dev-mode burst) shared no commit and each waited for its own fsync.
   async addContextUser(row: ContextUserRow): Promise<AddUserResult> {
     return this.grouped((): AddUserResult => {
+      if (this.stmt.getContext.get(row.contextId) === undefined) return { status: 'context_not_found' };
       const existing = this.stmt.getContextUser.get(row.contextId, row.userId) as Row | undefined;
       if (existing !== undefined) {
         return existing.public_key === row.publicKey ? { status: 'unchanged' } : { status: 'conflict', reason: 'user_has_other_key' };

@@ -218,6 +218,9 @@ export function describeStoreContract(setup: ContractSetup): void {
       expect(await store.addContextUser(user('c2', 'bob', 'key-alice'))).toEqual({ status: 'conflict', reason: 'key_has_other_user' });
       expect(await store.addContextUser(user('c2', 'alice'))).toEqual({ status: 'created' });
       expect(await store.addContextUser(user('c1', 'bob'))).toEqual({ status: 'created' });
+      // A context that is gone by the time the write runs: refused as such, nothing written.
+      expect(await store.addContextUser(user('gone', 'carol'))).toEqual({ status: 'context_not_found' });
+      expect(await store.getContextUser('gone', 'carol')).toBeUndefined();
       expect(await store.getContextUser('c1', 'alice')).toEqual(user('c1', 'alice'));
       expect(await store.getContextUser('c1', 'nope')).toBeUndefined();
       expect((await store.listContextUsers('c1')).map((u) => u.userId)).toEqual(['alice', 'bob']);

@@ -124,7 +124,12 @@ export interface RoomWrite {
   keys: RoomKeyRow[];
 }
 
-export type AddUserResult = { status: 'created' } | { status: 'unchanged' } | { status: 'conflict'; reason: 'user_has_other_key' | 'key_has_other_user' };
+/** `context_not_found`: the context is gone when the write runs (deleted since the caller looked it up). */
+export type AddUserResult =
+  | { status: 'created' }
+  | { status: 'unchanged' }
+  | { status: 'conflict'; reason: 'user_has_other_key' | 'key_has_other_user' }
+  | { status: 'context_not_found' };
 
 export type RevokeApiKeyResult = 'revoked' | 'not_found' | 'last_key';
 

@@ -11,7 +11,7 @@
 import { createRequire } from 'node:module';
 import type { Logger } from 'pino';
 import type { IceCandidateWire, MediaBinding, MediaTransport, ResultPayloads } from '../../protocol/ws.ts';
-import { allowedNetworks, type MediaConfig } from './config.ts';
+import type { MediaConfig } from './config.ts';
 import { MediaError } from './errors.ts';
 import { zeroMediaCounters, type MediaClient, type MediaCounters, type MediaDirectory, type MediaUnit, type MediaUnitStats } from './unit.ts';
 import type { WeriftMediaUnit } from './werift-unit.ts';
@@ -25,23 +25,18 @@ export class LazyMediaUnit implements MediaUnit {
   #closed = false;
 
   /**
-   * What the werift unit's start would have refused still fails the Bridge's start: werift not
-   * installed (the CLI's hint names the Bridge's server dependencies), allowed networks that do not parse.
+   * A Bridge without werift still fails at start, as the static import made it (the CLI's hint names
+   * the Bridge's server dependencies). Allowed networks that do not parse are refused with the rest of
+   * the configuration (`mediaConfigProblem`).
    */
   constructor(config: MediaConfig, directory: MediaDirectory, log: Logger) {
     this.#options = { config, directory, log };
     assertWeriftInstalled();
-    allowedNetworks(config);
   }
 
-  /** The werift unit once loaded (diagnostics, tests), else undefined. */
+  /** The werift unit once loaded by the first `mediaJoin` (diagnostics, tests), else undefined. */
   get unit(): MediaUnit | undefined {
     return this.#unit;
-  }
-
-  /** Whether werift has been loaded (the first `mediaJoin` loads it). */
-  get loaded(): boolean {
-    return this.#unit !== undefined;
   }
 
   async join(client: MediaClient, roomId: string): Promise<ResultPayloads['mediaJoin']> {

@@ -88,6 +88,13 @@ export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   return diff === 0;
 }
 
+/** Whether every byte is zero, in time independent of where a non-zero byte sits (an X25519 shared secret's low-order check). */
+export function isAllZero(bytes: Uint8Array): boolean {
+  let acc = 0;
+  for (let i = 0; i < bytes.length; i++) acc |= bytes[i]!;
+  return acc === 0;
+}
+
 export function utf8(text: string): Uint8Array {
   return textEncoder.encode(text);
 }

@@ -3,7 +3,9 @@
  * runs in Node 20 and in browsers. Bulk paths use native crypto (node:crypto, WebCrypto) through the
  * backend; @noble is the pure-JS reference.
  */
-export { backend, setBackend, jsBackend, webBackend, type AeadKey, type CryptoBackend, type HashName } from './backend/index.ts';
+export { backend, setBackend, type AeadKey, type CryptoBackend, type HashName } from './backend/index.ts';
+export { jsBackend } from './backend/js.ts';
+export { webBackend } from './backend/web.ts';
 export { CryptoError, DECRYPT_FAILED_MESSAGE, type CryptoErrorReason } from './errors.ts';
 export { DOMAIN } from './domains.ts';
 export {

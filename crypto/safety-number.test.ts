@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { jsBackend } from './backend/index.ts';
+import { jsBackend } from './backend/js.ts';
 import { concatBytes, utf8 } from './bytes.ts';
 import { decodePublicKey, generateKeyPair } from './identity.ts';
 import { normalizeSafetyNumber, safetyNumber, safetyNumberHalf, SAFETY_NUMBER_DIGITS } from './safety-number.ts';

@@ -7,8 +7,9 @@ import { bulkBackend, defaultBackend } from '#crypto-backend';
 import type { CryptoBackend } from './types.ts';
 
 export type { AeadKey, BulkCrypto, BulkStream, CryptoBackend, HashName, IncrementalHash, X25519KeyPair } from './types.ts';
-export { jsBackend } from './js.ts';
-export { webBackend } from './web.ts';
+// jsBackend and webBackend are exported by crypto/index.ts, not here: every module that asks for the
+// active backend imports this file, and loading @noble/ciphers (whose AES builds its tables as it
+// loads) or the WebCrypto backend in Node would cost each process's start for a backend it does not use.
 
 let active: CryptoBackend = defaultBackend;
 

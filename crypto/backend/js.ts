@@ -10,7 +10,7 @@ import { sha256, sha512 } from '@noble/hashes/sha2.js';
 import { randomBytes } from '@noble/hashes/utils.js';
 import { bytesToNumberLE, equalBytes } from '@noble/curves/utils.js';
 import { ed25519Precheck } from '../ed25519-strict.ts';
-import { withHeadroom } from '../bytes.ts';
+import { isAllZero, withHeadroom } from '../bytes.ts';
 import { CryptoError } from '../errors.ts';
 import type { AeadKey, CryptoBackend, HashName, IncrementalHash } from './types.ts';
 
@@ -39,12 +39,6 @@ function nobleAead(cipher: NobleAead, key: Uint8Array): AeadKey {
       }
     },
   };
-}
-
-export function isAllZero(bytes: Uint8Array): boolean {
-  let acc = 0;
-  for (let i = 0; i < bytes.length; i++) acc |= bytes[i]!;
-  return acc === 0;
 }
 
 const Point = ed25519.Point;

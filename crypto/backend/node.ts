@@ -18,9 +18,9 @@ import {
   type KeyObject,
 } from 'node:crypto';
 import { ed25519Precheck } from '../ed25519-strict.ts';
+import { isAllZero } from '../bytes.ts';
 import { bulkThread } from './bulk-thread.ts';
 import { CryptoError } from '../errors.ts';
-import { isAllZero } from './js.ts';
 import type { AeadKey, CryptoBackend, HashName, IncrementalHash } from './types.ts';
 
 // Keys cross into OpenSSL as JWK rather than DER: on Node 20 a PKCS#8 DER import costs ~355 us and an

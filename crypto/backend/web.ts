@@ -8,9 +8,8 @@ import { hmac } from '@noble/hashes/hmac.js';
 import { base64urlnopad } from '@scure/base';
 import { sha256, sha512 } from '@noble/hashes/sha2.js';
 import { ed25519Precheck } from '../ed25519-strict.ts';
-import { withHeadroom } from '../bytes.ts';
+import { isAllZero, withHeadroom } from '../bytes.ts';
 import { CryptoError } from '../errors.ts';
-import { isAllZero } from './js.ts';
 import type { AeadKey, CryptoBackend, HashName, IncrementalHash } from './types.ts';
 
 type Sodium = typeof import('libsodium-wrappers');

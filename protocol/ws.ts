@@ -14,12 +14,14 @@ import { contextIdSchema, roomIdSchema, userIdSchema } from './room-record.ts';
 export * from './ws-frames.ts';
 
 /**
- * The protocol the Endpoint speaks. 2 adds BATCH frames down (ws-frames.ts); the Bridge still accepts
- * 1 (a client that says 1 gets every frame alone).
+ * The protocol the Endpoint speaks. 2 adds BATCH frames down (ws-frames.ts); 3 adds receive windows
+ * (`byteStreamReceiveWindow`, and `allowed` in the `byteStreamOpen` result, which a sender must start
+ * from). The Bridge still accepts 1 and 2: a client that says 1 gets every frame alone, and the streams
+ * of a sender that says less than 3 ignore their receivers' receive windows (docs/protocol/byte-streams.md).
  */
-export const WS_PROTOCOL_VERSION = 2;
+export const WS_PROTOCOL_VERSION = 3;
 /** The protocols a Bridge accepts in `hello`. */
-export const WS_PROTOCOL_VERSIONS = [1, 2] as const;
+export const WS_PROTOCOL_VERSIONS = [1, 2, 3] as const;
 export const WS_PATH = '/v1/ws';
 
 /** WebSocket close codes the Bridge uses (4000-4999 are application codes). */
@@ -139,6 +141,12 @@ export const MEDIA_RECEIVE_TRACKS_MAX = 256;
  */
 export const STREAM_WINDOW_MAX_BYTES = 32 * 1024 * 1024;
 /**
+ * The least receive window a connection may declare (`byteStreamReceiveWindow`): two of the largest
+ * data chunks (64 KiB of plaintext) with the final chunk's room, so a sender never waits on a window
+ * that cannot take its next chunk (docs/protocol/byte-streams.md, "Receive windows").
+ */
+export const STREAM_RECEIVE_WINDOW_MIN_BYTES = 128 * 1024;
+/**
  * The largest WebSocket message an Endpoint takes from the Bridge. What the Bridge sends is far
  * smaller (a chunk, a batch of about 64 KiB, a media offer of at most 1 MiB of SDP); in Node the socket
  * closes past it (ws's maxPayload), and in browsers, whose sockets have no such bound, a larger
@@ -237,6 +245,16 @@ export const clientMessageSchema = z.discriminatedUnion('kind', [
     /** Empty: everyone in the room but the sender. */
     destinationIdentities: z.array(userIdSchema).check(z.maxLength(4096)),
   }),
+  /**
+   * How far a sender may run ahead of what this connection consumed, on every stream it receives from
+   * now on (and, when larger, on those it receives now), if less than the stream's window; null: the
+   * stream's window (docs/protocol/byte-streams.md, "Receive windows").
+   */
+  z.strictObject({
+    kind: z.literal('byteStreamReceiveWindow'),
+    id,
+    bytes: z.nullable(z.int().check(z.minimum(STREAM_RECEIVE_WINDOW_MIN_BYTES), z.maximum(STREAM_WINDOW_MAX_BYTES))),
+  }),
   /** A receiver does not want this stream (no handler for its topic): stop sending it here. */
   z.strictObject({ kind: z.literal('byteStreamReject'), streamNo: z.int().check(z.nonnegative()) }),
   /**
@@ -296,8 +314,13 @@ export interface ResultPayloads {
   unpublish: Record<string, never>;
   listStreams: { streams: StreamInfo[] };
   subscribeStreams: { tracks: Array<{ streamId: string; trackId: string; trackNo: number; userId: string }> };
-  /** `receiverIds`: the user id of each receiving connection (a user joined twice is listed twice). */
-  byteStreamOpen: { streamNo: number; window: number; receivers: number; receiverIds: string[] };
+  /**
+   * `receiverIds`: the user id of each receiving connection (a user joined twice is listed twice).
+   * `allowed`: the payload offset the sender may reach before its first ALLOWANCE frame: `window`, or
+   * less where a receiver declared a smaller receive window (protocol 3; absent from older Bridges).
+   */
+  byteStreamOpen: { streamNo: number; window: number; allowed?: number; receivers: number; receiverIds: string[] };
+  byteStreamReceiveWindow: Record<string, never>;
   byteStreamReceipt: Record<string, never>;
   mediaJoin: {
     /** STUN/TURN servers for the client's peer connections (the Bridge's configuration). */

@@ -54,6 +54,6 @@ describe('BATCH frames', () => {
   });
 
   it('are not the only change a client may ask for: a hello with an unknown protocol is refused', async () => {
-    await expect(TestClient.connect(t.bridge.url, tokens.bob!, 3 as never)).rejects.toThrow();
+    await expect(TestClient.connect(t.bridge.url, tokens.bob!, 4 as never)).rejects.toThrow();
   });
 });

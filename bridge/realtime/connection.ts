@@ -93,6 +93,13 @@ export class RealtimeConnection {
   #bulkQueue: BulkQueue | undefined;
   /** Whether the client takes BATCH frames (protocol 2, set by `hello`). */
   batching = false;
+  /** Whether the client starts its byte streams from the open result's `allowed` (protocol 3, set by `hello`). */
+  startsFromAllowed = false;
+  /**
+   * How far a sender may run ahead of what this connection consumed, when less than a stream's window
+   * (`byteStreamReceiveWindow`; undefined: the stream's window). relay/byte-streams.ts.
+   */
+  receiveWindowBytes: number | undefined = undefined;
   /** Binary frames written in this turn of the event loop and not yet sent (batching only). */
   #batch: Batch | undefined;
 

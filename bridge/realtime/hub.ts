@@ -376,6 +376,7 @@ export class RealtimeHub {
         }
         authenticated();
         conn.batching = m.protocol >= 2;
+        conn.startsFromAllowed = m.protocol >= 3;
         return conn.result<'hello'>(m.id, {
           connectionId: conn.id,
           userId: conn.session.userId,
@@ -425,6 +426,9 @@ export class RealtimeHub {
       }
       case 'byteStreamOpen':
         return conn.result<'byteStreamOpen'>(m.id, await this.relay.byteStreamOpen(conn, m));
+      case 'byteStreamReceiveWindow':
+        this.relay.byteStreamReceiveWindow(conn, m.bytes ?? undefined);
+        return conn.result<'byteStreamReceiveWindow'>(m.id, {});
       case 'byteStreamReceipt':
         this.relay.byteStreamReceipt(conn, m);
         return conn.result<'byteStreamReceipt'>(m.id, {});

@@ -83,7 +83,7 @@ describe('relay: byte-stream routing', () => {
       cs: [alice, alice2, bob1, bob2, carol],
     } = await joinedRoom(main, 'alice', 'alice', 'bob', 'bob', 'carol');
     const toBob = await open(alice, roomId, ['bob']);
-    expect(toBob).toEqual({ streamNo: toBob.streamNo, window: WINDOW_BYTES, receivers: 2, receiverIds: ['bob', 'bob'] });
+    expect(toBob).toEqual({ streamNo: toBob.streamNo, window: WINDOW_BYTES, allowed: WINDOW_BYTES, receivers: 2, receiverIds: ['bob', 'bob'] });
     const toAll = await open(alice, roomId);
     expect(toAll.receivers).toBe(4); // alice's other connection too, but not the sending one
     expect([...toAll.receiverIds].sort()).toEqual(['alice', 'bob', 'bob', 'carol']);

@@ -29,6 +29,8 @@ export interface Relay {
   /** `starved`: the reader had consumed all it was given (the CREDIT frame's flag). */
   byteStreamCredit(conn: RealtimeConnection, streamNo: number, offset: number, starved?: boolean): void;
   byteStreamReject(conn: RealtimeConnection, streamNo: number): void;
+  /** The connection's receive window for the byte streams it receives (undefined: each stream's window). */
+  byteStreamReceiveWindow(conn: RealtimeConnection, bytes: number | undefined): void;
   /** A receiver's signed delivery receipt, relayed to the stream's sender (relay/receipts.ts). */
   byteStreamReceipt(conn: RealtimeConnection, req: Req<'byteStreamReceipt'>): void;
   /** A binary DATA frame from a publisher; `frame` is the whole received frame, forwarded as is (toDownFrame). */

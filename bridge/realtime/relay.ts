@@ -48,6 +48,8 @@ export interface ConnectionStats {
   /** streamNos of the byte streams it sends and receives. */
   sending: number[];
   receiving: number[];
+  /** The receive window it declared (`byteStreamReceiveWindow`); undefined: each stream's window. */
+  receiveWindowBytes: number | undefined;
 }
 
 export interface ByteStreamStats {
@@ -141,6 +143,10 @@ export class SealroomRelay implements Relay, MediaDirectory {
 
   byteStreamReject(conn: RealtimeConnection, streamNo: number): void {
     if (!this.remoteBytes.reject(conn, streamNo)) this.byteStreams.reject(conn, streamNo);
+  }
+
+  byteStreamReceiveWindow(conn: RealtimeConnection, bytes: number | undefined): void {
+    this.byteStreams.receiveWindow(conn, bytes);
   }
 
   byteStreamReceipt(conn: RealtimeConnection, req: Req<'byteStreamReceipt'>): void {
@@ -311,6 +317,7 @@ export class SealroomRelay implements Relay, MediaDirectory {
           droppedData: q.dropped,
           sending: [...p.sending.keys()],
           receiving: [...p.receiving.keys()],
+          receiveWindowBytes: p.conn.receiveWindowBytes,
         };
       }),
       byteStreams: [...this.st.byteStreams.values()].map((bs) => ({

@@ -79,8 +79,8 @@ export class TestClient {
   /** BATCH messages received (protocol 2; their frames are logged one by one). */
   batches = 0;
 
-  /** `protocol`: 2 (the default, what the Endpoint speaks) takes BATCH frames; 1 gets every frame alone. */
-  static async connect(url: string, token: string, protocol: 1 | 2 = WS_PROTOCOL_VERSION): Promise<TestClient> {
+  /** `protocol`: 3 (the default, what the Endpoint speaks) and 2 take BATCH frames; 1 gets every frame alone. 3 starts byte streams from `allowed`. */
+  static async connect(url: string, token: string, protocol: 1 | 2 | 3 = WS_PROTOCOL_VERSION): Promise<TestClient> {
     const ws = new WebSocket(`${url.replace(/^http/, 'ws')}${WS_PATH}`);
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());

@@ -4,7 +4,8 @@
  * an explicit error, the others go on, memory stays bounded; protocol/ws.ts for the wire).
  *
  * Receivers are fixed when the stream opens. Each reports the payload bytes it consumed; the sender
- * may run `window` bytes ahead of the slowest (`allowed`), and a chunk past that aborts the stream
+ * may run `window` bytes ahead of the slowest (`allowed`), or less ahead of a receiver whose connection
+ * declared a smaller receive window (its lead, `lead()`), and a chunk past that aborts the stream
  * with 'limit'. The Bridge keeps no chunk queue: what it holds for a receiver is what sits in that
  * receiver's socket, at most one window per stream it receives.
  */
@@ -86,6 +87,9 @@ export class ByteStreamsRelay {
       if (r === p || (destinations.size > 0 && !destinations.has(r.userId))) continue;
       receivers.set(r, { participant: r, consumed: 0, lastAdvanceAt: now, bulkNo: -1, heldSeenAt: 0 });
     }
+    const receiveWindows = conn.startsFromAllowed;
+    let initial = receivers.size === 0 ? UNLIMITED_ALLOWANCE_BYTES : this.window;
+    if (receiveWindows) for (const r of receivers.keys()) initial = Math.min(initial, r.conn.receiveWindowBytes ?? initial);
     const bs: ByteStream = {
       streamNo,
       room,
@@ -94,10 +98,13 @@ export class ByteStreamsRelay {
       sender: p,
       receivers,
       sent: 0,
-      allowed: receivers.size === 0 ? UNLIMITED_ALLOWANCE_BYTES : this.window,
-      slowest: receivers.size === 0 ? Number.POSITIVE_INFINITY : 0,
+      allowed: initial,
+      receiveWindows,
+      slowest: receivers.size === 0 ? Number.POSITIVE_INFINITY : initial,
       recomputeQueued: false,
-      announced: this.window,
+      // A sender without receivers hears of its unlimited allowance in an ALLOWANCE frame (below), as
+      // before protocol 3.
+      announced: receivers.size === 0 ? this.window : initial,
       window: this.window,
       atLimitSince: undefined,
       stuckTimer: undefined,
@@ -123,7 +130,25 @@ export class ByteStreamsRelay {
     // Nobody to wait for: tell the sender right after its result (which carries the streamNo).
     if (receivers.size === 0) setImmediate(() => this.announce(bs));
     const receiverIds = [...receivers.keys()].map((r) => r.userId);
-    return { streamNo, window: this.window, receivers: receivers.size, receiverIds };
+    return { streamNo, window: this.window, allowed: initial, receivers: receivers.size, receiverIds };
+  }
+
+  /**
+   * A connection's receive window: how far any sender may run ahead of what it consumed, when less than
+   * the stream's window (undefined: the stream's window). It holds for the streams it receives now as
+   * well: a larger one lets their senders on at once; a smaller one takes nothing back (an allowance
+   * never decreases), so it holds from what they were allowed.
+   */
+  receiveWindow(conn: RealtimeConnection, bytes: number | undefined): void {
+    conn.receiveWindowBytes = bytes;
+    const p = this.st.participants.get(conn.id);
+    if (p !== undefined) for (const bs of p.receiving.values()) if (bs.receiveWindows) this.recompute(bs);
+  }
+
+  /** How far the sender may run ahead of what `r` consumed. */
+  private lead(bs: ByteStream, r: Receiver): number {
+    const own = bs.receiveWindows ? r.participant.conn.receiveWindowBytes : undefined;
+    return own === undefined ? bs.window : Math.min(bs.window, own);
   }
 
   /** A CHUNK frame from a sender: forwarded in arrival order to every attached receiver. */
@@ -184,10 +209,10 @@ export class ByteStreamsRelay {
     // letting the sender run more than a window ahead of what it was given.
     const consumed = Math.min(offset, bs.sent);
     if (consumed <= r.consumed) return; // offsets never decrease
-    // Only the slowest receiver's credit can move the allowance (or widen the window): another's skips
-    // the count over every receiver, which a receiver crediting byte by byte would pay per frame, and
-    // the slowest's credits of one turn share one count.
-    const wasSlowest = r.consumed <= bs.slowest;
+    // Only the credit of the receiver that bounds the allowance (the least consumed + lead) can move it
+    // or widen the window: another's skips the count over every receiver, which a receiver crediting
+    // byte by byte would pay per frame, and the bounding one's credits of one turn share one count.
+    const wasSlowest = r.consumed + this.lead(bs, r) <= bs.slowest;
     if (wasSlowest && starved && bs.atLimitSince !== undefined) this.widen(bs, r, consumed);
     p!.unconsumedBytes -= consumed - r.consumed;
     r.consumed = consumed;
@@ -288,9 +313,9 @@ export class ByteStreamsRelay {
   private recompute(bs: ByteStream): void {
     if (bs.ended) return;
     let slowest = Number.POSITIVE_INFINITY;
-    for (const r of bs.receivers.values()) slowest = Math.min(slowest, r.consumed);
+    for (const r of bs.receivers.values()) slowest = Math.min(slowest, r.consumed + this.lead(bs, r));
     bs.slowest = slowest;
-    const allowed = bs.receivers.size === 0 ? UNLIMITED_ALLOWANCE_BYTES : slowest + bs.window;
+    const allowed = bs.receivers.size === 0 ? UNLIMITED_ALLOWANCE_BYTES : slowest;
     if (allowed > bs.allowed) bs.allowed = allowed;
     if (!this.atLimit(bs)) bs.atLimitSince = undefined;
     if (bs.allowed <= bs.announced) return;

@@ -304,6 +304,8 @@ function remoteReceiver(userId: string, connectionId: string, send: { event(e: S
     dropBulk: () => undefined,
     afterBulk: (release: () => void) => release(),
     bulkWaiting: () => undefined,
+    // A receive window is not carried across Bridges: the stream's window holds for this receiver.
+    receiveWindowBytes: undefined,
   };
   const quiet = { closed: true, priorityBufferedAmount: 0, binary: () => undefined, event: () => undefined };
   return {

@@ -314,6 +314,7 @@ function remotePublisher(userId: string, connectionId: string): Participant {
     dropBulk: () => undefined,
     afterBulk: (release: () => void) => release(),
     bulkWaiting: () => undefined,
+    receiveWindowBytes: undefined,
   };
   return {
     conn,

@@ -33,6 +33,7 @@ export type ParticipantConnection = Pick<
   | 'dropBulk'
   | 'afterBulk'
   | 'bulkWaiting'
+  | 'receiveWindowBytes'
 >;
 
 /** A connection that joined at least one room (kept until it disconnects). */
@@ -134,17 +135,24 @@ export interface ByteStream {
   readonly receivers: Map<Participant, Receiver>;
   /** Payload bytes forwarded so far. */
   sent: number;
-  /** Payload offset the sender may reach: min over receivers of consumed + window. Never decreases. */
-  allowed: number;
   /**
-   * The least `consumed` over the receivers, as the last full count found it (byte-streams.ts,
-   * `recompute`). Receivers are fixed at open and only ever leave through a cut, which counts again, so
-   * a credit of a receiver above it cannot move the allowance and costs no count over the receivers.
+   * Payload offset the sender may reach: min over receivers of consumed + lead, where a receiver's lead
+   * is the window, or its connection's receive window when smaller (and the sender speaks protocol 3).
+   * Never decreases.
+   */
+  allowed: number;
+  /** Whether receivers' receive windows apply: the sender starts from the open result's `allowed` (protocol 3). */
+  readonly receiveWindows: boolean;
+  /**
+   * The least consumed + lead over the receivers, as the last full count found it (byte-streams.ts,
+   * `recompute`). Receivers are fixed at open and only ever leave through a cut, which counts again, and
+   * a lead only grows through a count (a receive window that changes, a window that widens), so a credit
+   * of a receiver above it cannot move the allowance and costs no count over the receivers.
    */
   slowest: number;
   /** A count over the receivers is queued for the end of this turn (credits of one socket read share it). */
   recomputeQueued: boolean;
-  /** The last allowance the sender was told (the open result implies `window`). */
+  /** The last allowance the sender was told (the open result's `allowed`). */
   announced: number;
   /**
    * How far the sender may run ahead of the slowest receiver: the configured window at the open,

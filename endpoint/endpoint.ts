@@ -14,6 +14,7 @@ import { selfTest } from './self-test.ts';
 import { StreamApi, type StreamApiOptions } from './stream-api.ts';
 import { openTrustStore } from './stream-api-parts.ts';
 import { BULK_YIELD_MODES, type BulkYieldMode, bulkGovernor } from './util/bulk-governor.ts';
+import { refreshReceiveWindows } from './data-streams/incoming/receive-window.ts';
 import { BULK_THREAD_MODES, type BulkThreadMode, setBulkThreadMode } from './util/realtime-presence.ts';
 
 export interface SetupOptions {
@@ -61,6 +62,8 @@ export const Endpoint = {
         return Promise.reject(EndpointError.invalidArgument(`"bulkYield" expected one of ${BULK_YIELD_MODES.join(', ')}, got ${String(options.bulkYield)}`));
       }
       bulkGovernor.setMode(options.bulkYield);
+      // Connections already up declare the receive window the new mode wants.
+      refreshReceiveWindows();
     }
     if (options.backend !== undefined) setBackend(options.backend);
     ready ??= selfTest();

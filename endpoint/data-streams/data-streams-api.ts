@@ -20,6 +20,7 @@ import type { StreamRoomLeftEvent } from '../realtime/types.ts';
 import { DataStreamError, roomLeftError } from './errors.ts';
 import { Handlers } from './handlers.ts';
 import { senderRoomViewOf } from './incoming/incoming-stream.ts';
+import { ReceiveWindow } from './incoming/receive-window.ts';
 import { IncomingStreams } from './incoming/incoming-streams.ts';
 import { DEFAULT_RECEIPT_TIMEOUT_MS, DEFAULT_STREAM_IDLE_TIMEOUT_MS, FILE_READ_BLOCK_BYTES, RECEIPT_TIMEOUT_MAX_MS } from './limits.ts';
 import { NewestKeys } from './outgoing/newest-key.ts';
@@ -88,8 +89,10 @@ export class DataStreamsApi {
   ) {
     this.newestKeys = new NewestKeys(rooms);
     const { signer } = connectionInternals(connection);
+    const receiveWindow = new ReceiveWindow(connection, connection.log);
     this.incoming = new IncomingStreams({
       connection,
+      receiveWindowBytes: () => receiveWindow.bytes,
       rooms,
       idleTimeoutMs,
       byteHandler: (topic) => this.viewing(this.handlers.bytes.get(topic)),
@@ -127,7 +130,13 @@ export class DataStreamsApi {
       // ALLOWANCE: the Bridge lets a stream this connection sends go up to `offset` (protocol/ws.ts).
       else if (frame.type === 'credit') this.outgoingByNo.get(frame.streamNo)?.allowance(frame.offset);
     });
-    hooks.on('socketClosed', () => this.connectionLost());
+    hooks.on('socketClosed', () => {
+      receiveWindow.socketClosed();
+      this.connectionLost();
+    });
+    // Before the requests that restore the rooms (resume.ts runs on 'reconnected', after 'restore').
+    hooks.on('restore', () => receiveWindow.socketOpened());
+    if (connection.state === 'connected') receiveWindow.socketOpened();
   }
 
   /**

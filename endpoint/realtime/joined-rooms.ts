@@ -7,7 +7,7 @@
  */
 import { DATA_DEADLINE_DEFAULT_MS, type ResultPayloads, type ServerEvent, type StreamInfo as WireStreamInfo } from '../../protocol/ws.ts';
 import type { Logger } from '../logger.ts';
-import { type RealtimeHolder, registerRealtimeHolder } from '../util/realtime-presence.ts';
+import { type RealtimeHolder, realtimeMayHaveChanged, registerRealtimeHolder } from '../util/realtime-presence.ts';
 import { MAX_PARTICIPANTS_PER_ROOM, MAX_PENDING_TRACK_ANNOUNCEMENTS, MAX_REMOTE_STREAMS_PER_ROOM } from './limits.ts';
 import type { DataTrackDelivery, StreamInfo, StreamTrackInfo, TrackKind } from './types.ts';
 
@@ -163,7 +163,9 @@ export class JoinedRooms implements RealtimeHolder {
     const removed = old === undefined ? [] : [...old.tracks.values()].filter((t) => tracks.get(t.trackId)?.trackNo !== t.trackNo);
     const added = [...tracks.values()].filter((t) => old?.tracks.get(t.trackId)?.trackNo !== t.trackNo);
     this.dropTracks(removed);
+    const before = this.byTrackNo.size;
     for (const t of added) this.byTrackNo.set(t.trackNo, t);
+    this.indexed(before);
     room.streams.set(info.streamId, { streamId: info.streamId, userId: info.userId, connectionId: info.connectionId, tracks });
     const subscribed = room.subscribed.get(info.streamId);
     for (const t of removed) if (!tracks.has(t.trackId)) subscribed?.delete(t.trackId);
@@ -185,6 +187,7 @@ export class JoinedRooms implements RealtimeHolder {
    * heard of is indexed from the result alone (only data tracks carry DATA frames, so it is `data`).
    */
   applySubscribed(room: JoinedRoom, tracks: ResultPayloads['subscribeStreams']['tracks']): void {
+    const before = this.byTrackNo.size;
     const subscribed = new Map<string, Set<string>>();
     for (const t of tracks) {
       let set = subscribed.get(t.streamId);
@@ -203,6 +206,7 @@ export class JoinedRooms implements RealtimeHolder {
       }
     }
     room.subscribed = subscribed;
+    this.indexed(before);
   }
 
   /** Marks tracks subscribed; returns the ones already described, and holds back the others. */
@@ -234,7 +238,14 @@ export class JoinedRooms implements RealtimeHolder {
   }
 
   private dropTracks(tracks: Iterable<RemoteTrack>): void {
+    const before = this.byTrackNo.size;
     for (const t of tracks) if (this.byTrackNo.get(t.trackNo) === t) this.byTrackNo.delete(t.trackNo);
+    this.indexed(before);
+  }
+
+  /** The track index changed from `before` entries: whether this connection carries real time may have turned. */
+  private indexed(before: number): void {
+    if ((before === 0) !== (this.byTrackNo.size === 0)) realtimeMayHaveChanged();
   }
 }
 

@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stats } from '../../bridge/realtime/test-client.ts';
 import { receiveBytes } from '../data-streams/test-kit.ts';
+import { Endpoint } from '../endpoint.ts';
 import { connectionInternals } from '../internal.ts';
 import { DataLog, EventLog, publishDataTrack, startKit, until, utf8, type Client, type Kit } from './test-kit.ts';
 
@@ -20,12 +21,16 @@ let alice: Client;
 let bob: Client;
 
 beforeAll(async () => {
-  // A window as large as half the stream: the sender may run far ahead of what the Bridge reads.
+  // A window as large as half the stream: the sender may run far ahead of what the Bridge reads. The
+  // bulk governor off: bob's connection would declare a receive window (receive-window.ts) and alice's
+  // chunks would be paced, and neither would let her bulk lane fill.
+  await Endpoint.setup({ bulkYield: 'never' });
   kit = await startKit(['alice', 'bob'], { realtime: { streamWindowBytes: STREAM_BYTES / 2, dataDroppedReportIntervalMs: 20 } });
   [alice, bob] = await Promise.all([kit.connect('alice'), kit.connect('bob')]);
 });
 afterAll(async () => {
   await kit.close();
+  await Endpoint.setup({ bulkYield: 'auto' });
 });
 
 /** Counts the CHUNK frames a client hands to its connection (the bulk lane included). */

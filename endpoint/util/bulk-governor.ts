@@ -115,6 +115,7 @@ export class BulkGovernor {
   #lastDecrease = -Infinity;
   readonly #stats = { waits: 0, waitedMs: 0, slowdowns: 0, lateFrameSlowdowns: 0, lastWindowLagMs: 0 };
   readonly #now: () => number;
+  readonly #rateListeners = new Set<() => void>();
 
   constructor(private readonly deps: GovernorDeps) {
     this.#now = deps.now ?? (() => performance.now());
@@ -123,6 +124,27 @@ export class BulkGovernor {
   setMode(mode: BulkYieldMode): void {
     this.#mode = mode;
     this.#active = this.#wanted();
+  }
+
+  /** Whether it paces byte streams that move now (its mode, and in `auto` whether the process carries real-time tracks). */
+  get pacing(): boolean {
+    return this.#wanted();
+  }
+
+  /** The rate it allows now, bytes per second across this process's streams. */
+  get rate(): number {
+    return this.#rate;
+  }
+
+  /** Calls `listener` after each change of the rate (the receive windows follow it: data-streams/incoming/receive-window.ts). */
+  onRateChange(listener: () => void): void {
+    this.#rateListeners.add(listener);
+  }
+
+  #setRate(rate: number): void {
+    if (rate === this.#rate) return;
+    this.#rate = rate;
+    for (const listener of this.#rateListeners) listener();
   }
 
   /**
@@ -176,13 +198,13 @@ export class BulkGovernor {
     this.#stats.lastWindowLagMs = worst;
     if (worst > TARGET_LAG_MS || lateFrames) {
       if (now - this.#lastDecrease >= DECREASE_HOLD_MS) {
-        this.#rate = Math.max(MIN_RATE, this.#rate / 2);
+        this.#setRate(Math.max(MIN_RATE, this.#rate / 2));
         this.#lastDecrease = now;
         this.#stats.slowdowns++;
         if (worst <= TARGET_LAG_MS) this.#stats.lateFrameSlowdowns++;
       }
     } else if (worst < TARGET_LAG_MS / 2 && late * 2 <= this.#framesInWindow * LATE_FRAME_SHARE && this.#heldInWindow) {
-      this.#rate = Math.min(MAX_RATE, this.#rate * 1.25);
+      this.#setRate(Math.min(MAX_RATE, this.#rate * 1.25));
     }
     this.#windowStart = now;
     this.#windowWorst = 0;

@@ -30,6 +30,23 @@ export function registerRealtimeHolder(holder: RealtimeHolder): void {
   holders.add(new WeakRef(holder));
 }
 
+const changeListeners = new Set<() => void>();
+/** What `realtimeInProcess()` answered when a holder last said it may have turned. */
+let lastAnswer = false;
+
+/** Calls `listener` each time `realtimeInProcess()` turns (as its holders report it). */
+export function onRealtimeChange(listener: () => void): void {
+  changeListeners.add(listener);
+}
+
+/** A holder's `carriesRealtime` turned: the listeners hear of it if the process's answer turned too. */
+export function realtimeMayHaveChanged(): void {
+  const now = realtimeInProcess();
+  if (now === lastAnswer) return;
+  lastAnswer = now;
+  for (const listener of changeListeners) listener();
+}
+
 /** True while any connection of this process carries real-time tracks. */
 export function realtimeInProcess(): boolean {
   for (const ref of holders) {

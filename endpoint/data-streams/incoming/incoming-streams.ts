@@ -53,6 +53,8 @@ export interface IncomingDeps {
   readerKey?(roomId: string): StreamReaderKey;
   /** Sends the delivery receipt of a stream read to its verified end. */
   receipt?(stream: IncomingStream): void;
+  /** The receive window this connection declared (receive-window.ts), undefined for each stream's window. */
+  receiveWindowBytes?(): number | undefined;
   /** The memory of stream ids seen (one per connection; tests give their own). */
   replay?: ReplayGuard;
 }
@@ -142,8 +144,11 @@ export class IncomingStreams {
       this.d.connection.notify({ kind: 'byteStreamReject', streamNo: event.streamNo });
       return;
     }
+    // Credits go in quarters of what the sender may run ahead of this reader: the receive window
+    // this connection declared, when smaller than the stream's (receive-window.ts).
+    const lead = Math.min(event.window, this.d.receiveWindowBytes?.() ?? event.window);
     const stream = new IncomingStream(
-      event,
+      lead === event.window ? event : { ...event, window: lead },
       this.d.rooms,
       this.d.readerKey?.(event.roomId),
       (offset, starved) => {

@@ -124,16 +124,17 @@ export class OutgoingStream {
     // The room may have been left while the request was out; the Bridge has ended the stream then.
     if (this.failure !== undefined) throw this.failure;
     this.d.numbered(this);
-    if (header.data.length + FINAL_CHUNK_MAX_BYTES > result.window) {
-      const error = DataStreamError.lengthExceeded(
-        `the sealed header (${header.data.length} bytes) does not fit the Bridge's window of ${result.window} bytes`,
-      );
+    // What the sender may send before the first ALLOWANCE frame: the window, or less where a receiver
+    // declared a smaller receive window (protocol 3; docs/protocol/byte-streams.md, "Receive windows").
+    const initial = typeof result.allowed === 'number' && result.allowed >= 0 ? Math.min(result.allowed, result.window) : result.window;
+    if (header.data.length + FINAL_CHUNK_MAX_BYTES > initial) {
+      const error = DataStreamError.lengthExceeded(`the sealed header (${header.data.length} bytes) does not fit the Bridge's window of ${initial} bytes`);
       this.fail(error);
       throw error;
     }
     // Without receivers the Bridge sends an unlimited allowance; nothing is lost by taking it now.
-    this.allowance(result.receivers === 0 ? Number.MAX_SAFE_INTEGER : result.window);
-    this.chunkBytes = chunkBytesFor(result.window);
+    this.allowance(result.receivers === 0 ? Number.MAX_SAFE_INTEGER : initial);
+    this.chunkBytes = chunkBytesFor(initial);
     this.state = 'open';
     this.reserved = header.data.length;
     try {

@@ -10,7 +10,7 @@
 import { decodePublicKey } from '../../crypto/identity.ts';
 import { normalizeSafetyNumber, safetyNumber } from '../../crypto/safety-number.ts';
 import { contextUsersResponseSchema, DIRECTORY_READ_MAX_USERS } from '../../protocol/api.ts';
-import { CONTEXT_ID_PATTERN, USER_ID_PATTERN } from '../../protocol/room-record.ts';
+import { CONTEXT_ID_PATTERN, USER_ID_PATTERN, type Member, type RoomRecord } from '../../protocol/room-record.ts';
 import type { Connection } from '../connection.ts';
 import { EndpointError } from '../errors.ts';
 import { connectionInternals } from '../internal.ts';
@@ -457,4 +457,33 @@ export function directoryReads(userIds: readonly string[]): string[][] {
   }
   if (read.length > 0) reads.push(read);
   return reads;
+}
+
+/**
+ * Every key the versions name, its author's and each member's, with the times of the versions that name
+ * it. A member list shared by consecutive versions (parseRecordText) is listed once, at the earliest and
+ * latest of their times: KeyTrust.check judges a key by exactly that span, and a catch-up of a thousand
+ * versions would otherwise list every member a thousand times.
+ */
+export function keyUses(records: RoomRecord[]): Array<{ userId: string; publicKey: string; at: number }> {
+  const out: Array<{ userId: string; publicKey: string; at: number }> = [];
+  const lists = new Map<Member[], { first: number; last: number }>();
+  for (const r of records) {
+    out.push({ userId: r.author, publicKey: r.authorPublicKey, at: r.timestamp });
+    for (const list of [r.users, r.managers]) {
+      const span = lists.get(list);
+      if (span === undefined) lists.set(list, { first: r.timestamp, last: r.timestamp });
+      else {
+        span.first = Math.min(span.first, r.timestamp);
+        span.last = Math.max(span.last, r.timestamp);
+      }
+    }
+  }
+  for (const [list, { first, last }] of lists) {
+    for (const m of list) {
+      out.push({ userId: m.userId, publicKey: m.publicKey, at: first });
+      if (last !== first) out.push({ userId: m.userId, publicKey: m.publicKey, at: last });
+    }
+  }
+  return out;
 }

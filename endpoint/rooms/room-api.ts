@@ -19,7 +19,7 @@ import {
 } from '../../protocol/api.ts';
 import { completePolicy, type RoomPolicy } from '../../protocol/policy.ts';
 import { ChainError, verifyChain, type VerifiedVersion } from '../../protocol/room-chain.ts';
-import { CONTEXT_ID_PATTERN, recordHash, ROOM_ID_PATTERN, type Member, type RoomRecord } from '../../protocol/room-record.ts';
+import { CONTEXT_ID_PATTERN, ROOM_ID_PATTERN } from '../../protocol/room-record.ts';
 import type { Connection } from '../connection.ts';
 import { EndpointError } from '../errors.ts';
 import { connectionInternals, type Signer } from '../internal.ts';
@@ -28,8 +28,8 @@ import type { PagingList, PagingQuery, StreamRoom, UserWithPubKey } from '../typ
 import type { KeyRing } from './keyring.ts';
 import { sealPrivateMeta } from './meta.ts';
 import { OpenedMeta } from './opened-meta.ts';
-import { KeyTrust } from './key-trust.ts';
-import { buildGenesis, buildSuccessor, type Author, type BuiltVersion, type RoomContent } from './record-builder.ts';
+import { KeyTrust, keyUses } from './key-trust.ts';
+import { buildGenesis, buildSuccessor, ownVersion, type Author, type RoomContent } from './record-builder.ts';
 import { advance, headOf, type TrustedRoom, type TrustStore } from './trust.ts';
 import { sharedTurns, type Turns } from '../util/turns.ts';
 import { rememberBounded } from '../realtime/ids.ts';
@@ -495,44 +495,6 @@ export class RoomApi {
       sealPrivateMeta: (binding) => sealPrivateMeta(binding, meta),
     };
   }
-}
-
-/**
- * A version this client built and signed itself is trusted as built: verifying its own signature again
- * only cost time (a share of every create in the profile). The builder already checked the record's
- * form (encodeRecord refuses what no verifier would accept).
- */
-function ownVersion(built: BuiltVersion): VerifiedVersion {
-  return { signed: { record: built.request.record, signature: built.request.signature }, record: built.record, hash: recordHash(built.request.record) };
-}
-
-/**
- * Every key the versions name, its author's and each member's, with the times of the versions that name
- * it. A member list shared by consecutive versions (parseRecordText) is listed once, at the earliest and
- * latest of their times: KeyTrust.check judges a key by exactly that span, and a catch-up of a thousand
- * versions would otherwise list every member a thousand times.
- */
-function keyUses(records: RoomRecord[]): Array<{ userId: string; publicKey: string; at: number }> {
-  const out: Array<{ userId: string; publicKey: string; at: number }> = [];
-  const lists = new Map<Member[], { first: number; last: number }>();
-  for (const r of records) {
-    out.push({ userId: r.author, publicKey: r.authorPublicKey, at: r.timestamp });
-    for (const list of [r.users, r.managers]) {
-      const span = lists.get(list);
-      if (span === undefined) lists.set(list, { first: r.timestamp, last: r.timestamp });
-      else {
-        span.first = Math.min(span.first, r.timestamp);
-        span.last = Math.max(span.last, r.timestamp);
-      }
-    }
-  }
-  for (const [list, { first, last }] of lists) {
-    for (const m of list) {
-      out.push({ userId: m.userId, publicKey: m.publicKey, at: first });
-      if (last !== first) out.push({ userId: m.userId, publicKey: m.publicKey, at: last });
-    }
-  }
-  return out;
 }
 
 function toBase64Url(bytes: Uint8Array): string {

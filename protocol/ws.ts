@@ -142,10 +142,10 @@ export const MEDIA_RECEIVE_TRACKS_MAX = 256;
 export const STREAM_WINDOW_MAX_BYTES = 32 * 1024 * 1024;
 /**
  * The least receive window a connection may declare (`byteStreamReceiveWindow`): two of the largest
- * data chunks (64 KiB of plaintext) with the final chunk's room, so a sender never waits on a window
- * that cannot take its next chunk (docs/protocol/byte-streams.md, "Receive windows").
+ * sealed data chunks (64 KiB of plaintext and the tag) with the final chunk's room (132,209 bytes), so
+ * one chunk can be in flight while the next goes (docs/protocol/byte-streams.md, "Receive windows").
  */
-export const STREAM_RECEIVE_WINDOW_MIN_BYTES = 128 * 1024;
+export const STREAM_RECEIVE_WINDOW_MIN_BYTES = 160 * 1024;
 /**
  * The largest WebSocket message an Endpoint takes from the Bridge. What the Bridge sends is far
  * smaller (a chunk, a batch of about 64 KiB, a media offer of at most 1 MiB of SDP); in Node the socket

@@ -10,33 +10,43 @@ import { bytes, createRoom, stats, TestClient } from './test-client.ts';
 
 const WINDOW_BYTES = 512 * 1024;
 const LEAD = STREAM_RECEIVE_WINDOW_MIN_BYTES;
-const CHUNK = 16 * 1024;
+const KIB = 1024;
+const CHUNK = 16 * KIB;
 const STREAM_ID = 'c2VhbHJvb20tc3RyZWFtMQ==';
 const USERS = ['alice', 'bob', 'carol'];
 
 let t: TestBridge;
 let tenant: Tenant;
 const tokens: Record<string, string> = {};
+/** A second Bridge whose stuck-receiver timeout is short. */
+let quick: TestBridge;
+let quickTenant: Tenant;
+const quickTokens: Record<string, string> = {};
 const clients: TestClient[] = [];
+const STUCK_MS = 500;
 
 beforeAll(async () => {
   t = await startBridge({ realtime: { streamWindowBytes: WINDOW_BYTES, stuckReceiverTimeoutMs: 120_000 } });
   tenant = await setupTenant(t.bridge, USERS);
   for (const id of USERS) tokens[id] = await login(t.bridge.url, tenant.solutionId, tenant.users[id]!);
+  quick = await startBridge({ realtime: { streamWindowBytes: WINDOW_BYTES, stuckReceiverTimeoutMs: STUCK_MS } });
+  quickTenant = await setupTenant(quick.bridge, USERS);
+  for (const id of USERS) quickTokens[id] = await login(quick.bridge.url, quickTenant.solutionId, quickTenant.users[id]!);
 });
 afterAll(async () => {
   await Promise.all(clients.map((c) => c.close()));
-  await t.close();
+  await Promise.all([t.close(), quick.close()]);
 });
 
-async function connect(id: string, protocol: 2 | 3 = 3): Promise<TestClient> {
-  const c = await TestClient.connect(t.bridge.url, tokens[id]!, protocol);
+async function connect(id: string, protocol: 2 | 3 = 3, on: 'main' | 'quick' = 'main'): Promise<TestClient> {
+  const c = await TestClient.connect((on === 'main' ? t : quick).bridge.url, (on === 'main' ? tokens : quickTokens)[id]!, protocol);
   clients.push(c);
   return c;
 }
-async function room(): Promise<string> {
-  const all = USERS.map((id) => tenant.users[id]!);
-  return (await createRoom(t.bridge, tenant, tokens.alice!, all[0]!, all, [all[0]!])).record.roomId;
+async function room(on: 'main' | 'quick' = 'main'): Promise<string> {
+  const [b, ten, tok] = on === 'main' ? [t, tenant, tokens] : [quick, quickTenant, quickTokens];
+  const all = USERS.map((id) => ten.users[id]!);
+  return (await createRoom(b.bridge, ten, tok.alice!, all[0]!, all, [all[0]!])).record.roomId;
 }
 const open = (c: TestClient, roomId: string) => c.request('byteStreamOpen', { roomId, streamId: STREAM_ID, epoch: 1, destinationIdentities: [] });
 const received = (c: TestClient, streamNo: number) => c.chunkFrames(streamNo).reduce((n, f) => n + f.payload.length, 0);
@@ -101,6 +111,51 @@ describe('receive windows', () => {
     bob.credit(opened.streamNo, 64 * 1024);
     expect((await alice.event('byteStreamAllowance')).allowed).toBe(64 * 1024 + WINDOW_BYTES);
     expect(alice.events('byteStreamAborted')).toEqual([]);
+  });
+
+  it('hold a stuck receiver to the stuck-receiver rule when its own window is what holds the sender, though another consumed less', async () => {
+    const roomId = await room('quick');
+    const [alice, bob, carol] = [await connect('alice', 3, 'quick'), await connect('bob', 3, 'quick'), await connect('carol', 3, 'quick')];
+    await bob.request('byteStreamReceiveWindow', { bytes: LEAD });
+    for (const c of [alice, bob, carol]) await c.request('join', { roomId });
+    const opened = await open(alice, roomId);
+    sendUpTo(alice, opened.streamNo, 0, LEAD);
+    await bob.until(() => received(bob, opened.streamNo) === LEAD, 'the first lead at bob');
+    // Bob consumes 64 KiB and stops; the sender may reach 64 KiB + his lead and no further.
+    bob.credit(opened.streamNo, 64 * KIB);
+    await alice.until(() => alice.events('byteStreamAllowance').some((e) => e.allowed === 64 * KIB + LEAD), "bob's allowance");
+    sendUpTo(alice, opened.streamNo, LEAD, 64 * KIB + LEAD);
+    // Carol consumed less than bob and keeps crediting a little, well within the stream's window: she
+    // is not what holds the sender, bob is, and he is the one cut.
+    let carolAt = 0;
+    const trickle = setInterval(() => carol.credit(opened.streamNo, (carolAt = Math.min(48 * KIB, carolAt + 2 * KIB))), 100);
+    try {
+      expect(await alice.event('byteStreamReceiverDropped', () => true, 10 * STUCK_MS)).toEqual({
+        type: 'byteStreamReceiverDropped',
+        streamNo: opened.streamNo,
+        userId: 'bob',
+        reason: 'too_slow',
+      });
+    } finally {
+      clearInterval(trickle);
+    }
+    expect(carol.events('byteStreamAborted')).toEqual([]);
+  });
+
+  it("do not widen the stream's window for a starved reader that its own receive window holds", async () => {
+    const widened = () => (t.bridge.realtime.relay as unknown as { counters: { windowsWidened: number } }).counters.windowsWidened;
+    const roomId = await room();
+    const [alice, bob] = [await connect('alice'), await connect('bob')];
+    for (const c of [alice, bob]) await c.request('join', { roomId });
+    await bob.request('byteStreamReceiveWindow', { bytes: LEAD });
+    const opened = await open(alice, roomId);
+    const before = widened();
+    sendUpTo(alice, opened.streamNo, 0, LEAD);
+    await bob.until(() => received(bob, opened.streamNo) === LEAD, 'the lead at bob');
+    // At its limit, and bob took everything: without his receive window this widens the window.
+    bob.credit(opened.streamNo, LEAD, true);
+    expect((await alice.event('byteStreamAllowance')).allowed).toBe(2 * LEAD);
+    expect(widened()).toBe(before);
   });
 
   it('are refused below two chunks or above the largest window, with the socket kept', async () => {

@@ -33,13 +33,14 @@ afterAll(async () => {
 const declared = (c: Client) => stats(kit.t.bridge).connections.find((s) => s.connectionId === c.connection.connectionId)?.receiveWindowBytes;
 
 describe('receiveWindowFor', () => {
-  it("is what the governor's rate lets through in 200 ms, in steps of four from 128 KiB, within the Bridge's bounds", () => {
+  it("is what the governor's rate lets through in 200 ms, in steps of four from 160 KiB, within the Bridge's bounds", () => {
     expect(receiveWindowFor(0)).toBe(STREAM_RECEIVE_WINDOW_MIN_BYTES);
-    expect(receiveWindowFor(MIB)).toBe(128 * KIB);
-    expect(receiveWindowFor(2.5 * MIB)).toBe(512 * KIB);
-    expect(receiveWindowFor(8 * MIB)).toBe(512 * KIB);
-    expect(receiveWindowFor(10 * MIB)).toBe(2 * MIB);
-    expect(receiveWindowFor(4 * 1024 * MIB)).toBe(STREAM_WINDOW_MAX_BYTES);
+    expect(receiveWindowFor(MIB)).toBe(160 * KIB);
+    expect(receiveWindowFor(3.125 * MIB)).toBe(640 * KIB);
+    expect(receiveWindowFor(8 * MIB)).toBe(640 * KIB);
+    expect(receiveWindowFor(12.5 * MIB)).toBe(2560 * KIB);
+    expect(receiveWindowFor(4 * 1024 * MIB)).toBe(10 * MIB);
+    expect(receiveWindowFor(4 * 1024 * MIB)).toBeLessThanOrEqual(STREAM_WINDOW_MAX_BYTES);
   });
 });
 

@@ -105,6 +105,21 @@ describe('BulkGovernor', () => {
     expect(g.stats().rateBytesPerSecond).toBe(START_RATE * 1.25);
   });
 
+  it('grows too after a quiet window in which a reader waited for more, its receive window being what held it', () => {
+    const { g, clock } = governor();
+    const rates: number[] = [];
+    g.onRateChange(() => rates.push(g.rate));
+    g.reserve(1);
+    g.readerWaited();
+    windowOf(g, clock, 1);
+    expect(g.rate).toBe(START_RATE * 1.25);
+    // Not while real time runs late, whoever waits.
+    g.readerWaited();
+    windowOf(g, clock, TARGET_LAG_MS + 1);
+    expect(g.rate).toBe((START_RATE * 1.25) / 2);
+    expect(rates).toEqual([START_RATE * 1.25, (START_RATE * 1.25) / 2]);
+  });
+
   it('never holds a reservation longer than MAX_HOLD_MS, however long the queue', () => {
     const { g, clock } = governor();
     g.reserve(1);

@@ -179,6 +179,17 @@ export class BulkGovernor {
   }
 
   /**
+   * A reader of this process consumed all that reached it and waits for more: it counts as held, so
+   * the rate may grow. Its stream may be held by the receive window that follows the rate
+   * (data-streams/incoming/receive-window.ts), not by a credit the governor kept, and without this the
+   * rate, and with it that window, could never grow back on a path whose round trip is longer than
+   * the window lasts at the rate.
+   */
+  readerWaited(): void {
+    if (this.#sampler !== undefined && this.#active) this.#heldInWindow = true;
+  }
+
+  /**
    * A real-time frame this process received `excessMs` after its sender's quickest lately (the
    * data-track receiver calls it for every frame it accepts). Counted only while streams are paced.
    */

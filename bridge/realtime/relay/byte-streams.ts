@@ -47,6 +47,8 @@ export const UNLIMITED_ALLOWANCE_BYTES = Number.MAX_SAFE_INTEGER;
  * if smaller) counts as "at its limit". Bytes.
  */
 const MAX_SEALED_CHUNK_BYTES = 64 * 1024 + 1024;
+/** Streams a connection receives are counted again, after its receive window grew, at most this often. Ms. */
+const RECOUNT_MS = 50;
 /** Allowance growth smaller than a quarter window, to a sender with headroom, waits this long. Ms. */
 const ALLOWANCE_COALESCE_MS = 20;
 /**
@@ -140,9 +142,33 @@ export class ByteStreamsRelay {
    * never decreases), so it holds from what they were allowed.
    */
   receiveWindow(conn: RealtimeConnection, bytes: number | undefined): void {
+    const before = conn.receiveWindowBytes ?? Number.POSITIVE_INFINITY;
     conn.receiveWindowBytes = bytes;
-    const p = this.st.participants.get(conn.id);
-    if (p !== undefined) for (const bs of p.receiving.values()) if (bs.receiveWindows) this.recompute(bs);
+    // A smaller lead needs no count: the allowance never decreases, and a bound counted before it is
+    // too high at worst, which costs a credit a count it did not need, never a growth it needed.
+    if ((bytes ?? Number.POSITIVE_INFINITY) <= before || !this.st.participants.has(conn.id)) return;
+    // A larger one counts the streams the connection receives, each over its receivers: once per
+    // RECOUNT_MS per connection at most, so a member that flips its window in a loop cannot make the
+    // Bridge count without end.
+    this.recountDue.add(conn.id);
+    this.recountTimer ??= setTimeout(() => this.recountGrown(), this.recountAt - monotonicMs());
+    this.recountTimer.unref?.();
+  }
+
+  /** Connections whose receive window grew since the last count, and the timer that counts their streams. */
+  private readonly recountDue = new Set<string>();
+  private recountTimer: NodeJS.Timeout | undefined;
+  /** When the next count may run (monotonic ms). */
+  private recountAt = 0;
+
+  private recountGrown(): void {
+    this.recountTimer = undefined;
+    this.recountAt = monotonicMs() + RECOUNT_MS;
+    for (const id of this.recountDue) {
+      const p = this.st.participants.get(id);
+      if (p !== undefined) for (const bs of p.receiving.values()) if (bs.receiveWindows) this.recompute(bs);
+    }
+    this.recountDue.clear();
   }
 
   /** How far the sender may run ahead of what `r` consumed. */
@@ -256,6 +282,7 @@ export class ByteStreamsRelay {
 
   /** Shutdown: stops every timer. */
   close(): void {
+    clearTimeout(this.recountTimer);
     for (const bs of this.st.byteStreams.values()) {
       clearTimeout(bs.stuckTimer);
       clearTimeout(bs.announceTimer);
@@ -304,7 +331,8 @@ export class ByteStreamsRelay {
   /** Doubles the stream's window (up to the maximum) if `r`, now at `consumed`, is its slowest receiver. */
   private widen(bs: ByteStream, r: Receiver, consumed: number): void {
     const max = Math.max(this.window, this.st.config.streamWindowMaxBytes);
-    if (bs.window >= max) return;
+    // A reader held by its own receive window gains nothing from a wider stream window.
+    if (bs.window >= max || this.lead(bs, r) < bs.window) return;
     for (const other of bs.receivers.values()) if (other !== r && other.consumed < consumed) return;
     bs.window = Math.min(max, bs.window * 2);
     this.st.counters.windowsWidened++;
@@ -388,7 +416,12 @@ export class ByteStreamsRelay {
     const timeout = this.st.config.stuckReceiverTimeoutMs;
     while (!bs.ended && bs.atLimitSince !== undefined && this.atLimit(bs)) {
       let slowest: Receiver | undefined;
-      for (const r of bs.receivers.values()) if (r.consumed < bs.sent && (slowest === undefined || r.consumed < slowest.consumed)) slowest = r;
+      // Among the receivers that hold the sender (their lead reaches no further than its margin), the
+      // one that consumed least: with receive windows that is not always the least consumed overall.
+      for (const r of bs.receivers.values()) {
+        if (r.consumed >= bs.sent || r.consumed + this.lead(bs, r) - bs.sent >= this.limitMarginBytes) continue;
+        if (slowest === undefined || r.consumed < slowest.consumed) slowest = r;
+      }
       if (slowest === undefined) return;
       const now = monotonicMs();
       const lastSentAt = slowest.bulkNo < 0 ? undefined : slowest.participant.conn.bulkWaiting(slowest.bulkNo);

@@ -36,8 +36,12 @@ export class Credit {
   private heldUntil = -Infinity;
   private disposed = false;
 
+  /**
+   * `windowBytes`: how far the sender may run ahead of this reader, or a function that says it now (a
+   * receive window that follows the governor, receive-window.ts): credits go in quarters of it.
+   */
   constructor(
-    private readonly windowBytes: number,
+    private readonly windowBytes: number | (() => number),
     private readonly send: (offset: number, starved: boolean) => void,
   ) {}
 
@@ -54,6 +58,7 @@ export class Credit {
     if (this.disposed) return;
     this.consumed += bytes;
     this.starved = starved && this.consumed >= this.arrived;
+    if (this.starved) bulkGovernor.readerWaited();
     this.owe();
   }
 
@@ -61,7 +66,8 @@ export class Credit {
   private owe(): void {
     const owed = this.consumed - this.credited;
     if (owed <= 0) return;
-    if (owed >= this.windowBytes / CREDIT_BATCH_FRACTION) {
+    const window = typeof this.windowBytes === 'number' ? this.windowBytes : this.windowBytes();
+    if (owed >= window / CREDIT_BATCH_FRACTION) {
       this.flush();
       return;
     }

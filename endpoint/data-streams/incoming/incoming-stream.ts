@@ -89,6 +89,8 @@ export class IncomingStream {
     sendCredit: (offset: number, starved: boolean) => void,
     /** The same summed over the connection's incoming streams. */
     private readonly ledger: { unconsumed: number },
+    /** The receive window this connection declared now (receive-window.ts), undefined for the stream's. */
+    receiveWindow: () => number | undefined = () => undefined,
   ) {
     this.streamNo = event.streamNo;
     this.id = base64ToUrl(event.streamId);
@@ -96,7 +98,8 @@ export class IncomingStream {
     this.roomId = event.roomId;
     this.senderId = event.senderId;
     this.senderConnectionId = event.senderConnectionId;
-    this.credit = new Credit(event.window, sendCredit);
+    // Credits go in quarters of what the sender may run ahead of this reader now.
+    this.credit = new Credit(() => Math.min(event.window, receiveWindow() ?? event.window), sendCredit);
     this.gone = new Promise((resolve) => (this.markGone = resolve));
     // On the bulk thread while this process carries real-time tracks (docs/operations/realtime-priorities.md).
     this.backend = streamBackend();

@@ -144,11 +144,8 @@ export class IncomingStreams {
       this.d.connection.notify({ kind: 'byteStreamReject', streamNo: event.streamNo });
       return;
     }
-    // Credits go in quarters of what the sender may run ahead of this reader: the receive window
-    // this connection declared, when smaller than the stream's (receive-window.ts).
-    const lead = Math.min(event.window, this.d.receiveWindowBytes?.() ?? event.window);
     const stream = new IncomingStream(
-      lead === event.window ? event : { ...event, window: lead },
+      event,
       this.d.rooms,
       this.d.readerKey?.(event.roomId),
       (offset, starved) => {
@@ -159,6 +156,7 @@ export class IncomingStreams {
         }
       },
       this.ledger,
+      () => this.d.receiveWindowBytes?.(),
     );
     this.streams.set(event.streamNo, stream);
     this.perSender.set(event.senderConnectionId, (this.perSender.get(event.senderConnectionId) ?? 0) + 1);

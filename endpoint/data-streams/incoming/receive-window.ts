@@ -10,15 +10,17 @@
  * the load benchmark's files phase most received bytes came that way (docs/operations/load.md,
  * "Receive windows"). So while the governor paces this process, each of its connections declares
  * what the governor's rate lets through in `LEAD_MS`, in steps of four from
- * STREAM_RECEIVE_WINDOW_MIN_BYTES (128 KiB, the least the Bridge takes) down to it: a stream that opens
- * brings at most that much before the governed credits. On a path whose credit round trip is under
- * `LEAD_MS / 4`, the lead never holds a stream below the governor's own rate. When pacing stops, it
- * declares none again (each stream's window).
+ * STREAM_RECEIVE_WINDOW_MIN_BYTES (160 KiB, the least the Bridge takes) down to it: a stream that opens
+ * brings at most that much before the governed credits. Up to 10 MiB (the largest step) and on a path
+ * whose credit round trip is under `LEAD_MS / 4`, the lead holds no stream below the governor's own
+ * rate; a reader that waits on the pipe counts as held, so the rate, and with it the lead, grows while
+ * real time is on time (util/bulk-governor.ts). When pacing stops, it declares none again (each
+ * stream's window).
  *
- * Declared on every (re)connected socket before the requests that restore its rooms, when the process
- * starts or stops carrying real-time tracks, when `bulkYield` changes, and (at most every
- * `FOLLOW_MS`) when the governor's rate moves the lead to another step. A Bridge that does not know the
- * request (older than protocol 3) keeps each stream's window.
+ * Declared on every (re)connected socket while the process paces (on a socket whose connection alone
+ * carried the real-time tracks, once its rooms are restored and pacing starts again), when the process
+ * starts or stops carrying real-time tracks, when `bulkYield` changes, and (at most every `FOLLOW_MS`)
+ * when the governor's rate moves the lead to another step.
  */
 import type { Connection } from '../../connection.ts';
 import type { Logger } from '../../logger.ts';
@@ -31,7 +33,7 @@ export const LEAD_MS = 200;
 /** A change of the rate reaches the Bridge within this long (one declaration per connection then). Milliseconds. */
 export const FOLLOW_MS = 500;
 
-/** The receive window for a governor at `rate` bytes per second: a step of 128 KiB x 4^n, at most rate x LEAD_MS. */
+/** The receive window for a governor at `rate` bytes per second: a step of 160 KiB x 4^n, at most rate x LEAD_MS. */
 export function receiveWindowFor(rate: number): number {
   let bytes = STREAM_RECEIVE_WINDOW_MIN_BYTES;
   while (bytes * 4 <= Math.min(STREAM_WINDOW_MAX_BYTES, (rate * LEAD_MS) / 1000)) bytes *= 4;
@@ -63,11 +65,11 @@ bulkGovernor.onRateChange(() => {
 
 /** What one connection declared, kept in step with the governor. */
 export class ReceiveWindow {
-  /** What the Bridge holds for this socket (null: each stream's window). */
-  #declared: number | null = null;
+  /** What the Bridge holds for this socket (null: each stream's window; undefined: not known, a request failed). */
+  #declared: number | null | undefined = null;
 
   constructor(
-    private readonly connection: Pick<Connection, 'request'>,
+    private readonly connection: Pick<Connection, 'request' | 'state'>,
     private readonly log: Logger,
   ) {
     windows.add(new WeakRef(this));
@@ -91,13 +93,15 @@ export class ReceiveWindow {
 
   /** Declares what the governor wants now, if that is not what the Bridge holds. */
   refresh(): void {
+    // Not connected: the next socket declares it (socketOpened).
+    if (this.connection.state !== 'connected') return;
     const wanted = bulkGovernor.pacing ? receiveWindowFor(bulkGovernor.rate) : null;
     if (wanted === this.#declared) return;
     this.#declared = wanted;
     this.connection.request('byteStreamReceiveWindow', { bytes: wanted }).catch((error: unknown) => {
-      // Not connected (the next socket declares it again), or a Bridge without receive windows: either
-      // way the Bridge holds each stream's window for this socket.
-      if (this.#declared === wanted) this.#declared = null;
+      // The socket closed (socketClosed already says null), or the request timed out, when the Bridge
+      // may or may not hold it: unknown, so the next refresh declares it whatever it wants.
+      if (this.#declared === wanted) this.#declared = undefined;
       this.log.debug({ error: String(error), bytes: wanted }, 'the receive window was not declared');
     });
   }

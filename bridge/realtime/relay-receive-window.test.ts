@@ -99,6 +99,22 @@ describe('receive windows', () => {
     expect(received(bob, opened.streamNo)).toBe(WINDOW_BYTES);
   });
 
+  it('flipped in a loop, hold what the last one said: the counts the growths asked for are joined, none lost', async () => {
+    const roomId = await room();
+    const [alice, bob] = [await connect('alice'), await connect('bob')];
+    for (const c of [alice, bob]) await c.request('join', { roomId });
+    await bob.request('byteStreamReceiveWindow', { bytes: LEAD });
+    const opened = await open(alice, roomId);
+    expect(opened.allowed).toBe(LEAD);
+    // 101 declarations in a row, the last one none: the stream's window, told to the sender.
+    await Promise.all(Array.from({ length: 101 }, (_, i) => bob.request('byteStreamReceiveWindow', { bytes: i % 2 === 0 ? null : LEAD })));
+    expect(connectionStats(bob)?.receiveWindowBytes).toBeUndefined();
+    await alice.until(() => alice.events('byteStreamAllowance').some((e) => e.allowed === WINDOW_BYTES), 'the window after the last word');
+    sendUpTo(alice, opened.streamNo, 0, WINDOW_BYTES);
+    await bob.until(() => received(bob, opened.streamNo) === WINDOW_BYTES, 'a whole window');
+    expect(alice.events('byteStreamAborted')).toEqual([]);
+  });
+
   it('do not hold a sender that speaks protocol 2: it starts from the window, as it always did', async () => {
     const roomId = await room();
     const [alice, bob] = [await connect('alice', 2), await connect('bob')];

@@ -87,7 +87,7 @@ async function cpuMicrosPerOp(op: () => unknown, ms: number): Promise<number | u
 export async function runCryptoBench(options: { quick: boolean }): Promise<Row[]> {
   // Timed windows: each case's first warm-up, `rounds` runs of each case, then the CPU window. All of
   // it is fixed time (docs/operations/benchmarks.md): 14 cases x (0.1 + 2 x 0.1 + 0.1) s quick.
-  const rounds = options.quick ? 2 : 7;
+  const rounds = options.quick ? 2 : 5;
   const run: MeasureOptions = { warmupMs: options.quick ? 30 : 100, runMs: options.quick ? 70 : 300, runs: 1 };
   const firstWarmupMs = options.quick ? 100 : 150;
   const cpuMs = options.quick ? 100 : 1000;

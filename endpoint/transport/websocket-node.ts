@@ -1,6 +1,7 @@
 /** Node: WebSockets from the `ws` package (Node 20 has no global WebSocket). */
 import { WebSocket } from 'ws';
 import { DOWN_MESSAGE_MAX_BYTES } from '../../protocol/ws.ts';
+import { joinReceiveTurns } from './receive-turns.ts';
 import type { SocketFactory, SocketLike } from './websocket.ts';
 
 /**
@@ -22,6 +23,10 @@ export const createSocket: SocketFactory = (url) => {
   // the data-track receiver: a frame it queues), so no view holds a whole read alive (docs/operations/load.md,
   // "Client CPU per message": held views had raised a byte stream receiver's GC time about eightfold).
   socket.binaryType = 'nodebuffer';
+  // Its messages are handled in the process's bounded receive turns (receive-turns.ts), so a backlog of
+  // incoming traffic cannot hold timers, REST answers and sends back for seconds.
+  const turns = joinReceiveTurns(socket);
+  socket.once('close', turns.release);
   // `message` listeners straight on ws's emitter: its addEventListener wraps every message in a
   // MessageEvent first. The others (open, close, error) keep ws's WHATWG events.
   const addEventListener = socket.addEventListener.bind(socket);
@@ -31,7 +36,10 @@ export const createSocket: SocketFactory = (url) => {
       addEventListener(type, listener);
       return;
     }
-    socket.on('message', (data: Buffer, isBinary: boolean) => listener({ data: isBinary ? data : data.toString() }));
+    socket.on(
+      'message',
+      turns.handle((data: Buffer, isBinary: boolean) => listener({ data: isBinary ? data : data.toString() })),
+    );
   }) as SocketLike['addEventListener'];
   return patched;
 };

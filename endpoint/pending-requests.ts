@@ -1,8 +1,11 @@
 /**
  * The requests a Connection (connection.ts) has in flight on its socket. Each has an id, a timeout and
  * an AbortSignal; it is settled by the Bridge's `result` or `error` with its id, or fails with the
- * rest when the socket drops. Nothing waits forever.
+ * rest when the socket drops. Nothing waits forever. A result is checked against its request's
+ * schema (protocol/ws-results.ts) before it settles the request: one that does not fit fails it with
+ * `BridgeRefused` / `BAD_RESPONSE`.
  */
+import { resultProblem } from '../protocol/ws-results.ts';
 import type { ClientMessage, ClientRequest, ResultPayloads, ServerMessage } from '../protocol/ws.ts';
 import type { RequestBody } from './connection-types.ts';
 import { EndpointError } from './errors.ts';
@@ -11,6 +14,7 @@ import type { SocketLike } from './transport/websocket.ts';
 
 /** A request waiting for its answer on the socket. */
 export interface Pending {
+  kind: ClientRequest['kind'];
   resolve: (value: Record<string, unknown>) => void;
   reject: (error: EndpointError) => void;
   timer: ReturnType<typeof setTimeout>;
@@ -43,6 +47,7 @@ export class PendingRequests {
       }, timeoutMs);
       options.signal?.addEventListener('abort', onAbort, { once: true });
       this.#pending.set(id, {
+        kind,
         resolve: resolve as (value: Record<string, unknown>) => void,
         reject,
         timer,
@@ -61,8 +66,11 @@ export class PendingRequests {
     if (pending === undefined) return;
     this.#pending.delete(message.id);
     pending.cleanup();
-    if (message.kind === 'result') pending.resolve(message.result);
-    else pending.reject(EndpointError.fromBridge(0, message.code, message.message, undefined, message.retryAfter));
+    if (message.kind === 'result') {
+      const problem = resultProblem(pending.kind, message.result);
+      if (problem === undefined) pending.resolve(message.result);
+      else pending.reject(new EndpointError('BridgeRefused', `${pending.kind}: the Bridge's answer is invalid (${problem})`, { bridgeCode: 'BAD_RESPONSE' }));
+    } else pending.reject(EndpointError.fromBridge(0, message.code, message.message, undefined, message.retryAfter));
   }
 
   /** Fails every request still waiting with `error`. */

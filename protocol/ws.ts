@@ -42,8 +42,8 @@ export const CLOSE = {
   tryAgainLater: 1013,
 } as const;
 
-const streamIdSchema = z.string().check(z.regex(/^[A-Za-z0-9_-]{1,64}$/));
-const trackIdSchema = z.string().check(z.regex(/^[A-Za-z0-9_-]{1,64}$/));
+export const streamIdSchema = z.string().check(z.regex(/^[A-Za-z0-9_-]{1,64}$/));
+export const trackIdSchema = z.string().check(z.regex(/^[A-Za-z0-9_-]{1,64}$/));
 const base64_16 = z.string().check(z.regex(/^[A-Za-z0-9+/]{22}==$/, 'expected 16 bytes of base64'));
 /** An Ed25519 signature: exactly 88 characters, so a receipt is bounded before it is parsed further. */
 const base64_64 = z.string().check(z.regex(/^[A-Za-z0-9+/]{86}==$/, 'expected 64 bytes of base64'));
@@ -113,7 +113,7 @@ const trackDraftSchema = z.strictObject({
 export const MEDIA_SDP_MAX_BYTES = 64 * 1024;
 /** Longest ICE candidate line accepted, in characters. */
 export const MEDIA_CANDIDATE_MAX_CHARS = 512;
-const sdpSchema = z.string().check(z.minLength(1), z.maxLength(MEDIA_SDP_MAX_BYTES));
+export const sdpSchema = z.string().check(z.minLength(1), z.maxLength(MEDIA_SDP_MAX_BYTES));
 const midSchema = z.string().check(z.regex(/^[A-Za-z0-9_-]{1,32}$/));
 /** `publish`: the client offers, the unit answers. `receive`: the unit offers, the client answers. */
 export const mediaTransportSchema = z.enum(['publish', 'receive']);
@@ -126,7 +126,7 @@ export const iceCandidateSchema = z.strictObject({
 });
 export type IceCandidateWire = z.infer<typeof iceCandidateSchema>;
 /** Which announced track (`publish` result's trackNo) an m-line of the publisher's offer carries. */
-const mediaBindingSchema = z.strictObject({ mid: midSchema, trackNo: z.int().check(z.nonnegative()) });
+export const mediaBindingSchema = z.strictObject({ mid: midSchema, trackNo: z.int().check(z.nonnegative()) });
 export type MediaBinding = z.infer<typeof mediaBindingSchema>;
 /**
  * A receive offer's bounds, as the client checks them: the unit sends at most

@@ -32,6 +32,7 @@ import {
   type MediaEvent,
 } from '../../protocol/ws.ts';
 import type { SessionRow } from '../store/types.ts';
+import { ReceiverLag } from './receiver-lag.ts';
 import { BulkQueue } from './send-scheduler.ts';
 import { corkForTurn, flushTurn } from './turn-cork.ts';
 
@@ -102,6 +103,8 @@ export class RealtimeConnection {
   receiveWindowBytes: number | undefined = undefined;
   /** Binary frames written in this turn of the event loop and not yet sent (batching only). */
   #batch: Batch | undefined;
+  /** How far behind the reader is (./receiver-lag.ts), made by the first binary frame. */
+  #lag: ReceiverLag | undefined;
 
   constructor(
     readonly id: string,
@@ -142,6 +145,19 @@ export class RealtimeConnection {
    */
   get priorityBufferedAmount(): number {
     return Math.max(0, this.socket.bufferedAmount + (this.#batch?.bytes ?? 0) - (this.#bulkQueue?.inFlightBytes ?? 0));
+  }
+
+  /**
+   * How far behind the reader is now, in milliseconds, by the WebSocket pings the Bridge sends while
+   * real-time frames go out (./receiver-lag.ts): the data queue adds it to a lossy frame's age.
+   */
+  get receiverLagMs(): number {
+    return this.#lag === undefined ? 0 : this.#lag.lagMs(performance.now());
+  }
+
+  /** A pong from the reader (the hub's heartbeat's, or a lag probe's). */
+  pong(data: Buffer): void {
+    this.#lag?.pong(data, performance.now());
   }
 
   /** The most this socket may hold now: the budget plus its byte-stream bytes in flight. */
@@ -198,8 +214,7 @@ export class RealtimeConnection {
       return;
     }
     if (!this.batching) {
-      this.socket.send(frame, { binary: true }, done);
-      if (this.raw !== undefined) flushTurn(this.raw);
+      this.sendRealtime(frame, done);
       this.checkBudget();
       return;
     }
@@ -234,7 +249,20 @@ export class RealtimeConnection {
         : (error?: Error) => {
             for (const d of done) d(error);
           };
-    this.socket.send(message, { binary: true }, callback);
+    this.sendRealtime(message, callback);
+  }
+
+  /**
+   * Writes a message of real-time frames, and a lag probe after it when one is due (./receiver-lag.ts):
+   * both leave in one write.
+   */
+  private sendRealtime(message: Uint8Array, done?: (error?: Error) => void): void {
+    const now = performance.now();
+    const lag = (this.#lag ??= new ReceiverLag(this.socket));
+    const probe = lag.due(now);
+    if (probe && this.raw !== undefined) corkForTurn(this.raw);
+    this.socket.send(message, { binary: true }, done);
+    if (probe) lag.probe(now);
     if (this.raw !== undefined) flushTurn(this.raw);
   }
 

@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { login, rest, setupTenant, startBridge, type Tenant, type TestBridge } from '../../test/harness.ts';
+import { LAG_PROBE_INTERVAL_MS } from './receiver-lag.ts';
 import { createRoom, eventually, numbered, seqOf, stats, TestClient } from './test-client.ts';
 
 const CHUNK_BYTES = 64 * 1024;
@@ -147,6 +148,38 @@ describe('data-track delivery modes', () => {
     carol.sendData(trackNo, numbered(sent, 100));
     await bob.until(() => bob.dataFrames(trackNo).some((f) => seqOf(f.payload) === sent), 'a fresh frame');
     expect((await metric('data_deadline')) - metricBefore).toBe(dropped());
+  });
+
+  it("lossy: what the kernel would hold for a reader that is behind is dropped at the Bridge, by the reader's lag, and counted", {
+    timeout: 30_000,
+  }, async () => {
+    const { roomId, bob, carol } = await room();
+    const trackNo = await dataTrack(roomId, carol, bob, 'behind', { delivery: 'lossy', deadlineMs: 100 });
+    // Frames while bob reads: the Bridge's first probe is answered, so it knows bob's round trip.
+    for (let i = 0; i < 5; i++) carol.sendData(trackNo, numbered(i, 200));
+    await bob.until(() => bob.dataFrames(trackNo).length === 5, 'frames while reading');
+    await new Promise((r) => setTimeout(r, LAG_PROBE_INTERVAL_MS));
+    bob.pause();
+    // Small frames for a second, 5 ms apart: 40 KB, all of which the kernel would take. Its buffers hold
+    // them for bob, so the Bridge's own queue never sees them age; the probe it sends with them, which
+    // bob does not answer while it does not read, does.
+    const sent = 200;
+    for (let i = 5; i < sent; i++) {
+      carol.sendData(trackNo, numbered(i, 200));
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await carol.request('ping', {});
+    bob.resume();
+    const dropped = () => bob.events('dataDropped').reduce((n, e) => n + e.count, 0);
+    await bob.until(() => bob.dataFrames(trackNo).length + dropped() === sent, 'every frame delivered or counted', 20_000);
+    expect(new Set(bob.events('dataDropped').map((e) => e.cause))).toEqual(new Set(['deadline']));
+    // Once bob was 100 ms behind, the rest of the second was dropped at the Bridge, not sent to wait.
+    expect(dropped()).toBeGreaterThan(100);
+    const seqs = bob.dataFrames(trackNo).map((f) => seqOf(f.payload));
+    expect([...seqs].sort((a, b) => a - b)).toEqual(seqs);
+    // Caught up, bob answers the probe: a fresh frame goes through.
+    carol.sendData(trackNo, numbered(sent, 200));
+    await bob.until(() => bob.dataFrames(trackNo).some((f) => seqOf(f.payload) === sent), 'a fresh frame');
   });
 
   it('reliable: never drops; a subscriber that stalls past its queue is cut from the track with too_slow', { timeout: 30_000 }, async () => {

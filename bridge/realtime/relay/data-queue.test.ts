@@ -158,4 +158,19 @@ describe('DataQueue', () => {
     expect(sink.written.map((f) => f[0]).slice(5)).toEqual([10, 11, 12]);
     q.close();
   });
+  it("drops a lossy frame whose age plus its reader's lag passes the deadline, and never a reliable one", () => {
+    const sink = new FakeSink();
+    const q = new DataQueue(sink, { ...limits, highWaterBytes: 100_000 });
+    const reader = sink as FakeSink & { receiverLagMs: number };
+    reader.receiverLagMs = 600; // the kernel holds 600 ms this reader has not read
+    q.push(7, frame(1), { reliable: false, deadlineMs: 500 });
+    q.push(8, frame(2), { reliable: true, deadlineMs: 0 });
+    q.push(7, frame(3), { reliable: false, deadlineMs: 1000 }); // within a longer deadline
+    expect(sink.written.map((f) => f[0])).toEqual([2, 3]);
+    expect(q.stats()).toMatchObject({ droppedDeadline: 1, delivered: 2 });
+    reader.receiverLagMs = 0;
+    q.push(7, frame(4), { reliable: false, deadlineMs: 500 });
+    expect(sink.written.map((f) => f[0])).toEqual([2, 3, 4]);
+    q.close();
+  });
 });

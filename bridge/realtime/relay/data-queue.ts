@@ -7,8 +7,10 @@
  * connection's bulk lane) is below a small high-water mark; the socket's write callbacks pump the rest.
  * The backlog therefore sits here, where it is bounded:
  *
- * - `lossy` tracks: a frame older than its track's deadline when its turn comes is dropped (`deadline`);
- *   a new frame that does not fit `queueBytes` pushes the oldest lossy frames out (`slow`).
+ * - `lossy` tracks: a frame older than its track's deadline when its turn comes is dropped (`deadline`),
+ *   its age counted with how far behind the reader already is (`receiverLagMs`: what waits in the
+ *   kernel, which this queue does not see); a new frame that does not fit `queueBytes` pushes the
+ *   oldest lossy frames out (`slow`).
  * - `reliable` tracks: frames are never dropped. A subscriber whose reliable backlog would pass
  *   `reliableQueueBytes` is cut from the track that overflowed (`onReliableOverflow`), and its queued
  *   frames of that track are forgotten.
@@ -24,6 +26,11 @@ export interface DataSink {
   readonly closed: boolean;
   /** Bytes a frame written now waits behind in the socket, bulk within its share not counted. */
   readonly priorityBufferedAmount: number;
+  /**
+   * How far behind its reader is, beyond the socket: what the kernel holds that it has not read
+   * (../receiver-lag.ts). Milliseconds; absent: 0.
+   */
+  readonly receiverLagMs?: number;
   binary(frame: Uint8Array, done?: (error?: Error) => void): void;
   event(event: ServerEvent): void;
 }
@@ -235,23 +242,27 @@ export class DataQueue {
     this.pump();
   };
 
-  /** The next frame in arrival order over both lists; stale lossy frames are dropped on the way. */
-  private next(now: number): Queued | undefined {
+  /**
+   * The next frame in arrival order over both lists; stale lossy frames are dropped on the way: those
+   * whose age here plus the reader's lag (`lagMs`) passes their deadline.
+   */
+  private next(now: number, lagMs: number): Queued | undefined {
     for (;;) {
       const l = this.lossy.peek();
       const r = this.reliable.peek();
       if (l === undefined) return this.reliable.shift();
       if (r !== undefined && r.at <= l.at) return this.reliable.shift();
       this.lossy.shift();
-      if (now - l.at <= l.deadlineMs) return l;
+      if (now - l.at + lagMs <= l.deadlineMs) return l;
       this.countDrop(l.trackNo, 'deadline');
     }
   }
 
   private pump(): void {
     const now = performance.now();
+    const lagMs = this.sink.receiverLagMs ?? 0;
     while (!this.closed && !this.sink.closed && this.sink.priorityBufferedAmount < this.limits.highWaterBytes) {
-      const q = this.next(now);
+      const q = this.next(now, lagMs);
       if (q === undefined) break;
       this.inFlight++;
       this.delivered++;

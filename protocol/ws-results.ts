@@ -11,10 +11,9 @@
 import { userIdSchema } from './room-record.ts';
 import {
   connectionIdSchema,
-  mediaBindingSchema,
+  MEDIA_RECEIVE_SDP_MAX_BYTES,
   participantSchema,
   type ResultPayloads,
-  sdpSchema,
   STREAM_WINDOW_MAX_BYTES,
   streamIdSchema,
   streamInfoSchema,
@@ -57,7 +56,11 @@ export const resultSchemas: { [K in keyof ResultPayloads]?: z.ZodMiniType } = {
       audioBitrateBps: z.number().check(z.nonnegative()),
     }),
   }),
-  mediaOffer: z.object({ sdp: sdpSchema, tracks: z.array(mediaBindingSchema) }),
+  // The unit's answer may be longer than an offer (candidates, fingerprints and bandwidth lines per section).
+  mediaOffer: z.object({
+    sdp: z.string().check(z.minLength(1), z.maxLength(MEDIA_RECEIVE_SDP_MAX_BYTES)),
+    tracks: z.array(z.object({ mid: z.string().check(z.maxLength(32)), trackNo: count })),
+  }),
   mediaCandidate: z.object({ accepted: z.boolean() }),
 };
 
@@ -71,5 +74,6 @@ export function resultProblem(kind: keyof ResultPayloads, result: unknown): stri
   const parsed = schema.safeParse(result);
   if (parsed.success) return undefined;
   const issue = parsed.error.issues[0]!;
-  return `${issue.path.length > 0 ? `${issue.path.join('.')}: ` : ''}${issue.message}`;
+  // Bounded: zod's message can echo what the Bridge sent (the names of unknown keys).
+  return `${issue.path.length > 0 ? `${issue.path.join('.')}: ` : ''}${issue.message}`.slice(0, 200);
 }

@@ -113,7 +113,7 @@ const trackDraftSchema = z.strictObject({
 export const MEDIA_SDP_MAX_BYTES = 64 * 1024;
 /** Longest ICE candidate line accepted, in characters. */
 export const MEDIA_CANDIDATE_MAX_CHARS = 512;
-export const sdpSchema = z.string().check(z.minLength(1), z.maxLength(MEDIA_SDP_MAX_BYTES));
+const sdpSchema = z.string().check(z.minLength(1), z.maxLength(MEDIA_SDP_MAX_BYTES));
 const midSchema = z.string().check(z.regex(/^[A-Za-z0-9_-]{1,32}$/));
 /** `publish`: the client offers, the unit answers. `receive`: the unit offers, the client answers. */
 export const mediaTransportSchema = z.enum(['publish', 'receive']);
@@ -126,7 +126,7 @@ export const iceCandidateSchema = z.strictObject({
 });
 export type IceCandidateWire = z.infer<typeof iceCandidateSchema>;
 /** Which announced track (`publish` result's trackNo) an m-line of the publisher's offer carries. */
-export const mediaBindingSchema = z.strictObject({ mid: midSchema, trackNo: z.int().check(z.nonnegative()) });
+const mediaBindingSchema = z.strictObject({ mid: midSchema, trackNo: z.int().check(z.nonnegative()) });
 export type MediaBinding = z.infer<typeof mediaBindingSchema>;
 /**
  * A receive offer's bounds, as the client checks them: the unit sends at most

@@ -155,9 +155,21 @@ export class RealtimeConnection {
     return this.#lag === undefined ? 0 : this.#lag.lagMs(performance.now());
   }
 
+  /** When the hub's heartbeat ping went (performance.now()), while its pong is awaited. */
+  #heartbeatSentAt: number | undefined;
+
+  /** The hub's heartbeat pings the reader now. */
+  heartbeat(): void {
+    this.awaitingPong = true;
+    this.#heartbeatSentAt = performance.now();
+    this.socket.ping();
+  }
+
   /** A pong from the reader (the hub's heartbeat's, or a lag probe's). */
   pong(data: Buffer): void {
-    this.#lag?.pong(data, performance.now());
+    this.#lag?.pong(data, performance.now(), this.awaitingPong ? this.#heartbeatSentAt : undefined);
+    // Any pong says the reader is alive (a peer that is behind may answer only the latest ping).
+    this.awaitingPong = false;
   }
 
   /** The most this socket may hold now: the budget plus its byte-stream bytes in flight. */

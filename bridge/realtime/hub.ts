@@ -213,10 +213,7 @@ export class RealtimeHub {
     // open stays small (docs/operations/memory.md).
     const conn: RealtimeConnection = new RealtimeConnection(`conn_${randomBytes(12).toString('base64url')}`, ws, address, r, this.connectionHooks, raw);
     this.connections.set(conn.id, conn);
-    ws.on('pong', (data: Buffer) => {
-      conn.awaitingPong = false;
-      conn.pong(data);
-    });
+    ws.on('pong', (data: Buffer) => conn.pong(data));
     let helloTimer: NodeJS.Timeout | undefined = setTimeout(() => conn.close(CLOSE.helloTimeout, 'expected hello'), r.helloTimeoutMs);
 
     ws.on('message', (data: RawData, isBinary: boolean) => {
@@ -476,8 +473,7 @@ export class RealtimeHub {
         conn.socket.terminate();
         continue;
       }
-      conn.awaitingPong = true;
-      conn.socket.ping();
+      conn.heartbeat();
     }
   }
 

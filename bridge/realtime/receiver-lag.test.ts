@@ -40,4 +40,34 @@ describe('ReceiverLag', () => {
     lag.pong(socket.pings[1]!, sentAt + 304);
     expect(lag.lagMs(sentAt + 305)).toBe(0);
   });
+
+  it('a pong to a heartbeat ping sent after the probe answers it (a peer may answer only the latest ping)', () => {
+    const socket = new FakeSocket();
+    const lag = new ReceiverLag(socket);
+    send(lag, 0);
+    lag.pong(socket.pings[0]!, 1); // the round trip is known: 1 ms
+    const probeAt = 1 + LAG_PROBE_INTERVAL_MS;
+    send(lag, probeAt);
+    expect(socket.pings).toHaveLength(2);
+    // The heartbeat's ping went before the probe: its pong says nothing about what came after.
+    lag.pong(Buffer.alloc(0), probeAt + 50, probeAt - 10);
+    expect(lag.lagMs(probeAt + 51)).toBe(50);
+    // It went after: the reader has read past the probe.
+    lag.pong(Buffer.alloc(0), probeAt + 80, probeAt + 20);
+    expect(lag.lagMs(probeAt + 81)).toBe(0);
+    send(lag, probeAt + 80 + LAG_PROBE_INTERVAL_MS);
+    expect(socket.pings).toHaveLength(3);
+  });
+
+  it('gives a probe up after a minute, so one lost answer cannot hold a reader behind for good', () => {
+    const socket = new FakeSocket();
+    const lag = new ReceiverLag(socket);
+    send(lag, 0);
+    lag.pong(socket.pings[0]!, 1);
+    send(lag, 300);
+    expect(lag.lagMs(30_300)).toBe(29_999);
+    send(lag, 60_301);
+    expect(socket.pings).toHaveLength(3);
+    expect(lag.lagMs(60_302)).toBe(0);
+  });
 });

@@ -23,6 +23,11 @@
 
 /** How long after a probe's answer the next may go out. Milliseconds. */
 export const LAG_PROBE_INTERVAL_MS = 250;
+/**
+ * A probe out this long is given up (a new one may go): a backstop, since a pong to a later heartbeat
+ * ping answers it too (`pong`). Milliseconds.
+ */
+const PROBE_GIVE_UP_MS = 60_000;
 /** The quickest round trip is kept over the last one to two of these. Milliseconds. */
 const RTT_WINDOW_MS = 20_000;
 /** A probe's payload: this byte, then its number (u32 big-endian). Heartbeat pings carry none. */
@@ -44,10 +49,14 @@ export class ReceiverLag {
   #quickestBefore = Number.POSITIVE_INFINITY;
   #windowAt = Number.NEGATIVE_INFINITY;
 
-  constructor(private readonly socket: Pinger) {}
+  constructor(private readonly socket: Pinger) {
+    // Not guessable, so a reader cannot answer a probe it has not read.
+    this.#seq = (Math.random() * 0x1_0000_0000) >>> 0;
+  }
 
   /** Whether a probe should go with a real-time message sent now: none is out, and the last was answered long enough ago. */
   due(now: number): boolean {
+    if (this.#probe !== undefined && now - this.#probe.at > PROBE_GIVE_UP_MS) this.#probe = undefined;
     return this.#probe === undefined && now - this.#answeredAt >= LAG_PROBE_INTERVAL_MS;
   }
 
@@ -61,18 +70,35 @@ export class ReceiverLag {
     this.socket.ping(payload);
   }
 
-  /** A pong came (any: heartbeat pongs carry no probe's payload and are ignored here). */
-  pong(data: Buffer, now: number): void {
+  /**
+   * A pong came. The probe's own answers it. So does the answer to a heartbeat ping sent after the probe
+   * (`heartbeatSentAt`: when the hub's last ping went, if its pong is awaited): pongs come in order, and
+   * RFC 6455 lets a peer that is behind answer only the latest ping it read, so the probe's own pong may
+   * never come.
+   */
+  pong(data: Buffer, now: number, heartbeatSentAt?: number): void {
     const probe = this.#probe;
-    if (probe === undefined || data.length !== PROBE_BYTES || data[0] !== PROBE_TAG || data.readUInt32BE(1) !== probe.id) return;
-    const rtt = now - probe.at;
-    if (now - this.#windowAt >= RTT_WINDOW_MS) {
+    if (probe === undefined) return;
+    let sentAt: number;
+    if (data.length === PROBE_BYTES && data[0] === PROBE_TAG && data.readUInt32BE(1) === probe.id) sentAt = probe.at;
+    else if (data.length === 0 && heartbeatSentAt !== undefined && heartbeatSentAt >= probe.at) sentAt = heartbeatSentAt;
+    else return;
+    this.#sample(now - sentAt, now);
+    this.#probe = undefined;
+    this.#answeredAt = now;
+  }
+
+  #sample(rtt: number, now: number): void {
+    if (now - this.#windowAt >= 2 * RTT_WINDOW_MS) {
+      // Nothing measured for a whole window before this one: the old round trips are another path's.
+      this.#quickestBefore = Number.POSITIVE_INFINITY;
+      this.#quickest = rtt;
+      this.#windowAt = now;
+    } else if (now - this.#windowAt >= RTT_WINDOW_MS) {
       this.#quickestBefore = this.#quickest;
       this.#quickest = rtt;
       this.#windowAt = now;
     } else if (rtt < this.#quickest) this.#quickest = rtt;
-    this.#probe = undefined;
-    this.#answeredAt = now;
   }
 
   /**

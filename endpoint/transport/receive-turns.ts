@@ -38,10 +38,20 @@ export interface ReceiveTurnStats {
   paused: number;
 }
 
+/**
+ * The platform's setImmediate, taken when this module loads: fake timers an application installs later
+ * (vitest, sinon) must not hold every socket paused.
+ */
+const immediate: (callback: () => void) => unknown = globalThis.setImmediate;
+/** A turn whose end has not come after this long (wall time) is ended by the next message. Milliseconds. */
+const TURN_END_OVERDUE_MS = 1000;
+
 class ReceiveTurns {
   readonly #sockets = new Set<Pausable>();
   /** Whether a message was handled in the current turn (its end is scheduled). */
   #inTurn = false;
+  /** When the current turn's first message was handled (performance.now()). */
+  #turnStarted = 0;
   /** Handler time spent in the current turn, ms. */
   #spent = 0;
   /** When the handler running now started (performance.now()). */
@@ -51,20 +61,25 @@ class ReceiveTurns {
 
   add(socket: Pausable): void {
     this.#sockets.add(socket);
-    if (this.#paused) socket.pause();
   }
 
   delete(socket: Pausable): void {
     this.#sockets.delete(socket);
   }
 
-  /** Before a message is handled. */
-  begin(): void {
-    this.#handlerStarted = performance.now();
+  /** Before a message of `socket` is handled. */
+  begin(socket: Pausable): void {
+    const now = performance.now();
+    this.#handlerStarted = now;
+    // Served sockets go to the back: the next turn resumes the others first, so under a sustained
+    // backlog every socket gets its turn, not the same first few.
+    if (this.#sockets.delete(socket)) this.#sockets.add(socket);
+    if (this.#inTurn && now - this.#turnStarted > TURN_END_OVERDUE_MS) this.#end();
     if (this.#inTurn) return;
     this.#inTurn = true;
+    this.#turnStarted = now;
     this.#stats.turns++;
-    setImmediate(this.#end);
+    immediate(this.#end);
   }
 
   /** After a message was handled: past the budget, every socket stops reading until the turn ends. */
@@ -101,7 +116,7 @@ export function joinReceiveTurns(socket: Pausable): { handle<T extends unknown[]
     handle:
       (handler) =>
       (...args) => {
-        turns.begin();
+        turns.begin(socket);
         try {
           handler(...args);
         } finally {

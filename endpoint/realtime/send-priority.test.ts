@@ -113,17 +113,22 @@ describe('data-track delivery options', () => {
     const { trackId, log } = await pausedSubscriber({ delivery: 'lossy', deadlineMs: 50 });
     const aliceBefore = alice.streamApi.dataTrackStats();
     const bobBefore = bob.streamApi.dataTrackStats();
+    const deadlineDrops = () => bridgeMetric('sealroom_drops_total{cause="data_deadline"}');
+    const dropsBefore = await deadlineDrops();
     pauseBob(true);
-    // Until the kernel's buffers and bob's socket are full and messages wait in his queue at the Bridge,
-    // and still wait there 150 ms after the last send, so they are past their deadline (a frame queued
-    // for an instant may yet reach the socket in time and be delivered, not dropped).
+    // Until the Bridge drops some for their deadline: those that wait in bob's queue there once the
+    // kernel's buffers are full, or, once bob is a deadline behind by the Bridge's lag probes, those it
+    // would have handed to the kernel (docs/protocol/data-tracks.md, "Deadlines at the Bridge").
     let count = 0;
-    do {
-      while (queuedForBob() === 0 && count < MAX_MESSAGES) count += await sendMany(trackId, count, BATCH);
-      await new Promise((r) => setTimeout(r, 150));
-    } while (queuedForBob() === 0 && count < MAX_MESSAGES);
-    expect(queuedForBob()).toBeGreaterThan(0);
-    pauseBob(false);
+    try {
+      do {
+        count += await sendMany(trackId, count, BATCH);
+        await new Promise((r) => setTimeout(r, 150));
+      } while ((await deadlineDrops()) === dropsBefore && count < MAX_MESSAGES);
+      expect(await deadlineDrops()).toBeGreaterThan(dropsBefore);
+    } finally {
+      pauseBob(false);
+    }
     const aliceAfter = alice.streamApi.dataTrackStats();
     const handed = aliceAfter.sent - aliceBefore.sent;
     // The sender counts what it dropped (its own deadline and pacing) too.
@@ -158,9 +163,11 @@ describe('data-track delivery options', () => {
     await new Promise((r) => setTimeout(r, 400));
     pauseBob(false);
     const delta = (key: keyof ReturnType<typeof bob.streamApi.dataTrackStats>) => bob.streamApi.dataTrackStats()[key] - before[key];
-    await until(() => delta('droppedLate') + delta('delivered') === 20, 'the twenty late messages handled', 10_000);
-    expect(delta('droppedLate')).toBe(20);
-    expect(delta('droppedByDeadline')).toBe(0);
+    // The receiver drops them; should sending them take longer than a deadline here (a loaded machine),
+    // the Bridge's lag probe may drop the last ones first, counted too (data-tracks.md, "Deadlines at the Bridge").
+    await until(() => delta('droppedLate') + delta('droppedByDeadline') + delta('delivered') === 20, 'the twenty late messages handled', 10_000);
+    expect(delta('droppedLate')).toBeGreaterThan(0);
+    expect(delta('droppedLate') + delta('droppedByDeadline')).toBe(20);
     expect(log.messages.length).toBe(5);
     // On time again: delivered.
     await alice.streamApi.sendData(trackId, small(25));

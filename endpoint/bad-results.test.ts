@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startWsMitm, type WsMitm } from '../test/procs/ws-mitm.ts';
 import { pattern, receiveBytes, sha256, startKit, type Client, type Kit } from './data-streams/test-kit.ts';
-import { EndpointError } from './errors.ts';
+import { refusal } from './realtime/test-kit.ts';
 
 let kit: Kit;
 let toAlice: WsMitm;
@@ -43,16 +43,6 @@ afterAll(async () => {
   await kit.close();
   await toAlice.close();
 });
-
-async function refusal(promise: Promise<unknown>): Promise<EndpointError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof EndpointError) return error;
-    throw error;
-  }
-  throw new Error('expected the call to fail');
-}
 
 describe('answers of the wrong shape', () => {
   it('a join whose participants are not a list fails with BAD_RESPONSE, and a later join works', async () => {

@@ -105,6 +105,8 @@ export class RealtimeConnection {
   #batch: Batch | undefined;
   /** How far behind the reader is (./receiver-lag.ts), made by the first binary frame. */
   #lag: ReceiverLag | undefined;
+  /** When the hub's heartbeat ping went (performance.now()), while its pong is awaited. */
+  #heartbeatSentAt: number | undefined;
 
   constructor(
     readonly id: string,
@@ -154,9 +156,6 @@ export class RealtimeConnection {
   get receiverLagMs(): number {
     return this.#lag === undefined ? 0 : this.#lag.lagMs(performance.now());
   }
-
-  /** When the hub's heartbeat ping went (performance.now()), while its pong is awaited. */
-  #heartbeatSentAt: number | undefined;
 
   /** The hub's heartbeat pings the reader now. */
   heartbeat(): void {

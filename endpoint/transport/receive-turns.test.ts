@@ -4,9 +4,9 @@
  * message, still let the process's timers run, and every message arrives once, in order.
  */
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { WebSocketServer } from 'ws';
-import { RECEIVE_TURN_BUDGET_MS, receiveTurnStats } from './receive-turns.ts';
+import { joinReceiveTurns, RECEIVE_TURN_BUDGET_MS, receiveTurnStats } from './receive-turns.ts';
 import { createSocket } from './websocket-node.ts';
 import type { SocketLike } from './websocket.ts';
 
@@ -102,4 +102,26 @@ describe('receive turns (Node transport)', () => {
     expect(longestGap).toBeLessThan(400);
     for (const socket of sockets) socket.close();
   }, 60_000);
+
+  it('resumes the sockets not served in a turn first, and ends turns on the real setImmediate under fake timers', async () => {
+    const resumed: string[] = [];
+    const socket = (name: string) => ({ pause: () => undefined, resume: () => resumed.push(name) });
+    const [a, b, c] = [socket('a'), socket('b'), socket('c')];
+    const joined = [a, b, c].map((s) => joinReceiveTurns(s));
+    const handle = joined.map((j) => j.handle(() => busy((RECEIVE_TURN_BUDGET_MS / 2 + 1) * 1000)));
+    // An app's fake timers, installed after the module loaded, must not keep the turn from ending.
+    vi.useFakeTimers({ toFake: ['setImmediate'] });
+    try {
+      const paused = receiveTurnStats().paused;
+      handle[0]!(); // a, then c: past the budget, every socket pauses
+      handle[2]!();
+      expect(receiveTurnStats().paused).toBe(paused + 1);
+      await new Promise<void>((resolve) => setTimeout(resolve, 20));
+      // b was not served: it reads first; a and c follow in the order they were served.
+      expect(resumed).toEqual(['b', 'a', 'c']);
+    } finally {
+      vi.useRealTimers();
+      for (const j of joined) j.release();
+    }
+  });
 });

@@ -125,9 +125,16 @@ describe('media forwarding unit', () => {
     const inOffer = (sdp.match(/^a=candidate:/gm) ?? []).length;
     expect(inOffer).toBeGreaterThan(0);
     const loopback = (port: number) => ({ candidate: `candidate:9 1 udp 2122260223 127.0.0.1 ${port} typ host`, sdpMid: transceiver.mid!, sdpMLineIndex: 0 });
+    // Ports none of the offer's candidates has: one the transport has already is taken without counting.
+    const offered = new Set([...sdp.matchAll(/^a=candidate:\S+ \d+ \S+ \d+ \S+ (\d+) /gm)].map((m) => Number(m[1])));
+    const ports = Array.from({ length: 100 }, (_, i) => 41000 + i).filter((port) => !offered.has(port));
+    expect(offered.size).toBeGreaterThan(0);
+    // A candidate the offer had is taken again and does not use up the cap.
+    const again = await alice.request('mediaCandidate', { roomId, transport: 'publish', candidate: loopback([...offered][0]!) });
+    expect(again).toEqual({ accepted: true });
     const answers = [];
     for (let i = 0; i < MAX_REMOTE_CANDIDATES + 2; i++)
-      answers.push(await alice.request('mediaCandidate', { roomId, transport: 'publish', candidate: loopback(41000 + i) }));
+      answers.push(await alice.request('mediaCandidate', { roomId, transport: 'publish', candidate: loopback(ports[i]!) }));
     expect(answers.filter((a) => a.accepted)).toHaveLength(MAX_REMOTE_CANDIDATES - inOffer);
     expect(answers.slice(MAX_REMOTE_CANDIDATES - inOffer)).toEqual(Array.from({ length: inOffer + 2 }, () => ({ accepted: false })));
     expect(unitStats(w).candidatesRefused).toBe(refusedBefore + 4 + inOffer);

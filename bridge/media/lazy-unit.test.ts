@@ -33,8 +33,14 @@ describe('the lazily loaded forwarding unit', () => {
     // answered once it has been done, after the join.
     const answered: string[] = [];
     const [joined, left] = await Promise.all([
-      alice.request('mediaJoin', { roomId }).then((r) => (answered.push('join'), r)),
-      alice.request('mediaLeave', { roomId }).then((r) => (answered.push('leave'), r)),
+      alice.request('mediaJoin', { roomId }).then((r) => {
+        answered.push('join');
+        return r;
+      }),
+      alice.request('mediaLeave', { roomId }).then((r) => {
+        answered.push('leave');
+        return r;
+      }),
     ]);
     expect(joined).toMatchObject({ limits: expect.any(Object) });
     expect(left).toBeDefined();

@@ -2,7 +2,7 @@
  * The bulk thread (bulk-thread.ts) on a real worker with real crypto: it must seal and open exactly
  * as `nodeInlineBackend` does, keep each stream's calls in call order (the content hash a checkpoint
  * signs depends on it), never hash a chunk that failed to authenticate, leave the caller's buffers
- * alone, run at nice 19 without touching the main thread's priority, and keep a process alive only
+ * alone, verify Ed25519 signatures as it does, run at nice 19 without touching the main thread's priority, and keep a process alive only
  * while a call waits (docs/operations/realtime-priorities.md, "The bulk thread").
  */
 import { spawn } from 'node:child_process';
@@ -267,6 +267,41 @@ describe('bulk thread streams', () => {
     expect(await b.snapshot()).toHaveLength(32);
     a.close();
     b.close();
+  });
+});
+
+describe('bulk thread Ed25519', () => {
+  it('verifies as nodeInlineBackend does, for more keys than it keeps, and never takes a signature for another key or message', async () => {
+    // 300 senders: past the thread's 256 cached keys, so evicted keys are made again.
+    const senders = await Promise.all(
+      Array.from({ length: 300 }, async () => {
+        const seed = random(32);
+        return { seed, publicKey: await nodeInlineBackend.ed25519PublicKey(seed) };
+      }),
+    );
+    const message = random(200);
+    const signed = await Promise.all(senders.map((s) => nodeInlineBackend.ed25519Sign(s.seed, message)));
+    const results = await Promise.all(senders.map((s, i) => bulk.verify(signed[i]!, message, s.publicKey)));
+    expect(results.every((r) => r)).toBe(true);
+    // Again, in reverse: the first keys were evicted.
+    const again = await Promise.all(senders.map((s, i) => bulk.verify(signed[i]!, message, s.publicKey)).reverse());
+    expect(again.every((r) => r)).toBe(true);
+    const other = random(200);
+    const flipped = signed[0]!.slice();
+    flipped[10]! ^= 1;
+    const cases: Array<[Uint8Array, Uint8Array, Uint8Array]> = [
+      [signed[0]!, other, senders[0]!.publicKey],
+      [signed[0]!, message, senders[1]!.publicKey],
+      [flipped, message, senders[0]!.publicKey],
+      [signed[0]!.subarray(0, 63), message, senders[0]!.publicKey],
+      [signed[0]!, message, senders[0]!.publicKey.subarray(0, 31)],
+      [signed[0]!, new Uint8Array(0), senders[0]!.publicKey],
+    ];
+    for (const [signature, m, publicKey] of cases) {
+      expect(await bulk.verify(signature, m, publicKey)).toBe(false);
+      expect(await nodeInlineBackend.ed25519Verify(signature, m, publicKey)).toBe(false);
+    }
+    await expect(bulk.verify(signed[0]!, 'text' as unknown as Uint8Array, senders[0]!.publicKey)).rejects.toMatchObject({ reason: 'InvalidArgument' });
   });
 });
 

@@ -17,6 +17,7 @@
  * A chunk that fails to authenticate is not hashed.
  */
 import { Worker } from 'node:worker_threads';
+import { ED25519_POINT_BYTES, ED25519_SIGNATURE_BYTES, ed25519Precheck } from '../ed25519-strict.ts';
 import { CryptoError } from '../errors.ts';
 import type { BulkCrypto, BulkStream } from './types.ts';
 
@@ -25,25 +26,50 @@ const KEY_BYTES = 32;
 const TAG_BYTES = 16;
 
 /** What a message to the worker asks. */
-const Op = { Key: 0, Open: 1, Seal: 2, Snapshot: 3, Digest: 4, Close: 5 } as const;
+const Op = { Key: 0, Open: 1, Seal: 2, Snapshot: 3, Digest: 4, Close: 5, Verify: 6 } as const;
+
+/** Ed25519 public keys the worker keeps as key objects (a stream's sender signs its header and end). */
+const VERIFY_KEY_CACHE_ENTRIES = 256;
 
 /**
  * The worker, as source (`eval`): it needs nothing but node:crypto, and a string loads the same from
  * this repo's TypeScript, the built package and any bundle. A message is `[op, stream, seq, buffer,
  * aadBytes, at, length, hash, headroom, meta?]` (see `pack`; with `meta`, the nonce and AAD are there
  * and `buffer` is the caller's own, given away); a reply `[seq, ok, buffer?, offset?, length?]`.
+ * `Verify` sends `[op, 0, seq, buffer]`, the buffer holding the signature, the public key and the
+ * message in that order, and is answered `[seq, 1, undefined, verified]`.
  * Built-ins come through `process.getBuiltinModule`, not `require`: the worker inherits the process's
  * flags, and under `--input-type=module` its source is an ES module, where `require` does not exist.
  */
 const WORKER_SOURCE = `'use strict';
 const { parentPort } = process.getBuiltinModule('node:worker_threads');
-const { createCipheriv, createDecipheriv, createHash } = process.getBuiltinModule('node:crypto');
+const { createCipheriv, createDecipheriv, createHash, createPublicKey, verify } = process.getBuiltinModule('node:crypto');
 // Linux keeps a nice value per thread; elsewhere setpriority on this thread would lower the whole process.
 if (process.platform === 'linux') try { process.getBuiltinModule('node:os').setPriority(19); } catch {}
 const streams = new Map();
 const fail = (seq) => parentPort.postMessage([seq, 0]);
+// SubjectPublicKeyInfo of an Ed25519 key (RFC 8410 section 4) before its 32 bytes.
+const SPKI_ED25519 = Buffer.from('302a300506032b6570032100', 'hex');
+const verifyKeys = new Map();
+function verifyKey(raw) {
+  const id = raw.toString('base64');
+  let key = verifyKeys.get(id);
+  if (key === undefined) {
+    key = createPublicKey({ key: Buffer.concat([SPKI_ED25519, raw]), format: 'der', type: 'spki' });
+    if (verifyKeys.size >= ${VERIFY_KEY_CACHE_ENTRIES}) verifyKeys.delete(verifyKeys.keys().next().value);
+    verifyKeys.set(id, key);
+  }
+  return key;
+}
 parentPort.on('message', (m) => {
   const op = m[0], id = m[1], seq = m[2];
+  if (op === ${Op.Verify}) {
+    const all = Buffer.from(m[3]);
+    let verified = false;
+    try { verified = verify(null, all.subarray(96), verifyKey(all.subarray(64, 96)), all.subarray(0, 64)); } catch {}
+    parentPort.postMessage([seq, 1, undefined, verified ? 1 : 0]);
+    return;
+  }
   if (op === ${Op.Key}) { streams.set(id, { key: Buffer.from(m[3]), hash: createHash('sha256') }); return; }
   const s = streams.get(id);
   if (op === ${Op.Close}) { if (s !== undefined) { s.key.fill(0); streams.delete(id); } return; }
@@ -93,11 +119,15 @@ parentPort.on('message', (m) => {
 `;
 
 interface Waiter {
-  resolve: (bytes: Uint8Array) => void;
+  /** Takes the reply's `[buffer, offset, length]`: a chunk's or a hash's bytes, or (`Verify`) the result in `offset`. */
+  resolve: (buffer: ArrayBuffer | undefined, offset: number | undefined, length: number | undefined) => void;
   reject: (error: unknown) => void;
   /** What a failure means: an AEAD open that did not authenticate, or anything else. */
   open: boolean;
 }
+
+const asBytes = (resolve: (bytes: Uint8Array) => void) => (buffer: ArrayBuffer | undefined, offset: number | undefined, length: number | undefined) =>
+  resolve(new Uint8Array(buffer!, offset, length));
 
 /** One worker, made on first use and again after it died; it keeps the process alive only while a call waits. */
 class BulkThread implements BulkCrypto {
@@ -148,7 +178,23 @@ class BulkThread implements BulkCrypto {
     this.#nextSeq++;
     this.counts.calls++;
     if (this.#waiting.size === 0) worker.ref();
-    return new Promise((resolve, reject) => this.#waiting.set(seq, { resolve, reject, open }));
+    return new Promise((resolve, reject) => this.#waiting.set(seq, { resolve: asBytes(resolve), reject, open }));
+  }
+
+  verify(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): Promise<boolean> {
+    // The byte checks of docs/security/ed25519.md here, as nodeInlineBackend makes them; OpenSSL's there.
+    if (!ed25519Precheck(signature, publicKey)) return Promise.resolve(false);
+    if (!(message instanceof Uint8Array)) return Promise.reject(CryptoError.invalidArgument('"message" expected Uint8Array'));
+    const worker = this.#ensure();
+    const all = new Uint8Array(ED25519_SIGNATURE_BYTES + ED25519_POINT_BYTES + message.length);
+    all.set(signature, 0);
+    all.set(publicKey, ED25519_SIGNATURE_BYTES);
+    all.set(message, ED25519_SIGNATURE_BYTES + ED25519_POINT_BYTES);
+    const seq = this.#nextSeq++;
+    worker.postMessage([Op.Verify, 0, seq, all.buffer], [all.buffer]);
+    this.counts.calls++;
+    if (this.#waiting.size === 0) worker.ref();
+    return new Promise((resolve, reject) => this.#waiting.set(seq, { resolve: (_buffer, verified) => resolve(verified === 1), reject, open: false }));
   }
 
   close(generation: number, id: number, stream?: object): void {
@@ -174,7 +220,7 @@ class BulkThread implements BulkCrypto {
     if (waiter === undefined) return;
     this.#waiting.delete(seq);
     if (this.#waiting.size === 0) worker.unref();
-    if (ok === 1) waiter.resolve(new Uint8Array(buffer!, offset, length));
+    if (ok === 1) waiter.resolve(buffer, offset, length);
     else waiter.reject(waiter.open ? CryptoError.decryptFailed() : stopped());
   }
 

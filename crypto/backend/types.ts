@@ -57,6 +57,8 @@ export interface X25519KeyPair {
 export interface BulkCrypto {
   /** A stream's 32-byte key (copied) and an empty content hash, held on the thread until `close()`. */
   stream(key: Uint8Array): BulkStream;
+  /** `CryptoBackend.ed25519Verify`, on the thread: a stream's signatures queue there with its chunks. */
+  verify(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): Promise<boolean>;
 }
 
 /** Calls on one stream are handled in call order. */

@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { expectDecryptFailed } from '../test-errors.ts';
+import { bulkThreadCounts } from '../backend/bulk-thread.ts';
 import { nodeBackend, nodeInlineBackend } from '../backend/node.ts';
 import type { CryptoBackend } from '../backend/types.ts';
 import { webBackend } from '../backend/web.ts';
@@ -132,6 +133,21 @@ describe('the threaded reader still catches tampering', () => {
       };
       await expectDecryptFailed(one());
     }
+  });
+
+  it("a stream signed with another member's key fails at its header: its signature is checked on the thread", async () => {
+    const f = await streamFixture();
+    const forged = await sealStream(f, pieces(), {
+      backend: nodeInlineBackend,
+      signingSeed: nodeInlineBackend.randomBytes(32),
+      checkpointIntervalBytes: INTERVAL,
+    });
+    const before = bulkThreadCounts().calls;
+    const dec = createStreamDecryptor({ ...f, backend: nodeBackend, checkpointIntervalBytes: INTERVAL });
+    await expectDecryptFailed(dec.open(forged[0]!.data, forged[0]!.last));
+    // The header's open and its signature check: two calls.
+    expect(bulkThreadCounts().calls - before).toBe(2);
+    await expectDecryptFailed(openOverlapping(f, forged, nodeBackend));
   });
 
   it('a data chunk swapped for the same chunk of another stream under the same key fails at the next checkpoint or the end', async () => {

@@ -1,6 +1,6 @@
 /**
- * The Ed25519 edge cases of crypto/vectors/ed25519-edge-cases.json against every backend, libsodium on
- * its own, and the public `verify` and `decodePublicKey`: all must give the result that the rule in
+ * The Ed25519 edge cases of crypto/vectors/ed25519-edge-cases.json against every backend (the node
+ * backend's bulk thread included), libsodium on its own, and the public `verify` and `decodePublicKey`: all must give the result that the rule in
  * docs/security/ed25519.md prescribes.
  */
 import { readFileSync } from 'node:fs';
@@ -74,6 +74,10 @@ describe('Ed25519 edge-case vectors', () => {
     it.each(backends.map((b) => [b.name, b] as const))('%s backend, and verify() on it', async (_n, b) => {
       expect(await b.ed25519Verify(signature, message, publicKey)).toBe(v.expected.verify);
       expect(await verify(signature, message, publicKey, b)).toBe(v.expected.verify);
+    });
+
+    it("the node backend's bulk thread (a stream's signatures)", async () => {
+      expect(await nodeBackend.bulk!.verify(signature, message, publicKey)).toBe(v.expected.verify);
     });
 
     it('the web backend without WebCrypto Ed25519 (libsodium)', async () => {

@@ -374,7 +374,8 @@ class Decryptor implements StreamDecryptor {
    */
   private async verify(signature: Uint8Array, message: Uint8Array): Promise<boolean> {
     const bulk = this.b.bulk;
-    if (bulk === undefined) return this.b.ed25519Verify(signature, message, this.senderPublicKey);
+    // A backend set by the app may have a bulk thread without signature checks.
+    if (typeof bulk?.verify !== 'function') return this.b.ed25519Verify(signature, message, this.senderPublicKey);
     try {
       return await bulk.verify(signature, message, this.senderPublicKey);
     } catch {

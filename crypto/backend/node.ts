@@ -211,8 +211,13 @@ export const nodeInlineBackend: CryptoBackend = {
 };
 
 /**
- * `nodeInlineBackend` with byte-stream chunk work on the bulk thread (bulk-thread.ts). The Endpoint
- * uses it for streams that start while its process carries real-time tracks
- * (docs/operations/realtime-priorities.md, "The bulk thread").
+ * `nodeInlineBackend` with byte-stream chunk work on the bulk thread (bulk-thread.ts), and its
+ * signature checks there too: the Endpoint uses it only for streams that start while its process
+ * carries real-time tracks, whose header, checkpoint and end signatures then wait behind real-time
+ * work as their chunks do (docs/operations/realtime-priorities.md, "The bulk thread").
  */
-export const nodeBackend: CryptoBackend = { ...nodeInlineBackend, bulk: bulkThread };
+export const nodeBackend: CryptoBackend = {
+  ...nodeInlineBackend,
+  bulk: bulkThread,
+  ed25519Verify: (signature, message, publicKey) => bulkThread.verify(signature, message, publicKey),
+};

@@ -368,27 +368,12 @@ class Decryptor implements StreamDecryptor {
     }
   }
 
-  /**
-   * Checks a signature of the sender's: on the bulk thread when the chunks go there, so that it waits
-   * behind real-time work as they do (backend/bulk-thread.ts). A thread that stopped fails the stream.
-   */
-  private async verify(signature: Uint8Array, message: Uint8Array): Promise<boolean> {
-    const bulk = this.b.bulk;
-    // A backend set by the app may have a bulk thread without signature checks.
-    if (typeof bulk?.verify !== 'function') return this.b.ed25519Verify(signature, message, this.senderPublicKey);
-    try {
-      return await bulk.verify(signature, message, this.senderPublicKey);
-    } catch {
-      throw this.fail();
-    }
-  }
-
   private async verifyHeader(plaintext: Uint8Array, index: number): Promise<OpenedChunk> {
     const signature = plaintext.subarray(0, STREAM_SIGNATURE_BYTES);
     const header = plaintext.slice(STREAM_SIGNATURE_BYTES);
     const { bytes: keying, keying: parsed } = this.keying!;
     const message = headerSignatureMessage({ streamId: this.streamId, senderId: this.senderId, binding: this.binding!, keying, header });
-    if (!(await this.verify(signature, message))) throw this.fail();
+    if (!(await this.b.ed25519Verify(signature, message, this.senderPublicKey))) throw this.fail();
     if (this.failed) throw this.fail();
     this.headerHash = this.b.hash('sha256', header);
     if (!this.threaded) this.hasher = createContentHasher({ backend: this.b });
@@ -429,7 +414,7 @@ class Decryptor implements StreamDecryptor {
       contentHash,
       contentBytes,
     });
-    if (!(await this.verify(signature, message))) throw this.fail();
+    if (!(await this.b.ed25519Verify(signature, message, this.senderPublicKey))) throw this.fail();
     if (this.failed) throw this.fail();
     return { kind: 'checkpoint', index, contentBytes };
   }
@@ -455,7 +440,7 @@ class Decryptor implements StreamDecryptor {
       ending: final.ending,
       reason: final.reason,
     });
-    if (!(await this.verify(final.signature, message))) throw this.fail();
+    if (!(await this.b.ed25519Verify(final.signature, message, this.senderPublicKey))) throw this.fail();
     if (this.failed) throw this.fail();
     this.ended = true;
     const contentBytes = this.contentBytes;

@@ -1,7 +1,6 @@
 /**
  * Receive windows (docs/protocol/byte-streams.md, "Receive windows"; incoming/receive-window.ts):
- * while the bulk governor paces this process, each connection declares its share of the lead the rate
- * allows (the process's connections share it), and
+ * while the bulk governor paces this process, each connection declares the lead its rate allows, and
  * a stream opened under it starts from the open result's `allowed` and arrives whole (a sender that
  * took the stream's window instead would overrun and be aborted with `limit`). `bulkYield: 'never'`
  * clears it. Real Bridge, real Endpoints in this process.
@@ -14,7 +13,7 @@ import { connectionInternals } from '../internal.ts';
 import { publishDataTrack } from '../realtime/test-kit.ts';
 import { bulkGovernor } from '../util/bulk-governor.ts';
 import { realtimeInProcess } from '../util/realtime-presence.ts';
-import { FOLLOW_MS, receiveWindowFor, refreshReceiveWindows, sharingConnections } from './incoming/receive-window.ts';
+import { FOLLOW_MS, receiveWindowFor } from './incoming/receive-window.ts';
 import { type Client, type Kit, joinedRoom, pattern, startKit, until } from './test-kit.ts';
 
 const KIB = 1024;
@@ -43,57 +42,9 @@ describe('receiveWindowFor', () => {
     expect(receiveWindowFor(4 * 1024 * MIB)).toBe(10 * MIB);
     expect(receiveWindowFor(4 * 1024 * MIB)).toBeLessThanOrEqual(STREAM_WINDOW_MAX_BYTES);
   });
-
-  it("is each connection's share of the process's lead", () => {
-    expect(receiveWindowFor(8 * MIB, 1)).toBe(640 * KIB);
-    expect(receiveWindowFor(8 * MIB, 2)).toBe(640 * KIB);
-    expect(receiveWindowFor(8 * MIB, 3)).toBe(160 * KIB);
-    expect(receiveWindowFor(64 * MIB, 4)).toBe(2560 * KIB);
-    expect(receiveWindowFor(64 * MIB, 75)).toBe(160 * KIB);
-    expect(receiveWindowFor(4 * 1024 * MIB, 75)).toBe(10 * MIB);
-    expect(receiveWindowFor(8 * MIB, 0)).toBe(640 * KIB);
-  });
 });
 
 describe('receive windows', () => {
-  it("share the process's lead: each connected socket declares its share, and takes more once others closed", async () => {
-    const alice = await kit.connect('alice');
-    const bob = await kit.connect('bob');
-    const roomId = await joinedRoom(kit, alice, [alice, bob]);
-    const { handle } = await publishDataTrack(alice, roomId);
-    await bob.streamApi.subscribeToRemoteStreams(roomId, [{ streamId: handle }]);
-    const shared = () => receiveWindowFor(bulkGovernor.rate, sharingConnections());
-    const all = [alice, bob];
-    await until(() => all.every((c) => declared(c) === shared()), 'every connection declaring its share');
-    // No stream has moved: the governor is at its starting rate, whose whole lead is a step above the least.
-    const whole = receiveWindowFor(bulkGovernor.rate, 1);
-    expect(whole).toBeGreaterThan(STREAM_RECEIVE_WINDOW_MIN_BYTES);
-    // More sockets in this process until the share is a step down.
-    const extra: Client[] = [];
-    while (receiveWindowFor(bulkGovernor.rate, sharingConnections()) === whole && extra.length < 16) {
-      const c = await kit.connect('bob');
-      // Joined, so the Bridge's stats list it.
-      await c.streamApi.joinStreamRoom(roomId);
-      extra.push(c);
-    }
-    expect(sharingConnections()).toBe(2 + extra.length);
-    expect(shared()).toBeLessThan(whole);
-    await until(() => [...all, ...extra].every((c) => declared(c) === shared()), 'every connection declaring the smaller share');
-    const smaller = shared();
-    for (const c of extra) await c.connection.disconnect();
-    kit.clients.splice(kit.clients.length - extra.length, extra.length);
-    expect(sharingConnections()).toBe(2);
-    // A close leaves the smaller share in place (the safe side) until the next declaration round.
-    await new Promise((resolve) => setTimeout(resolve, FOLLOW_MS + 100));
-    expect(all.map(declared)).toEqual([smaller, smaller]);
-    refreshReceiveWindows();
-    await until(() => all.every((c) => declared(c) === shared()) && declared(alice)! > smaller, 'the larger share again');
-    await alice.streamApi.unpublishStream(handle);
-    await Promise.all(all.map((c) => c.connection.disconnect()));
-    kit.clients.splice(kit.clients.length - 2, 2);
-    await until(() => !realtimeInProcess(), 'no real time left in the process');
-  });
-
   it('are declared while the process carries real-time tracks, cleared by bulkYield never, and a stream under one arrives whole', async () => {
     const alice = await kit.connect('alice');
     const bob = await kit.connect('bob');
@@ -112,7 +63,7 @@ describe('receive windows', () => {
     });
     const { handle } = await publishDataTrack(alice, roomId);
     await bob.streamApi.subscribeToRemoteStreams(roomId, [{ streamId: handle }]);
-    const lead = receiveWindowFor(bulkGovernor.rate, sharingConnections());
+    const lead = receiveWindowFor(bulkGovernor.rate);
     expect(lead).toBeLessThan(WINDOW_BYTES);
     await until(() => declared(alice) === lead && declared(bob) === lead, 'both connections declaring the lead');
 
@@ -141,7 +92,7 @@ describe('receive windows', () => {
     await Endpoint.setup({ bulkYield: 'never' });
     await until(() => declared(alice) === undefined && declared(bob) === undefined, 'no receive window with the governor off');
     await Endpoint.setup({ bulkYield: 'auto' });
-    await until(() => declared(bob) === receiveWindowFor(bulkGovernor.rate, sharingConnections()), 'the lead again');
+    await until(() => declared(bob) === receiveWindowFor(bulkGovernor.rate), 'the lead again');
 
     // A new socket: the Bridge holds nothing for it until it is declared again, though the process
     // carries real time throughout (alice's second connection receives her track), so no change of
@@ -154,10 +105,6 @@ describe('receive windows', () => {
     await new Promise((resolve) => setTimeout(resolve, FOLLOW_MS + 100));
     const before = bob.connection.connectionId;
     (connectionInternals(bob.connection).socket() as unknown as { terminate(): void }).terminate();
-    await until(
-      () => bob.connection.connectionId !== before && declared(bob) === receiveWindowFor(bulkGovernor.rate, sharingConnections()),
-      'declared on the new socket',
-      15_000,
-    );
+    await until(() => bob.connection.connectionId !== before && declared(bob) === receiveWindowFor(bulkGovernor.rate), 'declared on the new socket', 15_000);
   });
 });

@@ -37,7 +37,7 @@ const VERIFY_KEY_CACHE_ENTRIES = 256;
  * aadBytes, at, length, hash, headroom, meta?]` (see `pack`; with `meta`, the nonce and AAD are there
  * and `buffer` is the caller's own, given away); a reply `[seq, ok, buffer?, offset?, length?]`.
  * `Verify` sends `[op, 0, seq, buffer]`, the buffer holding the signature, the public key and the
- * message in that order, and is answered `[seq, 1, undefined, verified]`.
+ * message in that order, and is answered with one byte, 1 if the signature verified.
  * Built-ins come through `process.getBuiltinModule`, not `require`: the worker inherits the process's
  * flags, and under `--input-type=module` its source is an ES module, where `require` does not exist.
  */
@@ -67,7 +67,8 @@ parentPort.on('message', (m) => {
     const all = Buffer.from(m[3]);
     let verified = false;
     try { verified = verify(null, all.subarray(96), verifyKey(all.subarray(64, 96)), all.subarray(0, 64)); } catch {}
-    parentPort.postMessage([seq, 1, undefined, verified ? 1 : 0]);
+    const out = new Uint8Array([verified ? 1 : 0]);
+    parentPort.postMessage([seq, 1, out.buffer, 0, 1], [out.buffer]);
     return;
   }
   if (op === ${Op.Key}) { streams.set(id, { key: Buffer.from(m[3]), hash: createHash('sha256') }); return; }
@@ -119,15 +120,11 @@ parentPort.on('message', (m) => {
 `;
 
 interface Waiter {
-  /** Takes the reply's `[buffer, offset, length]`: a chunk's or a hash's bytes, or (`Verify`) the result in `offset`. */
-  resolve: (buffer: ArrayBuffer | undefined, offset: number | undefined, length: number | undefined) => void;
+  resolve: (bytes: Uint8Array) => void;
   reject: (error: unknown) => void;
   /** What a failure means: an AEAD open that did not authenticate, or anything else. */
   open: boolean;
 }
-
-const asBytes = (resolve: (bytes: Uint8Array) => void) => (buffer: ArrayBuffer | undefined, offset: number | undefined, length: number | undefined) =>
-  resolve(new Uint8Array(buffer!, offset, length));
 
 /** One worker, made on first use and again after it died; it keeps the process alive only while a call waits. */
 class BulkThread implements BulkCrypto {
@@ -178,23 +175,19 @@ class BulkThread implements BulkCrypto {
     this.#nextSeq++;
     this.counts.calls++;
     if (this.#waiting.size === 0) worker.ref();
-    return new Promise((resolve, reject) => this.#waiting.set(seq, { resolve: asBytes(resolve), reject, open }));
+    return new Promise((resolve, reject) => this.#waiting.set(seq, { resolve, reject, open }));
   }
 
   verify(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): Promise<boolean> {
     // The byte checks of docs/security/ed25519.md here, as nodeInlineBackend makes them; OpenSSL's there.
     // A message that is not bytes verifies nothing, as in nodeInlineBackend (whose OpenSSL call throws).
     if (!ed25519Precheck(signature, publicKey) || !(message instanceof Uint8Array)) return Promise.resolve(false);
-    const worker = this.#ensure();
+    this.#ensure();
     const all = new Uint8Array(ED25519_SIGNATURE_BYTES + ED25519_POINT_BYTES + message.length);
     all.set(signature, 0);
     all.set(publicKey, ED25519_SIGNATURE_BYTES);
     all.set(message, ED25519_SIGNATURE_BYTES + ED25519_POINT_BYTES);
-    const seq = this.#nextSeq++;
-    worker.postMessage([Op.Verify, 0, seq, all.buffer], [all.buffer]);
-    this.counts.calls++;
-    if (this.#waiting.size === 0) worker.ref();
-    return new Promise((resolve, reject) => this.#waiting.set(seq, { resolve: (_buffer, verified) => resolve(verified === 1), reject, open: false }));
+    return this.call(this.#generation, [Op.Verify, 0, 0, all.buffer], [all.buffer], false).then((answer) => answer[0] === 1);
   }
 
   close(generation: number, id: number, stream?: object): void {
@@ -220,7 +213,7 @@ class BulkThread implements BulkCrypto {
     if (waiter === undefined) return;
     this.#waiting.delete(seq);
     if (this.#waiting.size === 0) worker.unref();
-    if (ok === 1) waiter.resolve(buffer, offset, length);
+    if (ok === 1) waiter.resolve(new Uint8Array(buffer!, offset, length));
     else waiter.reject(waiter.open ? CryptoError.decryptFailed() : stopped());
   }
 

@@ -24,6 +24,7 @@ function snap(over: Partial<Snapshot> = {}): Snapshot {
 function take(latencies: number[]): MembersTake {
   return {
     latencies: Float64Array.from(latencies),
+    settled: new Float64Array(),
     stats: {},
     offered: 0,
     sendErrors: 0,

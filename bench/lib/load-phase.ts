@@ -13,6 +13,8 @@ import { summarize } from './stats.ts';
 /** What bench/procs/load-members.ts `take` returns. */
 export interface MembersTake {
   latencies: Float64Array;
+  /** The deliveries of a files phase from 5 s after its streams started. */
+  settled: Float64Array;
   /** Cumulative counters: the members' data-track stats summed, the process's bulk governor (`bulkYield*`) and its GC (`gcMajor`, `gcPauseMs`). */
   stats: Record<string, number>;
   offered: number;
@@ -28,6 +30,8 @@ export interface MembersTake {
   loopLagMs: { p99: number; max: number };
   /** The process's bulk governor rate at the take, bytes/s (undefined while it paces nothing). */
   bulkYieldRate?: number;
+  /** The governor's bases at the take: its loop's lateness and its frames' late p99 while no stream moved, ms. */
+  bulkYieldBase?: [number, number];
   /** The process's longest garbage collection since the last take (main-thread time, ms). */
   gcLongestMs?: number;
 }
@@ -89,6 +93,8 @@ export interface PhaseFigures {
   bridgeMicrosPerDelivery: number;
   clientMicrosPerDelivery: number;
   loopLag: { p50: number; p99: number; max: number };
+  /** The files phase's delivery p99 from 5 s after its streams started (undefined in a phase without files). */
+  settledP99?: number;
   /** The client processes' event-loop delay over the phase: the worst process's p99 and max, ms. */
   clientLoopLag: { p99: number; max: number };
   /**
@@ -96,7 +102,7 @@ export interface PhaseFigures {
    * rate was halved and reservations held back (summed), their waits summed (ms), and each pacing
    * process's rate at the phase's end (bytes/s).
    */
-  bulkYield: { slowdowns: number; lateFrameSlowdowns: number; waits: number; waitedMs: number; endRates: number[] };
+  bulkYield: { slowdowns: number; lateFrameSlowdowns: number; waits: number; waitedMs: number; endRates: number[]; bases: [number, number][] };
   /**
    * The client processes' garbage collections over the phase (`perf_hooks`): full Mark-Compacts
    * (summed), the share of each process's time its main thread spent collecting (the mean over the
@@ -210,6 +216,7 @@ export function phaseFigures(
   const d = (k: string) => (a.stats[k] ?? 0) - (before.stats[k] ?? 0);
   const latencies = after.takes.flatMap((t) => Array.from(t.latencies));
   const lat = summarize(latencies);
+  const settled = summarize(after.takes.flatMap((t) => Array.from(t.settled)));
   const offered = a.offered - before.offered;
   const sendErrors = a.sendErrors - before.sendErrors;
   const drops: Record<string, number> = {};
@@ -232,6 +239,7 @@ export function phaseFigures(
     seconds: sendMs / 1000,
     p50: lat.p50,
     p99: lat.p99,
+    settledP99: settled.count > 0 ? settled.p99 : undefined,
     max: lat.max,
     delivered,
     expected,
@@ -257,6 +265,7 @@ export function phaseFigures(
       waits: d('bulkYieldWaits'),
       waitedMs: d('bulkYieldWaitedMs'),
       endRates: after.takes.flatMap((t) => (t.bulkYieldRate === undefined ? [] : [t.bulkYieldRate])),
+      bases: after.takes.flatMap((t) => (t.bulkYieldBase === undefined ? [] : [t.bulkYieldBase])),
     },
     gc: {
       major: d('gcMajor'),

@@ -39,6 +39,10 @@ const FILE_CHUNK = 64 * 1024;
 
 const clients: Client[] = [];
 const latencies = new LatencyLog();
+/** The files phase's deliveries from `SETTLED_AFTER_MS` after its streams started: what a room sees once they run, not while 20 open at once. */
+const settled = new LatencyLog();
+const SETTLED_AFTER_MS = 5000;
+let filesStartedAt = Number.POSITIVE_INFINITY;
 /** This process's event-loop delay since the last take (1 ms sampling). */
 const loopLag = monitorEventLoopDelay({ resolution: 1 });
 loopLag.enable();
@@ -153,7 +157,13 @@ serve({
       if (roomId === undefined) throw new Error(`no room for ${c.user.userId}`);
       c.roomId = roomId;
       await c.streamApi.joinStreamRoom(roomId);
-      c.streamApi.addRemoteStreamListener({ streamRoomId: roomId, onRemoteData: (data) => latencies.deliver(data) });
+      c.streamApi.addRemoteStreamListener({
+        streamRoomId: roomId,
+        onRemoteData: (data) => {
+          latencies.deliver(data);
+          if (nowMs() - filesStartedAt >= SETTLED_AFTER_MS) settled.deliver(data);
+        },
+      });
       const streamId = await c.streamApi.createStream(roomId);
       // `delivery`/`deadlineMs` pass through as given (--load-delivery, --load-deadline-ms); the Endpoint validates them.
       c.trackId = await c.streamApi.addStreamTrack(streamId, { createDataChannel: true, ...deliveryFor(c.user.userId, p.delivery) } as TrackOptions);
@@ -213,6 +223,7 @@ serve({
     if (filesRun !== undefined) throw new Error('already sending files');
     if (filePool.length === 0) throw new Error('no files: call prepareFiles first');
     const run = { stop: false, done: Promise.resolve() as Promise<unknown>, sent: 0, bytes: 0, errors: 0 };
+    filesStartedAt = nowMs();
     let turn = 0;
     const lane = async (lane: number) => {
       while (!run.stop) {
@@ -244,6 +255,7 @@ serve({
     run.stop = true;
     await run.done;
     filesRun = undefined;
+    filesStartedAt = Number.POSITIVE_INFINITY;
     return { sent: run.sent, bytes: run.bytes, errors: run.errors, lastError: lastFileError };
   },
 
@@ -297,6 +309,7 @@ serve({
     stats.gcPauseMs = gc.pauseMs;
     const out = {
       latencies: latencies.take(),
+      settled: settled.take(),
       stats,
       offered,
       sendErrors,
@@ -309,6 +322,7 @@ serve({
       lost: clients.filter((c) => c.connection.state !== 'connected').length,
       loopLagMs: { p99: loopLag.percentile(99) / 1e6, max: loopLag.max / 1e6 },
       bulkYieldRate: governor?.active === true ? governor.rateBytesPerSecond : undefined,
+      bulkYieldBase: governor === undefined ? undefined : [governor.baseLagMs, governor.baseFrameLateMs],
       gcLongestMs: gc.longestMs,
     };
     restLatencies = new LatencyLog();

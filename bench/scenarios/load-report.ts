@@ -34,6 +34,7 @@ function phaseNote(p: PhaseFigures, c: LoadConfig): string[] {
   const byMode = bridgeDrops.length === 0 ? 'none' : bridgeDrops.map(([k, v]) => `${k.slice(6)} (${modeOf(k.slice(6))}) ${v}`).join(', ');
   const out = [
     `**${p.name}** (${f1(p.seconds)} s of sending): p50/p99/max ${f1(p.p50)}/${f1(p.p99)}/${f0(p.max)} ms; ` +
+      (p.settledP99 !== undefined ? `p99 from 5 s after the streams started ${f1(p.settledP99)} ms; ` : '') +
       `delivered ${p.delivered} of ${p.expected} expected (${c.roomSize - 1} subscribers per message); counted drops ${p.dropped} (${entries(p.drops)}); ` +
       `Bridge counted: data deliveries ${p.bridgeCounters.dataDeliveries ?? 0}, drops by cause and mode: ${byMode}; ` +
       `Bridge CPU ${f0(100 * p.bridgeCpuShare)}% of its core, ${f1(p.bridgeMicrosPerDelivery)} µs per delivery; clients ${f1(p.clientMicrosPerDelivery)} µs per delivery; ` +
@@ -45,6 +46,9 @@ function phaseNote(p: PhaseFigures, c: LoadConfig): string[] {
       (p.lastSendError !== '' ? `; last sendData error: ${p.lastSendError}` : '') +
       (p.bulkYield.waits > 0 || p.bulkYield.slowdowns > 0
         ? `; bulk governor: rate halved ${p.bulkYield.slowdowns} times (${p.bulkYield.lateFrameSlowdowns} for late frames alone), ${p.bulkYield.waits} credits or chunks held (${f1(p.bulkYield.waitedMs / 1000)} s summed, ${heldEach(p.bulkYield.waits, p.bulkYield.waitedMs)} s each on average, at most ${MAX_HOLD_MS / 1000} s), rates at the end ${p.bulkYield.endRates.map((r) => f1(r / 1e6)).join('/')} MB/s`
+        : '') +
+      (p.bulkYield.bases.some(([l, f]) => l > 0 || f > 0)
+        ? `; the governor's bases (loop lateness / received frames' late p99 while no stream moved, per process) ${p.bulkYield.bases.map(([l, f]) => `${f1(l)}/${f0(f)}`).join(', ')} ms`
         : '') +
       `; clients' GC: ${p.gc.major} Mark-Compacts, ${f1(100 * p.gc.pauseShare)}% of each process's time, longest ${f1(p.gc.longestMs)} ms` +
       '.',

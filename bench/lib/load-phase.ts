@@ -30,8 +30,6 @@ export interface MembersTake {
   loopLagMs: { p99: number; max: number };
   /** The process's bulk governor rate at the take, bytes/s (undefined while it paces nothing). */
   bulkYieldRate?: number;
-  /** The governor's bases at the take: its loop's lateness and its frames' late p99 while no stream moved, ms. */
-  bulkYieldBase?: [number, number];
   /** The process's longest garbage collection since the last take (main-thread time, ms). */
   gcLongestMs?: number;
 }
@@ -102,7 +100,7 @@ export interface PhaseFigures {
    * rate was halved and reservations held back (summed), their waits summed (ms), and each pacing
    * process's rate at the phase's end (bytes/s).
    */
-  bulkYield: { slowdowns: number; lateFrameSlowdowns: number; waits: number; waitedMs: number; endRates: number[]; bases: [number, number][] };
+  bulkYield: { slowdowns: number; lateFrameSlowdowns: number; waits: number; waitedMs: number; endRates: number[] };
   /**
    * The client processes' garbage collections over the phase (`perf_hooks`): full Mark-Compacts
    * (summed), the share of each process's time its main thread spent collecting (the mean over the
@@ -265,7 +263,6 @@ export function phaseFigures(
       waits: d('bulkYieldWaits'),
       waitedMs: d('bulkYieldWaitedMs'),
       endRates: after.takes.flatMap((t) => (t.bulkYieldRate === undefined ? [] : [t.bulkYieldRate])),
-      bases: after.takes.flatMap((t) => (t.bulkYieldBase === undefined ? [] : [t.bulkYieldBase])),
     },
     gc: {
       major: d('gcMajor'),

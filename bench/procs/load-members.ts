@@ -322,7 +322,6 @@ serve({
       lost: clients.filter((c) => c.connection.state !== 'connected').length,
       loopLagMs: { p99: loopLag.percentile(99) / 1e6, max: loopLag.max / 1e6 },
       bulkYieldRate: governor?.active === true ? governor.rateBytesPerSecond : undefined,
-      bulkYieldBase: governor === undefined ? undefined : [governor.baseLagMs, governor.baseFrameLateMs],
       gcLongestMs: gc.longestMs,
     };
     restLatencies = new LatencyLog();

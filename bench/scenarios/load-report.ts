@@ -47,9 +47,6 @@ function phaseNote(p: PhaseFigures, c: LoadConfig): string[] {
       (p.bulkYield.waits > 0 || p.bulkYield.slowdowns > 0
         ? `; bulk governor: rate halved ${p.bulkYield.slowdowns} times (${p.bulkYield.lateFrameSlowdowns} for late frames alone), ${p.bulkYield.waits} credits or chunks held (${f1(p.bulkYield.waitedMs / 1000)} s summed, ${heldEach(p.bulkYield.waits, p.bulkYield.waitedMs)} s each on average, at most ${MAX_HOLD_MS / 1000} s), rates at the end ${p.bulkYield.endRates.map((r) => f1(r / 1e6)).join('/')} MB/s`
         : '') +
-      (p.bulkYield.bases.some(([l, f]) => l > 0 || f > 0)
-        ? `; the governor's bases (loop lateness / received frames' late p99 while no stream moved, per process) ${p.bulkYield.bases.map(([l, f]) => `${f1(l)}/${f0(f)}`).join(', ')} ms`
-        : '') +
       `; clients' GC: ${p.gc.major} Mark-Compacts, ${f1(100 * p.gc.pauseShare)}% of each process's time, longest ${f1(p.gc.longestMs)} ms` +
       '.',
   ];

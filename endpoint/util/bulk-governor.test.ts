@@ -16,12 +16,10 @@ import {
   MAX_HOLD_MS,
   MAX_RATE,
   MIN_RATE,
-  QUIET_AFTER_MS,
   START_RATE,
   TARGET_LAG_MS,
   WINDOW_MS,
 } from './bulk-governor.ts';
-import { EPOCH_WINDOWS, EPOCHS, MAX_BASE_MS, MIN_EPOCH_FRAMES, MIN_EPOCHS } from './quiet-baseline.ts';
 
 const KIB = 1024;
 let made: BulkGovernor[] = [];
@@ -86,7 +84,6 @@ describe('BulkGovernor', () => {
     expect(g.stats().rateBytesPerSecond).toBe(START_RATE / 2);
     for (let i = 0; i < 30; i++) {
       clock.t += DECREASE_HOLD_MS;
-      g.reserve(1); // streams still move: a window without any is quiet and changes no rate
       windowOf(g, clock, 50);
     }
     expect(g.stats().rateBytesPerSecond).toBe(MIN_RATE);
@@ -128,7 +125,6 @@ describe('BulkGovernor', () => {
     g.reserve(1);
     for (let i = 0; i < 30; i++) {
       clock.t += DECREASE_HOLD_MS;
-      g.reserve(1); // streams still move: a window without any is quiet and changes no rate
       windowOf(g, clock, 50);
     }
     let longest = 0;
@@ -143,7 +139,6 @@ describe('BulkGovernor', () => {
     for (let i = 0; i < 60; i++) {
       holdBack(g);
       clock.t += MAX_HOLD_MS; // the queue drains between windows
-      g.reserve(1);
       windowOf(g, clock, 0);
     }
     expect(g.stats().rateBytesPerSecond).toBe(MAX_RATE);
@@ -218,100 +213,5 @@ describe('BulkGovernor', () => {
     frames(g, 100, 100);
     windowOf(g, clock, 0);
     expect(g.stats()).toMatchObject({ rateBytesPerSecond: START_RATE, slowdowns: 0 });
-  });
-
-  describe('against what real time shows while no stream moves (its base)', () => {
-    /** `n` windows with no stream moving, their worst lateness `lagMs`. */
-    function quiet(g: BulkGovernor, clock: { t: number }, n: number, lagMs: number): void {
-      for (let i = 0; i < n; i++) windowOf(g, clock, lagMs);
-    }
-
-    it("learns the loop's base from quiet windows, which change no rate, then halves only past TARGET_LAG_MS above it", () => {
-      const { g, clock } = governor();
-      g.frameArrived(0); // frames start the sampler; no stream has moved
-      quiet(g, clock, MIN_EPOCHS * EPOCH_WINDOWS - 1, 12);
-      expect(g.stats()).toMatchObject({ baseLagMs: 0, slowdowns: 0, rateBytesPerSecond: START_RATE });
-      quiet(g, clock, 1, 12);
-      expect(g.stats().baseLagMs).toBe(12);
-      // Most of an epoch's windows set its figure, not its worst: one window at 40 among ones at 12.
-      quiet(g, clock, 1, 40);
-      quiet(g, clock, EPOCH_WINDOWS - 1, 12);
-      expect(g.stats().baseLagMs).toBe(12);
-      // A passing burst (an epoch at 40) does not raise it either: the base is the recent figures' median.
-      quiet(g, clock, EPOCH_WINDOWS, 40);
-      expect(g.stats()).toMatchObject({ baseLagMs: 12, slowdowns: 0, rateBytesPerSecond: START_RATE });
-      // A stream moves: as late as the base and TARGET_LAG_MS is not late ...
-      g.reserve(1);
-      windowOf(g, clock, 12 + TARGET_LAG_MS);
-      expect(g.stats()).toMatchObject({ slowdowns: 0, rateBytesPerSecond: START_RATE });
-      // ... past it is.
-      windowOf(g, clock, 12 + TARGET_LAG_MS + 1);
-      expect(g.stats()).toMatchObject({ slowdowns: 1, rateBytesPerSecond: START_RATE / 2 });
-      // QUIET_AFTER_MS after the last reservation, windows are quiet again: they teach, they do not halve.
-      clock.t += QUIET_AFTER_MS;
-      quiet(g, clock, 5, 100);
-      expect(g.stats()).toMatchObject({ slowdowns: 1, rateBytesPerSecond: START_RATE / 2 });
-    });
-
-    it('counts the windows while a reservation waits as a moving stream, not as quiet', () => {
-      const { g, clock } = governor();
-      quiet(g, clock, MIN_EPOCHS * EPOCH_WINDOWS, 1);
-      for (let i = 0; i < 1000; i++) if (g.reserve(1024 * KIB, 64 * KIB).waitMs >= MAX_HOLD_MS - WINDOW_MS) break;
-      // Past QUIET_AFTER_MS since the last reservation, but its bytes have not gone: a late window halves.
-      clock.t += QUIET_AFTER_MS + WINDOW_MS;
-      windowOf(g, clock, 50);
-      expect(g.stats()).toMatchObject({ slowdowns: 1, baseLagMs: 1 });
-    });
-
-    it("takes the frames' base from their p99 while quiet, and counts as late only those past it and TARGET_LAG_MS", () => {
-      const { g, clock } = governor();
-      // 1.5% of the frames 15 ms late without any stream: their p99 is 15 ms.
-      for (let e = 0; e < MIN_EPOCHS; e++) {
-        for (let i = 0; i < MIN_EPOCH_FRAMES * 2; i++) g.frameArrived(i % 200 < 3 ? 15 : 0.5);
-        quiet(g, clock, EPOCH_WINDOWS, 0);
-      }
-      expect(g.stats().baseFrameLateMs).toBe(15);
-      g.reserve(1);
-      for (let i = 0; i < 400; i++) g.frameArrived(i < 20 ? 15 + TARGET_LAG_MS : 0.5);
-      windowOf(g, clock, 0);
-      expect(g.stats()).toMatchObject({ slowdowns: 0, rateBytesPerSecond: START_RATE });
-      for (let i = 0; i < 400; i++) g.frameArrived(i < 20 ? 15 + TARGET_LAG_MS + 1 : 0.5);
-      windowOf(g, clock, 0);
-      expect(g.stats()).toMatchObject({ slowdowns: 1, lateFrameSlowdowns: 1, rateBytesPerSecond: START_RATE / 2 });
-    });
-
-    it('has no base from too few frames, none past MAX_BASE_MS, and one from most epochs', () => {
-      const { g, clock } = governor();
-      for (let e = 0; e < MIN_EPOCHS; e++) {
-        for (let i = 0; i < MIN_EPOCH_FRAMES / 2; i++) g.frameArrived(30);
-        quiet(g, clock, EPOCH_WINDOWS, 500);
-      }
-      // Frames too few for an epoch pass on to the next: 150 frames gave one figure, not three.
-      expect(g.stats()).toMatchObject({ baseLagMs: MAX_BASE_MS, baseFrameLateMs: 0 });
-      for (let e = 0; e < MIN_EPOCHS; e++) {
-        for (let i = 0; i < MIN_EPOCH_FRAMES; i++) g.frameArrived(500);
-        quiet(g, clock, EPOCH_WINDOWS, 500);
-      }
-      expect(g.stats().baseFrameLateMs).toBe(MAX_BASE_MS);
-      // The median: one epoch that saw no late frame does not make the base 0.
-      for (let e = 0; e < EPOCHS; e++) {
-        for (let i = 0; i < MIN_EPOCH_FRAMES; i++) g.frameArrived(e === 0 ? 0 : 20);
-        quiet(g, clock, EPOCH_WINDOWS, 500);
-      }
-      expect(g.stats().baseFrameLateMs).toBe(20);
-    });
-
-    it('samples while frames arrive though no stream moves, and changes no rate then', async () => {
-      const g = new BulkGovernor({ realtime: () => true });
-      made.push(g);
-      for (let i = 0; i < 4; i++) {
-        g.frameArrived(0);
-        const end = performance.now() + 3 * TARGET_LAG_MS;
-        while (performance.now() < end);
-        await new Promise((resolve) => setTimeout(resolve, WINDOW_MS / 2));
-      }
-      expect(g.stats().lastWindowLagMs).toBeGreaterThan(TARGET_LAG_MS);
-      expect(g.stats()).toMatchObject({ slowdowns: 0, rateBytesPerSecond: START_RATE });
-    });
   });
 });

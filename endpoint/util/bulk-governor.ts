@@ -13,27 +13,21 @@
  * a background transfer's rate follows the queueing delay it adds (LEDBAT):
  *
  * - a timer samples how late the event loop runs (every `SAMPLE_MS`), and each `WINDOW_MS` the
- *   worst sample decides: past `TARGET_LAG_MS` above the loop's base the rate halves (at most once
- *   per `DECREASE_HOLD_MS`, so the last change can show); under half of that, and if the rate held
- *   some stream back in that window, it grows by a quarter; between the two it holds;
- * - the base is what the loop and the frames below show while no stream of this process moves
- *   (quiet-baseline.ts), as LEDBAT measures delay against the path's base: on a core that real time
- *   already keeps busy, lateness that comes without files is not the files' doing. The sampler runs
- *   while frames arrive too, so the base is learnt before a stream starts; quiet windows change no rate;
+ *   worst sample decides: past `TARGET_LAG_MS` the rate halves (at most once per `DECREASE_HOLD_MS`,
+ *   so the last change can show); under half of it, and if the rate held some stream back in that
+ *   window, it grows by a quarter; between the two it holds;
  * - the real-time frames this process receives say what its own loop cannot: a frame that waited at
  *   the Bridge, in the kernel, or behind another process on a shared core. Each arrives some time
  *   after its stamp; past the quickest such time of its sender lately (data-track-receiver.ts, which
  *   holds the clocks' offset), the excess is delay. When more than `LATE_FRAME_SHARE` of a window's
- *   frames (and at least `LATE_FRAMES_MIN`) come `TARGET_LAG_MS` later than their base (the quiet
- *   frames' p99), the rate halves as for a late loop, and it grows only while almost none do. Every
- *   process that moves streams and receives frames does the same, so the streams yield wherever the
- *   frames wait;
+ *   frames (and at least `LATE_FRAMES_MIN`) come `TARGET_LAG_MS` late, the rate halves as for a late
+ *   loop, and it grows only while almost none do. Every process that moves streams and receives
+ *   frames does the same, so the streams yield wherever the frames wait;
  * - the rate stays within [`MIN_RATE`, `MAX_RATE`], and no reservation waits longer than
  *   `MAX_HOLD_MS`, so every stream keeps moving: the Bridge's stuck-reader rule and the idle timeouts
  *   never see a stream the governor holds as stalled.
  */
 
-import { QuietBaseline } from './quiet-baseline.ts';
 import { realtimeInProcess } from './realtime-presence.ts';
 
 /** When the governor paces byte streams: `auto` while the process carries real-time tracks, `always`, or `never`. */
@@ -70,14 +64,8 @@ export const MAX_RATE = 4 * 1024 * 1024 * 1024;
 export const BURST_MS = 20;
 /** The longest any reservation waits, whatever the queue ahead of it. Milliseconds. */
 export const MAX_HOLD_MS = 3000;
-/** The sampler stops after this long without a reservation or a received real-time frame. Milliseconds. */
+/** The sampler stops after this long without a reservation. Milliseconds. */
 const IDLE_STOP_MS = 1000;
-/**
- * This long after the last reservation was made and its bytes went, no byte stream of this process
- * moves: what the loop and the frames show from then on is their base (quiet-baseline.ts), and the
- * rate does not change. Milliseconds.
- */
-export const QUIET_AFTER_MS = 1000;
 
 /** What the governor did in this process (`StreamApi.dataStreamStats().bulkYield`). */
 export interface BulkYieldStats {
@@ -94,13 +82,6 @@ export interface BulkYieldStats {
   lateFrameSlowdowns: number;
   /** The worst lateness of the event loop in the last full window, in ms (0 when not sampling). */
   lastWindowLagMs: number;
-  /**
-   * What real time shows here while no stream moves (ms): the event loop's lateness in most quiet
-   * windows, and received frames' excess transit at their p99. The rate halves past each plus
-   * `TARGET_LAG_MS`; 0 until enough was seen.
-   */
-  baseLagMs: number;
-  baseFrameLateMs: number;
 }
 
 /** A grant: how many of the asked bytes are reserved, and how long to wait before they go. */
@@ -122,10 +103,8 @@ export class BulkGovernor {
   #active = false;
   #rate = START_RATE;
   /** When the bytes reserved so far have all gone at the current rate (a virtual clock, ms). */
-  #tat = -Infinity;
+  #tat = 0;
   #lastReserve = -Infinity;
-  #lastFrame = -Infinity;
-  readonly #base = new QuietBaseline();
   #sampler: ReturnType<typeof setTimeout> | undefined;
   #due = 0;
   #windowStart = 0;
@@ -177,7 +156,10 @@ export class BulkGovernor {
     if (this.#mode === 'never' || bytes <= 0) return { bytes, waitMs: 0 };
     const now = this.#now();
     this.#lastReserve = now;
-    if (this.#sampler === undefined) this.#startSampling(now);
+    if (this.#sampler === undefined) {
+      this.#active = this.#wanted();
+      this.#startSampling(now);
+    }
     if (!this.#active) return { bytes, waitMs: 0 };
     const start = Math.max(this.#tat, now - BURST_MS);
     const allAt = start + (bytes * 1000) / this.#rate;
@@ -209,19 +191,12 @@ export class BulkGovernor {
 
   /**
    * A real-time frame this process received `excessMs` after its sender's quickest lately (the
-   * data-track receiver calls it for every frame it accepts). While no stream moves it teaches the
-   * frames' base; while streams are paced it counts against it.
+   * data-track receiver calls it for every frame it accepts). Counted only while streams are paced.
    */
   frameArrived(excessMs: number): void {
-    if (this.#mode === 'never') return;
-    const now = this.#now();
-    this.#lastFrame = now;
-    if (this.#sampler === undefined) this.#startSampling(now);
-    if (this.#quiet(now)) this.#base.frame(excessMs);
-    else if (this.#active) {
-      this.#framesInWindow++;
-      if (excessMs > TARGET_LAG_MS + this.#base.frameMs) this.#lateInWindow++;
-    }
+    if (this.#sampler === undefined || !this.#active) return;
+    this.#framesInWindow++;
+    if (excessMs > TARGET_LAG_MS) this.#lateInWindow++;
   }
 
   /** One sample of the event loop's lateness (ms) taken at `now`; the sampler calls it, tests may too. */
@@ -231,17 +206,15 @@ export class BulkGovernor {
     const worst = this.#windowWorst;
     const late = this.#lateInWindow;
     const lateFrames = late >= LATE_FRAMES_MIN && late > this.#framesInWindow * LATE_FRAME_SHARE;
-    const limit = TARGET_LAG_MS + this.#base.loopMs;
     this.#stats.lastWindowLagMs = worst;
-    if (this.#quiet(now)) this.#base.window(worst);
-    else if (worst > limit || lateFrames) {
+    if (worst > TARGET_LAG_MS || lateFrames) {
       if (now - this.#lastDecrease >= DECREASE_HOLD_MS) {
         this.#setRate(Math.max(MIN_RATE, this.#rate / 2));
         this.#lastDecrease = now;
         this.#stats.slowdowns++;
-        if (worst <= limit) this.#stats.lateFrameSlowdowns++;
+        if (worst <= TARGET_LAG_MS) this.#stats.lateFrameSlowdowns++;
       }
-    } else if (worst < limit / 2 && late * 2 <= this.#framesInWindow * LATE_FRAME_SHARE && this.#heldInWindow) {
+    } else if (worst < TARGET_LAG_MS / 2 && late * 2 <= this.#framesInWindow * LATE_FRAME_SHARE && this.#heldInWindow) {
       this.#setRate(Math.min(MAX_RATE, this.#rate * 1.25));
     }
     this.#windowStart = now;
@@ -258,18 +231,7 @@ export class BulkGovernor {
   }
 
   stats(): BulkYieldStats {
-    return {
-      active: this.#active,
-      rateBytesPerSecond: Math.round(this.#rate),
-      ...this.#stats,
-      baseLagMs: this.#base.loopMs,
-      baseFrameLateMs: this.#base.frameMs,
-    };
-  }
-
-  /** No stream of this process moved for `QUIET_AFTER_MS`: none reserved bytes, and none waits for what it reserved. */
-  #quiet(now: number): boolean {
-    return now - Math.max(this.#lastReserve, this.#tat) > QUIET_AFTER_MS;
+    return { active: this.#active, rateBytesPerSecond: Math.round(this.#rate), ...this.#stats };
   }
 
   #wanted(): boolean {
@@ -277,7 +239,6 @@ export class BulkGovernor {
   }
 
   #startSampling(now: number): void {
-    this.#active = this.#wanted();
     this.#windowStart = now;
     this.#windowWorst = 0;
     this.#heldInWindow = false;
@@ -295,7 +256,7 @@ export class BulkGovernor {
   #tick(): void {
     const now = this.#now();
     this.#active = this.#wanted();
-    if (now - Math.max(this.#lastReserve, this.#lastFrame) > IDLE_STOP_MS) {
+    if (now - this.#lastReserve > IDLE_STOP_MS) {
       this.#sampler = undefined;
       this.#stats.lastWindowLagMs = 0;
       return;

@@ -67,6 +67,18 @@ describe('load phase accounting', () => {
     expect(f.unaccounted).toBe(10);
   });
 
+  it("gives the files phase's p99 from 5 s after its streams started over every process's settled deliveries, and none without them", () => {
+    const settled = Array.from({ length: 100 }, (_, i) => i + 1);
+    const takes = [
+      { ...take([1000]), settled: Float64Array.from(settled.slice(0, 50)) },
+      { ...take([2000]), settled: Float64Array.from(settled.slice(50)) },
+    ];
+    const f = phaseFigures('data + files', system, snap(), { snap: snap(), takes }, 1000, lag);
+    expect(f.settledP99).toBe(99);
+    expect(f.p99).toBeGreaterThan(f.settledP99!);
+    expect(phaseFigures('data', system, snap(), { snap: snap(), takes: [take([1, 2])] }, 1000, lag).settledP99).toBeUndefined();
+  });
+
   it("sums the client processes' full GCs, shares their collecting time per process, and keeps the longest", () => {
     const before = snap({ at: 1000, stats: { gcMajor: 5, gcPauseMs: 100 } });
     // Two processes over 2 s: 3 more Mark-Compacts and 80 ms more collecting between them, 20 ms each second each.
